@@ -1,0 +1,17 @@
+"""skxc: scikit-learn compatible extreme classification on the CPU.
+
+Softmax classifiers over thousands to millions of classes, trained by
+adversarial negative sampling (Bamler & Mandt, ICLR 2020).
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from ._estimator import AdversarialSoftmaxClassifier
+from ._tree import AuxiliaryTree
+
+try:
+    __version__ = version("skxc")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0.dev0"
+
+__all__ = ["AdversarialSoftmaxClassifier", "AuxiliaryTree", "__version__"]

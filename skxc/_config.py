@@ -1,0 +1,37 @@
+"""The one place for dtypes and numba options used by the kernels.
+
+Kernels import their ``@njit`` options from here so that every kernel is
+compiled with the same flags (STUMPY style: never hard-code options per kernel).
+"""
+
+import os
+
+import numpy as np
+
+#: dtype of the model parameters, the Adagrad state, projected tree features.
+FLOAT = np.float32
+#: dtype of CSR column indices handed to kernels.
+INDEX = np.int32
+#: dtype of CSR row pointers handed to kernels (int64 so nnz may exceed 2**31).
+INDPTR = np.int64
+
+#: Fast-math flags: allow contraction/reassociation (vectorised reductions) but
+#: keep NaN/inf semantics, so an overflow is detected rather than optimised away.
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+#: Options for every serial kernel. ``nogil`` lets Python threads run kernels
+#: concurrently (Hogwild training, parallel prediction); ``cache`` keeps the
+#: compiled code on disk so a second process starts quickly.
+NJIT = dict(
+    nogil=True,
+    cache=os.environ.get("SKXC_NUMBA_CACHE", "1") != "0",
+    fastmath=FASTMATH,
+    error_model="numpy",
+)
+
+#: Byte budget for one block of (rows x classes) float64 scores at prediction.
+PREDICT_BLOCK_BYTES = 64 * 2**20
+
+#: Bias given to a tree node when one child holds only padding leaves: the
+#: padding side then gets probability exp(-1e4) == 0 in float64.
+PADDING_BIAS = 1.0e4

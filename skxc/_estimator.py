@@ -1,0 +1,600 @@
+"""The scikit-learn estimator: validation, labels, seeds, state; no kernels here."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from joblib import effective_n_jobs
+from scipy.special import logsumexp
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ._config import FLOAT, PREDICT_BLOCK_BYTES
+from ._kernels.predict import add_csr_scores
+from ._kernels.tree import log_proba_of_classes
+from ._solver import Rows, epoch_order, flat_view, sgd_epoch
+from ._tree import AuxiliaryTree, unconditional_tree
+from ._validation import check_model_memory, encode_labels, kernel_rows
+
+
+class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
+    """Softmax classifier for many classes, trained by adversarial negative sampling.
+
+    Implements Bamler & Mandt (ICLR 2020): (1) fit an auxiliary probabilistic
+    binary tree p_n(y|x) over the classes on a low-dimensional projection of x;
+    (2) train a linear model xi_y(x) = coef_[y] @ x + intercept_[y] by negative
+    sampling with negatives drawn from the tree, minimising the regularised
+    loss of the paper's Eq. 6 with Adagrad; (3) at prediction, remove the
+    sampling bias: the softmax over all classes of xi_y(x) + log p_n(y|x)
+    estimates p(y|x).
+
+    Parameters
+    ----------
+    noise : {"adversarial", "uniform", "frequency"}, default="adversarial"
+        Distribution of the negatives. "adversarial": the fitted conditional
+        tree (the paper's method). "uniform": all classes equally likely.
+        "frequency": the training label frequencies (add-one smoothed). The
+        bias removal uses the same distribution, so all three estimate the
+        same softmax model; they differ in how fast training converges.
+
+    n_negatives : int, default=1
+        Negatives drawn per positive example; their loss terms are averaged.
+
+    learning_rate : float, default=0.1
+        Adagrad step size ρ.
+
+    alpha : float, default=1e-3
+        Strength λ of the regulariser λ (xi_y + log p_n(y|x))^2 of Eq. 6,
+        which keeps the bias-corrected scores small.
+
+    max_iter : int, default=10
+        Maximum number of epochs (passes over the training data) in ``fit``.
+
+    tol : float or None, default=1e-3
+        Stopping tolerance: training stops when the monitored quantity (training
+        loss, or validation accuracy with ``early_stopping``) has not improved by
+        at least ``tol`` for ``n_iter_no_change`` consecutive epochs. None
+        disables it.
+
+    n_iter_no_change : int, default=3
+        Epochs without improvement before stopping.
+
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training rows and monitor their
+        top-1 accuracy instead of the training loss.
+
+    validation_fraction : float, default=0.1
+        Fraction of rows held out when ``early_stopping`` is True.
+
+    shuffle : bool, default=True
+        Visit the rows in a fresh random order each epoch.
+
+    n_components : int, default=16
+        Dimension k of the projection the tree is fitted on ("adversarial" only).
+
+    tree_alpha : float, default=0.1
+        L2 regularisation λ_n of the tree's node splits ("adversarial" only).
+
+    intercept_init : {"noise", "zeros"}, default="noise"
+        "noise" starts each class bias at minus the mean log p_n(y|x) over the
+        class's training rows (so bias-corrected scores start near 0); "zeros"
+        starts at 0.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the tree fit, shuffling and the negatives.
+
+    n_jobs : int, default=None
+        Threads for training (lock-free Hogwild updates) and prediction.
+        None means 1. ``n_jobs=1`` is bitwise reproducible for a fixed
+        ``random_state``; ``n_jobs > 1`` is not (updates race).
+
+    verbose : int, default=0
+        Print one line per epoch when > 0.
+
+    warm_start : bool, default=False
+        Reuse the previous fit's tree and coefficients as the starting point.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    coef_ : ndarray of shape (n_classes, n_features), float32
+        Weights of the linear scores xi. Stored feature-major (Fortran order)
+        when trained on sparse input, class-major otherwise.
+    intercept_ : ndarray of shape (n_classes,), float32
+        Class biases of xi.
+    tree_ : AuxiliaryTree
+        The noise distribution p_n(y|x) (for "uniform"/"frequency" a tree with no
+        features whose biases encode the unconditional distribution).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string feature names.
+    n_iter_ : int
+        Epochs run by the last ``fit`` (``partial_fit`` adds one per call).
+    t_ : int
+        Positive examples processed so far.
+    loss_curve_ : list of float
+        Mean training loss (Eq. 6) per epoch.
+    hardness_curve_ : list of float
+        Per epoch, the mean sigmoid(xi) of the drawn negatives: how often the
+        model mistook a negative for the positive class. Harder negatives
+        (larger values) carry more gradient signal (the paper's Theorem 2).
+    validation_scores_ : list of float
+        Validation accuracy per epoch (``early_stopping`` only).
+
+    See Also
+    --------
+    AuxiliaryTree : the auxiliary model on its own.
+    sklearn.linear_model.LogisticRegression : exact softmax for small C.
+
+    Notes
+    -----
+    Cost: one positive example costs O(nnz(x) (1 + n_negatives) + k log C)
+    time, against O(nnz(x) C) for the exact softmax gradient. Memory: coef_
+    and its Adagrad state, 2 C (n_features + 1) float32 numbers; the tree
+    O(C k). Prediction needs all C scores per row, O(nnz(x) C + k C), computed
+    in blocks of rows so that ``predict`` never holds the full n x C matrix.
+
+    ``predict_proba`` returns softmax(xi(x) + log p_n(.|x)) over all classes:
+    by the paper's Theorem 1 these are estimates of p(y|x) of the softmax
+    classifier, not of the biased negative-sampling model.
+
+    References
+    ----------
+    R. Bamler and S. Mandt. Extreme Classification via Adversarial Softmax
+    Approximation. ICLR 2020. https://arxiv.org/abs/2002.06298
+
+    Examples
+    --------
+    >>> from skxc import AdversarialSoftmaxClassifier
+    >>> from skxc.datasets import make_hierarchical_classification
+    >>> X, y = make_hierarchical_classification(n_samples=3000, n_classes=64, random_state=0)
+    >>> clf = AdversarialSoftmaxClassifier(random_state=0).fit(X[:2500], y[:2500])
+    >>> clf.predict_proba(X[2500:]).shape
+    (500, 64)
+    >>> bool(clf.score(X[2500:], y[2500:]) > 0.5)
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "noise": [StrOptions({"adversarial", "uniform", "frequency"})],
+        "n_negatives": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, None, None, closed="neither"), None],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "shuffle": ["boolean"],
+        "n_components": [Interval(Integral, 0, None, closed="left")],
+        "tree_alpha": [Interval(Real, 0, None, closed="left")],
+        "intercept_init": [StrOptions({"noise", "zeros"})],
+        "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        *,
+        noise="adversarial",
+        n_negatives=1,
+        learning_rate=0.1,
+        alpha=1e-3,
+        max_iter=10,
+        tol=1e-3,
+        n_iter_no_change=3,
+        early_stopping=False,
+        validation_fraction=0.1,
+        shuffle=True,
+        n_components=16,
+        tree_alpha=0.1,
+        intercept_init="noise",
+        random_state=None,
+        n_jobs=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.noise = noise
+        self.n_negatives = n_negatives
+        self.learning_rate = learning_rate
+        self.alpha = alpha
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.shuffle = shuffle
+        self.n_components = n_components
+        self.tree_alpha = tree_alpha
+        self.intercept_init = intercept_init
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.classifier_tags.multi_class = True
+        tags.classifier_tags.poor_score = False
+        return tags
+
+    # -- fitting -----------------------------------------------------------------
+
+    def _validate_xy(self, X, y, sample_weight, reset):
+        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], reset=reset)
+        check_classification_targets(y)
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
+        return X, y, sample_weight
+
+    def _n_threads(self) -> int:
+        return max(1, effective_n_jobs(self.n_jobs))
+
+    def _initialize(self, X, codes, sample_weight, rng):
+        """Fit the noise tree and allocate coef_, intercept_ and the Adagrad state."""
+        n_classes, n_features = len(self.classes_), X.shape[1]
+        check_model_memory(n_classes, n_features, type(self).__name__)
+        t0 = time.perf_counter()
+        if self.noise == "adversarial":
+            tree = AuxiliaryTree(
+                n_components=self.n_components,
+                alpha=self.tree_alpha,
+                random_state=int(rng.integers(2**31)),
+                n_jobs=self.n_jobs,
+            )
+            tree.classes_ = self.classes_
+            tree.n_features_in_ = n_features
+            tree._fit_arrays(X, codes, sample_weight.astype(np.float64), rng)
+        else:
+            if self.noise == "uniform":
+                mass = np.ones(n_classes)
+            else:
+                mass = np.bincount(codes, weights=sample_weight, minlength=n_classes) + 1.0
+            tree = unconditional_tree(self.classes_, mass, n_features)
+        self.tree_ = tree
+        self.tree_fit_seconds_ = time.perf_counter() - t0
+        order = "F" if sp.issparse(X) else "C"
+        self.coef_ = np.zeros((n_classes, n_features), dtype=FLOAT, order=order)
+        self._acc_coef = np.zeros((n_classes, n_features), dtype=FLOAT, order=order)
+        self.intercept_ = np.zeros(n_classes, dtype=FLOAT)
+        self._acc_intercept = np.zeros(n_classes, dtype=FLOAT)
+        if self.intercept_init == "noise":
+            self.intercept_[:] = self._mean_negative_log_noise(X, codes, sample_weight)
+        self._rng = rng
+        self.t_ = 0
+        self.n_iter_ = 0
+        self.loss_curve_ = []
+        self.hardness_curve_ = []
+        self.validation_scores_ = []
+
+    def _mean_negative_log_noise(self, X, codes, sample_weight):
+        """Per class: minus the weighted mean of log p_n(y|x) over its rows (0 if none)."""
+        tree = self.tree_
+        Z = tree._transform(X)
+        lp = np.empty(Z.shape[0], dtype=np.float64)
+        log_proba_of_classes(Z, codes, tree.node_weight_, tree.node_bias_, tree.class_leaf_, lp)
+        n_classes = len(self.classes_)
+        w = sample_weight.astype(np.float64)
+        num = np.bincount(codes, weights=w * lp, minlength=n_classes)
+        den = np.bincount(codes, weights=w, minlength=n_classes)
+        out = np.zeros(n_classes)
+        np.divide(-num, den, out=out, where=den > 0)
+        return out
+
+    def _rows(self, X, codes, sample_weight) -> Rows:
+        X, indptr, indices, data, n_dense = kernel_rows(X)
+        return Rows(indptr, indices, data, n_dense, codes, sample_weight.astype(FLOAT), self.tree_._transform(X))
+
+    def _seed_rng(self) -> np.random.Generator:
+        return np.random.default_rng(check_random_state(self.random_state).randint(2**31))
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the tree, then train by negative sampling for up to ``max_iter`` epochs.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data. Sparse input is converted to CSR.
+        y : array-like of shape (n_samples,)
+            Class labels (any sortable type, e.g. ints or strings).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights scaling each row's loss.
+
+        Returns
+        -------
+        self : AdversarialSoftmaxClassifier
+            The fitted estimator.
+        """
+        X, y, sample_weight = self._validate_xy(X, y, sample_weight, reset=True)
+        classes = np.unique(y)
+        if len(classes) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in the data, but the "
+                f"data contains only one class: {classes.tolist()!r}."
+            )
+        warm = (
+            self.warm_start
+            and hasattr(self, "coef_")
+            and np.array_equal(getattr(self, "classes_", None), classes)
+            and self.coef_.shape[1] == X.shape[1]
+        )
+        rng = self._rng if warm else self._seed_rng()
+        self.classes_ = classes
+        codes = encode_labels(classes, y, "y")
+        val = None
+        if self.early_stopping:
+            n_val = max(1, int(round(self.validation_fraction * X.shape[0])))
+            if n_val >= X.shape[0]:
+                raise ValueError(
+                    f"validation_fraction={self.validation_fraction} leaves no training rows "
+                    f"out of {X.shape[0]}."
+                )
+            perm = rng.permutation(X.shape[0])
+            val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+            val = (X[val_idx], codes[val_idx])
+            X, codes, sample_weight = X[train_idx], codes[train_idx], sample_weight[train_idx]
+        if not warm:
+            self._initialize(X, codes, sample_weight, rng)
+        rows = self._rows(X, codes, sample_weight)
+        self.n_iter_ = 0
+        self._run_epochs(rows, self.max_iter, val)
+        return self
+
+    def _run_epochs(self, rows: Rows, n_epochs: int, val=None, check_convergence=True):
+        best, no_improve, t0 = None, 0, time.perf_counter()
+        n_threads = self._n_threads()
+        for _ in range(n_epochs):
+            order = epoch_order(rows.n_samples, self.shuffle, self._rng)
+            stats = sgd_epoch(self, rows, order, self._rng, n_threads)
+            self._check_finite(stats.loss)
+            self.n_iter_ += 1
+            self.t_ += stats.n_examples
+            self.loss_curve_.append(stats.loss)
+            self.hardness_curve_.append(stats.hardness)
+            score = None
+            if val is not None:
+                score = float(np.mean(self._predict_codes(val[0]) == val[1]))
+                self.validation_scores_.append(score)
+            if self.verbose:
+                print(
+                    f"-- Epoch {self.n_iter_}: loss {stats.loss:.5f}, hardness {stats.hardness:.4f}"
+                    + (f", val accuracy {score:.4f}" if score is not None else "")
+                    + f", {stats.n_examples / max(stats.seconds, 1e-9):,.0f} ex/s"
+                    + f", elapsed {time.perf_counter() - t0:.2f} s",
+                    flush=True,
+                )
+            if not check_convergence or self.tol is None:
+                continue
+            current = score if score is not None else -stats.loss  # larger is better
+            if best is not None and current < best + self.tol:
+                no_improve += 1
+            else:
+                no_improve = 0
+            best = current if best is None else max(best, current)
+            if no_improve >= self.n_iter_no_change:
+                if self.verbose:
+                    print(f"Convergence after {self.n_iter_} epochs.", flush=True)
+                return
+        if check_convergence and self.tol is not None and n_epochs > 1:
+            warnings.warn(
+                f"Maximum number of epochs (max_iter={self.max_iter}) reached before the "
+                f"{'validation accuracy' if val is not None else 'training loss'} stopped "
+                f"improving by tol={self.tol}; consider increasing max_iter.",
+                ConvergenceWarning,
+            )
+
+    def _check_finite(self, loss):
+        if not np.isfinite(loss):
+            raise FloatingPointError(
+                f"Training diverged (loss {loss}) with learning_rate={self.learning_rate}, "
+                f"alpha={self.alpha}. The coefficients are no longer usable: lower "
+                f"learning_rate or scale the features (e.g. StandardScaler/normalize), then refit."
+            )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch of negative sampling over the given batch.
+
+        The first call fits the noise tree on this batch (it then stays fixed, so
+        scores stay consistent with the bias correction) and must be given
+        ``classes``. Each call draws fresh negatives.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A batch of training rows.
+        y : array-like of shape (n_samples,)
+            Their labels, all in ``classes``.
+        classes : array-like of shape (n_classes,), default=None
+            All classes of the stream; required on the first call, ignored (but
+            checked) later.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights.
+
+        Returns
+        -------
+        self : AdversarialSoftmaxClassifier
+            The updated estimator.
+        """
+        first = not hasattr(self, "coef_")
+        if first and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        X, y, sample_weight = self._validate_xy(X, y, sample_weight, reset=first)
+        if first:
+            classes = np.unique(np.asarray(classes))
+            if len(classes) < 2:
+                raise ValueError(
+                    f"classes must contain at least 2 classes; got {classes.tolist()!r}."
+                )
+            codes = encode_labels(classes, y, "y")
+            _check_partial_fit_first_call(self, classes)
+            self._initialize(X, codes, sample_weight, self._seed_rng())
+        else:
+            _check_partial_fit_first_call(self, classes)
+            codes = encode_labels(self.classes_, y, "y")
+        self._run_epochs(self._rows(X, codes, sample_weight), 1, check_convergence=False)
+        return self
+
+    # -- prediction --------------------------------------------------------------
+
+    def _validate_X(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False)
+
+    def _block_rows(self) -> int:
+        return max(1, PREDICT_BLOCK_BYTES // (8 * max(len(self.classes_), len(self.tree_.leaf_class_))))
+
+    def _score_blocks(self, X):
+        """Yield (start, stop, S) with S float64 (rows, n_classes) bias-corrected scores.
+
+        Works block by block so memory stays O(block x C); with ``n_jobs > 1``
+        blocks of one wave are computed concurrently (numba and BLAS release the GIL).
+        """
+        X, indptr, indices, data, _ = kernel_rows(X)
+        Z = self.tree_._transform(X)
+        coef_flat, stride_c, stride_j = flat_view(self.coef_)
+        n, block = X.shape[0], self._block_rows()
+
+        def scores(start):
+            stop = min(start + block, n)
+            if sp.issparse(X):
+                S = np.zeros((stop - start, len(self.classes_)), dtype=np.float64)
+                add_csr_scores(indptr, indices, data, start, stop, coef_flat, stride_c, stride_j, S)
+            else:
+                S = (X[start:stop] @ self.coef_.T).astype(np.float64)
+            S += self.intercept_
+            self.tree_._add_log_proba(Z[start:stop], S)
+            return start, stop, S
+
+        starts = list(range(0, n, block))
+        n_threads = min(self._n_threads(), len(starts))
+        if n_threads <= 1:
+            for start in starts:
+                yield scores(start)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(n_threads) as pool:
+            for w in range(0, len(starts), n_threads):
+                yield from pool.map(scores, starts[w : w + n_threads])
+
+    def _predict_codes(self, X):
+        out = np.empty(X.shape[0], dtype=np.int64)
+        for start, stop, S in self._score_blocks(X):
+            out[start:stop] = np.argmax(S, axis=1)
+        return out
+
+    def decision_function(self, X):
+        """Bias-corrected scores xi_y(x) + log p_n(y|x) of all classes.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input rows.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_classes) or (n_samples,), float64
+            Unnormalised log-probabilities. For two classes, the log-odds of
+            ``classes_[1]`` (shape (n_samples,)), as in scikit-learn.
+        """
+        X = self._validate_X(X)
+        out = np.empty((X.shape[0], len(self.classes_)), dtype=np.float64)
+        for start, stop, S in self._score_blocks(X):
+            out[start:stop] = S
+        if len(self.classes_) == 2:
+            return out[:, 1] - out[:, 0]
+        return out
+
+    def predict_log_proba(self, X):
+        """Log of :meth:`predict_proba`, computed stably (log-sum-exp in float64).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input rows.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes), float64
+        """
+        X = self._validate_X(X)
+        out = np.empty((X.shape[0], len(self.classes_)), dtype=np.float64)
+        for start, stop, S in self._score_blocks(X):
+            out[start:stop] = S - logsumexp(S, axis=1, keepdims=True)
+        return out
+
+    def predict_proba(self, X):
+        """Class probabilities: softmax over all classes of xi_y(x) + log p_n(y|x).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input rows.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes), float64
+            Rows sum to 1; columns follow ``classes_``.
+        """
+        X = self._validate_X(X)
+        out = np.empty((X.shape[0], len(self.classes_)), dtype=np.float64)
+        for start, stop, S in self._score_blocks(X):
+            S -= S.max(axis=1, keepdims=True)
+            np.exp(S, out=S)
+            S /= S.sum(axis=1, keepdims=True)
+            out[start:stop] = S
+        return out
+
+    def predict(self, X):
+        """Most probable class, computed in row blocks (never the full n x C matrix).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input rows.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Class labels.
+        """
+        return self.classes_[self._predict_codes(self._validate_X(X))]
+
+    def predict_top_k(self, X, k=5):
+        """The k most probable classes of each row, most probable first.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input rows.
+        k : int, default=5
+            Number of classes per row (at most ``n_classes``).
+
+        Returns
+        -------
+        top : ndarray of shape (n_samples, k)
+            Class labels.
+        """
+        X = self._validate_X(X)
+        if not isinstance(k, Integral) or not 1 <= k <= len(self.classes_):
+            raise ValueError(f"k must be an integer in [1, n_classes={len(self.classes_)}]; got {k!r}.")
+        out = np.empty((X.shape[0], k), dtype=np.int64)
+        for start, stop, S in self._score_blocks(X):
+            part = np.argpartition(-S, k - 1, axis=1)[:, :k] if k < S.shape[1] else np.argsort(-S, axis=1)
+            order = np.argsort(-np.take_along_axis(S, part, axis=1), axis=1, kind="stable")
+            out[start:stop] = np.take_along_axis(part, order, axis=1)
+        return self.classes_[out]

@@ -1,0 +1,164 @@
+"""Negative-sampling SGD with Adagrad: one pass over a list of rows.
+
+The loss per positive (x, y) with negatives y'_1..y'_m ~ p_n(.|x) is the
+paper's Eq. 6 with the negative terms averaged:
+
+    softplus(-xi_y) + alpha (xi_y + log p_n(y|x))^2
+      + 1/m sum_j [softplus(xi_y'j) + alpha (xi_y'j + log p_n(y'j|x))^2]
+
+with xi_c = coef[c] @ x + intercept[c]. Only the rows of the positive and the
+negatives change. Adagrad: acc += g^2; w -= lr g / sqrt(acc + ADAGRAD_EPS).
+
+Input rows come either as CSR ``(indptr int64, indices int32, data float32)``
+or, when ``n_dense_features > 0``, as a C-contiguous dense float32 matrix
+flattened into ``data`` (``indptr``/``indices`` are then ignored and may be empty).
+
+The weight matrix is passed flat: element (c, j) of coef_ is
+``coef_flat[c * stride_c + j * stride_j]``; the Adagrad state ``acc_flat``
+uses the same strides. This lets the model be stored class-major (C order,
+best for dense rows) or feature-major (F order, best for sparse rows) with
+one compiled kernel.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .._config import NJIT
+from .tree import log_prob_of_leaf, log_sigmoid, sample_leaf
+
+#: Adagrad's initial accumulator (the reference implementation's 1e-8).
+ADAGRAD_EPS = 1e-8
+
+
+@njit(**NJIT)
+def _row_range(indptr, n_dense_features, r):
+    if n_dense_features > 0:
+        start = r * n_dense_features
+        return start, start + n_dense_features
+    return indptr[r], indptr[r + 1]
+
+
+@njit(**NJIT)
+def row_score(indptr, indices, data, n_dense_features, r, coef_flat, stride_c, stride_j, intercept, c):
+    """xi_c(x_r) = coef[c] @ x_r + intercept[c] in float64."""
+    start, stop = _row_range(indptr, n_dense_features, r)
+    s = np.float64(intercept[c])
+    base = c * stride_c
+    for p in range(start, stop):
+        j = p - start if n_dense_features > 0 else indices[p]
+        s += np.float64(data[p]) * np.float64(coef_flat[base + j * stride_j])
+    return s
+
+
+@njit(**NJIT)
+def adagrad_row_update(
+    indptr, indices, data, n_dense_features, r, coef_flat, acc_flat, stride_c, stride_j,
+    intercept, acc_intercept, c, g, lr,
+):
+    """Adagrad step on row c of coef_ and intercept_[c] for d loss / d xi_c = g.
+
+    Modifies ``coef_flat``, ``acc_flat``, ``intercept``, ``acc_intercept`` in place.
+    """
+    if g == 0.0:
+        return
+    acc_b = acc_intercept[c] + g * g
+    acc_intercept[c] = acc_b
+    intercept[c] -= lr * g / math.sqrt(acc_b + ADAGRAD_EPS)
+    start, stop = _row_range(indptr, n_dense_features, r)
+    base = c * stride_c
+    for p in range(start, stop):
+        v = data[p]
+        if v == 0.0:
+            continue
+        j = p - start if n_dense_features > 0 else indices[p]
+        pos = base + j * stride_j
+        gj = g * v
+        acc = acc_flat[pos] + gj * gj
+        acc_flat[pos] = acc
+        coef_flat[pos] -= lr * gj / math.sqrt(acc + ADAGRAD_EPS)
+
+
+@njit(**NJIT)
+def softplus(a):
+    """log(1 + exp(a)), stable."""
+    return -log_sigmoid(-a)
+
+
+@njit(**NJIT)
+def sigmoid(a):
+    if a >= 0.0:
+        return 1.0 / (1.0 + math.exp(-a))
+    e = math.exp(a)
+    return e / (1.0 + e)
+
+
+@njit(**NJIT)
+def negative_sampling_epoch(
+    indptr, indices, data, n_dense_features, y, sample_weight, order, Z,
+    coef_flat, acc_flat, stride_c, stride_j, intercept, acc_intercept,
+    node_weight, node_bias, leaf_class, class_leaf,
+    n_negatives, lr, alpha, state, out_stats,
+):
+    """One pass of negative-sampling Adagrad over the rows ``order`` (in that order).
+
+    Parameters (dtypes are fixed so the kernel compiles once)
+    ----------
+    indptr : int64 (n+1,); indices : int32 (nnz,); data : float32 (nnz,) or (n*K,)
+    n_dense_features : int, K for dense input, 0 for CSR
+    y : int32 (n,) class codes; sample_weight : float32 (n,); order : int64 (m,) rows to visit
+    Z : float32 (n, k) projected features for the tree (k may be 0)
+    coef_flat, acc_flat : float32, flat views of coef_ and its Adagrad state (in place)
+    intercept, acc_intercept : float32 (n_classes,) (in place)
+    node_weight, node_bias, leaf_class, class_leaf : the noise tree (read only)
+    state : uint64 (1,) RNG state (advanced in place)
+    out_stats : float64 (4,), incremented in place with
+        [sum of weighted loss, sum of weights, sum of sigmoid(xi) over negatives,
+        number of negatives].
+    """
+    neg_class = np.empty(n_negatives, dtype=np.int64)
+    neg_xi = np.empty(n_negatives, dtype=np.float64)
+    neg_lp = np.empty(n_negatives, dtype=np.float64)
+    inv_m = 1.0 / n_negatives
+    loss_sum = 0.0
+    weight_sum = 0.0
+    hard_sum = 0.0
+    n_visited = 0
+    for t in range(order.shape[0]):
+        r = order[t]
+        w = np.float64(sample_weight[r])
+        if w == 0.0:
+            continue
+        z = Z[r]
+        c_pos = y[r]
+        lp_pos = log_prob_of_leaf(z, class_leaf[c_pos], node_weight, node_bias)
+        xi_pos = row_score(indptr, indices, data, n_dense_features, r, coef_flat, stride_c, stride_j, intercept, c_pos)
+        for m in range(n_negatives):
+            leaf, lp = sample_leaf(z, node_weight, node_bias, state)
+            c = leaf_class[leaf]
+            neg_class[m] = c
+            neg_lp[m] = lp
+            neg_xi[m] = row_score(indptr, indices, data, n_dense_features, r, coef_flat, stride_c, stride_j, intercept, c)
+        # loss and gradients, all from the scores before this step's updates
+        u = xi_pos + lp_pos
+        loss = softplus(-xi_pos) + alpha * u * u
+        g_pos = w * (-sigmoid(-xi_pos) + 2.0 * alpha * u)
+        for m in range(n_negatives):
+            un = neg_xi[m] + neg_lp[m]
+            s = sigmoid(neg_xi[m])
+            hard_sum += s
+            loss += inv_m * (softplus(neg_xi[m]) + alpha * un * un)
+            neg_xi[m] = w * inv_m * (s + 2.0 * alpha * un)  # reuse as gradient
+        loss_sum += w * loss
+        n_visited += 1
+        weight_sum += w
+        adagrad_row_update(indptr, indices, data, n_dense_features, r, coef_flat, acc_flat, stride_c, stride_j,
+                           intercept, acc_intercept, c_pos, g_pos, lr)
+        for m in range(n_negatives):
+            adagrad_row_update(indptr, indices, data, n_dense_features, r, coef_flat, acc_flat, stride_c, stride_j,
+                               intercept, acc_intercept, neg_class[m], neg_xi[m], lr)
+    out_stats[0] += loss_sum
+    out_stats[1] += weight_sum
+    out_stats[2] += hard_sum
+    out_stats[3] += np.float64(n_negatives) * n_visited

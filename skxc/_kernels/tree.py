@@ -1,0 +1,134 @@
+"""Kernels that evaluate and sample the auxiliary tree p_n(y|x).
+
+Tree layout (shared with ``skxc/_kernels/tree_fit.py``): a complete binary
+tree of depth D in heap order. Inner node ``i`` (``0 <= i < n_inner``,
+``n_inner = 2**D - 1``) has children ``2i+1`` (left) and ``2i+2`` (right);
+leaf ``j`` is heap node ``n_inner + j``. Going right at node ``i`` has
+probability ``sigmoid(node_weight[i] @ z + node_bias[i])``.
+
+Arrays (never modified unless named ``out_*``/``*_inout``):
+
+- ``z``: float32 (k,), the projected features of one row.
+- ``node_weight``: float32 (n_inner, k) C-contiguous; ``node_bias`` float32 (n_inner,).
+- ``leaf_class``: int32 (n_leaves,), class of each leaf or -1 for padding.
+- ``class_leaf``: int32 (n_classes,), leaf of each class.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .._config import NJIT
+from .rng import next_double
+
+
+@njit(**NJIT)
+def log_sigmoid(a):
+    """log(sigmoid(a)) for float64 ``a``, stable for any magnitude."""
+    if a >= 0.0:
+        return -math.log1p(math.exp(-a))
+    return a - math.log1p(math.exp(a))
+
+
+@njit(**NJIT)
+def node_activation(z, node_weight, node_bias, node):
+    """``node_weight[node] @ z + node_bias[node]`` accumulated in float64."""
+    a = np.float64(node_bias[node])
+    for d in range(z.shape[0]):
+        a += np.float64(node_weight[node, d]) * np.float64(z[d])
+    return a
+
+
+@njit(**NJIT)
+def log_prob_of_leaf(z, leaf, node_weight, node_bias):
+    """log p_n(leaf | z) by walking from the leaf up to the root: O(k D)."""
+    n_inner = node_bias.shape[0]
+    node = n_inner + leaf
+    lp = 0.0
+    while node > 0:
+        parent = (node - 1) >> 1
+        a = node_activation(z, node_weight, node_bias, parent)
+        if node == 2 * parent + 2:
+            lp += log_sigmoid(a)
+        else:
+            lp += log_sigmoid(-a)
+        node = parent
+    return lp
+
+
+@njit(**NJIT)
+def sample_leaf(z, node_weight, node_bias, state):
+    """Ancestral sample of a leaf: returns ``(leaf, log p_n(leaf|z))``.
+
+    ``state`` is a uint64[1] xorshift state, advanced in place (one draw per level).
+    """
+    n_inner = node_bias.shape[0]
+    node = 0
+    lp = 0.0
+    while node < n_inner:
+        a = node_activation(z, node_weight, node_bias, node)
+        u = next_double(state)
+        # P(right) = sigmoid(a); compare in the numerically safe form.
+        if a >= 0.0:
+            p_right = 1.0 / (1.0 + math.exp(-a))
+        else:
+            e = math.exp(a)
+            p_right = e / (1.0 + e)
+        if u < p_right:
+            lp += log_sigmoid(a)
+            node = 2 * node + 2
+        else:
+            lp += log_sigmoid(-a)
+            node = 2 * node + 1
+    return node - n_inner, lp
+
+
+@njit(**NJIT)
+def log_proba_of_classes(Z, y, node_weight, node_bias, class_leaf, out):
+    """out[i] = log p_n(y[i] | Z[i]) for every row. Z float32 (n, k); y int32 (n,).
+
+    ``out``: float64 (n,), written in place.
+    """
+    for i in range(Z.shape[0]):
+        out[i] = log_prob_of_leaf(Z[i], class_leaf[y[i]], node_weight, node_bias)
+
+
+@njit(**NJIT)
+def sample_classes(Z, n_samples, node_weight, node_bias, leaf_class, state, out_class, out_log_prob):
+    """Draw ``n_samples`` classes per row of Z.
+
+    ``out_class`` int64 (n, n_samples) and ``out_log_prob`` float64 (n, n_samples)
+    are written in place; ``state`` uint64[1] is advanced.
+    """
+    for i in range(Z.shape[0]):
+        for s in range(n_samples):
+            leaf, lp = sample_leaf(Z[i], node_weight, node_bias, state)
+            out_class[i, s] = leaf_class[leaf]
+            out_log_prob[i, s] = lp
+
+
+@njit(**NJIT)
+def add_all_class_log_proba(A, leaf_class, out_inout):
+    """Add log p_n(c | x_r) for every class c to ``out_inout[r, c]``.
+
+    One top-down pass per row: O(n_leaves) per row, using
+    log sigmoid(a) = log sigmoid(-a) + a so each node costs one softplus.
+
+    ``A``: float64 (n, n_inner) node activations ``Z @ node_weight.T + node_bias``.
+    ``out_inout``: float64 (n, n_classes), incremented in place.
+    """
+    n, n_inner = A.shape
+    n_leaves = leaf_class.shape[0]
+    buf = np.empty(n_inner + n_leaves, dtype=np.float64)
+    for r in range(n):
+        buf[0] = 0.0
+        for node in range(n_inner):
+            a = A[r, node]
+            left = buf[node] + log_sigmoid(-a)
+            buf[2 * node + 1] = left
+            buf[2 * node + 2] = left + a
+        for j in range(n_leaves):
+            c = leaf_class[j]
+            if c >= 0:
+                out_inout[r, c] += buf[n_inner + j]

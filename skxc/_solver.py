@@ -1,0 +1,96 @@
+"""Plain-Python epoch driver shared by ``fit`` and ``partial_fit``.
+
+One kernel call per epoch and thread; the loop, shuffling, early stopping and
+progress output stay in Python (umap style).
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._kernels.rng import seed_states
+from ._kernels.sgd import negative_sampling_epoch
+
+
+@dataclass
+class Rows:
+    """Training rows in kernel format plus everything per row the kernel needs."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+    n_dense_features: int
+    y: np.ndarray  # int32 class codes
+    sample_weight: np.ndarray  # float32
+    Z: np.ndarray  # float32 (n, k) projected features for the tree
+
+    @property
+    def n_samples(self) -> int:
+        return self.y.shape[0]
+
+
+@dataclass
+class EpochStats:
+    loss: float  # mean weighted loss (Eq. 6) over the epoch
+    hardness: float  # mean sigmoid(xi) of the negatives (raw scores, before bias removal)
+    n_examples: int
+    seconds: float
+
+
+def flat_view(a: np.ndarray):
+    """Flat buffer and (stride_c, stride_j) in elements of a 2-D C- or F-ordered array."""
+    flat = a.ravel(order="K")
+    if not np.shares_memory(flat, a):  # pragma: no cover - guarded by allocation
+        raise RuntimeError("coef_ must be C- or F-contiguous")
+    item = a.itemsize
+    return flat, a.strides[0] // item, a.strides[1] // item
+
+
+def sgd_epoch(model, rows: Rows, order: np.ndarray, rng: np.random.Generator, n_threads: int) -> EpochStats:
+    """One pass of negative-sampling Adagrad over ``rows`` in ``order``.
+
+    ``model`` is the estimator: its ``coef_``, ``intercept_`` and Adagrad state are
+    updated in place. With ``n_threads > 1`` the order is cut into contiguous
+    chunks trained concurrently without locks (Hogwild): fast, not bitwise
+    reproducible. ``rng`` supplies one fresh xorshift seed per thread.
+    """
+    t0 = time.perf_counter()
+    coef_flat, stride_c, stride_j = flat_view(model.coef_)
+    acc_flat, _, _ = flat_view(model._acc_coef)
+    tree = model.tree_
+    n_threads = max(1, min(n_threads, order.shape[0]))
+    states = seed_states(rng, n_threads)
+    stats = np.zeros((n_threads, 4), dtype=np.float64)
+
+    def run(t, chunk):
+        negative_sampling_epoch(
+            rows.indptr, rows.indices, rows.data, rows.n_dense_features, rows.y, rows.sample_weight,
+            chunk, rows.Z, coef_flat, acc_flat, stride_c, stride_j, model.intercept_, model._acc_intercept,
+            tree.node_weight_, tree.node_bias_, tree.leaf_class_, tree.class_leaf_,
+            model.n_negatives, float(model.learning_rate), float(model.alpha), states[t], stats[t],
+        )
+
+    if n_threads == 1:
+        run(0, order)
+    else:
+        chunks = np.array_split(order, n_threads)
+        with ThreadPoolExecutor(n_threads) as pool:
+            list(pool.map(run, range(n_threads), chunks))
+    total = stats.sum(axis=0)
+    return EpochStats(
+        loss=total[0] / max(total[1], 1e-300),
+        hardness=total[2] / max(total[3], 1.0),
+        n_examples=int(order.shape[0]),
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def epoch_order(n_samples: int, shuffle: bool, rng: np.random.Generator) -> np.ndarray:
+    """Visiting order of one epoch: a fresh permutation, or 0..n-1 without shuffling."""
+    if shuffle:
+        return rng.permutation(n_samples).astype(np.int64)
+    return np.arange(n_samples, dtype=np.int64)

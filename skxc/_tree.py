@@ -1,0 +1,432 @@
+"""The auxiliary model p_n(y|x): a probabilistic binary tree over the classes.
+
+``AuxiliaryTree`` is the public estimator (paper Sec. 3). Its state is a handful
+of flat arrays (see ``skxc/_kernels/tree.py`` for the layout), so it pickles
+for free and kernels take it as-is. The unconditional noise distributions
+("uniform", "frequency") are trees too: with no features (k = 0), each node's
+bias alone routes the probability mass, so the classifier has one code path
+for every noise model.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.decomposition import PCA, TruncatedSVD
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from ._config import FLOAT, PADDING_BIAS, PREDICT_BLOCK_BYTES
+from ._kernels.rng import seed_states
+from ._kernels.tree import add_all_class_log_proba, log_proba_of_classes, sample_classes
+from ._validation import encode_labels
+
+
+def tree_depth(n_classes: int) -> int:
+    """Depth D of the balanced tree: the smallest D >= 1 with 2**D >= n_classes."""
+    return max(1, int(np.ceil(np.log2(n_classes))))
+
+
+def balanced_leaf_class(n_classes: int) -> np.ndarray:
+    """Leaves of classes 0..C-1 in index order under the layout rule of the tree fit.
+
+    A node with n real classes sends n - n // 2 left and n // 2 right, so padding
+    leaves (-1) are spread evenly. Returns int32 (2**D,).
+    """
+    depth = tree_depth(n_classes)
+    # For each class: the first class index of its node, the node's class count
+    # and the first leaf of its node; descend level by level (vectorised over classes).
+    cls = np.arange(n_classes, dtype=np.int64)
+    first = np.zeros(n_classes, dtype=np.int64)
+    count = np.full(n_classes, n_classes, dtype=np.int64)
+    leaf0 = np.zeros(n_classes, dtype=np.int64)
+    for level in range(depth):
+        half = 2 ** (depth - level - 1)
+        n_left = count - count // 2
+        right = (cls - first) >= n_left
+        first = np.where(right, first + n_left, first)
+        count = np.where(right, count // 2, n_left)
+        leaf0 = np.where(right, leaf0 + half, leaf0)
+    leaf_class = np.full(2**depth, -1, dtype=np.int32)
+    leaf_class[leaf0] = cls
+    return leaf_class
+
+
+def unconditional_tree_arrays(class_mass: np.ndarray):
+    """Tree arrays (k = 0) whose leaf probabilities are ``class_mass`` normalised.
+
+    ``class_mass``: positive float (C,). Returns (node_weight, node_bias,
+    leaf_class, class_leaf) following the layout contract of the tree fit.
+    """
+    n_classes = class_mass.shape[0]
+    depth = tree_depth(n_classes)
+    n_inner = 2**depth - 1
+    leaf_class = balanced_leaf_class(n_classes)
+    class_leaf = np.empty(n_classes, dtype=np.int32)
+    real = leaf_class >= 0
+    class_leaf[leaf_class[real]] = np.flatnonzero(real)
+    mass = np.zeros(2**depth, dtype=np.float64)
+    mass[real] = class_mass[leaf_class[real]]
+    node_bias = np.zeros(n_inner, dtype=FLOAT)
+    # bottom-up: the children of level l's nodes are the (pairs of) entries of `mass`
+    for level in range(depth - 1, -1, -1):
+        left, right = mass[0::2], mass[1::2]
+        with np.errstate(divide="ignore"):
+            b = np.log(right) - np.log(left)
+        b = np.where(right == 0, -PADDING_BIAS, b)
+        b = np.where((left == 0) & (right == 0), 0.0, b)
+        node_bias[2**level - 1 : 2 ** (level + 1) - 1] = b
+        mass = left + right
+    node_weight = np.zeros((n_inner, 0), dtype=FLOAT)
+    return node_weight, node_bias, leaf_class, class_leaf
+
+
+class AuxiliaryTree(ClassifierMixin, BaseEstimator):
+    """Probabilistic binary decision tree over the classes, p_n(y|x).
+
+    The auxiliary ("adversarial") model of Bamler & Mandt (2020), Sec. 3. Inputs
+    are projected to ``n_components`` dimensions (PCA for dense X, TruncatedSVD
+    for sparse X) and a balanced binary tree is fitted greedily top-down: at
+    each node, Newton steps on the node's logistic split (w, b) alternate with
+    reassigning the half of the classes with the largest score to the right
+    child (Eqs. 7-9). Sampling a class and evaluating log p_n(y|x) cost
+    O(k log C); all-class probabilities cost O(k C) per row.
+
+    Parameters
+    ----------
+    n_components : int, default=16
+        Dimension k of the projection the tree splits on (paper: 16). Capped at
+        ``n_features - 1`` (sparse) or ``min(n_samples, n_features)`` (dense).
+        ``0`` fits an unconditional tree (class frequencies only).
+
+    alpha : float, default=0.1
+        L2 regularisation λ_n of each node's (w, b) (paper: 0.1).
+
+    max_samples : int, default=200_000
+        The projection and the tree are fitted on a random subsample of at most
+        this many rows (all rows when N is smaller).
+
+    max_newton_iter : int, default=20
+        Newton iterations per continuous step.
+
+    max_split_iter : int, default=10
+        Alternations of continuous and discrete steps per node.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the subsample, the projection and :meth:`sample` when it is not
+        given its own ``random_state``.
+
+    n_jobs : int, default=None
+        Threads used to fit the nodes of one level (the result does not depend on it).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string feature names.
+    projection_ : PCA, TruncatedSVD or None
+        The fitted projection (None when ``n_components == 0``).
+    n_components_ : int
+        The projection's dimension k actually used.
+    depth_ : int
+        Depth D of the tree; it has 2**D leaves, 2**D - C of them padding.
+    node_weight_ : ndarray of shape (2**D - 1, k), float32
+        Split weights w_ν in heap order (children of node i: 2i+1 left, 2i+2 right).
+    node_bias_ : ndarray of shape (2**D - 1,), float32
+        Split biases b_ν; P(right) = sigmoid(w_ν·z + b_ν).
+    leaf_class_ : ndarray of shape (2**D,), int32
+        Class index of each leaf, -1 for padding leaves.
+    class_leaf_ : ndarray of shape (n_classes,), int32
+        Leaf of each class.
+
+    See Also
+    --------
+    AdversarialSoftmaxClassifier : uses this tree to draw negatives.
+
+    References
+    ----------
+    R. Bamler and S. Mandt. Extreme Classification via Adversarial Softmax
+    Approximation. ICLR 2020.
+
+    Examples
+    --------
+    >>> from skxc import AuxiliaryTree
+    >>> from skxc.datasets import make_hierarchical_classification
+    >>> X, y = make_hierarchical_classification(n_samples=2000, n_classes=32, random_state=0)
+    >>> tree = AuxiliaryTree(n_components=8, random_state=0).fit(X, y)
+    >>> tree.predict_proba(X[:2]).sum(axis=1).round(6)
+    array([1., 1.])
+    >>> tree.sample(X[:2], n_samples=3, random_state=0).shape
+    (2, 3)
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "max_samples": [Interval(Integral, 1, None, closed="left")],
+        "max_newton_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_split_iter": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
+    }
+
+    def __init__(
+        self,
+        *,
+        n_components=16,
+        alpha=0.1,
+        max_samples=200_000,
+        max_newton_iter=20,
+        max_split_iter=10,
+        random_state=None,
+        n_jobs=None,
+    ):
+        self.n_components = n_components
+        self.alpha = alpha
+        self.max_samples = max_samples
+        self.max_newton_iter = max_newton_iter
+        self.max_split_iter = max_split_iter
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.classifier_tags.multi_class = True
+        return tags
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, classes=None, sample_weight=None):
+        """Fit the projection and the tree.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        classes : array-like of shape (n_classes,), default=None
+            All classes the tree must have leaves for (a superset of ``y``);
+            default: the classes present in ``y``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights.
+
+        Returns
+        -------
+        self : AuxiliaryTree
+            The fitted tree.
+        """
+        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32])
+        check_classification_targets(y)
+        self.classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
+        codes = encode_labels(self.classes_, y, "y")
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"AuxiliaryTree needs at least 2 classes; got {len(self.classes_)} class: "
+                f"{self.classes_!r}."
+            )
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
+        self._fit_arrays(X, codes, sample_weight, rng)
+        return self
+
+    def _fit_arrays(self, X, codes, sample_weight, rng):
+        """Fit the projection and tree arrays on validated X and class codes."""
+        from ._tree_fit import fit_tree
+
+        n_samples = X.shape[0]
+        if n_samples > self.max_samples:
+            rows = np.sort(rng.choice(n_samples, size=self.max_samples, replace=False))
+            X, codes, sample_weight = X[rows], codes[rows], sample_weight[rows]
+        self._fit_projection(X, rng)
+        Z = self._transform(X)
+        self.depth_ = tree_depth(len(self.classes_))
+        self.node_weight_, self.node_bias_, self.leaf_class_, self.class_leaf_ = fit_tree(
+            Z,
+            codes.astype(np.int32),
+            len(self.classes_),
+            sample_weight=sample_weight,
+            alpha=self.alpha,
+            max_newton_iter=self.max_newton_iter,
+            max_split_iter=self.max_split_iter,
+            n_jobs=1 if self.n_jobs is None else self.n_jobs,
+        )
+
+    def _fit_projection(self, X, rng):
+        n_samples, n_features = X.shape
+        if sp.issparse(X):
+            k = min(self.n_components, n_features - 1, n_samples)
+        else:
+            k = min(self.n_components, n_features, n_samples)
+        self.n_components_ = max(int(k), 0)
+        if self.n_components_ == 0:
+            self.projection_ = None
+            self._z_shift = np.zeros(0, dtype=FLOAT)
+            self._z_scale = 1.0
+            return
+        seed = int(rng.integers(2**31))
+        if sp.issparse(X):
+            proj = TruncatedSVD(self.n_components_, algorithm="randomized", n_iter=4, random_state=seed)
+        else:
+            proj = PCA(self.n_components_, svd_solver="auto", random_state=seed)
+        Zp = proj.fit_transform(X)
+        self.projection_ = proj
+        # centre and scale to unit mean variance per component, so that the
+        # regulariser alpha means the same for any input scale
+        self._z_shift = Zp.mean(axis=0).astype(np.float64)
+        var = float(np.mean((Zp - self._z_shift) ** 2)) if Zp.size else 0.0
+        self._z_scale = 1.0 / np.sqrt(var) if var > 0 else 1.0
+
+    def _transform(self, X):
+        """Projected, standardised features Z: float32 (n, k), C-contiguous."""
+        if self.projection_ is None:
+            return np.zeros((X.shape[0], 0), dtype=FLOAT)
+        Z = self.projection_.transform(X)
+        Z -= self._z_shift
+        Z *= self._z_scale
+        return np.ascontiguousarray(Z, dtype=FLOAT)
+
+    # -- inference -------------------------------------------------------------
+
+    def _validate_X(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False)
+
+    def _add_log_proba(self, Z, out_inout):
+        """Add log p_n(c|x) for all classes to ``out_inout`` (float64 (n, C)), in place."""
+        A = Z.astype(np.float64) @ self.node_weight_.T.astype(np.float64)
+        A += self.node_bias_
+        add_all_class_log_proba(A, self.leaf_class_, out_inout)
+
+    def predict_log_proba(self, X):
+        """Log-probabilities log p_n(c|x) of all classes.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input rows.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes), float64
+            Each row has logsumexp 0.
+        """
+        Z = self._transform(self._validate_X(X))
+        out = np.zeros((Z.shape[0], len(self.classes_)), dtype=np.float64)
+        block = max(1, PREDICT_BLOCK_BYTES // (8 * (2 * len(self.leaf_class_))))
+        for start in range(0, Z.shape[0], block):
+            self._add_log_proba(Z[start : start + block], out[start : start + block])
+        return out
+
+    def predict_proba(self, X):
+        """Probabilities p_n(c|x) of all classes.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input rows.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes), float64
+            Rows sum to 1.
+        """
+        return np.exp(self.predict_log_proba(X))
+
+    def predict(self, X):
+        """Most probable class under the tree.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input rows.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Class labels.
+        """
+        return self.classes_[np.argmax(self.predict_log_proba(X), axis=1)]
+
+    def log_proba_of(self, X, y):
+        """log p_n(y_i | x_i) of given labels, O(k log C) per row.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input rows.
+        y : array-like of shape (n_samples,)
+            Labels, each in ``classes_``.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples,), float64
+        """
+        X = self._validate_X(X)
+        codes = encode_labels(self.classes_, np.asarray(y), "y")
+        if codes.shape[0] != X.shape[0]:
+            raise ValueError(f"X has {X.shape[0]} rows but y has {codes.shape[0]} labels.")
+        Z = self._transform(X)
+        out = np.empty(Z.shape[0], dtype=np.float64)
+        log_proba_of_classes(Z, codes.astype(np.int32), self.node_weight_, self.node_bias_, self.class_leaf_, out)
+        return out
+
+    def sample(self, X, n_samples=1, random_state=None, return_log_proba=False):
+        """Draw classes y ~ p_n(.|x) by ancestral sampling, O(k log C) per draw.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_rows, n_features)
+            Input rows.
+        n_samples : int, default=1
+            Draws per row.
+        random_state : int, RandomState instance or None, default=None
+            Seed of the draws; None uses ``self.random_state``.
+        return_log_proba : bool, default=False
+            Also return log p_n of each drawn class.
+
+        Returns
+        -------
+        samples : ndarray of shape (n_rows, n_samples)
+            Drawn class labels (elements of ``classes_``).
+        log_proba : ndarray of shape (n_rows, n_samples), float64
+            Only when ``return_log_proba`` is True.
+        """
+        if not isinstance(n_samples, Integral) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
+        Z = self._transform(self._validate_X(X))
+        rs = check_random_state(self.random_state if random_state is None else random_state)
+        state = seed_states(np.random.default_rng(rs.randint(2**31)), 1)[0]
+        codes = np.empty((Z.shape[0], n_samples), dtype=np.int64)
+        log_proba = np.empty((Z.shape[0], n_samples), dtype=np.float64)
+        sample_classes(Z, n_samples, self.node_weight_, self.node_bias_, self.leaf_class_, state, codes, log_proba)
+        samples = self.classes_[codes]
+        return (samples, log_proba) if return_log_proba else samples
+
+
+def unconditional_tree(classes: np.ndarray, class_mass: np.ndarray, n_features_in: int) -> AuxiliaryTree:
+    """A fitted :class:`AuxiliaryTree` with no features and leaf masses ``class_mass``."""
+    tree = AuxiliaryTree(n_components=0)
+    tree.classes_ = classes
+    tree.n_features_in_ = n_features_in
+    tree.n_components_ = 0
+    tree.projection_ = None
+    tree._z_shift = np.zeros(0, dtype=FLOAT)
+    tree._z_scale = 1.0
+    tree.depth_ = tree_depth(len(classes))
+    tree.node_weight_, tree.node_bias_, tree.leaf_class_, tree.class_leaf_ = unconditional_tree_arrays(
+        np.asarray(class_mass, dtype=np.float64)
+    )
+    return tree

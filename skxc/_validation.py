@@ -1,0 +1,83 @@
+"""Input normalisation shared by the estimators: labels, kernel-ready X, memory."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._config import FLOAT, INDEX, INDPTR
+
+
+def encode_labels(classes: np.ndarray, y: np.ndarray, name: str) -> np.ndarray:
+    """Integer codes of ``y`` in the sorted ``classes``; ValueError naming unseen labels."""
+    y = np.asarray(y)
+    if y.shape[0] == 0:
+        return np.zeros(0, dtype=np.int32)
+    try:
+        codes = np.searchsorted(classes, y)
+    except TypeError as exc:
+        raise ValueError(f"{name} has labels that cannot be compared with classes {classes[:5]!r}...") from exc
+    codes = np.clip(codes, 0, len(classes) - 1)
+    unseen = classes[codes] != y
+    if np.any(unseen):
+        bad = np.unique(y[unseen])
+        raise ValueError(
+            f"{name} contains {len(bad)} label(s) not in classes: {bad[:10].tolist()!r}"
+            f"{' ...' if len(bad) > 10 else ''}. The classes are fixed by the first call "
+            f"(the `classes` argument of partial_fit, or the labels seen by fit)."
+        )
+    return codes.astype(np.int32)
+
+
+def kernel_rows(X):
+    """Split validated X into the kernel's row format.
+
+    Returns ``(X, indptr, indices, data, n_dense_features)``: for CSR input
+    ``X`` is a canonical float32 CSR matrix (summed duplicates, int64 indptr,
+    int32 indices) and ``n_dense_features`` is 0; for dense input X is a
+    C-contiguous float32 array, ``data`` its flat view and ``n_dense_features``
+    its number of columns (>= 1).
+    """
+    if sp.issparse(X):
+        X = sp.csr_matrix(X, dtype=FLOAT, copy=False)
+        if not X.has_canonical_format:
+            X = X.copy()
+            X.sum_duplicates()
+        indptr = np.ascontiguousarray(X.indptr, dtype=INDPTR)
+        indices = np.ascontiguousarray(X.indices, dtype=INDEX)
+        data = np.ascontiguousarray(X.data, dtype=FLOAT)
+        return X, indptr, indices, data, 0
+    X = np.ascontiguousarray(X, dtype=FLOAT)
+    empty_ptr = np.zeros(1, dtype=INDPTR)
+    empty_idx = np.zeros(0, dtype=INDEX)
+    return X, empty_ptr, empty_idx, X.reshape(-1), max(X.shape[1], 1)
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the OS reports as available (Linux /proc/meminfo, else sysconf); None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_model_memory(n_classes: int, n_features: int, owner: str) -> None:
+    """Raise ValueError if coef_ plus its Adagrad state would not fit in memory."""
+    need = 2 * n_classes * (n_features + 1) * np.dtype(FLOAT).itemsize
+    avail = available_memory_bytes()
+    if avail is not None and need > avail:
+        raise ValueError(
+            f"{owner} would need {need / 2**30:.1f} GiB for coef_ ({n_classes} classes x "
+            f"{n_features} features, float32) and its Adagrad state, but only "
+            f"{avail / 2**30:.1f} GiB of memory is available. Reduce n_features, e.g. with "
+            f"TruncatedSVD(n_components=256) in a Pipeline before the classifier."
+        )

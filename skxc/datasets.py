@@ -1,0 +1,91 @@
+"""Synthetic data with a class hierarchy, for examples, tests and the demo."""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+
+def make_hierarchical_classification(
+    n_samples: int = 1000,
+    n_features: int = 32,
+    n_classes: int = 64,
+    *,
+    class_sep: float = 2.0,
+    decay: float = 0.7,
+    imbalance: float = 0.8,
+    noise: float = 1.0,
+    shuffle: bool = True,
+    random_state=None,
+):
+    """Generate a multi-class problem whose classes sit in nested clusters.
+
+    The classes are the leaves of a random binary hierarchy of depth
+    ``D = ceil(log2(n_classes))``. A class centre is the sum of one Gaussian
+    offset per level of its root-to-leaf path, with standard deviation
+    ``class_sep * decay**level``: classes that share a long path prefix are
+    close, so an auxiliary tree has structure to find. Rows are their class
+    centre plus isotropic Gaussian noise. Class frequencies follow a Zipf law
+    with exponent ``imbalance`` (0 gives balanced classes), as label
+    frequencies in extreme classification do.
+
+    Parameters
+    ----------
+    n_samples : int, default=1000
+        Number of rows.
+    n_features : int, default=32
+        Number of (dense) features.
+    n_classes : int, default=64
+        Number of classes (>= 2).
+    class_sep : float, default=2.0
+        Scale of the top-level offsets.
+    decay : float, default=0.7
+        Factor by which the offsets shrink per level (smaller: tighter
+        sub-clusters, harder fine-grained classes).
+    imbalance : float, default=0.8
+        Zipf exponent of the class frequencies (class of rank r has probability
+        proportional to ``(r + 1) ** -imbalance``).
+    noise : float, default=1.0
+        Standard deviation of the per-row Gaussian noise.
+    shuffle : bool, default=True
+        Shuffle the rows (otherwise they come grouped by nothing in particular,
+        in generation order).
+    random_state : int, RandomState instance or None, default=None
+        Seed.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), float64
+        Features.
+    y : ndarray of shape (n_samples,), int64
+        Class labels in ``[0, n_classes)``; a rare class may have no rows.
+
+    Examples
+    --------
+    >>> from skxc.datasets import make_hierarchical_classification
+    >>> X, y = make_hierarchical_classification(n_samples=500, n_classes=16, random_state=0)
+    >>> X.shape, int(y.max()) < 16
+    ((500, 32), True)
+    """
+    for name, value, low in (("n_samples", n_samples, 1), ("n_features", n_features, 1), ("n_classes", n_classes, 2)):
+        if not isinstance(value, Integral) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
+    rng = check_random_state(random_state)
+    depth = max(1, int(np.ceil(np.log2(n_classes))))
+    leaf = rng.permutation(2**depth)[:n_classes]  # leaf position of each class
+    centres = np.zeros((n_classes, n_features))
+    for level in range(depth):
+        prefix = leaf >> (depth - level - 1)  # node of each class at this level
+        offsets = rng.normal(0.0, class_sep * decay**level, size=(2 ** (level + 1), n_features))
+        centres += offsets[prefix]
+    p = (np.arange(n_classes) + 1.0) ** -float(imbalance)
+    p = p[rng.permutation(n_classes)]
+    p /= p.sum()
+    y = rng.choice(n_classes, size=n_samples, p=p)
+    X = centres[y] + rng.normal(0.0, noise, size=(n_samples, n_features))
+    if shuffle:
+        perm = rng.permutation(n_samples)
+        X, y = X[perm], y[perm]
+    return X, y.astype(np.int64)

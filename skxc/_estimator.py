@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
 import numpy as np
@@ -18,7 +19,7 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classi
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._config import FLOAT, PREDICT_BLOCK_BYTES
-from ._kernels.predict import add_csr_scores
+from ._kernels.predict import add_csr_scores, top_k_rows
 from ._kernels.tree import log_proba_of_classes
 from ._solver import Rows, epoch_order, flat_view, sgd_epoch
 from ._tree import AuxiliaryTree, unconditional_tree
@@ -83,10 +84,12 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     tree_alpha : float, default=0.1
         L2 regularisation λ_n of the tree's node splits ("adversarial" only).
 
-    intercept_init : {"noise", "zeros"}, default="noise"
-        "noise" starts each class bias at minus the mean log p_n(y|x) over the
-        class's training rows (so bias-corrected scores start near 0); "zeros"
-        starts at 0.
+    intercept_init : {"zeros", "noise"}, default="zeros"
+        "zeros" starts every class bias at 0, i.e. at the model p(y|x) = p_n(y|x).
+        "noise" (an option of the reference implementation) starts each class
+        bias at minus the mean log p_n(y|x) over the class's training rows, so
+        that the bias-corrected scores start near 0; it trains slower here
+        (see docs/benchmarks) and is kept for comparison.
 
     random_state : int, RandomState instance or None, default=None
         Seeds the tree fit, shuffling and the negatives.
@@ -200,7 +203,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         shuffle=True,
         n_components=16,
         tree_alpha=0.1,
-        intercept_init="noise",
+        intercept_init="zeros",
         random_state=None,
         n_jobs=None,
         verbose=0,
@@ -394,6 +397,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
                 f"{'validation accuracy' if val is not None else 'training loss'} stopped "
                 f"improving by tol={self.tol}; consider increasing max_iter.",
                 ConvergenceWarning,
+                stacklevel=3,
             )
 
     def _check_finite(self, loss):
@@ -457,18 +461,20 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     def _block_rows(self) -> int:
         return max(1, PREDICT_BLOCK_BYTES // (8 * max(len(self.classes_), len(self.tree_.leaf_class_))))
 
-    def _score_blocks(self, X):
-        """Yield (start, stop, S) with S float64 (rows, n_classes) bias-corrected scores.
+    def _map_blocks(self, X, fn, corrected=True):
+        """Apply ``fn(start, stop, S, Z_block)`` to row blocks of scores, in order.
 
-        Works block by block so memory stays O(block x C); with ``n_jobs > 1``
-        blocks of one wave are computed concurrently (numba and BLAS release the GIL).
+        ``S`` is float64 (rows, n_classes): the raw scores xi, plus log p_n(c|x)
+        when ``corrected``. Memory stays O(block x C); with ``n_jobs > 1`` the
+        blocks of one wave run concurrently (numba and BLAS release the GIL).
+        Returns the list of ``fn``'s results.
         """
         X, indptr, indices, data, _ = kernel_rows(X)
         Z = self.tree_._transform(X)
         coef_flat, stride_c, stride_j = flat_view(self.coef_)
         n, block = X.shape[0], self._block_rows()
 
-        def scores(start):
+        def run(start):
             stop = min(start + block, n)
             if sp.issparse(X):
                 S = np.zeros((stop - start, len(self.classes_)), dtype=np.float64)
@@ -476,26 +482,43 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             else:
                 S = (X[start:stop] @ self.coef_.T).astype(np.float64)
             S += self.intercept_
-            self.tree_._add_log_proba(Z[start:stop], S)
-            return start, stop, S
+            if corrected:
+                self.tree_._add_log_proba(Z[start:stop], S)
+            return fn(start, stop, S, Z[start:stop])
 
         starts = list(range(0, n, block))
         n_threads = min(self._n_threads(), len(starts))
         if n_threads <= 1:
-            for start in starts:
-                yield scores(start)
-            return
-        from concurrent.futures import ThreadPoolExecutor
-
+            return [run(start) for start in starts]
         with ThreadPoolExecutor(n_threads) as pool:
-            for w in range(0, len(starts), n_threads):
-                yield from pool.map(scores, starts[w : w + n_threads])
+            return list(pool.map(run, starts))
+
+    def _top_k_codes(self, X, k):
+        """Codes (n, k) and bias-corrected scores of the k best classes, best first."""
+        out = np.empty((X.shape[0], k), dtype=np.int64)
+        scores = np.empty((X.shape[0], k), dtype=np.float64)
+        tree = self.tree_
+        if tree.n_components_ == 0:  # log p_n is the same for every row: add it, then select
+
+            def select(start, stop, S, Zb):
+                part = np.argpartition(-S, k - 1, axis=1)[:, :k] if k < S.shape[1] else np.argsort(-S, axis=1)
+                top = np.take_along_axis(S, part, axis=1)
+                order = np.argsort(-top, axis=1, kind="stable")
+                out[start:stop] = np.take_along_axis(part, order, axis=1)
+                scores[start:stop] = np.take_along_axis(top, order, axis=1)
+
+            self._map_blocks(X, select)
+        else:  # exact branch and bound over the tree (skxc/_kernels/predict.py)
+
+            def select(start, stop, S, Zb):
+                top_k_rows(S, Zb, tree.node_weight_, tree.node_bias_, tree.leaf_class_, k,
+                           out[start:stop], scores[start:stop])
+
+            self._map_blocks(X, select, corrected=False)
+        return out, scores
 
     def _predict_codes(self, X):
-        out = np.empty(X.shape[0], dtype=np.int64)
-        for start, stop, S in self._score_blocks(X):
-            out[start:stop] = np.argmax(S, axis=1)
-        return out
+        return self._top_k_codes(X, 1)[0][:, 0]
 
     def decision_function(self, X):
         """Bias-corrected scores xi_y(x) + log p_n(y|x) of all classes.
@@ -513,8 +536,11 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         """
         X = self._validate_X(X)
         out = np.empty((X.shape[0], len(self.classes_)), dtype=np.float64)
-        for start, stop, S in self._score_blocks(X):
+
+        def store(start, stop, S, Zb):
             out[start:stop] = S
+
+        self._map_blocks(X, store)
         if len(self.classes_) == 2:
             return out[:, 1] - out[:, 0]
         return out
@@ -533,8 +559,11 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         """
         X = self._validate_X(X)
         out = np.empty((X.shape[0], len(self.classes_)), dtype=np.float64)
-        for start, stop, S in self._score_blocks(X):
+
+        def store(start, stop, S, Zb):
             out[start:stop] = S - logsumexp(S, axis=1, keepdims=True)
+
+        self._map_blocks(X, store)
         return out
 
     def predict_proba(self, X):
@@ -552,11 +581,14 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         """
         X = self._validate_X(X)
         out = np.empty((X.shape[0], len(self.classes_)), dtype=np.float64)
-        for start, stop, S in self._score_blocks(X):
+
+        def store(start, stop, S, Zb):
             S -= S.max(axis=1, keepdims=True)
             np.exp(S, out=S)
             S /= S.sum(axis=1, keepdims=True)
             out[start:stop] = S
+
+        self._map_blocks(X, store)
         return out
 
     def predict(self, X):
@@ -572,7 +604,8 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         y_pred : ndarray of shape (n_samples,)
             Class labels.
         """
-        return self.classes_[self._predict_codes(self._validate_X(X))]
+        codes = self._predict_codes(self._validate_X(X))  # validates (NotFittedError) before reading classes_
+        return self.classes_[codes]
 
     def predict_top_k(self, X, k=5):
         """The k most probable classes of each row, most probable first.
@@ -592,9 +625,4 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         X = self._validate_X(X)
         if not isinstance(k, Integral) or not 1 <= k <= len(self.classes_):
             raise ValueError(f"k must be an integer in [1, n_classes={len(self.classes_)}]; got {k!r}.")
-        out = np.empty((X.shape[0], k), dtype=np.int64)
-        for start, stop, S in self._score_blocks(X):
-            part = np.argpartition(-S, k - 1, axis=1)[:, :k] if k < S.shape[1] else np.argsort(-S, axis=1)
-            order = np.argsort(-np.take_along_axis(S, part, axis=1), axis=1, kind="stable")
-            out[start:stop] = np.take_along_axis(part, order, axis=1)
-        return self.classes_[out]
+        return self.classes_[self._top_k_codes(X, k)[0]]

@@ -306,6 +306,11 @@ class AuxiliaryTree(ClassifierMixin, BaseEstimator):
 
     def _add_log_proba(self, Z, out_inout):
         """Add log p_n(c|x) for all classes to ``out_inout`` (float64 (n, C)), in place."""
+        if self.node_weight_.shape[1] == 0:  # unconditional: the same for every row
+            row = np.zeros((1, out_inout.shape[1]), dtype=np.float64)
+            add_all_class_log_proba(self.node_bias_[None, :].astype(np.float64), self.leaf_class_, row)
+            out_inout += row
+            return
         A = Z.astype(np.float64) @ self.node_weight_.T.astype(np.float64)
         A += self.node_bias_
         add_all_class_log_proba(A, self.leaf_class_, out_inout)

@@ -133,6 +133,10 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         (larger values) carry more gradient signal (the paper's Theorem 2).
     validation_scores_ : list of float
         Validation accuracy per epoch (``early_stopping`` only).
+    epoch_seconds_ : list of float
+        Wall-clock seconds of each epoch's training pass.
+    tree_fit_seconds_ : float
+        Seconds spent fitting the noise tree (including its projection).
 
     See Also
     --------
@@ -279,6 +283,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         self.t_ = 0
         self.n_iter_ = 0
         self.loss_curve_ = []
+        self.epoch_seconds_ = []
         self.hardness_curve_ = []
         self.validation_scores_ = []
 
@@ -365,6 +370,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             self._check_finite(stats.loss)
             self.n_iter_ += 1
             self.t_ += stats.n_examples
+            self.epoch_seconds_.append(stats.seconds)
             self.loss_curve_.append(stats.loss)
             self.hardness_curve_.append(stats.hardness)
             score = None

@@ -1,0 +1,63 @@
+"""Shared helpers of the benchmark scripts: data loading, evaluation, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import logsumexp
+
+
+def load_split(data_dir: str | os.PathLike, split: str):
+    """X (CSR float32) and y (int) of one split of a dataset directory in the
+    format of ``shared/data/*/`` (X_<split>.npz, y_<split>.npy); rows with y < 0 dropped."""
+    d = Path(data_dir)
+    X = sp.load_npz(d / f"X_{split}.npz").tocsr()
+    y = np.load(d / f"y_{split}.npy")
+    keep = y >= 0
+    if not keep.all():
+        X, y = X[keep], y[keep]
+    return X, y
+
+
+def evaluate(clf, X, y, k: int = 5, ll_rows: int | None = None, seed: int = 0) -> dict:
+    """Top-1 / top-k accuracy on all rows, and mean test log-likelihood (nats)
+    on ``ll_rows`` random rows (all if None). Rows whose label is not in
+    ``classes_`` count as errors and are left out of the log-likelihood."""
+    t0 = time.perf_counter()
+    top = clf.predict_top_k(X, k=k)
+    predict_s = time.perf_counter() - t0
+    top1 = float(np.mean(top[:, 0] == y))
+    topk = float(np.mean((top == y[:, None]).any(axis=1)))
+    rows = np.arange(X.shape[0])
+    if ll_rows is not None and ll_rows < X.shape[0]:
+        rows = np.sort(np.random.default_rng(seed).choice(X.shape[0], ll_rows, replace=False))
+    known = rows[np.isin(y[rows], clf.classes_)]
+    ll = float("nan")
+    if known.size:
+        S = clf.decision_function(X[known]) if len(clf.classes_) > 2 else None
+        codes = np.searchsorted(clf.classes_, y[known])
+        ll = float(np.mean(S[np.arange(known.size), codes] - logsumexp(S, axis=1)))
+    return {"top1": top1, f"top{k}": topk, "log_likelihood": ll, "predict_seconds": predict_s,
+            "n_test": int(X.shape[0]), "n_ll_rows": int(known.size)}
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (MiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def machine() -> dict:
+    return {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()}
+
+
+def write_json(path: str | os.PathLike, record) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(record, f, indent=2)

@@ -23,7 +23,7 @@ from ._kernels.predict import add_csr_scores, top_k_rows
 from ._kernels.tree import log_proba_of_classes
 from ._solver import Rows, epoch_order, flat_view, sgd_epoch
 from ._tree import AuxiliaryTree, unconditional_tree
-from ._validation import check_model_memory, encode_labels, kernel_rows
+from ._validation import check_float32_range, check_model_memory, encode_labels, kernel_rows
 
 
 class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
@@ -243,6 +243,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     def _validate_xy(self, X, y, sample_weight, reset):
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], reset=reset)
         check_classification_targets(y)
+        check_float32_range(X)  # before any state changes, so a failed call leaves the model as it was
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
         return X, y, sample_weight
 

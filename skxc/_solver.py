@@ -59,6 +59,10 @@ def sgd_epoch(model, rows: Rows, order: np.ndarray, rng: np.random.Generator, n_
     reproducible. ``rng`` supplies one fresh xorshift seed per thread.
     """
     t0 = time.perf_counter()
+    for name in ("coef_", "_acc_coef", "intercept_", "_acc_intercept"):
+        state = getattr(model, name)
+        if not state.flags.writeable:  # e.g. joblib.load(..., mmap_mode="r"): train on a copy
+            setattr(model, name, np.array(state, order="K"))
     coef_flat, stride_c, stride_j = flat_view(model.coef_)
     acc_flat, _, _ = flat_view(model._acc_coef)
     tree = model.tree_

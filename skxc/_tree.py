@@ -363,7 +363,8 @@ class AuxiliaryTree(ClassifierMixin, BaseEstimator):
         y_pred : ndarray of shape (n_samples,)
             Class labels.
         """
-        return self.classes_[np.argmax(self.predict_log_proba(X), axis=1)]
+        log_proba = self.predict_log_proba(X)  # validates and checks fitted first
+        return self.classes_[np.argmax(log_proba, axis=1)]
 
     def log_proba_of(self, X, y):
         """log p_n(y_i | x_i) of given labels, O(k log C) per row.

@@ -31,6 +31,29 @@ def encode_labels(classes: np.ndarray, y: np.ndarray, name: str) -> np.ndarray:
     return codes.astype(np.int32)
 
 
+def _writeable(a: np.ndarray) -> np.ndarray:
+    """``a``, copied if read-only (e.g. a joblib memmap): numba types read-only
+    arrays differently, so passing one would compile a second kernel signature."""
+    return a if a.flags.writeable else a.copy()
+
+
+def _check_float32_range(input_dtype, converted) -> None:
+    """ValueError if finite (validated) values overflowed when cast to float32."""
+    if input_dtype != FLOAT and not np.all(np.isfinite(converted)):
+        raise ValueError(
+            f"Input X contains values too large for float32 (absolute value above "
+            f"{np.finfo(FLOAT).max:.3g}); the model computes in float32. Scale the features, "
+            f"e.g. with StandardScaler or MaxAbsScaler."
+        )
+
+
+def check_float32_range(X) -> None:
+    """ValueError if validated (finite) X has values beyond the float32 range."""
+    data = X.data if sp.issparse(X) else X
+    if data.dtype != FLOAT and data.size and np.abs(data).max() > np.finfo(FLOAT).max:
+        _check_float32_range(data.dtype, np.array([np.inf]))
+
+
 def kernel_rows(X):
     """Split validated X into the kernel's row format.
 
@@ -40,16 +63,24 @@ def kernel_rows(X):
     C-contiguous float32 array, ``data`` its flat view and ``n_dense_features``
     its number of columns (>= 1).
     """
+    input_dtype = X.dtype
+    with np.errstate(over="ignore"):  # overflow to inf is reported by _check_float32_range
+        return _kernel_rows(X, input_dtype)
+
+
+def _kernel_rows(X, input_dtype):
     if sp.issparse(X):
         X = sp.csr_matrix(X, dtype=FLOAT, copy=False)
         if not X.has_canonical_format:
             X = X.copy()
             X.sum_duplicates()
-        indptr = np.ascontiguousarray(X.indptr, dtype=INDPTR)
-        indices = np.ascontiguousarray(X.indices, dtype=INDEX)
-        data = np.ascontiguousarray(X.data, dtype=FLOAT)
+        indptr = _writeable(np.ascontiguousarray(X.indptr, dtype=INDPTR))
+        indices = _writeable(np.ascontiguousarray(X.indices, dtype=INDEX))
+        data = _writeable(np.ascontiguousarray(X.data, dtype=FLOAT))
+        _check_float32_range(input_dtype, data)
         return X, indptr, indices, data, 0
-    X = np.ascontiguousarray(X, dtype=FLOAT)
+    X = _writeable(np.ascontiguousarray(X, dtype=FLOAT))
+    _check_float32_range(input_dtype, X)
     empty_ptr = np.zeros(1, dtype=INDPTR)
     empty_idx = np.zeros(0, dtype=INDEX)
     return X, empty_ptr, empty_idx, X.reshape(-1), max(X.shape[1], 1)

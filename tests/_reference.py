@@ -1,0 +1,211 @@
+"""Slow, obviously-correct NumPy/Python references for the numba kernels.
+
+Everything here is float64 and written for clarity, not speed: the tests
+compare the kernels in ``skxc/_kernels`` against these functions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from skxc._config import PADDING_BIAS
+from skxc._tree import balanced_leaf_class
+
+MASK64 = (1 << 64) - 1
+XORSHIFT_MULTIPLIER = 0x2545F4914F6CDD1D
+ADAGRAD_EPS = 1e-8  # the reference implementation's initial accumulator
+
+
+class XorShift64Star:
+    """xorshift64* (Vigna 2016) on Python ints, mirroring ``skxc._kernels.rng``."""
+
+    def __init__(self, state: int):
+        if not 0 < state <= MASK64:
+            raise ValueError("xorshift64* needs a non-zero 64-bit state")
+        self.state = int(state)
+
+    def next_uint64(self) -> int:
+        x = self.state
+        x ^= x >> 12
+        x ^= (x << 25) & MASK64
+        x ^= x >> 27
+        self.state = x
+        return (x * XORSHIFT_MULTIPLIER) & MASK64
+
+    def next_double(self) -> float:
+        return (self.next_uint64() >> 11) * 2.0**-53
+
+
+# -- scalar functions ----------------------------------------------------------------
+
+
+def log_sigmoid(a: float) -> float:
+    """log(1 / (1 + exp(-a))), stable."""
+    return -np.logaddexp(0.0, -a)
+
+
+def softplus(a: float) -> float:
+    return float(np.logaddexp(0.0, a))
+
+
+def sigmoid(a: float) -> float:
+    return float(0.5 * (1.0 + math.tanh(0.5 * a)))
+
+
+# -- the tree ------------------------------------------------------------------------
+
+
+def path_to_leaf(leaf: int, n_inner: int) -> list[tuple[int, bool]]:
+    """Root-to-leaf list of (inner node, went_right) in the heap layout."""
+    node = n_inner + leaf
+    path = []
+    while node > 0:
+        parent = (node - 1) // 2
+        path.append((parent, node == 2 * parent + 2))
+        node = parent
+    return path[::-1]
+
+
+def leaf_log_proba(z, node_weight, node_bias) -> np.ndarray:
+    """log p(leaf | z) of every leaf (padding included), walking each path."""
+    z = np.asarray(z, dtype=np.float64)
+    n_inner = node_bias.shape[0]
+    out = np.empty(n_inner + 1)
+    for leaf in range(n_inner + 1):
+        lp = 0.0
+        for node, right in path_to_leaf(leaf, n_inner):
+            a = float(node_weight[node].astype(np.float64) @ z) + float(node_bias[node])
+            lp += log_sigmoid(a) if right else log_sigmoid(-a)
+        out[leaf] = lp
+    return out
+
+
+def class_log_proba(z, node_weight, node_bias, leaf_class, n_classes) -> np.ndarray:
+    """log p_n(c | z) for classes 0..C-1."""
+    lp = leaf_log_proba(z, node_weight, node_bias)
+    out = np.full(n_classes, -np.inf)
+    real = leaf_class >= 0
+    out[leaf_class[real]] = lp[real]
+    return out
+
+
+def sample_leaf(z, node_weight, node_bias, rng: XorShift64Star) -> tuple[int, float]:
+    """Ancestral sampling with the kernel's convention: go right iff u < sigmoid(a)."""
+    z = np.asarray(z, dtype=np.float64)
+    n_inner = node_bias.shape[0]
+    node, lp = 0, 0.0
+    while node < n_inner:
+        a = float(node_weight[node].astype(np.float64) @ z) + float(node_bias[node])
+        u = rng.next_double()
+        p_right = 1.0 / (1.0 + math.exp(-a)) if a >= 0 else math.exp(a) / (1.0 + math.exp(a))
+        if u < p_right:
+            lp += log_sigmoid(a)
+            node = 2 * node + 2
+        else:
+            lp += log_sigmoid(-a)
+            node = 2 * node + 1
+    return node - n_inner, lp
+
+
+def random_tree(n_classes: int, k: int, rng: np.random.Generator, scale: float = 1.0, permute: bool = True):
+    """Random tree arrays in the heap layout of ``skxc._kernels.tree``.
+
+    Real classes sit at the leaves of ``balanced_leaf_class`` (in a random order
+    when ``permute``); a node whose right subtree holds only padding gets
+    ``w = 0, b = -PADDING_BIAS`` as the tree fit does, every other node random
+    ``w ~ N(0, scale^2)``, ``b ~ N(0, scale^2)``. Returns float32 ``node_weight``
+    (n_inner, k), float32 ``node_bias``, int32 ``leaf_class``, int32 ``class_leaf``.
+    """
+    leaf_class = balanced_leaf_class(n_classes).copy()
+    if permute:
+        real = leaf_class >= 0
+        leaf_class[real] = rng.permutation(leaf_class[real])
+    n_leaves = leaf_class.shape[0]
+    n_inner = n_leaves - 1
+    class_leaf = np.empty(n_classes, dtype=np.int32)
+    class_leaf[leaf_class[leaf_class >= 0]] = np.flatnonzero(leaf_class >= 0)
+    # number of real classes under every heap node
+    count = np.zeros(n_inner + n_leaves, dtype=np.int64)
+    count[n_inner:] = leaf_class >= 0
+    for node in range(n_inner - 1, -1, -1):
+        count[node] = count[2 * node + 1] + count[2 * node + 2]
+    node_weight = (scale * rng.standard_normal((n_inner, k))).astype(np.float32)
+    node_bias = (scale * rng.standard_normal(n_inner)).astype(np.float32)
+    for node in range(n_inner):
+        left, right = count[2 * node + 1], count[2 * node + 2]
+        if right == 0 or left == 0:
+            node_weight[node] = 0.0
+            node_bias[node] = 0.0 if left == right else (-PADDING_BIAS if right == 0 else PADDING_BIAS)
+    return node_weight, node_bias, leaf_class.astype(np.int32), class_leaf
+
+
+# -- Eq. 6 and one SGD step ------------------------------------------------------------
+
+
+def eq6_loss(xi_pos, lp_pos, xi_neg, lp_neg, alpha, weight=1.0) -> float:
+    """Weighted Eq. 6 with the negative terms averaged (as in skxc/_kernels/sgd.py)."""
+    xi_neg, lp_neg = np.asarray(xi_neg, dtype=np.float64), np.asarray(lp_neg, dtype=np.float64)
+    u = xi_pos + lp_pos
+    loss = softplus(-xi_pos) + alpha * u * u
+    un = xi_neg + lp_neg
+    loss += np.mean(np.logaddexp(0.0, xi_neg) + alpha * un * un)
+    return float(weight * loss)
+
+
+def eq6_loss_of_params(coef, intercept, x, c_pos, lp_pos, c_neg, lp_neg, alpha, weight=1.0) -> float:
+    """Eq. 6 as a function of the parameters (float64 ``coef`` (C, K), ``intercept`` (C,))."""
+    xi = coef @ x + intercept
+    return eq6_loss(xi[c_pos], lp_pos, xi[np.asarray(c_neg)], lp_neg, alpha, weight)
+
+
+def eq6_gradient(xi_pos, lp_pos, xi_neg, lp_neg, alpha, weight=1.0):
+    """d loss / d xi of the positive and of each negative (a negative equal to the
+    positive class contributes its own term, as the kernel treats it separately)."""
+    m = len(xi_neg)
+    g_pos = weight * (-sigmoid(-xi_pos) + 2.0 * alpha * (xi_pos + lp_pos))
+    g_neg = [weight / m * (sigmoid(xn) + 2.0 * alpha * (xn + ln)) for xn, ln in zip(xi_neg, lp_neg, strict=True)]
+    return g_pos, g_neg
+
+
+def sgd_step(x, c_pos, weight, z, coef, acc, intercept, acc_intercept, tree, n_negatives, lr, alpha, rng):
+    """One positive example of negative-sampling Adagrad, in float64, in place.
+
+    ``x`` float64 (K,) dense row; ``coef``/``acc`` float64 (C, K); ``intercept``/
+    ``acc_intercept`` float64 (C,); ``tree`` = (node_weight, node_bias,
+    leaf_class, class_leaf); ``rng`` an :class:`XorShift64Star`. Features with
+    x_j == 0 are not updated (their gradient is 0 and Adagrad skips them).
+    Returns (loss, negatives, their log p_n).
+    """
+    node_weight, node_bias, leaf_class, class_leaf = tree
+    lp_pos = leaf_log_proba(z, node_weight, node_bias)[class_leaf[c_pos]]
+    negs, lp_neg = [], []
+    for _ in range(n_negatives):
+        leaf, lp = sample_leaf(z, node_weight, node_bias, rng)
+        negs.append(int(leaf_class[leaf]))
+        lp_neg.append(lp)
+    xi = coef @ x + intercept  # all scores before the step
+    loss = eq6_loss(xi[c_pos], lp_pos, xi[negs], lp_neg, alpha, weight)
+    g_pos, g_neg = eq6_gradient(xi[c_pos], lp_pos, xi[negs], lp_neg, alpha, weight)
+    nz = x != 0
+    for c, g in [(c_pos, g_pos)] + list(zip(negs, g_neg, strict=True)):
+        if g == 0.0:
+            continue
+        acc_intercept[c] += g * g
+        intercept[c] -= lr * g / math.sqrt(acc_intercept[c] + ADAGRAD_EPS)
+        gj = g * x[nz]
+        acc[c, nz] += gj * gj
+        coef[c, nz] -= lr * gj / np.sqrt(acc[c, nz] + ADAGRAD_EPS)
+    return loss, negs, lp_neg
+
+
+def finite_difference_gradient(f, theta, h=1e-6):
+    """Central differences of a scalar function of a float64 vector."""
+    theta = np.asarray(theta, dtype=np.float64)
+    g = np.empty_like(theta)
+    for i in range(theta.size):
+        e = np.zeros_like(theta)
+        e[i] = h
+        g[i] = (f(theta + e) - f(theta - e)) / (2 * h)
+    return g

@@ -1,0 +1,88 @@
+"""Shared fixtures: tiny data sets and session-scoped fitted models.
+
+Fitted models are cached per parameter set for the whole session; tests must
+not modify them (copy them with ``copy.deepcopy`` first).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
+
+from skxc import AdversarialSoftmaxClassifier, AuxiliaryTree
+from skxc.datasets import make_hierarchical_classification
+
+NOISES = ("uniform", "frequency", "adversarial")
+
+
+def to_dense(X):
+    return np.asarray(X.toarray() if sp.issparse(X) else X)
+
+
+def to_csr(X):
+    return sp.csr_matrix(X)
+
+
+CONTAINERS = [pytest.param(to_dense, id="dense"), pytest.param(to_csr, id="csr")]
+
+
+@pytest.fixture(params=CONTAINERS)
+def container(request):
+    """Turns a dense array into the input format under test (dense or CSR)."""
+    return request.param
+
+
+def _sparsify(X, rng, fraction):
+    X = X.copy()
+    X[rng.random(X.shape) < fraction] = 0.0
+    return X
+
+
+@pytest.fixture(scope="session")
+def data():
+    """(X_train, y_train, X_test, y_test): 10 hierarchical classes, 12 features, ~40 % zeros."""
+    X, y = make_hierarchical_classification(n_samples=400, n_features=12, n_classes=10, imbalance=0.5, random_state=0)
+    X = _sparsify(X, np.random.default_rng(0), 0.4)
+    return X[:300], y[:300], X[300:], y[300:]
+
+
+@pytest.fixture(scope="session")
+def fitted(data):
+    """Factory ``fitted(noise="uniform", sparse=False, **params)`` of cached fitted classifiers.
+
+    Trained on the ``data`` fixture's training rows with ``random_state=0``,
+    ``max_iter=5``, ``tol=None``, ``n_components=4`` unless overridden. Do not
+    modify the result.
+    """
+    X, y = data[0], data[1]
+    cache = {}
+
+    def get(noise="uniform", sparse=False, **params):
+        key = (noise, sparse, tuple(sorted(params.items())))
+        if key not in cache:
+            kwargs = dict(noise=noise, random_state=0, max_iter=5, tol=None, n_components=4)
+            kwargs.update(params)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                cache[key] = AdversarialSoftmaxClassifier(**kwargs).fit(to_csr(X) if sparse else X, y)
+        return cache[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def fitted_tree(data):
+    """Factory ``fitted_tree(sparse=False)`` of cached AuxiliaryTrees (k=4) fitted on ``data``."""
+    X, y = data[0], data[1]
+    cache = {}
+
+    def get(sparse=False):
+        if sparse not in cache:
+            cache[sparse] = AuxiliaryTree(n_components=4, random_state=0).fit(to_csr(X) if sparse else X, y)
+        return cache[sparse]
+
+    return get

@@ -1,0 +1,532 @@
+"""AdversarialSoftmaxClassifier: invariants, scikit-learn integration, accuracy."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from conftest import NOISES, to_csr
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.special import logsumexp, softmax
+from sklearn.base import clone
+from sklearn.decomposition import TruncatedSVD
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+
+import skxc._solver as solver
+from skxc import AdversarialSoftmaxClassifier, AuxiliaryTree
+from skxc.datasets import make_hierarchical_classification
+
+SPARSE = [pytest.param(False, id="dense"), pytest.param(True, id="csr")]
+
+
+def _X(X, sparse):
+    return to_csr(X) if sparse else X
+
+
+def assert_same_model(a, b):
+    assert_array_equal(a.coef_, b.coef_)
+    assert_array_equal(a.intercept_, b.intercept_)
+    assert_array_equal(a._acc_coef, b._acc_coef)
+    assert_array_equal(a._acc_intercept, b._acc_intercept)
+    assert_array_equal(a.tree_.node_weight_, b.tree_.node_weight_)
+    assert_array_equal(a.tree_.node_bias_, b.tree_.node_bias_)
+    assert a.loss_curve_ == b.loss_curve_
+    assert a.t_ == b.t_
+
+
+# -- prediction invariants -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("noise", NOISES)
+@pytest.mark.parametrize("sparse", SPARSE)
+def test_predict_proba_invariants(fitted, data, noise, sparse):
+    clf = fitted(noise, sparse)
+    X = _X(data[2], sparse)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (X.shape[0], len(clf.classes_)) and proba.dtype == np.float64
+    assert np.all(proba >= 0)
+    assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    pred = clf.predict(X)
+    assert_array_equal(pred, clf.classes_[np.argmax(proba, axis=1)])
+    assert_allclose(clf.predict_log_proba(X), np.log(proba), rtol=1e-10, atol=1e-12)
+    scores = clf.decision_function(X)
+    assert scores.shape == proba.shape
+    assert_allclose(softmax(scores, axis=1), proba, rtol=1e-10, atol=1e-15)
+    assert clf.score(X, data[3]) > 0.5
+
+
+@pytest.mark.parametrize("noise", NOISES)
+@pytest.mark.parametrize("sparse", SPARSE)
+def test_decision_function_removes_the_sampling_bias(fitted, data, noise, sparse):
+    """Theorem 1 / Eq. 5: scores = xi_y(x) + log p_n(y|x) with xi = coef_ x + intercept_."""
+    clf = fitted(noise, sparse)
+    X = _X(data[2], sparse)
+    X64 = data[2].astype(np.float32).astype(np.float64)
+    xi = X64 @ clf.coef_.T.astype(np.float64) + clf.intercept_
+    assert_allclose(clf.decision_function(X), xi + clf.tree_.predict_log_proba(X), rtol=1e-5, atol=1e-5)
+
+
+def test_predict_proba_extreme_scores(fitted, data):
+    clf = copy.deepcopy(fitted("frequency"))
+    clf.intercept_[:] = 0.0
+    clf.intercept_[0] = 3e38
+    clf.intercept_[1] = -3e38
+    clf.intercept_[2] = 1e5
+    X = data[2][:5]
+    proba = clf.predict_proba(X)
+    assert np.all(np.isfinite(proba))
+    assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    assert_array_equal(proba[:, 0], 1.0)
+    assert_array_equal(clf.predict(X), np.repeat(clf.classes_[0], 5))
+    log_proba = clf.predict_log_proba(X)
+    assert np.all(np.isfinite(log_proba)) and np.all(log_proba <= 0)
+    assert_allclose(logsumexp(log_proba, axis=1), 0.0, atol=1e-12)
+    # huge finite scores of both signs in every row
+    clf.coef_[:] = 0.0
+    clf.coef_[:, 0] = np.linspace(-1e6, 1e6, len(clf.classes_))
+    clf.intercept_[:] = 0.0
+    X = np.zeros((3, data[2].shape[1]))
+    X[:, 0] = [1.0, -1.0, 1e-3]
+    proba = clf.predict_proba(X)
+    assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    assert_array_equal(np.argmax(proba, axis=1), [len(clf.classes_) - 1, 0, len(clf.classes_) - 1])
+
+
+@pytest.mark.parametrize("noise", NOISES)
+@pytest.mark.parametrize("sparse", SPARSE)
+def test_predict_top_k_consistent_with_predict_proba(fitted, data, noise, sparse):
+    clf = fitted(noise, sparse)
+    X = _X(data[2], sparse)
+    proba = clf.predict_proba(X)
+    n_classes = len(clf.classes_)
+    for k in (1, 3, n_classes):
+        top = clf.predict_top_k(X, k=k)
+        assert top.shape == (X.shape[0], k)
+        codes = np.searchsorted(clf.classes_, top)
+        assert_array_equal(clf.classes_[codes], top)
+        p = np.take_along_axis(proba, codes, axis=1)
+        assert np.all(np.diff(p, axis=1) <= 1e-12)  # most probable first
+        kth = np.sort(proba, axis=1)[:, ::-1][:, k - 1]
+        assert_allclose(p[:, -1], kth, rtol=1e-9)  # the k largest, nothing skipped
+        assert all(len(set(row)) == k for row in codes)
+    assert_array_equal(clf.predict_top_k(X, k=1)[:, 0], clf.predict(X))
+
+
+def test_binary_decision_function_is_log_odds(data):
+    X, y = data[0], (data[1] >= 5).astype(int)
+    clf = AdversarialSoftmaxClassifier(noise="frequency", max_iter=5, tol=None, random_state=0).fit(X, y)
+    scores = clf.decision_function(data[2])
+    assert scores.shape == (data[2].shape[0],)
+    proba = clf.predict_proba(data[2])
+    assert_allclose(scores, np.log(proba[:, 1] / proba[:, 0]), rtol=1e-9, atol=1e-9)
+    assert_array_equal(clf.predict(data[2]), clf.classes_[(scores > 0).astype(int)])
+
+
+@pytest.mark.parametrize("sparse", SPARSE)
+def test_prediction_in_blocks_and_threads(fitted, data, sparse, monkeypatch):
+    """Row blocks (and threads over blocks) give the same results as one block."""
+    import skxc._estimator as est_module
+
+    clf = fitted("adversarial", sparse)
+    X = _X(np.vstack([data[2]] * 3), sparse)
+    expected = (clf.predict_proba(X), clf.predict(X), clf.predict_top_k(X, 3), clf.decision_function(X))
+    monkeypatch.setattr(est_module, "PREDICT_BLOCK_BYTES", 7 * 8 * len(clf.classes_))
+    assert clf._block_rows() < X.shape[0] // 10
+    for n_jobs in (1, 2):
+        other = copy.deepcopy(clf).set_params(n_jobs=n_jobs)
+        got = (other.predict_proba(X), other.predict(X), other.predict_top_k(X, 3), other.decision_function(X))
+        assert_array_equal(got[1], expected[1])
+        assert_array_equal(got[2], expected[2])
+        # dense scores are a float32 BLAS product whose rounding depends on the block shape
+        tol = dict(rtol=1e-5, atol=1e-9) if not sparse else dict(rtol=0, atol=0)
+        assert_allclose(got[0], expected[0], **tol)
+        assert_allclose(got[3], expected[3], **tol)
+
+
+# -- determinism, dense == CSR -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("noise", NOISES)
+@pytest.mark.parametrize("sparse", SPARSE)
+def test_same_seed_same_model(data, noise, sparse):
+    X, y = _X(data[0], sparse), data[1]
+    params = dict(noise=noise, max_iter=3, tol=None, n_components=4, n_jobs=1)
+    a = AdversarialSoftmaxClassifier(random_state=7, **params).fit(X, y)
+    b = AdversarialSoftmaxClassifier(random_state=7, **params).fit(X, y)
+    assert_same_model(a, b)
+    c = AdversarialSoftmaxClassifier(random_state=8, **params).fit(X, y)
+    assert not np.array_equal(a.coef_, c.coef_)
+
+
+@pytest.mark.parametrize("noise", ["uniform", "frequency"])
+def test_dense_equals_csr_exactly_for_unconditional_noise(fitted, data, noise):
+    """With a noise tree that ignores x, training visits the same non-zeros in the same
+    order, draws the same negatives, and skips zero features in its updates; dense
+    zeros add exact zeros to the scores. Only the float64 score sums may round
+    differently (fastmath lets numba vectorise the dense loop), far below float32
+    resolution: the models agree to float32 rounding (on this data, bitwise)."""
+    dense, csr = fitted(noise, False), fitted(noise, True)
+    assert dense.coef_.flags.c_contiguous and csr.coef_.flags.f_contiguous
+    assert_allclose(dense.coef_, csr.coef_, rtol=1e-6, atol=1e-7)
+    assert_allclose(dense.intercept_, csr.intercept_, rtol=1e-6, atol=1e-7)
+    assert_allclose(dense.loss_curve_, csr.loss_curve_, rtol=1e-12)
+    X = data[2]
+    assert_array_equal(dense.predict(X), csr.predict(to_csr(X)))
+    # dense scores are a float32 matrix product, CSR scores accumulate in float64
+    assert_allclose(dense.predict_proba(X), csr.predict_proba(to_csr(X)), rtol=1e-5, atol=1e-7)
+
+
+def test_dense_and_csr_agree_for_adversarial_noise(fitted, data):
+    """The adversarial tree is fitted on PCA (dense) or TruncatedSVD (CSR) projections,
+    so the two models differ; their predictions still agree closely."""
+    dense, csr = fitted("adversarial", False), fitted("adversarial", True)
+    X, y = data[2], data[3]
+    agree = np.mean(dense.predict(X) == csr.predict(to_csr(X)))
+    assert agree >= 0.85  # 0.91 here
+    assert abs(dense.score(X, y) - csr.score(to_csr(X), y)) <= 0.05
+
+
+def test_zero_sample_weight_equals_removing_rows(data, container):
+    """Rows of weight 0 are skipped without drawing negatives (shuffle=False)."""
+    X, y = data[0], data[1]
+    keep = np.arange(len(y)) % 3 != 0
+    params = dict(noise="frequency", max_iter=3, tol=None, shuffle=False, random_state=0)
+    weighted = AdversarialSoftmaxClassifier(**params).fit(container(X), y, sample_weight=keep.astype(float))
+    subset = AdversarialSoftmaxClassifier(**params).fit(container(X[keep]), y[keep])
+    assert_array_equal(weighted.coef_, subset.coef_)
+    assert_array_equal(weighted.intercept_, subset.intercept_)
+    assert_allclose(weighted.loss_curve_, subset.loss_curve_, rtol=1e-12)
+
+
+def test_sample_weight_scales_the_loss(data):
+    X, y = data[0], data[1]
+    params = dict(noise="uniform", max_iter=2, tol=None, random_state=0)
+    w = np.full(len(y), 2.0)
+    a = AdversarialSoftmaxClassifier(**params).fit(X, y, sample_weight=w)
+    b = AdversarialSoftmaxClassifier(**params).fit(X, y)
+    # Adagrad is invariant to a constant gradient scale up to its epsilon
+    assert_allclose(a.coef_, b.coef_, rtol=1e-3, atol=1e-4)
+    assert_allclose(a.loss_curve_[0], b.loss_curve_[0], rtol=1e-6)  # weighted *mean*
+
+
+# -- partial_fit, warm_start -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("noise", NOISES)
+def test_partial_fit_epochs_equal_fit(data, container, noise):
+    X, y = container(data[0]), data[1]
+    params = dict(noise=noise, shuffle=False, tol=None, random_state=0, n_components=4)
+    by_fit = AdversarialSoftmaxClassifier(max_iter=3, **params).fit(X, y)
+    by_partial = AdversarialSoftmaxClassifier(**params)
+    for _ in range(3):
+        by_partial.partial_fit(X, y, classes=np.unique(y))
+    assert_same_model(by_fit, by_partial)
+    assert by_fit.n_iter_ == by_partial.n_iter_ == 3
+    assert by_partial.t_ == 3 * X.shape[0]
+
+
+def test_partial_fit_draws_fresh_negatives(data, monkeypatch):
+    X, y = data[0], data[1]
+    states = []
+    kernel = solver.negative_sampling_epoch
+
+    def spy(*args):
+        states.append(int(args[-2][0]))  # the xorshift state the epoch starts from
+        return kernel(*args)
+
+    monkeypatch.setattr(solver, "negative_sampling_epoch", spy)
+    clf = AdversarialSoftmaxClassifier(noise="uniform", shuffle=False, random_state=0)
+    clf.partial_fit(X, y, classes=np.unique(y))
+    replay = copy.deepcopy(clf)
+    clf.partial_fit(X, y)
+    assert len(states) == 2 and states[0] != states[1]
+    # replaying the first call's negatives on the same batch gives a different model
+    monkeypatch.setattr(solver, "seed_states", lambda rng, n: np.full((n, 1), states[0], dtype=np.uint64))
+    replay.partial_fit(X, y)
+    assert not np.array_equal(clf.coef_, replay.coef_)
+
+
+@pytest.mark.parametrize("noise", ["uniform", "adversarial"])
+def test_warm_start_continues_training(data, container, noise):
+    X, y = container(data[0]), data[1]
+    params = dict(noise=noise, tol=None, random_state=0, n_components=4)
+    cold = AdversarialSoftmaxClassifier(max_iter=5, **params).fit(X, y)
+    warm = AdversarialSoftmaxClassifier(max_iter=3, warm_start=True, **params).fit(X, y)
+    tree = warm.tree_
+    warm.set_params(max_iter=2).fit(X, y)
+    assert warm.tree_ is tree  # the noise model is kept
+    assert_same_model(cold, warm)
+    assert warm.n_iter_ == 2 and len(warm.loss_curve_) == 5
+
+
+def test_without_warm_start_refit_starts_over(data):
+    X, y = data[0], data[1]
+    params = dict(noise="uniform", tol=None, random_state=0, max_iter=2)
+    once = AdversarialSoftmaxClassifier(**params).fit(X, y)
+    twice = AdversarialSoftmaxClassifier(**params).fit(X, y).fit(X, y)
+    assert_same_model(once, twice)
+
+
+def test_warm_start_with_new_classes_reinitialises(data):
+    X, y = data[0], data[1]
+    clf = AdversarialSoftmaxClassifier(noise="uniform", max_iter=2, tol=None, warm_start=True, random_state=0)
+    clf.fit(X, y)
+    keep = y < 5
+    clf.fit(X[keep], y[keep])
+    assert clf.coef_.shape == (5, X.shape[1])
+    assert_array_equal(clf.classes_, np.arange(5))
+    assert len(clf.loss_curve_) == 2
+
+
+# -- labels ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sparse", SPARSE)
+def test_string_labels(data, sparse):
+    names = np.array(["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"])
+    X, y = _X(data[0], sparse), names[data[1]]
+    clf = AdversarialSoftmaxClassifier(max_iter=5, tol=None, random_state=0, n_components=4).fit(X, y)
+    assert_array_equal(clf.classes_, np.sort(np.unique(y)))
+    pred = clf.predict(_X(data[2], sparse))
+    assert pred.dtype.kind == "U" and np.all(np.isin(pred, clf.classes_))
+    assert clf.score(_X(data[2], sparse), names[data[3]]) > 0.5
+    top = clf.predict_top_k(_X(data[2], sparse), k=2)
+    assert top.dtype.kind == "U"
+    # object labels and partial_fit with string classes
+    pf = AdversarialSoftmaxClassifier(noise="uniform", random_state=0)
+    pf.partial_fit(X, y.astype(object), classes=list(names))
+    pf.partial_fit(X[:50], y[:50])
+    assert set(pf.predict(X)) <= set(names)
+
+
+def test_labels_are_sorted_and_probability_columns_follow_classes(data):
+    X, y = data[0], data[1]
+    # any increasing relabelling gives the same model; columns follow the sorted classes_
+    shifted = 100 + 3 * y
+    a = AdversarialSoftmaxClassifier(noise="frequency", max_iter=3, tol=None, random_state=0).fit(X, y)
+    b = AdversarialSoftmaxClassifier(noise="frequency", max_iter=3, tol=None, random_state=0).fit(X, shifted)
+    assert_array_equal(b.classes_, 100 + 3 * a.classes_)
+    assert_array_equal(a.coef_, b.coef_)
+    assert_array_equal(100 + 3 * a.predict(data[2]), b.predict(data[2]))
+    # decreasing labels: still sorted classes_, and predict follows the probability columns
+    c = AdversarialSoftmaxClassifier(noise="frequency", max_iter=3, tol=None, random_state=0).fit(X, 100 - 3 * y)
+    assert np.all(np.diff(c.classes_) > 0)
+    assert_array_equal(c.predict(data[2]), c.classes_[np.argmax(c.predict_proba(data[2]), axis=1)])
+
+
+# -- scikit-learn integration ----------------------------------------------------------
+
+
+def _text_corpus(n_docs, seed):
+    rng = np.random.default_rng(seed)
+    topics = ["sports", "politics", "science", "music", "food", "travel"]
+    vocab = {t: [f"{t[:3]}{i}" for i in range(15)] for t in topics}
+    common = [f"word{i}" for i in range(40)]
+    y = rng.choice(topics, size=n_docs)
+    docs = [
+        " ".join(rng.choice(vocab[t], size=5).tolist() + rng.choice(common, size=12).tolist() + [rng.choice(topics)])
+        for t in y
+    ]
+    return np.array(docs), y
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    docs, y = _text_corpus(480, seed=0)
+    return docs[:360], y[:360], docs[360:], y[360:]
+
+
+def _text_pipeline(**params):
+    params = dict(max_iter=10, tol=None, random_state=0, n_components=4) | params
+    return make_pipeline(
+        TfidfVectorizer(), TruncatedSVD(n_components=20, random_state=0), AdversarialSoftmaxClassifier(**params)
+    )
+
+
+def test_text_pipeline(corpus):
+    docs, y, docs_test, y_test = corpus
+    pipe = _text_pipeline().fit(docs, y)
+    assert pipe.score(docs_test, y_test) > 0.85
+    assert_allclose(pipe.predict_proba(docs_test).sum(axis=1), 1.0, rtol=1e-12)
+    # straight on the sparse TF-IDF matrix as well
+    sparse_pipe = make_pipeline(TfidfVectorizer(), AdversarialSoftmaxClassifier(max_iter=10, tol=None, random_state=0))
+    sparse_pipe.fit(docs, y)
+    assert sparse_pipe[-1].coef_.flags.f_contiguous  # feature-major for sparse input
+    assert sparse_pipe.score(docs_test, y_test) > 0.85
+
+
+def test_grid_search_n_jobs(corpus):
+    docs, y = corpus[0], corpus[1]
+    grid = GridSearchCV(
+        _text_pipeline(max_iter=5),
+        {
+            "adversarialsoftmaxclassifier__alpha": [1e-3, 1e-2],
+            "adversarialsoftmaxclassifier__learning_rate": [0.1, 0.3],
+        },
+        cv=3,
+        n_jobs=2,
+        error_score="raise",
+    ).fit(docs, y)
+    assert np.all(np.isfinite(grid.cv_results_["mean_test_score"]))
+    assert grid.best_score_ > 0.8
+    assert grid.best_params_["adversarialsoftmaxclassifier__alpha"] in (1e-3, 1e-2)
+    assert grid.predict(corpus[2]).shape == (len(corpus[2]),)
+
+
+def test_clone(fitted):
+    clf = fitted("adversarial")
+    new = clone(clf)
+    assert new.get_params() == clf.get_params()
+    assert not hasattr(new, "coef_") and not hasattr(new, "tree_")
+
+
+@pytest.mark.parametrize("noise", NOISES)
+@pytest.mark.parametrize("sparse", SPARSE)
+def test_pickle_and_joblib_round_trip(fitted, data, noise, sparse, tmp_path):
+    clf = fitted(noise, sparse)
+    X = _X(data[2], sparse)
+    expected = (clf.predict(X), clf.predict_proba(X), clf.predict_top_k(X, 3))
+    pickled = pickle.loads(pickle.dumps(clf))
+    joblib.dump(clf, tmp_path / "model.joblib")
+    loaded = joblib.load(tmp_path / "model.joblib")
+    for other in (pickled, loaded):
+        assert other.coef_.flags.f_contiguous == clf.coef_.flags.f_contiguous
+        got = (other.predict(X), other.predict_proba(X), other.predict_top_k(X, 3))
+        for a, b in zip(got, expected, strict=True):
+            assert_array_equal(a, b)
+    # training continues identically after a round trip (the RNG state travels along)
+    a, b = copy.deepcopy(clf), pickle.loads(pickle.dumps(clf))
+    a.partial_fit(_X(data[0], sparse), data[1])
+    b.partial_fit(_X(data[0], sparse), data[1])
+    assert_array_equal(a.coef_, b.coef_)
+
+
+@pytest.mark.parametrize("sparse", SPARSE)
+def test_memory_mapped_model(fitted, data, sparse, tmp_path):
+    """A model loaded read-only (joblib mmap_mode="r") predicts and keeps training."""
+    clf = fitted("adversarial", sparse)
+    joblib.dump(clf, tmp_path / "model.joblib")
+    mapped = joblib.load(tmp_path / "model.joblib", mmap_mode="r")
+    assert not mapped.coef_.flags.writeable
+    X = _X(data[2], sparse)
+    assert_array_equal(mapped.predict_proba(X), clf.predict_proba(X))
+    expected = copy.deepcopy(clf).partial_fit(_X(data[0], sparse), data[1])
+    mapped.partial_fit(_X(data[0], sparse), data[1])
+    assert_array_equal(mapped.coef_, expected.coef_)
+    assert_array_equal(mapped.intercept_, expected.intercept_)
+
+
+def test_feature_names(data):
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(data[0], columns=[f"f{i}" for i in range(data[0].shape[1])])
+    clf = AdversarialSoftmaxClassifier(noise="uniform", max_iter=2, tol=None, random_state=0).fit(X, data[1])
+    assert_array_equal(clf.feature_names_in_, X.columns)
+    with pytest.warns(UserWarning, match="feature names"):
+        clf.predict(data[2])
+
+
+# -- training behaviour ------------------------------------------------------------------
+
+
+def test_convergence_warning_and_tol(data):
+    X, y = data[0], data[1]
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        AdversarialSoftmaxClassifier(noise="uniform", max_iter=2, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = AdversarialSoftmaxClassifier(noise="uniform", max_iter=200, tol=10.0, random_state=0).fit(X, y)
+    assert clf.n_iter_ == 1 + clf.n_iter_no_change  # no epoch improves the loss by 10
+    assert len(clf.loss_curve_) == len(clf.hardness_curve_) == clf.n_iter_
+
+
+def test_early_stopping(data):
+    X, y = data[0], data[1]
+    clf = AdversarialSoftmaxClassifier(
+        noise="uniform", early_stopping=True, validation_fraction=0.2, n_iter_no_change=2, max_iter=50, random_state=0
+    ).fit(X, y)
+    assert len(clf.validation_scores_) == clf.n_iter_ < 50
+    assert all(0.0 <= s <= 1.0 for s in clf.validation_scores_)
+    assert clf.t_ == clf.n_iter_ * (len(y) - 60)
+
+
+def test_verbose(data, capsys):
+    AdversarialSoftmaxClassifier(noise="uniform", max_iter=2, tol=None, verbose=1, random_state=0).fit(data[0], data[1])
+    out = capsys.readouterr().out
+    assert out.count("Epoch") == 2 and "loss" in out
+
+
+@pytest.mark.parametrize("sparse", SPARSE)
+def test_hogwild_threads(data, sparse):
+    """n_jobs=2 trains lock-free on two threads: not bitwise reproducible, but as good."""
+    X, y = _X(data[0], sparse), data[1]
+    params = dict(noise="uniform", max_iter=10, tol=None, random_state=0, n_negatives=3)
+    one = AdversarialSoftmaxClassifier(n_jobs=1, **params).fit(X, y)
+    two = AdversarialSoftmaxClassifier(n_jobs=2, **params).fit(X, y)
+    assert two.t_ == one.t_ and np.all(np.isfinite(two.coef_))
+    X_test = _X(data[2], sparse)
+    assert two.score(X_test, data[3]) >= one.score(X_test, data[3]) - 0.1
+
+
+def test_hardness_curve_is_larger_for_adversarial_noise(fitted):
+    """Theorem 2's premise: negatives from the fitted tree are harder than uniform ones."""
+    adversarial, uniform = fitted("adversarial"), fitted("uniform")
+    assert adversarial.hardness_curve_[-1] > uniform.hardness_curve_[-1]
+
+
+# -- accuracy ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fifty_classes():
+    X, y = make_hierarchical_classification(n_samples=4000, n_features=32, n_classes=50, random_state=0)
+    return X[:3000], y[:3000], X[3000:], y[3000:]
+
+
+@pytest.fixture(scope="module")
+def logistic_accuracy(fifty_classes):
+    """Exact multinomial softmax regression (0.880 here; 0.889 when run to convergence)."""
+    from threadpoolctl import threadpool_limits
+
+    X, y, X_test, y_test = fifty_classes
+    with threadpool_limits(1), warnings.catch_warnings():  # 2 BLAS threads are 5x slower on 2 cores
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return LogisticRegression().fit(X, y).score(X_test, y_test)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        # uniform negatives carry little signal: more negatives and epochs than the defaults
+        pytest.param(dict(noise="uniform", n_negatives=5, learning_rate=0.1, max_iter=30, tol=None), id="uniform"),
+        pytest.param({}, id="adversarial-defaults"),
+    ],
+)
+def test_accuracy_close_to_logistic_regression(fifty_classes, logistic_accuracy, params):
+    X, y, X_test, y_test = fifty_classes
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = AdversarialSoftmaxClassifier(random_state=0, **params).fit(X, y)
+    accuracy = clf.score(X_test, y_test)
+    assert accuracy >= logistic_accuracy - 0.04, (accuracy, logistic_accuracy)
+
+
+def test_sparse_input_is_not_densified(data):
+    X = sp.random(200, 50_000, density=1e-4, format="csr", random_state=0) + sp.eye(200, 50_000, format="csr")
+    y = np.arange(200) % 4
+    clf = AdversarialSoftmaxClassifier(noise="uniform", max_iter=2, tol=None, random_state=0).fit(X, y)
+    assert clf.coef_.shape == (4, 50_000)
+    assert clf.predict(X).shape == (200,)
+
+
+def test_auxiliary_tree_export(fitted):
+    assert isinstance(fitted("adversarial").tree_, AuxiliaryTree)
+    assert fitted("uniform").tree_.n_components_ == 0

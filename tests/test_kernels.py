@@ -1,0 +1,313 @@
+"""Numba kernels against slow references: RNG, the negative-sampling SGD step, scoring.
+
+The tree kernels are tested in test_tree.py.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import _reference as ref
+import numba
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy import stats
+
+from skxc._kernels.predict import add_csr_scores
+from skxc._kernels.rng import next_below, next_double, next_uint64, seed_states
+from skxc._kernels.sgd import negative_sampling_epoch
+from skxc._solver import flat_view
+from skxc._validation import kernel_rows
+
+# -- rng -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [1, 12345, 2**63 + 17, 2**64 - 1])
+def test_next_uint64_is_xorshift64star(seed):
+    state = np.array([seed], dtype=np.uint64)
+    expected = ref.XorShift64Star(seed)
+    for _ in range(200):
+        assert int(next_uint64(state)) == expected.next_uint64()
+        assert int(state[0]) == expected.state  # the state advances in place
+
+
+def test_next_double_range_mean_variance():
+    state = np.array([987654321], dtype=np.uint64)
+    n = 100_000
+    u = np.array([next_double(state) for _ in range(n)])
+    assert u.min() >= 0.0 and u.max() < 1.0
+    assert len(np.unique(u)) == n  # no short cycle, the state advances
+    # mean 1/2 and variance 1/12 within 5 standard errors
+    assert abs(u.mean() - 0.5) < 5 * np.sqrt(1 / 12 / n)
+    assert abs(u.var() - 1 / 12) < 5 * np.sqrt(1 / 180 / n)
+    # the kernel's doubles are the top 53 bits of the reference generator
+    rng = ref.XorShift64Star(987654321)
+    assert u[:50].tolist() == [rng.next_double() for _ in range(50)]
+
+
+def test_next_double_extremes():
+    """The largest uint64 maps below 1 (53 bits), so u < p_right can never pick p_right == 1 wrongly."""
+    assert (2**64 - 1 >> 11) * 2.0**-53 < 1.0
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 50])
+def test_next_below_uniform(n):
+    state = np.array([2024 + n], dtype=np.uint64)
+    draws = np.array([next_below(state, n) for _ in range(1000 * n if n > 1 else 100)])
+    assert draws.min() >= 0 and draws.max() < n
+    if n == 1:
+        assert np.all(draws == 0)
+        return
+    counts = np.bincount(draws, minlength=n)
+    assert stats.chisquare(counts).pvalue > 1e-3
+
+
+def test_seed_states():
+    a = seed_states(np.random.default_rng(5), 8)
+    b = seed_states(np.random.default_rng(5), 8)
+    assert a.shape == (8, 1) and a.dtype == np.uint64 and a.flags.c_contiguous
+    assert np.all(a != 0)  # xorshift's zero state is absorbing
+    assert len(np.unique(a)) == 8
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, seed_states(np.random.default_rng(6), 8))
+
+
+# -- Eq. 6 -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1e-3, 0.5])
+def test_eq6_gradient_matches_finite_differences(alpha):
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        xi_pos, lp_pos = rng.normal(0, 3), -abs(rng.normal(0, 3))
+        xi_neg, lp_neg = rng.normal(0, 3, size=3), -np.abs(rng.normal(0, 3, size=3))
+
+        def f(theta, xi_neg=xi_neg, lp_pos=lp_pos, lp_neg=lp_neg):
+            return ref.eq6_loss(theta[0], lp_pos, theta[1:], lp_neg, alpha, weight=0.7)
+
+        g_pos, g_neg = ref.eq6_gradient(xi_pos, lp_pos, xi_neg, lp_neg, alpha, weight=0.7)
+        fd = ref.finite_difference_gradient(f, np.r_[xi_pos, xi_neg])
+        np.testing.assert_allclose(np.r_[g_pos, g_neg], fd, rtol=1e-6, atol=1e-8)
+
+
+# -- one step of the SGD kernel --------------------------------------------------------
+
+N_CLASSES, N_FEATURES, K = 5, 7, 3
+
+
+def _problem(seed, order, tree_k, fmt):
+    """A tiny problem: 4 rows (row 2 is trained), a 5-class tree (3 padding leaves)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(4, N_FEATURES))
+    X[:, [1, 4]] = 0.0  # features the step must not touch
+    X[2, 5] = 0.0
+    Xin = sp.csr_matrix(X) if fmt == "csr" else X
+    y = np.array([0, 3, 1, 4], dtype=np.int32)
+    tree = ref.random_tree(N_CLASSES, tree_k, rng, scale=0.8)
+    Z = rng.normal(size=(4, tree_k)).astype(np.float32)
+    coef = np.array(0.3 * rng.normal(size=(N_CLASSES, N_FEATURES)), dtype=np.float32, order=order)
+    acc = np.array(rng.uniform(0.1, 1.0, size=(N_CLASSES, N_FEATURES)), dtype=np.float32, order=order)
+    intercept = (0.3 * rng.normal(size=N_CLASSES)).astype(np.float32)
+    acc_intercept = rng.uniform(0.1, 1.0, size=N_CLASSES).astype(np.float32)
+    return Xin, y, Z, tree, coef, acc, intercept, acc_intercept
+
+
+def _run_kernel(Xin, y, weight, Z, tree, coef, acc, intercept, acc_intercept, rows, n_negatives, lr, alpha, seed):
+    """Call the kernel exactly as skxc/_solver.py does (same dtypes: one signature)."""
+    _, indptr, indices, data, n_dense = kernel_rows(Xin)
+    coef_flat, stride_c, stride_j = flat_view(coef)
+    acc_flat, a_c, a_j = flat_view(acc)
+    assert (a_c, a_j) == (stride_c, stride_j)
+    state = np.array([seed], dtype=np.uint64)
+    out_stats = np.zeros(4, dtype=np.float64)
+    sample_weight = np.full(y.shape[0], weight, dtype=np.float32)
+    negative_sampling_epoch(
+        indptr, indices, data, n_dense, y, sample_weight, np.asarray(rows, dtype=np.int64), Z,
+        coef_flat, acc_flat, stride_c, stride_j, intercept, acc_intercept, *tree,
+        n_negatives, float(lr), float(alpha), state, out_stats,
+    )  # fmt: skip
+    return state, out_stats
+
+
+@pytest.mark.parametrize("n_negatives", [1, 3])
+@pytest.mark.parametrize("tree_k", [0, K], ids=["unconditional", "k3"])
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("fmt", ["dense", "csr"])
+def test_sgd_step_matches_reference(fmt, order, tree_k, n_negatives):
+    lr, alpha, weight, seed, r = 0.3, 0.05, 0.75, 99991, 2
+    Xin, y, Z, tree, coef, acc, intercept, acc_intercept = _problem(1, order, tree_k, fmt)
+    before = [a.copy() for a in (coef, acc, intercept, acc_intercept)]
+    state, out_stats = _run_kernel(
+        Xin, y, weight, Z, tree, coef, acc, intercept, acc_intercept, [r], n_negatives, lr, alpha, seed
+    )
+    assert coef.flags[f"{order}_CONTIGUOUS"]  # updated in place, layout kept
+
+    x = (Xin.toarray() if sp.issparse(Xin) else Xin)[r].astype(np.float32).astype(np.float64)
+    ref_params = [a.astype(np.float64) for a in before]
+    rng = ref.XorShift64Star(seed)
+    loss, negs, lp_neg = ref.sgd_step(x, y[r], weight, Z[r], *ref_params, tree, n_negatives, lr, alpha, rng)
+
+    for got, want in zip((coef, acc, intercept, acc_intercept), ref_params, strict=True):
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7)
+    assert int(state[0]) == rng.state  # one draw per tree level and negative
+    xi = before[0].astype(np.float64) @ x + before[2]
+    np.testing.assert_allclose(out_stats, [loss, weight, sum(ref.sigmoid(xi[c]) for c in negs), n_negatives], rtol=1e-9)
+
+    # only the rows of the positive and the negatives, and only features with x_j != 0, change
+    touched = np.zeros(N_CLASSES, dtype=bool)
+    touched[[y[r], *negs]] = True
+    assert np.array_equal(coef[~touched], before[0][~touched])
+    assert np.array_equal(acc[~touched], before[1][~touched])
+    assert np.array_equal(intercept[~touched], before[2][~touched])
+    assert np.array_equal(coef[:, x == 0], before[0][:, x == 0])
+    assert np.array_equal(acc[:, x == 0], before[1][:, x == 0])
+    assert np.all(coef[touched][:, x != 0] != before[0][touched][:, x != 0])
+
+
+def test_sgd_step_negatives_come_from_sample_leaf():
+    """The kernel's negatives are the ones skxc's own sample_leaf draws from a copy of the state."""
+    from skxc._kernels.tree import sample_leaf
+
+    Xin, y, Z, tree, coef, acc, intercept, acc_intercept = _problem(3, "C", K, "dense")
+    seed = 4242
+    state = np.array([seed], dtype=np.uint64)
+    rng = ref.XorShift64Star(seed)
+    for _ in range(20):
+        leaf, lp = sample_leaf(Z[1], tree[0], tree[1], state)
+        ref_leaf, ref_lp = ref.sample_leaf(Z[1], tree[0], tree[1], rng)
+        assert leaf == ref_leaf and tree[2][leaf] >= 0
+        assert lp == pytest.approx(ref_lp, rel=1e-9, abs=1e-12)
+    assert int(state[0]) == rng.state
+
+
+@pytest.mark.parametrize("fmt", ["dense", "csr"])
+def test_sgd_gradients_match_finite_differences(fmt):
+    """Gradients the kernel applies (recovered from the Adagrad state) == finite differences of Eq. 6."""
+    lr, alpha, weight, r, n_negatives = 0.1, 0.05, 0.75, 2, 2
+    Xin, y, Z, tree, coef, acc, intercept, acc_intercept = _problem(2, "C", K, fmt)
+    x = (Xin.toarray() if sp.issparse(Xin) else Xin)[r].astype(np.float32).astype(np.float64)
+    # a seed whose negatives are distinct and differ from the positive, so every
+    # touched row receives exactly one gradient
+    for seed in range(1, 1000):
+        rng = ref.XorShift64Star(seed)
+        draws = [ref.sample_leaf(Z[r], tree[0], tree[1], rng) for _ in range(n_negatives)]
+        negs = [int(tree[2][leaf]) for leaf, _ in draws]
+        if len(set(negs)) == n_negatives and y[r] not in negs:
+            break
+    lp_neg = [lp for _, lp in draws]
+    lp_pos = ref.leaf_log_proba(Z[r], tree[0], tree[1])[tree[3][y[r]]]
+    acc[:] = 0.0
+    acc_intercept[:] = 0.0
+    coef0, intercept0 = coef.astype(np.float64), intercept.astype(np.float64)
+    _, out_stats = _run_kernel(
+        Xin, y, weight, Z, tree, coef, acc, intercept, acc_intercept, [r], n_negatives, lr, alpha, seed
+    )
+
+    def loss(theta):
+        W = theta[: coef.size].reshape(coef.shape)
+        b = theta[coef.size :]
+        return ref.eq6_loss_of_params(W, b, x, y[r], lp_pos, negs, lp_neg, alpha, weight)
+
+    theta0 = np.r_[coef0.ravel(), intercept0]
+    assert out_stats[0] == pytest.approx(loss(theta0), rel=1e-9)
+    fd = ref.finite_difference_gradient(loss, theta0)
+    fd_coef, fd_intercept = fd[: coef.size].reshape(coef.shape), fd[coef.size :]
+    # Adagrad from a zero state: acc = g^2 and the step is -lr * sign(g) (to rounding)
+    g_coef = -np.sign(coef - coef0) * np.sqrt(acc.astype(np.float64))
+    g_intercept = -np.sign(intercept - intercept0) * np.sqrt(acc_intercept.astype(np.float64))
+    np.testing.assert_allclose(g_coef, fd_coef, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(g_intercept, fd_intercept, rtol=1e-5, atol=1e-7)
+    assert np.count_nonzero(fd_intercept) == 1 + n_negatives
+
+
+def test_sgd_zero_weight_rows_are_skipped():
+    Xin, y, Z, tree, coef, acc, intercept, acc_intercept = _problem(4, "C", K, "dense")
+    before = coef.copy()
+    state, out_stats = _run_kernel(Xin, y, 0.0, Z, tree, coef, acc, intercept, acc_intercept, [0, 1, 2], 2, 0.1, 0.0, 7)
+    assert np.array_equal(coef, before)
+    assert int(state[0]) == 7  # no negatives drawn
+    assert np.all(out_stats == 0)
+
+
+# -- scoring ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_add_csr_scores(order):
+    rng = np.random.default_rng(0)
+    X = sp.random(20, 9, density=0.3, format="csr", random_state=0, dtype=np.float64)
+    coef = np.array(rng.normal(size=(6, 9)), dtype=np.float32, order=order)
+    Xk, indptr, indices, data, _ = kernel_rows(X)
+    coef_flat, stride_c, stride_j = flat_view(coef)
+    out = np.full((8, 6), 0.5)
+    add_csr_scores(indptr, indices, data, 5, 13, coef_flat, stride_c, stride_j, out)
+    expected = 0.5 + Xk[5:13].toarray().astype(np.float64) @ coef.astype(np.float64).T
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+
+
+# -- compile once ----------------------------------------------------------------------
+
+_COMPILE_ONCE_SCRIPT = textwrap.dedent(
+    """
+    import importlib, inspect, json, pkgutil, warnings
+    import numpy as np, scipy.sparse as sp
+    warnings.simplefilter("ignore")
+    from numba.core.registry import CPUDispatcher
+    import skxc._kernels
+    from skxc import AdversarialSoftmaxClassifier, AuxiliaryTree
+    from skxc.datasets import make_hierarchical_classification
+
+    X, y = make_hierarchical_classification(n_samples=200, n_features=8, n_classes=6, random_state=0)
+    X[np.abs(X) < 0.5] = 0.0
+    ro = X.astype(np.float32)
+    ro.setflags(write=False)
+    ro_csr = sp.csr_matrix(ro)
+    for a in (ro_csr.data, ro_csr.indices, ro_csr.indptr):
+        a.setflags(write=False)
+    w_ro = np.ones(len(y), dtype=np.float32)
+    w_ro.setflags(write=False)
+    inputs = [X, X.astype(np.float32), np.asfortranarray(X), X.astype(np.int64), ro,
+              sp.csr_matrix(X), sp.csr_matrix(X, dtype=np.float32), sp.csc_matrix(X), ro_csr]
+    for noise in ("uniform", "adversarial"):
+        for Xin in inputs:
+            clf = AdversarialSoftmaxClassifier(noise=noise, n_components=3, max_iter=2, random_state=0)
+            clf.fit(Xin, y, sample_weight=w_ro)
+            clf.partial_fit(Xin, y)
+            clf.predict(Xin); clf.predict_proba(Xin); clf.predict_top_k(Xin, k=3); clf.decision_function(Xin)
+    for Xin in inputs:
+        tree = AuxiliaryTree(n_components=3, random_state=0).fit(Xin, y)
+        tree.predict_proba(Xin); tree.log_proba_of(Xin, y); tree.sample(Xin, n_samples=2)
+    counts = {}
+    for info in pkgutil.iter_modules(skxc._kernels.__path__):
+        mod = importlib.import_module("skxc._kernels." + info.name)
+        for name, obj in vars(mod).items():
+            if isinstance(obj, CPUDispatcher) and obj.__module__ == mod.__name__:
+                counts[info.name + "." + name] = [str(s) for s in obj.signatures]
+    print(json.dumps(counts))
+    """
+)
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="no signatures without the JIT")
+def test_kernels_compile_once():
+    """Every kernel has one signature after dense, CSR, CSC, float32/64, int, F-ordered and read-only inputs.
+
+    Runs in a fresh interpreter so that other tests calling kernels directly do not count.
+    """
+    proc = subprocess.run([sys.executable, "-c", _COMPILE_ONCE_SCRIPT], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    signatures = json.loads(proc.stdout.strip().splitlines()[-1])
+    for kernel in (
+        "sgd.negative_sampling_epoch",
+        "predict.add_csr_scores",
+        "tree.add_all_class_log_proba",
+        "tree.log_proba_of_classes",
+        "tree.sample_classes",
+    ):
+        assert len(signatures[kernel]) == 1, (kernel, signatures[kernel])
+    several = {k: v for k, v in signatures.items() if len(v) > 1}
+    assert not several, several

@@ -39,12 +39,16 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    noise : {"adversarial", "uniform", "frequency"}, default="adversarial"
+    noise : {"adversarial", "uniform", "frequency"} or None, default="adversarial"
         Distribution of the negatives. "adversarial": the fitted conditional
         tree (the paper's method). "uniform": all classes equally likely.
         "frequency": the training label frequencies (add-one smoothed). The
         bias removal uses the same distribution, so all three estimate the
         same softmax model; they differ in how fast training converges.
+        None: no sampling, the exact softmax gradient over all classes with
+        the same Adagrad step, O(nnz(x) C) per row: the reference for small C
+        (``alpha`` then weighs ``alpha / C * sum_c xi_c^2``, which only fixes
+        the softmax's free shift; ``n_negatives`` is ignored).
 
     n_negatives : int, default=1
         Negatives drawn per positive example; their loss terms are averaged.
@@ -173,7 +177,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "noise": [StrOptions({"adversarial", "uniform", "frequency"})],
+        "noise": [StrOptions({"adversarial", "uniform", "frequency"}), None],
         "n_negatives": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "alpha": [Interval(Real, 0, None, closed="left")],
@@ -266,7 +270,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             tree.n_features_in_ = n_features
             tree._fit_arrays(X, codes, sample_weight.astype(np.float64), rng)
         else:
-            if self.noise == "uniform":
+            if self.noise in ("uniform", None):  # None: exact softmax, log p_n is a constant
                 mass = np.ones(n_classes)
             else:
                 mass = np.bincount(codes, weights=sample_weight, minlength=n_classes) + 1.0

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._kernels.rng import seed_states
-from ._kernels.sgd import negative_sampling_epoch
+from ._kernels.sgd import negative_sampling_epoch, softmax_epoch
 
 
 @dataclass
@@ -71,6 +71,13 @@ def sgd_epoch(model, rows: Rows, order: np.ndarray, rng: np.random.Generator, n_
     stats = np.zeros((n_threads, 4), dtype=np.float64)
 
     def run(t, chunk):
+        if model.noise is None:  # exact softmax: the reference mode, every class row updated
+            softmax_epoch(
+                rows.indptr, rows.indices, rows.data, rows.n_dense_features, rows.y, rows.sample_weight,
+                chunk, coef_flat, acc_flat, stride_c, stride_j, model.intercept_, model._acc_intercept,
+                float(model.learning_rate), float(model.alpha), stats[t],
+            )
+            return
         negative_sampling_epoch(
             rows.indptr, rows.indices, rows.data, rows.n_dense_features, rows.y, rows.sample_weight,
             chunk, rows.Z, coef_flat, acc_flat, stride_c, stride_j, model.intercept_, model._acc_intercept,
@@ -87,7 +94,7 @@ def sgd_epoch(model, rows: Rows, order: np.ndarray, rng: np.random.Generator, n_
     total = stats.sum(axis=0)
     return EpochStats(
         loss=total[0] / max(total[1], 1e-300),
-        hardness=total[2] / max(total[3], 1.0),
+        hardness=total[2] / total[3] if total[3] > 0 else float("nan"),
         n_examples=int(order.shape[0]),
         seconds=time.perf_counter() - t0,
     )

@@ -162,3 +162,53 @@ def negative_sampling_epoch(
     out_stats[1] += weight_sum
     out_stats[2] += hard_sum
     out_stats[3] += np.float64(n_negatives) * n_visited
+
+
+@njit(**NJIT)
+def softmax_epoch(
+    indptr, indices, data, n_dense_features, y, sample_weight, order,
+    coef_flat, acc_flat, stride_c, stride_j, intercept, acc_intercept,
+    lr, alpha, out_stats,
+):
+    """One pass of exact (full) softmax Adagrad over the rows ``order``: O(nnz(x) C) per row.
+
+    The reference the negative-sampling kernel approximates. Loss per row:
+    ``logsumexp(xi) - xi_y + alpha / C * sum_c xi_c^2`` (the second term only
+    pins the softmax's free shift). Every class row is updated with
+    ``adagrad_row_update``, the same step the negative-sampling kernel uses.
+    Arguments as in :func:`negative_sampling_epoch`; ``out_stats`` float64 (4,)
+    is incremented with [weighted loss, weights, 0, 0].
+    """
+    n_classes = intercept.shape[0]
+    xi = np.empty(n_classes, dtype=np.float64)
+    reg = alpha / n_classes
+    loss_sum = 0.0
+    weight_sum = 0.0
+    for t in range(order.shape[0]):
+        r = order[t]
+        w = np.float64(sample_weight[r])
+        if w == 0.0:
+            continue
+        m = -np.inf
+        sq = 0.0
+        for c in range(n_classes):
+            s = row_score(indptr, indices, data, n_dense_features, r, coef_flat, stride_c, stride_j, intercept, c)
+            xi[c] = s
+            sq += s * s
+            if s > m:
+                m = s
+        z = 0.0
+        for c in range(n_classes):
+            z += math.exp(xi[c] - m)
+        lse = m + math.log(z)
+        c_pos = y[r]
+        loss_sum += w * (lse - xi[c_pos] + reg * sq)
+        weight_sum += w
+        for c in range(n_classes):
+            g = math.exp(xi[c] - lse) + 2.0 * reg * xi[c]
+            if c == c_pos:
+                g -= 1.0
+            adagrad_row_update(indptr, indices, data, n_dense_features, r, coef_flat, acc_flat, stride_c, stride_j,
+                               intercept, acc_intercept, c, w * g, lr)
+    out_stats[0] += loss_sum
+    out_stats[1] += weight_sum

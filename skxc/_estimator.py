@@ -420,12 +420,46 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             )
 
     @_fit_context(prefer_skip_nested_validation=True)
+    def fit_noise(self, X, y, classes=None, sample_weight=None):
+        """Fit only the noise distribution (the tree) and reset the linear model to its start.
+
+        Use it before streaming with :meth:`partial_fit` to fit the tree on a
+        representative sample instead of the first batch; later ``partial_fit``
+        calls then train the linear model and leave the tree fixed.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A sample of the training data.
+        y : array-like of shape (n_samples,)
+            Its labels.
+        classes : array-like of shape (n_classes,), default=None
+            All classes of the stream (a superset of ``y``); default: those in ``y``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights.
+
+        Returns
+        -------
+        self : AdversarialSoftmaxClassifier
+            The estimator with ``tree_`` fitted and ``coef_`` at its initial value.
+        """
+        X, y, sample_weight = self._validate_xy(X, y, sample_weight, reset=True)
+        classes = np.unique(y) if classes is None else np.unique(np.asarray(classes))
+        if len(classes) < 2:
+            raise ValueError(f"classes must contain at least 2 classes; got {classes.tolist()!r}.")
+        codes = encode_labels(classes, y, "y")
+        self.classes_ = classes
+        self._initialize(X, codes, sample_weight, self._seed_rng())
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch of negative sampling over the given batch.
 
         The first call fits the noise tree on this batch (it then stays fixed, so
         scores stay consistent with the bias correction) and must be given
-        ``classes``. Each call draws fresh negatives.
+        ``classes``; to fit the tree on another sample first, call
+        :meth:`fit_noise`. Each call draws fresh negatives.
 
         Parameters
         ----------

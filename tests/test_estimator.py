@@ -530,3 +530,22 @@ def test_sparse_input_is_not_densified(data):
 def test_auxiliary_tree_export(fitted):
     assert isinstance(fitted("adversarial").tree_, AuxiliaryTree)
     assert fitted("uniform").tree_.n_components_ == 0
+
+
+def test_fit_noise_then_stream_keeps_tree_fixed():
+    """fit_noise fits the tree on a sample; partial_fit batches then train only the linear model."""
+    from skxc.datasets import make_hierarchical_classification
+
+    X, y = make_hierarchical_classification(n_samples=3000, n_classes=30, random_state=3)
+    classes = np.arange(30)
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_components=4)
+    clf.fit_noise(X[:1000], y[:1000], classes=classes)
+    assert clf.n_iter_ == 0 and not np.any(clf.coef_)
+    W, b = clf.tree_.node_weight_.copy(), clf.tree_.node_bias_.copy()
+    for start in range(1000, 3000, 500):
+        clf.partial_fit(X[start : start + 500], y[start : start + 500])
+    np.testing.assert_array_equal(clf.tree_.node_weight_, W)
+    np.testing.assert_array_equal(clf.tree_.node_bias_, b)
+    assert clf.n_iter_ == 4 and np.any(clf.coef_)
+    np.testing.assert_array_equal(clf.classes_, classes)
+    assert clf.score(X[:1000], y[:1000]) > 0.5

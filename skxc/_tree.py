@@ -134,7 +134,7 @@ class AuxiliaryTree(ClassifierMixin, BaseEstimator):
         Class labels.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string feature names.
     projection_ : PCA, TruncatedSVD or None
         The fitted projection (None when ``n_components == 0``).
@@ -153,7 +153,7 @@ class AuxiliaryTree(ClassifierMixin, BaseEstimator):
 
     See Also
     --------
-    AdversarialSoftmaxClassifier : uses this tree to draw negatives.
+    AdversarialSoftmaxClassifier : Uses this tree to draw negatives.
 
     References
     ----------
@@ -316,7 +316,7 @@ class AuxiliaryTree(ClassifierMixin, BaseEstimator):
         add_all_class_log_proba(A, self.leaf_class_, out_inout)
 
     def predict_log_proba(self, X):
-        """Log-probabilities log p_n(c|x) of all classes.
+        """Compute the log-probabilities log p_n(c|x) of all classes.
 
         Parameters
         ----------
@@ -336,7 +336,7 @@ class AuxiliaryTree(ClassifierMixin, BaseEstimator):
         return out
 
     def predict_proba(self, X):
-        """Probabilities p_n(c|x) of all classes.
+        """Compute the probabilities p_n(c|x) of all classes.
 
         Parameters
         ----------
@@ -367,7 +367,7 @@ class AuxiliaryTree(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(log_proba, axis=1)]
 
     def log_proba_of(self, X, y):
-        """log p_n(y_i | x_i) of given labels, O(k log C) per row.
+        """Compute log p_n(y_i | x_i) of given labels, O(k log C) per row.
 
         Parameters
         ----------
@@ -379,6 +379,7 @@ class AuxiliaryTree(ClassifierMixin, BaseEstimator):
         Returns
         -------
         log_proba : ndarray of shape (n_samples,), float64
+            Log-probability of each row's label under the tree.
         """
         X = self._validate_X(X)
         codes = encode_labels(self.classes_, np.asarray(y), "y")

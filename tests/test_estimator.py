@@ -440,7 +440,7 @@ def test_feature_names(data):
 def test_convergence_warning_and_tol(data):
     X, y = data[0], data[1]
     with pytest.warns(ConvergenceWarning, match="max_iter=2"):
-        AdversarialSoftmaxClassifier(noise="uniform", max_iter=2, random_state=0).fit(X, y)
+        AdversarialSoftmaxClassifier(noise="uniform", max_iter=2, tol=1e-3, random_state=0).fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         clf = AdversarialSoftmaxClassifier(noise="uniform", max_iter=200, tol=10.0, random_state=0).fit(X, y)

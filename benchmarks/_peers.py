@@ -1,0 +1,327 @@
+"""Peer systems of ``benchmarks.compare``: fastText, napkinXC, scikit-learn's LogisticRegression.
+
+Each ``run_*`` function runs inside its own child process (see ``compare.py``)
+and returns one record: fit and predict seconds, peak memory after fit +
+top-5 prediction, top-1/top-5 test accuracy and, where the system gives a
+normalised distribution over the classes, the mean test log-likelihood on the
+same row subsample as skxc. Data loading and conversion are never timed as fit.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks._common import load_split, peak_rss_mb
+
+FASTTEXT_LABEL = "__label__"
+FASTTEXT_EOS = "</s>"
+# fastText splits words on space, \n, \t, \v, \f, \r and \0; \s covers these (and more).
+_FASTTEXT_SEPARATORS = re.compile(r"[\s\x00]")
+
+
+# -- shared helpers ----------------------------------------------------------------------------------
+
+
+def own_peak_mib() -> float:
+    """Peak resident memory (MiB) of this process since it started its program: Linux's VmHWM.
+
+    Not ``ru_maxrss``: Linux carries the parent's peak over fork + exec into the child's
+    ``ru_maxrss`` (and so into the parent's ``RUSAGE_CHILDREN``), so a child started by a
+    parent that once held 2 GB reports at least 2 GB whatever it used itself. Falls back to
+    ``ru_maxrss`` where /proc is missing."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return peak_rss_mb()
+
+
+def ll_row_subset(y_test: np.ndarray, known_classes: np.ndarray, ll_rows: int | None, seed: int) -> np.ndarray:
+    """The test rows scored for the log-likelihood: the same choice as ``_common.evaluate``
+    (``ll_rows`` random rows, sorted), restricted to rows whose class was seen in training."""
+    rows = np.arange(y_test.shape[0])
+    if ll_rows is not None and ll_rows < y_test.shape[0]:
+        rows = np.sort(np.random.default_rng(seed).choice(y_test.shape[0], ll_rows, replace=False))
+    return rows[np.isin(y_test[rows], known_classes)]
+
+
+def topk_accuracy(top: np.ndarray, y: np.ndarray) -> dict:
+    """Top-1 and top-k accuracy of an (n, k) array of predicted classes (-1 = no prediction)."""
+    return {"top1": float(np.mean(top[:, 0] == y)), "top5": float(np.mean((top == y[:, None]).any(axis=1)))}
+
+
+def pad_top(lists, k: int = 5) -> np.ndarray:
+    """List of per-row predicted-class lists (maybe shorter than k) -> (n, k) int array padded with -1."""
+    out = np.full((len(lists), k), -1, dtype=np.int64)
+    for i, r in enumerate(lists):
+        r = list(r)[:k]
+        out[i, : len(r)] = r
+    return out
+
+
+# -- fastText -------------------------------------------------------------------------------------------
+
+
+def feature_names(data_dir, n_features: int) -> list[str]:
+    """``features.txt`` of the dataset (one name per line), or f0, f1, ... if absent or of the wrong length."""
+    path = Path(data_dir) / "features.txt"
+    if path.exists():
+        names = path.read_text(encoding="utf-8").split("\n")
+        if len(names) == n_features + 1 and names[-1] == "":
+            names = names[:-1]
+        if len(names) == n_features:
+            return names
+    return [f"f{j}" for j in range(n_features)]
+
+
+def fasttext_tokens(names: list[str]) -> list[str]:
+    """Feature names as fastText words: separators -> "_", no word that fastText would read
+    as a label (``__label__`` prefix) or as its end-of-line token, and no two columns merged."""
+    toks = []
+    for j, name in enumerate(names):
+        t = _FASTTEXT_SEPARATORS.sub("_", name) or f"f{j}"
+        if t.startswith(FASTTEXT_LABEL) or t == FASTTEXT_EOS:
+            t = "_" + t
+        toks.append(t)
+    seen: dict[str, int] = {}
+    for t in toks:
+        seen[t] = seen.get(t, 0) + 1
+    return [f"{t}#{j}" if seen[t] > 1 else t for j, t in enumerate(toks)]
+
+
+def fasttext_lines(X, y, tokens: np.ndarray) -> list[str]:
+    """One line per CSR row: ``__label__<class> tok tok ...`` (feature values are ignored)."""
+    indptr, indices = X.indptr, X.indices
+    return [
+        f"{FASTTEXT_LABEL}{y[i]} " + " ".join(tokens[indices[indptr[i] : indptr[i + 1]]])
+        for i in range(X.shape[0])
+    ]
+
+
+def write_fasttext_files(data_dir, out_dir, train_rows=None, test_rows=None) -> dict:
+    """Write ``train.txt``/``test.txt`` for fastText into ``out_dir``; returns paths, seconds, notes."""
+    t0 = time.perf_counter()
+    X, y = load_split(data_dir, "train")
+    Xt, yt = load_split(data_dir, "test")
+    X, y = X[:train_rows], y[:train_rows]
+    Xt, yt = Xt[:test_rows], yt[:test_rows]
+    names = feature_names(data_dir, X.shape[1])
+    tokens = fasttext_tokens(names)
+    arr = np.array(tokens, dtype=object)
+    paths = {}
+    for split, (A, b) in {"train": (X, y), "test": (Xt, yt)}.items():
+        paths[split] = str(Path(out_dir) / f"{split}.txt")
+        with open(paths[split], "w", encoding="utf-8") as f:
+            f.write("\n".join(fasttext_lines(A, b, arr)))
+            f.write("\n")
+    binary = bool(np.all(X.data == 1) and np.all(Xt.data == 1))
+    return {
+        "paths": paths,
+        "convert_seconds": time.perf_counter() - t0,
+        "n_renamed_features": int(sum(a != b for a, b in zip(names, tokens, strict=True))),
+        "binary_features": binary,
+        "example_line": fasttext_lines(X[:1], y[:1], arr)[0],
+    }
+
+
+def _read_lines(path):
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    y = np.array([int(line.split(" ", 1)[0][len(FASTTEXT_LABEL) :]) for line in lines])
+    text = [line.split(" ", 1)[1] if " " in line else "" for line in lines]
+    return text, y
+
+
+def fasttext_hs_tree(counts: np.ndarray):
+    """fastText's Huffman tree of ``HierarchicalSoftmaxLoss::buildTree`` (loss.cc), rebuilt from the
+    label counts in dictionary order. Returns, per label, the output-matrix rows of its path's
+    inner nodes and the branch codes (True = right child, the sigmoid's positive side)."""
+    osz = len(counts)
+    n = 2 * osz - 1
+    parent = np.full(n, -1, dtype=np.int64)
+    binary = np.zeros(n, dtype=bool)
+    count = np.full(n, 1e15)
+    count[:osz] = counts
+    leaf, node = osz - 1, osz
+    for i in range(osz, n):
+        mini = [0, 0]
+        for j in range(2):
+            if leaf >= 0 and count[leaf] < count[node]:
+                mini[j] = leaf
+                leaf -= 1
+            else:
+                mini[j] = node
+                node += 1
+        count[i] = count[mini[0]] + count[mini[1]]
+        parent[mini[0]] = parent[mini[1]] = i
+        binary[mini[1]] = True
+    paths, codes = [], []
+    for i in range(osz):
+        p, c, j = [], [], i
+        while parent[j] != -1:
+            p.append(parent[j] - osz)
+            c.append(binary[j])
+            j = parent[j]
+        paths.append(np.array(p, dtype=np.int64))
+        codes.append(np.array(c, dtype=bool))
+    return paths, codes
+
+
+def fasttext_hs_log_proba(model, text: list[str], y: np.ndarray) -> np.ndarray:
+    """Exact log p(y|x) of a fastText ``loss="hs"`` model: the sum of log-sigmoids along the
+    Huffman path of y, with hidden = fastText's own sentence vector (mean of the input vectors,
+    end-of-line token included). Equal to what fastText's predict computes, without its
+    log(p + 1e-5) smoothing and without its pruning of labels below probability ~1e-5."""
+    labels, counts = model.get_labels(include_freq=True)
+    index = {lab: i for i, lab in enumerate(labels)}
+    paths, codes = fasttext_hs_tree(np.asarray(counts))
+    W = model.get_output_matrix().astype(np.float64)
+    out = np.empty(len(text))
+    for i, (line, c) in enumerate(zip(text, y, strict=True)):
+        h = model.get_sentence_vector(line).astype(np.float64)
+        lab = index[f"{FASTTEXT_LABEL}{c}"]
+        z = W[paths[lab]] @ h
+        z = np.where(codes[lab], z, -z)
+        out[i] = -np.sum(np.logaddexp(0.0, -z))
+    return out
+
+
+def run_fasttext(spec: dict) -> dict:
+    import fasttext
+
+    loss = spec["system"].split("-", 1)[1]
+    params = {"loss": loss, "lr": 0.5 if loss == "hs" else 0.1, "epoch": 5, "dim": 100, "thread": spec["threads"]}
+    params.update(spec.get("params") or {})
+    text, yt = _read_lines(spec["fasttext"]["paths"]["test"])
+    t0 = time.perf_counter()
+    model = fasttext.train_supervised(input=spec["fasttext"]["paths"]["train"], verbose=0, **params)
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    labels, _ = model.predict(text, k=5)
+    predict_s = time.perf_counter() - t0
+    rec = {"fit_seconds": fit_s, "predict_seconds": predict_s, "peak_memory_mib": own_peak_mib(),
+           "params": params, "n_test": len(text)}
+    top = pad_top([[int(s[len(FASTTEXT_LABEL) :]) for s in row] for row in labels])
+    rec.update(topk_accuracy(top, yt))
+    rec["convert_seconds"] = spec["fasttext"]["convert_seconds"]
+    if loss == "hs":
+        known = np.array([int(s[len(FASTTEXT_LABEL) :]) for s in model.get_labels()])
+        rows = ll_row_subset(yt, known, spec["ll_rows"], spec["seed"])
+        t0 = time.perf_counter()
+        lp = fasttext_hs_log_proba(model, [text[i] for i in rows], yt[rows])
+        rec["ll_seconds"] = time.perf_counter() - t0
+        rec.update(log_likelihood=float(lp.mean()), n_ll_rows=int(rows.size),
+                   log_likelihood_note="exact: Huffman-path log-sigmoids rebuilt from the model's output matrix")
+        # consistency with fastText's own probabilities (which are exp(sum log(sigmoid + 1e-5)))
+        check = rows[:200]
+        lab1, p1 = model.predict([text[i] for i in check], k=1)
+        ours = fasttext_hs_log_proba(model, [text[i] for i in check], [int(r[0][len(FASTTEXT_LABEL) :]) for r in lab1])
+        rec["ll_check_max_abs_diff_top1_prob"] = float(np.max(np.abs(np.exp(ours) - np.array([p[0] for p in p1]))))
+    else:
+        rec.update(log_likelihood=None, n_ll_rows=0,
+                   log_likelihood_note="not available: fastText's ns loss predicts an independent sigmoid per "
+                   "label (one-vs-all scores that do not sum to 1 over the classes)")
+    return rec
+
+
+# -- napkinXC -------------------------------------------------------------------------------------------
+
+
+def run_napkinxc(spec: dict) -> dict:
+    from napkinxc.models import HSM, PLT
+
+    kind = spec["system"].split("-", 1)[1]
+    cls = HSM if kind == "hsm" else PLT
+    X, y = load_split(spec["data_dir"], "train")
+    Xt, yt = load_split(spec["data_dir"], "test")
+    X, y = X[: spec["train_rows"]], y[: spec["train_rows"]]
+    Xt, yt = Xt[: spec["test_rows"]], yt[: spec["test_rows"]]
+    # HSM is multi-class (a list of ints); PLT is multi-label (a list of label lists)
+    Y = y.tolist() if kind == "hsm" else [[int(v)] for v in y]
+    params = {"threads": spec["threads"]}
+    params.update(spec.get("params") or {})
+    with tempfile.TemporaryDirectory(prefix="skxc_napkinxc_") as tmp:
+        model = cls(tmp, **params)
+        t0 = time.perf_counter()
+        model.fit(X, Y)
+        fit_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        pred = model.predict(Xt, top_k=5)
+        predict_s = time.perf_counter() - t0
+        rec = {"fit_seconds": fit_s, "predict_seconds": predict_s, "peak_memory_mib": own_peak_mib(),
+               "params": {k: v for k, v in model.get_params().items() if k != "output"}, "n_test": int(Xt.shape[0])}
+        rec.update(topk_accuracy(pad_top(pred), yt))
+        if kind == "hsm":
+            n_labels = int(y.max()) + 1
+            rows = ll_row_subset(yt, np.unique(y), spec["ll_rows"], spec["seed"])
+            t0 = time.perf_counter()
+            lp, sums = np.empty(rows.size), []
+            for start in range(0, rows.size, 250):
+                block = rows[start : start + 250]
+                for j, (r, c) in enumerate(zip(model.predict_proba(Xt[block], top_k=n_labels), yt[block], strict=True)):
+                    probs = dict(r)
+                    lp[start + j] = np.log(probs.get(int(c), 0.0))
+                    if len(sums) < 100:
+                        sums.append(sum(probs.values()))
+            rec["ll_seconds"] = time.perf_counter() - t0
+            rec.update(log_likelihood=float(lp.mean()), n_ll_rows=int(rows.size),
+                       log_likelihood_note="exact: predict_proba over all labels (top_k = number of labels)",
+                       proba_row_sum_min=float(min(sums)), proba_row_sum_max=float(max(sums)))
+        else:
+            # how far the marginals are from a distribution over classes, on 100 test rows
+            probs = model.predict_proba(Xt[:100], top_k=int(y.max()) + 1)
+            sums = [sum(p for _, p in r) for r in probs]
+            rec.update(proba_row_sum_min=float(min(sums)), proba_row_sum_max=float(max(sums)))
+            rec.update(log_likelihood=None, n_ll_rows=0,
+                       log_likelihood_note="not available: PLT estimates per-label marginals P(y_c = 1 | x) of a "
+                       "multi-label model, which do not sum to 1 over the classes")
+    return rec
+
+
+# -- scikit-learn LogisticRegression ------------------------------------------------------------------------
+
+LOGREG_MAX_CLASSES = 1000
+
+
+def run_logreg(spec: dict) -> dict:
+    from scipy.special import logsumexp
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
+
+    X, y = load_split(spec["data_dir"], "train")
+    Xt, yt = load_split(spec["data_dir"], "test")
+    X, y = X[: spec["train_rows"]], y[: spec["train_rows"]]
+    Xt, yt = Xt[: spec["test_rows"]], yt[: spec["test_rows"]]
+    params = {"max_iter": 200}
+    params.update(spec.get("params") or {})
+    clf = LogisticRegression(**params)
+    with threadpool_limits(spec["threads"]):
+        t0 = time.perf_counter()
+        clf.fit(X, y)
+        fit_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        S = clf.decision_function(Xt)
+        if S.ndim == 1:  # two classes: the log-odds of classes_[1]
+            S = np.column_stack([np.zeros_like(S), S])
+        top = clf.classes_[np.argsort(-S, axis=1)[:, :5]]
+        predict_s = time.perf_counter() - t0
+        rec = {"fit_seconds": fit_s, "predict_seconds": predict_s, "peak_memory_mib": own_peak_mib(),
+               "params": {k: v for k, v in clf.get_params().items() if v is not None}, "n_test": int(Xt.shape[0]),
+               "n_iter": int(np.max(clf.n_iter_))}
+        rec.update(topk_accuracy(top, yt))
+        rows = ll_row_subset(yt, clf.classes_, spec["ll_rows"], spec["seed"])
+        S = S[rows]
+        codes = np.searchsorted(clf.classes_, yt[rows])
+        rec.update(log_likelihood=float(np.mean(S[np.arange(rows.size), codes] - logsumexp(S, axis=1))),
+                   n_ll_rows=int(rows.size), log_likelihood_note="exact softmax")
+    return rec

@@ -61,10 +61,13 @@ def metrics(proba, classes, yt, n_bins=15) -> dict:
 def methods(args):
     common = dict(max_iter=args.epochs, tol=None, random_state=args.seed, learning_rate=args.learning_rate,
                   alpha=args.alpha, n_jobs=args.n_jobs)
-    yield "skxc exact softmax", AdversarialSoftmaxClassifier(noise=None, **common)
-    yield "sklearn LogisticRegression", LogisticRegression(max_iter=args.lr_max_iter)
+    if "exact" in args.methods:
+        yield "skxc exact softmax", AdversarialSoftmaxClassifier(noise=None, **common)
+    if "logreg" in args.methods:
+        yield "sklearn LogisticRegression", LogisticRegression(max_iter=args.lr_max_iter)
     for noise in ("adversarial", "uniform", "frequency"):
-        yield f"skxc {noise}", AdversarialSoftmaxClassifier(noise=noise, **common)
+        if noise in args.methods:
+            yield f"skxc {noise}", AdversarialSoftmaxClassifier(noise=noise, **common)
 
 
 def reliability_plot(conf, correct, path, title, n_bins=15):
@@ -100,10 +103,13 @@ def main(argv=None):
     p.add_argument("--max-train-rows", type=int, default=100_000)
     p.add_argument("--ptb-top-classes", type=int, default=1000)
     p.add_argument("--n-jobs", type=int, default=1)
+    p.add_argument("--methods", nargs="+", default=["exact", "logreg", "adversarial", "uniform", "frequency"],
+                   help="subset of: exact logreg adversarial uniform frequency")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="benchmarks/results")
     args = p.parse_args(argv)
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
 
     AdversarialSoftmaxClassifier(max_iter=1, tol=None, noise=None).fit(np.eye(4), [0, 1, 2, 3])  # compile
     rows, lines = [], ["| dataset | method | top-1 | log-loss | ECE | hardness | fit s |", "|---|---|---|---|---|---|---|"]

@@ -286,6 +286,12 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             tree = unconditional_tree(self.classes_, mass, n_features)
         self.tree_ = tree
         self.tree_fit_seconds_ = time.perf_counter() - t0
+        if self.verbose:
+            print(
+                f"Noise model {self.noise!r}: depth {tree.depth_}, {tree.n_components_} features, "
+                f"fitted in {self.tree_fit_seconds_:.2f} s",
+                flush=True,
+            )
         order = "F" if sp.issparse(X) else "C"
         self.coef_ = np.zeros((n_classes, n_features), dtype=FLOAT, order=order)
         self._acc_coef = np.zeros((n_classes, n_features), dtype=FLOAT, order=order)
@@ -380,7 +386,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         n_threads = self._n_threads()
         for _ in range(n_epochs):
             order = epoch_order(rows.n_samples, self.shuffle, self._rng)
-            stats = sgd_epoch(self, rows, order, self._rng, n_threads)
+            stats = sgd_epoch(self, rows, order, self._rng, n_threads, self.verbose)
             self._check_finite(stats.loss)
             self.n_iter_ += 1
             self.t_ += stats.n_examples

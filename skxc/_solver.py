@@ -50,13 +50,19 @@ def flat_view(a: np.ndarray):
     return flat, a.strides[0] // item, a.strides[1] // item
 
 
-def sgd_epoch(model, rows: Rows, order: np.ndarray, rng: np.random.Generator, n_threads: int) -> EpochStats:
+#: Rows per kernel call within an epoch (progress granularity; fixed so results do not depend on verbose).
+PROGRESS_ROWS = 2**20
+
+
+def sgd_epoch(
+    model, rows: Rows, order: np.ndarray, rng: np.random.Generator, n_threads: int, verbose: int = 0
+) -> EpochStats:
     """One pass of negative-sampling Adagrad over ``rows`` in ``order``.
 
     ``model`` is the estimator: its ``coef_``, ``intercept_`` and Adagrad state are
     updated in place. With ``n_threads > 1`` the order is cut into contiguous
     chunks trained concurrently without locks (Hogwild): fast, not bitwise
-    reproducible. ``rng`` supplies one fresh xorshift seed per thread.
+    reproducible. ``rng`` supplies fresh xorshift seeds per thread and piece.
     """
     t0 = time.perf_counter()
     for name in ("coef_", "_acc_coef", "intercept_", "_acc_intercept"):
@@ -67,8 +73,8 @@ def sgd_epoch(model, rows: Rows, order: np.ndarray, rng: np.random.Generator, n_
     acc_flat, _, _ = flat_view(model._acc_coef)
     tree = model.tree_
     n_threads = max(1, min(n_threads, order.shape[0]))
-    states = seed_states(rng, n_threads)
     stats = np.zeros((n_threads, 4), dtype=np.float64)
+    states = None
 
     def run(t, chunk):
         if model.noise is None:  # exact softmax: the reference mode, every class row updated
@@ -85,12 +91,29 @@ def sgd_epoch(model, rows: Rows, order: np.ndarray, rng: np.random.Generator, n_
             model.n_negatives, float(model.learning_rate), float(model.alpha), states[t], stats[t],
         )
 
-    if n_threads == 1:
-        run(0, order)
-    else:
-        chunks = np.array_split(order, n_threads)
-        with ThreadPoolExecutor(n_threads) as pool:
-            list(pool.map(run, range(n_threads), chunks))
+    # The epoch runs in fixed-size pieces (the same whatever ``verbose`` is, so
+    # output never changes results); each piece draws fresh seeds and, with
+    # verbose >= 2, reports progress.
+    pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
+    try:
+        for start in range(0, order.shape[0], PROGRESS_ROWS):
+            piece = order[start : start + PROGRESS_ROWS]
+            states = seed_states(rng, n_threads)
+            if pool is None:
+                run(0, piece)
+            else:
+                list(pool.map(run, range(n_threads), np.array_split(piece, n_threads)))
+            if verbose >= 2 and order.shape[0] > PROGRESS_ROWS:
+                done = min(start + PROGRESS_ROWS, order.shape[0])
+                total = stats.sum(axis=0)
+                print(
+                    f"   {done:,}/{order.shape[0]:,} rows, loss {total[0] / max(total[1], 1e-300):.5f}, "
+                    f"{done / (time.perf_counter() - t0):,.0f} ex/s",
+                    flush=True,
+                )
+    finally:
+        if pool is not None:
+            pool.shutdown()
     total = stats.sum(axis=0)
     return EpochStats(
         loss=total[0] / max(total[1], 1e-300),

@@ -11,9 +11,12 @@ steps alternate until no class moves (Bamler & Mandt 2020, Sec. 3):
   ``S_y`` and weights ``n_y`` (Eq. 9); the ``n // 2`` classes with the largest
   ``Delta_y`` go right, the others left.
 
-All numerical work happens in :mod:`skxc._kernels.tree_fit`; this module only
-validates, lays out the data and schedules the nodes of each level (serially
-or on ``n_jobs`` Python threads over GIL-free kernels).
+The alternation (Newton steps, discrete steps, passes over the rows) runs in
+the single kernel :func:`skxc._kernels.tree_fit.fit_nodes`, kept small for a
+short numba compile. This module validates, lays out the data, initialises
+the nodes of each level (batched NumPy, :func:`initial_theta`), re-gathers
+the rows per level and schedules the nodes of a level (serially or on
+``n_jobs`` Python threads over the GIL-free kernel).
 """
 
 from __future__ import annotations
@@ -27,9 +30,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._config import FLOAT, PADDING_BIAS
-from ._kernels.tree_fit import class_sums, fit_nodes, sort_rows_by_class
+from ._kernels.tree_fit import fit_nodes, scratch_shapes
 
 __all__ = ["fit_tree", "tree_depth", "class_segments"]
+
+#: Rows per chunk when summing the class sums (bounds a float64 (chunk, k)
+#: temporary).
+_LAYOUT_CHUNK = 2**16
 
 
 def tree_depth(n_classes: int) -> int:
@@ -73,7 +80,9 @@ class TreeFitResult:
     ``node_objective`` is float64 (n_inner, 2): node objective (Eq. 8 plus
     regulariser) at the initialisation and at the end, NaN for nodes with
     fewer than two classes. ``node_iterations`` is int64 (n_inner, 2):
-    Newton solves (alternations) and passes over the node's rows.
+    Newton phases (alternations) and passes over the node's rows, zeros for
+    nodes with fewer than two classes. ``node_theta`` is float64
+    (n_inner, k + 1): ``[w, b]`` of every node before the cast to float32.
     """
 
     node_weight: np.ndarray
@@ -82,6 +91,7 @@ class TreeFitResult:
     class_leaf: np.ndarray
     node_objective: np.ndarray
     node_iterations: np.ndarray
+    node_theta: np.ndarray
 
 
 def _resolve_n_jobs(n_jobs: int | None) -> int:
@@ -141,6 +151,128 @@ def _check_inputs(
     return Z, y, sw
 
 
+def _segment_sums(x: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Sums over the consecutive runs of ``x`` (along axis 0) of lengths ``sizes`` (may be 0)."""
+    out = np.zeros((sizes.size,) + x.shape[1:], dtype=np.float64)
+    nonempty = sizes > 0
+    if x.shape[0]:
+        out[nonempty] = np.add.reduceat(x, (np.cumsum(sizes) - sizes)[nonempty], axis=0)
+    return out
+
+
+def _class_layout(
+    Z: np.ndarray, y: np.ndarray, sw: np.ndarray, n_classes: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rows sorted by class, and per-class sums.
+
+    Returns ``class_ptr`` int64 (C + 1,), ``Zs`` float32 (N, k) and ``ws``
+    float64 (N,) (rows stably sorted by class, so the rows of class ``c`` are
+    ``class_ptr[c]:class_ptr[c + 1]``), ``S`` float64 (C, k) with
+    ``S[c] = sum_{y_i = c} s_i z_i`` and ``cnt`` float64 (C,) with
+    ``cnt[c] = sum_{y_i = c} s_i``, summed in row order (in chunks of
+    ``_LAYOUT_CHUNK`` rows, which bounds the float64 temporaries).
+    """
+    n, k = Z.shape
+    class_ptr = np.zeros(n_classes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(y, minlength=n_classes), out=class_ptr[1:])
+    # A stable sort of 16-bit keys is a radix sort, O(N).
+    order = np.argsort(y.astype(np.uint16) if n_classes <= 2**16 else y, kind="stable")
+    Zs = np.take(Z, order, axis=0)
+    ws = np.take(sw, order)
+    ys = np.take(y, order)
+    S = np.zeros((n_classes, k), dtype=np.float64)
+    cnt = np.zeros(n_classes, dtype=np.float64)
+    for r0 in range(0, n, _LAYOUT_CHUNK):
+        r1 = min(r0 + _LAYOUT_CHUNK, n)
+        starts = np.flatnonzero(np.diff(ys[r0:r1], prepend=-1))
+        classes = ys[r0 + starts]
+        S[classes] += np.add.reduceat(Zs[r0:r1] * ws[r0:r1, None], starts, axis=0)
+        cnt[classes] += np.add.reduceat(ws[r0:r1], starts)
+    return class_ptr, Zs, ws, S, cnt
+
+
+def _dominant_directions(Xc: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Unit dominant eigenvector of ``sum_j x_j x_j^T`` over each run of rows of ``Xc``.
+
+    ``Xc`` float64 (M, k) holds consecutive runs of lengths ``sizes`` (n,),
+    each centred. Returns float64 (n, k): 0 where the run's covariance
+    vanishes. A run of two centred rows is ``(x, -x)``, so its eigenvector is
+    ``x``; otherwise the runs are zero-padded to the longest, ``q`` rows,
+    and the eigenvector comes from ``np.linalg.eigh`` (batched) of the
+    ``q x q`` Gram matrices (then ``w = X^T u``) when ``q <= k``, else of the
+    ``k x k`` covariances.
+    """
+    n, k = sizes.size, Xc.shape[1]
+    first = np.cumsum(sizes) - sizes
+    q = int(sizes.max()) if n else 0
+    w = np.zeros((n, k), dtype=np.float64)
+    if k == 0 or q < 2:
+        return w
+    if q == 2:
+        two = sizes == 2
+        w[two] = Xc[first[two]]
+    else:
+        if np.all(sizes == q):
+            P = Xc.reshape(n, q, k)
+        else:
+            P = np.zeros((n, q, k), dtype=np.float64)
+            P[np.repeat(np.arange(n), sizes), np.arange(Xc.shape[0]) - np.repeat(first, sizes)] = Xc
+        if q <= k:
+            evecs = np.linalg.eigh(P @ P.transpose(0, 2, 1))[1]
+            w = np.einsum("nj,nja->na", evecs[:, :, -1], P)
+        else:
+            evals, evecs = np.linalg.eigh(P.transpose(0, 2, 1) @ P)
+            w = np.where((evals[:, -1] > 0.0)[:, None], evecs[:, :, -1], 0.0)
+    norm = np.sqrt(np.einsum("na,na->n", w, w))
+    w /= np.where(norm > 0.0, norm, 1.0)[:, None]
+    return w
+
+
+def initial_theta(perm: np.ndarray, lo: np.ndarray, hi: np.ndarray, S: np.ndarray, cnt: np.ndarray) -> np.ndarray:
+    """Initial ``[w, b]`` of the nodes of one level, float64 (n_nodes, k + 1).
+
+    The nodes own the consecutive segments ``perm[lo[i]:hi[i]]`` of the class
+    order (together a contiguous range). For a node with >= 2 classes, ``w``
+    is the dominant eigenvector of the (unweighted) covariance of its class
+    sums ``S[c]`` (:func:`_dominant_directions`), sign fixed so that its
+    entry of largest magnitude is positive (first such entry on ties), 0 if
+    the covariance vanishes. It is scaled so that the scores
+    ``w @ S[c] / cnt[c]`` of the class means have unit standard deviation
+    (weighted by ``cnt``; unscaled if that vanishes), which starts Newton
+    unsaturated whatever the feature scale, and ``b`` makes the weighted mean
+    score zero. A node with one class gets ``w = 0, b = -PADDING_BIAS`` (its
+    padding side has probability 0), an empty node ``w = 0, b = 0``.
+    """
+    n, k = lo.size, S.shape[1]
+    sizes = hi - lo
+    theta = np.zeros((n, k + 1), dtype=np.float64)
+    theta[sizes == 1, k] = -PADDING_BIAS
+    fit = sizes >= 2
+    if not np.any(fit):
+        return theta
+    classes = perm[lo[0] : hi[-1]]
+    X = np.take(S, classes, axis=0)
+    mean = _segment_sums(X, sizes) / np.maximum(sizes, 1)[:, None]
+    w = _dominant_directions(X - np.repeat(mean, sizes, axis=0), sizes)
+    if k:
+        big = np.take_along_axis(w, np.argmax(np.abs(w), axis=1)[:, None], axis=1)
+        w *= np.where(big < 0.0, -1.0, 1.0)
+    # Scale and bias from the scores of the class sums, score_c = w @ S[c].
+    score = np.einsum("ja,ja->j", X, np.repeat(w, sizes, axis=0))
+    c = np.take(cnt, classes)
+    total = _segment_sums(c, sizes)
+    safe = np.where(total > 0.0, total, 1.0)
+    mean_score = _segment_sums(score, sizes) / safe
+    second = _segment_sums(score * score / np.where(c > 0.0, c, np.inf), sizes) / safe
+    var = second - mean_score * mean_score
+    scale = np.ones(n)
+    ok = (total > 0.0) & (var > 1e-12 * second) & (var > 1e-300)
+    scale[ok] = 1.0 / np.sqrt(var[ok])
+    theta[fit, :k] = scale[fit, None] * w[fit]
+    theta[fit, k] = -(scale * mean_score)[fit]
+    return theta
+
+
 def _chunks(cost: np.ndarray, n_chunks: int) -> list[tuple[int, int]]:
     """Split ``range(len(cost))`` into at most ``n_chunks`` contiguous runs of similar cost."""
     n = cost.size
@@ -176,11 +308,8 @@ def _fit_tree(
     n_inner = 2**depth - 1
     n_leaves = 2**depth
 
-    class_ptr, order = sort_rows_by_class(y, n_classes)
-    Zs = np.ascontiguousarray(Z[order])
-    ws = np.ascontiguousarray(sw[order])
-    del Z, sw, order
-    S, cnt = class_sums(Zs, ws, class_ptr)
+    class_ptr, Zs, ws, S, cnt = _class_layout(Z, y, sw, n_classes)
+    del Z, y, sw
     rows_per_class = np.diff(class_ptr)
     node_lo, node_hi = class_segments(n_classes)
 
@@ -189,8 +318,9 @@ def _fit_tree(
     row_ptr = np.zeros(n_classes + 1, dtype=np.int64)
     Zl = np.empty_like(Zs)
     wl = np.empty_like(ws)
-    node_weight = np.zeros((n_inner, k), dtype=FLOAT)
-    node_bias = np.zeros(n_inner, dtype=FLOAT)
+    offsets = np.arange(Zs.shape[0], dtype=np.int64)
+    node_theta = np.zeros((n_inner, k + 1), dtype=np.float64)
+    node_stop = np.zeros(n_inner, dtype=np.float64)
     node_objective = np.full((n_inner, 2), np.nan, dtype=np.float64)
     node_iterations = np.zeros((n_inner, 2), dtype=np.int64)
     args = (
@@ -198,9 +328,6 @@ def _fit_tree(
         node_hi,
         perm,
         side,
-        class_ptr,
-        Zs,
-        ws,
         row_ptr,
         Zl,
         wl,
@@ -209,31 +336,47 @@ def _fit_tree(
         float(alpha),
         int(max_newton_iter),
         int(max_split_iter),
-        float(newton_tol),
-        float(PADDING_BIAS),
-        node_weight,
-        node_bias,
+        node_stop,
+        node_theta,
         node_objective,
         node_iterations,
     )
+
+    def run(start: int, stop: int) -> None:
+        vec, mat, blk, key = (np.zeros(shape) for shape in scratch_shapes(k, n_classes))
+        fit_nodes(start, stop, *args, vec, mat, blk, key, np.zeros(n_classes, dtype=np.int64))
 
     pool = ThreadPoolExecutor(max_workers=n_jobs) if n_jobs > 1 else None
     try:
         for level in range(depth):
             tic = time.perf_counter()
             first, stop = 2**level - 1, 2 ** (level + 1) - 1
+            lo, hi = node_lo[first:stop], node_hi[first:stop]
+            node_theta[first:stop] = initial_theta(perm, lo, hi, S, cnt)
+            side[:] = 0.0  # unassigned: the first discrete step moves every class
+            # Newton stops at a predicted gain <= newton_tol * max(node weight, 1).
+            node_stop[first:stop] = newton_tol * np.maximum(_segment_sums(cnt[perm], hi - lo), 1.0)
             # Level order of the rows: the classes in ``perm`` order, so that
-            # every node's rows are contiguous (gathered by the kernels).
-            np.cumsum(rows_per_class[perm], out=row_ptr[1:])
+            # every node's rows are contiguous.
+            counts = rows_per_class[perm]
+            np.cumsum(counts, out=row_ptr[1:])
+            src = offsets + np.repeat(class_ptr[:-1][perm] - row_ptr[:-1], counts)
+            np.take(Zs, src, axis=0, out=Zl, mode="clip")  # "clip": unbuffered
+            np.take(ws, src, out=wl, mode="clip")
+            del src
             if pool is None:
-                fit_nodes(first, stop, *args)
+                run(first, stop)
             else:
                 # Balance the threads by rows and classes per node.
-                lo, hi = node_lo[first:stop], node_hi[first:stop]
                 cost = (row_ptr[hi] - row_ptr[lo]) + (hi - lo) + 1
-                futures = [pool.submit(fit_nodes, first + a, first + b, *args) for a, b in _chunks(cost, 4 * n_jobs)]
+                futures = [pool.submit(run, first + a, first + b) for a, b in _chunks(cost, 4 * n_jobs)]
                 for fut in futures:
                     fut.result()
+            # Rewrite every node's segment of ``perm`` as [left | right], each
+            # part ascending (stable sort): the segments of the children.
+            sizes = hi - lo
+            group = np.repeat(np.arange(2 * sizes.size, step=2), sizes) + (side[perm] > 0.0)
+            perm[:] = perm[np.argsort(group, kind="stable")]
             if verbose > 0:
                 fitted = node_iterations[first:stop, 0]
                 fitted = fitted[fitted > 0]
@@ -247,6 +390,8 @@ def _fit_tree(
         if pool is not None:
             pool.shutdown()
 
+    node_weight = np.ascontiguousarray(node_theta[:, :k], dtype=FLOAT)
+    node_bias = np.ascontiguousarray(node_theta[:, k], dtype=FLOAT)
     leaf_lo = node_lo[n_inner:]
     leaf_hi = node_hi[n_inner:]
     leaf_class = np.full(n_leaves, -1, dtype=np.int32)
@@ -254,7 +399,7 @@ def _fit_tree(
     leaf_class[real] = perm[leaf_lo[real]]
     class_leaf = np.empty(n_classes, dtype=np.int32)
     class_leaf[leaf_class[real]] = np.flatnonzero(real).astype(np.int32)
-    return TreeFitResult(node_weight, node_bias, leaf_class, class_leaf, node_objective, node_iterations)
+    return TreeFitResult(node_weight, node_bias, leaf_class, class_leaf, node_objective, node_iterations, node_theta)
 
 
 def fit_tree(
@@ -333,12 +478,13 @@ def fit_tree(
 
     Every Newton step touches each row of the node once, so the cost is
     ``O(N k^2 log C)`` times the number of Newton steps per node, plus
-    ``O(C k^2 log C)`` for the initialisations and ``O(C log C)`` for the
-    discrete steps (quickselect). Memory: two float32 copies of ``Z`` (sorted
-    by class, and re-gathered per level so that each node's rows are
-    contiguous) plus ``O(C k)``. The result is deterministic and bitwise
-    independent of ``n_jobs``; threads only help once a level has several
-    nodes (the top levels run on one thread).
+    ``O((N k + C k^2) log C)`` for the per-level layout and initialisations
+    (batched ``np.linalg.eigh`` of k x k or smaller matrices) and
+    ``O(C log C)`` for the discrete steps (quickselect). Memory: two float32
+    copies of ``Z`` (sorted by class, and re-gathered per level so that each
+    node's rows are contiguous) plus ``O(C k)``. The result is deterministic
+    and bitwise independent of ``n_jobs``; threads only help once a level
+    has several nodes (the top levels run on one thread).
     """
     res = _fit_tree(
         Z,

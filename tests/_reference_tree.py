@@ -133,3 +133,41 @@ def fit_fixed_tree(Z, y, leaf_class, alpha, sample_weight=None, padding_bias=1.0
         theta = fit_logistic(Z[rows], s_all[rows], zeta, alpha)
         W[node], b[node] = theta[:-1], theta[-1]
     return W, b
+
+
+def split_sides(theta, S, cnt):
+    """Discrete step (Eq. 9): +1 for the ``m // 2`` classes of largest Delta, -1 for the rest.
+
+    ``Delta_c = w @ S[c] + cnt[c] b``; ties go to the smaller position.
+    """
+    S = np.asarray(S, dtype=np.float64)
+    delta = S @ theta[:-1] + np.asarray(cnt, dtype=np.float64) * theta[-1]
+    m = delta.shape[0]
+    order = np.lexsort((np.arange(m), -delta))
+    side = -np.ones(m)
+    side[order[: m // 2]] = 1.0
+    return side
+
+
+def initial_theta(S, cnt):
+    """Initial ``[w, b]`` of a node with class sums ``S`` (m, k) and class weights ``cnt`` (m,).
+
+    ``w``: dominant eigenvector of the covariance of the class sums (sign:
+    largest-magnitude entry positive), scaled so that the class means' scores
+    have unit weighted standard deviation; ``b``: zero weighted mean score.
+    """
+    S = np.asarray(S, dtype=np.float64)
+    cnt = np.asarray(cnt, dtype=np.float64)
+    k = S.shape[1]
+    w = np.zeros(k)
+    if k and S.shape[0] >= 2:
+        evals, evecs = np.linalg.eigh(np.cov(S.T, bias=True).reshape(k, k))
+        if evals[-1] > 0:
+            w = evecs[:, -1] * np.sign(evecs[np.argmax(np.abs(evecs[:, -1])), -1])
+    score = S @ w
+    total = cnt.sum()
+    mean = score.sum() / total
+    pos = cnt > 0
+    var = np.sum(score[pos] ** 2 / cnt[pos]) / total - mean**2
+    scale = 1.0 / np.sqrt(var) if var > 1e-12 * np.sum(score[pos] ** 2 / cnt[pos]) / total else 1.0
+    return np.append(scale * w, -scale * mean)

@@ -549,3 +549,14 @@ def test_fit_noise_then_stream_keeps_tree_fixed():
     assert clf.n_iter_ == 4 and np.any(clf.coef_)
     np.testing.assert_array_equal(clf.classes_, classes)
     assert clf.score(X[:1000], y[:1000]) > 0.5
+
+
+def test_verbose_progress_does_not_change_results(monkeypatch, capsys):
+    """verbose=2 prints progress within an epoch; the model is the same as with verbose=0."""
+    monkeypatch.setattr(solver, "PROGRESS_ROWS", 700)
+    X, y = make_hierarchical_classification(n_samples=2000, n_classes=20, random_state=0)
+    quiet = AdversarialSoftmaxClassifier(max_iter=2, random_state=0, n_components=4).fit(X, y)
+    loud = AdversarialSoftmaxClassifier(max_iter=2, random_state=0, n_components=4, verbose=2).fit(X, y)
+    out = capsys.readouterr().out
+    assert out.count("/2,000 rows") == 6 and out.count("Epoch") == 2 and "Noise model" in out
+    assert_array_equal(quiet.coef_, loud.coef_)

@@ -1,15 +1,22 @@
-"""Tests of the greedy tree fit (``skxc._tree_fit`` and ``skxc._kernels.tree_fit``)."""
+"""Tests of the greedy tree fit (``skxc._tree_fit`` and ``skxc._kernels.tree_fit``).
+
+The kernel is a single jitted function (for a short numba compile); its parts
+(row pass, Newton step, discrete step) are tested by running it on one root
+node from a chosen start (:func:`_root_fit`).
+"""
 
 import math
+from types import SimpleNamespace
 
 import _reference_tree as ref
 import numpy as np
 import pytest
 from scipy.special import logsumexp
 
+from skxc import _tree_fit as TF
 from skxc._config import PADDING_BIAS
 from skxc._kernels import tree_fit as K
-from skxc._tree_fit import _fit_tree, class_segments, fit_tree, tree_depth
+from skxc._tree_fit import _fit_tree, class_segments, fit_tree, initial_theta, tree_depth
 
 # ---------------------------------------------------------------------------
 # helpers
@@ -25,14 +32,36 @@ def _random_data(n, k, n_classes, seed, classes_used=None):
     return Z, y
 
 
-def _node_data(Z, y, n_classes, sample_weight=None):
-    """Class-sorted kernel inputs for a root node holding all classes."""
-    class_ptr, order = K.sort_rows_by_class(np.asarray(y, dtype=np.int32), n_classes)
-    Zs = np.ascontiguousarray(Z[order])
-    ws = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)[order]
-    S, cnt = K.class_sums(Zs, ws, class_ptr)
-    perm = np.arange(n_classes, dtype=np.int32)
-    return class_ptr, order, Zs, ws, S, cnt, perm
+def _root_fit(
+    Z, y, n_classes, theta0, *, sample_weight=None, alpha=0.1, max_newton_iter=0, max_split_iter=1, newton_stop=0.0
+):
+    """Run the kernel on the root node (all classes) from ``theta0``.
+
+    With ``max_newton_iter=0`` this is one discrete step and one pass at
+    ``theta0``. Returns the fitted ``theta``, the [initial, final] objective,
+    [Newton phases, row passes], the final sides and the kernel's gradient and
+    (symmetrised) negative Hessian at the final parameters and split.
+    """
+    Z = np.ascontiguousarray(Z, dtype=np.float32)
+    y = np.asarray(y, dtype=np.int32)
+    sw = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    class_ptr, Zs, ws, S, cnt = TF._class_layout(Z, y, sw, n_classes)
+    k = Z.shape[1]
+    theta = np.array([theta0], dtype=np.float64)
+    objective = np.full((1, 2), np.nan)
+    iterations = np.zeros((1, 2), dtype=np.int64)
+    side = np.zeros(n_classes)
+    vec, mat, blk, key = (np.zeros(shape) for shape in K.scratch_shapes(k, n_classes))
+    K.fit_nodes(
+        0, 1, np.array([0]), np.array([n_classes]), np.arange(n_classes, dtype=np.int32), side, class_ptr, Zs, ws,
+        S, cnt, float(alpha), max_newton_iter, max_split_iter, np.array([newton_stop]), theta, objective,
+        iterations, vec, mat, blk, key, np.zeros(n_classes, dtype=np.int64),
+    )  # fmt: skip
+    H = np.triu(mat[0])
+    return SimpleNamespace(
+        theta=theta[0], f0=objective[0, 0], f1=objective[0, 1], n_split=iterations[0, 0], n_pass=iterations[0, 1],
+        side=side, grad=vec[0].copy(), hess=H + np.triu(H, 1).T, S=S, cnt=cnt,
+    )  # fmt: skip
 
 
 def _planted_hierarchy(n_per_class, seed, noise_seed, depth=6, k=8):
@@ -132,6 +161,9 @@ def test_all_zero_features_and_no_features():
     left, right = ref.node_split(leaf_class, 0)
     n_right = np.isin(y, right).sum()
     assert math.isclose(math.exp(logsumexp(logp[right])), n_right / 200, rel_tol=1e-3)
+    # alpha = 0 with zero features: singular Hessians, the Cholesky floor keeps them finite.
+    out = fit_tree(np.zeros((200, 3)), y, 6, alpha=0.0)
+    _check_contract(out, 6, 3)
 
 
 def test_input_types_compile_once():
@@ -179,144 +211,151 @@ def test_input_validation():
 
 def _small_node(seed=0, n=40, k=3, n_classes=5):
     Z, y = _random_data(n, k, n_classes, seed=seed)
-    rng = np.random.default_rng(seed + 100)
-    s = rng.uniform(0.5, 2.0, size=n)
-    side = np.where(np.arange(n_classes) % 2 == 0, 1.0, -1.0)
-    class_ptr, order, Zs, ws, S, cnt, perm = _node_data(Z, y, n_classes, s)
-    return Z, y, s, side, side[y], class_ptr, Zs, ws, S, cnt, perm
+    s = np.random.default_rng(seed + 100).uniform(0.5, 2.0, size=n)
+    return Z, y, s
 
 
-def test_objective_gradient_hessian_match_reference():
-    Z, y, s, side, zeta, class_ptr, Zs, ws, S, cnt, perm = _small_node(n=300)
+def test_single_flat_kernel():
+    # Compile time: one jitted function, no jitted callees (see the kernel module docstring).
+    from numba.core.registry import CPUDispatcher
+
+    jitted = [name for name, obj in vars(K).items() if isinstance(obj, CPUDispatcher)]
+    assert jitted in (["fit_nodes"], [])  # [] under NUMBA_DISABLE_JIT=1
+
+
+def test_class_layout_matches_reference(monkeypatch):
+    rng = np.random.default_rng(0)
+    n_classes = 9
+    y = rng.integers(0, 7, size=300)  # classes 7 and 8 have no rows
+    Z = rng.normal(size=(300, 4)).astype(np.float32)
+    s = rng.uniform(0.0, 2.0, size=300)
+    order = np.argsort(y, kind="stable")
+    S_ref = np.array([(s[y == c, None] * Z[y == c].astype(np.float64)).sum(axis=0) for c in range(n_classes)])
+    for chunk in (7, 2**16):
+        monkeypatch.setattr(TF, "_LAYOUT_CHUNK", chunk)
+        class_ptr, Zs, ws, S, cnt = TF._class_layout(Z, y.astype(np.int32), s, n_classes)
+        assert np.array_equal(class_ptr, np.concatenate([[0], np.cumsum(np.bincount(y, minlength=n_classes))]))
+        assert np.array_equal(Zs, Z[order]) and np.array_equal(ws, s[order])
+        assert Zs.flags.c_contiguous and Zs.dtype == np.float32
+        assert np.allclose(S, S_ref, rtol=1e-12, atol=1e-12)
+        assert np.allclose(cnt, np.bincount(y, weights=s, minlength=n_classes), rtol=1e-12)
+
+
+def test_pass_objective_gradient_hessian_match_reference():
+    Z, y, s = _small_node(n=300)
     alpha = 0.1
     theta = np.array([0.3, -0.2, 0.5, 0.1])
-    g = np.empty(4)
-    H = np.empty((4, 4))
-    f = K.node_objective_grad_hess(theta, perm, 0, 5, side, class_ptr, Zs, ws, alpha, g, H)
-    assert math.isclose(f, ref.node_objective(theta, Z, s, zeta, alpha), rel_tol=1e-12)
-    assert np.allclose(g, ref.node_gradient(theta, Z, s, zeta, alpha), rtol=1e-10, atol=1e-10)
-    assert np.allclose(H, ref.node_neg_hessian(theta, Z, s, zeta, alpha), rtol=1e-10, atol=1e-10)
-    # Finite differences of the kernel's own objective.
+    r = _root_fit(Z, y, 5, theta, sample_weight=s, alpha=alpha)
+    # max_newton_iter=0: one discrete step at theta, one pass, no move after it.
+    assert r.n_split == 1 and r.n_pass == 1 and np.array_equal(r.theta, theta) and r.f0 == r.f1
+    assert np.array_equal(r.side, ref.split_sides(theta, r.S, r.cnt))
+    zeta = r.side[y]
+    assert math.isclose(r.f0, ref.node_objective(theta, Z, s, zeta, alpha), rel_tol=1e-12)
+    assert np.allclose(r.grad, ref.node_gradient(theta, Z, s, zeta, alpha), rtol=1e-10, atol=1e-10)
+    assert np.allclose(r.hess, ref.node_neg_hessian(theta, Z, s, zeta, alpha), rtol=1e-10, atol=1e-10)
+    # Finite differences of the kernel's own objective (the split does not change).
     eps = 1e-6
     g_fd = np.empty(4)
-    H_fd = np.empty((4, 4))
-    gp, gm, Hs = np.empty(4), np.empty(4), np.empty((4, 4))
     for a in range(4):
         e = np.zeros(4)
         e[a] = eps
-        fp = K.node_objective_grad_hess(theta + e, perm, 0, 5, side, class_ptr, Zs, ws, alpha, gp, Hs)
-        fm = K.node_objective_grad_hess(theta - e, perm, 0, 5, side, class_ptr, Zs, ws, alpha, gm, Hs)
-        g_fd[a] = (fp - fm) / (2 * eps)
-        H_fd[a] = -(gp - gm) / (2 * eps)
-    assert np.allclose(g, g_fd, rtol=1e-5, atol=1e-5)
-    assert np.allclose(H, H_fd, rtol=1e-5, atol=1e-5)
+        fp = _root_fit(Z, y, 5, theta + e, sample_weight=s, alpha=alpha)
+        fm = _root_fit(Z, y, 5, theta - e, sample_weight=s, alpha=alpha)
+        assert np.array_equal(fp.side, r.side) and np.array_equal(fm.side, r.side)
+        g_fd[a] = (fp.f0 - fm.f0) / (2 * eps)
+    assert np.allclose(r.grad, g_fd, rtol=1e-5, atol=1e-5)
 
 
-def _newton(theta_inout, max_iter, tol, node):
-    """Run the kernels' damped Newton ascent on a small node; returns (f_start, f_end, n_pass)."""
-    Z, y, s, side, zeta, class_ptr, Zs, ws, S, cnt, perm = node
-    work = K.make_workspace(Z.shape[1])
-    grad, hess, _, _, _, _, _, xt, hx, vb = work
-    f0 = K._node_pass(theta_inout, perm, 0, perm.size, side, class_ptr, Zs, ws, 0.1, grad, hess, xt, hx, vb)
-    f1, n_pass = K._newton_steps(
-        theta_inout, f0, perm, 0, perm.size, side, class_ptr, Zs, ws, 0.1, max_iter, tol * ws.sum(), work
-    )
-    return f0, f1, n_pass
-
-
-def test_one_newton_step_matches_reference():
-    node = _small_node(seed=3)
-    Z, y, s, side, zeta = node[:5]
+def test_newton_steps_match_reference():
+    Z, y, s = _small_node(seed=3)
+    alpha = 0.1
     theta0 = np.array([0.1, 0.0, -0.1, 0.2])
-    theta = theta0.copy()
-    f0, f1, n_pass = _newton(theta, 1, 0.0, node)
-    expected = ref.newton_step(theta0, Z, s, zeta, 0.1)
-    assert n_pass == 1 and f1 > f0
-    assert math.isclose(f1, ref.node_objective(theta, Z, s, zeta, 0.1), rel_tol=1e-12)
-    assert np.allclose(theta, expected, rtol=1e-9, atol=1e-12)
-    # Converged ascent: the reference gradient vanishes and the optimum agrees.
-    theta = theta0.copy()
-    _newton(theta, 50, 1e-14, node)
-    assert np.linalg.norm(ref.node_gradient(theta, Z, s, zeta, 0.1)) < 1e-7
-    assert np.allclose(theta, ref.fit_logistic(Z, s, zeta, 0.1), atol=1e-7)
+    r0 = _root_fit(Z, y, 5, theta0, sample_weight=s, alpha=alpha)
+    zeta0 = ref.split_sides(theta0, r0.S, r0.cnt)[y]  # the split Newton works on
+    # One full step (t = 1 accepted: two passes).
+    r = _root_fit(Z, y, 5, theta0, sample_weight=s, alpha=alpha, max_newton_iter=1)
+    assert r.n_pass == 2 and r.f1 >= r.f0
+    assert np.allclose(r.theta, ref.newton_step(theta0, Z, s, zeta0, alpha), rtol=1e-9, atol=1e-12)
+    assert math.isclose(r.f1, ref.node_objective(r.theta, Z, s, r.side[y], alpha), rel_tol=1e-12)
+    # Converged: the optimum of the logistic regression for that split.
+    r = _root_fit(Z, y, 5, theta0, sample_weight=s, alpha=alpha, max_newton_iter=50, newton_stop=1e-14)
+    assert np.allclose(r.theta, ref.fit_logistic(Z, s, zeta0, alpha), atol=1e-7)
     # A far-away start needs damping; the objective never decreases.
-    theta = np.array([30.0, -30.0, 30.0, 10.0])
-    f0, f1, n_pass = _newton(theta, 50, 1e-14, node)
-    assert f1 >= f0 and np.allclose(theta, ref.fit_logistic(Z, s, zeta, 0.1), atol=1e-6)
+    far = np.array([30.0, -30.0, 30.0, 10.0])
+    zeta_far = ref.split_sides(far, r0.S, r0.cnt)[y]
+    r = _root_fit(Z, y, 5, far, sample_weight=s, alpha=alpha, max_newton_iter=50, newton_stop=1e-14)
+    assert r.f1 >= r.f0 and r.n_pass > r.n_split + 1
+    assert np.allclose(r.theta, ref.fit_logistic(Z, s, zeta_far, alpha), atol=1e-6)
 
 
-def test_cholesky_solve():
+def test_discrete_step_bookkeeping_is_exact():
+    # After Newton moves theta, the discrete step moves classes; the kernel's
+    # objective and gradient follow from the class sums (no pass) and the
+    # Hessian is unchanged: all must equal a fresh evaluation.
+    Z, y, s = _small_node(seed=5, n=400, k=3, n_classes=9)
+    alpha = 0.2
+    moved = 0
+    for seed in range(20):
+        theta0 = np.random.default_rng(seed).normal(size=4)
+        r = _root_fit(Z, y, 9, theta0, sample_weight=s, alpha=alpha, max_newton_iter=1, max_split_iter=1)
+        if np.array_equal(r.side, ref.split_sides(theta0, r.S, r.cnt)):
+            continue
+        moved += 1
+        zeta = r.side[y]
+        assert np.array_equal(r.side, ref.split_sides(r.theta, r.S, r.cnt))
+        assert math.isclose(r.f1, ref.node_objective(r.theta, Z, s, zeta, alpha), rel_tol=1e-12)
+        assert np.allclose(r.grad, ref.node_gradient(r.theta, Z, s, zeta, alpha), rtol=1e-10, atol=1e-9)
+        assert np.allclose(r.hess, ref.node_neg_hessian(r.theta, Z, s, zeta, alpha), rtol=1e-12)
+    assert moved >= 3
+
+
+def test_discrete_step_selection_and_ties():
+    # One row per class with z = v_c: Delta_c = v_c at theta = [1, 0]; small
+    # integers give many ties, which go to the smaller class index.
     rng = np.random.default_rng(0)
-    for d in (1, 2, 5, 17):
-        M = rng.normal(size=(d, d))
-        A = M @ M.T + 0.1 * np.eye(d)
-        rhs = rng.normal(size=d)
-        x = np.empty(d)
-        K.cholesky_solve(A, rhs, x, np.empty((d, d)))
-        assert np.allclose(x, np.linalg.solve(A, rhs), rtol=1e-9, atol=1e-12)
-    # Singular matrix: no failure, finite answer.
-    x = np.empty(3)
-    K.cholesky_solve(np.zeros((3, 3)), np.zeros(3), x, np.empty((3, 3)))
-    assert np.all(np.isfinite(x))
+    for trial in range(300):
+        m = int(rng.integers(2, 90))
+        v = rng.integers(0, 4, size=m) if trial % 2 else rng.normal(size=m)
+        r = _root_fit(v[:, None], np.arange(m), m, np.array([1.0, 0.0]))
+        expected = -np.ones(m)
+        expected[np.lexsort((np.arange(m), -v.astype(np.float32)))[: m // 2]] = 1.0
+        assert np.array_equal(r.side, expected)
+    # Many classes without rows: all Delta = 0, the smaller indices go right.
+    y = np.repeat([3, 7], 5)
+    r = _root_fit(np.zeros((10, 1)), y, 10_000, np.zeros(2))
+    assert np.array_equal(np.flatnonzero(r.side > 0), np.arange(5000))
 
 
-def test_select_smallest_and_heap_fallback():
-    rng = np.random.default_rng(0)
-    for trial in range(400):
-        m = int(rng.integers(1, 80))
-        key = rng.integers(0, 4, size=m).astype(float) if trial % 2 else rng.normal(size=m)
-        n = int(rng.integers(0, m + 1))
-        expected = set(np.lexsort((np.arange(m), key))[:n])
-        for fn in (K.select_smallest, K._heap_select):
-            if fn is K._heap_select and n == 0:
-                continue
-            idx = rng.permutation(m).astype(np.int64)
-            fn(key, idx, n)
-            assert np.array_equal(np.sort(idx), np.arange(m))
-            assert set(idx[:n]) == expected
-    # Many ties (classes without rows) and a sorted input: the smallest indices win.
-    idx = np.arange(10_000)
-    K.select_smallest(np.zeros(10_000), idx, 5000)
-    assert set(idx[:5000]) == set(range(5000))
-
-
-def test_initial_direction_is_dominant_eigenvector():
+def test_initial_theta_matches_reference():
     rng = np.random.default_rng(0)
     k = 6
-    for m in (2, 4, 6, 40):
-        S = rng.normal(size=(m, k)) * np.array([5.0, 1, 1, 1, 0.5, 0.2])
-        perm = np.arange(m, dtype=np.int32)
-        w = np.empty(k)
-        K.initial_direction(perm, 0, m, S, w)
-        evals, evecs = np.linalg.eigh(np.cov(S.T, bias=True))
-        v = evecs[:, -1]
-        v *= np.sign(v[np.argmax(np.abs(v))])
-        assert np.allclose(w, v, atol=1e-4), m
-        assert math.isclose(np.linalg.norm(w), 1.0)
-    w = np.empty(k)
-    K.initial_direction(np.arange(3, dtype=np.int32), 0, 3, np.ones((3, k)), w)
-    assert np.all(w == 0)
-
-
-def test_assign_sides_incremental_update_is_exact():
-    Z, y, s, side, zeta, class_ptr, Zs, ws, S, cnt, perm = _small_node(seed=5, n=200, n_classes=7)
-    alpha = 0.2
-    theta = np.array([0.4, -0.3, 0.2, -0.1])
-    g = np.empty(4)
-    H = np.empty((4, 4))
-    f_old = K.node_objective_grad_hess(theta, perm, 0, 7, side, class_ptr, Zs, ws, alpha, g, H)
-    new_side = side.copy()
-    n_moved, gain = K.assign_sides(theta, perm, 0, 7, S, cnt, new_side, g)
-    delta = S @ theta[:-1] + cnt * theta[-1]
-    assert np.sum(new_side > 0) == 3
-    assert set(np.flatnonzero(new_side > 0)) == set(np.argsort(-delta, kind="stable")[:3])
-    assert n_moved == np.sum(new_side != side)
-    g_new, H_new = np.empty(4), np.empty((4, 4))
-    f_new = K.node_objective_grad_hess(theta, perm, 0, 7, new_side, class_ptr, Zs, ws, alpha, g_new, H_new)
-    assert math.isclose(f_old + gain, f_new, rel_tol=1e-12)
-    assert gain >= 0
-    assert np.allclose(g, g_new, rtol=1e-10, atol=1e-10)
-    assert np.allclose(H, H_new, rtol=1e-12)
+    sizes = np.array([0, 1, 2, 3, 5, 6, 7, 40, 2, 1])
+    n_classes = sizes.sum()
+    S = rng.normal(size=(n_classes, k)) * np.array([5.0, 1, 1, 1, 0.5, 0.2]) + 3.0
+    cnt = rng.integers(1, 30, size=n_classes).astype(float)
+    cnt[5] = 0.0  # a class without rows
+    S[5] = 0.0
+    perm = rng.permutation(n_classes).astype(np.int32)
+    lo = np.cumsum(sizes) - sizes
+    for q in (2, 3, 5, 6, 7, 40):  # levels of equal sizes: no padding; Gram (q <= k) or covariance
+        n = max(1, min(3, n_classes // q))
+        theta = initial_theta(perm, np.arange(n) * q, np.arange(1, n + 1) * q, S, cnt)
+        for i in range(n):
+            classes = perm[i * q : (i + 1) * q]
+            assert np.allclose(theta[i], ref.initial_theta(S[classes], cnt[classes]), rtol=1e-8, atol=1e-10), q
+    theta = initial_theta(perm, lo, lo + sizes, S, cnt)  # mixed sizes (zero-padded)
+    for i, m in enumerate(sizes):
+        classes = perm[lo[i] : lo[i] + m]
+        if m >= 2:
+            expected = ref.initial_theta(S[classes], cnt[classes])
+            assert np.allclose(theta[i], expected, rtol=1e-8, atol=1e-10), m
+            w = theta[i, :k]
+            assert w[np.argmax(np.abs(w))] > 0
+        else:
+            assert np.array_equal(theta[i], np.append(np.zeros(k), -PADDING_BIAS if m == 1 else 0.0))
+    # Equal class sums: zero covariance, w = 0; b = 0 (zero mean score).
+    theta = initial_theta(np.arange(3, dtype=np.int32), np.array([0]), np.array([3]), np.ones((3, k)), np.ones(3))
+    assert np.all(theta == 0)
 
 
 # ---------------------------------------------------------------------------
@@ -334,13 +373,15 @@ def test_splits_do_not_lower_the_node_objective():
     assert np.all(f1 >= f0)
     assert np.any(f1 > f0 + 1.0)
     # The bookkept final objective is the objective of the returned node.
+    assert np.array_equal(res.node_weight, res.node_theta[:, :-1].astype(np.float32))
+    assert np.array_equal(res.node_bias, res.node_theta[:, -1].astype(np.float32))
     for node in np.flatnonzero(fitted)[:8]:
         left, right = ref.node_split(res.leaf_class, node)
         rows = np.isin(y, np.concatenate([left, right]))
         zeta = np.where(np.isin(y[rows], right), 1.0, -1.0)
-        theta = np.append(res.node_weight[node], res.node_bias[node]).astype(np.float64)
+        theta = res.node_theta[node]
         f_ref = ref.node_objective(theta, Z[rows], s[rows], zeta, alpha)
-        assert math.isclose(f_ref, res.node_objective[node, 1], rel_tol=1e-5)
+        assert math.isclose(f_ref, res.node_objective[node, 1], rel_tol=1e-10)
         # Newton converged: (w, b) is optimal for its split up to the tolerance.
         f_opt = ref.node_objective(ref.fit_logistic(Z[rows], s[rows], zeta, alpha), Z[rows], s[rows], zeta, alpha)
         assert f_ref <= f_opt + 1e-9 * abs(f_opt)
@@ -386,8 +427,9 @@ def test_deterministic_and_independent_of_n_jobs():
     b = _fit_tree(Z.copy(), y.copy(), 300)
     c = _fit_tree(Z, y, 300, n_jobs=2)
     d = _fit_tree(Z, y, 300, n_jobs=-1)
+    names = ("node_weight", "node_bias", "leaf_class", "class_leaf", "node_objective", "node_iterations", "node_theta")
     for other in (b, c, d):
-        for name in ("node_weight", "node_bias", "leaf_class", "class_leaf", "node_objective", "node_iterations"):
+        for name in names:
             assert np.array_equal(getattr(a, name), getattr(other, name), equal_nan=True), name
 
 

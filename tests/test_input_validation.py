@@ -258,3 +258,29 @@ def test_failed_partial_fit_leaves_model_unchanged(small, failure, noise):
     # and it keeps training normally afterwards
     clf.partial_fit(X, y)
     assert clf.n_iter_ == 2
+
+
+def test_model_too_large_for_memory(monkeypatch, small):
+    """The memory guard names the sizes and suggests reducing n_features, before anything is fitted."""
+    import skxc._validation as validation
+
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: 16)
+    X, y = small[0], small[1]
+    clf = AdversarialSoftmaxClassifier(random_state=0)
+    with pytest.raises(ValueError, match=r"GiB.*classes.*features.*TruncatedSVD"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "coef_") and not hasattr(clf, "tree_")
+
+
+def test_hundred_thousand_classes():
+    """C = 100,000 (not a power of two, most classes with 0-2 rows): fit, predict, probabilities."""
+    rng = np.random.default_rng(0)
+    n, C = 150_000, 100_000
+    y = rng.integers(0, C, n)
+    X = rng.normal(size=(n, 6)).astype(np.float32)
+    X[:, 0] += (y % 7).astype(np.float32)  # some structure the tree can use
+    clf = AdversarialSoftmaxClassifier(max_iter=1, random_state=0, n_components=4).fit(X, y)
+    assert clf.coef_.shape[0] == len(np.unique(y)) and clf.tree_.depth_ == 17
+    P = clf.predict_proba(X[:3])
+    np.testing.assert_allclose(P.sum(axis=1), 1.0, rtol=1e-9)
+    np.testing.assert_array_equal(clf.classes_[P.argmax(axis=1)], clf.predict(X[:3]))

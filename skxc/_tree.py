@@ -28,12 +28,8 @@ from sklearn.utils.validation import (
 from ._config import FLOAT, PADDING_BIAS, PREDICT_BLOCK_BYTES
 from ._kernels.rng import seed_states
 from ._kernels.tree import add_all_class_log_proba, log_proba_of_classes, sample_classes
+from ._tree_fit import fit_tree, tree_depth
 from ._validation import encode_labels
-
-
-def tree_depth(n_classes: int) -> int:
-    """Depth D of the balanced tree: the smallest D >= 1 with 2**D >= n_classes."""
-    return max(1, int(np.ceil(np.log2(n_classes))))
 
 
 def balanced_leaf_class(n_classes: int) -> np.ndarray:
@@ -244,8 +240,6 @@ class AuxiliaryTree(ClassifierMixin, BaseEstimator):
 
     def _fit_arrays(self, X, codes, sample_weight, rng):
         """Fit the projection and tree arrays on validated X and class codes."""
-        from ._tree_fit import fit_tree
-
         n_samples = X.shape[0]
         if n_samples > self.max_samples:
             rows = np.sort(rng.choice(n_samples, size=self.max_samples, replace=False))

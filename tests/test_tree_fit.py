@@ -215,12 +215,12 @@ def _small_node(seed=0, n=40, k=3, n_classes=5):
     return Z, y, s
 
 
-def test_single_flat_kernel():
-    # Compile time: one jitted function, no jitted callees (see the kernel module docstring).
+def test_two_flat_kernels():
+    # Compile time: fit_nodes and its only jitted callee, node_pass (see the kernel module docstring).
     from numba.core.registry import CPUDispatcher
 
-    jitted = [name for name, obj in vars(K).items() if isinstance(obj, CPUDispatcher)]
-    assert jitted in (["fit_nodes"], [])  # [] under NUMBA_DISABLE_JIT=1
+    jitted = sorted(name for name, obj in vars(K).items() if isinstance(obj, CPUDispatcher))
+    assert jitted in (["fit_nodes", "node_pass"], [])  # [] under NUMBA_DISABLE_JIT=1
 
 
 def test_class_layout_matches_reference(monkeypatch):
@@ -241,7 +241,44 @@ def test_class_layout_matches_reference(monkeypatch):
         assert np.allclose(cnt, np.bincount(y, weights=s, minlength=n_classes), rtol=1e-12)
 
 
-def test_pass_objective_gradient_hessian_match_reference():
+def test_node_pass_matches_reference():
+    Z, y, s = _small_node(n=300)
+    alpha = 0.1
+    theta = np.array([0.3, -0.2, 0.5, 0.1])
+    side = np.where(np.arange(5) % 2 == 0, 1.0, -1.0)
+    class_ptr, Zs, ws, _, _ = TF._class_layout(Z.astype(np.float32), y.astype(np.int32), s, 5)
+    perm = np.arange(5, dtype=np.int32)
+    blk = np.zeros(K.scratch_shapes(3, 5)[2])
+
+    def run(th):
+        g, H = np.zeros(4), np.full((4, 4), 7.0)
+        f = K.node_pass(th, perm, 0, 5, side, class_ptr, Zs, ws, alpha, g, H, blk)
+        assert np.all(H[np.tril_indices(4, -1)] == 7.0)  # the lower triangle is not touched
+        return f, g, np.triu(H) + np.triu(H, 1).T
+
+    f, g, H = run(theta)
+    zeta = side[y]
+    assert math.isclose(f, ref.node_objective(theta, Z, s, zeta, alpha), rel_tol=1e-12)
+    assert np.allclose(g, ref.node_gradient(theta, Z, s, zeta, alpha), rtol=1e-10, atol=1e-10)
+    assert np.allclose(H, ref.node_neg_hessian(theta, Z, s, zeta, alpha), rtol=1e-10, atol=1e-10)
+    # Finite differences of the kernel's own objective and gradient.
+    eps = 1e-6
+    g_fd, H_fd = np.empty(4), np.empty((4, 4))
+    for a in range(4):
+        e = np.zeros(4)
+        e[a] = eps
+        (fp, gp, _), (fm, gm, _) = run(theta + e), run(theta - e)
+        g_fd[a] = (fp - fm) / (2 * eps)
+        H_fd[a] = -(gp - gm) / (2 * eps)
+    assert np.allclose(g, g_fd, rtol=1e-5, atol=1e-5)
+    assert np.allclose(H, H_fd, rtol=1e-5, atol=1e-5)
+    # An empty node: only the regulariser.
+    g0, H0 = np.zeros(4), np.zeros((4, 4))
+    f0 = K.node_pass(theta, perm, 2, 2, side, class_ptr, Zs, ws, alpha, g0, H0, blk)
+    assert math.isclose(f0, -alpha * theta @ theta) and np.allclose(g0, -2 * alpha * theta)
+
+
+def test_root_fit_pass_and_split_match_reference():
     Z, y, s = _small_node(n=300)
     alpha = 0.1
     theta = np.array([0.3, -0.2, 0.5, 0.1])
@@ -253,17 +290,6 @@ def test_pass_objective_gradient_hessian_match_reference():
     assert math.isclose(r.f0, ref.node_objective(theta, Z, s, zeta, alpha), rel_tol=1e-12)
     assert np.allclose(r.grad, ref.node_gradient(theta, Z, s, zeta, alpha), rtol=1e-10, atol=1e-10)
     assert np.allclose(r.hess, ref.node_neg_hessian(theta, Z, s, zeta, alpha), rtol=1e-10, atol=1e-10)
-    # Finite differences of the kernel's own objective (the split does not change).
-    eps = 1e-6
-    g_fd = np.empty(4)
-    for a in range(4):
-        e = np.zeros(4)
-        e[a] = eps
-        fp = _root_fit(Z, y, 5, theta + e, sample_weight=s, alpha=alpha)
-        fm = _root_fit(Z, y, 5, theta - e, sample_weight=s, alpha=alpha)
-        assert np.array_equal(fp.side, r.side) and np.array_equal(fm.side, r.side)
-        g_fd[a] = (fp.f0 - fm.f0) / (2 * eps)
-    assert np.allclose(r.grad, g_fd, rtol=1e-5, atol=1e-5)
 
 
 def test_newton_steps_match_reference():
@@ -337,13 +363,15 @@ def test_initial_theta_matches_reference():
     S[5] = 0.0
     perm = rng.permutation(n_classes).astype(np.int32)
     lo = np.cumsum(sizes) - sizes
-    for q in (2, 3, 5, 6, 7, 40):  # levels of equal sizes: no padding; Gram (q <= k) or covariance
+    for q in (2, 3, 5, 6, 7, 40):  # levels of equal sizes: Gram (q <= k) or covariance
         n = max(1, min(3, n_classes // q))
         theta = initial_theta(perm, np.arange(n) * q, np.arange(1, n + 1) * q, S, cnt)
         for i in range(n):
             classes = perm[i * q : (i + 1) * q]
             assert np.allclose(theta[i], ref.initial_theta(S[classes], cnt[classes]), rtol=1e-8, atol=1e-10), q
-    theta = initial_theta(perm, lo, lo + sizes, S, cnt)  # mixed sizes (zero-padded)
+    theta = initial_theta(perm, lo, lo + sizes, S, cnt)  # mixed sizes, batched by size
+    parts = [initial_theta(perm, lo[a:b], lo[a:b] + sizes[a:b], S, cnt) for a, b in [(0, 4), (4, 5), (5, 10)]]
+    assert np.array_equal(np.concatenate(parts), theta)  # independent of the chunking
     for i, m in enumerate(sizes):
         classes = perm[lo[i] : lo[i] + m]
         if m >= 2:

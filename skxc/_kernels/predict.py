@@ -68,7 +68,8 @@ def top_k_rows(S, Z, node_weight, node_bias, leaf_class, k, out_class, out_score
     for j in range(n_leaves):
         leaf_index[j] = leaf_class[j] if leaf_class[j] >= 0 else n_classes
     for r in range(n):
-        xi[:n_classes] = S[r]
+        for c in range(n_classes):
+            xi[c] = S[r, c]
         for j in range(n_leaves):
             best[n_inner + j] = xi[leaf_index[j]]
         for node in range(n_inner - 1, -1, -1):

@@ -28,7 +28,7 @@ from sklearn.utils.validation import (
 from ._config import FLOAT, PADDING_BIAS, PREDICT_BLOCK_BYTES
 from ._kernels.rng import seed_states
 from ._kernels.tree import add_all_class_log_proba, log_proba_of_classes, sample_classes
-from ._tree_fit import fit_tree, tree_depth
+from ._tree_fit import class_segments, fit_tree, tree_depth
 from ._validation import encode_labels
 
 
@@ -38,23 +38,10 @@ def balanced_leaf_class(n_classes: int) -> np.ndarray:
     A node with n real classes sends n - n // 2 left and n // 2 right, so padding
     leaves (-1) are spread evenly. Returns int32 (2**D,).
     """
-    depth = tree_depth(n_classes)
-    # For each class: the first class index of its node, the node's class count
-    # and the first leaf of its node; descend level by level (vectorised over classes).
-    cls = np.arange(n_classes, dtype=np.int64)
-    first = np.zeros(n_classes, dtype=np.int64)
-    count = np.full(n_classes, n_classes, dtype=np.int64)
-    leaf0 = np.zeros(n_classes, dtype=np.int64)
-    for level in range(depth):
-        half = 2 ** (depth - level - 1)
-        n_left = count - count // 2
-        right = (cls - first) >= n_left
-        first = np.where(right, first + n_left, first)
-        count = np.where(right, count // 2, n_left)
-        leaf0 = np.where(right, leaf0 + half, leaf0)
-    leaf_class = np.full(2**depth, -1, dtype=np.int32)
-    leaf_class[leaf0] = cls
-    return leaf_class
+    node_lo, node_hi = class_segments(n_classes)  # the fit's own layout, in class order
+    n_leaves = 2 ** tree_depth(n_classes)
+    lo, hi = node_lo[n_leaves - 1 :], node_hi[n_leaves - 1 :]
+    return np.where(hi > lo, lo, -1).astype(np.int32)
 
 
 def unconditional_tree_arrays(class_mass: np.ndarray):

@@ -37,21 +37,25 @@ def _writeable(a: np.ndarray) -> np.ndarray:
     return a if a.flags.writeable else a.copy()
 
 
+def _float32_range_error() -> ValueError:
+    return ValueError(
+        f"Input X contains values too large for float32 (absolute value above "
+        f"{np.finfo(FLOAT).max:.3g}); the model computes in float32. Scale the features, "
+        f"e.g. with StandardScaler or MaxAbsScaler."
+    )
+
+
 def _check_float32_range(input_dtype, converted) -> None:
     """ValueError if finite (validated) values overflowed when cast to float32."""
     if input_dtype != FLOAT and not np.all(np.isfinite(converted)):
-        raise ValueError(
-            f"Input X contains values too large for float32 (absolute value above "
-            f"{np.finfo(FLOAT).max:.3g}); the model computes in float32. Scale the features, "
-            f"e.g. with StandardScaler or MaxAbsScaler."
-        )
+        raise _float32_range_error()
 
 
 def check_float32_range(X) -> None:
     """ValueError if validated (finite) X has values beyond the float32 range."""
     data = X.data if sp.issparse(X) else X
     if data.dtype != FLOAT and data.size and np.abs(data).max() > np.finfo(FLOAT).max:
-        _check_float32_range(data.dtype, np.array([np.inf]))
+        raise _float32_range_error()
 
 
 def kernel_rows(X):

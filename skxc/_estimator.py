@@ -18,7 +18,7 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classi
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._config import FLOAT, PREDICT_BLOCK_BYTES
-from ._kernels.predict import add_csr_scores, top_k_rows
+from ._kernels.predict import add_csr_scores, top_k_csr, top_k_rows
 from ._kernels.tree import log_proba_of_classes
 from ._solver import Rows, epoch_order, flat_view, sgd_epoch
 from ._tree import AuxiliaryTree, unconditional_tree
@@ -558,6 +558,17 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         with ThreadPoolExecutor(n_threads) as pool:
             return list(pool.map(run, starts))
 
+    def _map_chunks(self, n, fn, rows_per_chunk=2048):
+        """Run ``fn(start, stop)`` over row chunks of ``range(n)``, on ``n_jobs`` threads."""
+        starts = list(range(0, n, rows_per_chunk))
+        n_threads = min(self._n_threads(), len(starts))
+        if n_threads <= 1:
+            for start in starts:
+                fn(start, min(start + rows_per_chunk, n))
+            return
+        with ThreadPoolExecutor(n_threads) as pool:
+            list(pool.map(lambda start: fn(start, min(start + rows_per_chunk, n)), starts))
+
     def _top_k_codes(self, X, k):
         """Codes (n, k) and bias-corrected scores of the k best classes, best first."""
         out = np.empty((X.shape[0], k), dtype=np.int64)
@@ -573,10 +584,21 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
                 scores[start:stop] = np.take_along_axis(top, order, axis=1)
 
             self._map_blocks(X, select)
+        elif sp.issparse(X):  # scores and branch and bound fused per row (skxc/_kernels/predict.py)
+            X, indptr, indices, data, _ = kernel_rows(X)
+            Z = tree._transform(X)
+            coef_flat, stride_c, stride_j = flat_view(self.coef_)
+
+            def search(start, stop):
+                top_k_csr(indptr, indices, data, start, stop, coef_flat, stride_c, stride_j, self.intercept_,
+                          Z[start:stop], tree.node_weight_, tree.node_bias_, tree.leaf_class_, tree.class_leaf_, k,
+                          out[start:stop], scores[start:stop])
+
+            self._map_chunks(X.shape[0], search)
         else:  # exact branch and bound over the tree (skxc/_kernels/predict.py)
 
             def select(start, stop, S, Zb):
-                top_k_rows(S, Zb, tree.node_weight_, tree.node_bias_, tree.leaf_class_, k,
+                top_k_rows(S, Zb, tree.node_weight_, tree.node_bias_, tree.leaf_class_, tree.class_leaf_, k,
                            out[start:stop], scores[start:stop])
 
             self._map_blocks(X, select, corrected=False)

@@ -11,13 +11,15 @@ import sys
 import textwrap
 
 import _reference as ref
+import _reference_tree as ref_tree
 import numba
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from numpy.testing import assert_array_equal
 from scipy import stats
 
-from skxc._kernels.predict import add_csr_scores
+from skxc._kernels.predict import add_csr_scores, top_k_csr, top_k_rows
 from skxc._kernels.rng import next_below, next_double, next_uint64, seed_states
 from skxc._kernels.sgd import negative_sampling_epoch
 from skxc._solver import flat_view
@@ -249,6 +251,50 @@ def test_add_csr_scores(order):
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
 
 
+def _top_k_problem(n_classes, order, seed):
+    """CSR rows with 0 to 6 non-zeros (the fused kernel's special cases and its general path), a tree, a model."""
+    rng = np.random.default_rng(seed)
+    n, d, kz = 40, 12, 3
+    nnz = np.arange(n) % 7
+    X = np.zeros((n, d))
+    for r in range(n):
+        X[r, rng.choice(d, nnz[r], replace=False)] = rng.normal(size=nnz[r])
+    X = X.astype(np.float32).astype(np.float64)  # the kernels read float32 data
+    node_weight, node_bias, leaf_class, class_leaf = ref.random_tree(n_classes, kz, rng, scale=1.5)
+    coef = np.array(rng.normal(size=(n_classes, d)), dtype=np.float32, order=order)
+    intercept = rng.normal(size=n_classes).astype(np.float32)
+    Z = rng.normal(size=(n, kz)).astype(np.float32)
+    scores = X @ coef.astype(np.float64).T + intercept + ref_tree.class_log_proba(node_weight, node_bias, class_leaf, Z)
+    return sp.csr_matrix(X), coef, intercept, Z, (node_weight, node_bias, leaf_class, class_leaf), scores
+
+
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("n_classes", [2, 7, 64])
+def test_top_k_kernels_match_full_sort(n_classes, order, k):
+    """Branch and bound returns the exact top k of xi + log p_n, from CSR rows (fused) and from dense scores."""
+    k = min(k, n_classes)
+    X, coef, intercept, Z, tree, scores = _top_k_problem(n_classes, order, seed=n_classes)
+    node_weight, node_bias, leaf_class, class_leaf = tree
+    expected_class = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    expected_score = np.take_along_axis(scores, expected_class, axis=1)
+    _, indptr, indices, data, _ = kernel_rows(X)
+    coef_flat, stride_c, stride_j = flat_view(coef)
+    start, stop = 3, X.shape[0]  # a row range that does not start at 0
+    out_class = np.full((stop - start, k), -1, dtype=np.int64)
+    out_score = np.full((stop - start, k), np.nan)
+    top_k_csr(indptr, indices, data, start, stop, coef_flat, stride_c, stride_j, intercept, Z[start:stop],
+              node_weight, node_bias, leaf_class, class_leaf, k, out_class, out_score)  # fmt: skip
+    assert_array_equal(out_class, expected_class[start:stop])
+    np.testing.assert_allclose(out_score, expected_score[start:stop], rtol=1e-9, atol=1e-9)
+    S = X.toarray() @ coef.astype(np.float64).T + intercept
+    out_class = np.full((X.shape[0], k), -1, dtype=np.int64)
+    out_score = np.full((X.shape[0], k), np.nan)
+    top_k_rows(S, Z, node_weight, node_bias, leaf_class, class_leaf, k, out_class, out_score)
+    assert_array_equal(out_class, expected_class)
+    np.testing.assert_allclose(out_score, expected_score, rtol=1e-9, atol=1e-9)
+
+
 # -- compile once ----------------------------------------------------------------------
 
 _COMPILE_ONCE_SCRIPT = textwrap.dedent(
@@ -304,6 +350,7 @@ def test_kernels_compile_once():
     for kernel in (
         "sgd.negative_sampling_epoch",
         "predict.add_csr_scores",
+        "predict.top_k_csr",
         "tree.add_all_class_log_proba",
         "tree.log_proba_of_classes",
         "tree.sample_classes",

@@ -26,16 +26,119 @@ def add_csr_scores(indptr, indices, data, row_start, row_stop, coef_flat, stride
         for p in range(indptr[r], indptr[r + 1]):
             v = np.float64(data[p])
             base = np.int64(indices[p]) * stride_j
-            if stride_c == 1:
+            if stride_c == 1:  # a slice lets LLVM vectorise (no negative-index wraparound)
+                col = coef_flat[base : base + n_classes]
                 for c in range(n_classes):
-                    o[c] += v * coef_flat[base + c]
+                    o[c] += v * col[c]
             else:
                 for c in range(n_classes):
                     o[c] += v * coef_flat[base + c * stride_c]
 
 
 @njit(**NJIT)
-def top_k_rows(S, Z, node_weight, node_bias, leaf_class, k, out_class, out_score):
+def _subtree_max(best, n_inner):
+    """best[node] = max of best over the node's two children, for every inner node, bottom up.
+
+    Level by level: the children of the nodes [lo, hi) are [2 lo + 1, 2 hi + 1), in
+    pairs, so each level is one pass over contiguous slices.
+    """
+    hi = n_inner
+    while hi > 0:
+        lo = (hi - 1) // 2
+        parents = best[lo:hi]
+        children = best[2 * lo + 1 : 2 * hi + 1]
+        for i in range(hi - lo):
+            a = children[2 * i]
+            b = children[2 * i + 1]
+            parents[i] = a if a > b else b
+        hi = lo
+
+
+@njit(**NJIT)
+def _search_row(best, z, node_weight, node_bias, leaf_class, k, stack_node, stack_lp, top_c, top_s, out_class,
+                out_score, r):
+    """Branch and bound for one row; writes row ``r`` of ``out_class``/``out_score``.
+
+    ``best`` (float64, n_inner + n_leaves) holds the row's raw score xi of each
+    leaf's class (-inf for padding leaves) and, above them, the subtree maxima
+    (:func:`_subtree_max`). The stacks and top lists are scratch.
+    """
+    n_inner = node_bias.shape[0]
+    n_top = 0
+    kth = -np.inf
+    stack_node[0] = 0
+    stack_lp[0] = 0.0
+    sp_ = 1
+    while sp_ > 0:
+        sp_ -= 1
+        node = stack_node[sp_]
+        lp = stack_lp[sp_]
+        if n_top == k and lp + best[node] <= kth:
+            continue
+        if node >= n_inner:
+            c = leaf_class[node - n_inner]
+            if c < 0:
+                continue
+            s = best[node] + lp
+            # insert into the sorted top list (descending)
+            pos = n_top if n_top < k else k - 1
+            if n_top < k:
+                n_top += 1
+            while pos > 0 and top_s[pos - 1] < s:
+                top_s[pos] = top_s[pos - 1]
+                top_c[pos] = top_c[pos - 1]
+                pos -= 1
+            top_s[pos] = s
+            top_c[pos] = c
+            if n_top == k:
+                kth = top_s[k - 1]
+            continue
+        a = np.float64(node_bias[node])
+        for d in range(z.shape[0]):
+            a += np.float64(node_weight[node, d]) * np.float64(z[d])
+        left = lp + log_sigmoid(-a)
+        right = left + a
+        lc, rc = 2 * node + 1, 2 * node + 2
+        # push the less promising child first so the better one is explored next
+        if left + best[lc] >= right + best[rc]:
+            stack_node[sp_] = rc
+            stack_lp[sp_] = right
+            stack_node[sp_ + 1] = lc
+            stack_lp[sp_ + 1] = left
+        else:
+            stack_node[sp_] = lc
+            stack_lp[sp_] = left
+            stack_node[sp_ + 1] = rc
+            stack_lp[sp_ + 1] = right
+        sp_ += 2
+    for i in range(k):
+        out_class[r, i] = top_c[i]
+        out_score[r, i] = top_s[i]
+
+
+@njit(**NJIT)
+def _search_scratch(node_bias, leaf_class, k):
+    """``best`` (padding leaves already -inf), the two stacks and the top-k lists."""
+    n_inner = node_bias.shape[0]
+    n_leaves = leaf_class.shape[0]
+    depth = 0
+    while (1 << depth) < n_leaves:
+        depth += 1
+    best = np.empty(n_inner + n_leaves, dtype=np.float64)
+    for j in range(n_leaves):
+        if leaf_class[j] < 0:
+            best[n_inner + j] = -np.inf
+    return (
+        best,
+        np.empty(2 * depth + 2, dtype=np.int64),
+        np.empty(2 * depth + 2, dtype=np.float64),
+        np.empty(k, dtype=np.int64),
+        np.empty(k, dtype=np.float64),
+    )
+
+
+@njit(**NJIT)
+def top_k_rows(S, Z, node_weight, node_bias, leaf_class, class_leaf, k, out_class, out_score):
     """Exact top-k classes of the bias-corrected scores S[r, c] + log p_n(c | Z[r]).
 
     Branch and bound over the tree instead of evaluating log p_n for all
@@ -44,86 +147,79 @@ def top_k_rows(S, Z, node_weight, node_bias, leaf_class, k, out_class, out_score
     leaf is the path sum of non-positive terms, the bound is valid and the
     result is exact; a confident tree prunes most of it.
 
-    S float64 (n, n_classes) raw scores xi (coef @ x + intercept); Z float32 (n, kz).
+    S float64 (n, n_classes) raw scores xi (coef @ x + intercept); Z float32 (n, kz);
+    class_leaf int32 (n_classes,) the leaf of each class.
     out_class int64 (n, k) and out_score float64 (n, k) are written in place,
     best first.
     """
-    n = S.shape[0]
     n_inner = node_bias.shape[0]
-    n_leaves = leaf_class.shape[0]
-    best = np.empty(n_inner + n_leaves, dtype=np.float64)
-    depth = 0
-    while (1 << depth) < n_leaves:
-        depth += 1
-    stack_node = np.empty(2 * depth + 2, dtype=np.int64)
-    stack_lp = np.empty(2 * depth + 2, dtype=np.float64)
-    top_c = np.empty(k, dtype=np.int64)
-    top_s = np.empty(k, dtype=np.float64)
-    # scores with a -inf sentinel at index n_classes, which padding leaves point to:
-    # a branch-free gather runs about twice as fast as testing leaf_class[j] >= 0
-    n_classes = S.shape[1]
-    xi = np.empty(n_classes + 1, dtype=np.float64)
-    xi[n_classes] = -np.inf
-    leaf_index = np.empty(n_leaves, dtype=np.int64)
-    for j in range(n_leaves):
-        leaf_index[j] = leaf_class[j] if leaf_class[j] >= 0 else n_classes
-    for r in range(n):
-        for c in range(n_classes):
-            xi[c] = S[r, c]
-        for j in range(n_leaves):
-            best[n_inner + j] = xi[leaf_index[j]]
-        for node in range(n_inner - 1, -1, -1):
-            a = best[2 * node + 1]
-            b = best[2 * node + 2]
-            best[node] = a if a > b else b
-        n_top = 0
-        kth = -np.inf
-        stack_node[0] = 0
-        stack_lp[0] = 0.0
-        sp_ = 1
-        z = Z[r]
-        while sp_ > 0:
-            sp_ -= 1
-            node = stack_node[sp_]
-            lp = stack_lp[sp_]
-            if n_top == k and lp + best[node] <= kth:
-                continue
-            if node >= n_inner:
-                c = leaf_class[node - n_inner]
-                if c < 0:
-                    continue
-                s = xi[c] + lp
-                # insert into the sorted top list (descending)
-                pos = n_top if n_top < k else k - 1
-                if n_top < k:
-                    n_top += 1
-                while pos > 0 and top_s[pos - 1] < s:
-                    top_s[pos] = top_s[pos - 1]
-                    top_c[pos] = top_c[pos - 1]
-                    pos -= 1
-                top_s[pos] = s
-                top_c[pos] = c
-                if n_top == k:
-                    kth = top_s[k - 1]
-                continue
-            a = np.float64(node_bias[node])
-            for d in range(z.shape[0]):
-                a += np.float64(node_weight[node, d]) * np.float64(z[d])
-            left = lp + log_sigmoid(-a)
-            right = left + a
-            lc, rc = 2 * node + 1, 2 * node + 2
-            # push the less promising child first so the better one is explored next
-            if left + best[lc] >= right + best[rc]:
-                stack_node[sp_] = rc
-                stack_lp[sp_] = right
-                stack_node[sp_ + 1] = lc
-                stack_lp[sp_ + 1] = left
-            else:
-                stack_node[sp_] = lc
-                stack_lp[sp_] = left
-                stack_node[sp_ + 1] = rc
-                stack_lp[sp_ + 1] = right
-            sp_ += 2
-        for i in range(k):
-            out_class[r, i] = top_c[i]
-            out_score[r, i] = top_s[i]
+    best, stack_node, stack_lp, top_c, top_s = _search_scratch(node_bias, leaf_class, k)
+    leaves = best[n_inner:]
+    for r in range(S.shape[0]):
+        row = S[r]
+        for c in range(row.shape[0]):  # a sequential read and a scatter beat a gather
+            leaves[class_leaf[c]] = row[c]
+        _subtree_max(best, n_inner)
+        _search_row(best, Z[r], node_weight, node_bias, leaf_class, k, stack_node, stack_lp, top_c, top_s,
+                    out_class, out_score, r)
+
+
+@njit(**NJIT)
+def top_k_csr(indptr, indices, data, row_start, row_stop, coef_flat, stride_c, stride_j, intercept,
+              Z, node_weight, node_bias, leaf_class, class_leaf, k, out_class, out_score):
+    """:func:`top_k_rows` fused with the sparse scores, for CSR rows [row_start, row_stop).
+
+    Each row's scores xi = intercept + coef @ x go straight into the leaves of
+    one cache-resident buffer, so no (rows x classes) block ever goes through
+    memory; rows of up to three non-zeros (with a feature-major coef_) take a
+    single pass over the classes. Z float32 (row_stop - row_start, kz) holds the
+    rows' projections; output row r - row_start is written.
+    """
+    n_classes = intercept.shape[0]
+    n_inner = node_bias.shape[0]
+    best, stack_node, stack_lp, top_c, top_s = _search_scratch(node_bias, leaf_class, k)
+    leaves = best[n_inner:]
+    acc = np.empty(n_classes, dtype=np.float64)
+    for r in range(row_start, row_stop):
+        p0, p1 = indptr[r], indptr[r + 1]
+        nnz = p1 - p0
+        # slices everywhere below, so that LLVM sees non-negative indices and vectorises
+        if stride_c == 1 and nnz == 0:
+            for c in range(n_classes):
+                leaves[class_leaf[c]] = intercept[c]
+        elif stride_c == 1 and nnz == 1:
+            v0, b0 = np.float64(data[p0]), np.int64(indices[p0]) * stride_j
+            c0 = coef_flat[b0 : b0 + n_classes]
+            for c in range(n_classes):
+                leaves[class_leaf[c]] = intercept[c] + v0 * c0[c]
+        elif stride_c == 1 and nnz == 2:
+            v0, b0 = np.float64(data[p0]), np.int64(indices[p0]) * stride_j
+            v1, b1 = np.float64(data[p0 + 1]), np.int64(indices[p0 + 1]) * stride_j
+            c0, c1 = coef_flat[b0 : b0 + n_classes], coef_flat[b1 : b1 + n_classes]
+            for c in range(n_classes):
+                leaves[class_leaf[c]] = intercept[c] + v0 * c0[c] + v1 * c1[c]
+        elif stride_c == 1 and nnz == 3:
+            v0, b0 = np.float64(data[p0]), np.int64(indices[p0]) * stride_j
+            v1, b1 = np.float64(data[p0 + 1]), np.int64(indices[p0 + 1]) * stride_j
+            v2, b2 = np.float64(data[p0 + 2]), np.int64(indices[p0 + 2]) * stride_j
+            c0, c1, c2 = coef_flat[b0 : b0 + n_classes], coef_flat[b1 : b1 + n_classes], coef_flat[b2 : b2 + n_classes]
+            for c in range(n_classes):
+                leaves[class_leaf[c]] = intercept[c] + v0 * c0[c] + v1 * c1[c] + v2 * c2[c]
+        else:
+            for c in range(n_classes):
+                acc[c] = intercept[c]
+            for p in range(p0, p1):
+                v = np.float64(data[p])
+                base = np.int64(indices[p]) * stride_j
+                if stride_c == 1:
+                    col = coef_flat[base : base + n_classes]
+                    for c in range(n_classes):
+                        acc[c] += v * col[c]
+                else:
+                    for c in range(n_classes):
+                        acc[c] += v * coef_flat[base + c * stride_c]
+            for c in range(n_classes):
+                leaves[class_leaf[c]] = acc[c]
+        _subtree_max(best, n_inner)
+        _search_row(best, Z[r - row_start], node_weight, node_bias, leaf_class, k, stack_node, stack_lp, top_c,
+                    top_s, out_class, out_score, r - row_start)

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from ._kernels.rng import seed_states
 from ._kernels.sgd import negative_sampling_epoch, softmax_epoch
@@ -81,14 +82,14 @@ def sgd_epoch(
             softmax_epoch(
                 rows.indptr, rows.indices, rows.data, rows.n_dense_features, rows.y, rows.sample_weight,
                 chunk, coef_flat, acc_flat, stride_c, stride_j, model.intercept_, model._acc_intercept,
-                float(model.learning_rate), float(model.alpha), stats[t],
+                float(model.learning_rate_), float(model.alpha), stats[t],
             )
             return
         negative_sampling_epoch(
             rows.indptr, rows.indices, rows.data, rows.n_dense_features, rows.y, rows.sample_weight,
             chunk, rows.Z, coef_flat, acc_flat, stride_c, stride_j, model.intercept_, model._acc_intercept,
             tree.node_weight_, tree.node_bias_, tree.leaf_class_, tree.class_leaf_,
-            model.n_negatives, float(model.learning_rate), float(model.alpha), states[t], stats[t],
+            model.n_negatives, float(model.learning_rate_), float(model.alpha), states[t], stats[t],
         )
 
     # The epoch runs in fixed-size pieces (the same whatever ``verbose`` is, so
@@ -121,6 +122,26 @@ def sgd_epoch(
         n_examples=int(order.shape[0]),
         seconds=time.perf_counter() - t0,
     )
+
+
+def auto_learning_rate(X, sample_weight) -> float:
+    """``learning_rate="auto"``: 1 / sqrt(1 + weighted mean squared row norm of X), in float64.
+
+    Adagrad moves each weight by about the learning rate per step, so a step
+    moves a score xi = w @ x + b by about lr * ||(x, 1)||; this makes that about
+    1 for an average row (the intercept counts as a feature equal to 1). Rows
+    weigh as in the loss, so a zero-weight row counts as a removed one.
+    """
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if sp.issparse(X):
+        X = sp.csr_matrix(X)
+        rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+        sq = np.bincount(rows, weights=np.square(X.data, dtype=np.float64), minlength=X.shape[0])
+    else:
+        sq = np.einsum("ij,ij->i", X, X, dtype=np.float64)
+    total = w.sum()
+    mean_sq = float(w @ sq) / total if total > 0 else 0.0
+    return 1.0 / np.sqrt(1.0 + mean_sq)
 
 
 def epoch_order(n_samples: int, shuffle: bool, rng: np.random.Generator) -> np.ndarray:

@@ -29,7 +29,7 @@ from ._config import FLOAT, PADDING_BIAS, PREDICT_BLOCK_BYTES
 from ._kernels.rng import seed_states
 from ._kernels.tree import add_all_class_log_proba, log_proba_of_classes, sample_classes
 from ._tree_fit import class_segments, fit_tree, tree_depth
-from ._validation import encode_labels
+from ._validation import check_finite_projection, encode_labels
 
 
 def balanced_leaf_class(n_classes: int) -> np.ndarray:
@@ -262,7 +262,11 @@ class AuxiliaryTree(ClassifierMixin, BaseEstimator):
             proj = TruncatedSVD(self.n_components_, algorithm="randomized", n_iter=4, random_state=seed)
         else:
             proj = PCA(self.n_components_, svd_solver="auto", random_state=seed)
-        Zp = proj.fit_transform(X)
+        # in float64 (X is at most max_samples rows here): float32 X near the float32
+        # limit would overflow inside the eigen/SVD solvers; all-zero or one-row X makes
+        # scikit-learn divide 0 by 0 for the explained variance, which Z does not use
+        with np.errstate(invalid="ignore", divide="ignore"):
+            Zp = proj.fit_transform(X.astype(np.float64))
         self.projection_ = proj
         # centre and scale to unit mean variance per component, so that the
         # regulariser alpha means the same for any input scale
@@ -274,10 +278,12 @@ class AuxiliaryTree(ClassifierMixin, BaseEstimator):
         """Projected, standardised features Z: float32 (n, k), C-contiguous."""
         if self.projection_ is None:
             return np.zeros((X.shape[0], 0), dtype=FLOAT)
-        Z = self.projection_.transform(X)
-        Z -= self._z_shift
-        Z *= self._z_scale
-        return np.ascontiguousarray(Z, dtype=FLOAT)
+        with np.errstate(over="ignore", invalid="ignore"):
+            Z = self.projection_.transform(X)
+            Z -= self._z_shift
+            Z *= self._z_scale
+            Z = np.ascontiguousarray(Z, dtype=FLOAT)
+        return check_finite_projection(Z)
 
     # -- inference -------------------------------------------------------------
 

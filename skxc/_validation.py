@@ -31,6 +31,47 @@ def encode_labels(classes: np.ndarray, y: np.ndarray, name: str) -> np.ndarray:
     return codes.astype(np.int32)
 
 
+def unique_labels(y, name: str) -> np.ndarray:
+    """Sorted unique labels of ``y``; TypeError naming ``name`` if they cannot be sorted (e.g. ["1", 1])."""
+    y = np.asarray(y)
+    try:
+        return np.unique(y)
+    except TypeError as exc:
+        types = sorted({type(v).__name__ for v in y.ravel()})
+        raise TypeError(
+            f"{name} mixes label types that cannot be sorted together: {types}. "
+            f"Use labels of one type, e.g. all strings or all integers."
+        ) from exc
+
+
+def canonical_csr(X):
+    """Sparse X with duplicate entries summed (in X's dtype) and sorted indices, copied only if needed.
+
+    This is what a sparse matrix with duplicates means (scipy sums them); doing it before
+    the projection, the tree and the float32 cast makes such input give the same model as
+    its canonical form. Dense X is returned as is. ValueError if a sum overflows.
+    """
+    if not sp.issparse(X) or X.has_canonical_format:
+        return X
+    X = X.copy()
+    with np.errstate(over="ignore"):
+        X.sum_duplicates()
+    if not np.all(np.isfinite(X.data)):
+        raise _float32_range_error()
+    return X
+
+
+def check_finite_projection(Z: np.ndarray) -> np.ndarray:
+    """``Z``, the tree's projected features; ValueError if X was too large for them to fit in float32."""
+    if not np.all(np.isfinite(Z)):
+        raise ValueError(
+            "Input X contains values too large for the noise model: their projection onto the "
+            "tree's n_components features overflows float32. Scale the features, e.g. with "
+            "StandardScaler or MaxAbsScaler."
+        )
+    return Z
+
+
 def _writeable(a: np.ndarray) -> np.ndarray:
     """``a``, copied if read-only (e.g. a joblib memmap): numba types read-only
     arrays differently, so passing one would compile a second kernel signature."""
@@ -74,10 +115,7 @@ def kernel_rows(X):
 
 def _kernel_rows(X, input_dtype):
     if sp.issparse(X):
-        X = sp.csr_matrix(X, dtype=FLOAT, copy=False)
-        if not X.has_canonical_format:
-            X = X.copy()
-            X.sum_duplicates()
+        X = sp.csr_matrix(canonical_csr(X), dtype=FLOAT, copy=False)  # sum duplicates before the cast
         indptr = _writeable(np.ascontiguousarray(X.indptr, dtype=INDPTR))
         indices = _writeable(np.ascontiguousarray(X.indices, dtype=INDEX))
         data = _writeable(np.ascontiguousarray(X.data, dtype=FLOAT))

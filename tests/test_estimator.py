@@ -560,3 +560,27 @@ def test_verbose_progress_does_not_change_results(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert out.count("/2,000 rows") == 6 and out.count("Epoch") == 2 and "Noise model" in out
     assert_array_equal(quiet.coef_, loud.coef_)
+
+
+def test_learning_rate_auto():
+    """"auto" is 1 / sqrt(1 + weighted mean ||x||^2), from the initialising call; a number is used as given."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 5))
+    y = np.arange(60) % 3
+    w = rng.uniform(0.0, 2.0, size=60)
+    expected = 1.0 / np.sqrt(1.0 + np.sum(w * np.sum(X**2, axis=1)) / w.sum())
+    for Xin in (X, sp.csr_matrix(X)):
+        clf = AdversarialSoftmaxClassifier(max_iter=1, random_state=0).fit(Xin, y, sample_weight=w)
+        assert clf.learning_rate_ == pytest.approx(expected, rel=1e-6)  # weights are float32
+    # partial_fit keeps the first batch's value; a number set later is used as given
+    clf = AdversarialSoftmaxClassifier(random_state=0).partial_fit(X[:30], y[:30], classes=[0, 1, 2])
+    first = 1.0 / np.sqrt(1.0 + np.mean(np.sum(X[:30] ** 2, axis=1)))
+    assert clf.learning_rate_ == pytest.approx(first, rel=1e-12)
+    clf.partial_fit(10 * X[30:], y[30:])
+    assert clf.learning_rate_ == pytest.approx(first, rel=1e-12)
+    clf.set_params(learning_rate=0.25).partial_fit(X[30:], y[30:])
+    assert clf.learning_rate_ == 0.25
+    # one-hot rows with 3 non-zeros (ptb-nextword's format) give 0.5
+    onehot = sp.csr_matrix((np.ones(30), np.arange(30) % 10, np.arange(0, 31, 3)), shape=(10, 10))
+    clf = AdversarialSoftmaxClassifier(max_iter=1, random_state=0).fit(onehot, np.arange(10) % 2)
+    assert clf.learning_rate_ == pytest.approx(0.5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -65,6 +66,110 @@ def test_X_beyond_float32_range(small, fitted_small, container):
         fitted_small.predict_proba(container(X))
 
 
+def test_duplicate_csr_entries_summing_beyond_float32(small, fitted_small):
+    """Duplicates are summed in the input's dtype; a float32 sum that overflows is reported
+    like any value beyond the float32 range, before the model changes."""
+    X = sp.csr_matrix(small[0].astype(np.float32))
+    X.data[:] = 1.0
+    X.indices[1] = X.indices[0]  # row 0: a duplicate of its first column
+    X.data[:2] = 3e38  # finite each, inf once summed
+    assert not X.has_canonical_format
+    with pytest.raises(ValueError, match="too large for float32"):
+        _clf().fit(X, small[1])
+    with pytest.raises(ValueError, match="too large for float32"):
+        fitted_small.predict_proba(X)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy/sklearn report the float32 overflow first
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_X_too_large_for_the_noise_tree(small, container):
+    """Values near the float32 limit on a model fitted on small ones: the tree's projection
+    overflows float32. A clear error rather than NaN probabilities; the uniform model,
+    which needs no projection, predicts valid probabilities."""
+    X, y = small
+    huge = np.full((3, X.shape[1]), 3e38)
+    huge[1] *= -1
+    huge[2, ::2] *= -1
+    huge = container(huge)
+    adversarial = _clf(noise="adversarial", n_components=2).fit(container(X), y)
+    for method in ("predict", "predict_proba", "predict_log_proba", "decision_function"):
+        with pytest.raises(ValueError, match="too large for the noise model.*Scale the features"):
+            getattr(adversarial, method)(huge)
+    with pytest.raises(ValueError, match="too large for the noise model"):
+        adversarial.predict_top_k(huge, k=2)
+    proba = _clf().fit(container(X), y).predict_proba(huge)
+    assert np.all(np.isfinite(proba))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_float32_X_near_the_float32_limit(small, container):
+    """The tree's projection is fitted in float64, so float32 X near the float32 limit fits like float64 X."""
+    X, y = small
+    X = (X * 1e38).clip(-3.4e38, 3.4e38)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        as64 = _clf(noise="adversarial", n_components=2).fit(container(X), y)
+        assert np.all(np.isfinite(as64.predict_proba(container(X))))
+        as32 = _clf(noise="adversarial", n_components=2).fit(container(X.astype(np.float32)), y)
+    assert np.all(np.isfinite(as32.predict_proba(container(X))))
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_dense_and_sparse_float32_products_do_not_overflow(small, container):
+    """Scores beyond the float32 range (large coef_ times large x): the dense float32 product
+    is redone in float64, so probabilities stay finite and predict follows them."""
+    X, y = small
+    clf = copy.deepcopy(_clf().fit(X, y))
+    clf.coef_[:] = np.float32(1e30) * np.sign(np.arange(clf.coef_.size).reshape(clf.coef_.shape) % 3 - 1)
+    X_big = X * 1e30
+    proba = clf.predict_proba(container(X_big))
+    assert np.all(np.isfinite(proba))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    assert_array_equal(clf.predict(container(X_big)), clf.classes_[np.argmax(proba, axis=1)])
+    scores = clf.decision_function(container(X_big))
+    assert np.all(np.isfinite(scores)) and np.abs(scores).max() > 1e50
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
+@pytest.mark.parametrize("noise", ["uniform", "adversarial", None])
+def test_all_zero_rows_and_all_zero_X(small, container, noise):
+    """All-zero rows score only the biases (and the tree's root); an all-zero X still fits."""
+    X, y = small
+    X = X.copy()
+    X[::3] = 0.0
+    clf = _clf(noise=noise, n_components=2).fit(container(X), y)
+    proba = clf.predict_proba(container(X))
+    assert np.all(np.isfinite(proba))
+    zero_rows = proba[::3]
+    np.testing.assert_allclose(zero_rows, np.broadcast_to(zero_rows[0], zero_rows.shape), rtol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # scikit-learn's PCA: explained variance 0 / 0
+        zeros = _clf(noise=noise, n_components=2).fit(container(np.zeros_like(X)), y)
+    assert np.all(np.isfinite(zeros.coef_)) and not np.any(zeros.coef_)
+    proba = zeros.predict_proba(container(np.zeros_like(X)))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    assert len(set(zeros.predict(container(np.zeros_like(X))))) == 1
+
+
+def test_dataframe_feature_names_and_dtypes(small):
+    pd = pytest.importorskip("pandas")
+    X, y = small
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    df["f1"] = (10 * df["f1"]).round().astype("int32")  # mixed column dtypes
+    clf = _clf(noise="adversarial", n_components=2).fit(df, y)
+    assert_array_equal(clf.feature_names_in_, df.columns)
+    ref = _clf(noise="adversarial", n_components=2).fit(df.to_numpy(np.float64), y)
+    assert_array_equal(clf.coef_, ref.coef_)
+    assert_array_equal(clf.predict_proba(df), ref.predict_proba(df.to_numpy(np.float64)))
+    with pytest.raises(ValueError, match="feature names should match"):
+        clf.predict(df.rename(columns={"f0": "other"}))
+    missing = df.astype({"f1": "Int64"})
+    missing.loc[3, "f1"] = pd.NA
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        _clf().fit(missing, y)
+
+
 @pytest.mark.parametrize("dtype", [str, object])
 def test_string_X(small, dtype):
     X = np.array([["a", "b"], ["c", "d"]] * 3, dtype=dtype)
@@ -110,6 +215,39 @@ def test_fewer_than_two_classes(small):
 def test_continuous_y(small):
     with pytest.raises(ValueError, match="Unknown label type"):
         _clf().fit(small[0], np.linspace(0, 1, len(small[0])))
+
+
+def test_mixed_type_labels(small):
+    """["1", 1] cannot be sorted into classes_: a TypeError that names y (or classes) and the types."""
+    X, y = small
+    mixed = np.array(["a", 1, "b"], dtype=object)[y]
+    with pytest.raises(
+        TypeError, match=re.escape("y mixes label types that cannot be sorted together: ['int', 'str']")
+    ):
+        _clf().fit(X, mixed)
+    with pytest.raises(TypeError, match="y mixes label types"):
+        _clf().fit_noise(X, mixed)
+    with pytest.raises(TypeError, match=re.escape("classes mixes label types that cannot be sorted together")):
+        _clf().partial_fit(X, y, classes=np.array([0, 1, "2"], dtype=object))
+
+
+@pytest.mark.parametrize("noise", ["adversarial", "uniform", "frequency", None])
+def test_class_with_a_single_example_and_two_classes(small, noise):
+    X, y = small
+    y = (y > 0).astype(int)
+    y[7] = 5  # one row of class 5
+    clf = _clf(noise=noise, n_components=2).fit(X, y)
+    assert_array_equal(clf.classes_, [0, 1, 5])
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    assert np.all(proba[:, 2] > 0)
+    # two classes, one of them seen once, and through partial_fit
+    two = np.zeros(len(y), dtype=int)
+    two[11] = 1
+    clf = _clf(noise=noise, n_components=2).partial_fit(X, two, classes=[0, 1])
+    assert clf.decision_function(X).shape == (len(y),)
+    assert clf.predict_top_k(X, k=2).shape == (len(y), 2)
+    np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0, rtol=1e-12)
 
 
 def test_partial_fit_first_call_needs_classes(small):
@@ -237,6 +375,8 @@ FAILING_CALLS = {
     "changed classes": lambda X, y: ((X, y), {"classes": [0, 1]}),
     "strings": lambda X, y: ((np.full(X.shape, "x"), y), {}),
     "length": lambda X, y: ((X, y[:-1]), {}),
+    "beyond float32": lambda X, y: ((np.where(X > 1, 1e39, X), y), {}),
+    "mixed labels": lambda X, y: ((X, np.array([0, 1, "2"], dtype=object)[y]), {}),
 }
 
 
@@ -247,7 +387,7 @@ def test_failed_partial_fit_leaves_model_unchanged(small, failure, noise):
     clf = _clf(noise=noise, n_components=2).partial_fit(X, y, classes=[0, 1, 2])
     before = _state(clf, X)
     args, kwargs = FAILING_CALLS[failure](X, y)
-    with pytest.raises(ValueError):
+    with pytest.raises((ValueError, TypeError)):
         clf.partial_fit(*args, **kwargs)
     after = _state(clf, X)
     for a, b in zip(before, after, strict=True):
@@ -258,6 +398,34 @@ def test_failed_partial_fit_leaves_model_unchanged(small, failure, noise):
     # and it keeps training normally afterwards
     clf.partial_fit(X, y)
     assert clf.n_iter_ == 2
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy/sklearn report the float32 overflow first
+def test_batch_too_large_for_the_noise_tree_leaves_model_unchanged(small):
+    X, y = small
+    clf = _clf(noise="adversarial", n_components=2).partial_fit(X, y, classes=[0, 1, 2])
+    before = _state(clf, X)
+    with pytest.raises(ValueError, match="too large for the noise model"):
+        clf.partial_fit(np.full_like(X, 3e38), y)
+    for a, b in zip(before, _state(clf, X), strict=True):
+        if isinstance(a, np.ndarray):
+            assert_array_equal(a, b)
+        else:
+            assert a == b
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in divide:RuntimeWarning")  # PCA of one row
+@pytest.mark.parametrize("noise", ["uniform", "adversarial", None])
+def test_divergence_in_the_last_update_is_reported(small, noise):
+    """A one-row partial_fit computes its loss before its update, so only the final check of
+    coef_/intercept_ can see that a huge learning_rate overflowed them."""
+    X, y = small
+    with pytest.raises(
+        FloatingPointError, match=r"Training diverged: intercept_ overflowed float32 with learning_rate=1e\+39"
+    ):
+        _clf(noise=noise, learning_rate=1e39, n_components=2).partial_fit(X[:1], y[:1], classes=[0, 1, 2])
+    with pytest.raises(FloatingPointError, match=r"Training diverged.*learning_rate=1e\+39"):
+        _clf(noise=noise, learning_rate=1e39, n_components=2).fit(X, y)
 
 
 def test_model_too_large_for_memory(monkeypatch, small):

@@ -1,4 +1,4 @@
-"""Kernels for prediction: sparse scores over all classes.
+"""Kernels for prediction: sparse scores over all classes and the exact top-k search.
 
 ``coef_flat`` is the flat buffer of coef_ with element (c, j) at
 ``c * stride_c + j * stride_j`` (see ``skxc/_kernels/sgd.py``). With a
@@ -138,42 +138,28 @@ def _search_scratch(node_bias, leaf_class, k):
 
 
 @njit(**NJIT)
-def top_k_rows(S, Z, node_weight, node_bias, leaf_class, class_leaf, k, out_class, out_score):
-    """Exact top-k classes of the bias-corrected scores S[r, c] + log p_n(c | Z[r]).
+def top_k_csr(indptr, indices, data, row_start, row_stop, coef_flat, stride_c, stride_j, intercept,
+              Z, node_weight, node_bias, leaf_class, class_leaf, k, out_class, out_score):
+    """Exact top-k classes of xi_c(x_r) + log p_n(c | Z[r]) for the CSR rows [row_start, row_stop).
 
     Branch and bound over the tree instead of evaluating log p_n for all
-    classes: a subtree is skipped when (log p_n of its root) + (max of S over
+    classes: a subtree is skipped when (log p_n of its root) + (max of xi over
     its classes) cannot beat the current k-th best score. Since log p_n of a
     leaf is the path sum of non-positive terms, the bound is valid and the
     result is exact; a confident tree prunes most of it.
 
-    S float64 (n, n_classes) raw scores xi (coef @ x + intercept); Z float32 (n, kz);
-    class_leaf int32 (n_classes,) the leaf of each class.
-    out_class int64 (n, k) and out_score float64 (n, k) are written in place,
-    best first.
-    """
-    n_inner = node_bias.shape[0]
-    best, stack_node, stack_lp, top_c, top_s = _search_scratch(node_bias, leaf_class, k)
-    leaves = best[n_inner:]
-    for r in range(S.shape[0]):
-        row = S[r]
-        for c in range(row.shape[0]):  # a sequential read and a scatter beat a gather
-            leaves[class_leaf[c]] = row[c]
-        _subtree_max(best, n_inner)
-        _search_row(best, Z[r], node_weight, node_bias, leaf_class, k, stack_node, stack_lp, top_c, top_s,
-                    out_class, out_score, r)
-
-
-@njit(**NJIT)
-def top_k_csr(indptr, indices, data, row_start, row_stop, coef_flat, stride_c, stride_j, intercept,
-              Z, node_weight, node_bias, leaf_class, class_leaf, k, out_class, out_score):
-    """:func:`top_k_rows` fused with the sparse scores, for CSR rows [row_start, row_stop).
-
     Each row's scores xi = intercept + coef @ x go straight into the leaves of
     one cache-resident buffer, so no (rows x classes) block ever goes through
     memory; rows of up to three non-zeros (with a feature-major coef_) take a
-    single pass over the classes. Z float32 (row_stop - row_start, kz) holds the
-    rows' projections; output row r - row_start is written.
+    single pass over the classes. Dense rows use the same kernel: their scores,
+    computed by BLAS, are passed as a feature-major ``coef_flat`` with one
+    unit non-zero per row.
+
+    indptr int64, indices int32, data float32; coef_flat float32 with element
+    (c, j) at ``c * stride_c + j * stride_j``; intercept float32 (n_classes,);
+    Z float32 (row_stop - row_start, kz) the rows' projections; the tree arrays
+    as in ``skxc/_kernels/tree.py``. Row r - row_start of out_class int64
+    (., k) and out_score float64 (., k) is written, best first.
     """
     n_classes = intercept.shape[0]
     n_inner = node_bias.shape[0]

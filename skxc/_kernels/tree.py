@@ -40,21 +40,29 @@ def node_activation(z, node_weight, node_bias, node):
     return a
 
 
+# Path log-probabilities with one exp per level: with e = exp(-|a|), the likely
+# side of a node has probability 1 / (1 + e) and the unlikely side e / (1 + e), so
+# log p(path) = -(sum of |a| over unlikely steps) - log(prod of (1 + e)).
+# The product lies in [1, 2**depth]: it can neither overflow nor underflow,
+# and one log at the end replaces a log1p per level.
+
+
 @njit(**NJIT)
 def log_prob_of_leaf(z, leaf, node_weight, node_bias):
     """log p_n(leaf | z) by walking from the leaf up to the root: O(k D)."""
     n_inner = node_bias.shape[0]
     node = n_inner + leaf
     lp = 0.0
+    den = 1.0
     while node > 0:
         parent = (node - 1) >> 1
         a = node_activation(z, node_weight, node_bias, parent)
-        if node == 2 * parent + 2:
-            lp += log_sigmoid(a)
-        else:
-            lp += log_sigmoid(-a)
+        abs_a = abs(a)
+        den *= 1.0 + math.exp(-abs_a)
+        if (node == 2 * parent + 2) != (a >= 0.0):  # the step took the unlikely side
+            lp -= abs_a
         node = parent
-    return lp
+    return lp - math.log(den)
 
 
 @njit(**NJIT)
@@ -66,22 +74,23 @@ def sample_leaf(z, node_weight, node_bias, state):
     n_inner = node_bias.shape[0]
     node = 0
     lp = 0.0
+    den = 1.0
     while node < n_inner:
         a = node_activation(z, node_weight, node_bias, node)
         u = next_double(state)
-        # P(right) = sigmoid(a); compare in the numerically safe form.
+        abs_a = abs(a)
+        e = math.exp(-abs_a)
+        one_e = 1.0 + e
+        den *= one_e
+        # P(right) = sigmoid(a) = 1 / (1 + e) if a >= 0 else e / (1 + e); u < P(right) without a division
         if a >= 0.0:
-            p_right = 1.0 / (1.0 + math.exp(-a))
+            right = u * one_e < 1.0
         else:
-            e = math.exp(a)
-            p_right = e / (1.0 + e)
-        if u < p_right:
-            lp += log_sigmoid(a)
-            node = 2 * node + 2
-        else:
-            lp += log_sigmoid(-a)
-            node = 2 * node + 1
-    return node - n_inner, lp
+            right = u * one_e < e
+        if right != (a >= 0.0):
+            lp -= abs_a
+        node = 2 * node + 2 if right else 2 * node + 1
+    return node - n_inner, lp - math.log(den)
 
 
 @njit(**NJIT)

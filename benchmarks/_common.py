@@ -14,6 +14,11 @@ import scipy.sparse as sp
 from scipy.special import logsumexp
 
 
+def learning_rate_arg(text: str):
+    """argparse type of ``--learning-rate``: "auto" or a positive float."""
+    return text if text == "auto" else float(text)
+
+
 def load_split(data_dir: str | os.PathLike, split: str):
     """X (CSR float32) and y (int) of one split of a dataset directory in the
     format of ``shared/data/*/`` (X_<split>.npz, y_<split>.npy); rows with y < 0 dropped."""

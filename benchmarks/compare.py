@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._common import evaluate, load_split, machine, peak_rss_mb, write_json
+from benchmarks._common import evaluate, learning_rate_arg, load_split, machine, peak_rss_mb, write_json
 from benchmarks._peers import own_peak_mib, topk_accuracy
 
 SYSTEMS = ("skxc", "fasttext-hs", "fasttext-ns", "napkinxc-hsm", "napkinxc-plt", "logreg")
@@ -277,12 +277,16 @@ def main(argv=None):
                    help=f"any of {', '.join(SYSTEMS)}; repeat one to run it again (default: all)")
     p.add_argument("--threads", type=int, default=2, help="threads for every system")
     p.add_argument("--out", default="benchmarks/results")
-    p.add_argument("--skxc-learning-rate", type=float, default=0.5)
-    p.add_argument("--skxc-alpha", type=float, default=0.01)
+    p.add_argument("--skxc-learning-rate", type=learning_rate_arg, default=None,
+                   help=f"default: the estimator's ({AdversarialSoftmaxClassifier().learning_rate!r})")
+    p.add_argument("--skxc-alpha", type=float, default=None,
+                   help=f"default: the estimator's ({AdversarialSoftmaxClassifier().alpha})")
     p.add_argument("--skxc-tree-alpha", type=float, default=None,
                    help=f"default: the estimator's ({AdversarialSoftmaxClassifier().tree_alpha})")
-    p.add_argument("--skxc-epochs", type=int, default=5)
-    p.add_argument("--skxc-n-negatives", type=int, default=1)
+    p.add_argument("--skxc-epochs", type=int, default=None,
+                   help=f"default: the estimator's max_iter ({AdversarialSoftmaxClassifier().max_iter})")
+    p.add_argument("--skxc-n-negatives", type=int, default=None,
+                   help=f"default: the estimator's ({AdversarialSoftmaxClassifier().n_negatives})")
     p.add_argument("--no-curve", action="store_true", help="skip skxc's per-epoch curve (the PNG then has points only)")
     p.add_argument("--ll-rows", type=int, default=10_000, help="random test rows scored for the log-likelihood")
     p.add_argument("--seed", type=int, default=0, help="skxc's random_state and the log-likelihood row choice")
@@ -297,10 +301,11 @@ def main(argv=None):
     stem = f"compare_{name}" + (f"_train{args.train_rows}" if args.train_rows else "") + (
         f"_test{args.test_rows}" if args.test_rows else "")
     out = Path(args.out)
-    skxc_params = {"epochs": args.skxc_epochs, "learning_rate": args.skxc_learning_rate, "alpha": args.skxc_alpha,
-                   "n_negatives": args.skxc_n_negatives}
-    if args.skxc_tree_alpha is not None:
-        skxc_params["tree_alpha"] = args.skxc_tree_alpha
+    # only the options given are passed: everything else is the estimator's default
+    skxc_params = {"epochs": args.skxc_epochs if args.skxc_epochs is not None else AdversarialSoftmaxClassifier().max_iter}
+    for name in ("learning_rate", "alpha", "n_negatives", "tree_alpha"):
+        if getattr(args, f"skxc_{name}") is not None:
+            skxc_params[name] = getattr(args, f"skxc_{name}")
     base = {"data_dir": str(Path(args.data_dir).resolve()), "threads": args.threads, "seed": args.seed,
             "ll_rows": args.ll_rows, "train_rows": args.train_rows, "test_rows": args.test_rows}
     y_train = np.load(Path(args.data_dir) / "y_train.npy")[: args.train_rows]

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from benchmarks._common import load_split, machine, write_json
+from benchmarks._common import learning_rate_arg, load_split, machine, write_json
 from skxc import AdversarialSoftmaxClassifier
 
 
@@ -97,7 +97,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data_dirs", nargs="+")
     p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--learning-rate", type=float, default=AdversarialSoftmaxClassifier().learning_rate)
+    p.add_argument("--learning-rate", type=learning_rate_arg, default=AdversarialSoftmaxClassifier().learning_rate)
     p.add_argument("--alpha", type=float, default=AdversarialSoftmaxClassifier().alpha)
     p.add_argument("--lr-max-iter", type=int, default=300, help="max_iter of LogisticRegression")
     p.add_argument("--max-train-rows", type=int, default=100_000)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._common import evaluate, load_split, machine, write_json
+from benchmarks._common import evaluate, learning_rate_arg, load_split, machine, write_json
 from skxc import AdversarialSoftmaxClassifier
 
 
@@ -28,8 +28,8 @@ def main(argv=None):
     p.add_argument("data_dir")
     p.add_argument("--uniform-epochs", type=int, default=30)
     p.add_argument("--pieces", type=int, default=8)
-    p.add_argument("--learning-rate", type=float, default=0.5)
-    p.add_argument("--alpha", type=float, default=0.01)
+    p.add_argument("--learning-rate", type=learning_rate_arg, default=AdversarialSoftmaxClassifier().learning_rate)
+    p.add_argument("--alpha", type=float, default=AdversarialSoftmaxClassifier().alpha)
     p.add_argument("--test-rows", type=int, default=20_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="benchmarks/results")

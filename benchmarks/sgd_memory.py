@@ -294,7 +294,7 @@ def _kernel_args(clf, rows, order, indices=None, Z=None, coef=None, acc=None, tr
     return (rows.indptr, rows.indices if indices is None else indices, rows.data, rows.n_dense_features, rows.y,
             rows.sample_weight, order, rows.Z if Z is None else Z, coef_flat, acc_flat, stride_c, stride_j,
             clf.intercept_.copy(), clf._acc_intercept.copy(), *tree_arrays, clf.n_negatives,
-            float(clf.learning_rate_), float(clf.alpha), state, np.zeros(4))
+            float(clf.learning_rate_), float(clf.alpha), float(clf.l2), state, np.zeros(4))
 
 
 def _best_of(repeats, fn, *args) -> float:

@@ -77,6 +77,15 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         Strength λ of the regulariser λ (xi_y + log p_n(y|x))^2 of Eq. 6,
         which keeps the bias-corrected scores small.
 
+    l2 : float, default=0.0
+        L2 penalty on the weights (not the intercepts), applied to the
+        weights each step touches: a step adds ``l2 * w`` to the gradient of
+        each weight it updates, so a weight is shrunk in proportion to how
+        often it is used (the penalty the step follows is the sum over
+        examples of l2 / 2 ||w||^2 restricted to the rows and features the
+        example touches). It curbs the growth of weights that only a few
+        examples support.
+
     max_iter : int, default=10
         Maximum number of epochs (passes over the training data) in ``fit``.
 
@@ -206,6 +215,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         "n_negatives": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
+        "l2": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, None, None, closed="neither"), None],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -228,6 +238,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         n_negatives=1,
         learning_rate="auto",
         alpha=1e-3,
+        l2=0.0,
         max_iter=10,
         tol=None,
         n_iter_no_change=3,
@@ -246,6 +257,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         self.n_negatives = n_negatives
         self.learning_rate = learning_rate
         self.alpha = alpha
+        self.l2 = l2
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
@@ -476,11 +488,11 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         and a row updates at most 1 + n_negatives rows of coef_ (each class once for
         noise=None), so ``_weight_bound`` = (bound on |weights|, t_ when set) grows by
         learning_rate (1 + n_negatives) per example; the O(C d) scan runs only once that
-        bound nears the float32 range (or alpha is so large that a gradient can overflow).
+        bound nears the float32 range (or alpha or l2 is so large that a gradient can overflow).
         """
         bound, t = getattr(self, "_weight_bound", (np.inf, 0))
         bound += self.learning_rate_ * (self.t_ - t) * (1 + self.n_negatives)
-        if bound < 1e37 and self.alpha < 1e100:
+        if bound < 1e37 and self.alpha < 1e100 and self.l2 < 1e100:
             self._weight_bound = (bound, self.t_)
             return
         largest = 0.0

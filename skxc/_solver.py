@@ -82,14 +82,14 @@ def sgd_epoch(
             softmax_epoch(
                 rows.indptr, rows.indices, rows.data, rows.n_dense_features, rows.y, rows.sample_weight,
                 chunk, coef_flat, acc_flat, stride_c, stride_j, model.intercept_, model._acc_intercept,
-                float(model.learning_rate_), float(model.alpha), stats[t],
+                float(model.learning_rate_), float(model.alpha), float(model.l2), stats[t],
             )
             return
         negative_sampling_epoch(
             rows.indptr, rows.indices, rows.data, rows.n_dense_features, rows.y, rows.sample_weight,
             chunk, rows.Z, coef_flat, acc_flat, stride_c, stride_j, model.intercept_, model._acc_intercept,
             tree.node_weight_, tree.node_bias_, tree.leaf_class_, tree.class_leaf_,
-            model.n_negatives, float(model.learning_rate_), float(model.alpha), states[t], stats[t],
+            model.n_negatives, float(model.learning_rate_), float(model.alpha), float(model.l2), states[t], stats[t],
         )
 
     # The epoch runs in fixed-size pieces (the same whatever ``verbose`` is, so

@@ -169,13 +169,14 @@ def eq6_gradient(xi_pos, lp_pos, xi_neg, lp_neg, alpha, weight=1.0):
     return g_pos, g_neg
 
 
-def sgd_step(x, c_pos, weight, z, coef, acc, intercept, acc_intercept, tree, n_negatives, lr, alpha, rng):
+def sgd_step(x, c_pos, weight, z, coef, acc, intercept, acc_intercept, tree, n_negatives, lr, alpha, rng, l2=0.0):
     """One positive example of negative-sampling Adagrad, in float64, in place.
 
     ``x`` float64 (K,) dense row; ``coef``/``acc`` float64 (C, K); ``intercept``/
     ``acc_intercept`` float64 (C,); ``tree`` = (node_weight, node_bias,
     leaf_class, class_leaf); ``rng`` an :class:`XorShift64Star`. Features with
-    x_j == 0 are not updated (their gradient is 0 and Adagrad skips them).
+    x_j == 0 are not updated (their gradient is 0 and Adagrad skips them); a
+    touched weight's gradient includes ``l2 * w``.
     Returns (loss, negatives, their log p_n).
     """
     node_weight, node_bias, leaf_class, class_leaf = tree
@@ -194,7 +195,7 @@ def sgd_step(x, c_pos, weight, z, coef, acc, intercept, acc_intercept, tree, n_n
             continue
         acc_intercept[c] += g * g
         intercept[c] -= lr * g / math.sqrt(acc_intercept[c] + ADAGRAD_EPS)
-        gj = g * x[nz]
+        gj = g * x[nz] + l2 * coef[c, nz]
         acc[c, nz] += gj * gj
         coef[c, nz] -= lr * gj / np.sqrt(acc[c, nz] + ADAGRAD_EPS)
     return loss, negs, lp_neg

@@ -10,7 +10,7 @@ from skxc._kernels.sgd import ADAGRAD_EPS, softmax_epoch
 from skxc.datasets import make_hierarchical_classification
 
 
-def _reference_softmax_step(x, c_pos, W, b, accW, accb, lr, alpha):
+def _reference_softmax_step(x, c_pos, W, b, accW, accb, lr, alpha, l2):
     """Slow NumPy reference: one exact-softmax Adagrad step on one dense row."""
     W, b, accW, accb = W.astype(np.float64), b.astype(np.float64), accW.astype(np.float64), accb.astype(np.float64)
     xi = W @ x + b
@@ -20,28 +20,30 @@ def _reference_softmax_step(x, c_pos, W, b, accW, accb, lr, alpha):
     g[c_pos] -= 1.0
     accb += g**2
     b -= lr * g / np.sqrt(accb + ADAGRAD_EPS)
-    G = np.outer(g, x)
-    nz = G != 0
+    nz = np.broadcast_to(x != 0, W.shape)  # every class row, the row's non-zero features
+    G = np.outer(g, x) + l2 * W
     accW[nz] += G[nz] ** 2
     W[nz] -= lr * G[nz] / np.sqrt(accW[nz] + ADAGRAD_EPS)
     loss = logsumexp(xi) - xi[c_pos] + alpha / C * np.sum(xi**2)
     return W, b, accW, accb, loss
 
 
-def test_softmax_step_matches_reference():
+@pytest.mark.parametrize("l2", [0.0, 0.3])
+def test_softmax_step_matches_reference(l2):
     rng = np.random.default_rng(0)
     C, K = 7, 5
     x = rng.normal(size=K).astype(np.float32)
+    x[1] = 0.0  # a feature the step must not touch
     W = rng.normal(size=(C, K)).astype(np.float32)
     b = rng.normal(size=C).astype(np.float32)
     accW = rng.uniform(0.1, 1, size=(C, K)).astype(np.float32)
     accb = rng.uniform(0.1, 1, size=C).astype(np.float32)
-    ref = _reference_softmax_step(x.astype(np.float64), 3, W, b, accW, accb, 0.2, 0.05)
+    ref = _reference_softmax_step(x.astype(np.float64), 3, W, b, accW, accb, 0.2, 0.05, l2)
     stats = np.zeros(4)
     Wk, bk, aWk, abk = W.copy(), b.copy(), accW.copy(), accb.copy()
     softmax_epoch(np.zeros(1, np.int64), np.zeros(0, np.int32), x.copy(), K, np.array([3], np.int32),
                   np.ones(1, np.float32), np.zeros(1, np.int64), Wk.ravel(), aWk.ravel(), K, 1, bk, abk,
-                  0.2, 0.05, stats)
+                  0.2, 0.05, l2, stats)
     np.testing.assert_allclose(Wk, ref[0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(bk, ref[1], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(aWk, ref[2], rtol=1e-5)

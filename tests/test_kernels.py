@@ -118,7 +118,8 @@ def _problem(seed, order, tree_k, fmt):
     return Xin, y, Z, tree, coef, acc, intercept, acc_intercept
 
 
-def _run_kernel(Xin, y, weight, Z, tree, coef, acc, intercept, acc_intercept, rows, n_negatives, lr, alpha, seed):
+def _run_kernel(Xin, y, weight, Z, tree, coef, acc, intercept, acc_intercept, rows, n_negatives, lr, alpha, seed,
+                l2=0.0):
     """Call the kernel exactly as skxc/_solver.py does (same dtypes: one signature)."""
     _, indptr, indices, data, n_dense = kernel_rows(Xin)
     coef_flat, stride_c, stride_j = flat_view(coef)
@@ -130,7 +131,7 @@ def _run_kernel(Xin, y, weight, Z, tree, coef, acc, intercept, acc_intercept, ro
     negative_sampling_epoch(
         indptr, indices, data, n_dense, y, sample_weight, np.asarray(rows, dtype=np.int64), Z,
         coef_flat, acc_flat, stride_c, stride_j, intercept, acc_intercept, *tree,
-        n_negatives, float(lr), float(alpha), state, out_stats,
+        n_negatives, float(lr), float(alpha), float(l2), state, out_stats,
     )  # fmt: skip
     return state, out_stats
 
@@ -139,19 +140,20 @@ def _run_kernel(Xin, y, weight, Z, tree, coef, acc, intercept, acc_intercept, ro
 @pytest.mark.parametrize("tree_k", [0, K], ids=["unconditional", "k3"])
 @pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("fmt", ["dense", "csr"])
-def test_sgd_step_matches_reference(fmt, order, tree_k, n_negatives):
+@pytest.mark.parametrize("l2", [0.0, 0.2])
+def test_sgd_step_matches_reference(fmt, order, tree_k, n_negatives, l2):
     lr, alpha, weight, seed, r = 0.3, 0.05, 0.75, 99991, 2
     Xin, y, Z, tree, coef, acc, intercept, acc_intercept = _problem(1, order, tree_k, fmt)
     before = [a.copy() for a in (coef, acc, intercept, acc_intercept)]
     state, out_stats = _run_kernel(
-        Xin, y, weight, Z, tree, coef, acc, intercept, acc_intercept, [r], n_negatives, lr, alpha, seed
+        Xin, y, weight, Z, tree, coef, acc, intercept, acc_intercept, [r], n_negatives, lr, alpha, seed, l2
     )
     assert coef.flags[f"{order}_CONTIGUOUS"]  # updated in place, layout kept
 
     x = (Xin.toarray() if sp.issparse(Xin) else Xin)[r].astype(np.float32).astype(np.float64)
     ref_params = [a.astype(np.float64) for a in before]
     rng = ref.XorShift64Star(seed)
-    loss, negs, lp_neg = ref.sgd_step(x, y[r], weight, Z[r], *ref_params, tree, n_negatives, lr, alpha, rng)
+    loss, negs, lp_neg = ref.sgd_step(x, y[r], weight, Z[r], *ref_params, tree, n_negatives, lr, alpha, rng, l2)
 
     for got, want in zip((coef, acc, intercept, acc_intercept), ref_params, strict=True):
         np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7)

@@ -7,7 +7,9 @@ paper's Eq. 6 with the negative terms averaged:
       + 1/m sum_j [softplus(xi_y'j) + alpha (xi_y'j + log p_n(y'j|x))^2]
 
 with xi_c = coef[c] @ x + intercept[c]. Only the rows of the positive and the
-negatives change. Adagrad: acc += g^2; w -= lr g / sqrt(acc + ADAGRAD_EPS).
+negatives change. Adagrad: acc += g^2; w -= lr g / sqrt(acc + ADAGRAD_EPS),
+where a weight's g also holds ``l2 * w`` (an L2 penalty on the weights each
+step touches: a weight is shrunk in proportion to how often it is used).
 
 Input rows come either as CSR ``(indptr int64, indices int32, data float32)``
 or, when ``n_dense_features > 0``, as a C-contiguous dense float32 matrix
@@ -55,13 +57,15 @@ def row_score(indptr, indices, data, n_dense_features, r, coef_flat, stride_c, s
 @njit(**NJIT)
 def adagrad_row_update(
     indptr, indices, data, n_dense_features, r, coef_flat, acc_flat, stride_c, stride_j,
-    intercept, acc_intercept, c, g, lr,
+    intercept, acc_intercept, c, g, lr, l2,
 ):
     """Adagrad step on row c of coef_ and intercept_[c] for d loss / d xi_c = g.
 
+    Each weight w_cj with x_j != 0 gets the gradient g x_j + l2 w_cj (the L2
+    penalty applied to the weights a step touches; not to the intercept).
     Modifies ``coef_flat``, ``acc_flat``, ``intercept``, ``acc_intercept`` in place.
     """
-    if g == 0.0:
+    if g == 0.0 and l2 == 0.0:
         return
     acc_b = acc_intercept[c] + g * g
     acc_intercept[c] = acc_b
@@ -74,7 +78,7 @@ def adagrad_row_update(
             continue
         j = p - start if n_dense_features > 0 else indices[p]
         pos = base + j * stride_j
-        gj = g * v
+        gj = g * v + l2 * coef_flat[pos]
         acc = acc_flat[pos] + gj * gj
         acc_flat[pos] = acc
         coef_flat[pos] -= lr * gj / math.sqrt(acc + ADAGRAD_EPS)
@@ -99,7 +103,7 @@ def negative_sampling_epoch(
     indptr, indices, data, n_dense_features, y, sample_weight, order, Z,
     coef_flat, acc_flat, stride_c, stride_j, intercept, acc_intercept,
     node_weight, node_bias, leaf_class, class_leaf,
-    n_negatives, lr, alpha, state, out_stats,
+    n_negatives, lr, alpha, l2, state, out_stats,
 ):
     """One pass of negative-sampling Adagrad over the rows ``order`` (in that order).
 
@@ -112,6 +116,7 @@ def negative_sampling_epoch(
     coef_flat, acc_flat : float32, flat views of coef_ and its Adagrad state (in place)
     intercept, acc_intercept : float32 (n_classes,) (in place)
     node_weight, node_bias, leaf_class, class_leaf : the noise tree (read only)
+    n_negatives : int; lr, alpha, l2 : float (step size, Eq. 6's lambda, L2 on touched weights)
     state : uint64 (1,) RNG state (advanced in place)
     out_stats : float64 (4,), incremented in place with
         [sum of weighted loss, sum of weights, sum of sigmoid(xi) over negatives,
@@ -154,10 +159,10 @@ def negative_sampling_epoch(
         n_visited += 1
         weight_sum += w
         adagrad_row_update(indptr, indices, data, n_dense_features, r, coef_flat, acc_flat, stride_c, stride_j,
-                           intercept, acc_intercept, c_pos, g_pos, lr)
+                           intercept, acc_intercept, c_pos, g_pos, lr, l2)
         for m in range(n_negatives):
             adagrad_row_update(indptr, indices, data, n_dense_features, r, coef_flat, acc_flat, stride_c, stride_j,
-                               intercept, acc_intercept, neg_class[m], neg_xi[m], lr)
+                               intercept, acc_intercept, neg_class[m], neg_xi[m], lr, l2)
     out_stats[0] += loss_sum
     out_stats[1] += weight_sum
     out_stats[2] += hard_sum
@@ -168,7 +173,7 @@ def negative_sampling_epoch(
 def softmax_epoch(
     indptr, indices, data, n_dense_features, y, sample_weight, order,
     coef_flat, acc_flat, stride_c, stride_j, intercept, acc_intercept,
-    lr, alpha, out_stats,
+    lr, alpha, l2, out_stats,
 ):
     """One pass of exact (full) softmax Adagrad over the rows ``order``: O(nnz(x) C) per row.
 
@@ -209,6 +214,6 @@ def softmax_epoch(
             if c == c_pos:
                 g -= 1.0
             adagrad_row_update(indptr, indices, data, n_dense_features, r, coef_flat, acc_flat, stride_c, stride_j,
-                               intercept, acc_intercept, c, w * g, lr)
+                               intercept, acc_intercept, c, w * g, lr, l2)
     out_stats[0] += loss_sum
     out_stats[1] += weight_sum

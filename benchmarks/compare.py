@@ -303,9 +303,9 @@ def main(argv=None):
     out = Path(args.out)
     # only the options given are passed: everything else is the estimator's default
     skxc_params = {"epochs": args.skxc_epochs if args.skxc_epochs is not None else AdversarialSoftmaxClassifier().max_iter}
-    for name in ("learning_rate", "alpha", "n_negatives", "tree_alpha"):
-        if getattr(args, f"skxc_{name}") is not None:
-            skxc_params[name] = getattr(args, f"skxc_{name}")
+    for param in ("learning_rate", "alpha", "n_negatives", "tree_alpha"):
+        if getattr(args, f"skxc_{param}") is not None:
+            skxc_params[param] = getattr(args, f"skxc_{param}")
     base = {"data_dir": str(Path(args.data_dir).resolve()), "threads": args.threads, "seed": args.seed,
             "ll_rows": args.ll_rows, "train_rows": args.train_rows, "test_rows": args.test_rows}
     y_train = np.load(Path(args.data_dir) / "y_train.npy")[: args.train_rows]

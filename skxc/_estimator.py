@@ -24,7 +24,6 @@ from ._solver import Rows, auto_learning_rate, epoch_order, flat_view, sgd_epoch
 from ._tree import AuxiliaryTree, unconditional_tree
 from ._validation import (
     canonical_csr,
-    check_finite_projection,
     check_float32_range,
     check_model_memory,
     encode_labels,
@@ -377,7 +376,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
     def _rows(self, X, codes, sample_weight) -> Rows:
         X, indptr, indices, data, n_dense = kernel_rows(X)
-        Z = check_finite_projection(self.tree_._transform(X))
+        Z = self.tree_._transform(X)  # raises if the projection overflows float32
         return Rows(indptr, indices, data, n_dense, codes, sample_weight.astype(FLOAT), Z)
 
     def _seed_rng(self) -> np.random.Generator:
@@ -620,7 +619,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         Returns the list of ``fn``'s results.
         """
         X, indptr, indices, data, _ = kernel_rows(X)
-        Z = check_finite_projection(self.tree_._transform(X))
+        Z = self.tree_._transform(X)  # raises if the projection overflows float32
         coef_flat, stride_c, stride_j = flat_view(self.coef_)
         n, block = X.shape[0], self._block_rows()
 
@@ -676,7 +675,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             return out, scores
         # exact branch and bound over the tree (skxc/_kernels/predict.py)
         X, indptr, indices, data, _ = kernel_rows(X)
-        Z = check_finite_projection(tree._transform(X))
+        Z = tree._transform(X)
         tree_arrays = (tree.node_weight_, tree.node_bias_, tree.leaf_class_, tree.class_leaf_, k)
         if sp.issparse(X):  # scores built per row inside the kernel
             coef_flat, stride_c, stride_j = flat_view(self.coef_)

@@ -20,19 +20,24 @@ def add_csr_scores(indptr, indices, data, row_start, row_stop, coef_flat, stride
     indptr int64 (n+1,), indices int32, data float32; out_inout float64
     (row_stop - row_start, n_classes), incremented in place.
     """
-    n_classes = out_inout.shape[1]
     for r in range(row_start, row_stop):
-        o = out_inout[r - row_start]
-        for p in range(indptr[r], indptr[r + 1]):
-            v = np.float64(data[p])
-            base = np.int64(indices[p]) * stride_j
-            if stride_c == 1:  # a slice lets LLVM vectorise (no negative-index wraparound)
-                col = coef_flat[base : base + n_classes]
-                for c in range(n_classes):
-                    o[c] += v * col[c]
-            else:
-                for c in range(n_classes):
-                    o[c] += v * coef_flat[base + c * stride_c]
+        _add_row_scores(indptr, indices, data, r, coef_flat, stride_c, stride_j, out_inout[r - row_start])
+
+
+@njit(**NJIT)
+def _add_row_scores(indptr, indices, data, r, coef_flat, stride_c, stride_j, out_inout):
+    """out_inout[c] += sum_p data[p] * coef[c, indices[p]] over the non-zeros p of CSR row r."""
+    n_classes = out_inout.shape[0]
+    for p in range(indptr[r], indptr[r + 1]):
+        v = np.float64(data[p])
+        base = np.int64(indices[p]) * stride_j
+        if stride_c == 1:  # a slice lets LLVM vectorise (no negative-index wraparound)
+            col = coef_flat[base : base + n_classes]
+            for c in range(n_classes):
+                out_inout[c] += v * col[c]
+        else:
+            for c in range(n_classes):
+                out_inout[c] += v * coef_flat[base + c * stride_c]
 
 
 @njit(**NJIT)
@@ -194,16 +199,7 @@ def top_k_csr(indptr, indices, data, row_start, row_stop, coef_flat, stride_c, s
         else:
             for c in range(n_classes):
                 acc[c] = intercept[c]
-            for p in range(p0, p1):
-                v = np.float64(data[p])
-                base = np.int64(indices[p]) * stride_j
-                if stride_c == 1:
-                    col = coef_flat[base : base + n_classes]
-                    for c in range(n_classes):
-                        acc[c] += v * col[c]
-                else:
-                    for c in range(n_classes):
-                        acc[c] += v * coef_flat[base + c * stride_c]
+            _add_row_scores(indptr, indices, data, r, coef_flat, stride_c, stride_j, acc)
             for c in range(n_classes):
                 leaves[class_leaf[c]] = acc[c]
         _subtree_max(best, n_inner)

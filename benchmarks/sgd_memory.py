@@ -78,16 +78,23 @@ _LINE_ELEMS = np.uint64(LINE // 4)
 
 
 @njit(**NJIT)
+def _next_random_element(x, n_lines):
+    """Advance the in-register xorshift64 state ``x``; return it and a random element index:
+    a random 64 B line of ``n_lines``, and a random float32 within it."""
+    x ^= x << _X13
+    x ^= x >> _X7
+    x ^= x << _X17
+    return x, (x % n_lines) * _LINE_ELEMS + ((x >> _X40) % _LINE_ELEMS)
+
+
+@njit(**NJIT)
 def _random_reads(a, n_access, seed):
     """Sum of ``n_access`` float32 elements of ``a`` at independent random positions (xorshift64)."""
     n_lines = np.uint64(a.shape[0] // (LINE // 4))
     x = np.uint64(seed)
     s = 0.0
     for _ in range(n_access):
-        x ^= x << _X13
-        x ^= x >> _X7
-        x ^= x << _X17
-        i = (x % n_lines) * _LINE_ELEMS + ((x >> _X40) % _LINE_ELEMS)
+        x, i = _next_random_element(x, n_lines)
         s += a[np.int64(i)]
     return s
 
@@ -98,10 +105,7 @@ def _random_updates(a, n_access, seed):
     n_lines = np.uint64(a.shape[0] // (LINE // 4))
     x = np.uint64(seed)
     for _ in range(n_access):
-        x ^= x << _X13
-        x ^= x >> _X7
-        x ^= x << _X17
-        i = (x % n_lines) * _LINE_ELEMS + ((x >> _X40) % _LINE_ELEMS)
+        x, i = _next_random_element(x, n_lines)
         a[np.int64(i)] += 1.0
 
 
@@ -111,10 +115,7 @@ def _dependent_reads(a, n_access, seed):
     n_lines = np.uint64(a.shape[0] // (LINE // 4))
     x = np.uint64(seed)
     for _ in range(n_access):
-        x ^= x << _X13
-        x ^= x >> _X7
-        x ^= x << _X17
-        i = (x % n_lines) * _LINE_ELEMS + ((x >> _X40) % _LINE_ELEMS)
+        x, i = _next_random_element(x, n_lines)
         x += np.uint64(a[np.int64(i)])
     return x
 

@@ -124,8 +124,13 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     n_components : int, default=16
         Dimension k of the projection the tree is fitted on ("adversarial" only).
 
-    tree_alpha : float, default=0.1
+    tree_alpha : float, default=10.0
         L2 regularisation λ_n of the tree's node splits ("adversarial" only).
+        The paper uses 0.1; that makes the tree over-confident about rare
+        classes (deep nodes see few rows), which costs test log-likelihood:
+        on ptb-nextword -6.12 at 0.1 against -5.35 at 10, and 10 is also at
+        least as good as 0.1 and 1 on bibtex, corel5k, delicious and the demo
+        data, with top-1 accuracy unchanged or higher (docs/benchmarks).
 
     intercept_init : {"zeros", "noise"}, default="zeros"
         "zeros" starts every class bias at 0, i.e. at the model p(y|x) = p_n(y|x).
@@ -255,7 +260,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         validation_fraction=0.1,
         shuffle=True,
         n_components=16,
-        tree_alpha=0.1,
+        tree_alpha=10.0,
         intercept_init="zeros",
         random_state=None,
         n_jobs=None,

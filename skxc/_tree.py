@@ -91,8 +91,10 @@ class AuxiliaryTree(ClassifierMixin, BaseEstimator):
         ``n_features - 1`` (sparse) or ``min(n_samples, n_features)`` (dense).
         ``0`` fits an unconditional tree (class frequencies only).
 
-    alpha : float, default=0.1
-        L2 regularisation λ_n of each node's (w, b) (paper: 0.1).
+    alpha : float, default=10.0
+        L2 regularisation λ_n of each node's (w, b) on the standardised
+        projection (paper: 0.1, which over-fits the deep nodes' few rows: see
+        ``tree_alpha`` of :class:`AdversarialSoftmaxClassifier`).
 
     max_samples : int, default=200_000
         The projection and the tree are fitted on a random subsample of at most
@@ -169,7 +171,7 @@ class AuxiliaryTree(ClassifierMixin, BaseEstimator):
         self,
         *,
         n_components=16,
-        alpha=0.1,
+        alpha=10.0,
         max_samples=200_000,
         max_newton_iter=20,
         max_split_iter=10,

@@ -293,7 +293,7 @@ def _fit_tree(
     n_classes: int,
     *,
     sample_weight: np.ndarray | None = None,
-    alpha: float = 0.1,
+    alpha: float = 10.0,
     max_newton_iter: int = 20,
     max_split_iter: int = 10,
     newton_tol: float = 1e-6,
@@ -411,7 +411,7 @@ def fit_tree(
     n_classes: int,
     *,
     sample_weight: np.ndarray | None = None,
-    alpha: float = 0.1,
+    alpha: float = 10.0,
     max_newton_iter: int = 20,
     max_split_iter: int = 10,
     newton_tol: float = 1e-6,
@@ -431,7 +431,7 @@ def fit_tree(
         Number of classes C >= 2. Classes without rows still get a leaf.
     sample_weight : array-like of shape (n_samples,), default=None
         Nonnegative row weights; None means all ones.
-    alpha : float, default=0.1
+    alpha : float, default=10.0
         Strength of the regulariser ``-alpha (|w|^2 + b^2)`` of every node
         (``lambda_n`` in the paper). ``alpha=0`` is allowed but a node whose
         halves are linearly separable then has no finite optimum.

@@ -421,7 +421,7 @@ def test_planted_hierarchy_beats_uniform_and_random_tree():
     Zt, yt = _planted_hierarchy(20, seed=0, noise_seed=2)
     rng = np.random.default_rng(3)
     n_classes = 64
-    node_weight, node_bias, leaf_class, class_leaf = fit_tree(Z, y, n_classes)
+    node_weight, node_bias, leaf_class, class_leaf = fit_tree(Z, y, n_classes, alpha=0.1)
     ll = ref.class_log_proba(node_weight, node_bias, class_leaf, Zt)[np.arange(yt.size), yt].mean()
     assert ll > -math.log(n_classes) + 1.5
     # A random class-to-leaf assignment, fitted the same way per node.

@@ -283,6 +283,7 @@ def traffic_per_positive(rows, order, coef, acc, intercept, acc_intercept, tree,
 
 def _kernel_args(clf, rows, order, indices=None, Z=None, coef=None, acc=None, tree_arrays=None, seed=0):
     from skxc._kernels.rng import seed_states
+    from skxc._kernels.tree import log_proba_of_classes
     from skxc._solver import flat_view
 
     coef = clf.coef_ if coef is None else coef
@@ -290,11 +291,15 @@ def _kernel_args(clf, rows, order, indices=None, Z=None, coef=None, acc=None, tr
     coef_flat, stride_c, stride_j = flat_view(coef)
     acc_flat, _, _ = flat_view(acc)
     tree = clf.tree_
-    tree_arrays = tree_arrays or (tree.node_weight_, tree.node_bias_, tree.leaf_class_, tree.class_leaf_)
+    node_weight, node_bias, leaf_class, class_leaf = tree_arrays or (
+        tree.node_weight_, tree.node_bias_, tree.leaf_class_, tree.class_leaf_)
+    Z = rows.Z if Z is None else Z
+    log_noise = np.empty(rows.y.shape[0])
+    log_proba_of_classes(Z, rows.y, node_weight, node_bias, class_leaf, log_noise)
     state = seed_states(np.random.default_rng(seed), 1)[0]
     return (rows.indptr, rows.indices if indices is None else indices, rows.data, rows.n_dense_features, rows.y,
-            rows.sample_weight, order, rows.Z if Z is None else Z, coef_flat, acc_flat, stride_c, stride_j,
-            clf.intercept_.copy(), clf._acc_intercept.copy(), *tree_arrays, clf.n_negatives,
+            rows.sample_weight, order, Z, log_noise, coef_flat, acc_flat, stride_c, stride_j,
+            clf.intercept_.copy(), clf._acc_intercept.copy(), node_weight, node_bias, leaf_class, clf.n_negatives,
             float(clf.learning_rate_), float(clf.alpha), float(clf.l2), state, np.zeros(4))
 
 

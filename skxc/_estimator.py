@@ -367,10 +367,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
     def _mean_negative_log_noise(self, X, codes, sample_weight):
         """Per class: minus the weighted mean of log p_n(y|x) over its rows (0 if none)."""
-        tree = self.tree_
-        Z = tree._transform(X)
-        lp = np.empty(Z.shape[0], dtype=np.float64)
-        log_proba_of_classes(Z, codes, tree.node_weight_, tree.node_bias_, tree.class_leaf_, lp)
+        lp = self._log_noise_of(self.tree_._transform(X), codes)
         n_classes = len(self.classes_)
         w = sample_weight.astype(np.float64)
         num = np.bincount(codes, weights=w * lp, minlength=n_classes)
@@ -379,10 +376,25 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         np.divide(-num, den, out=out, where=den > 0)
         return out
 
+    def _log_noise_of(self, Z, codes):
+        """log p_n(y_i|x_i) of each row's own class, float64, on ``n_jobs`` threads."""
+        tree = self.tree_
+        out = np.empty(Z.shape[0], dtype=np.float64)
+
+        def run(start, stop):
+            log_proba_of_classes(
+                Z[start:stop], codes[start:stop], tree.node_weight_, tree.node_bias_, tree.class_leaf_,
+                out[start:stop],
+            )
+
+        self._map_chunks(Z.shape[0], run, rows_per_chunk=65536)
+        return out
+
     def _rows(self, X, codes, sample_weight) -> Rows:
         X, indptr, indices, data, n_dense = kernel_rows(X)
         Z = self.tree_._transform(X)  # raises if the projection overflows float32
-        return Rows(indptr, indices, data, n_dense, codes, sample_weight.astype(FLOAT), Z)
+        log_noise = self._log_noise_of(Z, codes)  # the tree is fixed: once per call, not per epoch
+        return Rows(indptr, indices, data, n_dense, codes, sample_weight.astype(FLOAT), Z, log_noise)
 
     def _seed_rng(self) -> np.random.Generator:
         return np.random.default_rng(check_random_state(self.random_state).randint(2**31))

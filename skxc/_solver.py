@@ -28,6 +28,7 @@ class Rows:
     y: np.ndarray  # int32 class codes
     sample_weight: np.ndarray  # float32
     Z: np.ndarray  # float32 (n, k) projected features for the tree
+    log_noise: np.ndarray  # float64 (n,) log p_n(y|x) of each row's own class
 
     @property
     def n_samples(self) -> int:
@@ -87,8 +88,8 @@ def sgd_epoch(
             return
         negative_sampling_epoch(
             rows.indptr, rows.indices, rows.data, rows.n_dense_features, rows.y, rows.sample_weight,
-            chunk, rows.Z, coef_flat, acc_flat, stride_c, stride_j, model.intercept_, model._acc_intercept,
-            tree.node_weight_, tree.node_bias_, tree.leaf_class_, tree.class_leaf_,
+            chunk, rows.Z, rows.log_noise, coef_flat, acc_flat, stride_c, stride_j, model.intercept_,
+            model._acc_intercept, tree.node_weight_, tree.node_bias_, tree.leaf_class_,
             model.n_negatives, float(model.learning_rate_), float(model.alpha), float(model.l2), states[t], stats[t],
         )
 

@@ -15,7 +15,7 @@ from skxc._tree import balanced_leaf_class
 
 MASK64 = (1 << 64) - 1
 XORSHIFT_MULTIPLIER = 0x2545F4914F6CDD1D
-ADAGRAD_EPS = 1e-8  # the reference implementation's initial accumulator
+ADAGRAD_EPS = 1.0  # Adagrad's initial accumulator (the paper's reference code uses 1e-8)
 
 
 class XorShift64Star:

@@ -128,9 +128,12 @@ def _run_kernel(Xin, y, weight, Z, tree, coef, acc, intercept, acc_intercept, ro
     state = np.array([seed], dtype=np.uint64)
     out_stats = np.zeros(4, dtype=np.float64)
     sample_weight = np.full(y.shape[0], weight, dtype=np.float32)
+    node_weight, node_bias, leaf_class, _ = tree
+    log_noise = np.array([ref.class_log_proba(Z[i], node_weight, node_bias, leaf_class, N_CLASSES)[y[i]]
+                          for i in range(y.shape[0])])
     negative_sampling_epoch(
-        indptr, indices, data, n_dense, y, sample_weight, np.asarray(rows, dtype=np.int64), Z,
-        coef_flat, acc_flat, stride_c, stride_j, intercept, acc_intercept, *tree,
+        indptr, indices, data, n_dense, y, sample_weight, np.asarray(rows, dtype=np.int64), Z, log_noise,
+        coef_flat, acc_flat, stride_c, stride_j, intercept, acc_intercept, node_weight, node_bias, leaf_class,
         n_negatives, float(lr), float(alpha), float(l2), state, out_stats,
     )  # fmt: skip
     return state, out_stats

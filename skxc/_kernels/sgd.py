@@ -30,6 +30,7 @@ import numpy as np
 from numba import njit
 
 from .._config import NJIT
+from .prefetch import prefetch
 from .tree import log_sigmoid, sample_leaf
 
 #: Adagrad's initial accumulator. The reference implementation's 1e-8 makes a
@@ -107,6 +108,25 @@ def sigmoid(a):
 
 
 @njit(**NJIT)
+def _draw_negatives(z, node_weight, node_bias, leaf_class, state, out_class, out_lp):
+    """Fill ``out_class``/``out_lp`` with negatives drawn from the tree at ``z`` and their log p_n."""
+    for m in range(out_class.shape[0]):
+        leaf, lp = sample_leaf(z, node_weight, node_bias, state)
+        out_class[m] = leaf_class[leaf]
+        out_lp[m] = lp
+
+
+@njit(**NJIT)
+def _prefetch_row(indptr, indices, r, coef_flat, acc_flat, stride_c, stride_j, c):
+    """Prefetch the weights and Adagrad state of class ``c`` on CSR row ``r``'s features."""
+    base = c * stride_c
+    for p in range(indptr[r], indptr[r + 1]):
+        pos = base + indices[p] * stride_j
+        prefetch(coef_flat, pos)
+        prefetch(acc_flat, pos)
+
+
+@njit(**NJIT)
 def negative_sampling_epoch(
     indptr, indices, data, n_dense_features, y, sample_weight, order, Z, log_noise,
     coef_flat, acc_flat, stride_c, stride_j, intercept, acc_intercept,
@@ -134,26 +154,49 @@ def negative_sampling_epoch(
     neg_class = np.empty(n_negatives, dtype=np.int64)
     neg_xi = np.empty(n_negatives, dtype=np.float64)
     neg_lp = np.empty(n_negatives, dtype=np.float64)
+    next_class = np.empty(n_negatives, dtype=np.int64)
+    next_lp = np.empty(n_negatives, dtype=np.float64)
     inv_m = 1.0 / n_negatives
     loss_sum = 0.0
     weight_sum = 0.0
     hard_sum = 0.0
     n_visited = 0
-    for t in range(order.shape[0]):
+    n_rows = order.shape[0]
+    # Software pipeline: the negatives of the next row are drawn (the RNG sequence
+    # is the same as drawing them in turn) and the model entries it will touch are
+    # prefetched while this row is trained, so their cache misses overlap the work.
+    if n_rows > 0 and sample_weight[order[0]] != 0.0:
+        _draw_negatives(Z[order[0]], node_weight, node_bias, leaf_class, state, next_class, next_lp)
+    for t in range(n_rows):
         r = order[t]
         w = np.float64(sample_weight[r])
+        neg_class[:] = next_class
+        neg_lp[:] = next_lp
+        if t + 1 < n_rows:
+            r_next = order[t + 1]
+            if sample_weight[r_next] != 0.0:
+                _draw_negatives(Z[r_next], node_weight, node_bias, leaf_class, state, next_class, next_lp)
+                if n_dense_features == 0:
+                    _prefetch_row(indptr, indices, r_next, coef_flat, acc_flat, stride_c, stride_j, y[r_next])
+                    for m in range(n_negatives):
+                        _prefetch_row(indptr, indices, r_next, coef_flat, acc_flat, stride_c, stride_j, next_class[m])
+            if t + 2 < n_rows:
+                r_after = order[t + 2]
+                prefetch(sample_weight, r_after)
+                prefetch(y, r_after)
+                prefetch(log_noise, r_after)
+                prefetch(indptr, r_after)
+                if Z.shape[1] > 0:
+                    prefetch(Z[r_after], 0)
         if w == 0.0:
             continue
-        z = Z[r]
         c_pos = y[r]
         lp_pos = log_noise[r]
         xi_pos = row_score(indptr, indices, data, n_dense_features, r, coef_flat, stride_c, stride_j, intercept, c_pos)
         for m in range(n_negatives):
-            leaf, lp = sample_leaf(z, node_weight, node_bias, state)
-            c = leaf_class[leaf]
-            neg_class[m] = c
-            neg_lp[m] = lp
-            neg_xi[m] = row_score(indptr, indices, data, n_dense_features, r, coef_flat, stride_c, stride_j, intercept, c)
+            neg_xi[m] = row_score(
+                indptr, indices, data, n_dense_features, r, coef_flat, stride_c, stride_j, intercept, neg_class[m]
+            )
         # loss and gradients, all from the scores before this step's updates
         u = xi_pos + lp_pos
         loss = softplus(-xi_pos) + alpha * u * u

@@ -170,8 +170,9 @@ def negative_sampling_epoch(
     for t in range(n_rows):
         r = order[t]
         w = np.float64(sample_weight[r])
-        neg_class[:] = next_class
-        neg_lp[:] = next_lp
+        for m in range(n_negatives):
+            neg_class[m] = next_class[m]
+            neg_lp[m] = next_lp[m]
         if t + 1 < n_rows:
             r_next = order[t + 1]
             if sample_weight[r_next] != 0.0:

@@ -145,12 +145,12 @@ def random_tree(n_classes: int, k: int, rng: np.random.Generator, scale: float =
 
 
 def eq6_loss(xi_pos, lp_pos, xi_neg, lp_neg, alpha, weight=1.0) -> float:
-    """Weighted Eq. 6 with the negative terms averaged (as in skxc/_kernels/sgd.py)."""
+    """Weighted Eq. 6 with one term per negative, summed (as in skxc/_kernels/sgd.py)."""
     xi_neg, lp_neg = np.asarray(xi_neg, dtype=np.float64), np.asarray(lp_neg, dtype=np.float64)
     u = xi_pos + lp_pos
     loss = softplus(-xi_pos) + alpha * u * u
     un = xi_neg + lp_neg
-    loss += np.mean(np.logaddexp(0.0, xi_neg) + alpha * un * un)
+    loss += np.sum(np.logaddexp(0.0, xi_neg) + alpha * un * un)
     return float(weight * loss)
 
 
@@ -163,9 +163,8 @@ def eq6_loss_of_params(coef, intercept, x, c_pos, lp_pos, c_neg, lp_neg, alpha, 
 def eq6_gradient(xi_pos, lp_pos, xi_neg, lp_neg, alpha, weight=1.0):
     """d loss / d xi of the positive and of each negative (a negative equal to the
     positive class contributes its own term, as the kernel treats it separately)."""
-    m = len(xi_neg)
     g_pos = weight * (-sigmoid(-xi_pos) + 2.0 * alpha * (xi_pos + lp_pos))
-    g_neg = [weight / m * (sigmoid(xn) + 2.0 * alpha * (xn + ln)) for xn, ln in zip(xi_neg, lp_neg, strict=True)]
+    g_neg = [weight * (sigmoid(xn) + 2.0 * alpha * (xn + ln)) for xn, ln in zip(xi_neg, lp_neg, strict=True)]
     return g_pos, g_neg
 
 

@@ -127,7 +127,7 @@ def _run_kernel(Xin, y, weight, Z, tree, coef, acc, intercept, acc_intercept, ro
     assert (a_c, a_j) == (stride_c, stride_j)
     state = np.array([seed], dtype=np.uint64)
     out_stats = np.zeros(4, dtype=np.float64)
-    sample_weight = np.full(y.shape[0], weight, dtype=np.float32)
+    sample_weight = np.broadcast_to(np.asarray(weight, dtype=np.float32), y.shape).copy()
     node_weight, node_bias, leaf_class, _ = tree
     log_noise = np.array([ref.class_log_proba(Z[i], node_weight, node_bias, leaf_class, N_CLASSES)[y[i]]
                           for i in range(y.shape[0])])
@@ -229,6 +229,38 @@ def test_sgd_gradients_match_finite_differences(fmt):
     np.testing.assert_allclose(g_coef, fd_coef, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(g_intercept, fd_intercept, rtol=1e-5, atol=1e-7)
     assert np.count_nonzero(fd_intercept) == 1 + n_negatives
+
+
+@pytest.mark.parametrize("fmt", ["dense", "csr"])
+def test_sgd_epoch_matches_reference_steps_in_turn(fmt):
+    """A pass over several rows (repeats, zero weights) == the reference steps one after another.
+
+    The kernel draws each row's negatives one row ahead (software pipelining);
+    this checks that the draws, the skipped rows and the updates still happen
+    exactly as in a plain loop.
+    """
+    lr, alpha, n_negatives, seed = 0.3, 0.05, 2, 31337
+    Xin, y, Z, tree, coef, acc, intercept, acc_intercept = _problem(5, "F", K, fmt)
+    weight = np.array([0.5, 0.0, 1.5, 1.0], dtype=np.float32)
+    rows = [0, 1, 2, 2, 3, 1, 0, 3, 1]
+    params = [a.astype(np.float64) for a in (coef, acc, intercept, acc_intercept)]
+    state, out_stats = _run_kernel(
+        Xin, y, weight, Z, tree, coef, acc, intercept, acc_intercept, rows, n_negatives, lr, alpha, seed
+    )
+    X = (Xin.toarray() if sp.issparse(Xin) else Xin).astype(np.float32).astype(np.float64)
+    rng = ref.XorShift64Star(seed)
+    loss_sum = 0.0
+    for r in rows:
+        if weight[r] == 0:
+            continue
+        loss, _, _ = ref.sgd_step(X[r], y[r], float(weight[r]), Z[r], *params, tree, n_negatives, lr, alpha, rng)
+        loss_sum += loss
+    for got, want in zip((coef, acc, intercept, acc_intercept), params, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert int(state[0]) == rng.state
+    assert out_stats[0] == pytest.approx(loss_sum, rel=1e-6)
+    assert out_stats[1] == pytest.approx(sum(float(weight[r]) for r in rows))
+    assert out_stats[3] == n_negatives * sum(weight[r] > 0 for r in rows)
 
 
 def test_sgd_zero_weight_rows_are_skipped():

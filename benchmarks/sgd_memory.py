@@ -203,10 +203,11 @@ def traffic_per_positive(rows, order, coef, acc, intercept, acc_intercept, tree,
     """Bytes and cache lines one positive example touches in ``negative_sampling_epoch`` (CSR rows).
 
     Per visited row r (rows in random order): order[t], sample_weight[r], y[r],
-    indptr[r:r+2], the row's indices and data, Z[r]; the positive's tree path
-    (log_prob_of_leaf) and one sampled path per negative (sample_leaf), D node
-    visits each of node_weight[node] (k float32) and node_bias[node]; class_leaf
-    and leaf_class look-ups; for each of the 1 + n_negatives classes c, the
+    indptr[r:r+2], the row's indices and data, Z[r], log_noise[r] (the
+    positive's log p_n, computed once per estimator call, not walked per step);
+    one sampled path per negative (sample_leaf), D node visits each of
+    node_weight[node] (k float32) and node_bias[node]; a leaf_class look-up
+    per negative; for each of the 1 + n_negatives classes c, the
     score reads coef[c, j] and intercept[c], and the Adagrad update
     reads+writes coef[c, j], acc[c, j] (j over the row's nonzeros),
     intercept[c], acc_intercept[c]. With coef_ F-ordered (CSR input) element
@@ -231,7 +232,7 @@ def traffic_per_positive(rows, order, coef, acc, intercept, acc_intercept, tree,
     base = {name: getattr(rows, name).ctypes.data for name in ("indptr", "indices", "data", "Z")}
     node_lines = float(_span_lines(node_weight.ctypes.data + np.arange(node_bias.shape[0]) * node_weight.strides[0],
                                    node_weight.shape[1] * 4).mean()) if k else 0.0
-    visits = (1 + m) * depth - m  # the paths share at least the root
+    visits = m * depth - (m - 1)  # the negatives' paths share at least the root
     n_cls = 1 + m
     comp = [
         # name, group, useful bytes, lines, dirty lines, array bytes
@@ -245,9 +246,10 @@ def traffic_per_positive(rows, order, coef, acc, intercept, acc_intercept, tree,
          rows.data.nbytes),
         ("Z[r] (k floats)", "row", 4 * k,
          float(_span_lines(base["Z"] + rows.Z.strides[0] * r, 4 * k).mean()) if k else 0.0, 0, rows.Z.nbytes),
+        ("log_noise[r]", "row", 8, 1, 0, rows.log_noise.nbytes),
         ("tree node weights (paths)", "tree", visits * 4 * k, visits * node_lines, 0, node_weight.nbytes),
         ("tree node biases (paths)", "tree", visits * 4, visits, 0, node_bias.nbytes),
-        ("class_leaf, leaf_class", "tree", 4 * n_cls, n_cls, 0, tree.class_leaf_.nbytes + tree.leaf_class_.nbytes),
+        ("leaf_class", "tree", 4 * m, m, 0, tree.leaf_class_.nbytes),
         ("intercept, acc_intercept", "intercept", 2 * 8 * n_cls, 2 * n_cls, 2 * n_cls,
          intercept.nbytes + acc_intercept.nbytes),
         ("coef_ elements", "model", 4 * n_cls * s + 4 * n_cls * s_write, n_cls * s, n_cls * s_write, coef.nbytes),

@@ -354,8 +354,8 @@ def profile_epoch(clf, rows, small_columns=16, repeats=2) -> dict:
     log_proba_of_classes(rows.Z[:8], rows.y[:8], tree.node_weight_, tree.node_bias_, tree.class_leaf_, lp1[:8])
     out["positive_log_prob_seconds"] = _best_of(repeats, log_proba_of_classes, rows.Z, rows.y, tree.node_weight_,
                                                 tree.node_bias_, tree.class_leaf_, lp1)
-    out["scores_updates_rest_seconds"] = out["epoch_seconds"] - out["sampling_seconds"] - out[
-        "positive_log_prob_seconds"]
+    # the positive's log p_n is computed once per estimator call (timed above for scale), not in the epoch
+    out["scores_updates_rest_seconds"] = out["epoch_seconds"] - out["sampling_seconds"]
     out["model_miss_seconds"] = out["epoch_seconds"] - out["epoch_cached_model_seconds"]
     return out
 
@@ -363,8 +363,9 @@ def profile_epoch(clf, rows, small_columns=16, repeats=2) -> dict:
 def fit_epoch(X, y, noise, n_jobs, keep=False):
     from skxc import AdversarialSoftmaxClassifier
 
+    # 1 negative per positive (the paper's setting), whatever the estimator's default
     clf = AdversarialSoftmaxClassifier(noise=noise, max_iter=1, tol=None, random_state=0, n_jobs=n_jobs,
-                                       warm_start=True)
+                                       n_negatives=1, warm_start=True)
     clf.fit(X, y)
     clf.fit(X, y)
     rec = {"noise": noise, "n_jobs": n_jobs, "epoch_seconds": clf.epoch_seconds_,
@@ -444,7 +445,8 @@ def summary(record) -> str:
                      f"{b['fraction_of_random_bound']:.1%} | {b['random_bound_positives_per_s']:,.0f} |")
     repeats = max((p["repeats"] for p in record["profile"].values()), default=1)
     lines += ["", f"## Where an epoch's time goes (1 thread, kernel called directly, best of {repeats})", "",
-              "| noise | epoch s | sampling | positive log-prob | scores + updates + rest | epoch, k=0 tree | "
+              "| noise | epoch s | sampling | scores + updates + rest | positive log-prob, once per call | "
+              "epoch, k=0 tree | "
               "epoch, coef_ in cache | model-miss s | ns per beyond-L3 model line |",
               "|---|---|---|---|---|---|---|---|---|"]
     for noise, p in record["profile"].items():
@@ -452,15 +454,16 @@ def summary(record) -> str:
         model_lines = record["traffic"][noise]["groups"]["model"]["lines"] * p["rows"]
         k0 = f"{p['epoch_k0_tree_seconds']:.2f}" if "epoch_k0_tree_seconds" in p else "(same tree)"
         lines.append(f"| {noise} | {e:.2f} | {p['sampling_seconds']:.2f} ({p['sampling_seconds'] / e:.0%}) | "
-                     f"{p['positive_log_prob_seconds']:.2f} ({p['positive_log_prob_seconds'] / e:.0%}) | "
-                     f"{p['scores_updates_rest_seconds']:.2f} ({p['scores_updates_rest_seconds'] / e:.0%}) | {k0} | "
+                     f"{p['scores_updates_rest_seconds']:.2f} ({p['scores_updates_rest_seconds'] / e:.0%}) | "
+                     f"{p['positive_log_prob_seconds']:.2f} | {k0} | "
                      f"{p['epoch_cached_model_seconds']:.2f} | {p['model_miss_seconds']:.2f} "
                      f"({p['model_miss_seconds'] / e:.0%}) | {p['model_miss_seconds'] / model_lines * 1e9:.1f} |")
     r1 = ra[str(threads[0])]
     lines += ["", f"For comparison ({threads[0]} thread): dependent-miss latency {ra['dependent_read_latency_ns']:.0f} "
               f"ns; one random read+write line every {1e9 / r1['read_write_lines_per_s']:.1f} ns, one random read "
               f"every {1e9 / r1['read_lines_per_s']:.1f} ns at full memory-level parallelism. Sampling and "
-              "positive log-prob are timed on their own (rows in order); the rest is the epoch minus both."]
+              "the positive's log-prob are timed on their own (rows in order); the rest is the epoch minus the "
+              "sampling (the positive's log-prob is computed once per fit/partial_fit call, outside the epoch)."]
     return "\n".join(lines) + "\n"
 
 

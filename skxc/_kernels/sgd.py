@@ -183,7 +183,7 @@ def negative_sampling_epoch(
             if sample_weight[r_next] != 0.0:
                 _draw_negatives(Z[r_next], node_weight, node_bias, leaf_class, state, next_class, next_lp)
                 if n_dense_features == 0:
-                    _prefetch_row(indptr, indices, r_next, coef_flat, acc_flat, stride_c, stride_j, y[r_next])
+                    _prefetch_row(indptr, indices, r_next, coef_flat, acc_flat, stride_c, stride_j, np.int64(y[r_next]))
                     for m in range(n_negatives):
                         _prefetch_row(indptr, indices, r_next, coef_flat, acc_flat, stride_c, stride_j, next_class[m])
             if t + 2 < n_rows:
@@ -196,7 +196,7 @@ def negative_sampling_epoch(
                     prefetch(Z[r_after], 0)
         if w == 0.0:
             continue
-        c_pos = y[r]
+        c_pos = np.int64(y[r])  # int64 like the negatives: one specialisation of the helpers
         lp_pos = log_noise[r]
         xi_pos = row_score(indptr, indices, data, n_dense_features, r, coef_flat, stride_c, stride_j, intercept, c_pos)
         for m in range(n_negatives):

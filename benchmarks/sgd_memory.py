@@ -300,7 +300,7 @@ def _kernel_args(clf, rows, order, indices=None, Z=None, coef=None, acc=None, tr
     log_proba_of_classes(Z, rows.y, node_weight, node_bias, class_leaf, log_noise)
     state = seed_states(np.random.default_rng(seed), 1)[0]
     return (rows.indptr, rows.indices if indices is None else indices, rows.data, rows.n_dense_features, rows.y,
-            rows.sample_weight, order, Z, log_noise, coef_flat, acc_flat, stride_c, stride_j,
+            rows.sample_weight, order, Z, log_noise, coef_flat, acc_flat, np.zeros(0), np.zeros(1), stride_c, stride_j,
             clf.intercept_.copy(), clf._acc_intercept.copy(), node_weight, node_bias, leaf_class, clf.n_negatives,
             float(clf.learning_rate_), float(clf.alpha), float(clf.l2), state, np.zeros(4))
 
@@ -363,9 +363,10 @@ def profile_epoch(clf, rows, small_columns=16, repeats=2) -> dict:
 def fit_epoch(X, y, noise, n_jobs, keep=False):
     from skxc import AdversarialSoftmaxClassifier
 
-    # 1 negative per positive (the paper's setting), whatever the estimator's default
+    # 1 negative per positive (the paper's setting) and the full Adagrad state (one accumulator
+    # per weight, what the byte model counts), whatever the estimator's defaults
     clf = AdversarialSoftmaxClassifier(noise=noise, max_iter=1, tol=None, random_state=0, n_jobs=n_jobs,
-                                       n_negatives=1, warm_start=True)
+                                       n_negatives=1, adagrad="full", warm_start=True)
     clf.fit(X, y)
     clf.fit(X, y)
     rec = {"noise": noise, "n_jobs": n_jobs, "epoch_seconds": clf.epoch_seconds_,

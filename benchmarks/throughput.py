@@ -50,16 +50,17 @@ def cold_start() -> dict:
     return out
 
 
-def epoch_throughput(X, y, noise, n_jobs, epochs, seed, n_negatives=1) -> dict:
+def epoch_throughput(X, y, noise, n_jobs, epochs, seed, n_negatives=1, adagrad="factored") -> dict:
     from skxc import AdversarialSoftmaxClassifier
 
     clf = AdversarialSoftmaxClassifier(noise=noise, max_iter=1, tol=None, random_state=seed, n_jobs=n_jobs,
-                                       n_negatives=n_negatives, warm_start=True)
+                                       n_negatives=n_negatives, adagrad=adagrad, warm_start=True)
     rates = []
     for _ in range(epochs):
         clf.fit(X, y)
         rates.append(X.shape[0] / clf.epoch_seconds_[-1])
-    return {"noise": noise, "n_jobs": n_jobs, "n_negatives": n_negatives, "examples_per_second": rates,
+    return {"noise": noise, "n_jobs": n_jobs, "n_negatives": n_negatives, "adagrad": adagrad,
+            "examples_per_second": rates,
             "tree_fit_seconds": clf.tree_fit_seconds_}
 
 
@@ -97,6 +98,7 @@ def main(argv=None):
     p.add_argument("--noise", nargs="+", default=["uniform", "frequency", "adversarial"])
     p.add_argument("--sampler-classes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     p.add_argument("--n-negatives", type=int, default=1, help="negatives per positive (1: the paper's setting)")
+    p.add_argument("--adagrad", nargs="+", default=["factored", "full"], help="Adagrad states to measure")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="benchmarks/results")
     args = p.parse_args(argv)
@@ -107,12 +109,14 @@ def main(argv=None):
           f"{cs['cached']['fit_predict_seconds']:.2f} s cached (import {cs['cached']['import_seconds']:.2f} s)")
     X, y = load_split(args.data_dir, "train")
     runs = []
-    for noise in args.noise:
-        for n_jobs in sorted({1, args.n_jobs}):
-            r = epoch_throughput(X, y, noise, n_jobs, args.epochs, args.seed, args.n_negatives)
-            runs.append(r)
-            print(f"{noise:<12} n_jobs={n_jobs}: " + ", ".join(f"{v:,.0f}" for v in r["examples_per_second"])
-                  + " positives/s per epoch", flush=True)
+    for adagrad in args.adagrad:
+        for noise in args.noise:
+            for n_jobs in sorted({1, args.n_jobs}):
+                r = epoch_throughput(X, y, noise, n_jobs, args.epochs, args.seed, args.n_negatives, adagrad)
+                runs.append(r)
+                print(f"{adagrad:<8} {noise:<12} n_jobs={n_jobs}: "
+                      + ", ".join(f"{v:,.0f}" for v in r["examples_per_second"]) + " positives/s per epoch",
+                      flush=True)
     record["epochs"] = runs
     record["sampler"] = sampler_rate(args.sampler_classes, seed=args.seed)
     name = Path(args.data_dir).name

@@ -15,6 +15,7 @@ import scipy.sparse as sp
 
 from ._kernels.rng import seed_states
 from ._kernels.sgd import negative_sampling_epoch, softmax_epoch
+from ._validation import check_model_memory
 
 
 @dataclass
@@ -67,29 +68,39 @@ def sgd_epoch(
     reproducible. ``rng`` supplies fresh xorshift seeds per thread and piece.
     """
     t0 = time.perf_counter()
-    for name in ("coef_", "_acc_coef", "intercept_", "_acc_intercept"):
+    for name in ("coef_", "_acc_coef", "_acc_factors", "intercept_", "_acc_intercept"):
         state = getattr(model, name)
         if not state.flags.writeable:  # e.g. joblib.load(..., mmap_mode="r"): train on a copy
             setattr(model, name, np.array(state, order="K"))
     coef_flat, stride_c, stride_j = flat_view(model.coef_)
-    acc_flat, _, _ = flat_view(model._acc_coef)
+    acc_flat = model._acc_coef.ravel(order="K")  # empty for the factored state
+    factors = model._acc_factors  # R, S and T for the factored state, else empty
+    acc_factors = factors[:-1]
     tree = model.tree_
     n_threads = max(1, min(n_threads, order.shape[0]))
     stats = np.zeros((n_threads, 4), dtype=np.float64)
+    # The factored state's total T: in place with one thread (bitwise reproducible);
+    # with several, each thread keeps its own running total for a piece of the
+    # epoch and the increments are added together after it.
+    if n_threads == 1:
+        totals = factors[-1:] if factors.size else np.zeros(1, dtype=np.float64)
+    else:
+        totals = np.zeros((n_threads, 1), dtype=np.float64)
     states = None
 
     def run(t, chunk):
+        acc_total = totals if n_threads == 1 else totals[t]
         if model.noise is None:  # exact softmax: the reference mode, every class row updated
             softmax_epoch(
                 rows.indptr, rows.indices, rows.data, rows.n_dense_features, rows.y, rows.sample_weight,
-                chunk, coef_flat, acc_flat, stride_c, stride_j, model.intercept_, model._acc_intercept,
-                float(model.learning_rate_), float(model.alpha), float(model.l2), stats[t],
+                chunk, coef_flat, acc_flat, acc_factors, acc_total, stride_c, stride_j, model.intercept_,
+                model._acc_intercept, float(model.learning_rate_), float(model.alpha), float(model.l2), stats[t],
             )
             return
         negative_sampling_epoch(
             rows.indptr, rows.indices, rows.data, rows.n_dense_features, rows.y, rows.sample_weight,
-            chunk, rows.Z, rows.log_noise, coef_flat, acc_flat, stride_c, stride_j, model.intercept_,
-            model._acc_intercept, tree.node_weight_, tree.node_bias_, tree.leaf_class_,
+            chunk, rows.Z, rows.log_noise, coef_flat, acc_flat, acc_factors, acc_total, stride_c, stride_j,
+            model.intercept_, model._acc_intercept, tree.node_weight_, tree.node_bias_, tree.leaf_class_,
             model.n_negatives, float(model.learning_rate_), float(model.alpha), float(model.l2), states[t], stats[t],
         )
 
@@ -104,7 +115,11 @@ def sgd_epoch(
             if pool is None:
                 run(0, piece)
             else:
+                if factors.size:
+                    totals[:] = factors[-1]
                 list(pool.map(run, range(n_threads), np.array_split(piece, n_threads)))
+                if factors.size:
+                    factors[-1] += float(np.sum(totals - factors[-1]))
             if verbose >= 2 and order.shape[0] > PROGRESS_ROWS:
                 done = min(start + PROGRESS_ROWS, order.shape[0])
                 total = stats.sum(axis=0)
@@ -123,6 +138,45 @@ def sgd_epoch(
         n_examples=int(order.shape[0]),
         seconds=time.perf_counter() - t0,
     )
+
+
+def adagrad_state(kind: str, n_classes: int, n_features: int, full=()):
+    """``(_acc_coef, _acc_factors)`` of a fresh Adagrad state of ``kind`` "full" or "factored".
+
+    "full": ``_acc_coef`` is the (n_classes, n_features) float32 array passed in
+    ``full`` (allocated by the caller, in coef_'s memory order) and
+    ``_acc_factors`` is empty. "factored": ``_acc_coef`` is empty and
+    ``_acc_factors`` float64 holds R (n_classes), S (n_features) and T (1).
+    """
+    if kind == "full":
+        return full[0], np.zeros(0, dtype=np.float64)
+    return np.zeros((0, 0), dtype=np.float32), np.zeros(n_classes + n_features + 1, dtype=np.float64)
+
+
+def convert_adagrad_state(model) -> None:
+    """Convert ``model``'s Adagrad state to ``model.adagrad`` if it is stored the other way.
+
+    Full to factored sums the accumulators (exactly); factored to full sets each
+    weight's accumulator to the estimate R_c S_j / T (after checking that it fits
+    in memory, before anything changes).
+    """
+    n_classes, n_features = model.coef_.shape
+    if model.adagrad == "factored" and model._acc_factors.size == 0:
+        acc = model._acc_coef
+        factors = np.empty(n_classes + n_features + 1, dtype=np.float64)
+        factors[:n_classes] = acc.sum(axis=1, dtype=np.float64)
+        factors[n_classes:-1] = acc.sum(axis=0, dtype=np.float64)
+        factors[-1] = factors[:n_classes].sum()
+        model._acc_coef, model._acc_factors = adagrad_state("factored", n_classes, n_features)
+        model._acc_factors[:] = factors
+    elif model.adagrad == "full" and model._acc_factors.size > 0:
+        check_model_memory(n_classes, n_features, type(model).__name__, full_adagrad=True)
+        factors = model._acc_factors
+        row, col, total = factors[:n_classes], factors[n_classes:-1], factors[-1]
+        acc = np.zeros(model.coef_.shape, dtype=np.float32, order="F" if model.coef_.flags.f_contiguous else "C")
+        if total > 0:
+            np.multiply.outer((row / total).astype(np.float32), col.astype(np.float32), out=acc)
+        model._acc_coef, model._acc_factors = adagrad_state("full", n_classes, n_features, (acc,))
 
 
 def auto_learning_rate(X, sample_weight) -> float:

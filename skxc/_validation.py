@@ -143,14 +143,22 @@ def available_memory_bytes() -> int | None:
         return None
 
 
-def check_model_memory(n_classes: int, n_features: int, owner: str) -> None:
+def check_model_memory(n_classes: int, n_features: int, owner: str, full_adagrad: bool = True) -> None:
     """Raise ValueError if coef_ plus its Adagrad state would not fit in memory."""
-    need = 2 * n_classes * (n_features + 1) * np.dtype(FLOAT).itemsize
+    n_weights = n_classes * (n_features + 1)
+    need = n_weights * np.dtype(FLOAT).itemsize
+    if full_adagrad:
+        need += n_weights * np.dtype(FLOAT).itemsize
+        state = "and its full Adagrad state"
+    else:
+        need += (n_classes + n_features + 1) * np.dtype(np.float64).itemsize
+        state = "and its factored Adagrad state"
     avail = available_memory_bytes()
     if avail is not None and need > avail:
         raise ValueError(
             f"{owner} would need {need / 2**30:.1f} GiB for coef_ ({n_classes} classes x "
-            f"{n_features} features, float32) and its Adagrad state, but only "
+            f"{n_features} features, float32) {state}, but only "
             f"{avail / 2**30:.1f} GiB of memory is available. Reduce n_features, e.g. with "
-            f"TruncatedSVD(n_components=256) in a Pipeline before the classifier."
+            f"TruncatedSVD(n_components=256) in a Pipeline before the classifier"
+            + (', or use adagrad="factored" (half the memory).' if full_adagrad else ".")
         )

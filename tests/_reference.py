@@ -168,15 +168,47 @@ def eq6_gradient(xi_pos, lp_pos, xi_neg, lp_neg, alpha, weight=1.0):
     return g_pos, g_neg
 
 
+class FactoredAcc:
+    """Factored Adagrad state: sums of squared gradients per class (R), per feature (S), in all (T)."""
+
+    def __init__(self, R, S, T):
+        self.R = np.array(R, dtype=np.float64)
+        self.S = np.array(S, dtype=np.float64)
+        self.T = float(T)
+
+    def update(self, c, j, g):
+        """Add weight (c, j)'s squared gradient g^2 to the sums; return its accumulator R_c S_j / T."""
+        g2 = g * g
+        self.R[c] += g2
+        self.S[j] += g2
+        self.T += g2
+        return self.R[c] * self.S[j] / self.T if self.T > 0 else 0.0
+
+
+def adagrad_step(coef, acc, c, x, g, lr, l2):
+    """Adagrad step on the weights of class c at the features with x_j != 0, in feature order.
+
+    ``acc`` is the full state (float64 (C, K), in place) or a :class:`FactoredAcc`.
+    """
+    for j in np.flatnonzero(x):
+        gj = g * x[j] + l2 * coef[c, j]
+        if isinstance(acc, FactoredAcc):
+            a = acc.update(c, j, gj)
+        else:
+            acc[c, j] += gj * gj
+            a = acc[c, j]
+        coef[c, j] -= lr * gj / math.sqrt(a + ADAGRAD_EPS)
+
+
 def sgd_step(x, c_pos, weight, z, coef, acc, intercept, acc_intercept, tree, n_negatives, lr, alpha, rng, l2=0.0):
     """One positive example of negative-sampling Adagrad, in float64, in place.
 
-    ``x`` float64 (K,) dense row; ``coef``/``acc`` float64 (C, K); ``intercept``/
-    ``acc_intercept`` float64 (C,); ``tree`` = (node_weight, node_bias,
-    leaf_class, class_leaf); ``rng`` an :class:`XorShift64Star`. Features with
-    x_j == 0 are not updated (their gradient is 0 and Adagrad skips them); a
-    touched weight's gradient includes ``l2 * w``.
-    Returns (loss, negatives, their log p_n).
+    ``x`` float64 (K,) dense row; ``coef`` float64 (C, K); ``acc`` float64 (C, K)
+    or a :class:`FactoredAcc`; ``intercept``/``acc_intercept`` float64 (C,);
+    ``tree`` = (node_weight, node_bias, leaf_class, class_leaf); ``rng`` an
+    :class:`XorShift64Star`. Features with x_j == 0 are not updated (their
+    gradient is 0 and Adagrad skips them); a touched weight's gradient includes
+    ``l2 * w``. Returns (loss, negatives, their log p_n).
     """
     node_weight, node_bias, leaf_class, class_leaf = tree
     lp_pos = leaf_log_proba(z, node_weight, node_bias)[class_leaf[c_pos]]
@@ -188,15 +220,12 @@ def sgd_step(x, c_pos, weight, z, coef, acc, intercept, acc_intercept, tree, n_n
     xi = coef @ x + intercept  # all scores before the step
     loss = eq6_loss(xi[c_pos], lp_pos, xi[negs], lp_neg, alpha, weight)
     g_pos, g_neg = eq6_gradient(xi[c_pos], lp_pos, xi[negs], lp_neg, alpha, weight)
-    nz = x != 0
     for c, g in [(c_pos, g_pos)] + list(zip(negs, g_neg, strict=True)):
         if g == 0.0:
             continue
         acc_intercept[c] += g * g
         intercept[c] -= lr * g / math.sqrt(acc_intercept[c] + ADAGRAD_EPS)
-        gj = g * x[nz] + l2 * coef[c, nz]
-        acc[c, nz] += gj * gj
-        coef[c, nz] -= lr * gj / np.sqrt(acc[c, nz] + ADAGRAD_EPS)
+        adagrad_step(coef, acc, c, x, g, lr, l2)
     return loss, negs, lp_neg
 
 

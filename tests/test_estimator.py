@@ -36,6 +36,7 @@ def assert_same_model(a, b):
     assert_array_equal(a.coef_, b.coef_)
     assert_array_equal(a.intercept_, b.intercept_)
     assert_array_equal(a._acc_coef, b._acc_coef)
+    assert_array_equal(a._acc_factors, b._acc_factors)
     assert_array_equal(a._acc_intercept, b._acc_intercept)
     assert_array_equal(a.tree_.node_weight_, b.tree_.node_weight_)
     assert_array_equal(a.tree_.node_bias_, b.tree_.node_bias_)
@@ -146,8 +147,9 @@ def test_prediction_in_blocks_and_threads(fitted, data, sparse, monkeypatch):
         got = (other.predict_proba(X), other.predict(X), other.predict_top_k(X, 3), other.decision_function(X))
         assert_array_equal(got[1], expected[1])
         assert_array_equal(got[2], expected[2])
-        # dense scores are a float32 BLAS product whose rounding depends on the block shape
-        tol = dict(rtol=1e-5, atol=1e-9) if not sparse else dict(rtol=0, atol=0)
+        # dense scores are a float32 BLAS product whose rounding depends on the block shape:
+        # an absolute error of a few float32 ulps of the largest scores (~1e-5 here)
+        tol = dict(rtol=1e-4, atol=1e-9) if not sparse else dict(rtol=0, atol=0)
         assert_allclose(got[0], expected[0], **tol)
         assert_allclose(got[3], expected[3], **tol)
 
@@ -511,6 +513,7 @@ def logistic_accuracy(fifty_classes):
         # uniform negatives carry little signal: more negatives and epochs than the defaults
         pytest.param(dict(noise="uniform", n_negatives=5, learning_rate=0.1, max_iter=30, tol=None), id="uniform"),
         pytest.param({}, id="adversarial-defaults"),
+        pytest.param(dict(adagrad="full"), id="adversarial-full-adagrad"),
     ],
 )
 def test_accuracy_close_to_logistic_regression(fifty_classes, logistic_accuracy, params):
@@ -520,6 +523,60 @@ def test_accuracy_close_to_logistic_regression(fifty_classes, logistic_accuracy,
         clf = AdversarialSoftmaxClassifier(random_state=0, **params).fit(X, y)
     accuracy = clf.score(X_test, y_test)
     assert accuracy >= logistic_accuracy - 0.04, (accuracy, logistic_accuracy)
+
+
+# -- the Adagrad state ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sparse", SPARSE)
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_factored_adagrad_state(data, sparse, n_jobs):
+    """The factored state is C + K + 1 sums that agree with each other; no C x K accumulator."""
+    X, y = _X(data[0], sparse), data[1]
+    clf = AdversarialSoftmaxClassifier(max_iter=3, random_state=0, n_components=4, n_jobs=n_jobs).fit(X, y)
+    C, K = clf.coef_.shape
+    assert clf._acc_coef.size == 0 and clf._acc_factors.shape == (C + K + 1,)
+    R, S, T = clf._acc_factors[:C], clf._acc_factors[C:-1], clf._acc_factors[-1]
+    assert np.all(R > 0) and T > 0
+    # every squared gradient went into one R_c, one S_j and T (Hogwild may lose a few with 2 threads)
+    rtol = 1e-9 if n_jobs == 1 else 0.05
+    assert_allclose(R.sum(), T, rtol=rtol)
+    assert_allclose(S.sum(), T, rtol=rtol)
+    assert_array_equal(S[np.asarray((X != 0).sum(axis=0)).ravel() == 0], 0.0)  # features never non-zero
+
+
+def test_adagrad_state_converts_when_the_parameter_changes(data):
+    """Changing ``adagrad`` before partial_fit converts the state: exact sums one way, R S^T / T the other."""
+    X, y = data[0], data[1]
+    full = AdversarialSoftmaxClassifier(adagrad="full", max_iter=2, random_state=0, n_components=4).fit(X, y)
+    acc = full._acc_coef.astype(np.float64)
+    assert full._acc_factors.size == 0 and acc.shape == full.coef_.shape
+    factored = copy.deepcopy(full).set_params(adagrad="factored")
+    solver.convert_adagrad_state(factored)
+    C = acc.shape[0]
+    assert factored._acc_coef.size == 0
+    assert_allclose(factored._acc_factors[:C], acc.sum(axis=1), rtol=1e-6)
+    assert_allclose(factored._acc_factors[C:-1], acc.sum(axis=0), rtol=1e-6)
+    assert_allclose(factored._acc_factors[-1], acc.sum(), rtol=1e-6)
+    back = copy.deepcopy(factored).set_params(adagrad="full")
+    solver.convert_adagrad_state(back)
+    assert_allclose(back._acc_coef, np.outer(acc.sum(axis=1), acc.sum(axis=0)) / acc.sum(), rtol=1e-5)
+    assert back._acc_coef.flags.c_contiguous == full._acc_coef.flags.c_contiguous
+    # and training goes on from the converted state
+    factored.partial_fit(X, y)
+    assert factored._acc_factors[-1] > acc.sum() and factored.score(data[2], data[3]) > 0.5
+
+
+def test_full_adagrad_conversion_checks_memory_first(monkeypatch, data):
+    import skxc._validation as validation
+
+    clf = AdversarialSoftmaxClassifier(max_iter=1, random_state=0, n_components=4).fit(data[0], data[1])
+    before = clf._acc_factors.copy()
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: 16)
+    with pytest.raises(ValueError, match="full Adagrad state"):
+        clf.set_params(adagrad="full").partial_fit(data[0], data[1])
+    assert clf._acc_coef.size == 0
+    assert_array_equal(clf._acc_factors, before)
 
 
 def test_sparse_input_is_not_densified(data):

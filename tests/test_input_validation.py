@@ -351,6 +351,7 @@ def _state(clf, X):
         clf.coef_.copy(),
         clf.intercept_.copy(),
         clf._acc_coef.copy(),
+        clf._acc_factors.copy(),
         clf._acc_intercept.copy(),
         clf.t_,
         clf.n_iter_,
@@ -435,9 +436,11 @@ def test_model_too_large_for_memory(monkeypatch, small):
     monkeypatch.setattr(validation, "available_memory_bytes", lambda: 16)
     X, y = small[0], small[1]
     clf = AdversarialSoftmaxClassifier(random_state=0)
-    with pytest.raises(ValueError, match=r"GiB.*classes.*features.*TruncatedSVD"):
+    with pytest.raises(ValueError, match=r"GiB.*classes.*features.*factored Adagrad.*TruncatedSVD"):
         clf.fit(X, y)
     assert not hasattr(clf, "coef_") and not hasattr(clf, "tree_")
+    with pytest.raises(ValueError, match=r"full Adagrad state.*TruncatedSVD.*adagrad=\"factored\""):
+        clf.set_params(adagrad="full").fit(X, y)
 
 
 def test_hundred_thousand_classes():

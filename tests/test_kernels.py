@@ -101,8 +101,12 @@ def test_eq6_gradient_matches_finite_differences(alpha):
 N_CLASSES, N_FEATURES, K = 5, 7, 3
 
 
-def _problem(seed, order, tree_k, fmt):
-    """A tiny problem: 4 rows (row 2 is trained), a 5-class tree (3 padding leaves)."""
+def _problem(seed, order, tree_k, fmt, adagrad="full"):
+    """A tiny problem: 4 rows (row 2 is trained), a 5-class tree (3 padding leaves).
+
+    ``acc`` is a float32 (C, K) full Adagrad state, or for ``adagrad="factored"``
+    a :class:`_reference.FactoredAcc` of random positive sums.
+    """
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(4, N_FEATURES))
     X[:, [1, 4]] = 0.0  # features the step must not touch
@@ -113,6 +117,8 @@ def _problem(seed, order, tree_k, fmt):
     Z = rng.normal(size=(4, tree_k)).astype(np.float32)
     coef = np.array(0.3 * rng.normal(size=(N_CLASSES, N_FEATURES)), dtype=np.float32, order=order)
     acc = np.array(rng.uniform(0.1, 1.0, size=(N_CLASSES, N_FEATURES)), dtype=np.float32, order=order)
+    if adagrad == "factored":
+        acc = ref.FactoredAcc(acc.sum(axis=1), acc.sum(axis=0), acc.sum())
     intercept = (0.3 * rng.normal(size=N_CLASSES)).astype(np.float32)
     acc_intercept = rng.uniform(0.1, 1.0, size=N_CLASSES).astype(np.float32)
     return Xin, y, Z, tree, coef, acc, intercept, acc_intercept
@@ -120,11 +126,21 @@ def _problem(seed, order, tree_k, fmt):
 
 def _run_kernel(Xin, y, weight, Z, tree, coef, acc, intercept, acc_intercept, rows, n_negatives, lr, alpha, seed,
                 l2=0.0):
-    """Call the kernel exactly as skxc/_solver.py does (same dtypes: one signature)."""
+    """Call the kernel exactly as skxc/_solver.py does (same dtypes: one signature).
+
+    A :class:`_reference.FactoredAcc` ``acc`` is passed as the kernel's factored
+    state and updated from it in place after the call.
+    """
     _, indptr, indices, data, n_dense = kernel_rows(Xin)
     coef_flat, stride_c, stride_j = flat_view(coef)
-    acc_flat, a_c, a_j = flat_view(acc)
-    assert (a_c, a_j) == (stride_c, stride_j)
+    if isinstance(acc, ref.FactoredAcc):
+        acc_flat = np.zeros(0, dtype=np.float32)
+        acc_factors = np.r_[acc.R, acc.S]
+        acc_total = np.array([acc.T])
+    else:
+        acc_flat, a_c, a_j = flat_view(acc)
+        assert (a_c, a_j) == (stride_c, stride_j)
+        acc_factors, acc_total = np.zeros(0), np.zeros(1)
     state = np.array([seed], dtype=np.uint64)
     out_stats = np.zeros(4, dtype=np.float64)
     sample_weight = np.broadcast_to(np.asarray(weight, dtype=np.float32), y.shape).copy()
@@ -133,10 +149,26 @@ def _run_kernel(Xin, y, weight, Z, tree, coef, acc, intercept, acc_intercept, ro
                           for i in range(y.shape[0])])
     negative_sampling_epoch(
         indptr, indices, data, n_dense, y, sample_weight, np.asarray(rows, dtype=np.int64), Z, log_noise,
-        coef_flat, acc_flat, stride_c, stride_j, intercept, acc_intercept, node_weight, node_bias, leaf_class,
-        n_negatives, float(lr), float(alpha), float(l2), state, out_stats,
+        coef_flat, acc_flat, acc_factors, acc_total, stride_c, stride_j, intercept, acc_intercept,
+        node_weight, node_bias, leaf_class, n_negatives, float(lr), float(alpha), float(l2), state, out_stats,
     )  # fmt: skip
+    if isinstance(acc, ref.FactoredAcc):
+        acc.R[:], acc.S[:], acc.T = acc_factors[:N_CLASSES], acc_factors[N_CLASSES:], float(acc_total[0])
     return state, out_stats
+
+
+def _ref_state(acc):
+    """A float64 copy of a kernel-side Adagrad state for the reference."""
+    if isinstance(acc, ref.FactoredAcc):
+        return ref.FactoredAcc(acc.R, acc.S, acc.T)
+    return acc.astype(np.float64)
+
+
+def _assert_same_state(got, want, **tol):
+    if isinstance(got, ref.FactoredAcc):
+        np.testing.assert_allclose(np.r_[got.R, got.S, got.T], np.r_[want.R, want.S, want.T], **tol)
+    else:
+        np.testing.assert_allclose(got, want, **tol)
 
 
 @pytest.mark.parametrize("n_negatives", [1, 3])
@@ -144,22 +176,23 @@ def _run_kernel(Xin, y, weight, Z, tree, coef, acc, intercept, acc_intercept, ro
 @pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("fmt", ["dense", "csr"])
 @pytest.mark.parametrize("l2", [0.0, 0.2])
-def test_sgd_step_matches_reference(fmt, order, tree_k, n_negatives, l2):
+@pytest.mark.parametrize("adagrad", ["full", "factored"])
+def test_sgd_step_matches_reference(fmt, order, tree_k, n_negatives, l2, adagrad):
     lr, alpha, weight, seed, r = 0.3, 0.05, 0.75, 99991, 2
-    Xin, y, Z, tree, coef, acc, intercept, acc_intercept = _problem(1, order, tree_k, fmt)
-    before = [a.copy() for a in (coef, acc, intercept, acc_intercept)]
+    Xin, y, Z, tree, coef, acc, intercept, acc_intercept = _problem(1, order, tree_k, fmt, adagrad)
+    before = [coef.copy(), _ref_state(acc), intercept.copy(), acc_intercept.copy()]
     state, out_stats = _run_kernel(
         Xin, y, weight, Z, tree, coef, acc, intercept, acc_intercept, [r], n_negatives, lr, alpha, seed, l2
     )
     assert coef.flags[f"{order}_CONTIGUOUS"]  # updated in place, layout kept
 
     x = (Xin.toarray() if sp.issparse(Xin) else Xin)[r].astype(np.float32).astype(np.float64)
-    ref_params = [a.astype(np.float64) for a in before]
+    ref_params = [before[0].astype(np.float64), _ref_state(before[1]), *(a.astype(np.float64) for a in before[2:])]
     rng = ref.XorShift64Star(seed)
     loss, negs, lp_neg = ref.sgd_step(x, y[r], weight, Z[r], *ref_params, tree, n_negatives, lr, alpha, rng, l2)
 
     for got, want in zip((coef, acc, intercept, acc_intercept), ref_params, strict=True):
-        np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7)
+        _assert_same_state(got, want, rtol=2e-6, atol=1e-7)
     assert int(state[0]) == rng.state  # one draw per tree level and negative
     xi = before[0].astype(np.float64) @ x + before[2]
     np.testing.assert_allclose(out_stats, [loss, weight, sum(ref.sigmoid(xi[c]) for c in negs), n_negatives], rtol=1e-9)
@@ -168,10 +201,15 @@ def test_sgd_step_matches_reference(fmt, order, tree_k, n_negatives, l2):
     touched = np.zeros(N_CLASSES, dtype=bool)
     touched[[y[r], *negs]] = True
     assert np.array_equal(coef[~touched], before[0][~touched])
-    assert np.array_equal(acc[~touched], before[1][~touched])
     assert np.array_equal(intercept[~touched], before[2][~touched])
     assert np.array_equal(coef[:, x == 0], before[0][:, x == 0])
-    assert np.array_equal(acc[:, x == 0], before[1][:, x == 0])
+    if adagrad == "full":
+        assert np.array_equal(acc[~touched], before[1][~touched])
+        assert np.array_equal(acc[:, x == 0], before[1][:, x == 0])
+    else:  # the sums of untouched classes and features do not change
+        assert np.array_equal(acc.R[~touched], before[1].R[~touched])
+        assert np.array_equal(acc.S[x == 0], before[1].S[x == 0])
+        assert np.all(acc.R[touched] > before[1].R[touched]) and np.all(acc.S[x != 0] > before[1].S[x != 0])
     assert np.all(coef[touched][:, x != 0] != before[0][touched][:, x != 0])
 
 
@@ -232,7 +270,8 @@ def test_sgd_gradients_match_finite_differences(fmt):
 
 
 @pytest.mark.parametrize("fmt", ["dense", "csr"])
-def test_sgd_epoch_matches_reference_steps_in_turn(fmt):
+@pytest.mark.parametrize("adagrad", ["full", "factored"])
+def test_sgd_epoch_matches_reference_steps_in_turn(fmt, adagrad):
     """A pass over several rows (repeats, zero weights) == the reference steps one after another.
 
     The kernel draws each row's negatives one row ahead (software pipelining);
@@ -240,10 +279,10 @@ def test_sgd_epoch_matches_reference_steps_in_turn(fmt):
     exactly as in a plain loop.
     """
     lr, alpha, n_negatives, seed = 0.3, 0.05, 2, 31337
-    Xin, y, Z, tree, coef, acc, intercept, acc_intercept = _problem(5, "F", K, fmt)
+    Xin, y, Z, tree, coef, acc, intercept, acc_intercept = _problem(5, "F", K, fmt, adagrad)
     weight = np.array([0.5, 0.0, 1.5, 1.0], dtype=np.float32)
     rows = [0, 1, 2, 2, 3, 1, 0, 3, 1]
-    params = [a.astype(np.float64) for a in (coef, acc, intercept, acc_intercept)]
+    params = [coef.astype(np.float64), _ref_state(acc), intercept.astype(np.float64), acc_intercept.astype(np.float64)]
     state, out_stats = _run_kernel(
         Xin, y, weight, Z, tree, coef, acc, intercept, acc_intercept, rows, n_negatives, lr, alpha, seed
     )
@@ -256,7 +295,7 @@ def test_sgd_epoch_matches_reference_steps_in_turn(fmt):
         loss, _, _ = ref.sgd_step(X[r], y[r], float(weight[r]), Z[r], *params, tree, n_negatives, lr, alpha, rng)
         loss_sum += loss
     for got, want in zip((coef, acc, intercept, acc_intercept), params, strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        _assert_same_state(got, want, rtol=1e-5, atol=1e-6)
     assert int(state[0]) == rng.state
     assert out_stats[0] == pytest.approx(loss_sum, rel=1e-6)
     assert out_stats[1] == pytest.approx(sum(float(weight[r]) for r in rows))

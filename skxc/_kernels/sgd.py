@@ -23,8 +23,7 @@ Stern, 2018): with R_c, S_j and T the sums of the squared gradients of class
 c's weights, of feature j's weights and of all weights, acc_cj = R_c S_j / T
 (the estimate if class and feature scaled the gradients independently). That
 is C + K + 1 float64 numbers instead of C x K; on ptb-nextword it trains to the
-same accuracy as the full state, in half the memory and less time (the state
-is not fetched from memory at random).
+same accuracy as the full state with 1.2 GB less memory.
 The positive's log p_n(y|x) does not change while the tree is fixed, so it is
 computed once per call of the estimator (``log_noise``), not once per epoch.
 

@@ -14,7 +14,8 @@ frequent, at most ``--max-train-rows`` training rows), fits
 and reports test top-1 accuracy, log-loss (mean -log p(y|x) over test rows
 whose class occurs in training; p clipped at 1e-15), expected calibration
 error (15 equal-width confidence bins), the last epoch's negative hardness and
-fit seconds. Writes ``fidelity.json``, ``fidelity.md`` and a reliability
+fit seconds. Writes ``NAME.json``, ``NAME.md`` (``--name``, default
+``fidelity``) and a reliability
 diagram of the default estimator on the first dataset.
 """
 
@@ -107,6 +108,7 @@ def main(argv=None):
                    help="subset of: exact logreg adversarial uniform frequency")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="benchmarks/results")
+    p.add_argument("--name", default="fidelity", help="stem of the output files (NAME.json, NAME.md)")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -133,9 +135,9 @@ def main(argv=None):
             print(lines[-1], flush=True)
             if i == 0 and method == "skxc adversarial":
                 reliability_plot(m["conf"], m["correct"], out / f"reliability_{name}.png", label)
-    write_json(out / "fidelity.json", {"args": vars(args), "machine": machine(), "results": rows})
-    (out / "fidelity.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {out / 'fidelity.json'}, fidelity.md and the reliability diagram")
+    write_json(out / f"{args.name}.json", {"args": vars(args), "machine": machine(), "results": rows})
+    (out / f"{args.name}.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {out / args.name}.json, {args.name}.md and the reliability diagram")
 
 
 if __name__ == "__main__":

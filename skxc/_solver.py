@@ -154,14 +154,15 @@ def adagrad_state(kind: str, n_classes: int, n_features: int, full=()):
 
 
 def convert_adagrad_state(model) -> None:
-    """Convert ``model``'s Adagrad state to ``model.adagrad`` if it is stored the other way.
+    """Convert ``model``'s Adagrad state to the kind ``model.adagrad`` asks for if it is stored the other way.
 
     Full to factored sums the accumulators (exactly); factored to full sets each
     weight's accumulator to the estimate R_c S_j / T (after checking that it fits
     in memory, before anything changes).
     """
     n_classes, n_features = model.coef_.shape
-    if model.adagrad == "factored" and model._acc_factors.size == 0:
+    kind = model._adagrad_kind()
+    if kind == "factored" and model._acc_factors.size == 0:
         acc = model._acc_coef
         factors = np.empty(n_classes + n_features + 1, dtype=np.float64)
         factors[:n_classes] = acc.sum(axis=1, dtype=np.float64)
@@ -169,7 +170,7 @@ def convert_adagrad_state(model) -> None:
         factors[-1] = factors[:n_classes].sum()
         model._acc_coef, model._acc_factors = adagrad_state("factored", n_classes, n_features)
         model._acc_factors[:] = factors
-    elif model.adagrad == "full" and model._acc_factors.size > 0:
+    elif kind == "full" and model._acc_factors.size > 0:
         check_model_memory(n_classes, n_features, type(model).__name__, full_adagrad=True)
         factors = model._acc_factors
         row, col, total = factors[:n_classes], factors[n_classes:-1], factors[-1]

@@ -545,6 +545,17 @@ def test_factored_adagrad_state(data, sparse, n_jobs):
     assert_array_equal(S[np.asarray((X != 0).sum(axis=0)).ravel() == 0], 0.0)  # features never non-zero
 
 
+@pytest.mark.parametrize(("noise", "adagrad", "kind"), [
+    ("adversarial", "auto", "factored"), (None, "auto", "full"), (None, "factored", "factored"),
+    ("uniform", "full", "full"),
+])
+def test_adagrad_auto_is_full_only_for_exact_softmax(data, noise, adagrad, kind):
+    clf = AdversarialSoftmaxClassifier(noise=noise, adagrad=adagrad, max_iter=1, n_components=4, random_state=0)
+    clf.fit(data[0], data[1])
+    C, K = clf.coef_.shape
+    assert (clf._acc_coef.shape, clf._acc_factors.shape) == (((C, K), (0,)) if kind == "full" else ((0, 0), (C + K + 1,)))
+
+
 def test_adagrad_state_converts_when_the_parameter_changes(data):
     """Changing ``adagrad`` before partial_fit converts the state: exact sums one way, R S^T / T the other."""
     X, y = data[0], data[1]

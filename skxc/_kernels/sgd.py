@@ -101,21 +101,10 @@ def adagrad_row_update(
     intercept[c] -= lr * g / math.sqrt(acc_b + ADAGRAD_EPS)
     start, stop = _row_range(indptr, n_dense_features, r)
     base = c * stride_c
-    if acc_flat.shape[0] > 0:  # full state
-        for p in range(start, stop):
-            v = data[p]
-            if v == 0.0:
-                continue
-            j = p - start if n_dense_features > 0 else indices[p]
-            pos = base + j * stride_j
-            gj = g * v + l2 * coef_flat[pos]
-            acc = acc_flat[pos] + gj * gj
-            acc_flat[pos] = acc
-            coef_flat[pos] -= lr * gj / math.sqrt(acc + ADAGRAD_EPS)
-        return
-    s_base = intercept.shape[0]  # S_j is acc_factors[C + j]
-    row_sum = acc_factors[c]
-    total = acc_total[0]
+    full = acc_flat.shape[0] > 0
+    s_base = intercept.shape[0]  # factored: R_c is acc_factors[c], S_j is acc_factors[C + j]
+    row_sum = 0.0 if full else acc_factors[c]
+    total = 0.0 if full else acc_total[0]
     for p in range(start, stop):
         v = data[p]
         if v == 0.0:
@@ -123,15 +112,20 @@ def adagrad_row_update(
         j = p - start if n_dense_features > 0 else indices[p]
         pos = base + j * stride_j
         gj = g * v + l2 * coef_flat[pos]
-        g2 = np.float64(gj) * np.float64(gj)
-        row_sum += g2
-        total += g2
-        col_sum = acc_factors[s_base + j] + g2
-        acc_factors[s_base + j] = col_sum
-        acc = row_sum * col_sum / total if total > 0.0 else 0.0
+        if full:
+            acc = acc_flat[pos] + gj * gj
+            acc_flat[pos] = acc
+        else:
+            g2 = np.float64(gj) * np.float64(gj)
+            row_sum += g2
+            total += g2
+            col_sum = acc_factors[s_base + j] + g2
+            acc_factors[s_base + j] = col_sum
+            acc = row_sum * col_sum / total if total > 0.0 else 0.0
         coef_flat[pos] -= lr * gj / math.sqrt(acc + ADAGRAD_EPS)
-    acc_factors[c] = row_sum
-    acc_total[0] = total
+    if not full:
+        acc_factors[c] = row_sum
+        acc_total[0] = total
 
 
 @njit(**NJIT)

@@ -161,6 +161,8 @@ def convert_adagrad_state(model) -> None:
     in memory, before anything changes).
     """
     n_classes, n_features = model.coef_.shape
+    if not hasattr(model, "_acc_factors"):  # a model pickled before the factored state existed: full state
+        model._acc_factors = np.zeros(0, dtype=np.float64)
     kind = model._adagrad_kind()
     if kind == "factored" and model._acc_factors.size == 0:
         acc = model._acc_coef

@@ -578,6 +578,16 @@ def test_adagrad_state_converts_when_the_parameter_changes(data):
     assert factored._acc_factors[-1] > acc.sum() and factored.score(data[2], data[3]) > 0.5
 
 
+def test_model_from_before_the_factored_state_trains_on(data):
+    """A fitted model without ``_acc_factors`` (pickled by skxc 0.1.0) has a full state and converts."""
+    X, y = data[0], data[1]
+    old = AdversarialSoftmaxClassifier(adagrad="full", max_iter=1, n_components=4, random_state=0).fit(X, y)
+    del old._acc_factors
+    acc_sum = float(old._acc_coef.sum(dtype=np.float64))
+    old.set_params(adagrad="auto").partial_fit(X, y)
+    assert old._acc_coef.size == 0 and old._acc_factors[-1] > acc_sum
+
+
 def test_full_adagrad_conversion_checks_memory_first(monkeypatch, data):
     import skxc._validation as validation
 

@@ -230,7 +230,8 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     time, against O(nnz(x) C) for the exact softmax gradient. Memory: ``coef_``,
     C (n_features + 1) float32 numbers, and its Adagrad state, as many again
     with the full state (``noise=None`` by default) or C + n_features + 1 float64
-    numbers with the factored one (negative sampling by default); the tree O(C k). Prediction needs all C scores per row, O(nnz(x) C + k C), computed
+    numbers with the factored one (negative sampling by default); the tree
+    O(C k). Prediction needs all C scores per row, O(nnz(x) C + k C), computed
     in blocks of rows so that ``predict`` never holds the full n x C matrix.
 
     ``predict_proba`` returns softmax(xi(x) + log p_n(.|x)) over all classes:

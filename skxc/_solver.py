@@ -170,8 +170,7 @@ def convert_adagrad_state(model) -> None:
         factors[:n_classes] = acc.sum(axis=1, dtype=np.float64)
         factors[n_classes:-1] = acc.sum(axis=0, dtype=np.float64)
         factors[-1] = factors[:n_classes].sum()
-        model._acc_coef, model._acc_factors = adagrad_state("factored", n_classes, n_features)
-        model._acc_factors[:] = factors
+        model._acc_coef, model._acc_factors = np.zeros((0, 0), dtype=np.float32), factors
     elif kind == "full" and model._acc_factors.size > 0:
         check_model_memory(n_classes, n_features, type(model).__name__, full_adagrad=True)
         factors = model._acc_factors

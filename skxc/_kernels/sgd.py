@@ -24,6 +24,7 @@ c's weights, of feature j's weights and of all weights, acc_cj = R_c S_j / T
 (the estimate if class and feature scaled the gradients independently). That
 is C + K + 1 float64 numbers instead of C x K; on ptb-nextword it trains to the
 same accuracy as the full state with 1.2 GB less memory.
+
 The positive's log p_n(y|x) does not change while the tree is fixed, so it is
 computed once per call of the estimator (``log_noise``), not once per epoch.
 
@@ -33,13 +34,13 @@ flattened into ``data`` (``indptr``/``indices`` are then ignored and may be empt
 
 The weight matrix is passed flat: element (c, j) of coef_ is
 ``coef_flat[c * stride_c + j * stride_j]``; the full Adagrad state ``acc_flat``
-uses the same strides. In the factored mode ``acc_flat`` is empty and
+uses the same strides. This lets the model be stored class-major (C order,
+best for dense rows) or feature-major (F order, best for sparse rows) with
+one compiled kernel. In the factored mode ``acc_flat`` is empty and
 ``acc_factors`` float64 holds R (C values) then S (K values); T lives in a
 (1,) float64 array ``acc_total`` of its own, so that each thread of a Hogwild
 epoch can keep its own running total (written in place; the caller adds the
-threads' increments together). This lets the model be stored class-major (C order,
-best for dense rows) or feature-major (F order, best for sparse rows) with
-one compiled kernel.
+threads' increments together).
 """
 
 import math

@@ -6,6 +6,7 @@ adversarial negative sampling (Bamler & Mandt, ICLR 2020).
 
 from importlib.metadata import PackageNotFoundError, version
 
+from . import metrics  # noqa: F401 - so that `import skxc; skxc.metrics` works
 from ._estimator import AdversarialSoftmaxClassifier
 from ._tree import AuxiliaryTree
 

@@ -1,4 +1,4 @@
-"""Synthetic data with a class hierarchy, for examples, tests and the demo."""
+"""Data sets: synthetic problems with a class hierarchy, and the Extreme Classification Repository's files."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.utils import check_random_state
+
+from ._xmc_format import load_xmc_file
+
+__all__ = ["load_xmc_file", "make_hierarchical_classification"]
 
 
 def make_hierarchical_classification(

@@ -83,7 +83,7 @@ def _check_indicator(Y, name: str) -> sp.csr_matrix:
         raise TypeError(f"{name} must hold 0/1 (or boolean) values; got dtype {data.dtype}.")
     bad = (data != 0) & (data != 1)
     if np.any(bad):
-        value = data[bad].ravel()[0]
+        value = data[bad].ravel()[0].item()
         raise ValueError(f"{name} must be a label indicator matrix with entries 0 or 1; found the value {value!r}.")
     if Y.shape[0] == 0:
         raise ValueError(f"{name} has no rows (shape {Y.shape}); the metrics are means over rows.")
@@ -250,7 +250,7 @@ def _check_propensities(propensities, n_labels: int) -> np.ndarray:
             f"skxc.metrics.propensity(Y_train); got shape {shape}."
         )
     if not np.all(np.isfinite(p) & (p > 0)):
-        bad = p[~(np.isfinite(p) & (p > 0))][0]
+        bad = float(p[~(np.isfinite(p) & (p > 0))][0])
         raise ValueError(f"propensities must be finite and > 0; found {bad!r}.")
     return p
 

@@ -48,9 +48,10 @@ def load_xmc_file(f):
     ValueError
         With the line number (1-based, the header is line 1) when the header
         is not three non-negative integers, the number of data lines differs
-        from ``N`` (blank lines at the end of the file are ignored), a line is
-        malformed, an index is out of the header's range, or a value is not a
-        finite number.
+        from ``N``, a line is malformed, an index is out of the header's
+        range, or a value is not a finite float32 number. A final newline
+        ends the last line (it does not start an empty row); blank lines
+        beyond the ``N`` rows are ignored.
     TypeError
         If ``f`` is neither a path nor a file object.
 
@@ -66,7 +67,8 @@ def load_xmc_file(f):
     array([[1., 0., 1.],
            [0., 0., 0.]], dtype=float32)
     """
-    lines = _read_text(f).split("\n")
+    text = _read_text(f)
+    lines = (text[:-1] if text.endswith("\n") else text).split("\n")  # a final newline ends the last line
     n_rows, n_features, n_labels = _parse_header(lines[0])
     body = lines[1:]
     if len(body) > n_rows and not any(line.strip() for line in body[n_rows:]):
@@ -129,11 +131,11 @@ def load_xmc_file(f):
     if not finite.all():
         position = int(np.flatnonzero(~finite)[0])
         row = int(np.searchsorted(feature_indptr, position, side="right") - 1)
-        raise ValueError(f"Line {row + 2}: feature value {values[position]!r} is not a finite number.")
+        raise ValueError(f"Line {row + 2}: feature value {float(values[position])!r} is not a finite number.")
     if np.any(np.abs(values) > np.finfo(np.float32).max):
         position = int(np.flatnonzero(np.abs(values) > np.finfo(np.float32).max)[0])
         row = int(np.searchsorted(feature_indptr, position, side="right") - 1)
-        raise ValueError(f"Line {row + 2}: feature value {values[position]!r} overflows float32.")
+        raise ValueError(f"Line {row + 2}: feature value {float(values[position])!r} overflows float32.")
 
     X = sp.csr_matrix(
         (values.astype(np.float32), feature_index.astype(np.int64), feature_indptr), shape=(n_rows, n_features)

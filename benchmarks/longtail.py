@@ -174,6 +174,10 @@ def describe(data_dir, train_rows, test_rows) -> dict:
 # -- report --------------------------------------------------------------------------------------------------------
 
 
+def _secs(v):
+    return f"{v:.2f}" if v < 10 else f"{v:.1f}"
+
+
 def _pct(v):
     return "—" if v is None else f"{100 * v:.2f} %"
 
@@ -220,20 +224,21 @@ def markdown(result) -> str:
                 notes.append(f"{rec['n_iter']} epochs")
             lines.append(
                 f"| {ds['name']} | {shape} | {test} | {rec['system']} | {_pct(rec['top1'])} | {_pct(rec['top5'])} | "
-                f"{rec['fit_seconds']:.1f} | {rec['predict_seconds']:.1f} | {rec['peak_memory_mib']:.0f} | {load} | "
+                f"{_secs(rec['fit_seconds'])} | {_secs(rec['predict_seconds'])} | {rec['peak_memory_mib']:.0f} | {load} | "
                 f"{'; '.join(notes)} |")
     lines += ["", "Systems:", ""]
     for label, params in result["skxc_systems"].items():
         lines.append(f"- {label}: `AdversarialSoftmaxClassifier(random_state={result['args']['seed']}, "
                      f"n_jobs={result['args']['threads']}{''.join(f', {k}={v!r}' for k, v in params.items())})`, "
                      "other parameters at their defaults")
-    lines += [
-        "- napkinxc-plt: `napkinxc.models.PLT` at its defaults, `threads` as above, one-label lists",
-        "- centroid: sparse nearest centroid (`benchmarks/_centroid.py`), the better of Euclidean and cosine by "
-        "test top-1 (named in the notes, the other's top-1 / top-5 beside it)",
-        f"- logreg: `LogisticRegression(solver='lbfgs', C=1.0, max_iter={result['args']['logreg_max_iter']})` "
+    peers = {
+        "napkinxc-plt": "- napkinxc-plt: `napkinxc.models.PLT` at its defaults, `threads` as above, one-label lists",
+        "centroid": "- centroid: sparse nearest centroid (`benchmarks/_centroid.py`), the better of Euclidean and cosine "
+        "by test top-1 (named in the notes, the other's top-1 / top-5 beside it)",
+        "logreg": f"- logreg: `LogisticRegression(solver='lbfgs', C=1.0, max_iter={result['args']['logreg_max_iter']})` "
         f"(multinomial), only where n_classes ≤ {result['args']['logreg_max_classes']:,}",
-    ]
+    }
+    lines += [text for system, text in peers.items() if system in result["args"]["systems"]]
     if any(ds["name"] == GENERATED for ds in result["datasets"]):
         lines.append(f"- generated: `skxc.datasets.make_hierarchical_classification({', '.join(f'{k}={v:_}' for k, v in GENERATED_PARAMS.items())})`, "
                      f"first {GENERATED_TRAIN:,} rows train, the rest test (dense features stored as CSR)")
@@ -284,6 +289,10 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == _CHILD:
         return child_main(argv[1], argv[2])
+    if argv and argv[0] == "--render":  # rewrite the .md of a finished run's .json (e.g. after a format change)
+        result = json.loads(Path(argv[1]).read_text())
+        Path(argv[1]).with_suffix(".md").write_text(markdown(result))
+        return print(markdown(result))
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data_dirs", nargs="+", metavar="DATA_DIR",
                    help=f"data set directories in the shared format, or '{GENERATED}'")

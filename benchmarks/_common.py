@@ -66,3 +66,42 @@ def write_json(path: str | os.PathLike, record) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as f:
         json.dump(record, f, indent=2)
+
+
+def run_child(module: str, child_flag: str, system: str, spec: dict, tmp, threads: int,
+              timeout: float | None = None) -> dict:
+    """Run ``python -m <module> <child_flag> SPEC OUT`` in a fresh interpreter for one system.
+
+    The spec (a JSON-able dict, given ``system``) goes to a file in ``tmp``; the child writes its
+    record to another. BLAS/OpenMP/numba threads are limited to ``threads``. Returns the child's
+    record, or an error record if it failed or ran longer than ``timeout`` seconds (then it is
+    killed), with the wall-clock and the 1-minute load average before and after."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    spec = dict(spec, system=system)
+    tag = f"{system}_{time.monotonic_ns()}".replace("/", "_")
+    spec_path, out_path = Path(tmp) / f"{tag}.spec.json", Path(tmp) / f"{tag}.out.json"
+    spec_path.write_text(json.dumps(spec))
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        env[var] = str(threads)
+    env["PYTHONPATH"] = os.pathsep.join([str(root)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    load_before = os.getloadavg()
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run([sys.executable, "-m", module, child_flag, str(spec_path), str(out_path)],
+                              cwd=root, env=env, timeout=timeout)
+        code = proc.returncode
+    except subprocess.TimeoutExpired:
+        code = None
+    wall = time.perf_counter() - t0
+    if code == 0 and out_path.exists():
+        rec = json.loads(out_path.read_text())
+    elif code is None:
+        rec = {"error": f"timeout: killed after {timeout:.0f} s"}
+    else:
+        rec = {"error": f"child process exited with code {code}"}
+    return {"system": system, **rec, "child_wall_seconds": wall, "threads": threads,
+            "loadavg_1min_before": load_before[0], "loadavg_1min_after": os.getloadavg()[0]}

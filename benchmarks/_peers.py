@@ -317,7 +317,7 @@ def run_logreg(spec: dict) -> dict:
         predict_s = time.perf_counter() - t0
         rec = {"fit_seconds": fit_s, "predict_seconds": predict_s, "peak_memory_mib": own_peak_mib(),
                "params": {k: v for k, v in clf.get_params().items() if v is not None}, "n_test": int(Xt.shape[0]),
-               "n_iter": int(np.max(clf.n_iter_))}
+               "n_iter": int(np.max(clf.n_iter_)), "converged": bool(np.max(clf.n_iter_) < clf.max_iter)}
         rec.update(topk_accuracy(top, yt))
         rows = ll_row_subset(yt, clf.classes_, spec["ll_rows"], spec["seed"])
         S = S[rows]

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import _common
 from benchmarks._common import evaluate, learning_rate_arg, load_split, machine, peak_rss_mb, write_json
 from benchmarks._peers import own_peak_mib, topk_accuracy
 
@@ -140,26 +140,7 @@ def child_main(spec_path, out_path):
 
 def run_child(system, spec, tmp, threads):
     """Run one system in a fresh interpreter; return its record (or an error record)."""
-    spec = dict(spec, system=system)
-    tag = f"{system}_{time.monotonic_ns()}"
-    spec_path, out_path = Path(tmp) / f"{tag}.spec.json", Path(tmp) / f"{tag}.out.json"
-    spec_path.write_text(json.dumps(spec))
-    env = dict(os.environ)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        env[var] = str(threads)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    load_before = os.getloadavg()
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.compare", _CHILD, str(spec_path), str(out_path)],
-                          cwd=ROOT, env=env)
-    wall = time.perf_counter() - t0
-    if proc.returncode == 0 and out_path.exists():
-        rec = json.loads(out_path.read_text())
-    else:
-        rec = {"error": f"child process exited with code {proc.returncode}"}
-    rec = {"system": system, **rec, "child_wall_seconds": wall, "threads": threads,
-           "loadavg_1min_before": load_before[0], "loadavg_1min_after": os.getloadavg()[0]}
-    return rec
+    return _common.run_child("benchmarks.compare", _CHILD, system, spec, tmp, threads)
 
 
 def _fmt(v, spec, dash="—"):

@@ -1,0 +1,372 @@
+"""Out-of-the-box accuracy on long-tailed data: skxc at its defaults against napkinXC, nearest centroid and softmax.
+
+For each data set (a directory in the format of ``shared/data/*/``, or ``generated``) and
+each system, one run in its own child process with the same number of threads: top-1,
+top-5, fit seconds, predict seconds and peak memory, side by side in one markdown table
+(issue 13).
+
+    python -m benchmarks.longtail ../shared/data/bibtex generated --threads 2 --out benchmarks/results
+
+Systems:
+
+- ``skxc``: ``AdversarialSoftmaxClassifier(random_state=seed, n_jobs=threads)``, every other
+  parameter at its default (the numba kernels are loaded on a small fit first, outside the timings);
+- ``skxc-uniform``: the same with ``noise="uniform"``;
+- ``napkinxc-plt``: napkinXC's PLT at its defaults (``benchmarks._peers.run_napkinxc``);
+- ``centroid``: sparse nearest centroid (``benchmarks._centroid``), Euclidean and cosine; the
+  table shows the better of the two on the *test* rows, and names it; both are recorded;
+- ``logreg``: scikit-learn's multinomial ``LogisticRegression`` (lbfgs, C=1.0), run to
+  convergence (``max_iter`` 10,000 by default), only where n_classes <= 2,000.
+
+``--variant NAME=JSON`` adds a skxc run with extra constructor parameters, e.g.
+``--variant ep30='{"max_iter": 30}'`` (shown as ``skxc[ep30]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from benchmarks import _common
+from benchmarks._common import load_split, machine, peak_rss_mb, write_json
+from benchmarks._peers import own_peak_mib, topk_accuracy
+
+SYSTEMS = ("skxc", "skxc-uniform", "napkinxc-plt", "centroid", "logreg")
+GENERATED = "generated"
+# the generated set: make_hierarchical_classification, 2,000 classes, 10,000 training rows (5 per class on
+# average, median 2: Zipf class frequencies), 5,000 test rows, 64 dense features stored as CSR
+GENERATED_PARAMS = {"n_samples": 15_000, "n_features": 64, "n_classes": 2_000, "random_state": 0}
+GENERATED_TRAIN = 10_000
+_CHILD = "--_child"
+
+
+# -- children ------------------------------------------------------------------------------------------------
+
+
+def _load(spec):
+    X, y = load_split(spec["data_dir"], "train")
+    Xt, yt = load_split(spec["data_dir"], "test")
+    return X[: spec["train_rows"]], y[: spec["train_rows"]], Xt[: spec["test_rows"]], yt[: spec["test_rows"]]
+
+
+def run_skxc(spec: dict) -> dict:
+    """skxc at its defaults plus ``spec["params"]`` (e.g. noise="uniform", or a variant's)."""
+    from skxc import AdversarialSoftmaxClassifier
+
+    X, y, Xt, yt = _load(spec)
+    kw = dict(random_state=spec["seed"], n_jobs=spec["threads"], **spec["params"])
+    t0 = time.perf_counter()  # numba kernels loaded (or compiled) on a small fit, outside the timings
+    AdversarialSoftmaxClassifier(**dict(kw, max_iter=1)).fit(X[:2000], y[:2000]).predict_top_k(Xt[:10], k=5)
+    warm_s = time.perf_counter() - t0
+    clf = AdversarialSoftmaxClassifier(**kw)
+    t0 = time.perf_counter()
+    clf.fit(X, y)
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    top = clf.predict_top_k(Xt, k=5)
+    predict_s = time.perf_counter() - t0
+    rec = {"fit_seconds": fit_s, "predict_seconds": predict_s, "peak_memory_mib": own_peak_mib(),
+           "params": {k: v for k, v in clf.get_params().items() if k != "verbose"}, "n_test": int(Xt.shape[0]),
+           "numba_warmup_seconds": warm_s, "n_iter": int(clf.n_iter_),
+           "tree_fit_seconds": getattr(clf, "tree_fit_seconds_", None),
+           "epoch_seconds": [float(s) for s in getattr(clf, "epoch_seconds_", [])]}
+    rec.update(topk_accuracy(top, yt))
+    return rec
+
+
+def run_centroid(spec: dict) -> dict:
+    """Sparse nearest centroid, Euclidean and cosine; the better on the test rows is the record's figures."""
+    from benchmarks._centroid import SparseNearestCentroid
+
+    X, y, Xt, yt = _load(spec)
+    metrics = {}
+    for metric in ("euclidean", "cosine"):
+        clf = SparseNearestCentroid(metric=metric)
+        t0 = time.perf_counter()
+        clf.fit(X, y)
+        fit_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        top = clf.predict_top_k(Xt, k=5)
+        predict_s = time.perf_counter() - t0
+        metrics[metric] = {"fit_seconds": fit_s, "predict_seconds": predict_s, **topk_accuracy(top, yt),
+                           "centroid_nnz": int(clf.centroids_.nnz)}
+    best = max(metrics, key=lambda m: (metrics[m]["top1"], metrics[m]["top5"]))
+    rec = {**metrics[best], "metric": best, "metrics": metrics, "peak_memory_mib": own_peak_mib(),
+           "params": {"metric": best, "block_rows": SparseNearestCentroid().block_rows}, "n_test": int(Xt.shape[0]),
+           "note": "metric chosen on the test rows (the better top-1 of Euclidean and cosine)"}
+    return rec
+
+
+def _runner(system):
+    from benchmarks import _peers
+
+    if system.startswith("skxc"):
+        return run_skxc
+    if system.startswith("napkinxc-"):
+        return _peers.run_napkinxc
+    if system == "logreg":
+        return _peers.run_logreg
+    if system == "centroid":
+        return run_centroid
+    raise ValueError(system)
+
+
+def child_main(spec_path, out_path):
+    with open(spec_path) as f:
+        spec = json.load(f)
+    rec = _runner(spec["kind"])(dict(spec, system=spec["kind"]))
+    rec["peak_memory_mib_total"] = own_peak_mib()
+    rec["ru_maxrss_mib"] = peak_rss_mb()  # inflated by the parent's peak (see own_peak_mib)
+    write_json(out_path, rec)
+
+
+# -- data sets (parent) ------------------------------------------------------------------------------------------
+
+
+def write_generated(out_dir) -> Path:
+    """The generated set in the shared format (CSR npz + npy) in ``out_dir/generated``."""
+    from skxc.datasets import make_hierarchical_classification
+
+    X, y = make_hierarchical_classification(**GENERATED_PARAMS)
+    d = Path(out_dir) / GENERATED
+    d.mkdir(parents=True, exist_ok=True)
+    X = sp.csr_matrix(X.astype(np.float32))
+    n = GENERATED_TRAIN
+    sp.save_npz(d / "X_train.npz", X[:n])
+    sp.save_npz(d / "X_test.npz", X[n:])
+    np.save(d / "y_train.npy", y[:n])
+    np.save(d / "y_test.npy", y[n:])
+    return d
+
+
+def describe(data_dir, train_rows, test_rows) -> dict:
+    """Shape of a data set (after dropping y < 0 and the row limits), without loading X."""
+    d = Path(data_dir)
+    y = np.load(d / "y_train.npy")
+    yt = np.load(d / "y_test.npy")
+    y = y[y >= 0][:train_rows]
+    yt = yt[yt >= 0][:test_rows]
+    with np.load(d / "X_train.npz") as z:
+        n_features = int(z["shape"][1])
+        nnz = int(z["data"].shape[0])
+        n_rows_all = int(z["shape"][0])
+    classes, counts = np.unique(y, return_counts=True)
+    train_count = dict(zip(classes.tolist(), counts.tolist(), strict=True))
+    test_counts = np.array([train_count.get(int(c), 0) for c in yt])
+    return {"n_train": int(y.size), "n_test": int(yt.size), "n_features": n_features, "n_classes": int(classes.size),
+            "median_rows_per_class": float(np.median(counts)), "mean_rows_per_class": float(counts.mean()),
+            "test_share_unseen_class": float(np.mean(test_counts == 0)),
+            "test_share_class_le5_train_rows": float(np.mean(test_counts <= 5)),
+            "mean_nnz_per_train_row": nnz / max(n_rows_all, 1)}
+
+
+# -- report --------------------------------------------------------------------------------------------------------
+
+
+def _secs(v):
+    return f"{v:.2f}" if v < 10 else f"{v:.1f}"
+
+
+def _pct(v):
+    return "—" if v is None else f"{100 * v:.2f} %"
+
+
+def markdown(result) -> str:
+    m = result["machine"]
+    lines = [
+        f"### Long-tail comparison, {result['args']['threads']} threads",
+        "",
+        f"`{result['command']}`",
+        "",
+        f"{result['created']}; {m['platform']}, {m['cpus']} CPUs, {m['memory_gib']:.0f} GiB, Python {m['python']}; "
+        f"{', '.join(f'{k} {v}' for k, v in m['versions'].items())}. 1-min load average "
+        f"{result['loadavg_1min_start']:.1f} at start. One run per system, each in its own process. Fit and predict "
+        "seconds exclude data loading; skxc's numba kernels are loaded on a small fit first, outside both. "
+        "Predict = top-5 of the whole test set. Peak memory = the process's peak resident set (VmHWM) after fit "
+        "and prediction, interpreter and data included. Test rows whose class has no training row count as errors.",
+        "",
+        "| data set | train rows / features / classes / median rows per class | test rows (≤ 5 train rows / unseen class) | system "
+        "| top-1 | top-5 | fit (s) | predict (s) | peak memory (MiB) | load before/after | notes |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for ds in result["datasets"]:
+        info = ds["info"]
+        shape = f"{info['n_train']:,} / {info['n_features']:,} / {info['n_classes']:,} / {info['median_rows_per_class']:g}"
+        test = (f"{info['n_test']:,} ({100 * info['test_share_class_le5_train_rows']:.0f} % / "
+                f"{100 * info['test_share_unseen_class']:.0f} %)")
+        for rec in ds["runs"]:
+            load = (f"{rec['loadavg_1min_before']:.1f} / {rec['loadavg_1min_after']:.1f}"
+                    if "loadavg_1min_before" in rec else "")
+            if "skipped" in rec or "error" in rec:
+                lines.append(f"| {ds['name']} | {shape} | {test} | {rec['system']} | — | — | — | — | — | {load} | "
+                             f"{rec.get('skipped') or rec.get('error')} |")
+                continue
+            notes = []
+            if rec["system"] == "centroid":
+                other = "cosine" if rec["metric"] == "euclidean" else "euclidean"
+                o = rec["metrics"][other]
+                notes.append(f"{rec['metric']} (chosen on test); {other}: {_pct(o['top1'])} / {_pct(o['top5'])}")
+            if rec["system"] == "logreg":
+                notes.append(f"{rec['n_iter']} iterations, " + ("converged" if rec.get("converged") else
+                                                                 "NOT converged (max_iter reached)"))
+            if rec["system"].startswith("skxc"):
+                notes.append(f"{rec['n_iter']} epochs")
+            lines.append(
+                f"| {ds['name']} | {shape} | {test} | {rec['system']} | {_pct(rec['top1'])} | {_pct(rec['top5'])} | "
+                f"{_secs(rec['fit_seconds'])} | {_secs(rec['predict_seconds'])} | {rec['peak_memory_mib']:.0f} | {load} | "
+                f"{'; '.join(notes)} |")
+    lines += ["", "Systems:", ""]
+    for label, params in result["skxc_systems"].items():
+        lines.append(f"- {label}: `AdversarialSoftmaxClassifier(random_state={result['args']['seed']}, "
+                     f"n_jobs={result['args']['threads']}{''.join(f', {k}={v!r}' for k, v in params.items())})`, "
+                     "other parameters at their defaults")
+    peers = {
+        "napkinxc-plt": "- napkinxc-plt: `napkinxc.models.PLT` at its defaults, `threads` as above, one-label lists",
+        "centroid": "- centroid: sparse nearest centroid (`benchmarks/_centroid.py`), the better of Euclidean and cosine "
+        "by test top-1 (named in the notes, the other's top-1 / top-5 beside it)",
+        "logreg": f"- logreg: `LogisticRegression(solver='lbfgs', C=1.0, max_iter={result['args']['logreg_max_iter']})` "
+        f"(multinomial), only where n_classes ≤ {result['args']['logreg_max_classes']:,}",
+    }
+    lines += [text for system, text in peers.items() if system in result["args"]["systems"]]
+    if any(ds["name"] == GENERATED for ds in result["datasets"]):
+        lines.append(f"- generated: `skxc.datasets.make_hierarchical_classification({', '.join(f'{k}={v:_}' for k, v in GENERATED_PARAMS.items())})`, "
+                     f"first {GENERATED_TRAIN:,} rows train, the rest test (dense features stored as CSR)")
+    if result["args"]["max_train_rows"] or result["args"]["max_test_rows"]:
+        lines.append(f"- row limits: first {result['args']['max_train_rows'] or 'all'} training rows, "
+                     f"first {result['args']['max_test_rows'] or 'all'} test rows")
+    return "\n".join(lines) + "\n"
+
+
+def _machine() -> dict:
+    import importlib.metadata as md
+
+    info = machine()
+    info["platform"] = platform.platform(terse=True)
+    info["memory_gib"] = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    versions = {}
+    for pkg in ("skxc", "numba", "scikit-learn", "napkinxc"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    info["versions"] = versions
+    return info
+
+
+def _variant(text):
+    name, sep, params = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=JSON, got {text!r}")
+    try:
+        params = json.loads(params)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"variant {name}: {e}") from e
+    if not isinstance(params, dict):
+        raise argparse.ArgumentTypeError(f"variant {name}: JSON must be an object")
+    return name, params
+
+
+def _print_run(rec):
+    if "error" in rec or "skipped" in rec:
+        print(f"   {rec['system']}: {rec.get('error') or rec.get('skipped')}", flush=True)
+        return
+    print(f"   {rec['system']}: fit {rec['fit_seconds']:.1f} s, predict {rec['predict_seconds']:.1f} s, "
+          f"{rec['peak_memory_mib']:.0f} MiB, top1 {rec['top1']:.4f}, top5 {rec['top5']:.4f}", flush=True)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == _CHILD:
+        return child_main(argv[1], argv[2])
+    if argv and argv[0] == "--render":  # rewrite the .md of a finished run's .json (e.g. after a format change)
+        result = json.loads(Path(argv[1]).read_text())
+        Path(argv[1]).with_suffix(".md").write_text(markdown(result))
+        return print(markdown(result))
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("data_dirs", nargs="+", metavar="DATA_DIR",
+                   help=f"data set directories in the shared format, or '{GENERATED}'")
+    p.add_argument("--systems", nargs="+", default=list(SYSTEMS), metavar="SYSTEM",
+                   help=f"any of {', '.join(SYSTEMS)} (default: all); variants run after them")
+    p.add_argument("--variant", action="append", type=_variant, default=[], metavar="NAME=JSON",
+                   help="an extra skxc run with these constructor parameters, e.g. ep30='{\"max_iter\": 30}'")
+    p.add_argument("--threads", type=int, default=2, help="threads for every system")
+    p.add_argument("--out", default="benchmarks/results")
+    p.add_argument("--name", default=None, help="output file suffix: longtail_<name>.json/.md")
+    p.add_argument("--seed", type=int, default=0, help="skxc's random_state")
+    p.add_argument("--max-train-rows", type=int, default=None, help="use only the first N training rows")
+    p.add_argument("--max-test-rows", type=int, default=None, help="use only the first N test rows")
+    p.add_argument("--timeout", type=float, default=3600.0, help="seconds per child process before it is killed")
+    p.add_argument("--logreg-max-classes", type=int, default=2000)
+    p.add_argument("--logreg-max-iter", type=int, default=10_000)
+    args = p.parse_args(argv)
+    bad = [s for s in args.systems if s not in SYSTEMS]
+    if bad:
+        p.error(f"unknown system(s) {bad}; choose from {', '.join(SYSTEMS)}")
+    names = [n for n, _ in args.variant]
+    if len(set(names)) != len(names):
+        p.error("variant names must differ")
+
+    skxc_systems = {"skxc": {}, "skxc-uniform": {"noise": "uniform"}}
+    skxc_systems = {k: v for k, v in skxc_systems.items() if k in args.systems}
+    skxc_systems.update({f"skxc[{n}]": params for n, params in args.variant})
+    systems = list(args.systems) + [f"skxc[{n}]" for n in names]
+
+    out = Path(args.out)
+    stem = "longtail" + (f"_{args.name}" if args.name else "")
+    command = "python -m benchmarks.longtail " + " ".join(shlex.quote(a) for a in argv)
+    result = {"created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "command": command,
+              "args": {k: v for k, v in vars(args).items() if k != "variant"}, "variants": dict(args.variant),
+              "skxc_systems": skxc_systems, "machine": _machine(), "loadavg_1min_start": os.getloadavg()[0],
+              "datasets": []}
+
+    def save():
+        write_json(out / f"{stem}.json", result)
+        (out / f"{stem}.md").write_text(markdown(result))
+
+    with tempfile.TemporaryDirectory(prefix="skxc_longtail_") as tmp:
+        for data_dir in args.data_dirs:
+            if data_dir == GENERATED:
+                path, name = write_generated(tmp), GENERATED
+            else:
+                path, name = Path(data_dir).resolve(), Path(data_dir).name
+            info = describe(path, args.max_train_rows, args.max_test_rows)
+            ds = {"name": name, "data_dir": str(path) if name != GENERATED else GENERATED, "info": info, "runs": []}
+            result["datasets"].append(ds)
+            print(f"== {name}: {info}", flush=True)
+            base = {"data_dir": str(path), "threads": args.threads, "seed": args.seed, "ll_rows": 10_000,
+                    "train_rows": args.max_train_rows, "test_rows": args.max_test_rows}
+            for system in systems:
+                if system == "logreg" and info["n_classes"] > args.logreg_max_classes:
+                    rec = {"system": system, "skipped": f"{info['n_classes']:,} classes > {args.logreg_max_classes:,}"}
+                else:
+                    spec = dict(base, kind=system.split("[")[0] if system.startswith("skxc") else system)
+                    if system.startswith("skxc"):
+                        spec["params"] = skxc_systems[system]
+                    elif system == "logreg":
+                        spec["params"] = {"solver": "lbfgs", "C": 1.0, "max_iter": args.logreg_max_iter}
+                    print(f"-- {name}: {system}", flush=True)
+                    rec = _common.run_child("benchmarks.longtail", _CHILD, system, spec, tmp, args.threads,
+                                            timeout=args.timeout)
+                ds["runs"].append(rec)
+                _print_run(rec)
+                save()
+    result["loadavg_1min_end"] = os.getloadavg()[0]
+    save()
+    print()
+    print(markdown(result))
+    print(f"wrote {out / stem}.json and .md")
+
+
+if __name__ == "__main__":
+    main()

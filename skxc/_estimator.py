@@ -21,6 +21,9 @@ from ._config import FLOAT, PREDICT_BLOCK_BYTES
 from ._kernels.predict import add_csr_scores, top_k_csr
 from ._kernels.tree import log_proba_of_classes
 from ._solver import Rows, adagrad_state, auto_learning_rate, convert_adagrad_state, epoch_order, flat_view, sgd_epoch
+from ._kernels.rng import seed_states
+from ._kernels.tree import sample_classes
+from ._start import calibration_split, choose_centroid_start, rms_row_norm, unit_centroids, write_centred
 from ._tree import AuxiliaryTree, unconditional_tree
 from ._validation import (
     canonical_csr,
@@ -161,8 +164,36 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         least as good as 0.1 and 1 on bibtex, corel5k, delicious and the demo
         data, with top-1 accuracy unchanged or higher (docs/benchmarks).
 
+    tree_temperature : float or "auto", default="auto"
+        Temperature of the tree's splits ("adversarial" only; see
+        :class:`AuxiliaryTree`): every split's logit is multiplied by it.
+        ``"auto"`` chooses it in [1/32, 2] by the held-out log-likelihood of
+        the tree on the rows held out for calibration (see ``init``), so that
+        a tree that is over-confident on new rows (classes with one or two
+        rows each) is smoothed and one that generalises stays as fitted.
+        Sampling and bias correction use the same tempered tree, so the
+        estimate of p(y|x) stays consistent (Theorem 1).
+
+    init : {"centroid", "zeros"}, default="centroid"
+        Where the weights start. "centroid": class c's weights at s times the
+        unit-length mean of its L2-normalised rows (dense X centred first;
+        minus the mean of these over the classes, which shifts all classes'
+        scores of a row alike and so changes no probability), so that
+        training starts at p(y|x) proportional to p_n(y|x) exp(s x.mu_y), a
+        nearest-centroid rule on top of the tree; s is chosen by that
+        model's log-likelihood on held-out rows. A class with one or two
+        training rows then starts at its rows instead of at p_n.
+        "zeros": all weights 0, i.e. the model p(y|x) = p_n(y|x) (the
+        paper's start).
+
+        Calibration (``init="centroid"``, ``tree_temperature="auto"``) holds
+        out 10 % of the rows (at most 10,000) from the tree fit and the
+        centroid used to choose s; the final centroids and SGD use all rows.
+        With fewer than 1,000 rows nothing is held out: the temperature is 1
+        and the weights start at 0. The chosen scale is ``init_scale_``.
+
     intercept_init : {"zeros", "noise"}, default="zeros"
-        "zeros" starts every class bias at 0, i.e. at the model p(y|x) = p_n(y|x).
+        "zeros" starts every class bias at 0.
         "noise" (an option of the reference implementation) starts each class
         bias at minus the mean log p_n(y|x) over the class's training rows, so
         that the bias-corrected scores start near 0; it trains slower here
@@ -216,6 +247,8 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         Validation accuracy per epoch (``early_stopping`` only).
     epoch_seconds_ : list of float
         Wall-clock seconds of each epoch's training pass.
+    init_scale_ : float
+        The scale s of the centroid start (0 when the weights started at 0).
     tree_fit_seconds_ : float
         Seconds spent fitting the noise tree (including its projection).
 
@@ -270,6 +303,8 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         "shuffle": ["boolean"],
         "n_components": [Interval(Integral, 0, None, closed="left")],
         "tree_alpha": [Interval(Real, 0, None, closed="left")],
+        "tree_temperature": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "init": [StrOptions({"centroid", "zeros"})],
         "intercept_init": [StrOptions({"noise", "zeros"})],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
@@ -294,6 +329,8 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         shuffle=True,
         n_components=16,
         tree_alpha=10.0,
+        tree_temperature="auto",
+        init="centroid",
         intercept_init="zeros",
         random_state=None,
         n_jobs=None,
@@ -314,6 +351,8 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         self.shuffle = shuffle
         self.n_components = n_components
         self.tree_alpha = tree_alpha
+        self.tree_temperature = tree_temperature
+        self.init = init
         self.intercept_init = intercept_init
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -361,16 +400,21 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         model_arrays = pool.submit(_touched_zeros, (n_classes, n_features), order, 1 + full)
         pool.shutdown(wait=False)
         t0 = time.perf_counter()
+        calibrate = self.init == "centroid" or (self.noise == "adversarial" and self.tree_temperature == "auto")
+        fit_rows, held = calibration_split(X.shape[0], rng) if calibrate else (None, None)
         if self.noise == "adversarial":
             tree = AuxiliaryTree(
                 n_components=self.n_components,
                 alpha=self.tree_alpha,
+                temperature=self.tree_temperature,
                 random_state=int(rng.integers(2**31)),
                 n_jobs=self.n_jobs,
             )
             tree.classes_ = self.classes_
             tree.n_features_in_ = n_features
-            tree._fit_arrays(X, codes, sample_weight.astype(np.float64), rng)
+            rows = slice(None) if held is None else fit_rows
+            tree._fit_arrays(X[rows], codes[rows], sample_weight[rows].astype(np.float64), rng)
+            tree._set_temperature(X, codes, held)
         else:
             if self.noise in ("uniform", None):  # None: exact softmax, log p_n is a constant
                 mass = np.ones(n_classes)
@@ -389,6 +433,9 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         self._acc_coef, self._acc_factors = adagrad_state(self._adagrad_kind(), n_classes, n_features, acc)
         self.intercept_ = np.zeros(n_classes, dtype=FLOAT)
         self._acc_intercept = np.zeros(n_classes, dtype=FLOAT)
+        self.init_scale_ = 0.0
+        if self.init == "centroid" and held is not None:
+            self._centroid_start(X, codes, sample_weight, fit_rows, held, rng)
         if self.intercept_init == "noise":
             self.intercept_[:] = self._mean_negative_log_noise(X, codes, sample_weight)
         self._rng = rng
@@ -400,6 +447,36 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         self.epoch_seconds_ = []
         self.hardness_curve_ = []
         self.validation_scores_ = []
+
+    def _centroid_start(self, X, codes, sample_weight, fit_rows, held, rng):
+        """``init="centroid"``: coef_ at s x unit class centroids, s and a common bias chosen on held-out rows.
+
+        See skxc/_start.py; s = 0 (zero weights) when no centroid start has a
+        smaller held-out training loss.
+        """
+        n_classes = len(self.classes_)
+        tree = self.tree_
+
+        def negatives(Xb):
+            Z = tree._transform(Xb)
+            codes_n = np.empty((Z.shape[0], self.n_negatives), dtype=np.int64)
+            log_p = np.empty(codes_n.shape, dtype=np.float64)
+            state = seed_states(rng, 1)[0]
+            sample_classes(Z, self.n_negatives, tree.node_weight_, tree.node_bias_, tree.leaf_class_, state, codes_n, log_p)
+            return codes_n, log_p
+
+        scale, bias = choose_centroid_start(
+            X[held],
+            codes[held],
+            unit_centroids(X[fit_rows], codes[fit_rows], n_classes, sample_weight[fit_rows]),
+            lambda Xb, out: tree._add_log_proba(tree._transform(Xb), out),
+            negatives,
+            rms_row_norm(X),
+            self.alpha,
+        )
+        if scale > 0:
+            write_centred(self.coef_, self.intercept_, unit_centroids(X, codes, n_classes, sample_weight), scale, bias)
+        self.init_scale_ = scale
 
     def _adagrad_kind(self) -> str:
         """The Adagrad state ``adagrad`` asks for, "full" or "factored" ("auto" resolved)."""

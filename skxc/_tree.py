@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.decomposition import PCA, TruncatedSVD
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -28,6 +28,7 @@ from sklearn.utils.validation import (
 from ._config import FLOAT, PADDING_BIAS, PREDICT_BLOCK_BYTES
 from ._kernels.rng import seed_states
 from ._kernels.tree import add_all_class_log_proba, log_proba_of_classes, sample_classes
+from ._start import calibration_split, choose_temperature, tempered
 from ._tree_fit import class_segments, fit_tree, tree_depth
 from ._validation import check_finite_projection, encode_labels
 
@@ -106,6 +107,18 @@ class AuxiliaryTree(ClassifierMixin, BaseEstimator):
     max_split_iter : int, default=10
         Alternations of continuous and discrete steps per node.
 
+    temperature : float or "auto", default="auto"
+        Multiplies every split's logit w_ν·z + b_ν, in (0, inf). Below 1 the
+        tree is smoother (closer to the balanced tree that ignores x), above 1
+        sharper; every temperature gives a proper distribution with the same
+        O(k log C) sampling. ``"auto"`` holds out 10 % of the rows (at most
+        10,000; none when fewer than 1,000 rows, then the temperature is 1),
+        fits the tree on the rest and picks the temperature in [1/32, 2] with
+        the best mean held-out log-likelihood log p_n(y|x): a tree fitted on
+        classes with one or two rows each is over-confident on new rows, one
+        fitted on many rows per class keeps a temperature near 1. The value
+        used is ``temperature_``.
+
     random_state : int, RandomState instance or None, default=None
         Seeds the subsample, the projection and :meth:`sample` when it is not
         given its own ``random_state``.
@@ -135,6 +148,9 @@ class AuxiliaryTree(ClassifierMixin, BaseEstimator):
         Class index of each leaf, -1 for padding leaves.
     class_leaf_ : ndarray of shape (n_classes,), int32
         Leaf of each class.
+    temperature_ : float
+        The temperature applied to ``node_weight_`` and ``node_bias_`` (1 when
+        ``temperature="auto"`` had too few rows to hold out).
 
     See Also
     --------
@@ -163,6 +179,7 @@ class AuxiliaryTree(ClassifierMixin, BaseEstimator):
         "max_samples": [Interval(Integral, 1, None, closed="left")],
         "max_newton_iter": [Interval(Integral, 1, None, closed="left")],
         "max_split_iter": [Interval(Integral, 1, None, closed="left")],
+        "temperature": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
     }
@@ -175,6 +192,7 @@ class AuxiliaryTree(ClassifierMixin, BaseEstimator):
         max_samples=200_000,
         max_newton_iter=20,
         max_split_iter=10,
+        temperature="auto",
         random_state=None,
         n_jobs=None,
     ):
@@ -183,6 +201,7 @@ class AuxiliaryTree(ClassifierMixin, BaseEstimator):
         self.max_samples = max_samples
         self.max_newton_iter = max_newton_iter
         self.max_split_iter = max_split_iter
+        self.temperature = temperature
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -224,8 +243,43 @@ class AuxiliaryTree(ClassifierMixin, BaseEstimator):
             )
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
-        self._fit_arrays(X, codes, sample_weight, rng)
+        held = None
+        if self.temperature == "auto":
+            fit_rows, held = calibration_split(X.shape[0], rng)
+        if held is None:
+            self._fit_arrays(X, codes, sample_weight, rng)
+        else:
+            self._fit_arrays(X[fit_rows], codes[fit_rows], sample_weight[fit_rows], rng)
+        self._set_temperature(X, codes, held)
         return self
+
+    def _set_temperature(self, X, codes, held_rows):
+        """Apply ``temperature``; for "auto", the one that best predicts the rows ``held_rows`` of X.
+
+        With "auto" and no held-out rows (``held_rows`` None) the temperature is 1.
+        """
+        self.temperature_ = 1.0
+        if self.n_components_ == 0:  # unconditional tree: nothing depends on x
+            return
+        if self.temperature != "auto":
+            tau = float(self.temperature)
+        elif held_rows is None:
+            return
+        else:
+            Z = self._transform(X[held_rows])
+            y = codes[held_rows].astype(np.int32)
+            out = np.empty(Z.shape[0], dtype=np.float64)
+            weight, bias = self.node_weight_, self.node_bias_
+
+            def held_out_log_likelihood(tau):
+                w, b = tempered(weight, bias, tau)
+                log_proba_of_classes(Z, y, w, b, self.class_leaf_, out)
+                return float(np.mean(out))
+
+            tau, _ = choose_temperature(held_out_log_likelihood)
+        if tau != 1.0:
+            self.node_weight_, self.node_bias_ = tempered(self.node_weight_, self.node_bias_, tau)
+        self.temperature_ = tau
 
     def _fit_arrays(self, X, codes, sample_weight, rng):
         """Fit the projection and tree arrays on validated X and class codes."""
@@ -422,6 +476,7 @@ def unconditional_tree(classes: np.ndarray, class_mass: np.ndarray, n_features_i
     tree._z_shift = np.zeros(0, dtype=FLOAT)
     tree._z_scale = 1.0
     tree.depth_ = tree_depth(len(classes))
+    tree.temperature_ = 1.0
     tree.node_weight_, tree.node_bias_, tree.leaf_class_, tree.class_leaf_ = unconditional_tree_arrays(
         np.asarray(class_mass, dtype=np.float64)
     )

@@ -619,7 +619,7 @@ def test_fit_noise_then_stream_keeps_tree_fixed():
 
     X, y = make_hierarchical_classification(n_samples=3000, n_classes=30, random_state=3)
     classes = np.arange(30)
-    clf = AdversarialSoftmaxClassifier(random_state=0, n_components=4)
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_components=4, init="zeros")
     clf.fit_noise(X[:1000], y[:1000], classes=classes)
     assert clf.n_iter_ == 0 and not np.any(clf.coef_)
     W, b = clf.tree_.node_weight_.copy(), clf.tree_.node_bias_.copy()

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import logsumexp
+from scipy.special import expit, logsumexp
 
 from ._config import FLOAT, PADDING_BIAS, PREDICT_BLOCK_BYTES
 
@@ -178,7 +178,7 @@ def choose_centroid_start(X_held, codes_held, centroids, log_noise, negatives, u
         b = 0.0
         for _ in range(20 if s > 0 else 0):  # Newton on the convex 1-D loss in b
             xp, xn = s * pos_s + b, s * neg_s + b
-            sp_, sn = 1.0 / (1.0 + np.exp(xp)), 1.0 / (1.0 + np.exp(-xn))
+            sp_, sn = expit(-xp), expit(xn)
             grad = np.mean(-sp_ + 2 * alpha * (xp + pos_l) + np.sum(sn + 2 * alpha * (xn + neg_log_noise), axis=1))
             hess = np.mean(sp_ * (1 - sp_) + 2 * alpha + np.sum(sn * (1 - sn) + 2 * alpha, axis=1))
             step = grad / hess

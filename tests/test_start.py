@@ -1,0 +1,190 @@
+"""Where training starts (skxc/_start.py): calibration split, tree temperature, centroid start."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.optimize import minimize_scalar
+from scipy.special import log_expit, logsumexp
+
+from skxc import AdversarialSoftmaxClassifier, AuxiliaryTree
+from skxc._config import PADDING_BIAS
+from skxc._start import (
+    MIN_CALIBRATION_ROWS,
+    SCALES,
+    calibration_split,
+    centroid_scores,
+    choose_centroid_start,
+    choose_temperature,
+    tempered,
+    unit_centroids,
+    write_centred,
+)
+from skxc.datasets import make_hierarchical_classification
+
+
+def test_calibration_split_sizes_and_small_data():
+    rng = np.random.default_rng(0)
+    fit, held = calibration_split(5000, rng)
+    assert held.size == 500 and fit.size == 4500
+    assert np.array_equal(np.sort(np.concatenate([fit, held])), np.arange(5000))
+    assert np.all(np.diff(fit) > 0) and np.all(np.diff(held) > 0)
+    assert calibration_split(10 * MIN_CALIBRATION_ROWS - 1, rng) == (None, None)
+    assert calibration_split(10**6, rng)[1].size == 10_000
+
+
+def test_tempered_scales_logits_but_not_padding():
+    weight = np.array([[1.0, -2.0], [0.0, 0.0], [0.5, 0.5]], dtype=np.float32)
+    bias = np.array([0.5, -PADDING_BIAS, 2.0], dtype=np.float32)
+    w, b = tempered(weight, bias, 0.25)
+    np.testing.assert_allclose(w, weight * 0.25)
+    np.testing.assert_allclose(b, [0.125, -PADDING_BIAS, 0.5])
+    w1, b1 = tempered(weight, bias, 1.0)
+    np.testing.assert_array_equal(w1, weight)
+    np.testing.assert_array_equal(b1, bias)
+
+
+def test_choose_temperature_argmax_and_ties_go_to_one():
+    assert choose_temperature(lambda t: -((np.log2(t) + 2) ** 2))[0] == 0.25
+    assert choose_temperature(lambda t: 0.0)[0] == 1.0  # flat: the tree as fitted
+
+
+@pytest.mark.parametrize("temperature", [0.3, 1.7])
+def test_tempered_tree_is_a_distribution_and_consistent(temperature):
+    X, y = make_hierarchical_classification(n_samples=600, n_features=10, n_classes=23, random_state=0)
+    tree = AuxiliaryTree(n_components=4, temperature=temperature, random_state=0).fit(X, y)
+    assert tree.temperature_ == temperature
+    log_p = tree.predict_log_proba(X[:50])
+    np.testing.assert_allclose(logsumexp(log_p, axis=1), 0.0, atol=1e-6)
+    np.testing.assert_allclose(
+        tree.log_proba_of(X[:50], y[:50]), log_p[np.arange(50), np.searchsorted(tree.classes_, y[:50])], rtol=1e-5
+    )
+    # multiplying every logit by the temperature: the same tree refitted at 1, then tempered, gives the same arrays
+    plain = AuxiliaryTree(n_components=4, temperature=1.0, random_state=0).fit(X, y)
+    w, b = tempered(plain.node_weight_, plain.node_bias_, temperature)
+    np.testing.assert_allclose(tree.node_weight_, w)
+    np.testing.assert_allclose(tree.node_bias_, b)
+
+
+def test_auto_temperature_smooths_a_tree_that_over_fits():
+    """Labels independent of x: the fitted tree can only over-fit; the held-out choice smooths it
+    and its log-likelihood on new rows improves (and stays near uniform's)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(3000, 20)), rng.integers(0, 300, 3000)
+    classes = np.arange(300)
+    auto = AuxiliaryTree(n_components=8, random_state=0).fit(X[:2000], y[:2000], classes=classes)
+    plain = AuxiliaryTree(n_components=8, temperature=1.0, random_state=0).fit(X[:2000], y[:2000], classes=classes)
+    assert auto.temperature_ < 0.2
+    ll_auto = auto.log_proba_of(X[2000:], y[2000:]).mean()
+    ll_plain = plain.log_proba_of(X[2000:], y[2000:]).mean()
+    assert ll_auto > ll_plain + 0.1
+    assert ll_auto > -np.log(300) - 0.2
+
+
+def test_auto_temperature_needs_enough_rows():
+    X, y = make_hierarchical_classification(n_samples=500, n_features=10, n_classes=8, random_state=0)
+    assert AuxiliaryTree(n_components=4, random_state=0).fit(X, y).temperature_ == 1.0
+
+
+def _reference_centroids(X, codes, n_classes, w, centre):
+    X = np.asarray(X, dtype=np.float64) - (0 if centre is None else centre)
+    mu = np.zeros((n_classes, X.shape[1]))
+    for i in range(X.shape[0]):
+        norm = np.linalg.norm(X[i])
+        if norm > 0:
+            mu[codes[i]] += w[i] * X[i] / norm
+    norms = np.linalg.norm(mu, axis=1)
+    return np.where(norms[:, None] > 0, mu / np.where(norms > 0, norms, 1)[:, None], 0.0)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_unit_centroids_match_reference(sparse):
+    rng = np.random.default_rng(1)
+    X = rng.random((60, 7)) * (rng.random((60, 7)) < 0.5)
+    X[3] = 0.0  # an all-zero row counts for nothing
+    codes = rng.integers(0, 9, 60)
+    codes[codes == 8] = 7  # class 8 has no rows: zero centroid
+    w = rng.random(60)
+    mu, centre = unit_centroids(sp.csr_matrix(X) if sparse else X, codes, 9, w)
+    if sparse:
+        assert centre is None and sp.issparse(mu)
+        mu = mu.toarray()
+    else:
+        np.testing.assert_allclose(centre, w @ X / w.sum())
+    np.testing.assert_allclose(mu, _reference_centroids(X, codes, 9, w, centre), atol=1e-12)
+    assert not np.any(mu[8])
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_write_centred_scores_shift_each_row_alike(sparse):
+    """The written model's scores are s (x - centre).mu_c + b up to one shift per row."""
+    rng = np.random.default_rng(2)
+    X = rng.random((40, 6)) + (0.0 if sparse else 3.0)
+    codes = rng.integers(0, 5, 40)
+    Xin = sp.csr_matrix(X) if sparse else X
+    mu, centre = unit_centroids(Xin, codes, 5, np.ones(40))
+    coef, intercept = np.zeros((5, 6), dtype=np.float32, order="F"), np.zeros(5, dtype=np.float32)
+    write_centred(coef, intercept, (mu, centre), 2.5, bias=-1.0)
+    scores = X @ coef.T.astype(np.float64) + intercept
+    target = 2.5 * centroid_scores(Xin, mu, centre)
+    diff = scores - target
+    np.testing.assert_allclose(diff - diff[:, :1], 0.0, atol=1e-4)
+    np.testing.assert_allclose(scores.mean(axis=1), -1.0, atol=1e-4)  # each row's scores average the bias
+
+
+def _eq6(s, b, S, own, neg, L, neg_l, alpha):
+    r = np.arange(len(own))
+    xp, xn = s * S[r, own] + b, s * np.take_along_axis(S, neg, axis=1) + b
+    return np.mean(
+        -log_expit(xp) + alpha * (xp + L[r, own]) ** 2 + np.sum(-log_expit(-xn) + alpha * (xn + neg_l) ** 2, axis=1)
+    )
+
+
+def test_choose_centroid_start_minimises_the_held_out_loss():
+    """Against a brute-force reference: no grid scale with its best bias has a smaller Eq. 6 loss."""
+    rng = np.random.default_rng(3)
+    n, n_classes, alpha = 300, 12, 3e-3
+    centres = rng.normal(size=(n_classes, 8)) * 2
+    codes = rng.integers(0, n_classes, n)
+    X = centres[codes] + rng.normal(size=(n, 8))
+    mu, centre = unit_centroids(X, codes, n_classes, np.ones(n))
+    log_p = np.log(rng.dirichlet(np.ones(n_classes), size=n))  # some fixed noise distribution
+    neg = rng.integers(0, n_classes, (n, 2))
+
+    def log_noise(Xb, out):
+        out += log_p[: Xb.shape[0]]
+
+    def negatives(Xb):
+        return neg[: Xb.shape[0]], np.take_along_axis(log_p[: Xb.shape[0]], neg[: Xb.shape[0]], axis=1)
+
+    s, b = choose_centroid_start(X, codes, (mu, centre), log_noise, negatives, 1.0, alpha)
+    S = centroid_scores(X, mu, centre)
+    S -= S.mean(axis=1, keepdims=True)
+    neg_l = np.take_along_axis(log_p, neg, axis=1)
+    best = _eq6(s, b, S, codes, neg, log_p, neg_l, alpha)
+    for grid_s in SCALES:
+        ref = minimize_scalar(
+            lambda bb, gs=grid_s: _eq6(gs, bb, S, codes, neg, log_p, neg_l, alpha), bounds=(-50, 50), method="bounded"
+        )
+        assert best <= ref.fun + 1e-6
+    assert s > 0  # well-separated clusters: the centroid start beats zero weights
+    assert best < _eq6(0.0, 0.0, S, codes, neg, log_p, neg_l, alpha)
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_centroid_start_beats_the_zero_start_on_few_rows_per_class(dense):
+    """~3 rows per class: before any SGD step, the centroid start predicts better than p_n alone."""
+    X, y = make_hierarchical_classification(n_samples=3000, n_features=40, n_classes=600, random_state=0)
+    Xtr = X[:2000] if dense else sp.csr_matrix(X[:2000])
+    params = dict(random_state=0, n_jobs=1, n_components=4)
+    start = AdversarialSoftmaxClassifier(**params).fit_noise(Xtr, y[:2000], classes=np.arange(600))
+    zero = AdversarialSoftmaxClassifier(init="zeros", **params).fit_noise(Xtr, y[:2000], classes=np.arange(600))
+    assert start.init_scale_ > 0 and zero.init_scale_ == 0
+    assert start.score(X[2000:], y[2000:]) > zero.score(X[2000:], y[2000:]) + 0.04
+
+
+def test_centroid_start_needs_enough_rows():
+    X, y = make_hierarchical_classification(n_samples=500, n_features=10, n_classes=8, random_state=0)
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_components=4).fit_noise(X, y)
+    assert clf.init_scale_ == 0.0 and not np.any(clf.coef_) and clf.tree_.temperature_ == 1.0

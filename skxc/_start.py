@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import expit, logsumexp
+from scipy.special import expit
 
-from ._config import FLOAT, PADDING_BIAS, PREDICT_BLOCK_BYTES
+from ._config import FLOAT, PADDING_BIAS
 
 #: Fraction of the training rows held out for the calibration, and its bounds.
 CALIBRATION_FRACTION = 0.1

@@ -167,7 +167,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     tree_temperature : float or "auto", default="auto"
         Temperature of the tree's splits ("adversarial" only; see
         :class:`AuxiliaryTree`): every split's logit is multiplied by it.
-        ``"auto"`` chooses it in [1/32, 2] by the held-out log-likelihood of
+        ``"auto"`` chooses it in [1/32, 1] by the held-out log-likelihood of
         the tree on the rows held out for calibration (see ``init``), so that
         a tree that is over-confident on new rows (classes with one or two
         rows each) is smoothed and one that generalises stays as fitted.

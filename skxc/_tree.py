@@ -110,10 +110,10 @@ class AuxiliaryTree(ClassifierMixin, BaseEstimator):
     temperature : float or "auto", default="auto"
         Multiplies every split's logit w_ν·z + b_ν, in (0, inf). Below 1 the
         tree is smoother (closer to the balanced tree that ignores x), above 1
-        sharper; every temperature gives a proper distribution with the same
+        sharper ("auto" never sharpens); every temperature gives a proper distribution with the same
         O(k log C) sampling. ``"auto"`` holds out 10 % of the rows (at most
         10,000; none when fewer than 1,000 rows, then the temperature is 1),
-        fits the tree on the rest and picks the temperature in [1/32, 2] with
+        fits the tree on the rest and picks the temperature in [1/32, 1] with
         the best mean held-out log-likelihood log p_n(y|x): a tree fitted on
         classes with one or two rows each is over-confident on new rows, one
         fitted on many rows per class keeps a temperature near 1. The value

@@ -1,0 +1,121 @@
+"""Test top-1 after each epoch, adversarial against uniform noise, on several data sets in one run.
+
+Issue 13's target "adversarial >= uniform at every epoch budget from 1 epoch on, on every
+set": for each data set and each noise (and any ``--variant``), one model is trained one
+epoch per ``fit`` call (``warm_start=True, max_iter=1``, so the model after epoch e is the
+model a budget of e epochs gives) and evaluated on the test rows after every epoch
+(evaluation time is not counted as training time).
+
+    python -m benchmarks.epoch_curves ../shared/data/bibtex generated --epochs 10 --out benchmarks/results
+
+Writes ``epoch_curves[_NAME].json`` and ``.md``: a table per data set, a row per epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks._common import load_split, machine, write_json
+from benchmarks.longtail import GENERATED, write_generated
+
+
+def curve(X, y, Xt, yt, params, epochs, threads, seed):
+    """Test top-1 / top-5 after each of ``epochs`` epochs, and cumulative training seconds."""
+    from skxc import AdversarialSoftmaxClassifier
+
+    clf = AdversarialSoftmaxClassifier(random_state=seed, n_jobs=threads, warm_start=True, max_iter=1, **params)
+    out, train_s = [], 0.0
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        clf.fit(X, y)
+        train_s += time.perf_counter() - t0
+        top = clf.predict_top_k(Xt, k=5)
+        out.append(
+            {
+                "epoch": len(out) + 1,
+                "train_seconds": train_s,
+                "top1": float(np.mean(top[:, 0] == yt)),
+                "top5": float(np.mean((top == yt[:, None]).any(axis=1))),
+            }
+        )
+    return out
+
+
+def markdown(result) -> str:
+    lines = [
+        f"### Test top-1 per epoch budget, {result['threads']} threads",
+        "",
+        f"`{result['command']}`",
+        "",
+        f"{result['date']}; {result['machine']}. One run per column; each column's model is trained one epoch "
+        "per `fit` (`warm_start=True, max_iter=1`) and evaluated after each epoch; seconds are cumulative "
+        "training time (evaluation excluded).",
+        "",
+    ]
+    for name, runs in result["data_sets"].items():
+        cols = list(runs)
+        lines += [f"**{name}** ({runs[cols[0]]['n_test']:,} test rows)", ""]
+        lines.append("| epoch | " + " | ".join(f"{c} top-1 (s)" for c in cols) + " |")
+        lines.append("|---:|" + "---:|" * len(cols))
+        for e in range(len(runs[cols[0]]["curve"])):
+            cells = [f"{100 * runs[c]['curve'][e]['top1']:.2f} % ({runs[c]['curve'][e]['train_seconds']:.1f})" for c in cols]
+            lines.append(f"| {e + 1} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines.append("Columns: " + "; ".join(f"{k}: `{json.dumps(v)}`" for k, v in result["columns"].items()))
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("data", nargs="+", help="data set directories in the shared format, or 'generated'")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-train-rows", type=int, default=None)
+    p.add_argument("--max-test-rows", type=int, default=None)
+    p.add_argument("--variant", action="append", default=[], metavar="NAME=JSON", help="an extra column")
+    p.add_argument("--out", default="benchmarks/results")
+    p.add_argument("--name", default=None)
+    a = p.parse_args(argv)
+    columns = {"adversarial": {}, "uniform": {"noise": "uniform"}}
+    for v in a.variant:
+        name, _, text = v.partition("=")
+        columns[name] = json.loads(text)
+    result = {
+        "command": "python -m benchmarks.epoch_curves " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:])),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": json.dumps(machine()),
+        "threads": a.threads,
+        "columns": columns,
+        "data_sets": {},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        for d in a.data:
+            path = write_generated(tmp) if d == GENERATED else Path(d)
+            X, y = load_split(path, "train")
+            Xt, yt = load_split(path, "test")
+            X, y = X[: a.max_train_rows], y[: a.max_train_rows]
+            Xt, yt = Xt[: a.max_test_rows], yt[: a.max_test_rows]
+            runs = {}
+            for col, params in columns.items():
+                print(f"-- {path.name}: {col}", flush=True)
+                runs[col] = {"n_test": int(Xt.shape[0]), "curve": curve(X, y, Xt, yt, params, a.epochs, a.threads, a.seed)}
+                print("   " + " ".join(f"{100 * r['top1']:.2f}" for r in runs[col]["curve"]), flush=True)
+            result["data_sets"][path.name] = runs
+    stem = "epoch_curves" + (f"_{a.name}" if a.name else "")
+    write_json(Path(a.out) / f"{stem}.json", result)
+    (Path(a.out) / f"{stem}.md").write_text(markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()

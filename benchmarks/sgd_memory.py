@@ -220,7 +220,7 @@ def traffic_per_positive(rows, order, coef, acc, intercept, acc_intercept, tree,
     cache ("beyond_l3") are the ones that miss: coef_/acc always, the per-row
     arrays when the data is large.
     """
-    n = rows.y.shape[0]
+    n = rows.codes.shape[0]
     m = n_negatives
     nnz = np.diff(rows.indptr).astype(np.int64)
     nonzero = np.bincount(np.repeat(np.arange(n), nnz), weights=rows.data != 0, minlength=n)
@@ -238,7 +238,7 @@ def traffic_per_positive(rows, order, coef, acc, intercept, acc_intercept, tree,
         # name, group, useful bytes, lines, dirty lines, array bytes
         ("order[t]", "row", 8, 8 / LINE, 0, order.nbytes),
         ("sample_weight[r]", "row", 4, 1, 0, rows.sample_weight.nbytes),
-        ("y[r]", "row", 4, 1, 0, rows.y.nbytes),
+        ("y[r]", "row", 4, 1, 0, rows.codes.nbytes),
         ("indptr[r:r+2]", "row", 16, float(_span_lines(base["indptr"] + 8 * r, 16).mean()), 0, rows.indptr.nbytes),
         ("row indices", "row", 4 * s, float(_span_lines(base["indices"] + 4 * rows.indptr[:-1], 4 * nnz).mean()), 0,
          rows.indices.nbytes),
@@ -285,23 +285,23 @@ def traffic_per_positive(rows, order, coef, acc, intercept, acc_intercept, tree,
 
 def _kernel_args(clf, rows, order, indices=None, Z=None, coef=None, acc=None, tree_arrays=None, seed=0):
     from skxc._kernels.rng import seed_states
-    from skxc._kernels.tree import log_proba_of_classes
+    from skxc._kernels.tree import log_noise_of_codes
     from skxc._solver import flat_view
 
     coef = clf.coef_ if coef is None else coef
-    acc = clf._acc_coef if acc is None else acc
+    acc = clf._adagrad_state.coef_sums if acc is None else acc
     coef_flat, stride_c, stride_j = flat_view(coef)
     acc_flat, _, _ = flat_view(acc)
     tree = clf.tree_
     node_weight, node_bias, leaf_class, class_leaf = tree_arrays or (
         tree.node_weight_, tree.node_bias_, tree.leaf_class_, tree.class_leaf_)
     Z = rows.Z if Z is None else Z
-    log_noise = np.empty(rows.y.shape[0])
-    log_proba_of_classes(Z, rows.y, node_weight, node_bias, class_leaf, log_noise)
+    log_noise = np.empty(rows.codes.shape[0])
+    log_noise_of_codes(Z, rows.codes, node_weight, node_bias, class_leaf, log_noise)
     state = seed_states(np.random.default_rng(seed), 1)[0]
-    return (rows.indptr, rows.indices if indices is None else indices, rows.data, rows.n_dense_features, rows.y,
+    return (rows.indptr, rows.indices if indices is None else indices, rows.data, rows.n_dense_features, rows.codes,
             rows.sample_weight, order, Z, log_noise, coef_flat, acc_flat, np.zeros(0), np.zeros(1), stride_c, stride_j,
-            clf.intercept_.copy(), clf._acc_intercept.copy(), node_weight, node_bias, leaf_class, clf.n_negatives,
+            clf.intercept_.copy(), clf._adagrad_state.intercept_sums.copy(), node_weight, node_bias, leaf_class, clf.n_negatives,
             float(clf.learning_rate_), float(clf.alpha), float(clf.l2), state, np.zeros(4))
 
 
@@ -326,10 +326,10 @@ def profile_epoch(clf, rows, small_columns=16, repeats=2) -> dict:
 
     The model is trained further in place (each epoch call is a real epoch).
     """
-    from skxc._kernels.tree import log_proba_of_classes, sample_classes
+    from skxc._kernels.tree import log_noise_of_codes, sample_classes
     from skxc._tree import unconditional_tree_arrays
 
-    n = rows.y.shape[0]
+    n = rows.codes.shape[0]
     order = np.random.default_rng(1).permutation(n).astype(np.int64)
     tree = clf.tree_
     C = len(clf.classes_)
@@ -351,8 +351,8 @@ def profile_epoch(clf, rows, small_columns=16, repeats=2) -> dict:
     out["sampling_seconds"] = _best_of(repeats, sample_classes, rows.Z, m, tree.node_weight_, tree.node_bias_,
                                        tree.leaf_class_, state, cls, lp)
     lp1 = np.empty(n, dtype=np.float64)
-    log_proba_of_classes(rows.Z[:8], rows.y[:8], tree.node_weight_, tree.node_bias_, tree.class_leaf_, lp1[:8])
-    out["positive_log_prob_seconds"] = _best_of(repeats, log_proba_of_classes, rows.Z, rows.y, tree.node_weight_,
+    log_noise_of_codes(rows.Z[:8], rows.codes[:8], tree.node_weight_, tree.node_bias_, tree.class_leaf_, lp1[:8])
+    out["positive_log_prob_seconds"] = _best_of(repeats, log_noise_of_codes, rows.Z, rows.codes, tree.node_weight_,
                                                 tree.node_bias_, tree.class_leaf_, lp1)
     # the positive's log p_n is computed once per estimator call (timed above for scale), not in the epoch
     out["scores_updates_rest_seconds"] = out["epoch_seconds"] - out["sampling_seconds"]
@@ -500,8 +500,8 @@ def main(argv=None):
                 codes = np.searchsorted(clf.classes_, y).astype(np.int32)
                 rows = clf._rows(X, codes, np.ones(X.shape[0], dtype=np.float32))
                 order = np.arange(X.shape[0], dtype=np.int64)
-                record["traffic"][noise] = traffic_per_positive(rows, order, clf.coef_, clf._acc_coef, clf.intercept_,
-                                                                clf._acc_intercept, clf.tree_, clf.n_negatives, l3)
+                record["traffic"][noise] = traffic_per_positive(rows, order, clf.coef_, clf._adagrad_state.coef_sums, clf.intercept_,
+                                                                clf._adagrad_state.intercept_sums, clf.tree_, clf.n_negatives, l3)
                 record["profile"][noise] = prof = profile_epoch(clf, rows)
                 print(f"{noise:<12} profile (1 thread): epoch {prof['epoch_seconds']:.2f} s, sampling "
                       f"{prof['sampling_seconds']:.2f} s, positive log-prob {prof['positive_log_prob_seconds']:.2f} s, "

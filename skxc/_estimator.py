@@ -1,27 +1,29 @@
-"""The scikit-learn estimator: validation, labels, seeds, state; no kernels here."""
+"""The scikit-learn estimator: parameters, validation, labels, fitted attributes.
+
+The work is done below it: ``_tree.py`` fits the noise model, ``_solver.py``
+runs the epochs, ``_state.py`` holds the Adagrad state and ``_predict.py``
+computes scores and the top-k; no kernel is imported here.
+"""
 
 from __future__ import annotations
 
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._config import FLOAT, PREDICT_BLOCK_BYTES
-from ._kernels.predict import add_csr_scores, top_k_csr
-from ._kernels.tree import log_proba_of_classes
-from ._solver import Rows, adagrad_state, auto_learning_rate, convert_adagrad_state, epoch_order, flat_view, sgd_epoch
-from ._tree import AuxiliaryTree, unconditional_tree
+from ._config import FLOAT
+from ._parallel import child_seed, in_background, n_threads, seed_rng
+from ._predict import log_noise_of, map_blocks, top_k
+from ._solver import Rows, Schedule, SGDParams, auto_learning_rate, check_finite_model, run_epochs
+from ._state import AdagradState
+from ._tree import AuxiliaryTree
 from ._validation import (
     canonical_csr,
     check_float32_range,
@@ -40,6 +42,11 @@ def _touched_zeros(shape, order, count):
         a.fill(0.0)
         out.append(a)
     return out
+
+
+def _writeable(a: np.ndarray) -> np.ndarray:
+    """``a``, copied (same memory order) if read-only, e.g. loaded with ``joblib.load(..., mmap_mode="r")``."""
+    return a if a.flags.writeable else np.array(a, order="K")
 
 
 class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
@@ -327,6 +334,15 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         tags.classifier_tags.poor_score = False
         return tags
 
+    def __setstate__(self, state):
+        # models pickled before AdagradState (skxc <= 0.1.0) store its arrays as three attributes
+        if "_acc_intercept" in state and "_adagrad_state" not in state:
+            state = dict(state)
+            state["_adagrad_state"] = AdagradState.from_arrays(
+                state.pop("_acc_coef"), state.pop("_acc_factors", None), state.pop("_acc_intercept")
+            )
+        super().__setstate__(state)
+
     # -- fitting -----------------------------------------------------------------
 
     def _validate_xy(self, X, y, sample_weight, reset):
@@ -345,38 +361,33 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
         return X, y, sample_weight
 
-    def _n_threads(self) -> int:
-        return max(1, effective_n_jobs(self.n_jobs))
+    def _adagrad_kind(self) -> str:
+        """The Adagrad state ``adagrad`` asks for, "full" or "factored" ("auto" resolved)."""
+        if self.adagrad == "auto":
+            return "full" if self.noise is None else "factored"
+        return self.adagrad
 
     def _initialize(self, X, codes, sample_weight, rng):
         """Fit the noise tree and allocate coef_, intercept_ and the Adagrad state."""
         n_classes, n_features = len(self.classes_), X.shape[1]
-        full = self._adagrad_kind() == "full"
-        check_model_memory(n_classes, n_features, type(self).__name__, full_adagrad=full)
+        kind = self._adagrad_kind()
+        check_model_memory(n_classes, n_features, type(self).__name__, full_adagrad=kind == "full")
         # The OS hands out zeroed pages on first touch, about 1 s per GB (10k classes x 30k
         # features is 1.2 GB): touch coef_ (and a full Adagrad state) in a thread (numpy's
         # fill releases the GIL) while the tree is fitted, instead of in the first epoch.
-        pool = ThreadPoolExecutor(1)
         order = "F" if sp.issparse(X) else "C"
-        model_arrays = pool.submit(_touched_zeros, (n_classes, n_features), order, 1 + full)
-        pool.shutdown(wait=False)
+        model_arrays = in_background(_touched_zeros, (n_classes, n_features), order, 1 + (kind == "full"))
         t0 = time.perf_counter()
         if self.noise == "adversarial":
             tree = AuxiliaryTree(
-                n_components=self.n_components,
-                alpha=self.tree_alpha,
-                random_state=int(rng.integers(2**31)),
-                n_jobs=self.n_jobs,
-            )
-            tree.classes_ = self.classes_
-            tree.n_features_in_ = n_features
-            tree._fit_arrays(X, codes, sample_weight.astype(np.float64), rng)
+                n_components=self.n_components, alpha=self.tree_alpha, random_state=child_seed(rng), n_jobs=self.n_jobs
+            ).fit_encoded(X, codes, self.classes_, sample_weight.astype(np.float64), rng)
         else:
             if self.noise in ("uniform", None):  # None: exact softmax, log p_n is a constant
                 mass = np.ones(n_classes)
             else:
                 mass = np.bincount(codes, weights=sample_weight, minlength=n_classes) + 1.0
-            tree = unconditional_tree(self.classes_, mass, n_features)
+            tree = AuxiliaryTree.unconditional(self.classes_, mass, n_features)
         self.tree_ = tree
         self.tree_fit_seconds_ = time.perf_counter() - t0
         if self.verbose:
@@ -385,31 +396,24 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
                 f"fitted in {self.tree_fit_seconds_:.2f} s",
                 flush=True,
             )
-        self.coef_, *acc = model_arrays.result()
-        self._acc_coef, self._acc_factors = adagrad_state(self._adagrad_kind(), n_classes, n_features, acc)
+        self.coef_, *coef_sums = model_arrays.result()
+        self._adagrad_state = AdagradState.zeros(kind, n_classes, n_features, *coef_sums)
         self.intercept_ = np.zeros(n_classes, dtype=FLOAT)
-        self._acc_intercept = np.zeros(n_classes, dtype=FLOAT)
         if self.intercept_init == "noise":
             self.intercept_[:] = self._mean_negative_log_noise(X, codes, sample_weight)
         self._rng = rng
         self._auto_learning_rate = auto_learning_rate(X, sample_weight)
         self.t_ = 0
-        self._weight_bound = (float(np.abs(self.intercept_).max()), 0)  # see _check_finite_model
+        self._weight_bound = (float(np.abs(self.intercept_).max()), 0)  # see check_finite_model
         self.n_iter_ = 0
         self.loss_curve_ = []
         self.epoch_seconds_ = []
         self.hardness_curve_ = []
         self.validation_scores_ = []
 
-    def _adagrad_kind(self) -> str:
-        """The Adagrad state ``adagrad`` asks for, "full" or "factored" ("auto" resolved)."""
-        if self.adagrad == "auto":
-            return "full" if self.noise is None else "factored"
-        return self.adagrad
-
     def _mean_negative_log_noise(self, X, codes, sample_weight):
         """Per class: minus the weighted mean of log p_n(y|x) over its rows (0 if none)."""
-        lp = self._log_noise_of(self.tree_._transform(X), codes)
+        lp = log_noise_of(self.tree_.transform(X), codes, self.tree_.arrays, n_threads(self.n_jobs))
         n_classes = len(self.classes_)
         w = sample_weight.astype(np.float64)
         num = np.bincount(codes, weights=w * lp, minlength=n_classes)
@@ -418,28 +422,12 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         np.divide(-num, den, out=out, where=den > 0)
         return out
 
-    def _log_noise_of(self, Z, codes):
-        """log p_n(y_i|x_i) of each row's own class, float64, on ``n_jobs`` threads."""
-        tree = self.tree_
-        out = np.empty(Z.shape[0], dtype=np.float64)
-
-        def run(start, stop):
-            log_proba_of_classes(
-                Z[start:stop], codes[start:stop], tree.node_weight_, tree.node_bias_, tree.class_leaf_,
-                out[start:stop],
-            )
-
-        self._map_chunks(Z.shape[0], run, rows_per_chunk=65536)
-        return out
-
     def _rows(self, X, codes, sample_weight) -> Rows:
-        X, indptr, indices, data, n_dense = kernel_rows(X)
-        Z = self.tree_._transform(X)  # raises if the projection overflows float32
-        log_noise = self._log_noise_of(Z, codes)  # the tree is fixed: once per call, not per epoch
-        return Rows(indptr, indices, data, n_dense, codes, sample_weight.astype(FLOAT), Z, log_noise)
-
-    def _seed_rng(self) -> np.random.Generator:
-        return np.random.default_rng(check_random_state(self.random_state).randint(2**31))
+        """Validated training X in kernel format, with the tree's features and log p_n of each row's class."""
+        rows, Z = self._kernel_inputs(X)
+        log_noise = log_noise_of(Z, codes, self.tree_.arrays, n_threads(self.n_jobs))  # once per call (tree fixed)
+        return Rows(rows.indptr, rows.indices, rows.data, rows.n_dense_features, codes, sample_weight.astype(FLOAT), Z,
+                    log_noise)  # fmt: skip
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -472,7 +460,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             and np.array_equal(getattr(self, "classes_", None), classes)
             and self.coef_.shape[1] == X.shape[1]
         )
-        rng = self._rng if warm else self._seed_rng()
+        rng = self._rng if warm else seed_rng(self.random_state)
         self.classes_ = classes
         codes = encode_labels(classes, y, "y")
         val = None
@@ -491,96 +479,41 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             self._initialize(X, codes, sample_weight, rng)
         rows = self._rows(X, codes, sample_weight)
         self.n_iter_ = 0
-        self._run_epochs(rows, self.max_iter, val)
-        self._check_finite_model()
+        self._train(rows, self.max_iter, val)
         return self
 
-    def _run_epochs(self, rows: Rows, n_epochs: int, val=None, check_convergence=True):
-        convert_adagrad_state(self)  # if ``adagrad`` changed since the state was allocated
-        self.learning_rate_ = (
-            self._auto_learning_rate if self.learning_rate == "auto" else float(self.learning_rate)
-        )
-        best, no_improve, t0 = None, 0, time.perf_counter()
-        n_threads = self._n_threads()
-        for _ in range(n_epochs):
-            order = epoch_order(rows.n_samples, self.shuffle, self._rng)
-            stats = sgd_epoch(self, rows, order, self._rng, n_threads, self.verbose)
-            self._check_finite(stats.loss)
+    def _train(self, rows: Rows, n_epochs: int, val=None, check_convergence=True):
+        """Run up to ``n_epochs`` epochs on ``rows``; ``val`` = (X, codes) of held-out rows for early stopping."""
+        state = self._adagrad_state.converted(self._adagrad_kind(), self.coef_, type(self).__name__)
+        self._adagrad_state = state = state.writeable()  # read-only after joblib.load(..., mmap_mode="r")
+        self.coef_, self.intercept_ = _writeable(self.coef_), _writeable(self.intercept_)
+        self.learning_rate_ = self._auto_learning_rate if self.learning_rate == "auto" else float(self.learning_rate)
+        params = SGDParams(self.noise is None, self.n_negatives, self.learning_rate_, self.alpha, self.l2)
+        schedule = Schedule(
+            n_epochs, self.shuffle, n_threads(self.n_jobs), self.tol, self.n_iter_no_change, check_convergence,
+            self.max_iter, self.verbose,
+        )  # fmt: skip
+        validate = None
+        if val is not None:
+            val_inputs, val_codes = self._kernel_inputs(val[0]), val[1]  # converted once, scored every epoch
+
+            def validate():
+                return float(np.mean(self._top_k_codes(val_inputs, 1)[0][:, 0] == val_codes))
+
+        def record(stats, score):
             self.n_iter_ += 1
             self.t_ += stats.n_examples
             self.epoch_seconds_.append(stats.seconds)
             self.loss_curve_.append(stats.loss)
             self.hardness_curve_.append(stats.hardness)
-            score = None
-            if val is not None:
-                score = float(np.mean(self._predict_codes(val[0]) == val[1]))
+            if score is not None:
                 self.validation_scores_.append(score)
-            if self.verbose:
-                print(
-                    f"-- Epoch {self.n_iter_}: loss {stats.loss:.5f}, hardness {stats.hardness:.4f}"
-                    + (f", val accuracy {score:.4f}" if score is not None else "")
-                    + f", {stats.n_examples / max(stats.seconds, 1e-9):,.0f} ex/s"
-                    + f", elapsed {time.perf_counter() - t0:.2f} s",
-                    flush=True,
-                )
-            tol = 0.0 if (self.tol is None and score is not None) else self.tol
-            if not check_convergence or tol is None:
-                continue
-            current = score if score is not None else -stats.loss  # larger is better
-            if best is not None and current < best + tol:
-                no_improve += 1
-            else:
-                no_improve = 0
-            best = current if best is None else max(best, current)
-            if no_improve >= self.n_iter_no_change:
-                if self.verbose:
-                    print(f"Convergence after {self.n_iter_} epochs.", flush=True)
-                return
-        if check_convergence and (self.tol is not None or val is not None) and n_epochs > 1:
-            warnings.warn(
-                f"Maximum number of epochs (max_iter={self.max_iter}) reached before the "
-                f"{'validation accuracy' if val is not None else 'training loss'} stopped "
-                f"improving by tol={self.tol or 0.0}; consider increasing max_iter.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
+            return self.n_iter_
 
-    def _check_finite(self, loss):
-        if not np.isfinite(loss):
-            raise FloatingPointError(
-                f"Training diverged (loss {loss}) with learning_rate={self.learning_rate_}, "
-                f"alpha={self.alpha}. The coefficients are no longer usable: lower "
-                f"learning_rate or scale the features (e.g. StandardScaler/normalize), then refit."
-            )
-
-    def _check_finite_model(self):
-        """FloatingPointError if the last updates overflowed coef_ or intercept_ (float32).
-
-        The epoch loss is computed before each row's update, so it cannot see an
-        overflow in the final updates of a call (e.g. a one-row partial_fit batch).
-        An Adagrad step (skxc/_kernels/sgd.py) moves a weight by at most learning_rate,
-        and a row updates at most 1 + n_negatives rows of coef_ (each class once for
-        noise=None), so ``_weight_bound`` = (bound on |weights|, t_ when set) grows by
-        learning_rate (1 + n_negatives) per example; the O(C d) scan runs only once that
-        bound nears the float32 range (or alpha or l2 is so large that a gradient can overflow).
-        """
-        bound, t = getattr(self, "_weight_bound", (np.inf, 0))
-        bound += self.learning_rate_ * (self.t_ - t) * (1 + self.n_negatives)
-        if bound < 1e37 and self.alpha < 1e100 and self.l2 < 1e100:
-            self._weight_bound = (bound, self.t_)
-            return
-        largest = 0.0
-        for name in ("intercept_", "coef_"):
-            a = getattr(self, name)
-            lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)  # reductions, no C x d temporary
-            if not (np.isfinite(lo) and np.isfinite(hi)):
-                raise FloatingPointError(
-                    f"Training diverged: {name} overflowed float32 with learning_rate={self.learning_rate_}, "
-                    f"alpha={self.alpha}. The coefficients are no longer usable: lower learning_rate or "
-                    f"scale the features (e.g. StandardScaler/normalize), then refit."
-                )
-            largest = max(largest, -lo, hi)
-        self._weight_bound = (largest, self.t_)
+        tree = self.tree_.arrays
+        run_epochs(self.coef_, self.intercept_, state, params, rows, tree, self._rng, schedule, record, validate)
+        bound = getattr(self, "_weight_bound", (np.inf, 0))
+        self._weight_bound = check_finite_model(self.coef_, self.intercept_, bound, self.t_, params)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit_noise(self, X, y, classes=None, sample_weight=None):
@@ -612,7 +545,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"classes must contain at least 2 classes; got {classes.tolist()!r}.")
         codes = encode_labels(classes, y, "y")
         self.classes_ = classes
-        self._initialize(X, codes, sample_weight, self._seed_rng())
+        self._initialize(X, codes, sample_weight, seed_rng(self.random_state))
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -648,17 +581,14 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         if first:
             classes = unique_labels(classes, "classes")
             if len(classes) < 2:
-                raise ValueError(
-                    f"classes must contain at least 2 classes; got {classes.tolist()!r}."
-                )
+                raise ValueError(f"classes must contain at least 2 classes; got {classes.tolist()!r}.")
             codes = encode_labels(classes, y, "y")
             _check_partial_fit_first_call(self, classes)
-            self._initialize(X, codes, sample_weight, self._seed_rng())
+            self._initialize(X, codes, sample_weight, seed_rng(self.random_state))
         else:
             _check_partial_fit_first_call(self, classes)
             codes = encode_labels(self.classes_, y, "y")
-        self._run_epochs(self._rows(X, codes, sample_weight), 1, check_convergence=False)
-        self._check_finite_model()
+        self._train(self._rows(X, codes, sample_weight), 1, check_convergence=False)
         return self
 
     # -- prediction --------------------------------------------------------------
@@ -667,107 +597,20 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         return canonical_csr(validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False))
 
-    def _block_rows(self) -> int:
-        return max(1, PREDICT_BLOCK_BYTES // (8 * max(len(self.classes_), len(self.tree_.leaf_class_))))
+    def _kernel_inputs(self, X):
+        """Validated X in kernel format and its projection for the tree: the one conversion per call."""
+        rows = kernel_rows(X)
+        return rows, self.tree_.transform(rows.X)  # raises if the projection overflows float32
 
-    def _map_blocks(self, X, fn, corrected=True):
-        """Apply ``fn(start, stop, S, Z_block)`` to row blocks of scores, in order.
+    def _map_blocks(self, X, fn):
+        """``fn(start, stop, S)`` on row blocks of the bias-corrected float64 scores S of validated X."""
+        rows, Z = self._kernel_inputs(X)
+        return map_blocks(rows, Z, self.coef_, self.intercept_, self.tree_.arrays, fn, n_threads(self.n_jobs))
 
-        ``S`` is float64 (rows, n_classes): the raw scores xi, plus log p_n(c|x)
-        when ``corrected``. Memory stays O(block x C); with ``n_jobs > 1`` the
-        blocks of one wave run concurrently (numba and BLAS release the GIL).
-        Returns the list of ``fn``'s results.
-        """
-        X, indptr, indices, data, _ = kernel_rows(X)
-        Z = self.tree_._transform(X)  # raises if the projection overflows float32
-        coef_flat, stride_c, stride_j = flat_view(self.coef_)
-        n, block = X.shape[0], self._block_rows()
-
-        def run(start):
-            stop = min(start + block, n)
-            if sp.issparse(X):
-                S = np.zeros((stop - start, len(self.classes_)), dtype=np.float64)
-                add_csr_scores(indptr, indices, data, start, stop, coef_flat, stride_c, stride_j, S)
-            else:
-                with np.errstate(over="ignore", invalid="ignore"):
-                    S = (X[start:stop] @ self.coef_.T).astype(np.float64)
-                    overflow = not np.isfinite(S.sum())
-                if overflow:  # the float32 product overflowed (huge x or coef_): redo this block in float64
-                    S = X[start:stop].astype(np.float64) @ self.coef_.T.astype(np.float64)
-            S += self.intercept_
-            if corrected:
-                self.tree_._add_log_proba(Z[start:stop], S)
-            return fn(start, stop, S, Z[start:stop])
-
-        starts = list(range(0, n, block))
-        n_threads = min(self._n_threads(), len(starts))
-        if n_threads <= 1:
-            return [run(start) for start in starts]
-        with ThreadPoolExecutor(n_threads) as pool:
-            return list(pool.map(run, starts))
-
-    def _map_chunks(self, n, fn, rows_per_chunk=2048):
-        """Run ``fn(start, stop)`` over row chunks of ``range(n)``, on ``n_jobs`` threads."""
-        starts = list(range(0, n, rows_per_chunk))
-        n_threads = min(self._n_threads(), len(starts))
-        if n_threads <= 1:
-            for start in starts:
-                fn(start, min(start + rows_per_chunk, n))
-            return
-        with ThreadPoolExecutor(n_threads) as pool:
-            list(pool.map(lambda start: fn(start, min(start + rows_per_chunk, n)), starts))
-
-    def _top_k_codes(self, X, k):
-        """Codes (n, k) and bias-corrected scores of the k best classes, best first."""
-        out = np.empty((X.shape[0], k), dtype=np.int64)
-        scores = np.empty((X.shape[0], k), dtype=np.float64)
-
-        def select(start, stop, S, Zb):  # from all classes' corrected float64 scores
-            part = np.argpartition(-S, k - 1, axis=1)[:, :k] if k < S.shape[1] else np.argsort(-S, axis=1)
-            top = np.take_along_axis(S, part, axis=1)
-            order = np.argsort(-top, axis=1, kind="stable")
-            out[start:stop] = np.take_along_axis(part, order, axis=1)
-            scores[start:stop] = np.take_along_axis(top, order, axis=1)
-
-        tree = self.tree_
-        if tree.n_components_ == 0:  # log p_n is the same for every row: add it, then select
-            self._map_blocks(X, select)
-            return out, scores
-        # exact branch and bound over the tree (skxc/_kernels/predict.py)
-        X, indptr, indices, data, _ = kernel_rows(X)
-        Z = tree._transform(X)
-        tree_arrays = (tree.node_weight_, tree.node_bias_, tree.leaf_class_, tree.class_leaf_, k)
-        if sp.issparse(X):  # scores built per row inside the kernel
-            coef_flat, stride_c, stride_j = flat_view(self.coef_)
-
-            def search(start, stop):
-                top_k_csr(indptr, indices, data, start, stop, coef_flat, stride_c, stride_j, self.intercept_,
-                          Z[start:stop], *tree_arrays, out[start:stop], scores[start:stop])
-
-            self._map_chunks(X.shape[0], search, 2048)
-            return out, scores
-        overflow = []
-
-        def search_dense(start, stop):
-            # float32 BLAS scores, handed to the kernel as a feature-major "coef" with one unit non-zero per row
-            with np.errstate(over="ignore", invalid="ignore"):
-                S = X[start:stop] @ self.coef_.T
-                finite = np.isfinite(S.sum())
-            if not finite:  # float32 overflow (huge x or coef_): the float64 path below
-                overflow.append((start, stop))
-                return
-            n = stop - start
-            top_k_csr(np.arange(n + 1, dtype=np.int64), np.arange(n, dtype=np.int32), np.ones(n, dtype=FLOAT), 0, n,
-                      S.reshape(-1), 1, S.shape[1], self.intercept_, Z[start:stop], *tree_arrays,
-                      out[start:stop], scores[start:stop])
-
-        self._map_chunks(X.shape[0], search_dense, self._block_rows())
-        for start, stop in overflow:
-            self._map_blocks(X[start:stop], lambda a, b, S, Zb, o=start: select(o + a, o + b, S, Zb))
-        return out, scores
-
-    def _predict_codes(self, X):
-        return self._top_k_codes(X, 1)[0][:, 0]
+    def _top_k_codes(self, inputs, k):
+        """Codes (n, k) and bias-corrected scores of the k best classes, best first, of ``_kernel_inputs``."""
+        rows, Z = inputs
+        return top_k(rows, Z, self.coef_, self.intercept_, self.tree_.arrays, k, n_threads(self.n_jobs))
 
     def decision_function(self, X):
         """Bias-corrected scores xi_y(x) + log p_n(y|x) of all classes.
@@ -786,7 +629,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         X = self._validate_X(X)
         out = np.empty((X.shape[0], len(self.classes_)), dtype=np.float64)
 
-        def store(start, stop, S, Zb):
+        def store(start, stop, S):
             out[start:stop] = S
 
         self._map_blocks(X, store)
@@ -810,7 +653,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         X = self._validate_X(X)
         out = np.empty((X.shape[0], len(self.classes_)), dtype=np.float64)
 
-        def store(start, stop, S, Zb):
+        def store(start, stop, S):
             m = S.max(axis=1, keepdims=True)
             S -= m
             out[start:stop] = S
@@ -836,7 +679,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         X = self._validate_X(X)
         out = np.empty((X.shape[0], len(self.classes_)), dtype=np.float64)
 
-        def store(start, stop, S, Zb):
+        def store(start, stop, S):
             S -= S.max(axis=1, keepdims=True)
             np.exp(S, out=S)
             S /= S.sum(axis=1, keepdims=True)
@@ -858,8 +701,8 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         y_pred : ndarray of shape (n_samples,)
             Class labels.
         """
-        codes = self._predict_codes(self._validate_X(X))  # validates (NotFittedError) before reading classes_
-        return self.classes_[codes]
+        inputs = self._kernel_inputs(self._validate_X(X))  # validates (NotFittedError) before reading classes_
+        return self.classes_[self._top_k_codes(inputs, 1)[0][:, 0]]
 
     def predict_top_k(self, X, k=5):
         """The k most probable classes of each row, most probable first.
@@ -879,4 +722,4 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         X = self._validate_X(X)
         if not isinstance(k, Integral) or not 1 <= k <= len(self.classes_):
             raise ValueError(f"k must be an integer in [1, n_classes={len(self.classes_)}]; got {k!r}.")
-        return self.classes_[self._top_k_codes(X, k)[0]]
+        return self.classes_[self._top_k_codes(self._kernel_inputs(X), k)[0]]

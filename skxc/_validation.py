@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -99,10 +100,24 @@ def check_float32_range(X) -> None:
         raise _float32_range_error()
 
 
-def kernel_rows(X):
-    """Split validated X into the kernel's row format.
+class KernelRows(NamedTuple):
+    """Validated X in the kernels' row format (see :func:`kernel_rows`)."""
 
-    Returns ``(X, indptr, indices, data, n_dense_features)``: for CSR input
+    X: object  # float32 canonical CSR matrix or C-contiguous float32 array
+    indptr: np.ndarray  # int64 (n+1,) for CSR, (1,) zeros for dense
+    indices: np.ndarray  # int32 (nnz,) for CSR, empty for dense
+    data: np.ndarray  # float32 (nnz,) for CSR, the flat (n * K,) view of dense X
+    n_dense_features: int  # K >= 1 for dense X, 0 for CSR
+
+    @property
+    def sparse(self) -> bool:
+        return self.n_dense_features == 0
+
+
+def kernel_rows(X) -> KernelRows:
+    """Split validated X into the kernel's row format: the one conversion at the boundary.
+
+    Returns ``KernelRows(X, indptr, indices, data, n_dense_features)``: for CSR input
     ``X`` is a canonical float32 CSR matrix (summed duplicates, int64 indptr,
     int32 indices) and ``n_dense_features`` is 0; for dense input X is a
     C-contiguous float32 array, ``data`` its flat view and ``n_dense_features``
@@ -120,12 +135,12 @@ def _kernel_rows(X, input_dtype):
         indices = _writeable(np.ascontiguousarray(X.indices, dtype=INDEX))
         data = _writeable(np.ascontiguousarray(X.data, dtype=FLOAT))
         _check_float32_range(input_dtype, data)
-        return X, indptr, indices, data, 0
+        return KernelRows(X, indptr, indices, data, 0)
     X = _writeable(np.ascontiguousarray(X, dtype=FLOAT))
     _check_float32_range(input_dtype, X)
     empty_ptr = np.zeros(1, dtype=INDPTR)
     empty_idx = np.zeros(0, dtype=INDEX)
-    return X, empty_ptr, empty_idx, X.reshape(-1), max(X.shape[1], 1)
+    return KernelRows(X, empty_ptr, empty_idx, X.reshape(-1), max(X.shape[1], 1))
 
 
 def available_memory_bytes() -> int | None:

@@ -431,8 +431,8 @@ def test_kernels_compile_once():
         "sgd.negative_sampling_epoch",
         "predict.add_csr_scores",
         "predict.top_k_csr",
-        "tree.add_all_class_log_proba",
-        "tree.log_proba_of_classes",
+        "tree.add_log_noise_all",
+        "tree.log_noise_of_codes",
         "tree.sample_classes",
     ):
         assert len(signatures[kernel]) == 1, (kernel, signatures[kernel])

@@ -94,7 +94,7 @@ def sample_leaf(z, node_weight, node_bias, state):
 
 
 @njit(**NJIT)
-def log_proba_of_classes(Z, y, node_weight, node_bias, class_leaf, out):
+def log_noise_of_codes(Z, y, node_weight, node_bias, class_leaf, out):
     """out[i] = log p_n(y[i] | Z[i]) for every row. Z float32 (n, k); y int32 (n,).
 
     ``out``: float64 (n,), written in place.
@@ -118,7 +118,7 @@ def sample_classes(Z, n_samples, node_weight, node_bias, leaf_class, state, out_
 
 
 @njit(**NJIT)
-def add_all_class_log_proba(A, leaf_class, out_inout):
+def add_log_noise_all(A, leaf_class, out_inout):
     """Add log p_n(c | x_r) for every class c to ``out_inout[r, c]``.
 
     One top-down pass per row: O(n_leaves) per row, using

@@ -25,6 +25,8 @@ from skxc._kernels.sgd import negative_sampling_epoch
 from skxc._solver import flat_view
 from skxc._validation import kernel_rows
 
+pytestmark = pytest.mark.kernel
+
 # -- rng -------------------------------------------------------------------------------
 
 
@@ -51,9 +53,43 @@ def test_next_double_range_mean_variance():
     assert u[:50].tolist() == [rng.next_double() for _ in range(50)]
 
 
+_MASK64 = 2**64 - 1
+
+
+def _undo_xorshift_right(y, k):
+    x = y
+    for _ in range(64 // k + 1):
+        x = y ^ (x >> k)
+    return x
+
+
+def _undo_xorshift_left(y, k):
+    x = y
+    for _ in range(64 // k + 1):
+        x = (y ^ (x << k)) & _MASK64
+    return x
+
+
+def _state_before(output):
+    """The xorshift64* state whose next draw (``next_uint64``) returns ``output``."""
+    m = 0x2545F4914F6CDD1D
+    x = (output * pow(m, -1, 2**64)) & _MASK64  # the state after the shifts
+    return _undo_xorshift_right(_undo_xorshift_left(_undo_xorshift_right(x, 27), 25), 12)
+
+
 def test_next_double_extremes():
-    """The largest uint64 maps below 1 (53 bits), so u < p_right can never pick p_right == 1 wrongly."""
-    assert (2**64 - 1 >> 11) * 2.0**-53 < 1.0
+    """The kernel maps the largest uint64 draw below 1 (53 bits) and the smallest ones to 0.
+
+    So ``u < p_right`` can never pick a branch of probability 0, and a branch of
+    probability 1 is always picked. The states are built by inverting xorshift64*.
+    """
+    for output, expected in [(_MASK64, 1.0 - 2.0**-53), (2**11 - 1, 0.0), (2**11, 2.0**-53)]:
+        seed = _state_before(output)
+        assert int(next_uint64(np.array([seed], dtype=np.uint64))) == output  # the inversion is right
+        u = next_double(np.array([seed], dtype=np.uint64))
+        assert u == expected and 0.0 <= u < 1.0
+    assert next_below(np.array([_state_before(_MASK64)], dtype=np.uint64), 7) == 6
+    assert next_below(np.array([_state_before(1)], dtype=np.uint64), 7) == 0
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 50])

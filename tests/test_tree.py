@@ -19,6 +19,8 @@ from scipy.special import logsumexp
 from skxc._kernels.tree import add_log_noise_all, log_noise_of_codes, log_prob_of_leaf, sample_classes
 from skxc._tree import balanced_leaf_class, tree_depth, unconditional_tree, unconditional_tree_arrays
 
+pytestmark = pytest.mark.kernel
+
 CLASS_COUNTS = [2, 3, 5, 17, 64, 1000]
 
 

@@ -18,6 +18,8 @@ from skxc._config import PADDING_BIAS
 from skxc._kernels import tree_fit as K
 from skxc._tree_fit import _fit_tree, class_segments, fit_tree, initial_theta, tree_depth
 
+pytestmark = pytest.mark.kernel
+
 # ---------------------------------------------------------------------------
 # helpers
 

@@ -49,8 +49,14 @@ def evaluate(clf, X, y, k: int = 5, ll_rows: int | None = None, seed: int = 0) -
         S = clf.decision_function(X[known]) if len(clf.classes_) > 2 else None
         codes = np.searchsorted(clf.classes_, y[known])
         ll = float(np.mean(S[np.arange(known.size), codes] - logsumexp(S, axis=1)))
-    return {"top1": top1, f"top{k}": topk, "log_likelihood": ll, "predict_seconds": predict_s,
-            "n_test": int(X.shape[0]), "n_ll_rows": int(known.size)}
+    return {
+        "top1": top1,
+        f"top{k}": topk,
+        "log_likelihood": ll,
+        "predict_seconds": predict_s,
+        "n_test": int(X.shape[0]),
+        "n_ll_rows": int(known.size),
+    }
 
 
 def peak_rss_mb() -> float:

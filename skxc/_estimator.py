@@ -468,8 +468,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             n_val = max(1, int(round(self.validation_fraction * X.shape[0])))
             if n_val >= X.shape[0]:
                 raise ValueError(
-                    f"validation_fraction={self.validation_fraction} leaves no training rows "
-                    f"out of {X.shape[0]}."
+                    f"validation_fraction={self.validation_fraction} leaves no training rows out of {X.shape[0]}."
                 )
             perm = rng.permutation(X.shape[0])
             val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])

@@ -168,8 +168,21 @@ def top_k(
         coef_flat, stride_c, stride_j = flat_view(coef_ro)
 
         def search(start, stop):
-            top_k_csr(rows.indptr, rows.indices, rows.data, start, stop, coef_flat, stride_c, stride_j,
-                      intercept_ro, Z[start:stop], *search_tree, out[start:stop], scores[start:stop])
+            top_k_csr(
+                rows.indptr,
+                rows.indices,
+                rows.data,
+                start,
+                stop,
+                coef_flat,
+                stride_c,
+                stride_j,
+                intercept_ro,
+                Z[start:stop],
+                *search_tree,
+                out[start:stop],
+                scores[start:stop],
+            )
 
         map_chunks(n, search, 2048, n_threads)
         return out, scores
@@ -180,9 +193,21 @@ def top_k(
         if S is None:  # float32 overflow: the float64 path below
             return (start, stop)
         m = stop - start
-        top_k_csr(np.arange(m + 1, dtype=np.int64), np.arange(m, dtype=np.int32), np.ones(m, dtype=FLOAT), 0, m,
-                  readonly(S.reshape(-1)), 1, S.shape[1], intercept_ro, Z[start:stop], *search_tree,
-                  out[start:stop], scores[start:stop])
+        top_k_csr(
+            np.arange(m + 1, dtype=np.int64),
+            np.arange(m, dtype=np.int32),
+            np.ones(m, dtype=FLOAT),
+            0,
+            m,
+            readonly(S.reshape(-1)),
+            1,
+            S.shape[1],
+            intercept_ro,
+            Z[start:stop],
+            *search_tree,
+            out[start:stop],
+            scores[start:stop],
+        )
         return None
 
     block = block_rows(coef.shape[0], tree.leaf_class.shape[0])

@@ -221,8 +221,7 @@ class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
         codes = encode_labels(self.classes_, y, "y")
         if len(self.classes_) < 2:
             raise ValueError(
-                f"AuxiliaryTree needs at least 2 classes; got {len(self.classes_)} class: "
-                f"{self.classes_!r}."
+                f"AuxiliaryTree needs at least 2 classes; got {len(self.classes_)} class: {self.classes_!r}."
             )
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         return self.fit_encoded(X, codes, self.classes_, sample_weight, seed_rng(self.random_state))
@@ -327,7 +326,10 @@ class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         return TreeArrays(
-            *(readonly(np.ascontiguousarray(a)) for a in (self.node_weight_, self.node_bias_, self.leaf_class_, self.class_leaf_))
+            *(
+                readonly(np.ascontiguousarray(a))
+                for a in (self.node_weight_, self.node_bias_, self.leaf_class_, self.class_leaf_)
+            )
         )
 
     def _project(self, X):

@@ -536,7 +536,11 @@ def test_factored_adagrad_state(data, sparse, n_jobs):
     clf = AdversarialSoftmaxClassifier(max_iter=3, random_state=0, n_components=4, n_jobs=n_jobs).fit(X, y)
     C, K = clf.coef_.shape
     assert clf._adagrad_state.coef_sums.size == 0 and clf._adagrad_state.factor_sums.shape == (C + K + 1,)
-    R, S, T = clf._adagrad_state.factor_sums[:C], clf._adagrad_state.factor_sums[C:-1], clf._adagrad_state.factor_sums[-1]
+    R, S, T = (
+        clf._adagrad_state.factor_sums[:C],
+        clf._adagrad_state.factor_sums[C:-1],
+        clf._adagrad_state.factor_sums[-1],
+    )
     assert np.all(R > 0) and T > 0
     # every squared gradient went into one R_c, one S_j and T (Hogwild may lose a few with 2 threads)
     rtol = 1e-9 if n_jobs == 1 else 0.05
@@ -545,15 +549,22 @@ def test_factored_adagrad_state(data, sparse, n_jobs):
     assert_array_equal(S[np.asarray((X != 0).sum(axis=0)).ravel() == 0], 0.0)  # features never non-zero
 
 
-@pytest.mark.parametrize(("noise", "adagrad", "kind"), [
-    ("adversarial", "auto", "factored"), (None, "auto", "full"), (None, "factored", "factored"),
-    ("uniform", "full", "full"),
-])
+@pytest.mark.parametrize(
+    ("noise", "adagrad", "kind"),
+    [
+        ("adversarial", "auto", "factored"),
+        (None, "auto", "full"),
+        (None, "factored", "factored"),
+        ("uniform", "full", "full"),
+    ],
+)
 def test_adagrad_auto_is_full_only_for_exact_softmax(data, noise, adagrad, kind):
     clf = AdversarialSoftmaxClassifier(noise=noise, adagrad=adagrad, max_iter=1, n_components=4, random_state=0)
     clf.fit(data[0], data[1])
     C, K = clf.coef_.shape
-    assert (clf._adagrad_state.coef_sums.shape, clf._adagrad_state.factor_sums.shape) == (((C, K), (0,)) if kind == "full" else ((0, 0), (C + K + 1,)))
+    assert (clf._adagrad_state.coef_sums.shape, clf._adagrad_state.factor_sums.shape) == (
+        ((C, K), (0,)) if kind == "full" else ((0, 0), (C + K + 1,))
+    )
 
 
 def test_adagrad_state_converts_when_the_parameter_changes(data):
@@ -703,7 +714,7 @@ def test_verbose_progress_does_not_change_results(monkeypatch, capsys):
 
 
 def test_learning_rate_auto():
-    """"auto" is 1 / sqrt(1 + weighted mean ||x||^2), from the initialising call; a number is used as given."""
+    """ "auto" is 1 / sqrt(1 + weighted mean ||x||^2), from the initialising call; a number is used as given."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 5))
     y = np.arange(60) % 3

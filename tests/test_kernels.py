@@ -160,8 +160,9 @@ def _problem(seed, order, tree_k, fmt, adagrad="full"):
     return Xin, y, Z, tree, coef, acc, intercept, acc_intercept
 
 
-def _run_kernel(Xin, y, weight, Z, tree, coef, acc, intercept, acc_intercept, rows, n_negatives, lr, alpha, seed,
-                l2=0.0):
+def _run_kernel(
+    Xin, y, weight, Z, tree, coef, acc, intercept, acc_intercept, rows, n_negatives, lr, alpha, seed, l2=0.0
+):
     """Call the kernel exactly as skxc/_solver.py does (same dtypes: one signature).
 
     A :class:`_reference.FactoredAcc` ``acc`` is passed as the kernel's factored
@@ -181,8 +182,9 @@ def _run_kernel(Xin, y, weight, Z, tree, coef, acc, intercept, acc_intercept, ro
     out_stats = np.zeros(4, dtype=np.float64)
     sample_weight = np.broadcast_to(np.asarray(weight, dtype=np.float32), y.shape).copy()
     node_weight, node_bias, leaf_class, _ = tree
-    log_noise = np.array([ref.class_log_proba(Z[i], node_weight, node_bias, leaf_class, N_CLASSES)[y[i]]
-                          for i in range(y.shape[0])])
+    log_noise = np.array(
+        [ref.class_log_proba(Z[i], node_weight, node_bias, leaf_class, N_CLASSES)[y[i]] for i in range(y.shape[0])]
+    )
     negative_sampling_epoch(
         indptr, indices, data, n_dense, y, sample_weight, np.asarray(rows, dtype=np.int64), Z, log_noise,
         coef_flat, acc_flat, acc_factors, acc_total, stride_c, stride_j, intercept, acc_intercept,

@@ -60,8 +60,9 @@ def _subtree_max(best, n_inner):
 
 
 @njit(**NJIT)
-def _search_row(best, z, node_weight, node_bias, leaf_class, k, stack_node, stack_lp, top_c, top_s, out_class,
-                out_score, r):
+def _search_row(
+    best, z, node_weight, node_bias, leaf_class, k, stack_node, stack_lp, top_c, top_s, out_class, out_score, r
+):
     """Branch and bound for one row; writes row ``r`` of ``out_class``/``out_score``.
 
     ``best`` (float64, n_inner + n_leaves) holds the row's raw score xi of each
@@ -143,8 +144,25 @@ def _search_scratch(node_bias, leaf_class, k):
 
 
 @njit(**NJIT)
-def top_k_csr(indptr, indices, data, row_start, row_stop, coef_flat, stride_c, stride_j, intercept,
-              Z, node_weight, node_bias, leaf_class, class_leaf, k, out_class, out_score):
+def top_k_csr(
+    indptr,
+    indices,
+    data,
+    row_start,
+    row_stop,
+    coef_flat,
+    stride_c,
+    stride_j,
+    intercept,
+    Z,
+    node_weight,
+    node_bias,
+    leaf_class,
+    class_leaf,
+    k,
+    out_class,
+    out_score,
+):
     """Exact top-k classes of xi_c(x_r) + log p_n(c | Z[r]) for the CSR rows [row_start, row_stop).
 
     Branch and bound over the tree instead of evaluating log p_n for all
@@ -203,5 +221,18 @@ def top_k_csr(indptr, indices, data, row_start, row_stop, coef_flat, stride_c, s
             for c in range(n_classes):
                 leaves[class_leaf[c]] = acc[c]
         _subtree_max(best, n_inner)
-        _search_row(best, Z[r - row_start], node_weight, node_bias, leaf_class, k, stack_node, stack_lp, top_c,
-                    top_s, out_class, out_score, r - row_start)
+        _search_row(
+            best,
+            Z[r - row_start],
+            node_weight,
+            node_bias,
+            leaf_class,
+            k,
+            stack_node,
+            stack_lp,
+            top_c,
+            top_s,
+            out_class,
+            out_score,
+            r - row_start,
+        )

@@ -84,8 +84,23 @@ def row_score(indptr, indices, data, n_dense_features, r, coef_flat, stride_c, s
 
 @njit(**NJIT)
 def adagrad_row_update(
-    indptr, indices, data, n_dense_features, r, coef_flat, acc_flat, stride_c, stride_j,
-    acc_factors, acc_total, intercept, acc_intercept, c, g, lr, l2,
+    indptr,
+    indices,
+    data,
+    n_dense_features,
+    r,
+    coef_flat,
+    acc_flat,
+    stride_c,
+    stride_j,
+    acc_factors,
+    acc_total,
+    intercept,
+    acc_intercept,
+    c,
+    g,
+    lr,
+    l2,
 ):
     """Adagrad step on row c of coef_ and intercept_[c] for d loss / d xi_c = g.
 
@@ -166,10 +181,32 @@ def _prefetch_row(indptr, indices, r, coef_flat, acc_flat, stride_c, stride_j, c
 
 @njit(**NJIT)
 def negative_sampling_epoch(
-    indptr, indices, data, n_dense_features, y, sample_weight, order, Z, log_noise,
-    coef_flat, acc_flat, acc_factors, acc_total, stride_c, stride_j, intercept, acc_intercept,
-    node_weight, node_bias, leaf_class,
-    n_negatives, lr, alpha, l2, state, out_stats,
+    indptr,
+    indices,
+    data,
+    n_dense_features,
+    y,
+    sample_weight,
+    order,
+    Z,
+    log_noise,
+    coef_flat,
+    acc_flat,
+    acc_factors,
+    acc_total,
+    stride_c,
+    stride_j,
+    intercept,
+    acc_intercept,
+    node_weight,
+    node_bias,
+    leaf_class,
+    n_negatives,
+    lr,
+    alpha,
+    l2,
+    state,
+    out_stats,
 ):
     """One pass of negative-sampling Adagrad over the rows ``order`` (in that order).
 
@@ -251,11 +288,45 @@ def negative_sampling_epoch(
         loss_sum += w * loss
         n_visited += 1
         weight_sum += w
-        adagrad_row_update(indptr, indices, data, n_dense_features, r, coef_flat, acc_flat, stride_c, stride_j,
-                           acc_factors, acc_total, intercept, acc_intercept, c_pos, g_pos, lr, l2)
+        adagrad_row_update(
+            indptr,
+            indices,
+            data,
+            n_dense_features,
+            r,
+            coef_flat,
+            acc_flat,
+            stride_c,
+            stride_j,
+            acc_factors,
+            acc_total,
+            intercept,
+            acc_intercept,
+            c_pos,
+            g_pos,
+            lr,
+            l2,
+        )
         for m in range(n_negatives):
-            adagrad_row_update(indptr, indices, data, n_dense_features, r, coef_flat, acc_flat, stride_c, stride_j,
-                               acc_factors, acc_total, intercept, acc_intercept, neg_class[m], neg_xi[m], lr, l2)
+            adagrad_row_update(
+                indptr,
+                indices,
+                data,
+                n_dense_features,
+                r,
+                coef_flat,
+                acc_flat,
+                stride_c,
+                stride_j,
+                acc_factors,
+                acc_total,
+                intercept,
+                acc_intercept,
+                neg_class[m],
+                neg_xi[m],
+                lr,
+                l2,
+            )
     out_stats[0] += loss_sum
     out_stats[1] += weight_sum
     out_stats[2] += hard_sum
@@ -264,9 +335,25 @@ def negative_sampling_epoch(
 
 @njit(**NJIT)
 def softmax_epoch(
-    indptr, indices, data, n_dense_features, y, sample_weight, order,
-    coef_flat, acc_flat, acc_factors, acc_total, stride_c, stride_j, intercept, acc_intercept,
-    lr, alpha, l2, out_stats,
+    indptr,
+    indices,
+    data,
+    n_dense_features,
+    y,
+    sample_weight,
+    order,
+    coef_flat,
+    acc_flat,
+    acc_factors,
+    acc_total,
+    stride_c,
+    stride_j,
+    intercept,
+    acc_intercept,
+    lr,
+    alpha,
+    l2,
+    out_stats,
 ):
     """One pass of exact (full) softmax Adagrad over the rows ``order``: O(nnz(x) C) per row.
 
@@ -306,7 +393,24 @@ def softmax_epoch(
             g = math.exp(xi[c] - lse) + 2.0 * reg * xi[c]
             if c == c_pos:
                 g -= 1.0
-            adagrad_row_update(indptr, indices, data, n_dense_features, r, coef_flat, acc_flat, stride_c, stride_j,
-                               acc_factors, acc_total, intercept, acc_intercept, c, w * g, lr, l2)
+            adagrad_row_update(
+                indptr,
+                indices,
+                data,
+                n_dense_features,
+                r,
+                coef_flat,
+                acc_flat,
+                stride_c,
+                stride_j,
+                acc_factors,
+                acc_total,
+                intercept,
+                acc_intercept,
+                c,
+                w * g,
+                lr,
+                l2,
+            )
     out_stats[0] += loss_sum
     out_stats[1] += weight_sum

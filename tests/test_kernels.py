@@ -445,6 +445,21 @@ _COMPILE_ONCE_SCRIPT = textwrap.dedent(
     for Xin in inputs:
         tree = AuxiliaryTree(n_components=3, random_state=0).fit(Xin, y)
         tree.predict_proba(Xin); tree.log_proba_of(Xin, y); tree.sample(Xin, n_samples=2)
+    # models loaded read-only (joblib memory maps): their arrays reach the kernels as read-only
+    # views, like a fresh model's, so nothing compiles again
+    import joblib, os, tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        for noise in ("uniform", "adversarial", None):
+            for Xin in (X, sp.csr_matrix(X)):
+                path = os.path.join(tmp, "model.joblib")
+                joblib.dump(AdversarialSoftmaxClassifier(noise=noise, n_components=3, max_iter=1, random_state=0)
+                            .fit(Xin, y), path)
+                mapped = joblib.load(path, mmap_mode="r")
+                assert not mapped.coef_.flags.writeable and not mapped.tree_.node_bias_.flags.writeable
+                mapped.predict(Xin); mapped.predict_proba(Xin); mapped.predict_top_k(Xin, k=3)
+                mapped.decision_function(Xin); mapped.tree_.sample(Xin, n_samples=2)
+                mapped.tree_.log_proba_of(Xin, y); mapped.partial_fit(Xin, y)
+                del mapped
     counts = {}
     for info in pkgutil.iter_modules(skxc._kernels.__path__):
         mod = importlib.import_module("skxc._kernels." + info.name)
@@ -458,7 +473,8 @@ _COMPILE_ONCE_SCRIPT = textwrap.dedent(
 
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="no signatures without the JIT")
 def test_kernels_compile_once():
-    """Every kernel has one signature after dense, CSR, CSC, float32/64, int, F-ordered and read-only inputs.
+    """Every kernel has one signature after dense, CSR, CSC, float32/64, int, F-ordered and read-only inputs,
+    and after a memory-mapped model (joblib.load(..., mmap_mode="r")) predicts and trains.
 
     Runs in a fresh interpreter so that other tests calling kernels directly do not count.
     """

@@ -8,45 +8,29 @@ computes scores and the top-k; no kernel is imported here.
 from __future__ import annotations
 
 import time
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.multiclass import _check_partial_fit_first_call
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._config import FLOAT
 from ._parallel import child_seed, in_background, n_threads, seed_rng
-from ._predict import log_noise_of, map_blocks, top_k
+from ._predict import all_classes, log_noise_of, top_k
 from ._solver import Rows, Schedule, SGDParams, auto_learning_rate, check_finite_model, run_epochs
-from ._state import AdagradState
+from ._state import AdagradState, touched_zeros, writeable
 from ._tree import AuxiliaryTree
 from ._validation import (
     canonical_csr,
-    check_float32_range,
     check_model_memory,
     encode_labels,
     kernel_rows,
     unique_labels,
+    validate_training_data,
 )
-
-
-def _touched_zeros(shape, order, count):
-    """``count`` float32 zero arrays whose pages are all touched (allocated by the OS)."""
-    out = []
-    for _ in range(count):
-        a = np.zeros(shape, dtype=FLOAT, order=order)
-        a.fill(0.0)
-        out.append(a)
-    return out
-
-
-def _writeable(a: np.ndarray) -> np.ndarray:
-    """``a``, copied (same memory order) if read-only, e.g. loaded with ``joblib.load(..., mmap_mode="r")``."""
-    return a if a.flags.writeable else np.array(a, order="K")
 
 
 class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
@@ -73,37 +57,30 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         (``alpha`` then weighs ``alpha / C * sum_c xi_c^2``, which only fixes
         the softmax's free shift; ``n_negatives`` is ignored).
 
-    n_negatives : int, default=2
+    n_negatives : int >= 1, default=2
         Negatives drawn per positive example; each adds its own loss term
         (summed, as in word2vec: the optimum's bias-corrected scores then
         shift by the class-independent log m, which the softmax cancels).
-        More negatives train better per epoch and cost about one more tree
-        walk and row update each: on ptb-nextword 1 / 2 / 4 negatives reach
-        20.2 / 20.5 / 20.6 % top-1 in 10 epochs, at 1 / 1.9 / 3 times the
-        epoch time. The defaults (2 negatives, 5 epochs) train faster than
-        1 negative for 10 epochs and reach a higher top-1 on ptb-nextword,
-        bibtex, corel5k and delicious (docs/benchmarks).
+        More negatives train better per epoch; each costs about one more
+        tree walk and row update per example. Measurements:
+        :ref:`benchmarks-defaults`.
 
-    learning_rate : float or "auto", default="auto"
+    learning_rate : float > 0 or "auto", default="auto"
         Adagrad step size ρ. An Adagrad step moves each weight by about ρ, so
         one step moves a score by about ρ ||(x, 1)||. ``"auto"`` sets
         ρ = 1 / sqrt(1 + mean ||x||^2) over the rows given to the call that
         initialises the model (``fit``, ``fit_noise`` or the first
-        ``partial_fit``), so that this move is about 1 for an average row; the
-        value used is ``learning_rate_``. On one-hot inputs with 3 non-zeros
-        (ptb-nextword) it gives 0.5, on standardised dense inputs of 64
-        features about 0.04, the best values of a grid search on each. Too
-        large a value does not diverge visibly: the training loss keeps
-        falling while the scores of rarely sampled classes run away and
-        held-out accuracy collapses.
+        ``partial_fit``), so that this move is about 1 for an average row
+        (0.5 for one-hot rows with 3 non-zeros); the value used is
+        ``learning_rate_``. Too large a value does not diverge visibly: the
+        training loss keeps falling while the scores of rarely sampled
+        classes run away and held-out accuracy collapses.
 
-    alpha : float, default=3e-3
+    alpha : float >= 0, default=3e-3
         Strength λ of the regulariser λ (xi_y + log p_n(y|x))^2 of Eq. 6,
-        which keeps the bias-corrected scores small. On ptb-nextword 3e-3
-        gives +0.15-0.2 points of top-1 and +0.03 nats of test
-        log-likelihood over 1e-3 (3 seeds); 1e-2 over-regularises there.
+        which keeps the bias-corrected scores small; 0 turns it off.
 
-    l2 : float, default=0.0
+    l2 : float >= 0, default=0.0
         L2 penalty on the weights (not the intercepts), applied to the
         weights each step touches: a step adds ``l2 * w`` to the gradient of
         each weight it updates, so a weight is shrunk in proportion to how
@@ -115,23 +92,18 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     adagrad : {"auto", "factored", "full"}, default="auto"
         How Adagrad keeps each weight's sum of squared gradients. "auto" is
         "factored" for negative sampling and "full" for ``noise=None`` (whose
-        steps update every class row, where the factored sums train worse:
-        on the 1,000-class PTB subset 19.8 % top-1 against 20.5 %). "full"
+        steps update every class row, where the factored sums train worse). "full"
         stores it per weight, a float32 array as large as ``coef_`` (the
         paper's setting). "factored" keeps only its sums per class (R_c),
         per feature (S_j) and in total (T) and uses R_c S_j / T in place of
         the sum of weight (c, j), as Adafactor factors its second moments:
-        C + n_features + 1 float64 numbers instead of C n_features float32.
-        On ptb-nextword it takes 1.2 GB less memory (peak 2.9 -> 1.7 GiB),
-        fits sooner (no C x n_features array to allocate; epochs run at the
-        same speed) and reaches the same top-1 accuracy with a better
-        log-likelihood; on bibtex, corel5k and delicious it is between 0.04
-        points below and 1.1 points above "full" (docs/benchmarks).
+        C + n_features + 1 float64 numbers instead of C n_features float32,
+        with accuracy close to "full" (:ref:`benchmarks-defaults`).
         Changing it between ``partial_fit`` calls or for a warm start
         converts the state: factored sums from a full state are exact, a full
         state from factored sums is their estimate.
 
-    max_iter : int, default=5
+    max_iter : int >= 1, default=5
         Maximum number of epochs (passes over the training data) in ``fit``.
 
     tol : float or None, default=None
@@ -142,7 +114,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         None (the default) runs exactly ``max_iter`` epochs, as fastText does:
         the stochastic training loss rarely settles to 1e-3 within a few epochs.
 
-    n_iter_no_change : int, default=3
+    n_iter_no_change : int >= 1, default=3
         Epochs without improvement before stopping.
 
     early_stopping : bool, default=False
@@ -151,40 +123,40 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         not improved by ``tol`` (0 when ``tol`` is None) for ``n_iter_no_change``
         epochs.
 
-    validation_fraction : float, default=0.1
+    validation_fraction : float in (0, 1), default=0.1
         Fraction of rows held out when ``early_stopping`` is True.
 
     shuffle : bool, default=True
         Visit the rows in a fresh random order each epoch.
 
-    n_components : int, default=16
-        Dimension k of the projection the tree is fitted on ("adversarial" only).
+    n_components : int >= 0, default=16
+        Dimension k of the projection the tree is fitted on ("adversarial"
+        only); 0 gives an unconditional tree (class frequencies).
 
-    tree_alpha : float, default=10.0
+    tree_alpha : float >= 0, default=10.0
         L2 regularisation λ_n of the tree's node splits ("adversarial" only).
-        The paper uses 0.1; that makes the tree over-confident about rare
-        classes (deep nodes see few rows), which costs test log-likelihood:
-        on ptb-nextword -6.12 at 0.1 against -5.35 at 10, and 10 is also at
-        least as good as 0.1 and 1 on bibtex, corel5k, delicious and the demo
-        data, with top-1 accuracy unchanged or higher (docs/benchmarks).
+        The paper uses 0.1, which makes the tree over-confident about rare
+        classes (deep nodes see few rows) and costs test log-likelihood
+        (:ref:`benchmarks-defaults`).
 
     intercept_init : {"zeros", "noise"}, default="zeros"
         "zeros" starts every class bias at 0, i.e. at the model p(y|x) = p_n(y|x).
         "noise" (an option of the reference implementation) starts each class
         bias at minus the mean log p_n(y|x) over the class's training rows, so
-        that the bias-corrected scores start near 0; it trains slower here
-        (see docs/benchmarks) and is kept for comparison.
+        that the bias-corrected scores start near 0; it trains slower
+        (:ref:`benchmarks-defaults`) and is kept for comparison.
 
     random_state : int, RandomState instance or None, default=None
         Seeds the tree fit, shuffling and the negatives.
 
     n_jobs : int, default=None
         Threads for training (lock-free Hogwild updates) and prediction.
-        None means 1. ``n_jobs=1`` is bitwise reproducible for a fixed
+        None means 1 (unless in a ``joblib.parallel_config`` context), -1 all
+        cores, -2 all but one. ``n_jobs=1`` is bitwise reproducible for a fixed
         ``random_state``; ``n_jobs > 1`` is not (updates race).
 
-    verbose : int, default=0
-        Print one line per epoch when > 0.
+    verbose : int >= 0, default=0
+        Print one line per epoch when > 0, and progress within an epoch when >= 2.
 
     warm_start : bool, default=False
         Reuse the previous fit's tree and coefficients as the starting point.
@@ -346,20 +318,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     # -- fitting -----------------------------------------------------------------
 
     def _validate_xy(self, X, y, sample_weight, reset):
-        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], reset=reset)
-        X = canonical_csr(X)  # duplicates summed before the tree, the range check and the float32 cast
-        with warnings.catch_warnings():
-            # many classes with few rows each is this estimator's normal case, not a
-            # sign of a regression target (scikit-learn warns above 50 % unique labels)
-            warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
-            try:
-                check_classification_targets(y)
-            except TypeError:  # e.g. y = ["1", 1]: numpy cannot sort the labels
-                unique_labels(y, "y")  # raises a TypeError that names y and the label types
-                raise
-        check_float32_range(X)  # before any state changes, so a failed call leaves the model as it was
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
-        return X, y, sample_weight
+        return validate_training_data(self, X, y, sample_weight, reset)
 
     def _adagrad_kind(self) -> str:
         """The Adagrad state ``adagrad`` asks for, "full" or "factored" ("auto" resolved)."""
@@ -376,7 +335,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         # features is 1.2 GB): touch coef_ (and a full Adagrad state) in a thread (numpy's
         # fill releases the GIL) while the tree is fitted, instead of in the first epoch.
         order = "F" if sp.issparse(X) else "C"
-        model_arrays = in_background(_touched_zeros, (n_classes, n_features), order, 1 + (kind == "full"))
+        model_arrays = in_background(touched_zeros, (n_classes, n_features), order, 1 + (kind == "full"))
         t0 = time.perf_counter()
         if self.noise == "adversarial":
             tree = AuxiliaryTree(
@@ -485,7 +444,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         """Run up to ``n_epochs`` epochs on ``rows``; ``val`` = (X, codes) of held-out rows for early stopping."""
         state = self._adagrad_state.converted(self._adagrad_kind(), self.coef_, type(self).__name__)
         self._adagrad_state = state = state.writeable()  # read-only after joblib.load(..., mmap_mode="r")
-        self.coef_, self.intercept_ = _writeable(self.coef_), _writeable(self.intercept_)
+        self.coef_, self.intercept_ = writeable(self.coef_), writeable(self.intercept_)
         self.learning_rate_ = self._auto_learning_rate if self.learning_rate == "auto" else float(self.learning_rate)
         params = SGDParams(self.noise is None, self.n_negatives, self.learning_rate_, self.alpha, self.l2)
         schedule = Schedule(
@@ -601,10 +560,10 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         rows = kernel_rows(X)
         return rows, self.tree_.transform(rows.X)  # raises if the projection overflows float32
 
-    def _map_blocks(self, X, fn):
-        """``fn(start, stop, S)`` on row blocks of the bias-corrected float64 scores S of validated X."""
-        rows, Z = self._kernel_inputs(X)
-        return map_blocks(rows, Z, self.coef_, self.intercept_, self.tree_.arrays, fn, n_threads(self.n_jobs))
+    def _all_classes(self, X, what):
+        """float64 (n, n_classes): "scores", "proba" or "log_proba" of every class (see ``_predict.all_classes``)."""
+        rows, Z = self._kernel_inputs(self._validate_X(X))
+        return all_classes(rows, Z, self.coef_, self.intercept_, self.tree_.arrays, what, n_threads(self.n_jobs))
 
     def _top_k_codes(self, inputs, k):
         """Codes (n, k) and bias-corrected scores of the k best classes, best first, of ``_kernel_inputs``."""
@@ -625,13 +584,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             Unnormalised log-probabilities. For two classes, the log-odds of
             ``classes_[1]`` (shape (n_samples,)), as in scikit-learn.
         """
-        X = self._validate_X(X)
-        out = np.empty((X.shape[0], len(self.classes_)), dtype=np.float64)
-
-        def store(start, stop, S):
-            out[start:stop] = S
-
-        self._map_blocks(X, store)
+        out = self._all_classes(X, "scores")
         if len(self.classes_) == 2:
             return out[:, 1] - out[:, 0]
         return out
@@ -649,18 +602,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         log_proba : ndarray of shape (n_samples, n_classes), float64
             Log-probabilities of the classes in ``classes_``; each row has logsumexp 0.
         """
-        X = self._validate_X(X)
-        out = np.empty((X.shape[0], len(self.classes_)), dtype=np.float64)
-
-        def store(start, stop, S):
-            m = S.max(axis=1, keepdims=True)
-            S -= m
-            out[start:stop] = S
-            np.exp(S, out=S)
-            out[start:stop] -= np.log(S.sum(axis=1, keepdims=True))
-
-        self._map_blocks(X, store)
-        return out
+        return self._all_classes(X, "log_proba")
 
     def predict_proba(self, X):
         """Class probabilities: softmax over all classes of xi_y(x) + log p_n(y|x).
@@ -675,17 +617,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes), float64
             Rows sum to 1; columns follow ``classes_``.
         """
-        X = self._validate_X(X)
-        out = np.empty((X.shape[0], len(self.classes_)), dtype=np.float64)
-
-        def store(start, stop, S):
-            S -= S.max(axis=1, keepdims=True)
-            np.exp(S, out=S)
-            S /= S.sum(axis=1, keepdims=True)
-            out[start:stop] = S
-
-        self._map_blocks(X, store)
-        return out
+        return self._all_classes(X, "proba")
 
     def predict(self, X):
         """Most probable class, computed in row blocks (never the full n x C matrix).

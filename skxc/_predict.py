@@ -216,3 +216,42 @@ def top_k(
             a, b = overflow
             map_blocks(rows, Z, coef, intercept, tree, lambda s, e, S, o=a: select(s, e, S, o), 1, start=a, stop=b)
     return out, scores
+
+
+def _store_raw(out, start, stop, S):
+    out[start:stop] = S
+
+
+def _store_proba(out, start, stop, S):
+    S -= S.max(axis=1, keepdims=True)
+    np.exp(S, out=S)
+    S /= S.sum(axis=1, keepdims=True)
+    out[start:stop] = S
+
+
+def _store_log_proba(out, start, stop, S):
+    m = S.max(axis=1, keepdims=True)
+    S -= m
+    out[start:stop] = S
+    np.exp(S, out=S)
+    out[start:stop] -= np.log(S.sum(axis=1, keepdims=True))
+
+
+_OUTPUTS = {"scores": _store_raw, "proba": _store_proba, "log_proba": _store_log_proba}
+
+
+def all_classes(
+    rows: KernelRows,
+    Z: np.ndarray,
+    coef: np.ndarray,
+    intercept: np.ndarray,
+    tree: TreeArrays,
+    what: str,
+    n_threads: int,
+) -> np.ndarray:
+    """float64 (n, n_classes) of every class: ``what`` = "scores" (xi + log p_n), "proba" (their
+    softmax) or "log_proba" (its log, by a float64 log-sum-exp); computed in row blocks."""
+    out = np.empty((rows.X.shape[0], coef.shape[0]), dtype=np.float64)
+    store = _OUTPUTS[what]
+    map_blocks(rows, Z, coef, intercept, tree, lambda start, stop, S: store(out, start, stop, S), n_threads)
+    return out

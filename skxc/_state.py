@@ -25,8 +25,19 @@ from ._validation import check_model_memory
 KINDS = ("full", "factored")
 
 
-def _writeable(a: np.ndarray) -> np.ndarray:
+def writeable(a: np.ndarray) -> np.ndarray:
+    """``a``, copied (same memory order) if read-only, e.g. loaded with ``joblib.load(..., mmap_mode="r")``."""
     return a if a.flags.writeable else np.array(a, order="K")
+
+
+def touched_zeros(shape, order, count):
+    """``count`` float32 zero arrays whose pages are all touched (allocated by the OS)."""
+    out = []
+    for _ in range(count):
+        a = np.zeros(shape, dtype=FLOAT, order=order)
+        a.fill(0.0)
+        out.append(a)
+    return out
 
 
 @dataclass
@@ -85,7 +96,7 @@ class AdagradState:
     def writeable(self) -> AdagradState:
         """This state, with read-only arrays (e.g. ``joblib.load(..., mmap_mode="r")``) copied so training can update them."""
         return AdagradState(
-            self.kind, _writeable(self.coef_sums), _writeable(self.factor_sums), _writeable(self.intercept_sums)
+            self.kind, writeable(self.coef_sums), writeable(self.factor_sums), writeable(self.intercept_sums)
         )
 
     def converted(self, kind: str, coef: np.ndarray, owner: str) -> AdagradState:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import warnings
 from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from ._config import FLOAT, INDEX, INDPTR
 
@@ -177,3 +180,25 @@ def check_model_memory(n_classes: int, n_features: int, owner: str, full_adagrad
             f"TruncatedSVD(n_components=256) in a Pipeline before the classifier"
             + (', or use adagrad="factored" (half the memory).' if full_adagrad else ".")
         )
+
+
+def validate_training_data(estimator, X, y, sample_weight, reset: bool):
+    """``(X, y, sample_weight)`` validated for training: CSR or dense float32/64 X in canonical
+    form (duplicates summed) and within the float32 range, classification targets, float32 weights.
+
+    Checks everything before any state changes, so a failed call leaves the model as it was.
+    """
+    X, y = validate_data(estimator, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], reset=reset)
+    X = canonical_csr(X)  # duplicates summed before the tree, the range check and the float32 cast
+    with warnings.catch_warnings():
+        # many classes with few rows each is this estimator's normal case, not a
+        # sign of a regression target (scikit-learn warns above 50 % unique labels)
+        warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
+        try:
+            check_classification_targets(y)
+        except TypeError:  # e.g. y = ["1", 1]: numpy cannot sort the labels
+            unique_labels(y, "y")  # raises a TypeError that names y and the label types
+            raise
+    check_float32_range(X)
+    sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
+    return X, y, sample_weight

@@ -55,10 +55,8 @@ from .tree import log_sigmoid, sample_leaf
 #: Adagrad's initial accumulator. The reference implementation's 1e-8 makes a
 #: weight's first steps move it by the full learning rate whatever the gradient
 #: (a nearly classified negative moves as far as a misclassified one); 1 keeps
-#: them in proportion to the gradient. Test top-1 / log-likelihood at the then
-#: defaults, one run each: bibtex 0.357 / -3.18 -> 0.368 / -2.93, corel5k 0.260 / -3.54 ->
-#: 0.266 / -3.27, delicious 0.183 / -4.07 -> 0.185 / -3.94, ptb-nextword 0.1999 /
-#: -5.348 -> 0.2003 / -5.329.
+#: them in proportion to the gradient (measurements: docs/benchmarks.rst,
+#: "Measurements behind the defaults").
 ADAGRAD_EPS = 1.0
 
 

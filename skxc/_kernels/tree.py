@@ -72,7 +72,7 @@ def sample_leaf(z, node_weight, node_bias, state):
     ``state`` is a uint64[1] xorshift state, advanced in place (one draw per level).
     """
     n_inner = node_bias.shape[0]
-    node = 0
+    node = np.int64(0)  # not the literal 0: one specialisation of node_activation, not two
     lp = 0.0
     den = 1.0
     while node < n_inner:

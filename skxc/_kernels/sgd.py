@@ -9,8 +9,7 @@ paper's Eq. 6 with one term per negative (as word2vec sums its negatives):
 Its minimiser is xi_c = log p(c|x) - log p_n(c|x) - log m: the bias-corrected
 scores are off by the same constant for every class, which the softmax
 cancels. (Averaging the negative terms instead gives each negative 1/m of the
-gradient; on ptb-nextword with 2 negatives that trains to 20.15 % top-1
-against 20.49 % for the sum.)
+gradient and trains worse: docs/benchmarks.rst.)
 
 with xi_c = coef[c] @ x + intercept[c]. Only the rows of the positive and the
 negatives change. Adagrad: acc += g^2; w -= lr g / sqrt(acc + ADAGRAD_EPS),
@@ -22,8 +21,8 @@ per weight, as much memory as coef_) or factored as in Adafactor (Shazeer &
 Stern, 2018): with R_c, S_j and T the sums of the squared gradients of class
 c's weights, of feature j's weights and of all weights, acc_cj = R_c S_j / T
 (the estimate if class and feature scaled the gradients independently). That
-is C + K + 1 float64 numbers instead of C x K; on ptb-nextword it trains to the
-same accuracy as the full state with 1.2 GB less memory.
+is C + K + 1 float64 numbers instead of C x K (accuracy against the full state:
+docs/benchmarks.rst, "Measurements behind the defaults").
 
 The positive's log p_n(y|x) does not change while the tree is fixed, so it is
 computed once per call of the estimator (``log_noise``), not once per epoch.

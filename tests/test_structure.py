@@ -56,7 +56,9 @@ def test_adagrad_state_kinds():
         AdagradState("sparse", full.coef_sums, full.factor_sums, full.intercept_sums)
     # legacy attributes: the kind follows from which array is filled; no factors means full
     assert AdagradState.from_arrays(full.coef_sums, None, full.intercept_sums).kind == "full"
-    assert AdagradState.from_arrays(factored.coef_sums, factored.factor_sums, factored.intercept_sums).kind == "factored"
+    assert (
+        AdagradState.from_arrays(factored.coef_sums, factored.factor_sums, factored.intercept_sums).kind == "factored"
+    )
 
 
 @pytest.mark.parametrize("order", ["C", "F"])

@@ -1,4 +1,5 @@
-"""No kernel hard-codes numba options: every ``@njit``/``@jit`` in skxc/_kernels takes ``**NJIT`` from _config.
+"""No kernel hard-codes numba options: every ``@njit``/``@jit`` in skxc/_kernels takes ``**NJIT`` (or
+``**NJIT_HELPER`` for helpers only kernels call) from _config.
 
 STUMPY checks the same in CI; options written per kernel drift apart (one kernel
 without ``cache`` or with a different ``fastmath`` set). A static check (AST),
@@ -39,7 +40,7 @@ def _problems(source: str) -> list[str]:
         if not isinstance(dec, ast.Call):
             problems.append(f"{func}: bare @{_name(dec)} (use @njit(**NJIT))")
             continue
-        options_from_config = [k for k in dec.keywords if k.arg is None and _name(k.value) == "NJIT"]
+        options_from_config = [k for k in dec.keywords if k.arg is None and _name(k.value) in ("NJIT", "NJIT_HELPER")]
         if len(dec.keywords) != 1 or not options_from_config or dec.args:
             problems.append(f"{func}: @{_name(dec.func)}({ast.unparse(dec)[len(_name(dec.func)) + 2 : -1]})")
     return problems
@@ -56,5 +57,5 @@ def test_kernels_take_options_from_config(path):
 
 def test_the_check_catches_hard_coded_options():
     bad = "from numba import njit\n@njit(cache=True)\ndef f(x):\n    return x\n@njit\ndef g(x):\n    return x\n"
-    good = "@njit(**NJIT)\ndef f(x):\n    return x\n"
+    good = "@njit(**NJIT)\ndef f(x):\n    return x\n@njit(**NJIT_HELPER)\ndef g(x):\n    return x\n"
     assert len(_problems(bad)) == 2 and _problems(good) == []

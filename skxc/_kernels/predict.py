@@ -9,7 +9,7 @@ contiguous, vectorised row of the weights to the scores.
 import numpy as np
 from numba import njit
 
-from .._config import NJIT
+from .._config import NJIT, NJIT_HELPER
 from .tree import log_sigmoid
 
 
@@ -24,7 +24,7 @@ def add_csr_scores(indptr, indices, data, row_start, row_stop, coef_flat, stride
         _add_row_scores(indptr, indices, data, r, coef_flat, stride_c, stride_j, out_inout[r - row_start])
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def _add_row_scores(indptr, indices, data, r, coef_flat, stride_c, stride_j, out_inout):
     """out_inout[c] += sum_p data[p] * coef[c, indices[p]] over the non-zeros p of CSR row r."""
     n_classes = out_inout.shape[0]
@@ -40,7 +40,7 @@ def _add_row_scores(indptr, indices, data, r, coef_flat, stride_c, stride_j, out
                 out_inout[c] += v * coef_flat[base + c * stride_c]
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def _subtree_max(best, n_inner):
     """best[node] = max of best over the node's two children, for every inner node, bottom up.
 
@@ -59,7 +59,7 @@ def _subtree_max(best, n_inner):
         hi = lo
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def _search_row(
     best, z, node_weight, node_bias, leaf_class, k, stack_node, stack_lp, top_c, top_s, out_class, out_score, r
 ):
@@ -122,7 +122,7 @@ def _search_row(
         out_score[r, i] = top_s[i]
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def _search_scratch(node_bias, leaf_class, k):
     """``best`` (padding leaves already -inf), the two stacks and the top-k lists."""
     n_inner = node_bias.shape[0]

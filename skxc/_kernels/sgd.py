@@ -47,7 +47,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._config import NJIT
+from .._config import NJIT, NJIT_HELPER
 from .prefetch import prefetch
 from .tree import log_sigmoid, sample_leaf
 
@@ -59,7 +59,7 @@ from .tree import log_sigmoid, sample_leaf
 ADAGRAD_EPS = 1.0
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def _row_range(indptr, n_dense_features, r):
     if n_dense_features > 0:
         start = r * n_dense_features
@@ -67,7 +67,7 @@ def _row_range(indptr, n_dense_features, r):
     return indptr[r], indptr[r + 1]
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def row_score(indptr, indices, data, n_dense_features, r, coef_flat, stride_c, stride_j, intercept, c):
     """xi_c(x_r) = coef[c] @ x_r + intercept[c] in float64."""
     start, stop = _row_range(indptr, n_dense_features, r)
@@ -79,7 +79,7 @@ def row_score(indptr, indices, data, n_dense_features, r, coef_flat, stride_c, s
     return s
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def adagrad_row_update(
     indptr,
     indices,
@@ -141,13 +141,13 @@ def adagrad_row_update(
         acc_total[0] = total
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def softplus(a):
     """log(1 + exp(a)), stable."""
     return -log_sigmoid(-a)
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def sigmoid(a):
     if a >= 0.0:
         return 1.0 / (1.0 + math.exp(-a))
@@ -155,7 +155,7 @@ def sigmoid(a):
     return e / (1.0 + e)
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def _draw_negatives(z, node_weight, node_bias, leaf_class, state, out_class, out_lp):
     """Fill ``out_class``/``out_lp`` with negatives drawn from the tree at ``z`` and their log p_n."""
     for m in range(out_class.shape[0]):
@@ -164,7 +164,7 @@ def _draw_negatives(z, node_weight, node_bias, leaf_class, state, out_class, out
         out_lp[m] = lp
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def _prefetch_row(indptr, indices, r, coef_flat, acc_flat, stride_c, stride_j, c):
     """Prefetch the weights and full Adagrad state of class ``c`` on CSR row ``r``'s features."""
     base = c * stride_c

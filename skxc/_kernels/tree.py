@@ -19,11 +19,11 @@ import math
 import numpy as np
 from numba import njit
 
-from .._config import NJIT
+from .._config import NJIT, NJIT_HELPER
 from .rng import next_double
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def log_sigmoid(a):
     """log(sigmoid(a)) for float64 ``a``, stable for any magnitude."""
     if a >= 0.0:
@@ -31,7 +31,7 @@ def log_sigmoid(a):
     return a - math.log1p(math.exp(a))
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def node_activation(z, node_weight, node_bias, node):
     """``node_weight[node] @ z + node_bias[node]`` accumulated in float64."""
     a = np.float64(node_bias[node])

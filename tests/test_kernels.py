@@ -20,12 +20,26 @@ from numpy.testing import assert_array_equal
 from scipy import stats
 
 from skxc._kernels.predict import add_csr_scores, top_k_csr
-from skxc._kernels.rng import next_below, next_double, next_uint64, seed_states
+from skxc._kernels.rng import next_below, seed_states
+from skxc._kernels.rng import next_double as _next_double
+from skxc._kernels.rng import next_uint64 as _next_uint64
 from skxc._kernels.sgd import negative_sampling_epoch
 from skxc._solver import flat_view
 from skxc._validation import kernel_rows
 
 pytestmark = pytest.mark.kernel
+
+
+# Helpers that only kernels call have no Python entry point (NJIT_HELPER): call them from jitted shims.
+@numba.njit
+def next_uint64(state):
+    return _next_uint64(state)
+
+
+@numba.njit
+def next_double(state):
+    return _next_double(state)
+
 
 # -- rng -------------------------------------------------------------------------------
 
@@ -253,7 +267,9 @@ def test_sgd_step_matches_reference(fmt, order, tree_k, n_negatives, l2, adagrad
 
 def test_sgd_step_negatives_come_from_sample_leaf():
     """The kernel's negatives are the ones skxc's own sample_leaf draws from a copy of the state."""
-    from skxc._kernels.tree import sample_leaf
+    from skxc._kernels.tree import sample_leaf as _sample_leaf
+
+    sample_leaf = numba.njit(lambda z, w, b, state: _sample_leaf(z, w, b, state))
 
     Xin, y, Z, tree, coef, acc, intercept, acc_intercept = _problem(3, "C", K, "dense")
     seed = 4242

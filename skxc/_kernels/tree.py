@@ -47,7 +47,7 @@ def node_activation(z, node_weight, node_bias, node):
 # and one log at the end replaces a log1p per level.
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def log_prob_of_leaf(z, leaf, node_weight, node_bias):
     """log p_n(leaf | z) by walking from the leaf up to the root: O(k D)."""
     n_inner = node_bias.shape[0]
@@ -65,7 +65,7 @@ def log_prob_of_leaf(z, leaf, node_weight, node_bias):
     return lp - math.log(den)
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def sample_leaf(z, node_weight, node_bias, state):
     """Ancestral sample of a leaf: returns ``(leaf, log p_n(leaf|z))``.
 

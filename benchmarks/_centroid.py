@@ -75,7 +75,9 @@ class SparseNearestCentroid:
         out = np.empty((X.shape[0], k), dtype=self.classes_.dtype)
         for start in range(0, X.shape[0], self.block_rows):
             S = self._scores(X[start : start + self.block_rows])
-            top = np.argpartition(-S, k - 1, axis=1)[:, :k] if k < S.shape[1] else np.tile(np.arange(k), (S.shape[0], 1))
+            top = (
+                np.argpartition(-S, k - 1, axis=1)[:, :k] if k < S.shape[1] else np.tile(np.arange(k), (S.shape[0], 1))
+            )
             rows = np.arange(S.shape[0])[:, None]
             order = np.argsort(-S[rows, top], axis=1, kind="stable")
             out[start : start + S.shape[0]] = self.classes_[top[rows, order]]

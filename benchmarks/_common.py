@@ -49,8 +49,14 @@ def evaluate(clf, X, y, k: int = 5, ll_rows: int | None = None, seed: int = 0) -
         S = clf.decision_function(X[known]) if len(clf.classes_) > 2 else None
         codes = np.searchsorted(clf.classes_, y[known])
         ll = float(np.mean(S[np.arange(known.size), codes] - logsumexp(S, axis=1)))
-    return {"top1": top1, f"top{k}": topk, "log_likelihood": ll, "predict_seconds": predict_s,
-            "n_test": int(X.shape[0]), "n_ll_rows": int(known.size)}
+    return {
+        "top1": top1,
+        f"top{k}": topk,
+        "log_likelihood": ll,
+        "predict_seconds": predict_s,
+        "n_test": int(X.shape[0]),
+        "n_ll_rows": int(known.size),
+    }
 
 
 def peak_rss_mb() -> float:
@@ -68,8 +74,9 @@ def write_json(path: str | os.PathLike, record) -> None:
         json.dump(record, f, indent=2)
 
 
-def run_child(module: str, child_flag: str, system: str, spec: dict, tmp, threads: int,
-              timeout: float | None = None) -> dict:
+def run_child(
+    module: str, child_flag: str, system: str, spec: dict, tmp, threads: int, timeout: float | None = None
+) -> dict:
     """Run ``python -m <module> <child_flag> SPEC OUT`` in a fresh interpreter for one system.
 
     The spec (a JSON-able dict, given ``system``) goes to a file in ``tmp``; the child writes its
@@ -91,8 +98,12 @@ def run_child(module: str, child_flag: str, system: str, spec: dict, tmp, thread
     load_before = os.getloadavg()
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, "-m", module, child_flag, str(spec_path), str(out_path)],
-                              cwd=root, env=env, timeout=timeout)
+        proc = subprocess.run(
+            [sys.executable, "-m", module, child_flag, str(spec_path), str(out_path)],
+            cwd=root,
+            env=env,
+            timeout=timeout,
+        )
         code = proc.returncode
     except subprocess.TimeoutExpired:
         code = None
@@ -103,5 +114,11 @@ def run_child(module: str, child_flag: str, system: str, spec: dict, tmp, thread
         rec = {"error": f"timeout: killed after {timeout:.0f} s"}
     else:
         rec = {"error": f"child process exited with code {code}"}
-    return {"system": system, **rec, "child_wall_seconds": wall, "threads": threads,
-            "loadavg_1min_before": load_before[0], "loadavg_1min_after": os.getloadavg()[0]}
+    return {
+        "system": system,
+        **rec,
+        "child_wall_seconds": wall,
+        "threads": threads,
+        "loadavg_1min_before": load_before[0],
+        "loadavg_1min_after": os.getloadavg()[0],
+    }

@@ -101,8 +101,7 @@ def fasttext_lines(X, y, tokens: np.ndarray) -> list[str]:
     """One line per CSR row: ``__label__<class> tok tok ...`` (feature values are ignored)."""
     indptr, indices = X.indptr, X.indices
     return [
-        f"{FASTTEXT_LABEL}{y[i]} " + " ".join(tokens[indices[indptr[i] : indptr[i + 1]]])
-        for i in range(X.shape[0])
+        f"{FASTTEXT_LABEL}{y[i]} " + " ".join(tokens[indices[indptr[i] : indptr[i + 1]]]) for i in range(X.shape[0])
     ]
 
 
@@ -209,8 +208,13 @@ def run_fasttext(spec: dict) -> dict:
     t0 = time.perf_counter()
     labels, _ = model.predict(text, k=5)
     predict_s = time.perf_counter() - t0
-    rec = {"fit_seconds": fit_s, "predict_seconds": predict_s, "peak_memory_mib": own_peak_mib(),
-           "params": params, "n_test": len(text)}
+    rec = {
+        "fit_seconds": fit_s,
+        "predict_seconds": predict_s,
+        "peak_memory_mib": own_peak_mib(),
+        "params": params,
+        "n_test": len(text),
+    }
     top = pad_top([[int(s[len(FASTTEXT_LABEL) :]) for s in row] for row in labels])
     rec.update(topk_accuracy(top, yt))
     rec["convert_seconds"] = spec["fasttext"]["convert_seconds"]
@@ -220,17 +224,23 @@ def run_fasttext(spec: dict) -> dict:
         t0 = time.perf_counter()
         lp = fasttext_hs_log_proba(model, [text[i] for i in rows], yt[rows])
         rec["ll_seconds"] = time.perf_counter() - t0
-        rec.update(log_likelihood=float(lp.mean()), n_ll_rows=int(rows.size),
-                   log_likelihood_note="exact: Huffman-path log-sigmoids rebuilt from the model's output matrix")
+        rec.update(
+            log_likelihood=float(lp.mean()),
+            n_ll_rows=int(rows.size),
+            log_likelihood_note="exact: Huffman-path log-sigmoids rebuilt from the model's output matrix",
+        )
         # consistency with fastText's own probabilities (which are exp(sum log(sigmoid + 1e-5)))
         check = rows[:200]
         lab1, p1 = model.predict([text[i] for i in check], k=1)
         ours = fasttext_hs_log_proba(model, [text[i] for i in check], [int(r[0][len(FASTTEXT_LABEL) :]) for r in lab1])
         rec["ll_check_max_abs_diff_top1_prob"] = float(np.max(np.abs(np.exp(ours) - np.array([p[0] for p in p1]))))
     else:
-        rec.update(log_likelihood=None, n_ll_rows=0,
-                   log_likelihood_note="not available: fastText's ns loss predicts an independent sigmoid per "
-                   "label (one-vs-all scores that do not sum to 1 over the classes)")
+        rec.update(
+            log_likelihood=None,
+            n_ll_rows=0,
+            log_likelihood_note="not available: fastText's ns loss predicts an independent sigmoid per "
+            "label (one-vs-all scores that do not sum to 1 over the classes)",
+        )
     return rec
 
 
@@ -258,8 +268,13 @@ def run_napkinxc(spec: dict) -> dict:
         t0 = time.perf_counter()
         pred = model.predict(Xt, top_k=5)
         predict_s = time.perf_counter() - t0
-        rec = {"fit_seconds": fit_s, "predict_seconds": predict_s, "peak_memory_mib": own_peak_mib(),
-               "params": {k: v for k, v in model.get_params().items() if k != "output"}, "n_test": int(Xt.shape[0])}
+        rec = {
+            "fit_seconds": fit_s,
+            "predict_seconds": predict_s,
+            "peak_memory_mib": own_peak_mib(),
+            "params": {k: v for k, v in model.get_params().items() if k != "output"},
+            "n_test": int(Xt.shape[0]),
+        }
         rec.update(topk_accuracy(pad_top(pred), yt))
         if kind == "hsm":
             n_labels = int(y.max()) + 1
@@ -274,17 +289,24 @@ def run_napkinxc(spec: dict) -> dict:
                     if len(sums) < 100:
                         sums.append(sum(probs.values()))
             rec["ll_seconds"] = time.perf_counter() - t0
-            rec.update(log_likelihood=float(lp.mean()), n_ll_rows=int(rows.size),
-                       log_likelihood_note="exact: predict_proba over all labels (top_k = number of labels)",
-                       proba_row_sum_min=float(min(sums)), proba_row_sum_max=float(max(sums)))
+            rec.update(
+                log_likelihood=float(lp.mean()),
+                n_ll_rows=int(rows.size),
+                log_likelihood_note="exact: predict_proba over all labels (top_k = number of labels)",
+                proba_row_sum_min=float(min(sums)),
+                proba_row_sum_max=float(max(sums)),
+            )
         else:
             # how far the marginals are from a distribution over classes, on 100 test rows
             probs = model.predict_proba(Xt[:100], top_k=int(y.max()) + 1)
             sums = [sum(p for _, p in r) for r in probs]
             rec.update(proba_row_sum_min=float(min(sums)), proba_row_sum_max=float(max(sums)))
-            rec.update(log_likelihood=None, n_ll_rows=0,
-                       log_likelihood_note="not available: PLT estimates per-label marginals P(y_c = 1 | x) of a "
-                       "multi-label model, which do not sum to 1 over the classes")
+            rec.update(
+                log_likelihood=None,
+                n_ll_rows=0,
+                log_likelihood_note="not available: PLT estimates per-label marginals P(y_c = 1 | x) of a "
+                "multi-label model, which do not sum to 1 over the classes",
+            )
     return rec
 
 
@@ -315,13 +337,22 @@ def run_logreg(spec: dict) -> dict:
             S = np.column_stack([np.zeros_like(S), S])
         top = clf.classes_[np.argsort(-S, axis=1)[:, :5]]
         predict_s = time.perf_counter() - t0
-        rec = {"fit_seconds": fit_s, "predict_seconds": predict_s, "peak_memory_mib": own_peak_mib(),
-               "params": {k: v for k, v in clf.get_params().items() if v is not None}, "n_test": int(Xt.shape[0]),
-               "n_iter": int(np.max(clf.n_iter_)), "converged": bool(np.max(clf.n_iter_) < clf.max_iter)}
+        rec = {
+            "fit_seconds": fit_s,
+            "predict_seconds": predict_s,
+            "peak_memory_mib": own_peak_mib(),
+            "params": {k: v for k, v in clf.get_params().items() if v is not None},
+            "n_test": int(Xt.shape[0]),
+            "n_iter": int(np.max(clf.n_iter_)),
+            "converged": bool(np.max(clf.n_iter_) < clf.max_iter),
+        }
         rec.update(topk_accuracy(top, yt))
         rows = ll_row_subset(yt, clf.classes_, spec["ll_rows"], spec["seed"])
         S = S[rows]
         codes = np.searchsorted(clf.classes_, yt[rows])
-        rec.update(log_likelihood=float(np.mean(S[np.arange(rows.size), codes] - logsumexp(S, axis=1))),
-                   n_ll_rows=int(rows.size), log_likelihood_note="exact softmax")
+        rec.update(
+            log_likelihood=float(np.mean(S[np.arange(rows.size), codes] - logsumexp(S, axis=1))),
+            n_ll_rows=int(rows.size),
+            log_likelihood_note="exact softmax",
+        )
     return rec

@@ -78,15 +78,25 @@ def run_skxc(spec: dict) -> dict:
     t0 = time.perf_counter()
     top = clf.predict_top_k(Xt, k=5)
     predict_s = time.perf_counter() - t0
-    rec = {"fit_seconds": fit_s, "predict_seconds": predict_s, "peak_memory_mib": own_peak_mib(),
-           "params": {k: v for k, v in clf.get_params().items() if k != "verbose"}, "n_test": int(Xt.shape[0])}
+    rec = {
+        "fit_seconds": fit_s,
+        "predict_seconds": predict_s,
+        "peak_memory_mib": own_peak_mib(),
+        "params": {k: v for k, v in clf.get_params().items() if k != "verbose"},
+        "n_test": int(Xt.shape[0]),
+    }
     rec.update(topk_accuracy(top, yt))
     ev = evaluate(clf, Xt, yt, k=5, ll_rows=spec["ll_rows"], seed=spec["seed"])
-    rec.update(log_likelihood=ev["log_likelihood"], n_ll_rows=ev["n_ll_rows"],
-               log_likelihood_note="exact: softmax of the bias-corrected scores over all classes",
-               predict_seconds_repeat=ev["predict_seconds"], numba_warmup_seconds=warm_s,
-               tree_fit_seconds=clf.tree_fit_seconds_, epoch_seconds=list(clf.epoch_seconds_),
-               loss_curve=list(clf.loss_curve_))
+    rec.update(
+        log_likelihood=ev["log_likelihood"],
+        n_ll_rows=ev["n_ll_rows"],
+        log_likelihood_note="exact: softmax of the bias-corrected scores over all classes",
+        predict_seconds_repeat=ev["predict_seconds"],
+        numba_warmup_seconds=warm_s,
+        tree_fit_seconds=clf.tree_fit_seconds_,
+        epoch_seconds=list(clf.epoch_seconds_),
+        loss_curve=list(clf.loss_curve_),
+    )
     return rec
 
 
@@ -103,11 +113,19 @@ def run_skxc_curve(spec: dict) -> dict:
         ev = evaluate(clf, Xt, yt, k=5, ll_rows=spec["ll_rows"], seed=spec["seed"])
         ev.update(epoch=epoch, seconds=train_s)
         curve.append(ev)
-        print(f"  skxc epoch {epoch}: {train_s:7.1f} s  top1 {ev['top1']:.4f}  top5 {ev['top5']:.4f}  "
-              f"ll {ev['log_likelihood']:.3f}", flush=True)
-    return {"curve": curve, "fit_seconds": train_s, "peak_memory_mib": own_peak_mib(), "numba_warmup_seconds": warm_s,
-            "tree_fit_seconds": clf.tree_fit_seconds_, "params": {k: v for k, v in clf.get_params().items()
-                                                                  if k != "verbose"}}
+        print(
+            f"  skxc epoch {epoch}: {train_s:7.1f} s  top1 {ev['top1']:.4f}  top5 {ev['top5']:.4f}  "
+            f"ll {ev['log_likelihood']:.3f}",
+            flush=True,
+        )
+    return {
+        "curve": curve,
+        "fit_seconds": train_s,
+        "peak_memory_mib": own_peak_mib(),
+        "numba_warmup_seconds": warm_s,
+        "tree_fit_seconds": clf.tree_fit_seconds_,
+        "params": {k: v for k, v in clf.get_params().items() if k != "verbose"},
+    }
 
 
 def _runner(system):
@@ -204,11 +222,18 @@ def markdown(result) -> str:
             lines.append(f"- {_label(rec, runs)}: {params}{extra}")
     curve = result.get("skxc_curve")
     if curve and "curve" in curve:
-        lines += ["", "skxc, one epoch per `fit` (warm_start; training seconds, evaluation excluded):", "",
-                  "| epoch | seconds | top-1 | top-5 | test log-lik. |", "|---:|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            "skxc, one epoch per `fit` (warm_start; training seconds, evaluation excluded):",
+            "",
+            "| epoch | seconds | top-1 | top-5 | test log-lik. |",
+            "|---:|---:|---:|---:|---:|",
+        ]
         for p in curve["curve"]:
-            lines.append(f"| {p['epoch']} | {p['seconds']:.1f} | {100 * p['top1']:.2f} % | {100 * p['top5']:.2f} % | "
-                         f"{_fmt(p['log_likelihood'], '.3f')} |")
+            lines.append(
+                f"| {p['epoch']} | {p['seconds']:.1f} | {100 * p['top1']:.2f} % | {100 * p['top5']:.2f} % | "
+                f"{_fmt(p['log_likelihood'], '.3f')} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -220,8 +245,14 @@ def plot(result, path):
 
     runs = [r for r in result["runs"] if "fit_seconds" in r]
     curve = (result.get("skxc_curve") or {}).get("curve")
-    markers = {"skxc": "*", "fasttext-hs": "s", "fasttext-ns": "D", "napkinxc-hsm": "^", "napkinxc-plt": "v",
-               "logreg": "P"}
+    markers = {
+        "skxc": "*",
+        "fasttext-hs": "s",
+        "fasttext-ns": "D",
+        "napkinxc-hsm": "^",
+        "napkinxc-plt": "v",
+        "logreg": "P",
+    }
     colors = {s: f"C{i}" for i, s in enumerate(SYSTEMS)}
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.3))
     for ax, key in zip(axes, ("top1", "top5"), strict=True):
@@ -229,16 +260,35 @@ def plot(result, path):
             t = [p["seconds"] for p in curve]
             ax.plot(t, [100 * p[key] for p in curve], "o-", color="C0", label="skxc, after each epoch")
             for p in curve:
-                ax.annotate(str(p["epoch"]), (p["seconds"], 100 * p[key]), textcoords="offset points",
-                            xytext=(0, -12), ha="center", fontsize=7, color="C0")
+                ax.annotate(
+                    str(p["epoch"]),
+                    (p["seconds"], 100 * p[key]),
+                    textcoords="offset points",
+                    xytext=(0, -12),
+                    ha="center",
+                    fontsize=7,
+                    color="C0",
+                )
         for rec in runs:
             label = _label(rec, result["runs"])
             again = rec is not next(r for r in runs if r["system"] == rec["system"])  # repeated runs: hollow
-            ax.scatter(rec["fit_seconds"], 100 * rec[key], marker=markers.get(rec["system"], "o"), s=90,
-                       color="white" if again else colors.get(rec["system"], "k"), edgecolor="black", linewidth=0.5, zorder=3, label=f"{label} (fit)")
+            ax.scatter(
+                rec["fit_seconds"],
+                100 * rec[key],
+                marker=markers.get(rec["system"], "o"),
+                s=90,
+                color="white" if again else colors.get(rec["system"], "k"),
+                edgecolor="black",
+                linewidth=0.5,
+                zorder=3,
+                label=f"{label} (fit)",
+            )
         ax.set_xscale("log")
-        ax.set(xlabel="training wall-clock (s, log scale)", ylabel=f"test {key.replace('top', 'top-')} accuracy (%)",
-               title=f"{result['dataset']}, {result['args']['threads']} threads")
+        ax.set(
+            xlabel="training wall-clock (s, log scale)",
+            ylabel=f"test {key.replace('top', 'top-')} accuracy (%)",
+            title=f"{result['dataset']}, {result['args']['threads']} threads",
+        )
         ax.grid(alpha=0.3, which="both")
     axes[0].legend(fontsize=7, loc="best")
     fig.tight_layout()
@@ -254,20 +304,45 @@ def main(argv=None):
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data_dir")
-    p.add_argument("--systems", nargs="+", default=list(SYSTEMS), metavar="SYSTEM",
-                   help=f"any of {', '.join(SYSTEMS)}; repeat one to run it again (default: all)")
+    p.add_argument(
+        "--systems",
+        nargs="+",
+        default=list(SYSTEMS),
+        metavar="SYSTEM",
+        help=f"any of {', '.join(SYSTEMS)}; repeat one to run it again (default: all)",
+    )
     p.add_argument("--threads", type=int, default=2, help="threads for every system")
     p.add_argument("--out", default="benchmarks/results")
-    p.add_argument("--skxc-learning-rate", type=learning_rate_arg, default=None,
-                   help=f"default: the estimator's ({AdversarialSoftmaxClassifier().learning_rate!r})")
-    p.add_argument("--skxc-alpha", type=float, default=None,
-                   help=f"default: the estimator's ({AdversarialSoftmaxClassifier().alpha})")
-    p.add_argument("--skxc-tree-alpha", type=float, default=None,
-                   help=f"default: the estimator's ({AdversarialSoftmaxClassifier().tree_alpha})")
-    p.add_argument("--skxc-epochs", type=int, default=None,
-                   help=f"default: the estimator's max_iter ({AdversarialSoftmaxClassifier().max_iter})")
-    p.add_argument("--skxc-n-negatives", type=int, default=None,
-                   help=f"default: the estimator's ({AdversarialSoftmaxClassifier().n_negatives})")
+    p.add_argument(
+        "--skxc-learning-rate",
+        type=learning_rate_arg,
+        default=None,
+        help=f"default: the estimator's ({AdversarialSoftmaxClassifier().learning_rate!r})",
+    )
+    p.add_argument(
+        "--skxc-alpha",
+        type=float,
+        default=None,
+        help=f"default: the estimator's ({AdversarialSoftmaxClassifier().alpha})",
+    )
+    p.add_argument(
+        "--skxc-tree-alpha",
+        type=float,
+        default=None,
+        help=f"default: the estimator's ({AdversarialSoftmaxClassifier().tree_alpha})",
+    )
+    p.add_argument(
+        "--skxc-epochs",
+        type=int,
+        default=None,
+        help=f"default: the estimator's max_iter ({AdversarialSoftmaxClassifier().max_iter})",
+    )
+    p.add_argument(
+        "--skxc-n-negatives",
+        type=int,
+        default=None,
+        help=f"default: the estimator's ({AdversarialSoftmaxClassifier().n_negatives})",
+    )
     p.add_argument("--no-curve", action="store_true", help="skip skxc's per-epoch curve (the PNG then has points only)")
     p.add_argument("--ll-rows", type=int, default=10_000, help="random test rows scored for the log-likelihood")
     p.add_argument("--seed", type=int, default=0, help="skxc's random_state and the log-likelihood row choice")
@@ -279,21 +354,39 @@ def main(argv=None):
         p.error(f"unknown system(s) {bad}; choose from {', '.join(SYSTEMS)}")
 
     name = Path(args.data_dir).name
-    stem = f"compare_{name}" + (f"_train{args.train_rows}" if args.train_rows else "") + (
-        f"_test{args.test_rows}" if args.test_rows else "")
+    stem = (
+        f"compare_{name}"
+        + (f"_train{args.train_rows}" if args.train_rows else "")
+        + (f"_test{args.test_rows}" if args.test_rows else "")
+    )
     out = Path(args.out)
     # only the options given are passed: everything else is the estimator's default
-    skxc_params = {"epochs": args.skxc_epochs if args.skxc_epochs is not None else AdversarialSoftmaxClassifier().max_iter}
+    skxc_params = {
+        "epochs": args.skxc_epochs if args.skxc_epochs is not None else AdversarialSoftmaxClassifier().max_iter
+    }
     for param in ("learning_rate", "alpha", "n_negatives", "tree_alpha"):
         if getattr(args, f"skxc_{param}") is not None:
             skxc_params[param] = getattr(args, f"skxc_{param}")
-    base = {"data_dir": str(Path(args.data_dir).resolve()), "threads": args.threads, "seed": args.seed,
-            "ll_rows": args.ll_rows, "train_rows": args.train_rows, "test_rows": args.test_rows}
+    base = {
+        "data_dir": str(Path(args.data_dir).resolve()),
+        "threads": args.threads,
+        "seed": args.seed,
+        "ll_rows": args.ll_rows,
+        "train_rows": args.train_rows,
+        "test_rows": args.test_rows,
+    }
     y_train = np.load(Path(args.data_dir) / "y_train.npy")[: args.train_rows]
     n_classes = int(np.unique(y_train[y_train >= 0]).size)
-    result = {"dataset": name, "created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-              "args": vars(args), "machine": machine(), "n_classes": n_classes,
-              "loadavg_1min_start": os.getloadavg()[0], "runs": [], "skxc_curve": None}
+    result = {
+        "dataset": name,
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "args": vars(args),
+        "machine": machine(),
+        "n_classes": n_classes,
+        "loadavg_1min_start": os.getloadavg()[0],
+        "runs": [],
+        "skxc_curve": None,
+    }
 
     def save():
         write_json(out / f"{stem}.json", result)
@@ -306,14 +399,19 @@ def main(argv=None):
 
             fasttext_files = write_fasttext_files(args.data_dir, tmp, args.train_rows, args.test_rows)
             result["fasttext_input"] = {k: v for k, v in fasttext_files.items() if k != "paths"}
-            print(f"fastText input written in {fasttext_files['convert_seconds']:.1f} s, e.g. "
-                  f"{fasttext_files['example_line']!r}", flush=True)
+            print(
+                f"fastText input written in {fasttext_files['convert_seconds']:.1f} s, e.g. "
+                f"{fasttext_files['example_line']!r}",
+                flush=True,
+            )
             if not fasttext_files["binary_features"]:
                 print("warning: fastText ignores feature values; non-binary values are lost", flush=True)
         for system in args.systems:
             if system == "logreg" and n_classes > 1000:
-                msg = (f"skipped: {n_classes:,} classes > 1,000 (exact multinomial LogisticRegression "
-                       "is O(n_features x n_classes) per row and would take far too long)")
+                msg = (
+                    f"skipped: {n_classes:,} classes > 1,000 (exact multinomial LogisticRegression "
+                    "is O(n_features x n_classes) per row and would take far too long)"
+                )
                 print(f"== logreg {msg}", flush=True)
                 result["runs"].append({"system": system, "skipped": msg})
                 save()
@@ -344,9 +442,12 @@ def _print_run(rec):
     if "error" in rec:
         print(f"   {rec['system']}: ERROR {rec['error']}", flush=True)
         return
-    print(f"   {rec['system']}: fit {rec['fit_seconds']:.1f} s, predict {rec['predict_seconds']:.1f} s, "
-          f"{rec['peak_memory_mib']:.0f} MiB, top1 {rec['top1']:.4f}, top5 {rec['top5']:.4f}, "
-          f"ll {_fmt(rec.get('log_likelihood'), '.3f')}", flush=True)
+    print(
+        f"   {rec['system']}: fit {rec['fit_seconds']:.1f} s, predict {rec['predict_seconds']:.1f} s, "
+        f"{rec['peak_memory_mib']:.0f} MiB, top1 {rec['top1']:.4f}, top5 {rec['top5']:.4f}, "
+        f"ll {_fmt(rec.get('log_likelihood'), '.3f')}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

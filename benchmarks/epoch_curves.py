@@ -67,7 +67,9 @@ def markdown(result) -> str:
         lines.append("| epoch | " + " | ".join(f"{c} top-1 (s)" for c in cols) + " |")
         lines.append("|---:|" + "---:|" * len(cols))
         for e in range(len(runs[cols[0]]["curve"])):
-            cells = [f"{100 * runs[c]['curve'][e]['top1']:.2f} % ({runs[c]['curve'][e]['train_seconds']:.1f})" for c in cols]
+            cells = [
+                f"{100 * runs[c]['curve'][e]['top1']:.2f} % ({runs[c]['curve'][e]['train_seconds']:.1f})" for c in cols
+            ]
             lines.append(f"| {e + 1} | " + " | ".join(cells) + " |")
         lines.append("")
     lines.append("Columns: " + "; ".join(f"{k}: `{json.dumps(v)}`" for k, v in result["columns"].items()))
@@ -108,7 +110,10 @@ def main(argv=None):
             runs = {}
             for col, params in columns.items():
                 print(f"-- {path.name}: {col}", flush=True)
-                runs[col] = {"n_test": int(Xt.shape[0]), "curve": curve(X, y, Xt, yt, params, a.epochs, a.threads, a.seed)}
+                runs[col] = {
+                    "n_test": int(Xt.shape[0]),
+                    "curve": curve(X, y, Xt, yt, params, a.epochs, a.threads, a.seed),
+                }
                 print("   " + " ".join(f"{100 * r['top1']:.2f}" for r in runs[col]["curve"]), flush=True)
             result["data_sets"][path.name] = runs
     stem = "epoch_curves" + (f"_{a.name}" if a.name else "")

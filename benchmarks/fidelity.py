@@ -53,15 +53,29 @@ def metrics(proba, classes, yt, n_bins=15) -> dict:
     p_true = np.zeros(len(yt))
     p_true[known] = proba[np.flatnonzero(known), np.searchsorted(classes, yt[known])]
     bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
-    ece = sum(abs(correct[bins == b].mean() - conf[bins == b].mean()) * np.mean(bins == b)
-              for b in range(n_bins) if np.any(bins == b))
-    return {"top1": float(correct.mean()), "log_loss": float(-np.mean(np.log(np.clip(p_true[known], 1e-15, 1)))),
-            "ece": float(ece), "conf": conf, "correct": correct}
+    ece = sum(
+        abs(correct[bins == b].mean() - conf[bins == b].mean()) * np.mean(bins == b)
+        for b in range(n_bins)
+        if np.any(bins == b)
+    )
+    return {
+        "top1": float(correct.mean()),
+        "log_loss": float(-np.mean(np.log(np.clip(p_true[known], 1e-15, 1)))),
+        "ece": float(ece),
+        "conf": conf,
+        "correct": correct,
+    }
 
 
 def methods(args):
-    common = dict(max_iter=args.epochs, tol=None, random_state=args.seed, learning_rate=args.learning_rate,
-                  alpha=args.alpha, n_jobs=args.n_jobs)
+    common = dict(
+        max_iter=args.epochs,
+        tol=None,
+        random_state=args.seed,
+        learning_rate=args.learning_rate,
+        alpha=args.alpha,
+        n_jobs=args.n_jobs,
+    )
     if "exact" in args.methods:
         yield "skxc exact softmax", AdversarialSoftmaxClassifier(noise=None, **common)
     if "logreg" in args.methods:
@@ -104,8 +118,12 @@ def main(argv=None):
     p.add_argument("--max-train-rows", type=int, default=100_000)
     p.add_argument("--ptb-top-classes", type=int, default=1000)
     p.add_argument("--n-jobs", type=int, default=1)
-    p.add_argument("--methods", nargs="+", default=["exact", "logreg", "adversarial", "uniform", "frequency"],
-                   help="subset of: exact logreg adversarial uniform frequency")
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        default=["exact", "logreg", "adversarial", "uniform", "frequency"],
+        help="subset of: exact logreg adversarial uniform frequency",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--name", default="fidelity", help="stem of the output files (NAME.json, NAME.md)")
@@ -114,24 +132,39 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
 
     AdversarialSoftmaxClassifier(max_iter=1, tol=None, noise=None).fit(np.eye(4), [0, 1, 2, 3])  # compile
-    rows, lines = [], ["| dataset | method | top-1 | log-loss | ECE | hardness | fit s |", "|---|---|---|---|---|---|---|"]
+    rows, lines = (
+        [],
+        ["| dataset | method | top-1 | log-loss | ECE | hardness | fit s |", "|---|---|---|---|---|---|---|"],
+    )
     for i, d in enumerate(args.data_dirs):
         name = Path(d).name
         top = args.ptb_top_classes if name.startswith("ptb") else None
         X, y, Xt, yt = load(d, args.max_train_rows, top, args.seed)
         label = f"{name}-top{top}" if top else f"{name} (first label)"
-        print(f"{label}: {X.shape[0]:,} train / {Xt.shape[0]:,} test rows, {X.shape[1]:,} features, "
-              f"{len(np.unique(y)):,} classes", flush=True)
+        print(
+            f"{label}: {X.shape[0]:,} train / {Xt.shape[0]:,} test rows, {X.shape[1]:,} features, "
+            f"{len(np.unique(y)):,} classes",
+            flush=True,
+        )
         for method, est in methods(args):
             t0 = time.perf_counter()
             est.fit(X, y)
             fit_s = time.perf_counter() - t0
             m = metrics(est.predict_proba(Xt), est.classes_, yt)
             hard = float(est.hardness_curve_[-1]) if hasattr(est, "hardness_curve_") else float("nan")
-            rows.append({"dataset": label, "method": method, "fit_seconds": fit_s, "hardness": hard,
-                         **{k: v for k, v in m.items() if k not in ("conf", "correct")}})
-            lines.append(f"| {label} | {method} | {m['top1']:.4f} | {m['log_loss']:.3f} | {m['ece']:.3f} | "
-                         f"{hard:.3f} | {fit_s:.1f} |")
+            rows.append(
+                {
+                    "dataset": label,
+                    "method": method,
+                    "fit_seconds": fit_s,
+                    "hardness": hard,
+                    **{k: v for k, v in m.items() if k not in ("conf", "correct")},
+                }
+            )
+            lines.append(
+                f"| {label} | {method} | {m['top1']:.4f} | {m['log_loss']:.3f} | {m['ece']:.3f} | "
+                f"{hard:.3f} | {fit_s:.1f} |"
+            )
             print(lines[-1], flush=True)
             if i == 0 and method == "skxc adversarial":
                 reliability_plot(m["conf"], m["correct"], out / f"reliability_{name}.png", label)

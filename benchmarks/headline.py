@@ -37,8 +37,9 @@ def main(argv=None):
 
     X, y = load_split(args.data_dir, "train")
     Xt, yt = load_split(args.data_dir, "test")
-    rows = np.sort(np.random.default_rng(args.seed).choice(Xt.shape[0], min(args.test_rows, Xt.shape[0]),
-                                                            replace=False))
+    rows = np.sort(
+        np.random.default_rng(args.seed).choice(Xt.shape[0], min(args.test_rows, Xt.shape[0]), replace=False)
+    )
     Xt, yt = Xt[rows], yt[rows]
     params = dict(learning_rate=args.learning_rate, alpha=args.alpha, random_state=args.seed, tol=None)
     AdversarialSoftmaxClassifier(max_iter=1).fit(X[:2000], y[:2000]).predict(X[:10])  # compile once
@@ -71,13 +72,24 @@ def main(argv=None):
     t_uni = uniform[-1]["seconds"]
     reach = next((r["seconds"] for r in adversarial if r["top1"] >= best), None)
     ratio = None if reach is None else reach / t_uni
-    print(f"uniform best top-1 {best:.4f} over {t_uni:.1f} s; adversarial reaches it after "
-          + ("never" if reach is None else f"{reach:.1f} s = {ratio:.3f} x uniform's time")
-          + f"; tree fit {adv.tree_fit_seconds_:.1f} s")
+    print(
+        f"uniform best top-1 {best:.4f} over {t_uni:.1f} s; adversarial reaches it after "
+        + ("never" if reach is None else f"{reach:.1f} s = {ratio:.3f} x uniform's time")
+        + f"; tree fit {adv.tree_fit_seconds_:.1f} s"
+    )
     name = Path(args.data_dir).name
-    write_json(Path(args.out) / f"headline_{name}.json", {"args": vars(args), "machine": machine(),
-               "uniform": uniform, "adversarial": adversarial, "uniform_best_top1": best, "ratio": ratio,
-               "tree_fit_seconds": adv.tree_fit_seconds_})
+    write_json(
+        Path(args.out) / f"headline_{name}.json",
+        {
+            "args": vars(args),
+            "machine": machine(),
+            "uniform": uniform,
+            "adversarial": adversarial,
+            "uniform_best_top1": best,
+            "ratio": ratio,
+            "tree_fit_seconds": adv.tree_fit_seconds_,
+        },
+    )
 
 
 if __name__ == "__main__":

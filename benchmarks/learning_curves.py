@@ -25,8 +25,15 @@ from skxc import AdversarialSoftmaxClassifier
 
 def run(noise, X, y, Xt, yt, args):
     clf = AdversarialSoftmaxClassifier(
-        noise=noise, max_iter=1, tol=None, warm_start=True, random_state=args.seed, n_jobs=args.n_jobs,
-        learning_rate=args.learning_rate, alpha=args.alpha, n_negatives=args.n_negatives,
+        noise=noise,
+        max_iter=1,
+        tol=None,
+        warm_start=True,
+        random_state=args.seed,
+        n_jobs=args.n_jobs,
+        learning_rate=args.learning_rate,
+        alpha=args.alpha,
+        n_negatives=args.n_negatives,
     )
     curve, train_s = [], 0.0
     for epoch in range(1, args.epochs + 1):
@@ -36,8 +43,11 @@ def run(noise, X, y, Xt, yt, args):
         ev = evaluate(clf, Xt, yt, ll_rows=args.ll_rows)
         ev.update(epoch=epoch, seconds=train_s, loss=clf.loss_curve_[-1], hardness=clf.hardness_curve_[-1])
         curve.append(ev)
-        print(f"{noise:<12} epoch {epoch}: {train_s:7.1f} s  top1 {ev['top1']:.4f}  top5 {ev['top5']:.4f}  "
-              f"ll {ev['log_likelihood']:.3f}  loss {ev['loss']:.4f}  hardness {ev['hardness']:.3f}", flush=True)
+        print(
+            f"{noise:<12} epoch {epoch}: {train_s:7.1f} s  top1 {ev['top1']:.4f}  top5 {ev['top5']:.4f}  "
+            f"ll {ev['log_likelihood']:.3f}  loss {ev['loss']:.4f}  hardness {ev['hardness']:.3f}",
+            flush=True,
+        )
     return {"noise": noise, "tree_fit_seconds": clf.tree_fit_seconds_, "curve": curve}
 
 
@@ -86,8 +96,10 @@ def main(argv=None):
     AdversarialSoftmaxClassifier(max_iter=1, tol=None).fit(X[:2000], y[:2000]).predict(X[:10])
     records = [run(noise, X, y, Xt, yt, args) for noise in args.noise]
     out = Path(args.out)
-    write_json(out / f"learning_curves_{name}.json", {"dataset": name, "args": vars(args), "machine": machine(),
-                                                      "runs": records})
+    write_json(
+        out / f"learning_curves_{name}.json",
+        {"dataset": name, "args": vars(args), "machine": machine(), "runs": records},
+    )
     plot(records, out / f"learning_curves_{name}.png", name)
     summarize(records)
     print(f"wrote {out / f'learning_curves_{name}.json'} and .png")

@@ -76,11 +76,17 @@ def run_skxc(spec: dict) -> dict:
     t0 = time.perf_counter()
     top = clf.predict_top_k(Xt, k=5)
     predict_s = time.perf_counter() - t0
-    rec = {"fit_seconds": fit_s, "predict_seconds": predict_s, "peak_memory_mib": own_peak_mib(),
-           "params": {k: v for k, v in clf.get_params().items() if k != "verbose"}, "n_test": int(Xt.shape[0]),
-           "numba_warmup_seconds": warm_s, "n_iter": int(clf.n_iter_),
-           "tree_fit_seconds": getattr(clf, "tree_fit_seconds_", None),
-           "epoch_seconds": [float(s) for s in getattr(clf, "epoch_seconds_", [])]}
+    rec = {
+        "fit_seconds": fit_s,
+        "predict_seconds": predict_s,
+        "peak_memory_mib": own_peak_mib(),
+        "params": {k: v for k, v in clf.get_params().items() if k != "verbose"},
+        "n_test": int(Xt.shape[0]),
+        "numba_warmup_seconds": warm_s,
+        "n_iter": int(clf.n_iter_),
+        "tree_fit_seconds": getattr(clf, "tree_fit_seconds_", None),
+        "epoch_seconds": [float(s) for s in getattr(clf, "epoch_seconds_", [])],
+    }
     rec.update(topk_accuracy(top, yt))
     return rec
 
@@ -99,12 +105,22 @@ def run_centroid(spec: dict) -> dict:
         t0 = time.perf_counter()
         top = clf.predict_top_k(Xt, k=5)
         predict_s = time.perf_counter() - t0
-        metrics[metric] = {"fit_seconds": fit_s, "predict_seconds": predict_s, **topk_accuracy(top, yt),
-                           "centroid_nnz": int(clf.centroids_.nnz)}
+        metrics[metric] = {
+            "fit_seconds": fit_s,
+            "predict_seconds": predict_s,
+            **topk_accuracy(top, yt),
+            "centroid_nnz": int(clf.centroids_.nnz),
+        }
     best = max(metrics, key=lambda m: (metrics[m]["top1"], metrics[m]["top5"]))
-    rec = {**metrics[best], "metric": best, "metrics": metrics, "peak_memory_mib": own_peak_mib(),
-           "params": {"metric": best, "block_rows": SparseNearestCentroid().block_rows}, "n_test": int(Xt.shape[0]),
-           "note": "metric chosen on the test rows (the better top-1 of Euclidean and cosine)"}
+    rec = {
+        **metrics[best],
+        "metric": best,
+        "metrics": metrics,
+        "peak_memory_mib": own_peak_mib(),
+        "params": {"metric": best, "block_rows": SparseNearestCentroid().block_rows},
+        "n_test": int(Xt.shape[0]),
+        "note": "metric chosen on the test rows (the better top-1 of Euclidean and cosine)",
+    }
     return rec
 
 
@@ -164,11 +180,17 @@ def describe(data_dir, train_rows, test_rows) -> dict:
     classes, counts = np.unique(y, return_counts=True)
     train_count = dict(zip(classes.tolist(), counts.tolist(), strict=True))
     test_counts = np.array([train_count.get(int(c), 0) for c in yt])
-    return {"n_train": int(y.size), "n_test": int(yt.size), "n_features": n_features, "n_classes": int(classes.size),
-            "median_rows_per_class": float(np.median(counts)), "mean_rows_per_class": float(counts.mean()),
-            "test_share_unseen_class": float(np.mean(test_counts == 0)),
-            "test_share_class_le5_train_rows": float(np.mean(test_counts <= 5)),
-            "mean_nnz_per_train_row": nnz / max(n_rows_all, 1)}
+    return {
+        "n_train": int(y.size),
+        "n_test": int(yt.size),
+        "n_features": n_features,
+        "n_classes": int(classes.size),
+        "median_rows_per_class": float(np.median(counts)),
+        "mean_rows_per_class": float(counts.mean()),
+        "test_share_unseen_class": float(np.mean(test_counts == 0)),
+        "test_share_class_le5_train_rows": float(np.mean(test_counts <= 5)),
+        "mean_nnz_per_train_row": nnz / max(n_rows_all, 1),
+    }
 
 
 # -- report --------------------------------------------------------------------------------------------------------
@@ -202,15 +224,24 @@ def markdown(result) -> str:
     ]
     for ds in result["datasets"]:
         info = ds["info"]
-        shape = f"{info['n_train']:,} / {info['n_features']:,} / {info['n_classes']:,} / {info['median_rows_per_class']:g}"
-        test = (f"{info['n_test']:,} ({100 * info['test_share_class_le5_train_rows']:.0f} % / "
-                f"{100 * info['test_share_unseen_class']:.0f} %)")
+        shape = (
+            f"{info['n_train']:,} / {info['n_features']:,} / {info['n_classes']:,} / {info['median_rows_per_class']:g}"
+        )
+        test = (
+            f"{info['n_test']:,} ({100 * info['test_share_class_le5_train_rows']:.0f} % / "
+            f"{100 * info['test_share_unseen_class']:.0f} %)"
+        )
         for rec in ds["runs"]:
-            load = (f"{rec['loadavg_1min_before']:.1f} / {rec['loadavg_1min_after']:.1f}"
-                    if "loadavg_1min_before" in rec else "")
+            load = (
+                f"{rec['loadavg_1min_before']:.1f} / {rec['loadavg_1min_after']:.1f}"
+                if "loadavg_1min_before" in rec
+                else ""
+            )
             if "skipped" in rec or "error" in rec:
-                lines.append(f"| {ds['name']} | {shape} | {test} | {rec['system']} | — | — | — | — | — | {load} | "
-                             f"{rec.get('skipped') or rec.get('error')} |")
+                lines.append(
+                    f"| {ds['name']} | {shape} | {test} | {rec['system']} | — | — | — | — | — | {load} | "
+                    f"{rec.get('skipped') or rec.get('error')} |"
+                )
                 continue
             notes = []
             if rec["system"] == "centroid":
@@ -218,19 +249,24 @@ def markdown(result) -> str:
                 o = rec["metrics"][other]
                 notes.append(f"{rec['metric']} (chosen on test); {other}: {_pct(o['top1'])} / {_pct(o['top5'])}")
             if rec["system"] == "logreg":
-                notes.append(f"{rec['n_iter']} iterations, " + ("converged" if rec.get("converged") else
-                                                                 "NOT converged (max_iter reached)"))
+                notes.append(
+                    f"{rec['n_iter']} iterations, "
+                    + ("converged" if rec.get("converged") else "NOT converged (max_iter reached)")
+                )
             if rec["system"].startswith("skxc"):
                 notes.append(f"{rec['n_iter']} epochs")
             lines.append(
                 f"| {ds['name']} | {shape} | {test} | {rec['system']} | {_pct(rec['top1'])} | {_pct(rec['top5'])} | "
                 f"{_secs(rec['fit_seconds'])} | {_secs(rec['predict_seconds'])} | {rec['peak_memory_mib']:.0f} | {load} | "
-                f"{'; '.join(notes)} |")
+                f"{'; '.join(notes)} |"
+            )
     lines += ["", "Systems:", ""]
     for label, params in result["skxc_systems"].items():
-        lines.append(f"- {label}: `AdversarialSoftmaxClassifier(random_state={result['args']['seed']}, "
-                     f"n_jobs={result['args']['threads']}{''.join(f', {k}={v!r}' for k, v in params.items())})`, "
-                     "other parameters at their defaults")
+        lines.append(
+            f"- {label}: `AdversarialSoftmaxClassifier(random_state={result['args']['seed']}, "
+            f"n_jobs={result['args']['threads']}{''.join(f', {k}={v!r}' for k, v in params.items())})`, "
+            "other parameters at their defaults"
+        )
     peers = {
         "napkinxc-plt": "- napkinxc-plt: `napkinxc.models.PLT` at its defaults, `threads` as above, one-label lists",
         "centroid": "- centroid: sparse nearest centroid (`benchmarks/_centroid.py`), the better of Euclidean and cosine "
@@ -240,11 +276,15 @@ def markdown(result) -> str:
     }
     lines += [text for system, text in peers.items() if system in result["args"]["systems"]]
     if any(ds["name"] == GENERATED for ds in result["datasets"]):
-        lines.append(f"- generated: `skxc.datasets.make_hierarchical_classification({', '.join(f'{k}={v:_}' for k, v in GENERATED_PARAMS.items())})`, "
-                     f"first {GENERATED_TRAIN:,} rows train, the rest test (dense features stored as CSR)")
+        lines.append(
+            f"- generated: `skxc.datasets.make_hierarchical_classification({', '.join(f'{k}={v:_}' for k, v in GENERATED_PARAMS.items())})`, "
+            f"first {GENERATED_TRAIN:,} rows train, the rest test (dense features stored as CSR)"
+        )
     if result["args"]["max_train_rows"] or result["args"]["max_test_rows"]:
-        lines.append(f"- row limits: first {result['args']['max_train_rows'] or 'all'} training rows, "
-                     f"first {result['args']['max_test_rows'] or 'all'} test rows")
+        lines.append(
+            f"- row limits: first {result['args']['max_train_rows'] or 'all'} training rows, "
+            f"first {result['args']['max_test_rows'] or 'all'} test rows"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -281,8 +321,11 @@ def _print_run(rec):
     if "error" in rec or "skipped" in rec:
         print(f"   {rec['system']}: {rec.get('error') or rec.get('skipped')}", flush=True)
         return
-    print(f"   {rec['system']}: fit {rec['fit_seconds']:.1f} s, predict {rec['predict_seconds']:.1f} s, "
-          f"{rec['peak_memory_mib']:.0f} MiB, top1 {rec['top1']:.4f}, top5 {rec['top5']:.4f}", flush=True)
+    print(
+        f"   {rec['system']}: fit {rec['fit_seconds']:.1f} s, predict {rec['predict_seconds']:.1f} s, "
+        f"{rec['peak_memory_mib']:.0f} MiB, top1 {rec['top1']:.4f}, top5 {rec['top5']:.4f}",
+        flush=True,
+    )
 
 
 def main(argv=None):
@@ -294,12 +337,24 @@ def main(argv=None):
         Path(argv[1]).with_suffix(".md").write_text(markdown(result))
         return print(markdown(result))
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("data_dirs", nargs="+", metavar="DATA_DIR",
-                   help=f"data set directories in the shared format, or '{GENERATED}'")
-    p.add_argument("--systems", nargs="+", default=list(SYSTEMS), metavar="SYSTEM",
-                   help=f"any of {', '.join(SYSTEMS)} (default: all); variants run after them")
-    p.add_argument("--variant", action="append", type=_variant, default=[], metavar="NAME=JSON",
-                   help="an extra skxc run with these constructor parameters, e.g. ep30='{\"max_iter\": 30}'")
+    p.add_argument(
+        "data_dirs", nargs="+", metavar="DATA_DIR", help=f"data set directories in the shared format, or '{GENERATED}'"
+    )
+    p.add_argument(
+        "--systems",
+        nargs="+",
+        default=list(SYSTEMS),
+        metavar="SYSTEM",
+        help=f"any of {', '.join(SYSTEMS)} (default: all); variants run after them",
+    )
+    p.add_argument(
+        "--variant",
+        action="append",
+        type=_variant,
+        default=[],
+        metavar="NAME=JSON",
+        help="an extra skxc run with these constructor parameters, e.g. ep30='{\"max_iter\": 30}'",
+    )
     p.add_argument("--threads", type=int, default=2, help="threads for every system")
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--name", default=None, help="output file suffix: longtail_<name>.json/.md")
@@ -325,10 +380,16 @@ def main(argv=None):
     out = Path(args.out)
     stem = "longtail" + (f"_{args.name}" if args.name else "")
     command = "python -m benchmarks.longtail " + " ".join(shlex.quote(a) for a in argv)
-    result = {"created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "command": command,
-              "args": {k: v for k, v in vars(args).items() if k != "variant"}, "variants": dict(args.variant),
-              "skxc_systems": skxc_systems, "machine": _machine(), "loadavg_1min_start": os.getloadavg()[0],
-              "datasets": []}
+    result = {
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": command,
+        "args": {k: v for k, v in vars(args).items() if k != "variant"},
+        "variants": dict(args.variant),
+        "skxc_systems": skxc_systems,
+        "machine": _machine(),
+        "loadavg_1min_start": os.getloadavg()[0],
+        "datasets": [],
+    }
 
     def save():
         write_json(out / f"{stem}.json", result)
@@ -344,8 +405,14 @@ def main(argv=None):
             ds = {"name": name, "data_dir": str(path) if name != GENERATED else GENERATED, "info": info, "runs": []}
             result["datasets"].append(ds)
             print(f"== {name}: {info}", flush=True)
-            base = {"data_dir": str(path), "threads": args.threads, "seed": args.seed, "ll_rows": 10_000,
-                    "train_rows": args.max_train_rows, "test_rows": args.max_test_rows}
+            base = {
+                "data_dir": str(path),
+                "threads": args.threads,
+                "seed": args.seed,
+                "ll_rows": 10_000,
+                "train_rows": args.max_train_rows,
+                "test_rows": args.max_test_rows,
+            }
             for system in systems:
                 if system == "logreg" and info["n_classes"] > args.logreg_max_classes:
                     rec = {"system": system, "skipped": f"{info['n_classes']:,} classes > {args.logreg_max_classes:,}"}
@@ -356,8 +423,9 @@ def main(argv=None):
                     elif system == "logreg":
                         spec["params"] = {"solver": "lbfgs", "C": 1.0, "max_iter": args.logreg_max_iter}
                     print(f"-- {name}: {system}", flush=True)
-                    rec = _common.run_child("benchmarks.longtail", _CHILD, system, spec, tmp, args.threads,
-                                            timeout=args.timeout)
+                    rec = _common.run_child(
+                        "benchmarks.longtail", _CHILD, system, spec, tmp, args.threads, timeout=args.timeout
+                    )
                 ds["runs"].append(rec)
                 _print_run(rec)
                 save()

@@ -43,8 +43,9 @@ def cold_start() -> dict:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache, SKXC_NUMBA_CACHE="1")
         out = {}
         for label in ("cold", "cached"):
-            res = subprocess.run([sys.executable, "-c", _SMALL_FIT], env=env, capture_output=True, text=True,
-                                 check=True)
+            res = subprocess.run(
+                [sys.executable, "-c", _SMALL_FIT], env=env, capture_output=True, text=True, check=True
+            )
             imp, fit = map(float, res.stdout.split())
             out[label] = {"import_seconds": imp, "fit_predict_seconds": fit}
     return out
@@ -53,15 +54,28 @@ def cold_start() -> dict:
 def epoch_throughput(X, y, noise, n_jobs, epochs, seed, n_negatives=1, adagrad="factored") -> dict:
     from skxc import AdversarialSoftmaxClassifier
 
-    clf = AdversarialSoftmaxClassifier(noise=noise, max_iter=1, tol=None, random_state=seed, n_jobs=n_jobs,
-                                       n_negatives=n_negatives, adagrad=adagrad, warm_start=True)
+    clf = AdversarialSoftmaxClassifier(
+        noise=noise,
+        max_iter=1,
+        tol=None,
+        random_state=seed,
+        n_jobs=n_jobs,
+        n_negatives=n_negatives,
+        adagrad=adagrad,
+        warm_start=True,
+    )
     rates = []
     for _ in range(epochs):
         clf.fit(X, y)
         rates.append(X.shape[0] / clf.epoch_seconds_[-1])
-    return {"noise": noise, "n_jobs": n_jobs, "n_negatives": n_negatives, "adagrad": adagrad,
-            "examples_per_second": rates,
-            "tree_fit_seconds": clf.tree_fit_seconds_}
+    return {
+        "noise": noise,
+        "n_jobs": n_jobs,
+        "n_negatives": n_negatives,
+        "adagrad": adagrad,
+        "examples_per_second": rates,
+        "tree_fit_seconds": clf.tree_fit_seconds_,
+    }
 
 
 def sampler_rate(n_classes_list, n_rows=20_000, k=16, draws=20, seed=0) -> list:
@@ -84,8 +98,9 @@ def sampler_rate(n_classes_list, n_rows=20_000, k=16, draws=20, seed=0) -> list:
         t0 = time.perf_counter()
         sample_classes(Zs, draws, W, b, leaf_class, state, cls, lp)
         dt = time.perf_counter() - t0
-        out.append({"n_classes": C, "depth": int(np.log2(leaf_class.shape[0])),
-                    "negatives_per_second": n_rows * draws / dt})
+        out.append(
+            {"n_classes": C, "depth": int(np.log2(leaf_class.shape[0])), "negatives_per_second": n_rows * draws / dt}
+        )
         print(f"sampler C={C:>7,}: {n_rows * draws / dt:,.0f} negatives/s", flush=True)
     return out
 
@@ -105,8 +120,10 @@ def main(argv=None):
 
     record = {"machine": machine(), "args": vars(args)}
     record["cold_start"] = cs = cold_start()
-    print(f"cold start: small fit+predict {cs['cold']['fit_predict_seconds']:.2f} s with an empty numba cache, "
-          f"{cs['cached']['fit_predict_seconds']:.2f} s cached (import {cs['cached']['import_seconds']:.2f} s)")
+    print(
+        f"cold start: small fit+predict {cs['cold']['fit_predict_seconds']:.2f} s with an empty numba cache, "
+        f"{cs['cached']['fit_predict_seconds']:.2f} s cached (import {cs['cached']['import_seconds']:.2f} s)"
+    )
     X, y = load_split(args.data_dir, "train")
     runs = []
     for adagrad in args.adagrad:
@@ -114,9 +131,12 @@ def main(argv=None):
             for n_jobs in sorted({1, args.n_jobs}):
                 r = epoch_throughput(X, y, noise, n_jobs, args.epochs, args.seed, args.n_negatives, adagrad)
                 runs.append(r)
-                print(f"{adagrad:<8} {noise:<12} n_jobs={n_jobs}: "
-                      + ", ".join(f"{v:,.0f}" for v in r["examples_per_second"]) + " positives/s per epoch",
-                      flush=True)
+                print(
+                    f"{adagrad:<8} {noise:<12} n_jobs={n_jobs}: "
+                    + ", ".join(f"{v:,.0f}" for v in r["examples_per_second"])
+                    + " positives/s per epoch",
+                    flush=True,
+                )
     record["epochs"] = runs
     record["sampler"] = sampler_rate(args.sampler_classes, seed=args.seed)
     name = Path(args.data_dir).name

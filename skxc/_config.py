@@ -29,6 +29,12 @@ NJIT = dict(
     error_model="numpy",
 )
 
+#: Options for helpers that only other kernels call: the same as ``NJIT``, without
+#: the Python and C entry points numba otherwise builds (and optimises) for every
+#: compiled function, which shortens the first compilation. Calling such a helper
+#: from Python raises; with ``NUMBA_DISABLE_JIT=1`` it is plain Python as usual.
+NJIT_HELPER = dict(NJIT, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+
 #: Byte budget for one block of (rows x classes) float64 scores at prediction.
 PREDICT_BLOCK_BYTES = 64 * 2**20
 

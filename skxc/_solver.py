@@ -1,21 +1,30 @@
 """Plain-Python epoch driver shared by ``fit`` and ``partial_fit``.
 
-One kernel call per epoch and thread; the loop, shuffling, early stopping and
-progress output stay in Python (umap style).
+One kernel call per epoch and thread; the loop, shuffling, early stopping,
+divergence checks and progress output stay in Python (umap style). Everything
+here is a function of arrays and plain parameters: the estimator passes its
+weights, its :class:`~skxc._state.AdagradState`, the rows in kernel format and
+the tree's arrays.
 """
 
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
 
 from ._kernels.rng import seed_states
 from ._kernels.sgd import negative_sampling_epoch, softmax_epoch
-from ._validation import check_model_memory
+from ._parallel import fan_out
+from ._predict import TreeArrays, flat_view
+from ._state import AdagradState
+
+__all__ = ["Rows", "EpochStats", "SGDParams", "Schedule", "sgd_epoch", "run_epochs", "flat_view"]
 
 
 @dataclass
@@ -26,14 +35,14 @@ class Rows:
     indices: np.ndarray
     data: np.ndarray
     n_dense_features: int
-    y: np.ndarray  # int32 class codes
-    sample_weight: np.ndarray  # float32
+    codes: np.ndarray  # int32 (n,) class codes (indices into classes_)
+    sample_weight: np.ndarray  # float32 (n,)
     Z: np.ndarray  # float32 (n, k) projected features for the tree
     log_noise: np.ndarray  # float64 (n,) log p_n(y|x) of each row's own class
 
     @property
     def n_samples(self) -> int:
-        return self.y.shape[0]
+        return self.codes.shape[0]
 
 
 @dataclass
@@ -44,13 +53,30 @@ class EpochStats:
     seconds: float
 
 
-def flat_view(a: np.ndarray):
-    """Flat buffer and (stride_c, stride_j) in elements of a 2-D C- or F-ordered array."""
-    flat = a.ravel(order="K")
-    if not np.shares_memory(flat, a):  # pragma: no cover - guarded by allocation
-        raise RuntimeError("coef_ must be C- or F-contiguous")
-    item = a.itemsize
-    return flat, a.strides[0] // item, a.strides[1] // item
+@dataclass(frozen=True)
+class SGDParams:
+    """The step's parameters: ``exact`` (softmax over all classes, no sampling), negatives per positive,
+    Adagrad step size, the regulariser of Eq. 6 and the L2 penalty on touched weights."""
+
+    exact: bool
+    n_negatives: int
+    learning_rate: float
+    alpha: float
+    l2: float
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How many epochs, in which order, when to stop and what to print."""
+
+    n_epochs: int
+    shuffle: bool
+    n_threads: int
+    tol: float | None = None
+    n_iter_no_change: int = 3
+    check_convergence: bool = True
+    max_iter: int = 1  # named in the ConvergenceWarning
+    verbose: int = 0
 
 
 #: Rows per kernel call within an epoch (progress granularity; fixed so results do not depend on verbose).
@@ -58,25 +84,30 @@ PROGRESS_ROWS = 2**20
 
 
 def sgd_epoch(
-    model, rows: Rows, order: np.ndarray, rng: np.random.Generator, n_threads: int, verbose: int = 0
+    coef: np.ndarray,
+    intercept: np.ndarray,
+    state: AdagradState,
+    params: SGDParams,
+    rows: Rows,
+    tree: TreeArrays,
+    order: np.ndarray,
+    rng: np.random.Generator,
+    n_threads: int,
+    verbose: int = 0,
 ) -> EpochStats:
-    """One pass of negative-sampling Adagrad over ``rows`` in ``order``.
+    """One pass of negative-sampling (or exact softmax) Adagrad over ``rows`` in ``order``.
 
-    ``model`` is the estimator: its ``coef_``, ``intercept_`` and Adagrad state are
-    updated in place. With ``n_threads > 1`` the order is cut into contiguous
-    chunks trained concurrently without locks (Hogwild): fast, not bitwise
-    reproducible. ``rng`` supplies fresh xorshift seeds per thread and piece.
+    ``coef`` (C- or F-ordered float32), ``intercept`` and ``state`` (writeable)
+    are updated in place. With ``n_threads > 1`` the order is cut into
+    contiguous chunks trained concurrently without locks (Hogwild): fast, not
+    bitwise reproducible. ``rng`` supplies fresh xorshift seeds per thread and piece.
     """
     t0 = time.perf_counter()
-    for name in ("coef_", "_acc_coef", "_acc_factors", "intercept_", "_acc_intercept"):
-        state = getattr(model, name)
-        if not state.flags.writeable:  # e.g. joblib.load(..., mmap_mode="r"): train on a copy
-            setattr(model, name, np.array(state, order="K"))
-    coef_flat, stride_c, stride_j = flat_view(model.coef_)
-    acc_flat = model._acc_coef.ravel(order="K")  # empty for the factored state
-    factors = model._acc_factors  # R, S and T for the factored state, else empty
+    coef_flat, stride_c, stride_j = flat_view(coef)
+    acc_flat = state.coef_sums.ravel(order="K")  # empty for the factored state
+    factors = state.factor_sums  # R, S and T for the factored state, else empty
     acc_factors = factors[:-1]
-    tree = model.tree_
+    acc_intercept = state.intercept_sums
     n_threads = max(1, min(n_threads, order.shape[0]))
     stats = np.zeros((n_threads, 4), dtype=np.float64)
     # The factored state's total T: in place with one thread (bitwise reproducible);
@@ -86,51 +117,47 @@ def sgd_epoch(
         totals = factors[-1:] if factors.size else np.zeros(1, dtype=np.float64)
     else:
         totals = np.zeros((n_threads, 1), dtype=np.float64)
-    states = None
+    lr, alpha, l2 = float(params.learning_rate), float(params.alpha), float(params.l2)
 
-    def run(t, chunk):
+    def run(t, chunk, states):
         acc_total = totals if n_threads == 1 else totals[t]
-        if model.noise is None:  # exact softmax: the reference mode, every class row updated
+        if params.exact:  # exact softmax: the reference mode, every class row updated
             softmax_epoch(
-                rows.indptr, rows.indices, rows.data, rows.n_dense_features, rows.y, rows.sample_weight,
-                chunk, coef_flat, acc_flat, acc_factors, acc_total, stride_c, stride_j, model.intercept_,
-                model._acc_intercept, float(model.learning_rate_), float(model.alpha), float(model.l2), stats[t],
-            )
+                rows.indptr, rows.indices, rows.data, rows.n_dense_features, rows.codes, rows.sample_weight,
+                chunk, coef_flat, acc_flat, acc_factors, acc_total, stride_c, stride_j, intercept,
+                acc_intercept, lr, alpha, l2, stats[t],
+            )  # fmt: skip
             return
         negative_sampling_epoch(
-            rows.indptr, rows.indices, rows.data, rows.n_dense_features, rows.y, rows.sample_weight,
+            rows.indptr, rows.indices, rows.data, rows.n_dense_features, rows.codes, rows.sample_weight,
             chunk, rows.Z, rows.log_noise, coef_flat, acc_flat, acc_factors, acc_total, stride_c, stride_j,
-            model.intercept_, model._acc_intercept, tree.node_weight_, tree.node_bias_, tree.leaf_class_,
-            model.n_negatives, float(model.learning_rate_), float(model.alpha), float(model.l2), states[t], stats[t],
-        )
+            intercept, acc_intercept, tree.node_weight, tree.node_bias, tree.leaf_class,
+            params.n_negatives, lr, alpha, l2, states[t], stats[t],
+        )  # fmt: skip
 
     # The epoch runs in fixed-size pieces (the same whatever ``verbose`` is, so
     # output never changes results); each piece draws fresh seeds and, with
     # verbose >= 2, reports progress.
-    pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
-    try:
-        for start in range(0, order.shape[0], PROGRESS_ROWS):
-            piece = order[start : start + PROGRESS_ROWS]
-            states = seed_states(rng, n_threads)
-            if pool is None:
-                run(0, piece)
-            else:
-                if factors.size:
-                    totals[:] = factors[-1]
-                list(pool.map(run, range(n_threads), np.array_split(piece, n_threads)))
-                if factors.size:
-                    factors[-1] += float(np.sum(totals - factors[-1]))
-            if verbose >= 2 and order.shape[0] > PROGRESS_ROWS:
-                done = min(start + PROGRESS_ROWS, order.shape[0])
-                total = stats.sum(axis=0)
-                print(
-                    f"   {done:,}/{order.shape[0]:,} rows, loss {total[0] / max(total[1], 1e-300):.5f}, "
-                    f"{done / (time.perf_counter() - t0):,.0f} ex/s",
-                    flush=True,
-                )
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    for start in range(0, order.shape[0], PROGRESS_ROWS):
+        piece = order[start : start + PROGRESS_ROWS]
+        states = seed_states(rng, n_threads)
+        if n_threads == 1:
+            run(0, piece, states)
+        else:
+            if factors.size:
+                totals[:] = factors[-1]
+            chunks = np.array_split(piece, n_threads)
+            fan_out(lambda t, chunks=chunks, states=states: run(t, chunks[t], states), range(n_threads), n_threads)
+            if factors.size:
+                factors[-1] += float(np.sum(totals - factors[-1]))
+        if verbose >= 2 and order.shape[0] > PROGRESS_ROWS:
+            done = min(start + PROGRESS_ROWS, order.shape[0])
+            total = stats.sum(axis=0)
+            print(
+                f"   {done:,}/{order.shape[0]:,} rows, loss {total[0] / max(total[1], 1e-300):.5f}, "
+                f"{done / (time.perf_counter() - t0):,.0f} ex/s",
+                flush=True,
+            )
     total = stats.sum(axis=0)
     return EpochStats(
         loss=total[0] / max(total[1], 1e-300),
@@ -140,45 +167,104 @@ def sgd_epoch(
     )
 
 
-def adagrad_state(kind: str, n_classes: int, n_features: int, full=()):
-    """``(_acc_coef, _acc_factors)`` of a fresh Adagrad state of ``kind`` "full" or "factored".
+def run_epochs(
+    coef: np.ndarray,
+    intercept: np.ndarray,
+    state: AdagradState,
+    params: SGDParams,
+    rows: Rows,
+    tree: TreeArrays,
+    rng: np.random.Generator,
+    schedule: Schedule,
+    record: Callable[[EpochStats, float | None], int],
+    validate: Callable[[], float] | None = None,
+) -> None:
+    """Up to ``schedule.n_epochs`` epochs of :func:`sgd_epoch`, with early stopping.
 
-    "full": ``_acc_coef`` is the (n_classes, n_features) float32 array passed in
-    ``full`` (allocated by the caller, in coef_'s memory order) and
-    ``_acc_factors`` is empty. "factored": ``_acc_coef`` is empty and
-    ``_acc_factors`` float64 holds R (n_classes), S (n_features) and T (1).
+    After each epoch ``validate()`` (if given) returns the held-out accuracy and
+    ``record(stats, score)`` stores the epoch and returns the epoch count so far.
+    Training stops once the monitored quantity (validation accuracy, else minus
+    the training loss) has not improved by ``tol`` for ``n_iter_no_change``
+    epochs; a ``ConvergenceWarning`` says when ``max_iter`` came first.
+    FloatingPointError if the loss is not finite.
     """
-    if kind == "full":
-        return full[0], np.zeros(0, dtype=np.float64)
-    return np.zeros((0, 0), dtype=np.float32), np.zeros(n_classes + n_features + 1, dtype=np.float64)
+    best, no_improve, t0 = None, 0, time.perf_counter()
+    for _ in range(schedule.n_epochs):
+        order = epoch_order(rows.n_samples, schedule.shuffle, rng)
+        stats = sgd_epoch(coef, intercept, state, params, rows, tree, order, rng, schedule.n_threads, schedule.verbose)
+        check_finite_loss(stats.loss, params)
+        score = validate() if validate is not None else None
+        n_iter = record(stats, score)
+        if schedule.verbose:
+            print(
+                f"-- Epoch {n_iter}: loss {stats.loss:.5f}, hardness {stats.hardness:.4f}"
+                + (f", val accuracy {score:.4f}" if score is not None else "")
+                + f", {stats.n_examples / max(stats.seconds, 1e-9):,.0f} ex/s"
+                + f", elapsed {time.perf_counter() - t0:.2f} s",
+                flush=True,
+            )
+        tol = 0.0 if (schedule.tol is None and score is not None) else schedule.tol
+        if not schedule.check_convergence or tol is None:
+            continue
+        current = score if score is not None else -stats.loss  # larger is better
+        if best is not None and current < best + tol:
+            no_improve += 1
+        else:
+            no_improve = 0
+        best = current if best is None else max(best, current)
+        if no_improve >= schedule.n_iter_no_change:
+            if schedule.verbose:
+                print(f"Convergence after {n_iter} epochs.", flush=True)
+            return
+    if schedule.check_convergence and (schedule.tol is not None or validate is not None) and schedule.n_epochs > 1:
+        warnings.warn(
+            f"Maximum number of epochs (max_iter={schedule.max_iter}) reached before the "
+            f"{'validation accuracy' if validate is not None else 'training loss'} stopped "
+            f"improving by tol={schedule.tol or 0.0}; consider increasing max_iter.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
 
 
-def convert_adagrad_state(model) -> None:
-    """Convert ``model``'s Adagrad state to the kind ``model.adagrad`` asks for if it is stored the other way.
+def _diverged(what: str, params: SGDParams) -> FloatingPointError:
+    return FloatingPointError(
+        f"Training diverged{what} with learning_rate={params.learning_rate}, alpha={params.alpha}. "
+        f"The coefficients are no longer usable: lower learning_rate or scale the features "
+        f"(e.g. StandardScaler/normalize), then refit."
+    )
 
-    Full to factored sums the accumulators (exactly); factored to full sets each
-    weight's accumulator to the estimate R_c S_j / T (after checking that it fits
-    in memory, before anything changes).
+
+def check_finite_loss(loss: float, params: SGDParams) -> None:
+    """FloatingPointError if an epoch's loss is not finite."""
+    if not np.isfinite(loss):
+        raise _diverged(f" (loss {loss})", params)
+
+
+def check_finite_model(
+    coef: np.ndarray, intercept: np.ndarray, weight_bound: tuple[float, int], t: int, params: SGDParams
+) -> tuple[float, int]:
+    """FloatingPointError if the last updates overflowed ``coef`` or ``intercept`` (float32); the new bound.
+
+    The epoch loss is computed before each row's update, so it cannot see an
+    overflow in the final updates of a call (e.g. a one-row partial_fit batch).
+    An Adagrad step (skxc/_kernels/sgd.py) moves a weight by at most learning_rate,
+    and a row updates at most 1 + n_negatives rows of coef (each class once for
+    the exact softmax), so ``weight_bound`` = (bound on |weights|, examples seen
+    when set) grows by learning_rate (1 + n_negatives) per example; the O(C d)
+    scan runs only once that bound nears the float32 range (or alpha or l2 is so
+    large that a gradient can overflow). ``t``: examples seen so far.
     """
-    n_classes, n_features = model.coef_.shape
-    if not hasattr(model, "_acc_factors"):  # a model pickled before the factored state existed: full state
-        model._acc_factors = np.zeros(0, dtype=np.float64)
-    kind = model._adagrad_kind()
-    if kind == "factored" and model._acc_factors.size == 0:
-        acc = model._acc_coef
-        factors = np.empty(n_classes + n_features + 1, dtype=np.float64)
-        factors[:n_classes] = acc.sum(axis=1, dtype=np.float64)
-        factors[n_classes:-1] = acc.sum(axis=0, dtype=np.float64)
-        factors[-1] = factors[:n_classes].sum()
-        model._acc_coef, model._acc_factors = np.zeros((0, 0), dtype=np.float32), factors
-    elif kind == "full" and model._acc_factors.size > 0:
-        check_model_memory(n_classes, n_features, type(model).__name__, full_adagrad=True)
-        factors = model._acc_factors
-        row, col, total = factors[:n_classes], factors[n_classes:-1], factors[-1]
-        acc = np.zeros(model.coef_.shape, dtype=np.float32, order="F" if model.coef_.flags.f_contiguous else "C")
-        if total > 0:
-            np.multiply.outer((row / total).astype(np.float32), col.astype(np.float32), out=acc)
-        model._acc_coef, model._acc_factors = adagrad_state("full", n_classes, n_features, (acc,))
+    bound, t_bound = weight_bound
+    bound += params.learning_rate * (t - t_bound) * (1 + params.n_negatives)
+    if bound < 1e37 and params.alpha < 1e100 and params.l2 < 1e100:
+        return (bound, t)
+    largest = 0.0
+    for name, a in (("intercept_", intercept), ("coef_", coef)):
+        lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)  # reductions, no C x d temporary
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise _diverged(f": {name} overflowed float32", params)
+        largest = max(largest, -lo, hi)
+    return (largest, t)
 
 
 def auto_learning_rate(X, sample_weight) -> float:

@@ -30,6 +30,9 @@ import scipy.sparse as sp
 from scipy.special import expit
 
 from ._config import FLOAT, PADDING_BIAS
+from ._kernels.rng import seed_states
+from ._kernels.tree import sample_classes
+from ._predict import add_log_noise
 
 #: Fraction of the training rows held out for the calibration, and its bounds.
 CALIBRATION_FRACTION = 0.1
@@ -230,3 +233,35 @@ def write_centred(coef: np.ndarray, intercept: np.ndarray, centroids, scale: flo
     intercept[:] = bias
     if centre is not None:
         intercept -= (scale * (mu @ centre - mean @ centre)).astype(FLOAT)
+
+
+def centroid_start(coef, intercept, X, codes, sample_weight, fit_rows, held_rows, tree, n_negatives, alpha, rng):
+    """``init="centroid"``: write the start into ``coef`` and ``intercept`` (both zero); return its scale s.
+
+    ``tree`` is the fitted noise :class:`~skxc.AuxiliaryTree`; the scale and
+    bias are chosen by :func:`choose_centroid_start` on the rows ``held_rows``
+    of X against centroids of the rows ``fit_rows``, with ``n_negatives``
+    negatives per row drawn from the tree (seeded from ``rng``); the written
+    centroids use all rows. s = 0 leaves the zero start.
+    """
+    arrays = tree.arrays
+    n_classes = coef.shape[0]
+    state = seed_states(rng, 1)[0]
+
+    def log_noise(X_block, out):
+        add_log_noise(tree.transform(X_block), arrays, out)
+
+    def negatives(X_block):
+        Z = tree.transform(X_block)
+        drawn = np.empty((Z.shape[0], n_negatives), dtype=np.int64)
+        log_p = np.empty(drawn.shape, dtype=np.float64)
+        sample_classes(Z, n_negatives, arrays.node_weight, arrays.node_bias, arrays.leaf_class, state, drawn, log_p)
+        return drawn, log_p
+
+    fit_part = unit_centroids(X[fit_rows], codes[fit_rows], n_classes, sample_weight[fit_rows])
+    scale, bias = choose_centroid_start(
+        X[held_rows], codes[held_rows], fit_part, log_noise, negatives, rms_row_norm(X), alpha
+    )
+    if scale > 0:
+        write_centred(coef, intercept, unit_centroids(X, codes, n_classes, sample_weight), scale, bias)
+    return scale

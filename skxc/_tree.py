@@ -14,9 +14,8 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context
 from sklearn.decomposition import PCA, TruncatedSVD
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -25,9 +24,11 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._config import FLOAT, PADDING_BIAS, PREDICT_BLOCK_BYTES
+from ._config import FLOAT, PADDING_BIAS
 from ._kernels.rng import seed_states
-from ._kernels.tree import add_all_class_log_proba, log_proba_of_classes, sample_classes
+from ._kernels.tree import log_noise_of_codes, sample_classes
+from ._parallel import child_seed, n_threads, seed_rng
+from ._predict import TreeArrays, add_log_noise, block_rows, readonly
 from ._start import calibration_split, choose_temperature, tempered
 from ._tree_fit import class_segments, fit_tree, tree_depth
 from ._validation import check_finite_projection, encode_labels
@@ -74,7 +75,7 @@ def unconditional_tree_arrays(class_mass: np.ndarray):
     return node_weight, node_bias, leaf_class, class_leaf
 
 
-class AuxiliaryTree(ClassifierMixin, BaseEstimator):
+class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
     """Probabilistic binary decision tree over the classes, p_n(y|x).
 
     The auxiliary ("adversarial") model of Bamler & Mandt (2020), Sec. 3. Inputs
@@ -209,6 +210,7 @@ class AuxiliaryTree(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         tags.classifier_tags.multi_class = True
+        tags.transformer_tags.preserves_dtype = ["float32"]  # transform returns float32 Z for any input
         return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -238,57 +240,53 @@ class AuxiliaryTree(ClassifierMixin, BaseEstimator):
         codes = encode_labels(self.classes_, y, "y")
         if len(self.classes_) < 2:
             raise ValueError(
-                f"AuxiliaryTree needs at least 2 classes; got {len(self.classes_)} class: "
-                f"{self.classes_!r}."
+                f"AuxiliaryTree needs at least 2 classes; got {len(self.classes_)} class: {self.classes_!r}."
             )
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
-        rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
-        held = None
+        rng = seed_rng(self.random_state)
+        held_out = None
         if self.temperature == "auto":
-            fit_rows, held = calibration_split(X.shape[0], rng)
-        if held is None:
-            self._fit_arrays(X, codes, sample_weight, rng)
-        else:
-            self._fit_arrays(X[fit_rows], codes[fit_rows], sample_weight[fit_rows], rng)
-        self._set_temperature(X, codes, held)
-        return self
+            fit_rows, held_rows = calibration_split(X.shape[0], rng)
+            if held_rows is not None:
+                held_out = (X[held_rows], codes[held_rows])
+                X, codes, sample_weight = X[fit_rows], codes[fit_rows], sample_weight[fit_rows]
+        return self.fit_encoded(X, codes, self.classes_, sample_weight, rng, held_out=held_out)
 
-    def _set_temperature(self, X, codes, held_rows):
-        """Apply ``temperature``; for "auto", the one that best predicts the rows ``held_rows`` of X.
+    def fit_encoded(self, X, codes, classes, sample_weight, rng, held_out=None):
+        """Fit on validated X and integer class codes, drawing randomness from ``rng``.
 
-        With "auto" and no held-out rows (``held_rows`` None) the temperature is 1.
+        The entry point for an estimator that has validated its data and
+        encoded its labels already (``fit`` calls it after doing both).
+
+        Parameters
+        ----------
+        X : {ndarray, CSR matrix} of shape (n_samples, n_features)
+            Validated, finite training data (float32 or float64).
+        codes : ndarray of shape (n_samples,), int
+            Index of each row's class in ``classes``.
+        classes : ndarray of shape (n_classes,)
+            Sorted class labels (at least 2); becomes ``classes_``.
+        sample_weight : ndarray of shape (n_samples,), float64
+            Non-negative row weights.
+        rng : numpy.random.Generator
+            Source of the subsample and the projection's seed (advanced).
+        held_out : tuple (X_held, codes_held) or None, default=None
+            Rows not in ``X`` on which ``temperature="auto"`` is chosen; with
+            None, "auto" means a temperature of 1.
+
+        Returns
+        -------
+        self : AuxiliaryTree
+            The fitted tree.
         """
-        self.temperature_ = 1.0
-        if self.n_components_ == 0:  # unconditional tree: nothing depends on x
-            return
-        if self.temperature != "auto":
-            tau = float(self.temperature)
-        elif held_rows is None:
-            return
-        else:
-            Z = self._transform(X[held_rows])
-            y = codes[held_rows].astype(np.int32)
-            out = np.empty(Z.shape[0], dtype=np.float64)
-            weight, bias = self.node_weight_, self.node_bias_
-
-            def held_out_log_likelihood(tau):
-                w, b = tempered(weight, bias, tau)
-                log_proba_of_classes(Z, y, w, b, self.class_leaf_, out)
-                return float(np.mean(out))
-
-            tau, _ = choose_temperature(held_out_log_likelihood)
-        if tau != 1.0:
-            self.node_weight_, self.node_bias_ = tempered(self.node_weight_, self.node_bias_, tau)
-        self.temperature_ = tau
-
-    def _fit_arrays(self, X, codes, sample_weight, rng):
-        """Fit the projection and tree arrays on validated X and class codes."""
+        self.classes_ = classes
+        self.n_features_in_ = X.shape[1]
         n_samples = X.shape[0]
         if n_samples > self.max_samples:
             rows = np.sort(rng.choice(n_samples, size=self.max_samples, replace=False))
             X, codes, sample_weight = X[rows], codes[rows], sample_weight[rows]
         self._fit_projection(X, rng)
-        Z = self._transform(X)
+        Z = self._project(X)
         self.depth_ = tree_depth(len(self.classes_))
         self.node_weight_, self.node_bias_, self.leaf_class_, self.class_leaf_ = fit_tree(
             Z,
@@ -298,8 +296,38 @@ class AuxiliaryTree(ClassifierMixin, BaseEstimator):
             alpha=self.alpha,
             max_newton_iter=self.max_newton_iter,
             max_split_iter=self.max_split_iter,
-            n_jobs=1 if self.n_jobs is None else self.n_jobs,
+            n_jobs=n_threads(self.n_jobs),
         )
+        self._set_temperature(held_out)
+        return self
+
+    def _set_temperature(self, held_out):
+        """Apply ``temperature``; for "auto", the one that best predicts the rows ``held_out`` (X, codes).
+
+        With "auto" and no held-out rows the temperature is 1.
+        """
+        self.temperature_ = 1.0
+        if self.n_components_ == 0:  # unconditional tree: nothing depends on x
+            return
+        if self.temperature != "auto":
+            tau = float(self.temperature)
+        elif held_out is None:
+            return
+        else:
+            Z = self._project(held_out[0])
+            codes = np.ascontiguousarray(held_out[1], dtype=np.int32)
+            out = np.empty(Z.shape[0], dtype=np.float64)
+            weight, bias = self.node_weight_, self.node_bias_
+
+            def held_out_log_likelihood(tau):
+                w, b = tempered(weight, bias, tau)
+                log_noise_of_codes(Z, codes, readonly(w), readonly(b), readonly(self.class_leaf_), out)
+                return float(np.mean(out))
+
+            tau, _ = choose_temperature(held_out_log_likelihood)
+        if tau != 1.0:
+            self.node_weight_, self.node_bias_ = tempered(self.node_weight_, self.node_bias_, tau)
+        self.temperature_ = tau
 
     def _fit_projection(self, X, rng):
         n_samples, n_features = X.shape
@@ -313,7 +341,7 @@ class AuxiliaryTree(ClassifierMixin, BaseEstimator):
             self._z_shift = np.zeros(0, dtype=FLOAT)
             self._z_scale = 1.0
             return
-        seed = int(rng.integers(2**31))
+        seed = child_seed(rng)
         if sp.issparse(X):
             proj = TruncatedSVD(self.n_components_, algorithm="randomized", n_iter=4, random_state=seed)
         else:
@@ -330,8 +358,40 @@ class AuxiliaryTree(ClassifierMixin, BaseEstimator):
         var = float(np.mean((Zp - self._z_shift) ** 2)) if Zp.size else 0.0
         self._z_scale = 1.0 / np.sqrt(var) if var > 0 else 1.0
 
-    def _transform(self, X):
-        """Projected, standardised features Z: float32 (n, k), C-contiguous."""
+    def transform(self, X):
+        """Project X onto the features the tree splits on.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input rows.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_components_), float32
+            The projection (PCA or TruncatedSVD), centred and scaled to unit
+            mean variance; C-contiguous. ValueError if it overflows float32.
+        """
+        return self._project(self._validate_X(X))
+
+    @property
+    def arrays(self) -> TreeArrays:
+        """The fitted tree's flat arrays as read-only, C-contiguous views: what the kernels take.
+
+        ``(node_weight, node_bias, leaf_class, class_leaf)``, see the fitted
+        attributes of the same names. Read-only for every model (fresh or
+        loaded with ``mmap_mode="r"``), so the kernels compile once.
+        """
+        check_is_fitted(self)
+        return TreeArrays(
+            *(
+                readonly(np.ascontiguousarray(a))
+                for a in (self.node_weight_, self.node_bias_, self.leaf_class_, self.class_leaf_)
+            )
+        )
+
+    def _project(self, X):
+        """Projected, standardised features Z of validated X: float32 (n, k), C-contiguous."""
         if self.projection_ is None:
             return np.zeros((X.shape[0], 0), dtype=FLOAT)
         with np.errstate(over="ignore", invalid="ignore"):
@@ -341,22 +401,44 @@ class AuxiliaryTree(ClassifierMixin, BaseEstimator):
             Z = np.ascontiguousarray(Z, dtype=FLOAT)
         return check_finite_projection(Z)
 
+    @classmethod
+    def unconditional(cls, classes, class_mass, n_features_in: int) -> AuxiliaryTree:
+        """A fitted tree with no features (k = 0) whose leaf probabilities are ``class_mass`` normalised.
+
+        Parameters
+        ----------
+        classes : ndarray of shape (n_classes,)
+            Sorted class labels; becomes ``classes_``.
+        class_mass : array-like of shape (n_classes,)
+            Positive mass of each class, e.g. ones (uniform) or smoothed counts (frequency).
+        n_features_in : int
+            Number of input features the tree accepts (it ignores them).
+
+        Returns
+        -------
+        tree : AuxiliaryTree
+            A fitted tree with ``n_components_ == 0``.
+        """
+        tree = cls(n_components=0)
+        tree.classes_ = classes
+        tree.n_features_in_ = n_features_in
+        tree.n_components_ = 0
+        tree.projection_ = None
+        tree._z_shift = np.zeros(0, dtype=FLOAT)
+        tree._z_scale = 1.0
+        tree.depth_ = tree_depth(len(classes))
+        tree.temperature_ = 1.0
+        tree.node_weight_, tree.node_bias_, tree.leaf_class_, tree.class_leaf_ = unconditional_tree_arrays(
+            np.asarray(class_mass, dtype=np.float64)
+        )
+        return tree
+
     # -- inference -------------------------------------------------------------
 
     def _validate_X(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False)
-
-    def _add_log_proba(self, Z, out_inout):
-        """Add log p_n(c|x) for all classes to ``out_inout`` (float64 (n, C)), in place."""
-        if self.node_weight_.shape[1] == 0:  # unconditional: the same for every row
-            row = np.zeros((1, out_inout.shape[1]), dtype=np.float64)
-            add_all_class_log_proba(self.node_bias_[None, :].astype(np.float64), self.leaf_class_, row)
-            out_inout += row
-            return
-        A = Z.astype(np.float64) @ self.node_weight_.T.astype(np.float64)
-        A += self.node_bias_
-        add_all_class_log_proba(A, self.leaf_class_, out_inout)
+        with np.errstate(over="ignore", invalid="ignore"):  # scikit-learn's finiteness check may sum float32 X to inf
+            return validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False)
 
     def predict_log_proba(self, X):
         """Compute the log-probabilities log p_n(c|x) of all classes.
@@ -371,11 +453,12 @@ class AuxiliaryTree(ClassifierMixin, BaseEstimator):
         log_proba : ndarray of shape (n_samples, n_classes), float64
             Each row has logsumexp 0.
         """
-        Z = self._transform(self._validate_X(X))
+        Z = self.transform(X)
         out = np.zeros((Z.shape[0], len(self.classes_)), dtype=np.float64)
-        block = max(1, PREDICT_BLOCK_BYTES // (8 * (2 * len(self.leaf_class_))))
+        block = block_rows(2 * len(self.leaf_class_), 0)
+        arrays = self.arrays
         for start in range(0, Z.shape[0], block):
-            self._add_log_proba(Z[start : start + block], out[start : start + block])
+            add_log_noise(Z[start : start + block], arrays, out[start : start + block])
         return out
 
     def predict_proba(self, X):
@@ -428,9 +511,10 @@ class AuxiliaryTree(ClassifierMixin, BaseEstimator):
         codes = encode_labels(self.classes_, np.asarray(y), "y")
         if codes.shape[0] != X.shape[0]:
             raise ValueError(f"X has {X.shape[0]} rows but y has {codes.shape[0]} labels.")
-        Z = self._transform(X)
+        Z = self._project(X)
         out = np.empty(Z.shape[0], dtype=np.float64)
-        log_proba_of_classes(Z, codes.astype(np.int32), self.node_weight_, self.node_bias_, self.class_leaf_, out)
+        a = self.arrays
+        log_noise_of_codes(Z, codes.astype(np.int32), a.node_weight, a.node_bias, a.class_leaf, out)
         return out
 
     def sample(self, X, n_samples=1, random_state=None, return_log_proba=False):
@@ -456,28 +540,16 @@ class AuxiliaryTree(ClassifierMixin, BaseEstimator):
         """
         if not isinstance(n_samples, Integral) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
-        Z = self._transform(self._validate_X(X))
-        rs = check_random_state(self.random_state if random_state is None else random_state)
-        state = seed_states(np.random.default_rng(rs.randint(2**31)), 1)[0]
+        Z = self.transform(X)
+        state = seed_states(seed_rng(self.random_state if random_state is None else random_state), 1)[0]
         codes = np.empty((Z.shape[0], n_samples), dtype=np.int64)
         log_proba = np.empty((Z.shape[0], n_samples), dtype=np.float64)
-        sample_classes(Z, n_samples, self.node_weight_, self.node_bias_, self.leaf_class_, state, codes, log_proba)
+        a = self.arrays
+        sample_classes(Z, n_samples, a.node_weight, a.node_bias, a.leaf_class, state, codes, log_proba)
         samples = self.classes_[codes]
         return (samples, log_proba) if return_log_proba else samples
 
 
 def unconditional_tree(classes: np.ndarray, class_mass: np.ndarray, n_features_in: int) -> AuxiliaryTree:
-    """A fitted :class:`AuxiliaryTree` with no features and leaf masses ``class_mass``."""
-    tree = AuxiliaryTree(n_components=0)
-    tree.classes_ = classes
-    tree.n_features_in_ = n_features_in
-    tree.n_components_ = 0
-    tree.projection_ = None
-    tree._z_shift = np.zeros(0, dtype=FLOAT)
-    tree._z_scale = 1.0
-    tree.depth_ = tree_depth(len(classes))
-    tree.temperature_ = 1.0
-    tree.node_weight_, tree.node_bias_, tree.leaf_class_, tree.class_leaf_ = unconditional_tree_arrays(
-        np.asarray(class_mass, dtype=np.float64)
-    )
-    return tree
+    """A fitted :class:`AuxiliaryTree` with no features and leaf masses ``class_mass`` (see ``AuxiliaryTree.unconditional``)."""
+    return AuxiliaryTree.unconditional(classes, class_mass, n_features_in)

@@ -23,15 +23,14 @@ kernel.
 from __future__ import annotations
 
 import math
-import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from ._config import FLOAT, PADDING_BIAS
 from ._kernels.tree_fit import fit_nodes, scratch_shapes
+from ._parallel import fan_out, n_threads
 
 __all__ = ["fit_tree", "tree_depth", "class_segments"]
 
@@ -99,13 +98,9 @@ class TreeFitResult:
 
 
 def _resolve_n_jobs(n_jobs: int | None) -> int:
-    if n_jobs is None:
-        return 1
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
+    if isinstance(n_jobs, bool) or not (n_jobs is None or isinstance(n_jobs, (int, np.integer))) or n_jobs == 0:
         raise ValueError(f"n_jobs must be a nonzero integer or None, got {n_jobs!r}.")
-    if n_jobs < 0:
-        return max(1, (os.cpu_count() or 1) + 1 + int(n_jobs))
-    return int(n_jobs)
+    return n_threads(n_jobs)
 
 
 def _check_inputs(
@@ -360,38 +355,31 @@ def _fit_tree(
         vec, mat, blk, key = (np.zeros(shape) for shape in scratch_shapes(k, n_classes))
         fit_nodes(start, stop, *args, vec, mat, blk, key, np.zeros(n_classes, dtype=np.int64))
 
-    pool = ThreadPoolExecutor(max_workers=n_jobs) if n_jobs > 1 else None
-    try:
-        for level in range(depth):
-            tic = time.perf_counter()
-            first, stop = 2**level - 1, 2 ** (level + 1) - 1
-            lo, hi = node_lo[first:stop], node_hi[first:stop]
-            np.cumsum(rows_per_class[perm], out=row_ptr[1:])
-            if pool is None:
-                run(first, stop)
-            else:
-                # Balance the threads by rows and classes per node.
-                cost = (row_ptr[hi] - row_ptr[lo]) + (hi - lo) + 1
-                futures = [pool.submit(run, first + a, first + b) for a, b in _chunks(cost, 4 * n_jobs)]
-                for fut in futures:
-                    fut.result()
-            # Rewrite every node's segment of ``perm`` as [left | right], each
-            # part ascending (stable sort): the segments of the children.
-            sizes = hi - lo
-            group = np.repeat(np.arange(2 * sizes.size, step=2), sizes) + (side[perm] > 0.0)
-            perm[:] = perm[np.argsort(group, kind="stable")]
-            if verbose > 0:
-                fitted = node_iterations[first:stop, 0]
-                fitted = fitted[fitted > 0]
-                mean_alt = fitted.mean() if fitted.size else 0.0
-                print(
-                    f"[skxc tree] level {level + 1}/{depth}: {stop - first} nodes, "
-                    f"{time.perf_counter() - tic:.3f} s, "
-                    f"mean alternations {mean_alt:.2f}"
-                )
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    for level in range(depth):
+        tic = time.perf_counter()
+        first, stop = 2**level - 1, 2 ** (level + 1) - 1
+        lo, hi = node_lo[first:stop], node_hi[first:stop]
+        np.cumsum(rows_per_class[perm], out=row_ptr[1:])
+        if n_jobs == 1:
+            run(first, stop)
+        else:
+            # Balance the threads by rows and classes per node.
+            cost = (row_ptr[hi] - row_ptr[lo]) + (hi - lo) + 1
+            fan_out(lambda ab, first=first: run(first + ab[0], first + ab[1]), _chunks(cost, 4 * n_jobs), n_jobs)
+        # Rewrite every node's segment of ``perm`` as [left | right], each
+        # part ascending (stable sort): the segments of the children.
+        sizes = hi - lo
+        group = np.repeat(np.arange(2 * sizes.size, step=2), sizes) + (side[perm] > 0.0)
+        perm[:] = perm[np.argsort(group, kind="stable")]
+        if verbose > 0:
+            fitted = node_iterations[first:stop, 0]
+            fitted = fitted[fitted > 0]
+            mean_alt = fitted.mean() if fitted.size else 0.0
+            print(
+                f"[skxc tree] level {level + 1}/{depth}: {stop - first} nodes, "
+                f"{time.perf_counter() - tic:.3f} s, "
+                f"mean alternations {mean_alt:.2f}"
+            )
 
     node_weight = np.ascontiguousarray(node_theta[:, :k], dtype=FLOAT)
     node_bias = np.ascontiguousarray(node_theta[:, k], dtype=FLOAT)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import warnings
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from ._config import FLOAT, INDEX, INDPTR
 
@@ -99,10 +103,24 @@ def check_float32_range(X) -> None:
         raise _float32_range_error()
 
 
-def kernel_rows(X):
-    """Split validated X into the kernel's row format.
+class KernelRows(NamedTuple):
+    """Validated X in the kernels' row format (see :func:`kernel_rows`)."""
 
-    Returns ``(X, indptr, indices, data, n_dense_features)``: for CSR input
+    X: object  # float32 canonical CSR matrix or C-contiguous float32 array
+    indptr: np.ndarray  # int64 (n+1,) for CSR, (1,) zeros for dense
+    indices: np.ndarray  # int32 (nnz,) for CSR, empty for dense
+    data: np.ndarray  # float32 (nnz,) for CSR, the flat (n * K,) view of dense X
+    n_dense_features: int  # K >= 1 for dense X, 0 for CSR
+
+    @property
+    def sparse(self) -> bool:
+        return self.n_dense_features == 0
+
+
+def kernel_rows(X) -> KernelRows:
+    """Split validated X into the kernel's row format: the one conversion at the boundary.
+
+    Returns ``KernelRows(X, indptr, indices, data, n_dense_features)``: for CSR input
     ``X`` is a canonical float32 CSR matrix (summed duplicates, int64 indptr,
     int32 indices) and ``n_dense_features`` is 0; for dense input X is a
     C-contiguous float32 array, ``data`` its flat view and ``n_dense_features``
@@ -120,12 +138,12 @@ def _kernel_rows(X, input_dtype):
         indices = _writeable(np.ascontiguousarray(X.indices, dtype=INDEX))
         data = _writeable(np.ascontiguousarray(X.data, dtype=FLOAT))
         _check_float32_range(input_dtype, data)
-        return X, indptr, indices, data, 0
+        return KernelRows(X, indptr, indices, data, 0)
     X = _writeable(np.ascontiguousarray(X, dtype=FLOAT))
     _check_float32_range(input_dtype, X)
     empty_ptr = np.zeros(1, dtype=INDPTR)
     empty_idx = np.zeros(0, dtype=INDEX)
-    return X, empty_ptr, empty_idx, X.reshape(-1), max(X.shape[1], 1)
+    return KernelRows(X, empty_ptr, empty_idx, X.reshape(-1), max(X.shape[1], 1))
 
 
 def available_memory_bytes() -> int | None:
@@ -162,3 +180,25 @@ def check_model_memory(n_classes: int, n_features: int, owner: str, full_adagrad
             f"TruncatedSVD(n_components=256) in a Pipeline before the classifier"
             + (', or use adagrad="factored" (half the memory).' if full_adagrad else ".")
         )
+
+
+def validate_training_data(estimator, X, y, sample_weight, reset: bool):
+    """``(X, y, sample_weight)`` validated for training: CSR or dense float32/64 X in canonical
+    form (duplicates summed) and within the float32 range, classification targets, float32 weights.
+
+    Checks everything before any state changes, so a failed call leaves the model as it was.
+    """
+    X, y = validate_data(estimator, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], reset=reset)
+    X = canonical_csr(X)  # duplicates summed before the tree, the range check and the float32 cast
+    with warnings.catch_warnings():
+        # many classes with few rows each is this estimator's normal case, not a
+        # sign of a regression target (scikit-learn warns above 50 % unique labels)
+        warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
+        try:
+            check_classification_targets(y)
+        except TypeError:  # e.g. y = ["1", 1]: numpy cannot sort the labels
+            unique_labels(y, "y")  # raises a TypeError that names y and the label types
+            raise
+    check_float32_range(X)
+    sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
+    return X, y, sample_weight

@@ -35,9 +35,9 @@ def _X(X, sparse):
 def assert_same_model(a, b):
     assert_array_equal(a.coef_, b.coef_)
     assert_array_equal(a.intercept_, b.intercept_)
-    assert_array_equal(a._acc_coef, b._acc_coef)
-    assert_array_equal(a._acc_factors, b._acc_factors)
-    assert_array_equal(a._acc_intercept, b._acc_intercept)
+    assert_array_equal(a._adagrad_state.coef_sums, b._adagrad_state.coef_sums)
+    assert_array_equal(a._adagrad_state.factor_sums, b._adagrad_state.factor_sums)
+    assert_array_equal(a._adagrad_state.intercept_sums, b._adagrad_state.intercept_sums)
     assert_array_equal(a.tree_.node_weight_, b.tree_.node_weight_)
     assert_array_equal(a.tree_.node_bias_, b.tree_.node_bias_)
     assert a.loss_curve_ == b.loss_curve_
@@ -135,13 +135,13 @@ def test_binary_decision_function_is_log_odds(data):
 @pytest.mark.parametrize("sparse", SPARSE)
 def test_prediction_in_blocks_and_threads(fitted, data, sparse, monkeypatch):
     """Row blocks (and threads over blocks) give the same results as one block."""
-    import skxc._estimator as est_module
+    import skxc._predict as predict_module
 
     clf = fitted("adversarial", sparse)
     X = _X(np.vstack([data[2]] * 3), sparse)
     expected = (clf.predict_proba(X), clf.predict(X), clf.predict_top_k(X, 3), clf.decision_function(X))
-    monkeypatch.setattr(est_module, "PREDICT_BLOCK_BYTES", 7 * 8 * len(clf.classes_))
-    assert clf._block_rows() < X.shape[0] // 10
+    monkeypatch.setattr(predict_module, "PREDICT_BLOCK_BYTES", 7 * 8 * len(clf.classes_))
+    assert predict_module.block_rows(len(clf.classes_), len(clf.tree_.leaf_class_)) < X.shape[0] // 10
     for n_jobs in (1, 2):
         other = copy.deepcopy(clf).set_params(n_jobs=n_jobs)
         got = (other.predict_proba(X), other.predict(X), other.predict_top_k(X, 3), other.decision_function(X))
@@ -535,8 +535,12 @@ def test_factored_adagrad_state(data, sparse, n_jobs):
     X, y = _X(data[0], sparse), data[1]
     clf = AdversarialSoftmaxClassifier(max_iter=3, random_state=0, n_components=4, n_jobs=n_jobs).fit(X, y)
     C, K = clf.coef_.shape
-    assert clf._acc_coef.size == 0 and clf._acc_factors.shape == (C + K + 1,)
-    R, S, T = clf._acc_factors[:C], clf._acc_factors[C:-1], clf._acc_factors[-1]
+    assert clf._adagrad_state.coef_sums.size == 0 and clf._adagrad_state.factor_sums.shape == (C + K + 1,)
+    R, S, T = (
+        clf._adagrad_state.factor_sums[:C],
+        clf._adagrad_state.factor_sums[C:-1],
+        clf._adagrad_state.factor_sums[-1],
+    )
     assert np.all(R > 0) and T > 0
     # every squared gradient went into one R_c, one S_j and T (Hogwild may lose a few with 2 threads)
     rtol = 1e-9 if n_jobs == 1 else 0.05
@@ -545,67 +549,133 @@ def test_factored_adagrad_state(data, sparse, n_jobs):
     assert_array_equal(S[np.asarray((X != 0).sum(axis=0)).ravel() == 0], 0.0)  # features never non-zero
 
 
-@pytest.mark.parametrize(("noise", "adagrad", "kind"), [
-    ("adversarial", "auto", "factored"), (None, "auto", "full"), (None, "factored", "factored"),
-    ("uniform", "full", "full"),
-])
+@pytest.mark.parametrize(
+    ("noise", "adagrad", "kind"),
+    [
+        ("adversarial", "auto", "factored"),
+        (None, "auto", "full"),
+        (None, "factored", "factored"),
+        ("uniform", "full", "full"),
+    ],
+)
 def test_adagrad_auto_is_full_only_for_exact_softmax(data, noise, adagrad, kind):
     clf = AdversarialSoftmaxClassifier(noise=noise, adagrad=adagrad, max_iter=1, n_components=4, random_state=0)
     clf.fit(data[0], data[1])
     C, K = clf.coef_.shape
-    assert (clf._acc_coef.shape, clf._acc_factors.shape) == (((C, K), (0,)) if kind == "full" else ((0, 0), (C + K + 1,)))
+    assert (clf._adagrad_state.coef_sums.shape, clf._adagrad_state.factor_sums.shape) == (
+        ((C, K), (0,)) if kind == "full" else ((0, 0), (C + K + 1,))
+    )
 
 
 def test_adagrad_state_converts_when_the_parameter_changes(data):
     """Changing ``adagrad`` before partial_fit converts the state: exact sums one way, R S^T / T the other."""
     X, y = data[0], data[1]
     full = AdversarialSoftmaxClassifier(adagrad="full", max_iter=2, random_state=0, n_components=4).fit(X, y)
-    acc = full._acc_coef.astype(np.float64)
-    assert full._acc_factors.size == 0 and acc.shape == full.coef_.shape
+    acc = full._adagrad_state.coef_sums.astype(np.float64)
+    assert full._adagrad_state.factor_sums.size == 0 and acc.shape == full.coef_.shape
     factored = copy.deepcopy(full).set_params(adagrad="factored")
-    solver.convert_adagrad_state(factored)
+    factored._adagrad_state = factored._adagrad_state.converted("factored", factored.coef_, "test")
     C = acc.shape[0]
-    assert factored._acc_coef.size == 0
-    assert_allclose(factored._acc_factors[:C], acc.sum(axis=1), rtol=1e-6)
-    assert_allclose(factored._acc_factors[C:-1], acc.sum(axis=0), rtol=1e-6)
-    assert_allclose(factored._acc_factors[-1], acc.sum(), rtol=1e-6)
+    assert factored._adagrad_state.coef_sums.size == 0
+    assert_allclose(factored._adagrad_state.factor_sums[:C], acc.sum(axis=1), rtol=1e-6)
+    assert_allclose(factored._adagrad_state.factor_sums[C:-1], acc.sum(axis=0), rtol=1e-6)
+    assert_allclose(factored._adagrad_state.factor_sums[-1], acc.sum(), rtol=1e-6)
     back = copy.deepcopy(factored).set_params(adagrad="full")
-    solver.convert_adagrad_state(back)
-    assert_allclose(back._acc_coef, np.outer(acc.sum(axis=1), acc.sum(axis=0)) / acc.sum(), rtol=1e-5)
-    assert back._acc_coef.flags.c_contiguous == full._acc_coef.flags.c_contiguous
+    back._adagrad_state = back._adagrad_state.converted("full", back.coef_, "test")
+    assert_allclose(back._adagrad_state.coef_sums, np.outer(acc.sum(axis=1), acc.sum(axis=0)) / acc.sum(), rtol=1e-5)
+    assert back._adagrad_state.coef_sums.flags.c_contiguous == full._adagrad_state.coef_sums.flags.c_contiguous
     # and training goes on from the converted state
     factored.partial_fit(X, y)
-    assert factored._acc_factors[-1] > acc.sum() and factored.score(data[2], data[3]) > 0.5
+    assert factored._adagrad_state.factor_sums[-1] > acc.sum() and factored.score(data[2], data[3]) > 0.5
+
+
+def _old_pickle(clf, with_factors=True):
+    """``pickle.dumps`` of ``clf`` as skxc <= 0.1.0 stored it: the Adagrad state as ``_acc_*`` attributes."""
+
+    class Old(AdversarialSoftmaxClassifier):
+        def __reduce_ex__(self, protocol):
+            state = dict(self.__dict__)
+            adagrad = state.pop("_adagrad_state")
+            state.update(_acc_coef=adagrad.coef_sums, _acc_intercept=adagrad.intercept_sums)
+            if with_factors:
+                state["_acc_factors"] = adagrad.factor_sums
+            return (_new_classifier, (), state)
+
+    old = copy.copy(clf)
+    old.__class__ = Old
+    return pickle.dumps(old)
+
+
+def _new_classifier():
+    return AdversarialSoftmaxClassifier.__new__(AdversarialSoftmaxClassifier)
+
+
+@pytest.mark.parametrize("adagrad", ["full", "factored"])
+def test_old_pickles_load_and_predict(data, adagrad):
+    """A model pickled with ``_acc_coef``/``_acc_factors``/``_acc_intercept`` (skxc <= 0.1.0) loads, predicts and trains on."""
+    X, y = data[0], data[1]
+    clf = AdversarialSoftmaxClassifier(adagrad=adagrad, max_iter=1, n_components=4, random_state=0).fit(X, y)
+    old = pickle.loads(_old_pickle(clf))
+    assert not hasattr(old, "_acc_coef") and old._adagrad_state.kind == adagrad
+    assert_array_equal(old.predict_proba(data[2]), clf.predict_proba(data[2]))
+    assert_array_equal(old._adagrad_state.factor_sums, clf._adagrad_state.factor_sums)
+    old.partial_fit(X, y)
+    clf.partial_fit(X, y)
+    assert_array_equal(old.coef_, clf.coef_)
 
 
 def test_model_from_before_the_factored_state_trains_on(data):
     """A fitted model without ``_acc_factors`` (pickled by skxc 0.1.0) has a full state and converts."""
     X, y = data[0], data[1]
-    old = AdversarialSoftmaxClassifier(adagrad="full", max_iter=1, n_components=4, random_state=0).fit(X, y)
-    del old._acc_factors
-    acc_sum = float(old._acc_coef.sum(dtype=np.float64))
+    clf = AdversarialSoftmaxClassifier(adagrad="full", max_iter=1, n_components=4, random_state=0).fit(X, y)
+    old = pickle.loads(_old_pickle(clf, with_factors=False))
+    assert old._adagrad_state.kind == "full"
+    acc_sum = float(old._adagrad_state.coef_sums.sum(dtype=np.float64))
     old.set_params(adagrad="auto").partial_fit(X, y)
-    assert old._acc_coef.size == 0 and old._acc_factors[-1] > acc_sum
+    assert old._adagrad_state.kind == "factored"
+    assert old._adagrad_state.coef_sums.size == 0 and old._adagrad_state.factor_sums[-1] > acc_sum
 
 
 def test_full_adagrad_conversion_checks_memory_first(monkeypatch, data):
     import skxc._validation as validation
 
     clf = AdversarialSoftmaxClassifier(max_iter=1, random_state=0, n_components=4).fit(data[0], data[1])
-    before = clf._acc_factors.copy()
+    before = clf._adagrad_state.factor_sums.copy()
     monkeypatch.setattr(validation, "available_memory_bytes", lambda: 16)
     with pytest.raises(ValueError, match="full Adagrad state"):
         clf.set_params(adagrad="full").partial_fit(data[0], data[1])
-    assert clf._acc_coef.size == 0
-    assert_array_equal(clf._acc_factors, before)
+    assert clf._adagrad_state.coef_sums.size == 0
+    assert_array_equal(clf._adagrad_state.factor_sums, before)
 
 
-def test_sparse_input_is_not_densified(data):
+@pytest.mark.parametrize("noise", ["uniform", "adversarial"])
+def test_sparse_input_is_not_densified(monkeypatch, noise):
+    """Sparse X is never turned into a dense array: no toarray/todense call, and peak memory far below X's dense size."""
+    import tracemalloc
+
     X = sp.random(200, 50_000, density=1e-4, format="csr", random_state=0) + sp.eye(200, 50_000, format="csr")
     y = np.arange(200) % 4
-    clf = AdversarialSoftmaxClassifier(noise="uniform", max_iter=2, tol=None, random_state=0).fit(X, y)
-    assert clf.coef_.shape == (4, 50_000)
-    assert clf.predict(X).shape == (200,)
+    dense_bytes = X.shape[0] * X.shape[1] * 8
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("sparse input was densified")
+
+    for cls in (sp.csr_matrix, sp.csr_array, sp.csc_matrix, sp.coo_matrix):
+        monkeypatch.setattr(cls, "toarray", refuse)
+        monkeypatch.setattr(cls, "todense", refuse)
+    clf = AdversarialSoftmaxClassifier(noise=noise, n_components=4, max_iter=2, tol=None, random_state=0)
+    clf.fit(X, y).predict(X)  # compile outside the measurement
+    tracemalloc.start()
+    try:
+        clf.fit(X, y)
+        clf.predict(X), clf.predict_proba(X), clf.predict_top_k(X, 2)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # a dense copy would take dense_bytes (float64) or half of it (float32); the randomized SVD of
+    # the adversarial tree's projection takes about 17 MiB here (n_features x ~26 float64)
+    assert peak < dense_bytes / 3, f"peak {peak / 2**20:.1f} MiB for a {dense_bytes / 2**20:.0f} MiB dense X"
+    assert clf.coef_.shape == (4, 50_000) and clf.coef_.flags.f_contiguous  # feature-major for sparse rows
 
 
 def test_auxiliary_tree_export(fitted):
@@ -644,7 +714,7 @@ def test_verbose_progress_does_not_change_results(monkeypatch, capsys):
 
 
 def test_learning_rate_auto():
-    """"auto" is 1 / sqrt(1 + weighted mean ||x||^2), from the initialising call; a number is used as given."""
+    """ "auto" is 1 / sqrt(1 + weighted mean ||x||^2), from the initialising call; a number is used as given."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 5))
     y = np.arange(60) % 3

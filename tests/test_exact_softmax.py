@@ -41,9 +41,27 @@ def test_softmax_step_matches_reference(l2):
     ref = _reference_softmax_step(x.astype(np.float64), 3, W, b, accW, accb, 0.2, 0.05, l2)
     stats = np.zeros(4)
     Wk, bk, aWk, abk = W.copy(), b.copy(), accW.copy(), accb.copy()
-    softmax_epoch(np.zeros(1, np.int64), np.zeros(0, np.int32), x.copy(), K, np.array([3], np.int32),
-                  np.ones(1, np.float32), np.zeros(1, np.int64), Wk.ravel(), aWk.ravel(), np.zeros(0), np.zeros(1), K, 1, bk, abk,
-                  0.2, 0.05, l2, stats)
+    softmax_epoch(
+        np.zeros(1, np.int64),
+        np.zeros(0, np.int32),
+        x.copy(),
+        K,
+        np.array([3], np.int32),
+        np.ones(1, np.float32),
+        np.zeros(1, np.int64),
+        Wk.ravel(),
+        aWk.ravel(),
+        np.zeros(0),
+        np.zeros(1),
+        K,
+        1,
+        bk,
+        abk,
+        0.2,
+        0.05,
+        l2,
+        stats,
+    )
     np.testing.assert_allclose(Wk, ref[0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(bk, ref[1], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(aWk, ref[2], rtol=1e-5)

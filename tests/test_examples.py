@@ -2,8 +2,8 @@
 
 Each example generates its own data (no downloads). They run in a temporary
 working directory with the Agg matplotlib backend, so nothing is left behind.
-Set ``SKXC_SKIP_EXAMPLES=1`` to skip them (they take about a minute in total,
-plus the one-off numba compilation when the kernel cache is cold).
+They are marked ``slow`` (about a minute in total, plus the one-off numba
+compilation when the kernel cache is cold): ``pytest -m "not slow"`` skips them.
 """
 
 from __future__ import annotations
@@ -19,9 +19,7 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TIMEOUT = 120  # seconds per example, including a cold numba compilation
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("SKXC_SKIP_EXAMPLES", "0") not in ("", "0"), reason="SKXC_SKIP_EXAMPLES is set"
-)
+pytestmark = pytest.mark.slow
 
 
 def run_example(name: str, *args: str, cwd: Path) -> str:

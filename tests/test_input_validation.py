@@ -350,9 +350,9 @@ def _state(clf, X):
     return (
         clf.coef_.copy(),
         clf.intercept_.copy(),
-        clf._acc_coef.copy(),
-        clf._acc_factors.copy(),
-        clf._acc_intercept.copy(),
+        clf._adagrad_state.coef_sums.copy(),
+        clf._adagrad_state.factor_sums.copy(),
+        clf._adagrad_state.intercept_sums.copy(),
         clf.t_,
         clf.n_iter_,
         list(clf.loss_curve_),

@@ -20,10 +20,26 @@ from numpy.testing import assert_array_equal
 from scipy import stats
 
 from skxc._kernels.predict import add_csr_scores, top_k_csr
-from skxc._kernels.rng import next_below, next_double, next_uint64, seed_states
+from skxc._kernels.rng import next_below, seed_states
+from skxc._kernels.rng import next_double as _next_double
+from skxc._kernels.rng import next_uint64 as _next_uint64
 from skxc._kernels.sgd import negative_sampling_epoch
 from skxc._solver import flat_view
 from skxc._validation import kernel_rows
+
+pytestmark = pytest.mark.kernel
+
+
+# Helpers that only kernels call have no Python entry point (NJIT_HELPER): call them from jitted shims.
+@numba.njit
+def next_uint64(state):
+    return _next_uint64(state)
+
+
+@numba.njit
+def next_double(state):
+    return _next_double(state)
+
 
 # -- rng -------------------------------------------------------------------------------
 
@@ -51,9 +67,43 @@ def test_next_double_range_mean_variance():
     assert u[:50].tolist() == [rng.next_double() for _ in range(50)]
 
 
+_MASK64 = 2**64 - 1
+
+
+def _undo_xorshift_right(y, k):
+    x = y
+    for _ in range(64 // k + 1):
+        x = y ^ (x >> k)
+    return x
+
+
+def _undo_xorshift_left(y, k):
+    x = y
+    for _ in range(64 // k + 1):
+        x = (y ^ (x << k)) & _MASK64
+    return x
+
+
+def _state_before(output):
+    """The xorshift64* state whose next draw (``next_uint64``) returns ``output``."""
+    m = 0x2545F4914F6CDD1D
+    x = (output * pow(m, -1, 2**64)) & _MASK64  # the state after the shifts
+    return _undo_xorshift_right(_undo_xorshift_left(_undo_xorshift_right(x, 27), 25), 12)
+
+
 def test_next_double_extremes():
-    """The largest uint64 maps below 1 (53 bits), so u < p_right can never pick p_right == 1 wrongly."""
-    assert (2**64 - 1 >> 11) * 2.0**-53 < 1.0
+    """The kernel maps the largest uint64 draw below 1 (53 bits) and the smallest ones to 0.
+
+    So ``u < p_right`` can never pick a branch of probability 0, and a branch of
+    probability 1 is always picked. The states are built by inverting xorshift64*.
+    """
+    for output, expected in [(_MASK64, 1.0 - 2.0**-53), (2**11 - 1, 0.0), (2**11, 2.0**-53)]:
+        seed = _state_before(output)
+        assert int(next_uint64(np.array([seed], dtype=np.uint64))) == output  # the inversion is right
+        u = next_double(np.array([seed], dtype=np.uint64))
+        assert u == expected and 0.0 <= u < 1.0
+    assert next_below(np.array([_state_before(_MASK64)], dtype=np.uint64), 7) == 6
+    assert next_below(np.array([_state_before(1)], dtype=np.uint64), 7) == 0
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 50])
@@ -124,8 +174,9 @@ def _problem(seed, order, tree_k, fmt, adagrad="full"):
     return Xin, y, Z, tree, coef, acc, intercept, acc_intercept
 
 
-def _run_kernel(Xin, y, weight, Z, tree, coef, acc, intercept, acc_intercept, rows, n_negatives, lr, alpha, seed,
-                l2=0.0):
+def _run_kernel(
+    Xin, y, weight, Z, tree, coef, acc, intercept, acc_intercept, rows, n_negatives, lr, alpha, seed, l2=0.0
+):
     """Call the kernel exactly as skxc/_solver.py does (same dtypes: one signature).
 
     A :class:`_reference.FactoredAcc` ``acc`` is passed as the kernel's factored
@@ -145,8 +196,9 @@ def _run_kernel(Xin, y, weight, Z, tree, coef, acc, intercept, acc_intercept, ro
     out_stats = np.zeros(4, dtype=np.float64)
     sample_weight = np.broadcast_to(np.asarray(weight, dtype=np.float32), y.shape).copy()
     node_weight, node_bias, leaf_class, _ = tree
-    log_noise = np.array([ref.class_log_proba(Z[i], node_weight, node_bias, leaf_class, N_CLASSES)[y[i]]
-                          for i in range(y.shape[0])])
+    log_noise = np.array(
+        [ref.class_log_proba(Z[i], node_weight, node_bias, leaf_class, N_CLASSES)[y[i]] for i in range(y.shape[0])]
+    )
     negative_sampling_epoch(
         indptr, indices, data, n_dense, y, sample_weight, np.asarray(rows, dtype=np.int64), Z, log_noise,
         coef_flat, acc_flat, acc_factors, acc_total, stride_c, stride_j, intercept, acc_intercept,
@@ -215,7 +267,9 @@ def test_sgd_step_matches_reference(fmt, order, tree_k, n_negatives, l2, adagrad
 
 def test_sgd_step_negatives_come_from_sample_leaf():
     """The kernel's negatives are the ones skxc's own sample_leaf draws from a copy of the state."""
-    from skxc._kernels.tree import sample_leaf
+    from skxc._kernels.tree import sample_leaf as _sample_leaf
+
+    sample_leaf = numba.njit(lambda z, w, b, state: _sample_leaf(z, w, b, state))
 
     Xin, y, Z, tree, coef, acc, intercept, acc_intercept = _problem(3, "C", K, "dense")
     seed = 4242
@@ -407,6 +461,21 @@ _COMPILE_ONCE_SCRIPT = textwrap.dedent(
     for Xin in inputs:
         tree = AuxiliaryTree(n_components=3, random_state=0).fit(Xin, y)
         tree.predict_proba(Xin); tree.log_proba_of(Xin, y); tree.sample(Xin, n_samples=2)
+    # models loaded read-only (joblib memory maps): their arrays reach the kernels as read-only
+    # views, like a fresh model's, so nothing compiles again
+    import joblib, os, tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        for noise in ("uniform", "adversarial", None):
+            for Xin in (X, sp.csr_matrix(X)):
+                path = os.path.join(tmp, "model.joblib")
+                joblib.dump(AdversarialSoftmaxClassifier(noise=noise, n_components=3, max_iter=1, random_state=0)
+                            .fit(Xin, y), path)
+                mapped = joblib.load(path, mmap_mode="r")
+                assert not mapped.coef_.flags.writeable and not mapped.tree_.node_bias_.flags.writeable
+                mapped.predict(Xin); mapped.predict_proba(Xin); mapped.predict_top_k(Xin, k=3)
+                mapped.decision_function(Xin); mapped.tree_.sample(Xin, n_samples=2)
+                mapped.tree_.log_proba_of(Xin, y); mapped.partial_fit(Xin, y)
+                del mapped
     counts = {}
     for info in pkgutil.iter_modules(skxc._kernels.__path__):
         mod = importlib.import_module("skxc._kernels." + info.name)
@@ -420,7 +489,8 @@ _COMPILE_ONCE_SCRIPT = textwrap.dedent(
 
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="no signatures without the JIT")
 def test_kernels_compile_once():
-    """Every kernel has one signature after dense, CSR, CSC, float32/64, int, F-ordered and read-only inputs.
+    """Every kernel has one signature after dense, CSR, CSC, float32/64, int, F-ordered and read-only inputs,
+    and after a memory-mapped model (joblib.load(..., mmap_mode="r")) predicts and trains.
 
     Runs in a fresh interpreter so that other tests calling kernels directly do not count.
     """
@@ -431,8 +501,8 @@ def test_kernels_compile_once():
         "sgd.negative_sampling_epoch",
         "predict.add_csr_scores",
         "predict.top_k_csr",
-        "tree.add_all_class_log_proba",
-        "tree.log_proba_of_classes",
+        "tree.add_log_noise_all",
+        "tree.log_noise_of_codes",
         "tree.sample_classes",
     ):
         assert len(signatures[kernel]) == 1, (kernel, signatures[kernel])

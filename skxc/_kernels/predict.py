@@ -9,7 +9,7 @@ contiguous, vectorised row of the weights to the scores.
 import numpy as np
 from numba import njit
 
-from .._config import NJIT
+from .._config import NJIT, NJIT_HELPER
 from .tree import log_sigmoid
 
 
@@ -24,7 +24,7 @@ def add_csr_scores(indptr, indices, data, row_start, row_stop, coef_flat, stride
         _add_row_scores(indptr, indices, data, r, coef_flat, stride_c, stride_j, out_inout[r - row_start])
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def _add_row_scores(indptr, indices, data, r, coef_flat, stride_c, stride_j, out_inout):
     """out_inout[c] += sum_p data[p] * coef[c, indices[p]] over the non-zeros p of CSR row r."""
     n_classes = out_inout.shape[0]
@@ -40,7 +40,7 @@ def _add_row_scores(indptr, indices, data, r, coef_flat, stride_c, stride_j, out
                 out_inout[c] += v * coef_flat[base + c * stride_c]
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def _subtree_max(best, n_inner):
     """best[node] = max of best over the node's two children, for every inner node, bottom up.
 
@@ -59,9 +59,10 @@ def _subtree_max(best, n_inner):
         hi = lo
 
 
-@njit(**NJIT)
-def _search_row(best, z, node_weight, node_bias, leaf_class, k, stack_node, stack_lp, top_c, top_s, out_class,
-                out_score, r):
+@njit(**NJIT_HELPER)
+def _search_row(
+    best, z, node_weight, node_bias, leaf_class, k, stack_node, stack_lp, top_c, top_s, out_class, out_score, r
+):
     """Branch and bound for one row; writes row ``r`` of ``out_class``/``out_score``.
 
     ``best`` (float64, n_inner + n_leaves) holds the row's raw score xi of each
@@ -121,7 +122,7 @@ def _search_row(best, z, node_weight, node_bias, leaf_class, k, stack_node, stac
         out_score[r, i] = top_s[i]
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def _search_scratch(node_bias, leaf_class, k):
     """``best`` (padding leaves already -inf), the two stacks and the top-k lists."""
     n_inner = node_bias.shape[0]
@@ -143,8 +144,25 @@ def _search_scratch(node_bias, leaf_class, k):
 
 
 @njit(**NJIT)
-def top_k_csr(indptr, indices, data, row_start, row_stop, coef_flat, stride_c, stride_j, intercept,
-              Z, node_weight, node_bias, leaf_class, class_leaf, k, out_class, out_score):
+def top_k_csr(
+    indptr,
+    indices,
+    data,
+    row_start,
+    row_stop,
+    coef_flat,
+    stride_c,
+    stride_j,
+    intercept,
+    Z,
+    node_weight,
+    node_bias,
+    leaf_class,
+    class_leaf,
+    k,
+    out_class,
+    out_score,
+):
     """Exact top-k classes of xi_c(x_r) + log p_n(c | Z[r]) for the CSR rows [row_start, row_stop).
 
     Branch and bound over the tree instead of evaluating log p_n for all
@@ -203,5 +221,18 @@ def top_k_csr(indptr, indices, data, row_start, row_stop, coef_flat, stride_c, s
             for c in range(n_classes):
                 leaves[class_leaf[c]] = acc[c]
         _subtree_max(best, n_inner)
-        _search_row(best, Z[r - row_start], node_weight, node_bias, leaf_class, k, stack_node, stack_lp, top_c,
-                    top_s, out_class, out_score, r - row_start)
+        _search_row(
+            best,
+            Z[r - row_start],
+            node_weight,
+            node_bias,
+            leaf_class,
+            k,
+            stack_node,
+            stack_lp,
+            top_c,
+            top_s,
+            out_class,
+            out_score,
+            r - row_start,
+        )

@@ -7,13 +7,13 @@ window fills with instructions waiting on the miss.
 """
 
 from llvmlite import ir
-from numba import types
+from numba import config, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
 
 @intrinsic
-def prefetch(typingctx, arr, index):
+def _prefetch(typingctx, arr, index):
     """``prefetch(a, i)``: hint that ``a[i]`` (1-D, C-contiguous) will be read and written soon.
 
     No bounds check and no effect on results: a prefetch never faults.
@@ -34,3 +34,11 @@ def prefetch(typingctx, arr, index):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+def _prefetch_python(arr, index):
+    """``prefetch`` as plain Python (``NUMBA_DISABLE_JIT=1``): a hint has no effect, so it does nothing."""
+
+
+#: The intrinsic when kernels are compiled; a no-op when they run as plain Python.
+prefetch = _prefetch_python if config.DISABLE_JIT else _prefetch

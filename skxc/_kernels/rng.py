@@ -9,7 +9,7 @@ Seeds are derived in Python from ``random_state`` (see ``seed_states``).
 import numpy as np
 from numba import njit
 
-from .._config import NJIT
+from .._config import NJIT, NJIT_HELPER
 
 _M = np.uint64(0x2545F4914F6CDD1D)
 _S12 = np.uint64(12)
@@ -19,7 +19,7 @@ _S11 = np.uint64(11)
 _INV53 = 1.0 / 9007199254740992.0  # 2**-53
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def next_uint64(state):
     """Advance ``state`` (uint64[1], in place) and return a uint64."""
     x = state[0]
@@ -30,7 +30,7 @@ def next_uint64(state):
     return x * _M
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def next_double(state):
     """Uniform float64 in [0, 1) with 53 random bits; advances ``state``."""
     return np.float64(next_uint64(state) >> _S11) * _INV53

@@ -9,8 +9,7 @@ paper's Eq. 6 with one term per negative (as word2vec sums its negatives):
 Its minimiser is xi_c = log p(c|x) - log p_n(c|x) - log m: the bias-corrected
 scores are off by the same constant for every class, which the softmax
 cancels. (Averaging the negative terms instead gives each negative 1/m of the
-gradient; on ptb-nextword with 2 negatives that trains to 20.15 % top-1
-against 20.49 % for the sum.)
+gradient and trains worse: docs/benchmarks.rst.)
 
 with xi_c = coef[c] @ x + intercept[c]. Only the rows of the positive and the
 negatives change. Adagrad: acc += g^2; w -= lr g / sqrt(acc + ADAGRAD_EPS),
@@ -22,8 +21,8 @@ per weight, as much memory as coef_) or factored as in Adafactor (Shazeer &
 Stern, 2018): with R_c, S_j and T the sums of the squared gradients of class
 c's weights, of feature j's weights and of all weights, acc_cj = R_c S_j / T
 (the estimate if class and feature scaled the gradients independently). That
-is C + K + 1 float64 numbers instead of C x K; on ptb-nextword it trains to the
-same accuracy as the full state with 1.2 GB less memory.
+is C + K + 1 float64 numbers instead of C x K (accuracy against the full state:
+docs/benchmarks.rst, "Measurements behind the defaults").
 
 The positive's log p_n(y|x) does not change while the tree is fixed, so it is
 computed once per call of the estimator (``log_noise``), not once per epoch.
@@ -48,21 +47,19 @@ import math
 import numpy as np
 from numba import njit
 
-from .._config import NJIT
+from .._config import NJIT, NJIT_HELPER
 from .prefetch import prefetch
 from .tree import log_sigmoid, sample_leaf
 
 #: Adagrad's initial accumulator. The reference implementation's 1e-8 makes a
 #: weight's first steps move it by the full learning rate whatever the gradient
 #: (a nearly classified negative moves as far as a misclassified one); 1 keeps
-#: them in proportion to the gradient. Test top-1 / log-likelihood at the then
-#: defaults, one run each: bibtex 0.357 / -3.18 -> 0.368 / -2.93, corel5k 0.260 / -3.54 ->
-#: 0.266 / -3.27, delicious 0.183 / -4.07 -> 0.185 / -3.94, ptb-nextword 0.1999 /
-#: -5.348 -> 0.2003 / -5.329.
+#: them in proportion to the gradient (measurements: docs/benchmarks.rst,
+#: "Measurements behind the defaults").
 ADAGRAD_EPS = 1.0
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def _row_range(indptr, n_dense_features, r):
     if n_dense_features > 0:
         start = r * n_dense_features
@@ -70,7 +67,7 @@ def _row_range(indptr, n_dense_features, r):
     return indptr[r], indptr[r + 1]
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def row_score(indptr, indices, data, n_dense_features, r, coef_flat, stride_c, stride_j, intercept, c):
     """xi_c(x_r) = coef[c] @ x_r + intercept[c] in float64."""
     start, stop = _row_range(indptr, n_dense_features, r)
@@ -82,10 +79,25 @@ def row_score(indptr, indices, data, n_dense_features, r, coef_flat, stride_c, s
     return s
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def adagrad_row_update(
-    indptr, indices, data, n_dense_features, r, coef_flat, acc_flat, stride_c, stride_j,
-    acc_factors, acc_total, intercept, acc_intercept, c, g, lr, l2,
+    indptr,
+    indices,
+    data,
+    n_dense_features,
+    r,
+    coef_flat,
+    acc_flat,
+    stride_c,
+    stride_j,
+    acc_factors,
+    acc_total,
+    intercept,
+    acc_intercept,
+    c,
+    g,
+    lr,
+    l2,
 ):
     """Adagrad step on row c of coef_ and intercept_[c] for d loss / d xi_c = g.
 
@@ -129,13 +141,13 @@ def adagrad_row_update(
         acc_total[0] = total
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def softplus(a):
     """log(1 + exp(a)), stable."""
     return -log_sigmoid(-a)
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def sigmoid(a):
     if a >= 0.0:
         return 1.0 / (1.0 + math.exp(-a))
@@ -143,7 +155,7 @@ def sigmoid(a):
     return e / (1.0 + e)
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def _draw_negatives(z, node_weight, node_bias, leaf_class, state, out_class, out_lp):
     """Fill ``out_class``/``out_lp`` with negatives drawn from the tree at ``z`` and their log p_n."""
     for m in range(out_class.shape[0]):
@@ -152,7 +164,7 @@ def _draw_negatives(z, node_weight, node_bias, leaf_class, state, out_class, out
         out_lp[m] = lp
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def _prefetch_row(indptr, indices, r, coef_flat, acc_flat, stride_c, stride_j, c):
     """Prefetch the weights and full Adagrad state of class ``c`` on CSR row ``r``'s features."""
     base = c * stride_c
@@ -166,10 +178,32 @@ def _prefetch_row(indptr, indices, r, coef_flat, acc_flat, stride_c, stride_j, c
 
 @njit(**NJIT)
 def negative_sampling_epoch(
-    indptr, indices, data, n_dense_features, y, sample_weight, order, Z, log_noise,
-    coef_flat, acc_flat, acc_factors, acc_total, stride_c, stride_j, intercept, acc_intercept,
-    node_weight, node_bias, leaf_class,
-    n_negatives, lr, alpha, l2, state, out_stats,
+    indptr,
+    indices,
+    data,
+    n_dense_features,
+    y,
+    sample_weight,
+    order,
+    Z,
+    log_noise,
+    coef_flat,
+    acc_flat,
+    acc_factors,
+    acc_total,
+    stride_c,
+    stride_j,
+    intercept,
+    acc_intercept,
+    node_weight,
+    node_bias,
+    leaf_class,
+    n_negatives,
+    lr,
+    alpha,
+    l2,
+    state,
+    out_stats,
 ):
     """One pass of negative-sampling Adagrad over the rows ``order`` (in that order).
 
@@ -251,11 +285,45 @@ def negative_sampling_epoch(
         loss_sum += w * loss
         n_visited += 1
         weight_sum += w
-        adagrad_row_update(indptr, indices, data, n_dense_features, r, coef_flat, acc_flat, stride_c, stride_j,
-                           acc_factors, acc_total, intercept, acc_intercept, c_pos, g_pos, lr, l2)
+        adagrad_row_update(
+            indptr,
+            indices,
+            data,
+            n_dense_features,
+            r,
+            coef_flat,
+            acc_flat,
+            stride_c,
+            stride_j,
+            acc_factors,
+            acc_total,
+            intercept,
+            acc_intercept,
+            c_pos,
+            g_pos,
+            lr,
+            l2,
+        )
         for m in range(n_negatives):
-            adagrad_row_update(indptr, indices, data, n_dense_features, r, coef_flat, acc_flat, stride_c, stride_j,
-                               acc_factors, acc_total, intercept, acc_intercept, neg_class[m], neg_xi[m], lr, l2)
+            adagrad_row_update(
+                indptr,
+                indices,
+                data,
+                n_dense_features,
+                r,
+                coef_flat,
+                acc_flat,
+                stride_c,
+                stride_j,
+                acc_factors,
+                acc_total,
+                intercept,
+                acc_intercept,
+                neg_class[m],
+                neg_xi[m],
+                lr,
+                l2,
+            )
     out_stats[0] += loss_sum
     out_stats[1] += weight_sum
     out_stats[2] += hard_sum
@@ -264,9 +332,25 @@ def negative_sampling_epoch(
 
 @njit(**NJIT)
 def softmax_epoch(
-    indptr, indices, data, n_dense_features, y, sample_weight, order,
-    coef_flat, acc_flat, acc_factors, acc_total, stride_c, stride_j, intercept, acc_intercept,
-    lr, alpha, l2, out_stats,
+    indptr,
+    indices,
+    data,
+    n_dense_features,
+    y,
+    sample_weight,
+    order,
+    coef_flat,
+    acc_flat,
+    acc_factors,
+    acc_total,
+    stride_c,
+    stride_j,
+    intercept,
+    acc_intercept,
+    lr,
+    alpha,
+    l2,
+    out_stats,
 ):
     """One pass of exact (full) softmax Adagrad over the rows ``order``: O(nnz(x) C) per row.
 
@@ -306,7 +390,24 @@ def softmax_epoch(
             g = math.exp(xi[c] - lse) + 2.0 * reg * xi[c]
             if c == c_pos:
                 g -= 1.0
-            adagrad_row_update(indptr, indices, data, n_dense_features, r, coef_flat, acc_flat, stride_c, stride_j,
-                               acc_factors, acc_total, intercept, acc_intercept, c, w * g, lr, l2)
+            adagrad_row_update(
+                indptr,
+                indices,
+                data,
+                n_dense_features,
+                r,
+                coef_flat,
+                acc_flat,
+                stride_c,
+                stride_j,
+                acc_factors,
+                acc_total,
+                intercept,
+                acc_intercept,
+                c,
+                w * g,
+                lr,
+                l2,
+            )
     out_stats[0] += loss_sum
     out_stats[1] += weight_sum

@@ -19,11 +19,11 @@ import math
 import numpy as np
 from numba import njit
 
-from .._config import NJIT
+from .._config import NJIT, NJIT_HELPER
 from .rng import next_double
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def log_sigmoid(a):
     """log(sigmoid(a)) for float64 ``a``, stable for any magnitude."""
     if a >= 0.0:
@@ -31,7 +31,7 @@ def log_sigmoid(a):
     return a - math.log1p(math.exp(a))
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def node_activation(z, node_weight, node_bias, node):
     """``node_weight[node] @ z + node_bias[node]`` accumulated in float64."""
     a = np.float64(node_bias[node])
@@ -47,7 +47,7 @@ def node_activation(z, node_weight, node_bias, node):
 # and one log at the end replaces a log1p per level.
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def log_prob_of_leaf(z, leaf, node_weight, node_bias):
     """log p_n(leaf | z) by walking from the leaf up to the root: O(k D)."""
     n_inner = node_bias.shape[0]
@@ -65,14 +65,14 @@ def log_prob_of_leaf(z, leaf, node_weight, node_bias):
     return lp - math.log(den)
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def sample_leaf(z, node_weight, node_bias, state):
     """Ancestral sample of a leaf: returns ``(leaf, log p_n(leaf|z))``.
 
     ``state`` is a uint64[1] xorshift state, advanced in place (one draw per level).
     """
     n_inner = node_bias.shape[0]
-    node = 0
+    node = np.int64(0)  # not the literal 0: one specialisation of node_activation, not two
     lp = 0.0
     den = 1.0
     while node < n_inner:
@@ -94,7 +94,7 @@ def sample_leaf(z, node_weight, node_bias, state):
 
 
 @njit(**NJIT)
-def log_proba_of_classes(Z, y, node_weight, node_bias, class_leaf, out):
+def log_noise_of_codes(Z, y, node_weight, node_bias, class_leaf, out):
     """out[i] = log p_n(y[i] | Z[i]) for every row. Z float32 (n, k); y int32 (n,).
 
     ``out``: float64 (n,), written in place.
@@ -118,7 +118,7 @@ def sample_classes(Z, n_samples, node_weight, node_bias, leaf_class, state, out_
 
 
 @njit(**NJIT)
-def add_all_class_log_proba(A, leaf_class, out_inout):
+def add_log_noise_all(A, leaf_class, out_inout):
     """Add log p_n(c | x_r) for every class c to ``out_inout[r, c]``.
 
     One top-down pass per row: O(n_leaves) per row, using

@@ -47,7 +47,7 @@ import math
 
 from numba import njit
 
-from .._config import NJIT
+from .._config import NJIT, NJIT_HELPER
 
 #: Rows gathered per block in a pass over a node's rows.
 BLOCK = 128
@@ -65,7 +65,7 @@ def scratch_shapes(k, n_classes):
     return (4, d), (3, d, d), (2 * d + 4, BLOCK), (n_classes,)
 
 
-@njit(**NJIT)
+@njit(**NJIT_HELPER)
 def node_pass(theta, perm, lo, hi, side, row_ptr, Zl, wl, alpha, out_grad, out_neg_hess, blk):
     """Objective, gradient and negative Hessian of one node's objective: one pass over its rows.
 

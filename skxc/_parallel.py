@@ -1,0 +1,56 @@
+"""The one place for thread counts, thread fan-out and seed derivation.
+
+Kernels release the GIL (``nogil``), so Python threads run them concurrently;
+numpy and BLAS release it too. Seeds are derived in Python from
+``random_state`` (``np.random.SeedSequence`` style, via a NumPy Generator) and
+handed to kernels as explicit integer states.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+import numpy as np
+from joblib import effective_n_jobs
+from sklearn.utils import check_random_state
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def n_threads(n_jobs: int | None) -> int:
+    """Threads for ``n_jobs``: None means 1 (or the active ``joblib.parallel_config``), -1 all cores, -2 all but one."""
+    return max(1, int(effective_n_jobs(n_jobs)))
+
+
+def fan_out(fn: Callable[[T], R], items: Iterable[T], n_threads: int) -> list[R]:
+    """``[fn(item) for item in items]``, run on up to ``n_threads`` threads; results in order.
+
+    One thread (or one item) runs serially in the calling thread, with no pool.
+    """
+    items = list(items)
+    n = min(int(n_threads), len(items))
+    if n <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(fn, items))
+
+
+def seed_rng(random_state) -> np.random.Generator:
+    """The NumPy Generator a fit draws all its randomness from, seeded by ``random_state``."""
+    return np.random.default_rng(check_random_state(random_state).randint(2**31))
+
+
+def child_seed(rng: np.random.Generator) -> int:
+    """An integer seed in [0, 2**31) for a sub-estimator (projection, tree), drawn from ``rng``."""
+    return int(rng.integers(2**31))
+
+
+def in_background(fn: Callable[..., R], *args) -> Future:
+    """Start ``fn(*args)`` on a background thread now; ``.result()`` of the returned future waits for it."""
+    pool = ThreadPoolExecutor(1)
+    future = pool.submit(fn, *args)
+    pool.shutdown(wait=False)
+    return future

@@ -1,0 +1,257 @@
+"""The prediction engine: bias-corrected scores of all classes, in row blocks, and the exact top-k.
+
+Functions of arrays only: the rows in kernel format (``KernelRows``), the
+tree's projected features ``Z``, the weights ``coef`` (n_classes, n_features)
+float32 in C or F order and ``intercept`` (n_classes,) float32, and the tree's
+arrays (``TreeArrays``). Scores are float64; memory stays O(block x C) for any
+number of rows. With ``n_threads > 1`` blocks run concurrently (kernels, numpy
+and BLAS release the GIL).
+
+Model arrays reach the kernels as read-only views: a model loaded with
+``joblib.load(..., mmap_mode="r")`` and a freshly fitted one then use the same
+compiled kernels (numba types read-only arrays separately).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+from ._config import FLOAT, PREDICT_BLOCK_BYTES
+from ._kernels.predict import add_csr_scores, top_k_csr
+from ._kernels.tree import add_log_noise_all, log_noise_of_codes
+from ._parallel import fan_out
+from ._validation import KernelRows
+
+
+class TreeArrays(NamedTuple):
+    """The noise tree's flat arrays (see ``skxc/_kernels/tree.py``), read-only views."""
+
+    node_weight: np.ndarray  # float32 (n_inner, k)
+    node_bias: np.ndarray  # float32 (n_inner,)
+    leaf_class: np.ndarray  # int32 (n_leaves,), -1 for padding
+    class_leaf: np.ndarray  # int32 (n_classes,)
+
+
+def readonly(a: np.ndarray) -> np.ndarray:
+    """A read-only view of ``a`` (no copy): the one array type kernels get for model arrays."""
+    view = a.view()
+    view.flags.writeable = False
+    return view
+
+
+def flat_view(a: np.ndarray):
+    """Flat buffer and (stride_c, stride_j) in elements of a 2-D C- or F-ordered array (no copy)."""
+    flat = a.ravel(order="K")
+    if not np.shares_memory(flat, a):  # pragma: no cover - guarded by allocation
+        raise RuntimeError("coef_ must be C- or F-contiguous")
+    item = a.itemsize
+    return flat, a.strides[0] // item, a.strides[1] // item
+
+
+def block_rows(n_classes: int, n_leaves: int) -> int:
+    """Rows per block so that a float64 (rows, max(n_classes, n_leaves)) block fits ``PREDICT_BLOCK_BYTES``."""
+    return max(1, PREDICT_BLOCK_BYTES // (8 * max(n_classes, n_leaves)))
+
+
+def map_chunks(n: int, fn: Callable[[int, int], object], rows_per_chunk: int, n_threads: int) -> list:
+    """``fn(start, stop)`` over consecutive chunks of ``range(n)``, on up to ``n_threads`` threads."""
+    return fan_out(lambda start: fn(start, min(start + rows_per_chunk, n)), range(0, n, rows_per_chunk), n_threads)
+
+
+def float32_scores(X_block: np.ndarray, coef: np.ndarray) -> np.ndarray | None:
+    """``X_block @ coef.T`` by float32 BLAS, or None if a score overflowed float32 (huge x or coef)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        S = X_block @ coef.T
+        finite = np.isfinite(S.sum(dtype=np.float64))
+    return S if finite else None
+
+
+def dense_scores(X_block: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """Raw scores ``X_block @ coef.T`` in float64: float32 BLAS, redone in float64 if that overflowed."""
+    S = float32_scores(X_block, coef)
+    if S is None:
+        return X_block.astype(np.float64) @ coef.T.astype(np.float64)
+    return S.astype(np.float64)
+
+
+def add_log_noise(Z: np.ndarray, tree: TreeArrays, out_inout: np.ndarray) -> None:
+    """Add log p_n(c|x) of every class c to ``out_inout`` (float64 (n, n_classes)), in place."""
+    if tree.node_weight.shape[1] == 0:  # unconditional: the same for every row
+        row = np.zeros((1, out_inout.shape[1]), dtype=np.float64)
+        add_log_noise_all(tree.node_bias[None, :].astype(np.float64), tree.leaf_class, row)
+        out_inout += row
+        return
+    A = Z.astype(np.float64) @ tree.node_weight.T.astype(np.float64)
+    A += tree.node_bias
+    add_log_noise_all(A, tree.leaf_class, out_inout)
+
+
+def log_noise_of(Z: np.ndarray, codes: np.ndarray, tree: TreeArrays, n_threads: int) -> np.ndarray:
+    """log p_n(y_i|x_i) of each row's own class code, float64 (n,)."""
+    out = np.empty(Z.shape[0], dtype=np.float64)
+
+    def run(start, stop):
+        log_noise_of_codes(
+            Z[start:stop], codes[start:stop], tree.node_weight, tree.node_bias, tree.class_leaf, out[start:stop]
+        )
+
+    map_chunks(Z.shape[0], run, 65536, n_threads)
+    return out
+
+
+def map_blocks(
+    rows: KernelRows,
+    Z: np.ndarray,
+    coef: np.ndarray,
+    intercept: np.ndarray,
+    tree: TreeArrays,
+    fn: Callable,
+    n_threads: int,
+    corrected: bool = True,
+    start: int = 0,
+    stop: int | None = None,
+) -> list:
+    """Apply ``fn(start, stop, S)`` to blocks of rows [start, stop) of scores, in order; return its results.
+
+    ``S`` is float64 (rows, n_classes): the raw scores xi, plus log p_n(c|x)
+    when ``corrected``. Row indices passed to ``fn`` are relative to ``start``.
+    """
+    stop = rows.X.shape[0] if stop is None else stop
+    coef_ro, intercept_ro = readonly(coef), readonly(intercept)
+    coef_flat, stride_c, stride_j = flat_view(coef_ro)
+    block = block_rows(coef.shape[0], tree.leaf_class.shape[0])
+
+    def run(a):
+        b = min(a + block, stop)
+        if rows.sparse:
+            S = np.zeros((b - a, coef.shape[0]), dtype=np.float64)
+            add_csr_scores(rows.indptr, rows.indices, rows.data, a, b, coef_flat, stride_c, stride_j, S)
+        else:
+            S = dense_scores(rows.X[a:b], coef_ro)
+        S += intercept_ro
+        if corrected:
+            add_log_noise(Z[a:b], tree, S)
+        return fn(a - start, b - start, S)
+
+    return fan_out(run, range(start, stop, block), n_threads)
+
+
+def top_k(
+    rows: KernelRows, Z: np.ndarray, coef: np.ndarray, intercept: np.ndarray, tree: TreeArrays, k: int, n_threads: int
+):
+    """Codes (n, k) int64 and bias-corrected float64 scores of the k best classes of each row, best first.
+
+    An exact branch and bound over the tree (``skxc/_kernels/predict.py``)
+    when log p_n depends on x; otherwise log p_n is added to all scores and
+    the k best are selected.
+    """
+    n = rows.X.shape[0]
+    out = np.empty((n, k), dtype=np.int64)
+    scores = np.empty((n, k), dtype=np.float64)
+
+    def select(start, stop, S, offset=0):  # from all classes' corrected float64 scores
+        part = np.argpartition(-S, k - 1, axis=1)[:, :k] if k < S.shape[1] else np.argsort(-S, axis=1)
+        top = np.take_along_axis(S, part, axis=1)
+        order = np.argsort(-top, axis=1, kind="stable")
+        out[offset + start : offset + stop] = np.take_along_axis(part, order, axis=1)
+        scores[offset + start : offset + stop] = np.take_along_axis(top, order, axis=1)
+
+    if tree.node_weight.shape[1] == 0:
+        map_blocks(rows, Z, coef, intercept, tree, select, n_threads)
+        return out, scores
+    coef_ro, intercept_ro = readonly(coef), readonly(intercept)
+    search_tree = (tree.node_weight, tree.node_bias, tree.leaf_class, tree.class_leaf, k)
+    if rows.sparse:  # scores built per row inside the kernel
+        coef_flat, stride_c, stride_j = flat_view(coef_ro)
+
+        def search(start, stop):
+            top_k_csr(
+                rows.indptr,
+                rows.indices,
+                rows.data,
+                start,
+                stop,
+                coef_flat,
+                stride_c,
+                stride_j,
+                intercept_ro,
+                Z[start:stop],
+                *search_tree,
+                out[start:stop],
+                scores[start:stop],
+            )
+
+        map_chunks(n, search, 2048, n_threads)
+        return out, scores
+
+    def search_dense(start, stop):
+        # float32 BLAS scores, handed to the kernel as a feature-major "coef" with one unit non-zero per row
+        S = float32_scores(rows.X[start:stop], coef_ro)
+        if S is None:  # float32 overflow: the float64 path below
+            return (start, stop)
+        m = stop - start
+        top_k_csr(
+            np.arange(m + 1, dtype=np.int64),
+            np.arange(m, dtype=np.int32),
+            np.ones(m, dtype=FLOAT),
+            0,
+            m,
+            readonly(S.reshape(-1)),
+            1,
+            S.shape[1],
+            intercept_ro,
+            Z[start:stop],
+            *search_tree,
+            out[start:stop],
+            scores[start:stop],
+        )
+        return None
+
+    block = block_rows(coef.shape[0], tree.leaf_class.shape[0])
+    for overflow in map_chunks(n, search_dense, block, n_threads):
+        if overflow is not None:
+            a, b = overflow
+            map_blocks(rows, Z, coef, intercept, tree, lambda s, e, S, o=a: select(s, e, S, o), 1, start=a, stop=b)
+    return out, scores
+
+
+def _store_raw(out, start, stop, S):
+    out[start:stop] = S
+
+
+def _store_proba(out, start, stop, S):
+    S -= S.max(axis=1, keepdims=True)
+    np.exp(S, out=S)
+    S /= S.sum(axis=1, keepdims=True)
+    out[start:stop] = S
+
+
+def _store_log_proba(out, start, stop, S):
+    m = S.max(axis=1, keepdims=True)
+    S -= m
+    out[start:stop] = S
+    np.exp(S, out=S)
+    out[start:stop] -= np.log(S.sum(axis=1, keepdims=True))
+
+
+_OUTPUTS = {"scores": _store_raw, "proba": _store_proba, "log_proba": _store_log_proba}
+
+
+def all_classes(
+    rows: KernelRows,
+    Z: np.ndarray,
+    coef: np.ndarray,
+    intercept: np.ndarray,
+    tree: TreeArrays,
+    what: str,
+    n_threads: int,
+) -> np.ndarray:
+    """float64 (n, n_classes) of every class: ``what`` = "scores" (xi + log p_n), "proba" (their
+    softmax) or "log_proba" (its log, by a float64 log-sum-exp); computed in row blocks."""
+    out = np.empty((rows.X.shape[0], coef.shape[0]), dtype=np.float64)
+    store = _OUTPUTS[what]
+    map_blocks(rows, Z, coef, intercept, tree, lambda start, stop, S: store(out, start, stop, S), n_threads)
+    return out

@@ -1,0 +1,124 @@
+"""The Adagrad state of the linear model, with an explicit kind.
+
+Two layouts exist today; a sparse-weight layout can be added as a third kind
+with its own allocation and conversions.
+
+- ``"full"``: one float32 sum of squared gradients per weight, an array of
+  coef_'s shape and memory order (the paper's setting).
+- ``"factored"``: float64 sums per class R (n_classes), per feature S
+  (n_features) and in total T, stored as one vector ``[R, S, T]``; weight
+  (c, j) uses R_c S_j / T (Adafactor-style).
+
+Both keep a float32 sum per class intercept. The kernels see plain arrays:
+``coef_sums`` (empty for "factored") and ``factor_sums`` (empty for "full").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._config import FLOAT
+from ._validation import check_model_memory
+
+KINDS = ("full", "factored")
+
+
+def writeable(a: np.ndarray) -> np.ndarray:
+    """``a``, copied (same memory order) if read-only, e.g. loaded with ``joblib.load(..., mmap_mode="r")``."""
+    return a if a.flags.writeable else np.array(a, order="K")
+
+
+def touched_zeros(shape, order, count):
+    """``count`` float32 zero arrays whose pages are all touched (allocated by the OS)."""
+    out = []
+    for _ in range(count):
+        a = np.zeros(shape, dtype=FLOAT, order=order)
+        a.fill(0.0)
+        out.append(a)
+    return out
+
+
+@dataclass
+class AdagradState:
+    """Sums of squared gradients of coef_ and intercept_.
+
+    Attributes
+    ----------
+    kind : {"full", "factored"}
+        The layout (see the module docstring).
+    coef_sums : ndarray of float32
+        "full": shape (n_classes, n_features) in coef_'s memory order;
+        "factored": shape (0, 0).
+    factor_sums : ndarray of float64
+        "factored": shape (n_classes + n_features + 1,), R then S then T;
+        "full": shape (0,).
+    intercept_sums : ndarray of shape (n_classes,), float32
+        Per class intercept.
+    """
+
+    kind: str
+    coef_sums: np.ndarray
+    factor_sums: np.ndarray
+    intercept_sums: np.ndarray
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}; got {self.kind!r}.")
+
+    @classmethod
+    def zeros(cls, kind: str, n_classes: int, n_features: int, coef_sums: np.ndarray | None = None) -> AdagradState:
+        """A fresh state of ``kind``; "full" takes the zeroed ``coef_sums`` array allocated by the caller."""
+        intercept_sums = np.zeros(n_classes, dtype=FLOAT)
+        if kind == "full":
+            if coef_sums is None:
+                coef_sums = np.zeros((n_classes, n_features), dtype=FLOAT)
+            return cls("full", coef_sums, np.zeros(0, dtype=np.float64), intercept_sums)
+        return cls(
+            "factored",
+            np.zeros((0, 0), dtype=FLOAT),
+            np.zeros(n_classes + n_features + 1, dtype=np.float64),
+            intercept_sums,
+        )
+
+    @classmethod
+    def from_arrays(cls, acc_coef, acc_factors, acc_intercept) -> AdagradState:
+        """The state of a model pickled before this class existed (``_acc_coef``, ``_acc_factors``, ``_acc_intercept``).
+
+        ``acc_factors`` None (a model pickled before the factored state existed) means a full state.
+        """
+        if acc_factors is None:
+            acc_factors = np.zeros(0, dtype=np.float64)
+        kind = "factored" if acc_factors.size > 0 else "full"
+        return cls(kind, acc_coef, acc_factors, acc_intercept)
+
+    def writeable(self) -> AdagradState:
+        """This state, with read-only arrays (e.g. ``joblib.load(..., mmap_mode="r")``) copied so training can update them."""
+        return AdagradState(
+            self.kind, writeable(self.coef_sums), writeable(self.factor_sums), writeable(self.intercept_sums)
+        )
+
+    def converted(self, kind: str, coef: np.ndarray, owner: str) -> AdagradState:
+        """This state as ``kind`` for weights ``coef`` (itself if it is of that kind already).
+
+        Full to factored sums the accumulators (exactly); factored to full sets each
+        weight's accumulator to the estimate R_c S_j / T, in coef's memory order,
+        after checking that it fits in memory (``owner`` names the estimator in the error).
+        """
+        if kind == self.kind:
+            return self
+        n_classes, n_features = coef.shape
+        if kind == "factored":
+            acc = self.coef_sums
+            factors = np.empty(n_classes + n_features + 1, dtype=np.float64)
+            factors[:n_classes] = acc.sum(axis=1, dtype=np.float64)
+            factors[n_classes:-1] = acc.sum(axis=0, dtype=np.float64)
+            factors[-1] = factors[:n_classes].sum()
+            return AdagradState("factored", np.zeros((0, 0), dtype=FLOAT), factors, self.intercept_sums)
+        check_model_memory(n_classes, n_features, owner, full_adagrad=True)
+        row, col, total = self.factor_sums[:n_classes], self.factor_sums[n_classes:-1], self.factor_sums[-1]
+        acc = np.zeros(coef.shape, dtype=FLOAT, order="F" if coef.flags.f_contiguous else "C")
+        if total > 0:
+            np.multiply.outer((row / total).astype(FLOAT), col.astype(FLOAT), out=acc)
+        return AdagradState("full", acc, np.zeros(0, dtype=np.float64), self.intercept_sums)

@@ -8,6 +8,7 @@ computes scores and the top-k; no kernel is imported here.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -18,7 +19,7 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._config import FLOAT
-from ._parallel import child_seed, in_background, n_threads, seed_rng
+from ._parallel import child_seed, deferred_interrupt, in_background, n_threads, seed_rng
 from ._predict import all_classes, log_noise_of, top_k
 from ._solver import Rows, Schedule, SGDParams, auto_learning_rate, check_finite_model, run_epochs
 from ._start import calibration_split, centroid_start
@@ -213,6 +214,8 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         Epochs run by the last ``fit`` (``partial_fit`` adds one per call).
     t_ : int
         Positive examples processed so far.
+    interrupted_ : bool
+        True when the last training call was stopped by Ctrl-C (see Notes).
     loss_curve_ : list of float
         Mean training loss (Eq. 6) per epoch.
     hardness_curve_ : list of float
@@ -236,6 +239,15 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
     Notes
     -----
+    Ctrl-C: before training starts (tree fit, allocation, centroid start) it
+    raises KeyboardInterrupt and leaves the estimator as it was before the
+    call. During training it stops at the next piece boundary (at most
+    2**20 rows per thread), leaving a consistent model: the call returns
+    with a :class:`~skxc.TrainingInterruptedWarning`, ``interrupted_`` set,
+    ``n_iter_`` counting complete epochs and ``t_`` every row trained on; a
+    second Ctrl-C raises KeyboardInterrupt at once. Deferring Ctrl-C needs
+    the main thread; in other threads it is Python's usual KeyboardInterrupt.
+
     Cost: one positive example costs O(nnz(x) (1 + n_negatives) + k log C)
     time, against O(nnz(x) C) for the exact softmax gradient. Memory: ``coef_``,
     C (n_features + 1) float32 numbers, and its Adagrad state, as many again
@@ -474,6 +486,30 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             and self.coef_.shape[1] == X.shape[1]
         )
         rng = self._rng if warm else seed_rng(self.random_state)
+        with self._intact_on_error():
+            X, codes, sample_weight, val, rows = self._prepare_fit(X, y, classes, sample_weight, rng, warm)
+        self.n_iter_ = 0
+        self._train(rows, self.max_iter, val)
+        return self
+
+    @contextmanager
+    def _intact_on_error(self):
+        """Restore every attribute if the block raises (an error or Ctrl-C before training starts).
+
+        Initialisation (tree fit, allocation, centroid start) builds new arrays
+        rather than writing into the previous model's, so restoring the
+        attribute dictionary restores the previous model.
+        """
+        previous = dict(self.__dict__)
+        try:
+            yield
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(previous)
+            raise
+
+    def _prepare_fit(self, X, y, classes, sample_weight, rng, warm):
+        """Labels, early-stopping split, initialisation (unless warm) and kernel rows of ``fit``."""
         self.classes_ = classes
         codes = encode_labels(classes, y, "y")
         val = None
@@ -489,10 +525,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             X, codes, sample_weight = X[train_idx], codes[train_idx], sample_weight[train_idx]
         if not warm:
             self._initialize(X, codes, sample_weight, rng)
-        rows = self._rows(X, codes, sample_weight)
-        self.n_iter_ = 0
-        self._train(rows, self.max_iter, val)
-        return self
+        return X, codes, sample_weight, val, self._rows(X, codes, sample_weight)
 
     def _train(self, rows: Rows, n_epochs: int, val=None, check_convergence=True):
         """Run up to ``n_epochs`` epochs on ``rows``; ``val`` = (X, codes) of held-out rows for early stopping."""
@@ -522,8 +555,17 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
                 self.validation_scores_.append(score)
             return self.n_iter_
 
+        def interrupted(stats):
+            self.t_ += stats.n_examples
+            self.interrupted_ = True
+
+        self.interrupted_ = False
         tree = self.tree_.arrays
-        run_epochs(self.coef_, self.intercept_, state, params, rows, tree, self._rng, schedule, record, validate)
+        with deferred_interrupt() as stop:
+            run_epochs(
+                self.coef_, self.intercept_, state, params, rows, tree, self._rng, schedule, record, validate,
+                stop, interrupted,
+            )  # fmt: skip
         bound = getattr(self, "_weight_bound", (np.inf, 0))
         self._weight_bound = check_finite_model(self.coef_, self.intercept_, bound, self.t_, params)
 
@@ -556,8 +598,9 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         if len(classes) < 2:
             raise ValueError(f"classes must contain at least 2 classes; got {classes.tolist()!r}.")
         codes = encode_labels(classes, y, "y")
-        self.classes_ = classes
-        self._initialize(X, codes, sample_weight, seed_rng(self.random_state))
+        with self._intact_on_error():
+            self.classes_ = classes
+            self._initialize(X, codes, sample_weight, seed_rng(self.random_state))
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -595,8 +638,9 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             if len(classes) < 2:
                 raise ValueError(f"classes must contain at least 2 classes; got {classes.tolist()!r}.")
             codes = encode_labels(classes, y, "y")
-            _check_partial_fit_first_call(self, classes)
-            self._initialize(X, codes, sample_weight, seed_rng(self.random_state))
+            with self._intact_on_error():
+                _check_partial_fit_first_call(self, classes)
+                self._initialize(X, codes, sample_weight, seed_rng(self.random_state))
         else:
             _check_partial_fit_first_call(self, classes)
             codes = encode_labels(self.classes_, y, "y")

@@ -23,7 +23,7 @@ from ._parallel import child_seed, deferred_interrupt, in_background, n_threads,
 from ._predict import all_classes, log_noise_of, top_k
 from ._solver import Rows, Schedule, SGDParams, auto_learning_rate, check_finite_model, run_epochs
 from ._start import calibration_split, centroid_start
-from ._state import AdagradState, touched_zeros, writeable
+from ._state import AdagradState, BestEpoch, touched_zeros, writeable
 from ._tree import AuxiliaryTree
 from ._validation import (
     canonical_csr,
@@ -120,10 +120,12 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         Epochs without improvement before stopping.
 
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training rows and monitor their
-        top-1 accuracy instead of the training loss; training stops when it has
-        not improved by ``tol`` (0 when ``tol`` is None) for ``n_iter_no_change``
-        epochs.
+        Hold out ``validation_fraction`` of the training rows, monitor their
+        top-1 accuracy after each epoch and end with the model of the epoch
+        where it was best (``best_iteration_``; kept as a copy of the weights
+        and Adagrad state while memory allows, else the last epoch's).
+        Training stops when it has not improved by ``tol`` (0 when ``tol`` is
+        None) for ``n_iter_no_change`` epochs.
 
     validation_fraction : float in (0, 1), default=0.1
         Fraction of rows held out when ``early_stopping`` is True.
@@ -225,6 +227,9 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         NaN for ``noise=None`` (no negatives are drawn).
     validation_scores_ : list of float
         Validation accuracy per epoch (``early_stopping`` only).
+    best_iteration_ : int
+        With ``early_stopping``: the epoch (1-based, of the last call) whose
+        model the estimator holds.
     epoch_seconds_ : list of float
         Wall-clock seconds of each epoch's training pass.
     init_scale_ : float
@@ -545,7 +550,11 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             def validate():
                 return float(np.mean(self._top_k_codes(val_inputs, 1)[0][:, 0] == val_codes))
 
+        best = BestEpoch()
+
         def record(stats, score):
+            if score is not None:
+                best.offer(score, self.n_iter_ + 1, self.coef_, self.intercept_, state)
             self.n_iter_ += 1
             self.t_ += stats.n_examples
             self.epoch_seconds_.append(stats.seconds)
@@ -566,6 +575,10 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
                 self.coef_, self.intercept_, state, params, rows, tree, self._rng, schedule, record, validate,
                 stop, interrupted,
             )  # fmt: skip
+        if val is not None and best.epoch < self.n_iter_ and best.restore(self.coef_, self.intercept_, state):
+            self.best_iteration_ = best.epoch  # the model is that of the best validated epoch
+        elif val is not None:
+            self.best_iteration_ = self.n_iter_
         bound = getattr(self, "_weight_bound", (np.inf, 0))
         self._weight_bound = check_finite_model(self.coef_, self.intercept_, bound, self.t_, params)
 

@@ -372,6 +372,12 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             )
         super().__setstate__(state)
 
+    def __dask_tokenize__(self):
+        """Dask token from all attributes, large arrays by fingerprint: no pickling (skxc/_dask.py)."""
+        from ._dask import object_token
+
+        return object_token(self)
+
     # -- fitting -----------------------------------------------------------------
 
     def _validate_xy(self, X, y, sample_weight, reset):

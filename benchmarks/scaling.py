@@ -10,6 +10,8 @@ Sections (``--only`` picks some):
 - ``first_task``: a fresh worker's first task (import skxc, then a small fit and
   predict): with an empty numba cache (compilation) and with a warm one (cache load),
   against the same task run again on the same worker.
+- ``token``: the time to tokenize a model with a 400 MB ``coef_`` (skxc's
+  ``__dask_tokenize__``, dask-ml's estimator normaliser, dask's pickle fallback).
 - ``incremental``: dask-ml ``Incremental`` over generated sparse data (blocks built on
   the workers, never in the client) larger than one worker's memory limit: wall
   time, accuracy on a held-out block, peak RSS per worker.
@@ -46,7 +48,7 @@ def _cluster(n_workers, memory_limit="1GiB", env=None):
         n_workers=n_workers,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",
         memory_limit=memory_limit,
         silence_logs=logging.ERROR,
         env=env or {},
@@ -227,6 +229,28 @@ def bench_incremental(
         "worker_peak_rss_mb": sorted(peaks.values()),
         "worker_rss_before_mb": sorted(baseline.values()),
     }
+
+
+def bench_token(n_features=100_000, n_classes=1000) -> dict:
+    """Time to tokenize a fitted model with a 400 MB coef_: skxc's token, dask-ml's, dask's pickle fallback."""
+    from dask.base import tokenize
+    from dask.tokenize import _normalize_pickle
+    from dask_ml.model_selection._normalize import normalize_estimator
+
+    X, y = _sparse_block(0, 5000, n_features, n_classes, 40)
+    clf = _clf(max_iter=1, noise="uniform").fit(X, y)
+    out = {"coef_mb": clf.coef_.nbytes / 1e6}
+    for name, fn in (
+        ("skxc_seconds", lambda: tokenize(clf)),
+        ("dask_ml_normalize_estimator_seconds", lambda: tokenize(normalize_estimator(clf))),
+        ("dask_pickle_fallback_seconds", lambda: _normalize_pickle(clf)),
+    ):
+        fn()
+        t0 = time.perf_counter()
+        for _ in range(3):
+            fn()
+        out[name] = (time.perf_counter() - t0) / 3
+    return out
 
 
 SECTIONS = {

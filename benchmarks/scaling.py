@@ -10,7 +10,7 @@ Sections (``--only`` picks some):
 - ``first_task``: a fresh worker's first task (import skxc, then a small fit and
   predict): with an empty numba cache (compilation) and with a warm one (cache load),
   against the same task run again on the same worker.
-- ``token``: the time to tokenize a model with a 400 MB ``coef_`` (skxc's
+- ``token``: the time to tokenize a model with a ``coef_`` of about 180 MB (skxc's
   ``__dask_tokenize__``, dask-ml's estimator normaliser, dask's pickle fallback).
 - ``incremental``: dask-ml ``Incremental`` over generated sparse data (blocks built on
   the workers, never in the client) larger than one worker's memory limit: wall
@@ -105,19 +105,28 @@ def bench_grid() -> dict:
     return out
 
 
-def bench_frozen() -> dict:
+def bench_frozen(data_dir=None) -> dict:
     from sklearn.frozen import FrozenEstimator
 
     from skxc import AuxiliaryTree
 
-    X, y = _grid_data()
+    if data_dir is None:
+        X, y = _grid_data()
+        params = {}
+    else:  # e.g. ptb-nextword: one epoch per fit, where the tree fit is a large part of a fit
+        from benchmarks._common import load_split
+
+        X, y = load_split(data_dir, "train")
+        params = {"max_iter": 1}
     _clf(max_iter=1).fit(X[:2000], y[:2000])
-    unfrozen, search = _timed_grid(_clf(), X, y)
+    unfrozen, search = _timed_grid(_clf(**params), X, y)
     t0 = time.perf_counter()
     tree = AuxiliaryTree(random_state=0).fit(X, y)
     tree_seconds = time.perf_counter() - t0
-    frozen, fsearch = _timed_grid(_clf(noise=FrozenEstimator(tree)), X, y)
+    frozen, fsearch = _timed_grid(_clf(noise=FrozenEstimator(tree), **params), X, y)
     return {
+        "data": str(data_dir or "make_hierarchical_classification (40000, 64), 1024 classes"),
+        "params": params,
         "unfrozen_grid_seconds": unfrozen,
         "tree_fit_seconds": tree_seconds,
         "frozen_grid_seconds": frozen,
@@ -232,7 +241,7 @@ def bench_incremental(
 
 
 def bench_token(n_features=100_000, n_classes=1000) -> dict:
-    """Time to tokenize a fitted model with a 400 MB coef_: skxc's token, dask-ml's, dask's pickle fallback."""
+    """Time to tokenize a fitted model (coef_ about 180 MB): skxc's token, dask-ml's, dask's pickle fallback."""
     from dask.base import tokenize
     from dask.tokenize import _normalize_pickle
     from dask_ml.model_selection._normalize import normalize_estimator
@@ -258,19 +267,24 @@ SECTIONS = {
     "frozen": bench_frozen,
     "first_task": bench_first_task,
     "incremental": bench_incremental,
+    "token": bench_token,
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="+", choices=sorted(SECTIONS), default=list(SECTIONS))
+    parser.add_argument("--only", nargs="*", choices=sorted(SECTIONS), default=list(SECTIONS))
     parser.add_argument("--out", default=str(RESULTS / "scaling.json"))
+    parser.add_argument("--frozen-data", help="also run the frozen section on this data set (e.g. ptb-nextword)")
     args = parser.parse_args()
     path = Path(args.out)
     results = json.loads(path.read_text()) if path.exists() else {}
-    for name in args.only:
+    runs = [(name, SECTIONS[name], ()) for name in args.only]
+    if args.frozen_data:
+        runs.append((f"frozen_{Path(args.frozen_data).name}", bench_frozen, (args.frozen_data,)))
+    for name, fn, fn_args in runs:
         t0 = time.perf_counter()
-        results[name] = SECTIONS[name]()
+        results[name] = fn(*fn_args)
         results[name]["load_average"] = os.getloadavg()
         print(
             f"{name} ({time.perf_counter() - t0:.0f} s): {json.dumps(results[name], indent=1, default=str)}", flush=True

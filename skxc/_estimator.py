@@ -63,9 +63,10 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         ``sklearn.frozen.FrozenEstimator(tree)`` around a fitted
         :class:`AuxiliaryTree`: that tree, used as is (never refitted, and kept
         by ``clone``, so a grid search over the other parameters fits it once;
-        ``n_components`` and ``tree_alpha`` are then ignored). Its ``classes_``
-        become the classifier's (``y`` may lack some of them) and must equal
-        ``classes`` of ``partial_fit``/``fit_noise``; see docs/scaling.
+        ``n_components``, ``tree_alpha`` and ``tree_temperature`` are then
+        ignored). Its ``classes_`` become the classifier's (``y`` may lack
+        some of them) and must equal ``classes`` of ``partial_fit``/
+        ``fit_noise``; see docs/scaling.
 
     n_negatives : int >= 1, default=2
         Negatives drawn per positive example; each adds its own loss term

@@ -125,7 +125,7 @@ def bench_frozen(data_dir=None) -> dict:
     tree_seconds = time.perf_counter() - t0
     frozen, fsearch = _timed_grid(_clf(noise=FrozenEstimator(tree), **params), X, y)
     return {
-        "data": str(data_dir or "make_hierarchical_classification (40000, 64), 1024 classes"),
+        "data": str(data_dir or f"make_hierarchical_classification {X.shape}, {len(np.unique(y))} classes"),
         "params": params,
         "unfrozen_grid_seconds": unfrozen,
         "tree_fit_seconds": tree_seconds,

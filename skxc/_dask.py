@@ -12,7 +12,8 @@ state, read in place:
   exactly, but for wall-clock timings (names ending in ``seconds_``, which differ
   between two runs that produce the same model) and
 - float arrays above ``EXACT_BYTES`` (``coef_``, a full Adagrad state, also inside
-  dataclasses such as the ``AdagradState``, a wide projection), which enter through their shape, dtype, strides and a float32
+  dataclasses such as the ``AdagradState``, a wide projection), which enter
+  through their shape, dtype, strides and a float32
   random projection ``A @ r`` (one BLAS pass at memory speed, no copy, about 7 times
   faster than hashing the bytes).
 
@@ -54,7 +55,10 @@ def _normalize(value, normalize_token):
                 normalize_token(_projection(value)))  # fmt: skip
     if dataclasses.is_dataclass(value) and not isinstance(value, type):  # e.g. the AdagradState: its big arrays too
         fields = dataclasses.fields(value)
-        return (type(value).__qualname__, tuple((f.name, _normalize(getattr(value, f.name), normalize_token)) for f in fields))
+        return (
+            type(value).__qualname__,
+            tuple((f.name, _normalize(getattr(value, f.name), normalize_token)) for f in fields),
+        )
     if isinstance(value, np.random.Generator):
         return ("Generator", normalize_token(value.bit_generator.state))
     if hasattr(value, "__dask_tokenize__") or not hasattr(value, "get_params"):

@@ -20,8 +20,8 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._config import FLOAT
-from ._parallel import child_seed, deferred_interrupt, in_background, n_threads, seed_rng
 from ._noise import frozen_classes, frozen_tree
+from ._parallel import child_seed, deferred_interrupt, in_background, n_threads, seed_rng
 from ._predict import all_classes, log_noise_of, top_k
 from ._solver import Rows, Schedule, SGDParams, auto_learning_rate, check_finite_model, run_epochs
 from ._start import calibration_split, centroid_start

@@ -29,15 +29,15 @@ def tree(data):
 
 @pytest.fixture
 def tree_fits(monkeypatch):
-    """Counts tree fits (AuxiliaryTree.fit and the classifier's own tree fit both go through _fit_arrays)."""
+    """Counts tree fits (AuxiliaryTree.fit and the classifier's own tree fit both go through fit_encoded)."""
     calls = []
-    real = AuxiliaryTree._fit_arrays
+    real = AuxiliaryTree.fit_encoded
 
     def counting(self, *args, **kwargs):
         calls.append(1)
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(AuxiliaryTree, "_fit_arrays", counting)
+    monkeypatch.setattr(AuxiliaryTree, "fit_encoded", counting)
     return calls
 
 

@@ -14,11 +14,13 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import _check_partial_fit_first_call
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._config import FLOAT
+from ._noise import frozen_classes, frozen_tree
 from ._parallel import child_seed, deferred_interrupt, in_background, n_threads, seed_rng
 from ._predict import all_classes, log_noise_of, top_k
 from ._solver import Rows, Schedule, SGDParams, auto_learning_rate, check_finite_model, run_epochs
@@ -48,7 +50,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    noise : {"adversarial", "uniform", "frequency"} or None, default="adversarial"
+    noise : {"adversarial", "uniform", "frequency"}, FrozenEstimator or None, default="adversarial"
         Distribution of the negatives. "adversarial": the fitted conditional
         tree (the paper's method). "uniform": all classes equally likely.
         "frequency": the training label frequencies (add-one smoothed). The
@@ -58,6 +60,13 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         the same Adagrad step, O(nnz(x) C) per row: the reference for small C
         (``alpha`` then weighs ``alpha / C * sum_c xi_c^2``, which only fixes
         the softmax's free shift; ``n_negatives`` is ignored).
+        ``sklearn.frozen.FrozenEstimator(tree)`` around a fitted
+        :class:`AuxiliaryTree`: that tree, used as is (never refitted, and kept
+        by ``clone``, so a grid search over the other parameters fits it once;
+        ``n_components``, ``tree_alpha`` and ``tree_temperature`` are then
+        ignored). Its ``classes_`` become the classifier's (``y`` may lack
+        some of them) and must equal ``classes`` of ``partial_fit``/
+        ``fit_noise``; see docs/scaling.
 
     n_negatives : int >= 1, default=2
         Negatives drawn per positive example; each adds its own loss term
@@ -283,7 +292,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "noise": [StrOptions({"adversarial", "uniform", "frequency"}), None],
+        "noise": [StrOptions({"adversarial", "uniform", "frequency"}), None, FrozenEstimator],
         "n_negatives": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
@@ -369,6 +378,12 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             )
         super().__setstate__(state)
 
+    def __dask_tokenize__(self):
+        """Dask token from all attributes, large arrays by fingerprint: no pickling (skxc/_dask.py)."""
+        from ._dask import object_token
+
+        return object_token(self)
+
     # -- fitting -----------------------------------------------------------------
 
     def _validate_xy(self, X, y, sample_weight, reset):
@@ -393,7 +408,9 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         t0 = time.perf_counter()
         calibrate = self.init == "centroid" or (self.noise == "adversarial" and self.tree_temperature == "auto")
         fit_rows, held = calibration_split(X.shape[0], rng) if calibrate else (None, None)
-        if self.noise == "adversarial":
+        if isinstance(self.noise, FrozenEstimator):  # a prefit tree, used as is (skxc/_noise.py)
+            tree = frozen_tree(self.noise, self.classes_, n_features)
+        elif self.noise == "adversarial":
             tree = AuxiliaryTree(
                 n_components=self.n_components,
                 alpha=self.tree_alpha,
@@ -478,7 +495,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             The fitted estimator.
         """
         X, y, sample_weight = self._validate_xy(X, y, sample_weight, reset=True)
-        classes = unique_labels(y, "y")
+        classes = frozen_classes(self.noise, unique_labels(y, "y"))  # a frozen tree's classes, else y's
         if len(classes) < 2:
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes in the data, but the "

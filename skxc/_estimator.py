@@ -168,9 +168,10 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         minus the mean of these over the classes, which shifts all classes'
         scores of a row alike and so changes no probability), so that
         training starts at p(y|x) proportional to p_n(y|x) exp(s x.mu_y), a
-        nearest-centroid rule on top of the tree; s is chosen by that
-        model's log-likelihood on held-out rows. A class with one or two
-        training rows then starts at its rows instead of at p_n.
+        nearest-centroid rule on top of the tree. s (and a common bias)
+        minimise the training loss, Eq. 6 with negatives from the tree, on
+        held-out rows; s = 0, the zero start, is a candidate. A class with
+        one or two training rows then starts at its rows instead of at p_n.
         "zeros": all weights 0, i.e. the model p(y|x) = p_n(y|x) (the
         paper's start).
 

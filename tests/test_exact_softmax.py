@@ -48,6 +48,7 @@ def test_softmax_step_matches_reference(l2):
         K,
         np.array([3], np.int32),
         np.ones(1, np.float32),
+        np.zeros(0, np.int64),
         np.zeros(1, np.int64),
         Wk.ravel(),
         aWk.ravel(),

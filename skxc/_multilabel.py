@@ -26,18 +26,15 @@ def is_multilabel(y) -> bool:
     """
     if sp.issparse(y):
         return True
-    ndim = getattr(y, "ndim", None)
-    if ndim is None:
+    if getattr(y, "ndim", None) is None:
         try:
-            ndim = np.ndim(y)
-            shape = np.shape(y)
+            y = np.asarray(y)
         except ValueError:  # ragged lists, e.g. lists of label names
             raise ValueError(
                 "y is a ragged sequence (e.g. lists of labels per row): pass a label indicator "
                 "matrix instead, e.g. sklearn.preprocessing.MultiLabelBinarizer().fit_transform(y)."
             ) from None
-    else:
-        shape = y.shape
+    ndim, shape = y.ndim, y.shape
     return ndim == 2 and shape[1] >= 2
 
 

@@ -704,11 +704,11 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             if first:
                 classes = self._label_columns(y, classes)
             else:
-                self._label_columns(y, self.classes_ if classes is None else classes)
                 if y.shape[1] != len(self.classes_):
                     raise ValueError(
                         f"y has {y.shape[1]} label columns but the model was trained with {len(self.classes_)}."
                     )
+                self._label_columns(y, self.classes_ if classes is None else classes)
             codes, pair_weight, example_row = self._examples(y, sample_weight, True)
             if first:
                 self.classes_ = classes

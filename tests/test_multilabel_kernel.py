@@ -27,9 +27,7 @@ def draw_negatives(z, node_weight, node_bias, leaf_class, label_indptr, label_in
 
 
 # the rows' label sets of _problem's 4 rows (row 2 has three labels)
-LABELS = sp.csr_matrix(
-    np.array([[1, 0, 0, 0, 1], [0, 0, 0, 1, 0], [0, 1, 1, 0, 1], [1, 0, 0, 0, 0]], dtype=np.int8)
-)
+LABELS = sp.csr_matrix(np.array([[1, 0, 0, 0, 1], [0, 0, 0, 1, 0], [0, 1, 1, 0, 1], [1, 0, 0, 0, 0]], dtype=np.int8))
 
 
 def _examples(Y):

@@ -204,7 +204,13 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        Class labels.
+        Class labels; ``np.arange(n_labels)`` for a model trained on a label
+        indicator matrix (multi-label).
+    label_cardinality_ : float
+        Multi-label models only: the weighted mean number of labels of the
+        training rows that have labels (of the first ``partial_fit`` batch or
+        the ``fit_noise`` sample when streaming); ``predict`` thresholds
+        ``label_cardinality_ * predict_proba`` at 0.5.
     coef_ : ndarray of shape (n_classes, n_features), float32
         Weights of the linear scores xi. Stored feature-major (Fortran order)
         when trained on sparse input, class-major otherwise.
@@ -258,6 +264,14 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     ``predict_proba`` returns softmax(xi(x) + log p_n(.|x)) over all classes:
     by the paper's Theorem 1 these are estimates of p(y|x) of the softmax
     classifier, not of the biased negative-sampling model.
+
+    Multi-label (``y`` a label indicator matrix): pick-all-labels, one
+    positive example per (row, label) pair, negatives from the tree but never
+    one of the row's labels (redrawn, at most 16 times, then dropped); rows
+    without labels are skipped. ``predict_proba`` then estimates shares of the
+    label marginals (about P(label|x) / E[#labels|x]; its ranking is
+    consistent for precision@k), ``predict`` returns an indicator matrix and
+    ``score`` precision@1. See the user guide, "Multi-label training".
 
     References
     ----------
@@ -501,8 +515,10 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data. Sparse input is converted to CSR.
-        y : array-like of shape (n_samples,)
-            Class labels (any sortable type, e.g. ints or strings).
+        y : array-like of shape (n_samples,), or {array-like, sparse matrix} of shape (n_samples, n_labels)
+            Class labels (any sortable type, e.g. ints or strings), or a 0/1
+            label indicator matrix for multi-label training (rows without
+            labels are skipped).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights scaling each row's loss.
 
@@ -611,10 +627,11 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             A sample of the training data.
-        y : array-like of shape (n_samples,)
-            Its labels.
+        y : array-like of shape (n_samples,), or {array-like, sparse matrix} of shape (n_samples, n_labels)
+            Its labels, or a 0/1 label indicator matrix (multi-label).
         classes : array-like of shape (n_classes,), default=None
             All classes of the stream (a superset of ``y``); default: those in ``y``.
+            Multi-label: None or ``np.arange(n_labels)``.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights.
 
@@ -676,11 +693,12 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             A batch of training rows.
-        y : array-like of shape (n_samples,)
-            Their labels, all in ``classes``.
+        y : array-like of shape (n_samples,), or {array-like, sparse matrix} of shape (n_samples, n_labels)
+            Their labels, all in ``classes``, or a 0/1 label indicator matrix
+            (multi-label; every call must then pass one with the same columns).
         classes : array-like of shape (n_classes,), default=None
             All classes of the stream; required on the first call, ignored (but
-            checked) later.
+            checked) later. Multi-label: optional (None or ``np.arange(n_labels)``).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights.
 

@@ -45,7 +45,13 @@ def number_after(label: str, text: str) -> float:
 
 
 def test_every_example_is_tested():
-    tested = {"quick_start.py", "pipeline_grid_search.py", "streaming_partial_fit.py", "plot_learning_curves.py"}
+    tested = {
+        "quick_start.py",
+        "pipeline_grid_search.py",
+        "streaming_partial_fit.py",
+        "plot_learning_curves.py",
+        "multilabel.py",
+    }
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -96,4 +102,14 @@ def test_plot_learning_curves(tmp_path):
     finally:
         png.unlink(missing_ok=True)
         png.parent.rmdir()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_multilabel(tmp_path):
+    out = run_example("multilabel.py", cwd=tmp_path)
+    assert "200 labels" in out
+    for k in ("P@1", "P@3", "P@5"):
+        assert number_after(f"skxc: {k}", out) > 2 * number_after(f"most frequent labels: {k}", out)
+    assert number_after("score (precision@1):", out) == number_after("skxc: P@1", out)
+    assert number_after("predicted labels per row:", out) >= 1.0
     assert list(tmp_path.iterdir()) == []

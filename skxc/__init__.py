@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import metrics  # noqa: F401 - so that `import skxc; skxc.metrics` works
 from ._estimator import AdversarialSoftmaxClassifier
+from ._solver import TrainingInterruptedWarning
 from ._tree import AuxiliaryTree
 
 try:
@@ -15,4 +16,4 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0.dev0"
 
-__all__ = ["AdversarialSoftmaxClassifier", "AuxiliaryTree", "__version__"]
+__all__ = ["AdversarialSoftmaxClassifier", "AuxiliaryTree", "TrainingInterruptedWarning", "__version__"]

@@ -8,6 +8,7 @@ computes scores and the top-k; no kernel is imported here.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -29,7 +30,7 @@ from ._multilabel import (
     label_pairs,
     pairs_of_rows,
 )
-from ._parallel import child_seed, in_background, n_threads, seed_rng
+from ._parallel import child_seed, deferred_interrupt, in_background, n_threads, seed_rng
 from ._predict import all_classes, block_rows, log_noise_of, top_k
 from ._solver import Rows, Schedule, SGDParams, auto_learning_rate, check_finite_model, run_epochs
 from ._start import calibration_split, centroid_start
@@ -230,6 +231,8 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         Epochs run by the last ``fit`` (``partial_fit`` adds one per call).
     t_ : int
         Positive examples processed so far.
+    interrupted_ : bool
+        True when the last training call was stopped by Ctrl-C (see Notes).
     loss_curve_ : list of float
         Mean training loss (Eq. 6) per epoch.
     hardness_curve_ : list of float
@@ -253,6 +256,15 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
     Notes
     -----
+    Ctrl-C: before training starts (tree fit, allocation, centroid start) it
+    raises KeyboardInterrupt and leaves the estimator as it was before the
+    call. During training it stops at the next piece boundary (at most
+    2**20 rows per thread), leaving a consistent model: the call returns
+    with a :class:`~skxc.TrainingInterruptedWarning`, ``interrupted_`` set,
+    ``n_iter_`` counting complete epochs and ``t_`` every row trained on; a
+    second Ctrl-C raises KeyboardInterrupt at once. Deferring Ctrl-C needs
+    the main thread; in other threads it is Python's usual KeyboardInterrupt.
+
     Cost: one positive example costs O(nnz(x) (1 + n_negatives) + k log C)
     time, against O(nnz(x) C) for the exact softmax gradient. Memory: ``coef_``,
     C (n_features + 1) float32 numbers, and its Adagrad state, as many again
@@ -545,6 +557,33 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             and self.coef_.shape[1] == X.shape[1]
         )
         rng = self._rng if warm else seed_rng(self.random_state)
+        with self._intact_on_error():
+            X, val, rows = self._prepare_fit(X, y, classes, sample_weight, rng, warm, multilabel)
+        self.n_iter_ = 0
+        self._train(rows, self.max_iter, val)
+        return self
+
+    @contextmanager
+    def _intact_on_error(self):
+        """Restore every attribute if the block raises (an error or Ctrl-C before training starts).
+
+        Initialisation (tree fit, allocation, centroid start) builds new arrays
+        rather than writing into the previous model's, so restoring the
+        attribute dictionary restores the previous model.
+        """
+        previous = dict(self.__dict__)
+        try:
+            yield
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(previous)
+            raise
+
+    def _prepare_fit(self, X, y, classes, sample_weight, rng, warm, multilabel):
+        """Labels, early-stopping split, initialisation (unless warm) and kernel rows of ``fit``.
+
+        Returns ``(X, val, rows)``; multi-label ``y`` is a CSR indicator matrix.
+        """
         codes = None if multilabel else encode_labels(classes, y, "y")
         val = None
         if self.early_stopping:
@@ -574,10 +613,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             if multilabel:
                 self.label_cardinality_ = label_cardinality(Y, sample_weight)
             self._initialize(X, codes, pair_weight, rng, example_row)
-        rows = self._rows(X, codes, pair_weight, example_row, Y)
-        self.n_iter_ = 0
-        self._train(rows, self.max_iter, val)
-        return self
+        return X, val, self._rows(X, codes, pair_weight, example_row, Y)
 
     def _train(self, rows: Rows, n_epochs: int, val=None, check_convergence=True):
         """Run up to ``n_epochs`` epochs on ``rows``; ``val`` = (X, codes) of held-out rows for early stopping."""
@@ -610,8 +646,17 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
                 self.validation_scores_.append(score)
             return self.n_iter_
 
+        def interrupted(stats):
+            self.t_ += stats.n_examples
+            self.interrupted_ = True
+
+        self.interrupted_ = False
         tree = self.tree_.arrays
-        run_epochs(self.coef_, self.intercept_, state, params, rows, tree, self._rng, schedule, record, validate)
+        with deferred_interrupt() as stop:
+            run_epochs(
+                self.coef_, self.intercept_, state, params, rows, tree, self._rng, schedule, record, validate,
+                stop, interrupted,
+            )  # fmt: skip
         bound = getattr(self, "_weight_bound", (np.inf, 0))
         self._weight_bound = check_finite_model(self.coef_, self.intercept_, bound, self.t_, params)
 
@@ -651,12 +696,14 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             codes, pair_weight, example_row = self._examples(y, sample_weight, True)
             if codes.shape[0] == 0:
                 raise ValueError("y has no labels: every row of the label indicator matrix is empty.")
-            self.label_cardinality_ = label_cardinality(y, sample_weight)
         else:
             codes, pair_weight, example_row = encode_labels(classes, y, "y"), sample_weight, None
-        self.classes_ = classes
-        self._set_kind(multilabel)
-        self._initialize(X, codes, pair_weight, seed_rng(self.random_state), example_row)
+        with self._intact_on_error():
+            if multilabel:
+                self.label_cardinality_ = label_cardinality(y, sample_weight)
+            self.classes_ = classes
+            self._set_kind(multilabel)
+            self._initialize(X, codes, pair_weight, seed_rng(self.random_state), example_row)
         return self
 
     def _set_kind(self, multilabel: bool) -> None:
@@ -729,10 +776,11 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
                 self._label_columns(y, self.classes_ if classes is None else classes)
             codes, pair_weight, example_row = self._examples(y, sample_weight, True)
             if first:
-                self.classes_ = classes
-                self._set_kind(True)
-                self.label_cardinality_ = label_cardinality(y, sample_weight)
-                self._initialize(X, codes, pair_weight, seed_rng(self.random_state), example_row)
+                with self._intact_on_error():
+                    self.classes_ = classes
+                    self._set_kind(True)
+                    self.label_cardinality_ = label_cardinality(y, sample_weight)
+                    self._initialize(X, codes, pair_weight, seed_rng(self.random_state), example_row)
             self._train(self._rows(X, codes, pair_weight, example_row, y), 1, check_convergence=False)
             return self
         if first:
@@ -740,9 +788,10 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             if len(classes) < 2:
                 raise ValueError(f"classes must contain at least 2 classes; got {classes.tolist()!r}.")
             codes = encode_labels(classes, y, "y")
-            _check_partial_fit_first_call(self, classes)
-            self._set_kind(False)
-            self._initialize(X, codes, sample_weight, seed_rng(self.random_state))
+            with self._intact_on_error():
+                _check_partial_fit_first_call(self, classes)
+                self._set_kind(False)
+                self._initialize(X, codes, sample_weight, seed_rng(self.random_state))
         else:
             _check_partial_fit_first_call(self, classes)
             codes = encode_labels(self.classes_, y, "y")

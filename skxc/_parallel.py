@@ -8,8 +8,11 @@ handed to kernels as explicit integer states.
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TypeVar
 
 import numpy as np
@@ -54,3 +57,39 @@ def in_background(fn: Callable[..., R], *args) -> Future:
     future = pool.submit(fn, *args)
     pool.shutdown(wait=False)
     return future
+
+
+class StopRequest:
+    """Set by :func:`deferred_interrupt` when Ctrl-C (SIGINT) arrives; read at piece boundaries."""
+
+    def __init__(self):
+        self.requested = False
+
+
+@contextmanager
+def deferred_interrupt():
+    """Defer Ctrl-C to the next piece boundary of training: yields a :class:`StopRequest`.
+
+    In the main thread, SIGINT sets ``requested`` instead of raising
+    KeyboardInterrupt in the middle of a step's bookkeeping; a second SIGINT
+    raises KeyboardInterrupt at once. The previous handler is restored on exit.
+    Elsewhere (a worker thread, where signal handlers cannot be set) it
+    changes nothing and ``requested`` stays False.
+    """
+    stop = StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        if stop.requested:  # a second Ctrl-C: stop now
+            signal.signal(signal.SIGINT, previous)
+            raise KeyboardInterrupt
+        stop.requested = True
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -20,11 +20,20 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ._kernels.rng import seed_states
 from ._kernels.sgd import negative_sampling_epoch, softmax_epoch
-from ._parallel import fan_out
+from ._parallel import StopRequest, fan_out
 from ._predict import TreeArrays, flat_view
 from ._state import AdagradState
 
-__all__ = ["Rows", "EpochStats", "SGDParams", "Schedule", "sgd_epoch", "run_epochs", "flat_view"]
+__all__ = [
+    "Rows",
+    "EpochStats",
+    "SGDParams",
+    "Schedule",
+    "TrainingInterruptedWarning",
+    "sgd_epoch",
+    "run_epochs",
+    "flat_view",
+]
 
 
 @dataclass
@@ -59,8 +68,13 @@ class Rows:
 class EpochStats:
     loss: float  # mean weighted loss (Eq. 6) over the epoch
     hardness: float  # mean sigmoid(xi) of the negatives (raw scores, before bias removal)
-    n_examples: int
+    n_examples: int  # rows trained on (fewer than the epoch's when interrupted)
     seconds: float
+    interrupted: bool = False  # stopped at a piece boundary by a stop request (Ctrl-C)
+
+
+class TrainingInterruptedWarning(UserWarning):
+    """Training stopped early at a piece boundary because of Ctrl-C; the model is consistent and usable."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +118,7 @@ def sgd_epoch(
     rng: np.random.Generator,
     n_threads: int,
     verbose: int = 0,
+    stop: StopRequest | None = None,
 ) -> EpochStats:
     """One pass of negative-sampling (or exact softmax) Adagrad over ``rows`` in ``order``.
 
@@ -111,6 +126,8 @@ def sgd_epoch(
     are updated in place. With ``n_threads > 1`` the order is cut into
     contiguous chunks trained concurrently without locks (Hogwild): fast, not
     bitwise reproducible. ``rng`` supplies fresh xorshift seeds per thread and piece.
+    When ``stop.requested`` is set (Ctrl-C), the epoch ends after the current
+    piece, with every piece's bookkeeping complete (``interrupted`` is then True).
     """
     t0 = time.perf_counter()
     coef_flat, stride_c, stride_j = flat_view(coef)
@@ -148,7 +165,10 @@ def sgd_epoch(
     # The epoch runs in fixed-size pieces (the same whatever ``verbose`` is, so
     # output never changes results); each piece draws fresh seeds and, with
     # verbose >= 2, reports progress.
+    done = 0
     for start in range(0, order.shape[0], PROGRESS_ROWS):
+        if stop is not None and stop.requested:
+            break
         piece = order[start : start + PROGRESS_ROWS]
         states = seed_states(rng, n_threads)
         if n_threads == 1:
@@ -160,6 +180,7 @@ def sgd_epoch(
             fan_out(lambda t, chunks=chunks, states=states: run(t, chunks[t], states), range(n_threads), n_threads)
             if factors.size:
                 factors[-1] += float(np.sum(totals - factors[-1]))
+        done += piece.shape[0]
         if verbose >= 2 and order.shape[0] > PROGRESS_ROWS:
             done = min(start + PROGRESS_ROWS, order.shape[0])
             total = stats.sum(axis=0)
@@ -172,8 +193,9 @@ def sgd_epoch(
     return EpochStats(
         loss=total[0] / max(total[1], 1e-300),
         hardness=total[2] / total[3] if total[3] > 0 else float("nan"),
-        n_examples=int(order.shape[0]),
+        n_examples=done,
         seconds=time.perf_counter() - t0,
+        interrupted=done < order.shape[0],
     )
 
 
@@ -188,6 +210,8 @@ def run_epochs(
     schedule: Schedule,
     record: Callable[[EpochStats, float | None], int],
     validate: Callable[[], float] | None = None,
+    stop: StopRequest | None = None,
+    interrupted: Callable[[EpochStats], None] | None = None,
 ) -> None:
     """Up to ``schedule.n_epochs`` epochs of :func:`sgd_epoch`, with early stopping.
 
@@ -196,12 +220,28 @@ def run_epochs(
     Training stops once the monitored quantity (validation accuracy, else minus
     the training loss) has not improved by ``tol`` for ``n_iter_no_change``
     epochs; a ``ConvergenceWarning`` says when ``max_iter`` came first.
-    FloatingPointError if the loss is not finite.
+    FloatingPointError if the loss is not finite. When ``stop.requested`` is
+    set (Ctrl-C), training ends at the next piece boundary: ``interrupted(stats)``
+    gets the partial epoch's statistics and a :class:`TrainingInterruptedWarning`
+    is raised; the partial epoch is not recorded as an epoch.
     """
     best, no_improve, t0 = None, 0, time.perf_counter()
     for _ in range(schedule.n_epochs):
         order = epoch_order(rows.n_samples, schedule.shuffle, rng)
-        stats = sgd_epoch(coef, intercept, state, params, rows, tree, order, rng, schedule.n_threads, schedule.verbose)
+        stats = sgd_epoch(
+            coef, intercept, state, params, rows, tree, order, rng, schedule.n_threads, schedule.verbose, stop
+        )
+        if stats.interrupted:
+            if interrupted is not None:
+                interrupted(stats)
+            warnings.warn(
+                f"Training interrupted (Ctrl-C) after {stats.n_examples:,} of {order.shape[0]:,} rows of an "
+                "epoch; the model is consistent and usable as it stands (n_iter_ counts complete epochs, "
+                "t_ every row trained on). Call partial_fit, or fit with warm_start=True, to train on.",
+                TrainingInterruptedWarning,
+                stacklevel=4,
+            )
+            return
         check_finite_loss(stats.loss, params)
         score = validate() if validate is not None else None
         n_iter = record(stats, score)

@@ -211,3 +211,13 @@ def test_single_label_column_vector_is_not_multilabel():
         warnings.simplefilter("ignore")
         clf = _fit(X, y[:, None])
     assert clf.predict(X).ndim == 1
+
+
+def test_failed_multilabel_fit_leaves_the_model_intact(ml_data, ml_model):
+    X, Y, Xt, _ = ml_data
+    clf = copy.deepcopy(ml_model)
+    before = clf.predict_proba(Xt)
+    with pytest.raises(ValueError, match="no labels"):
+        clf.fit(X[:100], np.zeros_like(Y[:100]))
+    assert clf._is_multilabel and clf.label_cardinality_ == ml_model.label_cardinality_
+    assert_array_equal(clf.predict_proba(Xt), before)

@@ -1,0 +1,89 @@
+"""Ctrl-C: before training the estimator stays as it was; during training it stops at a piece boundary."""
+
+from __future__ import annotations
+
+import copy
+import signal
+
+import numpy as np
+import pytest
+
+import skxc._solver as solver
+from skxc import AdversarialSoftmaxClassifier, AuxiliaryTree, TrainingInterruptedWarning
+from skxc.datasets import make_hierarchical_classification
+
+
+@pytest.fixture
+def data():
+    X, y = make_hierarchical_classification(n_samples=3000, n_features=12, n_classes=20, random_state=0)
+    return X, y
+
+
+def _sigint_after_first_kernel_call(monkeypatch):
+    """The SGD kernel sends SIGINT to the process after its first call returns (as a user's Ctrl-C would)."""
+    real = solver.negative_sampling_epoch
+    calls = []
+
+    def kernel(*args):
+        real(*args)
+        calls.append(1)
+        if len(calls) == 1:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(solver, "negative_sampling_epoch", kernel)
+    monkeypatch.setattr(solver, "PROGRESS_ROWS", 500)  # several pieces per epoch
+    return calls
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_ctrl_c_during_training_stops_at_a_piece_boundary(monkeypatch, data, n_jobs):
+    X, y = data
+    calls = _sigint_after_first_kernel_call(monkeypatch)
+    clf = AdversarialSoftmaxClassifier(max_iter=5, random_state=0, n_jobs=n_jobs, n_components=4)
+    with pytest.warns(TrainingInterruptedWarning, match="interrupted"):
+        clf.fit(X, y)
+    assert clf.interrupted_ and clf.n_iter_ == 0
+    assert clf.t_ == 500  # exactly the first piece (split over the threads) was trained
+    assert len(calls) == n_jobs  # no kernel call after the boundary
+    assert np.all(np.isfinite(clf.coef_)) and clf.score(X, y) > 0.05
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # training goes on from there
+    monkeypatch.undo()
+    clf.partial_fit(X, y)
+    assert not clf.interrupted_ and clf.t_ == 500 + X.shape[0]
+
+
+def test_second_ctrl_c_raises_at_once(monkeypatch, data):
+    X, y = data
+    real = solver.negative_sampling_epoch
+
+    def kernel(*args):
+        real(*args)
+        signal.raise_signal(signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(solver, "negative_sampling_epoch", kernel)
+    with pytest.raises(KeyboardInterrupt):
+        AdversarialSoftmaxClassifier(max_iter=2, random_state=0, n_components=4).fit(X, y)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize("method", ["fit", "fit_noise"])
+def test_ctrl_c_before_training_leaves_the_previous_model(monkeypatch, data, method):
+    X, y = data
+    clf = AdversarialSoftmaxClassifier(max_iter=2, random_state=0, n_components=4).fit(X, y)
+    before = copy.deepcopy(clf)
+    expected = clf.predict_proba(X[:50])
+
+    def interrupted_tree_fit(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(AuxiliaryTree, "fit_encoded", interrupted_tree_fit)
+    Xb, yb = X[:2000] * 2.0, (y[:2000] + 1) % 20
+    with pytest.raises(KeyboardInterrupt):
+        getattr(clf, method)(Xb, yb)
+    assert set(vars(clf)) == set(vars(before))
+    np.testing.assert_array_equal(clf.coef_, before.coef_)
+    np.testing.assert_array_equal(clf.intercept_, before.intercept_)
+    assert clf.tree_ is not None and clf.n_iter_ == before.n_iter_ and clf.t_ == before.t_
+    np.testing.assert_array_equal(clf.predict_proba(X[:50]), expected)

@@ -221,3 +221,14 @@ def test_failed_multilabel_fit_leaves_the_model_intact(ml_data, ml_model):
         clf.fit(X[:100], np.zeros_like(Y[:100]))
     assert clf._is_multilabel and clf.label_cardinality_ == ml_model.label_cardinality_
     assert_array_equal(clf.predict_proba(Xt), before)
+
+
+def test_auto_learning_rate_is_over_examples_and_divided_by_sqrt_cardinality(ml_data, ml_model):
+    from skxc._solver import auto_learning_rate
+
+    X, Y, _, _ = ml_data
+    example_row = np.repeat(np.arange(X.shape[0]), Y.sum(1))
+    want = auto_learning_rate(X[example_row], np.ones(example_row.size)) / np.sqrt(Y.sum(1).mean())
+    assert ml_model.learning_rate_ == pytest.approx(want, rel=1e-12)
+    single = AdversarialSoftmaxClassifier(random_state=0, max_iter=1).fit(X, Y.argmax(1))
+    assert single.learning_rate_ == pytest.approx(auto_learning_rate(X, np.ones(X.shape[0])), rel=1e-12)

@@ -869,7 +869,9 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes), float64
-            Rows sum to 1; columns follow ``classes_``.
+            Rows sum to 1; columns follow ``classes_``. Multi-label models:
+            shares of the label marginals, about P(label|x) / E[#labels|x],
+            not the marginals themselves (user guide, "Multi-label training").
         """
         return self._all_classes(X, "proba")
 

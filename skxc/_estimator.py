@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import _check_partial_fit_first_call
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -30,11 +31,12 @@ from ._multilabel import (
     label_pairs,
     pairs_of_rows,
 )
+from ._noise import frozen_classes, frozen_tree
 from ._parallel import child_seed, deferred_interrupt, in_background, n_threads, seed_rng
 from ._predict import all_classes, block_rows, log_noise_of, top_k
 from ._solver import Rows, Schedule, SGDParams, auto_learning_rate, check_finite_model, run_epochs
 from ._start import calibration_split, centroid_start
-from ._state import AdagradState, touched_zeros, writeable
+from ._state import AdagradState, BestEpoch, touched_zeros, writeable
 from ._tree import AuxiliaryTree
 from ._validation import (
     canonical_csr,
@@ -59,7 +61,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    noise : {"adversarial", "uniform", "frequency"} or None, default="adversarial"
+    noise : {"adversarial", "uniform", "frequency"}, FrozenEstimator or None, default="adversarial"
         Distribution of the negatives. "adversarial": the fitted conditional
         tree (the paper's method). "uniform": all classes equally likely.
         "frequency": the training label frequencies (add-one smoothed). The
@@ -69,6 +71,13 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         the same Adagrad step, O(nnz(x) C) per row: the reference for small C
         (``alpha`` then weighs ``alpha / C * sum_c xi_c^2``, which only fixes
         the softmax's free shift; ``n_negatives`` is ignored).
+        ``sklearn.frozen.FrozenEstimator(tree)`` around a fitted
+        :class:`AuxiliaryTree`: that tree, used as is (never refitted, and kept
+        by ``clone``, so a grid search over the other parameters fits it once;
+        ``n_components``, ``tree_alpha`` and ``tree_temperature`` are then
+        ignored). Its ``classes_`` become the classifier's (``y`` may lack
+        some of them) and must equal ``classes`` of ``partial_fit``/
+        ``fit_noise``; see docs/scaling.
 
     n_negatives : int >= 1, default=2
         Negatives drawn per positive example; each adds its own loss term
@@ -134,10 +143,12 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         Epochs without improvement before stopping.
 
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training rows and monitor their
-        top-1 accuracy instead of the training loss; training stops when it has
-        not improved by ``tol`` (0 when ``tol`` is None) for ``n_iter_no_change``
-        epochs.
+        Hold out ``validation_fraction`` of the training rows, monitor their
+        top-1 accuracy after each epoch and end with the model of the epoch
+        where it was best (``best_iteration_``; kept as a copy of the weights
+        and Adagrad state while memory allows, else the last epoch's).
+        Training stops when it has not improved by ``tol`` (0 when ``tol`` is
+        None) for ``n_iter_no_change`` epochs.
 
     validation_fraction : float in (0, 1), default=0.1
         Fraction of rows held out when ``early_stopping`` is True.
@@ -245,6 +256,9 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         NaN for ``noise=None`` (no negatives are drawn).
     validation_scores_ : list of float
         Validation accuracy per epoch (``early_stopping`` only).
+    best_iteration_ : int
+        With ``early_stopping``: the epoch (1-based, of the last call) whose
+        model the estimator holds.
     epoch_seconds_ : list of float
         Wall-clock seconds of each epoch's training pass.
     init_scale_ : float
@@ -306,7 +320,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "noise": [StrOptions({"adversarial", "uniform", "frequency"}), None],
+        "noise": [StrOptions({"adversarial", "uniform", "frequency"}), None, FrozenEstimator],
         "n_negatives": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
@@ -393,6 +407,12 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             )
         super().__setstate__(state)
 
+    def __dask_tokenize__(self):
+        """Dask token from all attributes, large arrays by fingerprint: no pickling (skxc/_dask.py)."""
+        from ._dask import object_token
+
+        return object_token(self)
+
     # -- fitting -----------------------------------------------------------------
 
     def _validate_xy(self, X, y, sample_weight, reset, multilabel=False):
@@ -444,7 +464,9 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             if held is not None:
                 fit_rows, held = pairs_of_rows(example_row, X.shape[0], held)
             X = X[example_row]
-        if self.noise == "adversarial":
+        if isinstance(self.noise, FrozenEstimator):  # a prefit tree, used as is (skxc/_noise.py)
+            tree = frozen_tree(self.noise, self.classes_, n_features)
+        elif self.noise == "adversarial":
             tree = AuxiliaryTree(
                 n_components=self.n_components,
                 alpha=self.tree_alpha,
@@ -545,10 +567,10 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             The fitted estimator.
         """
         X, y, sample_weight, multilabel = self._targets(X, y, sample_weight, reset=True)
-        if multilabel:
+        if multilabel:  # a frozen tree must have the classes np.arange(n_labels) (checked in _initialize)
             classes = np.arange(y.shape[1])
         else:
-            classes = unique_labels(y, "y")
+            classes = frozen_classes(self.noise, unique_labels(y, "y"))  # a frozen tree's classes, else y's
         if len(classes) < 2:
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes in the data, but the "
@@ -641,7 +663,11 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
                     return float(np.mean(hits_at_1(val_codes, top)))
                 return float(np.mean(top == val_codes))
 
+        best = BestEpoch()
+
         def record(stats, score):
+            if score is not None:
+                best.offer(score, self.n_iter_ + 1, self.coef_, self.intercept_, state)
             self.n_iter_ += 1
             self.t_ += stats.n_examples
             self.epoch_seconds_.append(stats.seconds)
@@ -662,6 +688,10 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
                 self.coef_, self.intercept_, state, params, rows, tree, self._rng, schedule, record, validate,
                 stop, interrupted,
             )  # fmt: skip
+        if val is not None and best.epoch < self.n_iter_ and best.restore(self.coef_, self.intercept_, state):
+            self.best_iteration_ = best.epoch  # the model is that of the best validated epoch
+        elif val is not None:
+            self.best_iteration_ = self.n_iter_
         bound = getattr(self, "_weight_bound", (np.inf, 0))
         self._weight_bound = check_finite_model(self.coef_, self.intercept_, bound, self.t_, params)
 

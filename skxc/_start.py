@@ -31,8 +31,7 @@ from scipy.special import expit
 
 from ._config import FLOAT, PADDING_BIAS
 from ._kernels.rng import seed_states
-from ._kernels.tree import sample_classes
-from ._predict import add_log_noise
+from ._kernels.tree import log_noise_of_codes, sample_classes
 
 #: Fraction of the training rows held out for the calibration, and its bounds.
 CALIBRATION_FRACTION = 0.1
@@ -128,12 +127,29 @@ def unit_centroids(X, codes: np.ndarray, n_classes: int, sample_weight: np.ndarr
 
 
 def centroid_scores(X, mu, centre) -> np.ndarray:
-    """Dense float64 ``(x - centre) @ mu.T`` of the rows of X."""
+    """Dense float64 ``(x - centre) @ mu.T`` of the rows of X (all classes: for tests and small C)."""
     S = X @ mu.T
     S = S.toarray() if sp.issparse(S) else np.asarray(S, dtype=np.float64)
     if centre is not None:
         S -= centre @ mu.T
     return S
+
+
+def pair_scores(X, mu, centre, classes: np.ndarray) -> np.ndarray:
+    """``(x_i - centre).(mu_c - mean mu)`` for the classes ``classes[i, j]`` of each row i: float64 (n, m).
+
+    O(nnz) per pair for sparse X, never all classes' scores (C may be 10^6).
+    """
+    n, m = classes.shape
+    mean = np.asarray(mu.mean(axis=0)).ravel()
+    rows = np.repeat(np.arange(n), m)
+    if sp.issparse(X):
+        X = sp.csr_matrix(X)
+        out = np.asarray(X[rows].multiply(mu[classes.ravel()]).sum(axis=1)).ravel().reshape(n, m)
+        return out - (X @ mean)[:, None]
+    Xc = np.asarray(X, dtype=np.float64) - (0.0 if centre is None else centre)
+    out = np.einsum("ik,ik->i", Xc[rows], np.asarray(mu)[classes.ravel()]).reshape(n, m)
+    return out - (Xc @ mean)[:, None]
 
 
 def rms_row_norm(X) -> float:
@@ -159,10 +175,11 @@ def choose_centroid_start(X_held, codes_held, centroids, log_noise, negatives, u
     best), ``b`` minimises the mean of Eq. 6 over the held-out rows with the
     negatives ``negatives(X_block)`` drawn from the noise model (codes
     (n, m) and their log p_n), by Newton steps; s = 0 is the zero start.
-    ``log_noise(X_block, S)`` adds log p_n(c|x) to the float64 block ``S`` in
-    place. At most ``MAX_SCALE_ROWS`` held-out rows are used; rows whose class
-    has no centroid are skipped. Returns ``(s, b)``; ``(0.0, 0.0)`` means
-    that no start beats zero weights on held-out rows.
+    ``log_noise(X_block, codes)`` is log p_n(codes_i|x_i), float64 (n,). Only
+    the positive's and the negatives' scores are computed (O(m nnz(x)) per
+    row, whatever C). At most ``MAX_SCALE_ROWS`` held-out rows are used; rows
+    whose class has no centroid are skipped. Returns ``(s, b)``; ``(0.0, 0.0)``
+    means that no start beats zero weights on held-out rows.
     """
     mu, centre = centroids
     has_centroid = mu.getnnz(axis=1) > 0 if sp.issparse(mu) else np.any(mu != 0, axis=1)
@@ -170,15 +187,10 @@ def choose_centroid_start(X_held, codes_held, centroids, log_noise, negatives, u
     if known.size == 0:
         return 0.0, 0.0
     X_held, own = X_held[known], codes_held[known]
-    S = centroid_scores(X_held, mu, centre)
-    S -= S.mean(axis=1, keepdims=True)  # the scores of mu_c - mean mu
-    L = np.zeros_like(S)
-    log_noise(X_held, L)
-    rows = np.arange(known.size)
     neg, neg_log_noise = negatives(X_held)
-    # per row: the positive's centroid score and log p_n, then the negatives'
-    pos_s, pos_l = S[rows, own], L[rows, own]
-    neg_s = np.take_along_axis(S, neg, axis=1)
+    scores = pair_scores(X_held, mu, centre, np.column_stack([own, neg]))
+    pos_s, neg_s = scores[:, 0], scores[:, 1:]
+    pos_l = log_noise(X_held, own)
 
     def loss_and_bias(s):
         b = 0.0
@@ -248,8 +260,10 @@ def centroid_start(coef, intercept, X, codes, sample_weight, fit_rows, held_rows
     n_classes = coef.shape[0]
     state = seed_states(rng, 1)[0]
 
-    def log_noise(X_block, out):
-        add_log_noise(tree.transform(X_block), arrays, out)
+    def log_noise(X_block, codes_block):
+        out = np.empty(X_block.shape[0], dtype=np.float64)
+        log_noise_of_codes(tree.transform(X_block), codes_block.astype(np.int32), *arrays[:2], arrays.class_leaf, out)
+        return out
 
     def negatives(X_block):
         Z = tree.transform(X_block)

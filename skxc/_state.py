@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._config import FLOAT
-from ._validation import check_model_memory
+from ._validation import available_memory_bytes, check_model_memory
 
 KINDS = ("full", "factored")
 
@@ -122,3 +122,45 @@ class AdagradState:
         if total > 0:
             np.multiply.outer((row / total).astype(FLOAT), col.astype(FLOAT), out=acc)
         return AdagradState("full", acc, np.zeros(0, dtype=np.float64), self.intercept_sums)
+
+
+class BestEpoch:
+    """Copies of the weights, biases and Adagrad state of the epoch with the best validation score.
+
+    ``offer(score, coef, intercept, state)`` after each epoch copies the model
+    when ``score`` is the best so far (into buffers allocated once);
+    ``restore(coef, intercept, state)`` writes the copy back in place. If a copy
+    would not fit in the memory the OS reports as available (with a margin
+    of half of it), nothing is kept and ``kept`` is False.
+    """
+
+    def __init__(self):
+        self.score = -np.inf
+        self.epoch = 0
+        self.kept = True
+        self._arrays = None
+
+    def offer(self, score: float, epoch: int, coef, intercept, state: AdagradState) -> None:
+        if not self.kept or not score > self.score:
+            return
+        arrays = (coef, intercept, state.coef_sums, state.factor_sums, state.intercept_sums)
+        if self._arrays is None:
+            need = sum(a.nbytes for a in arrays)
+            available = available_memory_bytes()
+            if available is not None and need > available / 2:
+                self.kept = False
+                return
+            self._arrays = tuple(np.empty_like(a, order="K") for a in arrays)
+        for copy, a in zip(self._arrays, arrays, strict=True):
+            np.copyto(copy, a)
+        self.score, self.epoch = score, epoch
+
+    def restore(self, coef, intercept, state: AdagradState) -> bool:
+        """Write the kept copy back; False (and nothing written) if none was kept."""
+        if not self.kept or self._arrays is None:
+            return False
+        for a, copy in zip(
+            (coef, intercept, state.coef_sums, state.factor_sums, state.intercept_sums), self._arrays, strict=True
+        ):
+            np.copyto(a, copy)
+        return True

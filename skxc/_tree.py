@@ -213,6 +213,12 @@ class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = ["float32"]  # transform returns float32 Z for any input
         return tags
 
+    def __dask_tokenize__(self):
+        """Dask token from all attributes, large arrays by fingerprint: no pickling (skxc/_dask.py)."""
+        from ._dask import object_token
+
+        return object_token(self)
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, classes=None, sample_weight=None):
         """Fit the projection and the tree.

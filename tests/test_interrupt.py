@@ -87,3 +87,20 @@ def test_ctrl_c_before_training_leaves_the_previous_model(monkeypatch, data, met
     np.testing.assert_array_equal(clf.intercept_, before.intercept_)
     assert clf.tree_ is not None and clf.n_iter_ == before.n_iter_ and clf.t_ == before.t_
     np.testing.assert_array_equal(clf.predict_proba(X[:50]), expected)
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    """The returned model is the best validated epoch's, not the last one's."""
+    X, y = make_hierarchical_classification(n_samples=3000, n_features=12, n_classes=20, random_state=0)
+    params = dict(early_stopping=True, n_iter_no_change=8, random_state=0, n_jobs=1, n_components=4)
+    # a learning rate so large that validation accuracy goes up and down (here best at epoch 6 of 8)
+    clf = AdversarialSoftmaxClassifier(learning_rate=20.0, max_iter=8, **params).fit(X, y)
+    scores = clf.validation_scores_
+    best = int(np.argmax(scores)) + 1
+    assert clf.n_iter_ == 8 and best < 8, scores  # the scenario this test needs
+    assert clf.best_iteration_ == best
+    # the held model is the best epoch's: a fit of exactly `best` epochs (same seed, same rows)
+    again = AdversarialSoftmaxClassifier(learning_rate=20.0, max_iter=best, **params).fit(X, y)
+    np.testing.assert_array_equal(clf.coef_, again.coef_)
+    np.testing.assert_array_equal(clf.intercept_, again.intercept_)
+    assert clf.score(X, y) == again.score(X, y)

@@ -17,6 +17,7 @@ from skxc._start import (
     centroid_scores,
     choose_centroid_start,
     choose_temperature,
+    pair_scores,
     tempered,
     unit_centroids,
     write_centred,
@@ -152,8 +153,8 @@ def test_choose_centroid_start_minimises_the_held_out_loss():
     log_p = np.log(rng.dirichlet(np.ones(n_classes), size=n))  # some fixed noise distribution
     neg = rng.integers(0, n_classes, (n, 2))
 
-    def log_noise(Xb, out):
-        out += log_p[: Xb.shape[0]]
+    def log_noise(Xb, own):
+        return log_p[np.arange(Xb.shape[0]), own]
 
     def negatives(Xb):
         return neg[: Xb.shape[0]], np.take_along_axis(log_p[: Xb.shape[0]], neg[: Xb.shape[0]], axis=1)
@@ -188,3 +189,17 @@ def test_centroid_start_needs_enough_rows():
     X, y = make_hierarchical_classification(n_samples=500, n_features=10, n_classes=8, random_state=0)
     clf = AdversarialSoftmaxClassifier(random_state=0, n_components=4).fit_noise(X, y)
     assert clf.init_scale_ == 0.0 and not np.any(clf.coef_) and clf.tree_.temperature_ == 1.0
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_pair_scores_match_all_class_scores(sparse):
+    """The positive's and negatives' scores alone equal those columns of the all-class scores, row-centred."""
+    rng = np.random.default_rng(4)
+    X = rng.random((30, 9)) * (rng.random((30, 9)) < 0.6) + (0.0 if sparse else 2.0)
+    codes = rng.integers(0, 6, 30)
+    Xin = sp.csr_matrix(X) if sparse else X
+    mu, centre = unit_centroids(Xin, codes, 6, np.ones(30))
+    S = centroid_scores(Xin, mu, centre)
+    S -= S.mean(axis=1, keepdims=True)
+    pairs = rng.integers(0, 6, (30, 3))
+    np.testing.assert_allclose(pair_scores(Xin, mu, centre, pairs), np.take_along_axis(S, pairs, axis=1), atol=1e-12)

@@ -353,46 +353,16 @@ def negative_sampling_epoch(
         loss_sum += w * loss
         weight_sum += w
         adagrad_row_update(
-            indptr,
-            indices,
-            data,
-            n_dense_features,
-            r,
-            coef_flat,
-            acc_flat,
-            stride_c,
-            stride_j,
-            acc_factors,
-            acc_total,
-            intercept,
-            acc_intercept,
-            c_pos,
-            g_pos,
-            lr,
-            l2,
-        )
+            indptr, indices, data, n_dense_features, r, coef_flat, acc_flat, stride_c, stride_j, acc_factors,
+            acc_total, intercept, acc_intercept, c_pos, g_pos, lr, l2,
+        )  # fmt: skip
         for m in range(n_negatives):
             if neg_class[m] < 0:
                 continue
             adagrad_row_update(
-                indptr,
-                indices,
-                data,
-                n_dense_features,
-                r,
-                coef_flat,
-                acc_flat,
-                stride_c,
-                stride_j,
-                acc_factors,
-                acc_total,
-                intercept,
-                acc_intercept,
-                neg_class[m],
-                neg_xi[m],
-                lr,
-                l2,
-            )
+                indptr, indices, data, n_dense_features, r, coef_flat, acc_flat, stride_c, stride_j, acc_factors,
+                acc_total, intercept, acc_intercept, neg_class[m], neg_xi[m], lr, l2,
+            )  # fmt: skip
     out_stats[0] += loss_sum
     out_stats[1] += weight_sum
     out_stats[2] += hard_sum
@@ -465,23 +435,8 @@ def softmax_epoch(
             if c == c_pos:
                 g -= 1.0
             adagrad_row_update(
-                indptr,
-                indices,
-                data,
-                n_dense_features,
-                r,
-                coef_flat,
-                acc_flat,
-                stride_c,
-                stride_j,
-                acc_factors,
-                acc_total,
-                intercept,
-                acc_intercept,
-                c,
-                w * g,
-                lr,
-                l2,
-            )
+                indptr, indices, data, n_dense_features, r, coef_flat, acc_flat, stride_c, stride_j, acc_factors,
+                acc_total, intercept, acc_intercept, c, w * g, lr, l2,
+            )  # fmt: skip
     out_stats[0] += loss_sum
     out_stats[1] += weight_sum

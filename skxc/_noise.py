@@ -1,0 +1,75 @@
+"""A prefit noise model: ``noise=FrozenEstimator(tree)`` with a fitted :class:`AuxiliaryTree`.
+
+scikit-learn's :class:`sklearn.frozen.FrozenEstimator` returns itself from ``clone``
+and does nothing in ``fit``, so a classifier whose ``noise`` is a frozen tree keeps
+that tree through ``GridSearchCV``/``cross_validate`` and uses it as is: the tree is
+fitted once for a whole grid over the SGD parameters. The checks live here so that
+the estimator only branches on the parameter's type.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from ._tree import AuxiliaryTree
+
+
+def _head(labels) -> str:
+    """The first ten labels, for error messages."""
+    labels = np.asarray(labels).tolist()
+    return repr(labels[:10])[:-1] + (", ...]" if len(labels) > 10 else "]")
+
+
+def _tree_of(noise: FrozenEstimator) -> AuxiliaryTree:
+    """The fitted AuxiliaryTree inside ``noise``; TypeError or NotFittedError (a ValueError) otherwise."""
+    tree = noise.estimator
+    if not isinstance(tree, AuxiliaryTree):
+        raise TypeError(
+            f"noise=FrozenEstimator(...) must wrap a fitted skxc.AuxiliaryTree; got noise={noise!r} "
+            f"wrapping a {type(tree).__name__}."
+        )
+    try:
+        check_is_fitted(tree)
+    except NotFittedError:
+        raise NotFittedError(
+            f"noise=FrozenEstimator(AuxiliaryTree(...)) must wrap a fitted tree; got noise={noise!r}, whose tree "
+            f"is not fitted. Fit it first: FrozenEstimator(AuxiliaryTree(...).fit(X, y, classes=...))."
+        ) from None
+    return tree
+
+
+def frozen_classes(noise, y_classes: np.ndarray) -> np.ndarray:
+    """The classes ``fit`` uses: the frozen tree's (a superset of ``y_classes``), else ``y_classes``.
+
+    A training fold of a cross-validation may lack a rare class; the classifier then
+    keeps the tree's classes (that class gets no positives), as ``partial_fit`` does
+    with ``classes``. Labels of ``y`` that the tree has no leaf for raise a ValueError.
+    """
+    if not isinstance(noise, FrozenEstimator):
+        return y_classes
+    tree = _tree_of(noise)
+    unseen = np.setdiff1d(y_classes, tree.classes_)
+    if unseen.size:
+        raise ValueError(
+            f"y has labels that the frozen noise tree (noise={noise!r}) has no leaf for: {_head(unseen)}. Fit the tree with classes= covering every label."
+        )
+    return tree.classes_
+
+
+def frozen_tree(noise: FrozenEstimator, classes: np.ndarray, n_features: int) -> AuxiliaryTree:
+    """The frozen tree, after checking that it matches the classifier's classes and n_features."""
+    tree = _tree_of(noise)
+    if not np.array_equal(tree.classes_, classes):
+        raise ValueError(
+            f"The frozen noise tree's classes_ ({len(tree.classes_)} classes: {_head(tree.classes_)}) must equal "
+            f"the classifier's classes ({len(classes)} classes: {_head(classes)}); got noise={noise!r}."
+        )
+    if tree.n_features_in_ != n_features:
+        raise ValueError(
+            f"The frozen noise tree was fitted on {tree.n_features_in_} features, X has {n_features}; "
+            f"got noise={noise!r}."
+        )
+    return tree

@@ -232,3 +232,19 @@ def test_auto_learning_rate_is_over_examples_and_divided_by_sqrt_cardinality(ml_
     assert ml_model.learning_rate_ == pytest.approx(want, rel=1e-12)
     single = AdversarialSoftmaxClassifier(random_state=0, max_iter=1).fit(X, Y.argmax(1))
     assert single.learning_rate_ == pytest.approx(auto_learning_rate(X, np.ones(X.shape[0])), rel=1e-12)
+
+
+def test_frozen_tree_fitted_on_the_label_pairs(ml_data):
+    """noise=FrozenEstimator(tree): a tree fitted on the (row, label) pairs is used as is."""
+    from sklearn.frozen import FrozenEstimator
+
+    from skxc import AuxiliaryTree
+
+    X, Y, Xt, Yt = ml_data
+    example_row, labels = np.nonzero(Y)
+    tree = AuxiliaryTree(n_components=4, random_state=0).fit(X[example_row], labels, classes=np.arange(Y.shape[1]))
+    clf = AdversarialSoftmaxClassifier(noise=FrozenEstimator(tree), random_state=0, max_iter=2).fit(X, Y)
+    assert clf.tree_ is tree or np.array_equal(clf.tree_.node_weight_, tree.node_weight_)
+    assert clf.score(Xt, Yt) > 0.4
+    with pytest.raises(ValueError, match="classes"):
+        AdversarialSoftmaxClassifier(noise=FrozenEstimator(tree), max_iter=1).fit(X, Y[:, :20])

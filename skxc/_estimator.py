@@ -13,6 +13,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -20,9 +21,19 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._config import FLOAT
+from ._multilabel import (
+    PREDICT_THRESHOLD,
+    SPARSE_PREDICT_LABELS,
+    check_indicator,
+    hits_at_1,
+    is_multilabel,
+    label_cardinality,
+    label_pairs,
+    pairs_of_rows,
+)
 from ._noise import frozen_classes, frozen_tree
 from ._parallel import child_seed, deferred_interrupt, in_background, n_threads, seed_rng
-from ._predict import all_classes, log_noise_of, top_k
+from ._predict import all_classes, block_rows, log_noise_of, top_k
 from ._solver import Rows, Schedule, SGDParams, auto_learning_rate, check_finite_model, run_epochs
 from ._start import calibration_split, centroid_start
 from ._state import AdagradState, BestEpoch, touched_zeros, writeable
@@ -83,7 +94,10 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         initialises the model (``fit``, ``fit_noise`` or the first
         ``partial_fit``), so that this move is about 1 for an average row
         (0.5 for one-hot rows with 3 non-zeros); the value used is
-        ``learning_rate_``. Too large a value does not diverge visibly: the
+        ``learning_rate_``. Multi-label: the mean is over the (row, label)
+        examples and ρ is divided by sqrt(``label_cardinality_``), since each
+        row is trained once per label (measured better on validation splits
+        of bibtex, delicious and corel5k: user guide, "Multi-label training"). Too large a value does not diverge visibly: the
         training loss keeps falling while the scores of rarely sampled
         classes run away and held-out accuracy collapses.
 
@@ -206,7 +220,13 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        Class labels.
+        Class labels; ``np.arange(n_labels)`` for a model trained on a label
+        indicator matrix (multi-label).
+    label_cardinality_ : float
+        Multi-label models only: the weighted mean number of labels of the
+        training rows that have labels (of the first ``partial_fit`` batch or
+        the ``fit_noise`` sample when streaming); ``predict`` thresholds
+        ``label_cardinality_ * predict_proba`` at 0.5.
     coef_ : ndarray of shape (n_classes, n_features), float32
         Weights of the linear scores xi. Stored feature-major (Fortran order)
         when trained on sparse input, class-major otherwise.
@@ -274,6 +294,14 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     ``predict_proba`` returns softmax(xi(x) + log p_n(.|x)) over all classes:
     by the paper's Theorem 1 these are estimates of p(y|x) of the softmax
     classifier, not of the biased negative-sampling model.
+
+    Multi-label (``y`` a label indicator matrix): pick-all-labels, one
+    positive example per (row, label) pair, negatives from the tree but never
+    one of the row's labels (redrawn, at most 16 times, then dropped); rows
+    without labels are skipped. ``predict_proba`` then estimates shares of the
+    label marginals (about P(label|x) / E[#labels|x]; its ranking is
+    consistent for precision@k), ``predict`` returns an indicator matrix and
+    ``score`` precision@1. See the user guide, "Multi-label training".
 
     References
     ----------
@@ -367,6 +395,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         tags.classifier_tags.multi_class = True
+        tags.classifier_tags.multi_label = True
         tags.classifier_tags.poor_score = False
         return tags
 
@@ -387,8 +416,24 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
     # -- fitting -----------------------------------------------------------------
 
-    def _validate_xy(self, X, y, sample_weight, reset):
-        return validate_training_data(self, X, y, sample_weight, reset)
+    def _validate_xy(self, X, y, sample_weight, reset, multilabel=False):
+        return validate_training_data(self, X, y, sample_weight, reset, multilabel)
+
+    def _targets(self, X, y, sample_weight, reset):
+        """Validated ``(X, y, sample_weight, multilabel)``; y is a CSR indicator matrix when ``multilabel``."""
+        multilabel = is_multilabel(y)
+        X, y, sample_weight = self._validate_xy(X, y, sample_weight, reset, multilabel)
+        if multilabel and y.shape[1] < 2:
+            raise ValueError(f"A label indicator y needs at least 2 labels (columns); got {y.shape[1]}.")
+        return X, y, sample_weight, multilabel
+
+    @staticmethod
+    def _examples(y, sample_weight, multilabel):
+        """``(codes, sample_weight, example_row)`` of the training examples (``example_row`` None if single-label)."""
+        if not multilabel:
+            return None, sample_weight, None
+        example_row, codes, weights = label_pairs(y, sample_weight)
+        return codes, weights, example_row
 
     def _adagrad_kind(self) -> str:
         """The Adagrad state ``adagrad`` asks for, "full" or "factored" ("auto" resolved)."""
@@ -396,8 +441,15 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             return "full" if self.noise is None else "factored"
         return self.adagrad
 
-    def _initialize(self, X, codes, sample_weight, rng):
-        """Fit the noise tree and allocate coef_, intercept_ and the Adagrad state."""
+    def _initialize(self, X, codes, sample_weight, rng, example_row=None):
+        """Fit the noise tree and allocate coef_, intercept_ and the Adagrad state.
+
+        Multi-label: ``codes`` and ``sample_weight`` are per (row, label)
+        example and ``example_row`` maps each example to its row of X; the
+        calibration split holds out whole rows, and the tree, the centroid
+        start and the automatic learning rate see the expanded examples
+        (X's rows repeated by index: a copy of the rows, made here only).
+        """
         n_classes, n_features = len(self.classes_), X.shape[1]
         kind = self._adagrad_kind()
         check_model_memory(n_classes, n_features, type(self).__name__, full_adagrad=kind == "full")
@@ -409,6 +461,10 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         t0 = time.perf_counter()
         calibrate = self.init == "centroid" or (self.noise == "adversarial" and self.tree_temperature == "auto")
         fit_rows, held = calibration_split(X.shape[0], rng) if calibrate else (None, None)
+        if example_row is not None:
+            if held is not None:
+                fit_rows, held = pairs_of_rows(example_row, X.shape[0], held)
+            X = X[example_row]
         if isinstance(self.noise, FrozenEstimator):  # a prefit tree, used as is (skxc/_noise.py)
             tree = frozen_tree(self.noise, self.classes_, n_features)
         elif self.noise == "adversarial":
@@ -451,6 +507,8 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             self.intercept_[:] = self._mean_negative_log_noise(X, codes, sample_weight)
         self._rng = rng
         self._auto_learning_rate = auto_learning_rate(X, sample_weight)
+        if example_row is not None:  # multi-label: a row takes label_cardinality_ positive steps per epoch
+            self._auto_learning_rate /= np.sqrt(self.label_cardinality_)
         self.t_ = 0
         self._weight_bound = (float(np.abs(self.intercept_).max()), 0)  # see check_finite_model
         self.n_iter_ = 0
@@ -470,12 +528,24 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         np.divide(-num, den, out=out, where=den > 0)
         return out
 
-    def _rows(self, X, codes, sample_weight) -> Rows:
-        """Validated training X in kernel format, with the tree's features and log p_n of each row's class."""
+    def _rows(self, X, codes, sample_weight, example_row=None, Y=None) -> Rows:
+        """Validated training X in kernel format, with the tree's features and log p_n of each example's class.
+
+        Multi-label: the examples are (row, label) pairs, ``example_row`` their
+        rows and ``Y`` the CSR indicator (each row's labels, never negatives).
+        """
         rows, Z = self._kernel_inputs(X)
-        log_noise = log_noise_of(Z, codes, self.tree_.arrays, n_threads(self.n_jobs))  # once per call (tree fixed)
-        return Rows(rows.indptr, rows.indices, rows.data, rows.n_dense_features, codes, sample_weight.astype(FLOAT), Z,
-                    log_noise)  # fmt: skip
+        tree, threads = self.tree_.arrays, n_threads(self.n_jobs)
+        if example_row is None:
+            log_noise = log_noise_of(Z, codes, tree, threads)  # once per call (tree fixed)
+            return Rows(rows.indptr, rows.indices, rows.data, rows.n_dense_features, codes,
+                        sample_weight.astype(FLOAT), Z, log_noise)  # fmt: skip
+        log_noise = log_noise_of(np.ascontiguousarray(Z[example_row]), codes, tree, threads)
+        return Rows(
+            rows.indptr, rows.indices, rows.data, rows.n_dense_features, codes, sample_weight.astype(FLOAT), Z,
+            log_noise, np.ascontiguousarray(example_row, dtype=np.int64),
+            np.ascontiguousarray(Y.indptr, dtype=np.int64), np.ascontiguousarray(Y.indices, dtype=np.int32),
+        )  # fmt: skip
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -485,8 +555,10 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data. Sparse input is converted to CSR.
-        y : array-like of shape (n_samples,)
-            Class labels (any sortable type, e.g. ints or strings).
+        y : array-like of shape (n_samples,), or {array-like, sparse matrix} of shape (n_samples, n_labels)
+            Class labels (any sortable type, e.g. ints or strings), or a 0/1
+            label indicator matrix for multi-label training (rows without
+            labels are skipped).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights scaling each row's loss.
 
@@ -495,8 +567,11 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         self : AdversarialSoftmaxClassifier
             The fitted estimator.
         """
-        X, y, sample_weight = self._validate_xy(X, y, sample_weight, reset=True)
-        classes = frozen_classes(self.noise, unique_labels(y, "y"))  # a frozen tree's classes, else y's
+        X, y, sample_weight, multilabel = self._targets(X, y, sample_weight, reset=True)
+        if multilabel:  # a frozen tree must have the classes np.arange(n_labels) (checked in _initialize)
+            classes = np.arange(y.shape[1])
+        else:
+            classes = frozen_classes(self.noise, unique_labels(y, "y"))  # a frozen tree's classes, else y's
         if len(classes) < 2:
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes in the data, but the "
@@ -505,12 +580,13 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         warm = (
             self.warm_start
             and hasattr(self, "coef_")
+            and getattr(self, "_multilabel", False) == multilabel
             and np.array_equal(getattr(self, "classes_", None), classes)
             and self.coef_.shape[1] == X.shape[1]
         )
         rng = self._rng if warm else seed_rng(self.random_state)
         with self._intact_on_error():
-            X, codes, sample_weight, val, rows = self._prepare_fit(X, y, classes, sample_weight, rng, warm)
+            X, val, rows = self._prepare_fit(X, y, classes, sample_weight, rng, warm, multilabel)
         self.n_iter_ = 0
         self._train(rows, self.max_iter, val)
         return self
@@ -531,10 +607,12 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             self.__dict__.update(previous)
             raise
 
-    def _prepare_fit(self, X, y, classes, sample_weight, rng, warm):
-        """Labels, early-stopping split, initialisation (unless warm) and kernel rows of ``fit``."""
-        self.classes_ = classes
-        codes = encode_labels(classes, y, "y")
+    def _prepare_fit(self, X, y, classes, sample_weight, rng, warm, multilabel):
+        """Labels, early-stopping split, initialisation (unless warm) and kernel rows of ``fit``.
+
+        Returns ``(X, val, rows)``; multi-label ``y`` is a CSR indicator matrix.
+        """
+        codes = None if multilabel else encode_labels(classes, y, "y")
         val = None
         if self.early_stopping:
             n_val = max(1, int(round(self.validation_fraction * X.shape[0])))
@@ -544,11 +622,26 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
                 )
             perm = rng.permutation(X.shape[0])
             val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-            val = (X[val_idx], codes[val_idx])
-            X, codes, sample_weight = X[train_idx], codes[train_idx], sample_weight[train_idx]
+            if multilabel:  # validation P@1 against the held-out rows' label sets
+                val = (X[val_idx], y[val_idx])
+                X, y, sample_weight = X[train_idx], y[train_idx], sample_weight[train_idx]
+            else:
+                val = (X[val_idx], codes[val_idx])
+                X, codes, sample_weight = X[train_idx], codes[train_idx], sample_weight[train_idx]
+        Y = y if multilabel else None
+        if multilabel:
+            codes, pair_weight, example_row = self._examples(y, sample_weight, True)
+            if codes.shape[0] == 0:
+                raise ValueError("y has no labels: every row of the label indicator matrix is empty.")
+        else:
+            pair_weight, example_row = sample_weight, None
+        self.classes_ = classes
+        self._set_kind(multilabel)
         if not warm:
-            self._initialize(X, codes, sample_weight, rng)
-        return X, codes, sample_weight, val, self._rows(X, codes, sample_weight)
+            if multilabel:
+                self.label_cardinality_ = label_cardinality(Y, sample_weight)
+            self._initialize(X, codes, pair_weight, rng, example_row)
+        return X, val, self._rows(X, codes, pair_weight, example_row, Y)
 
     def _train(self, rows: Rows, n_epochs: int, val=None, check_convergence=True):
         """Run up to ``n_epochs`` epochs on ``rows``; ``val`` = (X, codes) of held-out rows for early stopping."""
@@ -566,7 +659,10 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             val_inputs, val_codes = self._kernel_inputs(val[0]), val[1]  # converted once, scored every epoch
 
             def validate():
-                return float(np.mean(self._top_k_codes(val_inputs, 1)[0][:, 0] == val_codes))
+                top = self._top_k_codes(val_inputs, 1)[0][:, 0]
+                if sp.issparse(val_codes):  # multi-label: precision@1
+                    return float(np.mean(hits_at_1(val_codes, top)))
+                return float(np.mean(top == val_codes))
 
         best = BestEpoch()
 
@@ -612,10 +708,11 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             A sample of the training data.
-        y : array-like of shape (n_samples,)
-            Its labels.
+        y : array-like of shape (n_samples,), or {array-like, sparse matrix} of shape (n_samples, n_labels)
+            Its labels, or a 0/1 label indicator matrix (multi-label).
         classes : array-like of shape (n_classes,), default=None
             All classes of the stream (a superset of ``y``); default: those in ``y``.
+            Multi-label: None or ``np.arange(n_labels)``.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights.
 
@@ -624,15 +721,47 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         self : AdversarialSoftmaxClassifier
             The estimator with ``tree_`` fitted and ``coef_`` at its initial value.
         """
-        X, y, sample_weight = self._validate_xy(X, y, sample_weight, reset=True)
-        classes = unique_labels(y, "y") if classes is None else unique_labels(classes, "classes")
+        X, y, sample_weight, multilabel = self._targets(X, y, sample_weight, reset=True)
+        if multilabel:
+            classes = self._label_columns(y, classes)
+        else:
+            classes = unique_labels(y, "y") if classes is None else unique_labels(classes, "classes")
         if len(classes) < 2:
             raise ValueError(f"classes must contain at least 2 classes; got {classes.tolist()!r}.")
-        codes = encode_labels(classes, y, "y")
+        if multilabel:
+            codes, pair_weight, example_row = self._examples(y, sample_weight, True)
+            if codes.shape[0] == 0:
+                raise ValueError("y has no labels: every row of the label indicator matrix is empty.")
+        else:
+            codes, pair_weight, example_row = encode_labels(classes, y, "y"), sample_weight, None
         with self._intact_on_error():
+            if multilabel:
+                self.label_cardinality_ = label_cardinality(y, sample_weight)
             self.classes_ = classes
-            self._initialize(X, codes, sample_weight, seed_rng(self.random_state))
+            self._set_kind(multilabel)
+            self._initialize(X, codes, pair_weight, seed_rng(self.random_state), example_row)
         return self
+
+    def _set_kind(self, multilabel: bool) -> None:
+        """Record single- or multi-label training; ``label_cardinality_`` exists for multi-label models only."""
+        self._multilabel = multilabel
+        if not multilabel and hasattr(self, "label_cardinality_"):
+            del self.label_cardinality_
+
+    @property
+    def _is_multilabel(self) -> bool:
+        return getattr(self, "_multilabel", False)
+
+    @staticmethod
+    def _label_columns(Y, classes):
+        """``classes_`` of a label indicator ``Y``: ``np.arange(n_labels)``; ``classes`` must be None or equal it."""
+        labels = np.arange(Y.shape[1])
+        if classes is not None and not np.array_equal(np.asarray(classes), labels):
+            raise ValueError(
+                f"With a label indicator matrix y, classes must be None or np.arange(n_labels) with "
+                f"n_labels={Y.shape[1]} (the columns of y); got {np.asarray(classes)[:10].tolist()!r}."
+            )
+        return labels
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -647,11 +776,12 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             A batch of training rows.
-        y : array-like of shape (n_samples,)
-            Their labels, all in ``classes``.
+        y : array-like of shape (n_samples,), or {array-like, sparse matrix} of shape (n_samples, n_labels)
+            Their labels, all in ``classes``, or a 0/1 label indicator matrix
+            (multi-label; every call must then pass one with the same columns).
         classes : array-like of shape (n_classes,), default=None
             All classes of the stream; required on the first call, ignored (but
-            checked) later.
+            checked) later. Multi-label: optional (None or ``np.arange(n_labels)``).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights.
 
@@ -661,9 +791,34 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             The updated estimator.
         """
         first = not hasattr(self, "coef_")
-        if first and classes is None:
+        multilabel = is_multilabel(y)
+        if not first and multilabel != getattr(self, "_multilabel", False):
+            before, now = ("a label indicator matrix", "1-D labels") if not multilabel else ("1-D labels", "a 2-D y")
+            raise ValueError(
+                f"partial_fit was first called with {before} and now gets {now}: single-label and "
+                f"multi-label training cannot be mixed in one model."
+            )
+        if first and classes is None and not multilabel:
             raise ValueError("classes must be passed on the first call to partial_fit.")
-        X, y, sample_weight = self._validate_xy(X, y, sample_weight, reset=first)
+        X, y, sample_weight, multilabel = self._targets(X, y, sample_weight, reset=first)
+        if multilabel:
+            if first:
+                classes = self._label_columns(y, classes)
+            else:
+                if y.shape[1] != len(self.classes_):
+                    raise ValueError(
+                        f"y has {y.shape[1]} label columns but the model was trained with {len(self.classes_)}."
+                    )
+                self._label_columns(y, self.classes_ if classes is None else classes)
+            codes, pair_weight, example_row = self._examples(y, sample_weight, True)
+            if first:
+                with self._intact_on_error():
+                    self.classes_ = classes
+                    self._set_kind(True)
+                    self.label_cardinality_ = label_cardinality(y, sample_weight)
+                    self._initialize(X, codes, pair_weight, seed_rng(self.random_state), example_row)
+            self._train(self._rows(X, codes, pair_weight, example_row, y), 1, check_convergence=False)
+            return self
         if first:
             classes = unique_labels(classes, "classes")
             if len(classes) < 2:
@@ -671,6 +826,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             codes = encode_labels(classes, y, "y")
             with self._intact_on_error():
                 _check_partial_fit_first_call(self, classes)
+                self._set_kind(False)
                 self._initialize(X, codes, sample_weight, seed_rng(self.random_state))
         else:
             _check_partial_fit_first_call(self, classes)
@@ -714,7 +870,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             ``classes_[1]`` (shape (n_samples,)), as in scikit-learn.
         """
         out = self._all_classes(X, "scores")
-        if len(self.classes_) == 2:
+        if len(self.classes_) == 2 and not self._is_multilabel:
             return out[:, 1] - out[:, 0]
         return out
 
@@ -744,12 +900,20 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes), float64
-            Rows sum to 1; columns follow ``classes_``.
+            Rows sum to 1; columns follow ``classes_``. Multi-label models:
+            shares of the label marginals, about P(label|x) / E[#labels|x],
+            not the marginals themselves (user guide, "Multi-label training").
         """
         return self._all_classes(X, "proba")
 
     def predict(self, X):
-        """Most probable class, computed in row blocks (never the full n x C matrix).
+        """Most probable class (single-label), or the predicted label set (multi-label).
+
+        Single-label: computed in row blocks (never the full n x C matrix).
+        Multi-label (trained on a label indicator matrix): the labels whose
+        estimated marginal ``label_cardinality_ * predict_proba(X)`` is at least
+        0.5, and always the most probable label, so that no row is empty (see
+        the user guide, "Multi-label training"); computed in row blocks.
 
         Parameters
         ----------
@@ -758,14 +922,40 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        y_pred : ndarray of shape (n_samples,)
-            Class labels.
+        y_pred : ndarray of shape (n_samples,), or indicator of shape (n_samples, n_labels)
+            Class labels; multi-label: a 0/1 int64 indicator matrix, a
+            scipy.sparse CSR matrix when there are more than 1000 labels, else
+            a dense ndarray.
         """
         inputs = self._kernel_inputs(self._validate_X(X))  # validates (NotFittedError) before reading classes_
+        if self._is_multilabel:
+            return self._predict_label_sets(inputs)
         return self.classes_[self._top_k_codes(inputs, 1)[0][:, 0]]
 
-    def predict_top_k(self, X, k=5):
-        """The k most probable classes of each row, most probable first.
+    def _blocks(self, inputs, what):
+        """Yield ``(start, stop, block)``: ``all_classes`` ``what`` of blocks of rows of ``_kernel_inputs``."""
+        rows, Z = inputs
+        n, n_classes = rows.X.shape[0], len(self.classes_)
+        step = block_rows(n_classes, self.tree_.leaf_class_.shape[0])
+        threads = n_threads(self.n_jobs)
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            part = kernel_rows(rows.X[start:stop])
+            yield start, stop, all_classes(part, Z[start:stop], self.coef_, self.intercept_, self.tree_.arrays,
+                                           what, threads)  # fmt: skip
+
+    def _predict_label_sets(self, inputs):
+        n, n_labels = inputs[0].X.shape[0], len(self.classes_)
+        parts = []
+        for _, _, proba in self._blocks(inputs, "proba"):
+            keep = self.label_cardinality_ * proba >= PREDICT_THRESHOLD
+            keep[np.arange(proba.shape[0]), np.argmax(proba, axis=1)] = True
+            parts.append(sp.csr_matrix(keep.astype(np.int64)))
+        out = sp.vstack(parts, format="csr") if parts else sp.csr_matrix((n, n_labels), dtype=np.int64)
+        return out if n_labels > SPARSE_PREDICT_LABELS else out.toarray()
+
+    def predict_top_k(self, X, k=5, return_scores=False):
+        """The k most probable classes (or labels) of each row, most probable first.
 
         Parameters
         ----------
@@ -773,13 +963,62 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             Input rows.
         k : int, default=5
             Number of classes per row (at most ``n_classes``).
+        return_scores : bool, default=False
+            Also return their probabilities (the entries of
+            :meth:`predict_proba`), computed with each row's normaliser over
+            all classes in row blocks.
 
         Returns
         -------
         top : ndarray of shape (n_samples, k)
-            Class labels.
+            Class labels (multi-label: label columns, i.e. indices into ``classes_``).
+        proba : ndarray of shape (n_samples, k), float64
+            Only with ``return_scores=True``: their probabilities, non-increasing along each row.
         """
         X = self._validate_X(X)
         if not isinstance(k, Integral) or not 1 <= k <= len(self.classes_):
             raise ValueError(f"k must be an integer in [1, n_classes={len(self.classes_)}]; got {k!r}.")
-        return self.classes_[self._top_k_codes(self._kernel_inputs(X), k)[0]]
+        inputs = self._kernel_inputs(X)
+        codes, scores = self._top_k_codes(inputs, k)
+        top = self.classes_[codes]
+        if not return_scores:
+            return top
+        log_norm = np.empty(codes.shape[0], dtype=np.float64)
+        for start, stop, S in self._blocks(inputs, "scores"):
+            log_norm[start:stop] = logsumexp(S, axis=1)
+        return top, np.exp(scores - log_norm[:, None])
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy (single-label), or precision@1 (multi-label).
+
+        For a model trained on a label indicator matrix, ``y`` must be one too
+        and the score is the (weighted) fraction of rows whose most probable
+        label is one of their labels: precision@1, the Extreme Classification
+        Repository's first metric (rows without labels count as misses).
+        Subset accuracy, scikit-learn's default for multi-label classifiers,
+        is near 0 with thousands of labels, so model selection by ``score``
+        (e.g. ``GridSearchCV`` with default scoring) would learn nothing.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Test rows.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            True labels, or the label indicator matrix.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights.
+
+        Returns
+        -------
+        score : float
+            Accuracy, or precision@1.
+        """
+        if not self._is_multilabel:
+            check_is_fitted(self)
+            return super().score(X, y, sample_weight=sample_weight)
+        inputs = self._kernel_inputs(self._validate_X(X))
+        Y = check_indicator(y, inputs[0].X.shape[0])
+        if Y.shape[1] != len(self.classes_):
+            raise ValueError(f"y has {Y.shape[1]} label columns but the model was trained with {len(self.classes_)}.")
+        hits = hits_at_1(Y, self._top_k_codes(inputs, 1)[0][:, 0])
+        return float(np.average(hits, weights=sample_weight))

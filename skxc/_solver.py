@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -38,19 +38,29 @@ __all__ = [
 
 @dataclass
 class Rows:
-    """Training rows in kernel format plus everything per row the kernel needs."""
+    """Training examples in kernel format plus everything per example the kernel needs.
+
+    Single-label: one example per row. Multi-label (pick-all-labels): one
+    example per (row, label) pair; ``example_row`` maps it to its row of X and
+    Z, and ``label_indptr``/``label_indices`` (CSR of Y) hold each row's labels,
+    which the kernel never draws as negatives.
+    """
 
     indptr: np.ndarray
     indices: np.ndarray
     data: np.ndarray
     n_dense_features: int
-    codes: np.ndarray  # int32 (n,) class codes (indices into classes_)
-    sample_weight: np.ndarray  # float32 (n,)
-    Z: np.ndarray  # float32 (n, k) projected features for the tree
-    log_noise: np.ndarray  # float64 (n,) log p_n(y|x) of each row's own class
+    codes: np.ndarray  # int32 (e,) class codes (indices into classes_) of the examples
+    sample_weight: np.ndarray  # float32 (e,)
+    Z: np.ndarray  # float32 (n, k) projected features of the rows for the tree
+    log_noise: np.ndarray  # float64 (e,) log p_n(y|x) of each example's own class
+    example_row: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # int64 (e,) or empty
+    label_indptr: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # int64 (n+1,) or empty
+    label_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))  # int32 (nnz(Y),)
 
     @property
     def n_samples(self) -> int:
+        """Number of examples (rows, or (row, label) pairs for multi-label data)."""
         return self.codes.shape[0]
 
 
@@ -141,14 +151,14 @@ def sgd_epoch(
         if params.exact:  # exact softmax: the reference mode, every class row updated
             softmax_epoch(
                 rows.indptr, rows.indices, rows.data, rows.n_dense_features, rows.codes, rows.sample_weight,
-                chunk, coef_flat, acc_flat, acc_factors, acc_total, stride_c, stride_j, intercept,
+                rows.example_row, chunk, coef_flat, acc_flat, acc_factors, acc_total, stride_c, stride_j, intercept,
                 acc_intercept, lr, alpha, l2, stats[t],
             )  # fmt: skip
             return
         negative_sampling_epoch(
             rows.indptr, rows.indices, rows.data, rows.n_dense_features, rows.codes, rows.sample_weight,
-            chunk, rows.Z, rows.log_noise, coef_flat, acc_flat, acc_factors, acc_total, stride_c, stride_j,
-            intercept, acc_intercept, tree.node_weight, tree.node_bias, tree.leaf_class,
+            rows.example_row, rows.label_indptr, rows.label_indices, chunk, rows.Z, rows.log_noise, coef_flat,
+            acc_flat, acc_factors, acc_total, stride_c, stride_j, intercept, acc_intercept, tree.node_weight, tree.node_bias, tree.leaf_class,
             params.n_negatives, lr, alpha, l2, states[t], stats[t],
         )  # fmt: skip
 

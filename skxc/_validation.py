@@ -12,6 +12,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from ._config import FLOAT, INDEX, INDPTR
+from ._multilabel import check_indicator
 
 
 def encode_labels(classes: np.ndarray, y: np.ndarray, name: str) -> np.ndarray:
@@ -182,12 +183,20 @@ def check_model_memory(n_classes: int, n_features: int, owner: str, full_adagrad
         )
 
 
-def validate_training_data(estimator, X, y, sample_weight, reset: bool):
+def validate_training_data(estimator, X, y, sample_weight, reset: bool, multilabel: bool = False):
     """``(X, y, sample_weight)`` validated for training: CSR or dense float32/64 X in canonical
     form (duplicates summed) and within the float32 range, classification targets, float32 weights.
 
+    ``multilabel``: y is a label indicator matrix, returned as a canonical CSR
+    matrix (see ``skxc._multilabel.check_indicator``).
     Checks everything before any state changes, so a failed call leaves the model as it was.
     """
+    if multilabel:
+        X = canonical_csr(validate_data(estimator, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=reset))
+        y = check_indicator(y, X.shape[0])
+        check_float32_range(X)
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
+        return X, y, sample_weight
     X, y = validate_data(estimator, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], reset=reset)
     X = canonical_csr(X)  # duplicates summed before the tree, the range check and the float32 cast
     with warnings.catch_warnings():

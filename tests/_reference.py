@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from skxc._config import PADDING_BIAS
+from skxc._kernels.sgd import MAX_REDRAWS
 from skxc._tree import balanced_leaf_class
 
 MASK64 = (1 << 64) - 1
@@ -200,7 +201,20 @@ def adagrad_step(coef, acc, c, x, g, lr, l2):
         coef[c, j] -= lr * gj / math.sqrt(a + ADAGRAD_EPS)
 
 
-def sgd_step(x, c_pos, weight, z, coef, acc, intercept, acc_intercept, tree, n_negatives, lr, alpha, rng, l2=0.0):
+def draw_negative(z, node_weight, node_bias, leaf_class, rng, exclude=(), max_redraws=MAX_REDRAWS):
+    """One negative from the tree: ``(class, log p_n)``; a class in ``exclude`` (the row's own labels,
+    multi-label) is redrawn up to ``max_redraws`` times, after which the class is None (dropped)."""
+    for _ in range(max_redraws + 1):
+        leaf, lp = sample_leaf(z, node_weight, node_bias, rng)
+        c = int(leaf_class[leaf])
+        if c not in exclude:
+            return c, lp
+    return None, lp
+
+
+def sgd_step(
+    x, c_pos, weight, z, coef, acc, intercept, acc_intercept, tree, n_negatives, lr, alpha, rng, l2=0.0, exclude=()
+):
     """One positive example of negative-sampling Adagrad, in float64, in place.
 
     ``x`` float64 (K,) dense row; ``coef`` float64 (C, K); ``acc`` float64 (C, K)
@@ -208,15 +222,18 @@ def sgd_step(x, c_pos, weight, z, coef, acc, intercept, acc_intercept, tree, n_n
     ``tree`` = (node_weight, node_bias, leaf_class, class_leaf); ``rng`` an
     :class:`XorShift64Star`. Features with x_j == 0 are not updated (their
     gradient is 0 and Adagrad skips them); a touched weight's gradient includes
-    ``l2 * w``. Returns (loss, negatives, their log p_n).
+    ``l2 * w``. Multi-label: ``exclude`` holds the row's labels, redrawn as
+    in :func:`draw_negative` (a dropped negative has no term). Returns (loss,
+    negatives, their log p_n).
     """
     node_weight, node_bias, leaf_class, class_leaf = tree
     lp_pos = leaf_log_proba(z, node_weight, node_bias)[class_leaf[c_pos]]
     negs, lp_neg = [], []
     for _ in range(n_negatives):
-        leaf, lp = sample_leaf(z, node_weight, node_bias, rng)
-        negs.append(int(leaf_class[leaf]))
-        lp_neg.append(lp)
+        c, lp = draw_negative(z, node_weight, node_bias, leaf_class, rng, exclude)
+        if c is not None:
+            negs.append(c)
+            lp_neg.append(lp)
     xi = coef @ x + intercept  # all scores before the step
     loss = eq6_loss(xi[c_pos], lp_pos, xi[negs], lp_neg, alpha, weight)
     g_pos, g_neg = eq6_gradient(xi[c_pos], lp_pos, xi[negs], lp_neg, alpha, weight)

@@ -48,6 +48,7 @@ def test_softmax_step_matches_reference(l2):
         K,
         np.array([3], np.int32),
         np.ones(1, np.float32),
+        np.zeros(0, np.int64),
         np.zeros(1, np.int64),
         Wk.ravel(),
         aWk.ravel(),
@@ -80,3 +81,36 @@ def test_exact_softmax_matches_logistic_regression_accuracy():
     raw = Xte[:5].astype(np.float32) @ clf.coef_.T + clf.intercept_
     np.testing.assert_allclose(S - S[:, :1], raw - raw[:, :1], rtol=1e-4, atol=1e-4)
     assert np.isnan(clf.hardness_curve_[-1])
+
+
+def test_multilabel_examples_match_reference_steps_on_their_rows():
+    """Multi-label (pick-all-labels): examples (row, label) visited in order == the reference step
+    on each example's row with that label (the other labels of the row are not excluded)."""
+    rng = np.random.default_rng(1)
+    C, K, n = 6, 4, 3
+    X = rng.normal(size=(n, K)).astype(np.float32)
+    example_row = np.array([0, 0, 1, 2, 2, 2], dtype=np.int64)
+    codes = np.array([1, 4, 0, 2, 3, 5], dtype=np.int32)
+    weight = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 0.0], dtype=np.float32)  # example 5 is skipped
+    order = np.array([3, 0, 5, 1, 2, 4, 0], dtype=np.int64)
+    W = rng.normal(size=(C, K)).astype(np.float32)
+    b = rng.normal(size=C).astype(np.float32)
+    accW = rng.uniform(0.1, 1, size=(C, K)).astype(np.float32)
+    accb = rng.uniform(0.1, 1, size=C).astype(np.float32)
+    lr, alpha = 0.2, 0.05
+    ref, loss = [W, b, accW, accb], 0.0
+    for e in order[weight[order] > 0]:
+        *ref, step_loss = _reference_softmax_step(X[example_row[e]].astype(np.float64), codes[e], *ref, lr, alpha, 0.0)
+        loss += step_loss
+    stats = np.zeros(4)
+    Wk, bk, aWk, abk = W.copy(), b.copy(), accW.copy(), accb.copy()
+    softmax_epoch(
+        np.zeros(1, np.int64), np.zeros(0, np.int32), X.ravel().copy(), K, codes, weight, example_row, order,
+        Wk.ravel(), aWk.ravel(), np.zeros(0), np.zeros(1), K, 1, bk, abk, lr, alpha, 0.0, stats,
+    )  # fmt: skip
+    np.testing.assert_allclose(Wk, ref[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(bk, ref[1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(aWk, ref[2], rtol=1e-5)
+    np.testing.assert_allclose(abk, ref[3], rtol=1e-5)
+    assert stats[0] == pytest.approx(loss, rel=1e-6)
+    assert stats[1] == 6

@@ -45,7 +45,13 @@ def number_after(label: str, text: str) -> float:
 
 
 def test_every_example_is_tested():
-    tested = {"quick_start.py", "pipeline_grid_search.py", "streaming_partial_fit.py", "plot_learning_curves.py"}
+    tested = {
+        "quick_start.py",
+        "pipeline_grid_search.py",
+        "streaming_partial_fit.py",
+        "plot_learning_curves.py",
+        "multilabel.py",
+    }
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -96,4 +102,21 @@ def test_plot_learning_curves(tmp_path):
     finally:
         png.unlink(missing_ok=True)
         png.parent.rmdir()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_multilabel(tmp_path):
+    out = run_example("multilabel.py", cwd=tmp_path)
+    assert "200 labels" in out
+
+    def metrics_of(system):
+        line = next(ln for ln in out.splitlines() if ln.strip().startswith(system + ":"))
+        return {m: float(v) for m, v in re.findall(r"(P@\d|nDCG@5|PSP@5) ([0-9.]+)", line)}
+
+    skxc, frequent = metrics_of("skxc"), metrics_of("most frequent labels")
+    assert set(skxc) == {"P@1", "P@3", "P@5", "nDCG@5", "PSP@5"}
+    for k in skxc:
+        assert skxc[k] > 2 * frequent[k], (k, skxc[k], frequent[k])
+    assert number_after("score (precision@1):", out) == skxc["P@1"]
+    assert number_after("predicted labels per row:", out) >= 1.0
     assert list(tmp_path.iterdir()) == []

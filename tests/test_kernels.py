@@ -175,13 +175,39 @@ def _problem(seed, order, tree_k, fmt, adagrad="full"):
 
 
 def _run_kernel(
-    Xin, y, weight, Z, tree, coef, acc, intercept, acc_intercept, rows, n_negatives, lr, alpha, seed, l2=0.0
+    Xin,
+    y,
+    weight,
+    Z,
+    tree,
+    coef,
+    acc,
+    intercept,
+    acc_intercept,
+    rows,
+    n_negatives,
+    lr,
+    alpha,
+    seed,
+    l2=0.0,
+    example_row=None,
+    labels=None,
 ):
     """Call the kernel exactly as skxc/_solver.py does (same dtypes: one signature).
 
     A :class:`_reference.FactoredAcc` ``acc`` is passed as the kernel's factored
-    state and updated from it in place after the call.
+    state and updated from it in place after the call. Multi-label: ``y`` holds
+    the examples' classes, ``example_row`` their rows and ``labels`` is the CSR
+    indicator matrix Y (its labels are never drawn as negatives).
     """
+    if example_row is None:
+        example_row = np.zeros(0, dtype=np.int64)
+        label_indptr, label_indices = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
+        row_of = np.arange(y.shape[0])
+    else:
+        example_row = np.asarray(example_row, dtype=np.int64)
+        label_indptr, label_indices = labels.indptr.astype(np.int64), labels.indices.astype(np.int32)
+        row_of = example_row
     _, indptr, indices, data, n_dense = kernel_rows(Xin)
     coef_flat, stride_c, stride_j = flat_view(coef)
     if isinstance(acc, ref.FactoredAcc):
@@ -197,10 +223,14 @@ def _run_kernel(
     sample_weight = np.broadcast_to(np.asarray(weight, dtype=np.float32), y.shape).copy()
     node_weight, node_bias, leaf_class, _ = tree
     log_noise = np.array(
-        [ref.class_log_proba(Z[i], node_weight, node_bias, leaf_class, N_CLASSES)[y[i]] for i in range(y.shape[0])]
+        [
+            ref.class_log_proba(Z[row_of[i]], node_weight, node_bias, leaf_class, N_CLASSES)[y[i]]
+            for i in range(y.shape[0])
+        ]
     )
     negative_sampling_epoch(
-        indptr, indices, data, n_dense, y, sample_weight, np.asarray(rows, dtype=np.int64), Z, log_noise,
+        indptr, indices, data, n_dense, y, sample_weight, example_row, label_indptr, label_indices,
+        np.asarray(rows, dtype=np.int64), Z, log_noise,
         coef_flat, acc_flat, acc_factors, acc_total, stride_c, stride_j, intercept, acc_intercept,
         node_weight, node_bias, leaf_class, n_negatives, float(lr), float(alpha), float(l2), state, out_stats,
     )  # fmt: skip

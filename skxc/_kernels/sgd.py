@@ -24,6 +24,16 @@ c's weights, of feature j's weights and of all weights, acc_cj = R_c S_j / T
 is C + K + 1 float64 numbers instead of C x K (accuracy against the full state:
 docs/benchmarks.rst, "Measurements behind the defaults").
 
+Multi-label training (pick-all-labels) visits *examples*: (row, label) pairs.
+``example_row`` maps example e to its row of X (and of Z); ``y``,
+``sample_weight`` and ``log_noise`` are per example. ``label_indptr`` /
+``label_indices`` (CSR of the label indicator matrix Y) give each row's label
+set, and a negative drawn from the row's own labels is redrawn, at most
+``MAX_REDRAWS`` times; if the last draw is still one of the row's labels that
+negative is dropped (its term and update are skipped and it is not counted in
+the statistics). For single-label data the three arrays are empty: example e
+is row e and nothing is redrawn (the paper's sampler, which Theorem 1 needs).
+
 The positive's log p_n(y|x) does not change while the tree is fixed, so it is
 computed once per call of the estimator (``log_noise``), not once per epoch.
 
@@ -57,6 +67,11 @@ from .tree import log_sigmoid, sample_leaf
 #: them in proportion to the gradient (measurements: docs/benchmarks.rst,
 #: "Measurements behind the defaults").
 ADAGRAD_EPS = 1.0
+
+#: Multi-label: redraws of a negative that is one of the row's own labels before
+#: the negative is dropped. The chance of reaching it is p_n(Y|x)^(MAX_REDRAWS + 1),
+#: negligible unless the tree puts nearly all its mass on the row's labels.
+MAX_REDRAWS = 16
 
 
 @njit(**NJIT_HELPER)
@@ -156,11 +171,40 @@ def sigmoid(a):
 
 
 @njit(**NJIT_HELPER)
-def _draw_negatives(z, node_weight, node_bias, leaf_class, state, out_class, out_lp):
-    """Fill ``out_class``/``out_lp`` with negatives drawn from the tree at ``z`` and their log p_n."""
+def _is_label(label_indptr, label_indices, r, c):
+    """Whether class ``c`` is one of row ``r``'s labels (CSR, sorted ``label_indices``); False without labels."""
+    if label_indptr.shape[0] == 0:
+        return False
+    lo = label_indptr[r]
+    hi = label_indptr[r + 1]
+    while lo < hi:  # binary search
+        mid = (lo + hi) // 2
+        v = label_indices[mid]
+        if v == c:
+            return True
+        if v < c:
+            lo = mid + 1
+        else:
+            hi = mid
+    return False
+
+
+@njit(**NJIT_HELPER)
+def _draw_negatives(z, node_weight, node_bias, leaf_class, label_indptr, label_indices, r, state, out_class, out_lp):
+    """Fill ``out_class``/``out_lp`` with negatives drawn from the tree at ``z`` and their log p_n.
+
+    With labels (multi-label), a draw among row ``r``'s labels is redrawn up to
+    ``MAX_REDRAWS`` times; after that ``out_class`` is -1 (the negative is dropped).
+    """
     for m in range(out_class.shape[0]):
-        leaf, lp = sample_leaf(z, node_weight, node_bias, state)
-        out_class[m] = leaf_class[leaf]
+        for attempt in range(MAX_REDRAWS + 1):
+            leaf, lp = sample_leaf(z, node_weight, node_bias, state)
+            c = leaf_class[leaf]
+            if not _is_label(label_indptr, label_indices, r, c):
+                break
+            if attempt == MAX_REDRAWS:
+                c = -1
+        out_class[m] = c
         out_lp[m] = lp
 
 
@@ -184,6 +228,9 @@ def negative_sampling_epoch(
     n_dense_features,
     y,
     sample_weight,
+    example_row,
+    label_indptr,
+    label_indices,
     order,
     Z,
     log_noise,
@@ -211,9 +258,13 @@ def negative_sampling_epoch(
     ----------
     indptr : int64 (n+1,); indices : int32 (nnz,); data : float32 (nnz,) or (n*K,)
     n_dense_features : int, K for dense input, 0 for CSR
-    y : int32 (n,) class codes; sample_weight : float32 (n,); order : int64 (m,) rows to visit
-    Z : float32 (n, k) projected features for the tree (k may be 0)
-    log_noise : float64 (n,) log p_n(y_r | x_r) of each row's own class
+    y : int32 (e,) class codes of the examples; sample_weight : float32 (e,)
+    example_row : int64 (e,) row of X of each example (multi-label), or empty: example e is row e
+    label_indptr : int64 (n+1,), label_indices : int32 (nnz(Y),) sorted per row: each row's
+        labels, never drawn as negatives (multi-label); both empty for single-label data
+    order : int64 (m,) examples to visit
+    Z : float32 (n, k) projected features of the rows for the tree (k may be 0)
+    log_noise : float64 (e,) log p_n(y_e | x) of each example's own class
     coef_flat : float32, flat view of coef_ (in place)
     acc_flat : float32, flat view of the full Adagrad state, or empty for the factored one
     acc_factors : float64 (C + K,) the factored state's R then S, or empty (in place)
@@ -224,72 +275,90 @@ def negative_sampling_epoch(
     state : uint64 (1,) RNG state (advanced in place)
     out_stats : float64 (4,), incremented in place with
         [sum of weighted loss, sum of weights, sum of sigmoid(xi) over negatives,
-        number of negatives].
+        number of negatives (dropped ones not counted)].
     """
     neg_class = np.empty(n_negatives, dtype=np.int64)
     neg_xi = np.empty(n_negatives, dtype=np.float64)
     neg_lp = np.empty(n_negatives, dtype=np.float64)
     next_class = np.empty(n_negatives, dtype=np.int64)
     next_lp = np.empty(n_negatives, dtype=np.float64)
+    mapped = example_row.shape[0] > 0
     loss_sum = 0.0
     weight_sum = 0.0
     hard_sum = 0.0
-    n_visited = 0
+    n_drawn = 0
     n_rows = order.shape[0]
-    # Software pipeline: the negatives of the next row are drawn (the RNG sequence
+    # Software pipeline: the negatives of the next example are drawn (the RNG sequence
     # is the same as drawing them in turn) and the model entries it will touch are
-    # prefetched while this row is trained, so their cache misses overlap the work.
+    # prefetched while this example is trained, so their cache misses overlap the work.
     if n_rows > 0 and sample_weight[order[0]] != 0.0:
-        _draw_negatives(Z[order[0]], node_weight, node_bias, leaf_class, state, next_class, next_lp)
+        x0 = example_row[order[0]] if mapped else order[0]
+        _draw_negatives(
+            Z[x0], node_weight, node_bias, leaf_class, label_indptr, label_indices, x0, state, next_class, next_lp
+        )
     for t in range(n_rows):
-        r = order[t]
-        w = np.float64(sample_weight[r])
+        e = order[t]
+        r = example_row[e] if mapped else e
+        w = np.float64(sample_weight[e])
         for m in range(n_negatives):
             neg_class[m] = next_class[m]
             neg_lp[m] = next_lp[m]
         if t + 1 < n_rows:
-            r_next = order[t + 1]
-            if sample_weight[r_next] != 0.0:
-                _draw_negatives(Z[r_next], node_weight, node_bias, leaf_class, state, next_class, next_lp)
+            e_next = order[t + 1]
+            if sample_weight[e_next] != 0.0:
+                r_next = example_row[e_next] if mapped else e_next
+                _draw_negatives(
+                    Z[r_next], node_weight, node_bias, leaf_class, label_indptr, label_indices, r_next, state,
+                    next_class, next_lp,
+                )  # fmt: skip
                 if n_dense_features == 0:
-                    _prefetch_row(indptr, indices, r_next, coef_flat, acc_flat, stride_c, stride_j, np.int64(y[r_next]))
+                    _prefetch_row(indptr, indices, r_next, coef_flat, acc_flat, stride_c, stride_j, np.int64(y[e_next]))
                     for m in range(n_negatives):
-                        _prefetch_row(indptr, indices, r_next, coef_flat, acc_flat, stride_c, stride_j, next_class[m])
+                        if next_class[m] >= 0:
+                            _prefetch_row(
+                                indptr, indices, r_next, coef_flat, acc_flat, stride_c, stride_j, next_class[m]
+                            )
             if t + 2 < n_rows:
-                r_after = order[t + 2]
-                prefetch(sample_weight, r_after)
-                prefetch(y, r_after)
-                prefetch(log_noise, r_after)
+                e_after = order[t + 2]
+                prefetch(sample_weight, e_after)
+                prefetch(y, e_after)
+                prefetch(log_noise, e_after)
+                r_after = example_row[e_after] if mapped else e_after
                 prefetch(indptr, r_after)
                 if Z.shape[1] > 0:
                     prefetch(Z[r_after], 0)
         if w == 0.0:
             continue
-        c_pos = np.int64(y[r])  # int64 like the negatives: one specialisation of the helpers
-        lp_pos = log_noise[r]
+        c_pos = np.int64(y[e])  # int64 like the negatives: one specialisation of the helpers
+        lp_pos = log_noise[e]
         xi_pos = row_score(indptr, indices, data, n_dense_features, r, coef_flat, stride_c, stride_j, intercept, c_pos)
         for m in range(n_negatives):
-            neg_xi[m] = row_score(
-                indptr, indices, data, n_dense_features, r, coef_flat, stride_c, stride_j, intercept, neg_class[m]
-            )
+            if neg_class[m] >= 0:
+                neg_xi[m] = row_score(
+                    indptr, indices, data, n_dense_features, r, coef_flat, stride_c, stride_j, intercept, neg_class[m]
+                )
         # loss and gradients, all from the scores before this step's updates
         u = xi_pos + lp_pos
         loss = softplus(-xi_pos) + alpha * u * u
         g_pos = w * (-sigmoid(-xi_pos) + 2.0 * alpha * u)
         for m in range(n_negatives):
+            if neg_class[m] < 0:  # dropped after MAX_REDRAWS (multi-label only)
+                continue
             un = neg_xi[m] + neg_lp[m]
             s = sigmoid(neg_xi[m])
             hard_sum += s
+            n_drawn += 1
             loss += softplus(neg_xi[m]) + alpha * un * un
             neg_xi[m] = w * (s + 2.0 * alpha * un)  # reuse as gradient
         loss_sum += w * loss
-        n_visited += 1
         weight_sum += w
         adagrad_row_update(
             indptr, indices, data, n_dense_features, r, coef_flat, acc_flat, stride_c, stride_j, acc_factors,
             acc_total, intercept, acc_intercept, c_pos, g_pos, lr, l2,
         )  # fmt: skip
         for m in range(n_negatives):
+            if neg_class[m] < 0:
+                continue
             adagrad_row_update(
                 indptr, indices, data, n_dense_features, r, coef_flat, acc_flat, stride_c, stride_j, acc_factors,
                 acc_total, intercept, acc_intercept, neg_class[m], neg_xi[m], lr, l2,
@@ -297,7 +366,7 @@ def negative_sampling_epoch(
     out_stats[0] += loss_sum
     out_stats[1] += weight_sum
     out_stats[2] += hard_sum
-    out_stats[3] += np.float64(n_negatives) * n_visited
+    out_stats[3] += np.float64(n_drawn)
 
 
 @njit(**NJIT)
@@ -308,6 +377,7 @@ def softmax_epoch(
     n_dense_features,
     y,
     sample_weight,
+    example_row,
     order,
     coef_flat,
     acc_flat,
@@ -328,6 +398,8 @@ def softmax_epoch(
     ``logsumexp(xi) - xi_y + alpha / C * sum_c xi_c^2`` (the second term only
     pins the softmax's free shift). Every class row is updated with
     ``adagrad_row_update``, the same step the negative-sampling kernel uses.
+    Multi-label: one term per (row, label) example (pick-all-labels with the
+    exact softmax; other labels of the row are not excluded).
     Arguments as in :func:`negative_sampling_epoch`; ``out_stats`` float64 (4,)
     is incremented with [weighted loss, weights, 0, 0].
     """
@@ -336,9 +408,11 @@ def softmax_epoch(
     reg = alpha / n_classes
     loss_sum = 0.0
     weight_sum = 0.0
+    mapped = example_row.shape[0] > 0
     for t in range(order.shape[0]):
-        r = order[t]
-        w = np.float64(sample_weight[r])
+        e = order[t]
+        r = example_row[e] if mapped else e
+        w = np.float64(sample_weight[e])
         if w == 0.0:
             continue
         m = -np.inf
@@ -353,7 +427,7 @@ def softmax_epoch(
         for c in range(n_classes):
             z += math.exp(xi[c] - m)
         lse = m + math.log(z)
-        c_pos = y[r]
+        c_pos = y[e]
         loss_sum += w * (lse - xi[c_pos] + reg * sq)
         weight_sum += w
         for c in range(n_classes):

@@ -93,39 +93,47 @@ def choose_temperature(log_likelihood_at) -> tuple[float, float]:
     return float(TEMPERATURES[i]), float(scores[i])
 
 
-def unit_centroids(X, codes: np.ndarray, n_classes: int, sample_weight: np.ndarray):
+def unit_centroids(X, codes: np.ndarray, n_classes: int, sample_weight: np.ndarray, rows=None):
     """Per class, the unit-length weighted mean of the L2-normalised rows of X, and the centre used.
 
+    Only the rows ``rows`` (an index array; default all) count; X is not copied.
     Dense X is centred first (its weighted column mean subtracted): features
     with a large common offset would otherwise make all rows point the same
-    way and every cosine close to 1. Sparse X is not centred (that would
-    densify it; the column means of sparse features such as tf-idf are small).
-    Returns ``(mu, centre)``: ``mu`` CSR float64 (n_classes, n_features) for
-    sparse X, dense float64 otherwise, zero rows for classes without rows;
-    ``centre`` float64 (n_features,) or None. Scores are ``(x - centre) @ mu.T``.
+    way and every cosine close to 1; it is read in blocks of rows, so the
+    float64 temporaries stay O(block x n_features). Sparse X is not centred
+    (that would densify it; the column means of sparse features such as tf-idf
+    are small). Returns ``(mu, centre)``: ``mu`` CSR float64 (n_classes,
+    n_features) for sparse X, dense float64 otherwise, zero rows for classes
+    without rows; ``centre`` float64 (n_features,) or None. Scores are
+    ``(x - centre) @ mu.T``.
     """
     n = X.shape[0]
     w = np.asarray(sample_weight, dtype=np.float64)
-    centre = None
+    if rows is not None:  # the other rows weigh 0
+        w = np.zeros(n) + np.bincount(rows, weights=w[rows], minlength=n)
     if sp.issparse(X):
-        X = sp.csr_matrix(X, dtype=np.float64)
-        sq = np.asarray(X.multiply(X).sum(axis=1)).ravel()
-    else:
-        X = np.asarray(X, dtype=np.float64)
-        total = w.sum()
-        centre = (w @ X) / total if total > 0 else np.zeros(X.shape[1])
-        X = X - centre
-        sq = np.einsum("ij,ij->i", X, X)
-    inv_norm = np.divide(w, np.sqrt(sq), out=np.zeros(n), where=sq > 0)
-    # class c's sum of w_i x_i / ||x_i|| over its rows: an (n_classes x n) sparse indicator times X
-    M = sp.csr_matrix((inv_norm, (codes, np.arange(n))), shape=(n_classes, n))
-    mu = M @ X
-    if sp.issparse(mu):
-        mu = sp.csr_matrix(mu)
+        X = sp.csr_matrix(X)
+        sq = np.bincount(
+            np.repeat(np.arange(n), np.diff(X.indptr)), weights=np.square(X.data, dtype=np.float64), minlength=n
+        )
+        inv_norm = np.divide(w, np.sqrt(sq), out=np.zeros(n), where=sq > 0)
+        # class c's sum of w_i x_i / ||x_i|| over its rows: an (n_classes x n) sparse indicator times X
+        M = sp.csr_matrix((inv_norm, (codes, np.arange(n))), shape=(n_classes, n))
+        mu = sp.csr_matrix(M @ X, dtype=np.float64)
         norms = np.sqrt(np.asarray(mu.multiply(mu).sum(axis=1)).ravel())
         scale = np.divide(1.0, norms, out=np.zeros(n_classes), where=norms > 0)
-        return sp.csr_matrix(sp.diags(scale) @ mu), centre
-    mu = np.asarray(mu)
+        return sp.csr_matrix(sp.diags(scale) @ mu), None
+    block = max(1, 2**22 // max(X.shape[1], 1))
+    blocks = [slice(start, min(start + block, n)) for start in range(0, n, block)]
+    total = w.sum()
+    centre = sum(w[b] @ np.asarray(X[b], dtype=np.float64) for b in blocks) if total > 0 else None
+    centre = centre / total if centre is not None else np.zeros(X.shape[1])
+    mu = np.zeros((n_classes, X.shape[1]))
+    for b in blocks:
+        Xb = np.asarray(X[b], dtype=np.float64) - centre
+        sq = np.einsum("ij,ij->i", Xb, Xb)
+        Xb *= np.divide(w[b], np.sqrt(sq), out=np.zeros(sq.shape[0]), where=sq > 0)[:, None]
+        np.add.at(mu, codes[b], Xb)
     norms = np.linalg.norm(mu, axis=1)
     mu *= np.divide(1.0, norms, out=np.zeros(n_classes), where=norms > 0)[:, None]
     return mu, centre
@@ -277,7 +285,7 @@ def centroid_start(coef, intercept, X, codes, sample_weight, fit_rows, held_rows
         sample_classes(Z, n_negatives, arrays.node_weight, arrays.node_bias, arrays.leaf_class, state, drawn, log_p)
         return drawn, log_p
 
-    fit_part = unit_centroids(X[fit_rows], codes[fit_rows], n_classes, sample_weight[fit_rows])
+    fit_part = unit_centroids(X, codes, n_classes, sample_weight, rows=fit_rows)
     scale, bias = choose_centroid_start(
         X[held_rows], codes[held_rows], fit_part, log_noise, negatives, rms_row_norm(X), alpha
     )

@@ -115,6 +115,15 @@ def test_unit_centroids_match_reference(sparse):
         np.testing.assert_allclose(centre, w @ X / w.sum())
     np.testing.assert_allclose(mu, _reference_centroids(X, codes, 9, w, centre), atol=1e-12)
     assert not np.any(mu[8])
+    # rows=: the same as computing on the copy X[rows]
+    rows = np.sort(rng.choice(60, 40, replace=False))
+    Xin = sp.csr_matrix(X) if sparse else X
+    sub, sub_centre = unit_centroids(Xin[rows], codes[rows], 9, w[rows])
+    by_rows, by_rows_centre = unit_centroids(Xin, codes, 9, w, rows=rows)
+    dense = (lambda a: a.toarray()) if sparse else np.asarray
+    np.testing.assert_allclose(dense(by_rows), dense(sub), atol=1e-12)
+    if not sparse:
+        np.testing.assert_allclose(by_rows_centre, sub_centre)
 
 
 @pytest.mark.parametrize("sparse", [False, True])

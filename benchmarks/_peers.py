@@ -58,6 +58,24 @@ def topk_accuracy(top: np.ndarray, y: np.ndarray) -> dict:
     return {"top1": float(np.mean(top[:, 0] == y)), "top5": float(np.mean((top == y[:, None]).any(axis=1)))}
 
 
+def skxc_fit_record(clf, X, y, Xt, yt) -> tuple[dict, object]:
+    """Fit skxc ``clf`` and predict the test top 5: the record every skxc runner starts from, and ``clf``."""
+    t0 = time.perf_counter()
+    clf.fit(X, y)
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    top = clf.predict_top_k(Xt, k=5)
+    rec = {
+        "fit_seconds": fit_s,
+        "predict_seconds": time.perf_counter() - t0,
+        "peak_memory_mib": own_peak_mib(),
+        "params": {k: v for k, v in clf.get_params().items() if k != "verbose"},
+        "n_test": int(Xt.shape[0]),
+    }
+    rec.update(topk_accuracy(top, yt))
+    return rec, clf
+
+
 def pad_top(lists, k: int = 5) -> np.ndarray:
     """List of per-row predicted-class lists (maybe shorter than k) -> (n, k) int array padded with -1."""
     out = np.full((len(lists), k), -1, dtype=np.int64)

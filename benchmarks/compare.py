@@ -36,7 +36,7 @@ import numpy as np
 
 from benchmarks import _common
 from benchmarks._common import evaluate, learning_rate_arg, load_split, machine, peak_rss_mb, write_json
-from benchmarks._peers import own_peak_mib, topk_accuracy
+from benchmarks._peers import own_peak_mib, skxc_fit_record
 
 SYSTEMS = ("skxc", "fasttext-hs", "fasttext-ns", "napkinxc-hsm", "napkinxc-plt", "logreg")
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,21 +71,7 @@ def _warm_numba(spec, X, y):
 def run_skxc(spec: dict) -> dict:
     X, y, Xt, yt = _load(spec)
     warm_s = _warm_numba(spec, X, y)
-    clf = _skxc_estimator(spec)
-    t0 = time.perf_counter()
-    clf.fit(X, y)
-    fit_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    top = clf.predict_top_k(Xt, k=5)
-    predict_s = time.perf_counter() - t0
-    rec = {
-        "fit_seconds": fit_s,
-        "predict_seconds": predict_s,
-        "peak_memory_mib": own_peak_mib(),
-        "params": {k: v for k, v in clf.get_params().items() if k != "verbose"},
-        "n_test": int(Xt.shape[0]),
-    }
-    rec.update(topk_accuracy(top, yt))
+    rec, clf = skxc_fit_record(_skxc_estimator(spec), X, y, Xt, yt)
     ev = evaluate(clf, Xt, yt, k=5, ll_rows=spec["ll_rows"], seed=spec["seed"])
     rec.update(
         log_likelihood=ev["log_likelihood"],

@@ -40,7 +40,7 @@ import scipy.sparse as sp
 
 from benchmarks import _common
 from benchmarks._common import load_split, machine, peak_rss_mb, write_json
-from benchmarks._peers import own_peak_mib, topk_accuracy
+from benchmarks._peers import own_peak_mib, skxc_fit_record, topk_accuracy
 
 SYSTEMS = ("skxc", "skxc-uniform", "napkinxc-plt", "centroid", "logreg")
 GENERATED = "generated"
@@ -69,25 +69,13 @@ def run_skxc(spec: dict) -> dict:
     t0 = time.perf_counter()  # numba kernels loaded (or compiled) on a small fit, outside the timings
     AdversarialSoftmaxClassifier(**dict(kw, max_iter=1)).fit(X[:2000], y[:2000]).predict_top_k(Xt[:10], k=5)
     warm_s = time.perf_counter() - t0
-    clf = AdversarialSoftmaxClassifier(**kw)
-    t0 = time.perf_counter()
-    clf.fit(X, y)
-    fit_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    top = clf.predict_top_k(Xt, k=5)
-    predict_s = time.perf_counter() - t0
-    rec = {
-        "fit_seconds": fit_s,
-        "predict_seconds": predict_s,
-        "peak_memory_mib": own_peak_mib(),
-        "params": {k: v for k, v in clf.get_params().items() if k != "verbose"},
-        "n_test": int(Xt.shape[0]),
-        "numba_warmup_seconds": warm_s,
-        "n_iter": int(clf.n_iter_),
-        "tree_fit_seconds": getattr(clf, "tree_fit_seconds_", None),
-        "epoch_seconds": [float(s) for s in getattr(clf, "epoch_seconds_", [])],
-    }
-    rec.update(topk_accuracy(top, yt))
+    rec, clf = skxc_fit_record(AdversarialSoftmaxClassifier(**kw), X, y, Xt, yt)
+    rec.update(
+        numba_warmup_seconds=warm_s,
+        n_iter=int(clf.n_iter_),
+        tree_fit_seconds=getattr(clf, "tree_fit_seconds_", None),
+        epoch_seconds=[float(s) for s in getattr(clf, "epoch_seconds_", [])],
+    )
     return rec
 
 

@@ -452,15 +452,19 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         """
         n_classes, n_features = len(self.classes_), X.shape[1]
         kind = self._adagrad_kind()
-        check_model_memory(n_classes, n_features, type(self).__name__, full_adagrad=kind == "full")
+        calibrate = self.init == "centroid" or (self.noise == "adversarial" and self.tree_temperature == "auto")
+        fit_rows, held = calibration_split(X.shape[0], rng) if calibrate else (None, None)
+        # the centroid start of dense X holds two float64 class x feature arrays for a moment
+        dense_start = self.init == "centroid" and held is not None and not sp.issparse(X)
+        check_model_memory(
+            n_classes, n_features, type(self).__name__, full_adagrad=kind == "full", centroid_start=dense_start
+        )
         # The OS hands out zeroed pages on first touch, about 1 s per GB (10k classes x 30k
         # features is 1.2 GB): touch coef_ (and a full Adagrad state) in a thread (numpy's
         # fill releases the GIL) while the tree is fitted, instead of in the first epoch.
         order = "F" if sp.issparse(X) else "C"
         model_arrays = in_background(touched_zeros, (n_classes, n_features), order, 1 + (kind == "full"))
         t0 = time.perf_counter()
-        calibrate = self.init == "centroid" or (self.noise == "adversarial" and self.tree_temperature == "auto")
-        fit_rows, held = calibration_split(X.shape[0], rng) if calibrate else (None, None)
         if example_row is not None:
             if held is not None:
                 fit_rows, held = pairs_of_rows(example_row, X.shape[0], held)

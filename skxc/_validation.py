@@ -162,8 +162,10 @@ def available_memory_bytes() -> int | None:
         return None
 
 
-def check_model_memory(n_classes: int, n_features: int, owner: str, full_adagrad: bool = True) -> None:
-    """Raise ValueError if coef_ plus its Adagrad state would not fit in memory."""
+def check_model_memory(
+    n_classes: int, n_features: int, owner: str, full_adagrad: bool = True, centroid_start: bool = False
+) -> None:
+    """Raise ValueError if coef_ plus its Adagrad state (plus the dense centroid start's arrays) would not fit."""
     n_weights = n_classes * (n_features + 1)
     need = n_weights * np.dtype(FLOAT).itemsize
     if full_adagrad:
@@ -172,6 +174,9 @@ def check_model_memory(n_classes: int, n_features: int, owner: str, full_adagrad
     else:
         need += (n_classes + n_features + 1) * np.dtype(np.float64).itemsize
         state = "and its factored Adagrad state"
+    if centroid_start:  # two float64 class x feature centroid arrays of dense X (skxc/_start.py)
+        need += 2 * n_classes * n_features * np.dtype(np.float64).itemsize
+        state += ' and, for a moment, the centroid start of dense X (init="zeros" needs none)'
     avail = available_memory_bytes()
     if avail is not None and need > avail:
         raise ValueError(

@@ -455,3 +455,19 @@ def test_hundred_thousand_classes():
     P = clf.predict_proba(X[:3])
     np.testing.assert_allclose(P.sum(axis=1), 1.0, rtol=1e-9)
     np.testing.assert_array_equal(clf.classes_[P.argmax(axis=1)], clf.predict(X[:3]))
+
+
+def test_memory_guard_counts_the_dense_centroid_start(monkeypatch):
+    """Dense X with init="centroid" briefly needs two float64 class x feature arrays: the guard counts them
+    (and names init="zeros"); sparse X or init="zeros" do not need them."""
+    import skxc._validation as validation
+    from skxc.datasets import make_hierarchical_classification
+
+    X, y = make_hierarchical_classification(n_samples=1200, n_features=10, n_classes=8, random_state=0)
+    n_classes, n_features = 8, 10
+    model = n_classes * (n_features + 1) * 4 + (n_classes + n_features + 1) * 8
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: model + 100)  # enough without the start
+    with pytest.raises(ValueError, match=r'centroid start of dense X \(init="zeros" needs none\)'):
+        AdversarialSoftmaxClassifier(random_state=0, n_components=2).fit(X, y)
+    AdversarialSoftmaxClassifier(random_state=0, n_components=2, init="zeros", max_iter=1).fit(X, y)
+    AdversarialSoftmaxClassifier(random_state=0, n_components=2, max_iter=1).fit(sp.csr_matrix(X), y)

@@ -97,46 +97,77 @@ def unit_centroids(X, codes: np.ndarray, n_classes: int, sample_weight: np.ndarr
     """Per class, the unit-length weighted mean of the L2-normalised rows of X, and the centre used.
 
     Only the rows ``rows`` (an index array; default all) count; X is not copied.
-    Dense X is centred first (its weighted column mean subtracted): features
-    with a large common offset would otherwise make all rows point the same
-    way and every cosine close to 1; it is read in blocks of rows, so the
-    float64 temporaries stay O(block x n_features). Sparse X is not centred
-    (that would densify it; the column means of sparse features such as tf-idf
-    are small). Returns ``(mu, centre)``: ``mu`` CSR float64 (n_classes,
-    n_features) for sparse X, dense float64 otherwise, zero rows for classes
-    without rows; ``centre`` float64 (n_features,) or None. Scores are
-    ``(x - centre) @ mu.T``.
+    Dense X is centred first (its weighted column mean over the counted rows
+    subtracted): features with a large common offset would otherwise make all
+    rows point the same way and every cosine close to 1; it is read in blocks
+    of rows, so the float64 temporaries stay O(block x n_features). Sparse X
+    is not centred (that would densify it; the column means of sparse features
+    such as tf-idf are small). Returns ``(mu, centre)``: ``mu`` CSR float64
+    (n_classes, n_features) for sparse X, dense float64 otherwise, zero rows
+    for classes without rows; ``centre`` float64 (n_features,) or None.
+    Scores are ``(x - centre) @ mu.T``.
     """
-    n = X.shape[0]
+    w = _row_weights(sample_weight, rows, X.shape[0])
+    centre = None if sp.issparse(X) else _centre(X, w)
+    return _unit_rows(_class_sums(X, codes, n_classes, w, centre, rows)), centre
+
+
+def _row_weights(sample_weight, rows, n: int) -> np.ndarray:
+    """float64 row weights, zero outside ``rows`` (all rows when None)."""
     w = np.asarray(sample_weight, dtype=np.float64)
-    if rows is not None:  # the other rows weigh 0
-        w = np.zeros(n) + np.bincount(rows, weights=w[rows], minlength=n)
+    return w if rows is None else np.bincount(rows, weights=w[rows], minlength=n)
+
+
+def _blocks(n: int, n_features: int):
+    block = max(1, 2**22 // max(n_features, 1))
+    return [slice(start, min(start + block, n)) for start in range(0, n, block)]
+
+
+def _centre(X, w) -> np.ndarray:
+    """Weighted column mean of dense X, read in blocks of rows."""
+    total = w.sum()
+    if total <= 0:
+        return np.zeros(X.shape[1])
+    return sum(w[b] @ np.asarray(X[b], dtype=np.float64) for b in _blocks(X.shape[0], X.shape[1])) / total
+
+
+def _class_sums(X, codes, n_classes: int, w, centre, rows=None):
+    """Per class, the w-weighted sum of the L2-normalised rows (x - centre) / ||x - centre||.
+
+    Only the rows ``rows`` (default all) are read: O(their nnz) for sparse X.
+    """
+    idx = np.arange(X.shape[0]) if rows is None else np.asarray(rows)
     if sp.issparse(X):
         X = sp.csr_matrix(X)
+        lengths = np.diff(X.indptr)[idx]
+        starts = X.indptr[idx]
+        entries = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
         sq = np.bincount(
-            np.repeat(np.arange(n), np.diff(X.indptr)), weights=np.square(X.data, dtype=np.float64), minlength=n
-        )
-        inv_norm = np.divide(w, np.sqrt(sq), out=np.zeros(n), where=sq > 0)
-        # class c's sum of w_i x_i / ||x_i|| over its rows: an (n_classes x n) sparse indicator times X
-        M = sp.csr_matrix((inv_norm, (codes, np.arange(n))), shape=(n_classes, n))
-        mu = sp.csr_matrix(M @ X, dtype=np.float64)
-        norms = np.sqrt(np.asarray(mu.multiply(mu).sum(axis=1)).ravel())
-        scale = np.divide(1.0, norms, out=np.zeros(n_classes), where=norms > 0)
-        return sp.csr_matrix(sp.diags(scale) @ mu), None
-    block = max(1, 2**22 // max(X.shape[1], 1))
-    blocks = [slice(start, min(start + block, n)) for start in range(0, n, block)]
-    total = w.sum()
-    centre = sum(w[b] @ np.asarray(X[b], dtype=np.float64) for b in blocks) if total > 0 else None
-    centre = centre / total if centre is not None else np.zeros(X.shape[1])
-    mu = np.zeros((n_classes, X.shape[1]))
-    for b in blocks:
-        Xb = np.asarray(X[b], dtype=np.float64) - centre
+            np.repeat(np.arange(idx.size), lengths), weights=np.square(X.data[entries], dtype=np.float64),
+            minlength=idx.size,
+        )  # fmt: skip
+        inv_norm = np.divide(w[idx], np.sqrt(sq), out=np.zeros(idx.size), where=sq > 0)
+        # an (n_classes x n) sparse indicator with entries in the read rows' columns only, times X
+        M = sp.csr_matrix((inv_norm, (codes[idx], idx)), shape=(n_classes, X.shape[0]))
+        return sp.csr_matrix(M @ X, dtype=np.float64)
+    sums = np.zeros((n_classes, X.shape[1]))
+    for b in _blocks(idx.size, X.shape[1]):
+        rows_b = idx[b]
+        Xb = np.asarray(X[rows_b], dtype=np.float64) - centre
         sq = np.einsum("ij,ij->i", Xb, Xb)
-        Xb *= np.divide(w[b], np.sqrt(sq), out=np.zeros(sq.shape[0]), where=sq > 0)[:, None]
-        np.add.at(mu, codes[b], Xb)
-    norms = np.linalg.norm(mu, axis=1)
-    mu *= np.divide(1.0, norms, out=np.zeros(n_classes), where=norms > 0)[:, None]
-    return mu, centre
+        Xb *= np.divide(w[rows_b], np.sqrt(sq), out=np.zeros(sq.shape[0]), where=sq > 0)[:, None]
+        np.add.at(sums, codes[rows_b], Xb)
+    return sums
+
+
+def _unit_rows(sums):
+    """``sums`` with every non-zero row scaled to unit length."""
+    if sp.issparse(sums):
+        norms = np.sqrt(np.asarray(sums.multiply(sums).sum(axis=1)).ravel())
+        scale = np.divide(1.0, norms, out=np.zeros(sums.shape[0]), where=norms > 0)
+        return sp.csr_matrix(sp.diags(scale) @ sums)
+    norms = np.linalg.norm(sums, axis=1)
+    return sums * np.divide(1.0, norms, out=np.zeros(sums.shape[0]), where=norms > 0)[:, None]
 
 
 def centroid_scores(X, mu, centre) -> np.ndarray:
@@ -285,10 +316,14 @@ def centroid_start(coef, intercept, X, codes, sample_weight, fit_rows, held_rows
         sample_classes(Z, n_negatives, arrays.node_weight, arrays.node_bias, arrays.leaf_class, state, drawn, log_p)
         return drawn, log_p
 
-    fit_part = unit_centroids(X, codes, n_classes, sample_weight, rows=fit_rows)
+    # the class sums of the fit part and of the held-out part, each over its own rows: together, all rows
+    w = np.asarray(sample_weight, dtype=np.float64)
+    centre = None if sp.issparse(X) else _centre(X, w)
+    fit_sums = _class_sums(X, codes, n_classes, w, centre, fit_rows)
     scale, bias = choose_centroid_start(
-        X[held_rows], codes[held_rows], fit_part, log_noise, negatives, rms_row_norm(X), alpha
+        X[held_rows], codes[held_rows], (_unit_rows(fit_sums), centre), log_noise, negatives, rms_row_norm(X), alpha
     )
     if scale > 0:
-        write_centred(coef, intercept, unit_centroids(X, codes, n_classes, sample_weight), scale, bias)
+        held_sums = _class_sums(X, codes, n_classes, w, centre, held_rows)
+        write_centred(coef, intercept, (_unit_rows(fit_sums + held_sums), centre), scale, bias)
     return scale

@@ -255,3 +255,28 @@ def finite_difference_gradient(f, theta, h=1e-6):
         e[i] = h
         g[i] = (f(theta + e) - f(theta - e)) / (2 * h)
     return g
+
+
+def check_step_gradients(coef0, intercept0, coef, intercept, acc, acc_intercept, stats_loss, eq6_args):
+    """Assert that one kernel step from a zero Adagrad state applied the gradient of Eq. 6.
+
+    ``eq6_args`` = (x, c_pos, lp_pos, negs, lp_neg, alpha, weight) of
+    :func:`eq6_loss_of_params`; ``stats_loss`` is the loss the kernel reported.
+    From a zero state acc = g^2 and the step is -lr sign(g) (to rounding), so
+    the applied gradients are recovered from the state and compared with finite
+    differences of Eq. 6 at the start. Returns the intercept's finite-difference gradient.
+    """
+
+    def loss(theta):
+        W = theta[: coef.size].reshape(coef.shape)
+        return eq6_loss_of_params(W, theta[coef.size :], *eq6_args)
+
+    theta0 = np.r_[coef0.ravel(), intercept0]
+    np.testing.assert_allclose(stats_loss, loss(theta0), rtol=1e-9)
+    fd = finite_difference_gradient(loss, theta0)
+    fd_coef, fd_intercept = fd[: coef.size].reshape(coef.shape), fd[coef.size :]
+    g_coef = -np.sign(coef - coef0) * np.sqrt(acc.astype(np.float64))
+    g_intercept = -np.sign(intercept - intercept0) * np.sqrt(acc_intercept.astype(np.float64))
+    np.testing.assert_allclose(g_coef, fd_coef, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(g_intercept, fd_intercept, rtol=1e-5, atol=1e-7)
+    return fd_intercept

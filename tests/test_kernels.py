@@ -336,20 +336,10 @@ def test_sgd_gradients_match_finite_differences(fmt):
         Xin, y, weight, Z, tree, coef, acc, intercept, acc_intercept, [r], n_negatives, lr, alpha, seed
     )
 
-    def loss(theta):
-        W = theta[: coef.size].reshape(coef.shape)
-        b = theta[coef.size :]
-        return ref.eq6_loss_of_params(W, b, x, y[r], lp_pos, negs, lp_neg, alpha, weight)
-
-    theta0 = np.r_[coef0.ravel(), intercept0]
-    assert out_stats[0] == pytest.approx(loss(theta0), rel=1e-9)
-    fd = ref.finite_difference_gradient(loss, theta0)
-    fd_coef, fd_intercept = fd[: coef.size].reshape(coef.shape), fd[coef.size :]
-    # Adagrad from a zero state: acc = g^2 and the step is -lr * sign(g) (to rounding)
-    g_coef = -np.sign(coef - coef0) * np.sqrt(acc.astype(np.float64))
-    g_intercept = -np.sign(intercept - intercept0) * np.sqrt(acc_intercept.astype(np.float64))
-    np.testing.assert_allclose(g_coef, fd_coef, rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(g_intercept, fd_intercept, rtol=1e-5, atol=1e-7)
+    eq6_args = (x, y[r], lp_pos, negs, lp_neg, alpha, weight)
+    fd_intercept = ref.check_step_gradients(
+        coef0, intercept0, coef, intercept, acc, acc_intercept, out_stats[0], eq6_args
+    )
     assert np.count_nonzero(fd_intercept) == 1 + n_negatives
 
 

@@ -173,18 +173,9 @@ def test_multilabel_gradients_match_finite_differences(fmt):
         n_negatives, lr, alpha, seed, example_row=[r], labels=LABELS,
     )  # fmt: skip
 
-    def loss(theta):
-        W = theta[: coef.size].reshape(coef.shape)
-        b = theta[coef.size :]
-        return ref.eq6_loss_of_params(W, b, x, c_pos, lp_pos, negs, lp_neg, alpha, weight)
-
-    theta0 = np.r_[coef0.ravel(), intercept0]
-    assert out_stats[0] == pytest.approx(loss(theta0), rel=1e-9)
-    fd = ref.finite_difference_gradient(loss, theta0)
-    fd_coef, fd_intercept = fd[: coef.size].reshape(coef.shape), fd[coef.size :]
-    g_coef = -np.sign(coef - coef0) * np.sqrt(acc.astype(np.float64))
-    g_intercept = -np.sign(intercept - intercept0) * np.sqrt(acc_intercept.astype(np.float64))
-    np.testing.assert_allclose(g_coef, fd_coef, rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(g_intercept, fd_intercept, rtol=1e-5, atol=1e-7)
+    eq6_args = (x, c_pos, lp_pos, negs, lp_neg, alpha, weight)
+    fd_intercept = ref.check_step_gradients(
+        coef0, intercept0, coef, intercept, acc, acc_intercept, out_stats[0], eq6_args
+    )
     assert np.count_nonzero(fd_intercept) == 1 + n_negatives
     assert not own & set(np.flatnonzero(fd_intercept).tolist()) - {c_pos}

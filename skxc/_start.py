@@ -170,15 +170,6 @@ def _unit_rows(sums):
     return sums * np.divide(1.0, norms, out=np.zeros(sums.shape[0]), where=norms > 0)[:, None]
 
 
-def centroid_scores(X, mu, centre) -> np.ndarray:
-    """Dense float64 ``(x - centre) @ mu.T`` of the rows of X (all classes: for tests and small C)."""
-    S = X @ mu.T
-    S = S.toarray() if sp.issparse(S) else np.asarray(S, dtype=np.float64)
-    if centre is not None:
-        S -= centre @ mu.T
-    return S
-
-
 def pair_scores(X, mu, centre, classes: np.ndarray) -> np.ndarray:
     """``(x_i - centre).(mu_c - mean mu)`` for the classes ``classes[i, j]`` of each row i: float64 (n, m).
 

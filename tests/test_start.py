@@ -14,7 +14,6 @@ from skxc._start import (
     MIN_CALIBRATION_ROWS,
     SCALES,
     calibration_split,
-    centroid_scores,
     choose_centroid_start,
     choose_temperature,
     pair_scores,
@@ -23,6 +22,15 @@ from skxc._start import (
     write_centred,
 )
 from skxc.datasets import make_hierarchical_classification
+
+
+def centroid_scores(X, mu, centre) -> np.ndarray:
+    """Reference: dense float64 ``(x - centre) @ mu.T`` of the rows of X, every class."""
+    S = X @ mu.T
+    S = S.toarray() if sp.issparse(S) else np.asarray(S, dtype=np.float64)
+    if centre is not None:
+        S -= centre @ mu.T
+    return S
 
 
 def test_calibration_split_sizes_and_small_data():

@@ -222,6 +222,30 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     warm_start : bool, default=False
         Reuse the previous fit's tree and coefficients as the starting point.
 
+    weights : {"auto", "dense", "sparse"}, default="auto"
+        How ``coef_`` is stored. "dense": a float32 n_classes x n_features
+        array, memory C K whatever training touches. "sparse" (sparse X and
+        negative sampling only): only the (class, feature) weights that
+        training has updated, in a hash table while training and as a
+        scipy.sparse CSR ``coef_`` after it; memory grows with the pairs
+        touched, at most (1 + ``n_negatives``) nnz(x) per example and epoch,
+        about 12 bytes per weight while training and 8 after it. Both give
+        the same model (to rounding, for ``l2=0``; with ``l2 > 0`` the sparse
+        layout shrinks the weights without the centroid start's common
+        part). "auto": "sparse" for sparse X when dense weights would take
+        at least 256 MiB, else "dense". The layout is chosen when the model
+        is initialised (``fit``, the first ``partial_fit``, ``fit_noise``);
+        a warm start or ``partial_fit`` keeps it, and :meth:`sparsify` /
+        :meth:`densify` convert a fitted model.
+
+    weight_threshold : float in [0, 1), default=0.0
+        After ``fit``, drop the weights whose magnitude is below
+        ``weight_threshold`` times the largest magnitude among their class's
+        weights (zeroed for dense weights): a scale-free rule, where
+        Parabel and DiSMEC prune below a fixed 0.1 or 0.01. 0 keeps all.
+        ``partial_fit`` never prunes (see :meth:`sparsify`). Memory against
+        accuracy: :ref:`benchmarks-sparse-weights`.
+
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
@@ -232,9 +256,13 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         training rows that have labels (of the first ``partial_fit`` batch or
         the ``fit_noise`` sample when streaming); ``predict`` thresholds
         ``label_cardinality_ * predict_proba`` at 0.5.
-    coef_ : ndarray of shape (n_classes, n_features), float32
-        Weights of the linear scores xi. Stored feature-major (Fortran order)
-        when trained on sparse input, class-major otherwise.
+    coef_ : ndarray or scipy.sparse CSR matrix of shape (n_classes, n_features), float32
+        Weights of the linear scores xi. Dense: stored feature-major (Fortran
+        order) when trained on sparse input, class-major otherwise. Sparse
+        (``weights``): a CSR matrix of the stored weights; a centroid start
+        then adds one more term, the same for every class of a row (so no
+        probability, top-k or prediction depends on it), which
+        ``decision_function`` includes and ``coef_`` leaves out.
     intercept_ : ndarray of shape (n_classes,), float32
         Class biases of xi.
     tree_ : AuxiliaryTree

@@ -22,10 +22,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._config import FLOAT
-from ._kernels.hashed import EMPTY, insert_all
+from ._kernels.hashed import EMPTY, class_counts, insert_all, table_to_csr
 
 #: Largest fraction of a table's slots in use; a table that would pass it doubles.
-MAX_LOAD = 0.5
+MAX_LOAD = 0.7
 #: Smallest table (slots).
 MIN_CAPACITY = 1 << 10
 #: Bytes per slot: the int64 key and float32 weight (plus float32 Adagrad sum for the full state).
@@ -53,10 +53,25 @@ class HashedWeights:
 
     def __init__(self, shape, capacity: int, full: bool):
         self.shape = (int(shape[0]), int(shape[1]))
-        self.keys = np.full(capacity, EMPTY, dtype=np.int64)
-        self.vals = np.zeros(capacity, dtype=FLOAT)
-        self.acc = np.zeros(capacity if full else 0, dtype=FLOAT)
+        self._allocate(capacity, full)
         self.count = 0
+
+    def _allocate(self, capacity: int, full: bool) -> None:
+        """One zeroed buffer of interleaved slots (key int64, weight float32[, Adagrad sum float32]), so
+        that a lookup reads one cache line; ``keys``, ``vals`` and ``acc`` are strided views of it."""
+        slot = SLOT_BYTES + (4 if full else 0)
+        self.buffer = np.zeros(capacity * slot, dtype=np.uint8)
+        self.keys = np.ndarray((capacity,), dtype=np.int64, buffer=self.buffer, strides=(slot,))
+        self.vals = np.ndarray((capacity,), dtype=FLOAT, buffer=self.buffer, offset=8, strides=(slot,))
+        if full:
+            self.acc = np.ndarray((capacity,), dtype=FLOAT, buffer=self.buffer, offset=12, strides=(slot,))
+        else:
+            self.acc = np.ndarray((0,), dtype=FLOAT, buffer=self.buffer, strides=(slot,))
+        self.keys.fill(EMPTY)
+
+    @property
+    def slot_bytes(self) -> int:
+        return self.keys.strides[0]
 
     @property
     def capacity(self) -> int:
@@ -72,7 +87,7 @@ class HashedWeights:
 
     @property
     def nbytes(self) -> int:
-        return self.keys.nbytes + self.vals.nbytes + self.acc.nbytes
+        return self.buffer.nbytes
 
     def free(self) -> int:
         """New keys that fit before the load passes ``MAX_LOAD``."""
@@ -87,21 +102,27 @@ class HashedWeights:
         while cap * MAX_LOAD < need:
             cap *= 2
         keys, vals, acc = self.keys, self.vals, self.acc
-        self.keys = np.full(cap, EMPTY, dtype=np.int64)
-        self.vals = np.zeros(cap, dtype=FLOAT)
-        self.acc = np.zeros(cap if acc.shape[0] else 0, dtype=FLOAT)
+        self._allocate(cap, acc.shape[0] > 0)
         self.count = int(insert_all(keys, vals, acc, self.keys, self.vals, self.acc, self.shift))
 
     def copy(self) -> HashedWeights:
         out = HashedWeights.__new__(HashedWeights)
         out.shape, out.count = self.shape, self.count
-        out.keys, out.vals, out.acc = self.keys.copy(), self.vals.copy(), self.acc.copy()
+        out.assign_buffer(self.buffer.copy(), self.slot_bytes, self.full)
         return out
 
+    def assign_buffer(self, buffer, slot: int, full: bool) -> None:
+        capacity = buffer.shape[0] // slot
+        self.buffer = buffer
+        self.keys = np.ndarray((capacity,), dtype=np.int64, buffer=buffer, strides=(slot,))
+        self.vals = np.ndarray((capacity,), dtype=FLOAT, buffer=buffer, offset=8, strides=(slot,))
+        self.acc = np.ndarray((capacity if full else 0,), dtype=FLOAT, buffer=buffer, offset=12 if full else 0,
+                              strides=(slot,))  # fmt: skip
+
     def assign(self, other: HashedWeights) -> None:
-        """Take ``other``'s contents (its arrays, not copies)."""
+        """Take ``other``'s contents (its buffer, not a copy)."""
         self.shape, self.count = other.shape, other.count
-        self.keys, self.vals, self.acc = other.keys, other.vals, other.acc
+        self.assign_buffer(other.buffer, other.slot_bytes, other.full)
 
     @classmethod
     def from_csr(cls, coef: sp.csr_matrix, acc_data: np.ndarray | None = None, extra: int = 0) -> HashedWeights:
@@ -123,22 +144,21 @@ class HashedWeights:
 
     def to_csr(self):
         """``(coef, acc_data)``: the stored weights as a canonical float32 CSR matrix and, for the full
-        state, their Adagrad sums aligned with ``coef.data`` (else None)."""
-        used = np.flatnonzero(self.keys != EMPTY)
-        keys = self.keys[used]
-        order = np.argsort(keys, kind="stable")
-        keys, used = keys[order], used[order]
+        state, their Adagrad sums aligned with ``coef.data`` (else None). Memory: the result only."""
         n_classes, n_features = self.shape
-        rows, cols = np.divmod(keys, n_features)
+        counts = np.zeros(n_classes, dtype=np.int64)
+        class_counts(self.keys, n_features, counts)
         indptr = np.zeros(n_classes + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=n_classes), out=indptr[1:])
-        index_dtype = np.int32 if max(n_features, keys.shape[0]) < 2**31 else np.int64
-        coef = sp.csr_matrix(
-            (self.vals[used], cols.astype(index_dtype), indptr.astype(index_dtype)), shape=self.shape, copy=False
-        )
+        np.cumsum(counts, out=indptr[1:])
+        nnz = int(indptr[-1])
+        index_dtype = np.int32 if max(n_features, nnz) < 2**31 else np.int64
+        indices = np.empty(nnz, dtype=index_dtype)
+        data = np.empty(nnz, dtype=FLOAT)
+        acc = np.empty(nnz if self.full else 0, dtype=FLOAT)
+        table_to_csr(self.keys, self.vals, self.acc, n_features, indptr, indices, data, acc)
+        coef = sp.csr_matrix((data, indices, indptr.astype(index_dtype)), shape=self.shape, copy=False)
         coef.has_sorted_indices = True
-        acc = self.acc[used] if self.full else None
-        return coef, acc
+        return coef, (acc if self.full else None)
 
 
 def estimated_sparse_bytes(n_stored: int, full: bool) -> int:

@@ -12,8 +12,10 @@ probing). The capacity is a power of two and the caller keeps the load at
 most ``MAX_LOAD`` (:mod:`skxc._weights`), so a probe sequence is short and
 always ends at an empty slot. Absent keys are weights equal to 0.
 
-Memory per stored weight: 12 bytes per slot (16 with the full state), at a
-load between ``MAX_LOAD / 2`` and ``MAX_LOAD``.
+The three arrays are strided views of one buffer of interleaved slots (key,
+weight[, sum]), so a lookup touches one cache line, not three. Memory per
+stored weight: 12 bytes per slot (16 with the full state), at a load between
+``MAX_LOAD / 2`` and ``MAX_LOAD``.
 
 Training (:func:`negative_sampling_epoch_hashed`) inserts the keys an update
 touches. The kernel never grows the table: it is given a ``budget`` of new
@@ -181,11 +183,10 @@ def _update_slots(
 
 
 @njit(**NJIT_HELPER)
-def _prefetch_homes(indptr, indices, r, keys, vals, shift, key_base):
+def _prefetch_homes(indptr, indices, r, buffer, slot_bytes, shift, key_base):
+    """Prefetch the home slots of class ``key_base / n_features`` on row r's features (one line each)."""
     for p in range(indptr[r], indptr[r + 1]):
-        i = home_slot(key_base + indices[p], shift)
-        prefetch(keys, i)
-        prefetch(vals, i)
+        prefetch(buffer, home_slot(key_base + indices[p], shift) * slot_bytes)
 
 
 @njit(**NJIT_HELPER)
@@ -215,6 +216,7 @@ def negative_sampling_epoch_hashed(
     keys,
     vals,
     acc,
+    buffer,
     shift,
     n_features,
     acc_factors,
@@ -239,7 +241,8 @@ def negative_sampling_epoch_hashed(
     dense kernel (one thread: the same random sequence, so the same model up
     to rounding). Differences: weight (c, j) is looked up (and inserted) in
     the table ``keys``/``vals``/``acc`` (module docstring; ``shift`` = 64 -
-    log2 capacity, keys c * n_features + j); ``row_offset`` float64 (n,) (or
+    log2 capacity, keys c * n_features + j; ``buffer`` the uint8 array the three
+    are strided views of, for prefetching); ``row_offset`` float64 (n,) (or
     empty) adds a fixed term to every class's score of row r (the part of the
     centroid start common to all classes, which the sparse layout does not
     store per class). It inserts at most ``budget`` new keys: before an
@@ -248,7 +251,7 @@ def negative_sampling_epoch_hashed(
     nothing of it drawn or trained. ``out_inserted`` int64 (1,) is
     incremented by the keys inserted; ``out_stats`` as in the dense kernel.
     """
-    n_classes = intercept.shape[0]
+    slot_bytes = keys.strides[0]
     per_example = 1 + n_negatives
     neg_class = np.empty(n_negatives, dtype=np.int64)
     neg_xi = np.empty(n_negatives, dtype=np.float64)
@@ -299,10 +302,10 @@ def negative_sampling_epoch_hashed(
                     Z[r_next], node_weight, node_bias, leaf_class, label_indptr, label_indices, r_next, state,
                     next_class, next_lp,
                 )  # fmt: skip
-                _prefetch_homes(indptr, indices, r_next, keys, vals, shift, np.int64(y[e_next]) * n_features)
+                _prefetch_homes(indptr, indices, r_next, buffer, slot_bytes, shift, np.int64(y[e_next]) * n_features)
                 for m in range(n_negatives):
                     if next_class[m] >= 0:
-                        _prefetch_homes(indptr, indices, r_next, keys, vals, shift, next_class[m] * n_features)
+                        _prefetch_homes(indptr, indices, r_next, buffer, slot_bytes, shift, next_class[m] * n_features)
         else:
             need_next = 0
         if w != 0.0:
@@ -373,3 +376,49 @@ def add_feature_major_scores(indptr, indices, data, row_start, row_stop, w_indpt
             j = indices[p]
             for q in range(w_indptr[j], w_indptr[j + 1]):
                 out[w_class[q]] += v * w_data[q]
+
+
+@njit(**NJIT)
+def table_to_csr(keys, vals, acc, n_features, indptr, out_indices, out_data, out_acc):
+    """Write the table's weights as CSR (rows = classes), columns sorted within each row.
+
+    ``indptr`` int64 (n_classes + 1,) must hold the row pointers already (from the
+    per-class counts); ``out_indices`` int32 or int64, ``out_data`` float32 and
+    ``out_acc`` float32 (empty unless ``acc`` is) of length nnz are filled.
+    Uses O(n_classes) scratch, no copy of the table.
+    """
+    n_classes = indptr.shape[0] - 1
+    fill = indptr[:-1].copy()
+    full = acc.shape[0] > 0
+    for i in range(keys.shape[0]):
+        key = keys[i]
+        if key == EMPTY:
+            continue
+        c = key // n_features
+        p = fill[c]
+        fill[c] = p + 1
+        out_indices[p] = key - c * n_features
+        out_data[p] = vals[i]
+        if full:
+            out_acc[p] = acc[i]
+    for c in range(n_classes):  # sort each row by column, moving data (and acc) along
+        a, b = indptr[c], indptr[c + 1]
+        if b - a < 2:
+            continue
+        perm = np.argsort(out_indices[a:b])
+        cols = out_indices[a:b][perm]
+        data = out_data[a:b][perm]
+        out_indices[a:b] = cols
+        out_data[a:b] = data
+        if full:
+            sums = out_acc[a:b][perm]
+            out_acc[a:b] = sums
+
+
+@njit(**NJIT)
+def class_counts(keys, n_features, out_counts):
+    """out_counts[c] += number of stored keys of class c."""
+    for i in range(keys.shape[0]):
+        key = keys[i]
+        if key != EMPTY:
+            out_counts[key // n_features] += 1

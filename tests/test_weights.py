@@ -17,14 +17,13 @@ from skxc._solver import Rows, SGDParams, sgd_epoch
 from skxc._state import AdagradState
 from skxc._weights import MAX_LOAD, HashedWeights, by_feature, prune, to_dense
 
-pytestmark = pytest.mark.kernel
-
 
 def _table_dict(table):
     used = table.keys != EMPTY
     return dict(zip(table.keys[used].tolist(), table.vals[used].tolist(), strict=True))
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("n_keys", [8, 5000])
 def test_table_matches_a_dict_with_collisions(n_keys):
     """Keys that collide (a small table) or not: every stored key is found with its weight, absent keys
@@ -53,6 +52,7 @@ def test_table_matches_a_dict_with_collisions(n_keys):
     assert n_keys < 100 or displaced > 0  # collisions did happen
 
 
+@pytest.mark.kernel
 def test_growth_keeps_every_weight_and_state():
     """reserve() doubles and rehashes: the same weights and full Adagrad sums, load within MAX_LOAD."""
     rng = np.random.default_rng(1)
@@ -70,6 +70,7 @@ def test_growth_keeps_every_weight_and_state():
     np.testing.assert_array_equal(acc_back, acc)
 
 
+@pytest.mark.kernel
 def test_huge_keys_beyond_int32():
     """class * n_features beyond 2**31 (and 2**32): keys are int64, to_csr gives them back in order."""
     n_classes, n_features = 700_000, 135_000  # C x K = 9.45e10
@@ -83,6 +84,7 @@ def test_huge_keys_beyond_int32():
     assert back.has_sorted_indices
 
 
+@pytest.mark.kernel
 def test_iteration_order_is_class_then_feature():
     """to_csr is canonical (sorted indices, no duplicates) whatever the slot order of the table."""
     coef = sp.random(30, 1000, density=0.02, random_state=3, format="csr", dtype=np.float32)
@@ -93,6 +95,7 @@ def test_iteration_order_is_class_then_feature():
     assert np.all(np.diff(keys) > 0)
 
 
+@pytest.mark.kernel
 def test_feature_major_scores_against_numpy():
     X = sp.random(40, 300, density=0.05, random_state=4, format="csr", dtype=np.float32)
     W = sp.random(25, 300, density=0.1, random_state=5, format="csr", dtype=np.float32)
@@ -137,6 +140,7 @@ def _rows(n=1500, K=300, C=30, multilabel=False, seed=0):
     )  # fmt: skip
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("kind", ["factored", "full"])
 @pytest.mark.parametrize("multilabel", [False, True])
 def test_hashed_epoch_equals_dense_epoch(kind, multilabel):
@@ -168,6 +172,7 @@ def test_hashed_epoch_equals_dense_epoch(kind, multilabel):
     assert coef.nnz >= np.count_nonzero(dense)
 
 
+@pytest.mark.kernel
 def test_hashed_epoch_with_two_threads_is_close():
     """Hogwild with concurrent inserts: not bitwise, but a sane model with as many stored weights."""
     rows, tree, (C, K) = _rows()

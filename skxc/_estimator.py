@@ -37,7 +37,7 @@ from ._predict import SparseCoef, all_classes, block_rows, log_noise_of, top_k
 from ._solver import Rows, Schedule, SGDParams, auto_learning_rate, check_finite_model, run_epochs
 from ._start import calibration_split, centroid_start
 from ._state import AdagradState, BestEpoch, touched_zeros, writeable
-from ._weights import HashedWeights, by_feature, prune, to_dense
+from ._weights import HashedWeights, by_feature, densified, pruned, sparsified
 from ._tree import AuxiliaryTree
 from ._validation import (
     canonical_csr,
@@ -691,17 +691,8 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
     def _prune(self, threshold: float) -> None:
         """Drop (sparse) or zero (dense) the weights below ``threshold`` times their class's largest |w|."""
-        state = self._adagrad_state
-        if sp.issparse(self.coef_):
-            full = state.kind == "full"
-            self.coef_, acc = prune(self.coef_, threshold, state.coef_sums if full else None)
-            if full:
-                state.coef_sums = acc
-            return
-        coef = writeable(self.coef_)
-        limit = threshold * np.abs(coef).max(axis=1, keepdims=True)
-        coef[np.abs(coef) < limit] = 0.0
-        self.coef_ = coef
+        coef = self.coef_ if sp.issparse(self.coef_) else writeable(self.coef_)
+        self.coef_ = pruned(coef, self._adagrad_state, threshold)
 
     def sparsify(self, threshold: float = 0.0):
         """Store the weights sparse: ``coef_`` becomes a scipy.sparse CSR matrix.
@@ -727,16 +718,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         if not sp.issparse(self.coef_):
             if self.noise is None:
                 raise ValueError("sparsify() needs negative sampling: a model with noise=None trains dense weights.")
-            coef = np.asarray(self.coef_)
-            state = self._adagrad_state
-            mask = coef != 0
-            sparse = sp.csr_matrix(coef, dtype=FLOAT)
-            sparse.sort_indices()
-            if state.kind == "full":  # the sums of the stored weights, in coef_.data's order
-                rows, cols = sparse.nonzero()
-                state.coef_sums = np.asarray(state.coef_sums[rows, cols], dtype=FLOAT)
-            assert sparse.nnz == int(mask.sum())
-            self.coef_, self._shared_coef = sparse, None
+            self.coef_, self._shared_coef = sparsified(self.coef_, self._adagrad_state), None
         if threshold > 0:
             self._prune(threshold)
         return self
@@ -757,13 +739,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         n_classes, n_features = self.coef_.shape
         state = self._adagrad_state
         check_model_memory(n_classes, n_features, type(self).__name__, full_adagrad=state.kind == "full")
-        coef = sp.csr_matrix(self.coef_)
-        if state.kind == "full":
-            acc = np.zeros(coef.shape, dtype=FLOAT, order="F")
-            rows = np.repeat(np.arange(n_classes), np.diff(coef.indptr))
-            acc[rows, coef.indices] = state.coef_sums
-            state.coef_sums = acc
-        self.coef_ = to_dense(coef, self._shared_coef, order="F")
+        self.coef_ = densified(self.coef_, getattr(self, "_shared_coef", None), state)
         self._shared_coef = None
         return self
 

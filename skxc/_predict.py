@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from ._config import FLOAT, PREDICT_BLOCK_BYTES
 from ._kernels.hashed import add_feature_major_scores
-from ._kernels.predict import add_csr_scores, top_k_csr
+from ._kernels.predict import add_csr_scores, top_k_csr, top_k_feature_major
 from ._kernels.tree import add_log_noise_all, log_noise_of_codes
 from ._parallel import fan_out
 from ._validation import KernelRows
@@ -202,7 +202,20 @@ def top_k(
         return out, scores
     intercept_ro = readonly(intercept)
     search_tree = (tree.node_weight, tree.node_bias, tree.leaf_class, tree.class_leaf, k)
-    if isinstance(coef, SparseCoef):  # a block of raw scores, then the same branch and bound as dense rows
+    if isinstance(coef, SparseCoef) and rows.sparse:  # scores built per row from the feature-major index
+
+        def search_feature_major(start, stop):
+            offset = np.zeros(0, dtype=np.float64)
+            if coef.shared is not None:
+                offset = np.asarray(rows.X[start:stop] @ coef.shared.astype(np.float64), dtype=np.float64)
+            top_k_feature_major(
+                rows.indptr, rows.indices, rows.data, start, stop, coef.indptr, coef.classes, coef.data, offset,
+                intercept_ro, Z[start:stop], *search_tree, out[start:stop], scores[start:stop],
+            )  # fmt: skip
+
+        map_chunks(n, search_feature_major, 2048, n_threads)
+        return out, scores
+    if isinstance(coef, SparseCoef):  # dense rows: a block of raw scores, then the same branch and bound
 
         def search_sparse(start, stop):
             S = sparse_block_scores(rows, start, stop, coef)

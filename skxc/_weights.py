@@ -205,3 +205,41 @@ def prune(coef: sp.csr_matrix, threshold: float, acc_data=None):
     out = sp.csr_matrix((coef.data[keep], coef.indices[keep], indptr), shape=coef.shape)
     out.has_sorted_indices = coef.has_sorted_indices
     return out, (None if acc_data is None else acc_data[keep])
+
+
+def pruned(coef, state, threshold: float):
+    """``coef`` without the weights below ``threshold`` times their class's largest |w|: dropped from
+    sparse ``coef`` (with their full Adagrad sums in ``state``, updated in place), zeroed in dense ``coef``
+    (in place)."""
+    if sp.issparse(coef):
+        full = state.kind == "full"
+        coef, acc = prune(coef, threshold, state.coef_sums if full else None)
+        if full:
+            state.coef_sums = acc
+        return coef
+    limit = threshold * np.abs(coef).max(axis=1, keepdims=True)
+    coef[np.abs(coef) < limit] = 0.0
+    return coef
+
+
+def sparsified(coef: np.ndarray, state):
+    """Dense ``coef`` as canonical float32 CSR (its non-zeros); a full Adagrad state in ``state`` becomes
+    the sums of the stored weights, aligned with the CSR data (in place)."""
+    sparse = sp.csr_matrix(np.asarray(coef), dtype=FLOAT)
+    sparse.sort_indices()
+    if state.kind == "full":
+        rows, cols = sparse.nonzero()
+        state.coef_sums = np.asarray(state.coef_sums[rows, cols], dtype=FLOAT)
+    return sparse
+
+
+def densified(coef, shared, state):
+    """Sparse ``coef`` (plus the ``shared`` term in every class) as a feature-major float32 array; a full
+    Adagrad state in ``state`` is scattered to the same layout (in place)."""
+    coef = sp.csr_matrix(coef)
+    if state.kind == "full":
+        acc = np.zeros(coef.shape, dtype=FLOAT, order="F")
+        rows = np.repeat(np.arange(coef.shape[0]), np.diff(coef.indptr))
+        acc[rows, coef.indices] = state.coef_sums
+        state.coef_sums = acc
+    return to_dense(coef, shared, order="F")

@@ -298,3 +298,18 @@ def test_sparse_weights_multilabel_and_dense_batches(text_like):
     single = AdversarialSoftmaxClassifier(weights="sparse", **kw).fit(X, y)
     single.partial_fit(X[:100].toarray(), y[:100])
     assert sp.issparse(single.coef_) and np.all(np.isfinite(single.coef_.data))
+
+
+@pytest.mark.kernel
+def test_feature_major_top_k_is_exact():
+    """The branch and bound on sparse weights returns the k best of all corrected scores (brute force),
+    with the common per-row term included in the scores."""
+    X = sp.random(1200, 80, density=0.08, random_state=6, format="csr", dtype=np.float64)
+    y = np.arange(1200) % 12
+    clf = AdversarialSoftmaxClassifier(weights="sparse", random_state=0, max_iter=1, n_components=3).fit(X, y)
+    assert clf.init_scale_ > 0 and clf._shared_coef.shape == (80,)  # the centroid start's common term
+    top, scores = clf.predict_top_k(X[:50], 4), clf.decision_function(X[:50])
+    brute = np.argsort(-scores, axis=1, kind="stable")[:, :4]
+    np.testing.assert_array_equal(top, clf.classes_[brute])
+    _, proba = clf.predict_top_k(X[:50], 4, return_scores=True)
+    np.testing.assert_allclose(proba, np.take_along_axis(clf.predict_proba(X[:50]), brute, axis=1), rtol=1e-9)

@@ -188,8 +188,7 @@ def check_model_memory(
 
     if stored_weights is not None:
         n_stored = min(int(stored_weights), n_classes * n_features)
-        # the table, then the CSR coef_ (index and value) and the sort that builds it
-        need = estimated_sparse_bytes(n_stored, full_adagrad) + 24 * n_stored + 4 * n_classes
+        need = estimated_sparse_bytes(n_stored, full_adagrad) + 8 * n_classes
         need += (n_classes + n_features + 1) * 8
         what = f"up to {n_stored:,} sparse weights (of {n_classes} classes x {n_features} features)"
         state = "and their Adagrad state"

@@ -162,9 +162,13 @@ class HashedWeights:
 
 
 def estimated_sparse_bytes(n_stored: int, full: bool) -> int:
-    """Bytes of a table holding ``n_stored`` weights at the worst load after growth (``MAX_LOAD / 2``)."""
+    """Peak bytes of a table reaching ``n_stored`` weights: at the last doubling the old table (at
+    ``MAX_LOAD``) and the new one (twice as large) are both held, then the CSR coef_ (8 bytes a weight)
+    is built beside the table."""
     per_slot = SLOT_BYTES + (4 if full else 0)
-    return int(per_slot * n_stored / (MAX_LOAD / 2))
+    growth = 3 * per_slot * n_stored / MAX_LOAD
+    conversion = 2 * per_slot * n_stored / MAX_LOAD + 8 * n_stored
+    return int(max(growth, conversion))
 
 
 def to_dense(coef, shared=None, order="C") -> np.ndarray:

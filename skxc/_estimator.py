@@ -33,11 +33,11 @@ from ._multilabel import (
 )
 from ._noise import frozen_classes, frozen_tree
 from ._parallel import child_seed, deferred_interrupt, in_background, n_threads, seed_rng
-from ._predict import SparseCoef, all_classes, block_rows, log_noise_of, top_k
+from ._predict import all_classes, block_rows, log_noise_of, top_k
 from ._solver import Rows, Schedule, SGDParams, auto_learning_rate, check_finite_model, run_epochs
 from ._start import calibration_split, centroid_start
 from ._state import AdagradState, BestEpoch, touched_zeros, writeable
-from ._weights import HashedWeights, by_feature, densified, pruned, sparsified
+from ._weights import HashedWeights, densified, pruned, scoring_weights, sparsified
 from ._tree import AuxiliaryTree
 from ._validation import (
     canonical_csr,
@@ -446,11 +446,6 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
                 state.pop("_acc_coef"), state.pop("_acc_factors", None), state.pop("_acc_intercept")
             )
         super().__setstate__(state)
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("_coef_index", None)  # the feature-major index of sparse weights, rebuilt on demand
-        return state
 
     def __dask_tokenize__(self):
         """Dask token from all attributes, large arrays by fingerprint: no pickling (skxc/_dask.py)."""
@@ -1021,16 +1016,10 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
     def _scoring_coef(self):
         """coef_ as the prediction engine takes it: the array, or sparse weights with their feature-major
-        index (built once per coef_ and cached; not pickled)."""
+        index (built once per coef_ object and cached outside the estimator, see ``scoring_weights``)."""
         if not sp.issparse(self.coef_):
             return self.coef_
-        cached = getattr(self, "_coef_index", None)
-        if cached is None or cached[0] is not self.coef_:
-            coef = sp.csr_matrix(self.coef_, dtype=FLOAT)
-            shared = getattr(self, "_shared_coef", None)
-            cached = (self.coef_, SparseCoef(coef, *by_feature(coef), shared))
-            self._coef_index = cached
-        return cached[1]
+        return scoring_weights(self.coef_, getattr(self, "_shared_coef", None))
 
     def _top_k_codes(self, inputs, k):
         """Codes (n, k) and bias-corrected scores of the k best classes, best first, of ``_kernel_inputs``."""

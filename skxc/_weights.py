@@ -18,6 +18,9 @@ it; with ``l2 = 0`` the two layouts train the same model.
 
 from __future__ import annotations
 
+import threading
+import weakref
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -247,3 +250,27 @@ def densified(coef, shared, state):
         acc[rows, coef.indices] = state.coef_sums
         state.coef_sums = acc
     return to_dense(coef, shared, order="F")
+
+
+#: Feature-major indexes of sparse coef_ matrices, by id() of the matrix, dropped with it: prediction
+#: builds one per fitted coef_ without writing to the estimator (predict leaves its __dict__ as it was,
+#: pickles and dask tokens never see it).
+_INDEXES: dict = {}
+_INDEXES_LOCK = threading.Lock()
+
+
+def scoring_weights(coef, shared):
+    """:class:`skxc._predict.SparseCoef` of sparse ``coef`` (and the ``shared`` term), cached per object."""
+    from ._predict import SparseCoef
+
+    key = id(coef)
+    with _INDEXES_LOCK:
+        hit = _INDEXES.get(key)
+        if hit is not None and hit[0]() is coef:
+            index = hit[1]
+        else:
+            index = by_feature(coef)
+            _INDEXES[key] = (weakref.ref(coef), index)
+            weakref.finalize(coef, _INDEXES.pop, key, None)
+    csr = coef if sp.isspmatrix_csr(coef) else sp.csr_matrix(coef)
+    return SparseCoef(csr, *index, shared)

@@ -1,4 +1,5 @@
-"""Data sets: synthetic problems with a class hierarchy, and the Extreme Classification Repository's files."""
+"""Data sets: synthetic problems (classes in nested clusters; sparse text-like data of extreme shape), and the
+Extreme Classification Repository's files."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils import check_random_state
 
+from ._extreme_data import make_extreme_classification
 from ._xmc_format import load_xmc_file
 
-__all__ = ["load_xmc_file", "make_hierarchical_classification"]
+__all__ = ["load_xmc_file", "make_extreme_classification", "make_hierarchical_classification"]
 
 
 def make_hierarchical_classification(

@@ -325,6 +325,8 @@ def markdown(result) -> str:
             )
         if rec["system"].startswith("skxc"):
             notes.append(f"{rec['n_iter']} epochs")
+            if "coef_mib" in rec:
+                notes.append(f"coef_ {rec['coef_stored']:,} weights, {rec['coef_mib']:,.0f} MiB")
             if rec.get("tree_fit_seconds") is not None:
                 notes.append(f"tree fit {_secs(rec['tree_fit_seconds'])} s")
         if rec["system"] == "centroid":

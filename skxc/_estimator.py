@@ -37,15 +37,20 @@ from ._predict import all_classes, block_rows, log_noise_of, top_k
 from ._solver import Rows, Schedule, SGDParams, auto_learning_rate, check_finite_model, run_epochs
 from ._start import calibration_split, centroid_start
 from ._state import AdagradState, BestEpoch, touched_zeros, writeable
+from ._weights import HashedWeights, densified, pruned, scoring_weights, sparsified
 from ._tree import AuxiliaryTree
 from ._validation import (
     canonical_csr,
+    kernel_rows,
     check_model_memory,
     encode_labels,
-    kernel_rows,
     unique_labels,
     validate_training_data,
 )
+
+
+#: ``weights="auto"``: sparse weights for sparse X once dense float32 weights would take this many bytes.
+AUTO_SPARSE_BYTES = 2**28
 
 
 class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
@@ -217,6 +222,30 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     warm_start : bool, default=False
         Reuse the previous fit's tree and coefficients as the starting point.
 
+    weights : {"auto", "dense", "sparse"}, default="auto"
+        How ``coef_`` is stored. "dense": a float32 n_classes x n_features
+        array, memory C K whatever training touches. "sparse" (sparse X and
+        negative sampling only): only the (class, feature) weights that
+        training has updated, in a hash table while training and as a
+        scipy.sparse CSR ``coef_`` after it; memory grows with the pairs
+        touched, at most (1 + ``n_negatives``) nnz(x) per example and epoch,
+        about 12 bytes per weight while training and 8 after it. Both give
+        the same model (to rounding, for ``l2=0``; with ``l2 > 0`` the sparse
+        layout shrinks the weights without the centroid start's common
+        part). "auto": "sparse" for sparse X when dense weights would take
+        at least 256 MiB, else "dense". The layout is chosen when the model
+        is initialised (``fit``, the first ``partial_fit``, ``fit_noise``);
+        a warm start or ``partial_fit`` keeps it, and :meth:`sparsify` /
+        :meth:`densify` convert a fitted model.
+
+    weight_threshold : float in [0, 1), default=0.0
+        After ``fit``, drop the weights whose magnitude is below
+        ``weight_threshold`` times the largest magnitude among their class's
+        weights (zeroed for dense weights): a scale-free rule, where
+        Parabel and DiSMEC prune below a fixed 0.1 or 0.01. 0 keeps all.
+        ``partial_fit`` never prunes (see :meth:`sparsify`). Memory against
+        accuracy: :ref:`benchmarks-sparse-weights`.
+
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
@@ -227,9 +256,13 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         training rows that have labels (of the first ``partial_fit`` batch or
         the ``fit_noise`` sample when streaming); ``predict`` thresholds
         ``label_cardinality_ * predict_proba`` at 0.5.
-    coef_ : ndarray of shape (n_classes, n_features), float32
-        Weights of the linear scores xi. Stored feature-major (Fortran order)
-        when trained on sparse input, class-major otherwise.
+    coef_ : ndarray or scipy.sparse CSR matrix of shape (n_classes, n_features), float32
+        Weights of the linear scores xi. Dense: stored feature-major (Fortran
+        order) when trained on sparse input, class-major otherwise. Sparse
+        (``weights``): a CSR matrix of the stored weights; a centroid start
+        then adds one more term, the same for every class of a row (so no
+        probability, top-k or prediction depends on it), which
+        ``decision_function`` includes and ``coef_`` leaves out.
     intercept_ : ndarray of shape (n_classes,), float32
         Class biases of xi.
     tree_ : AuxiliaryTree
@@ -342,6 +375,8 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
+        "weights": [StrOptions({"auto", "dense", "sparse"})],
+        "weight_threshold": [Interval(Real, 0, 1, closed="left")],
     }
 
     def __init__(
@@ -368,6 +403,8 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         n_jobs=None,
         verbose=0,
         warm_start=False,
+        weights="auto",
+        weight_threshold=0.0,
     ):
         self.noise = noise
         self.n_negatives = n_negatives
@@ -390,6 +427,8 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.warm_start = warm_start
+        self.weights = weights
+        self.weight_threshold = weight_threshold
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -435,6 +474,31 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         example_row, codes, weights = label_pairs(y, sample_weight)
         return codes, weights, example_row
 
+    def _sparse_layout(self, X, n_classes: int) -> bool:
+        """Whether a new model stores sparse weights (``weights``, "auto" resolved for this X)."""
+        if self.weights == "sparse":
+            if self.noise is None:
+                raise ValueError(
+                    'weights="sparse" needs negative sampling: noise=None (the exact softmax) updates every '
+                    'class on every row, so its weights are dense. Use weights="dense" or "auto".'
+                )
+            if not sp.issparse(X):
+                raise ValueError(
+                    'weights="sparse" needs sparse X (a scipy.sparse matrix): a dense row touches every '
+                    'feature, so the weights would all be stored. Use weights="dense" or "auto".'
+                )
+            return True
+        if self.weights == "dense" or self.noise is None or not sp.issparse(X):
+            return False
+        return n_classes * X.shape[1] * np.dtype(FLOAT).itemsize >= AUTO_SPARSE_BYTES
+
+    def _stored_weights_bound(self, X, n_examples: int) -> int:
+        """Upper bound on the (class, feature) weights a fit can store: the centroid start's (at most
+        nnz(X)) plus (1 + n_negatives) nnz(x) per example and epoch."""
+        mean_nnz = X.nnz / max(X.shape[0], 1)
+        per_epoch = n_examples * (1 + self.n_negatives) * mean_nnz
+        return int(X.nnz + per_epoch * self.max_iter)
+
     def _adagrad_kind(self) -> str:
         """The Adagrad state ``adagrad`` asks for, "full" or "factored" ("auto" resolved)."""
         if self.adagrad == "auto":
@@ -452,18 +516,23 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         """
         n_classes, n_features = len(self.classes_), X.shape[1]
         kind = self._adagrad_kind()
+        sparse_weights = self._sparse_layout(X, n_classes)
         calibrate = self.init == "centroid" or (self.noise == "adversarial" and self.tree_temperature == "auto")
         fit_rows, held = calibration_split(X.shape[0], rng) if calibrate else (None, None)
         # the centroid start of dense X holds two float64 class x feature arrays for a moment
         dense_start = self.init == "centroid" and held is not None and not sp.issparse(X)
+        n_examples = X.shape[0] if example_row is None else example_row.shape[0]
         check_model_memory(
-            n_classes, n_features, type(self).__name__, full_adagrad=kind == "full", centroid_start=dense_start
-        )
+            n_classes, n_features, type(self).__name__, full_adagrad=kind == "full", centroid_start=dense_start,
+            stored_weights=self._stored_weights_bound(X, n_examples) if sparse_weights else None,
+            sparse_input=sp.issparse(X),
+        )  # fmt: skip
         # The OS hands out zeroed pages on first touch, about 1 s per GB (10k classes x 30k
         # features is 1.2 GB): touch coef_ (and a full Adagrad state) in a thread (numpy's
         # fill releases the GIL) while the tree is fitted, instead of in the first epoch.
         order = "F" if sp.issparse(X) else "C"
-        model_arrays = in_background(touched_zeros, (n_classes, n_features), order, 1 + (kind == "full"))
+        if not sparse_weights:
+            model_arrays = in_background(touched_zeros, (n_classes, n_features), order, 1 + (kind == "full"))
         t0 = time.perf_counter()
         if example_row is not None:
             if held is not None:
@@ -498,8 +567,13 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
                 f"fitted in {self.tree_fit_seconds_:.2f} s",
                 flush=True,
             )
-        self.coef_, *coef_sums = model_arrays.result()
-        self._adagrad_state = AdagradState.zeros(kind, n_classes, n_features, *coef_sums)
+        self._shared_coef = None
+        if sparse_weights:
+            self.coef_ = sp.csr_matrix((n_classes, n_features), dtype=FLOAT)
+            self._adagrad_state = AdagradState.zeros_sparse(kind, n_classes, n_features)
+        else:
+            self.coef_, *coef_sums = model_arrays.result()
+            self._adagrad_state = AdagradState.zeros(kind, n_classes, n_features, *coef_sums)
         self.intercept_ = np.zeros(n_classes, dtype=FLOAT)
         self.init_scale_ = 0.0
         if self.init == "centroid" and held is not None:
@@ -507,6 +581,11 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
                 self.coef_, self.intercept_, X, codes, sample_weight, fit_rows, held, tree,
                 self.n_negatives, self.alpha, rng,
             )  # fmt: skip
+            if sparse_weights:
+                self.init_scale_, start = self.init_scale_
+                if start is not None:
+                    self.coef_, self._shared_coef = start
+                    self._adagrad_state = AdagradState.zeros_sparse(kind, n_classes, n_features, self.coef_.nnz)
         if self.intercept_init == "noise":
             self.intercept_[:] = self._mean_negative_log_noise(X, codes, sample_weight)
         self._rng = rng
@@ -539,16 +618,24 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         rows and ``Y`` the CSR indicator (each row's labels, never negatives).
         """
         rows, Z = self._kernel_inputs(X)
+        row_offset = np.zeros(0, dtype=np.float64)
+        if sp.issparse(self.coef_):  # sparse weights train on CSR rows (skxc/_kernels/hashed.py)
+            if not rows.sparse:
+                rows = kernel_rows(sp.csr_matrix(rows.X))
+            shared = getattr(self, "_shared_coef", None)
+            if shared is not None:
+                row_offset = np.asarray(rows.X @ shared.astype(np.float64), dtype=np.float64)
         tree, threads = self.tree_.arrays, n_threads(self.n_jobs)
         if example_row is None:
             log_noise = log_noise_of(Z, codes, tree, threads)  # once per call (tree fixed)
             return Rows(rows.indptr, rows.indices, rows.data, rows.n_dense_features, codes,
-                        sample_weight.astype(FLOAT), Z, log_noise)  # fmt: skip
+                        sample_weight.astype(FLOAT), Z, log_noise, row_offset=row_offset)  # fmt: skip
         log_noise = log_noise_of(np.ascontiguousarray(Z[example_row]), codes, tree, threads)
         return Rows(
             rows.indptr, rows.indices, rows.data, rows.n_dense_features, codes, sample_weight.astype(FLOAT), Z,
             log_noise, np.ascontiguousarray(example_row, dtype=np.int64),
             np.ascontiguousarray(Y.indptr, dtype=np.int64), np.ascontiguousarray(Y.indices, dtype=np.int32),
+            row_offset,
         )  # fmt: skip
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -593,6 +680,62 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             X, val, rows = self._prepare_fit(X, y, classes, sample_weight, rng, warm, multilabel)
         self.n_iter_ = 0
         self._train(rows, self.max_iter, val)
+        if self.weight_threshold > 0:
+            self._prune(self.weight_threshold)
+        return self
+
+    def _prune(self, threshold: float) -> None:
+        """Drop (sparse) or zero (dense) the weights below ``threshold`` times their class's largest |w|."""
+        coef = self.coef_ if sp.issparse(self.coef_) else writeable(self.coef_)
+        self.coef_ = pruned(coef, self._adagrad_state, threshold)
+
+    def sparsify(self, threshold: float = 0.0):
+        """Store the weights sparse: ``coef_`` becomes a scipy.sparse CSR matrix.
+
+        Further training (``partial_fit``, a warm start) keeps the sparse
+        layout. Predictions do not change (unless ``threshold`` > 0).
+
+        Parameters
+        ----------
+        threshold : float in [0, 1), default=0.0
+            Also drop the weights whose magnitude is below ``threshold``
+            times the largest magnitude of their class's weights (0 keeps
+            every non-zero weight).
+
+        Returns
+        -------
+        self : AdversarialSoftmaxClassifier
+            The estimator.
+        """
+        check_is_fitted(self)
+        if not (isinstance(threshold, Real) and 0 <= threshold < 1):
+            raise ValueError(f"threshold must be a number in [0, 1); got {threshold!r}.")
+        if not sp.issparse(self.coef_):
+            if self.noise is None:
+                raise ValueError("sparsify() needs negative sampling: a model with noise=None trains dense weights.")
+            self.coef_, self._shared_coef = sparsified(self.coef_, self._adagrad_state), None
+        if threshold > 0:
+            self._prune(threshold)
+        return self
+
+    def densify(self):
+        """Store the weights dense: ``coef_`` becomes a float32 ndarray (feature-major).
+
+        Predictions do not change; further training uses dense weights.
+
+        Returns
+        -------
+        self : AdversarialSoftmaxClassifier
+            The estimator.
+        """
+        check_is_fitted(self)
+        if not sp.issparse(self.coef_):
+            return self
+        n_classes, n_features = self.coef_.shape
+        state = self._adagrad_state
+        check_model_memory(n_classes, n_features, type(self).__name__, full_adagrad=state.kind == "full")
+        self.coef_ = densified(self.coef_, getattr(self, "_shared_coef", None), state)
+        self._shared_coef = None
         return self
 
     @contextmanager
@@ -651,7 +794,14 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         """Run up to ``n_epochs`` epochs on ``rows``; ``val`` = (X, codes) of held-out rows for early stopping."""
         state = self._adagrad_state.converted(self._adagrad_kind(), self.coef_, type(self).__name__)
         self._adagrad_state = state = state.writeable()  # read-only after joblib.load(..., mmap_mode="r")
-        self.coef_, self.intercept_ = writeable(self.coef_), writeable(self.intercept_)
+        self.intercept_ = writeable(self.intercept_)
+        table = None
+        if sp.issparse(self.coef_):  # sparse weights train in a hash table (skxc/_weights.py)
+            full = state.kind == "full"
+            table = HashedWeights.from_csr(self.coef_, state.coef_sums if full else None, extra=rows.indices.shape[0])
+        else:
+            self.coef_ = writeable(self.coef_)
+        model = self.coef_ if table is None else table
         self.learning_rate_ = self._auto_learning_rate if self.learning_rate == "auto" else float(self.learning_rate)
         params = SGDParams(self.noise is None, self.n_negatives, self.learning_rate_, self.alpha, self.l2)
         schedule = Schedule(
@@ -663,6 +813,8 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             val_inputs, val_codes = self._kernel_inputs(val[0]), val[1]  # converted once, scored every epoch
 
             def validate():
+                if table is not None:
+                    self.coef_ = table.to_csr()[0]
                 top = self._top_k_codes(val_inputs, 1)[0][:, 0]
                 if sp.issparse(val_codes):  # multi-label: precision@1
                     return float(np.mean(hits_at_1(val_codes, top)))
@@ -672,7 +824,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
         def record(stats, score):
             if score is not None:
-                best.offer(score, self.n_iter_ + 1, self.coef_, self.intercept_, state)
+                best.offer(score, self.n_iter_ + 1, model, self.intercept_, state)
             self.n_iter_ += 1
             self.t_ += stats.n_examples
             self.epoch_seconds_.append(stats.seconds)
@@ -688,15 +840,22 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
         self.interrupted_ = False
         tree = self.tree_.arrays
-        with deferred_interrupt() as stop:
-            run_epochs(
-                self.coef_, self.intercept_, state, params, rows, tree, self._rng, schedule, record, validate,
-                stop, interrupted,
-            )  # fmt: skip
-        if val is not None and best.epoch < self.n_iter_ and best.restore(self.coef_, self.intercept_, state):
-            self.best_iteration_ = best.epoch  # the model is that of the best validated epoch
-        elif val is not None:
-            self.best_iteration_ = self.n_iter_
+        try:
+            with deferred_interrupt() as stop:
+                run_epochs(
+                    model, self.intercept_, state, params, rows, tree, self._rng, schedule, record, validate,
+                    stop, interrupted,
+                )  # fmt: skip
+            if val is not None and best.epoch < self.n_iter_ and best.restore(model, self.intercept_, state):
+                self.best_iteration_ = best.epoch  # the model is that of the best validated epoch
+            elif val is not None:
+                self.best_iteration_ = self.n_iter_
+        finally:
+            if table is not None:  # back to CSR, also when an epoch raised (e.g. divergence)
+                self.coef_, acc = table.to_csr()
+                if acc is not None:
+                    state.coef_sums = acc
+                del table, model
         bound = getattr(self, "_weight_bound", (np.inf, 0))
         self._weight_bound = check_finite_model(self.coef_, self.intercept_, bound, self.t_, params)
 
@@ -852,12 +1011,20 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     def _all_classes(self, X, what):
         """float64 (n, n_classes): "scores", "proba" or "log_proba" of every class (see ``_predict.all_classes``)."""
         rows, Z = self._kernel_inputs(self._validate_X(X))
-        return all_classes(rows, Z, self.coef_, self.intercept_, self.tree_.arrays, what, n_threads(self.n_jobs))
+        return all_classes(rows, Z, self._scoring_coef(), self.intercept_, self.tree_.arrays, what,
+                           n_threads(self.n_jobs))  # fmt: skip
+
+    def _scoring_coef(self):
+        """coef_ as the prediction engine takes it: the array, or sparse weights with their feature-major
+        index (built once per coef_ object and cached outside the estimator, see ``scoring_weights``)."""
+        if not sp.issparse(self.coef_):
+            return self.coef_
+        return scoring_weights(self.coef_, getattr(self, "_shared_coef", None))
 
     def _top_k_codes(self, inputs, k):
         """Codes (n, k) and bias-corrected scores of the k best classes, best first, of ``_kernel_inputs``."""
         rows, Z = inputs
-        return top_k(rows, Z, self.coef_, self.intercept_, self.tree_.arrays, k, n_threads(self.n_jobs))
+        return top_k(rows, Z, self._scoring_coef(), self.intercept_, self.tree_.arrays, k, n_threads(self.n_jobs))
 
     def decision_function(self, X):
         """Bias-corrected scores xi_y(x) + log p_n(y|x) of all classes.
@@ -945,8 +1112,8 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         for start in range(0, n, step):
             stop = min(start + step, n)
             part = kernel_rows(rows.X[start:stop])
-            yield start, stop, all_classes(part, Z[start:stop], self.coef_, self.intercept_, self.tree_.arrays,
-                                           what, threads)  # fmt: skip
+            yield start, stop, all_classes(part, Z[start:stop], self._scoring_coef(), self.intercept_,
+                                           self.tree_.arrays, what, threads)  # fmt: skip
 
     def _predict_label_sets(self, inputs):
         n, n_labels = inputs[0].X.shape[0], len(self.classes_)

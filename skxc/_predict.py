@@ -18,9 +18,11 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
+import scipy.sparse as sp
 
 from ._config import FLOAT, PREDICT_BLOCK_BYTES
-from ._kernels.predict import add_csr_scores, top_k_csr
+from ._kernels.hashed import add_feature_major_scores
+from ._kernels.predict import add_csr_scores, top_k_csr, top_k_feature_major
 from ._kernels.tree import add_log_noise_all, log_noise_of_codes
 from ._parallel import fan_out
 from ._validation import KernelRows
@@ -33,6 +35,37 @@ class TreeArrays(NamedTuple):
     node_bias: np.ndarray  # float32 (n_inner,)
     leaf_class: np.ndarray  # int32 (n_leaves,), -1 for padding
     class_leaf: np.ndarray  # int32 (n_classes,)
+
+
+class SparseCoef(NamedTuple):
+    """Sparse weights for prediction (``weights="sparse"``; skxc/_weights.py).
+
+    ``coef`` is the CSR coef_ (class-major), ``indptr``/``classes``/``data``
+    its feature-major index (coef_.T as CSR), ``shared`` float32
+    (n_features,) or None: a term ``shared @ x`` of every class's score.
+    """
+
+    coef: sp.csr_matrix
+    indptr: np.ndarray
+    classes: np.ndarray
+    data: np.ndarray
+    shared: np.ndarray | None
+
+    @property
+    def shape(self):
+        return self.coef.shape
+
+
+def sparse_block_scores(rows: KernelRows, a: int, b: int, coef: SparseCoef) -> np.ndarray:
+    """Raw scores xi - intercept of the rows [a, b) under sparse weights: float64 (b - a, n_classes)."""
+    if rows.sparse:
+        S = np.zeros((b - a, coef.shape[0]), dtype=np.float64)
+        add_feature_major_scores(rows.indptr, rows.indices, rows.data, a, b, coef.indptr, coef.classes, coef.data, S)
+    else:
+        S = np.asarray((coef.coef @ rows.X[a:b].T.astype(np.float64)).T, dtype=np.float64)
+    if coef.shared is not None:
+        S += np.asarray(rows.X[a:b] @ coef.shared.astype(np.float64), dtype=np.float64).reshape(-1, 1)
+    return S
 
 
 def readonly(a: np.ndarray) -> np.ndarray:
@@ -120,13 +153,18 @@ def map_blocks(
     when ``corrected``. Row indices passed to ``fn`` are relative to ``start``.
     """
     stop = rows.X.shape[0] if stop is None else stop
-    coef_ro, intercept_ro = readonly(coef), readonly(intercept)
-    coef_flat, stride_c, stride_j = flat_view(coef_ro)
+    is_sparse = isinstance(coef, SparseCoef)
+    intercept_ro = readonly(intercept)
+    if not is_sparse:
+        coef_ro = readonly(coef)
+        coef_flat, stride_c, stride_j = flat_view(coef_ro)
     block = block_rows(coef.shape[0], tree.leaf_class.shape[0])
 
     def run(a):
         b = min(a + block, stop)
-        if rows.sparse:
+        if is_sparse:
+            S = sparse_block_scores(rows, a, b, coef)
+        elif rows.sparse:
             S = np.zeros((b - a, coef.shape[0]), dtype=np.float64)
             add_csr_scores(rows.indptr, rows.indices, rows.data, a, b, coef_flat, stride_c, stride_j, S)
         else:
@@ -162,8 +200,35 @@ def top_k(
     if tree.node_weight.shape[1] == 0:
         map_blocks(rows, Z, coef, intercept, tree, select, n_threads)
         return out, scores
-    coef_ro, intercept_ro = readonly(coef), readonly(intercept)
+    intercept_ro = readonly(intercept)
     search_tree = (tree.node_weight, tree.node_bias, tree.leaf_class, tree.class_leaf, k)
+    if isinstance(coef, SparseCoef) and rows.sparse:  # scores built per row from the feature-major index
+
+        def search_feature_major(start, stop):
+            offset = np.zeros(0, dtype=np.float64)
+            if coef.shared is not None:
+                offset = np.asarray(rows.X[start:stop] @ coef.shared.astype(np.float64), dtype=np.float64)
+            top_k_feature_major(
+                rows.indptr, rows.indices, rows.data, start, stop, coef.indptr, coef.classes, coef.data, offset,
+                intercept_ro, Z[start:stop], *search_tree, out[start:stop], scores[start:stop],
+            )  # fmt: skip
+
+        map_chunks(n, search_feature_major, 2048, n_threads)
+        return out, scores
+    if isinstance(coef, SparseCoef):  # dense rows: a block of raw scores, then the same branch and bound
+
+        def search_sparse(start, stop):
+            S = sparse_block_scores(rows, start, stop, coef)
+            m = stop - start
+            top_k_csr(
+                np.arange(m + 1, dtype=np.int64), np.arange(m, dtype=np.int32), np.ones(m, dtype=FLOAT), 0, m,
+                readonly(S.reshape(-1)), 1, S.shape[1], intercept_ro, Z[start:stop], *search_tree, out[start:stop],
+                scores[start:stop],
+            )  # fmt: skip
+
+        map_chunks(n, search_sparse, block_rows(coef.shape[0], tree.leaf_class.shape[0]), n_threads)
+        return out, scores
+    coef_ro = readonly(coef)
     if rows.sparse:  # scores built per row inside the kernel
         coef_flat, stride_c, stride_j = flat_view(coef_ro)
 

@@ -19,10 +19,12 @@ import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
 from ._kernels.rng import seed_states
+from ._kernels.hashed import negative_sampling_epoch_hashed
 from ._kernels.sgd import negative_sampling_epoch, softmax_epoch
 from ._parallel import StopRequest, fan_out
 from ._predict import TreeArrays, flat_view
 from ._state import AdagradState
+from ._weights import HashedWeights
 
 __all__ = [
     "Rows",
@@ -57,6 +59,8 @@ class Rows:
     example_row: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # int64 (e,) or empty
     label_indptr: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # int64 (n+1,) or empty
     label_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))  # int32 (nnz(Y),)
+    # float64 (n,) a fixed term of every class's score of each row (sparse weights: skxc/_weights.py), or empty
+    row_offset: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
 
     @property
     def n_samples(self) -> int:
@@ -130,7 +134,11 @@ def sgd_epoch(
     piece, with every piece's bookkeeping complete (``interrupted`` is then True).
     """
     t0 = time.perf_counter()
-    coef_flat, stride_c, stride_j = flat_view(coef)
+    hashed = isinstance(coef, HashedWeights)
+    if hashed:
+        coef_flat, stride_c, stride_j = np.zeros(0, dtype=coef.vals.dtype), 0, 0
+    else:
+        coef_flat, stride_c, stride_j = flat_view(coef)
     acc_flat = state.coef_sums.ravel(order="K")  # empty for the factored state
     factors = state.factor_sums  # R, S and T for the factored state, else empty
     acc_factors = factors[:-1]
@@ -148,6 +156,8 @@ def sgd_epoch(
 
     def run(t, chunk, states):
         acc_total = totals if n_threads == 1 else totals[t]
+        if hashed:
+            return run_hashed(t, chunk, states, acc_total)
         if params.exact:  # exact softmax: the reference mode, every class row updated
             softmax_epoch(
                 rows.indptr, rows.indices, rows.data, rows.n_dense_features, rows.codes, rows.sample_weight,
@@ -162,6 +172,44 @@ def sgd_epoch(
             params.n_negatives, lr, alpha, l2, states[t], stats[t],
         )  # fmt: skip
 
+    def run_hashed(t, chunk, states, acc_total):
+        # the kernel stops before it could overfill the table; grow it and go on from there
+        position, inserted = 0, np.zeros(1, dtype=np.int64)
+        while position < chunk.shape[0]:
+            position = negative_sampling_epoch_hashed(
+                rows.indptr, rows.indices, rows.data, rows.codes, rows.sample_weight, rows.example_row,
+                rows.label_indptr, rows.label_indices, chunk, position, rows.Z, rows.log_noise, rows.row_offset,
+                coef.keys, coef.vals, coef.acc, coef.buffer, coef.shift, coef.shape[1], acc_factors, acc_total, intercept,
+                acc_intercept, tree.node_weight, tree.node_bias, tree.leaf_class, params.n_negatives, lr, alpha, l2,
+                states[t], budgets[t], inserted, stats[t],
+            )  # fmt: skip
+            if position < chunk.shape[0]:
+                return position, int(inserted[0])
+        return position, int(inserted[0])
+
+    budgets = np.zeros(n_threads, dtype=np.int64)
+
+    def run_piece_hashed(piece, states):
+        """All threads' chunks of ``piece``, growing the table between rounds until every chunk is done."""
+        chunks = np.array_split(piece, n_threads)
+        max_need = (1 + params.n_negatives) * int(np.max(np.diff(rows.indptr), initial=0))
+        while any(c.shape[0] for c in chunks):
+            active = [t for t in range(n_threads) if chunks[t].shape[0]]
+            if coef.free() < len(active) * max_need:
+                coef.reserve(len(active) * max_need)
+            budgets[:] = coef.free() // len(active)
+            if n_threads > 1 and factors.size:
+                totals[:] = factors[-1]
+            if len(active) == 1:
+                results = [run(active[0], chunks[active[0]], states)]
+            else:
+                results = fan_out(lambda t: run(t, chunks[t], states), active, len(active))
+            if n_threads > 1 and factors.size:
+                factors[-1] += float(np.sum(totals[active] - factors[-1]))
+            for t, (position, inserted) in zip(active, results, strict=True):
+                coef.count += inserted
+                chunks[t] = chunks[t][position:]
+
     # The epoch runs in fixed-size pieces (the same whatever ``verbose`` is, so
     # output never changes results); each piece draws fresh seeds and, with
     # verbose >= 2, reports progress.
@@ -171,7 +219,9 @@ def sgd_epoch(
             break
         piece = order[start : start + PROGRESS_ROWS]
         states = seed_states(rng, n_threads)
-        if n_threads == 1:
+        if hashed:
+            run_piece_hashed(piece, states)
+        elif n_threads == 1:
             run(0, piece, states)
         else:
             if factors.size:

@@ -282,8 +282,30 @@ def write_centred(coef: np.ndarray, intercept: np.ndarray, centroids, scale: flo
         intercept -= (scale * (mu @ centre - mean @ centre)).astype(FLOAT)
 
 
+def sparse_centred(centroids, scale: float, bias: float, intercept: np.ndarray):
+    """The start of :func:`write_centred` for sparse weights: ``(coef, shared)``; ``intercept`` set in place.
+
+    ``coef`` is ``scale mu`` as float32 CSR (the stored weights); ``shared`` is
+    float32 ``-scale mean mu`` (n_features,), the term every class's score
+    gets (skxc/_weights.py), kept once instead of in every class's row.
+    Sparse X only (no centre).
+    """
+    mu, centre = centroids
+    if centre is not None:  # pragma: no cover - sparse weights are for sparse X
+        raise ValueError("sparse weights start from the centroids of sparse X only")
+    mean = np.asarray(mu.mean(axis=0)).ravel()
+    coef = sp.csr_matrix(mu * scale, dtype=FLOAT)
+    coef.sort_indices()
+    intercept[:] = bias
+    return coef, (-scale * mean).astype(FLOAT)
+
+
 def centroid_start(coef, intercept, X, codes, sample_weight, fit_rows, held_rows, tree, n_negatives, alpha, rng):
     """``init="centroid"``: write the start into ``coef`` and ``intercept`` (both zero); return its scale s.
+
+    Sparse weights (``coef`` a scipy.sparse matrix, which is not written):
+    returns ``(s, start)`` with ``start`` the ``(coef, shared)`` of
+    :func:`sparse_centred`, or None when s = 0.
 
     ``tree`` is the fitted noise :class:`~skxc.AuxiliaryTree`; the scale and
     bias are chosen by :func:`choose_centroid_start` on the rows ``held_rows``
@@ -314,7 +336,12 @@ def centroid_start(coef, intercept, X, codes, sample_weight, fit_rows, held_rows
     scale, bias = choose_centroid_start(
         X[held_rows], codes[held_rows], (_unit_rows(fit_sums), centre), log_noise, negatives, rms_row_norm(X), alpha
     )
+    start = None
     if scale > 0:
         held_sums = _class_sums(X, codes, n_classes, w, centre, held_rows)
-        write_centred(coef, intercept, (_unit_rows(fit_sums + held_sums), centre), scale, bias)
-    return scale
+        centroids = (_unit_rows(fit_sums + held_sums), centre)
+        if sp.issparse(coef):
+            start = sparse_centred(centroids, scale, bias, intercept)
+        else:
+            write_centred(coef, intercept, centroids, scale, bias)
+    return (scale, start) if sp.issparse(coef) else scale

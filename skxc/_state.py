@@ -18,9 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from ._config import FLOAT
 from ._validation import available_memory_bytes, check_model_memory
+from ._weights import HashedWeights
 
 KINDS = ("full", "factored")
 
@@ -83,6 +85,15 @@ class AdagradState:
         )
 
     @classmethod
+    def zeros_sparse(cls, kind: str, n_classes: int, n_features: int, n_stored: int = 0) -> AdagradState:
+        """A fresh state for sparse weights: "full" holds one float32 sum per stored weight, aligned with
+        ``coef_.data`` (``n_stored`` of them); "factored" is the same as for dense weights."""
+        if kind == "full":
+            return cls("full", np.zeros(n_stored, dtype=FLOAT), np.zeros(0, dtype=np.float64),
+                       np.zeros(n_classes, dtype=FLOAT))  # fmt: skip
+        return cls.zeros(kind, n_classes, n_features)
+
+    @classmethod
     def from_arrays(cls, acc_coef, acc_factors, acc_intercept) -> AdagradState:
         """The state of a model pickled before this class existed (``_acc_coef``, ``_acc_factors``, ``_acc_intercept``).
 
@@ -109,6 +120,19 @@ class AdagradState:
         if kind == self.kind:
             return self
         n_classes, n_features = coef.shape
+        if sp.issparse(coef):  # a full state is aligned with coef.data
+            coef = sp.csr_matrix(coef)
+            rows = np.repeat(np.arange(n_classes), np.diff(coef.indptr))
+            if kind == "factored":
+                acc = self.coef_sums.astype(np.float64)
+                factors = np.empty(n_classes + n_features + 1, dtype=np.float64)
+                factors[:n_classes] = np.bincount(rows, weights=acc, minlength=n_classes)
+                factors[n_classes:-1] = np.bincount(coef.indices, weights=acc, minlength=n_features)
+                factors[-1] = factors[:n_classes].sum()
+                return AdagradState("factored", np.zeros((0, 0), dtype=FLOAT), factors, self.intercept_sums)
+            row, col, total = self.factor_sums[:n_classes], self.factor_sums[n_classes:-1], self.factor_sums[-1]
+            acc = (row[rows] * col[coef.indices] / total).astype(FLOAT) if total > 0 else np.zeros(coef.nnz, FLOAT)
+            return AdagradState("full", acc, np.zeros(0, dtype=np.float64), self.intercept_sums)
         if kind == "factored":
             acc = self.coef_sums
             factors = np.empty(n_classes + n_features + 1, dtype=np.float64)
@@ -143,6 +167,15 @@ class BestEpoch:
     def offer(self, score: float, epoch: int, coef, intercept, state: AdagradState) -> None:
         if not self.kept or not score > self.score:
             return
+        if isinstance(coef, HashedWeights):  # its arrays grow: a fresh copy each time
+            need = coef.nbytes + intercept.nbytes + state.factor_sums.nbytes
+            available = available_memory_bytes()
+            if available is not None and need > available / 2:
+                self.kept = False
+                return
+            self._arrays = (coef.copy(), intercept.copy(), state.factor_sums.copy(), state.intercept_sums.copy())
+            self.score, self.epoch = score, epoch
+            return
         arrays = (coef, intercept, state.coef_sums, state.factor_sums, state.intercept_sums)
         if self._arrays is None:
             need = sum(a.nbytes for a in arrays)
@@ -159,6 +192,12 @@ class BestEpoch:
         """Write the kept copy back; False (and nothing written) if none was kept."""
         if not self.kept or self._arrays is None:
             return False
+        if isinstance(coef, HashedWeights):
+            table, *arrays = self._arrays
+            coef.assign(table)
+            for a, copy in zip((intercept, state.factor_sums, state.intercept_sums), arrays, strict=True):
+                np.copyto(a, copy)
+            return True
         for a, copy in zip(
             (coef, intercept, state.coef_sums, state.factor_sums, state.intercept_sums), self._arrays, strict=True
         ):

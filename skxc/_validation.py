@@ -162,29 +162,66 @@ def available_memory_bytes() -> int | None:
         return None
 
 
+#: Memory the guard leaves free: a fit may use at most this fraction of what the OS reports as
+#: available (the rest is for X, the tree, temporaries and everything else running).
+MEMORY_HEADROOM = 0.8
+
+
 def check_model_memory(
-    n_classes: int, n_features: int, owner: str, full_adagrad: bool = True, centroid_start: bool = False
+    n_classes: int,
+    n_features: int,
+    owner: str,
+    full_adagrad: bool = True,
+    centroid_start: bool = False,
+    stored_weights: int | None = None,
+    sparse_input: bool = False,
 ) -> None:
-    """Raise ValueError if coef_ plus its Adagrad state (plus the dense centroid start's arrays) would not fit."""
-    n_weights = n_classes * (n_features + 1)
-    need = n_weights * np.dtype(FLOAT).itemsize
-    if full_adagrad:
-        need += n_weights * np.dtype(FLOAT).itemsize
-        state = "and its full Adagrad state"
+    """Raise ValueError if the weights plus their Adagrad state (plus the dense centroid start's arrays)
+    would need more than ``MEMORY_HEADROOM`` of the available memory.
+
+    Dense weights: coef_ (n_classes x n_features float32) and, for the full
+    state, as much again. Sparse weights (``stored_weights`` = an upper bound
+    on the (class, feature) weights training can touch): the hash table at
+    its lowest load (skxc/_weights.py) and the CSR coef_ made from it.
+    """
+    from ._weights import estimated_sparse_bytes
+
+    if stored_weights is not None:
+        n_stored = min(int(stored_weights), n_classes * n_features)
+        need = estimated_sparse_bytes(n_stored, full_adagrad) + 8 * n_classes
+        need += (n_classes + n_features + 1) * 8
+        what = f"up to {n_stored:,} sparse weights (of {n_classes} classes x {n_features} features)"
+        state = "and their Adagrad state"
     else:
-        need += (n_classes + n_features + 1) * np.dtype(np.float64).itemsize
-        state = "and its factored Adagrad state"
+        n_weights = n_classes * (n_features + 1)
+        need = n_weights * np.dtype(FLOAT).itemsize
+        what = f"coef_ ({n_classes} classes x {n_features} features, float32)"
+        if full_adagrad:
+            need += n_weights * np.dtype(FLOAT).itemsize
+            state = "and its full Adagrad state"
+        else:
+            need += (n_classes + n_features + 1) * np.dtype(np.float64).itemsize
+            state = "and its factored Adagrad state"
     if centroid_start:  # two float64 class x feature centroid arrays of dense X (skxc/_start.py)
         need += 2 * n_classes * n_features * np.dtype(np.float64).itemsize
         state += ' and, for a moment, the centroid start of dense X (init="zeros" needs none)'
     avail = available_memory_bytes()
-    if avail is not None and need > avail:
+    if avail is not None and need > MEMORY_HEADROOM * avail:
+        options = []
+        if stored_weights is None and sparse_input:
+            options.append('weights="sparse" (stores only the weights training touches)')
+        if stored_weights is not None:
+            options.append("fewer epochs (max_iter) or fewer negatives (n_negatives): each can touch new weights")
+        if full_adagrad:
+            options.append('adagrad="factored" (no state per weight)')
+        options.append(
+            "fewer features, e.g. SelectKBest or a smaller vocabulary (TfidfVectorizer(max_features=...)), "
+            "or TruncatedSVD(n_components=256) in a Pipeline before the classifier"
+        )
         raise ValueError(
-            f"{owner} would need {need / 2**30:.1f} GiB for coef_ ({n_classes} classes x "
-            f"{n_features} features, float32) {state}, but only "
-            f"{avail / 2**30:.1f} GiB of memory is available. Reduce n_features, e.g. with "
-            f"TruncatedSVD(n_components=256) in a Pipeline before the classifier"
-            + (', or use adagrad="factored" (half the memory).' if full_adagrad else ".")
+            f"{owner} would need {need / 2**30:.1f} GiB for {what} {state}, but only "
+            f"{avail / 2**30:.1f} GiB of memory is available and the guard keeps "
+            f"{1 - MEMORY_HEADROOM:.0%} of it free. Options: " + "; ".join(options) + "."
         )
 
 

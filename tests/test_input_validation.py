@@ -439,8 +439,27 @@ def test_model_too_large_for_memory(monkeypatch, small):
     with pytest.raises(ValueError, match=r"GiB.*classes.*features.*factored Adagrad.*TruncatedSVD"):
         clf.fit(X, y)
     assert not hasattr(clf, "coef_") and not hasattr(clf, "tree_")
-    with pytest.raises(ValueError, match=r"full Adagrad state.*TruncatedSVD.*adagrad=\"factored\""):
+    with pytest.raises(ValueError, match=r"full Adagrad state.*adagrad=\"factored\".*TruncatedSVD"):
         clf.set_params(adagrad="full").fit(X, y)
+
+
+def test_memory_guard_keeps_headroom_and_names_sparse_weights(monkeypatch):
+    """A need within the available memory but above its headroom fraction is refused; for sparse X the
+    error offers sparse weights, and sparse weights are estimated by the pairs training can touch."""
+    import skxc._validation as validation
+
+    X = sp.random(200, 50, density=0.1, random_state=0, format="csr")
+    y = np.arange(200) % 4
+    need = 4 * 51 * 4 + (4 + 50 + 1) * 8  # dense coef_ and the factored state
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: int(need / 0.9))
+    clf = AdversarialSoftmaxClassifier(random_state=0, weights="dense", max_iter=1)
+    with pytest.raises(ValueError, match=r"keeps 20% of it free.*weights=\"sparse\""):
+        clf.fit(X, y)
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: int(need / 0.7))
+    clf.fit(X, y)  # within the headroom
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: 1000)
+    with pytest.raises(ValueError, match=r"sparse weights.*fewer epochs"):
+        clf.set_params(weights="sparse").fit(X, y)
 
 
 def test_hundred_thousand_classes():
@@ -466,7 +485,8 @@ def test_memory_guard_counts_the_dense_centroid_start(monkeypatch):
     X, y = make_hierarchical_classification(n_samples=1200, n_features=10, n_classes=8, random_state=0)
     n_classes, n_features = 8, 10
     model = n_classes * (n_features + 1) * 4 + (n_classes + n_features + 1) * 8
-    monkeypatch.setattr(validation, "available_memory_bytes", lambda: model + 100)  # enough without the start
+    # enough without the start (the guard uses at most MEMORY_HEADROOM of it)
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: int((model + 100) / validation.MEMORY_HEADROOM))
     with pytest.raises(ValueError, match=r'centroid start of dense X \(init="zeros" needs none\)'):
         AdversarialSoftmaxClassifier(random_state=0, n_components=2).fit(X, y)
     AdversarialSoftmaxClassifier(random_state=0, n_components=2, init="zeros", max_iter=1).fit(X, y)

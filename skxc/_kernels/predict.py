@@ -236,3 +236,52 @@ def top_k_csr(
             out_score,
             r - row_start,
         )
+
+
+@njit(**NJIT)
+def top_k_feature_major(
+    indptr,
+    indices,
+    data,
+    row_start,
+    row_stop,
+    w_indptr,
+    w_class,
+    w_data,
+    row_offset,
+    intercept,
+    Z,
+    node_weight,
+    node_bias,
+    leaf_class,
+    class_leaf,
+    k,
+    out_class,
+    out_score,
+):
+    """:func:`top_k_csr` for sparse weights given feature-major (``w_indptr``, ``w_class``, ``w_data``:
+    coef_.T as CSR; see ``skxc/_kernels/hashed.py``).
+
+    Each row's leaves start at intercept + ``row_offset[r - row_start]`` (float64, a term common to all
+    classes of the row, or empty) and each of the row's features adds its stored weights, so a row
+    costs O(C) plus its features' stored weights, with no (rows x classes) block in memory.
+    """
+    n_classes = intercept.shape[0]
+    n_inner = node_bias.shape[0]
+    has_offset = row_offset.shape[0] > 0
+    best, stack_node, stack_lp, top_c, top_s = _search_scratch(node_bias, leaf_class, k)
+    leaves = best[n_inner:]
+    for r in range(row_start, row_stop):
+        offset = row_offset[r - row_start] if has_offset else 0.0
+        for c in range(n_classes):
+            leaves[class_leaf[c]] = intercept[c] + offset
+        for p in range(indptr[r], indptr[r + 1]):
+            v = np.float64(data[p])
+            j = indices[p]
+            for q in range(w_indptr[j], w_indptr[j + 1]):
+                leaves[class_leaf[w_class[q]]] += v * w_data[q]
+        _subtree_max(best, n_inner)
+        _search_row(
+            best, Z[r - row_start], node_weight, node_bias, leaf_class, k, stack_node, stack_lp, top_c, top_s,
+            out_class, out_score, r - row_start,
+        )  # fmt: skip

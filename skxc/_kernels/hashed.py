@@ -1,0 +1,424 @@
+"""Sparse class weights: an open-addressing hash table keyed by (class, feature), and its SGD kernel.
+
+Weight (c, j) lives in slot i of three parallel arrays when ``keys[i] ==
+c * n_features + j`` (int64, so C x n_features may exceed 2**31):
+``vals[i]`` (float32) is the weight and, for the full Adagrad state,
+``acc[i]`` (float32) its sum of squared gradients (``acc`` is empty for the
+factored state, which keeps nothing per weight). Empty slots hold key -1 and
+value 0. A key's home slot is the top ``64 - shift`` bits of key times
+2**64 / golden ratio (Fibonacci hashing, Knuth 6.4), so consecutive features
+of a class spread over the table; collisions probe the next slots (linear
+probing). The capacity is a power of two and the caller keeps the load at
+most ``MAX_LOAD`` (:mod:`skxc._weights`), so a probe sequence is short and
+always ends at an empty slot. Absent keys are weights equal to 0.
+
+The three arrays are strided views of one buffer of interleaved slots (key,
+weight[, sum]), so a lookup touches one cache line, not three. Memory per
+stored weight: 12 bytes per slot (16 with the full state), at a load between
+``MAX_LOAD / 2`` and ``MAX_LOAD``.
+
+Training (:func:`negative_sampling_epoch_hashed`) inserts the keys an update
+touches. The kernel never grows the table: it is given a ``budget`` of new
+keys and stops, at an example boundary, before an example could exceed it;
+the caller grows the table (:func:`rehash`) and calls again from there. The
+negatives of an example are drawn only once it is certain to run, so the
+random sequence, and with one thread the model, do not depend on where the
+calls were cut. With several threads (Hogwild) two threads may claim the same
+empty slot at once for different keys; one key then takes over the other's
+slot and its first update (a lost update of the kind Hogwild already allows).
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .._config import NJIT, NJIT_HELPER
+from .prefetch import prefetch
+from .sgd import ADAGRAD_EPS, _draw_negatives, sigmoid, softplus
+
+#: Key of an empty slot.
+EMPTY = -1
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+@njit(**NJIT_HELPER)
+def home_slot(key, shift):
+    """The home slot of ``key``: the top bits of key * 2**64 / phi (``shift`` = 64 - log2(capacity))."""
+    return np.int64((np.uint64(key) * _GOLDEN) >> np.uint64(shift))
+
+
+@njit(**NJIT_HELPER)
+def find_slot(keys, shift, key):
+    """Slot of ``key``, or -1 if it is not stored."""
+    mask = keys.shape[0] - 1
+    i = home_slot(key, shift)
+    while True:
+        k = keys[i]
+        if k == key:
+            return i
+        if k == EMPTY:
+            return -1
+        i = (i + 1) & mask
+
+
+@njit(**NJIT_HELPER)
+def claim_slot(keys, shift, key):
+    """Slot of ``key``, inserting it (value 0) if absent; returns (slot, 1 if inserted else 0)."""
+    mask = keys.shape[0] - 1
+    i = home_slot(key, shift)
+    while True:
+        k = keys[i]
+        if k == key:
+            return i, 0
+        if k == EMPTY:
+            keys[i] = key
+            return i, 1
+        i = (i + 1) & mask
+
+
+@njit(**NJIT)
+def insert_all(src_keys, src_vals, src_acc, keys, vals, acc, shift):
+    """Insert the non-empty entries of (src_keys, src_vals, src_acc) into the table (keys, vals, acc).
+
+    Used to grow a table (rehash into a larger one) and to build one from CSR
+    weights. Keys must be distinct and absent from the target; ``src_acc``
+    and ``acc`` are both empty or both as long as their keys. Returns the
+    number inserted.
+    """
+    full = acc.shape[0] > 0
+    n = 0
+    for s in range(src_keys.shape[0]):
+        key = src_keys[s]
+        if key == EMPTY:
+            continue
+        i, _ = claim_slot(keys, shift, key)
+        vals[i] = src_vals[s]
+        if full:
+            acc[i] = src_acc[s]
+        n += 1
+    return n
+
+
+@njit(**NJIT)
+def gather(keys, vals, query, out):
+    """out[q] = weight of key query[q] (0 when absent); for tests and conversions."""
+    shift = shift_of(keys.shape[0])
+    for q in range(query.shape[0]):
+        i = find_slot(keys, shift, query[q])
+        out[q] = vals[i] if i >= 0 else 0.0
+
+
+@njit(**NJIT_HELPER)
+def shift_of(capacity):
+    """64 - log2(capacity) for a power-of-two capacity."""
+    bits = 0
+    while (np.int64(1) << bits) < capacity:
+        bits += 1
+    return 64 - bits
+
+
+@njit(**NJIT_HELPER)
+def _resolve_and_score(indptr, indices, data, r, keys, shift, vals, key_base, slots, intercept_c, offset):
+    """xi_c(x_r) in float64 and the slot of each of the row's weights of class c, claimed if absent.
+
+    ``slots[p - indptr[r]]`` is -1 for an explicit zero of x (never stored).
+    Returns (xi, number of keys inserted).
+    """
+    s = np.float64(intercept_c) + offset
+    inserted = 0
+    start = indptr[r]
+    for p in range(start, indptr[r + 1]):
+        v = data[p]
+        if v == 0.0:
+            slots[p - start] = -1
+            continue
+        i, new = claim_slot(keys, shift, key_base + indices[p])
+        inserted += new
+        slots[p - start] = i
+        s += np.float64(v) * np.float64(vals[i])
+    return s, inserted
+
+
+@njit(**NJIT_HELPER)
+def _update_slots(
+    indptr, indices, data, r, vals, acc, slots, acc_factors, acc_total, intercept, acc_intercept, c, g, lr, l2
+):
+    """The Adagrad step of ``skxc._kernels.sgd.adagrad_row_update`` on the weights in ``slots``.
+
+    The same arithmetic in the same order as the dense step, so both layouts
+    train the same model (to rounding).
+    """
+    if g == 0.0 and l2 == 0.0:
+        return
+    acc_b = acc_intercept[c] + g * g
+    acc_intercept[c] = acc_b
+    intercept[c] -= lr * g / math.sqrt(acc_b + ADAGRAD_EPS)
+    start = indptr[r]
+    full = acc.shape[0] > 0
+    s_base = intercept.shape[0]
+    row_sum = 0.0 if full else acc_factors[c]
+    total = 0.0 if full else acc_total[0]
+    for p in range(start, indptr[r + 1]):
+        i = slots[p - start]
+        if i < 0:
+            continue
+        v = data[p]
+        j = indices[p]
+        gj = g * v + l2 * vals[i]
+        if full:
+            a = acc[i] + gj * gj
+            acc[i] = a
+        else:
+            g2 = np.float64(gj) * np.float64(gj)
+            row_sum += g2
+            total += g2
+            col_sum = acc_factors[s_base + j] + g2
+            acc_factors[s_base + j] = col_sum
+            a = row_sum * col_sum / total if total > 0.0 else 0.0
+        vals[i] -= lr * gj / math.sqrt(a + ADAGRAD_EPS)
+    if not full:
+        acc_factors[c] = row_sum
+        acc_total[0] = total
+
+
+@njit(**NJIT_HELPER)
+def _prefetch_homes(indptr, indices, r, buffer, slot_bytes, shift, key_base):
+    """Prefetch the home slots of class ``key_base / n_features`` on row r's features (one line each)."""
+    for p in range(indptr[r], indptr[r + 1]):
+        prefetch(buffer, home_slot(key_base + indices[p], shift) * slot_bytes)
+
+
+@njit(**NJIT_HELPER)
+def _need(indptr, sample_weight, example_row, mapped, e, n_classes_per_example):
+    """Most keys example ``e`` can insert: (1 + n_negatives) nnz(x), 0 for a zero-weight example."""
+    if sample_weight[e] == 0.0:
+        return 0
+    r = example_row[e] if mapped else e
+    return n_classes_per_example * (indptr[r + 1] - indptr[r])
+
+
+@njit(**NJIT)
+def negative_sampling_epoch_hashed(
+    indptr,
+    indices,
+    data,
+    y,
+    sample_weight,
+    example_row,
+    label_indptr,
+    label_indices,
+    order,
+    start,
+    Z,
+    log_noise,
+    row_offset,
+    keys,
+    vals,
+    acc,
+    buffer,
+    shift,
+    n_features,
+    acc_factors,
+    acc_total,
+    intercept,
+    acc_intercept,
+    node_weight,
+    node_bias,
+    leaf_class,
+    n_negatives,
+    lr,
+    alpha,
+    l2,
+    state,
+    budget,
+    out_inserted,
+    out_stats,
+):
+    """:func:`skxc._kernels.sgd.negative_sampling_epoch` on hashed weights, for CSR rows, from ``order[start]``.
+
+    The same examples, negatives, loss, gradients and Adagrad steps as the
+    dense kernel (one thread: the same random sequence, so the same model up
+    to rounding). Differences: weight (c, j) is looked up (and inserted) in
+    the table ``keys``/``vals``/``acc`` (module docstring; ``shift`` = 64 -
+    log2 capacity, keys c * n_features + j; ``buffer`` the uint8 array the three
+    are strided views of, for prefetching); ``row_offset`` float64 (n,) (or
+    empty) adds a fixed term to every class's score of row r (the part of the
+    centroid start common to all classes, which the sparse layout does not
+    store per class). It inserts at most ``budget`` new keys: before an
+    example whose possible inserts would exceed what is left, it returns that
+    example's position in ``order`` (``order.shape[0]`` when done), with
+    nothing of it drawn or trained. ``out_inserted`` int64 (1,) is
+    incremented by the keys inserted; ``out_stats`` as in the dense kernel.
+    """
+    slot_bytes = keys.strides[0]
+    per_example = 1 + n_negatives
+    neg_class = np.empty(n_negatives, dtype=np.int64)
+    neg_xi = np.empty(n_negatives, dtype=np.float64)
+    neg_lp = np.empty(n_negatives, dtype=np.float64)
+    next_class = np.empty(n_negatives, dtype=np.int64)
+    next_lp = np.empty(n_negatives, dtype=np.float64)
+    mapped = example_row.shape[0] > 0
+    has_offset = row_offset.shape[0] > 0
+    n_rows = order.shape[0]
+    max_nnz = 0
+    for t in range(start, n_rows):
+        e = order[t]
+        r = example_row[e] if mapped else e
+        max_nnz = max(max_nnz, indptr[r + 1] - indptr[r])
+    slots = np.empty((per_example, max(max_nnz, 1)), dtype=np.int64)
+    loss_sum = 0.0
+    weight_sum = 0.0
+    hard_sum = 0.0
+    n_drawn = 0
+    used = 0
+    if start >= n_rows:
+        return n_rows
+    reserved = _need(indptr, sample_weight, example_row, mapped, order[start], per_example)
+    if reserved > budget:
+        return start
+    if sample_weight[order[start]] != 0.0:
+        x0 = example_row[order[start]] if mapped else order[start]
+        _draw_negatives(
+            Z[x0], node_weight, node_bias, leaf_class, label_indptr, label_indices, x0, state, next_class, next_lp
+        )
+    stop_at = n_rows
+    for t in range(start, n_rows):
+        e = order[t]
+        r = example_row[e] if mapped else e
+        w = np.float64(sample_weight[e])
+        for m in range(n_negatives):
+            neg_class[m] = next_class[m]
+            neg_lp[m] = next_lp[m]
+        last = False
+        if t + 1 < n_rows:
+            e_next = order[t + 1]
+            need_next = _need(indptr, sample_weight, example_row, mapped, e_next, per_example)
+            if used + reserved + need_next > budget:
+                last = True  # train this example, then hand back for a larger table
+            elif sample_weight[e_next] != 0.0:
+                r_next = example_row[e_next] if mapped else e_next
+                _draw_negatives(
+                    Z[r_next], node_weight, node_bias, leaf_class, label_indptr, label_indices, r_next, state,
+                    next_class, next_lp,
+                )  # fmt: skip
+                _prefetch_homes(indptr, indices, r_next, buffer, slot_bytes, shift, np.int64(y[e_next]) * n_features)
+                for m in range(n_negatives):
+                    if next_class[m] >= 0:
+                        _prefetch_homes(indptr, indices, r_next, buffer, slot_bytes, shift, next_class[m] * n_features)
+        else:
+            need_next = 0
+        if w != 0.0:
+            offset = row_offset[r] if has_offset else 0.0
+            c_pos = np.int64(y[e])
+            lp_pos = log_noise[e]
+            xi_pos, new = _resolve_and_score(
+                indptr, indices, data, r, keys, shift, vals, c_pos * n_features, slots[0], intercept[c_pos], offset
+            )
+            used += new
+            for m in range(n_negatives):
+                c = neg_class[m]
+                if c >= 0:
+                    neg_xi[m], new = _resolve_and_score(
+                        indptr, indices, data, r, keys, shift, vals, c * n_features, slots[m + 1], intercept[c], offset
+                    )
+                    used += new
+            u = xi_pos + lp_pos
+            loss = softplus(-xi_pos) + alpha * u * u
+            g_pos = w * (-sigmoid(-xi_pos) + 2.0 * alpha * u)
+            for m in range(n_negatives):
+                if neg_class[m] < 0:
+                    continue
+                un = neg_xi[m] + neg_lp[m]
+                s = sigmoid(neg_xi[m])
+                hard_sum += s
+                n_drawn += 1
+                loss += softplus(neg_xi[m]) + alpha * un * un
+                neg_xi[m] = w * (s + 2.0 * alpha * un)
+            loss_sum += w * loss
+            weight_sum += w
+            _update_slots(
+                indptr, indices, data, r, vals, acc, slots[0], acc_factors, acc_total, intercept, acc_intercept,
+                c_pos, g_pos, lr, l2,
+            )  # fmt: skip
+            for m in range(n_negatives):
+                if neg_class[m] < 0:
+                    continue
+                _update_slots(
+                    indptr, indices, data, r, vals, acc, slots[m + 1], acc_factors, acc_total, intercept,
+                    acc_intercept, neg_class[m], neg_xi[m], lr, l2,
+                )  # fmt: skip
+        reserved = need_next
+        if last:
+            stop_at = t + 1
+            break
+    out_inserted[0] += used
+    out_stats[0] += loss_sum
+    out_stats[1] += weight_sum
+    out_stats[2] += hard_sum
+    out_stats[3] += np.float64(n_drawn)
+    return stop_at
+
+
+@njit(**NJIT)
+def add_feature_major_scores(indptr, indices, data, row_start, row_stop, w_indptr, w_class, w_data, out_inout):
+    """out_inout[r - row_start, c] += sum_p data[p] * w[c, indices[p]] for the CSR rows [row_start, row_stop).
+
+    The weights come feature-major: feature j's non-zero weights are
+    ``w_data[w_indptr[j]:w_indptr[j + 1]]`` of the classes ``w_class[...]``
+    (the CSR form of coef_.T), so a row costs the sum over its features of
+    their stored weights, never O(C) per feature.
+    """
+    for r in range(row_start, row_stop):
+        out = out_inout[r - row_start]
+        for p in range(indptr[r], indptr[r + 1]):
+            v = np.float64(data[p])
+            j = indices[p]
+            for q in range(w_indptr[j], w_indptr[j + 1]):
+                out[w_class[q]] += v * w_data[q]
+
+
+@njit(**NJIT)
+def table_to_csr(keys, vals, acc, n_features, indptr, out_indices, out_data, out_acc):
+    """Write the table's weights as CSR (rows = classes), columns sorted within each row.
+
+    ``indptr`` int64 (n_classes + 1,) must hold the row pointers already (from the
+    per-class counts); ``out_indices`` int32 or int64, ``out_data`` float32 and
+    ``out_acc`` float32 (empty unless ``acc`` is) of length nnz are filled.
+    Uses O(n_classes) scratch, no copy of the table.
+    """
+    n_classes = indptr.shape[0] - 1
+    fill = indptr[:-1].copy()
+    full = acc.shape[0] > 0
+    for i in range(keys.shape[0]):
+        key = keys[i]
+        if key == EMPTY:
+            continue
+        c = key // n_features
+        p = fill[c]
+        fill[c] = p + 1
+        out_indices[p] = key - c * n_features
+        out_data[p] = vals[i]
+        if full:
+            out_acc[p] = acc[i]
+    for c in range(n_classes):  # sort each row by column, moving data (and acc) along
+        a, b = indptr[c], indptr[c + 1]
+        if b - a < 2:
+            continue
+        perm = np.argsort(out_indices[a:b])
+        cols = out_indices[a:b][perm]
+        data = out_data[a:b][perm]
+        out_indices[a:b] = cols
+        out_data[a:b] = data
+        if full:
+            sums = out_acc[a:b][perm]
+            out_acc[a:b] = sums
+
+
+@njit(**NJIT)
+def class_counts(keys, n_features, out_counts):
+    """out_counts[c] += number of stored keys of class c."""
+    for i in range(keys.shape[0]):
+        key = keys[i]
+        if key != EMPTY:
+            out_counts[key // n_features] += 1

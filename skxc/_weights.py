@@ -1,0 +1,276 @@
+"""Where the class weights live: a dense array, or sparse weights for sparse input.
+
+``weights="sparse"`` keeps only the (class, feature) weights that training
+has touched. While training they sit in a hash table (:class:`HashedWeights`,
+kernels in ``skxc/_kernels/hashed.py``) that grows as updates reach new
+pairs; between calls the fitted ``coef_`` is a ``scipy.sparse`` CSR matrix
+(n_classes, n_features), the form scikit-learn's linear models take after
+``sparsify()``. A full Adagrad state is then a float32 array aligned with
+``coef_.data``; the factored state is the same as for dense weights.
+
+The class-centroid start subtracts the mean centroid from every class (see
+``skxc/_start.py``): a vector over all features that would make every class's
+weights dense. The sparse layout keeps it once, as ``shared`` (n_features,):
+every class's score of x gets ``shared @ x``. That term is the same for all
+classes of a row, so probabilities, top-k and predictions do not depend on
+it; with ``l2 = 0`` the two layouts train the same model.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._config import FLOAT
+from ._kernels.hashed import EMPTY, class_counts, insert_all, table_to_csr
+
+#: Largest fraction of a table's slots in use; a table that would pass it doubles.
+MAX_LOAD = 0.7
+#: Smallest table (slots).
+MIN_CAPACITY = 1 << 10
+#: Bytes per slot: the int64 key and float32 weight (plus float32 Adagrad sum for the full state).
+SLOT_BYTES = 12
+
+
+def _capacity_for(n: int) -> int:
+    cap = MIN_CAPACITY
+    while cap * MAX_LOAD < n:
+        cap *= 2
+    return cap
+
+
+def _shift(capacity: int) -> int:
+    return 64 - (capacity.bit_length() - 1)
+
+
+class HashedWeights:
+    """Weights of (class, feature) pairs in an open-addressing hash table (``skxc/_kernels/hashed.py``).
+
+    Attributes: ``keys`` int64, ``vals`` float32, ``acc`` float32 (the full
+    Adagrad state per slot, or empty), ``count`` (keys stored, an upper bound
+    with several threads), ``shape`` (n_classes, n_features).
+    """
+
+    def __init__(self, shape, capacity: int, full: bool):
+        self.shape = (int(shape[0]), int(shape[1]))
+        self._allocate(capacity, full)
+        self.count = 0
+
+    def _allocate(self, capacity: int, full: bool) -> None:
+        """One zeroed buffer of interleaved slots (key int64, weight float32[, Adagrad sum float32]), so
+        that a lookup reads one cache line; ``keys``, ``vals`` and ``acc`` are strided views of it."""
+        slot = SLOT_BYTES + (4 if full else 0)
+        self.buffer = np.zeros(capacity * slot, dtype=np.uint8)
+        self.keys = np.ndarray((capacity,), dtype=np.int64, buffer=self.buffer, strides=(slot,))
+        self.vals = np.ndarray((capacity,), dtype=FLOAT, buffer=self.buffer, offset=8, strides=(slot,))
+        if full:
+            self.acc = np.ndarray((capacity,), dtype=FLOAT, buffer=self.buffer, offset=12, strides=(slot,))
+        else:
+            self.acc = np.ndarray((0,), dtype=FLOAT, buffer=self.buffer, strides=(slot,))
+        self.keys.fill(EMPTY)
+
+    @property
+    def slot_bytes(self) -> int:
+        return self.keys.strides[0]
+
+    @property
+    def capacity(self) -> int:
+        return self.keys.shape[0]
+
+    @property
+    def shift(self) -> int:
+        return _shift(self.capacity)
+
+    @property
+    def full(self) -> bool:
+        return self.acc.shape[0] > 0
+
+    @property
+    def nbytes(self) -> int:
+        return self.buffer.nbytes
+
+    def free(self) -> int:
+        """New keys that fit before the load passes ``MAX_LOAD``."""
+        return max(0, int(MAX_LOAD * self.capacity) - self.count)
+
+    def reserve(self, extra: int) -> None:
+        """Grow (doubling, rehashing) until ``extra`` more keys fit."""
+        need = self.count + int(extra)
+        if need <= MAX_LOAD * self.capacity:
+            return
+        cap = self.capacity
+        while cap * MAX_LOAD < need:
+            cap *= 2
+        keys, vals, acc = self.keys, self.vals, self.acc
+        self._allocate(cap, acc.shape[0] > 0)
+        self.count = int(insert_all(keys, vals, acc, self.keys, self.vals, self.acc, self.shift))
+
+    def copy(self) -> HashedWeights:
+        out = HashedWeights.__new__(HashedWeights)
+        out.shape, out.count = self.shape, self.count
+        out.assign_buffer(self.buffer.copy(), self.slot_bytes, self.full)
+        return out
+
+    def assign_buffer(self, buffer, slot: int, full: bool) -> None:
+        capacity = buffer.shape[0] // slot
+        self.buffer = buffer
+        self.keys = np.ndarray((capacity,), dtype=np.int64, buffer=buffer, strides=(slot,))
+        self.vals = np.ndarray((capacity,), dtype=FLOAT, buffer=buffer, offset=8, strides=(slot,))
+        self.acc = np.ndarray((capacity if full else 0,), dtype=FLOAT, buffer=buffer, offset=12 if full else 0,
+                              strides=(slot,))  # fmt: skip
+
+    def assign(self, other: HashedWeights) -> None:
+        """Take ``other``'s contents (its buffer, not a copy)."""
+        self.shape, self.count = other.shape, other.count
+        self.assign_buffer(other.buffer, other.slot_bytes, other.full)
+
+    @classmethod
+    def from_csr(cls, coef: sp.csr_matrix, acc_data: np.ndarray | None = None, extra: int = 0) -> HashedWeights:
+        """A table holding the stored entries of ``coef`` (and ``acc_data``, aligned with ``coef.data``).
+
+        Room is made for ``extra`` more keys.
+        """
+        coef = sp.csr_matrix(coef)
+        n_features = coef.shape[1]
+        rows = np.repeat(np.arange(coef.shape[0], dtype=np.int64), np.diff(coef.indptr))
+        src_keys = rows * n_features + coef.indices.astype(np.int64)
+        table = cls(coef.shape, _capacity_for(coef.nnz + int(extra)), acc_data is not None)
+        src_acc = np.zeros(0, dtype=FLOAT) if acc_data is None else np.asarray(acc_data, dtype=FLOAT)
+        table.count = int(
+            insert_all(src_keys, np.asarray(coef.data, dtype=FLOAT), src_acc, table.keys, table.vals, table.acc,
+                       table.shift)
+        )  # fmt: skip
+        return table
+
+    def to_csr(self):
+        """``(coef, acc_data)``: the stored weights as a canonical float32 CSR matrix and, for the full
+        state, their Adagrad sums aligned with ``coef.data`` (else None). Memory: the result only."""
+        n_classes, n_features = self.shape
+        counts = np.zeros(n_classes, dtype=np.int64)
+        class_counts(self.keys, n_features, counts)
+        indptr = np.zeros(n_classes + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        nnz = int(indptr[-1])
+        index_dtype = np.int32 if max(n_features, nnz) < 2**31 else np.int64
+        indices = np.empty(nnz, dtype=index_dtype)
+        data = np.empty(nnz, dtype=FLOAT)
+        acc = np.empty(nnz if self.full else 0, dtype=FLOAT)
+        table_to_csr(self.keys, self.vals, self.acc, n_features, indptr, indices, data, acc)
+        coef = sp.csr_matrix((data, indices, indptr.astype(index_dtype)), shape=self.shape, copy=False)
+        coef.has_sorted_indices = True
+        return coef, (acc if self.full else None)
+
+
+def estimated_sparse_bytes(n_stored: int, full: bool) -> int:
+    """Peak bytes of a table reaching ``n_stored`` weights: at the last doubling the old table (at
+    ``MAX_LOAD``) and the new one (twice as large) are both held, then the CSR coef_ (8 bytes a weight)
+    is built beside the table."""
+    per_slot = SLOT_BYTES + (4 if full else 0)
+    growth = 3 * per_slot * n_stored / MAX_LOAD
+    conversion = 2 * per_slot * n_stored / MAX_LOAD + 8 * n_stored
+    return int(max(growth, conversion))
+
+
+def to_dense(coef, shared=None, order="C") -> np.ndarray:
+    """Dense float32 weights of a sparse ``coef`` (plus the ``shared`` vector in every row)."""
+    out = np.zeros(coef.shape, dtype=FLOAT, order=order)
+    if shared is not None:
+        out += shared[None, :]
+    m = sp.coo_matrix(coef)
+    out[m.row, m.col] += m.data
+    return out
+
+
+def by_feature(coef: sp.csr_matrix):
+    """The feature-major index of sparse ``coef``: ``(indptr int64, classes int32, weights float32)`` of coef.T as CSR."""
+    t = sp.csr_matrix(coef.T)
+    t.sort_indices()
+    return (
+        np.ascontiguousarray(t.indptr, dtype=np.int64),
+        np.ascontiguousarray(t.indices, dtype=np.int32),
+        np.ascontiguousarray(t.data, dtype=FLOAT),
+    )
+
+
+def prune(coef: sp.csr_matrix, threshold: float, acc_data=None):
+    """Drop weights with |w| < ``threshold`` times the largest |w| of their class; ``(coef, acc_data)``."""
+    coef = sp.csr_matrix(coef)
+    if threshold <= 0 or coef.nnz == 0:
+        return coef, acc_data
+    absw = np.abs(coef.data)
+    lengths = np.diff(coef.indptr)
+    nonempty = lengths > 0
+    row_max = np.zeros(coef.shape[0], dtype=absw.dtype)
+    row_max[nonempty] = np.maximum.reduceat(absw, coef.indptr[:-1][nonempty])
+    keep = absw >= threshold * np.repeat(row_max, lengths)
+    rows = np.repeat(np.arange(coef.shape[0]), lengths)[keep]
+    indptr = np.zeros(coef.shape[0] + 1, dtype=coef.indptr.dtype)
+    np.cumsum(np.bincount(rows, minlength=coef.shape[0]), out=indptr[1:])
+    out = sp.csr_matrix((coef.data[keep], coef.indices[keep], indptr), shape=coef.shape)
+    out.has_sorted_indices = coef.has_sorted_indices
+    return out, (None if acc_data is None else acc_data[keep])
+
+
+def pruned(coef, state, threshold: float):
+    """``coef`` without the weights below ``threshold`` times their class's largest |w|: dropped from
+    sparse ``coef`` (with their full Adagrad sums in ``state``, updated in place), zeroed in dense ``coef``
+    (in place)."""
+    if sp.issparse(coef):
+        full = state.kind == "full"
+        coef, acc = prune(coef, threshold, state.coef_sums if full else None)
+        if full:
+            state.coef_sums = acc
+        return coef
+    limit = threshold * np.abs(coef).max(axis=1, keepdims=True)
+    coef[np.abs(coef) < limit] = 0.0
+    return coef
+
+
+def sparsified(coef: np.ndarray, state):
+    """Dense ``coef`` as canonical float32 CSR (its non-zeros); a full Adagrad state in ``state`` becomes
+    the sums of the stored weights, aligned with the CSR data (in place)."""
+    sparse = sp.csr_matrix(np.asarray(coef), dtype=FLOAT)
+    sparse.sort_indices()
+    if state.kind == "full":
+        rows, cols = sparse.nonzero()
+        state.coef_sums = np.asarray(state.coef_sums[rows, cols], dtype=FLOAT)
+    return sparse
+
+
+def densified(coef, shared, state):
+    """Sparse ``coef`` (plus the ``shared`` term in every class) as a feature-major float32 array; a full
+    Adagrad state in ``state`` is scattered to the same layout (in place)."""
+    coef = sp.csr_matrix(coef)
+    if state.kind == "full":
+        acc = np.zeros(coef.shape, dtype=FLOAT, order="F")
+        rows = np.repeat(np.arange(coef.shape[0]), np.diff(coef.indptr))
+        acc[rows, coef.indices] = state.coef_sums
+        state.coef_sums = acc
+    return to_dense(coef, shared, order="F")
+
+
+#: Feature-major indexes of sparse coef_ matrices, by id() of the matrix, dropped with it: prediction
+#: builds one per fitted coef_ without writing to the estimator (predict leaves its __dict__ as it was,
+#: pickles and dask tokens never see it).
+_INDEXES: dict = {}
+_INDEXES_LOCK = threading.Lock()
+
+
+def scoring_weights(coef, shared):
+    """:class:`skxc._predict.SparseCoef` of sparse ``coef`` (and the ``shared`` term), cached per object."""
+    from ._predict import SparseCoef
+
+    key = id(coef)
+    with _INDEXES_LOCK:
+        hit = _INDEXES.get(key)
+        if hit is not None and hit[0]() is coef:
+            index = hit[1]
+        else:
+            index = by_feature(coef)
+            _INDEXES[key] = (weakref.ref(coef), index)
+            weakref.finalize(coef, _INDEXES.pop, key, None)
+    csr = coef if sp.isspmatrix_csr(coef) else sp.csr_matrix(coef)
+    return SparseCoef(csr, *index, shared)

@@ -1,0 +1,316 @@
+"""Sparse class weights: the hash table's kernels against Python references, the hashed SGD kernel
+against the dense one, and the estimator's two layouts against each other."""
+
+import io
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import skxc._estimator as estimator_module
+from skxc import AdversarialSoftmaxClassifier, AuxiliaryTree
+from skxc._kernels.hashed import EMPTY, add_feature_major_scores, gather
+from skxc._predict import log_noise_of
+from skxc._solver import Rows, SGDParams, sgd_epoch
+from skxc._state import AdagradState
+from skxc._weights import MAX_LOAD, HashedWeights, by_feature, prune, to_dense
+
+
+def _table_dict(table):
+    used = table.keys != EMPTY
+    return dict(zip(table.keys[used].tolist(), table.vals[used].tolist(), strict=True))
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("n_keys", [8, 5000])
+def test_table_matches_a_dict_with_collisions(n_keys):
+    """Keys that collide (a small table) or not: every stored key is found with its weight, absent keys
+    read 0, and linear probing's invariant holds (no empty slot between a key's home and its slot)."""
+    rng = np.random.default_rng(0)
+    wanted = rng.choice(10**6, size=n_keys, replace=False).astype(np.int64)
+    coef = sp.csr_matrix((np.arange(1, n_keys + 1, dtype=np.float32), (np.zeros(n_keys, int), wanted)),
+                         shape=(1, 10**6))  # fmt: skip
+    table = HashedWeights.from_csr(coef)
+    assert table.count == n_keys and table.count <= MAX_LOAD * table.capacity
+    expect = dict(zip(coef.indices.tolist(), coef.data.tolist(), strict=True))
+    assert _table_dict(table) == expect
+    probe = np.concatenate([wanted, np.array([10**6 + 5, 10**7, 3], dtype=np.int64)])
+    out = np.empty(probe.size, dtype=np.float32)
+    gather(table.keys, table.vals, probe, out)
+    np.testing.assert_array_equal(out, [expect.get(int(k), 0.0) for k in probe])
+    cap, shift = table.capacity, table.shift
+    displaced = 0
+    for slot in np.flatnonzero(table.keys != EMPTY):
+        key = int(table.keys[slot])
+        i = ((key * 0x9E3779B97F4A7C15) % 2**64) >> shift  # Python ints: the kernel's wrapping product
+        displaced += i != slot
+        while i != slot:
+            assert table.keys[i] != EMPTY
+            i = (i + 1) % cap
+    assert n_keys < 100 or displaced > 0  # collisions did happen
+
+
+@pytest.mark.kernel
+def test_growth_keeps_every_weight_and_state():
+    """reserve() doubles and rehashes: the same weights and full Adagrad sums, load within MAX_LOAD."""
+    rng = np.random.default_rng(1)
+    coef = sp.random(50, 400, density=0.05, random_state=2, format="csr", dtype=np.float32)
+    coef.sort_indices()
+    acc = rng.random(coef.nnz).astype(np.float32)
+    table = HashedWeights.from_csr(coef, acc)
+    before = table.capacity
+    table.reserve(10 * table.capacity)
+    assert table.capacity > before and table.count <= MAX_LOAD * table.capacity
+    back, acc_back = table.to_csr()
+    assert (back != coef).nnz == 0
+    np.testing.assert_array_equal(back.indices, coef.indices)
+    np.testing.assert_array_equal(back.indptr, coef.indptr)
+    np.testing.assert_array_equal(acc_back, acc)
+
+
+@pytest.mark.kernel
+def test_huge_keys_beyond_int32():
+    """class * n_features beyond 2**31 (and 2**32): keys are int64, to_csr gives them back in order."""
+    n_classes, n_features = 700_000, 135_000  # C x K = 9.45e10
+    rows = np.array([0, 15_000, 400_000, 699_999, 699_999])
+    cols = np.array([134_999, 7, 99_999, 0, 134_999])
+    coef = sp.csr_matrix((np.arange(1, 6, dtype=np.float32), (rows, cols)), shape=(n_classes, n_features))
+    table = HashedWeights.from_csr(coef)
+    assert int(table.keys.max()) > 2**36
+    back, _ = table.to_csr()
+    assert back.shape == coef.shape and (back != coef).nnz == 0
+    assert back.has_sorted_indices
+
+
+@pytest.mark.kernel
+def test_iteration_order_is_class_then_feature():
+    """to_csr is canonical (sorted indices, no duplicates) whatever the slot order of the table."""
+    coef = sp.random(30, 1000, density=0.02, random_state=3, format="csr", dtype=np.float32)
+    table = HashedWeights.from_csr(coef)
+    back, _ = table.to_csr()
+    assert back.has_canonical_format
+    keys = np.repeat(np.arange(30), np.diff(back.indptr)) * 1000 + back.indices
+    assert np.all(np.diff(keys) > 0)
+
+
+@pytest.mark.kernel
+def test_feature_major_scores_against_numpy():
+    X = sp.random(40, 300, density=0.05, random_state=4, format="csr", dtype=np.float32)
+    W = sp.random(25, 300, density=0.1, random_state=5, format="csr", dtype=np.float32)
+    indptr, classes, data = by_feature(W)
+    out = np.zeros((30, 25))
+    add_feature_major_scores(X.indptr.astype(np.int64), X.indices, X.data, 5, 35, indptr, classes, data, out)
+    np.testing.assert_allclose(out, (X[5:35] @ W.T).toarray(), rtol=1e-5, atol=1e-6)
+
+
+def test_prune_against_reference():
+    W = sp.csr_matrix(np.array([[0.0, 1.0, -0.05, 0.2], [0.0, 0.0, 0.0, 0.0], [3.0, -0.1, 0.0, 0.29]], np.float32))
+    acc = np.arange(W.nnz, dtype=np.float32)
+    pruned, acc_p = prune(W, 0.1, acc)
+    np.testing.assert_array_equal(pruned.toarray(), np.array([[0, 1.0, 0, 0.2], [0, 0, 0, 0], [3.0, 0, 0, 0]], np.float32))
+    np.testing.assert_array_equal(acc_p, [0, 2, 3])  # entries 0 (1.0), 2 (0.2), 3 (3.0)
+    dense = to_dense(W, np.array([1, 2, 3, 4], np.float32))
+    np.testing.assert_array_equal(dense, W.toarray() + np.array([1, 2, 3, 4], np.float32))
+
+
+def _rows(n=1500, K=300, C=30, multilabel=False, seed=0):
+    rng = np.random.default_rng(seed)
+    X = sp.random(n, K, density=0.04, random_state=seed, format="csr", dtype=np.float32)
+    X.sort_indices()
+    y = rng.integers(0, C, n).astype(np.int32)
+    tree = AuxiliaryTree(n_components=3, random_state=0).fit(X, y)
+    Z = tree.transform(X)
+    if not multilabel:
+        return Rows(X.indptr.astype(np.int64), X.indices, X.data, 0, y, np.ones(n, np.float32), Z,
+                    log_noise_of(Z, y, tree.arrays, 1)), tree.arrays, (C, K)  # fmt: skip
+    Y = sp.csr_matrix((np.ones(2 * n), (np.repeat(np.arange(n), 2), np.r_[y, (y + 7) % C].reshape(2, -1).T.ravel())),
+                      shape=(n, C))  # fmt: skip
+    Y.sum_duplicates()
+    Y.sort_indices()
+    example_row = np.repeat(np.arange(n), np.diff(Y.indptr)).astype(np.int64)
+    codes = Y.indices.astype(np.int32)
+    return (
+        Rows(X.indptr.astype(np.int64), X.indices, X.data, 0, codes, np.ones(codes.size, np.float32), Z,
+             log_noise_of(np.ascontiguousarray(Z[example_row]), codes, tree.arrays, 1), example_row,
+             Y.indptr.astype(np.int64), Y.indices.astype(np.int32)),
+        tree.arrays,
+        (C, K),
+    )  # fmt: skip
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("kind", ["factored", "full"])
+@pytest.mark.parametrize("multilabel", [False, True])
+def test_hashed_epoch_equals_dense_epoch(kind, multilabel):
+    """One thread: the same negatives and steps, so the same weights, biases and Adagrad state (bitwise
+    here: the same float operations in the same order), starting from a small table that must grow."""
+    rows, tree, (C, K) = _rows(multilabel=multilabel)
+    params = SGDParams(False, 3, 0.4, 3e-3, 0.01)
+    order = np.random.default_rng(5).permutation(rows.n_samples).astype(np.int64)
+    dense = np.zeros((C, K), np.float32, order="F")
+    b_dense = np.zeros(C, np.float32)
+    acc = np.zeros((C, K), np.float32, order="F") if kind == "full" else None
+    st_dense = AdagradState.zeros(kind, C, K, acc)
+    s1 = sgd_epoch(dense, b_dense, st_dense, params, rows, tree, order, np.random.default_rng(7), 1)
+    table = HashedWeights((C, K), 1024, kind == "full")
+    b_hash = np.zeros(C, np.float32)
+    st_hash = AdagradState.zeros_sparse(kind, C, K)
+    s2 = sgd_epoch(table, b_hash, st_hash, params, rows, tree, order, np.random.default_rng(7), 1)
+    assert table.capacity > 1024  # grew during the epoch
+    coef, acc_h = table.to_csr()
+    np.testing.assert_array_equal(coef.toarray(), dense)
+    np.testing.assert_array_equal(b_hash, b_dense)
+    assert s1.loss == pytest.approx(s2.loss, rel=1e-12) and s1.hardness == pytest.approx(s2.hardness, rel=1e-12)
+    if kind == "full":
+        rows_ = np.repeat(np.arange(C), np.diff(coef.indptr))
+        np.testing.assert_array_equal(acc_h, st_dense.coef_sums[rows_, coef.indices])
+    else:
+        np.testing.assert_allclose(st_hash.factor_sums, st_dense.factor_sums, rtol=1e-12)
+    # every touched weight is stored: the dense non-zeros are a subset of the table's keys
+    assert coef.nnz >= np.count_nonzero(dense)
+
+
+@pytest.mark.kernel
+def test_hashed_epoch_with_two_threads_is_close():
+    """Hogwild with concurrent inserts: not bitwise, but a sane model with as many stored weights."""
+    rows, tree, (C, K) = _rows()
+    params = SGDParams(False, 2, 0.4, 3e-3, 0.0)
+    order = np.arange(rows.n_samples, dtype=np.int64)
+    table = HashedWeights((C, K), 1024, False)
+    stats = sgd_epoch(table, np.zeros(C, np.float32), AdagradState.zeros("factored", C, K), params, rows, tree,
+                      order, np.random.default_rng(0), 2)  # fmt: skip
+    coef, _ = table.to_csr()
+    assert np.isfinite(stats.loss) and np.all(np.isfinite(coef.data))
+    assert table.count >= coef.nnz > 0 and table.count <= MAX_LOAD * table.capacity
+
+
+# -- the estimator --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def text_like():
+    rng = np.random.default_rng(0)
+    n, K, C = 2400, 600, 40
+    y = rng.integers(0, C, n)
+    proto = sp.random(C, K, density=0.02, random_state=1, format="csr")
+    X = sp.csr_matrix(sp.random(n, K, density=0.01, random_state=2, format="csr") + proto[y] * 0.5)
+    return X[:2000], y[:2000], X[2000:], y[2000:]
+
+
+@pytest.mark.parametrize("init", ["zeros", "centroid"])
+@pytest.mark.parametrize("adagrad", ["factored", "full"])
+def test_sparse_and_dense_layouts_give_the_same_model(text_like, init, adagrad):
+    """fit, partial_fit and a warm start: the same probabilities and decision values to float tolerance,
+    and coef_ (+ the start's common term) equal to the dense coef_."""
+    X, y, Xt, _ = text_like
+    kw = dict(random_state=0, n_jobs=1, init=init, adagrad=adagrad, max_iter=3)
+    dense = AdversarialSoftmaxClassifier(weights="dense", **kw).fit(X, y)
+    sparse = AdversarialSoftmaxClassifier(weights="sparse", **kw).fit(X, y)
+    assert sp.issparse(sparse.coef_) and isinstance(dense.coef_, np.ndarray)
+    if init == "centroid":
+        assert sparse.init_scale_ > 0 and sparse.init_scale_ == dense.init_scale_
+    for step in ("fit", "partial_fit", "warm_start"):
+        if step == "partial_fit":
+            dense.partial_fit(X[:500], y[:500])
+            sparse.partial_fit(X[:500], y[:500])
+        elif step == "warm_start":
+            dense.set_params(warm_start=True, max_iter=1).fit(X, y)
+            sparse.set_params(warm_start=True, max_iter=1).fit(X, y)
+        np.testing.assert_allclose(sparse.predict_proba(Xt), dense.predict_proba(Xt), atol=1e-6)
+        np.testing.assert_allclose(sparse.decision_function(Xt), dense.decision_function(Xt), atol=1e-4)
+        np.testing.assert_array_equal(sparse.predict_top_k(Xt, 3), dense.predict_top_k(Xt, 3))
+        np.testing.assert_allclose(to_dense(sparse.coef_, sparse._shared_coef), dense.coef_, atol=1e-5)
+    if init == "zeros":  # every weight training changed is stored (and nothing else)
+        assert np.count_nonzero(dense.coef_) <= sparse.coef_.nnz <= np.prod(sparse.coef_.shape)
+
+
+def test_sparse_model_round_trips_and_continues(text_like, tmp_path):
+    """pickle and joblib (also memory-mapped): same predictions; partial_fit continues the loaded model
+    exactly as it continues the original."""
+    X, y, Xt, _ = text_like
+    clf = AdversarialSoftmaxClassifier(weights="sparse", random_state=0, n_jobs=1, max_iter=2).fit(X, y)
+    before = dict(clf.__dict__)
+    clf.predict(Xt)  # builds the feature-major index, cached outside the estimator
+    assert clf.__dict__.keys() == before.keys() and all(clf.__dict__[k] is v for k, v in before.items())
+    p = clf.predict_proba(Xt)
+    loaded = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(loaded.predict_proba(Xt), p)
+    path = tmp_path / "m.joblib"
+    joblib.dump(clf, path)
+    mapped = joblib.load(path, mmap_mode="r")
+    np.testing.assert_array_equal(mapped.predict_proba(Xt), p)
+    clf.partial_fit(X[:300], y[:300])
+    mapped.partial_fit(X[:300], y[:300])
+    np.testing.assert_array_equal(mapped.predict_proba(Xt), clf.predict_proba(Xt))
+    buf = io.BytesIO()
+    joblib.dump(clf, buf)
+    assert sp.issparse(joblib.load(io.BytesIO(buf.getvalue())).coef_)
+
+
+def test_sparsify_densify_and_pruning(text_like):
+    """sparsify/densify keep predictions; weight_threshold drops small weights (fewer stored, similar
+    accuracy); pruning keeps each class's largest weight."""
+    X, y, Xt, yt = text_like
+    kw = dict(random_state=0, n_jobs=1, max_iter=3, init="zeros")
+    dense = AdversarialSoftmaxClassifier(weights="dense", **kw).fit(X, y)
+    p = dense.predict_proba(Xt)
+    dense.sparsify()
+    assert sp.issparse(dense.coef_)
+    np.testing.assert_allclose(dense.predict_proba(Xt), p, atol=1e-7)
+    dense.densify()
+    assert isinstance(dense.coef_, np.ndarray) and dense.coef_.flags.f_contiguous
+    np.testing.assert_allclose(dense.predict_proba(Xt), p, atol=1e-7)
+    full = AdversarialSoftmaxClassifier(weights="sparse", **kw).fit(X, y)
+    pruned = AdversarialSoftmaxClassifier(weights="sparse", weight_threshold=0.1, **kw).fit(X, y)
+    assert pruned.coef_.nnz < 0.8 * full.coef_.nnz
+    assert pruned.score(Xt, yt) >= full.score(Xt, yt) - 0.05
+    row_max = np.abs(full.coef_).max(axis=1).toarray().ravel()
+    np.testing.assert_array_equal(np.abs(pruned.coef_).max(axis=1).toarray().ravel(), row_max)
+    with pytest.raises(ValueError, match="threshold must be a number in \\[0, 1\\); got 2"):
+        full.sparsify(2)
+
+
+def test_layout_choice_and_errors(text_like, monkeypatch):
+    X, y, _, _ = text_like
+    clf = AdversarialSoftmaxClassifier(random_state=0, max_iter=1)
+    assert isinstance(clf.fit(X, y).coef_, np.ndarray)  # small: dense
+    monkeypatch.setattr(estimator_module, "AUTO_SPARSE_BYTES", 1)
+    assert sp.issparse(clf.fit(X, y).coef_)
+    assert isinstance(clf.fit(X.toarray(), y).coef_, np.ndarray)  # dense X keeps dense weights
+    with pytest.raises(ValueError, match='weights="sparse" needs sparse X'):
+        AdversarialSoftmaxClassifier(weights="sparse").fit(X.toarray(), y)
+    with pytest.raises(ValueError, match='weights="sparse" needs negative sampling'):
+        AdversarialSoftmaxClassifier(weights="sparse", noise=None).fit(X, y)
+    with pytest.raises(ValueError, match="weights"):
+        AdversarialSoftmaxClassifier(weights="csr").fit(X, y)
+
+
+def test_sparse_weights_multilabel_and_dense_batches(text_like):
+    """Multi-label training on sparse weights matches dense; a dense partial_fit batch is accepted."""
+    X, y, Xt, _ = text_like
+    Y = sp.csr_matrix((np.ones(2 * len(y)), (np.repeat(np.arange(len(y)), 2), np.c_[y, (y + 3) % 40].ravel())))
+    Y.data[:] = 1
+    kw = dict(random_state=0, n_jobs=1, max_iter=2)
+    dense = AdversarialSoftmaxClassifier(weights="dense", **kw).fit(X, Y)
+    sparse = AdversarialSoftmaxClassifier(weights="sparse", **kw).fit(X, Y)
+    np.testing.assert_allclose(sparse.predict_proba(Xt), dense.predict_proba(Xt), atol=1e-6)
+    single = AdversarialSoftmaxClassifier(weights="sparse", **kw).fit(X, y)
+    single.partial_fit(X[:100].toarray(), y[:100])
+    assert sp.issparse(single.coef_) and np.all(np.isfinite(single.coef_.data))
+
+
+@pytest.mark.kernel
+def test_feature_major_top_k_is_exact():
+    """The branch and bound on sparse weights returns the k best of all corrected scores (brute force),
+    with the common per-row term included in the scores."""
+    X = sp.random(1200, 80, density=0.08, random_state=6, format="csr", dtype=np.float64)
+    y = np.arange(1200) % 12
+    clf = AdversarialSoftmaxClassifier(weights="sparse", random_state=0, max_iter=1, n_components=3).fit(X, y)
+    assert clf.init_scale_ > 0 and clf._shared_coef.shape == (80,)  # the centroid start's common term
+    top, scores = clf.predict_top_k(X[:50], 4), clf.decision_function(X[:50])
+    brute = np.argsort(-scores, axis=1, kind="stable")[:, :4]
+    np.testing.assert_array_equal(top, clf.classes_[brute])
+    _, proba = clf.predict_top_k(X[:50], 4, return_scores=True)
+    np.testing.assert_allclose(proba, np.take_along_axis(clf.predict_proba(X[:50]), brute, axis=1), rtol=1e-9)

@@ -68,7 +68,9 @@ def run_skxc(spec: dict) -> dict:
     kw = dict(random_state=spec["seed"], n_jobs=spec["threads"], **spec["params"])
     t0 = time.perf_counter()  # numba kernels loaded (or compiled) on a small fit, outside the timings
     layouts = [kw.get("weights", "auto")]
-    if layouts == ["auto"] and sp.issparse(X) and kw.get("noise", "adversarial") is not None:  # the small fit may choose the other layout than the full one
+    if (
+        layouts == ["auto"] and sp.issparse(X) and kw.get("noise", "adversarial") is not None
+    ):  # the small fit may choose the other layout than the full one
         layouts = ["dense", "sparse"]
     for layout in layouts:
         warm = AdversarialSoftmaxClassifier(**dict(kw, max_iter=1, weights=layout)).fit(X[:2000], y[:2000])

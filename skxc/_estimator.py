@@ -37,17 +37,16 @@ from ._predict import all_classes, block_rows, log_noise_of, top_k
 from ._solver import Rows, Schedule, SGDParams, auto_learning_rate, check_finite_model, run_epochs
 from ._start import calibration_split, centroid_start
 from ._state import AdagradState, BestEpoch, touched_zeros, writeable
-from ._weights import HashedWeights, densified, pruned, scoring_weights, sparsified
 from ._tree import AuxiliaryTree
 from ._validation import (
     canonical_csr,
-    kernel_rows,
     check_model_memory,
     encode_labels,
+    kernel_rows,
     unique_labels,
     validate_training_data,
 )
-
+from ._weights import HashedWeights, densified, pruned, scoring_weights, sparsified
 
 #: ``weights="auto"``: sparse weights for sparse X once dense float32 weights would take this many bytes.
 AUTO_SPARSE_BYTES = 2**28

@@ -18,8 +18,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
-from ._kernels.rng import seed_states
 from ._kernels.hashed import negative_sampling_epoch_hashed
+from ._kernels.rng import seed_states
 from ._kernels.sgd import negative_sampling_epoch, softmax_epoch
 from ._parallel import StopRequest, fan_out
 from ._predict import TreeArrays, flat_view

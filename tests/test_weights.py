@@ -109,7 +109,9 @@ def test_prune_against_reference():
     W = sp.csr_matrix(np.array([[0.0, 1.0, -0.05, 0.2], [0.0, 0.0, 0.0, 0.0], [3.0, -0.1, 0.0, 0.29]], np.float32))
     acc = np.arange(W.nnz, dtype=np.float32)
     pruned, acc_p = prune(W, 0.1, acc)
-    np.testing.assert_array_equal(pruned.toarray(), np.array([[0, 1.0, 0, 0.2], [0, 0, 0, 0], [3.0, 0, 0, 0]], np.float32))
+    np.testing.assert_array_equal(
+        pruned.toarray(), np.array([[0, 1.0, 0, 0.2], [0, 0, 0, 0], [3.0, 0, 0, 0]], np.float32)
+    )
     np.testing.assert_array_equal(acc_p, [0, 2, 3])  # entries 0 (1.0), 2 (0.2), 3 (3.0)
     dense = to_dense(W, np.array([1, 2, 3, 4], np.float32))
     np.testing.assert_array_equal(dense, W.toarray() + np.array([1, 2, 3, 4], np.float32))

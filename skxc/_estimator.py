@@ -50,6 +50,8 @@ from ._weights import HashedWeights, densified, pruned, scoring_weights, sparsif
 
 #: ``weights="auto"``: sparse weights for sparse X once dense float32 weights would take this many bytes.
 AUTO_SPARSE_BYTES = 2**28
+#: ``weight_threshold="auto"`` for sparse weights (dense ones are not pruned).
+AUTO_WEIGHT_THRESHOLD = 0.01
 
 
 class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
@@ -237,13 +239,16 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         a warm start or ``partial_fit`` keeps it, and :meth:`sparsify` /
         :meth:`densify` convert a fitted model.
 
-    weight_threshold : float in [0, 1), default=0.0
+    weight_threshold : float in [0, 1) or "auto", default="auto"
         After ``fit``, drop the weights whose magnitude is below
         ``weight_threshold`` times the largest magnitude among their class's
         weights (zeroed for dense weights): a scale-free rule, where
         Parabel and DiSMEC prune below a fixed 0.1 or 0.01. 0 keeps all.
-        ``partial_fit`` never prunes (see :meth:`sparsify`). Memory against
-        accuracy: :ref:`benchmarks-sparse-weights`.
+        "auto": 0.01 for sparse weights (the fitted ``coef_`` of
+        gcide-reverse keeps 1.2 of 10.9 million weights at the same top-1),
+        0 for dense ones (zeros there save no memory). ``partial_fit`` never
+        prunes (see :meth:`sparsify`). Memory against accuracy:
+        :ref:`benchmarks-sparse-weights`.
 
     Attributes
     ----------
@@ -375,7 +380,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
         "weights": [StrOptions({"auto", "dense", "sparse"})],
-        "weight_threshold": [Interval(Real, 0, 1, closed="left")],
+        "weight_threshold": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
     }
 
     def __init__(
@@ -403,7 +408,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         verbose=0,
         warm_start=False,
         weights="auto",
-        weight_threshold=0.0,
+        weight_threshold="auto",
     ):
         self.noise = noise
         self.n_negatives = n_negatives
@@ -679,8 +684,11 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             X, val, rows = self._prepare_fit(X, y, classes, sample_weight, rng, warm, multilabel)
         self.n_iter_ = 0
         self._train(rows, self.max_iter, val)
-        if self.weight_threshold > 0:
-            self._prune(self.weight_threshold)
+        threshold = self.weight_threshold
+        if threshold == "auto":
+            threshold = AUTO_WEIGHT_THRESHOLD if sp.issparse(self.coef_) else 0.0
+        if threshold > 0:
+            self._prune(threshold)
         return self
 
     def _prune(self, threshold: float) -> None:

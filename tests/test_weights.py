@@ -207,7 +207,7 @@ def test_sparse_and_dense_layouts_give_the_same_model(text_like, init, adagrad):
     """fit, partial_fit and a warm start: the same probabilities and decision values to float tolerance,
     and coef_ (+ the start's common term) equal to the dense coef_."""
     X, y, Xt, _ = text_like
-    kw = dict(random_state=0, n_jobs=1, init=init, adagrad=adagrad, max_iter=3)
+    kw = dict(random_state=0, n_jobs=1, init=init, adagrad=adagrad, max_iter=3, weight_threshold=0.0)
     dense = AdversarialSoftmaxClassifier(weights="dense", **kw).fit(X, y)
     sparse = AdversarialSoftmaxClassifier(weights="sparse", **kw).fit(X, y)
     assert sp.issparse(sparse.coef_) and isinstance(dense.coef_, np.ndarray)
@@ -233,6 +233,7 @@ def test_sparse_model_round_trips_and_continues(text_like, tmp_path):
     exactly as it continues the original."""
     X, y, Xt, _ = text_like
     clf = AdversarialSoftmaxClassifier(weights="sparse", random_state=0, n_jobs=1, max_iter=2).fit(X, y)
+    assert clf.coef_.nnz > 0
     before = dict(clf.__dict__)
     clf.predict(Xt)  # builds the feature-major index, cached outside the estimator
     assert clf.__dict__.keys() == before.keys() and all(clf.__dict__[k] is v for k, v in before.items())
@@ -264,14 +265,25 @@ def test_sparsify_densify_and_pruning(text_like):
     dense.densify()
     assert isinstance(dense.coef_, np.ndarray) and dense.coef_.flags.f_contiguous
     np.testing.assert_allclose(dense.predict_proba(Xt), p, atol=1e-7)
-    full = AdversarialSoftmaxClassifier(weights="sparse", **kw).fit(X, y)
+    full = AdversarialSoftmaxClassifier(weights="sparse", weight_threshold=0.0, **kw).fit(X, y)
     pruned = AdversarialSoftmaxClassifier(weights="sparse", weight_threshold=0.1, **kw).fit(X, y)
+    auto = AdversarialSoftmaxClassifier(weights="sparse", **kw).fit(X, y)  # "auto": 0.01 for sparse weights
+    np.testing.assert_array_equal(auto.coef_.toarray(), sparsified_copy(full, 0.01).coef_.toarray())
+    dense_auto = AdversarialSoftmaxClassifier(weights="dense", **kw).fit(X, y)  # "auto": no pruning when dense
+    np.testing.assert_array_equal(dense_auto.coef_, AdversarialSoftmaxClassifier(weights="dense",
+                                  weight_threshold=0.0, **kw).fit(X, y).coef_)  # fmt: skip
     assert pruned.coef_.nnz < 0.8 * full.coef_.nnz
     assert pruned.score(Xt, yt) >= full.score(Xt, yt) - 0.05
     row_max = np.abs(full.coef_).max(axis=1).toarray().ravel()
     np.testing.assert_array_equal(np.abs(pruned.coef_).max(axis=1).toarray().ravel(), row_max)
     with pytest.raises(ValueError, match="threshold must be a number in \\[0, 1\\); got 2"):
         full.sparsify(2)
+
+
+def sparsified_copy(clf, threshold):
+    import copy
+
+    return copy.deepcopy(clf).sparsify(threshold)
 
 
 def test_layout_choice_and_errors(text_like, monkeypatch):
@@ -294,7 +306,7 @@ def test_sparse_weights_multilabel_and_dense_batches(text_like):
     X, y, Xt, _ = text_like
     Y = sp.csr_matrix((np.ones(2 * len(y)), (np.repeat(np.arange(len(y)), 2), np.c_[y, (y + 3) % 40].ravel())))
     Y.data[:] = 1
-    kw = dict(random_state=0, n_jobs=1, max_iter=2)
+    kw = dict(random_state=0, n_jobs=1, max_iter=2, weight_threshold=0.0)
     dense = AdversarialSoftmaxClassifier(weights="dense", **kw).fit(X, Y)
     sparse = AdversarialSoftmaxClassifier(weights="sparse", **kw).fit(X, Y)
     np.testing.assert_allclose(sparse.predict_proba(Xt), dense.predict_proba(Xt), atol=1e-6)

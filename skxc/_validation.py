@@ -211,7 +211,7 @@ def check_model_memory(
         if stored_weights is None and sparse_input:
             options.append('weights="sparse" (stores only the weights training touches)')
         if stored_weights is not None:
-            options.append("fewer epochs (max_iter) or fewer negatives (n_negatives): each can touch new weights")
+            options.append("fewer negatives (n_negatives): each touches new weights")
         if full_adagrad:
             options.append('adagrad="factored" (no state per weight)')
         options.append(

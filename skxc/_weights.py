@@ -104,6 +104,7 @@ class HashedWeights:
         cap = self.capacity
         while cap * MAX_LOAD < need:
             cap *= 2
+        check_growth_memory(cap * self.slot_bytes, self.shape, self.count)
         keys, vals, acc = self.keys, self.vals, self.acc
         self._allocate(cap, acc.shape[0] > 0)
         self.count = int(insert_all(keys, vals, acc, self.keys, self.vals, self.acc, self.shift))
@@ -162,6 +163,31 @@ class HashedWeights:
         coef = sp.csr_matrix((data, indices, indptr.astype(index_dtype)), shape=self.shape, copy=False)
         coef.has_sorted_indices = True
         return coef, (acc if self.full else None)
+
+
+class SparseWeightsMemoryError(MemoryError):
+    """Growing the sparse weights' table would pass the memory the guard allows (see ``MEMORY_HEADROOM``)."""
+
+
+def check_growth_memory(new_bytes: int, shape, count: int) -> None:
+    """Raise :class:`SparseWeightsMemoryError` before allocating a table of ``new_bytes`` that would not fit
+    in ``MEMORY_HEADROOM`` of the available memory (the old table stays until the new one is filled).
+
+    The up-front guard cannot know how many weights training will touch; this one checks each doubling,
+    so a fit that outgrows the machine stops with an error that names the options instead of being killed.
+    """
+    from . import _validation
+
+    available = _validation.available_memory_bytes()
+    if available is None or new_bytes <= _validation.MEMORY_HEADROOM * available:
+        return
+    raise SparseWeightsMemoryError(
+        f"The sparse weights ({count:,} stored of {shape[0]} classes x {shape[1]} features) need a table of "
+        f"{new_bytes / 2**30:.1f} GiB to grow, but only {available / 2**30:.1f} GiB of memory is available "
+        f"(the guard keeps {1 - _validation.MEMORY_HEADROOM:.0%} of it free). Training stopped; the model holds "
+        "the weights trained so far. Options: fewer epochs (max_iter) or negatives (n_negatives), each of which "
+        "touches new weights; fewer features (e.g. TfidfVectorizer(max_features=...) or SelectKBest)."
+    )
 
 
 def estimated_sparse_bytes(n_stored: int, full: bool) -> int:

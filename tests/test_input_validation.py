@@ -458,7 +458,7 @@ def test_memory_guard_keeps_headroom_and_names_sparse_weights(monkeypatch):
     monkeypatch.setattr(validation, "available_memory_bytes", lambda: int(need / 0.7))
     clf.fit(X, y)  # within the headroom
     monkeypatch.setattr(validation, "available_memory_bytes", lambda: 1000)
-    with pytest.raises(ValueError, match=r"sparse weights.*fewer epochs"):
+    with pytest.raises(ValueError, match=r"sparse weights.*fewer negatives"):
         clf.set_params(weights="sparse").fit(X, y)
 
 

@@ -328,3 +328,24 @@ def test_feature_major_top_k_is_exact():
     np.testing.assert_array_equal(top, clf.classes_[brute])
     _, proba = clf.predict_top_k(X[:50], 4, return_scores=True)
     np.testing.assert_allclose(proba, np.take_along_axis(clf.predict_proba(X[:50]), brute, axis=1), rtol=1e-9)
+
+
+def test_table_growth_checks_memory_and_leaves_a_usable_model(text_like, monkeypatch):
+    """A doubling of the table that would not fit stops training with an error naming the options; the
+    estimator keeps the weights trained so far, as CSR, and predicts."""
+    import skxc._validation as validation
+    from skxc._weights import SparseWeightsMemoryError
+
+    del text_like
+    X = sp.random(2000, 20_000, density=0.003, random_state=0, format="csr")  # 60 non-zeros a row
+    y = np.arange(2000) % 40
+    Xt = X[:100]
+    answers = iter([10**12])  # the up-front guard passes; every later question gets 1 MB
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: next(answers, 10**6))
+    clf = AdversarialSoftmaxClassifier(weights="sparse", random_state=0, n_jobs=1, max_iter=5, init="zeros")
+    with pytest.raises(
+        SparseWeightsMemoryError, match=r"need a table of .* GiB to grow.*Training stopped.*n_negatives"
+    ):
+        clf.fit(X, y)
+    assert sp.issparse(clf.coef_) and clf.coef_.nnz > 0 and np.all(np.isfinite(clf.coef_.data))
+    assert clf.predict(Xt).shape == (Xt.shape[0],)

@@ -941,7 +941,11 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         The first call fits the noise tree on this batch (it then stays fixed, so
         scores stay consistent with the bias correction) and must be given
         ``classes``; to fit the tree on another sample first, call
-        :meth:`fit_noise`. Each call draws fresh negatives.
+        :meth:`fit_noise`. Each call draws fresh negatives. With sparse
+        weights (``weights``) each call also converts ``coef_`` to the
+        training table and back, O(stored weights): about 1.3 s per 10
+        million weights, so stream in batches large enough to dwarf that (or
+        use ``weights="dense"`` where dense weights fit in memory).
 
         Parameters
         ----------

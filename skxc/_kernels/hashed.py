@@ -28,14 +28,12 @@ empty slot at once for different keys; one key then takes over the other's
 slot and its first update (a lost update of the kind Hogwild already allows).
 """
 
-import math
-
 import numpy as np
 from numba import njit
 
 from .._config import NJIT, NJIT_HELPER
 from .prefetch import prefetch
-from .sgd import ADAGRAD_EPS, _draw_negatives, sigmoid, softplus
+from .sgd import _draw_negatives, intercept_step, losses_and_gradients, weight_step
 
 #: Key of an empty slot.
 EMPTY = -1
@@ -151,9 +149,7 @@ def _update_slots(
     """
     if g == 0.0 and l2 == 0.0:
         return
-    acc_b = acc_intercept[c] + g * g
-    acc_intercept[c] = acc_b
-    intercept[c] -= lr * g / math.sqrt(acc_b + ADAGRAD_EPS)
+    intercept_step(intercept, acc_intercept, c, g, lr)
     start = indptr[r]
     full = acc.shape[0] > 0
     s_base = intercept.shape[0]
@@ -163,20 +159,9 @@ def _update_slots(
         i = slots[p - start]
         if i < 0:
             continue
-        v = data[p]
-        j = indices[p]
-        gj = g * v + l2 * vals[i]
-        if full:
-            a = acc[i] + gj * gj
-            acc[i] = a
-        else:
-            g2 = np.float64(gj) * np.float64(gj)
-            row_sum += g2
-            total += g2
-            col_sum = acc_factors[s_base + j] + g2
-            acc_factors[s_base + j] = col_sum
-            a = row_sum * col_sum / total if total > 0.0 else 0.0
-        vals[i] -= lr * gj / math.sqrt(a + ADAGRAD_EPS)
+        row_sum, total = weight_step(
+            vals, acc, i, acc_factors, s_base + indices[p], full, row_sum, total, g, data[p], lr, l2
+        )
     if not full:
         acc_factors[c] = row_sum
         acc_total[0] = total
@@ -323,18 +308,9 @@ def negative_sampling_epoch_hashed(
                         indptr, indices, data, r, keys, shift, vals, c * n_features, slots[m + 1], intercept[c], offset
                     )
                     used += new
-            u = xi_pos + lp_pos
-            loss = softplus(-xi_pos) + alpha * u * u
-            g_pos = w * (-sigmoid(-xi_pos) + 2.0 * alpha * u)
-            for m in range(n_negatives):
-                if neg_class[m] < 0:
-                    continue
-                un = neg_xi[m] + neg_lp[m]
-                s = sigmoid(neg_xi[m])
-                hard_sum += s
-                n_drawn += 1
-                loss += softplus(neg_xi[m]) + alpha * un * un
-                neg_xi[m] = w * (s + 2.0 * alpha * un)
+            loss, g_pos, hard, n = losses_and_gradients(xi_pos, lp_pos, neg_class, neg_xi, neg_lp, w, alpha)
+            hard_sum += hard
+            n_drawn += n
             loss_sum += w * loss
             weight_sum += w
             _update_slots(

@@ -124,9 +124,7 @@ def adagrad_row_update(
     """
     if g == 0.0 and l2 == 0.0:
         return
-    acc_b = acc_intercept[c] + g * g
-    acc_intercept[c] = acc_b
-    intercept[c] -= lr * g / math.sqrt(acc_b + ADAGRAD_EPS)
+    intercept_step(intercept, acc_intercept, c, g, lr)
     start, stop = _row_range(indptr, n_dense_features, r)
     base = c * stride_c
     full = acc_flat.shape[0] > 0
@@ -138,22 +136,70 @@ def adagrad_row_update(
         if v == 0.0:
             continue
         j = p - start if n_dense_features > 0 else indices[p]
-        pos = base + j * stride_j
-        gj = g * v + l2 * coef_flat[pos]
-        if full:
-            acc = acc_flat[pos] + gj * gj
-            acc_flat[pos] = acc
-        else:
-            g2 = np.float64(gj) * np.float64(gj)
-            row_sum += g2
-            total += g2
-            col_sum = acc_factors[s_base + j] + g2
-            acc_factors[s_base + j] = col_sum
-            acc = row_sum * col_sum / total if total > 0.0 else 0.0
-        coef_flat[pos] -= lr * gj / math.sqrt(acc + ADAGRAD_EPS)
+        row_sum, total = weight_step(
+            coef_flat, acc_flat, base + j * stride_j, acc_factors, s_base + j, full, row_sum, total, g, v, lr, l2
+        )
     if not full:
         acc_factors[c] = row_sum
         acc_total[0] = total
+
+
+@njit(**NJIT_HELPER)
+def intercept_step(intercept, acc_intercept, c, g, lr):
+    """Adagrad step of intercept[c] for the gradient g (no L2), in place."""
+    acc_b = acc_intercept[c] + g * g
+    acc_intercept[c] = acc_b
+    intercept[c] -= lr * g / math.sqrt(acc_b + ADAGRAD_EPS)
+
+
+@njit(**NJIT_HELPER)
+def weight_step(weights, acc, i, acc_factors, col, full, row_sum, total, g, v, lr, l2):
+    """Adagrad step of ``weights[i]`` for d loss / d xi = g on a feature of value v (plus ``l2`` times the
+    weight); returns the factored state's running ``(row_sum, total)``.
+
+    Full state: ``acc[i]`` takes the squared gradient. Factored: R_c (``row_sum``), S_j
+    (``acc_factors[col]``) and T (``total``) take it and the weight uses R_c S_j / T. The one step both
+    the dense and the hashed layout take (same arithmetic, same model).
+    """
+    gj = g * v + l2 * weights[i]
+    if full:
+        a = acc[i] + gj * gj
+        acc[i] = a
+    else:
+        g2 = np.float64(gj) * np.float64(gj)
+        row_sum += g2
+        total += g2
+        col_sum = acc_factors[col] + g2
+        acc_factors[col] = col_sum
+        a = row_sum * col_sum / total if total > 0.0 else 0.0
+    weights[i] -= lr * gj / math.sqrt(a + ADAGRAD_EPS)
+    return row_sum, total
+
+
+@njit(**NJIT_HELPER)
+def losses_and_gradients(xi_pos, lp_pos, neg_class, neg_xi, neg_lp, w, alpha):
+    """Eq. 6 for one example and its gradients, from the scores before the step.
+
+    Returns ``(loss, g_pos, hardness, n_negatives)`` (the example's unweighted loss, the weighted
+    gradient of the positive's score, the sum of sigmoid(xi) over the negatives and their count);
+    ``neg_xi[m]`` is overwritten with the weighted gradient of negative m's score (dropped negatives,
+    class -1, are skipped).
+    """
+    u = xi_pos + lp_pos
+    loss = softplus(-xi_pos) + alpha * u * u
+    g_pos = w * (-sigmoid(-xi_pos) + 2.0 * alpha * u)
+    hard = 0.0
+    n = 0
+    for m in range(neg_class.shape[0]):
+        if neg_class[m] < 0:  # dropped after MAX_REDRAWS (multi-label only)
+            continue
+        un = neg_xi[m] + neg_lp[m]
+        s = sigmoid(neg_xi[m])
+        hard += s
+        n += 1
+        loss += softplus(neg_xi[m]) + alpha * un * un
+        neg_xi[m] = w * (s + 2.0 * alpha * un)  # reuse as gradient
+    return loss, g_pos, hard, n
 
 
 @njit(**NJIT_HELPER)
@@ -338,18 +384,9 @@ def negative_sampling_epoch(
                     indptr, indices, data, n_dense_features, r, coef_flat, stride_c, stride_j, intercept, neg_class[m]
                 )
         # loss and gradients, all from the scores before this step's updates
-        u = xi_pos + lp_pos
-        loss = softplus(-xi_pos) + alpha * u * u
-        g_pos = w * (-sigmoid(-xi_pos) + 2.0 * alpha * u)
-        for m in range(n_negatives):
-            if neg_class[m] < 0:  # dropped after MAX_REDRAWS (multi-label only)
-                continue
-            un = neg_xi[m] + neg_lp[m]
-            s = sigmoid(neg_xi[m])
-            hard_sum += s
-            n_drawn += 1
-            loss += softplus(neg_xi[m]) + alpha * un * un
-            neg_xi[m] = w * (s + 2.0 * alpha * un)  # reuse as gradient
+        loss, g_pos, hard, n = losses_and_gradients(xi_pos, lp_pos, neg_class, neg_xi, neg_lp, w, alpha)
+        hard_sum += hard
+        n_drawn += n
         loss_sum += w * loss
         weight_sum += w
         adagrad_row_update(

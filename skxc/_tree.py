@@ -17,7 +17,6 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context
 from sklearn.decomposition import PCA, TruncatedSVD
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
@@ -31,7 +30,7 @@ from ._parallel import child_seed, n_threads, seed_rng
 from ._predict import TreeArrays, add_log_noise, block_rows, readonly
 from ._start import calibration_split, choose_temperature, tempered
 from ._tree_fit import class_segments, fit_tree, tree_depth
-from ._validation import check_finite_projection, encode_labels
+from ._validation import check_finite_projection, check_many_class_targets, encode_labels
 
 
 def balanced_leaf_class(n_classes: int) -> np.ndarray:
@@ -241,7 +240,7 @@ class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
             The fitted tree.
         """
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32])
-        check_classification_targets(y)
+        check_many_class_targets(y)
         self.classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
         codes = encode_labels(self.classes_, y, "y")
         if len(self.classes_) < 2:

@@ -225,6 +225,14 @@ def check_model_memory(
         )
 
 
+def check_many_class_targets(y) -> None:
+    """scikit-learn's ``check_classification_targets`` without its warning about more than 50 % unique
+    labels: many classes with few rows each is this package's normal case, not a regression target."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
+        check_classification_targets(y)
+
+
 def validate_training_data(estimator, X, y, sample_weight, reset: bool, multilabel: bool = False):
     """``(X, y, sample_weight)`` validated for training: CSR or dense float32/64 X in canonical
     form (duplicates summed) and within the float32 range, classification targets, float32 weights.

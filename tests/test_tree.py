@@ -252,3 +252,16 @@ def test_tree_with_classes_argument_covers_unseen_classes(data):
 def test_tree_sample_rejects_bad_n_samples(fitted_tree, data):
     with pytest.raises(ValueError, match="n_samples"):
         fitted_tree(False).sample(data[2][:2], n_samples=0)
+
+
+def test_many_classes_with_few_rows_do_not_warn():
+    """One or two rows per class is the normal case: no 'regression target?' warning from scikit-learn."""
+    import warnings
+
+    from skxc import AuxiliaryTree
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(300, 5)), np.arange(300) * 2 // 3  # 200 classes, 1.5 rows each
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        AuxiliaryTree(n_components=2, random_state=0).fit(X, y)

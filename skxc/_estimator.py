@@ -150,9 +150,11 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training rows, monitor their
-        top-1 accuracy after each epoch and end with the model of the epoch
-        where it was best (``best_iteration_``; kept as a copy of the weights
-        and Adagrad state while memory allows, else the last epoch's).
+        top-1 accuracy before the first epoch and after each one, and end
+        with the model where it was best (``best_iteration_``, 0 for the
+        model before any epoch: the start, or a warm start's previous model;
+        kept as a copy of the weights and Adagrad state while memory allows,
+        else the last epoch's).
         Training stops when it has not improved by ``tol`` (0 when ``tol`` is
         None) for ``n_iter_no_change`` epochs.
 
@@ -295,8 +297,8 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     validation_scores_ : list of float
         Validation accuracy per epoch (``early_stopping`` only).
     best_iteration_ : int
-        With ``early_stopping``: the epoch (1-based, of the last call) whose
-        model the estimator holds.
+        With ``early_stopping``: the epoch (1-based, of the last call; 0 for
+        the model before its first epoch) whose model the estimator holds.
     epoch_seconds_ : list of float
         Wall-clock seconds of each epoch's training pass.
     init_scale_ : float
@@ -848,6 +850,8 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
         self.interrupted_ = False
         tree = self.tree_.arrays
+        if validate is not None:  # the model before this call's first epoch competes too (epoch 0)
+            best.offer(validate(), 0, model, self.intercept_, state)
         try:
             with deferred_interrupt() as stop:
                 run_epochs(

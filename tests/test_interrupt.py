@@ -93,14 +93,27 @@ def test_early_stopping_keeps_the_best_epoch():
     """The returned model is the best validated epoch's, not the last one's."""
     X, y = make_hierarchical_classification(n_samples=3000, n_features=12, n_classes=20, random_state=0)
     params = dict(early_stopping=True, n_iter_no_change=8, random_state=0, n_jobs=1, n_components=4)
-    # a learning rate so large that validation accuracy goes up and down (here best at epoch 6 of 8)
-    clf = AdversarialSoftmaxClassifier(learning_rate=20.0, max_iter=8, **params).fit(X, y)
+    # a learning rate so large that validation accuracy goes up and down (here best at epoch 7 of 8)
+    clf = AdversarialSoftmaxClassifier(learning_rate=3.0, max_iter=8, **params).fit(X, y)
     scores = clf.validation_scores_
     best = int(np.argmax(scores)) + 1
     assert clf.n_iter_ == 8 and best < 8, scores  # the scenario this test needs
     assert clf.best_iteration_ == best
     # the held model is the best epoch's: a fit of exactly `best` epochs (same seed, same rows)
-    again = AdversarialSoftmaxClassifier(learning_rate=20.0, max_iter=best, **params).fit(X, y)
+    again = AdversarialSoftmaxClassifier(learning_rate=3.0, max_iter=best, **params).fit(X, y)
     np.testing.assert_array_equal(clf.coef_, again.coef_)
     np.testing.assert_array_equal(clf.intercept_, again.intercept_)
     assert clf.score(X, y) == again.score(X, y)
+
+
+def test_early_stopping_can_keep_the_start():
+    """The model before the first epoch competes as epoch 0: when every epoch validates worse (a step size
+    that wrecks the model), the start comes back, the same as a fit whose epochs cannot move a weight."""
+    X, y = make_hierarchical_classification(n_samples=3000, n_features=12, n_classes=20, random_state=0)
+    params = dict(early_stopping=True, n_iter_no_change=8, random_state=0, n_jobs=1, n_components=4, max_iter=4)
+    clf = AdversarialSoftmaxClassifier(learning_rate=20.0, **params).fit(X, y)
+    assert clf.best_iteration_ == 0 and clf.n_iter_ == 4
+    frozen = AdversarialSoftmaxClassifier(learning_rate=1e-30, **params).fit(X, y)
+    assert frozen.best_iteration_ == 0
+    np.testing.assert_array_equal(clf.coef_, frozen.coef_)
+    np.testing.assert_array_equal(clf.intercept_, frozen.intercept_)

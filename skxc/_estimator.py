@@ -444,7 +444,46 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         tags.classifier_tags.poor_score = False
         return tags
 
+    # -- coef_: an attribute, except that sparse weights trained by partial_fit stay in their training
+    # table between calls and become a CSR matrix only when coef_ is read (skxc/_weights.py) --------
+
+    @property
+    def coef_(self):
+        d = self.__dict__
+        table = d.get("_table")
+        if table is not None and d.get("_coef") is None:
+            coef, acc = table.to_csr()
+            if acc is not None:
+                self._adagrad_state.coef_sums = acc
+            d["_coef"] = coef
+        try:
+            return d["_coef"]
+        except KeyError:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute 'coef_'") from None
+
+    @coef_.setter
+    def coef_(self, value):
+        self.__dict__["_coef"] = value
+        self.__dict__.pop("_table", None)
+
+    @coef_.deleter
+    def coef_(self):
+        self.__dict__.pop("_coef", None)
+        self.__dict__.pop("_table", None)
+
+    def _sparse_weights(self) -> bool:
+        """Whether the model stores sparse weights (without building coef_ from a kept table)."""
+        return self.__dict__.get("_table") is not None or sp.issparse(self.__dict__.get("_coef"))
+
+    def __getstate__(self):
+        if self.__dict__.get("_table") is not None:
+            self.coef_ = self.coef_  # to CSR; the table is rebuilt by the next training call
+        return super().__getstate__()
+
     def __setstate__(self, state):
+        if "coef_" in state:  # pickled before coef_ became a property
+            state = dict(state)
+            state["_coef"] = state.pop("coef_")
         # models pickled before AdagradState (skxc <= 0.1.0) store its arrays as three attributes
         if "_acc_intercept" in state and "_adagrad_state" not in state:
             state = dict(state)
@@ -457,6 +496,8 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         """Dask token from all attributes, large arrays by fingerprint: no pickling (skxc/_dask.py)."""
         from ._dask import object_token
 
+        if self.__dict__.get("_table") is not None:
+            self.coef_ = self.coef_  # the token is of coef_, not of the training table
         return object_token(self)
 
     # -- fitting -----------------------------------------------------------------
@@ -626,7 +667,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         """
         rows, Z = self._kernel_inputs(X)
         row_offset = np.zeros(0, dtype=np.float64)
-        if sp.issparse(self.coef_):  # sparse weights train on CSR rows (skxc/_kernels/hashed.py)
+        if self._sparse_weights():  # sparse weights train on CSR rows (skxc/_kernels/hashed.py)
             if not rows.sparse:
                 rows = kernel_rows(sp.csr_matrix(rows.X))
             shared = getattr(self, "_shared_coef", None)
@@ -800,15 +841,23 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             self._initialize(X, codes, pair_weight, rng, example_row)
         return X, val, self._rows(X, codes, pair_weight, example_row, Y)
 
-    def _train(self, rows: Rows, n_epochs: int, val=None, check_convergence=True):
-        """Run up to ``n_epochs`` epochs on ``rows``; ``val`` = (X, codes) of held-out rows for early stopping."""
-        state = self._adagrad_state.converted(self._adagrad_kind(), self.coef_, type(self).__name__)
-        self._adagrad_state = state = state.writeable()  # read-only after joblib.load(..., mmap_mode="r")
+    def _train(self, rows: Rows, n_epochs: int, val=None, check_convergence=True, keep_table=False):
+        """Run up to ``n_epochs`` epochs on ``rows``; ``val`` = (X, codes) of held-out rows for early stopping.
+
+        Sparse weights train in a hash table: built from coef_ (or the table kept by the previous
+        ``partial_fit``); ``keep_table`` keeps it for the next call, coef_ then being built on demand.
+        """
+        if self._adagrad_state.kind != self._adagrad_kind():
+            self._adagrad_state = self._adagrad_state.converted(self._adagrad_kind(), self.coef_, type(self).__name__)
+        self._adagrad_state = state = self._adagrad_state.writeable()  # read-only after joblib.load(mmap_mode="r")
         self.intercept_ = writeable(self.intercept_)
-        table = None
-        if sp.issparse(self.coef_):  # sparse weights train in a hash table (skxc/_weights.py)
+        table = self.__dict__.get("_table")
+        if table is not None:
+            self.__dict__["_coef"] = None  # the table is the model; coef_ is rebuilt from it when read
+        elif self._sparse_weights():  # sparse weights train in a hash table (skxc/_weights.py)
             full = state.kind == "full"
             table = HashedWeights.from_csr(self.coef_, state.coef_sums if full else None, extra=rows.indices.shape[0])
+            self.__dict__["_table"], self.__dict__["_coef"] = table, None
         else:
             self.coef_ = writeable(self.coef_)
         model = self.coef_ if table is None else table
@@ -824,7 +873,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
             def validate():
                 if table is not None:
-                    self.coef_ = table.to_csr()[0]
+                    self.__dict__["_coef"] = None  # coef_ from the table as it is now
                 top = self._top_k_codes(val_inputs, 1)[0][:, 0]
                 if sp.issparse(val_codes):  # multi-label: precision@1
                     return float(np.mean(hits_at_1(val_codes, top)))
@@ -863,13 +912,13 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             elif val is not None:
                 self.best_iteration_ = self.n_iter_
         finally:
-            if table is not None:  # back to CSR, also when an epoch raised (e.g. divergence)
-                self.coef_, acc = table.to_csr()
-                if acc is not None:
-                    state.coef_sums = acc
-                del table, model
+            if table is not None:  # coef_ is stale; back to CSR now unless the table is kept
+                self.__dict__["_coef"] = None
+                if not keep_table:
+                    self.coef_ = self.coef_
         bound = getattr(self, "_weight_bound", (np.inf, 0))
-        self._weight_bound = check_finite_model(self.coef_, self.intercept_, bound, self.t_, params)
+        weights = table.vals if table is not None and keep_table else self.coef_
+        self._weight_bound = check_finite_model(weights, self.intercept_, bound, self.t_, params)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit_noise(self, X, y, classes=None, sample_weight=None):
@@ -945,11 +994,10 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         The first call fits the noise tree on this batch (it then stays fixed, so
         scores stay consistent with the bias correction) and must be given
         ``classes``; to fit the tree on another sample first, call
-        :meth:`fit_noise`. Each call draws fresh negatives. With sparse
-        weights (``weights``) each call also converts ``coef_`` to the
-        training table and back, O(stored weights): about 1.3 s per 10
-        million weights, so stream in batches large enough to dwarf that (or
-        use ``weights="dense"`` where dense weights fit in memory).
+        :meth:`fit_noise`. Each call draws fresh negatives. Sparse weights
+        (``weights``) stay in their training table between calls; ``coef_``
+        is built from it (O(stored weights)) when it is read, and pickling
+        stores it.
 
         Parameters
         ----------
@@ -969,7 +1017,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         self : AdversarialSoftmaxClassifier
             The updated estimator.
         """
-        first = not hasattr(self, "coef_")
+        first = "_coef" not in self.__dict__  # not hasattr(self, "coef_"): that would build coef_ from a kept table
         multilabel = is_multilabel(y)
         if not first and multilabel != getattr(self, "_multilabel", False):
             before, now = ("a label indicator matrix", "1-D labels") if not multilabel else ("1-D labels", "a 2-D y")
@@ -996,7 +1044,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
                     self._set_kind(True)
                     self.label_cardinality_ = label_cardinality(y, sample_weight)
                     self._initialize(X, codes, pair_weight, seed_rng(self.random_state), example_row)
-            self._train(self._rows(X, codes, pair_weight, example_row, y), 1, check_convergence=False)
+            self._train(self._rows(X, codes, pair_weight, example_row, y), 1, check_convergence=False, keep_table=True)
             return self
         if first:
             classes = unique_labels(classes, "classes")
@@ -1010,7 +1058,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         else:
             _check_partial_fit_first_call(self, classes)
             codes = encode_labels(self.classes_, y, "y")
-        self._train(self._rows(X, codes, sample_weight), 1, check_convergence=False)
+        self._train(self._rows(X, codes, sample_weight), 1, check_convergence=False, keep_table=True)
         return self
 
     # -- prediction --------------------------------------------------------------

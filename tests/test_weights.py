@@ -349,3 +349,28 @@ def test_table_growth_checks_memory_and_leaves_a_usable_model(text_like, monkeyp
         clf.fit(X, y)
     assert sp.issparse(clf.coef_) and clf.coef_.nnz > 0 and np.all(np.isfinite(clf.coef_.data))
     assert clf.predict(Xt).shape == (Xt.shape[0],)
+
+
+def test_partial_fit_keeps_the_training_table_between_calls(text_like):
+    """Streaming: the hash table stays between partial_fit calls (no CSR round trip per call) and coef_
+    is built from it when read; the model equals one that goes through CSR (a pickle) between calls."""
+    X, y, Xt, _ = text_like
+    kw = dict(weights="sparse", random_state=0, n_jobs=1, adagrad="full")
+    kept = AdversarialSoftmaxClassifier(**kw).partial_fit(X[:500], y[:500], classes=np.unique(y))
+    table = kept.__dict__["_table"]
+    kept.partial_fit(X[500:1000], y[500:1000])
+    assert kept.__dict__["_table"] is table and kept.__dict__["_coef"] is None  # no conversion in between
+    assert sp.issparse(kept.coef_) and kept.__dict__["_coef"] is not None and kept.__dict__["_table"] is table
+    kept.partial_fit(X[1000:1500], y[1000:1500])  # reading coef_ kept the table; training makes coef_ stale
+    assert kept.__dict__["_coef"] is None
+
+    converted = AdversarialSoftmaxClassifier(**kw).partial_fit(X[:500], y[:500], classes=np.unique(y))
+    for batch in (slice(500, 1000), slice(1000, 1500)):
+        converted = pickle.loads(pickle.dumps(converted))  # pickling writes coef_ as CSR and drops the table
+        assert "_table" not in converted.__dict__
+        converted.partial_fit(X[batch], y[batch])
+    np.testing.assert_array_equal(kept.coef_.toarray(), converted.coef_.toarray())
+    np.testing.assert_array_equal(kept._adagrad_state.coef_sums, converted._adagrad_state.coef_sums)
+    np.testing.assert_array_equal(kept.predict_proba(Xt), converted.predict_proba(Xt))
+    kept.fit(X, y)  # fit converts at its end and keeps no table
+    assert "_table" not in kept.__dict__ and sp.issparse(kept.coef_)

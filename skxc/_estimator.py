@@ -476,9 +476,12 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         return self.__dict__.get("_table") is not None or sp.issparse(self.__dict__.get("_coef"))
 
     def __getstate__(self):
-        if self.__dict__.get("_table") is not None:
-            self.coef_ = self.coef_  # to CSR; the table is rebuilt by the next training call
-        return super().__getstate__()
+        state = dict(super().__getstate__())  # object.__getstate__ may hand out __dict__ itself
+        if state.get("_table") is not None:  # pickle coef_ as CSR, not the training table (kept here)
+            state["_coef"] = self.coef_
+            state["_adagrad_state"] = self._adagrad_state
+            del state["_table"]
+        return state
 
     def __setstate__(self, state):
         if "coef_" in state:  # pickled before coef_ became a property

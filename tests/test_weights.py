@@ -366,11 +366,14 @@ def test_partial_fit_keeps_the_training_table_between_calls(text_like):
 
     converted = AdversarialSoftmaxClassifier(**kw).partial_fit(X[:500], y[:500], classes=np.unique(y))
     for batch in (slice(500, 1000), slice(1000, 1500)):
-        converted = pickle.loads(pickle.dumps(converted))  # pickling writes coef_ as CSR and drops the table
+        assert converted.__dict__["_table"] is not None
+        converted = pickle.loads(pickle.dumps(converted))  # pickles coef_ as CSR, not the table
         assert "_table" not in converted.__dict__
         converted.partial_fit(X[batch], y[batch])
     np.testing.assert_array_equal(kept.coef_.toarray(), converted.coef_.toarray())
     np.testing.assert_array_equal(kept._adagrad_state.coef_sums, converted._adagrad_state.coef_sums)
     np.testing.assert_array_equal(kept.predict_proba(Xt), converted.predict_proba(Xt))
+    pickle.dumps(kept)
+    assert kept.__dict__["_table"] is table  # pickling leaves the pickled estimator's table alone
     kept.fit(X, y)  # fit converts at its end and keeps no table
     assert "_table" not in kept.__dict__ and sp.issparse(kept.coef_)

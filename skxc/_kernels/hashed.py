@@ -100,7 +100,7 @@ def insert_all(src_keys, src_vals, src_acc, keys, vals, acc, shift):
 
 @njit(**NJIT)
 def gather(keys, vals, query, out):
-    """out[q] = weight of key query[q] (0 when absent); for tests and conversions."""
+    """out[q] = weight of key query[q] (0 when absent): the table read through its own probing (tests)."""
     shift = shift_of(keys.shape[0])
     for q in range(query.shape[0]):
         i = find_slot(keys, shift, query[q])

@@ -40,7 +40,7 @@ import scipy.sparse as sp
 
 from benchmarks import _common
 from benchmarks._common import load_split, machine, peak_rss_mb, write_json
-from benchmarks._peers import own_peak_mib, reset_peak_memory, skxc_fit_record, topk_accuracy
+from benchmarks._peers import own_peak_mib, reset_peak_memory, skxc_fit_record, timed_fit_top5, topk_accuracy
 
 SYSTEMS = ("skxc", "skxc-uniform", "napkinxc-plt", "centroid", "logreg")
 GENERATED = "generated"
@@ -105,12 +105,7 @@ def run_centroid(spec: dict) -> dict:
     metrics = {}
     for metric in ("euclidean", "cosine"):
         clf = SparseNearestCentroid(metric=metric)
-        t0 = time.perf_counter()
-        clf.fit(X, y)
-        fit_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        top = clf.predict_top_k(Xt, k=5)
-        predict_s = time.perf_counter() - t0
+        fit_s, predict_s, top = timed_fit_top5(clf, (X, y), Xt)
         metrics[metric] = {
             "fit_seconds": fit_s,
             "predict_seconds": predict_s,

@@ -7,37 +7,33 @@ computes scores and the top-k; no kernel is imported here.
 
 from __future__ import annotations
 
-import time
 from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import _check_partial_fit_first_call
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._config import FLOAT
+from ._fit import Progress, adagrad_kind, holdout, initialize, top1_score, training_rows
+from ._model import drop_coef, has_sparse_weights, loaded_state, pickled_state, read_coef, training_model, write_coef
 from ._multilabel import (
-    PREDICT_THRESHOLD,
-    SPARSE_PREDICT_LABELS,
     check_indicator,
     hits_at_1,
     is_multilabel,
     label_cardinality,
-    label_pairs,
-    pairs_of_rows,
+    label_columns,
+    label_examples,
+    label_sets,
 )
-from ._noise import frozen_classes, frozen_tree
-from ._parallel import child_seed, deferred_interrupt, in_background, n_threads, seed_rng
-from ._predict import all_classes, block_rows, log_noise_of, top_k
-from ._solver import Rows, Schedule, SGDParams, auto_learning_rate, check_finite_model, run_epochs
-from ._start import calibration_split, centroid_start
-from ._state import AdagradState, BestEpoch, touched_zeros, writeable
-from ._tree import AuxiliaryTree
+from ._noise import frozen_classes
+from ._parallel import deferred_interrupt, n_threads, seed_rng
+from ._predict import all_classes, class_blocks, log_normalizers, top_k
+from ._solver import Rows, Schedule, SGDParams, check_finite_model, run_epochs
+from ._state import writeable
 from ._validation import (
     canonical_csr,
     check_model_memory,
@@ -445,55 +441,24 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
     # -- coef_: an attribute, except that sparse weights trained by partial_fit stay in their training
-    # table between calls and become a CSR matrix only when coef_ is read (skxc/_weights.py) --------
+    # table between calls and become a CSR matrix only when coef_ is read (skxc/_model.py) ----------
 
-    @property
-    def coef_(self):
-        d = self.__dict__
-        table = d.get("_table")
-        if table is not None and d.get("_coef") is None:
-            coef, acc = table.to_csr()
-            if acc is not None:
-                self._adagrad_state.coef_sums = acc
-            d["_coef"] = coef
-        try:
-            return d["_coef"]
-        except KeyError:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute 'coef_'") from None
-
-    @coef_.setter
-    def coef_(self, value):
-        self.__dict__["_coef"] = value
-        self.__dict__.pop("_table", None)
-
-    @coef_.deleter
-    def coef_(self):
-        self.__dict__.pop("_coef", None)
-        self.__dict__.pop("_table", None)
+    coef_ = property(
+        lambda self: read_coef(self.__dict__, type(self).__name__),
+        lambda self, value: write_coef(self.__dict__, value),
+        lambda self: drop_coef(self.__dict__),
+    )
 
     def _sparse_weights(self) -> bool:
         """Whether the model stores sparse weights (without building coef_ from a kept table)."""
-        return self.__dict__.get("_table") is not None or sp.issparse(self.__dict__.get("_coef"))
+        return has_sparse_weights(self.__dict__)
 
     def __getstate__(self):
-        state = dict(super().__getstate__())  # object.__getstate__ may hand out __dict__ itself
-        if state.get("_table") is not None:  # pickle coef_ as CSR, not the training table (kept here)
-            state["_coef"] = self.coef_
-            state["_adagrad_state"] = self._adagrad_state
-            del state["_table"]
-        return state
+        # object.__getstate__ may hand out __dict__ itself: copied first
+        return pickled_state(dict(super().__getstate__()), self.__dict__, type(self).__name__)
 
     def __setstate__(self, state):
-        if "coef_" in state:  # pickled before coef_ became a property
-            state = dict(state)
-            state["_coef"] = state.pop("coef_")
-        # models pickled before AdagradState (skxc <= 0.1.0) store its arrays as three attributes
-        if "_acc_intercept" in state and "_adagrad_state" not in state:
-            state = dict(state)
-            state["_adagrad_state"] = AdagradState.from_arrays(
-                state.pop("_acc_coef"), state.pop("_acc_factors", None), state.pop("_acc_intercept")
-            )
-        super().__setstate__(state)
+        super().__setstate__(loaded_state(state))
 
     def __dask_tokenize__(self):
         """Dask token from all attributes, large arrays by fingerprint: no pickling (skxc/_dask.py)."""
@@ -505,144 +470,24 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
     # -- fitting -----------------------------------------------------------------
 
-    def _validate_xy(self, X, y, sample_weight, reset, multilabel=False):
-        return validate_training_data(self, X, y, sample_weight, reset, multilabel)
-
     def _targets(self, X, y, sample_weight, reset):
         """Validated ``(X, y, sample_weight, multilabel)``; y is a CSR indicator matrix when ``multilabel``."""
         multilabel = is_multilabel(y)
-        X, y, sample_weight = self._validate_xy(X, y, sample_weight, reset, multilabel)
+        X, y, sample_weight = validate_training_data(self, X, y, sample_weight, reset, multilabel)
         if multilabel and y.shape[1] < 2:
             raise ValueError(f"A label indicator y needs at least 2 labels (columns); got {y.shape[1]}.")
         return X, y, sample_weight, multilabel
 
-    @staticmethod
-    def _examples(y, sample_weight, multilabel):
-        """``(codes, sample_weight, example_row)`` of the training examples (``example_row`` None if single-label)."""
-        if not multilabel:
-            return None, sample_weight, None
-        example_row, codes, weights = label_pairs(y, sample_weight)
-        return codes, weights, example_row
-
-    def _sparse_layout(self, X, n_classes: int) -> bool:
-        """Whether a new model stores sparse weights (``weights``, "auto" resolved for this X)."""
-        if self.weights == "sparse":
-            if self.noise is None:
-                raise ValueError(
-                    'weights="sparse" needs negative sampling: noise=None (the exact softmax) updates every '
-                    'class on every row, so its weights are dense. Use weights="dense" or "auto".'
-                )
-            if not sp.issparse(X):
-                raise ValueError(
-                    'weights="sparse" needs sparse X (a scipy.sparse matrix): a dense row touches every '
-                    'feature, so the weights would all be stored. Use weights="dense" or "auto".'
-                )
-            return True
-        if self.weights == "dense" or self.noise is None or not sp.issparse(X):
-            return False
-        return n_classes * X.shape[1] * np.dtype(FLOAT).itemsize >= AUTO_SPARSE_BYTES
-
-    def _stored_weights_bound(self, X, n_examples: int) -> int:
-        """Upper bound on the (class, feature) weights the first epoch can leave stored: the centroid
-        start's (at most nnz(X)) plus (1 + n_negatives) nnz(x) per example. Later epochs mostly revisit
-        them (gcide-reverse: 10.9 million after 5 epochs, bound 19.6 million); each doubling of the table
-        is checked again when it happens (``skxc._weights.check_growth_memory``)."""
-        mean_nnz = X.nnz / max(X.shape[0], 1)
-        return int(X.nnz + n_examples * (1 + self.n_negatives) * mean_nnz)
-
-    def _adagrad_kind(self) -> str:
-        """The Adagrad state ``adagrad`` asks for, "full" or "factored" ("auto" resolved)."""
-        if self.adagrad == "auto":
-            return "full" if self.noise is None else "factored"
-        return self.adagrad
-
     def _initialize(self, X, codes, sample_weight, rng, example_row=None):
-        """Fit the noise tree and allocate coef_, intercept_ and the Adagrad state.
-
-        Multi-label: ``codes`` and ``sample_weight`` are per (row, label)
-        example and ``example_row`` maps each example to its row of X; the
-        calibration split holds out whole rows, and the tree, the centroid
-        start and the automatic learning rate see the expanded examples
-        (X's rows repeated by index: a copy of the rows, made here only).
-        """
-        n_classes, n_features = len(self.classes_), X.shape[1]
-        kind = self._adagrad_kind()
-        sparse_weights = self._sparse_layout(X, n_classes)
-        calibrate = self.init == "centroid" or (self.noise == "adversarial" and self.tree_temperature == "auto")
-        fit_rows, held = calibration_split(X.shape[0], rng) if calibrate else (None, None)
-        # the centroid start of dense X holds two float64 class x feature arrays for a moment
-        dense_start = self.init == "centroid" and held is not None and not sp.issparse(X)
-        n_examples = X.shape[0] if example_row is None else example_row.shape[0]
-        check_model_memory(
-            n_classes, n_features, type(self).__name__, full_adagrad=kind == "full", centroid_start=dense_start,
-            stored_weights=self._stored_weights_bound(X, n_examples) if sparse_weights else None,
-            sparse_input=sp.issparse(X),
+        """Fit the noise tree and allocate coef_, intercept_ and the Adagrad state (``_fit.initialize``)."""
+        start = initialize(
+            self.get_params(deep=False), self.classes_, X, codes, sample_weight, rng, example_row,
+            getattr(self, "label_cardinality_", 1.0), type(self).__name__, AUTO_SPARSE_BYTES,
         )  # fmt: skip
-        # The OS hands out zeroed pages on first touch, about 1 s per GB (10k classes x 30k
-        # features is 1.2 GB): touch coef_ (and a full Adagrad state) in a thread (numpy's
-        # fill releases the GIL) while the tree is fitted, instead of in the first epoch.
-        order = "F" if sp.issparse(X) else "C"
-        if not sparse_weights:
-            model_arrays = in_background(touched_zeros, (n_classes, n_features), order, 1 + (kind == "full"))
-        t0 = time.perf_counter()
-        if example_row is not None:
-            if held is not None:
-                fit_rows, held = pairs_of_rows(example_row, X.shape[0], held)
-            X = X[example_row]
-        if isinstance(self.noise, FrozenEstimator):  # a prefit tree, used as is (skxc/_noise.py)
-            tree = frozen_tree(self.noise, self.classes_, n_features)
-        elif self.noise == "adversarial":
-            tree = AuxiliaryTree(
-                n_components=self.n_components,
-                alpha=self.tree_alpha,
-                temperature=self.tree_temperature,
-                random_state=child_seed(rng),
-                n_jobs=self.n_jobs,
-            )
-            if held is None:
-                tree.fit_encoded(X, codes, self.classes_, sample_weight.astype(np.float64), rng)
-            else:
-                w = sample_weight[fit_rows].astype(np.float64)
-                tree.fit_encoded(X[fit_rows], codes[fit_rows], self.classes_, w, rng, held_out=(X[held], codes[held]))
-        else:
-            if self.noise in ("uniform", None):  # None: exact softmax, log p_n is a constant
-                mass = np.ones(n_classes)
-            else:
-                mass = np.bincount(codes, weights=sample_weight, minlength=n_classes) + 1.0
-            tree = AuxiliaryTree.unconditional(self.classes_, mass, n_features)
-        self.tree_ = tree
-        self.tree_fit_seconds_ = time.perf_counter() - t0
-        if self.verbose:
-            print(
-                f"Noise model {self.noise!r}: depth {tree.depth_}, {tree.n_components_} features, "
-                f"fitted in {self.tree_fit_seconds_:.2f} s",
-                flush=True,
-            )
-        self._shared_coef = None
-        if sparse_weights:
-            self.coef_ = sp.csr_matrix((n_classes, n_features), dtype=FLOAT)
-            self._adagrad_state = AdagradState.zeros_sparse(kind, n_classes, n_features)
-        else:
-            self.coef_, *coef_sums = model_arrays.result()
-            self._adagrad_state = AdagradState.zeros(kind, n_classes, n_features, *coef_sums)
-        self.intercept_ = np.zeros(n_classes, dtype=FLOAT)
-        self.init_scale_ = 0.0
-        if self.init == "centroid" and held is not None:
-            self.init_scale_ = centroid_start(
-                self.coef_, self.intercept_, X, codes, sample_weight, fit_rows, held, tree,
-                self.n_negatives, self.alpha, rng,
-            )  # fmt: skip
-            if sparse_weights:
-                self.init_scale_, start = self.init_scale_
-                if start is not None:
-                    self.coef_, self._shared_coef = start
-                    self._adagrad_state = AdagradState.zeros_sparse(kind, n_classes, n_features, self.coef_.nnz)
-        if self.intercept_init == "noise":
-            self.intercept_[:] = self._mean_negative_log_noise(X, codes, sample_weight)
-        self._rng = rng
-        self._auto_learning_rate = auto_learning_rate(X, sample_weight)
-        if example_row is not None:  # multi-label: a row takes label_cardinality_ positive steps per epoch
-            self._auto_learning_rate /= np.sqrt(self.label_cardinality_)
+        self.tree_, self.tree_fit_seconds_ = start.tree, start.tree_fit_seconds
+        self._shared_coef, self.coef_, self._adagrad_state = start.shared_coef, start.coef, start.adagrad_state
+        self.intercept_, self.init_scale_ = start.intercept, start.init_scale
+        self._rng, self._auto_learning_rate = rng, start.auto_learning_rate
         self.t_ = 0
         self._weight_bound = (float(np.abs(self.intercept_).max()), 0)  # see check_finite_model
         self.n_iter_ = 0
@@ -651,17 +496,6 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         self.hardness_curve_ = []
         self.validation_scores_ = []
 
-    def _mean_negative_log_noise(self, X, codes, sample_weight):
-        """Per class: minus the weighted mean of log p_n(y|x) over its rows (0 if none)."""
-        lp = log_noise_of(self.tree_.transform(X), codes, self.tree_.arrays, n_threads(self.n_jobs))
-        n_classes = len(self.classes_)
-        w = sample_weight.astype(np.float64)
-        num = np.bincount(codes, weights=w * lp, minlength=n_classes)
-        den = np.bincount(codes, weights=w, minlength=n_classes)
-        out = np.zeros(n_classes)
-        np.divide(-num, den, out=out, where=den > 0)
-        return out
-
     def _rows(self, X, codes, sample_weight, example_row=None, Y=None) -> Rows:
         """Validated training X in kernel format, with the tree's features and log p_n of each example's class.
 
@@ -669,24 +503,9 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         rows and ``Y`` the CSR indicator (each row's labels, never negatives).
         """
         rows, Z = self._kernel_inputs(X)
-        row_offset = np.zeros(0, dtype=np.float64)
-        if self._sparse_weights():  # sparse weights train on CSR rows (skxc/_kernels/hashed.py)
-            if not rows.sparse:
-                rows = kernel_rows(sp.csr_matrix(rows.X))
-            shared = getattr(self, "_shared_coef", None)
-            if shared is not None:
-                row_offset = np.asarray(rows.X @ shared.astype(np.float64), dtype=np.float64)
-        tree, threads = self.tree_.arrays, n_threads(self.n_jobs)
-        if example_row is None:
-            log_noise = log_noise_of(Z, codes, tree, threads)  # once per call (tree fixed)
-            return Rows(rows.indptr, rows.indices, rows.data, rows.n_dense_features, codes,
-                        sample_weight.astype(FLOAT), Z, log_noise, row_offset=row_offset)  # fmt: skip
-        log_noise = log_noise_of(np.ascontiguousarray(Z[example_row]), codes, tree, threads)
-        return Rows(
-            rows.indptr, rows.indices, rows.data, rows.n_dense_features, codes, sample_weight.astype(FLOAT), Z,
-            log_noise, np.ascontiguousarray(example_row, dtype=np.int64),
-            np.ascontiguousarray(Y.indptr, dtype=np.int64), np.ascontiguousarray(Y.indices, dtype=np.int32),
-            row_offset,
+        return training_rows(
+            rows, Z, codes, sample_weight, self.tree_.arrays, n_threads(self.n_jobs), self._sparse_weights(),
+            getattr(self, "_shared_coef", None), example_row, Y,
         )  # fmt: skip
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -816,24 +635,12 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         codes = None if multilabel else encode_labels(classes, y, "y")
         val = None
         if self.early_stopping:
-            n_val = max(1, int(round(self.validation_fraction * X.shape[0])))
-            if n_val >= X.shape[0]:
-                raise ValueError(
-                    f"validation_fraction={self.validation_fraction} leaves no training rows out of {X.shape[0]}."
-                )
-            perm = rng.permutation(X.shape[0])
-            val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-            if multilabel:  # validation P@1 against the held-out rows' label sets
-                val = (X[val_idx], y[val_idx])
-                X, y, sample_weight = X[train_idx], y[train_idx], sample_weight[train_idx]
-            else:
-                val = (X[val_idx], codes[val_idx])
-                X, codes, sample_weight = X[train_idx], codes[train_idx], sample_weight[train_idx]
+            X, y, codes, sample_weight, val = holdout(
+                X, y, codes, sample_weight, self.validation_fraction, rng, multilabel
+            )
         Y = y if multilabel else None
         if multilabel:
-            codes, pair_weight, example_row = self._examples(y, sample_weight, True)
-            if codes.shape[0] == 0:
-                raise ValueError("y has no labels: every row of the label indicator matrix is empty.")
+            codes, pair_weight, example_row = label_examples(y, sample_weight, require_labels=True)
         else:
             pair_weight, example_row = sample_weight, None
         self.classes_ = classes
@@ -850,20 +657,13 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         Sparse weights train in a hash table: built from coef_ (or the table kept by the previous
         ``partial_fit``); ``keep_table`` keeps it for the next call, coef_ then being built on demand.
         """
-        if self._adagrad_state.kind != self._adagrad_kind():
-            self._adagrad_state = self._adagrad_state.converted(self._adagrad_kind(), self.coef_, type(self).__name__)
+        kind = adagrad_kind(self.adagrad, self.noise)
+        if self._adagrad_state.kind != kind:
+            self._adagrad_state = self._adagrad_state.converted(kind, self.coef_, type(self).__name__)
         self._adagrad_state = state = self._adagrad_state.writeable()  # read-only after joblib.load(mmap_mode="r")
         self.intercept_ = writeable(self.intercept_)
-        table = self.__dict__.get("_table")
-        if table is not None:
-            self.__dict__["_coef"] = None  # the table is the model; coef_ is rebuilt from it when read
-        elif self._sparse_weights():  # sparse weights train in a hash table (skxc/_weights.py)
-            full = state.kind == "full"
-            table = HashedWeights.from_csr(self.coef_, state.coef_sums if full else None, extra=rows.indices.shape[0])
-            self.__dict__["_table"], self.__dict__["_coef"] = table, None
-        else:
-            self.coef_ = writeable(self.coef_)
-        model = self.coef_ if table is None else table
+        model = training_model(self.__dict__, extra=rows.indices.shape[0])
+        table = model if isinstance(model, HashedWeights) else None
         self.learning_rate_ = self._auto_learning_rate if self.learning_rate == "auto" else float(self.learning_rate)
         params = SGDParams(self.noise is None, self.n_negatives, self.learning_rate_, self.alpha, self.l2)
         schedule = Schedule(
@@ -872,49 +672,27 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         )  # fmt: skip
         validate = None
         if val is not None:
-            val_inputs, val_codes = self._kernel_inputs(val[0]), val[1]  # converted once, scored every epoch
+            val_inputs, val_truth = self._kernel_inputs(val[0]), val[1]  # converted once, scored every epoch
 
             def validate():
                 if table is not None:
                     self.__dict__["_coef"] = None  # coef_ from the table as it is now
-                top = self._top_k_codes(val_inputs, 1)[0][:, 0]
-                if sp.issparse(val_codes):  # multi-label: precision@1
-                    return float(np.mean(hits_at_1(val_codes, top)))
-                return float(np.mean(top == val_codes))
+                return top1_score(self._top_k_codes(val_inputs, 1)[0][:, 0], val_truth)
 
-        best = BestEpoch()
-
-        def record(stats, score):
-            if score is not None:
-                best.offer(score, self.n_iter_ + 1, model, self.intercept_, state)
-            self.n_iter_ += 1
-            self.t_ += stats.n_examples
-            self.epoch_seconds_.append(stats.seconds)
-            self.loss_curve_.append(stats.loss)
-            self.hardness_curve_.append(stats.hardness)
-            if score is not None:
-                self.validation_scores_.append(score)
-            return self.n_iter_
-
-        def interrupted(stats):
-            self.t_ += stats.n_examples
-            self.interrupted_ = True
-
-        self.interrupted_ = False
-        tree = self.tree_.arrays
-        if validate is not None:  # the model before this call's first epoch competes too (epoch 0)
-            best.offer(validate(), 0, model, self.intercept_, state)
+        progress = Progress(self.n_iter_, self.t_, self.loss_curve_, self.epoch_seconds_, self.hardness_curve_,
+                            self.validation_scores_, model, self.intercept_, state)  # fmt: skip
         try:
+            if validate is not None:  # the model before this call's first epoch competes too (epoch 0)
+                progress.offer_start(validate())
             with deferred_interrupt() as stop:
-                run_epochs(
-                    model, self.intercept_, state, params, rows, tree, self._rng, schedule, record, validate,
-                    stop, interrupted,
-                )  # fmt: skip
-            if val is not None and best.epoch < self.n_iter_ and best.restore(model, self.intercept_, state):
-                self.best_iteration_ = best.epoch  # the model is that of the best validated epoch
-            elif val is not None:
-                self.best_iteration_ = self.n_iter_
+                run_epochs(model, self.intercept_, state, params, rows, self.tree_.arrays, self._rng, schedule,
+                           progress.record, validate, stop, progress.stopped)  # fmt: skip
+            if val is not None:
+                progress.keep_best()
         finally:
+            self.n_iter_, self.t_, self.interrupted_ = progress.n_iter, progress.t, progress.interrupted
+            if progress.best_iteration is not None:
+                self.best_iteration_ = progress.best_iteration
             if table is not None:  # coef_ is stale; back to CSR now unless the table is kept
                 self.__dict__["_coef"] = None
                 if not keep_table:
@@ -950,15 +728,13 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         """
         X, y, sample_weight, multilabel = self._targets(X, y, sample_weight, reset=True)
         if multilabel:
-            classes = self._label_columns(y, classes)
+            classes = label_columns(y, classes)
         else:
             classes = unique_labels(y, "y") if classes is None else unique_labels(classes, "classes")
         if len(classes) < 2:
             raise ValueError(f"classes must contain at least 2 classes; got {classes.tolist()!r}.")
         if multilabel:
-            codes, pair_weight, example_row = self._examples(y, sample_weight, True)
-            if codes.shape[0] == 0:
-                raise ValueError("y has no labels: every row of the label indicator matrix is empty.")
+            codes, pair_weight, example_row = label_examples(y, sample_weight, require_labels=True)
         else:
             codes, pair_weight, example_row = encode_labels(classes, y, "y"), sample_weight, None
         with self._intact_on_error():
@@ -978,17 +754,6 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     @property
     def _is_multilabel(self) -> bool:
         return getattr(self, "_multilabel", False)
-
-    @staticmethod
-    def _label_columns(Y, classes):
-        """``classes_`` of a label indicator ``Y``: ``np.arange(n_labels)``; ``classes`` must be None or equal it."""
-        labels = np.arange(Y.shape[1])
-        if classes is not None and not np.array_equal(np.asarray(classes), labels):
-            raise ValueError(
-                f"With a label indicator matrix y, classes must be None or np.arange(n_labels) with "
-                f"n_labels={Y.shape[1]} (the columns of y); got {np.asarray(classes)[:10].tolist()!r}."
-            )
-        return labels
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -1033,14 +798,14 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         X, y, sample_weight, multilabel = self._targets(X, y, sample_weight, reset=first)
         if multilabel:
             if first:
-                classes = self._label_columns(y, classes)
+                classes = label_columns(y, classes)
             else:
                 if y.shape[1] != len(self.classes_):
                     raise ValueError(
                         f"y has {y.shape[1]} label columns but the model was trained with {len(self.classes_)}."
                     )
-                self._label_columns(y, self.classes_ if classes is None else classes)
-            codes, pair_weight, example_row = self._examples(y, sample_weight, True)
+                label_columns(y, self.classes_ if classes is None else classes)
+            codes, pair_weight, example_row = label_examples(y, sample_weight)
             if first:
                 with self._intact_on_error():
                     self.classes_ = classes
@@ -1167,30 +932,11 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         """
         inputs = self._kernel_inputs(self._validate_X(X))  # validates (NotFittedError) before reading classes_
         if self._is_multilabel:
-            return self._predict_label_sets(inputs)
+            rows, Z = inputs
+            blocks = class_blocks(rows, Z, self._scoring_coef(), self.intercept_, self.tree_.arrays, "proba",
+                                  n_threads(self.n_jobs))  # fmt: skip
+            return label_sets((p for _, _, p in blocks), rows.X.shape[0], len(self.classes_), self.label_cardinality_)
         return self.classes_[self._top_k_codes(inputs, 1)[0][:, 0]]
-
-    def _blocks(self, inputs, what):
-        """Yield ``(start, stop, block)``: ``all_classes`` ``what`` of blocks of rows of ``_kernel_inputs``."""
-        rows, Z = inputs
-        n, n_classes = rows.X.shape[0], len(self.classes_)
-        step = block_rows(n_classes, self.tree_.leaf_class_.shape[0])
-        threads = n_threads(self.n_jobs)
-        for start in range(0, n, step):
-            stop = min(start + step, n)
-            part = kernel_rows(rows.X[start:stop])
-            yield start, stop, all_classes(part, Z[start:stop], self._scoring_coef(), self.intercept_,
-                                           self.tree_.arrays, what, threads)  # fmt: skip
-
-    def _predict_label_sets(self, inputs):
-        n, n_labels = inputs[0].X.shape[0], len(self.classes_)
-        parts = []
-        for _, _, proba in self._blocks(inputs, "proba"):
-            keep = self.label_cardinality_ * proba >= PREDICT_THRESHOLD
-            keep[np.arange(proba.shape[0]), np.argmax(proba, axis=1)] = True
-            parts.append(sp.csr_matrix(keep.astype(np.int64)))
-        out = sp.vstack(parts, format="csr") if parts else sp.csr_matrix((n, n_labels), dtype=np.int64)
-        return out if n_labels > SPARSE_PREDICT_LABELS else out.toarray()
 
     def predict_top_k(self, X, k=5, return_scores=False):
         """The k most probable classes (or labels) of each row, most probable first.
@@ -1221,9 +967,9 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         top = self.classes_[codes]
         if not return_scores:
             return top
-        log_norm = np.empty(codes.shape[0], dtype=np.float64)
-        for start, stop, S in self._blocks(inputs, "scores"):
-            log_norm[start:stop] = logsumexp(S, axis=1)
+        rows, Z = inputs
+        log_norm = log_normalizers(rows, Z, self._scoring_coef(), self.intercept_, self.tree_.arrays,
+                                   n_threads(self.n_jobs))  # fmt: skip
         return top, np.exp(scores - log_norm[:, None])
 
     def score(self, X, y, sample_weight=None):

@@ -108,3 +108,36 @@ def pairs_of_rows(example_row: np.ndarray, n_rows: int, held_rows: np.ndarray):
 def hits_at_1(Y: sp.csr_matrix, top: np.ndarray) -> np.ndarray:
     """float64 (n,): 1 where the label ``top[i]`` is one of row i's labels, else 0."""
     return np.asarray(Y[np.arange(Y.shape[0]), top], dtype=np.float64).ravel()
+
+
+def label_examples(Y: sp.csr_matrix, sample_weight: np.ndarray, require_labels: bool = False):
+    """``(codes, weights, example_row)`` of the (row, label) examples of Y (:func:`label_pairs`);
+    ``require_labels``: a ValueError when Y has no label at all."""
+    example_row, codes, weights = label_pairs(Y, sample_weight)
+    if require_labels and codes.shape[0] == 0:
+        raise ValueError("y has no labels: every row of the label indicator matrix is empty.")
+    return codes, weights, example_row
+
+
+def label_columns(Y, classes) -> np.ndarray:
+    """``classes_`` of a label indicator ``Y``: ``np.arange(n_labels)``; ``classes`` must be None or equal it."""
+    labels = np.arange(Y.shape[1])
+    if classes is not None and not np.array_equal(np.asarray(classes), labels):
+        raise ValueError(
+            f"With a label indicator matrix y, classes must be None or np.arange(n_labels) with "
+            f"n_labels={Y.shape[1]} (the columns of y); got {np.asarray(classes)[:10].tolist()!r}."
+        )
+    return labels
+
+
+def label_sets(proba_blocks, n_rows: int, n_labels: int, cardinality: float):
+    """``predict`` of a multi-label model from blocks of ``predict_proba`` rows: the labels whose
+    ``cardinality * proba`` is at least ``PREDICT_THRESHOLD``, and each row's most probable label; a 0/1
+    int64 indicator, CSR above ``SPARSE_PREDICT_LABELS`` labels, else dense."""
+    parts = []
+    for proba in proba_blocks:
+        keep = cardinality * proba >= PREDICT_THRESHOLD
+        keep[np.arange(proba.shape[0]), np.argmax(proba, axis=1)] = True
+        parts.append(sp.csr_matrix(keep.astype(np.int64)))
+    out = sp.vstack(parts, format="csr") if parts else sp.csr_matrix((n_rows, n_labels), dtype=np.int64)
+    return out if n_labels > SPARSE_PREDICT_LABELS else out.toarray()

@@ -19,13 +19,14 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import logsumexp
 
 from ._config import FLOAT, PREDICT_BLOCK_BYTES
 from ._kernels.hashed import add_feature_major_scores
 from ._kernels.predict import add_csr_scores, top_k_csr, top_k_feature_major
 from ._kernels.tree import add_log_noise_all, log_noise_of_codes
 from ._parallel import fan_out
-from ._validation import KernelRows
+from ._validation import KernelRows, kernel_rows
 
 
 class TreeArrays(NamedTuple):
@@ -320,3 +321,24 @@ def all_classes(
     store = _OUTPUTS[what]
     map_blocks(rows, Z, coef, intercept, tree, lambda start, stop, S: store(out, start, stop, S), n_threads)
     return out
+
+
+def class_blocks(
+    rows: KernelRows, Z: np.ndarray, coef, intercept: np.ndarray, tree: TreeArrays, what: str, n_threads: int
+):
+    """Yield ``(start, stop, block)``: :func:`all_classes` ``what`` of consecutive blocks of rows, so
+    that the full n x C matrix is never held."""
+    n = rows.X.shape[0]
+    step = block_rows(coef.shape[0], tree.leaf_class.shape[0])
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        part = kernel_rows(rows.X[start:stop])
+        yield start, stop, all_classes(part, Z[start:stop], coef, intercept, tree, what, n_threads)
+
+
+def log_normalizers(rows: KernelRows, Z: np.ndarray, coef, intercept: np.ndarray, tree: TreeArrays, n_threads: int):
+    """float64 (n,): each row's log-sum-exp of the bias-corrected scores over all classes, in row blocks."""
+    log_norm = np.empty(rows.X.shape[0], dtype=np.float64)
+    for start, stop, S in class_blocks(rows, Z, coef, intercept, tree, "scores", n_threads):
+        log_norm[start:stop] = logsumexp(S, axis=1)
+    return log_norm

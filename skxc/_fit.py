@@ -1,0 +1,287 @@
+"""Training orchestration under the estimator: the layout of a new model, its initialisation (noise
+tree, allocation, centroid start), the training examples in kernel format, the early-stopping split
+and the record of the epochs.
+
+Functions of arrays and of the estimator's parameters (``params``: its
+``get_params(deep=False)``); the estimator stores what they return as its
+fitted attributes. The epochs themselves run in ``_solver.run_epochs``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.frozen import FrozenEstimator
+
+from ._config import FLOAT
+from ._multilabel import hits_at_1, pairs_of_rows
+from ._noise import frozen_tree
+from ._parallel import child_seed, in_background, n_threads
+from ._predict import log_noise_of
+from ._solver import Rows, auto_learning_rate
+from ._start import calibration_split, centroid_start
+from ._state import AdagradState, BestEpoch, touched_zeros
+from ._tree import AuxiliaryTree
+from ._validation import check_model_memory, kernel_rows
+
+__all__ = [
+    "Progress",
+    "Start",
+    "adagrad_kind",
+    "holdout",
+    "initialize",
+    "mean_negative_log_noise",
+    "sparse_layout",
+    "stored_weights_bound",
+    "top1_score",
+    "training_rows",
+]
+
+
+def adagrad_kind(adagrad: str, noise) -> str:
+    """The Adagrad state ``adagrad`` asks for, "full" or "factored" ("auto" resolved)."""
+    if adagrad == "auto":
+        return "full" if noise is None else "factored"
+    return adagrad
+
+
+def sparse_layout(weights: str, noise, X, n_classes: int, auto_bytes: int) -> bool:
+    """Whether a new model stores sparse weights (``weights``; "auto": sparse X and negative sampling,
+    once dense float32 weights would take ``auto_bytes``)."""
+    if weights == "sparse":
+        if noise is None:
+            raise ValueError(
+                'weights="sparse" needs negative sampling: noise=None (the exact softmax) updates every '
+                'class on every row, so its weights are dense. Use weights="dense" or "auto".'
+            )
+        if not sp.issparse(X):
+            raise ValueError(
+                'weights="sparse" needs sparse X (a scipy.sparse matrix): a dense row touches every '
+                'feature, so the weights would all be stored. Use weights="dense" or "auto".'
+            )
+        return True
+    if weights == "dense" or noise is None or not sp.issparse(X):
+        return False
+    return n_classes * X.shape[1] * np.dtype(FLOAT).itemsize >= auto_bytes
+
+
+def stored_weights_bound(X, n_examples: int, n_negatives: int) -> int:
+    """Upper bound on the (class, feature) weights the first epoch can leave stored: the centroid
+    start's (at most nnz(X)) plus (1 + n_negatives) nnz(x) per example. Later epochs mostly revisit
+    them (gcide-reverse: 10.9 million after 5 epochs, bound 19.6 million); each doubling of the table
+    is checked again when it happens (``skxc._weights.check_growth_memory``)."""
+    mean_nnz = X.nnz / max(X.shape[0], 1)
+    return int(X.nnz + n_examples * (1 + n_negatives) * mean_nnz)
+
+
+class Start(NamedTuple):
+    """A new model before training: what :func:`initialize` returns."""
+
+    tree: AuxiliaryTree
+    tree_fit_seconds: float
+    coef: object  # float32 ndarray, or CSR matrix for sparse weights
+    shared_coef: np.ndarray | None  # sparse weights: the centroid start's common term, or None
+    adagrad_state: AdagradState
+    intercept: np.ndarray
+    init_scale: float
+    auto_learning_rate: float
+
+
+def initialize(
+    params: dict, classes, X, codes, sample_weight, rng, example_row=None, label_cardinality=1.0,
+    owner="", auto_sparse_bytes=2**28,
+) -> Start:  # fmt: skip
+    """Fit the noise tree and allocate coef_, intercept_ and the Adagrad state.
+
+    Multi-label: ``codes`` and ``sample_weight`` are per (row, label)
+    example and ``example_row`` maps each example to its row of X; the
+    calibration split holds out whole rows, and the tree, the centroid
+    start and the automatic learning rate see the expanded examples
+    (X's rows repeated by index: a copy of the rows, made here only).
+    """
+    noise, n_jobs = params["noise"], params["n_jobs"]
+    n_classes, n_features = len(classes), X.shape[1]
+    kind = adagrad_kind(params["adagrad"], noise)
+    sparse_weights = sparse_layout(params["weights"], noise, X, n_classes, auto_sparse_bytes)
+    calibrate = params["init"] == "centroid" or (noise == "adversarial" and params["tree_temperature"] == "auto")
+    fit_rows, held = calibration_split(X.shape[0], rng) if calibrate else (None, None)
+    # the centroid start of dense X holds two float64 class x feature arrays for a moment
+    dense_start = params["init"] == "centroid" and held is not None and not sp.issparse(X)
+    n_examples = X.shape[0] if example_row is None else example_row.shape[0]
+    check_model_memory(
+        n_classes, n_features, owner, full_adagrad=kind == "full", centroid_start=dense_start,
+        stored_weights=stored_weights_bound(X, n_examples, params["n_negatives"]) if sparse_weights else None,
+        sparse_input=sp.issparse(X),
+    )  # fmt: skip
+    # The OS hands out zeroed pages on first touch, about 1 s per GB (10k classes x 30k
+    # features is 1.2 GB): touch coef_ (and a full Adagrad state) in a thread (numpy's
+    # fill releases the GIL) while the tree is fitted, instead of in the first epoch.
+    order = "F" if sp.issparse(X) else "C"
+    if not sparse_weights:
+        model_arrays = in_background(touched_zeros, (n_classes, n_features), order, 1 + (kind == "full"))
+    t0 = time.perf_counter()
+    if example_row is not None:
+        if held is not None:
+            fit_rows, held = pairs_of_rows(example_row, X.shape[0], held)
+        X = X[example_row]
+    if isinstance(noise, FrozenEstimator):  # a prefit tree, used as is (skxc/_noise.py)
+        tree = frozen_tree(noise, classes, n_features)
+    elif noise == "adversarial":
+        tree = AuxiliaryTree(
+            n_components=params["n_components"],
+            alpha=params["tree_alpha"],
+            temperature=params["tree_temperature"],
+            random_state=child_seed(rng),
+            n_jobs=n_jobs,
+        )
+        if held is None:
+            tree.fit_encoded(X, codes, classes, sample_weight.astype(np.float64), rng)
+        else:
+            w = sample_weight[fit_rows].astype(np.float64)
+            tree.fit_encoded(X[fit_rows], codes[fit_rows], classes, w, rng, held_out=(X[held], codes[held]))
+    else:
+        if noise in ("uniform", None):  # None: exact softmax, log p_n is a constant
+            mass = np.ones(n_classes)
+        else:
+            mass = np.bincount(codes, weights=sample_weight, minlength=n_classes) + 1.0
+        tree = AuxiliaryTree.unconditional(classes, mass, n_features)
+    tree_fit_seconds = time.perf_counter() - t0
+    if params["verbose"]:
+        print(
+            f"Noise model {noise!r}: depth {tree.depth_}, {tree.n_components_} features, "
+            f"fitted in {tree_fit_seconds:.2f} s",
+            flush=True,
+        )
+    shared = None
+    if sparse_weights:
+        coef = sp.csr_matrix((n_classes, n_features), dtype=FLOAT)
+        state = AdagradState.zeros_sparse(kind, n_classes, n_features)
+    else:
+        coef, *coef_sums = model_arrays.result()
+        state = AdagradState.zeros(kind, n_classes, n_features, *coef_sums)
+    intercept = np.zeros(n_classes, dtype=FLOAT)
+    init_scale = 0.0
+    if params["init"] == "centroid" and held is not None:
+        init_scale = centroid_start(
+            coef, intercept, X, codes, sample_weight, fit_rows, held, tree, params["n_negatives"], params["alpha"], rng
+        )
+        if sparse_weights:
+            init_scale, start = init_scale
+            if start is not None:
+                coef, shared = start
+                state = AdagradState.zeros_sparse(kind, n_classes, n_features, coef.nnz)
+    if params["intercept_init"] == "noise":
+        intercept[:] = mean_negative_log_noise(tree, X, codes, sample_weight, n_classes, n_threads(n_jobs))
+    learning_rate = auto_learning_rate(X, sample_weight)
+    if example_row is not None:  # multi-label: a row takes label_cardinality_ positive steps per epoch
+        learning_rate /= np.sqrt(label_cardinality)
+    return Start(tree, tree_fit_seconds, coef, shared, state, intercept, init_scale, learning_rate)
+
+
+def mean_negative_log_noise(tree: AuxiliaryTree, X, codes, sample_weight, n_classes: int, threads: int):
+    """Per class: minus the weighted mean of log p_n(y|x) over its rows (0 if none)."""
+    lp = log_noise_of(tree.transform(X), codes, tree.arrays, threads)
+    w = sample_weight.astype(np.float64)
+    num = np.bincount(codes, weights=w * lp, minlength=n_classes)
+    den = np.bincount(codes, weights=w, minlength=n_classes)
+    out = np.zeros(n_classes)
+    np.divide(-num, den, out=out, where=den > 0)
+    return out
+
+
+def training_rows(
+    rows, Z, codes, sample_weight, tree, threads: int, sparse_weights: bool, shared_coef=None,
+    example_row=None, Y=None,
+) -> Rows:  # fmt: skip
+    """Training rows in kernel format (``rows``, ``Z``: as prediction validates and projects them), with
+    log p_n of each example's class under the tree's arrays ``tree``.
+
+    Multi-label: the examples are (row, label) pairs, ``example_row`` their
+    rows and ``Y`` the CSR indicator (each row's labels, never negatives).
+    Sparse weights train on CSR rows, with the centroid start's common term
+    ``shared_coef`` as a fixed offset of each row's scores.
+    """
+    row_offset = np.zeros(0, dtype=np.float64)
+    if sparse_weights:  # sparse weights train on CSR rows (skxc/_kernels/hashed.py)
+        if not rows.sparse:
+            rows = kernel_rows(sp.csr_matrix(rows.X))
+        if shared_coef is not None:
+            row_offset = np.asarray(rows.X @ shared_coef.astype(np.float64), dtype=np.float64)
+    if example_row is None:
+        log_noise = log_noise_of(Z, codes, tree, threads)  # once per call (tree fixed)
+        return Rows(rows.indptr, rows.indices, rows.data, rows.n_dense_features, codes,
+                    sample_weight.astype(FLOAT), Z, log_noise, row_offset=row_offset)  # fmt: skip
+    log_noise = log_noise_of(np.ascontiguousarray(Z[example_row]), codes, tree, threads)
+    return Rows(
+        rows.indptr, rows.indices, rows.data, rows.n_dense_features, codes, sample_weight.astype(FLOAT), Z,
+        log_noise, np.ascontiguousarray(example_row, dtype=np.int64),
+        np.ascontiguousarray(Y.indptr, dtype=np.int64), np.ascontiguousarray(Y.indices, dtype=np.int32),
+        row_offset,
+    )  # fmt: skip
+
+
+def holdout(X, y, codes, sample_weight, fraction: float, rng, multilabel: bool):
+    """Early stopping's split: ``(X, y, codes, sample_weight, val)`` of the training rows, ``val`` =
+    (X, codes) of the held-out rows, or (X, Y) with their label indicator rows when ``multilabel``."""
+    n_val = max(1, int(round(fraction * X.shape[0])))
+    if n_val >= X.shape[0]:
+        raise ValueError(f"validation_fraction={fraction} leaves no training rows out of {X.shape[0]}.")
+    perm = rng.permutation(X.shape[0])
+    val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    if multilabel:  # validation P@1 against the held-out rows' label sets
+        return X[train_idx], y[train_idx], codes, sample_weight[train_idx], (X[val_idx], y[val_idx])
+    return X[train_idx], y, codes[train_idx], sample_weight[train_idx], (X[val_idx], codes[val_idx])
+
+
+def top1_score(top: np.ndarray, truth) -> float:
+    """Accuracy of the top-1 codes ``top`` against codes, or precision@1 against a CSR indicator."""
+    if sp.issparse(truth):  # multi-label: precision@1
+        return float(np.mean(hits_at_1(truth, top)))
+    return float(np.mean(top == truth))
+
+
+class Progress:
+    """The record of one training call, with the best validated epoch's copy of the model.
+
+    Holds the counters and curves the estimator keeps as fitted attributes (the
+    lists are the estimator's, appended in place); ``record`` and ``stopped``
+    are ``run_epochs``'s ``record`` and ``interrupted``.
+    """
+
+    def __init__(self, n_iter, t, loss_curve, epoch_seconds, hardness_curve, validation_scores, model,
+                 intercept, state):  # fmt: skip
+        self.n_iter, self.t, self.interrupted, self.best_iteration = n_iter, t, False, None
+        self.loss_curve, self.epoch_seconds = loss_curve, epoch_seconds
+        self.hardness_curve, self.validation_scores = hardness_curve, validation_scores
+        self.model, self.intercept, self.state = model, intercept, state
+        self.best = BestEpoch()
+
+    def offer_start(self, score: float) -> None:
+        """The model before the call's first epoch competes too (epoch 0)."""
+        self.best.offer(score, 0, self.model, self.intercept, self.state)
+
+    def record(self, stats, score):
+        if score is not None:
+            self.best.offer(score, self.n_iter + 1, self.model, self.intercept, self.state)
+        self.n_iter += 1
+        self.t += stats.n_examples
+        self.epoch_seconds.append(stats.seconds)
+        self.loss_curve.append(stats.loss)
+        self.hardness_curve.append(stats.hardness)
+        if score is not None:
+            self.validation_scores.append(score)
+        return self.n_iter
+
+    def stopped(self, stats) -> None:
+        self.t += stats.n_examples
+        self.interrupted = True
+
+    def keep_best(self) -> None:
+        """End with the model of the best validated epoch (``best_iteration``)."""
+        if self.best.epoch < self.n_iter and self.best.restore(self.model, self.intercept, self.state):
+            self.best_iteration = self.best.epoch  # the model is that of the best validated epoch
+        else:
+            self.best_iteration = self.n_iter

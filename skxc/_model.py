@@ -1,0 +1,102 @@
+"""Where a model's weights live: ``coef_`` and the training table of sparse weights.
+
+``coef_`` is a plain attribute (a dense float32 array or a CSR matrix),
+except that sparse weights trained by ``partial_fit`` stay in their hash table
+(:class:`~skxc._weights.HashedWeights`) between calls and become a CSR matrix
+only when ``coef_`` is read, pickled or tokenised.
+
+The functions here work on the estimator's attribute dictionary ``d``
+(``vars(estimator)``) and its keys ``"_coef"`` (coef_, or None while a table
+holds newer weights), ``"_table"`` (the table; absent when there is none)
+and ``"_adagrad_state"`` (an :class:`~skxc._state.AdagradState`, whose per
+weight sums of a full state live in the table while it exists).
+"""
+
+from __future__ import annotations
+
+import scipy.sparse as sp
+
+from ._state import AdagradState, writeable
+from ._weights import HashedWeights
+
+__all__ = [
+    "drop_coef",
+    "has_sparse_weights",
+    "loaded_state",
+    "pickled_state",
+    "read_coef",
+    "training_model",
+    "write_coef",
+]
+
+
+def read_coef(d: dict, owner: str):
+    """coef_: built (as CSR, with the full Adagrad sums) from a table that holds newer weights."""
+    table = d.get("_table")
+    if table is not None and d.get("_coef") is None:
+        coef, acc = table.to_csr()
+        if acc is not None:
+            d["_adagrad_state"].coef_sums = acc
+        d["_coef"] = coef
+    try:
+        return d["_coef"]
+    except KeyError:
+        raise AttributeError(f"{owner!r} object has no attribute 'coef_'") from None
+
+
+def write_coef(d: dict, value) -> None:
+    """Set coef_; a table is dropped (coef_ is the model now)."""
+    d["_coef"] = value
+    d.pop("_table", None)
+
+
+def drop_coef(d: dict) -> None:
+    """Delete coef_ and any table."""
+    d.pop("_coef", None)
+    d.pop("_table", None)
+
+
+def has_sparse_weights(d: dict) -> bool:
+    """Whether the model stores sparse weights (without building coef_ from a kept table)."""
+    return d.get("_table") is not None or sp.issparse(d.get("_coef"))
+
+
+def training_model(d: dict, extra: int):
+    """The weights to train on, made ready: the kept table, a new table from a sparse coef_ (``extra``:
+    entries to reserve), or the dense coef_ made writeable. While a table trains, ``d["_coef"]`` is None
+    (coef_ is rebuilt from the table when read)."""
+    table = d.get("_table")
+    if table is not None:
+        d["_coef"] = None  # the table is the model; coef_ is rebuilt from it when read
+        return table
+    if has_sparse_weights(d):  # sparse weights train in a hash table (skxc/_weights.py)
+        state = d["_adagrad_state"]
+        table = HashedWeights.from_csr(d["_coef"], state.coef_sums if state.kind == "full" else None, extra=extra)
+        d["_table"], d["_coef"] = table, None
+        return table
+    write_coef(d, writeable(d["_coef"]))
+    return d["_coef"]
+
+
+def pickled_state(state: dict, d: dict, owner: str) -> dict:
+    """The attributes to pickle: ``state`` (a copy of ``d``) with coef_ as CSR in place of a kept table
+    (``d`` keeps its table)."""
+    if state.get("_table") is not None:
+        state["_coef"] = read_coef(d, owner)
+        state["_adagrad_state"] = d["_adagrad_state"]
+        del state["_table"]
+    return state
+
+
+def loaded_state(state: dict) -> dict:
+    """The attributes of an unpickled model, upgraded from older layouts."""
+    if "coef_" in state:  # pickled before coef_ became a property
+        state = dict(state)
+        state["_coef"] = state.pop("coef_")
+    # models pickled before AdagradState (skxc <= 0.1.0) store its arrays as three attributes
+    if "_acc_intercept" in state and "_adagrad_state" not in state:
+        state = dict(state)
+        state["_adagrad_state"] = AdagradState.from_arrays(
+            state.pop("_acc_coef"), state.pop("_acc_factors", None), state.pop("_acc_intercept")
+        )
+    return state

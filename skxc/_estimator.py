@@ -1,13 +1,14 @@
 """The scikit-learn estimator: parameters, validation, labels, fitted attributes.
 
-The work is done below it: ``_tree.py`` fits the noise model, ``_solver.py``
-runs the epochs, ``_state.py`` holds the Adagrad state and ``_predict.py``
-computes scores and the top-k; no kernel is imported here.
+The work is done below it: ``_fit.py`` initialises a model (noise tree from
+``_tree.py``, centroid start from ``_start.py``) and prepares the training
+rows, ``_solver.py`` runs the epochs, ``_state.py`` holds the Adagrad state,
+``_model.py`` keeps ``coef_`` (and sparse weights' training table) and
+``_predict.py`` computes scores and the top-k; no kernel is imported here.
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -18,8 +19,17 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import _check_partial_fit_first_call
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._fit import Progress, adagrad_kind, holdout, initialize, top1_score, training_rows
-from ._model import drop_coef, has_sparse_weights, loaded_state, pickled_state, read_coef, training_model, write_coef
+from ._fit import Progress, adagrad_kind, holdout, initialize, sgd_setup, top1_score, training_rows
+from ._model import (
+    drop_coef,
+    has_sparse_weights,
+    intact_on_error,
+    loaded_state,
+    pickled_state,
+    read_coef,
+    training_model,
+    write_coef,
+)
 from ._multilabel import (
     check_indicator,
     hits_at_1,
@@ -32,7 +42,7 @@ from ._multilabel import (
 from ._noise import frozen_classes
 from ._parallel import deferred_interrupt, n_threads, seed_rng
 from ._predict import all_classes, class_blocks, log_normalizers, top_k
-from ._solver import Rows, Schedule, SGDParams, check_finite_model, run_epochs
+from ._solver import Rows, check_finite_model, run_epochs
 from ._state import writeable
 from ._validation import (
     canonical_csr,
@@ -59,76 +69,48 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     sampling with negatives drawn from the tree, minimising the regularised
     loss of the paper's Eq. 6 with Adagrad; (3) at prediction, remove the
     sampling bias: the softmax over all classes of xi_y(x) + log p_n(y|x)
-    estimates p(y|x).
+    estimates p(y|x). The parameters in detail: :ref:`parameter-details`.
 
     Parameters
     ----------
     noise : {"adversarial", "uniform", "frequency"}, FrozenEstimator or None, default="adversarial"
-        Distribution of the negatives. "adversarial": the fitted conditional
-        tree (the paper's method). "uniform": all classes equally likely.
-        "frequency": the training label frequencies (add-one smoothed). The
-        bias removal uses the same distribution, so all three estimate the
-        same softmax model; they differ in how fast training converges.
-        None: no sampling, the exact softmax gradient over all classes with
-        the same Adagrad step, O(nnz(x) C) per row: the reference for small C
-        (``alpha`` then weighs ``alpha / C * sum_c xi_c^2``, which only fixes
-        the softmax's free shift; ``n_negatives`` is ignored).
+        Distribution of the negatives: "adversarial", the fitted conditional
+        tree (the paper's method); "uniform", all classes equally likely;
+        "frequency", the training label frequencies (add-one smoothed); None,
+        no sampling but the exact softmax gradient over all classes (the
+        reference for small C; ``n_negatives`` is ignored);
         ``sklearn.frozen.FrozenEstimator(tree)`` around a fitted
-        :class:`AuxiliaryTree`: that tree, used as is (never refitted, and kept
-        by ``clone``, so a grid search over the other parameters fits it once;
-        ``n_components``, ``tree_alpha`` and ``tree_temperature`` are then
-        ignored). Its ``classes_`` become the classifier's (``y`` may lack
-        some of them) and must equal ``classes`` of ``partial_fit``/
-        ``fit_noise``; see docs/scaling.
+        :class:`AuxiliaryTree`: that tree, used as is and never refitted
+        (:ref:`param-noise`). The bias removal uses the same distribution, so
+        all of them estimate the same softmax model.
 
     n_negatives : int >= 1, default=2
-        Negatives drawn per positive example; each adds its own loss term
-        (summed, as in word2vec: the optimum's bias-corrected scores then
-        shift by the class-independent log m, which the softmax cancels).
-        More negatives train better per epoch; each costs about one more
-        tree walk and row update per example. Measurements:
-        :ref:`benchmarks-defaults`.
+        Negatives drawn per positive example, each with its own loss term.
+        More train better per epoch and cost about one more tree walk and row
+        update each (:ref:`param-noise`, :ref:`benchmarks-defaults`).
 
     learning_rate : float > 0 or "auto", default="auto"
-        Adagrad step size ρ. An Adagrad step moves each weight by about ρ, so
-        one step moves a score by about ρ ||(x, 1)||. ``"auto"`` sets
-        ρ = 1 / sqrt(1 + mean ||x||^2) over the rows given to the call that
-        initialises the model (``fit``, ``fit_noise`` or the first
-        ``partial_fit``), so that this move is about 1 for an average row
-        (0.5 for one-hot rows with 3 non-zeros); the value used is
-        ``learning_rate_``. Multi-label: the mean is over the (row, label)
-        examples and ρ is divided by sqrt(``label_cardinality_``), since each
-        row is trained once per label (measured better on validation splits
-        of bibtex, delicious and corel5k: user guide, "Multi-label training"). Too large a value does not diverge visibly: the
-        training loss keeps falling while the scores of rarely sampled
-        classes run away and held-out accuracy collapses.
+        Adagrad step size ρ. ``"auto"``: ρ = 1 / sqrt(1 + mean ||x||^2) over
+        the rows given to the call that initialises the model (multi-label:
+        over the (row, label) examples, divided by
+        sqrt(``label_cardinality_``)); the value used is ``learning_rate_``.
+        Too large a value does not diverge visibly (:ref:`param-learning-rate`).
 
     alpha : float >= 0, default=3e-3
         Strength λ of the regulariser λ (xi_y + log p_n(y|x))^2 of Eq. 6,
         which keeps the bias-corrected scores small; 0 turns it off.
 
     l2 : float >= 0, default=0.0
-        L2 penalty on the weights (not the intercepts), applied to the
-        weights each step touches: a step adds ``l2 * w`` to the gradient of
-        each weight it updates, so a weight is shrunk in proportion to how
-        often it is used (the penalty the step follows is the sum over
-        examples of l2 / 2 ||w||^2 restricted to the rows and features the
-        example touches). It curbs the growth of weights that only a few
-        examples support.
+        L2 penalty on the weights (not the intercepts) that each step
+        touches: a step adds ``l2 * w`` to the gradient of each weight it
+        updates (:ref:`param-l2`).
 
     adagrad : {"auto", "factored", "full"}, default="auto"
-        How Adagrad keeps each weight's sum of squared gradients. "auto" is
-        "factored" for negative sampling and "full" for ``noise=None`` (whose
-        steps update every class row, where the factored sums train worse). "full"
-        stores it per weight, a float32 array as large as ``coef_`` (the
-        paper's setting). "factored" keeps only its sums per class (R_c),
-        per feature (S_j) and in total (T) and uses R_c S_j / T in place of
-        the sum of weight (c, j), as Adafactor factors its second moments:
-        C + n_features + 1 float64 numbers instead of C n_features float32,
-        with accuracy close to "full" (:ref:`benchmarks-defaults`).
-        Changing it between ``partial_fit`` calls or for a warm start
-        converts the state: factored sums from a full state are exact, a full
-        state from factored sums is their estimate.
+        How Adagrad keeps each weight's sum of squared gradients: "full", per
+        weight (a float32 array as large as ``coef_``, the paper's setting);
+        "factored", only its sums per class, per feature and in total
+        (C + n_features + 1 float64 numbers); "auto", "factored" for negative
+        sampling and "full" for ``noise=None`` (:ref:`param-adagrad`).
 
     max_iter : int >= 1, default=5
         Maximum number of epochs (passes over the training data) in ``fit``.
@@ -138,21 +120,17 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         loss, or validation accuracy with ``early_stopping``) has not improved by
         at least ``tol`` for ``n_iter_no_change`` consecutive epochs, and a
         ``ConvergenceWarning`` is raised if ``max_iter`` epochs end before that.
-        None (the default) runs exactly ``max_iter`` epochs, as fastText does:
-        the stochastic training loss rarely settles to 1e-3 within a few epochs.
+        None runs exactly ``max_iter`` epochs, as fastText does.
 
     n_iter_no_change : int >= 1, default=3
         Epochs without improvement before stopping.
 
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training rows, monitor their
-        top-1 accuracy before the first epoch and after each one, and end
-        with the model where it was best (``best_iteration_``, 0 for the
-        model before any epoch: the start, or a warm start's previous model;
-        kept as a copy of the weights and Adagrad state while memory allows,
-        else the last epoch's).
-        Training stops when it has not improved by ``tol`` (0 when ``tol`` is
-        None) for ``n_iter_no_change`` epochs.
+        top-1 accuracy before the first epoch and after each one, stop when
+        it has not improved by ``tol`` (0 when None) for ``n_iter_no_change``
+        epochs and end with the model where it was best
+        (``best_iteration_``; :ref:`param-early-stopping`).
 
     validation_fraction : float in (0, 1), default=0.1
         Fraction of rows held out when ``early_stopping`` is True.
@@ -165,45 +143,28 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         only); 0 gives an unconditional tree (class frequencies).
 
     tree_alpha : float >= 0, default=10.0
-        L2 regularisation λ_n of the tree's node splits ("adversarial" only).
-        The paper uses 0.1, which makes the tree over-confident about rare
-        classes (deep nodes see few rows) and costs test log-likelihood
-        (:ref:`benchmarks-defaults`).
+        L2 regularisation λ_n of the tree's node splits ("adversarial" only;
+        the paper's 0.1 makes the tree over-confident about rare classes:
+        :ref:`benchmarks-defaults`).
 
-    tree_temperature : float or "auto", default="auto"
+    tree_temperature : float > 0 or "auto", default="auto"
         Temperature of the tree's splits ("adversarial" only; see
         :class:`AuxiliaryTree`): every split's logit is multiplied by it.
-        ``"auto"`` chooses it in [1/32, 1] by the held-out log-likelihood of
-        the tree on the rows held out for calibration (see ``init``), so that
-        a tree that is over-confident on new rows (classes with one or two
-        rows each) is smoothed and one that generalises stays as fitted.
-        Sampling and bias correction use the same tempered tree, so the
-        estimate of p(y|x) stays consistent (Theorem 1).
+        ``"auto"`` chooses it in [1/32, 1] by the log-likelihood of the tree
+        on the rows held out for calibration (:ref:`param-init`).
 
     init : {"centroid", "zeros"}, default="centroid"
         Where the weights start. "centroid": class c's weights at s times the
-        unit-length mean of its L2-normalised rows (dense X centred first;
-        minus the mean of these over the classes, which shifts all classes'
-        scores of a row alike and so changes no probability), so that
-        training starts at p(y|x) proportional to p_n(y|x) exp(s x.mu_y), a
-        nearest-centroid rule on top of the tree. s (and a common bias)
-        minimise the training loss, Eq. 6 with negatives from the tree, on
-        held-out rows; s = 0, the zero start, is a candidate. A class with
-        one or two training rows then starts at its rows instead of at p_n.
-        "zeros": all weights 0, i.e. the model p(y|x) = p_n(y|x) (the
-        paper's start).
-
-        Calibration (``init="centroid"``, ``tree_temperature="auto"``) holds
-        out 10 % of the rows (at most 10,000) from the tree fit and the
-        centroid used to choose s; the final centroids and SGD use all rows.
-        With fewer than 1,000 rows nothing is held out: the temperature is 1
-        and the weights start at 0. The chosen scale is ``init_scale_``.
+        unit-length mean of its L2-normalised rows, with s (``init_scale_``)
+        chosen on held-out rows, s = 0 being a candidate; "zeros": all weights
+        0, i.e. p(y|x) = p_n(y|x) (the paper's start). Calibration holds out
+        10 % of the rows (at most 10,000); with fewer than 1,000 rows the
+        temperature is 1 and the weights start at 0 (:ref:`param-init`).
 
     intercept_init : {"zeros", "noise"}, default="zeros"
-        "zeros" starts every class bias at 0.
-        "noise" (an option of the reference implementation) starts each class
-        bias at minus the mean log p_n(y|x) over the class's training rows, so
-        that the bias-corrected scores start near 0; it trains slower
+        "zeros" starts every class bias at 0. "noise" (an option of the
+        reference implementation) starts each at minus the mean log p_n(y|x)
+        over the class's training rows; it trains slower
         (:ref:`benchmarks-defaults`) and is kept for comparison.
 
     random_state : int, RandomState instance or None, default=None
@@ -222,31 +183,21 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         Reuse the previous fit's tree and coefficients as the starting point.
 
     weights : {"auto", "dense", "sparse"}, default="auto"
-        How ``coef_`` is stored. "dense": a float32 n_classes x n_features
-        array, memory C K whatever training touches. "sparse" (sparse X and
-        negative sampling only): only the (class, feature) weights that
-        training has updated, in a hash table while training and as a
-        scipy.sparse CSR ``coef_`` after it; memory grows with the pairs
-        touched, at most (1 + ``n_negatives``) nnz(x) per example and epoch,
-        about 12 bytes per weight while training and 8 after it. Both give
-        the same model (to rounding, for ``l2=0``; with ``l2 > 0`` the sparse
-        layout shrinks the weights without the centroid start's common
-        part). "auto": "sparse" for sparse X when dense weights would take
-        at least 256 MiB, else "dense". The layout is chosen when the model
-        is initialised (``fit``, the first ``partial_fit``, ``fit_noise``);
-        a warm start or ``partial_fit`` keeps it, and :meth:`sparsify` /
-        :meth:`densify` convert a fitted model.
+        How ``coef_`` is stored: "dense", a float32 n_classes x n_features
+        array; "sparse" (sparse X and negative sampling only), only the
+        weights training has updated (a hash table while training, a CSR
+        ``coef_`` after it); "auto", "sparse" for sparse X when dense weights
+        would take at least 256 MiB, else "dense". Chosen when the model is
+        initialised and kept by a warm start or ``partial_fit``;
+        :meth:`sparsify` / :meth:`densify` convert a fitted model
+        (:ref:`param-weights`).
 
     weight_threshold : float in [0, 1) or "auto", default="auto"
         After ``fit``, drop the weights whose magnitude is below
         ``weight_threshold`` times the largest magnitude among their class's
-        weights (zeroed for dense weights): a scale-free rule, where
-        Parabel and DiSMEC prune below a fixed 0.1 or 0.01. 0 keeps all.
-        "auto": 0.01 for sparse weights (the fitted ``coef_`` of
-        gcide-reverse keeps 1.2 of 10.9 million weights at the same top-1),
-        0 for dense ones (zeros there save no memory). ``partial_fit`` never
-        prunes (see :meth:`sparsify`). Memory against accuracy:
-        :ref:`benchmarks-sparse-weights`.
+        weights (zeroed for dense weights); 0 keeps all. "auto": 0.01 for
+        sparse weights, 0 for dense ones. ``partial_fit`` never prunes
+        (:ref:`param-weights`, :ref:`benchmarks-sparse-weights`).
 
     Attributes
     ----------
@@ -262,8 +213,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         Weights of the linear scores xi. Dense: stored feature-major (Fortran
         order) when trained on sparse input, class-major otherwise. Sparse
         (``weights``): a CSR matrix of the stored weights; a centroid start
-        then adds one more term, the same for every class of a row (so no
-        probability, top-k or prediction depends on it), which
+        then adds one more term, the same for every class of a row, which
         ``decision_function`` includes and ``coef_`` leaves out.
     intercept_ : ndarray of shape (n_classes,), float32
         Class biases of xi.
@@ -287,9 +237,8 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         Mean training loss (Eq. 6) per epoch.
     hardness_curve_ : list of float
         Per epoch, the mean sigmoid(xi) of the drawn negatives: how often the
-        model mistook a negative for the positive class. Harder negatives
-        (larger values) carry more gradient signal (the paper's Theorem 2).
-        NaN for ``noise=None`` (no negatives are drawn).
+        model mistook a negative for the positive class (:ref:`snr`). NaN for
+        ``noise=None`` (no negatives are drawn).
     validation_scores_ : list of float
         Validation accuracy per epoch (``early_stopping`` only).
     best_iteration_ : int
@@ -309,34 +258,19 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
     Notes
     -----
-    Ctrl-C: before training starts (tree fit, allocation, centroid start) it
-    raises KeyboardInterrupt and leaves the estimator as it was before the
-    call. During training it stops at the next piece boundary (at most
-    2**20 rows per thread), leaving a consistent model: the call returns
-    with a :class:`~skxc.TrainingInterruptedWarning`, ``interrupted_`` set,
-    ``n_iter_`` counting complete epochs and ``t_`` every row trained on; a
-    second Ctrl-C raises KeyboardInterrupt at once. Deferring Ctrl-C needs
-    the main thread; in other threads it is Python's usual KeyboardInterrupt.
+    Ctrl-C before training starts raises KeyboardInterrupt and leaves the
+    estimator as it was; during training it stops at the next piece boundary
+    and returns a consistent model with a
+    :class:`~skxc.TrainingInterruptedWarning` and ``interrupted_`` set
+    (:ref:`interrupting`).
 
-    Cost: one positive example costs O(nnz(x) (1 + n_negatives) + k log C)
-    time, against O(nnz(x) C) for the exact softmax gradient. Memory: ``coef_``,
-    C (n_features + 1) float32 numbers, and its Adagrad state, as many again
-    with the full state (``noise=None`` by default) or C + n_features + 1 float64
-    numbers with the factored one (negative sampling by default); the tree
-    O(C k). Prediction needs all C scores per row, O(nnz(x) C + k C), computed
-    in blocks of rows so that ``predict`` never holds the full n x C matrix.
-
-    ``predict_proba`` returns softmax(xi(x) + log p_n(.|x)) over all classes:
-    by the paper's Theorem 1 these are estimates of p(y|x) of the softmax
-    classifier, not of the biased negative-sampling model.
-
-    Multi-label (``y`` a label indicator matrix): pick-all-labels, one
-    positive example per (row, label) pair, negatives from the tree but never
-    one of the row's labels (redrawn, at most 16 times, then dropped); rows
-    without labels are skipped. ``predict_proba`` then estimates shares of the
-    label marginals (about P(label|x) / E[#labels|x]; its ranking is
-    consistent for precision@k), ``predict`` returns an indicator matrix and
-    ``score`` precision@1. See the user guide, "Multi-label training".
+    One positive example costs O(nnz(x) (1 + n_negatives) + k log C) time,
+    against O(nnz(x) C) for the exact softmax gradient; prediction needs all
+    C scores per row, computed in blocks of rows (:ref:`cost`).
+    ``predict_proba`` estimates p(y|x) of the softmax classifier, not of the
+    biased negative-sampling model (Theorem 1, :ref:`bias-removal`).
+    Multi-label training (``y`` a label indicator matrix) is pick-all-labels:
+    :ref:`multilabel-training`.
 
     References
     ----------
@@ -546,7 +480,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             and self.coef_.shape[1] == X.shape[1]
         )
         rng = self._rng if warm else seed_rng(self.random_state)
-        with self._intact_on_error():
+        with intact_on_error(self.__dict__):
             X, val, rows = self._prepare_fit(X, y, classes, sample_weight, rng, warm, multilabel)
         self.n_iter_ = 0
         self._train(rows, self.max_iter, val)
@@ -611,22 +545,6 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         self._shared_coef = None
         return self
 
-    @contextmanager
-    def _intact_on_error(self):
-        """Restore every attribute if the block raises (an error or Ctrl-C before training starts).
-
-        Initialisation (tree fit, allocation, centroid start) builds new arrays
-        rather than writing into the previous model's, so restoring the
-        attribute dictionary restores the previous model.
-        """
-        previous = dict(self.__dict__)
-        try:
-            yield
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(previous)
-            raise
-
     def _prepare_fit(self, X, y, classes, sample_weight, rng, warm, multilabel):
         """Labels, early-stopping split, initialisation (unless warm) and kernel rows of ``fit``.
 
@@ -665,11 +583,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         model = training_model(self.__dict__, extra=rows.indices.shape[0])
         table = model if isinstance(model, HashedWeights) else None
         self.learning_rate_ = self._auto_learning_rate if self.learning_rate == "auto" else float(self.learning_rate)
-        params = SGDParams(self.noise is None, self.n_negatives, self.learning_rate_, self.alpha, self.l2)
-        schedule = Schedule(
-            n_epochs, self.shuffle, n_threads(self.n_jobs), self.tol, self.n_iter_no_change, check_convergence,
-            self.max_iter, self.verbose,
-        )  # fmt: skip
+        params, schedule = sgd_setup(self.get_params(deep=False), self.learning_rate_, n_epochs, check_convergence)
         validate = None
         if val is not None:
             val_inputs, val_truth = self._kernel_inputs(val[0]), val[1]  # converted once, scored every epoch
@@ -737,7 +651,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             codes, pair_weight, example_row = label_examples(y, sample_weight, require_labels=True)
         else:
             codes, pair_weight, example_row = encode_labels(classes, y, "y"), sample_weight, None
-        with self._intact_on_error():
+        with intact_on_error(self.__dict__):
             if multilabel:
                 self.label_cardinality_ = label_cardinality(y, sample_weight)
             self.classes_ = classes
@@ -807,7 +721,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
                 label_columns(y, self.classes_ if classes is None else classes)
             codes, pair_weight, example_row = label_examples(y, sample_weight)
             if first:
-                with self._intact_on_error():
+                with intact_on_error(self.__dict__):
                     self.classes_ = classes
                     self._set_kind(True)
                     self.label_cardinality_ = label_cardinality(y, sample_weight)
@@ -819,7 +733,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             if len(classes) < 2:
                 raise ValueError(f"classes must contain at least 2 classes; got {classes.tolist()!r}.")
             codes = encode_labels(classes, y, "y")
-            with self._intact_on_error():
+            with intact_on_error(self.__dict__):
                 _check_partial_fit_first_call(self, classes)
                 self._set_kind(False)
                 self._initialize(X, codes, sample_weight, seed_rng(self.random_state))

@@ -21,7 +21,7 @@ from ._multilabel import hits_at_1, pairs_of_rows
 from ._noise import frozen_tree
 from ._parallel import child_seed, in_background, n_threads
 from ._predict import log_noise_of
-from ._solver import Rows, auto_learning_rate
+from ._solver import Rows, Schedule, SGDParams, auto_learning_rate
 from ._start import calibration_split, centroid_start
 from ._state import AdagradState, BestEpoch, touched_zeros
 from ._tree import AuxiliaryTree
@@ -34,6 +34,7 @@ __all__ = [
     "holdout",
     "initialize",
     "mean_negative_log_noise",
+    "sgd_setup",
     "sparse_layout",
     "stored_weights_bound",
     "top1_score",
@@ -179,6 +180,16 @@ def initialize(
     if example_row is not None:  # multi-label: a row takes label_cardinality_ positive steps per epoch
         learning_rate /= np.sqrt(label_cardinality)
     return Start(tree, tree_fit_seconds, coef, shared, state, intercept, init_scale, learning_rate)
+
+
+def sgd_setup(params: dict, learning_rate: float, n_epochs: int, check_convergence: bool):
+    """``(SGDParams, Schedule)`` of a training call of up to ``n_epochs`` epochs."""
+    sgd = SGDParams(params["noise"] is None, params["n_negatives"], learning_rate, params["alpha"], params["l2"])
+    schedule = Schedule(
+        n_epochs, params["shuffle"], n_threads(params["n_jobs"]), params["tol"], params["n_iter_no_change"],
+        check_convergence, params["max_iter"], params["verbose"],
+    )  # fmt: skip
+    return sgd, schedule
 
 
 def mean_negative_log_noise(tree: AuxiliaryTree, X, codes, sample_weight, n_classes: int, threads: int):

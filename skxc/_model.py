@@ -14,6 +14,8 @@ weight sums of a full state live in the table while it exists).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import scipy.sparse as sp
 
 from ._state import AdagradState, writeable
@@ -22,6 +24,7 @@ from ._weights import HashedWeights
 __all__ = [
     "drop_coef",
     "has_sparse_weights",
+    "intact_on_error",
     "loaded_state",
     "pickled_state",
     "read_coef",
@@ -100,3 +103,20 @@ def loaded_state(state: dict) -> dict:
             state.pop("_acc_coef"), state.pop("_acc_factors", None), state.pop("_acc_intercept")
         )
     return state
+
+
+@contextmanager
+def intact_on_error(d: dict):
+    """Restore every attribute in ``d`` if the block raises (an error or Ctrl-C before training starts).
+
+    Initialisation (tree fit, allocation, centroid start) builds new arrays
+    rather than writing into the previous model's, so restoring the
+    attribute dictionary restores the previous model.
+    """
+    previous = dict(d)
+    try:
+        yield
+    except BaseException:
+        d.clear()
+        d.update(previous)
+        raise

@@ -96,6 +96,16 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         sqrt(``label_cardinality_``)); the value used is ``learning_rate_``.
         Too large a value does not diverge visibly (:ref:`param-learning-rate`).
 
+    learning_rate_schedule : {"linear", "constant"}, default="linear"
+        How the step size moves during ``fit``. "linear": from ρ at the first
+        example down to 0 after the last example of epoch ``max_iter``
+        (linearly in the number of examples seen, as fastText does), so the
+        last epochs average out the noise of the early steps; training
+        stopped early ends where the schedule then is. "constant": ρ
+        throughout. ``partial_fit`` always steps with ρ (it does not know how
+        much training follows); a warm start runs the schedule again over its
+        own ``max_iter`` epochs (:ref:`param-learning-rate`).
+
     alpha : float >= 0, default=3e-3
         Strength λ of the regulariser λ (xi_y + log p_n(y|x))^2 of Eq. 6,
         which keeps the bias-corrected scores small; 0 turns it off.
@@ -112,7 +122,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         (C + n_features + 1 float64 numbers); "auto", "factored" for negative
         sampling and "full" for ``noise=None`` (:ref:`param-adagrad`).
 
-    max_iter : int >= 1, default=5
+    max_iter : int >= 1, default=10
         Maximum number of epochs (passes over the training data) in ``fit``.
 
     tol : float or None, default=None
@@ -293,6 +303,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         "noise": [StrOptions({"adversarial", "uniform", "frequency"}), None, FrozenEstimator],
         "n_negatives": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "learning_rate_schedule": [StrOptions({"linear", "constant"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "l2": [Interval(Real, 0, None, closed="left")],
         "adagrad": [StrOptions({"auto", "factored", "full"})],
@@ -321,10 +332,11 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         noise="adversarial",
         n_negatives=2,
         learning_rate="auto",
+        learning_rate_schedule="linear",
         alpha=3e-3,
         l2=0.0,
         adagrad="auto",
-        max_iter=5,
+        max_iter=10,
         tol=None,
         n_iter_no_change=3,
         early_stopping=False,
@@ -345,6 +357,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         self.noise = noise
         self.n_negatives = n_negatives
         self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
         self.alpha = alpha
         self.l2 = l2
         self.adagrad = adagrad
@@ -583,7 +596,9 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         model = training_model(self.__dict__, extra=rows.indices.shape[0])
         table = model if isinstance(model, HashedWeights) else None
         self.learning_rate_ = self._auto_learning_rate if self.learning_rate == "auto" else float(self.learning_rate)
-        params, schedule = sgd_setup(self.get_params(deep=False), self.learning_rate_, n_epochs, check_convergence)
+        params, schedule = sgd_setup(
+            self.get_params(deep=False), self.learning_rate_, n_epochs, check_convergence, decay=check_convergence
+        )
         validate = None
         if val is not None:
             val_inputs, val_truth = self._kernel_inputs(val[0]), val[1]  # converted once, scored every epoch

@@ -182,12 +182,17 @@ def initialize(
     return Start(tree, tree_fit_seconds, coef, shared, state, intercept, init_scale, learning_rate)
 
 
-def sgd_setup(params: dict, learning_rate: float, n_epochs: int, check_convergence: bool):
-    """``(SGDParams, Schedule)`` of a training call of up to ``n_epochs`` epochs."""
+def sgd_setup(params: dict, learning_rate: float, n_epochs: int, check_convergence: bool, decay: bool = False):
+    """``(SGDParams, Schedule)`` of a training call of up to ``n_epochs`` epochs.
+
+    ``decay``: the call follows ``params["learning_rate_schedule"]`` over its
+    epochs (``fit``); else (``partial_fit``) the step size stays constant.
+    """
     sgd = SGDParams(params["noise"] is None, params["n_negatives"], learning_rate, params["alpha"], params["l2"])
     schedule = Schedule(
         n_epochs, params["shuffle"], n_threads(params["n_jobs"]), params["tol"], params["n_iter_no_change"],
         check_convergence, params["max_iter"], params["verbose"],
+        params["learning_rate_schedule"] if decay else "constant",
     )  # fmt: skip
     return sgd, schedule
 

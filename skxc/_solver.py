@@ -105,6 +105,15 @@ class Schedule:
     check_convergence: bool = True
     max_iter: int = 1  # named in the ConvergenceWarning
     verbose: int = 0
+    #: "linear": the step size falls linearly from ``learning_rate`` to 0 over ``n_epochs``
+    #: epochs (by the position in each epoch); "constant": it stays at ``learning_rate``.
+    learning_rate_schedule: str = "constant"
+
+    def step_sizes(self, learning_rate: float, epoch: int) -> tuple[float, float]:
+        """Step size at the start and at the end of epoch ``epoch`` (0-based)."""
+        if self.learning_rate_schedule == "constant":
+            return learning_rate, learning_rate
+        return learning_rate * (1.0 - epoch / self.n_epochs), learning_rate * (1.0 - (epoch + 1) / self.n_epochs)
 
 
 #: Rows per kernel call within an epoch (progress granularity; fixed so results do not depend on verbose).
@@ -123,6 +132,7 @@ def sgd_epoch(
     n_threads: int,
     verbose: int = 0,
     stop: StopRequest | None = None,
+    step_sizes: tuple[float, float] | None = None,
 ) -> EpochStats:
     """One pass of negative-sampling (or exact softmax) Adagrad over ``rows`` in ``order``.
 
@@ -132,6 +142,9 @@ def sgd_epoch(
     bitwise reproducible. ``rng`` supplies fresh xorshift seeds per thread and piece.
     When ``stop.requested`` is set (Ctrl-C), the epoch ends after the current
     piece, with every piece's bookkeeping complete (``interrupted`` is then True).
+    ``step_sizes`` = (at the first row, after the last row): the step size
+    moves linearly between them along ``order`` (each thread's chunk of a
+    piece spans the piece's range); None: ``params.learning_rate`` throughout.
     """
     t0 = time.perf_counter()
     hashed = isinstance(coef, HashedWeights)
@@ -152,35 +165,41 @@ def sgd_epoch(
         totals = factors[-1:] if factors.size else np.zeros(1, dtype=np.float64)
     else:
         totals = np.zeros((n_threads, 1), dtype=np.float64)
-    lr, alpha, l2 = float(params.learning_rate), float(params.alpha), float(params.l2)
+    alpha, l2 = float(params.alpha), float(params.l2)
+    lr_first, lr_last = (params.learning_rate,) * 2 if step_sizes is None else step_sizes
+    lr_first, lr_last = float(lr_first), float(lr_last)
+    lr_range = [lr_first, lr_last]  # the current piece's step sizes
+    # the schedule advances with each example of non-zero weight (as the kernels count)
+    stepped = None if lr_first == lr_last else np.cumsum(rows.sample_weight[order] != 0)
 
-    def run(t, chunk, states):
+    def run(t, chunk, states, start=0):
         acc_total = totals if n_threads == 1 else totals[t]
+        lr, lr_end = lr_range
         if hashed:
-            return run_hashed(t, chunk, states, acc_total)
+            return run_hashed(t, chunk, states, acc_total, start, lr, lr_end)
         if params.exact:  # exact softmax: the reference mode, every class row updated
             softmax_epoch(
                 rows.indptr, rows.indices, rows.data, rows.n_dense_features, rows.codes, rows.sample_weight,
                 rows.example_row, chunk, coef_flat, acc_flat, acc_factors, acc_total, stride_c, stride_j, intercept,
-                acc_intercept, lr, alpha, l2, stats[t],
+                acc_intercept, lr, lr_end, alpha, l2, stats[t],
             )  # fmt: skip
             return
         negative_sampling_epoch(
             rows.indptr, rows.indices, rows.data, rows.n_dense_features, rows.codes, rows.sample_weight,
             rows.example_row, rows.label_indptr, rows.label_indices, chunk, rows.Z, rows.log_noise, coef_flat,
             acc_flat, acc_factors, acc_total, stride_c, stride_j, intercept, acc_intercept, tree.node_weight, tree.node_bias, tree.leaf_class,
-            params.n_negatives, lr, alpha, l2, states[t], stats[t],
+            params.n_negatives, lr, lr_end, alpha, l2, states[t], stats[t],
         )  # fmt: skip
 
-    def run_hashed(t, chunk, states, acc_total):
+    def run_hashed(t, chunk, states, acc_total, start, lr, lr_end):
         # the kernel stops before it could overfill the table; grow it and go on from there
-        position, inserted = 0, np.zeros(1, dtype=np.int64)
+        position, inserted = start, np.zeros(1, dtype=np.int64)
         while position < chunk.shape[0]:
             position = negative_sampling_epoch_hashed(
                 rows.indptr, rows.indices, rows.data, rows.codes, rows.sample_weight, rows.example_row,
                 rows.label_indptr, rows.label_indices, chunk, position, rows.Z, rows.log_noise, rows.row_offset,
                 coef.keys, coef.vals, coef.acc, coef.buffer, coef.shift, coef.shape[1], acc_factors, acc_total, intercept,
-                acc_intercept, tree.node_weight, tree.node_bias, tree.leaf_class, params.n_negatives, lr, alpha, l2,
+                acc_intercept, tree.node_weight, tree.node_bias, tree.leaf_class, params.n_negatives, lr, lr_end, alpha, l2,
                 states[t], budgets[t], inserted, stats[t],
             )  # fmt: skip
             if position < chunk.shape[0]:
@@ -192,23 +211,24 @@ def sgd_epoch(
     def run_piece_hashed(piece, states):
         """All threads' chunks of ``piece``, growing the table between rounds until every chunk is done."""
         chunks = np.array_split(piece, n_threads)
+        starts = [0] * n_threads  # where each chunk goes on (the step sizes follow the position in it)
         max_need = (1 + params.n_negatives) * int(np.max(np.diff(rows.indptr), initial=0))
-        while any(c.shape[0] for c in chunks):
-            active = [t for t in range(n_threads) if chunks[t].shape[0]]
+        while any(starts[t] < c.shape[0] for t, c in enumerate(chunks)):
+            active = [t for t in range(n_threads) if starts[t] < chunks[t].shape[0]]
             if coef.free() < len(active) * max_need:
                 coef.reserve(len(active) * max_need)
             budgets[:] = coef.free() // len(active)
             if n_threads > 1 and factors.size:
                 totals[:] = factors[-1]
             if len(active) == 1:
-                results = [run(active[0], chunks[active[0]], states)]
+                results = [run(active[0], chunks[active[0]], states, starts[active[0]])]
             else:
-                results = fan_out(lambda t: run(t, chunks[t], states), active, len(active))
+                results = fan_out(lambda t: run(t, chunks[t], states, starts[t]), active, len(active))
             if n_threads > 1 and factors.size:
                 factors[-1] += float(np.sum(totals[active] - factors[-1]))
             for t, (position, inserted) in zip(active, results, strict=True):
                 coef.count += inserted
-                chunks[t] = chunks[t][position:]
+                starts[t] = position
 
     # The epoch runs in fixed-size pieces (the same whatever ``verbose`` is, so
     # output never changes results); each piece draws fresh seeds and, with
@@ -218,6 +238,9 @@ def sgd_epoch(
         if stop is not None and stop.requested:
             break
         piece = order[start : start + PROGRESS_ROWS]
+        if stepped is not None and stepped[-1] > 0:
+            before, through = (stepped[start - 1] if start else 0), stepped[start + piece.shape[0] - 1]
+            lr_range[:] = [lr_first + (lr_last - lr_first) * i / stepped[-1] for i in (before, through)]
         states = seed_states(rng, n_threads)
         if hashed:
             run_piece_hashed(piece, states)
@@ -276,11 +299,12 @@ def run_epochs(
     is raised; the partial epoch is not recorded as an epoch.
     """
     best, no_improve, t0 = None, 0, time.perf_counter()
-    for _ in range(schedule.n_epochs):
+    for epoch in range(schedule.n_epochs):
         order = epoch_order(rows.n_samples, schedule.shuffle, rng)
         stats = sgd_epoch(
-            coef, intercept, state, params, rows, tree, order, rng, schedule.n_threads, schedule.verbose, stop
-        )
+            coef, intercept, state, params, rows, tree, order, rng, schedule.n_threads, schedule.verbose, stop,
+            schedule.step_sizes(params.learning_rate, epoch),
+        )  # fmt: skip
         if stats.interrupted:
             if interrupted is not None:
                 interrupted(stats)

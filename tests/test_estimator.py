@@ -228,9 +228,10 @@ def test_sample_weight_scales_the_loss(data):
 
 @pytest.mark.parametrize("noise", NOISES)
 def test_partial_fit_epochs_equal_fit(data, container, noise):
+    """partial_fit steps with a constant step size: as fit with learning_rate_schedule="constant"."""
     X, y = container(data[0]), data[1]
     params = dict(noise=noise, shuffle=False, tol=None, random_state=0, n_components=4)
-    by_fit = AdversarialSoftmaxClassifier(max_iter=3, **params).fit(X, y)
+    by_fit = AdversarialSoftmaxClassifier(max_iter=3, learning_rate_schedule="constant", **params).fit(X, y)
     by_partial = AdversarialSoftmaxClassifier(**params)
     for _ in range(3):
         by_partial.partial_fit(X, y, classes=np.unique(y))
@@ -263,7 +264,7 @@ def test_partial_fit_draws_fresh_negatives(data, monkeypatch):
 @pytest.mark.parametrize("noise", ["uniform", "adversarial"])
 def test_warm_start_continues_training(data, container, noise):
     X, y = container(data[0]), data[1]
-    params = dict(noise=noise, tol=None, random_state=0, n_components=4)
+    params = dict(noise=noise, tol=None, random_state=0, n_components=4, learning_rate_schedule="constant")
     cold = AdversarialSoftmaxClassifier(max_iter=5, **params).fit(X, y)
     warm = AdversarialSoftmaxClassifier(max_iter=3, warm_start=True, **params).fit(X, y)
     tree = warm.tree_
@@ -271,6 +272,40 @@ def test_warm_start_continues_training(data, container, noise):
     assert warm.tree_ is tree  # the noise model is kept
     assert_same_model(cold, warm)
     assert warm.n_iter_ == 2 and len(warm.loss_curve_) == 5
+
+
+def test_linear_schedule_restarts_with_each_warm_fit(data, monkeypatch):
+    """learning_rate_schedule="linear": each fit's epochs step from learning_rate_ down to 0 over its max_iter."""
+    X, y = data[0], data[1]
+    seen = []
+    epoch = solver.sgd_epoch
+
+    def spy(*args, **kwargs):
+        seen.append(args[-1])  # the epoch's step sizes (first row, after the last row)
+        return epoch(*args, **kwargs)
+
+    monkeypatch.setattr(solver, "sgd_epoch", spy)
+    clf = AdversarialSoftmaxClassifier(noise="uniform", max_iter=4, tol=None, warm_start=True, random_state=0)
+    clf.fit(X, y)
+    rho = clf.learning_rate_
+    assert_allclose(seen, [(rho, 0.75 * rho), (0.75 * rho, 0.5 * rho), (0.5 * rho, 0.25 * rho), (0.25 * rho, 0.0)])
+    clf.set_params(max_iter=2).fit(X, y)
+    assert_allclose(seen[4:], [(rho, 0.5 * rho), (0.5 * rho, 0.0)])
+    clf.partial_fit(X, y)
+    assert_allclose(seen[6:], [(rho, rho)])
+    const = AdversarialSoftmaxClassifier(noise="uniform", max_iter=2, learning_rate_schedule="constant", random_state=0)
+    const.fit(X, y)
+    assert_allclose(seen[7:], [(rho, rho)] * 2)
+
+
+def test_linear_schedule_trains_a_different_reproducible_model(data):
+    X, y = data[0], data[1]
+    params = dict(noise="adversarial", max_iter=3, n_components=4, random_state=0, n_jobs=1)
+    a = AdversarialSoftmaxClassifier(**params).fit(X, y)
+    b = AdversarialSoftmaxClassifier(**params).fit(X, y)
+    c = AdversarialSoftmaxClassifier(learning_rate_schedule="constant", **params).fit(X, y)
+    assert_same_model(a, b)
+    assert not np.allclose(a.coef_, c.coef_)
 
 
 def test_without_warm_start_refit_starts_over(data):

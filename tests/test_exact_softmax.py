@@ -59,6 +59,7 @@ def test_softmax_step_matches_reference(l2):
         bk,
         abk,
         0.2,
+        0.2,
         0.05,
         l2,
         stats,
@@ -106,7 +107,7 @@ def test_multilabel_examples_match_reference_steps_on_their_rows():
     Wk, bk, aWk, abk = W.copy(), b.copy(), accW.copy(), accb.copy()
     softmax_epoch(
         np.zeros(1, np.int64), np.zeros(0, np.int32), X.ravel().copy(), K, codes, weight, example_row, order,
-        Wk.ravel(), aWk.ravel(), np.zeros(0), np.zeros(1), K, 1, bk, abk, lr, alpha, 0.0, stats,
+        Wk.ravel(), aWk.ravel(), np.zeros(0), np.zeros(1), K, 1, bk, abk, lr, lr, alpha, 0.0, stats,
     )  # fmt: skip
     np.testing.assert_allclose(Wk, ref[0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(bk, ref[1], rtol=1e-5, atol=1e-6)

@@ -92,7 +92,10 @@ def test_ctrl_c_before_training_leaves_the_previous_model(monkeypatch, data, met
 def test_early_stopping_keeps_the_best_epoch():
     """The returned model is the best validated epoch's, not the last one's."""
     X, y = make_hierarchical_classification(n_samples=3000, n_features=12, n_classes=20, random_state=0)
-    params = dict(early_stopping=True, n_iter_no_change=8, random_state=0, n_jobs=1, n_components=4)
+    params = dict(
+        early_stopping=True, n_iter_no_change=8, random_state=0, n_jobs=1, n_components=4,
+        learning_rate_schedule="constant",
+    )  # fmt: skip
     # a learning rate so large that validation accuracy goes up and down (here best at epoch 7 of 8)
     clf = AdversarialSoftmaxClassifier(learning_rate=3.0, max_iter=8, **params).fit(X, y)
     scores = clf.validation_scores_
@@ -110,7 +113,10 @@ def test_early_stopping_can_keep_the_start():
     """The model before the first epoch competes as epoch 0: when every epoch validates worse (a step size
     that wrecks the model), the start comes back, the same as a fit whose epochs cannot move a weight."""
     X, y = make_hierarchical_classification(n_samples=3000, n_features=12, n_classes=20, random_state=0)
-    params = dict(early_stopping=True, n_iter_no_change=8, random_state=0, n_jobs=1, n_components=4, max_iter=4)
+    params = dict(
+        early_stopping=True, n_iter_no_change=8, random_state=0, n_jobs=1, n_components=4, max_iter=4,
+        learning_rate_schedule="constant",
+    )  # fmt: skip
     clf = AdversarialSoftmaxClassifier(learning_rate=20.0, **params).fit(X, y)
     assert clf.best_iteration_ == 0 and clf.n_iter_ == 4
     frozen = AdversarialSoftmaxClassifier(learning_rate=1e-30, **params).fit(X, y)

@@ -192,6 +192,7 @@ def _run_kernel(
     l2=0.0,
     example_row=None,
     labels=None,
+    lr_end=None,
 ):
     """Call the kernel exactly as skxc/_solver.py does (same dtypes: one signature).
 
@@ -232,7 +233,8 @@ def _run_kernel(
         indptr, indices, data, n_dense, y, sample_weight, example_row, label_indptr, label_indices,
         np.asarray(rows, dtype=np.int64), Z, log_noise,
         coef_flat, acc_flat, acc_factors, acc_total, stride_c, stride_j, intercept, acc_intercept,
-        node_weight, node_bias, leaf_class, n_negatives, float(lr), float(alpha), float(l2), state, out_stats,
+        node_weight, node_bias, leaf_class, n_negatives, float(lr),
+        float(lr if lr_end is None else lr_end), float(alpha), float(l2), state, out_stats,
     )  # fmt: skip
     if isinstance(acc, ref.FactoredAcc):
         acc.R[:], acc.S[:], acc.T = acc_factors[:N_CLASSES], acc_factors[N_CLASSES:], float(acc_total[0])
@@ -345,12 +347,15 @@ def test_sgd_gradients_match_finite_differences(fmt):
 
 @pytest.mark.parametrize("fmt", ["dense", "csr"])
 @pytest.mark.parametrize("adagrad", ["full", "factored"])
-def test_sgd_epoch_matches_reference_steps_in_turn(fmt, adagrad):
+@pytest.mark.parametrize("lr_end", [None, 0.05])
+def test_sgd_epoch_matches_reference_steps_in_turn(fmt, adagrad, lr_end):
     """A pass over several rows (repeats, zero weights) == the reference steps one after another.
 
     The kernel draws each row's negatives one row ahead (software pipelining);
     this checks that the draws, the skipped rows and the updates still happen
-    exactly as in a plain loop.
+    exactly as in a plain loop. With ``lr_end`` the t-th row of non-zero weight
+    steps with lr + (lr_end - lr) t / m (the linear schedule; weight-0 rows do
+    not advance it).
     """
     lr, alpha, n_negatives, seed = 0.3, 0.05, 2, 31337
     Xin, y, Z, tree, coef, acc, intercept, acc_intercept = _problem(5, "F", K, fmt, adagrad)
@@ -358,15 +363,18 @@ def test_sgd_epoch_matches_reference_steps_in_turn(fmt, adagrad):
     rows = [0, 1, 2, 2, 3, 1, 0, 3, 1]
     params = [coef.astype(np.float64), _ref_state(acc), intercept.astype(np.float64), acc_intercept.astype(np.float64)]
     state, out_stats = _run_kernel(
-        Xin, y, weight, Z, tree, coef, acc, intercept, acc_intercept, rows, n_negatives, lr, alpha, seed
-    )
+        Xin, y, weight, Z, tree, coef, acc, intercept, acc_intercept, rows, n_negatives, lr, alpha, seed,
+        lr_end=lr_end,
+    )  # fmt: skip
     X = (Xin.toarray() if sp.issparse(Xin) else Xin).astype(np.float32).astype(np.float64)
     rng = ref.XorShift64Star(seed)
     loss_sum = 0.0
-    for r in rows:
-        if weight[r] == 0:
-            continue
-        loss, _, _ = ref.sgd_step(X[r], y[r], float(weight[r]), Z[r], *params, tree, n_negatives, lr, alpha, rng)
+    stepped = [r for r in rows if weight[r] != 0]
+    step_sizes = (
+        np.full(len(stepped), lr) if lr_end is None else lr + (lr_end - lr) * np.arange(len(stepped)) / len(stepped)
+    )
+    for r, lr_t in zip(stepped, step_sizes, strict=True):
+        loss, _, _ = ref.sgd_step(X[r], y[r], float(weight[r]), Z[r], *params, tree, n_negatives, lr_t, alpha, rng)
         loss_sum += loss
     for got, want in zip((coef, acc, intercept, acc_intercept), params, strict=True):
         _assert_same_state(got, want, rtol=1e-5, atol=1e-6)

@@ -33,7 +33,7 @@ from numba import njit
 
 from .._config import NJIT, NJIT_HELPER
 from .prefetch import prefetch
-from .sgd import _draw_negatives, intercept_step, losses_and_gradients, weight_step
+from .sgd import _draw_negatives, count_weighted, intercept_step, losses_and_gradients, weight_step
 
 #: Key of an empty slot.
 EMPTY = -1
@@ -213,6 +213,7 @@ def negative_sampling_epoch_hashed(
     leaf_class,
     n_negatives,
     lr,
+    lr_end,
     alpha,
     l2,
     state,
@@ -233,7 +234,9 @@ def negative_sampling_epoch_hashed(
     store per class). It inserts at most ``budget`` new keys: before an
     example whose possible inserts would exceed what is left, it returns that
     example's position in ``order`` (``order.shape[0]`` when done), with
-    nothing of it drawn or trained. ``out_inserted`` int64 (1,) is
+    nothing of it drawn or trained. The step size follows the same linear
+    schedule from ``lr`` to ``lr_end`` over the whole of ``order`` as in the
+    dense kernel, so a resumed call continues it where it stopped. ``out_inserted`` int64 (1,) is
     incremented by the keys inserted; ``out_stats`` as in the dense kernel.
     """
     slot_bytes = keys.strides[0]
@@ -268,6 +271,8 @@ def negative_sampling_epoch_hashed(
             Z[x0], node_weight, node_bias, leaf_class, label_indptr, label_indices, x0, state, next_class, next_lp
         )
     stop_at = n_rows
+    lr_slope = (lr_end - lr) / max(count_weighted(sample_weight, order, 0, n_rows), 1)
+    n_stepped = count_weighted(sample_weight, order, 0, start)
     for t in range(start, n_rows):
         e = order[t]
         r = example_row[e] if mapped else e
@@ -294,6 +299,8 @@ def negative_sampling_epoch_hashed(
         else:
             need_next = 0
         if w != 0.0:
+            lr_t = lr + lr_slope * n_stepped
+            n_stepped += 1
             offset = row_offset[r] if has_offset else 0.0
             c_pos = np.int64(y[e])
             lp_pos = log_noise[e]
@@ -315,14 +322,14 @@ def negative_sampling_epoch_hashed(
             weight_sum += w
             _update_slots(
                 indptr, indices, data, r, vals, acc, slots[0], acc_factors, acc_total, intercept, acc_intercept,
-                c_pos, g_pos, lr, l2,
+                c_pos, g_pos, lr_t, l2,
             )  # fmt: skip
             for m in range(n_negatives):
                 if neg_class[m] < 0:
                     continue
                 _update_slots(
                     indptr, indices, data, r, vals, acc, slots[m + 1], acc_factors, acc_total, intercept,
-                    acc_intercept, neg_class[m], neg_xi[m], lr, l2,
+                    acc_intercept, neg_class[m], neg_xi[m], lr_t, l2,
                 )  # fmt: skip
         reserved = need_next
         if last:

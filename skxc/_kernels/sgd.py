@@ -203,6 +203,16 @@ def losses_and_gradients(xi_pos, lp_pos, neg_class, neg_xi, neg_lp, w, alpha):
 
 
 @njit(**NJIT_HELPER)
+def count_weighted(sample_weight, order, start, stop):
+    """How many of the examples ``order[start:stop]`` have a non-zero weight."""
+    n = 0
+    for t in range(start, stop):
+        if sample_weight[order[t]] != 0.0:
+            n += 1
+    return n
+
+
+@njit(**NJIT_HELPER)
 def softplus(a):
     """log(1 + exp(a)), stable."""
     return -log_sigmoid(-a)
@@ -293,6 +303,7 @@ def negative_sampling_epoch(
     leaf_class,
     n_negatives,
     lr,
+    lr_end,
     alpha,
     l2,
     state,
@@ -318,6 +329,9 @@ def negative_sampling_epoch(
     intercept, acc_intercept : float32 (n_classes,) (in place)
     node_weight, node_bias, leaf_class : the noise tree (read only)
     n_negatives : int; lr, alpha, l2 : float (step size, Eq. 6's lambda, L2 on touched weights)
+    lr_end : float, the step size after the last example: the t-th of the m examples of
+        non-zero weight in ``order`` (from 0) steps with ``lr + (lr_end - lr) * t / m`` (a linear
+        schedule that rows of weight 0 do not advance; ``lr_end == lr``: constant)
     state : uint64 (1,) RNG state (advanced in place)
     out_stats : float64 (4,), incremented in place with
         [sum of weighted loss, sum of weights, sum of sigmoid(xi) over negatives,
@@ -342,6 +356,8 @@ def negative_sampling_epoch(
         _draw_negatives(
             Z[x0], node_weight, node_bias, leaf_class, label_indptr, label_indices, x0, state, next_class, next_lp
         )
+    lr_slope = (lr_end - lr) / max(count_weighted(sample_weight, order, 0, n_rows), 1)
+    n_stepped = 0
     for t in range(n_rows):
         e = order[t]
         r = example_row[e] if mapped else e
@@ -375,6 +391,8 @@ def negative_sampling_epoch(
                     prefetch(Z[r_after], 0)
         if w == 0.0:
             continue
+        lr_t = lr + lr_slope * n_stepped
+        n_stepped += 1
         c_pos = np.int64(y[e])  # int64 like the negatives: one specialisation of the helpers
         lp_pos = log_noise[e]
         xi_pos = row_score(indptr, indices, data, n_dense_features, r, coef_flat, stride_c, stride_j, intercept, c_pos)
@@ -391,14 +409,14 @@ def negative_sampling_epoch(
         weight_sum += w
         adagrad_row_update(
             indptr, indices, data, n_dense_features, r, coef_flat, acc_flat, stride_c, stride_j, acc_factors,
-            acc_total, intercept, acc_intercept, c_pos, g_pos, lr, l2,
+            acc_total, intercept, acc_intercept, c_pos, g_pos, lr_t, l2,
         )  # fmt: skip
         for m in range(n_negatives):
             if neg_class[m] < 0:
                 continue
             adagrad_row_update(
                 indptr, indices, data, n_dense_features, r, coef_flat, acc_flat, stride_c, stride_j, acc_factors,
-                acc_total, intercept, acc_intercept, neg_class[m], neg_xi[m], lr, l2,
+                acc_total, intercept, acc_intercept, neg_class[m], neg_xi[m], lr_t, l2,
             )  # fmt: skip
     out_stats[0] += loss_sum
     out_stats[1] += weight_sum
@@ -425,6 +443,7 @@ def softmax_epoch(
     intercept,
     acc_intercept,
     lr,
+    lr_end,
     alpha,
     l2,
     out_stats,
@@ -437,7 +456,7 @@ def softmax_epoch(
     ``adagrad_row_update``, the same step the negative-sampling kernel uses.
     Multi-label: one term per (row, label) example (pick-all-labels with the
     exact softmax; other labels of the row are not excluded).
-    Arguments as in :func:`negative_sampling_epoch`; ``out_stats`` float64 (4,)
+    Arguments (``lr_end`` too) as in :func:`negative_sampling_epoch`; ``out_stats`` float64 (4,)
     is incremented with [weighted loss, weights, 0, 0].
     """
     n_classes = intercept.shape[0]
@@ -446,12 +465,16 @@ def softmax_epoch(
     loss_sum = 0.0
     weight_sum = 0.0
     mapped = example_row.shape[0] > 0
+    lr_slope = (lr_end - lr) / max(count_weighted(sample_weight, order, 0, order.shape[0]), 1)
+    n_stepped = 0
     for t in range(order.shape[0]):
         e = order[t]
         r = example_row[e] if mapped else e
         w = np.float64(sample_weight[e])
         if w == 0.0:
             continue
+        lr_t = lr + lr_slope * n_stepped
+        n_stepped += 1
         m = -np.inf
         sq = 0.0
         for c in range(n_classes):
@@ -473,7 +496,7 @@ def softmax_epoch(
                 g -= 1.0
             adagrad_row_update(
                 indptr, indices, data, n_dense_features, r, coef_flat, acc_flat, stride_c, stride_j, acc_factors,
-                acc_total, intercept, acc_intercept, c, w * g, lr, l2,
+                acc_total, intercept, acc_intercept, c, w * g, lr_t, l2,
             )  # fmt: skip
     out_stats[0] += loss_sum
     out_stats[1] += weight_sum

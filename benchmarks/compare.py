@@ -87,12 +87,15 @@ def run_skxc(spec: dict) -> dict:
 
 
 def run_skxc_curve(spec: dict) -> dict:
-    """skxc trained one epoch per ``fit`` (warm_start), evaluated between epochs (not timed)."""
+    """skxc trained one epoch per ``fit`` (warm_start, constant step size), evaluated between epochs (not timed)."""
     X, y, Xt, yt = _load(spec)
     warm_s = _warm_numba(spec, X, y)
-    clf = _skxc_estimator(spec, max_iter=1, warm_start=True)
+    from skxc._fit import resolve_max_iter
+
+    # one epoch per fit, with the constant step (a linear schedule would run its course within every fit)
+    clf = _skxc_estimator(spec, max_iter=1, warm_start=True, learning_rate_schedule="constant")
     curve, train_s = [], 0.0
-    for epoch in range(1, spec["params"]["epochs"] + 1):
+    for epoch in range(1, resolve_max_iter(spec["params"]["epochs"], X.shape[0]) + 1):
         t0 = time.perf_counter()
         clf.fit(X, y)
         train_s += time.perf_counter() - t0

@@ -19,7 +19,16 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import _check_partial_fit_first_call
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._fit import Progress, adagrad_kind, holdout, initialize, sgd_setup, top1_score, training_rows
+from ._fit import (
+    Progress,
+    adagrad_kind,
+    holdout,
+    initialize,
+    resolve_max_iter,
+    sgd_setup,
+    top1_score,
+    training_rows,
+)
 from ._model import (
     drop_coef,
     has_sparse_weights,
@@ -122,8 +131,10 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         (C + n_features + 1 float64 numbers); "auto", "factored" for negative
         sampling and "full" for ``noise=None`` (:ref:`param-adagrad`).
 
-    max_iter : int >= 1, default=10
+    max_iter : int >= 1 or "auto", default="auto"
         Maximum number of epochs (passes over the training data) in ``fit``.
+        "auto": 10 for at most 50,000 training rows, 5 above (the epochs of
+        small sets are cheap; :ref:`benchmarks-schedule`).
 
     tol : float or None, default=None
         Stopping tolerance: training stops when the monitored quantity (training
@@ -307,7 +318,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         "alpha": [Interval(Real, 0, None, closed="left")],
         "l2": [Interval(Real, 0, None, closed="left")],
         "adagrad": [StrOptions({"auto", "factored", "full"})],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "tol": [Interval(Real, None, None, closed="neither"), None],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
@@ -336,7 +347,7 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         alpha=3e-3,
         l2=0.0,
         adagrad="auto",
-        max_iter=10,
+        max_iter="auto",
         tol=None,
         n_iter_no_change=3,
         early_stopping=False,
@@ -493,10 +504,11 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             and self.coef_.shape[1] == X.shape[1]
         )
         rng = self._rng if warm else seed_rng(self.random_state)
+        n_rows = X.shape[0]
         with intact_on_error(self.__dict__):
             X, val, rows = self._prepare_fit(X, y, classes, sample_weight, rng, warm, multilabel)
         self.n_iter_ = 0
-        self._train(rows, self.max_iter, val)
+        self._train(rows, resolve_max_iter(self.max_iter, n_rows), val)
         threshold = self.weight_threshold
         if threshold == "auto":
             threshold = AUTO_WEIGHT_THRESHOLD if sp.issparse(self.coef_) else 0.0

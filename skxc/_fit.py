@@ -182,6 +182,18 @@ def initialize(
     return Start(tree, tree_fit_seconds, coef, shared, state, intercept, init_scale, learning_rate)
 
 
+#: ``max_iter="auto"``: 10 epochs for at most this many training rows, 5 above (docs/benchmarks, "Learning-rate
+#: schedule and epoch budget").
+AUTO_MAX_ITER_ROWS = 50_000
+
+
+def resolve_max_iter(max_iter, n_samples: int) -> int:
+    """The epoch budget of ``fit``: ``max_iter``, or for "auto" 10 up to ``AUTO_MAX_ITER_ROWS`` rows and 5 above."""
+    if max_iter == "auto":
+        return 10 if n_samples <= AUTO_MAX_ITER_ROWS else 5
+    return int(max_iter)
+
+
 def sgd_setup(params: dict, learning_rate: float, n_epochs: int, check_convergence: bool, decay: bool = False):
     """``(SGDParams, Schedule)`` of a training call of up to ``n_epochs`` epochs.
 
@@ -191,7 +203,7 @@ def sgd_setup(params: dict, learning_rate: float, n_epochs: int, check_convergen
     sgd = SGDParams(params["noise"] is None, params["n_negatives"], learning_rate, params["alpha"], params["l2"])
     schedule = Schedule(
         n_epochs, params["shuffle"], n_threads(params["n_jobs"]), params["tol"], params["n_iter_no_change"],
-        check_convergence, params["max_iter"], params["verbose"],
+        check_convergence, n_epochs if decay else params["max_iter"], params["verbose"],
         params["learning_rate_schedule"] if decay else "constant",
     )  # fmt: skip
     return sgd, schedule

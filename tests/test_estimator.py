@@ -770,3 +770,15 @@ def test_learning_rate_auto():
     onehot = sp.csr_matrix((np.ones(30), np.arange(30) % 10, np.arange(0, 31, 3)), shape=(10, 10))
     clf = AdversarialSoftmaxClassifier(max_iter=1, random_state=0).fit(onehot, np.arange(10) % 2)
     assert clf.learning_rate_ == pytest.approx(0.5)
+
+
+def test_auto_max_iter_follows_the_number_of_rows(data):
+    """max_iter="auto": 10 epochs up to AUTO_MAX_ITER_ROWS training rows, 5 above; integers as given."""
+    from skxc._fit import AUTO_MAX_ITER_ROWS, resolve_max_iter
+
+    assert resolve_max_iter("auto", AUTO_MAX_ITER_ROWS) == 10
+    assert resolve_max_iter("auto", AUTO_MAX_ITER_ROWS + 1) == 5
+    assert resolve_max_iter(3, 10**7) == 3
+    X, y = data[0], data[1]
+    clf = AdversarialSoftmaxClassifier(noise="uniform", random_state=0).fit(X, y)
+    assert clf.max_iter == "auto" and clf.n_iter_ == 10 and len(clf.loss_curve_) == 10

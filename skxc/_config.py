@@ -27,6 +27,7 @@ NJIT = dict(
     cache=os.environ.get("SKXC_NUMBA_CACHE", "1") != "0",
     fastmath=FASTMATH,
     error_model="numpy",
+    no_cfunc_wrapper=True,
 )
 
 #: Options for helpers that only other kernels call: the same as ``NJIT``, without

@@ -249,12 +249,15 @@ def negative_sampling_epoch_hashed(
     mapped = example_row.shape[0] > 0
     has_offset = row_offset.shape[0] > 0
     n_rows = order.shape[0]
-    max_nnz = 0
+    width = 1  # the most non-zeros of a row to visit (at least 1)
     for t in range(start, n_rows):
         e = order[t]
         r = example_row[e] if mapped else e
-        max_nnz = max(max_nnz, indptr[r + 1] - indptr[r])
-    slots = np.empty((per_example, max(max_nnz, 1)), dtype=np.int64)
+        if indptr[r + 1] - indptr[r] > width:
+            width = indptr[r + 1] - indptr[r]
+    # slots of the positive's weights, then each negative's: one block of ``width`` each. 1-D: the
+    # np.empty the kernel already uses (a 2-D one is one more NumPy overload to compile)
+    slots = np.empty(per_example * width, dtype=np.int64)
     loss_sum = 0.0
     weight_sum = 0.0
     hard_sum = 0.0
@@ -305,15 +308,16 @@ def negative_sampling_epoch_hashed(
             c_pos = np.int64(y[e])
             lp_pos = log_noise[e]
             xi_pos, new = _resolve_and_score(
-                indptr, indices, data, r, keys, shift, vals, c_pos * n_features, slots[0], intercept[c_pos], offset
+                indptr, indices, data, r, keys, shift, vals, c_pos * n_features, slots[:width], intercept[c_pos], offset
             )
             used += new
             for m in range(n_negatives):
                 c = neg_class[m]
                 if c >= 0:
                     neg_xi[m], new = _resolve_and_score(
-                        indptr, indices, data, r, keys, shift, vals, c * n_features, slots[m + 1], intercept[c], offset
-                    )
+                        indptr, indices, data, r, keys, shift, vals, c * n_features, slots[(m + 1) * width :],
+                        intercept[c], offset,
+                    )  # fmt: skip
                     used += new
             loss, g_pos, hard, n = losses_and_gradients(xi_pos, lp_pos, neg_class, neg_xi, neg_lp, w, alpha)
             hard_sum += hard
@@ -321,14 +325,14 @@ def negative_sampling_epoch_hashed(
             loss_sum += w * loss
             weight_sum += w
             _update_slots(
-                indptr, indices, data, r, vals, acc, slots[0], acc_factors, acc_total, intercept, acc_intercept,
+                indptr, indices, data, r, vals, acc, slots[:width], acc_factors, acc_total, intercept, acc_intercept,
                 c_pos, g_pos, lr_t, l2,
             )  # fmt: skip
             for m in range(n_negatives):
                 if neg_class[m] < 0:
                     continue
                 _update_slots(
-                    indptr, indices, data, r, vals, acc, slots[m + 1], acc_factors, acc_total, intercept,
+                    indptr, indices, data, r, vals, acc, slots[(m + 1) * width :], acc_factors, acc_total, intercept,
                     acc_intercept, neg_class[m], neg_xi[m], lr_t, l2,
                 )  # fmt: skip
         reserved = need_next

@@ -96,6 +96,28 @@ def test_iteration_order_is_class_then_feature():
 
 
 @pytest.mark.kernel
+@pytest.mark.parametrize("full", [False, True])
+def test_to_csr_sorts_rows_of_every_length(full):
+    """table_to_csr's in-place row sort (insertion sort up to 16 weights, heapsort beyond) on rows of
+    0 to 300 weights: the canonical CSR of the same weights, Adagrad sums moved along with them."""
+    rng = np.random.default_rng(5)
+    lengths = np.r_[0, 1, 2, 15, 16, 17, 31, 64, 300, rng.integers(0, 40, 20)]
+    rows = np.repeat(np.arange(lengths.size), lengths)
+    cols = np.concatenate([rng.choice(5000, size=n, replace=False) for n in lengths])
+    coef = sp.csr_matrix((rng.standard_normal(cols.size).astype(np.float32), (rows, cols)), shape=(lengths.size, 5000))
+    coef.sort_indices()
+    acc = rng.random(coef.nnz).astype(np.float32) if full else None
+    back, acc_back = HashedWeights.from_csr(coef, acc).to_csr()
+    np.testing.assert_array_equal(back.indptr, coef.indptr)
+    np.testing.assert_array_equal(back.indices, coef.indices)
+    np.testing.assert_array_equal(back.data, coef.data)
+    if full:
+        np.testing.assert_array_equal(acc_back, acc)
+    else:
+        assert acc_back is None
+
+
+@pytest.mark.kernel
 def test_feature_major_scores_against_numpy():
     X = sp.random(40, 300, density=0.05, random_state=4, format="csr", dtype=np.float32)
     W = sp.random(25, 300, density=0.1, random_state=5, format="csr", dtype=np.float32)

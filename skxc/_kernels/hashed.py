@@ -249,12 +249,15 @@ def negative_sampling_epoch_hashed(
     mapped = example_row.shape[0] > 0
     has_offset = row_offset.shape[0] > 0
     n_rows = order.shape[0]
-    max_nnz = 0
+    width = 1  # the most non-zeros of a row to visit (at least 1)
     for t in range(start, n_rows):
         e = order[t]
         r = example_row[e] if mapped else e
-        max_nnz = max(max_nnz, indptr[r + 1] - indptr[r])
-    slots = np.empty((per_example, max(max_nnz, 1)), dtype=np.int64)
+        if indptr[r + 1] - indptr[r] > width:
+            width = indptr[r + 1] - indptr[r]
+    # slots of the positive's weights, then each negative's: one block of ``width`` each. 1-D: the
+    # np.empty the kernel already uses (a 2-D one is one more NumPy overload to compile)
+    slots = np.empty(per_example * width, dtype=np.int64)
     loss_sum = 0.0
     weight_sum = 0.0
     hard_sum = 0.0
@@ -305,15 +308,16 @@ def negative_sampling_epoch_hashed(
             c_pos = np.int64(y[e])
             lp_pos = log_noise[e]
             xi_pos, new = _resolve_and_score(
-                indptr, indices, data, r, keys, shift, vals, c_pos * n_features, slots[0], intercept[c_pos], offset
+                indptr, indices, data, r, keys, shift, vals, c_pos * n_features, slots[:width], intercept[c_pos], offset
             )
             used += new
             for m in range(n_negatives):
                 c = neg_class[m]
                 if c >= 0:
                     neg_xi[m], new = _resolve_and_score(
-                        indptr, indices, data, r, keys, shift, vals, c * n_features, slots[m + 1], intercept[c], offset
-                    )
+                        indptr, indices, data, r, keys, shift, vals, c * n_features, slots[(m + 1) * width :],
+                        intercept[c], offset,
+                    )  # fmt: skip
                     used += new
             loss, g_pos, hard, n = losses_and_gradients(xi_pos, lp_pos, neg_class, neg_xi, neg_lp, w, alpha)
             hard_sum += hard
@@ -321,14 +325,14 @@ def negative_sampling_epoch_hashed(
             loss_sum += w * loss
             weight_sum += w
             _update_slots(
-                indptr, indices, data, r, vals, acc, slots[0], acc_factors, acc_total, intercept, acc_intercept,
+                indptr, indices, data, r, vals, acc, slots[:width], acc_factors, acc_total, intercept, acc_intercept,
                 c_pos, g_pos, lr_t, l2,
             )  # fmt: skip
             for m in range(n_negatives):
                 if neg_class[m] < 0:
                     continue
                 _update_slots(
-                    indptr, indices, data, r, vals, acc, slots[m + 1], acc_factors, acc_total, intercept,
+                    indptr, indices, data, r, vals, acc, slots[(m + 1) * width :], acc_factors, acc_total, intercept,
                     acc_intercept, neg_class[m], neg_xi[m], lr_t, l2,
                 )  # fmt: skip
         reserved = need_next
@@ -366,36 +370,74 @@ def table_to_csr(keys, vals, acc, n_features, indptr, out_indices, out_data, out
     """Write the table's weights as CSR (rows = classes), columns sorted within each row.
 
     ``indptr`` int64 (n_classes + 1,) must hold the row pointers already (from the
-    per-class counts); ``out_indices`` int32 or int64, ``out_data`` float32 and
-    ``out_acc`` float32 (empty unless ``acc`` is) of length nnz are filled.
-    Uses O(n_classes) scratch, no copy of the table.
+    per-class counts; used as the rows' fill positions meanwhile and restored);
+    ``out_indices`` int32 or int64, ``out_data`` float32 and ``out_acc`` float32
+    (empty unless ``acc`` is) of length nnz are filled. No scratch, no copy of
+    the table: each row is sorted in place (heapsort, insertion sort for short
+    rows), moving data (and acc) along. The columns of a row are distinct, so
+    the result does not depend on the sort. Written without NumPy calls
+    (``argsort``, fancy indexing), which take numba long to compile.
     """
     n_classes = indptr.shape[0] - 1
-    fill = indptr[:-1].copy()
     full = acc.shape[0] > 0
     for i in range(keys.shape[0]):
         key = keys[i]
         if key == EMPTY:
             continue
         c = key // n_features
-        p = fill[c]
-        fill[c] = p + 1
+        p = indptr[c]
+        indptr[c] = p + 1
         out_indices[p] = key - c * n_features
         out_data[p] = vals[i]
         if full:
             out_acc[p] = acc[i]
-    for c in range(n_classes):  # sort each row by column, moving data (and acc) along
-        a, b = indptr[c], indptr[c + 1]
-        if b - a < 2:
+    for c in range(n_classes, 0, -1):  # indptr[c] now holds the end of row c, the start of row c + 1
+        indptr[c] = indptr[c - 1]
+    indptr[0] = 0
+    for c in range(n_classes):
+        a = indptr[c]
+        n = indptr[c + 1] - a
+        if n <= 16:
+            for i in range(a + 1, a + n):  # insertion sort
+                col = out_indices[i]
+                val = out_data[i]
+                s = out_acc[i] if full else val
+                j = i
+                while j > a and out_indices[j - 1] > col:
+                    out_indices[j] = out_indices[j - 1]
+                    out_data[j] = out_data[j - 1]
+                    if full:
+                        out_acc[j] = out_acc[j - 1]
+                    j -= 1
+                out_indices[j] = col
+                out_data[j] = val
+                if full:
+                    out_acc[j] = s
             continue
-        perm = np.argsort(out_indices[a:b])
-        cols = out_indices[a:b][perm]
-        data = out_data[a:b][perm]
-        out_indices[a:b] = cols
-        out_data[a:b] = data
-        if full:
-            sums = out_acc[a:b][perm]
-            out_acc[a:b] = sums
+        start = n // 2  # heapsort: build a max-heap on the columns, then move the maximum to the end
+        end = n
+        while end > 1:
+            if start > 0:
+                start -= 1
+            else:
+                end -= 1
+                out_indices[a], out_indices[a + end] = out_indices[a + end], out_indices[a]
+                out_data[a], out_data[a + end] = out_data[a + end], out_data[a]
+                if full:
+                    out_acc[a], out_acc[a + end] = out_acc[a + end], out_acc[a]
+            root = start
+            while 2 * root + 1 < end:
+                child = 2 * root + 1
+                if child + 1 < end and out_indices[a + child] < out_indices[a + child + 1]:
+                    child += 1
+                if out_indices[a + root] >= out_indices[a + child]:
+                    break
+                x, y = a + root, a + child
+                out_indices[x], out_indices[y] = out_indices[y], out_indices[x]
+                out_data[x], out_data[y] = out_data[y], out_data[x]
+                if full:
+                    out_acc[x], out_acc[y] = out_acc[y], out_acc[x]
+                root = child
 
 
 @njit(**NJIT)

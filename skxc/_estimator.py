@@ -133,8 +133,9 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
     max_iter : int >= 1 or "auto", default="auto"
         Maximum number of epochs (passes over the training data) in ``fit``.
-        "auto": 10 for at most 50,000 training rows, 5 above (the epochs of
-        small sets are cheap; :ref:`benchmarks-schedule`).
+        "auto": 10 for at most 50,000 training examples (rows; for
+        multi-label Y, (row, label) pairs), 5 above (the epochs of small sets
+        are cheap; :ref:`benchmarks-schedule`).
 
     tol : float or None, default=None
         Stopping tolerance: training stops when the monitored quantity (training
@@ -504,11 +505,12 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             and self.coef_.shape[1] == X.shape[1]
         )
         rng = self._rng if warm else seed_rng(self.random_state)
-        n_rows = X.shape[0]
+        # the epoch budget of max_iter="auto" counts examples: rows, or (row, label) pairs
+        n_examples = (int(y.nnz) if sp.issparse(y) else int(np.count_nonzero(y))) if multilabel else X.shape[0]
         with intact_on_error(self.__dict__):
             X, val, rows = self._prepare_fit(X, y, classes, sample_weight, rng, warm, multilabel)
         self.n_iter_ = 0
-        self._train(rows, resolve_max_iter(self.max_iter, n_rows), val)
+        self._train(rows, resolve_max_iter(self.max_iter, n_examples), val)
         threshold = self.weight_threshold
         if threshold == "auto":
             threshold = AUTO_WEIGHT_THRESHOLD if sp.issparse(self.coef_) else 0.0

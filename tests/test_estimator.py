@@ -782,3 +782,18 @@ def test_auto_max_iter_follows_the_number_of_rows(data):
     X, y = data[0], data[1]
     clf = AdversarialSoftmaxClassifier(noise="uniform", random_state=0).fit(X, y)
     assert clf.max_iter == "auto" and clf.n_iter_ == 10 and len(clf.loss_curve_) == 10
+
+
+def test_auto_max_iter_counts_label_pairs_of_multilabel_targets(monkeypatch):
+    """Multi-label: "auto" counts (row, label) pairs, the examples an epoch trains on."""
+    import skxc._fit as fit_module
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 5))
+    Y = (rng.random((60, 6)) < 0.5).astype(int)
+    Y[:, 0] = 1  # every row has a label
+    monkeypatch.setattr(fit_module, "AUTO_MAX_ITER_ROWS", int(Y.sum()) - 1)  # more pairs than the limit, fewer rows
+    clf = AdversarialSoftmaxClassifier(noise="uniform", random_state=0).fit(X, Y)
+    assert clf.n_iter_ == 5
+    monkeypatch.setattr(fit_module, "AUTO_MAX_ITER_ROWS", int(Y.sum()))
+    assert AdversarialSoftmaxClassifier(noise="uniform", random_state=0).fit(X, Y).n_iter_ == 10

@@ -274,8 +274,11 @@ def negative_sampling_epoch_hashed(
             Z[x0], node_weight, node_bias, leaf_class, label_indptr, label_indices, x0, state, next_class, next_lp
         )
     stop_at = n_rows
-    lr_slope = (lr_end - lr) / max(count_weighted(sample_weight, order, 0, n_rows), 1)
-    n_stepped = count_weighted(sample_weight, order, 0, start)
+    if lr_end == lr:  # constant step: nothing to count
+        lr_slope, n_stepped = 0.0, 0
+    else:
+        lr_slope = (lr_end - lr) / max(count_weighted(sample_weight, order, 0, n_rows), 1)
+        n_stepped = count_weighted(sample_weight, order, 0, start)
     for t in range(start, n_rows):
         e = order[t]
         r = example_row[e] if mapped else e

@@ -356,7 +356,7 @@ def negative_sampling_epoch(
         _draw_negatives(
             Z[x0], node_weight, node_bias, leaf_class, label_indptr, label_indices, x0, state, next_class, next_lp
         )
-    lr_slope = (lr_end - lr) / max(count_weighted(sample_weight, order, 0, n_rows), 1)
+    lr_slope = 0.0 if lr_end == lr else (lr_end - lr) / max(count_weighted(sample_weight, order, 0, n_rows), 1)
     n_stepped = 0
     for t in range(n_rows):
         e = order[t]
@@ -465,7 +465,8 @@ def softmax_epoch(
     loss_sum = 0.0
     weight_sum = 0.0
     mapped = example_row.shape[0] > 0
-    lr_slope = (lr_end - lr) / max(count_weighted(sample_weight, order, 0, order.shape[0]), 1)
+    n_rows = order.shape[0]
+    lr_slope = 0.0 if lr_end == lr else (lr_end - lr) / max(count_weighted(sample_weight, order, 0, n_rows), 1)
     n_stepped = 0
     for t in range(order.shape[0]):
         e = order[t]

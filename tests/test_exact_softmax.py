@@ -84,9 +84,11 @@ def test_exact_softmax_matches_logistic_regression_accuracy():
     assert np.isnan(clf.hardness_curve_[-1])
 
 
-def test_multilabel_examples_match_reference_steps_on_their_rows():
+@pytest.mark.parametrize("lr_end", [None, 0.02])
+def test_multilabel_examples_match_reference_steps_on_their_rows(lr_end):
     """Multi-label (pick-all-labels): examples (row, label) visited in order == the reference step
-    on each example's row with that label (the other labels of the row are not excluded)."""
+    on each example's row with that label (the other labels of the row are not excluded). With
+    ``lr_end`` the t-th example of non-zero weight steps with lr + (lr_end - lr) t / m."""
     rng = np.random.default_rng(1)
     C, K, n = 6, 4, 3
     X = rng.normal(size=(n, K)).astype(np.float32)
@@ -100,14 +102,19 @@ def test_multilabel_examples_match_reference_steps_on_their_rows():
     accb = rng.uniform(0.1, 1, size=C).astype(np.float32)
     lr, alpha = 0.2, 0.05
     ref, loss = [W, b, accW, accb], 0.0
-    for e in order[weight[order] > 0]:
-        *ref, step_loss = _reference_softmax_step(X[example_row[e]].astype(np.float64), codes[e], *ref, lr, alpha, 0.0)
+    stepped = order[weight[order] > 0]
+    end = lr if lr_end is None else lr_end
+    for t, e in enumerate(stepped):
+        lr_t = lr + (end - lr) * t / len(stepped)
+        *ref, step_loss = _reference_softmax_step(
+            X[example_row[e]].astype(np.float64), codes[e], *ref, lr_t, alpha, 0.0
+        )
         loss += step_loss
     stats = np.zeros(4)
     Wk, bk, aWk, abk = W.copy(), b.copy(), accW.copy(), accb.copy()
     softmax_epoch(
         np.zeros(1, np.int64), np.zeros(0, np.int32), X.ravel().copy(), K, codes, weight, example_row, order,
-        Wk.ravel(), aWk.ravel(), np.zeros(0), np.zeros(1), K, 1, bk, abk, lr, lr, alpha, 0.0, stats,
+        Wk.ravel(), aWk.ravel(), np.zeros(0), np.zeros(1), K, 1, bk, abk, lr, end, alpha, 0.0, stats,
     )  # fmt: skip
     np.testing.assert_allclose(Wk, ref[0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(bk, ref[1], rtol=1e-5, atol=1e-6)

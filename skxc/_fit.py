@@ -203,7 +203,7 @@ def sgd_setup(params: dict, learning_rate: float, n_epochs: int, check_convergen
     sgd = SGDParams(params["noise"] is None, params["n_negatives"], learning_rate, params["alpha"], params["l2"])
     schedule = Schedule(
         n_epochs, params["shuffle"], n_threads(params["n_jobs"]), params["tol"], params["n_iter_no_change"],
-        check_convergence, n_epochs if decay else params["max_iter"], params["verbose"],
+        check_convergence, n_epochs, params["verbose"],
         params["learning_rate_schedule"] if decay else "constant",
     )  # fmt: skip
     return sgd, schedule

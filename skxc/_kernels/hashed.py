@@ -33,7 +33,7 @@ from numba import njit
 
 from .._config import NJIT, NJIT_HELPER
 from .prefetch import prefetch
-from .sgd import _draw_negatives, count_weighted, intercept_step, losses_and_gradients, weight_step
+from .sgd import _draw_negatives, intercept_step, losses_and_gradients, step_schedule, weight_step
 
 #: Key of an empty slot.
 EMPTY = -1
@@ -274,11 +274,7 @@ def negative_sampling_epoch_hashed(
             Z[x0], node_weight, node_bias, leaf_class, label_indptr, label_indices, x0, state, next_class, next_lp
         )
     stop_at = n_rows
-    if lr_end == lr:  # constant step: nothing to count
-        lr_slope, n_stepped = 0.0, 0
-    else:
-        lr_slope = (lr_end - lr) / max(count_weighted(sample_weight, order, 0, n_rows), 1)
-        n_stepped = count_weighted(sample_weight, order, 0, start)
+    lr_slope, n_stepped = step_schedule(sample_weight, order, start, lr, lr_end)
     for t in range(start, n_rows):
         e = order[t]
         r = example_row[e] if mapped else e

@@ -203,13 +203,23 @@ def losses_and_gradients(xi_pos, lp_pos, neg_class, neg_xi, neg_lp, w, alpha):
 
 
 @njit(**NJIT_HELPER)
-def count_weighted(sample_weight, order, start, stop):
-    """How many of the examples ``order[start:stop]`` have a non-zero weight."""
+def step_schedule(sample_weight, order, start, lr, lr_end):
+    """``(slope, n_stepped)`` of the linear step-size schedule over ``order``, from position ``start``.
+
+    The t-th of the m examples of non-zero weight in ``order`` steps with
+    ``lr + slope * t``, ``slope = (lr_end - lr) / m``; ``n_stepped`` is how many
+    of them come before ``start``. A constant step (``lr_end == lr``) counts nothing.
+    """
+    if lr_end == lr:
+        return 0.0, 0
     n = 0
-    for t in range(start, stop):
+    before = 0
+    for t in range(order.shape[0]):
         if sample_weight[order[t]] != 0.0:
             n += 1
-    return n
+            if t < start:
+                before += 1
+    return (lr_end - lr) / max(n, 1), before
 
 
 @njit(**NJIT_HELPER)
@@ -356,8 +366,7 @@ def negative_sampling_epoch(
         _draw_negatives(
             Z[x0], node_weight, node_bias, leaf_class, label_indptr, label_indices, x0, state, next_class, next_lp
         )
-    lr_slope = 0.0 if lr_end == lr else (lr_end - lr) / max(count_weighted(sample_weight, order, 0, n_rows), 1)
-    n_stepped = 0
+    lr_slope, n_stepped = step_schedule(sample_weight, order, 0, lr, lr_end)
     for t in range(n_rows):
         e = order[t]
         r = example_row[e] if mapped else e
@@ -465,9 +474,7 @@ def softmax_epoch(
     loss_sum = 0.0
     weight_sum = 0.0
     mapped = example_row.shape[0] > 0
-    n_rows = order.shape[0]
-    lr_slope = 0.0 if lr_end == lr else (lr_end - lr) / max(count_weighted(sample_weight, order, 0, n_rows), 1)
-    n_stepped = 0
+    lr_slope, n_stepped = step_schedule(sample_weight, order, 0, lr, lr_end)
     for t in range(order.shape[0]):
         e = order[t]
         r = example_row[e] if mapped else e

@@ -89,6 +89,7 @@ class Start(NamedTuple):
     intercept: np.ndarray
     init_scale: float
     auto_learning_rate: float
+    split: tuple | None  # (fit_rows, held_rows) of the calibration split (rows of X), or None
 
 
 def initialize(
@@ -179,7 +180,8 @@ def initialize(
     learning_rate = auto_learning_rate(X, sample_weight)
     if example_row is not None:  # multi-label: a row takes label_cardinality_ positive steps per epoch
         learning_rate /= np.sqrt(label_cardinality)
-    return Start(tree, tree_fit_seconds, coef, shared, state, intercept, init_scale, learning_rate)
+    split = (fit_rows, held) if held is not None and example_row is None else None
+    return Start(tree, tree_fit_seconds, coef, shared, state, intercept, init_scale, learning_rate, split)
 
 
 #: ``max_iter="auto"``: 10 epochs for at most this many training examples (rows, or (row, label) pairs

@@ -314,18 +314,27 @@ def all_classes(
     tree: TreeArrays,
     what: str,
     n_threads: int,
+    scale: float = 1.0,
 ) -> np.ndarray:
-    """float64 (n, n_classes) of every class: ``what`` = "scores" (xi + log p_n), "proba" (their
-    softmax) or "log_proba" (its log, by a float64 log-sum-exp); computed in row blocks."""
+    """float64 (n, n_classes) of every class: ``what`` = "scores" (``scale`` (xi + log p_n)), "proba"
+    (their softmax) or "log_proba" (its log, by a float64 log-sum-exp); computed in row blocks.
+    ``scale`` is the inverse of the model's score temperature."""
     out = np.empty((rows.X.shape[0], coef.shape[0]), dtype=np.float64)
     store = _OUTPUTS[what]
-    map_blocks(rows, Z, coef, intercept, tree, lambda start, stop, S: store(out, start, stop, S), n_threads)
+
+    def scaled_store(start, stop, S):
+        if scale != 1.0:
+            S *= scale
+        store(out, start, stop, S)
+
+    map_blocks(rows, Z, coef, intercept, tree, scaled_store, n_threads)
     return out
 
 
 def class_blocks(
-    rows: KernelRows, Z: np.ndarray, coef, intercept: np.ndarray, tree: TreeArrays, what: str, n_threads: int
-):
+    rows: KernelRows, Z: np.ndarray, coef, intercept: np.ndarray, tree: TreeArrays, what: str, n_threads: int,
+    scale: float = 1.0,
+):  # fmt: skip
     """Yield ``(start, stop, block)``: :func:`all_classes` ``what`` of consecutive blocks of rows, so
     that the full n x C matrix is never held."""
     n = rows.X.shape[0]
@@ -333,12 +342,15 @@ def class_blocks(
     for start in range(0, n, step):
         stop = min(start + step, n)
         part = kernel_rows(rows.X[start:stop])
-        yield start, stop, all_classes(part, Z[start:stop], coef, intercept, tree, what, n_threads)
+        yield start, stop, all_classes(part, Z[start:stop], coef, intercept, tree, what, n_threads, scale)
 
 
-def log_normalizers(rows: KernelRows, Z: np.ndarray, coef, intercept: np.ndarray, tree: TreeArrays, n_threads: int):
-    """float64 (n,): each row's log-sum-exp of the bias-corrected scores over all classes, in row blocks."""
+def log_normalizers(
+    rows: KernelRows, Z: np.ndarray, coef, intercept: np.ndarray, tree: TreeArrays, n_threads: int, scale: float = 1.0
+):
+    """float64 (n,): each row's log-sum-exp of the (``scale`` times) bias-corrected scores over all classes,
+    in row blocks."""
     log_norm = np.empty(rows.X.shape[0], dtype=np.float64)
-    for start, stop, S in class_blocks(rows, Z, coef, intercept, tree, "scores", n_threads):
+    for start, stop, S in class_blocks(rows, Z, coef, intercept, tree, "scores", n_threads, scale):
         log_norm[start:stop] = logsumexp(S, axis=1)
     return log_norm

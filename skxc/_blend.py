@@ -1,0 +1,210 @@
+"""The centroid blend: a nearest-centroid term and a score temperature, chosen on held-out rows.
+
+Where classes have few training rows, a linear softmax trained by SGD
+generalises worse than a nearest-centroid rule, while with many rows per class
+it is far better. ``centroid_blend="auto"`` lets held-out rows decide how much
+of each to use. After training, the bias-corrected scores become
+
+    s_c(x) = (xi_c(x) + log p_n(c|x) + beta (x - centre).(mu_c - mean mu) / r) / T
+
+with mu_c the unit-length mean of class c's L2-normalised rows (the same
+centroids as the centroid start, ``skxc/_start.py``) and r the RMS row norm of
+the training data, so that beta means the same for any input scale. The beta
+term is linear in x, so it is added to ``coef_`` and ``intercept_``; T only
+rescales the scores for probabilities (top-k and ``predict`` do not depend on
+it). ``xi + log p_n`` is the paper's bias-corrected score (Theorem 1) and stays
+the model's core; beta = 0 and T = 1 give it unchanged.
+
+beta and T are chosen jointly by the held-out log-likelihood of the rows held
+out from the tree (``skxc._start.calibration_split``): a pilot model is trained
+for ``PILOT_EPOCHS`` epochs on the other rows with the same tree (which has not
+seen the held-out rows either), and centroids of those rows give the beta
+term. For each beta on ``BETAS`` the best T is found by Newton steps on the
+inverse temperature (the log-likelihood is concave in it); the pair with the
+highest log-likelihood wins (ties: the smaller beta). Choosing beta by
+held-out top-1 instead was noisy on a few hundred rows (bibtex: beta = 128
+chosen, -1.2 points on the test rows); the log-likelihood with its own T picks
+the large beta where the centroids are much better (generated few-rows data)
+and beta near 0 where the trained model is (docs/benchmarks.rst, "Centroid
+blend").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._config import FLOAT
+from ._start import rms_row_norm, unit_centroids
+
+#: Candidate beta: 0 and 4**0 .. 4**6 (in units of 1 / RMS row norm).
+BETAS = np.concatenate([[0.0], 4.0 ** np.arange(0, 7)])
+#: Epochs of the pilot model (at most the fit's own budget).
+PILOT_EPOCHS = 3
+#: "auto" blends only when the training rows per class (rows / classes) are at most this many:
+#: with more, the trained model is far ahead of the centroids and the pilot would cost time for nothing.
+MAX_ROWS_PER_CLASS = 50.0
+#: Held-out rows scored: at most this many scores (rows x classes), at least ``MIN_ROWS`` rows.
+MAX_SCORES = 1_000_000
+MIN_ROWS = 100
+MAX_ROWS = 1_000
+#: Range of the score temperature T.
+MIN_TEMPERATURE, MAX_TEMPERATURE = 0.25, 64.0
+
+
+def blend_rows(n_classes: int) -> int:
+    """How many held-out rows the choice scores, for ``n_classes`` classes."""
+    return int(np.clip(MAX_SCORES // max(n_classes, 1), MIN_ROWS, MAX_ROWS))
+
+
+def centroid_scores(X, mu, centre, unit: float) -> np.ndarray:
+    """float64 (n, C): ``(x - centre).mu_c / unit`` for every row of X and class c (dense result)."""
+    if centre is not None:
+        X = np.asarray(X, dtype=np.float64) - centre
+    S = X @ mu.T
+    S = S.toarray() if sp.issparse(S) else np.asarray(S, dtype=np.float64)
+    return S / unit
+
+
+def _log_likelihood(A: np.ndarray, truth: np.ndarray, a: float):
+    """Mean log-likelihood of ``truth`` under softmax(a A) per row, and its first two derivatives in a.
+
+    In blocks of rows, so that the temporaries stay about ``MAX_SCORES / 4`` entries.
+    """
+    n = A.shape[0]
+    step = max(1, MAX_SCORES // 4 // max(A.shape[1], 1))
+    ll = g = h = 0.0
+    for start in range(0, n, step):
+        block = A[start : start + step]
+        top = block.max(axis=1, keepdims=True)
+        E = block - top
+        E *= a
+        np.exp(E, out=E)  # exp(a (A - max)): the largest is 1
+        total = E.sum(axis=1)
+        E *= block
+        first = E.sum(axis=1) / total
+        E *= block
+        second = E.sum(axis=1) / total - first * first
+        own = block[np.arange(block.shape[0]), truth[start : start + step]]
+        ll += float(np.sum(a * (own - top[:, 0]) - np.log(total)))
+        g += float(np.sum(own - first))
+        h -= float(np.sum(second))
+    return ll / n, g / n, h / n
+
+
+def best_inverse_temperature(A: np.ndarray, truth: np.ndarray, a: float = 1.0) -> tuple[float, float]:
+    """``(a, log-likelihood)`` with a = 1/T maximising the mean log-likelihood of softmax(a A).
+
+    Newton steps in log a from ``a`` (a stays in [1/MAX_TEMPERATURE, 1/MIN_TEMPERATURE]),
+    halved while they do not improve; stops when a changes by less than 0.1 %.
+    """
+    lo, hi = 1.0 / MAX_TEMPERATURE, 1.0 / MIN_TEMPERATURE
+    a = float(np.clip(a, lo, hi))
+    ll, g, h = _log_likelihood(A, truth, a)
+    for _ in range(30):
+        # in u = log a: dL/du = a g, d2L/du2 = a g + a^2 h
+        gu, hu = a * g, a * g + a * a * h
+        step = -gu / hu if hu < 0 else np.sign(gu) * 1.0
+        step = float(np.clip(step, -2.0, 2.0))
+        while True:
+            a_new = float(np.clip(a * np.exp(step), lo, hi))
+            ll_new, g_new, h_new = _log_likelihood(A, truth, a_new)
+            if ll_new >= ll or abs(step) < 1e-4:
+                break
+            step /= 2.0
+        if ll_new < ll:
+            break
+        done = abs(np.log(a_new / a)) < 1e-3
+        a, ll, g, h = a_new, ll_new, g_new, h_new
+        if done:
+            break
+    return a, ll
+
+
+def choose_blend(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """``(beta, T)`` with the best held-out log-likelihood (module docstring).
+
+    ``log_proba`` float64 (n, C): the pilot's log-probabilities of the held-out
+    rows; ``S`` float64 (n, C): their centroid scores; ``truth`` int (n,) their
+    class codes.
+    """
+    best = (-np.inf, 0.0, 1.0)
+    a = 1.0
+    for beta in BETAS:  # each beta's Newton starts from the previous one's a
+        a, ll = best_inverse_temperature(log_proba + beta * S, truth, a)
+        if ll > best[0] + 1e-9:
+            best = (ll, float(beta), 1.0 / a)
+    return best[1], best[2]
+
+
+def add_centroids(coef, intercept: np.ndarray, X, codes, sample_weight, n_classes: int, beta: float, coef_sums=None):
+    """Add the beta term (centroids of all rows) to ``coef`` and ``intercept``; returns ``(coef, coef_sums)``.
+
+    Dense coef: in place, ``beta / r (mu_c - mean mu)`` with the centre moved into
+    the intercept, as the centroid start writes it (``skxc._start.write_centred``).
+    Sparse (CSR) coef: a new CSR matrix ``coef + beta / r mu`` (the mean term is
+    the same for every class, which the softmax ignores), with ``coef_sums``
+    (per stored weight, or None) realigned by :func:`blended_sparse`.
+    """
+    mu, centre = unit_centroids(X, codes, n_classes, sample_weight)
+    scale = beta / rms_row_norm(X)
+    if sp.issparse(coef):
+        return blended_sparse(coef, coef_sums, sp.csr_matrix(mu * scale))
+    mean = np.asarray(mu.mean(axis=0)).ravel()
+    coef -= (scale * mean).astype(FLOAT)[None, :]
+    if sp.issparse(mu):
+        m = sp.coo_matrix(mu)
+        coef[m.row, m.col] += (scale * m.data).astype(FLOAT)
+    else:
+        coef += (scale * mu).astype(FLOAT)
+    if centre is not None:
+        intercept -= (scale * (mu @ centre - mean @ centre)).astype(FLOAT)
+    return coef, coef_sums
+
+
+def blend_wanted(n_rows: int, n_classes: int) -> bool:
+    """Whether ``centroid_blend="auto"`` chooses a blend: at most ``MAX_ROWS_PER_CLASS`` rows per class."""
+    return n_rows <= MAX_ROWS_PER_CLASS * n_classes
+
+
+def chosen_blend(pilot, classes, X, codes, sample_weight, fit_rows, held_rows, rng) -> tuple[float, float] | None:
+    """``(beta, T)`` chosen on ``held_rows`` with ``pilot`` trained on ``fit_rows`` (module docstring).
+
+    ``pilot`` is an unfitted classifier set up to use the fitted tree as is;
+    it is fitted here on the rows ``fit_rows`` of X (labels ``classes[codes]``).
+    Held-out rows whose class has no row in ``fit_rows`` are not scored (neither
+    the pilot nor the centroids know their class). Returns None when fewer than
+    ``MIN_ROWS`` held-out rows remain or the pilot's training was interrupted.
+    """
+    n_classes = len(classes)
+    known = np.zeros(n_classes, dtype=bool)
+    known[codes[fit_rows]] = True
+    held = held_rows[known[codes[held_rows]]]
+    if held.size < MIN_ROWS:
+        return None
+    held = np.sort(rng.permutation(held)[: blend_rows(n_classes)])
+    pilot.fit(X[fit_rows], classes[codes[fit_rows]], sample_weight=sample_weight[fit_rows])
+    if getattr(pilot, "interrupted_", False):
+        return None
+    # the pilot's classes are the tree's (all of them), in the same order as ``classes``
+    log_proba = pilot.predict_log_proba(X[held])
+    mu, centre = unit_centroids(X, codes, n_classes, sample_weight, rows=fit_rows)
+    S = centroid_scores(X[held], mu, centre, rms_row_norm(X))
+    return choose_blend(log_proba, S, codes[held])
+
+
+def blended_sparse(coef: sp.csr_matrix, coef_sums, mu_scaled: sp.csr_matrix):
+    """``(coef + mu_scaled, sums)`` for sparse weights: ``sums`` (the full Adagrad state's per-weight sums,
+    aligned with ``coef.data``, or None) realigned with the result's entries (new entries start at 0)."""
+    old = coef.tocoo()
+    new = mu_scaled.tocoo()
+    rows, cols = np.concatenate([old.row, new.row]), np.concatenate([old.col, new.col])
+    out = sp.csr_matrix((np.concatenate([old.data, new.data]).astype(FLOAT), (rows, cols)), shape=coef.shape)
+    out.sum_duplicates()
+    if coef_sums is None:
+        return out, None
+    # the same coordinates in the same order give the same entries: the old sums, plus 0 for new entries
+    sums_data = np.concatenate([np.asarray(coef_sums, dtype=FLOAT), np.zeros(new.nnz, dtype=FLOAT)])
+    sums = sp.csr_matrix((sums_data, (rows, cols)), shape=coef.shape)
+    sums.sum_duplicates()
+    return out, sums.data

@@ -1,0 +1,183 @@
+"""The centroid blend (skxc/_blend.py): temperature and beta choice, the added term, the estimator."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.special import log_softmax, softmax
+
+from skxc import AdversarialSoftmaxClassifier
+from skxc._blend import (
+    BETAS,
+    MAX_TEMPERATURE,
+    MIN_TEMPERATURE,
+    _log_likelihood,
+    add_centroids,
+    best_inverse_temperature,
+    blended_sparse,
+    choose_blend,
+)
+from skxc._start import rms_row_norm, unit_centroids
+from skxc.datasets import make_hierarchical_classification
+
+
+def reference_log_likelihood(A, truth, a):
+    """Mean log softmax(a A)[truth] by scipy."""
+    return float(np.mean(log_softmax(a * A, axis=1)[np.arange(len(truth)), truth]))
+
+
+def test_log_likelihood_and_derivatives_match_references():
+    rng = np.random.default_rng(0)
+    A = rng.normal(scale=3.0, size=(57, 40))
+    truth = rng.integers(0, 40, size=57)
+    for a in (0.1, 0.7, 1.0, 2.5):
+        ll, g, h = _log_likelihood(A, truth, a)
+        assert ll == pytest.approx(reference_log_likelihood(A, truth, a), rel=1e-10, abs=1e-12)
+        eps = 1e-5
+        up, down = reference_log_likelihood(A, truth, a + eps), reference_log_likelihood(A, truth, a - eps)
+        assert g == pytest.approx((up - down) / (2 * eps), rel=1e-5, abs=1e-8)
+        assert h == pytest.approx((up - 2 * reference_log_likelihood(A, truth, a) + down) / eps**2, rel=1e-3, abs=1e-5)
+        assert h <= 0  # concave in a
+
+
+def test_best_inverse_temperature_matches_a_grid_search():
+    rng = np.random.default_rng(1)
+    for scale in (0.05, 1.0, 20.0):  # scores far too flat, about right, far too sharp
+        truth = rng.integers(0, 30, size=200)
+        A = rng.normal(size=(200, 30))
+        A[np.arange(200), truth] += 1.5
+        A *= scale
+        a, ll = best_inverse_temperature(A, truth)
+        grid = np.exp(np.linspace(np.log(1 / MAX_TEMPERATURE), np.log(1 / MIN_TEMPERATURE), 4001))
+        lls = [reference_log_likelihood(A, truth, g) for g in grid]
+        best = grid[int(np.argmax(lls))]
+        assert ll >= max(lls) - 1e-6
+        assert a == pytest.approx(best, rel=0.01)
+        assert ll == pytest.approx(reference_log_likelihood(A, truth, a), abs=1e-12)
+
+
+def test_choose_blend_uses_the_centroids_only_when_they_predict():
+    rng = np.random.default_rng(2)
+    n, C = 400, 50
+    truth = rng.integers(0, C, size=n)
+    log_proba = log_softmax(rng.normal(size=(n, C)), axis=1)  # an uninformative model
+    informative = rng.normal(scale=0.1, size=(n, C))
+    informative[np.arange(n), truth] += 0.3
+    beta, T = choose_blend(log_proba, informative, truth)
+    assert beta > 0 and MIN_TEMPERATURE <= T <= MAX_TEMPERATURE
+    noise = rng.normal(scale=1.0, size=(n, C))  # beta = 1 already adds noise as large as the signal
+    good = log_softmax(5.0 * np.eye(C)[truth] + rng.normal(size=(n, C)), axis=1)  # a model that knows
+    beta, T = choose_blend(good, noise, truth)
+    assert beta == 0.0
+    assert beta in BETAS
+
+
+@pytest.mark.parametrize("container", ["dense", "csr"])
+def test_add_centroids_adds_beta_times_centroid_scores(container):
+    rng = np.random.default_rng(3)
+    X = rng.random((60, 12)) * (rng.random((60, 12)) < 0.5) + 0.5 * (container == "dense")
+    X = sp.csr_matrix(X) if container == "csr" else X
+    codes = rng.integers(0, 5, size=60)
+    w = rng.random(60) + 0.5
+    coef = rng.normal(size=(5, 12)).astype(np.float32)
+    intercept = rng.normal(size=5).astype(np.float32)
+    before = np.asarray(X @ coef.T, dtype=np.float64) + intercept
+    beta = 4.0
+    new_coef, sums = add_centroids(coef.copy(), intercept.copy(), X, codes, w, 5, beta)
+    new_intercept = intercept.copy()
+    add_centroids(coef.copy(), new_intercept, X, codes, w, 5, beta)
+    after = np.asarray(X @ new_coef.T, dtype=np.float64) + new_intercept
+    mu, centre = unit_centroids(X, codes, 5, w)
+    Xc = X.toarray() if sp.issparse(X) else X
+    expected = beta / rms_row_norm(X) * ((Xc - (0 if centre is None else centre)) @ np.asarray(mu.todense() if sp.issparse(mu) else mu).T)
+    diff = after - before - expected
+    # equal up to a term that is the same for every class of a row (which the softmax ignores)
+    np.testing.assert_allclose(diff - diff[:, :1], 0.0, atol=1e-4)
+    assert sums is None
+
+
+def test_blended_sparse_realigns_the_full_adagrad_sums():
+    coef = sp.csr_matrix(np.array([[1.0, 0, 2.0], [0, 3.0, 0]], dtype=np.float32))
+    sums = np.array([10.0, 20.0, 30.0], dtype=np.float32)  # aligned with coef.data: (0,0), (0,2), (1,1)
+    mu = sp.csr_matrix(np.array([[0.5, 0.5, 0], [0, 0, 0.25]]))
+    out, new_sums = blended_sparse(coef, sums, mu)
+    np.testing.assert_allclose(out.toarray(), coef.toarray() + mu.toarray())
+    dense_sums = sp.csr_matrix((new_sums, out.indices, out.indptr), shape=out.shape).toarray()
+    np.testing.assert_array_equal(dense_sums, [[10.0, 0.0, 20.0], [0.0, 30.0, 0.0]])
+    assert set(zip(*out.nonzero())) == {(0, 0), (0, 1), (0, 2), (1, 1), (1, 2)}
+
+
+def few_rows_data(n_classes=400, n_samples=3000, seed=0):
+    X, y = make_hierarchical_classification(
+        n_samples=n_samples + 600, n_features=40, n_classes=n_classes, random_state=seed
+    )
+    X = sp.csr_matrix(X)
+    return X[:n_samples], y[:n_samples], X[n_samples:], y[n_samples:]
+
+
+def test_auto_blend_on_few_rows_per_class_is_consistent_and_reproducible():
+    X, y, Xt, yt = few_rows_data()
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1).fit(X, y)
+    # 7.5 rows per class: the held-out rows want the centroids (beta 256, T 3.2 at this seed)
+    assert clf.centroid_blend_ in BETAS and clf.centroid_blend_ > 0
+    assert MIN_TEMPERATURE <= clf.score_temperature_ <= MAX_TEMPERATURE and clf.score_temperature_ != 1.0
+    plain = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, centroid_blend=0.0).fit(X, y)
+    assert clf.score(Xt, yt) > plain.score(Xt, yt) + 0.02  # 55.5 % against 50.0 % on these 600 rows
+    again = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1).fit(X, y)
+    np.testing.assert_array_equal(clf.coef_.toarray() if sp.issparse(clf.coef_) else clf.coef_,
+                                  again.coef_.toarray() if sp.issparse(again.coef_) else again.coef_)  # fmt: skip
+    assert clf.score_temperature_ == again.score_temperature_
+    # the probabilities are the softmax of decision_function (scores / T), and the top-k scores are their entries
+    D = clf.decision_function(Xt)
+    P = clf.predict_proba(Xt)
+    np.testing.assert_allclose(P, softmax(D, axis=1), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(clf.predict_log_proba(Xt), log_softmax(D, axis=1), rtol=1e-9, atol=1e-9)
+    top, scores = clf.predict_top_k(Xt, k=3, return_scores=True)
+    codes = np.searchsorted(clf.classes_, top)
+    np.testing.assert_allclose(scores, P[np.arange(len(top))[:, None], codes], rtol=1e-6)
+    np.testing.assert_array_equal(clf.predict(Xt), clf.classes_[np.argmax(P, axis=1)])
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(restored.predict_proba(Xt), P)
+
+
+def test_a_fixed_beta_adds_exactly_the_centroid_term():
+    X, y, Xt, _ = few_rows_data(n_classes=100, n_samples=1500, seed=1)
+    base = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, centroid_blend=0.0, weights="dense").fit(X, y)
+    blended = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, centroid_blend=16.0, weights="dense").fit(X, y)
+    assert (base.centroid_blend_, base.score_temperature_) == (0.0, 1.0)
+    assert (blended.centroid_blend_, blended.score_temperature_) == (16.0, 1.0)
+    codes = np.searchsorted(base.classes_, y)
+    mu, _ = unit_centroids(X, codes, len(base.classes_), np.ones(len(y)))
+    S = np.asarray((Xt @ mu.T).todense()) * 16.0 / rms_row_norm(X)
+    diff = blended.decision_function(Xt) - base.decision_function(Xt) - S
+    np.testing.assert_allclose(diff - diff[:, :1], 0.0, atol=1e-3)
+
+
+def test_auto_blend_is_skipped_with_many_rows_per_class_or_few_rows():
+    X, y = make_hierarchical_classification(n_samples=3000, n_features=20, n_classes=20, random_state=0)
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2).fit(X, y)  # 150 rows per class
+    assert (clf.centroid_blend_, clf.score_temperature_) == (0.0, 1.0)
+    X, y = make_hierarchical_classification(n_samples=600, n_features=20, n_classes=100, random_state=0)
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2).fit(X, y)  # too few rows to hold out
+    assert (clf.centroid_blend_, clf.score_temperature_) == (0.0, 1.0)
+
+
+def test_warm_start_and_partial_fit_keep_the_blend_in_the_weights():
+    X, y, _, _ = few_rows_data(n_classes=200, n_samples=2000, seed=2)
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, centroid_blend=4.0, max_iter=2).fit(X, y)
+    clf.set_params(warm_start=True).fit(X, y)  # trains on from coef_, which holds the term; adds none
+    assert clf.centroid_blend_ == 4.0
+    clf.partial_fit(X[:100], y[:100])
+    assert clf.centroid_blend_ == 4.0
+    fresh = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1).partial_fit(X, y, classes=np.unique(y))
+    assert (fresh.centroid_blend_, fresh.score_temperature_) == (0.0, 1.0)
+
+
+@pytest.mark.parametrize("bad", [-1.0, "yes", None])
+def test_centroid_blend_is_validated(bad):
+    X, y, _, _ = few_rows_data(n_classes=50, n_samples=300)
+    with pytest.raises((ValueError, TypeError), match="centroid_blend"):
+        AdversarialSoftmaxClassifier(centroid_blend=bad).fit(X, y)

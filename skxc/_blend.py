@@ -137,20 +137,26 @@ def choose_blend(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray) -> tup
     return best[1], best[2]
 
 
-def add_centroids(coef, intercept: np.ndarray, X, codes, sample_weight, n_classes: int, beta: float, coef_sums=None):
-    """Add the beta term (centroids of all rows) to ``coef`` and ``intercept``; returns ``(coef, coef_sums)``.
+def add_centroids(
+    coef, intercept: np.ndarray, X, codes, sample_weight, n_classes: int, beta: float, coef_sums=None, shared=None
+):
+    """Add the beta term (centroids of all rows) to the model; returns ``(coef, coef_sums, shared)``.
 
-    Dense coef: in place, ``beta / r (mu_c - mean mu)`` with the centre moved into
-    the intercept, as the centroid start writes it (``skxc._start.write_centred``).
-    Sparse (CSR) coef: a new CSR matrix ``coef + beta / r mu`` (the mean term is
-    the same for every class, which the softmax ignores), with ``coef_sums``
-    (per stored weight, or None) realigned by :func:`blended_sparse`.
+    The term is ``beta / r (mu_c - mean mu)`` with the centre moved into the
+    intercept, as the centroid start writes it (``skxc._start.write_centred``).
+    Dense coef: in place. Sparse (CSR) coef: a new CSR matrix ``coef + beta / r mu``
+    with ``coef_sums`` (per stored weight, or None) realigned by
+    :func:`blended_sparse`, and ``-beta / r mean mu`` added to ``shared`` (the
+    float32 term every class's score gets, ``skxc/_weights.py``; None: zero).
     """
     mu, centre = unit_centroids(X, codes, n_classes, sample_weight)
     scale = beta / rms_row_norm(X)
-    if sp.issparse(coef):
-        return blended_sparse(coef, coef_sums, sp.csr_matrix(mu * scale))
     mean = np.asarray(mu.mean(axis=0)).ravel()
+    if sp.issparse(coef):
+        coef, coef_sums = blended_sparse(coef, coef_sums, sp.csr_matrix(mu * scale))
+        common = (-scale * mean).astype(FLOAT)
+        shared = common if shared is None else (shared + common).astype(FLOAT)
+        return coef, coef_sums, shared
     coef -= (scale * mean).astype(FLOAT)[None, :]
     if sp.issparse(mu):
         m = sp.coo_matrix(mu)
@@ -159,7 +165,7 @@ def add_centroids(coef, intercept: np.ndarray, X, codes, sample_weight, n_classe
         coef += (scale * mu).astype(FLOAT)
     if centre is not None:
         intercept -= (scale * (mu @ centre - mean @ centre)).astype(FLOAT)
-    return coef, coef_sums
+    return coef, coef_sums, shared
 
 
 def blend_wanted(n_rows: int, n_classes: int) -> bool:

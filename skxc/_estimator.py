@@ -566,9 +566,13 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         if beta > 0:
             state = self._adagrad_state
             full_sums = state.coef_sums if sp.issparse(self.coef_) and state.kind == "full" else None
-            coef, sums = add_centroids(self.coef_ if sp.issparse(self.coef_) else writeable(self.coef_), self.intercept_, X, codes, weight,
-                                       len(self.classes_), beta, full_sums)  # fmt: skip
+            coef, sums, shared = add_centroids(
+                self.coef_ if sp.issparse(self.coef_) else writeable(self.coef_), self.intercept_, X, codes,
+                weight, len(self.classes_), beta, full_sums, getattr(self, "_shared_coef", None),
+            )  # fmt: skip
             self.coef_ = coef
+            if sp.issparse(coef):
+                self._shared_coef = shared
             if sums is not None:
                 self._adagrad_state = AdagradState(state.kind, sums, state.factor_sums, state.intercept_sums)
         self.centroid_blend_, self.score_temperature_ = float(beta), float(temperature)

@@ -86,17 +86,29 @@ def test_add_centroids_adds_beta_times_centroid_scores(container):
     intercept = rng.normal(size=5).astype(np.float32)
     before = np.asarray(X @ coef.T, dtype=np.float64) + intercept
     beta = 4.0
-    new_coef, sums = add_centroids(coef.copy(), intercept.copy(), X, codes, w, 5, beta)
     new_intercept = intercept.copy()
-    add_centroids(coef.copy(), new_intercept, X, codes, w, 5, beta)
+    new_coef, sums, shared = add_centroids(coef.copy(), new_intercept, X, codes, w, 5, beta)
     after = np.asarray(X @ new_coef.T, dtype=np.float64) + new_intercept
     mu, centre = unit_centroids(X, codes, 5, w)
     Xc = X.toarray() if sp.issparse(X) else X
-    expected = beta / rms_row_norm(X) * ((Xc - (0 if centre is None else centre)) @ np.asarray(mu.todense() if sp.issparse(mu) else mu).T)
-    diff = after - before - expected
-    # equal up to a term that is the same for every class of a row (which the softmax ignores)
-    np.testing.assert_allclose(diff - diff[:, :1], 0.0, atol=1e-4)
-    assert sums is None
+    mu = np.asarray(mu.todense() if sp.issparse(mu) else mu)
+    expected = beta / rms_row_norm(X) * ((Xc - (0 if centre is None else centre)) @ (mu - mu.mean(axis=0)).T)
+    np.testing.assert_allclose(after - before, expected, atol=1e-4)
+    assert sums is None and shared is None
+
+
+def test_add_centroids_sparse_coef_matches_dense():
+    rng = np.random.default_rng(4)
+    X = sp.csr_matrix(rng.random((60, 12)) * (rng.random((60, 12)) < 0.4))
+    codes = rng.integers(0, 5, size=60)
+    w = np.ones(60)
+    coef = rng.normal(size=(5, 12)).astype(np.float32) * (rng.random((5, 12)) < 0.5)
+    dense_intercept, sparse_intercept = np.zeros(5, np.float32), np.zeros(5, np.float32)
+    dense, _, _ = add_centroids(coef.copy(), dense_intercept, X, codes, w, 5, 8.0)
+    sparse, _, shared = add_centroids(sp.csr_matrix(coef), sparse_intercept, X, codes, w, 5, 8.0, shared=None)
+    assert sp.issparse(sparse) and sparse.dtype == np.float32 and shared.dtype == np.float32
+    np.testing.assert_allclose(sparse.toarray() + shared[None, :], dense, atol=1e-6)
+    np.testing.assert_array_equal(sparse_intercept, dense_intercept)
 
 
 def test_blended_sparse_realigns_the_full_adagrad_sums():

@@ -17,7 +17,7 @@ the model's core; beta = 0 and T = 1 give it unchanged.
 
 beta and T are chosen jointly by the held-out log-likelihood of the rows held
 out from the tree (``skxc._start.calibration_split``): a pilot model is trained
-for ``PILOT_EPOCHS`` epochs on the other rows with the same tree (which has not
+for 30 % of the fit's epochs (``PILOT_FRACTION``) on the other rows with the same tree (which has not
 seen the held-out rows either), and centroids of those rows give the beta
 term. For each beta on ``BETAS`` the best T is found by Newton steps on the
 inverse temperature (the log-likelihood is concave in it); the pair with the
@@ -39,8 +39,8 @@ from ._start import rms_row_norm, unit_centroids
 
 #: Candidate beta: 0 and 4**0 .. 4**6 (in units of 1 / RMS row norm).
 BETAS = np.concatenate([[0.0], 4.0 ** np.arange(0, 7)])
-#: Epochs of the pilot model (at most the fit's own budget).
-PILOT_EPOCHS = 3
+#: The pilot trains for this fraction of the fit's epochs (rounded, at least 1): 3 of 10, 2 of 5.
+PILOT_FRACTION = 0.3
 #: "auto" blends only when the training rows per class (rows / classes) are at most this many:
 #: with more, the trained model is far ahead of the centroids and the pilot would cost time for nothing.
 MAX_ROWS_PER_CLASS = 50.0
@@ -48,8 +48,15 @@ MAX_ROWS_PER_CLASS = 50.0
 MAX_SCORES = 1_000_000
 MIN_ROWS = 100
 MAX_ROWS = 1_000
+#: Held-out rows are densified for the centroid scores up to this many entries (rows x features).
+MAX_DENSE_ROWS = 20_000_000
 #: Range of the score temperature T.
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.25, 64.0
+
+
+def pilot_epochs(n_epochs: int) -> int:
+    """Epochs of the pilot model for a fit of ``n_epochs`` epochs."""
+    return max(1, round(PILOT_FRACTION * n_epochs))
 
 
 def blend_rows(n_classes: int) -> int:
@@ -61,7 +68,9 @@ def centroid_scores(X, mu, centre, unit: float) -> np.ndarray:
     """float64 (n, C): ``(x - centre).mu_c / unit`` for every row of X and class c (dense result)."""
     if centre is not None:
         X = np.asarray(X, dtype=np.float64) - centre
-    S = X @ mu.T
+    elif sp.issparse(X) and X.shape[0] * X.shape[1] <= MAX_DENSE_ROWS:
+        X = X.toarray()  # sparse mu times dense rows: much faster than a sparse x sparse product
+    S = (mu @ X.T).T if sp.issparse(mu) else X @ mu.T
     S = S.toarray() if sp.issparse(S) else np.asarray(S, dtype=np.float64)
     return S / unit
 
@@ -180,7 +189,8 @@ def chosen_blend(pilot, classes, X, codes, sample_weight, fit_rows, held_rows, r
     it is fitted here on the rows ``fit_rows`` of X (labels ``classes[codes]``).
     Held-out rows whose class has no row in ``fit_rows`` are not scored (neither
     the pilot nor the centroids know their class). Returns None when fewer than
-    ``MIN_ROWS`` held-out rows remain or the pilot's training was interrupted.
+    ``MIN_ROWS`` held-out rows remain or the pilot's training was interrupted
+    (``pilot.interrupted_``).
     """
     n_classes = len(classes)
     known = np.zeros(n_classes, dtype=bool)

@@ -19,7 +19,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import _check_partial_fit_first_call
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._blend import PILOT_EPOCHS, add_centroids, blend_wanted, chosen_blend
+from ._blend import add_centroids, blend_wanted, chosen_blend, pilot_epochs
 from ._fit import (
     Progress,
     adagrad_kind,
@@ -533,13 +533,15 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         rng = self._rng if warm else seed_rng(self.random_state)
         # the epoch budget of max_iter="auto" counts examples: rows, or (row, label) pairs
         n_examples = (int(y.nnz) if sp.issparse(y) else int(np.count_nonzero(y))) if multilabel else X.shape[0]
-        with intact_on_error(self.__dict__):
-            X, val, rows, split = self._prepare_fit(X, y, classes, sample_weight, rng, warm, multilabel)
-        self.n_iter_ = 0
         n_epochs = resolve_max_iter(self.max_iter, n_examples)
+        with intact_on_error(self.__dict__):  # also Ctrl-C during the blend's pilot: nothing has changed
+            X, val, rows, split = self._prepare_fit(X, y, classes, sample_weight, rng, warm, multilabel)
+            # the blend is chosen before training, so that the pilot's memory is freed before the model's grows
+            blend = None if warm or multilabel else self._chosen_blend(X, rows, split, rng, n_epochs)
+        self.n_iter_ = 0
         self._train(rows, n_epochs, val)
-        if not (warm or multilabel):
-            self._blend(X, rows, split, rng, n_epochs)
+        if blend is not None:
+            self._add_blend(X, rows, *blend)
         threshold = self.weight_threshold
         if threshold == "auto":
             threshold = AUTO_WEIGHT_THRESHOLD if sp.issparse(self.coef_) else 0.0
@@ -547,28 +549,37 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             self._prune(threshold)
         return self
 
-    def _blend(self, X, rows: Rows, split, rng, n_epochs: int) -> None:
-        """Add the centroid term of ``centroid_blend`` to the trained model (skxc/_blend.py)."""
-        beta, temperature = self.centroid_blend, 1.0
+    def _chosen_blend(self, X, rows: Rows, split, rng, n_epochs: int) -> tuple[float, float]:
+        """``(beta, T)`` of ``centroid_blend`` for a new model (skxc/_blend.py); "auto" trains the pilot.
+
+        The pilot draws from a generator spawned from ``rng``, so the model's own training draws the
+        same numbers with or without it. KeyboardInterrupt if Ctrl-C stopped the pilot.
+        """
+        if self.centroid_blend != "auto":
+            return float(self.centroid_blend), 1.0
+        if self.noise is None or split is None or not blend_wanted(X.shape[0], len(self.classes_)):
+            return 0.0, 1.0
+        pilot_rng = rng.spawn(1)[0]
+        pilot = clone(self).set_params(
+            noise=FrozenEstimator(self.tree_), max_iter=pilot_epochs(n_epochs), centroid_blend=0.0,
+            early_stopping=False, warm_start=False, verbose=0, random_state=child_seed(pilot_rng),
+            weights=self._pilot_weights(X), weight_threshold=0.0,
+        )  # fmt: skip
         codes, weight = rows.codes, rows.sample_weight.astype(np.float64)
-        if beta == "auto":
-            beta = 0.0
-            if (self.noise is not None and split is not None and not self.interrupted_
-                    and blend_wanted(X.shape[0], len(self.classes_))):  # fmt: skip
-                pilot = clone(self).set_params(
-                    noise=FrozenEstimator(self.tree_), max_iter=min(PILOT_EPOCHS, n_epochs), centroid_blend=0.0,
-                    early_stopping=False, warm_start=False, verbose=0, random_state=child_seed(rng),
-                    weights=self._pilot_weights(X), weight_threshold=0.0,
-                )  # fmt: skip
-                chosen = chosen_blend(pilot, self.classes_, X, codes, weight, *split, rng)
-                if chosen is not None:
-                    beta, temperature = chosen
+        chosen = chosen_blend(pilot, self.classes_, X, codes, weight, *split, pilot_rng)
+        if getattr(pilot, "interrupted_", False):
+            raise KeyboardInterrupt
+        return (0.0, 1.0) if chosen is None else chosen
+
+    def _add_blend(self, X, rows: Rows, beta: float, temperature: float) -> None:
+        """Fold ``beta`` times the centroid scores into the trained model; set the score temperature."""
         if beta > 0:
             state = self._adagrad_state
             full_sums = state.coef_sums if sp.issparse(self.coef_) and state.kind == "full" else None
             coef, sums, shared = add_centroids(
-                self.coef_ if sp.issparse(self.coef_) else writeable(self.coef_), self.intercept_, X, codes,
-                weight, len(self.classes_), beta, full_sums, getattr(self, "_shared_coef", None),
+                self.coef_ if sp.issparse(self.coef_) else writeable(self.coef_), self.intercept_, X, rows.codes,
+                rows.sample_weight.astype(np.float64), len(self.classes_), beta, full_sums,
+                getattr(self, "_shared_coef", None),
             )  # fmt: skip
             self.coef_ = coef
             if sp.issparse(coef):

@@ -193,3 +193,45 @@ def test_centroid_blend_is_validated(bad):
     X, y, _, _ = few_rows_data(n_classes=50, n_samples=300)
     with pytest.raises((ValueError, TypeError), match="centroid_blend"):
         AdversarialSoftmaxClassifier(centroid_blend=bad).fit(X, y)
+
+
+def test_ctrl_c_during_the_pilot_leaves_the_estimator_as_it_was(monkeypatch):
+    import signal
+
+    import skxc._solver as solver
+    from skxc import TrainingInterruptedWarning
+
+    X, y, Xt, _ = few_rows_data(n_classes=200, n_samples=2000, seed=3)
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2, centroid_blend=0.0).fit(X, y)
+    before = clf.predict_proba(Xt)
+    real = solver.negative_sampling_epoch
+    calls = []
+
+    def kernel(*args):  # the first kernel call of the next fit is the pilot's
+        real(*args)
+        calls.append(1)
+        if len(calls) == 1:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(solver, "negative_sampling_epoch", kernel)
+    monkeypatch.setattr(solver, "PROGRESS_ROWS", 500)  # several pieces per epoch
+    clf.set_params(centroid_blend="auto", random_state=1)
+    with pytest.warns(TrainingInterruptedWarning), pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y)
+    assert len(calls) == 1  # the model's own training never started
+    np.testing.assert_array_equal(clf.predict_proba(Xt), before)
+    assert clf.centroid_blend == "auto" and clf.centroid_blend_ == 0.0
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_the_blend_does_not_change_the_training_draws():
+    """The pilot draws from a spawned generator: the trained part of an "auto" model is the model of
+    centroid_blend=0 plus the centroid term (same seed, n_jobs=1)."""
+    X, y, Xt, _ = few_rows_data(n_classes=150, n_samples=1500, seed=4)
+    auto = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, weights="dense").fit(X, y)
+    assert auto.centroid_blend_ > 0
+    fixed = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, weights="dense",
+                                         centroid_blend=auto.centroid_blend_).fit(X, y)  # fmt: skip
+    np.testing.assert_array_equal(auto.coef_, fixed.coef_)
+    np.testing.assert_array_equal(auto.intercept_, fixed.intercept_)
+    np.testing.assert_allclose(auto.decision_function(Xt) * auto.score_temperature_, fixed.decision_function(Xt))

@@ -191,8 +191,8 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         ``init``) and r the RMS row norm. It helps where classes have few
         rows. ``"auto"`` chooses beta in {0, 1, 4, ..., 4096}, together with
         the temperature ``score_temperature_`` of the probabilities, by the
-        log-likelihood of the rows held out for calibration under a 3-epoch
-        pilot model trained on the other rows; it does so for single-label
+        log-likelihood of the rows held out for calibration under a pilot
+        model trained on the other rows for 30 % of the epochs; it does so for single-label
         data with negative sampling, at most 50 rows per class and at least
         1,000 rows, and otherwise means 0. A number: that beta, temperature 1.
         0 leaves the paper's model (:ref:`param-centroid-blend`).

@@ -33,9 +33,13 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.frozen import FrozenEstimator
 
 from ._config import FLOAT
+from ._parallel import child_seed
 from ._start import rms_row_norm, unit_centroids
+from ._state import AdagradState, writeable
 
 #: Candidate beta: 0 and 4**0 .. 4**6 (in units of 1 / RMS row norm).
 BETAS = np.concatenate([[0.0], 4.0 ** np.arange(0, 7)])
@@ -224,3 +228,56 @@ def blended_sparse(coef: sp.csr_matrix, coef_sums, mu_scaled: sp.csr_matrix):
     sums = sp.csr_matrix((sums_data, (rows, cols)), shape=coef.shape)
     sums.sum_duplicates()
     return out, sums.data
+
+
+def pilot_weights(estimator, X) -> str:
+    """The pilot's weight layout: sparse if the model's are, else the "auto" choice for X (a pilot
+    with a large dense coef_ would double the memory; a small one reuses the model's kernels)."""
+    if sp.issparse(estimator.coef_):
+        return "sparse"
+    return "auto" if sp.issparse(X) else "dense"
+
+
+def chosen_for(estimator, X, rows, split, rng, n_epochs: int) -> tuple[float, float]:
+    """``(beta, T)`` of ``estimator.centroid_blend`` for its new model; "auto" trains the pilot.
+
+    ``estimator`` is an initialised (tree fitted) single-label classifier, ``rows`` its training
+    rows, ``split`` its calibration split (or None) and ``n_epochs`` its budget. The pilot draws
+    from a generator spawned from ``rng``, so the model's own training draws the same numbers with
+    or without it. KeyboardInterrupt if Ctrl-C stopped the pilot.
+    """
+    if estimator.centroid_blend != "auto":
+        return float(estimator.centroid_blend), 1.0
+    if estimator.noise is None or split is None or not blend_wanted(X.shape[0], len(estimator.classes_)):
+        return 0.0, 1.0
+    pilot_rng = rng.spawn(1)[0]
+    pilot = clone(estimator).set_params(
+        noise=FrozenEstimator(estimator.tree_), max_iter=pilot_epochs(n_epochs), centroid_blend=0.0,
+        early_stopping=False, warm_start=False, verbose=0, random_state=child_seed(pilot_rng),
+        weights=pilot_weights(estimator, X), weight_threshold=0.0,
+    )  # fmt: skip
+    codes, weight = rows.codes, rows.sample_weight.astype(np.float64)
+    chosen = chosen_blend(pilot, estimator.classes_, X, codes, weight, *split, pilot_rng)
+    if getattr(pilot, "interrupted_", False):
+        raise KeyboardInterrupt
+    return (0.0, 1.0) if chosen is None else chosen
+
+
+def add_blend(estimator, X, rows, beta: float, temperature: float) -> None:
+    """Fold ``beta`` times the centroid scores into ``estimator``'s trained model; set
+    ``centroid_blend_`` and ``score_temperature_``."""
+    if beta > 0:
+        state = estimator._adagrad_state
+        full_sums = state.coef_sums if sp.issparse(estimator.coef_) and state.kind == "full" else None
+        coef = estimator.coef_
+        coef, sums, shared = add_centroids(
+            coef if sp.issparse(coef) else writeable(coef), estimator.intercept_, X, rows.codes,
+            rows.sample_weight.astype(np.float64), len(estimator.classes_), beta, full_sums,
+            getattr(estimator, "_shared_coef", None),
+        )  # fmt: skip
+        estimator.coef_ = coef
+        if sp.issparse(coef):
+            estimator._shared_coef = shared
+        if sums is not None:
+            estimator._adagrad_state = AdagradState(state.kind, sums, state.factor_sums, state.intercept_sums)
+    estimator.centroid_blend_, estimator.score_temperature_ = float(beta), float(temperature)

@@ -13,13 +13,13 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import _check_partial_fit_first_call
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._blend import add_centroids, blend_wanted, chosen_blend, pilot_epochs
+from ._blend import add_blend, chosen_for
 from ._fit import (
     Progress,
     adagrad_kind,
@@ -50,10 +50,10 @@ from ._multilabel import (
     label_sets,
 )
 from ._noise import frozen_classes
-from ._parallel import child_seed, deferred_interrupt, n_threads, seed_rng
+from ._parallel import deferred_interrupt, n_threads, seed_rng
 from ._predict import all_classes, class_blocks, log_normalizers, top_k
 from ._solver import Rows, check_finite_model, run_epochs
-from ._state import AdagradState, writeable
+from ._state import writeable
 from ._validation import (
     canonical_csr,
     check_model_memory,
@@ -537,63 +537,17 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         with intact_on_error(self.__dict__):  # also Ctrl-C during the blend's pilot: nothing has changed
             X, val, rows, split = self._prepare_fit(X, y, classes, sample_weight, rng, warm, multilabel)
             # the blend is chosen before training, so that the pilot's memory is freed before the model's grows
-            blend = None if warm or multilabel else self._chosen_blend(X, rows, split, rng, n_epochs)
+            blend = None if warm or multilabel else chosen_for(self, X, rows, split, rng, n_epochs)
         self.n_iter_ = 0
         self._train(rows, n_epochs, val)
         if blend is not None:
-            self._add_blend(X, rows, *blend)
+            add_blend(self, X, rows, *blend)
         threshold = self.weight_threshold
         if threshold == "auto":
             threshold = AUTO_WEIGHT_THRESHOLD if sp.issparse(self.coef_) else 0.0
         if threshold > 0:
             self._prune(threshold)
         return self
-
-    def _chosen_blend(self, X, rows: Rows, split, rng, n_epochs: int) -> tuple[float, float]:
-        """``(beta, T)`` of ``centroid_blend`` for a new model (skxc/_blend.py); "auto" trains the pilot.
-
-        The pilot draws from a generator spawned from ``rng``, so the model's own training draws the
-        same numbers with or without it. KeyboardInterrupt if Ctrl-C stopped the pilot.
-        """
-        if self.centroid_blend != "auto":
-            return float(self.centroid_blend), 1.0
-        if self.noise is None or split is None or not blend_wanted(X.shape[0], len(self.classes_)):
-            return 0.0, 1.0
-        pilot_rng = rng.spawn(1)[0]
-        pilot = clone(self).set_params(
-            noise=FrozenEstimator(self.tree_), max_iter=pilot_epochs(n_epochs), centroid_blend=0.0,
-            early_stopping=False, warm_start=False, verbose=0, random_state=child_seed(pilot_rng),
-            weights=self._pilot_weights(X), weight_threshold=0.0,
-        )  # fmt: skip
-        codes, weight = rows.codes, rows.sample_weight.astype(np.float64)
-        chosen = chosen_blend(pilot, self.classes_, X, codes, weight, *split, pilot_rng)
-        if getattr(pilot, "interrupted_", False):
-            raise KeyboardInterrupt
-        return (0.0, 1.0) if chosen is None else chosen
-
-    def _add_blend(self, X, rows: Rows, beta: float, temperature: float) -> None:
-        """Fold ``beta`` times the centroid scores into the trained model; set the score temperature."""
-        if beta > 0:
-            state = self._adagrad_state
-            full_sums = state.coef_sums if sp.issparse(self.coef_) and state.kind == "full" else None
-            coef, sums, shared = add_centroids(
-                self.coef_ if sp.issparse(self.coef_) else writeable(self.coef_), self.intercept_, X, rows.codes,
-                rows.sample_weight.astype(np.float64), len(self.classes_), beta, full_sums,
-                getattr(self, "_shared_coef", None),
-            )  # fmt: skip
-            self.coef_ = coef
-            if sp.issparse(coef):
-                self._shared_coef = shared
-            if sums is not None:
-                self._adagrad_state = AdagradState(state.kind, sums, state.factor_sums, state.intercept_sums)
-        self.centroid_blend_, self.score_temperature_ = float(beta), float(temperature)
-
-    def _pilot_weights(self, X) -> str:
-        """The pilot's weight layout: sparse if the model's are, else the "auto" choice for X (a pilot
-        with a large dense coef_ would double the memory; a small one reuses the model's kernels)."""
-        if sp.issparse(self.coef_):
-            return "sparse"
-        return "auto" if sp.issparse(X) else "dense"
 
     def _prune(self, threshold: float) -> None:
         """Drop (sparse) or zero (dense) the weights below ``threshold`` times their class's largest |w|."""

@@ -119,7 +119,7 @@ def test_blended_sparse_realigns_the_full_adagrad_sums():
     np.testing.assert_allclose(out.toarray(), coef.toarray() + mu.toarray())
     dense_sums = sp.csr_matrix((new_sums, out.indices, out.indptr), shape=out.shape).toarray()
     np.testing.assert_array_equal(dense_sums, [[10.0, 0.0, 20.0], [0.0, 30.0, 0.0]])
-    assert set(zip(*out.nonzero())) == {(0, 0), (0, 1), (0, 2), (1, 1), (1, 2)}
+    assert set(zip(*out.nonzero(), strict=True)) == {(0, 0), (0, 1), (0, 2), (1, 1), (1, 2)}
 
 
 def few_rows_data(n_classes=400, n_samples=3000, seed=0):

@@ -230,7 +230,9 @@ def test_sparse_and_dense_layouts_give_the_same_model(text_like, init, adagrad):
     and coef_ (+ the start's common term) equal to the dense coef_."""
     X, y, Xt, _ = text_like
     # centroid_blend=0: the layouts train the same model; the blend term of either layout: tests/test_blend.py
-    kw = dict(random_state=0, n_jobs=1, init=init, adagrad=adagrad, max_iter=3, weight_threshold=0.0, centroid_blend=0.0)
+    kw = dict(
+        random_state=0, n_jobs=1, init=init, adagrad=adagrad, max_iter=3, weight_threshold=0.0, centroid_blend=0.0
+    )
     dense = AdversarialSoftmaxClassifier(weights="dense", **kw).fit(X, y)
     sparse = AdversarialSoftmaxClassifier(weights="sparse", **kw).fit(X, y)
     assert sp.issparse(sparse.coef_) and isinstance(dense.coef_, np.ndarray)

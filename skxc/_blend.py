@@ -263,21 +263,17 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int) -> tuple[float, fl
     return (0.0, 1.0) if chosen is None else chosen
 
 
-def add_blend(estimator, X, rows, beta: float, temperature: float) -> None:
-    """Fold ``beta`` times the centroid scores into ``estimator``'s trained model; set
-    ``centroid_blend_`` and ``score_temperature_``."""
-    if beta > 0:
-        state = estimator._adagrad_state
-        full_sums = state.coef_sums if sp.issparse(estimator.coef_) and state.kind == "full" else None
-        coef = estimator.coef_
-        coef, sums, shared = add_centroids(
-            coef if sp.issparse(coef) else writeable(coef), estimator.intercept_, X, rows.codes,
-            rows.sample_weight.astype(np.float64), len(estimator.classes_), beta, full_sums,
-            getattr(estimator, "_shared_coef", None),
-        )  # fmt: skip
-        estimator.coef_ = coef
-        if sp.issparse(coef):
-            estimator._shared_coef = shared
-        if sums is not None:
-            estimator._adagrad_state = AdagradState(state.kind, sums, state.factor_sums, state.intercept_sums)
-    estimator.centroid_blend_, estimator.score_temperature_ = float(beta), float(temperature)
+def blended(coef, intercept: np.ndarray, state: AdagradState, shared, X, rows, beta: float):
+    """The trained model with ``beta`` times the centroid scores folded in: ``(coef, state, shared)``.
+
+    ``intercept`` is updated in place; ``coef`` too when dense; sparse ``coef`` gives a new CSR matrix,
+    a full Adagrad ``state`` realigned with it and the updated ``shared`` term (:func:`add_centroids`).
+    """
+    full_sums = state.coef_sums if sp.issparse(coef) and state.kind == "full" else None
+    coef, sums, shared = add_centroids(
+        coef if sp.issparse(coef) else writeable(coef), intercept, X, rows.codes,
+        rows.sample_weight.astype(np.float64), len(intercept), beta, full_sums, shared,
+    )  # fmt: skip
+    if sums is not None:
+        state = AdagradState(state.kind, sums, state.factor_sums, state.intercept_sums)
+    return coef, state, shared

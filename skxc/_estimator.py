@@ -19,7 +19,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import _check_partial_fit_first_call
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._blend import add_blend, chosen_for
+from ._blend import blended, chosen_for
 from ._fit import (
     Progress,
     adagrad_kind,
@@ -541,13 +541,25 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         self.n_iter_ = 0
         self._train(rows, n_epochs, val)
         if blend is not None:
-            add_blend(self, X, rows, *blend)
+            self._add_blend(X, rows, *blend)
         threshold = self.weight_threshold
         if threshold == "auto":
             threshold = AUTO_WEIGHT_THRESHOLD if sp.issparse(self.coef_) else 0.0
         if threshold > 0:
             self._prune(threshold)
         return self
+
+    def _add_blend(self, X, rows: Rows, beta: float, temperature: float) -> None:
+        """Fold ``beta`` times the centroid scores into the trained model (skxc/_blend.py); set the temperature."""
+        if beta > 0:
+            shared = getattr(self, "_shared_coef", None)
+            coef, self._adagrad_state, shared = blended(
+                self.coef_, self.intercept_, self._adagrad_state, shared, X, rows, beta
+            )
+            self.coef_ = coef
+            if sp.issparse(coef):
+                self._shared_coef = shared
+        self.centroid_blend_, self.score_temperature_ = float(beta), float(temperature)
 
     def _prune(self, threshold: float) -> None:
         """Drop (sparse) or zero (dense) the weights below ``threshold`` times their class's largest |w|."""

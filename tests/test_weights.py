@@ -367,7 +367,10 @@ def test_table_growth_checks_memory_and_leaves_a_usable_model(text_like, monkeyp
     Xt = X[:100]
     answers = iter([10**12])  # the up-front guard passes; every later question gets 1 MB
     monkeypatch.setattr(validation, "available_memory_bytes", lambda: next(answers, 10**6))
-    clf = AdversarialSoftmaxClassifier(weights="sparse", random_state=0, n_jobs=1, max_iter=5, init="zeros")
+    # centroid_blend=0: 50 rows per class would train the blend's pilot first, under the same guard
+    clf = AdversarialSoftmaxClassifier(
+        weights="sparse", random_state=0, n_jobs=1, max_iter=5, init="zeros", centroid_blend=0.0
+    )
     with pytest.raises(
         SparseWeightsMemoryError, match=r"need a table of .* GiB to grow.*Training stopped.*n_negatives"
     ):

@@ -235,3 +235,18 @@ def test_the_blend_does_not_change_the_training_draws():
     np.testing.assert_array_equal(auto.coef_, fixed.coef_)
     np.testing.assert_array_equal(auto.intercept_, fixed.intercept_)
     np.testing.assert_allclose(auto.decision_function(Xt) * auto.score_temperature_, fixed.decision_function(Xt))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # early stopping's budget
+def test_auto_blend_with_string_labels_weights_and_early_stopping():
+    X, y, Xt, yt = few_rows_data(n_classes=200, n_samples=2500, seed=5)
+    names = np.array([f"class-{c:04d}" for c in range(200)], dtype=object)
+    weight = np.ones(len(y))
+    weight[::7] = 0.0  # zero weight: as if the row were not there
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, early_stopping=True)
+    clf.fit(X, names[y], sample_weight=weight)
+    assert clf.centroid_blend_ > 0 and np.isfinite(clf.score_temperature_)
+    assert set(clf.predict(Xt)) <= set(clf.classes_)
+    proba = clf.predict_proba(Xt)
+    assert np.all(np.isfinite(proba)) and np.allclose(proba.sum(axis=1), 1.0)
+    assert clf.score(Xt, names[yt]) > 0.3

@@ -31,6 +31,8 @@ blend").
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import clone
@@ -38,7 +40,7 @@ from sklearn.frozen import FrozenEstimator
 
 from ._config import FLOAT
 from ._parallel import child_seed
-from ._start import rms_row_norm, unit_centroids
+from ._start import rms_row_norm, tempered, unit_centroids
 from ._state import AdagradState, writeable
 
 #: Candidate beta: 0 and 4**0 .. 4**6 (in units of 1 / RMS row norm).
@@ -54,6 +56,9 @@ MIN_ROWS = 100
 MAX_ROWS = 1_000
 #: Held-out rows are densified for the centroid scores up to this many entries (rows x features).
 MAX_DENSE_ROWS = 20_000_000
+#: "auto" also tries the tree at this factor of its temperature (never below ``MIN_TREE_TEMPERATURE``).
+FLATTER = 0.5
+MIN_TREE_TEMPERATURE = 1.0 / 32.0
 #: Range of the score temperature T.
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.25, 64.0
 
@@ -134,8 +139,8 @@ def best_inverse_temperature(A: np.ndarray, truth: np.ndarray, a: float = 1.0) -
     return a, ll
 
 
-def choose_blend(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
-    """``(beta, T)`` with the best held-out log-likelihood (module docstring).
+def choose_blend(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
+    """``(beta, T, log-likelihood)`` with the best held-out log-likelihood (module docstring).
 
     ``log_proba`` float64 (n, C): the pilot's log-probabilities of the held-out
     rows; ``S`` float64 (n, C): their centroid scores; ``truth`` int (n,) their
@@ -147,7 +152,7 @@ def choose_blend(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray) -> tup
         a, ll = best_inverse_temperature(log_proba + beta * S, truth, a)
         if ll > best[0] + 1e-9:
             best = (ll, float(beta), 1.0 / a)
-    return best[1], best[2]
+    return best[1], best[2], best[0]
 
 
 def add_centroids(
@@ -186,29 +191,31 @@ def blend_wanted(n_rows: int, n_classes: int) -> bool:
     return n_rows <= MAX_ROWS_PER_CLASS * n_classes
 
 
-def chosen_blend(pilot, classes, X, codes, sample_weight, fit_rows, held_rows, rng) -> tuple[float, float] | None:
-    """``(beta, T)`` chosen on ``held_rows`` with ``pilot`` trained on ``fit_rows`` (module docstring).
-
-    ``pilot`` is an unfitted classifier set up to use the fitted tree as is;
-    it is fitted here on the rows ``fit_rows`` of X (labels ``classes[codes]``).
-    Held-out rows whose class has no row in ``fit_rows`` are not scored (neither
-    the pilot nor the centroids know their class). Returns None when fewer than
-    ``MIN_ROWS`` held-out rows remain or the pilot's training was interrupted
-    (``pilot.interrupted_``).
-    """
-    n_classes = len(classes)
+def scored_rows(codes, fit_rows, held_rows, n_classes: int, rng):
+    """The held-out rows the choice scores: those whose class has a row in ``fit_rows`` (neither the
+    pilot nor the centroids know the others' classes), at most ``blend_rows(n_classes)``, sorted;
+    None when fewer than ``MIN_ROWS`` remain."""
     known = np.zeros(n_classes, dtype=bool)
     known[codes[fit_rows]] = True
     held = held_rows[known[codes[held_rows]]]
     if held.size < MIN_ROWS:
         return None
-    held = np.sort(rng.permutation(held)[: blend_rows(n_classes)])
+    return np.sort(rng.permutation(held)[: blend_rows(n_classes)])
+
+
+def chosen_blend(pilot, classes, X, codes, sample_weight, fit_rows, held) -> tuple[float, float, float] | None:
+    """``(beta, T, log-likelihood)`` chosen on the rows ``held`` with ``pilot`` trained on ``fit_rows``.
+
+    ``pilot`` is an unfitted classifier set up to use a fitted tree as is; it
+    is fitted here on the rows ``fit_rows`` of X (labels ``classes[codes]``).
+    None if the pilot's training was interrupted (``pilot.interrupted_``).
+    """
     pilot.fit(X[fit_rows], classes[codes[fit_rows]], sample_weight=sample_weight[fit_rows])
     if getattr(pilot, "interrupted_", False):
         return None
     # the pilot's classes are the tree's (all of them), in the same order as ``classes``
     log_proba = pilot.predict_log_proba(X[held])
-    mu, centre = unit_centroids(X, codes, n_classes, sample_weight, rows=fit_rows)
+    mu, centre = unit_centroids(X, codes, len(classes), sample_weight, rows=fit_rows)
     S = centroid_scores(X[held], mu, centre, rms_row_norm(X))
     return choose_blend(log_proba, S, codes[held])
 
@@ -238,29 +245,59 @@ def pilot_weights(estimator, X) -> str:
     return "auto" if sp.issparse(X) else "dense"
 
 
-def chosen_for(estimator, X, rows, split, rng, n_epochs: int) -> tuple[float, float]:
-    """``(beta, T)`` of ``estimator.centroid_blend`` for its new model; "auto" trains the pilot.
+def flatter_tree(tree):
+    """A copy of the fitted AuxiliaryTree ``tree`` at half its temperature (its arrays tempered by 1/2),
+    or None if that would leave [1/32, 1] or the tree does not depend on x."""
+    if tree.n_components_ == 0 or tree.temperature_ * FLATTER < MIN_TREE_TEMPERATURE:
+        return None
+    flat = copy.copy(tree)
+    flat.node_weight_, flat.node_bias_ = tempered(tree.node_weight_, tree.node_bias_, FLATTER)
+    flat.temperature_ = tree.temperature_ * FLATTER
+    return flat
+
+
+def chosen_for(estimator, X, rows, split, rng, n_epochs: int):
+    """``(beta, T, tree)`` of ``estimator.centroid_blend`` for its new model; "auto" trains the pilot(s).
 
     ``estimator`` is an initialised (tree fitted) single-label classifier, ``rows`` its training
-    rows, ``split`` its calibration split (or None) and ``n_epochs`` its budget. The pilot draws
-    from a generator spawned from ``rng``, so the model's own training draws the same numbers with
-    or without it. KeyboardInterrupt if Ctrl-C stopped the pilot.
+    rows, ``split`` its calibration split (or None) and ``n_epochs`` its budget. With
+    ``noise="adversarial"`` and ``tree_temperature="auto"`` a second pilot tries the tree at half
+    its temperature (:func:`flatter_tree`); ``tree`` is the tree whose pilot had the better held-out
+    log-likelihood (the estimator's own, or that flatter copy). The pilots draw from a generator
+    spawned from ``rng``, so the model's own training draws the same numbers with or without them.
+    KeyboardInterrupt if Ctrl-C stopped a pilot.
     """
+    tree = estimator.tree_
     if estimator.centroid_blend != "auto":
-        return float(estimator.centroid_blend), 1.0
+        return float(estimator.centroid_blend), 1.0, tree
     if estimator.noise is None or split is None or not blend_wanted(X.shape[0], len(estimator.classes_)):
-        return 0.0, 1.0
+        return 0.0, 1.0, tree
     pilot_rng = rng.spawn(1)[0]
-    pilot = clone(estimator).set_params(
-        noise=FrozenEstimator(estimator.tree_), max_iter=pilot_epochs(n_epochs), centroid_blend=0.0,
-        early_stopping=False, warm_start=False, verbose=0, random_state=child_seed(pilot_rng),
-        weights=pilot_weights(estimator, X), weight_threshold=0.0,
-    )  # fmt: skip
     codes, weight = rows.codes, rows.sample_weight.astype(np.float64)
-    chosen = chosen_blend(pilot, estimator.classes_, X, codes, weight, *split, pilot_rng)
-    if getattr(pilot, "interrupted_", False):
-        raise KeyboardInterrupt
-    return (0.0, 1.0) if chosen is None else chosen
+    fit_rows, held_rows = split
+    held = scored_rows(codes, fit_rows, held_rows, len(estimator.classes_), pilot_rng)
+    if held is None:
+        return 0.0, 1.0, tree
+    candidates = [tree]
+    if estimator.noise == "adversarial" and estimator.tree_temperature == "auto":
+        flat = flatter_tree(tree)
+        if flat is not None:
+            candidates.append(flat)
+    seed = child_seed(pilot_rng)  # the same for every candidate: they differ only in the tree
+    best = None
+    for candidate in candidates:
+        pilot = clone(estimator).set_params(
+            noise=FrozenEstimator(candidate), max_iter=pilot_epochs(n_epochs), centroid_blend=0.0,
+            early_stopping=False, warm_start=False, verbose=0, random_state=seed,
+            weights=pilot_weights(estimator, X), weight_threshold=0.0,
+        )  # fmt: skip
+        chosen = chosen_blend(pilot, estimator.classes_, X, codes, weight, fit_rows, held)
+        if chosen is None:
+            raise KeyboardInterrupt
+        if best is None or chosen[2] > best[2] + 1e-9:
+            best = (*chosen, candidate)
+    beta, temperature, _, tree = best
+    return beta, temperature, tree
 
 
 def blended(coef, intercept: np.ndarray, state: AdagradState, shared, X, rows, beta: float):

@@ -538,10 +538,13 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             X, val, rows, split = self._prepare_fit(X, y, classes, sample_weight, rng, warm, multilabel)
             # the blend is chosen before training, so that the pilot's memory is freed before the model's grows
             blend = None if warm or multilabel else chosen_for(self, X, rows, split, rng, n_epochs)
+            if blend is not None and blend[2] is not self.tree_:  # the blend's pilots chose the flatter tree
+                self.tree_ = blend[2]
+                rows = self._rows(X, rows.codes, rows.sample_weight)  # log p_n of each row's class from it
         self.n_iter_ = 0
         self._train(rows, n_epochs, val)
         if blend is not None:
-            self._add_blend(X, rows, *blend)
+            self._add_blend(X, rows, *blend[:2])
         threshold = self.weight_threshold
         if threshold == "auto":
             threshold = AUTO_WEIGHT_THRESHOLD if sp.issparse(self.coef_) else 0.0

@@ -66,11 +66,11 @@ def test_choose_blend_uses_the_centroids_only_when_they_predict():
     log_proba = log_softmax(rng.normal(size=(n, C)), axis=1)  # an uninformative model
     informative = rng.normal(scale=0.1, size=(n, C))
     informative[np.arange(n), truth] += 0.3
-    beta, T = choose_blend(log_proba, informative, truth)
+    beta, T, _ = choose_blend(log_proba, informative, truth)
     assert beta > 0 and MIN_TEMPERATURE <= T <= MAX_TEMPERATURE
     noise = rng.normal(scale=1.0, size=(n, C))  # beta = 1 already adds noise as large as the signal
     good = log_softmax(5.0 * np.eye(C)[truth] + rng.normal(size=(n, C)), axis=1)  # a model that knows
-    beta, T = choose_blend(good, noise, truth)
+    beta, T, _ = choose_blend(good, noise, truth)
     assert beta == 0.0
     assert beta in BETAS
 
@@ -228,10 +228,11 @@ def test_the_blend_does_not_change_the_training_draws():
     """The pilot draws from a spawned generator: the trained part of an "auto" model is the model of
     centroid_blend=0 plus the centroid term (same seed, n_jobs=1)."""
     X, y, Xt, _ = few_rows_data(n_classes=150, n_samples=1500, seed=4)
-    auto = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, weights="dense").fit(X, y)
+    # a fixed tree temperature: no flatter tree competes (that one would train a different model)
+    kw = dict(random_state=0, n_jobs=1, weights="dense", tree_temperature=1.0)
+    auto = AdversarialSoftmaxClassifier(**kw).fit(X, y)
     assert auto.centroid_blend_ > 0
-    fixed = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, weights="dense",
-                                         centroid_blend=auto.centroid_blend_).fit(X, y)  # fmt: skip
+    fixed = AdversarialSoftmaxClassifier(centroid_blend=auto.centroid_blend_, **kw).fit(X, y)
     np.testing.assert_array_equal(auto.coef_, fixed.coef_)
     np.testing.assert_array_equal(auto.intercept_, fixed.intercept_)
     np.testing.assert_allclose(auto.decision_function(Xt) * auto.score_temperature_, fixed.decision_function(Xt))
@@ -250,3 +251,53 @@ def test_auto_blend_with_string_labels_weights_and_early_stopping():
     proba = clf.predict_proba(Xt)
     assert np.all(np.isfinite(proba)) and np.allclose(proba.sum(axis=1), 1.0)
     assert clf.score(Xt, names[yt]) > 0.3
+
+
+def test_flatter_tree_halves_the_temperature_and_keeps_padding():
+    from skxc._blend import flatter_tree
+
+    X, y, Xt, _ = few_rows_data(n_classes=300, n_samples=2000, seed=6)  # 300 classes: padding leaves
+    tree = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=1).fit(X, y).tree_
+    weight = tree.node_weight_.copy()
+    flat = flatter_tree(tree)
+    assert flat.temperature_ == pytest.approx(tree.temperature_ / 2)
+    np.testing.assert_array_equal(tree.node_weight_, weight)  # the original is untouched
+    np.testing.assert_allclose(flat.node_weight_, weight / 2, rtol=1e-6)
+    proba = flat.predict_proba(Xt)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(proba[:, tree.predict_proba(Xt).max(axis=0) == 0], 0.0)
+    # flatter: the entropy of p_n grows
+    entropy = lambda P: -np.sum(P * np.log(np.clip(P, 1e-300, None)), axis=1).mean()  # noqa: E731
+    assert entropy(proba) > entropy(tree.predict_proba(Xt))
+
+
+def test_when_the_flatter_tree_wins_training_uses_it(monkeypatch):
+    import skxc._blend as blend
+
+    X, y, Xt, _ = few_rows_data(n_classes=200, n_samples=2000, seed=7)
+    real = blend.chosen_blend
+    calls = []
+
+    def second_wins(*args):  # the flatter tree's pilot (the second) gets the better likelihood
+        beta, T, ll = real(*args)
+        calls.append(1)
+        return beta, T, ll + 10.0 * (len(calls) == 2)
+
+    monkeypatch.setattr(blend, "chosen_blend", second_wins)
+    seen = []
+    rows_of = AdversarialSoftmaxClassifier._rows
+
+    def recording_rows(self, *args, **kwargs):
+        seen.append(self.tree_.temperature_)
+        return rows_of(self, *args, **kwargs)
+
+    monkeypatch.setattr(AdversarialSoftmaxClassifier, "_rows", recording_rows)
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2).fit(X, y)
+    # the model's rows, each pilot's, then the model's again with the flatter tree
+    assert len(calls) == 2 and len(seen) == 4
+    assert clf.tree_.temperature_ == pytest.approx(seen[0] / 2) and seen[-1] == clf.tree_.temperature_
+    # prediction corrects with the tree training sampled from
+    raw = np.asarray(Xt @ clf.coef_.T if not sp.issparse(clf.coef_) else (Xt @ clf.coef_.T).toarray()) + clf.intercept_
+    expected = (raw + clf.tree_.predict_log_proba(Xt)) / clf.score_temperature_
+    D = clf.decision_function(Xt)
+    np.testing.assert_allclose(D - D[:, :1], expected - expected[:, :1], atol=1e-3)

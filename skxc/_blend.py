@@ -52,7 +52,7 @@ PILOT_FRACTION = 0.3
 MAX_ROWS_PER_CLASS = 50.0
 #: Held-out rows scored: at most this many scores (rows x classes), at least ``MIN_ROWS`` rows.
 MAX_SCORES = 1_000_000
-MIN_ROWS = 100
+MIN_ROWS = 50
 MAX_ROWS = 1_000
 #: Held-out rows are densified for the centroid scores up to this many entries (rows x features).
 MAX_DENSE_ROWS = 20_000_000
@@ -114,7 +114,7 @@ def best_inverse_temperature(A: np.ndarray, truth: np.ndarray, a: float = 1.0) -
     """``(a, log-likelihood)`` with a = 1/T maximising the mean log-likelihood of softmax(a A).
 
     Newton steps in log a from ``a`` (a stays in [1/MAX_TEMPERATURE, 1/MIN_TEMPERATURE]),
-    halved while they do not improve; stops when a changes by less than 0.1 %.
+    halved while they do not improve; stops when a changes by less than 1 %.
     """
     lo, hi = 1.0 / MAX_TEMPERATURE, 1.0 / MIN_TEMPERATURE
     a = float(np.clip(a, lo, hi))
@@ -132,7 +132,7 @@ def best_inverse_temperature(A: np.ndarray, truth: np.ndarray, a: float = 1.0) -
             step /= 2.0
         if ll_new < ll:
             break
-        done = abs(np.log(a_new / a)) < 1e-3
+        done = abs(np.log(a_new / a)) < 1e-2
         a, ll, g, h = a_new, ll_new, g_new, h_new
         if done:
             break
@@ -203,21 +203,20 @@ def scored_rows(codes, fit_rows, held_rows, n_classes: int, rng):
     return np.sort(rng.permutation(held)[: blend_rows(n_classes)])
 
 
-def chosen_blend(pilot, classes, X, codes, sample_weight, fit_rows, held) -> tuple[float, float, float] | None:
+def chosen_blend(pilot, classes, X, codes, sample_weight, fit_rows, held, S) -> tuple[float, float, float] | None:
     """``(beta, T, log-likelihood)`` chosen on the rows ``held`` with ``pilot`` trained on ``fit_rows``.
 
     ``pilot`` is an unfitted classifier set up to use a fitted tree as is; it
     is fitted here on the rows ``fit_rows`` of X (labels ``classes[codes]``).
-    None if the pilot's training was interrupted (``pilot.interrupted_``).
+    ``S`` holds the held-out rows' centroid scores (:func:`centroid_scores`,
+    centroids of ``fit_rows``). None if the pilot's training was interrupted
+    (``pilot.interrupted_``).
     """
     pilot.fit(X[fit_rows], classes[codes[fit_rows]], sample_weight=sample_weight[fit_rows])
     if getattr(pilot, "interrupted_", False):
         return None
     # the pilot's classes are the tree's (all of them), in the same order as ``classes``
-    log_proba = pilot.predict_log_proba(X[held])
-    mu, centre = unit_centroids(X, codes, len(classes), sample_weight, rows=fit_rows)
-    S = centroid_scores(X[held], mu, centre, rms_row_norm(X))
-    return choose_blend(log_proba, S, codes[held])
+    return choose_blend(pilot.predict_log_proba(X[held]), S, codes[held])
 
 
 def blended_sparse(coef: sp.csr_matrix, coef_sums, mu_scaled: sp.csr_matrix):
@@ -284,6 +283,8 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int):
         if flat is not None:
             candidates.append(flat)
     seed = child_seed(pilot_rng)  # the same for every candidate: they differ only in the tree
+    mu, centre = unit_centroids(X, codes, len(estimator.classes_), weight, rows=fit_rows)
+    S = centroid_scores(X[held], mu, centre, rms_row_norm(X))
     best = None
     for candidate in candidates:
         pilot = clone(estimator).set_params(
@@ -291,7 +292,7 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int):
             early_stopping=False, warm_start=False, verbose=0, random_state=seed,
             weights=pilot_weights(estimator, X), weight_threshold=0.0,
         )  # fmt: skip
-        chosen = chosen_blend(pilot, estimator.classes_, X, codes, weight, fit_rows, held)
+        chosen = chosen_blend(pilot, estimator.classes_, X, codes, weight, fit_rows, held, S)
         if chosen is None:
             raise KeyboardInterrupt
         if best is None or chosen[2] > best[2] + 1e-9:

@@ -174,7 +174,9 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         Temperature of the tree's splits ("adversarial" only; see
         :class:`AuxiliaryTree`): every split's logit is multiplied by it.
         ``"auto"`` chooses it in [1/32, 1] by the log-likelihood of the tree
-        on the rows held out for calibration (:ref:`param-init`).
+        on the rows held out for calibration (:ref:`param-init`), then halves
+        it if the centroid blend's pilot does better with the flatter tree
+        (``centroid_blend``).
 
     init : {"centroid", "zeros"}, default="centroid"
         Where the weights start. "centroid": class c's weights at s times the
@@ -192,7 +194,9 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         rows. ``"auto"`` chooses beta in {0, 1, 4, ..., 4096}, together with
         the temperature ``score_temperature_`` of the probabilities, by the
         log-likelihood of the rows held out for calibration under a pilot
-        model trained on the other rows for 30 % of the epochs; it does so for single-label
+        model trained on the other rows for 30 % of the epochs (a second
+        pilot tries the tree at half its temperature, with
+        ``tree_temperature="auto"``); it does so for single-label
         data with negative sampling, at most 50 rows per class and at least
         1,000 rows, and otherwise means 0. A number: that beta, temperature 1.
         0 leaves the paper's model (:ref:`param-centroid-blend`).

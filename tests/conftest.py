@@ -86,3 +86,25 @@ def fitted_tree(data):
         return cache[sparse]
 
     return get
+
+
+@pytest.fixture
+def sigint_after_first_kernel_call(monkeypatch):
+    """The SGD kernel sends SIGINT to the process after its first call returns (as a user's Ctrl-C
+    would), with several pieces per epoch; the fixture's value is the list of kernel calls made."""
+    import signal
+
+    import skxc._solver as solver
+
+    real = solver.negative_sampling_epoch
+    calls = []
+
+    def kernel(*args):
+        real(*args)
+        calls.append(1)
+        if len(calls) == 1:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(solver, "negative_sampling_epoch", kernel)
+    monkeypatch.setattr(solver, "PROGRESS_ROWS", 500)
+    return calls

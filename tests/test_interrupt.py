@@ -19,26 +19,10 @@ def data():
     return X, y
 
 
-def _sigint_after_first_kernel_call(monkeypatch):
-    """The SGD kernel sends SIGINT to the process after its first call returns (as a user's Ctrl-C would)."""
-    real = solver.negative_sampling_epoch
-    calls = []
-
-    def kernel(*args):
-        real(*args)
-        calls.append(1)
-        if len(calls) == 1:
-            signal.raise_signal(signal.SIGINT)
-
-    monkeypatch.setattr(solver, "negative_sampling_epoch", kernel)
-    monkeypatch.setattr(solver, "PROGRESS_ROWS", 500)  # several pieces per epoch
-    return calls
-
-
 @pytest.mark.parametrize("n_jobs", [1, 2])
-def test_ctrl_c_during_training_stops_at_a_piece_boundary(monkeypatch, data, n_jobs):
+def test_ctrl_c_during_training_stops_at_a_piece_boundary(monkeypatch, data, n_jobs, sigint_after_first_kernel_call):
     X, y = data
-    calls = _sigint_after_first_kernel_call(monkeypatch)
+    calls = sigint_after_first_kernel_call
     clf = AdversarialSoftmaxClassifier(max_iter=5, random_state=0, n_jobs=n_jobs, n_components=4)
     with pytest.warns(TrainingInterruptedWarning, match="interrupted"):
         clf.fit(X, y)

@@ -23,7 +23,7 @@ term. For each beta on ``BETAS`` the best T is found by Newton steps on the
 inverse temperature (the log-likelihood is concave in it); the pair with the
 highest log-likelihood wins (ties: the smaller beta). Choosing beta by
 held-out top-1 instead was noisy on a few hundred rows (bibtex: beta = 128
-chosen, -1.2 points on the test rows); the log-likelihood with its own T picks
+chosen, 0.2-1.2 points lost on the test rows); the log-likelihood with its own T picks
 the large beta where the centroids are much better (generated few-rows data)
 and beta near 0 where the trained model is (docs/benchmarks.rst, "Centroid
 blend").

@@ -32,6 +32,7 @@ blend").
 from __future__ import annotations
 
 import copy
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -264,7 +265,8 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int):
     its temperature (:func:`flatter_tree`); ``tree`` is the tree whose pilot had the better held-out
     log-likelihood (the estimator's own, or that flatter copy). The pilots draw from a generator
     spawned from ``rng``, so the model's own training draws the same numbers with or without them.
-    KeyboardInterrupt if Ctrl-C stopped a pilot.
+    KeyboardInterrupt if Ctrl-C stopped a pilot. A pilot that the memory guard stops (its own model
+    on top of the estimator's) is skipped with a UserWarning.
     """
     tree = estimator.tree_
     if estimator.centroid_blend != "auto":
@@ -292,7 +294,18 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int):
             early_stopping=False, warm_start=False, verbose=0, random_state=seed,
             weights=pilot_weights(estimator, X), weight_threshold=0.0,
         )  # fmt: skip
-        chosen = chosen_blend(pilot, estimator.classes_, X, codes, weight, fit_rows, held, S)
+        try:
+            chosen = chosen_blend(pilot, estimator.classes_, X, codes, weight, fit_rows, held, S)
+        except MemoryError as error:  # the pilot's memory guard: train the model alone
+            warnings.warn(
+                f"centroid_blend='auto' skipped the centroid blend: its pilot model would not fit in memory "
+                f"({error}). Set centroid_blend=0 to skip it without this warning.",
+                UserWarning,
+                stacklevel=4,
+            )
+            if best is not None:
+                break
+            return 0.0, 1.0, tree
         if chosen is None:
             raise KeyboardInterrupt
         if best is None or chosen[2] > best[2] + 1e-9:

@@ -167,6 +167,10 @@ def available_memory_bytes() -> int | None:
 MEMORY_HEADROOM = 0.8
 
 
+class ModelMemoryError(ValueError, MemoryError):
+    """The memory guard's error: a ValueError (bad parameters for this machine) and a MemoryError."""
+
+
 def check_model_memory(
     n_classes: int,
     n_features: int,
@@ -176,7 +180,7 @@ def check_model_memory(
     stored_weights: int | None = None,
     sparse_input: bool = False,
 ) -> None:
-    """Raise ValueError if the weights plus their Adagrad state (plus the dense centroid start's arrays)
+    """Raise ModelMemoryError (a ValueError) if the weights plus their Adagrad state (plus the dense centroid start's arrays)
     would need more than ``MEMORY_HEADROOM`` of the available memory.
 
     Dense weights: coef_ (n_classes x n_features float32) and, for the full
@@ -218,7 +222,7 @@ def check_model_memory(
             "fewer features, e.g. SelectKBest or a smaller vocabulary (TfidfVectorizer(max_features=...)), "
             "or TruncatedSVD(n_components=256) in a Pipeline before the classifier"
         )
-        raise ValueError(
+        raise ModelMemoryError(
             f"{owner} would need {need / 2**30:.1f} GiB for {what} {state}, but only "
             f"{avail / 2**30:.1f} GiB of memory is available and the guard keeps "
             f"{1 - MEMORY_HEADROOM:.0%} of it free. Options: " + "; ".join(options) + "."

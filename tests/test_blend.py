@@ -294,3 +294,18 @@ def test_when_the_flatter_tree_wins_training_uses_it(monkeypatch):
     expected = (raw + clf.tree_.predict_log_proba(Xt)) / clf.score_temperature_
     D = clf.decision_function(Xt)
     np.testing.assert_allclose(D - D[:, :1], expected - expected[:, :1], atol=1e-3)
+
+
+def test_a_pilot_that_would_not_fit_in_memory_is_skipped_with_a_warning(monkeypatch):
+    import skxc._validation as validation
+
+    X, y, Xt, _ = few_rows_data(n_classes=200, n_samples=2000, seed=8)
+    answers = iter([10**12])  # the model's own guard passes; the pilot's sees 1 kB
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: next(answers, 10**3))
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2, weights="dense")
+    with pytest.warns(UserWarning, match="skipped the centroid blend.*would not fit in memory"):
+        clf.fit(X, y)
+    assert (clf.centroid_blend_, clf.score_temperature_) == (0.0, 1.0)
+    plain = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2, weights="dense", centroid_blend=0.0)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(clf.coef_, plain.fit(X, y).coef_)  # the model trained as without the blend

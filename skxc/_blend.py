@@ -41,7 +41,7 @@ from sklearn.frozen import FrozenEstimator
 
 from ._config import FLOAT
 from ._parallel import child_seed
-from ._start import rms_row_norm, tempered, unit_centroids
+from ._start import add_centred, rms_row_norm, tempered, unit_centroids
 from ._state import AdagradState, writeable
 
 #: Candidate beta: 0 and 4**0 .. 4**6 (in units of 1 / RMS row norm).
@@ -168,22 +168,15 @@ def add_centroids(
     :func:`blended_sparse`, and ``-beta / r mean mu`` added to ``shared`` (the
     float32 term every class's score gets, ``skxc/_weights.py``; None: zero).
     """
-    mu, centre = unit_centroids(X, codes, n_classes, sample_weight)
+    centroids = unit_centroids(X, codes, n_classes, sample_weight)
     scale = beta / rms_row_norm(X)
-    mean = np.asarray(mu.mean(axis=0)).ravel()
     if sp.issparse(coef):
+        mu = centroids[0]
         coef, coef_sums = blended_sparse(coef, coef_sums, sp.csr_matrix(mu * scale))
-        common = (-scale * mean).astype(FLOAT)
+        common = (-scale * np.asarray(mu.mean(axis=0)).ravel()).astype(FLOAT)
         shared = common if shared is None else (shared + common).astype(FLOAT)
         return coef, coef_sums, shared
-    coef -= (scale * mean).astype(FLOAT)[None, :]
-    if sp.issparse(mu):
-        m = sp.coo_matrix(mu)
-        coef[m.row, m.col] += (scale * m.data).astype(FLOAT)
-    else:
-        coef += (scale * mu).astype(FLOAT)
-    if centre is not None:
-        intercept -= (scale * (mu @ centre - mean @ centre)).astype(FLOAT)
+    add_centred(coef, intercept, centroids, scale)
     return coef, coef_sums, shared
 
 

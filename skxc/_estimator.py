@@ -9,6 +9,7 @@ rows, ``_solver.py`` runs the epochs, ``_state.py`` holds the Adagrad state,
 
 from __future__ import annotations
 
+from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
@@ -51,7 +52,7 @@ from ._multilabel import (
 )
 from ._noise import frozen_classes
 from ._parallel import deferred_interrupt, n_threads, seed_rng
-from ._predict import all_classes, class_blocks, log_normalizers, top_k
+from ._predict import all_classes, class_blocks, log_noise_of, log_normalizers, top_k
 from ._solver import Rows, check_finite_model, run_epochs
 from ._state import writeable
 from ._validation import (
@@ -543,8 +544,10 @@ class AdversarialSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             # the blend is chosen before training, so that the pilot's memory is freed before the model's grows
             blend = None if warm or multilabel else chosen_for(self, X, rows, split, rng, n_epochs)
             if blend is not None and blend[2] is not self.tree_:  # the blend's pilots chose the flatter tree
-                self.tree_ = blend[2]
-                rows = self._rows(X, rows.codes, rows.sample_weight)  # log p_n of each row's class from it
+                self.tree_ = blend[2]  # same projection: only each row's log p_n changes
+                rows = replace(
+                    rows, log_noise=log_noise_of(rows.Z, rows.codes, blend[2].arrays, n_threads(self.n_jobs))
+                )
         self.n_iter_ = 0
         self._train(rows, n_epochs, val)
         if blend is not None:

@@ -267,17 +267,23 @@ def write_centred(coef: np.ndarray, intercept: np.ndarray, centroids, scale: flo
     classes. Without it, inputs that are not centred (e.g. bags of words) give
     every class a large common score, which the sigmoid terms of Eq. 6 read
     as every negative being very likely. The centre moves into the biases:
-    ``intercept_c = -scale centre.(mu_c - mean mu)``.
+    ``intercept_c = bias - scale centre.(mu_c - mean mu)``.
     """
+    intercept[:] = bias
+    add_centred(coef, intercept, centroids, scale)
+
+
+def add_centred(coef: np.ndarray, intercept: np.ndarray, centroids, scale: float) -> None:
+    """Add the scores ``scale (x - centre).(mu_c - mean_c' mu_c')`` to dense ``coef`` and ``intercept``,
+    in place (:func:`write_centred` on zero weights; the centroid blend on trained ones)."""
     mu, centre = centroids
     mean = np.asarray(mu.mean(axis=0)).ravel()
-    coef[:] = (-scale * mean).astype(FLOAT)[None, :]
+    coef -= (scale * mean).astype(FLOAT)[None, :]
     if sp.issparse(mu):
         m = sp.coo_matrix(mu)  # from CSR: no repeated (row, column) pairs, so += adds each entry once
         coef[m.row, m.col] += (scale * m.data).astype(FLOAT)
     else:
         coef += (scale * mu).astype(FLOAT)
-    intercept[:] = bias
     if centre is not None:
         intercept -= (scale * (mu @ centre - mean @ centre)).astype(FLOAT)
 

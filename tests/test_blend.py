@@ -277,18 +277,22 @@ def test_when_the_flatter_tree_wins_training_uses_it(monkeypatch):
         return beta, T, ll + 10.0 * (len(calls) == 2)
 
     monkeypatch.setattr(blend, "chosen_blend", second_wins)
-    seen = []
-    rows_of = AdversarialSoftmaxClassifier._rows
+    trained = []
+    train = AdversarialSoftmaxClassifier._train
 
-    def recording_rows(self, *args, **kwargs):
-        seen.append(self.tree_.temperature_)
-        return rows_of(self, *args, **kwargs)
+    def recording_train(self, rows, *args, **kwargs):  # the tree and the rows' log p_n the model trains with
+        trained.append((self.tree_, rows.log_noise.copy(), rows.codes.copy()))
+        return train(self, rows, *args, **kwargs)
 
-    monkeypatch.setattr(AdversarialSoftmaxClassifier, "_rows", recording_rows)
+    monkeypatch.setattr(AdversarialSoftmaxClassifier, "_train", recording_train)
+    fitted_tau = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=1, centroid_blend=0.0)
+    fitted_tau = fitted_tau.fit(X, y).tree_.temperature_  # the same tree fit, without the pilots
     clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2).fit(X, y)
-    # the model's rows, each pilot's, then the model's again with the flatter tree
-    assert len(calls) == 2 and len(seen) == 4
-    assert clf.tree_.temperature_ == pytest.approx(seen[0] / 2) and seen[-1] == clf.tree_.temperature_
+    assert len(calls) == 2
+    assert clf.tree_.temperature_ == pytest.approx(fitted_tau / 2)
+    tree, log_noise, codes = trained[-1]  # the model's own training (the pilots' come first)
+    assert tree is clf.tree_
+    np.testing.assert_allclose(log_noise, clf.tree_.log_proba_of(X, clf.classes_[codes]), rtol=1e-5, atol=1e-6)
     # prediction corrects with the tree training sampled from
     raw = np.asarray(Xt @ clf.coef_.T if not sp.issparse(clf.coef_) else (Xt @ clf.coef_.T).toarray()) + clf.intercept_
     expected = (raw + clf.tree_.predict_log_proba(Xt)) / clf.score_temperature_

@@ -32,7 +32,6 @@ blend").
 from __future__ import annotations
 
 import copy
-import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -43,6 +42,7 @@ from ._config import FLOAT
 from ._parallel import child_seed
 from ._start import add_centred, rms_row_norm, tempered, unit_centroids
 from ._state import AdagradState, writeable
+from ._validation import warn_user
 
 #: Candidate beta: 0 and 4**0 .. 4**6 (in units of 1 / RMS row norm).
 BETAS = np.concatenate([[0.0], 4.0 ** np.arange(0, 7)])
@@ -290,11 +290,10 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int):
         try:
             chosen = chosen_blend(pilot, estimator.classes_, X, codes, weight, fit_rows, held, S)
         except MemoryError as error:  # the pilot's memory guard: train the model alone
-            warnings.warn(
+            warn_user(
                 f"centroid_blend='auto' skipped the centroid blend: its pilot model would not fit in memory "
                 f"({error}). Set centroid_blend=0 to skip it without this warning.",
                 UserWarning,
-                stacklevel=4,
             )
             if best is not None:
                 break

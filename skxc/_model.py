@@ -15,13 +15,17 @@ weight sums of a full state live in the table while it exists).
 from __future__ import annotations
 
 from contextlib import contextmanager
+from numbers import Real
 
 import scipy.sparse as sp
+from sklearn.utils.validation import check_is_fitted
 
 from ._state import AdagradState, writeable
-from ._weights import HashedWeights
+from ._validation import check_model_memory
+from ._weights import HashedWeights, densified, pruned, sparsified
 
 __all__ = [
+    "SparseCoefMixin",
     "drop_coef",
     "has_sparse_weights",
     "intact_on_error",
@@ -120,3 +124,90 @@ def intact_on_error(d: dict):
         d.clear()
         d.update(previous)
         raise
+
+
+class SparseCoefMixin:
+    """``coef_`` storage of :class:`~skxc.AdversarialSoftmaxClassifier`: dense or sparse weights,
+    ``sparsify`` / ``densify`` (as scikit-learn's linear models), pruning, pickling and Dask tokens."""
+
+    # -- coef_: an attribute, except that sparse weights trained by partial_fit stay in their training
+    # table between calls and become a CSR matrix only when coef_ is read (skxc/_model.py) ----------
+
+    coef_ = property(
+        lambda self: read_coef(self.__dict__, type(self).__name__),
+        lambda self, value: write_coef(self.__dict__, value),
+        lambda self: drop_coef(self.__dict__),
+    )
+
+    def _sparse_weights(self) -> bool:
+        """Whether the model stores sparse weights (without building coef_ from a kept table)."""
+        return has_sparse_weights(self.__dict__)
+
+    def __getstate__(self):
+        # object.__getstate__ may hand out __dict__ itself: copied first
+        return pickled_state(dict(super().__getstate__()), self.__dict__, type(self).__name__)
+
+    def __setstate__(self, state):
+        super().__setstate__(loaded_state(state))
+
+    def __dask_tokenize__(self):
+        """Dask token from all attributes, large arrays by fingerprint: no pickling (skxc/_dask.py)."""
+        from ._dask import object_token
+
+        if self.__dict__.get("_table") is not None:
+            self.coef_ = self.coef_  # the token is of coef_, not of the training table
+        return object_token(self)
+
+    def _prune(self, threshold: float) -> None:
+        """Drop (sparse) or zero (dense) the weights below ``threshold`` times their class's largest |w|."""
+        coef = self.coef_ if sp.issparse(self.coef_) else writeable(self.coef_)
+        self.coef_ = pruned(coef, self._adagrad_state, threshold)
+
+    def sparsify(self, threshold: float = 0.0):
+        """Store the weights sparse: ``coef_`` becomes a scipy.sparse CSR matrix.
+
+        Further training (``partial_fit``, a warm start) keeps the sparse
+        layout. Predictions do not change (unless ``threshold`` > 0).
+
+        Parameters
+        ----------
+        threshold : float in [0, 1), default=0.0
+            Also drop the weights whose magnitude is below ``threshold``
+            times the largest magnitude of their class's weights (0 keeps
+            every non-zero weight).
+
+        Returns
+        -------
+        self : AdversarialSoftmaxClassifier
+            The estimator.
+        """
+        check_is_fitted(self)
+        if not (isinstance(threshold, Real) and 0 <= threshold < 1):
+            raise ValueError(f"threshold must be a number in [0, 1); got {threshold!r}.")
+        if not sp.issparse(self.coef_):
+            if self.noise is None:
+                raise ValueError("sparsify() needs negative sampling: a model with noise=None trains dense weights.")
+            self.coef_, self._shared_coef = sparsified(self.coef_, self._adagrad_state), None
+        if threshold > 0:
+            self._prune(threshold)
+        return self
+
+    def densify(self):
+        """Store the weights dense: ``coef_`` becomes a float32 ndarray (feature-major).
+
+        Predictions do not change; further training uses dense weights.
+
+        Returns
+        -------
+        self : AdversarialSoftmaxClassifier
+            The estimator.
+        """
+        check_is_fitted(self)
+        if not sp.issparse(self.coef_):
+            return self
+        n_classes, n_features = self.coef_.shape
+        state = self._adagrad_state
+        check_model_memory(n_classes, n_features, type(self).__name__, full_adagrad=state.kind == "full")
+        self.coef_ = densified(self.coef_, getattr(self, "_shared_coef", None), state)
+        self._shared_coef = None
+        return self

@@ -10,7 +10,6 @@ the tree's arrays.
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -24,6 +23,7 @@ from ._kernels.sgd import negative_sampling_epoch, softmax_epoch
 from ._parallel import StopRequest, fan_out
 from ._predict import TreeArrays, flat_view
 from ._state import AdagradState
+from ._validation import warn_user
 from ._weights import HashedWeights
 
 __all__ = [
@@ -308,12 +308,11 @@ def run_epochs(
         if stats.interrupted:
             if interrupted is not None:
                 interrupted(stats)
-            warnings.warn(
+            warn_user(
                 f"Training interrupted (Ctrl-C) after {stats.n_examples:,} of {order.shape[0]:,} rows of an "
                 "epoch; the model is consistent and usable as it stands (n_iter_ counts complete epochs, "
                 "t_ every row trained on). Call partial_fit, or fit with warm_start=True, to train on.",
                 TrainingInterruptedWarning,
-                stacklevel=4,
             )
             return
         check_finite_loss(stats.loss, params)
@@ -341,12 +340,11 @@ def run_epochs(
                 print(f"Convergence after {n_iter} epochs.", flush=True)
             return
     if schedule.check_convergence and (schedule.tol is not None or validate is not None) and schedule.n_epochs > 1:
-        warnings.warn(
+        warn_user(
             f"Maximum number of epochs (max_iter={schedule.max_iter}) reached before the "
             f"{'validation accuracy' if validate is not None else 'training loss'} stopped "
             f"improving by tol={schedule.tol or 0.0}; consider increasing max_iter.",
             ConvergenceWarning,
-            stacklevel=4,
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import warnings
 from typing import NamedTuple
@@ -13,6 +14,20 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from ._config import FLOAT, INDEX, INDPTR
 from ._multilabel import check_indicator
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_SKLEARN_BASE = os.path.join("sklearn", "base.py")  # _fit_context's wrapper around fit and partial_fit
+
+
+def warn_user(message: str, category: type[Warning]) -> None:
+    """``warnings.warn`` attributed to the caller's line: the first frame outside skxc and scikit-learn's
+    fit wrapper (a GridSearchCV, a Pipeline, or the user's own call)."""
+    frame, level = inspect.currentframe().f_back, 2
+    while frame.f_back is not None and (
+        frame.f_code.co_filename.startswith(_PACKAGE_DIR) or frame.f_code.co_filename.endswith(_SKLEARN_BASE)
+    ):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 def encode_labels(classes: np.ndarray, y: np.ndarray, name: str) -> np.ndarray:

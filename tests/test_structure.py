@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import threading
 
@@ -138,3 +139,17 @@ def test_no_module_uses_another_modules_private_names():
                             if m.group(1) not in own:
                                 offenders.append(f"{name}:{n}: {m.group(0)}")
     assert offenders == []
+
+
+def test_warnings_name_the_callers_line():
+    # warn_user skips skxc's frames and scikit-learn's fit wrapper: the warning names this file
+    from sklearn.exceptions import ConvergenceWarning
+
+    from skxc import AdversarialSoftmaxClassifier
+    from skxc.datasets import make_hierarchical_classification
+
+    X, y = make_hierarchical_classification(n_samples=600, n_classes=8, random_state=0)
+    clf = AdversarialSoftmaxClassifier(max_iter=2, tol=1e-9, centroid_blend=0.0, random_state=0)
+    with pytest.warns(ConvergenceWarning) as record:
+        clf.fit(X, y)
+    assert [(w.filename, w.lineno) for w in record] == [(__file__, inspect.currentframe().f_lineno - 1)]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-import skxc._estimator as estimator_module
+import skxc._training as training_module
 from skxc import AdversarialSoftmaxClassifier, AuxiliaryTree
 from skxc._kernels.hashed import EMPTY, add_feature_major_scores, gather
 from skxc._predict import log_noise_of
@@ -315,7 +315,7 @@ def test_layout_choice_and_errors(text_like, monkeypatch):
     X, y, _, _ = text_like
     clf = AdversarialSoftmaxClassifier(random_state=0, max_iter=1)
     assert isinstance(clf.fit(X, y).coef_, np.ndarray)  # small: dense
-    monkeypatch.setattr(estimator_module, "AUTO_SPARSE_BYTES", 1)
+    monkeypatch.setattr(training_module, "AUTO_SPARSE_BYTES", 1)
     assert sp.issparse(clf.fit(X, y).coef_)
     assert isinstance(clf.fit(X.toarray(), y).coef_, np.ndarray)  # dense X keeps dense weights
     with pytest.raises(ValueError, match='weights="sparse" needs sparse X'):

@@ -1,0 +1,208 @@
+"""How AdversarialSoftmaxClassifier predicts: :class:`PredictionMixin`, the prediction API.
+
+Each method validates X, converts it once to the kernels' format with its tree
+projection (``_kernel_inputs``) and calls the block/chunk engine of
+``_predict.py``, which never holds more than a block of the n x C scores.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._multilabel import check_indicator, hits_at_1, label_sets
+from ._parallel import n_threads
+from ._predict import all_classes, class_blocks, log_normalizers, top_k
+from ._validation import canonical_csr, kernel_rows
+from ._weights import scoring_weights
+
+__all__ = ["PredictionMixin"]
+
+
+class PredictionMixin:
+    """Scores, probabilities, top-k and ``score`` of :class:`~skxc.AdversarialSoftmaxClassifier`."""
+
+    def _validate_X(self, X):
+        check_is_fitted(self)
+        return canonical_csr(validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False))
+
+    def _kernel_inputs(self, X):
+        """Validated X in kernel format and its projection for the tree: the one conversion per call."""
+        rows = kernel_rows(X)
+        return rows, self.tree_.transform(rows.X)  # raises if the projection overflows float32
+
+    def _all_classes(self, X, what):
+        """float64 (n, n_classes): "scores", "proba" or "log_proba" of every class (see ``_predict.all_classes``)."""
+        rows, Z = self._kernel_inputs(self._validate_X(X))
+        return all_classes(rows, Z, self._scoring_coef(), self.intercept_, self.tree_.arrays, what,
+                           n_threads(self.n_jobs), self._score_scale)  # fmt: skip
+
+    @property
+    def _score_scale(self) -> float:
+        """1 / ``score_temperature_`` (1 for models saved before it existed)."""
+        return 1.0 / getattr(self, "score_temperature_", 1.0)
+
+    def _scoring_coef(self):
+        """coef_ as the prediction engine takes it: the array, or sparse weights with their feature-major
+        index (built once per coef_ object and cached outside the estimator, see ``scoring_weights``)."""
+        if not sp.issparse(self.coef_):
+            return self.coef_
+        return scoring_weights(self.coef_, getattr(self, "_shared_coef", None))
+
+    def _top_k_codes(self, inputs, k):
+        """Codes (n, k) and bias-corrected scores of the k best classes, best first, of ``_kernel_inputs``."""
+        rows, Z = inputs
+        return top_k(rows, Z, self._scoring_coef(), self.intercept_, self.tree_.arrays, k, n_threads(self.n_jobs))
+
+    def decision_function(self, X):
+        """Bias-corrected scores xi_y(x) + log p_n(y|x) of all classes, divided by ``score_temperature_``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input rows.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_classes) or (n_samples,), float64
+            Unnormalised log-probabilities. For two classes, the log-odds of
+            ``classes_[1]`` (shape (n_samples,)), as in scikit-learn.
+        """
+        out = self._all_classes(X, "scores")
+        if len(self.classes_) == 2 and not self._is_multilabel:
+            return out[:, 1] - out[:, 0]
+        return out
+
+    def predict_log_proba(self, X):
+        """Return the log of :meth:`predict_proba`, computed stably (log-sum-exp in float64).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input rows.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes), float64
+            Log-probabilities of the classes in ``classes_``; each row has logsumexp 0.
+        """
+        return self._all_classes(X, "log_proba")
+
+    def predict_proba(self, X):
+        """Class probabilities: softmax over all classes of xi_y(x) + log p_n(y|x).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input rows.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes), float64
+            Rows sum to 1; columns follow ``classes_``. Multi-label models:
+            shares of the label marginals, about P(label|x) / E[#labels|x],
+            not the marginals themselves (user guide, "Multi-label training").
+        """
+        return self._all_classes(X, "proba")
+
+    def predict(self, X):
+        """Most probable class (single-label), or the predicted label set (multi-label).
+
+        Single-label: computed in row blocks (never the full n x C matrix).
+        Multi-label (trained on a label indicator matrix): the labels whose
+        estimated marginal ``label_cardinality_ * predict_proba(X)`` is at least
+        0.5, and always the most probable label, so that no row is empty (see
+        the user guide, "Multi-label training"); computed in row blocks.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input rows.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,), or indicator of shape (n_samples, n_labels)
+            Class labels; multi-label: a 0/1 int64 indicator matrix, a
+            scipy.sparse CSR matrix when there are more than 1000 labels, else
+            a dense ndarray.
+        """
+        inputs = self._kernel_inputs(self._validate_X(X))  # validates (NotFittedError) before reading classes_
+        if self._is_multilabel:
+            rows, Z = inputs
+            blocks = class_blocks(rows, Z, self._scoring_coef(), self.intercept_, self.tree_.arrays, "proba",
+                                  n_threads(self.n_jobs))  # fmt: skip
+            return label_sets((p for _, _, p in blocks), rows.X.shape[0], len(self.classes_), self.label_cardinality_)
+        return self.classes_[self._top_k_codes(inputs, 1)[0][:, 0]]
+
+    def predict_top_k(self, X, k=5, return_scores=False):
+        """The k most probable classes (or labels) of each row, most probable first.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input rows.
+        k : int, default=5
+            Number of classes per row (at most ``n_classes``).
+        return_scores : bool, default=False
+            Also return their probabilities (the entries of
+            :meth:`predict_proba`), computed with each row's normaliser over
+            all classes in row blocks.
+
+        Returns
+        -------
+        top : ndarray of shape (n_samples, k)
+            Class labels (multi-label: label columns, i.e. indices into ``classes_``).
+        proba : ndarray of shape (n_samples, k), float64
+            Only with ``return_scores=True``: their probabilities, non-increasing along each row.
+        """
+        X = self._validate_X(X)
+        if not isinstance(k, Integral) or not 1 <= k <= len(self.classes_):
+            raise ValueError(f"k must be an integer in [1, n_classes={len(self.classes_)}]; got {k!r}.")
+        inputs = self._kernel_inputs(X)
+        codes, scores = self._top_k_codes(inputs, k)
+        top = self.classes_[codes]
+        if not return_scores:
+            return top
+        rows, Z = inputs
+        scale = self._score_scale
+        log_norm = log_normalizers(rows, Z, self._scoring_coef(), self.intercept_, self.tree_.arrays,
+                                   n_threads(self.n_jobs), scale)  # fmt: skip
+        return top, np.exp(scale * scores - log_norm[:, None])
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy (single-label), or precision@1 (multi-label).
+
+        For a model trained on a label indicator matrix, ``y`` must be one too
+        and the score is the (weighted) fraction of rows whose most probable
+        label is one of their labels: precision@1, the Extreme Classification
+        Repository's first metric (rows without labels count as misses).
+        Subset accuracy, scikit-learn's default for multi-label classifiers,
+        is near 0 with thousands of labels, so model selection by ``score``
+        (e.g. ``GridSearchCV`` with default scoring) would learn nothing.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Test rows.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            True labels, or the label indicator matrix.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights.
+
+        Returns
+        -------
+        score : float
+            Accuracy, or precision@1.
+        """
+        if not self._is_multilabel:
+            check_is_fitted(self)
+            return super().score(X, y, sample_weight=sample_weight)
+        inputs = self._kernel_inputs(self._validate_X(X))
+        Y = check_indicator(y, inputs[0].X.shape[0])
+        if Y.shape[1] != len(self.classes_):
+            raise ValueError(f"y has {Y.shape[1]} label columns but the model was trained with {len(self.classes_)}.")
+        hits = hits_at_1(Y, self._top_k_codes(inputs, 1)[0][:, 0])
+        return float(np.average(hits, weights=sample_weight))

@@ -1,0 +1,295 @@
+"""How AdversarialSoftmaxClassifier fits: the private methods behind ``fit``, ``partial_fit`` and ``fit_noise``.
+
+:class:`TrainingMixin` turns validated input into the fitted attributes and calls
+the modules below for the work: ``_fit.py`` initialises a model (noise tree
+from ``_tree.py``, centroid start from ``_start.py``) and prepares the training
+rows, ``_blend.py`` chooses the centroid blend, ``_solver.py`` runs the epochs,
+``_state.py`` holds the Adagrad state and ``_model.py`` keeps ``coef_``. The
+public methods, with their documentation, are in ``_estimator.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils.multiclass import _check_partial_fit_first_call
+
+from ._blend import blended, chosen_for
+from ._fit import (
+    Progress,
+    adagrad_kind,
+    holdout,
+    initialize,
+    resolve_max_iter,
+    sgd_setup,
+    top1_score,
+    training_rows,
+)
+from ._model import intact_on_error, training_model
+from ._multilabel import is_multilabel, label_cardinality, label_columns, label_examples
+from ._noise import frozen_classes
+from ._parallel import deferred_interrupt, n_threads, seed_rng
+from ._predict import log_noise_of
+from ._solver import Rows, check_finite_model, run_epochs
+from ._state import writeable
+from ._validation import encode_labels, unique_labels, validate_training_data
+from ._weights import HashedWeights
+
+__all__ = ["AUTO_SPARSE_BYTES", "AUTO_WEIGHT_THRESHOLD", "TrainingMixin"]
+
+#: ``weights="auto"``: sparse weights for sparse X once dense float32 weights would take this many bytes.
+AUTO_SPARSE_BYTES = 2**28
+#: ``weight_threshold="auto"`` for sparse weights (dense ones are not pruned).
+AUTO_WEIGHT_THRESHOLD = 0.01
+
+
+class TrainingMixin:
+    """Fitting machinery of :class:`~skxc.AdversarialSoftmaxClassifier` (parameters are the estimator's)."""
+
+    def _targets(self, X, y, sample_weight, reset):
+        """Validated ``(X, y, sample_weight, multilabel)``; y is a CSR indicator matrix when ``multilabel``."""
+        multilabel = is_multilabel(y)
+        X, y, sample_weight = validate_training_data(self, X, y, sample_weight, reset, multilabel)
+        if multilabel and y.shape[1] < 2:
+            raise ValueError(f"A label indicator y needs at least 2 labels (columns); got {y.shape[1]}.")
+        return X, y, sample_weight, multilabel
+
+    def _initialize(self, X, codes, sample_weight, rng, example_row=None):
+        """Fit the noise tree and allocate coef_, intercept_ and the Adagrad state (``_fit.initialize``)."""
+        start = initialize(
+            self.get_params(deep=False), self.classes_, X, codes, sample_weight, rng, example_row,
+            getattr(self, "label_cardinality_", 1.0), type(self).__name__, AUTO_SPARSE_BYTES,
+        )  # fmt: skip
+        self.tree_, self.tree_fit_seconds_ = start.tree, start.tree_fit_seconds
+        self._shared_coef, self.coef_, self._adagrad_state = start.shared_coef, start.coef, start.adagrad_state
+        self.intercept_, self.init_scale_ = start.intercept, start.init_scale
+        self.centroid_blend_, self.score_temperature_ = 0.0, 1.0
+        self._rng, self._auto_learning_rate = rng, start.auto_learning_rate
+        self.t_ = 0
+        self._weight_bound = (float(np.abs(self.intercept_).max()), 0)  # see check_finite_model
+        self.n_iter_ = 0
+        self.loss_curve_ = []
+        self.epoch_seconds_ = []
+        self.hardness_curve_ = []
+        self.validation_scores_ = []
+        return start.split
+
+    def _rows(self, X, codes, sample_weight, example_row=None, Y=None) -> Rows:
+        """Validated training X in kernel format, with the tree's features and log p_n of each example's class.
+
+        Multi-label: the examples are (row, label) pairs, ``example_row`` their
+        rows and ``Y`` the CSR indicator (each row's labels, never negatives).
+        """
+        rows, Z = self._kernel_inputs(X)
+        return training_rows(
+            rows, Z, codes, sample_weight, self.tree_.arrays, n_threads(self.n_jobs), self._sparse_weights(),
+            getattr(self, "_shared_coef", None), example_row, Y,
+        )  # fmt: skip
+
+    def _fit(self, X, y, sample_weight):
+        """``fit``: fit the tree, choose the blend, train, blend, prune."""
+        X, y, sample_weight, multilabel = self._targets(X, y, sample_weight, reset=True)
+        if multilabel:  # a frozen tree must have the classes np.arange(n_labels) (checked in _initialize)
+            classes = np.arange(y.shape[1])
+        else:
+            classes = frozen_classes(self.noise, unique_labels(y, "y"))  # a frozen tree's classes, else y's
+        if len(classes) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in the data, but the "
+                f"data contains only one class: {classes.tolist()!r}."
+            )
+        warm = (
+            self.warm_start
+            and hasattr(self, "coef_")
+            and getattr(self, "_multilabel", False) == multilabel
+            and np.array_equal(getattr(self, "classes_", None), classes)
+            and self.coef_.shape[1] == X.shape[1]
+        )
+        rng = self._rng if warm else seed_rng(self.random_state)
+        # the epoch budget of max_iter="auto" counts examples: rows, or (row, label) pairs
+        n_examples = (int(y.nnz) if sp.issparse(y) else int(np.count_nonzero(y))) if multilabel else X.shape[0]
+        n_epochs = resolve_max_iter(self.max_iter, n_examples)
+        with intact_on_error(self.__dict__):  # also Ctrl-C during the blend's pilot: nothing has changed
+            X, val, rows, split = self._prepare_fit(X, y, classes, sample_weight, rng, warm, multilabel)
+            # the blend is chosen before training, so that the pilot's memory is freed before the model's grows
+            blend = None if warm or multilabel else chosen_for(self, X, rows, split, rng, n_epochs)
+            if blend is not None and blend[2] is not self.tree_:  # the blend's pilots chose the flatter tree
+                self.tree_ = blend[2]  # same projection: only each row's log p_n changes
+                rows = replace(
+                    rows, log_noise=log_noise_of(rows.Z, rows.codes, blend[2].arrays, n_threads(self.n_jobs))
+                )
+        self.n_iter_ = 0
+        self._train(rows, n_epochs, val)
+        if blend is not None:
+            self._add_blend(X, rows, *blend[:2])
+        threshold = self.weight_threshold
+        if threshold == "auto":
+            threshold = AUTO_WEIGHT_THRESHOLD if sp.issparse(self.coef_) else 0.0
+        if threshold > 0:
+            self._prune(threshold)
+        return self
+
+    def _add_blend(self, X, rows: Rows, beta: float, temperature: float) -> None:
+        """Fold ``beta`` times the centroid scores into the trained model (skxc/_blend.py); set the temperature."""
+        if beta > 0:
+            shared = getattr(self, "_shared_coef", None)
+            coef, self._adagrad_state, shared = blended(
+                self.coef_, self.intercept_, self._adagrad_state, shared, X, rows, beta
+            )
+            self.coef_ = coef
+            if sp.issparse(coef):
+                self._shared_coef = shared
+        self.centroid_blend_, self.score_temperature_ = float(beta), float(temperature)
+
+    def _prepare_fit(self, X, y, classes, sample_weight, rng, warm, multilabel):
+        """Labels, early-stopping split, initialisation (unless warm) and kernel rows of ``fit``.
+
+        Returns ``(X, val, rows, split)``: ``split`` the calibration split of a new model (or None);
+        multi-label ``y`` is a CSR indicator matrix.
+        """
+        codes = None if multilabel else encode_labels(classes, y, "y")
+        val = None
+        if self.early_stopping:
+            X, y, codes, sample_weight, val = holdout(
+                X, y, codes, sample_weight, self.validation_fraction, rng, multilabel
+            )
+        Y = y if multilabel else None
+        if multilabel:
+            codes, pair_weight, example_row = label_examples(y, sample_weight, require_labels=True)
+        else:
+            pair_weight, example_row = sample_weight, None
+        self.classes_ = classes
+        self._set_kind(multilabel)
+        split = None
+        if not warm:
+            if multilabel:
+                self.label_cardinality_ = label_cardinality(Y, sample_weight)
+            split = self._initialize(X, codes, pair_weight, rng, example_row)
+        return X, val, self._rows(X, codes, pair_weight, example_row, Y), split
+
+    def _train(self, rows: Rows, n_epochs: int, val=None, check_convergence=True, keep_table=False):
+        """Run up to ``n_epochs`` epochs on ``rows``; ``val`` = (X, codes) of held-out rows for early stopping.
+
+        Sparse weights train in a hash table: built from coef_ (or the table kept by the previous
+        ``partial_fit``); ``keep_table`` keeps it for the next call, coef_ then being built on demand.
+        """
+        kind = adagrad_kind(self.adagrad, self.noise)
+        if self._adagrad_state.kind != kind:
+            self._adagrad_state = self._adagrad_state.converted(kind, self.coef_, type(self).__name__)
+        self._adagrad_state = state = self._adagrad_state.writeable()  # read-only after joblib.load(mmap_mode="r")
+        self.intercept_ = writeable(self.intercept_)
+        model = training_model(self.__dict__, extra=rows.indices.shape[0])
+        table = model if isinstance(model, HashedWeights) else None
+        self.learning_rate_ = self._auto_learning_rate if self.learning_rate == "auto" else float(self.learning_rate)
+        params, schedule = sgd_setup(
+            self.get_params(deep=False), self.learning_rate_, n_epochs, check_convergence, decay=check_convergence
+        )
+        validate = None
+        if val is not None:
+            val_inputs, val_truth = self._kernel_inputs(val[0]), val[1]  # converted once, scored every epoch
+
+            def validate():
+                if table is not None:
+                    self.__dict__["_coef"] = None  # coef_ from the table as it is now
+                return top1_score(self._top_k_codes(val_inputs, 1)[0][:, 0], val_truth)
+
+        progress = Progress(self.n_iter_, self.t_, self.loss_curve_, self.epoch_seconds_, self.hardness_curve_,
+                            self.validation_scores_, model, self.intercept_, state)  # fmt: skip
+        try:
+            if validate is not None:  # the model before this call's first epoch competes too (epoch 0)
+                progress.offer_start(validate())
+            with deferred_interrupt() as stop:
+                run_epochs(model, self.intercept_, state, params, rows, self.tree_.arrays, self._rng, schedule,
+                           progress.record, validate, stop, progress.stopped)  # fmt: skip
+            if val is not None:
+                progress.keep_best()
+        finally:
+            self.n_iter_, self.t_, self.interrupted_ = progress.n_iter, progress.t, progress.interrupted
+            if progress.best_iteration is not None:
+                self.best_iteration_ = progress.best_iteration
+            if table is not None:  # coef_ is stale; back to CSR now unless the table is kept
+                self.__dict__["_coef"] = None
+                if not keep_table:
+                    self.coef_ = self.coef_
+        bound = getattr(self, "_weight_bound", (np.inf, 0))
+        weights = table.vals if table is not None and keep_table else self.coef_
+        self._weight_bound = check_finite_model(weights, self.intercept_, bound, self.t_, params)
+
+    def _fit_noise(self, X, y, classes, sample_weight):
+        """``fit_noise``: the tree and the model's start, no training."""
+        X, y, sample_weight, multilabel = self._targets(X, y, sample_weight, reset=True)
+        if multilabel:
+            classes = label_columns(y, classes)
+        else:
+            classes = unique_labels(y, "y") if classes is None else unique_labels(classes, "classes")
+        if len(classes) < 2:
+            raise ValueError(f"classes must contain at least 2 classes; got {classes.tolist()!r}.")
+        if multilabel:
+            codes, pair_weight, example_row = label_examples(y, sample_weight, require_labels=True)
+        else:
+            codes, pair_weight, example_row = encode_labels(classes, y, "y"), sample_weight, None
+        with intact_on_error(self.__dict__):
+            if multilabel:
+                self.label_cardinality_ = label_cardinality(y, sample_weight)
+            self.classes_ = classes
+            self._set_kind(multilabel)
+            self._initialize(X, codes, pair_weight, seed_rng(self.random_state), example_row)
+        return self
+
+    def _set_kind(self, multilabel: bool) -> None:
+        """Record single- or multi-label training; ``label_cardinality_`` exists for multi-label models only."""
+        self._multilabel = multilabel
+        if not multilabel and hasattr(self, "label_cardinality_"):
+            del self.label_cardinality_
+
+    @property
+    def _is_multilabel(self) -> bool:
+        return getattr(self, "_multilabel", False)
+
+    def _partial_fit(self, X, y, classes, sample_weight):
+        """``partial_fit``: the first call initialises (tree fitted on this batch), each call trains one epoch."""
+        first = "_coef" not in self.__dict__  # not hasattr(self, "coef_"): that would build coef_ from a kept table
+        multilabel = is_multilabel(y)
+        if not first and multilabel != getattr(self, "_multilabel", False):
+            before, now = ("a label indicator matrix", "1-D labels") if not multilabel else ("1-D labels", "a 2-D y")
+            raise ValueError(
+                f"partial_fit was first called with {before} and now gets {now}: single-label and "
+                f"multi-label training cannot be mixed in one model."
+            )
+        if first and classes is None and not multilabel:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        X, y, sample_weight, multilabel = self._targets(X, y, sample_weight, reset=first)
+        if multilabel:
+            if first:
+                classes = label_columns(y, classes)
+            else:
+                if y.shape[1] != len(self.classes_):
+                    raise ValueError(
+                        f"y has {y.shape[1]} label columns but the model was trained with {len(self.classes_)}."
+                    )
+                label_columns(y, self.classes_ if classes is None else classes)
+            codes, pair_weight, example_row = label_examples(y, sample_weight)
+            if first:
+                with intact_on_error(self.__dict__):
+                    self.classes_ = classes
+                    self._set_kind(True)
+                    self.label_cardinality_ = label_cardinality(y, sample_weight)
+                    self._initialize(X, codes, pair_weight, seed_rng(self.random_state), example_row)
+            self._train(self._rows(X, codes, pair_weight, example_row, y), 1, check_convergence=False, keep_table=True)
+            return self
+        if first:
+            classes = unique_labels(classes, "classes")
+            if len(classes) < 2:
+                raise ValueError(f"classes must contain at least 2 classes; got {classes.tolist()!r}.")
+            codes = encode_labels(classes, y, "y")
+            with intact_on_error(self.__dict__):
+                _check_partial_fit_first_call(self, classes)
+                self._set_kind(False)
+                self._initialize(X, codes, sample_weight, seed_rng(self.random_state))
+        else:
+            _check_partial_fit_first_call(self, classes)
+            codes = encode_labels(self.classes_, y, "y")
+        self._train(self._rows(X, codes, sample_weight), 1, check_convergence=False, keep_table=True)
+        return self

@@ -19,12 +19,16 @@ Systems:
   convergence (``max_iter`` 10,000 by default), only where n_classes <= 2,000.
 
 ``--variant NAME=JSON`` adds a skxc run with extra constructor parameters, e.g.
-``--variant ep30='{"max_iter": 30}'`` (shown as ``skxc[ep30]``).
+``--variant ep30='{"max_iter": 30}'`` (shown as ``skxc[ep30]``). A key of the form
+``"skxc.<module>.<NAME>"`` sets that module constant in the variant's process instead,
+e.g. ``--variant lr1='{"skxc._blend.SLOWER": 1.0}'`` (the blend's pilots keep the
+learning rate), so that an internal choice can be compared side by side in one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -65,7 +69,13 @@ def run_skxc(spec: dict) -> dict:
     from skxc import AdversarialSoftmaxClassifier
 
     X, y, Xt, yt = _load(spec)
-    kw = dict(random_state=spec["seed"], n_jobs=spec["threads"], **spec["params"])
+    params = dict(spec["params"])
+    for key in [k for k in params if k.startswith("skxc.")]:  # module constants: "skxc.<module>.<NAME>"
+        module, name = key.rsplit(".", 1)
+        if not hasattr(importlib.import_module(module), name):
+            raise ValueError(f"variant key {key!r}: {module} has no {name}")
+        setattr(importlib.import_module(module), name, params.pop(key))
+    kw = dict(random_state=spec["seed"], n_jobs=spec["threads"], **params)
     t0 = time.perf_counter()  # numba kernels loaded (or compiled) on a small fit, outside the timings
     layouts = [kw.get("weights", "auto")]
     if (
@@ -86,6 +96,9 @@ def run_skxc(spec: dict) -> dict:
         epoch_seconds=[float(s) for s in getattr(clf, "epoch_seconds_", [])],
         coef_stored=int(clf.coef_.nnz if sp.issparse(clf.coef_) else clf.coef_.size),
         coef_mib=_coef_bytes(clf.coef_) / 2**20,
+        learning_rate=float(clf.learning_rate_),
+        centroid_blend=float(getattr(clf, "centroid_blend_", 0.0)),
+        score_temperature=float(getattr(clf, "score_temperature_", 1.0)),
     )
     return rec
 
@@ -256,6 +269,11 @@ def markdown(result) -> str:
                 )
             if rec["system"].startswith("skxc"):
                 notes.append(f"{rec['n_iter']} epochs")
+                if "learning_rate" in rec:  # results written before these were recorded lack them
+                    notes.append(
+                        f"learning rate {rec['learning_rate']:.3g}, beta {rec['centroid_blend']:g}, "
+                        f"T {rec['score_temperature']:.2f}"
+                    )
                 if "coef_mib" in rec:
                     notes.append(f"coef_ {rec['coef_stored']:,} weights, {rec['coef_mib']:,.0f} MiB")
             lines.append(

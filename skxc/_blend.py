@@ -40,6 +40,7 @@ from sklearn.frozen import FrozenEstimator
 
 from ._config import FLOAT
 from ._parallel import child_seed
+from ._solver import auto_learning_rate
 from ._start import add_centred, rms_row_norm, tempered, unit_centroids
 from ._state import AdagradState, writeable
 from ._validation import warn_user
@@ -60,6 +61,8 @@ MAX_DENSE_ROWS = 20_000_000
 #: "auto" also tries the tree at this factor of its temperature (never below ``MIN_TREE_TEMPERATURE``).
 FLATTER = 0.5
 MIN_TREE_TEMPERATURE = 1.0 / 32.0
+#: With ``learning_rate="auto"``, "auto" also tries the learning rate times this factor (1: not tried).
+SLOWER = 0.5
 #: Range of the score temperature T.
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.25, 64.0
 
@@ -250,43 +253,49 @@ def flatter_tree(tree):
 
 
 def chosen_for(estimator, X, rows, split, rng, n_epochs: int):
-    """``(beta, T, tree)`` of ``estimator.centroid_blend`` for its new model; "auto" trains the pilot(s).
+    """``(beta, T, tree, lr_factor)`` of ``estimator.centroid_blend`` for its new model; "auto" trains pilots.
 
     ``estimator`` is an initialised (tree fitted) single-label classifier, ``rows`` its training
-    rows, ``split`` its calibration split (or None) and ``n_epochs`` its budget. With
-    ``noise="adversarial"`` and ``tree_temperature="auto"`` a second pilot tries the tree at half
-    its temperature (:func:`flatter_tree`); ``tree`` is the tree whose pilot had the better held-out
-    log-likelihood (the estimator's own, or that flatter copy). The pilots draw from a generator
-    spawned from ``rng``, so the model's own training draws the same numbers with or without them.
-    KeyboardInterrupt if Ctrl-C stopped a pilot. A pilot that the memory guard stops (its own model
-    on top of the estimator's) is skipped with a UserWarning.
+    rows, ``split`` its calibration split (or None) and ``n_epochs`` its budget. Besides the pilot
+    with the estimator's own settings, with ``noise="adversarial"`` and ``tree_temperature="auto"``
+    a pilot tries the tree at half its temperature (:func:`flatter_tree`), and with
+    ``learning_rate="auto"`` one tries half the learning rate (``SLOWER``). The pilot with the best
+    held-out log-likelihood decides: ``tree`` is its tree (the estimator's own, or that flatter
+    copy), ``lr_factor`` its factor of the learning rate (1 or ``SLOWER``). The pilots draw from a
+    generator spawned from ``rng``, so the model's own training draws the same numbers with or
+    without them. KeyboardInterrupt if Ctrl-C stopped a pilot. A pilot that the memory guard stops
+    (its own model on top of the estimator's) is skipped with a UserWarning.
     """
     tree = estimator.tree_
     if estimator.centroid_blend != "auto":
-        return float(estimator.centroid_blend), 1.0, tree
+        return float(estimator.centroid_blend), 1.0, tree, 1.0
     if estimator.noise is None or split is None or not blend_wanted(X.shape[0], len(estimator.classes_)):
-        return 0.0, 1.0, tree
+        return 0.0, 1.0, tree, 1.0
     pilot_rng = rng.spawn(1)[0]
     codes, weight = rows.codes, rows.sample_weight.astype(np.float64)
     fit_rows, held_rows = split
     held = scored_rows(codes, fit_rows, held_rows, len(estimator.classes_), pilot_rng)
     if held is None:
-        return 0.0, 1.0, tree
-    candidates = [tree]
+        return 0.0, 1.0, tree, 1.0
+    candidates = [(tree, 1.0)]  # (tree, factor of the learning rate)
     if estimator.noise == "adversarial" and estimator.tree_temperature == "auto":
         flat = flatter_tree(tree)
         if flat is not None:
-            candidates.append(flat)
-    seed = child_seed(pilot_rng)  # the same for every candidate: they differ only in the tree
+            candidates.append((flat, 1.0))
+    if estimator.learning_rate == "auto" and SLOWER != 1.0:
+        candidates.append((tree, SLOWER))
+    seed = child_seed(pilot_rng)  # the same for every candidate: they differ only in the tree or step size
     mu, centre = unit_centroids(X, codes, len(estimator.classes_), weight, rows=fit_rows)
     S = centroid_scores(X[held], mu, centre, rms_row_norm(X))
     best = None
-    for candidate in candidates:
+    for candidate, lr_factor in candidates:
         pilot = clone(estimator).set_params(
             noise=FrozenEstimator(candidate), max_iter=pilot_epochs(n_epochs), centroid_blend=0.0,
             early_stopping=False, warm_start=False, verbose=0, random_state=seed,
             weights=pilot_weights(estimator, X), weight_threshold=0.0,
         )  # fmt: skip
+        if lr_factor != 1.0:  # the pilot's own "auto" rate (of its rows), times the factor
+            pilot.set_params(learning_rate=lr_factor * auto_learning_rate(X[fit_rows], weight[fit_rows]))
         try:
             chosen = chosen_blend(pilot, estimator.classes_, X, codes, weight, fit_rows, held, S)
         except MemoryError as error:  # the pilot's memory guard: train the model alone
@@ -297,13 +306,13 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int):
             )
             if best is not None:
                 break
-            return 0.0, 1.0, tree
+            return 0.0, 1.0, tree, 1.0
         if chosen is None:
             raise KeyboardInterrupt
         if best is None or chosen[2] > best[2] + 1e-9:
-            best = (*chosen, candidate)
-    beta, temperature, _, tree = best
-    return beta, temperature, tree
+            best = (*chosen, candidate, lr_factor)
+    beta, temperature, _, tree, lr_factor = best
+    return beta, temperature, tree, lr_factor
 
 
 def blended(coef, intercept: np.ndarray, state: AdagradState, shared, X, rows, beta: float):

@@ -120,6 +120,8 @@ class TrainingMixin:
                 rows = replace(
                     rows, log_noise=log_noise_of(rows.Z, rows.codes, blend[2].arrays, n_threads(self.n_jobs))
                 )
+            if blend is not None:  # the pilots' choice of learning_rate="auto" (1, or a smaller factor)
+                self._auto_learning_rate *= blend[3]
         self.n_iter_ = 0
         self._train(rows, n_epochs, val)
         if blend is not None:

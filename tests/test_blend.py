@@ -288,7 +288,7 @@ def test_when_the_flatter_tree_wins_training_uses_it(monkeypatch):
     fitted_tau = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=1, centroid_blend=0.0)
     fitted_tau = fitted_tau.fit(X, y).tree_.temperature_  # the same tree fit, without the pilots
     clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2).fit(X, y)
-    assert len(calls) == 2
+    assert len(calls) == 3  # the estimator's settings, the flatter tree, half the learning rate
     assert clf.tree_.temperature_ == pytest.approx(fitted_tau / 2)
     tree, log_noise, codes = trained[-1]  # the model's own training (the pilots' come first)
     assert tree is clf.tree_
@@ -298,6 +298,34 @@ def test_when_the_flatter_tree_wins_training_uses_it(monkeypatch):
     expected = (raw + clf.tree_.predict_log_proba(Xt)) / clf.score_temperature_
     D = clf.decision_function(Xt)
     np.testing.assert_allclose(D - D[:, :1], expected - expected[:, :1], atol=1e-3)
+
+
+@pytest.mark.parametrize("slower_wins", [True, False])
+def test_the_pilots_choose_the_learning_rate(monkeypatch, slower_wins):
+    import skxc._blend as blend
+
+    X, y, _, _ = few_rows_data(n_classes=200, n_samples=2000, seed=7)
+    real = blend.chosen_blend
+    pilots = []
+
+    def last_wins(pilot, *args):  # the last pilot (half the learning rate) gets the better likelihood
+        beta, T, ll = real(pilot, *args)
+        pilots.append((pilot.learning_rate, pilot.learning_rate_, pilot.tree_))
+        return beta, T, ll + (10.0 if slower_wins else -10.0) * (len(pilots) == 3)
+
+    monkeypatch.setattr(blend, "chosen_blend", last_wins)
+    plain = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2, centroid_blend=0.0).fit(X, y)
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2).fit(X, y)
+    assert [p[0] for p in pilots[:2]] == ["auto", "auto"]
+    assert pilots[2][0] == pytest.approx(blend.SLOWER * pilots[0][1], rel=1e-12)  # half the pilots' own auto rate
+    assert pilots[2][2] is pilots[0][2]  # the estimator's tree
+    assert clf.learning_rate_ == pytest.approx((blend.SLOWER if slower_wins else 1.0) * plain.learning_rate_)
+    if slower_wins:  # with the estimator's own tree
+        assert clf.tree_.temperature_ == plain.tree_.temperature_
+    # an explicit learning rate is kept: no third pilot
+    pilots.clear()
+    fixed = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2, learning_rate=0.05).fit(X, y)
+    assert len(pilots) == 2 and fixed.learning_rate_ == 0.05
 
 
 def test_a_pilot_that_would_not_fit_in_memory_is_skipped_with_a_warning(monkeypatch):

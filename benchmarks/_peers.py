@@ -141,11 +141,58 @@ def fasttext_tokens(names: list[str]) -> list[str]:
 
 
 def fasttext_lines(X, y, tokens: np.ndarray) -> list[str]:
-    """One line per CSR row: ``__label__<class> tok tok ...`` (feature values are ignored)."""
+    """One line per CSR row: its label words, then the words (``tokens[j]``) of its non-zero columns j
+    in column order, each once (feature values are ignored).
+
+    ``y`` is a class per row (one ``__label__<class>`` word), a sparse label-indicator matrix
+    (multi-label: one ``__label__<j>`` word per non-zero column j of the row, in column order;
+    a row without labels gets none) or None (no label words: text to predict)."""
+    import scipy.sparse as sp
+
+    n = X.shape[0]
+    if y is None:
+        heads = [""] * n
+    elif sp.issparse(y):
+        Y = sp.csr_matrix(y, copy=True)
+        Y.eliminate_zeros()
+        Y.sort_indices()
+        heads = ["".join(f"{FASTTEXT_LABEL}{c} " for c in Y.indices[Y.indptr[i] : Y.indptr[i + 1]]) for i in range(n)]
+    else:
+        heads = [f"{FASTTEXT_LABEL}{c} " for c in y]
     indptr, indices = X.indptr, X.indices
-    return [
-        f"{FASTTEXT_LABEL}{y[i]} " + " ".join(tokens[indices[indptr[i] : indptr[i + 1]]]) for i in range(X.shape[0])
-    ]
+    return [heads[i] + " ".join(tokens[indices[indptr[i] : indptr[i + 1]]]) for i in range(n)]
+
+
+def write_fasttext_file(path, X, y, tokens: np.ndarray) -> None:
+    """``fasttext_lines(X, y, tokens)`` to ``path``, one per line."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(fasttext_lines(X, y, tokens)))
+        f.write("\n")
+
+
+def write_fasttext_init(path, words, dim: int, seed: int) -> None:
+    """A ``.vec`` file for ``train_supervised(pretrainedVectors=path)``: one row per word, drawn as fastText
+    means to draw its input matrix, uniform on [-1/dim, 1/dim] (seeded here).
+
+    Why: fastText's ``DenseMatrix::uniform`` fills the input matrix in ten blocks, one per thread, and
+    runs only ``thread`` of them, so with ``thread=1`` about 90 % of the matrix (80 % with 2) keeps what
+    the allocation held: mostly zeros, sometimes stale values far above 1/dim, which end some runs with
+    "Encountered NaN" (measured with fasttext-numpy2 0.10.4: the input matrix after a ``lr=0`` fit).
+    fastText still builds the dictionary from the training file, draws its own (partial) matrix, then
+    overwrites the row of every word in this file; so ``words`` should be every word of the training
+    file plus ``</s>`` (the end-of-line word fastText appends to each line), and no others (an extra
+    word would be added to the dictionary with a random vector)."""
+    words = list(words)
+    V = np.random.default_rng(seed).uniform(-1.0 / dim, 1.0 / dim, size=(len(words), dim))
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(f"{len(words)} {dim}\n")
+        for word, row in zip(words, V, strict=True):
+            f.write(word + " " + " ".join(f"{v:.8g}" for v in row) + "\n")
+
+
+def fasttext_train_words(X, tokens: np.ndarray) -> list[str]:
+    """The words of a training file written from ``X`` (its columns with a non-zero), and ``</s>``."""
+    return [FASTTEXT_EOS] + [str(t) for t in tokens[np.unique(X.indices)]]
 
 
 def write_fasttext_files(data_dir, out_dir, train_rows=None, test_rows=None) -> dict:
@@ -161,9 +208,7 @@ def write_fasttext_files(data_dir, out_dir, train_rows=None, test_rows=None) -> 
     paths = {}
     for split, (A, b) in {"train": (X, y), "test": (Xt, yt)}.items():
         paths[split] = str(Path(out_dir) / f"{split}.txt")
-        with open(paths[split], "w", encoding="utf-8") as f:
-            f.write("\n".join(fasttext_lines(A, b, arr)))
-            f.write("\n")
+        write_fasttext_file(paths[split], A, b, arr)
     binary = bool(np.all(X.data == 1) and np.all(Xt.data == 1))
     return {
         "paths": paths,
@@ -238,19 +283,28 @@ def fasttext_hs_log_proba(model, text: list[str], y: np.ndarray) -> np.ndarray:
     return out
 
 
-def run_fasttext(spec: dict) -> dict:
+def fasttext_fit_top(train_path, text: list[str], params: dict, k: int = 5):
+    """``fasttext.train_supervised(input=train_path, verbose=0, **params)``, timed, then the top ``k``
+    labels of each line of ``text`` by ``model.predict(text, k=k)``, timed: returns
+    ``(model, fit seconds, predict seconds, (n, k) label array padded with -1)``."""
     import fasttext
 
+    t0 = time.perf_counter()
+    model = fasttext.train_supervised(input=str(train_path), verbose=0, **params)
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    labels, _ = model.predict(text, k=k)
+    predict_s = time.perf_counter() - t0
+    top = pad_top([[int(s[len(FASTTEXT_LABEL) :]) for s in row] for row in labels], k)
+    return model, fit_s, predict_s, top
+
+
+def run_fasttext(spec: dict) -> dict:
     loss = spec["system"].split("-", 1)[1]
     params = {"loss": loss, "lr": 0.5 if loss == "hs" else 0.1, "epoch": 5, "dim": 100, "thread": spec["threads"]}
     params.update(spec.get("params") or {})
     text, yt = _read_lines(spec["fasttext"]["paths"]["test"])
-    t0 = time.perf_counter()
-    model = fasttext.train_supervised(input=spec["fasttext"]["paths"]["train"], verbose=0, **params)
-    fit_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    labels, _ = model.predict(text, k=5)
-    predict_s = time.perf_counter() - t0
+    model, fit_s, predict_s, top = fasttext_fit_top(spec["fasttext"]["paths"]["train"], text, params)
     rec = {
         "fit_seconds": fit_s,
         "predict_seconds": predict_s,
@@ -258,7 +312,6 @@ def run_fasttext(spec: dict) -> dict:
         "params": params,
         "n_test": len(text),
     }
-    top = pad_top([[int(s[len(FASTTEXT_LABEL) :]) for s in row] for row in labels])
     rec.update(topk_accuracy(top, yt))
     rec["convert_seconds"] = spec["fasttext"]["convert_seconds"]
     if loss == "hs":

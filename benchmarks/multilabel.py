@@ -1,32 +1,75 @@
 """Multi-label benchmark: skxc trained on all labels (pick-all-labels) against napkinXC's PLT and fastText.
 
 For each data set in ``shared/data`` with a label indicator matrix (Y_train.npz,
-Y_test.npz), fit each system once on the training split (default parameters,
-one thread) and report P@1/3/5, nDCG@5 and PSP@5 on the test split, all
-computed by ``skxc.metrics`` from each system's top-5 labels (propensities
-from the training labels, A=0.55, B=1.5), plus fit and predict seconds. skxc's
-kernels are compiled on a small warm-up fit first, so its fit time excludes
-compilation (numba's on-disk cache makes later runs start warm too).
+Y_test.npz), fit each system once on the training split, one thread each, and
+report P@1/3/5, nDCG@5 and PSP@5 on the test split, all computed by
+``skxc.metrics`` from each system's top-5 labels (propensities from the
+training labels, A=0.55, B=1.5), plus fit and predict seconds. Loading and
+converting the data are never timed.
 
-With ``--fasttext`` (off by default: with its defaults fastText is far
-under-trained on these sets, P@1 5-21 %, and stops with NaN in many runs),
-fastText (``loss="ova"``, one-vs-all, and ``loss="softmax"``, which fastText
-trains on multi-label lines by picking all labels) reads each row as the
-words ``w<j>`` of its non-zero features j (values ignored, as in
-``benchmarks.compare``),
-with its defaults for supervised training otherwise (lr 0.1, 5 epochs, dim
-100), in a fresh interpreter. fastText sometimes stops with "Encountered
-NaN" on these lines (sporadically: the same call passes with another seed),
-so each learning rate is tried with up to 5 seeds (seed, seed + 1, ...)
-before the next of 0.05, 0.02, 0.01; the failed runs are counted and
-reported, and only the successful run is timed. The text conversion is not
-timed.
+Systems (``--systems``, default all four, run in the order given on each data set):
+
+- ``skxc``: ``AdversarialSoftmaxClassifier(random_state=seed, n_jobs=1)``,
+  defaults otherwise, fitted on the label-indicator matrix (all labels); top 5
+  by ``predict_top_k``. Its numba kernels are compiled on a small warm-up fit
+  first, so its fit time excludes compilation (numba's on-disk cache makes
+  later runs start warm too).
+- ``napkinxc-plt``: ``napkinxc.models.PLT(threads=1, seed=seed)``, defaults
+  otherwise, fed the CSR matrix and each row's list of labels; top 5 by
+  ``predict(top_k=5)``.
+- ``fasttext-ova``, ``fasttext-softmax``: ``fasttext.train_supervised`` with
+  ``loss="ova"`` (one independent sigmoid per label; every label of a line is
+  a target at every visit) or ``loss="softmax"`` (on a line with several
+  labels fastText draws one of them as the target at each visit, so over the
+  epochs it trains on all of them), ``thread=1``, ``seed=seed`` and
+  ``FASTTEXT_PARAMS`` (dim 100, 25 epochs; lr 0.1 for ova, 0.5 for softmax),
+  fastText's supervised defaults otherwise (word unigrams, no subwords,
+  ``minCount`` 1, lr decaying linearly to 0). The lr and epochs were chosen
+  on validation splits (``--valid``, lr 0.05/0.1/0.2 for ova, 0.2/0.5/1.0
+  for softmax, 10 or 25 epochs): for each loss the one setting with the best
+  mean P@1 over the three sets (``results/multilabel_fasttext_valid.md``).
+  Fewer updates leave it under-trained on these small sets (bibtex ova at
+  lr 0.1 x 10 epochs: P@1 26 %; fastText's default is 5 epochs). bibtex
+  wants a larger lr than 0.1, but ova diverges at lr 0.2 x 25 epochs on
+  delicious (983 labels, whose gradients add up on the hidden layer), so one
+  setting for all three sets leaves bibtex's ova short of its best (43 % on
+  validation, 55 % at lr 0.2).
+
+  Input, written by the helpers of ``benchmarks._peers`` that
+  ``benchmarks.compare`` uses for ptb: a text file with one line per
+  training row, a ``__label__<j>`` word for each of its labels j, then one
+  word per non-zero feature, the feature's name from ``features.txt``
+  (``fasttext_tokens``: whitespace replaced by "_"), each once. The values
+  are dropped: every feature of bibtex, delicious and corel5k is binary (the
+  script checks, and warns otherwise), so a row's words are exactly its
+  non-zero features, and fastText's sentence vector (the mean of the word
+  vectors) is a linear function of the binary row, scaled by one over its
+  number of words. The test rows are the same words without labels; top 5
+  by ``model.predict(lines, k=5)``.
+
+  The input vectors start from a file (``pretrainedVectors``) holding a
+  vector uniform on [-1/dim, 1/dim] (seeded by ``seed``) for every word of
+  the training file: the initialisation fastText intends, but at
+  ``thread=1`` applies to only a tenth of its input matrix (the rest keeps
+  zeros or stale memory, which is what ended many runs with "Encountered
+  NaN"; see ``_peers.write_fasttext_init``). Reading that file (about 0.1 s)
+  is inside the timed fit; writing it is not. A run that still stops with
+  "Encountered NaN" is recorded with NaN metrics and its error; it is not
+  retried.
+
+A fastText system may carry parameter overrides, e.g.
+``--systems fasttext-ova:lr=0.05:epoch=25`` (that is how the grid on the
+validation splits was run).
 
 Usage::
 
-    python -m benchmarks.multilabel [--data-root ../shared/data] [--datasets bibtex delicious corel5k] [--fasttext]
+    python -m benchmarks.multilabel [--data-root ../shared/data] [--datasets bibtex delicious corel5k]
+        [--systems skxc napkinxc-plt fasttext-ova fasttext-softmax] [--valid] [--name NAME]
 
-Writes ``benchmarks/results/multilabel.md`` and ``.json``.
+Writes ``benchmarks/results/multilabel[_NAME].md`` and ``.json`` (``--out``
+sets the directory). With ``--valid`` the test split is not read: a random
+20 % of the training rows (seeded by ``--seed``) is held out and scored, and
+the other 80 % are trained on.
 """
 
 from __future__ import annotations
@@ -37,8 +80,11 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import shlex  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from datetime import datetime, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -49,9 +95,14 @@ from skxc import AdversarialSoftmaxClassifier  # noqa: E402
 from skxc.metrics import ndcg_at_k, precision_at_k, propensity, psp_at_k  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-#: fastText's learning rates tried in turn (5 seeds each); the first run without NaN is used (and reported).
-FASTTEXT_LEARNING_RATES = (0.1, 0.05, 0.02, 0.01)
+SYSTEMS = ("skxc", "napkinxc-plt", "fasttext-ova", "fasttext-softmax")
+METRICS = ("P@1", "P@3", "P@5", "nDCG@5", "PSP@5")
+#: fastText's parameters per loss (besides thread=1 and seed); chosen on validation splits (module docstring).
+FASTTEXT_PARAMS = {
+    "ova": {"lr": 0.1, "epoch": 25, "dim": 100},
+    "softmax": {"lr": 0.5, "epoch": 25, "dim": 100},
+}
+VALID_FRACTION = 0.2
 
 
 def load(data_dir: Path):
@@ -62,6 +113,15 @@ def load(data_dir: Path):
     Y.data[:] = 1
     Yt.data[:] = 1
     return X, Y.astype(np.int8), Xt, Yt.astype(np.int8)
+
+
+def load_valid(data_dir: Path, seed: int, fraction: float = VALID_FRACTION):
+    """The training split only: a random ``fraction`` of its rows (seeded) held out as the evaluation set."""
+    X, Y, _, _ = load(data_dir)
+    perm = np.random.default_rng(seed).permutation(X.shape[0])
+    n_valid = int(round(fraction * X.shape[0]))
+    held, kept = np.sort(perm[:n_valid]), np.sort(perm[n_valid:])
+    return X[kept], Y[kept], X[held], Y[held]
 
 
 def metrics(Yt, top, prop) -> dict:
@@ -87,163 +147,201 @@ def run_skxc(X, Y, Xt, seed: int, **params) -> tuple[np.ndarray, float, float]:
 def run_plt(X, Y, Xt, seed: int) -> tuple[np.ndarray, float, float]:
     from napkinxc.models import PLT
 
-    labels = np.split(Y.indices, Y.indptr[1:-1])
-    labels = [lab.tolist() for lab in labels]
+    from benchmarks._peers import napkinxc_top5, timed_fit_top5
+
+    labels = [lab.tolist() for lab in np.split(Y.indices, Y.indptr[1:-1])]
     with tempfile.TemporaryDirectory(prefix="skxc_plt_") as tmp:
-        model = PLT(tmp, threads=1, seed=seed)
-        t0 = time.perf_counter()
-        model.fit(X, labels)
-        fit_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        pred = model.predict(Xt, top_k=5)
-        predict_s = time.perf_counter() - t0
-    top = np.full((Xt.shape[0], 5), -1, dtype=np.int64)
-    for i, row in enumerate(pred):
-        top[i, : len(row)] = row[:5]
+        fit_s, predict_s, top = timed_fit_top5(PLT(tmp, threads=1, seed=seed), (X, labels), Xt, napkinxc_top5)
     return top, fit_s, predict_s
 
 
-_FASTTEXT_CHILD = """
-import json, sys, time
-import fasttext
-spec = json.load(open(sys.argv[1]))
-text = open(spec["test"], encoding="utf-8").read().split("\\n")[:-1]
-model, failures = None, 0
-for lr in spec["learning_rates"]:
-    for attempt in range(5):  # the NaN is sporadic: the same call may pass with another seed
-        t0 = time.perf_counter()
-        try:
-            model = fasttext.train_supervised(input=spec["train"], loss=spec["loss"], lr=lr, thread=1,
-                                              seed=spec["seed"] + attempt, verbose=0)
-        except RuntimeError as exc:
-            failures += 1
-            print(f"   fastText {spec['loss']} lr={lr} seed={spec['seed'] + attempt}: {exc}", flush=True)
-            continue
-        fit_s = time.perf_counter() - t0
-        break
-    if model is not None:
-        break
-else:
-    raise SystemExit("NaN at every learning rate and seed")
-t0 = time.perf_counter()
-labels, _ = model.predict(text, k=5, threshold=-1.0)
-predict_s = time.perf_counter() - t0
-json.dump({"lr": lr, "failed_runs": failures, "fit_seconds": fit_s, "predict_seconds": predict_s,
-           "top": [[int(s[len("__label__"):]) for s in row] for row in labels]}, open(spec["out"], "w"))
-"""
+def fasttext_system(name: str) -> tuple[str, dict]:
+    """``"fasttext-ova:lr=0.05:epoch=25"`` -> ``("ova", FASTTEXT_PARAMS["ova"] with lr 0.05 and epoch 25)``."""
+    head, *overrides = name.split(":")
+    loss = head.split("-", 1)[1]
+    params = dict(FASTTEXT_PARAMS[loss])
+    for item in overrides:
+        key, value = item.split("=", 1)
+        params[key] = int(value) if value.lstrip("-").isdigit() else float(value)
+    return loss, params
 
 
-def run_fasttext(X, Y, Xt, seed: int, loss: str) -> tuple[np.ndarray, float, float, dict]:
-    """fastText in a fresh interpreter; ``top`` is None if every run stopped with NaN."""
-    import json
-    import subprocess
-    import sys
+def run_fasttext(X, Y, Xt, seed: int, loss: str, params: dict, data_dir) -> tuple:
+    """fastText on the rows' feature names as words (``benchmarks._peers``); ``top`` is None if it stopped
+    with NaN. Returns ``(top, fit seconds, predict seconds, extra record fields)``."""
+    from benchmarks._peers import (
+        fasttext_fit_top,
+        fasttext_lines,
+        fasttext_tokens,
+        fasttext_train_words,
+        feature_names,
+        write_fasttext_file,
+        write_fasttext_init,
+    )
 
-    label = "__label__"
-    tokens = np.array([f"w{j}" for j in range(X.shape[1])], dtype=object)  # feature j is the word "w<j>"
-
-    def words(A, i):
-        return " ".join(tokens[A.indices[A.indptr[i] : A.indptr[i + 1]]])
-
+    if not (np.all(X.data == 1) and np.all(Xt.data == 1)):
+        print("warning: fastText reads each non-zero feature as one word; non-binary values are lost", flush=True)
+    tokens = np.array(fasttext_tokens(feature_names(data_dir, X.shape[1])), dtype=object)
+    params = {"loss": loss, **params, "thread": 1, "seed": seed}
     with tempfile.TemporaryDirectory(prefix="skxc_fasttext_") as tmp:
-        paths = {k: str(Path(tmp) / f"{k}.txt") for k in ("train", "test", "out", "spec")}
-        train = [
-            " ".join(f"{label}{c}" for c in Y.indices[Y.indptr[i] : Y.indptr[i + 1]]) + " " + words(X, i)
-            for i in range(X.shape[0])
-        ]
-        Path(paths["train"]).write_text("\n".join(train) + "\n", encoding="utf-8")
-        Path(paths["test"]).write_text("".join(words(Xt, i) + "\n" for i in range(Xt.shape[0])), encoding="utf-8")
-        spec = {**paths, "loss": loss, "seed": seed, "learning_rates": list(FASTTEXT_LEARNING_RATES)}
-        Path(paths["spec"]).write_text(json.dumps(spec))
-        env = dict(os.environ, OMP_NUM_THREADS="1")
-        proc = subprocess.run([sys.executable, "-c", _FASTTEXT_CHILD, paths["spec"]], env=env)
-        if proc.returncode != 0:
-            return None, float("nan"), float("nan"), {"lr": None, "failed_runs": 5 * len(FASTTEXT_LEARNING_RATES)}
-        rec = json.loads(Path(paths["out"]).read_text())
-    top = np.full((Xt.shape[0], 5), -1, dtype=np.int64)
-    for i, row in enumerate(rec["top"]):
-        top[i, : len(row)] = row[:5]
-    return top, rec["fit_seconds"], rec["predict_seconds"], {"lr": rec["lr"], "failed_runs": rec["failed_runs"]}
+        train, init = Path(tmp) / "train.txt", Path(tmp) / "init.vec"
+        write_fasttext_file(train, X, Y, tokens)
+        write_fasttext_init(init, fasttext_train_words(X, tokens), params["dim"], seed)
+        text = fasttext_lines(Xt, None, tokens)
+        extra = {"params": params, "example_line": fasttext_lines(X[:1], Y[:1], tokens)[0]}
+        try:
+            _, fit_s, predict_s, top = fasttext_fit_top(train, text, dict(params, pretrainedVectors=str(init)))
+        except RuntimeError as exc:  # "Encountered NaN."
+            print(f"   fastText {loss} {params}: {exc}", flush=True)
+            return None, float("nan"), float("nan"), dict(extra, error=str(exc))
+    return top, fit_s, predict_s, extra
+
+
+def display_name(system: str) -> str:
+    if system == "skxc":
+        return "skxc (all labels)"
+    if system == "napkinxc-plt":
+        return "napkinXC PLT"
+    loss, params = fasttext_system(system)
+    if ":" not in system:
+        return f"fastText {loss}"
+    return f"fastText {loss} (lr {params['lr']}, {params['epoch']} epochs, dim {params['dim']})"
+
+
+def describe(system: str, seed: int) -> str:
+    """One line of the markdown header: what the system is."""
+    if system == "skxc":
+        return (
+            f"skxc (all labels): `AdversarialSoftmaxClassifier(random_state={seed}, n_jobs=1)`, defaults "
+            "otherwise, on the label-indicator matrix; kernels compiled on a warm-up fit first (not timed)."
+        )
+    if system == "napkinxc-plt":
+        return f"napkinXC PLT: `PLT(threads=1, seed={seed})`, defaults otherwise."
+    loss, params = fasttext_system(system)
+    kw = ", ".join(f"{k}={v!r}" for k, v in {"loss": loss, **params, "thread": 1, "seed": seed}.items())
+    return f"{display_name(system)}: `train_supervised({kw})`, fastText's defaults otherwise."
+
+
+FASTTEXT_INPUT = (
+    "fastText input: one line per row, a `__label__<j>` word per label j, then one word per non-zero feature "
+    "(its name in `features.txt`; the features are binary, so no value is lost); the test rows' words without "
+    "labels go to `model.predict(lines, k=5)`. The input vectors start uniform on [-1/dim, 1/dim] from a file "
+    "(`pretrainedVectors`, read inside the timed fit), as fastText means to start them: by itself, at "
+    "thread=1, it initialises only a tenth of its input matrix."
+)
+
+
+def markdown(result: dict) -> str:
+    lines = [
+        "# Multi-label, all labels: " + " vs ".join(display_name(s) for s in result["systems"]),
+        "",
+        f"{result['created']}; {result['machine']['cpus']} CPUs, {result['machine']['machine']}, Python "
+        f"{result['machine']['python']}; 1-minute load average {result['loadavg_1min_start']:.1f} at start, "
+        f"{result['loadavg_1min_end']:.1f} at end (a shared machine: fit seconds are noisy). "
+        f"Command: `{result['command']}`.",
+        "",
+        f"One run each, one thread, seed {result['seed']}, "
+        + (
+            f"scored on a held-out {100 * VALID_FRACTION:.0f} % of the training rows (trained on the rest; the "
+            "test split is not used)"
+            if result["valid"]
+            else "trained on the training split, scored on the test split"
+        )
+        + "; metrics in percent from `skxc.metrics` on each system's top-5 labels (PSP@5 normalised, "
+        "propensities A=0.55, B=1.5 from the training labels). Data loading and conversion are not timed.",
+        "",
+        "Systems:",
+        "",
+        *[f"- {describe(s, result['seed'])}" for s in result["systems"]],
+        "",
+        *([FASTTEXT_INPUT, ""] if any(s.startswith("fasttext") for s in result["systems"]) else []),
+        "| data set | system | " + " | ".join(METRICS) + " | fit s | predict s |",
+        "|---|---|" + "---:|" * (len(METRICS) + 2),
+    ]
+    for r in result["records"]:
+        lines.append(
+            f"| {r['dataset']} | {r['system']}"
+            + (f" ({r['error']})" if "error" in r else "")
+            + " | "
+            + " | ".join(f"{100 * r[c]:.2f}" for c in METRICS)
+            + f" | {r['fit_seconds']:.2f} | {r['predict_seconds']:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     ap.add_argument("--datasets", nargs="+", default=["bibtex", "delicious", "corel5k"])
+    ap.add_argument(
+        "--systems",
+        nargs="+",
+        default=list(SYSTEMS),
+        metavar="SYSTEM",
+        help=f"any of {', '.join(SYSTEMS)}, run in the order given; a fastText system may carry overrides of "
+        "FASTTEXT_PARAMS, e.g. fasttext-ova:lr=0.05:epoch=25 (default: all four)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
-        "--fasttext",
+        "--valid",
         action="store_true",
-        help="also run fastText (ova, softmax) with its defaults: on these data sets it stops with NaN in many "
-        "runs and is far under-trained at lr 0.1 x 5 epochs, so its figures are not a fair peer yet",
+        help=f"score a held-out {100 * VALID_FRACTION:.0f} %% of the training rows instead of the test split",
     )
-    ap.add_argument("--out", default=str(RESULTS / "multilabel"))
+    ap.add_argument("--out", default=str(RESULTS), help="output directory")
+    ap.add_argument("--name", default=None, help="output files multilabel_<NAME>.md/.json (default multilabel.*)")
     args = ap.parse_args(argv)
+    for s in args.systems:
+        try:
+            ok = s in SYSTEMS[:2] or (s.split(":")[0] in SYSTEMS[2:] and fasttext_system(s))
+        except (KeyError, IndexError, ValueError):
+            ok = False
+        if not ok:
+            ap.error(f"unknown system {s!r}; choose from {', '.join(SYSTEMS)} (fastText ones with :key=value)")
+    stem = Path(args.out) / ("multilabel" + (f"_{args.name}" if args.name else ""))
 
-    # compile skxc's kernels outside the timed fits
-    Xw, Yw, _, _ = load(Path(args.data_root) / args.datasets[0])
-    run_skxc(Xw[:1200], Yw[:1200], Xw[:10], 0, max_iter=1)
+    if "skxc" in args.systems:  # compile skxc's kernels outside the timed fits
+        Xw, Yw, _, _ = load(Path(args.data_root) / args.datasets[0])
+        run_skxc(Xw[:1200], Yw[:1200], Xw[:10], 0, max_iter=1)
 
-    systems = {
-        "skxc (all labels)": lambda X, Y, Xt, d: run_skxc(X, Y, Xt, args.seed),
-        "napkinXC PLT": lambda X, Y, Xt, d: run_plt(X, Y, Xt, args.seed),
-        "fastText ova": lambda X, Y, Xt, d: run_fasttext(X, Y, Xt, args.seed, "ova"),
-        "fastText softmax": lambda X, Y, Xt, d: run_fasttext(X, Y, Xt, args.seed, "softmax"),
+    result = {
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "python -m benchmarks.multilabel" + "".join(" " + shlex.quote(a) for a in argv),
+        "machine": machine(),
+        "loadavg_1min_start": os.getloadavg()[0],
+        "seed": args.seed,
+        "valid": args.valid,
+        "systems": args.systems,
+        "records": [],
     }
-    records = []
     for name in args.datasets:
         data_dir = Path(args.data_root) / name
-        X, Y, Xt, Yt = load(data_dir)
+        X, Y, Xt, Yt = load_valid(data_dir, args.seed) if args.valid else load(data_dir)
         prop = propensity(Y)
-        for system, run in systems.items():
-            if system.startswith("fastText") and not args.fasttext:
-                continue
-            top, fit_s, predict_s, *extra = run(X, Y, Xt, data_dir)
-            rec = {"dataset": name, "system": system, "fit_seconds": fit_s, "predict_seconds": predict_s}
-            if extra:
-                rec["params"] = extra[0]
-            if top is None:  # fastText stopped with NaN at every lr and seed
-                rec.update({k: float("nan") for k in ("P@1", "P@3", "P@5", "nDCG@5", "PSP@5")})
+        for system in args.systems:
+            if system == "skxc":
+                top, fit_s, predict_s = run_skxc(X, Y, Xt, args.seed)
+                extra = {}
+            elif system == "napkinxc-plt":
+                top, fit_s, predict_s = run_plt(X, Y, Xt, args.seed)
+                extra = {}
             else:
-                rec.update(metrics(Yt, top, prop))
-            records.append(rec)
+                loss, params = fasttext_system(system)
+                top, fit_s, predict_s, extra = run_fasttext(X, Y, Xt, args.seed, loss, params, data_dir)
+            rec = {"dataset": name, "system": display_name(system), "fit_seconds": fit_s, "predict_seconds": predict_s}
+            rec.update(extra)
+            rec.update(dict.fromkeys(METRICS, float("nan")) if top is None else metrics(Yt, top, prop))
+            result["records"].append(rec)
             print(
-                f"{name:10s} {system:18s} "
-                + " ".join(f"{k} {rec[k]:.4f}" for k in ("P@1", "P@3", "P@5", "nDCG@5", "PSP@5"))
+                f"{name:10s} {rec['system']:18s} "
+                + " ".join(f"{k} {rec[k]:.4f}" for k in METRICS)
                 + f" fit {fit_s:.2f} s predict {predict_s:.2f} s",
                 flush=True,
             )
-    write_json(args.out + ".json", {"machine": machine(), "seed": args.seed, "records": records})
-    cols = ["P@1", "P@3", "P@5", "nDCG@5", "PSP@5"]
-    lines = [
-        "# Multi-label: skxc (pick-all-labels) vs napkinXC PLT" + (" and fastText" if args.fasttext else ""),
-        "",
-        "One run each, default parameters, one thread, seed "
-        f"{args.seed}; metrics from `skxc.metrics` on each system's top-5 labels (PSP@5 normalised, "
-        "propensities A=0.55, B=1.5 from the training labels). Fit seconds exclude skxc's kernel "
-        "compilation (a warm-up fit runs first). "
-        + (
-            "fastText reads the non-zero features as words (values ignored), its defaults otherwise (lr 0.1, "
-            "5 epochs, dim 100); it sporadically stops with NaN, so up to 5 seeds per lr (then lr 0.05, 0.02, "
-            "0.01) are tried: lr used and failed runs in brackets. "
-            if args.fasttext
-            else ""
-        )
-        + f"Command: `python -m benchmarks.multilabel{' --fasttext' if args.fasttext else ''}`.",
-        "",
-        "| data set | system | " + " | ".join(cols) + " | fit s | predict s |",
-        "|---|---|" + "---:|" * (len(cols) + 2),
-    ]
-    for r in records:
-        lines.append(
-            f"| {r['dataset']} | {r['system']}"
-            + (f" (lr {r['params']['lr']}, {r['params']['failed_runs']} failed)" if "params" in r else "")
-            + " | "
-            + " | ".join(f"{100 * r[c]:.2f}" for c in cols)
-            + f" | {r['fit_seconds']:.2f} | {r['predict_seconds']:.2f} |"
-        )
-    Path(args.out + ".md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    result["loadavg_1min_end"] = os.getloadavg()[0]
+    write_json(f"{stem}.json", result)
+    Path(f"{stem}.md").write_text(markdown(result))
+    print(markdown(result))
 
 
 if __name__ == "__main__":

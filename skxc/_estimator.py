@@ -53,7 +53,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         Adagrad step size ρ. ``"auto"``: ρ = 1 / sqrt(1 + mean ||x||^2) over
         the rows given to the call that initialises the model (multi-label:
         over the (row, label) examples, divided by
-        sqrt(``label_cardinality_``)); the value used is ``learning_rate_``.
+        sqrt(``label_cardinality_``)); where the ``centroid_blend="auto"``
+        pilots run, ρ / 2 instead if their pilot at ρ / 2 has the best
+        held-out log-likelihood. The value used is ``learning_rate_``.
         Too large a value does not diverge visibly (:ref:`param-learning-rate`).
 
     learning_rate_schedule : {"linear", "constant"}, default="linear"
@@ -144,9 +146,10 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         rows. ``"auto"`` chooses beta in {0, 1, 4, ..., 4096}, together with
         the temperature ``score_temperature_`` of the probabilities, by the
         log-likelihood of the rows held out for calibration under a pilot
-        model trained on the other rows for 30 % of the epochs (a second
-        pilot tries the tree at half its temperature, with
-        ``tree_temperature="auto"``); it does so for single-label
+        model trained on the other rows for 30 % of the epochs (further
+        pilots try the tree at half its temperature, with
+        ``tree_temperature="auto"``, and half the learning rate, with
+        ``learning_rate="auto"``; the best pilot's settings are kept); it does so for single-label
         data with negative sampling, at most 50 rows per class and at least
         1,000 rows, and otherwise means 0. A number: that beta, temperature 1.
         0 leaves the paper's model (:ref:`param-centroid-blend`).

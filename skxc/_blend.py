@@ -88,41 +88,71 @@ def centroid_scores(X, mu, centre, unit: float) -> np.ndarray:
     return S / unit
 
 
-def _log_likelihood(A: np.ndarray, truth: np.ndarray, a: float):
+def _log_likelihood(A: np.ndarray, truth: np.ndarray, a: float, prepared: list | None = None):
     """Mean log-likelihood of ``truth`` under softmax(a A) per row, and its first two derivatives in a.
 
     In blocks of rows, so that the temporaries stay about ``MAX_SCORES / 4`` entries.
+    ``prepared``: :func:`_prepared` of A, made once for several a (Newton steps); else the same is
+    computed here, one block at a time.
     """
     n = A.shape[0]
-    step = max(1, MAX_SCORES // 4 // max(A.shape[1], 1))
     ll = g = h = 0.0
-    for start in range(0, n, step):
-        block = A[start : start + step]
-        top = block.max(axis=1, keepdims=True)
-        E = block - top
-        E *= a
+    for block, shifted, own_shifted, own, E in _row_blocks(A, truth) if prepared is None else prepared:
+        np.multiply(shifted, a, out=E)
         np.exp(E, out=E)  # exp(a (A - max)): the largest is 1
         total = E.sum(axis=1)
         E *= block
         first = E.sum(axis=1) / total
         E *= block
         second = E.sum(axis=1) / total - first * first
-        own = block[np.arange(block.shape[0]), truth[start : start + step]]
-        ll += float(np.sum(a * (own - top[:, 0]) - np.log(total)))
+        ll += float(np.sum(a * own_shifted - np.log(total)))
         g += float(np.sum(own - first))
         h -= float(np.sum(second))
     return ll / n, g / n, h / n
 
 
-def best_inverse_temperature(A: np.ndarray, truth: np.ndarray, a: float = 1.0) -> tuple[float, float]:
-    """``(a, log-likelihood)`` with a = 1/T maximising the mean log-likelihood of softmax(a A).
+def _row_blocks(A: np.ndarray, truth: np.ndarray, previous: list | None = None):
+    """Per block of rows of A (about ``MAX_SCORES / 4`` entries): ``(block, block - row max, own - row max,
+    own, E)``, ``own`` the scores of ``truth`` and E an array for the exponentials (``block - row max``
+    itself here, one block in memory at a time). ``previous``: see :func:`_prepared`."""
+    step = max(1, MAX_SCORES // 4 // max(A.shape[1], 1))
+    for i, start in enumerate(range(0, A.shape[0], step)):
+        block = A[start : start + step]
+        top = block.max(axis=1, keepdims=True)
+        own = block[np.arange(block.shape[0]), truth[start : start + step]]
+        if previous is None:
+            shifted = block - top
+            E = shifted
+        else:
+            _, shifted, _, _, E = previous[i]
+            np.subtract(block, top, out=shifted)
+        yield block, shifted, own - top[:, 0], own, E
 
-    Newton steps in log a from ``a`` (a stays in [1/MAX_TEMPERATURE, 1/MIN_TEMPERATURE]),
-    halved while they do not improve; stops when a changes by less than 1 %.
+
+def _prepared(A: np.ndarray, truth: np.ndarray, previous: list | None = None) -> list:
+    """:func:`_row_blocks` of A kept for several a, each block with an array of its own for E.
+
+    E is laid out in memory as ``block - row max`` is (``np.empty_like``), so each row sum adds the
+    same numbers in the same order as without the preparation. ``previous``: the list made for an
+    earlier A of the same shape and memory layout, whose arrays are overwritten (no new large arrays).
     """
+    if previous is not None:
+        return list(_row_blocks(A, truth, previous))
+    prepared, scratch = [], {}  # one array for E per block shape
+    for block, shifted, own_shifted, own, _ in _row_blocks(A, truth):
+        if shifted.shape not in scratch:
+            scratch[shifted.shape] = np.empty_like(shifted)
+        prepared.append((block, shifted, own_shifted, own, scratch[shifted.shape]))
+    return prepared
+
+
+def _newton_inverse_temperature(A: np.ndarray, truth: np.ndarray, a: float, previous: list | None = None):
+    """:func:`best_inverse_temperature`, and the :func:`_prepared` arrays it used (None if none), which
+    the next A of the same shape reuses as ``previous``."""
     lo, hi = 1.0 / MAX_TEMPERATURE, 1.0 / MIN_TEMPERATURE
     a = float(np.clip(a, lo, hi))
-    ll, g, h = _log_likelihood(A, truth, a)
+    prepared = _prepared(A, truth, previous) if A.size <= MAX_SCORES else None
+    ll, g, h = _log_likelihood(A, truth, a, prepared)
     for _ in range(30):
         # in u = log a: dL/du = a g, d2L/du2 = a g + a^2 h
         gu, hu = a * g, a * g + a * a * h
@@ -130,7 +160,7 @@ def best_inverse_temperature(A: np.ndarray, truth: np.ndarray, a: float = 1.0) -
         step = float(np.clip(step, -2.0, 2.0))
         while True:
             a_new = float(np.clip(a * np.exp(step), lo, hi))
-            ll_new, g_new, h_new = _log_likelihood(A, truth, a_new)
+            ll_new, g_new, h_new = _log_likelihood(A, truth, a_new, prepared)
             if ll_new >= ll or abs(step) < 1e-4:
                 break
             step /= 2.0
@@ -140,6 +170,17 @@ def best_inverse_temperature(A: np.ndarray, truth: np.ndarray, a: float = 1.0) -
         a, ll, g, h = a_new, ll_new, g_new, h_new
         if done:
             break
+    return a, ll, prepared
+
+
+def best_inverse_temperature(A: np.ndarray, truth: np.ndarray, a: float = 1.0) -> tuple[float, float]:
+    """``(a, log-likelihood)`` with a = 1/T maximising the mean log-likelihood of softmax(a A).
+
+    Newton steps in log a from ``a`` (a stays in [1/MAX_TEMPERATURE, 1/MIN_TEMPERATURE]),
+    halved while they do not improve; stops when a changes by less than 1 %. When A has at most
+    ``MAX_SCORES`` entries, what does not depend on a is computed once for all steps (:func:`_prepared`).
+    """
+    a, ll, _ = _newton_inverse_temperature(A, truth, a)
     return a, ll
 
 
@@ -152,8 +193,12 @@ def choose_blend(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray) -> tup
     """
     best = (-np.inf, 0.0, 1.0)
     a = 1.0
+    prepared = None
     for beta in BETAS:  # each beta's Newton starts from the previous one's a
-        a, ll = best_inverse_temperature(log_proba + beta * S, truth, a)
+        A = log_proba + beta * S  # (numpy may add into the temporary beta * S: A is laid out as it is)
+        if prepared and prepared[0][0].strides != A.strides:
+            prepared = None  # the earlier arrays are reused only for an A of the same memory layout
+        a, ll, prepared = _newton_inverse_temperature(A, truth, a, prepared)
         if ll > best[0] + 1e-9:
             best = (ll, float(beta), 1.0 / a)
     return best[1], best[2], best[0]
@@ -200,20 +245,19 @@ def scored_rows(codes, fit_rows, held_rows, n_classes: int, rng):
     return np.sort(rng.permutation(held)[: blend_rows(n_classes)])
 
 
-def chosen_blend(pilot, classes, X, codes, sample_weight, fit_rows, held, S) -> tuple[float, float, float] | None:
-    """``(beta, T, log-likelihood)`` chosen on the rows ``held`` with ``pilot`` trained on ``fit_rows``.
+def chosen_blend(pilot, X_fit, y_fit, w_fit, X_held, truth, S) -> tuple[float, float, float] | None:
+    """``(beta, T, log-likelihood)`` chosen on the held-out rows ``X_held`` with ``pilot`` trained on ``X_fit``.
 
-    ``pilot`` is an unfitted classifier set up to use a fitted tree as is; it
-    is fitted here on the rows ``fit_rows`` of X (labels ``classes[codes]``).
-    ``S`` holds the held-out rows' centroid scores (:func:`centroid_scores`,
-    centroids of ``fit_rows``). None if the pilot's training was interrupted
-    (``pilot.interrupted_``).
+    ``pilot`` is an unfitted classifier set up to use a fitted tree as is; it is fitted
+    here on ``X_fit`` (labels ``y_fit``, weights ``w_fit``). ``truth`` holds the held-out
+    rows' class codes and ``S`` their centroid scores (:func:`centroid_scores`, centroids
+    of the fit rows). None if the pilot's training was interrupted (``pilot.interrupted_``).
     """
-    pilot.fit(X[fit_rows], classes[codes[fit_rows]], sample_weight=sample_weight[fit_rows])
+    pilot.fit(X_fit, y_fit, sample_weight=w_fit)
     if getattr(pilot, "interrupted_", False):
         return None
-    # the pilot's classes are the tree's (all of them), in the same order as ``classes``
-    return choose_blend(pilot.predict_log_proba(X[held]), S, codes[held])
+    # the pilot's classes are the tree's (all of them), in the same order as the estimator's
+    return choose_blend(pilot.predict_log_proba(X_held), S, truth)
 
 
 def blended_sparse(coef: sp.csr_matrix, coef_sums, mu_scaled: sp.csr_matrix):
@@ -286,7 +330,10 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int):
         candidates.append((tree, SLOWER))
     seed = child_seed(pilot_rng)  # the same for every candidate: they differ only in the tree or step size
     mu, centre = unit_centroids(X, codes, len(estimator.classes_), weight, rows=fit_rows)
-    S = centroid_scores(X[held], mu, centre, rms_row_norm(X))
+    X_held = X[held]
+    S = centroid_scores(X_held, mu, centre, rms_row_norm(X))
+    # the rows every pilot trains on and scores, taken once
+    pilot_data = (X[fit_rows], estimator.classes_[codes[fit_rows]], weight[fit_rows], X_held, codes[held], S)
     best = None
     for candidate, lr_factor in candidates:
         pilot = clone(estimator).set_params(
@@ -297,7 +344,7 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int):
         if lr_factor != 1.0:  # the pilot's own "auto" rate (of its rows), times the factor
             pilot.set_params(learning_rate=lr_factor * auto_learning_rate(X[fit_rows], weight[fit_rows]))
         try:
-            chosen = chosen_blend(pilot, estimator.classes_, X, codes, weight, fit_rows, held, S)
+            chosen = chosen_blend(pilot, *pilot_data)
         except MemoryError as error:  # the pilot's memory guard: train the model alone
             warn_user(
                 f"centroid_blend='auto' skipped the centroid blend: its pilot model would not fit in memory "

@@ -8,10 +8,11 @@ handed to kernels as explicit integer states.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -28,17 +29,52 @@ def n_threads(n_jobs: int | None) -> int:
     return max(1, int(effective_n_jobs(n_jobs)))
 
 
+#: Each thread that fans work out keeps its pools (one per size) for its later calls: starting threads
+#: for every call costs more than small kernels do (a training epoch of a small data set is one call).
+_pools = threading.local()
+
+
+def _forget_pools() -> None:
+    """After a fork: the child has none of the parent's pool threads, so it must start its own."""
+    global _pools
+    _pools = threading.local()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pools)
+
+
+def _pool(n: int) -> ThreadPoolExecutor:
+    """This thread's pool of ``n`` threads (made on first use; its threads end with the calling thread)."""
+    pools = getattr(_pools, "by_size", None)
+    if pools is None:
+        pools = _pools.by_size = {}
+    if n not in pools:
+        pools[n] = ThreadPoolExecutor(n, thread_name_prefix="skxc")
+    return pools[n]
+
+
 def fan_out(fn: Callable[[T], R], items: Iterable[T], n_threads: int) -> list[R]:
     """``[fn(item) for item in items]``, run on up to ``n_threads`` threads; results in order.
 
-    One thread (or one item) runs serially in the calling thread, with no pool.
+    One thread (or one item) runs serially in the calling thread, with no pool. The pool threads
+    are the calling thread's own and are reused by its next calls (a call made on a pool thread
+    gets that thread's own pool, so nested calls cannot wait for each other). If an item raises
+    (or Ctrl-C arrives while waiting), the items not started are cancelled and the running ones
+    finish before the exception propagates.
     """
     items = list(items)
     n = min(int(n_threads), len(items))
     if n <= 1:
         return [fn(item) for item in items]
-    with ThreadPoolExecutor(n) as pool:
-        return list(pool.map(fn, items))
+    futures = [_pool(n).submit(fn, item) for item in items]
+    try:
+        return [future.result() for future in futures]
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        wait(futures)
+        raise
 
 
 def seed_rng(random_state) -> np.random.Generator:
@@ -52,11 +88,9 @@ def child_seed(rng: np.random.Generator) -> int:
 
 
 def in_background(fn: Callable[..., R], *args) -> Future:
-    """Start ``fn(*args)`` on a background thread now; ``.result()`` of the returned future waits for it."""
-    pool = ThreadPoolExecutor(1)
-    future = pool.submit(fn, *args)
-    pool.shutdown(wait=False)
-    return future
+    """Start ``fn(*args)`` on a background thread now (the calling thread's own, reused: tasks of earlier
+    calls still running go first); ``.result()`` of the returned future waits for it."""
+    return _pool(1).submit(fn, *args)
 
 
 class StopRequest:

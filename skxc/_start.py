@@ -323,13 +323,20 @@ def centroid_start(coef, intercept, X, codes, sample_weight, fit_rows, held_rows
     n_classes = coef.shape[0]
     state = seed_states(rng, 1)[0]
 
+    projected = [None, None]  # the last block and its projection: the held-out rows are projected once
+
+    def transform(X_block):
+        if projected[0] is not X_block:
+            projected[:] = X_block, tree.transform(X_block)
+        return projected[1]
+
     def log_noise(X_block, codes_block):
         out = np.empty(X_block.shape[0], dtype=np.float64)
-        log_noise_of_codes(tree.transform(X_block), codes_block.astype(np.int32), *arrays[:2], arrays.class_leaf, out)
+        log_noise_of_codes(transform(X_block), codes_block.astype(np.int32), *arrays[:2], arrays.class_leaf, out)
         return out
 
     def negatives(X_block):
-        Z = tree.transform(X_block)
+        Z = transform(X_block)
         drawn = np.empty((Z.shape[0], n_negatives), dtype=np.int64)
         log_p = np.empty(drawn.shape, dtype=np.float64)
         sample_classes(Z, n_negatives, arrays.node_weight, arrays.node_bias, arrays.leaf_class, state, drawn, log_p)

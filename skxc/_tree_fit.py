@@ -41,6 +41,11 @@ _LAYOUT_CHUNK = 2**16
 #: The initial directions take 2 ** _POWER_SQUARINGS power-iteration steps.
 _POWER_SQUARINGS = 10
 
+#: Fewer rows than this are fitted on one thread whatever ``n_jobs``: a level of a small tree
+#: takes milliseconds, less than cutting it into chunks and handing them to threads costs
+#: (bibtex, 4,392 rows: 0.04 s on one thread, 0.06 s on two, on 2 shared cores).
+_MIN_PARALLEL_ROWS = 2**16
+
 
 def tree_depth(n_classes: int) -> int:
     """Depth ``D = ceil(log2(n_classes))`` of the tree (at least 1)."""
@@ -360,7 +365,7 @@ def _fit_tree(
         first, stop = 2**level - 1, 2 ** (level + 1) - 1
         lo, hi = node_lo[first:stop], node_hi[first:stop]
         np.cumsum(rows_per_class[perm], out=row_ptr[1:])
-        if n_jobs == 1:
+        if n_jobs == 1 or Zs.shape[0] < _MIN_PARALLEL_ROWS:
             run(first, stop)
         else:
             # Balance the threads by rows and classes per node.
@@ -475,7 +480,8 @@ def fit_tree(
     copies of ``Z`` (sorted by class, and re-gathered per level so that each
     node's rows are contiguous) plus ``O(C k)``. The result is deterministic
     and bitwise independent of ``n_jobs``; threads only help once a level
-    has several nodes (the top levels run on one thread).
+    has several nodes (the top levels run on one thread) and there are many
+    rows (below 65,536 every level runs on one thread).
     """
     res = _fit_tree(
         Z,

@@ -39,6 +39,28 @@ def test_fan_out_keeps_order_and_uses_threads():
     assert fan_out(work, [], 4) == []
 
 
+def test_fan_out_reuses_its_threads_nests_and_raises_after_the_running_items():
+    def ident(_):
+        return threading.get_ident()
+
+    seen = set().union(*(fan_out(ident, range(8), 2) for _ in range(5)))
+    assert len(seen) <= 2 and threading.get_ident() not in seen  # the same two threads, not new ones per call
+    # a call made on a pool thread fans out on that thread's own pool: no waiting for each other
+    assert fan_out(lambda i: sum(fan_out(lambda j: i * j, range(4), 2)), range(4), 2) == [6 * i for i in range(4)]
+    finished = []
+
+    def work(i):
+        if i == 0:
+            raise ValueError("boom")
+        threading.Event().wait(0.05)
+        finished.append(i)
+        return i
+
+    with pytest.raises(ValueError, match="boom"):
+        fan_out(work, range(2), 2)
+    assert finished == [1]  # the other item ran to its end before the error propagated
+
+
 def test_seed_derivation():
     a, b = seed_rng(5), seed_rng(5)
     assert a.integers(2**31) == b.integers(2**31)

@@ -459,7 +459,9 @@ def test_sample_weight_equals_repetition():
     assert np.allclose(out_w[0], out_r[0], atol=1e-4) and np.allclose(out_w[1], out_r[1], atol=1e-4)
 
 
-def test_deterministic_and_independent_of_n_jobs():
+@pytest.mark.parametrize("min_parallel_rows", [0, TF._MIN_PARALLEL_ROWS])  # threaded levels, or one thread
+def test_deterministic_and_independent_of_n_jobs(monkeypatch, min_parallel_rows):
+    monkeypatch.setattr(TF, "_MIN_PARALLEL_ROWS", min_parallel_rows)
     Z, y = _random_data(3000, 5, 300, seed=11)
     a = _fit_tree(Z, y, 300)
     b = _fit_tree(Z.copy(), y.copy(), 300)

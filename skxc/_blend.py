@@ -17,7 +17,7 @@ the model's core; beta = 0 and T = 1 give it unchanged.
 
 beta and T are chosen jointly by the held-out log-likelihood of the rows held
 out from the tree (``skxc._start.calibration_split``): a pilot model is trained
-for 30 % of the fit's epochs (``PILOT_FRACTION``) on the other rows with the same tree (which has not
+for 20 % of the fit's epochs, at least 2 (``PILOT_FRACTION``) on the other rows with the same tree (which has not
 seen the held-out rows either), and centroids of those rows give the beta
 term. For each beta on ``BETAS`` the best T is found by Newton steps on the
 inverse temperature (the log-likelihood is concave in it); the pair with the
@@ -47,15 +47,17 @@ from ._validation import warn_user
 
 #: Candidate beta: 0 and 4**0 .. 4**6 (in units of 1 / RMS row norm).
 BETAS = np.concatenate([[0.0], 4.0 ** np.arange(0, 7)])
-#: The pilot trains for this fraction of the fit's epochs (rounded, at least 1): 3 of 10, 2 of 5.
-PILOT_FRACTION = 0.3
+#: The pilot trains for this fraction of the fit's epochs (rounded), at least ``MIN_PILOT_EPOCHS``:
+#: 2 of 10, 2 of 5.
+PILOT_FRACTION = 0.2
+MIN_PILOT_EPOCHS = 2
 #: "auto" blends only when the training rows per class (rows / classes) are at most this many:
 #: with more, the trained model is far ahead of the centroids and the pilot would cost time for nothing.
 MAX_ROWS_PER_CLASS = 50.0
 #: Held-out rows scored: at most this many scores (rows x classes), at least ``MIN_ROWS`` rows.
 MAX_SCORES = 1_000_000
 MIN_ROWS = 50
-MAX_ROWS = 1_000
+MAX_ROWS = 500
 #: Held-out rows are densified for the centroid scores up to this many entries (rows x features).
 MAX_DENSE_ROWS = 20_000_000
 #: "auto" also tries the tree at this factor of its temperature (never below ``MIN_TREE_TEMPERATURE``).
@@ -69,7 +71,7 @@ MIN_TEMPERATURE, MAX_TEMPERATURE = 0.25, 64.0
 
 def pilot_epochs(n_epochs: int) -> int:
     """Epochs of the pilot model for a fit of ``n_epochs`` epochs."""
-    return max(1, round(PILOT_FRACTION * n_epochs))
+    return min(n_epochs, max(MIN_PILOT_EPOCHS, round(PILOT_FRACTION * n_epochs)))
 
 
 def blend_rows(n_classes: int) -> int:
@@ -84,8 +86,8 @@ def centroid_scores(X, mu, centre, unit: float) -> np.ndarray:
     elif sp.issparse(X) and X.shape[0] * X.shape[1] <= MAX_DENSE_ROWS:
         X = X.toarray()  # sparse mu times dense rows: much faster than a sparse x sparse product
     S = (mu @ X.T).T if sp.issparse(mu) else X @ mu.T
-    S = S.toarray() if sp.issparse(S) else np.asarray(S, dtype=np.float64)
-    return S / unit
+    S = S.toarray() if sp.issparse(S) else S
+    return np.ascontiguousarray(S, dtype=np.float64) / unit  # row-major: the choice sums along rows
 
 
 def _log_likelihood(A: np.ndarray, truth: np.ndarray, a: float, prepared: list | None = None):
@@ -342,7 +344,7 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int):
             weights=pilot_weights(estimator, X), weight_threshold=0.0,
         )  # fmt: skip
         if lr_factor != 1.0:  # the pilot's own "auto" rate (of its rows), times the factor
-            pilot.set_params(learning_rate=lr_factor * auto_learning_rate(X[fit_rows], weight[fit_rows]))
+            pilot.set_params(learning_rate=lr_factor * auto_learning_rate(pilot_data[0], pilot_data[2]))
         try:
             chosen = chosen_blend(pilot, *pilot_data)
         except MemoryError as error:  # the pilot's memory guard: train the model alone

@@ -146,12 +146,13 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         rows. ``"auto"`` chooses beta in {0, 1, 4, ..., 4096}, together with
         the temperature ``score_temperature_`` of the probabilities, by the
         log-likelihood of the rows held out for calibration under a pilot
-        model trained on the other rows for 30 % of the epochs (further
-        pilots try the tree at half its temperature, with
+        model trained on the other rows for 20 % of the epochs, at least 2
+        (further pilots try the tree at half its temperature, with
         ``tree_temperature="auto"``, and half the learning rate, with
-        ``learning_rate="auto"``; the best pilot's settings are kept); it does so for single-label
-        data with negative sampling, at most 50 rows per class and at least
-        1,000 rows, and otherwise means 0. A number: that beta, temperature 1.
+        ``learning_rate="auto"``; the best pilot's settings are kept); it
+        does so for single-label data with negative sampling, at most 50
+        rows per class and at least 1,000 rows, and otherwise means 0. A
+        number: that beta, temperature 1.
         0 leaves the paper's model (:ref:`param-centroid-blend`).
 
     intercept_init : {"zeros", "noise"}, default="zeros"

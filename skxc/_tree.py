@@ -22,6 +22,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
     validate_data,
 )
+from threadpoolctl import threadpool_limits
 
 from ._config import FLOAT, PADDING_BIAS
 from ._kernels.rng import seed_states
@@ -354,7 +355,10 @@ class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
         # in float64 (X is at most max_samples rows here): float32 X near the float32
         # limit would overflow inside the eigen/SVD solvers; all-zero or one-row X makes
         # scikit-learn divide 0 by 0 for the explained variance, which Z does not use
-        with np.errstate(invalid="ignore", divide="ignore"):
+        # on one BLAS thread: the LU and QR steps of the solvers round differently with more threads
+        # (the tree would depend on the machine's core count), and on a busy machine they were 5-10x
+        # slower with two threads than with one (docs/benchmarks.rst, "Cost of the centroid blend")
+        with np.errstate(invalid="ignore", divide="ignore"), threadpool_limits(limits=1, user_api="blas"):
             Zp = proj.fit_transform(X.astype(np.float64))
         self.projection_ = proj
         # centre and scale to unit mean variance per component, so that the

@@ -338,6 +338,7 @@ def traffic_per_positive(rows, order, coef, acc, intercept, acc_intercept, tree,
 
 def _kernel_args(clf, rows, order, indices=None, Z=None, coef=None, acc=None, tree_arrays=None, seed=0):
     from skxc._kernels.rng import seed_states
+    from skxc._kernels.sgd import sampling_scratch
     from skxc._kernels.tree import log_noise_of_codes
     from skxc._solver import flat_view
 
@@ -382,10 +383,12 @@ def _kernel_args(clf, rows, order, indices=None, Z=None, coef=None, acc=None, tr
         leaf_class,
         clf.n_negatives,
         float(clf.learning_rate_),
+        float(clf.learning_rate_),  # lr_end: a constant step
         float(clf.alpha),
         float(clf.l2),
         state,
         np.zeros(4),
+        *sampling_scratch(clf.n_negatives),
     )
 
 

@@ -2,11 +2,15 @@
 
 Kernels import their ``@njit`` options from here so that every kernel is
 compiled with the same flags (STUMPY style: never hard-code options per kernel).
+Importing this module also pauses Python's garbage collector while numba
+compiles a kernel (:class:`CollectorPause`).
 """
 
+import gc
 import os
 
 import numpy as np
+from numba.core import event
 
 #: dtype of the model parameters, the Adagrad state, projected tree features.
 FLOAT = np.float32
@@ -36,7 +40,47 @@ NJIT = dict(
 #: the Python entry point either (numba otherwise builds and optimises one for
 #: every compiled function), which shortens the first compilation. Calling such a helper
 #: from Python raises; with ``NUMBA_DISABLE_JIT=1`` it is plain Python as usual.
+#: Helpers neither allocate nor call other NumPy functions that numba implements as
+#: overloads (``np.empty``, ``max``): numba compiles an overload once per set of
+#: options, so one called under ``NJIT_HELPER`` compiles a second time.
 NJIT_HELPER = dict(NJIT, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+
+
+class CollectorPause(event.Listener):
+    """Keeps Python's cyclic garbage collector off while numba compiles an skxc kernel.
+
+    The compiler allocates hundreds of thousands of objects, so the collector
+    would run again and again during a first ``fit``, and each full collection
+    walks every object of the process (the modules of scikit-learn, SciPy and
+    numba among them) without finding garbage there. The collector is switched
+    back on when the outermost compile ends (a kernel's helpers compile inside
+    it; numba compiles under a global lock, one function at a time) unless it
+    was off already, and then collects what the compile left. Nothing compiled
+    changes; a user's own numba functions compile as before.
+    """
+
+    def __init__(self):
+        self.depth = 0  # compiles in progress: the outermost one and its callees
+        self.paused = False
+
+    def on_start(self, event):
+        if self.depth == 0 and gc.isenabled() and _is_skxc(event.data["dispatcher"]):
+            gc.disable()
+            self.paused = True
+        self.depth += 1
+
+    def on_end(self, event):
+        self.depth -= 1
+        if self.depth == 0 and self.paused:
+            self.paused = False
+            gc.enable()
+
+
+def _is_skxc(dispatcher) -> bool:
+    return getattr(getattr(dispatcher, "py_func", None), "__module__", "").startswith("skxc.")
+
+
+event.register("numba:compile", CollectorPause())
 
 #: Byte budget for one block of (rows x classes) float64 scores at prediction.
 PREDICT_BLOCK_BYTES = 64 * 2**20

@@ -23,7 +23,7 @@ from scipy.special import logsumexp
 
 from ._config import FLOAT, PREDICT_BLOCK_BYTES
 from ._kernels.hashed import add_feature_major_scores
-from ._kernels.predict import add_csr_scores, top_k_csr, top_k_feature_major
+from ._kernels.predict import add_csr_scores, search_scratch, top_k_csr, top_k_feature_major
 from ._kernels.tree import add_log_noise_all, log_noise_of_codes
 from ._parallel import fan_out
 from ._validation import KernelRows, kernel_rows
@@ -113,14 +113,15 @@ def dense_scores(X_block: np.ndarray, coef: np.ndarray) -> np.ndarray:
 
 def add_log_noise(Z: np.ndarray, tree: TreeArrays, out_inout: np.ndarray) -> None:
     """Add log p_n(c|x) of every class c to ``out_inout`` (float64 (n, n_classes)), in place."""
+    buf = np.empty(tree.node_bias.shape[0] + tree.leaf_class.shape[0], dtype=np.float64)
     if tree.node_weight.shape[1] == 0:  # unconditional: the same for every row
         row = np.zeros((1, out_inout.shape[1]), dtype=np.float64)
-        add_log_noise_all(tree.node_bias[None, :].astype(np.float64), tree.leaf_class, row)
+        add_log_noise_all(tree.node_bias[None, :].astype(np.float64), tree.leaf_class, row, buf)
         out_inout += row
         return
     A = Z.astype(np.float64) @ tree.node_weight.T.astype(np.float64)
     A += tree.node_bias
-    add_log_noise_all(A, tree.leaf_class, out_inout)
+    add_log_noise_all(A, tree.leaf_class, out_inout, buf)
 
 
 def log_noise_of(Z: np.ndarray, codes: np.ndarray, tree: TreeArrays, n_threads: int) -> np.ndarray:
@@ -203,6 +204,13 @@ def top_k(
         return out, scores
     intercept_ro = readonly(intercept)
     search_tree = (tree.node_weight, tree.node_bias, tree.leaf_class, tree.class_leaf, k)
+
+    def scratch():  # the kernels' per-call scratch (one per concurrent call)
+        return search_scratch(tree.node_bias, tree.leaf_class, k)
+
+    def class_scratch():
+        return np.empty(intercept.shape[0], dtype=np.float64)
+
     if isinstance(coef, SparseCoef) and rows.sparse:  # scores built per row from the feature-major index
 
         def search_feature_major(start, stop):
@@ -211,7 +219,7 @@ def top_k(
                 offset = np.asarray(rows.X[start:stop] @ coef.shared.astype(np.float64), dtype=np.float64)
             top_k_feature_major(
                 rows.indptr, rows.indices, rows.data, start, stop, coef.indptr, coef.classes, coef.data, offset,
-                intercept_ro, Z[start:stop], *search_tree, out[start:stop], scores[start:stop],
+                intercept_ro, Z[start:stop], *search_tree, out[start:stop], scores[start:stop], *scratch(),
             )  # fmt: skip
 
         map_chunks(n, search_feature_major, 2048, n_threads)
@@ -224,7 +232,7 @@ def top_k(
             top_k_csr(
                 np.arange(m + 1, dtype=np.int64), np.arange(m, dtype=np.int32), np.ones(m, dtype=FLOAT), 0, m,
                 readonly(S.reshape(-1)), 1, S.shape[1], intercept_ro, Z[start:stop], *search_tree, out[start:stop],
-                scores[start:stop],
+                scores[start:stop], *scratch(), class_scratch(),
             )  # fmt: skip
 
         map_chunks(n, search_sparse, block_rows(coef.shape[0], tree.leaf_class.shape[0]), n_threads)
@@ -248,6 +256,8 @@ def top_k(
                 *search_tree,
                 out[start:stop],
                 scores[start:stop],
+                *scratch(),
+                class_scratch(),
             )
 
         map_chunks(n, search, 2048, n_threads)
@@ -273,6 +283,8 @@ def top_k(
             *search_tree,
             out[start:stop],
             scores[start:stop],
+            *scratch(),
+            class_scratch(),
         )
         return None
 

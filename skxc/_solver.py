@@ -19,7 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ._kernels.hashed import negative_sampling_epoch_hashed
 from ._kernels.rng import seed_states
-from ._kernels.sgd import negative_sampling_epoch, softmax_epoch
+from ._kernels.sgd import negative_sampling_epoch, sampling_scratch, softmax_epoch
 from ._parallel import StopRequest, fan_out
 from ._predict import TreeArrays, flat_view
 from ._state import AdagradState
@@ -188,7 +188,7 @@ def sgd_epoch(
             rows.indptr, rows.indices, rows.data, rows.n_dense_features, rows.codes, rows.sample_weight,
             rows.example_row, rows.label_indptr, rows.label_indices, chunk, rows.Z, rows.log_noise, coef_flat,
             acc_flat, acc_factors, acc_total, stride_c, stride_j, intercept, acc_intercept, tree.node_weight, tree.node_bias, tree.leaf_class,
-            params.n_negatives, lr, lr_end, alpha, l2, states[t], stats[t],
+            params.n_negatives, lr, lr_end, alpha, l2, states[t], stats[t], *sampling_scratch(params.n_negatives),
         )  # fmt: skip
 
     def run_hashed(t, chunk, states, acc_total, start, lr, lr_end):

@@ -246,7 +246,7 @@ def test_partial_fit_draws_fresh_negatives(data, monkeypatch):
     kernel = solver.negative_sampling_epoch
 
     def spy(*args):
-        states.append(int(args[-2][0]))  # the xorshift state the epoch starts from
+        states.append(int(args[-4][0]))  # the xorshift state the epoch starts from (before out_stats and scratch)
         return kernel(*args)
 
     monkeypatch.setattr(solver, "negative_sampling_epoch", spy)

@@ -6,6 +6,7 @@ The tree kernels are tested in test_tree.py.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -19,11 +20,11 @@ import scipy.sparse as sp
 from numpy.testing import assert_array_equal
 from scipy import stats
 
-from skxc._kernels.predict import add_csr_scores, top_k_csr
+from skxc._kernels.predict import add_csr_scores, search_scratch, top_k_csr
 from skxc._kernels.rng import next_below, seed_states
 from skxc._kernels.rng import next_double as _next_double
 from skxc._kernels.rng import next_uint64 as _next_uint64
-from skxc._kernels.sgd import negative_sampling_epoch
+from skxc._kernels.sgd import negative_sampling_epoch, sampling_scratch
 from skxc._solver import flat_view
 from skxc._validation import kernel_rows
 
@@ -235,6 +236,7 @@ def _run_kernel(
         coef_flat, acc_flat, acc_factors, acc_total, stride_c, stride_j, intercept, acc_intercept,
         node_weight, node_bias, leaf_class, n_negatives, float(lr),
         float(lr if lr_end is None else lr_end), float(alpha), float(l2), state, out_stats,
+        *sampling_scratch(n_negatives),
     )  # fmt: skip
     if isinstance(acc, ref.FactoredAcc):
         acc.R[:], acc.S[:], acc.T = acc_factors[:N_CLASSES], acc_factors[N_CLASSES:], float(acc_total[0])
@@ -441,8 +443,9 @@ def test_top_k_kernels_match_full_sort(n_classes, order, k):
     start, stop = 3, X.shape[0]  # a row range that does not start at 0
     out_class = np.full((stop - start, k), -1, dtype=np.int64)
     out_score = np.full((stop - start, k), np.nan)
+    scratch = (*search_scratch(node_bias, leaf_class, k), np.empty(n_classes))
     top_k_csr(indptr, indices, data, start, stop, coef_flat, stride_c, stride_j, intercept, Z[start:stop],
-              node_weight, node_bias, leaf_class, class_leaf, k, out_class, out_score)  # fmt: skip
+              node_weight, node_bias, leaf_class, class_leaf, k, out_class, out_score, *scratch)  # fmt: skip
     assert_array_equal(out_class, expected_class[start:stop])
     np.testing.assert_allclose(out_score, expected_score[start:stop], rtol=1e-9, atol=1e-9)
     # dense rows: BLAS scores passed as a feature-major "coef" with one unit non-zero per row
@@ -452,7 +455,7 @@ def test_top_k_kernels_match_full_sort(n_classes, order, k):
     out_class = np.full((n, k), -1, dtype=np.int64)
     out_score = np.full((n, k), np.nan)
     top_k_csr(eye_ptr, eye_idx, eye_val, 0, n, S.ravel(), 1, S.shape[1], intercept, Z,
-              node_weight, node_bias, leaf_class, class_leaf, k, out_class, out_score)  # fmt: skip
+              node_weight, node_bias, leaf_class, class_leaf, k, out_class, out_score, *scratch)  # fmt: skip
     assert_array_equal(out_class, expected_class)
     np.testing.assert_allclose(out_score, expected_score, rtol=1e-5, atol=1e-5)
 
@@ -536,3 +539,79 @@ def test_kernels_compile_once():
         assert len(signatures[kernel]) == 1, (kernel, signatures[kernel])
     several = {k: v for k, v in signatures.items() if len(v) > 1}
     assert not several, several
+
+
+# -- garbage collector paused while a kernel compiles ----------------------------------
+
+
+def _compile_event(status, py_func):
+    from numba.core import event
+
+    class Dispatcher:  # what the listener reads of numba's event data
+        pass
+
+    dispatcher = Dispatcher()
+    dispatcher.py_func = py_func
+    return event.Event("numba:compile", status, data={"dispatcher": dispatcher})
+
+
+def test_collector_pause_nests_and_restores(monkeypatch):
+    import gc
+
+    from numba.core.event import EventStatus
+
+    from skxc._config import CollectorPause
+
+    ours = getattr(negative_sampling_epoch, "py_func", negative_sampling_epoch)  # an skxc kernel
+    theirs = textwrap.dedent  # anything else
+    enabled = [True]
+    monkeypatch.setattr(gc, "isenabled", lambda: enabled[0])
+    monkeypatch.setattr(gc, "disable", lambda: enabled.__setitem__(0, False))
+    monkeypatch.setattr(gc, "enable", lambda: enabled.__setitem__(0, True))
+    pause = CollectorPause()
+    pause.on_start(_compile_event(EventStatus.START, ours))
+    assert not enabled[0]
+    pause.on_start(_compile_event(EventStatus.START, theirs))  # a helper or NumPy overload compiling inside it
+    pause.on_end(_compile_event(EventStatus.END, theirs))
+    assert not enabled[0]
+    pause.on_end(_compile_event(EventStatus.END, ours))
+    assert enabled[0]
+    pause.on_start(_compile_event(EventStatus.START, theirs))  # someone else's function: left alone
+    assert enabled[0]
+    pause.on_end(_compile_event(EventStatus.END, theirs))
+    enabled[0] = False  # switched off by the user: stays off
+    pause.on_start(_compile_event(EventStatus.START, ours))
+    pause.on_end(_compile_event(EventStatus.END, ours))
+    assert not enabled[0] and pause.depth == 0
+
+
+_COLLECTOR_SCRIPT = textwrap.dedent(
+    """
+    import gc, json
+    import numpy as np
+    from numba.core import event
+    from skxc._kernels.rng import next_below  # importing skxc registers the pause
+
+    seen = []
+
+    class Probe(event.Listener):  # registered after skxc's listener, so it sees the collector's state
+        def on_start(self, e):
+            seen.append(gc.isenabled())
+
+        def on_end(self, e):
+            pass
+
+    event.register("numba:compile", Probe())
+    next_below(np.array([7], dtype=np.uint64), 10)
+    print(json.dumps([seen, gc.isenabled()]))
+    """
+)
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="nothing compiles without the JIT")
+def test_collector_off_while_a_kernel_compiles(tmp_path):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))  # empty cache: next_below compiles
+    proc = subprocess.run([sys.executable, "-c", _COLLECTOR_SCRIPT], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seen, after = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen and not any(seen) and after

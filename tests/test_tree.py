@@ -102,7 +102,7 @@ def _all_class_log_proba(tree, Z, n_classes):
     node_weight, node_bias, leaf_class, _ = tree
     A = Z.astype(np.float64) @ node_weight.T.astype(np.float64) + node_bias
     out = np.zeros((Z.shape[0], n_classes))
-    add_log_noise_all(A, leaf_class, out)
+    add_log_noise_all(A, leaf_class, out, np.empty(node_bias.shape[0] + leaf_class.shape[0]))
     return out
 
 
@@ -123,7 +123,7 @@ def test_all_class_log_proba_adds_in_place():
     out = base.copy()
     node_weight, node_bias, leaf_class, _ = tree
     A = Z.astype(np.float64) @ node_weight.T.astype(np.float64) + node_bias
-    add_log_noise_all(A, leaf_class, out)
+    add_log_noise_all(A, leaf_class, out, np.empty(node_bias.shape[0] + leaf_class.shape[0]))
     np.testing.assert_allclose(out - base, _all_class_log_proba(tree, Z, 5), rtol=1e-12)
 
 

@@ -122,18 +122,19 @@ def _search_row(
         out_score[r, i] = top_s[i]
 
 
-@njit(**NJIT_HELPER)
-def _search_scratch(node_bias, leaf_class, k):
-    """``best`` (padding leaves already -inf), the two stacks and the top-k lists."""
+def search_scratch(node_bias, leaf_class, k):
+    """Scratch of one call of :func:`top_k_csr` or :func:`top_k_feature_major` (NumPy, not compiled):
+    ``best`` (padding leaves already -inf), the two stacks and the top-k lists.
+
+    The caller allocates it so that the kernels compile no NumPy allocation code.
+    """
     n_inner = node_bias.shape[0]
     n_leaves = leaf_class.shape[0]
     depth = 0
     while (1 << depth) < n_leaves:
         depth += 1
     best = np.empty(n_inner + n_leaves, dtype=np.float64)
-    for j in range(n_leaves):
-        if leaf_class[j] < 0:
-            best[n_inner + j] = -np.inf
+    best[n_inner:][np.asarray(leaf_class) < 0] = -np.inf
     return (
         best,
         np.empty(2 * depth + 2, dtype=np.int64),
@@ -162,6 +163,12 @@ def top_k_csr(
     k,
     out_class,
     out_score,
+    best,
+    stack_node,
+    stack_lp,
+    top_c,
+    top_s,
+    acc,
 ):
     """Exact top-k classes of xi_c(x_r) + log p_n(c | Z[r]) for the CSR rows [row_start, row_stop).
 
@@ -182,13 +189,13 @@ def top_k_csr(
     (c, j) at ``c * stride_c + j * stride_j``; intercept float32 (n_classes,);
     Z float32 (row_stop - row_start, kz) the rows' projections; the tree arrays
     as in ``skxc/_kernels/tree.py``. Row r - row_start of out_class int64
-    (., k) and out_score float64 (., k) is written, best first.
+    (., k) and out_score float64 (., k) is written, best first. ``best, stack_node,
+    stack_lp, top_c, top_s``: scratch from :func:`search_scratch`; ``acc``: float64
+    (n_classes,) scratch (one set per concurrent call).
     """
     n_classes = intercept.shape[0]
     n_inner = node_bias.shape[0]
-    best, stack_node, stack_lp, top_c, top_s = _search_scratch(node_bias, leaf_class, k)
     leaves = best[n_inner:]
-    acc = np.empty(n_classes, dtype=np.float64)
     for r in range(row_start, row_stop):
         p0, p1 = indptr[r], indptr[r + 1]
         nnz = p1 - p0
@@ -258,6 +265,11 @@ def top_k_feature_major(
     k,
     out_class,
     out_score,
+    best,
+    stack_node,
+    stack_lp,
+    top_c,
+    top_s,
 ):
     """:func:`top_k_csr` for sparse weights given feature-major (``w_indptr``, ``w_class``, ``w_data``:
     coef_.T as CSR; see ``skxc/_kernels/hashed.py``).
@@ -265,11 +277,11 @@ def top_k_feature_major(
     Each row's leaves start at intercept + ``row_offset[r - row_start]`` (float64, a term common to all
     classes of the row, or empty) and each of the row's features adds its stored weights, so a row
     costs O(C) plus its features' stored weights, with no (rows x classes) block in memory.
+    ``best, stack_node, stack_lp, top_c, top_s``: scratch from :func:`search_scratch`.
     """
     n_classes = intercept.shape[0]
     n_inner = node_bias.shape[0]
     has_offset = row_offset.shape[0] > 0
-    best, stack_node, stack_lp, top_c, top_s = _search_scratch(node_bias, leaf_class, k)
     leaves = best[n_inner:]
     for r in range(row_start, row_stop):
         offset = row_offset[r - row_start] if has_offset else 0.0

@@ -219,7 +219,7 @@ def step_schedule(sample_weight, order, start, lr, lr_end):
             n += 1
             if t < start:
                 before += 1
-    return (lr_end - lr) / max(n, 1), before
+    return (lr_end - lr) / (n if n > 1 else 1), before  # not max(): one numba overload less to compile
 
 
 @njit(**NJIT_HELPER)
@@ -286,6 +286,11 @@ def _prefetch_row(indptr, indices, r, coef_flat, acc_flat, stride_c, stride_j, c
             prefetch(acc_flat, pos)
 
 
+def sampling_scratch(n_negatives):
+    """Scratch of one call of :func:`negative_sampling_epoch`: ``(class_scratch, score_scratch)``."""
+    return np.empty((2, n_negatives), dtype=np.int64), np.empty((3, n_negatives), dtype=np.float64)
+
+
 @njit(**NJIT)
 def negative_sampling_epoch(
     indptr,
@@ -318,6 +323,8 @@ def negative_sampling_epoch(
     l2,
     state,
     out_stats,
+    class_scratch,
+    score_scratch,
 ):
     """One pass of negative-sampling Adagrad over the rows ``order`` (in that order).
 
@@ -346,12 +353,15 @@ def negative_sampling_epoch(
     out_stats : float64 (4,), incremented in place with
         [sum of weighted loss, sum of weights, sum of sigmoid(xi) over negatives,
         number of negatives (dropped ones not counted)].
+    class_scratch : int64 (2, n_negatives); score_scratch : float64 (3, n_negatives):
+        scratch (:func:`sampling_scratch`; one pair per concurrent call). The kernel
+        allocates nothing, so it compiles no NumPy allocation code.
     """
-    neg_class = np.empty(n_negatives, dtype=np.int64)
-    neg_xi = np.empty(n_negatives, dtype=np.float64)
-    neg_lp = np.empty(n_negatives, dtype=np.float64)
-    next_class = np.empty(n_negatives, dtype=np.int64)
-    next_lp = np.empty(n_negatives, dtype=np.float64)
+    neg_class = class_scratch[0]
+    next_class = class_scratch[1]
+    neg_xi = score_scratch[0]
+    neg_lp = score_scratch[1]
+    next_lp = score_scratch[2]
     mapped = example_row.shape[0] > 0
     loss_sum = 0.0
     weight_sum = 0.0
@@ -366,7 +376,8 @@ def negative_sampling_epoch(
         _draw_negatives(
             Z[x0], node_weight, node_bias, leaf_class, label_indptr, label_indices, x0, state, next_class, next_lp
         )
-    lr_slope, n_stepped = step_schedule(sample_weight, order, 0, lr, lr_end)
+    # start 0 as int64, like the hashed kernel's: one specialisation of step_schedule, not two
+    lr_slope, n_stepped = step_schedule(sample_weight, order, np.int64(0), lr, lr_end)
     for t in range(n_rows):
         e = order[t]
         r = example_row[e] if mapped else e
@@ -474,7 +485,8 @@ def softmax_epoch(
     loss_sum = 0.0
     weight_sum = 0.0
     mapped = example_row.shape[0] > 0
-    lr_slope, n_stepped = step_schedule(sample_weight, order, 0, lr, lr_end)
+    # start 0 as int64, like the hashed kernel's: one specialisation of step_schedule, not two
+    lr_slope, n_stepped = step_schedule(sample_weight, order, np.int64(0), lr, lr_end)
     for t in range(order.shape[0]):
         e = order[t]
         r = example_row[e] if mapped else e

@@ -118,7 +118,7 @@ def sample_classes(Z, n_samples, node_weight, node_bias, leaf_class, state, out_
 
 
 @njit(**NJIT)
-def add_log_noise_all(A, leaf_class, out_inout):
+def add_log_noise_all(A, leaf_class, out_inout, buf):
     """Add log p_n(c | x_r) for every class c to ``out_inout[r, c]``.
 
     One top-down pass per row: O(n_leaves) per row, using
@@ -126,10 +126,11 @@ def add_log_noise_all(A, leaf_class, out_inout):
 
     ``A``: float64 (n, n_inner) node activations ``Z @ node_weight.T + node_bias``.
     ``out_inout``: float64 (n, n_classes), incremented in place.
+    ``buf``: float64 (n_inner + n_leaves,) scratch (the caller allocates, so the
+    kernel compiles no NumPy allocation code).
     """
     n, n_inner = A.shape
     n_leaves = leaf_class.shape[0]
-    buf = np.empty(n_inner + n_leaves, dtype=np.float64)
     for r in range(n):
         buf[0] = 0.0
         for node in range(n_inner):

@@ -55,7 +55,7 @@ class CollectorPause(event.Listener):
     numba among them) without finding garbage there. The collector is switched
     back on when the outermost compile ends (a kernel's helpers compile inside
     it; numba compiles under a global lock, one function at a time) unless it
-    was off already, and then collects what the compile left. Nothing compiled
+    was off already; its next scheduled run collects what the compile left. Nothing compiled
     changes; a user's own numba functions compile as before.
     """
 

@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._config import FLOAT
-from ._kernels.hashed import EMPTY, class_counts, insert_all, table_to_csr
+from ._kernels.hashed import EMPTY, class_counts, insert_all, prune_copy, prune_counts, table_to_csr
 
 #: Largest fraction of a table's slots in use; a table that would pass it doubles.
 MAX_LOAD = 0.7
@@ -165,6 +165,27 @@ class HashedWeights:
         return coef, (acc if self.full else None)
 
 
+def reserve_epoch(table: HashedWeights, indptr, sample_weight, example_row, n_negatives: int) -> None:
+    """Grow ``table`` up front for the most keys one epoch over the examples can insert:
+    (1 + ``n_negatives``) nnz(x) per example of non-zero weight (at most all class x feature pairs).
+
+    The epoch then runs in one call per thread, without a rehash or a pause of the other threads
+    midway (ptb-nextword: the bound, 9.8 million with the start's weights, holds the 7.8 million
+    stored after five epochs). The memory guard has counted this bound since the start
+    (``skxc._fit.stored_weights_bound``); if that much memory is not available now, the table
+    instead grows as the kernel fills it (``HashedWeights.reserve``, which checks each doubling).
+    """
+    lengths = np.diff(indptr)
+    if example_row.shape[0] > 0:
+        lengths = lengths[example_row]
+    bound = (1 + int(n_negatives)) * int(lengths[np.asarray(sample_weight) != 0].sum())
+    bound = min(bound, table.shape[0] * table.shape[1] - table.count)
+    try:
+        table.reserve(bound)
+    except SparseWeightsMemoryError:
+        pass
+
+
 class SparseWeightsMemoryError(MemoryError):
     """Growing the sparse weights' table would pass the memory the guard allows (see ``MEMORY_HEADROOM``)."""
 
@@ -222,22 +243,33 @@ def by_feature(coef: sp.csr_matrix):
 
 
 def prune(coef: sp.csr_matrix, threshold: float, acc_data=None):
-    """Drop weights with |w| < ``threshold`` times the largest |w| of their class; ``(coef, acc_data)``."""
+    """Drop weights with |w| < ``threshold`` times the largest |w| of their class; ``(coef, acc_data)``.
+
+    Two passes of the kernels ``prune_counts`` and ``prune_copy`` (no temporaries of the matrix's size
+    besides the result); the limits are ``threshold * row max`` in the data's dtype, as in NumPy.
+    """
     coef = sp.csr_matrix(coef)
     if threshold <= 0 or coef.nnz == 0:
         return coef, acc_data
-    absw = np.abs(coef.data)
-    lengths = np.diff(coef.indptr)
-    nonempty = lengths > 0
-    row_max = np.zeros(coef.shape[0], dtype=absw.dtype)
-    row_max[nonempty] = np.maximum.reduceat(absw, coef.indptr[:-1][nonempty])
-    keep = absw >= threshold * np.repeat(row_max, lengths)
-    rows = np.repeat(np.arange(coef.shape[0]), lengths)[keep]
-    indptr = np.zeros(coef.shape[0] + 1, dtype=coef.indptr.dtype)
-    np.cumsum(np.bincount(rows, minlength=coef.shape[0]), out=indptr[1:])
-    out = sp.csr_matrix((coef.data[keep], coef.indices[keep], indptr), shape=coef.shape)
+    n_rows = coef.shape[0]
+    indptr = np.ascontiguousarray(coef.indptr)
+    data = np.ascontiguousarray(coef.data)
+    limits = np.empty(n_rows, dtype=data.dtype)
+    counts = np.empty(n_rows, dtype=np.int64)
+    prune_counts(indptr, data, data.dtype.type(threshold), limits, counts)
+    out_indptr = np.zeros(n_rows + 1, dtype=coef.indptr.dtype)
+    np.cumsum(counts, out=out_indptr[1:])
+    nnz = int(out_indptr[-1])
+    full = acc_data is not None
+    src_acc = np.ascontiguousarray(acc_data) if full else np.zeros(0, dtype=FLOAT)
+    out_indices = np.empty(nnz, dtype=coef.indices.dtype)
+    out_data = np.empty(nnz, dtype=data.dtype)
+    out_acc = np.empty(nnz if full else 0, dtype=src_acc.dtype)
+    prune_copy(indptr, np.ascontiguousarray(coef.indices), data, src_acc, limits, out_indptr, out_indices, out_data,
+               out_acc)  # fmt: skip
+    out = sp.csr_matrix((out_data, out_indices, out_indptr), shape=coef.shape, copy=False)
     out.has_sorted_indices = coef.has_sorted_indices
-    return out, (None if acc_data is None else acc_data[keep])
+    return out, (out_acc if full else None)
 
 
 def pruned(coef, state, threshold: float):

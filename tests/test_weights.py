@@ -97,14 +97,18 @@ def test_iteration_order_is_class_then_feature():
 
 @pytest.mark.kernel
 @pytest.mark.parametrize("full", [False, True])
-def test_to_csr_sorts_rows_of_every_length(full):
-    """table_to_csr's in-place row sort (insertion sort up to 16 weights, heapsort beyond) on rows of
-    0 to 300 weights: the canonical CSR of the same weights, Adagrad sums moved along with them."""
+@pytest.mark.parametrize("n_features", [5000, 70_000])
+def test_to_csr_sorts_rows_of_every_length(full, n_features):
+    """table_to_csr's in-place row sort (insertion sort up to 16 weights, a radix sort of 2 or 3 bytes
+    of the columns beyond) on rows of 0 to 300 weights: the canonical CSR of the same weights, Adagrad
+    sums moved along with them."""
     rng = np.random.default_rng(5)
     lengths = np.r_[0, 1, 2, 15, 16, 17, 31, 64, 300, rng.integers(0, 40, 20)]
     rows = np.repeat(np.arange(lengths.size), lengths)
-    cols = np.concatenate([rng.choice(5000, size=n, replace=False) for n in lengths])
-    coef = sp.csr_matrix((rng.standard_normal(cols.size).astype(np.float32), (rows, cols)), shape=(lengths.size, 5000))
+    cols = np.concatenate([rng.choice(n_features, size=n, replace=False) for n in lengths])
+    coef = sp.csr_matrix(
+        (rng.standard_normal(cols.size).astype(np.float32), (rows, cols)), shape=(lengths.size, n_features)
+    )
     coef.sort_indices()
     acc = rng.random(coef.nnz).astype(np.float32) if full else None
     back, acc_back = HashedWeights.from_csr(coef, acc).to_csr()
@@ -137,6 +141,34 @@ def test_prune_against_reference():
     np.testing.assert_array_equal(acc_p, [0, 2, 3])  # entries 0 (1.0), 2 (0.2), 3 (3.0)
     dense = to_dense(W, np.array([1, 2, 3, 4], np.float32))
     np.testing.assert_array_equal(dense, W.toarray() + np.array([1, 2, 3, 4], np.float32))
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_prune_keeps_exactly_the_weights_at_or_above_the_limit(dtype):
+    """prune's kernels against NumPy: the limit is threshold * row max in the data's dtype (NumPy's
+    weak Python scalar), and weights exactly at it (or one ulp below) are kept (dropped)."""
+    rng = np.random.default_rng(3)
+    W = sp.random(60, 300, density=0.2, random_state=3, format="csr", dtype=dtype)
+    W.data = ((W.data - 0.5) * 1e3).astype(dtype)
+    W.data[rng.random(W.nnz) < 0.1] = 0.0
+    threshold = 0.3
+    for r in range(0, 60, 2):  # plant the row's largest weight, one at the limit and one just below it
+        a = W.indptr[r]
+        W.data[a] = 2 * np.abs(W.data[a : W.indptr[r + 1]]).max()
+        limit = threshold * W.data[a]
+        W.data[a + 1], W.data[a + 2] = limit, -np.nextafter(limit, dtype(0))
+    acc = rng.random(W.nnz).astype(np.float32)
+    out, acc_out = prune(W, threshold, acc)
+    rows = np.repeat(np.arange(60), np.diff(W.indptr))
+    row_max = np.array([np.abs(W.data[W.indptr[r] : W.indptr[r + 1]]).max() for r in range(60)], dtype=dtype)
+    keep = np.abs(W.data) >= threshold * row_max[rows]
+    assert out.dtype == dtype and out.has_sorted_indices
+    np.testing.assert_array_equal(out.indptr, np.r_[0, np.cumsum(np.bincount(rows[keep], minlength=60))])
+    np.testing.assert_array_equal(out.indices, W.indices[keep])
+    np.testing.assert_array_equal(out.data, W.data[keep])
+    np.testing.assert_array_equal(acc_out, acc[keep])
+    assert np.sum(keep) < W.nnz and np.all(keep[W.indptr[0:60:2] + 1]) and not np.any(keep[W.indptr[0:60:2] + 2])
 
 
 def _rows(n=1500, K=300, C=30, multilabel=False, seed=0):
@@ -353,6 +385,28 @@ def test_feature_major_top_k_is_exact():
     np.testing.assert_array_equal(top, clf.classes_[brute])
     _, proba = clf.predict_top_k(X[:50], 4, return_scores=True)
     np.testing.assert_allclose(proba, np.take_along_axis(clf.predict_proba(X[:50]), brute, axis=1), rtol=1e-9)
+
+
+def test_fit_makes_room_for_the_first_epoch_up_front(monkeypatch):
+    """The table is grown before the first epoch for its bound, (1 + n_negatives) nnz(x) per example:
+    the epoch runs in one kernel call, with no stop to grow the table (the table built for nnz(X) more
+    weights would have to grow: most negatives' weights here are new)."""
+    import skxc._solver as solver
+
+    X = sp.random(2000, 20_000, density=0.003, random_state=0, format="csr")  # 60 non-zeros a row
+    y = np.arange(2000) % 40
+    calls = []
+    kernel = solver.negative_sampling_epoch_hashed
+
+    def counted(*args):
+        calls.append(args[9])  # the position the call starts from
+        return kernel(*args)
+
+    monkeypatch.setattr(solver, "negative_sampling_epoch_hashed", counted)
+    clf = AdversarialSoftmaxClassifier(
+        weights="sparse", random_state=0, n_jobs=1, max_iter=1, init="zeros", centroid_blend=0.0
+    ).fit(X, y)
+    assert calls == [0] and 0 < clf.coef_.nnz <= 3 * X.nnz
 
 
 def test_table_growth_checks_memory_and_leaves_a_usable_model(text_like, monkeypatch):

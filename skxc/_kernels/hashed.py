@@ -14,13 +14,17 @@ always ends at an empty slot. Absent keys are weights equal to 0.
 
 The three arrays are strided views of one buffer of interleaved slots (key,
 weight[, sum]), so a lookup touches one cache line, not three. Memory per
-stored weight: 12 bytes per slot (16 with the full state), at a load between
-``MAX_LOAD / 2`` and ``MAX_LOAD``.
+stored weight: 12 bytes per slot (16 with the full state), at a load up to
+``MAX_LOAD`` (``MAX_LOAD / 2`` after a doubling; lower while the room made for
+a first epoch's bound is not used up, e.g. 0.17-0.46 over five ptb-nextword epochs).
 
 Training (:func:`negative_sampling_epoch_hashed`) inserts the keys an update
 touches. The kernel never grows the table: it is given a ``budget`` of new
 keys and stops, at an example boundary, before an example could exceed it;
-the caller grows the table (:func:`rehash`) and calls again from there. The
+the caller grows the table (``HashedWeights.reserve``) and calls again from
+there. Before a call's first epoch the solver makes room for that epoch's
+bound (``skxc._weights.reserve_epoch``), so such stops come in later epochs
+if at all. The
 negatives of an example are drawn only once it is certain to run, so the
 random sequence, and with one thread the model, do not depend on where the
 calls were cut. With several threads (Hogwild) two threads may claim the same
@@ -234,7 +238,9 @@ def negative_sampling_epoch_hashed(
     store per class). It inserts at most ``budget`` new keys: before an
     example whose possible inserts would exceed what is left, it returns that
     example's position in ``order`` (``order.shape[0]`` when done), with
-    nothing of it drawn or trained. The step size follows the same linear
+    nothing of it drawn or trained. Like the dense kernel, it prefetches the weights of the next
+    example and the per-example entries (weight, class, log p_n, row pointer, offset, projection) of
+    the one after, which ``order`` puts at random positions. The step size follows the same linear
     schedule from ``lr`` to ``lr_end`` over the whole of ``order`` as in the
     dense kernel, so a resumed call continues it where it stopped. ``out_inserted`` int64 (1,) is
     incremented by the keys inserted; ``out_stats`` as in the dense kernel.
@@ -298,6 +304,17 @@ def negative_sampling_epoch_hashed(
                 for m in range(n_negatives):
                     if next_class[m] >= 0:
                         _prefetch_homes(indptr, indices, r_next, buffer, slot_bytes, shift, next_class[m] * n_features)
+            if t + 2 < n_rows:  # the example after next: its own entries (random positions, as ``order`` is)
+                e_after = order[t + 2]
+                prefetch(sample_weight, e_after)
+                prefetch(y, e_after)
+                prefetch(log_noise, e_after)
+                r_after = example_row[e_after] if mapped else e_after
+                prefetch(indptr, r_after)
+                if has_offset:
+                    prefetch(row_offset, r_after)
+                if Z.shape[1] > 0:
+                    prefetch(Z[r_after], 0)
         else:
             need_next = 0
         if w != 0.0:
@@ -364,6 +381,45 @@ def add_feature_major_scores(indptr, indices, data, row_start, row_stop, w_indpt
                 out[w_class[q]] += v * w_data[q]
 
 
+@njit(**NJIT_HELPER)
+def _sort_row(out_indices, out_data, out_acc, a, n, full, low_bits, digits, packed, spare, weights, buckets):
+    """Sort ``out_indices[a:a + n]`` (distinct columns) in place, moving data (and acc) along.
+
+    Each entry is packed as ``column << low_bits | position`` (int64; ``2**low_bits`` > n) into
+    ``packed`` and sorted by column with an LSD radix sort of ``digits`` bytes (``spare``: the
+    other buffer, ``buckets`` int64 (257,)); the positions then permute the data through
+    ``weights``. Scratch: as long as the longest row.
+    """
+    low = (np.int64(1) << low_bits) - 1
+    for i in range(n):
+        packed[i] = (np.int64(out_indices[a + i]) << low_bits) | i
+    src = packed
+    dst = spare
+    for d in range(digits):
+        shift = low_bits + 8 * d
+        for b in range(257):
+            buckets[b] = 0
+        for i in range(n):
+            buckets[((src[i] >> shift) & 255) + 1] += 1
+        for b in range(256):
+            buckets[b + 1] += buckets[b]
+        for i in range(n):
+            b = (src[i] >> shift) & 255
+            dst[buckets[b]] = src[i]
+            buckets[b] += 1
+        src, dst = dst, src
+    for i in range(n):
+        out_indices[a + i] = src[i] >> low_bits
+        weights[i] = out_data[a + (src[i] & low)]
+    for i in range(n):
+        out_data[a + i] = weights[i]
+    if full:
+        for i in range(n):
+            weights[i] = out_acc[a + (src[i] & low)]
+        for i in range(n):
+            out_acc[a + i] = weights[i]
+
+
 @njit(**NJIT)
 def table_to_csr(keys, vals, acc, n_features, indptr, out_indices, out_data, out_acc):
     """Write the table's weights as CSR (rows = classes), columns sorted within each row.
@@ -371,11 +427,12 @@ def table_to_csr(keys, vals, acc, n_features, indptr, out_indices, out_data, out
     ``indptr`` int64 (n_classes + 1,) must hold the row pointers already (from the
     per-class counts; used as the rows' fill positions meanwhile and restored);
     ``out_indices`` int32 or int64, ``out_data`` float32 and ``out_acc`` float32
-    (empty unless ``acc`` is) of length nnz are filled. No scratch, no copy of
-    the table: each row is sorted in place (heapsort, insertion sort for short
-    rows), moving data (and acc) along. The columns of a row are distinct, so
-    the result does not depend on the sort. Written without NumPy calls
-    (``argsort``, fancy indexing), which take numba long to compile.
+    (empty unless ``acc`` is) of length nnz are filled. No copy of the table: the
+    entries are written to their rows in slot order, then each row is sorted in
+    place (insertion sort for short rows, else a radix sort on the columns with
+    scratch as long as the longest row, :func:`_sort_row`). The columns of a row are
+    distinct, so the result does not depend on the sort. Written without NumPy
+    calls (``argsort``, fancy indexing), which take numba long to compile.
     """
     n_classes = indptr.shape[0] - 1
     full = acc.shape[0] > 0
@@ -393,50 +450,41 @@ def table_to_csr(keys, vals, acc, n_features, indptr, out_indices, out_data, out
     for c in range(n_classes, 0, -1):  # indptr[c] now holds the end of row c, the start of row c + 1
         indptr[c] = indptr[c - 1]
     indptr[0] = 0
+    longest = 0
+    for c in range(n_classes):
+        longest = max(longest, indptr[c + 1] - indptr[c])
+    low_bits = 1  # positions in a row: low_bits bits; columns: the next 8 * digits bits
+    while (np.int64(1) << low_bits) <= longest:
+        low_bits += 1
+    digits = 1
+    while (np.int64(1) << (8 * digits)) < n_features:
+        digits += 1
+    radix = low_bits + 8 * digits <= 63  # else (columns x row lengths past 2**63) insertion sort only
+    scratch = np.empty(2 * longest if longest > 16 and radix else 0, dtype=np.int64)
+    weights = np.empty(longest if longest > 16 and radix else 0, dtype=out_data.dtype)
+    buckets = np.empty(257, dtype=np.int64)
     for c in range(n_classes):
         a = indptr[c]
         n = indptr[c + 1] - a
-        if n <= 16:
-            for i in range(a + 1, a + n):  # insertion sort
-                col = out_indices[i]
-                val = out_data[i]
-                s = out_acc[i] if full else val
-                j = i
-                while j > a and out_indices[j - 1] > col:
-                    out_indices[j] = out_indices[j - 1]
-                    out_data[j] = out_data[j - 1]
-                    if full:
-                        out_acc[j] = out_acc[j - 1]
-                    j -= 1
-                out_indices[j] = col
-                out_data[j] = val
-                if full:
-                    out_acc[j] = s
+        if n > 16 and radix:
+            _sort_row(out_indices, out_data, out_acc, a, n, full, low_bits, digits, scratch[:n],
+                      scratch[longest : longest + n], weights, buckets)  # fmt: skip
             continue
-        start = n // 2  # heapsort: build a max-heap on the columns, then move the maximum to the end
-        end = n
-        while end > 1:
-            if start > 0:
-                start -= 1
-            else:
-                end -= 1
-                out_indices[a], out_indices[a + end] = out_indices[a + end], out_indices[a]
-                out_data[a], out_data[a + end] = out_data[a + end], out_data[a]
+        for i in range(a + 1, a + n):  # insertion sort
+            col = out_indices[i]
+            val = out_data[i]
+            s = out_acc[i] if full else val
+            j = i
+            while j > a and out_indices[j - 1] > col:
+                out_indices[j] = out_indices[j - 1]
+                out_data[j] = out_data[j - 1]
                 if full:
-                    out_acc[a], out_acc[a + end] = out_acc[a + end], out_acc[a]
-            root = start
-            while 2 * root + 1 < end:
-                child = 2 * root + 1
-                if child + 1 < end and out_indices[a + child] < out_indices[a + child + 1]:
-                    child += 1
-                if out_indices[a + root] >= out_indices[a + child]:
-                    break
-                x, y = a + root, a + child
-                out_indices[x], out_indices[y] = out_indices[y], out_indices[x]
-                out_data[x], out_data[y] = out_data[y], out_data[x]
-                if full:
-                    out_acc[x], out_acc[y] = out_acc[y], out_acc[x]
-                root = child
+                    out_acc[j] = out_acc[j - 1]
+                j -= 1
+            out_indices[j] = col
+            out_data[j] = val
+            if full:
+                out_acc[j] = s
 
 
 @njit(**NJIT)
@@ -446,3 +494,37 @@ def class_counts(keys, n_features, out_counts):
         key = keys[i]
         if key != EMPTY:
             out_counts[key // n_features] += 1
+
+
+@njit(**NJIT)
+def prune_counts(indptr, data, scale, out_limits, out_counts):
+    """Per row r of a CSR matrix: ``out_limits[r]`` = ``scale`` times the largest |data| of the row (in
+    data's dtype, as NumPy computes ``scale * row_max``) and ``out_counts[r]`` = its entries with
+    |data| >= that limit (the ones :func:`prune_copy` keeps; 0 for an empty row)."""
+    for r in range(indptr.shape[0] - 1):
+        top = scale - scale  # 0 in the data's dtype
+        for p in range(indptr[r], indptr[r + 1]):
+            top = max(top, abs(data[p]))
+        out_limits[r] = scale * top
+        limit = out_limits[r]  # as stored: prune_copy compares with the same value
+        n = 0
+        for p in range(indptr[r], indptr[r + 1]):
+            if abs(data[p]) >= limit:
+                n += 1
+        out_counts[r] = n
+
+
+@njit(**NJIT)
+def prune_copy(indptr, indices, data, acc, limits, out_indptr, out_indices, out_data, out_acc):
+    """Copy the entries with |data| >= ``limits[row]`` (and their ``acc``, unless empty) to the CSR arrays
+    ``out_*``, in order; ``out_indptr`` holds the kept rows' pointers already (:func:`prune_counts`)."""
+    full = acc.shape[0] > 0
+    for r in range(indptr.shape[0] - 1):
+        q = out_indptr[r]
+        for p in range(indptr[r], indptr[r + 1]):
+            if abs(data[p]) >= limits[r]:
+                out_indices[q] = indices[p]
+                out_data[q] = data[p]
+                if full:
+                    out_acc[q] = acc[p]
+                q += 1

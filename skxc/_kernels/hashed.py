@@ -37,7 +37,14 @@ from numba import njit
 
 from .._config import NJIT, NJIT_HELPER
 from .prefetch import prefetch
-from .sgd import _draw_negatives, intercept_step, losses_and_gradients, step_schedule, weight_step
+from .sgd import (
+    _draw_negatives,
+    intercept_step,
+    losses_and_gradients,
+    prefetch_example,
+    step_schedule,
+    weight_step,
+)
 
 #: Key of an empty slot.
 EMPTY = -1
@@ -305,12 +312,7 @@ def negative_sampling_epoch_hashed(
                     if next_class[m] >= 0:
                         _prefetch_homes(indptr, indices, r_next, buffer, slot_bytes, shift, next_class[m] * n_features)
             if t + 2 < n_rows:  # the example after next: its own entries (random positions, as ``order`` is)
-                e_after = order[t + 2]
-                prefetch(sample_weight, e_after)
-                prefetch(y, e_after)
-                prefetch(log_noise, e_after)
-                r_after = example_row[e_after] if mapped else e_after
-                prefetch(indptr, r_after)
+                r_after = prefetch_example(order[t + 2], sample_weight, y, log_noise, indptr, example_row, mapped)
                 if has_offset:
                     prefetch(row_offset, r_after)
                 if Z.shape[1] > 0:

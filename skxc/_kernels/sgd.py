@@ -256,6 +256,17 @@ def _is_label(label_indptr, label_indices, r, c):
 
 
 @njit(**NJIT_HELPER)
+def prefetch_example(e, sample_weight, y, log_noise, indptr, example_row, mapped):
+    """Prefetch example ``e``'s own entries (weight, class, log p_n, row pointer); return its row of X."""
+    prefetch(sample_weight, e)
+    prefetch(y, e)
+    prefetch(log_noise, e)
+    r = example_row[e] if mapped else e
+    prefetch(indptr, r)
+    return r
+
+
+@njit(**NJIT_HELPER)
 def _draw_negatives(z, node_weight, node_bias, leaf_class, label_indptr, label_indices, r, state, out_class, out_lp):
     """Fill ``out_class``/``out_lp`` with negatives drawn from the tree at ``z`` and their log p_n.
 
@@ -401,12 +412,7 @@ def negative_sampling_epoch(
                                 indptr, indices, r_next, coef_flat, acc_flat, stride_c, stride_j, next_class[m]
                             )
             if t + 2 < n_rows:
-                e_after = order[t + 2]
-                prefetch(sample_weight, e_after)
-                prefetch(y, e_after)
-                prefetch(log_noise, e_after)
-                r_after = example_row[e_after] if mapped else e_after
-                prefetch(indptr, r_after)
+                r_after = prefetch_example(order[t + 2], sample_weight, y, log_noise, indptr, example_row, mapped)
                 if Z.shape[1] > 0:
                     prefetch(Z[r_after], 0)
         if w == 0.0:

@@ -71,10 +71,11 @@ def run_skxc(spec: dict) -> dict:
     X, y, Xt, yt = _load(spec)
     params = dict(spec["params"])
     for key in [k for k in params if k.startswith("skxc.")]:  # module constants: "skxc.<module>.<NAME>"
-        module, name = key.rsplit(".", 1)
-        if not hasattr(importlib.import_module(module), name):
-            raise ValueError(f"variant key {key!r}: {module} has no {name}")
-        setattr(importlib.import_module(module), name, params.pop(key))
+        module_name, name = key.rsplit(".", 1)
+        module = importlib.import_module(module_name)
+        if not hasattr(module, name):
+            raise ValueError(f"variant key {key!r}: {module_name} has no {name}")
+        setattr(module, name, params.pop(key))
     kw = dict(random_state=spec["seed"], n_jobs=spec["threads"], **params)
     t0 = time.perf_counter()  # numba kernels loaded (or compiled) on a small fit, outside the timings
     layouts = [kw.get("weights", "auto")]

@@ -115,17 +115,18 @@ class TrainingMixin:
             X, val, rows, split = self._prepare_fit(X, y, classes, sample_weight, rng, warm, multilabel)
             # the blend is chosen before training, so that the pilot's memory is freed before the model's grows
             blend = None if warm or multilabel else chosen_for(self, X, rows, split, rng, n_epochs)
-            if blend is not None and blend[2] is not self.tree_:  # the blend's pilots chose the flatter tree
-                self.tree_ = blend[2]  # same projection: only each row's log p_n changes
-                rows = replace(
-                    rows, log_noise=log_noise_of(rows.Z, rows.codes, blend[2].arrays, n_threads(self.n_jobs))
-                )
-            if blend is not None:  # the pilots' choice of learning_rate="auto" (1, or a smaller factor)
-                self._auto_learning_rate *= blend[3]
+            if blend is not None:
+                beta, temperature, tree, lr_factor = blend
+                if tree is not self.tree_:  # the pilots chose the flatter tree
+                    self.tree_ = tree  # same projection: only each row's log p_n changes
+                    rows = replace(
+                        rows, log_noise=log_noise_of(rows.Z, rows.codes, tree.arrays, n_threads(self.n_jobs))
+                    )
+                self._auto_learning_rate *= lr_factor  # the pilots' choice for learning_rate="auto" (1 or smaller)
         self.n_iter_ = 0
         self._train(rows, n_epochs, val)
         if blend is not None:
-            self._add_blend(X, rows, *blend[:2])
+            self._add_blend(X, rows, beta, temperature)
         threshold = self.weight_threshold
         if threshold == "auto":
             threshold = AUTO_WEIGHT_THRESHOLD if sp.issparse(self.coef_) else 0.0

@@ -59,7 +59,8 @@ Systems (``--systems``, default all four, run in the order given on each data se
 
 A fastText system may carry parameter overrides, e.g.
 ``--systems fasttext-ova:lr=0.05:epoch=25`` (that is how the grid on the
-validation splits was run).
+validation splits was run), and so may skxc, e.g. ``skxc:centroid_blend=0``
+(the model without the centroid blend) or ``skxc:max_iter=10``.
 
 Usage::
 
@@ -155,14 +156,33 @@ def run_plt(X, Y, Xt, seed: int) -> tuple[np.ndarray, float, float]:
     return top, fit_s, predict_s
 
 
+def overrides(items) -> dict:
+    """``["lr=0.05", "epoch=25"]`` -> ``{"lr": 0.05, "epoch": 25}`` (ints stay ints, other numbers are floats,
+    anything else a string)."""
+    params = {}
+    for item in items:
+        key, value = item.split("=", 1)
+        try:
+            params[key] = int(value) if value.lstrip("-").isdigit() else float(value)
+        except ValueError:
+            params[key] = value
+    return params
+
+
+def skxc_system(name: str) -> dict:
+    """``"skxc:centroid_blend=0"`` -> ``{"centroid_blend": 0}``: the estimator's parameters besides the defaults."""
+    head, *items = name.split(":")
+    if head != "skxc":
+        raise ValueError(name)
+    return overrides(items)
+
+
 def fasttext_system(name: str) -> tuple[str, dict]:
     """``"fasttext-ova:lr=0.05:epoch=25"`` -> ``("ova", FASTTEXT_PARAMS["ova"] with lr 0.05 and epoch 25)``."""
-    head, *overrides = name.split(":")
+    head, *items = name.split(":")
     loss = head.split("-", 1)[1]
     params = dict(FASTTEXT_PARAMS[loss])
-    for item in overrides:
-        key, value = item.split("=", 1)
-        params[key] = int(value) if value.lstrip("-").isdigit() else float(value)
+    params.update({k: float(v) if isinstance(v, str) else v for k, v in overrides(items).items()})
     return loss, params
 
 
@@ -200,6 +220,8 @@ def run_fasttext(X, Y, Xt, seed: int, loss: str, params: dict, data_dir) -> tupl
 def display_name(system: str) -> str:
     if system == "skxc":
         return "skxc (all labels)"
+    if system.startswith("skxc:"):
+        return "skxc (" + ", ".join(f"{k}={v}" for k, v in skxc_system(system).items()) + ")"
     if system == "napkinxc-plt":
         return "napkinXC PLT"
     loss, params = fasttext_system(system)
@@ -210,9 +232,10 @@ def display_name(system: str) -> str:
 
 def describe(system: str, seed: int) -> str:
     """One line of the markdown header: what the system is."""
-    if system == "skxc":
+    if system.split(":")[0] == "skxc":
+        kw = "".join(f", {k}={v!r}" for k, v in skxc_system(system).items())
         return (
-            f"skxc (all labels): `AdversarialSoftmaxClassifier(random_state={seed}, n_jobs=1)`, defaults "
+            f"{display_name(system)}: `AdversarialSoftmaxClassifier(random_state={seed}, n_jobs=1{kw})`, defaults "
             "otherwise, on the label-indicator matrix; kernels compiled on a warm-up fit first (not timed)."
         )
     if system == "napkinxc-plt":
@@ -279,7 +302,8 @@ def main(argv=None) -> None:
         nargs="+",
         default=list(SYSTEMS),
         metavar="SYSTEM",
-        help=f"any of {', '.join(SYSTEMS)}, run in the order given; a fastText system may carry overrides of "
+        help=f"any of {', '.join(SYSTEMS)}, run in the order given; skxc and fastText may carry overrides, e.g. "
+        "skxc:centroid_blend=0; fastText ones override "
         "FASTTEXT_PARAMS, e.g. fasttext-ova:lr=0.05:epoch=25 (default: all four)",
     )
     ap.add_argument("--seed", type=int, default=0)
@@ -294,13 +318,14 @@ def main(argv=None) -> None:
     for s in args.systems:
         try:
             ok = s in SYSTEMS[:2] or (s.split(":")[0] in SYSTEMS[2:] and fasttext_system(s))
+            ok = ok or (s.startswith("skxc:") and skxc_system(s) is not None)
         except (KeyError, IndexError, ValueError):
             ok = False
         if not ok:
             ap.error(f"unknown system {s!r}; choose from {', '.join(SYSTEMS)} (fastText ones with :key=value)")
     stem = Path(args.out) / ("multilabel" + (f"_{args.name}" if args.name else ""))
 
-    if "skxc" in args.systems:  # compile skxc's kernels outside the timed fits
+    if any(s.split(":")[0] == "skxc" for s in args.systems):  # compile skxc's kernels outside the timed fits
         Xw, Yw, _, _ = load(Path(args.data_root) / args.datasets[0])
         run_skxc(Xw[:1200], Yw[:1200], Xw[:10], 0, max_iter=1)
 
@@ -319,8 +344,8 @@ def main(argv=None) -> None:
         X, Y, Xt, Yt = load_valid(data_dir, args.seed) if args.valid else load(data_dir)
         prop = propensity(Y)
         for system in args.systems:
-            if system == "skxc":
-                top, fit_s, predict_s = run_skxc(X, Y, Xt, args.seed)
+            if system.split(":")[0] == "skxc":
+                top, fit_s, predict_s = run_skxc(X, Y, Xt, args.seed, **skxc_system(system))
                 extra = {}
             elif system == "napkinxc-plt":
                 top, fit_s, predict_s = run_plt(X, Y, Xt, args.seed)

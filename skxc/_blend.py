@@ -27,6 +27,14 @@ chosen, 0.2-1.2 points lost on the test rows); the log-likelihood with its own T
 the large beta where the centroids are much better (generated few-rows data)
 and beta near 0 where the trained model is (docs/benchmarks.rst, "Centroid
 blend").
+
+Multi-label (pick-all-labels) models blend the same way: mu_l is the mean
+direction of the rows that carry label l, and the held-out log-likelihood is the
+mean over held-out (row, label) pairs of the label's log-probability under its
+row's softmax, the quantity the training loss estimates. Only the pilot with
+the estimator's own settings runs there: the flatter-tree and slower-step
+pilots did not raise precision@k on the multi-label sets and cost a pilot each
+(docs/benchmarks.rst, "Multi-label centroid blend").
 """
 
 from __future__ import annotations
@@ -90,16 +98,18 @@ def centroid_scores(X, mu, centre, unit: float) -> np.ndarray:
     return np.ascontiguousarray(S, dtype=np.float64) / unit  # row-major: the choice sums along rows
 
 
-def _log_likelihood(A: np.ndarray, truth: np.ndarray, a: float, prepared: list | None = None):
+def _log_likelihood(A: np.ndarray, truth, a: float, prepared: list | None = None):
     """Mean log-likelihood of ``truth`` under softmax(a A) per row, and its first two derivatives in a.
 
-    In blocks of rows, so that the temporaries stay about ``MAX_SCORES / 4`` entries.
+    ``truth``: int (n,) class codes, or a CSR indicator (n, C) of every row's labels (multi-label,
+    at least one per row): then the mean is over (row, label) pairs, each the label's log-probability
+    under its row's softmax (pick-all-labels). In blocks of rows, so that the temporaries stay about ``MAX_SCORES / 4`` entries.
     ``prepared``: :func:`_prepared` of A, made once for several a (Newton steps); else the same is
     computed here, one block at a time.
     """
-    n = A.shape[0]
+    n = truth.nnz if sp.issparse(truth) else A.shape[0]
     ll = g = h = 0.0
-    for block, shifted, own_shifted, own, E in _row_blocks(A, truth) if prepared is None else prepared:
+    for block, shifted, own_shifted, own, E, count in _row_blocks(A, truth) if prepared is None else prepared:
         np.multiply(shifted, a, out=E)
         np.exp(E, out=E)  # exp(a (A - max)): the largest is 1
         total = E.sum(axis=1)
@@ -107,28 +117,43 @@ def _log_likelihood(A: np.ndarray, truth: np.ndarray, a: float, prepared: list |
         first = E.sum(axis=1) / total
         E *= block
         second = E.sum(axis=1) / total - first * first
-        ll += float(np.sum(a * own_shifted - np.log(total)))
-        g += float(np.sum(own - first))
-        h -= float(np.sum(second))
+        if count is None:
+            ll += float(np.sum(a * own_shifted - np.log(total)))
+            g += float(np.sum(own - first))
+            h -= float(np.sum(second))
+        else:  # count[i] labels of row i: own and own_shifted are sums over them
+            ll += float(np.sum(a * own_shifted - count * np.log(total)))
+            g += float(np.sum(own - count * first))
+            h -= float(np.sum(count * second))
     return ll / n, g / n, h / n
 
 
-def _row_blocks(A: np.ndarray, truth: np.ndarray, previous: list | None = None):
+def _row_blocks(A: np.ndarray, truth, previous: list | None = None):
     """Per block of rows of A (about ``MAX_SCORES / 4`` entries): ``(block, block - row max, own - row max,
-    own, E)``, ``own`` the scores of ``truth`` and E an array for the exponentials (``block - row max``
-    itself here, one block in memory at a time). ``previous``: see :func:`_prepared`."""
+    own, E, count)``, ``own`` the scores of ``truth`` and E an array for the exponentials (``block - row max``
+    itself here, one block in memory at a time). Multi-label ``truth`` (CSR): ``own`` sums each row's
+    ``count`` label scores (float64 (rows,)); single-label: count is None. ``previous``: see :func:`_prepared`."""
     step = max(1, MAX_SCORES // 4 // max(A.shape[1], 1))
     for i, start in enumerate(range(0, A.shape[0], step)):
         block = A[start : start + step]
         top = block.max(axis=1, keepdims=True)
-        own = block[np.arange(block.shape[0]), truth[start : start + step]]
+        count = None
+        if sp.issparse(truth):
+            labels = truth[start : start + step]
+            count = np.diff(labels.indptr).astype(np.float64)
+            row_of = np.repeat(np.arange(block.shape[0]), np.diff(labels.indptr))
+            own = np.bincount(row_of, weights=block[row_of, labels.indices], minlength=block.shape[0])
+            own_shifted = own - count * top[:, 0]
+        else:
+            own = block[np.arange(block.shape[0]), truth[start : start + step]]
+            own_shifted = own - top[:, 0]
         if previous is None:
             shifted = block - top
             E = shifted
         else:
-            _, shifted, _, _, E = previous[i]
+            _, shifted, _, _, E, _ = previous[i]
             np.subtract(block, top, out=shifted)
-        yield block, shifted, own - top[:, 0], own, E
+        yield block, shifted, own_shifted, own, E, count
 
 
 def _prepared(A: np.ndarray, truth: np.ndarray, previous: list | None = None) -> list:
@@ -141,10 +166,10 @@ def _prepared(A: np.ndarray, truth: np.ndarray, previous: list | None = None) ->
     if previous is not None:
         return list(_row_blocks(A, truth, previous))
     prepared, scratch = [], {}  # one array for E per block shape
-    for block, shifted, own_shifted, own, _ in _row_blocks(A, truth):
+    for block, shifted, own_shifted, own, _, count in _row_blocks(A, truth):
         if shifted.shape not in scratch:
             scratch[shifted.shape] = np.empty_like(shifted)
-        prepared.append((block, shifted, own_shifted, own, scratch[shifted.shape]))
+        prepared.append((block, shifted, own_shifted, own, scratch[shifted.shape], count))
     return prepared
 
 
@@ -191,7 +216,7 @@ def choose_blend(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray) -> tup
 
     ``log_proba`` float64 (n, C): the pilot's log-probabilities of the held-out
     rows; ``S`` float64 (n, C): their centroid scores; ``truth`` int (n,) their
-    class codes.
+    class codes, or their CSR label indicator (multi-label, :func:`_log_likelihood`).
     """
     best = (-np.inf, 0.0, 1.0)
     a = 1.0
@@ -207,8 +232,9 @@ def choose_blend(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray) -> tup
 
 
 def add_centroids(
-    coef, intercept: np.ndarray, X, codes, sample_weight, n_classes: int, beta: float, coef_sums=None, shared=None
-):
+    coef, intercept: np.ndarray, X, codes, sample_weight, n_classes: int, beta: float, coef_sums=None, shared=None,
+    example_row=None,
+):  # fmt: skip
     """Add the beta term (centroids of all rows) to the model; returns ``(coef, coef_sums, shared)``.
 
     The term is ``beta / r (mu_c - mean mu)`` with the centre moved into the
@@ -217,8 +243,9 @@ def add_centroids(
     with ``coef_sums`` (per stored weight, or None) realigned by
     :func:`blended_sparse`, and ``-beta / r mean mu`` added to ``shared`` (the
     float32 term every class's score gets, ``skxc/_weights.py``; None: zero).
+    Multi-label: ``codes`` and ``sample_weight`` per (row, label) example, ``example_row`` their rows.
     """
-    centroids = unit_centroids(X, codes, n_classes, sample_weight)
+    centroids = unit_centroids(X, codes, n_classes, sample_weight, example_row=example_row)
     scale = beta / rms_row_norm(X)
     if sp.issparse(coef):
         mu = centroids[0]
@@ -298,16 +325,63 @@ def flatter_tree(tree):
     return flat
 
 
+def _held_labels(Y: sp.csr_matrix, fit_rows, held_rows, n_classes: int, rng):
+    """Multi-label :func:`scored_rows`: ``(held, truth)``, the held-out rows with at least one label that a
+    row of ``fit_rows`` has, and their CSR indicator of those labels; None when fewer than ``MIN_ROWS`` remain."""
+    known = np.zeros(n_classes, dtype=bool)
+    known[Y[fit_rows].indices] = True
+    truth = sp.csr_matrix(Y[held_rows].multiply(known[None, :]), dtype=np.int8)
+    truth.eliminate_zeros()
+    held = held_rows[np.diff(truth.indptr) > 0]
+    if held.size < MIN_ROWS:
+        return None
+    held = np.sort(rng.permutation(held)[: blend_rows(n_classes)])
+    return held, truth[np.searchsorted(held_rows, held)]
+
+
+def _pilot_data(estimator, X, rows, fit_rows, held_rows, rng):
+    """What every pilot trains on and scores: ``(X_fit, y_fit, w_fit, X_held, truth, S)`` (:func:`chosen_blend`),
+    and the pilots' learning rate at factor 1 (None: each pilot's own "auto" rate); None when too few
+    held-out rows can be scored. Multi-label: y_fit is the fit rows' label indicator, truth the held rows'."""
+    n_classes = len(estimator.classes_)
+    codes, weight = rows.codes, rows.sample_weight.astype(np.float64)
+    if rows.example_row.shape[0] == 0:
+        held = scored_rows(codes, fit_rows, held_rows, n_classes, rng)
+        if held is None:
+            return None
+        mu, centre = unit_centroids(X, codes, n_classes, weight, rows=fit_rows)
+        X_held = X[held]
+        S = centroid_scores(X_held, mu, centre, rms_row_norm(X))
+        return (X[fit_rows], estimator.classes_[codes[fit_rows]], weight[fit_rows], X_held, codes[held], S), None
+    n_rows = rows.label_indptr.shape[0] - 1
+    Y = sp.csr_matrix((np.ones(rows.label_indices.shape[0], dtype=np.int8), rows.label_indices, rows.label_indptr),
+                      shape=(n_rows, n_classes))  # fmt: skip
+    chosen = _held_labels(Y, fit_rows, held_rows, n_classes, rng)
+    if chosen is None:
+        return None
+    held, truth = chosen
+    row_weight = np.ones(n_rows)
+    row_weight[rows.example_row] = weight  # every example carries its row's weight; rows without labels: 1
+    fit_pairs = np.flatnonzero(np.isin(rows.example_row, fit_rows))
+    mu, centre = unit_centroids(X, codes, n_classes, weight, rows=fit_pairs, example_row=rows.example_row)
+    X_held = X[held]
+    S = centroid_scores(X_held, mu, centre, rms_row_norm(X))
+    # the model's own "auto" rate (of all rows, per label): the pilots' rows give about the same
+    return (X[fit_rows], Y[fit_rows], row_weight[fit_rows], X_held, truth, S), estimator._auto_learning_rate
+
+
 def chosen_for(estimator, X, rows, split, rng, n_epochs: int):
     """``(beta, T, tree, lr_factor)`` of ``estimator.centroid_blend`` for its new model; "auto" trains pilots.
 
-    ``estimator`` is an initialised (tree fitted) single-label classifier, ``rows`` its training
-    rows, ``split`` its calibration split (or None) and ``n_epochs`` its budget. Besides the pilot
+    ``estimator`` is an initialised (tree fitted) classifier, ``rows`` its training
+    rows, ``split`` its calibration split (rows of X, or None) and ``n_epochs`` its budget. Besides the pilot
     with the estimator's own settings, with ``noise="adversarial"`` and ``tree_temperature="auto"``
     a pilot tries the tree at half its temperature (:func:`flatter_tree`), and with
     ``learning_rate="auto"`` one tries half the learning rate (``SLOWER``). The pilot with the best
     held-out log-likelihood decides: ``tree`` is its tree (the estimator's own, or that flatter
-    copy), ``lr_factor`` its factor of the learning rate (1 or ``SLOWER``). The pilots draw from a
+    copy), ``lr_factor`` its factor of the learning rate (1 or ``SLOWER``). Multi-label: one pilot,
+    with the estimator's settings, trains on the fit rows' labels, and the log-likelihood is that of
+    every held-out (row, label) pair (pick-all-labels). The pilots draw from a
     generator spawned from ``rng``, so the model's own training draws the same numbers with or
     without them. KeyboardInterrupt if Ctrl-C stopped a pilot. A pilot that the memory guard stops
     (its own model on top of the estimator's) is skipped with a UserWarning.
@@ -318,24 +392,19 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int):
     if estimator.noise is None or split is None or not blend_wanted(X.shape[0], len(estimator.classes_)):
         return 0.0, 1.0, tree, 1.0
     pilot_rng = rng.spawn(1)[0]
-    codes, weight = rows.codes, rows.sample_weight.astype(np.float64)
-    fit_rows, held_rows = split
-    held = scored_rows(codes, fit_rows, held_rows, len(estimator.classes_), pilot_rng)
-    if held is None:
+    prepared = _pilot_data(estimator, X, rows, *split, pilot_rng)
+    if prepared is None:
         return 0.0, 1.0, tree, 1.0
+    pilot_data, base_rate = prepared
     candidates = [(tree, 1.0)]  # (tree, factor of the learning rate)
-    if estimator.noise == "adversarial" and estimator.tree_temperature == "auto":
+    multilabel = rows.example_row.shape[0] > 0  # one pilot: the other two did not pay (module docstring)
+    if not multilabel and estimator.noise == "adversarial" and estimator.tree_temperature == "auto":
         flat = flatter_tree(tree)
         if flat is not None:
             candidates.append((flat, 1.0))
-    if estimator.learning_rate == "auto" and SLOWER != 1.0:
+    if not multilabel and estimator.learning_rate == "auto" and SLOWER != 1.0:
         candidates.append((tree, SLOWER))
     seed = child_seed(pilot_rng)  # the same for every candidate: they differ only in the tree or step size
-    mu, centre = unit_centroids(X, codes, len(estimator.classes_), weight, rows=fit_rows)
-    X_held = X[held]
-    S = centroid_scores(X_held, mu, centre, rms_row_norm(X))
-    # the rows every pilot trains on and scores, taken once
-    pilot_data = (X[fit_rows], estimator.classes_[codes[fit_rows]], weight[fit_rows], X_held, codes[held], S)
     best = None
     for candidate, lr_factor in candidates:
         pilot = clone(estimator).set_params(
@@ -344,7 +413,8 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int):
             weights=pilot_weights(estimator, X), weight_threshold=0.0,
         )  # fmt: skip
         if lr_factor != 1.0:  # the pilot's own "auto" rate (of its rows), times the factor
-            pilot.set_params(learning_rate=lr_factor * auto_learning_rate(pilot_data[0], pilot_data[2]))
+            rate = auto_learning_rate(pilot_data[0], pilot_data[2]) if base_rate is None else base_rate
+            pilot.set_params(learning_rate=lr_factor * rate)
         try:
             chosen = chosen_blend(pilot, *pilot_data)
         except MemoryError as error:  # the pilot's memory guard: train the model alone
@@ -371,9 +441,10 @@ def blended(coef, intercept: np.ndarray, state: AdagradState, shared, X, rows, b
     a full Adagrad ``state`` realigned with it and the updated ``shared`` term (:func:`add_centroids`).
     """
     full_sums = state.coef_sums if sp.issparse(coef) and state.kind == "full" else None
+    example_row = rows.example_row if rows.example_row.shape[0] else None  # multi-label: each example's row
     coef, sums, shared = add_centroids(
         coef if sp.issparse(coef) else writeable(coef), intercept, X, rows.codes,
-        rows.sample_weight.astype(np.float64), len(intercept), beta, full_sums, shared,
+        rows.sample_weight.astype(np.float64), len(intercept), beta, full_sums, shared, example_row,
     )  # fmt: skip
     if sums is not None:
         state = AdagradState(state.kind, sums, state.factor_sums, state.intercept_sums)

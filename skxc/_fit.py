@@ -89,7 +89,7 @@ class Start(NamedTuple):
     intercept: np.ndarray
     init_scale: float
     auto_learning_rate: float
-    split: tuple | None  # (fit_rows, held_rows) of the calibration split (rows of X), or None
+    split: tuple | None  # (fit_rows, held_rows) of the calibration split (rows of X, not examples), or None
 
 
 def initialize(
@@ -125,6 +125,7 @@ def initialize(
     if not sparse_weights:
         model_arrays = in_background(touched_zeros, (n_classes, n_features), order, 1 + (kind == "full"))
     t0 = time.perf_counter()
+    split = (fit_rows, held) if held is not None else None  # rows of X, also for multi-label
     if example_row is not None:
         if held is not None:
             fit_rows, held = pairs_of_rows(example_row, X.shape[0], held)
@@ -180,7 +181,6 @@ def initialize(
     learning_rate = auto_learning_rate(X, sample_weight)
     if example_row is not None:  # multi-label: a row takes label_cardinality_ positive steps per epoch
         learning_rate /= np.sqrt(label_cardinality)
-    split = (fit_rows, held) if held is not None and example_row is None else None
     return Start(tree, tree_fit_seconds, coef, shared, state, intercept, init_scale, learning_rate, split)
 
 

@@ -93,10 +93,13 @@ def choose_temperature(log_likelihood_at) -> tuple[float, float]:
     return float(TEMPERATURES[i]), float(scores[i])
 
 
-def unit_centroids(X, codes: np.ndarray, n_classes: int, sample_weight: np.ndarray, rows=None):
+def unit_centroids(X, codes: np.ndarray, n_classes: int, sample_weight: np.ndarray, rows=None, example_row=None):
     """Per class, the unit-length weighted mean of the L2-normalised rows of X, and the centre used.
 
     Only the rows ``rows`` (an index array; default all) count; X is not copied.
+    Multi-label: ``codes``, ``sample_weight`` and ``rows`` refer to (row, label)
+    examples and ``example_row`` maps each example to its row of X (None: one
+    example per row), so a row counts once for each of its labels.
     Dense X is centred first (its weighted column mean over the counted rows
     subtracted): features with a large common offset would otherwise make all
     rows point the same way and every cosine close to 1; it is read in blocks
@@ -107,9 +110,35 @@ def unit_centroids(X, codes: np.ndarray, n_classes: int, sample_weight: np.ndarr
     for classes without rows; ``centre`` float64 (n_features,) or None.
     Scores are ``(x - centre) @ mu.T``.
     """
+    if example_row is not None:
+        return _example_centroids(X, codes, n_classes, sample_weight, rows, example_row)
     w = _row_weights(sample_weight, rows, X.shape[0])
     centre = None if sp.issparse(X) else _centre(X, w)
     return _unit_rows(_class_sums(X, codes, n_classes, w, centre, rows)), centre
+
+
+def _example_centroids(X, codes, n_classes: int, sample_weight, rows, example_row):
+    """:func:`unit_centroids` of (row, label) examples: O(nnz of the rows used) for sparse X, X not copied."""
+    idx = np.arange(codes.shape[0]) if rows is None else np.asarray(rows)
+    w = np.asarray(sample_weight, dtype=np.float64)[idx]
+    x_rows = np.asarray(example_row)[idx]
+    # each row's weight in the centre: the sum of its counted examples' weights
+    centre = None if sp.issparse(X) else _centre(X, np.bincount(x_rows, weights=w, minlength=X.shape[0]))
+    used = np.unique(x_rows)
+    if sp.issparse(X):
+        X = sp.csr_matrix(X)
+        sq = np.zeros(X.shape[0])
+        sq[used] = np.asarray(X[used].multiply(X[used]).sum(axis=1), dtype=np.float64).ravel()
+        inv_norm = np.divide(w, np.sqrt(sq[x_rows]), out=np.zeros(idx.size), where=sq[x_rows] > 0)
+        M = sp.csr_matrix((inv_norm, (codes[idx], x_rows)), shape=(n_classes, X.shape[0]))
+        return _unit_rows(sp.csr_matrix(M @ X, dtype=np.float64)), None
+    sums = np.zeros((n_classes, X.shape[1]))
+    for b in _blocks(idx.size, X.shape[1]):
+        Xb = np.asarray(X[x_rows[b]], dtype=np.float64) - centre
+        sq = np.einsum("ij,ij->i", Xb, Xb)
+        Xb *= np.divide(w[b], np.sqrt(sq), out=np.zeros(sq.shape[0]), where=sq > 0)[:, None]
+        np.add.at(sums, codes[idx[b]], Xb)
+    return _unit_rows(sums), centre
 
 
 def _row_weights(sample_weight, rows, n: int) -> np.ndarray:

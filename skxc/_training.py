@@ -114,14 +114,13 @@ class TrainingMixin:
         with intact_on_error(self.__dict__):  # also Ctrl-C during the blend's pilot: nothing has changed
             X, val, rows, split = self._prepare_fit(X, y, classes, sample_weight, rng, warm, multilabel)
             # the blend is chosen before training, so that the pilot's memory is freed before the model's grows
-            blend = None if warm or multilabel else chosen_for(self, X, rows, split, rng, n_epochs)
+            blend = None if warm else chosen_for(self, X, rows, split, rng, n_epochs)
             if blend is not None:
                 beta, temperature, tree, lr_factor = blend
                 if tree is not self.tree_:  # the pilots chose the flatter tree
-                    self.tree_ = tree  # same projection: only each row's log p_n changes
-                    rows = replace(
-                        rows, log_noise=log_noise_of(rows.Z, rows.codes, tree.arrays, n_threads(self.n_jobs))
-                    )
+                    self.tree_ = tree  # same projection: only each example's log p_n changes
+                    Z = np.ascontiguousarray(rows.Z[rows.example_row]) if multilabel else rows.Z
+                    rows = replace(rows, log_noise=log_noise_of(Z, rows.codes, tree.arrays, n_threads(self.n_jobs)))
                 self._auto_learning_rate *= lr_factor  # the pilots' choice for learning_rate="auto" (1 or smaller)
         self.n_iter_ = 0
         self._train(rows, n_epochs, val)

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import _peers  # noqa: E402
-from benchmarks.multilabel import FASTTEXT_PARAMS, fasttext_system  # noqa: E402
+from benchmarks.multilabel import FASTTEXT_PARAMS, display_name, fasttext_system, skxc_system  # noqa: E402
 
 
 def _data():
@@ -103,3 +103,12 @@ def test_fasttext_system_overrides():
     loss, params = fasttext_system("fasttext-softmax:lr=0.25:epoch=30")
     assert loss == "softmax" and params == dict(FASTTEXT_PARAMS["softmax"], lr=0.25, epoch=30)
     assert isinstance(params["epoch"], int) and isinstance(params["lr"], float)
+
+
+def test_skxc_system_overrides():
+    assert skxc_system("skxc") == {}
+    params = skxc_system("skxc:centroid_blend=0:max_iter=10:noise=uniform:alpha=1e-3")
+    assert params == {"centroid_blend": 0, "max_iter": 10, "noise": "uniform", "alpha": 1e-3}
+    assert display_name("skxc:centroid_blend=0") == "skxc (centroid_blend=0)"
+    with pytest.raises(ValueError):
+        fasttext_system("fasttext-ova:lr=fast")

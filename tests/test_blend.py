@@ -358,3 +358,152 @@ def test_a_pilot_that_would_not_fit_in_memory_is_skipped_with_a_warning(monkeypa
     plain = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2, weights="dense", centroid_blend=0.0)
     monkeypatch.undo()
     np.testing.assert_array_equal(clf.coef_, plain.fit(X, y).coef_)  # the model trained as without the blend
+
+
+# ---- multi-label: pick-all-labels log-likelihood, centroids of (row, label) examples, the pilots
+
+
+def random_indicator(rng, n, C, most=4):
+    """CSR int8 (n, C) with 1..most distinct labels per row."""
+    rows = [rng.choice(C, size=rng.integers(1, most + 1), replace=False) for _ in range(n)]
+    indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
+    Y = sp.csr_matrix((np.ones(indptr[-1], np.int8), np.concatenate(rows), indptr), shape=(n, C))
+    Y.sort_indices()
+    return Y
+
+
+def reference_multilabel_log_likelihood(A, Y, a):
+    """Mean over (row, label) pairs of log softmax(a A)[row, label] by scipy."""
+    L = log_softmax(a * A, axis=1)
+    r, c = Y.nonzero()
+    return float(np.mean(L[r, c]))
+
+
+def test_multilabel_log_likelihood_and_derivatives_match_references():
+    rng = np.random.default_rng(10)
+    A = rng.normal(scale=3.0, size=(61, 40))
+    Y = random_indicator(rng, 61, 40)
+    for a in (0.1, 0.7, 1.0, 2.5):
+        ll, g, h = _log_likelihood(A, Y, a)
+        assert ll == pytest.approx(reference_multilabel_log_likelihood(A, Y, a), rel=1e-10, abs=1e-12)
+        eps = 1e-5
+        up, down = (reference_multilabel_log_likelihood(A, Y, a + s) for s in (eps, -eps))
+        mid = reference_multilabel_log_likelihood(A, Y, a)
+        assert g == pytest.approx((up - down) / (2 * eps), rel=1e-5, abs=1e-8)
+        assert h == pytest.approx((up - 2 * mid + down) / eps**2, rel=1e-3, abs=1e-5)
+        assert h <= 0
+
+
+def test_multilabel_log_likelihood_in_blocks_and_with_one_label_per_row():
+    """Prepared arrays give the same bits; an indicator with one label per row is the single-label case."""
+    from skxc._blend import _prepared
+
+    rng = np.random.default_rng(11)
+    A = rng.normal(size=(400, 700))  # several row blocks, the last one shorter
+    Y = random_indicator(rng, 400, 700, most=6)
+    prepared = _prepared(A, Y)
+    for a in (0.05, 1.3):
+        assert _log_likelihood(A, Y, a, prepared) == _log_likelihood(A, Y, a)
+    truth = rng.integers(0, 700, size=400)
+    one = sp.csr_matrix((np.ones(400, np.int8), truth, np.arange(401)), shape=(400, 700))
+    for a in (0.3, 2.0):
+        np.testing.assert_allclose(_log_likelihood(A, one, a), _log_likelihood(A, truth, a), rtol=1e-12)
+
+
+@pytest.mark.parametrize("container", ["dense", "csr"])
+def test_example_centroids_are_those_of_the_repeated_rows(container):
+    """Centroids of (row, label) examples: each row counts once per label, as if X's rows were repeated."""
+    rng = np.random.default_rng(12)
+    X = rng.random((50, 9)) * (rng.random((50, 9)) < 0.6) + 0.3 * (container == "dense")
+    X[7] = 0.0  # an empty row: no direction, counts nowhere
+    X = sp.csr_matrix(X) if container == "csr" else X
+    Y = random_indicator(rng, 50, 6, most=3)
+    example_row = np.repeat(np.arange(50), np.diff(Y.indptr))
+    codes, w = Y.indices.copy(), rng.random(example_row.size) + 0.5
+    subset = np.sort(rng.choice(example_row.size, size=example_row.size // 2, replace=False))
+    mu, centre = unit_centroids(X, codes, 6, w, rows=subset, example_row=example_row)
+    ref_mu, ref_centre = unit_centroids(X[example_row], codes, 6, w, rows=subset)
+    dense = (lambda M: M.toarray()) if container == "csr" else np.asarray
+    np.testing.assert_allclose(dense(mu), dense(ref_mu), rtol=1e-12, atol=1e-15)
+    if container == "dense":
+        np.testing.assert_allclose(centre, ref_centre, rtol=1e-12)
+    else:
+        assert centre is None and ref_centre is None
+
+
+def multilabel_few_rows_data(seed=0, extra=0.5):
+    """Few-rows hierarchical data as a label indicator: each row's class, and for a share ``extra`` of the
+    rows also a coarse label (400 + class // 8)."""
+    X, y, Xt, yt = few_rows_data(seed=seed)
+    rng = np.random.default_rng(seed)
+
+    def indicator(labels):
+        more = rng.random(labels.size) < extra
+        rows = np.concatenate([np.arange(labels.size), np.flatnonzero(more)])
+        cols = np.concatenate([labels, 400 + labels[more] // 8])
+        return sp.csr_matrix((np.ones(rows.size, np.int8), (rows, cols)), shape=(labels.size, 450))
+
+    return X, indicator(y), Xt, indicator(yt)
+
+
+def test_multilabel_auto_blend_with_one_label_per_row_is_the_single_label_choice():
+    """An indicator with one label per row: the pick-all-labels choice is the single-label one (here
+    the centroids, which add 4 points of precision@1), and it is reproducible."""
+    from skxc.metrics import precision_at_k
+
+    X, Y, Xt, Yt = multilabel_few_rows_data(extra=0.0)
+    y = Y.indices  # one label per row, in row order
+    single = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1).fit(X, y)
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1).fit(X, Y)
+    assert clf.centroid_blend_ == single.centroid_blend_ > 0
+    assert clf.score_temperature_ == pytest.approx(single.score_temperature_, rel=0.05)
+    plain = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, centroid_blend=0.0).fit(X, Y)
+    assert (plain.centroid_blend_, plain.score_temperature_) == (0.0, 1.0)
+    p1, plain_p1 = (precision_at_k(Yt, m.predict_top_k(Xt, 1), k=1) for m in (clf, plain))
+    assert p1 > plain_p1 + 0.02  # 55.5 % against 51.5 % on these 600 rows
+    again = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1).fit(X, Y)
+    dense = (lambda M: M.toarray()) if sp.issparse(clf.coef_) else np.asarray
+    np.testing.assert_array_equal(dense(clf.coef_), dense(again.coef_))
+    assert (clf.centroid_blend_, clf.score_temperature_) == (again.centroid_blend_, again.score_temperature_)
+    np.testing.assert_allclose(clf.predict_proba(Xt), softmax(clf.decision_function(Xt), axis=1), rtol=1e-9)
+
+
+def test_multilabel_fixed_beta_adds_the_label_centroids():
+    """A fixed beta adds beta / r (x . mu_l) up to a per-row constant, mu_l the mean direction of label l's rows."""
+    X, Y, Xt, _ = multilabel_few_rows_data(seed=1)
+    base = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, centroid_blend=0.0, weights="dense").fit(X, Y)
+    blended = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, centroid_blend=8.0, weights="dense").fit(X, Y)
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+    sums = Y.T.astype(np.float64) @ sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)) @ X
+    sums = np.asarray(sums.todense())
+    mu = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-300)
+    S = np.asarray(Xt @ mu.T) * 8.0 / rms_row_norm(X)
+    diff = blended.decision_function(Xt) - base.decision_function(Xt) - S
+    np.testing.assert_allclose(diff - diff[:, :1], 0.0, atol=1e-3)
+
+
+def test_multilabel_runs_one_pilot_on_the_fit_rows_labels(monkeypatch):
+    """Multi-label: one pilot, with the estimator's settings and tree, trained on a label indicator of the
+    non-held-out rows, scored on held-out rows with at least one label the pilot has seen."""
+    import skxc._blend as blend
+
+    X, Y, _, _ = multilabel_few_rows_data(seed=3)
+    seen = []
+    real = blend.chosen_blend
+
+    def recording(pilot, X_fit, y_fit, w_fit, X_held, truth, S):
+        seen.append((X_fit.shape[0], y_fit, X_held.shape[0], truth, S.shape))
+        out = real(pilot, X_fit, y_fit, w_fit, X_held, truth, S)
+        seen[-1] += (pilot.tree_, pilot.learning_rate_)
+        return out
+
+    monkeypatch.setattr(blend, "chosen_blend", recording)
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2).fit(X, Y)
+    assert len(seen) == 1
+    n_fit, y_fit, n_held, truth, S_shape, tree, rate = seen[0]
+    assert sp.issparse(y_fit) and y_fit.shape == (n_fit, 450) and n_fit + n_held <= X.shape[0]
+    assert truth.shape == (n_held, 450) and S_shape == (n_held, 450) and n_held >= blend.MIN_ROWS
+    assert np.all(np.diff(truth.indptr) >= 1)  # every scored row has a label
+    known = np.asarray(y_fit.sum(axis=0)).ravel() > 0
+    assert known[truth.indices].all()  # only labels the pilot's rows have
+    assert tree is clf.tree_ and rate == pytest.approx(clf.learning_rate_, rel=1e-3)  # its own rows' "auto" rate

@@ -468,11 +468,14 @@ def test_multilabel_auto_blend_with_one_label_per_row_is_the_single_label_choice
     np.testing.assert_allclose(clf.predict_proba(Xt), softmax(clf.decision_function(Xt), axis=1), rtol=1e-9)
 
 
-def test_multilabel_fixed_beta_adds_the_label_centroids():
+@pytest.mark.parametrize("weights", ["dense", "sparse"])
+def test_multilabel_fixed_beta_adds_the_label_centroids(weights):
     """A fixed beta adds beta / r (x . mu_l) up to a per-row constant, mu_l the mean direction of label l's rows."""
     X, Y, Xt, _ = multilabel_few_rows_data(seed=1)
-    base = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, centroid_blend=0.0, weights="dense").fit(X, Y)
-    blended = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, centroid_blend=8.0, weights="dense").fit(X, Y)
+    params = {"random_state": 0, "n_jobs": 1, "weights": weights, "weight_threshold": 0.0}  # no pruning
+    base = AdversarialSoftmaxClassifier(centroid_blend=0.0, **params).fit(X, Y)
+    blended = AdversarialSoftmaxClassifier(centroid_blend=8.0, **params).fit(X, Y)
+    assert sp.issparse(blended.coef_) == (weights == "sparse")
     norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
     sums = Y.T.astype(np.float64) @ sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)) @ X
     sums = np.asarray(sums.todense())

@@ -1,6 +1,7 @@
 """Out-of-the-box accuracy on long-tailed data: skxc at its defaults against napkinXC, nearest centroid and softmax.
 
-For each data set (a directory in the format of ``shared/data/*/``, or ``generated``) and
+For each data set (a directory in the format of ``shared/data/*/``, ``generated``, or
+``DIR@min_rows=K``: the classes of DIR with at least K training rows, see below) and
 each system, one run in its own child process with the same number of threads: top-1,
 top-5, fit seconds, predict seconds and peak memory, side by side in one markdown table
 (issue 13).
@@ -23,6 +24,12 @@ Systems:
 ``"skxc.<module>.<NAME>"`` sets that module constant in the variant's process instead,
 e.g. ``--variant lr1='{"skxc._blend.SLOWER": 1.0}'`` (the blend's pilots keep the
 learning rate), so that an internal choice can be compared side by side in one run.
+
+``DIR@min_rows=K`` makes a public stand-in for a shape that no shared set has: e.g.
+``../shared/data/gcide-reverse@min_rows=8`` keeps gcide-reverse's 984 classes with at least
+8 training rows (11,422 rows, about 12 per class, tf-idf text), their test rows, and the
+features that occur in the kept training rows. It is built in a temporary directory on each
+run (nothing is stored), deterministically.
 """
 
 from __future__ import annotations
@@ -178,6 +185,25 @@ def write_generated(out_dir) -> Path:
     sp.save_npz(d / "X_test.npz", X[n:])
     np.save(d / "y_train.npy", y[:n])
     np.save(d / "y_test.npy", y[n:])
+    return d
+
+
+def write_frequent(data_dir, min_rows: int, out_dir) -> Path:
+    """``data_dir`` restricted to its classes with at least ``min_rows`` training rows (train and test rows of
+    those classes; the features that occur in the kept training rows), in the shared format in ``out_dir``."""
+    X, y = load_split(data_dir, "train")
+    Xt, yt = load_split(data_dir, "test")
+    labels, counts = np.unique(y, return_counts=True)
+    frequent = labels[counts >= min_rows]
+    keep, keep_test = np.isin(y, frequent), np.isin(yt, frequent)
+    X, y, Xt, yt = X[keep], y[keep], Xt[keep_test], yt[keep_test]
+    columns = np.unique(X.indices)
+    d = Path(out_dir) / f"{Path(data_dir).name}@min_rows={min_rows}"
+    d.mkdir(parents=True, exist_ok=True)
+    sp.save_npz(d / "X_train.npz", sp.csr_matrix(X[:, columns]))
+    sp.save_npz(d / "X_test.npz", sp.csr_matrix(Xt[:, columns]))
+    np.save(d / "y_train.npy", y)
+    np.save(d / "y_test.npy", yt)
     return d
 
 
@@ -421,10 +447,15 @@ def main(argv=None):
         for data_dir in args.data_dirs:
             if data_dir == GENERATED:
                 path, name = write_generated(tmp), GENERATED
+            elif "@min_rows=" in data_dir:
+                source, min_rows = data_dir.split("@min_rows=")
+                path = write_frequent(Path(source).resolve(), int(min_rows), tmp)
+                name = path.name
             else:
                 path, name = Path(data_dir).resolve(), Path(data_dir).name
             info = describe(path, args.max_train_rows, args.max_test_rows)
-            ds = {"name": name, "data_dir": str(path) if name != GENERATED else GENERATED, "info": info, "runs": []}
+            ds = {"name": name, "data_dir": data_dir if name == GENERATED or "@" in data_dir else str(path),
+                  "info": info, "runs": []}  # fmt: skip
             result["datasets"].append(ds)
             print(f"== {name}: {info}", flush=True)
             base = {

@@ -195,8 +195,9 @@ def fasttext_train_words(X, tokens: np.ndarray) -> list[str]:
     return [FASTTEXT_EOS] + [str(t) for t in tokens[np.unique(X.indices)]]
 
 
-def write_fasttext_files(data_dir, out_dir, train_rows=None, test_rows=None) -> dict:
-    """Write ``train.txt``/``test.txt`` for fastText into ``out_dir``; returns paths, seconds, notes."""
+def write_fasttext_files(data_dir, out_dir, train_rows=None, test_rows=None, dim: int = 100, seed: int = 0) -> dict:
+    """Write ``train.txt``/``test.txt`` for fastText into ``out_dir``, and ``init.vec``, its input vectors'
+    start (:func:`write_fasttext_init`, ``dim`` wide, seeded by ``seed``); returns paths, seconds, notes."""
     t0 = time.perf_counter()
     X, y = load_split(data_dir, "train")
     Xt, yt = load_split(data_dir, "test")
@@ -209,6 +210,8 @@ def write_fasttext_files(data_dir, out_dir, train_rows=None, test_rows=None) -> 
     for split, (A, b) in {"train": (X, y), "test": (Xt, yt)}.items():
         paths[split] = str(Path(out_dir) / f"{split}.txt")
         write_fasttext_file(paths[split], A, b, arr)
+    paths["init"] = str(Path(out_dir) / "init.vec")
+    write_fasttext_init(paths["init"], fasttext_train_words(X, arr), dim, seed)
     binary = bool(np.all(X.data == 1) and np.all(Xt.data == 1))
     return {
         "paths": paths,
@@ -216,6 +219,7 @@ def write_fasttext_files(data_dir, out_dir, train_rows=None, test_rows=None) -> 
         "n_renamed_features": int(sum(a != b for a, b in zip(names, tokens, strict=True))),
         "binary_features": binary,
         "example_line": fasttext_lines(X[:1], y[:1], arr)[0],
+        "init_dim": dim,
     }
 
 
@@ -304,6 +308,9 @@ def run_fasttext(spec: dict) -> dict:
     params = {"loss": loss, "lr": 0.5 if loss == "hs" else 0.1, "epoch": 5, "dim": 100, "thread": spec["threads"]}
     params.update(spec.get("params") or {})
     text, yt = _read_lines(spec["fasttext"]["paths"]["test"])
+    init = spec["fasttext"]["paths"].get("init")  # the input vectors' start (write_fasttext_init)
+    if init is not None and params["dim"] == spec["fasttext"].get("init_dim", 100):
+        params["pretrainedVectors"] = init
     model, fit_s, predict_s, top = fasttext_fit_top(spec["fasttext"]["paths"]["train"], text, params)
     rec = {
         "fit_seconds": fit_s,

@@ -16,6 +16,11 @@ Writes ``compare_<dataset>.json``, ``compare_<dataset>.md`` (the table) and
 one epoch per ``fit``, evaluation time excluded) against training wall-clock,
 with every system's (fit seconds, accuracy) as a point.
 
+fastText reads one word per non-zero feature (``benchmarks._peers``), and its input
+vectors start from a file (``pretrainedVectors``) uniform on [-1/dim, 1/dim], as
+fastText means to start them: by itself it initialises only ``thread``/10 of its
+input matrix (``_peers.write_fasttext_init``).
+
 A system may be named more than once in ``--systems``; e.g. ending the list
 with ``skxc`` runs skxc again after the peers, to see how much the machine's
 load moved its time.
@@ -334,7 +339,9 @@ def main(argv=None):
     )
     p.add_argument("--no-curve", action="store_true", help="skip skxc's per-epoch curve (the PNG then has points only)")
     p.add_argument("--ll-rows", type=int, default=10_000, help="random test rows scored for the log-likelihood")
-    p.add_argument("--seed", type=int, default=0, help="skxc's random_state and the log-likelihood row choice")
+    p.add_argument(
+        "--seed", type=int, default=0, help="skxc's random_state, fastText's start vectors and the log-likelihood rows"
+    )
     p.add_argument("--train-rows", type=int, default=None, help="use only the first N training rows (smoke tests)")
     p.add_argument("--test-rows", type=int, default=None, help="use only the first N test rows (smoke tests)")
     args = p.parse_args(argv)
@@ -386,7 +393,7 @@ def main(argv=None):
         if any(s.startswith("fasttext-") for s in args.systems):
             from benchmarks._peers import write_fasttext_files
 
-            fasttext_files = write_fasttext_files(args.data_dir, tmp, args.train_rows, args.test_rows)
+            fasttext_files = write_fasttext_files(args.data_dir, tmp, args.train_rows, args.test_rows, seed=args.seed)
             result["fasttext_input"] = {k: v for k, v in fasttext_files.items() if k != "paths"}
             print(
                 f"fastText input written in {fasttext_files['convert_seconds']:.1f} s, e.g. "

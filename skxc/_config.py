@@ -77,7 +77,8 @@ class CollectorPause(event.Listener):
 
 
 def _is_skxc(dispatcher) -> bool:
-    return getattr(getattr(dispatcher, "py_func", None), "__module__", "").startswith("skxc.")
+    module = getattr(getattr(dispatcher, "py_func", None), "__module__", None)
+    return isinstance(module, str) and module.startswith("skxc.")
 
 
 event.register("numba:compile", CollectorPause())

@@ -585,6 +585,24 @@ def test_collector_pause_nests_and_restores(monkeypatch):
     assert not enabled[0] and pause.depth == 0
 
 
+def test_collector_pause_ignores_functions_without_a_module(monkeypatch):
+    import gc
+
+    from numba.core.event import EventStatus
+
+    from skxc._config import CollectorPause
+
+    def generated(x):  # like a function made by exec without __name__ in its globals
+        return x
+
+    generated.__module__ = None
+    monkeypatch.setattr(gc, "disable", lambda: pytest.fail("paused for a function that is not skxc's"))
+    pause = CollectorPause()
+    pause.on_start(_compile_event(EventStatus.START, generated))
+    pause.on_end(_compile_event(EventStatus.END, generated))
+    assert pause.depth == 0
+
+
 _COLLECTOR_SCRIPT = textwrap.dedent(
     """
     import gc, json

@@ -3,7 +3,8 @@
 Kernels import their ``@njit`` options from here so that every kernel is
 compiled with the same flags (STUMPY style: never hard-code options per kernel).
 Importing this module also pauses Python's garbage collector while numba
-compiles a kernel (:class:`CollectorPause`).
+compiles a kernel (:class:`CollectorPause`) and installs numba's typing
+declarations ahead of its implementations (:func:`_typing_declarations_first`).
 """
 
 import gc
@@ -11,6 +12,7 @@ import os
 
 import numpy as np
 from numba.core import event
+from numba.core.registry import cpu_target
 
 #: dtype of the model parameters, the Adagrad state, projected tree features.
 FLOAT = np.float32
@@ -77,10 +79,29 @@ class CollectorPause(event.Listener):
 
 
 def _is_skxc(dispatcher) -> bool:
-    return getattr(getattr(dispatcher, "py_func", None), "__module__", "").startswith("skxc.")
+    module = getattr(getattr(dispatcher, "py_func", None), "__module__", None)
+    return isinstance(module, str) and module.startswith("skxc.")
 
 
 event.register("numba:compile", CollectorPause())
+
+
+def _typing_declarations_first():
+    """Installs numba's typing declarations now, before the first compile loads its implementations.
+
+    numba tries the typing templates of an operation in the order they were
+    registered. A compile with caching on (``cache`` in ``NJIT``) first loads the
+    implementation modules (lists, strings, tuples, typed dicts), whose
+    ``@overload`` templates for ``getitem`` and ``setitem`` then come before the
+    ones for arrays: every array access of every kernel would try and reject
+    them first. Installing the declarations here, as a compile with caching off
+    does first, puts the array templates ahead. The types inferred, and so the
+    compiled code, are the same either way; only the search is shorter.
+    """
+    cpu_target.typing_context.refresh()
+
+
+_typing_declarations_first()
 
 #: Byte budget for one block of (rows x classes) float64 scores at prediction.
 PREDICT_BLOCK_BYTES = 64 * 2**20

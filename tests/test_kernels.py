@@ -585,6 +585,24 @@ def test_collector_pause_nests_and_restores(monkeypatch):
     assert not enabled[0] and pause.depth == 0
 
 
+def test_collector_pause_ignores_functions_without_a_module(monkeypatch):
+    import gc
+
+    from numba.core.event import EventStatus
+
+    from skxc._config import CollectorPause
+
+    def generated(x):  # like a function made by exec without __name__ in its globals
+        return x
+
+    generated.__module__ = None
+    monkeypatch.setattr(gc, "disable", lambda: pytest.fail("paused for a function that is not skxc's"))
+    pause = CollectorPause()
+    pause.on_start(_compile_event(EventStatus.START, generated))
+    pause.on_end(_compile_event(EventStatus.END, generated))
+    assert pause.depth == 0
+
+
 _COLLECTOR_SCRIPT = textwrap.dedent(
     """
     import gc, json
@@ -615,3 +633,33 @@ def test_collector_off_while_a_kernel_compiles(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     seen, after = json.loads(proc.stdout.strip().splitlines()[-1])
     assert seen and not any(seen) and after
+
+
+_TEMPLATE_ORDER_SCRIPT = textwrap.dedent(
+    """
+    import json, operator
+    import numpy as np
+    from numba import types
+    from numba.core.registry import cpu_target
+    from skxc._kernels.rng import next_below  # importing skxc installs numba's typing declarations
+
+    next_below(np.array([7], dtype=np.uint64), 10)  # a cached compile loads numba's implementations
+    ctx = cpu_target.typing_context
+    templates = ctx._lookup_global(operator.getitem).templates
+    array = types.Array(types.float64, 1, "C")
+    accepts = [t(ctx).apply((array, types.int64), {}) is not None for t in templates]
+    overload = [hasattr(t, "_overload_func") for t in templates]
+    print(json.dumps([accepts.index(True), overload.index(True) if True in overload else len(overload)]))
+    """
+)
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="nothing compiles without the JIT")
+def test_array_indexing_typed_before_other_overloads(tmp_path):
+    # the first cached compile must not put the @overload templates of lists, strings and dicts
+    # ahead of the array ones (_config._typing_declarations_first)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), SKXC_NUMBA_CACHE="1")
+    proc = subprocess.run([sys.executable, "-c", _TEMPLATE_ORDER_SCRIPT], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    array_template, first_overload = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert array_template < first_overload

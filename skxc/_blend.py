@@ -340,9 +340,9 @@ def _held_labels(Y: sp.csr_matrix, fit_rows, held_rows, n_classes: int, rng):
 
 
 def _pilot_data(estimator, X, rows, fit_rows, held_rows, rng):
-    """What every pilot trains on and scores: ``(X_fit, y_fit, w_fit, X_held, truth, S)`` (:func:`chosen_blend`),
-    and the pilots' learning rate at factor 1 (None: each pilot's own "auto" rate); None when too few
-    held-out rows can be scored. Multi-label: y_fit is the fit rows' label indicator, truth the held rows'."""
+    """What every pilot trains on and scores: ``(X_fit, y_fit, w_fit, X_held, truth, S)`` (:func:`chosen_blend`);
+    None when too few held-out rows can be scored. Multi-label: y_fit is the fit rows' label indicator,
+    truth the held rows'."""
     n_classes = len(estimator.classes_)
     codes, weight = rows.codes, rows.sample_weight.astype(np.float64)
     if rows.example_row.shape[0] == 0:
@@ -352,7 +352,7 @@ def _pilot_data(estimator, X, rows, fit_rows, held_rows, rng):
         mu, centre = unit_centroids(X, codes, n_classes, weight, rows=fit_rows)
         X_held = X[held]
         S = centroid_scores(X_held, mu, centre, rms_row_norm(X))
-        return (X[fit_rows], estimator.classes_[codes[fit_rows]], weight[fit_rows], X_held, codes[held], S), None
+        return X[fit_rows], estimator.classes_[codes[fit_rows]], weight[fit_rows], X_held, codes[held], S
     n_rows = rows.label_indptr.shape[0] - 1
     Y = sp.csr_matrix((np.ones(rows.label_indices.shape[0], dtype=np.int8), rows.label_indices, rows.label_indptr),
                       shape=(n_rows, n_classes))  # fmt: skip
@@ -366,8 +366,7 @@ def _pilot_data(estimator, X, rows, fit_rows, held_rows, rng):
     mu, centre = unit_centroids(X, codes, n_classes, weight, rows=fit_pairs, example_row=rows.example_row)
     X_held = X[held]
     S = centroid_scores(X_held, mu, centre, rms_row_norm(X))
-    # the model's own "auto" rate (of all rows, per label): the pilots' rows give about the same
-    return (X[fit_rows], Y[fit_rows], row_weight[fit_rows], X_held, truth, S), estimator._auto_learning_rate
+    return X[fit_rows], Y[fit_rows], row_weight[fit_rows], X_held, truth, S
 
 
 def chosen_for(estimator, X, rows, split, rng, n_epochs: int):
@@ -392,10 +391,9 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int):
     if estimator.noise is None or split is None or not blend_wanted(X.shape[0], len(estimator.classes_)):
         return 0.0, 1.0, tree, 1.0
     pilot_rng = rng.spawn(1)[0]
-    prepared = _pilot_data(estimator, X, rows, *split, pilot_rng)
-    if prepared is None:
+    pilot_data = _pilot_data(estimator, X, rows, *split, pilot_rng)
+    if pilot_data is None:
         return 0.0, 1.0, tree, 1.0
-    pilot_data, base_rate = prepared
     candidates = [(tree, 1.0)]  # (tree, factor of the learning rate)
     multilabel = rows.example_row.shape[0] > 0  # one pilot: the other two did not pay (module docstring)
     if not multilabel and estimator.noise == "adversarial" and estimator.tree_temperature == "auto":
@@ -412,9 +410,8 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int):
             early_stopping=False, warm_start=False, verbose=0, random_state=seed,
             weights=pilot_weights(estimator, X), weight_threshold=0.0,
         )  # fmt: skip
-        if lr_factor != 1.0:  # the pilot's own "auto" rate (of its rows), times the factor
-            rate = auto_learning_rate(pilot_data[0], pilot_data[2]) if base_rate is None else base_rate
-            pilot.set_params(learning_rate=lr_factor * rate)
+        if lr_factor != 1.0:  # the pilot's own "auto" rate (of its rows), times the factor (single-label only)
+            pilot.set_params(learning_rate=lr_factor * auto_learning_rate(pilot_data[0], pilot_data[2]))
         try:
             chosen = chosen_blend(pilot, *pilot_data)
         except MemoryError as error:  # the pilot's memory guard: train the model alone

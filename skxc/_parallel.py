@@ -19,6 +19,7 @@ from typing import TypeVar
 import numpy as np
 from joblib import effective_n_jobs
 from sklearn.utils import check_random_state
+from threadpoolctl import ThreadpoolController
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -75,6 +76,27 @@ def fan_out(fn: Callable[[T], R], items: Iterable[T], n_threads: int) -> list[R]
             future.cancel()
         wait(futures)
         raise
+
+
+#: threadpoolctl's view of the loaded BLAS libraries, found once (on first use): finding them costs
+#: milliseconds, about as much as a whole training epoch of a small data set.
+_blas_controller: ThreadpoolController | None = None
+
+
+@contextmanager
+def one_blas_thread():
+    """Run the block with BLAS (numpy's and SciPy's OpenBLAS or MKL) on one thread, then restore it.
+
+    The BLAS products inside a fit are small (projections, a few hundred held-out rows), skxc runs its
+    own threads around them, and an OpenBLAS thread busy-waits after each call on the core that a
+    training thread needs. The limit is process-wide while the block runs (as threadpoolctl's always
+    is); a nested block leaves it at one thread.
+    """
+    global _blas_controller
+    if _blas_controller is None:
+        _blas_controller = ThreadpoolController()
+    with _blas_controller.limit(limits=1, user_api="blas"):
+        yield
 
 
 def seed_rng(random_state) -> np.random.Generator:

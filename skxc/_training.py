@@ -30,7 +30,7 @@ from ._fit import (
 from ._model import intact_on_error, training_model
 from ._multilabel import is_multilabel, label_cardinality, label_columns, label_examples
 from ._noise import frozen_classes
-from ._parallel import deferred_interrupt, n_threads, seed_rng
+from ._parallel import deferred_interrupt, n_threads, one_blas_thread, seed_rng
 from ._predict import log_noise_of
 from ._solver import Rows, check_finite_model, run_epochs
 from ._state import writeable
@@ -89,7 +89,12 @@ class TrainingMixin:
         )  # fmt: skip
 
     def _fit(self, X, y, sample_weight):
-        """``fit``: fit the tree, choose the blend, train, blend, prune."""
+        """``fit``: fit the tree, choose the blend, train, blend, prune (BLAS on one thread throughout:
+        ``skxc._parallel.one_blas_thread``)."""
+        with one_blas_thread():
+            return self._fit_model(X, y, sample_weight)
+
+    def _fit_model(self, X, y, sample_weight):
         X, y, sample_weight, multilabel = self._targets(X, y, sample_weight, reset=True)
         if multilabel:  # a frozen tree must have the classes np.arange(n_labels) (checked in _initialize)
             classes = np.arange(y.shape[1])

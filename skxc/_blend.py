@@ -35,11 +35,12 @@ import copy
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn import config_context, get_config
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 
 from ._config import FLOAT
-from ._parallel import child_seed
+from ._parallel import child_seed, fan_out, n_threads
 from ._solver import auto_learning_rate
 from ._start import add_centred, rms_row_norm, tempered, unit_centroids
 from ._state import AdagradState, writeable
@@ -65,6 +66,8 @@ FLATTER = 0.5
 MIN_TREE_TEMPERATURE = 1.0 / 32.0
 #: With ``learning_rate="auto"``, "auto" also tries the learning rate times this factor (1: not tried).
 SLOWER = 0.5
+#: Pilots of models with at most this many weights (classes x features) train side by side (``small_pilots``).
+SIDE_BY_SIDE_WEIGHTS = 2**22
 #: Range of the score temperature T.
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.25, 64.0
 
@@ -298,6 +301,14 @@ def flatter_tree(tree):
     return flat
 
 
+def small_pilots(n_classes: int, n_features: int) -> bool:
+    """Whether the pilots train side by side, one thread each (with ``n_jobs`` > 1): for a model of at most
+    ``SIDE_BY_SIDE_WEIGHTS`` weights. Hogwild threads on so few weights mostly wait for each other's
+    cache lines (the same classes and features), so a pilot trains about as fast on one thread as on
+    two; larger pilots train one after the other on all threads (and one at a time in memory)."""
+    return n_classes * n_features <= SIDE_BY_SIDE_WEIGHTS
+
+
 def chosen_for(estimator, X, rows, split, rng, n_epochs: int):
     """``(beta, T, tree, lr_factor)`` of ``estimator.centroid_blend`` for its new model; "auto" trains pilots.
 
@@ -336,21 +347,41 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int):
     S = centroid_scores(X_held, mu, centre, rms_row_norm(X))
     # the rows every pilot trains on and scores, taken once
     pilot_data = (X[fit_rows], estimator.classes_[codes[fit_rows]], weight[fit_rows], X_held, codes[held], S)
-    best = None
-    for candidate, lr_factor in candidates:
+    threads = n_threads(estimator.n_jobs)
+    side_by_side = threads > 1 and len(candidates) > 1 and small_pilots(len(estimator.classes_), X.shape[1])
+
+    def run(candidate):
+        tree_c, lr_factor = candidate
         pilot = clone(estimator).set_params(
-            noise=FrozenEstimator(candidate), max_iter=pilot_epochs(n_epochs), centroid_blend=0.0,
+            noise=FrozenEstimator(tree_c), max_iter=pilot_epochs(n_epochs), centroid_blend=0.0,
             early_stopping=False, warm_start=False, verbose=0, random_state=seed,
             weights=pilot_weights(estimator, X), weight_threshold=0.0,
         )  # fmt: skip
+        if side_by_side:
+            pilot.set_params(n_jobs=1)
         if lr_factor != 1.0:  # the pilot's own "auto" rate (of its rows), times the factor
             pilot.set_params(learning_rate=lr_factor * auto_learning_rate(pilot_data[0], pilot_data[2]))
         try:
-            chosen = chosen_blend(pilot, *pilot_data)
-        except MemoryError as error:  # the pilot's memory guard: train the model alone
+            return chosen_blend(pilot, *pilot_data)
+        except MemoryError as error:  # the pilot's memory guard
+            return error
+
+    if side_by_side:  # one thread each; scikit-learn's settings (thread-local) go along
+        config = get_config()
+
+        def run_configured(candidate):
+            with config_context(**config):
+                return run(candidate)
+
+        results = fan_out(run_configured, candidates, threads)
+    else:
+        results = (run(candidate) for candidate in candidates)  # one after the other, each on all threads
+    best = None
+    for (candidate, lr_factor), chosen in zip(candidates, results, strict=True):
+        if isinstance(chosen, MemoryError):  # train the model alone, or with the best pilot so far
             warn_user(
                 f"centroid_blend='auto' skipped the centroid blend: its pilot model would not fit in memory "
-                f"({error}). Set centroid_blend=0 to skip it without this warning.",
+                f"({chosen}). Set centroid_blend=0 to skip it without this warning.",
                 UserWarning,
             )
             if best is not None:

@@ -358,3 +358,14 @@ def test_a_pilot_that_would_not_fit_in_memory_is_skipped_with_a_warning(monkeypa
     plain = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2, weights="dense", centroid_blend=0.0)
     monkeypatch.undo()
     np.testing.assert_array_equal(clf.coef_, plain.fit(X, y).coef_)  # the model trained as without the blend
+
+
+def test_pilots_side_by_side_choose_as_one_thread_does():
+    """With n_jobs > 1 the pilots of a small model train side by side, one thread each: the blend, the
+    temperatures and the learning rate they choose are those of n_jobs=1."""
+    X, y, _, _ = few_rows_data(n_classes=200, n_samples=2000, seed=9)
+    chosen = []
+    for n_jobs in (1, 2):
+        clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=n_jobs, max_iter=2).fit(X, y)
+        chosen.append((clf.centroid_blend_, clf.score_temperature_, clf.tree_.temperature_, clf.learning_rate_))
+    assert chosen[0] == chosen[1]

@@ -200,13 +200,16 @@ def sgd_epoch(
                 rows.label_indptr, rows.label_indices, chunk, position, rows.Z, rows.log_noise, rows.row_offset,
                 coef.keys, coef.vals, coef.acc, coef.buffer, coef.shift, coef.shape[1], acc_factors, acc_total, intercept,
                 acc_intercept, tree.node_weight, tree.node_bias, tree.leaf_class, params.n_negatives, lr, lr_end, alpha, l2,
-                states[t], budgets[t], inserted, stats[t],
+                states[t], budgets[t], inserted, stats[t], *sampling_scratch(params.n_negatives), slots[t],
             )  # fmt: skip
             if position < chunk.shape[0]:
                 return position, int(inserted[0])
         return position, int(inserted[0])
 
     budgets = np.zeros(n_threads, dtype=np.int64)
+    if hashed:  # each thread's scratch for the slots of an example's weights
+        longest = max(1, int(np.max(np.diff(rows.indptr), initial=0)))
+        slots = np.empty((n_threads, (1 + params.n_negatives) * longest), dtype=np.int64)
 
     def run_piece_hashed(piece, states):
         """All threads' chunks of ``piece``, growing the table between rounds until every chunk is done."""

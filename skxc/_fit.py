@@ -35,6 +35,7 @@ __all__ = [
     "initialize",
     "mean_negative_log_noise",
     "sgd_setup",
+    "training_threads",
     "sparse_layout",
     "stored_weights_bound",
     "top1_score",
@@ -196,15 +197,32 @@ def resolve_max_iter(max_iter, n_examples: int) -> int:
     return int(max_iter)
 
 
-def sgd_setup(params: dict, learning_rate: float, n_epochs: int, check_convergence: bool, decay: bool = False):
+#: Fewest classes for which training runs on more than one thread (Hogwild). A step writes its classes'
+#: intercepts and Adagrad sums; with few classes those are a few cache lines that the threads' steps keep
+#: taking from each other, so two threads trained no faster than one (docs/benchmarks.rst, "Speed,
+#: threads and start-up") and lost more of the sums' updates.
+HOGWILD_MIN_CLASSES = 1000
+
+
+def training_threads(n_jobs, n_classes: int) -> int:
+    """Threads of a training epoch: those of ``n_jobs``, or 1 for fewer than ``HOGWILD_MIN_CLASSES`` classes."""
+    return n_threads(n_jobs) if n_classes >= HOGWILD_MIN_CLASSES else 1
+
+
+def sgd_setup(
+    params: dict, learning_rate: float, n_epochs: int, check_convergence: bool, decay: bool = False, n_classes=None
+):
     """``(SGDParams, Schedule)`` of a training call of up to ``n_epochs`` epochs.
 
     ``decay``: the call follows ``params["learning_rate_schedule"]`` over its
     epochs (``fit``); else (``partial_fit``) the step size stays constant.
+    ``n_classes``: the model's, which decides the training threads (:func:`training_threads`;
+    None: those of ``n_jobs``).
     """
     sgd = SGDParams(params["noise"] is None, params["n_negatives"], learning_rate, params["alpha"], params["l2"])
+    threads = n_threads(params["n_jobs"]) if n_classes is None else training_threads(params["n_jobs"], n_classes)
     schedule = Schedule(
-        n_epochs, params["shuffle"], n_threads(params["n_jobs"]), params["tol"], params["n_iter_no_change"],
+        n_epochs, params["shuffle"], threads, params["tol"], params["n_iter_no_change"],
         check_convergence, n_epochs, params["verbose"],
         params["learning_rate_schedule"] if decay else "constant",
     )  # fmt: skip

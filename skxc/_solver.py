@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
 from ._kernels.hashed import negative_sampling_epoch_hashed
-from ._kernels.rng import seed_states
+from ._kernels.rng import per_line, seed_states
 from ._kernels.sgd import negative_sampling_epoch, sampling_scratch, softmax_epoch
 from ._parallel import StopRequest, fan_out
 from ._predict import TreeArrays, flat_view
@@ -164,7 +164,7 @@ def sgd_epoch(
     if n_threads == 1:
         totals = factors[-1:] if factors.size else np.zeros(1, dtype=np.float64)
     else:
-        totals = np.zeros((n_threads, 1), dtype=np.float64)
+        totals = per_line(np.zeros((n_threads, 1), dtype=np.float64))
     alpha, l2 = float(params.alpha), float(params.l2)
     lr_first, lr_last = (params.learning_rate,) * 2 if step_sizes is None else step_sizes
     lr_first, lr_last = float(lr_first), float(lr_last)

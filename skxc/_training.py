@@ -192,8 +192,9 @@ class TrainingMixin:
         table = model if isinstance(model, HashedWeights) else None
         self.learning_rate_ = self._auto_learning_rate if self.learning_rate == "auto" else float(self.learning_rate)
         params, schedule = sgd_setup(
-            self.get_params(deep=False), self.learning_rate_, n_epochs, check_convergence, decay=check_convergence
-        )
+            self.get_params(deep=False), self.learning_rate_, n_epochs, check_convergence, decay=check_convergence,
+            n_classes=len(self.intercept_),
+        )  # fmt: skip
         validate = None
         if val is not None:
             val_inputs, val_truth = self._kernel_inputs(val[0]), val[1]  # converted once, scored every epoch

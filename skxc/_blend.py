@@ -40,7 +40,7 @@ from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 
 from ._config import FLOAT
-from ._parallel import child_seed, fan_out, n_threads
+from ._parallel import child_seed, fan_out_pipelined, n_threads
 from ._solver import auto_learning_rate
 from ._start import add_centred, rms_row_norm, tempered, unit_centroids
 from ._state import AdagradState, writeable
@@ -258,11 +258,18 @@ def chosen_blend(pilot, X_fit, y_fit, w_fit, X_held, truth, S) -> tuple[float, f
     rows' class codes and ``S`` their centroid scores (:func:`centroid_scores`, centroids
     of the fit rows). None if the pilot's training was interrupted (``pilot.interrupted_``).
     """
+    log_proba = pilot_log_proba(pilot, X_fit, y_fit, w_fit, X_held)
+    return None if log_proba is None else choose_blend(log_proba, S, truth)
+
+
+def pilot_log_proba(pilot, X_fit, y_fit, w_fit, X_held) -> np.ndarray | None:
+    """The first half of :func:`chosen_blend`: ``pilot`` fitted, its log-probabilities of ``X_held``
+    (None if its training was interrupted)."""
     pilot.fit(X_fit, y_fit, sample_weight=w_fit)
     if getattr(pilot, "interrupted_", False):
         return None
     # the pilot's classes are the tree's (all of them), in the same order as the estimator's
-    return choose_blend(pilot.predict_log_proba(X_held), S, truth)
+    return pilot.predict_log_proba(X_held)
 
 
 def blended_sparse(coef: sp.csr_matrix, coef_sums, mu_scaled: sp.csr_matrix):
@@ -346,11 +353,12 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int):
     X_held = X[held]
     S = centroid_scores(X_held, mu, centre, rms_row_norm(X))
     # the rows every pilot trains on and scores, taken once
-    pilot_data = (X[fit_rows], estimator.classes_[codes[fit_rows]], weight[fit_rows], X_held, codes[held], S)
+    fit_data = (X[fit_rows], estimator.classes_[codes[fit_rows]], weight[fit_rows], X_held)
+    truth = codes[held]
     threads = n_threads(estimator.n_jobs)
     side_by_side = threads > 1 and len(candidates) > 1 and small_pilots(len(estimator.classes_), X.shape[1])
 
-    def run(candidate):
+    def new_pilot(candidate):
         tree_c, lr_factor = candidate
         pilot = clone(estimator).set_params(
             noise=FrozenEstimator(tree_c), max_iter=pilot_epochs(n_epochs), centroid_blend=0.0,
@@ -360,20 +368,32 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int):
         if side_by_side:
             pilot.set_params(n_jobs=1)
         if lr_factor != 1.0:  # the pilot's own "auto" rate (of its rows), times the factor
-            pilot.set_params(learning_rate=lr_factor * auto_learning_rate(pilot_data[0], pilot_data[2]))
+            pilot.set_params(learning_rate=lr_factor * auto_learning_rate(fit_data[0], fit_data[2]))
+        return pilot
+
+    def run(candidate):
         try:
-            return chosen_blend(pilot, *pilot_data)
+            return chosen_blend(new_pilot(candidate), *fit_data, truth, S)
         except MemoryError as error:  # the pilot's memory guard
             return error
 
-    if side_by_side:  # one thread each; scikit-learn's settings (thread-local) go along
+    if side_by_side:  # one thread each, scikit-learn's settings (thread-local) going along; each pilot's
+        # choice of beta and T is a task of its own, so that the threads share it with the last pilot's fit
         config = get_config()
 
-        def run_configured(candidate):
+        def fit_pilot(candidate):
             with config_context(**config):
-                return run(candidate)
+                try:
+                    return pilot_log_proba(new_pilot(candidate), *fit_data)
+                except MemoryError as error:
+                    return error
 
-        results = fan_out(run_configured, candidates, threads)
+        def choose(candidate, log_proba):
+            if log_proba is None or isinstance(log_proba, MemoryError):
+                return log_proba
+            return choose_blend(log_proba, S, truth)
+
+        results = fan_out_pipelined(fit_pilot, choose, candidates, threads)
     else:
         results = (run(candidate) for candidate in candidates)  # one after the other, each on all threads
     best = None

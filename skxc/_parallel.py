@@ -99,6 +99,45 @@ def one_blas_thread():
         yield
 
 
+def fan_out_pipelined(first: Callable[[T], R], then: Callable[[T, R], object], items: Iterable[T], n_threads: int):
+    """``[then(item, first(item)) for item in items]``, run on up to ``n_threads`` threads; results in order.
+
+    Each item's ``then`` is queued as soon as its ``first`` returns, behind the ``first`` calls not yet
+    started: with more items than threads, the threads go on to the next ``first`` and the ``then``
+    calls fill the time that the last ``first`` leaves the other threads idle. One thread (or item)
+    runs serially in the calling thread. If a call raises (or Ctrl-C arrives while waiting), nothing
+    more is queued, the calls not started are cancelled, the running ones finish, and it propagates.
+    """
+    items = list(items)
+    n = min(int(n_threads), len(items))
+    if n <= 1:
+        return [then(item, first(item)) for item in items]
+    pool = _pool(n)
+    lock = threading.Lock()
+    seconds: list[Future | None] = [None] * len(items)
+    stopped = [False]
+
+    def run_first(i):
+        result = first(items[i])
+        with lock:
+            if not stopped[0]:
+                seconds[i] = pool.submit(then, items[i], result)
+
+    firsts = [pool.submit(run_first, i) for i in range(len(items))]
+    try:
+        for future in firsts:
+            future.result()
+        return [future.result() for future in seconds]
+    except BaseException:
+        with lock:
+            stopped[0] = True
+        queued = firsts + [future for future in seconds if future is not None]
+        for future in queued:
+            future.cancel()
+        wait(queued)
+        raise
+
+
 def seed_rng(random_state) -> np.random.Generator:
     """The NumPy Generator a fit draws all its randomness from, seeded by ``random_state``."""
     return np.random.default_rng(check_random_state(random_state).randint(2**31))

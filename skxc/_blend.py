@@ -40,7 +40,7 @@ from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 
 from ._config import FLOAT
-from ._parallel import child_seed, fan_out_pipelined, n_threads
+from ._parallel import child_seed, fan_out_pipelined, in_background, n_threads
 from ._solver import auto_learning_rate
 from ._start import add_centred, rms_row_norm, tempered, unit_centroids
 from ._state import AdagradState, writeable
@@ -316,7 +316,44 @@ def small_pilots(n_classes: int, n_features: int) -> bool:
     return n_classes * n_features <= SIDE_BY_SIDE_WEIGHTS
 
 
-def chosen_for(estimator, X, rows, split, rng, n_epochs: int):
+def held_out_scores(X, codes, weight, split, n_classes: int, pilot_rng):
+    """What :func:`chosen_for` needs of the held-out rows before its pilots: ``(pilot_rng, held, X_held, S)``.
+
+    ``held`` are the scored rows (:func:`scored_rows`, drawn from ``pilot_rng``, the generator the
+    pilots then take their seed from; None: too few, and the rest None too), ``S`` their centroid
+    scores against the centroids of the other rows of the calibration ``split``. ``weight``: float64
+    row weights as the training rows hold them (float32). Needs no tree, so :func:`blend_preparation`
+    can compute it while the tree is fitted.
+    """
+    fit_rows, held_rows = split
+    held = scored_rows(codes, fit_rows, held_rows, n_classes, pilot_rng)
+    if held is None:
+        return pilot_rng, None, None, None
+    mu, centre = unit_centroids(X, codes, n_classes, weight, rows=fit_rows)
+    X_held = X[held]
+    return pilot_rng, held, X_held, centroid_scores(X_held, mu, centre, rms_row_norm(X))
+
+
+def blend_preparation(estimator, rng, prepared: list):
+    """A callback for ``skxc._fit.initialize``'s calibration split (None when the blend will train no
+    pilots): it starts :func:`held_out_scores` on a background thread and appends the future to
+    ``prepared``, for :func:`chosen_for`, so that it runs while the tree is fitted. The pilots'
+    generator is spawned from ``rng`` as :func:`chosen_for` would spawn it (spawning draws nothing)."""
+    if estimator.centroid_blend != "auto" or estimator.noise is None:
+        return None
+
+    def on_split(X, codes, sample_weight, fit_rows, held_rows):
+        if blend_wanted(X.shape[0], len(estimator.classes_)):
+            weight = sample_weight.astype(FLOAT).astype(np.float64)  # as the training rows hold it
+            n_classes, pilot_rng = len(estimator.classes_), rng.spawn(1)[0]
+            prepared.append(
+                in_background(held_out_scores, X, codes, weight, (fit_rows, held_rows), n_classes, pilot_rng)
+            )
+
+    return on_split
+
+
+def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
     """``(beta, T, tree, lr_factor)`` of ``estimator.centroid_blend`` for its new model; "auto" trains pilots.
 
     ``estimator`` is an initialised (tree fitted) single-label classifier, ``rows`` its training
@@ -328,17 +365,21 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int):
     copy), ``lr_factor`` its factor of the learning rate (1 or ``SLOWER``). The pilots draw from a
     generator spawned from ``rng``, so the model's own training draws the same numbers with or
     without them. KeyboardInterrupt if Ctrl-C stopped a pilot. A pilot that the memory guard stops
-    (its own model on top of the estimator's) is skipped with a UserWarning.
+    (its own model on top of the estimator's) is skipped with a UserWarning. ``prepared``: the future
+    of :func:`held_out_scores` started by :func:`blend_preparation`, or None (computed here).
     """
     tree = estimator.tree_
     if estimator.centroid_blend != "auto":
         return float(estimator.centroid_blend), 1.0, tree, 1.0
     if estimator.noise is None or split is None or not blend_wanted(X.shape[0], len(estimator.classes_)):
         return 0.0, 1.0, tree, 1.0
-    pilot_rng = rng.spawn(1)[0]
     codes, weight = rows.codes, rows.sample_weight.astype(np.float64)
     fit_rows, held_rows = split
-    held = scored_rows(codes, fit_rows, held_rows, len(estimator.classes_), pilot_rng)
+    if prepared is None:
+        prepared = held_out_scores(X, codes, weight, split, len(estimator.classes_), rng.spawn(1)[0])
+    else:
+        prepared = prepared.result()
+    pilot_rng, held, X_held, S = prepared
     if held is None:
         return 0.0, 1.0, tree, 1.0
     candidates = [(tree, 1.0)]  # (tree, factor of the learning rate)
@@ -349,9 +390,6 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int):
     if estimator.learning_rate == "auto" and SLOWER != 1.0:
         candidates.append((tree, SLOWER))
     seed = child_seed(pilot_rng)  # the same for every candidate: they differ only in the tree or step size
-    mu, centre = unit_centroids(X, codes, len(estimator.classes_), weight, rows=fit_rows)
-    X_held = X[held]
-    S = centroid_scores(X_held, mu, centre, rms_row_norm(X))
     # the rows every pilot trains on and scores, taken once
     fit_data = (X[fit_rows], estimator.classes_[codes[fit_rows]], weight[fit_rows], X_held)
     truth = codes[held]

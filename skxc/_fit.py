@@ -95,7 +95,7 @@ class Start(NamedTuple):
 
 def initialize(
     params: dict, classes, X, codes, sample_weight, rng, example_row=None, label_cardinality=1.0,
-    owner="", auto_sparse_bytes=2**28,
+    owner="", auto_sparse_bytes=2**28, on_split=None,
 ) -> Start:  # fmt: skip
     """Fit the noise tree and allocate coef_, intercept_ and the Adagrad state.
 
@@ -104,6 +104,8 @@ def initialize(
     calibration split holds out whole rows, and the tree, the centroid
     start and the automatic learning rate see the expanded examples
     (X's rows repeated by index: a copy of the rows, made here only).
+    ``on_split(X, codes, sample_weight, fit_rows, held_rows)``, if given, is called with a
+    single-label calibration split as soon as it is drawn (before the tree is fitted).
     """
     noise, n_jobs = params["noise"], params["n_jobs"]
     n_classes, n_features = len(classes), X.shape[1]
@@ -111,6 +113,8 @@ def initialize(
     sparse_weights = sparse_layout(params["weights"], noise, X, n_classes, auto_sparse_bytes)
     calibrate = params["init"] == "centroid" or (noise == "adversarial" and params["tree_temperature"] == "auto")
     fit_rows, held = calibration_split(X.shape[0], rng) if calibrate else (None, None)
+    if on_split is not None and held is not None and example_row is None:
+        on_split(X, codes, sample_weight, fit_rows, held)
     # the centroid start of dense X holds two float64 class x feature arrays for a moment
     dense_start = params["init"] == "centroid" and held is not None and not sp.issparse(X)
     n_examples = X.shape[0] if example_row is None else example_row.shape[0]

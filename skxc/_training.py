@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.multiclass import _check_partial_fit_first_call
 
-from ._blend import blended, chosen_for
+from ._blend import blend_preparation, blended, chosen_for
 from ._fit import (
     Progress,
     adagrad_kind,
@@ -56,11 +56,11 @@ class TrainingMixin:
             raise ValueError(f"A label indicator y needs at least 2 labels (columns); got {y.shape[1]}.")
         return X, y, sample_weight, multilabel
 
-    def _initialize(self, X, codes, sample_weight, rng, example_row=None):
+    def _initialize(self, X, codes, sample_weight, rng, example_row=None, on_split=None):
         """Fit the noise tree and allocate coef_, intercept_ and the Adagrad state (``_fit.initialize``)."""
         start = initialize(
             self.get_params(deep=False), self.classes_, X, codes, sample_weight, rng, example_row,
-            getattr(self, "label_cardinality_", 1.0), type(self).__name__, AUTO_SPARSE_BYTES,
+            getattr(self, "label_cardinality_", 1.0), type(self).__name__, AUTO_SPARSE_BYTES, on_split,
         )  # fmt: skip
         self.tree_, self.tree_fit_seconds_ = start.tree, start.tree_fit_seconds
         self._shared_coef, self.coef_, self._adagrad_state = start.shared_coef, start.coef, start.adagrad_state
@@ -117,9 +117,13 @@ class TrainingMixin:
         n_examples = (int(y.nnz) if sp.issparse(y) else int(np.count_nonzero(y))) if multilabel else X.shape[0]
         n_epochs = resolve_max_iter(self.max_iter, n_examples)
         with intact_on_error(self.__dict__):  # also Ctrl-C during the blend's pilot: nothing has changed
-            X, val, rows, split = self._prepare_fit(X, y, classes, sample_weight, rng, warm, multilabel)
+            prepared = []  # the blend's held-out scores, computed while the tree is fitted
+            on_split = None if warm or multilabel else blend_preparation(self, rng, prepared)
+            X, val, rows, split = self._prepare_fit(X, y, classes, sample_weight, rng, warm, multilabel, on_split)
             # the blend is chosen before training, so that the pilot's memory is freed before the model's grows
-            blend = None if warm or multilabel else chosen_for(self, X, rows, split, rng, n_epochs)
+            blend = None
+            if not (warm or multilabel):
+                blend = chosen_for(self, X, rows, split, rng, n_epochs, prepared[0] if prepared else None)
             if blend is not None:
                 beta, temperature, tree, lr_factor = blend
                 if tree is not self.tree_:  # the pilots chose the flatter tree
@@ -151,7 +155,7 @@ class TrainingMixin:
                 self._shared_coef = shared
         self.centroid_blend_, self.score_temperature_ = float(beta), float(temperature)
 
-    def _prepare_fit(self, X, y, classes, sample_weight, rng, warm, multilabel):
+    def _prepare_fit(self, X, y, classes, sample_weight, rng, warm, multilabel, on_split=None):
         """Labels, early-stopping split, initialisation (unless warm) and kernel rows of ``fit``.
 
         Returns ``(X, val, rows, split)``: ``split`` the calibration split of a new model (or None);
@@ -174,7 +178,7 @@ class TrainingMixin:
         if not warm:
             if multilabel:
                 self.label_cardinality_ = label_cardinality(Y, sample_weight)
-            split = self._initialize(X, codes, pair_weight, rng, example_row)
+            split = self._initialize(X, codes, pair_weight, rng, example_row, on_split)
         return X, val, self._rows(X, codes, pair_weight, example_row, Y), split
 
     def _train(self, rows: Rows, n_epochs: int, val=None, check_convergence=True, keep_table=False):

@@ -43,11 +43,12 @@ import copy
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn import config_context, get_config
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 
 from ._config import FLOAT
-from ._parallel import child_seed
+from ._parallel import child_seed, fan_out_pipelined, in_background, n_threads
 from ._solver import auto_learning_rate
 from ._start import add_centred, rms_row_norm, tempered, unit_centroids
 from ._state import AdagradState, writeable
@@ -73,6 +74,8 @@ FLATTER = 0.5
 MIN_TREE_TEMPERATURE = 1.0 / 32.0
 #: With ``learning_rate="auto"``, "auto" also tries the learning rate times this factor (1: not tried).
 SLOWER = 0.5
+#: Pilots of models with at most this many weights (classes x features) train side by side (``small_pilots``).
+SIDE_BY_SIDE_WEIGHTS = 2**22
 #: Range of the score temperature T.
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.25, 64.0
 
@@ -282,11 +285,18 @@ def chosen_blend(pilot, X_fit, y_fit, w_fit, X_held, truth, S) -> tuple[float, f
     rows' class codes and ``S`` their centroid scores (:func:`centroid_scores`, centroids
     of the fit rows). None if the pilot's training was interrupted (``pilot.interrupted_``).
     """
+    log_proba = pilot_log_proba(pilot, X_fit, y_fit, w_fit, X_held)
+    return None if log_proba is None else choose_blend(log_proba, S, truth)
+
+
+def pilot_log_proba(pilot, X_fit, y_fit, w_fit, X_held) -> np.ndarray | None:
+    """The first half of :func:`chosen_blend`: ``pilot`` fitted, its log-probabilities of ``X_held``
+    (None if its training was interrupted)."""
     pilot.fit(X_fit, y_fit, sample_weight=w_fit)
     if getattr(pilot, "interrupted_", False):
         return None
     # the pilot's classes are the tree's (all of them), in the same order as the estimator's
-    return choose_blend(pilot.predict_log_proba(X_held), S, truth)
+    return pilot.predict_log_proba(X_held)
 
 
 def blended_sparse(coef: sp.csr_matrix, coef_sums, mu_scaled: sp.csr_matrix):
@@ -339,20 +349,13 @@ def _held_labels(Y: sp.csr_matrix, fit_rows, held_rows, n_classes: int, rng):
     return held, truth[np.searchsorted(held_rows, held)]
 
 
-def _pilot_data(estimator, X, rows, fit_rows, held_rows, rng):
-    """What every pilot trains on and scores: ``(X_fit, y_fit, w_fit, X_held, truth, S)`` (:func:`chosen_blend`);
-    None when too few held-out rows can be scored. Multi-label: y_fit is the fit rows' label indicator,
-    truth the held rows'."""
+def multilabel_pilot_data(estimator, X, rows, fit_rows, held_rows, rng):
+    """Multi-label :func:`held_out_scores` and the pilots' training rows: ``(fit_data, truth, S)`` with
+    ``fit_data = (X_fit, Y_fit, w_fit, X_held)`` (the fit rows' label indicator and row weights), ``truth``
+    the scored held-out rows' labels (:func:`_held_labels`) and ``S`` their centroid scores against the
+    label centroids of the fit rows; None when too few held-out rows can be scored."""
     n_classes = len(estimator.classes_)
     codes, weight = rows.codes, rows.sample_weight.astype(np.float64)
-    if rows.example_row.shape[0] == 0:
-        held = scored_rows(codes, fit_rows, held_rows, n_classes, rng)
-        if held is None:
-            return None
-        mu, centre = unit_centroids(X, codes, n_classes, weight, rows=fit_rows)
-        X_held = X[held]
-        S = centroid_scores(X_held, mu, centre, rms_row_norm(X))
-        return X[fit_rows], estimator.classes_[codes[fit_rows]], weight[fit_rows], X_held, codes[held], S
     n_rows = rows.label_indptr.shape[0] - 1
     Y = sp.csr_matrix((np.ones(rows.label_indices.shape[0], dtype=np.int8), rows.label_indices, rows.label_indptr),
                       shape=(n_rows, n_classes))  # fmt: skip
@@ -366,10 +369,55 @@ def _pilot_data(estimator, X, rows, fit_rows, held_rows, rng):
     mu, centre = unit_centroids(X, codes, n_classes, weight, rows=fit_pairs, example_row=rows.example_row)
     X_held = X[held]
     S = centroid_scores(X_held, mu, centre, rms_row_norm(X))
-    return X[fit_rows], Y[fit_rows], row_weight[fit_rows], X_held, truth, S
+    return (X[fit_rows], Y[fit_rows], row_weight[fit_rows], X_held), truth, S
 
 
-def chosen_for(estimator, X, rows, split, rng, n_epochs: int):
+def small_pilots(n_classes: int, n_features: int) -> bool:
+    """Whether the pilots train side by side, one thread each (with ``n_jobs`` > 1): for a model of at most
+    ``SIDE_BY_SIDE_WEIGHTS`` weights. Hogwild threads on so few weights mostly wait for each other's
+    cache lines (the same classes and features), so a pilot trains about as fast on one thread as on
+    two; larger pilots train one after the other on all threads (and one at a time in memory)."""
+    return n_classes * n_features <= SIDE_BY_SIDE_WEIGHTS
+
+
+def held_out_scores(X, codes, weight, split, n_classes: int, pilot_rng):
+    """What :func:`chosen_for` needs of the held-out rows before its pilots: ``(pilot_rng, held, X_held, S)``.
+
+    ``held`` are the scored rows (:func:`scored_rows`, drawn from ``pilot_rng``, the generator the
+    pilots then take their seed from; None: too few, and the rest None too), ``S`` their centroid
+    scores against the centroids of the other rows of the calibration ``split``. ``weight``: float64
+    row weights as the training rows hold them (float32). Needs no tree, so :func:`blend_preparation`
+    can compute it while the tree is fitted.
+    """
+    fit_rows, held_rows = split
+    held = scored_rows(codes, fit_rows, held_rows, n_classes, pilot_rng)
+    if held is None:
+        return pilot_rng, None, None, None
+    mu, centre = unit_centroids(X, codes, n_classes, weight, rows=fit_rows)
+    X_held = X[held]
+    return pilot_rng, held, X_held, centroid_scores(X_held, mu, centre, rms_row_norm(X))
+
+
+def blend_preparation(estimator, rng, prepared: list):
+    """A callback for ``skxc._fit.initialize``'s calibration split (None when the blend will train no
+    pilots): it starts :func:`held_out_scores` on a background thread and appends the future to
+    ``prepared``, for :func:`chosen_for`, so that it runs while the tree is fitted. The pilots'
+    generator is spawned from ``rng`` as :func:`chosen_for` would spawn it (spawning draws nothing)."""
+    if estimator.centroid_blend != "auto" or estimator.noise is None:
+        return None
+
+    def on_split(X, codes, sample_weight, fit_rows, held_rows):
+        if blend_wanted(X.shape[0], len(estimator.classes_)):
+            weight = sample_weight.astype(FLOAT).astype(np.float64)  # as the training rows hold it
+            n_classes, pilot_rng = len(estimator.classes_), rng.spawn(1)[0]
+            prepared.append(
+                in_background(held_out_scores, X, codes, weight, (fit_rows, held_rows), n_classes, pilot_rng)
+            )
+
+    return on_split
+
+
+def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
     """``(beta, T, tree, lr_factor)`` of ``estimator.centroid_blend`` for its new model; "auto" trains pilots.
 
     ``estimator`` is an initialised (tree fitted) classifier, ``rows`` its training
@@ -383,19 +431,34 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int):
     every held-out (row, label) pair (pick-all-labels). The pilots draw from a
     generator spawned from ``rng``, so the model's own training draws the same numbers with or
     without them. KeyboardInterrupt if Ctrl-C stopped a pilot. A pilot that the memory guard stops
-    (its own model on top of the estimator's) is skipped with a UserWarning.
+    (its own model on top of the estimator's) is skipped with a UserWarning. ``prepared``: the future
+    of :func:`held_out_scores` started by :func:`blend_preparation`, or None (computed here).
     """
     tree = estimator.tree_
     if estimator.centroid_blend != "auto":
         return float(estimator.centroid_blend), 1.0, tree, 1.0
     if estimator.noise is None or split is None or not blend_wanted(X.shape[0], len(estimator.classes_)):
         return 0.0, 1.0, tree, 1.0
-    pilot_rng = rng.spawn(1)[0]
-    pilot_data = _pilot_data(estimator, X, rows, *split, pilot_rng)
-    if pilot_data is None:
+    multilabel = rows.example_row.shape[0] > 0
+    if multilabel:  # computed here (no background preparation), from the rows' label sets
+        pilot_rng = rng.spawn(1)[0]
+        scored = multilabel_pilot_data(estimator, X, rows, *split, pilot_rng)
+    else:
+        codes, weight = rows.codes, rows.sample_weight.astype(np.float64)
+        if prepared is None:
+            prepared = held_out_scores(X, codes, weight, split, len(estimator.classes_), rng.spawn(1)[0])
+        else:
+            prepared = prepared.result()
+        pilot_rng, held, X_held, S = prepared
+        fit_rows = split[0]
+        scored = None  # the rows every pilot trains on and scores, taken once
+        if held is not None:
+            scored = (X[fit_rows], estimator.classes_[codes[fit_rows]], weight[fit_rows], X_held), codes[held], S
+    if scored is None:
         return 0.0, 1.0, tree, 1.0
+    fit_data, truth, S = scored
     candidates = [(tree, 1.0)]  # (tree, factor of the learning rate)
-    multilabel = rows.example_row.shape[0] > 0  # one pilot: the other two did not pay (module docstring)
+    # multi-label: one pilot, the other two did not pay (module docstring)
     if not multilabel and estimator.noise == "adversarial" and estimator.tree_temperature == "auto":
         flat = flatter_tree(tree)
         if flat is not None:
@@ -403,21 +466,53 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int):
     if not multilabel and estimator.learning_rate == "auto" and SLOWER != 1.0:
         candidates.append((tree, SLOWER))
     seed = child_seed(pilot_rng)  # the same for every candidate: they differ only in the tree or step size
-    best = None
-    for candidate, lr_factor in candidates:
+    threads = n_threads(estimator.n_jobs)
+    side_by_side = threads > 1 and len(candidates) > 1 and small_pilots(len(estimator.classes_), X.shape[1])
+
+    def new_pilot(candidate):
+        tree_c, lr_factor = candidate
         pilot = clone(estimator).set_params(
-            noise=FrozenEstimator(candidate), max_iter=pilot_epochs(n_epochs), centroid_blend=0.0,
+            noise=FrozenEstimator(tree_c), max_iter=pilot_epochs(n_epochs), centroid_blend=0.0,
             early_stopping=False, warm_start=False, verbose=0, random_state=seed,
             weights=pilot_weights(estimator, X), weight_threshold=0.0,
         )  # fmt: skip
+        if side_by_side:
+            pilot.set_params(n_jobs=1)
         if lr_factor != 1.0:  # the pilot's own "auto" rate (of its rows), times the factor (single-label only)
-            pilot.set_params(learning_rate=lr_factor * auto_learning_rate(pilot_data[0], pilot_data[2]))
+            pilot.set_params(learning_rate=lr_factor * auto_learning_rate(fit_data[0], fit_data[2]))
+        return pilot
+
+    def run(candidate):
         try:
-            chosen = chosen_blend(pilot, *pilot_data)
-        except MemoryError as error:  # the pilot's memory guard: train the model alone
+            return chosen_blend(new_pilot(candidate), *fit_data, truth, S)
+        except MemoryError as error:  # the pilot's memory guard
+            return error
+
+    if side_by_side:  # one thread each, scikit-learn's settings (thread-local) going along; each pilot's
+        # choice of beta and T is a task of its own, so that the threads share it with the last pilot's fit
+        config = get_config()
+
+        def fit_pilot(candidate):
+            with config_context(**config):
+                try:
+                    return pilot_log_proba(new_pilot(candidate), *fit_data)
+                except MemoryError as error:
+                    return error
+
+        def choose(candidate, log_proba):
+            if log_proba is None or isinstance(log_proba, MemoryError):
+                return log_proba
+            return choose_blend(log_proba, S, truth)
+
+        results = fan_out_pipelined(fit_pilot, choose, candidates, threads)
+    else:
+        results = (run(candidate) for candidate in candidates)  # one after the other, each on all threads
+    best = None
+    for (candidate, lr_factor), chosen in zip(candidates, results, strict=True):
+        if isinstance(chosen, MemoryError):  # train the model alone, or with the best pilot so far
             warn_user(
                 f"centroid_blend='auto' skipped the centroid blend: its pilot model would not fit in memory "
-                f"({error}). Set centroid_blend=0 to skip it without this warning.",
+                f"({chosen}). Set centroid_blend=0 to skip it without this warning.",
                 UserWarning,
             )
             if best is not None:

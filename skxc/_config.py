@@ -38,14 +38,23 @@ NJIT = dict(
     no_cfunc_wrapper=True,
 )
 
-#: Options for helpers that only other kernels call: the same as ``NJIT``, without
+#: Options for the kernels that allocate nothing (their scratch comes from the caller): ``NJIT``
+#: without numba's reference counting (NRT). With it, each array view (``Z[r]``) and each array
+#: handed to a helper that is not inlined costs an atomic increment and decrement of the array's
+#: counter, several per weight row of a training step: they stall the loop (each one waits for the
+#: core's pending writes) and, since Hogwild threads share the model's arrays and so their counters,
+#: pass those counters' cache lines from core to core. Such a kernel cannot allocate or return an
+#: array (numba refuses to compile it); the arrays it is given live in the caller throughout the call.
+NJIT_NO_NRT = dict(NJIT, _nrt=False)
+
+#: Options for helpers that only other kernels call: those of ``NJIT_NO_NRT``, without
 #: the Python entry point either (numba otherwise builds and optimises one for
 #: every compiled function), which shortens the first compilation. Calling such a helper
 #: from Python raises; with ``NUMBA_DISABLE_JIT=1`` it is plain Python as usual.
 #: Helpers neither allocate nor call other NumPy functions that numba implements as
 #: overloads (``np.empty``, ``max``): numba compiles an overload once per set of
 #: options, so one called under ``NJIT_HELPER`` compiles a second time.
-NJIT_HELPER = dict(NJIT, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+NJIT_HELPER = dict(NJIT_NO_NRT, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 
 
 class CollectorPause(event.Listener):

@@ -35,6 +35,7 @@ __all__ = [
     "initialize",
     "mean_negative_log_noise",
     "sgd_setup",
+    "training_threads",
     "sparse_layout",
     "stored_weights_bound",
     "top1_score",
@@ -94,7 +95,7 @@ class Start(NamedTuple):
 
 def initialize(
     params: dict, classes, X, codes, sample_weight, rng, example_row=None, label_cardinality=1.0,
-    owner="", auto_sparse_bytes=2**28,
+    owner="", auto_sparse_bytes=2**28, on_split=None,
 ) -> Start:  # fmt: skip
     """Fit the noise tree and allocate coef_, intercept_ and the Adagrad state.
 
@@ -103,6 +104,8 @@ def initialize(
     calibration split holds out whole rows, and the tree, the centroid
     start and the automatic learning rate see the expanded examples
     (X's rows repeated by index: a copy of the rows, made here only).
+    ``on_split(X, codes, sample_weight, fit_rows, held_rows)``, if given, is called with a
+    single-label calibration split as soon as it is drawn (before the tree is fitted).
     """
     noise, n_jobs = params["noise"], params["n_jobs"]
     n_classes, n_features = len(classes), X.shape[1]
@@ -110,6 +113,8 @@ def initialize(
     sparse_weights = sparse_layout(params["weights"], noise, X, n_classes, auto_sparse_bytes)
     calibrate = params["init"] == "centroid" or (noise == "adversarial" and params["tree_temperature"] == "auto")
     fit_rows, held = calibration_split(X.shape[0], rng) if calibrate else (None, None)
+    if on_split is not None and held is not None and example_row is None:
+        on_split(X, codes, sample_weight, fit_rows, held)
     # the centroid start of dense X holds two float64 class x feature arrays for a moment
     dense_start = params["init"] == "centroid" and held is not None and not sp.issparse(X)
     n_examples = X.shape[0] if example_row is None else example_row.shape[0]
@@ -196,15 +201,32 @@ def resolve_max_iter(max_iter, n_examples: int) -> int:
     return int(max_iter)
 
 
-def sgd_setup(params: dict, learning_rate: float, n_epochs: int, check_convergence: bool, decay: bool = False):
+#: Fewest classes for which training runs on more than one thread (Hogwild). A step writes its classes'
+#: intercepts and Adagrad sums; with few classes those are a few cache lines that the threads' steps keep
+#: taking from each other, so two threads trained no faster than one (docs/benchmarks.rst, "Speed,
+#: threads and start-up") and lost more of the sums' updates.
+HOGWILD_MIN_CLASSES = 1000
+
+
+def training_threads(n_jobs, n_classes: int) -> int:
+    """Threads of a training epoch: those of ``n_jobs``, or 1 for fewer than ``HOGWILD_MIN_CLASSES`` classes."""
+    return n_threads(n_jobs) if n_classes >= HOGWILD_MIN_CLASSES else 1
+
+
+def sgd_setup(
+    params: dict, learning_rate: float, n_epochs: int, check_convergence: bool, decay: bool = False, n_classes=None
+):
     """``(SGDParams, Schedule)`` of a training call of up to ``n_epochs`` epochs.
 
     ``decay``: the call follows ``params["learning_rate_schedule"]`` over its
     epochs (``fit``); else (``partial_fit``) the step size stays constant.
+    ``n_classes``: the model's, which decides the training threads (:func:`training_threads`;
+    None: those of ``n_jobs``).
     """
     sgd = SGDParams(params["noise"] is None, params["n_negatives"], learning_rate, params["alpha"], params["l2"])
+    threads = n_threads(params["n_jobs"]) if n_classes is None else training_threads(params["n_jobs"], n_classes)
     schedule = Schedule(
-        n_epochs, params["shuffle"], n_threads(params["n_jobs"]), params["tol"], params["n_iter_no_change"],
+        n_epochs, params["shuffle"], threads, params["tol"], params["n_iter_no_change"],
         check_convergence, n_epochs, params["verbose"],
         params["learning_rate_schedule"] if decay else "constant",
     )  # fmt: skip

@@ -19,6 +19,7 @@ from typing import TypeVar
 import numpy as np
 from joblib import effective_n_jobs
 from sklearn.utils import check_random_state
+from threadpoolctl import ThreadpoolController
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -74,6 +75,66 @@ def fan_out(fn: Callable[[T], R], items: Iterable[T], n_threads: int) -> list[R]
         for future in futures:
             future.cancel()
         wait(futures)
+        raise
+
+
+#: threadpoolctl's view of the loaded BLAS libraries, found once (on first use): finding them costs
+#: milliseconds, about as much as a whole training epoch of a small data set.
+_blas_controller: ThreadpoolController | None = None
+
+
+@contextmanager
+def one_blas_thread():
+    """Run the block with BLAS (numpy's and SciPy's OpenBLAS or MKL) on one thread, then restore it.
+
+    The BLAS products inside a fit are small (projections, a few hundred held-out rows), skxc runs its
+    own threads around them, and an OpenBLAS thread busy-waits after each call on the core that a
+    training thread needs. The limit is process-wide while the block runs (as threadpoolctl's always
+    is); a nested block leaves it at one thread.
+    """
+    global _blas_controller
+    if _blas_controller is None:
+        _blas_controller = ThreadpoolController()
+    with _blas_controller.limit(limits=1, user_api="blas"):
+        yield
+
+
+def fan_out_pipelined(first: Callable[[T], R], then: Callable[[T, R], object], items: Iterable[T], n_threads: int):
+    """``[then(item, first(item)) for item in items]``, run on up to ``n_threads`` threads; results in order.
+
+    Each item's ``then`` is queued as soon as its ``first`` returns, behind the ``first`` calls not yet
+    started: with more items than threads, the threads go on to the next ``first`` and the ``then``
+    calls fill the time that the last ``first`` leaves the other threads idle. One thread (or item)
+    runs serially in the calling thread. If a call raises (or Ctrl-C arrives while waiting), nothing
+    more is queued, the calls not started are cancelled, the running ones finish, and it propagates.
+    """
+    items = list(items)
+    n = min(int(n_threads), len(items))
+    if n <= 1:
+        return [then(item, first(item)) for item in items]
+    pool = _pool(n)
+    lock = threading.Lock()
+    seconds: list[Future | None] = [None] * len(items)
+    stopped = [False]
+
+    def run_first(i):
+        result = first(items[i])
+        with lock:
+            if not stopped[0]:
+                seconds[i] = pool.submit(then, items[i], result)
+
+    firsts = [pool.submit(run_first, i) for i in range(len(items))]
+    try:
+        for future in firsts:
+            future.result()
+        return [future.result() for future in seconds]
+    except BaseException:
+        with lock:
+            stopped[0] = True
+        queued = firsts + [future for future in seconds if future is not None]
+        for future in queued:
+            future.cancel()
+        wait(queued)
         raise
 
 

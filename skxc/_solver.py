@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
 from ._kernels.hashed import negative_sampling_epoch_hashed
-from ._kernels.rng import seed_states
+from ._kernels.rng import per_line, seed_states
 from ._kernels.sgd import negative_sampling_epoch, sampling_scratch, softmax_epoch
 from ._parallel import StopRequest, fan_out
 from ._predict import TreeArrays, flat_view
@@ -164,7 +164,7 @@ def sgd_epoch(
     if n_threads == 1:
         totals = factors[-1:] if factors.size else np.zeros(1, dtype=np.float64)
     else:
-        totals = np.zeros((n_threads, 1), dtype=np.float64)
+        totals = per_line(np.zeros((n_threads, 1), dtype=np.float64))
     alpha, l2 = float(params.alpha), float(params.l2)
     lr_first, lr_last = (params.learning_rate,) * 2 if step_sizes is None else step_sizes
     lr_first, lr_last = float(lr_first), float(lr_last)
@@ -200,13 +200,16 @@ def sgd_epoch(
                 rows.label_indptr, rows.label_indices, chunk, position, rows.Z, rows.log_noise, rows.row_offset,
                 coef.keys, coef.vals, coef.acc, coef.buffer, coef.shift, coef.shape[1], acc_factors, acc_total, intercept,
                 acc_intercept, tree.node_weight, tree.node_bias, tree.leaf_class, params.n_negatives, lr, lr_end, alpha, l2,
-                states[t], budgets[t], inserted, stats[t],
+                states[t], budgets[t], inserted, stats[t], *sampling_scratch(params.n_negatives), slots[t],
             )  # fmt: skip
             if position < chunk.shape[0]:
                 return position, int(inserted[0])
         return position, int(inserted[0])
 
     budgets = np.zeros(n_threads, dtype=np.int64)
+    if hashed:  # each thread's scratch for the slots of an example's weights
+        longest = max(1, int(np.max(np.diff(rows.indptr), initial=0)))
+        slots = np.empty((n_threads, (1 + params.n_negatives) * longest), dtype=np.int64)
 
     def run_piece_hashed(piece, states):
         """All threads' chunks of ``piece``, growing the table between rounds until every chunk is done."""

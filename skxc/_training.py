@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.multiclass import _check_partial_fit_first_call
 
-from ._blend import blended, chosen_for
+from ._blend import blend_preparation, blended, chosen_for
 from ._fit import (
     Progress,
     adagrad_kind,
@@ -30,7 +30,7 @@ from ._fit import (
 from ._model import intact_on_error, training_model
 from ._multilabel import is_multilabel, label_cardinality, label_columns, label_examples
 from ._noise import frozen_classes
-from ._parallel import deferred_interrupt, n_threads, seed_rng
+from ._parallel import deferred_interrupt, n_threads, one_blas_thread, seed_rng
 from ._predict import log_noise_of
 from ._solver import Rows, check_finite_model, run_epochs
 from ._state import writeable
@@ -56,11 +56,11 @@ class TrainingMixin:
             raise ValueError(f"A label indicator y needs at least 2 labels (columns); got {y.shape[1]}.")
         return X, y, sample_weight, multilabel
 
-    def _initialize(self, X, codes, sample_weight, rng, example_row=None):
+    def _initialize(self, X, codes, sample_weight, rng, example_row=None, on_split=None):
         """Fit the noise tree and allocate coef_, intercept_ and the Adagrad state (``_fit.initialize``)."""
         start = initialize(
             self.get_params(deep=False), self.classes_, X, codes, sample_weight, rng, example_row,
-            getattr(self, "label_cardinality_", 1.0), type(self).__name__, AUTO_SPARSE_BYTES,
+            getattr(self, "label_cardinality_", 1.0), type(self).__name__, AUTO_SPARSE_BYTES, on_split,
         )  # fmt: skip
         self.tree_, self.tree_fit_seconds_ = start.tree, start.tree_fit_seconds
         self._shared_coef, self.coef_, self._adagrad_state = start.shared_coef, start.coef, start.adagrad_state
@@ -89,7 +89,12 @@ class TrainingMixin:
         )  # fmt: skip
 
     def _fit(self, X, y, sample_weight):
-        """``fit``: fit the tree, choose the blend, train, blend, prune."""
+        """``fit``: fit the tree, choose the blend, train, blend, prune (BLAS on one thread throughout:
+        ``skxc._parallel.one_blas_thread``)."""
+        with one_blas_thread():
+            return self._fit_model(X, y, sample_weight)
+
+    def _fit_model(self, X, y, sample_weight):
         X, y, sample_weight, multilabel = self._targets(X, y, sample_weight, reset=True)
         if multilabel:  # a frozen tree must have the classes np.arange(n_labels) (checked in _initialize)
             classes = np.arange(y.shape[1])
@@ -112,9 +117,13 @@ class TrainingMixin:
         n_examples = (int(y.nnz) if sp.issparse(y) else int(np.count_nonzero(y))) if multilabel else X.shape[0]
         n_epochs = resolve_max_iter(self.max_iter, n_examples)
         with intact_on_error(self.__dict__):  # also Ctrl-C during the blend's pilot: nothing has changed
-            X, val, rows, split = self._prepare_fit(X, y, classes, sample_weight, rng, warm, multilabel)
+            prepared = []  # the blend's held-out scores, computed while the tree is fitted
+            on_split = None if warm or multilabel else blend_preparation(self, rng, prepared)
+            X, val, rows, split = self._prepare_fit(X, y, classes, sample_weight, rng, warm, multilabel, on_split)
             # the blend is chosen before training, so that the pilot's memory is freed before the model's grows
-            blend = None if warm else chosen_for(self, X, rows, split, rng, n_epochs)
+            blend = None
+            if not warm:
+                blend = chosen_for(self, X, rows, split, rng, n_epochs, prepared[0] if prepared else None)
             if blend is not None:
                 beta, temperature, tree, lr_factor = blend
                 if tree is not self.tree_:  # the pilots chose the flatter tree
@@ -145,7 +154,7 @@ class TrainingMixin:
                 self._shared_coef = shared
         self.centroid_blend_, self.score_temperature_ = float(beta), float(temperature)
 
-    def _prepare_fit(self, X, y, classes, sample_weight, rng, warm, multilabel):
+    def _prepare_fit(self, X, y, classes, sample_weight, rng, warm, multilabel, on_split=None):
         """Labels, early-stopping split, initialisation (unless warm) and kernel rows of ``fit``.
 
         Returns ``(X, val, rows, split)``: ``split`` the calibration split of a new model (or None);
@@ -168,7 +177,7 @@ class TrainingMixin:
         if not warm:
             if multilabel:
                 self.label_cardinality_ = label_cardinality(Y, sample_weight)
-            split = self._initialize(X, codes, pair_weight, rng, example_row)
+            split = self._initialize(X, codes, pair_weight, rng, example_row, on_split)
         return X, val, self._rows(X, codes, pair_weight, example_row, Y), split
 
     def _train(self, rows: Rows, n_epochs: int, val=None, check_convergence=True, keep_table=False):
@@ -186,8 +195,9 @@ class TrainingMixin:
         table = model if isinstance(model, HashedWeights) else None
         self.learning_rate_ = self._auto_learning_rate if self.learning_rate == "auto" else float(self.learning_rate)
         params, schedule = sgd_setup(
-            self.get_params(deep=False), self.learning_rate_, n_epochs, check_convergence, decay=check_convergence
-        )
+            self.get_params(deep=False), self.learning_rate_, n_epochs, check_convergence, decay=check_convergence,
+            n_classes=len(self.intercept_),
+        )  # fmt: skip
         validate = None
         if val is not None:
             val_inputs, val_truth = self._kernel_inputs(val[0]), val[1]  # converted once, scored every epoch

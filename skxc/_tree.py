@@ -22,12 +22,11 @@ from sklearn.utils.validation import (
     check_is_fitted,
     validate_data,
 )
-from threadpoolctl import threadpool_limits
 
 from ._config import FLOAT, PADDING_BIAS
 from ._kernels.rng import seed_states
 from ._kernels.tree import log_noise_of_codes, sample_classes
-from ._parallel import child_seed, n_threads, seed_rng
+from ._parallel import child_seed, n_threads, one_blas_thread, seed_rng
 from ._predict import TreeArrays, add_log_noise, block_rows, readonly
 from ._start import calibration_split, choose_temperature, tempered
 from ._tree_fit import class_segments, fit_tree, tree_depth
@@ -358,7 +357,7 @@ class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
         # on one BLAS thread: the LU and QR steps of the solvers round differently with more threads
         # (the tree would depend on the machine's core count), and on a busy machine they were 5-10x
         # slower with two threads than with one (docs/benchmarks.rst, "Cost of the centroid blend")
-        with np.errstate(invalid="ignore", divide="ignore"), threadpool_limits(limits=1, user_api="blas"):
+        with np.errstate(invalid="ignore", divide="ignore"), one_blas_thread():
             Zp = proj.fit_transform(X.astype(np.float64))
         self.projection_ = proj
         # centre and scale to unit mean variance per component, so that the

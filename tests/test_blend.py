@@ -510,3 +510,14 @@ def test_multilabel_runs_one_pilot_on_the_fit_rows_labels(monkeypatch):
     known = np.asarray(y_fit.sum(axis=0)).ravel() > 0
     assert known[truth.indices].all()  # only labels the pilot's rows have
     assert tree is clf.tree_ and rate == pytest.approx(clf.learning_rate_, rel=1e-3)  # its own rows' "auto" rate
+
+
+def test_pilots_side_by_side_choose_as_one_thread_does():
+    """With n_jobs > 1 the pilots of a small model train side by side, one thread each: the blend, the
+    temperatures and the learning rate they choose are those of n_jobs=1."""
+    X, y, _, _ = few_rows_data(n_classes=200, n_samples=2000, seed=9)
+    chosen = []
+    for n_jobs in (1, 2):
+        clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=n_jobs, max_iter=2).fit(X, y)
+        chosen.append((clf.centroid_blend_, clf.score_temperature_, clf.tree_.temperature_, clf.learning_rate_))
+    assert chosen[0] == chosen[1]

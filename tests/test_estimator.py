@@ -505,8 +505,9 @@ def test_verbose(data, capsys):
 
 
 @pytest.mark.parametrize("sparse", SPARSE)
-def test_hogwild_threads(data, sparse):
+def test_hogwild_threads(data, sparse, monkeypatch):
     """n_jobs=2 trains lock-free on two threads: not bitwise reproducible, but as good."""
+    monkeypatch.setattr("skxc._fit.HOGWILD_MIN_CLASSES", 0)  # two threads even for these 10 classes
     X, y = _X(data[0], sparse), data[1]
     params = dict(noise="uniform", max_iter=10, tol=None, random_state=0, n_negatives=3)
     one = AdversarialSoftmaxClassifier(n_jobs=1, **params).fit(X, y)
@@ -514,6 +515,17 @@ def test_hogwild_threads(data, sparse):
     assert two.t_ == one.t_ and np.all(np.isfinite(two.coef_))
     X_test = _X(data[2], sparse)
     assert two.score(X_test, data[3]) >= one.score(X_test, data[3]) - 0.1
+
+
+@pytest.mark.parametrize("sparse", SPARSE)
+def test_few_classes_train_on_one_thread(data, sparse):
+    """Fewer than HOGWILD_MIN_CLASSES classes: n_jobs=2 trains the n_jobs=1 model, bitwise."""
+    X, y = _X(data[0], sparse), data[1]
+    params = dict(max_iter=3, random_state=0, n_components=4)
+    one = AdversarialSoftmaxClassifier(n_jobs=1, **params).fit(X, y)
+    two = AdversarialSoftmaxClassifier(n_jobs=2, **params).fit(X, y)
+    assert_array_equal(two.coef_, one.coef_)
+    assert_array_equal(two.intercept_, one.intercept_)
 
 
 def test_hardness_curve_is_larger_for_adversarial_noise(fitted):
@@ -565,8 +577,9 @@ def test_accuracy_close_to_logistic_regression(fifty_classes, logistic_accuracy,
 
 @pytest.mark.parametrize("sparse", SPARSE)
 @pytest.mark.parametrize("n_jobs", [1, 2])
-def test_factored_adagrad_state(data, sparse, n_jobs):
+def test_factored_adagrad_state(data, sparse, n_jobs, monkeypatch):
     """The factored state is C + K + 1 sums that agree with each other; no C x K accumulator."""
+    monkeypatch.setattr("skxc._fit.HOGWILD_MIN_CLASSES", 0)  # n_jobs=2: two threads even for 10 classes
     X, y = _X(data[0], sparse), data[1]
     clf = AdversarialSoftmaxClassifier(max_iter=3, random_state=0, n_components=4, n_jobs=n_jobs).fit(X, y)
     C, K = clf.coef_.shape
@@ -577,8 +590,9 @@ def test_factored_adagrad_state(data, sparse, n_jobs):
         clf._adagrad_state.factor_sums[-1],
     )
     assert np.all(R > 0) and T > 0
-    # every squared gradient went into one R_c, one S_j and T (Hogwild may lose a few with 2 threads)
-    rtol = 1e-9 if n_jobs == 1 else 0.05
+    # every squared gradient went into one R_c, one S_j and T; two Hogwild threads lose some of the R_c
+    # and S_j updates, here with 10 classes and 12 features many (up to 8 % of S's total seen)
+    rtol = 1e-9 if n_jobs == 1 else 0.2
     assert_allclose(R.sum(), T, rtol=rtol)
     assert_allclose(S.sum(), T, rtol=rtol)
     assert_array_equal(S[np.asarray((X != 0).sum(axis=0)).ravel() == 0], 0.0)  # features never non-zero

@@ -23,6 +23,7 @@ def data():
 def test_ctrl_c_during_training_stops_at_a_piece_boundary(monkeypatch, data, n_jobs, sigint_after_first_kernel_call):
     X, y = data
     calls = sigint_after_first_kernel_call
+    monkeypatch.setattr("skxc._fit.HOGWILD_MIN_CLASSES", 0)  # n_jobs=2: two threads even for 20 classes
     clf = AdversarialSoftmaxClassifier(max_iter=5, random_state=0, n_jobs=n_jobs, n_components=4)
     with pytest.warns(TrainingInterruptedWarning, match="interrupted"):
         clf.fit(X, y)

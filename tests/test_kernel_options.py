@@ -1,5 +1,6 @@
-"""No kernel hard-codes numba options: every ``@njit``/``@jit`` in skxc/_kernels takes ``**NJIT`` (or
-``**NJIT_HELPER`` for helpers only kernels call) from _config.
+"""No kernel hard-codes numba options: every ``@njit``/``@jit`` in skxc/_kernels takes ``**NJIT``,
+``**NJIT_NO_NRT`` (kernels that allocate nothing) or ``**NJIT_HELPER`` (helpers only kernels call)
+from _config.
 
 STUMPY checks the same in CI; options written per kernel drift apart (one kernel
 without ``cache`` or with a different ``fastmath`` set). A static check (AST),
@@ -40,7 +41,9 @@ def _problems(source: str) -> list[str]:
         if not isinstance(dec, ast.Call):
             problems.append(f"{func}: bare @{_name(dec)} (use @njit(**NJIT))")
             continue
-        options_from_config = [k for k in dec.keywords if k.arg is None and _name(k.value) in ("NJIT", "NJIT_HELPER")]
+        options_from_config = [
+            k for k in dec.keywords if k.arg is None and _name(k.value) in ("NJIT", "NJIT_NO_NRT", "NJIT_HELPER")
+        ]
         if len(dec.keywords) != 1 or not options_from_config or dec.args:
             problems.append(f"{func}: @{_name(dec.func)}({ast.unparse(dec)[len(_name(dec.func)) + 2 : -1]})")
     return problems
@@ -58,4 +61,18 @@ def test_kernels_take_options_from_config(path):
 def test_the_check_catches_hard_coded_options():
     bad = "from numba import njit\n@njit(cache=True)\ndef f(x):\n    return x\n@njit\ndef g(x):\n    return x\n"
     good = "@njit(**NJIT)\ndef f(x):\n    return x\n@njit(**NJIT_HELPER)\ndef g(x):\n    return x\n"
+    good += "@njit(**NJIT_NO_NRT)\ndef h(x):\n    return x\n"
     assert len(_problems(bad)) == 2 and _problems(good) == []
+
+
+def test_kernels_without_reference_counting_allocate_nothing():
+    """Kernels under NJIT_NO_NRT (and helpers) call no NumPy allocator: numba refuses to compile one
+    without NRT, which a kernel that no test calls would first show a user (a static check, as above)."""
+    for path in KERNELS.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for func, dec in _jit_decorators(tree):
+            if not isinstance(dec, ast.Call) or _name(dec.keywords[0].value) == "NJIT":
+                continue
+            node = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == func)
+            calls = {ast.unparse(n.func) for n in ast.walk(node) if isinstance(n, ast.Call)}
+            assert not calls & {"np.empty", "np.zeros", "np.ones", "np.full", "np.arange"}, (path.name, func)

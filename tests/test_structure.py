@@ -12,7 +12,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from skxc import AuxiliaryTree
-from skxc._parallel import child_seed, fan_out, n_threads, seed_rng
+from skxc._parallel import child_seed, fan_out, fan_out_pipelined, n_threads, seed_rng
 from skxc._predict import dense_scores, float32_scores
 from skxc._state import AdagradState
 from skxc._tree import unconditional_tree
@@ -59,6 +59,36 @@ def test_fan_out_reuses_its_threads_nests_and_raises_after_the_running_items():
     with pytest.raises(ValueError, match="boom"):
         fan_out(work, range(2), 2)
     assert finished == [1]  # the other item ran to its end before the error propagated
+
+
+def test_fan_out_pipelined_runs_each_items_then_after_its_first():
+    events, lock = [], threading.Lock()
+
+    def first(i):
+        threading.Event().wait(0.02 * (i + 1))
+        with lock:
+            events.append(("first", i))
+        return i * 10
+
+    def then(i, value):
+        with lock:
+            events.append(("then", i))
+        return value + i
+
+    assert fan_out_pipelined(first, then, range(3), 1) == [0, 11, 22]  # serial: first, then, in turn
+    assert events == [("first", 0), ("then", 0), ("first", 1), ("then", 1), ("first", 2), ("then", 2)]
+    events.clear()
+    assert fan_out_pipelined(first, then, range(3), 2) == [0, 11, 22]  # results in order, from pool threads
+    assert sorted(events) == sorted([(step, i) for step in ("first", "then") for i in range(3)])
+    assert all(events.index(("first", i)) < events.index(("then", i)) for i in range(3))
+
+    def failing(i):
+        if i == 1:
+            raise ValueError("boom")
+        return i
+
+    with pytest.raises(ValueError, match="boom"):
+        fan_out_pipelined(failing, then, range(3), 2)
 
 
 def test_seed_derivation():

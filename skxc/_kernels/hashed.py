@@ -35,7 +35,7 @@ slot and its first update (a lost update of the kind Hogwild already allows).
 import numpy as np
 from numba import njit
 
-from .._config import NJIT, NJIT_HELPER
+from .._config import NJIT, NJIT_HELPER, NJIT_NO_NRT
 from .prefetch import prefetch
 from .sgd import (
     _draw_negatives,
@@ -86,7 +86,7 @@ def claim_slot(keys, shift, key):
         i = (i + 1) & mask
 
 
-@njit(**NJIT)
+@njit(**NJIT_NO_NRT)
 def insert_all(src_keys, src_vals, src_acc, keys, vals, acc, shift):
     """Insert the non-empty entries of (src_keys, src_vals, src_acc) into the table (keys, vals, acc).
 
@@ -109,7 +109,7 @@ def insert_all(src_keys, src_vals, src_acc, keys, vals, acc, shift):
     return n
 
 
-@njit(**NJIT)
+@njit(**NJIT_NO_NRT)
 def gather(keys, vals, query, out):
     """out[q] = weight of key query[q] (0 when absent): the table read through its own probing (tests)."""
     shift = shift_of(keys.shape[0])
@@ -194,7 +194,7 @@ def _need(indptr, sample_weight, example_row, mapped, e, n_classes_per_example):
     return n_classes_per_example * (indptr[r + 1] - indptr[r])
 
 
-@njit(**NJIT)
+@njit(**NJIT_NO_NRT)
 def negative_sampling_epoch_hashed(
     indptr,
     indices,
@@ -231,6 +231,9 @@ def negative_sampling_epoch_hashed(
     budget,
     out_inserted,
     out_stats,
+    class_scratch,
+    score_scratch,
+    slots,
 ):
     """:func:`skxc._kernels.sgd.negative_sampling_epoch` on hashed weights, for CSR rows, from ``order[start]``.
 
@@ -250,15 +253,18 @@ def negative_sampling_epoch_hashed(
     the one after, which ``order`` puts at random positions. The step size follows the same linear
     schedule from ``lr`` to ``lr_end`` over the whole of ``order`` as in the
     dense kernel, so a resumed call continues it where it stopped. ``out_inserted`` int64 (1,) is
-    incremented by the keys inserted; ``out_stats`` as in the dense kernel.
+    incremented by the keys inserted; ``out_stats`` as in the dense kernel. Scratch, one set per
+    concurrent call (the kernel allocates nothing): ``class_scratch`` int64 (2, n_negatives) and
+    ``score_scratch`` float64 (3, n_negatives) (``skxc._kernels.sgd.sampling_scratch``), ``slots``
+    int64 with room for (1 + n_negatives) times the most non-zeros of a row.
     """
     slot_bytes = keys.strides[0]
     per_example = 1 + n_negatives
-    neg_class = np.empty(n_negatives, dtype=np.int64)
-    neg_xi = np.empty(n_negatives, dtype=np.float64)
-    neg_lp = np.empty(n_negatives, dtype=np.float64)
-    next_class = np.empty(n_negatives, dtype=np.int64)
-    next_lp = np.empty(n_negatives, dtype=np.float64)
+    neg_class = class_scratch[0]
+    next_class = class_scratch[1]
+    neg_xi = score_scratch[0]
+    neg_lp = score_scratch[1]
+    next_lp = score_scratch[2]
     mapped = example_row.shape[0] > 0
     has_offset = row_offset.shape[0] > 0
     n_rows = order.shape[0]
@@ -268,9 +274,7 @@ def negative_sampling_epoch_hashed(
         r = example_row[e] if mapped else e
         if indptr[r + 1] - indptr[r] > width:
             width = indptr[r + 1] - indptr[r]
-    # slots of the positive's weights, then each negative's: one block of ``width`` each. 1-D: the
-    # np.empty the kernel already uses (a 2-D one is one more NumPy overload to compile)
-    slots = np.empty(per_example * width, dtype=np.int64)
+    # slots holds the slots of the positive's weights, then each negative's: one block of ``width`` each
     loss_sum = 0.0
     weight_sum = 0.0
     hard_sum = 0.0
@@ -365,7 +369,7 @@ def negative_sampling_epoch_hashed(
     return stop_at
 
 
-@njit(**NJIT)
+@njit(**NJIT_NO_NRT)
 def add_feature_major_scores(indptr, indices, data, row_start, row_stop, w_indptr, w_class, w_data, out_inout):
     """out_inout[r - row_start, c] += sum_p data[p] * w[c, indices[p]] for the CSR rows [row_start, row_stop).
 
@@ -489,7 +493,7 @@ def table_to_csr(keys, vals, acc, n_features, indptr, out_indices, out_data, out
                 out_acc[j] = s
 
 
-@njit(**NJIT)
+@njit(**NJIT_NO_NRT)
 def class_counts(keys, n_features, out_counts):
     """out_counts[c] += number of stored keys of class c."""
     for i in range(keys.shape[0]):
@@ -498,7 +502,7 @@ def class_counts(keys, n_features, out_counts):
             out_counts[key // n_features] += 1
 
 
-@njit(**NJIT)
+@njit(**NJIT_NO_NRT)
 def prune_counts(indptr, data, scale, out_limits, out_counts):
     """Per row r of a CSR matrix: ``out_limits[r]`` = ``scale`` times the largest |data| of the row (in
     data's dtype, as NumPy computes ``scale * row_max``) and ``out_counts[r]`` = its entries with
@@ -516,7 +520,7 @@ def prune_counts(indptr, data, scale, out_limits, out_counts):
         out_counts[r] = n
 
 
-@njit(**NJIT)
+@njit(**NJIT_NO_NRT)
 def prune_copy(indptr, indices, data, acc, limits, out_indptr, out_indices, out_data, out_acc):
     """Copy the entries with |data| >= ``limits[row]`` (and their ``acc``, unless empty) to the CSR arrays
     ``out_*``, in order; ``out_indptr`` holds the kept rows' pointers already (:func:`prune_counts`)."""

@@ -9,11 +9,11 @@ contiguous, vectorised row of the weights to the scores.
 import numpy as np
 from numba import njit
 
-from .._config import NJIT, NJIT_HELPER
+from .._config import NJIT_HELPER, NJIT_NO_NRT
 from .tree import log_sigmoid
 
 
-@njit(**NJIT)
+@njit(**NJIT_NO_NRT)
 def add_csr_scores(indptr, indices, data, row_start, row_stop, coef_flat, stride_c, stride_j, out_inout):
     """out_inout[r - row_start, c] += sum_p data[p] * coef[c, indices[p]] for rows in [row_start, row_stop).
 
@@ -144,7 +144,7 @@ def search_scratch(node_bias, leaf_class, k):
     )
 
 
-@njit(**NJIT)
+@njit(**NJIT_NO_NRT)
 def top_k_csr(
     indptr,
     indices,
@@ -245,7 +245,7 @@ def top_k_csr(
         )
 
 
-@njit(**NJIT)
+@njit(**NJIT_NO_NRT)
 def top_k_feature_major(
     indptr,
     indices,

@@ -45,7 +45,17 @@ def next_below(state, n):
 def seed_states(rng: np.random.Generator, n: int) -> np.ndarray:
     """Draw ``n`` independent non-zero xorshift states from a NumPy Generator.
 
-    Returns a uint64 array of shape (n, 1): row ``t`` is the state of thread ``t``.
+    Returns a uint64 array of shape (n, 1): row ``t`` is the state of thread ``t``. The rows lie a
+    cache line apart, so that threads advancing their own states do not write to a shared line.
     """
     states = rng.integers(1, np.iinfo(np.uint64).max, size=(n, 1), dtype=np.uint64, endpoint=True)
-    return np.ascontiguousarray(states)
+    return per_line(states)
+
+
+def per_line(values: np.ndarray) -> np.ndarray:
+    """A copy of the (n, 1) array ``values`` whose rows are 64 bytes (a cache line) apart: each row, a
+    thread's own counter or state (a one-element array to the kernels), is written without making the
+    other threads' rows travel between cores."""
+    padded = np.zeros((values.shape[0], max(1, 64 // values.itemsize)), dtype=values.dtype)
+    padded[:, :1] = values
+    return padded[:, :1]

@@ -57,7 +57,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._config import NJIT, NJIT_HELPER
+from .._config import NJIT, NJIT_HELPER, NJIT_NO_NRT
 from .prefetch import prefetch
 from .tree import log_sigmoid, sample_leaf
 
@@ -302,7 +302,7 @@ def sampling_scratch(n_negatives):
     return np.empty((2, n_negatives), dtype=np.int64), np.empty((3, n_negatives), dtype=np.float64)
 
 
-@njit(**NJIT)
+@njit(**NJIT_NO_NRT)
 def negative_sampling_epoch(
     indptr,
     indices,

@@ -19,7 +19,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._config import NJIT, NJIT_HELPER
+from .._config import NJIT_HELPER, NJIT_NO_NRT
 from .rng import next_double
 
 
@@ -93,7 +93,7 @@ def sample_leaf(z, node_weight, node_bias, state):
     return node - n_inner, lp - math.log(den)
 
 
-@njit(**NJIT)
+@njit(**NJIT_NO_NRT)
 def log_noise_of_codes(Z, y, node_weight, node_bias, class_leaf, out):
     """out[i] = log p_n(y[i] | Z[i]) for every row. Z float32 (n, k); y int32 (n,).
 
@@ -103,7 +103,7 @@ def log_noise_of_codes(Z, y, node_weight, node_bias, class_leaf, out):
         out[i] = log_prob_of_leaf(Z[i], class_leaf[y[i]], node_weight, node_bias)
 
 
-@njit(**NJIT)
+@njit(**NJIT_NO_NRT)
 def sample_classes(Z, n_samples, node_weight, node_bias, leaf_class, state, out_class, out_log_prob):
     """Draw ``n_samples`` classes per row of Z.
 
@@ -117,7 +117,7 @@ def sample_classes(Z, n_samples, node_weight, node_bias, leaf_class, state, out_
             out_log_prob[i, s] = lp
 
 
-@njit(**NJIT)
+@njit(**NJIT_NO_NRT)
 def add_log_noise_all(A, leaf_class, out_inout, buf):
     """Add log p_n(c | x_r) for every class c to ``out_inout[r, c]``.
 

@@ -47,7 +47,7 @@ import math
 
 from numba import njit
 
-from .._config import NJIT, NJIT_HELPER
+from .._config import NJIT_HELPER, NJIT_NO_NRT
 
 #: Rows gathered per block in a pass over a node's rows.
 BLOCK = 128
@@ -154,7 +154,7 @@ def node_pass(theta, perm, lo, hi, side, row_ptr, Zl, wl, alpha, out_grad, out_n
     return f
 
 
-@njit(**NJIT)
+@njit(**NJIT_NO_NRT)
 def fit_nodes(
     node_start, node_stop, node_lo, node_hi, perm, side_inout, row_ptr, Zl, wl, S, cnt,
     alpha, max_newton_iter, max_split_iter, newton_stop, theta_inout, out_objective, out_iterations,

@@ -76,6 +76,8 @@ MIN_TREE_TEMPERATURE = 1.0 / 32.0
 SLOWER = 0.5
 #: Pilots of models with at most this many weights (classes x features) train side by side (``small_pilots``).
 SIDE_BY_SIDE_WEIGHTS = 2**22
+#: Pilots of a model with more weights than this train with sparse weights on sparse X (:func:`pilot_weights`).
+SPARSE_PILOT_WEIGHTS = 2**22
 #: Range of the score temperature T.
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.25, 64.0
 
@@ -317,11 +319,17 @@ def blended_sparse(coef: sp.csr_matrix, coef_sums, mu_scaled: sp.csr_matrix):
 
 
 def pilot_weights(estimator, X) -> str:
-    """The pilot's weight layout: sparse if the model's are, else the "auto" choice for X (a pilot
-    with a large dense coef_ would double the memory; a small one reuses the model's kernels)."""
+    """The pilot's weight layout: sparse if the model's are or, for sparse X, if the model has more than
+    ``SPARSE_PILOT_WEIGHTS`` weights; else dense. A short pilot on sparse rows touches few of a large
+    model's weights: a dense coef_ would cost more to allocate and start (the centroid start writes
+    every weight) than the pilot's epochs, and double the memory. Sparse and dense weights train the
+    same model; the pilot's scores are then summed in another order, so the temperature it chooses
+    may differ in the last digits."""
     if sp.issparse(estimator.coef_):
         return "sparse"
-    return "auto" if sp.issparse(X) else "dense"
+    if sp.issparse(X) and len(estimator.classes_) * X.shape[1] > SPARSE_PILOT_WEIGHTS:
+        return "sparse"
+    return "dense"
 
 
 def flatter_tree(tree):

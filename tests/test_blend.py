@@ -521,3 +521,32 @@ def test_pilots_side_by_side_choose_as_one_thread_does():
         clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=n_jobs, max_iter=2).fit(X, y)
         chosen.append((clf.centroid_blend_, clf.score_temperature_, clf.tree_.temperature_, clf.learning_rate_))
     assert chosen[0] == chosen[1]
+
+
+def test_sparse_pilots_choose_as_dense_pilots_do(monkeypatch):
+    """Pilots of large models on sparse X train with sparse weights; that changes their speed, not the choice."""
+    import skxc._blend as blend
+
+    X, y, _, _ = few_rows_data(n_classes=200, n_samples=2000, seed=5)
+    assert sp.issparse(X)
+    layouts, fitted = [], []
+    real = blend.chosen_blend
+
+    def recording(pilot, *args):
+        out = real(pilot, *args)
+        layouts.append(sp.issparse(pilot.coef_))
+        return out
+
+    monkeypatch.setattr(blend, "chosen_blend", recording)
+    for threshold in (2**40, 0):  # dense pilots, then sparse ones
+        monkeypatch.setattr(blend, "SPARSE_PILOT_WEIGHTS", threshold)
+        clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=3, weights="dense").fit(X, y)
+        fitted.append(clf)
+    assert layouts == [False] * 3 + [True] * 3
+    dense, sparse = fitted
+    assert (dense.centroid_blend_, dense.learning_rate_, dense.tree_.temperature_) == (
+        sparse.centroid_blend_, sparse.learning_rate_, sparse.tree_.temperature_,
+    )  # fmt: skip
+    # the pilots' scores are summed in another order: the temperature agrees to rounding
+    assert sparse.score_temperature_ == pytest.approx(dense.score_temperature_, rel=1e-7)
+    np.testing.assert_array_equal(dense.coef_, sparse.coef_)

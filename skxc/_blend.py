@@ -48,6 +48,7 @@ from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 
 from ._config import FLOAT
+from ._fit import HOGWILD_MIN_CLASSES
 from ._parallel import child_seed, fan_out_pipelined, in_background, n_threads
 from ._solver import auto_learning_rate
 from ._start import add_centred, rms_row_norm, tempered, unit_centroids
@@ -74,7 +75,7 @@ FLATTER = 0.5
 MIN_TREE_TEMPERATURE = 1.0 / 32.0
 #: With ``learning_rate="auto"``, "auto" also tries the learning rate times this factor (1: not tried).
 SLOWER = 0.5
-#: Pilots of models with at most this many weights (classes x features) train side by side (``small_pilots``).
+#: Pilots of models with at most this many weights (classes x features) train side by side (``side_by_side_pilots``).
 SIDE_BY_SIDE_WEIGHTS = 2**22
 #: Pilots of a model with more weights than this train with sparse weights on sparse X (:func:`pilot_weights`).
 SPARSE_PILOT_WEIGHTS = 2**22
@@ -380,12 +381,17 @@ def multilabel_pilot_data(estimator, X, rows, fit_rows, held_rows, rng):
     return (X[fit_rows], Y[fit_rows], row_weight[fit_rows], X_held), truth, S
 
 
-def small_pilots(n_classes: int, n_features: int) -> bool:
+def side_by_side_pilots(estimator, X) -> bool:
     """Whether the pilots train side by side, one thread each (with ``n_jobs`` > 1): for a model of at most
-    ``SIDE_BY_SIDE_WEIGHTS`` weights. Hogwild threads on so few weights mostly wait for each other's
-    cache lines (the same classes and features), so a pilot trains about as fast on one thread as on
-    two; larger pilots train one after the other on all threads (and one at a time in memory)."""
-    return n_classes * n_features <= SIDE_BY_SIDE_WEIGHTS
+    ``SIDE_BY_SIDE_WEIGHTS`` weights, or of fewer than ``HOGWILD_MIN_CLASSES`` classes with sparse pilot
+    weights. Hogwild threads on few weights mostly wait for each other's cache lines (the same classes
+    and features), so a small pilot trains about as fast on one thread as on two; below
+    ``HOGWILD_MIN_CLASSES`` classes a pilot trains on one thread anyway, and sparse pilots are small in
+    memory. Other pilots train one after the other on all threads (and one at a time in memory)."""
+    n_classes, n_features = len(estimator.classes_), X.shape[1]
+    if n_classes * n_features <= SIDE_BY_SIDE_WEIGHTS:
+        return True
+    return n_classes < HOGWILD_MIN_CLASSES and pilot_weights(estimator, X) == "sparse"
 
 
 def held_out_scores(X, codes, weight, split, n_classes: int, pilot_rng):
@@ -475,7 +481,7 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
         candidates.append((tree, SLOWER))
     seed = child_seed(pilot_rng)  # the same for every candidate: they differ only in the tree or step size
     threads = n_threads(estimator.n_jobs)
-    side_by_side = threads > 1 and len(candidates) > 1 and small_pilots(len(estimator.classes_), X.shape[1])
+    side_by_side = threads > 1 and len(candidates) > 1 and side_by_side_pilots(estimator, X)
 
     def new_pilot(candidate):
         tree_c, lr_factor = candidate

@@ -550,3 +550,17 @@ def test_sparse_pilots_choose_as_dense_pilots_do(monkeypatch):
     # the pilots' scores are summed in another order: the temperature agrees to rounding
     assert sparse.score_temperature_ == pytest.approx(dense.score_temperature_, rel=1e-7)
     np.testing.assert_array_equal(dense.coef_, sparse.coef_)
+
+
+def test_which_pilots_train_side_by_side(monkeypatch):
+    import skxc._blend as blend
+
+    X, y, _, _ = few_rows_data(n_classes=200, n_samples=2000, seed=5)  # CSR, 200 classes x 40 features
+    clf = AdversarialSoftmaxClassifier(random_state=0, max_iter=1, centroid_blend=0.0, weights="dense").fit(X, y)
+    assert blend.side_by_side_pilots(clf, X)  # a small model
+    monkeypatch.setattr(blend, "SIDE_BY_SIDE_WEIGHTS", 0)  # as if it were large:
+    monkeypatch.setattr(blend, "SPARSE_PILOT_WEIGHTS", 0)
+    assert blend.pilot_weights(clf, X) == "sparse" and blend.side_by_side_pilots(clf, X)  # one thread each anyway
+    assert blend.pilot_weights(clf, X.toarray()) == "dense" and not blend.side_by_side_pilots(clf, X.toarray())
+    monkeypatch.setattr(blend, "HOGWILD_MIN_CLASSES", 100)  # pilots that would train on all threads
+    assert not blend.side_by_side_pilots(clf, X)

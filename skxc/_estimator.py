@@ -86,9 +86,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
 
     max_iter : int >= 1 or "auto", default="auto"
         Maximum number of epochs (passes over the training data) in ``fit``.
-        "auto": 10 for at most 50,000 training examples (rows; for
-        multi-label Y, (row, label) pairs), 5 above (the epochs of small sets
-        are cheap; :ref:`benchmarks-schedule`).
+        "auto": 10 for at most 50,000 training rows (for multi-label Y too,
+        whatever the number of labels per row), 5 above (the epochs of small
+        sets are cheap; :ref:`benchmarks-schedule`).
 
     tol : float or None, default=None
         Stopping tolerance: training stops when the monitored quantity (training

@@ -189,15 +189,15 @@ def initialize(
     return Start(tree, tree_fit_seconds, coef, shared, state, intercept, init_scale, learning_rate, split)
 
 
-#: ``max_iter="auto"``: 10 epochs for at most this many training examples (rows, or (row, label) pairs
-#: of multi-label Y), 5 above (docs/benchmarks, "Learning-rate schedule and epoch budget").
+#: ``max_iter="auto"``: 10 epochs for at most this many training rows (also for multi-label Y: rows, not
+#: (row, label) pairs), 5 above (docs/benchmarks, "Learning-rate schedule and epoch budget").
 AUTO_MAX_ITER_ROWS = 50_000
 
 
-def resolve_max_iter(max_iter, n_examples: int) -> int:
-    """The epoch budget of ``fit``: ``max_iter``, or for "auto" 10 up to ``AUTO_MAX_ITER_ROWS`` examples, 5 above."""
+def resolve_max_iter(max_iter, n_rows: int) -> int:
+    """The epoch budget of ``fit``: ``max_iter``, or for "auto" 10 up to ``AUTO_MAX_ITER_ROWS`` rows, 5 above."""
     if max_iter == "auto":
-        return 10 if n_examples <= AUTO_MAX_ITER_ROWS else 5
+        return 10 if n_rows <= AUTO_MAX_ITER_ROWS else 5
     return int(max_iter)
 
 

@@ -113,9 +113,8 @@ class TrainingMixin:
             and self.coef_.shape[1] == X.shape[1]
         )
         rng = self._rng if warm else seed_rng(self.random_state)
-        # the epoch budget of max_iter="auto" counts examples: rows, or (row, label) pairs
-        n_examples = (int(y.nnz) if sp.issparse(y) else int(np.count_nonzero(y))) if multilabel else X.shape[0]
-        n_epochs = resolve_max_iter(self.max_iter, n_examples)
+        # the epoch budget of max_iter="auto" counts rows, for multi-label y too (not (row, label) pairs)
+        n_epochs = resolve_max_iter(self.max_iter, X.shape[0])
         with intact_on_error(self.__dict__):  # also Ctrl-C during the blend's pilot: nothing has changed
             prepared = []  # the blend's held-out scores, computed while the tree is fitted
             on_split = None if warm or multilabel else blend_preparation(self, rng, prepared)

@@ -798,16 +798,17 @@ def test_auto_max_iter_follows_the_number_of_rows(data):
     assert clf.max_iter == "auto" and clf.n_iter_ == 10 and len(clf.loss_curve_) == 10
 
 
-def test_auto_max_iter_counts_label_pairs_of_multilabel_targets(monkeypatch):
-    """Multi-label: "auto" counts (row, label) pairs, the examples an epoch trains on."""
+def test_auto_max_iter_counts_rows_of_multilabel_targets(monkeypatch):
+    """Multi-label: "auto" counts rows, as for single-label data, not the (row, label) pairs an epoch trains on."""
     import skxc._fit as fit_module
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 5))
     Y = (rng.random((60, 6)) < 0.5).astype(int)
-    Y[:, 0] = 1  # every row has a label
-    monkeypatch.setattr(fit_module, "AUTO_MAX_ITER_ROWS", int(Y.sum()) - 1)  # more pairs than the limit, fewer rows
+    Y[:, 0] = 1  # every row has a label: more pairs than rows
+    monkeypatch.setattr(fit_module, "AUTO_MAX_ITER_ROWS", 60)  # as many rows as the limit, more pairs
+    assert int(Y.sum()) > 60
     clf = AdversarialSoftmaxClassifier(noise="uniform", random_state=0).fit(X, Y)
-    assert clf.n_iter_ == 5
-    monkeypatch.setattr(fit_module, "AUTO_MAX_ITER_ROWS", int(Y.sum()))
-    assert AdversarialSoftmaxClassifier(noise="uniform", random_state=0).fit(X, Y).n_iter_ == 10
+    assert clf.n_iter_ == 10
+    monkeypatch.setattr(fit_module, "AUTO_MAX_ITER_ROWS", 59)
+    assert AdversarialSoftmaxClassifier(noise="uniform", random_state=0).fit(X, Y).n_iter_ == 5

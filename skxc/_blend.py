@@ -49,6 +49,7 @@ from sklearn.frozen import FrozenEstimator
 
 from ._config import FLOAT
 from ._fit import HOGWILD_MIN_CLASSES
+from ._multilabel import pairs_of_rows
 from ._parallel import child_seed, fan_out_pipelined, in_background, n_threads
 from ._solver import auto_learning_rate
 from ._start import add_centred, rms_row_norm, tempered, unit_centroids
@@ -374,7 +375,7 @@ def multilabel_pilot_data(estimator, X, rows, fit_rows, held_rows, rng):
     held, truth = chosen
     row_weight = np.ones(n_rows)
     row_weight[rows.example_row] = weight  # every example carries its row's weight; rows without labels: 1
-    fit_pairs = np.flatnonzero(np.isin(rows.example_row, fit_rows))
+    fit_pairs = pairs_of_rows(rows.example_row, n_rows, held_rows)[0]  # the examples of the fit rows
     mu, centre = unit_centroids(X, codes, n_classes, weight, rows=fit_pairs, example_row=rows.example_row)
     X_held = X[held]
     S = centroid_scores(X_held, mu, centre, rms_row_norm(X))

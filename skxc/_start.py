@@ -110,35 +110,16 @@ def unit_centroids(X, codes: np.ndarray, n_classes: int, sample_weight: np.ndarr
     for classes without rows; ``centre`` float64 (n_features,) or None.
     Scores are ``(x - centre) @ mu.T``.
     """
-    if example_row is not None:
-        return _example_centroids(X, codes, n_classes, sample_weight, rows, example_row)
-    w = _row_weights(sample_weight, rows, X.shape[0])
-    centre = None if sp.issparse(X) else _centre(X, w)
-    return _unit_rows(_class_sums(X, codes, n_classes, w, centre, rows)), centre
-
-
-def _example_centroids(X, codes, n_classes: int, sample_weight, rows, example_row):
-    """:func:`unit_centroids` of (row, label) examples: O(nnz of the rows used) for sparse X, X not copied."""
-    idx = np.arange(codes.shape[0]) if rows is None else np.asarray(rows)
-    w = np.asarray(sample_weight, dtype=np.float64)[idx]
-    x_rows = np.asarray(example_row)[idx]
-    # each row's weight in the centre: the sum of its counted examples' weights
-    centre = None if sp.issparse(X) else _centre(X, np.bincount(x_rows, weights=w, minlength=X.shape[0]))
-    used = np.unique(x_rows)
-    if sp.issparse(X):
-        X = sp.csr_matrix(X)
-        sq = np.zeros(X.shape[0])
-        sq[used] = np.asarray(X[used].multiply(X[used]).sum(axis=1), dtype=np.float64).ravel()
-        inv_norm = np.divide(w, np.sqrt(sq[x_rows]), out=np.zeros(idx.size), where=sq[x_rows] > 0)
-        M = sp.csr_matrix((inv_norm, (codes[idx], x_rows)), shape=(n_classes, X.shape[0]))
-        return _unit_rows(sp.csr_matrix(M @ X, dtype=np.float64)), None
-    sums = np.zeros((n_classes, X.shape[1]))
-    for b in _blocks(idx.size, X.shape[1]):
-        Xb = np.asarray(X[x_rows[b]], dtype=np.float64) - centre
-        sq = np.einsum("ij,ij->i", Xb, Xb)
-        Xb *= np.divide(w[b], np.sqrt(sq), out=np.zeros(sq.shape[0]), where=sq > 0)[:, None]
-        np.add.at(sums, codes[idx[b]], Xb)
-    return _unit_rows(sums), centre
+    if example_row is None:
+        w = _row_weights(sample_weight, rows, X.shape[0])
+        centre = None if sp.issparse(X) else _centre(X, w)
+        return _unit_rows(_class_sums(X, codes, n_classes, w, centre, rows)), centre
+    w = np.asarray(sample_weight, dtype=np.float64)
+    centre = None
+    if not sp.issparse(X):  # each row's weight in the centre: the sum of its counted examples' weights
+        idx = np.arange(codes.shape[0]) if rows is None else np.asarray(rows)
+        centre = _centre(X, np.bincount(example_row[idx], weights=w[idx], minlength=X.shape[0]))
+    return _unit_rows(_class_sums(X, codes, n_classes, w, centre, rows, example_row)), centre
 
 
 def _row_weights(sample_weight, rows, n: int) -> np.ndarray:
@@ -160,16 +141,23 @@ def _centre(X, w) -> np.ndarray:
     return sum(w[b] @ np.asarray(X[b], dtype=np.float64) for b in _blocks(X.shape[0], X.shape[1])) / total
 
 
-def _class_sums(X, codes, n_classes: int, w, centre, rows=None):
+def _class_sums(X, codes, n_classes: int, w, centre, rows=None, example_row=None):
     """Per class, the w-weighted sum of the L2-normalised rows (x - centre) / ||x - centre||.
 
     Only the rows ``rows`` (default all) are read: O(their nnz) for sparse X.
+    Multi-label: ``codes``, ``w`` and ``rows`` refer to (row, label) examples,
+    each read from its row ``example_row[e]`` of X (a row once per label).
     """
-    idx = np.arange(X.shape[0]) if rows is None else np.asarray(rows)
+    if example_row is None:
+        idx = np.arange(X.shape[0]) if rows is None else np.asarray(rows)
+        x_rows = idx
+    else:
+        idx = np.arange(codes.shape[0]) if rows is None else np.asarray(rows)
+        x_rows = np.asarray(example_row)[idx]
     if sp.issparse(X):
         X = sp.csr_matrix(X)
-        lengths = np.diff(X.indptr)[idx]
-        starts = X.indptr[idx]
+        lengths = np.diff(X.indptr)[x_rows]
+        starts = X.indptr[x_rows]
         entries = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
         sq = np.bincount(
             np.repeat(np.arange(idx.size), lengths), weights=np.square(X.data[entries], dtype=np.float64),
@@ -177,12 +165,12 @@ def _class_sums(X, codes, n_classes: int, w, centre, rows=None):
         )  # fmt: skip
         inv_norm = np.divide(w[idx], np.sqrt(sq), out=np.zeros(idx.size), where=sq > 0)
         # an (n_classes x n) sparse indicator with entries in the read rows' columns only, times X
-        M = sp.csr_matrix((inv_norm, (codes[idx], idx)), shape=(n_classes, X.shape[0]))
+        M = sp.csr_matrix((inv_norm, (codes[idx], x_rows)), shape=(n_classes, X.shape[0]))
         return sp.csr_matrix(M @ X, dtype=np.float64)
     sums = np.zeros((n_classes, X.shape[1]))
     for b in _blocks(idx.size, X.shape[1]):
         rows_b = idx[b]
-        Xb = np.asarray(X[rows_b], dtype=np.float64) - centre
+        Xb = np.asarray(X[x_rows[b]], dtype=np.float64) - centre
         sq = np.einsum("ij,ij->i", Xb, Xb)
         Xb *= np.divide(w[rows_b], np.sqrt(sq), out=np.zeros(sq.shape[0]), where=sq > 0)[:, None]
         np.add.at(sums, codes[rows_b], Xb)

@@ -288,12 +288,12 @@ def test_when_the_flatter_tree_wins_training_uses_it(monkeypatch):
     real = blend.chosen_blend
     calls = []
 
-    def second_wins(*args):  # the flatter tree's pilot (the second) gets the better likelihood
+    def first_wins(*args):  # the flatter tree's pilot (the first) gets the better likelihood
         beta, T, ll = real(*args)
         calls.append(1)
-        return beta, T, ll + 10.0 * (len(calls) == 2)
+        return beta, T, ll + 10.0 * (len(calls) == 1)
 
-    monkeypatch.setattr(blend, "chosen_blend", second_wins)
+    monkeypatch.setattr(blend, "chosen_blend", first_wins)
     trained = []
     train = AdversarialSoftmaxClassifier._train
 
@@ -305,7 +305,7 @@ def test_when_the_flatter_tree_wins_training_uses_it(monkeypatch):
     fitted_tau = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=1, centroid_blend=0.0)
     fitted_tau = fitted_tau.fit(X, y).tree_.temperature_  # the same tree fit, without the pilots
     clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2).fit(X, y)
-    assert len(calls) == 3  # the estimator's settings, the flatter tree, half the learning rate
+    assert len(calls) == 2  # the flatter tree and half the learning rate (not the estimator's settings)
     assert clf.tree_.temperature_ == pytest.approx(fitted_tau / 2)
     tree, log_noise, codes = trained[-1]  # the model's own training (the pilots' come first)
     assert tree is clf.tree_
@@ -328,21 +328,47 @@ def test_the_pilots_choose_the_learning_rate(monkeypatch, slower_wins):
     def last_wins(pilot, *args):  # the last pilot (half the learning rate) gets the better likelihood
         beta, T, ll = real(pilot, *args)
         pilots.append((pilot.learning_rate, pilot.learning_rate_, pilot.tree_))
-        return beta, T, ll + (10.0 if slower_wins else -10.0) * (len(pilots) == 3)
+        return beta, T, ll + (10.0 if slower_wins else -10.0) * (len(pilots) == 2)
 
     monkeypatch.setattr(blend, "chosen_blend", last_wins)
     plain = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2, centroid_blend=0.0).fit(X, y)
     clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2).fit(X, y)
-    assert [p[0] for p in pilots[:2]] == ["auto", "auto"]
-    assert pilots[2][0] == pytest.approx(blend.SLOWER * pilots[0][1], rel=1e-12)  # half the pilots' own auto rate
-    assert pilots[2][2] is pilots[0][2]  # the estimator's tree
+    assert len(pilots) == 2  # the flatter tree, then half the learning rate
+    assert pilots[0][0] == "auto"
+    assert pilots[1][0] == pytest.approx(blend.SLOWER * pilots[0][1], rel=1e-12)  # half the pilots' own auto rate
+    assert pilots[0][2].temperature_ == pytest.approx(plain.tree_.temperature_ / 2)
+    assert pilots[1][2].temperature_ == plain.tree_.temperature_  # the estimator's tree
     assert clf.learning_rate_ == pytest.approx((blend.SLOWER if slower_wins else 1.0) * plain.learning_rate_)
-    if slower_wins:  # with the estimator's own tree
-        assert clf.tree_.temperature_ == plain.tree_.temperature_
-    # an explicit learning rate is kept: no third pilot
+    expected_tau = plain.tree_.temperature_ / (1 if slower_wins else 2)  # else the flatter tree's pilot won
+    assert clf.tree_.temperature_ == pytest.approx(expected_tau)
+    # an explicit learning rate is kept: the estimator's settings and the flatter tree
     pilots.clear()
     fixed = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2, learning_rate=0.05).fit(X, y)
     assert len(pilots) == 2 and fixed.learning_rate_ == 0.05
+    assert [p[2].temperature_ for p in pilots] == pytest.approx(
+        [plain.tree_.temperature_, plain.tree_.temperature_ / 2]
+    )
+
+
+def test_own_settings_pilot_with_both_alternatives_when_asked(monkeypatch):
+    import skxc._blend as blend
+
+    X, y, _, _ = few_rows_data(n_classes=200, n_samples=2000, seed=7)
+    real = blend.chosen_blend
+    pilots = []
+
+    def recording(pilot, *args):
+        out = real(pilot, *args)
+        pilots.append((pilot.learning_rate, pilot.tree_.temperature_))
+        return out
+
+    monkeypatch.setattr(blend, "chosen_blend", recording)
+    monkeypatch.setattr(blend, "OWN_PILOT_WITH_BOTH", True)
+    plain = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2, centroid_blend=0.0).fit(X, y)
+    AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2).fit(X, y)
+    tau = plain.tree_.temperature_
+    assert [p[1] for p in pilots] == pytest.approx([tau, tau / 2, tau])  # own, flatter tree, slower step
+    assert pilots[0][0] == "auto" and pilots[1][0] == "auto" and pilots[2][0] != "auto"
 
 
 def test_a_pilot_that_would_not_fit_in_memory_is_skipped_with_a_warning(monkeypatch):
@@ -446,14 +472,18 @@ def multilabel_few_rows_data(seed=0, extra=0.5):
     return X, indicator(y), Xt, indicator(yt)
 
 
-def test_multilabel_auto_blend_with_one_label_per_row_is_the_single_label_choice():
+def test_multilabel_auto_blend_with_one_label_per_row_is_the_single_label_choice(monkeypatch):
     """An indicator with one label per row: the pick-all-labels choice is the single-label one (here
     the centroids, which add 4 points of precision@1), and it is reproducible."""
+    import skxc._blend as blend
     from skxc.metrics import precision_at_k
 
     X, Y, Xt, Yt = multilabel_few_rows_data(extra=0.0)
     y = Y.indices  # one label per row, in row order
-    single = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1).fit(X, y)
+    with monkeypatch.context() as m:  # the single-label fit with the one pilot multi-label fits run
+        m.setattr(blend, "SLOWER", 1.0)  # no slower step
+        m.setattr(blend, "MIN_TREE_TEMPERATURE", 2.0)  # no flatter tree
+        single = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1).fit(X, y)
     clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1).fit(X, Y)
     assert clf.centroid_blend_ == single.centroid_blend_ > 0
     assert clf.score_temperature_ == pytest.approx(single.score_temperature_, rel=0.05)
@@ -542,7 +572,7 @@ def test_sparse_pilots_choose_as_dense_pilots_do(monkeypatch):
         monkeypatch.setattr(blend, "SPARSE_PILOT_WEIGHTS", threshold)
         clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=3, weights="dense").fit(X, y)
         fitted.append(clf)
-    assert layouts == [False] * 3 + [True] * 3
+    assert layouts == [False] * 2 + [True] * 2  # the flatter tree's and the slower step's pilots
     dense, sparse = fitted
     assert (dense.centroid_blend_, dense.learning_rate_, dense.tree_.temperature_) == (
         sparse.centroid_blend_, sparse.learning_rate_, sparse.tree_.temperature_,

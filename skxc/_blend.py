@@ -479,16 +479,16 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
     if scored is None:
         return 0.0, 1.0, tree, 1.0
     fit_data, truth, S = scored
-    candidates = [(tree, 1.0)]  # (tree, factor of the learning rate)
-    # multi-label: one pilot, the other two did not pay (module docstring)
+    alternatives = []  # (tree, factor of the learning rate); multi-label: none, they did not pay (module docstring)
     if not multilabel and estimator.noise == "adversarial" and estimator.tree_temperature == "auto":
         flat = flatter_tree(tree)
         if flat is not None:
-            candidates.append((flat, 1.0))
+            alternatives.append((flat, 1.0))
     if not multilabel and estimator.learning_rate == "auto" and SLOWER != 1.0:
-        candidates.append((tree, SLOWER))
-    if len(candidates) == 3 and not OWN_PILOT_WITH_BOTH:
-        candidates = candidates[1:]  # the flatter tree and the slower step (OWN_PILOT_WITH_BOTH)
+        alternatives.append((tree, SLOWER))
+    # the estimator's own settings, unless both alternatives train (OWN_PILOT_WITH_BOTH)
+    own = [] if len(alternatives) == 2 and not OWN_PILOT_WITH_BOTH else [(tree, 1.0)]
+    candidates = own + alternatives
     seed = child_seed(pilot_rng)  # the same for every candidate: they differ only in the tree or step size
     threads = n_threads(estimator.n_jobs)
     side_by_side = threads > 1 and len(candidates) > 1 and side_by_side_pilots(estimator, X)

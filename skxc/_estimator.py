@@ -149,10 +149,10 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         model trained on the other rows for 20 % of the epochs, at least 2
         (for single-label data, pilots try the tree at half its temperature,
         with ``tree_temperature="auto"``, and half the learning rate, with
-        ``learning_rate="auto"``, and the estimator's own settings unless both
-        of those run; the best pilot's settings are kept); it does so with negative sampling, at most 50
-        rows per class (label, for multi-label data) and at least 1,000
-        rows, and otherwise means 0. A number: that beta, temperature 1.
+        ``learning_rate="auto"``, and the estimator's own settings unless
+        both of those run; the best pilot's settings are kept); it does so
+        with negative sampling, at most 50 rows per class (label, for
+        multi-label data) and at least 1,000 rows, and otherwise means 0. A number: that beta, temperature 1.
         0 leaves the paper's model (:ref:`param-centroid-blend`).
 
     intercept_init : {"zeros", "noise"}, default="zeros"

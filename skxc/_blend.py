@@ -48,13 +48,14 @@ from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 
 from ._config import FLOAT
-from ._fit import HOGWILD_MIN_CLASSES
+from ._fit import adagrad_kind, stored_weights_bound
 from ._multilabel import pairs_of_rows
 from ._parallel import child_seed, fan_out_pipelined, in_background, n_threads
 from ._solver import auto_learning_rate
 from ._start import add_centred, rms_row_norm, tempered, unit_centroids
 from ._state import AdagradState, writeable
-from ._validation import warn_user
+from ._validation import MEMORY_HEADROOM, available_memory_bytes, warn_user
+from ._weights import estimated_sparse_bytes
 
 #: Candidate beta: 0 and 4**0 .. 4**6 (in units of 1 / RMS row norm).
 BETAS = np.concatenate([[0.0], 4.0 ** np.arange(0, 7)])
@@ -390,15 +391,28 @@ def multilabel_pilot_data(estimator, X, rows, fit_rows, held_rows, rng):
 
 def side_by_side_pilots(estimator, X) -> bool:
     """Whether the pilots train side by side, one thread each (with ``n_jobs`` > 1): for a model of at most
-    ``SIDE_BY_SIDE_WEIGHTS`` weights, or of fewer than ``HOGWILD_MIN_CLASSES`` classes with sparse pilot
-    weights. Hogwild threads on few weights mostly wait for each other's cache lines (the same classes
-    and features), so a small pilot trains about as fast on one thread as on two; below
-    ``HOGWILD_MIN_CLASSES`` classes a pilot trains on one thread anyway, and sparse pilots are small in
-    memory. Other pilots train one after the other on all threads (and one at a time in memory)."""
+    ``SIDE_BY_SIDE_WEIGHTS`` weights, or with sparse pilot weights when two pilots' tables fit under the
+    memory guard together (:func:`two_sparse_pilots_fit`). Hogwild threads on few weights mostly wait for
+    each other's cache lines (the same classes and features), so a small pilot trains about as fast on one
+    thread as on two; two sparse pilots on one thread each finished sooner than one after the other on two
+    threads above 1,000 classes as well (docs/benchmarks.rst, "Side-by-side sparse pilots"), and their
+    tables hold only the weights two epochs on the fit rows touch. Dense pilots of larger models train one
+    after the other on all threads (and one at a time in memory)."""
     n_classes, n_features = len(estimator.classes_), X.shape[1]
     if n_classes * n_features <= SIDE_BY_SIDE_WEIGHTS:
         return True
-    return n_classes < HOGWILD_MIN_CLASSES and pilot_weights(estimator, X) == "sparse"
+    return pilot_weights(estimator, X) == "sparse" and two_sparse_pilots_fit(estimator, X)
+
+
+def two_sparse_pilots_fit(estimator, X) -> bool:
+    """Whether two sparse pilots' tables (each bounded by ``stored_weights_bound`` over the fit rows, about
+    80 % of X's rows) fit in ``MEMORY_HEADROOM`` of the available memory at once; True if unknown."""
+    avail = available_memory_bytes()
+    if avail is None:
+        return True
+    n_stored = min(stored_weights_bound(X, X.shape[0], estimator.n_negatives), len(estimator.classes_) * X.shape[1])
+    full = adagrad_kind(estimator.adagrad, estimator.noise) == "full"
+    return 2 * estimated_sparse_bytes(n_stored, full) <= MEMORY_HEADROOM * avail
 
 
 def held_out_scores(X, codes, weight, split, n_classes: int, pilot_rng):

@@ -590,7 +590,14 @@ def test_which_pilots_train_side_by_side(monkeypatch):
     assert blend.side_by_side_pilots(clf, X)  # a small model
     monkeypatch.setattr(blend, "SIDE_BY_SIDE_WEIGHTS", 0)  # as if it were large:
     monkeypatch.setattr(blend, "SPARSE_PILOT_WEIGHTS", 0)
-    assert blend.pilot_weights(clf, X) == "sparse" and blend.side_by_side_pilots(clf, X)  # one thread each anyway
+    assert blend.pilot_weights(clf, X) == "sparse" and blend.side_by_side_pilots(clf, X)  # small sparse tables
     assert blend.pilot_weights(clf, X.toarray()) == "dense" and not blend.side_by_side_pilots(clf, X.toarray())
-    monkeypatch.setattr(blend, "HOGWILD_MIN_CLASSES", 100)  # pilots that would train on all threads
-    assert not blend.side_by_side_pilots(clf, X)
+    # two sparse pilots' tables at once must fit under the memory guard
+    n_stored = min(blend.stored_weights_bound(X, X.shape[0], clf.n_negatives), len(clf.classes_) * X.shape[1])
+    table = blend.estimated_sparse_bytes(n_stored, False)  # the factored Adagrad state: no sums per weight
+    monkeypatch.setattr(blend, "available_memory_bytes", lambda: int(2 * table / blend.MEMORY_HEADROOM) + 1)
+    assert blend.side_by_side_pilots(clf, X)
+    monkeypatch.setattr(blend, "available_memory_bytes", lambda: int(2 * table / blend.MEMORY_HEADROOM) - 1)
+    assert not blend.side_by_side_pilots(clf, X)  # one after the other
+    monkeypatch.setattr(blend, "available_memory_bytes", lambda: None)  # unknown: side by side
+    assert blend.side_by_side_pilots(clf, X)

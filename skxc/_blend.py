@@ -405,8 +405,9 @@ def side_by_side_pilots(estimator, X) -> bool:
 
 
 def two_sparse_pilots_fit(estimator, X) -> bool:
-    """Whether two sparse pilots' tables (each bounded by ``stored_weights_bound`` over the fit rows, about
-    80 % of X's rows) fit in ``MEMORY_HEADROOM`` of the available memory at once; True if unknown."""
+    """Whether two sparse pilots' tables fit in ``MEMORY_HEADROOM`` of the available memory at once; True if
+    unknown. Each table is bounded by ``stored_weights_bound`` over all of X's rows: the pilots train on
+    the fit rows (about 80 % of them), so this overestimates, on the safe side."""
     avail = available_memory_bytes()
     if avail is None:
         return True

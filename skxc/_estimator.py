@@ -193,7 +193,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         After ``fit``, drop the weights whose magnitude is below
         ``weight_threshold`` times the largest magnitude among their class's
         weights (zeroed for dense weights); 0 keeps all. "auto": 0.01 for
-        sparse weights, 0 for dense ones. ``partial_fit`` never prunes
+        sparse weights, 0 for dense ones. Sparse weights below it are also
+        dropped during ``fit`` whenever their table would otherwise grow
+        (they restart from 0 if touched again). ``partial_fit`` never prunes
         (:ref:`param-weights`, :ref:`benchmarks-sparse-weights`).
 
     Attributes

@@ -27,7 +27,7 @@ from ._fit import (
     top1_score,
     training_rows,
 )
-from ._model import intact_on_error, training_model
+from ._model import has_sparse_weights, intact_on_error, training_model
 from ._multilabel import is_multilabel, label_cardinality, label_columns, label_examples
 from ._noise import frozen_classes
 from ._parallel import deferred_interrupt, n_threads, one_blas_thread, seed_rng
@@ -43,6 +43,11 @@ __all__ = ["AUTO_SPARSE_BYTES", "AUTO_WEIGHT_THRESHOLD", "TrainingMixin"]
 AUTO_SPARSE_BYTES = 2**28
 #: ``weight_threshold="auto"`` for sparse weights (dense ones are not pruned).
 AUTO_WEIGHT_THRESHOLD = 0.01
+#: Whether ``fit`` also drops the sparse weights below that threshold (relative to their class's largest) whenever
+#: their hash table would otherwise grow (truncated gradient, Langford et al., JMLR 2009), so that the table
+#: holds about the weights the fitted model keeps, not every one an update ever touched
+#: (docs/benchmarks.rst, "Truncation while training"). False: prune only after training.
+TRUNCATE_WHILE_TRAINING = True
 
 
 class TrainingMixin:
@@ -131,12 +136,13 @@ class TrainingMixin:
                     rows = replace(rows, log_noise=log_noise_of(Z, rows.codes, tree.arrays, n_threads(self.n_jobs)))
                 self._auto_learning_rate *= lr_factor  # the pilots' choice for learning_rate="auto" (1 or smaller)
         self.n_iter_ = 0
-        self._train(rows, n_epochs, val)
-        if blend is not None:
-            self._add_blend(X, rows, beta, temperature)
         threshold = self.weight_threshold
         if threshold == "auto":
-            threshold = AUTO_WEIGHT_THRESHOLD if sp.issparse(self.coef_) else 0.0
+            threshold = AUTO_WEIGHT_THRESHOLD if has_sparse_weights(self.__dict__) else 0.0
+        # sparse weights: the weights that pruning would drop also go whenever the table would grow
+        self._train(rows, n_epochs, val, truncate=threshold if TRUNCATE_WHILE_TRAINING else 0.0)
+        if blend is not None:
+            self._add_blend(X, rows, beta, temperature)
         if threshold > 0:
             self._prune(threshold)
         return self
@@ -179,11 +185,13 @@ class TrainingMixin:
             split = self._initialize(X, codes, pair_weight, rng, example_row, on_split)
         return X, val, self._rows(X, codes, pair_weight, example_row, Y), split
 
-    def _train(self, rows: Rows, n_epochs: int, val=None, check_convergence=True, keep_table=False):
+    def _train(self, rows: Rows, n_epochs: int, val=None, check_convergence=True, keep_table=False, truncate=0.0):
         """Run up to ``n_epochs`` epochs on ``rows``; ``val`` = (X, codes) of held-out rows for early stopping.
 
         Sparse weights train in a hash table: built from coef_ (or the table kept by the previous
         ``partial_fit``); ``keep_table`` keeps it for the next call, coef_ then being built on demand.
+        ``truncate`` > 0: whenever the table would grow, the weights below ``truncate`` times their class's
+        largest |w| are dropped first (``HashedWeights.reserve``; ``fit`` passes its pruning threshold).
         """
         kind = adagrad_kind(self.adagrad, self.noise)
         if self._adagrad_state.kind != kind:
@@ -192,6 +200,8 @@ class TrainingMixin:
         self.intercept_ = writeable(self.intercept_)
         model = training_model(self.__dict__, extra=rows.indices.shape[0])
         table = model if isinstance(model, HashedWeights) else None
+        if table is not None:
+            table.truncate = float(truncate)
         self.learning_rate_ = self._auto_learning_rate if self.learning_rate == "auto" else float(self.learning_rate)
         params, schedule = sgd_setup(
             self.get_params(deep=False), self.learning_rate_, n_epochs, check_convergence, decay=check_convergence,
@@ -221,6 +231,7 @@ class TrainingMixin:
             if progress.best_iteration is not None:
                 self.best_iteration_ = progress.best_iteration
             if table is not None:  # coef_ is stale; back to CSR now unless the table is kept
+                table.truncate = 0.0
                 self.__dict__["_coef"] = None
                 if not keep_table:
                     self.coef_ = self.coef_

@@ -25,7 +25,17 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._config import FLOAT
-from ._kernels.hashed import EMPTY, class_counts, insert_all, prune_copy, prune_counts, table_to_csr
+from ._kernels.hashed import (
+    EMPTY,
+    class_counts,
+    class_max_abs,
+    count_kept,
+    insert_all,
+    insert_kept,
+    prune_copy,
+    prune_counts,
+    table_to_csr,
+)
 
 #: Largest fraction of a table's slots in use; a table that would pass it doubles.
 MAX_LOAD = 0.7
@@ -33,6 +43,9 @@ MAX_LOAD = 0.7
 MIN_CAPACITY = 1 << 10
 #: Bytes per slot: the int64 key and float32 weight (plus float32 Adagrad sum for the full state).
 SLOT_BYTES = 12
+#: A truncating table (``HashedWeights.truncate`` > 0) keeps its size when truncation leaves it at most
+#: this full, and otherwise doubles as it would without truncation.
+TRUNCATE_ROOM = 0.5
 
 
 def _capacity_for(n: int) -> int:
@@ -51,13 +64,16 @@ class HashedWeights:
 
     Attributes: ``keys`` int64, ``vals`` float32, ``acc`` float32 (the full
     Adagrad state per slot, or empty), ``count`` (keys stored, an upper bound
-    with several threads), ``shape`` (n_classes, n_features).
+    with several threads), ``shape`` (n_classes, n_features), ``truncate``
+    (0, or the fraction of its class's largest |w| below which a weight is
+    dropped when the table would otherwise grow: :meth:`reserve`).
     """
 
     def __init__(self, shape, capacity: int, full: bool):
         self.shape = (int(shape[0]), int(shape[1]))
         self._allocate(capacity, full)
         self.count = 0
+        self.truncate = 0.0
 
     def _allocate(self, capacity: int, full: bool) -> None:
         """One zeroed buffer of interleaved slots (key int64, weight float32[, Adagrad sum float32]), so
@@ -97,9 +113,13 @@ class HashedWeights:
         return max(0, int(MAX_LOAD * self.capacity) - self.count)
 
     def reserve(self, extra: int) -> None:
-        """Grow (doubling, rehashing) until ``extra`` more keys fit."""
+        """Grow (doubling, rehashing) until ``extra`` more keys fit; with ``truncate`` > 0, first drop the
+        weights it makes small (:meth:`_truncate`)."""
         need = self.count + int(extra)
         if need <= MAX_LOAD * self.capacity:
+            return
+        if self.truncate > 0:
+            self._truncate(int(extra))
             return
         cap = self.capacity
         while cap * MAX_LOAD < need:
@@ -109,9 +129,28 @@ class HashedWeights:
         self._allocate(cap, acc.shape[0] > 0)
         self.count = int(insert_all(keys, vals, acc, self.keys, self.vals, self.acc, self.shift))
 
+    def _truncate(self, extra: int) -> None:
+        """Make room for ``extra`` more keys by first dropping the weights below ``truncate`` times their
+        class's largest |w| (and their Adagrad sums): at the same capacity if that leaves the table at most
+        ``TRUNCATE_ROOM`` full, else doubled (or more, as :meth:`reserve`)."""
+        n_classes, n_features = self.shape
+        class_max = np.zeros(n_classes, dtype=FLOAT)
+        class_max_abs(self.keys, self.vals, n_features, class_max)
+        limits = FLOAT(self.truncate) * class_max  # float32, as _prune computes its limits
+        need = int(count_kept(self.keys, self.vals, n_features, limits)) + extra
+        cap = self.capacity
+        if need > TRUNCATE_ROOM * cap:
+            cap *= 2
+            while cap * MAX_LOAD < need:
+                cap *= 2
+        check_growth_memory(cap * self.slot_bytes, self.shape, need - extra)
+        keys, vals, acc = self.keys, self.vals, self.acc
+        self._allocate(cap, acc.shape[0] > 0)
+        self.count = int(insert_kept(keys, vals, acc, n_features, limits, self.keys, self.vals, self.acc, self.shift))
+
     def copy(self) -> HashedWeights:
         out = HashedWeights.__new__(HashedWeights)
-        out.shape, out.count = self.shape, self.count
+        out.shape, out.count, out.truncate = self.shape, self.count, self.truncate
         out.assign_buffer(self.buffer.copy(), self.slot_bytes, self.full)
         return out
 
@@ -125,7 +164,7 @@ class HashedWeights:
 
     def assign(self, other: HashedWeights) -> None:
         """Take ``other``'s contents (its buffer, not a copy)."""
-        self.shape, self.count = other.shape, other.count
+        self.shape, self.count, self.truncate = other.shape, other.count, other.truncate
         self.assign_buffer(other.buffer, other.slot_bytes, other.full)
 
     @classmethod

@@ -70,6 +70,80 @@ def test_growth_keeps_every_weight_and_state():
     np.testing.assert_array_equal(acc_back, acc)
 
 
+def _kept_reference(coef, acc, scale):
+    """The entries of ``coef`` (and ``acc``) with |w| >= scale x their row's largest |w| (float32 limits)."""
+    coef = coef.tocoo()
+    top = np.zeros(coef.shape[0], np.float32)
+    np.maximum.at(top, coef.row, np.abs(coef.data))
+    keep = np.abs(coef.data) >= np.float32(scale) * top[coef.row]
+    kept = sp.csr_matrix((coef.data[keep], (coef.row[keep], coef.col[keep])), shape=coef.shape)
+    return kept, (None if acc is None else acc[keep])
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("full", [False, True])
+@pytest.mark.parametrize("frees_enough", [True, False])
+def test_truncating_growth_drops_exactly_the_small_weights(full, frees_enough):
+    """With ``truncate`` > 0, a reserve() that would grow first drops the weights below truncate x their
+    class's largest |w| (with their Adagrad sums), and keeps every other weight and sum; the capacity stays
+    when that leaves the table at most TRUNCATE_ROOM full, else it doubles. A reserve() that fits drops
+    nothing."""
+    from skxc._weights import TRUNCATE_ROOM
+
+    rng = np.random.default_rng(3)
+    coef = sp.random(60, 3000, density=0.02, random_state=4, format="csr", dtype=np.float32)
+    coef.data = (rng.standard_normal(coef.nnz) * rng.choice([1e-3, 1.0], coef.nnz)).astype(np.float32)
+    coef.sort_indices()
+    acc = rng.random(coef.nnz).astype(np.float32) if full else None
+    table = HashedWeights.from_csr(coef, acc)
+    table.truncate = 0.05
+    table.reserve(table.free())  # fits: nothing dropped
+    assert (table.to_csr()[0] != coef).nnz == 0
+    kept, acc_kept = _kept_reference(coef, acc, 0.05)
+    assert 0 < kept.nnz < 0.8 * coef.nnz
+    cap = table.capacity
+    extra = table.free() + 1  # must grow without truncation
+    if not frees_enough:
+        extra = int(TRUNCATE_ROOM * cap) - kept.nnz + 1
+    table.reserve(extra)
+    assert table.capacity == (2 * cap if not frees_enough else cap)
+    assert table.count == kept.nnz and table.count + extra <= MAX_LOAD * table.capacity
+    back, acc_back = table.to_csr()
+    np.testing.assert_array_equal(back.indptr, kept.indptr)
+    np.testing.assert_array_equal(back.indices, kept.indices)
+    np.testing.assert_array_equal(back.data, kept.data)
+    if full:
+        np.testing.assert_array_equal(acc_back, acc_kept)
+
+
+def test_fit_truncates_the_table_at_its_pruning_threshold_partial_fit_never(monkeypatch):
+    """fit's table drops the weights its pruning would drop whenever it would grow ("auto": 0.01 of the
+    class's largest |w| for sparse weights; TRUNCATE_WHILE_TRAINING=False or weight_threshold=0: never);
+    partial_fit's table never truncates. The fitted model predicts as the one pruned only after training
+    does, to a few test rows (the dropped weights are at most 1 % of their class's largest)."""
+    X = sp.random(2000, 20_000, density=0.003, random_state=0, format="csr")  # 60 non-zeros a row
+    y = np.arange(2000) % 40
+    seen = []
+    real = HashedWeights._truncate
+
+    def spy(table, extra):
+        seen.append(table.truncate)
+        return real(table, extra)
+
+    monkeypatch.setattr(HashedWeights, "_truncate", spy)
+    kw = dict(weights="sparse", random_state=0, n_jobs=1, max_iter=4, centroid_blend=0.0)
+    clf = AdversarialSoftmaxClassifier(**kw).fit(X, y)
+    assert seen and set(seen) == {training_module.AUTO_WEIGHT_THRESHOLD}
+    seen.clear()
+    AdversarialSoftmaxClassifier(**kw, weight_threshold=0.0).fit(X, y)
+    AdversarialSoftmaxClassifier(**kw).partial_fit(X, y, classes=np.arange(40)).partial_fit(X, y)
+    monkeypatch.setattr(training_module, "TRUNCATE_WHILE_TRAINING", False)
+    after = AdversarialSoftmaxClassifier(**kw).fit(X, y)
+    assert seen == []
+    assert np.mean(clf.predict(X) == after.predict(X)) > 0.95
+    assert clf.coef_.nnz <= after.coef_.nnz
+
+
 @pytest.mark.kernel
 def test_huge_keys_beyond_int32():
     """class * n_features beyond 2**31 (and 2**32): keys are int64, to_csr gives them back in order."""

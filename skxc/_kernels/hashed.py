@@ -534,3 +534,43 @@ def prune_copy(indptr, indices, data, acc, limits, out_indptr, out_indices, out_
                 if full:
                     out_acc[q] = acc[p]
                 q += 1
+
+
+@njit(**NJIT_NO_NRT)
+def class_max_abs(keys, vals, n_features, out_max):
+    """out_max[c] = max(out_max[c], largest |weight| stored for class c)."""
+    for i in range(keys.shape[0]):
+        key = keys[i]
+        if key != EMPTY:
+            c = key // n_features
+            a = abs(vals[i])
+            if a > out_max[c]:
+                out_max[c] = a
+
+
+@njit(**NJIT_NO_NRT)
+def count_kept(keys, vals, n_features, limits):
+    """Stored keys whose |weight| is at least their class's ``limits`` entry."""
+    n = 0
+    for i in range(keys.shape[0]):
+        key = keys[i]
+        if key != EMPTY and abs(vals[i]) >= limits[key // n_features]:
+            n += 1
+    return n
+
+
+@njit(**NJIT_NO_NRT)
+def insert_kept(src_keys, src_vals, src_acc, n_features, limits, keys, vals, acc, shift):
+    """:func:`insert_all` of only the entries whose |weight| is at least their class's ``limits`` entry."""
+    full = acc.shape[0] > 0
+    n = 0
+    for s in range(src_keys.shape[0]):
+        key = src_keys[s]
+        if key == EMPTY or abs(src_vals[s]) < limits[key // n_features]:
+            continue
+        i, _ = claim_slot(keys, shift, key)
+        vals[i] = src_vals[s]
+        if full:
+            acc[i] = src_acc[s]
+        n += 1
+    return n

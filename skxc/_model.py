@@ -68,8 +68,8 @@ def has_sparse_weights(d: dict) -> bool:
     return d.get("_table") is not None or sp.issparse(d.get("_coef"))
 
 
-def training_model(d: dict, extra: int):
-    """The weights to train on, made ready: the kept table, a new table from a sparse coef_ (``extra``:
+def training_model(d: dict, room):
+    """The weights to train on, made ready: the kept table, a new table from a sparse coef_ (``room(coef)``:
     entries to reserve), or the dense coef_ made writeable. While a table trains, ``d["_coef"]`` is None
     (coef_ is rebuilt from the table when read)."""
     table = d.get("_table")
@@ -78,7 +78,8 @@ def training_model(d: dict, extra: int):
         return table
     if has_sparse_weights(d):  # sparse weights train in a hash table (skxc/_weights.py)
         state = d["_adagrad_state"]
-        table = HashedWeights.from_csr(d["_coef"], state.coef_sums if state.kind == "full" else None, extra=extra)
+        coef = d["_coef"]
+        table = HashedWeights.from_csr(coef, state.coef_sums if state.kind == "full" else None, extra=room(coef))
         d["_table"], d["_coef"] = table, None
         return table
     write_coef(d, writeable(d["_coef"]))

@@ -303,7 +303,7 @@ def run_epochs(
     """
     best, no_improve, t0 = None, 0, time.perf_counter()
     if isinstance(coef, HashedWeights) and not params.exact:
-        reserve_epoch(coef, rows.indptr, rows.sample_weight, rows.example_row, params.n_negatives)
+        reserve_epoch(coef, rows, params.n_negatives)
     for epoch in range(schedule.n_epochs):
         order = epoch_order(rows.n_samples, schedule.shuffle, rng)
         stats = sgd_epoch(

@@ -35,7 +35,7 @@ from ._predict import log_noise_of
 from ._solver import Rows, check_finite_model, run_epochs
 from ._state import writeable
 from ._validation import encode_labels, unique_labels, validate_training_data
-from ._weights import HashedWeights
+from ._weights import HashedWeights, epoch_room
 
 __all__ = ["AUTO_SPARSE_BYTES", "AUTO_WEIGHT_THRESHOLD", "TrainingMixin"]
 
@@ -198,7 +198,8 @@ class TrainingMixin:
             self._adagrad_state = self._adagrad_state.converted(kind, self.coef_, type(self).__name__)
         self._adagrad_state = state = self._adagrad_state.writeable()  # read-only after joblib.load(mmap_mode="r")
         self.intercept_ = writeable(self.intercept_)
-        model = training_model(self.__dict__, extra=rows.indices.shape[0])
+        # a new table gets the room of its first epoch at once (skxc._weights.reserve_epoch then finds it)
+        model = training_model(self.__dict__, room=lambda coef: epoch_room(coef, rows, self.n_negatives))
         table = model if isinstance(model, HashedWeights) else None
         if table is not None:
             table.truncate = float(truncate)

@@ -34,6 +34,8 @@ from ._kernels.hashed import (
     insert_kept,
     prune_copy,
     prune_counts,
+    stored_positives,
+    stored_positives_csr,
     table_to_csr,
 )
 
@@ -46,6 +48,8 @@ SLOT_BYTES = 12
 #: A truncating table (``HashedWeights.truncate`` > 0) keeps its size when truncation leaves it at most
 #: this full, and otherwise doubles as it would without truncation.
 TRUNCATE_ROOM = 0.5
+#: Whether ``reserve_epoch``'s bound leaves out the positive updates whose keys are stored already.
+SKIP_STORED_POSITIVES = True
 
 
 def _capacity_for(n: int) -> int:
@@ -204,9 +208,30 @@ class HashedWeights:
         return coef, (acc if self.full else None)
 
 
-def reserve_epoch(table: HashedWeights, indptr, sample_weight, example_row, n_negatives: int) -> None:
-    """Grow ``table`` up front for the most keys one epoch over the examples can insert:
-    (1 + ``n_negatives``) nnz(x) per example of non-zero weight (at most all class x feature pairs).
+def epoch_room(weights, rows, n_negatives: int) -> int:
+    """The most keys one epoch over ``rows`` (``skxc._solver.Rows``) can insert into ``weights`` (a table,
+    or CSR weights that a table is about to hold): (1 + ``n_negatives``) nnz(x) per example of non-zero
+    weight, less the positive (class, feature) keys stored already (with the centroid start, all of them),
+    at most the class x feature pairs not stored."""
+    lengths = np.diff(rows.indptr)
+    if rows.example_row.shape[0] > 0:
+        lengths = lengths[rows.example_row]
+    bound = (1 + int(n_negatives)) * int(lengths[np.asarray(rows.sample_weight) != 0].sum())
+    if isinstance(weights, HashedWeights):
+        stored, count = stored_positives(weights.keys, rows.indptr, rows.indices, rows.codes, rows.example_row,
+                                         rows.sample_weight, weights.shape[1]), weights.count  # fmt: skip
+    else:
+        if not weights.has_sorted_indices:
+            weights = weights.sorted_indices()
+        stored, count = stored_positives_csr(weights.indptr, weights.indices, rows.indptr, rows.indices, rows.codes,
+                                             rows.example_row, rows.sample_weight), weights.nnz  # fmt: skip
+    if SKIP_STORED_POSITIVES:
+        bound -= int(stored)
+    return max(0, min(bound, weights.shape[0] * weights.shape[1] - count))
+
+
+def reserve_epoch(table: HashedWeights, rows, n_negatives: int) -> None:
+    """Grow ``table`` up front for the most keys one epoch over ``rows`` can insert (:func:`epoch_room`).
 
     The epoch then runs in one call per thread, without a rehash or a pause of the other threads
     midway (ptb-nextword: the bound, 9.8 million with the start's weights, holds the 7.8 million
@@ -214,13 +239,8 @@ def reserve_epoch(table: HashedWeights, indptr, sample_weight, example_row, n_ne
     (``skxc._fit.stored_weights_bound``); if that much memory is not available now, the table
     instead grows as the kernel fills it (``HashedWeights.reserve``, which checks each doubling).
     """
-    lengths = np.diff(indptr)
-    if example_row.shape[0] > 0:
-        lengths = lengths[example_row]
-    bound = (1 + int(n_negatives)) * int(lengths[np.asarray(sample_weight) != 0].sum())
-    bound = min(bound, table.shape[0] * table.shape[1] - table.count)
     try:
-        table.reserve(bound)
+        table.reserve(epoch_room(table, rows, n_negatives))
     except SparseWeightsMemoryError:
         pass
 

@@ -38,9 +38,11 @@ def test_coef_read_write_drop():
 def test_sparse_coef_trains_in_a_table_that_becomes_csr_again():
     coef = sp.csr_matrix(np.array([[0, 1.5, 0], [2.0, 0, 0]], dtype=np.float32))
     d = {"_coef": coef, "_adagrad_state": AdagradState.zeros_sparse("full", 2, 3, coef.nnz)}
-    table = training_model(d, extra=4)
+    asked = []
+    table = training_model(d, room=lambda c: asked.append(c) or 4)
     assert d["_table"] is table and d["_coef"] is None
-    assert training_model(d, extra=4) is table  # a kept table is reused
+    assert asked == [coef] and table.free() >= 4  # the room is asked of the CSR weights and made
+    assert training_model(d, room=lambda c: 4) is table  # a kept table is reused
     state = pickled_state(dict(d), d, "Owner")  # coef_ as CSR in the pickle; d keeps its table
     assert "_table" not in state and d["_table"] is table
     np.testing.assert_array_equal(state["_coef"].toarray(), coef.toarray())
@@ -51,7 +53,7 @@ def test_dense_coef_is_made_writeable():
     coef = np.ones((2, 3), dtype=np.float32)
     coef.setflags(write=False)
     d = {"_coef": coef, "_adagrad_state": AdagradState.zeros("factored", 2, 3)}
-    out = training_model(d, extra=0)
+    out = training_model(d, room=lambda c: 0)
     assert out is d["_coef"] and out.flags.writeable and "_table" not in d
     np.testing.assert_array_equal(out, coef)
 

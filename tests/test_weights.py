@@ -145,6 +145,50 @@ def test_fit_truncates_the_table_at_its_pruning_threshold_partial_fit_never(monk
 
 
 @pytest.mark.kernel
+@pytest.mark.parametrize("multilabel", [False, True])
+def test_epoch_room_leaves_out_the_stored_positive_keys(multilabel):
+    """epoch_room: (1 + n_negatives) nnz(x) per example of non-zero weight, less the examples' (class,
+    feature) keys that are stored, counted the same from a table and from its CSR weights (and against a
+    Python loop); with every positive key stored (as after the centroid start) that is n_negatives nnz(x)."""
+    from skxc._weights import epoch_room
+
+    rng = np.random.default_rng(8)
+    C, K, n = 30, 500, 200
+    X = sp.random(n, K, density=0.03, random_state=9, format="csr", dtype=np.float32)
+    example_row = np.sort(rng.integers(0, n, 300)) if multilabel else np.zeros(0, dtype=np.int64)
+    n_examples = example_row.size if multilabel else n
+    codes = rng.integers(0, C, n_examples).astype(np.int32)
+    weight = np.where(rng.random(n_examples) < 0.2, 0.0, 1.0).astype(np.float32)
+    rows = Rows(X.indptr, X.indices, X.data, 0, codes, weight, np.zeros((n, 2), np.float32),
+                np.zeros(n_examples), example_row=example_row)  # fmt: skip
+    coef = sp.random(C, K, density=0.2, random_state=10, format="csr", dtype=np.float32)
+    coef.sort_indices()
+    stored = {(c, j) for c in range(C) for j in coef.indices[coef.indptr[c]: coef.indptr[c + 1]]}
+    total = hits = 0
+    for e in range(n_examples):
+        if weight[e] == 0:
+            continue
+        r = example_row[e] if multilabel else e
+        feats = X.indices[X.indptr[r]: X.indptr[r + 1]]
+        total += feats.size
+        hits += sum((int(codes[e]), int(j)) in stored for j in feats)
+    assert 0 < hits < total
+    expect = 3 * total - hits
+    assert epoch_room(coef, rows, 2) == expect
+    assert epoch_room(HashedWeights.from_csr(coef), rows, 2) == expect
+    # every positive stored: the negatives' bound only
+    full = sp.csr_matrix(np.ones((C, K), np.float32))
+    assert epoch_room(HashedWeights.from_csr(full[:, :]), rows, 2) == 0  # nothing left to insert
+    some = coef.tolil()
+    for e in range(n_examples):
+        r = example_row[e] if multilabel else e
+        for j in X.indices[X.indptr[r]: X.indptr[r + 1]]:
+            some[codes[e], j] = 1.0
+    some = some.tocsr()
+    assert epoch_room(some, rows, 2) == 2 * total
+
+
+@pytest.mark.kernel
 def test_huge_keys_beyond_int32():
     """class * n_features beyond 2**31 (and 2**32): keys are int64, to_csr gives them back in order."""
     n_classes, n_features = 700_000, 135_000  # C x K = 9.45e10

@@ -574,3 +574,45 @@ def insert_kept(src_keys, src_vals, src_acc, n_features, limits, keys, vals, acc
             acc[i] = src_acc[s]
         n += 1
     return n
+
+
+@njit(**NJIT_NO_NRT)
+def stored_positives(keys, indptr, indices, codes, example_row, sample_weight, n_features):
+    """Number of (example, feature) pairs of the examples of non-zero weight whose positive key (the
+    example's class, the feature) is stored: updates that insert nothing. ``example_row`` maps examples to
+    rows of (indptr, indices), or is empty (one example per row)."""
+    shift = shift_of(keys.shape[0])
+    n = 0
+    for e in range(codes.shape[0]):
+        if sample_weight[e] == 0:
+            continue
+        r = example_row[e] if example_row.shape[0] > 0 else e
+        base = np.int64(codes[e]) * n_features
+        for p in range(indptr[r], indptr[r + 1]):
+            if find_slot(keys, shift, base + indices[p]) >= 0:
+                n += 1
+    return n
+
+
+@njit(**NJIT_NO_NRT)
+def stored_positives_csr(c_indptr, c_indices, indptr, indices, codes, example_row, sample_weight):
+    """:func:`stored_positives` with the weights as a CSR matrix with sorted indices (binary search in the
+    class's row) instead of a table."""
+    n = 0
+    for e in range(codes.shape[0]):
+        if sample_weight[e] == 0:
+            continue
+        r = example_row[e] if example_row.shape[0] > 0 else e
+        lo0, hi0 = c_indptr[codes[e]], c_indptr[codes[e] + 1]
+        for p in range(indptr[r], indptr[r + 1]):
+            j = indices[p]
+            lo, hi = lo0, hi0
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if c_indices[mid] < j:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if lo < hi0 and c_indices[lo] == j:
+                n += 1
+    return n

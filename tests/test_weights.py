@@ -163,13 +163,13 @@ def test_epoch_room_leaves_out_the_stored_positive_keys(multilabel):
                 np.zeros(n_examples), example_row=example_row)  # fmt: skip
     coef = sp.random(C, K, density=0.2, random_state=10, format="csr", dtype=np.float32)
     coef.sort_indices()
-    stored = {(c, j) for c in range(C) for j in coef.indices[coef.indptr[c]: coef.indptr[c + 1]]}
+    stored = {(c, j) for c in range(C) for j in coef.indices[coef.indptr[c] : coef.indptr[c + 1]]}
     total = hits = 0
     for e in range(n_examples):
         if weight[e] == 0:
             continue
         r = example_row[e] if multilabel else e
-        feats = X.indices[X.indptr[r]: X.indptr[r + 1]]
+        feats = X.indices[X.indptr[r] : X.indptr[r + 1]]
         total += feats.size
         hits += sum((int(codes[e]), int(j)) in stored for j in feats)
     assert 0 < hits < total
@@ -182,7 +182,7 @@ def test_epoch_room_leaves_out_the_stored_positive_keys(multilabel):
     some = coef.tolil()
     for e in range(n_examples):
         r = example_row[e] if multilabel else e
-        for j in X.indices[X.indptr[r]: X.indptr[r + 1]]:
+        for j in X.indices[X.indptr[r] : X.indptr[r + 1]]:
             some[codes[e], j] = 1.0
     some = some.tocsr()
     assert epoch_room(some, rows, 2) == 2 * total

@@ -70,8 +70,10 @@ MAX_ROWS_PER_CLASS = 50.0
 MAX_SCORES = 1_000_000
 MIN_ROWS = 50
 MAX_ROWS = 500
-#: Held-out rows are densified for the centroid scores up to this many entries (rows x features).
+#: Held-out rows are densified for the centroid scores up to this many entries (rows x features), in blocks
+#: of about ``DENSE_BLOCK`` entries (16 MiB of float64).
 MAX_DENSE_ROWS = 20_000_000
+DENSE_BLOCK = 2**21
 #: "auto" also tries the tree at this factor of its temperature (never below ``MIN_TREE_TEMPERATURE``).
 FLATTER = 0.5
 MIN_TREE_TEMPERATURE = 1.0 / 32.0
@@ -102,14 +104,28 @@ def blend_rows(n_classes: int) -> int:
 
 
 def centroid_scores(X, mu, centre, unit: float) -> np.ndarray:
-    """float64 (n, C): ``(x - centre).mu_c / unit`` for every row of X and class c (dense result)."""
-    if centre is not None:
-        X = np.asarray(X, dtype=np.float64) - centre
-    elif sp.issparse(X) and X.shape[0] * X.shape[1] <= MAX_DENSE_ROWS:
-        X = X.toarray()  # sparse mu times dense rows: much faster than a sparse x sparse product
-    S = (mu @ X.T).T if sp.issparse(mu) else X @ mu.T
-    S = S.toarray() if sp.issparse(S) else S
-    return np.ascontiguousarray(S, dtype=np.float64) / unit  # row-major: the choice sums along rows
+    """float64 (n, C): ``(x - centre).mu_c / unit`` for every row of X and class c (dense result).
+
+    Sparse X of at most ``MAX_DENSE_ROWS`` entries and dense X are read in blocks of about
+    ``DENSE_BLOCK`` entries (densified, or centred, one block at a time).
+    """
+    S = np.empty((X.shape[0], mu.shape[0]), dtype=np.float64)  # row-major: the choice sums along rows
+    if centre is None and sp.issparse(X) and X.shape[0] * X.shape[1] > MAX_DENSE_ROWS:
+        part = (mu @ X.T).T if sp.issparse(mu) else X @ mu.T
+        S[:] = part.toarray() if sp.issparse(part) else part
+        S /= unit
+        return S
+    step = max(1, DENSE_BLOCK // max(X.shape[1], 1))
+    for start in range(0, X.shape[0], step):
+        block = X[start : start + step]
+        if centre is not None:
+            block = np.asarray(block, dtype=np.float64) - centre
+        elif sp.issparse(block):
+            block = block.toarray()  # sparse mu times dense rows: much faster than a sparse x sparse product
+        part = (mu @ block.T).T if sp.issparse(mu) else block @ mu.T
+        S[start : start + step] = part.toarray() if sp.issparse(part) else part
+    S /= unit
+    return S
 
 
 def _log_likelihood(A: np.ndarray, truth, a: float, prepared: list | None = None):

@@ -92,6 +92,35 @@ def test_choose_blend_uses_the_centroids_only_when_they_predict():
     assert beta in BETAS
 
 
+@pytest.mark.parametrize("kind", ["sparse", "dense"])
+def test_centroid_scores_in_blocks_match_the_reference(monkeypatch, kind):
+    """centroid_scores reads the rows in blocks of DENSE_BLOCK entries: the same scores as in one block
+    (bitwise for sparse X) and as (x - centre).mu_c / unit computed densely; above MAX_DENSE_ROWS sparse X
+    takes the sparse product, to float tolerance."""
+    import skxc._blend as blend
+
+    rng = np.random.default_rng(4)
+    X = sp.random(130, 300, density=0.05, random_state=5, format="csr")
+    codes = rng.integers(0, 12, 130)
+    if kind == "dense":
+        X = X.toarray() + 0.1
+    mu, centre = unit_centroids(X, codes, 12, np.ones(130))
+    dense_X = X.toarray() if sp.issparse(X) else X
+    dense_mu = mu.toarray() if sp.issparse(mu) else mu
+    reference = (dense_X - (0.0 if centre is None else centre)) @ dense_mu.T / 2.5
+    whole = blend.centroid_scores(X, mu, centre, 2.5)
+    monkeypatch.setattr(blend, "DENSE_BLOCK", 7 * 300)  # blocks of 7 rows
+    blocks = blend.centroid_scores(X, mu, centre, 2.5)
+    assert blocks.shape == (130, 12) and blocks.dtype == np.float64 and blocks.flags.c_contiguous
+    np.testing.assert_allclose(blocks, reference, rtol=1e-12, atol=1e-12)
+    if kind == "sparse":
+        np.testing.assert_array_equal(blocks, whole)
+        monkeypatch.setattr(blend, "MAX_DENSE_ROWS", 10)
+        np.testing.assert_allclose(blend.centroid_scores(X, mu, centre, 2.5), reference, rtol=1e-12, atol=1e-12)
+    else:
+        np.testing.assert_allclose(blocks, whole, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("container", ["dense", "csr"])
 def test_add_centroids_adds_beta_times_centroid_scores(container):
     rng = np.random.default_rng(3)

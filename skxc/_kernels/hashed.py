@@ -86,6 +86,15 @@ def claim_slot(keys, shift, key):
         i = (i + 1) & mask
 
 
+@njit(**NJIT_HELPER)
+def _put(keys, vals, acc, shift, key, src_vals, src_acc, s):
+    """Store entry ``s`` of (src_vals, src_acc) under ``key`` (absent from the table)."""
+    i, _ = claim_slot(keys, shift, key)
+    vals[i] = src_vals[s]
+    if acc.shape[0] > 0:
+        acc[i] = src_acc[s]
+
+
 @njit(**NJIT_NO_NRT)
 def insert_all(src_keys, src_vals, src_acc, keys, vals, acc, shift):
     """Insert the non-empty entries of (src_keys, src_vals, src_acc) into the table (keys, vals, acc).
@@ -95,17 +104,12 @@ def insert_all(src_keys, src_vals, src_acc, keys, vals, acc, shift):
     and ``acc`` are both empty or both as long as their keys. Returns the
     number inserted.
     """
-    full = acc.shape[0] > 0
     n = 0
     for s in range(src_keys.shape[0]):
         key = src_keys[s]
-        if key == EMPTY:
-            continue
-        i, _ = claim_slot(keys, shift, key)
-        vals[i] = src_vals[s]
-        if full:
-            acc[i] = src_acc[s]
-        n += 1
+        if key != EMPTY:
+            _put(keys, vals, acc, shift, key, src_vals, src_acc, s)
+            n += 1
     return n
 
 
@@ -562,17 +566,12 @@ def count_kept(keys, vals, n_features, limits):
 @njit(**NJIT_NO_NRT)
 def insert_kept(src_keys, src_vals, src_acc, n_features, limits, keys, vals, acc, shift):
     """:func:`insert_all` of only the entries whose |weight| is at least their class's ``limits`` entry."""
-    full = acc.shape[0] > 0
     n = 0
     for s in range(src_keys.shape[0]):
         key = src_keys[s]
-        if key == EMPTY or abs(src_vals[s]) < limits[key // n_features]:
-            continue
-        i, _ = claim_slot(keys, shift, key)
-        vals[i] = src_vals[s]
-        if full:
-            acc[i] = src_acc[s]
-        n += 1
+        if key != EMPTY and abs(src_vals[s]) >= limits[key // n_features]:
+            _put(keys, vals, acc, shift, key, src_vals, src_acc, s)
+            n += 1
     return n
 
 

@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._state import AdagradState, writeable
 from ._validation import check_model_memory
-from ._weights import HashedWeights, densified, pruned, sparsified
+from ._weights import densified, pruned, reserve_epoch, sparsified, table_with_room
 
 __all__ = [
     "SparseCoefMixin",
@@ -69,17 +69,18 @@ def has_sparse_weights(d: dict) -> bool:
 
 
 def training_model(d: dict, room):
-    """The weights to train on, made ready: the kept table, a new table from a sparse coef_ (``room(coef)``:
-    entries to reserve), or the dense coef_ made writeable. While a table trains, ``d["_coef"]`` is None
-    (coef_ is rebuilt from the table when read)."""
+    """The weights to train on, made ready: the kept table, or a new table from a sparse coef_, either with
+    room for ``room(weights)`` more keys (the first epoch's, ``skxc._weights.epoch_room``), or the dense coef_
+    made writeable. While a table trains, ``d["_coef"]`` is None (coef_ is rebuilt from the table when read)."""
     table = d.get("_table")
     if table is not None:
         d["_coef"] = None  # the table is the model; coef_ is rebuilt from it when read
+        reserve_epoch(table, room(table))
         return table
     if has_sparse_weights(d):  # sparse weights train in a hash table (skxc/_weights.py)
         state = d["_adagrad_state"]
         coef = d["_coef"]
-        table = HashedWeights.from_csr(coef, state.coef_sums if state.kind == "full" else None, extra=room(coef))
+        table = table_with_room(coef, state.coef_sums if state.kind == "full" else None, room(coef))
         d["_table"], d["_coef"] = table, None
         return table
     write_coef(d, writeable(d["_coef"]))

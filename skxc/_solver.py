@@ -24,7 +24,7 @@ from ._parallel import StopRequest, fan_out
 from ._predict import TreeArrays, flat_view
 from ._state import AdagradState
 from ._validation import warn_user
-from ._weights import HashedWeights, reserve_epoch
+from ._weights import HashedWeights
 
 __all__ = [
     "Rows",
@@ -302,8 +302,6 @@ def run_epochs(
     is raised; the partial epoch is not recorded as an epoch.
     """
     best, no_improve, t0 = None, 0, time.perf_counter()
-    if isinstance(coef, HashedWeights) and not params.exact:
-        reserve_epoch(coef, rows, params.n_negatives)
     for epoch in range(schedule.n_epochs):
         order = epoch_order(rows.n_samples, schedule.shuffle, rng)
         stats = sgd_epoch(

@@ -198,7 +198,7 @@ class TrainingMixin:
             self._adagrad_state = self._adagrad_state.converted(kind, self.coef_, type(self).__name__)
         self._adagrad_state = state = self._adagrad_state.writeable()  # read-only after joblib.load(mmap_mode="r")
         self.intercept_ = writeable(self.intercept_)
-        # a new table gets the room of its first epoch at once (skxc._weights.reserve_epoch then finds it)
+        # a table (new or kept) gets the room of its first epoch up front: the epoch runs without a rehash
         model = training_model(self.__dict__, room=lambda coef: epoch_room(coef, rows, self.n_negatives))
         table = model if isinstance(model, HashedWeights) else None
         if table is not None:

@@ -230,8 +230,8 @@ def epoch_room(weights, rows, n_negatives: int) -> int:
     return max(0, min(bound, weights.shape[0] * weights.shape[1] - count))
 
 
-def reserve_epoch(table: HashedWeights, rows, n_negatives: int) -> None:
-    """Grow ``table`` up front for the most keys one epoch over ``rows`` can insert (:func:`epoch_room`).
+def reserve_epoch(table: HashedWeights, room: int) -> None:
+    """Grow ``table`` up front for ``room`` more keys, the most an epoch can insert (:func:`epoch_room`).
 
     The epoch then runs in one call per thread, without a rehash or a pause of the other threads
     midway (ptb-nextword: the bound, 9.8 million with the start's weights, holds the 7.8 million
@@ -240,9 +240,20 @@ def reserve_epoch(table: HashedWeights, rows, n_negatives: int) -> None:
     instead grows as the kernel fills it (``HashedWeights.reserve``, which checks each doubling).
     """
     try:
-        table.reserve(epoch_room(table, rows, n_negatives))
+        table.reserve(room)
     except SparseWeightsMemoryError:
         pass
+
+
+def table_with_room(coef: sp.csr_matrix, acc_data, room: int) -> HashedWeights:
+    """:meth:`HashedWeights.from_csr` of ``coef`` with room for ``room`` more keys (:func:`reserve_epoch` at
+    once: no rehash), or for none if that table would not fit in memory (it then grows as it fills)."""
+    slot = SLOT_BYTES + (4 if acc_data is not None else 0)
+    try:
+        check_growth_memory(_capacity_for(coef.nnz + int(room)) * slot, coef.shape, coef.nnz)
+    except SparseWeightsMemoryError:
+        room = 0
+    return HashedWeights.from_csr(coef, acc_data, extra=room)
 
 
 class SparseWeightsMemoryError(MemoryError):

@@ -188,6 +188,22 @@ def test_epoch_room_leaves_out_the_stored_positive_keys(multilabel):
     assert epoch_room(some, rows, 2) == 2 * total
 
 
+def test_a_new_table_gets_its_room_when_memory_allows(monkeypatch):
+    """table_with_room: room for the first epoch's keys at once, or, when that table would not fit in the
+    memory the guard allows, a table of only the stored weights (it grows, checked, as it fills)."""
+    import skxc._validation as validation
+    from skxc._weights import table_with_room
+
+    coef = sp.random(40, 2000, density=0.01, random_state=6, format="csr", dtype=np.float32)
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: 10**12)
+    roomy = table_with_room(coef, None, 100_000)
+    assert roomy.free() >= 100_000 and (roomy.to_csr()[0] != coef).nnz == 0
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: 10**6)  # 1 MB: the room would not fit
+    tight = table_with_room(coef, None, 100_000)
+    assert tight.free() < 100_000 and tight.count == coef.nnz
+    assert (tight.to_csr()[0] != coef).nnz == 0
+
+
 @pytest.mark.kernel
 def test_huge_keys_beyond_int32():
     """class * n_features beyond 2**31 (and 2**32): keys are int64, to_csr gives them back in order."""

@@ -22,9 +22,9 @@ Training (:func:`negative_sampling_epoch_hashed`) inserts the keys an update
 touches. The kernel never grows the table: it is given a ``budget`` of new
 keys and stops, at an example boundary, before an example could exceed it;
 the caller grows the table (``HashedWeights.reserve``) and calls again from
-there. Before a call's first epoch the solver makes room for that epoch's
-bound (``skxc._weights.reserve_epoch``), so such stops come in later epochs
-if at all. The
+there. Before a call's first epoch the table gets room for that epoch's
+bound (``skxc._model.training_model``, ``skxc._weights.epoch_room``), so such
+stops come in later epochs if at all. The
 negatives of an example are drawn only once it is certain to run, so the
 random sequence, and with one thread the model, do not depend on where the
 calls were cut. With several threads (Hogwild) two threads may claim the same

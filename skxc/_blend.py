@@ -110,17 +110,14 @@ def centroid_scores(X, mu, centre, unit: float) -> np.ndarray:
     ``DENSE_BLOCK`` entries (densified, or centred, one block at a time).
     """
     S = np.empty((X.shape[0], mu.shape[0]), dtype=np.float64)  # row-major: the choice sums along rows
-    if centre is None and sp.issparse(X) and X.shape[0] * X.shape[1] > MAX_DENSE_ROWS:
-        part = (mu @ X.T).T if sp.issparse(mu) else X @ mu.T
-        S[:] = part.toarray() if sp.issparse(part) else part
-        S /= unit
-        return S
-    step = max(1, DENSE_BLOCK // max(X.shape[1], 1))
+    densify = sp.issparse(X) and centre is None and X.shape[0] * X.shape[1] <= MAX_DENSE_ROWS
+    blocks = centre is not None or densify  # else sparse X as it is, in one product
+    step = max(1, DENSE_BLOCK // max(X.shape[1], 1) if blocks else X.shape[0])
     for start in range(0, X.shape[0], step):
         block = X[start : start + step]
         if centre is not None:
             block = np.asarray(block, dtype=np.float64) - centre
-        elif sp.issparse(block):
+        elif densify:
             block = block.toarray()  # sparse mu times dense rows: much faster than a sparse x sparse product
         part = (mu @ block.T).T if sp.issparse(mu) else block @ mu.T
         S[start : start + step] = part.toarray() if sp.issparse(part) else part

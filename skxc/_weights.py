@@ -29,9 +29,8 @@ from ._kernels.hashed import (
     EMPTY,
     class_counts,
     class_max_abs,
-    count_kept,
+    drop_small,
     insert_all,
-    insert_kept,
     prune_copy,
     prune_counts,
     stored_positives,
@@ -118,14 +117,18 @@ class HashedWeights:
 
     def reserve(self, extra: int) -> None:
         """Grow (doubling, rehashing) until ``extra`` more keys fit; with ``truncate`` > 0, first drop the
-        weights it makes small (:meth:`_truncate`)."""
-        need = self.count + int(extra)
-        if need <= MAX_LOAD * self.capacity:
+        weights it makes small (:meth:`_truncate`) and grow only if that leaves the table more than
+        ``TRUNCATE_ROOM`` full."""
+        if self.count + int(extra) <= MAX_LOAD * self.capacity:
             return
+        room = MAX_LOAD
         if self.truncate > 0:
-            self._truncate(int(extra))
+            self._truncate()
+            room = TRUNCATE_ROOM
+        need = self.count + int(extra)
+        if need <= room * self.capacity:
             return
-        cap = self.capacity
+        cap = self.capacity * 2
         while cap * MAX_LOAD < need:
             cap *= 2
         check_growth_memory(cap * self.slot_bytes, self.shape, self.count)
@@ -133,24 +136,14 @@ class HashedWeights:
         self._allocate(cap, acc.shape[0] > 0)
         self.count = int(insert_all(keys, vals, acc, self.keys, self.vals, self.acc, self.shift))
 
-    def _truncate(self, extra: int) -> None:
-        """Make room for ``extra`` more keys by first dropping the weights below ``truncate`` times their
-        class's largest |w| (and their Adagrad sums): at the same capacity if that leaves the table at most
-        ``TRUNCATE_ROOM`` full, else doubled (or more, as :meth:`reserve`)."""
+    def _truncate(self) -> None:
+        """Drop, in place, the weights below ``truncate`` times their class's largest |w| (and their Adagrad
+        sums): the weights that pruning after training would drop (``prune``)."""
         n_classes, n_features = self.shape
         class_max = np.zeros(n_classes, dtype=FLOAT)
         class_max_abs(self.keys, self.vals, n_features, class_max)
         limits = FLOAT(self.truncate) * class_max  # float32, as _prune computes its limits
-        need = int(count_kept(self.keys, self.vals, n_features, limits)) + extra
-        cap = self.capacity
-        if need > TRUNCATE_ROOM * cap:
-            cap *= 2
-            while cap * MAX_LOAD < need:
-                cap *= 2
-        check_growth_memory(cap * self.slot_bytes, self.shape, need - extra)
-        keys, vals, acc = self.keys, self.vals, self.acc
-        self._allocate(cap, acc.shape[0] > 0)
-        self.count = int(insert_kept(keys, vals, acc, n_features, limits, self.keys, self.vals, self.acc, self.shift))
+        self.count = int(drop_small(self.keys, self.vals, self.acc, n_features, limits, self.shift))
 
     def copy(self) -> HashedWeights:
         out = HashedWeights.__new__(HashedWeights)

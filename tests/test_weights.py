@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 import skxc._training as training_module
 from skxc import AdversarialSoftmaxClassifier, AuxiliaryTree
-from skxc._kernels.hashed import EMPTY, add_feature_major_scores, gather
+from skxc._kernels.hashed import EMPTY, add_feature_major_scores, drop_small, gather, insert_all
 from skxc._predict import log_noise_of
 from skxc._solver import Rows, SGDParams, sgd_epoch
 from skxc._state import AdagradState
@@ -116,6 +116,35 @@ def test_truncating_growth_drops_exactly_the_small_weights(full, frees_enough):
         np.testing.assert_array_equal(acc_back, acc_kept)
 
 
+@pytest.mark.kernel
+@pytest.mark.parametrize("seed", range(6))
+def test_drop_small_keeps_every_kept_key_reachable(seed):
+    """drop_small in place on a small, nearly full table (long probe runs, some wrapping around the end):
+    each kept key is found by probing from its home (gather) with its weight, the stored keys are exactly
+    the kept ones with their Adagrad sums, empty slots hold 0, and the count is the reference's."""
+    rng = np.random.default_rng(seed)
+    n_classes, n_features = 7, 50
+    table = HashedWeights((n_classes, n_features), 64, full=True)
+    keys = rng.choice(n_classes * n_features, size=int(MAX_LOAD * 64), replace=False).astype(np.int64)
+    vals = (rng.standard_normal(keys.size) * rng.choice([1e-3, 1.0], keys.size)).astype(np.float32)
+    sums = rng.random(keys.size).astype(np.float32)
+    table.count = int(insert_all(keys, vals, sums, table.keys, table.vals, table.acc, table.shift))
+    limits = (rng.random(n_classes) * 0.5).astype(np.float32)
+    keep = np.abs(vals) >= limits[keys // n_features]
+    assert 0 < keep.sum() < keys.size
+    n = drop_small(table.keys, table.vals, table.acc, n_features, limits, table.shift)
+    assert n == keep.sum() == np.count_nonzero(table.keys != EMPTY)
+    out = np.empty(keys.size, np.float32)
+    gather(table.keys, table.vals, keys, out)
+    np.testing.assert_array_equal(out, np.where(keep, vals, 0))
+    back, acc_back = table.to_csr()  # slot by slot, in key order
+    order = np.argsort(keys[keep])
+    np.testing.assert_array_equal(back.indices, (keys[keep] % n_features)[order])
+    np.testing.assert_array_equal(acc_back, sums[keep][order])
+    empty = table.keys == EMPTY
+    assert not table.vals[empty].any() and not table.acc[empty].any()
+
+
 def test_fit_truncates_the_table_at_its_pruning_threshold_partial_fit_never(monkeypatch):
     """fit's table drops the weights its pruning would drop whenever it would grow ("auto": 0.01 of the
     class's largest |w| for sparse weights; TRUNCATE_WHILE_TRAINING=False or weight_threshold=0: never);
@@ -126,9 +155,9 @@ def test_fit_truncates_the_table_at_its_pruning_threshold_partial_fit_never(monk
     seen = []
     real = HashedWeights._truncate
 
-    def spy(table, extra):
+    def spy(table):
         seen.append(table.truncate)
-        return real(table, extra)
+        return real(table)
 
     monkeypatch.setattr(HashedWeights, "_truncate", spy)
     kw = dict(weights="sparse", random_state=0, n_jobs=1, max_iter=4, centroid_blend=0.0)

@@ -553,24 +553,41 @@ def class_max_abs(keys, vals, n_features, out_max):
 
 
 @njit(**NJIT_NO_NRT)
-def count_kept(keys, vals, n_features, limits):
-    """Stored keys whose |weight| is at least their class's ``limits`` entry."""
+def drop_small(keys, vals, acc, n_features, limits, shift):
+    """Drop, in place, the entries whose |weight| is below their class's ``limits`` entry; returns the
+    number kept.
+
+    One pass in slot order from an empty slot: each stored entry is taken out and, if kept, put back
+    at the first empty slot from its home. Linear probing never leaves an empty slot between a key's
+    home and its slot, so that slot was reached earlier in the pass (or is the entry's own): every kept
+    key ends where inserting it into the truncated table would put it, without a second table.
+    The table must have an empty slot (its load is below 1).
+    """
+    mask = keys.shape[0] - 1
+    full = acc.shape[0] > 0
+    start = 0
+    while keys[start] != EMPTY:
+        start += 1
     n = 0
-    for i in range(keys.shape[0]):
+    for step in range(1, keys.shape[0] + 1):
+        i = (start + step) & mask
         key = keys[i]
-        if key != EMPTY and abs(vals[i]) >= limits[key // n_features]:
-            n += 1
-    return n
-
-
-@njit(**NJIT_NO_NRT)
-def insert_kept(src_keys, src_vals, src_acc, n_features, limits, keys, vals, acc, shift):
-    """:func:`insert_all` of only the entries whose |weight| is at least their class's ``limits`` entry."""
-    n = 0
-    for s in range(src_keys.shape[0]):
-        key = src_keys[s]
-        if key != EMPTY and abs(src_vals[s]) >= limits[key // n_features]:
-            _put(keys, vals, acc, shift, key, src_vals, src_acc, s)
+        if key == EMPTY:
+            continue
+        v = vals[i]
+        a = acc[i] if full else np.float32(0.0)
+        keys[i] = EMPTY
+        vals[i] = 0.0
+        if full:
+            acc[i] = 0.0
+        if abs(v) >= limits[key // n_features]:
+            j = home_slot(key, shift)
+            while keys[j] != EMPTY:
+                j = (j + 1) & mask
+            keys[j] = key
+            vals[j] = v
+            if full:
+                acc[j] = a
             n += 1
     return n
 

@@ -28,9 +28,14 @@ from ._kernels.rng import seed_states
 from ._kernels.tree import log_noise_of_codes, sample_classes
 from ._parallel import child_seed, n_threads, one_blas_thread, seed_rng
 from ._predict import TreeArrays, add_log_noise, block_rows, readonly
+from ._projection import randomized_svd_projection
 from ._start import calibration_split, choose_temperature, tempered
 from ._tree_fit import class_segments, fit_tree, tree_depth
 from ._validation import check_finite_projection, check_many_class_targets, encode_labels
+
+#: Project sparse X with :func:`skxc._projection.randomized_svd_projection` (threaded sparse products,
+#: Cholesky QR); False: scikit-learn's ``TruncatedSVD`` (the same algorithm, one thread, LU steps).
+THREADED_SVD = True
 
 
 def balanced_leaf_class(n_classes: int) -> np.ndarray:
@@ -347,18 +352,24 @@ class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
             self._z_scale = 1.0
             return
         seed = child_seed(rng)
-        if sp.issparse(X):
-            proj = TruncatedSVD(self.n_components_, algorithm="randomized", n_iter=4, random_state=seed)
-        else:
-            proj = PCA(self.n_components_, svd_solver="auto", random_state=seed)
         # in float64 (X is at most max_samples rows here): float32 X near the float32
         # limit would overflow inside the eigen/SVD solvers; all-zero or one-row X makes
         # scikit-learn divide 0 by 0 for the explained variance, which Z does not use
         # on one BLAS thread: the LU and QR steps of the solvers round differently with more threads
         # (the tree would depend on the machine's core count), and on a busy machine they were 5-10x
-        # slower with two threads than with one (docs/benchmarks.rst, "Cost of the centroid blend")
+        # slower with two threads than with one (docs/benchmarks.rst, "Cost of the centroid blend");
+        # the threaded SVD's sparse products give the same result on any number of threads
         with np.errstate(invalid="ignore", divide="ignore"), one_blas_thread():
-            Zp = proj.fit_transform(X.astype(np.float64))
+            if sp.issparse(X) and THREADED_SVD:
+                proj, Zp = randomized_svd_projection(
+                    X.astype(np.float64), self.n_components_, 4, seed, n_threads(self.n_jobs)
+                )
+            else:
+                if sp.issparse(X):
+                    proj = TruncatedSVD(self.n_components_, algorithm="randomized", n_iter=4, random_state=seed)
+                else:
+                    proj = PCA(self.n_components_, svd_solver="auto", random_state=seed)
+                Zp = proj.fit_transform(X.astype(np.float64))
         self.projection_ = proj
         # centre and scale to unit mean variance per component, so that the
         # regulariser alpha means the same for any input scale

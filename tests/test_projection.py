@@ -1,0 +1,67 @@
+"""The tree's threaded randomized SVD (skxc/_projection.py) against scikit-learn's TruncatedSVD."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.decomposition import TruncatedSVD
+
+import skxc._projection as projection
+from skxc import AuxiliaryTree
+from skxc._projection import randomized_svd_projection
+
+
+def _data(n_rows, n_features, seed):
+    X = sp.random(n_rows, n_features, density=0.05, random_state=seed, format="csr", dtype=np.float64)
+    # a few strong directions, as text has, so that the leading subspace is well defined
+    X = X + sp.csr_matrix(np.outer(np.random.default_rng(seed).random(n_rows) > 0.7, np.arange(n_features) % 7 == 0))
+    return sp.csr_matrix(X)
+
+
+@pytest.mark.parametrize("shape", [(300, 900), (900, 300)])  # wider than tall: scikit-learn's transposed path
+def test_matches_scikit_learn(shape):
+    """The same algorithm, start and sign rule as TruncatedSVD(algorithm="randomized"): the same
+    components, projection, singular values and explained variance, to rounding."""
+    X = _data(*shape, seed=1)
+    ref = TruncatedSVD(6, algorithm="randomized", n_iter=4, random_state=5)
+    Z_ref = ref.fit_transform(X)
+    svd, Z = randomized_svd_projection(X, 6, 4, 5, n_threads=2)
+    np.testing.assert_allclose(svd.components_, ref.components_, atol=1e-8)
+    np.testing.assert_allclose(Z, Z_ref, atol=1e-8)
+    np.testing.assert_allclose(svd.transform(X), Z_ref, atol=1e-8)
+    np.testing.assert_allclose(svd.singular_values_, ref.singular_values_, rtol=1e-10)
+    np.testing.assert_allclose(svd.explained_variance_ratio_, ref.explained_variance_ratio_, rtol=1e-8)
+
+
+def test_same_result_on_any_number_of_threads(monkeypatch):
+    """Each output row of a product comes from one row block: 1 and 3 threads agree bitwise."""
+    monkeypatch.setattr(projection, "BLOCK_NNZ", 500)  # many blocks
+    X = _data(700, 400, seed=2)
+    one = randomized_svd_projection(X, 5, 4, 0, n_threads=1)
+    three = randomized_svd_projection(X, 5, 4, 0, n_threads=3)
+    np.testing.assert_array_equal(one[1], three[1])
+    np.testing.assert_array_equal(one[0].components_, three[0].components_)
+
+
+def test_rank_deficient_input_falls_back_to_householder():
+    """X of rank 3 with 5 components (15 random columns): the Gram matrices are singular, the steps fall back to
+    QR; the result is finite with orthonormal components, and the leading singular values are X's."""
+    rng = np.random.default_rng(0)
+    X = sp.csr_matrix(rng.random((200, 3)) @ rng.random((3, 50)))
+    svd, Z = randomized_svd_projection(X, 5, 4, 0, n_threads=2)
+    assert np.isfinite(Z).all() and np.isfinite(svd.components_).all()
+    np.testing.assert_allclose(svd.components_ @ svd.components_.T, np.eye(5), atol=1e-8)
+    np.testing.assert_allclose(svd.singular_values_[:3], np.linalg.svd(X.toarray(), compute_uv=False)[:3], rtol=1e-8)
+
+
+def test_the_tree_projects_sparse_input_with_it(monkeypatch):
+    """AuxiliaryTree on sparse X: the threaded SVD by default, scikit-learn's with THREADED_SVD=False; the same
+    projection and the same tree either way on this data."""
+    import skxc._tree as tree_module
+
+    X = _data(600, 300, seed=3)
+    y = np.arange(600) % 20
+    fast = AuxiliaryTree(n_components=4, random_state=0).fit(X, y)
+    monkeypatch.setattr(tree_module, "THREADED_SVD", False)
+    slow = AuxiliaryTree(n_components=4, random_state=0).fit(X, y)
+    np.testing.assert_allclose(fast.projection_.components_, slow.projection_.components_, atol=1e-8)
+    np.testing.assert_array_equal(fast.leaf_class_, slow.leaf_class_)

@@ -49,6 +49,7 @@ from sklearn.frozen import FrozenEstimator
 
 from ._config import FLOAT
 from ._fit import adagrad_kind, stored_weights_bound
+from ._kernels.hashed import union_counts, union_sum
 from ._multilabel import pairs_of_rows
 from ._parallel import child_seed, fan_out_pipelined, in_background, n_threads
 from ._solver import auto_learning_rate
@@ -325,19 +326,31 @@ def pilot_log_proba(pilot, X_fit, y_fit, w_fit, X_held) -> np.ndarray | None:
 
 def blended_sparse(coef: sp.csr_matrix, coef_sums, mu_scaled: sp.csr_matrix):
     """``(coef + mu_scaled, sums)`` for sparse weights: ``sums`` (the full Adagrad state's per-weight sums,
-    aligned with ``coef.data``, or None) realigned with the result's entries (new entries start at 0)."""
-    old = coef.tocoo()
-    new = mu_scaled.tocoo()
-    rows, cols = np.concatenate([old.row, new.row]), np.concatenate([old.col, new.col])
-    out = sp.csr_matrix((np.concatenate([old.data, new.data]).astype(FLOAT), (rows, cols)), shape=coef.shape)
-    out.sum_duplicates()
-    if coef_sums is None:
-        return out, None
-    # the same coordinates in the same order give the same entries: the old sums, plus 0 for new entries
-    sums_data = np.concatenate([np.asarray(coef_sums, dtype=FLOAT), np.zeros(new.nnz, dtype=FLOAT)])
-    sums = sp.csr_matrix((sums_data, (rows, cols)), shape=coef.shape)
-    sums.sum_duplicates()
-    return out, sums.data
+    aligned with ``coef.data``, or None) realigned with the result's entries (new entries start at 0).
+
+    One merge of the two sorted patterns (``skxc._kernels.hashed.union_sum``); float32, as the sum of
+    the two matrices' entries in float32 would be.
+    """
+    coef, mu = sp.csr_matrix(coef), sp.csr_matrix(mu_scaled, dtype=FLOAT)
+    if not mu.has_sorted_indices:
+        mu = mu.sorted_indices()  # a copy: the caller's matrix may share its index arrays
+    full = coef_sums is not None
+    a_acc = np.asarray(coef_sums, dtype=FLOAT) if full else np.zeros(0, dtype=FLOAT)
+    if not coef.has_sorted_indices:  # sorted with its sums (to_csr gives sorted rows: not on fit's path)
+        order = np.lexsort((coef.indices, np.repeat(np.arange(coef.shape[0]), np.diff(coef.indptr))))
+        coef = sp.csr_matrix((coef.data[order], coef.indices[order], coef.indptr), shape=coef.shape)
+        a_acc = a_acc[order] if full else a_acc
+    indptr = np.empty(coef.shape[0] + 1, dtype=np.int64)
+    union_counts(coef.indptr, coef.indices, mu.indptr, mu.indices, indptr)
+    nnz = int(indptr[-1])
+    index_dtype = np.int32 if max(coef.shape[1], nnz) < 2**31 else np.int64
+    indices, data = np.empty(nnz, dtype=index_dtype), np.empty(nnz, dtype=FLOAT)
+    sums = np.empty(nnz if full else 0, dtype=FLOAT)
+    union_sum(coef.indptr, coef.indices, coef.data.astype(FLOAT, copy=False), a_acc, mu.indptr, mu.indices, mu.data,
+              indptr, indices, data, sums)  # fmt: skip
+    out = sp.csr_matrix((data, indices, indptr.astype(index_dtype)), shape=coef.shape, copy=False)
+    out.has_sorted_indices = True
+    return out, (sums if full else None)
 
 
 def pilot_weights(estimator, X) -> str:

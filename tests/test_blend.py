@@ -168,6 +168,47 @@ def test_blended_sparse_realigns_the_full_adagrad_sums():
     assert set(zip(*out.nonzero(), strict=True)) == {(0, 0), (0, 1), (0, 2), (1, 1), (1, 2)}
 
 
+def _blended_reference(coef, sums, mu):
+    """coef + mu by scipy (float32 entries summed as scipy sums duplicates), and the sums carried by an
+    entry of coef (0 for entries of mu only), aligned with the result's canonical order."""
+    old, new = coef.tocoo(), mu.tocoo()
+    rows, cols = np.concatenate([old.row, new.row]), np.concatenate([old.col, new.col])
+    out = sp.csr_matrix((np.concatenate([old.data, new.data]).astype(np.float32), (rows, cols)), shape=coef.shape)
+    out.sum_duplicates()
+    carried = sp.csr_matrix((np.concatenate([sums, np.zeros(new.nnz, np.float32)]), (rows, cols)), shape=coef.shape)
+    carried.sum_duplicates()
+    return out, carried.data
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("seed", range(4))
+def test_blended_sparse_is_the_sum_of_the_two_patterns(seed):
+    """The merge kernel against scipy on random patterns that overlap in part, with empty rows, an
+    unsorted coef (its sums move with it) and explicit zeros: the same entries, float32 values and sums."""
+    rng = np.random.default_rng(seed)
+    coef = sp.random(30, 200, density=0.05, random_state=seed, format="csr", dtype=np.float32)
+    coef.data[:3] = 0.0  # stored zeros stay stored
+    mu = sp.random(30, 200, density=0.03, random_state=seed + 10, format="csr", dtype=np.float64)
+    mu = mu + sp.csr_matrix((rng.random(coef.nnz // 2), (coef.tocoo().row[::2], coef.tocoo().col[::2])), shape=mu.shape)
+    mu = sp.csr_matrix(sp.diags(np.where(np.arange(30) == 5, 0.0, 1.0)) @ mu)  # an empty row
+    mu.eliminate_zeros()
+    sums = rng.random(coef.nnz).astype(np.float32)
+    ref, ref_sums = _blended_reference(coef, sums, mu)
+    shuffled = coef.copy()  # the same matrix with each row's entries reversed, and its sums with them
+    order = np.concatenate([np.arange(a, b)[::-1] for a, b in zip(coef.indptr[:-1], coef.indptr[1:], strict=True)])
+    shuffled.indices, shuffled.data = coef.indices[order], coef.data[order]
+    shuffled.has_sorted_indices = False
+    for c, s in ((coef, sums), (shuffled, sums[order])):
+        out, out_sums = blended_sparse(c, s, mu)
+        np.testing.assert_array_equal(out.indptr, ref.indptr)
+        np.testing.assert_array_equal(out.indices, ref.indices)
+        np.testing.assert_array_equal(out.data, ref.data)
+        assert out.data.dtype == np.float32
+        np.testing.assert_array_equal(out_sums, ref_sums)
+        plain, none = blended_sparse(c, None, mu)
+        assert none is None and (plain != ref).nnz == 0
+
+
 def few_rows_data(n_classes=400, n_samples=3000, seed=0):
     X, y = make_hierarchical_classification(
         n_samples=n_samples + 600, n_features=40, n_classes=n_classes, random_state=seed

@@ -541,6 +541,56 @@ def prune_copy(indptr, indices, data, acc, limits, out_indptr, out_indices, out_
 
 
 @njit(**NJIT_NO_NRT)
+def union_counts(a_indptr, a_indices, b_indptr, b_indices, out_indptr):
+    """``out_indptr`` (n + 1,): the row pointers of the union of two CSR patterns with sorted indices."""
+    out_indptr[0] = 0
+    for r in range(a_indptr.shape[0] - 1):
+        p, p_end, q, q_end = a_indptr[r], a_indptr[r + 1], b_indptr[r], b_indptr[r + 1]
+        n = 0
+        while p < p_end and q < q_end:
+            if a_indices[p] <= b_indices[q]:
+                q += a_indices[p] == b_indices[q]
+                p += 1
+            else:
+                q += 1
+            n += 1
+        out_indptr[r + 1] = out_indptr[r] + n + (p_end - p) + (q_end - q)
+
+
+@njit(**NJIT_NO_NRT)
+def union_sum(a_indptr, a_indices, a_data, a_acc, b_indptr, b_indices, b_data, out_indptr, out_indices, out_data,
+              out_acc):  # fmt: skip
+    """``a + b`` for CSR matrices with sorted indices, into the pattern :func:`union_counts` sized: an entry of
+    both is ``a_data + b_data`` (in ``out_data``'s dtype, as scipy sums duplicates), ``out_acc`` (unless
+    ``a_acc`` is empty) carries ``a_acc`` and 0 for entries of ``b`` only."""
+    full = a_acc.shape[0] > 0
+    for r in range(a_indptr.shape[0] - 1):
+        p, p_end, q, q_end = a_indptr[r], a_indptr[r + 1], b_indptr[r], b_indptr[r + 1]
+        o = out_indptr[r]
+        while p < p_end or q < q_end:
+            if q == q_end or (p < p_end and a_indices[p] < b_indices[q]):
+                out_indices[o] = a_indices[p]
+                out_data[o] = a_data[p]
+                if full:
+                    out_acc[o] = a_acc[p]
+                p += 1
+            elif p == p_end or b_indices[q] < a_indices[p]:
+                out_indices[o] = b_indices[q]
+                out_data[o] = b_data[q]
+                if full:
+                    out_acc[o] = 0.0
+                q += 1
+            else:
+                out_indices[o] = a_indices[p]
+                out_data[o] = a_data[p] + b_data[q]
+                if full:
+                    out_acc[o] = a_acc[p]
+                p += 1
+                q += 1
+            o += 1
+
+
+@njit(**NJIT_NO_NRT)
 def class_max_abs(keys, vals, n_features, out_max):
     """out_max[c] = max(out_max[c], largest |weight| stored for class c)."""
     for i in range(keys.shape[0]):

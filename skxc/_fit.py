@@ -131,6 +131,7 @@ def initialize(
         model_arrays = in_background(touched_zeros, (n_classes, n_features), order, 1 + (kind == "full"))
     t0 = time.perf_counter()
     split = (fit_rows, held) if held is not None else None  # rows of X, also for multi-label
+    X_rows = X
     if example_row is not None:
         if held is not None:
             fit_rows, held = pairs_of_rows(example_row, X.shape[0], held)
@@ -145,11 +146,15 @@ def initialize(
             random_state=child_seed(rng),
             n_jobs=n_jobs,
         )
-        if held is None:
-            tree.fit_encoded(X, codes, classes, sample_weight.astype(np.float64), rng)
+        fit = np.arange(codes.shape[0]) if held is None else fit_rows
+        held_out = None if held is None else (X[held], codes[held])
+        w = sample_weight[fit].astype(np.float64)
+        if example_row is not None:  # the examples' rows by index: sparse X is projected from its rows once each
+            tree.fit_encoded(X_rows, codes[fit], classes, w, rng, held_out=held_out, example_row=example_row[fit])
+        elif held is None:
+            tree.fit_encoded(X, codes, classes, w, rng)
         else:
-            w = sample_weight[fit_rows].astype(np.float64)
-            tree.fit_encoded(X[fit_rows], codes[fit_rows], classes, w, rng, held_out=(X[held], codes[held]))
+            tree.fit_encoded(X[fit], codes[fit], classes, w, rng, held_out=held_out)
     else:
         if noise in ("uniform", None):  # None: exact softmax, log p_n is a constant
             mass = np.ones(n_classes)

@@ -81,13 +81,22 @@ def _orthonormal(A: np.ndarray) -> np.ndarray:
     return A @ scipy.linalg.solve_triangular(L, np.eye(L.shape[0]), lower=True, check_finite=False).T
 
 
-def randomized_svd_projection(X: sp.csr_matrix, n_components: int, n_iter: int, seed: int, n_threads: int):
+def randomized_svd_projection(
+    X: sp.csr_matrix, n_components: int, n_iter: int, seed: int, n_threads: int, row_weight=None
+):
     """``(svd, Z)``: a ``TruncatedSVD(n_components)`` fitted on float64 CSR ``X`` (module docstring) and
     ``Z = X @ svd.components_.T``, as ``TruncatedSVD.fit_transform`` returns it.
 
     ``n_components`` < n_features; ``seed`` the integer of scikit-learn's ``random_state``.
+    ``row_weight`` (positive float64 per row, or None): row i counts ``row_weight[i]`` times, as if
+    repeated: the SVD is that of the rows scaled by the square roots of their weights (the same
+    singular vectors as the repeated rows'), and the explained variance is weighted; ``Z`` is of
+    the rows unscaled.
     """
     X = sp.csr_matrix(X)
+    X_rows = X
+    if row_weight is not None:
+        X = sp.csr_matrix(sp.diags(np.sqrt(np.asarray(row_weight, dtype=np.float64))) @ X)
     XT = X.T.tocsr()
     n_threads = max(1, int(n_threads))
     blocks_X, blocks_XT = _row_blocks(X, n_threads), _row_blocks(XT, n_threads)
@@ -117,8 +126,13 @@ def randomized_svd_projection(X: sp.csr_matrix, n_components: int, n_iter: int, 
     svd = TruncatedSVD(n_components, algorithm="randomized", n_iter=n_iter, random_state=seed)
     svd.components_ = Vt
     svd.n_features_in_ = X.shape[1]
-    Z = X_times(np.ascontiguousarray(Vt.T))
-    svd.explained_variance_ = exp_var = np.var(Z, axis=0)
-    svd.explained_variance_ratio_ = exp_var / mean_variance_axis(X, axis=0)[1].sum()
+    if row_weight is None:
+        Z = X_times(np.ascontiguousarray(Vt.T))
+    else:
+        Z = _product(X_rows, np.ascontiguousarray(Vt.T), _row_blocks(X_rows, n_threads), n_threads)
+    mean = np.average(Z, axis=0, weights=row_weight)
+    svd.explained_variance_ = exp_var = np.average((Z - mean) ** 2, axis=0, weights=row_weight)
+    full_var = mean_variance_axis(X_rows, axis=0, weights=row_weight)[1].sum()
+    svd.explained_variance_ratio_ = exp_var / full_var
     svd.singular_values_ = s[:n_components]
     return svd, Z

@@ -262,7 +262,7 @@ class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
                 X, codes, sample_weight = X[fit_rows], codes[fit_rows], sample_weight[fit_rows]
         return self.fit_encoded(X, codes, self.classes_, sample_weight, rng, held_out=held_out)
 
-    def fit_encoded(self, X, codes, classes, sample_weight, rng, held_out=None):
+    def fit_encoded(self, X, codes, classes, sample_weight, rng, held_out=None, example_row=None):
         """Fit on validated X and integer class codes, drawing randomness from ``rng``.
 
         The entry point for an estimator that has validated its data and
@@ -283,6 +283,12 @@ class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
         held_out : tuple (X_held, codes_held) or None, default=None
             Rows not in ``X`` on which ``temperature="auto"`` is chosen; with
             None, "auto" means a temperature of 1.
+        example_row : ndarray of shape (n_examples,), int, or None, default=None
+            The rows of X that ``codes`` and ``sample_weight`` label, one
+            entry per example (a multi-label classifier's (row, label)
+            pairs): the tree is fitted as on ``X[example_row]``, but sparse
+            X is projected from its rows once each, weighted by their
+            counts, without the repeated copy. None: one example per row.
 
         Returns
         -------
@@ -291,12 +297,24 @@ class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
         """
         self.classes_ = classes
         self.n_features_in_ = X.shape[1]
-        n_samples = X.shape[0]
+        n_samples = X.shape[0] if example_row is None else example_row.shape[0]
         if n_samples > self.max_samples:
             rows = np.sort(rng.choice(n_samples, size=self.max_samples, replace=False))
-            X, codes, sample_weight = X[rows], codes[rows], sample_weight[rows]
-        self._fit_projection(X, rng)
-        Z = self._project(X)
+            codes, sample_weight = codes[rows], sample_weight[rows]
+            if example_row is None:
+                X = X[rows]
+            else:
+                example_row = example_row[rows]
+        if example_row is not None and sp.issparse(X):  # each row of X once, counted per example
+            used, inverse = np.unique(example_row, return_inverse=True)
+            X = X[used]
+            self._fit_projection(X, rng, row_weight=np.bincount(inverse).astype(np.float64))
+            Z = self._project(X)[inverse]
+        else:
+            if example_row is not None:
+                X = X[example_row]
+            self._fit_projection(X, rng)
+            Z = self._project(X)
         self.depth_ = tree_depth(len(self.classes_))
         self.node_weight_, self.node_bias_, self.leaf_class_, self.class_leaf_ = fit_tree(
             Z,
@@ -339,8 +357,12 @@ class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
             self.node_weight_, self.node_bias_ = tempered(self.node_weight_, self.node_bias_, tau)
         self.temperature_ = tau
 
-    def _fit_projection(self, X, rng):
-        n_samples, n_features = X.shape
+    def _fit_projection(self, X, rng, row_weight=None):
+        """Fit ``projection_`` and the standardisation of Z on X's rows; ``row_weight`` (float64, positive,
+        sparse X only): row i counts ``row_weight[i]`` times, as if it were repeated (the SVD of the
+        repeated rows is that of X's rows scaled by the square roots of their counts)."""
+        n_features = X.shape[1]
+        n_samples = X.shape[0] if row_weight is None else int(round(row_weight.sum()))
         if sp.issparse(X):
             k = min(self.n_components, n_features - 1, n_samples)
         else:
@@ -360,9 +382,9 @@ class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
         # slower with two threads than with one (docs/benchmarks.rst, "Cost of the centroid blend");
         # the threaded SVD's sparse products give the same result on any number of threads
         with np.errstate(invalid="ignore", divide="ignore"), one_blas_thread():
-            if sp.issparse(X) and THREADED_SVD:
+            if sp.issparse(X) and (THREADED_SVD or row_weight is not None):
                 proj, Zp = randomized_svd_projection(
-                    X.astype(np.float64), self.n_components_, 4, seed, n_threads(self.n_jobs)
+                    X.astype(np.float64), self.n_components_, 4, seed, n_threads(self.n_jobs), row_weight
                 )
             else:
                 if sp.issparse(X):
@@ -373,8 +395,8 @@ class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.projection_ = proj
         # centre and scale to unit mean variance per component, so that the
         # regulariser alpha means the same for any input scale
-        self._z_shift = Zp.mean(axis=0).astype(np.float64)
-        var = float(np.mean((Zp - self._z_shift) ** 2)) if Zp.size else 0.0
+        self._z_shift = np.average(Zp, axis=0, weights=row_weight).astype(np.float64)
+        var = float(np.average(np.mean((Zp - self._z_shift) ** 2, axis=1), weights=row_weight)) if Zp.size else 0.0
         self._z_scale = 1.0 / np.sqrt(var) if var > 0 else 1.0
 
     def transform(self, X):

@@ -65,3 +65,43 @@ def test_the_tree_projects_sparse_input_with_it(monkeypatch):
     slow = AuxiliaryTree(n_components=4, random_state=0).fit(X, y)
     np.testing.assert_allclose(fast.projection_.components_, slow.projection_.components_, atol=1e-8)
     np.testing.assert_array_equal(fast.leaf_class_, slow.leaf_class_)
+
+
+def test_row_weights_are_repeated_rows():
+    """row_weight counts a row as often as its weight: the SVD of the repeated rows (scikit-learn's), to
+    rounding, with Z of the rows unscaled and the explained variance of the repeated rows."""
+    X = _data(200, 120, seed=4)
+    counts = np.random.default_rng(0).integers(1, 5, size=200)
+    repeated = X[np.repeat(np.arange(200), counts)]
+    ref = TruncatedSVD(5, algorithm="randomized", n_iter=4, random_state=2)
+    Z_ref = ref.fit_transform(repeated)
+    svd, Z = randomized_svd_projection(X, 5, 4, 2, n_threads=2, row_weight=counts.astype(float))
+    np.testing.assert_allclose(svd.components_, ref.components_, atol=1e-8)
+    np.testing.assert_allclose(Z[np.repeat(np.arange(200), counts)], Z_ref, atol=1e-8)
+    np.testing.assert_allclose(svd.singular_values_, ref.singular_values_, rtol=1e-8)
+    np.testing.assert_allclose(svd.explained_variance_, ref.explained_variance_, rtol=1e-8)
+    np.testing.assert_allclose(svd.explained_variance_ratio_, ref.explained_variance_ratio_, rtol=1e-8)
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+@pytest.mark.parametrize("max_samples", [200_000, 700])
+def test_the_tree_reads_examples_through_their_rows(sparse, max_samples):
+    """fit_encoded(X, ..., example_row=r) is the tree of X[r] (a multi-label classifier's (row, label) pairs),
+    also when the examples are subsampled (max_samples) and for dense X (which is expanded): the same
+    projection to rounding, the same class layout and node parameters."""
+    rng = np.random.default_rng(1)
+    X = _data(400, 150, seed=5)
+    X = X if sparse else X.toarray()
+    example_row = np.sort(rng.integers(0, 400, size=1000))
+    codes = rng.integers(0, 12, size=1000)
+    w = rng.random(1000) + 0.5
+    classes = np.arange(12)
+    kw = dict(n_components=4, random_state=0, max_samples=max_samples)
+    by_index = AuxiliaryTree(**kw).fit_encoded(X, codes, classes, w, np.random.default_rng(3), example_row=example_row)
+    copied = AuxiliaryTree(**kw).fit_encoded(X[example_row], codes, classes, w, np.random.default_rng(3))
+    np.testing.assert_allclose(by_index.projection_.components_, copied.projection_.components_, atol=1e-8)
+    np.testing.assert_allclose(by_index._z_shift, copied._z_shift, atol=1e-8)
+    np.testing.assert_allclose(by_index._z_scale, copied._z_scale, rtol=1e-8)
+    np.testing.assert_array_equal(by_index.leaf_class_, copied.leaf_class_)
+    np.testing.assert_allclose(by_index.node_weight_, copied.node_weight_, atol=1e-4)
+    np.testing.assert_allclose(by_index.node_bias_, copied.node_bias_, atol=1e-4)

@@ -184,7 +184,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         array; "sparse" (sparse X and negative sampling only), only the
         weights training has updated (a hash table while training, a CSR
         ``coef_`` after it); "auto", "sparse" for sparse X when dense weights
-        would take at least 256 MiB, else "dense". Chosen when the model is
+        would take at least 128 MiB, else "dense". Chosen when the model is
         initialised and kept by a warm start or ``partial_fit``;
         :meth:`sparsify` / :meth:`densify` convert a fitted model
         (:ref:`param-weights`).

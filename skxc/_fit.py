@@ -95,7 +95,7 @@ class Start(NamedTuple):
 
 def initialize(
     params: dict, classes, X, codes, sample_weight, rng, example_row=None, label_cardinality=1.0,
-    owner="", auto_sparse_bytes=2**28, on_split=None,
+    owner="", auto_sparse_bytes=2**27, on_split=None,
 ) -> Start:  # fmt: skip
     """Fit the noise tree and allocate coef_, intercept_ and the Adagrad state.
 

@@ -40,7 +40,7 @@ from ._weights import HashedWeights, epoch_room
 __all__ = ["AUTO_SPARSE_BYTES", "AUTO_WEIGHT_THRESHOLD", "TrainingMixin"]
 
 #: ``weights="auto"``: sparse weights for sparse X once dense float32 weights would take this many bytes.
-AUTO_SPARSE_BYTES = 2**28
+AUTO_SPARSE_BYTES = 2**27
 #: ``weight_threshold="auto"`` for sparse weights (dense ones are not pruned).
 AUTO_WEIGHT_THRESHOLD = 0.01
 #: Whether ``fit`` also drops the sparse weights below that threshold (relative to their class's largest) whenever

@@ -146,15 +146,13 @@ def initialize(
             random_state=child_seed(rng),
             n_jobs=n_jobs,
         )
-        fit = np.arange(codes.shape[0]) if held is None else fit_rows
+        fit = slice(None) if held is None else fit_rows
         held_out = None if held is None else (X[held], codes[held])
         w = sample_weight[fit].astype(np.float64)
         if example_row is not None:  # the examples' rows by index: sparse X is projected from its rows once each
             tree.fit_encoded(X_rows, codes[fit], classes, w, rng, held_out=held_out, example_row=example_row[fit])
-        elif held is None:
-            tree.fit_encoded(X, codes, classes, w, rng)
         else:
-            tree.fit_encoded(X[fit], codes[fit], classes, w, rng, held_out=held_out)
+            tree.fit_encoded(X if held is None else X[fit], codes[fit], classes, w, rng, held_out=held_out)
     else:
         if noise in ("uniform", None):  # None: exact softmax, log p_n is a constant
             mass = np.ones(n_classes)

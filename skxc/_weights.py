@@ -47,8 +47,6 @@ SLOT_BYTES = 12
 #: A truncating table (``HashedWeights.truncate`` > 0) keeps its size when truncation leaves it at most
 #: this full, and otherwise doubles as it would without truncation.
 TRUNCATE_ROOM = 0.5
-#: Whether ``reserve_epoch``'s bound leaves out the positive updates whose keys are stored already.
-SKIP_STORED_POSITIVES = True
 
 
 def _capacity_for(n: int) -> int:
@@ -218,9 +216,7 @@ def epoch_room(weights, rows, n_negatives: int) -> int:
             weights = weights.sorted_indices()
         stored, count = stored_positives_csr(weights.indptr, weights.indices, rows.indptr, rows.indices, rows.codes,
                                              rows.example_row, rows.sample_weight), weights.nnz  # fmt: skip
-    if SKIP_STORED_POSITIVES:
-        bound -= int(stored)
-    return max(0, min(bound, weights.shape[0] * weights.shape[1] - count))
+    return max(0, min(bound - int(stored), weights.shape[0] * weights.shape[1] - count))
 
 
 def reserve_epoch(table: HashedWeights, room: int) -> None:

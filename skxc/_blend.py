@@ -47,16 +47,16 @@ from sklearn import config_context, get_config
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 
-from ._config import FLOAT
+from ._config import FLOAT, INDEX, INDPTR
 from ._fit import adagrad_kind, stored_weights_bound
-from ._kernels.hashed import union_counts, union_sum
+from ._kernels.hashed import add_feature_major_scores, union_counts, union_sum
 from ._multilabel import pairs_of_rows
 from ._parallel import child_seed, fan_out_pipelined, in_background, n_threads
 from ._solver import auto_learning_rate
 from ._start import add_centred, rms_row_norm, tempered, unit_centroids
 from ._state import AdagradState, writeable
 from ._validation import MEMORY_HEADROOM, available_memory_bytes, warn_user
-from ._weights import estimated_sparse_bytes
+from ._weights import by_feature, estimated_sparse_bytes
 
 #: Candidate beta: 0 and 4**0 .. 4**6 (in units of 1 / RMS row norm).
 BETAS = np.concatenate([[0.0], 4.0 ** np.arange(0, 7)])
@@ -75,6 +75,9 @@ MAX_ROWS = 500
 #: of about ``DENSE_BLOCK`` entries (16 MiB of float64).
 MAX_DENSE_ROWS = 20_000_000
 DENSE_BLOCK = 2**21
+#: Sparse held-out rows are scored feature by feature (each row's features times the centroids' entries of
+#: those features) when that takes at most this fraction of the products of the dense path.
+FEATURE_MAJOR_SHARE = 0.25
 #: "auto" also tries the tree at this factor of its temperature (never below ``MIN_TREE_TEMPERATURE``).
 FLATTER = 0.5
 MIN_TREE_TEMPERATURE = 1.0 / 32.0
@@ -107,9 +110,26 @@ def blend_rows(n_classes: int) -> int:
 def centroid_scores(X, mu, centre, unit: float) -> np.ndarray:
     """float64 (n, C): ``(x - centre).mu_c / unit`` for every row of X and class c (dense result).
 
-    Sparse X of at most ``MAX_DENSE_ROWS`` entries and dense X are read in blocks of about
-    ``DENSE_BLOCK`` entries (densified, or centred, one block at a time).
+    Sparse X (with sparse ``mu``) is scored feature by feature when that takes at most
+    ``FEATURE_MAJOR_SHARE`` of the dense path's products: each row's features times the centroids'
+    entries of those features (``mu`` feature-major in float32, as prediction scores sparse weights), which is
+    far less than every class's centroid times every row where the rows have few of many features
+    (gcide-reverse@min_rows=12: 0.003 s instead of 0.12). Otherwise sparse X of at most
+    ``MAX_DENSE_ROWS`` entries and dense X are read in blocks of about ``DENSE_BLOCK`` entries
+    (densified, or centred, one block at a time).
     """
+    if sp.issparse(X) and sp.issparse(mu) and centre is None:
+        X = sp.csr_matrix(X)
+        mu_indptr, mu_classes, mu_data = by_feature(mu)  # float32, as prediction's index (one kernel signature)
+        work = int(np.diff(mu_indptr)[X.indices].sum())  # products of the feature-major path
+        if work <= FEATURE_MAJOR_SHARE * X.shape[0] * (mu.nnz + X.shape[1]):
+            S = np.zeros((X.shape[0], mu.shape[0]), dtype=np.float64)
+            add_feature_major_scores(
+                np.ascontiguousarray(X.indptr, dtype=INDPTR), np.ascontiguousarray(X.indices, dtype=INDEX),
+                np.ascontiguousarray(X.data, dtype=FLOAT), 0, X.shape[0], mu_indptr, mu_classes, mu_data, S,
+            )  # fmt: skip
+            S /= unit
+            return S
     S = np.empty((X.shape[0], mu.shape[0]), dtype=np.float64)  # row-major: the choice sums along rows
     densify = sp.issparse(X) and centre is None and X.shape[0] * X.shape[1] <= MAX_DENSE_ROWS
     blocks = centre is not None or densify  # else sparse X as it is, in one product

@@ -94,9 +94,9 @@ def test_choose_blend_uses_the_centroids_only_when_they_predict():
 
 @pytest.mark.parametrize("kind", ["sparse", "dense"])
 def test_centroid_scores_in_blocks_match_the_reference(monkeypatch, kind):
-    """centroid_scores reads the rows in blocks of DENSE_BLOCK entries: the same scores as in one block
-    (bitwise for sparse X) and as (x - centre).mu_c / unit computed densely; above MAX_DENSE_ROWS sparse X
-    takes the sparse product, to float tolerance."""
+    """centroid_scores of sparse X feature by feature, and of any X read in blocks of DENSE_BLOCK entries:
+    the same scores as in one block (bitwise for sparse X) and as (x - centre).mu_c / unit computed
+    densely; above MAX_DENSE_ROWS sparse X takes the sparse product, to float tolerance."""
     import skxc._blend as blend
 
     rng = np.random.default_rng(4)
@@ -108,6 +108,16 @@ def test_centroid_scores_in_blocks_match_the_reference(monkeypatch, kind):
     dense_X = X.toarray() if sp.issparse(X) else X
     dense_mu = mu.toarray() if sp.issparse(mu) else mu
     reference = (dense_X - (0.0 if centre is None else centre)) @ dense_mu.T / 2.5
+    if kind == "sparse":  # feature by feature (the rows' features times the centroids' entries of each)
+        calls = []
+        kernel = blend.add_feature_major_scores
+        monkeypatch.setattr(blend, "add_feature_major_scores", lambda *a: calls.append(1) or kernel(*a))
+        by_feature = blend.centroid_scores(X, mu, centre, 2.5)
+        assert calls and by_feature.shape == (130, 12) and by_feature.flags.c_contiguous
+        np.testing.assert_allclose(by_feature, reference, rtol=1e-6, atol=1e-6)  # x and mu in float32
+        monkeypatch.setattr(blend, "FEATURE_MAJOR_SHARE", 0.0)  # the dense paths below
+        blend.centroid_scores(X, mu, centre, 2.5)
+        assert len(calls) == 1
     whole = blend.centroid_scores(X, mu, centre, 2.5)
     monkeypatch.setattr(blend, "DENSE_BLOCK", 7 * 300)  # blocks of 7 rows
     blocks = blend.centroid_scores(X, mu, centre, 2.5)

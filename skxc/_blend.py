@@ -112,9 +112,9 @@ def centroid_scores(X, mu, centre, unit: float) -> np.ndarray:
 
     Sparse X (with sparse ``mu``) is scored feature by feature when that takes at most
     ``FEATURE_MAJOR_SHARE`` of the dense path's products: each row's features times the centroids'
-    entries of those features (``mu`` feature-major in float32, as prediction scores sparse weights), which is
-    far less than every class's centroid times every row where the rows have few of many features
-    (gcide-reverse@min_rows=12: 0.003 s instead of 0.12). Otherwise sparse X of at most
+    entries of those features (``mu`` feature-major in float32, as prediction scores sparse weights), far
+    less than every class's centroid times every row where the rows have few of many features
+    (docs/benchmarks.rst, "Held-out centroid scores feature by feature"). Otherwise sparse X of at most
     ``MAX_DENSE_ROWS`` entries and dense X are read in blocks of about ``DENSE_BLOCK`` entries
     (densified, or centred, one block at a time).
     """

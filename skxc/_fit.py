@@ -207,8 +207,8 @@ def resolve_max_iter(max_iter, n_rows: int) -> int:
 #: Fewest classes for which training runs on more than one thread (Hogwild). A step writes its classes'
 #: intercepts and Adagrad sums; with very few classes those are a few cache lines that the threads' steps
 #: keep taking from each other: at 10 classes two threads trained no faster than one, and they lose more
-#: of the sums' updates. From 20 classes on two threads were faster at the same accuracy (116-984 classes:
-#: 10 epochs 20-50 % shorter; docs/benchmarks.rst, "Two training threads from 100 classes").
+#: of the sums' updates. From 20 classes on two threads were faster at the same accuracy
+#: (docs/benchmarks.rst, "Two training threads from 100 classes").
 HOGWILD_MIN_CLASSES = 100
 
 

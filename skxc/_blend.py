@@ -119,10 +119,11 @@ def centroid_scores(X, mu, centre, unit: float) -> np.ndarray:
     (densified, or centred, one block at a time).
     """
     if sp.issparse(X) and sp.issparse(mu) and centre is None:
-        X = sp.csr_matrix(X)
-        mu_indptr, mu_classes, mu_data = by_feature(mu)  # float32, as prediction's index (one kernel signature)
-        work = int(np.diff(mu_indptr)[X.indices].sum())  # products of the feature-major path
+        X, mu = sp.csr_matrix(X), sp.csr_matrix(mu)
+        per_feature = np.bincount(mu.indices, minlength=mu.shape[1])  # the centroids' entries of each feature
+        work = int(per_feature[X.indices].sum())  # products of the feature-major path
         if work <= FEATURE_MAJOR_SHARE * X.shape[0] * (mu.nnz + X.shape[1]):
+            mu_indptr, mu_classes, mu_data = by_feature(mu)  # float32, as prediction's index (one kernel signature)
             S = np.zeros((X.shape[0], mu.shape[0]), dtype=np.float64)
             add_feature_major_scores(
                 np.ascontiguousarray(X.indptr, dtype=INDPTR), np.ascontiguousarray(X.indices, dtype=INDEX),

@@ -28,6 +28,14 @@ the large beta where the centroids are much better (generated few-rows data)
 and beta near 0 where the trained model is (docs/benchmarks.rst, "Centroid
 blend").
 
+The same pilots choose the noise where the tree may not pay: with
+``tree_temperature="auto"`` and at most ``UNIFORM_MAX_CLASSES`` classes, a
+pilot trains with uniform noise too, and the model trains with uniform noise
+if that pilot's held-out log-likelihood beats the best tree pilot's by a
+one-sided paired test (``UNIFORM_Z``): the paper's noise stays unless the
+held-out rows clearly say otherwise. Theorem 1 holds for any noise of full
+support, so the bias correction stays exact (log p_n is then a constant).
+
 Multi-label (pick-all-labels) models blend the same way: mu_l is the mean
 direction of the rows that carry label l, and the held-out log-likelihood is the
 mean over held-out (row, label) pairs of the label's log-probability under its
@@ -55,6 +63,7 @@ from ._parallel import child_seed, fan_out_pipelined, in_background, n_threads
 from ._solver import auto_learning_rate
 from ._start import add_centred, rms_row_norm, tempered, unit_centroids
 from ._state import AdagradState, writeable
+from ._tree import AuxiliaryTree
 from ._validation import MEMORY_HEADROOM, available_memory_bytes, warn_user
 from ._weights import by_feature, estimated_sparse_bytes
 
@@ -83,6 +92,15 @@ FLATTER = 0.5
 MIN_TREE_TEMPERATURE = 1.0 / 32.0
 #: With ``learning_rate="auto"``, "auto" also tries the learning rate times this factor (1: not tried).
 SLOWER = 0.5
+#: With ``tree_temperature="auto"``, "auto" also tries uniform noise for single-label models of at most this
+#: many classes; if its pilot wins, the model starts again with uniform noise (``skxc._fit.uniform_restart``).
+#: It won at min_rows=12 and =15 of gcide-reverse (156-330 classes, 12-15 or more rows per class), where
+#: uniform noise trained better models than the tree; above 2,000 classes the tree's negatives pay, and a
+#: third pilot would cost time for nothing (docs/benchmarks.rst, "Uniform noise as a pilot").
+UNIFORM_MAX_CLASSES = 2000
+#: Uniform noise replaces the tree only when its pilot's held-out log-likelihood is higher by this many standard
+#: errors of the mean paired (per-row) difference from the best tree pilot's: 1.645, a one-sided test at 5 %.
+UNIFORM_Z = 1.645
 #: Whether a pilot with the estimator's own settings trains when both alternatives (the flatter tree and
 #: the slower step) do. It won by held-out log-likelihood on none of bibtex, corel5k, delicious,
 #: gcide-reverse@min_rows=8 and gcide-reverse, and on generated, where it won, it lost 0.5 points of
@@ -323,8 +341,34 @@ def scored_rows(codes, fit_rows, held_rows, n_classes: int, rng):
     return np.sort(rng.permutation(held)[: blend_rows(n_classes)])
 
 
-def chosen_blend(pilot, X_fit, y_fit, w_fit, X_held, truth, S) -> tuple[float, float, float] | None:
-    """``(beta, T, log-likelihood)`` chosen on the held-out rows ``X_held`` with ``pilot`` trained on ``X_fit``.
+def row_log_likelihoods(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, beta: float, temperature: float):
+    """Each held-out row's log-probability of its class ``truth`` (int codes) under softmax((log_proba + beta S) / T)."""
+    A = log_proba + beta * S
+    A /= temperature
+    top = A.max(axis=1)
+    log_total = np.log(np.exp(A - top[:, None]).sum(axis=1)) + top
+    return A[np.arange(A.shape[0]), truth] - log_total
+
+
+def pilot_choice(log_proba: np.ndarray, S: np.ndarray, truth) -> tuple:
+    """``(beta, T, log-likelihood, per-row log-likelihoods)`` of :func:`choose_blend`; the last is that of
+    :func:`row_log_likelihoods` at the chosen beta and T (single-label ``truth``), else None."""
+    beta, temperature, ll = choose_blend(log_proba, S, truth)
+    rows = None if sp.issparse(truth) else row_log_likelihoods(log_proba, S, truth, beta, temperature)
+    return beta, temperature, ll, rows
+
+
+def uniform_wins(uniform: np.ndarray, tree: np.ndarray) -> bool:
+    """Whether the uniform-noise pilot's per-row held-out log-likelihoods ``uniform`` beat the best tree pilot's
+    ``tree`` (the same rows) by a one-sided paired z-test at ``UNIFORM_Z``: the paper's noise stays unless
+    uniform noise is clearly better on held-out rows."""
+    d = uniform - tree
+    return bool(d.mean() > UNIFORM_Z * d.std(ddof=1) / np.sqrt(d.shape[0]))
+
+
+def chosen_blend(pilot, X_fit, y_fit, w_fit, X_held, truth, S) -> tuple | None:
+    """``(beta, T, log-likelihood, per-row log-likelihoods)`` (:func:`pilot_choice`) chosen on the held-out
+    rows ``X_held`` with ``pilot`` trained on ``X_fit``.
 
     ``pilot`` is an unfitted classifier set up to use a fitted tree as is; it is fitted
     here on ``X_fit`` (labels ``y_fit``, weights ``w_fit``). ``truth`` holds the held-out
@@ -332,7 +376,7 @@ def chosen_blend(pilot, X_fit, y_fit, w_fit, X_held, truth, S) -> tuple[float, f
     of the fit rows). None if the pilot's training was interrupted (``pilot.interrupted_``).
     """
     log_proba = pilot_log_proba(pilot, X_fit, y_fit, w_fit, X_held)
-    return None if log_proba is None else choose_blend(log_proba, S, truth)
+    return None if log_proba is None else pilot_choice(log_proba, S, truth)
 
 
 def pilot_log_proba(pilot, X_fit, y_fit, w_fit, X_held) -> np.ndarray | None:
@@ -374,18 +418,23 @@ def blended_sparse(coef: sp.csr_matrix, coef_sums, mu_scaled: sp.csr_matrix):
     return out, (sums if full else None)
 
 
-def pilot_weights(estimator, X) -> str:
+def pilot_weights(estimator, X, sparse_model: bool | None = None) -> str:
     """The pilot's weight layout: sparse if the model's are or, for sparse X, if the model has more than
     ``SPARSE_PILOT_WEIGHTS`` weights; else dense. A short pilot on sparse rows touches few of a large
     model's weights: a dense coef_ would cost more to allocate and start (the centroid start writes
     every weight) than the pilot's epochs, and double the memory. Sparse and dense weights train the
     same model; the pilot's scores are then summed in another order, so the temperature it chooses
-    may differ in the last digits."""
-    if sp.issparse(estimator.coef_):
+    may differ in the last digits. ``sparse_model``: whether the model's weights are sparse (None: its ``coef_``)."""
+    if sp.issparse(estimator.coef_) if sparse_model is None else sparse_model:
         return "sparse"
     if sp.issparse(X) and len(estimator.classes_) * X.shape[1] > SPARSE_PILOT_WEIGHTS:
         return "sparse"
     return "dense"
+
+
+def uniform_noise(classes, n_features: int):
+    """The uniform noise distribution over ``classes`` as a tree with no features (``n_components_`` 0)."""
+    return AuxiliaryTree.unconditional(classes, np.ones(len(classes)), n_features)
 
 
 def flatter_tree(tree):
@@ -436,7 +485,7 @@ def multilabel_pilot_data(estimator, X, rows, fit_rows, held_rows, rng):
     return (X[fit_rows], Y[fit_rows], row_weight[fit_rows], X_held), truth, S
 
 
-def side_by_side_pilots(estimator, X) -> bool:
+def side_by_side_pilots(estimator, X, sparse_model: bool | None = None, n_pilots: int = 2) -> bool:
     """Whether the pilots train side by side, one thread each (with ``n_jobs`` > 1): for a model of at most
     ``SIDE_BY_SIDE_WEIGHTS`` weights, or with sparse pilot weights when two pilots' tables fit under the
     memory guard together (:func:`two_sparse_pilots_fit`). Hogwild threads on few weights mostly wait for
@@ -444,15 +493,15 @@ def side_by_side_pilots(estimator, X) -> bool:
     thread as on two; two sparse pilots on one thread each finished sooner than one after the other on two
     threads above 1,000 classes as well (docs/benchmarks.rst, "Side-by-side sparse pilots"), and their
     tables hold only the weights two epochs on the fit rows touch. Dense pilots of larger models train one
-    after the other on all threads (and one at a time in memory)."""
+    after the other on all threads (and one at a time in memory). ``n_pilots``: the tables at once."""
     n_classes, n_features = len(estimator.classes_), X.shape[1]
     if n_classes * n_features <= SIDE_BY_SIDE_WEIGHTS:
         return True
-    return pilot_weights(estimator, X) == "sparse" and two_sparse_pilots_fit(estimator, X)
+    return pilot_weights(estimator, X, sparse_model) == "sparse" and two_sparse_pilots_fit(estimator, X, n_pilots)
 
 
-def two_sparse_pilots_fit(estimator, X) -> bool:
-    """Whether two sparse pilots' tables fit in ``MEMORY_HEADROOM`` of the available memory at once; True if
+def two_sparse_pilots_fit(estimator, X, n_pilots: int = 2) -> bool:
+    """Whether ``n_pilots`` (two) sparse pilots' tables fit in ``MEMORY_HEADROOM`` of the available memory at once; True if
     unknown. Each table is bounded by ``stored_weights_bound`` over all of X's rows: the pilots train on
     the fit rows (about 80 % of them), so this overestimates, on the safe side."""
     avail = available_memory_bytes()
@@ -460,14 +509,14 @@ def two_sparse_pilots_fit(estimator, X) -> bool:
         return True
     n_stored = min(stored_weights_bound(X, X.shape[0], estimator.n_negatives), len(estimator.classes_) * X.shape[1])
     full = adagrad_kind(estimator.adagrad, estimator.noise) == "full"
-    return 2 * estimated_sparse_bytes(n_stored, full) <= MEMORY_HEADROOM * avail
+    return n_pilots * estimated_sparse_bytes(n_stored, full) <= MEMORY_HEADROOM * avail
 
 
 def held_out_scores(X, codes, weight, split, n_classes: int, pilot_rng):
-    """What :func:`chosen_for` needs of the held-out rows before its pilots: ``(pilot_rng, held, X_held, S)``.
+    """What :func:`chosen_for` needs of the held-out rows before its pilots: ``(seed, held, X_held, S)``.
 
     ``held`` are the scored rows (:func:`scored_rows`, drawn from ``pilot_rng``, the generator the
-    pilots then take their seed from; None: too few, and the rest None too), ``S`` their centroid
+    pilots' ``seed`` is then drawn from; None: too few, and the rest None too), ``S`` their centroid
     scores against the centroids of the other rows of the calibration ``split``. ``weight``: float64
     row weights as the training rows hold them (float32). Needs no tree, so :func:`blend_preparation`
     can compute it while the tree is fitted.
@@ -475,29 +524,76 @@ def held_out_scores(X, codes, weight, split, n_classes: int, pilot_rng):
     fit_rows, held_rows = split
     held = scored_rows(codes, fit_rows, held_rows, n_classes, pilot_rng)
     if held is None:
-        return pilot_rng, None, None, None
+        return None, None, None, None
+    seed = child_seed(pilot_rng)  # the same for every pilot: they differ only in the tree or step size
     mu, centre = unit_centroids(X, codes, n_classes, weight, rows=fit_rows)
     X_held = X[held]
-    return pilot_rng, held, X_held, centroid_scores(X_held, mu, centre, rms_row_norm(X))
+    return seed, held, X_held, centroid_scores(X_held, mu, centre, rms_row_norm(X))
 
 
-def blend_preparation(estimator, rng, prepared: list):
+def blend_preparation(estimator, rng, prepared: list, n_epochs: int):
     """A callback for ``skxc._fit.initialize``'s calibration split (None when the blend will train no
     pilots): it starts :func:`held_out_scores` on a background thread and appends the future to
     ``prepared``, for :func:`chosen_for`, so that it runs while the tree is fitted. The pilots'
-    generator is spawned from ``rng`` as :func:`chosen_for` would spawn it (spawning draws nothing)."""
+    generator is spawned from ``rng`` as :func:`chosen_for` would spawn it (spawning draws nothing).
+    With ``n_jobs`` > 1 and side-by-side pilots, the uniform-noise pilot (which needs no tree) then
+    trains on a thread of its own, and the future of its choice is appended too."""
     if estimator.centroid_blend != "auto" or estimator.noise is None:
         return None
 
-    def on_split(X, codes, sample_weight, fit_rows, held_rows):
+    def on_split(X, codes, sample_weight, fit_rows, held_rows, sparse_model):
         if blend_wanted(X.shape[0], len(estimator.classes_)):
             weight = sample_weight.astype(FLOAT).astype(np.float64)  # as the training rows hold it
             n_classes, pilot_rng = len(estimator.classes_), rng.spawn(1)[0]
-            prepared.append(
-                in_background(held_out_scores, X, codes, weight, (fit_rows, held_rows), n_classes, pilot_rng)
-            )
+            scores = in_background(held_out_scores, X, codes, weight, (fit_rows, held_rows), n_classes, pilot_rng)
+            prepared.append(scores)
+            # beside the two tree pilots: three side by side
+            if (uniform_pilot_wanted(estimator) and n_threads(estimator.n_jobs) > 1
+                    and side_by_side_pilots(estimator, X, sparse_model, n_pilots=3)):  # fmt: skip
+                fit_data = (X[fit_rows], estimator.classes_[codes[fit_rows]], weight[fit_rows])
+                args = estimator, X, fit_data, codes, scores, n_epochs, sparse_model
+                prepared.append(in_background(_uniform_choice, *args, lane=1))
 
     return on_split
+
+
+def _uniform_choice(estimator, X, fit_data, codes, scores, n_epochs: int, sparse_model: bool):
+    """The uniform-noise pilot's :func:`chosen_blend` (None if too few held-out rows; a MemoryError if its
+    memory guard stopped it), on one thread, once ``scores`` (the future of :func:`held_out_scores`) is done."""
+    seed, held, X_held, S = scores.result()
+    if held is None:
+        return None
+    candidate = (uniform_noise(estimator.classes_, X.shape[1]), 1.0)
+    pilot = new_pilot(estimator, candidate, X, (*fit_data, X_held), seed, n_epochs, True, sparse_model)
+    try:
+        return chosen_blend(pilot, *fit_data, X_held, codes[held], S)
+    except MemoryError as error:  # the pilot's memory guard
+        return error
+
+
+def uniform_pilot_wanted(estimator) -> bool:
+    """Whether a single-label model's pilots include uniform noise (``UNIFORM_MAX_CLASSES``)."""
+    return (
+        estimator.noise == "adversarial"
+        and estimator.tree_temperature == "auto"
+        and len(estimator.classes_) <= UNIFORM_MAX_CLASSES
+    )
+
+
+def new_pilot(estimator, candidate, X, fit_data, seed, n_epochs: int, one_thread: bool, sparse_model=None):
+    """An unfitted pilot of ``estimator``'s settings for ``candidate`` = ``(tree, lr_factor)``: ``tree`` frozen
+    as its noise, ``lr_factor`` times its own "auto" learning rate of the fit rows ``fit_data`` (unless 1)."""
+    tree, lr_factor = candidate
+    pilot = clone(estimator).set_params(
+        noise=FrozenEstimator(tree), max_iter=pilot_epochs(n_epochs), centroid_blend=0.0,
+        early_stopping=False, warm_start=False, verbose=0, random_state=seed,
+        weights=pilot_weights(estimator, X, sparse_model), weight_threshold=0.0,
+    )  # fmt: skip
+    if one_thread:
+        pilot.set_params(n_jobs=1)
+    if lr_factor != 1.0:  # the pilot's own "auto" rate (of its rows), times the factor (single-label only)
+        pilot.set_params(learning_rate=lr_factor * auto_learning_rate(fit_data[0], fit_data[2]))
+    return pilot
 
 
 def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
@@ -510,13 +606,18 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
     rate (``SLOWER``); a pilot with the estimator's own settings trains unless both of those do
     (``OWN_PILOT_WITH_BOTH``). The pilot with the best
     held-out log-likelihood decides: ``tree`` is its tree (the estimator's own, or that flatter
-    copy), ``lr_factor`` its factor of the learning rate (1 or ``SLOWER``). Multi-label: one pilot,
+    copy), ``lr_factor`` its factor of the learning rate (1 or ``SLOWER``). With
+    ``tree_temperature="auto"`` and at most ``UNIFORM_MAX_CLASSES`` classes a pilot with uniform noise
+    trains too (in the background from the calibration split on, when ``prepared`` holds its future);
+    it replaces that pilot only if it passes :func:`uniform_wins`, and ``tree`` is then the uniform
+    noise (no features). Multi-label: one pilot,
     with the estimator's settings, trains on the fit rows' labels, and the log-likelihood is that of
     every held-out (row, label) pair (pick-all-labels). The pilots draw from a
     generator spawned from ``rng``, so the model's own training draws the same numbers with or
     without them. KeyboardInterrupt if Ctrl-C stopped a pilot. A pilot that the memory guard stops
-    (its own model on top of the estimator's) is skipped with a UserWarning. ``prepared``: the future
-    of :func:`held_out_scores` started by :func:`blend_preparation`, or None (computed here).
+    (its own model on top of the estimator's) is skipped with a UserWarning. ``prepared``: the futures
+    started by :func:`blend_preparation` (:func:`held_out_scores`, and maybe the uniform pilot's choice),
+    or empty or None (computed here).
     """
     tree = estimator.tree_
     if estimator.centroid_blend != "auto":
@@ -524,16 +625,18 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
     if estimator.noise is None or split is None or not blend_wanted(X.shape[0], len(estimator.classes_)):
         return 0.0, 1.0, tree, 1.0
     multilabel = rows.example_row.shape[0] > 0
+    prepared = prepared or []
+    uniform_future = prepared[1] if len(prepared) > 1 else None  # the uniform pilot, trained in the background
     if multilabel:  # computed here (no background preparation), from the rows' label sets
         pilot_rng = rng.spawn(1)[0]
         scored = multilabel_pilot_data(estimator, X, rows, *split, pilot_rng)
+        seed = child_seed(pilot_rng)  # the same for every candidate: they differ only in the tree or step size
     else:
         codes, weight = rows.codes, rows.sample_weight.astype(np.float64)
-        if prepared is None:
-            prepared = held_out_scores(X, codes, weight, split, len(estimator.classes_), rng.spawn(1)[0])
+        if prepared:
+            seed, held, X_held, S = prepared[0].result()
         else:
-            prepared = prepared.result()
-        pilot_rng, held, X_held, S = prepared
+            seed, held, X_held, S = held_out_scores(X, codes, weight, split, len(estimator.classes_), rng.spawn(1)[0])
         fit_rows = split[0]
         scored = None  # the rows every pilot trains on and scores, taken once
         if held is not None:
@@ -551,26 +654,18 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
     # the estimator's own settings, unless both alternatives train (OWN_PILOT_WITH_BOTH)
     own = [] if len(alternatives) == 2 and not OWN_PILOT_WITH_BOTH else [(tree, 1.0)]
     candidates = own + alternatives
-    seed = child_seed(pilot_rng)  # the same for every candidate: they differ only in the tree or step size
+    uniform_tree = None  # a pilot with uniform noise, compared last (uniform_wins)
+    if not multilabel and uniform_future is None and uniform_pilot_wanted(estimator):
+        uniform_tree = uniform_noise(estimator.classes_, X.shape[1])
+        candidates.append((uniform_tree, 1.0))
     threads = n_threads(estimator.n_jobs)
     side_by_side = threads > 1 and len(candidates) > 1 and side_by_side_pilots(estimator, X)
 
-    def new_pilot(candidate):
-        tree_c, lr_factor = candidate
-        pilot = clone(estimator).set_params(
-            noise=FrozenEstimator(tree_c), max_iter=pilot_epochs(n_epochs), centroid_blend=0.0,
-            early_stopping=False, warm_start=False, verbose=0, random_state=seed,
-            weights=pilot_weights(estimator, X), weight_threshold=0.0,
-        )  # fmt: skip
-        if side_by_side:
-            pilot.set_params(n_jobs=1)
-        if lr_factor != 1.0:  # the pilot's own "auto" rate (of its rows), times the factor (single-label only)
-            pilot.set_params(learning_rate=lr_factor * auto_learning_rate(fit_data[0], fit_data[2]))
-        return pilot
-
     def run(candidate):
         try:
-            return chosen_blend(new_pilot(candidate), *fit_data, truth, S)
+            return chosen_blend(
+                new_pilot(estimator, candidate, X, fit_data, seed, n_epochs, side_by_side), *fit_data, truth, S
+            )
         except MemoryError as error:  # the pilot's memory guard
             return error
 
@@ -581,19 +676,24 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
         def fit_pilot(candidate):
             with config_context(**config):
                 try:
-                    return pilot_log_proba(new_pilot(candidate), *fit_data)
+                    pilot = new_pilot(estimator, candidate, X, fit_data, seed, n_epochs, one_thread=True)
+                    return pilot_log_proba(pilot, *fit_data)
                 except MemoryError as error:
                     return error
 
         def choose(candidate, log_proba):
             if log_proba is None or isinstance(log_proba, MemoryError):
                 return log_proba
-            return choose_blend(log_proba, S, truth)
+            return pilot_choice(log_proba, S, truth)
 
         results = fan_out_pipelined(fit_pilot, choose, candidates, threads)
     else:
         results = (run(candidate) for candidate in candidates)  # one after the other, each on all threads
-    best = None
+    if uniform_future is not None:
+        uniform_tree = uniform_noise(estimator.classes_, X.shape[1])
+        candidates.append((uniform_tree, 1.0))
+        results = (*results, uniform_future.result())
+    best = uniform = None
     for (candidate, lr_factor), chosen in zip(candidates, results, strict=True):
         if isinstance(chosen, MemoryError):  # train the model alone, or with the best pilot so far
             warn_user(
@@ -606,9 +706,13 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
             return 0.0, 1.0, tree, 1.0
         if chosen is None:
             raise KeyboardInterrupt
-        if best is None or chosen[2] > best[2] + 1e-9:
+        if candidate is uniform_tree:
+            uniform = (*chosen, candidate, lr_factor)
+        elif best is None or chosen[2] > best[2] + 1e-9:
             best = (*chosen, candidate, lr_factor)
-    beta, temperature, _, tree, lr_factor = best
+    if uniform is not None and uniform_wins(uniform[3], best[3]):
+        best = uniform
+    beta, temperature, _, _, tree, lr_factor = best
     return beta, temperature, tree, lr_factor
 
 

@@ -128,7 +128,10 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         ``"auto"`` chooses it in [1/32, 1] by the log-likelihood of the tree
         on the rows held out for calibration (:ref:`param-init`), then halves
         it if the centroid blend's pilot does better with the flatter tree
-        (``centroid_blend``).
+        (``centroid_blend``). For single-label data of at most 2,000 classes
+        a pilot with uniform noise competes too; if it wins, the model trains
+        with uniform noise (``noise_`` is then "uniform"; the bias correction
+        stays exact, log p_n being a constant).
 
     init : {"centroid", "zeros"}, default="centroid"
         Where the weights start. "centroid": class c's weights at s times the
@@ -148,9 +151,10 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         log-likelihood of the rows held out for calibration under a pilot
         model trained on the other rows for 20 % of the epochs, at least 2
         (for single-label data, pilots try the tree at half its temperature,
-        with ``tree_temperature="auto"``, and half the learning rate, with
-        ``learning_rate="auto"``, and the estimator's own settings unless
-        both of those run; the best pilot's settings are kept); it does so
+        and uniform noise up to 2,000 classes, with ``tree_temperature="auto"``,
+        and half the learning rate, with ``learning_rate="auto"``, and the
+        estimator's own settings unless the first and the last of those run;
+        the best pilot's settings are kept); it does so
         with negative sampling, at most 50 rows per class (label, for
         multi-label data) and at least 1,000 rows, and otherwise means 0. A number: that beta, temperature 1.
         0 leaves the paper's model (:ref:`param-centroid-blend`).
@@ -219,6 +223,11 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
     tree_ : AuxiliaryTree
         The noise distribution p_n(y|x) (for "uniform"/"frequency" a tree with no
         features whose biases encode the unconditional distribution).
+    noise_ : {"adversarial", "uniform", "frequency", "prefit"} or None
+        The noise the model trained with: ``noise``, "prefit" for a
+        ``FrozenEstimator`` tree, or "uniform" where ``noise="adversarial"``
+        with ``tree_temperature="auto"`` found uniform noise better on
+        held-out rows (``centroid_blend``).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)

@@ -33,6 +33,7 @@ __all__ = [
     "adagrad_kind",
     "holdout",
     "initialize",
+    "uniform_restart",
     "mean_negative_log_noise",
     "sgd_setup",
     "training_threads",
@@ -104,8 +105,9 @@ def initialize(
     calibration split holds out whole rows, and the tree, the centroid
     start and the automatic learning rate see the expanded examples
     (X's rows repeated by index: a copy of the rows, made here only).
-    ``on_split(X, codes, sample_weight, fit_rows, held_rows)``, if given, is called with a
-    single-label calibration split as soon as it is drawn (before the tree is fitted).
+    ``on_split(X, codes, sample_weight, fit_rows, held_rows, sparse_weights)``, if given, is called with a
+    single-label calibration split as soon as it is drawn (before the tree is fitted), and whether the
+    model's weights will be sparse.
     """
     noise, n_jobs = params["noise"], params["n_jobs"]
     n_classes, n_features = len(classes), X.shape[1]
@@ -114,7 +116,7 @@ def initialize(
     calibrate = params["init"] == "centroid" or (noise == "adversarial" and params["tree_temperature"] == "auto")
     fit_rows, held = calibration_split(X.shape[0], rng) if calibrate else (None, None)
     if on_split is not None and held is not None and example_row is None:
-        on_split(X, codes, sample_weight, fit_rows, held)
+        on_split(X, codes, sample_weight, fit_rows, held, sparse_weights)
     # the centroid start of dense X holds two float64 class x feature arrays for a moment
     dense_start = params["init"] == "centroid" and held is not None and not sp.issparse(X)
     n_examples = X.shape[0] if example_row is None else example_row.shape[0]
@@ -166,12 +168,28 @@ def initialize(
             f"fitted in {tree_fit_seconds:.2f} s",
             flush=True,
         )
+    if not sparse_weights:
+        model_arrays = model_arrays.result()
+    coef, shared, state, intercept, init_scale, learning_rate = _started(
+        params, tree, n_classes, X, codes, sample_weight, fit_rows, held, None if sparse_weights else model_arrays,
+        kind, rng, example_row is not None, label_cardinality,
+    )  # fmt: skip
+    return Start(tree, tree_fit_seconds, coef, shared, state, intercept, init_scale, learning_rate, split)
+
+
+def _started(
+    params, tree, n_classes, X, codes, sample_weight, fit_rows, held, arrays, kind, rng, multilabel, label_cardinality
+):
+    """The model's start with the fitted noise ``tree``: ``(coef, shared, state, intercept, init_scale,
+    learning_rate)``. ``arrays``: the zeroed dense ``(coef, *coef_sums)``, or None for sparse weights.
+    X, codes and sample_weight are per example (multi-label: X's rows repeated)."""
+    n_features = X.shape[1]
     shared = None
-    if sparse_weights:
+    if arrays is None:
         coef = sp.csr_matrix((n_classes, n_features), dtype=FLOAT)
         state = AdagradState.zeros_sparse(kind, n_classes, n_features)
     else:
-        coef, *coef_sums = model_arrays.result()
+        coef, *coef_sums = arrays
         state = AdagradState.zeros(kind, n_classes, n_features, *coef_sums)
     intercept = np.zeros(n_classes, dtype=FLOAT)
     init_scale = 0.0
@@ -179,17 +197,37 @@ def initialize(
         init_scale = centroid_start(
             coef, intercept, X, codes, sample_weight, fit_rows, held, tree, params["n_negatives"], params["alpha"], rng
         )
-        if sparse_weights:
+        if arrays is None:
             init_scale, start = init_scale
             if start is not None:
                 coef, shared = start
                 state = AdagradState.zeros_sparse(kind, n_classes, n_features, coef.nnz)
     if params["intercept_init"] == "noise":
-        intercept[:] = mean_negative_log_noise(tree, X, codes, sample_weight, n_classes, n_threads(n_jobs))
+        intercept[:] = mean_negative_log_noise(tree, X, codes, sample_weight, n_classes, n_threads(params["n_jobs"]))
     learning_rate = auto_learning_rate(X, sample_weight)
-    if example_row is not None:  # multi-label: a row takes label_cardinality_ positive steps per epoch
+    if multilabel:  # a row takes label_cardinality positive steps per epoch
         learning_rate /= np.sqrt(label_cardinality)
-    return Start(tree, tree_fit_seconds, coef, shared, state, intercept, init_scale, learning_rate, split)
+    return coef, shared, state, intercept, init_scale, learning_rate
+
+
+def uniform_restart(params, classes, X, codes, sample_weight, split, coef, state, rng) -> Start:
+    """A single-label model's start again, with uniform noise in place of its fitted tree (the blend's
+    pilots chose it, ``skxc._blend.chosen_for``): the centroid start chosen on the same calibration
+    ``split`` with uniform negatives. Dense ``coef`` and a full Adagrad ``state`` are zeroed and reused
+    (their pages are already allocated); sparse ones are replaced."""
+    tree = AuxiliaryTree.unconditional(classes, np.ones(len(classes)), X.shape[1])
+    kind = adagrad_kind(params["adagrad"], params["noise"])
+    arrays = None
+    if not sp.issparse(coef):
+        arrays = [coef] + ([state.coef_sums] if kind == "full" else [])
+        for a in arrays:
+            a.fill(0.0)
+    fit_rows, held = split
+    started = _started(
+        params, tree, len(classes), X, codes, sample_weight, fit_rows, held, arrays, kind, rng, False, 1.0
+    )
+    coef, shared, state, intercept, init_scale, learning_rate = started
+    return Start(tree, 0.0, coef, shared, state, intercept, init_scale, learning_rate, split)
 
 
 #: ``max_iter="auto"``: 10 epochs for at most this many training rows (also for multi-label Y: rows, not

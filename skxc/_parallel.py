@@ -45,14 +45,15 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pools)
 
 
-def _pool(n: int) -> ThreadPoolExecutor:
-    """This thread's pool of ``n`` threads (made on first use; its threads end with the calling thread)."""
+def _pool(n: int, lane: int = 0) -> ThreadPoolExecutor:
+    """This thread's pool of ``n`` threads (made on first use; its threads end with the calling thread);
+    ``lane``: another pool of the same size, whose tasks do not queue behind those of lane 0."""
     pools = getattr(_pools, "by_size", None)
     if pools is None:
         pools = _pools.by_size = {}
-    if n not in pools:
-        pools[n] = ThreadPoolExecutor(n, thread_name_prefix="skxc")
-    return pools[n]
+    if (n, lane) not in pools:
+        pools[n, lane] = ThreadPoolExecutor(n, thread_name_prefix="skxc")
+    return pools[n, lane]
 
 
 def fan_out(fn: Callable[[T], R], items: Iterable[T], n_threads: int) -> list[R]:
@@ -148,10 +149,10 @@ def child_seed(rng: np.random.Generator) -> int:
     return int(rng.integers(2**31))
 
 
-def in_background(fn: Callable[..., R], *args) -> Future:
+def in_background(fn: Callable[..., R], *args, lane: int = 0) -> Future:
     """Start ``fn(*args)`` on a background thread now (the calling thread's own, reused: tasks of earlier
-    calls still running go first); ``.result()`` of the returned future waits for it."""
-    return _pool(1).submit(fn, *args)
+    calls on the same ``lane`` still running go first); ``.result()`` of the returned future waits for it."""
+    return _pool(1, lane).submit(fn, *args)
 
 
 class StopRequest:

@@ -14,6 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils.multiclass import _check_partial_fit_first_call
 
 from ._blend import blend_preparation, blended, chosen_for
@@ -26,6 +27,7 @@ from ._fit import (
     sgd_setup,
     top1_score,
     training_rows,
+    uniform_restart,
 )
 from ._model import has_sparse_weights, intact_on_error, training_model
 from ._multilabel import is_multilabel, label_cardinality, label_columns, label_examples
@@ -68,6 +70,7 @@ class TrainingMixin:
             getattr(self, "label_cardinality_", 1.0), type(self).__name__, AUTO_SPARSE_BYTES, on_split,
         )  # fmt: skip
         self.tree_, self.tree_fit_seconds_ = start.tree, start.tree_fit_seconds
+        self.noise_ = "prefit" if isinstance(self.noise, FrozenEstimator) else self.noise
         self._shared_coef, self.coef_, self._adagrad_state = start.shared_coef, start.coef, start.adagrad_state
         self.intercept_, self.init_scale_ = start.intercept, start.init_scale
         self.centroid_blend_, self.score_temperature_ = 0.0, 1.0
@@ -122,15 +125,17 @@ class TrainingMixin:
         n_epochs = resolve_max_iter(self.max_iter, X.shape[0])
         with intact_on_error(self.__dict__):  # also Ctrl-C during the blend's pilot: nothing has changed
             prepared = []  # the blend's held-out scores, computed while the tree is fitted
-            on_split = None if warm or multilabel else blend_preparation(self, rng, prepared)
+            on_split = None if warm or multilabel else blend_preparation(self, rng, prepared, n_epochs)
             X, val, rows, split = self._prepare_fit(X, y, classes, sample_weight, rng, warm, multilabel, on_split)
             # the blend is chosen before training, so that the pilot's memory is freed before the model's grows
             blend = None
             if not warm:
-                blend = chosen_for(self, X, rows, split, rng, n_epochs, prepared[0] if prepared else None)
+                blend = chosen_for(self, X, rows, split, rng, n_epochs, prepared)
             if blend is not None:
                 beta, temperature, tree, lr_factor = blend
-                if tree is not self.tree_:  # the pilots chose the flatter tree
+                if tree is not self.tree_ and tree.n_components_ == 0:  # the pilots chose uniform noise
+                    rows = self._uniform_restart(X, rows, split, tree)
+                elif tree is not self.tree_:  # the pilots chose the flatter tree
                     self.tree_ = tree  # same projection: only each example's log p_n changes
                     Z = np.ascontiguousarray(rows.Z[rows.example_row]) if multilabel else rows.Z
                     rows = replace(rows, log_noise=log_noise_of(Z, rows.codes, tree.arrays, n_threads(self.n_jobs)))
@@ -146,6 +151,19 @@ class TrainingMixin:
         if threshold > 0:
             self._prune(threshold)
         return self
+
+    def _uniform_restart(self, X, rows: Rows, split, tree) -> Rows:
+        """The new model started again with uniform noise ``tree`` (``_fit.uniform_restart``); its training rows."""
+        codes, weight = rows.codes, rows.sample_weight.astype(np.float64)
+        start = uniform_restart(
+            self.get_params(deep=False), self.classes_, X, codes, weight, split, self.coef_, self._adagrad_state,
+            self._rng,
+        )  # fmt: skip
+        self.tree_, self.noise_ = tree, "uniform"
+        self._shared_coef, self.coef_, self._adagrad_state = start.shared_coef, start.coef, start.adagrad_state
+        self.intercept_, self.init_scale_ = start.intercept, start.init_scale
+        self._weight_bound = (float(np.abs(self.intercept_).max()), 0)  # see check_finite_model
+        return self._rows(X, codes, weight)
 
     def _add_blend(self, X, rows: Rows, beta: float, temperature: float) -> None:
         """Fold ``beta`` times the centroid scores into the trained model (skxc/_blend.py); set the temperature."""

@@ -9,6 +9,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.special import log_softmax, softmax
 
+import skxc._blend as blend
 from skxc import AdversarialSoftmaxClassifier
 from skxc._blend import (
     BETAS,
@@ -369,11 +370,12 @@ def test_when_the_flatter_tree_wins_training_uses_it(monkeypatch):
     calls = []
 
     def first_wins(*args):  # the flatter tree's pilot (the first) gets the better likelihood
-        beta, T, ll = real(*args)
+        beta, T, ll, rows = real(*args)
         calls.append(1)
-        return beta, T, ll + 10.0 * (len(calls) == 1)
+        return beta, T, ll + 10.0 * (len(calls) == 1), rows
 
     monkeypatch.setattr(blend, "chosen_blend", first_wins)
+    monkeypatch.setattr(blend, "UNIFORM_MAX_CLASSES", 0)  # no uniform-noise pilot (tested below)
     trained = []
     train = AdversarialSoftmaxClassifier._train
 
@@ -406,11 +408,12 @@ def test_the_pilots_choose_the_learning_rate(monkeypatch, slower_wins):
     pilots = []
 
     def last_wins(pilot, *args):  # the last pilot (half the learning rate) gets the better likelihood
-        beta, T, ll = real(pilot, *args)
+        beta, T, ll, rows = real(pilot, *args)
         pilots.append((pilot.learning_rate, pilot.learning_rate_, pilot.tree_))
-        return beta, T, ll + (10.0 if slower_wins else -10.0) * (len(pilots) == 2)
+        return beta, T, ll + (10.0 if slower_wins else -10.0) * (len(pilots) == 2), rows
 
     monkeypatch.setattr(blend, "chosen_blend", last_wins)
+    monkeypatch.setattr(blend, "UNIFORM_MAX_CLASSES", 0)
     plain = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2, centroid_blend=0.0).fit(X, y)
     clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2).fit(X, y)
     assert len(pilots) == 2  # the flatter tree, then half the learning rate
@@ -444,6 +447,7 @@ def test_own_settings_pilot_with_both_alternatives_when_asked(monkeypatch):
 
     monkeypatch.setattr(blend, "chosen_blend", recording)
     monkeypatch.setattr(blend, "OWN_PILOT_WITH_BOTH", True)
+    monkeypatch.setattr(blend, "UNIFORM_MAX_CLASSES", 0)
     plain = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2, centroid_blend=0.0).fit(X, y)
     AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2).fit(X, y)
     tau = plain.tree_.temperature_
@@ -652,7 +656,7 @@ def test_sparse_pilots_choose_as_dense_pilots_do(monkeypatch):
         monkeypatch.setattr(blend, "SPARSE_PILOT_WEIGHTS", threshold)
         clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=3, weights="dense").fit(X, y)
         fitted.append(clf)
-    assert layouts == [False] * 2 + [True] * 2  # the flatter tree's and the slower step's pilots
+    assert layouts == [False] * 3 + [True] * 3  # the flatter tree's, the slower step's and uniform noise's pilots
     dense, sparse = fitted
     assert (dense.centroid_blend_, dense.learning_rate_, dense.tree_.temperature_) == (
         sparse.centroid_blend_, sparse.learning_rate_, sparse.tree_.temperature_,
@@ -681,3 +685,135 @@ def test_which_pilots_train_side_by_side(monkeypatch):
     assert not blend.side_by_side_pilots(clf, X)  # one after the other
     monkeypatch.setattr(blend, "available_memory_bytes", lambda: None)  # unknown: side by side
     assert blend.side_by_side_pilots(clf, X)
+
+
+# ---- uniform noise as a pilot: the paired test, the restart, which fits run it
+
+
+def test_pilot_choice_rows_are_the_per_row_log_likelihoods_of_its_choice():
+    rng = np.random.default_rng(4)
+    n, C = 300, 40
+    truth = rng.integers(0, C, size=n)
+    log_proba = log_softmax(rng.normal(size=(n, C)), axis=1)
+    S = rng.normal(scale=0.1, size=(n, C))
+    S[np.arange(n), truth] += 0.3
+    beta, T, ll, rows = blend.pilot_choice(log_proba, S, truth)
+    assert (beta, T, ll) == choose_blend(log_proba, S, truth)
+    expected = log_softmax((log_proba + beta * S) / T, axis=1)[np.arange(n), truth]  # scipy reference
+    np.testing.assert_allclose(rows, expected, rtol=1e-12, atol=1e-12)
+    assert rows.mean() == pytest.approx(ll, rel=1e-9)
+    Y = sp.csr_matrix(np.eye(C)[truth])  # multi-label truth: no per-row values
+    assert blend.pilot_choice(log_proba, S, Y)[3] is None
+
+
+def test_uniform_wins_only_by_a_clear_paired_margin():
+    rng = np.random.default_rng(0)
+    tree = rng.normal(-3.0, 1.0, size=500)
+    noise = rng.normal(0.0, 0.5, size=500)  # paired differences with a standard error of about 0.022
+    assert blend.uniform_wins(tree + 0.2 + noise, tree)  # z about 9
+    assert not blend.uniform_wins(tree + 0.01 + noise, tree)  # higher on average, but z < 1.645
+    assert not blend.uniform_wins(tree - 0.2 + noise, tree)
+    assert not blend.uniform_wins(tree.copy(), tree)  # a tie keeps the tree
+    # the threshold: a mean difference of exactly UNIFORM_Z standard errors does not win, a little more does
+    d = noise - noise.mean()
+    se = d.std(ddof=1) / np.sqrt(d.size)
+    assert not blend.uniform_wins(tree + d + 0.999 * blend.UNIFORM_Z * se, tree)
+    assert blend.uniform_wins(tree + d + 1.001 * blend.UNIFORM_Z * se, tree)
+
+
+def _favouring_uniform(monkeypatch, bonus):
+    """chosen_blend with ``bonus`` added to every held-out row's log-likelihood of the uniform-noise pilot."""
+    real = blend.chosen_blend
+    seen = []
+
+    def patched(pilot, *args):
+        beta, T, ll, rows = real(pilot, *args)
+        uniform = pilot.tree_.n_components_ == 0
+        seen.append(uniform)
+        return (beta, T, ll + bonus, rows + bonus) if uniform else (beta, T, ll, rows)
+
+    monkeypatch.setattr(blend, "chosen_blend", patched)
+    return seen
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+@pytest.mark.parametrize("weights", ["dense", "sparse"])
+def test_when_uniform_noise_wins_the_model_trains_with_it(monkeypatch, n_jobs, weights):
+    X, y, Xt, _ = few_rows_data(n_classes=200, n_samples=2000, seed=7)
+    seen = _favouring_uniform(monkeypatch, 10.0)
+    trained = []
+    train = AdversarialSoftmaxClassifier._train
+
+    def recording_train(self, rows, *args, **kwargs):  # the tree, log p_n and start the model trains from
+        start = self.coef_.toarray() if sp.issparse(self.coef_) else np.array(self.coef_)
+        trained.append((self.tree_, rows.log_noise.copy(), start, self.init_scale_))
+        return train(self, rows, *args, **kwargs)
+
+    monkeypatch.setattr(AdversarialSoftmaxClassifier, "_train", recording_train)
+    kw = dict(random_state=0, n_jobs=n_jobs, max_iter=2, weights=weights)
+    clf = AdversarialSoftmaxClassifier(**kw).fit(X, y)
+    # n_jobs=1: the flatter tree, the slower step, uniform noise in turn; n_jobs=2: uniform noise on a thread of its
+    # own from the calibration split on, the tree's two pilots side by side (chosen_blend is not theirs)
+    assert seen == ([False, False, True] if n_jobs == 1 else [True])
+    assert clf.noise_ == "uniform" and clf.tree_.n_components_ == 0
+    tree, log_noise, start, init_scale = trained[-1]  # the model's own training (the pilots' come first)
+    assert tree is clf.tree_
+    n_classes = len(clf.classes_)
+    np.testing.assert_allclose(log_noise, -np.log(n_classes), rtol=1e-6)  # log p_n of uniform noise
+    assert init_scale == clf.init_scale_
+    if init_scale > 0:  # the restarted centroid start: every class row a multiple of its centroid, no tree left
+        assert np.count_nonzero(start) > 0
+    np.testing.assert_allclose(clf.tree_.predict_proba(Xt), 1 / n_classes, rtol=1e-6)
+    P = clf.predict_proba(Xt)
+    assert np.all(np.isfinite(P)) and np.allclose(P.sum(axis=1), 1.0)
+    assert clf.centroid_blend_ in BETAS
+    again = AdversarialSoftmaxClassifier(**kw).fit(X, y)
+    assert again.noise_ == "uniform" and again.centroid_blend_ == clf.centroid_blend_
+    if n_jobs == 1:  # reproducible
+        np.testing.assert_array_equal(again.predict_proba(Xt), P)
+
+
+def test_uniform_restart_reuses_and_zeroes_the_dense_arrays():
+    from skxc._fit import uniform_restart
+    from skxc._start import calibration_split
+    from skxc._state import AdagradState
+
+    X, y, _, _ = few_rows_data(n_classes=100, n_samples=1500, seed=3)
+    codes, w = y.astype(np.int32), np.ones(X.shape[0])
+    split = calibration_split(X.shape[0], np.random.default_rng(0))
+    params = AdversarialSoftmaxClassifier(adagrad="full").get_params()
+    starts = []
+    for fill in (0.0, 7.0):  # fresh zeros, and arrays left over from another start
+        coef = np.full((100, X.shape[1]), fill, dtype=np.float32, order="F")
+        state = AdagradState.zeros("full", 100, X.shape[1], np.full_like(coef, fill))
+        start = uniform_restart(params, np.arange(100), X, codes, w, split, coef, state, np.random.default_rng(1))
+        assert start.coef is coef and start.adagrad_state.coef_sums is state.coef_sums  # reused
+        assert not start.adagrad_state.coef_sums.any()
+        starts.append(start)
+    np.testing.assert_array_equal(starts[0].coef, starts[1].coef)
+    np.testing.assert_array_equal(starts[0].intercept, starts[1].intercept)
+    assert starts[0].init_scale == starts[1].init_scale and starts[0].tree.n_components_ == 0
+
+
+@pytest.mark.parametrize(
+    "case", ["many classes", "explicit temperature", "noise uniform", "multi-label", "paired test not passed"]
+)
+def test_which_fits_run_or_choose_the_uniform_pilot(monkeypatch, case):
+    X, y, _, _ = few_rows_data(n_classes=200, n_samples=2000, seed=7)
+    seen = _favouring_uniform(monkeypatch, 0.0 if case == "paired test not passed" else 10.0)
+    kw = dict(random_state=0, n_jobs=1, max_iter=2)
+    if case == "many classes":
+        monkeypatch.setattr(blend, "UNIFORM_MAX_CLASSES", len(np.unique(y)) - 1)
+    elif case == "explicit temperature":
+        kw["tree_temperature"] = 0.5
+    elif case == "noise uniform":
+        kw["noise"] = "uniform"
+    elif case == "multi-label":
+        X, y, _, _ = multilabel_few_rows_data(seed=3)
+    clf = AdversarialSoftmaxClassifier(**kw).fit(X, y)
+    if case == "paired test not passed":  # its pilot ran, but the tree stays (the same held-out rows, no bonus)
+        assert seen.count(True) == 1 and clf.noise_ == "adversarial" and clf.tree_.n_components_ > 0
+    elif case == "noise uniform":  # the estimator's own pilot and the slower step's, both with its uniform noise
+        assert len(seen) == 2 and clf.noise_ == "uniform"
+    else:
+        assert True not in seen and clf.noise_ == kw.get("noise", "adversarial")

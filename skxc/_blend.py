@@ -551,24 +551,26 @@ def blend_preparation(estimator, rng, prepared: list, n_epochs: int):
             if (uniform_pilot_wanted(estimator) and n_threads(estimator.n_jobs) > 1
                     and side_by_side_pilots(estimator, X, sparse_model, n_pilots=3)):  # fmt: skip
                 fit_data = (X[fit_rows], estimator.classes_[codes[fit_rows]], weight[fit_rows])
-                args = estimator, X, fit_data, codes, scores, n_epochs, sparse_model
+                args = estimator, X, fit_data, codes, scores, n_epochs, sparse_model, get_config()
                 prepared.append(in_background(_uniform_choice, *args, lane=1))
 
     return on_split
 
 
-def _uniform_choice(estimator, X, fit_data, codes, scores, n_epochs: int, sparse_model: bool):
+def _uniform_choice(estimator, X, fit_data, codes, scores, n_epochs: int, sparse_model: bool, config: dict):
     """The uniform-noise pilot's :func:`chosen_blend` (None if too few held-out rows; a MemoryError if its
-    memory guard stopped it), on one thread, once ``scores`` (the future of :func:`held_out_scores`) is done."""
+    memory guard stopped it), on one thread, once ``scores`` (the future of :func:`held_out_scores`) is done;
+    scikit-learn's settings ``config`` (thread-local) of the calling thread go along."""
     seed, held, X_held, S = scores.result()
     if held is None:
         return None
     candidate = (uniform_noise(estimator.classes_, X.shape[1]), 1.0)
     pilot = new_pilot(estimator, candidate, X, (*fit_data, X_held), seed, n_epochs, True, sparse_model)
-    try:
-        return chosen_blend(pilot, *fit_data, X_held, codes[held], S)
-    except MemoryError as error:  # the pilot's memory guard
-        return error
+    with config_context(**config):
+        try:
+            return chosen_blend(pilot, *fit_data, X_held, codes[held], S)
+        except MemoryError as error:  # the pilot's memory guard
+            return error
 
 
 def uniform_pilot_wanted(estimator) -> bool:

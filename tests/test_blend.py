@@ -817,3 +817,22 @@ def test_which_fits_run_or_choose_the_uniform_pilot(monkeypatch, case):
         assert len(seen) == 2 and clf.noise_ == "uniform"
     else:
         assert True not in seen and clf.noise_ == kw.get("noise", "adversarial")
+
+
+def test_pilots_on_other_threads_see_the_callers_scikit_learn_settings(monkeypatch):
+    """scikit-learn's settings are thread-local: the side-by-side pilots and the uniform-noise pilot on its
+    own thread run with those of the thread that called fit."""
+    import sklearn
+
+    X, y, _, _ = few_rows_data(n_classes=200, n_samples=2000, seed=7)
+    seen = []
+    real = blend.pilot_log_proba
+
+    def recording(pilot, *args):
+        seen.append((pilot.noise.estimator.n_components_ == 0, sklearn.get_config()["assume_finite"]))
+        return real(pilot, *args)
+
+    monkeypatch.setattr(blend, "pilot_log_proba", recording)
+    with sklearn.config_context(assume_finite=True):
+        AdversarialSoftmaxClassifier(random_state=0, n_jobs=2, max_iter=2).fit(X, y)
+    assert sorted(seen) == [(False, True), (False, True), (True, True)]

@@ -42,7 +42,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         ``sklearn.frozen.FrozenEstimator(tree)`` around a fitted
         :class:`AuxiliaryTree`: that tree, used as is and never refitted
         (:ref:`param-noise`). The bias removal uses the same distribution, so
-        all of them estimate the same softmax model.
+        all of them estimate the same softmax model. "adversarial" with
+        ``tree_temperature="auto"`` may end with uniform noise where held-out
+        rows clearly prefer it (up to 2,000 classes; ``noise_`` says which).
 
     n_negatives : int >= 1, default=2
         Negatives drawn per positive example, each with its own loss term.

@@ -488,7 +488,7 @@ def multilabel_pilot_data(estimator, X, rows, fit_rows, held_rows, rng):
 def side_by_side_pilots(estimator, X, sparse_model: bool | None = None, n_pilots: int = 2) -> bool:
     """Whether the pilots train side by side, one thread each (with ``n_jobs`` > 1): for a model of at most
     ``SIDE_BY_SIDE_WEIGHTS`` weights, or with sparse pilot weights when two pilots' tables fit under the
-    memory guard together (:func:`two_sparse_pilots_fit`). Hogwild threads on few weights mostly wait for
+    memory guard together (:func:`sparse_pilots_fit`). Hogwild threads on few weights mostly wait for
     each other's cache lines (the same classes and features), so a small pilot trains about as fast on one
     thread as on two; two sparse pilots on one thread each finished sooner than one after the other on two
     threads above 1,000 classes as well (docs/benchmarks.rst, "Side-by-side sparse pilots"), and their
@@ -497,10 +497,10 @@ def side_by_side_pilots(estimator, X, sparse_model: bool | None = None, n_pilots
     n_classes, n_features = len(estimator.classes_), X.shape[1]
     if n_classes * n_features <= SIDE_BY_SIDE_WEIGHTS:
         return True
-    return pilot_weights(estimator, X, sparse_model) == "sparse" and two_sparse_pilots_fit(estimator, X, n_pilots)
+    return pilot_weights(estimator, X, sparse_model) == "sparse" and sparse_pilots_fit(estimator, X, n_pilots)
 
 
-def two_sparse_pilots_fit(estimator, X, n_pilots: int = 2) -> bool:
+def sparse_pilots_fit(estimator, X, n_pilots: int = 2) -> bool:
     """Whether ``n_pilots`` (two) sparse pilots' tables fit in ``MEMORY_HEADROOM`` of the available memory at once; True if
     unknown. Each table is bounded by ``stored_weights_bound`` over all of X's rows: the pilots train on
     the fit rows (about 80 % of them), so this overestimates, on the safe side."""
@@ -656,18 +656,18 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
     # the estimator's own settings, unless both alternatives train (OWN_PILOT_WITH_BOTH)
     own = [] if len(alternatives) == 2 and not OWN_PILOT_WITH_BOTH else [(tree, 1.0)]
     candidates = own + alternatives
-    uniform_tree = None  # a pilot with uniform noise, compared last (uniform_wins)
-    if not multilabel and uniform_future is None and uniform_pilot_wanted(estimator):
+    uniform_tree = None  # a pilot with uniform noise, compared last (uniform_wins); it may train in the background
+    if not multilabel and uniform_pilot_wanted(estimator):
         uniform_tree = uniform_noise(estimator.classes_, X.shape[1])
-        candidates.append((uniform_tree, 1.0))
+        if uniform_future is None:
+            candidates.append((uniform_tree, 1.0))
     threads = n_threads(estimator.n_jobs)
     side_by_side = threads > 1 and len(candidates) > 1 and side_by_side_pilots(estimator, X)
 
     def run(candidate):
         try:
-            return chosen_blend(
-                new_pilot(estimator, candidate, X, fit_data, seed, n_epochs, side_by_side), *fit_data, truth, S
-            )
+            pilot = new_pilot(estimator, candidate, X, fit_data, seed, n_epochs, one_thread=False)
+            return chosen_blend(pilot, *fit_data, truth, S)
         except MemoryError as error:  # the pilot's memory guard
             return error
 
@@ -692,7 +692,6 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
     else:
         results = (run(candidate) for candidate in candidates)  # one after the other, each on all threads
     if uniform_future is not None:
-        uniform_tree = uniform_noise(estimator.classes_, X.shape[1])
         candidates.append((uniform_tree, 1.0))
         results = (*results, uniform_future.result())
     best = uniform = None

@@ -210,12 +210,12 @@ def _started(
     return coef, shared, state, intercept, init_scale, learning_rate
 
 
-def uniform_restart(params, classes, X, codes, sample_weight, split, coef, state, rng) -> Start:
-    """A single-label model's start again, with uniform noise in place of its fitted tree (the blend's
-    pilots chose it, ``skxc._blend.chosen_for``): the centroid start chosen on the same calibration
-    ``split`` with uniform negatives. Dense ``coef`` and a full Adagrad ``state`` are zeroed and reused
-    (their pages are already allocated); sparse ones are replaced."""
-    tree = AuxiliaryTree.unconditional(classes, np.ones(len(classes)), X.shape[1])
+def uniform_restart(params, tree, X, codes, sample_weight, split, coef, state, rng) -> Start:
+    """A single-label model's start again, with the uniform noise ``tree`` (an unconditional
+    :class:`AuxiliaryTree`) in place of its fitted tree (the blend's pilots chose it,
+    ``skxc._blend.chosen_for``): the centroid start chosen on the same calibration ``split`` with uniform
+    negatives. Dense ``coef`` and a full Adagrad ``state`` are zeroed and reused (their pages are already
+    allocated); sparse ones are replaced."""
     kind = adagrad_kind(params["adagrad"], params["noise"])
     arrays = None
     if not sp.issparse(coef):
@@ -224,7 +224,7 @@ def uniform_restart(params, classes, X, codes, sample_weight, split, coef, state
             a.fill(0.0)
     fit_rows, held = split
     started = _started(
-        params, tree, len(classes), X, codes, sample_weight, fit_rows, held, arrays, kind, rng, False, 1.0
+        params, tree, coef.shape[0], X, codes, sample_weight, fit_rows, held, arrays, kind, rng, False, 1.0
     )
     coef, shared, state, intercept, init_scale, learning_rate = started
     return Start(tree, 0.0, coef, shared, state, intercept, init_scale, learning_rate, split)

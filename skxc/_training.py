@@ -156,10 +156,9 @@ class TrainingMixin:
         """The new model started again with uniform noise ``tree`` (``_fit.uniform_restart``); its training rows."""
         codes, weight = rows.codes, rows.sample_weight.astype(np.float64)
         start = uniform_restart(
-            self.get_params(deep=False), self.classes_, X, codes, weight, split, self.coef_, self._adagrad_state,
-            self._rng,
-        )  # fmt: skip
-        self.tree_, self.noise_ = tree, "uniform"
+            self.get_params(deep=False), tree, X, codes, weight, split, self.coef_, self._adagrad_state, self._rng
+        )
+        self.tree_, self.noise_ = start.tree, "uniform"
         self._shared_coef, self.coef_, self._adagrad_state = start.shared_coef, start.coef, start.adagrad_state
         self.intercept_, self.init_scale_ = start.intercept, start.init_scale
         self._weight_bound = (float(np.abs(self.intercept_).max()), 0)  # see check_finite_model

@@ -786,7 +786,8 @@ def test_uniform_restart_reuses_and_zeroes_the_dense_arrays():
     for fill in (0.0, 7.0):  # fresh zeros, and arrays left over from another start
         coef = np.full((100, X.shape[1]), fill, dtype=np.float32, order="F")
         state = AdagradState.zeros("full", 100, X.shape[1], np.full_like(coef, fill))
-        start = uniform_restart(params, np.arange(100), X, codes, w, split, coef, state, np.random.default_rng(1))
+        tree = blend.uniform_noise(np.arange(100), X.shape[1])
+        start = uniform_restart(params, tree, X, codes, w, split, coef, state, np.random.default_rng(1))
         assert start.coef is coef and start.adagrad_state.coef_sums is state.coef_sums  # reused
         assert not start.adagrad_state.coef_sums.any()
         starts.append(start)

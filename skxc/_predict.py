@@ -85,6 +85,27 @@ def flat_view(a: np.ndarray):
     return flat, a.strides[0] // item, a.strides[1] // item
 
 
+#: Sparse rows with at least this share of non-zero entries are scored against dense weights as dense
+#: blocks by float32 BLAS, as dense X is (:func:`dense_rows`): the rows' matrix product then runs at BLAS
+#: speed, where the CSR kernels take one multiply-add per stored entry and class.
+DENSE_BLOCK_DENSITY = 0.1
+
+
+def dense_rows(rows: KernelRows, coef) -> bool:
+    """Whether prediction scores ``rows`` as dense blocks against ``coef``: dense X, or CSR X with at least
+    ``DENSE_BLOCK_DENSITY`` of its entries stored, against dense weights."""
+    if not rows.sparse:
+        return True
+    n, d = rows.X.shape
+    return not isinstance(coef, SparseCoef) and rows.X.nnz >= DENSE_BLOCK_DENSITY * n * d > 0
+
+
+def dense_block(rows: KernelRows, a: int, b: int) -> np.ndarray:
+    """Rows [a, b) as a float32 C-contiguous array (CSR rows densified)."""
+    block = rows.X[a:b]
+    return block.toarray() if sp.issparse(block) else block
+
+
 def block_rows(n_classes: int, n_leaves: int) -> int:
     """Rows per block so that a float64 (rows, max(n_classes, n_leaves)) block fits ``PREDICT_BLOCK_BYTES``."""
     return max(1, PREDICT_BLOCK_BYTES // (8 * max(n_classes, n_leaves)))
@@ -161,16 +182,17 @@ def map_blocks(
         coef_ro = readonly(coef)
         coef_flat, stride_c, stride_j = flat_view(coef_ro)
     block = block_rows(coef.shape[0], tree.leaf_class.shape[0])
+    as_dense = dense_rows(rows, coef)
 
     def run(a):
         b = min(a + block, stop)
         if is_sparse:
             S = sparse_block_scores(rows, a, b, coef)
-        elif rows.sparse:
+        elif not as_dense:
             S = np.zeros((b - a, coef.shape[0]), dtype=np.float64)
             add_csr_scores(rows.indptr, rows.indices, rows.data, a, b, coef_flat, stride_c, stride_j, S)
         else:
-            S = dense_scores(rows.X[a:b], coef_ro)
+            S = dense_scores(dense_block(rows, a, b), coef_ro)
         S += intercept_ro
         if corrected:
             add_log_noise(Z[a:b], tree, S)
@@ -238,7 +260,7 @@ def top_k(
         map_chunks(n, search_sparse, block_rows(coef.shape[0], tree.leaf_class.shape[0]), n_threads)
         return out, scores
     coef_ro = readonly(coef)
-    if rows.sparse:  # scores built per row inside the kernel
+    if not dense_rows(rows, coef):  # sparse rows: scores built per row inside the kernel
         coef_flat, stride_c, stride_j = flat_view(coef_ro)
 
         def search(start, stop):
@@ -265,7 +287,7 @@ def top_k(
 
     def search_dense(start, stop):
         # float32 BLAS scores, handed to the kernel as a feature-major "coef" with one unit non-zero per row
-        S = float32_scores(rows.X[start:stop], coef_ro)
+        S = float32_scores(dense_block(rows, start, stop), coef_ro)
         if S is None:  # float32 overflow: the float64 path below
             return (start, stop)
         m = stop - start

@@ -812,3 +812,27 @@ def test_auto_max_iter_counts_rows_of_multilabel_targets(monkeypatch):
     assert clf.n_iter_ == 10
     monkeypatch.setattr(fit_module, "AUTO_MAX_ITER_ROWS", 59)
     assert AdversarialSoftmaxClassifier(noise="uniform", random_state=0).fit(X, Y).n_iter_ == 5
+
+
+@pytest.mark.parametrize("noise", ["adversarial", "uniform"])
+def test_dense_csr_rows_predict_as_dense_blocks(monkeypatch, noise):
+    """CSR rows with many stored entries are scored as dense blocks by BLAS: the same predictions as the CSR
+    kernels (to float32 rounding) and as the same rows given dense; sparse CSR rows keep the CSR kernels."""
+    import skxc._predict as predict
+    from skxc._validation import kernel_rows
+
+    X, y = make_hierarchical_classification(n_samples=1500, n_features=32, n_classes=120, random_state=3)
+    X_csr = sp.csr_matrix(X)
+    clf = AdversarialSoftmaxClassifier(noise=noise, random_state=0, max_iter=2, weights="dense").fit(X_csr, y)
+    assert predict.dense_rows(kernel_rows(X_csr), clf.coef_)
+    sparse_rows = sp.random(50, 32, density=0.05, format="csr", random_state=0)
+    assert not predict.dense_rows(kernel_rows(sparse_rows), clf.coef_)
+    as_blocks = clf.predict_proba(X_csr), clf.predict_top_k(X_csr, 5), clf.decision_function(X_csr)
+    given_dense = clf.predict_proba(X), clf.predict_top_k(X, 5), clf.decision_function(X)
+    for a, b in zip(as_blocks, given_dense, strict=True):
+        assert_array_equal(a, b)  # the same float32 rows, the same BLAS products
+    monkeypatch.setattr(predict, "DENSE_BLOCK_DENSITY", 1.01)  # the CSR kernels
+    kernels = clf.predict_proba(X_csr), clf.predict_top_k(X_csr, 5), clf.decision_function(X_csr)
+    assert_allclose(as_blocks[0], kernels[0], rtol=1e-4, atol=1e-7)
+    assert np.mean(as_blocks[1] == kernels[1]) > 0.999  # the same top 5 but for float32 near-ties
+    assert_allclose(as_blocks[2], kernels[2], rtol=1e-4, atol=1e-4)

@@ -64,7 +64,7 @@ from ._solver import auto_learning_rate
 from ._start import add_centred, rms_row_norm, tempered, unit_centroids
 from ._state import AdagradState, writeable
 from ._tree import AuxiliaryTree
-from ._validation import MEMORY_HEADROOM, available_memory_bytes, warn_user
+from ._validation import MEMORY_HEADROOM, available_memory_bytes, mostly_dense, warn_user
 from ._weights import by_feature, estimated_sparse_bytes
 
 #: Candidate beta: 0 and 4**0 .. 4**6 (in units of 1 / RMS row norm).
@@ -419,15 +419,16 @@ def blended_sparse(coef: sp.csr_matrix, coef_sums, mu_scaled: sp.csr_matrix):
 
 
 def pilot_weights(estimator, X, sparse_model: bool | None = None) -> str:
-    """The pilot's weight layout: sparse if the model's are or, for sparse X, if the model has more than
-    ``SPARSE_PILOT_WEIGHTS`` weights; else dense. A short pilot on sparse rows touches few of a large
+    """The pilot's weight layout: sparse if the model's are or, for sparse X that is not mostly dense
+    (``skxc._validation.mostly_dense``), if the model has more than ``SPARSE_PILOT_WEIGHTS`` weights; else
+    dense. A short pilot on sparse rows touches few of a large
     model's weights: a dense coef_ would cost more to allocate and start (the centroid start writes
     every weight) than the pilot's epochs, and double the memory. Sparse and dense weights train the
     same model; the pilot's scores are then summed in another order, so the temperature it chooses
     may differ in the last digits. ``sparse_model``: whether the model's weights are sparse (None: its ``coef_``)."""
     if sp.issparse(estimator.coef_) if sparse_model is None else sparse_model:
         return "sparse"
-    if sp.issparse(X) and len(estimator.classes_) * X.shape[1] > SPARSE_PILOT_WEIGHTS:
+    if not mostly_dense(X) and len(estimator.classes_) * X.shape[1] > SPARSE_PILOT_WEIGHTS:
         return "sparse"
     return "dense"
 

@@ -26,7 +26,7 @@ from ._kernels.hashed import add_feature_major_scores
 from ._kernels.predict import add_csr_scores, search_scratch, top_k_csr, top_k_feature_major
 from ._kernels.tree import add_log_noise_all, log_noise_of_codes
 from ._parallel import fan_out
-from ._validation import KernelRows, kernel_rows
+from ._validation import KernelRows, kernel_rows, mostly_dense
 
 
 class TreeArrays(NamedTuple):
@@ -85,19 +85,13 @@ def flat_view(a: np.ndarray):
     return flat, a.strides[0] // item, a.strides[1] // item
 
 
-#: Sparse rows with at least this share of non-zero entries are scored against dense weights as dense
-#: blocks by float32 BLAS, as dense X is (:func:`dense_rows`): the rows' matrix product then runs at BLAS
-#: speed, where the CSR kernels take one multiply-add per stored entry and class.
-DENSE_BLOCK_DENSITY = 0.1
-
-
 def dense_rows(rows: KernelRows, coef) -> bool:
-    """Whether prediction scores ``rows`` as dense blocks against ``coef``: dense X, or CSR X with at least
-    ``DENSE_BLOCK_DENSITY`` of its entries stored, against dense weights."""
+    """Whether prediction scores ``rows`` as dense blocks by float32 BLAS against ``coef``: dense X, or
+    mostly dense CSR X (``skxc._validation.mostly_dense``) against dense weights. The CSR kernels take one
+    multiply-add per stored entry and class, which BLAS beats from about 5-10 % of the entries stored."""
     if not rows.sparse:
         return True
-    n, d = rows.X.shape
-    return not isinstance(coef, SparseCoef) and rows.X.nnz >= DENSE_BLOCK_DENSITY * n * d > 0
+    return not isinstance(coef, SparseCoef) and mostly_dense(rows.X)
 
 
 def dense_block(rows: KernelRows, a: int, b: int) -> np.ndarray:

@@ -133,6 +133,20 @@ class KernelRows(NamedTuple):
         return self.n_dense_features == 0
 
 
+#: Sparse X with at least this share of its entries stored counts as mostly dense (:func:`mostly_dense`):
+#: a dense model of it is laid out by class rows, its pilots keep dense weights and prediction scores
+#: it as dense blocks by BLAS, as for dense X (docs/benchmarks.rst, "Dense rows stored as CSR").
+DENSE_DENSITY = 0.1
+
+
+def mostly_dense(X) -> bool:
+    """Whether X is dense, or sparse with at least ``DENSE_DENSITY`` of its entries stored."""
+    if not sp.issparse(X):
+        return True
+    n, d = X.shape
+    return n * d > 0 and X.nnz >= DENSE_DENSITY * n * d
+
+
 def kernel_rows(X) -> KernelRows:
     """Split validated X into the kernel's row format: the one conversion at the boundary.
 

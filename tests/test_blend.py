@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from scipy.special import log_softmax, softmax
 
 import skxc._blend as blend
+import skxc._validation as validation
 from skxc import AdversarialSoftmaxClassifier
 from skxc._blend import (
     BETAS,
@@ -652,6 +653,7 @@ def test_sparse_pilots_choose_as_dense_pilots_do(monkeypatch):
         return out
 
     monkeypatch.setattr(blend, "chosen_blend", recording)
+    monkeypatch.setattr(validation, "DENSE_DENSITY", 1.01)  # these 40-feature rows count as sparse
     for threshold in (2**40, 0):  # dense pilots, then sparse ones
         monkeypatch.setattr(blend, "SPARSE_PILOT_WEIGHTS", threshold)
         clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=3, weights="dense").fit(X, y)
@@ -674,6 +676,8 @@ def test_which_pilots_train_side_by_side(monkeypatch):
     assert blend.side_by_side_pilots(clf, X)  # a small model
     monkeypatch.setattr(blend, "SIDE_BY_SIDE_WEIGHTS", 0)  # as if it were large:
     monkeypatch.setattr(blend, "SPARSE_PILOT_WEIGHTS", 0)
+    assert blend.pilot_weights(clf, X) == "dense"  # mostly dense CSR rows: every row touches all its weights
+    monkeypatch.setattr(validation, "DENSE_DENSITY", 1.01)  # these rows as sparse ones
     assert blend.pilot_weights(clf, X) == "sparse" and blend.side_by_side_pilots(clf, X)  # small sparse tables
     assert blend.pilot_weights(clf, X.toarray()) == "dense" and not blend.side_by_side_pilots(clf, X.toarray())
     # two sparse pilots' tables at once must fit under the memory guard

@@ -177,7 +177,11 @@ def test_dense_equals_csr_exactly_for_unconditional_noise(fitted, data, noise):
     differently (fastmath lets numba vectorise the dense loop), far below float32
     resolution: the models agree to float32 rounding (on this data, bitwise)."""
     dense, csr = fitted(noise, False), fitted(noise, True)
-    assert dense.coef_.flags.c_contiguous and csr.coef_.flags.f_contiguous
+    from skxc._validation import mostly_dense
+
+    # sparse X's weights are laid out by feature, unless its rows are mostly dense (as these are)
+    assert dense.coef_.flags.c_contiguous
+    assert csr.coef_.flags.c_contiguous if mostly_dense(to_csr(data[0])) else csr.coef_.flags.f_contiguous
     assert_allclose(dense.coef_, csr.coef_, rtol=1e-6, atol=1e-7)
     assert_allclose(dense.intercept_, csr.intercept_, rtol=1e-6, atol=1e-7)
     assert_allclose(dense.loss_curve_, csr.loss_curve_, rtol=1e-12)
@@ -400,7 +404,11 @@ def test_text_pipeline(corpus):
     # straight on the sparse TF-IDF matrix as well
     sparse_pipe = make_pipeline(TfidfVectorizer(), AdversarialSoftmaxClassifier(max_iter=10, tol=None, random_state=0))
     sparse_pipe.fit(docs, y)
-    assert sparse_pipe[-1].coef_.flags.f_contiguous  # feature-major for sparse input
+    from skxc._validation import mostly_dense
+
+    # feature-major for sparse input, class-major where its rows are mostly dense (this toy vocabulary)
+    tfidf = sparse_pipe[0].transform(docs)
+    assert sparse_pipe[-1].coef_.flags.f_contiguous != mostly_dense(tfidf)
     assert sparse_pipe.score(docs_test, y_test) > 0.85
 
 
@@ -819,6 +827,7 @@ def test_dense_csr_rows_predict_as_dense_blocks(monkeypatch, noise):
     """CSR rows with many stored entries are scored as dense blocks by BLAS: the same predictions as the CSR
     kernels (to float32 rounding) and as the same rows given dense; sparse CSR rows keep the CSR kernels."""
     import skxc._predict as predict
+    import skxc._validation as validation
     from skxc._validation import kernel_rows
 
     X, y = make_hierarchical_classification(n_samples=1500, n_features=32, n_classes=120, random_state=3)
@@ -831,7 +840,7 @@ def test_dense_csr_rows_predict_as_dense_blocks(monkeypatch, noise):
     given_dense = clf.predict_proba(X), clf.predict_top_k(X, 5), clf.decision_function(X)
     for a, b in zip(as_blocks, given_dense, strict=True):
         assert_array_equal(a, b)  # the same float32 rows, the same BLAS products
-    monkeypatch.setattr(predict, "DENSE_BLOCK_DENSITY", 1.01)  # the CSR kernels
+    monkeypatch.setattr(validation, "DENSE_DENSITY", 1.01)  # the CSR kernels
     kernels = clf.predict_proba(X_csr), clf.predict_top_k(X_csr, 5), clf.decision_function(X_csr)
     assert_allclose(as_blocks[0], kernels[0], rtol=1e-4, atol=1e-7)
     assert np.mean(as_blocks[1] == kernels[1]) > 0.999  # the same top 5 but for float32 near-ties

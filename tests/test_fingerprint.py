@@ -29,7 +29,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
-import skxc._predict as predict
+import skxc._validation as validation
 from skxc import AdversarialSoftmaxClassifier
 from skxc.datasets import make_hierarchical_classification
 
@@ -57,9 +57,9 @@ def _digest(a) -> str:
 
 def _fingerprint(clf, X_test) -> dict:
     # CSR rows score with the CSR kernels, as recorded: these rows are 60 % dense, which prediction would
-    # otherwise score as dense blocks by BLAS (skxc._predict.DENSE_BLOCK_DENSITY; that path's predictions
+    # otherwise score as dense blocks by BLAS (skxc._validation.DENSE_DENSITY; that path's predictions
     # equal those of the same rows given dense: test_estimator.py, test_dense_csr_rows_predict_as_dense_blocks)
-    density, predict.DENSE_BLOCK_DENSITY = predict.DENSE_BLOCK_DENSITY, 1.01
+    density, validation.DENSE_DENSITY = validation.DENSE_DENSITY, 1.01
     try:
         return {
             "coef_": _digest(clf.coef_),
@@ -68,7 +68,7 @@ def _fingerprint(clf, X_test) -> dict:
             "predict_top_k": _digest(clf.predict_top_k(X_test, k=3)),
         }
     finally:
-        predict.DENSE_BLOCK_DENSITY = density
+        validation.DENSE_DENSITY = density
 
 
 def _params(noise, adagrad):

@@ -469,7 +469,7 @@ _COMPILE_ONCE_SCRIPT = textwrap.dedent(
     import numpy as np, scipy.sparse as sp
     warnings.simplefilter("ignore")
     from numba.core.registry import CPUDispatcher
-    import skxc._kernels, skxc._predict
+    import skxc._kernels, skxc._validation
     from skxc import AdversarialSoftmaxClassifier, AuxiliaryTree
     from skxc.datasets import make_hierarchical_classification
 
@@ -484,14 +484,14 @@ _COMPILE_ONCE_SCRIPT = textwrap.dedent(
     w_ro.setflags(write=False)
     inputs = [X, X.astype(np.float32), np.asfortranarray(X), X.astype(np.int64), ro,
               sp.csr_matrix(X), sp.csr_matrix(X, dtype=np.float32), sp.csc_matrix(X), ro_csr]
-    dense_density = skxc._predict.DENSE_BLOCK_DENSITY
+    dense_density = skxc._validation.DENSE_DENSITY
     for noise in ("uniform", "adversarial"):
         for Xin in inputs:
             clf = AdversarialSoftmaxClassifier(noise=noise, n_components=3, max_iter=2, random_state=0)
             clf.fit(Xin, y, sample_weight=w_ro)
             clf.partial_fit(Xin, y)
             for density in (dense_density, 1.01):  # CSR rows as dense blocks, then not
-                skxc._predict.DENSE_BLOCK_DENSITY = density
+                skxc._validation.DENSE_DENSITY = density
                 clf.predict(Xin); clf.predict_proba(Xin); clf.predict_top_k(Xin, k=3); clf.decision_function(Xin)
     for Xin in inputs:
         tree = AuxiliaryTree(n_components=3, random_state=0).fit(Xin, y)

@@ -100,9 +100,13 @@ def dense_block(rows: KernelRows, a: int, b: int) -> np.ndarray:
     return block.toarray() if sp.issparse(block) else block
 
 
-def block_rows(n_classes: int, n_leaves: int) -> int:
-    """Rows per block so that a float64 (rows, max(n_classes, n_leaves)) block fits ``PREDICT_BLOCK_BYTES``."""
-    return max(1, PREDICT_BLOCK_BYTES // (8 * max(n_classes, n_leaves)))
+def block_rows(n_classes: int, n_leaves: int, densified_features: int = 0) -> int:
+    """Rows per block so that a float64 (rows, max(n_classes, n_leaves)) block fits ``PREDICT_BLOCK_BYTES``,
+    and so does a float32 (rows, ``densified_features``) block of densified CSR rows (0: none)."""
+    rows = PREDICT_BLOCK_BYTES // (8 * max(n_classes, n_leaves))
+    if densified_features:
+        rows = min(rows, PREDICT_BLOCK_BYTES // (4 * densified_features))
+    return max(1, rows)
 
 
 def map_chunks(n: int, fn: Callable[[int, int], object], rows_per_chunk: int, n_threads: int) -> list:
@@ -175,8 +179,8 @@ def map_blocks(
     if not is_sparse:
         coef_ro = readonly(coef)
         coef_flat, stride_c, stride_j = flat_view(coef_ro)
-    block = block_rows(coef.shape[0], tree.leaf_class.shape[0])
     as_dense = dense_rows(rows, coef)
+    block = block_rows(coef.shape[0], tree.leaf_class.shape[0], rows.X.shape[1] if as_dense and rows.sparse else 0)
 
     def run(a):
         b = min(a + block, stop)
@@ -304,7 +308,7 @@ def top_k(
         )
         return None
 
-    block = block_rows(coef.shape[0], tree.leaf_class.shape[0])
+    block = block_rows(coef.shape[0], tree.leaf_class.shape[0], rows.X.shape[1] if rows.sparse else 0)
     for overflow in map_chunks(n, search_dense, block, n_threads):
         if overflow is not None:
             a, b = overflow

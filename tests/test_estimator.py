@@ -845,3 +845,28 @@ def test_dense_csr_rows_predict_as_dense_blocks(monkeypatch, noise):
     assert_allclose(as_blocks[0], kernels[0], rtol=1e-4, atol=1e-7)
     assert np.mean(as_blocks[1] == kernels[1]) > 0.999  # the same top 5 but for float32 near-ties
     assert_allclose(as_blocks[2], kernels[2], rtol=1e-4, atol=1e-4)
+
+
+def test_densified_csr_blocks_stay_within_the_block_bytes(monkeypatch):
+    """Mostly dense CSR rows are densified a block at a time, no more rows than ``PREDICT_BLOCK_BYTES`` of
+    float32 features hold (few classes would otherwise give blocks of many wide rows)."""
+    import skxc._predict as predict
+
+    X, y = make_hierarchical_classification(n_samples=600, n_features=40, n_classes=8, random_state=4)
+    X_csr = sp.csr_matrix(X)
+    clf = AdversarialSoftmaxClassifier(random_state=0, max_iter=2, noise="uniform").fit(X_csr, y)
+    expected = clf.predict_proba(X_csr), clf.predict_top_k(X_csr, 3)
+    sizes = []
+    real = predict.dense_block
+
+    def recording(rows, a, b):
+        block = real(rows, a, b)
+        sizes.append(block.shape[0])
+        return block
+
+    monkeypatch.setattr(predict, "dense_block", recording)
+    monkeypatch.setattr(predict, "PREDICT_BLOCK_BYTES", 4 * 40 * 7)  # 7 rows of 40 float32 features
+    got = clf.predict_proba(X_csr), clf.predict_top_k(X_csr, 3)
+    assert sizes and max(sizes) <= 7 and sum(sizes) == 2 * X.shape[0]
+    assert_allclose(got[0], expected[0], rtol=1e-5, atol=1e-9)  # float32 BLAS sums in other blocks
+    assert_array_equal(got[1], expected[1])

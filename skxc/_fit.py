@@ -218,7 +218,7 @@ def uniform_restart(params, tree, X, codes, sample_weight, split, coef, state, r
     ``skxc._blend.chosen_for``): the centroid start chosen on the same calibration ``split`` with uniform
     negatives. Dense ``coef`` and a full Adagrad ``state`` are zeroed and reused (their pages are already
     allocated); sparse ones are replaced."""
-    kind = adagrad_kind(params["adagrad"], params["noise"])
+    kind = state.kind
     arrays = None
     if not sp.issparse(coef):
         arrays = [coef] + ([state.coef_sums] if kind == "full" else [])

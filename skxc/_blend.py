@@ -113,6 +113,13 @@ SIDE_BY_SIDE_WEIGHTS = 2**22
 SPARSE_PILOT_WEIGHTS = 2**22
 #: Range of the score temperature T.
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.25, 64.0
+#: The Newton steps on 1/T stop when the next would change it by less than this fraction (1 %).
+NEWTON_TOL = 1e-2
+#: dtype of the exponentials of the choice (and their row sums). With float32 and ``NEWTON_TOL`` (the
+#: step that would stop under 1 % is no longer evaluated) a choice took 0.55-0.6x the time of float64 and
+#: the last step, with the same beta in all 61 choices of the shared sets' pilots and T within 1 %
+#: (docs/benchmarks.rst, "A cheaper choice of beta and T").
+SCORE_DTYPE = np.float32
 
 
 def pilot_epochs(n_epochs: int) -> int:
@@ -171,35 +178,38 @@ def _log_likelihood(A: np.ndarray, truth, a: float, prepared: list | None = None
     ``truth``: int (n,) class codes, or a CSR indicator (n, C) of every row's labels (multi-label,
     at least one per row): then the mean is over (row, label) pairs, each the label's log-probability
     under its row's softmax (pick-all-labels). In blocks of rows, so that the temporaries stay about ``MAX_SCORES / 4`` entries.
+    The exponentials and their row sums are float32 (``SCORE_DTYPE``), the scores of ``truth`` and the
+    means float64: about 1e-7 relative to the float64 result.
     ``prepared``: :func:`_prepared` of A, made once for several a (Newton steps); else the same is
     computed here, one block at a time.
     """
     n = truth.nnz if sp.issparse(truth) else A.shape[0]
     ll = g = h = 0.0
-    for block, shifted, own_shifted, own, E, count in _row_blocks(A, truth) if prepared is None else prepared:
-        np.multiply(shifted, a, out=E)
+    for shifted, own_shifted, E, count in _row_blocks(A, truth) if prepared is None else prepared:
+        np.multiply(shifted, SCORE_DTYPE(a), out=E)
         np.exp(E, out=E)  # exp(a (A - max)): the largest is 1
-        total = E.sum(axis=1)
-        E *= block
-        first = E.sum(axis=1) / total
-        E *= block
+        total = E.sum(axis=1).astype(np.float64)
+        E *= shifted
+        first = E.sum(axis=1) / total  # the mean of A - max under the softmax
+        E *= shifted
         second = E.sum(axis=1) / total - first * first
         if count is None:
             ll += float(np.sum(a * own_shifted - np.log(total)))
-            g += float(np.sum(own - first))
+            g += float(np.sum(own_shifted - first))
             h -= float(np.sum(second))
-        else:  # count[i] labels of row i: own and own_shifted are sums over them
+        else:  # count[i] labels of row i: own_shifted sums their A - max
             ll += float(np.sum(a * own_shifted - count * np.log(total)))
-            g += float(np.sum(own - count * first))
+            g += float(np.sum(own_shifted - count * first))
             h -= float(np.sum(count * second))
     return ll / n, g / n, h / n
 
 
 def _row_blocks(A: np.ndarray, truth, previous: list | None = None):
-    """Per block of rows of A (about ``MAX_SCORES / 4`` entries): ``(block, block - row max, own - row max,
-    own, E, count)``, ``own`` the scores of ``truth`` and E an array for the exponentials (``block - row max``
-    itself here, one block in memory at a time). Multi-label ``truth`` (CSR): ``own`` sums each row's
-    ``count`` label scores (float64 (rows,)); single-label: count is None. ``previous``: see :func:`_prepared`."""
+    """Per block of rows of A (about ``MAX_SCORES / 4`` entries): ``(shifted, own_shifted, E, count)``,
+    ``shifted`` the block minus its row maxima (``SCORE_DTYPE``), ``own_shifted`` that of ``truth``'s
+    scores (float64; multi-label ``truth`` (CSR): the sum over each row's ``count`` labels; single-label:
+    count is None) and E an array for the exponentials (one block in memory at a time).
+    ``previous``: see :func:`_prepared`."""
     step = max(1, MAX_SCORES // 4 // max(A.shape[1], 1))
     for i, start in enumerate(range(0, A.shape[0], step)):
         block = A[start : start + step]
@@ -212,31 +222,29 @@ def _row_blocks(A: np.ndarray, truth, previous: list | None = None):
             own = np.bincount(row_of, weights=block[row_of, labels.indices], minlength=block.shape[0])
             own_shifted = own - count * top[:, 0]
         else:
-            own = block[np.arange(block.shape[0]), truth[start : start + step]]
-            own_shifted = own - top[:, 0]
+            own_shifted = block[np.arange(block.shape[0]), truth[start : start + step]] - top[:, 0]
         if previous is None:
-            shifted = block - top
-            E = shifted
+            # C order: the rows are summed in one order, whatever A's layout
+            shifted = np.subtract(block, top, dtype=SCORE_DTYPE, order="C")
+            E = np.empty_like(shifted)
         else:
-            _, shifted, _, _, E, _ = previous[i]
-            np.subtract(block, top, out=shifted)
-        yield block, shifted, own_shifted, own, E, count
+            shifted, _, E, _ = previous[i]
+            np.subtract(block, top, out=shifted, dtype=SCORE_DTYPE)
+        yield shifted, own_shifted, E, count
 
 
 def _prepared(A: np.ndarray, truth: np.ndarray, previous: list | None = None) -> list:
     """:func:`_row_blocks` of A kept for several a, each block with an array of its own for E.
 
-    E is laid out in memory as ``block - row max`` is (``np.empty_like``), so each row sum adds the
-    same numbers in the same order as without the preparation. ``previous``: the list made for an
-    earlier A of the same shape and memory layout, whose arrays are overwritten (no new large arrays).
+    E is C-ordered as ``shifted`` is, so each row sum adds the same numbers in the same order as
+    without the preparation. ``previous``: the list made for an earlier A of the same shape, whose
+    arrays are overwritten (no new large arrays).
     """
     if previous is not None:
         return list(_row_blocks(A, truth, previous))
     prepared, scratch = [], {}  # one array for E per block shape
-    for block, shifted, own_shifted, own, _, count in _row_blocks(A, truth):
-        if shifted.shape not in scratch:
-            scratch[shifted.shape] = np.empty_like(shifted)
-        prepared.append((block, shifted, own_shifted, own, scratch[shifted.shape], count))
+    for shifted, own_shifted, E, count in _row_blocks(A, truth):
+        prepared.append((shifted, own_shifted, scratch.setdefault(shifted.shape, E), count))
     return prepared
 
 
@@ -252,6 +260,8 @@ def _newton_inverse_temperature(A: np.ndarray, truth: np.ndarray, a: float, prev
         gu, hu = a * g, a * g + a * a * h
         step = -gu / hu if hu < 0 else np.sign(gu) * 1.0
         step = float(np.clip(step, -2.0, 2.0))
+        if abs(step) < NEWTON_TOL or float(np.clip(a * np.exp(step), lo, hi)) == a:
+            break  # a is within 1 % of the optimum (or at a bound): the step is not evaluated
         while True:
             a_new = float(np.clip(a * np.exp(step), lo, hi))
             ll_new, g_new, h_new = _log_likelihood(A, truth, a_new, prepared)
@@ -260,10 +270,7 @@ def _newton_inverse_temperature(A: np.ndarray, truth: np.ndarray, a: float, prev
             step /= 2.0
         if ll_new < ll:
             break
-        done = abs(np.log(a_new / a)) < 1e-2
         a, ll, g, h = a_new, ll_new, g_new, h_new
-        if done:
-            break
     return a, ll, prepared
 
 
@@ -271,7 +278,8 @@ def best_inverse_temperature(A: np.ndarray, truth: np.ndarray, a: float = 1.0) -
     """``(a, log-likelihood)`` with a = 1/T maximising the mean log-likelihood of softmax(a A).
 
     Newton steps in log a from ``a`` (a stays in [1/MAX_TEMPERATURE, 1/MIN_TEMPERATURE]),
-    halved while they do not improve; stops when a changes by less than 1 %. When A has at most
+    halved while they do not improve; stops when the next step would change a by less than
+    ``NEWTON_TOL`` (1 %) without evaluating it. When A has at most
     ``MAX_SCORES`` entries, what does not depend on a is computed once for all steps (:func:`_prepared`).
     """
     a, ll, _ = _newton_inverse_temperature(A, truth, a)
@@ -289,9 +297,7 @@ def choose_blend(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray) -> tup
     a = 1.0
     prepared = None
     for beta in BETAS:  # each beta's Newton starts from the previous one's a
-        A = log_proba + beta * S  # (numpy may add into the temporary beta * S: A is laid out as it is)
-        if prepared and prepared[0][0].strides != A.strides:
-            prepared = None  # the earlier arrays are reused only for an A of the same memory layout
+        A = log_proba + beta * S
         a, ll, prepared = _newton_inverse_temperature(A, truth, a, prepared)
         if ll > best[0] + 1e-9:
             best = (ll, float(beta), 1.0 / a)

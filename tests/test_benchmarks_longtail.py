@@ -35,3 +35,34 @@ def test_write_frequent_keeps_classes_with_enough_rows_and_their_features(tmp_pa
     kept = [0, 1, 2, 3]  # the features of the kept training rows
     np.testing.assert_array_equal(X2.toarray(), X.toarray()[np.ix_([0, 1, 2, 4, 5], kept)])
     np.testing.assert_array_equal(Xt2.toarray(), Xt.toarray()[np.ix_([0, 2], kept)])
+
+
+class _Counting:
+    """A model whose fits take the seconds given, in turn; predict_top_k returns which fit it is."""
+
+    def __init__(self, seconds):
+        self.seconds, self.n_fits = list(seconds), 0
+
+    def fit(self, X, y):
+        import time
+
+        time.sleep(self.seconds[self.n_fits])
+        self.n_fits += 1
+        return self
+
+    def predict_top_k(self, Xt, k):
+        return np.full((len(Xt), k), self.n_fits)
+
+
+def test_timed_fit_top5_repeats_and_reports_the_median(monkeypatch):
+    import benchmarks._peers as peers
+
+    model, runs = _Counting([0.05, 0.0, 0.01]), []
+    fit_s, _, top = peers.timed_fit_top5(model, (None, None), [0, 1], repeats=3, runs=runs)
+    assert model.n_fits == 3 and len(runs) == 3
+    assert fit_s == np.median(runs) and 0.005 < fit_s < 0.05  # the middle one of 0.05, 0 and 0.01 s
+    assert (top == 3).all()  # the predictions of the last fit
+    monkeypatch.setattr(peers, "REPEAT_SECONDS", 0.02)  # the first fit alone is over the cap
+    model, runs = _Counting([0.05, 0.0, 0.0]), []
+    peers.timed_fit_top5(model, (None, None), [0], repeats=3, runs=runs)
+    assert model.n_fits == 1 and len(runs) == 1

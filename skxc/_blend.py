@@ -223,13 +223,11 @@ def _row_blocks(A: np.ndarray, truth, previous: list | None = None):
             own_shifted = own - count * top[:, 0]
         else:
             own_shifted = block[np.arange(block.shape[0]), truth[start : start + step]] - top[:, 0]
-        if previous is None:
-            # C order: the rows are summed in one order, whatever A's layout
-            shifted = np.subtract(block, top, dtype=SCORE_DTYPE, order="C")
-            E = np.empty_like(shifted)
+        if previous is None:  # C order: the rows are summed in one order, whatever A's layout
+            shifted, E = np.empty(block.shape, dtype=SCORE_DTYPE), np.empty(block.shape, dtype=SCORE_DTYPE)
         else:
             shifted, _, E, _ = previous[i]
-            np.subtract(block, top, out=shifted, dtype=SCORE_DTYPE)
+        np.subtract(block, top, out=shifted, casting="same_kind")  # in float64, rounded once
         yield shifted, own_shifted, E, count
 
 

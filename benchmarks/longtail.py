@@ -436,7 +436,7 @@ def main(argv=None):
         type=int,
         default=1,
         help="fit skxc, napkinXC and the centroid up to N times each in its process and report the median fit "
-        "seconds (fewer fits once they total 60 s)",
+        f"seconds (fewer fits once they total {REPEAT_SECONDS:.0f} s)",
     )
     args = p.parse_args(argv)
     bad = [s for s in args.systems if s not in SYSTEMS]

@@ -91,6 +91,7 @@ import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 
 from benchmarks._common import machine, write_json  # noqa: E402
+from benchmarks._peers import REPEAT_SECONDS  # noqa: E402
 from skxc import AdversarialSoftmaxClassifier  # noqa: E402
 from skxc.metrics import ndcg_at_k, precision_at_k, propensity, psp_at_k  # noqa: E402
 
@@ -264,7 +265,8 @@ def markdown(result: dict) -> str:
         "",
         f"One run each, one thread, seed {result['seed']}, "
         + (
-            f"skxc and napkinXC fitted up to {result['repeats']} times (fewer once the fits total 60 s), fit s "
+            f"skxc and napkinXC fitted up to {result['repeats']} times (fewer once the fits total "
+            f"{REPEAT_SECONDS:.0f} s), fit s "
             "their median and the other figures from the last fit, "
             if result.get("repeats", 1) > 1
             else ""
@@ -322,7 +324,7 @@ def main(argv=None) -> None:
         type=int,
         default=1,
         help="fit skxc and napkinXC up to N times each and report the median fit seconds (fewer fits once they "
-        "total 60 s; fastText fits once)",
+        f"total {REPEAT_SECONDS:.0f} s; fastText fits once)",
     )
     ap.add_argument("--out", default=str(RESULTS), help="output directory")
     ap.add_argument("--name", default=None, help="output files multilabel_<NAME>.md/.json (default multilabel.*)")

@@ -91,7 +91,7 @@ import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 
 from benchmarks._common import machine, write_json  # noqa: E402
-from benchmarks._peers import REPEAT_SECONDS  # noqa: E402
+from benchmarks._peers import REPEAT_SECONDS, napkinxc_top5, timed_fit_top5  # noqa: E402
 from skxc import AdversarialSoftmaxClassifier  # noqa: E402
 from skxc.metrics import ndcg_at_k, precision_at_k, propensity, psp_at_k  # noqa: E402
 
@@ -137,8 +137,6 @@ def metrics(Yt, top, prop) -> dict:
 
 def run_skxc(X, Y, Xt, seed: int, repeats: int = 1, runs: list | None = None, **params):
     """``(top 5, fit seconds, predict seconds)``; ``repeats`` and ``runs``: see ``_peers.timed_fit_top5``."""
-    from benchmarks._peers import timed_fit_top5
-
     clf = AdversarialSoftmaxClassifier(random_state=seed, n_jobs=1, **params)
     fit_s, predict_s, top = timed_fit_top5(clf, (X, Y), Xt, repeats=repeats, runs=runs)
     return top, fit_s, predict_s
@@ -146,8 +144,6 @@ def run_skxc(X, Y, Xt, seed: int, repeats: int = 1, runs: list | None = None, **
 
 def run_plt(X, Y, Xt, seed: int, repeats: int = 1, runs: list | None = None) -> tuple[np.ndarray, float, float]:
     from napkinxc.models import PLT
-
-    from benchmarks._peers import napkinxc_top5, timed_fit_top5
 
     labels = [lab.tolist() for lab in np.split(Y.indices, Y.indptr[1:-1])]
     with tempfile.TemporaryDirectory(prefix="skxc_plt_") as tmp:

@@ -19,6 +19,11 @@ def learning_rate_arg(text: str):
     return text if text == "auto" else float(text)
 
 
+def n_negatives_arg(text: str):
+    """argparse type of ``--n-negatives``: "auto" or a positive integer."""
+    return text if text == "auto" else int(text)
+
+
 def load_split(data_dir: str | os.PathLike, split: str):
     """X (CSR float32) and y (int) of one split of a dataset directory in the
     format of ``shared/data/*/`` (X_<split>.npz, y_<split>.npy); rows with y < 0 dropped."""

@@ -40,7 +40,15 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import _common
-from benchmarks._common import evaluate, learning_rate_arg, load_split, machine, peak_rss_mb, write_json
+from benchmarks._common import (
+    evaluate,
+    learning_rate_arg,
+    load_split,
+    machine,
+    n_negatives_arg,
+    peak_rss_mb,
+    write_json,
+)
 from benchmarks._peers import own_peak_mib, skxc_fit_record
 
 SYSTEMS = ("skxc", "fasttext-hs", "fasttext-ns", "napkinxc-hsm", "napkinxc-plt", "logreg")
@@ -333,7 +341,7 @@ def main(argv=None):
     )
     p.add_argument(
         "--skxc-n-negatives",
-        type=int,
+        type=n_negatives_arg,
         default=None,
         help=f"default: the estimator's ({AdversarialSoftmaxClassifier().n_negatives})",
     )

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._common import evaluate, learning_rate_arg, load_split, machine, write_json
+from benchmarks._common import evaluate, learning_rate_arg, load_split, machine, n_negatives_arg, write_json
 from skxc import AdversarialSoftmaxClassifier
 
 
@@ -79,7 +79,7 @@ def main(argv=None):
     p.add_argument("--n-jobs", type=int, default=1)
     p.add_argument("--learning-rate", type=learning_rate_arg, default=AdversarialSoftmaxClassifier().learning_rate)
     p.add_argument("--alpha", type=float, default=AdversarialSoftmaxClassifier().alpha)
-    p.add_argument("--n-negatives", type=int, default=AdversarialSoftmaxClassifier().n_negatives)
+    p.add_argument("--n-negatives", type=n_negatives_arg, default=AdversarialSoftmaxClassifier().n_negatives)
     p.add_argument("--test-rows", type=int, default=None, help="evaluate on this many test rows (default all)")
     p.add_argument("--ll-rows", type=int, default=10_000, help="rows used for the log-likelihood")
     p.add_argument("--seed", type=int, default=0)

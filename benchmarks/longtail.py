@@ -107,6 +107,7 @@ def run_skxc(spec: dict) -> dict:
     rec.update(
         numba_warmup_seconds=warm_s,
         n_iter=int(clf.n_iter_),
+        n_negatives=int(clf.n_negatives_),
         tree_fit_seconds=getattr(clf, "tree_fit_seconds_", None),
         epoch_seconds=[float(s) for s in getattr(clf, "epoch_seconds_", [])],
         coef_stored=int(clf.coef_.nnz if sp.issparse(clf.coef_) else clf.coef_.size),
@@ -305,7 +306,8 @@ def markdown(result) -> str:
                     + ("converged" if rec.get("converged") else "NOT converged (max_iter reached)")
                 )
             if rec["system"].startswith("skxc"):
-                notes.append(f"{rec['n_iter']} epochs")
+                negatives = f" x {rec['n_negatives']} negatives" if "n_negatives" in rec else ""  # recorded from stop 23
+                notes.append(f"{rec['n_iter']} epochs{negatives}")
                 if "learning_rate" in rec:  # results written before these were recorded lack them
                     notes.append(
                         f"learning rate {rec['learning_rate']:.3g}, beta {rec['centroid_blend']:g}, "

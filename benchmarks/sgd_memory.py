@@ -381,14 +381,14 @@ def _kernel_args(clf, rows, order, indices=None, Z=None, coef=None, acc=None, tr
         node_weight,
         node_bias,
         leaf_class,
-        clf.n_negatives,
+        clf.n_negatives_,
         float(clf.learning_rate_),
         float(clf.learning_rate_),  # lr_end: a constant step
         float(clf.alpha),
         float(clf.l2),
         state,
         np.zeros(4),
-        *sampling_scratch(clf.n_negatives),
+        *sampling_scratch(clf.n_negatives_),
     )
 
 
@@ -433,7 +433,7 @@ def profile_epoch(clf, rows, small_columns=16, repeats=2) -> dict:
     out["epoch_cached_model_seconds"] = _time_epoch(
         clf, rows, order, repeats, indices=(rows.indices % small_columns).astype(np.int32), coef=small, acc=small.copy()
     )
-    m = clf.n_negatives
+    m = clf.n_negatives_
     state = np.array([12345], dtype=np.uint64)
     cls, lp = np.empty((n, m), dtype=np.int64), np.empty((n, m), dtype=np.float64)
     sample_classes(rows.Z[:8], m, tree.node_weight_, tree.node_bias_, tree.leaf_class_, state, cls[:8], lp[:8])
@@ -469,7 +469,7 @@ def fit_epoch(X, y, noise, n_jobs, keep=False):
         "tree_fit_seconds": clf.tree_fit_seconds_,
         "depth": int(clf.tree_.depth_),
         "k": int(clf.tree_.n_components_),
-        "n_negatives": clf.n_negatives,
+        "n_negatives": clf.n_negatives_,
         "n_classes": len(clf.classes_),
     }
     print(
@@ -649,7 +649,7 @@ def main(argv=None):
                     clf.intercept_,
                     clf._adagrad_state.intercept_sums,
                     clf.tree_,
-                    clf.n_negatives,
+                    clf.n_negatives_,
                     l3,
                 )
                 record["profile"][noise] = prof = profile_epoch(clf, rows)

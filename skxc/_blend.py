@@ -512,7 +512,7 @@ def sparse_pilots_fit(estimator, X, n_pilots: int = 2) -> bool:
     avail = available_memory_bytes()
     if avail is None:
         return True
-    n_stored = min(stored_weights_bound(X, X.shape[0], estimator.n_negatives), len(estimator.classes_) * X.shape[1])
+    n_stored = min(stored_weights_bound(X, X.shape[0], estimator.n_negatives_), len(estimator.classes_) * X.shape[1])
     full = adagrad_kind(estimator.adagrad, estimator.noise) == "full"
     return n_pilots * estimated_sparse_bytes(n_stored, full) <= MEMORY_HEADROOM * avail
 
@@ -595,6 +595,7 @@ def new_pilot(estimator, candidate, X, fit_data, seed, n_epochs: int, one_thread
         noise=FrozenEstimator(tree), max_iter=pilot_epochs(n_epochs), centroid_blend=0.0,
         early_stopping=False, warm_start=False, verbose=0, random_state=seed,
         weights=pilot_weights(estimator, X, sparse_model), weight_threshold=0.0,
+        n_negatives=estimator.n_negatives_,
     )  # fmt: skip
     if one_thread:
         pilot.set_params(n_jobs=1)

@@ -46,10 +46,15 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         ``tree_temperature="auto"`` may end with uniform noise where held-out
         rows clearly prefer it (up to 2,000 classes; ``noise_`` says which).
 
-    n_negatives : int >= 1, default=2
+    n_negatives : int >= 1 or "auto", default="auto"
         Negatives drawn per positive example, each with its own loss term.
         More train better per epoch and cost about one more tree walk and row
         update each (:ref:`param-noise`, :ref:`benchmarks-defaults`).
+        ``"auto"``: 3 for single-label data with more than 50 training rows
+        per class on average (there more negatives train a better model for
+        their time), else 2 (few rows per class, and multi-label data), from
+        the rows given to the call that initialises the model. The value used
+        is ``n_negatives_``.
 
     learning_rate : float > 0 or "auto", default="auto"
         Adagrad step size ρ. ``"auto"``: ρ = 1 / sqrt(1 + mean ||x||^2) over
@@ -237,6 +242,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
     learning_rate_ : float
         The Adagrad step size of the last training call (``learning_rate``, or
         its ``"auto"`` value).
+    n_negatives_ : int
+        Negatives per example of the last training call (``n_negatives``, or
+        its ``"auto"`` value).
     n_iter_ : int
         Epochs run by the last ``fit`` (``partial_fit`` adds one per call).
     t_ : int
@@ -308,7 +316,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
 
     _parameter_constraints: dict = {
         "noise": [StrOptions({"adversarial", "uniform", "frequency"}), None, FrozenEstimator],
-        "n_negatives": [Interval(Integral, 1, None, closed="left")],
+        "n_negatives": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "learning_rate_schedule": [StrOptions({"linear", "constant"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
@@ -338,7 +346,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         self,
         *,
         noise="adversarial",
-        n_negatives=2,
+        n_negatives="auto",
         learning_rate="auto",
         learning_rate_schedule="linear",
         alpha=3e-3,

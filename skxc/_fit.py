@@ -3,7 +3,7 @@ tree, allocation, centroid start), the training examples in kernel format, the e
 and the record of the epochs.
 
 Functions of arrays and of the estimator's parameters (``params``: its
-``get_params(deep=False)``); the estimator stores what they return as its
+``get_params(deep=False)``, with ``n_negatives`` resolved: :func:`resolve_n_negatives`); the estimator stores what they return as its
 fitted attributes. The epochs themselves run in ``_solver.run_epochs``.
 """
 
@@ -33,6 +33,8 @@ __all__ = [
     "adagrad_kind",
     "holdout",
     "initialize",
+    "resolve_max_iter",
+    "resolve_n_negatives",
     "uniform_restart",
     "mean_negative_log_noise",
     "sgd_setup",
@@ -235,6 +237,23 @@ def uniform_restart(params, tree, X, codes, sample_weight, split, coef, state, r
 #: ``max_iter="auto"``: 10 epochs for at most this many training rows (also for multi-label Y: rows, not
 #: (row, label) pairs), 5 above (docs/benchmarks, "Learning-rate schedule and epoch budget").
 AUTO_MAX_ITER_ROWS = 50_000
+
+
+#: ``n_negatives="auto"``: single-label data with more than this many training rows per class on average
+#: (where ``centroid_blend="auto"`` runs no pilots, :data:`skxc._blend.MAX_ROWS_PER_CLASS`) draws
+#: ``AUTO_NEGATIVES[1]`` negatives per example, other data ``AUTO_NEGATIVES[0]`` (docs/benchmarks.rst,
+#: "More negatives where classes have many rows").
+AUTO_NEGATIVES_ROWS_PER_CLASS = 50.0
+AUTO_NEGATIVES = (2, 3)
+
+
+def resolve_n_negatives(n_negatives, n_rows: int, n_classes: int, multilabel: bool = False) -> int:
+    """The negatives per example of a new model: ``n_negatives``, or for "auto" ``AUTO_NEGATIVES[1]`` for
+    single-label data of more than ``AUTO_NEGATIVES_ROWS_PER_CLASS`` rows per class, else ``AUTO_NEGATIVES[0]``."""
+    if n_negatives != "auto":
+        return int(n_negatives)
+    many = not multilabel and n_rows > AUTO_NEGATIVES_ROWS_PER_CLASS * n_classes
+    return AUTO_NEGATIVES[1] if many else AUTO_NEGATIVES[0]
 
 
 def resolve_max_iter(max_iter, n_rows: int) -> int:

@@ -24,6 +24,7 @@ from ._fit import (
     holdout,
     initialize,
     resolve_max_iter,
+    resolve_n_negatives,
     sgd_setup,
     top1_score,
     training_rows,
@@ -63,10 +64,21 @@ class TrainingMixin:
             raise ValueError(f"A label indicator y needs at least 2 labels (columns); got {y.shape[1]}.")
         return X, y, sample_weight, multilabel
 
+    def _params(self) -> dict:
+        """``get_params(deep=False)`` with ``n_negatives`` as the model uses it (``n_negatives_`` for "auto")."""
+        params = self.get_params(deep=False)
+        if params["n_negatives"] == "auto":
+            params["n_negatives"] = self.n_negatives_
+        return params
+
     def _initialize(self, X, codes, sample_weight, rng, example_row=None, on_split=None):
         """Fit the noise tree and allocate coef_, intercept_ and the Adagrad state (``_fit.initialize``)."""
+        # "auto" negatives: from the rows of this call (multi-label: 2 whatever the pairs per label)
+        self.n_negatives_ = resolve_n_negatives(
+            self.n_negatives, X.shape[0], len(self.classes_), example_row is not None
+        )
         start = initialize(
-            self.get_params(deep=False), self.classes_, X, codes, sample_weight, rng, example_row,
+            self._params(), self.classes_, X, codes, sample_weight, rng, example_row,
             getattr(self, "label_cardinality_", 1.0), type(self).__name__, AUTO_SPARSE_BYTES, on_split,
         )  # fmt: skip
         self.tree_, self.tree_fit_seconds_ = start.tree, start.tree_fit_seconds
@@ -156,7 +168,7 @@ class TrainingMixin:
         """The new model started again with uniform noise ``tree`` (``_fit.uniform_restart``); its training rows."""
         codes, weight = rows.codes, rows.sample_weight.astype(np.float64)
         start = uniform_restart(
-            self.get_params(deep=False), tree, X, codes, weight, split, self.coef_, self._adagrad_state, self._rng
+            self._params(), tree, X, codes, weight, split, self.coef_, self._adagrad_state, self._rng
         )
         self.tree_, self.noise_ = start.tree, "uniform"
         self._shared_coef, self.coef_, self._adagrad_state = start.shared_coef, start.coef, start.adagrad_state
@@ -215,14 +227,16 @@ class TrainingMixin:
             self._adagrad_state = self._adagrad_state.converted(kind, self.coef_, type(self).__name__)
         self._adagrad_state = state = self._adagrad_state.writeable()  # read-only after joblib.load(mmap_mode="r")
         self.intercept_ = writeable(self.intercept_)
+        if self.n_negatives != "auto":  # else the value resolved when the model was initialised
+            self.n_negatives_ = int(self.n_negatives)
         # a table (new or kept) gets the room of its first epoch up front: the epoch runs without a rehash
-        model = training_model(self.__dict__, room=lambda coef: epoch_room(coef, rows, self.n_negatives))
+        model = training_model(self.__dict__, room=lambda coef: epoch_room(coef, rows, self.n_negatives_))
         table = model if isinstance(model, HashedWeights) else None
         if table is not None:
             table.truncate = float(truncate)
         self.learning_rate_ = self._auto_learning_rate if self.learning_rate == "auto" else float(self.learning_rate)
         params, schedule = sgd_setup(
-            self.get_params(deep=False), self.learning_rate_, n_epochs, check_convergence, decay=check_convergence,
+            self._params(), self.learning_rate_, n_epochs, check_convergence, decay=check_convergence,
             n_classes=len(self.intercept_),
         )  # fmt: skip
         validate = None

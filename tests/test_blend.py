@@ -686,7 +686,7 @@ def test_which_pilots_train_side_by_side(monkeypatch):
     assert blend.pilot_weights(clf, X) == "sparse" and blend.side_by_side_pilots(clf, X)  # small sparse tables
     assert blend.pilot_weights(clf, X.toarray()) == "dense" and not blend.side_by_side_pilots(clf, X.toarray())
     # two sparse pilots' tables at once must fit under the memory guard
-    n_stored = min(blend.stored_weights_bound(X, X.shape[0], clf.n_negatives), len(clf.classes_) * X.shape[1])
+    n_stored = min(blend.stored_weights_bound(X, X.shape[0], clf.n_negatives_), len(clf.classes_) * X.shape[1])
     table = blend.estimated_sparse_bytes(n_stored, False)  # the factored Adagrad state: no sums per weight
     monkeypatch.setattr(blend, "available_memory_bytes", lambda: int(2 * table / blend.MEMORY_HEADROOM) + 1)
     assert blend.side_by_side_pilots(clf, X)
@@ -790,7 +790,7 @@ def test_uniform_restart_reuses_and_zeroes_the_dense_arrays():
     X, y, _, _ = few_rows_data(n_classes=100, n_samples=1500, seed=3)
     codes, w = y.astype(np.int32), np.ones(X.shape[0])
     split = calibration_split(X.shape[0], np.random.default_rng(0))
-    params = AdversarialSoftmaxClassifier(adagrad="full").get_params()
+    params = AdversarialSoftmaxClassifier(adagrad="full", n_negatives=2).get_params()  # resolved, as _params() gives
     starts = []
     for fill in (0.0, 7.0):  # fresh zeros, and arrays left over from another start
         coef = np.full((100, X.shape[1]), fill, dtype=np.float32, order="F")

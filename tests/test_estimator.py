@@ -822,6 +822,36 @@ def test_auto_max_iter_counts_rows_of_multilabel_targets(monkeypatch):
     assert AdversarialSoftmaxClassifier(noise="uniform", random_state=0).fit(X, Y).n_iter_ == 5
 
 
+def test_auto_n_negatives_follows_rows_per_class(monkeypatch):
+    """n_negatives="auto": 3 above AUTO_NEGATIVES_ROWS_PER_CLASS single-label rows per class, else 2 (multi-label
+    always 2); the model is the one that number gives; partial_fit keeps the first call's, a number is used as given."""
+    import skxc._fit as fit_module
+    from skxc._fit import AUTO_NEGATIVES_ROWS_PER_CLASS, resolve_n_negatives
+
+    assert resolve_n_negatives("auto", int(AUTO_NEGATIVES_ROWS_PER_CLASS * 10), 10) == 2  # at the bound
+    assert resolve_n_negatives("auto", int(AUTO_NEGATIVES_ROWS_PER_CLASS * 10) + 1, 10) == 3
+    assert resolve_n_negatives("auto", 10**6, 10, multilabel=True) == 2
+    assert resolve_n_negatives(5, 10, 10) == 5
+    X, y = make_hierarchical_classification(n_samples=400, n_features=8, n_classes=4, random_state=0)
+    params = dict(random_state=0, max_iter=2, n_jobs=1)
+    monkeypatch.setattr(fit_module, "AUTO_NEGATIVES_ROWS_PER_CLASS", 99)  # 400 rows, 4 classes: "many rows"
+    auto = AdversarialSoftmaxClassifier(**params).fit(X, y)
+    assert auto.n_negatives == "auto" and auto.n_negatives_ == 3
+    assert_same_model(auto, AdversarialSoftmaxClassifier(n_negatives=3, **params).fit(X, y))
+    monkeypatch.setattr(fit_module, "AUTO_NEGATIVES_ROWS_PER_CLASS", 100)  # 100 rows per class: not above
+    auto = AdversarialSoftmaxClassifier(**params).fit(X, y)
+    assert auto.n_negatives_ == 2
+    assert_same_model(auto, AdversarialSoftmaxClassifier(n_negatives=2, **params).fit(X, y))
+    Y = np.zeros((400, 4), dtype=int)
+    Y[np.arange(400), y] = 1
+    assert AdversarialSoftmaxClassifier(**params).fit(X, Y).n_negatives_ == 2  # 100 pairs per label, multi-label
+    monkeypatch.setattr(fit_module, "AUTO_NEGATIVES_ROWS_PER_CLASS", 5)
+    clf = AdversarialSoftmaxClassifier(random_state=0).partial_fit(X[:12], y[:12], classes=[0, 1, 2, 3])
+    assert clf.n_negatives_ == 2  # 3 rows per class in the first batch
+    assert clf.partial_fit(X, y).n_negatives_ == 2  # kept by later calls
+    assert clf.set_params(n_negatives=4).partial_fit(X, y).n_negatives_ == 4
+
+
 @pytest.mark.parametrize("noise", ["adversarial", "uniform"])
 def test_dense_csr_rows_predict_as_dense_blocks(monkeypatch, noise):
     """CSR rows with many stored entries are scored as dense blocks by BLAS: the same predictions as the CSR

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._common import load_split, machine, write_json
-from benchmarks.longtail import GENERATED, write_frequent, write_generated
+from benchmarks.longtail import materialise
 
 
 def curve(X, y, Xt, yt, params, budgets, threads, seed):
@@ -103,13 +103,7 @@ def main(argv=None):
     }
     with tempfile.TemporaryDirectory() as tmp:
         for d in a.data:
-            if d == GENERATED:
-                path = write_generated(tmp)
-            elif "@min_rows=" in d:  # a stand-in, as in benchmarks.longtail
-                source, min_rows = d.split("@min_rows=")
-                path = write_frequent(Path(source).resolve(), int(min_rows), tmp)
-            else:
-                path = Path(d)
+            path = materialise(d, tmp)[0]  # generated sets and stand-ins, as in benchmarks.longtail
             X, y = load_split(path, "train")
             Xt, yt = load_split(path, "test")
             X, y = X[: a.max_train_rows], y[: a.max_train_rows]

@@ -1,7 +1,8 @@
 """Out-of-the-box accuracy on long-tailed data: skxc at its defaults against napkinXC, nearest centroid and softmax.
 
-For each data set (a directory in the format of ``shared/data/*/``, ``generated``, or
-``DIR@min_rows=K``: the classes of DIR with at least K training rows, see below) and
+For each data set (a directory in the format of ``shared/data/*/``, ``generated``,
+``generated-many``, or ``DIR@min_rows=K`` / ``DIR@top=K[,rows=N]``: the classes of DIR with at
+least K training rows / its K most frequent classes, see below) and
 each system, one run in its own child process with the same number of threads: top-1,
 top-5, fit seconds, predict seconds and peak memory, side by side in one markdown table
 (issue 13).
@@ -29,7 +30,11 @@ learning rate), so that an internal choice can be compared side by side in one r
 ``../shared/data/gcide-reverse@min_rows=8`` keeps gcide-reverse's 984 classes with at least
 8 training rows (11,422 rows, about 12 per class, tf-idf text), their test rows, and the
 features that occur in the kept training rows. It is built in a temporary directory on each
-run (nothing is stored), deterministically.
+run (nothing is stored), deterministically. ``DIR@top=K,rows=N`` keeps DIR's K most frequent
+classes and the first N of their training rows (all their test rows): e.g.
+``../shared/data/ptb-nextword@top=1000,rows=200000``, 200 rows per class on average.
+``generated-many`` is ``generated``'s generator with 1,000 classes and 100,000 training rows (100
+per class on average): with ptb-nextword, the shape of many rows per class.
 """
 
 from __future__ import annotations
@@ -66,6 +71,11 @@ GENERATED = "generated"
 # average, median 2: Zipf class frequencies), 5,000 test rows, 64 dense features stored as CSR
 GENERATED_PARAMS = {"n_samples": 15_000, "n_features": 64, "n_classes": 2_000, "random_state": 0}
 GENERATED_TRAIN = 10_000
+# the same generator with many rows per class: 1,000 classes, 100,000 training rows (100 per class on average,
+# median 45), 30,000 test rows; the shape of ptb-nextword's (93 rows per class), which no other set has
+GENERATED_MANY = "generated-many"
+GENERATED_MANY_PARAMS = {"n_samples": 130_000, "n_features": 64, "n_classes": 1_000, "random_state": 0}
+GENERATED_MANY_TRAIN = 100_000
 _CHILD = "--_child"
 
 
@@ -181,15 +191,18 @@ def child_main(spec_path, out_path):
 # -- data sets (parent) ------------------------------------------------------------------------------------------
 
 
-def write_generated(out_dir) -> Path:
-    """The generated set in the shared format (CSR npz + npy) in ``out_dir/generated``."""
+def write_generated(out_dir, name: str = GENERATED) -> Path:
+    """The generated set ``name`` ("generated" or "generated-many") in the shared format (CSR npz + npy) in
+    ``out_dir/name``."""
     from skxc.datasets import make_hierarchical_classification
 
-    X, y = make_hierarchical_classification(**GENERATED_PARAMS)
-    d = Path(out_dir) / GENERATED
+    params, n = (
+        (GENERATED_PARAMS, GENERATED_TRAIN) if name == GENERATED else (GENERATED_MANY_PARAMS, GENERATED_MANY_TRAIN)
+    )
+    X, y = make_hierarchical_classification(**params)
+    d = Path(out_dir) / name
     d.mkdir(parents=True, exist_ok=True)
     X = sp.csr_matrix(X.astype(np.float32))
-    n = GENERATED_TRAIN
     sp.save_npz(d / "X_train.npz", X[:n])
     sp.save_npz(d / "X_test.npz", X[n:])
     np.save(d / "y_train.npy", y[:n])
@@ -197,23 +210,41 @@ def write_generated(out_dir) -> Path:
     return d
 
 
-def write_frequent(data_dir, min_rows: int, out_dir) -> Path:
-    """``data_dir`` restricted to its classes with at least ``min_rows`` training rows (train and test rows of
-    those classes; the features that occur in the kept training rows), in the shared format in ``out_dir``."""
+def write_frequent(data_dir, min_rows: int | None, out_dir, top: int | None = None, rows: int | None = None) -> Path:
+    """``data_dir`` restricted to its classes with at least ``min_rows`` training rows, or to its ``top`` most
+    frequent ones (train and test rows of those classes; the features that occur in the kept training rows),
+    then to the first ``rows`` training rows if given, in the shared format in ``out_dir``."""
     X, y = load_split(data_dir, "train")
     Xt, yt = load_split(data_dir, "test")
     labels, counts = np.unique(y, return_counts=True)
-    frequent = labels[counts >= min_rows]
+    if top is not None:
+        frequent = labels[np.argsort(-counts, kind="stable")[:top]]
+    else:
+        frequent = labels[counts >= min_rows]
     keep, keep_test = np.isin(y, frequent), np.isin(yt, frequent)
-    X, y, Xt, yt = X[keep], y[keep], Xt[keep_test], yt[keep_test]
+    X, y, Xt, yt = X[keep][:rows], y[keep][:rows], Xt[keep_test], yt[keep_test]
     columns = np.unique(X.indices)
-    d = Path(out_dir) / f"{Path(data_dir).name}@min_rows={min_rows}"
+    spec = ",".join(f"{k}={v}" for k, v in (("min_rows", min_rows), ("top", top), ("rows", rows)) if v is not None)
+    d = Path(out_dir) / f"{Path(data_dir).name}@{spec}"
     d.mkdir(parents=True, exist_ok=True)
     sp.save_npz(d / "X_train.npz", sp.csr_matrix(X[:, columns]))
     sp.save_npz(d / "X_test.npz", sp.csr_matrix(Xt[:, columns]))
     np.save(d / "y_train.npy", y)
     np.save(d / "y_test.npy", yt)
     return d
+
+
+def materialise(data_dir: str, tmp) -> tuple[Path, str]:
+    """``(directory, name)`` of a data set argument: a directory as is; ``generated``, ``generated-many`` and
+    ``DIR@min_rows=K`` / ``DIR@top=K[,rows=N]`` written to ``tmp`` (module docstring)."""
+    if data_dir in (GENERATED, GENERATED_MANY):
+        return write_generated(tmp, data_dir), data_dir
+    if "@" in data_dir:
+        source, spec = data_dir.split("@")
+        opts = {k: int(v) for k, v in (item.split("=") for item in spec.split(","))}
+        path = write_frequent(Path(source).resolve(), opts.get("min_rows"), tmp, opts.get("top"), opts.get("rows"))
+        return path, path.name
+    return Path(data_dir).resolve(), Path(data_dir).name
 
 
 def describe(data_dir, train_rows, test_rows) -> dict:
@@ -306,7 +337,9 @@ def markdown(result) -> str:
                     + ("converged" if rec.get("converged") else "NOT converged (max_iter reached)")
                 )
             if rec["system"].startswith("skxc"):
-                negatives = f" x {rec['n_negatives']} negatives" if "n_negatives" in rec else ""  # recorded from stop 23
+                negatives = (
+                    f" x {rec['n_negatives']} negatives" if "n_negatives" in rec else ""
+                )  # recorded from stop 23
                 notes.append(f"{rec['n_iter']} epochs{negatives}")
                 if "learning_rate" in rec:  # results written before these were recorded lack them
                     notes.append(
@@ -335,11 +368,15 @@ def markdown(result) -> str:
         f"(multinomial), only where n_classes ≤ {result['args']['logreg_max_classes']:,}",
     }
     lines += [text for system, text in peers.items() if system in result["args"]["systems"]]
-    if any(ds["name"] == GENERATED for ds in result["datasets"]):
-        lines.append(
-            f"- generated: `skxc.datasets.make_hierarchical_classification({', '.join(f'{k}={v:_}' for k, v in GENERATED_PARAMS.items())})`, "
-            f"first {GENERATED_TRAIN:,} rows train, the rest test (dense features stored as CSR)"
-        )
+    for gen, params, n_train in (
+        (GENERATED, GENERATED_PARAMS, GENERATED_TRAIN),
+        (GENERATED_MANY, GENERATED_MANY_PARAMS, GENERATED_MANY_TRAIN),
+    ):
+        if any(ds["name"] == gen for ds in result["datasets"]):
+            lines.append(
+                f"- {gen}: `skxc.datasets.make_hierarchical_classification({', '.join(f'{k}={v:_}' for k, v in params.items())})`, "
+                f"first {n_train:,} rows train, the rest test (dense features stored as CSR)"
+            )
     if result["args"]["max_train_rows"] or result["args"]["max_test_rows"]:
         lines.append(
             f"- row limits: first {result['args']['max_train_rows'] or 'all'} training rows, "
@@ -473,16 +510,9 @@ def main(argv=None):
 
     with tempfile.TemporaryDirectory(prefix="skxc_longtail_") as tmp:
         for data_dir in args.data_dirs:
-            if data_dir == GENERATED:
-                path, name = write_generated(tmp), GENERATED
-            elif "@min_rows=" in data_dir:
-                source, min_rows = data_dir.split("@min_rows=")
-                path = write_frequent(Path(source).resolve(), int(min_rows), tmp)
-                name = path.name
-            else:
-                path, name = Path(data_dir).resolve(), Path(data_dir).name
+            path, name = materialise(data_dir, tmp)
             info = describe(path, args.max_train_rows, args.max_test_rows)
-            ds = {"name": name, "data_dir": data_dir if name == GENERATED or "@" in data_dir else str(path),
+            ds = {"name": name, "data_dir": data_dir if name in (GENERATED, GENERATED_MANY) or "@" in data_dir else str(path),
                   "info": info, "runs": []}  # fmt: skip
             result["datasets"].append(ds)
             print(f"== {name}: {info}", flush=True)

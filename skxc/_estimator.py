@@ -244,7 +244,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         its ``"auto"`` value).
     n_negatives_ : int
         Negatives per example of the last training call (``n_negatives``, or
-        its ``"auto"`` value).
+        its ``"auto"`` value; unused by ``noise=None``).
     n_iter_ : int
         Epochs run by the last ``fit`` (``partial_fit`` adds one per call).
     t_ : int

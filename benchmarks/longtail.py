@@ -240,8 +240,11 @@ def materialise(data_dir: str, tmp) -> tuple[Path, str]:
     if data_dir in (GENERATED, GENERATED_MANY):
         return write_generated(tmp, data_dir), data_dir
     if "@" in data_dir:
-        source, spec = data_dir.split("@")
-        opts = {k: int(v) for k, v in (item.split("=") for item in spec.split(","))}
+        source, spec = data_dir.rsplit("@", 1)
+        opts = dict(item.partition("=")[::2] for item in spec.split(","))
+        if not set(opts) <= {"min_rows", "top", "rows"} or ("min_rows" in opts) == ("top" in opts):
+            raise ValueError(f"{data_dir!r}: expected DIR@min_rows=K or DIR@top=K, optionally with ,rows=N")
+        opts = {k: int(v) for k, v in opts.items()}
         path = write_frequent(Path(source).resolve(), opts.get("min_rows"), tmp, opts.get("top"), opts.get("rows"))
         return path, path.name
     return Path(data_dir).resolve(), Path(data_dir).name
@@ -337,9 +340,8 @@ def markdown(result) -> str:
                     + ("converged" if rec.get("converged") else "NOT converged (max_iter reached)")
                 )
             if rec["system"].startswith("skxc"):
-                negatives = (
-                    f" x {rec['n_negatives']} negatives" if "n_negatives" in rec else ""
-                )  # recorded from stop 23
+                # the negatives are recorded from stop 23 on
+                negatives = f" x {rec['n_negatives']} negatives" if "n_negatives" in rec else ""
                 notes.append(f"{rec['n_iter']} epochs{negatives}")
                 if "learning_rate" in rec:  # results written before these were recorded lack them
                     notes.append(

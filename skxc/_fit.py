@@ -3,7 +3,8 @@ tree, allocation, centroid start), the training examples in kernel format, the e
 and the record of the epochs.
 
 Functions of arrays and of the estimator's parameters (``params``: its
-``get_params(deep=False)``, with ``n_negatives`` resolved: :func:`resolve_n_negatives`); the estimator stores what they return as its
+``get_params(deep=False)``, with ``n_negatives`` resolved by
+:func:`resolve_n_negatives`); the estimator stores what they return as its
 fitted attributes. The epochs themselves run in ``_solver.run_epochs``.
 """
 

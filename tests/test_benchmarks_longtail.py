@@ -1,4 +1,4 @@
-"""``benchmarks.longtail``'s frequent-class subsets (``DIR@min_rows=K``)."""
+"""``benchmarks.longtail``'s frequent-class subsets (``DIR@min_rows=K``, ``DIR@top=K[,rows=N]``) and timing."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.longtail import write_frequent  # noqa: E402
+from benchmarks.longtail import materialise, write_frequent  # noqa: E402
 
 
 def test_write_frequent_keeps_classes_with_enough_rows_and_their_features(tmp_path):
@@ -35,6 +36,42 @@ def test_write_frequent_keeps_classes_with_enough_rows_and_their_features(tmp_pa
     kept = [0, 1, 2, 3]  # the features of the kept training rows
     np.testing.assert_array_equal(X2.toarray(), X.toarray()[np.ix_([0, 1, 2, 4, 5], kept)])
     np.testing.assert_array_equal(Xt2.toarray(), Xt.toarray()[np.ix_([0, 2], kept)])
+
+
+def _toy(tmp_path):
+    """The toy set of the test above, written in the shared format: its directory and (X, y, Xt, yt)."""
+    src = tmp_path / "toy"
+    src.mkdir()
+    X = sp.csr_matrix(
+        np.array([[1, 0, 0, 0, 0, 0], [0, 2, 0, 0, 0, 0], [1, 1, 0, 0, 0, 0], [0, 0, 0, 0, 7, 0],
+                  [0, 0, 3, 0, 0, 0], [0, 0, 0, 4, 0, 0]], dtype=np.float32)
+    )  # fmt: skip
+    y = np.array([0, 0, 0, 1, 2, 2])
+    Xt = sp.csr_matrix(np.array([[1, 0, 0, 0, 1, 0], [0, 0, 0, 0, 5, 0], [0, 0, 1, 1, 0, 1]], dtype=np.float32))
+    yt = np.array([0, 1, 2])
+    for name, value in (("X_train", X), ("X_test", Xt)):
+        sp.save_npz(src / f"{name}.npz", value)
+    np.save(src / "y_train.npy", y)
+    np.save(src / "y_test.npy", yt)
+    return src, (X, y, Xt, yt)
+
+
+def test_top_classes_and_first_rows(tmp_path):
+    """``DIR@top=K,rows=N``: the K most frequent classes (ties by label), then the first N of their rows."""
+    src, (X, y, Xt, yt) = _toy(tmp_path)
+    out, name = materialise(f"{src}@top=2,rows=4", tmp_path / "out")
+    assert name == out.name == "toy@top=2,rows=4"
+    np.testing.assert_array_equal(np.load(out / "y_train.npy"), [0, 0, 0, 2])  # classes 0 (3 rows) and 2 (2)
+    np.testing.assert_array_equal(np.load(out / "y_test.npy"), [0, 2])
+    np.testing.assert_array_equal(
+        sp.load_npz(out / "X_train.npz").toarray(), X.toarray()[np.ix_([0, 1, 2, 4], [0, 1, 2])]
+    )
+    np.testing.assert_array_equal(sp.load_npz(out / "X_test.npz").toarray(), Xt.toarray()[np.ix_([0, 2], [0, 1, 2])])
+    out, _ = materialise(f"{src}@min_rows=2", tmp_path / "out2")  # the same as write_frequent(src, 2)
+    np.testing.assert_array_equal(np.load(out / "y_train.npy"), [0, 0, 0, 2, 2])
+    for bad in ("@minrows=2", "@min_rows=2,top=1", "@rows=3"):
+        with pytest.raises(ValueError, match="expected DIR@min_rows=K or DIR@top=K"):
+            materialise(f"{src}{bad}", tmp_path / "out3")
 
 
 class _Counting:

@@ -36,6 +36,13 @@ one-sided paired test (``UNIFORM_Z``): the paper's noise stays unless the
 held-out rows clearly say otherwise. Theorem 1 holds for any noise of full
 support, so the bias correction stays exact (log p_n is then a constant).
 
+Where single-label classes have more than ``MAX_ROWS_PER_CLASS`` rows on average, one pilot with the
+estimator's settings trains on a random subsample of that many rows per class (``MANY_ROWS_PILOT_ROWS`` at
+most) and chooses only beta and T (:func:`many_rows_blend`). A model of all the rows is stronger than that
+pilot and needs the centroids less, so its beta is kept only where it beats beta = 0 on the held-out rows
+by ``MANY_ROWS_Z`` standard errors; the tree's temperature, the step size and the noise, which the few-rows
+pilots also choose, depend on how many rows the model trains on and are left as they are.
+
 Multi-label (pick-all-labels) models blend the same way: mu_l is the mean
 direction of the rows that carry label l, and the held-out log-likelihood is the
 mean over held-out (row, label) pairs of the label's log-probability under its
@@ -73,9 +80,21 @@ BETAS = np.concatenate([[0.0], 4.0 ** np.arange(0, 7)])
 #: 2 of 10, 2 of 5.
 PILOT_FRACTION = 0.2
 MIN_PILOT_EPOCHS = 2
-#: "auto" blends only when the training rows per class (rows / classes) are at most this many:
-#: with more, the trained model is far ahead of the centroids and the pilot would cost time for nothing.
+#: "auto" runs its pilots on all the fit rows when the training rows per class (rows / classes) are at most this
+#: many. With more (single-label), one pilot with the estimator's settings trains on a subsample of that many rows
+#: per class (:func:`many_rows_blend`): on ptb-nextword the trained model is far ahead of the centroids, on dense
+#: clustered features (generated-many) the centroids still add 5-6 points of top-1 (docs/benchmarks.rst,
+#: "The blend where classes have many rows"). Multi-label data with more rows per label choose no blend.
 MAX_ROWS_PER_CLASS = 50.0
+#: Whether single-label data with more rows per class choose a blend too (:func:`many_rows_blend`): one pilot
+#: with the estimator's settings on a subsample of the fit rows (:func:`pilot_rows`).
+MANY_ROWS_PILOTS = True
+#: That pilot trains on at most this many rows (and at most ``MAX_ROWS_PER_CLASS`` per class on average).
+MANY_ROWS_PILOT_ROWS = 100_000
+#: ... and its beta is kept only if its held-out log-likelihood beats beta = 0 (each with its own T) by this
+#: many standard errors of the mean paired difference: the pilot has seen a fraction of the rows, and a model
+#: of all of them needs the centroids less.
+MANY_ROWS_Z = 5.0
 #: Held-out rows scored: at most this many scores (rows x classes), at least ``MIN_ROWS`` rows.
 MAX_SCORES = 1_000_000
 MIN_ROWS = 50
@@ -328,9 +347,52 @@ def add_centroids(
     return coef, coef_sums, shared
 
 
-def blend_wanted(n_rows: int, n_classes: int) -> bool:
-    """Whether ``centroid_blend="auto"`` chooses a blend: at most ``MAX_ROWS_PER_CLASS`` rows per class."""
-    return n_rows <= MAX_ROWS_PER_CLASS * n_classes
+def blend_wanted(n_rows: int, n_classes: int, multilabel: bool = False) -> bool:
+    """Whether ``centroid_blend="auto"`` chooses a blend: at most ``MAX_ROWS_PER_CLASS`` rows per class, or
+    any single-label data with ``MANY_ROWS_PILOTS`` (the pilots then train on a subsample, :func:`pilot_rows`)."""
+    return n_rows <= MAX_ROWS_PER_CLASS * n_classes or (MANY_ROWS_PILOTS and not multilabel)
+
+
+def pilot_rows(fit_rows: np.ndarray, n_classes: int, pilot_rng) -> np.ndarray:
+    """The rows the pilots train on: ``fit_rows``, or where those are more than ``MAX_ROWS_PER_CLASS`` per
+    class on average, a random subset of that many, at most ``MANY_ROWS_PILOT_ROWS`` (sorted), drawn from
+    ``pilot_rng``."""
+    cap = int(MAX_ROWS_PER_CLASS * n_classes)
+    if fit_rows.shape[0] <= cap:
+        return fit_rows
+    return np.sort(pilot_rng.choice(fit_rows, size=min(cap, MANY_ROWS_PILOT_ROWS), replace=False))
+
+
+def gain_z(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, rows: np.ndarray) -> float:
+    """The paired z of the per-row held-out log-likelihoods ``rows`` (at a chosen beta and T) over those of
+    beta = 0 at its own best T: the mean difference over its standard error."""
+    a, _, _ = _newton_inverse_temperature(log_proba, truth, 1.0)
+    d = rows - row_log_likelihoods(log_proba, S, truth, 0.0, 1.0 / a)
+    se = d.std(ddof=1) / np.sqrt(d.shape[0])
+    return float(d.mean() / se) if se > 0 else 0.0
+
+
+def many_rows_blend(estimator, X, fit_data, truth, S, seed, n_epochs: int) -> tuple[float, float]:
+    """``(beta, T)`` for single-label data with more than ``MAX_ROWS_PER_CLASS`` rows per class: one pilot with
+    the estimator's settings trained on the subsample ``fit_data`` (:func:`pilot_rows`) chooses them, kept only
+    if they beat beta = 0 by ``MANY_ROWS_Z`` (else ``(0, 1)``, the model as it trains). KeyboardInterrupt if
+    Ctrl-C stopped the pilot; a pilot that the memory guard stops is skipped with a UserWarning."""
+    try:
+        pilot = new_pilot(estimator, (estimator.tree_, 1.0), X, fit_data, seed, n_epochs, one_thread=False)
+        log_proba = pilot_log_proba(pilot, *fit_data)
+    except MemoryError as error:
+        warn_user(
+            f"centroid_blend='auto' skipped the centroid blend: its pilot model would not fit in memory "
+            f"({error}). Set centroid_blend=0 to skip it without this warning.",
+            UserWarning,
+        )
+        return 0.0, 1.0
+    if log_proba is None:
+        raise KeyboardInterrupt
+    beta, temperature, _, rows = pilot_choice(log_proba, S, truth)
+    if beta == 0.0 or gain_z(log_proba, S, truth, rows) <= MANY_ROWS_Z:
+        return 0.0, 1.0
+    return beta, temperature
 
 
 def scored_rows(codes, fit_rows, held_rows, n_classes: int, rng):
@@ -518,22 +580,24 @@ def sparse_pilots_fit(estimator, X, n_pilots: int = 2) -> bool:
 
 
 def held_out_scores(X, codes, weight, split, n_classes: int, pilot_rng):
-    """What :func:`chosen_for` needs of the held-out rows before its pilots: ``(seed, held, X_held, S)``.
+    """What :func:`chosen_for` needs of the held-out rows before its pilots: ``(seed, held, X_held, S, trained)``.
 
     ``held`` are the scored rows (:func:`scored_rows`, drawn from ``pilot_rng``, the generator the
     pilots' ``seed`` is then drawn from; None: too few, and the rest None too), ``S`` their centroid
     scores against the centroids of the other rows of the calibration ``split``. ``weight``: float64
     row weights as the training rows hold them (float32). Needs no tree, so :func:`blend_preparation`
-    can compute it while the tree is fitted.
+    can compute it while the tree is fitted. ``trained``: the rows of ``split`` the pilots train on
+    (:func:`pilot_rows`).
     """
     fit_rows, held_rows = split
     held = scored_rows(codes, fit_rows, held_rows, n_classes, pilot_rng)
     if held is None:
-        return None, None, None, None
+        return None, None, None, None, None
     seed = child_seed(pilot_rng)  # the same for every pilot: they differ only in the tree or step size
     mu, centre = unit_centroids(X, codes, n_classes, weight, rows=fit_rows)
     X_held = X[held]
-    return seed, held, X_held, centroid_scores(X_held, mu, centre, rms_row_norm(X))
+    trained = pilot_rows(fit_rows, n_classes, pilot_rng)  # draws only where it subsamples (after the seed)
+    return seed, held, X_held, centroid_scores(X_held, mu, centre, rms_row_norm(X)), trained
 
 
 def blend_preparation(estimator, rng, prepared: list, n_epochs: int):
@@ -547,28 +611,29 @@ def blend_preparation(estimator, rng, prepared: list, n_epochs: int):
         return None
 
     def on_split(X, codes, sample_weight, fit_rows, held_rows, sparse_model):
-        if blend_wanted(X.shape[0], len(estimator.classes_)):
+        if blend_wanted(X.shape[0], len(estimator.classes_)):  # single-label (the callback's only use)
             weight = sample_weight.astype(FLOAT).astype(np.float64)  # as the training rows hold it
             n_classes, pilot_rng = len(estimator.classes_), rng.spawn(1)[0]
             scores = in_background(held_out_scores, X, codes, weight, (fit_rows, held_rows), n_classes, pilot_rng)
             prepared.append(scores)
             # beside the two tree pilots: three side by side
             if (uniform_pilot_wanted(estimator) and n_threads(estimator.n_jobs) > 1
+                    and X.shape[0] <= MAX_ROWS_PER_CLASS * n_classes  # else one pilot (many_rows_blend)
                     and side_by_side_pilots(estimator, X, sparse_model, n_pilots=3)):  # fmt: skip
-                fit_data = (X[fit_rows], estimator.classes_[codes[fit_rows]], weight[fit_rows])
-                args = estimator, X, fit_data, codes, scores, n_epochs, sparse_model, get_config()
+                args = estimator, X, weight, codes, scores, n_epochs, sparse_model, get_config()
                 prepared.append(in_background(_uniform_choice, *args, lane=1))
 
     return on_split
 
 
-def _uniform_choice(estimator, X, fit_data, codes, scores, n_epochs: int, sparse_model: bool, config: dict):
+def _uniform_choice(estimator, X, weight, codes, scores, n_epochs: int, sparse_model: bool, config: dict):
     """The uniform-noise pilot's :func:`chosen_blend` (None if too few held-out rows; a MemoryError if its
     memory guard stopped it), on one thread, once ``scores`` (the future of :func:`held_out_scores`) is done;
     scikit-learn's settings ``config`` (thread-local) of the calling thread go along."""
-    seed, held, X_held, S = scores.result()
+    seed, held, X_held, S, trained = scores.result()
     if held is None:
         return None
+    fit_data = (X[trained], estimator.classes_[codes[trained]], weight[trained])
     candidate = (uniform_noise(estimator.classes_, X.shape[1]), 1.0)
     pilot = new_pilot(estimator, candidate, X, (*fit_data, X_held), seed, n_epochs, True, sparse_model)
     with config_context(**config):
@@ -630,9 +695,9 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
     tree = estimator.tree_
     if estimator.centroid_blend != "auto":
         return float(estimator.centroid_blend), 1.0, tree, 1.0
-    if estimator.noise is None or split is None or not blend_wanted(X.shape[0], len(estimator.classes_)):
-        return 0.0, 1.0, tree, 1.0
     multilabel = rows.example_row.shape[0] > 0
+    if estimator.noise is None or split is None or not blend_wanted(X.shape[0], len(estimator.classes_), multilabel):
+        return 0.0, 1.0, tree, 1.0
     prepared = prepared or []
     uniform_future = prepared[1] if len(prepared) > 1 else None  # the uniform pilot, trained in the background
     if multilabel:  # computed here (no background preparation), from the rows' label sets
@@ -642,16 +707,18 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
     else:
         codes, weight = rows.codes, rows.sample_weight.astype(np.float64)
         if prepared:
-            seed, held, X_held, S = prepared[0].result()
+            seed, held, X_held, S, trained = prepared[0].result()
         else:
-            seed, held, X_held, S = held_out_scores(X, codes, weight, split, len(estimator.classes_), rng.spawn(1)[0])
-        fit_rows = split[0]
+            n_classes = len(estimator.classes_)
+            seed, held, X_held, S, trained = held_out_scores(X, codes, weight, split, n_classes, rng.spawn(1)[0])
         scored = None  # the rows every pilot trains on and scores, taken once
         if held is not None:
-            scored = (X[fit_rows], estimator.classes_[codes[fit_rows]], weight[fit_rows], X_held), codes[held], S
+            scored = (X[trained], estimator.classes_[codes[trained]], weight[trained], X_held), codes[held], S
     if scored is None:
         return 0.0, 1.0, tree, 1.0
     fit_data, truth, S = scored
+    if not multilabel and X.shape[0] > MAX_ROWS_PER_CLASS * len(estimator.classes_):  # a subsample's pilot
+        return (*many_rows_blend(estimator, X, fit_data, truth, S, seed, n_epochs), tree, 1.0)
     alternatives = []  # (tree, factor of the learning rate); multi-label: none, they did not pay (module docstring)
     if not multilabel and estimator.noise == "adversarial" and estimator.tree_temperature == "auto":
         flat = flatter_tree(tree)

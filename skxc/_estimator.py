@@ -153,7 +153,8 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         training: class c's score gains beta (x - centre).mu_c / r, with mu_c
         the unit-length mean of the class's L2-normalised rows (as for
         ``init``) and r the RMS row norm. It helps where classes have few
-        rows. ``"auto"`` chooses beta in {0, 1, 4, ..., 4096}, together with
+        rows, and where the classes' centroids separate them well (dense
+        clustered features). ``"auto"`` chooses beta in {0, 1, 4, ..., 4096}, together with
         the temperature ``score_temperature_`` of the probabilities, by the
         log-likelihood of the rows held out for calibration under a pilot
         model trained on the other rows for 20 % of the epochs, at least 2
@@ -162,8 +163,13 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         and half the learning rate, with ``learning_rate="auto"``, and the
         estimator's own settings unless the first and the last of those run;
         the best pilot's settings are kept); it does so
-        with negative sampling, at most 50 rows per class (label, for
-        multi-label data) and at least 1,000 rows, and otherwise means 0. A number: that beta, temperature 1.
+        with negative sampling and at least 1,000 rows, for multi-label data
+        with at most 50 rows per label, and otherwise means 0. Single-label
+        data with more than 50 rows per class run one pilot, with the
+        estimator's settings, on a random subset of 50 rows per class (at
+        most 100,000 rows), and keep its beta only if it beats beta = 0 on
+        the held-out rows by more than 5 standard errors (else beta 0,
+        temperature 1). A number: that beta, temperature 1.
         0 leaves the paper's model (:ref:`param-centroid-blend`).
 
     intercept_init : {"zeros", "noise"}, default="zeros"

@@ -270,10 +270,51 @@ def test_a_fixed_beta_adds_exactly_the_centroid_term():
     np.testing.assert_allclose(diff - diff[:, :1], 0.0, atol=1e-3)
 
 
-def test_auto_blend_is_skipped_with_many_rows_per_class_or_few_rows():
+def test_many_rows_per_class_run_one_pilot_on_a_subsample(monkeypatch):
+    """Above MAX_ROWS_PER_CLASS rows per class: one pilot with the estimator's settings, on at most that many
+    rows per class (and MANY_ROWS_PILOT_ROWS); its beta is kept only past MANY_ROWS_Z, else (0, 1)."""
     X, y = make_hierarchical_classification(n_samples=3000, n_features=20, n_classes=20, random_state=0)
-    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2).fit(X, y)  # 150 rows per class
+    seen = []
+    fit = blend.pilot_log_proba
+
+    def spy(pilot, X_fit, *args):
+        seen.append((X_fit.shape[0], pilot.noise.estimator, pilot.learning_rate))
+        return fit(pilot, X_fit, *args)
+
+    monkeypatch.setattr(blend, "pilot_log_proba", spy)
+    params = dict(random_state=0, n_jobs=1, max_iter=2)
+    clf = AdversarialSoftmaxClassifier(**params).fit(X, y)  # 150 rows per class
+    assert len(seen) == 1 and seen[0][0] == 50 * 20  # one pilot, 50 rows per class of the 2,700 fit rows
+    assert seen[0][1] is clf.tree_ and seen[0][2] == "auto"  # the estimator's own tree and step size
+    assert clf.centroid_blend_ > 0 and clf.noise_ == "adversarial"  # the centroids help these clusters clearly
+    monkeypatch.setattr(blend, "MANY_ROWS_Z", np.inf)  # no beta clears the bar: the model as it trains
+    clf = AdversarialSoftmaxClassifier(**params).fit(X, y)
     assert (clf.centroid_blend_, clf.score_temperature_) == (0.0, 1.0)
+    monkeypatch.setattr(blend, "MANY_ROWS_PILOTS", False)  # as before: no pilot
+    seen.clear()
+    clf = AdversarialSoftmaxClassifier(**params).fit(X, y)
+    assert not seen and (clf.centroid_blend_, clf.score_temperature_) == (0.0, 1.0)
+
+
+def test_pilot_rows_and_gain_z():
+    rng = np.random.default_rng(0)
+    fit_rows = np.arange(0, 2000, 2)
+    assert blend.pilot_rows(fit_rows, 20, rng) is fit_rows  # 50 per class: all of them
+    sub = blend.pilot_rows(fit_rows, 10, rng)  # 100 per class: 500 of them, sorted, distinct
+    assert sub.shape == (500,) and np.all(np.diff(sub) > 0) and np.isin(sub, fit_rows).all()
+    assert blend.pilot_rows(np.arange(10**6), 10_000, rng).shape == (blend.MANY_ROWS_PILOT_ROWS,)
+    # gain_z against a direct computation: beta = 0's own best T by a grid, the paired differences' z
+    log_proba = log_softmax(rng.normal(size=(300, 6)), axis=1)
+    S = rng.normal(size=(300, 6))
+    truth = rng.integers(0, 6, size=300)
+    rows = blend.row_log_likelihoods(log_proba, S, truth, 4.0, 1.3)
+    grid = np.exp(np.linspace(np.log(0.25), np.log(64), 20001))
+    T0 = grid[np.argmax([blend.row_log_likelihoods(log_proba, S, truth, 0.0, T).mean() for T in grid])]
+    d = rows - blend.row_log_likelihoods(log_proba, S, truth, 0.0, T0)
+    assert blend.gain_z(log_proba, S, truth, rows) == pytest.approx(d.mean() / d.std(ddof=1) * np.sqrt(300), rel=1e-3)
+
+
+def test_auto_blend_is_skipped_with_too_few_rows():
     X, y = make_hierarchical_classification(n_samples=600, n_features=20, n_classes=100, random_state=0)
     clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2).fit(X, y)  # too few rows to hold out
     assert (clf.centroid_blend_, clf.score_temperature_) == (0.0, 1.0)

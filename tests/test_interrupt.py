@@ -24,7 +24,8 @@ def test_ctrl_c_during_training_stops_at_a_piece_boundary(monkeypatch, data, n_j
     X, y = data
     calls = sigint_after_first_kernel_call
     monkeypatch.setattr("skxc._fit.HOGWILD_MIN_CLASSES", 0)  # n_jobs=2: two threads even for 20 classes
-    clf = AdversarialSoftmaxClassifier(max_iter=5, random_state=0, n_jobs=n_jobs, n_components=4)
+    # no blend: its pilot would take the Ctrl-C (tests/test_blend.py, Ctrl-C during the pilot)
+    clf = AdversarialSoftmaxClassifier(max_iter=5, random_state=0, n_jobs=n_jobs, n_components=4, centroid_blend=0)
     with pytest.warns(TrainingInterruptedWarning, match="interrupted"):
         clf.fit(X, y)
     assert clf.interrupted_ and clf.n_iter_ == 0
@@ -100,7 +101,7 @@ def test_early_stopping_can_keep_the_start():
     X, y = make_hierarchical_classification(n_samples=3000, n_features=12, n_classes=20, random_state=0)
     params = dict(
         early_stopping=True, n_iter_no_change=8, random_state=0, n_jobs=1, n_components=4, max_iter=4,
-        learning_rate_schedule="constant",
+        learning_rate_schedule="constant", centroid_blend=0,  # the blend's pilot would see the wrecking step too
     )  # fmt: skip
     clf = AdversarialSoftmaxClassifier(learning_rate=20.0, **params).fit(X, y)
     assert clf.best_iteration_ == 0 and clf.n_iter_ == 4

@@ -375,8 +375,26 @@ def gain_z(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, rows: np.nda
 def many_rows_blend(estimator, X, fit_data, truth, S, seed, n_epochs: int) -> tuple[float, float]:
     """``(beta, T)`` for single-label data with more than ``MAX_ROWS_PER_CLASS`` rows per class: one pilot with
     the estimator's settings trained on the subsample ``fit_data`` (:func:`pilot_rows`) chooses them, kept only
-    if they beat beta = 0 by ``MANY_ROWS_Z`` (else ``(0, 1)``, the model as it trains). KeyboardInterrupt if
-    Ctrl-C stopped the pilot; a pilot that the memory guard stops is skipped with a UserWarning."""
+    if they beat beta = 0 by ``MANY_ROWS_Z`` (else ``(0, 1)``, the model as it trains). The pilot trains only
+    if the centroids first beat beta = 0 that clearly on top of the tree alone (a weaker model than any
+    trained one, which they help more): on word features (ptb-nextword) they do not, and the pilot's time is
+    saved. KeyboardInterrupt if Ctrl-C stopped the pilot; a pilot that the memory guard stops is skipped with
+    a UserWarning."""
+    X_held = fit_data[3]
+    for log_proba in (estimator.tree_.predict_log_proba(X_held), None):
+        if log_proba is None:
+            log_proba = _many_rows_pilot(estimator, X, fit_data, seed, n_epochs)
+            if log_proba is None:
+                return 0.0, 1.0
+        beta, temperature, _, rows = pilot_choice(log_proba, S, truth)
+        if beta == 0.0 or gain_z(log_proba, S, truth, rows) <= MANY_ROWS_Z:
+            return 0.0, 1.0
+    return beta, temperature
+
+
+def _many_rows_pilot(estimator, X, fit_data, seed, n_epochs: int):
+    """The held-out log-probabilities of :func:`many_rows_blend`'s pilot; None if its memory guard stopped it
+    (with a UserWarning); KeyboardInterrupt if Ctrl-C did."""
     try:
         pilot = new_pilot(estimator, (estimator.tree_, 1.0), X, fit_data, seed, n_epochs, one_thread=False)
         log_proba = pilot_log_proba(pilot, *fit_data)
@@ -386,13 +404,10 @@ def many_rows_blend(estimator, X, fit_data, truth, S, seed, n_epochs: int) -> tu
             f"({error}). Set centroid_blend=0 to skip it without this warning.",
             UserWarning,
         )
-        return 0.0, 1.0
+        return None
     if log_proba is None:
         raise KeyboardInterrupt
-    beta, temperature, _, rows = pilot_choice(log_proba, S, truth)
-    if beta == 0.0 or gain_z(log_proba, S, truth, rows) <= MANY_ROWS_Z:
-        return 0.0, 1.0
-    return beta, temperature
+    return log_proba
 
 
 def scored_rows(codes, fit_rows, held_rows, n_classes: int, rng):
@@ -584,7 +599,8 @@ def held_out_scores(X, codes, weight, split, n_classes: int, pilot_rng):
 
     ``held`` are the scored rows (:func:`scored_rows`, drawn from ``pilot_rng``, the generator the
     pilots' ``seed`` is then drawn from; None: too few, and the rest None too), ``S`` their centroid
-    scores against the centroids of the other rows of the calibration ``split``. ``weight``: float64
+    scores against the centroids of the rows the pilots train on (``trained``, the other rows of the
+    calibration ``split`` or a subsample of them). ``weight``: float64
     row weights as the training rows hold them (float32). Needs no tree, so :func:`blend_preparation`
     can compute it while the tree is fitted. ``trained``: the rows of ``split`` the pilots train on
     (:func:`pilot_rows`).
@@ -594,9 +610,9 @@ def held_out_scores(X, codes, weight, split, n_classes: int, pilot_rng):
     if held is None:
         return None, None, None, None, None
     seed = child_seed(pilot_rng)  # the same for every pilot: they differ only in the tree or step size
-    mu, centre = unit_centroids(X, codes, n_classes, weight, rows=fit_rows)
-    X_held = X[held]
     trained = pilot_rows(fit_rows, n_classes, pilot_rng)  # draws only where it subsamples (after the seed)
+    mu, centre = unit_centroids(X, codes, n_classes, weight, rows=trained)
+    X_held = X[held]
     return seed, held, X_held, centroid_scores(X_held, mu, centre, rms_row_norm(X)), trained
 
 

@@ -272,28 +272,43 @@ def test_a_fixed_beta_adds_exactly_the_centroid_term():
 
 def test_many_rows_per_class_run_one_pilot_on_a_subsample(monkeypatch):
     """Above MAX_ROWS_PER_CLASS rows per class: one pilot with the estimator's settings, on at most that many
-    rows per class (and MANY_ROWS_PILOT_ROWS); its beta is kept only past MANY_ROWS_Z, else (0, 1)."""
+    rows per class (and MANY_ROWS_PILOT_ROWS), and only if the centroids beat beta = 0 by MANY_ROWS_Z on top
+    of the tree alone; its beta is kept only if it beats beta = 0 by MANY_ROWS_Z too, else (0, 1)."""
     X, y = make_hierarchical_classification(n_samples=3000, n_features=20, n_classes=20, random_state=0)
-    seen = []
-    fit = blend.pilot_log_proba
+    seen, zs = [], []
+    fit, z_of = blend.pilot_log_proba, blend.gain_z
 
     def spy(pilot, X_fit, *args):
         seen.append((X_fit.shape[0], pilot.noise.estimator, pilot.learning_rate))
         return fit(pilot, X_fit, *args)
 
+    def spy_z(*args):
+        zs.append(z_of(*args))
+        return zs[-1]
+
     monkeypatch.setattr(blend, "pilot_log_proba", spy)
+    monkeypatch.setattr(blend, "gain_z", spy_z)
     params = dict(random_state=0, n_jobs=1, max_iter=2)
-    clf = AdversarialSoftmaxClassifier(**params).fit(X, y)  # 150 rows per class
+
+    def fit_with_z(z):
+        seen.clear()
+        zs.clear()
+        monkeypatch.setattr(blend, "MANY_ROWS_Z", z)
+        return AdversarialSoftmaxClassifier(**params).fit(X, y)  # 150 rows per class
+
+    clf = fit_with_z(-np.inf)  # every beta > 0 clears the bar
     assert len(seen) == 1 and seen[0][0] == 50 * 20  # one pilot, 50 rows per class of the 2,700 fit rows
     assert seen[0][1] is clf.tree_ and seen[0][2] == "auto"  # the estimator's own tree and step size
-    assert clf.centroid_blend_ > 0 and clf.noise_ == "adversarial"  # the centroids help these clusters clearly
-    monkeypatch.setattr(blend, "MANY_ROWS_Z", np.inf)  # no beta clears the bar: the model as it trains
-    clf = AdversarialSoftmaxClassifier(**params).fit(X, y)
-    assert (clf.centroid_blend_, clf.score_temperature_) == (0.0, 1.0)
-    monkeypatch.setattr(blend, "MANY_ROWS_PILOTS", False)  # as before: no pilot
-    seen.clear()
-    clf = AdversarialSoftmaxClassifier(**params).fit(X, y)
+    assert clf.centroid_blend_ > 0 and clf.noise_ == "adversarial" and len(zs) == 2  # the tree's z, the pilot's
+    z_tree, z_pilot = zs
+    assert z_pilot < z_tree  # the centroids help the trained pilot less than the tree alone
+    clf = fit_with_z(z_pilot)  # the tree passes, the pilot does not: the model as it trains
+    assert len(seen) == 1 and (clf.centroid_blend_, clf.score_temperature_) == (0.0, 1.0)
+    clf = fit_with_z(z_tree)  # not even on top of the tree: no pilot
     assert not seen and (clf.centroid_blend_, clf.score_temperature_) == (0.0, 1.0)
+    monkeypatch.setattr(blend, "MANY_ROWS_PILOTS", False)  # as before: no pilot, no blend
+    clf = fit_with_z(-np.inf)
+    assert not seen and not zs and (clf.centroid_blend_, clf.score_temperature_) == (0.0, 1.0)
 
 
 def test_pilot_rows_and_gain_z():

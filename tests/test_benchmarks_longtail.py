@@ -13,33 +13,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.longtail import materialise, write_frequent  # noqa: E402
 
 
-def test_write_frequent_keeps_classes_with_enough_rows_and_their_features(tmp_path):
-    src = tmp_path / "toy"
-    src.mkdir()
-    # classes 0 (3 rows), 1 (1 row), 2 (2 rows); feature 4 occurs only in the row of class 1, feature 5 nowhere
-    X = sp.csr_matrix(
-        np.array([[1, 0, 0, 0, 0, 0], [0, 2, 0, 0, 0, 0], [1, 1, 0, 0, 0, 0], [0, 0, 0, 0, 7, 0],
-                  [0, 0, 3, 0, 0, 0], [0, 0, 0, 4, 0, 0]], dtype=np.float32)
-    )  # fmt: skip
-    y = np.array([0, 0, 0, 1, 2, 2])
-    Xt = sp.csr_matrix(np.array([[1, 0, 0, 0, 1, 0], [0, 0, 0, 0, 5, 0], [0, 0, 1, 1, 0, 1]], dtype=np.float32))
-    yt = np.array([0, 1, 2])
-    sp.save_npz(src / "X_train.npz", X)
-    sp.save_npz(src / "X_test.npz", Xt)
-    np.save(src / "y_train.npy", y)
-    np.save(src / "y_test.npy", yt)
-    out = write_frequent(src, 2, tmp_path / "out")
-    assert out.name == "toy@min_rows=2"
-    X2, Xt2 = sp.load_npz(out / "X_train.npz"), sp.load_npz(out / "X_test.npz")
-    np.testing.assert_array_equal(np.load(out / "y_train.npy"), [0, 0, 0, 2, 2])
-    np.testing.assert_array_equal(np.load(out / "y_test.npy"), [0, 2])
-    kept = [0, 1, 2, 3]  # the features of the kept training rows
-    np.testing.assert_array_equal(X2.toarray(), X.toarray()[np.ix_([0, 1, 2, 4, 5], kept)])
-    np.testing.assert_array_equal(Xt2.toarray(), Xt.toarray()[np.ix_([0, 2], kept)])
-
-
 def _toy(tmp_path):
-    """The toy set of the test above, written in the shared format: its directory and (X, y, Xt, yt)."""
+    """A toy set in the shared format: its directory and (X, y, Xt, yt). Classes 0 (3 rows), 1 (1 row), 2 (2
+    rows); feature 4 occurs only in the row of class 1, feature 5 nowhere."""
     src = tmp_path / "toy"
     src.mkdir()
     X = sp.csr_matrix(
@@ -54,6 +30,18 @@ def _toy(tmp_path):
     np.save(src / "y_train.npy", y)
     np.save(src / "y_test.npy", yt)
     return src, (X, y, Xt, yt)
+
+
+def test_write_frequent_keeps_classes_with_enough_rows_and_their_features(tmp_path):
+    src, (X, y, Xt, yt) = _toy(tmp_path)
+    out = write_frequent(src, 2, tmp_path / "out")
+    assert out.name == "toy@min_rows=2"
+    X2, Xt2 = sp.load_npz(out / "X_train.npz"), sp.load_npz(out / "X_test.npz")
+    np.testing.assert_array_equal(np.load(out / "y_train.npy"), [0, 0, 0, 2, 2])
+    np.testing.assert_array_equal(np.load(out / "y_test.npy"), [0, 2])
+    kept = [0, 1, 2, 3]  # the features of the kept training rows
+    np.testing.assert_array_equal(X2.toarray(), X.toarray()[np.ix_([0, 1, 2, 4, 5], kept)])
+    np.testing.assert_array_equal(Xt2.toarray(), Xt.toarray()[np.ix_([0, 2], kept)])
 
 
 def test_top_classes_and_first_rows(tmp_path):

@@ -380,34 +380,34 @@ def many_rows_blend(estimator, X, fit_data, truth, S, seed, n_epochs: int) -> tu
     trained one, which they help more): on word features (ptb-nextword) they do not, and the pilot's time is
     saved. KeyboardInterrupt if Ctrl-C stopped the pilot; a pilot that the memory guard stops is skipped with
     a UserWarning."""
-    X_held = fit_data[3]
-    for log_proba in (estimator.tree_.predict_log_proba(X_held), None):
-        if log_proba is None:
-            log_proba = _many_rows_pilot(estimator, X, fit_data, seed, n_epochs)
-            if log_proba is None:
-                return 0.0, 1.0
-        beta, temperature, _, rows = pilot_choice(log_proba, S, truth)
-        if beta == 0.0 or gain_z(log_proba, S, truth, rows) <= MANY_ROWS_Z:
-            return 0.0, 1.0
-    return beta, temperature
-
-
-def _many_rows_pilot(estimator, X, fit_data, seed, n_epochs: int):
-    """The held-out log-probabilities of :func:`many_rows_blend`'s pilot; None if its memory guard stopped it
-    (with a UserWarning); KeyboardInterrupt if Ctrl-C did."""
+    if _clear_blend(estimator.tree_.predict_log_proba(fit_data[3]), S, truth) is None:
+        return 0.0, 1.0
     try:
         pilot = new_pilot(estimator, (estimator.tree_, 1.0), X, fit_data, seed, n_epochs, one_thread=False)
         log_proba = pilot_log_proba(pilot, *fit_data)
     except MemoryError as error:
-        warn_user(
-            f"centroid_blend='auto' skipped the centroid blend: its pilot model would not fit in memory "
-            f"({error}). Set centroid_blend=0 to skip it without this warning.",
-            UserWarning,
-        )
-        return None
+        _warn_no_blend(error)
+        return 0.0, 1.0
     if log_proba is None:
         raise KeyboardInterrupt
-    return log_proba
+    return _clear_blend(log_proba, S, truth) or (0.0, 1.0)
+
+
+def _clear_blend(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray) -> tuple[float, float] | None:
+    """``(beta, T)`` chosen on top of ``log_proba`` if beta > 0 beats beta = 0 by ``MANY_ROWS_Z``, else None."""
+    beta, temperature, _, rows = pilot_choice(log_proba, S, truth)
+    if beta == 0.0 or gain_z(log_proba, S, truth, rows) <= MANY_ROWS_Z:
+        return None
+    return beta, temperature
+
+
+def _warn_no_blend(error: MemoryError) -> None:
+    """The UserWarning for a pilot that the memory guard stopped."""
+    warn_user(
+        f"centroid_blend='auto' skipped the centroid blend: its pilot model would not fit in memory "
+        f"({error}). Set centroid_blend=0 to skip it without this warning.",
+        UserWarning,
+    )
 
 
 def scored_rows(codes, fit_rows, held_rows, n_classes: int, rng):
@@ -786,11 +786,7 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
     best = uniform = None
     for (candidate, lr_factor), chosen in zip(candidates, results, strict=True):
         if isinstance(chosen, MemoryError):  # train the model alone, or with the best pilot so far
-            warn_user(
-                f"centroid_blend='auto' skipped the centroid blend: its pilot model would not fit in memory "
-                f"({chosen}). Set centroid_blend=0 to skip it without this warning.",
-                UserWarning,
-            )
+            _warn_no_blend(chosen)
             if best is not None:
                 break
             return 0.0, 1.0, tree, 1.0

@@ -63,7 +63,7 @@ from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 
 from ._config import FLOAT, INDEX, INDPTR
-from ._fit import adagrad_kind, stored_weights_bound
+from ._fit import AUTO_NEGATIVES_ROWS_PER_CLASS, adagrad_kind, stored_weights_bound
 from ._kernels.hashed import add_feature_major_scores, union_counts, union_sum
 from ._multilabel import pairs_of_rows
 from ._parallel import child_seed, fan_out_pipelined, in_background, n_threads
@@ -85,7 +85,7 @@ MIN_PILOT_EPOCHS = 2
 #: per class (:func:`many_rows_blend`): on ptb-nextword the trained model is far ahead of the centroids, on dense
 #: clustered features (generated-many) the centroids still add 5-6 points of top-1 (docs/benchmarks.rst,
 #: "The blend where classes have many rows"). Multi-label data with more rows per label choose no blend.
-MAX_ROWS_PER_CLASS = 50.0
+MAX_ROWS_PER_CLASS = AUTO_NEGATIVES_ROWS_PER_CLASS  # 50, the boundary where n_negatives="auto" draws 3
 #: Whether single-label data with more rows per class choose a blend too (:func:`many_rows_blend`): one pilot
 #: with the estimator's settings on a subsample of the fit rows (:func:`pilot_rows`).
 MANY_ROWS_PILOTS = True
@@ -347,20 +347,26 @@ def add_centroids(
     return coef, coef_sums, shared
 
 
+def few_rows(n_rows: int, n_classes: int) -> bool:
+    """Whether the data have at most ``MAX_ROWS_PER_CLASS`` rows per class on average (all the pilots, on
+    all the fit rows; else :func:`many_rows_blend` for single-label data)."""
+    return n_rows <= MAX_ROWS_PER_CLASS * n_classes
+
+
 def blend_wanted(n_rows: int, n_classes: int, multilabel: bool = False) -> bool:
     """Whether ``centroid_blend="auto"`` chooses a blend: at most ``MAX_ROWS_PER_CLASS`` rows per class, or
     any single-label data with ``MANY_ROWS_PILOTS`` (the pilots then train on a subsample, :func:`pilot_rows`)."""
-    return n_rows <= MAX_ROWS_PER_CLASS * n_classes or (MANY_ROWS_PILOTS and not multilabel)
+    return few_rows(n_rows, n_classes) or (MANY_ROWS_PILOTS and not multilabel)
 
 
 def pilot_rows(fit_rows: np.ndarray, n_classes: int, pilot_rng) -> np.ndarray:
     """The rows the pilots train on: ``fit_rows``, or where those are more than ``MAX_ROWS_PER_CLASS`` per
     class on average, a random subset of that many, at most ``MANY_ROWS_PILOT_ROWS`` (sorted), drawn from
     ``pilot_rng``."""
-    cap = int(MAX_ROWS_PER_CLASS * n_classes)
-    if fit_rows.shape[0] <= cap:
+    if few_rows(fit_rows.shape[0], n_classes):
         return fit_rows
-    return np.sort(pilot_rng.choice(fit_rows, size=min(cap, MANY_ROWS_PILOT_ROWS), replace=False))
+    size = min(int(MAX_ROWS_PER_CLASS * n_classes), MANY_ROWS_PILOT_ROWS)
+    return np.sort(pilot_rng.choice(fit_rows, size=size, replace=False))
 
 
 def gain_z(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, rows: np.ndarray) -> float:
@@ -634,7 +640,7 @@ def blend_preparation(estimator, rng, prepared: list, n_epochs: int):
             prepared.append(scores)
             # beside the two tree pilots: three side by side
             if (uniform_pilot_wanted(estimator) and n_threads(estimator.n_jobs) > 1
-                    and X.shape[0] <= MAX_ROWS_PER_CLASS * n_classes  # else one pilot (many_rows_blend)
+                    and few_rows(X.shape[0], n_classes)  # else one pilot (many_rows_blend)
                     and side_by_side_pilots(estimator, X, sparse_model, n_pilots=3)):  # fmt: skip
                 args = estimator, X, weight, codes, scores, n_epochs, sparse_model, get_config()
                 prepared.append(in_background(_uniform_choice, *args, lane=1))
@@ -733,7 +739,7 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
     if scored is None:
         return 0.0, 1.0, tree, 1.0
     fit_data, truth, S = scored
-    if not multilabel and X.shape[0] > MAX_ROWS_PER_CLASS * len(estimator.classes_):  # a subsample's pilot
+    if not multilabel and not few_rows(X.shape[0], len(estimator.classes_)):  # a subsample's pilot
         return (*many_rows_blend(estimator, X, fit_data, truth, S, seed, n_epochs), tree, 1.0)
     alternatives = []  # (tree, factor of the learning rate); multi-label: none, they did not pay (module docstring)
     if not multilabel and estimator.noise == "adversarial" and estimator.tree_temperature == "auto":

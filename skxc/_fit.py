@@ -241,7 +241,7 @@ AUTO_MAX_ITER_ROWS = 50_000
 
 
 #: ``n_negatives="auto"``: single-label data with more than this many training rows per class on average
-#: (where ``centroid_blend="auto"`` runs no pilots, :data:`skxc._blend.MAX_ROWS_PER_CLASS`) draws
+#: (where ``centroid_blend="auto"`` runs one pilot on a subsample, :data:`skxc._blend.MAX_ROWS_PER_CLASS`) draws
 #: ``AUTO_NEGATIVES[1]`` negatives per example, other data ``AUTO_NEGATIVES[0]`` (docs/benchmarks.rst,
 #: "More negatives where classes have many rows").
 AUTO_NEGATIVES_ROWS_PER_CLASS = 50.0

@@ -318,6 +318,33 @@ def test_sgd_step_negatives_come_from_sample_leaf():
     assert int(state[0]) == rng.state
 
 
+@pytest.mark.parametrize("depth", [0, 1, 4, 7])
+@pytest.mark.parametrize("k", [0, 3])
+@pytest.mark.parametrize("n_draws", [1, 2, 5])
+def test_sample_leaves_are_sample_leaf_in_turn(depth, k, n_draws):
+    """sample_leaves (the draws side by side) gives the leaves, log-probabilities and final RNG state of
+    n_draws calls of sample_leaf one after the other, on sharp and flat trees alike."""
+    from skxc._kernels.tree import SAMPLE_SCRATCH_ROWS, sample_leaf, sample_leaves
+
+    one = numba.njit(lambda z, w, b, state: sample_leaf(z, w, b, state))
+    several = numba.njit(lambda z, w, b, state, out, lp, s: sample_leaves(z, w, b, state, out, lp, s))
+    rng = np.random.default_rng(depth * 10 + k)
+    n_inner = 2**depth - 1
+    for scale in (0.1, 3.0, 30.0):  # flat (draws spread out) to sharp (draws share their paths)
+        w = (scale * rng.standard_normal((n_inner, k))).astype(np.float32)
+        b = (scale * rng.standard_normal(n_inner)).astype(np.float32)
+        for row in range(5):
+            z = rng.standard_normal(k).astype(np.float32)
+            seed = int(rng.integers(1, 2**63))
+            state, state_ref = np.array([seed], dtype=np.uint64), np.array([seed], dtype=np.uint64)
+            out, lp = np.full(n_draws, -7, dtype=np.int64), np.empty(n_draws)
+            several(z, w, b, state, out, lp, np.empty((SAMPLE_SCRATCH_ROWS, n_draws)))
+            want = [one(z, w, b, state_ref) for _ in range(n_draws)]
+            assert out.tolist() == [leaf for leaf, _ in want]
+            assert lp.tolist() == [p for _, p in want]  # bit for bit: the same operations on each draw
+            assert state[0] == state_ref[0]
+
+
 @pytest.mark.parametrize("fmt", ["dense", "csr"])
 def test_sgd_gradients_match_finite_differences(fmt):
     """Gradients the kernel applies (recovered from the Adagrad state) == finite differences of Eq. 6."""

@@ -16,14 +16,16 @@ from test_kernels import N_CLASSES, _assert_same_state, _problem, _ref_state, _r
 
 from skxc._kernels.sgd import MAX_REDRAWS
 from skxc._kernels.sgd import _draw_negatives as _draw_negatives_helper
+from skxc._kernels.tree import SAMPLE_SCRATCH_ROWS
 
 pytestmark = pytest.mark.kernel
 
 
 @numba.njit
 def draw_negatives(z, node_weight, node_bias, leaf_class, label_indptr, label_indices, r, state, out_class, out_lp):
+    scratch = np.empty((SAMPLE_SCRATCH_ROWS, out_class.shape[0]))  # only the draws without labels use it
     _draw_negatives_helper(z, node_weight, node_bias, leaf_class, label_indptr, label_indices, r, state, out_class,
-                           out_lp)  # fmt: skip
+                           out_lp, scratch)  # fmt: skip
 
 
 # the rows' label sets of _problem's 4 rows (row 2 has three labels)

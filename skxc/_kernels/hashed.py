@@ -259,7 +259,7 @@ def negative_sampling_epoch_hashed(
     dense kernel, so a resumed call continues it where it stopped. ``out_inserted`` int64 (1,) is
     incremented by the keys inserted; ``out_stats`` as in the dense kernel. Scratch, one set per
     concurrent call (the kernel allocates nothing): ``class_scratch`` int64 (2, n_negatives) and
-    ``score_scratch`` float64 (3, n_negatives) (``skxc._kernels.sgd.sampling_scratch``), ``slots``
+    ``score_scratch`` float64 (3 + ``SAMPLE_SCRATCH_ROWS``, n_negatives) (``skxc._kernels.sgd.sampling_scratch``), ``slots``
     int64 with room for (1 + n_negatives) times the most non-zeros of a row.
     """
     slot_bytes = keys.strides[0]
@@ -269,6 +269,7 @@ def negative_sampling_epoch_hashed(
     neg_xi = score_scratch[0]
     neg_lp = score_scratch[1]
     next_lp = score_scratch[2]
+    draw_scratch = score_scratch[3:]
     mapped = example_row.shape[0] > 0
     has_offset = row_offset.shape[0] > 0
     n_rows = order.shape[0]
@@ -292,7 +293,8 @@ def negative_sampling_epoch_hashed(
     if sample_weight[order[start]] != 0.0:
         x0 = example_row[order[start]] if mapped else order[start]
         _draw_negatives(
-            Z[x0], node_weight, node_bias, leaf_class, label_indptr, label_indices, x0, state, next_class, next_lp
+            Z[x0], node_weight, node_bias, leaf_class, label_indptr, label_indices, x0, state, next_class, next_lp,
+            draw_scratch,
         )
     stop_at = n_rows
     lr_slope, n_stepped = step_schedule(sample_weight, order, start, lr, lr_end)
@@ -313,7 +315,7 @@ def negative_sampling_epoch_hashed(
                 r_next = example_row[e_next] if mapped else e_next
                 _draw_negatives(
                     Z[r_next], node_weight, node_bias, leaf_class, label_indptr, label_indices, r_next, state,
-                    next_class, next_lp,
+                    next_class, next_lp, draw_scratch,
                 )  # fmt: skip
                 _prefetch_homes(indptr, indices, r_next, buffer, slot_bytes, shift, np.int64(y[e_next]) * n_features)
                 for m in range(n_negatives):

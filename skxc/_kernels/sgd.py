@@ -59,7 +59,7 @@ from numba import njit
 
 from .._config import NJIT, NJIT_HELPER, NJIT_NO_NRT
 from .prefetch import prefetch
-from .tree import log_sigmoid, sample_leaf
+from .tree import SAMPLE_SCRATCH_ROWS, log_sigmoid, sample_leaf, sample_leaves
 
 #: Adagrad's initial accumulator. The reference implementation's 1e-8 makes a
 #: weight's first steps move it by the full learning rate whatever the gradient
@@ -267,12 +267,21 @@ def prefetch_example(e, sample_weight, y, log_noise, indptr, example_row, mapped
 
 
 @njit(**NJIT_HELPER)
-def _draw_negatives(z, node_weight, node_bias, leaf_class, label_indptr, label_indices, r, state, out_class, out_lp):
+def _draw_negatives(
+    z, node_weight, node_bias, leaf_class, label_indptr, label_indices, r, state, out_class, out_lp, scratch
+):
     """Fill ``out_class``/``out_lp`` with negatives drawn from the tree at ``z`` and their log p_n.
 
-    With labels (multi-label), a draw among row ``r``'s labels is redrawn up to
-    ``MAX_REDRAWS`` times; after that ``out_class`` is -1 (the negative is dropped).
+    Without labels (single-label), side by side (:func:`skxc._kernels.tree.sample_leaves`, the same
+    negatives as drawing them in turn; ``scratch`` its float64 scratch). With labels (multi-label), one
+    after the other: a draw among row ``r``'s labels is redrawn up to ``MAX_REDRAWS`` times; after that
+    ``out_class`` is -1 (the negative is dropped).
     """
+    if label_indptr.shape[0] == 0:
+        sample_leaves(z, node_weight, node_bias, state, out_class, out_lp, scratch)
+        for m in range(out_class.shape[0]):
+            out_class[m] = leaf_class[out_class[m]]
+        return
     for m in range(out_class.shape[0]):
         for attempt in range(MAX_REDRAWS + 1):
             leaf, lp = sample_leaf(z, node_weight, node_bias, state)
@@ -298,8 +307,12 @@ def _prefetch_row(indptr, indices, r, coef_flat, acc_flat, stride_c, stride_j, c
 
 
 def sampling_scratch(n_negatives):
-    """Scratch of one call of :func:`negative_sampling_epoch`: ``(class_scratch, score_scratch)``."""
-    return np.empty((2, n_negatives), dtype=np.int64), np.empty((3, n_negatives), dtype=np.float64)
+    """Scratch of one call of :func:`negative_sampling_epoch`: ``(class_scratch, score_scratch)``, the second
+    with the sampler's rows below the kernel's three (``skxc._kernels.tree.SAMPLE_SCRATCH_ROWS``)."""
+    return (
+        np.empty((2, n_negatives), dtype=np.int64),
+        np.empty((3 + SAMPLE_SCRATCH_ROWS, n_negatives), dtype=np.float64),
+    )
 
 
 @njit(**NJIT_NO_NRT)
@@ -364,7 +377,7 @@ def negative_sampling_epoch(
     out_stats : float64 (4,), incremented in place with
         [sum of weighted loss, sum of weights, sum of sigmoid(xi) over negatives,
         number of negatives (dropped ones not counted)].
-    class_scratch : int64 (2, n_negatives); score_scratch : float64 (3, n_negatives):
+    class_scratch : int64 (2, n_negatives); score_scratch : float64 (3 + SAMPLE_SCRATCH_ROWS, n_negatives):
         scratch (:func:`sampling_scratch`; one pair per concurrent call). The kernel
         allocates nothing, so it compiles no NumPy allocation code.
     """
@@ -373,6 +386,7 @@ def negative_sampling_epoch(
     neg_xi = score_scratch[0]
     neg_lp = score_scratch[1]
     next_lp = score_scratch[2]
+    draw_scratch = score_scratch[3:]
     mapped = example_row.shape[0] > 0
     loss_sum = 0.0
     weight_sum = 0.0
@@ -385,7 +399,8 @@ def negative_sampling_epoch(
     if n_rows > 0 and sample_weight[order[0]] != 0.0:
         x0 = example_row[order[0]] if mapped else order[0]
         _draw_negatives(
-            Z[x0], node_weight, node_bias, leaf_class, label_indptr, label_indices, x0, state, next_class, next_lp
+            Z[x0], node_weight, node_bias, leaf_class, label_indptr, label_indices, x0, state, next_class, next_lp,
+            draw_scratch,
         )
     # start 0 as int64, like the hashed kernel's: one specialisation of step_schedule, not two
     lr_slope, n_stepped = step_schedule(sample_weight, order, np.int64(0), lr, lr_end)
@@ -402,7 +417,7 @@ def negative_sampling_epoch(
                 r_next = example_row[e_next] if mapped else e_next
                 _draw_negatives(
                     Z[r_next], node_weight, node_bias, leaf_class, label_indptr, label_indices, r_next, state,
-                    next_class, next_lp,
+                    next_class, next_lp, draw_scratch,
                 )  # fmt: skip
                 if n_dense_features == 0:
                     _prefetch_row(indptr, indices, r_next, coef_flat, acc_flat, stride_c, stride_j, np.int64(y[e_next]))

@@ -93,6 +93,69 @@ def sample_leaf(z, node_weight, node_bias, state):
     return node - n_inner, lp - math.log(den)
 
 
+#: Deepest tree :func:`sample_leaves` serves: its scratch holds this many uniforms per draw (a tree of depth
+#: D has 2**D - 1 inner nodes, so int64 heap indices allow at most 62 levels).
+MAX_DEPTH = 62
+#: Rows of :func:`sample_leaves`'s scratch besides the uniforms: each draw's log-probability, product of
+#: (1 + e) and current activation.
+SAMPLE_SCRATCH_ROWS = 3 + MAX_DEPTH
+
+
+@njit(**NJIT_HELPER)
+def sample_leaves(z, node_weight, node_bias, state, out_leaf, out_lp, scratch):
+    """``out_leaf.shape[0]`` ancestral samples of a leaf at ``z``: the same leaves and log p_n as that many
+    calls of :func:`sample_leaf` one after the other, from the same uniforms.
+
+    The uniforms are drawn first, in :func:`sample_leaf`'s order (every draw takes one per level, as the
+    tree is complete); the draws then descend side by side, level by level. Their activations, exps and
+    comparisons do not depend on each other, so the processor overlaps them instead of waiting on one
+    draw's chain of node loads at a time, and draws at the same node (all of them at the root) share its
+    activation. ``out_leaf`` int64 (m,) receives the leaves, ``out_lp`` float64 (m,) their log p_n;
+    ``scratch`` float64 (``SAMPLE_SCRATCH_ROWS``, m) (allocated by the caller); ``state`` as for
+    :func:`sample_leaf`.
+    """
+    m_draws = out_leaf.shape[0]
+    n_inner = node_bias.shape[0]
+    depth = 0
+    while (np.int64(1) << depth) - 1 < n_inner:
+        depth += 1
+    lps = scratch[0]
+    dens = scratch[1]
+    acts = scratch[2]
+    for m in range(m_draws):
+        for level in range(depth):
+            scratch[3 + level, m] = next_double(state)
+        out_leaf[m] = 0  # the draws' nodes until the last level
+        lps[m] = 0.0
+        dens[m] = 1.0
+    for level in range(depth):
+        for m in range(m_draws):
+            node = out_leaf[m]
+            shared = -1
+            for j in range(m):
+                if out_leaf[j] == node:
+                    shared = j
+                    break
+            acts[m] = acts[shared] if shared >= 0 else node_activation(z, node_weight, node_bias, node)
+        for m in range(m_draws):  # sample_leaf's step, on draw m
+            a = acts[m]
+            u = scratch[3 + level, m]
+            abs_a = abs(a)
+            e = math.exp(-abs_a)
+            one_e = 1.0 + e
+            dens[m] *= one_e
+            if a >= 0.0:
+                right = u * one_e < 1.0
+            else:
+                right = u * one_e < e
+            if right != (a >= 0.0):
+                lps[m] -= abs_a
+            out_leaf[m] = 2 * out_leaf[m] + 2 if right else 2 * out_leaf[m] + 1
+    for m in range(m_draws):
+        out_leaf[m] -= n_inner
+        out_lp[m] = lps[m] - math.log(dens[m])
+
+
 @njit(**NJIT_NO_NRT)
 def log_noise_of_codes(Z, y, node_weight, node_bias, class_leaf, out):
     """out[i] = log p_n(y[i] | Z[i]) for every row. Z float32 (n, k); y int32 (n,).

@@ -333,7 +333,7 @@ def test_sample_leaves_are_sample_leaf_in_turn(depth, k, n_draws):
     for scale in (0.1, 3.0, 30.0):  # flat (draws spread out) to sharp (draws share their paths)
         w = (scale * rng.standard_normal((n_inner, k))).astype(np.float32)
         b = (scale * rng.standard_normal(n_inner)).astype(np.float32)
-        for row in range(5):
+        for _ in range(5):
             z = rng.standard_normal(k).astype(np.float32)
             seed = int(rng.integers(1, 2**63))
             state, state_ref = np.array([seed], dtype=np.uint64), np.array([seed], dtype=np.uint64)

@@ -295,7 +295,7 @@ def negative_sampling_epoch_hashed(
         _draw_negatives(
             Z[x0], node_weight, node_bias, leaf_class, label_indptr, label_indices, x0, state, next_class, next_lp,
             draw_scratch,
-        )
+        )  # fmt: skip
     stop_at = n_rows
     lr_slope, n_stepped = step_schedule(sample_weight, order, start, lr, lr_end)
     for t in range(start, n_rows):

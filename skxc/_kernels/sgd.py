@@ -401,7 +401,7 @@ def negative_sampling_epoch(
         _draw_negatives(
             Z[x0], node_weight, node_bias, leaf_class, label_indptr, label_indices, x0, state, next_class, next_lp,
             draw_scratch,
-        )
+        )  # fmt: skip
     # start 0 as int64, like the hashed kernel's: one specialisation of step_schedule, not two
     lr_slope, n_stepped = step_schedule(sample_weight, order, np.int64(0), lr, lr_end)
     for t in range(n_rows):

@@ -259,8 +259,9 @@ def negative_sampling_epoch_hashed(
     dense kernel, so a resumed call continues it where it stopped. ``out_inserted`` int64 (1,) is
     incremented by the keys inserted; ``out_stats`` as in the dense kernel. Scratch, one set per
     concurrent call (the kernel allocates nothing): ``class_scratch`` int64 (2, n_negatives) and
-    ``score_scratch`` float64 (3 + ``SAMPLE_SCRATCH_ROWS``, n_negatives) (``skxc._kernels.sgd.sampling_scratch``), ``slots``
-    int64 with room for (1 + n_negatives) times the most non-zeros of a row.
+    ``score_scratch`` float64 (3 + ``SAMPLE_SCRATCH_ROWS``, n_negatives)
+    (``skxc._kernels.sgd.sampling_scratch``), ``slots`` int64 with room for (1 + n_negatives) times the
+    most non-zeros of a row.
     """
     slot_bytes = keys.strides[0]
     per_example = 1 + n_negatives

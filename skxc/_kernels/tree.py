@@ -96,8 +96,8 @@ def sample_leaf(z, node_weight, node_bias, state):
 #: Deepest tree :func:`sample_leaves` serves: its scratch holds this many uniforms per draw (a tree of depth
 #: D has 2**D - 1 inner nodes, so int64 heap indices allow at most 62 levels).
 MAX_DEPTH = 62
-#: Rows of :func:`sample_leaves`'s scratch besides the uniforms: each draw's log-probability, product of
-#: (1 + e) and current activation.
+#: Rows of :func:`sample_leaves`'s scratch: each draw's log-probability, product of (1 + e) and current
+#: activation, then its uniform of each level.
 SAMPLE_SCRATCH_ROWS = 3 + MAX_DEPTH
 
 

@@ -59,7 +59,7 @@ from numba import njit
 
 from .._config import NJIT, NJIT_HELPER, NJIT_NO_NRT
 from .prefetch import prefetch
-from .tree import SAMPLE_SCRATCH_ROWS, log_sigmoid, sample_leaf, sample_leaves
+from .tree import SAMPLE_SCRATCH_ROWS, log_sigmoid, sample_leaves
 
 #: Adagrad's initial accumulator. The reference implementation's 1e-8 makes a
 #: weight's first steps move it by the full learning rate whatever the gradient
@@ -274,8 +274,9 @@ def _draw_negatives(
 
     Without labels (single-label), side by side (:func:`skxc._kernels.tree.sample_leaves`, the same
     negatives as drawing them in turn; ``scratch`` its float64 scratch). With labels (multi-label), one
-    after the other: a draw among row ``r``'s labels is redrawn up to ``MAX_REDRAWS`` times; after that
-    ``out_class`` is -1 (the negative is dropped).
+    after the other (``sample_leaves`` of one draw, which is :func:`skxc._kernels.tree.sample_leaf`, so that
+    the kernels compile one sampler): a draw among row ``r``'s labels is redrawn up to ``MAX_REDRAWS``
+    times; after that ``out_class`` is -1 (the negative is dropped).
     """
     if label_indptr.shape[0] == 0:
         sample_leaves(z, node_weight, node_bias, state, out_class, out_lp, scratch)
@@ -284,14 +285,13 @@ def _draw_negatives(
         return
     for m in range(out_class.shape[0]):
         for attempt in range(MAX_REDRAWS + 1):
-            leaf, lp = sample_leaf(z, node_weight, node_bias, state)
-            c = leaf_class[leaf]
+            sample_leaves(z, node_weight, node_bias, state, out_class[m : m + 1], out_lp[m : m + 1], scratch)
+            c = leaf_class[out_class[m]]
             if not _is_label(label_indptr, label_indices, r, c):
                 break
             if attempt == MAX_REDRAWS:
                 c = -1
         out_class[m] = c
-        out_lp[m] = lp
 
 
 @njit(**NJIT_HELPER)

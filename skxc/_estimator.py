@@ -124,6 +124,22 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         Dimension k of the projection the tree is fitted on ("adversarial"
         only); 0 gives an unconditional tree (class frequencies).
 
+    tree_projection : {"auto", "svd", "centroids"}, default="auto"
+        The directions the tree splits on ("adversarial" only; see
+        ``projection`` of :class:`AuxiliaryTree`): "svd", X's top
+        principal directions, which ignore y; "centroids", the directions
+        that best separate the class means. ``"auto"``: "centroids" for
+        single-label data with more than 50 training rows per class on
+        average (the boundary of ``n_negatives="auto"``), sparse rows (less
+        than 10 % of the entries stored) and more classes than
+        ``n_components``: there the means are reliable, and the principal
+        directions of word counts follow the frequent words rather than the
+        classes; else "svd" (a class of one or two rows has a mean that is
+        those rows, and on dense features the principal directions already
+        follow the classes); from the rows given to the call that
+        initialises the model
+        (:ref:`benchmarks, "The tree's projection where classes have many rows" <benchmarks-s24-projection>`).
+
     tree_alpha : float >= 0, default=10.0
         L2 regularisation λ_n of the tree's node splits ("adversarial" only;
         the paper's 0.1 makes the tree over-confident about rare classes:
@@ -335,6 +351,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "shuffle": ["boolean"],
         "n_components": [Interval(Integral, 0, None, closed="left")],
+        "tree_projection": [StrOptions({"auto", "svd", "centroids"})],
         "tree_alpha": [Interval(Real, 0, None, closed="left")],
         "tree_temperature": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "init": [StrOptions({"centroid", "zeros"})],
@@ -365,6 +382,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         validation_fraction=0.1,
         shuffle=True,
         n_components=16,
+        tree_projection="auto",
         tree_alpha=10.0,
         tree_temperature="auto",
         init="centroid",
@@ -391,6 +409,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         self.validation_fraction = validation_fraction
         self.shuffle = shuffle
         self.n_components = n_components
+        self.tree_projection = tree_projection
         self.tree_alpha = tree_alpha
         self.tree_temperature = tree_temperature
         self.init = init

@@ -146,8 +146,12 @@ def initialize(
     if isinstance(noise, FrozenEstimator):  # a prefit tree, used as is (skxc/_noise.py)
         tree = frozen_tree(noise, classes, n_features)
     elif noise == "adversarial":
+        projection = resolve_tree_projection(
+            params["tree_projection"], X_rows, n_classes, params["n_components"], example_row
+        )
         tree = AuxiliaryTree(
             n_components=params["n_components"],
+            projection=projection,
             alpha=params["tree_alpha"],
             temperature=params["tree_temperature"],
             random_state=child_seed(rng),
@@ -255,6 +259,17 @@ def resolve_n_negatives(n_negatives, n_rows: int, n_classes: int, multilabel: bo
         return int(n_negatives)
     many = not multilabel and n_rows > AUTO_NEGATIVES_ROWS_PER_CLASS * n_classes
     return AUTO_NEGATIVES[1] if many else AUTO_NEGATIVES[0]
+
+
+def resolve_tree_projection(tree_projection, X, n_classes: int, n_components: int, example_row=None) -> str:
+    """The tree's ``projection``: ``tree_projection``, or for "auto" "centroids" for single-label data
+    (``example_row`` None) of more than ``AUTO_NEGATIVES_ROWS_PER_CLASS`` rows per class, sparse rows (not
+    ``mostly_dense``: the top principal directions of word counts follow the frequent words, not the
+    classes) and more classes than ``n_components`` (whose means then span as many directions), else "svd"."""
+    if tree_projection != "auto":
+        return tree_projection
+    many = example_row is None and X.shape[0] > AUTO_NEGATIVES_ROWS_PER_CLASS * n_classes
+    return "centroids" if many and n_classes > n_components and not mostly_dense(X) else "svd"
 
 
 def resolve_max_iter(max_iter, n_rows: int) -> int:

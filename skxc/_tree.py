@@ -79,6 +79,26 @@ def unconditional_tree_arrays(class_mass: np.ndarray):
     return node_weight, node_bias, leaf_class, class_leaf
 
 
+def class_means(X, codes, rows, weight, n_classes: int):
+    """``(means, class_weight)`` for ``projection="centroids"``: float64 CSR, one row per class with
+    examples of positive total weight, the weighted mean of its examples' rows of ``X`` (example e: row
+    ``rows[e]``, class ``codes[e]``, weight ``weight[e]``), centred on the weighted mean of all examples when
+    ``X`` is dense (as PCA centres; sparse means stay sparse, as TruncatedSVD does not centre), and each
+    class's total weight (positive, float64)."""
+    weight = np.asarray(weight, dtype=np.float64)
+    L = sp.csr_matrix((weight, (np.asarray(codes), np.asarray(rows))), shape=(n_classes, X.shape[0]))
+    class_weight = np.asarray(L.sum(axis=1), dtype=np.float64).ravel()
+    kept = np.flatnonzero(class_weight > 0)
+    L, class_weight = L[kept], class_weight[kept]
+    if sp.issparse(X):
+        means = sp.csr_matrix(sp.diags(1.0 / class_weight) @ (L @ sp.csr_matrix(X, dtype=np.float64)))
+    else:
+        means = np.asarray(L @ np.asarray(X, dtype=np.float64)) / class_weight[:, None]
+        means -= (class_weight @ means) / class_weight.sum()
+        means = sp.csr_matrix(means)
+    return means, class_weight
+
+
 class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
     """Probabilistic binary decision tree over the classes, p_n(y|x).
 
@@ -101,6 +121,18 @@ class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
         L2 regularisation λ_n of each node's (w, b) on the standardised
         projection (paper: 0.1, which over-fits the deep nodes' few rows: see
         ``tree_alpha`` of :class:`AdversarialSoftmaxClassifier`).
+
+    projection : {"svd", "centroids"}, default="svd"
+        The directions the tree splits on. "svd": the top ``n_components``
+        principal directions of X (PCA for dense X, TruncatedSVD for sparse
+        X), which ignore y. "centroids": the top ``n_components`` directions
+        of the class means (right singular vectors of the matrix of class
+        means, each row weighted by the square root of its class's weight,
+        centred for dense X), the directions that best separate the classes;
+        at most one fewer than the classes with rows. It suits many rows per
+        class, whose means are reliable (a class with one or two rows has a
+        mean that is its rows); :class:`AdversarialSoftmaxClassifier` uses it
+        there (``tree_projection``).
 
     max_samples : int, default=200_000
         The projection and the tree are fitted on a random subsample of at most
@@ -181,6 +213,7 @@ class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 0, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="left")],
+        "projection": [StrOptions({"svd", "centroids"})],
         "max_samples": [Interval(Integral, 1, None, closed="left")],
         "max_newton_iter": [Interval(Integral, 1, None, closed="left")],
         "max_split_iter": [Interval(Integral, 1, None, closed="left")],
@@ -194,6 +227,7 @@ class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
         *,
         n_components=16,
         alpha=10.0,
+        projection="svd",
         max_samples=200_000,
         max_newton_iter=20,
         max_split_iter=10,
@@ -203,6 +237,7 @@ class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
     ):
         self.n_components = n_components
         self.alpha = alpha
+        self.projection = projection
         self.max_samples = max_samples
         self.max_newton_iter = max_newton_iter
         self.max_split_iter = max_split_iter
@@ -305,15 +340,17 @@ class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
                 X = X[rows]
             else:
                 example_row = example_row[rows]
+        n_classes = len(self.classes_)
         if example_row is not None and sp.issparse(X):  # each row of X once, counted per example
             used, inverse = np.unique(example_row, return_inverse=True)
             X = X[used]
-            self._fit_projection(X, rng, row_weight=np.bincount(inverse).astype(np.float64))
+            labels = (codes, inverse, sample_weight, n_classes)
+            self._fit_projection(X, rng, row_weight=np.bincount(inverse).astype(np.float64), labels=labels)
             Z = self._project(X)[inverse]
         else:
             if example_row is not None:
                 X = X[example_row]
-            self._fit_projection(X, rng)
+            self._fit_projection(X, rng, labels=(codes, np.arange(X.shape[0]), sample_weight, n_classes))
             Z = self._project(X)
         self.depth_ = tree_depth(len(self.classes_))
         self.node_weight_, self.node_bias_, self.leaf_class_, self.class_leaf_ = fit_tree(
@@ -357,16 +394,22 @@ class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
             self.node_weight_, self.node_bias_ = tempered(self.node_weight_, self.node_bias_, tau)
         self.temperature_ = tau
 
-    def _fit_projection(self, X, rng, row_weight=None):
+    def _fit_projection(self, X, rng, row_weight=None, labels=None):
         """Fit ``projection_`` and the standardisation of Z on X's rows; ``row_weight`` (float64, positive,
         sparse X only): row i counts ``row_weight[i]`` times, as if it were repeated (the SVD of the
-        repeated rows is that of X's rows scaled by the square roots of their counts)."""
+        repeated rows is that of X's rows scaled by the square roots of their counts). ``labels``:
+        ``(codes, rows, weight, n_classes)``, the examples' classes, rows of X and weights, for
+        ``projection="centroids"``."""
         n_features = X.shape[1]
         n_samples = X.shape[0] if row_weight is None else int(round(row_weight.sum()))
         if sp.issparse(X):
             k = min(self.n_components, n_features - 1, n_samples)
         else:
             k = min(self.n_components, n_features, n_samples)
+        means = None
+        if self.projection == "centroids" and labels is not None and k > 0:
+            means, mean_weight = class_means(X, *labels)
+            k = min(k, means.shape[0] - 1)  # the means of C classes span at most C - 1 directions once centred
         self.n_components_ = max(int(k), 0)
         if self.n_components_ == 0:
             self.projection_ = None
@@ -382,7 +425,12 @@ class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
         # slower with two threads than with one (docs/benchmarks.rst, "Cost of the centroid blend");
         # the threaded SVD's sparse products give the same result on any number of threads
         with np.errstate(invalid="ignore", divide="ignore"), one_blas_thread():
-            if sp.issparse(X) and (THREADED_SVD or row_weight is not None):
+            if means is not None:  # the class means' directions (their SVD, rows weighted by class weight)
+                proj, _ = randomized_svd_projection(
+                    means, self.n_components_, 4, seed, n_threads(self.n_jobs), mean_weight
+                )
+                Zp = np.asarray(proj.transform(X.astype(np.float64)), dtype=np.float64)
+            elif sp.issparse(X) and (THREADED_SVD or row_weight is not None):
                 proj, Zp = randomized_svd_projection(
                     X.astype(np.float64), self.n_components_, 4, seed, n_threads(self.n_jobs), row_weight
                 )

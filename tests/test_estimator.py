@@ -852,6 +852,37 @@ def test_auto_n_negatives_follows_rows_per_class(monkeypatch):
     assert clf.set_params(n_negatives=4).partial_fit(X, y).n_negatives_ == 4
 
 
+def test_auto_tree_projection_follows_rows_per_class_and_density(monkeypatch):
+    """tree_projection="auto": "centroids" for single-label sparse rows with more than AUTO_NEGATIVES_ROWS_PER_CLASS
+    rows per class and more classes than n_components, else "svd"; the model is the one that value gives."""
+    import skxc._fit as fit_module
+    from skxc._fit import AUTO_NEGATIVES_ROWS_PER_CLASS, resolve_tree_projection
+
+    rng = np.random.default_rng(0)
+    n = int(AUTO_NEGATIVES_ROWS_PER_CLASS * 20)
+    sparse = sp.random(n + 1, 50, density=0.05, format="csr", random_state=0)
+    assert resolve_tree_projection("auto", sparse, 20, 16) == "centroids"
+    assert resolve_tree_projection("auto", sparse[:n], 20, 16) == "svd"  # at the bound: not above it
+    assert resolve_tree_projection("auto", sparse, 16, 16) == "svd"  # no more classes than components
+    assert resolve_tree_projection("auto", sparse.toarray(), 20, 16) == "svd"  # dense rows
+    assert resolve_tree_projection("auto", sparse, 20, 16, example_row=np.arange(n + 1)) == "svd"  # multi-label
+    assert resolve_tree_projection("svd", sparse, 20, 16) == "svd"
+    assert resolve_tree_projection("centroids", sparse.toarray(), 20, 16) == "centroids"
+    X = sp.csr_matrix(sp.random(600, 40, density=0.05, random_state=1) + sp.csr_matrix(np.eye(600, 40)))
+    y = rng.integers(0, 6, size=600)
+    params = dict(random_state=0, max_iter=2, n_jobs=1, n_components=4)
+    monkeypatch.setattr(fit_module, "AUTO_NEGATIVES_ROWS_PER_CLASS", 99)  # 600 rows, 6 classes: "many rows"
+    auto = AdversarialSoftmaxClassifier(**params).fit(X, y)
+    assert auto.tree_projection == "auto" and auto.tree_.projection == "centroids"
+    assert_same_model(auto, AdversarialSoftmaxClassifier(tree_projection="centroids", **params).fit(X, y))
+    monkeypatch.setattr(fit_module, "AUTO_NEGATIVES_ROWS_PER_CLASS", 100)
+    auto = AdversarialSoftmaxClassifier(**params).fit(X, y)
+    assert auto.tree_.projection == "svd"
+    assert_same_model(auto, AdversarialSoftmaxClassifier(tree_projection="svd", **params).fit(X, y))
+    with pytest.raises(ValueError, match="tree_projection"):
+        AdversarialSoftmaxClassifier(tree_projection="pca").fit(X, y)
+
+
 @pytest.mark.parametrize("noise", ["adversarial", "uniform"])
 def test_dense_csr_rows_predict_as_dense_blocks(monkeypatch, noise):
     """CSR rows with many stored entries are scored as dense blocks by BLAS: the same predictions as the CSR

@@ -105,3 +105,72 @@ def test_the_tree_reads_examples_through_their_rows(sparse, max_samples):
     np.testing.assert_array_equal(by_index.leaf_class_, copied.leaf_class_)
     np.testing.assert_allclose(by_index.node_weight_, copied.node_weight_, atol=1e-4)
     np.testing.assert_allclose(by_index.node_bias_, copied.node_bias_, atol=1e-4)
+
+
+# -- projection="centroids": the directions of the class means ---------------------------------------------------
+
+
+def _class_data(n_classes, n_features, n_rows, seed, sparse):
+    """Rows whose classes differ along a few directions while most of X's variance lies along others."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n_rows) % n_classes
+    means = np.zeros((n_classes, n_features))
+    means[:, :3] = 2.0 * rng.standard_normal((n_classes, 3))  # the classes: features 0-2
+    X = means[y] + rng.standard_normal((n_rows, n_features)) * np.r_[np.ones(3), np.full(n_features - 3, 4.0)]
+    if sparse:
+        X = X * (rng.random(X.shape) < 0.7)  # 70 % of the entries stored
+    return (sp.csr_matrix(X) if sparse else X), y
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_class_means_match_numpy(sparse):
+    """class_means: each class's weighted mean row (classes of zero weight dropped), centred on the weighted
+    mean for dense X only, and the classes' weights; examples may repeat rows (multi-label)."""
+    from skxc._tree import class_means
+
+    X, _ = _class_data(5, 7, 40, seed=0, sparse=sparse)
+    rng = np.random.default_rng(1)
+    rows = rng.integers(0, 40, size=60)
+    codes = rng.integers(0, 6, size=60)
+    codes[codes == 4] = 5  # class 4 has no example
+    weight = rng.random(60)
+    weight[codes == 3] = 0.0  # class 3 has examples of weight 0
+    means, class_weight = class_means(X, codes, rows, weight, 6)
+    Xd = X.toarray() if sparse else X
+    kept = [0, 1, 2, 5]
+    want_w = np.array([weight[codes == c].sum() for c in kept])
+    want = np.array([weight[codes == c] @ Xd[rows[codes == c]] for c in kept]) / want_w[:, None]
+    if not sparse:
+        want -= (want_w @ want) / want_w.sum()
+    assert sp.issparse(means)
+    np.testing.assert_allclose(class_weight, want_w)
+    np.testing.assert_allclose(means.toarray(), want, atol=1e-12)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_centroid_projection_spans_the_weighted_class_means(sparse):
+    """projection="centroids": components_ span the top right singular vectors of the class means scaled by
+    the square roots of the classes' weights (NumPy's SVD), at most one fewer than the classes; "svd" follows
+    X's variance instead, so on rows whose classes differ along low-variance features the centroid tree
+    predicts held-out rows better."""
+    from skxc._tree import class_means
+
+    X, y = _class_data(12, 40, 3600, seed=2, sparse=sparse)
+    X, y, X_new, y_new = X[:2400], y[:2400], X[2400:], y[2400:]
+    tree = AuxiliaryTree(n_components=4, projection="centroids", random_state=0, temperature=1.0).fit(X, y)
+    assert tree.n_components_ == 4
+    means, w = class_means(X, y, np.arange(X.shape[0]), np.ones(X.shape[0]), 12)
+    Vt = np.linalg.svd(np.sqrt(w)[:, None] * means.toarray())[2][:4]
+    # the same subspace: the singular values of the product of the two orthonormal bases are cosines of
+    # the principal angles between them
+    cosines = np.linalg.svd(tree.projection_.components_ @ Vt.T, compute_uv=False)
+    np.testing.assert_allclose(cosines, 1.0, atol=1e-4)
+    svd_tree = AuxiliaryTree(n_components=4, random_state=0, temperature=1.0).fit(X, y)
+    idx = np.searchsorted(tree.classes_, y_new)
+
+    def held_out(t):
+        return t.predict_log_proba(X_new)[np.arange(len(idx)), idx].mean()
+
+    assert held_out(tree) > held_out(svd_tree) + 0.1
+    few = AuxiliaryTree(n_components=8, projection="centroids", random_state=0).fit(X[:300], y[:300] % 3)
+    assert few.n_components_ == 2  # three class means span two directions

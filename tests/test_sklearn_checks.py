@@ -23,6 +23,7 @@ ESTIMATORS = [
     AdversarialSoftmaxClassifier(random_state=0),  # adversarial noise: the paper's method
     AdversarialSoftmaxClassifier(noise="uniform", random_state=0),
     AuxiliaryTree(n_components=4, random_state=0),
+    AuxiliaryTree(n_components=2, projection="centroids", random_state=0),
 ]
 
 

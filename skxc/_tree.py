@@ -104,7 +104,7 @@ class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     The auxiliary ("adversarial") model of Bamler & Mandt (2020), Sec. 3. Inputs
     are projected to ``n_components`` dimensions (PCA for dense X, TruncatedSVD
-    for sparse X) and a balanced binary tree is fitted greedily top-down: at
+    for sparse X, or the class means' directions: ``projection``) and a balanced binary tree is fitted greedily top-down: at
     each node, Newton steps on the node's logistic split (w, b) alternate with
     reassigning the half of the classes with the largest score to the right
     child (Eqs. 7-9). Sampling a class and evaluating log p_n(y|x) cost
@@ -172,7 +172,8 @@ class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string feature names.
     projection_ : PCA, TruncatedSVD or None
-        The fitted projection (None when ``n_components == 0``).
+        The fitted projection (None when ``n_components == 0``); with
+        ``projection="centroids"`` a TruncatedSVD of the class means.
     n_components_ : int
         The projection's dimension k actually used.
     depth_ : int

@@ -104,9 +104,10 @@ class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     The auxiliary ("adversarial") model of Bamler & Mandt (2020), Sec. 3. Inputs
     are projected to ``n_components`` dimensions (PCA for dense X, TruncatedSVD
-    for sparse X, or the class means' directions: ``projection``) and a balanced binary tree is fitted greedily top-down: at
-    each node, Newton steps on the node's logistic split (w, b) alternate with
-    reassigning the half of the classes with the largest score to the right
+    for sparse X, or the class means' directions: ``projection``) and a
+    balanced binary tree is fitted greedily top-down: at each node, Newton
+    steps on the node's logistic split (w, b) alternate with reassigning the
+    half of the classes with the largest score to the right
     child (Eqs. 7-9). Sampling a class and evaluating log p_n(y|x) cost
     O(k log C); all-class probabilities cost O(k C) per row.
 

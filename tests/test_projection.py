@@ -174,3 +174,26 @@ def test_centroid_projection_spans_the_weighted_class_means(sparse):
     assert held_out(tree) > held_out(svd_tree) + 0.1
     few = AuxiliaryTree(n_components=8, projection="centroids", random_state=0).fit(X[:300], y[:300] % 3)
     assert few.n_components_ == 2  # three class means span two directions
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_centroid_projection_of_multilabel_examples(sparse):
+    """Multi-label: the label means are those of the (row, label) examples, each row counted once per label it
+    carries; the classifier's tree uses them when asked and stays on "svd" under "auto"."""
+    from skxc import AdversarialSoftmaxClassifier
+    from skxc._tree import class_means
+
+    X, y = _class_data(8, 20, 800, seed=4, sparse=sparse)
+    Y = np.zeros((800, 8), dtype=int)
+    Y[np.arange(800), y] = 1
+    Y[np.arange(800), (y + 1) % 8] = 1  # every row carries its class and the next
+    clf = AdversarialSoftmaxClassifier(tree_projection="centroids", n_components=3, max_iter=1, random_state=0)
+    clf.fit(X, Y)
+    assert clf.tree_.projection == "centroids" and clf.tree_.n_components_ == 3
+    rows, labels = np.nonzero(Y)
+    means, w = class_means(X, labels, rows, np.ones(rows.size), 8)
+    Vt = np.linalg.svd(np.sqrt(w)[:, None] * means.toarray())[2][:3]
+    cosines = np.linalg.svd(clf.tree_.projection_.components_ @ Vt.T, compute_uv=False)
+    assert cosines.min() > 0.9  # the tree was fitted on the fit rows (the calibration split holds some out)
+    auto = AdversarialSoftmaxClassifier(n_components=3, max_iter=1, random_state=0).fit(X, Y)
+    assert auto.tree_.projection == "svd"

@@ -252,13 +252,18 @@ AUTO_NEGATIVES_ROWS_PER_CLASS = 50.0
 AUTO_NEGATIVES = (2, 3)
 
 
+def many_rows(n_rows: int, n_classes: int, multilabel: bool = False) -> bool:
+    """Whether single-label data have more than ``AUTO_NEGATIVES_ROWS_PER_CLASS`` rows per class on average:
+    the regime where the "auto" settings (negatives, the tree's projection, the blend's pilot) differ."""
+    return not multilabel and n_rows > AUTO_NEGATIVES_ROWS_PER_CLASS * n_classes
+
+
 def resolve_n_negatives(n_negatives, n_rows: int, n_classes: int, multilabel: bool = False) -> int:
     """The negatives per example of a new model: ``n_negatives``, or for "auto" ``AUTO_NEGATIVES[1]`` for
     single-label data of more than ``AUTO_NEGATIVES_ROWS_PER_CLASS`` rows per class, else ``AUTO_NEGATIVES[0]``."""
     if n_negatives != "auto":
         return int(n_negatives)
-    many = not multilabel and n_rows > AUTO_NEGATIVES_ROWS_PER_CLASS * n_classes
-    return AUTO_NEGATIVES[1] if many else AUTO_NEGATIVES[0]
+    return AUTO_NEGATIVES[1] if many_rows(n_rows, n_classes, multilabel) else AUTO_NEGATIVES[0]
 
 
 def resolve_tree_projection(tree_projection, X, n_classes: int, n_components: int, example_row=None) -> str:
@@ -268,7 +273,7 @@ def resolve_tree_projection(tree_projection, X, n_classes: int, n_components: in
     classes) and more classes than ``n_components`` (whose means then span as many directions), else "svd"."""
     if tree_projection != "auto":
         return tree_projection
-    many = example_row is None and X.shape[0] > AUTO_NEGATIVES_ROWS_PER_CLASS * n_classes
+    many = many_rows(X.shape[0], n_classes, multilabel=example_row is not None)
     return "centroids" if many and n_classes > n_components and not mostly_dense(X) else "svd"
 
 

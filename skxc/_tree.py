@@ -354,7 +354,7 @@ class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
                 X = X[example_row]
             self._fit_projection(X, rng, labels=(codes, np.arange(X.shape[0]), sample_weight, n_classes))
             Z = self._project(X)
-        self.depth_ = tree_depth(len(self.classes_))
+        self.depth_ = tree_depth(n_classes)
         self.node_weight_, self.node_bias_, self.leaf_class_, self.class_leaf_ = fit_tree(
             Z,
             codes.astype(np.int32),
@@ -411,7 +411,7 @@ class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
         means = None
         if self.projection == "centroids" and labels is not None and k > 0:
             means, mean_weight = class_means(X, *labels)
-            k = min(k, means.shape[0] - 1)  # the means of C classes span at most C - 1 directions once centred
+            k = min(k, means.shape[0] - 1)  # C centred means span at most C - 1 directions (kept so for sparse X)
         self.n_components_ = max(int(k), 0)
         if self.n_components_ == 0:
             self.projection_ = None

@@ -61,6 +61,9 @@ class Rows:
     label_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))  # int32 (nnz(Y),)
     # float64 (n,) a fixed term of every class's score of each row (sparse weights: skxc/_weights.py), or empty
     row_offset: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
+    # uint8 (n_features,): sparse weights, the features on which a negative's update may add a weight to the
+    # table (skxc._weights.negative_insert_mask); empty: every feature
+    negative_inserts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8))
 
     @property
     def n_samples(self) -> int:
@@ -201,6 +204,7 @@ def sgd_epoch(
                 coef.keys, coef.vals, coef.acc, coef.buffer, coef.shift, coef.shape[1], acc_factors, acc_total, intercept,
                 acc_intercept, tree.node_weight, tree.node_bias, tree.leaf_class, params.n_negatives, lr, lr_end, alpha, l2,
                 states[t], budgets[t], inserted, stats[t], *sampling_scratch(params.n_negatives), slots[t],
+                rows.negative_inserts,
             )  # fmt: skip
             if position < chunk.shape[0]:
                 return position, int(inserted[0])

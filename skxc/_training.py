@@ -23,6 +23,7 @@ from ._fit import (
     adagrad_kind,
     holdout,
     initialize,
+    many_rows,
     resolve_max_iter,
     resolve_n_negatives,
     sgd_setup,
@@ -38,7 +39,7 @@ from ._predict import log_noise_of
 from ._solver import Rows, check_finite_model, run_epochs
 from ._state import writeable
 from ._validation import encode_labels, unique_labels, validate_training_data
-from ._weights import HashedWeights, epoch_room
+from ._weights import HashedWeights, epoch_room, negative_insert_mask
 
 __all__ = ["AUTO_SPARSE_BYTES", "AUTO_WEIGHT_THRESHOLD", "TrainingMixin"]
 
@@ -229,6 +230,13 @@ class TrainingMixin:
         self.intercept_ = writeable(self.intercept_)
         if self.n_negatives != "auto":  # else the value resolved when the model was initialised
             self.n_negatives_ = int(self.n_negatives)
+        if (
+            check_convergence
+            and has_sparse_weights(self.__dict__)
+            and not many_rows(rows.indptr.shape[0] - 1, len(self.intercept_), rows.example_row.shape[0] > 0)
+        ):  # fit on few rows per class: negatives add weights on frequent features only (negative_insert_mask)
+            mask = negative_insert_mask(rows, len(self.intercept_), self.n_features_in_, self.n_negatives_, n_epochs)
+            rows = replace(rows, negative_inserts=mask)
         # a table (new or kept) gets the room of its first epoch up front: the epoch runs without a rehash
         model = training_model(self.__dict__, room=lambda coef: epoch_room(coef, rows, self.n_negatives_))
         table = model if isinstance(model, HashedWeights) else None

@@ -47,6 +47,10 @@ SLOT_BYTES = 12
 #: A truncating table (``HashedWeights.truncate`` > 0) keeps its size when truncation leaves it at most
 #: this full, and otherwise doubles as it would without truncation.
 TRUNCATE_ROOM = 0.5
+#: Sparse weights trained by ``fit`` on few rows per class (not ``skxc._fit.many_rows``): a negative's update
+#: adds a weight to the table only on features expected to be hit this many times per class
+#: (:func:`negative_insert_mask`).
+NEGATIVE_INSERT_HITS = 1.0
 
 
 def _capacity_for(n: int) -> int:
@@ -199,15 +203,48 @@ class HashedWeights:
         return coef, (acc if self.full else None)
 
 
+def _row_lengths(rows, mask=None) -> np.ndarray:
+    """Per example of ``rows``: the non-zeros of its row of X, or only those on features where ``mask``
+    (per feature) is set."""
+    lengths = np.diff(rows.indptr)
+    if mask is not None:
+        owner = np.repeat(np.arange(lengths.shape[0]), lengths)
+        lengths = np.bincount(owner, weights=mask[rows.indices], minlength=lengths.shape[0]).astype(np.int64)
+    return lengths[rows.example_row] if rows.example_row.shape[0] > 0 else lengths
+
+
+def negative_insert_mask(rows, n_classes: int, n_features: int, n_negatives: int, n_epochs: int) -> np.ndarray:
+    """uint8 (n_features,): the features on which a negative's update may add a weight to sparse weights
+    (``Rows.negative_inserts``): those that ``n_epochs`` epochs of ``n_negatives`` negatives per example
+    are expected to hit at least ``NEGATIVE_INSERT_HITS`` times per class, i.e.
+    ``n_epochs * n_negatives * df_j >= NEGATIVE_INSERT_HITS * n_classes`` with ``df_j`` the examples of
+    non-zero weight whose row has feature j (negatives spread over the classes about evenly on average).
+
+    A weight that a negative adds on a rarer feature is a step or two of size lr g x_j that nothing
+    else moves: truncation (``weight_threshold``) drops almost all of them (gcide-reverse@min_rows=5:
+    2.9 million keys cut to 0.46 million whenever the table filled). On frequent features the negatives'
+    steps add up (docs/benchmarks.rst, "Negatives add weights on frequent features only")."""
+    owner = np.repeat(np.arange(rows.indptr.shape[0] - 1), np.diff(rows.indptr))
+    trained = np.asarray(rows.sample_weight) != 0
+    if rows.example_row.shape[0] > 0:  # examples per row: a row counts once per (row, label) pair
+        per_row = np.bincount(rows.example_row, weights=trained, minlength=rows.indptr.shape[0] - 1)
+    else:
+        per_row = trained.astype(np.float64)
+    df = np.bincount(rows.indices, weights=per_row[owner], minlength=n_features)
+    return (float(n_epochs) * float(n_negatives) * df >= NEGATIVE_INSERT_HITS * n_classes).astype(np.uint8)
+
+
 def epoch_room(weights, rows, n_negatives: int) -> int:
     """The most keys one epoch over ``rows`` (``skxc._solver.Rows``) can insert into ``weights`` (a table,
-    or CSR weights that a table is about to hold): (1 + ``n_negatives``) nnz(x) per example of non-zero
-    weight, less the positive (class, feature) keys stored already (with the centroid start, all of them),
-    at most the class x feature pairs not stored."""
-    lengths = np.diff(rows.indptr)
-    if rows.example_row.shape[0] > 0:
-        lengths = lengths[rows.example_row]
-    bound = (1 + int(n_negatives)) * int(lengths[np.asarray(rows.sample_weight) != 0].sum())
+    or CSR weights that a table is about to hold): nnz(x) for the positive and ``n_negatives`` times the
+    non-zeros on ``rows.negative_inserts`` (all of nnz(x) if empty) per example of non-zero weight, less
+    the positive (class, feature) keys stored already (with the centroid start, all of them), at most the
+    class x feature pairs not stored."""
+    trained = np.asarray(rows.sample_weight) != 0
+    mask = rows.negative_inserts if rows.negative_inserts.shape[0] > 0 else None
+    lengths = _row_lengths(rows)
+    negative_lengths = lengths if mask is None else _row_lengths(rows, mask)
+    bound = int(lengths[trained].sum()) + int(n_negatives) * int(negative_lengths[trained].sum())
     if isinstance(weights, HashedWeights):
         stored, count = stored_positives(weights.keys, rows.indptr, rows.indices, rows.codes, rows.example_row,
                                          rows.sample_weight, weights.shape[1]), weights.count  # fmt: skip

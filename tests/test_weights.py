@@ -3,6 +3,7 @@ against the dense one, and the estimator's two layouts against each other."""
 
 import io
 import pickle
+from dataclasses import replace
 
 import joblib
 import numpy as np
@@ -215,6 +216,80 @@ def test_epoch_room_leaves_out_the_stored_positive_keys(multilabel):
             some[codes[e], j] = 1.0
     some = some.tocsr()
     assert epoch_room(some, rows, 2) == 2 * total
+    # negatives that add weights on some features only: their bound counts those features' non-zeros
+    mask = (rng.random(K) < 0.3).astype(np.uint8)
+    on_mask = sum(
+        int(mask[X.indices[X.indptr[r] : X.indptr[r + 1]]].sum())
+        for e, r in enumerate(example_row if multilabel else range(n))
+        if weight[e] != 0
+    )
+    assert 0 < on_mask < total
+    masked = replace(rows, negative_inserts=mask)
+    assert epoch_room(coef, masked, 2) == total + 2 * on_mask - hits
+    assert epoch_room(HashedWeights.from_csr(coef), masked, 2) == total + 2 * on_mask - hits
+
+
+@pytest.mark.parametrize("multilabel", [False, True])
+def test_negative_insert_mask_against_a_loop(multilabel):
+    """negative_insert_mask: feature j is set iff n_epochs * n_negatives * (examples of non-zero weight whose
+    row holds j) >= NEGATIVE_INSERT_HITS * n_classes; a (row, label) example counts its row once per label."""
+    from skxc._weights import NEGATIVE_INSERT_HITS, negative_insert_mask
+
+    rng = np.random.default_rng(3)
+    C, K, n = 200, 300, 400  # about 20 rows per feature: the mask's threshold (5 * 2 * df >= 200) splits them
+    X = sp.random(n, K, density=0.05, random_state=4, format="csr", dtype=np.float32)
+    example_row = np.sort(rng.integers(0, n, 700)) if multilabel else np.zeros(0, dtype=np.int64)
+    n_examples = example_row.size if multilabel else n
+    weight = np.where(rng.random(n_examples) < 0.2, 0.0, 1.0).astype(np.float32)
+    rows = Rows(X.indptr, X.indices, X.data, 0, np.zeros(n_examples, np.int32), weight, np.zeros((n, 2), np.float32),
+                np.zeros(n_examples), example_row=example_row)  # fmt: skip
+    df = np.zeros(K)
+    for e in range(n_examples):
+        r = example_row[e] if multilabel else e
+        if weight[e] != 0:
+            df[X.indices[X.indptr[r] : X.indptr[r + 1]]] += 1
+    mask = negative_insert_mask(rows, C, K, 2, 5)
+    assert mask.dtype == np.uint8 and mask.shape == (K,)
+    np.testing.assert_array_equal(mask, (5 * 2 * df >= NEGATIVE_INSERT_HITS * C).astype(np.uint8))
+    assert 0 < mask.sum() < K  # the data have features on either side
+
+
+def _class_support(X, y, n_classes):
+    """Per class, the set of features that its rows hold."""
+    support = [set() for _ in range(n_classes)]
+    for r in range(X.shape[0]):
+        support[y[r]].update(X.indices[X.indptr[r] : X.indptr[r + 1]].tolist())
+    return support
+
+
+@pytest.mark.parametrize("hits", [np.inf, 3.0, 0.0])
+def test_negatives_add_sparse_weights_only_on_the_mask(text_like, monkeypatch, hits):
+    """fit with sparse weights on few rows per class: a weight outside its class's own rows' features (which
+    the centroid start and the positives store) is one a negative added, so it lies on a feature of
+    negative_insert_mask; with NEGATIVE_INSERT_HITS = inf no negative adds one, with 0 (every feature)
+    negatives add many, and then the model is exactly the one that an empty mask (every feature) trains."""
+    import skxc._weights as weights_module
+
+    X, y, _, _ = text_like
+    monkeypatch.setattr(weights_module, "NEGATIVE_INSERT_HITS", hits)
+    kw = dict(random_state=0, n_jobs=1, max_iter=3, weights="sparse", weight_threshold=0.0, centroid_blend=0.0)
+    clf = AdversarialSoftmaxClassifier(**kw).fit(X, y)
+    support = _class_support(X, y, len(clf.classes_))
+    coef = clf.coef_.tocsr()
+    outside = {(c, j) for c in range(coef.shape[0]) for j in coef.indices[coef.indptr[c] : coef.indptr[c + 1]]
+               if j not in support[c]}  # fmt: skip
+    df = np.bincount(X.indices, minlength=X.shape[1])
+    mask = 3 * clf.n_negatives_ * df >= hits * len(clf.classes_)
+    assert all(mask[j] for _, j in outside)
+    if hits == np.inf:
+        assert not outside
+    elif hits == 0.0:
+        assert len(outside) > 1000
+        monkeypatch.setattr(training_module, "negative_insert_mask", lambda *a: np.zeros(0, np.uint8))
+        every = AdversarialSoftmaxClassifier(**kw).fit(X, y)
+        np.testing.assert_array_equal(every.coef_.toarray(), clf.coef_.toarray())
+    else:
+        assert 0 < mask.sum() < mask.size  # some features on either side
 
 
 def test_a_new_table_gets_its_room_when_memory_allows(monkeypatch):
@@ -420,9 +495,14 @@ def text_like():
 
 @pytest.mark.parametrize("init", ["zeros", "centroid"])
 @pytest.mark.parametrize("adagrad", ["factored", "full"])
-def test_sparse_and_dense_layouts_give_the_same_model(text_like, init, adagrad):
+def test_sparse_and_dense_layouts_give_the_same_model(text_like, init, adagrad, monkeypatch):
     """fit, partial_fit and a warm start: the same probabilities and decision values to float tolerance,
-    and coef_ (+ the start's common term) equal to the dense coef_."""
+    and coef_ (+ the start's common term) equal to the dense coef_, when negatives may add sparse weights
+    on every feature (NEGATIVE_INSERT_HITS = 0; the default adds them on frequent features only:
+    test_negatives_add_sparse_weights_only_on_the_mask)."""
+    import skxc._weights as weights_module
+
+    monkeypatch.setattr(weights_module, "NEGATIVE_INSERT_HITS", 0.0)
     X, y, Xt, _ = text_like
     # centroid_blend=0: the layouts train the same model; the blend term of either layout: tests/test_blend.py
     kw = dict(

@@ -132,22 +132,33 @@ def shift_of(capacity):
 
 
 @njit(**NJIT_HELPER)
-def _resolve_and_score(indptr, indices, data, r, keys, shift, vals, key_base, slots, intercept_c, offset):
-    """xi_c(x_r) in float64 and the slot of each of the row's weights of class c, claimed if absent.
+def _resolve_and_score(
+    indptr, indices, data, r, keys, shift, vals, key_base, slots, intercept_c, offset, insert_mask, always
+):  # fmt: skip
+    """xi_c(x_r) in float64 and the slot of each of the row's weights of class c.
 
-    ``slots[p - indptr[r]]`` is -1 for an explicit zero of x (never stored).
-    Returns (xi, number of keys inserted).
+    An absent weight is inserted (value 0) if ``always``, or if the mask is empty or its feature's
+    ``insert_mask`` entry is set; otherwise it reads as 0 and gets slot -1, like an explicit zero of
+    x (never stored, not updated). Returns (xi, number of keys inserted).
     """
     s = np.float64(intercept_c) + offset
     inserted = 0
     start = indptr[r]
+    every = always or insert_mask.shape[0] == 0
     for p in range(start, indptr[r + 1]):
         v = data[p]
         if v == 0.0:
             slots[p - start] = -1
             continue
-        i, new = claim_slot(keys, shift, key_base + indices[p])
-        inserted += new
+        j = indices[p]
+        if every or insert_mask[j] != 0:
+            i, new = claim_slot(keys, shift, key_base + j)
+            inserted += new
+        else:
+            i = find_slot(keys, shift, key_base + j)
+            if i < 0:
+                slots[p - start] = -1
+                continue
         slots[p - start] = i
         s += np.float64(v) * np.float64(vals[i])
     return s, inserted
@@ -238,6 +249,7 @@ def negative_sampling_epoch_hashed(
     class_scratch,
     score_scratch,
     slots,
+    negative_inserts,
 ):
     """:func:`skxc._kernels.sgd.negative_sampling_epoch` on hashed weights, for CSR rows, from ``order[start]``.
 
@@ -261,7 +273,9 @@ def negative_sampling_epoch_hashed(
     concurrent call (the kernel allocates nothing): ``class_scratch`` int64 (2, n_negatives) and
     ``score_scratch`` float64 (3 + ``SAMPLE_SCRATCH_ROWS``, n_negatives)
     (``skxc._kernels.sgd.sampling_scratch``), ``slots`` int64 with room for (1 + n_negatives) times the
-    most non-zeros of a row.
+    most non-zeros of a row. ``negative_inserts`` uint8 (n_features,) or empty: a negative's update adds
+    a weight absent from the table only on the features whose entry is set (empty: on every feature);
+    elsewhere that weight stays 0. A positive's update adds its weights on every feature.
     """
     slot_bytes = keys.strides[0]
     per_example = 1 + n_negatives
@@ -337,15 +351,16 @@ def negative_sampling_epoch_hashed(
             c_pos = np.int64(y[e])
             lp_pos = log_noise[e]
             xi_pos, new = _resolve_and_score(
-                indptr, indices, data, r, keys, shift, vals, c_pos * n_features, slots[:width], intercept[c_pos], offset
-            )
+                indptr, indices, data, r, keys, shift, vals, c_pos * n_features, slots[:width], intercept[c_pos], offset,
+                negative_inserts, True,
+            )  # fmt: skip
             used += new
             for m in range(n_negatives):
                 c = neg_class[m]
                 if c >= 0:
                     neg_xi[m], new = _resolve_and_score(
                         indptr, indices, data, r, keys, shift, vals, c * n_features, slots[(m + 1) * width :],
-                        intercept[c], offset,
+                        intercept[c], offset, negative_inserts, False,
                     )  # fmt: skip
                     used += new
             loss, g_pos, hard, n = losses_and_gradients(xi_pos, lp_pos, neg_class, neg_xi, neg_lp, w, alpha)

@@ -220,7 +220,10 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         would take at least 128 MiB, else "dense". Chosen when the model is
         initialised and kept by a warm start or ``partial_fit``;
         :meth:`sparsify` / :meth:`densify` convert a fitted model
-        (:ref:`param-weights`).
+        (:ref:`param-weights`). Where classes have at most 50 rows on
+        average (and for multi-label y), ``fit`` with sparse weights lets
+        negatives add weights only on features frequent enough that each
+        class is expected to be drawn as a negative on them at least once.
 
     weight_threshold : float in [0, 1) or "auto", default="auto"
         After ``fit``, drop the weights whose magnitude is below

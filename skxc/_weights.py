@@ -223,7 +223,7 @@ def negative_insert_mask(rows, n_classes: int, n_features: int, n_negatives: int
     A weight that a negative adds on a rarer feature is a step or two of size lr g x_j that nothing
     else moves: truncation (``weight_threshold``) drops almost all of them (gcide-reverse@min_rows=5:
     2.9 million keys cut to 0.46 million whenever the table filled). On frequent features the negatives'
-    steps add up (docs/benchmarks.rst, "Negatives add weights on frequent features only")."""
+    steps add up (docs/benchmarks.rst, "Negatives add sparse weights on frequent features only")."""
     owner = np.repeat(np.arange(rows.indptr.shape[0] - 1), np.diff(rows.indptr))
     trained = np.asarray(rows.sample_weight) != 0
     if rows.example_row.shape[0] > 0:  # examples per row: a row counts once per (row, label) pair

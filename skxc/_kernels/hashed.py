@@ -19,17 +19,18 @@ stored weight: 12 bytes per slot (16 with the full state), at a load up to
 a first epoch's bound is not used up, e.g. 0.17-0.46 over five ptb-nextword epochs).
 
 Training (:func:`negative_sampling_epoch_hashed`) inserts the keys an update
-touches. The kernel never grows the table: it is given a ``budget`` of new
-keys and stops, at an example boundary, before an example could exceed it;
-the caller grows the table (``HashedWeights.reserve``) and calls again from
-there. Before a call's first epoch the table gets room for that epoch's
-bound (``skxc._model.training_model``, ``skxc._weights.epoch_room``), so such
-stops come in later epochs if at all. The
-negatives of an example are drawn only once it is certain to run, so the
-random sequence, and with one thread the model, do not depend on where the
-calls were cut. With several threads (Hogwild) two threads may claim the same
-empty slot at once for different keys; one key then takes over the other's
-slot and its first update (a lost update of the kind Hogwild already allows).
+touches (a negative's only on the features its mask allows). The kernel never
+grows the table: it is given a ``budget`` of new keys and stops, at an example
+boundary, before an example could exceed it; the caller grows the table
+(``HashedWeights.reserve``) and calls again from there. Before a call's first
+epoch the table gets room for that epoch's bound
+(``skxc._model.training_model``, ``skxc._weights.epoch_room``), so such stops
+come in later epochs if at all. The negatives of an example are drawn only
+once it is certain to run, so the random sequence, and with one thread the
+model, do not depend on where the calls were cut. With several threads
+(Hogwild) two threads may claim the same empty slot at once for different
+keys; one key then takes over the other's slot and its first update (a lost
+update of the kind Hogwild already allows).
 """
 
 import numpy as np

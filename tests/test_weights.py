@@ -292,6 +292,35 @@ def test_negatives_add_sparse_weights_only_on_the_mask(text_like, monkeypatch, h
         assert 0 < mask.sum() < mask.size  # some features on either side
 
 
+@pytest.mark.parametrize("hits", [np.inf, 3.0])
+def test_multilabel_negatives_add_sparse_weights_only_on_the_mask(text_like, monkeypatch, hits):
+    """Multi-label (pick-all-labels) fit with sparse weights: a weight outside the features of its label's
+    rows lies on negative_insert_mask, whose document frequencies count a row once per label."""
+    import skxc._weights as weights_module
+
+    X, y, _, _ = text_like
+    n_labels = int(y.max()) + 1
+    Y = sp.csr_matrix((np.ones(2 * y.size), (np.repeat(np.arange(y.size), 2), np.column_stack([y, (y + 1) % n_labels]).ravel())),
+                      shape=(y.size, n_labels))  # fmt: skip
+    monkeypatch.setattr(weights_module, "NEGATIVE_INSERT_HITS", hits)
+    kw = dict(random_state=0, n_jobs=1, max_iter=3, weights="sparse", weight_threshold=0.0, centroid_blend=0.0)
+    clf = AdversarialSoftmaxClassifier(**kw).fit(X, Y)
+    support = [set() for _ in range(n_labels)]
+    for r in range(X.shape[0]):
+        for c in Y.indices[Y.indptr[r] : Y.indptr[r + 1]]:
+            support[c].update(X.indices[X.indptr[r] : X.indptr[r + 1]].tolist())
+    coef = clf.coef_.tocsr()
+    outside = {(c, j) for c in range(n_labels) for j in coef.indices[coef.indptr[c] : coef.indptr[c + 1]]
+               if j not in support[c]}  # fmt: skip
+    df = 2 * np.bincount(X.indices, minlength=X.shape[1])  # two labels, so two examples, per row
+    mask = 3 * clf.n_negatives_ * df >= hits * n_labels
+    assert all(mask[j] for _, j in outside)
+    if hits == np.inf:
+        assert not outside
+    else:
+        assert outside and 0 < mask.sum() < mask.size
+
+
 def test_a_new_table_gets_its_room_when_memory_allows(monkeypatch):
     """table_with_room: room for the first epoch's keys at once, or, when that table would not fit in the
     memory the guard allows, a table of only the stored weights (it grows, checked, as it fills)."""

@@ -224,13 +224,12 @@ def negative_insert_mask(rows, n_classes: int, n_features: int, n_negatives: int
     else moves: truncation (``weight_threshold``) drops almost all of them (gcide-reverse@min_rows=5:
     2.9 million keys cut to 0.46 million whenever the table filled). On frequent features the negatives'
     steps add up (docs/benchmarks.rst, "Negatives add sparse weights on frequent features only")."""
-    owner = np.repeat(np.arange(rows.indptr.shape[0] - 1), np.diff(rows.indptr))
     trained = np.asarray(rows.sample_weight) != 0
     if rows.example_row.shape[0] > 0:  # examples per row: a row counts once per (row, label) pair
         per_row = np.bincount(rows.example_row, weights=trained, minlength=rows.indptr.shape[0] - 1)
     else:
         per_row = trained.astype(np.float64)
-    df = np.bincount(rows.indices, weights=per_row[owner], minlength=n_features)
+    df = np.bincount(rows.indices, weights=np.repeat(per_row, np.diff(rows.indptr)), minlength=n_features)
     return (float(n_epochs) * float(n_negatives) * df >= NEGATIVE_INSERT_HITS * n_classes).astype(np.uint8)
 
 

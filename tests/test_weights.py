@@ -254,11 +254,12 @@ def test_negative_insert_mask_against_a_loop(multilabel):
     assert 0 < mask.sum() < K  # the data have features on either side
 
 
-def _class_support(X, y, n_classes):
-    """Per class, the set of features that its rows hold."""
-    support = [set() for _ in range(n_classes)]
+def _class_support(X, Y):
+    """Per class (column of the CSR indicator Y), the set of features that its rows hold."""
+    support = [set() for _ in range(Y.shape[1])]
     for r in range(X.shape[0]):
-        support[y[r]].update(X.indices[X.indptr[r] : X.indptr[r + 1]].tolist())
+        for c in Y.indices[Y.indptr[r] : Y.indptr[r + 1]]:
+            support[c].update(X.indices[X.indptr[r] : X.indptr[r + 1]].tolist())
     return support
 
 
@@ -274,7 +275,9 @@ def test_negatives_add_sparse_weights_only_on_the_mask(text_like, monkeypatch, h
     monkeypatch.setattr(weights_module, "NEGATIVE_INSERT_HITS", hits)
     kw = dict(random_state=0, n_jobs=1, max_iter=3, weights="sparse", weight_threshold=0.0, centroid_blend=0.0)
     clf = AdversarialSoftmaxClassifier(**kw).fit(X, y)
-    support = _class_support(X, y, len(clf.classes_))
+    support = _class_support(
+        X, sp.csr_matrix((np.ones(y.size), (np.arange(y.size), y)), shape=(y.size, len(clf.classes_)))
+    )
     coef = clf.coef_.tocsr()
     outside = {(c, j) for c in range(coef.shape[0]) for j in coef.indices[coef.indptr[c] : coef.indptr[c + 1]]
                if j not in support[c]}  # fmt: skip
@@ -305,10 +308,7 @@ def test_multilabel_negatives_add_sparse_weights_only_on_the_mask(text_like, mon
     monkeypatch.setattr(weights_module, "NEGATIVE_INSERT_HITS", hits)
     kw = dict(random_state=0, n_jobs=1, max_iter=3, weights="sparse", weight_threshold=0.0, centroid_blend=0.0)
     clf = AdversarialSoftmaxClassifier(**kw).fit(X, Y)
-    support = [set() for _ in range(n_labels)]
-    for r in range(X.shape[0]):
-        for c in Y.indices[Y.indptr[r] : Y.indptr[r + 1]]:
-            support[c].update(X.indices[X.indptr[r] : X.indptr[r + 1]].tolist())
+    support = _class_support(X, Y)
     coef = clf.coef_.tocsr()
     outside = {(c, j) for c in range(n_labels) for j in coef.indices[coef.indptr[c] : coef.indptr[c + 1]]
                if j not in support[c]}  # fmt: skip

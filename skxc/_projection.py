@@ -28,7 +28,6 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 from sklearn.decomposition import TruncatedSVD
-from sklearn.utils.extmath import svd_flip
 from sklearn.utils.sparsefuncs import mean_variance_axis
 
 from ._parallel import fan_out
@@ -81,6 +80,14 @@ def _orthonormal(A: np.ndarray) -> np.ndarray:
     return A @ scipy.linalg.solve_triangular(L, np.eye(L.shape[0]), lower=True, check_finite=False).T
 
 
+def _sign_flipped(Vt: np.ndarray) -> np.ndarray:
+    """``Vt`` with each row's sign set so that its largest absolute entry is positive, in place: the
+    rows of scikit-learn's ``svd_flip(U, Vt, u_based_decision=False)`` (U is not needed here)."""
+    largest = Vt[np.arange(Vt.shape[0]), np.argmax(np.abs(Vt), axis=1)]
+    Vt *= np.sign(largest)[:, np.newaxis]
+    return Vt
+
+
 def randomized_svd_projection(
     X: sp.csr_matrix, n_components: int, n_iter: int, seed: int, n_threads: int, row_weight=None
 ):
@@ -117,12 +124,9 @@ def randomized_svd_projection(
     Q = _orthonormal(_orthonormal(M_times(Q)))  # twice: orthonormal to rounding (Cholesky QR2)
     B = MT_times(Q).T  # Q.T @ M
     Uhat, s, Vt = scipy.linalg.svd(B, full_matrices=False, lapack_driver="gesdd", check_finite=False)
-    U = Q @ Uhat
-    if transpose:
-        U, Vt = Vt[:n_components].T, U[:, :n_components].T
-    else:
-        U, Vt = U[:, :n_components], Vt[:n_components]
-    _, Vt = svd_flip(U, Vt, u_based_decision=False)
+    # the right singular vectors of X as rows: only n_components of them are computed and kept (C order)
+    Vt = np.ascontiguousarray((Q @ Uhat[:, :n_components]).T) if transpose else Vt[:n_components].copy()
+    Vt = _sign_flipped(Vt)
     svd = TruncatedSVD(n_components, algorithm="randomized", n_iter=n_iter, random_state=seed)
     svd.components_ = Vt
     svd.n_features_in_ = X.shape[1]

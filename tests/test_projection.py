@@ -30,6 +30,8 @@ def test_matches_scikit_learn(shape):
     np.testing.assert_allclose(svd.transform(X), Z_ref, atol=1e-8)
     np.testing.assert_allclose(svd.singular_values_, ref.singular_values_, rtol=1e-10)
     np.testing.assert_allclose(svd.explained_variance_ratio_, ref.explained_variance_ratio_, rtol=1e-8)
+    # the fitted projection holds its k components only, not a view of the oversampled basis
+    assert svd.components_.flags.c_contiguous and svd.components_.base is None
 
 
 def test_same_result_on_any_number_of_threads(monkeypatch):

@@ -461,7 +461,10 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
 
         Use it before streaming with :meth:`partial_fit` to fit the tree on a
         representative sample instead of the first batch; later ``partial_fit``
-        calls then train the linear model and leave the tree fixed.
+        calls then train the linear model and leave the tree fixed. The
+        centroid start is chosen on this sample too (from 1,000 rows on; it
+        warns below that with fewer than 5 rows per class): the larger the
+        sample, the better a stream of long-tailed data does (:ref:`streaming`).
 
         Parameters
         ----------
@@ -489,7 +492,11 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         The first call fits the noise tree on this batch (it then stays fixed, so
         scores stay consistent with the bias correction) and must be given
         ``classes``; to fit the tree on another sample first, call
-        :meth:`fit_noise`. Each call draws fresh negatives. Sparse weights
+        :meth:`fit_noise`. Each call draws fresh negatives. A class with rows
+        in this batch and none before (not in the first batch or
+        :meth:`fit_noise`'s sample) first gets the centroid start from its
+        rows here, at the start's scale ``init_scale_`` (:ref:`streaming`).
+        Sparse weights
         (``weights``) stay in their training table between calls; ``coef_``
         is built from it (O(stored weights)) when it is read, and pickling
         stores it.

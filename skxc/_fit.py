@@ -23,7 +23,7 @@ from ._noise import frozen_tree
 from ._parallel import child_seed, in_background, n_threads
 from ._predict import log_noise_of
 from ._solver import Rows, Schedule, SGDParams, auto_learning_rate
-from ._start import calibration_split, centroid_start
+from ._start import calibration_split, centroid_start, start_centre
 from ._state import AdagradState, BestEpoch, touched_zeros
 from ._tree import AuxiliaryTree
 from ._validation import check_model_memory, kernel_rows, mostly_dense
@@ -95,6 +95,7 @@ class Start(NamedTuple):
     init_scale: float
     auto_learning_rate: float
     split: tuple | None  # (fit_rows, held_rows) of the calibration split (rows of X, not examples), or None
+    centre: np.ndarray | None  # dense X: the centroid start's centre (skxc._start.start_centre); else None
 
 
 def initialize(
@@ -179,18 +180,18 @@ def initialize(
         )
     if not sparse_weights:
         model_arrays = model_arrays.result()
-    coef, shared, state, intercept, init_scale, learning_rate = _started(
+    coef, shared, state, intercept, init_scale, learning_rate, centre = _started(
         params, tree, n_classes, X, codes, sample_weight, fit_rows, held, None if sparse_weights else model_arrays,
         kind, rng, example_row is not None, label_cardinality,
     )  # fmt: skip
-    return Start(tree, tree_fit_seconds, coef, shared, state, intercept, init_scale, learning_rate, split)
+    return Start(tree, tree_fit_seconds, coef, shared, state, intercept, init_scale, learning_rate, split, centre)
 
 
 def _started(
     params, tree, n_classes, X, codes, sample_weight, fit_rows, held, arrays, kind, rng, multilabel, label_cardinality
 ):
     """The model's start with the fitted noise ``tree``: ``(coef, shared, state, intercept, init_scale,
-    learning_rate)``. ``arrays``: the zeroed dense ``(coef, *coef_sums)``, or None for sparse weights.
+    learning_rate, centre)``. ``arrays``: the zeroed dense ``(coef, *coef_sums)``, or None for sparse weights.
     X, codes and sample_weight are per example (multi-label: X's rows repeated)."""
     n_features = X.shape[1]
     shared = None
@@ -201,11 +202,13 @@ def _started(
         coef, *coef_sums = arrays
         state = AdagradState.zeros(kind, n_classes, n_features, *coef_sums)
     intercept = np.zeros(n_classes, dtype=FLOAT)
-    init_scale = 0.0
+    init_scale, centre = 0.0, None
     if params["init"] == "centroid" and held is not None:
+        centre = start_centre(X, sample_weight)
         init_scale = centroid_start(
-            coef, intercept, X, codes, sample_weight, fit_rows, held, tree, params["n_negatives"], params["alpha"], rng
-        )
+            coef, intercept, X, codes, sample_weight, fit_rows, held, tree, params["n_negatives"], params["alpha"], rng,
+            centre,
+        )  # fmt: skip
         if arrays is None:
             init_scale, start = init_scale
             if start is not None:
@@ -216,7 +219,7 @@ def _started(
     learning_rate = auto_learning_rate(X, sample_weight)
     if multilabel:  # a row takes label_cardinality positive steps per epoch
         learning_rate /= np.sqrt(label_cardinality)
-    return coef, shared, state, intercept, init_scale, learning_rate
+    return coef, shared, state, intercept, init_scale, learning_rate, centre
 
 
 def uniform_restart(params, tree, X, codes, sample_weight, split, coef, state, rng) -> Start:
@@ -235,8 +238,8 @@ def uniform_restart(params, tree, X, codes, sample_weight, split, coef, state, r
     started = _started(
         params, tree, coef.shape[0], X, codes, sample_weight, fit_rows, held, arrays, kind, rng, False, 1.0
     )
-    coef, shared, state, intercept, init_scale, learning_rate = started
-    return Start(tree, 0.0, coef, shared, state, intercept, init_scale, learning_rate, split)
+    coef, shared, state, intercept, init_scale, learning_rate, centre = started
+    return Start(tree, 0.0, coef, shared, state, intercept, init_scale, learning_rate, split, centre)
 
 
 #: ``max_iter="auto"``: 10 epochs for at most this many training rows (also for multi-label Y: rows, not

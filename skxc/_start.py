@@ -93,7 +93,9 @@ def choose_temperature(log_likelihood_at) -> tuple[float, float]:
     return float(TEMPERATURES[i]), float(scores[i])
 
 
-def unit_centroids(X, codes: np.ndarray, n_classes: int, sample_weight: np.ndarray, rows=None, example_row=None):
+def unit_centroids(
+    X, codes: np.ndarray, n_classes: int, sample_weight: np.ndarray, rows=None, example_row=None, centre=None
+):  # fmt: skip
     """Per class, the unit-length weighted mean of the L2-normalised rows of X, and the centre used.
 
     Only the rows ``rows`` (an index array; default all) count; X is not copied.
@@ -108,18 +110,25 @@ def unit_centroids(X, codes: np.ndarray, n_classes: int, sample_weight: np.ndarr
     such as tf-idf are small). Returns ``(mu, centre)``: ``mu`` CSR float64
     (n_classes, n_features) for sparse X, dense float64 otherwise, zero rows
     for classes without rows; ``centre`` float64 (n_features,) or None.
-    Scores are ``(x - centre) @ mu.T``.
+    Scores are ``(x - centre) @ mu.T``. ``centre`` (dense X): use this centre instead (e.g. that of the
+    model's start, :func:`start_centre`, for classes started later from a few rows).
     """
+    given = centre is not None and not sp.issparse(X)
     if example_row is None:
         w = _row_weights(sample_weight, rows, X.shape[0])
-        centre = None if sp.issparse(X) else _centre(X, w)
+        centre = None if sp.issparse(X) else (centre if given else _centre(X, w))
         return _unit_rows(_class_sums(X, codes, n_classes, w, centre, rows)), centre
     w = np.asarray(sample_weight, dtype=np.float64)
-    centre = None
-    if not sp.issparse(X):  # each row's weight in the centre: the sum of its counted examples' weights
+    centre = centre if given else None
+    if not sp.issparse(X) and not given:  # each row's weight in the centre: the sum of its counted examples' weights
         idx = np.arange(codes.shape[0]) if rows is None else np.asarray(rows)
         centre = _centre(X, np.bincount(example_row[idx], weights=w[idx], minlength=X.shape[0]))
     return _unit_rows(_class_sums(X, codes, n_classes, w, centre, rows, example_row)), centre
+
+
+def start_centre(X, sample_weight):
+    """The centre of the centroid start: dense X's weighted column mean (float64), None for sparse X."""
+    return None if sp.issparse(X) else _centre(X, np.asarray(sample_weight, dtype=np.float64))
 
 
 def _row_weights(sample_weight, rows, n: int) -> np.ndarray:
@@ -323,7 +332,9 @@ def sparse_centred(centroids, scale: float, bias: float, intercept: np.ndarray):
     return coef, (-scale * mean).astype(FLOAT)
 
 
-def centroid_start(coef, intercept, X, codes, sample_weight, fit_rows, held_rows, tree, n_negatives, alpha, rng):
+def centroid_start(
+    coef, intercept, X, codes, sample_weight, fit_rows, held_rows, tree, n_negatives, alpha, rng, centre=None
+):  # fmt: skip
     """``init="centroid"``: write the start into ``coef`` and ``intercept`` (both zero); return its scale s.
 
     Sparse weights (``coef`` a scipy.sparse matrix, which is not written):
@@ -334,7 +345,8 @@ def centroid_start(coef, intercept, X, codes, sample_weight, fit_rows, held_rows
     bias are chosen by :func:`choose_centroid_start` on the rows ``held_rows``
     of X against centroids of the rows ``fit_rows``, with ``n_negatives``
     negatives per row drawn from the tree (seeded from ``rng``); the written
-    centroids use all rows. s = 0 leaves the zero start.
+    centroids use all rows. s = 0 leaves the zero start. ``centre``: dense X's weighted column mean
+    (:func:`start_centre`), or None for sparse X.
     """
     arrays = tree.arrays
     n_classes = coef.shape[0]
@@ -361,7 +373,6 @@ def centroid_start(coef, intercept, X, codes, sample_weight, fit_rows, held_rows
 
     # the class sums of the fit part and of the held-out part, each over its own rows: together, all rows
     w = np.asarray(sample_weight, dtype=np.float64)
-    centre = None if sp.issparse(X) else _centre(X, w)
     fit_sums = _class_sums(X, codes, n_classes, w, centre, fit_rows)
     scale, bias = choose_centroid_start(
         X[held_rows], codes[held_rows], (_unit_rows(fit_sums), centre), log_noise, negatives, rms_row_norm(X), alpha

@@ -18,6 +18,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.utils.multiclass import _check_partial_fit_first_call
 
 from ._blend import blend_preparation, blended, chosen_for
+from ._config import FLOAT
 from ._fit import (
     Progress,
     adagrad_kind,
@@ -37,11 +38,21 @@ from ._noise import frozen_classes
 from ._parallel import deferred_interrupt, n_threads, one_blas_thread, seed_rng
 from ._predict import log_noise_of
 from ._solver import Rows, check_finite_model, run_epochs
+from ._start import CALIBRATION_FRACTION, MIN_CALIBRATION_ROWS, add_centred, unit_centroids
 from ._state import writeable
-from ._validation import encode_labels, unique_labels, validate_training_data
+from ._validation import encode_labels, unique_labels, validate_training_data, warn_user
 from ._weights import HashedWeights, epoch_room, negative_insert_mask
 
 __all__ = ["AUTO_SPARSE_BYTES", "AUTO_WEIGHT_THRESHOLD", "TrainingMixin"]
+
+#: Whether ``partial_fit`` gives a class first seen after the model's start the centroid start from its rows
+#: then (``TrainingMixin._start_new_classes``); False: such classes start at zero weights (before stop 26).
+STREAM_LATE_START = True
+
+#: ``fit_noise`` and a first ``partial_fit`` warn when their rows are too few for the centroid start and fewer
+#: than this many per class: streams of long-tailed data then lose most of their accuracy (docs/benchmarks.rst,
+#: "Streaming: classes first seen after the start").
+WARN_START_ROWS_PER_CLASS = 5
 
 #: ``weights="auto"``: sparse weights for sparse X once dense float32 weights would take this many bytes.
 AUTO_SPARSE_BYTES = 2**27
@@ -86,6 +97,9 @@ class TrainingMixin:
         self.noise_ = "prefit" if isinstance(self.noise, FrozenEstimator) else self.noise
         self._shared_coef, self.coef_, self._adagrad_state = start.shared_coef, start.coef, start.adagrad_state
         self.intercept_, self.init_scale_ = start.intercept, start.init_scale
+        self._start_centre = start.centre
+        # the classes the start has rows of (partial_fit starts the others when their rows come: _start_new_classes)
+        self._class_seen = np.bincount(codes, weights=sample_weight, minlength=len(self.classes_)) > 0
         self.centroid_blend_, self.score_temperature_ = 0.0, 1.0
         self._rng, self._auto_learning_rate = rng, start.auto_learning_rate
         self.t_ = 0
@@ -213,6 +227,8 @@ class TrainingMixin:
             if multilabel:
                 self.label_cardinality_ = label_cardinality(Y, sample_weight)
             split = self._initialize(X, codes, pair_weight, rng, example_row, on_split)
+        elif getattr(self, "_class_seen", None) is not None:  # a warm start trains these classes' rows
+            self._class_seen = self._class_seen | (np.bincount(codes, weights=pair_weight, minlength=len(classes)) > 0)
         return X, val, self._rows(X, codes, pair_weight, example_row, Y), split
 
     def _train(self, rows: Rows, n_epochs: int, val=None, check_convergence=True, keep_table=False, truncate=0.0):
@@ -297,7 +313,8 @@ class TrainingMixin:
                 self.label_cardinality_ = label_cardinality(y, sample_weight)
             self.classes_ = classes
             self._set_kind(multilabel)
-            self._initialize(X, codes, pair_weight, seed_rng(self.random_state), example_row)
+            split = self._initialize(X, codes, pair_weight, seed_rng(self.random_state), example_row)
+        self._warn_if_no_start(split, X.shape[0], "fit_noise's sample")
         return self
 
     def _set_kind(self, multilabel: bool) -> None:
@@ -309,6 +326,56 @@ class TrainingMixin:
     @property
     def _is_multilabel(self) -> bool:
         return getattr(self, "_multilabel", False)
+
+    def _warn_if_no_start(self, split, n_rows: int, what: str) -> None:
+        """Warn when ``fit_noise`` or the first ``partial_fit`` (``what``: its rows) had too few rows to hold
+        out rows for the centroid start (``split`` None) and fewer than ``WARN_START_ROWS_PER_CLASS`` rows per
+        class, where that start is most of the model: the stream then trains from zero weights."""
+        if split is not None or self.init != "centroid" or n_rows >= WARN_START_ROWS_PER_CLASS * len(self.classes_):
+            return
+        warn_user(
+            f"{what} has {n_rows:,} rows for {len(self.classes_):,} classes: too few to hold out rows for the "
+            f"centroid start (init='centroid' needs {MIN_CALIBRATION_ROWS / CALIBRATION_FRACTION:,.0f}), so the "
+            "weights start at zero. With few rows per class that start is worth much accuracy: call fit_noise "
+            "on a larger sample of the stream before partial_fit (user guide, 'Streaming').",
+            UserWarning,
+        )
+
+    def _start_new_classes(self, X, codes, sample_weight, example_row=None) -> None:
+        """``partial_fit`` after the first call: classes with rows here and none in the rows the model was
+        started from or trained on so far get the centroid start now, from their rows in this batch, at the
+        start's scale ``init_scale_`` (``init="centroid"`` with a start chosen, s > 0), before the batch trains.
+
+        Without it a class first seen after the start (e.g. absent from the first batch or from
+        ``fit_noise``'s sample) starts at zero weights, which a few SGD steps on one or two rows barely move:
+        the stream would lose the centroid start on those classes (docs/benchmarks.rst, "Streaming:
+        classes first seen after the start").
+        """
+        seen = getattr(self, "_class_seen", None)
+        if seen is None or not STREAM_LATE_START:  # None: a model from before this was tracked
+            return
+        weight = np.asarray(sample_weight, dtype=np.float64)
+        new = np.bincount(codes, weights=weight, minlength=len(seen)) > 0
+        new &= ~seen
+        if not new.any():
+            return
+        scale = float(getattr(self, "init_scale_", 0.0))
+        if self.init == "centroid" and scale > 0:
+            rows = np.flatnonzero(new[codes] & (weight > 0))
+            centroids = unit_centroids(
+                X, codes, len(seen), weight, rows, example_row, centre=getattr(self, "_start_centre", None)
+            )  # their classes' rows only: zero for the others
+            if self._sparse_weights():  # as sparse_centred: scale mu stored, -scale mean mu in the shared term
+                mu = centroids[0]
+                table = training_model(self.__dict__, room=lambda weights: 0)  # the kept table, or one from coef_
+                table.add_csr(mu * scale)
+                shared = getattr(self, "_shared_coef", None)
+                common = -scale * np.asarray(mu.mean(axis=0)).ravel()
+                self._shared_coef = (common if shared is None else shared + common).astype(FLOAT)
+            else:
+                self.coef_, self.intercept_ = writeable(self.coef_), writeable(self.intercept_)
+                add_centred(self.coef_, self.intercept_, centroids, scale)
+        self._class_seen = seen | new
 
     def _partial_fit(self, X, y, classes, sample_weight):
         """``partial_fit``: the first call initialises (tree fitted on this batch), each call trains one epoch."""
@@ -338,7 +405,10 @@ class TrainingMixin:
                     self.classes_ = classes
                     self._set_kind(True)
                     self.label_cardinality_ = label_cardinality(y, sample_weight)
-                    self._initialize(X, codes, pair_weight, seed_rng(self.random_state), example_row)
+                    split = self._initialize(X, codes, pair_weight, seed_rng(self.random_state), example_row)
+                self._warn_if_no_start(split, X.shape[0], "partial_fit's first batch")
+            else:
+                self._start_new_classes(X, codes, pair_weight, example_row)
             self._train(self._rows(X, codes, pair_weight, example_row, y), 1, check_convergence=False, keep_table=True)
             return self
         if first:
@@ -349,9 +419,11 @@ class TrainingMixin:
             with intact_on_error(self.__dict__):
                 _check_partial_fit_first_call(self, classes)
                 self._set_kind(False)
-                self._initialize(X, codes, sample_weight, seed_rng(self.random_state))
+                split = self._initialize(X, codes, sample_weight, seed_rng(self.random_state))
+            self._warn_if_no_start(split, X.shape[0], "partial_fit's first batch")
         else:
             _check_partial_fit_first_call(self, classes)
             codes = encode_labels(self.classes_, y, "y")
+            self._start_new_classes(X, codes, sample_weight)
         self._train(self._rows(X, codes, sample_weight), 1, check_convergence=False, keep_table=True)
         return self

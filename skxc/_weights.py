@@ -27,6 +27,7 @@ import scipy.sparse as sp
 from ._config import FLOAT
 from ._kernels.hashed import (
     EMPTY,
+    add_all,
     class_counts,
     class_max_abs,
     drop_small,
@@ -183,6 +184,18 @@ class HashedWeights:
                        table.shift)
         )  # fmt: skip
         return table
+
+    def add_csr(self, delta: sp.csr_matrix) -> None:
+        """Add the stored entries of CSR ``delta`` (the table's shape) to the weights, inserting the keys
+        that are absent (their Adagrad sums start at 0); the table grows first if needed."""
+        delta = sp.csr_matrix(delta)
+        if not delta.has_canonical_format:  # distinct keys
+            delta = delta.copy()
+            delta.sum_duplicates()
+        self.reserve(delta.nnz)
+        rows = np.repeat(np.arange(delta.shape[0], dtype=np.int64), np.diff(delta.indptr))
+        src_keys = rows * self.shape[1] + delta.indices.astype(np.int64)
+        self.count += int(add_all(src_keys, np.asarray(delta.data, dtype=FLOAT), self.keys, self.vals, self.shift))
 
     def to_csr(self):
         """``(coef, acc_data)``: the stored weights as a canonical float32 CSR matrix and, for the full

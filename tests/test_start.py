@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -220,3 +222,149 @@ def test_pair_scores_match_all_class_scores(sparse):
     S -= S.mean(axis=1, keepdims=True)
     pairs = rng.integers(0, 6, (30, 3))
     np.testing.assert_allclose(pair_scores(Xin, mu, centre, pairs), np.take_along_axis(S, pairs, axis=1), atol=1e-12)
+
+
+def _stream_halves(n_classes=600, sparse=False, multilabel=False):
+    """Rows of ``make_hierarchical_classification`` (about 5 per class): a first batch with 80 % of the
+    rows of the classes below n_classes / 2, then a batch of the other rows."""
+    X, y = make_hierarchical_classification(n_samples=3000, n_features=40, n_classes=n_classes, random_state=0)
+    X = sp.csr_matrix(X) if sparse else X
+    old = y < n_classes // 2
+    first = np.flatnonzero(old)[: int(old.sum() * 0.8)]
+    second = np.setdiff1d(np.arange(3000), first)
+    if multilabel:  # each row also carries the label after its own (mod C)
+        Y = sp.csr_matrix((np.ones(2 * y.size), (np.repeat(np.arange(y.size), 2), np.c_[y, (y + 1) % n_classes].ravel())),
+                          shape=(y.size, n_classes))  # fmt: skip
+        Y[first[:, None], ((y[first] + 1) % n_classes)[:, None]] = 0  # the first batch: only classes < C / 2
+        Y.eliminate_zeros()
+        return X, Y, first, second
+    return X, y, first, second
+
+
+def _effective_weights(clf):
+    """Dense float64 class x feature weights of the scores: coef_ plus the sparse layout's common term."""
+    coef = clf.coef_.toarray() if sp.issparse(clf.coef_) else np.asarray(clf.coef_)
+    shared = getattr(clf, "_shared_coef", None)
+    return coef.astype(np.float64) + (0.0 if shared is None else shared.astype(np.float64))
+
+
+@pytest.mark.parametrize(
+    "sparse, weights, multilabel",
+    [(False, "dense", False), (True, "dense", False), (True, "sparse", False), (True, "sparse", True)],
+)
+def test_partial_fit_starts_classes_first_seen_later(sparse, weights, multilabel):
+    """A class with no rows in the start's sample gets the centroid start from its rows of the first
+    partial_fit batch that has them: scale init_scale_ times its unit centroid (dense X: about the
+    start's centre), the mean over all classes subtracted, as the start writes it; classes started
+    before keep their weights. (A learning rate of 1e-9: training moves no weight visibly.)"""
+    X, y, first, second = _stream_halves(sparse=sparse, multilabel=multilabel)
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_components=4, weights=weights, learning_rate=1e-9)
+    classes = None if multilabel else np.arange(600)
+    clf.fit_noise(X[first], y[first], classes=classes)
+    s = clf.init_scale_
+    seen = np.zeros(600, dtype=bool)
+    seen[sp.find(y[first])[1] if multilabel else y[first]] = True
+    assert s > 0 and 200 < seen.sum() <= 300
+    np.testing.assert_array_equal(clf._class_seen, seen)
+    before, intercept = _effective_weights(clf), clf.intercept_.astype(np.float64)
+    clf.partial_fit(X[second], y[second], classes=classes)
+    present = np.zeros(600, dtype=bool)
+    present[sp.find(y[second])[1] if multilabel else y[second]] = True
+    np.testing.assert_array_equal(clf._class_seen, seen | present)
+    # reference: unit centroids of the new classes' rows of the batch, about the start's centre
+    Xb = np.asarray(X[second].toarray() if sparse else X[second], dtype=np.float64)
+    if multilabel:
+        pairs = sp.coo_matrix(y[second])
+        rows, labels = pairs.row, pairs.col
+    else:
+        rows, labels = np.arange(second.size), y[second]
+    centre = None if sparse else clf._start_centre
+    Xc = Xb - (0.0 if centre is None else centre)
+    unit = Xc / np.linalg.norm(Xc, axis=1, keepdims=True)
+    new = ~seen[labels]
+    sums = np.zeros((600, Xb.shape[1]))
+    np.add.at(sums, labels[new], unit[rows[new]])
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    mu = np.divide(sums, norms, out=np.zeros_like(sums), where=norms > 0)
+    start = s * (mu - mu.mean(axis=0))
+    np.testing.assert_allclose(_effective_weights(clf), before + start, atol=1e-5)
+    expect_intercept = intercept - (0.0 if centre is None else start @ centre)
+    np.testing.assert_allclose(clf.intercept_, expect_intercept, atol=1e-5)
+
+
+def _long_tail_text(C=600, K=2000, per=4, seed=0):
+    """Sparse rows of ``per`` per class: the class's sparse prototype plus sparse noise (tf-idf-like)."""
+    rng = np.random.default_rng(seed)
+    y = rng.permutation(np.repeat(np.arange(C), per))
+    proto = sp.random(C, K, density=0.005, random_state=seed + 1, format="csr")
+    X = sp.csr_matrix(sp.random(y.size, K, density=0.003, random_state=seed + 2, format="csr") + proto[y])
+    return X, y
+
+
+def test_streaming_from_a_sample_predicts_better_with_the_late_start(monkeypatch):
+    """Long tail (5 rows per class), the tree and start fitted on a sample of half the classes: the
+    classes first seen in the stream are predicted far better with the late start than from zero
+    weights (one held-out row per class)."""
+    X, y = _long_tail_text(per=5)
+    first_rows = np.unique(y, return_index=True)[1]
+    test, rest = first_rows, np.setdiff1d(np.arange(y.size), first_rows)
+    sample = rest[y[rest] < 300]
+    stream = np.random.default_rng(1).permutation(np.setdiff1d(rest, sample))
+    new = test[y[test] >= 300]
+
+    def streamed():
+        clf = AdversarialSoftmaxClassifier(random_state=0, n_components=4, n_jobs=1)
+        clf.fit_noise(X[sample], y[sample], classes=np.arange(600))
+        assert clf.init_scale_ > 0
+        for batch in np.array_split(stream, 3):
+            clf.partial_fit(X[batch], y[batch])
+        return clf.score(X[new], y[new])
+
+    with_start = streamed()
+    monkeypatch.setattr(AdversarialSoftmaxClassifier, "_start_new_classes", lambda *args: None)
+    without = streamed()
+    assert with_start > 0.7 and with_start > without + 0.3, (with_start, without)
+
+
+def test_streaming_warns_when_the_first_rows_cannot_choose_a_start():
+    """fit_noise or a first partial_fit with too few rows to hold out for the centroid start, on data with
+    few rows per class, warns (the stream would train from zero weights); not with enough rows, not with
+    init="zeros", not with many rows per class."""
+    X, y = _long_tail_text()
+    classes = np.arange(600)
+    with pytest.warns(UserWarning, match="partial_fit's first batch has 800 rows for 600 classes"):
+        AdversarialSoftmaxClassifier(random_state=0, n_components=4).partial_fit(X[:800], y[:800], classes=classes)
+    with pytest.warns(UserWarning, match="fit_noise's sample has 800 rows"):
+        AdversarialSoftmaxClassifier(random_state=0, n_components=4).fit_noise(X[:800], y[:800], classes=classes)
+    X5, y5 = make_hierarchical_classification(n_samples=800, n_features=10, n_classes=5, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        AdversarialSoftmaxClassifier(random_state=0, n_components=4).partial_fit(X[:1200], y[:1200], classes=classes)
+        AdversarialSoftmaxClassifier(random_state=0, n_components=4, init="zeros").fit_noise(X[:800], y[:800])
+        AdversarialSoftmaxClassifier(random_state=0, n_components=4).partial_fit(X5, y5, classes=np.arange(5))
+    assert not [w for w in caught if "centroid start" in str(w.message)]
+
+
+def test_models_without_class_tracking_stream_on():
+    """A model pickled before the classes seen were tracked (no ``_class_seen``) continues partial_fit
+    as before: no late start."""
+    X, y, first, second = _stream_halves()
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_components=4, learning_rate=1e-9)
+    clf.fit_noise(X[first], y[first], classes=np.arange(600))
+    del clf._class_seen
+    before = _effective_weights(clf)
+    clf.partial_fit(X[second], y[second])
+    np.testing.assert_allclose(_effective_weights(clf), before, atol=1e-5)
+    assert not hasattr(clf, "_class_seen")
+
+
+def test_a_warm_fit_counts_its_classes_as_started():
+    """A warm ``fit`` trains every class it has rows of: a later partial_fit does not start them again."""
+    X, y, first, second = _stream_halves()
+    classes = np.unique(y)  # all of them in fit's y: fit continues the streamed model
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_components=4, max_iter=1, warm_start=True)
+    clf.partial_fit(X[first], y[first], classes=classes)
+    assert clf.init_scale_ > 0 and not clf._class_seen.all()
+    tree = clf.tree_
+    clf.fit(X, y)
+    assert clf.tree_ is tree and clf._class_seen.all()  # warm (the same tree), every class trained

@@ -71,6 +71,35 @@ def test_growth_keeps_every_weight_and_state():
     np.testing.assert_array_equal(acc_back, acc)
 
 
+@pytest.mark.kernel
+@pytest.mark.parametrize("full", [False, True])
+def test_add_csr_adds_to_stored_weights_and_inserts_the_rest(full):
+    """add_csr (the add_all kernel): stored keys get the addend, absent ones are inserted with it and an
+    Adagrad sum of 0, the others keep weight and sum; the table grows when the new keys need room."""
+    rng = np.random.default_rng(3)
+    coef = sp.random(40, 300, density=0.05, random_state=4, format="csr", dtype=np.float32)
+    acc = rng.random(coef.nnz).astype(np.float32) if full else None
+    delta = sp.random(40, 300, density=0.2, random_state=5, format="csr", dtype=np.float32)  # overlaps coef
+    table = HashedWeights.from_csr(coef, acc)
+    capacity = table.capacity
+    table.add_csr(delta)
+    expect = (coef + delta).tocsr()
+    expect.sum_duplicates()
+    back, acc_back = table.to_csr()
+    assert table.capacity > capacity and table.count == expect.nnz <= MAX_LOAD * table.capacity
+    np.testing.assert_array_equal(back.indptr, expect.indptr)
+    np.testing.assert_array_equal(back.indices, expect.indices)
+    np.testing.assert_array_equal(back.data, expect.data)  # one float32 addition each, as scipy's
+    if full:  # the sums of coef's keys where they were, 0 on the inserted keys
+        c = coef.tocoo()
+        old = dict(zip(zip(c.row.tolist(), c.col.tolist(), strict=True), acc.tolist(), strict=True))
+        e = expect.tocoo()
+        want = [old.get(key, 0.0) for key in zip(e.row.tolist(), e.col.tolist(), strict=True)]
+        np.testing.assert_array_equal(acc_back, np.array(want, dtype=np.float32))
+    else:
+        assert acc_back is None
+
+
 def _kept_reference(coef, acc, scale):
     """The entries of ``coef`` (and ``acc``) with |w| >= scale x their row's largest |w| (float32 limits)."""
     coef = coef.tocoo()

@@ -115,6 +115,19 @@ def insert_all(src_keys, src_vals, src_acc, keys, vals, acc, shift):
 
 
 @njit(**NJIT_NO_NRT)
+def add_all(src_keys, src_vals, keys, vals, shift):
+    """Add ``src_vals[s]`` to the weight of key ``src_keys[s]`` for every s, inserting absent keys (their
+    value, and Adagrad sum, start at 0 as an empty slot's are). Keys must be distinct; the table must have
+    room for all of them. Returns the number inserted."""
+    n = 0
+    for s in range(src_keys.shape[0]):
+        i, inserted = claim_slot(keys, shift, src_keys[s])
+        vals[i] += src_vals[s]
+        n += inserted
+    return n
+
+
+@njit(**NJIT_NO_NRT)
 def gather(keys, vals, query, out):
     """out[q] = weight of key query[q] (0 when absent): the table read through its own probing (tests)."""
     shift = shift_of(keys.shape[0])

@@ -1,0 +1,161 @@
+"""Streaming with partial_fit against fit: test top-1 after passes over the training rows in batches.
+
+For each data set the training rows, shuffled once (seed 0), are cut into ``--batches`` batches and
+streamed through ``partial_fit`` for the largest of ``--passes``; test top-1 is taken after each pass
+listed. Two ways to start the stream (each a fresh model per column):
+
+- ``first``: the first ``partial_fit`` call initialises the model on its batch (tree, centroid start);
+- ``sample``: ``fit_noise`` on a random ``--sample`` fraction of the training rows first (seed 1), the
+  documented way to start a stream on a representative sample.
+
+The ``fit`` column is the default ``fit`` on all training rows, for reference. ``--variant NAME=JSON``
+adds a column of estimator parameters and/or module constants (``"skxc.<module>.<NAME>"``), as in
+``benchmarks.longtail``.
+
+    python -m benchmarks.streaming ../shared/data/bibtex generated --passes 1 3 --name demo
+
+Writes ``streaming[_NAME].json`` and ``.md``: a row per data set and column.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import shlex
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks._common import load_split, machine, write_json
+from benchmarks.longtail import materialise
+
+
+def _set_constants(params: dict) -> tuple[dict, dict]:
+    """Estimator parameters of ``params`` and, set as a side effect, its module constants; returns
+    ``(estimator parameters, previous values of the constants)``."""
+    params, previous = dict(params), {}
+    for key in [k for k in params if k.startswith("skxc.")]:
+        module_name, name = key.rsplit(".", 1)
+        module = importlib.import_module(module_name)
+        if not hasattr(module, name):
+            raise ValueError(f"variant key {key!r}: {module_name} has no {name}")
+        previous[key] = getattr(module, name)
+        setattr(module, name, params.pop(key))
+    return params, previous
+
+
+def _top1(clf, Xt, yt) -> float:
+    return float(np.mean(clf.predict_top_k(Xt, k=1)[:, 0] == yt))
+
+
+def stream(X, y, Xt, yt, params, start, a) -> dict:
+    """Top-1 after each pass of ``a.passes`` and the streaming seconds (evaluation excluded)."""
+    from skxc import AdversarialSoftmaxClassifier
+
+    params, previous = _set_constants(params)
+    try:
+        classes = np.unique(y)
+        clf = AdversarialSoftmaxClassifier(random_state=a.seed, n_jobs=a.threads, **params)
+        t0 = time.perf_counter()
+        if start == "sample":
+            sample = np.random.default_rng(1).permutation(X.shape[0])[: int(a.sample * X.shape[0])]
+            clf.fit_noise(X[sample], y[sample], classes=classes)
+        batches = np.array_split(np.random.default_rng(0).permutation(X.shape[0]), a.batches)
+        seconds, top1 = time.perf_counter() - t0, {}
+        for done in range(1, max(a.passes) + 1):
+            t0 = time.perf_counter()
+            for batch in batches:
+                clf.partial_fit(X[batch], y[batch], classes=classes)
+            seconds += time.perf_counter() - t0
+            if done in a.passes:
+                top1[str(done)] = _top1(clf, Xt, yt)
+        return {"top1": top1, "seconds": seconds, "init_scale": float(clf.init_scale_)}
+    finally:
+        _set_constants(previous)
+
+
+def markdown(result) -> str:
+    passes = result["passes"]
+    lines = [
+        f"### Streaming with partial_fit, {result['threads']} threads",
+        "",
+        f"`{result['command']}`",
+        "",
+        f"{result['date']}; {result['machine']}. Training rows shuffled once and cut into {result['batches']} "
+        f"batches; `first`: the first batch initialises the model; `sample`: `fit_noise` on a random "
+        f"{result['sample']:.0%} of the rows first. Top-1 on the test rows after the given passes; seconds: "
+        "fit_noise and all passes (evaluation excluded). `fit`: the default fit on all rows.",
+        "",
+        "| data set | column | fit top-1 (s) | "
+        + " | ".join(f"{start} {p} pass{'es' if p > 1 else ''}" for start in ("first", "sample") for p in passes)
+        + " | first / sample s |",
+        "|---|---|---:|" + "---:|" * (2 * len(passes)) + "---:|",
+    ]
+    for name, runs in result["data_sets"].items():
+        fit = runs["fit"]
+        for col, run in runs["columns"].items():
+            cells = [f"{100 * run[start]['top1'][str(p)]:.2f}" for start in ("first", "sample") for p in passes]
+            lines.append(
+                f"| {name} | {col} | {100 * fit['top1']:.2f} ({fit['seconds']:.1f}) | "
+                + " | ".join(cells)
+                + f" | {run['first']['seconds']:.1f} / {run['sample']['seconds']:.1f} |"
+            )
+    lines += ["", "Columns: " + "; ".join(f"{k}: `{json.dumps(v)}`" for k, v in result["columns"].items())]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("data", nargs="+", help="data set directories in the shared format, or 'generated'")
+    p.add_argument("--batches", type=int, default=10)
+    p.add_argument("--passes", type=int, nargs="+", default=[1, 3], help="passes after which to score")
+    p.add_argument("--sample", type=float, default=0.2, help="fit_noise's fraction of the rows ('sample')")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--variant", action="append", default=[], metavar="NAME=JSON", help="an extra column")
+    p.add_argument("--out", default="benchmarks/results")
+    p.add_argument("--name", default=None)
+    a = p.parse_args(argv)
+    a.passes = sorted(set(a.passes))
+    columns = {"skxc": {}}
+    for v in a.variant:
+        name, _, text = v.partition("=")
+        columns[name] = json.loads(text)
+    result = {
+        "command": "python -m benchmarks.streaming " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:])),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": json.dumps(machine()),
+        "threads": a.threads,
+        "batches": a.batches,
+        "passes": a.passes,
+        "sample": a.sample,
+        "columns": columns,
+        "data_sets": {},
+    }
+    from skxc import AdversarialSoftmaxClassifier
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for d in a.data:
+            path, name = materialise(d, tmp)  # generated sets and stand-ins, as in benchmarks.longtail
+            X, y = load_split(path, "train")
+            Xt, yt = load_split(path, "test")
+            t0 = time.perf_counter()
+            clf = AdversarialSoftmaxClassifier(random_state=a.seed, n_jobs=a.threads).fit(X, y)
+            runs = {"fit": {"top1": _top1(clf, Xt, yt), "seconds": time.perf_counter() - t0}, "columns": {}}
+            for col, params in columns.items():
+                runs["columns"][col] = {start: stream(X, y, Xt, yt, params, start, a) for start in ("first", "sample")}
+                print(f"-- {name} {col}: " + json.dumps(runs["columns"][col]), flush=True)
+            result["data_sets"][name] = runs
+    stem = "streaming" + (f"_{a.name}" if a.name else "")
+    write_json(Path(a.out) / f"{stem}.json", result)
+    (Path(a.out) / f"{stem}.md").write_text(markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import platform
@@ -127,3 +128,27 @@ def run_child(
         "loadavg_1min_before": load_before[0],
         "loadavg_1min_after": os.getloadavg()[0],
     }
+
+
+def parse_variants(texts) -> dict:
+    """``{NAME: params}`` of ``--variant NAME=JSON`` arguments (params: estimator parameters and/or module
+    constants ``"skxc.<module>.<NAME>"``, see :func:`set_module_constants`)."""
+    variants = {}
+    for text in texts:
+        name, _, params = text.partition("=")
+        variants[name] = json.loads(params)
+    return variants
+
+
+def set_module_constants(params: dict) -> tuple[dict, dict]:
+    """Set the module constants among ``params`` (keys ``"skxc.<module>.<NAME>"``); returns ``(the other
+    params, the constants' previous values)``, the latter to restore them with another call."""
+    params, previous = dict(params), {}
+    for key in [k for k in params if k.startswith("skxc.")]:
+        module_name, name = key.rsplit(".", 1)
+        module = importlib.import_module(module_name)
+        if not hasattr(module, name):
+            raise ValueError(f"variant key {key!r}: {module_name} has no {name}")
+        previous[key] = getattr(module, name)
+        setattr(module, name, params.pop(key))
+    return params, previous

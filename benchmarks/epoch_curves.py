@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._common import load_split, machine, write_json
+from benchmarks._common import load_split, machine, parse_variants, write_json
 from benchmarks.longtail import materialise
 
 
@@ -89,10 +89,7 @@ def main(argv=None):
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--name", default=None)
     a = p.parse_args(argv)
-    columns = {"adversarial": {}, "uniform": {"noise": "uniform"}}
-    for v in a.variant:
-        name, _, text = v.partition("=")
-        columns[name] = json.loads(text)
+    columns = {"adversarial": {}, "uniform": {"noise": "uniform"}, **parse_variants(a.variant)}
     result = {
         "command": "python -m benchmarks.epoch_curves " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:])),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

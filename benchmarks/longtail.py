@@ -40,7 +40,6 @@ per class on average): with ptb-nextword, the shape of many rows per class.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import platform
@@ -55,7 +54,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from benchmarks import _common
-from benchmarks._common import load_split, machine, peak_rss_mb, write_json
+from benchmarks._common import load_split, machine, peak_rss_mb, set_module_constants, write_json
 from benchmarks._peers import (
     REPEAT_SECONDS,
     own_peak_mib,
@@ -93,13 +92,7 @@ def run_skxc(spec: dict) -> dict:
     from skxc import AdversarialSoftmaxClassifier
 
     X, y, Xt, yt = _load(spec)
-    params = dict(spec["params"])
-    for key in [k for k in params if k.startswith("skxc.")]:  # module constants: "skxc.<module>.<NAME>"
-        module_name, name = key.rsplit(".", 1)
-        module = importlib.import_module(module_name)
-        if not hasattr(module, name):
-            raise ValueError(f"variant key {key!r}: {module_name} has no {name}")
-        setattr(module, name, params.pop(key))
+    params, _ = set_module_constants(spec["params"])  # this child process keeps them
     kw = dict(random_state=spec["seed"], n_jobs=spec["threads"], **params)
     t0 = time.perf_counter()  # numba kernels loaded (or compiled) on a small fit, outside the timings
     layouts = [kw.get("weights", "auto")]

@@ -20,7 +20,6 @@ Writes ``streaming[_NAME].json`` and ``.md``: a row per data set and column.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import shlex
 import sys
@@ -31,22 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._common import load_split, machine, write_json
+from benchmarks._common import load_split, machine, parse_variants, set_module_constants, write_json
 from benchmarks.longtail import materialise
-
-
-def _set_constants(params: dict) -> tuple[dict, dict]:
-    """Estimator parameters of ``params`` and, set as a side effect, its module constants; returns
-    ``(estimator parameters, previous values of the constants)``."""
-    params, previous = dict(params), {}
-    for key in [k for k in params if k.startswith("skxc.")]:
-        module_name, name = key.rsplit(".", 1)
-        module = importlib.import_module(module_name)
-        if not hasattr(module, name):
-            raise ValueError(f"variant key {key!r}: {module_name} has no {name}")
-        previous[key] = getattr(module, name)
-        setattr(module, name, params.pop(key))
-    return params, previous
 
 
 def _top1(clf, Xt, yt) -> float:
@@ -57,7 +42,7 @@ def stream(X, y, Xt, yt, params, start, a) -> dict:
     """Top-1 after each pass of ``a.passes`` and the streaming seconds (evaluation excluded)."""
     from skxc import AdversarialSoftmaxClassifier
 
-    params, previous = _set_constants(params)
+    params, previous = set_module_constants(params)
     try:
         classes = np.unique(y)
         clf = AdversarialSoftmaxClassifier(random_state=a.seed, n_jobs=a.threads, **params)
@@ -76,7 +61,7 @@ def stream(X, y, Xt, yt, params, start, a) -> dict:
                 top1[str(done)] = _top1(clf, Xt, yt)
         return {"top1": top1, "seconds": seconds, "init_scale": float(clf.init_scale_)}
     finally:
-        _set_constants(previous)
+        set_module_constants(previous)
 
 
 def markdown(result) -> str:
@@ -122,10 +107,7 @@ def main(argv=None):
     p.add_argument("--name", default=None)
     a = p.parse_args(argv)
     a.passes = sorted(set(a.passes))
-    columns = {"skxc": {}}
-    for v in a.variant:
-        name, _, text = v.partition("=")
-        columns[name] = json.loads(text)
+    columns = {"skxc": {}, **parse_variants(a.variant)}
     result = {
         "command": "python -m benchmarks.streaming " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:])),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -462,9 +462,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         Use it before streaming with :meth:`partial_fit` to fit the tree on a
         representative sample instead of the first batch; later ``partial_fit``
         calls then train the linear model and leave the tree fixed. The
-        centroid start is chosen on this sample too (from 1,000 rows on; it
-        warns below that with fewer than 5 rows per class): the larger the
-        sample, the better a stream of long-tailed data does (:ref:`streaming`).
+        centroid start's scale is chosen on this sample too (from 1,000 rows
+        on; it warns below that with fewer than 5 rows per class), and the
+        start then follows the rows of the stream (:ref:`streaming`).
 
         Parameters
         ----------
@@ -492,11 +492,11 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         The first call fits the noise tree on this batch (it then stays fixed, so
         scores stay consistent with the bias correction) and must be given
         ``classes``; to fit the tree on another sample first, call
-        :meth:`fit_noise`. Each call draws fresh negatives. A class with rows
-        in this batch and none before (not in the first batch or
-        :meth:`fit_noise`'s sample) first gets the centroid start from its
-        rows here, at the start's scale ``init_scale_`` (:ref:`streaming`).
-        Sparse weights
+        :meth:`fit_noise`. Each call draws fresh negatives. The centroid
+        start (``init="centroid"``) follows the stream: before a batch trains,
+        each of its classes' start moves to the unit-length mean of all its
+        rows so far, at the start's scale ``init_scale_``, and a class without
+        rows before gets its start (:ref:`streaming`). Sparse weights
         (``weights``) stay in their training table between calls; ``coef_``
         is built from it (O(stored weights)) when it is read, and pickling
         stores it.

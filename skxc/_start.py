@@ -93,9 +93,7 @@ def choose_temperature(log_likelihood_at) -> tuple[float, float]:
     return float(TEMPERATURES[i]), float(scores[i])
 
 
-def unit_centroids(
-    X, codes: np.ndarray, n_classes: int, sample_weight: np.ndarray, rows=None, example_row=None, centre=None
-):  # fmt: skip
+def unit_centroids(X, codes: np.ndarray, n_classes: int, sample_weight: np.ndarray, rows=None, example_row=None):
     """Per class, the unit-length weighted mean of the L2-normalised rows of X, and the centre used.
 
     Only the rows ``rows`` (an index array; default all) count; X is not copied.
@@ -110,17 +108,15 @@ def unit_centroids(
     such as tf-idf are small). Returns ``(mu, centre)``: ``mu`` CSR float64
     (n_classes, n_features) for sparse X, dense float64 otherwise, zero rows
     for classes without rows; ``centre`` float64 (n_features,) or None.
-    Scores are ``(x - centre) @ mu.T``. ``centre`` (dense X): use this centre instead (e.g. that of the
-    model's start, :func:`start_centre`, for classes started later from a few rows).
+    Scores are ``(x - centre) @ mu.T``.
     """
-    given = centre is not None and not sp.issparse(X)
     if example_row is None:
         w = _row_weights(sample_weight, rows, X.shape[0])
-        centre = None if sp.issparse(X) else (centre if given else _centre(X, w))
+        centre = None if sp.issparse(X) else _centre(X, w)
         return _unit_rows(_class_sums(X, codes, n_classes, w, centre, rows)), centre
     w = np.asarray(sample_weight, dtype=np.float64)
-    centre = centre if given else None
-    if not sp.issparse(X) and not given:  # each row's weight in the centre: the sum of its counted examples' weights
+    centre = None
+    if not sp.issparse(X):  # each row's weight in the centre: the sum of its counted examples' weights
         idx = np.arange(codes.shape[0]) if rows is None else np.asarray(rows)
         centre = _centre(X, np.bincount(example_row[idx], weights=w[idx], minlength=X.shape[0]))
     return _unit_rows(_class_sums(X, codes, n_classes, w, centre, rows, example_row)), centre
@@ -129,6 +125,33 @@ def unit_centroids(
 def start_centre(X, sample_weight):
     """The centre of the centroid start: dense X's weighted column mean (float64), None for sparse X."""
     return None if sp.issparse(X) else _centre(X, np.asarray(sample_weight, dtype=np.float64))
+
+
+def row_sums(X, codes, n_classes: int, sample_weight, centre=None, example_row=None, rows=None):
+    """Per class, the weighted sum of its L2-normalised rows (``x - centre`` for dense X): CSR float64 for
+    sparse X, else dense float64 (n_classes x n_features). Multi-label: ``codes`` and ``sample_weight`` per
+    (row, label) example, ``example_row`` their rows. Only the examples ``rows`` count (default all). A
+    class's centroid is its sum scaled to unit length."""
+    return _class_sums(X, codes, n_classes, np.asarray(sample_weight, dtype=np.float64), centre, rows, example_row)
+
+
+def start_change(sums, batch, scale: float):
+    """How the centroid start ``scale x unit(sums_c)`` of each class c moves when the rows summed in ``batch``
+    (:func:`row_sums`) join ``sums``: ``(classes, change, sums + batch)``, ``classes`` int64 the classes with
+    rows in ``batch`` and ``change`` the move of their rows (CSR for sparse sums, else dense; float64). A class
+    without rows before gets its start, ``scale x unit(batch_c)``."""
+    if sp.issparse(sums):
+        batch = sp.csr_matrix(batch)
+        classes = np.flatnonzero(np.diff(batch.indptr) > 0)
+        old = sums[classes]
+        change = sp.csr_matrix(_unit_rows(old + batch[classes]) - _unit_rows(old)) * scale
+        return classes, change, sp.csr_matrix(sums + batch)
+    classes = np.flatnonzero(np.any(batch != 0, axis=1))
+    old = sums[classes]
+    new = old + batch[classes]
+    change = (_unit_rows(new) - _unit_rows(old)) * scale
+    sums[classes] = new  # in place: dense sums are as large as the weights
+    return classes, change, sums
 
 
 def _row_weights(sample_weight, rows, n: int) -> np.ndarray:
@@ -346,7 +369,7 @@ def centroid_start(
     of X against centroids of the rows ``fit_rows``, with ``n_negatives``
     negatives per row drawn from the tree (seeded from ``rng``); the written
     centroids use all rows. s = 0 leaves the zero start. ``centre``: dense X's weighted column mean
-    (:func:`start_centre`), or None for sparse X.
+    (:func:`start_centre`; computed here if None), unused for sparse X.
     """
     arrays = tree.arrays
     n_classes = coef.shape[0]
@@ -373,6 +396,8 @@ def centroid_start(
 
     # the class sums of the fit part and of the held-out part, each over its own rows: together, all rows
     w = np.asarray(sample_weight, dtype=np.float64)
+    if centre is None:
+        centre = start_centre(X, w)
     fit_sums = _class_sums(X, codes, n_classes, w, centre, fit_rows)
     scale, bias = choose_centroid_start(
         X[held_rows], codes[held_rows], (_unit_rows(fit_sums), centre), log_noise, negatives, rms_row_norm(X), alpha

@@ -38,20 +38,25 @@ from ._noise import frozen_classes
 from ._parallel import deferred_interrupt, n_threads, one_blas_thread, seed_rng
 from ._predict import log_noise_of
 from ._solver import Rows, check_finite_model, run_epochs
-from ._start import CALIBRATION_FRACTION, MIN_CALIBRATION_ROWS, add_centred, unit_centroids
+from ._start import CALIBRATION_FRACTION, MIN_CALIBRATION_ROWS, row_sums, start_change
 from ._state import writeable
 from ._validation import encode_labels, unique_labels, validate_training_data, warn_user
 from ._weights import HashedWeights, epoch_room, negative_insert_mask
 
 __all__ = ["AUTO_SPARSE_BYTES", "AUTO_WEIGHT_THRESHOLD", "TrainingMixin"]
 
-#: Whether ``partial_fit`` gives a class first seen after the model's start the centroid start from its rows
-#: then (``TrainingMixin._start_new_classes``); False: such classes start at zero weights (before stop 26).
-STREAM_LATE_START = True
+#: Whether the centroid start of a model started by ``fit_noise`` or a first ``partial_fit`` follows the rows of
+#: later ``partial_fit`` calls (``TrainingMixin._start_follows``); False: the start stays that of the first rows,
+#: and classes without rows there start at zero weights (before stop 26).
+STREAM_START_FOLLOWS = True
+#: The start of a class follows the stream's rows until it has this many (weighted) rows, then stays: it
+#: is what a class with few rows needs, and following a class of many costs a pass over its sums per batch
+#: for a change SGD makes anyway (the boundary of ``skxc._blend.MAX_ROWS_PER_CLASS`` and ``n_negatives``).
+START_FOLLOW_ROWS = 50
 
 #: ``fit_noise`` and a first ``partial_fit`` warn when their rows are too few for the centroid start and fewer
 #: than this many per class: streams of long-tailed data then lose most of their accuracy (docs/benchmarks.rst,
-#: "Streaming: classes first seen after the start").
+#: "Streaming: the start follows the rows").
 WARN_START_ROWS_PER_CLASS = 5
 
 #: ``weights="auto"``: sparse weights for sparse X once dense float32 weights would take this many bytes.
@@ -83,8 +88,9 @@ class TrainingMixin:
             params["n_negatives"] = self.n_negatives_
         return params
 
-    def _initialize(self, X, codes, sample_weight, rng, example_row=None, on_split=None):
-        """Fit the noise tree and allocate coef_, intercept_ and the Adagrad state (``_fit.initialize``)."""
+    def _initialize(self, X, codes, sample_weight, rng, example_row=None, on_split=None, keep_sums=False):
+        """Fit the noise tree and allocate coef_, intercept_ and the Adagrad state (``_fit.initialize``).
+        ``keep_sums`` (``fit_noise``, a first ``partial_fit``): keep what :meth:`_start_follows` needs."""
         # "auto" negatives: from the rows of this call (multi-label: 2 whatever the pairs per label)
         self.n_negatives_ = resolve_n_negatives(
             self.n_negatives, X.shape[0], len(self.classes_), example_row is not None
@@ -97,9 +103,13 @@ class TrainingMixin:
         self.noise_ = "prefit" if isinstance(self.noise, FrozenEstimator) else self.noise
         self._shared_coef, self.coef_, self._adagrad_state = start.shared_coef, start.coef, start.adagrad_state
         self.intercept_, self.init_scale_ = start.intercept, start.init_scale
-        self._start_centre = start.centre
-        # the classes the start has rows of (partial_fit starts the others when their rows come: _start_new_classes)
-        self._class_seen = np.bincount(codes, weights=sample_weight, minlength=len(self.classes_)) > 0
+        # a stream's start follows its rows (_start_follows): the class sums of the rows so far, and the centre
+        for name in ("_start_sums", "_start_centre", "_start_rows"):
+            self.__dict__.pop(name, None)
+        if keep_sums and self.init == "centroid" and start.init_scale > 0:
+            self._start_sums = row_sums(X, codes, len(self.classes_), sample_weight, start.centre, example_row)
+            self._start_centre = start.centre
+            self._start_rows = np.bincount(codes, weights=sample_weight, minlength=len(self.classes_))
         self.centroid_blend_, self.score_temperature_ = 0.0, 1.0
         self._rng, self._auto_learning_rate = rng, start.auto_learning_rate
         self.t_ = 0
@@ -227,8 +237,8 @@ class TrainingMixin:
             if multilabel:
                 self.label_cardinality_ = label_cardinality(Y, sample_weight)
             split = self._initialize(X, codes, pair_weight, rng, example_row, on_split)
-        elif getattr(self, "_class_seen", None) is not None:  # a warm start trains these classes' rows
-            self._class_seen = self._class_seen | (np.bincount(codes, weights=pair_weight, minlength=len(classes)) > 0)
+        else:  # a warm start of a streamed model: its start follows these rows too
+            self._start_follows(X, codes, pair_weight, example_row)
         return X, val, self._rows(X, codes, pair_weight, example_row, Y), split
 
     def _train(self, rows: Rows, n_epochs: int, val=None, check_convergence=True, keep_table=False, truncate=0.0):
@@ -313,7 +323,7 @@ class TrainingMixin:
                 self.label_cardinality_ = label_cardinality(y, sample_weight)
             self.classes_ = classes
             self._set_kind(multilabel)
-            split = self._initialize(X, codes, pair_weight, seed_rng(self.random_state), example_row)
+            split = self._initialize(X, codes, pair_weight, seed_rng(self.random_state), example_row, keep_sums=True)
         self._warn_if_no_start(split, X.shape[0], "fit_noise's sample")
         return self
 
@@ -341,41 +351,58 @@ class TrainingMixin:
             UserWarning,
         )
 
-    def _start_new_classes(self, X, codes, sample_weight, example_row=None) -> None:
-        """``partial_fit`` after the first call: classes with rows here and none in the rows the model was
-        started from or trained on so far get the centroid start now, from their rows in this batch, at the
-        start's scale ``init_scale_`` (``init="centroid"`` with a start chosen, s > 0), before the batch trains.
+    def _start_follows(self, X, codes, sample_weight, example_row=None) -> None:
+        """A model started by ``fit_noise`` or a first ``partial_fit`` (with a centroid start, s > 0): move each
+        class's start ``init_scale_ x unit(sum of its L2-normalised rows)`` to include its rows here, before
+        they train, as ``fit``'s start includes all of a class's rows; a class without rows so far gets its
+        start; a class with ``START_FOLLOW_ROWS`` rows or more keeps the start it has.
 
-        Without it a class first seen after the start (e.g. absent from the first batch or from
-        ``fit_noise``'s sample) starts at zero weights, which a few SGD steps on one or two rows barely move:
-        the stream would lose the centroid start on those classes (docs/benchmarks.rst, "Streaming:
-        classes first seen after the start").
+        The start is part of the weights (SGD's steps are added to it), so the move is added to coef_ (and
+        the common term, minus its mean over the classes, as the start writes it). Cost: the class sums
+        (about one entry per (class, feature) pair of the rows so far) and, for sparse X, one pass over them.
+        Without it a stream keeps the start of its first rows, and classes absent from them start at zero
+        weights (docs/benchmarks.rst, "Streaming: the start follows the rows").
         """
-        seen = getattr(self, "_class_seen", None)
-        if seen is None or not STREAM_LATE_START:  # None: a model from before this was tracked
+        sums = self.__dict__.get("_start_sums")
+        if sums is None or not STREAM_START_FOLLOWS:
             return
+        n_classes = len(self.classes_)
         weight = np.asarray(sample_weight, dtype=np.float64)
-        new = np.bincount(codes, weights=weight, minlength=len(seen)) > 0
-        new &= ~seen
-        if not new.any():
+        followed = self._start_rows < START_FOLLOW_ROWS  # classes of fewer rows so far
+        self._start_rows = self._start_rows + np.bincount(codes, weights=weight, minlength=n_classes)
+        examples = np.flatnonzero(followed[codes] & (weight > 0))
+        if examples.size == 0:
             return
-        scale = float(getattr(self, "init_scale_", 0.0))
-        if self.init == "centroid" and scale > 0:
-            rows = np.flatnonzero(new[codes] & (weight > 0))
-            centroids = unit_centroids(
-                X, codes, len(seen), weight, rows, example_row, centre=getattr(self, "_start_centre", None)
-            )  # their classes' rows only: zero for the others
-            if self._sparse_weights():  # as sparse_centred: scale mu stored, -scale mean mu in the shared term
-                mu = centroids[0]
-                table = training_model(self.__dict__, room=lambda weights: 0)  # the kept table, or one from coef_
-                table.add_csr(mu * scale)
-                shared = getattr(self, "_shared_coef", None)
-                common = -scale * np.asarray(mu.mean(axis=0)).ravel()
-                self._shared_coef = (common if shared is None else shared + common).astype(FLOAT)
-            else:
-                self.coef_, self.intercept_ = writeable(self.coef_), writeable(self.intercept_)
-                add_centred(self.coef_, self.intercept_, centroids, scale)
-        self._class_seen = seen | new
+        centre = self.__dict__.get("_start_centre")
+        batch = row_sums(X, codes, n_classes, weight, centre, example_row, examples)
+        classes, change, self._start_sums = start_change(sums, batch, float(self.init_scale_))
+        if classes.size == 0:
+            return
+        mean = np.asarray(change.sum(axis=0), dtype=np.float64).ravel() / n_classes
+        if self._sparse_weights():  # stored weights + the common term, as sparse_centred writes the start
+            counts = np.zeros(n_classes, dtype=np.int64)
+            counts[classes] = np.diff(change.indptr)
+            indptr = np.concatenate([[0], np.cumsum(counts)])
+            full = sp.csr_matrix((change.data, change.indices, indptr), shape=(n_classes, change.shape[1]))
+            full.has_canonical_format = change.has_canonical_format  # the same rows, placed: no re-sorting
+            table = training_model(self.__dict__, room=lambda weights: 0)  # the kept table, or one from coef_
+            table.add_csr(full)
+            shared = self.__dict__.get("_shared_coef")
+            self._shared_coef = (-mean if shared is None else shared - mean).astype(FLOAT)
+            return
+        coef, intercept = writeable(self.coef_), writeable(self.intercept_)
+        if sp.issparse(change):  # sparse X: only the entries of the moved sums, and the features they touch
+            entries = change.tocoo()
+            np.add.at(coef, (classes[entries.row], entries.col), entries.data.astype(FLOAT))
+            touched = np.flatnonzero(mean)
+            coef[:, touched] -= mean[touched].astype(FLOAT)
+        else:
+            coef[classes] += change.astype(FLOAT)
+            coef -= mean.astype(FLOAT)[None, :]
+        if centre is not None:  # dense X: the centre moves into the biases, as in add_centred
+            intercept[classes] -= (change @ centre).astype(FLOAT)
+            intercept += FLOAT(mean @ centre)
+        self.coef_, self.intercept_ = coef, intercept
 
     def _partial_fit(self, X, y, classes, sample_weight):
         """``partial_fit``: the first call initialises (tree fitted on this batch), each call trains one epoch."""
@@ -405,10 +432,12 @@ class TrainingMixin:
                     self.classes_ = classes
                     self._set_kind(True)
                     self.label_cardinality_ = label_cardinality(y, sample_weight)
-                    split = self._initialize(X, codes, pair_weight, seed_rng(self.random_state), example_row)
+                    split = self._initialize(
+                        X, codes, pair_weight, seed_rng(self.random_state), example_row, keep_sums=True
+                    )
                 self._warn_if_no_start(split, X.shape[0], "partial_fit's first batch")
             else:
-                self._start_new_classes(X, codes, pair_weight, example_row)
+                self._start_follows(X, codes, pair_weight, example_row)
             self._train(self._rows(X, codes, pair_weight, example_row, y), 1, check_convergence=False, keep_table=True)
             return self
         if first:
@@ -419,11 +448,11 @@ class TrainingMixin:
             with intact_on_error(self.__dict__):
                 _check_partial_fit_first_call(self, classes)
                 self._set_kind(False)
-                split = self._initialize(X, codes, sample_weight, seed_rng(self.random_state))
+                split = self._initialize(X, codes, sample_weight, seed_rng(self.random_state), keep_sums=True)
             self._warn_if_no_start(split, X.shape[0], "partial_fit's first batch")
         else:
             _check_partial_fit_first_call(self, classes)
             codes = encode_labels(self.classes_, y, "y")
-            self._start_new_classes(X, codes, sample_weight)
+            self._start_follows(X, codes, sample_weight)
         self._train(self._rows(X, codes, sample_weight), 1, check_convergence=False, keep_table=True)
         return self

@@ -30,15 +30,15 @@ def _long_tail_set(directory: Path, C=1500, K=3000, per=3, seed=0):
 
 
 def test_streaming_table_and_variant(tmp_path):
-    """One row per column; a module-constant variant applies to its column only (without the late start
+    """One row per column; a module-constant variant applies to its column only (without the start following the rows
     the stream from a sample scores lower here) and is restored afterwards."""
     data = tmp_path / "tail"
     _long_tail_set(data)
     out = tmp_path / "out"
     argv = [str(data), "--batches", "4", "--passes", "1", "2", "--sample", "0.34", "--threads", "1", "--out", str(out),
-            "--name", "t", "--variant", 'before={"skxc._training.STREAM_LATE_START": false}']  # fmt: skip
+            "--name", "t", "--variant", 'before={"skxc._training.STREAM_START_FOLLOWS": false}']  # fmt: skip
     main(argv)
-    assert training.STREAM_LATE_START is True
+    assert training.STREAM_START_FOLLOWS is True
     result = json.loads((out / "streaming_t.json").read_text())
     runs = result["data_sets"]["tail"]
     assert set(runs["columns"]) == {"skxc", "before"} and 0 < runs["fit"]["top1"] <= 1

@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from scipy.optimize import minimize_scalar
 from scipy.special import log_expit, logsumexp
 
+import skxc._training as training_module
 from skxc import AdversarialSoftmaxClassifier, AuxiliaryTree
 from skxc._config import PADDING_BIAS
 from skxc._start import (
@@ -248,48 +249,61 @@ def _effective_weights(clf):
     return coef.astype(np.float64) + (0.0 if shared is None else shared.astype(np.float64))
 
 
+def _unit_row_sums(X, rows, labels, n_classes, centre):
+    """Reference: per class, the sum of the L2-normalised rows ``X[rows]`` (minus ``centre``) of its labels."""
+    Xb = np.asarray(X[rows].toarray() if sp.issparse(X) else X[rows], dtype=np.float64)
+    Xb = Xb - (0.0 if centre is None else centre)
+    sums = np.zeros((n_classes, Xb.shape[1]))
+    np.add.at(sums, labels, Xb / np.linalg.norm(Xb, axis=1, keepdims=True))
+    return sums
+
+
+def _examples(y, rows, multilabel):
+    """(row positions within ``rows``, labels) of the examples of ``y[rows]``."""
+    if multilabel:
+        pairs = sp.coo_matrix(y[rows])
+        return pairs.row, pairs.col
+    return np.arange(len(rows)), y[rows]
+
+
+def _unit(sums):
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    return np.divide(sums, norms, out=np.zeros_like(sums), where=norms > 0)
+
+
 @pytest.mark.parametrize(
     "sparse, weights, multilabel",
     [(False, "dense", False), (True, "dense", False), (True, "sparse", False), (True, "sparse", True)],
 )
-def test_partial_fit_starts_classes_first_seen_later(sparse, weights, multilabel):
-    """A class with no rows in the start's sample gets the centroid start from its rows of the first
-    partial_fit batch that has them: scale init_scale_ times its unit centroid (dense X: about the
-    start's centre), the mean over all classes subtracted, as the start writes it; classes started
-    before keep their weights. (A learning rate of 1e-9: training moves no weight visibly.)"""
+def test_partial_fit_start_follows_the_rows(sparse, weights, multilabel, monkeypatch):
+    """After fit_noise, each partial_fit moves every class's centroid start to include its rows there:
+    init_scale_ x unit(sum of the class's normalised rows so far) (dense X: about the start's centre), the
+    mean over the classes subtracted as the start writes it; a class without rows before gets its start.
+    (A learning rate of 1e-9: training moves no weight visibly; every class followed, whatever its rows.)"""
+    monkeypatch.setattr(training_module, "START_FOLLOW_ROWS", np.inf)
     X, y, first, second = _stream_halves(sparse=sparse, multilabel=multilabel)
     clf = AdversarialSoftmaxClassifier(random_state=0, n_components=4, weights=weights, learning_rate=1e-9)
     classes = None if multilabel else np.arange(600)
     clf.fit_noise(X[first], y[first], classes=classes)
-    s = clf.init_scale_
-    seen = np.zeros(600, dtype=bool)
-    seen[sp.find(y[first])[1] if multilabel else y[first]] = True
-    assert s > 0 and 200 < seen.sum() <= 300
-    np.testing.assert_array_equal(clf._class_seen, seen)
+    s, centre = clf.init_scale_, clf._start_centre
+    assert s > 0 and (centre is None) == sparse
+    at, labels = _examples(y, first, multilabel)
+    before_sums = _unit_row_sums(X, first[at], labels, 600, centre)
+    np.testing.assert_allclose(_dense(clf._start_sums), before_sums, atol=1e-10)
     before, intercept = _effective_weights(clf), clf.intercept_.astype(np.float64)
     clf.partial_fit(X[second], y[second], classes=classes)
-    present = np.zeros(600, dtype=bool)
-    present[sp.find(y[second])[1] if multilabel else y[second]] = True
-    np.testing.assert_array_equal(clf._class_seen, seen | present)
-    # reference: unit centroids of the new classes' rows of the batch, about the start's centre
-    Xb = np.asarray(X[second].toarray() if sparse else X[second], dtype=np.float64)
-    if multilabel:
-        pairs = sp.coo_matrix(y[second])
-        rows, labels = pairs.row, pairs.col
-    else:
-        rows, labels = np.arange(second.size), y[second]
-    centre = None if sparse else clf._start_centre
-    Xc = Xb - (0.0 if centre is None else centre)
-    unit = Xc / np.linalg.norm(Xc, axis=1, keepdims=True)
-    new = ~seen[labels]
-    sums = np.zeros((600, Xb.shape[1]))
-    np.add.at(sums, labels[new], unit[rows[new]])
-    norms = np.linalg.norm(sums, axis=1, keepdims=True)
-    mu = np.divide(sums, norms, out=np.zeros_like(sums), where=norms > 0)
-    start = s * (mu - mu.mean(axis=0))
-    np.testing.assert_allclose(_effective_weights(clf), before + start, atol=1e-5)
-    expect_intercept = intercept - (0.0 if centre is None else start @ centre)
-    np.testing.assert_allclose(clf.intercept_, expect_intercept, atol=1e-5)
+    at, labels = _examples(y, second, multilabel)
+    after_sums = before_sums + _unit_row_sums(X, second[at], labels, 600, centre)
+    np.testing.assert_allclose(_dense(clf._start_sums), after_sums, atol=1e-10)
+    change = s * (_unit(after_sums) - _unit(before_sums))
+    assert np.abs(change[:300]).max() > 0.01 and np.abs(change[300:]).max() > 0.01  # old and new classes move
+    change -= change.mean(axis=0)
+    np.testing.assert_allclose(_effective_weights(clf), before + change, atol=1e-5)
+    np.testing.assert_allclose(clf.intercept_, intercept - (0.0 if centre is None else change @ centre), atol=1e-5)
+
+
+def _dense(a):
+    return a.toarray() if sp.issparse(a) else np.asarray(a)
 
 
 def _long_tail_text(C=600, K=2000, per=4, seed=0):
@@ -301,10 +315,10 @@ def _long_tail_text(C=600, K=2000, per=4, seed=0):
     return X, y
 
 
-def test_streaming_from_a_sample_predicts_better_with_the_late_start(monkeypatch):
+def test_streaming_from_a_sample_predicts_better_when_the_start_follows(monkeypatch):
     """Long tail (5 rows per class), the tree and start fitted on a sample of half the classes: the
-    classes first seen in the stream are predicted far better with the late start than from zero
-    weights (one held-out row per class)."""
+    classes first seen in the stream are predicted far better when the start follows the stream's rows
+    than from zero weights (one held-out row per class)."""
     X, y = _long_tail_text(per=5)
     first_rows = np.unique(y, return_index=True)[1]
     test, rest = first_rows, np.setdiff1d(np.arange(y.size), first_rows)
@@ -321,7 +335,7 @@ def test_streaming_from_a_sample_predicts_better_with_the_late_start(monkeypatch
         return clf.score(X[new], y[new])
 
     with_start = streamed()
-    monkeypatch.setattr(AdversarialSoftmaxClassifier, "_start_new_classes", lambda *args: None)
+    monkeypatch.setattr(AdversarialSoftmaxClassifier, "_start_follows", lambda *args: None)
     without = streamed()
     assert with_start > 0.7 and with_start > without + 0.3, (with_start, without)
 
@@ -345,26 +359,54 @@ def test_streaming_warns_when_the_first_rows_cannot_choose_a_start():
     assert not [w for w in caught if "centroid start" in str(w.message)]
 
 
-def test_models_without_class_tracking_stream_on():
-    """A model pickled before the classes seen were tracked (no ``_class_seen``) continues partial_fit
-    as before: no late start."""
+def test_models_without_start_sums_stream_on():
+    """A model without the class sums (``fit``, or pickled before they were kept) continues partial_fit
+    with its start as it is."""
     X, y, first, second = _stream_halves()
     clf = AdversarialSoftmaxClassifier(random_state=0, n_components=4, learning_rate=1e-9)
     clf.fit_noise(X[first], y[first], classes=np.arange(600))
-    del clf._class_seen
+    del clf._start_sums
     before = _effective_weights(clf)
     clf.partial_fit(X[second], y[second])
     np.testing.assert_allclose(_effective_weights(clf), before, atol=1e-5)
-    assert not hasattr(clf, "_class_seen")
+    assert not hasattr(clf, "_start_sums")
+    fitted = AdversarialSoftmaxClassifier(random_state=0, n_components=4, max_iter=1).fit(X, y)
+    assert not hasattr(fitted, "_start_sums")  # fit keeps no sums
 
 
-def test_a_warm_fit_counts_its_classes_as_started():
-    """A warm ``fit`` trains every class it has rows of: a later partial_fit does not start them again."""
+def test_a_class_with_enough_rows_keeps_its_start(monkeypatch):
+    """From START_FOLLOW_ROWS rows on, a class's start (its sums and weights) no longer follows the stream."""
+    monkeypatch.setattr(training_module, "START_FOLLOW_ROWS", 4)
+    X, y, first, second = _stream_halves()
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_components=4, learning_rate=1e-9)
+    clf.fit_noise(X[first], y[first], classes=np.arange(600))
+    rows = np.bincount(y[first], minlength=600)
+    np.testing.assert_array_equal(clf._start_rows, rows)
+    sums, before = clf._start_sums.copy(), _effective_weights(clf)
+    clf.partial_fit(X[second], y[second])
+    kept = rows >= 4
+    followed = ~kept & (np.bincount(y[second], minlength=600) > 0)
+    assert kept.sum() > 20 and followed.sum() > 100
+    np.testing.assert_array_equal(clf._start_sums[kept], sums[kept])
+    assert (np.abs(clf._start_sums[followed] - sums[followed]).max(axis=1) > 0).all()
+    moved = _effective_weights(clf) - before
+    moved -= moved[np.flatnonzero(kept)[0]]  # the common term moves every class alike: a kept class's move
+    assert np.abs(moved[kept]).max() < 1e-5 < np.abs(moved[followed]).max(axis=1).min()
+    np.testing.assert_array_equal(clf._start_rows, rows + np.bincount(y[second], minlength=600))
+
+
+def test_a_warm_fit_of_a_streamed_model_moves_its_start_too(monkeypatch):
+    """A warm ``fit`` of a model started by partial_fit adds its rows to the start's class sums."""
+    monkeypatch.setattr(training_module, "START_FOLLOW_ROWS", np.inf)
     X, y, first, second = _stream_halves()
     classes = np.unique(y)  # all of them in fit's y: fit continues the streamed model
     clf = AdversarialSoftmaxClassifier(random_state=0, n_components=4, max_iter=1, warm_start=True)
     clf.partial_fit(X[first], y[first], classes=classes)
-    assert clf.init_scale_ > 0 and not clf._class_seen.all()
-    tree = clf.tree_
+    assert clf.init_scale_ > 0
+    tree, sums = clf.tree_, clf._start_sums.copy()
     clf.fit(X, y)
-    assert clf.tree_ is tree and clf._class_seen.all()  # warm (the same tree), every class trained
+    assert clf.tree_ is tree  # warm
+    codes = np.searchsorted(classes, y)
+    np.testing.assert_allclose(
+        clf._start_sums, sums + _unit_row_sums(X, np.arange(len(y)), codes, len(classes), clf._start_centre), atol=1e-10
+    )

@@ -366,6 +366,13 @@ class TrainingMixin:
         sums = self.__dict__.get("_start_sums")
         if sums is None or not STREAM_START_FOLLOWS:
             return
+        with deferred_interrupt() as stop:  # Ctrl-C: the sums and the weights move together, or neither
+            self._move_start(sums, X, codes, sample_weight, example_row)
+        if stop.requested:  # the start has moved, the batch has not trained
+            raise KeyboardInterrupt
+
+    def _move_start(self, sums, X, codes, sample_weight, example_row) -> None:
+        """:meth:`_start_follows`'s move."""
         n_classes = len(self.classes_)
         weight = np.asarray(sample_weight, dtype=np.float64)
         followed = self._start_rows < START_FOLLOW_ROWS  # classes of fewer rows so far

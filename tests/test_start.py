@@ -410,3 +410,33 @@ def test_a_warm_fit_of_a_streamed_model_moves_its_start_too(monkeypatch):
     np.testing.assert_allclose(
         clf._start_sums, sums + _unit_row_sums(X, np.arange(len(y)), codes, len(classes), clf._start_centre), atol=1e-10
     )
+
+
+def test_ctrl_c_while_the_start_moves_moves_it_whole(monkeypatch):
+    """Ctrl-C during the start's move: the move completes (the class sums and the weights agree), then
+    partial_fit raises KeyboardInterrupt before the batch trains."""
+    import signal
+
+    monkeypatch.setattr(training_module, "START_FOLLOW_ROWS", np.inf)
+    X, y, first, second = _stream_halves()
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_components=4, learning_rate=1e-9)
+    clf.fit_noise(X[first], y[first], classes=np.arange(600))
+    real = training_module.start_change
+
+    def interrupted(*args):
+        signal.raise_signal(signal.SIGINT)  # as a user's Ctrl-C, in the middle of the move
+        return real(*args)
+
+    monkeypatch.setattr(training_module, "start_change", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        clf.partial_fit(X[second], y[second])
+    assert clf.n_iter_ == 0  # the batch did not train
+    s, centre = clf.init_scale_, clf._start_centre
+    at, labels = _examples(y, first, False)
+    before_sums = _unit_row_sums(X, first[at], labels, 600, centre)
+    after_sums = before_sums + _unit_row_sums(X, second, y[second], 600, centre)
+    np.testing.assert_allclose(clf._start_sums, after_sums, atol=1e-10)
+    start = s * (_unit(after_sums) - _unit(after_sums).mean(axis=0))  # the weights: the start of all rows
+    np.testing.assert_allclose(
+        _effective_weights(clf) - _effective_weights(clf).mean(axis=0), start - start.mean(axis=0), atol=1e-5
+    )

@@ -152,3 +152,11 @@ def set_module_constants(params: dict) -> tuple[dict, dict]:
         previous[key] = getattr(module, name)
         setattr(module, name, params.pop(key))
     return params, previous
+
+
+def write_results(out, stem: str, name, result, text: str) -> None:
+    """Write ``result`` as ``STEM[_NAME].json`` and ``text`` (its markdown table) as ``.md`` in ``out``; print it."""
+    stem = stem + (f"_{name}" if name else "")
+    write_json(Path(out) / f"{stem}.json", result)
+    (Path(out) / f"{stem}.md").write_text(text)
+    print(text)

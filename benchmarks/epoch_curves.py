@@ -21,11 +21,10 @@ import sys
 import tempfile
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 
-from benchmarks._common import load_split, machine, parse_variants, write_json
+from benchmarks._common import load_split, machine, parse_variants, write_results
 from benchmarks.longtail import materialise
 
 
@@ -114,10 +113,7 @@ def main(argv=None):
                 }
                 print("   " + " ".join(f"{100 * r['top1']:.2f}" for r in runs[col]["curve"]), flush=True)
             result["data_sets"][path.name] = runs
-    stem = "epoch_curves" + (f"_{a.name}" if a.name else "")
-    write_json(Path(a.out) / f"{stem}.json", result)
-    (Path(a.out) / f"{stem}.md").write_text(markdown(result))
-    print(markdown(result))
+    write_results(a.out, "epoch_curves", a.name, result, markdown(result))
 
 
 if __name__ == "__main__":

@@ -26,11 +26,10 @@ import sys
 import tempfile
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 
-from benchmarks._common import load_split, machine, parse_variants, set_module_constants, write_json
+from benchmarks._common import load_split, machine, parse_variants, set_module_constants, write_results
 from benchmarks.longtail import materialise
 
 
@@ -133,10 +132,7 @@ def main(argv=None):
                 runs["columns"][col] = {start: stream(X, y, Xt, yt, params, start, a) for start in ("first", "sample")}
                 print(f"-- {name} {col}: " + json.dumps(runs["columns"][col]), flush=True)
             result["data_sets"][name] = runs
-    stem = "streaming" + (f"_{a.name}" if a.name else "")
-    write_json(Path(a.out) / f"{stem}.json", result)
-    (Path(a.out) / f"{stem}.md").write_text(markdown(result))
-    print(markdown(result))
+    write_results(a.out, "streaming", a.name, result, markdown(result))
 
 
 if __name__ == "__main__":

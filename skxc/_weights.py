@@ -174,9 +174,7 @@ class HashedWeights:
         Room is made for ``extra`` more keys.
         """
         coef = sp.csr_matrix(coef)
-        n_features = coef.shape[1]
-        rows = np.repeat(np.arange(coef.shape[0], dtype=np.int64), np.diff(coef.indptr))
-        src_keys = rows * n_features + coef.indices.astype(np.int64)
+        src_keys = _csr_keys(coef)
         table = cls(coef.shape, _capacity_for(coef.nnz + int(extra)), acc_data is not None)
         src_acc = np.zeros(0, dtype=FLOAT) if acc_data is None else np.asarray(acc_data, dtype=FLOAT)
         table.count = int(
@@ -193,8 +191,7 @@ class HashedWeights:
             delta = delta.copy()
             delta.sum_duplicates()
         self.reserve(delta.nnz)
-        rows = np.repeat(np.arange(delta.shape[0], dtype=np.int64), np.diff(delta.indptr))
-        src_keys = rows * self.shape[1] + delta.indices.astype(np.int64)
+        src_keys = _csr_keys(delta)
         self.count += int(add_all(src_keys, np.asarray(delta.data, dtype=FLOAT), self.keys, self.vals, self.shift))
 
     def to_csr(self):
@@ -214,6 +211,12 @@ class HashedWeights:
         coef = sp.csr_matrix((data, indices, indptr.astype(index_dtype)), shape=self.shape, copy=False)
         coef.has_sorted_indices = True
         return coef, (acc if self.full else None)
+
+
+def _csr_keys(coef: sp.csr_matrix) -> np.ndarray:
+    """int64 table key ``c * n_features + j`` of each stored entry of CSR ``coef``, in its order."""
+    rows = np.repeat(np.arange(coef.shape[0], dtype=np.int64), np.diff(coef.indptr))
+    return rows * coef.shape[1] + coef.indices.astype(np.int64)
 
 
 def _row_lengths(rows, mask=None) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Streaming with partial_fit against fit: test top-1 after passes over the training rows in batches.
 
-For each data set the training rows, shuffled once (seed 0), are cut into ``--batches`` batches and
-streamed through ``partial_fit`` for the largest of ``--passes``; test top-1 is taken after each pass
+For each data set the training rows, shuffled once (seed 0), are cut into ``--batches`` batches (or
+batches of about ``--batch-rows`` rows each) and streamed through ``partial_fit`` for the largest of ``--passes``; test top-1 is taken after each pass
 listed. Two ways to start the stream (each a fresh model per column):
 
 - ``first``: the first ``partial_fit`` call initialises the model on its batch (tree, centroid start);
@@ -37,6 +37,11 @@ def _top1(clf, Xt, yt) -> float:
     return float(np.mean(clf.predict_top_k(Xt, k=1)[:, 0] == yt))
 
 
+def n_batches(n_rows: int, a) -> int:
+    """``--batches``, or with ``--batch-rows`` as many batches as give about that many rows each."""
+    return max(1, round(n_rows / a.batch_rows)) if a.batch_rows else a.batches
+
+
 def stream(X, y, Xt, yt, params, start, a) -> dict:
     """Top-1 after each pass of ``a.passes`` and the streaming seconds (evaluation excluded)."""
     from skxc import AdversarialSoftmaxClassifier
@@ -49,7 +54,7 @@ def stream(X, y, Xt, yt, params, start, a) -> dict:
         if start == "sample":
             sample = np.random.default_rng(1).permutation(X.shape[0])[: int(a.sample * X.shape[0])]
             clf.fit_noise(X[sample], y[sample], classes=classes)
-        batches = np.array_split(np.random.default_rng(0).permutation(X.shape[0]), a.batches)
+        batches = np.array_split(np.random.default_rng(0).permutation(X.shape[0]), n_batches(X.shape[0], a))
         seconds, top1 = time.perf_counter() - t0, {}
         for done in range(1, max(a.passes) + 1):
             t0 = time.perf_counter()
@@ -70,8 +75,13 @@ def markdown(result) -> str:
         "",
         f"`{result['command']}`",
         "",
-        f"{result['date']}; {result['machine']}. Training rows shuffled once and cut into {result['batches']} "
-        f"batches; `first`: the first batch initialises the model; `sample`: `fit_noise` on a random "
+        f"{result['date']}; {result['machine']}. Training rows shuffled once and cut into "
+        + (
+            f"batches of about {result['batch_rows']:,} rows"
+            if result.get("batch_rows")
+            else f"{result['batches']} batches"
+        )
+        + f"; `first`: the first batch initialises the model; `sample`: `fit_noise` on a random "
         f"{result['sample']:.0%} of the rows first. Top-1 on the test rows after the given passes; seconds: "
         "fit_noise and all passes (evaluation excluded). `fit`: the default fit on all rows.",
         "",
@@ -97,6 +107,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data", nargs="+", help="data set directories in the shared format, or 'generated'")
     p.add_argument("--batches", type=int, default=10)
+    p.add_argument("--batch-rows", type=int, default=None, help="batches of about this many rows (not --batches)")
     p.add_argument("--passes", type=int, nargs="+", default=[1, 3], help="passes after which to score")
     p.add_argument("--sample", type=float, default=0.2, help="fit_noise's fraction of the rows ('sample')")
     p.add_argument("--threads", type=int, default=2)
@@ -113,6 +124,7 @@ def main(argv=None):
         "machine": json.dumps(machine()),
         "threads": a.threads,
         "batches": a.batches,
+        "batch_rows": a.batch_rows,
         "passes": a.passes,
         "sample": a.sample,
         "columns": columns,

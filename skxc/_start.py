@@ -122,9 +122,16 @@ def unit_centroids(X, codes: np.ndarray, n_classes: int, sample_weight: np.ndarr
     return _unit_rows(_class_sums(X, codes, n_classes, w, centre, rows, example_row)), centre
 
 
-def start_centre(X, sample_weight):
-    """The centre of the centroid start: dense X's weighted column mean (float64), None for sparse X."""
-    return None if sp.issparse(X) else _centre(X, np.asarray(sample_weight, dtype=np.float64))
+def start_centre(X, sample_weight, example_row=None):
+    """The centre of the centroid start: dense X's weighted column mean (float64), None for sparse X.
+    Multi-label: ``sample_weight`` per (row, label) example and ``example_row`` their rows of X (a row
+    counts once per label, as in the start)."""
+    if sp.issparse(X):
+        return None
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if example_row is not None:
+        w = np.bincount(example_row, weights=w, minlength=X.shape[0])
+    return _centre(X, w)
 
 
 def row_sums(X, codes, n_classes: int, sample_weight, centre=None, example_row=None, rows=None):
@@ -152,6 +159,13 @@ def start_change(sums, batch, scale: float):
     change = (_unit_rows(new) - _unit_rows(old)) * scale
     sums[classes] = new  # in place: dense sums are as large as the weights
     return classes, change, sums
+
+
+def class_starts(sums, classes: np.ndarray, scale: float):
+    """The centroid start ``scale x unit(sums_c)`` of each class c in ``classes`` (rows in that order; CSR for
+    sparse ``sums``, else dense; float64), before the mean over all classes is taken off."""
+    start = _unit_rows(sums[classes]) * scale
+    return sp.csr_matrix(start) if sp.issparse(sums) else start
 
 
 def _row_weights(sample_weight, rows, n: int) -> np.ndarray:
@@ -355,24 +369,12 @@ def sparse_centred(centroids, scale: float, bias: float, intercept: np.ndarray):
     return coef, (-scale * mean).astype(FLOAT)
 
 
-def centroid_start(
-    coef, intercept, X, codes, sample_weight, fit_rows, held_rows, tree, n_negatives, alpha, rng, centre=None
-):  # fmt: skip
-    """``init="centroid"``: write the start into ``coef`` and ``intercept`` (both zero); return its scale s.
-
-    Sparse weights (``coef`` a scipy.sparse matrix, which is not written):
-    returns ``(s, start)`` with ``start`` the ``(coef, shared)`` of
-    :func:`sparse_centred`, or None when s = 0.
-
-    ``tree`` is the fitted noise :class:`~skxc.AuxiliaryTree`; the scale and
-    bias are chosen by :func:`choose_centroid_start` on the rows ``held_rows``
-    of X against centroids of the rows ``fit_rows``, with ``n_negatives``
-    negatives per row drawn from the tree (seeded from ``rng``); the written
-    centroids use all rows. s = 0 leaves the zero start. ``centre``: dense X's weighted column mean
-    (:func:`start_centre`; computed here if None), unused for sparse X.
-    """
+def held_out_start(X_held, codes_held, sums, centre, tree, n_negatives: int, alpha: float, rng, unit: float):
+    """``(s, b)`` of :func:`choose_centroid_start` for the held-out rows ``X_held`` (classes ``codes_held``)
+    against the centroids of the class sums ``sums`` (:func:`row_sums`, rows other than the held-out ones),
+    with ``n_negatives`` negatives per row drawn from the fitted noise ``tree`` (one RNG state seeded from
+    ``rng``); ``unit`` is the RMS row norm that the scales are in units of."""
     arrays = tree.arrays
-    n_classes = coef.shape[0]
     state = seed_states(rng, 1)[0]
 
     projected = [None, None]  # the last block and its projection: the held-out rows are projected once
@@ -394,13 +396,33 @@ def centroid_start(
         sample_classes(Z, n_negatives, arrays.node_weight, arrays.node_bias, arrays.leaf_class, state, drawn, log_p)
         return drawn, log_p
 
+    return choose_centroid_start(X_held, codes_held, (_unit_rows(sums), centre), log_noise, negatives, unit, alpha)
+
+
+def centroid_start(
+    coef, intercept, X, codes, sample_weight, fit_rows, held_rows, tree, n_negatives, alpha, rng, centre=None
+):  # fmt: skip
+    """``init="centroid"``: write the start into ``coef`` and ``intercept`` (both zero); return its scale s.
+
+    Sparse weights (``coef`` a scipy.sparse matrix, which is not written):
+    returns ``(s, start)`` with ``start`` the ``(coef, shared)`` of
+    :func:`sparse_centred`, or None when s = 0.
+
+    ``tree`` is the fitted noise :class:`~skxc.AuxiliaryTree`; the scale and
+    bias are chosen by :func:`choose_centroid_start` on the rows ``held_rows``
+    of X against centroids of the rows ``fit_rows``, with ``n_negatives``
+    negatives per row drawn from the tree (seeded from ``rng``); the written
+    centroids use all rows. s = 0 leaves the zero start. ``centre``: dense X's weighted column mean
+    (:func:`start_centre`; computed here if None), unused for sparse X.
+    """
+    n_classes = coef.shape[0]
     # the class sums of the fit part and of the held-out part, each over its own rows: together, all rows
     w = np.asarray(sample_weight, dtype=np.float64)
     if centre is None:
         centre = start_centre(X, w)
     fit_sums = _class_sums(X, codes, n_classes, w, centre, fit_rows)
-    scale, bias = choose_centroid_start(
-        X[held_rows], codes[held_rows], (_unit_rows(fit_sums), centre), log_noise, negatives, rms_row_norm(X), alpha
+    scale, bias = held_out_start(
+        X[held_rows], codes[held_rows], fit_sums, centre, tree, n_negatives, alpha, rng, rms_row_norm(X)
     )
     start = None
     if scale > 0:

@@ -38,9 +38,19 @@ from ._noise import frozen_classes
 from ._parallel import deferred_interrupt, n_threads, one_blas_thread, seed_rng
 from ._predict import log_noise_of
 from ._solver import Rows, check_finite_model, run_epochs
-from ._start import CALIBRATION_FRACTION, MIN_CALIBRATION_ROWS, row_sums, start_change
+from ._start import (
+    CALIBRATION_FRACTION,
+    MAX_SCALE_ROWS,
+    MIN_CALIBRATION_ROWS,
+    class_starts,
+    held_out_start,
+    rms_row_norm,
+    row_sums,
+    start_centre,
+    start_change,
+)
 from ._state import writeable
-from ._validation import encode_labels, unique_labels, validate_training_data, warn_user
+from ._validation import encode_labels, unique_labels, validate_training_data
 from ._weights import HashedWeights, epoch_room, negative_insert_mask
 
 __all__ = ["AUTO_SPARSE_BYTES", "AUTO_WEIGHT_THRESHOLD", "TrainingMixin"]
@@ -54,10 +64,13 @@ STREAM_START_FOLLOWS = True
 #: for a change SGD makes anyway (the boundary of ``skxc._blend.MAX_ROWS_PER_CLASS`` and ``n_negatives``).
 START_FOLLOW_ROWS = 50
 
-#: ``fit_noise`` and a first ``partial_fit`` warn when their rows are too few for the centroid start and fewer
-#: than this many per class: streams of long-tailed data then lose most of their accuracy (docs/benchmarks.rst,
-#: "Streaming: the start follows the rows").
-WARN_START_ROWS_PER_CLASS = 5
+#: Whether a stream whose first call had too few rows for the centroid start (fewer than
+#: ``MIN_CALIBRATION_ROWS / CALIBRATION_FRACTION``) chooses it on a later call (``TrainingMixin._late_start``);
+#: False: such a stream trains from zero weights (before stop 27).
+LATE_START = True
+#: The late start is chosen once the stream's rows before the call number this many: as many as ``fit``'s
+#: calibration split leaves to the centroids of the smallest data set it calibrates (1,000 rows, 100 held out).
+LATE_START_ROWS = int(round(MIN_CALIBRATION_ROWS / CALIBRATION_FRACTION)) - MIN_CALIBRATION_ROWS
 
 #: ``weights="auto"``: sparse weights for sparse X once dense float32 weights would take this many bytes.
 AUTO_SPARSE_BYTES = 2**27
@@ -104,12 +117,17 @@ class TrainingMixin:
         self._shared_coef, self.coef_, self._adagrad_state = start.shared_coef, start.coef, start.adagrad_state
         self.intercept_, self.init_scale_ = start.intercept, start.init_scale
         # a stream's start follows its rows (_start_follows): the class sums of the rows so far, and the centre
-        for name in ("_start_sums", "_start_centre", "_start_rows"):
+        for name in ("_start_sums", "_start_centre", "_start_rows", "_start_pending"):
             self.__dict__.pop(name, None)
-        if keep_sums and self.init == "centroid" and start.init_scale > 0:
-            self._start_sums = row_sums(X, codes, len(self.classes_), sample_weight, start.centre, example_row)
-            self._start_centre = start.centre
+        # too few rows to choose the start here: a later call chooses it (_late_start)
+        pending = keep_sums and self.init == "centroid" and start.split is None and LATE_START
+        if keep_sums and self.init == "centroid" and (start.init_scale > 0 or pending):
+            centre = start_centre(X, sample_weight, example_row) if pending else start.centre
+            self._start_sums = row_sums(X, codes, len(self.classes_), sample_weight, centre, example_row)
+            self._start_centre = centre
             self._start_rows = np.bincount(codes, weights=sample_weight, minlength=len(self.classes_))
+            if pending:
+                self._start_pending = X.shape[0]  # the rows summed so far
         self.centroid_blend_, self.score_temperature_ = 0.0, 1.0
         self._rng, self._auto_learning_rate = rng, start.auto_learning_rate
         self.t_ = 0
@@ -323,8 +341,7 @@ class TrainingMixin:
                 self.label_cardinality_ = label_cardinality(y, sample_weight)
             self.classes_ = classes
             self._set_kind(multilabel)
-            split = self._initialize(X, codes, pair_weight, seed_rng(self.random_state), example_row, keep_sums=True)
-        self._warn_if_no_start(split, X.shape[0], "fit_noise's sample")
+            self._initialize(X, codes, pair_weight, seed_rng(self.random_state), example_row, keep_sums=True)
         return self
 
     def _set_kind(self, multilabel: bool) -> None:
@@ -336,20 +353,6 @@ class TrainingMixin:
     @property
     def _is_multilabel(self) -> bool:
         return getattr(self, "_multilabel", False)
-
-    def _warn_if_no_start(self, split, n_rows: int, what: str) -> None:
-        """Warn when ``fit_noise`` or the first ``partial_fit`` (``what``: its rows) had too few rows to hold
-        out rows for the centroid start (``split`` None) and fewer than ``WARN_START_ROWS_PER_CLASS`` rows per
-        class, where that start is most of the model: the stream then trains from zero weights."""
-        if split is not None or self.init != "centroid" or n_rows >= WARN_START_ROWS_PER_CLASS * len(self.classes_):
-            return
-        warn_user(
-            f"{what} has {n_rows:,} rows for {len(self.classes_):,} classes: too few to hold out rows for the "
-            f"centroid start (init='centroid' needs {MIN_CALIBRATION_ROWS / CALIBRATION_FRACTION:,.0f}), so the "
-            "weights start at zero. With few rows per class that start is worth much accuracy: call fit_noise "
-            "on a larger sample of the stream before partial_fit (user guide, 'Streaming').",
-            UserWarning,
-        )
 
     def _start_follows(self, X, codes, sample_weight, example_row=None) -> None:
         """A model started by ``fit_noise`` or a first ``partial_fit`` (with a centroid start, s > 0): move each
@@ -367,9 +370,45 @@ class TrainingMixin:
         if sums is None or not STREAM_START_FOLLOWS:
             return
         with deferred_interrupt() as stop:  # Ctrl-C: the sums and the weights move together, or neither
-            self._move_start(sums, X, codes, sample_weight, example_row)
+            if self.__dict__.get("_start_pending"):
+                self._late_start(sums, X, codes, sample_weight, example_row)
+            else:
+                self._move_start(sums, X, codes, sample_weight, example_row)
         if stop.requested:  # the start has moved, the batch has not trained
             raise KeyboardInterrupt
+
+    def _late_start(self, sums, X, codes, sample_weight, example_row) -> None:
+        """The centroid start of a stream whose first call (``fit_noise`` or ``partial_fit``) had too few rows to
+        hold out some for it: once the rows summed so far number ``LATE_START_ROWS`` and this call's rows include
+        ``MIN_CALIBRATION_ROWS`` of classes seen before, these rows are the held-out rows (the centroids of the
+        rows before them score them, as ``fit``'s calibration rows) and choose the scale s (Eq. 6 with the
+        tree's negatives, :func:`~skxc._start.choose_centroid_start`); ``s x unit(sums)`` (centred) is added to
+        the weights trained so far, and the start follows the stream from here (:meth:`_move_start`). Until
+        then the rows only join the sums; s = 0 (no start beats none on these rows) ends the following."""
+        n_classes = len(self.classes_)
+        weight = np.asarray(sample_weight, dtype=np.float64)
+        known = np.flatnonzero((self._start_rows[codes] > 0) & (weight > 0))
+        if self._start_pending < LATE_START_ROWS or known.size < MIN_CALIBRATION_ROWS:
+            batch = row_sums(X, codes, n_classes, weight, self._start_centre, example_row)
+            self._start_sums = sp.csr_matrix(sums + batch) if sp.issparse(sums) else np.add(sums, batch, out=sums)
+            self._start_rows = self._start_rows + np.bincount(codes, weights=weight, minlength=n_classes)
+            self._start_pending += X.shape[0]
+            return
+        known = known[:MAX_SCALE_ROWS]
+        X_held = X[known if example_row is None else example_row[known]]
+        scale, _ = held_out_start(
+            X_held, codes[known], sums, self._start_centre, self.tree_, self._params()["n_negatives"],
+            self.alpha, self._rng, rms_row_norm(X if example_row is None else X[example_row]),
+        )  # fmt: skip
+        del self._start_pending
+        if scale <= 0:  # the zero start stays, as fit's calibration would leave it
+            for name in ("_start_sums", "_start_centre", "_start_rows"):
+                del self.__dict__[name]
+            return
+        self.init_scale_ = scale
+        classes = np.flatnonzero(self._start_rows > 0)
+        self._add_to_start(classes, class_starts(sums, classes, scale))
+        self._move_start(sums, X, codes, sample_weight, example_row)
 
     def _move_start(self, sums, X, codes, sample_weight, example_row) -> None:
         """:meth:`_start_follows`'s move."""
@@ -385,6 +424,14 @@ class TrainingMixin:
         classes, change, self._start_sums = start_change(sums, batch, float(self.init_scale_))
         if classes.size == 0:
             return
+        self._add_to_start(classes, change)
+
+    def _add_to_start(self, classes, change) -> None:
+        """Add ``change`` (float64 rows, CSR for sparse X, of the classes ``classes``) to those classes' starts,
+        minus its mean over all classes, as the start writes it (:func:`~skxc._start.add_centred`; sparse
+        weights: the stored weights and the common term)."""
+        n_classes = len(self.classes_)
+        centre = self.__dict__.get("_start_centre")
         mean = np.asarray(change.sum(axis=0), dtype=np.float64).ravel() / n_classes
         if self._sparse_weights():  # stored weights + the common term, as sparse_centred writes the start
             counts = np.zeros(n_classes, dtype=np.int64)
@@ -439,10 +486,7 @@ class TrainingMixin:
                     self.classes_ = classes
                     self._set_kind(True)
                     self.label_cardinality_ = label_cardinality(y, sample_weight)
-                    split = self._initialize(
-                        X, codes, pair_weight, seed_rng(self.random_state), example_row, keep_sums=True
-                    )
-                self._warn_if_no_start(split, X.shape[0], "partial_fit's first batch")
+                    self._initialize(X, codes, pair_weight, seed_rng(self.random_state), example_row, keep_sums=True)
             else:
                 self._start_follows(X, codes, pair_weight, example_row)
             self._train(self._rows(X, codes, pair_weight, example_row, y), 1, check_convergence=False, keep_table=True)
@@ -455,8 +499,7 @@ class TrainingMixin:
             with intact_on_error(self.__dict__):
                 _check_partial_fit_first_call(self, classes)
                 self._set_kind(False)
-                split = self._initialize(X, codes, sample_weight, seed_rng(self.random_state), keep_sums=True)
-            self._warn_if_no_start(split, X.shape[0], "partial_fit's first batch")
+                self._initialize(X, codes, sample_weight, seed_rng(self.random_state), keep_sums=True)
         else:
             _check_partial_fit_first_call(self, classes)
             codes = encode_labels(self.classes_, y, "y")

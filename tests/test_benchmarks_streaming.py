@@ -51,3 +51,22 @@ def test_streaming_table_and_variant(tmp_path):
     assert sample["skxc"]["top1"]["2"] > sample["before"]["top1"]["2"] + 0.1
     table = (out / "streaming_t.md").read_text()
     assert "| tail | skxc |" in table and "| tail | before |" in table
+
+
+def test_streaming_in_batches_of_given_rows(tmp_path):
+    """``--batch-rows``: batches of about that many rows (3,000 rows: 6 of 500); none can hold out rows for the
+    start at once, so the stream starts late, and without the late start its weights stay at the zero start."""
+    data = tmp_path / "tail"
+    _long_tail_set(data)
+    out = tmp_path / "out"
+    argv = [str(data), "--batch-rows", "500", "--passes", "1", "--sample", "0.1", "--threads", "1", "--out", str(out),
+            "--name", "b", "--variant", 'before={"skxc._training.LATE_START": false}']  # fmt: skip
+    main(argv)
+    assert training.LATE_START is True
+    result = json.loads((out / "streaming_b.json").read_text())
+    assert result["batch_rows"] == 500
+    columns = result["data_sets"]["tail"]["columns"]
+    for start in ("first", "sample"):
+        assert columns["skxc"][start]["init_scale"] > 0 and columns["before"][start]["init_scale"] == 0
+        assert columns["skxc"][start]["top1"]["1"] > columns["before"][start]["top1"]["1"] + 0.1
+    assert "batches of about 500 rows" in (out / "streaming_b.md").read_text()

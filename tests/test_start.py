@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -340,23 +338,94 @@ def test_streaming_from_a_sample_predicts_better_when_the_start_follows(monkeypa
     assert with_start > 0.7 and with_start > without + 0.3, (with_start, without)
 
 
-def test_streaming_warns_when_the_first_rows_cannot_choose_a_start():
-    """fit_noise or a first partial_fit with too few rows to hold out for the centroid start, on data with
-    few rows per class, warns (the stream would train from zero weights); not with enough rows, not with
-    init="zeros", not with many rows per class."""
-    X, y = _long_tail_text()
-    classes = np.arange(600)
-    with pytest.warns(UserWarning, match="partial_fit's first batch has 800 rows for 600 classes"):
-        AdversarialSoftmaxClassifier(random_state=0, n_components=4).partial_fit(X[:800], y[:800], classes=classes)
-    with pytest.warns(UserWarning, match="fit_noise's sample has 800 rows"):
-        AdversarialSoftmaxClassifier(random_state=0, n_components=4).fit_noise(X[:800], y[:800], classes=classes)
-    X5, y5 = make_hierarchical_classification(n_samples=800, n_features=10, n_classes=5, random_state=0)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        AdversarialSoftmaxClassifier(random_state=0, n_components=4).partial_fit(X[:1200], y[:1200], classes=classes)
-        AdversarialSoftmaxClassifier(random_state=0, n_components=4, init="zeros").fit_noise(X[:800], y[:800])
-        AdversarialSoftmaxClassifier(random_state=0, n_components=4).partial_fit(X5, y5, classes=np.arange(5))
-    assert not [w for w in caught if "centroid start" in str(w.message)]
+@pytest.mark.parametrize(
+    "sparse, weights, multilabel",
+    [(False, "dense", False), (True, "dense", False), (True, "sparse", False), (True, "sparse", True)],
+)
+def test_a_stream_whose_first_rows_are_too_few_chooses_its_start_later(sparse, weights, multilabel, monkeypatch):
+    """A first call of 500 rows cannot hold out rows for the centroid start: the weights start at zero and the
+    class sums are kept. The next call (700 rows: 1,200 so far) only adds its rows to the sums. The call after
+    it holds out its rows of classes seen before: the scale is chosen on them against the centroids of the rows
+    before, and the weights become that start of all rows so far (the start, then this call's move).
+    (A learning rate of 1e-9: training moves no weight visibly; every class followed.)"""
+    monkeypatch.setattr(training_module, "START_FOLLOW_ROWS", np.inf)
+    X, y, first, second = _stream_halves(sparse=sparse, multilabel=multilabel)
+    calls = [first[:500], first[500:], second]
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_components=4, weights=weights, learning_rate=1e-9)
+    classes = None if multilabel else np.arange(600)
+    chosen = []
+    real = training_module.held_out_start
+
+    def recorded(X_held, codes_held, sums, *args):
+        chosen.append((X_held, codes_held, _dense(sums).copy()))
+        return real(X_held, codes_held, sums, *args)
+
+    monkeypatch.setattr(training_module, "held_out_start", recorded)
+    clf.partial_fit(X[calls[0]], y[calls[0]], classes=classes)
+    centre = clf._start_centre
+    if sparse:
+        assert centre is None
+    else:  # the first call's column mean
+        np.testing.assert_allclose(centre, np.asarray(X[calls[0]]).mean(axis=0), atol=1e-12)
+    sums = np.zeros((600, X.shape[1]))
+    for k, rows in enumerate(calls):
+        if k:
+            clf.partial_fit(X[rows], y[rows])
+        at, labels = _examples(y, rows, multilabel)
+        before, sums = sums, sums + _unit_row_sums(X, rows[at], labels, 600, centre)
+        np.testing.assert_allclose(_dense(clf._start_sums), sums, atol=1e-10)
+        if k < 2:
+            assert clf.init_scale_ == 0 and not chosen
+            assert np.abs(_effective_weights(clf)).max() < 1e-5
+    s = clf.init_scale_
+    assert s > 0 and not hasattr(clf, "_start_pending") and len(chosen) == 1
+    X_held, codes_held, held_sums = chosen[0]
+    at, labels = _examples(y, second, multilabel)
+    known = np.flatnonzero(np.isin(labels, np.flatnonzero(np.abs(before).sum(axis=1) > 0)))
+    assert known.size >= 100
+    np.testing.assert_array_equal(codes_held, labels[known])  # the held-out rows: this call's, of classes seen before
+    np.testing.assert_array_equal(_dense(X_held), _dense(X[second[at[known]]]))
+    np.testing.assert_allclose(held_sums, before, atol=1e-10)  # scored against the rows before
+    start = s * (_unit(sums) - _unit(sums).mean(axis=0))
+    weights = _effective_weights(clf)
+    np.testing.assert_allclose(weights, start, atol=1e-5)
+    np.testing.assert_allclose(clf.intercept_, 0.0 if centre is None else -(start @ centre), atol=1e-5)
+
+
+def test_a_late_start_that_chooses_zero_drops_the_sums(monkeypatch):
+    """When the late choice finds no scale better than zero weights, the stream goes on from them and keeps
+    no sums (as fit's calibration leaves the zero start)."""
+    X, y, first, second = _stream_halves()
+    monkeypatch.setattr(training_module, "held_out_start", lambda *args: (0.0, 0.0))
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_components=4)
+    clf.partial_fit(X[first[:950]], y[first[:950]], classes=np.arange(600))
+    assert clf._start_pending == 950
+    clf.partial_fit(X[second], y[second])
+    assert clf.init_scale_ == 0
+    assert not any(hasattr(clf, name) for name in ("_start_sums", "_start_rows", "_start_pending"))
+    clf.partial_fit(X[second], y[second])  # streams on
+    assert clf.n_iter_ == 3
+
+
+def test_streaming_in_small_batches_predicts_better_with_the_late_start(monkeypatch):
+    """Long tail (5 rows per class) streamed in batches of 300 rows: none can hold out rows for the start
+    at once, and without the late start the weights train from zero; with it, held-out rows of the
+    classes are predicted far better (one held-out row per class)."""
+    X, y = _long_tail_text(per=5)
+    test = np.unique(y, return_index=True)[1]
+    stream = np.random.default_rng(1).permutation(np.setdiff1d(np.arange(y.size), test))
+
+    def streamed():
+        clf = AdversarialSoftmaxClassifier(random_state=0, n_components=4, n_jobs=1)
+        for batch in np.array_split(stream, 8):
+            clf.partial_fit(X[batch], y[batch], classes=np.arange(600))
+        return clf.score(X[test], y[test]), clf.init_scale_
+
+    late, s = streamed()
+    monkeypatch.setattr(training_module, "LATE_START", False)
+    without, s0 = streamed()
+    assert s > 0 and s0 == 0
+    assert late > 0.6 and late > without + 0.3, (late, without)
 
 
 def test_models_without_start_sums_stream_on():

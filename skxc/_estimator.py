@@ -463,8 +463,8 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         representative sample instead of the first batch; later ``partial_fit``
         calls then train the linear model and leave the tree fixed. The
         centroid start's scale is chosen on this sample too (from 1,000 rows
-        on; it warns below that with fewer than 5 rows per class), and the
-        start then follows the rows of the stream (:ref:`streaming`).
+        on; with fewer, on a later ``partial_fit`` call), and the start then
+        follows the rows of the stream (:ref:`streaming`).
 
         Parameters
         ----------
@@ -496,7 +496,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         start (``init="centroid"``) follows the stream: before a batch trains,
         each of its classes' start moves to the unit-length mean of all its
         rows so far, at the start's scale ``init_scale_``, and a class without
-        rows before gets its start (:ref:`streaming`). Sparse weights
+        rows before gets its start. A model started on fewer than 1,000 rows
+        chooses its start's scale on a later call, holding out that call's
+        rows of classes seen before (:ref:`streaming`). Sparse weights
         (``weights``) stay in their training table between calls; ``coef_``
         is built from it (O(stored weights)) when it is read, and pickling
         stores it.

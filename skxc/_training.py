@@ -71,6 +71,9 @@ LATE_START = True
 #: The late start is chosen once the stream's rows before the call number this many: as many as ``fit``'s
 #: calibration split leaves to the centroids of the smallest data set it calibrates (1,000 rows, 100 held out).
 LATE_START_ROWS = int(round(MIN_CALIBRATION_ROWS / CALIBRATION_FRACTION)) - MIN_CALIBRATION_ROWS
+#: A stream's start chooses its scale again each time the rows summed have grown this many times since the
+#: last choice (``TrainingMixin._rechoose_scale``); ``np.inf``: never (before stop 27).
+RECHOOSE_GROWTH = 2.0
 
 #: ``weights="auto"``: sparse weights for sparse X once dense float32 weights would take this many bytes.
 AUTO_SPARSE_BYTES = 2**27
@@ -117,7 +120,7 @@ class TrainingMixin:
         self._shared_coef, self.coef_, self._adagrad_state = start.shared_coef, start.coef, start.adagrad_state
         self.intercept_, self.init_scale_ = start.intercept, start.init_scale
         # a stream's start follows its rows (_start_follows): the class sums of the rows so far, and the centre
-        for name in ("_start_sums", "_start_centre", "_start_rows", "_start_pending"):
+        for name in ("_start_sums", "_start_centre", "_start_rows", "_start_seen", "_start_chosen"):
             self.__dict__.pop(name, None)
         # too few rows to choose the start here: a later call chooses it (_late_start)
         pending = keep_sums and self.init == "centroid" and start.split is None and LATE_START
@@ -126,8 +129,8 @@ class TrainingMixin:
             self._start_sums = row_sums(X, codes, len(self.classes_), sample_weight, centre, example_row)
             self._start_centre = centre
             self._start_rows = np.bincount(codes, weights=sample_weight, minlength=len(self.classes_))
-            if pending:
-                self._start_pending = X.shape[0]  # the rows summed so far
+            self._start_seen = X.shape[0]  # the rows summed so far
+            self._start_chosen = 0 if pending else X.shape[0]  # the rows summed when the scale was chosen
         self.centroid_blend_, self.score_temperature_ = 0.0, 1.0
         self._rng, self._auto_learning_rate = rng, start.auto_learning_rate
         self.t_ = 0
@@ -370,9 +373,11 @@ class TrainingMixin:
         if sums is None or not STREAM_START_FOLLOWS:
             return
         with deferred_interrupt() as stop:  # Ctrl-C: the sums and the weights move together, or neither
-            if self.__dict__.get("_start_pending"):
+            if not self._start_chosen:
                 self._late_start(sums, X, codes, sample_weight, example_row)
             else:
+                if self._start_seen >= RECHOOSE_GROWTH * self._start_chosen:
+                    self._rechoose_scale(sums, X, codes, sample_weight, example_row)
                 self._move_start(sums, X, codes, sample_weight, example_row)
         if stop.requested:  # the start has moved, the batch has not trained
             raise KeyboardInterrupt
@@ -388,27 +393,51 @@ class TrainingMixin:
         n_classes = len(self.classes_)
         weight = np.asarray(sample_weight, dtype=np.float64)
         known = np.flatnonzero((self._start_rows[codes] > 0) & (weight > 0))
-        if self._start_pending < LATE_START_ROWS or known.size < MIN_CALIBRATION_ROWS:
+        if self._start_seen < LATE_START_ROWS or known.size < MIN_CALIBRATION_ROWS:
             batch = row_sums(X, codes, n_classes, weight, self._start_centre, example_row)
             self._start_sums = sp.csr_matrix(sums + batch) if sp.issparse(sums) else np.add(sums, batch, out=sums)
             self._start_rows = self._start_rows + np.bincount(codes, weights=weight, minlength=n_classes)
-            self._start_pending += X.shape[0]
+            self._start_seen += X.shape[0]
             return
-        known = known[:MAX_SCALE_ROWS]
-        X_held = X[known if example_row is None else example_row[known]]
-        scale, _ = held_out_start(
-            X_held, codes[known], sums, self._start_centre, self.tree_, self._params()["n_negatives"],
-            self.alpha, self._rng, rms_row_norm(X if example_row is None else X[example_row]),
-        )  # fmt: skip
-        del self._start_pending
+        scale = self._held_out_scale(sums, X, codes, known, example_row)
         if scale <= 0:  # the zero start stays, as fit's calibration would leave it
-            for name in ("_start_sums", "_start_centre", "_start_rows"):
+            for name in ("_start_sums", "_start_centre", "_start_rows", "_start_seen", "_start_chosen"):
                 del self.__dict__[name]
             return
-        self.init_scale_ = scale
+        self.init_scale_, self._start_chosen = scale, self._start_seen
         classes = np.flatnonzero(self._start_rows > 0)
         self._add_to_start(classes, class_starts(sums, classes, scale))
         self._move_start(sums, X, codes, sample_weight, example_row)
+
+    def _held_out_scale(self, sums, X, codes, held, example_row) -> float:
+        """The start's scale chosen on the examples ``held`` of this call (at most ``MAX_SCALE_ROWS``) against the
+        centroids of ``sums`` (:func:`~skxc._start.held_out_start`; its bias is not used: the intercepts train)."""
+        held = held[:MAX_SCALE_ROWS]
+        X_held = X[held if example_row is None else example_row[held]]
+        scale, _ = held_out_start(
+            X_held, codes[held], sums, self._start_centre, self.tree_, self._params()["n_negatives"],
+            self.alpha, self._rng, rms_row_norm(X if example_row is None else X[example_row]),
+        )  # fmt: skip
+        return scale
+
+    def _rechoose_scale(self, sums, X, codes, sample_weight, example_row) -> None:
+        """Choose the start's scale again once the rows summed have grown ``RECHOOSE_GROWTH``-fold since it was
+        chosen: on this call's rows of the classes that still follow (fewer than ``START_FOLLOW_ROWS`` rows, at
+        least one), held out against the centroids of the rows before them, as :meth:`_late_start` chooses it.
+        Centroids of more rows score held-out rows more reliably and earn a larger scale (a scale chosen on a
+        sample of a few rows per class is too small for the stream's later centroids: docs/benchmarks.rst,
+        "Streaming: a start chosen later"). The following classes' starts move to the new scale."""
+        followed = (self._start_rows > 0) & (self._start_rows < START_FOLLOW_ROWS)
+        held = np.flatnonzero(followed[codes] & (np.asarray(sample_weight) > 0))
+        if held.size < MIN_CALIBRATION_ROWS:
+            return
+        scale, old = self._held_out_scale(sums, X, codes, held, example_row), float(self.init_scale_)
+        self._start_chosen = self._start_seen
+        if scale <= 0 or scale == old:
+            return
+        classes = np.flatnonzero(followed)
+        self._add_to_start(classes, class_starts(sums, classes, scale - old))
+        self.init_scale_ = scale
 
     def _move_start(self, sums, X, codes, sample_weight, example_row) -> None:
         """:meth:`_start_follows`'s move."""
@@ -416,6 +445,7 @@ class TrainingMixin:
         weight = np.asarray(sample_weight, dtype=np.float64)
         followed = self._start_rows < START_FOLLOW_ROWS  # classes of fewer rows so far
         self._start_rows = self._start_rows + np.bincount(codes, weights=weight, minlength=n_classes)
+        self._start_seen += X.shape[0]
         examples = np.flatnonzero(followed[codes] & (weight > 0))
         if examples.size == 0:
             return

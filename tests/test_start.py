@@ -344,7 +344,7 @@ def test_streaming_from_a_sample_predicts_better_when_the_start_follows(monkeypa
 )
 def test_a_stream_whose_first_rows_are_too_few_chooses_its_start_later(sparse, weights, multilabel, monkeypatch):
     """A first call of 500 rows cannot hold out rows for the centroid start: the weights start at zero and the
-    class sums are kept. The next call (700 rows: 1,200 so far) only adds its rows to the sums. The call after
+    class sums are kept. The next call (851 rows: 1,351 so far) only adds its rows to the sums. The call after
     it holds out its rows of classes seen before: the scale is chosen on them against the centroids of the rows
     before, and the weights become that start of all rows so far (the start, then this call's move).
     (A learning rate of 1e-9: training moves no weight visibly; every class followed.)"""
@@ -378,7 +378,7 @@ def test_a_stream_whose_first_rows_are_too_few_chooses_its_start_later(sparse, w
             assert clf.init_scale_ == 0 and not chosen
             assert np.abs(_effective_weights(clf)).max() < 1e-5
     s = clf.init_scale_
-    assert s > 0 and not hasattr(clf, "_start_pending") and len(chosen) == 1
+    assert s > 0 and clf._start_chosen == len(first) and len(chosen) == 1
     X_held, codes_held, held_sums = chosen[0]
     at, labels = _examples(y, second, multilabel)
     known = np.flatnonzero(np.isin(labels, np.flatnonzero(np.abs(before).sum(axis=1) > 0)))
@@ -399,10 +399,10 @@ def test_a_late_start_that_chooses_zero_drops_the_sums(monkeypatch):
     monkeypatch.setattr(training_module, "held_out_start", lambda *args: (0.0, 0.0))
     clf = AdversarialSoftmaxClassifier(random_state=0, n_components=4)
     clf.partial_fit(X[first[:950]], y[first[:950]], classes=np.arange(600))
-    assert clf._start_pending == 950
+    assert clf._start_seen == 950 and clf._start_chosen == 0
     clf.partial_fit(X[second], y[second])
     assert clf.init_scale_ == 0
-    assert not any(hasattr(clf, name) for name in ("_start_sums", "_start_rows", "_start_pending"))
+    assert not any(hasattr(clf, name) for name in ("_start_sums", "_start_rows", "_start_seen", "_start_chosen"))
     clf.partial_fit(X[second], y[second])  # streams on
     assert clf.n_iter_ == 3
 

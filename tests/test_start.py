@@ -392,6 +392,45 @@ def test_a_stream_whose_first_rows_are_too_few_chooses_its_start_later(sparse, w
     np.testing.assert_allclose(clf.intercept_, 0.0 if centre is None else -(start @ centre), atol=1e-5)
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+def test_the_scale_is_chosen_again_when_the_rows_double(sparse, monkeypatch):
+    """fit_noise on 1,351 rows chooses the scale s; a partial_fit bringing the rows summed to 3,000 moves the
+    start only; the next call (rows summed: 2.2x those at the choice) chooses the scale again on its rows of
+    classes that still follow, against the centroids of the rows before it, and every following class's start
+    is at the new scale: the weights are s' x unit(sums) (centred). (A learning rate of 1e-9; every class follows.)"""
+    monkeypatch.setattr(training_module, "START_FOLLOW_ROWS", np.inf)
+    X, y, first, second = _stream_halves(sparse=sparse)
+    chosen = []
+    real = training_module.held_out_start
+
+    def recorded(X_held, codes_held, sums, *args):
+        chosen.append((X_held, codes_held, _dense(sums).copy()))
+        scale, bias = real(X_held, codes_held, sums, *args)
+        return 1.5 * scale, bias  # a scale other than the first
+
+    monkeypatch.setattr(training_module, "held_out_start", recorded)
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_components=4, learning_rate=1e-9)
+    clf.fit_noise(X[first], y[first], classes=np.arange(600))
+    s = clf.init_scale_
+    assert s > 0 and clf._start_chosen == len(first)
+    clf.partial_fit(X[second], y[second])
+    assert not chosen and clf.init_scale_ == s and clf._start_seen == 3000
+    centre = clf._start_centre
+    sums = _unit_row_sums(X, np.r_[first, second], y[np.r_[first, second]], 600, centre)
+    clf.partial_fit(X[second], y[second])
+    assert len(chosen) == 1 and clf._start_chosen == 3000
+    X_held, codes_held, held_sums = chosen[0]
+    np.testing.assert_allclose(held_sums, sums, atol=1e-10)  # the centroids of the rows before this call
+    np.testing.assert_array_equal(codes_held, y[second][:1000])  # its rows (at most 1,000), all of following classes
+    np.testing.assert_array_equal(_dense(X_held), _dense(X[second[:1000]]))
+    new = clf.init_scale_
+    assert new != s and new > 0
+    sums = sums + _unit_row_sums(X, second, y[second], 600, centre)
+    weights = _effective_weights(clf)
+    start = new * _unit(sums)
+    np.testing.assert_allclose(weights - weights.mean(axis=0), start - start.mean(axis=0), atol=1e-5)
+
+
 def test_a_late_start_that_chooses_zero_drops_the_sums(monkeypatch):
     """When the late choice finds no scale better than zero weights, the stream goes on from them and keeps
     no sums (as fit's calibration leaves the zero start)."""

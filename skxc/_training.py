@@ -358,7 +358,7 @@ class TrainingMixin:
         return getattr(self, "_multilabel", False)
 
     def _start_follows(self, X, codes, sample_weight, example_row=None) -> None:
-        """A model started by ``fit_noise`` or a first ``partial_fit`` (with a centroid start, s > 0): move each
+        """A model started by ``fit_noise`` or a first ``partial_fit`` (init="centroid"): move each
         class's start ``init_scale_ x unit(sum of its L2-normalised rows)`` to include its rows here, before
         they train, as ``fit``'s start includes all of a class's rows; a class without rows so far gets its
         start; a class with ``START_FOLLOW_ROWS`` rows or more keeps the start it has.
@@ -367,7 +367,9 @@ class TrainingMixin:
         the common term, minus its mean over the classes, as the start writes it). Cost: the class sums
         (about one entry per (class, feature) pair of the rows so far) and, for sparse X, one pass over them.
         Without it a stream keeps the start of its first rows, and classes absent from them start at zero
-        weights (docs/benchmarks.rst, "Streaming: the start follows the rows").
+        weights (docs/benchmarks.rst, "Streaming: the start follows the rows"). A model whose first call had
+        too few rows for a start chooses it here later (:meth:`_late_start`), and the scale is chosen again
+        as the rows grow (:meth:`_rechoose_scale`).
         """
         sums = self.__dict__.get("_start_sums")
         if sums is None or not STREAM_START_FOLLOWS:
@@ -392,8 +394,9 @@ class TrainingMixin:
         then the rows only join the sums; s = 0 (no start beats none on these rows) ends the following."""
         n_classes = len(self.classes_)
         weight = np.asarray(sample_weight, dtype=np.float64)
-        known = np.flatnonzero((self._start_rows[codes] > 0) & (weight > 0))
-        if self._start_seen < LATE_START_ROWS or known.size < MIN_CALIBRATION_ROWS:
+        enough = self._start_seen >= LATE_START_ROWS
+        known = np.flatnonzero((self._start_rows[codes] > 0) & (weight > 0)) if enough else np.empty(0, np.int64)
+        if known.size < MIN_CALIBRATION_ROWS:
             batch = row_sums(X, codes, n_classes, weight, self._start_centre, example_row)
             self._start_sums = sp.csr_matrix(sums + batch) if sp.issparse(sums) else np.add(sums, batch, out=sums)
             self._start_rows = self._start_rows + np.bincount(codes, weights=weight, minlength=n_classes)
@@ -426,7 +429,8 @@ class TrainingMixin:
         least one), held out against the centroids of the rows before them, as :meth:`_late_start` chooses it.
         Centroids of more rows score held-out rows more reliably and earn a larger scale (a scale chosen on a
         sample of a few rows per class is too small for the stream's later centroids: docs/benchmarks.rst,
-        "Streaming: a start chosen later"). The following classes' starts move to the new scale."""
+        "Streaming: a start chosen later"). The following classes' starts move to the new scale; a choice of
+        0 keeps the scale there is."""
         followed = (self._start_rows > 0) & (self._start_rows < START_FOLLOW_ROWS)
         held = np.flatnonzero(followed[codes] & (np.asarray(sample_weight) > 0))
         if held.size < MIN_CALIBRATION_ROWS:

@@ -1,8 +1,8 @@
 """Streaming with partial_fit against fit: test top-1 after passes over the training rows in batches.
 
 For each data set the training rows, shuffled once (seed 0), are cut into ``--batches`` batches (or
-batches of about ``--batch-rows`` rows each) and streamed through ``partial_fit`` for the largest of ``--passes``; test top-1 is taken after each pass
-listed. Two ways to start the stream (each a fresh model per column):
+batches of about ``--batch-rows`` rows each) and streamed through ``partial_fit`` for the largest of
+``--passes``; test top-1 is taken after each pass listed. Two ways to start the stream (each a fresh model per column):
 
 - ``first``: the first ``partial_fit`` call initialises the model on its batch (tree, centroid start);
 - ``sample``: ``fit_noise`` on a random ``--sample`` fraction of the training rows first (seed 1), the

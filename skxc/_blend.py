@@ -201,11 +201,17 @@ def _log_likelihood(A: np.ndarray, truth, a: float, prepared: list | None = None
     means float64: about 1e-7 relative to the float64 result.
     ``prepared``: :func:`_prepared` of A, made once for several a (Newton steps); else the same is
     computed here, one block at a time.
+
+    Exponents below :func:`_exp_floor` are raised to it: their exponentials would be subnormal numbers,
+    which the processor handles tens of times slower than normal ones (a large beta puts a quarter of a
+    row's scores there: 11 ms instead of 3 for a choice on generated data), and each adds less than
+    1e-37 to a row sum of at least 1.
     """
     n = truth.nnz if sp.issparse(truth) else A.shape[0]
     ll = g = h = 0.0
     for shifted, own_shifted, E, count in _row_blocks(A, truth) if prepared is None else prepared:
-        np.multiply(shifted, SCORE_DTYPE(a), out=E)
+        np.multiply(shifted, E.dtype.type(a), out=E)
+        np.maximum(E, _exp_floor(E.dtype), out=E)  # no subnormal exponentials (below)
         np.exp(E, out=E)  # exp(a (A - max)): the largest is 1
         total = E.sum(axis=1).astype(np.float64)
         E *= shifted
@@ -221,6 +227,14 @@ def _log_likelihood(A: np.ndarray, truth, a: float, prepared: list | None = None
             g += float(np.sum(own_shifted - count * first))
             h -= float(np.sum(count * second))
     return ll / n, g / n, h / n
+
+
+def _exp_floor(dtype) -> np.floating:
+    """The smallest exponent of :func:`_log_likelihood`: 1 above the log of ``dtype``'s smallest normal
+    number, so that the exponential and its products with the shifted scores (at least 1 in size there, as
+    a = 1/T <= 1/``MIN_TEMPERATURE``) stay normal."""
+    dtype = np.dtype(dtype)
+    return dtype.type(np.log(np.finfo(dtype).tiny) + 1.0)
 
 
 def _row_blocks(A: np.ndarray, truth, previous: list | None = None):

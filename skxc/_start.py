@@ -218,8 +218,11 @@ def _class_sums(X, codes, n_classes: int, w, centre, rows=None, example_row=None
         rows_b = idx[b]
         Xb = np.asarray(X[x_rows[b]], dtype=np.float64) - centre
         sq = np.einsum("ij,ij->i", Xb, Xb)
-        Xb *= np.divide(w[rows_b], np.sqrt(sq), out=np.zeros(sq.shape[0]), where=sq > 0)[:, None]
-        np.add.at(sums, codes[rows_b], Xb)
+        scale = np.divide(w[rows_b], np.sqrt(sq), out=np.zeros(sq.shape[0]), where=sq > 0)
+        # the block's unit rows summed per class by a sparse (classes x rows) product: np.add.at, row by row,
+        # took 6 % of a fit on generated data; each class's rows are added in the same order either way
+        M = sp.csr_matrix((scale, (codes[rows_b], np.arange(scale.shape[0]))), shape=(n_classes, scale.shape[0]))
+        sums += M @ Xb
     return sums
 
 

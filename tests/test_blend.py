@@ -48,6 +48,26 @@ def test_log_likelihood_and_derivatives_match_references(monkeypatch, dtype, rel
         assert h <= 0  # concave in a
 
 
+@pytest.mark.parametrize("dtype, rel, spread", [(np.float32, 1e-6, 2e3), (np.float64, 1e-10, 2e4)])
+def test_log_likelihood_with_scores_far_below_the_row_maximum(monkeypatch, dtype, rel, spread):
+    """Scores spread over thousands (a large beta) put many exponents below the log of the dtype's smallest
+    normal number; they are floored there (no subnormal exponentials), which moves the log-likelihood and its
+    derivatives by less than the dtype's rounding."""
+    monkeypatch.setattr(blend, "SCORE_DTYPE", dtype)
+    rng = np.random.default_rng(3)
+    A = rng.normal(scale=spread, size=(60, 300))
+    truth = np.argsort(A, axis=1)[:, -2]  # the second best: a log-likelihood well below 0
+    for a in (0.02, 0.05, 0.25):
+        floor = np.log(np.finfo(dtype).tiny)
+        assert np.mean(a * (A - A.max(axis=1, keepdims=True)) < floor) > 0.2  # many would be subnormal
+        ll, g, h = _log_likelihood(A, truth, a)
+        assert ll == pytest.approx(reference_log_likelihood(A, truth, a), rel=rel)
+        eps = 1e-6 * a
+        up, down = reference_log_likelihood(A, truth, a + eps), reference_log_likelihood(A, truth, a - eps)
+        assert g == pytest.approx((up - down) / (2 * eps), rel=1e-4)
+        assert np.isfinite(h) and h <= 0
+
+
 @pytest.mark.parametrize("order", ["C", "F"])
 def test_prepared_log_likelihood_is_bitwise_the_fresh_one(order):
     """What does not depend on a is computed once per A (and its arrays reused for the next A of the

@@ -327,8 +327,10 @@ def choose_blend(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray) -> tup
     best = (-np.inf, 0.0, 1.0)
     a = 1.0
     prepared = None
+    A = np.empty_like(log_proba)  # one array for every beta's scores (the same bits as log_proba + beta * S)
     for beta in BETAS:  # each beta's Newton starts from the previous one's a
-        A = log_proba + beta * S
+        np.multiply(S, beta, out=A)
+        A += log_proba
         a, ll, prepared = _newton_inverse_temperature(A, truth, a, prepared)
         if ll > best[0] + 1e-9:
             best = (ll, float(beta), 1.0 / a)

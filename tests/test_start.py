@@ -128,8 +128,15 @@ def _reference_centroids(X, codes, n_classes, w, centre):
     return np.where(norms[:, None] > 0, mu / np.where(norms > 0, norms, 1)[:, None], 0.0)
 
 
-@pytest.mark.parametrize("sparse", [False, True])
-def test_unit_centroids_match_reference(sparse):
+@pytest.mark.parametrize("sparse, block_rows", [(False, None), (False, 7), (True, None)])
+def test_unit_centroids_match_reference(monkeypatch, sparse, block_rows):
+    """Dense X is summed per class block by block of rows (block_rows: blocks of 7 rows instead of one)."""
+    import skxc._start as start
+
+    if block_rows is not None:
+        monkeypatch.setattr(
+            start, "_blocks", lambda n, n_features: [slice(a, a + block_rows) for a in range(0, n, block_rows)]
+        )
     rng = np.random.default_rng(1)
     X = rng.random((60, 7)) * (rng.random((60, 7)) < 0.5)
     X[3] = 0.0  # an all-zero row counts for nothing

@@ -188,12 +188,6 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         temperature 1). A number: that beta, temperature 1.
         0 leaves the paper's model (:ref:`param-centroid-blend`).
 
-    intercept_init : {"zeros", "noise"}, default="zeros"
-        "zeros" starts every class bias at 0. "noise" (an option of the
-        reference implementation) starts each at minus the mean log p_n(y|x)
-        over the class's training rows; it trains slower
-        (:ref:`benchmarks-defaults`) and is kept for comparison.
-
     random_state : int, RandomState instance or None, default=None
         Seeds the tree fit, shuffling and the negatives.
 
@@ -359,7 +353,6 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         "tree_temperature": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "init": [StrOptions({"centroid", "zeros"})],
         "centroid_blend": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
-        "intercept_init": [StrOptions({"noise", "zeros"})],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
@@ -390,7 +383,6 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         tree_temperature="auto",
         init="centroid",
         centroid_blend="auto",
-        intercept_init="zeros",
         random_state=None,
         n_jobs=None,
         verbose=0,
@@ -417,7 +409,6 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         self.tree_temperature = tree_temperature
         self.init = init
         self.centroid_blend = centroid_blend
-        self.intercept_init = intercept_init
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose

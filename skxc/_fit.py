@@ -37,7 +37,6 @@ __all__ = [
     "resolve_max_iter",
     "resolve_n_negatives",
     "uniform_restart",
-    "mean_negative_log_noise",
     "sgd_setup",
     "training_threads",
     "sparse_layout",
@@ -214,8 +213,6 @@ def _started(
             if start is not None:
                 coef, shared = start
                 state = AdagradState.zeros_sparse(kind, n_classes, n_features, coef.nnz)
-    if params["intercept_init"] == "noise":
-        intercept[:] = mean_negative_log_noise(tree, X, codes, sample_weight, n_classes, n_threads(params["n_jobs"]))
     learning_rate = auto_learning_rate(X, sample_weight)
     if multilabel:  # a row takes label_cardinality positive steps per epoch
         learning_rate /= np.sqrt(label_cardinality)
@@ -318,17 +315,6 @@ def sgd_setup(
         params["learning_rate_schedule"] if decay else "constant",
     )  # fmt: skip
     return sgd, schedule
-
-
-def mean_negative_log_noise(tree: AuxiliaryTree, X, codes, sample_weight, n_classes: int, threads: int):
-    """Per class: minus the weighted mean of log p_n(y|x) over its rows (0 if none)."""
-    lp = log_noise_of(tree.transform(X), codes, tree.arrays, threads)
-    w = sample_weight.astype(np.float64)
-    num = np.bincount(codes, weights=w * lp, minlength=n_classes)
-    den = np.bincount(codes, weights=w, minlength=n_classes)
-    out = np.zeros(n_classes)
-    np.divide(-num, den, out=out, where=den > 0)
-    return out
 
 
 def training_rows(

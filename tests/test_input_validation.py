@@ -301,7 +301,6 @@ def test_negative_sample_weight(small):
         {"validation_fraction": 1.0},
         {"n_components": -1},
         {"tree_alpha": -0.1},
-        {"intercept_init": "random"},
         {"shuffle": "yes"},
         {"n_jobs": 1.5},
     ],

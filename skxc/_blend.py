@@ -203,9 +203,8 @@ def _log_likelihood(A: np.ndarray, truth, a: float, prepared: list | None = None
     computed here, one block at a time.
 
     Exponents below :func:`_exp_floor` are raised to it: their exponentials would be subnormal numbers,
-    which the processor handles tens of times slower than normal ones (a large beta puts a quarter of a
-    row's scores there: 11 ms instead of 3 for a choice on generated data), and each adds less than
-    1e-37 to a row sum of at least 1.
+    which the processor handles far slower than normal ones (a large beta can put many of a row's scores
+    there), and each adds less than 1e-37 to a row sum of at least 1.
     """
     n = truth.nnz if sp.issparse(truth) else A.shape[0]
     ll = g = h = 0.0

@@ -349,14 +349,14 @@ def add_centred(coef: np.ndarray, intercept: np.ndarray, centroids, scale: float
     coef -= (scale * mean).astype(FLOAT)[None, :]
     if sp.issparse(mu):
         m = sp.coo_matrix(mu)  # from CSR: no repeated (row, column) pairs, so += adds each entry once
-        _add_entries(coef, m.row, m.col, (scale * m.data).astype(FLOAT))
+        add_entries(coef, m.row, m.col, (scale * m.data).astype(FLOAT))
     else:
         coef += (scale * mu).astype(FLOAT)
     if centre is not None:
         intercept -= (scale * (mu @ centre - mean @ centre)).astype(FLOAT)
 
 
-def _add_entries(coef: np.ndarray, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> None:
+def add_entries(coef: np.ndarray, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> None:
     """``coef[rows, cols] += values`` for distinct (row, column) pairs, through one flat index of coef's
     memory order when it is contiguous (far faster than the two-array index on a feature-major coef)."""
     if coef.flags.c_contiguous:

@@ -42,6 +42,7 @@ from ._start import (
     CALIBRATION_FRACTION,
     MAX_SCALE_ROWS,
     MIN_CALIBRATION_ROWS,
+    add_entries,
     class_starts,
     held_out_start,
     rms_row_norm,
@@ -480,8 +481,11 @@ class TrainingMixin:
             return
         coef, intercept = writeable(self.coef_), writeable(self.intercept_)
         if sp.issparse(change):  # sparse X: only the entries of the moved sums, and the features they touch
+            if not change.has_canonical_format:  # distinct (class, feature) pairs for add_entries
+                change = change.copy()
+                change.sum_duplicates()
             entries = change.tocoo()
-            np.add.at(coef, (classes[entries.row], entries.col), entries.data.astype(FLOAT))
+            add_entries(coef, classes[entries.row], entries.col, entries.data.astype(FLOAT))
             touched = np.flatnonzero(mean)
             coef[:, touched] -= mean[touched].astype(FLOAT)
         else:

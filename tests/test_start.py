@@ -38,7 +38,7 @@ def centroid_scores(X, mu, centre) -> np.ndarray:
 def test_add_entries_adds_each_pair_once_in_any_layout(layout):
     """The centroid start's sparse entries are added through one flat index of coef's memory order: the same
     array as the two-array index, for class-major, feature-major and non-contiguous weights."""
-    from skxc._start import _add_entries
+    from skxc._start import add_entries
 
     rng = np.random.default_rng(0)
     m = sp.coo_matrix(sp.random(7, 11, density=0.4, format="csr", random_state=1))
@@ -49,7 +49,7 @@ def test_add_entries_adds_each_pair_once_in_any_layout(layout):
     expected = np.array(coef, copy=True)
     values = m.data.astype(np.float32)
     expected[m.row, m.col] += values
-    _add_entries(coef, m.row, m.col, values)
+    add_entries(coef, m.row, m.col, values)
     np.testing.assert_array_equal(coef, expected)
     assert (coef.flags.c_contiguous, coef.flags.f_contiguous) == {"C": (1, 0), "F": (0, 1), "strided": (0, 0)}[layout]
 

@@ -14,6 +14,7 @@ from skxc._config import PADDING_BIAS
 from skxc._start import (
     MIN_CALIBRATION_ROWS,
     SCALES,
+    _sparse_pair_dots,
     calibration_split,
     choose_centroid_start,
     choose_temperature,
@@ -248,6 +249,41 @@ def test_pair_scores_match_all_class_scores(sparse):
     S -= S.mean(axis=1, keepdims=True)
     pairs = rng.integers(0, 6, (30, 3))
     np.testing.assert_allclose(pair_scores(Xin, mu, centre, pairs), np.take_along_axis(S, pairs, axis=1), atol=1e-12)
+
+
+@pytest.mark.parametrize("sorted_rows", [True, False])
+def test_sparse_pair_dots_match_the_row_products(sorted_rows):
+    """x_i . mu_c for the named pairs equals the sum of the elementwise product of the two rows (float64),
+    with empty rows of X and of mu, a class named many times, features mu lacks, and the rows of X and mu
+    stored out of order."""
+    rng = np.random.default_rng(7)
+    X = sp.random(40, 50, density=0.2, format="csr", random_state=1, dtype=np.float32)
+    X[3] = 0.0  # an empty row
+    X.eliminate_zeros()
+    mu = sp.random(12, 50, density=0.4, format="csr", random_state=2, dtype=np.float64)
+    mu[5] = 0.0  # a class without centroid
+    mu.eliminate_zeros()
+    classes = rng.integers(0, 12, (40, 4))
+    classes[:, 3] = 0  # one class for every row
+
+    def reversed_rows(A):  # the same matrix, each row's entries stored in reverse order
+        A = A.copy()
+        for i in range(A.shape[0]):
+            a, b = A.indptr[i], A.indptr[i + 1]
+            A.indices[a:b], A.data[a:b] = A.indices[a:b][::-1].copy(), A.data[a:b][::-1].copy()
+        A.has_sorted_indices = False
+        return A
+
+    Xs, mus = (X, mu) if sorted_rows else (reversed_rows(X), reversed_rows(mu))
+    rows = np.repeat(np.arange(40), 4)
+    expected = np.asarray(X[rows].multiply(mu[classes.ravel()]).sum(axis=1)).reshape(40, 4)
+    got = _sparse_pair_dots(Xs, mus, classes)
+    assert got.dtype == np.float64 and got.shape == (40, 4)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)
+    dense = (X.toarray().astype(np.float64) @ mu.toarray().T)[np.arange(40)[:, None], classes]
+    np.testing.assert_allclose(got, dense, rtol=1e-12, atol=1e-15)
+    assert np.all(got[3] == 0) and np.all(got[classes == 5] == 0)
+    assert np.array_equal(_sparse_pair_dots(Xs, sp.csr_matrix((12, 50)), classes), np.zeros((40, 4)))
 
 
 def _stream_halves(n_classes=600, sparse=False, multilabel=False):

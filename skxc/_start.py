@@ -298,6 +298,45 @@ def _softplus(a):
     return np.logaddexp(0.0, a)
 
 
+#: Scales whose (rows x pair) arrays :func:`_losses_and_biases` holds at once at most, in float64 entries.
+SCALE_BLOCK_ENTRIES = 1 << 20
+
+
+def _losses_and_biases(scales, pos_s, neg_s, pos_l, neg_l, alpha: float):
+    """``(loss, b)`` per scale s of :func:`choose_centroid_start`: float64 arrays of ``scales``' length.
+
+    b minimises the mean of Eq. 6 over the rows for the scores ``s pos_s + b`` (the positives, (n,))
+    and ``s neg_s + b`` (the negatives, (n, m)), with log p_n ``pos_l`` and ``neg_l``, by at most 20
+    Newton steps, each scale stopping after its first step below 1e-6 (s = 0 keeps b = 0); loss is the
+    mean of Eq. 6 at that b. The scales of a block of them step together, each with its own arithmetic.
+    """
+    losses, biases = np.empty(scales.shape[0]), np.zeros(scales.shape[0])
+    per_scale = max(neg_s.size + pos_s.size, 1)
+    step_rows = max(1, SCALE_BLOCK_ENTRIES // per_scale)
+    for a in range(0, scales.shape[0], step_rows):
+        s = scales[a : a + step_rows, None]
+        b = np.zeros_like(s)
+        active = np.flatnonzero(s[:, 0] > 0)  # Newton on the convex 1-D loss in b, per scale
+        for _ in range(20):
+            if active.size == 0:
+                break
+            sa, ba = s[active], b[active]
+            xp, xn = sa * pos_s + ba, sa[:, :, None] * neg_s + ba[:, :, None]
+            sp_, sn = expit(-xp), expit(xn)
+            grad = np.mean(-sp_ + 2 * alpha * (xp + pos_l) + np.sum(sn + 2 * alpha * (xn + neg_l), axis=2), axis=1)
+            hess = np.mean(sp_ * (1 - sp_) + 2 * alpha + np.sum(sn * (1 - sn) + 2 * alpha, axis=2), axis=1)
+            step = grad / hess
+            b[active, 0] = ba[:, 0] - step
+            active = active[~(np.abs(step) < 1e-6)]
+        xp, xn = s * pos_s + b, s[:, :, None] * neg_s + b[:, :, None]
+        losses[a : a + s.shape[0]] = np.mean(
+            _softplus(-xp) + alpha * (xp + pos_l) ** 2 + np.sum(_softplus(xn) + alpha * (xn + neg_l) ** 2, axis=2),
+            axis=1,
+        )
+        biases[a : a + s.shape[0]] = b[:, 0]
+    return losses, biases
+
+
 def choose_centroid_start(X_held, codes_held, centroids, log_noise, negatives, unit: float, alpha: float):
     """Scale s and bias b of the centroid start with the smallest held-out training loss (Eq. 6).
 
@@ -324,34 +363,19 @@ def choose_centroid_start(X_held, codes_held, centroids, log_noise, negatives, u
     pos_s, neg_s = scores[:, 0], scores[:, 1:]
     pos_l = log_noise(X_held, own)
 
-    def loss_and_bias(s):
-        b = 0.0
-        for _ in range(20 if s > 0 else 0):  # Newton on the convex 1-D loss in b
-            xp, xn = s * pos_s + b, s * neg_s + b
-            sp_, sn = expit(-xp), expit(xn)
-            grad = np.mean(-sp_ + 2 * alpha * (xp + pos_l) + np.sum(sn + 2 * alpha * (xn + neg_log_noise), axis=1))
-            hess = np.mean(sp_ * (1 - sp_) + 2 * alpha + np.sum(sn * (1 - sn) + 2 * alpha, axis=1))
-            step = grad / hess
-            b -= step
-            if abs(step) < 1e-6:
-                break
-        xp, xn = s * pos_s + b, s * neg_s + b
-        loss = np.mean(
-            _softplus(-xp)
-            + alpha * (xp + pos_l) ** 2
-            + np.sum(_softplus(xn) + alpha * (xn + neg_log_noise) ** 2, axis=1)
-        )
-        return float(loss), b
+    def losses_and_biases(scales):
+        return _losses_and_biases(np.asarray(scales, dtype=np.float64), pos_s, neg_s, pos_l, neg_log_noise, alpha)
 
     scales = [0.0, *(SCALES / unit)]
-    results = [loss_and_bias(s) for s in scales]
-    best = int(np.argmin([r[0] for r in results]))
+    losses, biases = losses_and_biases(scales)
+    best = int(np.argmin(losses))
     if best > 0:
-        for s in (scales[best] * 2.0**-0.5, scales[best] * 2.0**0.5):
-            scales.append(s)
-            results.append(loss_and_bias(s))
-        best = int(np.argmin([r[0] for r in results]))
-    return float(scales[best]), float(results[best][1])
+        more = [scales[best] * 2.0**-0.5, scales[best] * 2.0**0.5]
+        more_losses, more_biases = losses_and_biases(more)
+        scales += more
+        losses, biases = np.concatenate([losses, more_losses]), np.concatenate([biases, more_biases])
+        best = int(np.argmin(losses))
+    return float(scales[best]), float(biases[best])
 
 
 def write_centred(coef: np.ndarray, intercept: np.ndarray, centroids, scale: float, bias: float = 0.0) -> None:

@@ -8,12 +8,14 @@ import scipy.sparse as sp
 from scipy.optimize import minimize_scalar
 from scipy.special import log_expit, logsumexp
 
+import skxc._start as start_module
 import skxc._training as training_module
 from skxc import AdversarialSoftmaxClassifier, AuxiliaryTree
 from skxc._config import PADDING_BIAS
 from skxc._start import (
     MIN_CALIBRATION_ROWS,
     SCALES,
+    _losses_and_biases,
     _sparse_pair_dots,
     calibration_split,
     choose_centroid_start,
@@ -249,6 +251,49 @@ def test_pair_scores_match_all_class_scores(sparse):
     S -= S.mean(axis=1, keepdims=True)
     pairs = rng.integers(0, 6, (30, 3))
     np.testing.assert_allclose(pair_scores(Xin, mu, centre, pairs), np.take_along_axis(S, pairs, axis=1), atol=1e-12)
+
+
+def _loss_and_bias_one_scale(s, pos_s, neg_s, pos_l, neg_l, alpha):
+    """Reference for one scale: Newton on b (at most 20 steps, stop after a step below 1e-6), then Eq. 6."""
+    b = 0.0
+    for _ in range(20 if s > 0 else 0):
+        xp, xn = s * pos_s + b, s * neg_s + b
+        sp_, sn = 1 / (1 + np.exp(xp)), 1 / (1 + np.exp(-xn))
+        grad = np.mean(-sp_ + 2 * alpha * (xp + pos_l) + np.sum(sn + 2 * alpha * (xn + neg_l), axis=1))
+        hess = np.mean(sp_ * (1 - sp_) + 2 * alpha + np.sum(sn * (1 - sn) + 2 * alpha, axis=1))
+        b -= grad / hess
+        if abs(grad / hess) < 1e-6:
+            break
+    return _eq6_mean(s * pos_s + b, s * neg_s + b, pos_l, neg_l, alpha), b
+
+
+def _eq6_mean(xp, xn, pos_l, neg_l, alpha):
+    """Mean over rows of Eq. 6 for the positives' scores xp (n,) and the negatives' xn (n, m)."""
+    return np.mean(
+        np.logaddexp(0, -xp)
+        + alpha * (xp + pos_l) ** 2
+        + np.sum(np.logaddexp(0, xn) + alpha * (xn + neg_l) ** 2, axis=1)
+    )
+
+
+@pytest.mark.parametrize("block_entries", [1 << 20, 700])
+def test_losses_and_biases_of_all_scales_match_one_scale_at_a_time(block_entries, monkeypatch):
+    """The scales' Newton steps taken together (in one block or several) give each scale the bias and held-out
+    loss of its own Newton loop; b is the minimiser (the loss's derivative in b is 0 there)."""
+    monkeypatch.setattr(start_module, "SCALE_BLOCK_ENTRIES", block_entries)
+    rng = np.random.default_rng(3)
+    pos_s, neg_s = rng.normal(1.0, 1.0, 200), rng.normal(0.0, 1.0, (200, 3))
+    pos_l, neg_l = -rng.gamma(2.0, 2.0, 200), -rng.gamma(2.0, 2.0, (200, 3))
+    scales = np.array([0.0, 0.25, 1.0, 4.0, 16.0, 64.0])
+    losses, biases = _losses_and_biases(scales, pos_s, neg_s, pos_l, neg_l, 3e-3)
+    assert biases[0] == 0.0
+    for j, s in enumerate(scales):
+        loss, b = _loss_and_bias_one_scale(s, pos_s, neg_s, pos_l, neg_l, 3e-3)
+        np.testing.assert_allclose([losses[j], biases[j]], [loss, b], rtol=1e-12, atol=1e-12)
+        if s > 0:  # b minimises the loss at this s
+            at = [_eq6_mean(s * pos_s + bb, s * neg_s + bb, pos_l, neg_l, 3e-3) for bb in (b - 1e-3, b, b + 1e-3)]
+            assert at[1] < min(at[0], at[2])
+            np.testing.assert_allclose(at[1], losses[j], rtol=1e-12)
 
 
 @pytest.mark.parametrize("sorted_rows", [True, False])

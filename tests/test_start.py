@@ -17,6 +17,7 @@ from skxc._start import (
     SCALES,
     _losses_and_biases,
     _sparse_pair_dots,
+    _squared_row_norms,
     calibration_split,
     choose_centroid_start,
     choose_temperature,
@@ -251,6 +252,27 @@ def test_pair_scores_match_all_class_scores(sparse):
     S -= S.mean(axis=1, keepdims=True)
     pairs = rng.integers(0, 6, (30, 3))
     np.testing.assert_allclose(pair_scores(Xin, mu, centre, pairs), np.take_along_axis(S, pairs, axis=1), atol=1e-12)
+
+
+@pytest.mark.parametrize("n_rows", [3, 25, 60])
+def test_squared_row_norms_of_any_rows(n_rows):
+    """Squared row norms of chosen rows of CSR X (repeats and empty rows included), by the all-rows product
+    (rows covering half of X or more) and by the gathered entries alike: each the sequential float64 sum
+    of its entries' squares, bit for bit."""
+    rng = np.random.default_rng(5)
+    X = sp.random(40, 30, density=0.3, format="csr", random_state=3, dtype=np.float32)
+    X.data *= 1e3
+    X[7] = 0.0
+    X.eliminate_zeros()
+    rows = rng.integers(0, 40, n_rows)
+    rows[0] = 7
+    expected = np.zeros(n_rows)
+    for i, r in enumerate(rows):  # sequential sums from 0, in stored order
+        for v in X.data[X.indptr[r] : X.indptr[r + 1]]:
+            expected[i] += np.float64(v) * np.float64(v)
+    got = _squared_row_norms(X, rows)
+    assert got.dtype == np.float64 and np.array_equal(got, expected) and got[0] == 0.0
+    np.testing.assert_allclose(got, np.linalg.norm(X.toarray().astype(np.float64), axis=1)[rows] ** 2, rtol=1e-12)
 
 
 def _loss_and_bias_one_scale(s, pos_s, neg_s, pos_l, neg_l, alpha):

@@ -70,7 +70,7 @@ def has_sparse_weights(d: dict) -> bool:
 
 def training_model(d: dict, room):
     """The weights to train on, made ready: the kept table, or a new table from a sparse coef_, either with
-    room for ``room(weights)`` more keys (the first epoch's, ``skxc._weights.epoch_room``), or the dense coef_
+    room for ``room(weights)`` more keys (``skxc._weights.first_epoch_room``), or the dense coef_
     made writeable. While a table trains, ``d["_coef"]`` is None (coef_ is rebuilt from the table when read)."""
     table = d.get("_table")
     if table is not None:

@@ -52,7 +52,7 @@ from ._start import (
 )
 from ._state import writeable
 from ._validation import encode_labels, unique_labels, validate_training_data
-from ._weights import HashedWeights, epoch_room, negative_insert_mask
+from ._weights import HashedWeights, first_epoch_room, negative_insert_mask
 
 __all__ = ["AUTO_SPARSE_BYTES", "AUTO_WEIGHT_THRESHOLD", "TrainingMixin"]
 
@@ -285,8 +285,9 @@ class TrainingMixin:
         ):  # fit on few rows per class: negatives add weights on frequent features only (negative_insert_mask)
             mask = negative_insert_mask(rows, len(self.intercept_), self.n_features_in_, self.n_negatives_, n_epochs)
             rows = replace(rows, negative_inserts=mask)
-        # a table (new or kept) gets the room of its first epoch up front: the epoch runs without a rehash
-        model = training_model(self.__dict__, room=lambda coef: epoch_room(coef, rows, self.n_negatives_))
+        # a table (new or kept) gets room for its first epoch up front: the epoch runs without a rehash
+        # unless the epoch's bound exceeds both the keys stored and UPFRONT_ROOM_KEYS
+        model = training_model(self.__dict__, room=lambda coef: first_epoch_room(coef, rows, self.n_negatives_))
         table = model if isinstance(model, HashedWeights) else None
         if table is not None:
             table.truncate = float(truncate)

@@ -52,6 +52,9 @@ TRUNCATE_ROOM = 0.5
 #: adds a weight to the table only on features expected to be hit this many times per class
 #: (:func:`negative_insert_mask`).
 NEGATIVE_INSERT_HITS = 1.0
+#: The room a table gets up front before a call's first epoch (:func:`first_epoch_room`): the epoch's bound
+#: of new keys, at most the keys stored or this many, whichever is larger.
+UPFRONT_ROOM_KEYS = 1 << 24
 
 
 def _capacity_for(n: int) -> int:
@@ -271,8 +274,23 @@ def epoch_room(weights, rows, n_negatives: int) -> int:
     return max(0, min(bound - int(stored), weights.shape[0] * weights.shape[1] - count))
 
 
+def first_epoch_room(weights, rows, n_negatives: int) -> int:
+    """The room made up front for a call's first epoch: :func:`epoch_room`, at most the keys ``weights``
+    stores already or ``UPFRONT_ROOM_KEYS``, whichever is larger.
+
+    The bound counts every negative's every feature as a new key. With many non-zeros per row and
+    frequent classes drawn as negatives again and again it far exceeds the keys an epoch adds: rows
+    of 18 non-zeros (one-hot previous words and a bag of earlier ones, ptb-nextword's rows) bound 51
+    million new keys, a table of 1.5 GiB, where 11 million were added. Up to this cap the epoch runs
+    without a stop; past it the table grows as it fills (:meth:`HashedWeights.reserve`, doubling, and
+    first dropping the weights that pruning would drop when ``truncate`` is set).
+    """
+    count = weights.count if isinstance(weights, HashedWeights) else weights.nnz
+    return min(epoch_room(weights, rows, n_negatives), max(int(count), UPFRONT_ROOM_KEYS))
+
+
 def reserve_epoch(table: HashedWeights, room: int) -> None:
-    """Grow ``table`` up front for ``room`` more keys, the most an epoch can insert (:func:`epoch_room`).
+    """Grow ``table`` up front for ``room`` more keys (:func:`first_epoch_room`).
 
     The epoch then runs in one call per thread, without a rehash or a pause of the other threads
     midway (ptb-nextword: the bound, 9.8 million with the start's weights, holds the 7.8 million

@@ -324,6 +324,51 @@ def test_negatives_add_sparse_weights_only_on_the_mask(text_like, monkeypatch, h
         assert 0 < mask.sum() < mask.size  # some features on either side
 
 
+def test_the_model_does_not_depend_on_the_room_made_up_front(text_like, monkeypatch):
+    """With less room up front than the first epoch's bound (here none) the epoch stops, grows the table and
+    goes on; without truncation and with one thread the model is the same bits as with the whole bound
+    reserved (the table only grew in more steps)."""
+    X, y, _, _ = text_like
+    kw = dict(random_state=0, n_jobs=1, max_iter=2, weights="sparse", weight_threshold=0.0, centroid_blend=0.0)
+    grown = []
+    reserve = HashedWeights.reserve
+
+    def counted(table, extra):
+        grown.append(table.capacity)
+        return reserve(table, extra)
+
+    monkeypatch.setattr(HashedWeights, "reserve", counted)
+    whole = AdversarialSoftmaxClassifier(**kw).fit(X, y)
+    n_grown_whole = len(set(grown))
+    monkeypatch.setattr(training_module, "first_epoch_room", lambda *a: 0)  # no room up front at all
+    grown.clear()
+    capped = AdversarialSoftmaxClassifier(**kw).fit(X, y)
+    assert len(set(grown)) > n_grown_whole  # the table grew in more steps
+    np.testing.assert_array_equal(capped.coef_.toarray(), whole.coef_.toarray())
+    np.testing.assert_array_equal(capped.intercept_, whole.intercept_)
+
+
+@pytest.mark.kernel
+def test_first_epoch_room_is_the_bound_at_most_the_stored_keys_or_the_cap(monkeypatch):
+    """first_epoch_room = min(epoch_room, max(keys stored, UPFRONT_ROOM_KEYS)), from CSR weights and a table."""
+    import skxc._weights as weights_module
+    from skxc._weights import epoch_room, first_epoch_room
+
+    C, K, n = 30, 500, 200
+    X = sp.random(n, K, density=0.03, random_state=9, format="csr", dtype=np.float32)
+    codes = np.random.default_rng(8).integers(0, C, n).astype(np.int32)
+    rows = Rows(X.indptr, X.indices, X.data, 0, codes, np.ones(n, np.float32), np.zeros((n, 2), np.float32),
+                np.zeros(n), example_row=np.zeros(0, dtype=np.int64))  # fmt: skip
+    coef = sp.random(C, K, density=0.05, random_state=10, format="csr", dtype=np.float32)
+    coef.sort_indices()
+    bound = epoch_room(coef, rows, 2)
+    assert coef.nnz < bound
+    for cap, expect in [(0, coef.nnz), (coef.nnz + 7, coef.nnz + 7), (10**9, bound)]:
+        monkeypatch.setattr(weights_module, "UPFRONT_ROOM_KEYS", cap)
+        assert first_epoch_room(coef, rows, 2) == expect
+        assert first_epoch_room(HashedWeights.from_csr(coef), rows, 2) == expect
+
+
 @pytest.mark.parametrize("hits", [np.inf, 3.0])
 def test_multilabel_negatives_add_sparse_weights_only_on_the_mask(text_like, monkeypatch, hits):
     """Multi-label (pick-all-labels) fit with sparse weights: a weight outside the features of its label's

@@ -23,9 +23,10 @@ touches (a negative's only on the features its mask allows). The kernel never
 grows the table: it is given a ``budget`` of new keys and stops, at an example
 boundary, before an example could exceed it; the caller grows the table
 (``HashedWeights.reserve``) and calls again from there. Before a call's first
-epoch the table gets room for that epoch's bound
-(``skxc._model.training_model``, ``skxc._weights.epoch_room``), so such stops
-come in later epochs if at all. The negatives of an example are drawn only
+epoch the table gets room for that epoch's bound, at most the keys stored or
+``UPFRONT_ROOM_KEYS`` (``skxc._model.training_model``,
+``skxc._weights.first_epoch_room``), so such stops come in later epochs, or in
+the first where that bound is far above what it adds. The negatives of an example are drawn only
 once it is certain to run, so the random sequence, and with one thread the
 model, do not depend on where the calls were cut. With several threads
 (Hogwild) two threads may claim the same empty slot at once for different

@@ -33,6 +33,10 @@ features that occur in the kept training rows. It is built in a temporary direct
 run (nothing is stored), deterministically. ``DIR@top=K,rows=N`` keeps DIR's K most frequent
 classes and the first N of their training rows (all their test rows): e.g.
 ``../shared/data/ptb-nextword@top=1000,rows=200000``, 200 rows per class on average.
+``DIR@bag=K`` adds to each row of a next-word set in ptb-nextword's layout (rows in text order,
+one-hot blocks of the three previous words) a bag of the K words before those three, at value 0.3
+in a fourth block of columns: ``../shared/data/ptb-nextword@bag=17`` has 18 non-zeros per row, the
+shape of one-hot context plus bag-of-words features that no shared set has.
 ``generated-many`` is ``generated``'s generator with 1,000 classes and 100,000 training rows (100
 per class on average): with ptb-nextword, the shape of many rows per class.
 """
@@ -227,14 +231,48 @@ def write_frequent(data_dir, min_rows: int | None, out_dir, top: int | None = No
     return d
 
 
+#: Value of each earlier word of ``DIR@bag=K`` (the three previous words' one-hot entries are 1).
+BAG_VALUE = 0.3
+
+
+def write_bag(data_dir, bag: int, out_dir) -> Path:
+    """``data_dir`` (a next-word set as ptb-nextword: rows in text order, each with one entry in each third of
+    the columns, the first third the previous word) with a bag of the ``bag`` words before its three
+    previous words added to every row: ``BAG_VALUE`` in one more block of columns for each of those words,
+    duplicates summed (a row near the start of its split has fewer), in the shared format in ``out_dir``."""
+    d = Path(out_dir) / f"{Path(data_dir).name}@bag={bag}"
+    d.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "test"):
+        X, y = load_split(data_dir, split)
+        X = sp.csr_matrix(X)
+        n, vocabulary = X.shape[0], X.shape[1] // 3
+        if X.nnz != 3 * n or np.any(X.indices.reshape(n, 3).min(axis=1) >= vocabulary):
+            raise ValueError(f"{data_dir}: @bag needs three one-hot blocks per row, the first the previous word")
+        previous = X.indices.reshape(n, 3).min(axis=1)  # the first block's column: the previous word
+        # row t's bag: the previous words of rows t-3 .. t-bag-2, i.e. the words t-4 .. t-bag-3
+        lags = [np.arange(lag, n) for lag in range(3, 3 + bag)]
+        extra = sp.csr_matrix(
+            (np.full(sum(r.shape[0] for r in lags), BAG_VALUE, dtype=np.float32),
+             (np.concatenate(lags), np.concatenate([previous[r - lag] for lag, r in zip(range(3, 3 + bag), lags, strict=True)]))),
+            shape=(n, vocabulary),
+        )  # fmt: skip
+        extra.sum_duplicates()
+        sp.save_npz(d / f"X_{split}.npz", sp.csr_matrix(sp.hstack([X, extra], format="csr"), dtype=np.float32))
+        np.save(d / f"y_{split}.npy", y)
+    return d
+
+
 def materialise(data_dir: str, tmp) -> tuple[Path, str]:
-    """``(directory, name)`` of a data set argument: a directory as is; ``generated``, ``generated-many`` and
-    ``DIR@min_rows=K`` / ``DIR@top=K[,rows=N]`` written to ``tmp`` (module docstring)."""
+    """``(directory, name)`` of a data set argument: a directory as is; ``generated``, ``generated-many``,
+    ``DIR@min_rows=K`` / ``DIR@top=K[,rows=N]`` and ``DIR@bag=K`` written to ``tmp`` (module docstring)."""
     if data_dir in (GENERATED, GENERATED_MANY):
         return write_generated(tmp, data_dir), data_dir
     if "@" in data_dir:
         source, spec = data_dir.rsplit("@", 1)
         opts = dict(item.partition("=")[::2] for item in spec.split(","))
+        if set(opts) == {"bag"}:
+            path = write_bag(Path(source).resolve(), int(opts["bag"]), tmp)
+            return path, path.name
         if not set(opts) <= {"min_rows", "top", "rows"} or ("min_rows" in opts) == ("top" in opts):
             raise ValueError(f"{data_dir!r}: expected DIR@min_rows=K or DIR@top=K, optionally with ,rows=N")
         opts = {k: int(v) for k, v in opts.items()}

@@ -62,6 +62,38 @@ def test_top_classes_and_first_rows(tmp_path):
             materialise(f"{src}{bad}", tmp_path / "out3")
 
 
+def test_bag_of_earlier_words_for_a_next_word_set(tmp_path):
+    """``DIR@bag=K``: each row keeps its three one-hot blocks and gets BAG_VALUE at the words 4 .. K+3 back
+    in the text (the previous word of rows t-3 .. t-K-2), summed when a word repeats; not for other layouts."""
+    from benchmarks.longtail import BAG_VALUE
+
+    words = np.array([5, 1, 2, 5, 3, 0, 4, 5, 1, 2, 3, 4])  # the text; row t predicts words[t + 3]
+    V, n = 6, words.size - 3
+    src = tmp_path / "text"
+    src.mkdir()
+    for split in ("train", "test"):
+        cols = np.column_stack([words[2 : n + 2], V + words[1 : n + 1], 2 * V + words[:n]])  # t-1, t-2, t-3
+        X = sp.csr_matrix((np.ones(3 * n, np.float32), (np.repeat(np.arange(n), 3), cols.ravel())), shape=(n, 3 * V))
+        sp.save_npz(src / f"X_{split}.npz", X)
+        np.save(src / f"y_{split}.npy", words[3:].astype(np.int32))
+    out, name = materialise(f"{src}@bag=2", tmp_path / "out")
+    assert name == "text@bag=2"
+    X2 = sp.load_npz(out / "X_train.npz").toarray()
+    assert X2.shape == (n, 4 * V) and X2.dtype == np.float32
+    np.testing.assert_array_equal(X2[:, : 3 * V], X.toarray())
+    expect = np.zeros((n, V), np.float32)
+    for t in range(n):
+        for back in (4, 5):  # the words 4 and 5 before the target: row t - back + 1's previous word
+            if t - back + 1 >= 0:
+                expect[t, words[t + 3 - back]] += BAG_VALUE
+    np.testing.assert_allclose(X2[:, 3 * V :], expect)
+    assert expect[4].sum() == 2 * BAG_VALUE and expect[0].sum() == 0
+    np.testing.assert_array_equal(np.load(out / "y_test.npy"), words[3:])
+    toy, _ = _toy(tmp_path)
+    with pytest.raises(ValueError, match="three one-hot blocks"):
+        materialise(f"{toy}@bag=2", tmp_path / "out4")
+
+
 class _Counting:
     """A model whose fits take the seconds given, in turn; predict_top_k returns which fit it is."""
 

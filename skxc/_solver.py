@@ -22,6 +22,7 @@ from ._kernels.rng import per_line, seed_states
 from ._kernels.sgd import negative_sampling_epoch, sampling_scratch, softmax_epoch
 from ._parallel import StopRequest, fan_out
 from ._predict import TreeArrays, flat_view
+from ._start import squared_row_norms
 from ._state import AdagradState
 from ._validation import warn_user
 from ._weights import HashedWeights
@@ -406,9 +407,7 @@ def auto_learning_rate(X, sample_weight) -> float:
     """
     w = np.asarray(sample_weight, dtype=np.float64)
     if sp.issparse(X):
-        X = sp.csr_matrix(X)
-        rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
-        sq = np.bincount(rows, weights=np.square(X.data, dtype=np.float64), minlength=X.shape[0])
+        sq = squared_row_norms(sp.csr_matrix(X))
     else:
         sq = np.einsum("ij,ij->i", X, X, dtype=np.float64)
     total = w.sum()

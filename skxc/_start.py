@@ -187,16 +187,18 @@ def _centre(X, w) -> np.ndarray:
     return sum(w[b] @ np.asarray(X[b], dtype=np.float64) for b in _blocks(X.shape[0], X.shape[1])) / total
 
 
-def _squared_row_norms(X: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
-    """Squared L2 norms (float64) of the rows ``rows`` of CSR ``X`` (repeats allowed), each the sum of
-    its stored entries' float64 squares in stored order from 0.
+def squared_row_norms(X: sp.csr_matrix, rows: np.ndarray | None = None) -> np.ndarray:
+    """Squared L2 norms (float64) of the rows ``rows`` (default all; repeats allowed) of CSR ``X``, each
+    the sum of its stored entries' float64 squares in stored order from 0.
 
-    Rows that cover at least half of X: every row's norm by one product of the squares with a vector
-    of ones (no per-entry index arrays), then indexed; fewer rows: only their entries are read.
+    All rows, or rows that cover at least half of X: every row's norm by one product of the squares
+    with a vector of ones (no per-entry index arrays), then indexed; fewer rows: only their entries
+    are read.
     """
-    if rows.shape[0] * 2 >= X.shape[0]:
+    if rows is None or rows.shape[0] * 2 >= X.shape[0]:
         squares = sp.csr_matrix((np.square(X.data, dtype=np.float64), X.indices, X.indptr), shape=X.shape)
-        return (squares @ np.ones(X.shape[1]))[rows]
+        norms = squares @ np.ones(X.shape[1])
+        return norms if rows is None else norms[rows]
     lengths = np.diff(X.indptr)[rows]
     starts = X.indptr[rows]
     entries = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
@@ -221,7 +223,7 @@ def _class_sums(X, codes, n_classes: int, w, centre, rows=None, example_row=None
         x_rows = np.asarray(example_row)[idx]
     if sp.issparse(X):
         X = sp.csr_matrix(X)
-        sq = _squared_row_norms(X, x_rows)
+        sq = squared_row_norms(X, x_rows)
         inv_norm = np.divide(w[idx], np.sqrt(sq), out=np.zeros(idx.size), where=sq > 0)
         # an (n_classes x n) sparse indicator with entries in the read rows' columns only, times X
         M = sp.csr_matrix((inv_norm, (codes[idx], x_rows)), shape=(n_classes, X.shape[0]))

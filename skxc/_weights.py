@@ -252,17 +252,22 @@ def negative_insert_mask(rows, n_classes: int, n_features: int, n_negatives: int
     return (float(n_epochs) * float(n_negatives) * df >= NEGATIVE_INSERT_HITS * n_classes).astype(np.uint8)
 
 
+def _epoch_bound(rows, n_negatives: int) -> int:
+    """:func:`epoch_room` before the stored keys are taken off: the keys one epoch's updates touch."""
+    trained = np.asarray(rows.sample_weight) != 0
+    mask = rows.negative_inserts if rows.negative_inserts.shape[0] > 0 else None
+    lengths = _row_lengths(rows)
+    negative_lengths = lengths if mask is None else _row_lengths(rows, mask)
+    return int(lengths[trained].sum()) + int(n_negatives) * int(negative_lengths[trained].sum())
+
+
 def epoch_room(weights, rows, n_negatives: int) -> int:
     """The most keys one epoch over ``rows`` (``skxc._solver.Rows``) can insert into ``weights`` (a table,
     or CSR weights that a table is about to hold): nnz(x) for the positive and ``n_negatives`` times the
     non-zeros on ``rows.negative_inserts`` (all of nnz(x) if empty) per example of non-zero weight, less
     the positive (class, feature) keys stored already (with the centroid start, all of them), at most the
     class x feature pairs not stored."""
-    trained = np.asarray(rows.sample_weight) != 0
-    mask = rows.negative_inserts if rows.negative_inserts.shape[0] > 0 else None
-    lengths = _row_lengths(rows)
-    negative_lengths = lengths if mask is None else _row_lengths(rows, mask)
-    bound = int(lengths[trained].sum()) + int(n_negatives) * int(negative_lengths[trained].sum())
+    bound = _epoch_bound(rows, n_negatives)
     if isinstance(weights, HashedWeights):
         stored, count = stored_positives(weights.keys, rows.indptr, rows.indices, rows.codes, rows.example_row,
                                          rows.sample_weight, weights.shape[1]), weights.count  # fmt: skip
@@ -278,15 +283,19 @@ def first_epoch_room(weights, rows, n_negatives: int) -> int:
     """The room made up front for a call's first epoch: :func:`epoch_room`, at most the keys ``weights``
     stores already or ``UPFRONT_ROOM_KEYS``, whichever is larger.
 
-    The bound counts every negative's every feature as a new key. With many non-zeros per row and
-    frequent classes drawn as negatives again and again it far exceeds the keys an epoch adds: rows
-    of 18 non-zeros (one-hot previous words and a bag of earlier ones, ptb-nextword's rows) bound 51
-    million new keys, a table of 1.5 GiB, where 11 million were added. Up to this cap the epoch runs
-    without a stop; past it the table grows as it fills (:meth:`HashedWeights.reserve`, doubling, and
-    first dropping the weights that pruning would drop when ``truncate`` is set).
+    The bound counts every negative's every feature as a new key; with many non-zeros per row, and
+    frequent classes drawn as negatives again and again, it can exceed the keys an epoch adds many
+    times over (docs/benchmarks.rst, "Heavy rows"). Up to this cap the epoch runs without a stop; past
+    it the table grows as it fills (:meth:`HashedWeights.reserve`: doubling, after dropping the weights
+    that pruning would drop when ``truncate`` is set).
     """
-    count = weights.count if isinstance(weights, HashedWeights) else weights.nnz
-    return min(epoch_room(weights, rows, n_negatives), max(int(count), UPFRONT_ROOM_KEYS))
+    count = int(weights.count if isinstance(weights, HashedWeights) else weights.nnz)
+    cap = max(count, UPFRONT_ROOM_KEYS)
+    # the stored positive keys epoch_room takes off are at most the keys stored: when the bound less
+    # all of them is still above the cap, the cap is the answer without looking them up
+    if min(_epoch_bound(rows, n_negatives) - count, weights.shape[0] * weights.shape[1] - count) >= cap:
+        return cap
+    return min(epoch_room(weights, rows, n_negatives), cap)
 
 
 def reserve_epoch(table: HashedWeights, room: int) -> None:

@@ -17,11 +17,11 @@ from skxc._start import (
     SCALES,
     _losses_and_biases,
     _sparse_pair_dots,
-    _squared_row_norms,
     calibration_split,
     choose_centroid_start,
     choose_temperature,
     pair_scores,
+    squared_row_norms,
     tempered,
     unit_centroids,
     write_centred,
@@ -270,8 +270,10 @@ def test_squared_row_norms_of_any_rows(n_rows):
     for i, r in enumerate(rows):  # sequential sums from 0, in stored order
         for v in X.data[X.indptr[r] : X.indptr[r + 1]]:
             expected[i] += np.float64(v) * np.float64(v)
-    got = _squared_row_norms(X, rows)
+    got = squared_row_norms(X, rows)
     assert got.dtype == np.float64 and np.array_equal(got, expected) and got[0] == 0.0
+    every = squared_row_norms(X)  # all rows
+    assert np.array_equal(every[rows], expected) and every.shape == (40,)
     np.testing.assert_allclose(got, np.linalg.norm(X.toarray().astype(np.float64), axis=1)[rows] ** 2, rtol=1e-12)
 
 

@@ -350,7 +350,8 @@ def test_the_model_does_not_depend_on_the_room_made_up_front(text_like, monkeypa
 
 @pytest.mark.kernel
 def test_first_epoch_room_is_the_bound_at_most_the_stored_keys_or_the_cap(monkeypatch):
-    """first_epoch_room = min(epoch_room, max(keys stored, UPFRONT_ROOM_KEYS)), from CSR weights and a table."""
+    """first_epoch_room = min(epoch_room, max(keys stored, UPFRONT_ROOM_KEYS)), from CSR weights and a table,
+    whether or not the cap is so far below the bound that the stored positive keys need not be counted."""
     import skxc._weights as weights_module
     from skxc._weights import epoch_room, first_epoch_room
 
@@ -363,7 +364,8 @@ def test_first_epoch_room_is_the_bound_at_most_the_stored_keys_or_the_cap(monkey
     coef.sort_indices()
     bound = epoch_room(coef, rows, 2)
     assert coef.nnz < bound
-    for cap, expect in [(0, coef.nnz), (coef.nnz + 7, coef.nnz + 7), (10**9, bound)]:
+    # the cap binding without (0, nnz + 7) and with (bound - 1) the stored positives looked up; above the bound
+    for cap, expect in [(0, coef.nnz), (coef.nnz + 7, coef.nnz + 7), (bound - 1, bound - 1), (10**9, bound)]:
         monkeypatch.setattr(weights_module, "UPFRONT_ROOM_KEYS", cap)
         assert first_epoch_room(coef, rows, 2) == expect
         assert first_epoch_room(HashedWeights.from_csr(coef), rows, 2) == expect

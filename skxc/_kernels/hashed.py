@@ -26,12 +26,12 @@ boundary, before an example could exceed it; the caller grows the table
 epoch the table gets room for that epoch's bound, at most the keys stored or
 ``UPFRONT_ROOM_KEYS`` (``skxc._model.training_model``,
 ``skxc._weights.first_epoch_room``), so such stops come in later epochs, or in
-the first where that bound is far above what it adds. The negatives of an example are drawn only
-once it is certain to run, so the random sequence, and with one thread the
-model, do not depend on where the calls were cut. With several threads
-(Hogwild) two threads may claim the same empty slot at once for different
-keys; one key then takes over the other's slot and its first update (a lost
-update of the kind Hogwild already allows).
+the first where that bound is far above what it adds. The negatives of an
+example are drawn only once it is certain to run, so the random sequence, and
+with one thread the model, do not depend on where the calls were cut. With
+several threads (Hogwild) two threads may claim the same empty slot at once
+for different keys; one key then takes over the other's slot and its first
+update (a lost update of the kind Hogwild already allows).
 """
 
 import numpy as np

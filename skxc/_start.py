@@ -279,7 +279,7 @@ def _sparse_pair_dots(X: sp.csr_matrix, mu, classes: np.ndarray) -> np.ndarray:
     """
     n, m = classes.shape
     present, local = np.unique(classes.reshape(-1), return_inverse=True)
-    part = sp.csr_matrix(sp.csr_matrix(mu)[present])
+    part = sp.csr_matrix(mu)[present]  # a copy of those rows
     part.sum_duplicates()  # canonical: each row's features sorted, so the keys below ascend
     if not X.has_sorted_indices:
         X = X.copy()

@@ -261,13 +261,14 @@ def _epoch_bound(rows, n_negatives: int) -> int:
     return int(lengths[trained].sum()) + int(n_negatives) * int(negative_lengths[trained].sum())
 
 
-def epoch_room(weights, rows, n_negatives: int) -> int:
+def epoch_room(weights, rows, n_negatives: int, bound: int | None = None) -> int:
     """The most keys one epoch over ``rows`` (``skxc._solver.Rows``) can insert into ``weights`` (a table,
     or CSR weights that a table is about to hold): nnz(x) for the positive and ``n_negatives`` times the
     non-zeros on ``rows.negative_inserts`` (all of nnz(x) if empty) per example of non-zero weight, less
     the positive (class, feature) keys stored already (with the centroid start, all of them), at most the
-    class x feature pairs not stored."""
-    bound = _epoch_bound(rows, n_negatives)
+    class x feature pairs not stored. ``bound``: :func:`_epoch_bound`, if the caller has it."""
+    if bound is None:
+        bound = _epoch_bound(rows, n_negatives)
     if isinstance(weights, HashedWeights):
         stored, count = stored_positives(weights.keys, rows.indptr, rows.indices, rows.codes, rows.example_row,
                                          rows.sample_weight, weights.shape[1]), weights.count  # fmt: skip
@@ -293,9 +294,10 @@ def first_epoch_room(weights, rows, n_negatives: int) -> int:
     cap = max(count, UPFRONT_ROOM_KEYS)
     # the stored positive keys epoch_room takes off are at most the keys stored: when the bound less
     # all of them is still above the cap, the cap is the answer without looking them up
-    if min(_epoch_bound(rows, n_negatives) - count, weights.shape[0] * weights.shape[1] - count) >= cap:
+    bound = _epoch_bound(rows, n_negatives)
+    if min(bound - count, weights.shape[0] * weights.shape[1] - count) >= cap:
         return cap
-    return min(epoch_room(weights, rows, n_negatives), cap)
+    return min(epoch_room(weights, rows, n_negatives, bound), cap)
 
 
 def reserve_epoch(table: HashedWeights, room: int) -> None:

@@ -68,7 +68,7 @@ from ._kernels.hashed import add_feature_major_scores, union_counts, union_sum
 from ._multilabel import pairs_of_rows
 from ._parallel import child_seed, fan_out_pipelined, in_background, n_threads
 from ._solver import auto_learning_rate
-from ._start import add_centred, rms_row_norm, tempered, unit_centroids
+from ._start import add_entries, rms_row_norm, tempered, unit_centroids
 from ._state import AdagradState, writeable
 from ._tree import AuxiliaryTree
 from ._validation import MEMORY_HEADROOM, available_memory_bytes, mostly_dense, warn_user
@@ -336,29 +336,63 @@ def choose_blend(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray) -> tup
     return best[1], best[2], best[0]
 
 
+def blend_term(X, codes, sample_weight, n_classes: int, beta: float, example_row=None) -> dict:
+    """The beta term (centroids of all rows) as the float32 parts :func:`apply_blend_term` adds or takes out.
+
+    The term is ``beta / r (mu_c - mean mu)`` with the centre moved into the
+    intercept, as the centroid start writes it (``skxc._start.write_centred``):
+    ``"term"`` ``beta / r mu`` (CSR for sparse X, dense otherwise), ``"common"`` ``-beta / r mean mu``
+    (every class's weights), ``"bias"`` the intercepts' change for dense X (None for sparse X).
+    Multi-label: ``codes`` and ``sample_weight`` per (row, label) example, ``example_row`` their rows.
+    A blended model keeps these parts (``_blend_parts``) so that further training takes the term out
+    and adds it back (``TrainingMixin._train``); they hold about as many numbers as the centroids.
+    """
+    mu, centre = unit_centroids(X, codes, n_classes, sample_weight, example_row=example_row)
+    scale = beta / rms_row_norm(X)
+    mean = np.asarray(mu.mean(axis=0)).ravel()
+    if sp.issparse(mu):
+        term = sp.csr_matrix(sp.csr_matrix(mu * scale), dtype=FLOAT)
+        if not term.has_sorted_indices:
+            term.sort_indices()
+    else:
+        term = (scale * mu).astype(FLOAT)
+    bias = None if centre is None else (-(scale * (mu @ centre - mean @ centre))).astype(FLOAT)
+    return {"term": term, "common": (-scale * mean).astype(FLOAT), "bias": bias}
+
+
 def add_centroids(
     coef, intercept: np.ndarray, X, codes, sample_weight, n_classes: int, beta: float, coef_sums=None, shared=None,
     example_row=None,
 ):  # fmt: skip
-    """Add the beta term (centroids of all rows) to the model; returns ``(coef, coef_sums, shared)``.
+    """Add the beta term (centroids of all rows) to the model: :func:`blend_term` then :func:`apply_blend_term`;
+    returns ``(coef, coef_sums, shared)``."""
+    parts = blend_term(X, codes, sample_weight, n_classes, beta, example_row)
+    return apply_blend_term(coef, intercept, parts, 1.0, coef_sums, shared)
 
-    The term is ``beta / r (mu_c - mean mu)`` with the centre moved into the
-    intercept, as the centroid start writes it (``skxc._start.write_centred``).
-    Dense coef: in place. Sparse (CSR) coef: a new CSR matrix ``coef + beta / r mu``
-    with ``coef_sums`` (per stored weight, or None) realigned by
-    :func:`blended_sparse`, and ``-beta / r mean mu`` added to ``shared`` (the
-    float32 term every class's score gets, ``skxc/_weights.py``; None: zero).
-    Multi-label: ``codes`` and ``sample_weight`` per (row, label) example, ``example_row`` their rows.
+
+def apply_blend_term(coef, intercept: np.ndarray, parts: dict, sign: float, coef_sums=None, shared=None):
+    """Add (``sign`` 1) or take out (-1) the beta term ``parts`` (:func:`blend_term`); ``(coef, coef_sums, shared)``.
+
+    Dense coef and ``intercept``: in place. Sparse (CSR) coef: a new CSR matrix ``coef + sign term`` with
+    ``coef_sums`` (per stored weight, or None) realigned by :func:`blended_sparse`, and ``sign common`` added
+    to ``shared`` (the float32 term every class's score gets, ``skxc/_weights.py``; None: zero); the
+    intercepts keep their values there, as they did before the parts were kept.
     """
-    centroids = unit_centroids(X, codes, n_classes, sample_weight, example_row=example_row)
-    scale = beta / rms_row_norm(X)
+    sign = FLOAT(sign)
+    term, common = parts["term"], parts["common"]
     if sp.issparse(coef):
-        mu = centroids[0]
-        coef, coef_sums = blended_sparse(coef, coef_sums, sp.csr_matrix(mu * scale))
-        common = (-scale * np.asarray(mu.mean(axis=0)).ravel()).astype(FLOAT)
+        coef, coef_sums = blended_sparse(coef, coef_sums, term if sign > 0 else -term)
+        common = sign * common
         shared = common if shared is None else (shared + common).astype(FLOAT)
         return coef, coef_sums, shared
-    add_centred(coef, intercept, centroids, scale)
+    coef += (sign * common)[None, :]
+    if sp.issparse(term):
+        rows = np.repeat(np.arange(term.shape[0]), np.diff(term.indptr))
+        add_entries(coef, rows, term.indices, sign * term.data)
+    else:
+        coef += sign * term
+    if parts["bias"] is not None:
+        intercept += sign * parts["bias"]
     return coef, coef_sums, shared
 
 
@@ -691,10 +725,12 @@ def uniform_pilot_wanted(estimator) -> bool:
 
 def new_pilot(estimator, candidate, X, fit_data, seed, n_epochs: int, one_thread: bool, sparse_model=None):
     """An unfitted pilot of ``estimator``'s settings for ``candidate`` = ``(tree, lr_factor)``: ``tree`` frozen
-    as its noise, ``lr_factor`` times its own "auto" learning rate of the fit rows ``fit_data`` (unless 1)."""
+    as its noise, ``lr_factor`` times its own "auto" learning rate of the fit rows ``fit_data`` (unless 1).
+    It runs all its epochs (``tol=None``): no convergence check, so no ConvergenceWarning about the pilot's
+    ``max_iter`` reaches the user."""
     tree, lr_factor = candidate
     pilot = clone(estimator).set_params(
-        noise=FrozenEstimator(tree), max_iter=pilot_epochs(n_epochs), centroid_blend=0.0,
+        noise=FrozenEstimator(tree), max_iter=pilot_epochs(n_epochs), centroid_blend=0.0, tol=None,
         early_stopping=False, warm_start=False, verbose=0, random_state=seed,
         weights=pilot_weights(estimator, X, sparse_model), weight_threshold=0.0,
         n_negatives=estimator.n_negatives_,
@@ -823,18 +859,17 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
     return beta, temperature, tree, lr_factor
 
 
-def blended(coef, intercept: np.ndarray, state: AdagradState, shared, X, rows, beta: float):
-    """The trained model with ``beta`` times the centroid scores folded in: ``(coef, state, shared)``.
+def blended(coef, intercept: np.ndarray, state: AdagradState, shared, parts: dict, sign: float = 1.0):
+    """The model with the beta term ``parts`` (:func:`blend_term`) folded in (``sign`` 1) or taken out (-1):
+    ``(coef, state, shared)``.
 
     ``intercept`` is updated in place; ``coef`` too when dense; sparse ``coef`` gives a new CSR matrix,
-    a full Adagrad ``state`` realigned with it and the updated ``shared`` term (:func:`add_centroids`).
+    a full Adagrad ``state`` realigned with it and the updated ``shared`` term (:func:`apply_blend_term`).
     """
     full_sums = state.coef_sums if sp.issparse(coef) and state.kind == "full" else None
-    example_row = rows.example_row if rows.example_row.shape[0] else None  # multi-label: each example's row
-    coef, sums, shared = add_centroids(
-        coef if sp.issparse(coef) else writeable(coef), intercept, X, rows.codes,
-        rows.sample_weight.astype(np.float64), len(intercept), beta, full_sums, shared, example_row,
-    )  # fmt: skip
+    coef, sums, shared = apply_blend_term(
+        coef if sp.issparse(coef) else writeable(coef), intercept, parts, sign, full_sums, shared
+    )
     if sums is not None:
         state = AdagradState(state.kind, sums, state.factor_sums, state.intercept_sums)
     return coef, state, shared

@@ -13,11 +13,23 @@ from numbers import Integral, Real
 
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.frozen import FrozenEstimator
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 
 from ._model import SparseCoefMixin
 from ._prediction import PredictionMixin
 from ._training import TrainingMixin
+
+#: Largest ``n_negatives``: each negative is a tree walk and a row update per example, and the kernels keep
+#: scratch of about 0.5 KiB per negative and thread.
+MAX_NEGATIVES = 100_000
+#: ``tree_temperature`` lies in [1 / MAX_TEMPERATURE, MAX_TEMPERATURE]: beyond, the splits' logits overflow or
+#: the tree is uniform to float precision.
+MAX_TEMPERATURE = 1e6
+#: Largest ``centroid_blend`` (in units of 1 / RMS row norm; "auto" tries at most 4096): beyond, the term
+#: swamps the trained weights' float32 precision, and overflows float32 for far larger values.
+MAX_BLEND = 1e6
+#: Integer parameters for which True / False are rejected (``bool`` is an ``Integral`` for Python).
+_INTEGER_PARAMETERS = ("n_negatives", "max_iter", "n_iter_no_change", "n_components", "n_jobs")
 
 
 class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMixin, ClassifierMixin, BaseEstimator):
@@ -46,7 +58,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         ``tree_temperature="auto"`` may end with uniform noise where held-out
         rows clearly prefer it (up to 2,000 classes; ``noise_`` says which).
 
-    n_negatives : int >= 1 or "auto", default="auto"
+    n_negatives : int in [1, 100000] or "auto", default="auto"
         Negatives drawn per positive example, each with its own loss term.
         More train better per epoch and cost about one more tree walk and row
         update each (:ref:`param-noise`, :ref:`benchmarks-defaults`).
@@ -110,8 +122,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training rows, monitor their
         top-1 accuracy before the first epoch and after each one, stop when
-        it has not improved by ``tol`` (0 when None) for ``n_iter_no_change``
-        epochs and end with the model where it was best
+        it has not improved by ``tol`` for ``n_iter_no_change`` epochs (with
+        ``tol=None``: has not risen above its best so far, so a flat accuracy
+        stops too) and end with the model where it was best
         (``best_iteration_``; :ref:`param-early-stopping`).
 
     validation_fraction : float in (0, 1), default=0.1
@@ -145,7 +158,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         the paper's 0.1 makes the tree over-confident about rare classes:
         :ref:`benchmarks-defaults`).
 
-    tree_temperature : float > 0 or "auto", default="auto"
+    tree_temperature : float in [1e-6, 1e6] or "auto", default="auto"
         Temperature of the tree's splits ("adversarial" only; see
         :class:`AuxiliaryTree`): every split's logit is multiplied by it.
         ``"auto"`` chooses it in [1/32, 1] by the log-likelihood of the tree
@@ -164,7 +177,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         10 % of the rows (at most 10,000); with fewer than 1,000 rows the
         temperature is 1 and the weights start at 0 (:ref:`param-init`).
 
-    centroid_blend : float >= 0 or "auto", default="auto"
+    centroid_blend : float in [0, 1e6] or "auto", default="auto"
         Weight beta of a nearest-centroid term added to the scores after
         training: class c's score gains beta (x - centre).mu_c / r, with mu_c
         the unit-length mean of the class's L2-normalised rows (as for
@@ -204,7 +217,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         Print one line per epoch when > 0, and progress within an epoch when >= 2.
 
     warm_start : bool, default=False
-        Reuse the previous fit's tree and coefficients as the starting point.
+        Reuse the previous fit's tree and coefficients as the starting point
+        (a centroid blend stays: training continues the model underneath it,
+        :ref:`param-centroid-blend`).
 
     weights : {"auto", "dense", "sparse"}, default="auto"
         How ``coef_`` is stored: "dense", a float32 n_classes x n_features
@@ -335,7 +350,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
 
     _parameter_constraints: dict = {
         "noise": [StrOptions({"adversarial", "uniform", "frequency"}), None, FrozenEstimator],
-        "n_negatives": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "n_negatives": [Interval(Integral, 1, MAX_NEGATIVES, closed="both"), StrOptions({"auto"})],
         "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "learning_rate_schedule": [StrOptions({"linear", "constant"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
@@ -350,9 +365,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         "n_components": [Interval(Integral, 0, None, closed="left")],
         "tree_projection": [StrOptions({"auto", "svd", "centroids"})],
         "tree_alpha": [Interval(Real, 0, None, closed="left")],
-        "tree_temperature": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "tree_temperature": [Interval(Real, 1 / MAX_TEMPERATURE, MAX_TEMPERATURE, closed="both"), StrOptions({"auto"})],
         "init": [StrOptions({"centroid", "zeros"})],
-        "centroid_blend": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "centroid_blend": [Interval(Real, 0, MAX_BLEND, closed="both"), StrOptions({"auto"})],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
@@ -423,6 +438,16 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         tags.classifier_tags.multi_label = True
         tags.classifier_tags.poor_score = False
         return tags
+
+    def _validate_params(self):
+        """scikit-learn's parameter validation, and no bool for an integer parameter (True would pass as 1)."""
+        super()._validate_params()
+        for name in _INTEGER_PARAMETERS:
+            value = getattr(self, name)
+            if isinstance(value, bool):
+                raise InvalidParameterError(
+                    f"The {name!r} parameter of {type(self).__name__} must be an int, not a bool; got {value!r}."
+                )
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):

@@ -338,7 +338,9 @@ def run_epochs(
         if not schedule.check_convergence or tol is None:
             continue
         current = score if score is not None else -stats.loss  # larger is better
-        if best is not None and current < best + tol:
+        # tol=None with early stopping: only a higher accuracy is an improvement (a flat one stops)
+        strict = schedule.tol is None
+        if best is not None and (current <= best if strict else current < best + tol):
             no_improve += 1
         else:
             no_improve = 0
@@ -351,7 +353,8 @@ def run_epochs(
         warn_user(
             f"Maximum number of epochs (max_iter={schedule.max_iter}) reached before the "
             f"{'validation accuracy' if validate is not None else 'training loss'} stopped "
-            f"improving by tol={schedule.tol or 0.0}; consider increasing max_iter.",
+            + (f"improving by tol={schedule.tol}" if schedule.tol is not None else "rising above its best")
+            + "; consider increasing max_iter.",
             ConvergenceWarning,
         )
 

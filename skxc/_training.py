@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils.multiclass import _check_partial_fit_first_call
 
-from ._blend import blend_preparation, blended, chosen_for
+from ._blend import blend_preparation, blend_term, blended, chosen_for
 from ._config import FLOAT
 from ._fit import (
     Progress,
@@ -133,6 +133,7 @@ class TrainingMixin:
             self._start_seen = X.shape[0]  # the rows summed so far
             self._start_chosen = 0 if pending else X.shape[0]  # the rows summed when the scale was chosen
         self.centroid_blend_, self.score_temperature_ = 0.0, 1.0
+        self.__dict__.pop("_blend_parts", None)
         self._rng, self._auto_learning_rate = rng, start.auto_learning_rate
         self.t_ = 0
         self._weight_bound = (float(np.abs(self.intercept_).max()), 0)  # see check_finite_model
@@ -224,16 +225,28 @@ class TrainingMixin:
         return self._rows(X, codes, weight)
 
     def _add_blend(self, X, rows: Rows, beta: float, temperature: float) -> None:
-        """Fold ``beta`` times the centroid scores into the trained model (skxc/_blend.py); set the temperature."""
+        """Fold ``beta`` times the centroid scores into the trained model (skxc/_blend.py); set the temperature.
+        The term's parts are kept (``_blend_parts``): further training (``warm_start``, ``partial_fit``) takes
+        them out first and adds them back after (:meth:`_train`)."""
         if beta > 0:
-            shared = getattr(self, "_shared_coef", None)
-            coef, self._adagrad_state, shared = blended(
-                self.coef_, self.intercept_, self._adagrad_state, shared, X, rows, beta
+            example_row = rows.example_row if rows.example_row.shape[0] else None  # multi-label: example rows
+            parts = blend_term(
+                X, rows.codes, rows.sample_weight.astype(np.float64), len(self.intercept_), beta, example_row
             )
-            self.coef_ = coef
-            if sp.issparse(coef):
-                self._shared_coef = shared
+            self._fold_blend(parts, 1.0)
+            self._blend_parts = parts
         self.centroid_blend_, self.score_temperature_ = float(beta), float(temperature)
+
+    def _fold_blend(self, parts: dict, sign: float) -> None:
+        """Add (``sign`` 1) or take out (-1) the blend's term ``parts`` (:func:`~skxc._blend.blend_term`)."""
+        shared = getattr(self, "_shared_coef", None)
+        self.intercept_ = writeable(self.intercept_)
+        coef, self._adagrad_state, shared = blended(
+            self.coef_, self.intercept_, self._adagrad_state, shared, parts, sign
+        )
+        self.coef_ = coef
+        if sp.issparse(coef):
+            self._shared_coef = shared
 
     def _prepare_fit(self, X, y, classes, sample_weight, rng, warm, multilabel, on_split=None):
         """Labels, early-stopping split, initialisation (unless warm) and kernel rows of ``fit``.
@@ -264,6 +277,21 @@ class TrainingMixin:
         return X, val, self._rows(X, codes, pair_weight, example_row, Y), split
 
     def _train(self, rows: Rows, n_epochs: int, val=None, check_convergence=True, keep_table=False, truncate=0.0):
+        """:meth:`_train_model`; a blended model (``centroid_blend_`` > 0) trains without its beta term, which
+        is taken out before and added back after (also when training stops early or fails), so that SGD
+        continues the model it trained instead of fighting the term's large scores; its weights are then
+        not kept in a table between ``partial_fit`` calls (the term is added to coef_)."""
+        parts = self.__dict__.get("_blend_parts")
+        if parts is None or not getattr(self, "centroid_blend_", 0.0):
+            return self._train_model(rows, n_epochs, val, check_convergence, keep_table, truncate)
+        self._fold_blend(parts, -1.0)
+        try:
+            self._train_model(rows, n_epochs, val, check_convergence, False, truncate)
+        finally:
+            self._fold_blend(parts, 1.0)
+
+    def _train_model(self, rows: Rows, n_epochs: int, val=None, check_convergence=True, keep_table=False,
+                     truncate=0.0):  # fmt: skip
         """Run up to ``n_epochs`` epochs on ``rows``; ``val`` = (X, codes) of held-out rows for early stopping.
 
         Sparse weights train in a hash table: built from coef_ (or the table kept by the previous
@@ -319,6 +347,8 @@ class TrainingMixin:
             self.n_iter_, self.t_, self.interrupted_ = progress.n_iter, progress.t, progress.interrupted
             if progress.best_iteration is not None:
                 self.best_iteration_ = progress.best_iteration
+            else:  # a call without early stopping: no best epoch (not the one of an earlier call)
+                self.__dict__.pop("best_iteration_", None)
             if table is not None:  # coef_ is stale; back to CSR now unless the table is kept
                 table.truncate = 0.0
                 self.__dict__["_coef"] = None

@@ -1,0 +1,122 @@
+"""Stop 30: multi-label fixes (predicted indicators in the metrics, two-label scorers, predict's temperature,
+an empty first partial_fit batch, score's validation, predict_top_k's k, BOM and repeated sparse entries)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.datasets import make_multilabel_classification
+from sklearn.metrics import make_scorer
+from sklearn.model_selection import GridSearchCV
+
+from skxc import AdversarialSoftmaxClassifier
+from skxc.metrics import ndcg_at_k, precision_at_k, psp_at_k, recall_at_k
+
+Y_TRUE = np.array([[1, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]])
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, Y = make_multilabel_classification(
+        n_samples=300, n_features=12, n_classes=6, n_labels=2, allow_unlabeled=False, random_state=0
+    )
+    return X.astype(np.float64), Y
+
+
+@pytest.fixture(scope="module")
+def model(data):
+    X, Y = data
+    return AdversarialSoftmaxClassifier(random_state=0, max_iter=2, n_jobs=1).fit(X, Y)
+
+
+# --------------------------------------------------------------------------- 1. indicator predictions
+
+
+@pytest.mark.parametrize("metric", [precision_at_k, recall_at_k, ndcg_at_k], ids=lambda f: f.__name__)
+@pytest.mark.parametrize(
+    "y_pred,what",
+    [
+        (np.array([[1, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]]), "integer dtype, 4 columns"),
+        (np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1]], dtype=np.uint8), "integer dtype, 4 columns"),
+        (sp.csr_matrix(np.array([[1, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]])), "integer sparse matrix"),
+        (sp.csr_matrix(np.eye(3, 4, dtype=bool)), "boolean sparse matrix"),
+        (np.eye(3, 4, dtype=bool), "is boolean"),
+    ],
+    ids=["int", "uint8-one-per-row", "sparse-int", "sparse-bool", "bool"],
+)
+def test_predicted_indicator_is_rejected(metric, y_pred, what):
+    # An int 0/1 matrix used to be read as top-k labels (ids 0 and 1): P@1 of the first one would be 1/3.
+    with pytest.raises(ValueError, match=f"{what}.*predicted label indicator matrix.*no ranking.*predict_top_k"):
+        metric(Y_TRUE, y_pred, k=1)
+
+
+def test_indicator_cast_to_float_is_read_as_scores():
+    y_pred = np.array([[0, 1, 1, 0], [0, 1, 0, 0], [1, 0, 0, 0]])
+    # row 0: ties among labels 1, 2 -> label 1 (miss); row 1: label 1 (hit); row 2: label 0 (miss)
+    assert precision_at_k(Y_TRUE, y_pred.astype(float), k=1) == pytest.approx(1 / 3)
+    assert precision_at_k(Y_TRUE, sp.csr_matrix(y_pred.astype(float)), k=1) == pytest.approx(1 / 3)
+
+
+def test_integer_label_matrices_are_still_read_as_labels():
+    # a 0/1 top-k matrix with fewer columns than labels: label ids 0 and 1
+    assert precision_at_k(Y_TRUE, np.array([[0], [1], [0]]), k=1) == pytest.approx(2 / 3)
+    # a full ranking (n_labels columns) from predict_top_k(X, n_labels)
+    full = np.array([[2, 0, 1, 3], [1, 0, 2, 3], [0, 1, 2, 3]])
+    assert precision_at_k(Y_TRUE, full, k=2) == pytest.approx((2 + 1 + 0) / 6)
+    # sparse integer scores other than 0/1 are scores
+    counts = sp.csr_matrix(np.array([[0, 2, 3, 0], [0, 1, 0, 0], [2, 0, 0, 1]]))
+    assert precision_at_k(Y_TRUE, counts, k=1) == pytest.approx(2 / 3)
+
+
+def test_two_labels_permutations_are_labels_but_repeats_are_indicators():
+    y_true = np.array([[1, 0], [0, 1], [1, 1]])
+    ranking = np.array([[0, 1], [0, 1], [1, 0]])  # predict_top_k(X, 2): a top-2 label matrix
+    assert precision_at_k(y_true, ranking, k=1) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="predicted label indicator matrix"):
+        precision_at_k(y_true, np.array([[1, 0], [0, 1], [1, 1]]), k=1)
+
+
+def test_predict_of_a_multilabel_model_is_rejected(data, model):
+    X, Y = data
+    with pytest.raises(ValueError, match="predicted label indicator matrix"):
+        precision_at_k(Y, model.predict(X), k=1)
+    with pytest.raises(ValueError, match="predicted label indicator matrix"):
+        psp_at_k(Y, model.predict(X), propensities=np.ones(Y.shape[1]), k=1)
+
+
+def test_make_scorer_with_predict_fails_in_grid_search(data):
+    X, Y = data
+    search = GridSearchCV(
+        AdversarialSoftmaxClassifier(random_state=0, max_iter=1, n_jobs=1),
+        {"alpha": [1e-3]},
+        scoring=make_scorer(precision_at_k, k=1),
+        cv=2,
+        error_score="raise",
+    )
+    with pytest.raises(ValueError, match="predicted label indicator matrix"):
+        search.fit(X, Y)
+
+
+# --------------------------------------------------------------------------- 2. two labels and scorers
+
+
+def test_one_column_of_two_labels_gets_a_clear_error():
+    with pytest.raises(ValueError, match="y_pred is 1-D but y_true has 2 labels.*decision_function"):
+        precision_at_k(np.array([[1, 0], [0, 1]]), np.array([0.2, 0.9]), k=1)
+    with pytest.raises(ValueError, match=r"y_pred must be 2-D.*shape \(3,\)"):
+        precision_at_k(Y_TRUE, np.array([0.2, 0.9, 0.1]), k=1)
+
+
+def test_two_label_scorers(data):
+    X, Y = data
+    Y2 = Y[:, :2]
+    keep = Y2.sum(1) > 0
+    X2, Y2 = X[keep], Y2[keep]
+    clf = AdversarialSoftmaxClassifier(random_state=0, max_iter=2, n_jobs=1).fit(X2, Y2)
+    proba_scorer = make_scorer(precision_at_k, k=1, response_method="predict_proba")
+    with pytest.raises(ValueError, match="binary problem.*response_method='decision_function'"):
+        proba_scorer(clf, X2, Y2)
+    scorer = make_scorer(precision_at_k, k=1, response_method="decision_function")
+    assert scorer(clf, X2, Y2) == pytest.approx(clf.score(X2, Y2))
+    assert scorer(clf, X2, Y2) == pytest.approx(precision_at_k(Y2, clf.predict_proba(X2), k=1))

@@ -291,7 +291,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
     score_temperature_ : float
         T: the probabilities are the softmax of the scores divided by T
         (1 unless ``centroid_blend="auto"`` chose it); the order of the
-        classes, ``predict`` and ``predict_top_k`` do not depend on it.
+        classes, ``predict_top_k``'s labels and a single-label ``predict``
+        do not depend on it. A multi-label ``predict`` thresholds
+        ``label_cardinality_ * predict_proba`` and so does.
     tree_fit_seconds_ : float
         Seconds spent fitting the noise tree (including its projection).
 

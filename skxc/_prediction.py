@@ -115,7 +115,9 @@ class PredictionMixin:
         Multi-label (trained on a label indicator matrix): the labels whose
         estimated marginal ``label_cardinality_ * predict_proba(X)`` is at least
         0.5, and always the most probable label, so that no row is empty (see
-        the user guide, "Multi-label training"); computed in row blocks.
+        the user guide, "Multi-label training"); computed in row blocks with
+        the probabilities of :meth:`predict_proba`, so the label sets depend
+        on ``score_temperature_``.
 
         Parameters
         ----------
@@ -133,7 +135,7 @@ class PredictionMixin:
         if self._is_multilabel:
             rows, Z = inputs
             blocks = class_blocks(rows, Z, self._scoring_coef(), self.intercept_, self.tree_.arrays, "proba",
-                                  n_threads(self.n_jobs))  # fmt: skip
+                                  n_threads(self.n_jobs), self._score_scale)  # fmt: skip
             return label_sets((p for _, _, p in blocks), rows.X.shape[0], len(self.classes_), self.label_cardinality_)
         return self.classes_[self._top_k_codes(inputs, 1)[0][:, 0]]
 

@@ -3,9 +3,12 @@ an empty first partial_fit batch, score's validation, predict_top_k's k, BOM and
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from numpy.testing import assert_array_equal
 from sklearn.datasets import make_multilabel_classification
 from sklearn.metrics import make_scorer
 from sklearn.model_selection import GridSearchCV
@@ -120,3 +123,33 @@ def test_two_label_scorers(data):
     scorer = make_scorer(precision_at_k, k=1, response_method="decision_function")
     assert scorer(clf, X2, Y2) == pytest.approx(clf.score(X2, Y2))
     assert scorer(clf, X2, Y2) == pytest.approx(precision_at_k(Y2, clf.predict_proba(X2), k=1))
+
+
+# --------------------------------------------------------------------------- 3. predict and the temperature
+
+
+def _documented_rule(clf, X):
+    proba = clf.predict_proba(X)
+    want = (clf.label_cardinality_ * proba >= 0.5).astype(np.int64)
+    want[np.arange(X.shape[0]), proba.argmax(1)] = 1
+    return want
+
+
+@pytest.mark.parametrize("temperature", [0.25, 1.0, 4.0])
+def test_multilabel_predict_uses_the_score_temperature(data, model, temperature):
+    X, _ = data
+    clf = copy.deepcopy(model)
+    clf.score_temperature_ = temperature
+    assert_array_equal(clf.predict(X), _documented_rule(clf, X))
+
+
+def test_temperature_changes_the_label_sets(data, model):
+    X, _ = data
+    flat = copy.deepcopy(model)
+    flat.score_temperature_ = 1e6
+    # T huge: predict_proba is 1/6 per label up to ~1e-6, and label_cardinality_ / 6 < 0.5, so only the
+    # top label is kept; the untempered probabilities keep more labels on some rows.
+    assert model.label_cardinality_ / 6 < 0.45
+    assert_array_equal(flat.predict(X).sum(1), np.ones(X.shape[0]))
+    assert np.any(model.predict(X).sum(1) > 1)
+    assert_array_equal(flat.predict_top_k(X, 3), model.predict_top_k(X, 3))  # the order does not change

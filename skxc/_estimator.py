@@ -502,7 +502,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
             A batch of training rows.
         y : array-like of shape (n_samples,), or {array-like, sparse matrix} of shape (n_samples, n_labels)
             Their labels, all in ``classes``, or a 0/1 label indicator matrix
-            (multi-label; every call must then pass one with the same columns).
+            (multi-label; every call must then pass one with the same columns,
+            and the first one must hold at least one label: a ValueError leaves
+            the estimator unfitted otherwise; later batches may be empty).
         classes : array-like of shape (n_classes,), default=None
             All classes of the stream; required on the first call, ignored (but
             checked) later. Multi-label: optional (None or ``np.arange(n_labels)``).

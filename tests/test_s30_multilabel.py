@@ -153,3 +153,21 @@ def test_temperature_changes_the_label_sets(data, model):
     assert_array_equal(flat.predict(X).sum(1), np.ones(X.shape[0]))
     assert np.any(model.predict(X).sum(1) > 1)
     assert_array_equal(flat.predict_top_k(X, 3), model.predict_top_k(X, 3))  # the order does not change
+
+
+# --------------------------------------------------------------------------- 4. an empty first partial_fit batch
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+def test_empty_first_partial_fit_batch_is_rejected(data, sparse):
+    X, Y = data
+    empty = np.zeros((50, Y.shape[1]), dtype=int)
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1)
+    before = dict(vars(clf))
+    with pytest.raises(ValueError, match="y has no labels: every row of the label indicator matrix is empty"):
+        clf.partial_fit(X[:50], sp.csr_matrix(empty) if sparse else empty)
+    assert vars(clf) == before  # unfitted: no n_features_in_, classes_ or label_cardinality_
+    clf.partial_fit(X[:150], Y[:150])  # the next call is a first call again
+    assert clf.label_cardinality_ == pytest.approx(Y[:150].sum(1).mean())
+    clf.partial_fit(X[150:200], empty)  # a later batch without labels is fine
+    assert clf.label_cardinality_ == pytest.approx(Y[:150].sum(1).mean())

@@ -171,3 +171,39 @@ def test_empty_first_partial_fit_batch_is_rejected(data, sparse):
     assert clf.label_cardinality_ == pytest.approx(Y[:150].sum(1).mean())
     clf.partial_fit(X[150:200], empty)  # a later batch without labels is fine
     assert clf.label_cardinality_ == pytest.approx(Y[:150].sum(1).mean())
+
+
+# --------------------------------------------------------------------------- 5. score's validation
+
+
+def test_score_needs_an_indicator_matrix(data, model):
+    X, Y = data
+    with pytest.raises(
+        ValueError, match=r"y must be a label indicator matrix of shape .* = \(300, 6\).*shape \(300,\)"
+    ):
+        model.score(X, Y.argmax(1))
+    with pytest.raises(ValueError, match=r"shape \(300,\)"):
+        model.score(X, Y[:, 0].tolist())
+    with pytest.raises(ValueError, match="ragged sequence"):
+        model.score(X[:2], [[0, 1], [2]])
+    with pytest.raises(ValueError, match="y has 1 label columns but the model was trained with 6"):
+        model.score(X, Y[:, :1])
+    with pytest.raises(ValueError, match="y has 299 rows but X has 300"):
+        model.score(X, Y[:-1])
+
+
+def test_score_validates_sample_weight(data, model):
+    X, Y = data
+    with pytest.raises(ValueError, match=r"sample_weight.shape == \(5,\), expected \(300,\)"):
+        model.score(X, Y, sample_weight=np.ones(5))
+    # recent scikit-learn says so itself; skxc's own check covers older versions
+    with pytest.raises(ValueError, match="sample_weight is 0 for every row|at least one non-zero"):
+        model.score(X, Y, sample_weight=np.zeros(300))
+    with pytest.raises(ValueError, match="Negative values"):
+        model.score(X, Y, sample_weight=np.r_[-1.0, np.ones(299)])
+    # hand-worked: weight only on rows 0 and 1 -> the mean of their two hits
+    top = model.predict_top_k(X[:2], 1)[:, 0]
+    hits = Y[[0, 1], top]
+    w = np.r_[1.0, 3.0, np.zeros(298)]
+    assert model.score(X, Y, sample_weight=w) == pytest.approx((hits[0] + 3 * hits[1]) / 4)
+    assert model.score(X, Y, sample_weight=list(np.ones(300))) == model.score(X, Y)

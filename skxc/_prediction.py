@@ -161,7 +161,7 @@ class PredictionMixin:
             Only with ``return_scores=True``: their probabilities, non-increasing along each row.
         """
         X = self._validate_X(X)
-        if not isinstance(k, Integral) or not 1 <= k <= len(self.classes_):
+        if isinstance(k, bool) or not isinstance(k, Integral) or not 1 <= k <= len(self.classes_):
             raise ValueError(f"k must be an integer in [1, n_classes={len(self.classes_)}]; got {k!r}.")
         inputs = self._kernel_inputs(X)
         codes, scores = self._top_k_codes(inputs, k)

@@ -78,13 +78,23 @@ def _check_k(k) -> int:
 
 def _check_indicator(Y, name: str) -> sp.csr_matrix:
     """``Y`` as a CSR matrix with sorted indices, no duplicates and no stored zeros; entries checked to be 0/1."""
+    repeated_hint = ""
     if sp.issparse(Y):
+        stored = getattr(Y, "data", None)  # before scipy sums repeated entries
+        stored_01 = (
+            isinstance(stored, np.ndarray) and stored.dtype.kind in "biuf" and np.all((stored == 0) | (stored == 1))
+        )
         Y = sp.csr_matrix(Y, copy=True)
         if Y.ndim != 2:  # pragma: no cover - scipy sparse is always 2-D today
             raise ValueError(f"{name} must be 2-D; got shape {Y.shape}.")
         Y.sum_duplicates()
         Y.eliminate_zeros()
         data = Y.data
+        if stored_01:
+            repeated_hint = (
+                f" {name} stores some (row, label) entries more than once and scipy sums repeated entries; store "
+                f"each label of a row once, e.g. ({name} != 0).astype(int)."
+            )
     else:
         try:
             Y = np.asarray(Y)
@@ -104,7 +114,9 @@ def _check_indicator(Y, name: str) -> sp.csr_matrix:
     bad = (data != 0) & (data != 1)
     if np.any(bad):
         value = data[bad].ravel()[0].item()
-        raise ValueError(f"{name} must be a label indicator matrix with entries 0 or 1; found the value {value!r}.")
+        raise ValueError(
+            f"{name} must be a label indicator matrix with entries 0 or 1; found the value {value!r}.{repeated_hint}"
+        )
     if Y.shape[0] == 0:
         raise ValueError(f"{name} has no rows (shape {Y.shape}); the metrics are means over rows.")
     if not sp.issparse(Y):

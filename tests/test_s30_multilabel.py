@@ -4,6 +4,7 @@ an empty first partial_fit batch, score's validation, predict_top_k's k, BOM and
 from __future__ import annotations
 
 import copy
+import io
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from sklearn.metrics import make_scorer
 from sklearn.model_selection import GridSearchCV
 
 from skxc import AdversarialSoftmaxClassifier
+from skxc.datasets import load_xmc_file
 from skxc.metrics import ndcg_at_k, precision_at_k, psp_at_k, recall_at_k
 
 Y_TRUE = np.array([[1, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]])
@@ -207,3 +209,47 @@ def test_score_validates_sample_weight(data, model):
     w = np.r_[1.0, 3.0, np.zeros(298)]
     assert model.score(X, Y, sample_weight=w) == pytest.approx((hits[0] + 3 * hits[1]) / 4)
     assert model.score(X, Y, sample_weight=list(np.ones(300))) == model.score(X, Y)
+
+
+# --------------------------------------------------------------------------- 6. k, BOM, repeated sparse entries
+
+
+@pytest.mark.parametrize("multilabel", [False, True], ids=["multiclass", "multilabel"])
+@pytest.mark.parametrize("k", [True, False, 2.0, "2"])
+def test_predict_top_k_rejects_non_integer_k(data, model, multilabel, k):
+    X, Y = data
+    clf = (
+        AdversarialSoftmaxClassifier(random_state=0, max_iter=1, n_jobs=1).fit(X, Y.argmax(1))
+        if not multilabel
+        else model
+    )
+    with pytest.raises(ValueError, match=rf"k must be an integer in \[1, n_classes=6\]; got {k!r}"):
+        clf.predict_top_k(X[:3], k=k)
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
+def test_load_xmc_file_skips_a_byte_order_mark(binary):
+    text = "\ufeff2 4 3\n0,2 0:1.5 3:2\n1 1:0.5\n"
+    X, Y = load_xmc_file(io.BytesIO(text.encode("utf-8")) if binary else io.StringIO(text))
+    assert_array_equal(X.toarray(), [[1.5, 0, 0, 2], [0, 0.5, 0, 0]])
+    assert_array_equal(Y.toarray(), [[1, 0, 1], [0, 1, 0]])
+
+
+def test_repeated_sparse_entries_are_named(data):
+    X, _ = data
+    Y = sp.coo_matrix((np.ones(3), ([0, 0, 1], [1, 1, 2])), shape=(300, 6))  # (0, 1) twice
+    clf = AdversarialSoftmaxClassifier(random_state=0, max_iter=1, n_jobs=1)
+    message = r"stores some \(row, label\) entries more than once.*sums repeated entries, here to \[2.0\]"
+    with pytest.raises(ValueError, match=message):
+        clf.fit(X, Y)
+    with pytest.raises(ValueError, match=message):
+        clf.partial_fit(X, Y)
+    with pytest.raises(ValueError, match=r"found the value 2.*stores some \(row, label\) entries more than once"):
+        precision_at_k(Y, np.zeros((300, 6)), k=1)
+    # a stored 2 is not a repeat: the plain message
+    with pytest.raises(ValueError, match=r"values other than 0 and 1, e.g. \[2.0\]\. Pass 0/1"):
+        clf.fit(X, sp.coo_matrix((np.array([2.0]), ([0], [1])), shape=(300, 6)))
+    with pytest.raises(ValueError, match=r"found the value 2\.0\.$"):
+        precision_at_k(sp.coo_matrix((np.array([2.0]), ([0], [1])), shape=(300, 6)), np.zeros((300, 6)), k=1)
+    # the suggested repair gives the indicator
+    assert_array_equal((Y != 0).astype(np.int8).toarray().sum(), 2)

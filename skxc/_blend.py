@@ -11,8 +11,8 @@ with mu_c the unit-length mean of class c's L2-normalised rows (the same
 centroids as the centroid start, ``skxc/_start.py``) and r the RMS row norm of
 the training data, so that beta means the same for any input scale. The beta
 term is linear in x, so it is added to ``coef_`` and ``intercept_``; T only
-rescales the scores for probabilities (top-k and ``predict`` do not depend on
-it). ``xi + log p_n`` is the paper's bias-corrected score (Theorem 1) and stays
+rescales the scores for probabilities (top-k and a single-label ``predict``
+do not depend on it; a multi-label ``predict`` thresholds the probabilities). ``xi + log p_n`` is the paper's bias-corrected score (Theorem 1) and stays
 the model's core; beta = 0 and T = 1 give it unchanged.
 
 beta and T are chosen jointly by the held-out log-likelihood of the rows held

@@ -306,7 +306,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
     score_temperature_ : float
         T: the probabilities are the softmax of the scores divided by T
         (1 unless ``centroid_blend="auto"`` chose it); the order of the
-        classes, ``predict`` and ``predict_top_k`` do not depend on it.
+        classes, ``predict_top_k``'s labels and a single-label ``predict``
+        do not depend on it. A multi-label ``predict`` thresholds
+        ``label_cardinality_ * predict_proba`` and so does.
     tree_fit_seconds_ : float
         Seconds spent fitting the noise tree (including its projection).
 
@@ -525,7 +527,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
             A batch of training rows.
         y : array-like of shape (n_samples,), or {array-like, sparse matrix} of shape (n_samples, n_labels)
             Their labels, all in ``classes``, or a 0/1 label indicator matrix
-            (multi-label; every call must then pass one with the same columns).
+            (multi-label; every call must then pass one with the same columns,
+            and the first one must hold at least one label: a ValueError leaves
+            the estimator unfitted otherwise; later batches may be empty).
         classes : array-like of shape (n_classes,), default=None
             All classes of the stream; required on the first call, ignored (but
             checked) later. Multi-label: optional (None or ``np.arange(n_labels)``).

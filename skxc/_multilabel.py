@@ -42,16 +42,21 @@ def check_indicator(Y, n_samples: int, name: str = "y") -> sp.csr_matrix:
     """``Y`` as a canonical CSR indicator: int8 ones, int64 indptr, sorted int32 indices.
 
     TypeError for non-numeric values; ValueError for values other than 0 and 1
-    (a 2-D target of other values, e.g. multi-output classes, is not supported)
-    or a number of rows different from ``n_samples``.
+    (a 2-D target of other values, e.g. multi-output classes, is not supported;
+    a sparse matrix storing a (row, label) entry twice sums it to 2, which the
+    error names rather than reading as one label) or a number of rows
+    different from ``n_samples``.
     """
+    repeated = False
     if sp.issparse(Y):
+        stored_01 = only_zeros_and_ones(getattr(Y, "data", None))  # before scipy sums repeated entries
         Y = sp.csr_matrix(Y, copy=True)
         if Y.dtype.kind not in "biuf":
             raise TypeError(f"{name} must be a numeric label indicator matrix; got dtype {Y.dtype}.")
         Y.sum_duplicates()
         Y.eliminate_zeros()
         values = Y.data
+        repeated = stored_01 and not only_zeros_and_ones(values)
     else:
         Y = np.asarray(Y)
         if Y.dtype.kind not in "biuf":
@@ -62,6 +67,12 @@ def check_indicator(Y, n_samples: int, name: str = "y") -> sp.csr_matrix:
         values = Y[Y != 0]
         Y = sp.csr_matrix((Y != 0).astype(np.int8))
     bad = values[values != 1]
+    if bad.size and repeated:
+        raise ValueError(
+            f"{name} is a sparse matrix that stores some (row, label) entries more than once, and scipy sums "
+            f"repeated entries, here to {np.unique(bad)[:5].tolist()!r}, so it is not a 0/1 label indicator "
+            f"matrix. Store each label of a row once, e.g. {name} = ({name} != 0).astype(np.int8)."
+        )
     if bad.size:
         raise ValueError(
             f"{name} is 2-D but not a label indicator matrix: it has values other than 0 and 1, e.g. "
@@ -75,6 +86,13 @@ def check_indicator(Y, n_samples: int, name: str = "y") -> sp.csr_matrix:
         (np.ones(Y.indices.shape[0], dtype=np.int8), Y.indices.astype(np.int32), Y.indptr.astype(np.int64)),
         shape=Y.shape,
     )
+
+
+def only_zeros_and_ones(values) -> bool:
+    """Whether ``values`` (a sparse matrix's stored entries) is a numeric ndarray of 0s and 1s only."""
+    if not isinstance(values, np.ndarray) or values.dtype.kind not in "biuf":
+        return False  # e.g. the object rows of a LIL matrix, which cannot repeat an entry anyway
+    return bool(np.all((values == 0) | (values == 1)))
 
 
 def label_pairs(Y: sp.csr_matrix, sample_weight: np.ndarray):

@@ -11,7 +11,7 @@ from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._multilabel import check_indicator, hits_at_1, label_sets
 from ._parallel import n_threads
@@ -115,7 +115,9 @@ class PredictionMixin:
         Multi-label (trained on a label indicator matrix): the labels whose
         estimated marginal ``label_cardinality_ * predict_proba(X)`` is at least
         0.5, and always the most probable label, so that no row is empty (see
-        the user guide, "Multi-label training"); computed in row blocks.
+        the user guide, "Multi-label training"); computed in row blocks with
+        the probabilities of :meth:`predict_proba`, so the label sets depend
+        on ``score_temperature_``.
 
         Parameters
         ----------
@@ -133,7 +135,7 @@ class PredictionMixin:
         if self._is_multilabel:
             rows, Z = inputs
             blocks = class_blocks(rows, Z, self._scoring_coef(), self.intercept_, self.tree_.arrays, "proba",
-                                  n_threads(self.n_jobs))  # fmt: skip
+                                  n_threads(self.n_jobs), self._score_scale)  # fmt: skip
             return label_sets((p for _, _, p in blocks), rows.X.shape[0], len(self.classes_), self.label_cardinality_)
         return self.classes_[self._top_k_codes(inputs, 1)[0][:, 0]]
 
@@ -159,7 +161,7 @@ class PredictionMixin:
             Only with ``return_scores=True``: their probabilities, non-increasing along each row.
         """
         X = self._validate_X(X)
-        if not isinstance(k, Integral) or not 1 <= k <= len(self.classes_):
+        if isinstance(k, bool) or not isinstance(k, Integral) or not 1 <= k <= len(self.classes_):
             raise ValueError(f"k must be an integer in [1, n_classes={len(self.classes_)}]; got {k!r}.")
         inputs = self._kernel_inputs(X)
         codes, scores = self._top_k_codes(inputs, k)
@@ -187,10 +189,12 @@ class PredictionMixin:
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Test rows.
-        y : array-like of shape (n_samples,) or (n_samples, n_labels)
-            True labels, or the label indicator matrix.
+        y : array-like of shape (n_samples,), or {array-like, sparse matrix} of shape (n_samples, n_labels)
+            True labels; for a multi-label model the 0/1 label indicator
+            matrix, with the model's ``n_labels`` columns.
         sample_weight : array-like of shape (n_samples,), default=None
-            Row weights.
+            Row weights (multi-label: non-negative, not all 0); None weighs
+            every row 1.
 
         Returns
         -------
@@ -200,9 +204,25 @@ class PredictionMixin:
         if not self._is_multilabel:
             check_is_fitted(self)
             return super().score(X, y, sample_weight=sample_weight)
-        inputs = self._kernel_inputs(self._validate_X(X))
-        Y = check_indicator(y, inputs[0].X.shape[0])
-        if Y.shape[1] != len(self.classes_):
-            raise ValueError(f"y has {Y.shape[1]} label columns but the model was trained with {len(self.classes_)}.")
-        hits = hits_at_1(Y, self._top_k_codes(inputs, 1)[0][:, 0])
+        X = self._validate_X(X)
+        n_samples, n_labels = X.shape[0], len(self.classes_)
+        try:
+            shape = y.shape if sp.issparse(y) else np.shape(y)
+        except ValueError:  # ragged lists
+            shape = None
+        if shape is None or len(shape) != 2:
+            got = "a ragged sequence" if shape is None else f"shape {shape}"
+            raise ValueError(
+                f"y must be a label indicator matrix of shape (n_samples, n_labels) = ({n_samples}, {n_labels}) "
+                f"for a multi-label model (trained on one); got {got}. Class labels can be turned into one with "
+                f"sklearn.preprocessing.label_binarize(y, classes=np.arange({n_labels}))."
+            )
+        Y = check_indicator(y, n_samples)
+        if Y.shape[1] != n_labels:
+            raise ValueError(f"y has {Y.shape[1]} label columns but the model was trained with {n_labels}.")
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+            if not np.any(sample_weight):
+                raise ValueError("sample_weight is 0 for every row; the score is a weighted mean over rows.")
+        hits = hits_at_1(Y, self._top_k_codes(self._kernel_inputs(X), 1)[0][:, 0])
         return float(np.average(hits, weights=sample_weight))

@@ -539,7 +539,10 @@ class TrainingMixin:
             )
         if first and classes is None and not multilabel:
             raise ValueError("classes must be passed on the first call to partial_fit.")
-        X, y, sample_weight, multilabel = self._targets(X, y, sample_weight, reset=first)
+        with intact_on_error(self.__dict__):  # a rejected first batch leaves no n_features_in_ behind
+            X, y, sample_weight, multilabel = self._targets(X, y, sample_weight, reset=first)
+            if multilabel and first and y.nnz == 0:  # the tree and label_cardinality_ need labels
+                label_examples(y, sample_weight, require_labels=True)
         if multilabel:
             if first:
                 classes = label_columns(y, classes)

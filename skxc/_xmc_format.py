@@ -31,7 +31,8 @@ def load_xmc_file(f):
     ----------
     f : str, path-like or file object
         File to read; a file object may be opened in text or binary mode
-        (binary is decoded as UTF-8). Compressed files must be opened by the
+        (binary is decoded as UTF-8). A byte order mark at the start is
+        skipped. Compressed files must be opened by the
         caller (e.g. with :func:`gzip.open`).
 
     Returns
@@ -164,7 +165,7 @@ def _read_text(f) -> str:
             raise ValueError(f"f is not a UTF-8 text file: {exc}.") from exc
     if not isinstance(content, str):
         raise TypeError(f"Reading f returned {type(content).__name__}, not text or bytes.")
-    return content
+    return content.removeprefix("\ufeff")  # a UTF-8 byte order mark, as some editors write
 
 
 def _parse_header(line: str) -> tuple[int, int, int]:

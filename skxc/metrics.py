@@ -5,7 +5,8 @@ Every metric takes ``y_true``, a label indicator matrix of shape
 ``y_pred`` in one of two forms, told apart by type and dtype:
 
 * **a score matrix** (a floating-point array of shape ``(n_samples, n_labels)``,
-  or any scipy.sparse matrix of that shape): each row is ranked by decreasing
+  or a scipy.sparse matrix of that shape, other than a boolean or 0/1 integer
+  one, see below): each row is ranked by decreasing
   score and its first ``k`` labels are used. Ties are broken by the lower
   label index, so the result never depends on the sort algorithm. In a sparse
   score matrix only the stored entries are candidates (a row with fewer than
@@ -17,8 +18,27 @@ Every metric takes ``y_true``, a label indicator matrix of shape
   the first ``k`` columns are used; ``-1`` means "no prediction" and never
   counts as a hit. A label may appear at most once among a row's first ``k``.
 
-A boolean ``y_pred`` (a predicted indicator matrix) is rejected: it carries no
-ranking. Cast a matrix to float to have it read as scores.
+A predicted label indicator matrix (what ``predict`` of a multi-label model
+returns) carries no ranking and is rejected with a ValueError, not read as
+labels or scores: a boolean ``y_pred``; an integer one of shape
+``(n_samples, n_labels)`` whose entries are all 0 or 1 and in which some row
+repeats a value (with three or more labels always, so it cannot be a list of
+distinct labels); and a sparse boolean or integer one whose stored entries are
+all 0 or 1. Pass scores (``predict_proba`` or ``decision_function``) or a
+top-k label matrix (``predict_top_k``); cast a matrix to float to have its
+values read as scores. With exactly two labels an integer matrix whose rows
+are all ``[0, 1]`` or ``[1, 0]`` is a valid top-2 label matrix and is read as
+one.
+
+Two labels and scikit-learn's scorers: a scorer with
+``response_method="predict_proba"`` sees a model whose ``classes_`` are
+``[0, 1]`` as a binary classifier and passes only the second column of
+``predict_proba``. The metrics raise a ValueError for such a 1-D ``y_pred``
+when ``y_true`` has two labels instead of guessing the first column (a 1-D
+array cannot be told apart from log-probabilities or a single label's
+scores). Use ``response_method="decision_function"`` there: a multi-label
+model's ``decision_function`` has one column per label, which the scorer
+passes whole.
 
 All metrics return the mean over the rows of ``y_true`` as a Python float in
 ``[0, 1]``; rows without any true label are included and count as 0 (they can
@@ -58,13 +78,23 @@ def _check_k(k) -> int:
 
 def _check_indicator(Y, name: str) -> sp.csr_matrix:
     """``Y`` as a CSR matrix with sorted indices, no duplicates and no stored zeros; entries checked to be 0/1."""
+    repeated_hint = ""
     if sp.issparse(Y):
+        stored = getattr(Y, "data", None)  # before scipy sums repeated entries
+        stored_01 = (
+            isinstance(stored, np.ndarray) and stored.dtype.kind in "biuf" and np.all((stored == 0) | (stored == 1))
+        )
         Y = sp.csr_matrix(Y, copy=True)
         if Y.ndim != 2:  # pragma: no cover - scipy sparse is always 2-D today
             raise ValueError(f"{name} must be 2-D; got shape {Y.shape}.")
         Y.sum_duplicates()
         Y.eliminate_zeros()
         data = Y.data
+        if stored_01:
+            repeated_hint = (
+                f" {name} stores some (row, label) entries more than once and scipy sums repeated entries; store "
+                f"each label of a row once, e.g. ({name} != 0).astype(int)."
+            )
     else:
         try:
             Y = np.asarray(Y)
@@ -84,7 +114,9 @@ def _check_indicator(Y, name: str) -> sp.csr_matrix:
     bad = (data != 0) & (data != 1)
     if np.any(bad):
         value = data[bad].ravel()[0].item()
-        raise ValueError(f"{name} must be a label indicator matrix with entries 0 or 1; found the value {value!r}.")
+        raise ValueError(
+            f"{name} must be a label indicator matrix with entries 0 or 1; found the value {value!r}.{repeated_hint}"
+        )
     if Y.shape[0] == 0:
         raise ValueError(f"{name} has no rows (shape {Y.shape}); the metrics are means over rows.")
     if not sp.issparse(Y):
@@ -101,6 +133,14 @@ def _top_k(y_pred, k: int, n_samples: int, n_labels: int) -> np.ndarray:
         y_pred = np.asarray(y_pred)
     except Exception as exc:
         raise TypeError(f"y_pred must be a 2-D array or scipy.sparse matrix; {exc}") from exc
+    if y_pred.ndim == 1 and n_labels == 2 and np.issubdtype(y_pred.dtype, np.floating):
+        raise ValueError(
+            "y_pred is 1-D but y_true has 2 labels: scikit-learn's scorers (make_scorer with "
+            "response_method='predict_proba') pass only one column of predict_proba because they see two labels "
+            "(classes_ [0, 1]) as a binary problem, and one column cannot rank two labels. Use "
+            "response_method='decision_function' (a multi-label model's decision_function has one column per "
+            "label), or pass the full score matrix of shape (n_samples, 2)."
+        )
     if y_pred.ndim != 2:
         raise ValueError(
             f"y_pred must be 2-D: a score matrix of shape (n_samples, n_labels) or a top-k label matrix of shape "
@@ -109,11 +149,10 @@ def _top_k(y_pred, k: int, n_samples: int, n_labels: int) -> np.ndarray:
     if y_pred.shape[0] != n_samples:
         raise ValueError(f"y_pred has {y_pred.shape[0]} rows but y_true has {n_samples}.")
     if y_pred.dtype == bool:
-        raise ValueError(
-            "y_pred is boolean, a predicted indicator matrix, which has no ranking. Pass scores (e.g. from "
-            "predict_proba or decision_function) or a top-k label matrix of integer column indices."
-        )
+        _reject_indicator("is boolean")
     if np.issubdtype(y_pred.dtype, np.integer):
+        if _looks_like_indicator(y_pred, n_labels):
+            _reject_indicator(f"has an integer dtype, {n_labels} columns (one per label) and only values 0 and 1")
         return _check_top_k_labels(y_pred, k, n_labels)
     if np.issubdtype(y_pred.dtype, np.floating):
         if y_pred.shape[1] != n_labels:
@@ -124,6 +163,28 @@ def _top_k(y_pred, k: int, n_samples: int, n_labels: int) -> np.ndarray:
             )
         return _top_k_dense(y_pred, k)
     raise TypeError(f"y_pred must hold floating-point scores or integer label indices; got dtype {y_pred.dtype}.")
+
+
+def _looks_like_indicator(y_pred: np.ndarray, n_labels: int) -> bool:
+    """Whether an integer ``y_pred`` is a 0/1 matrix of ``n_labels`` columns that is no list of distinct labels.
+
+    A top-k label matrix of ``n_labels`` columns (``predict_top_k(X, n_labels)``) lists each label once per
+    row, so with 0/1 entries only rows ``[0, 1]``/``[1, 0]`` (two labels) or ``[0]`` (one label) are valid;
+    with three or more labels every 0/1 row repeats a value.
+    """
+    if y_pred.shape[1] != n_labels or not np.all((y_pred == 0) | (y_pred == 1)):
+        return False
+    if n_labels > 2:
+        return True
+    return n_labels == 2 and bool(np.any(y_pred[:, 0] == y_pred[:, 1]))
+
+
+def _reject_indicator(what: str) -> None:
+    raise ValueError(
+        f"y_pred {what}: it looks like a predicted label indicator matrix (e.g. from predict), which has no "
+        f"ranking. Pass scores (from predict_proba or decision_function) or a top-k label matrix of integer "
+        f"column indices (from predict_top_k); cast it to float to use its values as scores."
+    )
 
 
 def _check_top_k_labels(y_pred: np.ndarray, k: int, n_labels: int) -> np.ndarray:
@@ -143,15 +204,9 @@ def _check_top_k_labels(y_pred: np.ndarray, k: int, n_labels: int) -> np.ndarray
     duplicate = (ranked[:, 1:] == ranked[:, :-1]) & (ranked[:, 1:] >= 0)
     if np.any(duplicate):
         row = int(np.flatnonzero(duplicate.any(axis=1))[0])
-        hint = ""
-        if y_pred.shape[1] == n_labels and np.all((y_pred == 0) | (y_pred == 1)):
-            hint = (
-                " It looks like a label indicator matrix (e.g. from predict), which has no ranking: pass scores "
-                "from predict_proba or decision_function, or cast it to float to use its values as scores."
-            )
         raise ValueError(
             f"y_pred is an integer (top-k label) matrix, but row {row} repeats a label among its first k={k} "
-            f"entries: {top[row].tolist()}.{hint}"
+            f"entries: {top[row].tolist()}."
         )
     return top
 
@@ -198,9 +253,13 @@ def _top_k_sparse(scores, k: int, n_samples: int, n_labels: int) -> np.ndarray:
             f"y_pred is sparse, so it is read as a score matrix, which must have the shape of y_true "
             f"{(n_samples, n_labels)}; got {S.shape}."
         )
+    if S.dtype == bool:
+        _reject_indicator("is a boolean sparse matrix")
     if not np.issubdtype(S.dtype, np.number) or np.issubdtype(S.dtype, np.complexfloating):
         raise TypeError(f"y_pred (a sparse score matrix) must hold real scores; got dtype {S.dtype}.")
     S.sum_duplicates()
+    if np.issubdtype(S.dtype, np.integer) and np.all((S.data == 0) | (S.data == 1)):
+        _reject_indicator("is an integer sparse matrix whose stored entries are all 0 or 1")
     data = S.data.astype(np.float64)
     _reject_nan(data)
     rows = np.repeat(np.arange(n_samples), np.diff(S.indptr))
@@ -275,12 +334,13 @@ _Y_DOC = """y_true : {array-like, sparse matrix} of shape (n_samples, n_labels)
         elsewhere, as :class:`~sklearn.preprocessing.MultiLabelBinarizer`
         returns it.
     y_pred : {array-like, sparse matrix} of shape (n_samples, n_labels) or (n_samples, m)
-        Either scores (floating-point dtype, or any sparse matrix; shape
+        Either scores (floating-point dtype, or a sparse matrix; shape
         ``(n_samples, n_labels)``; ranked by decreasing score, ties to the
         lower label index; only stored entries of a sparse matrix are
         candidates), or a top-k label matrix (integer dtype, ``m >= k``
-        columns of label indices, best first, ``-1`` for no prediction). See
-        :mod:`skxc.metrics`."""
+        columns of label indices, best first, ``-1`` for no prediction). A
+        predicted indicator matrix (boolean, or 0/1 integers with one column
+        per label) is rejected: it has no ranking. See :mod:`skxc.metrics`."""
 
 
 def precision_at_k(y_true, y_pred, *, k: int = 5) -> float:

@@ -345,7 +345,7 @@ def blend_term(X, codes, sample_weight, n_classes: int, beta: float, example_row
     (every class's weights), ``"bias"`` the intercepts' change for dense X (None for sparse X).
     Multi-label: ``codes`` and ``sample_weight`` per (row, label) example, ``example_row`` their rows.
     A blended model keeps these parts (``_blend_parts``) so that further training takes the term out
-    and adds it back (``TrainingMixin._train``); they hold about as many numbers as the centroids.
+    and adds it back (the estimator's training); they hold about as many numbers as the centroids.
     """
     mu, centre = unit_centroids(X, codes, n_classes, sample_weight, example_row=example_row)
     scale = beta / rms_row_norm(X)

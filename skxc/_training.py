@@ -273,7 +273,12 @@ class TrainingMixin:
         """
         kind = adagrad_kind(self.adagrad, self.noise)
         if self._adagrad_state.kind != kind:
-            self._adagrad_state = self._adagrad_state.converted(kind, self.coef_, type(self).__name__)
+            # a kept table holds the sums of the old kind (a full state's per weight, a factored one's none):
+            # convert from coef_ as CSR (built from the table, with its sums) and train in a new table of the
+            # new kind, built from coef_ and the converted sums (the conversion checks memory first)
+            coef = self.coef_
+            converted = self._adagrad_state.converted(kind, coef, type(self).__name__)
+            self.coef_, self._adagrad_state = coef, converted
         self._adagrad_state = state = self._adagrad_state.writeable()  # read-only after joblib.load(mmap_mode="r")
         self.intercept_ = writeable(self.intercept_)
         if self.n_negatives != "auto":  # else the value resolved when the model was initialised

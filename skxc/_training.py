@@ -260,8 +260,24 @@ class TrainingMixin:
                 self.label_cardinality_ = label_cardinality(Y, sample_weight)
             split = self._initialize(X, codes, pair_weight, rng, example_row, on_split)
         else:  # a warm start of a streamed model: its start follows these rows too
+            self._convert_adagrad()
             self._start_follows(X, codes, pair_weight, example_row)
         return X, val, self._rows(X, codes, pair_weight, example_row, Y), split
+
+    def _convert_adagrad(self) -> None:
+        """The Adagrad state converted to the kind ``adagrad`` asks for (``AdagradState.converted``), if it differs.
+
+        Called before a training call changes anything (a warm start, a later ``partial_fit``), so that the
+        memory check of a full state stops the call with the model as it was. A kept table of sparse weights
+        holds the sums of the old kind (a full state's per weight, a factored one's none): the state is
+        converted from coef_ as CSR (built from the table, with its sums), and training builds a table of the
+        new kind from coef_ and the converted sums.
+        """
+        kind = adagrad_kind(self.adagrad, self.noise)
+        if self._adagrad_state.kind != kind:
+            coef = self.coef_
+            converted = self._adagrad_state.converted(kind, coef, type(self).__name__)
+            self.coef_, self._adagrad_state = coef, converted
 
     def _train(self, rows: Rows, n_epochs: int, val=None, check_convergence=True, keep_table=False, truncate=0.0):
         """Run up to ``n_epochs`` epochs on ``rows``; ``val`` = (X, codes) of held-out rows for early stopping.
@@ -271,14 +287,7 @@ class TrainingMixin:
         ``truncate`` > 0: whenever the table would grow, the weights below ``truncate`` times their class's
         largest |w| are dropped first (``HashedWeights.reserve``; ``fit`` passes its pruning threshold).
         """
-        kind = adagrad_kind(self.adagrad, self.noise)
-        if self._adagrad_state.kind != kind:
-            # a kept table holds the sums of the old kind (a full state's per weight, a factored one's none):
-            # convert from coef_ as CSR (built from the table, with its sums) and train in a new table of the
-            # new kind, built from coef_ and the converted sums (the conversion checks memory first)
-            coef = self.coef_
-            converted = self._adagrad_state.converted(kind, coef, type(self).__name__)
-            self.coef_, self._adagrad_state = coef, converted
+        self._convert_adagrad()
         self._adagrad_state = state = self._adagrad_state.writeable()  # read-only after joblib.load(mmap_mode="r")
         self.intercept_ = writeable(self.intercept_)
         if self.n_negatives != "auto":  # else the value resolved when the model was initialised
@@ -381,6 +390,12 @@ class TrainingMixin:
         sums = self.__dict__.get("_start_sums")
         if sums is None or not STREAM_START_FOLLOWS:
             return
+        # the rows in the layout of the sums kept so far: CSR for sparse sums (rows summed as they are), dense
+        # for dense ones (rows minus the centre); a stream may mix dense and sparse batches
+        if sp.issparse(sums) and not sp.issparse(X):
+            X = sp.csr_matrix(X)
+        elif not sp.issparse(sums) and sp.issparse(X):
+            X = X.toarray()
         with deferred_interrupt() as stop:  # Ctrl-C: the sums and the weights move together, or neither
             if not self._start_chosen:
                 self._late_start(sums, X, codes, sample_weight, example_row)
@@ -455,13 +470,14 @@ class TrainingMixin:
         n_classes = len(self.classes_)
         weight = np.asarray(sample_weight, dtype=np.float64)
         followed = self._start_rows < START_FOLLOW_ROWS  # classes of fewer rows so far
+        examples = np.flatnonzero(followed[codes] & (weight > 0))
+        batch = None
+        if examples.size > 0:  # computed before any count changes: an error leaves the stream as it was
+            batch = row_sums(X, codes, n_classes, weight, self.__dict__.get("_start_centre"), example_row, examples)
         self._start_rows = self._start_rows + np.bincount(codes, weights=weight, minlength=n_classes)
         self._start_seen += X.shape[0]
-        examples = np.flatnonzero(followed[codes] & (weight > 0))
-        if examples.size == 0:
+        if batch is None:
             return
-        centre = self.__dict__.get("_start_centre")
-        batch = row_sums(X, codes, n_classes, weight, centre, example_row, examples)
         classes, change, self._start_sums = start_change(sums, batch, float(self.init_scale_))
         if classes.size == 0:
             return
@@ -532,6 +548,7 @@ class TrainingMixin:
                     self.label_cardinality_ = label_cardinality(y, sample_weight)
                     self._initialize(X, codes, pair_weight, seed_rng(self.random_state), example_row, keep_sums=True)
             else:
+                self._convert_adagrad()
                 self._start_follows(X, codes, pair_weight, example_row)
             self._train(self._rows(X, codes, pair_weight, example_row, y), 1, check_convergence=False, keep_table=True)
             return self
@@ -547,6 +564,7 @@ class TrainingMixin:
         else:
             _check_partial_fit_first_call(self, classes)
             codes = encode_labels(self.classes_, y, "y")
+            self._convert_adagrad()
             self._start_follows(X, codes, sample_weight)
         self._train(self._rows(X, codes, sample_weight), 1, check_convergence=False, keep_table=True)
         return self

@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 from skxc import AdversarialSoftmaxClassifier
-from skxc.datasets import make_extreme_classification
+from skxc.datasets import make_extreme_classification, make_hierarchical_classification
 
 
 @pytest.fixture(scope="module")
@@ -42,3 +42,79 @@ def test_adagrad_changed_between_partial_fit_calls_with_a_kept_table(sparse_data
     assert kept.score(X, y) > 0.5
     if after == "full":  # one sum per stored weight, aligned with coef_.data
         assert kept._adagrad_state.coef_sums.shape == (kept.coef_.nnz,)
+
+
+@pytest.fixture(scope="module")
+def dense_data():
+    X, y = make_hierarchical_classification(n_samples=3000, n_features=16, n_classes=20, random_state=0)
+    return X, y
+
+
+def _start_record(clf):
+    sums = clf._start_sums
+    return clf._start_seen, clf._start_rows.copy(), sums.toarray() if sp.issparse(sums) else sums.copy()
+
+
+@pytest.mark.parametrize("first_sparse", [False, True])
+def test_a_stream_mixes_dense_and_sparse_batches(dense_data, first_sparse):
+    """The class sums that the start follows keep the layout of the first batch; a batch of the other layout
+    is converted to it (dense sums: rows minus the centre; sparse sums: rows as they are)."""
+    X, y = dense_data
+    classes = np.unique(y)
+    first, second = (sp.csr_matrix, np.asarray) if first_sparse else (np.asarray, sp.csr_matrix)
+    mixed = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1).partial_fit(
+        first(X[:1000]), y[:1000], classes=classes
+    )
+    same = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1).partial_fit(
+        first(X[:1000]), y[:1000], classes=classes
+    )
+    mixed.partial_fit(second(X[1000:2000]), y[1000:2000])
+    same.partial_fit(first(X[1000:2000]), y[1000:2000])  # the batch in the first one's layout
+    seen, rows, sums = _start_record(mixed)
+    seen_same, rows_same, sums_same = _start_record(same)
+    assert seen == seen_same == 2000
+    np.testing.assert_array_equal(rows, rows_same)
+    np.testing.assert_allclose(sums, sums_same, rtol=1e-10, atol=1e-12)
+    assert mixed.t_ == 2000 and mixed.score(X[2000:], y[2000:]) > 0.5
+
+
+def test_a_warm_fit_after_a_sparse_stream_takes_dense_rows(dense_data):
+    X, y = dense_data
+    clf = AdversarialSoftmaxClassifier(random_state=0, warm_start=True, max_iter=2)
+    clf.partial_fit(sp.csr_matrix(X[:1000]), y[:1000], classes=np.unique(y))
+    clf.fit(X, y)
+    assert clf.t_ == 1000 + 2 * X.shape[0] and clf.score(X, y) > 0.5
+
+
+def test_a_failed_partial_fit_leaves_the_stream_as_it_was(monkeypatch, dense_data):
+    """An error while the start follows the batch (here made up) changes neither the counts nor the sums."""
+    X, y = dense_data
+    clf = AdversarialSoftmaxClassifier(random_state=0).partial_fit(X[:1000], y[:1000], classes=np.unique(y))
+    seen, rows, sums = _start_record(clf)
+    t, coef, intercept = clf.t_, clf.coef_.copy(), clf.intercept_.copy()
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("made up")
+
+    monkeypatch.setattr("skxc._training.row_sums", failing)
+    with pytest.raises(RuntimeError, match="made up"):
+        clf.partial_fit(X[1000:2000], y[1000:2000])
+    assert clf._start_seen == seen and clf.t_ == t
+    np.testing.assert_array_equal(clf._start_rows, rows)
+    np.testing.assert_array_equal(clf._start_sums, sums)
+    np.testing.assert_array_equal(clf.coef_, coef)
+    np.testing.assert_array_equal(clf.intercept_, intercept)
+
+
+def test_a_full_state_that_does_not_fit_stops_partial_fit_before_the_start_moves(monkeypatch, dense_data):
+    X, y = dense_data
+    clf = AdversarialSoftmaxClassifier(random_state=0, adagrad="factored")
+    clf.partial_fit(X[:1000], y[:1000], classes=np.unique(y))
+    seen, rows, sums = _start_record(clf)
+    coef = clf.coef_.copy()
+    monkeypatch.setattr("skxc._validation.available_memory_bytes", lambda: 1)
+    with pytest.raises(MemoryError):
+        clf.set_params(adagrad="full").partial_fit(X[1000:2000], y[1000:2000])
+    assert clf._adagrad_state.kind == "factored" and clf._start_seen == seen
+    np.testing.assert_array_equal(clf._start_sums, sums)
+    np.testing.assert_array_equal(clf.coef_, coef)

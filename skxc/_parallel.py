@@ -155,6 +155,16 @@ def in_background(fn: Callable[..., R], *args, lane: int = 0) -> Future:
     return _pool(1, lane).submit(fn, *args)
 
 
+def settle(futures: list) -> None:
+    """Cancel the tasks of ``futures`` (started by :func:`in_background`) not started yet, wait for the running
+    ones to end and empty the list (their results, or errors, are dropped): nothing keeps running, or holding
+    memory, after the call that started them has returned or raised."""
+    for future in futures:
+        future.cancel()
+    wait(futures)
+    futures.clear()
+
+
 class StopRequest:
     """Set by :func:`deferred_interrupt` when Ctrl-C (SIGINT) arrives; read at piece boundaries."""
 

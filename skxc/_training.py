@@ -35,7 +35,7 @@ from ._fit import (
 from ._model import has_sparse_weights, intact_on_error, training_model
 from ._multilabel import is_multilabel, label_cardinality, label_columns, label_examples
 from ._noise import frozen_classes
-from ._parallel import deferred_interrupt, n_threads, one_blas_thread, seed_rng
+from ._parallel import deferred_interrupt, n_threads, one_blas_thread, seed_rng, settle
 from ._predict import log_noise_of
 from ._solver import Rows, check_finite_model, run_epochs
 from ._start import (
@@ -182,8 +182,29 @@ class TrainingMixin:
         rng = self._rng if warm else seed_rng(self.random_state)
         # the epoch budget of max_iter="auto" counts rows, for multi-label y too (not (row, label) pairs)
         n_epochs = resolve_max_iter(self.max_iter, X.shape[0])
+        prepared = []  # the blend's held-out scores, computed while the tree is fitted
+        try:
+            started = self._fit_start(X, y, classes, sample_weight, rng, warm, multilabel, n_epochs, prepared)
+        finally:  # an error (the memory guard, Ctrl-C): the background work ends before fit raises
+            settle(prepared)
+        X, val, rows, split, blend = started
+        self.n_iter_ = 0
+        threshold = self.weight_threshold
+        if threshold == "auto":
+            threshold = AUTO_WEIGHT_THRESHOLD if has_sparse_weights(self.__dict__) else 0.0
+        # sparse weights: the weights that pruning would drop also go whenever the table would grow
+        self._train(rows, n_epochs, val, truncate=threshold if TRUNCATE_WHILE_TRAINING else 0.0)
+        if blend is not None:
+            self._add_blend(X, rows, *blend)
+        if threshold > 0:
+            self._prune(threshold)
+        return self
+
+    def _fit_start(self, X, y, classes, sample_weight, rng, warm, multilabel, n_epochs, prepared):
+        """``fit`` up to training: the new model (or the warm one), its rows and the blend chosen for it.
+        ``(X, val, rows, split, blend)``, ``blend`` = ``(beta, temperature)`` or None; ``prepared`` receives the
+        futures of the blend's background work (:func:`~skxc._blend.blend_preparation`)."""
         with intact_on_error(self.__dict__):  # also Ctrl-C during the blend's pilot: nothing has changed
-            prepared = []  # the blend's held-out scores, computed while the tree is fitted
             on_split = None if warm or multilabel else blend_preparation(self, rng, prepared, n_epochs)
             X, val, rows, split = self._prepare_fit(X, y, classes, sample_weight, rng, warm, multilabel, on_split)
             # the blend is chosen before training, so that the pilot's memory is freed before the model's grows
@@ -199,17 +220,8 @@ class TrainingMixin:
                     Z = np.ascontiguousarray(rows.Z[rows.example_row]) if multilabel else rows.Z
                     rows = replace(rows, log_noise=log_noise_of(Z, rows.codes, tree.arrays, n_threads(self.n_jobs)))
                 self._auto_learning_rate *= lr_factor  # the pilots' choice for learning_rate="auto" (1 or smaller)
-        self.n_iter_ = 0
-        threshold = self.weight_threshold
-        if threshold == "auto":
-            threshold = AUTO_WEIGHT_THRESHOLD if has_sparse_weights(self.__dict__) else 0.0
-        # sparse weights: the weights that pruning would drop also go whenever the table would grow
-        self._train(rows, n_epochs, val, truncate=threshold if TRUNCATE_WHILE_TRAINING else 0.0)
-        if blend is not None:
-            self._add_blend(X, rows, beta, temperature)
-        if threshold > 0:
-            self._prune(threshold)
-        return self
+                blend = beta, temperature
+        return X, val, rows, split, blend
 
     def _uniform_restart(self, X, rows: Rows, split, tree) -> Rows:
         """The new model started again with uniform noise ``tree`` (``_fit.uniform_restart``); its training rows."""

@@ -4,11 +4,13 @@ other classes, and what a failed or interrupted fit leaves."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from skxc import AdversarialSoftmaxClassifier
+from skxc import AdversarialSoftmaxClassifier, AuxiliaryTree
 from skxc.datasets import make_extreme_classification, make_hierarchical_classification
 
 
@@ -118,3 +120,43 @@ def test_a_full_state_that_does_not_fit_stops_partial_fit_before_the_start_moves
     assert clf._adagrad_state.kind == "factored" and clf._start_seen == seen
     np.testing.assert_array_equal(clf._start_sums, sums)
     np.testing.assert_array_equal(clf.coef_, coef)
+
+
+@pytest.fixture
+def slow_held_out_scores(monkeypatch):
+    """``held_out_scores`` of the blend, slowed down: records ``started`` and ``ended``."""
+    import skxc._blend as blend
+
+    real, record = blend.held_out_scores, []
+
+    def slow(*args):
+        record.append("started")
+        time.sleep(0.5)
+        out = real(*args)
+        record.append("ended")
+        return out
+
+    monkeypatch.setattr(blend, "held_out_scores", slow)
+    return record
+
+
+def test_the_memory_guard_stops_fit_before_the_blend_starts(monkeypatch, dense_data, slow_held_out_scores):
+    X, y = dense_data
+    monkeypatch.setattr("skxc._validation.available_memory_bytes", lambda: 1)
+    with pytest.raises(MemoryError):
+        AdversarialSoftmaxClassifier(random_state=0).fit(X, y)
+    time.sleep(0.2)  # a task started in the background would have begun by now
+    assert slow_held_out_scores == []
+
+
+def test_an_error_in_fit_waits_for_the_blend_background_work(monkeypatch, dense_data, slow_held_out_scores):
+    X, y = dense_data
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("made up")
+
+    monkeypatch.setattr(AuxiliaryTree, "fit_encoded", failing)
+    clf = AdversarialSoftmaxClassifier(random_state=0)
+    with pytest.raises(RuntimeError, match="made up"):
+        clf.fit(X, y)
+    assert slow_held_out_scores == ["started", "ended"]  # nothing runs after fit raised

@@ -205,6 +205,10 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
 
     warm_start : bool, default=False
         Reuse the previous fit's tree and coefficients as the starting point.
+        y must then have the fitted classes (``classes_``), as for
+        scikit-learn's warm starts: a ValueError names the classes y lacks
+        or adds, and the model stays as it was (``partial_fit`` trains on
+        rows of some of the classes; ``warm_start=False`` fits a new model).
 
     weights : {"auto", "dense", "sparse"}, default="auto"
         How ``coef_`` is stored: "dense", a float32 n_classes x n_features

@@ -10,6 +10,7 @@ public methods, with their documentation, are in ``_estimator.py``.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import replace
 
 import numpy as np
@@ -162,29 +163,26 @@ class TrainingMixin:
             return self._fit_model(X, y, sample_weight)
 
     def _fit_model(self, X, y, sample_weight):
-        X, y, sample_weight, multilabel = self._targets(X, y, sample_weight, reset=True)
-        if multilabel:  # a frozen tree must have the classes np.arange(n_labels) (checked in _initialize)
-            classes = np.arange(y.shape[1])
-        else:
-            classes = frozen_classes(self.noise, unique_labels(y, "y"))  # a frozen tree's classes, else y's
-        if len(classes) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes in the data, but the "
-                f"data contains only one class: {classes.tolist()!r}."
-            )
-        warm = (
-            self.warm_start
-            and hasattr(self, "coef_")
-            and getattr(self, "_multilabel", False) == multilabel
-            and np.array_equal(getattr(self, "classes_", None), classes)
-            and self.coef_.shape[1] == X.shape[1]
-        )
-        rng = self._rng if warm else seed_rng(self.random_state)
-        # the epoch budget of max_iter="auto" counts rows, for multi-label y too (not (row, label) pairs)
-        n_epochs = resolve_max_iter(self.max_iter, X.shape[0])
         prepared = []  # the blend's held-out scores, computed while the tree is fitted
         try:
-            started = self._fit_start(X, y, classes, sample_weight, rng, warm, multilabel, n_epochs, prepared)
+            # validation sets n_features_in_: an error or Ctrl-C before training restores every attribute
+            # (a first fit leaves none), also during the blend's pilot
+            with intact_on_error(self.__dict__):
+                X, y, sample_weight, multilabel = self._targets(X, y, sample_weight, reset=True)
+                if multilabel:  # a frozen tree must have the classes np.arange(n_labels) (checked in _initialize)
+                    classes = np.arange(y.shape[1])
+                else:
+                    classes = frozen_classes(self.noise, unique_labels(y, "y"))  # a frozen tree's classes, else y's
+                if len(classes) < 2:
+                    raise ValueError(
+                        f"{type(self).__name__} needs samples of at least 2 classes in the data, but the "
+                        f"data contains only one class: {classes.tolist()!r}."
+                    )
+                warm = self._warm(X, classes, multilabel)
+                rng = self._rng if warm else seed_rng(self.random_state)
+                # the epoch budget of max_iter="auto" counts rows, for multi-label y too (not (row, label) pairs)
+                n_epochs = resolve_max_iter(self.max_iter, X.shape[0])
+                started = self._fit_start(X, y, classes, sample_weight, rng, warm, multilabel, n_epochs, prepared)
         finally:  # an error (the memory guard, Ctrl-C): the background work ends before fit raises
             settle(prepared)
         X, val, rows, split, blend = started
@@ -200,27 +198,52 @@ class TrainingMixin:
             self._prune(threshold)
         return self
 
+    def _warm(self, X, classes, multilabel: bool) -> bool:
+        """Whether ``fit`` continues the fitted model (``warm_start``); ValueError if y's classes are not the
+        fitted ones (a scikit-learn warm start does not change the model's shape; ``partial_fit`` trains on
+        rows of some of the classes)."""
+        if not (self.warm_start and "_coef" in self.__dict__ and self._is_multilabel == multilabel):
+            return False
+        if not np.array_equal(self.classes_, classes):
+            missing, new = np.setdiff1d(self.classes_, classes), np.setdiff1d(classes, self.classes_)
+            what = "label columns" if multilabel else "classes"
+
+            def named(labels):  # at most 10 named
+                more = f" and {labels.size - 10} more" if labels.size > 10 else ""
+                return f"{labels.size} ({labels[:10].tolist()!r}{more})"
+
+            problems = []
+            if missing.size:
+                problems.append(f"lacks {named(missing)} of the fitted {what}")
+            if new.size:
+                problems.append(f"has {named(new)} {what} the model was not fitted with")
+            raise ValueError(
+                f"warm_start=True continues the fitted model, so y must have its {what}; y "
+                f"{' and '.join(problems)}. Set warm_start=False to fit a new model, or continue with "
+                f"partial_fit (its y may hold rows of some of the fitted classes)."
+            )
+        return self.coef_.shape[1] == X.shape[1]
+
     def _fit_start(self, X, y, classes, sample_weight, rng, warm, multilabel, n_epochs, prepared):
         """``fit`` up to training: the new model (or the warm one), its rows and the blend chosen for it.
         ``(X, val, rows, split, blend)``, ``blend`` = ``(beta, temperature)`` or None; ``prepared`` receives the
         futures of the blend's background work (:func:`~skxc._blend.blend_preparation`)."""
-        with intact_on_error(self.__dict__):  # also Ctrl-C during the blend's pilot: nothing has changed
-            on_split = None if warm or multilabel else blend_preparation(self, rng, prepared, n_epochs)
-            X, val, rows, split = self._prepare_fit(X, y, classes, sample_weight, rng, warm, multilabel, on_split)
-            # the blend is chosen before training, so that the pilot's memory is freed before the model's grows
-            blend = None
-            if not warm:
-                blend = chosen_for(self, X, rows, split, rng, n_epochs, prepared)
-            if blend is not None:
-                beta, temperature, tree, lr_factor = blend
-                if tree is not self.tree_ and tree.n_components_ == 0:  # the pilots chose uniform noise
-                    rows = self._uniform_restart(X, rows, split, tree)
-                elif tree is not self.tree_:  # the pilots chose the flatter tree
-                    self.tree_ = tree  # same projection: only each example's log p_n changes
-                    Z = np.ascontiguousarray(rows.Z[rows.example_row]) if multilabel else rows.Z
-                    rows = replace(rows, log_noise=log_noise_of(Z, rows.codes, tree.arrays, n_threads(self.n_jobs)))
-                self._auto_learning_rate *= lr_factor  # the pilots' choice for learning_rate="auto" (1 or smaller)
-                blend = beta, temperature
+        on_split = None if warm or multilabel else blend_preparation(self, rng, prepared, n_epochs)
+        X, val, rows, split = self._prepare_fit(X, y, classes, sample_weight, rng, warm, multilabel, on_split)
+        # the blend is chosen before training, so that the pilot's memory is freed before the model's grows
+        blend = None
+        if not warm:
+            blend = chosen_for(self, X, rows, split, rng, n_epochs, prepared)
+        if blend is not None:
+            beta, temperature, tree, lr_factor = blend
+            if tree is not self.tree_ and tree.n_components_ == 0:  # the pilots chose uniform noise
+                rows = self._uniform_restart(X, rows, split, tree)
+            elif tree is not self.tree_:  # the pilots chose the flatter tree
+                self.tree_ = tree  # same projection: only each example's log p_n changes
+                Z = np.ascontiguousarray(rows.Z[rows.example_row]) if multilabel else rows.Z
+                rows = replace(rows, log_noise=log_noise_of(Z, rows.codes, tree.arrays, n_threads(self.n_jobs)))
+            self._auto_learning_rate *= lr_factor  # the pilots' choice for learning_rate="auto" (1 or smaller)
+            blend = beta, temperature
         return X, val, rows, split, blend
 
     def _uniform_restart(self, X, rows: Rows, split, tree) -> Rows:
@@ -356,18 +379,19 @@ class TrainingMixin:
 
     def _fit_noise(self, X, y, classes, sample_weight):
         """``fit_noise``: the tree and the model's start, no training."""
-        X, y, sample_weight, multilabel = self._targets(X, y, sample_weight, reset=True)
-        if multilabel:
-            classes = label_columns(y, classes)
-        else:
-            classes = unique_labels(y, "y") if classes is None else unique_labels(classes, "classes")
-        if len(classes) < 2:
-            raise ValueError(f"classes must contain at least 2 classes; got {classes.tolist()!r}.")
-        if multilabel:
-            codes, pair_weight, example_row = label_examples(y, sample_weight, require_labels=True)
-        else:
-            codes, pair_weight, example_row = encode_labels(classes, y, "y"), sample_weight, None
+        # validation sets n_features_in_: an error or Ctrl-C restores every attribute (a first call leaves none)
         with intact_on_error(self.__dict__):
+            X, y, sample_weight, multilabel = self._targets(X, y, sample_weight, reset=True)
+            if multilabel:
+                classes = label_columns(y, classes)
+            else:
+                classes = unique_labels(y, "y") if classes is None else unique_labels(classes, "classes")
+            if len(classes) < 2:
+                raise ValueError(f"classes must contain at least 2 classes; got {classes.tolist()!r}.")
+            if multilabel:
+                codes, pair_weight, example_row = label_examples(y, sample_weight, require_labels=True)
+            else:
+                codes, pair_weight, example_row = encode_labels(classes, y, "y"), sample_weight, None
             if multilabel:
                 self.label_cardinality_ = label_cardinality(y, sample_weight)
             self.classes_ = classes
@@ -542,6 +566,15 @@ class TrainingMixin:
             )
         if first and classes is None and not multilabel:
             raise ValueError("classes must be passed on the first call to partial_fit.")
+        # a first call's validation sets n_features_in_: an error or Ctrl-C before it trains leaves no attribute
+        with intact_on_error(self.__dict__) if first else nullcontext():
+            rows = self._partial_fit_start(X, y, classes, sample_weight, first)
+        self._train(self._rows(*rows), 1, check_convergence=False, keep_table=True)
+        return self
+
+    def _partial_fit_start(self, X, y, classes, sample_weight, first: bool):
+        """``partial_fit`` up to training: validation, and the new model (``first``) or the start following the
+        rows (:meth:`_start_follows`). The arguments of :meth:`_rows`."""
         X, y, sample_weight, multilabel = self._targets(X, y, sample_weight, reset=first)
         if multilabel:
             if first:
@@ -554,29 +587,25 @@ class TrainingMixin:
                 label_columns(y, self.classes_ if classes is None else classes)
             codes, pair_weight, example_row = label_examples(y, sample_weight)
             if first:
-                with intact_on_error(self.__dict__):
-                    self.classes_ = classes
-                    self._set_kind(True)
-                    self.label_cardinality_ = label_cardinality(y, sample_weight)
-                    self._initialize(X, codes, pair_weight, seed_rng(self.random_state), example_row, keep_sums=True)
+                self.classes_ = classes
+                self._set_kind(True)
+                self.label_cardinality_ = label_cardinality(y, sample_weight)
+                self._initialize(X, codes, pair_weight, seed_rng(self.random_state), example_row, keep_sums=True)
             else:
                 self._convert_adagrad()
                 self._start_follows(X, codes, pair_weight, example_row)
-            self._train(self._rows(X, codes, pair_weight, example_row, y), 1, check_convergence=False, keep_table=True)
-            return self
+            return X, codes, pair_weight, example_row, y
         if first:
             classes = unique_labels(classes, "classes")
             if len(classes) < 2:
                 raise ValueError(f"classes must contain at least 2 classes; got {classes.tolist()!r}.")
             codes = encode_labels(classes, y, "y")
-            with intact_on_error(self.__dict__):
-                _check_partial_fit_first_call(self, classes)
-                self._set_kind(False)
-                self._initialize(X, codes, sample_weight, seed_rng(self.random_state), keep_sums=True)
+            _check_partial_fit_first_call(self, classes)
+            self._set_kind(False)
+            self._initialize(X, codes, sample_weight, seed_rng(self.random_state), keep_sums=True)
         else:
             _check_partial_fit_first_call(self, classes)
             codes = encode_labels(self.classes_, y, "y")
             self._convert_adagrad()
             self._start_follows(X, codes, sample_weight)
-        self._train(self._rows(X, codes, sample_weight), 1, check_convergence=False, keep_table=True)
-        return self
+        return X, codes, sample_weight

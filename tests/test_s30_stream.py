@@ -160,3 +160,61 @@ def test_an_error_in_fit_waits_for_the_blend_background_work(monkeypatch, dense_
     with pytest.raises(RuntimeError, match="made up"):
         clf.fit(X, y)
     assert slow_held_out_scores == ["started", "ended"]  # nothing runs after fit raised
+
+
+@pytest.mark.parametrize("change", ["lacks", "adds"])
+def test_warm_start_on_other_classes_raises_and_keeps_the_model(dense_data, change):
+    X, y = dense_data
+    clf = AdversarialSoftmaxClassifier(random_state=0, warm_start=True, max_iter=1, centroid_blend=0)
+    if change == "lacks":
+        clf.fit(X, y)
+        X2, y2 = X[y != 3], y[y != 3]
+    else:
+        clf.fit(X[y != 3], y[y != 3])
+        X2, y2 = X, y
+    before = dict(vars(clf))
+    coef, t = clf.coef_.copy(), clf.t_
+    match = r"warm_start=True.*y lacks 1 \(\[3\]\)" if change == "lacks" else r"warm_start=True.*y has 1 \(\[3\]\)"
+    with pytest.raises(ValueError, match=match):
+        clf.fit(X2[:500], y2[:500])
+    assert clf.t_ == t and set(vars(clf)) == set(before)
+    np.testing.assert_array_equal(clf.coef_, coef)
+
+
+def test_warm_start_on_the_same_classes_continues(dense_data):
+    X, y = dense_data
+    clf = AdversarialSoftmaxClassifier(random_state=0, warm_start=True, max_iter=1, centroid_blend=0).fit(X, y)
+    clf.fit(X, y)
+    assert clf.t_ == 2 * X.shape[0]
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit", "fit_noise"])
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, RuntimeError])
+def test_a_failed_first_fit_leaves_no_fitted_attribute(monkeypatch, dense_data, method, stop):
+    """Ctrl-C or an error before a first fit trains: the estimator is unfitted (NotFittedError, not an
+    AttributeError from a half-set model), n_features_in_ included."""
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    X, y = dense_data
+
+    def failing(*args, **kwargs):
+        raise stop("made up")
+
+    monkeypatch.setattr(AuxiliaryTree, "fit_encoded", failing)
+    clf = AdversarialSoftmaxClassifier(random_state=0)
+    with pytest.raises(stop):
+        getattr(clf, method)(X, y, **({} if method == "fit" else {"classes": np.unique(y)}))
+    assert vars(clf) == vars(AdversarialSoftmaxClassifier(random_state=0))
+    with pytest.raises(NotFittedError):
+        check_is_fitted(clf)
+    with pytest.raises(NotFittedError):
+        clf.predict(X[:3])
+
+
+def test_a_failed_first_partial_fit_validation_leaves_no_fitted_attribute(dense_data):
+    X, y = dense_data
+    clf = AdversarialSoftmaxClassifier(random_state=0)
+    with pytest.raises(ValueError, match="classes must contain at least 2"):
+        clf.partial_fit(X, y, classes=[0])
+    assert not hasattr(clf, "n_features_in_")

@@ -179,14 +179,18 @@ def deferred_interrupt():
     In the main thread, SIGINT sets ``requested`` instead of raising
     KeyboardInterrupt in the middle of a step's bookkeeping; a second SIGINT
     raises KeyboardInterrupt at once. The previous handler is restored on exit.
-    Elsewhere (a worker thread, where signal handlers cannot be set) it
-    changes nothing and ``requested`` stays False.
+    Elsewhere (a worker thread, where signal handlers cannot be set), or
+    when SIGINT is ignored (``signal.SIG_IGN``), it changes nothing and
+    ``requested`` stays False.
     """
     stop = StopRequest()
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
     previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN:  # the caller ignores Ctrl-C: so does training
+        yield stop
+        return
 
     def handler(signum, frame):
         if stop.requested:  # a second Ctrl-C: stop now

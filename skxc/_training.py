@@ -364,6 +364,9 @@ class TrainingMixin:
                            progress.record, validate, stop, progress.stopped)  # fmt: skip
             if val is not None:
                 progress.keep_best()
+        except KeyboardInterrupt:  # a second Ctrl-C, raised at once: the weights hold what has trained so far
+            progress.interrupted = True  # (n_iter_, t_ count what was recorded: the epoch in progress is not)
+            raise
         finally:
             self.n_iter_, self.t_, self.interrupted_ = progress.n_iter, progress.t, progress.interrupted
             if progress.best_iteration is not None:

@@ -218,3 +218,51 @@ def test_a_failed_first_partial_fit_validation_leaves_no_fitted_attribute(dense_
     with pytest.raises(ValueError, match="classes must contain at least 2"):
         clf.partial_fit(X, y, classes=[0])
     assert not hasattr(clf, "n_features_in_")
+
+
+def _sigint_in_kernel_call(monkeypatch, call: int, times: int):
+    """SIGINT ``times`` times right after the ``call``-th training kernel call (1-based)."""
+    import signal
+
+    import skxc._solver as solver
+
+    real, calls = solver.negative_sampling_epoch, []
+
+    def kernel(*args):
+        real(*args)
+        calls.append(1)
+        if len(calls) == call:
+            for _ in range(times):
+                signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(solver, "negative_sampling_epoch", kernel)
+    monkeypatch.setattr(solver, "PROGRESS_ROWS", 500)
+
+
+def test_a_second_ctrl_c_during_a_refit_marks_the_model_interrupted(monkeypatch, dense_data):
+    """The weights are the refit's, trained until the second Ctrl-C: interrupted_ says so (it said False, with
+    n_iter_ = t_ = 0, as if nothing had trained)."""
+    import signal
+
+    X, y = dense_data
+    clf = AdversarialSoftmaxClassifier(random_state=0, max_iter=2, centroid_blend=0).fit(X, y)
+    assert not clf.interrupted_
+    _sigint_in_kernel_call(monkeypatch, call=3, times=2)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X[::-1].copy(), y[::-1].copy())
+    assert clf.interrupted_ and clf.n_iter_ == 0 and clf.t_ == 0
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_ignored_ctrl_c_stays_ignored_during_training(monkeypatch, dense_data):
+    import signal
+
+    X, y = dense_data
+    _sigint_in_kernel_call(monkeypatch, call=2, times=1)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        clf = AdversarialSoftmaxClassifier(random_state=0, max_iter=2, centroid_blend=0).fit(X, y)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert not clf.interrupted_ and clf.n_iter_ == 2 and clf.t_ == 2 * X.shape[0]

@@ -220,6 +220,10 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         Reuse the previous fit's tree and coefficients as the starting point
         (a centroid blend stays: training continues the model underneath it,
         :ref:`param-centroid-blend`).
+        y must then have the fitted classes (``classes_``), as for
+        scikit-learn's warm starts: a ValueError names the classes y lacks
+        or adds, and the model stays as it was (``partial_fit`` trains on
+        rows of some of the classes; ``warm_start=False`` fits a new model).
 
     weights : {"auto", "dense", "sparse"}, default="auto"
         How ``coef_`` is stored: "dense", a float32 n_classes x n_features
@@ -322,8 +326,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
     Ctrl-C before training starts raises KeyboardInterrupt and leaves the
     estimator as it was; during training it stops at the next piece boundary
     and returns a consistent model with a
-    :class:`~skxc.TrainingInterruptedWarning` and ``interrupted_`` set
-    (:ref:`interrupting`).
+    :class:`~skxc.TrainingInterruptedWarning` and ``interrupted_`` set; a
+    second Ctrl-C raises KeyboardInterrupt at once, the weights holding what
+    has trained so far, also with ``interrupted_`` set (:ref:`interrupting`).
 
     One positive example costs O(nnz(x) (1 + n_negatives) + k log C) time,
     against O(nnz(x) C) for the exact softmax gradient; prediction needs all

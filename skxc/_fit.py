@@ -20,7 +20,7 @@ from sklearn.frozen import FrozenEstimator
 from ._config import FLOAT
 from ._multilabel import hits_at_1, pairs_of_rows
 from ._noise import frozen_tree
-from ._parallel import child_seed, in_background, n_threads
+from ._parallel import child_seed, in_background, n_threads, settle
 from ._predict import log_noise_of
 from ._solver import Rows, Schedule, SGDParams, auto_learning_rate
 from ._start import calibration_split, centroid_start, start_centre
@@ -112,14 +112,12 @@ def initialize(
     single-label calibration split as soon as it is drawn (before the tree is fitted), and whether the
     model's weights will be sparse.
     """
-    noise, n_jobs = params["noise"], params["n_jobs"]
+    noise = params["noise"]
     n_classes, n_features = len(classes), X.shape[1]
     kind = adagrad_kind(params["adagrad"], noise)
     sparse_weights = sparse_layout(params["weights"], noise, X, n_classes, auto_sparse_bytes)
     calibrate = params["init"] == "centroid" or (noise == "adversarial" and params["tree_temperature"] == "auto")
     fit_rows, held = calibration_split(X.shape[0], rng) if calibrate else (None, None)
-    if on_split is not None and held is not None and example_row is None:
-        on_split(X, codes, sample_weight, fit_rows, held, sparse_weights)
     # the centroid start of dense X holds two float64 class x feature arrays for a moment
     dense_start = params["init"] == "centroid" and held is not None and not sp.issparse(X)
     n_examples = X.shape[0] if example_row is None else example_row.shape[0]
@@ -128,6 +126,9 @@ def initialize(
         stored_weights=stored_weights_bound(X, n_examples, params["n_negatives"]) if sparse_weights else None,
         sparse_input=sp.issparse(X),
     )  # fmt: skip
+    # after the memory check: work started in the background for a model that does not fit would go on after it
+    if on_split is not None and held is not None and example_row is None:
+        on_split(X, codes, sample_weight, fit_rows, held, sparse_weights)
     # The OS hands out zeroed pages on first touch, about 1 s per GB (10k classes x 30k
     # features is 1.2 GB): touch coef_ (and a full Adagrad state) in a thread (numpy's
     # fill releases the GIL) while the tree is fitted, instead of in the first epoch.
@@ -143,6 +144,33 @@ def initialize(
         if held is not None:
             fit_rows, held = pairs_of_rows(example_row, X.shape[0], held)
         X = X[example_row]
+    try:
+        tree = _noise_tree(params, classes, X, X_rows, codes, sample_weight, fit_rows, held, example_row, rng)
+    except BaseException:  # an error or Ctrl-C while the tree is fitted: the arrays' thread ends first
+        if not sparse_weights:
+            settle([model_arrays])
+        raise
+    tree_fit_seconds = time.perf_counter() - t0
+    if params["verbose"]:
+        print(
+            f"Noise model {noise!r}: depth {tree.depth_}, {tree.n_components_} features, "
+            f"fitted in {tree_fit_seconds:.2f} s",
+            flush=True,
+        )
+    if not sparse_weights:
+        model_arrays = model_arrays.result()
+    coef, shared, state, intercept, init_scale, learning_rate, centre = _started(
+        params, tree, n_classes, X, codes, sample_weight, fit_rows, held, None if sparse_weights else model_arrays,
+        kind, rng, example_row is not None, label_cardinality,
+    )  # fmt: skip
+    return Start(tree, tree_fit_seconds, coef, shared, state, intercept, init_scale, learning_rate, split, centre)
+
+
+def _noise_tree(params, classes, X, X_rows, codes, sample_weight, fit_rows, held, example_row, rng):
+    """:func:`initialize`'s noise tree: the frozen one, fitted (``noise="adversarial"``) on the fit rows of
+    the calibration split, or unconditional. X, codes and sample_weight are per example (``X_rows`` X's rows)."""
+    noise, n_jobs = params["noise"], params["n_jobs"]
+    n_classes, n_features = len(classes), X.shape[1]
     if isinstance(noise, FrozenEstimator):  # a prefit tree, used as is (skxc/_noise.py)
         tree = frozen_tree(noise, classes, n_features)
     elif noise == "adversarial":
@@ -170,20 +198,7 @@ def initialize(
         else:
             mass = np.bincount(codes, weights=sample_weight, minlength=n_classes) + 1.0
         tree = AuxiliaryTree.unconditional(classes, mass, n_features)
-    tree_fit_seconds = time.perf_counter() - t0
-    if params["verbose"]:
-        print(
-            f"Noise model {noise!r}: depth {tree.depth_}, {tree.n_components_} features, "
-            f"fitted in {tree_fit_seconds:.2f} s",
-            flush=True,
-        )
-    if not sparse_weights:
-        model_arrays = model_arrays.result()
-    coef, shared, state, intercept, init_scale, learning_rate, centre = _started(
-        params, tree, n_classes, X, codes, sample_weight, fit_rows, held, None if sparse_weights else model_arrays,
-        kind, rng, example_row is not None, label_cardinality,
-    )  # fmt: skip
-    return Start(tree, tree_fit_seconds, coef, shared, state, intercept, init_scale, learning_rate, split, centre)
+    return tree
 
 
 def _started(

@@ -155,6 +155,16 @@ def in_background(fn: Callable[..., R], *args, lane: int = 0) -> Future:
     return _pool(1, lane).submit(fn, *args)
 
 
+def settle(futures: list) -> None:
+    """Cancel the tasks of ``futures`` (started by :func:`in_background`) not started yet, wait for the running
+    ones to end and empty the list (their results, or errors, are dropped): nothing keeps running, or holding
+    memory, after the call that started them has returned or raised."""
+    for future in futures:
+        future.cancel()
+    wait(futures)
+    futures.clear()
+
+
 class StopRequest:
     """Set by :func:`deferred_interrupt` when Ctrl-C (SIGINT) arrives; read at piece boundaries."""
 
@@ -169,14 +179,18 @@ def deferred_interrupt():
     In the main thread, SIGINT sets ``requested`` instead of raising
     KeyboardInterrupt in the middle of a step's bookkeeping; a second SIGINT
     raises KeyboardInterrupt at once. The previous handler is restored on exit.
-    Elsewhere (a worker thread, where signal handlers cannot be set) it
-    changes nothing and ``requested`` stays False.
+    Elsewhere (a worker thread, where signal handlers cannot be set), or
+    when SIGINT is ignored (``signal.SIG_IGN``), it changes nothing and
+    ``requested`` stays False.
     """
     stop = StopRequest()
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
     previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN:  # the caller ignores Ctrl-C: so does training
+        yield stop
+        return
 
     def handler(signum, frame):
         if stop.requested:  # a second Ctrl-C: stop now

@@ -10,6 +10,7 @@ public methods, with their documentation, are in ``_estimator.py``.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import replace
 
 import numpy as np
@@ -35,7 +36,7 @@ from ._fit import (
 from ._model import has_sparse_weights, intact_on_error, training_model
 from ._multilabel import is_multilabel, label_cardinality, label_columns, label_examples
 from ._noise import frozen_classes
-from ._parallel import deferred_interrupt, n_threads, one_blas_thread, seed_rng
+from ._parallel import deferred_interrupt, n_threads, one_blas_thread, seed_rng, settle
 from ._predict import log_noise_of
 from ._solver import Rows, check_finite_model, run_epochs
 from ._start import (
@@ -163,43 +164,29 @@ class TrainingMixin:
             return self._fit_model(X, y, sample_weight)
 
     def _fit_model(self, X, y, sample_weight):
-        X, y, sample_weight, multilabel = self._targets(X, y, sample_weight, reset=True)
-        if multilabel:  # a frozen tree must have the classes np.arange(n_labels) (checked in _initialize)
-            classes = np.arange(y.shape[1])
-        else:
-            classes = frozen_classes(self.noise, unique_labels(y, "y"))  # a frozen tree's classes, else y's
-        if len(classes) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes in the data, but the "
-                f"data contains only one class: {classes.tolist()!r}."
-            )
-        warm = (
-            self.warm_start
-            and hasattr(self, "coef_")
-            and getattr(self, "_multilabel", False) == multilabel
-            and np.array_equal(getattr(self, "classes_", None), classes)
-            and self.coef_.shape[1] == X.shape[1]
-        )
-        rng = self._rng if warm else seed_rng(self.random_state)
-        # the epoch budget of max_iter="auto" counts rows, for multi-label y too (not (row, label) pairs)
-        n_epochs = resolve_max_iter(self.max_iter, X.shape[0])
-        with intact_on_error(self.__dict__):  # also Ctrl-C during the blend's pilot: nothing has changed
-            prepared = []  # the blend's held-out scores, computed while the tree is fitted
-            on_split = None if warm or multilabel else blend_preparation(self, rng, prepared, n_epochs)
-            X, val, rows, split = self._prepare_fit(X, y, classes, sample_weight, rng, warm, multilabel, on_split)
-            # the blend is chosen before training, so that the pilot's memory is freed before the model's grows
-            blend = None
-            if not warm:
-                blend = chosen_for(self, X, rows, split, rng, n_epochs, prepared)
-            if blend is not None:
-                beta, temperature, tree, lr_factor = blend
-                if tree is not self.tree_ and tree.n_components_ == 0:  # the pilots chose uniform noise
-                    rows = self._uniform_restart(X, rows, split, tree)
-                elif tree is not self.tree_:  # the pilots chose the flatter tree
-                    self.tree_ = tree  # same projection: only each example's log p_n changes
-                    Z = np.ascontiguousarray(rows.Z[rows.example_row]) if multilabel else rows.Z
-                    rows = replace(rows, log_noise=log_noise_of(Z, rows.codes, tree.arrays, n_threads(self.n_jobs)))
-                self._auto_learning_rate *= lr_factor  # the pilots' choice for learning_rate="auto" (1 or smaller)
+        prepared = []  # the blend's held-out scores, computed while the tree is fitted
+        try:
+            # validation sets n_features_in_: an error or Ctrl-C before training restores every attribute
+            # (a first fit leaves none), also during the blend's pilot
+            with intact_on_error(self.__dict__):
+                X, y, sample_weight, multilabel = self._targets(X, y, sample_weight, reset=True)
+                if multilabel:  # a frozen tree must have the classes np.arange(n_labels) (checked in _initialize)
+                    classes = np.arange(y.shape[1])
+                else:
+                    classes = frozen_classes(self.noise, unique_labels(y, "y"))  # a frozen tree's classes, else y's
+                if len(classes) < 2:
+                    raise ValueError(
+                        f"{type(self).__name__} needs samples of at least 2 classes in the data, but the "
+                        f"data contains only one class: {classes.tolist()!r}."
+                    )
+                warm = self._warm(X, classes, multilabel)
+                rng = self._rng if warm else seed_rng(self.random_state)
+                # the epoch budget of max_iter="auto" counts rows, for multi-label y too (not (row, label) pairs)
+                n_epochs = resolve_max_iter(self.max_iter, X.shape[0])
+                started = self._fit_start(X, y, classes, sample_weight, rng, warm, multilabel, n_epochs, prepared)
+        finally:  # an error (the memory guard, Ctrl-C): the background work ends before fit raises
+            settle(prepared)
+        X, val, rows, split, blend = started
         self.n_iter_ = 0
         threshold = self.weight_threshold
         if threshold == "auto":
@@ -207,10 +194,58 @@ class TrainingMixin:
         # sparse weights: the weights that pruning would drop also go whenever the table would grow
         self._train(rows, n_epochs, val, truncate=threshold if TRUNCATE_WHILE_TRAINING else 0.0)
         if blend is not None:
-            self._add_blend(X, rows, beta, temperature)
+            self._add_blend(X, rows, *blend)
         if threshold > 0:
             self._prune(threshold)
         return self
+
+    def _warm(self, X, classes, multilabel: bool) -> bool:
+        """Whether ``fit`` continues the fitted model (``warm_start``); ValueError if y's classes are not the
+        fitted ones (a scikit-learn warm start does not change the model's shape; ``partial_fit`` trains on
+        rows of some of the classes)."""
+        if not (self.warm_start and "_coef" in self.__dict__ and self._is_multilabel == multilabel):
+            return False
+        if not np.array_equal(self.classes_, classes):
+            missing, new = np.setdiff1d(self.classes_, classes), np.setdiff1d(classes, self.classes_)
+            what = "label columns" if multilabel else "classes"
+
+            def named(labels):  # at most 10 named
+                more = f" and {labels.size - 10} more" if labels.size > 10 else ""
+                return f"{labels.size} ({labels[:10].tolist()!r}{more})"
+
+            problems = []
+            if missing.size:
+                problems.append(f"lacks {named(missing)} of the fitted {what}")
+            if new.size:
+                problems.append(f"has {named(new)} {what} the model was not fitted with")
+            raise ValueError(
+                f"warm_start=True continues the fitted model, so y must have its {what}; y "
+                f"{' and '.join(problems)}. Set warm_start=False to fit a new model, or continue with "
+                f"partial_fit (its y may hold rows of some of the fitted classes)."
+            )
+        return self.coef_.shape[1] == X.shape[1]
+
+    def _fit_start(self, X, y, classes, sample_weight, rng, warm, multilabel, n_epochs, prepared):
+        """``fit`` up to training: the new model (or the warm one), its rows and the blend chosen for it.
+        ``(X, val, rows, split, blend)``, ``blend`` = ``(beta, temperature)`` or None; ``prepared`` receives the
+        futures of the blend's background work (:func:`~skxc._blend.blend_preparation`)."""
+        on_split = None if warm or multilabel else blend_preparation(self, rng, prepared, n_epochs)
+        X, val, rows, split = self._prepare_fit(X, y, classes, sample_weight, rng, warm, multilabel, on_split)
+        # the blend is chosen before training, so that the pilot's memory is freed before the model's grows
+        blend = None
+        if not warm:
+            blend = chosen_for(self, X, rows, split, rng, n_epochs, prepared)
+        if blend is not None:
+            beta, temperature, tree, lr_factor = blend
+            if tree is not self.tree_ and tree.n_components_ == 0:  # the pilots chose uniform noise
+                rows = self._uniform_restart(X, rows, split, tree)
+            elif tree is not self.tree_:  # the pilots chose the flatter tree
+                self.tree_ = tree  # same projection: only each example's log p_n changes
+                Z = np.ascontiguousarray(rows.Z[rows.example_row]) if multilabel else rows.Z
+                rows = replace(rows, log_noise=log_noise_of(Z, rows.codes, tree.arrays, n_threads(self.n_jobs)))
+            self._auto_learning_rate *= lr_factor  # the pilots' choice for learning_rate="auto" (1 or smaller)
+            blend = beta, temperature
+        return X, val, rows, split, blend
 
     def _uniform_restart(self, X, rows: Rows, split, tree) -> Rows:
         """The new model started again with uniform noise ``tree`` (``_fit.uniform_restart``); its training rows."""
@@ -273,8 +308,24 @@ class TrainingMixin:
                 self.label_cardinality_ = label_cardinality(Y, sample_weight)
             split = self._initialize(X, codes, pair_weight, rng, example_row, on_split)
         else:  # a warm start of a streamed model: its start follows these rows too
+            self._convert_adagrad()
             self._start_follows(X, codes, pair_weight, example_row)
         return X, val, self._rows(X, codes, pair_weight, example_row, Y), split
+
+    def _convert_adagrad(self) -> None:
+        """The Adagrad state converted to the kind ``adagrad`` asks for (``AdagradState.converted``), if it differs.
+
+        Called before a training call changes anything (a warm start, a later ``partial_fit``), so that the
+        memory check of a full state stops the call with the model as it was. A kept table of sparse weights
+        holds the sums of the old kind (a full state's per weight, a factored one's none): the state is
+        converted from coef_ as CSR (built from the table, with its sums), and training builds a table of the
+        new kind from coef_ and the converted sums.
+        """
+        kind = adagrad_kind(self.adagrad, self.noise)
+        if self._adagrad_state.kind != kind:
+            coef = self.coef_
+            converted = self._adagrad_state.converted(kind, coef, type(self).__name__)
+            self.coef_, self._adagrad_state = coef, converted
 
     def _train(self, rows: Rows, n_epochs: int, val=None, check_convergence=True, keep_table=False, truncate=0.0):
         """:meth:`_train_model`; a blended model (``centroid_blend_`` > 0) trains without its beta term, which
@@ -299,9 +350,7 @@ class TrainingMixin:
         ``truncate`` > 0: whenever the table would grow, the weights below ``truncate`` times their class's
         largest |w| are dropped first (``HashedWeights.reserve``; ``fit`` passes its pruning threshold).
         """
-        kind = adagrad_kind(self.adagrad, self.noise)
-        if self._adagrad_state.kind != kind:
-            self._adagrad_state = self._adagrad_state.converted(kind, self.coef_, type(self).__name__)
+        self._convert_adagrad()
         self._adagrad_state = state = self._adagrad_state.writeable()  # read-only after joblib.load(mmap_mode="r")
         self.intercept_ = writeable(self.intercept_)
         if self.n_negatives != "auto":  # else the value resolved when the model was initialised
@@ -343,6 +392,9 @@ class TrainingMixin:
                            progress.record, validate, stop, progress.stopped)  # fmt: skip
             if val is not None:
                 progress.keep_best()
+        except KeyboardInterrupt:  # a second Ctrl-C, raised at once: the weights hold what has trained so far
+            progress.interrupted = True  # (n_iter_, t_ count what was recorded: the epoch in progress is not)
+            raise
         finally:
             self.n_iter_, self.t_, self.interrupted_ = progress.n_iter, progress.t, progress.interrupted
             if progress.best_iteration is not None:
@@ -360,18 +412,19 @@ class TrainingMixin:
 
     def _fit_noise(self, X, y, classes, sample_weight):
         """``fit_noise``: the tree and the model's start, no training."""
-        X, y, sample_weight, multilabel = self._targets(X, y, sample_weight, reset=True)
-        if multilabel:
-            classes = label_columns(y, classes)
-        else:
-            classes = unique_labels(y, "y") if classes is None else unique_labels(classes, "classes")
-        if len(classes) < 2:
-            raise ValueError(f"classes must contain at least 2 classes; got {classes.tolist()!r}.")
-        if multilabel:
-            codes, pair_weight, example_row = label_examples(y, sample_weight, require_labels=True)
-        else:
-            codes, pair_weight, example_row = encode_labels(classes, y, "y"), sample_weight, None
+        # validation sets n_features_in_: an error or Ctrl-C restores every attribute (a first call leaves none)
         with intact_on_error(self.__dict__):
+            X, y, sample_weight, multilabel = self._targets(X, y, sample_weight, reset=True)
+            if multilabel:
+                classes = label_columns(y, classes)
+            else:
+                classes = unique_labels(y, "y") if classes is None else unique_labels(classes, "classes")
+            if len(classes) < 2:
+                raise ValueError(f"classes must contain at least 2 classes; got {classes.tolist()!r}.")
+            if multilabel:
+                codes, pair_weight, example_row = label_examples(y, sample_weight, require_labels=True)
+            else:
+                codes, pair_weight, example_row = encode_labels(classes, y, "y"), sample_weight, None
             if multilabel:
                 self.label_cardinality_ = label_cardinality(y, sample_weight)
             self.classes_ = classes
@@ -406,6 +459,12 @@ class TrainingMixin:
         sums = self.__dict__.get("_start_sums")
         if sums is None or not STREAM_START_FOLLOWS:
             return
+        # the rows in the layout of the sums kept so far: CSR for sparse sums (rows summed as they are), dense
+        # for dense ones (rows minus the centre); a stream may mix dense and sparse batches
+        if sp.issparse(sums) and not sp.issparse(X):
+            X = sp.csr_matrix(X)
+        elif not sp.issparse(sums) and sp.issparse(X):
+            X = X.toarray()
         with deferred_interrupt() as stop:  # Ctrl-C: the sums and the weights move together, or neither
             if not self._start_chosen:
                 self._late_start(sums, X, codes, sample_weight, example_row)
@@ -480,13 +539,14 @@ class TrainingMixin:
         n_classes = len(self.classes_)
         weight = np.asarray(sample_weight, dtype=np.float64)
         followed = self._start_rows < START_FOLLOW_ROWS  # classes of fewer rows so far
+        examples = np.flatnonzero(followed[codes] & (weight > 0))
+        batch = None
+        if examples.size > 0:  # computed before any count changes: an error leaves the stream as it was
+            batch = row_sums(X, codes, n_classes, weight, self.__dict__.get("_start_centre"), example_row, examples)
         self._start_rows = self._start_rows + np.bincount(codes, weights=weight, minlength=n_classes)
         self._start_seen += X.shape[0]
-        examples = np.flatnonzero(followed[codes] & (weight > 0))
-        if examples.size == 0:
+        if batch is None:
             return
-        centre = self.__dict__.get("_start_centre")
-        batch = row_sums(X, codes, n_classes, weight, centre, example_row, examples)
         classes, change, self._start_sums = start_change(sums, batch, float(self.init_scale_))
         if classes.size == 0:
             return
@@ -539,10 +599,18 @@ class TrainingMixin:
             )
         if first and classes is None and not multilabel:
             raise ValueError("classes must be passed on the first call to partial_fit.")
-        with intact_on_error(self.__dict__):  # a rejected first batch leaves no n_features_in_ behind
-            X, y, sample_weight, multilabel = self._targets(X, y, sample_weight, reset=first)
-            if multilabel and first and y.nnz == 0:  # the tree and label_cardinality_ need labels
-                label_examples(y, sample_weight, require_labels=True)
+        # a first call's validation sets n_features_in_: an error or Ctrl-C before it trains leaves no attribute
+        with intact_on_error(self.__dict__) if first else nullcontext():
+            rows = self._partial_fit_start(X, y, classes, sample_weight, first)
+        self._train(self._rows(*rows), 1, check_convergence=False, keep_table=True)
+        return self
+
+    def _partial_fit_start(self, X, y, classes, sample_weight, first: bool):
+        """``partial_fit`` up to training: validation, and the new model (``first``) or the start following the
+        rows (:meth:`_start_follows`). The arguments of :meth:`_rows`."""
+        X, y, sample_weight, multilabel = self._targets(X, y, sample_weight, reset=first)
+        if multilabel and first and y.nnz == 0:  # the tree and label_cardinality_ need labels
+            label_examples(y, sample_weight, require_labels=True)
         if multilabel:
             if first:
                 classes = label_columns(y, classes)
@@ -554,27 +622,25 @@ class TrainingMixin:
                 label_columns(y, self.classes_ if classes is None else classes)
             codes, pair_weight, example_row = label_examples(y, sample_weight)
             if first:
-                with intact_on_error(self.__dict__):
-                    self.classes_ = classes
-                    self._set_kind(True)
-                    self.label_cardinality_ = label_cardinality(y, sample_weight)
-                    self._initialize(X, codes, pair_weight, seed_rng(self.random_state), example_row, keep_sums=True)
+                self.classes_ = classes
+                self._set_kind(True)
+                self.label_cardinality_ = label_cardinality(y, sample_weight)
+                self._initialize(X, codes, pair_weight, seed_rng(self.random_state), example_row, keep_sums=True)
             else:
+                self._convert_adagrad()
                 self._start_follows(X, codes, pair_weight, example_row)
-            self._train(self._rows(X, codes, pair_weight, example_row, y), 1, check_convergence=False, keep_table=True)
-            return self
+            return X, codes, pair_weight, example_row, y
         if first:
             classes = unique_labels(classes, "classes")
             if len(classes) < 2:
                 raise ValueError(f"classes must contain at least 2 classes; got {classes.tolist()!r}.")
             codes = encode_labels(classes, y, "y")
-            with intact_on_error(self.__dict__):
-                _check_partial_fit_first_call(self, classes)
-                self._set_kind(False)
-                self._initialize(X, codes, sample_weight, seed_rng(self.random_state), keep_sums=True)
+            _check_partial_fit_first_call(self, classes)
+            self._set_kind(False)
+            self._initialize(X, codes, sample_weight, seed_rng(self.random_state), keep_sums=True)
         else:
             _check_partial_fit_first_call(self, classes)
             codes = encode_labels(self.classes_, y, "y")
+            self._convert_adagrad()
             self._start_follows(X, codes, sample_weight)
-        self._train(self._rows(X, codes, sample_weight), 1, check_convergence=False, keep_table=True)
-        return self
+        return X, codes, sample_weight

@@ -320,12 +320,15 @@ def test_without_warm_start_refit_starts_over(data):
     assert_same_model(once, twice)
 
 
-def test_warm_start_with_new_classes_reinitialises(data):
+def test_warm_start_with_other_classes_raises(data):
+    """(A restart before stop 30; tests/test_s30_stream.py checks the model stays as it was.)"""
     X, y = data[0], data[1]
     clf = AdversarialSoftmaxClassifier(noise="uniform", max_iter=2, tol=None, warm_start=True, random_state=0)
     clf.fit(X, y)
     keep = y < 5
-    clf.fit(X[keep], y[keep])
+    with pytest.raises(ValueError, match="warm_start=True"):
+        clf.fit(X[keep], y[keep])
+    clf.set_params(warm_start=False).fit(X[keep], y[keep])  # a new model
     assert clf.coef_.shape == (5, X.shape[1])
     assert_array_equal(clf.classes_, np.arange(5))
     assert len(clf.loss_curve_) == 2

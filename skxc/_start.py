@@ -142,9 +142,25 @@ def row_sums(X, codes, n_classes: int, sample_weight, centre=None, example_row=N
     return _class_sums(X, codes, n_classes, np.asarray(sample_weight, dtype=np.float64), centre, rows, example_row)
 
 
+def batch_sums(X, codes, n_classes: int, sample_weight, centre=None, example_row=None, rows=None):
+    """:func:`row_sums` of a stream's batch: CSR for sparse X; for dense X ``(present, sums)``, the rows of
+    only the classes present (:func:`present_class_sums`), so that a batch of few rows costs O(its classes x
+    n_features), not O(n_classes x n_features)."""
+    if sp.issparse(X):
+        return row_sums(X, codes, n_classes, sample_weight, centre, example_row, rows)
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if example_row is None:
+        idx = np.arange(X.shape[0]) if rows is None else np.asarray(rows)
+        x_rows = idx
+    else:
+        idx = np.arange(codes.shape[0]) if rows is None else np.asarray(rows)
+        x_rows = np.asarray(example_row)[idx]
+    return present_class_sums(X, codes, w, centre, idx, x_rows)
+
+
 def start_change(sums, batch, scale: float):
     """How the centroid start ``scale x unit(sums_c)`` of each class c moves when the rows summed in ``batch``
-    (:func:`row_sums`) join ``sums``: ``(classes, change, sums + batch)``, ``classes`` int64 the classes with
+    (:func:`row_sums`, or :func:`batch_sums`'s ``(present, sums)`` for dense rows) join ``sums``: ``(classes, change, sums + batch)``, ``classes`` int64 the classes with
     rows in ``batch`` and ``change`` the move of their rows (CSR for sparse sums, else dense; float64). A class
     without rows before gets its start, ``scale x unit(batch_c)``."""
     if sp.issparse(sums):
@@ -153,9 +169,15 @@ def start_change(sums, batch, scale: float):
         old = sums[classes]
         change = sp.csr_matrix(_unit_rows(old + batch[classes]) - _unit_rows(old)) * scale
         return classes, change, sp.csr_matrix(sums + batch)
-    classes = np.flatnonzero(np.any(batch != 0, axis=1))
+    if isinstance(batch, tuple):  # (present, their sums): batch_sums of dense rows
+        present, batch = batch
+        nonzero = np.any(batch != 0, axis=1)
+        classes, batch = present[nonzero], batch[nonzero]
+    else:
+        classes = np.flatnonzero(np.any(batch != 0, axis=1))
+        batch = batch[classes]
     old = sums[classes]
-    new = old + batch[classes]
+    new = old + batch
     change = (_unit_rows(new) - _unit_rows(old)) * scale
     sums[classes] = new  # in place: dense sums are as large as the weights
     return classes, change, sums
@@ -228,7 +250,19 @@ def _class_sums(X, codes, n_classes: int, w, centre, rows=None, example_row=None
         # an (n_classes x n) sparse indicator with entries in the read rows' columns only, times X
         M = sp.csr_matrix((inv_norm, (codes[idx], x_rows)), shape=(n_classes, X.shape[0]))
         return sp.csr_matrix(M @ X, dtype=np.float64)
-    sums = np.zeros((n_classes, X.shape[1]))
+    present, sums = present_class_sums(X, codes, w, centre, idx, x_rows)
+    out = np.zeros((n_classes, X.shape[1]))
+    out[present] = sums
+    return out
+
+
+def present_class_sums(X, codes, w, centre, idx, x_rows):
+    """Dense X: ``(present, sums)``, the classes with examples among ``idx`` (int64, ascending) and the
+    w-weighted sums of their L2-normalised rows ``x - centre`` (float64, one row per present class): what
+    :func:`_class_sums` computes, without a row for every class (a stream's batch names few of many classes).
+    ``idx`` the examples read, ``x_rows`` their rows of X."""
+    present = np.unique(codes[idx]).astype(np.int64)
+    sums = np.zeros((present.shape[0], X.shape[1]))
     for b in _blocks(idx.size, X.shape[1]):
         rows_b = idx[b]
         Xb = np.asarray(X[x_rows[b]], dtype=np.float64) - centre
@@ -237,10 +271,10 @@ def _class_sums(X, codes, n_classes: int, w, centre, rows=None, example_row=None
         # the block's unit rows summed per class by a sparse (classes x rows) product over the block's classes
         # only (a temporary no larger than the block): each class's rows in row order, as np.add.at added
         # them, within a block; with several blocks, each block's sum is added (other rounding in the last bits)
-        present, local = np.unique(codes[rows_b], return_inverse=True)
-        M = sp.csr_matrix((scale, (local, np.arange(scale.shape[0]))), shape=(present.shape[0], scale.shape[0]))
-        sums[present] += M @ Xb
-    return sums
+        block_present, local = np.unique(codes[rows_b], return_inverse=True)
+        M = sp.csr_matrix((scale, (local, np.arange(scale.shape[0]))), shape=(block_present.shape[0], scale.shape[0]))
+        sums[np.searchsorted(present, block_present)] += M @ Xb
+    return present, sums
 
 
 def _unit_rows(sums):

@@ -44,6 +44,7 @@ from ._start import (
     MAX_SCALE_ROWS,
     MIN_CALIBRATION_ROWS,
     add_entries,
+    batch_sums,
     class_starts,
     held_out_start,
     rms_row_norm,
@@ -488,8 +489,12 @@ class TrainingMixin:
         enough = self._start_seen >= LATE_START_ROWS
         known = np.flatnonzero((self._start_rows[codes] > 0) & (weight > 0)) if enough else np.empty(0, np.int64)
         if known.size < MIN_CALIBRATION_ROWS:
-            batch = row_sums(X, codes, n_classes, weight, self._start_centre, example_row)
-            self._start_sums = sp.csr_matrix(sums + batch) if sp.issparse(sums) else np.add(sums, batch, out=sums)
+            batch = batch_sums(X, codes, n_classes, weight, self._start_centre, example_row)
+            if sp.issparse(sums):
+                self._start_sums = sp.csr_matrix(sums + batch)
+            else:  # dense: the present classes' rows, in place
+                present, batch = batch
+                sums[present] += batch
             self._start_rows = self._start_rows + np.bincount(codes, weights=weight, minlength=n_classes)
             self._start_seen += X.shape[0]
             return
@@ -542,7 +547,7 @@ class TrainingMixin:
         examples = np.flatnonzero(followed[codes] & (weight > 0))
         batch = None
         if examples.size > 0:  # computed before any count changes: an error leaves the stream as it was
-            batch = row_sums(X, codes, n_classes, weight, self.__dict__.get("_start_centre"), example_row, examples)
+            batch = batch_sums(X, codes, n_classes, weight, self.__dict__.get("_start_centre"), example_row, examples)
         self._start_rows = self._start_rows + np.bincount(codes, weights=weight, minlength=n_classes)
         self._start_seen += X.shape[0]
         if batch is None:

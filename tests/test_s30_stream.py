@@ -98,7 +98,7 @@ def test_a_failed_partial_fit_leaves_the_stream_as_it_was(monkeypatch, dense_dat
     def failing(*args, **kwargs):
         raise RuntimeError("made up")
 
-    monkeypatch.setattr("skxc._training.row_sums", failing)
+    monkeypatch.setattr("skxc._training.batch_sums", failing)
     with pytest.raises(RuntimeError, match="made up"):
         clf.partial_fit(X[1000:2000], y[1000:2000])
     assert clf._start_seen == seen and clf.t_ == t
@@ -266,3 +266,24 @@ def test_ignored_ctrl_c_stays_ignored_during_training(monkeypatch, dense_data):
     finally:
         signal.signal(signal.SIGINT, previous)
     assert not clf.interrupted_ and clf.n_iter_ == 2 and clf.t_ == 2 * X.shape[0]
+
+
+def test_batch_sums_of_dense_rows_are_the_present_classes_rows_of_row_sums():
+    """A dense batch's class sums hold only its classes' rows (O(its classes x features)), the same numbers as
+    row_sums' full array, and move the start exactly as the full array does."""
+    from skxc._start import batch_sums, row_sums, start_change
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 7))
+    codes = rng.integers(0, 50, 300) * 2  # even classes only: the odd ones are absent
+    w = rng.uniform(0.5, 2.0, 300)
+    centre = X.mean(axis=0)
+    full = row_sums(X, codes, 100, w, centre, rows=np.arange(0, 300, 3))
+    present, part = batch_sums(X, codes, 100, w, centre, rows=np.arange(0, 300, 3))
+    assert np.array_equal(present, np.flatnonzero(np.any(full != 0, axis=1)))
+    assert np.array_equal(part, full[present])
+    sums = rng.standard_normal((100, 7))
+    a = start_change(sums.copy(), full, 0.7)
+    b = start_change(sums.copy(), (present, part), 0.7)
+    for x, z in zip(a, b, strict=True):
+        assert np.array_equal(x, z)

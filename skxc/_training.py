@@ -201,11 +201,18 @@ class TrainingMixin:
         return self
 
     def _warm(self, X, classes, multilabel: bool) -> bool:
-        """Whether ``fit`` continues the fitted model (``warm_start``); ValueError if y's classes are not the
-        fitted ones (a scikit-learn warm start does not change the model's shape; ``partial_fit`` trains on
-        rows of some of the classes)."""
-        if not (self.warm_start and "_coef" in self.__dict__ and self._is_multilabel == multilabel):
+        """Whether ``fit`` continues the fitted model (``warm_start``); ValueError if y's classes, its kind
+        (single- or multi-label) or X's number of features are not the fitted ones (a scikit-learn warm start
+        does not change the model's shape; ``partial_fit`` trains on rows of some of the classes)."""
+        if not (self.warm_start and "_coef" in self.__dict__):
             return False
+        if self._is_multilabel != multilabel:
+            kinds = ("a label indicator matrix (multi-label)", "1-D labels (single-label)")
+            before, now = kinds if self._is_multilabel else kinds[::-1]
+            raise ValueError(
+                f"warm_start=True continues the fitted model, which was trained on {before}; y is {now}. "
+                f"Set warm_start=False to fit a new model."
+            )
         if not np.array_equal(self.classes_, classes):
             missing, new = np.setdiff1d(self.classes_, classes), np.setdiff1d(classes, self.classes_)
             what = "label columns" if multilabel else "classes"
@@ -224,7 +231,13 @@ class TrainingMixin:
                 f"{' and '.join(problems)}. Set warm_start=False to fit a new model, or continue with "
                 f"partial_fit (its y may hold rows of some of the fitted classes)."
             )
-        return self.coef_.shape[1] == X.shape[1]
+        n_features = self.coef_.shape[1]
+        if n_features != X.shape[1]:
+            raise ValueError(
+                f"warm_start=True continues the fitted model, so X must have its {n_features} features; X has "
+                f"{X.shape[1]}. Set warm_start=False to fit a new model."
+            )
+        return True
 
     def _fit_start(self, X, y, classes, sample_weight, rng, warm, multilabel, n_epochs, prepared):
         """``fit`` up to training: the new model (or the warm one), its rows and the blend chosen for it.

@@ -109,3 +109,16 @@ def test_out_of_range_parameters_are_named(params, match):
     X, y = make_blobs(60, centers=3, random_state=0)
     with pytest.raises(InvalidParameterError, match=match):
         AdversarialSoftmaxClassifier(**params).fit(X, y)
+
+
+def test_a_warm_start_needs_the_fitted_features_and_kind():
+    X, y = make_blobs(120, centers=3, n_features=4, random_state=0)
+    clf = AdversarialSoftmaxClassifier(warm_start=True, max_iter=1, random_state=0).fit(X, y)
+    coef = clf.coef_.copy()
+    with pytest.raises(ValueError, match="must have its 4 features; X has 3"):
+        clf.fit(X[:, :3], y)
+    Y = np.eye(3, dtype=int)[y]
+    with pytest.raises(ValueError, match="trained on 1-D labels .* y is a label indicator matrix"):
+        clf.fit(X, Y)
+    np.testing.assert_array_equal(clf.coef_, coef)
+    assert clf.n_features_in_ == 4

@@ -149,12 +149,7 @@ def batch_sums(X, codes, n_classes: int, sample_weight, centre=None, example_row
     if sp.issparse(X):
         return row_sums(X, codes, n_classes, sample_weight, centre, example_row, rows)
     w = np.asarray(sample_weight, dtype=np.float64)
-    if example_row is None:
-        idx = np.arange(X.shape[0]) if rows is None else np.asarray(rows)
-        x_rows = idx
-    else:
-        idx = np.arange(codes.shape[0]) if rows is None else np.asarray(rows)
-        x_rows = np.asarray(example_row)[idx]
+    idx, x_rows = _examples_read(X, codes, rows, example_row)
     return present_class_sums(X, codes, w, centre, idx, x_rows)
 
 
@@ -230,6 +225,16 @@ def squared_row_norms(X: sp.csr_matrix, rows: np.ndarray | None = None) -> np.nd
     )  # fmt: skip
 
 
+def _examples_read(X, codes, rows, example_row):
+    """``(idx, x_rows)``: the examples read (``rows``, default all) and their rows of X (multi-label: through
+    ``example_row``; else the same)."""
+    if example_row is None:
+        idx = np.arange(X.shape[0]) if rows is None else np.asarray(rows)
+        return idx, idx
+    idx = np.arange(codes.shape[0]) if rows is None else np.asarray(rows)
+    return idx, np.asarray(example_row)[idx]
+
+
 def _class_sums(X, codes, n_classes: int, w, centre, rows=None, example_row=None):
     """Per class, the w-weighted sum of the L2-normalised rows (x - centre) / ||x - centre||.
 
@@ -237,12 +242,7 @@ def _class_sums(X, codes, n_classes: int, w, centre, rows=None, example_row=None
     Multi-label: ``codes``, ``w`` and ``rows`` refer to (row, label) examples,
     each read from its row ``example_row[e]`` of X (a row once per label).
     """
-    if example_row is None:
-        idx = np.arange(X.shape[0]) if rows is None else np.asarray(rows)
-        x_rows = idx
-    else:
-        idx = np.arange(codes.shape[0]) if rows is None else np.asarray(rows)
-        x_rows = np.asarray(example_row)[idx]
+    idx, x_rows = _examples_read(X, codes, rows, example_row)
     if sp.issparse(X):
         X = sp.csr_matrix(X)
         sq = squared_row_norms(X, x_rows)

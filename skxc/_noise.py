@@ -73,3 +73,19 @@ def frozen_tree(noise: FrozenEstimator, classes: np.ndarray, n_features: int) ->
             f"got noise={noise!r}."
         )
     return tree
+
+
+def check_feature_names(noise, feature_names) -> None:
+    """ValueError if ``noise`` is a frozen tree fitted on named columns and X's names (``feature_names``, the
+    classifier's ``feature_names_in_``, None without names) differ from them, also in order: the tree would
+    project the columns in the wrong order. Rows without names are not checked (they carry none)."""
+    if not isinstance(noise, FrozenEstimator):
+        return
+    tree_names = getattr(noise.estimator, "feature_names_in_", None)
+    if tree_names is None or feature_names is None or np.array_equal(tree_names, feature_names):
+        return
+    raise ValueError(
+        f"X's feature names must be those the frozen noise tree was fitted with, in the same order: the tree "
+        f"projects the columns by position. X has {_head(feature_names)}, the tree {_head(tree_names)}; "
+        f"got noise={noise!r}."
+    )

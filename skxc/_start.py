@@ -499,7 +499,7 @@ def held_out_start(X_held, codes_held, sums, centre, tree, n_negatives: int, alp
 
     def transform(X_block):
         if projected[0] is not X_block:
-            projected[:] = X_block, tree.transform(X_block)
+            projected[:] = X_block, tree.project(X_block)
         return projected[1]
 
     def log_noise(X_block, codes_block):

@@ -35,7 +35,7 @@ from ._fit import (
 )
 from ._model import has_sparse_weights, intact_on_error, training_model
 from ._multilabel import is_multilabel, label_cardinality, label_columns, label_examples
-from ._noise import frozen_classes
+from ._noise import check_feature_names, frozen_classes
 from ._parallel import deferred_interrupt, n_threads, one_blas_thread, seed_rng, settle
 from ._predict import log_noise_of
 from ._solver import Rows, check_finite_model, run_epochs
@@ -96,6 +96,7 @@ class TrainingMixin:
         """Validated ``(X, y, sample_weight, multilabel)``; y is a CSR indicator matrix when ``multilabel``."""
         multilabel = is_multilabel(y)
         X, y, sample_weight = validate_training_data(self, X, y, sample_weight, reset, multilabel)
+        check_feature_names(self.noise, getattr(self, "feature_names_in_", None))
         if multilabel and y.shape[1] < 2:
             raise ValueError(f"A label indicator y needs at least 2 labels (columns); got {y.shape[1]}.")
         return X, y, sample_weight, multilabel

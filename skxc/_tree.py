@@ -14,7 +14,13 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
 from sklearn.decomposition import PCA, TruncatedSVD
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
@@ -31,7 +37,7 @@ from ._predict import TreeArrays, add_log_noise, block_rows, readonly
 from ._projection import randomized_svd_projection
 from ._start import calibration_split, choose_temperature, tempered
 from ._tree_fit import class_segments, fit_tree, tree_depth
-from ._validation import check_finite_projection, check_many_class_targets, encode_labels
+from ._validation import check_finite_projection, check_many_class_targets, encode_labels, unique_labels
 
 #: Project sparse X with :func:`skxc._projection.randomized_svd_projection` (threaded sparse products,
 #: Cholesky QR); False: scikit-learn's ``TruncatedSVD`` (the same algorithm, one thread, LU steps).
@@ -99,7 +105,7 @@ def class_means(X, codes, rows, weight, n_classes: int):
     return means, class_weight
 
 
-class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
+class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Probabilistic binary decision tree over the classes, p_n(y|x).
 
     The auxiliary ("adversarial") model of Bamler & Mandt (2020), Sec. 3. Inputs
@@ -283,7 +289,7 @@ class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
         """
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32])
         check_many_class_targets(y)
-        self.classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
+        self.classes_ = np.unique(y) if classes is None else unique_labels(classes, "classes")
         codes = encode_labels(self.classes_, y, "y")
         if len(self.classes_) < 2:
             raise ValueError(
@@ -466,6 +472,20 @@ class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
         return self._project(self._validate_X(X))
 
     @property
+    def _n_features_out(self) -> int:
+        """Number of features :meth:`transform` returns (``get_feature_names_out``: ``auxiliarytree0`` ...)."""
+        return self.n_components_
+
+    def project(self, X):
+        """:meth:`transform` of rows that the caller has validated (a float32/float64 array or CSR matrix of
+        ``n_features_in_`` columns, e.g. the classifier's kernel rows): no conversion and no check of feature
+        names, which such rows no longer carry (the classifier checks a frozen tree's names when it is fitted)."""
+        check_is_fitted(self)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but the tree was fitted with {self.n_features_in_}.")
+        return self._project(X)
+
+    @property
     def arrays(self) -> TreeArrays:
         """The fitted tree's flat arrays as read-only, C-contiguous views: what the kernels take.
 
@@ -544,7 +564,7 @@ class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
         log_proba : ndarray of shape (n_samples, n_classes), float64
             Each row has logsumexp 0.
         """
-        Z = self.transform(X)
+        Z = self._project(self._validate_X(X))
         out = np.zeros((Z.shape[0], len(self.classes_)), dtype=np.float64)
         block = block_rows(2 * len(self.leaf_class_), 0)
         arrays = self.arrays
@@ -629,9 +649,9 @@ class AuxiliaryTree(ClassifierMixin, TransformerMixin, BaseEstimator):
         log_proba : ndarray of shape (n_rows, n_samples), float64
             Only when ``return_log_proba`` is True.
         """
-        if not isinstance(n_samples, Integral) or n_samples < 1:
+        if isinstance(n_samples, bool) or not isinstance(n_samples, Integral) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
-        Z = self.transform(X)
+        Z = self._project(self._validate_X(X))
         state = seed_states(seed_rng(self.random_state if random_state is None else random_state), 1)[0]
         codes = np.empty((Z.shape[0], n_samples), dtype=np.int64)
         log_proba = np.empty((Z.shape[0], n_samples), dtype=np.float64)

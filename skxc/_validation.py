@@ -31,8 +31,10 @@ def warn_user(message: str, category: type[Warning]) -> None:
 
 
 def encode_labels(classes: np.ndarray, y: np.ndarray, name: str) -> np.ndarray:
-    """Integer codes of ``y`` in the sorted ``classes``; ValueError naming unseen labels."""
+    """Integer codes of ``y`` (1-D) in the sorted ``classes``; ValueError naming unseen labels."""
     y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, one label per row; got an array of shape {y.shape}.")
     if y.shape[0] == 0:
         return np.zeros(0, dtype=np.int32)
     try:
@@ -52,8 +54,10 @@ def encode_labels(classes: np.ndarray, y: np.ndarray, name: str) -> np.ndarray:
 
 
 def unique_labels(y, name: str) -> np.ndarray:
-    """Sorted unique labels of ``y``; TypeError naming ``name`` if they cannot be sorted (e.g. ["1", 1])."""
+    """Sorted unique labels of 1-D ``y``; TypeError naming ``name`` if they cannot be sorted (e.g. ["1", 1])."""
     y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be 1-D; got an array of shape {y.shape}.")
     try:
         return np.unique(y)
     except TypeError as exc:

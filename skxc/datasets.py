@@ -3,10 +3,11 @@ Extreme Classification Repository's files."""
 
 from __future__ import annotations
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, InvalidParameterError, validate_params
 
 from ._extreme_data import make_extreme_classification
 from ._xmc_format import load_xmc_file
@@ -14,6 +15,20 @@ from ._xmc_format import load_xmc_file
 __all__ = ["load_xmc_file", "make_extreme_classification", "make_hierarchical_classification"]
 
 
+@validate_params(
+    {
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "n_features": [Interval(Integral, 1, None, closed="left")],
+        "n_classes": [Interval(Integral, 2, None, closed="left")],
+        "class_sep": [Interval(Real, 0, None, closed="left")],
+        "decay": [Interval(Real, 0, None, closed="left")],
+        "imbalance": [Interval(Real, 0, None, closed="left")],
+        "noise": [Interval(Real, 0, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_hierarchical_classification(
     n_samples: int = 1000,
     n_features: int = 32,
@@ -45,15 +60,15 @@ def make_hierarchical_classification(
         Number of (dense) features.
     n_classes : int, default=64
         Number of classes (>= 2).
-    class_sep : float, default=2.0
+    class_sep : float >= 0, default=2.0
         Scale of the top-level offsets.
-    decay : float, default=0.7
+    decay : float >= 0, default=0.7
         Factor by which the offsets shrink per level (smaller: tighter
         sub-clusters, harder fine-grained classes).
-    imbalance : float, default=0.8
+    imbalance : float >= 0, default=0.8
         Zipf exponent of the class frequencies (class of rank r has probability
         proportional to ``(r + 1) ** -imbalance``).
-    noise : float, default=1.0
+    noise : float >= 0, default=1.0
         Standard deviation of the per-row Gaussian noise.
     shuffle : bool, default=True
         Shuffle the rows (otherwise they come grouped by nothing in particular,
@@ -75,9 +90,9 @@ def make_hierarchical_classification(
     >>> X.shape, int(y.max()) < 16
     ((500, 32), True)
     """
-    for name, value, low in (("n_samples", n_samples, 1), ("n_features", n_features, 1), ("n_classes", n_classes, 2)):
-        if not isinstance(value, Integral) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
+    for name, value in (("n_samples", n_samples), ("n_features", n_features), ("n_classes", n_classes)):
+        if isinstance(value, bool):  # a bool is an Integral for Python
+            raise InvalidParameterError(f"The {name!r} parameter must be an int, not a bool; got {value!r}.")
     rng = check_random_state(random_state)
     depth = max(1, int(np.ceil(np.log2(n_classes))))
     leaf = rng.permutation(2**depth)[:n_classes]  # leaf position of each class

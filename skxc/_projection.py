@@ -32,7 +32,7 @@ from sklearn.utils.sparsefuncs import mean_variance_axis
 
 from ._parallel import fan_out
 
-__all__ = ["randomized_svd_projection"]
+__all__ = ["GRAM_FEATURES", "gram_svd_projection", "randomized_svd_projection"]
 
 #: Oversamples of the random range (scikit-learn's ``n_oversamples`` default).
 N_OVERSAMPLES = 10
@@ -41,6 +41,10 @@ N_OVERSAMPLES = 10
 MIN_PIVOT = 1e-7
 #: Stored non-zeros per row block of a threaded product (at least one block per thread).
 BLOCK_NNZ = 1 << 18
+#: X of at most this many columns is projected exactly through its Gram matrix (:func:`gram_svd_projection`).
+GRAM_FEATURES = 256
+#: Rows of X made dense at a time for the Gram matrix (2 MiB blocks at ``GRAM_FEATURES`` columns).
+GRAM_BLOCK_ROWS = 1024
 
 
 def _row_blocks(A: sp.csr_matrix, n_threads: int) -> list[tuple[int, int]]:
@@ -128,15 +132,43 @@ def randomized_svd_projection(
     Vt = np.ascontiguousarray((Q @ Uhat[:, :n_components]).T) if transpose else Vt[:n_components].copy()
     Vt = _sign_flipped(Vt)
     svd = TruncatedSVD(n_components, algorithm="randomized", n_iter=n_iter, random_state=seed)
-    svd.components_ = Vt
-    svd.n_features_in_ = X.shape[1]
     if row_weight is None:
         Z = X_times(np.ascontiguousarray(Vt.T))
     else:
         Z = _product(X_rows, np.ascontiguousarray(Vt.T), _row_blocks(X_rows, n_threads), n_threads)
+    return _fitted(svd, X_rows, Vt, s[:n_components], Z, row_weight), Z
+
+
+def _fitted(svd: TruncatedSVD, X_rows, Vt: np.ndarray, singular_values: np.ndarray, Z: np.ndarray, row_weight):
+    """``svd`` with the attributes ``TruncatedSVD.fit`` sets, from the components ``Vt`` of X's rows ``X_rows``
+    (unscaled), their projection ``Z`` and the singular values (of the weighted rows)."""
+    svd.components_ = Vt
+    svd.n_features_in_ = X_rows.shape[1]
     mean = np.average(Z, axis=0, weights=row_weight)
     svd.explained_variance_ = exp_var = np.average((Z - mean) ** 2, axis=0, weights=row_weight)
     full_var = mean_variance_axis(X_rows, axis=0, weights=row_weight)[1].sum()
     svd.explained_variance_ratio_ = exp_var / full_var
-    svd.singular_values_ = s[:n_components]
-    return svd, Z
+    svd.singular_values_ = singular_values
+    return svd
+
+
+def gram_svd_projection(X: sp.csr_matrix, n_components: int, row_weight=None):
+    """``(svd, Z)`` as :func:`randomized_svd_projection` returns them, exactly, for X of few columns (``GRAM_FEATURES``
+    or fewer): the right singular vectors of X (rows scaled by the square roots of ``row_weight``) are the
+    eigenvectors of its Gram matrix ``X.T @ X``, summed over blocks of rows made dense (``GRAM_BLOCK_ROWS``), so the
+    cost is one pass over X and an eigendecomposition of n_features x n_features, where the randomized SVD takes
+    ten products with tall blocks (a 10,000 x 64 CSR matrix: 0.1 s). The signs follow scikit-learn's rule."""
+    X = sp.csr_matrix(X, dtype=np.float64)
+    w = None if row_weight is None else np.sqrt(np.asarray(row_weight, dtype=np.float64))
+    G = np.zeros((X.shape[1], X.shape[1]))
+    for start in range(0, X.shape[0], GRAM_BLOCK_ROWS):
+        block = X[start : start + GRAM_BLOCK_ROWS].toarray()
+        if w is not None:
+            block *= w[start : start + GRAM_BLOCK_ROWS, np.newaxis]
+        G += block.T @ block
+    values, vectors = scipy.linalg.eigh(G, check_finite=False)  # ascending
+    top = np.argsort(values)[::-1][:n_components]
+    Vt = _sign_flipped(np.ascontiguousarray(vectors[:, top].T))
+    Z = np.asarray(X @ Vt.T, dtype=np.float64)
+    svd = TruncatedSVD(n_components, algorithm="arpack")
+    return _fitted(svd, X, Vt, np.sqrt(np.maximum(values[top], 0.0)), Z, row_weight), Z

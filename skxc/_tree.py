@@ -34,7 +34,7 @@ from ._kernels.rng import seed_states
 from ._kernels.tree import log_noise_of_codes, sample_classes
 from ._parallel import child_seed, n_threads, one_blas_thread, seed_rng
 from ._predict import TreeArrays, add_log_noise, block_rows, readonly
-from ._projection import randomized_svd_projection
+from ._projection import GRAM_FEATURES, gram_svd_projection, randomized_svd_projection
 from ._start import calibration_split, choose_temperature, tempered
 from ._tree_fit import class_segments, fit_tree, tree_depth
 from ._validation import check_finite_projection, check_many_class_targets, encode_labels, unique_labels
@@ -438,6 +438,8 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
                     means, self.n_components_, 4, seed, n_threads(self.n_jobs), mean_weight
                 )
                 Zp = np.asarray(proj.transform(X.astype(np.float64)), dtype=np.float64)
+            elif sp.issparse(X) and X.shape[1] <= GRAM_FEATURES:  # few columns: exactly, through X.T @ X
+                proj, Zp = gram_svd_projection(X, self.n_components_, row_weight)
             elif sp.issparse(X) and (THREADED_SVD or row_weight is not None):
                 proj, Zp = randomized_svd_projection(
                     X.astype(np.float64), self.n_components_, 4, seed, n_threads(self.n_jobs), row_weight

@@ -199,3 +199,35 @@ def test_centroid_projection_of_multilabel_examples(sparse):
     assert cosines.min() > 0.9  # the tree was fitted on the fit rows (the calibration split holds some out)
     auto = AdversarialSoftmaxClassifier(n_components=3, max_iter=1, random_state=0).fit(X, Y)
     assert auto.tree_.projection == "svd"
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_gram_projection_is_the_exact_truncated_svd(weighted):
+    """X of few columns: the components, singular values and projection of NumPy's full SVD (of the rows scaled by
+    the square roots of their weights), with scikit-learn's sign rule; explained variance as TruncatedSVD's."""
+    from skxc._projection import gram_svd_projection
+
+    X = _data(500, 40, seed=3)
+    w = np.random.default_rng(0).uniform(0.5, 2.0, 500) if weighted else None
+    dense = X.toarray() * (np.sqrt(w)[:, None] if weighted else 1.0)
+    _, s, Vt = np.linalg.svd(dense, full_matrices=False)
+    svd, Z = gram_svd_projection(X, 5, w)
+    signs = np.sign(Vt[np.arange(5), np.argmax(np.abs(Vt[:5]), axis=1)])
+    np.testing.assert_allclose(svd.components_, Vt[:5] * signs[:, None], atol=1e-8)
+    np.testing.assert_allclose(svd.singular_values_, s[:5], rtol=1e-8)
+    np.testing.assert_allclose(Z, X.toarray() @ svd.components_.T, atol=1e-10)
+    np.testing.assert_allclose(svd.transform(X), Z, atol=1e-10)
+    if not weighted:
+        ref = TruncatedSVD(5, algorithm="arpack").fit(X)
+        np.testing.assert_allclose(svd.explained_variance_ratio_, ref.explained_variance_ratio_, rtol=1e-6)
+
+
+def test_the_tree_projects_few_sparse_columns_through_the_gram_matrix(monkeypatch):
+    import skxc._tree as tree_module
+
+    calls = []
+    original = tree_module.gram_svd_projection
+    monkeypatch.setattr(tree_module, "gram_svd_projection", lambda *a: calls.append(a[0].shape) or original(*a))
+    X = _data(400, 30, seed=4)
+    AuxiliaryTree(n_components=4, random_state=0).fit(X, np.arange(400) % 7)
+    assert calls and calls[0][1] == 30

@@ -219,12 +219,12 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
     warm_start : bool, default=False
         Reuse the previous fit's tree and coefficients as the starting point
         (a centroid blend stays: training continues the model underneath it,
-        :ref:`param-centroid-blend`).
-        y must then have the fitted classes (``classes_``) and X the fitted
-        number of features, as for scikit-learn's warm starts: a ValueError
-        names the classes y lacks or adds (or the features, or a switch
-        between single- and multi-label y), and the model stays as it was (``partial_fit`` trains on
-        rows of some of the classes; ``warm_start=False`` fits a new model).
+        :ref:`param-centroid-blend`). y must then have the fitted classes
+        (``classes_``) and X the fitted number of features, as for
+        scikit-learn's warm starts: a ValueError names the classes y lacks or
+        adds (or the features, or a switch between single- and multi-label
+        y), and the model stays as it was (``partial_fit`` trains on rows of
+        some of the classes; ``warm_start=False`` fits a new model).
 
     weights : {"auto", "dense", "sparse"}, default="auto"
         How ``coef_`` is stored: "dense", a float32 n_classes x n_features

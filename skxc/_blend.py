@@ -360,16 +360,6 @@ def blend_term(X, codes, sample_weight, n_classes: int, beta: float, example_row
     return {"term": term, "common": (-scale * mean).astype(FLOAT), "bias": bias}
 
 
-def add_centroids(
-    coef, intercept: np.ndarray, X, codes, sample_weight, n_classes: int, beta: float, coef_sums=None, shared=None,
-    example_row=None,
-):  # fmt: skip
-    """Add the beta term (centroids of all rows) to the model: :func:`blend_term` then :func:`apply_blend_term`;
-    returns ``(coef, coef_sums, shared)``."""
-    parts = blend_term(X, codes, sample_weight, n_classes, beta, example_row)
-    return apply_blend_term(coef, intercept, parts, 1.0, coef_sums, shared)
-
-
 def apply_blend_term(coef, intercept: np.ndarray, parts: dict, sign: float, coef_sums=None, shared=None):
     """Add (``sign`` 1) or take out (-1) the beta term ``parts`` (:func:`blend_term`); ``(coef, coef_sums, shared)``.
 

@@ -17,13 +17,19 @@ from skxc._blend import (
     MAX_TEMPERATURE,
     MIN_TEMPERATURE,
     _log_likelihood,
-    add_centroids,
+    apply_blend_term,
     best_inverse_temperature,
+    blend_term,
     blended_sparse,
     choose_blend,
 )
 from skxc._start import rms_row_norm, unit_centroids
 from skxc.datasets import make_hierarchical_classification
+
+
+def add_centroids(coef, intercept, X, codes, w, n_classes, beta, shared=None):
+    """The beta term folded into a model as fit folds it: its parts, then added."""
+    return apply_blend_term(coef, intercept, blend_term(X, codes, w, n_classes, beta), 1.0, None, shared)
 
 
 def reference_log_likelihood(A, truth, a):

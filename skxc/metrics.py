@@ -59,6 +59,8 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 
+from ._multilabel import only_zeros_and_ones
+
 __all__ = ["ndcg_at_k", "precision_at_k", "propensity", "psndcg_at_k", "psp_at_k", "recall_at_k"]
 
 # Elements of a dense score block handled at once by the top-k selection (32 MiB of float64).
@@ -80,10 +82,7 @@ def _check_indicator(Y, name: str) -> sp.csr_matrix:
     """``Y`` as a CSR matrix with sorted indices, no duplicates and no stored zeros; entries checked to be 0/1."""
     repeated_hint = ""
     if sp.issparse(Y):
-        stored = getattr(Y, "data", None)  # before scipy sums repeated entries
-        stored_01 = (
-            isinstance(stored, np.ndarray) and stored.dtype.kind in "biuf" and np.all((stored == 0) | (stored == 1))
-        )
+        stored_01 = only_zeros_and_ones(getattr(Y, "data", None))  # before scipy sums repeated entries
         Y = sp.csr_matrix(Y, copy=True)
         if Y.ndim != 2:  # pragma: no cover - scipy sparse is always 2-D today
             raise ValueError(f"{name} must be 2-D; got shape {Y.shape}.")
@@ -172,7 +171,7 @@ def _looks_like_indicator(y_pred: np.ndarray, n_labels: int) -> bool:
     row, so with 0/1 entries only rows ``[0, 1]``/``[1, 0]`` (two labels) or ``[0]`` (one label) are valid;
     with three or more labels every 0/1 row repeats a value.
     """
-    if y_pred.shape[1] != n_labels or not np.all((y_pred == 0) | (y_pred == 1)):
+    if y_pred.shape[1] != n_labels or not only_zeros_and_ones(y_pred):
         return False
     if n_labels > 2:
         return True
@@ -258,7 +257,7 @@ def _top_k_sparse(scores, k: int, n_samples: int, n_labels: int) -> np.ndarray:
     if not np.issubdtype(S.dtype, np.number) or np.issubdtype(S.dtype, np.complexfloating):
         raise TypeError(f"y_pred (a sparse score matrix) must hold real scores; got dtype {S.dtype}.")
     S.sum_duplicates()
-    if np.issubdtype(S.dtype, np.integer) and np.all((S.data == 0) | (S.data == 1)):
+    if np.issubdtype(S.dtype, np.integer) and only_zeros_and_ones(S.data):
         _reject_indicator("is an integer sparse matrix whose stored entries are all 0 or 1")
     data = S.data.astype(np.float64)
     _reject_nan(data)

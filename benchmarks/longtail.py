@@ -37,6 +37,10 @@ classes and the first N of their training rows (all their test rows): e.g.
 one-hot blocks of the three previous words) a bag of the K words before those three, at value 0.3
 in a fourth block of columns: ``../shared/data/ptb-nextword@bag=17`` has 18 non-zeros per row, the
 shape of one-hot context plus bag-of-words features that no shared set has.
+``DIR@lsa=K`` (or ``DIR@min_rows=M,lsa=K``) turns a tf-idf set into dense K-d embeddings: a truncated SVD
+of the training rows (``TruncatedSVD(K)``, latent semantic analysis), every row L2-normalised, the shape of
+sentence embeddings: ``../shared/data/gcide-reverse@lsa=384`` is gcide-reverse's long tail as dense 384-d
+rows, a public stand-in for embedded text that no shared set has.
 ``generated-many`` is ``generated``'s generator with 1,000 classes and 100,000 training rows (100
 per class on average): with ptb-nextword, the shape of many rows per class.
 """
@@ -262,14 +266,45 @@ def write_bag(data_dir, bag: int, out_dir) -> Path:
     return d
 
 
+#: Power iterations of the truncated SVD of ``DIR@lsa=K``.
+LSA_ITERATIONS = 5
+
+
+def write_lsa(data_dir, n_components: int, out_dir, name: str) -> Path:
+    """``data_dir``'s rows as dense ``n_components``-d embeddings (``name`` in ``out_dir``, the shared format,
+    stored as CSR): scikit-learn's ``TruncatedSVD(n_components, n_iter=LSA_ITERATIONS, random_state=0)``
+    fitted on the training rows (latent semantic analysis of tf-idf text), each row then L2-normalised as
+    sentence embeddings are, float32."""
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.preprocessing import normalize
+
+    X, y = load_split(data_dir, "train")
+    Xt, yt = load_split(data_dir, "test")
+    svd = TruncatedSVD(n_components, n_iter=LSA_ITERATIONS, random_state=0).fit(X)
+    d = Path(out_dir) / name
+    d.mkdir(parents=True, exist_ok=True)
+    for split, rows, labels in (("train", X, y), ("test", Xt, yt)):
+        Z = normalize(svd.transform(rows)).astype(np.float32)
+        sp.save_npz(d / f"X_{split}.npz", sp.csr_matrix(Z))
+        np.save(d / f"y_{split}.npy", labels)
+    return d
+
+
 def materialise(data_dir: str, tmp) -> tuple[Path, str]:
     """``(directory, name)`` of a data set argument: a directory as is; ``generated``, ``generated-many``,
-    ``DIR@min_rows=K`` / ``DIR@top=K[,rows=N]`` and ``DIR@bag=K`` written to ``tmp`` (module docstring)."""
+    ``DIR@min_rows=K`` / ``DIR@top=K[,rows=N]``, ``DIR@bag=K`` and ``DIR@[min_rows=K,]lsa=K`` written to
+    ``tmp`` (module docstring)."""
     if data_dir in (GENERATED, GENERATED_MANY):
         return write_generated(tmp, data_dir), data_dir
     if "@" in data_dir:
         source, spec = data_dir.rsplit("@", 1)
         opts = dict(item.partition("=")[::2] for item in spec.split(","))
+        if "lsa" in opts:  # the rest of the spec first (or the directory as is), then its embeddings
+            n_components = int(opts.pop("lsa"))
+            rest = f"{source}@{','.join(f'{k}={v}' for k, v in opts.items())}" if opts else source
+            path, name = materialise(rest, tmp)
+            name = f"{name}{',' if opts else '@'}lsa={n_components}"
+            return write_lsa(path, n_components, tmp, name), name
         if set(opts) == {"bag"}:
             path = write_bag(Path(source).resolve(), int(opts["bag"]), tmp)
             return path, path.name

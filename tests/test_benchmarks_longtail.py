@@ -94,6 +94,30 @@ def test_bag_of_earlier_words_for_a_next_word_set(tmp_path):
         materialise(f"{toy}@bag=2", tmp_path / "out4")
 
 
+def test_lsa_embeddings_are_unit_rows_of_the_training_rows_svd(tmp_path):
+    """``DIR@lsa=K``: dense unit rows, the projection of TruncatedSVD(K) fitted on the training rows (so the
+    test rows' embeddings come from the same directions); after ``min_rows`` when both are given."""
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.preprocessing import normalize
+
+    from benchmarks.longtail import LSA_ITERATIONS
+
+    src, (X, y, Xt, yt) = _toy(tmp_path)
+    out, name = materialise(f"{src}@lsa=5", tmp_path / "out")  # the training rows span 5 directions
+    assert name == out.name == "toy@lsa=5"
+    Z, Zt = sp.load_npz(out / "X_train.npz").toarray(), sp.load_npz(out / "X_test.npz").toarray()
+    assert Z.shape == (6, 5) and Zt.shape == (3, 5) and Z.dtype == np.float32
+    svd = TruncatedSVD(5, n_iter=LSA_ITERATIONS, random_state=0).fit(X)
+    np.testing.assert_allclose(Z, normalize(svd.transform(X)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(Zt, normalize(svd.transform(Xt)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(np.load(out / "y_train.npy"), y)
+    out, name = materialise(f"{src}@min_rows=2,lsa=2", tmp_path / "out2")
+    assert name == out.name == "toy@min_rows=2,lsa=2"
+    np.testing.assert_array_equal(np.load(out / "y_train.npy"), [0, 0, 0, 2, 2])
+    assert sp.load_npz(out / "X_test.npz").shape == (2, 2)
+
+
 class _Counting:
     """A model whose fits take the seconds given, in turn; predict_top_k returns which fit it is."""
 

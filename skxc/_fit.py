@@ -23,7 +23,7 @@ from ._noise import frozen_tree
 from ._parallel import child_seed, in_background, n_threads, settle
 from ._predict import log_noise_of
 from ._solver import Rows, Schedule, SGDParams, auto_learning_rate
-from ._start import calibration_split, centroid_start, start_centre
+from ._start import calibration_split, centroid_start, held_out_rows, start_centre
 from ._state import AdagradState, BestEpoch, touched_zeros
 from ._tree import AuxiliaryTree
 from ._validation import check_model_memory, kernel_rows, mostly_dense
@@ -117,7 +117,11 @@ def initialize(
     kind = adagrad_kind(params["adagrad"], noise)
     sparse_weights = sparse_layout(params["weights"], noise, X, n_classes, auto_sparse_bytes)
     calibrate = params["init"] == "centroid" or (noise == "adversarial" and params["tree_temperature"] == "auto")
-    fit_rows, held = calibration_split(X.shape[0], rng) if calibrate else (None, None)
+    row_weight = sample_weight
+    if example_row is not None:  # each example carries its row's weight; rows without labels: 1
+        row_weight = np.ones(X.shape[0])
+        row_weight[example_row] = sample_weight
+    fit_rows, held = calibration_split(X.shape[0], rng, row_weight) if calibrate else (None, None)
     # the centroid start of dense X holds two float64 class x feature arrays for a moment
     dense_start = params["init"] == "centroid" and held is not None and not sp.issparse(X)
     n_examples = X.shape[0] if example_row is None else example_row.shape[0]
@@ -365,12 +369,15 @@ def training_rows(
 
 def holdout(X, y, codes, sample_weight, fraction: float, rng, multilabel: bool):
     """Early stopping's split: ``(X, y, codes, sample_weight, val)`` of the training rows, ``val`` =
-    (X, codes) of the held-out rows, or (X, Y) with their label indicator rows when ``multilabel``."""
-    n_val = max(1, int(round(fraction * X.shape[0])))
-    if n_val >= X.shape[0]:
-        raise ValueError(f"validation_fraction={fraction} leaves no training rows out of {X.shape[0]}.")
-    perm = rng.permutation(X.shape[0])
-    val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    (X, codes) of the held-out rows, or (X, Y) with their label indicator rows when ``multilabel``.
+    Rows of unequal weights are held out in proportion to them (``skxc._start.held_out_rows``): the
+    validation accuracy, a plain mean over the held-out rows, then estimates the weighted one."""
+    n_rows = int(np.count_nonzero(np.asarray(sample_weight) > 0))  # the rows that count
+    n_val = max(1, int(round(fraction * n_rows)))
+    if n_val >= n_rows:
+        of = f"{n_rows}" if n_rows == X.shape[0] else f"the {n_rows} of positive sample_weight"
+        raise ValueError(f"validation_fraction={fraction} leaves no training rows out of {of}.")
+    train_idx, val_idx = held_out_rows(X.shape[0], n_val, rng, sample_weight)
     if multilabel:  # validation P@1 against the held-out rows' label sets
         return X[train_idx], y[train_idx], codes, sample_weight[train_idx], (X[val_idx], y[val_idx])
     return X[train_idx], y, codes[train_idx], sample_weight[train_idx], (X[val_idx], codes[val_idx])

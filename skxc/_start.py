@@ -56,18 +56,49 @@ TEMPERATURES = 2.0 ** np.arange(-5.0, 0.01, 0.25)
 SCALES = 2.0 ** np.arange(-2.0, 7.01, 1.0)
 
 
-def calibration_split(n_samples: int, rng: np.random.Generator):
+def calibration_split(n_samples: int, rng: np.random.Generator, sample_weight=None):
     """Row indices ``(fit_rows, held_out_rows)``, both sorted, or ``(None, None)`` when too few rows.
 
     About ``CALIBRATION_FRACTION`` of the rows (at most ``MAX_CALIBRATION_ROWS``)
     are held out; data sets with fewer than ``MIN_CALIBRATION_ROWS /
-    CALIBRATION_FRACTION`` rows are not split.
+    CALIBRATION_FRACTION`` rows are not split. With unequal ``sample_weight``
+    (per row), the fraction is of the rows of positive weight, drawn as
+    :func:`held_out_rows` draws them.
     """
-    n_held = min(MAX_CALIBRATION_ROWS, int(CALIBRATION_FRACTION * n_samples))
+    n_rows = n_samples if _equal_weights(sample_weight) else int(np.count_nonzero(np.asarray(sample_weight) > 0))
+    n_held = min(MAX_CALIBRATION_ROWS, int(CALIBRATION_FRACTION * n_rows))
     if n_held < MIN_CALIBRATION_ROWS:
         return None, None
-    perm = rng.permutation(n_samples)
-    return np.sort(perm[n_held:]), np.sort(perm[:n_held])
+    return held_out_rows(n_samples, n_held, rng, sample_weight)
+
+
+def _equal_weights(sample_weight) -> bool:
+    """Whether ``sample_weight`` (or None) gives every row the same positive weight."""
+    if sample_weight is None:
+        return True
+    w = np.asarray(sample_weight)
+    return w.size == 0 or bool(w[0] > 0 and np.all(w == w[0]))
+
+
+def held_out_rows(n_samples: int, n_held: int, rng: np.random.Generator, sample_weight=None):
+    """``(kept_rows, held_rows)``, both sorted: ``n_held`` of ``n_samples`` rows held out at random.
+
+    The held-out rows score the choices made on them (the tree's temperature, the centroid start, the
+    blend, early stopping) by plain means over rows. So that those means estimate the weighted ones, rows
+    of unequal ``sample_weight`` are held out with probabilities proportional to their weights, without
+    replacement (a row of weight 0 never, as a row absent from X; a row of weight 2 about as often as
+    a row given twice); with equal weights (or None), uniformly. ``n_held`` must not exceed the rows of
+    positive weight.
+    """
+    if _equal_weights(sample_weight):
+        perm = rng.permutation(n_samples)
+        return np.sort(perm[n_held:]), np.sort(perm[:n_held])
+    w = np.asarray(sample_weight, dtype=np.float64)
+    positive = np.flatnonzero(w > 0)
+    held = np.sort(rng.choice(positive, size=n_held, replace=False, p=w[positive] / w[positive].sum()))
+    kept = np.ones(n_samples, dtype=bool)
+    kept[held] = False
+    return np.flatnonzero(kept), held
 
 
 def tempered(node_weight: np.ndarray, node_bias: np.ndarray, temperature: float):

@@ -299,7 +299,7 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         rng = seed_rng(self.random_state)
         held_out = None
         if self.temperature == "auto":
-            fit_rows, held_rows = calibration_split(X.shape[0], rng)
+            fit_rows, held_rows = calibration_split(X.shape[0], rng, sample_weight)
             if held_rows is not None:
                 held_out = (X[held_rows], codes[held_rows])
                 X, codes, sample_weight = X[fit_rows], codes[fit_rows], sample_weight[fit_rows]

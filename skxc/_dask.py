@@ -97,3 +97,61 @@ def register_dask_tokenize() -> None:
     from ._tree import AuxiliaryTree
 
     normalize_token.register((AdversarialSoftmaxClassifier, AuxiliaryTree), object_token)
+
+
+def is_dask_collection(value) -> bool:
+    """Whether ``value`` is a lazy dask collection (array, dataframe, series), without importing dask."""
+    return callable(getattr(value, "__dask_graph__", None))
+
+
+def _dask_array(value):
+    """A dask collection as a dask array with known chunk sizes (dataframes and series through
+    ``to_dask_array``); anything else as it is."""
+    if is_dask_collection(value) and not hasattr(value, "map_blocks"):
+        return value.to_dask_array(lengths=True)
+    return value
+
+
+def blockwise_score(estimator, X, y, sample_weight=None, multilabel: bool = False) -> float:
+    """``estimator.score(X, y, sample_weight)`` for a dask collection ``X`` (numpy or dask ``y`` and weights).
+
+    Single-label: the (weighted) accuracy of ``estimator.predict`` on each block of rows of X (dense or
+    scipy.sparse blocks; a block of all the columns at a time), so that X is never gathered into this
+    process, as scikit-learn's own ``score`` runs under dask-ml's ``Incremental`` and ``ParallelPostFit``
+    (which call ``score`` with the lazy collection when the estimator defines its own). Multi-label models
+    (``multilabel``) compute X, y and the weights into memory first and score them as usual.
+    """
+    import dask
+    import dask.array as da
+
+    X, y, sample_weight = _dask_array(X), _dask_array(y), _dask_array(sample_weight)
+    if multilabel:
+        X, y, sample_weight = dask.compute(X, y, sample_weight)
+        return estimator.score(X, y, sample_weight=sample_weight)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (n_samples, n_features); got a dask array of shape {X.shape}.")
+    if X.numblocks[1] > 1:  # predict needs every column of a row
+        X = X.rechunk({1: X.shape[1]})
+    labels = estimator.classes_
+
+    def predict_codes(block):  # int64 class codes: every label dtype (e.g. strings) compares as integers
+        return np.searchsorted(labels, estimator.predict(block)).astype(np.int64)
+
+    codes = X.map_blocks(predict_codes, drop_axis=1, dtype=np.int64, meta=np.empty(0, dtype=np.int64))
+    y = da.from_array(np.asarray(y), chunks=(codes.chunks[0],)) if not is_dask_collection(y) else y
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"y has {y.shape[0]} rows; X has {X.shape[0]}.")
+    y = y.rechunk((codes.chunks[0],))
+    known = y.map_blocks(lambda b: np.isin(b, labels), dtype=bool)
+    true_codes = y.map_blocks(lambda b: np.searchsorted(labels, b).clip(0, len(labels) - 1).astype(np.int64),
+                              dtype=np.int64)  # fmt: skip
+    hits = ((codes == true_codes) & known).astype(np.float64)
+    if sample_weight is None:
+        return float(hits.mean().compute())
+    w = (
+        sample_weight
+        if is_dask_collection(sample_weight)
+        else da.from_array(np.asarray(sample_weight, np.float64), chunks=(codes.chunks[0],))
+    )
+    w = w.rechunk((codes.chunks[0],)).astype(np.float64)
+    return float(da.compute((hits * w).sum() / w.sum())[0])

@@ -206,8 +206,10 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
 
     n_jobs : int, default=None
         Threads for training (lock-free Hogwild updates) and prediction.
-        None means 1 (unless in a ``joblib.parallel_config`` context), -1 all
-        cores, -2 all but one. A model of fewer than 100 classes trains on
+        None means 1 (unless in a ``joblib.parallel_config`` context: then
+        its ``n_jobs``, at most this machine's cores, also under joblib's dask
+        backend, which would count a whole cluster's threads), -1 all cores,
+        -2 all but one. A model of fewer than 100 classes trains on
         one thread whatever ``n_jobs`` (there the threads' updates mostly wait
         for each other). ``n_jobs=1`` is bitwise reproducible for a fixed
         ``random_state``, and so is any ``n_jobs`` for fewer than 100

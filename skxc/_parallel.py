@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 import numpy as np
-from joblib import effective_n_jobs
+from joblib import cpu_count, effective_n_jobs
 from sklearn.utils import check_random_state
 from threadpoolctl import ThreadpoolController
 
@@ -26,8 +26,17 @@ R = TypeVar("R")
 
 
 def n_threads(n_jobs: int | None) -> int:
-    """Threads for ``n_jobs``: None means 1 (or the active ``joblib.parallel_config``), -1 all cores, -2 all but one."""
-    return max(1, int(effective_n_jobs(n_jobs)))
+    """Threads for ``n_jobs``: None means 1 (or the active ``joblib.parallel_config``), -1 all cores, -2 all but one.
+
+    The threads run in this process, so None and negative ``n_jobs`` never mean more than its cores
+    (``joblib.cpu_count()``): under joblib's dask backend, ``effective_n_jobs`` counts the whole cluster's
+    threads (16 Hogwild threads on a 2-core machine for 2 workers x 4 threads), and a search run on a
+    cluster would train otherwise than the same search run locally. A positive ``n_jobs`` is kept as given.
+    """
+    effective = max(1, int(effective_n_jobs(n_jobs)))
+    if n_jobs is None or n_jobs < 0:
+        effective = min(effective, max(1, cpu_count()))
+    return effective
 
 
 #: Each thread that fans work out keeps its pools (one per size) for its later calls: starting threads

@@ -13,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from ._dask import blockwise_score, is_dask_collection
 from ._multilabel import check_indicator, hits_at_1, label_sets
 from ._parallel import n_threads
 from ._predict import all_classes, class_blocks, log_normalizers, top_k
@@ -184,6 +185,9 @@ class PredictionMixin:
         Subset accuracy, scikit-learn's default for multi-label classifiers,
         is near 0 with thousands of labels, so model selection by ``score``
         (e.g. ``GridSearchCV`` with default scoring) would learn nothing.
+        A dask array or dataframe ``X`` (as dask-ml's ``Incremental`` and
+        ``ParallelPostFit`` pass it) is scored block by block, without
+        gathering it into this process.
 
         Parameters
         ----------
@@ -201,6 +205,9 @@ class PredictionMixin:
         score : float
             Accuracy, or precision@1.
         """
+        if is_dask_collection(X):  # dask-ml's wrappers pass the lazy collection: scored block by block
+            check_is_fitted(self)
+            return blockwise_score(self, X, y, sample_weight, self._is_multilabel)
         if not self._is_multilabel:
             check_is_fitted(self)
             return super().score(X, y, sample_weight=sample_weight)

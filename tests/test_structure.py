@@ -25,6 +25,16 @@ def test_n_threads():
         assert n_threads(None) == 2
 
 
+def test_n_threads_from_a_context_stay_within_the_local_cores():
+    """None and -1 follow a joblib context (e.g. the dask backend, which counts a whole cluster's threads) but
+    never beyond this machine's cores; a positive n_jobs is kept as given."""
+    with joblib.parallel_config(n_jobs=10**4):
+        assert joblib.effective_n_jobs(None) == 10**4
+        assert n_threads(None) == joblib.cpu_count()
+        assert n_threads(-1) == joblib.cpu_count()
+        assert n_threads(3) == 3
+
+
 def test_fan_out_keeps_order_and_uses_threads():
     seen = set()
 

@@ -128,7 +128,7 @@ def initialize(
     check_model_memory(
         n_classes, n_features, owner, full_adagrad=kind == "full", centroid_start=dense_start,
         stored_weights=stored_weights_bound(X, n_examples, params["n_negatives"]) if sparse_weights else None,
-        sparse_input=sp.issparse(X),
+        sparse_input=sp.issparse(X), negative_sampling=noise is not None,
     )  # fmt: skip
     # after the memory check: work started in the background for a model that does not fit would go on after it
     if on_split is not None and held is not None and example_row is None:

@@ -348,13 +348,26 @@ class TrainingMixin:
         continues the model it trained instead of fighting the term's large scores; its weights are then
         not kept in a table between ``partial_fit`` calls (the term is added to coef_)."""
         parts = self.__dict__.get("_blend_parts")
-        if parts is None or not getattr(self, "centroid_blend_", 0.0):
-            return self._train_model(rows, n_epochs, val, check_convergence, keep_table, truncate)
-        self._fold_blend(parts, -1.0)
         try:
-            self._train_model(rows, n_epochs, val, check_convergence, False, truncate)
-        finally:
-            self._fold_blend(parts, 1.0)
+            if parts is None or not getattr(self, "centroid_blend_", 0.0):
+                return self._train_model(rows, n_epochs, val, check_convergence, keep_table, truncate)
+            self._fold_blend(parts, -1.0)
+            try:
+                self._train_model(rows, n_epochs, val, check_convergence, False, truncate)
+            finally:
+                self._fold_blend(parts, 1.0)
+        except FloatingPointError as error:  # the weights diverged: no model to keep
+            self._discard_model()
+            raise FloatingPointError(
+                f"{error} The weights are no longer finite, so the estimator is left unfitted (its fitted "
+                f"attributes are removed; predict raises NotFittedError) rather than predicting NaN."
+            ) from error
+
+    def _discard_model(self) -> None:
+        """Remove every attribute but the constructor's parameters: the estimator is unfitted again."""
+        keep = set(self.get_params(deep=False))
+        for name in [name for name in self.__dict__ if name not in keep]:
+            del self.__dict__[name]
 
     def _train_model(self, rows: Rows, n_epochs: int, val=None, check_convergence=True, keep_table=False,
                      truncate=0.0):  # fmt: skip

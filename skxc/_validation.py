@@ -181,18 +181,89 @@ def _kernel_rows(X, input_dtype):
 
 
 def available_memory_bytes() -> int | None:
-    """Memory the OS reports as available (Linux /proc/meminfo, else sysconf); None if unknown."""
+    """Memory this process may still allocate: the least of what the OS reports as available (Linux
+    /proc/meminfo, else sysconf), what the process's memory cgroup (a container's limit; cgroup v2 or v1)
+    leaves below its limit, and what an address-space limit (``ulimit -v``, RLIMIT_AS) leaves above the
+    process's virtual size; None if none of them is known."""
+    limits = [_os_available(), _cgroup_available(), _address_space_available()]
+    known = [limit for limit in limits if limit is not None]
+    return max(0, min(known)) if known else None
+
+
+def _os_available() -> int | None:
     try:
         with open("/proc/meminfo") as f:
             for line in f:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024
-    except OSError:
+    except (OSError, ValueError, IndexError):
         pass
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+#: The memory cgroup's limit, usage and statistics files and the statistic of its reclaimable page cache:
+#: cgroup v2, then v1 (a v1 limit this large means none).
+CGROUP_FILES = (
+    ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current", "/sys/fs/cgroup/memory.stat", "inactive_file"),
+    ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+     "/sys/fs/cgroup/memory/memory.stat", "total_inactive_file"),
+)  # fmt: skip
+CGROUP_NO_LIMIT = 1 << 60
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):  # absent, or "max" (no limit)
+        return None
+
+
+def _stat(path: str, key: str) -> int:
+    """The value of ``key`` in a cgroup's memory.stat file (0 if absent)."""
+    try:
+        with open(path) as f:
+            for line in f:
+                name, _, value = line.partition(" ")
+                if name == key:
+                    return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _cgroup_available(files=None) -> int | None:
+    """The memory cgroup's limit less its usage (its inactive page cache, which the kernel reclaims
+    before it fails an allocation, not counted as used), or None without a limit. ``files``: default
+    ``CGROUP_FILES``."""
+    for limit_path, usage_path, stat_path, cache_key in CGROUP_FILES if files is None else files:
+        limit, usage = _read_int(limit_path), _read_int(usage_path)
+        if limit is not None and usage is not None and limit < CGROUP_NO_LIMIT:
+            return limit - max(0, usage - _stat(stat_path, cache_key))
+    return None
+
+
+def _address_space_available() -> int | None:
+    """RLIMIT_AS less the process's virtual size (/proc/self/status VmSize), or None without a limit."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError):
+        return None
+    if soft == resource.RLIM_INFINITY or soft < 0:
+        return None
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return soft - int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 #: Memory the guard leaves free: a fit may use at most this fraction of what the OS reports as
@@ -212,6 +283,7 @@ def check_model_memory(
     centroid_start: bool = False,
     stored_weights: int | None = None,
     sparse_input: bool = False,
+    negative_sampling: bool = True,
 ) -> None:
     """Raise ModelMemoryError (a ValueError) if the weights plus their Adagrad state (plus the dense centroid start's arrays)
     would need more than ``MEMORY_HEADROOM`` of the available memory.
@@ -220,6 +292,8 @@ def check_model_memory(
     state, as much again. Sparse weights (``stored_weights`` = an upper bound
     on the (class, feature) weights training can touch): the hash table at
     its lowest load (skxc/_weights.py) and the CSR coef_ made from it.
+    ``negative_sampling``: whether the model samples negatives (sparse weights need them; the error's
+    options offer them only then).
     """
     from ._weights import estimated_sparse_bytes
 
@@ -245,7 +319,7 @@ def check_model_memory(
     avail = available_memory_bytes()
     if avail is not None and need > MEMORY_HEADROOM * avail:
         options = []
-        if stored_weights is None and sparse_input:
+        if stored_weights is None and sparse_input and negative_sampling:  # sparse weights need negatives
             options.append('weights="sparse" (stores only the weights training touches)')
         if stored_weights is not None:
             options.append("fewer negatives (n_negatives): each touches new weights")

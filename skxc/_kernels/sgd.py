@@ -67,6 +67,9 @@ from .tree import SAMPLE_SCRATCH_ROWS, log_sigmoid, sample_leaves
 #: them in proportion to the gradient (measurements: docs/benchmarks.rst,
 #: "Measurements behind the defaults").
 ADAGRAD_EPS = 1.0
+#: The full Adagrad state's float32 sums of squared gradients stop at the largest float32 instead of
+#: overflowing to inf (a feature of about 1e19 or more squares past it), which would set every later step to 0.
+ACC_MAX = float(np.finfo(np.float32).max)
 
 #: Multi-label: redraws of a negative that is one of the row's own labels before
 #: the negative is dropped. The chance of reaching it is p_n(Y|x)^(MAX_REDRAWS + 1),
@@ -164,6 +167,8 @@ def weight_step(weights, acc, i, acc_factors, col, full, row_sum, total, g, v, l
     gj = g * v + l2 * weights[i]
     if full:
         a = acc[i] + gj * gj
+        if a > ACC_MAX:  # saturates (squared gradients of features above ~1e19): inf would freeze the weight
+            a = ACC_MAX
         acc[i] = a
     else:
         g2 = np.float64(gj) * np.float64(gj)

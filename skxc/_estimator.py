@@ -525,8 +525,8 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         each of its classes' start moves to the unit-length mean of all its
         rows so far, at the start's scale ``init_scale_``, and a class without
         rows before gets its start. A model started on fewer than 1,000 rows
-        chooses its start's scale on a later call, holding out that call's
-        rows of classes seen before (:ref:`streaming`). Sparse weights
+        chooses its start's scale later, on 100 held-out rows of classes seen
+        before, pooled over calls (:ref:`streaming`). Sparse weights
         (``weights``) stay in their training table between calls; ``coef_``
         is built from it (O(stored weights)) when it is read, and pickling
         stores it.

@@ -124,7 +124,7 @@ class TrainingMixin:
         self._shared_coef, self.coef_, self._adagrad_state = start.shared_coef, start.coef, start.adagrad_state
         self.intercept_, self.init_scale_ = start.intercept, start.init_scale
         # a stream's start follows its rows (_start_follows): the class sums of the rows so far, and the centre
-        for name in ("_start_sums", "_start_centre", "_start_rows", "_start_seen", "_start_chosen"):
+        for name in ("_start_sums", "_start_centre", "_start_rows", "_start_seen", "_start_chosen", "_start_pending"):
             self.__dict__.pop(name, None)
         # too few rows to choose the start here: a later call chooses it (_late_start)
         pending = keep_sums and self.init == "centroid" and start.split is None and LATE_START
@@ -133,7 +133,7 @@ class TrainingMixin:
             self._start_sums = row_sums(X, codes, len(self.classes_), sample_weight, centre, example_row)
             self._start_centre = centre
             self._start_rows = np.bincount(codes, weights=sample_weight, minlength=len(self.classes_))
-            self._start_seen = X.shape[0]  # the rows summed so far
+            self._start_seen = X.shape[0]  # the rows arrived so far (summed, or held out: _late_start)
             self._start_chosen = 0 if pending else X.shape[0]  # the rows summed when the scale was chosen
         self.centroid_blend_, self.score_temperature_ = 0.0, 1.0
         self.__dict__.pop("_blend_parts", None)
@@ -505,39 +505,82 @@ class TrainingMixin:
 
     def _late_start(self, sums, X, codes, sample_weight, example_row) -> None:
         """The centroid start of a stream whose first call (``fit_noise`` or ``partial_fit``) had too few rows to
-        hold out some for it: once the rows summed so far number ``LATE_START_ROWS`` and this call's rows include
-        ``MIN_CALIBRATION_ROWS`` of classes seen before, these rows are the held-out rows (the centroids of the
-        rows before them score them, as ``fit``'s calibration rows) and choose the scale s (Eq. 6 with the
-        tree's negatives, :func:`~skxc._start.choose_centroid_start`); ``s x unit(sums)`` (centred) is added to
-        the weights trained so far, and the start follows the stream from here (:meth:`_move_start`). Until
-        then the rows only join the sums; s = 0 (no start beats none on these rows) ends the following."""
+        hold out some for it: once the rows arrived so far number ``LATE_START_ROWS``, the rows of classes seen
+        before (weight > 0) are held out (the centroids of the rows before them score them, as ``fit``'s
+        calibration rows), and once ``MIN_CALIBRATION_ROWS`` of them are held out they choose the scale s (Eq. 6
+        with the tree's negatives, :func:`~skxc._start.choose_centroid_start`); ``s x unit(sums)`` (centred) is
+        added to the weights trained so far, the held-out rows join the sums and move the start, and the start
+        follows the stream from here (:meth:`_move_start`). A call with fewer such rows than needed keeps them
+        aside, out of the sums (``_start_pending``: copies of their rows of X in the sums' layout, multi-label
+        one per example, their codes and weights), until later calls bring the rest; so batches of any size
+        choose the start (before, one call had to bring ``MIN_CALIBRATION_ROWS`` of them). Until then the
+        other rows join the sums; s = 0 (no start beats none on these rows) ends the following."""
         n_classes = len(self.classes_)
         weight = np.asarray(sample_weight, dtype=np.float64)
         enough = self._start_seen >= LATE_START_ROWS
         known = np.flatnonzero((self._start_rows[codes] > 0) & (weight > 0)) if enough else np.empty(0, np.int64)
-        if known.size < MIN_CALIBRATION_ROWS:
-            batch = batch_sums(X, codes, n_classes, weight, self._start_centre, example_row)
+        pending = self.__dict__.get("_start_pending")  # held-out rows of earlier calls (enough rows), or None
+        n_pending = 0 if pending is None else pending[1].shape[0]
+        if known.size + n_pending < MIN_CALIBRATION_ROWS:
+            # this call's known rows, if any, are held out too: the other rows join the sums
+            rest = None if known.size == 0 else np.setdiff1d(np.arange(codes.shape[0]), known)
+            # computed before anything changes: an error leaves the stream (and the held-out rows) as it was
+            batch = batch_sums(X, codes, n_classes, weight, self._start_centre, example_row, rest)
+            if rest is None:
+                rows = np.bincount(codes, weights=weight, minlength=n_classes)
+            else:
+                rows = np.bincount(codes[rest], weights=weight[rest], minlength=n_classes)
+                pending = self._held_out_rows(pending, X, codes, weight, example_row, known)
             if sp.issparse(sums):
                 self._start_sums = sp.csr_matrix(sums + batch)
             else:  # dense: the present classes' rows, in place
                 present, batch = batch
                 sums[present] += batch
-            self._start_rows = self._start_rows + np.bincount(codes, weights=weight, minlength=n_classes)
-            self._start_seen += X.shape[0]
+            self._start_rows = self._start_rows + rows
+            self._start_seen += X.shape[0]  # the rows arrived: summed, or held out until the start is chosen
+            if rest is not None:
+                self._start_pending = pending
             return
-        scale = self._held_out_scale(sums, X, codes, known, example_row)
+        if pending is None:  # this call's rows suffice
+            scale = self._held_out_scale(sums, X, codes, known, example_row)
+        else:  # the rows held out before and this call's (as many as are scored: a warm fit's X may be large)
+            scored = known[: max(MAX_SCALE_ROWS - n_pending, 0)]
+            X_held, codes_held, _ = self._held_out_rows(pending, X, codes, weight, example_row, scored)
+            scale = self._held_out_scale(sums, X_held, codes_held, np.arange(codes_held.shape[0]), None)
         if scale <= 0:  # the zero start stays, as fit's calibration would leave it
             for name in ("_start_sums", "_start_centre", "_start_rows", "_start_seen", "_start_chosen"):
                 del self.__dict__[name]
+            self.__dict__.pop("_start_pending", None)
             return
         self.init_scale_, self._start_chosen = scale, self._start_seen
         classes = np.flatnonzero(self._start_rows > 0)
         self._add_to_start(classes, class_starts(sums, classes, scale))
+        if pending is not None:  # the rows held out before join the sums first (counted when they arrived)
+            seen = self._start_seen
+            self._move_start(sums, *pending, None)
+            self._start_seen = seen
+            del self._start_pending
+            sums = self._start_sums
         self._move_start(sums, X, codes, sample_weight, example_row)
 
+    @staticmethod
+    def _held_out_rows(pending, X, codes, weight, example_row, held):
+        """``(X_held, codes_held, weight_held)``: the rows ``pending`` held out before (or None) followed by the
+        examples ``held`` of this call, copied (rows of X in its layout, CSR when sparse; multi-label one row
+        per example); float64 weights."""
+        X_new = X[held if example_row is None else np.asarray(example_row)[held]]
+        X_new = sp.csr_matrix(X_new) if sp.issparse(X_new) else np.array(X_new)
+        codes_new, weight_new = np.array(codes[held]), np.array(weight[held], dtype=np.float64)
+        if pending is None:
+            return X_new, codes_new, weight_new
+        X_old, codes_old, weight_old = pending
+        stacked = sp.vstack([X_old, X_new], format="csr") if sp.issparse(X_new) else np.vstack([X_old, X_new])
+        return stacked, np.concatenate([codes_old, codes_new]), np.concatenate([weight_old, weight_new])
+
     def _held_out_scale(self, sums, X, codes, held, example_row) -> float:
-        """The start's scale chosen on the examples ``held`` of this call (at most ``MAX_SCALE_ROWS``) against the
-        centroids of ``sums`` (:func:`~skxc._start.held_out_start`; its bias is not used: the intercepts train)."""
+        """The start's scale chosen on the examples ``held`` of X (this call's, or the rows :meth:`_late_start`
+        held out over several calls; at most ``MAX_SCALE_ROWS``) against the centroids of ``sums``
+        (:func:`~skxc._start.held_out_start`; its bias is not used: the intercepts train)."""
         held = held[:MAX_SCALE_ROWS]
         X_held = X[held if example_row is None else example_row[held]]
         scale, _ = held_out_start(

@@ -13,11 +13,12 @@ from numbers import Integral, Real
 
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.frozen import FrozenEstimator
-from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._model import SparseCoefMixin
 from ._prediction import PredictionMixin
 from ._training import TrainingMixin
+from ._validation import NONZERO_N_JOBS, reject_bool_numbers
 
 #: Largest ``n_negatives``: each negative is a tree walk and a row update per example, and the kernels keep
 #: scratch of about 0.5 KiB per negative and thread.
@@ -28,8 +29,10 @@ MAX_TEMPERATURE = 1e6
 #: Largest ``centroid_blend`` (in units of 1 / RMS row norm; "auto" tries at most 4096): beyond, the term
 #: swamps the trained weights' float32 precision, and overflows float32 for far larger values.
 MAX_BLEND = 1e6
-#: Integer parameters for which True / False are rejected (``bool`` is an ``Integral`` for Python).
-_INTEGER_PARAMETERS = ("n_negatives", "max_iter", "n_iter_no_change", "n_components", "n_jobs")
+#: Largest ``learning_rate``, ``alpha`` and ``l2``: beyond, the first steps overflow float32 (or float64) and
+#: training stops with a FloatingPointError (a fresh fit never gives a usable model there); the "auto"
+#: learning rate is at most 1.
+MAX_STEP = 1e6
 
 
 class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMixin, ClassifierMixin, BaseEstimator):
@@ -68,7 +71,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         the rows given to the call that initialises the model. The value used
         is ``n_negatives_``.
 
-    learning_rate : float > 0 or "auto", default="auto"
+    learning_rate : float in (0, 1e6] or "auto", default="auto"
         Adagrad step size ρ. ``"auto"``: ρ = 1 / sqrt(1 + mean ||x||^2) over
         the rows given to the call that initialises the model (multi-label:
         over the (row, label) examples, divided by
@@ -87,11 +90,11 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         much training follows); a warm start runs the schedule again over its
         own ``max_iter`` epochs (:ref:`param-learning-rate`).
 
-    alpha : float >= 0, default=3e-3
+    alpha : float in [0, 1e6], default=3e-3
         Strength λ of the regulariser λ (xi_y + log p_n(y|x))^2 of Eq. 6,
         which keeps the bias-corrected scores small; 0 turns it off.
 
-    l2 : float >= 0, default=0.0
+    l2 : float in [0, 1e6], default=0.0
         L2 penalty on the weights (not the intercepts) that each step
         touches: a step adds ``l2 * w`` to the gradient of each weight it
         updates (:ref:`param-l2`).
@@ -363,10 +366,10 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
     _parameter_constraints: dict = {
         "noise": [StrOptions({"adversarial", "uniform", "frequency"}), None, FrozenEstimator],
         "n_negatives": [Interval(Integral, 1, MAX_NEGATIVES, closed="both"), StrOptions({"auto"})],
-        "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "learning_rate": [Interval(Real, 0, MAX_STEP, closed="right"), StrOptions({"auto"})],
         "learning_rate_schedule": [StrOptions({"linear", "constant"})],
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "l2": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, MAX_STEP, closed="both")],
+        "l2": [Interval(Real, 0, MAX_STEP, closed="both")],
         "adagrad": [StrOptions({"auto", "factored", "full"})],
         "max_iter": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "tol": [Interval(Real, None, None, closed="neither"), None],
@@ -381,7 +384,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         "init": [StrOptions({"centroid", "zeros"})],
         "centroid_blend": [Interval(Real, 0, MAX_BLEND, closed="both"), StrOptions({"auto"})],
         "random_state": ["random_state"],
-        "n_jobs": [Integral, None],
+        "n_jobs": [*NONZERO_N_JOBS, None],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
         "weights": [StrOptions({"auto", "dense", "sparse"})],
@@ -452,14 +455,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         return tags
 
     def _validate_params(self):
-        """scikit-learn's parameter validation, and no bool for an integer parameter (True would pass as 1)."""
+        """scikit-learn's parameter validation, and no bool for a numeric parameter (True would pass as 1)."""
         super()._validate_params()
-        for name in _INTEGER_PARAMETERS:
-            value = getattr(self, name)
-            if isinstance(value, bool):
-                raise InvalidParameterError(
-                    f"The {name!r} parameter of {type(self).__name__} must be an int, not a bool; got {value!r}."
-                )
+        reject_bool_numbers(self, self._parameter_constraints)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -513,7 +511,6 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         """
         return self._fit_noise(X, y, classes, sample_weight)
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch of negative sampling over the given batch.
 
@@ -529,7 +526,8 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         before, pooled over calls (:ref:`streaming`). Sparse weights
         (``weights``) stay in their training table between calls; ``coef_``
         is built from it (O(stored weights)) when it is read, and pickling
-        stores it.
+        stores it. Every call validates the parameters (``set_params`` may
+        change them between calls).
 
         Parameters
         ----------
@@ -551,4 +549,10 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         self : AdversarialSoftmaxClassifier
             The updated estimator.
         """
+        return self._validated_partial_fit(X, y, classes, sample_weight)
+
+    # Not named partial_fit: scikit-learn's fit context validates the parameters of every call except a
+    # partial_fit of a fitted estimator, so set_params(alpha=1e300) between calls would reach training.
+    @_fit_context(prefer_skip_nested_validation=True)
+    def _validated_partial_fit(self, X, y, classes, sample_weight):
         return self._partial_fit(X, y, classes, sample_weight)

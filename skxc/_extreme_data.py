@@ -7,8 +7,10 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils._param_validation import Interval, InvalidParameterError, validate_params
 
+# feature and group indices are int32 (the CSR indices, the signatures, the groups)
+_MAX_INT32 = int(np.iinfo(np.int32).max)
 # the mean number of token draws per row may be at most this many times nnz_per_row (otherwise the
 # requested non-zeros are out of reach of the background law and the draws would not fit in memory)
 _MAX_TOKENS_PER_NNZ = 20.0
@@ -17,11 +19,11 @@ _MAX_TOKENS_PER_NNZ = 20.0
 @validate_params(
     {
         "n_samples": [Interval(Integral, 1, None, closed="left")],
-        "n_features": [Interval(Integral, 2, None, closed="left")],
+        "n_features": [Interval(Integral, 2, _MAX_INT32, closed="both")],
         "n_classes": [Interval(Integral, 2, None, closed="left")],
         "nnz_per_row": [Interval(Real, 1, None, closed="left")],
         "class_imbalance": [Interval(Real, 0, None, closed="left")],
-        "n_groups": [Interval(Integral, 1, None, closed="left"), None],
+        "n_groups": [Interval(Integral, 1, _MAX_INT32, closed="both"), None],
         "signature_size": [Interval(Integral, 1, None, closed="left")],
         "group_signature_size": [Interval(Integral, 1, None, closed="left")],
         "class_signal": [Interval(Real, 0, 1, closed="both")],
@@ -97,7 +99,8 @@ def make_extreme_classification(
     n_samples : int, default=10_000
         Number of rows, >= 1.
     n_features : int, default=20_000
-        Number of features (the vocabulary), >= 2.
+        Number of features (the vocabulary), in ``[2, 2**31 - 1]`` (the
+        indices are int32).
     n_classes : int, default=1_000
         Number of classes, >= 2.
     nnz_per_row : float, default=50
@@ -166,6 +169,16 @@ def make_extreme_classification(
     >>> round(float(X.multiply(X).sum(axis=1).mean()), 4)  # rows have unit L2 norm
     1.0
     """
+    for name, value in (
+        ("n_samples", n_samples),
+        ("n_features", n_features),
+        ("n_classes", n_classes),
+        ("n_groups", n_groups),
+        ("signature_size", signature_size),
+        ("group_signature_size", group_signature_size),
+    ):
+        if isinstance(value, bool):  # a bool is an Integral for Python
+            raise InvalidParameterError(f"The {name!r} parameter must be an int, not a bool; got {value!r}.")
     if class_signal + group_signal > 1.0 + 1e-12:  # (0.7 + 0.3 may round above 1)
         raise ValueError(
             f"class_signal + group_signal must be at most 1; got class_signal={class_signal!r} "

@@ -37,7 +37,14 @@ from ._predict import TreeArrays, add_log_noise, block_rows, readonly
 from ._projection import GRAM_FEATURES, gram_svd_projection, randomized_svd_projection
 from ._start import calibration_split, choose_temperature, tempered
 from ._tree_fit import class_segments, fit_tree, tree_depth
-from ._validation import check_finite_projection, check_many_class_targets, encode_labels, unique_labels
+from ._validation import (
+    NONZERO_N_JOBS,
+    check_finite_projection,
+    check_many_class_targets,
+    encode_labels,
+    reject_bool_numbers,
+    unique_labels,
+)
 
 #: Project sparse X with :func:`skxc._projection.randomized_svd_projection` (threaded sparse products,
 #: Cholesky QR); False: scikit-learn's ``TruncatedSVD`` (the same algorithm, one thread, LU steps).
@@ -227,7 +234,7 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         "max_split_iter": [Interval(Integral, 1, None, closed="left")],
         "temperature": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "random_state": ["random_state"],
-        "n_jobs": [Integral, None],
+        "n_jobs": [*NONZERO_N_JOBS, None],
     }
 
     def __init__(
@@ -252,6 +259,11 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         self.temperature = temperature
         self.random_state = random_state
         self.n_jobs = n_jobs
+
+    def _validate_params(self):
+        """scikit-learn's parameter validation, and no bool for a numeric parameter (True would pass as 1)."""
+        super()._validate_params()
+        reject_bool_numbers(self, self._parameter_constraints)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -5,10 +5,12 @@ from __future__ import annotations
 import inspect
 import os
 import warnings
+from numbers import Integral, Real
 from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.utils._param_validation import Interval, InvalidParameterError
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
@@ -28,6 +30,31 @@ def warn_user(message: str, category: type[Warning]) -> None:
     ):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)
+
+
+#: The constraints of an ``n_jobs`` parameter (with None): any int but 0, which joblib rejects only at fit.
+NONZERO_N_JOBS = (Interval(Integral, None, -1, closed="right"), Interval(Integral, 1, None, closed="left"))
+
+
+def reject_bool_numbers(estimator, constraints: dict) -> None:
+    """InvalidParameterError naming the parameter if a numeric one is True or False.
+
+    Numeric: its scikit-learn ``constraints`` admit a number (an ``Interval``, or the type ``Integral`` or
+    ``Real``). Python counts a bool as the int 1 or 0, so those constraints alone would take ``True`` as 1 or
+    1.0. Parameters whose constraints are a bool option ("boolean", "verbose") or a random state are left alone.
+    """
+    for name, options in constraints.items():
+        numeric = [
+            c.type if isinstance(c, Interval) else c
+            for c in options
+            if isinstance(c, Interval) or (isinstance(c, type) and issubclass(c, Real))
+        ]
+        value = getattr(estimator, name)
+        if numeric and isinstance(value, (bool, np.bool_)):
+            kind = "an int" if all(t is Integral for t in numeric) else "a float"
+            raise InvalidParameterError(
+                f"The {name!r} parameter of {type(estimator).__name__} must be {kind}, not a bool; got {value!r}."
+            )
 
 
 def encode_labels(classes: np.ndarray, y: np.ndarray, name: str) -> np.ndarray:
@@ -338,10 +365,20 @@ def check_model_memory(
 
 def check_many_class_targets(y) -> None:
     """scikit-learn's ``check_classification_targets`` without its warning about more than 50 % unique
-    labels: many classes with few rows each is this package's normal case, not a regression target."""
+    labels: many classes with few rows each is this package's normal case, not a regression target.
+
+    Labels of types that cannot be sorted together (e.g. ``["1", 1]``) get ``unique_labels``'s TypeError,
+    which names y and the types: scikit-learn raises a TypeError from NumPy's sort for them, or, when an
+    object y's first label is not a string, the ValueError "Unknown label type: unknown".
+    """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
-        check_classification_targets(y)
+        try:
+            check_classification_targets(y)
+        except (TypeError, ValueError) as exc:
+            if np.ndim(y) == 1 and (isinstance(exc, TypeError) or np.asarray(y).dtype == object):
+                unique_labels(y, "y")  # a TypeError if the labels cannot be sorted together, else returns
+            raise
 
 
 def validate_training_data(estimator, X, y, sample_weight, reset: bool, multilabel: bool = False):
@@ -360,15 +397,7 @@ def validate_training_data(estimator, X, y, sample_weight, reset: bool, multilab
         return X, y, sample_weight
     X, y = validate_data(estimator, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], reset=reset)
     X = canonical_csr(X)  # duplicates summed before the tree, the range check and the float32 cast
-    with warnings.catch_warnings():
-        # many classes with few rows each is this estimator's normal case, not a
-        # sign of a regression target (scikit-learn warns above 50 % unique labels)
-        warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
-        try:
-            check_classification_targets(y)
-        except TypeError:  # e.g. y = ["1", 1]: numpy cannot sort the labels
-            unique_labels(y, "y")  # raises a TypeError that names y and the label types
-            raise
+    check_many_class_targets(y)  # also names mixed label types such as ["1", 1]
     check_float32_range(X)
     sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
     return X, y, sample_weight

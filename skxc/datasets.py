@@ -3,6 +3,7 @@ Extreme Classification Repository's files."""
 
 from __future__ import annotations
 
+import math
 from numbers import Integral, Real
 
 import numpy as np
@@ -64,7 +65,9 @@ def make_hierarchical_classification(
         Scale of the top-level offsets.
     decay : float >= 0, default=0.7
         Factor by which the offsets shrink per level (smaller: tighter
-        sub-clusters, harder fine-grained classes).
+        sub-clusters, harder fine-grained classes). Values that make a
+        feature overflow float64 (``class_sep * decay**level`` or ``noise``
+        near 1e308) raise a ValueError naming them.
     imbalance : float >= 0, default=0.8
         Zipf exponent of the class frequencies (class of rank r has probability
         proportional to ``(r + 1) ** -imbalance``).
@@ -99,14 +102,32 @@ def make_hierarchical_classification(
     centres = np.zeros((n_classes, n_features))
     for level in range(depth):
         prefix = leaf >> (depth - level - 1)  # node of each class at this level
-        offsets = rng.normal(0.0, class_sep * decay**level, size=(2 ** (level + 1), n_features))
-        centres += offsets[prefix]
+        try:
+            scale = class_sep * decay**level
+        except OverflowError:  # decay**level beyond float64
+            scale = 0.0 if class_sep == 0 else math.inf
+        if not math.isfinite(scale):
+            raise _overflow_error(class_sep, decay, noise, depth)
+        offsets = rng.normal(0.0, scale, size=(2 ** (level + 1), n_features))
+        with np.errstate(over="ignore", invalid="ignore"):  # checked below
+            centres += offsets[prefix]
     p = (np.arange(n_classes) + 1.0) ** -float(imbalance)
     p = p[rng.permutation(n_classes)]
     p /= p.sum()
     y = rng.choice(n_classes, size=n_samples, p=p)
-    X = centres[y] + rng.normal(0.0, noise, size=(n_samples, n_features))
+    with np.errstate(over="ignore", invalid="ignore"):
+        X = centres[y] + rng.normal(0.0, noise, size=(n_samples, n_features))
+    if not np.isfinite(X).all():
+        raise _overflow_error(class_sep, decay, noise, depth)
     if shuffle:
         perm = rng.permutation(n_samples)
         X, y = X[perm], y[perm]
     return X, y.astype(np.int64)
+
+
+def _overflow_error(class_sep, decay, noise, depth: int) -> ValueError:
+    return ValueError(
+        f"make_hierarchical_classification: class_sep={class_sep!r}, decay={decay!r} and noise={noise!r} give "
+        f"features beyond the float64 range (the offsets of level L < {depth} have standard deviation "
+        f"class_sep * decay**L, the rows' noise noise); lower class_sep, decay or noise."
+    )

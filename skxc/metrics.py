@@ -78,6 +78,13 @@ def _check_k(k) -> int:
     return int(k)
 
 
+def _check_normalize(normalize) -> None:
+    if not isinstance(normalize, (bool, np.bool_)):
+        raise TypeError(
+            f"normalize must be a bool (True or False); got {normalize!r} of type {type(normalize).__name__}."
+        )
+
+
 def _check_indicator(Y, name: str) -> sp.csr_matrix:
     """``Y`` as a CSR matrix with sorted indices, no duplicates and no stored zeros; entries checked to be 0/1."""
     repeated_hint = ""
@@ -125,7 +132,12 @@ def _check_indicator(Y, name: str) -> sp.csr_matrix:
 
 
 def _top_k(y_pred, k: int, n_samples: int, n_labels: int) -> np.ndarray:
-    """The first ``k`` predicted label columns per row, best first, as int64 of shape (n_samples, k); -1 = none."""
+    """The first ``k`` predicted label columns per row, best first, as int64; -1 = none.
+
+    Of shape (n_samples, min(k, n_labels)) for scores (a row ranks at most ``n_labels`` labels, so a
+    larger ``k`` only adds columns of -1, and allocating them would make a huge ``k`` a huge array),
+    (n_samples, k) for a top-k label matrix (its first ``k`` columns, as given).
+    """
     if sp.issparse(y_pred):
         return _top_k_sparse(y_pred, k, n_samples, n_labels)
     try:
@@ -216,10 +228,10 @@ def _reject_nan(values: np.ndarray) -> None:
 
 
 def _top_k_dense(scores: np.ndarray, k: int) -> np.ndarray:
-    """Top-k by decreasing score, ties to the lower column; one partition per block of rows."""
+    """Top-min(k, n_labels) by decreasing score, ties to the lower column; one partition per block of rows."""
     n, n_labels = scores.shape
-    out = np.full((n, k), -1, dtype=np.int64)
     kk = min(k, n_labels)
+    out = np.full((n, kk), -1, dtype=np.int64)
     if kk == 0:
         return out
     block = max(1, _BLOCK_ELEMENTS // n_labels)
@@ -245,7 +257,7 @@ def _top_k_dense(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 def _top_k_sparse(scores, k: int, n_samples: int, n_labels: int) -> np.ndarray:
-    """Top-k among the stored entries of a sparse score matrix; -1 where a row has fewer than k."""
+    """Top-min(k, n_labels) among the stored entries of a sparse score matrix; -1 where a row has fewer."""
     S = sp.csr_matrix(scores, copy=True)
     if S.shape != (n_samples, n_labels):
         raise ValueError(
@@ -264,8 +276,9 @@ def _top_k_sparse(scores, k: int, n_samples: int, n_labels: int) -> np.ndarray:
     rows = np.repeat(np.arange(n_samples), np.diff(S.indptr))
     order = np.lexsort((S.indices, -data, rows))  # by row, then decreasing score, then column
     position = np.arange(S.nnz) - S.indptr[rows]  # rows are already grouped, so order keeps them in place
-    keep = position < k
-    out = np.full((n_samples, k), -1, dtype=np.int64)
+    kk = min(k, n_labels)
+    keep = position < kk
+    out = np.full((n_samples, kk), -1, dtype=np.int64)
     out[rows[keep], position[keep]] = S.indices[order][keep]
     return out
 
@@ -290,11 +303,16 @@ def _hits(Y: sp.csr_matrix, top: np.ndarray) -> np.ndarray:
 
 
 def _discount(k: int) -> np.ndarray:
+    """1 / log2(r + 1) for the ranks r = 1..k; call it with a k no larger than the columns it weighs."""
     return 1.0 / np.log2(np.arange(2, k + 2))
 
 
-def _ideal_dcg(n_true: np.ndarray, k: int) -> np.ndarray:
-    """Ideal DCG@k of a row with ``n_true`` relevant labels (over min(k, n_true) ranks); 0 for empty rows."""
+def _ideal_dcg(n_true: np.ndarray, k: int, n_labels: int) -> np.ndarray:
+    """Ideal DCG@k of a row with ``n_true`` relevant labels (over min(k, n_true) ranks); 0 for empty rows.
+
+    A row has at most ``n_labels`` relevant labels, so ranks beyond min(k, n_labels) never count.
+    """
+    k = min(k, n_labels)  # also keeps k within n_true's integer type
     cumulative = np.concatenate([[0.0], np.cumsum(_discount(k))])
     return cumulative[np.minimum(n_true, k)]
 
@@ -314,8 +332,10 @@ def _check_propensities(propensities, n_labels: int) -> np.ndarray:
 
 
 def _best_weighted(Y: sp.csr_matrix, weights: np.ndarray, k: int) -> np.ndarray:
-    """(n_samples, k): each row's true-label weights in decreasing order (the best ranking), zero-padded."""
+    """(n_samples, min(k, n_labels)): each row's true-label weights in decreasing order (the best ranking),
+    zero-padded; a row has at most n_labels of them."""
     n = Y.shape[0]
+    k = min(k, Y.shape[1])
     rows = np.repeat(np.arange(n), np.diff(Y.indptr))
     w = weights[Y.indices]
     order = np.lexsort((-w, rows))
@@ -445,8 +465,8 @@ def ndcg_at_k(y_true, y_pred, *, k: int = 5) -> float:
     0.6309
     """
     k, Y, top = _prepare(y_true, y_pred, k)
-    dcg = _hits(Y, top) @ _discount(k)
-    ideal = _ideal_dcg(np.diff(Y.indptr), k)
+    dcg = _hits(Y, top) @ _discount(top.shape[1])
+    ideal = _ideal_dcg(np.diff(Y.indptr), k, Y.shape[1])
     return float(np.mean(np.divide(dcg, ideal, out=np.zeros(len(dcg)), where=ideal > 0)))
 
 
@@ -503,6 +523,7 @@ def psp_at_k(y_true, y_pred, *, propensities, k: int = 5, normalize: bool = True
     >>> psp_at_k(y_true, np.array([[0, 2]]), propensities=p, k=2)  # (2 + 0) / (4 + 2)
     0.3333333333333333
     """
+    _check_normalize(normalize)
     k, Y, top = _prepare(y_true, y_pred, k)
     q = 1.0 / _check_propensities(propensities, Y.shape[1])
     gain = (_hits(Y, top) * q[np.maximum(top, 0)]).sum(axis=1)
@@ -554,15 +575,16 @@ def psndcg_at_k(y_true, y_pred, *, propensities, k: int = 5, normalize: bool = T
     --------
     propensity, psp_at_k, ndcg_at_k
     """
+    _check_normalize(normalize)
     k, Y, top = _prepare(y_true, y_pred, k)
     q = 1.0 / _check_propensities(propensities, Y.shape[1])
-    discount = _discount(k)
-    ideal = _ideal_dcg(np.diff(Y.indptr), k)
+    ideal = _ideal_dcg(np.diff(Y.indptr), k, Y.shape[1])
     inv_ideal = np.divide(1.0, ideal, out=np.zeros(len(ideal)), where=ideal > 0)
-    gain = (_hits(Y, top) * q[np.maximum(top, 0)]) @ discount * inv_ideal
+    gain = (_hits(Y, top) * q[np.maximum(top, 0)]) @ _discount(top.shape[1]) * inv_ideal
     if not normalize:
         return float(gain.mean())
-    best = (_best_weighted(Y, q, k) @ discount) * inv_ideal
+    best_weights = _best_weighted(Y, q, k)
+    best = (best_weights @ _discount(best_weights.shape[1])) * inv_ideal
     total = best.sum()
     return float(gain.sum() / total) if total > 0 else 0.0
 

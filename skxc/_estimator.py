@@ -511,6 +511,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         """
         return self._fit_noise(X, y, classes, sample_weight)
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch of negative sampling over the given batch.
 
@@ -526,8 +527,8 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         before, pooled over calls (:ref:`streaming`). Sparse weights
         (``weights``) stay in their training table between calls; ``coef_``
         is built from it (O(stored weights)) when it is read, and pickling
-        stores it. Every call validates the parameters (``set_params`` may
-        change them between calls).
+        stores it. A call validates the parameters if they changed
+        (``set_params``) since the last call.
 
         Parameters
         ----------
@@ -549,10 +550,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         self : AdversarialSoftmaxClassifier
             The updated estimator.
         """
-        return self._validated_partial_fit(X, y, classes, sample_weight)
-
-    # Not named partial_fit: scikit-learn's fit context validates the parameters of every call except a
-    # partial_fit of a fitted estimator, so set_params(alpha=1e300) between calls would reach training.
-    @_fit_context(prefer_skip_nested_validation=True)
-    def _validated_partial_fit(self, X, y, classes, sample_weight):
+        if "classes_" in self.__dict__:  # fitted: scikit-learn's fit context did not validate them again
+            params = tuple(self.__dict__.get(name) for name in self._parameter_constraints)  # ~1 us
+            if params != self.__dict__.get("_validated_params"):  # set_params changed them since (or new)
+                self._validate_params()
+            self._validated_params = params
         return self._partial_fit(X, y, classes, sample_weight)

@@ -18,6 +18,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._model import SparseCoefMixin
 from ._prediction import PredictionMixin
 from ._training import TrainingMixin
+from ._tree import MAX_COMPONENTS
 from ._validation import NONZERO_N_JOBS, reject_bool_numbers
 
 #: Largest ``n_negatives``: each negative is a tree walk and a row update per example, and the kernels keep
@@ -136,7 +137,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
     shuffle : bool, default=True
         Visit the rows in a fresh random order each epoch.
 
-    n_components : int >= 0, default=16
+    n_components : int in [0, 1024], default=16
         Dimension k of the projection the tree is fitted on ("adversarial"
         only); 0 gives an unconditional tree (class frequencies).
 
@@ -377,7 +378,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "shuffle": ["boolean"],
-        "n_components": [Interval(Integral, 0, None, closed="left")],
+        "n_components": [Interval(Integral, 0, MAX_COMPONENTS, closed="both")],
         "tree_projection": [StrOptions({"auto", "svd", "centroids"})],
         "tree_alpha": [Interval(Real, 0, None, closed="left")],
         "tree_temperature": [Interval(Real, 1 / MAX_TEMPERATURE, MAX_TEMPERATURE, closed="both"), StrOptions({"auto"})],

@@ -112,6 +112,12 @@ def class_means(X, codes, rows, weight, n_classes: int):
     return means, class_weight
 
 
+#: Largest ``n_components``: the tree's projection is low-dimensional (the paper's 16); a randomized SVD
+#: of thousands of components holds tall float64 blocks of n_features (or rows) x (k + 10), gigabytes that
+#: no guard counts, for a tree no better (docs/benchmarks.rst: 16-64 components).
+MAX_COMPONENTS = 1024
+
+
 class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Probabilistic binary decision tree over the classes, p_n(y|x).
 
@@ -126,7 +132,7 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
 
     Parameters
     ----------
-    n_components : int, default=16
+    n_components : int in [0, 1024], default=16
         Dimension k of the projection the tree splits on (paper: 16). Capped at
         ``n_features - 1`` (sparse) or ``min(n_samples, n_features)`` (dense).
         ``0`` fits an unconditional tree (class frequencies only).
@@ -226,7 +232,7 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
     """
 
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 0, None, closed="left")],
+        "n_components": [Interval(Integral, 0, MAX_COMPONENTS, closed="both")],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "projection": [StrOptions({"svd", "centroids"})],
         "max_samples": [Interval(Integral, 1, None, closed="left")],

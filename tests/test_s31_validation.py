@@ -232,3 +232,14 @@ def test_hierarchical_data_with_a_zero_scale_and_huge_decay_is_fine():
 def test_extreme_data_integer_parameters_are_bounded(params, name):
     with pytest.raises(InvalidParameterError, match=f"'{name}' parameter"):
         make_extreme_classification(**({"n_samples": 10, "n_classes": 10} | params))
+
+
+@pytest.mark.parametrize("estimator", [AdversarialSoftmaxClassifier, AuxiliaryTree])
+def test_n_components_is_bounded_before_the_projection_allocates(estimator):
+    """n_components=50,000 on wide sparse X asked the randomized SVD for gigabytes (a numpy MemoryError that
+    named nothing); it is now a parameter error."""
+    X = np.random.default_rng(0).random((60, 5))
+    y = np.arange(60) % 3
+    with pytest.raises(ValueError, match=r"'n_components' parameter .* range \[0, 1024\]"):
+        estimator(n_components=50_000).fit(X, y)
+    assert estimator(n_components=1024, random_state=0).fit(X, y) is not None

@@ -130,10 +130,15 @@ def hits_at_1(Y: sp.csr_matrix, top: np.ndarray) -> np.ndarray:
 
 def label_examples(Y: sp.csr_matrix, sample_weight: np.ndarray, require_labels: bool = False):
     """``(codes, weights, example_row)`` of the (row, label) examples of Y (:func:`label_pairs`);
-    ``require_labels``: a ValueError when Y has no label at all."""
+    ``require_labels``: a ValueError when Y has no label at all, or only labels of rows of sample_weight 0."""
     example_row, codes, weights = label_pairs(Y, sample_weight)
     if require_labels and codes.shape[0] == 0:
         raise ValueError("y has no labels: every row of the label indicator matrix is empty.")
+    if require_labels and not np.any(weights > 0):
+        raise ValueError(
+            "y has no labels of positive weight: every row with a label has sample_weight 0, so there is "
+            "nothing to train on."
+        )
     return codes, weights, example_row
 
 

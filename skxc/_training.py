@@ -227,10 +227,14 @@ class TrainingMixin:
                 problems.append(f"lacks {named(missing)} of the fitted {what}")
             if new.size:
                 problems.append(f"has {named(new)} {what} the model was not fitted with")
+            hint = (
+                ""
+                if multilabel
+                else ", or continue with partial_fit (its y may hold rows of some of the fitted classes)"
+            )
             raise ValueError(
                 f"warm_start=True continues the fitted model, so y must have its {what}; y "
-                f"{' and '.join(problems)}. Set warm_start=False to fit a new model, or continue with "
-                f"partial_fit (its y may hold rows of some of the fitted classes)."
+                f"{' and '.join(problems)}. Set warm_start=False to fit a new model{hint}."
             )
         n_features = self.coef_.shape[1]
         if n_features != X.shape[1]:

@@ -243,3 +243,24 @@ def test_n_components_is_bounded_before_the_projection_allocates(estimator):
     with pytest.raises(ValueError, match=r"'n_components' parameter .* range \[0, 1024\]"):
         estimator(n_components=50_000).fit(X, y)
     assert estimator(n_components=1024, random_state=0).fit(X, y) is not None
+
+
+def test_multilabel_fit_with_only_zero_weight_labels_is_an_error():
+    """Every labelled row at weight 0 (audit): a fit that trained nothing passed silently with coef_ 0."""
+    X = np.random.default_rng(0).random((40, 5))
+    Y = np.zeros((40, 6), dtype=int)
+    Y[:20, :3] = 1
+    weight = np.r_[np.zeros(20), np.ones(20)]
+    with pytest.raises(ValueError, match="no labels of positive weight"):
+        AdversarialSoftmaxClassifier(random_state=0).fit(X, Y, sample_weight=weight)
+
+
+def test_multilabel_warm_start_error_does_not_offer_partial_fit():
+    """partial_fit rejects other label columns too: the warm start's error offers it only to single-label models."""
+    X = np.random.default_rng(0).random((60, 5))
+    Y = (np.random.default_rng(1).random((60, 6)) < 0.4).astype(int)
+    Y[:, 0] = 1
+    clf = AdversarialSoftmaxClassifier(random_state=0, warm_start=True, max_iter=1).fit(X, Y)
+    with pytest.raises(ValueError, match="label columns") as error:
+        clf.fit(X, Y[:, :5])
+    assert "partial_fit" not in str(error.value)

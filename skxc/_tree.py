@@ -173,8 +173,9 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         fits the tree on the rest and picks the temperature in [1/32, 1] with
         the best mean held-out log-likelihood log p_n(y|x): a tree fitted on
         classes with one or two rows each is over-confident on new rows, one
-        fitted on many rows per class keeps a temperature near 1. The value
-        used is ``temperature_``.
+        fitted on many rows per class keeps a temperature near 1; with
+        ``n_components=0`` (class frequencies) it is 1 and no row is held out.
+        The value used is ``temperature_``.
 
     random_state : int, RandomState instance or None, default=None
         Seeds the subsample, the projection and :meth:`sample` when it is not
@@ -316,7 +317,7 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         rng = seed_rng(self.random_state)
         held_out = None
-        if self.temperature == "auto":
+        if self.temperature == "auto" and self.n_components != 0:  # an unconditional tree calibrates nothing
             fit_rows, held_rows = calibration_split(X.shape[0], rng, sample_weight)
             if held_rows is not None:
                 held_out = (X[held_rows], codes[held_rows])
@@ -398,7 +399,7 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         With "auto" and no held-out rows the temperature is 1.
         """
         self.temperature_ = 1.0
-        if self.n_components_ == 0:  # unconditional tree: nothing depends on x
+        if self.n_components_ == 0 and self.temperature == "auto":  # unconditional: frequencies, nothing to calibrate
             return
         if self.temperature != "auto":
             tau = float(self.temperature)

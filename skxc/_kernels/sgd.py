@@ -166,10 +166,9 @@ def weight_step(weights, acc, i, acc_factors, col, full, row_sum, total, g, v, l
     """
     gj = g * v + l2 * weights[i]
     if full:
-        a = acc[i] + gj * gj
-        if a > ACC_MAX:  # saturates (squared gradients of features above ~1e19): inf would freeze the weight
-            a = ACC_MAX
-        acc[i] = a
+        a = acc[i] + gj * gj  # float64: this step moves the weight by at most lr, as always
+        # the float32 state saturates (squared gradients of features above ~1e19): inf would freeze the weight
+        acc[i] = a if a <= ACC_MAX else ACC_MAX
     else:
         g2 = np.float64(gj) * np.float64(gj)
         row_sum += g2

@@ -116,15 +116,20 @@ def test_incremental_equals_local_partial_fit(client, data, prefit_tree):
     assert inc.score(X, y) > 0.5
 
 
-def test_incremental_sparse_blocks(client, data):
-    X, y, classes = data
+def _sparse_blocks(X):
+    """``(Xs, dX)``: X's larger entries as CSR, and a dask array of its CSR blocks of ``BLOCK`` rows."""
     Xs = sp.csr_matrix(np.where(np.abs(X) > 1.0, X, 0.0))
     blocks = [
         da.from_delayed(dask.delayed(Xs[s : s + BLOCK]), shape=(min(BLOCK, X.shape[0] - s), X.shape[1]),
                         dtype=np.float32, meta=sp.csr_matrix((0, X.shape[1]), dtype=np.float32))
         for s in range(0, X.shape[0], BLOCK)
     ]  # fmt: skip
-    dX = da.concatenate(blocks, axis=0)
+    return Xs, da.concatenate(blocks, axis=0)
+
+
+def test_incremental_sparse_blocks(client, data):
+    X, y, classes = data
+    Xs, dX = _sparse_blocks(X)
     dy = da.from_array(y, chunks=BLOCK)
     inc = wrappers.Incremental(_clf(), shuffle_blocks=False).fit(dX, dy, classes=classes)
     local = _local_stream(_clf(), Xs, y, classes)
@@ -136,18 +141,14 @@ def test_incremental_score_of_sparse_blocks_runs_on_the_blocks(client, data):
     (skxc's, for multi-label precision@1): it scores block by block, also CSR blocks (audit, stop 31: before,
     "Expected 2D array, got scalar array instead"), equal to the local score, weighted too."""
     X, y, classes = data
-    Xs = sp.csr_matrix(np.where(np.abs(X) > 1.0, X, 0.0))
-    blocks = [
-        da.from_delayed(dask.delayed(Xs[s : s + BLOCK]), shape=(min(BLOCK, X.shape[0] - s), X.shape[1]),
-                        dtype=np.float32, meta=sp.csr_matrix((0, X.shape[1]), dtype=np.float32))
-        for s in range(0, X.shape[0], BLOCK)
-    ]  # fmt: skip
-    dX, dy = da.concatenate(blocks, axis=0), da.from_array(y, chunks=BLOCK)
+    Xs, dX = _sparse_blocks(X)
+    dy = da.from_array(y, chunks=BLOCK)
+    n_blocks = dX.numblocks[0]
     inc = wrappers.Incremental(_clf(), shuffle_blocks=False).fit(dX, dy, classes=classes)
     local = inc.estimator_.score(Xs, y)
     with distributed.get_task_stream(client) as ts:
         assert inc.score(dX, dy) == pytest.approx(local, abs=1e-12)
-    assert len(ts.data) >= len(blocks)  # computed on the cluster, not gathered
+    assert len(ts.data) >= n_blocks  # computed on the cluster, not gathered
     weight = np.linspace(0.0, 2.0, y.shape[0])
     expected = inc.estimator_.score(Xs, y, sample_weight=weight)
     assert inc.estimator_.score(dX, y, sample_weight=weight) == pytest.approx(expected, abs=1e-12)

@@ -305,7 +305,8 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         model mistook a negative for the positive class (:ref:`snr`). NaN for
         ``noise=None`` (no negatives are drawn).
     validation_scores_ : list of float
-        Validation accuracy per epoch (``early_stopping`` only).
+        Validation accuracy per epoch with ``early_stopping`` (empty
+        without it).
     best_iteration_ : int
         With ``early_stopping``: the epoch (1-based, of the last call; 0 for
         the model before its first epoch) whose model the estimator holds.
@@ -317,8 +318,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         The weight beta of the centroid term in ``coef_`` and ``intercept_``
         (0: none; see ``centroid_blend``).
     score_temperature_ : float
-        T: the probabilities are the softmax of the scores divided by T
-        (1 unless ``centroid_blend="auto"`` chose it); the order of the
+        T: the probabilities are the softmax of the bias-corrected scores
+        (with the centroid term) divided by T, i.e. of ``decision_function``,
+        which already divides by T (1 unless ``centroid_blend="auto"`` chose it); the order of the
         classes, ``predict_top_k``'s labels and a single-label ``predict``
         do not depend on it. A multi-label ``predict`` thresholds
         ``label_cardinality_ * predict_proba`` and so does.

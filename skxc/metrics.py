@@ -40,12 +40,15 @@ scores). Use ``response_method="decision_function"`` there: a multi-label
 model's ``decision_function`` has one column per label, which the scorer
 passes whole.
 
-All metrics return the mean over the rows of ``y_true`` as a Python float in
-``[0, 1]``; rows without any true label are included and count as 0 (they can
-never be hit). The ``k`` of the metric is fixed: a row with fewer than ``k``
-true labels cannot reach 1 in P@k (the Extreme Classification Repository's
-convention), while nDCG@k and the propensity-scored metrics normalise by the
-best ranking available for that row.
+P@k, R@k and nDCG@k return the mean over the rows of ``y_true`` as a Python
+float in ``[0, 1]``; rows without any true label are included and count as 0
+(they can never be hit). The ``k`` of the metric is fixed: a row with fewer than
+``k`` true labels cannot reach 1 in P@k (the Extreme Classification Repository's
+convention), while nDCG@k normalises by the best ranking available for that
+row. The propensity-scored metrics (``normalize=True``, the default) return a
+ratio of sums over the rows, the sum of the propensity-weighted hits over that of
+the best rankings, as napkinXC and pyxclib report them (in ``[0, 1]``); with
+``normalize=False`` the unnormalised mean, not bounded by 1.
 
 They are scikit-learn metric functions: ``make_scorer(precision_at_k, k=5,
 response_method="predict_proba")`` turns one into a scorer for

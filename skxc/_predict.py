@@ -19,7 +19,6 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import logsumexp
 
 from ._config import FLOAT, PREDICT_BLOCK_BYTES
 from ._kernels.hashed import add_feature_major_scores
@@ -381,8 +380,16 @@ def log_normalizers(
     rows: KernelRows, Z: np.ndarray, coef, intercept: np.ndarray, tree: TreeArrays, n_threads: int, scale: float = 1.0
 ):
     """float64 (n,): each row's log-sum-exp of the (``scale`` times) bias-corrected scores over all classes,
-    in row blocks."""
+    computed in each block's scores in place (:func:`map_blocks`): no n x C array, no copy of a block."""
     log_norm = np.empty(rows.X.shape[0], dtype=np.float64)
-    for start, stop, S in class_blocks(rows, Z, coef, intercept, tree, "scores", n_threads, scale):
-        log_norm[start:stop] = logsumexp(S, axis=1)
+
+    def store(start, stop, S):
+        if scale != 1.0:
+            S *= scale
+        top = S.max(axis=1)
+        S -= top[:, None]
+        np.exp(S, out=S)
+        log_norm[start:stop] = np.log(S.sum(axis=1)) + top
+
+    map_blocks(rows, Z, coef, intercept, tree, store, n_threads)
     return log_norm

@@ -34,7 +34,7 @@ def n_threads(n_jobs: int | None) -> int:
     cluster would train otherwise than the same search run locally. A positive ``n_jobs`` is kept as given.
     """
     effective = max(1, int(effective_n_jobs(n_jobs)))
-    if n_jobs is None or n_jobs < 0:
+    if effective > 1 and (n_jobs is None or n_jobs < 0):  # cpu_count reads the cgroup files: only when needed
         effective = min(effective, max(1, cpu_count()))
     return effective
 

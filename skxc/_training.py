@@ -534,7 +534,7 @@ class TrainingMixin:
                 rows = np.bincount(codes, weights=weight, minlength=n_classes)
             else:
                 rows = np.bincount(codes[rest], weights=weight[rest], minlength=n_classes)
-                pending = self._held_out_rows(pending, X, codes, weight, example_row, known)
+                pending = self._pending_rows(pending, X, codes, weight, example_row, known)
             if sp.issparse(sums):
                 self._start_sums = sp.csr_matrix(sums + batch)
             else:  # dense: the present classes' rows, in place
@@ -549,7 +549,7 @@ class TrainingMixin:
             scale = self._held_out_scale(sums, X, codes, known, example_row)
         else:  # the rows held out before and this call's (as many as are scored: a warm fit's X may be large)
             scored = known[: max(MAX_SCALE_ROWS - n_pending, 0)]
-            X_held, codes_held, _ = self._held_out_rows(pending, X, codes, weight, example_row, scored)
+            X_held, codes_held, _ = self._pending_rows(pending, X, codes, weight, example_row, scored)
             scale = self._held_out_scale(sums, X_held, codes_held, np.arange(codes_held.shape[0]), None)
         if scale <= 0:  # the zero start stays, as fit's calibration would leave it
             for name in ("_start_sums", "_start_centre", "_start_rows", "_start_seen", "_start_chosen"):
@@ -568,7 +568,7 @@ class TrainingMixin:
         self._move_start(sums, X, codes, sample_weight, example_row)
 
     @staticmethod
-    def _held_out_rows(pending, X, codes, weight, example_row, held):
+    def _pending_rows(pending, X, codes, weight, example_row, held):
         """``(X_held, codes_held, weight_held)``: the rows ``pending`` held out before (or None) followed by the
         examples ``held`` of this call, copied (rows of X in its layout, CSR when sparse; multi-label one row
         per example); float64 weights."""

@@ -142,10 +142,12 @@ def blockwise_score(estimator, X, y, sample_weight=None, multilabel: bool = Fals
     if y.shape[0] != X.shape[0]:
         raise ValueError(f"y has {y.shape[0]} rows; X has {X.shape[0]}.")
     y = y.rechunk((codes.chunks[0],))
-    known = y.map_blocks(lambda b: np.isin(b, labels), dtype=bool)
-    true_codes = y.map_blocks(lambda b: np.searchsorted(labels, b).clip(0, len(labels) - 1).astype(np.int64),
-                              dtype=np.int64)  # fmt: skip
-    hits = ((codes == true_codes) & known).astype(np.float64)
+
+    def true_codes(block):  # -1 for a label the model does not know: a miss
+        found = np.searchsorted(labels, block).clip(0, len(labels) - 1)
+        return np.where(labels[found] == block, found, -1).astype(np.int64)
+
+    hits = (codes == y.map_blocks(true_codes, dtype=np.int64)).astype(np.float64)
     if sample_weight is None:
         return float(hits.mean().compute())
     w = (

@@ -17,10 +17,13 @@ from ._dask import blockwise_score, is_dask_collection
 from ._multilabel import check_indicator, hits_at_1, label_sets
 from ._parallel import n_threads
 from ._predict import all_classes, class_blocks, log_normalizers, top_k
-from ._validation import canonical_csr, kernel_rows
+from ._validation import canonical_csr, check_output_memory, kernel_rows
 from ._weights import scoring_weights
 
 __all__ = ["PredictionMixin"]
+
+#: The public method that returns each kind of all-classes output (for error messages).
+_METHODS = {"scores": "decision_function", "proba": "predict_proba", "log_proba": "predict_log_proba"}
 
 
 class PredictionMixin:
@@ -37,7 +40,9 @@ class PredictionMixin:
 
     def _all_classes(self, X, what):
         """float64 (n, n_classes): "scores", "proba" or "log_proba" of every class (see ``_predict.all_classes``)."""
-        rows, Z = self._kernel_inputs(self._validate_X(X))
+        X = self._validate_X(X)
+        check_output_memory(X.shape[0], len(self.classes_), _METHODS[what])
+        rows, Z = self._kernel_inputs(X)
         return all_classes(rows, Z, self._scoring_coef(), self.intercept_, self.tree_.arrays, what,
                            n_threads(self.n_jobs), self._score_scale)  # fmt: skip
 

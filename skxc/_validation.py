@@ -363,6 +363,22 @@ def check_model_memory(
         )
 
 
+def check_output_memory(n_rows: int, n_classes: int, method: str) -> None:
+    """Raise ModelMemoryError (a ValueError) if ``method``'s float64 (n_rows, n_classes) result would need more
+    than ``MEMORY_HEADROOM`` of the available memory: the array is allocated before it is filled, so without
+    this the process would be killed part-way through (Linux overcommits) rather than get an error."""
+    need = n_rows * n_classes * np.dtype(np.float64).itemsize
+    avail = available_memory_bytes()
+    if avail is not None and need > MEMORY_HEADROOM * avail:
+        raise ModelMemoryError(
+            f"{method} would return a {n_rows:,} x {n_classes:,} float64 array ({need / 2**30:.1f} GiB), but only "
+            f"{avail / 2**30:.1f} GiB of memory is available and the guard keeps {1 - MEMORY_HEADROOM:.0%} of it "
+            f"free. Options: predict_top_k(X, k, return_scores=True) for the k most probable classes and their "
+            f"probabilities; predict(X) (computed in blocks of rows); or {method} on slices of X, a few "
+            f"thousand rows at a time."
+        )
+
+
 def check_many_class_targets(y) -> None:
     """scikit-learn's ``check_classification_targets`` without its warning about more than 50 % unique
     labels: many classes with few rows each is this package's normal case, not a regression target.

@@ -1,0 +1,42 @@
+"""The all-classes outputs (decision_function, predict_proba, predict_log_proba) are checked against the
+available memory before their n x C array is allocated: a clear error instead of the process being killed
+part-way through filling it."""
+
+import numpy as np
+import pytest
+
+from skxc import AdversarialSoftmaxClassifier
+from skxc import _validation as validation
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 8)).astype(np.float32)
+    y = np.arange(300) % 30
+    return AdversarialSoftmaxClassifier(random_state=0, max_iter=1).fit(X, y), X
+
+
+@pytest.mark.parametrize("method", ["predict_proba", "predict_log_proba", "decision_function"])
+def test_an_output_beyond_the_available_memory_gets_the_guard_error(monkeypatch, fitted, method):
+    clf, X = fitted
+    need = X.shape[0] * len(clf.classes_) * 8  # 72,000 bytes
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: int(need / validation.MEMORY_HEADROOM) - 8)
+    with pytest.raises(validation.ModelMemoryError, match=rf"{method} would return a 300 x 30 float64") as err:
+        getattr(clf, method)(X)
+    assert isinstance(err.value, ValueError) and isinstance(err.value, MemoryError)
+    assert "predict_top_k(X, k, return_scores=True)" in str(err.value)
+    # the top-k and predict, computed in blocks, still run; so do the same rows in slices
+    assert clf.predict_top_k(X, k=3).shape == (300, 3)
+    assert clf.predict(X).shape == (300,)
+    assert getattr(clf, method)(X[:100]).shape == (100, 30)
+
+
+def test_an_output_within_the_available_memory_is_returned(monkeypatch, fitted):
+    clf, X = fitted
+    need = X.shape[0] * len(clf.classes_) * 8
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: int(need / validation.MEMORY_HEADROOM) + 8)
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-10)
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: None)  # unknown: no guard
+    np.testing.assert_array_equal(clf.predict_proba(X), proba)

@@ -154,10 +154,13 @@ def run_plt(X, Y, Xt, seed: int, repeats: int = 1, runs: list | None = None) -> 
 
 def overrides(items) -> dict:
     """``["lr=0.05", "epoch=25"]`` -> ``{"lr": 0.05, "epoch": 25}`` (ints stay ints, other numbers are floats,
-    anything else a string)."""
+    None / True / False those constants, anything else a string, e.g. ``skxc:noise=None``)."""
     params = {}
     for item in items:
         key, value = item.split("=", 1)
+        if value in ("None", "True", "False"):
+            params[key] = {"None": None, "True": True, "False": False}[value]
+            continue
         try:
             params[key] = int(value) if value.lstrip("-").isdigit() else float(value)
         except ValueError:

@@ -99,7 +99,7 @@ class Start(NamedTuple):
 
 def initialize(
     params: dict, classes, X, codes, sample_weight, rng, example_row=None, label_cardinality=1.0,
-    owner="", auto_sparse_bytes=2**27, on_split=None,
+    owner="", auto_sparse_bytes=2**27, on_split=None, keep_sums=False,
 ) -> Start:  # fmt: skip
     """Fit the noise tree and allocate coef_, intercept_ and the Adagrad state.
 
@@ -108,6 +108,8 @@ def initialize(
     calibration split holds out whole rows, and the tree, the centroid
     start and the automatic learning rate see the expanded examples
     (X's rows repeated by index: a copy of the rows, made here only).
+    ``keep_sums``: a stream's start (``partial_fit``, ``fit_noise``) that keeps class sums of the rows (the
+    memory check counts them for dense X).
     ``on_split(X, codes, sample_weight, fit_rows, held_rows, sparse_weights)``, if given, is called with a
     single-label calibration split as soon as it is drawn (before the tree is fitted), and whether the
     model's weights will be sparse.
@@ -129,6 +131,7 @@ def initialize(
         n_classes, n_features, owner, full_adagrad=kind == "full", centroid_start=dense_start,
         stored_weights=stored_weights_bound(X, n_examples, params["n_negatives"]) if sparse_weights else None,
         sparse_input=sp.issparse(X), negative_sampling=noise is not None,
+        kept_sums=keep_sums and params["init"] == "centroid" and not sp.issparse(X),
     )  # fmt: skip
     # after the memory check: work started in the background for a model that does not fit would go on after it
     if on_split is not None and held is not None and example_row is None:

@@ -169,6 +169,9 @@ class PredictionMixin:
         X = self._validate_X(X)
         if isinstance(k, bool) or not isinstance(k, Integral) or not 1 <= k <= len(self.classes_):
             raise ValueError(f"k must be an integer in [1, n_classes={len(self.classes_)}]; got {k!r}.")
+        # the kernel's codes and scores (int64, float64), the labels, with return_scores the probabilities
+        per_entry = 16 + self.classes_.dtype.itemsize + (8 if return_scores else 0)
+        check_output_memory(X.shape[0], k, "predict_top_k", per_entry)
         inputs = self._kernel_inputs(X)
         codes, scores = self._top_k_codes(inputs, k)
         top = self.classes_[codes]

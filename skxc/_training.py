@@ -117,7 +117,7 @@ class TrainingMixin:
         )
         start = initialize(
             self._params(), self.classes_, X, codes, sample_weight, rng, example_row,
-            getattr(self, "label_cardinality_", 1.0), type(self).__name__, AUTO_SPARSE_BYTES, on_split,
+            getattr(self, "label_cardinality_", 1.0), type(self).__name__, AUTO_SPARSE_BYTES, on_split, keep_sums,
         )  # fmt: skip
         self.tree_, self.tree_fit_seconds_ = start.tree, start.tree_fit_seconds
         self.noise_ = "prefit" if isinstance(self.noise, FrozenEstimator) else self.noise

@@ -49,6 +49,9 @@ from ._validation import (
 #: Project sparse X with :func:`skxc._projection.randomized_svd_projection` (threaded sparse products,
 #: Cholesky QR); False: scikit-learn's ``TruncatedSVD`` (the same algorithm, one thread, LU steps).
 THREADED_SVD = True
+#: Dense rows are projected in blocks of about this many entries (16 MiB of float64), so that projecting X
+#: never holds a float64 copy of all of it (PCA's float64 components turn a float32 X into one).
+PROJECT_BLOCK = 2**21
 
 
 def balanced_leaf_class(n_classes: int) -> np.ndarray:
@@ -527,7 +530,11 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         if self.projection_ is None:
             return np.zeros((X.shape[0], 0), dtype=FLOAT)
         with np.errstate(over="ignore", invalid="ignore"):
-            Z = self.projection_.transform(X)
+            if sp.issparse(X) or X.shape[0] * X.shape[1] <= PROJECT_BLOCK:
+                Z = self.projection_.transform(X)
+            else:  # dense float32 rows meet float64 components in a float64 copy: a block at a time
+                step = max(1, PROJECT_BLOCK // X.shape[1])
+                Z = np.vstack([self.projection_.transform(X[i : i + step]) for i in range(0, X.shape[0], step)])
             Z -= self._z_shift
             Z *= self._z_scale
             Z = np.ascontiguousarray(Z, dtype=FLOAT)

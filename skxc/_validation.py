@@ -311,6 +311,7 @@ def check_model_memory(
     stored_weights: int | None = None,
     sparse_input: bool = False,
     negative_sampling: bool = True,
+    kept_sums: bool = False,
 ) -> None:
     """Raise ModelMemoryError (a ValueError) if the weights plus their Adagrad state (plus the dense centroid start's arrays)
     would need more than ``MEMORY_HEADROOM`` of the available memory.
@@ -320,7 +321,8 @@ def check_model_memory(
     on the (class, feature) weights training can touch): the hash table at
     its lowest load (skxc/_weights.py) and the CSR coef_ made from it.
     ``negative_sampling``: whether the model samples negatives (sparse weights need them; the error's
-    options offer them only then).
+    options offer them only then). ``kept_sums``: a stream's centroid start keeps a float64 class x feature
+    array of class sums of dense X (``partial_fit``, ``fit_noise``).
     """
     from ._weights import estimated_sparse_bytes
 
@@ -343,6 +345,9 @@ def check_model_memory(
     if centroid_start:  # two float64 class x feature centroid arrays of dense X (skxc/_start.py)
         need += 2 * n_classes * n_features * np.dtype(np.float64).itemsize
         state += ' and, for a moment, the centroid start of dense X (init="zeros" needs none)'
+    if kept_sums:
+        need += n_classes * n_features * np.dtype(np.float64).itemsize
+        state += ' and the class sums a stream keeps for its centroid start of dense X (init="zeros" keeps none)'
     avail = available_memory_bytes()
     if avail is not None and need > MEMORY_HEADROOM * avail:
         options = []
@@ -363,20 +368,28 @@ def check_model_memory(
         )
 
 
-def check_output_memory(n_rows: int, n_classes: int, method: str) -> None:
-    """Raise ModelMemoryError (a ValueError) if ``method``'s float64 (n_rows, n_classes) result would need more
-    than ``MEMORY_HEADROOM`` of the available memory: the array is allocated before it is filled, so without
-    this the process would be killed part-way through (Linux overcommits) rather than get an error."""
-    need = n_rows * n_classes * np.dtype(np.float64).itemsize
+def check_output_memory(n_rows: int, n_columns: int, method: str, bytes_per_entry: int = 8) -> None:
+    """Raise ModelMemoryError (a ValueError) if ``method``'s (n_rows, n_columns) results, ``bytes_per_entry`` bytes
+    per entry in all (one float64 array: 8), would need more than ``MEMORY_HEADROOM`` of the available memory:
+    they are allocated before they are filled, so without this the process would be killed part-way through
+    (Linux overcommits) rather than get an error."""
+    need = n_rows * n_columns * bytes_per_entry
     avail = available_memory_bytes()
-    if avail is not None and need > MEMORY_HEADROOM * avail:
-        raise ModelMemoryError(
-            f"{method} would return a {n_rows:,} x {n_classes:,} float64 array ({need / 2**30:.1f} GiB), but only "
-            f"{avail / 2**30:.1f} GiB of memory is available and the guard keeps {1 - MEMORY_HEADROOM:.0%} of it "
-            f"free. Options: predict_top_k(X, k, return_scores=True) for the k most probable classes and their "
-            f"probabilities; predict(X) (computed in blocks of rows); or {method} on slices of X, a few "
-            f"thousand rows at a time."
+    if avail is None or need <= MEMORY_HEADROOM * avail:
+        return
+    if method == "predict_top_k":
+        what = f"{n_rows:,} x {n_columns:,} labels and scores"
+        options = "predict_top_k on slices of X, a few thousand rows at a time, or a smaller k"
+    else:
+        what = f"a {n_rows:,} x {n_columns:,} float64 array"
+        options = (
+            "predict_top_k(X, k, return_scores=True) for the k most probable classes and their probabilities; "
+            f"predict(X) (computed in blocks of rows); or {method} on slices of X, a few thousand rows at a time"
         )
+    raise ModelMemoryError(
+        f"{method} would return {what} ({need / 2**30:.1f} GiB), but only {avail / 2**30:.1f} GiB of memory is "
+        f"available and the guard keeps {1 - MEMORY_HEADROOM:.0%} of it free. Options: {options}."
+    )
 
 
 def check_many_class_targets(y) -> None:

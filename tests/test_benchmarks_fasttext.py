@@ -110,5 +110,10 @@ def test_skxc_system_overrides():
     params = skxc_system("skxc:centroid_blend=0:max_iter=10:noise=uniform:alpha=1e-3")
     assert params == {"centroid_blend": 0, "max_iter": 10, "noise": "uniform", "alpha": 1e-3}
     assert display_name("skxc:centroid_blend=0") == "skxc (centroid_blend=0)"
+    assert skxc_system("skxc:noise=None:warm_start=True:shuffle=False") == {
+        "noise": None,
+        "warm_start": True,
+        "shuffle": False,
+    }
     with pytest.raises(ValueError):
         fasttext_system("fasttext-ova:lr=fast")

@@ -40,3 +40,32 @@ def test_an_output_within_the_available_memory_is_returned(monkeypatch, fitted):
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-10)
     monkeypatch.setattr(validation, "available_memory_bytes", lambda: None)  # unknown: no guard
     np.testing.assert_array_equal(clf.predict_proba(X), proba)
+
+
+@pytest.mark.parametrize("return_scores", [False, True])
+def test_a_top_k_beyond_the_available_memory_gets_the_guard_error(monkeypatch, fitted, return_scores):
+    clf, X = fitted
+    per_entry = 16 + clf.classes_.dtype.itemsize + (8 if return_scores else 0)
+    need = X.shape[0] * 20 * per_entry
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: int(need / validation.MEMORY_HEADROOM) - 8)
+    with pytest.raises(validation.ModelMemoryError, match="predict_top_k would return 300 x 20 labels") as err:
+        clf.predict_top_k(X, k=20, return_scores=return_scores)
+    assert "smaller k" in str(err.value)
+    out = clf.predict_top_k(X, k=19, return_scores=return_scores)  # 5 % less: within the guard
+    assert (out[0] if return_scores else out).shape == (300, 19)
+
+
+def test_a_dense_stream_counts_the_class_sums_it_keeps(monkeypatch):
+    """partial_fit of dense X keeps a float64 class x feature array of class sums for its centroid start:
+    the memory guard counts it (the auditor's case: the guard passed, then numpy failed to allocate it)."""
+    rng = np.random.default_rng(0)
+    n_classes, n_features = 2000, 50
+    X = rng.normal(size=(300, n_features)).astype(np.float32)
+    y = rng.integers(0, n_classes, size=300)
+    weights = n_classes * (n_features + 1) * 4  # coef_ (float32) and the factored state, about
+    sums = n_classes * n_features * 8
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: int((2 * weights + sums / 2) / 0.8))
+    with pytest.raises(validation.ModelMemoryError, match="class sums a stream keeps"):
+        AdversarialSoftmaxClassifier(random_state=0).partial_fit(X, y, classes=np.arange(n_classes))
+    clf = AdversarialSoftmaxClassifier(random_state=0, init="zeros").partial_fit(X, y, classes=np.arange(n_classes))
+    assert clf.coef_.shape == (n_classes, n_features)

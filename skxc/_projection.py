@@ -20,6 +20,14 @@ sign rule) with two changes:
 It returns a fitted ``TruncatedSVD`` (``components_``, ``singular_values_``,
 ``explained_variance_``, ``explained_variance_ratio_`` as scikit-learn sets
 them), so ``AuxiliaryTree.projection_`` keeps its type and ``transform``.
+
+Sparse X much wider than its rows fill (hashed text: most of the 2**20
+columns never occur) is projected on its active columns only
+(:func:`active_columns`, :func:`restrict_columns`): a column with no stored
+entry gets exactly zero components, so it costs n_features x (k + 10) float64
+blocks and n_features x k stored components for nothing.
+:func:`randomized_svd_projection` takes the columns' place in the full matrix
+(``embedding``) and runs as on it, so the result is the same to rounding.
 """
 
 from __future__ import annotations
@@ -32,7 +40,13 @@ from sklearn.utils.sparsefuncs import mean_variance_axis
 
 from ._parallel import fan_out
 
-__all__ = ["GRAM_FEATURES", "gram_svd_projection", "randomized_svd_projection"]
+__all__ = [
+    "GRAM_FEATURES",
+    "active_columns",
+    "gram_svd_projection",
+    "randomized_svd_projection",
+    "restrict_columns",
+]
 
 #: Oversamples of the random range (scikit-learn's ``n_oversamples`` default).
 N_OVERSAMPLES = 10
@@ -45,6 +59,55 @@ BLOCK_NNZ = 1 << 18
 GRAM_FEATURES = 256
 #: Rows of X made dense at a time for the Gram matrix (2 MiB blocks at ``GRAM_FEATURES`` columns).
 GRAM_BLOCK_ROWS = 1024
+#: :func:`restrict_columns` finds the columns of at most n_features / ``SEARCH_FEW_ENTRIES`` stored entries by binary
+#: search in the active columns instead of filling a column map of n_features entries (a few rows to predict of a
+#: very wide model would pay for the whole map).
+SEARCH_FEW_ENTRIES = 64
+
+
+def active_columns(X: sp.csr_matrix, max_share: float):
+    """``(X_active, active)``: CSR ``X`` restricted to its active columns (those with a stored entry) and their
+    sorted indices (int64), when they are at most ``max_share`` of its columns; ``(X, None)`` otherwise.
+
+    ``X_active`` shares X's ``indptr`` and ``data`` (no entry is dropped) and has its indices renumbered to
+    positions among the active columns, in O(nnz + n_features): no column indexing of X.
+    """
+    n_features = X.shape[1]
+    seen = np.zeros(n_features, dtype=bool)
+    seen[X.indices] = True
+    n_active = int(np.count_nonzero(seen))
+    if n_active > max_share * n_features:
+        return X, None
+    position = np.cumsum(seen, dtype=X.indices.dtype)  # 1 + position of each active column
+    position -= 1
+    indices = position[X.indices]
+    X_active = sp.csr_matrix((X.data, indices, X.indptr), shape=(X.shape[0], n_active), copy=False)
+    return X_active, np.flatnonzero(seen).astype(np.int64)
+
+
+def restrict_columns(X: sp.csr_matrix, active: np.ndarray) -> sp.csr_matrix:
+    """CSR ``X`` restricted to the sorted columns ``active`` (int64), its indices renumbered to positions in
+    ``active`` and the entries of other columns dropped: by a column map (O(nnz + n_features)), or by a binary
+    search per entry when X has few entries (``SEARCH_FEW_ENTRIES``). No column indexing of X; its ``data`` and
+    ``indptr`` are shared when no entry is dropped."""
+    n_features, n_active = X.shape[1], active.shape[0]
+    indices = X.indices
+    if n_active == 0:
+        keep = np.zeros(indices.shape[0], dtype=bool)
+        position = indices
+    elif indices.shape[0] * SEARCH_FEW_ENTRIES < n_features:
+        position = np.minimum(np.searchsorted(active, indices), n_active - 1)
+        keep = active[position] == indices
+    else:
+        column_map = np.full(n_features, -1, dtype=np.int64 if n_features > np.iinfo(np.int32).max else np.int32)
+        column_map[active] = np.arange(n_active, dtype=column_map.dtype)
+        position = column_map[indices]
+        keep = position >= 0
+    data, indptr = X.data, X.indptr
+    if not keep.all():
+        indptr = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])[indptr]  # kept entries before each row
+        data, position = data[keep], position[keep]
+    return sp.csr_matrix((data, position.astype(indices.dtype, copy=False), indptr), shape=(X.shape[0], n_active))
 
 
 def _row_blocks(A: sp.csr_matrix, n_threads: int) -> list[tuple[int, int]]:
@@ -93,7 +156,7 @@ def _sign_flipped(Vt: np.ndarray) -> np.ndarray:
 
 
 def randomized_svd_projection(
-    X: sp.csr_matrix, n_components: int, n_iter: int, seed: int, n_threads: int, row_weight=None
+    X: sp.csr_matrix, n_components: int, n_iter: int, seed: int, n_threads: int, row_weight=None, embedding=None
 ):
     """``(svd, Z)``: a ``TruncatedSVD(n_components)`` fitted on float64 CSR ``X`` (module docstring) and
     ``Z = X @ svd.components_.T``, as ``TruncatedSVD.fit_transform`` returns it.
@@ -103,6 +166,11 @@ def randomized_svd_projection(
     repeated: the SVD is that of the rows scaled by the square roots of their weights (the same
     singular vectors as the repeated rows'), and the explained variance is weighted; ``Z`` is of
     the rows unscaled.
+    ``embedding`` (``(active, n_features)`` or None): X is the columns ``active`` (sorted int64) of a matrix of
+    ``n_features`` columns that has no stored entry elsewhere (:func:`active_columns`), and the algorithm runs as
+    on that matrix: its transposed form when that matrix is wider than tall, and otherwise the Gaussian start
+    drawn for its n_features columns and restricted to ``active`` (the start's other rows meet zero columns
+    only). The components are then its components on ``active``, to rounding (its others are zero).
     """
     X = sp.csr_matrix(X)
     X_rows = X
@@ -119,10 +187,13 @@ def randomized_svd_projection(
         return _product(XT, Q, blocks_XT, n_threads)
 
     # scikit-learn's randomized_svd works on the transpose when X is wider than tall: M = X.T
-    transpose = X.shape[0] < X.shape[1]
+    n_features = X.shape[1] if embedding is None else int(embedding[1])
+    transpose = X.shape[0] < n_features
     M_times, MT_times = (XT_times, X_times) if transpose else (X_times, XT_times)
     n_random = n_components + N_OVERSAMPLES
-    Q = np.random.RandomState(seed).normal(size=(X.shape[0] if transpose else X.shape[1], n_random))
+    Q = np.random.RandomState(seed).normal(size=(X.shape[0] if transpose else n_features, n_random))
+    if embedding is not None and not transpose:
+        Q = np.ascontiguousarray(Q[embedding[0]])
     for _ in range(n_iter):
         Q = _orthonormal(MT_times(_orthonormal(M_times(Q))))
     Q = _orthonormal(_orthonormal(M_times(Q)))  # twice: orthonormal to rounding (Cholesky QR2)

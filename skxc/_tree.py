@@ -34,7 +34,13 @@ from ._kernels.rng import seed_states
 from ._kernels.tree import log_noise_of_codes, sample_classes
 from ._parallel import child_seed, n_threads, one_blas_thread, seed_rng
 from ._predict import TreeArrays, add_log_noise, block_rows, readonly
-from ._projection import GRAM_FEATURES, gram_svd_projection, randomized_svd_projection
+from ._projection import (
+    GRAM_FEATURES,
+    active_columns,
+    gram_svd_projection,
+    randomized_svd_projection,
+    restrict_columns,
+)
 from ._start import calibration_split, choose_temperature, tempered
 from ._tree_fit import class_segments, fit_tree, tree_depth
 from ._validation import (
@@ -52,6 +58,12 @@ THREADED_SVD = True
 #: Dense rows are projected in blocks of about this many entries (16 MiB of float64), so that projecting X
 #: never holds a float64 copy of all of it (PCA's float64 components turn a float32 X into one).
 PROJECT_BLOCK = 2**21
+#: Sparse X whose active columns (those with a stored entry in the tree's rows) are at most this share of its
+#: columns is projected on them alone (``active_columns_``): an inactive column gets exactly zero components, yet
+#: costs a row of each n_features x (k + 10) float64 block of the SVD and k float64 components in every saved model.
+#: Up to this share the renumbering (O(nnz + n_features)) saves at least half of those; above it (every data set in
+#: docs/benchmarks.rst) the projection is fitted on X as it is, over all its columns.
+ACTIVE_COLUMNS_SHARE = 0.5
 
 
 def balanced_leaf_class(n_classes: int) -> np.ndarray:
@@ -137,7 +149,9 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
     ----------
     n_components : int in [0, 1024], default=16
         Dimension k of the projection the tree splits on (paper: 16). Capped at
-        ``n_features - 1`` (sparse) or ``min(n_samples, n_features)`` (dense).
+        ``n_features - 1`` (sparse; its active columns less one when the
+        projection takes those alone: ``active_columns_``) or
+        ``min(n_samples, n_features)`` (dense).
         ``0`` fits an unconditional tree (class frequencies only).
 
     alpha : float, default=10.0
@@ -197,7 +211,17 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         Names of features seen during fit, when X has string feature names.
     projection_ : PCA, TruncatedSVD or None
         The fitted projection (None when ``n_components == 0``); with
-        ``projection="centroids"`` a TruncatedSVD of the class means.
+        ``projection="centroids"`` a TruncatedSVD of the class means. Its
+        ``components_`` are of shape (``n_components_``, n_active): over the
+        columns ``active_columns_`` when that is set, all
+        ``n_features_in_`` otherwise.
+    active_columns_ : ndarray of shape (n_active,), int64, or None
+        The columns the projection is fitted on and takes, sorted: for sparse
+        X whose columns with a stored entry in the tree's rows are at most
+        half of them, those columns (the others would get exactly zero
+        components); None when it takes all columns (dense X, most sparse X,
+        or no projection). Entries of other columns are ignored when
+        projecting, as zero components would ignore them.
     n_components_ : int
         The projection's dimension k actually used.
     depth_ : int
@@ -429,11 +453,17 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         sparse X only): row i counts ``row_weight[i]`` times, as if it were repeated (the SVD of the
         repeated rows is that of X's rows scaled by the square roots of their counts). ``labels``:
         ``(codes, rows, weight, n_classes)``, the examples' classes, rows of X and weights, for
-        ``projection="centroids"``."""
+        ``projection="centroids"``. Sparse X of few active columns (``ACTIVE_COLUMNS_SHARE``) is projected on
+        them alone, as the full-width projection (the same algorithm and start) to rounding: ``active_columns_``."""
         n_features = X.shape[1]
         n_samples = X.shape[0] if row_weight is None else int(round(row_weight.sum()))
+        self.active_columns_ = embedding = None
+        if sp.issparse(X) and self.n_components > 0:  # few active columns: project on them alone
+            X, self.active_columns_ = active_columns(X, ACTIVE_COLUMNS_SHARE)
+            if self.active_columns_ is not None:
+                embedding = (self.active_columns_, n_features)
         if sp.issparse(X):
-            k = min(self.n_components, n_features - 1, n_samples)
+            k = min(self.n_components, X.shape[1] - 1, n_samples)
         else:
             k = min(self.n_components, n_features, n_samples)
         means = None
@@ -442,7 +472,7 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
             k = min(k, means.shape[0] - 1)  # C centred means span at most C - 1 directions (kept so for sparse X)
         self.n_components_ = max(int(k), 0)
         if self.n_components_ == 0:
-            self.projection_ = None
+            self.projection_ = self.active_columns_ = None
             self._z_shift = np.zeros(0, dtype=FLOAT)
             self._z_scale = 1.0
             return
@@ -457,14 +487,14 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         with np.errstate(invalid="ignore", divide="ignore"), one_blas_thread():
             if means is not None:  # the class means' directions (their SVD, rows weighted by class weight)
                 proj, _ = randomized_svd_projection(
-                    means, self.n_components_, 4, seed, n_threads(self.n_jobs), mean_weight
+                    means, self.n_components_, 4, seed, n_threads(self.n_jobs), mean_weight, embedding
                 )
                 Zp = np.asarray(proj.transform(X.astype(np.float64)), dtype=np.float64)
-            elif sp.issparse(X) and X.shape[1] <= GRAM_FEATURES:  # few columns: exactly, through X.T @ X
+            elif sp.issparse(X) and n_features <= GRAM_FEATURES:  # few columns: exactly, through X.T @ X
                 proj, Zp = gram_svd_projection(X, self.n_components_, row_weight)
             elif sp.issparse(X) and (THREADED_SVD or row_weight is not None):
                 proj, Zp = randomized_svd_projection(
-                    X.astype(np.float64), self.n_components_, 4, seed, n_threads(self.n_jobs), row_weight
+                    X.astype(np.float64), self.n_components_, 4, seed, n_threads(self.n_jobs), row_weight, embedding
                 )
             else:
                 if sp.issparse(X):
@@ -529,12 +559,18 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         """Projected, standardised features Z of validated X: float32 (n, k), C-contiguous."""
         if self.projection_ is None:
             return np.zeros((X.shape[0], 0), dtype=FLOAT)
+        active = getattr(self, "active_columns_", None)  # None: all columns (and trees saved before it existed)
+        if active is not None and sp.issparse(X):  # the entries of columns without components are dropped
+            X = restrict_columns(X, active)
         with np.errstate(over="ignore", invalid="ignore"):
-            if sp.issparse(X) or X.shape[0] * X.shape[1] <= PROJECT_BLOCK:
+            if sp.issparse(X) or (active is None and X.shape[0] * X.shape[1] <= PROJECT_BLOCK):
                 Z = self.projection_.transform(X)
             else:  # dense float32 rows meet float64 components in a float64 copy: a block at a time
                 step = max(1, PROJECT_BLOCK // X.shape[1])
-                Z = np.vstack([self.projection_.transform(X[i : i + step]) for i in range(0, X.shape[0], step)])
+                blocks = (
+                    X[i : i + step] if active is None else X[i : i + step, active] for i in range(0, X.shape[0], step)
+                )
+                Z = np.vstack([self.projection_.transform(block) for block in blocks])
             Z -= self._z_shift
             Z *= self._z_scale
             Z = np.ascontiguousarray(Z, dtype=FLOAT)
@@ -562,7 +598,7 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         tree.classes_ = classes
         tree.n_features_in_ = n_features_in
         tree.n_components_ = 0
-        tree.projection_ = None
+        tree.projection_ = tree.active_columns_ = None
         tree._z_shift = np.zeros(0, dtype=FLOAT)
         tree._z_scale = 1.0
         tree.depth_ = tree_depth(len(classes))

@@ -127,11 +127,15 @@ def initialize(
     # the centroid start of dense X holds two float64 class x feature arrays for a moment
     dense_start = params["init"] == "centroid" and held is not None and not sp.issparse(X)
     n_examples = X.shape[0] if example_row is None else example_row.shape[0]
+    # the tree projects dense X through float32 and float64 copies of its rows (at most its max_samples)
+    projected = 0
+    if noise == "adversarial" and params["n_components"] > 0 and not sp.issparse(X):
+        projected = min(n_examples if held is None else n_examples - held.shape[0], AuxiliaryTree().max_samples)
     check_model_memory(
         n_classes, n_features, owner, full_adagrad=kind == "full", centroid_start=dense_start,
         stored_weights=stored_weights_bound(X, n_examples, params["n_negatives"]) if sparse_weights else None,
         sparse_input=sp.issparse(X), negative_sampling=noise is not None,
-        kept_sums=keep_sums and params["init"] == "centroid" and not sp.issparse(X),
+        kept_sums=keep_sums and params["init"] == "centroid" and not sp.issparse(X), projected_rows=projected,
     )  # fmt: skip
     # after the memory check: work started in the background for a model that does not fit would go on after it
     if on_split is not None and held is not None and example_row is None:
@@ -197,8 +201,10 @@ def _noise_tree(params, classes, X, X_rows, codes, sample_weight, fit_rows, held
         w = sample_weight[fit].astype(np.float64)
         if example_row is not None:  # the examples' rows by index: sparse X is projected from its rows once each
             tree.fit_encoded(X_rows, codes[fit], classes, w, rng, held_out=held_out, example_row=example_row[fit])
-        else:
+        elif held is None or sp.issparse(X):
             tree.fit_encoded(X if held is None else X[fit], codes[fit], classes, w, rng, held_out=held_out)
+        else:  # dense X by index: the tree copies the rows it fits on (at most max_samples), not all fit rows
+            tree.fit_encoded(X, codes[fit], classes, w, rng, held_out=held_out, example_row=fit_rows)
     else:
         if noise in ("uniform", None):  # None: exact softmax, log p_n is a constant
             mass = np.ones(n_classes)

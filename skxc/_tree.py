@@ -500,7 +500,7 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
                 if sp.issparse(X):
                     proj = TruncatedSVD(self.n_components_, algorithm="randomized", n_iter=4, random_state=seed)
                 else:
-                    proj = PCA(self.n_components_, svd_solver="auto", random_state=seed)
+                    proj = PCA(self.n_components_, svd_solver="auto", random_state=seed, copy=False)  # X: our copy
                 Zp = proj.fit_transform(X.astype(np.float64))
         self.projection_ = proj
         # centre and scale to unit mean variance per component, so that the

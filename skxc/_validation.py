@@ -298,6 +298,12 @@ def _address_space_available() -> int | None:
 MEMORY_HEADROOM = 0.8
 
 
+#: Bytes per entry of the dense rows the tree's projection is fitted on: a float32 copy of the rows and the float64
+#: copy the PCA centres in place (a fit's peak was 2.95-2.98x the float32 rows' bytes at 50,000 x 256 and
+#: 20,000 x 1,024).
+PROJECTION_BYTES = 12
+
+
 class ModelMemoryError(ValueError, MemoryError):
     """The memory guard's error: a ValueError (bad parameters for this machine) and a MemoryError."""
 
@@ -312,6 +318,7 @@ def check_model_memory(
     sparse_input: bool = False,
     negative_sampling: bool = True,
     kept_sums: bool = False,
+    projected_rows: int = 0,
 ) -> None:
     """Raise ModelMemoryError (a ValueError) if the weights plus their Adagrad state (plus the dense centroid start's arrays)
     would need more than ``MEMORY_HEADROOM`` of the available memory.
@@ -322,7 +329,8 @@ def check_model_memory(
     its lowest load (skxc/_weights.py) and the CSR coef_ made from it.
     ``negative_sampling``: whether the model samples negatives (sparse weights need them; the error's
     options offer them only then). ``kept_sums``: a stream's centroid start keeps a float64 class x feature
-    array of class sums of dense X (``partial_fit``, ``fit_noise``).
+    array of class sums of dense X (``partial_fit``, ``fit_noise``). ``projected_rows``: rows of dense X the tree's
+    projection is fitted on, through a float32 and a float64 copy of them (``PROJECTION_BYTES`` per entry).
     """
     from ._weights import estimated_sparse_bytes
 
@@ -345,6 +353,9 @@ def check_model_memory(
     if centroid_start:  # two float64 class x feature centroid arrays of dense X (skxc/_start.py)
         need += 2 * n_classes * n_features * np.dtype(np.float64).itemsize
         state += ' and, for a moment, the centroid start of dense X (init="zeros" needs none)'
+    if projected_rows:
+        need += projected_rows * n_features * PROJECTION_BYTES
+        state += f" and, for a moment, the tree's projection of {projected_rows:,} dense rows (float32 and float64 copies)"
     if kept_sums:
         need += n_classes * n_features * np.dtype(np.float64).itemsize
         state += ' and the class sums a stream keeps for its centroid start of dense X (init="zeros" keeps none)'

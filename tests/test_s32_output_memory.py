@@ -69,3 +69,19 @@ def test_a_dense_stream_counts_the_class_sums_it_keeps(monkeypatch):
         AdversarialSoftmaxClassifier(random_state=0).partial_fit(X, y, classes=np.arange(n_classes))
     clf = AdversarialSoftmaxClassifier(random_state=0, init="zeros").partial_fit(X, y, classes=np.arange(n_classes))
     assert clf.coef_.shape == (n_classes, n_features)
+
+
+def test_the_guard_counts_the_tree_projection_of_dense_rows(monkeypatch):
+    """The tree fits its projection on float32 and float64 copies of (at most max_samples) dense rows: a fit's peak
+    was about 3x the float32 rows' bytes whatever the model's size, so the guard counts them."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 200)).astype(np.float32)
+    y = rng.integers(0, 10, size=3000)
+    fit_rows = 3000 - 300  # 10 % held out for the calibration
+    projection = fit_rows * 200 * validation.PROJECTION_BYTES
+    model = 10 * 201 * 4 * 2 + 2 * 10 * 200 * 8  # coef_ and a full Adagrad state, the centroid start's arrays
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: int((model + projection / 2) / 0.8))
+    with pytest.raises(validation.ModelMemoryError, match="the tree's projection of 2,700 dense rows"):
+        AdversarialSoftmaxClassifier(random_state=0).fit(X, y)
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_components=0, max_iter=1).fit(X, y)  # no projection
+    assert clf.tree_.n_components_ == 0

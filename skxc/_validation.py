@@ -355,7 +355,9 @@ def check_model_memory(
         state += ' and, for a moment, the centroid start of dense X (init="zeros" needs none)'
     if projected_rows:
         need += projected_rows * n_features * PROJECTION_BYTES
-        state += f" and, for a moment, the tree's projection of {projected_rows:,} dense rows (float32 and float64 copies)"
+        state += (
+            f" and, for a moment, the tree's projection of {projected_rows:,} dense rows (float32 and float64 copies)"
+        )
     if kept_sums:
         need += n_classes * n_features * np.dtype(np.float64).itemsize
         state += ' and the class sums a stream keeps for its centroid start of dense X (init="zeros" keeps none)'

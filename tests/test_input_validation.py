@@ -490,6 +490,7 @@ def test_memory_guard_counts_the_dense_centroid_start(monkeypatch):
     X, y = make_hierarchical_classification(n_samples=1200, n_features=10, n_classes=8, random_state=0)
     n_classes, n_features = 8, 10
     model = n_classes * (n_features + 1) * 4 + (n_classes + n_features + 1) * 8
+    model += 1080 * n_features * validation.PROJECTION_BYTES  # the tree's projection of the 1,080 fit rows
     # enough without the start (the guard uses at most MEMORY_HEADROOM of it)
     monkeypatch.setattr(validation, "available_memory_bytes", lambda: int((model + 100) / validation.MEMORY_HEADROOM))
     with pytest.raises(ValueError, match=r'centroid start of dense X \(init="zeros" needs none\)'):

@@ -51,3 +51,25 @@ def test_predictions_of_dense_rows_hold_no_float64_copy_of_them():
     finally:
         tracemalloc.stop()
     assert peak < X.nbytes
+
+
+def test_sparse_rows_are_projected_as_truncated_svd_transforms_them():
+    """Sparse rows meet a C-order copy of the components' transpose made once per components array (scipy copies
+    the transposed view on every product otherwise): the same Z, bit for bit, as TruncatedSVD.transform."""
+    import pickle
+
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(2)
+    X = sp.random(600, 3000, density=0.01, format="csr", random_state=2, dtype=np.float32)
+    y = rng.integers(0, 30, size=600)
+    tree = AuxiliaryTree(random_state=0, n_components=6, projection="svd").fit(X, y)
+    svd = tree.projection_
+    expected = (svd.transform(X) - tree._z_shift) * tree._z_scale
+    np.testing.assert_array_equal(tree.project(X), expected.astype(np.float32))
+    first = _tree.transposed_components(svd)
+    assert first.flags.c_contiguous and first.shape == (3000, 6)
+    assert _tree.transposed_components(svd) is first  # made once
+    svd.components_ = svd.components_ * 2.0  # a new components array: a new transpose
+    assert np.array_equal(_tree.transposed_components(svd), 2.0 * first)
+    assert len(pickle.dumps(tree)) < 1.5 * len(pickle.dumps(svd.components_))  # the copy is not saved with it

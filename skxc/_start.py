@@ -37,6 +37,7 @@ from scipy.special import expit
 from ._config import FLOAT, PADDING_BIAS
 from ._kernels.rng import seed_states
 from ._kernels.tree import log_noise_of_codes, sample_classes
+from ._stream_sums import StreamSums
 
 #: Fraction of the training rows held out for the calibration, and its bounds.
 CALIBRATION_FRACTION = 0.1
@@ -188,7 +189,16 @@ def start_change(sums, batch, scale: float):
     """How the centroid start ``scale x unit(sums_c)`` of each class c moves when the rows summed in ``batch``
     (:func:`row_sums`, or :func:`batch_sums`'s ``(present, sums)`` for dense rows) join ``sums``: ``(classes, change, sums + batch)``, ``classes`` int64 the classes with
     rows in ``batch`` and ``change`` the move of their rows (CSR for sparse sums, else dense; float64). A class
-    without rows before gets its start, ``scale x unit(batch_c)``."""
+    without rows before gets its start, ``scale x unit(batch_c)``. Sparse sums are a :class:`StreamSums`, updated
+    in place in the cost of the rows ``batch`` touches (a CSR ``sums``, as kept before, is rebuilt whole)."""
+    if isinstance(sums, StreamSums):
+        batch = sp.csr_matrix(batch)
+        classes = np.flatnonzero(np.diff(batch.indptr) > 0)
+        old, part = sums.rows(classes), batch[classes]
+        added = old + part
+        change = sp.csr_matrix(_unit_rows(added) - _unit_rows(old)) * scale
+        sums.add(batch, classes, old, part, added)
+        return classes, change, sums
     if sp.issparse(sums):
         batch = sp.csr_matrix(batch)
         classes = np.flatnonzero(np.diff(batch.indptr) > 0)
@@ -212,6 +222,8 @@ def start_change(sums, batch, scale: float):
 def class_starts(sums, classes: np.ndarray, scale: float):
     """The centroid start ``scale x unit(sums_c)`` of each class c in ``classes`` (rows in that order; CSR for
     sparse ``sums``, else dense; float64), before the mean over all classes is taken off."""
+    if isinstance(sums, StreamSums):
+        return sp.csr_matrix(_unit_rows(sums.rows(classes)) * scale)
     start = _unit_rows(sums[classes]) * scale
     return sp.csr_matrix(start) if sp.issparse(sums) else start
 

@@ -53,6 +53,7 @@ from ._start import (
     start_change,
 )
 from ._state import writeable
+from ._stream_sums import StreamSums
 from ._validation import encode_labels, unique_labels, validate_training_data
 from ._weights import HashedWeights, first_epoch_room, negative_insert_mask
 
@@ -130,7 +131,9 @@ class TrainingMixin:
         pending = keep_sums and self.init == "centroid" and start.split is None and LATE_START
         if keep_sums and self.init == "centroid" and (start.init_scale > 0 or pending):
             centre = start_centre(X, sample_weight, example_row) if pending else start.centre
-            self._start_sums = row_sums(X, codes, len(self.classes_), sample_weight, centre, example_row)
+            sums = row_sums(X, codes, len(self.classes_), sample_weight, centre, example_row)
+            # sparse: kept so that a call's update costs the classes it touches (skxc/_stream_sums.py)
+            self._start_sums = StreamSums(sums) if sp.issparse(sums) else sums
             self._start_centre = centre
             self._start_rows = np.bincount(codes, weights=sample_weight, minlength=len(self.classes_))
             self._start_seen = X.shape[0]  # the rows arrived so far (summed, or held out: _late_start)
@@ -482,7 +485,8 @@ class TrainingMixin:
 
         The start is part of the weights (SGD's steps are added to it), so the move is added to coef_ (and
         the common term, minus its mean over the classes, as the start writes it). Cost: the class sums
-        (about one entry per (class, feature) pair of the rows so far) and, for sparse X, one pass over them.
+        (about one entry per (class, feature) pair of the rows so far) and, for sparse X, a pass over the rows
+        of the classes the batch moves (a :class:`~skxc._stream_sums.StreamSums`, not all the sums per call).
         Without it a stream keeps the start of its first rows, and classes absent from them start at zero
         weights (docs/benchmarks.rst, "Streaming: the start follows the rows"). A model whose first call had
         too few rows for a start chooses it here later (:meth:`_late_start`), and the scale is chosen again
@@ -491,11 +495,14 @@ class TrainingMixin:
         sums = self.__dict__.get("_start_sums")
         if sums is None or not STREAM_START_FOLLOWS:
             return
+        if sp.issparse(sums):  # a CSR, as models pickled before StreamSums keep it: the same sums, updated in place
+            sums = self._start_sums = StreamSums(sums)
         # the rows in the layout of the sums kept so far: CSR for sparse sums (rows summed as they are), dense
         # for dense ones (rows minus the centre); a stream may mix dense and sparse batches
-        if sp.issparse(sums) and not sp.issparse(X):
+        sparse = isinstance(sums, StreamSums)
+        if sparse and not sp.issparse(X):
             X = sp.csr_matrix(X)
-        elif not sp.issparse(sums) and sp.issparse(X):
+        elif not sparse and sp.issparse(X):
             X = X.toarray()
         with deferred_interrupt() as stop:  # Ctrl-C: the sums and the weights move together, or neither
             if not self._start_chosen:
@@ -535,8 +542,8 @@ class TrainingMixin:
             else:
                 rows = np.bincount(codes[rest], weights=weight[rest], minlength=n_classes)
                 pending = self._pending_rows(pending, X, codes, weight, example_row, known)
-            if sp.issparse(sums):
-                self._start_sums = sp.csr_matrix(sums + batch)
+            if isinstance(sums, StreamSums):  # in place, in the cost of the classes the batch touches
+                sums.add(batch)
             else:  # dense: the present classes' rows, in place
                 present, batch = batch
                 sums[present] += batch
@@ -586,6 +593,7 @@ class TrainingMixin:
         held out over several calls; at most ``MAX_SCALE_ROWS``) against the centroids of ``sums``
         (:func:`~skxc._start.held_out_start`; its bias is not used: the intercepts train)."""
         held = held[:MAX_SCALE_ROWS]
+        sums = sums.tocsr() if isinstance(sums, StreamSums) else sums  # all classes' centroids score the rows
         X_held = X[held if example_row is None else example_row[held]]
         scale, _ = held_out_start(
             X_held, codes[held], sums, self._start_centre, self.tree_, self._params()["n_negatives"],

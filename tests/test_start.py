@@ -433,7 +433,7 @@ def test_partial_fit_start_follows_the_rows(sparse, weights, multilabel, monkeyp
 
 
 def _dense(a):
-    return a.toarray() if sp.issparse(a) else np.asarray(a)
+    return np.asarray(a) if isinstance(a, np.ndarray) else a.toarray()
 
 
 def _long_tail_text(C=600, K=2000, per=4, seed=0):

@@ -28,15 +28,19 @@ def test_blocks_give_the_projection_of_the_whole(monkeypatch, dense_tree):
     np.testing.assert_allclose(tree.project(X[:1001]), whole[:1001], rtol=1e-6, atol=1e-6)
 
 
-def test_projecting_dense_rows_holds_no_float64_copy_of_them(dense_tree):
-    tree, X = dense_tree
+def _peak_bytes(call) -> int:
+    """Peak bytes numpy allocated (traced) while ``call()`` ran."""
     tracemalloc.start()
     try:
-        tree.project(X)
-        peak = tracemalloc.get_traced_memory()[1]
+        call()
+        return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak < 0.5 * X.nbytes  # a float64 copy of X would be 2 x X.nbytes
+
+
+def test_projecting_dense_rows_holds_no_float64_copy_of_them(dense_tree):
+    tree, X = dense_tree
+    assert _peak_bytes(lambda: tree.project(X)) < 0.5 * X.nbytes  # a float64 copy of X would be 2 x X.nbytes
 
 
 def test_predictions_of_dense_rows_hold_no_float64_copy_of_them():
@@ -44,13 +48,7 @@ def test_predictions_of_dense_rows_hold_no_float64_copy_of_them():
     X = rng.normal(size=(60_000, 256)).astype(np.float32)
     y = rng.integers(0, 40, size=X.shape[0])
     clf = AdversarialSoftmaxClassifier(random_state=0, max_iter=1, centroid_blend=0).fit(X[:3000], y[:3000])
-    tracemalloc.start()
-    try:
-        clf.predict(X)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < X.nbytes
+    assert _peak_bytes(lambda: clf.predict(X)) < X.nbytes
 
 
 def test_sparse_rows_are_projected_as_truncated_svd_transforms_them():

@@ -67,7 +67,8 @@ SEARCH_FEW_ENTRIES = 64
 
 def active_columns(X: sp.csr_matrix, max_share: float):
     """``(X_active, active)``: CSR ``X`` restricted to its active columns (those with a stored entry) and their
-    sorted indices (int64), when they are at most ``max_share`` of its columns; ``(X, None)`` otherwise.
+    sorted indices (int64), when there are some and they are at most ``max_share`` of its columns; ``(X, None)``
+    otherwise.
 
     ``X_active`` shares X's ``indptr`` and ``data`` (no entry is dropped) and has its indices renumbered to
     positions among the active columns, in O(nnz + n_features): no column indexing of X.
@@ -76,7 +77,7 @@ def active_columns(X: sp.csr_matrix, max_share: float):
     seen = np.zeros(n_features, dtype=bool)
     seen[X.indices] = True
     n_active = int(np.count_nonzero(seen))
-    if n_active > max_share * n_features:
+    if n_active == 0 or n_active > max_share * n_features:
         return X, None
     position = np.cumsum(seen, dtype=X.indices.dtype)  # 1 + position of each active column
     position -= 1

@@ -28,6 +28,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from ._state import writeable
+
 #: Row orientations, as kept: at most one entry (canonical either way), columns strictly increasing, strictly
 #: decreasing, or neither. Kept for general-addition parity 0 (a row written at parity 1 is kept flipped).
 _SHORT, _ASCENDING, _DESCENDING, _OTHER = 0, 1, 2, 3
@@ -132,6 +134,8 @@ class StreamSums:
         batch = sp.csr_matrix(batch)
         if batch.shape != self.shape:
             raise ValueError(f"batch of shape {batch.shape} for sums of shape {self.shape}")
+        for name in ("_data", "_indices", "_start", "_length", "_row_parity", "_orientation", "_counts"):
+            setattr(self, name, writeable(getattr(self, name)))  # read-only when loaded with mmap_mode="r"
         if self._whole:  # scipy's own sum, once: its rows from then on
             self.__dict__.update(StreamSums(sp.csr_matrix(self.tocsr() + batch)).__dict__)
             return

@@ -497,6 +497,8 @@ class TrainingMixin:
             return
         if sp.issparse(sums):  # a CSR, as models pickled before StreamSums keep it: the same sums, updated in place
             sums = self._start_sums = StreamSums(sums)
+        elif not isinstance(sums, StreamSums):  # dense sums, updated in place: read-only when loaded with mmap_mode="r"
+            sums = self._start_sums = writeable(sums)
         # the rows in the layout of the sums kept so far: CSR for sparse sums (rows summed as they are), dense
         # for dense ones (rows minus the centre); a stream may mix dense and sparse batches
         sparse = isinstance(sums, StreamSums)

@@ -82,6 +82,16 @@ def transposed_components(svd: TruncatedSVD) -> np.ndarray:
     return cached[1]
 
 
+def _zero_padded(svd: TruncatedSVD, Z: np.ndarray, k: int):
+    """``(svd, Z)`` with zero components (and zero singular values, variances and Z columns) appended up to ``k``."""
+    pad = k - svd.components_.shape[0]
+    svd.components_ = np.vstack([svd.components_, np.zeros((pad, svd.components_.shape[1]))])
+    for name in ("singular_values_", "explained_variance_", "explained_variance_ratio_"):
+        setattr(svd, name, np.concatenate([getattr(svd, name), np.zeros(pad)]))
+    svd.n_components = k
+    return svd, np.hstack([Z, np.zeros((Z.shape[0], pad))])
+
+
 def balanced_leaf_class(n_classes: int) -> np.ndarray:
     """Leaves of classes 0..C-1 in index order under the layout rule of the tree fit.
 
@@ -479,7 +489,7 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
             if self.active_columns_ is not None:
                 embedding = (self.active_columns_, n_features)
         if sp.issparse(X):
-            k = min(self.n_components, X.shape[1] - 1, n_samples)
+            k = min(self.n_components, n_features - 1, n_samples)
         else:
             k = min(self.n_components, n_features, n_samples)
         means = None
@@ -492,6 +502,9 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
             self._z_shift = np.zeros(0, dtype=FLOAT)
             self._z_scale = 1.0
             return
+        # on fewer active columns than k the full-width projection's last components span no row (zero Z): they are
+        # fitted as zeros, after the active columns' own (at most one per column)
+        fitted = self.n_components_ if embedding is None else min(self.n_components_, X.shape[1])
         seed = child_seed(rng)
         # in float64 (X is at most max_samples rows here): float32 X near the float32
         # limit would overflow inside the eigen/SVD solvers; all-zero or one-row X makes
@@ -503,21 +516,23 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         with np.errstate(invalid="ignore", divide="ignore"), one_blas_thread():
             if means is not None:  # the class means' directions (their SVD, rows weighted by class weight)
                 proj, _ = randomized_svd_projection(
-                    means, self.n_components_, 4, seed, n_threads(self.n_jobs), mean_weight, embedding
+                    means, fitted, 4, seed, n_threads(self.n_jobs), mean_weight, embedding
                 )
                 Zp = np.asarray(proj.transform(X.astype(np.float64)), dtype=np.float64)
             elif sp.issparse(X) and n_features <= GRAM_FEATURES:  # few columns: exactly, through X.T @ X
-                proj, Zp = gram_svd_projection(X, self.n_components_, row_weight)
+                proj, Zp = gram_svd_projection(X, fitted, row_weight)
             elif sp.issparse(X) and (THREADED_SVD or row_weight is not None):
                 proj, Zp = randomized_svd_projection(
-                    X.astype(np.float64), self.n_components_, 4, seed, n_threads(self.n_jobs), row_weight, embedding
+                    X.astype(np.float64), fitted, 4, seed, n_threads(self.n_jobs), row_weight, embedding
                 )
             else:
                 if sp.issparse(X):
-                    proj = TruncatedSVD(self.n_components_, algorithm="randomized", n_iter=4, random_state=seed)
+                    proj = TruncatedSVD(fitted, algorithm="randomized", n_iter=4, random_state=seed)
                 else:
                     proj = PCA(self.n_components_, svd_solver="auto", random_state=seed, copy=False)  # X: our copy
                 Zp = proj.fit_transform(X.astype(np.float64))
+        if fitted < self.n_components_:
+            proj, Zp = _zero_padded(proj, Zp, self.n_components_)
         self.projection_ = proj
         # centre and scale to unit mean variance per component, so that the
         # regulariser alpha means the same for any input scale

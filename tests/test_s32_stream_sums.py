@@ -167,3 +167,24 @@ def test_models_pickled_with_csr_sums_stream_on_the_same(weights):
     assert isinstance(old._start_sums, StreamSums) and isinstance(new._start_sums, StreamSums)
     assert _bits(old) == _bits(clf) == _bits(new)
     _same(old._start_sums.tocsr(), clf._start_sums.tocsr())
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_a_stream_loaded_with_mmap_mode_r_streams_on(tmp_path, dense):
+    """joblib.load(..., mmap_mode="r") maps the kept sums read-only: the next partial_fit copies what it updates
+    (it crashed the process on sparse sums: numpy's ufunc.at wrote to the read-only map) and streams on as a
+    plain load does."""
+    joblib = pytest.importorskip("joblib")
+    X, y = _text(900, 50)
+    if dense:
+        X = X.toarray().astype(np.float32)
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, n_components=8)
+    clf.partial_fit(X[:600], y[:600], classes=np.arange(50))
+    clf.partial_fit(X[600:700], y[600:700])
+    path = tmp_path / "stream.joblib"
+    joblib.dump(clf, path)
+    mapped, plain = joblib.load(path, mmap_mode="r"), joblib.load(path)
+    for model in (mapped, plain):
+        model.partial_fit(X[700:701], y[700:701])
+        model.partial_fit(X[701:900], y[701:900])
+    assert _bits(mapped) == _bits(plain)

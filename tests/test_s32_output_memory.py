@@ -9,6 +9,12 @@ from skxc import AdversarialSoftmaxClassifier
 from skxc import _validation as validation
 
 
+@pytest.fixture(autouse=True)
+def _check_every_output(monkeypatch):
+    """These small outputs are checked too (the guard skips results of at most UNCHECKED_OUTPUT_BYTES)."""
+    monkeypatch.setattr(validation, "UNCHECKED_OUTPUT_BYTES", 0)
+
+
 @pytest.fixture(scope="module")
 def fitted():
     rng = np.random.default_rng(0)
@@ -85,3 +91,17 @@ def test_the_guard_counts_the_tree_projection_of_dense_rows(monkeypatch):
         AdversarialSoftmaxClassifier(random_state=0).fit(X, y)
     clf = AdversarialSoftmaxClassifier(random_state=0, n_components=0, max_iter=1).fit(X, y)  # no projection
     assert clf.tree_.n_components_ == 0
+
+
+def test_small_outputs_do_not_read_the_available_memory(monkeypatch, fitted):
+    """Up to UNCHECKED_OUTPUT_BYTES the prediction allocates as much in its own blocks: no ~50 us read of the
+    OS's and the cgroup's figures per call."""
+    clf, X = fitted
+    monkeypatch.setattr(validation, "UNCHECKED_OUTPUT_BYTES", 2**26)
+
+    def unexpected():
+        raise AssertionError("the available memory was read")
+
+    monkeypatch.setattr(validation, "available_memory_bytes", unexpected)
+    assert clf.predict_proba(X[:1]).shape == (1, 30)
+    assert clf.predict_top_k(X[:1], k=5, return_scores=True)[0].shape == (1, 5)

@@ -74,7 +74,7 @@ class StreamSums:
     rows in an append-only store, so that :meth:`add` costs the batch and the rows it touches.
 
     ``shape``, ``nnz``; :meth:`tocsr` (the whole matrix, as scipy would hold it), :meth:`rows` (as
-    ``csr[classes]``). Pickles compacted.
+    ``csr[classes]``), :meth:`toarray`. Pickles compacted.
     """
 
     def __init__(self, csr):
@@ -122,6 +122,9 @@ class StreamSums:
     def tocsr(self) -> sp.csr_matrix:
         """The whole matrix, as ``sums + batch`` would have left it (a new CSR, float64)."""
         return self.rows(np.arange(self.shape[0]))
+
+    def toarray(self) -> np.ndarray:
+        return self.tocsr().toarray()
 
     def add(self, batch, classes=None, old=None, part=None, added=None) -> None:
         """``self = sums + batch`` (``batch`` CSR of the same shape), in place: the rows with entries in ``batch``

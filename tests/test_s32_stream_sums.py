@@ -66,7 +66,7 @@ def test_stream_sums_are_the_csr_sum_bit_for_bit(first_sorted, batches_sorted, m
         _same(change, ref_change)
         _same(sums.tocsr(), reference)
         _same(sums.rows(classes[::-1]), reference[classes[::-1]])
-    np.testing.assert_array_equal(sums.tocsr().toarray(), reference.toarray())
+    np.testing.assert_array_equal(sums.toarray(), reference.toarray())
     if first_sorted and batches_sorted:  # sorted rows stay sorted: scipy merges every time
         assert merged == 60 and general == 0
     else:

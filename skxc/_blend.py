@@ -365,8 +365,9 @@ def apply_blend_term(coef, intercept: np.ndarray, parts: dict, sign: float, coef
 
     Dense coef and ``intercept``: in place. Sparse (CSR) coef: a new CSR matrix ``coef + sign term`` with
     ``coef_sums`` (per stored weight, or None) realigned by :func:`blended_sparse`, and ``sign common`` added
-    to ``shared`` (the float32 term every class's score gets, ``skxc/_weights.py``; None: zero); the
-    intercepts keep their values there, as they did before the parts were kept.
+    to ``shared`` (the float32 term every class's score gets, ``skxc/_weights.py``; None: zero). The
+    intercepts (in place) get ``sign bias`` in either layout: a model fitted on dense X has one, also once
+    ``sparsify()`` has made its weights sparse.
     """
     sign = FLOAT(sign)
     term, common = parts["term"], parts["common"]
@@ -374,13 +375,13 @@ def apply_blend_term(coef, intercept: np.ndarray, parts: dict, sign: float, coef
         coef, coef_sums = blended_sparse(coef, coef_sums, term if sign > 0 else -term)
         common = sign * common
         shared = common if shared is None else (shared + common).astype(FLOAT)
-        return coef, coef_sums, shared
-    coef += (sign * common)[None, :]
-    if sp.issparse(term):
-        rows = np.repeat(np.arange(term.shape[0]), np.diff(term.indptr))
-        add_entries(coef, rows, term.indices, sign * term.data)
     else:
-        coef += sign * term
+        coef += (sign * common)[None, :]
+        if sp.issparse(term):
+            rows = np.repeat(np.arange(term.shape[0]), np.diff(term.indptr))
+            add_entries(coef, rows, term.indices, sign * term.data)
+        else:
+            coef += sign * term
     if parts["bias"] is not None:
         intercept += sign * parts["bias"]
     return coef, coef_sums, shared

@@ -11,6 +11,7 @@ fitted attributes. The epochs themselves run in ``_solver.run_epochs``.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import NamedTuple
 
 import numpy as np
@@ -43,6 +44,7 @@ __all__ = [
     "stored_weights_bound",
     "top1_score",
     "training_rows",
+    "with_shared_offset",
 ]
 
 
@@ -374,6 +376,14 @@ def training_rows(
         np.ascontiguousarray(Y.indptr, dtype=np.int64), np.ascontiguousarray(Y.indices, dtype=np.int32),
         row_offset,
     )  # fmt: skip
+
+
+def with_shared_offset(rows: Rows, shared_coef: np.ndarray) -> Rows:
+    """Training rows of sparse weights (CSR, :func:`training_rows`) with ``row_offset`` recomputed for the
+    common term ``shared_coef`` as it is now: a change of the term (the centroid blend taken out) changes
+    every class's score of each row by the same amount, which the fixed offset must follow."""
+    X = sp.csr_matrix((rows.data, rows.indices, rows.indptr), shape=(rows.indptr.shape[0] - 1, shared_coef.shape[0]))
+    return replace(rows, row_offset=np.asarray(X @ shared_coef.astype(np.float64), dtype=np.float64))
 
 
 def holdout(X, y, codes, sample_weight, fraction: float, rng, multilabel: bool):

@@ -32,6 +32,7 @@ from ._fit import (
     top1_score,
     training_rows,
     uniform_restart,
+    with_shared_offset,
 )
 from ._model import has_sparse_weights, intact_on_error, training_model
 from ._multilabel import is_multilabel, label_cardinality, label_columns, label_examples
@@ -353,13 +354,17 @@ class TrainingMixin:
         """:meth:`_train_model`; a blended model (``centroid_blend_`` > 0) trains without its beta term, which
         is taken out before and added back after (also when training stops early or fails), so that SGD
         continues the model it trained instead of fighting the term's large scores; its weights are then
-        not kept in a table between ``partial_fit`` calls (the term is added to coef_)."""
+        not kept in a table between ``partial_fit`` calls (the term is added to coef_). Sparse weights hold
+        part of the term in their common term, so the rows' offset (made with the term in) is made again
+        for the model without it."""
         parts = self.__dict__.get("_blend_parts")
         try:
             if parts is None or not getattr(self, "centroid_blend_", 0.0):
                 return self._train_model(rows, n_epochs, val, check_convergence, keep_table, truncate)
             self._fold_blend(parts, -1.0)
             try:
+                if self._sparse_weights():  # the rows' offset is x . _shared_coef, which the fold has changed
+                    rows = with_shared_offset(rows, self._shared_coef)
                 self._train_model(rows, n_epochs, val, check_convergence, False, truncate)
             finally:
                 self._fold_blend(parts, 1.0)

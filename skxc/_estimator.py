@@ -199,9 +199,10 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         estimator's settings, on a random subset of 50 rows per class (at
         most 100,000 rows), and keep its beta only if it beats beta = 0 on
         the held-out rows by more than 5 standard errors (else beta 0,
-        temperature 1). A number: that beta, temperature 1 (untempered, the
-        probabilities of the paper's model tend to be less confident than it
-        is accurate; "auto" fits the temperature on held-out rows).
+        temperature 1). A number: that beta, temperature 1 (untempered: the
+        confidence of the paper's model can be too high or too low for its
+        accuracy, depending on the data, which is why "auto" fits the
+        temperature on held-out rows).
         0 leaves the paper's model (:ref:`param-centroid-blend`).
 
     random_state : int, RandomState instance or None, default=None

@@ -18,15 +18,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._model import SparseCoefMixin
 from ._prediction import PredictionMixin
 from ._training import TrainingMixin
-from ._tree import MAX_COMPONENTS
+from ._tree import MAX_COMPONENTS, MAX_TEMPERATURE
 from ._validation import NONZERO_N_JOBS, reject_bool_numbers
 
 #: Largest ``n_negatives``: each negative is a tree walk and a row update per example, and the kernels keep
 #: scratch of about 0.5 KiB per negative and thread.
 MAX_NEGATIVES = 100_000
-#: ``tree_temperature`` lies in [1 / MAX_TEMPERATURE, MAX_TEMPERATURE]: beyond, the splits' logits overflow or
-#: the tree is uniform to float precision.
-MAX_TEMPERATURE = 1e6
 #: Largest ``centroid_blend`` (in units of 1 / RMS row norm; "auto" tries at most 4096): beyond, the term
 #: swamps the trained weights' float32 precision, and overflows float32 for far larger values.
 MAX_BLEND = 1e6
@@ -202,9 +199,10 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         estimator's settings, on a random subset of 50 rows per class (at
         most 100,000 rows), and keep its beta only if it beats beta = 0 on
         the held-out rows by more than 5 standard errors (else beta 0,
-        temperature 1). A number: that beta, temperature 1 (untempered, the
-        probabilities of the paper's model tend to be less confident than it
-        is accurate; "auto" fits the temperature on held-out rows).
+        temperature 1). A number: that beta, temperature 1 (untempered: the
+        confidence of the paper's model can be too high or too low for its
+        accuracy, depending on the data, which is why "auto" fits the
+        temperature on held-out rows).
         0 leaves the paper's model (:ref:`param-centroid-blend`).
 
     random_state : int, RandomState instance or None, default=None

@@ -376,20 +376,25 @@ def class_blocks(
         yield start, stop, all_classes(part, Z[start:stop], coef, intercept, tree, what, n_threads, scale)
 
 
-def log_normalizers(
-    rows: KernelRows, Z: np.ndarray, coef, intercept: np.ndarray, tree: TreeArrays, n_threads: int, scale: float = 1.0
-):
-    """float64 (n,): each row's log-sum-exp of the (``scale`` times) bias-corrected scores over all classes,
-    computed in each block's scores in place (:func:`map_blocks`): no n x C array, no copy of a block."""
-    log_norm = np.empty(rows.X.shape[0], dtype=np.float64)
+def proba_of_codes(
+    rows: KernelRows, Z: np.ndarray, coef, intercept: np.ndarray, tree: TreeArrays, codes: np.ndarray,
+    n_threads: int, scale: float = 1.0,
+) -> np.ndarray:  # fmt: skip
+    """float64 (n, k): the entries ``codes`` (int64 (n, k)) of each row's :func:`all_classes` "proba", bit for
+    bit, computed in each block's scores in place (:func:`map_blocks`): no n x C array, no copy of a block.
 
-    def store(start, stop, S):
+    The probabilities of ``top_k``'s classes come from here rather than from its scores: its search adds
+    the tree's terms differently from the all-classes kernel (``add_log_noise_all``), and a score minus a
+    normaliser computed the other way exceeded 0 by rounding, by far more on rows of huge scale.
+    """
+    out = np.empty(codes.shape, dtype=np.float64)
+
+    def store(start, stop, S):  # _store_proba's operations, then the row's k entries
         if scale != 1.0:
             S *= scale
-        top = S.max(axis=1)
-        S -= top[:, None]
+        S -= S.max(axis=1, keepdims=True)
         np.exp(S, out=S)
-        log_norm[start:stop] = np.log(S.sum(axis=1)) + top
+        out[start:stop] = np.take_along_axis(S, codes[start:stop], axis=1) / S.sum(axis=1, keepdims=True)
 
     map_blocks(rows, Z, coef, intercept, tree, store, n_threads)
-    return log_norm
+    return out

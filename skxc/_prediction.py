@@ -16,7 +16,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from ._dask import blockwise_score, is_dask_collection
 from ._multilabel import check_indicator, hits_at_1, label_sets
 from ._parallel import n_threads
-from ._predict import all_classes, class_blocks, log_normalizers, top_k
+from ._predict import all_classes, class_blocks, proba_of_codes, top_k
 from ._validation import canonical_csr, check_output_memory, kernel_rows
 from ._weights import scoring_weights
 
@@ -155,16 +155,19 @@ class PredictionMixin:
         k : int, default=5
             Number of classes per row (at most ``n_classes``).
         return_scores : bool, default=False
-            Also return their probabilities (the entries of
-            :meth:`predict_proba`), computed with each row's normaliser over
-            all classes in row blocks.
+            Also return their probabilities: the entries of
+            :meth:`predict_proba`, bit for bit (computed over all classes in
+            row blocks, never the full n x C matrix).
 
         Returns
         -------
         top : ndarray of shape (n_samples, k)
             Class labels (multi-label: label columns, i.e. indices into ``classes_``).
         proba : ndarray of shape (n_samples, k), float64
-            Only with ``return_scores=True``: their probabilities, non-increasing along each row.
+            Only with ``return_scores=True``: their probabilities, in [0, 1] and
+            non-increasing along each row up to rounding (the top-k search
+            ranks by scores that may differ from those of predict_proba in
+            the last bits).
         """
         X = self._validate_X(X)
         if isinstance(k, bool) or not isinstance(k, Integral) or not 1 <= k <= len(self.classes_):
@@ -173,15 +176,14 @@ class PredictionMixin:
         per_entry = 16 + self.classes_.dtype.itemsize + (8 if return_scores else 0)
         check_output_memory(X.shape[0], k, "predict_top_k", per_entry)
         inputs = self._kernel_inputs(X)
-        codes, scores = self._top_k_codes(inputs, k)
+        codes = self._top_k_codes(inputs, k)[0]
         top = self.classes_[codes]
         if not return_scores:
             return top
         rows, Z = inputs
-        scale = self._score_scale
-        log_norm = log_normalizers(rows, Z, self._scoring_coef(), self.intercept_, self.tree_.arrays,
-                                   n_threads(self.n_jobs), scale)  # fmt: skip
-        return top, np.exp(scale * scores - log_norm[:, None])
+        proba = proba_of_codes(rows, Z, self._scoring_coef(), self.intercept_, self.tree_.arrays, codes,
+                               n_threads(self.n_jobs), self._score_scale)  # fmt: skip
+        return top, proba
 
     def score(self, X, y, sample_weight=None):
         """Accuracy (single-label), or precision@1 (multi-label).

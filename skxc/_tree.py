@@ -157,6 +157,9 @@ def class_means(X, codes, rows, weight, n_classes: int):
 #: of thousands of components holds tall float64 blocks of n_features (or rows) x (k + 10), gigabytes that
 #: no guard counts, for a tree no better (docs/benchmarks.rst: 16-64 components).
 MAX_COMPONENTS = 1024
+#: ``temperature`` (and the classifier's ``tree_temperature``) lies in [1 / MAX_TEMPERATURE, MAX_TEMPERATURE]:
+#: beyond, the splits' logits overflow (float32 weights) or the tree is uniform to float precision.
+MAX_TEMPERATURE = 1e6
 
 
 class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -207,8 +210,11 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
     max_split_iter : int, default=10
         Alternations of continuous and discrete steps per node.
 
-    temperature : float or "auto", default="auto"
-        Multiplies every split's logit w_ν·z + b_ν, in (0, inf). Below 1 the
+    temperature : float in [1e-6, 1e6] or "auto", default="auto"
+        Multiplies every split's logit w_ν·z + b_ν; the bounds are the
+        classifier's ``tree_temperature``'s (far above, the tempered float32
+        weights overflow to NaN probabilities; below, the tree is uniform to
+        float precision). Below 1 the
         tree is smoother (closer to the balanced tree that ignores x), above 1
         sharper ("auto" never sharpens); every temperature gives a proper distribution with the same
         O(k log C) sampling. ``"auto"`` holds out 10 % of the rows (at most
@@ -292,7 +298,7 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         "max_samples": [Interval(Integral, 1, None, closed="left")],
         "max_newton_iter": [Interval(Integral, 1, None, closed="left")],
         "max_split_iter": [Interval(Integral, 1, None, closed="left")],
-        "temperature": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "temperature": [Interval(Real, 1 / MAX_TEMPERATURE, MAX_TEMPERATURE, closed="both"), StrOptions({"auto"})],
         "random_state": ["random_state"],
         "n_jobs": [*NONZERO_N_JOBS, None],
     }

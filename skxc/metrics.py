@@ -61,6 +61,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import expit
 
 from ._multilabel import only_zeros_and_ones
 
@@ -628,7 +629,19 @@ def propensity(Y, A: float = 0.55, B: float = 1.5) -> np.ndarray:
     Returns
     -------
     propensities : ndarray of shape (n_labels,), float64
-        In (0, 1); labels that never occur get the smallest value.
+        In (0, 1]; labels that never occur get the smallest value. A large
+        ``A`` drives the propensities of labels with more than one row
+        towards 1 (in float64, exactly 1 from about :math:`C (N_l + B)^{-A}
+        < 10^{-16}`) and those of labels with none towards 0; the formula is
+        evaluated in log space where its terms would overflow.
+
+    Raises
+    ------
+    ValueError
+        If a propensity is too small for a float64 (:math:`1/p_l` would be
+        infinite): large ``A`` with small ``B``, for labels that never occur,
+        e.g. ``A=1000, B=0.5`` (about :math:`10^{-478}` at 100 rows). The
+        message names ``A`` and ``B``.
 
     Examples
     --------
@@ -649,5 +662,33 @@ def propensity(Y, A: float = 0.55, B: float = 1.5) -> np.ndarray:
     if n < 3:
         raise ValueError(f"Y must have at least 3 rows for the propensity formula (log N > 1); got {n}.")
     counts = np.bincount(Y.indices, minlength=n_labels).astype(np.float64)
-    C = (np.log(n) - 1.0) * (B + 1.0) ** A
-    return 1.0 / (1.0 + C * (counts + B) ** (-A))
+    log_n1 = np.log(n) - 1.0
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        C = log_n1 * np.float64(B + 1.0) ** A  # inf when (B + 1)^A overflows
+        power = (counts + B) ** (-A)
+        term = C * power
+    # the formula as written wherever its terms are finite normal floats (the same bits as always); elsewhere
+    # (large A) in log space: p = sigmoid(t), t = A log((N_l + B) / (B + 1)) - log(log N - 1)
+    p = 1.0 / (1.0 + term)
+    far = ~(np.isfinite(C) & (power >= np.finfo(np.float64).tiny) & np.isfinite(term))
+    if np.any(far):
+        with np.errstate(divide="ignore", over="ignore"):  # t = -inf or +-inf: p = 0 or 1
+            p[far] = expit(A * _log_ratio(counts[far], B) - np.log(log_n1))
+    with np.errstate(divide="ignore", over="ignore"):
+        tiny = ~np.isfinite(1.0 / p)  # p = 0, or so small that the weight 1 / p overflows
+    if np.any(tiny):
+        rows = int(counts[tiny].min())
+        raise ValueError(
+            f"A={A!r} and B={B!r} give the labels carried by {rows} of the {n} rows a propensity too small for "
+            "float64 (1/p_l overflows); a smaller A or a larger B keeps it representable."
+        )
+    return p
+
+
+def _log_ratio(counts: np.ndarray, B: float) -> np.ndarray:
+    """log((N_l + B) / (B + 1)) to float64 precision: log1p((N_l - 1) / (B + 1)), except for N_l = 0 with
+    B < 1, where that argument nears -1 and log(B) - log1p(B) does not cancel."""
+    out = np.log1p((counts - 1.0) / (B + 1.0))
+    if B < 1.0:
+        out[counts == 0] = np.log(B) - np.log1p(B)
+    return out

@@ -488,6 +488,42 @@ def test_top_k_kernels_match_full_sort(n_classes, order, k):
     np.testing.assert_allclose(out_score, expected_score, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("scale", [1e10, 1e15, 1e25])
+def test_top_k_search_at_extreme_activations(scale):
+    """Each child's term is log sigmoid(+-a) computed directly. Derived from its sibling (right = left + a),
+    the likely child of a node with |a| ~ 1e15 after a moderate step was off by about ulp(|a|) (0.125 at
+    1e15, 1e9 at 1e25) and could exceed its parent's log-probability (the bound assumes it does not)."""
+    rng = np.random.default_rng(11)
+    n_classes, kz, n, k = 23, 3, 30, 4
+    node_weight, node_bias, leaf_class, class_leaf = ref.random_tree(n_classes, kz, rng, scale=1.5)
+    # about half the nodes (never the root, nor padding nodes) get huge activations, the others keep moderate
+    # ones: paths mix steps of log-probability about -1 with steps of |a| ~ scale
+    huge = (rng.random(node_bias.shape[0]) < 0.5) & (np.abs(node_bias) < 1e3)
+    huge[0] = False
+    node_weight[huge] *= np.float32(scale)
+    node_bias[huge] *= np.float32(scale)
+    Z = rng.normal(size=(n, kz)).astype(np.float32)
+    S = rng.normal(size=(n, n_classes)).astype(np.float32)  # raw scores, as the dense path passes them
+    intercept = rng.normal(size=n_classes).astype(np.float32)
+    log_noise = ref_tree.class_log_proba(node_weight, node_bias, class_leaf, Z)
+    expected = S.astype(np.float64) + intercept + log_noise
+    assert np.any(np.abs(expected) > scale / 10) and np.any(np.abs(expected) < 10)  # both kinds of classes
+    eye_ptr, eye_idx, eye_val = np.arange(n + 1, dtype=np.int64), np.arange(n, dtype=np.int32), np.ones(n, np.float32)
+    out_class = np.full((n, k), -1, dtype=np.int64)
+    out_score = np.full((n, k), np.nan)
+    scratch = (*search_scratch(node_bias, leaf_class, k), np.empty(n_classes))
+    top_k_csr(eye_ptr, eye_idx, eye_val, 0, n, S.ravel(), 1, n_classes, intercept, Z,
+              node_weight, node_bias, leaf_class, class_leaf, k, out_class, out_score, *scratch)  # fmt: skip
+    assert_array_equal(out_class, np.argsort(-expected, axis=1, kind="stable")[:, :k])
+    np.testing.assert_allclose(out_score, np.take_along_axis(expected, out_class, axis=1), rtol=1e-12, atol=1e-9)
+    # the tree's terms alone (zero raw scores): log p_n <= 0, and the reference's to the same precision
+    zero = np.zeros(n_classes, dtype=np.float32)
+    top_k_csr(eye_ptr, eye_idx, eye_val, 0, n, np.zeros(n * n_classes, np.float32), 1, n_classes, zero, Z,
+              node_weight, node_bias, leaf_class, class_leaf, k, out_class, out_score, *scratch)  # fmt: skip
+    assert np.all(out_score <= 0.0)
+    np.testing.assert_allclose(out_score, np.take_along_axis(log_noise, out_class, axis=1), rtol=1e-12, atol=1e-12)
+
+
 # -- compile once ----------------------------------------------------------------------
 
 _COMPILE_ONCE_SCRIPT = textwrap.dedent(

@@ -6,11 +6,12 @@ feature-major model (``stride_c == 1``) each non-zero of a row adds one
 contiguous, vectorised row of the weights to the scores.
 """
 
+import math
+
 import numpy as np
 from numba import njit
 
 from .._config import NJIT_HELPER, NJIT_NO_NRT
-from .tree import log_sigmoid
 
 
 @njit(**NJIT_NO_NRT)
@@ -102,8 +103,18 @@ def _search_row(
         a = np.float64(node_bias[node])
         for d in range(z.shape[0]):
             a += np.float64(node_weight[node, d]) * np.float64(z[d])
-        left = lp + log_sigmoid(-a)
-        right = left + a
+        # each child's term directly, from one exp and log1p: log sigmoid(+-a) is -soft on the likely side and
+        # -|a| - soft on the other (the bits of log_sigmoid(+-a)). Derived from its sibling (right = left + a),
+        # the likely child's term cancelled: off by ulp(|a|) and more (0.125 at |a| ~ 1e15), it could exceed
+        # lp, which the bound above assumes it never does
+        abs_a = abs(a)
+        soft = math.log1p(math.exp(-abs_a))
+        likely = lp - soft
+        unlikely = lp + (-abs_a - soft)
+        if a >= 0.0:
+            left, right = unlikely, likely
+        else:
+            left, right = likely, unlikely
         lc, rc = 2 * node + 1, 2 * node + 2
         # push the less promising child first so the better one is explored next
         if left + best[lc] >= right + best[rc]:

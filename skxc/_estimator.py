@@ -127,9 +127,11 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         Hold out ``validation_fraction`` of the training rows, monitor their
         top-1 accuracy before the first epoch and after each one, stop when
         it has not improved by ``tol`` for ``n_iter_no_change`` epochs (with
-        ``tol=None``: has not risen above its best so far, so a flat accuracy
-        stops too) and end with the model where it was best
-        (``best_iteration_``; :ref:`param-early-stopping`).
+        ``tol=None``: has not risen above its best so far, the start's
+        included, so a flat accuracy stops too) and end with the model where
+        it was best (``best_iteration_``; :ref:`param-early-stopping`).
+        ``fit`` only (also a warm start, whose epoch 0 is the model it
+        continues): ``partial_fit`` trains one epoch on every row of its batch.
 
     validation_fraction : float in (0, 1), default=0.1
         Fraction of rows held out when ``early_stopping`` is True.
@@ -305,8 +307,12 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         model mistook a negative for the positive class (:ref:`snr`). NaN for
         ``noise=None`` (no negatives are drawn).
     validation_scores_ : list of float
-        Validation accuracy per epoch with ``early_stopping`` (empty
-        without it).
+        Validation accuracy after each epoch of the calls with
+        ``early_stopping``, appended as ``loss_curve_`` is (a warm start adds
+        its epochs; empty for a model never trained with it). The accuracy of
+        the model before a call's first epoch (epoch 0), which the stopping
+        rule and ``best_iteration_`` count too, is not in it (``verbose``
+        prints it).
     best_iteration_ : int
         With ``early_stopping``: the epoch (1-based, of the last call; 0 for
         the model before its first epoch) whose model the estimator holds.

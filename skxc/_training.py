@@ -420,11 +420,13 @@ class TrainingMixin:
         progress = Progress(self.n_iter_, self.t_, self.loss_curve_, self.epoch_seconds_, self.hardness_curve_,
                             self.validation_scores_, model, self.intercept_, state)  # fmt: skip
         try:
-            if validate is not None:  # the model before this call's first epoch competes too (epoch 0)
-                progress.offer_start(validate())
+            start_score = None
+            if validate is not None:  # the model before this call's first epoch competes too (epoch 0): for
+                start_score = validate()  # the model kept and for the stopping rule, which counts from it
+                progress.offer_start(start_score)
             with deferred_interrupt() as stop:
                 run_epochs(model, self.intercept_, state, params, rows, self.tree_.arrays, self._rng, schedule,
-                           progress.record, validate, stop, progress.stopped)  # fmt: skip
+                           progress.record, validate, stop, progress.stopped, start_score)  # fmt: skip
             if val is not None:
                 progress.keep_best()
         except KeyboardInterrupt:  # a second Ctrl-C, raised at once: the weights hold what has trained so far

@@ -290,7 +290,8 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         Names of features seen during fit, when X has string feature names.
     learning_rate_ : float
         The Adagrad step size of the last training call (``learning_rate``, or
-        its ``"auto"`` value).
+        its ``"auto"`` value). Absent after :meth:`fit_noise` until a training
+        call.
     n_negatives_ : int
         Negatives per example of the last training call (``n_negatives``, or
         its ``"auto"`` value; unused by ``noise=None``).
@@ -300,6 +301,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         Positive examples processed so far.
     interrupted_ : bool
         True when the last training call was stopped by Ctrl-C (see Notes).
+        Absent after :meth:`fit_noise` until a training call.
     loss_curve_ : list of float
         Mean training loss (Eq. 6) per epoch.
     hardness_curve_ : list of float
@@ -516,7 +518,11 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         Returns
         -------
         self : AdversarialSoftmaxClassifier
-            The estimator with ``tree_`` fitted and ``coef_`` at its initial value.
+            The estimator with ``tree_`` fitted and ``coef_`` at its initial value:
+            ``n_iter_`` and ``t_`` are 0, the curves empty, and the attributes of
+            a training call (``learning_rate_``, ``interrupted_``,
+            ``best_iteration_``) are absent until the next one, also after an
+            earlier ``fit`` or ``partial_fit`` stream.
         """
         return self._fit_noise(X, y, classes, sample_weight)
 

@@ -112,6 +112,28 @@ def _dask_array(value):
     return value
 
 
+def _row_vector(value, name: str, n_rows: int, column: bool):
+    """``value`` (numpy-like or a dask array) as a 1-D vector of ``n_rows`` entries, as in-memory ``score``
+    takes it: ``column``: a column vector (n_rows, 1) is raveled (as for ``y``); ValueError naming ``name``
+    for another shape or length."""
+    if not is_dask_collection(value):
+        value = np.asarray(value)
+    shape = tuple(value.shape)
+    if column and len(shape) == 2 and shape[1] == 1:
+        value = value[:, 0]
+    elif len(shape) != 1:
+        what = "a 1-D array of shape (n_samples,)" + (" or a column vector (n_samples, 1)" if column else "")
+        raise ValueError(f"{name} must be {what}; got shape {shape}.")
+    if value.shape[0] != n_rows:
+        raise ValueError(f"{name} has {value.shape[0]} entries but X has {n_rows} rows.")
+    return value
+
+
+#: in-memory ``score``'s errors for weights it cannot average (scikit-learn's ``_check_sample_weight``, numpy's average)
+ALL_ZERO_WEIGHTS = "Sample weights must contain at least one non-zero number."
+ZERO_SUM_WEIGHTS = "Weights sum to zero, can't be normalized"
+
+
 def blockwise_score(estimator, X, y, sample_weight=None, multilabel: bool = False) -> float:
     """``estimator.score(X, y, sample_weight)`` for a dask collection ``X`` (numpy or dask ``y`` and weights).
 
@@ -120,9 +142,13 @@ def blockwise_score(estimator, X, y, sample_weight=None, multilabel: bool = Fals
     process, as scikit-learn's own ``score`` runs under dask-ml's ``Incremental`` and ``ParallelPostFit``
     (which call ``score`` with the lazy collection when the estimator defines its own). Multi-label models
     (``multilabel``) compute X, y and the weights into memory first and score them as usual.
+    ``y`` and ``sample_weight`` are checked as in-memory ``score`` checks them: their shapes up front (a
+    column vector y is raveled), and weights that are not finite, all 0 or sum to 0 raise its errors (for
+    dask weights, once computed).
     """
     import dask
     import dask.array as da
+    from sklearn.utils import check_array
 
     X, y, sample_weight = _dask_array(X), _dask_array(y), _dask_array(sample_weight)
     if multilabel:
@@ -130,6 +156,14 @@ def blockwise_score(estimator, X, y, sample_weight=None, multilabel: bool = Fals
         return estimator.score(X, y, sample_weight=sample_weight)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features); got a dask array of shape {X.shape}.")
+    n_rows = X.shape[0]
+    y = _row_vector(y, "y", n_rows, column=True)
+    if sample_weight is not None:
+        sample_weight = _row_vector(sample_weight, "sample_weight", n_rows, column=False)
+        if not is_dask_collection(sample_weight):  # NaN, infinity: in-memory score's messages
+            sample_weight = check_array(sample_weight, ensure_2d=False, dtype=np.float64, input_name="sample_weight")
+            if not np.any(sample_weight != 0):
+                raise ValueError(ALL_ZERO_WEIGHTS)
     if X.numblocks[1] > 1:  # predict needs every column of a row
         X = X.rechunk({1: X.shape[1]})
     labels = estimator.classes_
@@ -138,10 +172,7 @@ def blockwise_score(estimator, X, y, sample_weight=None, multilabel: bool = Fals
         return np.searchsorted(labels, estimator.predict(block)).astype(np.int64)
 
     codes = X.map_blocks(predict_codes, drop_axis=1, dtype=np.int64, meta=np.empty(0, dtype=np.int64))
-    y = da.from_array(np.asarray(y), chunks=(codes.chunks[0],)) if not is_dask_collection(y) else y
-    if y.shape[0] != X.shape[0]:
-        raise ValueError(f"y has {y.shape[0]} rows; X has {X.shape[0]}.")
-    y = y.rechunk((codes.chunks[0],))
+    y = y.rechunk((codes.chunks[0],)) if is_dask_collection(y) else da.from_array(y, chunks=(codes.chunks[0],))
 
     def true_codes(block):  # -1 for a label the model does not know: a miss
         found = np.searchsorted(labels, block).clip(0, len(labels) - 1)
@@ -150,10 +181,21 @@ def blockwise_score(estimator, X, y, sample_weight=None, multilabel: bool = Fals
     hits = (codes == y.map_blocks(true_codes, dtype=np.int64)).astype(np.float64)
     if sample_weight is None:
         return float(hits.mean().compute())
-    w = (
-        sample_weight
-        if is_dask_collection(sample_weight)
-        else da.from_array(np.asarray(sample_weight, np.float64), chunks=(codes.chunks[0],))
-    )
+    lazy = is_dask_collection(sample_weight)
+    w = sample_weight if lazy else da.from_array(sample_weight, chunks=(codes.chunks[0],))
     w = w.rechunk((codes.chunks[0],)).astype(np.float64)
-    return float(da.compute((hits * w).sum() / w.sum())[0])
+    if lazy:  # checked in the same pass as the score
+        total, weight, nan, finite, nonzero = da.compute(
+            (hits * w).sum(), w.sum(), da.isnan(w).any(), da.isfinite(w).all(), (w != 0).any()
+        )
+        if nan:
+            raise ValueError("Input sample_weight contains NaN.")
+        if not finite:
+            raise ValueError("Input sample_weight contains infinity or a value too large for dtype('float64').")
+        if not nonzero:
+            raise ValueError(ALL_ZERO_WEIGHTS)
+    else:
+        total, weight = da.compute((hits * w).sum(), w.sum())
+    if weight == 0:
+        raise ZeroDivisionError(ZERO_SUM_WEIGHTS)
+    return float(total / weight)

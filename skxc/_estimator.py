@@ -124,9 +124,11 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         Hold out ``validation_fraction`` of the training rows, monitor their
         top-1 accuracy before the first epoch and after each one, stop when
         it has not improved by ``tol`` for ``n_iter_no_change`` epochs (with
-        ``tol=None``: has not risen above its best so far, so a flat accuracy
-        stops too) and end with the model where it was best
-        (``best_iteration_``; :ref:`param-early-stopping`).
+        ``tol=None``: has not risen above its best so far, the start's
+        included, so a flat accuracy stops too) and end with the model where
+        it was best (``best_iteration_``; :ref:`param-early-stopping`).
+        ``fit`` only (also a warm start, whose epoch 0 is the model it
+        continues): ``partial_fit`` trains one epoch on every row of its batch.
 
     validation_fraction : float in (0, 1), default=0.1
         Fraction of rows held out when ``early_stopping`` is True.
@@ -286,7 +288,8 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         Names of features seen during fit, when X has string feature names.
     learning_rate_ : float
         The Adagrad step size of the last training call (``learning_rate``, or
-        its ``"auto"`` value).
+        its ``"auto"`` value). Absent after :meth:`fit_noise` until a training
+        call.
     n_negatives_ : int
         Negatives per example of the last training call (``n_negatives``, or
         its ``"auto"`` value; unused by ``noise=None``).
@@ -296,6 +299,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         Positive examples processed so far.
     interrupted_ : bool
         True when the last training call was stopped by Ctrl-C (see Notes).
+        Absent after :meth:`fit_noise` until a training call.
     loss_curve_ : list of float
         Mean training loss (Eq. 6) per epoch.
     hardness_curve_ : list of float
@@ -303,8 +307,12 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         model mistook a negative for the positive class (:ref:`snr`). NaN for
         ``noise=None`` (no negatives are drawn).
     validation_scores_ : list of float
-        Validation accuracy per epoch with ``early_stopping`` (empty
-        without it).
+        Validation accuracy after each epoch of the calls with
+        ``early_stopping``, appended as ``loss_curve_`` is (a warm start adds
+        its epochs; empty for a model never trained with it). The accuracy of
+        the model before a call's first epoch (epoch 0), which the stopping
+        rule and ``best_iteration_`` count too, is not in it (``verbose``
+        prints it).
     best_iteration_ : int
         With ``early_stopping``: the epoch (1-based, of the last call; 0 for
         the model before its first epoch) whose model the estimator holds.
@@ -508,7 +516,11 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         Returns
         -------
         self : AdversarialSoftmaxClassifier
-            The estimator with ``tree_`` fitted and ``coef_`` at its initial value.
+            The estimator with ``tree_`` fitted and ``coef_`` at its initial value:
+            ``n_iter_`` and ``t_`` are 0, the curves empty, and the attributes of
+            a training call (``learning_rate_``, ``interrupted_``,
+            ``best_iteration_``) are absent until the next one, also after an
+            earlier ``fit`` or ``partial_fit`` stream.
         """
         return self._fit_noise(X, y, classes, sample_weight)
 

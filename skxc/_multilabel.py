@@ -146,9 +146,16 @@ def label_columns(Y, classes) -> np.ndarray:
     """``classes_`` of a label indicator ``Y``: ``np.arange(n_labels)``; ``classes`` must be None or equal it."""
     labels = np.arange(Y.shape[1])
     if classes is not None and not np.array_equal(np.asarray(classes), labels):
+        given = np.asarray(classes)
+        if given.ndim == 1:  # how many, and the first ten (marked when there are more)
+            head = given[:10].tolist()
+            shown = repr(head)[:-1] + (", ...]" if given.shape[0] > 10 else "]")
+            got = f"{given.shape[0]} classes: {shown}" + (" (the first 10 shown)" if given.shape[0] > 10 else "")
+        else:
+            got = f"an array of shape {given.shape}"
         raise ValueError(
             f"With a label indicator matrix y, classes must be None or np.arange(n_labels) with "
-            f"n_labels={Y.shape[1]} (the columns of y); got {np.asarray(classes)[:10].tolist()!r}."
+            f"n_labels={Y.shape[1]} (the columns of y); got {got}."
         )
     return labels
 

@@ -15,6 +15,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ._tree import AuxiliaryTree
+from ._validation import type_mismatch
 
 
 def _head(labels) -> str:
@@ -51,12 +52,44 @@ def frozen_classes(noise, y_classes: np.ndarray) -> np.ndarray:
     if not isinstance(noise, FrozenEstimator):
         return y_classes
     tree = _tree_of(noise)
-    unseen = np.setdiff1d(y_classes, tree.classes_)
+    unseen = _not_in(y_classes, tree.classes_)
     if unseen.size:
+        hint = type_mismatch(y_classes, tree.classes_, "y", "the tree's classes_")
         raise ValueError(
-            f"y has labels that the frozen noise tree (noise={noise!r}) has no leaf for: {_head(unseen)}. Fit the tree with classes= covering every label."
+            f"y has labels that the frozen noise tree (noise={noise!r}) has no leaf for: {_head(unseen)}. "
+            f"With a frozen tree the classifier's classes are the tree's classes_ ({len(tree.classes_)} classes: "
+            f"{_head(tree.classes_)}){hint}. "
+            f"Fit the tree with classes= covering every label."
         )
     return tree.classes_
+
+
+def _not_in(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """The ``labels`` that are not among the sorted ``classes``, compared as ``encode_labels`` does: labels of
+    another type never match (``np.setdiff1d`` of integers and strings compares them as strings: 1 == '1')."""
+    if labels.size == 0:
+        return labels
+    try:
+        found = np.searchsorted(classes, labels).clip(0, len(classes) - 1)
+        hit = np.asarray(classes[found] == labels)
+    except TypeError:  # labels that cannot be ordered with the classes (object arrays of mixed types)
+        hit = np.zeros(labels.shape, dtype=bool)
+    if hit.shape != labels.shape:  # a comparison numpy refused elementwise
+        hit = np.zeros(labels.shape, dtype=bool)
+    return labels[~hit]
+
+
+def classes_fixed_by(noise, first_call: bool) -> str | None:
+    """The sentence of ``encode_labels``'s error on where the classes of ``partial_fit`` come from: with a frozen
+    tree, its ``classes_`` (which the first call's ``classes`` must equal); else None (the default)."""
+    if not isinstance(noise, FrozenEstimator):
+        return None
+    if first_call:
+        return (
+            "The classes are the `classes` argument of this first partial_fit call, which must equal the "
+            f"frozen noise tree's classes_ (noise={noise!r})."
+        )
+    return f"The classes are the frozen noise tree's classes_ (noise={noise!r}), fixed by the first call."
 
 
 def frozen_tree(noise: FrozenEstimator, classes: np.ndarray, n_features: int) -> AuxiliaryTree:

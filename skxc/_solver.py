@@ -293,6 +293,7 @@ def run_epochs(
     validate: Callable[[], float] | None = None,
     stop: StopRequest | None = None,
     interrupted: Callable[[EpochStats], None] | None = None,
+    start_score: float | None = None,
 ) -> None:
     """Up to ``schedule.n_epochs`` epochs of :func:`sgd_epoch`, with early stopping.
 
@@ -301,12 +302,20 @@ def run_epochs(
     Training stops once the monitored quantity (validation accuracy, else minus
     the training loss) has not improved by ``tol`` for ``n_iter_no_change``
     epochs; a ``ConvergenceWarning`` says when ``max_iter`` came first.
+    ``start_score``: the held-out accuracy of the model before the first epoch
+    (epoch 0), with ``validate``; the accuracy's best so far starts from it, so
+    epochs that never beat the start count as epochs without improvement (the
+    training loss has no value before the first epoch: without ``validate``
+    the first epoch sets the best).
     FloatingPointError if the loss is not finite. When ``stop.requested`` is
     set (Ctrl-C), training ends at the next piece boundary: ``interrupted(stats)``
     gets the partial epoch's statistics and a :class:`TrainingInterruptedWarning`
     is raised; the partial epoch is not recorded as an epoch.
     """
-    best, no_improve, t0 = None, 0, time.perf_counter()
+    # the monitored quantity's best so far (larger is better): the start's accuracy, if validated
+    best, no_improve, t0 = (start_score if validate is not None else None), 0, time.perf_counter()
+    if schedule.verbose and validate is not None and start_score is not None:
+        print(f"-- Epoch 0 (start): val accuracy {start_score:.4f}", flush=True)
     for epoch in range(schedule.n_epochs):
         order = epoch_order(rows.n_samples, schedule.shuffle, rng)
         stats = sgd_epoch(

@@ -36,7 +36,7 @@ from ._fit import (
 )
 from ._model import has_sparse_weights, intact_on_error, training_model
 from ._multilabel import is_multilabel, label_cardinality, label_columns, label_examples
-from ._noise import check_feature_names, frozen_classes
+from ._noise import check_feature_names, classes_fixed_by, frozen_classes
 from ._parallel import deferred_interrupt, n_threads, one_blas_thread, seed_rng, settle
 from ._predict import log_noise_of
 from ._solver import Rows, check_finite_model, run_epochs
@@ -125,6 +125,10 @@ class TrainingMixin:
         self.noise_ = "prefit" if isinstance(self.noise, FrozenEstimator) else self.noise
         self._shared_coef, self.coef_, self._adagrad_state = start.shared_coef, start.coef, start.adagrad_state
         self.intercept_, self.init_scale_ = start.intercept, start.init_scale
+        # a new model has had no training call yet: the attributes that describe one go until the next sets them
+        # (fit_noise after a fit or a stream leaves none of the earlier call's)
+        for name in ("learning_rate_", "interrupted_", "best_iteration_"):
+            self.__dict__.pop(name, None)
         # a stream's start follows its rows (_start_follows): the class sums of the rows so far, and the centre
         for name in ("_start_sums", "_start_centre", "_start_rows", "_start_seen", "_start_chosen", "_start_pending"):
             self.__dict__.pop(name, None)
@@ -425,11 +429,13 @@ class TrainingMixin:
         progress = Progress(self.n_iter_, self.t_, self.loss_curve_, self.epoch_seconds_, self.hardness_curve_,
                             self.validation_scores_, model, self.intercept_, state)  # fmt: skip
         try:
-            if validate is not None:  # the model before this call's first epoch competes too (epoch 0)
-                progress.offer_start(validate())
+            start_score = None
+            if validate is not None:  # the model before this call's first epoch competes too (epoch 0): for
+                start_score = validate()  # the model kept and for the stopping rule, which counts from it
+                progress.offer_start(start_score)
             with deferred_interrupt() as stop:
                 run_epochs(model, self.intercept_, state, params, rows, self.tree_.arrays, self._rng, schedule,
-                           progress.record, validate, stop, progress.stopped)  # fmt: skip
+                           progress.record, validate, stop, progress.stopped, start_score)  # fmt: skip
             if val is not None:
                 progress.keep_best()
         except KeyboardInterrupt:  # a second Ctrl-C, raised at once: the weights hold what has trained so far
@@ -728,13 +734,13 @@ class TrainingMixin:
             classes = unique_labels(classes, "classes")
             if len(classes) < 2:
                 raise ValueError(f"classes must contain at least 2 classes; got {classes.tolist()!r}.")
-            codes = encode_labels(classes, y, "y")
+            codes = encode_labels(classes, y, "y", classes_fixed_by(self.noise, first_call=True))
             _check_partial_fit_first_call(self, classes)
             self._set_kind(False)
             self._initialize(X, codes, sample_weight, seed_rng(self.random_state), keep_sums=True)
         else:
             _check_partial_fit_first_call(self, classes)
-            codes = encode_labels(self.classes_, y, "y")
+            codes = encode_labels(self.classes_, y, "y", classes_fixed_by(self.noise, first_call=False))
             self._convert_adagrad()
             self._start_follows(X, codes, sample_weight)
         return X, codes, sample_weight

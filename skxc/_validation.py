@@ -57,8 +57,25 @@ def reject_bool_numbers(estimator, constraints: dict) -> None:
             )
 
 
-def encode_labels(classes: np.ndarray, y: np.ndarray, name: str) -> np.ndarray:
-    """Integer codes of ``y`` (1-D) in the sorted ``classes``; ValueError naming unseen labels."""
+def label_type(labels: np.ndarray) -> str | None:
+    """An array's label type: "numbers" (numeric dtype), "strings" (str dtype), else None (e.g. object)."""
+    kind = np.asarray(labels).dtype.kind
+    return "numbers" if kind in "biuf" else "strings" if kind in "US" else None
+
+
+def type_mismatch(labels: np.ndarray, classes: np.ndarray, name: str, of: str) -> str:
+    """A hint for error messages when ``labels`` (named ``name``) and ``classes`` (named ``of``) are of different
+    label types (numbers against strings, which never match), else ""."""
+    have, want = label_type(labels), label_type(classes)
+    if have is None or want is None or have == want:
+        return ""
+    return f" ({name}'s labels are {have}, {of} {want}: labels of different types never match, e.g. 1 and '1')"
+
+
+def encode_labels(classes: np.ndarray, y: np.ndarray, name: str, fixed_by: str | None = None) -> np.ndarray:
+    """Integer codes of ``y`` (1-D) in the sorted ``classes``; ValueError naming unseen labels and where the
+    classes come from (``fixed_by``, a sentence; default: the first call's ``classes`` or the labels seen by
+    fit)."""
     y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(f"{name} must be 1-D, one label per row; got an array of shape {y.shape}.")
@@ -72,10 +89,14 @@ def encode_labels(classes: np.ndarray, y: np.ndarray, name: str) -> np.ndarray:
     unseen = classes[codes] != y
     if np.any(unseen):
         bad = np.unique(y[unseen])
+        if fixed_by is None:
+            fixed_by = (
+                "The classes are fixed by the first call (the `classes` argument of partial_fit, or the labels "
+                "seen by fit)."
+            )
         raise ValueError(
             f"{name} contains {len(bad)} label(s) not in classes: {bad[:10].tolist()!r}"
-            f"{' ...' if len(bad) > 10 else ''}. The classes are fixed by the first call "
-            f"(the `classes` argument of partial_fit, or the labels seen by fit)."
+            f"{' ...' if len(bad) > 10 else ''}{type_mismatch(y, classes, name, 'the classes')}. {fixed_by}"
         )
     return codes.astype(np.int32)
 

@@ -156,6 +156,38 @@ def test_incremental_score_of_sparse_blocks_runs_on_the_blocks(client, data):
     assert inc.estimator_.score(dX, unseen) == pytest.approx(inc.estimator_.score(Xs, unseen), abs=1e-12)
 
 
+def test_dask_score_checks_y_and_weights_as_in_memory(data, fitted):
+    """``score`` of a dask X takes y and sample_weight as in-memory ``score`` does (audit 13: before, a column
+    vector y and a weight vector of the wrong length raised dask's chunk errors, all-zero weights returned nan):
+    a column vector y is raveled, shapes are checked up front naming the parameter, and weights that are all 0,
+    sum to 0 or hold NaN raise the in-memory errors, also from dask weights."""
+    X, y, _ = data
+    n = y.shape[0]
+    dX = da.from_array(X, chunks=(BLOCK, X.shape[1]))
+    expected = fitted.score(X, y)
+    for column in (y.reshape(-1, 1), da.from_array(y.reshape(-1, 1), chunks=(300, 1))):
+        assert fitted.score(X, column) == fitted.score(dX, column) == pytest.approx(expected, abs=1e-12)
+    for wrap in (np.asarray, lambda w: da.from_array(w, chunks=300)):
+        for X_ in (X, dX):
+            with pytest.raises(ValueError, match="at least one non-zero number"):
+                fitted.score(X_, y, sample_weight=wrap(np.zeros(n)))
+            with pytest.raises(ZeroDivisionError, match="Weights sum to zero"):
+                fitted.score(X_, y, sample_weight=wrap(np.repeat([1.0, -1.0], n // 2)))
+            with pytest.raises(ValueError, match="sample_weight contains NaN"):
+                fitted.score(X_, y, sample_weight=wrap(np.full(n, np.nan)))
+        with pytest.raises(ValueError, match=f"sample_weight has 10 entries but X has {n} rows"):
+            fitted.score(dX, y, sample_weight=wrap(np.ones(10)))
+        with pytest.raises(ValueError, match=f"y has 10 entries but X has {n} rows"):
+            fitted.score(dX, wrap(y[:10]))
+    with pytest.raises(ValueError, match=r"y must be a 1-D array .* got shape \(2000, 2\)"):
+        fitted.score(dX, np.c_[y, y])
+    with pytest.raises(ValueError, match=r"sample_weight must be a 1-D array .* got shape \(2000, 1\)"):
+        fitted.score(dX, y, sample_weight=np.ones((n, 1)))
+    weight = np.linspace(0.0, 2.0, n)  # negative weights too, as in memory
+    for w in (weight, -weight, da.from_array(weight, chunks=300)):
+        assert fitted.score(dX, y, sample_weight=w) == pytest.approx(fitted.score(X, y, sample_weight=w), abs=1e-12)
+
+
 # -- distributed prediction -----------------------------------------------------------
 
 

@@ -73,8 +73,8 @@ def test_early_stopping_stops_on_a_flat_validation_accuracy():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no ConvergenceWarning: it stopped
         clf.fit(X, y)
-    # the first epoch sets the best; 3 more without a higher accuracy stop it
-    assert clf.validation_scores_[0] == 1.0 and clf.n_iter_ == 4
+    # the start (epoch 0) sets the best; 3 epochs without a higher accuracy stop it
+    assert clf.validation_scores_[0] == 1.0 and clf.n_iter_ == 3
     assert clf.best_iteration_ == 0
 
 

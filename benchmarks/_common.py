@@ -74,6 +74,27 @@ def machine() -> dict:
     return {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()}
 
 
+def json_output(parser, out: str | os.PathLike, stem: str) -> Path:
+    """The JSON file of a script that writes one: ``out`` itself if it ends in ``.json``, else
+    ``out/<stem>.json`` (``out`` a directory, as every script's ``--out``).
+
+    Checked before the run, so that a bad path fails at once rather than after the measurements:
+    the directory is made if missing, and ``parser.error`` exits if it cannot be made or written to,
+    or if the file's path is a directory."""
+    path = Path(out)
+    if path.suffix != ".json":
+        path = path / f"{stem}.json"
+    if path.is_dir():
+        parser.error(f"--out {out}: {path} is a directory")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        parser.error(f"--out {out}: cannot make the directory {path.parent}: {exc}")
+    if not os.access(path.parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        parser.error(f"--out {out}: {path} is not writable")
+    return path
+
+
 def write_json(path: str | os.PathLike, record) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as f:

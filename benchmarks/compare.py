@@ -13,7 +13,7 @@ system; null for systems without a normalised distribution over classes).
 
 Writes ``compare_<dataset>.json``, ``compare_<dataset>.md`` (the table) and
 ``compare_<dataset>.png``: skxc's test accuracy after each epoch (``warm_start``,
-one epoch per ``fit``, evaluation time excluded) against training wall-clock,
+one epoch per ``fit``, ``learning_rate_schedule="constant"``, evaluation time excluded) against training wall-clock,
 with every system's (fit seconds, accuracy) as a point.
 
 fastText reads one word per non-zero feature (``benchmarks._peers``), and its input

@@ -12,11 +12,17 @@ noise model and the averaged scores stay bias-corrected alike):
 
 The two halves run one after the other here; a worker pair would take the
 longer of the two. The script prints each arm's held-out top-1 accuracy and
-seconds per epoch. Memory: two models (2 x 1.2 GB on ptb-nextword).
+seconds per epoch. Both arms use dense weights (``weights="dense"``, as when
+docs/scaling.rst's figures were measured; ``"auto"`` would store ptb-nextword's
+sparse, and averaging CSR ``coef_`` in place rebuilds its structure). Memory:
+two models (2 x 1.2 GB on ptb-nextword).
 
 Usage::
 
     python -m benchmarks.data_parallel /work/shared/data/ptb-nextword --epochs 3
+
+Writes ``data_parallel[_NAME].json`` to ``--out`` (a directory, default
+``benchmarks/results``; a path ending in ``.json`` is taken as the file itself).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.frozen import FrozenEstimator
 
-from benchmarks._common import load_split, peak_rss_mb
+from benchmarks._common import json_output, load_split, peak_rss_mb
 from skxc import AdversarialSoftmaxClassifier, AuxiliaryTree
 
 
@@ -38,8 +44,16 @@ def main() -> None:
     parser.add_argument("data")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--test-rows", type=int, default=20_000)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "data_parallel.json"))
+    parser.add_argument(
+        "--out",
+        default=str(Path(__file__).parent / "results"),
+        help="output directory (default benchmarks/results), or a .json file",
+    )
+    parser.add_argument(
+        "--name", default=None, help="output file data_parallel_<NAME>.json (default data_parallel.json)"
+    )
     args = parser.parse_args()
+    path = json_output(parser, args.out, "data_parallel" + (f"_{args.name}" if args.name else ""))
     X, y = load_split(args.data, "train")
     Xt, yt = load_split(args.data, "test")
     Xt, yt = Xt[: args.test_rows], yt[: args.test_rows]
@@ -47,6 +61,7 @@ def main() -> None:
     t0 = time.perf_counter()
     tree = AuxiliaryTree(random_state=0).fit(X, y, classes=classes)
     out = {"data": args.data, "rows": X.shape[0], "classes": len(classes), "tree_seconds": time.perf_counter() - t0}
+    out["weights"] = "dense"
     noise = FrozenEstimator(tree)
     half = X.shape[0] // 2
     perm = np.random.default_rng(0).permutation(X.shape[0])
@@ -56,7 +71,7 @@ def main() -> None:
         return float(np.mean(clf.predict(Xt) == yt))
 
     # arm 1: Hogwild, 2 threads, one model
-    hog = AdversarialSoftmaxClassifier(noise=noise, random_state=0, n_jobs=2)
+    hog = AdversarialSoftmaxClassifier(noise=noise, weights="dense", random_state=0, n_jobs=2)
     out["hogwild"] = []
     for _ in range(args.epochs):
         t0 = time.perf_counter()
@@ -65,7 +80,9 @@ def main() -> None:
         print("hogwild", out["hogwild"][-1], flush=True)
     del hog
     # arm 2: two models on halves, averaged after each epoch
-    models = [AdversarialSoftmaxClassifier(noise=noise, random_state=seed, n_jobs=1) for seed in (1, 2)]
+    models = [
+        AdversarialSoftmaxClassifier(noise=noise, weights="dense", random_state=seed, n_jobs=1) for seed in (1, 2)
+    ]
     out["averaged"] = []
     for _ in range(args.epochs):
         seconds = []
@@ -83,7 +100,8 @@ def main() -> None:
         out["averaged"].append({"seconds_per_worker": seconds, "seconds": max(seconds), "top1": top1(a)})
         print("averaged", out["averaged"][-1], flush=True)
     out["peak_rss_mb"] = peak_rss_mb()
-    Path(args.out).write_text(json.dumps(out, indent=1))
+    path.write_text(json.dumps(out, indent=1))
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

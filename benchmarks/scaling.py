@@ -10,8 +10,9 @@ Sections (``--only`` picks some):
 - ``first_task``: a fresh worker's first task (import skxc, then a small fit and
   predict): with an empty numba cache (compilation) and with a warm one (cache load),
   against the same task run again on the same worker.
-- ``token``: the time to tokenize a model with a ``coef_`` of about 180 MB (skxc's
-  ``__dask_tokenize__``, dask-ml's estimator normaliser, dask's pickle fallback).
+- ``token``: the time to tokenize a model with a dense ``coef_`` of about 180 MB (skxc's
+  ``__dask_tokenize__``, dask-ml's estimator normaliser, dask's pickle fallback;
+  ``weights="dense"``: ``"auto"`` would store these weights sparse).
 - ``incremental``: dask-ml ``Incremental`` over generated sparse data (blocks built on
   the workers, never in the client) larger than one worker's memory limit: wall
   time, accuracy on a held-out block, peak RSS per worker.
@@ -20,6 +21,10 @@ Usage::
 
     python -m benchmarks.scaling                   # all sections, JSON in benchmarks/results/
     python -m benchmarks.scaling --only grid frozen
+
+Writes ``scaling[_NAME].json`` to ``--out`` (a directory, default ``benchmarks/results``;
+a path ending in ``.json`` is taken as the file itself), keeping the sections of an
+earlier run that this one does not repeat.
 
 Requires the ``dask`` extra: ``pip install -e ".[dask]"``.
 """
@@ -36,6 +41,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks._common import json_output
 
 RESULTS = Path(__file__).parent / "results"
 GRID = {"alpha": [1e-3, 1e-2], "n_negatives": [1, 2]}
@@ -241,14 +248,15 @@ def bench_incremental(
 
 
 def bench_token(n_features=100_000, n_classes=1000) -> dict:
-    """Time to tokenize a fitted model (coef_ about 180 MB): skxc's token, dask-ml's, dask's pickle fallback."""
+    """Time to tokenize a fitted model (dense coef_, about 180 MB): skxc's token, dask-ml's, dask's pickle fallback."""
     from dask.base import tokenize
     from dask.tokenize import _normalize_pickle
     from dask_ml.model_selection._normalize import normalize_estimator
 
     X, y = _sparse_block(0, 5000, n_features, n_classes, 40)
-    clf = _clf(max_iter=1, noise="uniform").fit(X, y)
-    out = {"coef_mb": clf.coef_.nbytes / 1e6}
+    # dense weights: the section measures the token of a large dense coef_ (sparse weights from 128 MiB)
+    clf = _clf(max_iter=1, noise="uniform", weights="dense").fit(X, y)
+    out = {"coef_mb": clf.coef_.nbytes / 1e6, "weights": "dense"}
     for name, fn in (
         ("skxc_seconds", lambda: tokenize(clf)),
         ("dask_ml_normalize_estimator_seconds", lambda: tokenize(normalize_estimator(clf))),
@@ -274,11 +282,17 @@ SECTIONS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", choices=sorted(SECTIONS), default=list(SECTIONS))
-    parser.add_argument("--out", default=str(RESULTS / "scaling.json"))
+    parser.add_argument(
+        "--out", default=str(RESULTS), help="output directory (default benchmarks/results), or a .json file"
+    )
+    parser.add_argument("--name", default=None, help="output file scaling_<NAME>.json (default scaling.json)")
     parser.add_argument("--frozen-data", help="also run the frozen section on this data set (e.g. ptb-nextword)")
     args = parser.parse_args()
-    path = Path(args.out)
-    results = json.loads(path.read_text()) if path.exists() else {}
+    path = json_output(parser, args.out, "scaling" + (f"_{args.name}" if args.name else ""))
+    try:
+        results = json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, ValueError) as exc:
+        parser.error(f"--out {args.out}: cannot read the earlier results in {path}: {exc}")
     runs = [(name, SECTIONS[name], ()) for name in args.only]
     if args.frozen_data:
         runs.append((f"frozen_{Path(args.frozen_data).name}", bench_frozen, (args.frozen_data,)))

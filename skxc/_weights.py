@@ -26,7 +26,9 @@ import scipy.sparse as sp
 
 from ._config import FLOAT
 from ._kernels.hashed import (
+    ACC_OFFSET,
     EMPTY,
+    VAL_OFFSET,
     add_all,
     class_counts,
     class_max_abs,
@@ -90,9 +92,9 @@ class HashedWeights:
         slot = SLOT_BYTES + (4 if full else 0)
         self.buffer = np.zeros(capacity * slot, dtype=np.uint8)
         self.keys = np.ndarray((capacity,), dtype=np.int64, buffer=self.buffer, strides=(slot,))
-        self.vals = np.ndarray((capacity,), dtype=FLOAT, buffer=self.buffer, offset=8, strides=(slot,))
+        self.vals = np.ndarray((capacity,), dtype=FLOAT, buffer=self.buffer, offset=VAL_OFFSET, strides=(slot,))
         if full:
-            self.acc = np.ndarray((capacity,), dtype=FLOAT, buffer=self.buffer, offset=12, strides=(slot,))
+            self.acc = np.ndarray((capacity,), dtype=FLOAT, buffer=self.buffer, offset=ACC_OFFSET, strides=(slot,))
         else:
             self.acc = np.ndarray((0,), dtype=FLOAT, buffer=self.buffer, strides=(slot,))
         self.keys.fill(EMPTY)
@@ -161,8 +163,8 @@ class HashedWeights:
         capacity = buffer.shape[0] // slot
         self.buffer = buffer
         self.keys = np.ndarray((capacity,), dtype=np.int64, buffer=buffer, strides=(slot,))
-        self.vals = np.ndarray((capacity,), dtype=FLOAT, buffer=buffer, offset=8, strides=(slot,))
-        self.acc = np.ndarray((capacity if full else 0,), dtype=FLOAT, buffer=buffer, offset=12 if full else 0,
+        self.vals = np.ndarray((capacity,), dtype=FLOAT, buffer=buffer, offset=VAL_OFFSET, strides=(slot,))
+        self.acc = np.ndarray((capacity if full else 0,), dtype=FLOAT, buffer=buffer, offset=ACC_OFFSET if full else 0,
                               strides=(slot,))  # fmt: skip
 
     def assign(self, other: HashedWeights) -> None:

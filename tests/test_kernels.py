@@ -608,6 +608,46 @@ def test_kernels_compile_once():
     assert not several, several
 
 
+_SHARED_HELPERS_SCRIPT = textwrap.dedent(
+    """
+    import json, warnings
+    import numpy as np, scipy.sparse as sp
+    warnings.simplefilter("ignore")
+    from numba.core.registry import CPUDispatcher
+    from skxc import AdversarialSoftmaxClassifier
+    from skxc._kernels import sgd
+
+    rng = np.random.default_rng(0)
+    X = sp.random(300, 20, density=0.3, format="csr", random_state=0, dtype=np.float32)
+    y = rng.integers(0, 6, 300)
+    for adagrad in ("factored", "full"):
+        for weights in ("dense", "sparse"):
+            AdversarialSoftmaxClassifier(weights=weights, adagrad=adagrad, max_iter=1, random_state=0).fit(X, y)
+    print(json.dumps({name: [str(s) for s in obj.signatures] for name, obj in vars(sgd).items()
+                      if isinstance(obj, CPUDispatcher) and obj.__module__ == sgd.__name__}))
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="no signatures without the JIT")
+def test_hashed_epoch_shares_the_dense_epochs_helpers(tmp_path):
+    """The sparse-weights epoch calls the dense epoch's helpers (``weight_step``...) with the same types:
+    after dense and sparse-weights fits, factored and full state, each of them has one signature.
+
+    An empty cache (helpers loaded with a cached kernel list no signatures), so it compiles: ~30-60 s.
+    """
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    proc = subprocess.run(
+        [sys.executable, "-c", _SHARED_HELPERS_SCRIPT], capture_output=True, text=True, timeout=900, env=env
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    signatures = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert signatures["weight_step"] and signatures["intercept_step"] and signatures["losses_and_gradients"]
+    several = {k: v for k, v in signatures.items() if len(v) > 1}
+    assert not several, several
+
+
 # -- garbage collector paused while a kernel compiles ----------------------------------
 
 

@@ -50,6 +50,10 @@ from .sgd import (
 
 #: Key of an empty slot.
 EMPTY = -1
+#: Byte offsets of a slot's weight and (full Adagrad state) sum of squared gradients: a slot is key int64,
+#: weight float32[, sum float32] (``skxc._weights.HashedWeights``).
+VAL_OFFSET = 8
+ACC_OFFSET = 12
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -181,18 +185,24 @@ def _resolve_and_score(
 
 @njit(**NJIT_HELPER)
 def _update_slots(
-    indptr, indices, data, r, vals, acc, slots, acc_factors, acc_total, intercept, acc_intercept, c, g, lr, l2
-):
+    indptr, indices, data, r, val_words, acc_words, words_per_slot, slots, acc_factors, acc_total, intercept,
+    acc_intercept, c, g, lr, l2,
+):  # fmt: skip
     """The Adagrad step of ``skxc._kernels.sgd.adagrad_row_update`` on the weights in ``slots``.
 
     The same arithmetic in the same order as the dense step, so both layouts
-    train the same model (to rounding).
+    train the same model (to rounding). The weight of slot i is
+    ``val_words[i * words_per_slot]`` and its full-state sum ``acc_words[i * words_per_slot]``
+    (``acc_words`` empty for the factored state): contiguous float32 arrays over the table's buffer
+    (:func:`negative_sampling_epoch_hashed`), so that ``weight_step`` gets the array types the dense
+    epoch gives it and compiles once for both layouts (the strided ``vals``/``acc`` views would
+    compile another specialisation).
     """
     if g == 0.0 and l2 == 0.0:
         return
     intercept_step(intercept, acc_intercept, c, g, lr)
     start = indptr[r]
-    full = acc.shape[0] > 0
+    full = acc_words.shape[0] > 0
     s_base = intercept.shape[0]
     row_sum = 0.0 if full else acc_factors[c]
     total = 0.0 if full else acc_total[0]
@@ -201,8 +211,9 @@ def _update_slots(
         if i < 0:
             continue
         row_sum, total = weight_step(
-            vals, acc, i, acc_factors, s_base + indices[p], full, row_sum, total, g, data[p], lr, l2
-        )
+            val_words, acc_words, i * words_per_slot, acc_factors, s_base + indices[p], full, row_sum, total, g,
+            data[p], lr, l2,
+        )  # fmt: skip
     if not full:
         acc_factors[c] = row_sum
         acc_total[0] = total
@@ -293,6 +304,13 @@ def negative_sampling_epoch_hashed(
     elsewhere that weight stays 0. A positive's update adds its weights on every feature.
     """
     slot_bytes = keys.strides[0]
+    # the weights (and full-state sums) as C-contiguous float32 arrays over the buffer, slot i's at
+    # [i * words_per_slot] (views, no copy): the update's weight_step then shares the dense epoch's
+    # specialisation instead of compiling one for the strided vals/acc
+    words = buffer.view(np.float32)
+    words_per_slot = slot_bytes // 4
+    val_words = words[VAL_OFFSET // 4 :]
+    acc_words = words[ACC_OFFSET // 4 :] if acc.shape[0] > 0 else words[:0]
     per_example = 1 + n_negatives
     neg_class = class_scratch[0]
     next_class = class_scratch[1]
@@ -384,15 +402,15 @@ def negative_sampling_epoch_hashed(
             loss_sum += w * loss
             weight_sum += w
             _update_slots(
-                indptr, indices, data, r, vals, acc, slots[:width], acc_factors, acc_total, intercept, acc_intercept,
-                c_pos, g_pos, lr_t, l2,
+                indptr, indices, data, r, val_words, acc_words, words_per_slot, slots[:width], acc_factors, acc_total,
+                intercept, acc_intercept, c_pos, g_pos, lr_t, l2,
             )  # fmt: skip
             for m in range(n_negatives):
                 if neg_class[m] < 0:
                     continue
                 _update_slots(
-                    indptr, indices, data, r, vals, acc, slots[(m + 1) * width :], acc_factors, acc_total, intercept,
-                    acc_intercept, neg_class[m], neg_xi[m], lr_t, l2,
+                    indptr, indices, data, r, val_words, acc_words, words_per_slot, slots[(m + 1) * width :],
+                    acc_factors, acc_total, intercept, acc_intercept, neg_class[m], neg_xi[m], lr_t, l2,
                 )  # fmt: skip
         reserved = need_next
         if last:

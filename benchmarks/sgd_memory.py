@@ -454,11 +454,13 @@ def profile_epoch(clf, rows, small_columns=16, repeats=2) -> dict:
 def fit_epoch(X, y, noise, n_jobs, keep=False):
     from skxc import AdversarialSoftmaxClassifier
 
-    # 1 negative per positive (the paper's setting) and the full Adagrad state (one accumulator
-    # per weight, what the byte model counts), whatever the estimator's defaults
+    # 1 negative per positive (the paper's setting), the full Adagrad state (one accumulator per
+    # weight) and dense weights (a C x d coef_: what the byte model counts), whatever the estimator's
+    # defaults ("auto" makes ptb-nextword's weights sparse)
     clf = AdversarialSoftmaxClassifier(
-        noise=noise, max_iter=1, tol=None, random_state=0, n_jobs=n_jobs, n_negatives=1, adagrad="full", warm_start=True
-    )
+        noise=noise, max_iter=1, tol=None, random_state=0, n_jobs=n_jobs, n_negatives=1, adagrad="full",
+        warm_start=True, weights="dense",
+    )  # fmt: skip
     clf.fit(X, y)
     clf.fit(X, y)
     rec = {

@@ -3,8 +3,10 @@
 Kernels import their ``@njit`` options from here so that every kernel is
 compiled with the same flags (STUMPY style: never hard-code options per kernel).
 Importing this module also pauses Python's garbage collector while numba
-compiles a kernel (:class:`CollectorPause`) and installs numba's typing
-declarations ahead of its implementations (:func:`_typing_declarations_first`).
+compiles a kernel (:class:`CollectorPause`), installs numba's typing
+declarations ahead of its implementations (:func:`_typing_declarations_first`)
+and stamps the kernels' on-disk cache with a digest of all kernel sources
+(:mod:`skxc._kernel_cache`), so that editing any of them recompiles every kernel.
 """
 
 import gc
@@ -13,6 +15,8 @@ import os
 import numpy as np
 from numba.core import event
 from numba.core.registry import cpu_target
+
+from . import _kernel_cache
 
 #: dtype of the model parameters, the Adagrad state, projected tree features.
 FLOAT = np.float32
@@ -27,7 +31,8 @@ FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 #: Options for every serial kernel. ``nogil`` lets Python threads run kernels
 #: concurrently (Hogwild training, parallel prediction); ``cache`` keeps the
-#: compiled code on disk so a second process starts quickly. Kernels are called
+#: compiled code on disk so a second process starts quickly (stamped with all
+#: kernel sources, see :mod:`skxc._kernel_cache`). Kernels are called
 #: from Python only, so numba's C-callable (cfunc) wrapper is not built: one
 #: function less to lower, optimise and emit per kernel on a cold cache.
 NJIT = dict(
@@ -93,6 +98,9 @@ def _is_skxc(dispatcher) -> bool:
 
 
 event.register("numba:compile", CollectorPause())
+
+# Before any kernel is decorated: numba picks a function's cache locator (and so its stamp) then.
+_kernel_cache.install()
 
 
 def _typing_declarations_first():

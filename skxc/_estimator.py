@@ -72,8 +72,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
     learning_rate : float in (0, 1e6] or "auto", default="auto"
         Adagrad step size ρ. ``"auto"``: ρ = 1 / sqrt(1 + mean ||x||^2) over
         the rows given to the call that initialises the model (multi-label:
-        over the (row, label) examples, divided by
-        sqrt(``label_cardinality_``)); where the ``centroid_blend="auto"``
+        over the (row, label) examples, divided by the square root of those
+        rows' ``label_cardinality_``; a warm start keeps the rate, though it
+        sets ``label_cardinality_`` anew); where the ``centroid_blend="auto"``
         pilots run, ρ / 2 instead if their pilot at ρ / 2 has the best
         held-out log-likelihood. The value used is ``learning_rate_``.
         Too large a value does not diverge visibly (:ref:`param-learning-rate`).
@@ -131,7 +132,8 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         continues): ``partial_fit`` trains one epoch on every row of its batch.
 
     validation_fraction : float in (0, 1), default=0.1
-        Fraction of rows held out when ``early_stopping`` is True.
+        Fraction of rows held out when ``early_stopping`` is True
+        (multi-label: of the rows with labels, which alone are held out).
 
     shuffle : bool, default=True
         Visit the rows in a fresh random order each epoch.
@@ -177,8 +179,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         unit-length mean of its L2-normalised rows, with s (``init_scale_``)
         chosen on held-out rows, s = 0 being a candidate; "zeros": all weights
         0, i.e. p(y|x) = p_n(y|x) (the paper's start). Calibration holds out
-        10 % of the rows (at most 10,000); with fewer than 1,000 rows the
-        temperature is 1 and the weights start at 0 (:ref:`param-init`).
+        10 % of the rows (at most 10,000; multi-label: of the rows with
+        labels); with fewer than 1,000 such rows the temperature is 1 and the
+        weights start at 0 (:ref:`param-init`).
 
     centroid_blend : float in [0, 1e6] or "auto", default="auto"
         Weight beta of a nearest-centroid term added to the scores after
@@ -263,9 +266,11 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         indicator matrix (multi-label).
     label_cardinality_ : float
         Multi-label models only: the weighted mean number of labels of the
-        training rows that have labels (of the first ``partial_fit`` batch or
-        the ``fit_noise`` sample when streaming); ``predict`` thresholds
-        ``label_cardinality_ * predict_proba`` at 0.5.
+        training rows that have labels. Set by each ``fit`` from its y (a warm
+        start too; with ``early_stopping``, from the rows it trains on), and
+        when streaming from the ``fit_noise`` sample or the first
+        ``partial_fit`` batch (later ``partial_fit`` calls keep it);
+        ``predict`` thresholds ``label_cardinality_ * predict_proba`` at 0.5.
     coef_ : ndarray or scipy.sparse CSR matrix of shape (n_classes, n_features), float32
         Weights of the linear scores xi. Dense: stored feature-major (Fortran
         order) when trained on sparse input, class-major otherwise. Sparse
@@ -498,8 +503,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         representative sample instead of the first batch; later ``partial_fit``
         calls then train the linear model and leave the tree fixed. The
         centroid start's scale is chosen on this sample too (from 1,000 rows
-        on; with fewer, on a later ``partial_fit`` call), and the start then
-        follows the rows of the stream (:ref:`streaming`).
+        on, multi-label: rows with labels; with fewer, on a later
+        ``partial_fit`` call), and the start then follows the rows of the
+        stream (:ref:`streaming`).
 
         Parameters
         ----------
@@ -536,8 +542,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         each of its classes' start moves to the unit-length mean of all its
         rows so far, at the start's scale ``init_scale_``, and a class without
         rows before gets its start. A model started on fewer than 1,000 rows
-        chooses its start's scale later, on 100 held-out rows of classes seen
-        before, pooled over calls (:ref:`streaming`). Sparse weights
+        (multi-label: rows with labels) chooses its start's scale later, on
+        100 held-out rows of classes seen before, pooled over calls
+        (:ref:`streaming`). Sparse weights
         (``weights``) stay in their training table between calls; ``coef_``
         is built from it (O(stored weights)) when it is read, and pickling
         stores it. A call validates the parameters if they changed

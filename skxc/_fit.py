@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from sklearn.frozen import FrozenEstimator
 
 from ._config import FLOAT
-from ._multilabel import hits_at_1, pairs_of_rows
+from ._multilabel import hits_at_1, label_examples, labelled_row_weight, pairs_of_rows
 from ._noise import frozen_tree
 from ._parallel import child_seed, in_background, n_threads, settle
 from ._predict import log_noise_of
@@ -107,9 +107,11 @@ def initialize(
 
     Multi-label: ``codes`` and ``sample_weight`` are per (row, label)
     example and ``example_row`` maps each example to its row of X; the
-    calibration split holds out whole rows, and the tree, the centroid
-    start and the automatic learning rate see the expanded examples
-    (X's rows repeated by index: a copy of the rows, made here only).
+    calibration split holds out whole rows, drawn among the rows with labels (rows without labels, which give
+    no example, count as rows of weight 0: never held out, and not counted towards the 1,000 rows a split
+    needs; a split that leaves either side without examples counts as none), and the tree, the centroid
+    start and the automatic learning rate see the expanded examples (X's rows repeated by index: a copy of
+    the rows, made here only).
     ``keep_sums``: a stream's start (``partial_fit``, ``fit_noise``) that keeps class sums of the rows (the
     memory check counts them for dense X).
     ``on_split(X, codes, sample_weight, fit_rows, held_rows, sparse_weights)``, if given, is called with a
@@ -122,9 +124,8 @@ def initialize(
     sparse_weights = sparse_layout(params["weights"], noise, X, n_classes, auto_sparse_bytes)
     calibrate = params["init"] == "centroid" or (noise == "adversarial" and params["tree_temperature"] == "auto")
     row_weight = sample_weight
-    if example_row is not None:  # each example carries its row's weight; rows without labels: 1
-        row_weight = np.ones(X.shape[0])
-        row_weight[example_row] = sample_weight
+    if example_row is not None:  # each example carries its row's weight
+        row_weight = labelled_row_weight(example_row, sample_weight, X.shape[0])
     fit_rows, held = calibration_split(X.shape[0], rng, row_weight) if calibrate else (None, None)
     # the centroid start of dense X holds two float64 class x feature arrays for a moment
     dense_start = params["init"] == "centroid" and held is not None and not sp.issparse(X)
@@ -156,6 +157,8 @@ def initialize(
     if example_row is not None:
         if held is not None:
             fit_rows, held = pairs_of_rows(example_row, X.shape[0], held)
+            if fit_rows.size == 0 or held.size == 0:  # no examples on one side: as without a split
+                fit_rows = held = split = None
         X = X[example_row]
     try:
         tree = _noise_tree(params, classes, X, X_rows, codes, sample_weight, fit_rows, held, example_row, rng)
@@ -390,13 +393,26 @@ def holdout(X, y, codes, sample_weight, fraction: float, rng, multilabel: bool):
     """Early stopping's split: ``(X, y, codes, sample_weight, val)`` of the training rows, ``val`` =
     (X, codes) of the held-out rows, or (X, Y) with their label indicator rows when ``multilabel``.
     Rows of unequal weights are held out in proportion to them (``skxc._start.held_out_rows``): the
-    validation accuracy, a plain mean over the held-out rows, then estimates the weighted one."""
-    n_rows = int(np.count_nonzero(np.asarray(sample_weight) > 0))  # the rows that count
+    validation accuracy, a plain mean over the held-out rows, then estimates the weighted one.
+    Multi-label: rows without labels (which give no example) count as rows of weight 0, never held out, so
+    the validation precision@1 is over rows with labels and the training rows keep every label."""
+    row_weight = sample_weight
+    if multilabel:
+        counts = np.diff(y.indptr)
+        row_weight = labelled_row_weight(np.flatnonzero(counts), np.asarray(sample_weight)[counts > 0], X.shape[0])
+    n_rows = int(np.count_nonzero(np.asarray(row_weight) > 0))  # the rows that count
+    if multilabel and n_rows == 0:  # y has no label of positive weight: label_examples's error
+        label_examples(y, sample_weight, require_labels=True)
     n_val = max(1, int(round(fraction * n_rows)))
     if n_val >= n_rows:
-        of = f"{n_rows}" if n_rows == X.shape[0] else f"the {n_rows} of positive sample_weight"
+        if n_rows == X.shape[0]:
+            of = f"{n_rows}"
+        elif multilabel:
+            of = f"the {n_rows} with labels and positive sample_weight"
+        else:
+            of = f"the {n_rows} of positive sample_weight"
         raise ValueError(f"validation_fraction={fraction} leaves no training rows out of {of}.")
-    train_idx, val_idx = held_out_rows(X.shape[0], n_val, rng, sample_weight)
+    train_idx, val_idx = held_out_rows(X.shape[0], n_val, rng, row_weight)
     if multilabel:  # validation P@1 against the held-out rows' label sets
         return X[train_idx], y[train_idx], codes, sample_weight[train_idx], (X[val_idx], y[val_idx])
     return X[train_idx], y, codes[train_idx], sample_weight[train_idx], (X[val_idx], codes[val_idx])

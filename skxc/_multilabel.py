@@ -22,9 +22,12 @@ PREDICT_THRESHOLD = 0.5
 def is_multilabel(y) -> bool:
     """Whether ``y`` is given as a 2-D label matrix (sparse, or dense with at least 2 columns).
 
-    A dense column vector (n, 1) stays a single-label target, as in scikit-learn.
+    A dense column vector (n, 1) stays a single-label target, as in scikit-learn. A scipy.sparse y that is
+    not 2-D (a 1-D sparse array, e.g. ``csr_array(labels)``) is a TypeError: scikit-learn's classifiers take
+    no sparse class labels either ("Sparse data was passed for y, but dense data is required").
     """
     if sp.issparse(y):
+        check_sparse_2d(y)
         return True
     if getattr(y, "ndim", None) is None:
         try:
@@ -36,6 +39,17 @@ def is_multilabel(y) -> bool:
             ) from None
     ndim, shape = y.ndim, y.shape
     return ndim == 2 and shape[1] >= 2
+
+
+def check_sparse_2d(y, name: str = "y") -> None:
+    """TypeError for a scipy.sparse ``y`` that is not 2-D (a 1-D sparse array): class labels are a dense 1-D
+    array, and a sparse y is a label indicator matrix."""
+    if sp.issparse(y) and y.ndim != 2:
+        raise TypeError(
+            f"{name} is a {y.ndim}-D scipy.sparse array of shape {y.shape}: pass class labels as a dense 1-D "
+            f"array (e.g. {name}.toarray()); a sparse {name} must be a 2-D label indicator matrix of shape "
+            f"(n_samples, n_labels) (multi-label)."
+        )
 
 
 def check_indicator(Y, n_samples: int, name: str = "y") -> sp.csr_matrix:
@@ -123,6 +137,15 @@ def pairs_of_rows(example_row: np.ndarray, n_rows: int, held_rows: np.ndarray):
     return np.flatnonzero(~is_held), np.flatnonzero(is_held)
 
 
+def labelled_row_weight(example_row: np.ndarray, weights: np.ndarray, n_rows: int) -> np.ndarray:
+    """float64 (n_rows,): each row's weight as its examples carry it (``weights`` per example, ``example_row``
+    their rows), 0 for rows without labels: such rows give no example, so the splits that hold out rows
+    (the calibration split, early stopping's) treat them as rows of weight 0, never held out."""
+    row_weight = np.zeros(n_rows)
+    row_weight[example_row] = weights
+    return row_weight
+
+
 def hits_at_1(Y: sp.csr_matrix, top: np.ndarray) -> np.ndarray:
     """float64 (n,): 1 where the label ``top[i]`` is one of row i's labels, else 0."""
     return np.asarray(Y[np.arange(Y.shape[0]), top], dtype=np.float64).ravel()
@@ -161,13 +184,46 @@ def label_columns(Y, classes) -> np.ndarray:
 
 
 def label_sets(proba_blocks, n_rows: int, n_labels: int, cardinality: float):
-    """``predict`` of a multi-label model from blocks of ``predict_proba`` rows: the labels whose
-    ``cardinality * proba`` is at least ``PREDICT_THRESHOLD``, and each row's most probable label; a 0/1
-    int64 indicator, CSR above ``SPARSE_PREDICT_LABELS`` labels, else dense."""
+    """``predict`` of a multi-label model from ``(start, stop, proba)`` blocks of ``predict_proba`` rows: the
+    labels whose ``cardinality * proba`` is at least ``PREDICT_THRESHOLD``, and each row's most probable
+    label; a 0/1 int64 indicator, CSR above ``SPARSE_PREDICT_LABELS`` labels, else dense.
+
+    Dense: each block keeps only the flat positions of its labels (int64, at most
+    :func:`max_labels_per_row` per row); the n x L array is allocated after the last block, when the
+    blocks' scores are freed, and filled from them (no CSR copy, no stacking). Its memory guard counts both
+    (:func:`dense_label_sets_bytes`)."""
+    if dense_label_sets(n_labels):
+        positions = []
+        for start, _, proba in proba_blocks:
+            keep = cardinality * proba >= PREDICT_THRESHOLD
+            keep[np.arange(proba.shape[0]), np.argmax(proba, axis=1)] = True
+            positions.append(np.flatnonzero(keep) + start * n_labels)
+            del proba, keep  # not held while the next block is computed, nor with the output
+        out = np.zeros((n_rows, n_labels), dtype=np.int64)
+        flat = out.reshape(-1)  # a view: out is C-contiguous
+        for block in positions:
+            flat[block] = 1
+        return out
     parts = []
-    for proba in proba_blocks:
+    for _, _, proba in proba_blocks:
         keep = cardinality * proba >= PREDICT_THRESHOLD
         keep[np.arange(proba.shape[0]), np.argmax(proba, axis=1)] = True
         parts.append(sp.csr_matrix(keep.astype(np.int64)))
-    out = sp.vstack(parts, format="csr") if parts else sp.csr_matrix((n_rows, n_labels), dtype=np.int64)
-    return out if n_labels > SPARSE_PREDICT_LABELS else out.toarray()
+    return sp.vstack(parts, format="csr") if parts else sp.csr_matrix((n_rows, n_labels), dtype=np.int64)
+
+
+def dense_label_sets(n_labels: int) -> bool:
+    """Whether a multi-label ``predict`` of ``n_labels`` labels returns a dense n x L int64 array."""
+    return n_labels <= SPARSE_PREDICT_LABELS
+
+
+def max_labels_per_row(n_labels: int, cardinality: float) -> int:
+    """Most labels :func:`label_sets` can give a row: the probabilities of a row sum to 1, so at most
+    ``cardinality / PREDICT_THRESHOLD`` of them reach the threshold, and the most probable label is added."""
+    return min(n_labels, int(cardinality / PREDICT_THRESHOLD) + 1)
+
+
+def dense_label_sets_bytes(n_rows: int, n_labels: int, cardinality: float) -> tuple[int, int]:
+    """``(output, positions)``: the bytes of a dense ``predict``'s n x L int64 array and, at most, of the label
+    positions :func:`label_sets` keeps until it allocates it (int64 each)."""
+    return n_rows * n_labels * 8, n_rows * max_labels_per_row(n_labels, cardinality) * 8

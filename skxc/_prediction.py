@@ -14,7 +14,14 @@ import scipy.sparse as sp
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._dask import blockwise_score, is_dask_collection
-from ._multilabel import check_indicator, hits_at_1, label_sets
+from ._multilabel import (
+    check_indicator,
+    check_sparse_2d,
+    dense_label_sets,
+    dense_label_sets_bytes,
+    hits_at_1,
+    label_sets,
+)
 from ._parallel import n_threads
 from ._predict import all_classes, class_blocks, proba_of_codes, top_k
 from ._validation import canonical_csr, check_output_memory, kernel_rows
@@ -41,7 +48,9 @@ class PredictionMixin:
     def _all_classes(self, X, what):
         """float64 (n, n_classes): "scores", "proba" or "log_proba" of every class (see ``_predict.all_classes``)."""
         X = self._validate_X(X)
-        check_output_memory(X.shape[0], len(self.classes_), _METHODS[what])
+        n_classes = len(self.classes_)
+        dense_sets = self._is_multilabel and dense_label_sets(n_classes)  # predict is as large: not offered
+        check_output_memory(X.shape[0], n_classes, _METHODS[what], dense_label_sets=dense_sets)
         rows, Z = self._kernel_inputs(X)
         return all_classes(rows, Z, self._scoring_coef(), self.intercept_, self.tree_.arrays, what,
                            n_threads(self.n_jobs), self._score_scale)  # fmt: skip
@@ -123,7 +132,11 @@ class PredictionMixin:
         0.5, and always the most probable label, so that no row is empty (see
         the user guide, "Multi-label training"); computed in row blocks with
         the probabilities of :meth:`predict_proba`, so the label sets depend
-        on ``score_temperature_``.
+        on ``score_temperature_``. Its dense n x L int64 indicator (at most
+        1000 labels) is as large as ``predict_proba``'s output and is checked
+        against the available memory first, as that is: a ModelMemoryError
+        (a ValueError) when it would not fit, naming :meth:`predict_top_k`
+        and slices of X instead.
 
         Parameters
         ----------
@@ -137,12 +150,17 @@ class PredictionMixin:
             scipy.sparse CSR matrix when there are more than 1000 labels, else
             a dense ndarray.
         """
-        inputs = self._kernel_inputs(self._validate_X(X))  # validates (NotFittedError) before reading classes_
+        X = self._validate_X(X)  # validates (NotFittedError) before reading classes_
+        n_classes = len(self.classes_)
+        if self._is_multilabel and dense_label_sets(n_classes):  # a dense n x L int64 indicator
+            _, positions = dense_label_sets_bytes(X.shape[0], n_classes, self.label_cardinality_)
+            check_output_memory(X.shape[0], n_classes, "predict", extra_bytes=positions)
+        inputs = self._kernel_inputs(X)
         if self._is_multilabel:
             rows, Z = inputs
             blocks = class_blocks(rows, Z, self._scoring_coef(), self.intercept_, self.tree_.arrays, "proba",
                                   n_threads(self.n_jobs), self._score_scale)  # fmt: skip
-            return label_sets((p for _, _, p in blocks), rows.X.shape[0], len(self.classes_), self.label_cardinality_)
+            return label_sets(blocks, rows.X.shape[0], n_classes, self.label_cardinality_)
         return self.classes_[self._top_k_codes(inputs, 1)[0][:, 0]]
 
     def predict_top_k(self, X, k=5, return_scores=False):
@@ -220,6 +238,7 @@ class PredictionMixin:
             return blockwise_score(self, X, y, sample_weight, self._is_multilabel)
         if not self._is_multilabel:
             check_is_fitted(self)
+            check_sparse_2d(y)  # scikit-learn's accuracy fails on a 1-D sparse y with an UnboundLocalError
             return super().score(X, y, sample_weight=sample_weight)
         X = self._validate_X(X)
         n_samples, n_labels = X.shape[0], len(self.classes_)

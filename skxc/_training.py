@@ -330,9 +330,9 @@ class TrainingMixin:
         self.classes_ = classes
         self._set_kind(multilabel)
         split = None
+        if multilabel:  # of the rows this fit trains on, also for a warm start (predict's threshold)
+            self.label_cardinality_ = label_cardinality(Y, sample_weight)
         if not warm:
-            if multilabel:
-                self.label_cardinality_ = label_cardinality(Y, sample_weight)
             split = self._initialize(X, codes, pair_weight, rng, example_row, on_split)
         else:  # a warm start of a streamed model: its start follows these rows too
             self._convert_adagrad()

@@ -74,16 +74,19 @@ def machine() -> dict:
     return {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()}
 
 
-def json_output(parser, out: str | os.PathLike, stem: str) -> Path:
+def json_output(parser, out: str | os.PathLike, stem: str, name: str | None = None) -> Path:
     """The JSON file of a script that writes one: ``out`` itself if it ends in ``.json``, else
-    ``out/<stem>.json`` (``out`` a directory, as every script's ``--out``).
+    ``out/<stem>[_<name>].json`` (``out`` a directory, as every script's ``--out``); ``parser.error`` if
+    both a ``.json`` file and ``--name`` are given (the name would be ignored).
 
     Checked before the run, so that a bad path fails at once rather than after the measurements:
     the directory is made if missing, and ``parser.error`` exits if it cannot be made or written to,
     or if the file's path is a directory."""
     path = Path(out)
+    if path.suffix == ".json" and name:
+        parser.error(f"--out {out} names the file, so --name {name} would be ignored: give one of them")
     if path.suffix != ".json":
-        path = path / f"{stem}.json"
+        path = path / (f"{stem}_{name}.json" if name else f"{stem}.json")
     if path.is_dir():
         parser.error(f"--out {out}: {path} is a directory")
     try:

@@ -53,7 +53,7 @@ def main() -> None:
         "--name", default=None, help="output file data_parallel_<NAME>.json (default data_parallel.json)"
     )
     args = parser.parse_args()
-    path = json_output(parser, args.out, "data_parallel" + (f"_{args.name}" if args.name else ""))
+    path = json_output(parser, args.out, "data_parallel", args.name)
     X, y = load_split(args.data, "train")
     Xt, yt = load_split(args.data, "test")
     Xt, yt = Xt[: args.test_rows], yt[: args.test_rows]

@@ -288,7 +288,7 @@ def main() -> None:
     parser.add_argument("--name", default=None, help="output file scaling_<NAME>.json (default scaling.json)")
     parser.add_argument("--frozen-data", help="also run the frozen section on this data set (e.g. ptb-nextword)")
     args = parser.parse_args()
-    path = json_output(parser, args.out, "scaling" + (f"_{args.name}" if args.name else ""))
+    path = json_output(parser, args.out, "scaling", args.name)
     try:
         results = json.loads(path.read_text()) if path.exists() else {}
     except (OSError, ValueError) as exc:

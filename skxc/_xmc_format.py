@@ -44,7 +44,11 @@ def load_xmc_file(f):
     The file is read about a million characters at a time: beyond the
     returned matrices, the memory used is about half their size (while they
     are assembled) plus about 10 MiB (more if a line is longer than a
-    million characters), whatever the size of the file.
+    million characters), whatever the size of the file. Two rare kinds of
+    file are read pair by pair in Python, many times slower, with the same
+    result: a header ``D`` above ``2**53`` (feature indices that float64
+    cannot hold exactly) and fields separated by the control characters
+    ``\\x1c``-``\\x1f`` (which NumPy's parser does not take as whitespace).
 
     Parameters
     ----------

@@ -54,3 +54,14 @@ def test_scripts_check_out_first(tmp_path, module):
     proc = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "cannot make the directory" in proc.stderr
+
+
+def test_a_name_goes_into_the_directory_file_name(tmp_path):
+    assert json_output(_parser(), str(tmp_path), "scaling", "s33") == tmp_path / "scaling_s33.json"
+
+
+def test_a_name_with_a_json_file_is_an_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        json_output(_parser(), str(tmp_path / "x.json"), "scaling", "s33")
+    assert exc.value.code == 2
+    assert "--name s33 would be ignored" in capsys.readouterr().err

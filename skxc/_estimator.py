@@ -486,7 +486,12 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
             label indicator matrix for multi-label training (rows without
             labels are skipped).
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights scaling each row's loss.
+            Non-negative weights scaling each row's loss. The adversarial
+            tree ``tree_`` counts them like repeated rows against its fixed
+            regularisation ``tree_alpha``, so their overall scale matters,
+            not only their ratios: weights summing to 1 (a distribution) make
+            the tree nearly uniform, weights multiplied by 1000 make it
+            sharper. Use counts, e.g. weights of mean 1.
 
         Returns
         -------

@@ -47,7 +47,10 @@ from ._tree_fit import class_segments, fit_tree, tree_depth
 from ._validation import (
     NONZERO_N_JOBS,
     check_finite_projection,
+    check_fitted_projection,
     check_many_class_targets,
+    check_output_memory,
+    check_projectable,
     encode_labels,
     reject_bool_numbers,
     unique_labels,
@@ -358,7 +361,11 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
             All classes the tree must have leaves for (a superset of ``y``);
             default: the classes present in ``y``.
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative row weights.
+            Non-negative row weights. They count like repeated rows against
+            the fixed regularisation ``alpha`` of each node, so their overall
+            scale matters, not only their ratios: weights multiplied by 1000
+            fit sharper splits, and weights summing to 1 (a distribution)
+            make the tree nearly uniform. Use counts, e.g. weights of mean 1.
 
         Returns
         -------
@@ -511,6 +518,7 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         # on fewer active columns than k the full-width projection's last components span no row (zero Z): they are
         # fitted as zeros, after the active columns' own (at most one per column)
         fitted = self.n_components_ if embedding is None else min(self.n_components_, X.shape[1])
+        check_projectable(X if means is None else means)
         seed = child_seed(rng)
         # in float64 (X is at most max_samples rows here): float32 X near the float32
         # limit would overflow inside the eigen/SVD solvers; all-zero or one-row X makes
@@ -537,6 +545,7 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
                 else:
                     proj = PCA(self.n_components_, svd_solver="auto", random_state=seed, copy=False)  # X: our copy
                 Zp = proj.fit_transform(X.astype(np.float64))
+        check_fitted_projection(Zp, X)
         if fitted < self.n_components_:
             proj, Zp = _zero_padded(proj, Zp, self.n_components_)
         self.projection_ = proj
@@ -667,7 +676,14 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         log_proba : ndarray of shape (n_samples, n_classes), float64
             Each row has logsumexp 0.
         """
+        return self._log_proba(X, "predict_log_proba")
+
+    def _log_proba(self, X, method):
+        """``predict_log_proba`` of X, its (n, C) float64 array checked against the available memory for ``method``."""
         Z = self._project(self._validate_X(X))
+        check_output_memory(
+            Z.shape[0], len(self.classes_), method, options="predict(X) (computed in blocks of rows); or {slices}"
+        )
         out = np.zeros((Z.shape[0], len(self.classes_)), dtype=np.float64)
         block = block_rows(2 * len(self.leaf_class_), 0)
         arrays = self.arrays
@@ -688,7 +704,7 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         proba : ndarray of shape (n_samples, n_classes), float64
             Rows sum to 1.
         """
-        return np.exp(self.predict_log_proba(X))
+        return np.exp(self._log_proba(X, "predict_proba"))
 
     def predict(self, X):
         """Most probable class under the tree.
@@ -703,8 +719,18 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         y_pred : ndarray of shape (n_samples,)
             Class labels.
         """
-        log_proba = self.predict_log_proba(X)  # validates and checks fitted first
-        return self.classes_[np.argmax(log_proba, axis=1)]
+        Z = self._project(self._validate_X(X))
+        n_classes = len(self.classes_)
+        block = block_rows(2 * len(self.leaf_class_), 0)  # the blocks of predict_log_proba: the same sums
+        codes = np.empty(Z.shape[0], dtype=np.intp)
+        buffer = np.empty((min(block, Z.shape[0]), n_classes), dtype=np.float64)
+        arrays = self.arrays
+        for start in range(0, Z.shape[0], block):
+            out = buffer[: min(block, Z.shape[0] - start)]
+            out.fill(0.0)
+            add_log_noise(Z[start : start + block], arrays, out)
+            codes[start : start + out.shape[0]] = np.argmax(out, axis=1)
+        return self.classes_[codes]
 
     def log_proba_of(self, X, y):
         """Compute log p_n(y_i | x_i) of given labels, O(k log C) per row.
@@ -740,8 +766,9 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
             Input rows.
         n_samples : int, default=1
             Draws per row.
-        random_state : int, RandomState instance or None, default=None
-            Seed of the draws; None uses ``self.random_state``.
+        random_state : int, RandomState instance, Generator or None, default=None
+            Seed of the draws; None uses ``self.random_state``. A
+            :class:`numpy.random.Generator` is drawn from (advanced).
         return_log_proba : bool, default=False
             Also return log p_n of each drawn class.
 
@@ -754,8 +781,25 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         """
         if isinstance(n_samples, bool) or not isinstance(n_samples, Integral) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
+        if not isinstance(return_log_proba, (bool, np.bool_)):
+            raise TypeError(f"return_log_proba must be a bool; got {return_log_proba!r}.")
+        if random_state is None:
+            random_state = self.random_state
+        if isinstance(random_state, np.random.Generator):
+            rng = random_state
+        elif (
+            random_state is None
+            or isinstance(random_state, np.random.RandomState)
+            or (isinstance(random_state, Integral) and not isinstance(random_state, bool))
+        ):
+            rng = seed_rng(random_state)  # an integer outside [0, 2**32) gets numpy's ValueError
+        else:
+            raise TypeError(
+                "random_state must be None, an int, a numpy RandomState or a numpy Generator; "
+                f"got {random_state!r} of type {type(random_state).__name__}."
+            )
         Z = self._project(self._validate_X(X))
-        state = seed_states(seed_rng(self.random_state if random_state is None else random_state), 1)[0]
+        state = seed_states(rng, 1)[0]
         codes = np.empty((Z.shape[0], n_samples), dtype=np.int64)
         log_proba = np.empty((Z.shape[0], n_samples), dtype=np.float64)
         a = self.arrays

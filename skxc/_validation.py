@@ -144,6 +144,32 @@ def check_finite_projection(Z: np.ndarray) -> np.ndarray:
     return Z
 
 
+TOO_LARGE_TO_PROJECT = (
+    "Input X contains values too large for the tree's projection: the sums of their squares overflow float64 "
+    "(largest absolute value {largest:.3g}). Scale the features, e.g. with StandardScaler, MaxAbsScaler or normalize."
+)
+
+
+def check_projectable(X) -> None:
+    """ValueError if the projection of X (dense or CSR, finite) would overflow float64: its solvers sum squares of
+    entries over rows (covariance) or over features (row norms), so entries above sqrt(float64 max) / sqrt(max(n_rows,
+    n_features)) may make them inf or NaN (an all-zero projection, or "Eigenvalues did not converge")."""
+    data = X.data if sp.issparse(X) else X
+    if data.size == 0 or data.dtype.itemsize <= 4:  # float32 entries square to at most ~1e77: no scan
+        return
+    largest = float(np.max(np.abs(data)))
+    if largest > np.sqrt(np.finfo(np.float64).max / max(X.shape[0], X.shape[1], 1)):
+        raise ValueError(TOO_LARGE_TO_PROJECT.format(largest=largest))
+
+
+def check_fitted_projection(Zp: np.ndarray, X) -> None:
+    """ValueError if the projected training rows ``Zp`` are not finite (X too large for the projection's solver)."""
+    if not np.all(np.isfinite(Zp)):
+        data = X.data if sp.issparse(X) else X
+        largest = float(np.max(np.abs(data))) if data.size else 0.0
+        raise ValueError(TOO_LARGE_TO_PROJECT.format(largest=largest))
+
+
 def _writeable(a: np.ndarray) -> np.ndarray:
     """``a``, copied if read-only (e.g. a joblib memmap): numba types read-only
     arrays differently, so passing one would compile a second kernel signature."""
@@ -409,7 +435,7 @@ UNCHECKED_OUTPUT_BYTES = 2**26
 
 def check_output_memory(
     n_rows: int, n_columns: int, method: str, bytes_per_entry: int = 8, dense_label_sets: bool = False,
-    extra_bytes: int = 0,
+    extra_bytes: int = 0, options: str | None = None,
 ) -> None:  # fmt: skip
     """Raise ModelMemoryError (a ValueError) if ``method``'s (n_rows, n_columns) results, ``bytes_per_entry`` bytes
     per entry in all (one float64 array: 8), would need more than ``MEMORY_HEADROOM`` of the available memory:
@@ -418,7 +444,9 @@ def check_output_memory(
     ``extra_bytes``: held with them (the label positions a dense multi-label ``predict`` fills its array from).
     ``method`` "predict": a multi-label model's dense n x L int64 label indicator. ``dense_label_sets``: the
     model is multi-label and its ``predict`` returns such an array too (at most
-    ``skxc._multilabel.SPARSE_PREDICT_LABELS`` labels), so the message does not offer it instead."""
+    ``skxc._multilabel.SPARSE_PREDICT_LABELS`` labels), so the message does not offer it instead. ``options``:
+    the alternatives the message offers, instead of the classifier's (an :class:`AuxiliaryTree` has no top-k)."""
+    offered = options
     need = n_rows * n_columns * bytes_per_entry + extra_bytes
     if need <= UNCHECKED_OUTPUT_BYTES:
         return
@@ -447,6 +475,8 @@ def check_output_memory(
             "predict_top_k(X, k, return_scores=True) for the k most probable classes and their probabilities; "
             f"predict(X) (computed in blocks of rows); or {slices}"
         )
+    if offered is not None:
+        options = offered.format(slices=slices)
     raise ModelMemoryError(
         f"{method} would return {what} ({need / 2**30:.1f} GiB), but only {avail / 2**30:.1f} GiB of memory is "
         f"available and the guard keeps {1 - MEMORY_HEADROOM:.0%} of it free. Options: {options}."

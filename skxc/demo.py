@@ -20,14 +20,36 @@ from . import AdversarialSoftmaxClassifier
 from .datasets import make_hierarchical_classification
 
 
+def _int_at_least(minimum: int, maximum: int | None = None, nonzero: bool = False):
+    """An argparse ``type``: an integer in [minimum, maximum] (and not 0 if ``nonzero``); argparse names the flag."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid integer: {text!r}") from None
+        if value < minimum or (maximum is not None and value > maximum) or (nonzero and value == 0):
+            if nonzero:
+                wanted = "a nonzero integer"
+            elif maximum is None:
+                wanted = f"an integer of at least {minimum}"
+            else:
+                wanted = f"an integer between {minimum} and {maximum}"
+            raise argparse.ArgumentTypeError(f"must be {wanted}; got {value}")
+        return value
+
+    return parse
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m skxc.demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--n-samples", type=int, default=100_000)
-    parser.add_argument("--n-classes", type=int, default=2000)
-    parser.add_argument("--n-features", type=int, default=64)
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--n-jobs", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
+    # n_samples: a 20 % test split of at least one row
+    parser.add_argument("--n-samples", type=_int_at_least(5), default=100_000)
+    parser.add_argument("--n-classes", type=_int_at_least(2), default=2000)
+    parser.add_argument("--n-features", type=_int_at_least(1), default=64)
+    parser.add_argument("--epochs", type=_int_at_least(1), default=5)
+    parser.add_argument("--n-jobs", type=_int_at_least(-(2**31), nonzero=True), default=1)
+    parser.add_argument("--seed", type=_int_at_least(0, 2**32 - 1), default=0)
     args = parser.parse_args(argv)
 
     t0 = time.perf_counter()

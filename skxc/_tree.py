@@ -685,11 +685,26 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
             Z.shape[0], len(self.classes_), method, options="predict(X) (computed in blocks of rows); or {slices}"
         )
         out = np.zeros((Z.shape[0], len(self.classes_)), dtype=np.float64)
+        for _ in self._log_proba_blocks(Z, out):
+            pass
+        return out
+
+    def _log_proba_blocks(self, Z, out=None):
+        """``(start, stop, log_proba)`` of the projected rows ``Z`` in row blocks: slices of ``out`` (float64
+        (n, C) zeros) if given, else of one buffer reused from block to block."""
         block = block_rows(2 * len(self.leaf_class_), 0)
         arrays = self.arrays
+        if out is None:
+            buffer = np.empty((min(block, Z.shape[0]), len(self.classes_)), dtype=np.float64)
         for start in range(0, Z.shape[0], block):
-            add_log_noise(Z[start : start + block], arrays, out[start : start + block])
-        return out
+            stop = min(start + block, Z.shape[0])
+            if out is None:
+                part = buffer[: stop - start]
+                part.fill(0.0)
+            else:
+                part = out[start:stop]
+            add_log_noise(Z[start:stop], arrays, part)
+            yield start, stop, part
 
     def predict_proba(self, X):
         """Compute the probabilities p_n(c|x) of all classes.
@@ -720,16 +735,9 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
             Class labels.
         """
         Z = self._project(self._validate_X(X))
-        n_classes = len(self.classes_)
-        block = block_rows(2 * len(self.leaf_class_), 0)  # the blocks of predict_log_proba: the same sums
         codes = np.empty(Z.shape[0], dtype=np.intp)
-        buffer = np.empty((min(block, Z.shape[0]), n_classes), dtype=np.float64)
-        arrays = self.arrays
-        for start in range(0, Z.shape[0], block):
-            out = buffer[: min(block, Z.shape[0] - start)]
-            out.fill(0.0)
-            add_log_noise(Z[start : start + block], arrays, out)
-            codes[start : start + out.shape[0]] = np.argmax(out, axis=1)
+        for start, stop, log_proba in self._log_proba_blocks(Z):  # predict_log_proba's blocks: the same sums
+            codes[start:stop] = np.argmax(log_proba, axis=1)
         return self.classes_[codes]
 
     def log_proba_of(self, X, y):

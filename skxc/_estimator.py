@@ -140,7 +140,11 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
 
     n_components : int in [0, 1024], default=16
         Dimension k of the projection the tree is fitted on ("adversarial"
-        only); 0 gives an unconditional tree (class frequencies).
+        only); 0 gives an unconditional tree: the training rows' class
+        frequencies pulled towards a balanced tree by ``tree_alpha``, the
+        more the fewer rows (see ``n_components`` of :class:`AuxiliaryTree`;
+        ``noise="frequency"`` uses the add-one smoothed frequencies as they
+        are).
 
     tree_projection : {"auto", "svd", "centroids"}, default="auto"
         The directions the tree splits on ("adversarial" only; see

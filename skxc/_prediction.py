@@ -32,6 +32,25 @@ __all__ = ["PredictionMixin"]
 #: The public method that returns each kind of all-classes output (for error messages).
 _METHODS = {"scores": "decision_function", "proba": "predict_proba", "log_proba": "predict_log_proba"}
 
+#: The output memory guard's wording (``check_output_memory``'s templates): what each method would return and
+#: the options its message offers instead.
+_ALL_CLASSES = "a {n_rows:,} x {n_columns:,} float64 array"
+_ALL_CLASSES_OPTIONS = (
+    "predict_top_k(X, k, return_scores=True) for the k most probable classes and their probabilities; "
+    "predict(X) (computed in blocks of rows); or {slices}"
+)
+_ALL_LABELS_OPTIONS = (  # a multi-label model whose predict returns a dense array as large: not offered
+    "predict_top_k(X, k, return_scores=True) for the k most probable labels and their probabilities; "
+    "or {slices} (predict returns a dense {n_rows:,} x {n_columns:,} int64 array, as large)"
+)
+_LABEL_SETS = "a {n_rows:,} x {n_columns:,} int64 label indicator array and the label positions it is filled from"
+_LABEL_SETS_OPTIONS = (
+    "predict_top_k(X, k, return_scores=True) for each row's k most probable labels and their "
+    "probabilities (label_cardinality_ times a probability estimates the label's marginal); or {slices}"
+)
+_TOP_K = "{n_rows:,} x {n_columns:,} labels and scores"
+_TOP_K_OPTIONS = "{slices}, or a smaller k"
+
 
 class PredictionMixin:
     """Scores, probabilities, top-k and ``score`` of :class:`~skxc.AdversarialSoftmaxClassifier`."""
@@ -50,7 +69,8 @@ class PredictionMixin:
         X = self._validate_X(X)
         n_classes = len(self.classes_)
         dense_sets = self._is_multilabel and dense_label_sets(n_classes)  # predict is as large: not offered
-        check_output_memory(X.shape[0], n_classes, _METHODS[what], dense_label_sets=dense_sets)
+        options = _ALL_LABELS_OPTIONS if dense_sets else _ALL_CLASSES_OPTIONS
+        check_output_memory(_METHODS[what], X.shape[0], n_classes, _ALL_CLASSES, options)
         rows, Z = self._kernel_inputs(X)
         return all_classes(rows, Z, self._scoring_coef(), self.intercept_, self.tree_.arrays, what,
                            n_threads(self.n_jobs), self._score_scale)  # fmt: skip
@@ -154,7 +174,9 @@ class PredictionMixin:
         n_classes = len(self.classes_)
         if self._is_multilabel and dense_label_sets(n_classes):  # a dense n x L int64 indicator
             _, positions = dense_label_sets_bytes(X.shape[0], n_classes, self.label_cardinality_)
-            check_output_memory(X.shape[0], n_classes, "predict", extra_bytes=positions)
+            check_output_memory(
+                "predict", X.shape[0], n_classes, _LABEL_SETS, _LABEL_SETS_OPTIONS, extra_bytes=positions
+            )
         inputs = self._kernel_inputs(X)
         if self._is_multilabel:
             rows, Z = inputs
@@ -192,7 +214,7 @@ class PredictionMixin:
             raise ValueError(f"k must be an integer in [1, n_classes={len(self.classes_)}]; got {k!r}.")
         # the kernel's codes and scores (int64, float64), the labels, with return_scores the probabilities
         per_entry = 16 + self.classes_.dtype.itemsize + (8 if return_scores else 0)
-        check_output_memory(X.shape[0], k, "predict_top_k", per_entry)
+        check_output_memory("predict_top_k", X.shape[0], k, _TOP_K, _TOP_K_OPTIONS, per_entry)
         inputs = self._kernel_inputs(X)
         codes = self._top_k_codes(inputs, k)[0]
         top = self.classes_[codes]

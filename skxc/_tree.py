@@ -184,7 +184,19 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         ``n_features - 1`` (sparse; its active columns less one when the
         projection takes those alone: ``active_columns_``) or
         ``min(n_samples, n_features)`` (dense).
-        ``0`` fits an unconditional tree (class frequencies only).
+        ``0`` fits an unconditional tree, the same for every row: each node's
+        bias b alone splits the probability between its children, b
+        maximising ``R log sigmoid(b) + L log sigmoid(-b) - alpha b**2``
+        (R, L: the summed weights of the rows of the classes in its right and
+        left subtree). With ``alpha=0`` the tree gives the class frequencies
+        of the rows it is fitted on; ``alpha > 0`` pulls every split towards
+        an even one, so the tree lies between the frequencies and the
+        balanced tree whose every split is even (uniform when the number of
+        classes is a power of two; otherwise a class whose leaf's sibling is
+        a padding leaf gets twice the share of one whose sibling is a class),
+        the closer to the frequencies the more rows each node has. With the default ``alpha=10``, classes of 80, 40, 20 and 10 rows
+        (frequencies 0.53, 0.27, 0.13, 0.07) get 0.41, 0.28, 0.17 and 0.14; a
+        hundred times as many rows get 0.53, 0.27, 0.13 and 0.07.
 
     alpha : float, default=10.0
         L2 regularisation λ_n of each node's (w, b) on the standardised
@@ -226,7 +238,7 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         the best mean held-out log-likelihood log p_n(y|x): a tree fitted on
         classes with one or two rows each is over-confident on new rows, one
         fitted on many rows per class keeps a temperature near 1; with
-        ``n_components=0`` (class frequencies) it is 1 and no row is held out.
+        ``n_components=0`` (an unconditional tree) it is 1 and no row is held out.
         The value used is ``temperature_``.
 
     random_state : int, RandomState instance or None, default=None
@@ -465,7 +477,7 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         With "auto" and no held-out rows the temperature is 1.
         """
         self.temperature_ = 1.0
-        if self.n_components_ == 0 and self.temperature == "auto":  # unconditional: frequencies, nothing to calibrate
+        if self.n_components_ == 0 and self.temperature == "auto":  # unconditional: alpha alone smooths it
             return
         if self.temperature != "auto":
             tau = float(self.temperature)
@@ -682,8 +694,9 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         """``predict_log_proba`` of X, its (n, C) float64 array checked against the available memory for ``method``."""
         Z = self._project(self._validate_X(X))
         check_output_memory(
-            Z.shape[0], len(self.classes_), method, options="predict(X) (computed in blocks of rows); or {slices}"
-        )
+            method, Z.shape[0], len(self.classes_), "a {n_rows:,} x {n_columns:,} float64 array",
+            "predict(X) (computed in blocks of rows); or {slices}",  # an AuxiliaryTree has no predict_top_k
+        )  # fmt: skip
         out = np.zeros((Z.shape[0], len(self.classes_)), dtype=np.float64)
         for _ in self._log_proba_blocks(Z, out):
             pass
@@ -783,7 +796,11 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         Returns
         -------
         samples : ndarray of shape (n_rows, n_samples)
-            Drawn class labels (elements of ``classes_``).
+            Drawn class labels (elements of ``classes_``). The draws and
+            their log-probabilities (computed with or without
+            ``return_log_proba``) are checked against the available memory
+            before they are allocated: a ModelMemoryError (a ValueError) when
+            they would not fit, naming fewer draws or slices of X instead.
         log_proba : ndarray of shape (n_rows, n_samples), float64
             Only when ``return_log_proba`` is True.
         """
@@ -806,7 +823,15 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
                 "random_state must be None, an int, a numpy RandomState or a numpy Generator; "
                 f"got {random_state!r} of type {type(random_state).__name__}."
             )
-        Z = self._project(self._validate_X(X))
+        X = self._validate_X(X)
+        # the kernel's codes (int64) and log-probabilities (float64), then the labels
+        check_output_memory(
+            "sample", X.shape[0], n_samples, "{n_rows:,} x {n_columns:,} drawn classes and their log-probabilities",
+            "fewer draws per row per call (n_samples={n_columns:,} now), e.g. several calls that draw from one "
+            "numpy Generator passed as random_state; or {slices}",
+            16 + self.classes_.dtype.itemsize,
+        )  # fmt: skip
+        Z = self._project(X)
         state = seed_states(rng, 1)[0]
         codes = np.empty((Z.shape[0], n_samples), dtype=np.int64)
         log_proba = np.empty((Z.shape[0], n_samples), dtype=np.float64)

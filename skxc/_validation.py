@@ -434,19 +434,17 @@ UNCHECKED_OUTPUT_BYTES = 2**26
 
 
 def check_output_memory(
-    n_rows: int, n_columns: int, method: str, bytes_per_entry: int = 8, dense_label_sets: bool = False,
-    extra_bytes: int = 0, options: str | None = None,
-) -> None:  # fmt: skip
+    method: str, n_rows: int, n_columns: int, what: str, options: str, bytes_per_entry: int = 8, extra_bytes: int = 0
+) -> None:
     """Raise ModelMemoryError (a ValueError) if ``method``'s (n_rows, n_columns) results, ``bytes_per_entry`` bytes
-    per entry in all (one float64 array: 8), would need more than ``MEMORY_HEADROOM`` of the available memory:
-    they are allocated before they are filled, so without this the process would be killed part-way through
-    (Linux overcommits) rather than get an error. Results of at most ``UNCHECKED_OUTPUT_BYTES`` pass unchecked.
-    ``extra_bytes``: held with them (the label positions a dense multi-label ``predict`` fills its array from).
-    ``method`` "predict": a multi-label model's dense n x L int64 label indicator. ``dense_label_sets``: the
-    model is multi-label and its ``predict`` returns such an array too (at most
-    ``skxc._multilabel.SPARSE_PREDICT_LABELS`` labels), so the message does not offer it instead. ``options``:
-    the alternatives the message offers, instead of the classifier's (an :class:`AuxiliaryTree` has no top-k)."""
-    offered = options
+    per entry in all (one float64 array: 8), plus ``extra_bytes`` held with them, would need more than
+    ``MEMORY_HEADROOM`` of the available memory: they are allocated before they are filled, so without this the
+    process would be killed part-way through (Linux overcommits) rather than get an error. Results of at most
+    ``UNCHECKED_OUTPUT_BYTES`` pass unchecked.
+
+    The caller words the message: "``method`` would return ``what`` (its GiB), but only ... Options:
+    ``options``." ``what`` and ``options`` are templates, formatted only when the guard raises, with the fields
+    ``n_rows``, ``n_columns`` and ``slices`` ("``method`` on slices of X, a few thousand rows at a time")."""
     need = n_rows * n_columns * bytes_per_entry + extra_bytes
     if need <= UNCHECKED_OUTPUT_BYTES:
         return
@@ -454,32 +452,11 @@ def check_output_memory(
     if avail is None or need <= MEMORY_HEADROOM * avail:
         return
     slices = f"{method} on slices of X, a few thousand rows at a time"
-    if method == "predict_top_k":
-        what = f"{n_rows:,} x {n_columns:,} labels and scores"
-        options = "predict_top_k on slices of X, a few thousand rows at a time, or a smaller k"
-    elif method == "predict":
-        what = f"a {n_rows:,} x {n_columns:,} int64 label indicator array and the label positions it is filled from"
-        options = (
-            "predict_top_k(X, k, return_scores=True) for each row's k most probable labels and their "
-            f"probabilities (label_cardinality_ times a probability estimates the label's marginal); or {slices}"
-        )
-    elif dense_label_sets:
-        what = f"a {n_rows:,} x {n_columns:,} float64 array"
-        options = (
-            "predict_top_k(X, k, return_scores=True) for the k most probable labels and their probabilities; "
-            f"or {slices} (predict returns a dense {n_rows:,} x {n_columns:,} int64 array, as large)"
-        )
-    else:
-        what = f"a {n_rows:,} x {n_columns:,} float64 array"
-        options = (
-            "predict_top_k(X, k, return_scores=True) for the k most probable classes and their probabilities; "
-            f"predict(X) (computed in blocks of rows); or {slices}"
-        )
-    if offered is not None:
-        options = offered.format(slices=slices)
+    fields = {"n_rows": n_rows, "n_columns": n_columns, "slices": slices}
     raise ModelMemoryError(
-        f"{method} would return {what} ({need / 2**30:.1f} GiB), but only {avail / 2**30:.1f} GiB of memory is "
-        f"available and the guard keeps {1 - MEMORY_HEADROOM:.0%} of it free. Options: {options}."
+        f"{method} would return {what.format(**fields)} ({need / 2**30:.1f} GiB), but only {avail / 2**30:.1f} GiB "
+        f"of memory is available and the guard keeps {1 - MEMORY_HEADROOM:.0%} of it free. "
+        f"Options: {options.format(**fields)}."
     )
 
 

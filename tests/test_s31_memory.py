@@ -81,3 +81,85 @@ def test_the_guard_offers_sparse_weights_only_with_negative_sampling(monkeypatch
     assert 'weights="sparse"' not in str(exact.value) and "factored" in str(exact.value)
     with pytest.raises(validation.ModelMemoryError, match='weights="sparse"'):
         AdversarialSoftmaxClassifier(random_state=0, weights="dense").fit(X, y)
+
+
+# -- stop 34: make_hierarchical_classification ------------------------------------------------------------------
+
+
+def _generation_peak(**params):
+    """tracemalloc's peak (NumPy reports its allocations to it) while the data are generated."""
+    import tracemalloc
+
+    from skxc.datasets import make_hierarchical_classification
+
+    tracemalloc.start()
+    try:
+        make_hierarchical_classification(random_state=0, **params)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+#: Rows dominate; classes (their centres and offsets) dominate; unshuffled; one feature (per-row arrays count).
+GENERATED = [
+    {"n_samples": 20_000, "n_features": 32, "n_classes": 64},
+    {"n_samples": 500, "n_features": 64, "n_classes": 5000},
+    {"n_samples": 20_000, "n_features": 32, "n_classes": 64, "shuffle": False},
+    {"n_samples": 100_000, "n_features": 1, "n_classes": 2},
+]
+
+
+@pytest.mark.parametrize("params", GENERATED)
+def test_hierarchical_data_beyond_the_available_memory_gets_the_guard_error(monkeypatch, params):
+    """A huge n_samples * n_features (or n_classes * n_features) was NumPy's MemoryError or, Linux overcommitting, a
+    killed process: it is checked before anything is allocated."""
+    from skxc.datasets import make_hierarchical_classification
+
+    peak = _generation_peak(**params)
+    monkeypatch.setattr(validation, "UNCHECKED_OUTPUT_BYTES", 0)
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: int(0.9 * peak / validation.MEMORY_HEADROOM))
+    with pytest.raises(validation.ModelMemoryError) as err:
+        make_hierarchical_classification(random_state=0, **params)
+    assert isinstance(err.value, ValueError)
+    names = f"n_samples={params['n_samples']:,}, n_features={params['n_features']:,}, n_classes={params['n_classes']:,}"
+    assert names in str(err.value) and "Options: fewer rows (n_samples) or features (n_features)" in str(err.value)
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: int(1.3 * peak / validation.MEMORY_HEADROOM))
+    X, y = make_hierarchical_classification(random_state=0, **params)
+    assert X.shape == (params["n_samples"], params["n_features"]) and y.shape == (params["n_samples"],)
+
+
+@pytest.mark.parametrize("params", GENERATED)
+def test_the_hierarchical_data_guard_counts_the_real_peak(params):
+    """The guard's count is at least the peak and at most 5 % above it (20 % with one feature)."""
+    from skxc.datasets import _peak_bytes
+
+    n_classes = params["n_classes"]
+    count = _peak_bytes(params["n_samples"], params["n_features"], n_classes, max(1, (n_classes - 1).bit_length()))
+    peak = _generation_peak(**params)
+    assert peak <= count <= (1.2 if params["n_features"] == 1 else 1.05) * peak
+
+
+#: sha256 (first 16 hex digits) of X's and y's bytes, recorded before the guard (stop 34): the same random streams.
+HIERARCHICAL_HASHES = [
+    ({"random_state": 42}, "f566e80e38ebdf44"),
+    ({"n_samples": 500, "n_classes": 16, "random_state": 0}, "7bb8ef6f505c2e62"),
+    ({"n_samples": 2000, "n_features": 7, "n_classes": 3, "imbalance": 0, "shuffle": False, "random_state": 1},
+     "80f992659214fdaf"),
+    ({"n_samples": 300, "n_features": 50, "n_classes": 1000, "class_sep": 0.5, "decay": 1.3, "noise": 0.2,
+      "random_state": np.random.RandomState(5)}, "42573bfb38955770"),
+    ({"n_samples": 1, "n_features": 1, "n_classes": 2, "random_state": 7}, "7fdfdbfe6f711322"),
+    ({"n_samples": 10000, "n_features": 64, "n_classes": 257, "random_state": 3}, "9eb258c8ff11e6a5"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("params", "expected"), HIERARCHICAL_HASHES)
+def test_hierarchical_data_are_bit_identical_to_before_the_guard(params, expected):
+    import hashlib
+
+    from skxc.datasets import make_hierarchical_classification
+
+    if isinstance(params.get("random_state"), np.random.RandomState):
+        params = {**params, "random_state": np.random.RandomState(5)}  # a fresh one for each run
+    X, y = make_hierarchical_classification(**params)
+    assert X.dtype == np.float64 and y.dtype == np.int64
+    assert hashlib.sha256(X.tobytes() + y.tobytes()).hexdigest()[:16] == expected

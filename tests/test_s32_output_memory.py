@@ -105,3 +105,66 @@ def test_small_outputs_do_not_read_the_available_memory(monkeypatch, fitted):
     monkeypatch.setattr(validation, "available_memory_bytes", unexpected)
     assert clf.predict_proba(X[:1]).shape == (1, 30)
     assert clf.predict_top_k(X[:1], k=5, return_scores=True)[0].shape == (1, 5)
+
+
+# -- stop 34: the guard is generic, its callers word the messages -----------------------------------------------
+
+
+def test_the_output_guard_takes_the_callers_wording(monkeypatch):
+    """check_output_memory does the arithmetic and the raise; what is returned and the options are the caller's
+    templates (n_rows, n_columns, slices), formatted only when it raises."""
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: 100)
+    args = ("frobnicate", 3, 4, "{n_rows:,} x {n_columns:,} widgets", "fewer widgets; or {slices}")
+    validation.check_output_memory(*args, bytes_per_entry=2, extra_bytes=56)  # 80 bytes: within 80 % of 100
+    with pytest.raises(validation.ModelMemoryError) as err:
+        validation.check_output_memory(*args, bytes_per_entry=2, extra_bytes=57)
+    assert str(err.value) == (
+        "frobnicate would return 3 x 4 widgets (0.0 GiB), but only 0.0 GiB of memory is available and the guard "
+        "keeps 20% of it free. Options: fewer widgets; or frobnicate on slices of X, a few thousand rows at a time."
+    )
+    monkeypatch.setattr(validation, "UNCHECKED_OUTPUT_BYTES", 10**6)  # small results are not checked
+    validation.check_output_memory(*args, bytes_per_entry=2, extra_bytes=57)
+
+
+def _guard_message(call):
+    with pytest.raises(validation.ModelMemoryError) as err:
+        call()
+    return str(err.value)
+
+
+def test_the_guard_messages_keep_their_text(monkeypatch, fitted):
+    """The text users see, as it was before the callers took over the wording (stop 34)."""
+    from skxc import AuxiliaryTree
+
+    clf, X = fitted
+    rng = np.random.default_rng(1)
+    Y = (rng.random((300, 30)) < 0.1).astype(np.int64)
+    Y[np.arange(300), np.arange(300) % 30] = 1
+    multilabel = AdversarialSoftmaxClassifier(random_state=0, max_iter=1).fit(X, Y)  # 30 labels: a dense predict
+    tree = AuxiliaryTree(n_components=4, random_state=0).fit(X, np.arange(300) % 6)
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: 1000)
+    tail = "(0.0 GiB), but only 0.0 GiB of memory is available and the guard keeps 20% of it free. Options: "
+    slices = "on slices of X, a few thousand rows at a time"
+    assert _guard_message(lambda: clf.predict_proba(X)) == (
+        f"predict_proba would return a 300 x 30 float64 array {tail}predict_top_k(X, k, return_scores=True) for "
+        f"the k most probable classes and their probabilities; predict(X) (computed in blocks of rows); or "
+        f"predict_proba {slices}."
+    )
+    assert _guard_message(lambda: multilabel.decision_function(X)) == (
+        f"decision_function would return a 300 x 30 float64 array {tail}predict_top_k(X, k, return_scores=True) "
+        f"for the k most probable labels and their probabilities; or decision_function {slices} (predict returns "
+        "a dense 300 x 30 int64 array, as large)."
+    )
+    assert _guard_message(lambda: multilabel.predict(X)) == (
+        "predict would return a 300 x 30 int64 label indicator array and the label positions it is filled from "
+        f"{tail}predict_top_k(X, k, return_scores=True) for each row's k most probable labels and their "
+        "probabilities (label_cardinality_ times a probability estimates the label's marginal); or predict "
+        f"{slices}."
+    )
+    assert _guard_message(lambda: clf.predict_top_k(X, k=5, return_scores=True)) == (
+        f"predict_top_k would return 300 x 5 labels and scores {tail}predict_top_k {slices}, or a smaller k."
+    )
+    assert _guard_message(lambda: tree.predict_log_proba(X)) == (
+        f"predict_log_proba would return a 300 x 6 float64 array {tail}predict(X) (computed in blocks of rows); "
+        f"or predict_log_proba {slices}."
+    )

@@ -75,6 +75,31 @@ def test_sample_accepts_a_generator_and_checks_its_arguments(tree, data):
     assert samples.shape == log_proba.shape == (5, 2)
 
 
+@pytest.mark.parametrize("labels", ["ints", "strings"])
+def test_sample_beyond_the_available_memory_gets_the_guard_error(monkeypatch, data, labels):
+    """sample's n_rows x n_samples codes (int64), log-probabilities (float64) and labels are checked before they are
+    allocated (stop 34): a huge n_samples was NumPy's MemoryError or, Linux overcommitting, a killed process."""
+    X, y = data
+    if labels == "strings":
+        y = np.array(["class-a", "b", "c", "d", "e", "f"])[y]  # <U7: 28 bytes a label
+    tree = AuxiliaryTree(n_components=4, random_state=0).fit(X, y)
+    expected = tree.sample(X, 50, random_state=0, return_log_proba=True)
+    monkeypatch.setattr(validation, "UNCHECKED_OUTPUT_BYTES", 0)
+    need = X.shape[0] * 50 * (16 + tree.classes_.dtype.itemsize)
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: int(need / validation.MEMORY_HEADROOM) - 8)
+    for return_log_proba in (False, True):  # the log-probabilities are computed either way
+        with pytest.raises(validation.ModelMemoryError, match="sample would return 300 x 50 drawn classes") as err:
+            tree.sample(X, 50, random_state=0, return_log_proba=return_log_proba)
+        assert isinstance(err.value, ValueError)
+        assert "n_samples=50" in str(err.value) and "sample on slices of X" in str(err.value)
+    assert tree.sample(X, 49, random_state=0).shape == (300, 49)  # fewer draws
+    assert tree.sample(X[:150], 50, random_state=0).shape == (150, 50)  # a slice of X
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: int(need / validation.MEMORY_HEADROOM) + 8)
+    samples, log_proba = tree.sample(X, 50, random_state=0, return_log_proba=True)  # within the guard: as before
+    np.testing.assert_array_equal(samples, expected[0])
+    np.testing.assert_array_equal(log_proba, expected[1])
+
+
 @pytest.mark.parametrize(
     ("argv", "flag"),
     [(["--n-samples", "0"], "--n-samples"), (["--epochs", "-1"], "--epochs"), (["--n-jobs", "0"], "--n-jobs")],

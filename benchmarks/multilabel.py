@@ -60,7 +60,8 @@ Systems (``--systems``, default all four, run in the order given on each data se
 A fastText system may carry parameter overrides, e.g.
 ``--systems fasttext-ova:lr=0.05:epoch=25`` (that is how the grid on the
 validation splits was run), and so may skxc, e.g. ``skxc:centroid_blend=0``
-(the model without the centroid blend) or ``skxc:max_iter=10``.
+(the model without the centroid blend) or ``skxc:max_iter=10``; ``skxc:row_weight_power=1``
+fits with row weights ``1 / |Y_i|`` (``row_weights``: every row's labels weigh as much in all).
 
 Usage::
 
@@ -136,10 +137,23 @@ def metrics(Yt, top, prop) -> dict:
 
 
 def run_skxc(X, Y, Xt, seed: int, repeats: int = 1, runs: list | None = None, **params):
-    """``(top 5, fit seconds, predict seconds)``; ``repeats`` and ``runs``: see ``_peers.timed_fit_top5``."""
+    """``(top 5, fit seconds, predict seconds)``; ``repeats`` and ``runs``: see ``_peers.timed_fit_top5``.
+
+    ``row_weight_power=g`` (not an estimator parameter) fits with ``sample_weight`` from :func:`row_weights`.
+    """
+    power = params.pop("row_weight_power", None)
     clf = AdversarialSoftmaxClassifier(random_state=seed, n_jobs=1, **params)
-    fit_s, predict_s, top = timed_fit_top5(clf, (X, Y), Xt, repeats=repeats, runs=runs)
+    fit_args = (X, Y) if power is None else (X, Y, row_weights(Y, power))
+    fit_s, predict_s, top = timed_fit_top5(clf, fit_args, Xt, repeats=repeats, runs=runs)
     return top, fit_s, predict_s
+
+
+def row_weights(Y, power: float) -> np.ndarray:
+    """Row weights ``|Y_i| ** -power`` (1 for rows without labels), scaled to mean 1 over the rows with labels:
+    ``power=1`` gives every row's labels the same total weight (pick-all-labels normalised, Menon et al. 2019)."""
+    n_labels = np.asarray((sp.csr_matrix(Y) != 0).sum(axis=1), dtype=np.float64).ravel()  # stored zeros: no label
+    w = np.where(n_labels > 0, np.maximum(n_labels, 1.0) ** -float(power), 1.0)
+    return w / w[n_labels > 0].mean()
 
 
 def run_plt(X, Y, Xt, seed: int, repeats: int = 1, runs: list | None = None) -> tuple[np.ndarray, float, float]:
@@ -232,10 +246,17 @@ def display_name(system: str) -> str:
 def describe(system: str, seed: int) -> str:
     """One line of the markdown header: what the system is."""
     if system.split(":")[0] == "skxc":
-        kw = "".join(f", {k}={v!r}" for k, v in skxc_system(system).items())
+        params = skxc_system(system)
+        power = params.pop("row_weight_power", None)
+        kw = "".join(f", {k}={v!r}" for k, v in params.items())
+        weights = (
+            ""
+            if power is None
+            else f" with `sample_weight=row_weights(Y, {power!r})` (rows weighted 1 / |Y_i|^{power})"
+        )
         return (
             f"{display_name(system)}: `AdversarialSoftmaxClassifier(random_state={seed}, n_jobs=1{kw})`, defaults "
-            "otherwise, on the label-indicator matrix; kernels compiled on a warm-up fit first (not timed)."
+            f"otherwise, on the label-indicator matrix{weights}; kernels compiled on a warm-up fit first (not timed)."
         )
     if system == "napkinxc-plt":
         return f"napkinXC PLT: `PLT(threads=1, seed={seed})`, defaults otherwise."

@@ -12,7 +12,14 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import _peers  # noqa: E402
-from benchmarks.multilabel import FASTTEXT_PARAMS, display_name, fasttext_system, skxc_system  # noqa: E402
+from benchmarks.multilabel import (  # noqa: E402
+    FASTTEXT_PARAMS,
+    describe,
+    display_name,
+    fasttext_system,
+    row_weights,
+    skxc_system,
+)
 
 
 def _data():
@@ -117,3 +124,13 @@ def test_skxc_system_overrides():
     }
     with pytest.raises(ValueError):
         fasttext_system("fasttext-ova:lr=fast")
+
+
+def test_row_weights_are_inverse_label_counts_scaled_to_mean_one_over_rows_with_labels():
+    _, Y, _ = _data()  # 2, 1, 0 (a stored zero only) and 3 labels
+    w = row_weights(Y, 1)
+    raw = np.array([1 / 2, 1.0, 1.0, 1 / 3])
+    np.testing.assert_allclose(w, raw / raw[[0, 1, 3]].mean())
+    np.testing.assert_allclose(row_weights(Y, 0), np.ones(4))
+    assert "sample_weight=row_weights(Y, 1)" in describe("skxc:row_weight_power=1", 0)
+    assert "row_weight_power" not in describe("skxc:row_weight_power=1", 0).split("`")[1]  # not a parameter

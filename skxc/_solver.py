@@ -202,7 +202,7 @@ def sgd_epoch(
             position = negative_sampling_epoch_hashed(
                 rows.indptr, rows.indices, rows.data, rows.codes, rows.sample_weight, rows.example_row,
                 rows.label_indptr, rows.label_indices, chunk, position, rows.Z, rows.log_noise, rows.row_offset,
-                coef.keys, coef.vals, coef.acc, coef.buffer, coef.shift, coef.shape[1], acc_factors, acc_total, intercept,
+                coef.keys, coef.vals, *coef.slot_words(), coef.buffer, coef.shift, coef.shape[1], acc_factors, acc_total, intercept,
                 acc_intercept, tree.node_weight, tree.node_bias, tree.leaf_class, params.n_negatives, lr, lr_end, alpha, l2,
                 states[t], budgets[t], inserted, stats[t], *sampling_scratch(params.n_negatives), slots[t],
                 rows.negative_inserts,

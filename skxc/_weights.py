@@ -115,6 +115,12 @@ class HashedWeights:
     def full(self) -> bool:
         return self.acc.shape[0] > 0
 
+    def slot_words(self) -> tuple[np.ndarray, np.ndarray]:
+        """The weights and the full-state sums (empty for the factored state) as C-contiguous float32 views of
+        the buffer, slot i's at ``[i * slot_bytes // 4]``: the hashed epoch's ``val_words`` and ``acc_words``."""
+        words = self.buffer.view(FLOAT)
+        return words[VAL_OFFSET // 4 :], (words[ACC_OFFSET // 4 :] if self.full else words[:0])
+
     @property
     def nbytes(self) -> int:
         return self.buffer.nbytes

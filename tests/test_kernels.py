@@ -615,7 +615,7 @@ _SHARED_HELPERS_SCRIPT = textwrap.dedent(
     warnings.simplefilter("ignore")
     from numba.core.registry import CPUDispatcher
     from skxc import AdversarialSoftmaxClassifier
-    from skxc._kernels import sgd
+    from skxc._kernels import hashed, sgd
 
     rng = np.random.default_rng(0)
     X = sp.random(300, 20, density=0.3, format="csr", random_state=0, dtype=np.float32)
@@ -623,8 +623,9 @@ _SHARED_HELPERS_SCRIPT = textwrap.dedent(
     for adagrad in ("factored", "full"):
         for weights in ("dense", "sparse"):
             AdversarialSoftmaxClassifier(weights=weights, adagrad=adagrad, max_iter=1, random_state=0).fit(X, y)
-    print(json.dumps({name: [str(s) for s in obj.signatures] for name, obj in vars(sgd).items()
-                      if isinstance(obj, CPUDispatcher) and obj.__module__ == sgd.__name__}))
+    print(json.dumps({mod.__name__.rsplit(".", 1)[1] + "." + name: [str(s) for s in obj.signatures]
+                      for mod in (sgd, hashed) for name, obj in vars(mod).items()
+                      if isinstance(obj, CPUDispatcher) and obj.__module__ == mod.__name__}))
     """
 )
 
@@ -633,7 +634,9 @@ _SHARED_HELPERS_SCRIPT = textwrap.dedent(
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="no signatures without the JIT")
 def test_hashed_epoch_shares_the_dense_epochs_helpers(tmp_path):
     """The sparse-weights epoch calls the dense epoch's helpers (``weight_step``...) with the same types:
-    after dense and sparse-weights fits, factored and full state, each of them has one signature.
+    after dense and sparse-weights fits, factored and full state, each of them has one signature. So do
+    the sparse-weights epoch itself (the same argument types for both states) and its
+    ``_resolve_and_score`` (no literal flag).
 
     An empty cache (helpers loaded with a cached kernel list no signatures), so it compiles: ~30-60 s.
     """
@@ -643,9 +646,12 @@ def test_hashed_epoch_shares_the_dense_epochs_helpers(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     signatures = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert signatures["weight_step"] and signatures["intercept_step"] and signatures["losses_and_gradients"]
-    several = {k: v for k, v in signatures.items() if len(v) > 1}
+    assert signatures["sgd.weight_step"] and signatures["sgd.intercept_step"]
+    assert signatures["sgd.losses_and_gradients"]
+    several = {k: v for k, v in signatures.items() if len(v) > 1 and k.startswith("sgd.")}
     assert not several, several
+    for kernel in ("hashed.negative_sampling_epoch_hashed", "hashed._resolve_and_score"):
+        assert len(signatures[kernel]) == 1, (kernel, signatures[kernel])
 
 
 # -- garbage collector paused while a kernel compiles ----------------------------------

@@ -152,18 +152,20 @@ def shift_of(capacity):
 
 @njit(**NJIT_HELPER)
 def _resolve_and_score(
-    indptr, indices, data, r, keys, shift, vals, key_base, slots, intercept_c, offset, insert_mask, always
+    indptr, indices, data, r, keys, shift, vals, key_base, slots, intercept_c, offset, insert_mask
 ):  # fmt: skip
     """xi_c(x_r) in float64 and the slot of each of the row's weights of class c.
 
-    An absent weight is inserted (value 0) if ``always``, or if the mask is empty or its feature's
-    ``insert_mask`` entry is set; otherwise it reads as 0 and gets slot -1, like an explicit zero of
-    x (never stored, not updated). Returns (xi, number of keys inserted).
+    An absent weight is inserted (value 0) if the mask is empty or its feature's ``insert_mask``
+    entry is set; otherwise it reads as 0 and gets slot -1, like an explicit zero of x (never
+    stored, not updated). Returns (xi, number of keys inserted). The epoch passes an empty slice of
+    the mask for a positive (insert on every feature) rather than a literal flag: numba compiles a
+    helper once per literal value it is called with (``Literal[bool](True)`` and ``(False)``).
     """
     s = np.float64(intercept_c) + offset
     inserted = 0
     start = indptr[r]
-    every = always or insert_mask.shape[0] == 0
+    every = insert_mask.shape[0] == 0
     for p in range(start, indptr[r + 1]):
         v = data[p]
         if v == 0.0:
@@ -194,7 +196,7 @@ def _update_slots(
     train the same model (to rounding). The weight of slot i is
     ``val_words[i * words_per_slot]`` and its full-state sum ``acc_words[i * words_per_slot]``
     (``acc_words`` empty for the factored state): contiguous float32 arrays over the table's buffer
-    (:func:`negative_sampling_epoch_hashed`), so that ``weight_step`` gets the array types the dense
+    (``HashedWeights.slot_words``), so that ``weight_step`` gets the array types the dense
     epoch gives it and compiles once for both layouts (the strided ``vals``/``acc`` views would
     compile another specialisation).
     """
@@ -252,7 +254,8 @@ def negative_sampling_epoch_hashed(
     row_offset,
     keys,
     vals,
-    acc,
+    val_words,
+    acc_words,
     buffer,
     shift,
     n_features,
@@ -282,9 +285,12 @@ def negative_sampling_epoch_hashed(
     The same examples, negatives, loss, gradients and Adagrad steps as the
     dense kernel (one thread: the same random sequence, so the same model up
     to rounding). Differences: weight (c, j) is looked up (and inserted) in
-    the table ``keys``/``vals``/``acc`` (module docstring; ``shift`` = 64 -
-    log2 capacity, keys c * n_features + j; ``buffer`` the uint8 array the three
-    are strided views of, for prefetching); ``row_offset`` float64 (n,) (or
+    the table ``keys``/``vals`` (module docstring; ``shift`` = 64 - log2
+    capacity, keys c * n_features + j; ``buffer`` the uint8 array they are
+    strided views of, for prefetching; ``val_words`` and ``acc_words`` the
+    table's weights and full-state sums as C-contiguous float32 arrays over
+    ``buffer``, slot i's at ``[i * words_per_slot]``, ``acc_words`` empty for
+    the factored state: ``HashedWeights.slot_words``); ``row_offset`` float64 (n,) (or
     empty) adds a fixed term to every class's score of row r (the part of the
     centroid start common to all classes, which the sparse layout does not
     store per class). It inserts at most ``budget`` new keys: before an
@@ -304,14 +310,14 @@ def negative_sampling_epoch_hashed(
     elsewhere that weight stays 0. A positive's update adds its weights on every feature.
     """
     slot_bytes = keys.strides[0]
-    # the weights (and full-state sums) as C-contiguous float32 arrays over the buffer, slot i's at
-    # [i * words_per_slot] (views, no copy): the update's weight_step then shares the dense epoch's
-    # specialisation instead of compiling one for the strided vals/acc
-    words = buffer.view(np.float32)
+    # the weights (and full-state sums) come as C-contiguous float32 arrays over the buffer, slot i's at
+    # [i * words_per_slot] (views, no copy), made in Python: the update's weight_step then shares the dense
+    # epoch's specialisation instead of compiling one for the strided vals/acc; the factored and the full
+    # state give the kernel the same argument types (one specialisation for both); no ``view`` overload
+    # to compile here
     words_per_slot = slot_bytes // 4
-    val_words = words[VAL_OFFSET // 4 :]
-    acc_words = words[ACC_OFFSET // 4 :] if acc.shape[0] > 0 else words[:0]
     per_example = 1 + n_negatives
+    every_feature = negative_inserts[:0]  # an empty mask: a positive inserts on every feature
     neg_class = class_scratch[0]
     next_class = class_scratch[1]
     neg_xi = score_scratch[0]
@@ -385,7 +391,7 @@ def negative_sampling_epoch_hashed(
             lp_pos = log_noise[e]
             xi_pos, new = _resolve_and_score(
                 indptr, indices, data, r, keys, shift, vals, c_pos * n_features, slots[:width], intercept[c_pos], offset,
-                negative_inserts, True,
+                every_feature,
             )  # fmt: skip
             used += new
             for m in range(n_negatives):
@@ -393,7 +399,7 @@ def negative_sampling_epoch_hashed(
                 if c >= 0:
                     neg_xi[m], new = _resolve_and_score(
                         indptr, indices, data, r, keys, shift, vals, c * n_features, slots[(m + 1) * width :],
-                        intercept[c], offset, negative_inserts, False,
+                        intercept[c], offset, negative_inserts,
                     )  # fmt: skip
                     used += new
             loss, g_pos, hard, n = losses_and_gradients(xi_pos, lp_pos, neg_class, neg_xi, neg_lp, w, alpha)

@@ -1,7 +1,7 @@
 """Out-of-the-box accuracy on long-tailed data: skxc at its defaults against napkinXC, nearest centroid and softmax.
 
 For each data set (a directory in the format of ``shared/data/*/``, ``generated``,
-``generated-many``, or ``DIR@min_rows=K`` / ``DIR@top=K[,rows=N]``: the classes of DIR with at
+``generated-many``, ``generated-embeddings``, or ``DIR@min_rows=K`` / ``DIR@top=K[,rows=N]``: the classes of DIR with at
 least K training rows / its K most frequent classes, see below) and
 each system, one run in its own child process with the same number of threads: top-1,
 top-5, fit seconds, predict seconds and peak memory, side by side in one markdown table
@@ -43,6 +43,9 @@ sentence embeddings: ``../shared/data/gcide-reverse@lsa=384`` is gcide-reverse's
 rows, a public stand-in for embedded text that no shared set has.
 ``generated-many`` is ``generated``'s generator with 1,000 classes and 100,000 training rows (100
 per class on average): with ptb-nextword, the shape of many rows per class.
+``generated-embeddings`` is the generator as dense embeddings of a long tail: 20,000 classes in 384
+dimensions, rows scaled to unit length, 76,000 training rows (median 2 per class), 24,000 test rows; the
+shape of embedded text (issue 13's third held-out set), with more signal than the LSA stand-in.
 """
 
 from __future__ import annotations
@@ -83,6 +86,18 @@ GENERATED_TRAIN = 10_000
 GENERATED_MANY = "generated-many"
 GENERATED_MANY_PARAMS = {"n_samples": 130_000, "n_features": 64, "n_classes": 1_000, "random_state": 0}
 GENERATED_MANY_TRAIN = 100_000
+# the same generator as dense embeddings of a long tail (the shape of issue 13's third held-out set, embedded
+# text): 20,000 classes (15,910 with training rows) in 384 dimensions, every row scaled to unit length,
+# 76,000 training rows (median 2 per class), 24,000 test rows
+GENERATED_EMBEDDINGS = "generated-embeddings"
+GENERATED_EMBEDDINGS_PARAMS = {"n_samples": 100_000, "n_features": 384, "n_classes": 20_000, "random_state": 0}
+GENERATED_EMBEDDINGS_TRAIN = 76_000
+#: name -> (generator parameters, training rows, rows scaled to unit length)
+GENERATED_SETS = {
+    GENERATED: (GENERATED_PARAMS, GENERATED_TRAIN, False),
+    GENERATED_MANY: (GENERATED_MANY_PARAMS, GENERATED_MANY_TRAIN, False),
+    GENERATED_EMBEDDINGS: (GENERATED_EMBEDDINGS_PARAMS, GENERATED_EMBEDDINGS_TRAIN, True),
+}
 _CHILD = "--_child"
 
 
@@ -193,14 +208,14 @@ def child_main(spec_path, out_path):
 
 
 def write_generated(out_dir, name: str = GENERATED) -> Path:
-    """The generated set ``name`` ("generated" or "generated-many") in the shared format (CSR npz + npy) in
+    """The generated set ``name`` (a key of ``GENERATED_SETS``) in the shared format (CSR npz + npy) in
     ``out_dir/name``."""
     from skxc.datasets import make_hierarchical_classification
 
-    params, n = (
-        (GENERATED_PARAMS, GENERATED_TRAIN) if name == GENERATED else (GENERATED_MANY_PARAMS, GENERATED_MANY_TRAIN)
-    )
+    params, n, unit_rows = GENERATED_SETS[name]
     X, y = make_hierarchical_classification(**params)
+    if unit_rows:
+        X /= np.linalg.norm(X, axis=1, keepdims=True)
     d = Path(out_dir) / name
     d.mkdir(parents=True, exist_ok=True)
     X = sp.csr_matrix(X.astype(np.float32))
@@ -294,7 +309,7 @@ def materialise(data_dir: str, tmp) -> tuple[Path, str]:
     """``(directory, name)`` of a data set argument: a directory as is; ``generated``, ``generated-many``,
     ``DIR@min_rows=K`` / ``DIR@top=K[,rows=N]``, ``DIR@bag=K`` and ``DIR@[min_rows=K,]lsa=K`` written to
     ``tmp`` (module docstring)."""
-    if data_dir in (GENERATED, GENERATED_MANY):
+    if data_dir in GENERATED_SETS:
         return write_generated(tmp, data_dir), data_dir
     if "@" in data_dir:
         source, spec = data_dir.rsplit("@", 1)
@@ -436,14 +451,12 @@ def markdown(result) -> str:
         f"(multinomial), only where n_classes ≤ {result['args']['logreg_max_classes']:,}",
     }
     lines += [text for system, text in peers.items() if system in result["args"]["systems"]]
-    for gen, params, n_train in (
-        (GENERATED, GENERATED_PARAMS, GENERATED_TRAIN),
-        (GENERATED_MANY, GENERATED_MANY_PARAMS, GENERATED_MANY_TRAIN),
-    ):
+    for gen, (params, n_train, unit_rows) in GENERATED_SETS.items():
         if any(ds["name"] == gen for ds in result["datasets"]):
+            unit = ", every row scaled to unit length" if unit_rows else ""
             lines.append(
-                f"- {gen}: `skxc.datasets.make_hierarchical_classification({', '.join(f'{k}={v:_}' for k, v in params.items())})`, "
-                f"first {n_train:,} rows train, the rest test (dense features stored as CSR)"
+                f"- {gen}: `skxc.datasets.make_hierarchical_classification({', '.join(f'{k}={v:_}' for k, v in params.items())})`"
+                f"{unit}, first {n_train:,} rows train, the rest test (dense features stored as CSR)"
             )
     if result["args"]["max_train_rows"] or result["args"]["max_test_rows"]:
         lines.append(
@@ -580,7 +593,7 @@ def main(argv=None):
         for data_dir in args.data_dirs:
             path, name = materialise(data_dir, tmp)
             info = describe(path, args.max_train_rows, args.max_test_rows)
-            ds = {"name": name, "data_dir": data_dir if name in (GENERATED, GENERATED_MANY) or "@" in data_dir else str(path),
+            ds = {"name": name, "data_dir": data_dir if name in GENERATED_SETS or "@" in data_dir else str(path),
                   "info": info, "runs": []}  # fmt: skip
             result["datasets"].append(ds)
             print(f"== {name}: {info}", flush=True)

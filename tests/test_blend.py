@@ -928,3 +928,81 @@ def test_pilots_on_other_threads_see_the_callers_scikit_learn_settings(monkeypat
     with sklearn.config_context(assume_finite=True):
         AdversarialSoftmaxClassifier(random_state=0, n_jobs=2, max_iter=2).fit(X, y)
     assert sorted(seen) == [(False, True), (False, True), (True, True)]
+
+
+# ---- the choice of beta by top-1 where it is clearly more accurate (ACCURACY_Z)
+
+
+def _centroids_rank_but_with_heavy_tails(n=600, C=50, seed=5):
+    """Held-out scores where the centroids put the true class first on 70 % of the rows and far down on the
+    others, and the model ranks it first less often but never far down: the log-likelihood prefers a small
+    beta, top-1 a large one."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, C, size=n)
+    model = rng.normal(size=(n, C))
+    model[np.arange(n), truth] += 1.5
+    S = rng.normal(scale=0.05, size=(n, C))
+    right = rng.random(n) < 0.7
+    S[np.arange(n), truth] += np.where(right, 0.2, -2.0)
+    return log_softmax(model, axis=1), S, truth
+
+
+def test_choose_blend_gives_way_to_a_clearly_more_accurate_beta(monkeypatch):
+    log_proba, S, truth = _centroids_rank_but_with_heavy_tails(n=500)  # blend_rows(50): all 500 for both
+    monkeypatch.setattr(blend, "ACCURACY_Z", None)
+    beta_ll, T_ll, ll_ll = choose_blend(log_proba, S, truth)
+    monkeypatch.setattr(blend, "ACCURACY_Z", 3.0)
+    beta, T, ll = choose_blend(log_proba, S, truth)
+    top1 = {b: np.mean((log_proba + b * S).argmax(axis=1) == truth) for b in BETAS}
+    assert top1[beta] == max(top1.values()) and top1[beta] > top1[beta_ll] + 0.1
+    assert beta > beta_ll and ll < ll_ll  # the log-likelihood alone preferred the smaller beta
+    # the log-likelihood at that beta and T (the choice's float32 exponentials), at most that of its best T
+    assert ll == pytest.approx(reference_log_likelihood(log_proba + beta * S, truth, 1.0 / T), rel=1e-5)
+    assert ll <= best_inverse_temperature(log_proba + beta * S, truth)[1] + 1e-6
+    assert choose_blend(log_proba, S, truth, by_accuracy=False) == (beta_ll, T_ll, ll_ll)
+    Y = sp.csr_matrix(np.eye(S.shape[1])[truth])  # multi-label: the log-likelihood alone
+    assert choose_blend(log_proba, S, Y)[0] == choose_blend(log_proba, S, Y, by_accuracy=False)[0]
+
+
+def test_clearly_more_accurate_against_a_direct_count(monkeypatch):
+    log_proba, S, truth = _centroids_rank_but_with_heavy_tails(n=300, C=40, seed=6)
+    hits = np.array([(log_proba + b * S).argmax(axis=1) == truth for b in BETAS], dtype=float)
+    best = int(np.argmax(hits.mean(axis=1)))
+    for chosen in range(len(BETAS)):
+        d = hits[best] - hits[chosen]
+        z = d.mean() / (d.std(ddof=1) / np.sqrt(d.size)) if d.std() > 0 else 0.0
+        expected = best if chosen != best and z > blend.ACCURACY_Z else None
+        assert blend.clearly_more_accurate(log_proba, S, truth, chosen) == expected
+        monkeypatch.setattr(blend, "MAX_SCORES", 7 * S.shape[1])  # blocks of 7 rows: the same hits
+        assert blend.clearly_more_accurate(log_proba, S, truth, chosen) == expected
+        monkeypatch.undo()
+    # the same scores everywhere: no beta is more accurate than another
+    assert blend.clearly_more_accurate(log_proba, np.zeros_like(S), truth, 0) is None
+
+
+def test_the_log_likelihood_takes_the_first_rows_and_top_1_all(monkeypatch):
+    log_proba, S, truth = _centroids_rank_but_with_heavy_tails(n=600, C=50)
+    monkeypatch.setattr(blend, "MAX_SCORES", 200 * 50)  # blend_rows: 200 of the 600 rows
+    assert blend.ll_rows(log_proba.shape) == 200
+    monkeypatch.setattr(blend, "ACCURACY_Z", None)
+    expected = choose_blend(log_proba[:200], S[:200], truth[:200])
+    assert choose_blend(log_proba, S, truth) == expected
+    beta, T, ll, rows = blend.pilot_choice(log_proba, S, truth)
+    assert rows.shape == (200,) and (beta, T, ll) == expected
+
+
+def test_scored_rows_for_top_1_extend_those_of_the_log_likelihood(monkeypatch):
+    codes = np.arange(20_000) % 5_000  # 5,000 classes: blend_rows 200
+    fit_rows, held_rows = np.arange(15_000), np.arange(15_000, 20_000)
+    plain = blend.scored_rows(codes, fit_rows, held_rows, 5_000, np.random.default_rng(0))
+    more = blend.scored_rows(codes, fit_rows, held_rows, 5_000, np.random.default_rng(0), by_accuracy=True)
+    assert plain.shape == (200,) and more.shape == (blend.ACCURACY_ROWS,)
+    np.testing.assert_array_equal(more[:200], plain)  # the log-likelihood's rows as without it
+    assert np.all(np.diff(more[200:]) > 0) and not np.isin(more[200:], plain).any()
+    small = blend.scored_rows(codes % 50, fit_rows, held_rows, 50, np.random.default_rng(0), by_accuracy=True)
+    np.testing.assert_array_equal(
+        small, blend.scored_rows(codes % 50, fit_rows, held_rows, 50, np.random.default_rng(0))
+    )
+    monkeypatch.setattr(blend, "ACCURACY_Z", None)
+    off = blend.scored_rows(codes, fit_rows, held_rows, 5_000, np.random.default_rng(0), by_accuracy=True)
+    np.testing.assert_array_equal(off, plain)

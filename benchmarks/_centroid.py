@@ -4,7 +4,9 @@ scikit-learn's ``NearestCentroid`` densifies sparse input, which runs out of mem
 tf-idf data with tens of thousands of features and classes. Here the class means are a
 sparse (n_classes, n_features) matrix, ``diag(1 / counts) @ Y.T @ X`` with Y the sparse
 label-indicator matrix, and prediction scores a block of test rows at a time, so memory is
-O(block x n_classes) beyond the data and the centroids.
+O(block x n_classes) beyond the data and the centroids. Centroids that are mostly non-zero (dense
+features, e.g. embeddings) and small enough are kept dense for scoring (``dense="auto"``): a CSR block
+times a dense matrix, where a product of two CSR matrices with a dense result is many times slower.
 
 - ``metric="euclidean"``: argmin_c ||x - mu_c||^2 = argmax_c 2 x.mu_c - ||mu_c||^2.
 - ``metric="cosine"``: rows L2-normalised before the means are taken, the means
@@ -32,11 +34,19 @@ class SparseNearestCentroid:
     n_classes x n_features, float64), ``sq_norms_`` (||mu_c||^2; zeros for cosine).
     """
 
-    def __init__(self, metric: str = "euclidean", block_rows: int = 512):
+    #: ``dense="auto"``: dense centroids for scoring when at least this share of their entries is non-zero...
+    DENSE_SHARE = 0.25
+    #: ... and they take at most this many bytes as float64.
+    DENSE_BYTES = 2**28
+
+    def __init__(self, metric: str = "euclidean", block_rows: int = 512, dense="auto"):
         if metric not in ("euclidean", "cosine"):
             raise ValueError(f"metric must be 'euclidean' or 'cosine', got {metric!r}")
+        if dense not in ("auto", True, False):
+            raise ValueError(f"dense must be 'auto', True or False, got {dense!r}")
         self.metric = metric
         self.block_rows = block_rows
+        self.dense = dense
 
     def fit(self, X, y):
         X = sp.csr_matrix(X)
@@ -55,12 +65,18 @@ class SparseNearestCentroid:
         else:
             self.sq_norms_ = np.asarray(means.multiply(means).sum(axis=1)).ravel()
         self.centroids_ = means
-        self._centroids_t = means.T.tocsr()  # (n_features, n_classes), for CSR @ CSR products
+        size = means.shape[0] * means.shape[1]
+        dense = self.dense if self.dense != "auto" else (
+            means.nnz >= self.DENSE_SHARE * size and 8 * size <= self.DENSE_BYTES
+        )  # fmt: skip
+        # (n_features, n_classes), for CSR @ CSR products, or as a dense array for CSR @ dense ones
+        self._centroids_t = means.T.toarray() if dense else means.T.tocsr()
         return self
 
     def _scores(self, X_block) -> np.ndarray:
         """(b, n_classes) dense scores of a CSR block: larger is nearer."""
-        S = (X_block @ self._centroids_t).toarray()
+        S = X_block @ self._centroids_t
+        S = S.toarray() if sp.issparse(S) else np.asarray(S)
         if self.metric == "euclidean":
             S *= 2.0
             S -= self.sq_norms_

@@ -43,13 +43,15 @@ def _reference_scores(X, y, Xt, metric):
 
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
 @pytest.mark.parametrize("block_rows", [7, 512])
-def test_matches_dense_reference(metric, block_rows):
+@pytest.mark.parametrize("dense", [True, False])
+def test_matches_dense_reference(metric, block_rows, dense):
     X, y = _data(0)
     Xt, _ = _data(1, n=120)
     Xt = sp.csr_matrix(sp.diags((np.arange(120) != 3).astype(float)) @ Xt)  # row 3 empty
     Xt.eliminate_zeros()
     assert Xt[3].nnz == 0
-    clf = SparseNearestCentroid(metric=metric, block_rows=block_rows).fit(X, y)
+    clf = SparseNearestCentroid(metric=metric, block_rows=block_rows, dense=dense).fit(X, y)
+    assert sp.issparse(clf._centroids_t) != dense
     classes, S = _reference_scores(X, y, Xt, metric)
     np.testing.assert_array_equal(clf.classes_, classes)
     top = clf.predict_top_k(Xt, k=5)
@@ -83,3 +85,12 @@ def test_centroids_stay_sparse_and_k_is_capped():
 def test_bad_metric():
     with pytest.raises(ValueError, match="metric"):
         SparseNearestCentroid(metric="manhattan")
+    with pytest.raises(ValueError, match="dense"):
+        SparseNearestCentroid(dense="yes")
+
+
+def test_auto_keeps_dense_features_dense_and_tf_idf_like_features_sparse():
+    X, y = _data(5, n=200, n_features=30, n_classes=5, density=0.9)
+    assert not sp.issparse(SparseNearestCentroid().fit(X, y)._centroids_t)
+    X, y = _data(6, n=60, n_features=1000, n_classes=3, density=0.005)
+    assert sp.issparse(SparseNearestCentroid().fit(X, y)._centroids_t)

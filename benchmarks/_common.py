@@ -7,7 +7,10 @@ import json
 import os
 import platform
 import resource
+import shlex
+import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -162,6 +165,25 @@ def parse_variants(texts) -> dict:
         name, _, params = text.partition("=")
         variants[name] = json.loads(params)
     return variants
+
+
+def run_record(module: str, argv, columns: dict, **fields) -> dict:
+    """The start of a per-column benchmark's result: the command that ran (``argv``, or the process's), the
+    UTC date, the machine, ``fields`` in their order, then ``columns`` and an empty ``data_sets``."""
+    args = argv or sys.argv[1:]
+    return {
+        "command": f"python -m benchmarks.{module} " + " ".join(shlex.quote(x) for x in args),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": json.dumps(machine()),
+        **fields,
+        "columns": columns,
+        "data_sets": {},
+    }
+
+
+def columns_line(result: dict) -> str:
+    """The markdown line naming each column's parameters."""
+    return "Columns: " + "; ".join(f"{k}: `{json.dumps(v)}`" for k, v in result["columns"].items())
 
 
 def set_module_constants(params: dict) -> tuple[dict, dict]:

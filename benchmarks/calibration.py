@@ -21,16 +21,12 @@ Writes ``calibration[_NAME].json`` and ``.md``.
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
-import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 
 import numpy as np
 
-from benchmarks._common import load_split, machine, parse_variants, write_results
+from benchmarks._common import columns_line, load_split, parse_variants, run_record, write_results
 from benchmarks.longtail import materialise
 
 BINS = 15
@@ -115,7 +111,7 @@ def markdown(result) -> str:
                 f"{r['log_likelihood']:.3f} | {r['temperature']:.3g} | {r['beta']:g} | {r['test_best_factor']:.2f} | "
                 f"{r['test_best_log_likelihood']:.3f} | {100 * r['test_best_ece']:.1f} | {r['fit_seconds']:.1f} |"
             )
-    lines += ["", "Columns: " + "; ".join(f"{k}: `{json.dumps(v)}`" for k, v in result["columns"].items())]
+    lines += ["", columns_line(result)]
     return "\n".join(lines) + "\n"
 
 
@@ -132,14 +128,7 @@ def main(argv=None):
     from skxc import AdversarialSoftmaxClassifier
 
     columns = {"defaults": {}, **parse_variants(a.variant)}
-    result = {
-        "command": "python -m benchmarks.calibration " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:])),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": json.dumps(machine()),
-        "max_test_rows": a.max_test_rows,
-        "columns": columns,
-        "data_sets": {},
-    }
+    result = run_record("calibration", argv, columns, max_test_rows=a.max_test_rows)
     with tempfile.TemporaryDirectory() as tmp:
         for d in a.data:
             path = materialise(d, tmp)[0]

@@ -24,16 +24,12 @@ data set, a row per budget.
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
-import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 
 import numpy as np
 
-from benchmarks._common import load_split, machine, parse_variants, write_results
+from benchmarks._common import columns_line, load_split, parse_variants, run_record, write_results
 from benchmarks.longtail import materialise
 
 
@@ -139,7 +135,7 @@ def markdown(result) -> str:
                     cells.append(f"{100 * d['mean']:+.2f} ± {100 * d['se']:.2f} ({d['above']}/{d['below']})")
             lines.append(f"| {runs[cols[0]]['curve'][e]['epoch']} | " + " | ".join(cells) + " |")
         lines.append("")
-    lines.append("Columns: " + "; ".join(f"{k}: `{json.dumps(v)}`" for k, v in result["columns"].items()))
+    lines.append(columns_line(result))
     return "\n".join(lines) + "\n"
 
 
@@ -157,14 +153,7 @@ def main(argv=None):
     p.add_argument("--name", default=None)
     a = p.parse_args(argv)
     columns = {"adversarial": {}, "uniform": {"noise": "uniform"}, **parse_variants(a.variant)}
-    result = {
-        "command": "python -m benchmarks.epoch_curves " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:])),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": json.dumps(machine()),
-        "threads": a.threads,
-        "columns": columns,
-        "data_sets": {},
-    }
+    result = run_record("epoch_curves", argv, columns, threads=a.threads)
     if a.seeds < 1:
         p.error("--seeds must be at least 1")
     seeds = list(range(a.seed, a.seed + a.seeds))

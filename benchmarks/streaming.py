@@ -21,15 +21,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 
 import numpy as np
 
-from benchmarks._common import load_split, machine, parse_variants, set_module_constants, write_results
+from benchmarks._common import (
+    columns_line,
+    load_split,
+    parse_variants,
+    run_record,
+    set_module_constants,
+    write_results,
+)
 from benchmarks.longtail import materialise
 
 
@@ -99,7 +103,7 @@ def markdown(result) -> str:
                 + " | ".join(cells)
                 + f" | {run['first']['seconds']:.1f} / {run['sample']['seconds']:.1f} |"
             )
-    lines += ["", "Columns: " + "; ".join(f"{k}: `{json.dumps(v)}`" for k, v in result["columns"].items())]
+    lines += ["", columns_line(result)]
     return "\n".join(lines) + "\n"
 
 
@@ -118,18 +122,16 @@ def main(argv=None):
     a = p.parse_args(argv)
     a.passes = sorted(set(a.passes))
     columns = {"skxc": {}, **parse_variants(a.variant)}
-    result = {
-        "command": "python -m benchmarks.streaming " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:])),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": json.dumps(machine()),
-        "threads": a.threads,
-        "batches": a.batches,
-        "batch_rows": a.batch_rows,
-        "passes": a.passes,
-        "sample": a.sample,
-        "columns": columns,
-        "data_sets": {},
-    }
+    result = run_record(
+        "streaming",
+        argv,
+        columns,
+        threads=a.threads,
+        batches=a.batches,
+        batch_rows=a.batch_rows,
+        passes=a.passes,
+        sample=a.sample,
+    )
     from skxc import AdversarialSoftmaxClassifier
 
     with tempfile.TemporaryDirectory() as tmp:

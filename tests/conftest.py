@@ -108,3 +108,23 @@ def sigint_after_first_kernel_call(monkeypatch):
     monkeypatch.setattr(solver, "negative_sampling_epoch", kernel)
     monkeypatch.setattr(solver, "PROGRESS_ROWS", 500)
     return calls
+
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_as_in_a_terminal():
+    """Python's own SIGINT handler (KeyboardInterrupt) for every test, as in a terminal session.
+
+    A pytest started with SIGINT ignored (``nohup``, ``cmd &`` in a non-interactive shell, some CI runners)
+    inherits ``SIG_IGN``, which training deliberately keeps (a Ctrl-C the caller ignores changes nothing),
+    so the tests that send SIGINT would see no interrupt. Restored after the test."""
+    import signal
+
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -149,22 +149,19 @@ def _check_memory(n_samples: int, n_features: int, n_classes: int, depth: int) -
     the centres' rows of them; then the centres, the offsets, X (the noise the centres are added to) and the centres'
     rows of X, as large, or X and its shuffled copy; plus the per-row labels, draws and permutation. Measured with
     tracemalloc at 100-270 MB: 0-5 % above the real peak (20 % with one feature, where the per-row arrays count).
-    Up to ``UNCHECKED_OUTPUT_BYTES`` passes unchecked."""
+    The check and its message are ``check_output_memory``'s (up to ``UNCHECKED_OUTPUT_BYTES`` passes unchecked)."""
     need = _peak_bytes(n_samples, n_features, n_classes, depth)
-    if need <= _validation.UNCHECKED_OUTPUT_BYTES:
-        return
-    avail = _validation.available_memory_bytes()
-    if avail is None or need <= _validation.MEMORY_HEADROOM * avail:
-        return
-    raise _validation.ModelMemoryError(
+    x_gib, centres_gib = 8 * n_samples * n_features / 2**30, 8 * n_classes * n_features / 2**30
+    _validation.check_output_memory(  # the classifier's output guard: the same threshold and headroom
         f"make_hierarchical_classification(n_samples={n_samples:,}, n_features={n_features:,}, "
-        f"n_classes={n_classes:,}) would need {need / 2**30:.1f} GiB at its peak (X, n_samples x n_features float64, "
-        f"is {8 * n_samples * n_features / 2**30:.1f} GiB, with a second array as large while it is generated and "
-        f"shuffled; the class centres, n_classes x n_features float64, are {8 * n_classes * n_features / 2**30:.1f} "
-        f"GiB, with the offsets they are summed from), but only {avail / 2**30:.1f} GiB of memory is available and "
-        f"the guard keeps {1 - _validation.MEMORY_HEADROOM:.0%} of it free. Options: fewer rows (n_samples) or "
-        f"features (n_features); fewer classes (n_classes) where the class centres dominate."
-    )
+        f"n_classes={n_classes:,})",
+        0, 0,
+        f"X (n_samples x n_features float64, {x_gib:.1f} GiB) with a second array as large while it is generated "
+        f"and shuffled, and the class centres (n_classes x n_features float64, {centres_gib:.1f} GiB) with the "
+        "offsets they are summed from, at their peak",
+        "fewer rows (n_samples) or features (n_features); fewer classes (n_classes) where the class centres dominate",
+        extra_bytes=need,
+    )  # fmt: skip
 
 
 def _overflow_error(class_sep, decay, noise, depth: int) -> ValueError:

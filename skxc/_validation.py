@@ -11,7 +11,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils._param_validation import Interval, InvalidParameterError
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from ._config import FLOAT, INDEX, INDPTR
@@ -460,22 +460,39 @@ def check_output_memory(
     )
 
 
+#: The target types of scikit-learn's ``check_classification_targets``.
+CLASSIFICATION_TARGETS = (
+    "binary",
+    "multiclass",
+    "multiclass-multioutput",
+    "multilabel-indicator",
+    "multilabel-sequences",
+)
+
+
 def check_many_class_targets(y) -> None:
     """scikit-learn's ``check_classification_targets`` without its warning about more than 50 % unique
     labels: many classes with few rows each is this package's normal case, not a regression target.
+
+    The check is made again here rather than run under ``warnings.catch_warnings``: that swaps the
+    process-wide filter list and is not thread-safe, so pilots validating their rows in threads side by
+    side let the warning through now and then (a fit at 200,000 classes printed it).
 
     Labels of types that cannot be sorted together (e.g. ``["1", 1]``) get ``unique_labels``'s TypeError,
     which names y and the types: scikit-learn raises a TypeError from NumPy's sort for them, or, when an
     object y's first label is not a string, the ValueError "Unknown label type: unknown".
     """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
-        try:
-            check_classification_targets(y)
-        except (TypeError, ValueError) as exc:
-            if np.ndim(y) == 1 and (isinstance(exc, TypeError) or np.asarray(y).dtype == object):
-                unique_labels(y, "y")  # a TypeError if the labels cannot be sorted together, else returns
-            raise
+    try:
+        y_type = type_of_target(y, input_name="y")
+        if y_type not in CLASSIFICATION_TARGETS:  # scikit-learn's message
+            raise ValueError(
+                f"Unknown label type: {y_type}. Maybe you are trying to fit a classifier, which expects "
+                "discrete classes on a regression target with continuous values."
+            )
+    except (TypeError, ValueError) as exc:
+        if np.ndim(y) == 1 and (isinstance(exc, TypeError) or np.asarray(y).dtype == object):
+            unique_labels(y, "y")  # a TypeError if the labels cannot be sorted together, else returns
+        raise
 
 
 def validate_training_data(estimator, X, y, sample_weight, reset: bool, multilabel: bool = False):

@@ -497,3 +497,40 @@ def test_memory_guard_counts_the_dense_centroid_start(monkeypatch):
         AdversarialSoftmaxClassifier(random_state=0, n_components=2).fit(X, y)
     AdversarialSoftmaxClassifier(random_state=0, n_components=2, init="zeros", max_iter=1).fit(X, y)
     AdversarialSoftmaxClassifier(random_state=0, n_components=2, max_iter=1).fit(sp.csr_matrix(X), y)
+
+
+def test_many_class_targets_check_is_thread_safe():
+    # The pilots validate their rows in threads side by side. Under warnings.catch_warnings (a swap of the
+    # process-wide filter list) scikit-learn's "more than 50 % unique classes" warning got through now and
+    # then (1-5 of 16,000 calls here); the check must never emit it, from any thread.
+    import threading
+
+    from skxc._validation import check_many_class_targets
+
+    y = np.arange(100)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+
+        def work():
+            for _ in range(2000):
+                check_many_class_targets(y)
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert [str(w.message) for w in caught] == []
+
+
+@pytest.mark.parametrize("y", [np.linspace(0.0, 1.0, 30), np.array([[0.5, 1.5], [1.0, 2.5]] * 15)])
+def test_many_class_targets_rejects_continuous_y_as_scikit_learn_does(y):
+    from sklearn.utils.multiclass import check_classification_targets
+
+    from skxc._validation import check_many_class_targets
+
+    with pytest.raises(ValueError) as ours:
+        check_many_class_targets(y)
+    with pytest.raises(ValueError) as theirs:
+        check_classification_targets(y)
+    assert str(ours.value) == str(theirs.value)

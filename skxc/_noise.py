@@ -52,7 +52,7 @@ def frozen_classes(noise, y_classes: np.ndarray) -> np.ndarray:
     if not isinstance(noise, FrozenEstimator):
         return y_classes
     tree = _tree_of(noise)
-    unseen = _not_in(y_classes, tree.classes_)
+    unseen = not_in(y_classes, tree.classes_)
     if unseen.size:
         hint = type_mismatch(y_classes, tree.classes_, "y", "the tree's classes_")
         raise ValueError(
@@ -64,7 +64,7 @@ def frozen_classes(noise, y_classes: np.ndarray) -> np.ndarray:
     return tree.classes_
 
 
-def _not_in(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
+def not_in(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """The ``labels`` that are not among the sorted ``classes``, compared as ``encode_labels`` does: labels of
     another type never match (``np.setdiff1d`` of integers and strings compares them as strings: 1 == '1')."""
     if labels.size == 0:

@@ -36,7 +36,7 @@ from ._fit import (
 )
 from ._model import has_sparse_weights, intact_on_error, training_model
 from ._multilabel import is_multilabel, label_cardinality, label_columns, label_examples
-from ._noise import check_feature_names, classes_fixed_by, frozen_classes
+from ._noise import check_feature_names, classes_fixed_by, frozen_classes, not_in
 from ._parallel import deferred_interrupt, n_threads, one_blas_thread, seed_rng, settle
 from ._predict import log_noise_of
 from ._solver import Rows, check_finite_model, run_epochs
@@ -55,7 +55,7 @@ from ._start import (
 )
 from ._state import writeable
 from ._stream_sums import StreamSums
-from ._validation import encode_labels, unique_labels, validate_training_data
+from ._validation import encode_labels, type_mismatch, unique_labels, validate_training_data
 from ._weights import HashedWeights, first_epoch_room, negative_insert_mask
 
 __all__ = ["AUTO_SPARSE_BYTES", "AUTO_WEIGHT_THRESHOLD", "TrainingMixin"]
@@ -223,7 +223,8 @@ class TrainingMixin:
                 f"Set warm_start=False to fit a new model."
             )
         if not np.array_equal(self.classes_, classes):
-            missing, new = np.setdiff1d(self.classes_, classes), np.setdiff1d(classes, self.classes_)
+            # compared as encode_labels does (np.setdiff1d would match 1 and '1': no difference to name)
+            missing, new = not_in(self.classes_, classes), not_in(classes, self.classes_)
             what = "label columns" if multilabel else "classes"
 
             def named(labels):  # at most 10 named
@@ -240,9 +241,10 @@ class TrainingMixin:
                 if multilabel
                 else ", or continue with partial_fit (its y may hold rows of some of the fitted classes)"
             )
+            types = type_mismatch(classes, self.classes_, "y", "the fitted classes")
             raise ValueError(
                 f"warm_start=True continues the fitted model, so y must have its {what}; y "
-                f"{' and '.join(problems)}. Set warm_start=False to fit a new model{hint}."
+                f"{' and '.join(problems)}{types}. Set warm_start=False to fit a new model{hint}."
             )
         n_features = self.coef_.shape[1]
         if n_features != X.shape[1]:

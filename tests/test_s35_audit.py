@@ -1,0 +1,33 @@
+"""Audit 35 (a scikit-learn user's audit): fixes found by using the estimator as scikit-learn's own."""
+
+import re
+
+import numpy as np
+import pytest
+
+from skxc import AdversarialSoftmaxClassifier
+from skxc.datasets import make_hierarchical_classification
+
+
+def _clf(**params):
+    return AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=1, n_components=4, **params)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_hierarchical_classification(n_samples=300, n_features=8, n_classes=12, random_state=0)
+
+
+def test_warm_start_with_labels_of_another_type_names_them(data):
+    """Before: "y must have its classes; y . Set warm_start=False": np.setdiff1d compared the int classes with
+    y's strings as strings, found no difference and named none."""
+    X, y = data
+    clf = _clf(warm_start=True).fit(X, y)
+    coef = clf.coef_.copy()
+    with pytest.raises(ValueError) as info:
+        clf.fit(X, y.astype(str))
+    message = str(info.value)
+    assert "y lacks 12 ([0, 1, 2, 3, 4, 5, 6, 7, 8, 9] and 2 more) of the fitted classes" in message
+    assert re.search(r"has 12 \(\['0', '1', '10', .*\] and 2 more\) classes the model was not fitted with", message)
+    assert "y's labels are strings, the fitted classes numbers" in message
+    np.testing.assert_array_equal(clf.coef_, coef)  # the model stays as it was

@@ -31,3 +31,26 @@ def test_warm_start_with_labels_of_another_type_names_them(data):
     assert re.search(r"has 12 \(\['0', '1', '10', .*\] and 2 more\) classes the model was not fitted with", message)
     assert "y's labels are strings, the fitted classes numbers" in message
     np.testing.assert_array_equal(clf.coef_, coef)  # the model stays as it was
+
+
+def test_frozen_tree_under_cross_val_predict_proba_explains_the_encoded_labels(data):
+    """Before: cross_val_predict(method="predict_proba") with a frozen tree fitted on string labels raised that
+    y's labels [0, 1, ...] have no leaf, with no word of where those integers came from (scikit-learn encodes y)."""
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.model_selection import KFold, cross_val_predict
+    from sklearn.preprocessing import LabelEncoder
+
+    from skxc import AuxiliaryTree
+
+    X, y = data
+    labels = np.array([f"c{v:02d}" for v in y])
+    tree = AuxiliaryTree(n_components=4, random_state=0).fit(X, labels)
+    with pytest.raises(ValueError, match="cross_val_predict.*LabelEncoder"):
+        cross_val_predict(_clf(noise=FrozenEstimator(tree)), X, labels, cv=KFold(2), method="predict_proba")
+    with pytest.raises(ValueError) as info:  # labels of the tree's type that it lacks: no such hint
+        _clf(noise=FrozenEstimator(tree)).fit(X, np.array([f"d{v:02d}" for v in y]))
+    assert "cross_val_predict" not in str(info.value)
+    codes = LabelEncoder().fit_transform(labels)  # the workaround the message names
+    encoded = AuxiliaryTree(n_components=4, random_state=0).fit(X, codes)
+    proba = cross_val_predict(_clf(noise=FrozenEstimator(encoded)), X, labels, cv=KFold(2), method="predict_proba")
+    assert proba.shape == (len(y), 12)

@@ -463,6 +463,7 @@ class TrainingMixin:
         # validation sets n_features_in_: an error or Ctrl-C restores every attribute (a first call leaves none)
         with intact_on_error(self.__dict__):
             X, y, sample_weight, multilabel = self._targets(X, y, sample_weight, reset=True)
+            fixed_by = None if classes is None else "The classes are the `classes` argument of fit_noise."
             if multilabel:
                 classes = label_columns(y, classes)
             else:
@@ -472,7 +473,7 @@ class TrainingMixin:
             if multilabel:
                 codes, pair_weight, example_row = label_examples(y, sample_weight, require_labels=True)
             else:
-                codes, pair_weight, example_row = encode_labels(classes, y, "y"), sample_weight, None
+                codes, pair_weight, example_row = encode_labels(classes, y, "y", fixed_by), sample_weight, None
             if multilabel:
                 self.label_cardinality_ = label_cardinality(y, sample_weight)
             self.classes_ = classes

@@ -54,3 +54,39 @@ def test_frozen_tree_under_cross_val_predict_proba_explains_the_encoded_labels(d
     encoded = AuxiliaryTree(n_components=4, random_state=0).fit(X, codes)
     proba = cross_val_predict(_clf(noise=FrozenEstimator(encoded)), X, labels, cv=KFold(2), method="predict_proba")
     assert proba.shape == (len(y), 12)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(lambda X, y: (X, y, np.arange(3)), id="classes-lack-labels"),
+        pytest.param(lambda X, y: (X[:, :5], y.astype(str), ["x", "y"]), id="other-features-and-labels"),
+    ],
+)
+def test_tree_refit_that_raises_leaves_the_fitted_tree(data, args):
+    """Before: AuxiliaryTree.fit set classes_ (and n_features_in_) before checking y against ``classes``, so a
+    refit that raised left a tree whose classes_ did not match its leaves: predict returned other labels
+    silently, predict_proba had the wrong number of columns (and the process could crash later)."""
+    from skxc import AuxiliaryTree
+
+    X, y = data
+    tree = AuxiliaryTree(n_components=4, random_state=0).fit(X, y)
+    before = tree.predict_proba(X[:20])
+    with pytest.raises(ValueError, match=re.escape("The classes are the `classes` argument of fit.")):
+        tree.fit(*args(X, y))
+    np.testing.assert_array_equal(tree.classes_, np.arange(12))
+    assert tree.n_features_in_ == X.shape[1]
+    np.testing.assert_array_equal(tree.predict_proba(X[:20]), before)
+
+
+def test_unseen_label_messages_name_the_call_that_fixed_the_classes(data):
+    """Before: fit_noise(classes=...) and AuxiliaryTree.log_proba_of said the classes were "fixed by the first
+    call (the `classes` argument of partial_fit, or the labels seen by fit)"; neither is a partial_fit."""
+    from skxc import AuxiliaryTree
+
+    X, y = data
+    with pytest.raises(ValueError, match=re.escape("The classes are the `classes` argument of fit_noise.")):
+        _clf().fit_noise(X, y, classes=np.arange(6))
+    tree = AuxiliaryTree(n_components=4, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match=re.escape("The classes are the tree's classes_ (fixed by fit).")):
+        tree.log_proba_of(X[:3], [0, 1, 99])

@@ -90,3 +90,26 @@ def test_unseen_label_messages_name_the_call_that_fixed_the_classes(data):
     tree = AuxiliaryTree(n_components=4, random_state=0).fit(X, y)
     with pytest.raises(ValueError, match=re.escape("The classes are the tree's classes_ (fixed by fit).")):
         tree.log_proba_of(X[:3], [0, 1, 99])
+
+
+def test_multilabel_y_as_a_pandas_dataframe_of_nullable_dtypes(data):
+    """Before: a DataFrame of pandas' nullable Int64 / boolean columns (what many pandas pipelines hold) became an
+    object array under np.asarray, and fit, score and skxc.metrics raised a TypeError ("dtype object"), where
+    scikit-learn's classifiers (OneVsRestClassifier, KNeighborsClassifier) read it as the 0/1 matrix it is."""
+    pd = pytest.importorskip("pandas")
+    from skxc.metrics import precision_at_k
+
+    X, y = data
+    Y = np.zeros((y.shape[0], 12), dtype=int)
+    Y[np.arange(y.shape[0]), y] = 1
+    Y[::3, 0] = 1
+    expected = _clf().fit(X, Y).predict_proba(X[:20])
+    for frame in (pd.DataFrame(Y).astype("Int64"), pd.DataFrame(Y.astype(bool)).astype("boolean")):
+        clf = _clf().fit(X, frame)
+        np.testing.assert_array_equal(clf.predict_proba(X[:20]), expected)
+        assert clf.score(X, frame) == clf.score(X, Y)
+        assert precision_at_k(frame, clf.predict_proba(X), k=1) == precision_at_k(Y, clf.predict_proba(X), k=1)
+    missing = pd.DataFrame(Y).astype("Int64")
+    missing.iloc[0, 0] = pd.NA
+    with pytest.raises(ValueError, match=re.escape("values other than 0 and 1, e.g. [nan]")):
+        _clf().fit(X, missing)

@@ -697,8 +697,8 @@ class TrainingMixin:
         if not first and multilabel != getattr(self, "_multilabel", False):
             before, now = ("a label indicator matrix", "1-D labels") if not multilabel else ("1-D labels", "a 2-D y")
             raise ValueError(
-                f"partial_fit was first called with {before} and now gets {now}: single-label and "
-                f"multi-label training cannot be mixed in one model."
+                f"The model was initialised on {before} (by fit, fit_noise or the first partial_fit call) and "
+                f"partial_fit now gets {now}: single-label and multi-label training cannot be mixed in one model."
             )
         if first and classes is None and not multilabel:
             raise ValueError("classes must be passed on the first call to partial_fit.")

@@ -113,3 +113,15 @@ def test_multilabel_y_as_a_pandas_dataframe_of_nullable_dtypes(data):
     missing.iloc[0, 0] = pd.NA
     with pytest.raises(ValueError, match=re.escape("values other than 0 and 1, e.g. [nan]")):
         _clf().fit(X, missing)
+
+
+@pytest.mark.parametrize("start", ["fit", "fit_noise"])
+def test_partial_fit_mixing_label_kinds_names_the_call_that_started_the_model(data, start):
+    """Before: "partial_fit was first called with a label indicator matrix" for a model started by fit or
+    fit_noise, which partial_fit never was."""
+    X, y = data
+    Y = np.zeros((y.shape[0], 12), dtype=int)
+    Y[np.arange(y.shape[0]), y] = 1
+    clf = getattr(_clf(), start)(X, Y)
+    with pytest.raises(ValueError, match=re.escape("initialised on a label indicator matrix (by fit, fit_noise or")):
+        clf.partial_fit(X, y)

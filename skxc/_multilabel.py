@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.utils.validation import check_array
 
 #: ``predict`` returns a scipy.sparse CSR indicator matrix above this many labels, a dense array otherwise.
 SPARSE_PREDICT_LABELS = 1000
@@ -39,6 +40,18 @@ def is_multilabel(y) -> bool:
             ) from None
     ndim, shape = y.ndim, y.shape
     return ndim == 2 and shape[1] >= 2
+
+
+def dense_labels(Y) -> np.ndarray:
+    """A dense 2-D ``Y`` as a NumPy array: ``np.asarray``, but a pandas DataFrame through ``check_array``, which
+    turns nullable and extension dtypes (``Int64``, ``boolean``: object arrays under ``np.asarray``) into
+    NumPy ones, as scikit-learn's classifiers read them (a missing value becomes NaN)."""
+    if getattr(Y, "ndim", None) == 2 and hasattr(Y, "dtypes") and hasattr(Y, "columns"):
+        Y = check_array(
+            Y, accept_sparse=True, dtype=None, ensure_all_finite=False, ensure_min_samples=0, ensure_min_features=0
+        )
+        return Y.toarray() if sp.issparse(Y) else Y  # a sparse DataFrame: dense, as np.asarray makes it
+    return np.asarray(Y)
 
 
 def check_sparse_2d(y, name: str = "y") -> None:
@@ -72,7 +85,7 @@ def check_indicator(Y, n_samples: int, name: str = "y") -> sp.csr_matrix:
         values = Y.data
         repeated = stored_01 and not only_zeros_and_ones(values)
     else:
-        Y = np.asarray(Y)
+        Y = dense_labels(Y)
         if Y.dtype.kind not in "biuf":
             raise TypeError(
                 f"{name} is 2-D with dtype {Y.dtype}: a 2-D y must be a numeric label indicator matrix "

@@ -52,19 +52,38 @@ def frozen_classes(noise, y_classes: np.ndarray) -> np.ndarray:
     if not isinstance(noise, FrozenEstimator):
         return y_classes
     tree = _tree_of(noise)
-    unseen = _not_in(y_classes, tree.classes_)
+    unseen = not_in(y_classes, tree.classes_)
     if unseen.size:
         hint = type_mismatch(y_classes, tree.classes_, "y", "the tree's classes_")
         raise ValueError(
             f"y has labels that the frozen noise tree (noise={noise!r}) has no leaf for: {_head(unseen)}. "
             f"With a frozen tree the classifier's classes are the tree's classes_ ({len(tree.classes_)} classes: "
             f"{_head(tree.classes_)}){hint}. "
-            f"Fit the tree with classes= covering every label."
+            f"Fit the tree with classes= covering every label.{_encoded_hint(y_classes, tree.classes_)}"
         )
     return tree.classes_
 
 
-def _not_in(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
+def _encoded_hint(y_classes: np.ndarray, tree_classes: np.ndarray) -> str:
+    """A hint when y may be label-encoded (integers in [0, number of the tree's classes)) and the tree's classes are
+    other labels: scikit-learn's ``cross_val_predict`` encodes y so before fitting each fold for
+    ``method="predict_proba"``, ``"predict_log_proba"`` and ``"decision_function"`` (a fold may lack some codes);
+    else ""."""
+    tree_classes, y_classes = np.asarray(tree_classes), np.asarray(y_classes)
+    if y_classes.dtype.kind not in "iu" or y_classes.size == 0:
+        return ""
+    if y_classes.min() < 0 or y_classes.max() >= tree_classes.size:
+        return ""
+    if tree_classes.dtype.kind in "iu" and np.array_equal(tree_classes, np.arange(tree_classes.size)):
+        return ""
+    return (
+        " If y comes from scikit-learn's cross_val_predict with method='predict_proba', 'predict_log_proba' or "
+        "'decision_function': it label-encodes y (to 0..n_classes-1) before each fold's fit, so a tree fitted "
+        "on the original labels has no leaf for the codes; for it, fit the tree on LabelEncoder().fit_transform(y)."
+    )
+
+
+def not_in(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """The ``labels`` that are not among the sorted ``classes``, compared as ``encode_labels`` does: labels of
     another type never match (``np.setdiff1d`` of integers and strings compares them as strings: 1 == '1')."""
     if labels.size == 0:

@@ -36,7 +36,7 @@ from ._fit import (
 )
 from ._model import has_sparse_weights, intact_on_error, training_model
 from ._multilabel import is_multilabel, label_cardinality, label_columns, label_examples
-from ._noise import check_feature_names, classes_fixed_by, frozen_classes
+from ._noise import check_feature_names, classes_fixed_by, frozen_classes, not_in
 from ._parallel import deferred_interrupt, n_threads, one_blas_thread, seed_rng, settle
 from ._predict import log_noise_of
 from ._solver import Rows, check_finite_model, run_epochs
@@ -55,7 +55,7 @@ from ._start import (
 )
 from ._state import writeable
 from ._stream_sums import StreamSums
-from ._validation import encode_labels, unique_labels, validate_training_data
+from ._validation import encode_labels, type_mismatch, unique_labels, validate_training_data
 from ._weights import HashedWeights, first_epoch_room, negative_insert_mask
 
 __all__ = ["AUTO_SPARSE_BYTES", "AUTO_WEIGHT_THRESHOLD", "TrainingMixin"]
@@ -223,7 +223,8 @@ class TrainingMixin:
                 f"Set warm_start=False to fit a new model."
             )
         if not np.array_equal(self.classes_, classes):
-            missing, new = np.setdiff1d(self.classes_, classes), np.setdiff1d(classes, self.classes_)
+            # compared as encode_labels does (np.setdiff1d would match 1 and '1': no difference to name)
+            missing, new = not_in(self.classes_, classes), not_in(classes, self.classes_)
             what = "label columns" if multilabel else "classes"
 
             def named(labels):  # at most 10 named
@@ -240,9 +241,10 @@ class TrainingMixin:
                 if multilabel
                 else ", or continue with partial_fit (its y may hold rows of some of the fitted classes)"
             )
+            types = type_mismatch(classes, self.classes_, "y", "the fitted classes")
             raise ValueError(
                 f"warm_start=True continues the fitted model, so y must have its {what}; y "
-                f"{' and '.join(problems)}. Set warm_start=False to fit a new model{hint}."
+                f"{' and '.join(problems)}{types}. Set warm_start=False to fit a new model{hint}."
             )
         n_features = self.coef_.shape[1]
         if n_features != X.shape[1]:
@@ -461,6 +463,7 @@ class TrainingMixin:
         # validation sets n_features_in_: an error or Ctrl-C restores every attribute (a first call leaves none)
         with intact_on_error(self.__dict__):
             X, y, sample_weight, multilabel = self._targets(X, y, sample_weight, reset=True)
+            fixed_by = None if classes is None else "The classes are the `classes` argument of fit_noise."
             if multilabel:
                 classes = label_columns(y, classes)
             else:
@@ -470,7 +473,7 @@ class TrainingMixin:
             if multilabel:
                 codes, pair_weight, example_row = label_examples(y, sample_weight, require_labels=True)
             else:
-                codes, pair_weight, example_row = encode_labels(classes, y, "y"), sample_weight, None
+                codes, pair_weight, example_row = encode_labels(classes, y, "y", fixed_by), sample_weight, None
             if multilabel:
                 self.label_cardinality_ = label_cardinality(y, sample_weight)
             self.classes_ = classes
@@ -694,8 +697,8 @@ class TrainingMixin:
         if not first and multilabel != getattr(self, "_multilabel", False):
             before, now = ("a label indicator matrix", "1-D labels") if not multilabel else ("1-D labels", "a 2-D y")
             raise ValueError(
-                f"partial_fit was first called with {before} and now gets {now}: single-label and "
-                f"multi-label training cannot be mixed in one model."
+                f"The model was initialised on {before} (by fit, fit_noise or the first partial_fit call) and "
+                f"partial_fit now gets {now}: single-label and multi-label training cannot be mixed in one model."
             )
         if first and classes is None and not multilabel:
             raise ValueError("classes must be passed on the first call to partial_fit.")

@@ -33,6 +33,7 @@ from sklearn.utils.validation import (
 from ._config import FLOAT, PADDING_BIAS
 from ._kernels.rng import seed_states
 from ._kernels.tree import log_noise_of_codes, sample_classes
+from ._model import intact_on_error
 from ._parallel import child_seed, n_threads, one_blas_thread, seed_rng
 from ._predict import TreeArrays, add_log_noise, block_rows, readonly
 from ._projection import (
@@ -384,23 +385,22 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         self : AuxiliaryTree
             The fitted tree.
         """
-        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32])
-        check_many_class_targets(y)
-        self.classes_ = np.unique(y) if classes is None else unique_labels(classes, "classes")
-        codes = encode_labels(self.classes_, y, "y")
-        if len(self.classes_) < 2:
-            raise ValueError(
-                f"AuxiliaryTree needs at least 2 classes; got {len(self.classes_)} class: {self.classes_!r}."
-            )
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
-        rng = seed_rng(self.random_state)
-        held_out = None
-        if self.temperature == "auto" and self.n_components != 0:  # an unconditional tree calibrates nothing
-            fit_rows, held_rows = calibration_split(X.shape[0], rng, sample_weight)
-            if held_rows is not None:
-                held_out = (X[held_rows], codes[held_rows])
-                X, codes, sample_weight = X[fit_rows], codes[fit_rows], sample_weight[fit_rows]
-        return self.fit_encoded(X, codes, self.classes_, sample_weight, rng, held_out=held_out)
+        with intact_on_error(self.__dict__):  # a refit that raises leaves the fitted tree as it was
+            X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32])
+            check_many_class_targets(y)
+            classes = np.unique(y) if classes is None else unique_labels(classes, "classes")
+            codes = encode_labels(classes, y, "y", "The classes are the `classes` argument of fit.")
+            if len(classes) < 2:
+                raise ValueError(f"AuxiliaryTree needs at least 2 classes; got {len(classes)} class: {classes!r}.")
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+            rng = seed_rng(self.random_state)
+            held_out = None
+            if self.temperature == "auto" and self.n_components != 0:  # an unconditional tree calibrates nothing
+                fit_rows, held_rows = calibration_split(X.shape[0], rng, sample_weight)
+                if held_rows is not None:
+                    held_out = (X[held_rows], codes[held_rows])
+                    X, codes, sample_weight = X[fit_rows], codes[fit_rows], sample_weight[fit_rows]
+            return self.fit_encoded(X, codes, classes, sample_weight, rng, held_out=held_out)
 
     def fit_encoded(self, X, codes, classes, sample_weight, rng, held_out=None, example_row=None):
         """Fit on validated X and integer class codes, drawing randomness from ``rng``.
@@ -769,7 +769,7 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
             Log-probability of each row's label under the tree.
         """
         X = self._validate_X(X)
-        codes = encode_labels(self.classes_, np.asarray(y), "y")
+        codes = encode_labels(self.classes_, np.asarray(y), "y", "The classes are the tree's classes_ (fixed by fit).")
         if codes.shape[0] != X.shape[0]:
             raise ValueError(f"X has {X.shape[0]} rows but y has {codes.shape[0]} labels.")
         Z = self._project(X)

@@ -63,7 +63,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
-from ._multilabel import only_zeros_and_ones
+from ._multilabel import dense_labels, only_zeros_and_ones
 
 __all__ = ["ndcg_at_k", "precision_at_k", "propensity", "psndcg_at_k", "psp_at_k", "recall_at_k"]
 
@@ -107,7 +107,7 @@ def _check_indicator(Y, name: str) -> sp.csr_matrix:
             )
     else:
         try:
-            Y = np.asarray(Y)
+            Y = dense_labels(Y)
         except Exception as exc:  # ragged nested lists and the like
             raise TypeError(f"{name} must be a 2-D label indicator matrix (array or scipy.sparse); {exc}") from exc
         if Y.ndim != 2:

@@ -205,3 +205,116 @@ def add_log_noise_all(A, leaf_class, out_inout, buf):
             c = leaf_class[j]
             if c >= 0:
                 out_inout[r, c] += buf[n_inner + j]
+
+
+@njit(**NJIT_HELPER)
+def _path_noise(A, r, leaf, levels, buf):
+    """log p_n of heap leaf ``leaf`` for row r of A: its frontier node's prefix in ``buf`` (the tree's top
+    levels, as :func:`add_log_noise_all` computes them) and the last ``levels`` nodes of its path."""
+    p = leaf + 1  # 1-based heap index: its bits below the frontier give the turns
+    cur = (p >> levels) - 1
+    val = buf[cur]
+    for level in range(levels - 1, -1, -1):
+        a = A[r, cur]
+        left = val + log_sigmoid(-a)
+        if (p >> level) & 1:
+            val = left + a
+            cur = 2 * cur + 2
+        else:
+            val = left
+            cur = 2 * cur + 1
+    return val
+
+
+@njit(**NJIT_NO_NRT)
+def gate_hits(R, A, Q, truth, betas, class_leaf, depth, levels, eps, hits_out, undecided_out, buf, noise, stamp, upper):
+    """Top-1 hits of ``argmax_c (x_c + beta Q_c) == truth`` for every row and beta, where ``x = R + log p_n``,
+    without log p_n of every class; rows it cannot decide are flagged.
+
+    ``R`` float64 (m, C): the rows' scores before the noise term (``xi + intercept``); ``A`` float64 (m, n_inner)
+    node activations; ``Q`` float64 (m, C); ``truth`` int64 (m,); ``betas`` float64 (B,). The tree's top
+    ``depth - levels`` levels are evaluated per row; every class's score is bounded above by its prefix there
+    (later log-sigmoids are at most 0) and only classes whose bound reaches the true class's score get their
+    path's last ``levels`` nodes. A comparison is decided only when the two scores differ by more than ``eps``
+    times the row's magnitudes (far more than the rounding of any order of the same sums, or of a row-constant
+    shift): ``hits_out`` uint8 (B, m) and ``undecided_out`` uint8 (m,) (1: a near tie or a non-finite
+    entry; such a row's hits are left to the caller) are written. Scratch: ``buf`` float64 (2**(depth - levels + 1)
+    - 1,), ``noise`` and ``upper`` float64 (C,), ``stamp`` int64 (C,) zeros.
+    """
+    m, n_classes = R.shape
+    n_inner = A.shape[1]
+    n_top = (1 << (depth - levels)) - 1
+    for r in range(m):
+        undecided_out[r] = 0
+        for i in range(betas.shape[0]):
+            hits_out[i, r] = 0
+        max_r = 0.0
+        max_q = 0.0
+        max_a = 0.0
+        finite = True
+        for c in range(n_classes):
+            x = abs(R[r, c])
+            q = abs(Q[r, c])
+            if not (x < np.inf and q < np.inf):
+                finite = False
+            max_r = max(max_r, x)
+            max_q = max(max_q, q)
+        for node in range(n_inner):
+            x = abs(A[r, node])
+            if not x < np.inf:
+                finite = False
+            max_a = max(max_a, x)
+        if not finite:
+            undecided_out[r] = 1
+            continue
+        buf[0] = 0.0
+        for node in range(n_top):
+            a = A[r, node]
+            left = buf[node] + log_sigmoid(-a)
+            buf[2 * node + 1] = left
+            buf[2 * node + 2] = left + a
+        t = truth[r]
+        x_t = R[r, t] + _path_noise(A, r, n_inner + class_leaf[t], levels, buf)
+        # magnitudes bound every score, log p_n (at most depth (max |a| + 1)), the row maximum and log-sum-exp
+        bound = max_r + depth * (max_a + 1.0)
+        base = 6.0 * bound + 2.0 * abs(x_t) + 2.0 * math.log(n_classes + 1.0) + 2.0 + depth * depth * (max_a + 1.0)
+        for c in range(n_classes):  # each class's upper bound without its last levels
+            upper[c] = R[r, c] + buf[((n_inner + class_leaf[c] + 1) >> levels) - 1]
+        upper[t] = -np.inf
+        for i in range(betas.shape[0]):
+            b = betas[i]
+            tol = eps * (base + 2.0 * b * max_q)
+            y_t = x_t + b * Q[r, t]
+            top = -np.inf
+            for c in range(n_classes):
+                top = max(top, upper[c] + b * Q[r, c])
+            if top < y_t - 2.0 * tol:  # no class can reach the true one
+                hits_out[i, r] = 1
+                continue
+            first = 0  # the class of the highest bound first: most often the one that beats the true class
+            while first < n_classes - 1 and upper[first] + b * Q[r, first] < top:  # (any order is right)
+                first += 1
+            miss = False
+            near = False
+            for j in range(-1, n_classes):
+                c = first if j < 0 else j
+                if c == t or (j == first):
+                    continue
+                if upper[c] + b * Q[r, c] < y_t - 2.0 * tol:
+                    continue
+                leaf = n_inner + class_leaf[c]
+                if stamp[c] != r + 1:
+                    noise[c] = _path_noise(A, r, leaf, levels, buf)
+                    stamp[c] = r + 1
+                d = (R[r, c] + noise[c] + b * Q[r, c]) - y_t
+                if d > tol:
+                    miss = True
+                    break
+                if d >= -tol:
+                    near = True
+            if miss:
+                continue
+            if near:
+                undecided_out[r] = 1
+            else:
+                hits_out[i, r] = 1

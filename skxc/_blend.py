@@ -124,6 +124,11 @@ ACCURACY_Z = 3.0
 #: ... judged on this many held-out rows (more than ``blend_rows`` where there are more than
 #: ``MAX_SCORES / ACCURACY_ROWS`` classes: the log-likelihood stays on the first ``blend_rows`` of them).
 ACCURACY_ROWS = 500
+#: ... but at most this many scores (rows x classes; never fewer rows than ``blend_rows``): the held-out
+#: rows' centroid scores are a float64 (rows, classes) array, 100 MB here. 500 rows up to 25,000 classes
+#: (every shared set); at 200,000 classes 500 rows held 800 MB of them, and the fit's peak memory rose
+#: 2,050 -> 3,758 MiB (``benchmarks.extreme_scale``); at a million classes it would have been 4 GB.
+ACCURACY_MAX_SCORES = 12_500_000
 #: Held-out rows are densified for the centroid scores up to this many entries (rows x features), in blocks
 #: of about ``DENSE_BLOCK`` entries (16 MiB of float64).
 MAX_DENSE_ROWS = 20_000_000
@@ -533,8 +538,8 @@ def scored_rows(codes, fit_rows, held_rows, n_classes: int, rng, by_accuracy: bo
     """The held-out rows the choice scores: those whose class has a row in ``fit_rows`` (neither the
     pilot nor the centroids know the others' classes), at most ``blend_rows(n_classes)``, sorted;
     None when fewer than ``MIN_ROWS`` remain. ``by_accuracy`` (the choice may go by top-1,
-    ``ACCURACY_Z``): at most ``ACCURACY_ROWS`` if more, those of the log-likelihood first (the same rows
-    as without it), then the others, each part sorted."""
+    ``ACCURACY_Z``): at most ``ACCURACY_ROWS`` (and ``ACCURACY_MAX_SCORES`` scores) if more, those of the
+    log-likelihood first (the same rows as without it), then the others, each part sorted."""
     known = np.zeros(n_classes, dtype=bool)
     known[codes[fit_rows]] = True
     held = held_rows[known[codes[held_rows]]]
@@ -542,7 +547,9 @@ def scored_rows(codes, fit_rows, held_rows, n_classes: int, rng, by_accuracy: bo
         return None
     order = rng.permutation(held)
     n = blend_rows(n_classes)
-    more = ACCURACY_ROWS if by_accuracy and ACCURACY_Z is not None else n
+    more = n
+    if by_accuracy and ACCURACY_Z is not None:
+        more = max(n, min(ACCURACY_ROWS, ACCURACY_MAX_SCORES // max(n_classes, 1)))
     return np.concatenate([np.sort(order[:n]), np.sort(order[n:more])])
 
 

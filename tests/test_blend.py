@@ -1066,3 +1066,21 @@ def test_choose_blend_with_the_hits_of_further_rows_is_that_of_all_the_rows(monk
         expected = blend.clearly_more_accurate(log_proba, S, truth, chosen)
         assert blend.clearly_more_accurate(log_proba[:n], S, truth, chosen, hits[:, n:]) == expected
     assert choose_blend(log_proba[:n], S, truth, extra_hits=hits[:, n:]) == choose_blend(log_proba, S, truth)
+
+
+def test_scored_rows_for_top_1_stay_within_the_score_budget():
+    # The held-out rows' centroid scores are a float64 (rows, classes) array: the top-1 test's extra rows
+    # stop at ACCURACY_MAX_SCORES scores (never below the log-likelihood's rows), so that a fit of 200,000
+    # classes does not hold 500 x 200,000 of them (800 MB) and one of a million classes not 4 GB.
+    budget = blend.ACCURACY_MAX_SCORES
+    for n_classes in (2_000, 25_000, 200_000, 1_000_000):
+        codes = np.arange(3 * n_classes) % n_classes
+        fit_rows, held_rows = np.arange(2 * n_classes), np.arange(2 * n_classes, 3 * n_classes)
+        rng = np.random.default_rng(0)
+        more = blend.scored_rows(codes, fit_rows, held_rows, n_classes, rng, by_accuracy=True)
+        plain = blend.scored_rows(codes, fit_rows, held_rows, n_classes, np.random.default_rng(0))
+        expected = max(blend.blend_rows(n_classes), min(blend.ACCURACY_ROWS, budget // n_classes))
+        assert more.shape == (expected,)
+        assert more.shape[0] * n_classes <= max(budget, plain.shape[0] * n_classes)
+        np.testing.assert_array_equal(more[: plain.shape[0]], plain)
+    assert budget // 25_000 >= blend.ACCURACY_ROWS  # every shared set (at most 22,981 classes) keeps 500 rows

@@ -38,9 +38,7 @@ highest held-out top-1 replaces the log-likelihood's when its paired (per-row) g
 more than 2,000 classes, more of the held-out rows), T then being that beta's best. It passed on none of
 the shared sets and their stand-ins (seeds 0-2: the same models as without it) and on the embedded long tail
 at z 4-5. The hits of the log-likelihood's rows are scored again rather than kept from its loop: 8 sums and
-argmaxes over at most 500 rows, small beside the loop's exponentials. The further rows need only their hits:
-the pilots give them without every class's log-probability (:func:`pilot_log_proba`,
-``skxc._predict.log_proba_and_hits``), the same hits as NumPy's argmax of those log-probabilities.
+argmaxes over at most 500 rows, small beside the loop's exponentials.
 
 The same pilots choose the noise where the tree may not pay: with
 ``tree_temperature="auto"`` and at most ``UNIFORM_MAX_CLASSES`` classes, a
@@ -81,13 +79,11 @@ from ._fit import AUTO_NEGATIVES_ROWS_PER_CLASS, adagrad_kind, stored_weights_bo
 from ._kernels.hashed import add_feature_major_scores, union_counts, union_sum
 from ._multilabel import pairs_of_rows
 from ._parallel import child_seed, fan_out_pipelined, in_background, n_threads
-from ._predict import log_proba_and_hits
-from ._prediction import _ALL_CLASSES, _ALL_CLASSES_OPTIONS
 from ._solver import auto_learning_rate
 from ._start import add_entries, rms_row_norm, tempered, unit_centroids
 from ._state import AdagradState, writeable
 from ._tree import AuxiliaryTree
-from ._validation import MEMORY_HEADROOM, available_memory_bytes, check_output_memory, mostly_dense, warn_user
+from ._validation import MEMORY_HEADROOM, available_memory_bytes, mostly_dense, warn_user
 from ._weights import by_feature, estimated_sparse_bytes
 
 #: Candidate beta: 0 and 4**0 .. 4**6 (in units of 1 / RMS row norm).
@@ -346,8 +342,7 @@ def best_inverse_temperature(A: np.ndarray, truth: np.ndarray, a: float = 1.0) -
     return a, ll
 
 
-def choose_blend(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, by_accuracy: bool = True,
-                 extra_hits: np.ndarray | None = None):  # fmt: skip
+def choose_blend(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, by_accuracy: bool = True):
     """``(beta, T, log-likelihood)`` with the best held-out log-likelihood (module docstring), unless
     ``by_accuracy`` and another beta's held-out top-1 is clearly higher (:func:`clearly_more_accurate`).
 
@@ -355,9 +350,6 @@ def choose_blend(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, by_acc
     rows; ``S`` float64 (n, C): their centroid scores; ``truth`` int (n,) their
     class codes, or their CSR label indicator (multi-label, :func:`_log_likelihood`). Single-label:
     the log-likelihood is that of the first :func:`ll_rows` rows, top-1 that of all of them.
-    ``extra_hits``: bool (len(BETAS), m), the hits of the m held-out rows after those of ``log_proba``
-    (``S`` and ``truth`` then have them too), as :func:`pilot_log_proba` gives them instead of their
-    log-probabilities; None: none.
     """
     single = not sp.issparse(truth)
     n = ll_rows(log_proba.shape) if single else log_proba.shape[0]
@@ -375,7 +367,7 @@ def choose_blend(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, by_acc
         if ll > best[0] + 1e-9:
             best = (ll, float(beta), 1.0 / a)
     if single and by_accuracy and ACCURACY_Z is not None:
-        i = clearly_more_accurate(log_proba, S, truth, BETAS.tolist().index(best[1]), extra_hits)
+        i = clearly_more_accurate(log_proba, S, truth, BETAS.tolist().index(best[1]))
         best = best if i is None else choices[i]
     return best[1], best[2], best[0]
 
@@ -385,17 +377,11 @@ def ll_rows(shape) -> int:
     return min(shape[0], blend_rows(shape[1]))
 
 
-def clearly_more_accurate(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, chosen: int,
-                          extra_hits: np.ndarray | None = None) -> int | None:  # fmt: skip
+def clearly_more_accurate(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, chosen: int) -> int | None:
     """The index in ``BETAS`` of the beta with the highest held-out top-1 (the smallest of ties) if it beats the
     beta of index ``chosen`` by more than ``ACCURACY_Z`` standard errors of the mean paired difference of the
-    rows' hits (1 if a row's class scores highest), else None. Scored in blocks of rows; ``extra_hits`` (bool
-    (len(BETAS), m) or None) are those of m further rows, scored already (:func:`choose_blend`)."""
-    n, more = log_proba.shape[0], 0 if extra_hits is None else extra_hits.shape[1]
-    hits = np.zeros((len(BETAS), n + more))
-    if more:
-        hits[:, n:] = extra_hits
-        S, truth = S[:n], truth[:n]
+    rows' hits (1 if a row's class scores highest), else None. Scored in blocks of rows."""
+    hits = np.zeros((len(BETAS), log_proba.shape[0]))
     step = max(1, MAX_SCORES // max(log_proba.shape[1], 1))
     for lo in range(0, log_proba.shape[0], step):
         P, Q, t = log_proba[lo : lo + step], S[lo : lo + step], truth[lo : lo + step]
@@ -403,7 +389,7 @@ def clearly_more_accurate(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarra
         for i, beta in enumerate(BETAS):
             np.multiply(Q, beta, out=A)
             A += P
-            hits[i, lo : lo + P.shape[0]] = A.argmax(axis=1) == t
+            hits[i, lo : lo + step] = A.argmax(axis=1) == t
     best = int(np.argmax(hits.mean(axis=1)))
     d = hits[best] - hits[chosen]
     if best == chosen or d.shape[0] < 2:
@@ -562,11 +548,11 @@ def row_log_likelihoods(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray,
     return A[np.arange(A.shape[0]), truth] - log_total
 
 
-def pilot_choice(log_proba: np.ndarray, S: np.ndarray, truth, by_accuracy: bool = True, extra_hits=None) -> tuple:
+def pilot_choice(log_proba: np.ndarray, S: np.ndarray, truth, by_accuracy: bool = True) -> tuple:
     """``(beta, T, log-likelihood, per-row log-likelihoods)`` of :func:`choose_blend`; the last is that of
     :func:`row_log_likelihoods` at the chosen beta and T of the first :func:`ll_rows` rows (single-label
-    ``truth``), else None. ``extra_hits``: see :func:`choose_blend`."""
-    beta, temperature, ll = choose_blend(log_proba, S, truth, by_accuracy, extra_hits)
+    ``truth``), else None."""
+    beta, temperature, ll = choose_blend(log_proba, S, truth, by_accuracy)
     if sp.issparse(truth):
         return beta, temperature, ll, None
     n = ll_rows(log_proba.shape)
@@ -590,34 +576,18 @@ def chosen_blend(pilot, X_fit, y_fit, w_fit, X_held, truth, S) -> tuple | None:
     rows' class codes and ``S`` their centroid scores (:func:`centroid_scores`, centroids
     of the fit rows). None if the pilot's training was interrupted (``pilot.interrupted_``).
     """
-    predicted = pilot_log_proba(pilot, X_fit, y_fit, w_fit, X_held, (S, truth))
-    return None if predicted is None else pilot_choice(predicted[0], S, truth, extra_hits=predicted[1])
+    log_proba = pilot_log_proba(pilot, X_fit, y_fit, w_fit, X_held)
+    return None if log_proba is None else pilot_choice(log_proba, S, truth)
 
 
-def pilot_log_proba(pilot, X_fit, y_fit, w_fit, X_held, gate=None):
+def pilot_log_proba(pilot, X_fit, y_fit, w_fit, X_held) -> np.ndarray | None:
     """The first half of :func:`chosen_blend`: ``pilot`` fitted, its log-probabilities of ``X_held``
-    (None if its training was interrupted).
-
-    ``gate``: ``(S, truth)`` of the held-out rows where the choice may go by top-1 (:func:`choose_blend`):
-    then ``(log_proba, extra_hits)``, the log-probabilities of the first :func:`ll_rows` rows and only the
-    hits (bool (len(BETAS), m)) of the m others, or None if there are none (``skxc._predict.log_proba_and_hits``:
-    the same hits as the log-probabilities of all the rows would give, far cheaper where the log-likelihood
-    takes fewer rows than top-1)."""
+    (None if its training was interrupted)."""
     pilot.fit(X_fit, y_fit, sample_weight=w_fit)
     if getattr(pilot, "interrupted_", False):
         return None
     # the pilot's classes are the tree's (all of them), in the same order as the estimator's
-    if gate is None:
-        return pilot.predict_log_proba(X_held)
-    S, truth = gate
-    n = ll_rows((X_held.shape[0], len(pilot.classes_)))
-    if n == X_held.shape[0] or sp.issparse(truth) or pilot.tree_.n_components_ == 0 or pilot._score_scale != 1.0:
-        return pilot.predict_log_proba(X_held), None
-    X = pilot._validate_X(X_held)
-    check_output_memory("predict_log_proba", X.shape[0], len(pilot.classes_), _ALL_CLASSES, _ALL_CLASSES_OPTIONS)
-    rows, Z = pilot._kernel_inputs(X)
-    return log_proba_and_hits(rows, Z, pilot._scoring_coef(), pilot.intercept_, pilot.tree_.arrays, n, S, truth,
-                              BETAS, n_threads(pilot.n_jobs))  # fmt: skip
+    return pilot.predict_log_proba(X_held)
 
 
 def blended_sparse(coef: sp.csr_matrix, coef_sums, mu_scaled: sp.csr_matrix):
@@ -920,14 +890,14 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
             with config_context(**config):
                 try:
                     pilot = new_pilot(estimator, candidate, X, fit_data, seed, n_epochs, one_thread=True)
-                    return pilot_log_proba(pilot, *fit_data, (S, truth))
+                    return pilot_log_proba(pilot, *fit_data)
                 except MemoryError as error:
                     return error
 
-        def choose(candidate, predicted):
-            if predicted is None or isinstance(predicted, MemoryError):
-                return predicted
-            return pilot_choice(predicted[0], S, truth, extra_hits=predicted[1])
+        def choose(candidate, log_proba):
+            if log_proba is None or isinstance(log_proba, MemoryError):
+                return log_proba
+            return pilot_choice(log_proba, S, truth)
 
         results = fan_out_pipelined(fit_pilot, choose, candidates, threads)
     else:

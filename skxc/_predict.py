@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from ._config import FLOAT, PREDICT_BLOCK_BYTES
 from ._kernels.hashed import add_feature_major_scores
 from ._kernels.predict import add_csr_scores, search_scratch, top_k_csr, top_k_feature_major
-from ._kernels.tree import add_log_noise_all, gate_hits, log_noise_of_codes
+from ._kernels.tree import add_log_noise_all, log_noise_of_codes
 from ._parallel import fan_out
 from ._validation import KernelRows, kernel_rows, mostly_dense
 
@@ -137,14 +137,9 @@ def add_log_noise(Z: np.ndarray, tree: TreeArrays, out_inout: np.ndarray) -> Non
         add_log_noise_all(tree.node_bias[None, :].astype(np.float64), tree.leaf_class, row, buf)
         out_inout += row
         return
-    add_log_noise_all(node_activations(Z, tree), tree.leaf_class, out_inout, buf)
-
-
-def node_activations(Z: np.ndarray, tree: TreeArrays) -> np.ndarray:
-    """float64 (n, n_inner): ``Z @ node_weight.T + node_bias`` of a tree that depends on x."""
     A = Z.astype(np.float64) @ tree.node_weight.T.astype(np.float64)
     A += tree.node_bias
-    return A
+    add_log_noise_all(A, tree.leaf_class, out_inout, buf)
 
 
 def log_noise_of(Z: np.ndarray, codes: np.ndarray, tree: TreeArrays, n_threads: int) -> np.ndarray:
@@ -340,70 +335,6 @@ def _store_log_proba(out, start, stop, S):
 
 
 _OUTPUTS = {"scores": _store_raw, "proba": _store_proba, "log_proba": _store_log_proba}
-
-
-#: :func:`log_proba_and_hits` evaluates log p_n of a class only on the last this many levels of its path (the
-#: levels above once per row), and a comparison is decided when the two scores differ by more than this
-#: factor of the row's magnitudes.
-GATE_LEVELS = 5
-GATE_EPS = 1e-11
-
-
-def log_proba_and_hits(
-    rows: KernelRows, Z: np.ndarray, coef, intercept: np.ndarray, tree: TreeArrays, n: int, Q: np.ndarray,
-    truth: np.ndarray, betas: np.ndarray, n_threads: int,
-):  # fmt: skip
-    """``(log_proba, hits)``: :func:`all_classes` "log_proba" of the first ``n`` rows, bit for bit, and for the
-    others only whether their class is the first argmax of ``log_proba + beta Q`` for each of ``betas``
-    (bool (len(betas), rows - n)), as NumPy's ``argmax`` of those sums would find it.
-
-    A row-constant shift (the log-sum-exp) does not change an argmax but for rounding, so those rows are
-    decided on the scores before it, by :func:`~skxc._kernels.tree.gate_hits`, which also skips log p_n of
-    the classes whose upper bound cannot reach the true class; a row it leaves undecided (a near tie, or a
-    non-finite entry) gets its log-probabilities as the first rows do and NumPy's argmax. ``Q``: float64
-    (rows, C); ``truth``: int codes (rows,). The tree depends on x (``node_weight`` has columns).
-    """
-    n_rows, n_classes = rows.X.shape[0], coef.shape[0]
-    out = np.empty((n, n_classes), dtype=np.float64)
-    hits = np.zeros((len(betas), n_rows - n), dtype=bool)
-    Q = np.ascontiguousarray(Q, dtype=np.float64)
-    truth = np.ascontiguousarray(truth, dtype=np.int64)
-    betas = np.ascontiguousarray(betas, dtype=np.float64)
-    n_inner, n_leaves = tree.node_bias.shape[0], tree.leaf_class.shape[0]
-    depth = int(n_leaves).bit_length() - 1  # n_leaves = 2**depth
-    levels = min(GATE_LEVELS, depth)
-
-    def store(start, stop, S):  # S: xi + intercept of rows [start, stop)
-        A = node_activations(Z[start:stop], tree)
-        k = max(0, min(stop, n) - start)  # the block's rows of log-probabilities
-        buf = np.empty(n_inner + n_leaves, dtype=np.float64)
-        if k:
-            add_log_noise_all(A[:k], tree.leaf_class, S[:k], buf)
-            _store_log_proba(out, start, start + k, S[:k])
-        if start + k == stop:
-            return
-        lo, hi = start + k - n, stop - n  # columns of hits
-        block_hits = np.zeros((len(betas), hi - lo), dtype=np.uint8)
-        undecided = np.zeros(hi - lo, dtype=np.uint8)
-        gate_hits(S[k:], A[k:], Q[start + k : stop], truth[start + k : stop], betas, tree.class_leaf, depth, levels,
-                  GATE_EPS, block_hits, undecided, np.empty(2 ** (depth - levels + 1) - 1, dtype=np.float64),
-                  np.empty(n_classes, dtype=np.float64), np.zeros(n_classes, dtype=np.int64),
-                  np.empty(n_classes, dtype=np.float64))  # fmt: skip
-        hits[:, lo:hi] = block_hits.astype(bool)
-        again = np.flatnonzero(undecided)
-        if again.size:  # as the first rows: log p_n of every class, the log-probabilities, NumPy's argmax
-            scores, P = S[k:][again], np.empty((again.size, n_classes), dtype=np.float64)
-            add_log_noise_all(np.ascontiguousarray(A[k:][again]), tree.leaf_class, scores, buf)
-            _store_log_proba(P, 0, again.size, scores)
-            rows_q, rows_t = Q[start + k : stop][again], truth[start + k : stop][again]
-            V = np.empty_like(P)
-            for i, beta in enumerate(betas):
-                np.multiply(rows_q, beta, out=V)
-                V += P
-                hits[i, lo + again] = V.argmax(axis=1) == rows_t
-
-    map_blocks(rows, Z, coef, intercept, tree, store, n_threads, corrected=False)
-    return out, hits
 
 
 def all_classes(

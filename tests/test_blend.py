@@ -1008,66 +1008,6 @@ def test_scored_rows_for_top_1_extend_those_of_the_log_likelihood(monkeypatch):
     np.testing.assert_array_equal(off, plain)
 
 
-@pytest.mark.parametrize("weights", ["dense", "sparse"])
-def test_hits_without_log_probabilities_are_numpys_argmax(monkeypatch, weights):
-    """``log_proba_and_hits`` (the pilots' held-out rows beyond the log-likelihood's): the first rows'
-    log-probabilities bit for bit, and the others' hits those of NumPy's argmax of ``log_proba + beta S``
-    (the formula of ``clearly_more_accurate``), also with near ties, exact ties and non-finite entries planted
-    (left to the exact path)."""
-    import skxc._predict as predict
-
-    X, y = make_hierarchical_classification(n_samples=900, n_features=30, n_classes=200, random_state=3)
-    clf = AdversarialSoftmaxClassifier(max_iter=2, centroid_blend=0.0, weights=weights, random_state=0, n_jobs=1)
-    clf.fit(sp.csr_matrix(X), y)
-    Xh = sp.csr_matrix(X[:400])
-    full = clf.predict_log_proba(Xh)
-    rng = np.random.default_rng(0)
-    truth = np.searchsorted(clf.classes_, y[:400])
-    truth[::3] = full[::3].argmax(axis=1)  # many hits at beta 0
-    S = rng.normal(scale=0.01, size=full.shape)
-    rows = np.arange(60, 400, 7)
-    rival = (truth[rows] + 1) % full.shape[1]
-    for r, c in zip(rows, rival, strict=True):  # near ties at beta 1: within a few units in the last place
-        S[r, truth[r]] = 0.0
-        S[r, c] = full[r, truth[r]] - full[r, c] + rng.integers(-3, 4) * np.spacing(full[r, truth[r]])
-    S[77, :] = 0.0  # beta 0 and others: only the model's scores
-    S[90, 5] = np.nan
-    S[91, 7] = np.inf
-    undecided = []
-    kernel = predict.gate_hits
-
-    def counted(*args):
-        kernel(*args)
-        undecided.append(int(args[10].sum()))
-
-    monkeypatch.setattr(predict, "gate_hits", counted)
-    X_valid = clf._validate_X(Xh)
-    kernel_rows, Z = clf._kernel_inputs(X_valid)
-    n = 50
-    P, hits = predict.log_proba_and_hits(kernel_rows, Z, clf._scoring_coef(), clf.intercept_, clf.tree_.arrays, n,
-                                         S, truth, BETAS, 1)  # fmt: skip
-    assert np.array_equal(P, full[:n])
-    with np.errstate(invalid="ignore"):
-        expected = np.array([(full + b * S).argmax(axis=1) == truth for b in BETAS])
-    assert np.array_equal(hits, expected[:, n:])
-    assert expected[:, n:].any() and not expected[:, n:].all()
-    assert sum(undecided) >= len(rows) // 2  # the near ties went the exact way
-
-
-def test_choose_blend_with_the_hits_of_further_rows_is_that_of_all_the_rows(monkeypatch):
-    """The pilots' held-out rows beyond the log-likelihood's come as hits only (``extra_hits``): the same
-    choice as from their log-probabilities, with the gate's blocks of rows crossing that boundary."""
-    log_proba, S, truth = _centroids_rank_but_with_heavy_tails(n=500, C=50)
-    monkeypatch.setattr(blend, "MAX_SCORES", 43 * 50)  # the log-likelihood: 50 rows (MIN_ROWS); blocks of 43
-    n = blend.ll_rows(log_proba.shape)
-    assert n == 50
-    hits = np.array([(log_proba + b * S).argmax(axis=1) == truth for b in BETAS])
-    for chosen in range(len(BETAS)):
-        expected = blend.clearly_more_accurate(log_proba, S, truth, chosen)
-        assert blend.clearly_more_accurate(log_proba[:n], S, truth, chosen, hits[:, n:]) == expected
-    assert choose_blend(log_proba[:n], S, truth, extra_hits=hits[:, n:]) == choose_blend(log_proba, S, truth)
-
-
 def test_scored_rows_for_top_1_stay_within_the_score_budget():
     # The held-out rows' centroid scores are a float64 (rows, classes) array: the top-1 test's extra rows
     # stop at ACCURACY_MAX_SCORES scores (never below the log-likelihood's rows), so that a fit of 200,000

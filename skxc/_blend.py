@@ -122,8 +122,9 @@ ACCURACY_Z = 3.0
 ACCURACY_ROWS = 500
 #: ... but at most this many scores (rows x classes; never fewer rows than ``blend_rows``): the held-out
 #: rows' centroid scores are a float64 (rows, classes) array, 100 MB here. 500 rows up to 25,000 classes
-#: (every shared set); at 200,000 classes 500 rows held 800 MB of them, and the fit's peak memory rose
-#: 2,050 -> 3,758 MiB (``benchmarks.extreme_scale``); at a million classes it would have been 4 GB.
+#: (every shared set); at 200,000 classes 500 rows held 800 MB of them, and the fit's peak memory was 3,607 MiB
+#: against 2,026 with this budget (``benchmarks.extreme_scale``, docs/benchmarks.rst, stop 35); at a million
+#: classes it would have been 4 GB.
 ACCURACY_MAX_SCORES = 12_500_000
 #: Held-out rows are densified for the centroid scores up to this many entries (rows x features), in blocks
 #: of about ``DENSE_BLOCK`` entries (16 MiB of float64).

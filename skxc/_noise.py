@@ -66,7 +66,7 @@ def frozen_classes(noise, y_classes: np.ndarray) -> np.ndarray:
 
 def _encoded_hint(y_classes: np.ndarray, tree_classes: np.ndarray) -> str:
     """A hint when y may be label-encoded (integers in [0, number of the tree's classes)) and the tree's classes are
-    other labels: scikit-learn's ``cross_val_predict`` encodes y so before fitting each fold for
+    other labels: scikit-learn's ``cross_val_predict`` encodes y before fitting each fold for
     ``method="predict_proba"``, ``"predict_log_proba"`` and ``"decision_function"`` (a fold may lack some codes);
     else ""."""
     tree_classes, y_classes = np.asarray(tree_classes), np.asarray(y_classes)

@@ -92,6 +92,15 @@ def test_bag_of_earlier_words_for_a_next_word_set(tmp_path):
     toy, _ = _toy(tmp_path)
     with pytest.raises(ValueError, match="three one-hot blocks"):
         materialise(f"{toy}@bag=2", tmp_path / "out4")
+    # with top / rows: the bag of the rows in text order first, then the frequent classes' first rows
+    out5, name5 = materialise(f"{src}@bag=2,top=2,rows=3", tmp_path / "out5")
+    frequent = np.array([3, 4])  # words[3:] = [5, 3, 0, 4, 5, 1, 2, 3, 4]: 3, 4 and 5 twice, ties stable by label
+    keep = np.isin(words[3:], frequent)
+    assert name5 == "text@bag=2@top=2,rows=3"
+    np.testing.assert_array_equal(np.load(out5 / "y_train.npy"), words[3:][keep][:3])
+    X5 = sp.load_npz(out5 / "X_train.npz").toarray()
+    columns = np.flatnonzero(X2[keep][:3].any(axis=0))  # the features of the kept training rows
+    np.testing.assert_array_equal(X5, X2[keep][:3][:, columns])
 
 
 def test_lsa_embeddings_are_unit_rows_of_the_training_rows_svd(tmp_path):

@@ -982,13 +982,22 @@ def test_clearly_more_accurate_against_a_direct_count(monkeypatch):
 
 def test_the_log_likelihood_takes_the_first_rows_and_top_1_all(monkeypatch):
     log_proba, S, truth = _centroids_rank_but_with_heavy_tails(n=600, C=50)
-    monkeypatch.setattr(blend, "MAX_SCORES", 200 * 50)  # blend_rows: 200 of the 600 rows
+    monkeypatch.setattr(blend, "LL_MAX_SCORES", 200 * 50)  # blend_rows: 200 of the 600 rows
     assert blend.ll_rows(log_proba.shape) == 200
     monkeypatch.setattr(blend, "ACCURACY_Z", None)
     expected = choose_blend(log_proba[:200], S[:200], truth[:200])
     assert choose_blend(log_proba, S, truth) == expected
     beta, T, ll, rows = blend.pilot_choice(log_proba, S, truth)
     assert rows.shape == (200,) and (beta, T, ll) == expected
+
+
+def test_the_log_likelihood_rows_follow_their_own_budget(monkeypatch):
+    # LL_MAX_SCORES alone sets the log-likelihood's rows; MAX_SCORES sizes only the blocks it is computed in
+    assert blend.blend_rows(5_000) == 200 and blend.blend_rows(20_000) == blend.blend_rows(10**6) == blend.MIN_ROWS
+    monkeypatch.setattr(blend, "MAX_SCORES", 10 * 5_000)
+    assert blend.blend_rows(5_000) == 200
+    monkeypatch.setattr(blend, "LL_MAX_SCORES", 400 * 5_000)
+    assert blend.blend_rows(5_000) == 400 and blend.blend_rows(100) == blend.MAX_ROWS
 
 
 def test_scored_rows_for_top_1_extend_those_of_the_log_likelihood(monkeypatch):

@@ -209,7 +209,7 @@ def centroid_scores(X, mu, centre, unit: float) -> np.ndarray:
             return S
     S = np.empty((X.shape[0], mu.shape[0]), dtype=np.float64)  # row-major: the choice sums along rows
     densify = sp.issparse(X) and centre is None and X.shape[0] * X.shape[1] <= MAX_DENSE_ROWS
-    blocks = centre is not None or densify  # else sparse X as it is, in one product
+    blocks = centre is not None or densify or not sp.issparse(X)  # else sparse X as it is, in one product
     step = max(1, DENSE_BLOCK // max(X.shape[1], 1) if blocks else X.shape[0])
     for start in range(0, X.shape[0], step):
         block = X[start : start + step]

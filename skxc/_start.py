@@ -14,7 +14,7 @@ Two things are chosen here on rows held out from the fit, before any SGD step:
 * the class-centroid start (``init="centroid"``), by the training loss
   itself (Eq. 6 with negatives from the tree) on the held-out rows: class c's
   weights start at s (mu_c - mean mu), mu_c the unit-length mean of the
-  class's L2-normalised rows (dense X centred first), and every bias at a
+  class's L2-normalised rows (not centred: ``CENTRE_DENSE``), and every bias at a
   common b. Training then starts at p(c|x) proportional to
   p_n(c|x) exp(s x.mu_c), a nearest-centroid rule on top of the tree; a
   class with one training row starts at its row instead of at zero. s = 0,
@@ -38,6 +38,14 @@ from ._config import FLOAT, PADDING_BIAS
 from ._kernels.rng import seed_states
 from ._kernels.tree import log_noise_of_codes, sample_classes
 from ._stream_sums import StreamSums
+
+#: Whether the class centroids of dense X (the centroid start, the centroid blend) are those of its rows minus
+#: their column mean. Not since stop 36: the rows as they are, as for sparse X, so that the same rows dense
+#: or stored as CSR give the same centroids. Centred, dense embeddings of a long tail lost 0.7-2.2 points of
+#: top-1 against the same rows as CSR (all-MiniLM-L6-v2 embeddings of gcide-reverse, the generated sets; the
+#: blend's "(x - centre).(mu_c - mean mu)" takes off the common direction that centring was to remove, even
+#: for rows with a large common offset: docs/benchmarks.rst, "Dense rows are not centred").
+CENTRE_DENSE = False
 
 #: Fraction of the training rows held out for the calibration, and its bounds.
 CALIBRATION_FRACTION = 0.1
@@ -132,33 +140,31 @@ def unit_centroids(X, codes: np.ndarray, n_classes: int, sample_weight: np.ndarr
     Multi-label: ``codes``, ``sample_weight`` and ``rows`` refer to (row, label)
     examples and ``example_row`` maps each example to its row of X (None: one
     example per row), so a row counts once for each of its labels.
-    Dense X is centred first (its weighted column mean over the counted rows
-    subtracted): features with a large common offset would otherwise make all
-    rows point the same way and every cosine close to 1; it is read in blocks
-    of rows, so the float64 temporaries stay O(block x n_features). Sparse X
-    is not centred (that would densify it; the column means of sparse features
-    such as tf-idf are small). Returns ``(mu, centre)``: ``mu`` CSR float64
-    (n_classes, n_features) for sparse X, dense float64 otherwise, zero rows
-    for classes without rows; ``centre`` float64 (n_features,) or None.
-    Scores are ``(x - centre) @ mu.T``.
+    X is not centred (``CENTRE_DENSE``): dense X gives the centroids of the
+    same rows stored as CSR. Dense X is read in blocks of rows, so the float64
+    temporaries stay O(block x n_features). Returns ``(mu, centre)``: ``mu``
+    CSR float64 (n_classes, n_features) for sparse X, dense float64
+    otherwise, zero rows for classes without rows; ``centre`` float64
+    (n_features,) with ``CENTRE_DENSE`` and dense X, else None. Scores are
+    ``(x - centre) @ mu.T``.
     """
     if example_row is None:
         w = _row_weights(sample_weight, rows, X.shape[0])
-        centre = None if sp.issparse(X) else _centre(X, w)
+        centre = _centre(X, w) if CENTRE_DENSE and not sp.issparse(X) else None
         return _unit_rows(_class_sums(X, codes, n_classes, w, centre, rows)), centre
     w = np.asarray(sample_weight, dtype=np.float64)
     centre = None
-    if not sp.issparse(X):  # each row's weight in the centre: the sum of its counted examples' weights
+    if CENTRE_DENSE and not sp.issparse(X):  # each row's weight in the centre: the sum of its examples' weights
         idx = np.arange(codes.shape[0]) if rows is None else np.asarray(rows)
         centre = _centre(X, np.bincount(example_row[idx], weights=w[idx], minlength=X.shape[0]))
     return _unit_rows(_class_sums(X, codes, n_classes, w, centre, rows, example_row)), centre
 
 
 def start_centre(X, sample_weight, example_row=None):
-    """The centre of the centroid start: dense X's weighted column mean (float64), None for sparse X.
-    Multi-label: ``sample_weight`` per (row, label) example and ``example_row`` their rows of X (a row
-    counts once per label, as in the start)."""
-    if sp.issparse(X):
+    """The centre of the centroid start: with ``CENTRE_DENSE``, dense X's weighted column mean (float64);
+    else, and for sparse X, None. Multi-label: ``sample_weight`` per (row, label) example and ``example_row``
+    their rows of X (a row counts once per label, as in the start)."""
+    if sp.issparse(X) or not CENTRE_DENSE:
         return None
     w = np.asarray(sample_weight, dtype=np.float64)
     if example_row is not None:
@@ -308,7 +314,9 @@ def present_class_sums(X, codes, w, centre, idx, x_rows):
     sums = np.zeros((present.shape[0], X.shape[1]))
     for b in _blocks(idx.size, X.shape[1]):
         rows_b = idx[b]
-        Xb = np.asarray(X[x_rows[b]], dtype=np.float64) - centre
+        Xb = np.asarray(X[x_rows[b]], dtype=np.float64)
+        if centre is not None:
+            Xb -= centre
         sq = np.einsum("ij,ij->i", Xb, Xb)
         scale = np.divide(w[rows_b], np.sqrt(sq), out=np.zeros(sq.shape[0]), where=sq > 0)
         # the block's unit rows summed per class by a sparse (classes x rows) product over the block's classes

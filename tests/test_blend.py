@@ -608,9 +608,13 @@ def test_multilabel_log_likelihood_in_blocks_and_with_one_label_per_row():
         np.testing.assert_allclose(_log_likelihood(A, one, a), _log_likelihood(A, truth, a), rtol=1e-12)
 
 
-@pytest.mark.parametrize("container", ["dense", "csr"])
-def test_example_centroids_are_those_of_the_repeated_rows(container):
-    """Centroids of (row, label) examples: each row counts once per label, as if X's rows were repeated."""
+@pytest.mark.parametrize("container, centred", [("dense", False), ("dense", True), ("csr", False)])
+def test_example_centroids_are_those_of_the_repeated_rows(container, centred, monkeypatch):
+    """Centroids of (row, label) examples: each row counts once per label, as if X's rows were repeated
+    (dense rows centred or not, ``CENTRE_DENSE``)."""
+    import skxc._start as start
+
+    monkeypatch.setattr(start, "CENTRE_DENSE", centred)
     rng = np.random.default_rng(12)
     X = rng.random((50, 9)) * (rng.random((50, 9)) < 0.6) + 0.3 * (container == "dense")
     X[7] = 0.0  # an empty row: no direction, counts nowhere
@@ -623,7 +627,7 @@ def test_example_centroids_are_those_of_the_repeated_rows(container):
     ref_mu, ref_centre = unit_centroids(X[example_row], codes, 6, w, rows=subset)
     dense = (lambda M: M.toarray()) if container == "csr" else np.asarray
     np.testing.assert_allclose(dense(mu), dense(ref_mu), rtol=1e-12, atol=1e-15)
-    if container == "dense":
+    if centred:
         np.testing.assert_allclose(centre, ref_centre, rtol=1e-12)
     else:
         assert centre is None and ref_centre is None

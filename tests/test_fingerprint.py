@@ -11,9 +11,11 @@ Training and the CSR prediction path run only our own kernels and numpy
 reductions, so their hashes are exact on any machine with the same numpy and
 numba. Dense prediction scores rows with a float32 BLAS product, which can
 round differently on another BLAS or CPU; its hashes are exact on one machine
-(the same BLAS and thread count give the same bits), and on a mismatch the
-test still checks the probabilities against a fresh float64 recomputation, so a
-failure message says whether the difference is BLAS rounding or a real change.
+(the same BLAS and thread count give the same bits); on a mismatch the test
+checks the probabilities against a fresh float64 recomputation and passes if
+they agree to float32 rounding (the exact bits of ``coef_``, ``intercept_``
+and the top-k still hold): OpenBLAS on another CPU (AMD EPYC, stop 36) rounds
+the recorded dense cases' products otherwise.
 """
 
 from __future__ import annotations
@@ -124,7 +126,10 @@ def test_fingerprint(name):
         S -= S.max(axis=1, keepdims=True)
         P = np.exp(S) / np.exp(S).sum(axis=1, keepdims=True)
         close = np.allclose(clf.predict_proba(X_test), P, rtol=1e-5, atol=1e-9)
-        pytest.fail(f"{name}: predict_proba bits changed ({'BLAS-level rounding only' if close else 'values differ'})")
+        if not close:
+            pytest.fail(f"{name}: predict_proba values differ from a float64 recomputation")
+        # the same coef_, intercept_ and top-k bits: another BLAS or CPU rounded the dense product otherwise
+        assert not sp.issparse(X_test), f"{name}: predict_proba bits changed on the CSR kernels"
 
 
 if __name__ == "__main__" and "--record" in sys.argv:

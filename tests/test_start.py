@@ -132,11 +132,16 @@ def _reference_centroids(X, codes, n_classes, w, centre):
     return np.where(norms[:, None] > 0, mu / np.where(norms > 0, norms, 1)[:, None], 0.0)
 
 
-@pytest.mark.parametrize("sparse, block_rows", [(False, None), (False, 7), (True, None)])
-def test_unit_centroids_match_reference(monkeypatch, sparse, block_rows):
-    """Dense X is summed per class block by block of rows (block_rows: blocks of 7 rows instead of one)."""
+@pytest.mark.parametrize(
+    "sparse, block_rows, centred",
+    [(False, None, False), (False, 7, False), (False, None, True), (False, 7, True), (True, None, False)],
+)
+def test_unit_centroids_match_reference(monkeypatch, sparse, block_rows, centred):
+    """Dense X is summed per class block by block of rows (block_rows: blocks of 7 rows instead of one); it is
+    centred only with ``CENTRE_DENSE`` (not by default: then its centroids are those of the same rows as CSR)."""
     import skxc._start as start
 
+    monkeypatch.setattr(start, "CENTRE_DENSE", centred)
     if block_rows is not None:
         monkeypatch.setattr(
             start, "_blocks", lambda n, n_features: [slice(a, a + block_rows) for a in range(0, n, block_rows)]
@@ -151,8 +156,11 @@ def test_unit_centroids_match_reference(monkeypatch, sparse, block_rows):
     if sparse:
         assert centre is None and sp.issparse(mu)
         mu = mu.toarray()
-    else:
+    elif centred:
         np.testing.assert_allclose(centre, w @ X / w.sum())
+    else:
+        assert centre is None
+        np.testing.assert_allclose(mu, unit_centroids(sp.csr_matrix(X), codes, 9, w)[0].toarray(), atol=1e-12)
     np.testing.assert_allclose(mu, _reference_centroids(X, codes, 9, w, centre), atol=1e-12)
     assert not np.any(mu[8])
     # rows=: the same as computing on the copy X[rows]
@@ -162,8 +170,10 @@ def test_unit_centroids_match_reference(monkeypatch, sparse, block_rows):
     by_rows, by_rows_centre = unit_centroids(Xin, codes, 9, w, rows=rows)
     dense = (lambda a: a.toarray()) if sparse else np.asarray
     np.testing.assert_allclose(dense(by_rows), dense(sub), atol=1e-12)
-    if not sparse:
+    if centred:
         np.testing.assert_allclose(by_rows_centre, sub_centre)
+    else:
+        assert by_rows_centre is None and sub_centre is None
 
 
 @pytest.mark.parametrize("sparse", [False, True])
@@ -402,21 +412,23 @@ def _unit(sums):
 
 
 @pytest.mark.parametrize(
-    "sparse, weights, multilabel",
-    [(False, "dense", False), (True, "dense", False), (True, "sparse", False), (True, "sparse", True)],
-)
-def test_partial_fit_start_follows_the_rows(sparse, weights, multilabel, monkeypatch):
+    "sparse, weights, multilabel, centred",
+    [(False, "dense", False, False), (False, "dense", False, True), (True, "dense", False, False),
+     (True, "sparse", False, False), (True, "sparse", True, False)],
+)  # fmt: skip
+def test_partial_fit_start_follows_the_rows(sparse, weights, multilabel, centred, monkeypatch):
     """After fit_noise, each partial_fit moves every class's centroid start to include its rows there:
     init_scale_ x unit(sum of the class's normalised rows so far) (dense X: about the start's centre), the
     mean over the classes subtracted as the start writes it; a class without rows before gets its start.
     (A learning rate of 1e-9: training moves no weight visibly; every class followed, whatever its rows.)"""
     monkeypatch.setattr(training_module, "START_FOLLOW_ROWS", np.inf)
+    monkeypatch.setattr(start_module, "CENTRE_DENSE", centred)
     X, y, first, second = _stream_halves(sparse=sparse, multilabel=multilabel)
     clf = AdversarialSoftmaxClassifier(random_state=0, n_components=4, weights=weights, learning_rate=1e-9)
     classes = None if multilabel else np.arange(600)
     clf.fit_noise(X[first], y[first], classes=classes)
     s, centre = clf.init_scale_, clf._start_centre
-    assert s > 0 and (centre is None) == sparse
+    assert s > 0 and (centre is None) == (not centred)
     at, labels = _examples(y, first, multilabel)
     before_sums = _unit_row_sums(X, first[at], labels, 600, centre)
     np.testing.assert_allclose(_dense(clf._start_sums), before_sums, atol=1e-10)
@@ -471,16 +483,20 @@ def test_streaming_from_a_sample_predicts_better_when_the_start_follows(monkeypa
 
 
 @pytest.mark.parametrize(
-    "sparse, weights, multilabel",
-    [(False, "dense", False), (True, "dense", False), (True, "sparse", False), (True, "sparse", True)],
-)
-def test_a_stream_whose_first_rows_are_too_few_chooses_its_start_later(sparse, weights, multilabel, monkeypatch):
+    "sparse, weights, multilabel, centred",
+    [(False, "dense", False, False), (False, "dense", False, True), (True, "dense", False, False),
+     (True, "sparse", False, False), (True, "sparse", True, False)],
+)  # fmt: skip
+def test_a_stream_whose_first_rows_are_too_few_chooses_its_start_later(
+    sparse, weights, multilabel, centred, monkeypatch
+):
     """A first call of 500 rows cannot hold out rows for the centroid start: the weights start at zero and the
     class sums are kept. The next call (851 rows: 1,351 so far) only adds its rows to the sums. The call after
     it holds out its rows of classes seen before: the scale is chosen on them against the centroids of the rows
     before, and the weights become that start of all rows so far (the start, then this call's move).
     (A learning rate of 1e-9: training moves no weight visibly; every class followed.)"""
     monkeypatch.setattr(training_module, "START_FOLLOW_ROWS", np.inf)
+    monkeypatch.setattr(start_module, "CENTRE_DENSE", centred)
     X, y, first, second = _stream_halves(sparse=sparse, multilabel=multilabel)
     calls = [first[:500], first[500:], second]
     clf = AdversarialSoftmaxClassifier(random_state=0, n_components=4, weights=weights, learning_rate=1e-9)
@@ -495,7 +511,7 @@ def test_a_stream_whose_first_rows_are_too_few_chooses_its_start_later(sparse, w
     monkeypatch.setattr(training_module, "held_out_start", recorded)
     clf.partial_fit(X[calls[0]], y[calls[0]], classes=classes)
     centre = clf._start_centre
-    if sparse:
+    if not centred:  # sparse rows, or dense rows as they are (CENTRE_DENSE)
         assert centre is None
     else:  # the first call's column mean
         np.testing.assert_allclose(centre, np.asarray(X[calls[0]]).mean(axis=0), atol=1e-12)

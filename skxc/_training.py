@@ -55,7 +55,7 @@ from ._start import (
 )
 from ._state import writeable
 from ._stream_sums import StreamSums
-from ._validation import encode_labels, type_mismatch, unique_labels, validate_training_data
+from ._validation import dense_for_training, encode_labels, type_mismatch, unique_labels, validate_training_data
 from ._weights import HashedWeights, first_epoch_room, negative_insert_mask
 
 __all__ = ["AUTO_SPARSE_BYTES", "AUTO_WEIGHT_THRESHOLD", "TrainingMixin"]
@@ -98,6 +98,8 @@ class TrainingMixin:
         """Validated ``(X, y, sample_weight, multilabel)``; y is a CSR indicator matrix when ``multilabel``."""
         multilabel = is_multilabel(y)
         X, y, sample_weight = validate_training_data(self, X, y, sample_weight, reset, multilabel)
+        if self.weights != "sparse":  # dense rows stored as CSR train as the array they are (sparse weights
+            X = dense_for_training(X)  # need sparse rows: weights="sparse" keeps them)
         check_feature_names(self.noise, getattr(self, "feature_names_in_", None))
         if multilabel and y.shape[1] < 2:
             raise ValueError(f"A label indicator y needs at least 2 labels (columns); got {y.shape[1]}.")

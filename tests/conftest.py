@@ -66,9 +66,17 @@ def fitted(data):
         if key not in cache:
             kwargs = dict(noise=noise, random_state=0, max_iter=5, tol=None, n_components=4)
             kwargs.update(params)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                cache[key] = AdversarialSoftmaxClassifier(**kwargs).fit(to_csr(X) if sparse else X, y)
+            import skxc._validation as validation
+
+            # sparse: the CSR paths, although these rows store most entries (else they train as an array)
+            density = validation.TRAIN_DENSE_DENSITY
+            validation.TRAIN_DENSE_DENSITY = None if sparse else density
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    cache[key] = AdversarialSoftmaxClassifier(**kwargs).fit(to_csr(X) if sparse else X, y)
+            finally:
+                validation.TRAIN_DENSE_DENSITY = density
         return cache[key]
 
     return get
@@ -128,3 +136,12 @@ def _ctrl_c_as_in_a_terminal():
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture
+def sparse_paths(monkeypatch):
+    """CSR training X takes the sparse paths even where it stores most entries: tests of those paths on rows
+    that are mostly dense (which would otherwise train as arrays: ``skxc._validation.TRAIN_DENSE_DENSITY``)."""
+    import skxc._validation as validation
+
+    monkeypatch.setattr(validation, "TRAIN_DENSE_DENSITY", None)

@@ -729,6 +729,7 @@ def test_pilots_side_by_side_choose_as_one_thread_does():
     assert chosen[0] == chosen[1]
 
 
+@pytest.mark.usefixtures("sparse_paths")
 def test_sparse_pilots_choose_as_dense_pilots_do(monkeypatch):
     """Pilots of large models on sparse X train with sparse weights; that changes their speed, not the choice."""
     import skxc._blend as blend

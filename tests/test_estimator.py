@@ -172,6 +172,7 @@ def test_same_seed_same_model(data, noise, sparse):
     assert not np.array_equal(a.coef_, c.coef_)
 
 
+@pytest.mark.usefixtures("sparse_paths")
 @pytest.mark.parametrize("noise", ["uniform", "frequency"])
 def test_dense_equals_csr_exactly_for_unconditional_noise(fitted, data, noise):
     """With a noise tree that ignores x, training visits the same non-zeros in the same

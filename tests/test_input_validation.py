@@ -481,6 +481,7 @@ def test_hundred_thousand_classes():
     np.testing.assert_array_equal(clf.classes_[P.argmax(axis=1)], clf.predict(X[:3]))
 
 
+@pytest.mark.usefixtures("sparse_paths")
 def test_memory_guard_counts_the_dense_centroid_start(monkeypatch):
     """Dense X with init="centroid" briefly needs two float64 class x feature arrays: the guard counts them
     (and names init="zeros"); sparse X or init="zeros" do not need them."""

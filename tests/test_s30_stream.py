@@ -57,6 +57,7 @@ def _start_record(clf):
     return clf._start_seen, clf._start_rows.copy(), sums.copy() if isinstance(sums, np.ndarray) else sums.toarray()
 
 
+@pytest.mark.usefixtures("sparse_paths")
 @pytest.mark.parametrize("first_sparse", [False, True])
 def test_a_stream_mixes_dense_and_sparse_batches(dense_data, first_sparse):
     """The class sums that the start follows keep the layout of the first batch; a batch of the other layout

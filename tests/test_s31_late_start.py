@@ -196,6 +196,7 @@ def test_a_zero_scale_drops_the_held_out_rows(monkeypatch, text):
     assert not any(name.startswith("_start_") for name in clf.__dict__)
 
 
+@pytest.mark.usefixtures("sparse_paths")
 @pytest.mark.parametrize("first_sparse", [False, True])
 def test_a_mixed_dense_and_sparse_stream_holds_rows_out_in_the_sums_layout(first_sparse):
     X, y = make_hierarchical_classification(n_samples=2000, n_features=16, n_classes=20, random_state=0)

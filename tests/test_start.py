@@ -411,6 +411,7 @@ def _unit(sums):
     return np.divide(sums, norms, out=np.zeros_like(sums), where=norms > 0)
 
 
+@pytest.mark.usefixtures("sparse_paths")
 @pytest.mark.parametrize(
     "sparse, weights, multilabel, centred",
     [(False, "dense", False, False), (False, "dense", False, True), (True, "dense", False, False),
@@ -482,6 +483,7 @@ def test_streaming_from_a_sample_predicts_better_when_the_start_follows(monkeypa
     assert with_start > 0.7 and with_start > without + 0.3, (with_start, without)
 
 
+@pytest.mark.usefixtures("sparse_paths")
 @pytest.mark.parametrize(
     "sparse, weights, multilabel, centred",
     [(False, "dense", False, False), (False, "dense", False, True), (True, "dense", False, False),
@@ -540,6 +542,7 @@ def test_a_stream_whose_first_rows_are_too_few_chooses_its_start_later(
     np.testing.assert_allclose(clf.intercept_, 0.0 if centre is None else -(start @ centre), atol=1e-5)
 
 
+@pytest.mark.usefixtures("sparse_paths")
 @pytest.mark.parametrize("sparse", [False, True])
 def test_the_scale_is_chosen_again_when_the_rows_double(sparse, monkeypatch):
     """fit_noise on 1,351 rows chooses the scale s; a partial_fit bringing the rows summed to 3,000 moves the

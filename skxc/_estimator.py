@@ -486,7 +486,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data. Sparse input is converted to CSR.
+            Training data. Sparse input is converted to CSR, or, if it stores
+            at least half its entries (and ``weights`` is not "sparse"), to
+            the dense array it is: the same model as for that array.
         y : array-like of shape (n_samples,), or {array-like, sparse matrix} of shape (n_samples, n_labels)
             Class labels (any sortable type, e.g. ints or strings), or a 0/1
             label indicator matrix for multi-label training (rows without

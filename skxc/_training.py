@@ -98,8 +98,9 @@ class TrainingMixin:
         """Validated ``(X, y, sample_weight, multilabel)``; y is a CSR indicator matrix when ``multilabel``."""
         multilabel = is_multilabel(y)
         X, y, sample_weight = validate_training_data(self, X, y, sample_weight, reset, multilabel)
-        if self.weights != "sparse":  # dense rows stored as CSR train as the array they are (sparse weights
-            X = dense_for_training(X)  # need sparse rows: weights="sparse" keeps them)
+        # dense rows stored as CSR train as the array they are; sparse weights need sparse rows
+        if self.weights != "sparse":
+            X = dense_for_training(X)
         check_feature_names(self.noise, getattr(self, "feature_names_in_", None))
         if multilabel and y.shape[1] < 2:
             raise ValueError(f"A label indicator y needs at least 2 labels (columns); got {y.shape[1]}.")

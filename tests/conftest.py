@@ -7,6 +7,8 @@ not modify them (copy them with ``copy.deepcopy`` first).
 from __future__ import annotations
 
 import warnings
+from contextlib import nullcontext
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -66,17 +68,10 @@ def fitted(data):
         if key not in cache:
             kwargs = dict(noise=noise, random_state=0, max_iter=5, tol=None, n_components=4)
             kwargs.update(params)
-            import skxc._validation as validation
-
             # sparse: the CSR paths, although these rows store most entries (else they train as an array)
-            density = validation.TRAIN_DENSE_DENSITY
-            validation.TRAIN_DENSE_DENSITY = None if sparse else density
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", ConvergenceWarning)
-                    cache[key] = AdversarialSoftmaxClassifier(**kwargs).fit(to_csr(X) if sparse else X, y)
-            finally:
-                validation.TRAIN_DENSE_DENSITY = density
+            with csr_training() if sparse else nullcontext(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                cache[key] = AdversarialSoftmaxClassifier(**kwargs).fit(to_csr(X) if sparse else X, y)
         return cache[key]
 
     return get
@@ -138,10 +133,16 @@ def _ctrl_c_as_in_a_terminal():
         signal.signal(signal.SIGINT, previous)
 
 
-@pytest.fixture
-def sparse_paths(monkeypatch):
-    """CSR training X takes the sparse paths even where it stores most entries: tests of those paths on rows
-    that are mostly dense (which would otherwise train as arrays: ``skxc._validation.TRAIN_DENSE_DENSITY``)."""
+def csr_training():
+    """Context in which CSR training X takes the sparse paths even where it stores most entries (which would
+    otherwise train as arrays: ``skxc._validation.TRAIN_DENSE_DENSITY``)."""
     import skxc._validation as validation
 
-    monkeypatch.setattr(validation, "TRAIN_DENSE_DENSITY", None)
+    return mock.patch.object(validation, "TRAIN_DENSE_DENSITY", None)
+
+
+@pytest.fixture
+def sparse_paths():
+    """:func:`csr_training` for a whole test: tests of the sparse paths on rows that are mostly dense."""
+    with csr_training():
+        yield

@@ -25,6 +25,7 @@ import json
 import sys
 import warnings
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -89,11 +90,8 @@ def _case(name: str):
     X, X_test = _as(X, container), _as(X_test, container)
     # these CSR rows are 60 % dense: they would train as the dense array they are
     # (skxc._validation.TRAIN_DENSE_DENSITY); recorded, and kept, on the CSR training kernels
-    density, validation.TRAIN_DENSE_DENSITY = validation.TRAIN_DENSE_DENSITY, None
-    try:
+    with mock.patch.object(validation, "TRAIN_DENSE_DENSITY", None):
         return _fitted(kind, noise, adagrad, X, y), X_test
-    finally:
-        validation.TRAIN_DENSE_DENSITY = density
 
 
 def _fitted(kind, noise, adagrad, X, y):

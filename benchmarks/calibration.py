@@ -26,7 +26,14 @@ import time
 
 import numpy as np
 
-from benchmarks._common import columns_line, load_split, parse_variants, run_record, write_results
+from benchmarks._common import (
+    columns_line,
+    load_split,
+    parse_variants,
+    run_record,
+    set_module_constants,
+    write_results,
+)
 from benchmarks.longtail import materialise
 
 BINS = 15
@@ -81,12 +88,19 @@ def evaluate(clf, Xt, yt) -> dict:
         "n_unseen": int((~seen).sum()),
         "temperature": float(getattr(clf, "score_temperature_", 1.0)),
         "beta": float(getattr(clf, "centroid_blend_", 0.0)),
+        "top_label_map": [float(v) for v in getattr(clf, "top_label_calibration_", (1.0, 0.0))],
         **top_label_calibration(log_proba, truth),
         "log_likelihood": log_likelihood(log_proba, truth),
         "test_best_factor": factor,
         "test_best_log_likelihood": best_ll,
         "test_best_ece": top_label_calibration(rescaled(log_proba, factor), truth)["ece"],
     }
+
+
+def _map(run: dict) -> str:
+    """The top-label map's ``slope, offset`` (a run recorded before it existed: the identity)."""
+    slope, offset = run.get("top_label_map", (1.0, 0.0))
+    return "none" if (slope, offset) == (1.0, 0.0) else f"{slope:.2f}, {offset:+.2f}"
 
 
 def markdown(result) -> str:
@@ -97,18 +111,19 @@ def markdown(result) -> str:
         "",
         f"{result['date']}; {result['machine']}. Each model fitted once on the training split; scored on the first "
         f"{result['max_test_rows']:,} test rows of classes it has seen. ECE over {BINS} equal-width bins of the top "
-        "class's probability, in points. *Best factor*: the factor on the log-probabilities (temperature divided "
+        "class's probability, in points. *Top-label map*: ``top_label_calibration_`` (slope, offset of the top "
+        "class's log-odds). *Best factor*: the factor on the log-probabilities (temperature divided "
         "by it) that maximises the test log-likelihood, chosen on the test rows (a diagnostic, not a method).",
         "",
-        "| data set | column | top-1 % | mean top prob. % | ECE | log-lik. | T | beta | best factor | "
+        "| data set | column | top-1 % | mean top prob. % | ECE | log-lik. | T | beta | top-label map | best factor | "
         "log-lik. there | ECE there | fit s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, runs in result["data_sets"].items():
         for col, r in runs.items():
             lines.append(
                 f"| {name} | {col} | {100 * r['top1']:.2f} | {100 * r['mean_top_proba']:.1f} | {100 * r['ece']:.1f} | "
-                f"{r['log_likelihood']:.3f} | {r['temperature']:.3g} | {r['beta']:g} | {r['test_best_factor']:.2f} | "
+                f"{r['log_likelihood']:.3f} | {r['temperature']:.3g} | {r['beta']:g} | {_map(r)} | {r['test_best_factor']:.2f} | "
                 f"{r['test_best_log_likelihood']:.3f} | {100 * r['test_best_ece']:.1f} | {r['fit_seconds']:.1f} |"
             )
     lines += ["", columns_line(result)]
@@ -121,7 +136,10 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-test-rows", type=int, default=3000, help="test rows scored (n x classes float64 each)")
-    p.add_argument("--variant", action="append", default=[], metavar="NAME=JSON", help="an extra column")
+    p.add_argument(
+        "--variant", action="append", default=[], metavar="NAME=JSON",
+        help='an extra column: estimator parameters and/or module constants, e.g. raw=\'{"skxc._blend.TOP_LABEL": false}\'',
+    )  # fmt: skip
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--name", default=None)
     a = p.parse_args(argv)
@@ -137,10 +155,14 @@ def main(argv=None):
             Xt, yt = Xt[: a.max_test_rows], yt[: a.max_test_rows]
             runs = {}
             for col, params in columns.items():
-                clf = AdversarialSoftmaxClassifier(random_state=a.seed, n_jobs=a.threads, **params)
-                t0 = time.perf_counter()
-                clf.fit(X, y)
-                runs[col] = {"fit_seconds": time.perf_counter() - t0, **evaluate(clf, Xt, yt)}
+                params, previous = set_module_constants(params)  # module constants for this column only
+                try:
+                    clf = AdversarialSoftmaxClassifier(random_state=a.seed, n_jobs=a.threads, **params)
+                    t0 = time.perf_counter()
+                    clf.fit(X, y)
+                    runs[col] = {"fit_seconds": time.perf_counter() - t0, **evaluate(clf, Xt, yt)}
+                finally:
+                    set_module_constants(previous)
                 r = runs[col]
                 print(
                     f"-- {path.name} {col}: top-1 {100 * r['top1']:.2f}, mean top prob {100 * r['mean_top_proba']:.1f},"

@@ -131,6 +131,16 @@ ACCURACY_ROWS = 500
 #: against 2,026 with this budget (``benchmarks.extreme_scale``, docs/benchmarks.rst, stop 35); at a million
 #: classes it would have been 4 GB.
 ACCURACY_MAX_SCORES = 12_500_000
+#: Whether single-label models with at least 3 classes recalibrate the probability of each row's top class
+#: (:func:`top_label_map`, fitted on the best pilot's held-out rows at its beta and T, where the few-rows pilots
+#: run): the softmax at the log-likelihood's T can rank well and still put the top class's probability 10-30
+#: points above or below its accuracy (docs/benchmarks.rst, "Top-label calibration"). False: the softmax as is.
+TOP_LABEL = True
+#: The top-label map's ridge: this / 2 times the squared distance of (slope, offset) to the identity (1, 0) is
+#: added to the held-out rows' summed log-loss.
+TOP_LABEL_RIDGE = 1.0
+#: Bounds of the map's slope: it stays increasing (a more probable top class stays more probable) and finite.
+TOP_LABEL_SLOPES = (1.0 / 16.0, 16.0)
 #: Held-out rows are densified for the centroid scores up to this many entries (rows x features), in blocks
 #: of about ``DENSE_BLOCK`` entries (16 MiB of float64).
 MAX_DENSE_ROWS = 20_000_000
@@ -511,7 +521,7 @@ def many_rows_blend(estimator, X, fit_data, truth, S, seed, n_epochs: int) -> tu
 
 def _clear_blend(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray) -> tuple[float, float] | None:
     """``(beta, T)`` chosen on top of ``log_proba`` if beta > 0 beats beta = 0 by ``MANY_ROWS_Z``, else None."""
-    beta, temperature, _, rows = pilot_choice(log_proba, S, truth, by_accuracy=False)
+    beta, temperature, _, rows, _ = pilot_choice(log_proba, S, truth, by_accuracy=False)
     if beta == 0.0 or gain_z(log_proba, S, truth, rows) <= MANY_ROWS_Z:
         return None
     return beta, temperature
@@ -555,14 +565,83 @@ def row_log_likelihoods(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray,
 
 
 def pilot_choice(log_proba: np.ndarray, S: np.ndarray, truth, by_accuracy: bool = True) -> tuple:
-    """``(beta, T, log-likelihood, per-row log-likelihoods)`` of :func:`choose_blend`; the last is that of
-    :func:`row_log_likelihoods` at the chosen beta and T of the first :func:`ll_rows` rows (single-label
-    ``truth``), else None."""
+    """``(beta, T, log-likelihood, per-row log-likelihoods, top-label map)`` of :func:`choose_blend`; the
+    per-row log-likelihoods are those of :func:`row_log_likelihoods` at the chosen beta and T of the first
+    :func:`ll_rows` rows (single-label ``truth``), else None; the map is :func:`top_label_map`'s for
+    single-label ``truth`` and ``by_accuracy`` (the few-rows pilots), else None (the identity)."""
     beta, temperature, ll = choose_blend(log_proba, S, truth, by_accuracy)
     if sp.issparse(truth):
-        return beta, temperature, ll, None
+        return beta, temperature, ll, None, None
     n = ll_rows(log_proba.shape)
-    return beta, temperature, ll, row_log_likelihoods(log_proba[:n], S[:n], truth[:n], beta, temperature)
+    rows = row_log_likelihoods(log_proba[:n], S[:n], truth[:n], beta, temperature)
+    top_map = top_label_map(log_proba, S, truth, beta, temperature) if by_accuracy else None
+    return beta, temperature, ll, rows, top_map
+
+
+def top_log_odds(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, beta: float, temperature: float):
+    """``(odds, hit)``: each held-out row's log-odds of its top class under softmax((log_proba + beta S) / T)
+    (inf where every other class's probability underflows) and whether that class is the row's ``truth``;
+    scored in blocks of rows."""
+    n, n_classes = log_proba.shape
+    odds, hit = np.empty(n), np.empty(n, dtype=bool)
+    step = max(1, MAX_SCORES // max(n_classes, 1))
+    for lo in range(0, n, step):
+        A = log_proba[lo : lo + step] + beta * S[lo : lo + step]
+        A /= temperature
+        r = np.arange(A.shape[0])
+        top = A.argmax(axis=1)
+        A -= A[r, top][:, None]
+        np.exp(A, out=A)
+        A[r, top] = 0.0
+        with np.errstate(divide="ignore"):
+            odds[lo : lo + step] = -np.log(A.sum(axis=1))
+        hit[lo : lo + step] = top == truth[lo : lo + step]
+    return odds, hit
+
+
+def fit_top_label(odds: np.ndarray, hit: np.ndarray, ridge: float = TOP_LABEL_RIDGE) -> tuple[float, float]:
+    """``(slope, offset)``: Platt scaling of the top class, the logistic regression of ``hit`` on the log-odds
+    ``odds`` (rows with finite odds), with ``ridge`` / 2 times the squared distance to the identity (1, 0)
+    added to the summed log-loss; damped Newton steps on this convex objective, until a step gains less than
+    1e-12 of it. The slope is then clipped to ``TOP_LABEL_SLOPES``."""
+    keep = np.isfinite(odds)
+    z, y = odds[keep], hit[keep].astype(np.float64)
+    identity = np.array([1.0, 0.0])
+
+    def objective(w):
+        u = w[0] * z + w[1]
+        return float(np.sum(np.logaddexp(0.0, u) - y * u) + 0.5 * ridge * np.sum((w - identity) ** 2))
+
+    w, f = identity.copy(), objective(identity)
+    for _ in range(100):
+        q = np.exp(-np.logaddexp(0.0, -(w[0] * z + w[1])))  # sigmoid
+        gradient = np.array([np.dot(q - y, z), np.sum(q - y)]) + ridge * (w - identity)
+        h = q * (1.0 - q)
+        hz = np.dot(h, z)
+        hessian = np.array([[np.dot(h, z * z) + ridge, hz], [hz, np.sum(h) + ridge]])
+        step, t = np.linalg.solve(hessian, gradient), 1.0
+        while True:
+            candidate = w - t * step
+            f_candidate = objective(candidate)
+            if f_candidate <= f or t < 1e-10:
+                break
+            t *= 0.5
+        if f_candidate > f:
+            break
+        gain = f - f_candidate
+        w, f = candidate, f_candidate
+        if gain <= 1e-12 * max(1.0, abs(f)):
+            break
+    return float(np.clip(w[0], *TOP_LABEL_SLOPES)), float(w[1])
+
+
+def top_label_map(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, beta: float, temperature: float):
+    """``(slope, offset)`` of the top-label calibration (:func:`fit_top_label` on :func:`top_log_odds` of all
+    the scored held-out rows), or None (the identity) without ``TOP_LABEL`` or with 2 classes (whose
+    probabilities keep the order of ``decision_function``'s log-odds)."""
+    if not TOP_LABEL or log_proba.shape[1] < 3:
+        return None
+    return fit_top_label(*top_log_odds(log_proba, S, truth, beta, temperature))
 
 
 def uniform_wins(uniform: np.ndarray, tree: np.ndarray) -> bool:
@@ -574,7 +653,7 @@ def uniform_wins(uniform: np.ndarray, tree: np.ndarray) -> bool:
 
 
 def chosen_blend(pilot, X_fit, y_fit, w_fit, X_held, truth, S) -> tuple | None:
-    """``(beta, T, log-likelihood, per-row log-likelihoods)`` (:func:`pilot_choice`) chosen on the held-out
+    """``(beta, T, log-likelihood, per-row log-likelihoods, top-label map)`` (:func:`pilot_choice`) chosen on the held-out
     rows ``X_held`` with ``pilot`` trained on ``X_fit``.
 
     ``pilot`` is an unfitted classifier set up to use a fitted tree as is; it is fitted
@@ -814,7 +893,8 @@ def new_pilot(estimator, candidate, X, fit_data, seed, n_epochs: int, one_thread
 
 
 def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
-    """``(beta, T, tree, lr_factor)`` of ``estimator.centroid_blend`` for its new model; "auto" trains pilots.
+    """``(beta, T, tree, lr_factor, top_map)`` of ``estimator.centroid_blend`` for its new model; "auto" trains
+    pilots.
 
     ``estimator`` is an initialised (tree fitted) classifier, ``rows`` its training
     rows, ``split`` its calibration split (rows of X, or None) and ``n_epochs`` its budget. With
@@ -838,10 +918,10 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
     """
     tree = estimator.tree_
     if estimator.centroid_blend != "auto":
-        return float(estimator.centroid_blend), 1.0, tree, 1.0
+        return float(estimator.centroid_blend), 1.0, tree, 1.0, None
     multilabel = rows.example_row.shape[0] > 0
     if estimator.noise is None or split is None or not blend_wanted(X.shape[0], len(estimator.classes_), multilabel):
-        return 0.0, 1.0, tree, 1.0
+        return 0.0, 1.0, tree, 1.0, None
     prepared = prepared or []
     uniform_future = prepared[1] if len(prepared) > 1 else None  # the uniform pilot, trained in the background
     if multilabel:  # computed here (no background preparation), from the rows' label sets
@@ -859,10 +939,10 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
         if held is not None:
             scored = (X[trained], estimator.classes_[codes[trained]], weight[trained], X_held), codes[held], S
     if scored is None:
-        return 0.0, 1.0, tree, 1.0
+        return 0.0, 1.0, tree, 1.0, None
     fit_data, truth, S = scored
     if not multilabel and not few_rows(X.shape[0], len(estimator.classes_)):  # a subsample's pilot
-        return (*many_rows_blend(estimator, X, fit_data, truth, S, seed, n_epochs), tree, 1.0)
+        return (*many_rows_blend(estimator, X, fit_data, truth, S, seed, n_epochs), tree, 1.0, None)
     alternatives = []  # (tree, factor of the learning rate); multi-label: none, they did not pay (module docstring)
     if not multilabel and estimator.noise == "adversarial" and estimator.tree_temperature == "auto":
         flat = flatter_tree(tree)
@@ -917,7 +997,7 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
             _warn_no_blend(chosen)
             if best is not None:
                 break
-            return 0.0, 1.0, tree, 1.0
+            return 0.0, 1.0, tree, 1.0, None
         if chosen is None:
             raise KeyboardInterrupt
         if candidate is uniform_tree:
@@ -926,8 +1006,8 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
             best = (*chosen, candidate, lr_factor)
     if uniform is not None and uniform_wins(uniform[3], best[3]):
         best = uniform
-    beta, temperature, _, _, tree, lr_factor = best
-    return beta, temperature, tree, lr_factor
+    beta, temperature, _, _, top_map, tree, lr_factor = best
+    return beta, temperature, tree, lr_factor, top_map
 
 
 def blended(coef, intercept: np.ndarray, state: AdagradState, shared, parts: dict, sign: float = 1.0):

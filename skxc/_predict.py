@@ -315,23 +315,73 @@ def top_k(
     return out, scores
 
 
-def _store_raw(out, start, stop, S):
+#: The mapped log-odds of a row's top class are kept at least this far above those that would tie it with the
+#: second class (:func:`top_log_odds_mapped`): the top class stays the most probable, strictly.
+TOP_MARGIN = 1e-9
+
+
+def top_log_odds_mapped(E: np.ndarray, top_map: tuple[float, float]):
+    """Each row's top class after the top-label map ``top_map`` = ``(slope, offset)``, from ``E`` (rows, C):
+    exp(scores - row max), so the top entry is 1. Returns ``(top, rest, z)``: the top column (the first of
+    ties), the sum of the other entries (the odds against the top class) and the top class's mapped log-odds
+    ``slope * -log(rest) + offset``, at least those that keep it above the second class (``TOP_MARGIN``); rows
+    with ``rest`` 0 (every other class underflows) get z = inf (left as they are). ``E``'s top entries are
+    left 0 (callers overwrite them)."""
+    slope, offset = top_map
+    r = np.arange(E.shape[0])
+    top = E.argmax(axis=1)
+    E[r, top] = 0.0
+    rest = E.sum(axis=1)
+    second = E.max(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_rest = np.log(rest)
+        z = np.maximum(offset - slope * log_rest, np.log(second) - log_rest + TOP_MARGIN)
+    z[rest == 0.0] = np.inf
+    return top, rest, z
+
+
+def _calibrated_proba(E: np.ndarray, top_map: tuple[float, float]) -> None:
+    """In place: ``E`` (exp(scores - row max)) becomes the probabilities with the top class's log-odds mapped by
+    ``top_map`` (:func:`top_log_odds_mapped`), the other classes sharing the rest in the softmax's proportions
+    (top-label calibration)."""
+    top, rest, z = top_log_odds_mapped(E, top_map)
+    r = np.arange(E.shape[0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(rest > 0.0, np.exp(-np.logaddexp(0.0, z)) / rest, 0.0)  # (1 - p_top) / rest
+    E *= factor[:, None]
+    E[r, top] = np.exp(-np.logaddexp(0.0, -z))  # sigmoid(z), 1 where rest is 0
+
+
+def _store_raw(out, start, stop, S, top_map=None):
     out[start:stop] = S
 
 
-def _store_proba(out, start, stop, S):
+def _store_proba(out, start, stop, S, top_map=None):
     S -= S.max(axis=1, keepdims=True)
     np.exp(S, out=S)
-    S /= S.sum(axis=1, keepdims=True)
+    if top_map is None:
+        S /= S.sum(axis=1, keepdims=True)
+    else:
+        _calibrated_proba(S, top_map)
     out[start:stop] = S
 
 
-def _store_log_proba(out, start, stop, S):
+def _store_log_proba(out, start, stop, S, top_map=None):
     m = S.max(axis=1, keepdims=True)
     S -= m
     out[start:stop] = S
     np.exp(S, out=S)
-    out[start:stop] -= np.log(S.sum(axis=1, keepdims=True))
+    if top_map is None:
+        out[start:stop] -= np.log(S.sum(axis=1, keepdims=True))
+        return
+    top, rest, z = top_log_odds_mapped(S, top_map)
+    block = out[start:stop]
+    mapped = rest > 0.0
+    with np.errstate(divide="ignore"):
+        # the others: log(E_j / rest) + log(1 - p_top); the top: log(p_top); rows with rest 0 as they were
+        block[mapped] -= (np.log(rest[mapped]) + np.logaddexp(0.0, z[mapped]))[:, None]
+    r = np.flatnonzero(mapped)
+    block[r, top[r]] = -np.logaddexp(0.0, -z[r])
 
 
 _OUTPUTS = {"scores": _store_raw, "proba": _store_proba, "log_proba": _store_log_proba}
@@ -346,17 +396,19 @@ def all_classes(
     what: str,
     n_threads: int,
     scale: float = 1.0,
+    top_map: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """float64 (n, n_classes) of every class: ``what`` = "scores" (``scale`` (xi + log p_n)), "proba"
     (their softmax) or "log_proba" (its log, by a float64 log-sum-exp); computed in row blocks.
-    ``scale`` is the inverse of the model's score temperature."""
+    ``scale`` is the inverse of the model's score temperature; ``top_map`` (slope, offset), if given, maps the
+    probabilities' top class's log-odds (:func:`top_log_odds_mapped`; not the scores)."""
     out = np.empty((rows.X.shape[0], coef.shape[0]), dtype=np.float64)
     store = _OUTPUTS[what]
 
     def scaled_store(start, stop, S):
         if scale != 1.0:
             S *= scale
-        store(out, start, stop, S)
+        store(out, start, stop, S, top_map)
 
     map_blocks(rows, Z, coef, intercept, tree, scaled_store, n_threads)
     return out
@@ -378,10 +430,11 @@ def class_blocks(
 
 def proba_of_codes(
     rows: KernelRows, Z: np.ndarray, coef, intercept: np.ndarray, tree: TreeArrays, codes: np.ndarray,
-    n_threads: int, scale: float = 1.0,
+    n_threads: int, scale: float = 1.0, top_map: tuple[float, float] | None = None,
 ) -> np.ndarray:  # fmt: skip
-    """float64 (n, k): the entries ``codes`` (int64 (n, k)) of each row's :func:`all_classes` "proba", bit for
-    bit, computed in each block's scores in place (:func:`map_blocks`): no n x C array, no copy of a block.
+    """float64 (n, k): the entries ``codes`` (int64 (n, k)) of each row's :func:`all_classes` "proba" (with
+    the same ``top_map``), bit for bit, computed in each block's scores in place (:func:`map_blocks`): no n x C
+    array, no copy of a block.
 
     The probabilities of ``top_k``'s classes come from here rather than from its scores: its search adds
     the tree's terms differently from the all-classes kernel (``add_log_noise_all``), and a score minus a
@@ -394,7 +447,11 @@ def proba_of_codes(
             S *= scale
         S -= S.max(axis=1, keepdims=True)
         np.exp(S, out=S)
-        out[start:stop] = np.take_along_axis(S, codes[start:stop], axis=1) / S.sum(axis=1, keepdims=True)
+        if top_map is None:
+            out[start:stop] = np.take_along_axis(S, codes[start:stop], axis=1) / S.sum(axis=1, keepdims=True)
+        else:
+            _calibrated_proba(S, top_map)
+            out[start:stop] = np.take_along_axis(S, codes[start:stop], axis=1)
 
     map_blocks(rows, Z, coef, intercept, tree, store, n_threads)
     return out

@@ -73,12 +73,19 @@ class PredictionMixin:
         check_output_memory(_METHODS[what], X.shape[0], n_classes, _ALL_CLASSES, options)
         rows, Z = self._kernel_inputs(X)
         return all_classes(rows, Z, self._scoring_coef(), self.intercept_, self.tree_.arrays, what,
-                           n_threads(self.n_jobs), self._score_scale)  # fmt: skip
+                           n_threads(self.n_jobs), self._score_scale, self._top_map)  # fmt: skip
 
     @property
     def _score_scale(self) -> float:
         """1 / ``score_temperature_`` (1 for models saved before it existed)."""
         return 1.0 / getattr(self, "score_temperature_", 1.0)
+
+    @property
+    def _top_map(self) -> tuple[float, float] | None:
+        """``top_label_calibration_`` as ``(slope, offset)``, or None for the identity (and for models saved
+        before it existed): the probabilities are then the softmax of the scores, bit for bit."""
+        slope, offset = getattr(self, "top_label_calibration_", (1.0, 0.0))
+        return None if (slope, offset) == (1.0, 0.0) else (float(slope), float(offset))
 
     def _scoring_coef(self):
         """coef_ as the prediction engine takes it: the array, or sparse weights with their feature-major
@@ -222,7 +229,7 @@ class PredictionMixin:
             return top
         rows, Z = inputs
         proba = proba_of_codes(rows, Z, self._scoring_coef(), self.intercept_, self.tree_.arrays, codes,
-                               n_threads(self.n_jobs), self._score_scale)  # fmt: skip
+                               n_threads(self.n_jobs), self._score_scale, self._top_map)  # fmt: skip
         return top, proba
 
     def score(self, X, y, sample_weight=None):

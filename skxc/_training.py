@@ -147,6 +147,7 @@ class TrainingMixin:
             self._start_seen = X.shape[0]  # the rows arrived so far (summed, or held out: _late_start)
             self._start_chosen = 0 if pending else X.shape[0]  # the rows summed when the scale was chosen
         self.centroid_blend_, self.score_temperature_ = 0.0, 1.0
+        self.top_label_calibration_ = np.array((1.0, 0.0))
         self.__dict__.pop("_blend_parts", None)
         self._rng, self._auto_learning_rate = rng, start.auto_learning_rate
         self.t_ = 0
@@ -259,7 +260,7 @@ class TrainingMixin:
 
     def _fit_start(self, X, y, classes, sample_weight, rng, warm, multilabel, n_epochs, prepared):
         """``fit`` up to training: the new model (or the warm one), its rows and the blend chosen for it.
-        ``(X, val, rows, split, blend)``, ``blend`` = ``(beta, temperature)`` or None; ``prepared`` receives the
+        ``(X, val, rows, split, blend)``, ``blend`` = ``(beta, temperature, top_map)`` or None; ``prepared`` receives the
         futures of the blend's background work (:func:`~skxc._blend.blend_preparation`)."""
         on_split = None if warm or multilabel else blend_preparation(self, rng, prepared, n_epochs)
         X, val, rows, split = self._prepare_fit(X, y, classes, sample_weight, rng, warm, multilabel, on_split)
@@ -268,7 +269,7 @@ class TrainingMixin:
         if not warm:
             blend = chosen_for(self, X, rows, split, rng, n_epochs, prepared)
         if blend is not None:
-            beta, temperature, tree, lr_factor = blend
+            beta, temperature, tree, lr_factor, top_map = blend
             if tree is not self.tree_ and tree.n_components_ == 0:  # the pilots chose uniform noise
                 rows = self._uniform_restart(X, rows, split, tree)
             elif tree is not self.tree_:  # the pilots chose the flatter tree
@@ -276,7 +277,7 @@ class TrainingMixin:
                 Z = np.ascontiguousarray(rows.Z[rows.example_row]) if multilabel else rows.Z
                 rows = replace(rows, log_noise=log_noise_of(Z, rows.codes, tree.arrays, n_threads(self.n_jobs)))
             self._auto_learning_rate *= lr_factor  # the pilots' choice for learning_rate="auto" (1 or smaller)
-            blend = beta, temperature
+            blend = beta, temperature, top_map
         return X, val, rows, split, blend
 
     def _uniform_restart(self, X, rows: Rows, split, tree) -> Rows:
@@ -291,8 +292,9 @@ class TrainingMixin:
         self._weight_bound = (float(np.abs(self.intercept_).max()), 0)  # see check_finite_model
         return self._rows(X, codes, weight)
 
-    def _add_blend(self, X, rows: Rows, beta: float, temperature: float) -> None:
-        """Fold ``beta`` times the centroid scores into the trained model (skxc/_blend.py); set the temperature.
+    def _add_blend(self, X, rows: Rows, beta: float, temperature: float, top_map=None) -> None:
+        """Fold ``beta`` times the centroid scores into the trained model (skxc/_blend.py); set the temperature
+        and the top-label calibration ``top_map`` (slope, offset; None: the identity).
         The term's parts are kept (``_blend_parts``): further training (``warm_start``, ``partial_fit``) takes
         them out first and adds them back after (:meth:`_train`)."""
         if beta > 0:
@@ -303,6 +305,7 @@ class TrainingMixin:
             self._fold_blend(parts, 1.0)
             self._blend_parts = parts
         self.centroid_blend_, self.score_temperature_ = float(beta), float(temperature)
+        self.top_label_calibration_ = np.array((1.0, 0.0) if top_map is None else top_map, dtype=np.float64)
 
     def _fold_blend(self, parts: dict, sign: float) -> None:
         """Add (``sign`` 1) or take out (-1) the blend's term ``parts`` (:func:`~skxc._blend.blend_term`)."""

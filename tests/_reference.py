@@ -12,6 +12,7 @@ import numpy as np
 
 from skxc._config import PADDING_BIAS
 from skxc._kernels.sgd import MAX_REDRAWS
+from skxc._predict import TOP_MARGIN
 from skxc._tree import balanced_leaf_class
 
 MASK64 = (1 << 64) - 1
@@ -280,3 +281,35 @@ def check_step_gradients(coef0, intercept0, coef, intercept, acc, acc_intercept,
     np.testing.assert_allclose(g_coef, fd_coef, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(g_intercept, fd_intercept, rtol=1e-5, atol=1e-7)
     return fd_intercept
+
+
+def reference_calibrated(S: np.ndarray, slope: float, offset: float) -> np.ndarray:
+    """Top-label calibrated probabilities of the score rows ``S``, row by row: the softmax, then the top class
+    (the first of ties) gets the log-odds ``slope * log-odds + offset``, at least those that keep it
+    ``TOP_MARGIN`` above the second class, and the others share the rest in their softmax proportions; a row
+    whose other classes all underflow is left as the softmax has it."""
+    out = np.empty_like(S)
+    for i, s in enumerate(S):
+        p = _softmax(s)
+        top = int(np.argmax(s))
+        others = np.delete(p, top)
+        rest = others.sum()
+        if rest == 0.0:
+            out[i] = p
+            continue
+        odds = np.log(p[top]) - np.log(rest)
+        second_odds = np.log(others.max()) - np.log(rest)
+        z = max(slope * odds + offset, second_odds + TOP_MARGIN)
+        q = p * _sigmoid(-z) / rest
+        q[top] = _sigmoid(z)
+        out[i] = q
+    return out
+
+
+def _softmax(s: np.ndarray) -> np.ndarray:
+    e = np.exp(s - s.max())
+    return e / e.sum()
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))

@@ -12,6 +12,7 @@ import pytest
 import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import skxc._blend as blend  # noqa: E402
 from benchmarks.calibration import best_factor, log_likelihood, main, rescaled, top_label_calibration  # noqa: E402
 
 
@@ -53,10 +54,13 @@ def test_a_tiny_run_writes_its_tables(tmp_path):
     sp.save_npz(src / "X_test.npz", sp.csr_matrix(Xt.astype(np.float32)))
     np.save(src / "y_train.npy", y)
     np.save(src / "y_test.npy", yt)
-    main([str(src), "--out", str(tmp_path), "--name", "t", "--variant", 'z={"centroid_blend": 0}'])
+    raw = 'raw={"skxc._blend.TOP_LABEL": false}'  # a module constant, set for its column only
+    main([str(src), "--out", str(tmp_path), "--name", "t", "--variant", 'z={"centroid_blend": 0}', "--variant", raw])
+    assert blend.TOP_LABEL is True
     result = json.loads((tmp_path / "calibration_t.json").read_text())
     runs = result["data_sets"]["tiny"]
-    assert set(runs) == {"defaults", "z"}
+    assert set(runs) == {"defaults", "z", "raw"}
+    assert runs["raw"]["top_label_map"] == [1.0, 0.0]
     for r in runs.values():
         assert r["n_scored"] == 59 and r["n_unseen"] == 1
         assert 0.0 <= r["ece"] <= 1.0 and r["log_likelihood"] < 0.0

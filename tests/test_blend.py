@@ -7,6 +7,7 @@ import pickle
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _reference import reference_calibrated
 from scipy.special import log_softmax, softmax
 
 import skxc._blend as blend
@@ -270,11 +271,13 @@ def test_auto_blend_on_few_rows_per_class_is_consistent_and_reproducible():
     np.testing.assert_array_equal(clf.coef_.toarray() if sp.issparse(clf.coef_) else clf.coef_,
                                   again.coef_.toarray() if sp.issparse(again.coef_) else again.coef_)  # fmt: skip
     assert clf.score_temperature_ == again.score_temperature_
-    # the probabilities are the softmax of decision_function (scores / T), and the top-k scores are their entries
+    # the probabilities are the softmax of decision_function (scores / T) with the top class's log-odds mapped
+    # (top_label_calibration_, tests/test_s37_top_label.py), and the top-k scores are their entries
     D = clf.decision_function(Xt)
     P = clf.predict_proba(Xt)
-    np.testing.assert_allclose(P, softmax(D, axis=1), rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(clf.predict_log_proba(Xt), log_softmax(D, axis=1), rtol=1e-9, atol=1e-9)
+    np.testing.assert_array_equal(clf.top_label_calibration_, again.top_label_calibration_)
+    np.testing.assert_allclose(P, reference_calibrated(D, *clf.top_label_calibration_), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(clf.predict_log_proba(Xt), np.log(P), rtol=1e-9, atol=1e-9)
     top, scores = clf.predict_top_k(Xt, k=3, return_scores=True)
     codes = np.searchsorted(clf.classes_, top)
     np.testing.assert_allclose(scores, P[np.arange(len(top))[:, None], codes], rtol=1e-6)
@@ -456,9 +459,9 @@ def test_when_the_flatter_tree_wins_training_uses_it(monkeypatch):
     calls = []
 
     def first_wins(*args):  # the flatter tree's pilot (the first) gets the better likelihood
-        beta, T, ll, rows = real(*args)
+        beta, T, ll, rows, top_map = real(*args)
         calls.append(1)
-        return beta, T, ll + 10.0 * (len(calls) == 1), rows
+        return beta, T, ll + 10.0 * (len(calls) == 1), rows, top_map
 
     monkeypatch.setattr(blend, "chosen_blend", first_wins)
     monkeypatch.setattr(blend, "UNIFORM_MAX_CLASSES", 0)  # no uniform-noise pilot (tested below)
@@ -494,9 +497,9 @@ def test_the_pilots_choose_the_learning_rate(monkeypatch, slower_wins):
     pilots = []
 
     def last_wins(pilot, *args):  # the last pilot (half the learning rate) gets the better likelihood
-        beta, T, ll, rows = real(pilot, *args)
+        beta, T, ll, rows, top_map = real(pilot, *args)
         pilots.append((pilot.learning_rate, pilot.learning_rate_, pilot.tree_))
-        return beta, T, ll + (10.0 if slower_wins else -10.0) * (len(pilots) == 2), rows
+        return beta, T, ll + (10.0 if slower_wins else -10.0) * (len(pilots) == 2), rows, top_map
 
     monkeypatch.setattr(blend, "chosen_blend", last_wins)
     monkeypatch.setattr(blend, "UNIFORM_MAX_CLASSES", 0)
@@ -793,7 +796,7 @@ def test_pilot_choice_rows_are_the_per_row_log_likelihoods_of_its_choice():
     log_proba = log_softmax(rng.normal(size=(n, C)), axis=1)
     S = rng.normal(scale=0.1, size=(n, C))
     S[np.arange(n), truth] += 0.3
-    beta, T, ll, rows = blend.pilot_choice(log_proba, S, truth)
+    beta, T, ll, rows, _ = blend.pilot_choice(log_proba, S, truth)
     assert (beta, T, ll) == choose_blend(log_proba, S, truth)
     expected = log_softmax((log_proba + beta * S) / T, axis=1)[np.arange(n), truth]  # scipy reference
     np.testing.assert_allclose(rows, expected, rtol=1e-12, atol=1e-12)
@@ -823,10 +826,10 @@ def _favouring_uniform(monkeypatch, bonus):
     seen = []
 
     def patched(pilot, *args):
-        beta, T, ll, rows = real(pilot, *args)
+        beta, T, ll, rows, top_map = real(pilot, *args)
         uniform = pilot.tree_.n_components_ == 0
         seen.append(uniform)
-        return (beta, T, ll + bonus, rows + bonus) if uniform else (beta, T, ll, rows)
+        return (beta, T, ll + bonus, rows + bonus, top_map) if uniform else (beta, T, ll, rows, top_map)
 
     monkeypatch.setattr(blend, "chosen_blend", patched)
     return seen
@@ -992,7 +995,7 @@ def test_the_log_likelihood_takes_the_first_rows_and_top_1_all(monkeypatch):
     monkeypatch.setattr(blend, "ACCURACY_Z", None)
     expected = choose_blend(log_proba[:200], S[:200], truth[:200])
     assert choose_blend(log_proba, S, truth) == expected
-    beta, T, ll, rows = blend.pilot_choice(log_proba, S, truth)
+    beta, T, ll, rows, _ = blend.pilot_choice(log_proba, S, truth)
     assert rows.shape == (200,) and (beta, T, ll) == expected
 
 

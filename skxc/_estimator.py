@@ -214,7 +214,10 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         confidence of the paper's model can be too high or too low for its
         accuracy, depending on the data, which is why "auto" fits the
         temperature on held-out rows).
-        0 leaves the paper's model (:ref:`param-centroid-blend`).
+        0 leaves the paper's model (:ref:`param-centroid-blend`). Where the
+        few-rows pilots run, the best one's held-out rows also fit the
+        top-label calibration of the probabilities
+        (``top_label_calibration_``).
 
     random_state : int, RandomState instance or None, default=None
         Seeds the tree fit, shuffling and the negatives.
@@ -341,6 +344,16 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         classes, ``predict_top_k``'s labels and a single-label ``predict``
         do not depend on it. A multi-label ``predict`` thresholds
         ``label_cardinality_ * predict_proba`` and so does.
+    top_label_calibration_ : ndarray of shape (2,)
+        (slope a, offset b) of the top-label calibration: in
+        ``predict_proba``, each row's most probable class has log-odds
+        a * L + b instead of the softmax's L (never less than keeps it the
+        most probable), and the other classes share the rest in the
+        softmax's proportions. Fitted on the rows held out for calibration
+        (Platt scaling of the best pilot's top class) where
+        ``centroid_blend="auto"`` trains the few-rows pilots, single-label
+        with at least 3 classes; else (1, 0), the softmax itself. Scores,
+        labels and ``predict_top_k``'s order do not depend on it.
     tree_fit_seconds_ : float
         Seconds spent fitting the noise tree (including its projection).
 

@@ -134,7 +134,8 @@ class PredictionMixin:
         return self._all_classes(X, "log_proba")
 
     def predict_proba(self, X):
-        """Class probabilities: softmax over all classes of xi_y(x) + log p_n(y|x).
+        """Class probabilities: softmax over all classes of xi_y(x) + log p_n(y|x), divided by
+        ``score_temperature_``, with each row's top class recalibrated by ``top_label_calibration_``.
 
         Parameters
         ----------

@@ -10,6 +10,7 @@ import resource
 import shlex
 import sys
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -198,6 +199,17 @@ def set_module_constants(params: dict) -> tuple[dict, dict]:
         previous[key] = getattr(module, name)
         setattr(module, name, params.pop(key))
     return params, previous
+
+
+@contextmanager
+def module_constants(params: dict):
+    """Within the block, the module constants among ``params`` set (:func:`set_module_constants`); yields the
+    other params (estimator parameters); the constants' previous values are restored on leaving it."""
+    params, previous = set_module_constants(params)
+    try:
+        yield params
+    finally:
+        set_module_constants(previous)
 
 
 def write_results(out, stem: str, name, result, text: str) -> None:

@@ -26,14 +26,7 @@ import time
 
 import numpy as np
 
-from benchmarks._common import (
-    columns_line,
-    load_split,
-    parse_variants,
-    run_record,
-    set_module_constants,
-    write_results,
-)
+from benchmarks._common import columns_line, load_split, module_constants, parse_variants, run_record, write_results
 from benchmarks.longtail import materialise
 
 BINS = 15
@@ -155,14 +148,11 @@ def main(argv=None):
             Xt, yt = Xt[: a.max_test_rows], yt[: a.max_test_rows]
             runs = {}
             for col, params in columns.items():
-                params, previous = set_module_constants(params)  # module constants for this column only
-                try:
+                with module_constants(params) as params:  # module constants for this column only
                     clf = AdversarialSoftmaxClassifier(random_state=a.seed, n_jobs=a.threads, **params)
                     t0 = time.perf_counter()
                     clf.fit(X, y)
                     runs[col] = {"fit_seconds": time.perf_counter() - t0, **evaluate(clf, Xt, yt)}
-                finally:
-                    set_module_constants(previous)
                 r = runs[col]
                 print(
                     f"-- {path.name} {col}: top-1 {100 * r['top1']:.2f}, mean top prob {100 * r['mean_top_proba']:.1f},"

@@ -29,9 +29,9 @@ import numpy as np
 from benchmarks._common import (
     columns_line,
     load_split,
+    module_constants,
     parse_variants,
     run_record,
-    set_module_constants,
     write_results,
 )
 from benchmarks.longtail import materialise
@@ -50,8 +50,7 @@ def stream(X, y, Xt, yt, params, start, a) -> dict:
     """Top-1 after each pass of ``a.passes`` and the streaming seconds (evaluation excluded)."""
     from skxc import AdversarialSoftmaxClassifier
 
-    params, previous = set_module_constants(params)
-    try:
+    with module_constants(params) as params:
         classes = np.unique(y)
         clf = AdversarialSoftmaxClassifier(random_state=a.seed, n_jobs=a.threads, **params)
         t0 = time.perf_counter()
@@ -68,8 +67,6 @@ def stream(X, y, Xt, yt, params, start, a) -> dict:
             if done in a.passes:
                 top1[str(done)] = _top1(clf, Xt, yt)
         return {"top1": top1, "seconds": seconds, "init_scale": float(clf.init_scale_)}
-    finally:
-        set_module_constants(previous)
 
 
 def markdown(result) -> str:

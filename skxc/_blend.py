@@ -70,6 +70,8 @@ import copy
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.optimize import minimize
+from scipy.special import expit
 from sklearn import config_context, get_config
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
@@ -602,36 +604,19 @@ def top_log_odds(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, beta: 
 def fit_top_label(odds: np.ndarray, hit: np.ndarray, ridge: float = TOP_LABEL_RIDGE) -> tuple[float, float]:
     """``(slope, offset)``: Platt scaling of the top class, the logistic regression of ``hit`` on the log-odds
     ``odds`` (rows with finite odds), with ``ridge`` / 2 times the squared distance to the identity (1, 0)
-    added to the summed log-loss; damped Newton steps on this convex objective, until a step gains less than
-    1e-12 of it. The slope is then clipped to ``TOP_LABEL_SLOPES``."""
+    added to the summed log-loss (convex; scipy's L-BFGS-B from the identity). The slope is then clipped to
+    ``TOP_LABEL_SLOPES``."""
     keep = np.isfinite(odds)
     z, y = odds[keep], hit[keep].astype(np.float64)
     identity = np.array([1.0, 0.0])
 
-    def objective(w):
+    def objective(w):  # and its gradient
         u = w[0] * z + w[1]
-        return float(np.sum(np.logaddexp(0.0, u) - y * u) + 0.5 * ridge * np.sum((w - identity) ** 2))
+        residual = expit(u) - y
+        loss = np.sum(np.logaddexp(0.0, u) - y * u) + 0.5 * ridge * np.sum((w - identity) ** 2)
+        return loss, np.array([np.dot(residual, z), np.sum(residual)]) + ridge * (w - identity)
 
-    w, f = identity.copy(), objective(identity)
-    for _ in range(100):
-        q = np.exp(-np.logaddexp(0.0, -(w[0] * z + w[1])))  # sigmoid
-        gradient = np.array([np.dot(q - y, z), np.sum(q - y)]) + ridge * (w - identity)
-        h = q * (1.0 - q)
-        hz = np.dot(h, z)
-        hessian = np.array([[np.dot(h, z * z) + ridge, hz], [hz, np.sum(h) + ridge]])
-        step, t = np.linalg.solve(hessian, gradient), 1.0
-        while True:
-            candidate = w - t * step
-            f_candidate = objective(candidate)
-            if f_candidate <= f or t < 1e-10:
-                break
-            t *= 0.5
-        if f_candidate > f:
-            break
-        gain = f - f_candidate
-        w, f = candidate, f_candidate
-        if gain <= 1e-12 * max(1.0, abs(f)):
-            break
+    w = minimize(objective, identity, jac=True, method="L-BFGS-B", options={"gtol": 1e-9}).x
     return float(np.clip(w[0], *TOP_LABEL_SLOPES)), float(w[1])
 
 

@@ -352,8 +352,10 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         softmax's proportions. Fitted on the rows held out for calibration
         (Platt scaling of the best pilot's top class) where
         ``centroid_blend="auto"`` trains the few-rows pilots, single-label
-        with at least 3 classes; else (1, 0), the softmax itself. Scores,
-        labels and ``predict_top_k``'s order do not depend on it.
+        with at least 3 classes, and kept only if, cross-fitted on those
+        rows, it clearly raises their log-likelihood; else (1, 0), the
+        softmax itself. Scores, labels and ``predict_top_k``'s order do not
+        depend on it.
     tree_fit_seconds_ : float
         Seconds spent fitting the noise tree (including its projection).
 

@@ -16,7 +16,7 @@ from scipy.special import expit, log_softmax, softmax
 
 import skxc._blend as blend
 from skxc import AdversarialSoftmaxClassifier
-from skxc._blend import fit_top_label, top_label_map, top_log_odds
+from skxc._blend import cross_fitted_z, fit_top_label, top_label_gains, top_label_map, top_log_odds
 from skxc._predict import _store_log_proba, _store_proba
 from skxc.datasets import make_hierarchical_classification
 
@@ -105,14 +105,47 @@ def test_top_log_odds_against_the_softmax():
     log_proba, S = rng.normal(size=(70, 25)), rng.normal(size=(70, 25))
     truth = rng.integers(0, 25, size=70)
     with mock.patch.object(blend, "MAX_SCORES", 25 * 16):  # blocks of 16 rows
-        odds, hit = top_log_odds(log_proba, S, truth, 4.0, 2.5)
+        odds, tie, hit = top_log_odds(log_proba, S, truth, 4.0, 2.5)
     P = softmax((log_proba + 4.0 * S) / 2.5, axis=1)
-    top = P.max(axis=1)
+    top, second = P.max(axis=1), np.sort(P, axis=1)[:, -2]
     np.testing.assert_allclose(odds, np.log(top) - np.log1p(-top), rtol=1e-10)
+    np.testing.assert_allclose(tie, np.log(second) - np.log1p(-top), rtol=1e-10)
     np.testing.assert_array_equal(hit, P.argmax(axis=1) == truth)
     assert top_label_map(log_proba[:, :2], S[:, :2], truth % 2, 4.0, 2.5) is None  # 2 classes: none
     with mock.patch.object(blend, "TOP_LABEL", False):
         assert top_label_map(log_proba, S, truth, 4.0, 2.5) is None
+
+
+@pytest.mark.parametrize("top_map", [(0.4, -1.0), (1.6, 1.3), (1.0, -4.0)])
+def test_top_label_gains_are_the_log_likelihood_changes_of_the_reference(top_map):
+    S = scores(5, n=60)[2:]  # rows with finite odds
+    truth = np.random.default_rng(5).integers(0, S.shape[1], size=S.shape[0])
+    truth[::3] = S[::3].argmax(axis=1)  # some rows right at the top
+    zeros = np.zeros_like(S)
+    odds, tie, hit = top_log_odds(S, zeros, truth, 0.0, 1.0)
+    r = np.arange(S.shape[0])
+    before = log_softmax(S, axis=1)[r, truth]
+    after = np.log(reference_calibrated(S, *top_map)[r, truth])
+    np.testing.assert_allclose(top_label_gains(odds, tie, hit, top_map), after - before, rtol=1e-9, atol=1e-12)
+
+
+def test_the_map_is_kept_only_where_its_cross_fitted_gain_is_clear():
+    """Top classes right with probability sigmoid(a * log-odds + b): already calibrated (a, b) = (1, 0): the
+    map is left out; clearly off (0.5, -1): kept, near the truth."""
+    rng = np.random.default_rng(6)
+    n, n_classes = 500, 40
+    for (a, b), kept in (((1.0, 0.0), False), ((0.5, -1.0), True)):
+        odds = rng.normal(0.0, 1.5, size=n)
+        hit = rng.random(n) < expit(a * odds + b)
+        # scores with those top log-odds: the top class at 0, the 39 others sharing exp(-odds) equally
+        S = np.tile(np.log(np.exp(-odds) / (n_classes - 1))[:, None], (1, n_classes))
+        S[:, 0] = 0.0
+        truth = np.where(hit, 0, 1 + rng.integers(0, n_classes - 1, size=n))
+        got = top_label_map(S, np.zeros_like(S), truth, 0.0, 1.0)
+        z = cross_fitted_z(*top_log_odds(S, np.zeros_like(S), truth, 0.0, 1.0))
+        assert (got is not None) == kept and (z > blend.TOP_LABEL_Z) == kept
+        if kept:
+            np.testing.assert_allclose(got, (a, b), atol=0.25)
 
 
 def few_rows_data(n_samples=10_000, n_classes=2000, seed=0, n_features=64):

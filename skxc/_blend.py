@@ -81,7 +81,7 @@ from ._fit import AUTO_NEGATIVES_ROWS_PER_CLASS, adagrad_kind, stored_weights_bo
 from ._kernels.hashed import add_feature_major_scores, union_counts, union_sum
 from ._multilabel import pairs_of_rows
 from ._parallel import child_seed, fan_out_pipelined, in_background, n_threads
-from ._predict import TOP_MARGIN
+from ._predict import TOP_MARGIN, top_and_rest
 from ._solver import auto_learning_rate
 from ._start import add_entries, rms_row_norm, tempered, unit_centroids
 from ._state import AdagradState, writeable
@@ -599,15 +599,12 @@ def top_log_odds(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, beta: 
     for lo in range(0, n, step):
         A = log_proba[lo : lo + step] + beta * S[lo : lo + step]
         A /= temperature
-        r = np.arange(A.shape[0])
-        top = A.argmax(axis=1)
-        A -= A[r, top][:, None]
+        A -= A.max(axis=1, keepdims=True)
         np.exp(A, out=A)
-        A[r, top] = 0.0
+        top, rest, second = top_and_rest(A)  # as prediction finds them
         with np.errstate(divide="ignore", invalid="ignore"):
-            log_rest = np.log(A.sum(axis=1))
-            odds[lo : lo + step] = -log_rest
-            tie[lo : lo + step] = np.log(A.max(axis=1)) - log_rest
+            odds[lo : lo + step] = -np.log(rest)
+            tie[lo : lo + step] = np.log(second) - np.log(rest)
         hit[lo : lo + step] = top == truth[lo : lo + step]
     return odds, tie, hit
 

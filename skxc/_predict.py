@@ -320,6 +320,14 @@ def top_k(
 TOP_MARGIN = 1e-9
 
 
+def top_and_rest(E: np.ndarray):
+    """``(top, rest, second)`` of ``E`` (rows, C) = exp(scores - row max): each row's top column (the first of
+    ties), and the sum and the largest of its other entries; ``E``'s top entries are set to 0."""
+    top = E.argmax(axis=1)
+    E[np.arange(E.shape[0]), top] = 0.0
+    return top, E.sum(axis=1), E.max(axis=1)
+
+
 def top_log_odds_mapped(E: np.ndarray, top_map: tuple[float, float]):
     """Each row's top class after the top-label map ``top_map`` = ``(slope, offset)``, from ``E`` (rows, C):
     exp(scores - row max), so the top entry is 1. Returns ``(top, rest, z)``: the top column (the first of
@@ -328,11 +336,7 @@ def top_log_odds_mapped(E: np.ndarray, top_map: tuple[float, float]):
     with ``rest`` 0 (every other class underflows) get z = inf (left as they are). ``E``'s top entries are
     left 0 (callers overwrite them)."""
     slope, offset = top_map
-    r = np.arange(E.shape[0])
-    top = E.argmax(axis=1)
-    E[r, top] = 0.0
-    rest = E.sum(axis=1)
-    second = E.max(axis=1)
+    top, rest, second = top_and_rest(E)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_rest = np.log(rest)
         z = np.maximum(offset - slope * log_rest, np.log(second) - log_rest + TOP_MARGIN)

@@ -151,6 +151,13 @@ TOP_LABEL_SLOPES = (1.0 / 16.0, 16.0)
 #: keeps the map on 9 of the 12 shared sets and stand-ins where it applies (docs/benchmarks.rst,
 #: "Top-label calibration").
 TOP_LABEL_Z = 1.645
+#: The map and its test score more held-out rows than the choice of beta where that stays within
+#: ``TOP_LABEL_MAX_SCORES`` scores (rows x classes): up to this many (the choice of beta keeps its rows, the
+#: first ones). A test on 500 rows has little power: on delicious (1,291 held-out rows) it did not pass on 500.
+TOP_LABEL_ROWS = 2_000
+#: ... at most this many scores (20 MB of float64 per array: the held-out rows' centroid scores, and each
+#: pilot's log-probabilities of them): more rows only below 5,000 classes (1,250 at 2,000 classes).
+TOP_LABEL_MAX_SCORES = 2_500_000
 #: Held-out rows are densified for the centroid scores up to this many entries (rows x features), in blocks
 #: of about ``DENSE_BLOCK`` entries (16 MiB of float64).
 MAX_DENSE_ROWS = 20_000_000
@@ -375,7 +382,8 @@ def choose_blend(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, by_acc
     ``log_proba`` float64 (n, C): the pilot's log-probabilities of the held-out
     rows; ``S`` float64 (n, C): their centroid scores; ``truth`` int (n,) their
     class codes, or their CSR label indicator (multi-label, :func:`_log_likelihood`). Single-label:
-    the log-likelihood is that of the first :func:`ll_rows` rows, top-1 that of all of them.
+    the log-likelihood is that of the first :func:`ll_rows` rows, top-1 that of the first
+    :func:`accuracy_rows` (the rest are the top-label map's, :func:`scored_rows`).
     """
     single = not sp.issparse(truth)
     n = ll_rows(log_proba.shape) if single else log_proba.shape[0]
@@ -393,7 +401,8 @@ def choose_blend(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, by_acc
         if ll > best[0] + 1e-9:
             best = (ll, float(beta), 1.0 / a)
     if single and by_accuracy and ACCURACY_Z is not None:
-        i = clearly_more_accurate(log_proba, S, truth, BETAS.tolist().index(best[1]))
+        m = accuracy_rows(log_proba.shape[1])  # the rows after those are the top-label map's (map_rows)
+        i = clearly_more_accurate(log_proba[:m], S[:m], truth[:m], BETAS.tolist().index(best[1]))
         best = best if i is None else choices[i]
     return best[1], best[2], best[0]
 
@@ -550,8 +559,9 @@ def scored_rows(codes, fit_rows, held_rows, n_classes: int, rng, by_accuracy: bo
     """The held-out rows the choice scores: those whose class has a row in ``fit_rows`` (neither the
     pilot nor the centroids know the others' classes), at most ``blend_rows(n_classes)``, sorted;
     None when fewer than ``MIN_ROWS`` remain. ``by_accuracy`` (the choice may go by top-1,
-    ``ACCURACY_Z``): at most ``ACCURACY_ROWS`` (and ``ACCURACY_MAX_SCORES`` scores) if more, those of the
-    log-likelihood first (the same rows as without it), then the others, each part sorted."""
+    ``ACCURACY_Z``; the few-rows pilots): :func:`accuracy_rows` if more, those of the log-likelihood first
+    (the same rows as without it), then the others, then up to :func:`map_rows` for the top-label map, each
+    part sorted."""
     known = np.zeros(n_classes, dtype=bool)
     known[codes[fit_rows]] = True
     held = held_rows[known[codes[held_rows]]]
@@ -559,10 +569,27 @@ def scored_rows(codes, fit_rows, held_rows, n_classes: int, rng, by_accuracy: bo
         return None
     order = rng.permutation(held)
     n = blend_rows(n_classes)
-    more = n
-    if by_accuracy and ACCURACY_Z is not None:
-        more = max(n, min(ACCURACY_ROWS, ACCURACY_MAX_SCORES // max(n_classes, 1)))
-    return np.concatenate([np.sort(order[:n]), np.sort(order[n:more])])
+    more = accuracy_rows(n_classes) if by_accuracy else n
+    most = map_rows(n_classes) if by_accuracy else n
+    return np.concatenate([np.sort(order[:n]), np.sort(order[n:more]), np.sort(order[more:most])])
+
+
+def accuracy_rows(n_classes: int) -> int:
+    """How many of the first held-out rows the choice of beta by top-1 scores (:func:`clearly_more_accurate`):
+    ``ACCURACY_ROWS`` within ``ACCURACY_MAX_SCORES`` scores, never fewer than :func:`blend_rows`."""
+    n = blend_rows(n_classes)
+    if ACCURACY_Z is None:
+        return n
+    return max(n, min(ACCURACY_ROWS, ACCURACY_MAX_SCORES // max(n_classes, 1)))
+
+
+def map_rows(n_classes: int) -> int:
+    """How many held-out rows the top-label map scores (all the scored rows): ``TOP_LABEL_ROWS`` within
+    ``TOP_LABEL_MAX_SCORES`` scores, never fewer than :func:`accuracy_rows`."""
+    more = accuracy_rows(n_classes)
+    if not TOP_LABEL:
+        return more
+    return max(more, min(TOP_LABEL_ROWS, TOP_LABEL_MAX_SCORES // max(n_classes, 1)))
 
 
 def row_log_likelihoods(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, beta: float, temperature: float):
@@ -694,7 +721,16 @@ def pilot_log_proba(pilot, X_fit, y_fit, w_fit, X_held) -> np.ndarray | None:
     if getattr(pilot, "interrupted_", False):
         return None
     # the pilot's classes are the tree's (all of them), in the same order as the estimator's
-    return pilot.predict_log_proba(X_held)
+    return in_two_parts(pilot.predict_log_proba, X_held, accuracy_rows(len(pilot.classes_)))
+
+
+def in_two_parts(fn, X_held, n: int) -> np.ndarray:
+    """``fn(X_held)`` with its first ``n`` rows (the choice of beta's, :func:`scored_rows`) computed apart from
+    the rest (the top-label map's): dense rows are scored by BLAS in blocks whose rounding can depend on the
+    block's rows, and the choice of beta and T then sees the bits it would see without the map's rows."""
+    if X_held.shape[0] <= n:
+        return fn(X_held)
+    return np.concatenate([fn(X_held[:n]), fn(X_held[n:])])
 
 
 def blended_sparse(coef: sp.csr_matrix, coef_sums, mu_scaled: sp.csr_matrix):
@@ -840,7 +876,9 @@ def held_out_scores(X, codes, weight, split, n_classes: int, pilot_rng):
     trained = pilot_rows(fit_rows, n_classes, pilot_rng)  # draws only where it subsamples (after the seed)
     mu, centre = unit_centroids(X, codes, n_classes, weight, rows=trained)
     X_held = X[held]
-    return seed, held, X_held, centroid_scores(X_held, mu, centre, rms_row_norm(X)), trained
+    unit = rms_row_norm(X)
+    S = in_two_parts(lambda rows: centroid_scores(rows, mu, centre, unit), X_held, accuracy_rows(n_classes))
+    return seed, held, X_held, S, trained
 
 
 def blend_preparation(estimator, rng, prepared: list, n_epochs: int):

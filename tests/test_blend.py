@@ -1009,6 +1009,7 @@ def test_the_log_likelihood_rows_follow_their_own_budget(monkeypatch):
 
 
 def test_scored_rows_for_top_1_extend_those_of_the_log_likelihood(monkeypatch):
+    monkeypatch.setattr(blend, "TOP_LABEL", False)  # no rows for the top-label map (tests/test_s37_top_label.py)
     codes = np.arange(20_000) % 5_000  # 5,000 classes: blend_rows 200
     fit_rows, held_rows = np.arange(15_000), np.arange(15_000, 20_000)
     plain = blend.scored_rows(codes, fit_rows, held_rows, 5_000, np.random.default_rng(0))
@@ -1025,10 +1026,11 @@ def test_scored_rows_for_top_1_extend_those_of_the_log_likelihood(monkeypatch):
     np.testing.assert_array_equal(off, plain)
 
 
-def test_scored_rows_for_top_1_stay_within_the_score_budget():
+def test_scored_rows_for_top_1_stay_within_the_score_budget(monkeypatch):
     # The held-out rows' centroid scores are a float64 (rows, classes) array: the top-1 test's extra rows
     # stop at ACCURACY_MAX_SCORES scores (never below the log-likelihood's rows), so that a fit of 200,000
     # classes does not hold 500 x 200,000 of them (800 MB) and one of a million classes not 4 GB.
+    monkeypatch.setattr(blend, "TOP_LABEL", False)  # no rows for the top-label map (tests/test_s37_top_label.py)
     budget = blend.ACCURACY_MAX_SCORES
     for n_classes in (2_000, 25_000, 200_000, 1_000_000):
         codes = np.arange(3 * n_classes) % n_classes

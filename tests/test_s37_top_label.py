@@ -153,6 +153,45 @@ def test_the_map_is_kept_only_where_its_cross_fitted_gain_is_clear():
             np.testing.assert_allclose(got, (a, b), atol=0.25)
 
 
+def test_the_map_scores_more_held_out_rows_within_its_budget():
+    """After the choice's rows (the same rows as without the map, first), up to TOP_LABEL_ROWS within
+    TOP_LABEL_MAX_SCORES scores; never fewer than the choice's."""
+    for n_classes in (50, 352, 1_759, 5_000, 25_000):
+        codes = np.arange(12 * n_classes) % n_classes
+        fit_rows, held_rows = np.arange(8 * n_classes), np.arange(8 * n_classes, 12 * n_classes)
+        rows = blend.scored_rows(codes, fit_rows, held_rows, n_classes, np.random.default_rng(0), by_accuracy=True)
+        with mock.patch.object(blend, "TOP_LABEL", False):
+            choice = blend.scored_rows(codes, fit_rows, held_rows, n_classes, np.random.default_rng(0), True)
+        np.testing.assert_array_equal(rows[: choice.shape[0]], choice)
+        expected = max(choice.shape[0], min(blend.TOP_LABEL_ROWS, blend.TOP_LABEL_MAX_SCORES // n_classes))
+        assert rows.shape == (min(expected, held_rows.shape[0]),) and np.unique(rows).shape == rows.shape
+        assert rows.shape[0] == blend.map_rows(n_classes) or rows.shape[0] == held_rows.shape[0]
+    assert blend.map_rows(50) == blend.TOP_LABEL_ROWS and blend.map_rows(25_000) == blend.accuracy_rows(25_000)
+
+
+def test_the_choice_of_beta_sees_the_same_bits_with_the_map_rows(monkeypatch):
+    """Dense held-out rows: the choice's rows are scored apart from the map's (BLAS may round a block's rows by
+    its size), so that beta, T and the model are the same bits with or without the map."""
+    X, y, _, _ = few_rows_data(n_samples=10_000, n_classes=500, seed=2)  # 1,000 held-out rows, 500 for the choice
+    seen = []
+    real = blend.choose_blend
+
+    def spy(log_proba, S, truth, by_accuracy=True):
+        seen.append((log_proba[: blend.accuracy_rows(log_proba.shape[1])].copy(), log_proba.shape[0]))
+        return real(log_proba, S, truth, by_accuracy)
+
+    monkeypatch.setattr(blend, "choose_blend", spy)
+    with_map = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1).fit(X, y)
+    monkeypatch.setattr(blend, "TOP_LABEL", False)
+    without = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1).fit(X, y)
+    half = len(seen) // 2
+    assert seen[0][1] > seen[half][1]  # the map scored more rows
+    for (a, _), (b, _) in zip(seen[:half], seen[half:], strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(with_map.coef_, without.coef_)
+    assert with_map.score_temperature_ == without.score_temperature_
+
+
 def few_rows_data(n_samples=10_000, n_classes=2000, seed=0, n_features=64):
     """benchmarks.longtail's ``generated`` set at seed 0: 10,000 training rows of 1,759 classes, 5,000 test rows."""
     X, y = make_hierarchical_classification(n_samples=n_samples + n_samples // 2, n_features=n_features,

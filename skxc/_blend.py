@@ -148,7 +148,7 @@ TOP_LABEL_SLOPES = (1.0 / 16.0, 16.0)
 #: of the rows scored with the map fitted on the other half), by more than this many standard errors of the
 #: mean per-row gain (one-sided 5 %). Without it, on small generated sets (1,200-3,000 rows: 120-300 held-out
 #: rows) the map made 6 of 15 already calibrated models worse (ECE up to +4.7 points); with it none, and it
-#: keeps the map on 9 of the 12 shared sets and stand-ins where it applies (docs/benchmarks.rst,
+#: keeps the map on 10 of the 12 shared sets and stand-ins where it applies (docs/benchmarks.rst,
 #: "Top-label calibration").
 TOP_LABEL_Z = 1.645
 #: The map and its test score more held-out rows than the choice of beta where that stays within

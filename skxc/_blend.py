@@ -139,6 +139,8 @@ ACCURACY_MAX_SCORES = 12_500_000
 #: run): the softmax at the log-likelihood's T can rank well and still put the top class's probability 10-30
 #: points above or below its accuracy (docs/benchmarks.rst, "Top-label calibration"). False: the softmax as is.
 TOP_LABEL = True
+#: The top-label map that changes nothing, ``(slope, offset)``: the probabilities are the softmax itself.
+IDENTITY_MAP = (1.0, 0.0)
 #: The top-label map's ridge: this / 2 times the squared distance of (slope, offset) to the identity (1, 0) is
 #: added to the held-out rows' summed log-loss.
 TOP_LABEL_RIDGE = 1.0
@@ -666,7 +668,7 @@ def fit_top_label(odds: np.ndarray, hit: np.ndarray, ridge: float = TOP_LABEL_RI
     ``TOP_LABEL_SLOPES``."""
     keep = np.isfinite(odds)
     z, y = odds[keep], hit[keep].astype(np.float64)
-    identity = np.array([1.0, 0.0])
+    identity = np.array(IDENTITY_MAP)
 
     def objective(w):  # and its gradient
         u = w[0] * z + w[1]

@@ -13,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from ._blend import IDENTITY_MAP
 from ._dask import blockwise_score, is_dask_collection
 from ._multilabel import (
     check_indicator,
@@ -84,8 +85,8 @@ class PredictionMixin:
     def _top_map(self) -> tuple[float, float] | None:
         """``top_label_calibration_`` as ``(slope, offset)``, or None for the identity (and for models saved
         before it existed): the probabilities are then the softmax of the scores, bit for bit."""
-        slope, offset = getattr(self, "top_label_calibration_", (1.0, 0.0))
-        return None if (slope, offset) == (1.0, 0.0) else (float(slope), float(offset))
+        slope, offset = getattr(self, "top_label_calibration_", IDENTITY_MAP)
+        return None if (slope, offset) == IDENTITY_MAP else (float(slope), float(offset))
 
     def _scoring_coef(self):
         """coef_ as the prediction engine takes it: the array, or sparse weights with their feature-major

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils.multiclass import _check_partial_fit_first_call
 
-from ._blend import blend_preparation, blend_term, blended, chosen_for
+from ._blend import IDENTITY_MAP, blend_preparation, blend_term, blended, chosen_for
 from ._config import FLOAT
 from ._fit import (
     Progress,
@@ -147,7 +147,7 @@ class TrainingMixin:
             self._start_seen = X.shape[0]  # the rows arrived so far (summed, or held out: _late_start)
             self._start_chosen = 0 if pending else X.shape[0]  # the rows summed when the scale was chosen
         self.centroid_blend_, self.score_temperature_ = 0.0, 1.0
-        self.top_label_calibration_ = np.array((1.0, 0.0))
+        self.top_label_calibration_ = np.array(IDENTITY_MAP)
         self.__dict__.pop("_blend_parts", None)
         self._rng, self._auto_learning_rate = rng, start.auto_learning_rate
         self.t_ = 0
@@ -305,7 +305,7 @@ class TrainingMixin:
             self._fold_blend(parts, 1.0)
             self._blend_parts = parts
         self.centroid_blend_, self.score_temperature_ = float(beta), float(temperature)
-        self.top_label_calibration_ = np.array((1.0, 0.0) if top_map is None else top_map, dtype=np.float64)
+        self.top_label_calibration_ = np.array(IDENTITY_MAP if top_map is None else top_map, dtype=np.float64)
 
     def _fold_blend(self, parts: dict, sign: float) -> None:
         """Add (``sign`` 1) or take out (-1) the blend's term ``parts`` (:func:`~skxc._blend.blend_term`)."""

@@ -29,22 +29,26 @@ import time
 
 import numpy as np
 
-from benchmarks._common import columns_line, load_split, parse_variants, run_record, write_results
+from benchmarks._common import columns_line, load_split, module_constants, parse_variants, run_record, write_results
 from benchmarks.longtail import materialise
 
 
 def curve(X, y, Xt, yt, params, budgets, threads, seed, correct=None):
     """Test top-1 / top-5 and training seconds of a fresh fit with ``max_iter=E`` for each budget E; with a
-    list ``correct``, each fit's per-test-row top-1 hits (a boolean array) are appended to it."""
+    list ``correct``, each fit's per-test-row top-1 hits (a boolean array) are appended to it. ``params``:
+    estimator parameters and module constants (keys ``"skxc.<module>.<NAME>"``, set for these fits only)."""
     from skxc import AdversarialSoftmaxClassifier
 
     out = []
     for budget in budgets:
-        clf = AdversarialSoftmaxClassifier(random_state=seed, n_jobs=threads, **{**params, "max_iter": budget})
-        t0 = time.perf_counter()
-        clf.fit(X, y)
-        train_s = time.perf_counter() - t0
-        top = clf.predict_top_k(Xt, k=5)
+        with module_constants(params) as estimator_params:
+            clf = AdversarialSoftmaxClassifier(
+                random_state=seed, n_jobs=threads, **{**estimator_params, "max_iter": budget}
+            )
+            t0 = time.perf_counter()
+            clf.fit(X, y)
+            train_s = time.perf_counter() - t0
+            top = clf.predict_top_k(Xt, k=5)
         if correct is not None:
             correct.append(top[:, 0] == yt)
         out.append(

@@ -17,7 +17,7 @@ the model's core; beta = 0 and T = 1 give it unchanged.
 
 beta and T are chosen jointly by the held-out log-likelihood of the rows held
 out from the tree (``skxc._start.calibration_split``): a pilot model is trained
-for 20 % of the fit's epochs, at least 2 (``PILOT_FRACTION``) on the other rows with the same tree (which has not
+for 2 epochs (``MIN_PILOT_EPOCHS``; fewer if the fit has fewer) on the other rows with the same tree (which has not
 seen the held-out rows either), and centroids of those rows give the beta
 term. For each beta on ``BETAS`` the best T is found by Newton steps on the
 inverse temperature (the log-likelihood is concave in it); the pair with the
@@ -91,9 +91,12 @@ from ._weights import by_feature, estimated_sparse_bytes
 
 #: Candidate beta: 0 and 4**0 .. 4**6 (in units of 1 / RMS row norm).
 BETAS = np.concatenate([[0.0], 4.0 ** np.arange(0, 7)])
-#: The pilot trains for this fraction of the fit's epochs (rounded), at least ``MIN_PILOT_EPOCHS``:
-#: 2 of 10, 2 of 5.
-PILOT_FRACTION = 0.2
+#: The pilots train ``MIN_PILOT_EPOCHS`` epochs (all of them if the fit has fewer), or this fraction of the
+#: fit's epochs (rounded) where that is more: 0, 2 epochs at every budget. Until stop 38 it was 0.2 (6 of 30
+#: epochs), the same pilots up to 12 epochs; at 20 and 30 the longer pilots' held-out log-likelihood chose a
+#: smaller beta than the longer fit's top-1 wanted (generated: 40.6-40.8 % against 41.8 %, below uniform
+#: noise's 41.5 %; docs/benchmarks.rst, "Pilots of two epochs at every budget").
+PILOT_FRACTION = 0.0
 MIN_PILOT_EPOCHS = 2
 #: "auto" runs its pilots on all the fit rows when the training rows per class (rows / classes) are at most this
 #: many. With more (single-label), one pilot with the estimator's settings trains on a subsample of that many rows

@@ -196,8 +196,8 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         clustered features). ``"auto"`` chooses beta in {0, 1, 4, ..., 4096}, together with
         the temperature ``score_temperature_`` of the probabilities, by the
         log-likelihood of the rows held out for calibration under a pilot
-        model trained on the other rows for 20 % of the epochs, at least 2
-        (for single-label data, pilots try the tree at half its temperature,
+        model trained on the other rows for 2 epochs (fewer if ``max_iter``
+        is 1) (for single-label data, pilots try the tree at half its temperature,
         and uniform noise up to 2,000 classes, with ``tree_temperature="auto"``,
         and half the learning rate, with ``learning_rate="auto"``, and the
         estimator's own settings unless the first and the last of those run;

@@ -76,3 +76,31 @@ def test_two_seeds_end_to_end(tmp_path):
     assert "seeds" not in result
     assert set(result["data_sets"]["small"]["uniform"]["curve"][0]) == {"epoch", "train_seconds", "top1", "top5"}
     assert "adversarial - uniform" not in (out / "epoch_curves_one.md").read_text()
+
+
+def test_module_constants_in_a_variant_hold_for_its_fits_only(tmp_path, monkeypatch):
+    """A variant's ``"skxc.<module>.<NAME>"`` keys are set while its fits run and restored after; the others'
+    fits see the module's own value."""
+    import skxc._blend as blend
+    from benchmarks import epoch_curves
+
+    data = tmp_path / "small"
+    _small_set(data, C=40, per=40)  # 1,200 training rows of 30 per class: the blend's pilots run
+    X, y = epoch_curves.load_split(data, "train")
+    Xt, yt = epoch_curves.load_split(data, "test")
+    seen = []
+    real = blend.pilot_epochs
+
+    def spy(n_epochs):
+        seen.append(blend.PILOT_FRACTION)
+        return real(n_epochs)
+
+    monkeypatch.setattr(blend, "pilot_epochs", spy)
+    own = blend.PILOT_FRACTION
+    epoch_curves.curve(X, y, Xt, yt, {"skxc._blend.PILOT_FRACTION": 0.5, "tol": None}, [1], 1, 0)
+    assert seen and set(seen) == {0.5} and blend.PILOT_FRACTION == own
+    seen.clear()
+    epoch_curves.curve(X, y, Xt, yt, {}, [1], 1, 0)
+    assert seen and set(seen) == {own}
+    with pytest.raises(ValueError, match="has no NOPE"):
+        epoch_curves.curve(X, y, Xt, yt, {"skxc._blend.NOPE": 1}, [1], 1, 0)

@@ -522,6 +522,29 @@ def test_the_pilots_choose_the_learning_rate(monkeypatch, slower_wins):
     )
 
 
+@pytest.mark.parametrize("fraction, expected", [(None, {1: 1, 5: 2, 30: 2}), (0.2, {1: 1, 5: 2, 30: 6})])
+def test_pilots_train_two_epochs_at_any_budget(monkeypatch, fraction, expected):
+    """The pilots train MIN_PILOT_EPOCHS (2) epochs at every budget of 2 or more (PILOT_FRACTION 0); a fraction
+    makes them train that share of longer budgets (0.2: 6 of 30, as before stop 38)."""
+    X, y, _, _ = few_rows_data(n_classes=100, n_samples=1200, seed=3)
+    if fraction is not None:
+        monkeypatch.setattr(blend, "PILOT_FRACTION", fraction)
+    real = blend.pilot_log_proba
+    epochs = []
+
+    def spy(pilot, *args):
+        out = real(pilot, *args)
+        epochs.append((pilot.max_iter, pilot.n_iter_))
+        return out
+
+    monkeypatch.setattr(blend, "pilot_log_proba", spy)
+    for budget, want in expected.items():
+        epochs.clear()
+        clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=budget).fit(X, y)
+        assert clf.n_iter_ == budget
+        assert len(epochs) >= 2 and all(e == (want, want) for e in epochs), (budget, epochs)
+
+
 def test_own_settings_pilot_with_both_alternatives_when_asked(monkeypatch):
     import skxc._blend as blend
 

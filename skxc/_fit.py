@@ -36,6 +36,7 @@ __all__ = [
     "holdout",
     "initialize",
     "resolve_max_iter",
+    "resolve_early_negatives",
     "resolve_n_negatives",
     "uniform_restart",
     "sgd_setup",
@@ -101,7 +102,7 @@ class Start(NamedTuple):
 
 def initialize(
     params: dict, classes, X, codes, sample_weight, rng, example_row=None, label_cardinality=1.0,
-    owner="", auto_sparse_bytes=2**27, on_split=None, keep_sums=False,
+    owner="", auto_sparse_bytes=2**27, on_split=None, keep_sums=False, early_negatives=0,
 ) -> Start:  # fmt: skip
     """Fit the noise tree and allocate coef_, intercept_ and the Adagrad state.
 
@@ -136,7 +137,9 @@ def initialize(
         projected = min(n_examples if held is None else n_examples - held.shape[0], AuxiliaryTree().max_samples)
     check_model_memory(
         n_classes, n_features, owner, full_adagrad=kind == "full", centroid_start=dense_start,
-        stored_weights=stored_weights_bound(X, n_examples, params["n_negatives"]) if sparse_weights else None,
+        stored_weights=(
+            stored_weights_bound(X, n_examples, max(params["n_negatives"], early_negatives)) if sparse_weights else None
+        ),
         sparse_input=sp.issparse(X), negative_sampling=noise is not None,
         kept_sums=keep_sums and params["init"] == "centroid" and not sp.issparse(X), projected_rows=projected,
     )  # fmt: skip
@@ -283,6 +286,16 @@ AUTO_MAX_ITER_ROWS = 50_000
 #: "More negatives where classes have many rows").
 AUTO_NEGATIVES_ROWS_PER_CLASS = 50.0
 AUTO_NEGATIVES = (2, 3)
+#: ... and where those rows are sparse (not ``mostly_dense``), ``fit``'s first ``EARLY_FRACTION`` of its epochs
+#: (rounded: 2 of 5, none of 1) draw this many negatives per example (0: as many as the others). With the linear
+#: schedule those epochs take the largest steps; on sparse rows a (class, feature) weight gets a negative's
+#: update only when its class is drawn for a row with that feature, and 3 draws per row leave those large steps
+#: noisy. ptb-nextword 20.81 -> 21.04 % top-1 at 1.36x the fit time (1.01x that of the code issue 13 was
+#: filed on), its top 1,000 classes +0.23, the bag-of-words stand-in +0.19; no gain on dense rows
+#: (generated-many) nor on few rows per class, where the centroid start carries the model (docs/benchmarks.rst,
+#: "Stop 38: more negatives in the first epochs").
+AUTO_EARLY_NEGATIVES = 8
+EARLY_FRACTION = 0.4
 
 
 def many_rows(n_rows: int, n_classes: int, multilabel: bool = False) -> bool:
@@ -297,6 +310,20 @@ def resolve_n_negatives(n_negatives, n_rows: int, n_classes: int, multilabel: bo
     if n_negatives != "auto":
         return int(n_negatives)
     return AUTO_NEGATIVES[1] if many_rows(n_rows, n_classes, multilabel) else AUTO_NEGATIVES[0]
+
+
+def resolve_early_negatives(n_negatives, X, n_classes: int, multilabel: bool = False) -> int:
+    """The negatives per example of ``fit``'s first epochs (:func:`early_epochs`) of a new model, 0 for as many
+    as the others: ``AUTO_EARLY_NEGATIVES`` for ``n_negatives="auto"`` on sparse single-label rows (not
+    ``mostly_dense``) of more than ``AUTO_NEGATIVES_ROWS_PER_CLASS`` rows per class, else 0."""
+    if n_negatives != "auto" or not many_rows(X.shape[0], n_classes, multilabel) or mostly_dense(X):
+        return 0
+    return AUTO_EARLY_NEGATIVES
+
+
+def early_epochs(n_epochs: int) -> int:
+    """How many of a fit's ``n_epochs`` epochs draw the early negatives: ``EARLY_FRACTION`` of them, rounded."""
+    return int(round(EARLY_FRACTION * n_epochs))
 
 
 def resolve_tree_projection(tree_projection, X, n_classes: int, n_components: int, example_row=None) -> str:
@@ -331,14 +358,21 @@ def training_threads(n_jobs, n_classes: int) -> int:
 
 
 def sgd_setup(
-    params: dict, learning_rate: float, n_epochs: int, check_convergence: bool, decay: bool = False, n_classes=None
+    params: dict,
+    learning_rate: float,
+    n_epochs: int,
+    check_convergence: bool,
+    decay: bool = False,
+    n_classes=None,
+    early_negatives: int = 0,
 ):
     """``(SGDParams, Schedule)`` of a training call of up to ``n_epochs`` epochs.
 
     ``decay``: the call follows ``params["learning_rate_schedule"]`` over its
     epochs (``fit``); else (``partial_fit``) the step size stays constant.
     ``n_classes``: the model's, which decides the training threads (:func:`training_threads`;
-    None: those of ``n_jobs``).
+    None: those of ``n_jobs``). ``early_negatives`` (:func:`resolve_early_negatives`; 0: none): with
+    ``decay``, the negatives per example of the first :func:`early_epochs` epochs.
     """
     sgd = SGDParams(params["noise"] is None, params["n_negatives"], learning_rate, params["alpha"], params["l2"])
     threads = n_threads(params["n_jobs"]) if n_classes is None else training_threads(params["n_jobs"], n_classes)
@@ -346,6 +380,7 @@ def sgd_setup(
         n_epochs, params["shuffle"], threads, params["tol"], params["n_iter_no_change"],
         check_convergence, n_epochs, params["verbose"],
         params["learning_rate_schedule"] if decay else "constant",
+        early_epochs(n_epochs) if decay and early_negatives else 0, int(early_negatives),
     )  # fmt: skip
     return sgd, schedule
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -112,6 +112,20 @@ class Schedule:
     #: "linear": the step size falls linearly from ``learning_rate`` to 0 over ``n_epochs``
     #: epochs (by the position in each epoch); "constant": it stays at ``learning_rate``.
     learning_rate_schedule: str = "constant"
+    #: The first ``early_epochs`` epochs draw ``early_negatives`` negatives per example instead of
+    #: ``SGDParams.n_negatives`` (``skxc._fit.resolve_early_negatives``).
+    early_epochs: int = 0
+    early_negatives: int = 0
+
+    def epoch_params(self, params: SGDParams, epoch: int) -> SGDParams:
+        """``params`` for epoch ``epoch`` (0-based): with the early negatives in the first ``early_epochs``."""
+        if epoch < self.early_epochs and self.early_negatives > 0 and not params.exact:
+            return replace(params, n_negatives=self.early_negatives)
+        return params
+
+    def most_negatives(self, params: SGDParams) -> SGDParams:
+        """``params`` with the most negatives per example of any epoch (bounds on the weights)."""
+        return self.epoch_params(params, 0) if self.early_epochs > 0 else params
 
     def step_sizes(self, learning_rate: float, epoch: int) -> tuple[float, float]:
         """Step size at the start and at the end of epoch ``epoch`` (0-based)."""
@@ -319,8 +333,8 @@ def run_epochs(
     for epoch in range(schedule.n_epochs):
         order = epoch_order(rows.n_samples, schedule.shuffle, rng)
         stats = sgd_epoch(
-            coef, intercept, state, params, rows, tree, order, rng, schedule.n_threads, schedule.verbose, stop,
-            schedule.step_sizes(params.learning_rate, epoch),
+            coef, intercept, state, schedule.epoch_params(params, epoch), rows, tree, order, rng, schedule.n_threads,
+            schedule.verbose, stop, schedule.step_sizes(params.learning_rate, epoch),
         )  # fmt: skip
         if stats.interrupted:
             if interrupted is not None:

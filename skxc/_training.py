@@ -26,6 +26,7 @@ from ._fit import (
     holdout,
     initialize,
     many_rows,
+    resolve_early_negatives,
     resolve_max_iter,
     resolve_n_negatives,
     sgd_setup,
@@ -120,9 +121,14 @@ class TrainingMixin:
         self.n_negatives_ = resolve_n_negatives(
             self.n_negatives, X.shape[0], len(self.classes_), example_row is not None
         )
+        # "auto" negatives of fit's first epochs (0: none): decided with n_negatives_, kept for warm starts
+        self._early_negatives = resolve_early_negatives(
+            self.n_negatives, X, len(self.classes_), example_row is not None
+        )
         start = initialize(
             self._params(), self.classes_, X, codes, sample_weight, rng, example_row,
             getattr(self, "label_cardinality_", 1.0), type(self).__name__, AUTO_SPARSE_BYTES, on_split, keep_sums,
+            self._early_negatives,
         )  # fmt: skip
         self.tree_, self.tree_fit_seconds_ = start.tree, start.tree_fit_seconds
         self.noise_ = "prefit" if isinstance(self.noise, FrozenEstimator) else self.noise
@@ -421,9 +427,11 @@ class TrainingMixin:
         if table is not None:
             table.truncate = float(truncate)
         self.learning_rate_ = self._auto_learning_rate if self.learning_rate == "auto" else float(self.learning_rate)
+        # fit's first epochs may draw more negatives ("auto" on sparse rows with many rows per class)
+        early = getattr(self, "_early_negatives", 0) if self.n_negatives == "auto" else 0
         params, schedule = sgd_setup(
             self._params(), self.learning_rate_, n_epochs, check_convergence, decay=check_convergence,
-            n_classes=len(self.intercept_),
+            n_classes=len(self.intercept_), early_negatives=early,
         )  # fmt: skip
         validate = None
         if val is not None:
@@ -462,7 +470,9 @@ class TrainingMixin:
                     self.coef_ = self.coef_
         bound = getattr(self, "_weight_bound", (np.inf, 0))
         weights = table.vals if table is not None and keep_table else self.coef_
-        self._weight_bound = check_finite_model(weights, self.intercept_, bound, self.t_, params)
+        self._weight_bound = check_finite_model(
+            weights, self.intercept_, bound, self.t_, schedule.most_negatives(params)
+        )
 
     def _fit_noise(self, X, y, classes, sample_weight):
         """``fit_noise``: the tree and the model's start, no training."""

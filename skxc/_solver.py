@@ -125,7 +125,8 @@ class Schedule:
 
     def most_negatives(self, params: SGDParams) -> SGDParams:
         """``params`` with the most negatives per example of any epoch (bounds on the weights)."""
-        return self.epoch_params(params, 0) if self.early_epochs > 0 else params
+        most = self.epoch_params(params, 0)
+        return most if most.n_negatives > params.n_negatives else params
 
     def step_sizes(self, learning_rate: float, epoch: int) -> tuple[float, float]:
         """Step size at the start and at the end of epoch ``epoch`` (0-based)."""

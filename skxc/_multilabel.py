@@ -164,10 +164,23 @@ def hits_at_1(Y: sp.csr_matrix, top: np.ndarray) -> np.ndarray:
     return np.asarray(Y[np.arange(Y.shape[0]), top], dtype=np.float64).ravel()
 
 
-def label_examples(Y: sp.csr_matrix, sample_weight: np.ndarray, require_labels: bool = False):
+def shared_by_row(weights: np.ndarray, example_row: np.ndarray, label_counts: np.ndarray, cardinality: float):
+    """float32 example weights of ``label_weighting="rows"``: each (row, label) example's weight ``weights``
+    (its row's, as :func:`label_pairs` gives it) times ``cardinality / |Y_i|``, with ``label_counts`` the rows'
+    numbers of labels and ``cardinality`` their weighted mean (:func:`label_cardinality`). A row's labels then
+    share ``cardinality`` times its weight, whatever their number, and the examples weigh as much in all as
+    with pick-all-labels (the regularisers and the step size see the same total)."""
+    scale = cardinality / label_counts[example_row].astype(np.float64)
+    return (np.asarray(weights, dtype=np.float64) * scale).astype(np.float32)
+
+
+def label_examples(Y: sp.csr_matrix, sample_weight: np.ndarray, require_labels: bool = False, by_row: bool = False):
     """``(codes, weights, example_row)`` of the (row, label) examples of Y (:func:`label_pairs`);
-    ``require_labels``: a ValueError when Y has no label at all, or only labels of rows of sample_weight 0."""
+    ``require_labels``: a ValueError when Y has no label at all, or only labels of rows of sample_weight 0;
+    ``by_row``: the weights of ``label_weighting="rows"`` (:func:`shared_by_row`), else each row's own."""
     example_row, codes, weights = label_pairs(Y, sample_weight)
+    if by_row:
+        weights = shared_by_row(weights, example_row, np.diff(Y.indptr), label_cardinality(Y, sample_weight))
     if require_labels and codes.shape[0] == 0:
         raise ValueError("y has no labels: every row of the label indicator matrix is empty.")
     if require_labels and not np.any(weights > 0):

@@ -36,7 +36,7 @@ from ._fit import (
     with_shared_offset,
 )
 from ._model import has_sparse_weights, intact_on_error, training_model
-from ._multilabel import is_multilabel, label_cardinality, label_columns, label_examples
+from ._multilabel import is_multilabel, label_cardinality, label_columns, label_examples, shared_by_row
 from ._noise import check_feature_names, classes_fixed_by, frozen_classes, not_in
 from ._parallel import deferred_interrupt, n_threads, one_blas_thread, seed_rng, settle
 from ._predict import log_noise_of
@@ -275,7 +275,11 @@ class TrainingMixin:
         if not warm:
             blend = chosen_for(self, X, rows, split, rng, n_epochs, prepared)
         if blend is not None:
-            beta, temperature, tree, lr_factor, top_map = blend
+            beta, temperature, tree, lr_factor, top_map, weighting = blend
+            if weighting == "rows" and self.label_weighting_ == "pairs":  # the pilots chose "rows" (multi-label)
+                counts = np.diff(rows.label_indptr)
+                weight = shared_by_row(rows.sample_weight, rows.example_row, counts, self.label_cardinality_)
+                rows, self.label_weighting_ = replace(rows, sample_weight=weight), "rows"
             if tree is not self.tree_ and tree.n_components_ == 0:  # the pilots chose uniform noise
                 rows = self._uniform_restart(X, rows, split, tree)
             elif tree is not self.tree_:  # the pilots chose the flatter tree
@@ -338,7 +342,8 @@ class TrainingMixin:
             )
         Y = y if multilabel else None
         if multilabel:
-            codes, pair_weight, example_row = label_examples(y, sample_weight, require_labels=True)
+            by_row = self._by_row(continued=warm)
+            codes, pair_weight, example_row = label_examples(y, sample_weight, require_labels=True, by_row=by_row)
         else:
             pair_weight, example_row = sample_weight, None
         self.classes_ = classes
@@ -346,6 +351,7 @@ class TrainingMixin:
         split = None
         if multilabel:  # of the rows this fit trains on, also for a warm start (predict's threshold)
             self.label_cardinality_ = label_cardinality(Y, sample_weight)
+            self.label_weighting_ = "rows" if by_row else "pairs"  # "auto": the pilots may choose "rows"
         if not warm:
             split = self._initialize(X, codes, pair_weight, rng, example_row, on_split)
         else:  # a warm start of a streamed model: its start follows these rows too
@@ -474,6 +480,14 @@ class TrainingMixin:
             weights, self.intercept_, bound, self.t_, schedule.most_negatives(params)
         )
 
+    def _by_row(self, continued: bool) -> bool:
+        """Whether a multi-label call's examples share their rows' weights (``label_weighting="rows"``), "auto"
+        following the fitted ``label_weighting_`` where the call ``continued`` a model (a warm start, a later
+        ``partial_fit``); a new model's pilots may choose "rows" later (:meth:`_fit_start`)."""
+        if self.label_weighting != "auto":
+            return self.label_weighting == "rows"
+        return continued and getattr(self, "label_weighting_", "pairs") == "rows"
+
     def _fit_noise(self, X, y, classes, sample_weight):
         """``fit_noise``: the tree and the model's start, no training."""
         # validation sets n_features_in_: an error or Ctrl-C restores every attribute (a first call leaves none)
@@ -487,11 +501,13 @@ class TrainingMixin:
             if len(classes) < 2:
                 raise ValueError(f"classes must contain at least 2 classes; got {classes.tolist()!r}.")
             if multilabel:
-                codes, pair_weight, example_row = label_examples(y, sample_weight, require_labels=True)
+                by_row = self._by_row(continued=False)
+                codes, pair_weight, example_row = label_examples(y, sample_weight, require_labels=True, by_row=by_row)
             else:
                 codes, pair_weight, example_row = encode_labels(classes, y, "y", fixed_by), sample_weight, None
             if multilabel:
                 self.label_cardinality_ = label_cardinality(y, sample_weight)
+                self.label_weighting_ = "rows" if by_row else "pairs"
             self.classes_ = classes
             self._set_kind(multilabel)
             self._initialize(X, codes, pair_weight, seed_rng(self.random_state), example_row, keep_sums=True)
@@ -739,11 +755,13 @@ class TrainingMixin:
                         f"y has {y.shape[1]} label columns but the model was trained with {len(self.classes_)}."
                     )
                 label_columns(y, self.classes_ if classes is None else classes)
-            codes, pair_weight, example_row = label_examples(y, sample_weight)
+            by_row = self._by_row(continued=not first)
+            codes, pair_weight, example_row = label_examples(y, sample_weight, by_row=by_row)
             if first:
                 self.classes_ = classes
                 self._set_kind(True)
                 self.label_cardinality_ = label_cardinality(y, sample_weight)
+                self.label_weighting_ = "rows" if by_row else "pairs"
                 self._initialize(X, codes, pair_weight, seed_rng(self.random_state), example_row, keep_sums=True)
             else:
                 self._convert_adagrad()

@@ -719,7 +719,8 @@ def test_multilabel_fixed_beta_adds_the_label_centroids(weights):
 
 def test_multilabel_runs_one_pilot_on_the_fit_rows_labels(monkeypatch):
     """Multi-label: one pilot, with the estimator's settings and tree, trained on a label indicator of the
-    non-held-out rows, scored on held-out rows with at least one label the pilot has seen."""
+    non-held-out rows, scored on held-out rows with at least one label the pilot has seen (and with
+    ``label_weighting="auto"``, a second one with "rows": tests/test_s39_label_weighting.py)."""
     import skxc._blend as blend
 
     X, Y, _, _ = multilabel_few_rows_data(seed=3)
@@ -733,7 +734,7 @@ def test_multilabel_runs_one_pilot_on_the_fit_rows_labels(monkeypatch):
         return out
 
     monkeypatch.setattr(blend, "chosen_blend", recording)
-    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2).fit(X, Y)
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2, label_weighting="pairs").fit(X, Y)
     assert len(seen) == 1
     n_fit, y_fit, n_held, truth, S_shape, tree, rate = seen[0]
     assert sp.issparse(y_fit) and y_fit.shape == (n_fit, 450) and n_fit + n_held <= X.shape[0]

@@ -132,6 +132,7 @@ def test_every_numeric_parameter_rejects_bools(blobs):
         "verbose",
         "warm_start",
         "weights",
+        "label_weighting",
     }
     for name in numeric:
         with pytest.raises(InvalidParameterError, match=rf"'{name}' parameter .*(not a bool|Got True instead)"):

@@ -1,0 +1,164 @@
+"""``label_weighting``: how a multi-label row's weight is spread over its labels ("pairs": pick-all-labels;
+"rows": the row's labels share it, the normalised reduction), and "auto"'s choice by two pilots' held-out
+precision@k (``skxc._blend.weighting_choice``; docs/benchmarks.rst, "Row-shared label weights")."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from test_blend import multilabel_few_rows_data
+
+import skxc._blend as blend
+from skxc import AdversarialSoftmaxClassifier
+from skxc._blend import precision_gains, rows_win
+from skxc._multilabel import label_cardinality, label_examples, shared_by_row
+
+
+def dense(coef):
+    return coef.toarray() if sp.issparse(coef) else np.asarray(coef)
+
+
+def reference_shared(Y, w):
+    """Per (row, label) pair in row-major order: w_i * c / |Y_i|, c the w-weighted mean |Y_i| of rows with labels."""
+    Y = sp.csr_matrix(Y)
+    counts = np.diff(Y.indptr)
+    has = [i for i in range(Y.shape[0]) if counts[i]]
+    c = sum(w[i] * counts[i] for i in has) / sum(w[i] for i in has)
+    return np.array([w[i] * c / counts[i] for i in range(Y.shape[0]) for _ in range(counts[i])], dtype=np.float32)
+
+
+def test_rows_weights_share_each_row_and_keep_the_total():
+    rng = np.random.default_rng(0)
+    labels = (rng.random((40, 12)) < 0.25).astype(np.int8)
+    labels[3] = 0  # a row without labels gives no pair
+    Y = sp.csr_matrix(labels)
+    w = rng.uniform(0.5, 2.0, 40)
+    codes, pairs, example_row = label_examples(Y, w)
+    codes_r, rows, example_row_r = label_examples(Y, w, by_row=True)
+    np.testing.assert_array_equal(codes, codes_r)
+    np.testing.assert_array_equal(example_row, example_row_r)
+    np.testing.assert_allclose(rows, reference_shared(Y, w), rtol=1e-6)
+    assert rows.dtype == np.float32
+    # the pairs weigh as much in all as pick-all-labels', and each row's labels share c times its weight
+    assert rows.sum() == pytest.approx(pairs.sum(), rel=1e-5)
+    per_row = np.bincount(example_row, weights=rows, minlength=40)
+    has = np.diff(Y.indptr) > 0
+    np.testing.assert_allclose(per_row[has], w[has] * label_cardinality(Y, w), rtol=1e-5)
+    counts = np.diff(Y.indptr)
+    np.testing.assert_array_equal(shared_by_row(pairs, example_row, counts, label_cardinality(Y, w)), rows)
+
+
+def test_precision_gains_by_hand():
+    Y = sp.csr_matrix(np.array([[1, 0, 1, 0, 0, 0], [0, 1, 0, 0, 0, 0]], dtype=np.int8))
+    a = np.array([[0, 1, 2, 3, 4], [1, 0, 2, 3, 4]])  # row 0: P@1 1, P@3 2/3, P@5 2/5; row 1: 1, 1/3, 1/5
+    b = np.array([[1, 3, 4, 5, 0], [0, 2, 3, 4, 5]])  # row 0: 0, 0, 1/5; row 1: 0, 0, 0
+    gains = precision_gains(a, b, Y)
+    np.testing.assert_allclose(gains, [(1 + 2 / 3 + 2 / 5 - 1 / 5) / 3, (1 + 1 / 3 + 1 / 5) / 3])
+    # fewer than 5 labels in all: k of at most the number of labels
+    Y3 = sp.csr_matrix(np.array([[1, 0, 1]], dtype=np.int8))
+    np.testing.assert_allclose(precision_gains(np.array([[0, 2]]), np.array([[1, 0]]), Y3), [(1 - 0) / 1])
+
+
+def test_rows_win_needs_more_than_one_standard_error(monkeypatch):
+    rng = np.random.default_rng(1)
+    noise = rng.normal(0.0, 1.0, 2_000)
+    noise -= noise.mean()
+    se = noise.std(ddof=1) / np.sqrt(noise.size)
+    assert rows_win(noise + 1.2 * se) and not rows_win(noise + 0.8 * se)
+    assert not rows_win(noise) and not rows_win(noise - 3 * se)
+    assert rows_win(np.full(10, 0.1)) and not rows_win(np.zeros(10))  # every row gains: no spread needed
+    assert not rows_win(np.array([1.0]))  # one row: no test
+    monkeypatch.setattr(blend, "ROWS_Z", 2.0)
+    assert not rows_win(noise + 1.2 * se)
+
+
+def test_rows_is_pairs_with_the_shared_weights_as_sample_weight():
+    """Without a calibration split (fewer than 1,000 rows) and with a fixed step, "rows" trains the model
+    that "pairs" trains with sample_weight c / |Y_i| (the same pair weights)."""
+    X, Y, _, _ = multilabel_few_rows_data(seed=2)
+    X, Y = X[:600], Y[:600]
+    counts = np.diff(Y.indptr).astype(np.float64)
+    c = label_cardinality(Y, np.ones(600))
+    params = {"random_state": 0, "n_jobs": 1, "learning_rate": 0.1, "max_iter": 3}
+    rows = AdversarialSoftmaxClassifier(label_weighting="rows", **params).fit(X, Y)
+    pairs = AdversarialSoftmaxClassifier(label_weighting="pairs", **params).fit(X, Y, sample_weight=c / counts)
+    plain = AdversarialSoftmaxClassifier(label_weighting="pairs", **params).fit(X, Y)
+    assert rows.label_weighting_ == "rows" and pairs.label_weighting_ == plain.label_weighting_ == "pairs"
+    np.testing.assert_array_equal(dense(rows.coef_), dense(pairs.coef_))
+    assert not np.array_equal(dense(rows.coef_), dense(plain.coef_))
+
+
+def test_single_label_ignores_label_weighting():
+    X, Y, _, _ = multilabel_few_rows_data(seed=2, extra=0.0)
+    y = Y.indices
+    a = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2, label_weighting="rows").fit(X, y)
+    b = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2, label_weighting="pairs").fit(X, y)
+    np.testing.assert_array_equal(dense(a.coef_), dense(b.coef_))
+    assert not hasattr(a, "label_weighting_")
+
+
+def record_pilots(monkeypatch):
+    seen = []
+    real = blend.chosen_blend
+
+    def recording(pilot, *args):
+        seen.append(pilot.label_weighting)
+        return real(pilot, *args)
+
+    monkeypatch.setattr(blend, "chosen_blend", recording)
+    return seen
+
+
+def test_auto_trains_a_rows_pilot_and_keeps_pairs_unless_it_wins(monkeypatch):
+    """The "auto" weighting adds a "rows" pilot to the "pairs" one; when it does not win, the model is the "pairs" model bit
+    for bit (the pilots draw from their own generator)."""
+    X, Y, Xt, _ = multilabel_few_rows_data(seed=3)
+    params = {"random_state": 0, "n_jobs": 1, "max_iter": 2}
+    seen = record_pilots(monkeypatch)
+    pairs = AdversarialSoftmaxClassifier(label_weighting="pairs", **params).fit(X, Y)
+    assert seen == ["pairs"]
+    monkeypatch.setattr(blend, "ROWS_Z", np.inf)
+    auto = AdversarialSoftmaxClassifier(**params).fit(X, Y)
+    assert seen == ["pairs", "pairs", "rows"] and auto.label_weighting_ == "pairs"
+    np.testing.assert_array_equal(dense(auto.coef_), dense(pairs.coef_))
+    np.testing.assert_array_equal(auto.predict_proba(Xt), pairs.predict_proba(Xt))
+    assert (auto.centroid_blend_, auto.score_temperature_) == (pairs.centroid_blend_, pairs.score_temperature_)
+
+
+def test_auto_that_chooses_rows_trains_with_shared_weights_and_keeps_them(monkeypatch):
+    X, Y, Xt, _ = multilabel_few_rows_data(seed=3)
+    params = {"random_state": 0, "n_jobs": 1, "max_iter": 2}
+    monkeypatch.setattr(blend, "ROWS_Z", -np.inf)  # "rows" always wins
+    auto = AdversarialSoftmaxClassifier(**params).fit(X, Y)
+    pairs = AdversarialSoftmaxClassifier(label_weighting="pairs", **params).fit(X, Y)
+    assert auto.label_weighting_ == "rows"
+    assert not np.array_equal(dense(auto.coef_), dense(pairs.coef_))
+    # later partial_fit calls (and warm starts) keep the fitted choice: as an explicit "rows" would train
+    explicit = copy.deepcopy(auto).set_params(label_weighting="rows")
+    auto.partial_fit(Xt[:300], Y[:300])
+    explicit.partial_fit(Xt[:300], Y[:300])
+    assert auto.label_weighting_ == "rows"
+    np.testing.assert_array_equal(dense(auto.coef_), dense(explicit.coef_))
+    # a new fit chooses again
+    monkeypatch.setattr(blend, "ROWS_Z", np.inf)
+    assert auto.fit(X, Y).label_weighting_ == "pairs"
+
+
+def test_auto_choice_with_two_threads_runs_the_pilots_side_by_side(monkeypatch):
+    X, Y, _, _ = multilabel_few_rows_data(seed=3)
+    seen = record_pilots(monkeypatch)
+    choices = []
+    for n_jobs in (1, 2):
+        clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=n_jobs, max_iter=2).fit(X, Y)
+        choices.append(clf.label_weighting_)
+    assert sorted(seen) == ["pairs", "pairs", "rows", "rows"]
+    assert choices[0] == choices[1]
+
+
+def test_label_weighting_is_validated():
+    X, Y, _, _ = multilabel_few_rows_data(seed=3)
+    with pytest.raises(ValueError, match="label_weighting"):
+        AdversarialSoftmaxClassifier(label_weighting="labels").fit(X[:50], Y[:50])

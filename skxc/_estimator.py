@@ -177,7 +177,11 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         ``"auto"`` chooses it in [1/32, 1] by the log-likelihood of the tree
         on the rows held out for calibration (:ref:`param-init`), then halves
         it if the centroid blend's pilot does better with the flatter tree
-        (``centroid_blend``). For single-label data of at most 2,000 classes
+        (``centroid_blend``); a ``fit`` of more than 10 epochs (without
+        ``early_stopping``, where ``max_iter`` is a cap) then trains
+        with 10 / ``max_iter`` times that temperature (not below 1/32: half
+        at 20 epochs), as longer training over-fits a sharper tree's
+        negatives (:ref:`param-init`). For single-label data of at most 2,000 classes
         a pilot with uniform noise competes too; if it wins, the model trains
         with uniform noise (``noise_`` is then "uniform"; the bias correction
         stays exact, log p_n being a constant).

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils.multiclass import _check_partial_fit_first_call
 
-from ._blend import IDENTITY_MAP, blend_preparation, blend_term, blended, chosen_for
+from ._blend import IDENTITY_MAP, blend_preparation, blend_term, blended, budget_tree, chosen_for
 from ._config import FLOAT
 from ._fit import (
     Progress,
@@ -280,6 +280,8 @@ class TrainingMixin:
                 counts = np.diff(rows.label_indptr)
                 weight = shared_by_row(rows.sample_weight, rows.example_row, counts, self.label_cardinality_)
                 rows, self.label_weighting_ = replace(rows, sample_weight=weight), "rows"
+            if self.tree_temperature == "auto" and self.noise == "adversarial" and not self.early_stopping:
+                tree = budget_tree(tree, n_epochs)  # max_iter is the budget (with early stopping, a cap)
             if tree is not self.tree_ and tree.n_components_ == 0:  # the pilots chose uniform noise
                 rows = self._uniform_restart(X, rows, split, tree)
             elif tree is not self.tree_:  # the pilots chose the flatter tree

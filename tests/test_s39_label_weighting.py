@@ -5,10 +5,12 @@ precision@k (``skxc._blend.weighting_choice``; docs/benchmarks.rst, "Row-shared 
 from __future__ import annotations
 
 import copy
+import warnings
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
 from test_blend import multilabel_few_rows_data
 
 import skxc._blend as blend
@@ -162,3 +164,60 @@ def test_label_weighting_is_validated():
     X, Y, _, _ = multilabel_few_rows_data(seed=3)
     with pytest.raises(ValueError, match="label_weighting"):
         AdversarialSoftmaxClassifier(label_weighting="labels").fit(X[:50], Y[:50])
+
+
+# --- the tree's temperature follows the epoch budget (``skxc._blend.budget_tree``) ---------------------------
+
+
+def test_budget_tree_flattens_beyond_the_budget_epochs(monkeypatch):
+    from skxc import AuxiliaryTree
+    from skxc._blend import budget_tree
+    from skxc._start import tempered
+
+    X, Y, _, _ = multilabel_few_rows_data(seed=4, extra=0.0)
+    tree = AuxiliaryTree(n_components=4, random_state=0).fit(X, Y.indices)
+    monkeypatch.setattr(blend, "BUDGET_EPOCHS", 10)
+    for n_epochs in (1, 5, 10):
+        assert budget_tree(tree, n_epochs) is tree
+    flat = budget_tree(tree, 40)
+    assert flat is not tree and flat.temperature_ == pytest.approx(tree.temperature_ / 4)
+    weight, bias = tempered(tree.node_weight_, tree.node_bias_, 0.25)
+    np.testing.assert_array_equal(flat.node_weight_, weight)
+    np.testing.assert_array_equal(flat.node_bias_, bias)
+    assert tree.temperature_ == 1.0 and tree.node_weight_ is not flat.node_weight_  # the fitted tree is untouched
+    # flatter trees give each class a log-probability closer to uniform
+    spread = [np.std(t.predict_log_proba(X[:50]), axis=1).mean() for t in (tree, flat)]
+    assert spread[1] < spread[0]
+    # never below the smallest temperature
+    assert budget_tree(tree, 10_000).temperature_ == pytest.approx(blend.MIN_TREE_TEMPERATURE)
+    monkeypatch.setattr(blend, "BUDGET_EPOCHS", None)
+    assert budget_tree(tree, 40) is tree
+
+
+def test_a_fit_beyond_the_budget_epochs_trains_and_predicts_with_the_flatter_tree(monkeypatch):
+    X, Y, Xt, _ = multilabel_few_rows_data(seed=4, extra=0.0)
+    y = Y.indices
+    monkeypatch.setattr(blend, "BUDGET_EPOCHS", 2)
+    params = {"random_state": 0, "n_jobs": 1, "centroid_blend": 0.0}
+    flat = AdversarialSoftmaxClassifier(max_iter=4, **params).fit(X, y)
+    monkeypatch.setattr(blend, "BUDGET_EPOCHS", None)
+    plain = AdversarialSoftmaxClassifier(max_iter=4, **params).fit(X, y)
+    assert flat.tree_.temperature_ == pytest.approx(plain.tree_.temperature_ / 2)
+    # the bias correction adds the log-probabilities of the tree the model trained with
+    xi = np.asarray(Xt @ dense(flat.coef_).T, dtype=np.float64) + flat.intercept_
+    np.testing.assert_allclose(flat.decision_function(Xt) - xi, flat.tree_.predict_log_proba(Xt), atol=1e-4)
+    assert not np.allclose(flat.decision_function(Xt) - xi, plain.tree_.predict_log_proba(Xt), atol=1e-2)
+    assert not np.array_equal(dense(flat.coef_), dense(plain.coef_))
+    # an explicit temperature, or a budget within BUDGET_EPOCHS, is kept
+    monkeypatch.setattr(blend, "BUDGET_EPOCHS", 2)
+    fixed = AdversarialSoftmaxClassifier(max_iter=4, tree_temperature=1.0, **params).fit(X, y)
+    assert fixed.tree_.temperature_ == 1.0
+    # with early stopping max_iter is a cap, not the budget: the tree stays as chosen
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # 4 epochs: the accuracy may still rise
+        stopped = AdversarialSoftmaxClassifier(max_iter=4, early_stopping=True, **params).fit(X, y)
+    assert stopped.tree_.temperature_ == plain.tree_.temperature_
+    short = AdversarialSoftmaxClassifier(max_iter=2, **params).fit(X, y)
+    monkeypatch.setattr(blend, "BUDGET_EPOCHS", None)
+    short_plain = AdversarialSoftmaxClassifier(max_iter=2, **params).fit(X, y)
+    np.testing.assert_array_equal(dense(short.coef_), dense(short_plain.coef_))

@@ -910,7 +910,9 @@ def weighting_choice(estimator, X, fit_data, truth, S, ranked, seed: int, n_epoc
     one pilot of a multi-label fit otherwise, the same model) and one with "rows" train on the fit rows
     (side by side, one thread each, with ``n_jobs`` > 1 and :func:`side_by_side_pilots`), each chooses its
     blend (:func:`chosen_blend`), and the "rows" pilot's wins where :func:`rows_win` says so on the
-    ``ranked`` rows (:func:`ranked_rows`). ``(beta, T, tree, 1.0, None, weighting)``."""
+    ``ranked`` rows (:func:`ranked_rows`). ``(beta, T, tree, 1.0, None, weighting)``. A "rows" pilot that the
+    memory guard stops leaves "pairs" (its pilot's blend); a "pairs" pilot stopped so leaves no blend (a
+    UserWarning), as :func:`chosen_for` does."""
     tree = estimator.tree_
     held, Y_held = ranked
     k = min(5, len(estimator.classes_))

@@ -720,7 +720,7 @@ def test_multilabel_fixed_beta_adds_the_label_centroids(weights):
 def test_multilabel_runs_one_pilot_on_the_fit_rows_labels(monkeypatch):
     """Multi-label: one pilot, with the estimator's settings and tree, trained on a label indicator of the
     non-held-out rows, scored on held-out rows with at least one label the pilot has seen (and with
-    ``label_weighting="auto"``, a second one with "rows": tests/test_s39_label_weighting.py)."""
+    ``label_weighting="auto"``, a second one with "rows": tests/test_s39_weighting_budget_start.py)."""
     import skxc._blend as blend
 
     X, Y, _, _ = multilabel_few_rows_data(seed=3)

@@ -1,6 +1,8 @@
-"""``label_weighting``: how a multi-label row's weight is spread over its labels ("pairs": pick-all-labels;
-"rows": the row's labels share it, the normalised reduction), and "auto"'s choice by two pilots' held-out
-precision@k (``skxc._blend.weighting_choice``; docs/benchmarks.rst, "Row-shared label weights")."""
+"""Stop 39: ``label_weighting`` (how a multi-label row's weight is spread over its labels: "pairs", pick-all-labels;
+"rows", the row's labels share it; "auto", chosen by two pilots' held-out precision@k,
+``skxc._blend.weighting_choice``), the tree's temperature that follows the epoch budget
+(``skxc._blend.budget_tree``) and the centroid start's held-out loss from more draws (``skxc._start.START_DRAWS``);
+docs/benchmarks.rst, "Stop 39"."""
 
 from __future__ import annotations
 
@@ -221,3 +223,55 @@ def test_a_fit_beyond_the_budget_epochs_trains_and_predicts_with_the_flatter_tre
     monkeypatch.setattr(blend, "BUDGET_EPOCHS", None)
     short_plain = AdversarialSoftmaxClassifier(max_iter=2, **params).fit(X, y)
     np.testing.assert_array_equal(dense(short.coef_), dense(short_plain.coef_))
+
+
+# --- the centroid start's held-out loss from more draws (``skxc._start.START_DRAWS``) ------------------------
+
+
+def test_weighted_negatives_estimate_the_loss_of_fewer():
+    """Negatives that count 1/2 each, every column twice, give the loss and bias of the columns once."""
+    from skxc._start import _losses_and_biases
+
+    rng = np.random.default_rng(5)
+    pos_s, neg_s = rng.normal(1.0, 1.0, 150), rng.normal(0.0, 1.0, (150, 2))
+    pos_l, neg_l = -rng.gamma(2.0, 2.0, 150), -rng.gamma(2.0, 2.0, (150, 2))
+    scales = np.array([0.0, 0.5, 2.0, 8.0])
+    once = _losses_and_biases(scales, pos_s, neg_s, pos_l, neg_l, 3e-3)
+    twice = _losses_and_biases(scales, pos_s, np.tile(neg_s, 2), pos_l, np.tile(neg_l, 2), 3e-3, neg_weight=0.5)
+    np.testing.assert_allclose(twice[0], once[0], rtol=1e-12)
+    np.testing.assert_allclose(twice[1], once[1], rtol=1e-9, atol=1e-12)
+    heavier = _losses_and_biases(scales, pos_s, neg_s, pos_l, neg_l, 3e-3, neg_weight=2.0)
+    assert np.all(heavier[0][1:] > once[0][1:])
+
+
+def test_the_start_draws_start_draws_negatives_weighted_to_the_model_count(monkeypatch):
+    import skxc._start as start
+
+    X, Y, _, _ = multilabel_few_rows_data(seed=5, extra=0.0)
+    y = Y.indices
+    seen = []
+    real = start.sample_classes
+
+    def recording(Z, n_samples, *args):
+        seen.append(n_samples)
+        return real(Z, n_samples, *args)
+
+    real_choose = start.choose_centroid_start
+    weights = []
+
+    def choose(*args, **kwargs):
+        weights.append(args[-1] if len(args) == 8 else kwargs.get("neg_weight", 1.0))
+        return real_choose(*args, **kwargs)
+
+    monkeypatch.setattr(start, "sample_classes", recording)
+    monkeypatch.setattr(start, "choose_centroid_start", choose)
+    params = {"random_state": 0, "n_jobs": 1, "max_iter": 1, "centroid_blend": 0.0, "n_negatives": 2}
+    monkeypatch.setattr(start, "START_DRAWS", 16)
+    AdversarialSoftmaxClassifier(**params).fit(X, y)
+    assert seen == [16] and weights == [2 / 16]
+    monkeypatch.setattr(start, "START_DRAWS", None)
+    AdversarialSoftmaxClassifier(**params).fit(X, y)
+    assert seen == [16, 2] and weights == [2 / 16, 1.0]
+    monkeypatch.setattr(start, "START_DRAWS", 16)
+    AdversarialSoftmaxClassifier(**{**params, "n_negatives": 20}).fit(X, y)  # never fewer than the model's
+    assert seen[-1] == 20 and weights[-1] == 1.0

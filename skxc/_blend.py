@@ -811,9 +811,14 @@ def flatter_tree(tree):
     or None if that would leave [1/32, 1] or the tree does not depend on x."""
     if tree.n_components_ == 0 or tree.temperature_ * FLATTER < MIN_TREE_TEMPERATURE:
         return None
+    return tempered_tree(tree, FLATTER)
+
+
+def tempered_tree(tree, factor: float):
+    """A copy of the fitted AuxiliaryTree ``tree`` at ``factor`` times its temperature (its arrays tempered)."""
     flat = copy.copy(tree)
-    flat.node_weight_, flat.node_bias_ = tempered(tree.node_weight_, tree.node_bias_, FLATTER)
-    flat.temperature_ = tree.temperature_ * FLATTER
+    flat.node_weight_, flat.node_bias_ = tempered(tree.node_weight_, tree.node_bias_, factor)
+    flat.temperature_ = tree.temperature_ * factor
     return flat
 
 
@@ -823,12 +828,7 @@ def budget_tree(tree, n_epochs: int):
     if BUDGET_EPOCHS is None or n_epochs <= BUDGET_EPOCHS or tree.n_components_ == 0:
         return tree
     factor = max(BUDGET_EPOCHS / n_epochs, MIN_TREE_TEMPERATURE / tree.temperature_)
-    if factor >= 1.0:
-        return tree
-    flat = copy.copy(tree)
-    flat.node_weight_, flat.node_bias_ = tempered(tree.node_weight_, tree.node_bias_, factor)
-    flat.temperature_ = tree.temperature_ * factor
-    return flat
+    return tree if factor >= 1.0 else tempered_tree(tree, factor)
 
 
 def _held_labels(Y: sp.csr_matrix, fit_rows, held_rows, n_classes: int, rng):
@@ -852,9 +852,8 @@ def multilabel_pilot_data(estimator, X, rows, fit_rows, held_rows, rng):
     label centroids of the fit rows; None when too few held-out rows can be scored."""
     n_classes = len(estimator.classes_)
     codes, weight = rows.codes, rows.sample_weight.astype(np.float64)
-    n_rows = rows.label_indptr.shape[0] - 1
-    Y = sp.csr_matrix((np.ones(rows.label_indices.shape[0], dtype=np.int8), rows.label_indices, rows.label_indptr),
-                      shape=(n_rows, n_classes))  # fmt: skip
+    Y = label_indicator(rows, n_classes)
+    n_rows = Y.shape[0]
     chosen = _held_labels(Y, fit_rows, held_rows, n_classes, rng)
     if chosen is None:
         return None
@@ -873,15 +872,19 @@ def ranked_rows(rows, held_rows: np.ndarray, seed: int, n_classes: int):
     (:func:`weighting_choice`), at most :func:`map_rows` of them (a random subset drawn with ``seed``, the
     pilots' own, so the pilots' and the model's draws stay as they are), sorted, and their CSR label
     indicator (every label, also those no fit row has)."""
-    counts = np.diff(rows.label_indptr)
-    held = held_rows[counts[held_rows] > 0]
+    held = held_rows[np.diff(rows.label_indptr)[held_rows] > 0]
     n = map_rows(n_classes)
     if held.shape[0] > n:
         held = np.sort(np.random.default_rng(seed).permutation(held)[:n])
-    n_rows = counts.shape[0]
-    Y = sp.csr_matrix((np.ones(rows.label_indices.shape[0], dtype=np.int8), rows.label_indices, rows.label_indptr),
-                      shape=(n_rows, n_classes))  # fmt: skip
-    return held, Y[held]
+    return held, label_indicator(rows, n_classes)[held]
+
+
+def label_indicator(rows, n_classes: int) -> sp.csr_matrix:
+    """The int8 CSR label indicator (rows x labels) of multi-label training ``rows`` (their ``label_indptr`` and
+    ``label_indices``)."""
+    n_rows = rows.label_indptr.shape[0] - 1
+    ones = np.ones(rows.label_indices.shape[0], dtype=np.int8)
+    return sp.csr_matrix((ones, rows.label_indices, rows.label_indptr), shape=(n_rows, n_classes))
 
 
 def precision_gains(top_rows: np.ndarray, top_pairs: np.ndarray, Y_held: sp.csr_matrix) -> np.ndarray:

@@ -242,8 +242,10 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         beats theirs on the held-out rows (up to 2,000) by the mean of
         precision@1, 3 and 5, by more than one standard error of the mean
         paired difference (one pilot more; :ref:`rows with many labels <multilabel-row-weights>`).
-        A warm start and ``partial_fit`` keep the fitted choice. The value
-        used is ``label_weighting_``.
+        ``predict_proba`` then estimates shares of the label marginals
+        ("pairs") or each label's expected share of the row's labels
+        ("rows"). A warm start and ``partial_fit`` keep the fitted choice.
+        The value used is ``label_weighting_``.
 
     random_state : int, RandomState instance or None, default=None
         Seeds the tree fit, shuffling and the negatives.

@@ -942,14 +942,14 @@ def weighting_choice(estimator, X, fit_data, truth, S, ranked, seed: int, n_epoc
     if isinstance(pairs, MemoryError):  # train the model alone
         _warn_no_blend(pairs)
         return 0.0, 1.0, tree, 1.0, None, "pairs"
-    weighting = "pairs"
+    best, weighting = pairs, "pairs"
     if (
         not isinstance(rows, MemoryError)
         and top_rows is not None
         and rows_win(precision_gains(top_rows, top_pairs, Y_held))
     ):
-        pairs, weighting = rows, "rows"
-    beta, temperature = pairs[:2]
+        best, weighting = rows, "rows"
+    beta, temperature = best[:2]
     return beta, temperature, tree, 1.0, None, weighting
 
 

@@ -417,7 +417,8 @@ def _losses_and_biases(scales, pos_s, neg_s, pos_l, neg_l, alpha: float, neg_wei
     b minimises the mean of Eq. 6 over the rows for the scores ``s pos_s + b`` (the positives, (n,))
     and ``s neg_s + b`` (the negatives, (n, m)), with log p_n ``pos_l`` and ``neg_l``, by at most 20
     Newton steps, each scale stopping after its first step below 1e-6 (s = 0 keeps b = 0); loss is the
-    mean of Eq. 6 at that b. Each negative's terms count ``neg_weight`` times (:func:`held_out_start`). The scales of a block of them step together, each with its own arithmetic.
+    mean of Eq. 6 at that b. Each negative's terms count ``neg_weight`` times (:func:`held_out_start`). The
+    scales of a block of them step together, each with its own arithmetic.
     """
     losses, biases = np.empty(scales.shape[0]), np.zeros(scales.shape[0])
     per_scale = max(neg_s.size + pos_s.size, 1)
@@ -464,7 +465,8 @@ def choose_centroid_start(
     ``log_noise(X_block, codes)`` is log p_n(codes_i|x_i), float64 (n,). Only
     the positive's and the negatives' scores are computed (O(m nnz(x)) per
     row, whatever C). At most ``MAX_SCALE_ROWS`` held-out rows are used; rows
-    whose class has no centroid are skipped. Each negative's terms count ``neg_weight`` times. Returns ``(s, b)``; ``(0.0, 0.0)``
+    whose class has no centroid are skipped. Each negative's terms count ``neg_weight`` times. Returns
+    ``(s, b)``; ``(0.0, 0.0)``
     means that no start beats zero weights on held-out rows.
     """
     mu, centre = centroids

@@ -548,7 +548,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
             regularisation ``tree_alpha``, so their overall scale matters,
             not only their ratios: weights summing to 1 (a distribution) make
             the tree nearly uniform, weights multiplied by 1000 make it
-            sharper. Use counts, e.g. weights of mean 1.
+            sharper. Use counts, e.g. weights of mean 1. Rows of weight 0 are
+            left out, as if absent from X (their labels stay in
+            ``classes_``): the same model as without them.
 
         Returns
         -------
@@ -579,7 +581,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
             All classes of the stream (a superset of ``y``); default: those in ``y``.
             Multi-label: None or ``np.arange(n_labels)``.
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative row weights.
+            Non-negative row weights; rows of weight 0 are left out, as in :meth:`fit`.
 
         Returns
         -------
@@ -625,7 +627,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
             All classes of the stream; required on the first call, ignored (but
             checked) later. Multi-label: optional (None or ``np.arange(n_labels)``).
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative row weights.
+            Non-negative row weights; rows of weight 0 are left out, as in :meth:`fit`.
 
         Returns
         -------

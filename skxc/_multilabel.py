@@ -181,14 +181,21 @@ def label_examples(Y: sp.csr_matrix, sample_weight: np.ndarray, require_labels: 
     example_row, codes, weights = label_pairs(Y, sample_weight)
     if by_row:
         weights = shared_by_row(weights, example_row, np.diff(Y.indptr), label_cardinality(Y, sample_weight))
-    if require_labels and codes.shape[0] == 0:
+    if require_labels:
+        check_labels_of_positive_weight(Y, sample_weight)
+    return codes, weights, example_row
+
+
+def check_labels_of_positive_weight(Y: sp.csr_matrix, sample_weight: np.ndarray) -> None:
+    """ValueError when the label indicator ``Y`` has no label at all, or only labels of rows of sample_weight 0."""
+    counts = np.diff(Y.indptr)
+    if not np.any(counts):
         raise ValueError("y has no labels: every row of the label indicator matrix is empty.")
-    if require_labels and not np.any(weights > 0):
+    if not np.any(counts[np.asarray(sample_weight) > 0]):
         raise ValueError(
             "y has no labels of positive weight: every row with a label has sample_weight 0, so there is "
             "nothing to train on."
         )
-    return codes, weights, example_row
 
 
 def label_columns(Y, classes) -> np.ndarray:

@@ -36,7 +36,14 @@ from ._fit import (
     with_shared_offset,
 )
 from ._model import has_sparse_weights, intact_on_error, training_model
-from ._multilabel import is_multilabel, label_cardinality, label_columns, label_examples, shared_by_row
+from ._multilabel import (
+    check_labels_of_positive_weight,
+    is_multilabel,
+    label_cardinality,
+    label_columns,
+    label_examples,
+    shared_by_row,
+)
 from ._noise import check_feature_names, classes_fixed_by, frozen_classes, not_in
 from ._parallel import deferred_interrupt, n_threads, one_blas_thread, seed_rng, settle
 from ._predict import log_noise_of
@@ -56,7 +63,14 @@ from ._start import (
 )
 from ._state import writeable
 from ._stream_sums import StreamSums
-from ._validation import dense_for_training, encode_labels, type_mismatch, unique_labels, validate_training_data
+from ._validation import (
+    dense_for_training,
+    encode_labels,
+    positive_rows,
+    type_mismatch,
+    unique_labels,
+    validate_training_data,
+)
 from ._weights import HashedWeights, first_epoch_room, negative_insert_mask
 
 __all__ = ["AUTO_SPARSE_BYTES", "AUTO_WEIGHT_THRESHOLD", "TrainingMixin"]
@@ -199,6 +213,10 @@ class TrainingMixin:
                         f"{type(self).__name__} needs samples of at least 2 classes in the data, but the "
                         f"data contains only one class: {classes.tolist()!r}."
                     )
+                if multilabel:  # named before the rows of weight 0 go (y could then look empty)
+                    check_labels_of_positive_weight(y, sample_weight)
+                # rows of weight 0 go (their classes stay in classes_, as in scikit-learn's classifiers)
+                X, y, sample_weight = positive_rows(X, y, sample_weight)
                 warm = self._warm(X, classes, multilabel)
                 rng = self._rng if warm else seed_rng(self.random_state)
                 # the epoch budget of max_iter="auto" counts rows, for multi-label y too (not (row, label) pairs)
@@ -503,6 +521,9 @@ class TrainingMixin:
             if len(classes) < 2:
                 raise ValueError(f"classes must contain at least 2 classes; got {classes.tolist()!r}.")
             if multilabel:
+                check_labels_of_positive_weight(y, sample_weight)
+            X, y, sample_weight = positive_rows(X, y, sample_weight)  # weight 0: as if absent
+            if multilabel:
                 by_row = self._by_row(continued=False)
                 codes, pair_weight, example_row = label_examples(y, sample_weight, require_labels=True, by_row=by_row)
             else:
@@ -746,8 +767,10 @@ class TrainingMixin:
         """``partial_fit`` up to training: validation, and the new model (``first``) or the start following the
         rows (:meth:`_start_follows`). The arguments of :meth:`_rows`."""
         X, y, sample_weight, multilabel = self._targets(X, y, sample_weight, reset=first)
-        if multilabel and first and y.nnz == 0:  # the tree and label_cardinality_ need labels
-            label_examples(y, sample_weight, require_labels=True)
+        if multilabel and first:  # the tree and label_cardinality_ need labels (of rows of positive weight)
+            check_labels_of_positive_weight(y, sample_weight)
+        if multilabel:  # rows of weight 0 go, as if absent (single-label: once their labels are checked)
+            X, y, sample_weight = positive_rows(X, y, sample_weight)
         if multilabel:
             if first:
                 classes = label_columns(y, classes)
@@ -775,11 +798,13 @@ class TrainingMixin:
                 raise ValueError(f"classes must contain at least 2 classes; got {classes.tolist()!r}.")
             codes = encode_labels(classes, y, "y", classes_fixed_by(self.noise, first_call=True))
             _check_partial_fit_first_call(self, classes)
+            X, codes, sample_weight = positive_rows(X, codes, sample_weight)
             self._set_kind(False)
             self._initialize(X, codes, sample_weight, seed_rng(self.random_state), keep_sums=True)
         else:
             _check_partial_fit_first_call(self, classes)
             codes = encode_labels(self.classes_, y, "y", classes_fixed_by(self.noise, first_call=False))
+            X, codes, sample_weight = positive_rows(X, codes, sample_weight)
             self._convert_adagrad()
             self._start_follows(X, codes, sample_weight)
         return X, codes, sample_weight

@@ -53,6 +53,7 @@ from ._validation import (
     check_output_memory,
     check_projectable,
     encode_labels,
+    positive_rows,
     reject_bool_numbers,
     unique_labels,
 )
@@ -379,6 +380,8 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
             scale matters, not only their ratios: weights multiplied by 1000
             fit sharper splits, and weights summing to 1 (a distribution)
             make the tree nearly uniform. Use counts, e.g. weights of mean 1.
+            Rows of weight 0 are left out, as if absent from X (also from the
+            projection, which does not weight rows).
 
         Returns
         -------
@@ -393,6 +396,7 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
             if len(classes) < 2:
                 raise ValueError(f"AuxiliaryTree needs at least 2 classes; got {len(classes)} class: {classes!r}.")
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+            X, codes, sample_weight = positive_rows(X, codes, sample_weight)  # weight 0: as if absent
             rng = seed_rng(self.random_state)
             held_out = None
             if self.temperature == "auto" and self.n_components != 0:  # an unconditional tree calibrates nothing

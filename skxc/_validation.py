@@ -534,3 +534,15 @@ def validate_training_data(estimator, X, y, sample_weight, reset: bool, multilab
     check_float32_range(X)
     sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
     return X, y, sample_weight
+
+
+def positive_rows(X, y, sample_weight):
+    """``(X, y, sample_weight)`` without the rows of weight 0: a row of weight 0 is a row absent from X (the
+    scikit-learn convention), also for what counts rows rather than weights (the tree's projection, the
+    held-out rows of the automatic settings, the epoch budget). Unchanged (not copied) if no weight is 0;
+    otherwise copies of the other rows. ``y``: labels, codes or a CSR label indicator matrix (multi-label)."""
+    keep = sample_weight != 0
+    if keep.all():
+        return X, y, sample_weight
+    rows = np.flatnonzero(keep)
+    return X[rows], y[rows], sample_weight[rows]

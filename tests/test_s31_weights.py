@@ -69,14 +69,19 @@ def test_the_tree_temperature_is_chosen_without_rows_of_weight_zero(monkeypatch)
     seen = []
     real = tree_module.calibration_split
 
+    calls = []
+
     def recording(n, rng, sample_weight=None):
+        calls.append(n)
         split = real(n, rng, sample_weight)
         seen.append(split[1])
         return split
 
     monkeypatch.setattr(tree_module, "calibration_split", recording)
     AuxiliaryTree(n_components=4, random_state=0).fit(X, y, sample_weight=weight)
-    assert len(seen) == 1 and seen[0].size == 150 and np.all(seen[0] >= 1500)
+    # stop 40: the rows of weight 0 are left out before the split (as if absent), so it splits the other 1,500
+    assert len(seen) == 1 and seen[0].size == 150 and np.all(seen[0] < 1500)
+    assert len(calls) == 1 and calls[0] == 1500
 
 
 def test_rows_of_weight_zero_do_not_change_the_fit():

@@ -115,7 +115,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         whatever the number of labels per row), 5 above (the epochs of small
         sets are cheap; :ref:`benchmarks-schedule`).
 
-    tol : float or None, default=None
+    tol : float >= 0 or None, default=None
         Stopping tolerance: training stops when the monitored quantity (training
         loss, or validation accuracy with ``early_stopping``) has not improved by
         at least ``tol`` for ``n_iter_no_change`` consecutive epochs, and a
@@ -438,7 +438,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         "l2": [Interval(Real, 0, MAX_STEP, closed="both")],
         "adagrad": [StrOptions({"auto", "factored", "full"})],
         "max_iter": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "tol": [Interval(Real, None, None, closed="neither"), None],
+        "tol": [Interval(Real, 0, None, closed="left"), None],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],

@@ -300,6 +300,7 @@ def test_negative_sample_weight(small):
         {"alpha": -1.0},
         {"max_iter": 0},
         {"n_iter_no_change": 0},
+        {"tol": -1e-3},
         {"validation_fraction": 1.0},
         {"n_components": -1},
         {"tree_alpha": -0.1},

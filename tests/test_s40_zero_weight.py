@@ -128,3 +128,27 @@ def test_tree_fit_with_zero_weight_rows_is_the_fit_without_them():
     b = AuxiliaryTree(random_state=0).fit(X, y)
     np.testing.assert_array_equal(a.node_weight_, b.node_weight_)
     np.testing.assert_array_equal(a.predict_log_proba(Xt), b.predict_log_proba(Xt))
+
+
+def test_multilabel_partial_fit_leaves_zero_weight_rows_out():
+    X, Y, Xt, _ = multilabel_few_rows_data()
+    first, second = slice(0, 1500), slice(1500, None)
+    X1, Y1, w1 = with_zero_rows(X[first], Y[first], seed=1, n_zero=200)
+    X2, Y2, w2 = with_zero_rows(X[second], Y[second], seed=2, n_zero=200)
+    a = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1)
+    a.partial_fit(X1, Y1, sample_weight=w1).partial_fit(X2, Y2, sample_weight=w2)
+    b = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1)
+    b.partial_fit(X[first], Y[first]).partial_fit(X[second], Y[second])
+    assert a.label_cardinality_ == b.label_cardinality_
+    assert_same_model(a, b, Xt)
+
+
+def test_multilabel_first_partial_fit_with_labels_only_at_weight_zero_is_an_error():
+    X, Y, _, _ = multilabel_few_rows_data()
+    Y = Y.tolil()
+    Y[:5] = 0  # the rows of positive weight carry no label
+    Y = Y.tocsr()
+    w = np.zeros(X.shape[0])
+    w[:5] = 1.0
+    with pytest.raises(ValueError, match="no labels of positive weight"):
+        AdversarialSoftmaxClassifier(random_state=0).partial_fit(X, Y, sample_weight=w)

@@ -23,8 +23,10 @@ large arrays agree on the projection. Any training step changes ``intercept_``,
 other parameters or seeds, and every ``partial_fit`` give new tokens; a model equal
 bit for bit to another (same data, seed and ``n_jobs=1``) gets the same token, as
 content addressing should. The one blind spot: an in-place edit of a large array
-small enough to vanish in the float32 projection (a change of about one unit in the
-last place of a single weight); such an edit changes no token.
+small enough to vanish in the float32 projection, whose rounding grows with the
+array: a change below about 1e-7 of the sum of the entries' magnitudes (in a 2 MB
+``coef_``, a single weight moved by a relative 1e-6 went unseen; by 1e-3 it did not);
+such an edit changes no token.
 
 ``skxc`` does not depend on dask: when it is installed, importing ``skxc`` imports
 ``dask.base`` (about 0.1 s) to register these tokens (:func:`register_dask_tokenize`).

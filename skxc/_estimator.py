@@ -119,7 +119,8 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         Stopping tolerance: training stops when the monitored quantity (training
         loss, or validation accuracy with ``early_stopping``) has not improved by
         at least ``tol`` for ``n_iter_no_change`` consecutive epochs, and a
-        ``ConvergenceWarning`` is raised if ``max_iter`` epochs end before that.
+        ``ConvergenceWarning`` is raised if ``max_iter`` epochs end before that
+        (not for ``max_iter=1``: one epoch is a budget, not a run to convergence).
         None runs exactly ``max_iter`` epochs, as fastText does.
 
     n_iter_no_change : int >= 1, default=3
@@ -622,7 +623,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
             Their labels, all in ``classes``, or a 0/1 label indicator matrix
             (multi-label; every call must then pass one with the same columns,
             and the first one must hold at least one label: a ValueError leaves
-            the estimator unfitted otherwise; later batches may be empty).
+            the estimator unfitted otherwise; later batches may have no labels).
         classes : array-like of shape (n_classes,), default=None
             All classes of the stream; required on the first call, ignored (but
             checked) later. Multi-label: optional (None or ``np.arange(n_labels)``).

@@ -231,10 +231,13 @@ class TrainingMixin:
             threshold = AUTO_WEIGHT_THRESHOLD if has_sparse_weights(self.__dict__) else 0.0
         # sparse weights: the weights that pruning would drop also go whenever the table would grow
         self._train(rows, n_epochs, val, truncate=threshold if TRUNCATE_WHILE_TRAINING else 0.0)
-        if blend is not None:
-            self._add_blend(X, rows, *blend)
-        if threshold > 0:
-            self._prune(threshold)
+        with deferred_interrupt() as stop:  # after training, a Ctrl-C waits for the blend and the pruning
+            if blend is not None:
+                self._add_blend(X, rows, *blend)
+            if threshold > 0:
+                self._prune(threshold)
+        if stop.requested:  # the model is whole: the call ends here
+            raise KeyboardInterrupt
         return self
 
     def _warm(self, X, classes, multilabel: bool) -> bool:
@@ -405,13 +408,26 @@ class TrainingMixin:
         try:
             if parts is None or not getattr(self, "centroid_blend_", 0.0):
                 return self._train_model(rows, n_epochs, val, check_convergence, keep_table, truncate)
-            self._fold_blend(parts, -1.0)
+            # the term goes out and comes back whole: a Ctrl-C during either waits for its end (a fold half done
+            # would leave a model whose centroid_blend_ is not its term); during the first, nothing trains
+            with deferred_interrupt() as stop:
+                self._fold_blend(parts, -1.0)
+                if stop.requested:
+                    self._fold_blend(parts, 1.0)
+            if stop.requested:
+                raise KeyboardInterrupt
             try:
                 if self._sparse_weights():  # the rows' offset is x . _shared_coef, which the fold has changed
                     rows = with_shared_offset(rows, self._shared_coef)
                 self._train_model(rows, n_epochs, val, check_convergence, False, truncate)
-            finally:
+            except BaseException:
+                with deferred_interrupt():
+                    self._fold_blend(parts, 1.0)
+                raise
+            with deferred_interrupt() as stop:
                 self._fold_blend(parts, 1.0)
+            if stop.requested:  # the model is whole (trained, the term back): the call ends here
+                raise KeyboardInterrupt
         except FloatingPointError as error:  # the weights diverged: no model to keep
             self._discard_model()
             raise FloatingPointError(
@@ -791,6 +807,7 @@ class TrainingMixin:
             else:
                 self._convert_adagrad()
                 self._start_follows(X, codes, pair_weight, example_row)
+                self.label_weighting_ = "rows" if by_row else "pairs"  # this call's (an explicit parameter wins)
             return X, codes, pair_weight, example_row, y
         if first:
             classes = unique_labels(classes, "classes")

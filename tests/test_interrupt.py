@@ -109,3 +109,73 @@ def test_early_stopping_can_keep_the_start():
     assert frozen.best_iteration_ == 0
     np.testing.assert_array_equal(clf.coef_, frozen.coef_)
     np.testing.assert_array_equal(clf.intercept_, frozen.intercept_)
+
+
+@pytest.mark.parametrize("at", ["out", "back"])
+def test_ctrl_c_while_the_blend_term_moves_keeps_the_model_whole(monkeypatch, data, at):
+    """Stop 40 (audit): a warm start takes the blend's term out, trains, adds it back. A Ctrl-C during the
+    add-back lost the term (training top-1 0.891 -> 0.874, centroid_blend_ still 16) and later warm starts kept
+    taking out a term that was not there. Now a fold finishes first: during the add-back, the call raises
+    with the trained model whole; during the take-out, it raises with the model as before the call."""
+    import skxc._training as training
+
+    X, y = data
+
+    def new():
+        params = dict(random_state=0, n_components=4, max_iter=2, centroid_blend=16.0, warm_start=True, n_jobs=1)
+        return AdversarialSoftmaxClassifier(**params).fit(X, y)
+
+    reference, clf = new(), new()
+    before = copy.deepcopy(clf)
+    reference.fit(X, y)  # the second warm fit, uninterrupted
+    real, calls = training.blended, []
+
+    def blended(*args, **kwargs):  # SIGINT as a fold starts (-1: the take-out, +1: the add-back)
+        calls.append(args[-1])
+        if calls[-1] == (-1.0 if at == "out" else 1.0) and len(calls) <= 2:
+            signal.raise_signal(signal.SIGINT)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "blended", blended)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y)
+    monkeypatch.undo()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert clf.centroid_blend_ == 16.0 and not clf.interrupted_
+    if at == "out":  # the weights before the call, to float32 rounding (the term taken out and put back);
+        assert clf.n_iter_ == 0 and clf.t_ == before.t_  # no epoch of this call ran, no row trained
+        np.testing.assert_allclose(clf.coef_, before.coef_, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(clf.intercept_, before.intercept_, rtol=0, atol=1e-6)
+        np.testing.assert_array_equal(clf.predict(X), before.predict(X))
+        return
+    np.testing.assert_array_equal(clf.coef_, reference.coef_)  # trained, with the term back
+    np.testing.assert_array_equal(clf.intercept_, reference.intercept_)
+    assert clf.n_iter_ == reference.n_iter_
+    # the term is where centroid_blend_ says: the next warm fit continues as the uninterrupted one
+    clf.fit(X, y)
+    reference.fit(X, y)
+    np.testing.assert_array_equal(clf.coef_, reference.coef_)
+
+
+def test_ctrl_c_after_training_finishes_the_blend(monkeypatch, data):
+    """A Ctrl-C while a new fit adds its blend term (after training) left the trained model without the chosen
+    term; now the term is added, then KeyboardInterrupt (the model is whole)."""
+    import skxc._training as training
+
+    X, y = data
+    params = dict(random_state=0, n_components=4, max_iter=2, centroid_blend=16.0, n_jobs=1)
+    reference = AdversarialSoftmaxClassifier(**params).fit(X, y)
+    real = training.blend_term
+
+    def blend_term(*args, **kwargs):
+        signal.raise_signal(signal.SIGINT)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "blend_term", blend_term)
+    clf = AdversarialSoftmaxClassifier(**params)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y)
+    monkeypatch.undo()
+    assert clf.centroid_blend_ == 16.0 and not clf.interrupted_
+    np.testing.assert_array_equal(clf.coef_, reference.coef_)
+    np.testing.assert_array_equal(clf.predict_proba(X[:50]), reference.predict_proba(X[:50]))

@@ -152,3 +152,16 @@ def test_multilabel_first_partial_fit_with_labels_only_at_weight_zero_is_an_erro
     w[:5] = 1.0
     with pytest.raises(ValueError, match="no labels of positive weight"):
         AdversarialSoftmaxClassifier(random_state=0).partial_fit(X, Y, sample_weight=w)
+
+
+def test_a_stream_names_the_label_weighting_of_its_last_call():
+    """Audit: after ``set_params(label_weighting="rows")`` a later partial_fit trained with "rows" while
+    ``label_weighting_`` still said "pairs"."""
+    X, Y, _, _ = multilabel_few_rows_data()
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, label_weighting="pairs")
+    clf.partial_fit(X[:1500], Y[:1500])
+    assert clf.label_weighting_ == "pairs"
+    clf.set_params(label_weighting="rows").partial_fit(X[1500:], Y[1500:])
+    assert clf.label_weighting_ == "rows"
+    clf.set_params(label_weighting="auto").partial_fit(X[:100], Y[:100])  # "auto" continues the last one
+    assert clf.label_weighting_ == "rows"

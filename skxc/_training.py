@@ -488,10 +488,11 @@ class TrainingMixin:
                             self.validation_scores_, model, self.intercept_, state)  # fmt: skip
         try:
             start_score = None
-            if validate is not None:  # the model before this call's first epoch competes too (epoch 0): for
-                start_score = validate()  # the model kept and for the stopping rule, which counts from it
-                progress.offer_start(start_score)
+            # a Ctrl-C from here stops training at its next piece boundary (none yet while the start is scored)
             with deferred_interrupt() as stop:
+                if validate is not None:  # the model before this call's first epoch competes too (epoch 0): for
+                    start_score = validate()  # the model kept and for the stopping rule, which counts from it
+                    progress.offer_start(start_score)
                 run_epochs(model, self.intercept_, state, params, rows, self.tree_.arrays, self._rng, schedule,
                            progress.record, validate, stop, progress.stopped, start_score)  # fmt: skip
             if val is not None:
@@ -775,8 +776,8 @@ class TrainingMixin:
             raise ValueError("classes must be passed on the first call to partial_fit.")
         # a first call's validation sets n_features_in_: an error or Ctrl-C before it trains leaves no attribute
         with intact_on_error(self.__dict__) if first else nullcontext():
-            rows = self._partial_fit_start(X, y, classes, sample_weight, first)
-        self._train(self._rows(*rows), 1, check_convergence=False, keep_table=True)
+            rows = self._rows(*self._partial_fit_start(X, y, classes, sample_weight, first))
+        self._train(rows, 1, check_convergence=False, keep_table=True)
         return self
 
     def _partial_fit_start(self, X, y, classes, sample_weight, first: bool):

@@ -179,3 +179,51 @@ def test_ctrl_c_after_training_finishes_the_blend(monkeypatch, data):
     assert clf.centroid_blend_ == 16.0 and not clf.interrupted_
     np.testing.assert_array_equal(clf.coef_, reference.coef_)
     np.testing.assert_array_equal(clf.predict_proba(X[:50]), reference.predict_proba(X[:50]))
+
+
+def test_ctrl_c_while_a_first_partial_fit_builds_its_rows_leaves_it_unfitted(monkeypatch, data):
+    """Audit: the kernel rows of a first partial_fit were built outside the guard that restores the estimator,
+    so a Ctrl-C there left it fitted (tree, n_iter_ 0) instead of unfitted."""
+    import skxc._training as training
+
+    X, y = data
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.TrainingMixin, "_rows", interrupted)
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_components=4)
+    with pytest.raises(KeyboardInterrupt):
+        clf.partial_fit(X, y, classes=np.unique(y))
+    assert not hasattr(clf, "coef_") and not hasattr(clf, "tree_") and not hasattr(clf, "classes_")
+    monkeypatch.undo()
+    clf.partial_fit(X, y, classes=np.unique(y))  # and it starts afresh
+    assert clf.n_iter_ == 1
+
+
+def test_ctrl_c_while_early_stopping_scores_the_start_stops_at_the_first_boundary(monkeypatch, data):
+    """Audit: a Ctrl-C while early stopping scored the model before the first epoch raised at once (the deferral
+    began after it), leaving ``interrupted_`` set and no warning. Now it stops training before its first piece,
+    with the warning, and the start is the model kept."""
+    import skxc._training as training
+
+    X, y = data
+    real, calls = training.top1_score, []
+
+    def top1_score(*args):
+        calls.append(1)
+        if len(calls) == 1:  # the start's score (epoch 0)
+            signal.raise_signal(signal.SIGINT)
+        return real(*args)
+
+    monkeypatch.setattr(training, "top1_score", top1_score)
+    params = dict(random_state=0, n_components=4, max_iter=3, early_stopping=True, centroid_blend=0, n_jobs=1)
+    clf = AdversarialSoftmaxClassifier(**params)
+    with pytest.warns(TrainingInterruptedWarning, match="after 0 of"):
+        clf.fit(X, y)
+    assert clf.interrupted_ and clf.n_iter_ == 0 and clf.t_ == 0 and clf.best_iteration_ == 0
+    assert len(calls) == 1 and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    monkeypatch.undo()
+    start = AdversarialSoftmaxClassifier(**{**params, "max_iter": 1, "learning_rate": 1e-30}).fit(X, y)
+    assert np.all(np.isfinite(clf.coef_)) and clf.score(X, y) > 0.05
+    np.testing.assert_allclose(clf.coef_, start.coef_, rtol=0, atol=1e-6)  # the untrained start

@@ -52,6 +52,7 @@ from ._validation import (
     check_many_class_targets,
     check_output_memory,
     check_projectable,
+    check_tree_memory,
     encode_labels,
     positive_rows,
     reject_bool_numbers,
@@ -439,6 +440,7 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         self : AuxiliaryTree
             The fitted tree.
         """
+        check_tree_memory(len(classes), min(self.n_components, X.shape[1]), type(self).__name__)
         self.classes_ = classes
         self.n_features_in_ = X.shape[1]
         n_samples = X.shape[0] if example_row is None else example_row.shape[0]

@@ -447,6 +447,26 @@ def check_model_memory(
         )
 
 
+def check_tree_memory(n_classes: int, n_components: int, owner: str) -> None:
+    """Raise ModelMemoryError (a ValueError) if fitting a tree over ``n_classes`` leaves on ``n_components``
+    projected features would need more than ``MEMORY_HEADROOM`` of the available memory: the float64 class sums
+    (n_classes x k), each inner node's float64 parameters, objectives and counts and its float32 weights
+    (about as many inner nodes as leaves, a power of two), and per-class arrays. Without it, a tree of tens of
+    millions of classes (or a million classes on 1,024 components) met NumPy's MemoryError part-way through the
+    fit, or the kernel's out-of-memory killer."""
+    k = max(int(n_components), 0)
+    n_leaves = 1 << max(1, int(np.ceil(np.log2(max(n_classes, 2)))))
+    need = n_classes * (k * 8 + 48) + n_leaves * ((k + 1) * 8 + 48 + k * 4 + 4)
+    avail = available_memory_bytes()
+    if avail is not None and need > MEMORY_HEADROOM * avail:
+        raise ModelMemoryError(
+            f"{owner} would need {need / 2**30:.1f} GiB to fit its tree over {n_classes:,} classes on {k} "
+            f"projected features, but only {avail / 2**30:.1f} GiB of memory is available and the guard keeps "
+            f"{1 - MEMORY_HEADROOM:.0%} of it free. Options: fewer components (n_components), or fewer classes "
+            "(e.g. merge the rarest into coarser labels)."
+        )
+
+
 #: Predictions whose results need at most this many bytes are not checked against the available memory (reading it
 #: takes about 50 us, 7 % of a one-row prediction's time): their blocks of scores are as large (64 MiB).
 UNCHECKED_OUTPUT_BYTES = 2**26

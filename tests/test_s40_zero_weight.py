@@ -165,3 +165,37 @@ def test_a_stream_names_the_label_weighting_of_its_last_call():
     assert clf.label_weighting_ == "rows"
     clf.set_params(label_weighting="auto").partial_fit(X[:100], Y[:100])  # "auto" continues the last one
     assert clf.label_weighting_ == "rows"
+
+
+def test_the_tree_fit_is_guarded_against_memory_it_cannot_have(monkeypatch):
+    """Audit: a tree over tens of millions of classes (or a million on 1,024 components) met NumPy's MemoryError
+    part-way through its fit, after the projection; now the guard names the need and the options first, for
+    the tree alone and inside the classifier."""
+    import skxc._validation as validation
+
+    X, y, _, _ = few_rows_data()
+    classes = np.arange(400)
+    k = 16
+    n_leaves = 512
+    need = 400 * (k * 8 + 48) + n_leaves * ((k + 1) * 8 + 48 + k * 4 + 4)
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: int(need / validation.MEMORY_HEADROOM) - 1)
+    with pytest.raises(validation.ModelMemoryError, match=r"tree over 400 classes on 16 projected .*n_components"):
+        AuxiliaryTree(n_components=k, random_state=0).fit(X, y, classes=classes)
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: int(need / validation.MEMORY_HEADROOM) + 1)
+    AuxiliaryTree(n_components=k, random_state=0).fit(X, y, classes=classes)  # just enough
+    # the classifier's tree goes through the same guard, before its projection
+    import skxc._tree as tree_module
+
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: None)  # the weights' guard passes
+
+    seen = []
+
+    def guard(n_classes, n_components, owner):
+        seen.append((n_classes, n_components))
+        raise validation.ModelMemoryError("tree guard")
+
+    monkeypatch.setattr(tree_module, "check_tree_memory", guard)
+    monkeypatch.setattr(tree_module.AuxiliaryTree, "_fit_projection", lambda *a, **kw: pytest.fail("projected"))
+    with pytest.raises(MemoryError, match="tree guard"):
+        AdversarialSoftmaxClassifier(n_components=k, random_state=0).fit_noise(X, y, classes=classes)
+    assert seen == [(400, k)]

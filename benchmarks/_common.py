@@ -19,6 +19,32 @@ import scipy.sparse as sp
 from scipy.special import logsumexp
 
 
+def positive_int(text: str) -> int:
+    """argparse type of a count that must be at least 1 (threads, rows, batches, passes, repeats)."""
+    import argparse
+
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {text}")
+    return value
+
+
+def unit_fraction(text: str) -> float:
+    """argparse type of a fraction in (0, 1]."""
+    import argparse
+
+    value = float(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1]; got {text}")
+    return value
+
+
+def missing_data_dirs(data, generated=()) -> list[str]:
+    """The data set arguments whose directory (the part before any ``@`` options) does not exist, the names in
+    ``generated`` aside: checked before any system runs, not after the sets before them have."""
+    return [d for d in data if d.split("@")[0] not in generated and not Path(d.split("@")[0]).is_dir()]
+
+
 def learning_rate_arg(text: str):
     """argparse type of ``--learning-rate``: "auto" or a positive float."""
     return text if text == "auto" else float(text)

@@ -47,6 +47,7 @@ from benchmarks._common import (
     machine,
     n_negatives_arg,
     peak_rss_mb,
+    positive_int,
     write_json,
 )
 from benchmarks._peers import own_peak_mib, skxc_fit_record
@@ -313,7 +314,7 @@ def main(argv=None):
         metavar="SYSTEM",
         help=f"any of {', '.join(SYSTEMS)}; repeat one to run it again (default: all)",
     )
-    p.add_argument("--threads", type=int, default=2, help="threads for every system")
+    p.add_argument("--threads", type=positive_int, default=2, help="threads for every system")
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument(
         "--skxc-learning-rate",
@@ -350,8 +351,10 @@ def main(argv=None):
     p.add_argument(
         "--seed", type=int, default=0, help="skxc's random_state, fastText's start vectors and the log-likelihood rows"
     )
-    p.add_argument("--train-rows", type=int, default=None, help="use only the first N training rows (smoke tests)")
-    p.add_argument("--test-rows", type=int, default=None, help="use only the first N test rows (smoke tests)")
+    p.add_argument(
+        "--train-rows", type=positive_int, default=None, help="use only the first N training rows (smoke tests)"
+    )
+    p.add_argument("--test-rows", type=positive_int, default=None, help="use only the first N test rows (smoke tests)")
     args = p.parse_args(argv)
     bad = [s for s in args.systems if s not in SYSTEMS]
     if bad:
@@ -360,8 +363,8 @@ def main(argv=None):
     name = Path(args.data_dir).name
     stem = (
         f"compare_{name}"
-        + (f"_train{args.train_rows}" if args.train_rows else "")
-        + (f"_test{args.test_rows}" if args.test_rows else "")
+        + (f"_train{args.train_rows}" if args.train_rows is not None else "")
+        + (f"_test{args.test_rows}" if args.test_rows is not None else "")
     )
     out = Path(args.out)
     # only the options given are passed: everything else is the estimator's default

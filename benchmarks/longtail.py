@@ -68,7 +68,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from benchmarks import _common
-from benchmarks._common import load_split, machine, peak_rss_mb, set_module_constants, write_json
+from benchmarks._common import (
+    load_split,
+    machine,
+    missing_data_dirs,
+    peak_rss_mb,
+    positive_int,
+    set_module_constants,
+    write_json,
+)
 from benchmarks._peers import (
     REPEAT_SECONDS,
     own_peak_mib,
@@ -547,18 +555,18 @@ def main(argv=None):
         metavar="NAME=JSON",
         help="an extra skxc run with these constructor parameters, e.g. ep30='{\"max_iter\": 30}'",
     )
-    p.add_argument("--threads", type=int, default=2, help="threads for every system")
+    p.add_argument("--threads", type=positive_int, default=2, help="threads for every system")
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--name", default=None, help="output file suffix: longtail_<name>.json/.md")
     p.add_argument("--seed", type=int, default=0, help="skxc's random_state")
-    p.add_argument("--max-train-rows", type=int, default=None, help="use only the first N training rows")
-    p.add_argument("--max-test-rows", type=int, default=None, help="use only the first N test rows")
+    p.add_argument("--max-train-rows", type=positive_int, default=None, help="use only the first N training rows")
+    p.add_argument("--max-test-rows", type=positive_int, default=None, help="use only the first N test rows")
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds per child process before it is killed")
     p.add_argument("--logreg-max-classes", type=int, default=2000)
     p.add_argument("--logreg-max-iter", type=int, default=10_000)
     p.add_argument(
         "--repeats",
-        type=int,
+        type=positive_int,
         default=1,
         help="fit skxc, napkinXC and the centroid up to N times each in its process and report the median fit "
         f"seconds (fewer fits once they total {REPEAT_SECONDS:.0f} s)",
@@ -567,6 +575,9 @@ def main(argv=None):
     bad = [s for s in args.systems if s not in SYSTEMS]
     if bad:
         p.error(f"unknown system(s) {bad}; choose from {', '.join(SYSTEMS)}")
+    missing = missing_data_dirs(args.data_dirs, GENERATED_SETS)
+    if missing:
+        p.error(f"no such data set directory: {', '.join(missing)}")
     names = [n for n, _ in args.variant]
     if len(set(names)) != len(names):
         p.error("variant names must differ")

@@ -29,12 +29,15 @@ import numpy as np
 from benchmarks._common import (
     columns_line,
     load_split,
+    missing_data_dirs,
     module_constants,
     parse_variants,
+    positive_int,
     run_record,
+    unit_fraction,
     write_results,
 )
-from benchmarks.longtail import materialise
+from benchmarks.longtail import GENERATED_SETS, materialise
 
 
 def _top1(clf, Xt, yt) -> float:
@@ -107,16 +110,21 @@ def markdown(result) -> str:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data", nargs="+", help="data set directories in the shared format, or 'generated'")
-    p.add_argument("--batches", type=int, default=10)
-    p.add_argument("--batch-rows", type=int, default=None, help="batches of about this many rows (not --batches)")
-    p.add_argument("--passes", type=int, nargs="+", default=[1, 3], help="passes after which to score")
-    p.add_argument("--sample", type=float, default=0.2, help="fit_noise's fraction of the rows ('sample')")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batches", type=positive_int, default=10)
+    p.add_argument(
+        "--batch-rows", type=positive_int, default=None, help="batches of about this many rows (not --batches)"
+    )
+    p.add_argument("--passes", type=positive_int, nargs="+", default=[1, 3], help="passes after which to score")
+    p.add_argument("--sample", type=unit_fraction, default=0.2, help="fit_noise's fraction of the rows ('sample')")
+    p.add_argument("--threads", type=positive_int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variant", action="append", default=[], metavar="NAME=JSON", help="an extra column")
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--name", default=None)
     a = p.parse_args(argv)
+    missing = missing_data_dirs(a.data, GENERATED_SETS)
+    if missing:
+        p.error(f"no such data set directory: {', '.join(missing)}")
     a.passes = sorted(set(a.passes))
     columns = {"skxc": {}, **parse_variants(a.variant)}
     result = run_record(

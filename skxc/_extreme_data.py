@@ -9,11 +9,38 @@ import scipy.sparse as sp
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, validate_params
 
+from ._validation import check_output_memory
+
 # feature and group indices are int32 (the CSR indices, the signatures, the groups)
 _MAX_INT32 = int(np.iinfo(np.int32).max)
 # the mean number of token draws per row may be at most this many times nnz_per_row (otherwise the
 # requested non-zeros are out of reach of the background law and the draws would not fit in memory)
 _MAX_TOKENS_PER_NNZ = 20.0
+
+
+#: Bytes per word occurrence at the generator's peak (its int64 key, row and draw, int32 feature, and the sort's
+#: copy): 310,000 rows of 50 non-zeros (about 1.3 occurrences each) took about 1 GB.
+OCCURRENCE_BYTES = 40
+
+
+def _check_memory(n_samples: int, n_features: int, n_classes: int, nnz_per_row: float, signature_size: int) -> None:
+    """Raise ModelMemoryError (a ValueError) if generating the data would need more than ``MEMORY_HEADROOM`` of the
+    available memory (NumPy's MemoryError part-way through, or the process killed as Linux overcommits, otherwise):
+    about ``OCCURRENCE_BYTES`` per word occurrence (1.3 per stored non-zero), the per-row and per-feature arrays and
+    the signatures. The check and its message are ``check_output_memory``'s (up to ``UNCHECKED_OUTPUT_BYTES`` passes
+    unchecked)."""
+    occurrences = 1.3 * float(n_samples) * float(nnz_per_row)
+    need = int(occurrences * OCCURRENCE_BYTES + 40.0 * n_samples + 24.0 * n_features)
+    need += int(n_classes) * (4 * int(signature_size) + 24)
+    check_output_memory(
+        f"make_extreme_classification(n_samples={n_samples:,}, n_features={n_features:,}, n_classes={n_classes:,}, "
+        f"nnz_per_row={nnz_per_row!r})",
+        0, 0,
+        f"X from about {occurrences:,.0f} word occurrences ({OCCURRENCE_BYTES} bytes each while they are drawn and "
+        "sorted) and the per-row and per-feature arrays, at their peak",
+        "fewer rows (n_samples) or non-zeros per row (nnz_per_row)",
+        extra_bytes=need,
+    )  # fmt: skip
 
 
 @validate_params(
@@ -154,7 +181,8 @@ def make_extreme_classification(
     ``1.3 * n_samples * nnz_per_row`` at the defaults (8 bytes each while the
     words are sorted), plus ``n_classes * signature_size`` for the signatures;
     no step loops over rows in Python. The idf is computed from all ``n_samples`` rows, so a train/test split of the
-    output shares one vocabulary weighting, as a fixed vectoriser would give.
+    output shares one vocabulary weighting, as a fixed vectoriser would give. Parameters whose data would not fit
+    in the available memory raise ``ModelMemoryError`` (a ValueError) naming them, before anything is drawn.
 
     Examples
     --------
@@ -191,6 +219,7 @@ def make_extreme_classification(
     for name, value in (("signature_size", signature_size), ("group_signature_size", group_signature_size)):
         if value > n_features:
             raise ValueError(f"{name} must be at most n_features={n_features}; got {name}={value!r}.")
+    _check_memory(n_samples, n_features, n_classes, nnz_per_row, signature_size)
     rng = np.random.default_rng(check_random_state(random_state).randint(np.iinfo(np.int32).max))
     background_share = max(0.0, 1.0 - class_signal - group_signal)
 

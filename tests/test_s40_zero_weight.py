@@ -199,3 +199,17 @@ def test_the_tree_fit_is_guarded_against_memory_it_cannot_have(monkeypatch):
     with pytest.raises(MemoryError, match="tree guard"):
         AdversarialSoftmaxClassifier(n_components=k, random_state=0).fit_noise(X, y, classes=classes)
     assert seen == [(400, k)]
+
+
+def test_make_extreme_classification_is_guarded_against_memory_it_cannot_have():
+    """Audit: n_samples=10**12 met NumPy's MemoryError (7.28 TiB) where make_hierarchical_classification's guard
+    names the parameters; now both do."""
+    from skxc._validation import ModelMemoryError
+    from skxc.datasets import make_extreme_classification
+
+    with pytest.raises(
+        ModelMemoryError, match=r"make_extreme_classification\(n_samples=1,000,000,000,000.*nnz_per_row"
+    ):
+        make_extreme_classification(n_samples=10**12)
+    X, y = make_extreme_classification(n_samples=200, n_features=500, n_classes=20, nnz_per_row=5, random_state=0)
+    assert X.shape == (200, 500) and y.shape == (200,)

@@ -660,18 +660,28 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         tree : AuxiliaryTree
             A fitted tree with ``n_components_ == 0``.
         """
+        classes = np.asarray(classes)
+        mass = np.asarray(class_mass, dtype=np.float64)
+        if classes.ndim != 1 or classes.shape[0] < 2:
+            raise ValueError(f"classes must be 1-D with at least 2 labels; got shape {classes.shape}.")
+        if np.any(classes[1:] <= classes[:-1]):
+            raise ValueError("classes must be sorted and distinct (np.unique(y) gives them so).")
+        if mass.shape != classes.shape:
+            raise ValueError(f"class_mass must have one entry per class, shape {classes.shape}; got {mass.shape}.")
+        if not np.all(np.isfinite(mass) & (mass > 0)):
+            raise ValueError("class_mass must be positive and finite for every class.")
+        if isinstance(n_features_in, bool) or not isinstance(n_features_in, Integral) or n_features_in < 0:
+            raise ValueError(f"n_features_in must be a non-negative int; got {n_features_in!r}.")
         tree = cls(n_components=0)
         tree.classes_ = classes
-        tree.n_features_in_ = n_features_in
+        tree.n_features_in_ = int(n_features_in)
         tree.n_components_ = 0
         tree.projection_ = tree.active_columns_ = None
         tree._z_shift = np.zeros(0, dtype=FLOAT)
         tree._z_scale = 1.0
         tree.depth_ = tree_depth(len(classes))
         tree.temperature_ = 1.0
-        tree.node_weight_, tree.node_bias_, tree.leaf_class_, tree.class_leaf_ = unconditional_tree_arrays(
-            np.asarray(class_mass, dtype=np.float64)
-        )
+        tree.node_weight_, tree.node_bias_, tree.leaf_class_, tree.class_leaf_ = unconditional_tree_arrays(mass)
         return tree
 
     # -- inference -------------------------------------------------------------

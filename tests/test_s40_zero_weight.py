@@ -213,3 +213,23 @@ def test_make_extreme_classification_is_guarded_against_memory_it_cannot_have():
         make_extreme_classification(n_samples=10**12)
     X, y = make_extreme_classification(n_samples=200, n_features=500, n_classes=20, nnz_per_row=5, random_state=0)
     assert X.shape == (200, 500) and y.shape == (200,)
+
+
+@pytest.mark.parametrize(
+    "classes, mass, message",
+    [
+        ([0, 1, 2], [1.0, 1.0, 1.0, 5.0], "one entry per class"),  # wrote past the output before
+        ([0, 1, 2], [1.0, 1.0], "one entry per class"),
+        ([0, 1, 2], [1.0, 0.0, 1.0], "positive and finite"),
+        ([0, 1, 2], [1.0, np.nan, 1.0], "positive and finite"),
+        ([20, 0, 10], [1.0, 1.0, 1.0], "sorted and distinct"),
+        ([0], [1.0], "at least 2"),
+    ],
+)
+def test_unconditional_tree_checks_its_arguments(classes, mass, message):
+    """Audit: ``AuxiliaryTree.unconditional`` checked nothing; a mass longer than the classes made a kernel write
+    past predict_proba's output (rows summing to 0.375, then a double free at exit)."""
+    with pytest.raises(ValueError, match=message):
+        AuxiliaryTree.unconditional(np.array(classes), mass, 3)
+    tree = AuxiliaryTree.unconditional(np.array([0, 1, 2]), [1.0, 2.0, 1.0], 3)
+    np.testing.assert_allclose(tree.predict_proba(np.zeros((2, 3))), [[0.25, 0.5, 0.25]] * 2)

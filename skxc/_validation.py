@@ -457,6 +457,8 @@ def check_tree_memory(n_classes: int, n_components: int, owner: str) -> None:
     k = max(int(n_components), 0)
     n_leaves = 1 << max(1, int(np.ceil(np.log2(max(n_classes, 2)))))
     need = n_classes * (k * 8 + 48) + n_leaves * ((k + 1) * 8 + 48 + k * 4 + 4)
+    if need <= UNCHECKED_OUTPUT_BYTES:  # as small as a block of scores: not worth reading the memory
+        return
     avail = available_memory_bytes()
     if avail is not None and need > MEMORY_HEADROOM * avail:
         raise ModelMemoryError(

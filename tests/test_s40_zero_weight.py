@@ -178,6 +178,7 @@ def test_the_tree_fit_is_guarded_against_memory_it_cannot_have(monkeypatch):
     k = 16
     n_leaves = 512
     need = 400 * (k * 8 + 48) + n_leaves * ((k + 1) * 8 + 48 + k * 4 + 4)
+    monkeypatch.setattr(validation, "UNCHECKED_OUTPUT_BYTES", 0)  # trees below it pass unchecked
     monkeypatch.setattr(validation, "available_memory_bytes", lambda: int(need / validation.MEMORY_HEADROOM) - 1)
     with pytest.raises(validation.ModelMemoryError, match=r"tree over 400 classes on 16 projected .*n_components"):
         AuxiliaryTree(n_components=k, random_state=0).fit(X, y, classes=classes)

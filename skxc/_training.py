@@ -106,6 +106,15 @@ AUTO_WEIGHT_THRESHOLD = 0.01
 TRUNCATE_WHILE_TRAINING = True
 
 
+def present_rows(X, y, sample_weight, multilabel: bool, require_labels: bool = True):
+    """``(X, y, sample_weight)`` of the rows of positive weight (:func:`~skxc._validation.positive_rows`: a row of
+    weight 0 is absent). Multi-label with ``require_labels``: first the ValueError naming y's labels all of weight
+    0 (after the drop y could look empty, a less telling error)."""
+    if multilabel and require_labels:
+        check_labels_of_positive_weight(y, sample_weight)
+    return positive_rows(X, y, sample_weight)
+
+
 class TrainingMixin:
     """Fitting machinery of :class:`~skxc.AdversarialSoftmaxClassifier` (parameters are the estimator's)."""
 
@@ -213,10 +222,8 @@ class TrainingMixin:
                         f"{type(self).__name__} needs samples of at least 2 classes in the data, but the "
                         f"data contains only one class: {classes.tolist()!r}."
                     )
-                if multilabel:  # named before the rows of weight 0 go (y could then look empty)
-                    check_labels_of_positive_weight(y, sample_weight)
                 # rows of weight 0 go (their classes stay in classes_, as in scikit-learn's classifiers)
-                X, y, sample_weight = positive_rows(X, y, sample_weight)
+                X, y, sample_weight = present_rows(X, y, sample_weight, multilabel)
                 warm = self._warm(X, classes, multilabel)
                 rng = self._rng if warm else seed_rng(self.random_state)
                 # the epoch budget of max_iter="auto" counts rows, for multi-label y too (not (row, label) pairs)
@@ -537,9 +544,7 @@ class TrainingMixin:
                 classes = unique_labels(y, "y") if classes is None else unique_labels(classes, "classes")
             if len(classes) < 2:
                 raise ValueError(f"classes must contain at least 2 classes; got {classes.tolist()!r}.")
-            if multilabel:
-                check_labels_of_positive_weight(y, sample_weight)
-            X, y, sample_weight = positive_rows(X, y, sample_weight)  # weight 0: as if absent
+            X, y, sample_weight = present_rows(X, y, sample_weight, multilabel)  # weight 0: as if absent
             if multilabel:
                 by_row = self._by_row(continued=False)
                 codes, pair_weight, example_row = label_examples(y, sample_weight, require_labels=True, by_row=by_row)
@@ -784,10 +789,9 @@ class TrainingMixin:
         """``partial_fit`` up to training: validation, and the new model (``first``) or the start following the
         rows (:meth:`_start_follows`). The arguments of :meth:`_rows`."""
         X, y, sample_weight, multilabel = self._targets(X, y, sample_weight, reset=first)
-        if multilabel and first:  # the tree and label_cardinality_ need labels (of rows of positive weight)
-            check_labels_of_positive_weight(y, sample_weight)
-        if multilabel:  # rows of weight 0 go, as if absent (single-label: once their labels are checked)
-            X, y, sample_weight = positive_rows(X, y, sample_weight)
+        if multilabel:  # rows of weight 0 go, as if absent (single-label: once their labels are checked); a first
+            # call's tree and label_cardinality_ need labels of rows of positive weight
+            X, y, sample_weight = present_rows(X, y, sample_weight, True, require_labels=first)
         if multilabel:
             if first:
                 classes = label_columns(y, classes)

@@ -21,7 +21,7 @@ PREDICT_THRESHOLD = 0.5
 
 
 def is_multilabel(y) -> bool:
-    """Whether ``y`` is given as a 2-D label matrix (sparse, or dense with at least 2 columns).
+    """Whether ``y`` is given as a 2-D label matrix (sparse, or dense with other than 1 column).
 
     A dense column vector (n, 1) stays a single-label target, as in scikit-learn. A scipy.sparse y that is
     not 2-D (a 1-D sparse array, e.g. ``csr_array(labels)``) is a TypeError: scikit-learn's classifiers take
@@ -39,7 +39,7 @@ def is_multilabel(y) -> bool:
                 "matrix instead, e.g. sklearn.preprocessing.MultiLabelBinarizer().fit_transform(y)."
             ) from None
     ndim, shape = y.ndim, y.shape
-    return ndim == 2 and shape[1] >= 2
+    return ndim == 2 and shape[1] != 1  # (n, 0): a label matrix without labels, which check_labels names
 
 
 def dense_labels(Y) -> np.ndarray:
@@ -77,9 +77,12 @@ def check_indicator(Y, n_samples: int, name: str = "y") -> sp.csr_matrix:
     repeated = False
     if sp.issparse(Y):
         stored_01 = only_zeros_and_ones(getattr(Y, "data", None))  # before scipy sums repeated entries
-        Y = sp.csr_matrix(Y, copy=True)
         if Y.dtype.kind not in "biuf":
             raise TypeError(f"{name} must be a numeric label indicator matrix; got dtype {Y.dtype}.")
+        bad = stored_not_01(Y)
+        if bad.size:
+            _not_indicator(name, bad)
+        Y = sp.csr_matrix(Y, copy=True)
         Y.sum_duplicates()
         Y.eliminate_zeros()
         values = Y.data
@@ -101,11 +104,7 @@ def check_indicator(Y, n_samples: int, name: str = "y") -> sp.csr_matrix:
             f"matrix. Store each label of a row once, e.g. {name} = ({name} != 0).astype(np.int8)."
         )
     if bad.size:
-        raise ValueError(
-            f"{name} is 2-D but not a label indicator matrix: it has values other than 0 and 1, e.g. "
-            f"{np.unique(bad)[:5].tolist()!r}. Pass 0/1 indicators (e.g. from MultiLabelBinarizer); "
-            f"multi-output targets (one class per column) are not supported."
-        )
+        _not_indicator(name, bad)
     if Y.shape[0] != n_samples:
         raise ValueError(f"{name} has {Y.shape[0]} rows but X has {n_samples}.")
     Y.sort_indices()
@@ -113,6 +112,24 @@ def check_indicator(Y, n_samples: int, name: str = "y") -> sp.csr_matrix:
         (np.ones(Y.indices.shape[0], dtype=np.int8), Y.indices.astype(np.int32), Y.indptr.astype(np.int64)),
         shape=Y.shape,
     )
+
+
+def _not_indicator(name: str, bad: np.ndarray) -> None:
+    raise ValueError(
+        f"{name} is 2-D but not a label indicator matrix: it has values other than 0 and 1, e.g. "
+        f"{np.unique(bad)[:5].tolist()!r}. Pass 0/1 indicators (e.g. from MultiLabelBinarizer); "
+        f"multi-output targets (one class per column) are not supported."
+    )
+
+
+def stored_not_01(Y) -> np.ndarray:
+    """The stored entries of sparse ``Y`` other than 0 and 1, before scipy sums repeated ones (two stored 1 and
+    -1 would sum to 0, 0.5 and 0.5 to 1: neither is an indicator). Empty where the format's stored entries are
+    no numeric ndarray (LIL's object rows, DOK), which cannot repeat an entry anyway."""
+    values = getattr(Y, "data", None)
+    if not isinstance(values, np.ndarray) or values.dtype.kind not in "biuf":
+        return np.zeros(0)
+    return values[(values != 0) & (values != 1)]
 
 
 def only_zeros_and_ones(values) -> bool:

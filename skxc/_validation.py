@@ -486,7 +486,7 @@ def check_output_memory(
     The caller words the message: "``method`` would return ``what`` (its GiB), but only ... Options:
     ``options``." ``what`` and ``options`` are templates, formatted only when the guard raises, with the fields
     ``n_rows``, ``n_columns`` and ``slices`` ("``method`` on slices of X, a few thousand rows at a time")."""
-    need = n_rows * n_columns * bytes_per_entry + extra_bytes
+    need = int(n_rows) * int(n_columns) * int(bytes_per_entry) + int(extra_bytes)  # Python ints: no overflow
     if need <= UNCHECKED_OUTPUT_BYTES:
         return
     avail = available_memory_bytes()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -312,11 +313,20 @@ def _integers(text, sep: str) -> np.ndarray:
 
 def _floats(text: str, count: int) -> np.ndarray | None:
     """``count`` whitespace-separated numbers, None if there are not exactly these."""
-    try:
-        values = np.fromstring(text, dtype=np.float64, sep=" ")
-    except ValueError:
-        return None
-    return values if values.size == count else None
+    values = _numbers(text)
+    return values if values is not None and values.size == count else None
+
+
+def _numbers(text: str) -> np.ndarray | None:
+    """The whitespace-separated numbers of ``text``, None if any token is not one. Older NumPy (1.26, 2.2) reads a
+    token's valid prefix ("1.5abc" as 1.5, "1,5" as 1) with a DeprecationWarning, NumPy 2.4 raises: here
+    both are None, on every NumPy."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        try:
+            return np.fromstring(text, dtype=np.float64, sep=" ")
+        except (ValueError, DeprecationWarning):
+            return None
 
 
 def _pairs_one_by_one(errors: list, features: list[str], lines: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -326,11 +336,8 @@ def _pairs_one_by_one(errors: list, features: list[str], lines: list[int]) -> tu
     for part, line in zip(features, lines, strict=True):
         for token in part.split():
             index, value = token.split(":", 1)
-            try:
-                number = np.fromstring(value, dtype=np.float64, sep=" ")
-            except ValueError:
-                number = ()
-            if len(number) != 1:
+            number = _numbers(value)
+            if number is None or len(number) != 1:
                 errors.append((line, 1, f"feature value {value[:40]!r} is not a number."))
                 return np.array(indices, dtype=np.int64), np.array(values, dtype=np.float64)
             index = index.lstrip("0")

@@ -28,7 +28,8 @@ all 0 or 1. Pass scores (``predict_proba`` or ``decision_function``) or a
 top-k label matrix (``predict_top_k``); cast a matrix to float to have its
 values read as scores. With exactly two labels an integer matrix whose rows
 are all ``[0, 1]`` or ``[1, 0]`` is a valid top-2 label matrix and is read as
-one.
+one, with a UserWarning (``predict``'s indicator matrix looks the same where
+each row has one label).
 
 Two labels and scikit-learn's scorers: a scorer with
 ``response_method="predict_proba"`` sees a model whose ``classes_`` are
@@ -57,13 +58,14 @@ response_method="predict_proba")`` turns one into a scorer for
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
-from ._multilabel import dense_labels, only_zeros_and_ones
+from ._multilabel import dense_labels, only_zeros_and_ones, stored_not_01
 
 __all__ = ["ndcg_at_k", "precision_at_k", "propensity", "psndcg_at_k", "psp_at_k", "recall_at_k"]
 
@@ -94,6 +96,11 @@ def _check_indicator(Y, name: str) -> sp.csr_matrix:
     repeated_hint = ""
     if sp.issparse(Y):
         stored_01 = only_zeros_and_ones(getattr(Y, "data", None))  # before scipy sums repeated entries
+        bad = stored_not_01(Y) if Y.dtype.kind in "biuf" else ()
+        if len(bad):  # repeated entries that sum to 0 or 1 (1 and -1, 0.5 and 0.5) are no indicator either
+            raise ValueError(
+                f"{name} must be a label indicator matrix with entries 0 or 1; found the value {bad[0].item()!r}."
+            )
         Y = sp.csr_matrix(Y, copy=True)
         if Y.ndim != 2:  # pragma: no cover - scipy sparse is always 2-D today
             raise ValueError(f"{name} must be 2-D; got shape {Y.shape}.")
@@ -168,6 +175,15 @@ def _top_k(y_pred, k: int, n_samples: int, n_labels: int) -> np.ndarray:
     if np.issubdtype(y_pred.dtype, np.integer):
         if _looks_like_indicator(y_pred, n_labels):
             _reject_indicator(f"has an integer dtype, {n_labels} columns (one per label) and only values 0 and 1")
+        if n_labels == 2 and y_pred.shape[1] == 2 and only_zeros_and_ones(y_pred):
+            warnings.warn(
+                "y_pred is an integer matrix whose rows are all [0, 1] or [1, 0]: with two labels this is read as "
+                "a top-2 label matrix (label indices, best first), but predict's indicator matrix can look the "
+                "same (each row one label). If it is an indicator matrix, pass scores instead (predict_proba, "
+                "decision_function, or the matrix cast to float).",
+                UserWarning,
+                stacklevel=4,
+            )
         return _check_top_k_labels(y_pred, k, n_labels)
     if np.issubdtype(y_pred.dtype, np.floating):
         if y_pred.shape[1] != n_labels:

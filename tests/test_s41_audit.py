@@ -1,0 +1,130 @@
+"""Stop 41: what a fifth audit from a user's side found in the multi-label targets, the metrics and the
+XMC reader: values that were read as numbers on older NumPy, repeated sparse entries that summed to 0 or 1,
+a label matrix without columns, NumPy integers of small dtypes as ``k``, and the two-label top-2 / indicator
+look-alike."""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from skxc import AdversarialSoftmaxClassifier
+from skxc.datasets import load_xmc_file
+from skxc.metrics import ndcg_at_k, precision_at_k, propensity
+
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def old_fromstring(real):
+    """``np.fromstring`` as NumPy 1.26 and 2.2 have it for float64 and a separator: the valid prefix of a token
+    that is not a number, a DeprecationWarning and the numbers read up to there (NumPy 2.4 raises)."""
+
+    def fromstring(text, dtype=float, sep=""):
+        if np.dtype(dtype) != np.float64 or not sep.strip() == "":
+            return real(text, dtype=dtype, sep=sep)
+        values = []
+        for token in text.split():
+            match = _NUMBER.match(token)
+            if match is None or match.end() != len(token):
+                if match is not None:
+                    values.append(float(match.group()))
+                warnings.warn("string or file could not be read to its end", DeprecationWarning, stacklevel=2)
+                break
+            values.append(float(token))
+        return np.array(values, dtype=np.float64)
+
+    return fromstring
+
+
+@pytest.mark.parametrize("value", ["1.5abc", "1-2", "1,5", "2e3x", "1.5.3", "0x1A", "abc"])
+@pytest.mark.parametrize("emulate_old_numpy", [False, True])
+def test_xmc_value_not_a_number_on_every_numpy(monkeypatch, value, emulate_old_numpy):
+    # NumPy 1.26 / 2.2 read "1.5abc" as 1.5 with only a DeprecationWarning: the reader must still refuse it
+    if emulate_old_numpy:
+        monkeypatch.setattr(np, "fromstring", old_fromstring(np.fromstring))
+    text = f"2 3 2\n0 0:{value} 2:7\n1 1:0.5\n"
+    with pytest.raises(ValueError, match=re.escape(f"Line 2: feature value '{value}' is not a number")):
+        load_xmc_file(io.StringIO(text))
+
+
+def test_xmc_valid_values_under_emulated_old_numpy(monkeypatch):
+    monkeypatch.setattr(np, "fromstring", old_fromstring(np.fromstring))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        X, Y = load_xmc_file(io.StringIO("3 3 2\r\n0,1 0:1.5 2:7 \r\n1\t1:-.5\n 2:+3E2\n"))
+    np.testing.assert_array_equal(X.toarray(), [[1.5, 0, 7], [0, -0.5, 0], [0, 0, 300]])
+    np.testing.assert_array_equal(Y.toarray(), [[1, 1], [0, 1], [0, 0]])
+
+
+def test_old_fromstring_emulation_is_faithful_to_its_reference():
+    # the emulation itself: a prefix, a warning, the numbers before
+    fake = old_fromstring(np.fromstring)
+    with pytest.warns(DeprecationWarning):
+        np.testing.assert_array_equal(fake("3 1.5abc 4", dtype=np.float64, sep=" "), [3.0, 1.5])
+    np.testing.assert_array_equal(fake("3 -1e2 .5", dtype=np.float64, sep=" "), [3.0, -100.0, 0.5])
+
+
+def _coo_with_repeats(values):
+    rows = [0] * len(values) + [1, 2, 3]
+    cols = [1] * len(values) + [0, 1, 0]
+    return sp.coo_matrix((np.array(list(values) + [1, 1, 1], dtype=float), (rows, cols)), shape=(4, 2))
+
+
+@pytest.mark.parametrize("values", [(1.0, -1.0), (0.5, 0.5), (2.0, -1.0), (3.0, -3.0)])
+def test_repeated_sparse_entries_that_are_not_0_1_are_rejected(values):
+    # scipy sums repeated entries; entries that are no indicators must not pass by summing to 0 or 1
+    Y = _coo_with_repeats(values)
+    X = np.random.default_rng(0).normal(size=(4, 3))
+    with pytest.raises(ValueError, match="values other than 0 and 1"):
+        AdversarialSoftmaxClassifier(max_iter=1).fit(X, Y)
+    with pytest.raises(ValueError, match="entries 0 or 1; found the value"):
+        precision_at_k(Y, np.ones((4, 2)), k=1)
+    with pytest.raises(ValueError, match="entries 0 or 1; found the value"):
+        propensity(Y)
+
+
+def test_repeated_ones_keep_their_own_message():
+    Y = _coo_with_repeats((1.0, 1.0))
+    X = np.random.default_rng(0).normal(size=(4, 3))
+    with pytest.raises(ValueError, match="more than once"):
+        AdversarialSoftmaxClassifier(max_iter=1).fit(X, Y)
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit", "fit_noise"])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_label_matrix_without_columns_is_named(method, sparse):
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    Y = sp.csr_matrix((40, 0)) if sparse else np.zeros((40, 0))
+    with pytest.raises(ValueError, match="needs at least 2 labels.*got 0"):
+        getattr(AdversarialSoftmaxClassifier(max_iter=1), method)(X, Y)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.int32, np.int64])
+def test_predict_top_k_takes_numpy_integers_of_any_width(dtype):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 4))
+    y = rng.integers(0, 5, 2000)
+    clf = AdversarialSoftmaxClassifier(max_iter=1, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no overflow in the output guard's sizes
+        top, proba = clf.predict_top_k(X, k=dtype(2), return_scores=True)
+    ref_top, ref_proba = clf.predict_top_k(X, k=2, return_scores=True)
+    np.testing.assert_array_equal(top, ref_top)
+    np.testing.assert_array_equal(proba, ref_proba)
+
+
+def test_two_label_top2_lookalike_warns_and_is_read_as_labels():
+    Y = np.array([[0, 1], [1, 0], [0, 1], [1, 1]])
+    pred = np.array([[0, 1], [1, 0], [0, 1], [1, 0]])  # an indicator with one label per row, or a top-2 list
+    with pytest.warns(UserWarning, match="read as a top-2 label matrix"):
+        value = precision_at_k(Y, pred, k=1)
+    assert value == pytest.approx(1 / 4)  # as label lists, best first: only row 3's first label (1) is relevant
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scores and three labels: no warning
+        assert precision_at_k(Y, pred.astype(float), k=1) == pytest.approx(1.0)
+        ndcg_at_k(np.eye(3, dtype=int), np.array([[0, 1, 2], [1, 2, 0], [2, 0, 1]]), k=2)

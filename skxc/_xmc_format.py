@@ -173,9 +173,11 @@ def _text_chunks(handle):
             try:
                 text = decoder.decode(content, final=not content)
             except UnicodeDecodeError as exc:
+                compressed = offset == 0 and content.startswith(b"\x1f\x8b")  # gzip's magic number
+                hint = " It looks gzip-compressed: pass gzip.open(path, 'rt')." if compressed else ""
                 raise ValueError(
                     f"f is not a UTF-8 text file: {exc.encoding!r} codec can't decode byte "
-                    f"0x{exc.object[exc.start]:02x} in position {offset + exc.start}: {exc.reason}."
+                    f"0x{exc.object[exc.start]:02x} in position {offset + exc.start}: {exc.reason}.{hint}"
                 ) from exc
         elif isinstance(content, str):
             text = content

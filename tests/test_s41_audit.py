@@ -128,3 +128,16 @@ def test_two_label_top2_lookalike_warns_and_is_read_as_labels():
         warnings.simplefilter("error")  # scores and three labels: no warning
         assert precision_at_k(Y, pred.astype(float), k=1) == pytest.approx(1.0)
         ndcg_at_k(np.eye(3, dtype=int), np.array([[0, 1, 2], [1, 2, 0], [2, 0, 1]]), k=2)
+
+
+def test_xmc_gzip_file_by_path_gets_a_hint(tmp_path):
+    import gzip
+
+    path = tmp_path / "train.txt.gz"
+    with gzip.open(path, "wt") as handle:
+        handle.write("2 3 2\n0 0:1.5\n1 1:0.5\n")
+    with pytest.raises(ValueError, match=r"not a UTF-8 text file.*gzip-compressed: pass gzip.open\(path, 'rt'\)"):
+        load_xmc_file(path)
+    with gzip.open(path, "rt") as handle:
+        X, Y = load_xmc_file(handle)
+    np.testing.assert_array_equal(X.toarray(), [[1.5, 0, 0], [0, 0.5, 0]])

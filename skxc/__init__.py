@@ -11,6 +11,7 @@ from ._dask import register_dask_tokenize
 from ._estimator import AdversarialSoftmaxClassifier
 from ._solver import TrainingInterruptedWarning
 from ._tree import AuxiliaryTree
+from ._validation import ModelMemoryError
 
 try:
     __version__ = version("skxc")
@@ -20,4 +21,10 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 register_dask_tokenize()  # when dask is installed (skxc/_dask.py)
 del register_dask_tokenize
 
-__all__ = ["AdversarialSoftmaxClassifier", "AuxiliaryTree", "TrainingInterruptedWarning", "__version__"]
+__all__ = [
+    "AdversarialSoftmaxClassifier",
+    "AuxiliaryTree",
+    "ModelMemoryError",
+    "TrainingInterruptedWarning",
+    "__version__",
+]

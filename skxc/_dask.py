@@ -108,9 +108,13 @@ def is_dask_collection(value) -> bool:
 
 def _dask_array(value):
     """A dask collection as a dask array with known chunk sizes (dataframes and series through
-    ``to_dask_array``); anything else as it is."""
+    ``to_dask_array``, arrays of unknown chunk sizes, e.g. after boolean indexing, through
+    ``compute_chunk_sizes``, which records them on the array in place: a pass over the data, as ``lengths=True``
+    is); anything else as it is."""
     if is_dask_collection(value) and not hasattr(value, "map_blocks"):
         return value.to_dask_array(lengths=True)
+    if is_dask_collection(value) and any(np.isnan(size) for sizes in value.chunks for size in sizes):
+        return value.compute_chunk_sizes()
     return value
 
 

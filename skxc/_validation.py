@@ -233,15 +233,16 @@ TRAIN_DENSE_DENSITY = 0.5
 
 
 def dense_for_training(X):
-    """Validated training X as a dense float32 array if it is sparse with at least ``TRAIN_DENSE_DENSITY`` of
-    its entries stored (embeddings stored as CSR), else X as it is. Not for ``weights="sparse"``, which
-    needs sparse rows (the estimator's training keeps them there)."""
+    """Validated training X as a dense array if it is sparse with at least ``TRAIN_DENSE_DENSITY`` of its
+    entries stored (embeddings stored as CSR), else X as it is: float64 for float64 X, as the same values in
+    an array train (then at most 4/3 the CSR's bytes), else float32 (no larger than the CSR). Not for
+    ``weights="sparse"``, which needs sparse rows (the estimator's training keeps them there)."""
     if TRAIN_DENSE_DENSITY is None or not sp.issparse(X):
         return X
     n, d = X.shape
     if n * d == 0 or X.nnz < TRAIN_DENSE_DENSITY * n * d:
         return X
-    return np.ascontiguousarray(X.toarray(), dtype=np.float32)
+    return np.ascontiguousarray(X.toarray(), dtype=np.float64 if X.dtype == np.float64 else np.float32)
 
 
 def kernel_rows(X) -> KernelRows:
@@ -371,7 +372,15 @@ PROJECTION_BYTES = 12
 
 
 class ModelMemoryError(ValueError, MemoryError):
-    """The memory guard's error: a ValueError (bad parameters for this machine) and a MemoryError."""
+    """Raised before allocating when a model, a tree or a result would not fit in the available memory.
+
+    The memory guard's error, raised by ``fit``, ``partial_fit``, ``fit_noise``, the
+    prediction methods and the data set generators before they allocate: a
+    ValueError (the parameters do not suit this machine) and a MemoryError, so
+    ``except ValueError`` and ``except MemoryError`` both catch it. Its message
+    says how much memory the request needs, how much is available, and which
+    parameters to change.
+    """
 
 
 def check_model_memory(

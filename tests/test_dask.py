@@ -188,6 +188,25 @@ def test_dask_score_checks_y_and_weights_as_in_memory(data, fitted):
         assert fitted.score(dX, y, sample_weight=w) == pytest.approx(fitted.score(X, y, sample_weight=w), abs=1e-12)
 
 
+def test_dask_score_of_arrays_with_unknown_chunk_sizes(data, fitted):
+    """Stop 41: a dask X or y of unknown chunk sizes (boolean indexing) scored as in memory; it raised "y has
+    nan entries but X has nan rows"."""
+    X, y, _ = data
+    keep = np.arange(y.shape[0]) % 3 != 0
+    dX, dy = da.from_array(X, chunks=(BLOCK, X.shape[1])), da.from_array(y, chunks=BLOCK)
+    dX_kept, dy_kept = dX[da.from_array(keep, chunks=BLOCK)], dy[da.from_array(keep, chunks=BLOCK)]
+    assert np.isnan(dX_kept.shape[0])
+    expected = fitted.score(X[keep], y[keep])
+    w = np.linspace(0.5, 1.5, int(keep.sum()))
+    assert fitted.score(dX_kept, dy_kept) == pytest.approx(expected, abs=1e-12)
+    assert fitted.score(dX_kept, y[keep]) == pytest.approx(expected, abs=1e-12)
+    assert fitted.score(dX_kept, y[keep], sample_weight=w) == pytest.approx(
+        fitted.score(X[keep], y[keep], sample_weight=w), abs=1e-12
+    )
+    post = wrappers.ParallelPostFit(fitted)
+    assert post.score(dX_kept, dy_kept) == pytest.approx(expected, abs=1e-12)
+
+
 # -- distributed prediction -----------------------------------------------------------
 
 

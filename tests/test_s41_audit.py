@@ -141,3 +141,13 @@ def test_xmc_gzip_file_by_path_gets_a_hint(tmp_path):
     with gzip.open(path, "rt") as handle:
         X, Y = load_xmc_file(handle)
     np.testing.assert_array_equal(X.toarray(), [[1.5, 0, 0], [0, 0.5, 0]])
+
+
+def test_model_memory_error_is_public_and_both_kinds():
+    import skxc
+    from skxc._validation import ModelMemoryError
+
+    assert skxc.ModelMemoryError is ModelMemoryError and "ModelMemoryError" in skxc.__all__
+    assert issubclass(skxc.ModelMemoryError, ValueError) and issubclass(skxc.ModelMemoryError, MemoryError)
+    with pytest.raises(skxc.ModelMemoryError, match="n_samples"):
+        skxc.datasets.make_extreme_classification(n_samples=10**12, n_features=100, n_classes=1000)

@@ -8,9 +8,17 @@ class, so classes of the same sub-topic share most of their vocabulary: they
 are the hard negatives the auxiliary tree learns to propose.
 
 The model is ``TfidfVectorizer -> TruncatedSVD(64) ->
-AdversarialSoftmaxClassifier``; ``GridSearchCV(n_jobs=2)`` tunes ``alpha`` and
-``learning_rate`` by 3-fold cross-validation, then the best pipeline is scored
-on held-out documents and compared with uniform negative sampling.
+AdversarialSoftmaxClassifier``; ``GridSearchCV(n_jobs=2)`` chooses by 3-fold
+cross-validation between the trained model alone (``centroid_blend=0``) and
+with the nearest-centroid term the estimator blends in by default, at 2 and 8
+negatives; the best pipeline is then scored on held-out documents and compared
+with uniform negative sampling and a converged ``LogisticRegression``.
+
+What it shows: with about 18 rows per class, dense features and classes that
+share most of their vocabulary, the blend's centroid term carries most of the
+accuracy (about 0.64 against 0.33-0.41 cross-validated), and a converged
+multinomial ``LogisticRegression``, which fits here (256 classes), is ahead
+of skxc (the user guide, "When which setting matters").
 
 Run with ``python examples/pipeline_grid_search.py``.
 """
@@ -21,6 +29,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import make_pipeline
 
@@ -88,8 +97,8 @@ pipeline = make_pipeline(
     AdversarialSoftmaxClassifier(max_iter=15, tol=None, random_state=0),
 )
 param_grid = {
-    "adversarialsoftmaxclassifier__learning_rate": [0.1, 0.3, 1.0],
-    "adversarialsoftmaxclassifier__alpha": [1e-4, 1e-3],
+    "adversarialsoftmaxclassifier__centroid_blend": [0.0, "auto"],
+    "adversarialsoftmaxclassifier__n_negatives": [2, 8],
 }
 # Compile the numba kernels once in this process: they are cached on disk, so the
 # two worker processes of GridSearchCV load them instead of compiling them twice.
@@ -115,6 +124,18 @@ print(f"test accuracy (adversarial, best params): {search.score(docs_test, y_tes
 uniform = clone(search.best_estimator_).set_params(adversarialsoftmaxclassifier__noise="uniform")
 uniform.fit(docs_train, y_train)
 print(f"test accuracy (uniform negatives, same params): {uniform.score(docs_test, y_test):.3f}")
+
+# A converged multinomial logistic regression on the same features, where it fits (hundreds of classes).
+logreg = make_pipeline(
+    TfidfVectorizer(sublinear_tf=True),
+    TruncatedSVD(n_components=64, random_state=0),
+    LogisticRegression(C=100, max_iter=2000),
+)
+t0 = time.perf_counter()
+logreg.fit(docs_train, y_train)
+print(
+    f"test accuracy (LogisticRegression C=100, {time.perf_counter() - t0:.1f} s): {logreg.score(docs_test, y_test):.3f}"
+)
 
 # The fitted pipeline predicts class names (strings) and the top-k of raw text.
 features = search.best_estimator_[:-1].transform(docs_test[:3])

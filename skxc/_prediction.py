@@ -194,15 +194,16 @@ class PredictionMixin:
             return label_sets(blocks, rows.X.shape[0], n_classes, self.label_cardinality_)
         return self.classes_[self._top_k_codes(inputs, 1)[0][:, 0]]
 
-    def predict_top_k(self, X, k=5, return_scores=False):
+    def predict_top_k(self, X, k=None, return_scores=False):
         """The k most probable classes (or labels) of each row, most probable first.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Input rows.
-        k : int, default=5
-            Number of classes per row (at most ``n_classes``).
+        k : int in [1, n_classes] or None, default=None
+            Number of classes per row; None: 5, or ``n_classes`` where there
+            are fewer.
         return_scores : bool, default=False
             Also return their probabilities: the entries of
             :meth:`predict_proba`, bit for bit (computed over all classes in
@@ -219,6 +220,8 @@ class PredictionMixin:
             the last bits).
         """
         X = self._validate_X(X)
+        if k is None:
+            k = min(5, len(self.classes_))
         if isinstance(k, bool) or not isinstance(k, Integral) or not 1 <= k <= len(self.classes_):
             raise ValueError(f"k must be an integer in [1, n_classes={len(self.classes_)}]; got {k!r}.")
         k = int(k)  # a NumPy integer of a small dtype (uint8) would overflow in the sizes below

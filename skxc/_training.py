@@ -212,6 +212,7 @@ class TrainingMixin:
             # validation sets n_features_in_: an error or Ctrl-C before training restores every attribute
             # (a first fit leaves none), also during the blend's pilot
             with intact_on_error(self.__dict__):
+                names_before = self.__dict__.get("feature_names_in_")  # a warm start checks X's against them
                 X, y, sample_weight, multilabel = self._targets(X, y, sample_weight, reset=True)
                 if multilabel:  # a frozen tree must have the classes np.arange(n_labels) (checked in _initialize)
                     classes = np.arange(y.shape[1])
@@ -224,7 +225,7 @@ class TrainingMixin:
                     )
                 # rows of weight 0 go (their classes stay in classes_, as in scikit-learn's classifiers)
                 X, y, sample_weight = present_rows(X, y, sample_weight, multilabel)
-                warm = self._warm(X, classes, multilabel)
+                warm = self._warm(X, classes, multilabel, names_before)
                 rng = self._rng if warm else seed_rng(self.random_state)
                 # the epoch budget of max_iter="auto" counts rows, for multi-label y too (not (row, label) pairs)
                 n_epochs = resolve_max_iter(self.max_iter, X.shape[0])
@@ -247,10 +248,12 @@ class TrainingMixin:
             raise KeyboardInterrupt
         return self
 
-    def _warm(self, X, classes, multilabel: bool) -> bool:
+    def _warm(self, X, classes, multilabel: bool, names_before=None) -> bool:
         """Whether ``fit`` continues the fitted model (``warm_start``); ValueError if y's classes, its kind
-        (single- or multi-label) or X's number of features are not the fitted ones (a scikit-learn warm start
-        does not change the model's shape; ``partial_fit`` trains on rows of some of the classes)."""
+        (single- or multi-label), X's number of features or, where the fitted model and X both have them, X's
+        feature names (``names_before``: the fitted ``feature_names_in_``) are not the fitted ones (a
+        scikit-learn warm start does not change the model's shape; ``partial_fit`` trains on rows of some of
+        the classes). Reordered columns would otherwise train the fitted weights and tree on other features."""
         if not (self.warm_start and "_coef" in self.__dict__):
             return False
         if self._is_multilabel != multilabel:
@@ -289,6 +292,15 @@ class TrainingMixin:
             raise ValueError(
                 f"warm_start=True continues the fitted model, so X must have its {n_features} features; X has "
                 f"{X.shape[1]}. Set warm_start=False to fit a new model."
+            )
+        names = self.__dict__.get("feature_names_in_")
+        if names_before is not None and names is not None and not np.array_equal(names, names_before):
+            moved = [str(a) for a, b in zip(names_before, names, strict=True) if a != b]
+            raise ValueError(
+                f"warm_start=True continues the fitted model, so X's columns must be its features in the fitted "
+                f"order; X's feature names differ from feature_names_in_ at {len(moved)} column(s), e.g. where "
+                f"{moved[:3]!r} were. Reorder X's columns (X[model.feature_names_in_]) or set warm_start=False "
+                f"to fit a new model."
             )
         return True
 

@@ -163,6 +163,9 @@ def class_means(X, codes, rows, weight, n_classes: int):
 #: of thousands of components holds tall float64 blocks of n_features (or rows) x (k + 10), gigabytes that
 #: no guard counts, for a tree no better (docs/benchmarks.rst: 16-64 components).
 MAX_COMPONENTS = 1024
+#: Upper bound of the tree's iteration counts: far above any use, and an int64 in the fitting kernels (2**63 overflowed
+#: their signature or compiled a uint64 one).
+MAX_ITER = 2**31 - 1
 #: ``temperature`` (and the classifier's ``tree_temperature``) lies in [1 / MAX_TEMPERATURE, MAX_TEMPERATURE]:
 #: beyond, the splits' logits overflow (float32 weights) or the tree is uniform to float precision.
 MAX_TEMPERATURE = 1e6
@@ -222,10 +225,10 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         The projection and the tree are fitted on a random subsample of at most
         this many rows (all rows when N is smaller).
 
-    max_newton_iter : int, default=20
+    max_newton_iter : int in [1, 2**31 - 1], default=20
         Newton iterations per continuous step.
 
-    max_split_iter : int, default=10
+    max_split_iter : int in [1, 2**31 - 1], default=10
         Alternations of continuous and discrete steps per node.
 
     temperature : float in [1e-6, 1e6] or "auto", default="auto"
@@ -314,8 +317,8 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         "alpha": [Interval(Real, 0, None, closed="left")],
         "projection": [StrOptions({"svd", "centroids"})],
         "max_samples": [Interval(Integral, 1, None, closed="left")],
-        "max_newton_iter": [Interval(Integral, 1, None, closed="left")],
-        "max_split_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_newton_iter": [Interval(Integral, 1, MAX_ITER, closed="both")],
+        "max_split_iter": [Interval(Integral, 1, MAX_ITER, closed="both")],
         "temperature": [Interval(Real, 1 / MAX_TEMPERATURE, MAX_TEMPERATURE, closed="both"), StrOptions({"auto"})],
         "random_state": ["random_state"],
         "n_jobs": [*NONZERO_N_JOBS, None],

@@ -102,18 +102,30 @@ def encode_labels(classes: np.ndarray, y: np.ndarray, name: str, fixed_by: str |
 
 
 def unique_labels(y, name: str) -> np.ndarray:
-    """Sorted unique labels of 1-D ``y``; TypeError naming ``name`` if they cannot be sorted (e.g. ["1", 1])."""
+    """Sorted unique labels of 1-D ``y``; TypeError naming ``name`` if they cannot be sorted (e.g. ["1", 1]),
+    ValueError if one is NaN (or None), as scikit-learn's ``partial_fit`` says of its ``classes``."""
     y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(f"{name} must be 1-D; got an array of shape {y.shape}.")
+    if y.dtype.kind == "O" and np.equal(y, None).any():  # before sorting, which None would fail
+        raise ValueError(f"{name} contains NaN or None: a class label must be a value.")
     try:
-        return np.unique(y)
+        labels = np.unique(y)
     except TypeError as exc:
         types = sorted({type(v).__name__ for v in y.ravel()})
         raise TypeError(
             f"{name} mixes label types that cannot be sorted together: {types}. "
             f"Use labels of one type, e.g. all strings or all integers."
         ) from exc
+    if labels.dtype.kind in "fc":
+        missing = bool(np.isnan(labels).any())
+    elif labels.dtype.kind == "O":
+        missing = any(isinstance(v, float) and v != v for v in labels)
+    else:
+        missing = False
+    if missing:
+        raise ValueError(f"{name} contains NaN or None: a class label must be a value.")
+    return labels
 
 
 def canonical_csr(X):

@@ -151,3 +151,68 @@ def test_model_memory_error_is_public_and_both_kinds():
     assert issubclass(skxc.ModelMemoryError, ValueError) and issubclass(skxc.ModelMemoryError, MemoryError)
     with pytest.raises(skxc.ModelMemoryError, match="n_samples"):
         skxc.datasets.make_extreme_classification(n_samples=10**12, n_features=100, n_classes=1000)
+
+
+# ---------------------------------------------------------------- single-label inputs and state (second audit)
+
+
+def _frame_data(n=600, d=6, seed=0):
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    y = (X[:, 0] > 0).astype(int) + 2 * (X[:, 1] > 0)
+    return pd.DataFrame(X, columns=[f"f{i}" for i in range(d)]), y
+
+
+def test_warm_start_refuses_reordered_or_renamed_columns():
+    df, y = _frame_data()
+    clf = AdversarialSoftmaxClassifier(warm_start=True, max_iter=2, random_state=0).fit(df, y)
+    coef, names = np.array(clf.coef_), clf.feature_names_in_.copy()
+    renamed = df.rename(columns={"f0": "g0"})
+    for X in (df[df.columns[::-1]], renamed):
+        with pytest.raises(ValueError, match="X's feature names differ from feature_names_in_"):
+            clf.fit(X, y)
+        np.testing.assert_array_equal(clf.coef_, coef)  # the model as it was
+        np.testing.assert_array_equal(clf.feature_names_in_, names)
+    clf.fit(df, y)  # the same columns continue
+    clf.fit(df.to_numpy(), y)  # no names: positional, as scikit-learn's warm starts
+    cold = AdversarialSoftmaxClassifier(max_iter=1, random_state=0).fit(df, y)
+    cold.fit(df[df.columns[::-1]], y)  # a new fit may have other columns
+    np.testing.assert_array_equal(cold.feature_names_in_, df.columns[::-1])
+
+
+@pytest.mark.parametrize("classes", [[0.0, 1.0, 2.0, 3.0, np.nan], np.array([0, 1, 2, 3, None], dtype=object)])
+def test_nan_or_none_in_classes_is_refused(classes):
+    from skxc import AuxiliaryTree
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(200, 5)), rng.integers(0, 4, 200).astype(float)
+    with pytest.raises(ValueError, match="classes contains NaN or None"):
+        AdversarialSoftmaxClassifier().fit_noise(X, y, classes=classes)
+    with pytest.raises(ValueError, match="classes contains NaN or None"):
+        AuxiliaryTree().fit(X, y, classes=classes)
+
+
+@pytest.mark.parametrize("param", ["max_newton_iter", "max_split_iter"])
+def test_tree_iteration_counts_are_bounded(param):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from skxc import AuxiliaryTree
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(100, 4)), rng.integers(0, 4, 100)
+    with pytest.raises(InvalidParameterError, match=param):
+        AuxiliaryTree(**{param: 2**63}).fit(X, y)
+    AuxiliaryTree(**{param: 2}).fit(X, y)
+
+
+@pytest.mark.parametrize("n_classes", [2, 4, 5, 7])
+def test_predict_top_k_default_k_is_at_most_n_classes(n_classes):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(300, 4)), np.arange(300) % n_classes
+    clf = AdversarialSoftmaxClassifier(max_iter=1, random_state=0).fit(X, y)
+    top = clf.predict_top_k(X[:10])
+    assert top.shape == (10, min(5, n_classes))
+    np.testing.assert_array_equal(top, clf.predict_top_k(X[:10], k=min(5, n_classes)))
+    with pytest.raises(ValueError, match=re.escape(f"k must be an integer in [1, n_classes={n_classes}]")):
+        clf.predict_top_k(X[:10], k=n_classes + 1)  # an explicit k beyond the classes stays an error

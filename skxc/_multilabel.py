@@ -39,7 +39,7 @@ def is_multilabel(y) -> bool:
                 "matrix instead, e.g. sklearn.preprocessing.MultiLabelBinarizer().fit_transform(y)."
             ) from None
     ndim, shape = y.ndim, y.shape
-    return ndim == 2 and shape[1] != 1  # (n, 0): a label matrix without labels, which check_labels names
+    return ndim == 2 and shape[1] != 1  # (n, 0): a label matrix without labels, whose error the caller words
 
 
 def dense_labels(Y) -> np.ndarray:

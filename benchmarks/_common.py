@@ -29,6 +29,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    """argparse type of a duration or amount that must be above 0 (seconds, e.g. ``--timeout``)."""
+    import argparse
+
+    value = float(text)
+    if not value > 0.0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0; got {text}")
+    return value
+
+
 def unit_fraction(text: str) -> float:
     """argparse type of a fraction in (0, 1]."""
     import argparse
@@ -45,14 +55,55 @@ def missing_data_dirs(data, generated=()) -> list[str]:
     return [d for d in data if d.split("@")[0] not in generated and not Path(d.split("@")[0]).is_dir()]
 
 
+def check_data_dirs(parser, data, generated=None) -> None:
+    """``parser.error`` naming the data set directories among ``data`` that do not exist, right after parsing
+    (not once the sets before them have run, or after the work that precedes loading). ``generated``: the
+    names of generated sets, with ``DIR@SPEC`` arguments, as in :func:`missing_data_dirs`; None: plain
+    directories, checked as given."""
+    if generated is None:
+        missing = [str(d) for d in data if not Path(d).is_dir()]
+    else:
+        missing = missing_data_dirs(data, generated)
+    if missing:
+        parser.error(f"no such data set directory: {', '.join(missing)}")
+
+
+def check_out_dir(parser, out: str | os.PathLike) -> None:
+    """``parser.error`` if ``--out`` (the directory the results are written to after the run) cannot be one:
+    checked right after parsing, so that a bad path fails at once rather than after the measurements. Nothing is
+    made: the nearest existing path of ``out`` and its parents must be a writable directory."""
+    path = Path(out)
+    existing = next((q for q in (path, *path.parents) if q.exists()), None)
+    if existing is None:  # a relative path whose parents do not exist either: the working directory's
+        existing = Path.cwd()
+    if not existing.is_dir():
+        parser.error(f"--out {out}: {existing} exists and is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        parser.error(f"--out {out}: {existing} is not writable")
+
+
 def learning_rate_arg(text: str):
     """argparse type of ``--learning-rate``: "auto" or a positive float."""
-    return text if text == "auto" else float(text)
+    import argparse
+
+    if text == "auto":
+        return text
+    value = float(text)
+    if not value > 0.0:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a number > 0; got {text}")
+    return value
 
 
 def n_negatives_arg(text: str):
     """argparse type of ``--n-negatives``: "auto" or a positive integer."""
-    return text if text == "auto" else int(text)
+    import argparse
+
+    if text == "auto":
+        return text
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or an integer >= 1; got {text}")
+    return value
 
 
 def load_split(data_dir: str | os.PathLike, split: str):
@@ -184,13 +235,24 @@ def run_child(
     }
 
 
-def parse_variants(texts) -> dict:
+def parse_variants(texts, parser=None) -> dict:
     """``{NAME: params}`` of ``--variant NAME=JSON`` arguments (params: estimator parameters and/or module
-    constants ``"skxc.<module>.<NAME>"``, see :func:`set_module_constants`)."""
+    constants ``"skxc.<module>.<NAME>"``, see :func:`set_module_constants`). With ``parser``, an argument that
+    is not ``NAME=JSON`` with a JSON object is a ``parser.error`` (called right after parsing, before any run)."""
     variants = {}
     for text in texts:
-        name, _, params = text.partition("=")
-        variants[name] = json.loads(params)
+        name, sep, params = text.partition("=")
+        if parser is None:
+            variants[name] = json.loads(params)
+            continue
+        if not sep or not name:
+            parser.error(f"argument --variant: expected NAME=JSON, got {text!r}")
+        try:
+            variants[name] = json.loads(params)
+        except json.JSONDecodeError as e:
+            parser.error(f"argument --variant: variant {name}: {e}")
+        if not isinstance(variants[name], dict):
+            parser.error(f"argument --variant: variant {name}: JSON must be an object")
     return variants
 
 

@@ -26,8 +26,18 @@ import time
 
 import numpy as np
 
-from benchmarks._common import columns_line, load_split, module_constants, parse_variants, run_record, write_results
-from benchmarks.longtail import materialise
+from benchmarks._common import (
+    check_data_dirs,
+    check_out_dir,
+    columns_line,
+    load_split,
+    module_constants,
+    parse_variants,
+    positive_int,
+    run_record,
+    write_results,
+)
+from benchmarks.longtail import GENERATED_SETS, materialise
 
 BINS = 15
 FACTORS = np.exp(np.linspace(np.log(0.25), np.log(4.0), 41))
@@ -126,9 +136,11 @@ def markdown(result) -> str:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data", nargs="+", help="data set directories in the shared format, or 'generated'")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=positive_int, default=1)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-test-rows", type=int, default=3000, help="test rows scored (n x classes float64 each)")
+    p.add_argument(
+        "--max-test-rows", type=positive_int, default=3000, help="test rows scored (n x classes float64 each)"
+    )
     p.add_argument(
         "--variant", action="append", default=[], metavar="NAME=JSON",
         help='an extra column: estimator parameters and/or module constants, e.g. raw=\'{"skxc._blend.TOP_LABEL": false}\'',
@@ -136,9 +148,11 @@ def main(argv=None):
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--name", default=None)
     a = p.parse_args(argv)
+    check_data_dirs(p, a.data, GENERATED_SETS)
+    check_out_dir(p, a.out)
+    columns = {"defaults": {}, **parse_variants(a.variant, p)}
     from skxc import AdversarialSoftmaxClassifier
 
-    columns = {"defaults": {}, **parse_variants(a.variant)}
     result = run_record("calibration", argv, columns, max_test_rows=a.max_test_rows)
     with tempfile.TemporaryDirectory() as tmp:
         for d in a.data:

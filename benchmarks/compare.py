@@ -41,6 +41,8 @@ import numpy as np
 
 from benchmarks import _common
 from benchmarks._common import (
+    check_data_dirs,
+    check_out_dir,
     evaluate,
     learning_rate_arg,
     load_split,
@@ -336,7 +338,7 @@ def main(argv=None):
     )
     p.add_argument(
         "--skxc-epochs",
-        type=int,
+        type=positive_int,
         default=None,
         help=f"default: the estimator's max_iter ({AdversarialSoftmaxClassifier().max_iter})",
     )
@@ -347,7 +349,9 @@ def main(argv=None):
         help=f"default: the estimator's ({AdversarialSoftmaxClassifier().n_negatives})",
     )
     p.add_argument("--no-curve", action="store_true", help="skip skxc's per-epoch curve (the PNG then has points only)")
-    p.add_argument("--ll-rows", type=int, default=10_000, help="random test rows scored for the log-likelihood")
+    p.add_argument(
+        "--ll-rows", type=positive_int, default=10_000, help="random test rows scored for the log-likelihood"
+    )
     p.add_argument(
         "--seed", type=int, default=0, help="skxc's random_state, fastText's start vectors and the log-likelihood rows"
     )
@@ -359,6 +363,16 @@ def main(argv=None):
     bad = [s for s in args.systems if s not in SYSTEMS]
     if bad:
         p.error(f"unknown system(s) {bad}; choose from {', '.join(SYSTEMS)}")
+    check_data_dirs(p, [args.data_dir])
+    check_out_dir(p, args.out)
+    # skxc's options checked now, not in its child after the peers have run (scikit-learn's parameter constraints)
+    for param in ("epochs", "learning_rate", "alpha", "n_negatives", "tree_alpha"):
+        value = getattr(args, f"skxc_{param}")
+        if value is not None:
+            try:
+                AdversarialSoftmaxClassifier(**{"max_iter" if param == "epochs" else param: value})._validate_params()
+            except (TypeError, ValueError) as exc:
+                p.error(f"argument --skxc-{param.replace('_', '-')}: {exc}")
 
     name = Path(args.data_dir).name
     stem = (

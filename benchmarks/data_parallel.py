@@ -35,15 +35,15 @@ from pathlib import Path
 import numpy as np
 from sklearn.frozen import FrozenEstimator
 
-from benchmarks._common import json_output, load_split, peak_rss_mb
+from benchmarks._common import check_data_dirs, json_output, load_split, peak_rss_mb, positive_int
 from skxc import AdversarialSoftmaxClassifier, AuxiliaryTree
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data")
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--test-rows", type=int, default=20_000)
+    parser.add_argument("--epochs", type=positive_int, default=3)
+    parser.add_argument("--test-rows", type=positive_int, default=20_000)
     parser.add_argument(
         "--out",
         default=str(Path(__file__).parent / "results"),
@@ -52,8 +52,9 @@ def main() -> None:
     parser.add_argument(
         "--name", default=None, help="output file data_parallel_<NAME>.json (default data_parallel.json)"
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     path = json_output(parser, args.out, "data_parallel", args.name)
+    check_data_dirs(parser, [args.data])
     X, y = load_split(args.data, "train")
     Xt, yt = load_split(args.data, "test")
     Xt, yt = Xt[: args.test_rows], yt[: args.test_rows]

@@ -29,8 +29,18 @@ import time
 
 import numpy as np
 
-from benchmarks._common import columns_line, load_split, module_constants, parse_variants, run_record, write_results
-from benchmarks.longtail import materialise
+from benchmarks._common import (
+    check_data_dirs,
+    check_out_dir,
+    columns_line,
+    load_split,
+    module_constants,
+    parse_variants,
+    positive_int,
+    run_record,
+    write_results,
+)
+from benchmarks.longtail import GENERATED_SETS, materialise
 
 
 def curve(X, y, Xt, yt, params, budgets, threads, seed, correct=None):
@@ -146,17 +156,19 @@ def markdown(result) -> str:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data", nargs="+", help="data set directories in the shared format, or 'generated'")
-    p.add_argument("--budgets", type=int, nargs="+", default=[1, 2, 3, 5, 10], help="epoch budgets (max_iter)")
-    p.add_argument("--threads", type=int, default=2, help="n_jobs; 1 reproduces a run exactly")
+    p.add_argument("--budgets", type=positive_int, nargs="+", default=[1, 2, 3, 5, 10], help="epoch budgets (max_iter)")
+    p.add_argument("--threads", type=positive_int, default=2, help="n_jobs; 1 reproduces a run exactly")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seeds", type=int, default=1, help="fit each cell with seeds SEED .. SEED+N-1 (module docstring)")
-    p.add_argument("--max-train-rows", type=int, default=None)
-    p.add_argument("--max-test-rows", type=int, default=None)
+    p.add_argument("--max-train-rows", type=positive_int, default=None)
+    p.add_argument("--max-test-rows", type=positive_int, default=None)
     p.add_argument("--variant", action="append", default=[], metavar="NAME=JSON", help="an extra column")
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--name", default=None)
     a = p.parse_args(argv)
-    columns = {"adversarial": {}, "uniform": {"noise": "uniform"}, **parse_variants(a.variant)}
+    check_data_dirs(p, a.data, GENERATED_SETS)
+    check_out_dir(p, a.out)
+    columns = {"adversarial": {}, "uniform": {"noise": "uniform"}, **parse_variants(a.variant, p)}
     result = run_record("epoch_curves", argv, columns, threads=a.threads)
     if a.seeds < 1:
         p.error("--seeds must be at least 1")

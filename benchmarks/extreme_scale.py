@@ -49,7 +49,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from benchmarks import _common
-from benchmarks._common import load_split, peak_rss_mb, write_json
+from benchmarks._common import check_out_dir, load_split, peak_rss_mb, positive_float, positive_int, write_json
 from benchmarks._peers import napkinxc_top5, own_peak_mib, timed_fit_top5, topk_accuracy
 from benchmarks.longtail import _machine, _pct, _secs, _variant, describe
 
@@ -381,10 +381,10 @@ def main(argv=None):
         Path(argv[1]).with_suffix(".md").write_text(markdown(result))
         return print(markdown(result))
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--n-classes", type=int, default=200_000)
-    p.add_argument("--n-features", type=int, default=135_000)
-    p.add_argument("--n-train", type=int, default=300_000)
-    p.add_argument("--n-test", type=int, default=10_000)
+    p.add_argument("--n-classes", type=positive_int, default=200_000)
+    p.add_argument("--n-features", type=positive_int, default=135_000)
+    p.add_argument("--n-train", type=positive_int, default=300_000)
+    p.add_argument("--n-test", type=positive_int, default=10_000)
     p.add_argument("--nnz", type=float, default=50.0, help="expected non-zeros per row (the generator's nnz_per_row)")
     p.add_argument(
         "--data-params",
@@ -416,9 +416,11 @@ def main(argv=None):
         metavar="NAME=JSON",
         help='an extra skxc run with these constructor parameters, e.g. sparse=\'{"weights": "sparse"}\'',
     )
-    p.add_argument("--threads", type=int, default=2, help="threads for every system")
+    p.add_argument("--threads", type=positive_int, default=2, help="threads for every system")
     p.add_argument("--seed", type=int, default=0, help="random_state of skxc and the tree")
-    p.add_argument("--tree-draws", type=int, default=2, help="negatives drawn per training row in the tree run")
+    p.add_argument(
+        "--tree-draws", type=positive_int, default=2, help="negatives drawn per training row in the tree run"
+    )
     p.add_argument(
         "--profile-tree",
         action="store_true",
@@ -427,7 +429,9 @@ def main(argv=None):
     p.add_argument("--centroid-metric", choices=("cosine", "euclidean"), default="cosine")
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--name", default=None, help="output file suffix: extreme_scale_<name>.json/.md")
-    p.add_argument("--timeout", type=float, default=3600.0, help="seconds per child process before it is killed")
+    p.add_argument(
+        "--timeout", type=positive_float, default=3600.0, help="seconds per child process before it is killed"
+    )
     args = p.parse_args(argv)
     bad = [s for s in args.systems if s not in SYSTEMS]
     if bad:
@@ -435,6 +439,7 @@ def main(argv=None):
     names = [n for n, _ in args.variant]
     if len(set(names)) != len(names):
         p.error("variant names must differ")
+    check_out_dir(p, args.out)
     skxc_systems = {"skxc": {}} if "skxc" in args.systems else {}
     skxc_systems.update({f"skxc[{n}]": params for n, params in args.variant})
     systems = list(args.systems) + [f"skxc[{n}]" for n in names]

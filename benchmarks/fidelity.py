@@ -28,8 +28,18 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from benchmarks._common import learning_rate_arg, load_split, machine, write_json
+from benchmarks._common import (
+    check_data_dirs,
+    check_out_dir,
+    learning_rate_arg,
+    load_split,
+    machine,
+    positive_int,
+    write_json,
+)
 from skxc import AdversarialSoftmaxClassifier
+
+METHODS = ("exact", "logreg", "adversarial", "uniform", "frequency")
 
 
 def load(data_dir, max_train_rows, top_classes, seed):
@@ -111,23 +121,27 @@ def reliability_plot(conf, correct, path, title, n_bins=15):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data_dirs", nargs="+")
-    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--epochs", type=positive_int, default=20)
     p.add_argument("--learning-rate", type=learning_rate_arg, default=AdversarialSoftmaxClassifier().learning_rate)
     p.add_argument("--alpha", type=float, default=AdversarialSoftmaxClassifier().alpha)
-    p.add_argument("--lr-max-iter", type=int, default=300, help="max_iter of LogisticRegression")
-    p.add_argument("--max-train-rows", type=int, default=100_000)
-    p.add_argument("--ptb-top-classes", type=int, default=1000)
-    p.add_argument("--n-jobs", type=int, default=1)
+    p.add_argument("--lr-max-iter", type=positive_int, default=300, help="max_iter of LogisticRegression")
+    p.add_argument("--max-train-rows", type=positive_int, default=100_000)
+    p.add_argument("--ptb-top-classes", type=positive_int, default=1000)
+    p.add_argument("--n-jobs", type=positive_int, default=1)
     p.add_argument(
         "--methods",
         nargs="+",
-        default=["exact", "logreg", "adversarial", "uniform", "frequency"],
+        choices=METHODS,
+        default=list(METHODS),
+        metavar="METHOD",
         help="subset of: exact logreg adversarial uniform frequency",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--name", default="fidelity", help="stem of the output files (NAME.json, NAME.md)")
     args = p.parse_args(argv)
+    check_data_dirs(p, args.data_dirs)
+    check_out_dir(p, args.out)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 

@@ -19,21 +19,32 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._common import evaluate, learning_rate_arg, load_split, machine, write_json
+from benchmarks._common import (
+    check_data_dirs,
+    check_out_dir,
+    evaluate,
+    learning_rate_arg,
+    load_split,
+    machine,
+    positive_int,
+    write_json,
+)
 from skxc import AdversarialSoftmaxClassifier
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data_dir")
-    p.add_argument("--uniform-epochs", type=int, default=30)
-    p.add_argument("--pieces", type=int, default=8)
+    p.add_argument("--uniform-epochs", type=positive_int, default=30)
+    p.add_argument("--pieces", type=positive_int, default=8)
     p.add_argument("--learning-rate", type=learning_rate_arg, default=AdversarialSoftmaxClassifier().learning_rate)
     p.add_argument("--alpha", type=float, default=AdversarialSoftmaxClassifier().alpha)
-    p.add_argument("--test-rows", type=int, default=20_000)
+    p.add_argument("--test-rows", type=positive_int, default=20_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="benchmarks/results")
     args = p.parse_args(argv)
+    check_data_dirs(p, [args.data_dir])
+    check_out_dir(p, args.out)
 
     X, y = load_split(args.data_dir, "train")
     Xt, yt = load_split(args.data_dir, "test")

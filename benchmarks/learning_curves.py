@@ -19,7 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._common import evaluate, learning_rate_arg, load_split, machine, n_negatives_arg, write_json
+from benchmarks._common import (
+    check_data_dirs,
+    check_out_dir,
+    evaluate,
+    learning_rate_arg,
+    load_split,
+    machine,
+    n_negatives_arg,
+    positive_int,
+    write_json,
+)
 from skxc import AdversarialSoftmaxClassifier
 
 
@@ -74,17 +84,24 @@ def plot(records, path, title):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data_dir")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--noise", nargs="+", default=["adversarial", "uniform", "frequency"])
-    p.add_argument("--n-jobs", type=int, default=1)
+    p.add_argument("--epochs", type=positive_int, default=5)
+    p.add_argument(
+        "--noise",
+        nargs="+",
+        choices=("adversarial", "uniform", "frequency"),
+        default=["adversarial", "uniform", "frequency"],
+    )
+    p.add_argument("--n-jobs", type=positive_int, default=1)
     p.add_argument("--learning-rate", type=learning_rate_arg, default=AdversarialSoftmaxClassifier().learning_rate)
     p.add_argument("--alpha", type=float, default=AdversarialSoftmaxClassifier().alpha)
     p.add_argument("--n-negatives", type=n_negatives_arg, default=AdversarialSoftmaxClassifier().n_negatives)
-    p.add_argument("--test-rows", type=int, default=None, help="evaluate on this many test rows (default all)")
-    p.add_argument("--ll-rows", type=int, default=10_000, help="rows used for the log-likelihood")
+    p.add_argument("--test-rows", type=positive_int, default=None, help="evaluate on this many test rows (default all)")
+    p.add_argument("--ll-rows", type=positive_int, default=10_000, help="rows used for the log-likelihood")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="benchmarks/results")
     args = p.parse_args(argv)
+    check_data_dirs(p, [args.data_dir])
+    check_out_dir(p, args.out)
 
     name = Path(args.data_dir).name
     X, y = load_split(args.data_dir, "train")

@@ -69,10 +69,12 @@ import scipy.sparse as sp
 
 from benchmarks import _common
 from benchmarks._common import (
+    check_out_dir,
     load_split,
     machine,
     missing_data_dirs,
     peak_rss_mb,
+    positive_float,
     positive_int,
     set_module_constants,
     write_json,
@@ -561,7 +563,9 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0, help="skxc's random_state")
     p.add_argument("--max-train-rows", type=positive_int, default=None, help="use only the first N training rows")
     p.add_argument("--max-test-rows", type=positive_int, default=None, help="use only the first N test rows")
-    p.add_argument("--timeout", type=float, default=3600.0, help="seconds per child process before it is killed")
+    p.add_argument(
+        "--timeout", type=positive_float, default=3600.0, help="seconds per child process before it is killed"
+    )
     p.add_argument("--logreg-max-classes", type=int, default=2000)
     p.add_argument("--logreg-max-iter", type=int, default=10_000)
     p.add_argument(
@@ -581,6 +585,7 @@ def main(argv=None):
     names = [n for n, _ in args.variant]
     if len(set(names)) != len(names):
         p.error("variant names must differ")
+    check_out_dir(p, args.out)
 
     skxc_systems = {"skxc": {}, "skxc-uniform": {"noise": "uniform"}}
     skxc_systems = {k: v for k, v in skxc_systems.items() if k in args.systems}

@@ -91,7 +91,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 
-from benchmarks._common import machine, write_json  # noqa: E402
+from benchmarks._common import check_data_dirs, check_out_dir, machine, positive_int, write_json  # noqa: E402
 from benchmarks._peers import REPEAT_SECONDS, napkinxc_top5, timed_fit_top5  # noqa: E402
 from skxc import AdversarialSoftmaxClassifier  # noqa: E402
 from skxc.metrics import ndcg_at_k, precision_at_k, propensity, psp_at_k  # noqa: E402
@@ -341,7 +341,7 @@ def main(argv=None) -> None:
     )
     ap.add_argument(
         "--repeats",
-        type=int,
+        type=positive_int,
         default=1,
         help="fit skxc and napkinXC up to N times each and report the median fit seconds (fewer fits once they "
         f"total {REPEAT_SECONDS:.0f} s; fastText fits once)",
@@ -357,6 +357,8 @@ def main(argv=None) -> None:
             ok = False
         if not ok:
             ap.error(f"unknown system {s!r}; choose from {', '.join(SYSTEMS)} (fastText ones with :key=value)")
+    check_data_dirs(ap, [Path(args.data_root) / name for name in args.datasets])
+    check_out_dir(ap, args.out)
     stem = Path(args.out) / ("multilabel" + (f"_{args.name}" if args.name else ""))
 
     if any(s.split(":")[0] == "skxc" for s in args.systems):  # compile skxc's kernels outside the timed fits

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._common import json_output
+from benchmarks._common import check_data_dirs, json_output
 
 RESULTS = Path(__file__).parent / "results"
 GRID = {"alpha": [1e-3, 1e-2], "n_negatives": [1, 2]}
@@ -279,7 +279,7 @@ SECTIONS = {
 }
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", choices=sorted(SECTIONS), default=list(SECTIONS))
     parser.add_argument(
@@ -287,8 +287,10 @@ def main() -> None:
     )
     parser.add_argument("--name", default=None, help="output file scaling_<NAME>.json (default scaling.json)")
     parser.add_argument("--frozen-data", help="also run the frozen section on this data set (e.g. ptb-nextword)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     path = json_output(parser, args.out, "scaling", args.name)
+    if args.frozen_data:
+        check_data_dirs(parser, [args.frozen_data])
     try:
         results = json.loads(path.read_text()) if path.exists() else {}
     except (OSError, ValueError) as exc:

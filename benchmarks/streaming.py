@@ -27,9 +27,10 @@ import time
 import numpy as np
 
 from benchmarks._common import (
+    check_data_dirs,
+    check_out_dir,
     columns_line,
     load_split,
-    missing_data_dirs,
     module_constants,
     parse_variants,
     positive_int,
@@ -122,11 +123,10 @@ def main(argv=None):
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--name", default=None)
     a = p.parse_args(argv)
-    missing = missing_data_dirs(a.data, GENERATED_SETS)
-    if missing:
-        p.error(f"no such data set directory: {', '.join(missing)}")
+    check_data_dirs(p, a.data, GENERATED_SETS)
+    check_out_dir(p, a.out)
     a.passes = sorted(set(a.passes))
-    columns = {"skxc": {}, **parse_variants(a.variant)}
+    columns = {"skxc": {}, **parse_variants(a.variant, p)}
     result = run_record(
         "streaming",
         argv,

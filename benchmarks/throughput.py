@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._common import load_split, machine, write_json
+from benchmarks._common import check_data_dirs, check_out_dir, load_split, machine, positive_int, write_json
 
 _SMALL_FIT = (
     "import time; t0 = time.perf_counter(); "
@@ -108,15 +108,30 @@ def sampler_rate(n_classes_list, n_rows=20_000, k=16, draws=20, seed=0) -> list:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data_dir")
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--n-jobs", type=int, default=2)
-    p.add_argument("--noise", nargs="+", default=["uniform", "frequency", "adversarial"])
-    p.add_argument("--sampler-classes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
-    p.add_argument("--n-negatives", type=int, default=1, help="negatives per positive (1: the paper's setting)")
-    p.add_argument("--adagrad", nargs="+", default=["factored", "full"], help="Adagrad states to measure")
+    p.add_argument("--epochs", type=positive_int, default=3)
+    p.add_argument("--n-jobs", type=positive_int, default=2)
+    p.add_argument(
+        "--noise",
+        nargs="+",
+        choices=("uniform", "frequency", "adversarial"),
+        default=["uniform", "frequency", "adversarial"],
+    )
+    p.add_argument("--sampler-classes", type=positive_int, nargs="+", default=[1_000, 10_000, 100_000])
+    p.add_argument(
+        "--n-negatives", type=positive_int, default=1, help="negatives per positive (1: the paper's setting)"
+    )
+    p.add_argument(
+        "--adagrad",
+        nargs="+",
+        choices=("auto", "factored", "full"),
+        default=["factored", "full"],
+        help="Adagrad states to measure",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="benchmarks/results")
     args = p.parse_args(argv)
+    check_data_dirs(p, [args.data_dir])
+    check_out_dir(p, args.out)
 
     record = {"machine": machine(), "args": vars(args)}
     record["cold_start"] = cs = cold_start()

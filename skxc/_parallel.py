@@ -174,6 +174,11 @@ def settle(futures: list) -> None:
     futures.clear()
 
 
+class InterruptedBeforeTraining(KeyboardInterrupt):
+    """Ctrl-C while training was being set up (Adagrad state, weight table, schedule): no step has run, so the
+    caller may restore the estimator as it was before the call (``fit`` does)."""
+
+
 class StopRequest:
     """Set by :func:`deferred_interrupt` when Ctrl-C (SIGINT) arrives; read at piece boundaries."""
 

@@ -45,7 +45,7 @@ from ._multilabel import (
     shared_by_row,
 )
 from ._noise import check_feature_names, classes_fixed_by, frozen_classes, not_in
-from ._parallel import deferred_interrupt, n_threads, one_blas_thread, seed_rng, settle
+from ._parallel import InterruptedBeforeTraining, deferred_interrupt, n_threads, one_blas_thread, seed_rng, settle
 from ._predict import log_noise_of
 from ._solver import Rows, check_finite_model, run_epochs
 from ._start import (
@@ -208,6 +208,7 @@ class TrainingMixin:
 
     def _fit_model(self, X, y, sample_weight):
         prepared = []  # the blend's held-out scores, computed while the tree is fitted
+        before = dict(self.__dict__)  # restored by a Ctrl-C before training starts (also while it is set up)
         try:
             # validation sets n_features_in_: an error or Ctrl-C before training restores every attribute
             # (a first fit leaves none), also during the blend's pilot
@@ -238,7 +239,12 @@ class TrainingMixin:
         if threshold == "auto":
             threshold = AUTO_WEIGHT_THRESHOLD if has_sparse_weights(self.__dict__) else 0.0
         # sparse weights: the weights that pruning would drop also go whenever the table would grow
-        self._train(rows, n_epochs, val, truncate=threshold if TRUNCATE_WHILE_TRAINING else 0.0)
+        try:
+            self._train(rows, n_epochs, val, truncate=threshold if TRUNCATE_WHILE_TRAINING else 0.0)
+        except InterruptedBeforeTraining:  # no step ran: the estimator as it was before the call
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise KeyboardInterrupt from None
         with deferred_interrupt() as stop:  # after training, a Ctrl-C waits for the blend and the pruning
             if blend is not None:
                 self._add_blend(X, rows, *blend)
@@ -460,15 +466,11 @@ class TrainingMixin:
         for name in [name for name in self.__dict__ if name not in keep]:
             del self.__dict__[name]
 
-    def _train_model(self, rows: Rows, n_epochs: int, val=None, check_convergence=True, keep_table=False,
-                     truncate=0.0):  # fmt: skip
-        """Run up to ``n_epochs`` epochs on ``rows``; ``val`` = (X, codes) of held-out rows for early stopping.
-
-        Sparse weights train in a hash table: built from coef_ (or the table kept by the previous
-        ``partial_fit``); ``keep_table`` keeps it for the next call, coef_ then being built on demand.
-        ``truncate`` > 0: whenever the table would grow, the weights below ``truncate`` times their class's
-        largest |w| are dropped first (``HashedWeights.reserve``; ``fit`` passes its pruning threshold).
-        """
+    def _training_setup(self, rows: Rows, n_epochs: int, val, check_convergence: bool, truncate: float):
+        """:meth:`_train_model`'s state before its first step: ``(model, table, state, params, schedule, validate,
+        progress, rows)`` (the weights or their hash table, the table or None, the Adagrad state, the kernels'
+        parameters and schedule, the early-stopping scorer or None, the progress record, the rows with the
+        negatives' insert mask)."""
         self._convert_adagrad()
         self._adagrad_state = state = self._adagrad_state.writeable()  # read-only after joblib.load(mmap_mode="r")
         self.intercept_ = writeable(self.intercept_)
@@ -505,6 +507,27 @@ class TrainingMixin:
 
         progress = Progress(self.n_iter_, self.t_, self.loss_curve_, self.epoch_seconds_, self.hardness_curve_,
                             self.validation_scores_, model, self.intercept_, state)  # fmt: skip
+        return model, table, state, params, schedule, validate, progress, rows
+
+    def _train_model(self, rows: Rows, n_epochs: int, val=None, check_convergence=True, keep_table=False,
+                     truncate=0.0):  # fmt: skip
+        """Run up to ``n_epochs`` epochs on ``rows``; ``val`` = (X, codes) of held-out rows for early stopping.
+
+        Sparse weights train in a hash table: built from coef_ (or the table kept by the previous
+        ``partial_fit``); ``keep_table`` keeps it for the next call, coef_ then being built on demand.
+        ``truncate`` > 0: whenever the table would grow, the weights below ``truncate`` times their class's
+        largest |w| are dropped first (``HashedWeights.reserve``; ``fit`` passes its pruning threshold).
+        """
+        # a Ctrl-C while training is set up (seconds for a large weight table) waits for the setup's end, then
+        # raises InterruptedBeforeTraining: no step has run (fit restores the estimator as it was)
+        try:
+            with deferred_interrupt() as setup_stop:
+                setup = self._training_setup(rows, n_epochs, val, check_convergence, truncate)
+        except KeyboardInterrupt:  # a second Ctrl-C, raised at once: still before the first step
+            raise InterruptedBeforeTraining from None
+        if setup_stop.requested:
+            raise InterruptedBeforeTraining
+        model, table, state, params, schedule, validate, progress, rows = setup
         try:
             start_score = None
             # a Ctrl-C from here stops training at its next piece boundary (none yet while the start is scored)

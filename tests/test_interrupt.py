@@ -227,3 +227,43 @@ def test_ctrl_c_while_early_stopping_scores_the_start_stops_at_the_first_boundar
     start = AdversarialSoftmaxClassifier(**{**params, "max_iter": 1, "learning_rate": 1e-30}).fit(X, y)
     assert np.all(np.isfinite(clf.coef_)) and clf.score(X, y) > 0.05
     np.testing.assert_allclose(clf.coef_, start.coef_, rtol=0, atol=1e-6)  # the untrained start
+
+
+@pytest.mark.parametrize("signals", [1, 2])
+@pytest.mark.parametrize("fitted", [False, True])
+def test_ctrl_c_while_training_is_set_up_restores_the_estimator(monkeypatch, data, signals, fitted):
+    """Stop 41: a Ctrl-C after the start was built but before training's own handler (the weight table, the
+    Adagrad state and the schedule being set up: seconds with 10**5 classes) left a half-built model that
+    looked fitted (the start, no blend, n_iter_ 0, no interrupted_). Now the setup finishes, and fit raises
+    KeyboardInterrupt with the estimator as it was before the call; a second Ctrl-C too."""
+    import skxc._training as training
+
+    X, y = data
+    clf = AdversarialSoftmaxClassifier(max_iter=2, random_state=0, n_components=4, centroid_blend=0)
+    if fitted:
+        clf.fit(X, y)
+    before = copy.deepcopy(clf.__dict__)
+    coef = np.array(clf.coef_) if fitted else None
+    real = training.training_model
+
+    def interrupted(*args, **kwargs):
+        for _ in range(signals):
+            signal.raise_signal(signal.SIGINT)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "training_model", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y)
+    monkeypatch.undo()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert set(clf.__dict__) == set(before)
+    for name, value in before.items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(clf.__dict__[name], value)
+        elif np.isscalar(value):
+            assert clf.__dict__[name] == value, name
+    if fitted:
+        np.testing.assert_array_equal(clf.coef_, coef)
+        assert clf.predict_proba(X[:5]).shape == (5, 20)
+    else:
+        assert not hasattr(clf, "n_iter_") and not hasattr(clf, "tree_")

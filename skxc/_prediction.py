@@ -207,7 +207,10 @@ class PredictionMixin:
         return_scores : bool, default=False
             Also return their probabilities: the entries of
             :meth:`predict_proba`, bit for bit (computed over all classes in
-            row blocks, never the full n x C matrix).
+            row blocks, never the full n x C matrix). Each row's normaliser
+            sums over all classes, so this costs about what ``predict_proba``
+            costs per row, several times the top k alone, which can skip most
+            classes.
 
         Returns
         -------

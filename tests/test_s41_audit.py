@@ -216,3 +216,26 @@ def test_predict_top_k_default_k_is_at_most_n_classes(n_classes):
     np.testing.assert_array_equal(top, clf.predict_top_k(X[:10], k=min(5, n_classes)))
     with pytest.raises(ValueError, match=re.escape(f"k must be an integer in [1, n_classes={n_classes}]")):
         clf.predict_top_k(X[:10], k=n_classes + 1)  # an explicit k beyond the classes stays an error
+
+
+def test_blend_warns_about_classes_without_rows():
+    """A frozen tree's classes that y lacks have no centroid: the blended model gives them almost no
+    probability (64 nats on their test rows in the audit's case); fit says so and how to avoid it."""
+    from sklearn.frozen import FrozenEstimator
+
+    from skxc import AuxiliaryTree
+    from skxc.datasets import make_hierarchical_classification
+
+    X, y = make_hierarchical_classification(n_samples=3000, n_features=16, n_classes=120, random_state=3)
+    tree = AuxiliaryTree(random_state=0, n_components=8).fit(X, y)
+    some = y < 100
+    with pytest.warns(UserWarning, match="20 of the 120 classes have no training rows") as record:
+        clf = AdversarialSoftmaxClassifier(noise=FrozenEstimator(tree), random_state=0, centroid_blend=64.0)
+        clf.fit(X[some], y[some])
+    assert record[0].filename == __file__  # points at the caller's fit
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        AdversarialSoftmaxClassifier(noise=FrozenEstimator(tree), random_state=0, centroid_blend=0.0).fit(
+            X[some], y[some]
+        )
+        AdversarialSoftmaxClassifier(random_state=0, centroid_blend=64.0, max_iter=1).fit(X, y)  # every class

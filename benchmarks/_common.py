@@ -18,6 +18,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import logsumexp
 
+#: The sampling noise distributions a ``--noise`` option may name (the estimator's ``noise`` strings).
+NOISES = ("adversarial", "uniform", "frequency")
+
 
 def positive_int(text: str) -> int:
     """argparse type of a count that must be at least 1 (threads, rows, batches, passes, repeats)."""

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._common import (
+    NOISES,
     check_data_dirs,
     check_out_dir,
     evaluate,
@@ -88,8 +89,8 @@ def main(argv=None):
     p.add_argument(
         "--noise",
         nargs="+",
-        choices=("adversarial", "uniform", "frequency"),
-        default=["adversarial", "uniform", "frequency"],
+        choices=NOISES,
+        default=list(NOISES),
     )
     p.add_argument("--n-jobs", type=positive_int, default=1)
     p.add_argument("--learning-rate", type=learning_rate_arg, default=AdversarialSoftmaxClassifier().learning_rate)

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
-from benchmarks._common import check_data_dirs, check_out_dir, load_split, machine, positive_int, write_json
+from benchmarks._common import NOISES, check_data_dirs, check_out_dir, load_split, machine, positive_int, write_json
 from skxc._config import NJIT
 
 LINE = 64  # bytes per cache line
@@ -611,9 +611,7 @@ def main(argv=None):
     p.add_argument("data_dir")
     p.add_argument("--rows", type=positive_int, default=None, help="first N training rows only (default: all)")
     p.add_argument("--n-jobs", type=positive_int, nargs="+", default=[1, 2])
-    p.add_argument(
-        "--noise", nargs="+", choices=("adversarial", "uniform", "frequency"), default=["uniform", "adversarial"]
-    )
+    p.add_argument("--noise", nargs="+", choices=NOISES, default=["uniform", "adversarial"])
     p.add_argument("--out", default="benchmarks/results")
     args = p.parse_args(argv)
     check_data_dirs(p, [args.data_dir])

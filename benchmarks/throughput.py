@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._common import check_data_dirs, check_out_dir, load_split, machine, positive_int, write_json
+from benchmarks._common import NOISES, check_data_dirs, check_out_dir, load_split, machine, positive_int, write_json
 
 _SMALL_FIT = (
     "import time; t0 = time.perf_counter(); "
@@ -113,7 +113,7 @@ def main(argv=None):
     p.add_argument(
         "--noise",
         nargs="+",
-        choices=("uniform", "frequency", "adversarial"),
+        choices=NOISES,
         default=["uniform", "frequency", "adversarial"],
     )
     p.add_argument("--sampler-classes", type=positive_int, nargs="+", default=[1_000, 10_000, 100_000])

@@ -138,7 +138,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
 
     validation_fraction : float in (0, 1), default=0.1
         Fraction of rows held out when ``early_stopping`` is True
-        (multi-label: of the rows with labels, which alone are held out).
+        (multi-label: of the rows with labels, which alone are held out),
+        drawn uniformly among the rows of positive ``sample_weight``; the
+        validation accuracy weighs them by it.
 
     shuffle : bool, default=True
         Visit the rows in a fresh random order each epoch.

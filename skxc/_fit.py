@@ -24,7 +24,7 @@ from ._noise import frozen_tree
 from ._parallel import child_seed, in_background, n_threads, settle
 from ._predict import log_noise_of
 from ._solver import Rows, Schedule, SGDParams, auto_learning_rate
-from ._start import calibration_split, centroid_start, held_out_rows, start_centre
+from ._start import calibration_split, centroid_start, equal_weights, held_out_rows, start_centre
 from ._state import AdagradState, BestEpoch, touched_zeros
 from ._tree import AuxiliaryTree
 from ._validation import check_model_memory, kernel_rows, mostly_dense
@@ -426,9 +426,10 @@ def with_shared_offset(rows: Rows, shared_coef: np.ndarray) -> Rows:
 
 def holdout(X, y, codes, sample_weight, fraction: float, rng, multilabel: bool):
     """Early stopping's split: ``(X, y, codes, sample_weight, val)`` of the training rows, ``val`` =
-    (X, codes) of the held-out rows, or (X, Y) with their label indicator rows when ``multilabel``.
-    Rows of unequal weights are held out in proportion to them (``skxc._start.held_out_rows``): the
-    validation accuracy, a plain mean over the held-out rows, then estimates the weighted one.
+    (X, codes, weight) of the held-out rows, or (X, Y, weight) with their label indicator rows when
+    ``multilabel``; ``weight`` their sample weights, None where all rows weigh the same. The rows of
+    positive weight are held out uniformly, as scikit-learn's ``SGDClassifier`` does, and the validation
+    score weighs them (:func:`top1_score`), so the training rows keep the weights' proportions.
     Multi-label: rows without labels (which give no example) count as rows of weight 0, never held out, so
     the validation precision@1 is over rows with labels and the training rows keep every label."""
     row_weight = sample_weight
@@ -447,17 +448,22 @@ def holdout(X, y, codes, sample_weight, fraction: float, rng, multilabel: bool):
         else:
             of = f"the {n_rows} of positive sample_weight"
         raise ValueError(f"validation_fraction={fraction} leaves no training rows out of {of}.")
-    train_idx, val_idx = held_out_rows(X.shape[0], n_val, rng, row_weight)
+    train_idx, val_idx = held_out_rows(X.shape[0], n_val, rng, row_weight, by_weight=False)
+    val_weight = np.asarray(row_weight, dtype=np.float64)[val_idx] if row_weight is not None else None
+    if equal_weights(val_weight):  # a plain mean, as before stop 41
+        val_weight = None
     if multilabel:  # validation P@1 against the held-out rows' label sets
-        return X[train_idx], y[train_idx], codes, sample_weight[train_idx], (X[val_idx], y[val_idx])
-    return X[train_idx], y, codes[train_idx], sample_weight[train_idx], (X[val_idx], codes[val_idx])
+        return X[train_idx], y[train_idx], codes, sample_weight[train_idx], (X[val_idx], y[val_idx], val_weight)
+    return X[train_idx], y, codes[train_idx], sample_weight[train_idx], (X[val_idx], codes[val_idx], val_weight)
 
 
-def top1_score(top: np.ndarray, truth) -> float:
-    """Accuracy of the top-1 codes ``top`` against codes, or precision@1 against a CSR indicator."""
-    if sp.issparse(truth):  # multi-label: precision@1
-        return float(np.mean(hits_at_1(truth, top)))
-    return float(np.mean(top == truth))
+def top1_score(top: np.ndarray, truth, weight=None) -> float:
+    """Accuracy of the top-1 codes ``top`` against codes, or precision@1 against a CSR indicator; weighted
+    by ``weight`` (None: a plain mean)."""
+    hits = hits_at_1(truth, top) if sp.issparse(truth) else (top == truth)  # multi-label: precision@1
+    if weight is None:
+        return float(np.mean(hits))
+    return float(np.average(hits, weights=weight))
 
 
 class Progress:

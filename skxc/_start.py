@@ -83,14 +83,14 @@ def calibration_split(n_samples: int, rng: np.random.Generator, sample_weight=No
     (per row), the fraction is of the rows of positive weight, drawn as
     :func:`held_out_rows` draws them.
     """
-    n_rows = n_samples if _equal_weights(sample_weight) else int(np.count_nonzero(np.asarray(sample_weight) > 0))
+    n_rows = n_samples if equal_weights(sample_weight) else int(np.count_nonzero(np.asarray(sample_weight) > 0))
     n_held = min(MAX_CALIBRATION_ROWS, int(CALIBRATION_FRACTION * n_rows))
     if n_held < MIN_CALIBRATION_ROWS:
         return None, None
     return held_out_rows(n_samples, n_held, rng, sample_weight)
 
 
-def _equal_weights(sample_weight) -> bool:
+def equal_weights(sample_weight) -> bool:
     """Whether ``sample_weight`` (or None) gives every row the same positive weight."""
     if sample_weight is None:
         return True
@@ -98,22 +98,27 @@ def _equal_weights(sample_weight) -> bool:
     return w.size == 0 or bool(w[0] > 0 and np.all(w == w[0]))
 
 
-def held_out_rows(n_samples: int, n_held: int, rng: np.random.Generator, sample_weight=None):
+def held_out_rows(n_samples: int, n_held: int, rng: np.random.Generator, sample_weight=None, by_weight=True):
     """``(kept_rows, held_rows)``, both sorted: ``n_held`` of ``n_samples`` rows held out at random.
 
-    The held-out rows score the choices made on them (the tree's temperature, the centroid start, the
-    blend, early stopping) by plain means over rows. So that those means estimate the weighted ones, rows
-    of unequal ``sample_weight`` are held out with probabilities proportional to their weights, without
-    replacement (a row of weight 0 never, as a row absent from X; a row of weight 2 about as often as
-    a row given twice); with equal weights (or None), uniformly. ``n_held`` must not exceed the rows of
+    The calibration split's held-out rows score the choices made on them (the tree's temperature, the
+    centroid start, the blend) by plain means over rows. So that those means estimate the weighted ones,
+    with ``by_weight`` rows of unequal ``sample_weight`` are held out with probabilities proportional to
+    their weights, without replacement (a row of weight 0 never, as a row absent from X; a row of weight 2
+    about as often as a row given twice). Without ``by_weight`` (early stopping, whose score weighs the
+    held-out rows) the rows of positive weight are held out uniformly, so that the rows kept for training
+    keep the weights' proportions (held out by weight, heavy rows left training far more often than their
+    share). With equal weights (or None), uniformly either way. ``n_held`` must not exceed the rows of
     positive weight.
     """
-    if _equal_weights(sample_weight):
+    if equal_weights(sample_weight):
         perm = rng.permutation(n_samples)
         return np.sort(perm[n_held:]), np.sort(perm[:n_held])
     w = np.asarray(sample_weight, dtype=np.float64)
     positive = np.flatnonzero(w > 0)
-    held = np.sort(rng.choice(positive, size=n_held, replace=False, p=w[positive] / w[positive].sum()))
+    # rows of weight 0 aside, equal weights draw as by weight (the same draws as before stop 41)
+    p = w[positive] / w[positive].sum() if by_weight or equal_weights(w[positive]) else None
+    held = np.sort(rng.choice(positive, size=n_held, replace=False, p=p))
     kept = np.ones(n_samples, dtype=bool)
     kept[held] = False
     return np.flatnonzero(kept), held

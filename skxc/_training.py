@@ -517,12 +517,12 @@ class TrainingMixin:
         )  # fmt: skip
         validate = None
         if val is not None:
-            val_inputs, val_truth = self._kernel_inputs(val[0]), val[1]  # converted once, scored every epoch
+            val_inputs, val_truth, val_weight = self._kernel_inputs(val[0]), val[1], val[2]  # converted once
 
             def validate():
                 if table is not None:
                     self.__dict__["_coef"] = None  # coef_ from the table as it is now
-                return top1_score(self._top_k_codes(val_inputs, 1)[0][:, 0], val_truth)
+                return top1_score(self._top_k_codes(val_inputs, 1)[0][:, 0], val_truth, val_weight)
 
         progress = Progress(self.n_iter_, self.t_, self.loss_curve_, self.epoch_seconds_, self.hardness_curve_,
                             self.validation_scores_, model, self.intercept_, state)  # fmt: skip

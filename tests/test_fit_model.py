@@ -93,8 +93,8 @@ def test_holdout_and_top1_score():
     X = np.arange(40, dtype=np.float64).reshape(20, 2)
     codes = np.arange(20) % 3
     w = np.ones(20)
-    Xt, y, ct, wt, (Xv, cv) = holdout(X, None, codes, w, 0.25, np.random.default_rng(0), False)
-    assert Xt.shape[0] == 15 and Xv.shape[0] == 5 and ct.shape == wt.shape == (15,) and y is None
+    Xt, y, ct, wt, (Xv, cv, wv) = holdout(X, None, codes, w, 0.25, np.random.default_rng(0), False)
+    assert Xt.shape[0] == 15 and Xv.shape[0] == 5 and ct.shape == wt.shape == (15,) and y is None and wv is None
     assert sorted(np.r_[Xt[:, 0], Xv[:, 0]].tolist()) == X[:, 0].tolist()
     np.testing.assert_array_equal(cv, codes[(Xv[:, 0] // 2).astype(int)])
     with pytest.raises(ValueError, match="leaves no training rows"):
@@ -102,3 +102,5 @@ def test_holdout_and_top1_score():
     assert top1_score(np.array([0, 1, 2, 0]), np.array([0, 1, 0, 0])) == 0.75
     Y = sp.csr_matrix(np.array([[1, 1, 0], [0, 0, 1]]))
     assert top1_score(np.array([1, 0]), Y) == 0.5
+    assert top1_score(np.array([0, 1, 2, 0]), np.array([0, 1, 0, 0]), np.array([1.0, 1.0, 6.0, 2.0])) == 0.4
+    assert top1_score(np.array([1, 0]), Y, np.array([3.0, 1.0])) == 0.75

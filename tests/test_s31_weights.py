@@ -54,8 +54,9 @@ def test_early_stopping_never_validates_on_rows_of_weight_zero():
     X = np.arange(40, dtype=np.float64)[:, None]
     codes = np.arange(40) % 2
     weight = np.r_[np.zeros(20), np.ones(20)]
-    _, _, _, w_train, (X_val, _) = holdout(X, codes, codes, weight, 0.25, np.random.default_rng(0), False)
+    _, _, _, w_train, (X_val, _, w_val) = holdout(X, codes, codes, weight, 0.25, np.random.default_rng(0), False)
     assert X_val.shape[0] == 5 and np.all(X_val[:, 0] >= 20)  # a quarter of the 20 that count
+    assert w_val is None  # equal weights: a plain mean
     assert w_train.sum() == 15
     with pytest.raises(ValueError, match="out of the 2 of positive sample_weight"):
         holdout(X, codes, codes, np.r_[np.zeros(38), np.ones(2)], 0.75, np.random.default_rng(0), False)

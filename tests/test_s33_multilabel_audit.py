@@ -111,7 +111,7 @@ def test_early_stopping_holds_out_rows_with_labels(data):
     Yc = sp.csr_matrix(Ye)
     w = np.ones(1200, dtype=np.float32)
     for seed in range(3):
-        _, Y_train, _, _, (_, Y_val) = fit_module.holdout(X, Yc, None, w, 0.1, np.random.default_rng(seed), True)
+        _, Y_train, _, _, (_, Y_val, _) = fit_module.holdout(X, Yc, None, w, 0.1, np.random.default_rng(seed), True)
         n_labelled = int(Ye.any(axis=1).sum())
         assert Y_val.shape[0] == round(0.1 * n_labelled)
         assert np.diff(Y_val.indptr).min() > 0

@@ -239,3 +239,39 @@ def test_blend_warns_about_classes_without_rows():
             X[some], y[some]
         )
         AdversarialSoftmaxClassifier(random_state=0, centroid_blend=64.0, max_iter=1).fit(X, y)  # every class
+
+
+def test_early_stopping_holds_out_rows_uniformly_and_weighs_its_score():
+    """Stop 41: early stopping held rows out with probabilities proportional to their weights, so heavy rows
+    left training far more than their share (classes of weight 5: their predicted mass 0.226 / 0.168 at
+    validation_fraction 0.1 / 0.3 against 0.248 / 0.255 with the rows repeated 5 times; scratch s41/qa7).
+    Now the rows of positive weight are held out uniformly and the validation score weighs them."""
+    from skxc._fit import holdout
+    from skxc._start import held_out_rows
+
+    weight = np.r_[np.zeros(200), np.ones(400), np.full(400, 3.0)]
+    counts = np.zeros(weight.size)
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        kept, held = held_out_rows(weight.size, 40, rng, weight, by_weight=False)
+        counts[held] += 1
+    assert counts[:200].sum() == 0  # weight 0: never
+    light, heavy = counts[200:600].mean(), counts[600:].mean()
+    assert light == pytest.approx(15.0, rel=0.06) and heavy == pytest.approx(15.0, rel=0.06)  # 40 / 800 x 300
+    X = np.arange(1000, dtype=np.float64)[:, None]
+    codes = np.arange(1000) % 4
+    *_, (X_val, _, w_val) = holdout(X, codes, codes, weight, 0.1, np.random.default_rng(0), False)
+    np.testing.assert_array_equal(w_val, weight[X_val[:, 0].astype(int)])
+    # weighted as the same rows repeated
+    from skxc.datasets import make_hierarchical_classification
+
+    Xh, yh = make_hierarchical_classification(n_samples=6000, n_features=16, n_classes=20, random_state=0)
+    heavy_rows = yh < 3
+    w = np.where(heavy_rows, 5.0, 1.0)
+    Xr, yr = np.vstack([Xh, np.repeat(Xh[heavy_rows], 4, axis=0)]), np.r_[yh, np.repeat(yh[heavy_rows], 4)]
+    params = dict(early_stopping=True, validation_fraction=0.3, random_state=0, centroid_blend=0, max_iter=5)
+    weighted = AdversarialSoftmaxClassifier(**params).fit(Xh, yh, sample_weight=w)
+    repeated = AdversarialSoftmaxClassifier(**params).fit(Xr, yr)
+    mass_w = weighted.predict_proba(Xh[:2000])[:, :3].sum(axis=1).mean()
+    mass_r = repeated.predict_proba(Xh[:2000])[:, :3].sum(axis=1).mean()
+    assert mass_w == pytest.approx(mass_r, abs=0.03)

@@ -238,6 +238,34 @@ def run_child(
     }
 
 
+def variant_error(params: dict) -> str | None:
+    """Why a variant's ``params`` would fail in its run, or None: a module constant ``"skxc.<module>.<NAME>"``
+    that does not exist, a key that is no parameter of ``AdversarialSoftmaxClassifier``, or a value its
+    parameter constraints refuse (checked when the arguments are read, not in the run's child process)."""
+    from skxc import AdversarialSoftmaxClassifier
+
+    estimator_params = {}
+    for key, value in params.items():
+        if key.startswith("skxc."):
+            module_name, _, name = key.rpartition(".")
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError:
+                return f"key {key!r}: no module {module_name}"
+            if not hasattr(module, name):
+                return f"key {key!r}: {module_name} has no {name}"
+        else:
+            estimator_params[key] = value
+    unknown = sorted(set(estimator_params) - set(AdversarialSoftmaxClassifier().get_params()))
+    if unknown:
+        return f"{unknown} are no parameters of AdversarialSoftmaxClassifier (nor skxc.<module>.<NAME> constants)"
+    try:
+        AdversarialSoftmaxClassifier(**estimator_params)._validate_params()
+    except (TypeError, ValueError) as exc:
+        return str(exc)
+    return None
+
+
 def parse_variants(texts, parser=None) -> dict:
     """``{NAME: params}`` of ``--variant NAME=JSON`` arguments (params: estimator parameters and/or module
     constants ``"skxc.<module>.<NAME>"``, see :func:`set_module_constants`). With ``parser``, an argument that
@@ -256,6 +284,9 @@ def parse_variants(texts, parser=None) -> dict:
             parser.error(f"argument --variant: variant {name}: {e}")
         if not isinstance(variants[name], dict):
             parser.error(f"argument --variant: variant {name}: JSON must be an object")
+        error = variant_error(variants[name])
+        if error:
+            parser.error(f"argument --variant: variant {name}: {error}")
     return variants
 
 

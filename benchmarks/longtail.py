@@ -77,6 +77,7 @@ from benchmarks._common import (
     positive_float,
     positive_int,
     set_module_constants,
+    variant_error,
     write_json,
 )
 from benchmarks._peers import (
@@ -516,6 +517,9 @@ def _variant(text):
         raise argparse.ArgumentTypeError(f"variant {name}: {e}") from e
     if not isinstance(params, dict):
         raise argparse.ArgumentTypeError(f"variant {name}: JSON must be an object")
+    error = variant_error(params)
+    if error:
+        raise argparse.ArgumentTypeError(f"variant {name}: {error}")
     return name, params
 
 

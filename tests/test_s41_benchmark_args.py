@@ -131,6 +131,12 @@ def test_check_out_dir_makes_nothing(tmp_path):
         (streaming, ["--variant", "x={bad"], "argument --variant: variant x: Expecting property name"),
         (streaming, ["--variant", "x"], "argument --variant: expected NAME=JSON, got 'x'"),
         (calibration, ["--variant", "x=[1]"], "argument --variant: variant x: JSON must be an object"),
+        # a variant's keys and values, checked before its run (they failed in its child, after the others)
+        (streaming, ["--variant", 'x={"nosuch": 1}'], "variant x: ['nosuch'] are no parameters"),
+        (calibration, ["--variant", 'x={"max_iter": 0}'], "variant x: The 'max_iter' parameter"),
+        (epoch_curves, ["--variant", 'x={"skxc._blend.NOPE": 1}'], "key 'skxc._blend.NOPE': skxc._blend has no NOPE"),
+        (longtail, ["--variant", 'x={"nosuch": 1}'], "variant x: ['nosuch'] are no parameters"),
+        (longtail, ["--variant", 'x={"alpha": -1}'], "variant x: The 'alpha' parameter"),
     ],
 )
 def test_bad_values_stop_before_any_run(module, extra, message, tmp_path, capsys):

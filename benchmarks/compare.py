@@ -50,6 +50,7 @@ from benchmarks._common import (
     n_negatives_arg,
     peak_rss_mb,
     positive_int,
+    variant_error,
     write_json,
 )
 from benchmarks._peers import own_peak_mib, skxc_fit_record
@@ -368,11 +369,9 @@ def main(argv=None):
     # skxc's options checked now, not in its child after the peers have run (scikit-learn's parameter constraints)
     for param in ("epochs", "learning_rate", "alpha", "n_negatives", "tree_alpha"):
         value = getattr(args, f"skxc_{param}")
-        if value is not None:
-            try:
-                AdversarialSoftmaxClassifier(**{"max_iter" if param == "epochs" else param: value})._validate_params()
-            except (TypeError, ValueError) as exc:
-                p.error(f"argument --skxc-{param.replace('_', '-')}: {exc}")
+        error = None if value is None else variant_error({"max_iter" if param == "epochs" else param: value})
+        if error:
+            p.error(f"argument --skxc-{param.replace('_', '-')}: {error}")
 
     name = Path(args.data_dir).name
     stem = (

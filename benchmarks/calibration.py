@@ -37,7 +37,7 @@ from benchmarks._common import (
     run_record,
     write_results,
 )
-from benchmarks.longtail import GENERATED_SETS, materialise
+from benchmarks.longtail import GENERATED_SETS, check_specs, materialise
 
 BINS = 15
 FACTORS = np.exp(np.linspace(np.log(0.25), np.log(4.0), 41))
@@ -149,6 +149,7 @@ def main(argv=None):
     p.add_argument("--name", default=None)
     a = p.parse_args(argv)
     check_data_dirs(p, a.data, GENERATED_SETS)
+    check_specs(p, a.data)
     check_out_dir(p, a.out)
     columns = {"defaults": {}, **parse_variants(a.variant, p)}
     from skxc import AdversarialSoftmaxClassifier

@@ -40,7 +40,7 @@ from benchmarks._common import (
     run_record,
     write_results,
 )
-from benchmarks.longtail import GENERATED_SETS, materialise
+from benchmarks.longtail import GENERATED_SETS, check_specs, materialise
 
 
 def curve(X, y, Xt, yt, params, budgets, threads, seed, correct=None):
@@ -167,6 +167,7 @@ def main(argv=None):
     p.add_argument("--name", default=None)
     a = p.parse_args(argv)
     check_data_dirs(p, a.data, GENERATED_SETS)
+    check_specs(p, a.data)
     check_out_dir(p, a.out)
     columns = {"adversarial": {}, "uniform": {"noise": "uniform"}, **parse_variants(a.variant, p)}
     result = run_record("epoch_curves", argv, columns, threads=a.threads)

@@ -52,6 +52,7 @@ from benchmarks import _common
 from benchmarks._common import check_out_dir, load_split, peak_rss_mb, positive_float, positive_int, write_json
 from benchmarks._peers import napkinxc_top5, own_peak_mib, timed_fit_top5, topk_accuracy
 from benchmarks.longtail import _machine, _pct, _secs, _variant, describe
+from skxc._extreme_data import check_parameters
 
 SYSTEMS = ("tree", "skxc", "centroid", "napkinxc-plt")
 _CHILD = "--_child"
@@ -454,6 +455,10 @@ def main(argv=None):
         **args.data_params,
         "random_state": args.data_seed,
     }
+    try:  # the generator's own checks (ranges, relations, memory), before any child starts
+        check_parameters(**generator)
+    except (TypeError, ValueError) as error:
+        p.error(f"--n-*/--nnz/--data-params: {error}")
     result = {
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python -m benchmarks.extreme_scale " + " ".join(shlex.quote(a) for a in argv),

@@ -319,6 +319,45 @@ def write_lsa(data_dir, n_components: int, out_dir, name: str) -> Path:
     return d
 
 
+def spec_options(data_dir: str) -> dict[str, int]:
+    """The options of a data set argument ``DIR@SPEC`` as positive ints ({} for a plain directory or a generated
+    set); ValueError naming the argument for a key other than ``min_rows``, ``top``, ``rows``, ``bag`` and
+    ``lsa``, a value that is not a positive integer, or a filter other than ``min_rows=K`` or ``top=K``
+    (optionally with ``rows=N``) beside ``bag`` / ``lsa``. Checked before anything runs (:func:`check_specs`)."""
+    if data_dir in GENERATED_SETS or "@" not in data_dir:
+        return {}
+    spec = data_dir.rsplit("@", 1)[1]
+    opts = {}
+    for item in spec.split(","):
+        key, _, value = item.partition("=")
+        if key not in {"min_rows", "top", "rows", "bag", "lsa"}:
+            raise ValueError(
+                f"{data_dir!r}: unknown option {key!r}; expected min_rows, top, rows, bag or lsa (module docstring)"
+            )
+        if key in opts:
+            raise ValueError(f"{data_dir!r}: option {key!r} given twice")
+        try:
+            opts[key] = int(value)
+        except ValueError:
+            opts[key] = 0
+        if opts[key] < 1:
+            raise ValueError(f"{data_dir!r}: {key} must be a positive integer; got {value!r}")
+    rest = {k for k in opts if k not in ("bag", "lsa")}
+    if rest and (not rest <= {"min_rows", "top", "rows"} or ("min_rows" in rest) == ("top" in rest)):
+        raise ValueError(f"{data_dir!r}: expected DIR@min_rows=K or DIR@top=K, optionally with ,rows=N")
+    return opts
+
+
+def check_specs(parser, data) -> None:
+    """``parser.error`` for the first data set argument among ``data`` whose ``@`` options :func:`spec_options`
+    refuses: right after parsing, not once the sets before it have run."""
+    for d in data:
+        try:
+            spec_options(d)
+        except ValueError as error:
+            parser.error(str(error))
+
+
 def materialise(data_dir: str, tmp) -> tuple[Path, str]:
     """``(directory, name)`` of a data set argument: a directory as is; ``generated``, ``generated-many``,
     ``DIR@min_rows=K`` / ``DIR@top=K[,rows=N]``, ``DIR@bag=K[,top=T[,rows=N]]`` and ``DIR@[min_rows=K,]lsa=K`` written to
@@ -326,22 +365,19 @@ def materialise(data_dir: str, tmp) -> tuple[Path, str]:
     if data_dir in GENERATED_SETS:
         return write_generated(tmp, data_dir), data_dir
     if "@" in data_dir:
-        source, spec = data_dir.rsplit("@", 1)
-        opts = dict(item.partition("=")[::2] for item in spec.split(","))
+        source = data_dir.rsplit("@", 1)[0]
+        opts = spec_options(data_dir)
         if "lsa" in opts:  # the rest of the spec first (or the directory as is), then its embeddings
-            n_components = int(opts.pop("lsa"))
+            n_components = opts.pop("lsa")
             rest = f"{source}@{','.join(f'{k}={v}' for k, v in opts.items())}" if opts else source
             path, name = materialise(rest, tmp)
             name = f"{name}{',' if opts else '@'}lsa={n_components}"
             return write_lsa(path, n_components, tmp, name), name
         if "bag" in opts:  # the bag first (it needs the rows in text order), then the rest of the spec
-            path = write_bag(Path(source).resolve(), int(opts.pop("bag")), tmp)
+            path = write_bag(Path(source).resolve(), opts.pop("bag"), tmp)
             if not opts:
                 return path, path.name
             return materialise(f"{path}@{','.join(f'{k}={v}' for k, v in opts.items())}", tmp)
-        if not set(opts) <= {"min_rows", "top", "rows"} or ("min_rows" in opts) == ("top" in opts):
-            raise ValueError(f"{data_dir!r}: expected DIR@min_rows=K or DIR@top=K, optionally with ,rows=N")
-        opts = {k: int(v) for k, v in opts.items()}
         path = write_frequent(Path(source).resolve(), opts.get("min_rows"), tmp, opts.get("top"), opts.get("rows"))
         return path, path.name
     return Path(data_dir).resolve(), Path(data_dir).name
@@ -586,6 +622,7 @@ def main(argv=None):
     missing = missing_data_dirs(args.data_dirs, GENERATED_SETS)
     if missing:
         p.error(f"no such data set directory: {', '.join(missing)}")
+    check_specs(p, args.data_dirs)
     names = [n for n, _ in args.variant]
     if len(set(names)) != len(names):
         p.error("variant names must differ")

@@ -38,7 +38,7 @@ from benchmarks._common import (
     unit_fraction,
     write_results,
 )
-from benchmarks.longtail import GENERATED_SETS, materialise
+from benchmarks.longtail import GENERATED_SETS, check_specs, materialise
 
 
 def _top1(clf, Xt, yt) -> float:
@@ -124,6 +124,7 @@ def main(argv=None):
     p.add_argument("--name", default=None)
     a = p.parse_args(argv)
     check_data_dirs(p, a.data, GENERATED_SETS)
+    check_specs(p, a.data)
     check_out_dir(p, a.out)
     a.passes = sorted(set(a.passes))
     columns = {"skxc": {}, **parse_variants(a.variant, p)}

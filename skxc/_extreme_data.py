@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, InvalidParameterError, validate_params
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    validate_parameter_constraints,
+    validate_params,
+)
 
 from ._validation import check_output_memory
 
@@ -43,24 +49,83 @@ def _check_memory(n_samples: int, n_features: int, n_classes: int, nnz_per_row: 
     )  # fmt: skip
 
 
-@validate_params(
-    {
-        "n_samples": [Interval(Integral, 1, None, closed="left")],
-        "n_features": [Interval(Integral, 2, _MAX_INT32, closed="both")],
-        "n_classes": [Interval(Integral, 2, None, closed="left")],
-        "nnz_per_row": [Interval(Real, 1, None, closed="left")],
-        "class_imbalance": [Interval(Real, 0, None, closed="left")],
-        "n_groups": [Interval(Integral, 1, _MAX_INT32, closed="both"), None],
-        "signature_size": [Interval(Integral, 1, None, closed="left")],
-        "group_signature_size": [Interval(Integral, 1, None, closed="left")],
-        "class_signal": [Interval(Real, 0, 1, closed="both")],
-        "group_signal": [Interval(Real, 0, 1, closed="both")],
-        "background_exponent": [Interval(Real, 0, None, closed="left")],
-        "tfidf": ["boolean"],
-        "random_state": ["random_state"],
-    },
-    prefer_skip_nested_validation=True,
-)
+def _checked(
+    n_samples,
+    n_features,
+    n_classes,
+    nnz_per_row,
+    n_groups,
+    signature_size,
+    group_signature_size,
+    class_signal,
+    group_signal,
+) -> int:
+    """make_extreme_classification's checks beyond the parameter constraints (bools, the parameters' relations,
+    the memory its data would take); the number of groups (``n_groups``, its default resolved)."""
+    for name, value in (
+        ("n_samples", n_samples),
+        ("n_features", n_features),
+        ("n_classes", n_classes),
+        ("n_groups", n_groups),
+        ("signature_size", signature_size),
+        ("group_signature_size", group_signature_size),
+    ):
+        if isinstance(value, bool):  # a bool is an Integral for Python
+            raise InvalidParameterError(f"The {name!r} parameter must be an int, not a bool; got {value!r}.")
+    if class_signal + group_signal > 1.0 + 1e-12:  # (0.7 + 0.3 may round above 1)
+        raise ValueError(
+            f"class_signal + group_signal must be at most 1; got class_signal={class_signal!r} "
+            f"and group_signal={group_signal!r} (sum {class_signal + group_signal!r})."
+        )
+    if n_groups is None:
+        n_groups = max(1, int(round(np.sqrt(n_classes))))
+    elif n_groups > n_classes:
+        raise ValueError(f"n_groups must be at most n_classes={n_classes}; got n_groups={n_groups!r}.")
+    for name, value in (("signature_size", signature_size), ("group_signature_size", group_signature_size)):
+        if value > n_features:
+            raise ValueError(f"{name} must be at most n_features={n_features}; got {name}={value!r}.")
+    _check_memory(n_samples, n_features, n_classes, nnz_per_row, signature_size)
+    return n_groups
+
+
+def check_parameters(**params) -> None:
+    """Run every check of :func:`make_extreme_classification` on its keyword arguments ``params`` (the others at
+    their defaults) without generating anything: the same InvalidParameterError / ValueError /
+    ModelMemoryError (benchmarks check their arguments with it before they start), TypeError for an
+    unknown name."""
+    signature = inspect.signature(make_extreme_classification)
+    unknown = sorted(set(params) - set(signature.parameters))
+    if unknown:
+        raise TypeError(f"make_extreme_classification() got unexpected keyword argument(s) {unknown}")
+    bound = signature.bind(**params)
+    bound.apply_defaults()
+    full = dict(bound.arguments)
+    validate_parameter_constraints(_PARAMETER_CONSTRAINTS, full, caller_name="make_extreme_classification")
+    _checked(
+        full["n_samples"], full["n_features"], full["n_classes"], full["nnz_per_row"], full["n_groups"],
+        full["signature_size"], full["group_signature_size"], full["class_signal"], full["group_signal"],
+    )  # fmt: skip
+
+
+#: make_extreme_classification's parameter constraints (scikit-learn's ``validate_params``).
+_PARAMETER_CONSTRAINTS = {
+    "n_samples": [Interval(Integral, 1, None, closed="left")],
+    "n_features": [Interval(Integral, 2, _MAX_INT32, closed="both")],
+    "n_classes": [Interval(Integral, 2, None, closed="left")],
+    "nnz_per_row": [Interval(Real, 1, None, closed="left")],
+    "class_imbalance": [Interval(Real, 0, None, closed="left")],
+    "n_groups": [Interval(Integral, 1, _MAX_INT32, closed="both"), None],
+    "signature_size": [Interval(Integral, 1, None, closed="left")],
+    "group_signature_size": [Interval(Integral, 1, None, closed="left")],
+    "class_signal": [Interval(Real, 0, 1, closed="both")],
+    "group_signal": [Interval(Real, 0, 1, closed="both")],
+    "background_exponent": [Interval(Real, 0, None, closed="left")],
+    "tfidf": ["boolean"],
+    "random_state": ["random_state"],
+}
+
+
+@validate_params(_PARAMETER_CONSTRAINTS, prefer_skip_nested_validation=True)
 def make_extreme_classification(
     n_samples: int = 10_000,
     n_features: int = 20_000,
@@ -197,29 +262,8 @@ def make_extreme_classification(
     >>> round(float(X.multiply(X).sum(axis=1).mean()), 4)  # rows have unit L2 norm
     1.0
     """
-    for name, value in (
-        ("n_samples", n_samples),
-        ("n_features", n_features),
-        ("n_classes", n_classes),
-        ("n_groups", n_groups),
-        ("signature_size", signature_size),
-        ("group_signature_size", group_signature_size),
-    ):
-        if isinstance(value, bool):  # a bool is an Integral for Python
-            raise InvalidParameterError(f"The {name!r} parameter must be an int, not a bool; got {value!r}.")
-    if class_signal + group_signal > 1.0 + 1e-12:  # (0.7 + 0.3 may round above 1)
-        raise ValueError(
-            f"class_signal + group_signal must be at most 1; got class_signal={class_signal!r} "
-            f"and group_signal={group_signal!r} (sum {class_signal + group_signal!r})."
-        )
-    if n_groups is None:
-        n_groups = max(1, int(round(np.sqrt(n_classes))))
-    elif n_groups > n_classes:
-        raise ValueError(f"n_groups must be at most n_classes={n_classes}; got n_groups={n_groups!r}.")
-    for name, value in (("signature_size", signature_size), ("group_signature_size", group_signature_size)):
-        if value > n_features:
-            raise ValueError(f"{name} must be at most n_features={n_features}; got {name}={value!r}.")
-    _check_memory(n_samples, n_features, n_classes, nnz_per_row, signature_size)
+    n_groups = _checked(n_samples, n_features, n_classes, nnz_per_row, n_groups, signature_size,
+                        group_signature_size, class_signal, group_signal)  # fmt: skip
     rng = np.random.default_rng(check_random_state(random_state).randint(np.iinfo(np.int32).max))
     background_share = max(0.0, 1.0 - class_signal - group_signal)
 

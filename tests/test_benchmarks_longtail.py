@@ -57,9 +57,11 @@ def test_top_classes_and_first_rows(tmp_path):
     np.testing.assert_array_equal(sp.load_npz(out / "X_test.npz").toarray(), Xt.toarray()[np.ix_([0, 2], [0, 1, 2])])
     out, _ = materialise(f"{src}@min_rows=2", tmp_path / "out2")  # the same as write_frequent(src, 2)
     np.testing.assert_array_equal(np.load(out / "y_train.npy"), [0, 0, 0, 2, 2])
-    for bad in ("@minrows=2", "@min_rows=2,top=1", "@rows=3"):
+    for bad in ("@min_rows=2,top=1", "@rows=3"):
         with pytest.raises(ValueError, match="expected DIR@min_rows=K or DIR@top=K"):
             materialise(f"{src}{bad}", tmp_path / "out3")
+    with pytest.raises(ValueError, match="unknown option 'minrows'"):
+        materialise(f"{src}@minrows=2", tmp_path / "out3")
 
 
 def test_bag_of_earlier_words_for_a_next_word_set(tmp_path):

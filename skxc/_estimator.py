@@ -265,7 +265,11 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         classes; with more, ``n_jobs > 1`` is not (updates race).
 
     verbose : int >= 0, default=0
-        Print one line per epoch when > 0, and progress within an epoch when >= 2.
+        When > 0, ``fit`` prints the tree's fitting time, the settings the
+        "auto" pilots chose (``centroid_blend="auto"``) and their time, one
+        line per epoch and, at the end, where its time went (tree, automatic
+        settings, training, blend and pruning, other); >= 2 adds progress
+        within an epoch. ``partial_fit`` prints its epoch line.
 
     warm_start : bool, default=False
         Reuse the previous fit's tree and coefficients as the starting point

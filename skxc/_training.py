@@ -10,6 +10,7 @@ public methods, with their documentation, are in ``_estimator.py``.
 
 from __future__ import annotations
 
+import time
 import warnings
 from contextlib import nullcontext
 from dataclasses import replace
@@ -224,6 +225,8 @@ class TrainingMixin:
             return self._fit_model(X, y, sample_weight)
 
     def _fit_model(self, X, y, sample_weight):
+        t_fit = time.perf_counter()
+        self._choice_seconds = 0.0  # the automatic settings' pilots (``_fit_start``), for verbose's summary
         prepared = []  # the blend's held-out scores, computed while the tree is fitted
         before = dict(self.__dict__)  # restored by a Ctrl-C before training starts (also while it is set up)
         try:
@@ -256,20 +259,39 @@ class TrainingMixin:
         if threshold == "auto":
             threshold = AUTO_WEIGHT_THRESHOLD if has_sparse_weights(self.__dict__) else 0.0
         # sparse weights: the weights that pruning would drop also go whenever the table would grow
+        t_train = time.perf_counter()
         try:
             self._train(rows, n_epochs, val, truncate=threshold if TRUNCATE_WHILE_TRAINING else 0.0)
         except InterruptedBeforeTraining:  # no step ran: the estimator as it was before the call
             self.__dict__.clear()
             self.__dict__.update(before)
             raise KeyboardInterrupt from None
+        t_after = time.perf_counter()
         with deferred_interrupt() as stop:  # after training, a Ctrl-C waits for the blend and the pruning
             if blend is not None:
                 self._add_blend(X, rows, *blend)
             if threshold > 0:
                 self._prune(threshold)
+        if self.verbose:
+            now = time.perf_counter()
+            self._print_fit_summary(now - t_fit, t_after - t_train, now - t_after, warm)
         if stop.requested:  # the model is whole: the call ends here
             raise KeyboardInterrupt
         return self
+
+    def _print_fit_summary(self, total: float, training: float, after: float, warm: bool) -> None:
+        """verbose: where ``fit``'s ``total`` seconds went: the tree, the automatic settings' pilots, the
+        training (its set-up and epochs), the blend and pruning after it (``after``), and the rest (validation,
+        the start, the kernel rows)."""
+        parts = [
+            ("tree", 0.0 if warm else self.tree_fit_seconds_),
+            ("automatic settings", self._choice_seconds),
+            ("training", training),
+            ("blend and pruning", after),
+        ]
+        rest = max(0.0, total - sum(seconds for _, seconds in parts))
+        shown = "".join(f"{name} {seconds:.2f} s, " for name, seconds in parts if seconds >= 0.005)
+        print(f"Fit in {total:.2f} s: {shown}other {rest:.2f} s", flush=True)
 
     def _warm(self, X, classes, multilabel: bool, names_before=None) -> bool:
         """Whether ``fit`` continues the fitted model (``warm_start``); ValueError if y's classes, its kind
@@ -336,9 +358,12 @@ class TrainingMixin:
         # the blend is chosen before training, so that the pilot's memory is freed before the model's grows
         blend = None
         if not warm:
+            t0 = time.perf_counter()
             blend = chosen_for(self, X, rows, split, rng, n_epochs, prepared)
+            self._choice_seconds = time.perf_counter() - t0
         if blend is not None:
             beta, temperature, tree, lr_factor, top_map, weighting = blend
+            flatter = tree is not self.tree_ and tree.n_components_ > 0  # the pilots chose the flatter tree
             if weighting == "rows" and self.label_weighting_ == "pairs":  # the pilots chose "rows" (multi-label)
                 counts = np.diff(rows.label_indptr)
                 weight = shared_by_row(rows.sample_weight, rows.example_row, counts, self.label_cardinality_)
@@ -347,12 +372,23 @@ class TrainingMixin:
                 tree = budget_tree(tree, n_epochs)  # max_iter is the budget (with early stopping, a cap)
             if tree is not self.tree_ and tree.n_components_ == 0:  # the pilots chose uniform noise
                 rows = self._uniform_restart(X, rows, split, tree)
-            elif tree is not self.tree_:  # the pilots chose the flatter tree
+            elif tree is not self.tree_:  # the pilots chose the flatter tree (or the budget's temperature)
                 self.tree_ = tree  # same projection: only each example's log p_n changes
                 Z = np.ascontiguousarray(rows.Z[rows.example_row]) if multilabel else rows.Z
                 rows = replace(rows, log_noise=log_noise_of(Z, rows.codes, tree.arrays, n_threads(self.n_jobs)))
             self._auto_learning_rate *= lr_factor  # the pilots' choice for learning_rate="auto" (1 or smaller)
             blend = beta, temperature, top_map
+            if self.verbose and self.centroid_blend == "auto":
+                chosen = [f"centroid_blend {beta:g}", f"temperature {temperature:.3g}"]
+                if self.noise_ == "uniform" and self.noise == "adversarial":
+                    chosen.append("uniform noise (its pilot won)")
+                elif flatter:
+                    chosen.append("the tree at half its temperature (its pilot won)")
+                if lr_factor != 1.0:
+                    chosen.append(f"learning rate x{lr_factor:g}")
+                if weighting is not None:
+                    chosen.append(f"label_weighting {self.label_weighting_!r}")
+                print(f"Automatic settings: {', '.join(chosen)}; chosen in {self._choice_seconds:.2f} s", flush=True)
         return X, val, rows, split, blend
 
     def _uniform_restart(self, X, rows: Rows, split, tree) -> Rows:

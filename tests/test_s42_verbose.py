@@ -1,0 +1,68 @@
+"""Stop 42: ``verbose`` says where ``fit``'s time goes. Before, a fit printed the tree's line and one line per
+epoch, and the automatic settings' pilots (often most of a small fit), the training set-up, the blend and the
+pruning ran with nothing printed (at 10^6 classes about 105 of 190 s)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from skxc import AdversarialSoftmaxClassifier
+from skxc.datasets import make_hierarchical_classification
+
+SUMMARY = re.compile(r"^Fit in ([0-9.]+) s: (.*)other ([0-9.]+) s$")
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_hierarchical_classification(n_samples=3000, n_features=16, n_classes=150, random_state=0)
+
+
+def _parts(line):
+    match = SUMMARY.match(line)
+    assert match, line
+    total, body, other = match.groups()
+    parts = dict(re.findall(r"([a-z ]+) ([0-9.]+) s, ", body))
+    return float(total), {k: float(v) for k, v in parts.items()}, float(other)
+
+
+def test_fit_prints_the_automatic_settings_and_a_summary(data, capsys):
+    X, y = data
+    clf = AdversarialSoftmaxClassifier(random_state=0, max_iter=3, verbose=1).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Noise model 'adversarial'")
+    auto = [line for line in lines if line.startswith("Automatic settings: ")]
+    assert len(auto) == 1
+    assert f"centroid_blend {clf.centroid_blend_:g}" in auto[0]
+    assert f"temperature {clf.score_temperature_:.3g}" in auto[0]
+    assert sum(line.startswith("-- Epoch ") for line in lines) == clf.n_iter_ == 3
+    total, parts, other = _parts(lines[-1])
+    assert set(parts) <= {"tree", "automatic settings", "training", "blend and pruning"}
+    assert {"tree", "training"} <= set(parts)
+    # the parts and "other" add up to the total (each printed to 0.01 s)
+    assert abs(sum(parts.values()) + other - total) <= 0.01 * (len(parts) + 2)
+    assert parts["tree"] == pytest.approx(clf.tree_fit_seconds_, abs=0.006)
+
+
+def test_warm_start_summary_has_no_tree_or_pilots(data, capsys):
+    X, y = data
+    clf = AdversarialSoftmaxClassifier(random_state=0, max_iter=2, warm_start=True).fit(X, y)
+    clf.set_params(verbose=1).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert not any(line.startswith(("Noise model", "Automatic settings")) for line in lines)
+    _, parts, _ = _parts(lines[-1])
+    assert "tree" not in parts and "automatic settings" not in parts and "training" in parts
+
+
+def test_a_fixed_blend_prints_no_choice_and_verbose_changes_nothing(data, capsys):
+    X, y = data
+    quiet = AdversarialSoftmaxClassifier(random_state=0, max_iter=2, centroid_blend=4.0, n_jobs=1).fit(X, y)
+    assert capsys.readouterr().out == ""
+    loud = AdversarialSoftmaxClassifier(random_state=0, max_iter=2, centroid_blend=4.0, n_jobs=1, verbose=2)
+    loud.fit(X, y)
+    out = capsys.readouterr().out
+    assert "Automatic settings" not in out and "Fit in " in out
+    np.testing.assert_array_equal(quiet.coef_, loud.coef_)
+    np.testing.assert_array_equal(quiet.predict_proba(X[:50]), loud.predict_proba(X[:50]))

@@ -78,10 +78,12 @@ def fan_out(fn: Callable[[T], R], items: Iterable[T], n_threads: int) -> list[R]
     n = min(int(n_threads), len(items))
     if n <= 1:
         return [fn(item) for item in items]
-    futures = [_pool(n).submit(fn, item) for item in items]
+    stop = StopRequest()
+    futures = [_pool(n).submit(_under, stop, fn, item) for item in items]
     try:
         return [future.result() for future in futures]
     except BaseException:
+        stop.cancel()  # training running in the items ends at its next piece boundary
         for future in futures:
             future.cancel()
         wait(futures)
@@ -126,19 +128,21 @@ def fan_out_pipelined(first: Callable[[T], R], then: Callable[[T, R], object], i
     lock = threading.Lock()
     seconds: list[Future | None] = [None] * len(items)
     stopped = [False]
+    stop = StopRequest()
 
     def run_first(i):
         result = first(items[i])
         with lock:
             if not stopped[0]:
-                seconds[i] = pool.submit(then, items[i], result)
+                seconds[i] = pool.submit(_under, stop, then, items[i], result)
 
-    firsts = [pool.submit(run_first, i) for i in range(len(items))]
+    firsts = [pool.submit(_under, stop, run_first, i) for i in range(len(items))]
     try:
         for future in firsts:
             future.result()
         return [future.result() for future in seconds]
     except BaseException:
+        stop.cancel()  # training running in the calls ends at its next piece boundary
         with lock:
             stopped[0] = True
         queued = firsts + [future for future in seconds if future is not None]
@@ -160,16 +164,24 @@ def child_seed(rng: np.random.Generator) -> int:
 
 def in_background(fn: Callable[..., R], *args, lane: int = 0) -> Future:
     """Start ``fn(*args)`` on a background thread now (the calling thread's own, reused: tasks of earlier
-    calls on the same ``lane`` still running go first); ``.result()`` of the returned future waits for it."""
-    return _pool(1, lane).submit(fn, *args)
+    calls on the same ``lane`` still running go first); ``.result()`` of the returned future waits for it.
+    Training that ``fn`` runs stops at its next piece boundary once :func:`settle` is called on the future."""
+    stop = StopRequest()
+    future = _pool(1, lane).submit(_under, stop, fn, *args)
+    future.skxc_stop = stop
+    return future
 
 
 def settle(futures: list) -> None:
-    """Cancel the tasks of ``futures`` (started by :func:`in_background`) not started yet, wait for the running
-    ones to end and empty the list (their results, or errors, are dropped): nothing keeps running, or holding
-    memory, after the call that started them has returned or raised."""
+    """Cancel the tasks of ``futures`` (started by :func:`in_background`) not started yet, stop the training
+    of the running ones at its next piece boundary, wait for them to end and empty the list (their results,
+    or errors, are dropped): nothing keeps running, or holding memory, after the call that started them has
+    returned or raised."""
     for future in futures:
         future.cancel()
+        stop = getattr(future, "skxc_stop", None)
+        if stop is not None:
+            stop.cancel()
     wait(futures)
     futures.clear()
 
@@ -180,10 +192,36 @@ class InterruptedBeforeTraining(KeyboardInterrupt):
 
 
 class StopRequest:
-    """Set by :func:`deferred_interrupt` when Ctrl-C (SIGINT) arrives; read at piece boundaries."""
+    """Set by :func:`deferred_interrupt` when Ctrl-C (SIGINT) arrives, or by the thread that fanned work out
+    (:func:`fan_out`, :func:`fan_out_pipelined`, :func:`settle`) when it stops waiting for it; read at
+    piece boundaries."""
 
     def __init__(self):
         self.requested = False
+        #: set with ``requested`` by the thread that stopped waiting for the task (not a Ctrl-C of its own):
+        #: the task's result is dropped, so training stops without a TrainingInterruptedWarning
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """Stop the task's training at its next piece boundary, quietly (the waiting thread drops its result)."""
+        self.cancelled = True
+        self.requested = True
+
+
+#: The StopRequest of the fanned-out task a pool thread runs (:func:`_under`): :func:`deferred_interrupt`
+#: yields it there, so that a pilot fitted on a pool thread stops at its next piece boundary when the thread
+#: that waits for it is interrupted, rather than running to its end.
+_task_stop = threading.local()
+
+
+def _under(stop: StopRequest, fn: Callable[..., R], *args) -> R:
+    """``fn(*args)`` with ``stop`` as this thread's task StopRequest (restored after: pool threads are reused)."""
+    previous = getattr(_task_stop, "stop", None)
+    _task_stop.stop = stop
+    try:
+        return fn(*args)
+    finally:
+        _task_stop.stop = previous
 
 
 @contextmanager
@@ -193,14 +231,16 @@ def deferred_interrupt():
     In the main thread, SIGINT sets ``requested`` instead of raising
     KeyboardInterrupt in the middle of a step's bookkeeping; a second SIGINT
     raises KeyboardInterrupt at once. The previous handler is restored on exit.
-    Elsewhere (a worker thread, where signal handlers cannot be set), or
-    when SIGINT is ignored (``signal.SIG_IGN``), it changes nothing and
-    ``requested`` stays False.
+    In a worker thread (where signal handlers cannot be set) it yields the
+    StopRequest of the task that :func:`fan_out`, :func:`fan_out_pipelined` or
+    :func:`in_background` runs there, which the waiting thread sets when it
+    stops waiting (Ctrl-C there, or :func:`settle`), else one that stays unset;
+    when SIGINT is ignored (``signal.SIG_IGN``) it changes nothing.
     """
-    stop = StopRequest()
     if threading.current_thread() is not threading.main_thread():
-        yield stop
+        yield getattr(_task_stop, "stop", None) or StopRequest()  # set when the waiting thread stops waiting
         return
+    stop = StopRequest()
     previous = signal.getsignal(signal.SIGINT)
     if previous is signal.SIG_IGN:  # the caller ignores Ctrl-C: so does training
         yield stop

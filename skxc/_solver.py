@@ -340,6 +340,8 @@ def run_epochs(
         if stats.interrupted:
             if interrupted is not None:
                 interrupted(stats)
+            if stop.cancelled:  # a task whose caller stopped waiting for it (skxc._parallel): nobody to tell
+                return
             warn_user(
                 f"Training interrupted (Ctrl-C) after {stats.n_examples:,} of {order.shape[0]:,} rows of an "
                 "epoch; the model is consistent and usable as it stands (n_iter_ counts complete epochs, "

@@ -226,7 +226,7 @@ class TrainingMixin:
 
     def _fit_model(self, X, y, sample_weight):
         t_fit = time.perf_counter()
-        self._choice_seconds = 0.0  # the automatic settings' pilots (``_fit_start``), for verbose's summary
+        timing = {"choice": 0.0}  # seconds of the automatic settings' pilots (``_fit_start``), for verbose
         prepared = []  # the blend's held-out scores, computed while the tree is fitted
         before = dict(self.__dict__)  # restored by a Ctrl-C before training starts (also while it is set up)
         try:
@@ -250,7 +250,9 @@ class TrainingMixin:
                 rng = self._rng if warm else seed_rng(self.random_state)
                 # the epoch budget of max_iter="auto" counts rows, for multi-label y too (not (row, label) pairs)
                 n_epochs = resolve_max_iter(self.max_iter, X.shape[0])
-                started = self._fit_start(X, y, classes, sample_weight, rng, warm, multilabel, n_epochs, prepared)
+                started = self._fit_start(
+                    X, y, classes, sample_weight, rng, warm, multilabel, n_epochs, prepared, timing
+                )
         finally:  # an error (the memory guard, Ctrl-C): the background work ends before fit raises
             settle(prepared)
         X, val, rows, split, blend = started
@@ -274,18 +276,18 @@ class TrainingMixin:
                 self._prune(threshold)
         if self.verbose:
             now = time.perf_counter()
-            self._print_fit_summary(now - t_fit, t_after - t_train, now - t_after, warm)
+            self._print_fit_summary(now - t_fit, timing["choice"], t_after - t_train, now - t_after, warm)
         if stop.requested:  # the model is whole: the call ends here
             raise KeyboardInterrupt
         return self
 
-    def _print_fit_summary(self, total: float, training: float, after: float, warm: bool) -> None:
+    def _print_fit_summary(self, total: float, choice: float, training: float, after: float, warm: bool) -> None:
         """verbose: where ``fit``'s ``total`` seconds went: the tree, the automatic settings' pilots, the
         training (its set-up and epochs), the blend and pruning after it (``after``), and the rest (validation,
         the start, the kernel rows)."""
         parts = [
             ("tree", 0.0 if warm else self.tree_fit_seconds_),
-            ("automatic settings", self._choice_seconds),
+            ("automatic settings", choice),
             ("training", training),
             ("blend and pruning", after),
         ]
@@ -349,7 +351,7 @@ class TrainingMixin:
             )
         return True
 
-    def _fit_start(self, X, y, classes, sample_weight, rng, warm, multilabel, n_epochs, prepared):
+    def _fit_start(self, X, y, classes, sample_weight, rng, warm, multilabel, n_epochs, prepared, timing=None):
         """``fit`` up to training: the new model (or the warm one), its rows and the blend chosen for it.
         ``(X, val, rows, split, blend)``, ``blend`` = ``(beta, temperature, top_map)`` or None; ``prepared`` receives the
         futures of the blend's background work (:func:`~skxc._blend.blend_preparation`)."""
@@ -360,7 +362,9 @@ class TrainingMixin:
         if not warm:
             t0 = time.perf_counter()
             blend = chosen_for(self, X, rows, split, rng, n_epochs, prepared)
-            self._choice_seconds = time.perf_counter() - t0
+            choice_seconds = time.perf_counter() - t0
+            if timing is not None:
+                timing["choice"] = choice_seconds
         if blend is not None:
             beta, temperature, tree, lr_factor, top_map, weighting = blend
             flatter = tree is not self.tree_ and tree.n_components_ > 0  # the pilots chose the flatter tree
@@ -388,7 +392,7 @@ class TrainingMixin:
                     chosen.append(f"learning rate x{lr_factor:g}")
                 if weighting is not None:
                     chosen.append(f"label_weighting {self.label_weighting_!r}")
-                print(f"Automatic settings: {', '.join(chosen)}; chosen in {self._choice_seconds:.2f} s", flush=True)
+                print(f"Automatic settings: {', '.join(chosen)}; chosen in {choice_seconds:.2f} s", flush=True)
         return X, val, rows, split, blend
 
     def _uniform_restart(self, X, rows: Rows, split, tree) -> Rows:

@@ -267,3 +267,37 @@ def test_ctrl_c_while_training_is_set_up_restores_the_estimator(monkeypatch, dat
         assert clf.predict_proba(X[:5]).shape == (5, 20)
     else:
         assert not hasattr(clf, "n_iter_") and not hasattr(clf, "tree_")
+
+
+def test_ctrl_c_stops_pilots_training_side_by_side_at_a_piece_boundary(monkeypatch):
+    """Stop 42: the pilots of the automatic settings that train on worker threads (side by side, n_jobs=2)
+    stop at their next piece boundary when Ctrl-C reaches the main thread; before, they trained to their end
+    (15 s at 10^5 classes) before ``fit`` raised."""
+    import os
+    import threading
+    import time
+
+    X, y = make_hierarchical_classification(n_samples=3000, n_features=12, n_classes=300, random_state=0)
+    real = solver.negative_sampling_epoch
+    calls = []
+    lock = threading.Lock()
+
+    def kernel(*args):
+        real(*args)
+        with lock:
+            calls.append(threading.current_thread() is threading.main_thread())
+            first = len(calls) == 1
+        if first:  # a process-directed SIGINT: Linux delivers it to the main thread, as a terminal's Ctrl-C
+            os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)  # a piece takes longer than the main thread needs to take the signal and stop waiting
+
+    monkeypatch.setattr(solver, "negative_sampling_epoch", kernel)
+    monkeypatch.setattr(solver, "PROGRESS_ROWS", 50)
+    clf = AdversarialSoftmaxClassifier(max_iter=5, random_state=0, n_jobs=2, n_components=4)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y)
+    assert not calls[0]  # the first kernel call was a pilot's, on a worker thread
+    # each running pilot ends the piece it is in: a few calls, not the pilots' hundreds of pieces
+    assert len(calls) <= 6, len(calls)
+    assert not hasattr(clf, "coef_")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

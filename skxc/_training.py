@@ -263,7 +263,7 @@ class TrainingMixin:
         # sparse weights: the weights that pruning would drop also go whenever the table would grow
         t_train = time.perf_counter()
         try:
-            self._train(rows, n_epochs, val, truncate=threshold if TRUNCATE_WHILE_TRAINING else 0.0)
+            late = self._train(rows, n_epochs, val, truncate=threshold if TRUNCATE_WHILE_TRAINING else 0.0)
         except InterruptedBeforeTraining:  # no step ran: the estimator as it was before the call
             self.__dict__.clear()
             self.__dict__.update(before)
@@ -277,7 +277,7 @@ class TrainingMixin:
         if self.verbose:
             now = time.perf_counter()
             self._print_fit_summary(now - t_fit, timing["choice"], t_after - t_train, now - t_after, warm)
-        if stop.requested:  # the model is whole: the call ends here
+        if stop.requested or late:  # the model is whole: the call ends here
             raise KeyboardInterrupt
         return self
 
@@ -487,7 +487,8 @@ class TrainingMixin:
         continues the model it trained instead of fighting the term's large scores; its weights are then
         not kept in a table between ``partial_fit`` calls (the term is added to coef_). Sparse weights hold
         part of the term in their common term, so the rows' offset (made with the term in) is made again
-        for the model without it."""
+        for the model without it. True if a Ctrl-C came after training's own handler (:meth:`_train_model`): the
+        caller finishes its steps that change the model as a whole, then raises KeyboardInterrupt."""
         parts = self.__dict__.get("_blend_parts")
         try:
             if parts is None or not getattr(self, "centroid_blend_", 0.0):
@@ -503,15 +504,16 @@ class TrainingMixin:
             try:
                 if self._sparse_weights():  # the rows' offset is x . _shared_coef, which the fold has changed
                     rows = with_shared_offset(rows, self._shared_coef)
-                self._train_model(rows, n_epochs, val, check_convergence, False, truncate)
+                late = self._train_model(rows, n_epochs, val, check_convergence, False, truncate)
             except BaseException:
                 with deferred_interrupt():
                     self._fold_blend(parts, 1.0)
                 raise
             with deferred_interrupt() as stop:
                 self._fold_blend(parts, 1.0)
-            if stop.requested:  # the model is whole (trained, the term back): the call ends here
+            if stop.requested or late:  # the model is whole (trained, the term back): the call ends here
                 raise KeyboardInterrupt
+            return False
         except FloatingPointError as error:  # the weights diverged: no model to keep
             self._discard_model()
             raise FloatingPointError(
@@ -587,36 +589,40 @@ class TrainingMixin:
         if setup_stop.requested:
             raise InterruptedBeforeTraining
         model, table, state, params, schedule, validate, progress, rows = setup
-        try:
-            start_score = None
-            # a Ctrl-C from here stops training at its next piece boundary (none yet while the start is scored)
-            with deferred_interrupt() as stop:
-                if validate is not None:  # the model before this call's first epoch competes too (epoch 0): for
-                    start_score = validate()  # the model kept and for the stopping rule, which counts from it
-                    progress.offer_start(start_score)
-                run_epochs(model, self.intercept_, state, params, rows, self.tree_.arrays, self._rng, schedule,
-                           progress.record, validate, stop, progress.stopped, start_score)  # fmt: skip
-            if val is not None:
-                progress.keep_best()
-        except KeyboardInterrupt:  # a second Ctrl-C, raised at once: the weights hold what has trained so far
-            progress.interrupted = True  # (n_iter_, t_ count what was recorded: the epoch in progress is not)
-            raise
-        finally:
-            self.n_iter_, self.t_, self.interrupted_ = progress.n_iter, progress.t, progress.interrupted
-            if progress.best_iteration is not None:
-                self.best_iteration_ = progress.best_iteration
-            else:  # a call without early stopping: no best epoch (not the one of an earlier call)
-                self.__dict__.pop("best_iteration_", None)
-            if table is not None:  # coef_ is stale; back to CSR now unless the table is kept
-                table.truncate = 0.0
-                self.__dict__["_coef"] = None
-                if not keep_table:
-                    self.coef_ = self.coef_
-        bound = getattr(self, "_weight_bound", (np.inf, 0))
-        weights = table.vals if table is not None and keep_table else self.coef_
-        self._weight_bound = check_finite_model(
-            weights, self.intercept_, bound, self.t_, schedule.most_negatives(params)
-        )
+        # a Ctrl-C after training's own handler (below: the bookkeeping, coef_ made from the table, the finite
+        # check) waits for their end; the caller raises KeyboardInterrupt once the model is whole (True returned)
+        with deferred_interrupt() as late:
+            try:
+                start_score = None
+                # a Ctrl-C from here stops training at its next piece boundary (none yet while the start is scored)
+                with deferred_interrupt() as stop:
+                    if validate is not None:  # the model before this call's first epoch competes too (epoch 0): for
+                        start_score = validate()  # the model kept and for the stopping rule, which counts from it
+                        progress.offer_start(start_score)
+                    run_epochs(model, self.intercept_, state, params, rows, self.tree_.arrays, self._rng, schedule,
+                               progress.record, validate, stop, progress.stopped, start_score)  # fmt: skip
+                if val is not None:
+                    progress.keep_best()
+            except KeyboardInterrupt:  # a second Ctrl-C, raised at once: the weights hold what has trained so far
+                progress.interrupted = True  # (n_iter_, t_ count what was recorded: the epoch in progress is not)
+                raise
+            finally:
+                self.n_iter_, self.t_, self.interrupted_ = progress.n_iter, progress.t, progress.interrupted
+                if progress.best_iteration is not None:
+                    self.best_iteration_ = progress.best_iteration
+                else:  # a call without early stopping: no best epoch (not the one of an earlier call)
+                    self.__dict__.pop("best_iteration_", None)
+                if table is not None:  # coef_ is stale; back to CSR now unless the table is kept
+                    table.truncate = 0.0
+                    self.__dict__["_coef"] = None
+                    if not keep_table:
+                        self.coef_ = self.coef_
+            bound = getattr(self, "_weight_bound", (np.inf, 0))
+            weights = table.vals if table is not None and keep_table else self.coef_
+            self._weight_bound = check_finite_model(
+                weights, self.intercept_, bound, self.t_, schedule.most_negatives(params)
+            )
+        return late.requested
 
     def _by_row(self, continued: bool) -> bool:
         """Whether a multi-label call's examples share their rows' weights (``label_weighting="rows"``), "auto"
@@ -876,7 +882,8 @@ class TrainingMixin:
         # a first call's validation sets n_features_in_: an error or Ctrl-C before it trains leaves no attribute
         with intact_on_error(self.__dict__) if first else nullcontext():
             rows = self._rows(*self._partial_fit_start(X, y, classes, sample_weight, first))
-        self._train(rows, 1, check_convergence=False, keep_table=True)
+        if self._train(rows, 1, check_convergence=False, keep_table=True):  # a Ctrl-C after training: model whole
+            raise KeyboardInterrupt
         return self
 
     def _partial_fit_start(self, X, y, classes, sample_weight, first: bool):

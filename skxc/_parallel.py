@@ -93,6 +93,13 @@ def fan_out(fn: Callable[[T], R], items: Iterable[T], n_threads: int) -> list[R]
 #: threadpoolctl's view of the loaded BLAS libraries, found once (on first use): finding them costs
 #: milliseconds, about as much as a whole training epoch of a small data set.
 _blas_controller: ThreadpoolController | None = None
+#: The one-thread limit is process-wide, so blocks running at once in several threads (fits in joblib's
+#: threading backend, a dask worker's threads) share one limit: the first block to enter sets it, the last
+#: to leave restores what the first found. Each block saving and restoring on its own restored the wrong
+#: value when they overlapped (the process's BLAS then stayed on one thread after every fit had returned).
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limit = None
 
 
 @contextmanager
@@ -101,14 +108,25 @@ def one_blas_thread():
 
     The BLAS products inside a fit are small (projections, a few hundred held-out rows), skxc runs its
     own threads around them, and an OpenBLAS thread busy-waits after each call on the core that a
-    training thread needs. The limit is process-wide while the block runs (as threadpoolctl's always
-    is); a nested block leaves it at one thread.
+    training thread needs. The limit is process-wide while a block runs (as threadpoolctl's always
+    is): blocks that overlap in several threads share it, and the setting found by the first is restored
+    when the last ends; a nested block leaves it at one thread.
     """
-    global _blas_controller
-    if _blas_controller is None:
-        _blas_controller = ThreadpoolController()
-    with _blas_controller.limit(limits=1, user_api="blas"):
+    global _blas_controller, _blas_users, _blas_limit
+    with _blas_lock:
+        if _blas_controller is None:
+            _blas_controller = ThreadpoolController()
+        if _blas_users == 0:
+            _blas_limit = _blas_controller.limit(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
         yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                limit, _blas_limit = _blas_limit, None
+                limit.restore_original_limits()
 
 
 def fan_out_pipelined(first: Callable[[T], R], then: Callable[[T, R], object], items: Iterable[T], n_threads: int):

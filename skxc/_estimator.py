@@ -268,8 +268,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         When > 0, ``fit`` prints the tree's fitting time, the settings the
         "auto" pilots chose (``centroid_blend="auto"``) and their time, one
         line per epoch and, at the end, where its time went (tree, automatic
-        settings, training, blend and pruning, other); >= 2 adds progress
-        within an epoch. ``partial_fit`` prints its epoch line.
+        settings, training, blend and pruning, other); >= 2 adds a line as
+        the tree's fit and the pilots start, and progress within an epoch
+        (every 2**20 rows). ``partial_fit`` prints its epoch line.
 
     warm_start : bool, default=False
         Reuse the previous fit's tree and coefficients as the starting point
@@ -555,7 +556,10 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
             regularisation ``tree_alpha``, so their overall scale matters,
             not only their ratios: weights summing to 1 (a distribution) make
             the tree nearly uniform, weights multiplied by 1000 make it
-            sharper. Use counts, e.g. weights of mean 1. Rows of weight 0 are
+            sharper. The steps scale with them too, as in ``SGDClassifier``
+            (Adagrad's accumulator starts at 1, so tiny weights take tiny
+            steps: constant weights of 1e-6 trained to 0.31 training accuracy
+            against 0.81 at 1). Use counts, e.g. weights of mean 1. Rows of weight 0 are
             left out, as if absent from X (their labels stay in
             ``classes_``): the same model as without them.
 

@@ -163,6 +163,8 @@ def initialize(
             if fit_rows.size == 0 or held.size == 0:  # no examples on one side: as without a split
                 fit_rows = held = split = None
         X = X[example_row]
+    if params["verbose"] >= 2:
+        print(f"Fitting the noise model {noise!r}: {n_classes:,} classes, {X.shape[0]:,} examples", flush=True)
     try:
         tree = _noise_tree(params, classes, X, X_rows, codes, sample_weight, fit_rows, held, example_row, rng)
     except BaseException:  # an error or Ctrl-C while the tree is fitted: the arrays' thread ends first

@@ -361,6 +361,8 @@ class TrainingMixin:
         blend = None
         if not warm:
             t0 = time.perf_counter()
+            if self.verbose >= 2 and self.centroid_blend == "auto":
+                print("Choosing the automatic settings (pilot models on held-out rows)", flush=True)
             blend = chosen_for(self, X, rows, split, rng, n_epochs, prepared)
             choice_seconds = time.perf_counter() - t0
             if timing is not None:

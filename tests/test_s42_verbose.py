@@ -66,3 +66,19 @@ def test_a_fixed_blend_prints_no_choice_and_verbose_changes_nothing(data, capsys
     assert "Automatic settings" not in out and "Fit in " in out
     np.testing.assert_array_equal(quiet.coef_, loud.coef_)
     np.testing.assert_array_equal(quiet.predict_proba(X[:50]), loud.predict_proba(X[:50]))
+
+
+@pytest.mark.parametrize("verbose", [1, 2])
+def test_verbose_2_announces_the_tree_and_the_pilots(data, capsys, verbose):
+    X, y = data
+    AdversarialSoftmaxClassifier(random_state=0, max_iter=1, verbose=verbose).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    starts = [line for line in lines if line.startswith(("Fitting the noise model", "Choosing the automatic"))]
+    if verbose == 1:
+        assert starts == []
+    else:
+        assert starts[0] == "Fitting the noise model 'adversarial': 150 classes, 3,000 examples"
+        assert starts[1].startswith("Choosing the automatic settings")
+        # each start line comes before the line that reports the end
+        assert lines.index(starts[0]) < next(i for i, s in enumerate(lines) if s.startswith("Noise model"))
+        assert lines.index(starts[1]) < next(i for i, s in enumerate(lines) if s.startswith("Automatic settings"))

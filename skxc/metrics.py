@@ -14,8 +14,12 @@ Every metric takes ``y_true``, a label indicator matrix of shape
   pyxclib; explicitly stored zeros are candidates.
 * **a top-k label matrix** (an integer array of shape ``(n_samples, m)`` with
   ``m >= k``): column indices of the predicted labels, best first, as
-  :meth:`~skxc.AdversarialSoftmaxClassifier.predict_top_k` returns them. Only
-  the first ``k`` columns are used; ``-1`` means "no prediction" and never
+  :meth:`~skxc.AdversarialSoftmaxClassifier.predict_top_k` of a multi-label
+  model returns them. A single-label model's ``predict_top_k`` returns class
+  labels (``classes_``), which are column indices only where ``classes_`` is
+  ``0 .. n_classes - 1``: map them first, ``np.searchsorted(clf.classes_,
+  top)``, or pass ``predict_proba``'s scores with ``y_true =
+  label_binarize(y, classes=clf.classes_)``. Only the first ``k`` columns are used; ``-1`` means "no prediction" and never
   counts as a hit. A label may appear at most once among a row's first ``k``.
 
 A predicted label indicator matrix (what ``predict`` of a multi-label model
@@ -377,7 +381,9 @@ _Y_DOC = """y_true : {array-like, sparse matrix} of shape (n_samples, n_labels)
         ``(n_samples, n_labels)``; ranked by decreasing score, ties to the
         lower label index; only stored entries of a sparse matrix are
         candidates), or a top-k label matrix (integer dtype, ``m >= k``
-        columns of label indices, best first, ``-1`` for no prediction). A
+        columns of label indices, best first, ``-1`` for no prediction; a
+        single-label model's ``predict_top_k`` gives class labels, which are
+        indices only for classes ``0 .. n_classes - 1``). A
         predicted indicator matrix (boolean, or 0/1 integers with one column
         per label) is rejected: it has no ranking. See :mod:`skxc.metrics`."""
 

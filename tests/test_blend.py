@@ -302,7 +302,8 @@ def test_a_fixed_beta_adds_exactly_the_centroid_term():
 def test_many_rows_per_class_run_one_pilot_on_a_subsample(monkeypatch):
     """Above MAX_ROWS_PER_CLASS rows per class: one pilot with the estimator's settings, on at most that many
     rows per class (and MANY_ROWS_PILOT_ROWS), and only if the centroids beat beta = 0 by MANY_ROWS_Z on top
-    of the tree alone; its beta is kept only if it beats beta = 0 by MANY_ROWS_Z too, else (0, 1)."""
+    of the tree alone; its beta is kept only if it beats beta = 0 by MANY_ROWS_Z too, else beta 0 with the
+    temperature of the pilot's own scores (stop 42; 1 unless it beats 1 by MANY_ROWS_Z)."""
     X, y = make_hierarchical_classification(n_samples=3000, n_features=20, n_classes=20, random_state=0)
     seen, zs = [], []
     fit, z_of = blend.pilot_log_proba, blend.gain_z
@@ -331,8 +332,12 @@ def test_many_rows_per_class_run_one_pilot_on_a_subsample(monkeypatch):
     assert clf.centroid_blend_ > 0 and clf.noise_ == "adversarial" and len(zs) == 2  # the tree's z, the pilot's
     z_tree, z_pilot = zs
     assert z_pilot < z_tree  # the centroids help the trained pilot less than the tree alone
-    clf = fit_with_z(z_pilot)  # the tree passes, the pilot does not: the model as it trains
+    clf = fit_with_z(z_pilot)  # the tree passes, the pilot does not: the model as it trains, at the pilot's T
+    assert len(seen) == 1 and clf.centroid_blend_ == 0.0 and 0.25 <= clf.score_temperature_ < 1.0
+    monkeypatch.setattr(blend, "UNBLENDED_TEMPERATURE", False)  # stop 41: T = 1 there
+    clf = fit_with_z(z_pilot)
     assert len(seen) == 1 and (clf.centroid_blend_, clf.score_temperature_) == (0.0, 1.0)
+    monkeypatch.setattr(blend, "UNBLENDED_TEMPERATURE", True)
     clf = fit_with_z(z_tree)  # not even on top of the tree: no pilot
     assert not seen and (clf.centroid_blend_, clf.score_temperature_) == (0.0, 1.0)
     monkeypatch.setattr(blend, "MANY_ROWS_PILOTS", False)  # as before: no pilot, no blend

@@ -38,6 +38,9 @@ import dataclasses
 import importlib.util
 
 import numpy as np
+import scipy.sparse as sp
+
+from ._multilabel import check_sparse_2d
 
 EXACT_BYTES = 1 << 20  # float arrays up to 1 MiB are hashed exactly
 
@@ -148,22 +151,37 @@ def blockwise_score(estimator, X, y, sample_weight=None, multilabel: bool = Fals
     process, as scikit-learn's own ``score`` runs under dask-ml's ``Incremental`` and ``ParallelPostFit``
     (which call ``score`` with the lazy collection when the estimator defines its own). Multi-label models
     (``multilabel``) compute X, y and the weights into memory first and score them as usual.
-    ``y`` and ``sample_weight`` are checked as in-memory ``score`` checks them: their shapes up front (a
-    column vector y is raveled), and weights that are not finite, all 0 or sum to 0 raise its errors (for
-    dask weights, once computed).
+    ``X``, ``y`` and ``sample_weight`` are checked as in-memory ``score`` checks them: a dask dataframe's
+    column names against ``feature_names_in_`` up front (scikit-learn's error and warnings, once, not per
+    block); the shapes of y and the weights up front (a column vector y is raveled); y's labels on each
+    block by scikit-learn's checks of true against predicted labels (another label type, NaN, a sparse y
+    raise its errors); and weights that are not finite, all 0 or sum to 0 raise its errors (for dask
+    weights, once computed).
     """
     import dask
     import dask.array as da
+    from sklearn.metrics._classification import _check_targets
     from sklearn.utils import check_array
+    from sklearn.utils.validation import _check_feature_names
 
-    X, y, sample_weight = _dask_array(X), _dask_array(y), _dask_array(sample_weight)
-    if multilabel:
-        X, y, sample_weight = dask.compute(X, y, sample_weight)
+    if multilabel:  # a dask dataframe X computes to a pandas one, whose names in-memory score checks
+        X, y, sample_weight = dask.compute(X, _dask_array(y), _dask_array(sample_weight))
         return estimator.score(X, y, sample_weight=sample_weight)
+    frame = X._meta if is_dask_collection(X) and hasattr(X, "columns") else None  # an empty pandas dataframe
+    names = None
+    if frame is not None:
+        _check_feature_names(estimator, frame, reset=False)
+        names = getattr(estimator, "feature_names_in_", None)
+    X, y, sample_weight = _dask_array(X), _dask_array(y), _dask_array(sample_weight)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features); got a dask array of shape {X.shape}.")
     n_rows = X.shape[0]
-    y = _row_vector(y, "y", n_rows, column=True)
+    if sp.issparse(y):  # in memory, a 1-D one fails check_sparse_2d, a 2-D one scikit-learn's checks (per block)
+        check_sparse_2d(y)
+        if y.shape[0] != n_rows:
+            raise ValueError(f"y has {y.shape[0]} rows but X has {n_rows} rows.")
+    else:
+        y = _row_vector(y, "y", n_rows, column=True)
     if sample_weight is not None:
         sample_weight = _row_vector(sample_weight, "sample_weight", n_rows, column=False)
         if not is_dask_collection(sample_weight):  # NaN, infinity: in-memory score's messages
@@ -173,23 +191,34 @@ def blockwise_score(estimator, X, y, sample_weight=None, multilabel: bool = Fals
     if X.numblocks[1] > 1:  # predict needs every column of a row
         X = X.rechunk({1: X.shape[1]})
     labels = estimator.classes_
+    rows = X.chunks[0]
+    if sp.issparse(y):
+        y = da.from_array(y.tocsr(), chunks=(rows, y.shape[1]), asarray=False)
+    else:
+        y = y.rechunk((rows,)) if is_dask_collection(y) else da.from_array(y, chunks=(rows,))
 
-    def predict_codes(block):  # int64 class codes: every label dtype (e.g. strings) compares as integers
-        return np.searchsorted(labels, estimator.predict(block)).astype(np.int64)
+    def block_hits(block, truth):  # 1.0 where the predicted label is the true one
+        if names is not None and block.shape[1] == len(names):  # columns checked above: no warning per block
+            import pandas as pd
 
-    codes = X.map_blocks(predict_codes, drop_axis=1, dtype=np.int64, meta=np.empty(0, dtype=np.int64))
-    y = y.rechunk((codes.chunks[0],)) if is_dask_collection(y) else da.from_array(y, chunks=(codes.chunks[0],))
+            block = pd.DataFrame(block, columns=names, copy=False)
+        predicted = estimator.predict(block)
+        if truth.shape[0]:
+            _check_targets(truth, predicted)
+        codes = np.searchsorted(labels, predicted)  # class codes: every label dtype (e.g. strings) as integers
+        found = np.searchsorted(labels, truth).clip(0, len(labels) - 1)
+        true_codes = np.where(labels[found] == truth, found, -1)  # -1 for a label the model does not know: a miss
+        return (codes == true_codes).astype(np.float64)
 
-    def true_codes(block):  # -1 for a label the model does not know: a miss
-        found = np.searchsorted(labels, block).clip(0, len(labels) - 1)
-        return np.where(labels[found] == block, found, -1).astype(np.int64)
-
-    hits = (codes == y.map_blocks(true_codes, dtype=np.int64)).astype(np.float64)
+    y_index = "i" if y.ndim == 1 else "ik"
+    hits = da.blockwise(
+        block_hits, "i", X, "ij", y, y_index, concatenate=True, dtype=np.float64, meta=np.empty(0, dtype=np.float64)
+    )
     if sample_weight is None:
         return float(hits.mean().compute())
     lazy = is_dask_collection(sample_weight)
-    w = sample_weight if lazy else da.from_array(sample_weight, chunks=(codes.chunks[0],))
-    w = w.rechunk((codes.chunks[0],)).astype(np.float64)
+    w = sample_weight if lazy else da.from_array(sample_weight, chunks=(rows,))
+    w = w.rechunk((rows,)).astype(np.float64)
     if lazy:  # checked in the same pass as the score
         total, weight, nan, finite, nonzero = da.compute(
             (hits * w).sum(), w.sum(), da.isnan(w).any(), da.isfinite(w).all(), (w != 0).any()

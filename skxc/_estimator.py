@@ -251,7 +251,11 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         ``predict_proba`` then estimates shares of the label marginals
         ("pairs") or each label's expected share of the row's labels
         ("rows"). A warm start and ``partial_fit`` keep the fitted choice.
-        The value used is ``label_weighting_``.
+        The value used is ``label_weighting_``. Under "rows" a later
+        ``partial_fit`` batch's pairs weigh the model's
+        ``label_cardinality_`` / |Y_i| (not the batch's own mean number of
+        labels); a warm start sets ``label_cardinality_`` from its rows and
+        weighs with that.
 
     random_state : int, RandomState instance or None, default=None
         Seeds the tree fit, shuffling and the negatives.
@@ -357,11 +361,13 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         True when the last training call was stopped by Ctrl-C (see Notes).
         Absent after :meth:`fit_noise` until a training call.
     loss_curve_ : list of float
-        Mean training loss (Eq. 6) per epoch.
+        Mean training loss (Eq. 6) per epoch; NaN for a ``partial_fit``
+        epoch without examples (a batch whose rows have no label).
     hardness_curve_ : list of float
         Per epoch, the mean sigmoid(xi) of the drawn negatives: how often the
         model mistook a negative for the positive class (:ref:`snr`). NaN for
-        ``noise=None`` (no negatives are drawn).
+        ``noise=None`` (no negatives are drawn) and for an epoch without
+        examples.
     validation_scores_ : list of float
         Validation accuracy after each epoch of the calls with
         ``early_stopping``, appended as ``loss_curve_`` is (a warm start adds

@@ -191,13 +191,24 @@ def shared_by_row(weights: np.ndarray, example_row: np.ndarray, label_counts: np
     return (np.asarray(weights, dtype=np.float64) * scale).astype(np.float32)
 
 
-def label_examples(Y: sp.csr_matrix, sample_weight: np.ndarray, require_labels: bool = False, by_row: bool = False):
+def label_examples(
+    Y: sp.csr_matrix,
+    sample_weight: np.ndarray,
+    require_labels: bool = False,
+    by_row: bool = False,
+    cardinality: float | None = None,
+):
     """``(codes, weights, example_row)`` of the (row, label) examples of Y (:func:`label_pairs`);
     ``require_labels``: a ValueError when Y has no label at all, or only labels of rows of sample_weight 0;
-    ``by_row``: the weights of ``label_weighting="rows"`` (:func:`shared_by_row`), else each row's own."""
+    ``by_row``: the weights of ``label_weighting="rows"`` (:func:`shared_by_row`), else each row's own, with
+    ``cardinality`` the model's ``label_cardinality_`` (None: Y's own, :func:`label_cardinality`, for the calls
+    that set it; a later ``partial_fit`` batch passes the model's, so that a batch's pairs weigh
+    ``label_cardinality_ / |Y_i|`` times their row's weight whatever the batch's mean number of labels)."""
     example_row, codes, weights = label_pairs(Y, sample_weight)
     if by_row:
-        weights = shared_by_row(weights, example_row, np.diff(Y.indptr), label_cardinality(Y, sample_weight))
+        if cardinality is None:
+            cardinality = label_cardinality(Y, sample_weight)
+        weights = shared_by_row(weights, example_row, np.diff(Y.indptr), cardinality)
     if require_labels:
         check_labels_of_positive_weight(Y, sample_weight)
     return codes, weights, example_row

@@ -74,11 +74,12 @@ class Rows:
 
 @dataclass
 class EpochStats:
-    loss: float  # mean weighted loss (Eq. 6) over the epoch
+    loss: float  # mean weighted loss (Eq. 6) over the epoch; NaN for an epoch without examples (weight)
     hardness: float  # mean sigmoid(xi) of the negatives (raw scores, before bias removal)
     n_examples: int  # rows trained on (fewer than the epoch's when interrupted)
     seconds: float
     interrupted: bool = False  # stopped at a piece boundary by a stop request (Ctrl-C)
+    empty: bool = False  # no example of positive weight was trained on (loss NaN)
 
 
 class TrainingInterruptedWarning(UserWarning):
@@ -287,11 +288,12 @@ def sgd_epoch(
             )
     total = stats.sum(axis=0)
     return EpochStats(
-        loss=total[0] / max(total[1], 1e-300),
+        loss=total[0] / total[1] if total[1] > 0 else float("nan"),  # a mean over no example (weight): NaN
         hardness=total[2] / total[3] if total[3] > 0 else float("nan"),
         n_examples=done,
         seconds=time.perf_counter() - t0,
         interrupted=done < order.shape[0],
+        empty=not total[1] > 0,
     )
 
 
@@ -349,7 +351,8 @@ def run_epochs(
                 TrainingInterruptedWarning,
             )
             return
-        check_finite_loss(stats.loss, params)
+        if not stats.empty:  # an epoch without examples (a partial_fit batch without labels): NaN, not diverged
+            check_finite_loss(stats.loss, params)
         score = validate() if validate is not None else None
         n_iter = record(stats, score)
         if schedule.verbose:
@@ -361,8 +364,8 @@ def run_epochs(
                 flush=True,
             )
         tol = 0.0 if (schedule.tol is None and score is not None) else schedule.tol
-        if not schedule.check_convergence or tol is None:
-            continue
+        if not schedule.check_convergence or tol is None or (stats.empty and score is None):
+            continue  # (an empty epoch's NaN loss neither improves on the best nor fails to)
         current = score if score is not None else -stats.loss  # larger is better
         # tol=None with early stopping: only a higher accuracy is an improvement (a flat one stops)
         strict = schedule.tol is None

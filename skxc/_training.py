@@ -661,10 +661,12 @@ class TrainingMixin:
         return self
 
     def _set_kind(self, multilabel: bool) -> None:
-        """Record single- or multi-label training; ``label_cardinality_`` exists for multi-label models only."""
+        """Record single- or multi-label training; ``label_cardinality_`` and ``label_weighting_`` exist for
+        multi-label models only (a refit on 1-D y removes those of an earlier multi-label fit)."""
         self._multilabel = multilabel
-        if not multilabel and hasattr(self, "label_cardinality_"):
-            del self.label_cardinality_
+        if not multilabel:
+            for name in ("label_cardinality_", "label_weighting_"):
+                self.__dict__.pop(name, None)
 
     @property
     def _is_multilabel(self) -> bool:
@@ -905,7 +907,9 @@ class TrainingMixin:
                     )
                 label_columns(y, self.classes_ if classes is None else classes)
             by_row = self._by_row(continued=not first)
-            codes, pair_weight, example_row = label_examples(y, sample_weight, by_row=by_row)
+            # a later call's pairs weigh the model's label_cardinality_ / |Y_i| (not this batch's mean count)
+            cardinality = None if first else self.label_cardinality_
+            codes, pair_weight, example_row = label_examples(y, sample_weight, by_row=by_row, cardinality=cardinality)
             if first:
                 self.classes_ = classes
                 self._set_kind(True)

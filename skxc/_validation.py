@@ -569,14 +569,46 @@ def validate_training_data(estimator, X, y, sample_weight, reset: bool, multilab
         X = canonical_csr(validate_data(estimator, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=reset))
         y = check_indicator(y, X.shape[0])
         check_float32_range(X)
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
-        return X, y, sample_weight
+        return X, y, check_sample_weight32(sample_weight, X)
     X, y = validate_data(estimator, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], reset=reset)
     X = canonical_csr(X)  # duplicates summed before the tree, the range check and the float32 cast
     check_many_class_targets(y)  # also names mixed label types such as ["1", 1]
     check_float32_range(X)
-    sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
-    return X, y, sample_weight
+    return X, y, check_sample_weight32(sample_weight, X)
+
+
+def check_sample_weight32(sample_weight, X) -> np.ndarray:
+    """float32 (n,) sample weights, validated (scikit-learn's ``_check_sample_weight``, non-negative); a
+    ValueError naming sample_weight if positive weights are too small for float32 (below about 1.4e-45),
+    which the cast would make 0: rows silently dropped, or all weights "zero"."""
+    try:
+        weights = _check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
+    except ValueError:
+        _check_weight_underflow(sample_weight, X.shape[0])  # e.g. all weights 1e-50: "must contain a non-zero"
+        raise
+    if sample_weight is not None and not weights.all():
+        _check_weight_underflow(sample_weight, X.shape[0])
+    return weights
+
+
+def _check_weight_underflow(sample_weight, n_samples: int) -> None:
+    """ValueError if ``sample_weight`` (a scalar or ``n_samples`` numbers) has positive values that are 0 in float32."""
+    try:
+        raw = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        return
+    if raw.ndim > 1 or (raw.ndim == 1 and raw.shape[0] != n_samples):
+        return
+    with np.errstate(over="ignore"):
+        lost = (raw > 0) & (raw.astype(np.float32) == 0)
+    if lost.any():
+        raise ValueError(
+            f"sample_weight has {int(np.count_nonzero(lost)) if raw.ndim else n_samples:,} positive value(s) "
+            f"too small for float32 (the smallest {float(raw[lost].min()):.3g}; float32's smallest positive "
+            f"number is {float(np.finfo(np.float32).smallest_subnormal):.3g}): the model computes in float32, "
+            "where they would be 0 and their rows dropped. Scale sample_weight, e.g. to mean 1 "
+            "(sample_weight / sample_weight.mean()), and set the weights of rows meant to be absent to 0."
+        )
 
 
 def positive_rows(X, y, sample_weight):

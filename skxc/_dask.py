@@ -198,6 +198,8 @@ def blockwise_score(estimator, X, y, sample_weight=None, multilabel: bool = Fals
         y = y.rechunk((rows,)) if is_dask_collection(y) else da.from_array(y, chunks=(rows,))
 
     def block_hits(block, truth):  # 1.0 where the predicted label is the true one
+        if block.shape[0] == 0:  # an empty partition: no rows to predict (predict refuses 0 samples)
+            return np.empty(0, dtype=np.float64)
         if names is not None and block.shape[1] == len(names):  # columns checked above: no warning per block
             import pandas as pd
 

@@ -174,3 +174,16 @@ def test_dask_score_of_string_labels_equals_in_memory(data):
     assert model.score(dX, unseen) == model.score(X, unseen) < expected
     for y_ in (labels, da.from_array(labels, chunks=200), dd.from_pandas(pd.Series(labels), npartitions=3)):
         assert model.score(dX, y_) == expected
+
+
+def test_dask_score_with_an_empty_block_scores_the_other_rows():
+    """A dask X whose row chunks include an empty one (an empty partition) scored with an error from predict
+    ("Found array with 0 sample(s)"); its rows are none, the others score as in memory."""
+    import dask.array as da
+
+    X, y = make_hierarchical_classification(n_samples=600, n_features=8, n_classes=30, random_state=0)
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2).fit(X, y)
+    dX = da.from_array(X, chunks=((200, 0, 400), (8,)))
+    dy = da.from_array(y, chunks=((200, 0, 400),))
+    with dask.config.set(scheduler="synchronous"):
+        assert clf.score(dX, dy) == clf.score(X, y)

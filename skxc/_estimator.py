@@ -253,7 +253,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         ("rows"). A warm start and ``partial_fit`` keep the fitted choice.
         The value used is ``label_weighting_``. Under "rows" a later
         ``partial_fit`` batch's pairs weigh the model's
-        ``label_cardinality_`` / |Y_i| (not the batch's own mean number of
+        ``label_cardinality_ / |Y_i|`` (not the batch's own mean number of
         labels); a warm start sets ``label_cardinality_`` from its rows and
         weighs with that.
 

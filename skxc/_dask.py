@@ -175,10 +175,11 @@ def blockwise_score(estimator, X, y, sample_weight=None, multilabel: bool = Fals
     if multilabel:  # a dask dataframe X computes to a pandas one, whose names in-memory score checks
         X, y, sample_weight = dask.compute(X, _dask_array(y), _dask_array(sample_weight))
         return estimator.score(X, y, sample_weight=sample_weight)
-    frame = X._meta if is_dask_collection(X) and hasattr(X, "columns") else None  # an empty pandas dataframe
     names = None
-    if frame is not None:
-        _check_feature_names(estimator, frame, reset=False)
+    if is_dask_collection(X) and hasattr(X, "columns"):  # its names, as an empty pandas dataframe (no compute)
+        import pandas as pd
+
+        _check_feature_names(estimator, pd.DataFrame(columns=X.columns), reset=False)
         names = getattr(estimator, "feature_names_in_", None)
     X, y, sample_weight = _dask_array(X), _dask_array(y), _dask_array(sample_weight)
     if X.ndim != 2:

@@ -118,6 +118,10 @@ MANY_ROWS_Z = 5.0
 #: Where the many-rows pilot trains and the blend is not kept, its own scores' held-out temperature is kept if
 #: it clearly beats T = 1 (:func:`unblended_temperature`); False: T = 1 (stop 41 and before).
 UNBLENDED_TEMPERATURE = True
+#: Up to this many training rows the many-rows pilot trains whether or not the centroids help the tree alone
+#: (:func:`many_rows_blend`): the gate saves the pilot's time on large sets (ptb-nextword), where it is seconds,
+#: and on small ones it is a fraction of a second, and the pilot's temperature is worth having (stop 42).
+ALWAYS_PILOT_ROWS = 50_000
 #: Held-out scores (rows x classes) kept at once where the log-likelihood is computed in blocks of rows.
 MAX_SCORES = 1_000_000
 #: Held-out rows whose log-likelihood chooses the blend: at most this many scores (rows x classes), at least
@@ -547,12 +551,13 @@ def gain_z(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, rows: np.nda
 def many_rows_blend(estimator, X, fit_data, truth, S, seed, n_epochs: int) -> tuple[float, float]:
     """``(beta, T)`` for single-label data with more than ``MAX_ROWS_PER_CLASS`` rows per class: one pilot with
     the estimator's settings trained on the subsample ``fit_data`` (:func:`pilot_rows`) chooses them, kept only
-    if they beat beta = 0 by ``MANY_ROWS_Z`` (else beta 0 and the pilot's :func:`unblended_temperature`). The pilot trains only
-    if the centroids first beat beta = 0 that clearly on top of the tree alone (a weaker model than any
-    trained one, which they help more): on word features (ptb-nextword) they do not, and the pilot's time is
-    saved. KeyboardInterrupt if Ctrl-C stopped the pilot; a pilot that the memory guard stops is skipped with
+    if they beat beta = 0 by ``MANY_ROWS_Z`` (else beta 0 and the pilot's :func:`unblended_temperature`). Above
+    ``ALWAYS_PILOT_ROWS`` training rows the pilot trains only if the centroids first beat beta = 0 that clearly
+    on top of the tree alone (a weaker model than any trained one, which they help more): on word features
+    (ptb-nextword) they do not, and the pilot's time is saved. KeyboardInterrupt if Ctrl-C stopped the pilot; a pilot that the memory guard stops is skipped with
     a UserWarning."""
-    if _clear_blend(estimator.tree_.predict_log_proba(fit_data[3]), S, truth) is None:
+    gated = X.shape[0] > ALWAYS_PILOT_ROWS
+    if gated and _clear_blend(estimator.tree_.predict_log_proba(fit_data[3]), S, truth) is None:
         return 0.0, 1.0
     try:
         pilot = new_pilot(estimator, (estimator.tree_, 1.0), X, fit_data, seed, n_epochs, one_thread=False)

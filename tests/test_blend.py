@@ -318,6 +318,7 @@ def test_many_rows_per_class_run_one_pilot_on_a_subsample(monkeypatch):
 
     monkeypatch.setattr(blend, "pilot_log_proba", spy)
     monkeypatch.setattr(blend, "gain_z", spy_z)
+    monkeypatch.setattr(blend, "ALWAYS_PILOT_ROWS", 0)  # the gate of large sets, on these 3,000 rows
     params = dict(random_state=0, n_jobs=1, max_iter=2)
 
     def fit_with_z(z):
@@ -340,6 +341,10 @@ def test_many_rows_per_class_run_one_pilot_on_a_subsample(monkeypatch):
     monkeypatch.setattr(blend, "UNBLENDED_TEMPERATURE", True)
     clf = fit_with_z(z_tree)  # not even on top of the tree: no pilot
     assert not seen and (clf.centroid_blend_, clf.score_temperature_) == (0.0, 1.0)
+    monkeypatch.setattr(blend, "ALWAYS_PILOT_ROWS", 50_000)  # stop 42: small sets train the pilot anyway
+    clf = fit_with_z(z_tree)
+    assert len(seen) == 1 and clf.centroid_blend_ == 0.0 and 0.25 <= clf.score_temperature_ < 1.0
+    monkeypatch.setattr(blend, "ALWAYS_PILOT_ROWS", 0)
     monkeypatch.setattr(blend, "MANY_ROWS_PILOTS", False)  # as before: no pilot, no blend
     clf = fit_with_z(-np.inf)
     assert not seen and not zs and (clf.centroid_blend_, clf.score_temperature_) == (0.0, 1.0)

@@ -222,9 +222,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         most 100,000 rows), and keep its beta only if it beats beta = 0 on
         the held-out rows by more than 5 standard errors (else beta 0, and
         the temperature of the pilot's own scores if it beats 1 there by
-        more than 5 standard errors, else 1; where the centroids do not
-        help the tree alone either, no pilot trains: beta 0, temperature
-        1). A number: that beta, temperature 1 (untempered: the
+        more than 5 standard errors, else 1; above 50,000 rows, where the
+        centroids do not help the tree alone either, no pilot trains: beta
+        0, temperature 1). A number: that beta, temperature 1 (untempered: the
         confidence of the paper's model can be too high or too low for its
         accuracy, depending on the data, which is why "auto" fits the
         temperature on held-out rows).

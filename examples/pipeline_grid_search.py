@@ -18,7 +18,7 @@ What it shows: with about 18 rows per class, dense features and classes that
 share most of their vocabulary, the blend's centroid term carries most of the
 accuracy (about 0.64 against 0.33-0.41 cross-validated), and a converged
 multinomial ``LogisticRegression``, which fits here (256 classes), is ahead
-of skxc (the user guide, "When which setting matters").
+of skxc (the user guide, "Where a converged LogisticRegression wins").
 
 Run with ``python examples/pipeline_grid_search.py``.
 """

@@ -67,7 +67,8 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         per class on average (there more negatives train a better model for
         their time), else 2 (few rows per class, and multi-label data), from
         the rows given to the call that initialises the model. The value used
-        is ``n_negatives_``. Where those rows are sparse (most entries zero),
+        is ``n_negatives_``. Where those rows are sparse (most entries zero)
+        and single-label classes have more than 50 rows on average,
         ``fit``'s first two fifths of its epochs (rounded: 2 of 5, none of 1)
         draw 8 instead: they take the largest steps of the linear schedule
         (:ref:`param-noise`); ``partial_fit`` draws

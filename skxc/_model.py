@@ -169,7 +169,10 @@ class SparseCoefMixin:
         """Store the weights sparse: ``coef_`` becomes a scipy.sparse CSR matrix.
 
         Further training (``partial_fit``, a warm start) keeps the sparse
-        layout. Predictions do not change (unless ``threshold`` > 0).
+        layout, except for a model with ``noise=None``: the exact softmax
+        updates every weight, so its training makes them dense again
+        (:meth:`densify`) first. Predictions do not change (unless
+        ``threshold`` > 0).
 
         Parameters
         ----------
@@ -187,8 +190,6 @@ class SparseCoefMixin:
         if not (isinstance(threshold, Real) and 0 <= threshold < 1):
             raise ValueError(f"threshold must be a number in [0, 1); got {threshold!r}.")
         if not sp.issparse(self.coef_):
-            if self.noise is None:
-                raise ValueError("sparsify() needs negative sampling: a model with noise=None trains dense weights.")
             self.coef_, self._shared_coef = sparsified(self.coef_, self._adagrad_state), None
         if threshold > 0:
             self._prune(threshold)

@@ -491,6 +491,8 @@ class TrainingMixin:
         part of the term in their common term, so the rows' offset (made with the term in) is made again
         for the model without it. True if a Ctrl-C came after training's own handler (:meth:`_train_model`): the
         caller finishes its steps that change the model as a whole, then raises KeyboardInterrupt."""
+        if getattr(self, "noise_", self.noise) is None and has_sparse_weights(self.__dict__):
+            self.densify()  # a sparsified exact-softmax model: its kernel updates every weight of a dense array
         parts = self.__dict__.get("_blend_parts")
         try:
             if parts is None or not getattr(self, "centroid_blend_", 0.0):

@@ -176,3 +176,26 @@ def test_sample_weight_zero_and_small_unchanged():
     w = np.r_[np.zeros(50), np.full(150, 1e-44)]
     m = _est(max_iter=1).fit(X, y, sample_weight=w)
     assert m.t_ == 150
+
+
+def test_exact_softmax_model_sparsifies_and_trains_dense_again():
+    """Stop 42 (audit): ``sparsify`` of a ``noise=None`` model raised, so scikit-learn's
+    check_sparsify_coefficients failed for it. It now stores the weights sparse for prediction, and further
+    training (whose kernel updates every weight of a dense array) makes them dense again first."""
+    import scipy.sparse as sp
+
+    from skxc import AdversarialSoftmaxClassifier
+    from skxc.datasets import make_hierarchical_classification
+
+    X, y = make_hierarchical_classification(n_samples=600, n_features=8, n_classes=20, random_state=0)
+    dense = AdversarialSoftmaxClassifier(noise=None, random_state=0, n_jobs=1, max_iter=2).fit(X, y)
+    model = AdversarialSoftmaxClassifier(noise=None, random_state=0, n_jobs=1, max_iter=2).fit(X, y)
+    before = model.predict_proba(X)
+    model.sparsify()
+    assert sp.issparse(model.coef_)
+    np.testing.assert_allclose(model.predict_proba(X), before, rtol=0, atol=1e-6)
+    dense.partial_fit(X, y)
+    model.partial_fit(X, y)
+    assert not sp.issparse(model.coef_)
+    np.testing.assert_allclose(model.coef_, dense.coef_, rtol=0, atol=1e-6)
+    assert model.loss_curve_[-1] == pytest.approx(dense.loss_curve_[-1], rel=1e-6)

@@ -22,6 +22,7 @@ SAMPLE_WEIGHT_PROJECTION = (
 ESTIMATORS = [
     AdversarialSoftmaxClassifier(random_state=0),  # adversarial noise: the paper's method
     AdversarialSoftmaxClassifier(noise="uniform", random_state=0),
+    AdversarialSoftmaxClassifier(noise=None, random_state=0),  # the exact softmax (stop 42: sparsify too)
     AuxiliaryTree(n_components=4, random_state=0),
     AuxiliaryTree(n_components=2, projection="centroids", random_state=0),
 ]

@@ -133,6 +133,10 @@ def _warn_rowless_classes(rows: Rows, n_classes: int, beta: float) -> None:
         )
 
 
+#: Weights (classes x features) a block of ``_add_to_start``'s column update holds in its temporary.
+ADD_BLOCK_WEIGHTS = 1 << 22
+
+
 class TrainingMixin:
     """Fitting machinery of :class:`~skxc.AdversarialSoftmaxClassifier` (parameters are the estimator's)."""
 
@@ -864,7 +868,12 @@ class TrainingMixin:
             entries = change.tocoo()
             add_entries(coef, classes[entries.row], entries.col, entries.data.astype(FLOAT))
             touched = np.flatnonzero(mean)
-            coef[:, touched] -= mean[touched].astype(FLOAT)
+            # in blocks of columns: coef[:, touched] at once is a copy of every class's touched weights (all of
+            # coef_ for a batch that touches every feature), which the memory guard does not count
+            step = max(1, ADD_BLOCK_WEIGHTS // max(n_classes, 1))
+            for lo in range(0, touched.size, step):
+                cols = touched[lo : lo + step]
+                coef[:, cols] -= mean[cols].astype(FLOAT)
         else:
             coef[classes] += change.astype(FLOAT)
             coef -= mean.astype(FLOAT)[None, :]

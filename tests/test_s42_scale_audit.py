@@ -1,0 +1,55 @@
+"""Stop 42 (scale audit): memory of streams with dense weights, the sparse weights' growth error, messages."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import skxc._training as training
+from skxc import AdversarialSoftmaxClassifier
+from skxc.datasets import make_extreme_classification
+
+
+def _stream(n_batches=3):
+    X, y = make_extreme_classification(n_samples=3000, n_features=2000, n_classes=1000, nnz_per_row=20, random_state=0)
+    model = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, weights="dense")
+    batches = [(X[i::n_batches], y[i::n_batches]) for i in range(n_batches)]
+    return model, batches, np.unique(y)
+
+
+def test_start_moves_of_a_dense_stream_do_not_copy_the_weights(monkeypatch):
+    """A later partial_fit moved the centroid start with ``coef[:, touched] -= ...``: a copy of every class's
+    touched weights (all of coef_ for a batch touching every feature; +763 MiB per batch at 10^5 classes x
+    2,000 features, a plain MemoryError past the guard). Now in blocks of columns."""
+    monkeypatch.setattr(training, "ADD_BLOCK_WEIGHTS", 1000 * 200, raising=False)  # blocks of 200 of the 2,000 columns
+    model, batches, classes = _stream()
+    model.partial_fit(*batches[0], classes=classes)
+    coef_bytes = model.coef_.nbytes
+    tracemalloc.start()
+    try:
+        model.partial_fit(*batches[1])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.5 * coef_bytes, (peak, coef_bytes)
+
+
+def test_blocks_give_the_same_weights(monkeypatch):
+    def run():
+        model, batches, classes = _stream()
+        model.partial_fit(*batches[0], classes=classes)
+        for batch in batches[1:]:
+            model.partial_fit(*batch)
+        return model
+
+    whole = run()
+    monkeypatch.setattr(training, "ADD_BLOCK_WEIGHTS", 1000)  # one column of 1,000 classes per block
+    blocks = run()
+    np.testing.assert_array_equal(whole.coef_, blocks.coef_)
+    np.testing.assert_array_equal(whole.intercept_, blocks.intercept_)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    pytest.main([__file__])

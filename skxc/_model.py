@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
 from ._state import AdagradState, writeable
-from ._validation import check_model_memory
+from ._validation import ModelMemoryError, check_model_memory
 from ._weights import densified, pruned, reserve_epoch, sparsified, table_with_room
 
 __all__ = [
@@ -210,7 +210,13 @@ class SparseCoefMixin:
             return self
         n_classes, n_features = self.coef_.shape
         state = self._adagrad_state
-        check_model_memory(n_classes, n_features, type(self).__name__, full_adagrad=state.kind == "full")
+        try:
+            check_model_memory(n_classes, n_features, type(self).__name__, full_adagrad=state.kind == "full")
+        except ModelMemoryError as error:  # the guard's options are a new fit's: say what this call was
+            raise ModelMemoryError(
+                f"densify() would store the weights dense and cannot: {error} The model is unchanged: it keeps "
+                "its sparse weights, which it predicts and trains with as they are."
+            ) from None
         self.coef_ = densified(self.coef_, getattr(self, "_shared_coef", None), state)
         self._shared_coef = None
         return self

@@ -391,7 +391,9 @@ class ModelMemoryError(ValueError, MemoryError):
     ValueError (the parameters do not suit this machine) and a MemoryError, so
     ``except ValueError`` and ``except MemoryError`` both catch it. Its message
     says how much memory the request needs, how much is available, and which
-    parameters to change.
+    parameters to change. Sparse weights, whose size the guard cannot know up
+    front, are checked again as their table grows during training: that error
+    is a ModelMemoryError too, raised with the weights trained so far kept.
     """
 
 

@@ -40,6 +40,7 @@ from ._kernels.hashed import (
     stored_positives_csr,
     table_to_csr,
 )
+from ._validation import ModelMemoryError
 
 #: Largest fraction of a table's slots in use; a table that would pass it doubles.
 MAX_LOAD = 0.7
@@ -334,8 +335,9 @@ def table_with_room(coef: sp.csr_matrix, acc_data, room: int) -> HashedWeights:
     return HashedWeights.from_csr(coef, acc_data, extra=room)
 
 
-class SparseWeightsMemoryError(MemoryError):
-    """Growing the sparse weights' table would pass the memory the guard allows (see ``MEMORY_HEADROOM``)."""
+class SparseWeightsMemoryError(ModelMemoryError):
+    """Growing the sparse weights' table would pass the memory the guard allows (see ``MEMORY_HEADROOM``): a
+    :class:`~skxc.ModelMemoryError` (so a ValueError and a MemoryError) raised during training."""
 
 
 def check_growth_memory(new_bytes: int, shape, count: int) -> None:
@@ -355,7 +357,8 @@ def check_growth_memory(new_bytes: int, shape, count: int) -> None:
         f"{new_bytes / 2**30:.1f} GiB to grow, but only {available / 2**30:.1f} GiB of memory is available "
         f"(the guard keeps {1 - _validation.MEMORY_HEADROOM:.0%} of it free). Training stopped; the model holds "
         "the weights trained so far. Options: fewer epochs (max_iter) or negatives (n_negatives), each of which "
-        "touches new weights; fewer features (e.g. TfidfVectorizer(max_features=...) or SelectKBest)."
+        "touches new weights; for a partial_fit stream, sparsify(threshold) between batches drops the small "
+        "weights; fewer features (e.g. TfidfVectorizer(max_features=...) or SelectKBest)."
     )
 
 

@@ -53,3 +53,40 @@ def test_blocks_give_the_same_weights(monkeypatch):
 
 if __name__ == "__main__":  # pragma: no cover
     pytest.main([__file__])
+
+
+def test_sparse_weights_growth_error_is_a_model_memory_error(monkeypatch):
+    """The error of the sparse weights' table outgrowing memory during training was a MemoryError of its
+    own, which ``except skxc.ModelMemoryError`` and ``except ValueError`` missed; its options named epochs
+    only (no help for a partial_fit stream)."""
+    import scipy.sparse as sp
+
+    import skxc._validation as validation
+    from skxc import ModelMemoryError
+
+    X = sp.random(2000, 20_000, density=0.003, random_state=0, format="csr")  # 60 non-zeros a row
+    y = np.arange(2000) % 40
+    answers = iter([10**12])  # the up-front guard passes; every later question gets 1 MB
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: next(answers, 10**6))
+    clf = AdversarialSoftmaxClassifier(
+        weights="sparse", random_state=0, n_jobs=1, max_iter=5, init="zeros", centroid_blend=0.0
+    )
+    with pytest.raises(ModelMemoryError, match=r"to grow.*sparsify\(threshold\)") as error:
+        clf.fit(X, y)
+    assert isinstance(error.value, ValueError) and isinstance(error.value, MemoryError)
+
+
+def test_densify_refusal_names_densify_and_keeps_the_model(monkeypatch):
+    import scipy.sparse as sp
+
+    import skxc._validation as validation
+    from skxc import ModelMemoryError
+
+    X, y = make_extreme_classification(n_samples=1000, n_features=2000, n_classes=50, nnz_per_row=20, random_state=0)
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, weights="sparse", max_iter=2).fit(X, y)
+    before = clf.predict_proba(X[:50])
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: 1000)
+    with pytest.raises(ModelMemoryError, match=r"^densify\(\) would store the weights dense.*keeps its sparse"):
+        clf.densify()
+    assert sp.issparse(clf.coef_)
+    np.testing.assert_array_equal(clf.predict_proba(X[:50]), before)

@@ -37,14 +37,18 @@ def _check_memory(n_samples: int, n_features: int, n_classes: int, nnz_per_row: 
     unchecked)."""
     occurrences = 1.3 * float(n_samples) * float(nnz_per_row)
     need = int(occurrences * OCCURRENCE_BYTES + 40.0 * n_samples + 24.0 * n_features)
-    need += int(n_classes) * (4 * int(signature_size) + 24)
+    class_bytes = int(n_classes) * (4 * int(signature_size) + 24)
+    need += class_bytes
+    options = "fewer rows (n_samples) or non-zeros per row (nnz_per_row)"
+    if 2 * class_bytes > need:  # the classes' signatures and laws take most of it
+        options = "fewer classes (n_classes) or a smaller signature_size"
     check_output_memory(
         f"make_extreme_classification(n_samples={n_samples:,}, n_features={n_features:,}, n_classes={n_classes:,}, "
         f"nnz_per_row={nnz_per_row!r})",
         0, 0,
         f"X from about {occurrences:,.0f} word occurrences ({OCCURRENCE_BYTES} bytes each while they are drawn and "
-        "sorted) and the per-row and per-feature arrays, at their peak",
-        "fewer rows (n_samples) or non-zeros per row (nnz_per_row)",
+        f"sorted), the per-row and per-feature arrays and the {int(n_classes):,} classes' signatures, at their peak",
+        options,
         extra_bytes=need,
     )  # fmt: skip
 

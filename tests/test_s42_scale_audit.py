@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tracemalloc
 
 import numpy as np
@@ -90,3 +91,18 @@ def test_densify_refusal_names_densify_and_keeps_the_model(monkeypatch):
         clf.densify()
     assert sp.issparse(clf.coef_)
     np.testing.assert_array_equal(clf.predict_proba(X[:50]), before)
+
+
+@pytest.mark.parametrize(
+    "params, option",
+    [
+        ({"n_samples": 1000, "n_classes": 10**9}, "fewer classes (n_classes)"),
+        ({"n_samples": 10**10}, "fewer rows (n_samples)"),
+    ],
+)
+def test_generator_guard_names_what_takes_the_memory(params, option):
+    """make_extreme_classification's guard advised fewer rows where the classes' signatures took the memory."""
+    from skxc import ModelMemoryError
+
+    with pytest.raises(ModelMemoryError, match=rf"Options: {re.escape(option)}"):
+        make_extreme_classification(**params)

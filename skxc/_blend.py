@@ -543,19 +543,23 @@ def gain_z(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, rows: np.nda
     n = rows.shape[0]
     log_proba, S, truth = log_proba[:n], S[:n], truth[:n]
     a, _, _ = _newton_inverse_temperature(log_proba, truth, 1.0)
-    d = rows - row_log_likelihoods(log_proba, S, truth, 0.0, 1.0 / a)
-    se = d.std(ddof=1) / np.sqrt(d.shape[0])
+    return paired_z(rows - row_log_likelihoods(log_proba, S, truth, 0.0, 1.0 / a))
+
+
+def paired_z(d: np.ndarray) -> float:
+    """The mean of the per-row differences ``d`` over its standard error (0 where that is 0 or undefined)."""
+    se = d.std(ddof=1) / np.sqrt(d.shape[0]) if d.shape[0] > 1 else 0.0
     return float(d.mean() / se) if se > 0 else 0.0
 
 
 def many_rows_blend(estimator, X, fit_data, truth, S, seed, n_epochs: int) -> tuple[float, float]:
     """``(beta, T)`` for single-label data with more than ``MAX_ROWS_PER_CLASS`` rows per class: one pilot with
     the estimator's settings trained on the subsample ``fit_data`` (:func:`pilot_rows`) chooses them, kept only
-    if they beat beta = 0 by ``MANY_ROWS_Z`` (else beta 0 and the pilot's :func:`unblended_temperature`). Above
-    ``ALWAYS_PILOT_ROWS`` training rows the pilot trains only if the centroids first beat beta = 0 that clearly
-    on top of the tree alone (a weaker model than any trained one, which they help more): on word features
-    (ptb-nextword) they do not, and the pilot's time is saved. KeyboardInterrupt if Ctrl-C stopped the pilot; a pilot that the memory guard stops is skipped with
-    a UserWarning."""
+    if they beat beta = 0 by ``MANY_ROWS_Z`` (else beta 0 and the pilot's :func:`unblended_temperature`).
+    Above ``ALWAYS_PILOT_ROWS`` training rows the pilot trains only if the centroids first beat beta = 0 that
+    clearly on top of the tree alone (a weaker model than any trained one, which they help more): on word
+    features (ptb-nextword) they do not, and the pilot's time is saved. KeyboardInterrupt if Ctrl-C stopped
+    the pilot; a pilot that the memory guard stops is skipped with a UserWarning."""
     gated = X.shape[0] > ALWAYS_PILOT_ROWS
     if gated and _clear_blend(estimator.tree_.predict_log_proba(fit_data[3]), S, truth) is None:
         return 0.0, 1.0
@@ -583,8 +587,7 @@ def unblended_temperature(log_proba: np.ndarray, truth: np.ndarray) -> float:
     a, _, _ = _newton_inverse_temperature(P, t, 1.0)
     zero = np.zeros_like(P)
     d = row_log_likelihoods(P, zero, t, 0.0, 1.0 / a) - row_log_likelihoods(P, zero, t, 0.0, 1.0)
-    se = d.std(ddof=1) / np.sqrt(d.shape[0]) if d.shape[0] > 1 else 0.0
-    return float(1.0 / a) if se > 0 and d.mean() / se > MANY_ROWS_Z else 1.0
+    return float(1.0 / a) if paired_z(d) > MANY_ROWS_Z else 1.0
 
 
 def _clear_blend(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray) -> tuple[float, float] | None:

@@ -119,15 +119,16 @@ def present_rows(X, y, sample_weight, multilabel: bool, require_labels: bool = T
 
 def _warn_rowless_classes(rows: Rows, n_classes: int, beta: float) -> None:
     """UserWarning if some classes have no training rows (a frozen tree's classes that y lacks, or classes whose
-    rows all have weight 0) while the centroid blend is added: their centroid is zero, so the blended model gives them almost no probability
-    (a frozen tree of 300 classes, rows of 250: 64 nats on the others' test rows against 5 without the blend)."""
+    rows all have weight 0) while the centroid blend is added: their centroid is zero, so the blended model
+    gives them almost no probability (a frozen tree of 300 classes, rows of 250: 64 nats on the others' test
+    rows against 5 without the blend)."""
     present = np.bincount(rows.codes[rows.sample_weight > 0], minlength=n_classes) > 0
     n_absent = int(n_classes - present.sum())
     if n_absent:
         warnings.warn(
             f"{n_absent} of the {n_classes} classes have no training rows (classes of the frozen noise that y "
-            f"lacks, or whose rows all have sample_weight 0): the centroid blend (centroid_blend_={beta:g}) has no centroid for them and gives them almost "
-            f"no probability. Pass centroid_blend=0 to keep the trained model's share for them.",
+            f"lacks, or whose rows all have sample_weight 0): the centroid blend (centroid_blend_={beta:g}) has "
+            f"no centroid for them and gives them almost no probability. Pass centroid_blend=0 to keep the trained model's share for them.",
             UserWarning,
             stacklevel=7,  # the caller of fit (through scikit-learn's fit wrapper)
         )

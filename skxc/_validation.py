@@ -594,7 +594,8 @@ def check_sample_weight32(sample_weight, X) -> np.ndarray:
 
 
 def _check_weight_underflow(sample_weight, n_samples: int) -> None:
-    """ValueError if ``sample_weight`` (a scalar or ``n_samples`` numbers) has positive values that are 0 in float32."""
+    """ValueError if ``sample_weight`` (a scalar or ``n_samples`` numbers) has positive values that are 0 in
+    float32."""
     try:
         raw = np.asarray(sample_weight, dtype=np.float64)
     except (TypeError, ValueError):

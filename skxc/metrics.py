@@ -19,7 +19,8 @@ Every metric takes ``y_true``, a label indicator matrix of shape
   labels (``classes_``), which are column indices only where ``classes_`` is
   ``0 .. n_classes - 1``: map them first, ``np.searchsorted(clf.classes_,
   top)``, or pass ``predict_proba``'s scores with ``y_true =
-  label_binarize(y, classes=clf.classes_)``. Only the first ``k`` columns are used; ``-1`` means "no prediction" and never
+  label_binarize(y, classes=clf.classes_)``. Only the first ``k`` columns are
+  used; ``-1`` means "no prediction" and never
   counts as a hit. A label may appear at most once among a row's first ``k``.
 
 A predicted label indicator matrix (what ``predict`` of a multi-label model

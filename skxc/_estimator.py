@@ -66,8 +66,11 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         ``"auto"``: 3 for single-label data with more than 50 training rows
         per class on average (there more negatives train a better model for
         their time), else 2 (few rows per class, and multi-label data), from
-        the rows given to the call that initialises the model. The value used
-        is ``n_negatives_``. Where those rows are sparse (most entries zero)
+        the rows given to the call that initialises the model. Where the
+        ``centroid_blend="auto"`` pilots run on single-label data of at most
+        2,000 classes and ``learning_rate`` is "auto" too, 8 (with twice the
+        step) if that pilot's held-out top-1 is clearly higher (see
+        ``learning_rate``). The value used is ``n_negatives_``. Where those rows are sparse (most entries zero)
         and single-label classes have more than 50 rows on average,
         ``fit``'s first two fifths of its epochs (rounded: 2 of 5, none of 1)
         draw 8 instead: they take the largest steps of the linear schedule
@@ -81,7 +84,12 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         rows' ``label_cardinality_``; a warm start keeps the rate, though it
         sets ``label_cardinality_`` anew); where the ``centroid_blend="auto"``
         pilots run, ρ / 2 instead if their pilot at ρ / 2 has the best
-        held-out log-likelihood. The value used is ``learning_rate_``.
+        held-out log-likelihood; and with ``n_negatives="auto"`` on
+        single-label data of at most 2,000 classes, 2 ρ and 8 negatives if a
+        pilot trained so has a held-out top-1 higher than the chosen pilot's
+        by more than 2 standard errors (classes that must be told apart from
+        the words they share train further; :ref:`benchmarks-s43-faster`).
+        The value used is ``learning_rate_``.
         Too large a value does not diverge visibly (:ref:`param-learning-rate`).
 
     learning_rate_schedule : {"linear", "constant"}, default="linear"

@@ -373,7 +373,7 @@ class TrainingMixin:
             if timing is not None:
                 timing["choice"] = choice_seconds
         if blend is not None:
-            beta, temperature, tree, lr_factor, top_map, weighting = blend
+            beta, temperature, tree, lr_factor, top_map, weighting, n_negatives = blend
             flatter = tree is not self.tree_ and tree.n_components_ > 0  # the pilots chose the flatter tree
             if weighting == "rows" and self.label_weighting_ == "pairs":  # the pilots chose "rows" (multi-label)
                 counts = np.diff(rows.label_indptr)
@@ -387,7 +387,9 @@ class TrainingMixin:
                 self.tree_ = tree  # same projection: only each example's log p_n changes
                 Z = np.ascontiguousarray(rows.Z[rows.example_row]) if multilabel else rows.Z
                 rows = replace(rows, log_noise=log_noise_of(Z, rows.codes, tree.arrays, n_threads(self.n_jobs)))
-            self._auto_learning_rate *= lr_factor  # the pilots' choice for learning_rate="auto" (1 or smaller)
+            self._auto_learning_rate *= lr_factor  # the pilots' choice for learning_rate="auto"
+            if n_negatives is not None:  # the faster pilot's, for n_negatives="auto"
+                self.n_negatives_ = int(n_negatives)
             blend = beta, temperature, top_map
             if self.verbose and self.centroid_blend == "auto":
                 chosen = [f"centroid_blend {beta:g}", f"temperature {temperature:.3g}"]
@@ -397,6 +399,8 @@ class TrainingMixin:
                     chosen.append("the tree at half its temperature (its pilot won)")
                 if lr_factor != 1.0:
                     chosen.append(f"learning rate x{lr_factor:g}")
+                if n_negatives is not None:
+                    chosen.append(f"{n_negatives} negatives")
                 if weighting is not None:
                     chosen.append(f"label_weighting {self.label_weighting_!r}")
                 print(f"Automatic settings: {', '.join(chosen)}; chosen in {choice_seconds:.2f} s", flush=True)

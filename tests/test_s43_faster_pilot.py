@@ -1,0 +1,173 @@
+"""The faster pilot (stop 43): twice the step and 8 negatives, taken when its held-out top-1 is clearly higher."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import skxc._blend as blend
+from skxc import AdversarialSoftmaxClassifier
+from skxc.datasets import make_hierarchical_classification
+
+
+def few_rows_data(n_classes=200, n_samples=2000, seed=7):
+    X, y = make_hierarchical_classification(
+        n_samples=n_samples + 600, n_features=40, n_classes=n_classes, random_state=seed
+    )
+    X = sp.csr_matrix(X)
+    return X[:n_samples], y[:n_samples], X[n_samples:], y[n_samples:]
+
+
+def dense(coef):
+    return coef.toarray() if sp.issparse(coef) else np.asarray(coef)
+
+
+def test_top1_hits_match_a_reference_in_blocks(monkeypatch):
+    rng = np.random.default_rng(0)
+    n, C = 700, 40
+    log_proba, S = rng.normal(size=(n, C)), 0.1 * rng.normal(size=(n, C))
+    truth = rng.integers(0, C, size=n)
+    log_proba[np.arange(n), truth] += 2.0  # some of the rows right, at every beta
+    S[np.arange(n), truth] += 0.1
+    for beta in (0.0, 1.0, 16.0):
+        expected = np.argmax(log_proba + beta * S, axis=1) == truth
+        assert 0.02 < expected.mean() < 0.98
+        np.testing.assert_array_equal(blend.top1_hits(log_proba, S, truth, beta), expected)
+        monkeypatch.setattr(blend, "MAX_SCORES", 3 * C + 1)  # blocks of 3 rows, the last one shorter
+        np.testing.assert_array_equal(blend.top1_hits(log_proba, S, truth, beta), expected)
+        monkeypatch.undo()
+
+
+def test_faster_wins_only_by_a_clear_paired_margin():
+    rng = np.random.default_rng(1)
+    chosen = rng.random(1000) < 0.3
+    better = chosen | (rng.random(1000) < 0.1)  # about 7 more hits in 100 rows, never fewer: z about 9
+    assert blend.faster_wins(better, chosen)
+    assert not blend.faster_wins(chosen, better)
+    assert not blend.faster_wins(chosen.copy(), chosen)  # a tie keeps the chosen pilot
+    # the threshold: a mean difference of FASTER_Z standard errors does not win, more does
+    flips = np.zeros(1000, dtype=bool)
+    for k in range(1, 60):  # the fewest extra hits (on rows the chosen pilot misses) that win
+        flips[np.flatnonzero(~chosen)[:k]] = True
+        d = (chosen | flips).astype(float) - chosen
+        z = d.mean() / (d.std(ddof=1) / np.sqrt(d.size))
+        assert blend.faster_wins(chosen | flips, chosen) == (z > blend.FASTER_Z)
+    assert blend.faster_wins(chosen | flips, chosen)
+
+
+def _recording(monkeypatch, faster_bonus: bool):
+    """chosen_blend recording each pilot's (learning_rate, n_negatives, tree temperature); with
+    ``faster_bonus`` the pilot with ``FASTER``'s negatives gets every held-out row right."""
+    real = blend.chosen_blend
+    seen = []
+
+    def patched(pilot, *args):
+        beta, T, ll, rows, top_map, hits = real(pilot, *args)
+        seen.append((pilot.learning_rate, pilot.learning_rate_, pilot.n_negatives, pilot.tree_.temperature_))
+        if faster_bonus and pilot.n_negatives == blend.FASTER[1]:
+            hits = np.ones_like(hits)
+        return beta, T, ll, rows, top_map, hits
+
+    monkeypatch.setattr(blend, "chosen_blend", patched)
+    return seen
+
+
+@pytest.mark.parametrize("weights", ["dense", "sparse"])
+def test_when_the_faster_pilot_wins_the_model_trains_with_its_step_and_negatives(monkeypatch, weights):
+    X, y, Xt, yt = few_rows_data()
+    monkeypatch.setattr(blend, "UNIFORM_MAX_CLASSES", 0)  # the tree's pilots only
+    seen = _recording(monkeypatch, faster_bonus=True)
+    kw = dict(random_state=0, n_jobs=1, max_iter=3, weights=weights)
+    without = blend.FASTER_MAX_CLASSES
+    clf = AdversarialSoftmaxClassifier(**kw).fit(X, y)
+    assert len(seen) == 3  # the flatter tree, the slower step, then the faster pilot
+    (lr0, auto0, k0, tau0), (lr1, _, _, tau1), (lr2, _, k2, tau2) = seen
+    assert lr0 == "auto" and k0 == 2 and tau1 == 2 * tau0  # the estimator's negatives and step
+    assert lr1 == pytest.approx(blend.SLOWER * auto0, rel=1e-12)
+    assert lr2 == pytest.approx(blend.FASTER[0] * auto0, rel=1e-12) and k2 == blend.FASTER[1] == 8
+    assert tau2 == tau1  # the estimator's own tree
+    # the model: FASTER's negatives, twice its auto rate, its own tree (not the flatter one)
+    monkeypatch.setattr(blend, "FASTER_MAX_CLASSES", 0)
+    plain = AdversarialSoftmaxClassifier(**kw).fit(X, y)
+    assert plain.n_negatives_ == 2 and clf.n_negatives_ == 8
+    unblended = AdversarialSoftmaxClassifier(centroid_blend=0.0, **kw).fit(X, y)  # no pilots: the auto rate
+    assert clf.learning_rate_ == pytest.approx(blend.FASTER[0] * unblended.learning_rate_, rel=1e-12)
+    assert clf.tree_.temperature_ == pytest.approx(tau1)
+    assert clf.get_params()["n_negatives"] == "auto" and clf.get_params()["learning_rate"] == "auto"
+    P = clf.predict_proba(Xt)
+    assert np.all(np.isfinite(P)) and np.allclose(P.sum(axis=1), 1.0)
+    # reproducible with n_jobs=1
+    monkeypatch.setattr(blend, "FASTER_MAX_CLASSES", without)
+    again = AdversarialSoftmaxClassifier(**kw).fit(X, y)
+    np.testing.assert_array_equal(dense(again.coef_), dense(clf.coef_))
+    # a later partial_fit keeps the chosen negatives and step
+    lr = clf.learning_rate_
+    clf.partial_fit(X[:200], y[:200])
+    assert clf.n_negatives_ == 8 and clf.learning_rate_ == lr
+
+
+def test_a_faster_pilot_that_loses_leaves_the_model_bit_for_bit(monkeypatch):
+    """The faster pilot draws nothing from the model's generator: where it loses, the model is the one
+    trained without it."""
+    X, y, Xt, _ = few_rows_data(seed=3)
+    monkeypatch.setattr(blend, "FASTER_Z", np.inf)
+    seen = _recording(monkeypatch, faster_bonus=False)
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2).fit(X, y)
+    assert any(k == blend.FASTER[1] for _, _, k, _ in seen)
+    monkeypatch.setattr(blend, "FASTER_MAX_CLASSES", 0)
+    seen.clear()
+    plain = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2).fit(X, y)
+    assert all(k != blend.FASTER[1] for _, _, k, _ in seen)
+    np.testing.assert_array_equal(dense(plain.coef_), dense(clf.coef_))
+    np.testing.assert_array_equal(plain.predict_proba(Xt), clf.predict_proba(Xt))
+    assert clf.n_negatives_ == plain.n_negatives_ == 2
+
+
+@pytest.mark.parametrize(
+    "case", ["fixed learning rate", "fixed negatives", "many classes", "multi-label", "fixed blend", "many rows"]
+)
+def test_which_fits_run_the_faster_pilot(monkeypatch, case):
+    X, y, _, _ = few_rows_data()
+    kw = dict(random_state=0, n_jobs=1, max_iter=2)
+    if case == "fixed learning rate":
+        kw["learning_rate"] = 0.1
+    elif case == "fixed negatives":
+        kw["n_negatives"] = 2
+    elif case == "many classes":
+        monkeypatch.setattr(blend, "FASTER_MAX_CLASSES", len(np.unique(y)) - 1)
+    elif case == "multi-label":
+        Y = sp.csr_matrix((np.ones(y.size), (np.arange(y.size), y)), shape=(y.size, y.max() + 1))
+        y = Y.toarray().astype(np.int8)
+    elif case == "fixed blend":
+        kw["centroid_blend"] = 0.0
+    elif case == "many rows":  # more than 50 rows per class: one pilot, on a subsample
+        X, y, _, _ = few_rows_data(n_classes=20, n_samples=2000)
+        assert np.bincount(y).mean() > blend.MAX_ROWS_PER_CLASS
+    seen = _recording(monkeypatch, faster_bonus=True)
+    real_new_pilot = blend.new_pilot
+    made = []
+    monkeypatch.setattr(blend, "new_pilot", lambda e, c, *a, **k: made.append(c[2]) or real_new_pilot(e, c, *a, **k))
+    clf = AdversarialSoftmaxClassifier(**kw).fit(X, y)
+    assert blend.FASTER[1] not in made
+    assert clf.n_negatives_ == (2 if case != "many rows" else 3)
+    assert all(k != blend.FASTER[1] for _, _, k, _ in seen)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_the_faster_pilot_runs_beside_the_others_and_verbose_says_its_choice(monkeypatch, capsys, n_jobs):
+    X, y, _, _ = few_rows_data()
+    real = blend.pilot_log_proba
+    seen = []
+
+    def recording(pilot, *args):
+        seen.append(pilot.n_negatives)
+        return real(pilot, *args)
+
+    monkeypatch.setattr(blend, "pilot_log_proba", recording)
+    monkeypatch.setattr(blend, "FASTER_Z", -np.inf)  # it wins whatever its hits
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=n_jobs, max_iter=2, verbose=1).fit(X, y)
+    assert sorted(seen) == [2, 2, 2, 8]  # the flatter tree, the slower step, uniform noise, the faster pilot
+    assert clf.n_negatives_ == 8 and clf.noise_ == "adversarial"
+    out = capsys.readouterr().out
+    assert "learning rate x2, 8 negatives" in out

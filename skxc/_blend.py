@@ -609,10 +609,39 @@ def _clear_blend(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray) -> tup
     return beta, temperature
 
 
+def blend_bytes(estimator, X, sparse_model: bool | None = None) -> int:
+    """Bytes the choice of ``centroid_blend="auto"`` holds at its peak beside the model (an estimate on the safe
+    side): the held-out rows' float64 centroid scores (:func:`map_rows` rows x classes), and the larger of the
+    centroids they are computed from (dense X: two float64 classes x features arrays for a moment; sparse X: at
+    most its entries) and what the pilots that train at once (side by side, up to the threads, else one) hold:
+    their weights, dense or sparse as :func:`pilot_weights` chooses, their log-probabilities of the held-out
+    rows (as large as the scores) and the choice's temporaries (``MAX_SCORES`` float64)."""
+    n_classes, n_features = len(estimator.classes_), X.shape[1]
+    threads = n_threads(estimator.n_jobs)
+    at_once = min(threads, 4) if threads > 1 and side_by_side_pilots(estimator, X, sparse_model) else 1
+    scores = map_rows(n_classes) * n_classes * 8
+    centroids = 12 * X.nnz if sp.issparse(X) else 2 * n_classes * n_features * 8
+    full = adagrad_kind(estimator.adagrad, estimator.noise) == "full"
+    if pilot_weights(estimator, X, sparse_model) == "sparse":
+        negatives = max(estimator.n_negatives_, FASTER[1] if faster_pilot_wanted(estimator) else 0)
+        n_stored = min(stored_weights_bound(X, X.shape[0], negatives), n_classes * n_features)
+        per_pilot = estimated_sparse_bytes(n_stored, full)
+    else:
+        per_pilot = n_classes * (n_features + 1) * 4 * (2 if full else 1) + (n_classes + n_features + 1) * 8
+    return int(scores + max(centroids, at_once * (per_pilot + scores) + MAX_SCORES * 8))
+
+
+def blend_fits(estimator, X, sparse_model: bool | None = None, model_bytes: int = 0) -> bool:
+    """Whether :func:`blend_bytes` (plus ``model_bytes`` not yet allocated) fits in ``MEMORY_HEADROOM`` of the
+    available memory (True if unknown)."""
+    avail = available_memory_bytes()
+    return avail is None or model_bytes + blend_bytes(estimator, X, sparse_model) <= MEMORY_HEADROOM * avail
+
+
 def _warn_no_blend(error: MemoryError) -> None:
     """The UserWarning for a pilot that the memory guard stopped."""
     warn_user(
-        f"centroid_blend='auto' skipped the centroid blend: its pilot model would not fit in memory "
+        f"centroid_blend='auto' skipped the centroid blend: its pilot models would not fit in memory "
         f"({error}). Set centroid_blend=0 to skip it without this warning.",
         UserWarning,
     )
@@ -1086,12 +1115,16 @@ def blend_preparation(estimator, rng, prepared: list, n_epochs: int):
     ``prepared``, for :func:`chosen_for`, so that it runs while the tree is fitted. The pilots'
     generator is spawned from ``rng`` as :func:`chosen_for` would spawn it (spawning draws nothing).
     With ``n_jobs`` > 1 and side-by-side pilots, the uniform-noise pilot (which needs no tree) then
-    trains on a thread of its own, and the future of its choice is appended too."""
+    trains on a thread of its own, and the future of its choice is appended too. Nothing starts where the
+    model (``model_bytes``, the memory guard's count) and the blend's work (:func:`blend_bytes`) would not fit
+    in memory together (:func:`blend_fits`)."""
     if estimator.centroid_blend != "auto" or estimator.noise is None:
         return None
 
-    def on_split(X, codes, sample_weight, fit_rows, held_rows, sparse_model):
-        if blend_wanted(X.shape[0], len(estimator.classes_)):  # single-label (the callback's only use)
+    def on_split(X, codes, sample_weight, fit_rows, held_rows, sparse_model, model_bytes=0):
+        # single-label (the callback's only use); not beside the model's start if both would not fit in memory
+        # (chosen_for then computes the scores after it, or skips the blend)
+        if blend_wanted(X.shape[0], len(estimator.classes_)) and blend_fits(estimator, X, sparse_model, model_bytes):
             weight = sample_weight.astype(FLOAT).astype(np.float64)  # as the training rows hold it
             n_classes, pilot_rng = len(estimator.classes_), rng.spawn(1)[0]
             scores = in_background(held_out_scores, X, codes, weight, (fit_rows, held_rows), n_classes, pilot_rng)
@@ -1188,6 +1221,9 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
     if estimator.noise is None or split is None or not blend_wanted(X.shape[0], len(estimator.classes_), multilabel):
         return 0.0, 1.0, tree, 1.0, None, None, None
     prepared = prepared or []
+    if not prepared and not blend_fits(estimator, X):  # the model is allocated: what is left for the pilots
+        _warn_no_blend(MemoryError(f"about {blend_bytes(estimator, X) / 2**30:.2f} GiB for pilots and scores"))
+        return 0.0, 1.0, tree, 1.0, None, None, None
     uniform_future = prepared[1] if len(prepared) > 1 else None  # the uniform pilot, trained in the background
     if multilabel:  # computed here (no background preparation), from the rows' label sets
         pilot_rng = rng.spawn(1)[0]

@@ -115,9 +115,9 @@ def initialize(
     the rows, made here only).
     ``keep_sums``: a stream's start (``partial_fit``, ``fit_noise``) that keeps class sums of the rows (the
     memory check counts them for dense X).
-    ``on_split(X, codes, sample_weight, fit_rows, held_rows, sparse_weights)``, if given, is called with a
-    single-label calibration split as soon as it is drawn (before the tree is fitted), and whether the
-    model's weights will be sparse.
+    ``on_split(X, codes, sample_weight, fit_rows, held_rows, sparse_weights, model_bytes)``, if given, is called
+    with a single-label calibration split as soon as it is drawn (before the tree is fitted), whether the
+    model's weights will be sparse and the bytes the memory guard counted for the model and its start.
     """
     noise = params["noise"]
     n_classes, n_features = len(classes), X.shape[1]
@@ -135,7 +135,7 @@ def initialize(
     projected = 0
     if noise == "adversarial" and params["n_components"] > 0 and not sp.issparse(X):
         projected = min(n_examples if held is None else n_examples - held.shape[0], AuxiliaryTree().max_samples)
-    check_model_memory(
+    model_bytes = check_model_memory(
         n_classes, n_features, owner, full_adagrad=kind == "full", centroid_start=dense_start,
         stored_weights=(
             stored_weights_bound(X, n_examples, max(params["n_negatives"], early_negatives)) if sparse_weights else None
@@ -145,7 +145,7 @@ def initialize(
     )  # fmt: skip
     # after the memory check: work started in the background for a model that does not fit would go on after it
     if on_split is not None and held is not None and example_row is None:
-        on_split(X, codes, sample_weight, fit_rows, held, sparse_weights)
+        on_split(X, codes, sample_weight, fit_rows, held, sparse_weights, model_bytes)
     # The OS hands out zeroed pages on first touch, about 1 s per GB (10k classes x 30k
     # features is 1.2 GB): touch coef_ (and a full Adagrad state) in a thread (numpy's
     # fill releases the GIL) while the tree is fitted, instead of in the first epoch.

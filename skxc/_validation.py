@@ -408,9 +408,9 @@ def check_model_memory(
     negative_sampling: bool = True,
     kept_sums: bool = False,
     projected_rows: int = 0,
-) -> None:
+) -> int:
     """Raise ModelMemoryError (a ValueError) if the weights plus their Adagrad state (plus the dense centroid start's arrays)
-    would need more than ``MEMORY_HEADROOM`` of the available memory.
+    would need more than ``MEMORY_HEADROOM`` of the available memory; else return the bytes counted.
 
     Dense weights: coef_ (n_classes x n_features float32) and, for the full
     state, as much again. Sparse weights (``stored_weights`` = an upper bound
@@ -468,6 +468,7 @@ def check_model_memory(
             f"{avail / 2**30:.1f} GiB of memory is available and the guard keeps "
             f"{1 - MEMORY_HEADROOM:.0%} of it free. Options: " + "; ".join(options) + "."
         )
+    return need
 
 
 def check_tree_memory(n_classes: int, n_components: int, owner: str) -> None:

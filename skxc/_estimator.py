@@ -88,7 +88,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         single-label data of at most 2,000 classes, 2 ρ and 8 negatives if a
         pilot trained so has a held-out top-1 higher than the chosen pilot's
         by more than 2 standard errors (classes that must be told apart from
-        the words they share train further; :ref:`benchmarks-s43-faster`).
+        the words they share train further; :ref:`benchmarks, "Stop 43" <benchmarks-s43-faster>`).
         The value used is ``learning_rate_``.
         Too large a value does not diverge visibly (:ref:`param-learning-rate`).
 

@@ -36,6 +36,7 @@ from scipy.special import expit
 
 from ._config import FLOAT, PADDING_BIAS
 from ._kernels.rng import seed_states
+from ._kernels.start import pair_dots
 from ._kernels.tree import log_noise_of_codes, sample_classes
 from ._stream_sums import StreamSums
 
@@ -372,30 +373,28 @@ def _sparse_pair_dots(X: sp.csr_matrix, mu, classes: np.ndarray) -> np.ndarray:
     """``x_i . mu_c`` for the classes ``c = classes[i, j]`` of each row i of CSR ``X``: float64 (n, m).
 
     The rows of mu that ``classes`` name are read once each (not once per pair: a frequent class drawn
-    as a negative for many rows has a centroid with many features); each stored entry of x_i then
-    looks up ``mu[c, feature]`` by binary search among those rows' entries, so a pair costs
-    O(nnz(x_i) log) beyond that. The products are summed from 0 in x_i's feature order.
+    as a negative for many rows has a centroid with many features): the kernel
+    (``skxc._kernels.start.pair_dots``) scatters each into a dense array once and then sums, for each of
+    its pairs, x_i's stored entries times that array at their features, so a pair costs O(nnz(x_i)). The
+    products are summed from 0 in x_i's feature order.
     """
     n, m = classes.shape
     present, local = np.unique(classes.reshape(-1), return_inverse=True)
     part = sp.csr_matrix(mu)[present]  # a copy of those rows
-    part.sum_duplicates()  # canonical: each row's features sorted, so the keys below ascend
+    part.sum_duplicates()  # canonical: duplicate entries summed (their sum is the centroid's value)
     if not X.has_sorted_indices:
         X = X.copy()
         X.sort_indices()
-    n_features = np.int64(part.shape[1])
-    # each stored entry of the named rows as one key, local row * n_features + feature
-    keys = np.repeat(np.arange(present.shape[0], dtype=np.int64), np.diff(part.indptr)) * n_features + part.indices
-    lengths = np.repeat(np.diff(X.indptr).astype(np.int64), m)  # stored entries of each pair's row
-    pair = np.repeat(np.arange(n * m), lengths)  # the pair each looked-up entry belongs to
-    entry = np.repeat(np.repeat(X.indptr[:-1].astype(np.int64), m) - np.cumsum(lengths) + lengths, lengths)
-    entry += np.arange(entry.shape[0])  # its position in X.data and X.indices
-    wanted = local.astype(np.int64)[pair] * n_features + X.indices[entry]
-    if keys.shape[0] == 0:
-        return np.zeros((n, m))
-    at = np.minimum(np.searchsorted(keys, wanted), keys.shape[0] - 1)
-    products = np.where(keys[at] == wanted, X.data[entry].astype(np.float64) * part.data[at].astype(np.float64), 0.0)
-    return np.bincount(pair, weights=products, minlength=n * m).reshape(n, m)
+    out = np.zeros(n * m)
+    if part.nnz == 0 or n * m == 0:
+        return out.reshape(n, m)
+    local = local.astype(np.int64).reshape(-1)
+    pair_dots(
+        X.indptr.astype(np.int64), X.indices.astype(np.int64), X.data.astype(np.float64),
+        part.indptr.astype(np.int64), part.indices.astype(np.int64), part.data.astype(np.float64),
+        local, np.argsort(local, kind="stable").astype(np.int64), np.int64(m), np.zeros(X.shape[1]), out,
+    )  # fmt: skip
+    return out.reshape(n, m)
 
 
 def rms_row_norm(X) -> float:

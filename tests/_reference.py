@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.sparse as sp
 
 from skxc._config import PADDING_BIAS
 from skxc._kernels.sgd import MAX_REDRAWS
@@ -313,3 +314,34 @@ def _softmax(s: np.ndarray) -> np.ndarray:
 
 def _sigmoid(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+
+def reference_pair_dots(X: sp.csr_matrix, mu, classes: np.ndarray) -> np.ndarray:
+    """The vectorised NumPy ``skxc._start._sparse_pair_dots`` of stop 42 (before its kernel): ``x_i . mu_c`` for
+    the classes ``c = classes[i, j]`` of each row i of CSR ``X``: float64 (n, m).
+
+    The rows of mu that ``classes`` name are read once each (not once per pair: a frequent class drawn
+    as a negative for many rows has a centroid with many features); each stored entry of x_i then
+    looks up ``mu[c, feature]`` by binary search among those rows' entries, so a pair costs
+    O(nnz(x_i) log) beyond that. The products are summed from 0 in x_i's feature order.
+    """
+    n, m = classes.shape
+    present, local = np.unique(classes.reshape(-1), return_inverse=True)
+    part = sp.csr_matrix(mu)[present]  # a copy of those rows
+    part.sum_duplicates()  # canonical: each row's features sorted, so the keys below ascend
+    if not X.has_sorted_indices:
+        X = X.copy()
+        X.sort_indices()
+    n_features = np.int64(part.shape[1])
+    # each stored entry of the named rows as one key, local row * n_features + feature
+    keys = np.repeat(np.arange(present.shape[0], dtype=np.int64), np.diff(part.indptr)) * n_features + part.indices
+    lengths = np.repeat(np.diff(X.indptr).astype(np.int64), m)  # stored entries of each pair's row
+    pair = np.repeat(np.arange(n * m), lengths)  # the pair each looked-up entry belongs to
+    entry = np.repeat(np.repeat(X.indptr[:-1].astype(np.int64), m) - np.cumsum(lengths) + lengths, lengths)
+    entry += np.arange(entry.shape[0])  # its position in X.data and X.indices
+    wanted = local.astype(np.int64)[pair] * n_features + X.indices[entry]
+    if keys.shape[0] == 0:
+        return np.zeros((n, m))
+    at = np.minimum(np.searchsorted(keys, wanted), keys.shape[0] - 1)
+    products = np.where(keys[at] == wanted, X.data[entry].astype(np.float64) * part.data[at].astype(np.float64), 0.0)
+    return np.bincount(pair, weights=products, minlength=n * m).reshape(n, m)

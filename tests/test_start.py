@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _reference import reference_pair_dots
 from scipy.optimize import minimize_scalar
 from scipy.special import log_expit, logsumexp
 
@@ -330,6 +331,7 @@ def test_losses_and_biases_of_all_scales_match_one_scale_at_a_time(block_entries
             np.testing.assert_allclose(at[1], losses[j], rtol=1e-12)
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("sorted_rows", [True, False])
 def test_sparse_pair_dots_match_the_row_products(sorted_rows):
     """x_i . mu_c for the named pairs equals the sum of the elementwise product of the two rows (float64),
@@ -363,6 +365,25 @@ def test_sparse_pair_dots_match_the_row_products(sorted_rows):
     np.testing.assert_allclose(got, dense, rtol=1e-12, atol=1e-15)
     assert np.all(got[3] == 0) and np.all(got[classes == 5] == 0)
     assert np.array_equal(_sparse_pair_dots(Xs, sp.csr_matrix((12, 50)), classes), np.zeros((40, 4)))
+    # the kernel sums as the vectorised NumPy version did: the same bits
+    np.testing.assert_array_equal(got, reference_pair_dots(Xs, mus, classes))
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sparse_pair_dots_kernel_gives_the_bits_of_the_numpy_version(seed):
+    """float32 rows and float64 centroids of varied density (some classes with many features, as frequent
+    classes have), many pairs per row: the kernel's sums are bit for bit those of the vectorised version."""
+    rng = np.random.default_rng(seed)
+    n, C, d, m = 300, 60, 400, 7
+    X = sp.random(n, d, density=0.03, format="csr", random_state=seed, dtype=np.float32)
+    dens = rng.uniform(0.001, 0.6, size=C)
+    mu = sp.vstack([sp.random(1, d, density=q, format="csr", random_state=seed + 10 + c) for c, q in enumerate(dens)])
+    mu = sp.csr_matrix(mu)
+    classes = rng.integers(0, C, (n, m))
+    got = _sparse_pair_dots(X, mu, classes)
+    np.testing.assert_array_equal(got, reference_pair_dots(X, mu, classes))
+    assert np.count_nonzero(got) > n  # products found
 
 
 def _stream_halves(n_classes=600, sparse=False, multilabel=False):

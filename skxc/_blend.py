@@ -85,7 +85,7 @@ from ._multilabel import pairs_of_rows
 from ._parallel import child_seed, fan_out, fan_out_pipelined, in_background, n_threads
 from ._predict import TOP_MARGIN, top_and_rest
 from ._solver import auto_learning_rate
-from ._start import add_entries, rms_row_norm, tempered, unit_centroids
+from ._start import MAX_SCALE_ROWS, add_entries, rms_row_norm, scale_choice_bytes, tempered, unit_centroids
 from ._state import AdagradState, writeable
 from ._tree import AuxiliaryTree
 from ._validation import MEMORY_HEADROOM, available_memory_bytes, mostly_dense, warn_user
@@ -609,13 +609,15 @@ def _clear_blend(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray) -> tup
     return beta, temperature
 
 
-def blend_bytes(estimator, X, sparse_model: bool | None = None) -> int:
+def blend_bytes(estimator, X, sparse_model: bool | None = None, multilabel: bool = False) -> int:
     """Bytes the choice of ``centroid_blend="auto"`` holds at its peak beside the model (an estimate on the safe
     side): the held-out rows' float64 centroid scores (:func:`map_rows` rows x classes), and the larger of the
     centroids they are computed from (dense X: two float64 classes x features arrays for a moment; sparse X: at
     most its entries) and what the pilots that train at once (side by side, up to the threads, else one) hold:
-    their weights, dense or sparse as :func:`pilot_weights` chooses, their log-probabilities of the held-out
-    rows (as large as the scores) and the choice's temporaries (``MAX_SCORES`` float64)."""
+    their weights, dense or sparse as :func:`pilot_weights` chooses (sparse: bounded for the negatives of the
+    faster pilot where it trains), each one's own centroid start of dense X (as the memory guard counts it)
+    and log-probabilities of the held-out rows (as large as the scores), and the choice's temporaries
+    (``MAX_SCORES`` float64)."""
     n_classes, n_features = len(estimator.classes_), X.shape[1]
     threads = n_threads(estimator.n_jobs)
     at_once = min(threads, 4) if threads > 1 and side_by_side_pilots(estimator, X, sparse_model) else 1
@@ -623,19 +625,23 @@ def blend_bytes(estimator, X, sparse_model: bool | None = None) -> int:
     centroids = 12 * X.nnz if sp.issparse(X) else 2 * n_classes * n_features * 8
     full = adagrad_kind(estimator.adagrad, estimator.noise) == "full"
     if pilot_weights(estimator, X, sparse_model) == "sparse":
-        negatives = max(estimator.n_negatives_, FASTER[1] if faster_pilot_wanted(estimator) else 0)
+        faster = not multilabel and few_rows(X.shape[0], n_classes) and faster_pilot_wanted(estimator)
+        negatives = max(estimator.n_negatives_, FASTER[1] if faster else 0)
         n_stored = min(stored_weights_bound(X, X.shape[0], negatives), n_classes * n_features)
         per_pilot = estimated_sparse_bytes(n_stored, full)
     else:
         per_pilot = n_classes * (n_features + 1) * 4 * (2 if full else 1) + (n_classes + n_features + 1) * 8
+    if not sp.issparse(X) and estimator.init == "centroid":  # the pilot's start (held-out rows of the fit rows)
+        per_pilot += 2 * n_classes * n_features * 8 + scale_choice_bytes(MAX_SCALE_ROWS, n_features)
     return int(scores + max(centroids, at_once * (per_pilot + scores) + MAX_SCORES * 8))
 
 
-def blend_fits(estimator, X, sparse_model: bool | None = None, model_bytes: int = 0) -> bool:
+def blend_fits(estimator, X, sparse_model: bool | None = None, model_bytes: int = 0, multilabel: bool = False) -> bool:
     """Whether :func:`blend_bytes` (plus ``model_bytes`` not yet allocated) fits in ``MEMORY_HEADROOM`` of the
     available memory (True if unknown)."""
     avail = available_memory_bytes()
-    return avail is None or model_bytes + blend_bytes(estimator, X, sparse_model) <= MEMORY_HEADROOM * avail
+    need = model_bytes + blend_bytes(estimator, X, sparse_model, multilabel)
+    return avail is None or need <= MEMORY_HEADROOM * avail
 
 
 def _warn_no_blend(error: MemoryError) -> None:
@@ -1221,8 +1227,9 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
     if estimator.noise is None or split is None or not blend_wanted(X.shape[0], len(estimator.classes_), multilabel):
         return 0.0, 1.0, tree, 1.0, None, None, None
     prepared = prepared or []
-    if not prepared and not blend_fits(estimator, X):  # the model is allocated: what is left for the pilots
-        _warn_no_blend(MemoryError(f"about {blend_bytes(estimator, X) / 2**30:.2f} GiB for pilots and scores"))
+    if not prepared and not blend_fits(estimator, X, multilabel=multilabel):  # the model is allocated: the rest
+        need = blend_bytes(estimator, X, multilabel=multilabel)
+        _warn_no_blend(MemoryError(f"about {need / 2**30:.2f} GiB for pilots and scores"))
         return 0.0, 1.0, tree, 1.0, None, None, None
     uniform_future = prepared[1] if len(prepared) > 1 else None  # the uniform pilot, trained in the background
     if multilabel:  # computed here (no background preparation), from the rows' label sets

@@ -52,6 +52,10 @@ NJIT = dict(
 #: array (numba refuses to compile it); the arrays it is given live in the caller throughout the call.
 NJIT_NO_NRT = dict(NJIT, _nrt=False)
 
+#: Options for kernels whose float sums must be those of a NumPy reference bit for bit: ``NJIT_NO_NRT``
+#: without fast-math (no reassociation, no fused multiply-add), e.g. ``skxc._kernels.start.pair_dots``.
+NJIT_EXACT = dict(NJIT_NO_NRT, fastmath=False)
+
 #: Options for helpers that only other kernels call: those of ``NJIT_NO_NRT``, without
 #: the Python entry point either (numba otherwise builds and optimises one for
 #: every compiled function), which shortens the first compilation. Calling such a helper

@@ -142,6 +142,7 @@ def initialize(
         ),
         sparse_input=sp.issparse(X), negative_sampling=noise is not None,
         kept_sums=keep_sums and params["init"] == "centroid" and not sp.issparse(X), projected_rows=projected,
+        start_rows=0 if held is None else held.shape[0],
     )  # fmt: skip
     # after the memory check: work started in the background for a model that does not fit would go on after it
     if on_split is not None and held is not None and example_row is None:

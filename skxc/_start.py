@@ -56,6 +56,8 @@ MIN_CALIBRATION_ROWS = 100
 MAX_CALIBRATION_ROWS = 10_000
 #: Most held-out rows for the centroid start (it scores each row's positive and negatives).
 MAX_SCALE_ROWS = 1_000
+#: Dense X: float64 entries of the pairs' row and centroid copies :func:`pair_scores` makes at once (each).
+PAIR_BLOCK_ENTRIES = 1 << 20
 #: The centroid start's held-out loss (:func:`held_out_start`) draws this many negatives per row (at least the
 #: model's ``n_negatives``; None: ``n_negatives``), each weighted ``n_negatives / START_DRAWS``: the loss of
 #: ``n_negatives`` negatives in expectation, estimated with less noise. With 2 draws the scale chosen on the same
@@ -353,19 +355,35 @@ def _unit_rows(sums):
     return sums * np.divide(1.0, norms, out=np.zeros(sums.shape[0]), where=norms > 0)[:, None]
 
 
+def scale_choice_bytes(n_held: int, n_features: int) -> int:
+    """Bytes that choosing the centroid start's scale holds for a moment with dense X of ``n_features`` features
+    and ``n_held`` held-out rows: the centred rows (at most ``MAX_SCALE_ROWS``) and the pairs' row and centroid
+    copies of :func:`pair_scores` (a positive and ``START_DRAWS`` negatives per row, in blocks)."""
+    rows = min(int(n_held), MAX_SCALE_ROWS)
+    per_row = (1 + (START_DRAWS or 0)) * n_features
+    pairs = min(rows * per_row, max(PAIR_BLOCK_ENTRIES, per_row))
+    return 8 * (rows * n_features + 2 * pairs)
+
+
 def pair_scores(X, mu, centre, classes: np.ndarray) -> np.ndarray:
     """``(x_i - centre).(mu_c - mean mu)`` for the classes ``classes[i, j]`` of each row i: float64 (n, m).
 
-    O(nnz) per pair for sparse X, never all classes' scores (C may be 10^6).
+    O(nnz) per pair for sparse X, never all classes' scores (C may be 10^6). Dense X: the rows' and their
+    classes' copies for the pairs are made for blocks of rows of at most ``PAIR_BLOCK_ENTRIES`` entries.
     """
     n, m = classes.shape
     mean = np.asarray(mu.mean(axis=0)).ravel()
     if sp.issparse(X):
         X = sp.csr_matrix(X)
         return _sparse_pair_dots(X, mu, classes) - (X @ mean)[:, None]
-    rows = np.repeat(np.arange(n), m)
     Xc = np.asarray(X, dtype=np.float64) - (0.0 if centre is None else centre)
-    out = np.einsum("ik,ik->i", Xc[rows], np.asarray(mu)[classes.ravel()]).reshape(n, m)
+    mu = np.asarray(mu)
+    out = np.empty((n, m))
+    step = max(1, PAIR_BLOCK_ENTRIES // max(m * Xc.shape[1], 1))  # rows whose pairs' copies stay small
+    for lo in range(0, n, step):
+        block = classes[lo : lo + step]
+        rows = np.repeat(np.arange(lo, lo + block.shape[0]), m)
+        out[lo : lo + step] = np.einsum("ik,ik->i", Xc[rows], mu[block.ravel()]).reshape(block.shape)
     return out - (Xc @ mean)[:, None]
 
 

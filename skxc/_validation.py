@@ -397,6 +397,12 @@ class ModelMemoryError(ValueError, MemoryError):
     """
 
 
+def gib(n_bytes: float) -> str:
+    """``n_bytes`` in GiB for a message: one decimal from 1 GiB on, three below (0.065, not 0.1)."""
+    x = n_bytes / 2**30
+    return f"{x:.1f}" if x >= 1 else f"{x:.3f}"
+
+
 def check_model_memory(
     n_classes: int,
     n_features: int,
@@ -408,6 +414,7 @@ def check_model_memory(
     negative_sampling: bool = True,
     kept_sums: bool = False,
     projected_rows: int = 0,
+    start_rows: int = 0,
 ) -> int:
     """Raise ModelMemoryError (a ValueError) if the weights plus their Adagrad state (plus the dense centroid start's arrays)
     would need more than ``MEMORY_HEADROOM`` of the available memory; else return the bytes counted.
@@ -418,7 +425,8 @@ def check_model_memory(
     its lowest load (skxc/_weights.py) and the CSR coef_ made from it.
     ``negative_sampling``: whether the model samples negatives (sparse weights need them; the error's
     options offer them only then). ``kept_sums``: a stream's centroid start keeps a float64 class x feature
-    array of class sums of dense X (``partial_fit``, ``fit_noise``). ``projected_rows``: rows of dense X the tree's
+    array of class sums of dense X (``partial_fit``, ``fit_noise``). ``start_rows``: the held-out rows that
+    choose the dense centroid start's scale (``skxc._start.scale_choice_bytes``). ``projected_rows``: rows of dense X the tree's
     projection is fitted on, through a float32 and a float64 copy of them (``PROJECTION_BYTES`` per entry).
     """
     from ._weights import estimated_sparse_bytes
@@ -439,8 +447,12 @@ def check_model_memory(
         else:
             need += (n_classes + n_features + 1) * np.dtype(np.float64).itemsize
             state = "and its factored Adagrad state"
-    if centroid_start:  # two float64 class x feature centroid arrays of dense X (skxc/_start.py)
+    if centroid_start:  # two float64 class x feature centroid arrays of dense X (skxc/_start.py), and the
+        # held-out rows centred and the pairs' copies that choose its scale (pair_scores)
+        from ._start import scale_choice_bytes
+
         need += 2 * n_classes * n_features * np.dtype(np.float64).itemsize
+        need += scale_choice_bytes(start_rows, n_features)
         state += ' and, for a moment, the centroid start of dense X (init="zeros" needs none)'
     if projected_rows:
         need += projected_rows * n_features * PROJECTION_BYTES
@@ -464,8 +476,8 @@ def check_model_memory(
             "or TruncatedSVD(n_components=256) in a Pipeline before the classifier"
         )
         raise ModelMemoryError(
-            f"{owner} would need {need / 2**30:.1f} GiB for {what} {state}, but only "
-            f"{avail / 2**30:.1f} GiB of memory is available and the guard keeps "
+            f"{owner} would need {gib(need)} GiB for {what} {state}, but only "
+            f"{gib(avail)} GiB of memory is available and the guard keeps "
             f"{1 - MEMORY_HEADROOM:.0%} of it free. Options: " + "; ".join(options) + "."
         )
     return need
@@ -486,8 +498,8 @@ def check_tree_memory(n_classes: int, n_components: int, owner: str) -> None:
     avail = available_memory_bytes()
     if avail is not None and need > MEMORY_HEADROOM * avail:
         raise ModelMemoryError(
-            f"{owner} would need {need / 2**30:.1f} GiB to fit its tree over {n_classes:,} classes on {k} "
-            f"projected features, but only {avail / 2**30:.1f} GiB of memory is available and the guard keeps "
+            f"{owner} would need {gib(need)} GiB to fit its tree over {n_classes:,} classes on {k} "
+            f"projected features, but only {gib(avail)} GiB of memory is available and the guard keeps "
             f"{1 - MEMORY_HEADROOM:.0%} of it free. Options: fewer components (n_components), or fewer classes "
             "(e.g. merge the rarest into coarser labels)."
         )
@@ -519,7 +531,7 @@ def check_output_memory(
     slices = f"{method} on slices of X, a few thousand rows at a time"
     fields = {"n_rows": n_rows, "n_columns": n_columns, "slices": slices}
     raise ModelMemoryError(
-        f"{method} would return {what.format(**fields)} ({need / 2**30:.1f} GiB), but only {avail / 2**30:.1f} GiB "
+        f"{method} would return {what.format(**fields)} ({gib(need)} GiB), but only {gib(avail)} GiB "
         f"of memory is available and the guard keeps {1 - MEMORY_HEADROOM:.0%} of it free. "
         f"Options: {options.format(**fields)}."
     )

@@ -40,7 +40,7 @@ from ._kernels.hashed import (
     stored_positives_csr,
     table_to_csr,
 )
-from ._validation import ModelMemoryError
+from ._validation import ModelMemoryError, gib
 
 #: Largest fraction of a table's slots in use; a table that would pass it doubles.
 MAX_LOAD = 0.7
@@ -354,7 +354,7 @@ def check_growth_memory(new_bytes: int, shape, count: int) -> None:
         return
     raise SparseWeightsMemoryError(
         f"The sparse weights ({count:,} stored of {shape[0]} classes x {shape[1]} features) need a table of "
-        f"{new_bytes / 2**30:.1f} GiB to grow, but only {available / 2**30:.1f} GiB of memory is available "
+        f"{gib(new_bytes)} GiB to grow, but only {gib(available)} GiB of memory is available "
         f"(the guard keeps {1 - _validation.MEMORY_HEADROOM:.0%} of it free). Training stopped; the model holds "
         "the weights trained so far. Options: fewer epochs (max_iter) or negatives (n_negatives), each of which "
         "touches new weights; for a partial_fit stream, sparsify(threshold) between batches drops the small "

@@ -1,6 +1,6 @@
 """No kernel hard-codes numba options: every ``@njit``/``@jit`` in skxc/_kernels takes ``**NJIT``,
-``**NJIT_NO_NRT`` (kernels that allocate nothing) or ``**NJIT_HELPER`` (helpers only kernels call)
-from _config.
+``**NJIT_NO_NRT`` (kernels that allocate nothing), ``**NJIT_EXACT`` (those without fast-math) or
+``**NJIT_HELPER`` (helpers only kernels call) from _config.
 
 STUMPY checks the same in CI; options written per kernel drift apart (one kernel
 without ``cache`` or with a different ``fastmath`` set). A static check (AST),
@@ -42,7 +42,9 @@ def _problems(source: str) -> list[str]:
             problems.append(f"{func}: bare @{_name(dec)} (use @njit(**NJIT))")
             continue
         options_from_config = [
-            k for k in dec.keywords if k.arg is None and _name(k.value) in ("NJIT", "NJIT_NO_NRT", "NJIT_HELPER")
+            k
+            for k in dec.keywords
+            if k.arg is None and _name(k.value) in ("NJIT", "NJIT_NO_NRT", "NJIT_EXACT", "NJIT_HELPER")
         ]
         if len(dec.keywords) != 1 or not options_from_config or dec.args:
             problems.append(f"{func}: @{_name(dec.func)}({ast.unparse(dec)[len(_name(dec.func)) + 2 : -1]})")

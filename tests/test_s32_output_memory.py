@@ -7,6 +7,7 @@ import pytest
 
 from skxc import AdversarialSoftmaxClassifier
 from skxc import _validation as validation
+from skxc._start import scale_choice_bytes
 
 
 @pytest.fixture(autouse=True)
@@ -86,6 +87,7 @@ def test_the_guard_counts_the_tree_projection_of_dense_rows(monkeypatch):
     fit_rows = 3000 - 300  # 10 % held out for the calibration
     projection = fit_rows * 200 * validation.PROJECTION_BYTES
     model = 10 * 201 * 4 * 2 + 2 * 10 * 200 * 8  # coef_ and a full Adagrad state, the centroid start's arrays
+    model += scale_choice_bytes(300, 200)  # and the copies that choose its scale on the 300 held-out rows
     monkeypatch.setattr(validation, "available_memory_bytes", lambda: int((model + projection / 2) / 0.8))
     with pytest.raises(validation.ModelMemoryError, match="the tree's projection of 2,700 dense rows"):
         AdversarialSoftmaxClassifier(random_state=0).fit(X, y)
@@ -119,7 +121,7 @@ def test_the_output_guard_takes_the_callers_wording(monkeypatch):
     with pytest.raises(validation.ModelMemoryError) as err:
         validation.check_output_memory(*args, bytes_per_entry=2, extra_bytes=57)
     assert str(err.value) == (
-        "frobnicate would return 3 x 4 widgets (0.0 GiB), but only 0.0 GiB of memory is available and the guard "
+        "frobnicate would return 3 x 4 widgets (0.000 GiB), but only 0.000 GiB of memory is available and the guard "
         "keeps 20% of it free. Options: fewer widgets; or frobnicate on slices of X, a few thousand rows at a time."
     )
     monkeypatch.setattr(validation, "UNCHECKED_OUTPUT_BYTES", 10**6)  # small results are not checked
@@ -143,7 +145,7 @@ def test_the_guard_messages_keep_their_text(monkeypatch, fitted):
     multilabel = AdversarialSoftmaxClassifier(random_state=0, max_iter=1).fit(X, Y)  # 30 labels: a dense predict
     tree = AuxiliaryTree(n_components=4, random_state=0).fit(X, np.arange(300) % 6)
     monkeypatch.setattr(validation, "available_memory_bytes", lambda: 1000)
-    tail = "(0.0 GiB), but only 0.0 GiB of memory is available and the guard keeps 20% of it free. Options: "
+    tail = "(0.000 GiB), but only 0.000 GiB of memory is available and the guard keeps 20% of it free. Options: "
     slices = "on slices of X, a few thousand rows at a time"
     assert _guard_message(lambda: clf.predict_proba(X)) == (
         f"predict_proba would return a 300 x 30 float64 array {tail}predict_top_k(X, k, return_scores=True) for "

@@ -3,6 +3,8 @@ automatic settings would not trains without them (a UserWarning), rather than fa
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -34,14 +36,38 @@ def test_blend_bytes_counts_scores_centroids_and_pilots(dense):
     scores = blend.map_rows(n_classes) * n_classes * 8  # S, and a pilot's log-probabilities
     centroids = 2 * n_classes * n_features * 8 if dense else 12 * X.nnz
     pilot = n_classes * (n_features + 1) * 4 + (n_classes + n_features + 1) * 8  # dense weights, factored Adagrad
+
+    def start(d):  # a pilot's centroid start of dense X: centroids, centred held-out rows, the pairs' copies
+        rows, per_row = blend.MAX_SCALE_ROWS, 17 * d  # a positive and START_DRAWS (16) negatives per row
+        pairs = min(rows * per_row, max(1 << 20, per_row))
+        return (2 * n_classes * d + rows * d + 2 * pairs) * 8
+
+    pilot += start(n_features) if dense else 0
     temporaries = blend.MAX_SCORES * 8
     assert need == scores + max(centroids, pilot + scores + temporaries)
     two = AdversarialSoftmaxClassifier(n_jobs=2).fit(X[:1200], y[:1200])  # side by side: one per thread
     assert blend.blend_bytes(two, X) == scores + max(centroids, 2 * (pilot + scores) + temporaries)
-    # the centroids of many dense features outweigh the pilots
+    # the centroids of many dense features
     wide = np.zeros((10, 20_000), dtype=np.float32)
-    pilot = n_classes * (20_001) * 4 + (n_classes + 20_001) * 8
+    pilot = n_classes * (20_001) * 4 + (n_classes + 20_001) * 8 + start(20_000)
     assert blend.blend_bytes(clf, wide) == scores + max(2 * n_classes * 20_000 * 8, pilot + scores + temporaries)
+
+
+def test_blend_bytes_counts_the_faster_pilots_negatives_only_where_it_trains(monkeypatch):
+    """Sparse pilot weights are bounded for the negatives the pilots draw: 8 only where the faster pilot trains
+    (single-label data with few rows per class), not for multi-label data or many rows per class."""
+    X, y, _, _ = few_rows_data()
+    clf = AdversarialSoftmaxClassifier(n_jobs=1).fit(X[:1200], y[:1200])
+    Xs = sp.random(2000, 1000, density=0.02, format="csr", random_state=0, dtype=np.float32)
+    monkeypatch.setattr(blend, "SPARSE_PILOT_WEIGHTS", 0)  # sparse pilot weights
+    assert blend.pilot_weights(clf, Xs) == "sparse"
+    two = copy.deepcopy(clf).set_params(n_negatives=2)  # the same fitted attributes, no faster pilot
+    single = blend.blend_bytes(clf, Xs)
+    assert blend.blend_bytes(clf, Xs, multilabel=True) == blend.blend_bytes(two, Xs) < single
+    many = Xs[:1000]  # 1,000 rows of 197 classes: 5 per class
+    assert blend.blend_bytes(clf, many) > blend.blend_bytes(two, many)
+    monkeypatch.setattr(blend, "MAX_ROWS_PER_CLASS", 4)  # more than 4 per class: the many-rows pilot alone
+    assert blend.blend_bytes(clf, many) == blend.blend_bytes(two, many)
 
 
 @pytest.mark.parametrize("n_jobs", [1, 2])

@@ -369,6 +369,23 @@ def test_sparse_pair_dots_match_the_row_products(sorted_rows):
     np.testing.assert_array_equal(got, reference_pair_dots(Xs, mus, classes))
 
 
+def test_dense_pair_scores_in_blocks_are_the_unblocked_bits(monkeypatch):
+    """Dense X: the pairs' copies are made for blocks of rows (at most PAIR_BLOCK_ENTRIES entries each, so
+    held-out rows x (1 + negatives) x features never are at once); every block size gives the same bits."""
+    rng = np.random.default_rng(0)
+    n, C, d, m = 50, 30, 20, 6
+    X, mu, centre = rng.normal(size=(n, d)), rng.normal(size=(C, d)), rng.normal(size=d)
+    classes = rng.integers(0, C, (n, m))
+    rows = np.repeat(np.arange(n), m)
+    Xc = X - centre
+    expected = np.einsum("ik,ik->i", Xc[rows], mu[classes.ravel()]).reshape(n, m) - (Xc @ mu.mean(axis=0))[:, None]
+    full = pair_scores(X, mu, centre, classes)
+    np.testing.assert_array_equal(full, expected)
+    for entries in (1, m * d, 7 * m * d + 3):  # one row per block, one exactly, blocks of 7 rows with a remainder
+        monkeypatch.setattr(start_module, "PAIR_BLOCK_ENTRIES", entries)
+        np.testing.assert_array_equal(pair_scores(X, mu, centre, classes), full)
+
+
 @pytest.mark.kernel
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_sparse_pair_dots_kernel_gives_the_bits_of_the_numpy_version(seed):

@@ -3,14 +3,13 @@
 import numpy as np
 from numba import njit
 
-from .._config import NJIT_NO_NRT
-
-#: No fast-math: the sums keep their order and products (no reassociation, no fused multiply-add), so they are
-#: the bits of the vectorised NumPy sums the kernel replaced (``tests/_reference.py``, ``reference_pair_dots``).
-EXACT = dict(NJIT_NO_NRT, fastmath=False)
+from .._config import NJIT_EXACT
 
 
-@njit(**EXACT)
+# no fast-math: the sums keep their order and products, the bits of the vectorised NumPy sums the kernel
+# replaced (tests/_reference.py, reference_pair_dots), for finite X (fit rejects non-finite X: an inf entry
+# times a centroid without that feature gives NaN here and 0 there)
+@njit(**NJIT_EXACT)
 def pair_dots(x_indptr, x_indices, x_data, mu_indptr, mu_indices, mu_data, local, by_class, m, dense, out):
     """out[q] = x_i . mu_c for each pair q = i * m + j of row i and class c = local[q], for CSR rows x_i and
     CSR centroid rows mu: the pairs in the order ``by_class`` (grouped by class), each class's centroid

@@ -824,9 +824,11 @@ def top1_hits(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, beta: flo
 
 def pilot_result(log_proba: np.ndarray, S: np.ndarray, truth) -> tuple:
     """A pilot's :func:`pilot_choice` and, last, its :func:`top1_hits` at the chosen beta on all the scored
-    held-out rows (what :func:`faster_wins` compares; None for multi-label ``truth``)."""
+    held-out rows (what :func:`faster_wins` compares; None for multi-label ``truth`` and above
+    ``FASTER_MAX_CLASSES`` classes, where no faster pilot trains)."""
     chosen = pilot_choice(log_proba, S, truth)
-    return (*chosen, None if sp.issparse(truth) else top1_hits(log_proba, S, truth, chosen[0]))
+    compared = not sp.issparse(truth) and log_proba.shape[1] <= FASTER_MAX_CLASSES
+    return (*chosen, top1_hits(log_proba, S, truth, chosen[0]) if compared else None)
 
 
 def faster_wins(faster: np.ndarray, chosen: np.ndarray) -> bool:

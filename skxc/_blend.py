@@ -85,10 +85,10 @@ from ._multilabel import pairs_of_rows
 from ._parallel import child_seed, fan_out, fan_out_pipelined, in_background, n_threads
 from ._predict import TOP_MARGIN, top_and_rest
 from ._solver import auto_learning_rate
-from ._start import MAX_SCALE_ROWS, add_entries, rms_row_norm, scale_choice_bytes, tempered, unit_centroids
+from ._start import MAX_SCALE_ROWS, add_entries, dense_start_bytes, rms_row_norm, tempered, unit_centroids
 from ._state import AdagradState, writeable
 from ._tree import AuxiliaryTree
-from ._validation import MEMORY_HEADROOM, available_memory_bytes, mostly_dense, warn_user
+from ._validation import MEMORY_HEADROOM, available_memory_bytes, gib, mostly_dense, warn_user
 from ._weights import by_feature, estimated_sparse_bytes
 
 #: Candidate beta: 0 and 4**0 .. 4**6 (in units of 1 / RMS row norm).
@@ -632,7 +632,7 @@ def blend_bytes(estimator, X, sparse_model: bool | None = None, multilabel: bool
     else:
         per_pilot = n_classes * (n_features + 1) * 4 * (2 if full else 1) + (n_classes + n_features + 1) * 8
     if not sp.issparse(X) and estimator.init == "centroid":  # the pilot's start (held-out rows of the fit rows)
-        per_pilot += 2 * n_classes * n_features * 8 + scale_choice_bytes(MAX_SCALE_ROWS, n_features)
+        per_pilot += dense_start_bytes(n_classes, n_features, MAX_SCALE_ROWS)
     return int(scores + max(centroids, at_once * (per_pilot + scores) + MAX_SCORES * 8))
 
 
@@ -1231,7 +1231,7 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
     prepared = prepared or []
     if not prepared and not blend_fits(estimator, X, multilabel=multilabel):  # the model is allocated: the rest
         need = blend_bytes(estimator, X, multilabel=multilabel)
-        _warn_no_blend(MemoryError(f"about {need / 2**30:.2f} GiB for pilots and scores"))
+        _warn_no_blend(MemoryError(f"about {gib(need)} GiB for pilots and scores"))
         return 0.0, 1.0, tree, 1.0, None, None, None
     uniform_future = prepared[1] if len(prepared) > 1 else None  # the uniform pilot, trained in the background
     if multilabel:  # computed here (no background preparation), from the rows' label sets

@@ -365,6 +365,12 @@ def scale_choice_bytes(n_held: int, n_features: int) -> int:
     return 8 * (rows * n_features + 2 * pairs)
 
 
+def dense_start_bytes(n_classes: int, n_features: int, n_held: int) -> int:
+    """Bytes the centroid start of dense X holds for a moment: two float64 classes x features centroid arrays and
+    what choosing its scale on ``n_held`` held-out rows copies (:func:`scale_choice_bytes`)."""
+    return 2 * n_classes * n_features * 8 + scale_choice_bytes(n_held, n_features)
+
+
 def pair_scores(X, mu, centre, classes: np.ndarray) -> np.ndarray:
     """``(x_i - centre).(mu_c - mean mu)`` for the classes ``classes[i, j]`` of each row i: float64 (n, m).
 

@@ -449,10 +449,9 @@ def check_model_memory(
             state = "and its factored Adagrad state"
     if centroid_start:  # two float64 class x feature centroid arrays of dense X (skxc/_start.py), and the
         # held-out rows centred and the pairs' copies that choose its scale (pair_scores)
-        from ._start import scale_choice_bytes
+        from ._start import dense_start_bytes
 
-        need += 2 * n_classes * n_features * np.dtype(np.float64).itemsize
-        need += scale_choice_bytes(start_rows, n_features)
+        need += dense_start_bytes(n_classes, n_features, start_rows)
         state += ' and, for a moment, the centroid start of dense X (init="zeros" needs none)'
     if projected_rows:
         need += projected_rows * n_features * PROJECTION_BYTES

@@ -73,7 +73,7 @@ from ._validation import (
     unique_labels,
     validate_training_data,
 )
-from ._weights import HashedWeights, first_epoch_room, negative_insert_mask
+from ._weights import GROWING_ROOM_KEYS, UPFRONT_ROOM_KEYS, HashedWeights, first_epoch_room, negative_insert_mask
 
 __all__ = ["AUTO_SPARSE_BYTES", "AUTO_WEIGHT_THRESHOLD", "TrainingMixin"]
 
@@ -559,7 +559,8 @@ class TrainingMixin:
             rows = replace(rows, negative_inserts=mask)
         # a table (new or kept) gets room for its first epoch up front: the epoch runs without a rehash
         # unless the epoch's bound exceeds both the keys stored and UPFRONT_ROOM_KEYS
-        model = training_model(self.__dict__, room=lambda coef: first_epoch_room(coef, rows, self.n_negatives_))
+        cap_keys = UPFRONT_ROOM_KEYS if truncate > 0 else GROWING_ROOM_KEYS
+        model = training_model(self.__dict__, room=lambda coef: first_epoch_room(coef, rows, self.n_negatives_, cap_keys))
         table = model if isinstance(model, HashedWeights) else None
         if table is not None:
             table.truncate = float(truncate)

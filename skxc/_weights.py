@@ -58,6 +58,10 @@ NEGATIVE_INSERT_HITS = 1.0
 #: The room a table gets up front before a call's first epoch (:func:`first_epoch_room`): the epoch's bound
 #: of new keys, at most the keys stored or this many, whichever is larger.
 UPFRONT_ROOM_KEYS = 1 << 24
+#: The same cap for a table that does not truncate (``HashedWeights.truncate`` 0, e.g. the automatic settings'
+#: pilots): its weights do not depend on when it grows (one thread), so a smaller table, grown as it fills,
+#: saves the time of writing the empty slots of a room that the bound overstates.
+GROWING_ROOM_KEYS = 1 << 20
 
 
 def _capacity_for(n: int) -> int:
@@ -289,7 +293,7 @@ def epoch_room(weights, rows, n_negatives: int, bound: int | None = None) -> int
     return max(0, min(bound - int(stored), weights.shape[0] * weights.shape[1] - count))
 
 
-def first_epoch_room(weights, rows, n_negatives: int) -> int:
+def first_epoch_room(weights, rows, n_negatives: int, cap_keys: int | None = None) -> int:
     """The room made up front for a call's first epoch: :func:`epoch_room`, at most the keys ``weights``
     stores already or ``UPFRONT_ROOM_KEYS``, whichever is larger.
 
@@ -300,7 +304,7 @@ def first_epoch_room(weights, rows, n_negatives: int) -> int:
     that pruning would drop when ``truncate`` is set).
     """
     count = int(weights.count if isinstance(weights, HashedWeights) else weights.nnz)
-    cap = max(count, UPFRONT_ROOM_KEYS)
+    cap = max(count, UPFRONT_ROOM_KEYS if cap_keys is None else int(cap_keys))
     # the stored positive keys epoch_room takes off are at most the keys stored: when the bound less
     # all of them is still above the cap, the cap is the answer without looking them up
     bound = _epoch_bound(rows, n_negatives)

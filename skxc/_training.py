@@ -558,9 +558,10 @@ class TrainingMixin:
             mask = negative_insert_mask(rows, len(self.intercept_), self.n_features_in_, self.n_negatives_, n_epochs)
             rows = replace(rows, negative_inserts=mask)
         # a table (new or kept) gets room for its first epoch up front: the epoch runs without a rehash
-        # unless the epoch's bound exceeds both the keys stored and UPFRONT_ROOM_KEYS
-        cap_keys = UPFRONT_ROOM_KEYS if truncate > 0 else GROWING_ROOM_KEYS
-        model = training_model(self.__dict__, room=lambda coef: first_epoch_room(coef, rows, self.n_negatives_, cap_keys))
+        # unless the epoch's bound exceeds both the keys stored and UPFRONT_ROOM_KEYS; a table that does not
+        # truncate, whose weights do not depend on when it grows, gets at most GROWING_ROOM_KEYS
+        cap = UPFRONT_ROOM_KEYS if truncate > 0 else GROWING_ROOM_KEYS
+        model = training_model(self.__dict__, room=lambda coef: first_epoch_room(coef, rows, self.n_negatives_, cap))
         table = model if isinstance(model, HashedWeights) else None
         if table is not None:
             table.truncate = float(truncate)

@@ -229,8 +229,15 @@ FASTER_MAX_CLASSES = 2000
 FASTER_Z = 2.0
 #: Pilots of models with at most this many weights (classes x features) train side by side (``side_by_side_pilots``).
 SIDE_BY_SIDE_WEIGHTS = 2**22
-#: Pilots of a model with more weights than this train with sparse weights on sparse X (:func:`pilot_weights`).
+#: Pilots of a model with more weights than this train with sparse weights on sparse X (:func:`pilot_weights`),
+#: unless their epochs touch weights at least 1 / ``DENSE_PILOT_TOUCHES`` times the model's weights.
 SPARSE_PILOT_WEIGHTS = 2**22
+#: A pilot's weight touches (its epochs' non-zeros times one plus its negatives) for which dense weights
+#: pay: a touch of a hashed weight took about twice a dense one's time, and a dense model costs an
+#: allocation and a centroid start of all its weights. At 4 weights per touch (1,200 classes x 20,000
+#: tf-idf features) dense pilots took half the time of sparse ones; at 6 and 15 as long, at 34 longer
+#: (docs/benchmarks.rst, "Stop 44: dense pilots where their epochs touch enough weights"). 0: never.
+DENSE_PILOT_TOUCHES = 8.0
 #: Range of the score temperature T.
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.25, 64.0
 #: The Newton steps on 1/T stop when the next would change it by less than this fraction (1 %).
@@ -630,7 +637,7 @@ def blend_bytes(estimator, X, sparse_model: bool | None = None, multilabel: bool
         n_stored = min(stored_weights_bound(X, X.shape[0], negatives), n_classes * n_features)
         per_pilot = estimated_sparse_bytes(n_stored, full)
     else:
-        per_pilot = n_classes * (n_features + 1) * 4 * (2 if full else 1) + (n_classes + n_features + 1) * 8
+        per_pilot = dense_pilot_bytes(estimator, X)
     if not sp.issparse(X) and estimator.init == "centroid":  # the pilot's start (held-out rows of the fit rows)
         per_pilot += dense_start_bytes(n_classes, n_features, MAX_SCALE_ROWS)
     return int(scores + max(centroids, at_once * (per_pilot + scores) + MAX_SCORES * 8))
@@ -901,17 +908,45 @@ def blended_sparse(coef: sp.csr_matrix, coef_sums, mu_scaled: sp.csr_matrix):
 
 def pilot_weights(estimator, X, sparse_model: bool | None = None) -> str:
     """The pilot's weight layout: sparse if the model's are or, for sparse X that is not mostly dense
-    (``skxc._validation.mostly_dense``), if the model has more than ``SPARSE_PILOT_WEIGHTS`` weights; else
-    dense. A short pilot on sparse rows touches few of a large
-    model's weights: a dense coef_ would cost more to allocate and start (the centroid start writes
-    every weight) than the pilot's epochs, and double the memory. Sparse and dense weights train the
+    (``skxc._validation.mostly_dense``), if the model has more than ``SPARSE_PILOT_WEIGHTS`` weights and the
+    pilot's epochs touch too few of them for dense ones to pay (:func:`touched_enough`); else dense. A
+    short pilot on sparse rows touches few of a large model's weights: a dense coef_ would cost more to
+    allocate and start (the centroid start writes every weight) than the pilot's epochs, and double the
+    memory; where its epochs touch many, hashed weights cost more. Sparse and dense weights train the
     same model; the pilot's scores are then summed in another order, so the temperature it chooses
     may differ in the last digits. ``sparse_model``: whether the model's weights are sparse (None: its ``coef_``)."""
     if sp.issparse(estimator.coef_) if sparse_model is None else sparse_model:
         return "sparse"
-    if not mostly_dense(X) and len(estimator.classes_) * X.shape[1] > SPARSE_PILOT_WEIGHTS:
-        return "sparse"
-    return "dense"
+    if mostly_dense(X) or len(estimator.classes_) * X.shape[1] <= SPARSE_PILOT_WEIGHTS:
+        return "dense"
+    return "dense" if touched_enough(estimator, X) else "sparse"
+
+
+def pilot_touches(estimator, X) -> int:
+    """The weight touches of a pilot's epochs on all of X's rows (the pilots train on most of them):
+    ``MIN_PILOT_EPOCHS`` times X's non-zeros times one plus ``n_negatives_``."""
+    nnz = X.nnz if sp.issparse(X) else X.size
+    return MIN_PILOT_EPOCHS * int(nnz) * (1 + int(estimator.n_negatives_))
+
+
+def touched_enough(estimator, X, n_models: int = 5) -> bool:
+    """Whether dense pilot weights pay for the model of ``estimator`` on sparse X (:func:`pilot_weights`): the
+    model has at most ``DENSE_PILOT_TOUCHES`` weights per touch of a pilot (:func:`pilot_touches`), and
+    ``n_models`` dense models of its size (the pilots at once, up to 4 as :func:`blend_bytes` counts them,
+    and the model) fit in ``MEMORY_HEADROOM`` of the available memory together (True if unknown): where they
+    would not, sparse pilots keep the blend within the memory guard."""
+    n_weights = len(estimator.classes_) * X.shape[1]
+    if n_weights > DENSE_PILOT_TOUCHES * pilot_touches(estimator, X):
+        return False
+    avail = available_memory_bytes()
+    return avail is None or n_models * dense_pilot_bytes(estimator, X) <= MEMORY_HEADROOM * avail
+
+
+def dense_pilot_bytes(estimator, X) -> int:
+    """One dense pilot's weights, intercepts and Adagrad state (the memory guard's count of :func:`blend_bytes`)."""
+    n_classes, n_features = len(estimator.classes_), X.shape[1]
+    full = adagrad_kind(estimator.adagrad, estimator.noise) == "full"
+    return n_classes * (n_features + 1) * 4 * (2 if full else 1) + (n_classes + n_features + 1) * 8
 
 
 def uniform_noise(classes, n_features: int):
@@ -1073,12 +1108,17 @@ def side_by_side_pilots(estimator, X, sparse_model: bool | None = None, n_pilots
     each other's cache lines (the same classes and features), so a small pilot trains about as fast on one
     thread as on two; two sparse pilots on one thread each finished sooner than one after the other on two
     threads above 1,000 classes as well (docs/benchmarks.rst, "Side-by-side sparse pilots"), and their
-    tables hold only the weights two epochs on the fit rows touch. Dense pilots of larger models train one
-    after the other on all threads (and one at a time in memory). ``n_pilots``: the tables at once."""
+    tables hold only the weights two epochs on the fit rows touch. Dense pilots of larger models on sparse X,
+    dense because their epochs touch enough weights (:func:`touched_enough`, which counted them at once in
+    memory), train side by side too; those of dense X train one after the other on all threads (and one at
+    a time in memory). ``n_pilots``: the tables at once."""
     n_classes, n_features = len(estimator.classes_), X.shape[1]
     if n_classes * n_features <= SIDE_BY_SIDE_WEIGHTS:
         return True
-    return pilot_weights(estimator, X, sparse_model) == "sparse" and sparse_pilots_fit(estimator, X, n_pilots)
+    if pilot_weights(estimator, X, sparse_model) == "sparse":
+        return sparse_pilots_fit(estimator, X, n_pilots)
+    # dense pilots of sparse X because they pay (touched_enough, which counted them at once in memory)
+    return not mostly_dense(X) and n_classes * n_features > SPARSE_PILOT_WEIGHTS
 
 
 def sparse_pilots_fit(estimator, X, n_pilots: int = 2) -> bool:

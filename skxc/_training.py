@@ -73,7 +73,7 @@ from ._validation import (
     unique_labels,
     validate_training_data,
 )
-from ._weights import GROWING_ROOM_KEYS, UPFRONT_ROOM_KEYS, HashedWeights, first_epoch_room, negative_insert_mask
+from ._weights import HashedWeights, first_epoch_room, negative_insert_mask
 
 __all__ = ["AUTO_SPARSE_BYTES", "AUTO_WEIGHT_THRESHOLD", "TrainingMixin"]
 
@@ -560,8 +560,9 @@ class TrainingMixin:
         # a table (new or kept) gets room for its first epoch up front: the epoch runs without a rehash
         # unless the epoch's bound exceeds both the keys stored and UPFRONT_ROOM_KEYS; a table that does not
         # truncate, whose weights do not depend on when it grows, gets at most GROWING_ROOM_KEYS
-        cap = UPFRONT_ROOM_KEYS if truncate > 0 else GROWING_ROOM_KEYS
-        model = training_model(self.__dict__, room=lambda coef: first_epoch_room(coef, rows, self.n_negatives_, cap))
+        model = training_model(
+            self.__dict__, room=lambda coef: first_epoch_room(coef, rows, self.n_negatives_, truncate > 0)
+        )
         table = model if isinstance(model, HashedWeights) else None
         if table is not None:
             table.truncate = float(truncate)

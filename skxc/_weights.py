@@ -293,9 +293,10 @@ def epoch_room(weights, rows, n_negatives: int, bound: int | None = None) -> int
     return max(0, min(bound - int(stored), weights.shape[0] * weights.shape[1] - count))
 
 
-def first_epoch_room(weights, rows, n_negatives: int, cap_keys: int | None = None) -> int:
+def first_epoch_room(weights, rows, n_negatives: int, truncating: bool = True) -> int:
     """The room made up front for a call's first epoch: :func:`epoch_room`, at most the keys ``weights``
-    stores already or ``UPFRONT_ROOM_KEYS``, whichever is larger.
+    stores already or ``UPFRONT_ROOM_KEYS`` (``GROWING_ROOM_KEYS`` for a table that does not truncate:
+    ``truncating`` False), whichever is larger.
 
     The bound counts every negative's every feature as a new key; with many non-zeros per row, and
     frequent classes drawn as negatives again and again, it can exceed the keys an epoch adds many
@@ -304,7 +305,7 @@ def first_epoch_room(weights, rows, n_negatives: int, cap_keys: int | None = Non
     that pruning would drop when ``truncate`` is set).
     """
     count = int(weights.count if isinstance(weights, HashedWeights) else weights.nnz)
-    cap = max(count, UPFRONT_ROOM_KEYS if cap_keys is None else int(cap_keys))
+    cap = max(count, UPFRONT_ROOM_KEYS if truncating else GROWING_ROOM_KEYS)
     # the stored positive keys epoch_room takes off are at most the keys stored: when the bound less
     # all of them is still above the cap, the cap is the answer without looking them up
     bound = _epoch_bound(rows, n_negatives)

@@ -790,6 +790,7 @@ def test_sparse_pilots_choose_as_dense_pilots_do(monkeypatch):
 
     monkeypatch.setattr(blend, "chosen_blend", recording)
     monkeypatch.setattr(validation, "DENSE_DENSITY", 1.01)  # these 40-feature rows count as sparse
+    monkeypatch.setattr(blend, "DENSE_PILOT_TOUCHES", 0.0)  # the weights' count alone decides
     for threshold in (2**40, 0):  # dense pilots, then sparse ones
         monkeypatch.setattr(blend, "SPARSE_PILOT_WEIGHTS", threshold)
         clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=3, weights="dense").fit(X, y)
@@ -812,6 +813,7 @@ def test_which_pilots_train_side_by_side(monkeypatch):
     assert blend.side_by_side_pilots(clf, X)  # a small model
     monkeypatch.setattr(blend, "SIDE_BY_SIDE_WEIGHTS", 0)  # as if it were large:
     monkeypatch.setattr(blend, "SPARSE_PILOT_WEIGHTS", 0)
+    monkeypatch.setattr(blend, "DENSE_PILOT_TOUCHES", 0.0)  # and its pilots' epochs touched few of its weights
     assert blend.pilot_weights(clf, X) == "dense"  # mostly dense CSR rows: every row touches all its weights
     monkeypatch.setattr(validation, "DENSE_DENSITY", 1.01)  # these rows as sparse ones
     assert blend.pilot_weights(clf, X) == "sparse" and blend.side_by_side_pilots(clf, X)  # small sparse tables

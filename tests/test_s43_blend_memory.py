@@ -60,6 +60,7 @@ def test_blend_bytes_counts_the_faster_pilots_negatives_only_where_it_trains(mon
     clf = AdversarialSoftmaxClassifier(n_jobs=1).fit(X[:1200], y[:1200])
     Xs = sp.random(2000, 1000, density=0.02, format="csr", random_state=0, dtype=np.float32)
     monkeypatch.setattr(blend, "SPARSE_PILOT_WEIGHTS", 0)  # sparse pilot weights
+    monkeypatch.setattr(blend, "DENSE_PILOT_TOUCHES", 0.0)
     assert blend.pilot_weights(clf, Xs) == "sparse"
     two = copy.deepcopy(clf).set_params(n_negatives=2)  # the same fitted attributes, no faster pilot
     single = blend.blend_bytes(clf, Xs)

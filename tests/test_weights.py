@@ -369,33 +369,39 @@ def test_first_epoch_room_is_the_bound_at_most_the_stored_keys_or_the_cap(monkey
         monkeypatch.setattr(weights_module, "UPFRONT_ROOM_KEYS", cap)
         assert first_epoch_room(coef, rows, 2) == expect
         assert first_epoch_room(HashedWeights.from_csr(coef), rows, 2) == expect
-        # an explicit cap_keys (the one for tables that do not truncate) in place of UPFRONT_ROOM_KEYS
+        # a table that does not truncate: GROWING_ROOM_KEYS in place of UPFRONT_ROOM_KEYS
         monkeypatch.setattr(weights_module, "UPFRONT_ROOM_KEYS", 10**9)
-        assert first_epoch_room(coef, rows, 2, cap_keys=cap) == expect
+        monkeypatch.setattr(weights_module, "GROWING_ROOM_KEYS", cap)
+        assert first_epoch_room(coef, rows, 2, truncating=False) == expect
 
 
 @pytest.mark.parametrize("threshold", [0.0, 0.01])
 def test_first_epoch_room_cap_follows_truncation(text_like, monkeypatch, threshold):
     """A fit whose table truncates (weight_threshold > 0) gets up to UPFRONT_ROOM_KEYS of room up front (its
     weights depend on when the table grows); one that does not (the automatic settings' pilots) gets up to
-    GROWING_ROOM_KEYS, and grows as it fills."""
+    GROWING_ROOM_KEYS or the keys it stores, and grows as it fills (the same weights: the test above)."""
     import skxc._training as training_module
     import skxc._weights as weights_module
 
     X, y, _, _ = text_like
-    caps = []
+    rooms = []
     room = weights_module.first_epoch_room
 
-    def recorded(weights, rows, n_negatives, cap_keys=None):
-        caps.append(cap_keys)
-        return room(weights, rows, n_negatives, cap_keys)
+    def recorded(weights, rows, n_negatives, truncating=True):
+        rooms.append((truncating, room(weights, rows, n_negatives, truncating), int(weights.nnz)))
+        return rooms[-1][1]
 
     monkeypatch.setattr(training_module, "first_epoch_room", recorded)
+    monkeypatch.setattr(weights_module, "UPFRONT_ROOM_KEYS", 10**9)
     monkeypatch.setattr(weights_module, "GROWING_ROOM_KEYS", 7)
-    monkeypatch.setattr(training_module, "GROWING_ROOM_KEYS", 7)
     kw = dict(random_state=0, n_jobs=1, max_iter=2, weights="sparse", centroid_blend=0.0, weight_threshold=threshold)
     AdversarialSoftmaxClassifier(**kw).fit(X, y)
-    assert caps == [weights_module.UPFRONT_ROOM_KEYS if threshold > 0 else 7]
+    [(truncating, made, stored)] = rooms
+    assert truncating == (threshold > 0)
+    if truncating:  # the epoch's bound up front: no growth in the first epoch
+        assert made > stored
+    else:  # the keys stored (above GROWING_ROOM_KEYS): the table grows as it fills
+        assert made == stored
 
 
 @pytest.mark.parametrize("hits", [np.inf, 3.0])

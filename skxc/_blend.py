@@ -232,12 +232,13 @@ SIDE_BY_SIDE_WEIGHTS = 2**22
 #: Pilots of a model with more weights than this train with sparse weights on sparse X (:func:`pilot_weights`),
 #: unless their epochs touch weights at least 1 / ``DENSE_PILOT_TOUCHES`` times the model's weights.
 SPARSE_PILOT_WEIGHTS = 2**22
-#: A pilot's weight touches (its epochs' non-zeros times one plus its negatives) for which dense weights
-#: pay: a touch of a hashed weight took about twice a dense one's time, and a dense model costs an
-#: allocation and a centroid start of all its weights. At 4 weights per touch (1,200 classes x 20,000
-#: tf-idf features) dense pilots took half the time of sparse ones; at 6 and 15 as long, at 34 longer
-#: (docs/benchmarks.rst, "Stop 44: dense pilots where their epochs touch enough weights"). 0: never.
-DENSE_PILOT_TOUCHES = 8.0
+#: The most model weights per weight touch of a pilot (its epochs' non-zeros times one plus its negatives)
+#: for which dense pilot weights pay: a touch of a hashed weight took about twice a dense one's time, and a
+#: dense model costs an allocation and a centroid start of all its weights. At 4.1 weights per touch
+#: (1,200 classes x 20,000 tf-idf features) dense pilots took half the time of sparse ones; at 6.3 and 15
+#: as long (with 100 MiB more memory at 6.3), at 34 longer (docs/benchmarks.rst, "Stop 44: cheaper
+#: pilots"). 0: never.
+DENSE_PILOT_TOUCHES = 5.0
 #: Range of the score temperature T.
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.25, 64.0
 #: The Newton steps on 1/T stop when the next would change it by less than this fraction (1 %).

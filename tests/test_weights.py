@@ -388,7 +388,8 @@ def test_first_epoch_room_cap_follows_truncation(text_like, monkeypatch, thresho
     room = weights_module.first_epoch_room
 
     def recorded(weights, rows, n_negatives, truncating=True):
-        rooms.append((truncating, room(weights, rows, n_negatives, truncating), int(weights.nnz)))
+        stored = weights.count if isinstance(weights, weights_module.HashedWeights) else weights.nnz
+        rooms.append((truncating, room(weights, rows, n_negatives, truncating), int(stored)))
         return rooms[-1][1]
 
     monkeypatch.setattr(training_module, "first_epoch_room", recorded)
@@ -402,6 +403,12 @@ def test_first_epoch_room_cap_follows_truncation(text_like, monkeypatch, thresho
         assert made > stored
     else:  # the keys stored (above GROWING_ROOM_KEYS): the table grows as it fills
         assert made == stored
+    # partial_fit (no truncation) keeps the room up front: its calls' tables grow less often
+    rooms.clear()
+    clf = AdversarialSoftmaxClassifier(**kw)
+    clf.partial_fit(X[:1000], y[:1000], classes=np.unique(y))
+    clf.partial_fit(X[1000:], y[1000:])
+    assert [truncating for truncating, _, _ in rooms] == [True, True]
 
 
 @pytest.mark.parametrize("hits", [np.inf, 3.0])

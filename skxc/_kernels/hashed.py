@@ -26,9 +26,9 @@ boundary, before an example could exceed it; the caller grows the table
 epoch the table gets room for that epoch's bound, at most the keys stored or
 ``UPFRONT_ROOM_KEYS`` (``skxc._model.training_model``,
 ``skxc._weights.first_epoch_room``), so such stops come in later epochs, or in
-the first where that bound is far above what it adds. A table that does not
-truncate (``weight_threshold`` 0, the automatic settings' pilots), whose
-weights do not depend on where it grows, gets at most the keys stored or
+the first where that bound is far above what it adds. A ``fit``'s table that
+does not truncate (``weight_threshold`` 0, the automatic settings' pilots),
+whose weights do not depend on where it grows, gets at most the keys stored or
 ``GROWING_ROOM_KEYS``. The negatives of an
 example are drawn only once it is certain to run, so the random sequence, and
 with one thread the model, do not depend on where the calls were cut. With

@@ -621,14 +621,19 @@ def blend_bytes(estimator, X, sparse_model: bool | None = None, multilabel: bool
     """Bytes the choice of ``centroid_blend="auto"`` holds at its peak beside the model (an estimate on the safe
     side): the held-out rows' float64 centroid scores (:func:`map_rows` rows x classes), and the larger of the
     centroids they are computed from (dense X: two float64 classes x features arrays for a moment; sparse X: at
-    most its entries) and what the pilots that train at once (side by side, up to the threads, else one) hold:
+    most its entries) and what the pilots that train at once (side by side, up to the threads and the uniform
+    pilot in the background, at most 4; else one) hold:
     their weights, dense or sparse as :func:`pilot_weights` chooses (sparse: bounded for the negatives of the
     faster pilot where it trains), each one's own centroid start of dense X (as the memory guard counts it)
     and log-probabilities of the held-out rows (as large as the scores), and the choice's temporaries
     (``MAX_SCORES`` float64)."""
     n_classes, n_features = len(estimator.classes_), X.shape[1]
     threads = n_threads(estimator.n_jobs)
-    at_once = min(threads, 4) if threads > 1 and side_by_side_pilots(estimator, X, sparse_model) else 1
+    at_once = 1
+    if threads > 1 and side_by_side_pilots(estimator, X, sparse_model):
+        at_once = min(threads, 4)
+        if side_by_side_pilots(estimator, X, sparse_model, n_pilots=3):  # and the uniform pilot in the background
+            at_once = min(threads + 1, 4)
     scores = map_rows(n_classes) * n_classes * 8
     centroids = 12 * X.nnz if sp.issparse(X) else 2 * n_classes * n_features * 8
     full = adagrad_kind(estimator.adagrad, estimator.noise) == "full"
@@ -910,12 +915,16 @@ def blended_sparse(coef: sp.csr_matrix, coef_sums, mu_scaled: sp.csr_matrix):
 def pilot_weights(estimator, X, sparse_model: bool | None = None) -> str:
     """The pilot's weight layout: sparse if the model's are or, for sparse X that is not mostly dense
     (``skxc._validation.mostly_dense``), if the model has more than ``SPARSE_PILOT_WEIGHTS`` weights and the
-    pilot's epochs touch too few of them for dense ones to pay (:func:`touched_enough`); else dense. A
+    pilots' epochs touch too few of them for dense ones to pay (:func:`touched_enough`); else dense. A
     short pilot on sparse rows touches few of a large model's weights: a dense coef_ would cost more to
     allocate and start (the centroid start writes every weight) than the pilot's epochs, and double the
-    memory; where its epochs touch many, hashed weights cost more. Sparse and dense weights train the
-    same model; the pilot's scores are then summed in another order, so the temperature it chooses
-    may differ in the last digits. ``sparse_model``: whether the model's weights are sparse (None: its ``coef_``)."""
+    memory; where its epochs touch many, hashed weights cost more. The layout depends on the shapes only
+    (not on the memory available), so a fit's pilots, and with ``n_jobs=1`` its model, are the same on
+    every machine. Sparse and dense pilots train the same model but for the negatives' insert mask of
+    sparse weights on few rows per class (``skxc._weights.negative_insert_mask``: a negative adds no
+    weight on a rare feature) and the order in which scores are summed: the settings they choose agree,
+    the temperature to about 1e-3 (docs/benchmarks.rst, "Stop 44: cheaper pilots"). ``sparse_model``:
+    whether the model's weights are sparse (None: its ``coef_``)."""
     if sp.issparse(estimator.coef_) if sparse_model is None else sparse_model:
         return "sparse"
     if mostly_dense(X) or len(estimator.classes_) * X.shape[1] <= SPARSE_PILOT_WEIGHTS:
@@ -924,23 +933,30 @@ def pilot_weights(estimator, X, sparse_model: bool | None = None) -> str:
 
 
 def pilot_touches(estimator, X) -> int:
-    """The weight touches of a pilot's epochs on all of X's rows (the pilots train on most of them):
+    """The weight touches of a pilot's epochs on all of X's rows (the few-rows pilots train on 90 % of them):
     ``MIN_PILOT_EPOCHS`` times X's non-zeros times one plus ``n_negatives_``."""
     nnz = X.nnz if sp.issparse(X) else X.size
     return MIN_PILOT_EPOCHS * int(nnz) * (1 + int(estimator.n_negatives_))
 
 
-def touched_enough(estimator, X, n_models: int = 5) -> bool:
+def touched_enough(estimator, X) -> bool:
     """Whether dense pilot weights pay for the model of ``estimator`` on sparse X (:func:`pilot_weights`): the
-    model has at most ``DENSE_PILOT_TOUCHES`` weights per touch of a pilot (:func:`pilot_touches`), and
-    ``n_models`` dense models of its size (the pilots at once, up to 4 as :func:`blend_bytes` counts them,
-    and the model) fit in ``MEMORY_HEADROOM`` of the available memory together (True if unknown): where they
-    would not, sparse pilots keep the blend within the memory guard."""
-    n_weights = len(estimator.classes_) * X.shape[1]
-    if n_weights > DENSE_PILOT_TOUCHES * pilot_touches(estimator, X):
+    pilots train on most rows (few rows per class, :func:`few_rows`; the many-rows pilot trains on a
+    subsample) and the model has at most ``DENSE_PILOT_TOUCHES`` weights per touch of a pilot
+    (:func:`pilot_touches`). Their memory is the blend's (:func:`blend_bytes`, :func:`blend_fits`): there,
+    up to ``DENSE_PILOT_TOUCHES`` weights per touch, dense pilots take less than the guard counts for
+    sparse ones."""
+    n_classes = len(estimator.classes_)
+    if not few_rows(X.shape[0], n_classes):
         return False
+    return n_classes * X.shape[1] <= DENSE_PILOT_TOUCHES * pilot_touches(estimator, X)
+
+
+def dense_pilots_fit(estimator, X, n_pilots: int = 2) -> bool:
+    """Whether ``n_pilots`` dense pilots fit in ``MEMORY_HEADROOM`` of the available memory at once (True if
+    unknown): :func:`side_by_side_pilots` for the dense pilots of :func:`touched_enough`."""
     avail = available_memory_bytes()
-    return avail is None or n_models * dense_pilot_bytes(estimator, X) <= MEMORY_HEADROOM * avail
+    return avail is None or n_pilots * dense_pilot_bytes(estimator, X) <= MEMORY_HEADROOM * avail
 
 
 def dense_pilot_bytes(estimator, X) -> int:
@@ -1110,16 +1126,18 @@ def side_by_side_pilots(estimator, X, sparse_model: bool | None = None, n_pilots
     thread as on two; two sparse pilots on one thread each finished sooner than one after the other on two
     threads above 1,000 classes as well (docs/benchmarks.rst, "Side-by-side sparse pilots"), and their
     tables hold only the weights two epochs on the fit rows touch. Dense pilots of larger models on sparse X,
-    dense because their epochs touch enough weights (:func:`touched_enough`, which counted them at once in
-    memory), train side by side too; those of dense X train one after the other on all threads (and one at
-    a time in memory). ``n_pilots``: the tables at once."""
+    dense because their epochs touch enough weights (:func:`touched_enough`), train side by side too where
+    ``n_pilots`` of them fit in memory at once (:func:`dense_pilots_fit`); those of dense X train one after
+    the other on all threads (and one at a time in memory). ``n_pilots``: the models at once."""
     n_classes, n_features = len(estimator.classes_), X.shape[1]
     if n_classes * n_features <= SIDE_BY_SIDE_WEIGHTS:
         return True
     if pilot_weights(estimator, X, sparse_model) == "sparse":
         return sparse_pilots_fit(estimator, X, n_pilots)
-    # dense pilots of sparse X because they pay (touched_enough, which counted them at once in memory)
-    return not mostly_dense(X) and n_classes * n_features > SPARSE_PILOT_WEIGHTS
+    # dense pilots of sparse X because they pay (touched_enough): side by side where they fit at once
+    if not mostly_dense(X) and n_classes * n_features > SPARSE_PILOT_WEIGHTS:
+        return dense_pilots_fit(estimator, X, n_pilots)
+    return False
 
 
 def sparse_pilots_fit(estimator, X, n_pilots: int = 2) -> bool:

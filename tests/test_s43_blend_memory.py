@@ -45,8 +45,9 @@ def test_blend_bytes_counts_scores_centroids_and_pilots(dense):
     pilot += start(n_features) if dense else 0
     temporaries = blend.MAX_SCORES * 8
     assert need == scores + max(centroids, pilot + scores + temporaries)
-    two = AdversarialSoftmaxClassifier(n_jobs=2).fit(X[:1200], y[:1200])  # side by side: one per thread
-    assert blend.blend_bytes(two, X) == scores + max(centroids, 2 * (pilot + scores) + temporaries)
+    # side by side: one per thread, and the uniform-noise pilot in the background
+    two = AdversarialSoftmaxClassifier(n_jobs=2).fit(X[:1200], y[:1200])
+    assert blend.blend_bytes(two, X) == scores + max(centroids, 3 * (pilot + scores) + temporaries)
     # the centroids of many dense features
     wide = np.zeros((10, 20_000), dtype=np.float32)
     pilot = n_classes * (20_001) * 4 + (n_classes + 20_001) * 8 + start(20_000)

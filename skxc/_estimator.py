@@ -211,7 +211,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
 
     centroid_blend : float in [0, 1e6] or "auto", default="auto"
         Weight beta of a nearest-centroid term added to the scores after
-        training: class c's score gains beta (x - centre).mu_c / r, with mu_c
+        training: class c's score gains beta x.mu_c / r, with mu_c
         the unit-length mean of the class's L2-normalised rows (as for
         ``init``) and r the RMS row norm. It helps where classes have few
         rows, and where the classes' centroids separate them well (dense

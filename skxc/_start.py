@@ -435,6 +435,9 @@ def _softplus(a):
     return np.logaddexp(0.0, a)
 
 
+#: The least curvature :func:`_losses_and_biases`' Newton steps on the bias divide by (``alpha`` = 0 only:
+#: with ``alpha`` > 0 the curvature is at least 2 alpha).
+BIAS_HESSIAN_FLOOR = 1e-12
 #: Scales whose (rows x pair) arrays :func:`_losses_and_biases` holds at once at most, in float64 entries.
 SCALE_BLOCK_ENTRIES = 1 << 20
 
@@ -465,7 +468,9 @@ def _losses_and_biases(scales, pos_s, neg_s, pos_l, neg_l, alpha: float, neg_wei
                 -sp_ + 2 * alpha * (xp + pos_l) + neg_weight * np.sum(sn + 2 * alpha * (xn + neg_l), axis=2), axis=1
             )
             hess = np.mean(sp_ * (1 - sp_) + 2 * alpha + neg_weight * np.sum(sn * (1 - sn) + 2 * alpha, axis=2), axis=1)
-            step = grad / hess
+            # alpha = 0 with saturated sigmoids (a large scale) leaves no curvature: a floor keeps the step
+            # finite (that scale's loss then comes out large, not NaN); alpha > 0 bounds hess far above it
+            step = grad / np.maximum(hess, BIAS_HESSIAN_FLOOR)
             b[active, 0] = ba[:, 0] - step
             active = active[~(np.abs(step) < 1e-6)]
         xp, xn = s * pos_s + b, s[:, :, None] * neg_s + b[:, :, None]

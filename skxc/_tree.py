@@ -598,9 +598,19 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         return self.n_components_
 
     def project(self, X):
-        """:meth:`transform` of rows that the caller has validated (a float32/float64 array or CSR matrix of
-        ``n_features_in_`` columns, e.g. the classifier's kernel rows): no conversion and no check of feature
-        names, which such rows no longer carry (the classifier checks a frozen tree's names when it is fitted)."""
+        """:meth:`transform` of rows that the caller has validated: no conversion and no check of feature
+        names, which such rows no longer carry (the classifier checks a frozen tree's names when it is fitted).
+
+        Parameters
+        ----------
+        X : ndarray of float32 or float64, or CSR matrix, of shape (n_samples, n_features_in_)
+            Rows already validated, e.g. the classifier's kernel rows.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_components_), float32
+            The rows' projection, as :meth:`transform` gives it.
+        """
         check_is_fitted(self)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, but the tree was fitted with {self.n_features_in_}.")

@@ -331,6 +331,31 @@ def test_losses_and_biases_of_all_scales_match_one_scale_at_a_time(block_entries
             np.testing.assert_allclose(at[1], losses[j], rtol=1e-12)
 
 
+def test_losses_and_biases_stay_finite_without_l2_on_saturated_scores():
+    """alpha = 0 (no regularisation) with scales so large that every sigmoid saturates: no curvature in b,
+    yet finite losses and biases (the Newton step's floor); the small scales are those of a tiny alpha."""
+    rng = np.random.default_rng(4)
+    pos_s, neg_s = rng.normal(1.0, 1.0, 100), rng.normal(-1.0, 1.0, (100, 2))
+    pos_l, neg_l = -rng.gamma(2.0, 2.0, 100), -rng.gamma(2.0, 2.0, (100, 2))
+    scales = np.array([0.0, 0.5, 2.0, 1e4, 1e8])
+    with np.errstate(divide="raise", invalid="raise"):  # no division by zero, no invalid value
+        losses, biases = _losses_and_biases(scales, pos_s, neg_s, pos_l, neg_l, 0.0)
+    assert np.all(np.isfinite(losses)) and np.all(np.isfinite(biases))
+    tiny_losses, tiny_biases = _losses_and_biases(scales[:3], pos_s, neg_s, pos_l, neg_l, 1e-12)
+    np.testing.assert_allclose(losses[:3], tiny_losses, rtol=1e-9)
+    np.testing.assert_allclose(biases[:3], tiny_biases, rtol=1e-6, atol=1e-9)
+    assert losses[4] > losses[1]  # a saturated scale's loss is large, not chosen
+
+
+def test_alpha_zero_fits_dense_rows_with_the_centroid_start():
+    """alpha=0 ("0 turns it off") on dense rows with a centroid start: a model, not a FloatingPointError."""
+    X, y = make_hierarchical_classification(n_samples=1200, n_features=8, n_classes=8, random_state=0)
+    off = AdversarialSoftmaxClassifier(random_state=0, max_iter=2, alpha=0.0, n_jobs=1).fit(X, y)
+    tiny = AdversarialSoftmaxClassifier(random_state=0, max_iter=2, alpha=1e-12, n_jobs=1).fit(X, y)
+    assert np.all(np.isfinite(off.coef_)) and off.init_scale_ == tiny.init_scale_ > 0
+    assert np.all(np.isfinite(off.predict_proba(X)))
+
+
 @pytest.mark.kernel
 @pytest.mark.parametrize("sorted_rows", [True, False])
 def test_sparse_pair_dots_match_the_row_products(sorted_rows):

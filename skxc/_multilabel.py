@@ -188,7 +188,16 @@ def shared_by_row(weights: np.ndarray, example_row: np.ndarray, label_counts: np
     share ``cardinality`` times its weight, whatever their number, and the examples weigh as much in all as
     with pick-all-labels (the regularisers and the step size see the same total)."""
     scale = cardinality / label_counts[example_row].astype(np.float64)
-    return (np.asarray(weights, dtype=np.float64) * scale).astype(np.float32)
+    shared = np.asarray(weights, dtype=np.float64) * scale
+    largest = float(np.max(shared, initial=0.0))
+    if largest > float(np.finfo(np.float32).max):
+        raise ValueError(
+            f"sample_weight is too large for label_weighting='rows' (the default 'auto' may choose it): a row's "
+            f"labels share {cardinality:.3g} times its weight, which reaches {largest:.3g}, beyond float32's "
+            f"{float(np.finfo(np.float32).max):.3g}. Scale sample_weight down (only its ratios matter) or pass "
+            f"label_weighting='pairs'."
+        )
+    return shared.astype(np.float32)
 
 
 def label_examples(

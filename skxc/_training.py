@@ -66,6 +66,7 @@ from ._start import (
 from ._state import writeable
 from ._stream_sums import StreamSums
 from ._validation import (
+    check_row_scale,
     dense_for_training,
     encode_labels,
     positive_rows,
@@ -149,6 +150,7 @@ class TrainingMixin:
         if self.weights != "sparse":
             X = dense_for_training(X)
         check_feature_names(self.noise, getattr(self, "feature_names_in_", None))
+        check_row_scale(X, self.init, self.centroid_blend)
         if multilabel and y.shape[1] < 2:
             raise ValueError(f"A label indicator y needs at least 2 labels (columns); got {y.shape[1]}.")
         return X, y, sample_weight, multilabel

@@ -636,3 +636,48 @@ def positive_rows(X, y, sample_weight):
         return X, y, sample_weight
     rows = np.flatnonzero(keep)
     return X[rows], y[rows], sample_weight[rows]
+
+
+#: The largest score scale per unit of the rows' RMS L2 norm r that a fit writes into float32 weights: the
+#: centroid start's scales (up to 2^7.5 / r) and the centroid blend's beta / r (beta up to 4096 with "auto");
+#: ``check_row_scale`` keeps it this far below float32's largest value (sums of such weights stay finite).
+ROW_SCALE_HEADROOM = 10.0
+#: Rows per block of dense X in :func:`row_norm_rms` (its float64 squares one block at a time).
+ROW_SCALE_BLOCK = 1 << 14
+
+
+def row_norm_rms(X) -> float:
+    """The RMS of X's rows' L2 norms (0 for no rows or all zeros), in float64, one block of dense rows at a time."""
+    if X.shape[0] == 0:
+        return 0.0
+    if sp.issparse(X):
+        total = float(np.square(X.data, dtype=np.float64).sum())
+    else:
+        total = 0.0
+        for a in range(0, X.shape[0], ROW_SCALE_BLOCK):
+            block = np.asarray(X[a : a + ROW_SCALE_BLOCK], dtype=np.float64)
+            total += float(np.einsum("ij,ij->", block, block))
+    return float(np.sqrt(total / X.shape[0]))
+
+
+def check_row_scale(X, init: str, centroid_blend) -> None:
+    """ValueError (naming the rows' scale and the setting) when X's rows are so small that the centroid start
+    (``init="centroid"``, scales up to 2^7.5 / r) or the centroid blend (beta / r) would overflow float32
+    weights, r being the rows' RMS L2 norm: such a fit gave non-finite weights or diverged. Rows of all
+    zeros pass (nothing is scaled)."""
+    largest = 2.0**7.5 if init == "centroid" else 0.0
+    if centroid_blend == "auto":
+        largest = max(largest, 4096.0)
+    elif float(centroid_blend) > 0:
+        largest = max(largest, float(centroid_blend))
+    if largest == 0.0:
+        return
+    r = row_norm_rms(X)
+    limit = float(np.finfo(np.float32).max) / ROW_SCALE_HEADROOM
+    if 0.0 < r and largest / r > limit:
+        setting = "init='centroid'" if largest == 2.0**7.5 else f"centroid_blend={centroid_blend!r}"
+        raise ValueError(
+            f"X's rows are too small for float32 weights: their RMS L2 norm is {r:.3g}, and {setting} scales "
+            f"the class centroids by up to {largest:g} / {r:.3g} = {largest / r:.3g}, beyond {limit:.3g}. "
+            f"Scale the features (e.g. sklearn.preprocessing.normalize, or multiply X by a constant)."
+        )

@@ -1,0 +1,73 @@
+"""Rows so small that the centroid start or blend would overflow float32 weights: a clear ValueError (an audit
+found a silently non-finite model with an explicit ``centroid_blend`` and a FloatingPointError by default)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import skxc._validation as validation
+from skxc import AdversarialSoftmaxClassifier
+from skxc._start import rms_row_norm
+from skxc.datasets import make_hierarchical_classification
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_hierarchical_classification(n_samples=1200, n_features=20, n_classes=16, random_state=0)
+    return X.astype(np.float32), y
+
+
+@pytest.mark.parametrize("layout", ["dense", "csr"])
+def test_tiny_rows_with_a_large_blend_are_refused_by_name(data, layout):
+    X, y = data
+    Xs = X * np.float32(1e-36)
+    Xs = sp.csr_matrix(Xs) if layout == "csr" else Xs
+    with pytest.raises(ValueError, match=r"too small for float32 weights.*centroid_blend=1000000\.0"):
+        AdversarialSoftmaxClassifier(init="zeros", centroid_blend=1e6, random_state=0).fit(Xs, y)
+    # a small beta keeps the weights finite: the fit runs
+    clf = AdversarialSoftmaxClassifier(init="zeros", centroid_blend=1.0, random_state=0, max_iter=2).fit(Xs, y)
+    assert np.all(np.isfinite(clf.predict_proba(Xs[:50])))
+
+
+def test_subnormal_rows_are_refused_by_fit_partial_fit_and_fit_noise(data):
+    X, y = data
+    Xs = X * np.float32(1e-40)
+    for call in (
+        lambda clf: clf.fit(Xs, y),
+        lambda clf: clf.partial_fit(Xs, y, classes=np.unique(y)),
+        lambda clf: clf.fit_noise(Xs, y),
+    ):
+        clf = AdversarialSoftmaxClassifier(random_state=0)
+        with pytest.raises(ValueError, match=r"RMS L2 norm is 1\.\d+e-39"):
+            call(clf)
+        assert not hasattr(clf, "coef_")  # nothing fitted
+    # no centroid scaled: nothing to overflow, the fit runs
+    clf = AdversarialSoftmaxClassifier(init="zeros", centroid_blend=0.0, random_state=0, max_iter=2).fit(Xs, y)
+    assert np.all(np.isfinite(clf.coef_))
+
+
+def test_row_norm_rms_matches_the_start_unit_in_blocks(data, monkeypatch):
+    X, _ = data
+    monkeypatch.setattr(validation, "ROW_SCALE_BLOCK", 7)  # many blocks, a short last one
+    assert validation.row_norm_rms(X) == pytest.approx(rms_row_norm(X), rel=1e-12)
+    assert validation.row_norm_rms(sp.csr_matrix(X)) == pytest.approx(rms_row_norm(X), rel=1e-12)
+    assert validation.row_norm_rms(np.zeros((3, 4), np.float32)) == 0.0
+    validation.check_row_scale(np.zeros((3, 4), np.float32), "centroid", "auto")  # all zeros: nothing scaled
+
+
+def test_multilabel_weights_past_float32_once_shared_are_refused_by_name():
+    """label_weighting="rows" multiplies a row's weight by cardinality / |Y_i|: past float32's largest value a
+    ValueError names sample_weight (it was numpy's "Probabilities contain NaN"); "pairs" fits."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1500, 10)).astype(np.float32)
+    Y = (rng.random((1500, 12)) < 0.15).astype(np.int64)
+    Y[Y.sum(axis=1) == 0, 0] = 1
+    w = np.full(1500, 3e38)  # valid float32; a row of fewer labels than the mean gets more than that
+    clf = AdversarialSoftmaxClassifier(random_state=0, max_iter=2, label_weighting="rows")
+    with pytest.raises(ValueError, match=r"sample_weight is too large for label_weighting='rows'"):
+        clf.fit(X, Y, sample_weight=w)
+    assert not hasattr(clf, "coef_")
+    pairs = AdversarialSoftmaxClassifier(random_state=0, max_iter=2, label_weighting="pairs").fit(X, Y, sample_weight=w)
+    assert np.all(np.isfinite(pairs.intercept_))

@@ -595,6 +595,7 @@ def check_sample_weight32(sample_weight, X) -> np.ndarray:
     """float32 (n,) sample weights, validated (scikit-learn's ``_check_sample_weight``, non-negative); a
     ValueError naming sample_weight if positive weights are too small for float32 (below about 1.4e-45),
     which the cast would make 0: rows silently dropped, or all weights "zero"."""
+    _check_weight_overflow(sample_weight, X.shape[0])
     try:
         weights = _check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
     except ValueError:
@@ -603,6 +604,25 @@ def check_sample_weight32(sample_weight, X) -> np.ndarray:
     if sample_weight is not None and not weights.all():
         _check_weight_underflow(sample_weight, X.shape[0])
     return weights
+
+
+def _check_weight_overflow(sample_weight, n_samples: int) -> None:
+    """ValueError naming sample_weight if a finite value is beyond float32's largest (the cast would make it
+    inf, with a RuntimeWarning)."""
+    try:
+        raw = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        return
+    if raw.ndim > 1 or (raw.ndim == 1 and raw.shape[0] != n_samples):
+        return
+    big = np.isfinite(raw) & (np.abs(raw) > float(np.finfo(np.float32).max))
+    if big.any():
+        raise ValueError(
+            f"sample_weight has {int(np.count_nonzero(big)) if raw.ndim else n_samples:,} value(s) too large for "
+            f"float32 (the largest {float(np.abs(raw[big]).max()):.3g}; float32's largest is "
+            f"{float(np.finfo(np.float32).max):.3g}): the model computes in float32. Scale sample_weight, e.g. to "
+            "mean 1 (sample_weight / sample_weight.mean()): only the weights' ratios and the step size matter."
+        )
 
 
 def _check_weight_underflow(sample_weight, n_samples: int) -> None:

@@ -71,3 +71,18 @@ def test_multilabel_weights_past_float32_once_shared_are_refused_by_name():
     assert not hasattr(clf, "coef_")
     pairs = AdversarialSoftmaxClassifier(random_state=0, max_iter=2, label_weighting="pairs").fit(X, Y, sample_weight=w)
     assert np.all(np.isfinite(pairs.intercept_))
+
+
+def test_sample_weight_past_float32_is_refused_by_name(data):
+    """1e300 is finite but not a float32: a ValueError naming sample_weight, and no RuntimeWarning on the way."""
+    import warnings
+
+    X, y = data
+    w = np.ones(X.shape[0])
+    w[3] = 1e300
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(
+            ValueError, match=r"sample_weight has 1 value\(s\) too large for float32 \(the largest 1e\+300"
+        ):
+            AdversarialSoftmaxClassifier(random_state=0).fit(X, y, sample_weight=w)

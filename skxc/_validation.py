@@ -606,14 +606,23 @@ def check_sample_weight32(sample_weight, X) -> np.ndarray:
     return weights
 
 
-def _check_weight_overflow(sample_weight, n_samples: int) -> None:
-    """ValueError naming sample_weight if a finite value is beyond float32's largest (the cast would make it
-    inf, with a RuntimeWarning)."""
+def _raw_weights(sample_weight, n_samples: int):
+    """``sample_weight`` as float64 (a scalar or ``n_samples`` numbers), or None where scikit-learn's own check
+    will name what is wrong with it (not numbers, or the wrong shape)."""
     try:
         raw = np.asarray(sample_weight, dtype=np.float64)
     except (TypeError, ValueError):
-        return
+        return None
     if raw.ndim > 1 or (raw.ndim == 1 and raw.shape[0] != n_samples):
+        return None
+    return raw
+
+
+def _check_weight_overflow(sample_weight, n_samples: int) -> None:
+    """ValueError naming sample_weight if a finite value is beyond float32's largest (the cast would make it
+    inf, with a RuntimeWarning)."""
+    raw = _raw_weights(sample_weight, n_samples)
+    if raw is None:
         return
     big = np.isfinite(raw) & (np.abs(raw) > float(np.finfo(np.float32).max))
     if big.any():
@@ -628,11 +637,8 @@ def _check_weight_overflow(sample_weight, n_samples: int) -> None:
 def _check_weight_underflow(sample_weight, n_samples: int) -> None:
     """ValueError if ``sample_weight`` (a scalar or ``n_samples`` numbers) has positive values that are 0 in
     float32."""
-    try:
-        raw = np.asarray(sample_weight, dtype=np.float64)
-    except (TypeError, ValueError):
-        return
-    if raw.ndim > 1 or (raw.ndim == 1 and raw.shape[0] != n_samples):
+    raw = _raw_weights(sample_weight, n_samples)
+    if raw is None:
         return
     with np.errstate(over="ignore"):
         lost = (raw > 0) & (raw.astype(np.float32) == 0)

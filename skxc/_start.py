@@ -431,6 +431,36 @@ def rms_row_norm(X) -> float:
     return rms if rms > 0 else 1.0
 
 
+#: The largest score scale per unit of the rows' RMS L2 norm r that a fit writes into float32 weights: the
+#: centroid start's scales (up to ``SCALES[-1]`` sqrt(2) / r) and the centroid blend's beta / r (beta up to 4096 with "auto");
+#: ``check_row_scale`` keeps it this far below float32's largest value (sums of such weights stay finite).
+ROW_SCALE_HEADROOM = 10.0
+
+
+def check_row_scale(X, init: str, centroid_blend) -> None:
+    """ValueError (naming the rows' scale and the setting) when X's rows are so small that the centroid start
+    (``init="centroid"``, scales up to ``SCALES[-1]`` sqrt(2) / r) or the centroid blend (beta / r) would overflow float32
+    weights, r being the rows' RMS L2 norm: such a fit gave non-finite weights or diverged. Rows of all
+    zeros pass (nothing is scaled)."""
+    start = float(SCALES[-1]) * 2.0**0.5  # the largest scale choose_centroid_start tries
+    largest = start if init == "centroid" else 0.0
+    if centroid_blend == "auto":
+        largest = max(largest, 4096.0)
+    elif float(centroid_blend) > 0:
+        largest = max(largest, float(centroid_blend))
+    if largest == 0.0:
+        return
+    r = rms_row_norm(X)  # the unit of the start's and the blend's scales (1 for rows of all zeros)
+    limit = float(np.finfo(np.float32).max) / ROW_SCALE_HEADROOM
+    if largest / r > limit:
+        setting = "init='centroid'" if largest == start else f"centroid_blend={centroid_blend!r}"
+        raise ValueError(
+            f"X's rows are too small for float32 weights: their RMS L2 norm is {r:.3g}, and {setting} scales "
+            f"the class centroids by up to {largest:g} / {r:.3g} = {largest / r:.3g}, beyond {limit:.3g}. "
+            f"Scale the features (e.g. sklearn.preprocessing.normalize, or multiply X by a constant)."
+        )
+
+
 def _softplus(a):
     return np.logaddexp(0.0, a)
 

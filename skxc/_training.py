@@ -56,6 +56,7 @@ from ._start import (
     MIN_CALIBRATION_ROWS,
     add_entries,
     batch_sums,
+    check_row_scale,
     class_starts,
     held_out_start,
     rms_row_norm,
@@ -66,7 +67,6 @@ from ._start import (
 from ._state import writeable
 from ._stream_sums import StreamSums
 from ._validation import (
-    check_row_scale,
     dense_for_training,
     encode_labels,
     positive_rows,

@@ -61,8 +61,10 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
 
     n_negatives : int in [1, 100000] or "auto", default="auto"
         Negatives drawn per positive example, each with its own loss term.
-        More train better per epoch and cost about one more tree walk and row
-        update each (:ref:`param-noise`, :ref:`benchmarks-defaults`).
+        A few more train better per epoch and cost about one more tree walk and
+        row update each (:ref:`param-noise`, :ref:`benchmarks-defaults`);
+        hundreds to thousands make the probabilities worse, as every negative's
+        term pushes its class down (held-out log-loss towards uniform's).
         ``"auto"``: 3 for single-label data with more than 50 training rows
         per class on average (there more negatives train a better model for
         their time), else 2 (few rows per class, and multi-label data), from
@@ -160,7 +162,8 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         Dimension k of the projection the tree is fitted on ("adversarial"
         only); 0 gives an unconditional tree: the training rows' class
         frequencies pulled towards a balanced tree by ``tree_alpha``, the
-        more the fewer rows (see ``n_components`` of :class:`AuxiliaryTree`;
+        more the fewer rows (see ``n_components`` of :class:`AuxiliaryTree`,
+        also for its cost, about k^3;
         ``noise="frequency"`` uses the add-one smoothed frequencies as they
         are).
 

@@ -316,6 +316,12 @@ def _log_likelihood(A: np.ndarray, truth, a: float, prepared: list | None = None
     there), and each adds less than 1e-37 to a row sum of at least 1.
     """
     n = truth.nnz if sp.issparse(truth) else A.shape[0]
+    with np.errstate(over="ignore", invalid="ignore"):  # scores near float32's limits: non-finite derivatives
+        return _log_likelihood_sums(A, truth, a, prepared, n)
+
+
+def _log_likelihood_sums(A: np.ndarray, truth, a: float, prepared, n: int):
+    """:func:`_log_likelihood`'s sums over the blocks of rows."""
     ll = g = h = 0.0
     for shifted, own_shifted, E, count in _row_blocks(A, truth) if prepared is None else prepared:
         np.multiply(shifted, E.dtype.type(a), out=E)
@@ -397,6 +403,8 @@ def _newton_inverse_temperature(A: np.ndarray, truth: np.ndarray, a: float, prev
     for _ in range(30):
         # in u = log a: dL/du = a g, d2L/du2 = a g + a^2 h
         gu, hu = a * g, a * g + a * a * h
+        if not (np.isfinite(gu) and np.isfinite(hu)):  # scores so large that float32 overflowed: keep a
+            break
         step = -gu / hu if hu < 0 else np.sign(gu) * 1.0
         step = float(np.clip(step, -2.0, 2.0))
         if abs(step) < NEWTON_TOL or float(np.clip(a * np.exp(step), lo, hi)) == a:

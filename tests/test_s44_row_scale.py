@@ -81,3 +81,24 @@ def test_sample_weight_past_float32_is_refused_by_name(data):
             ValueError, match=r"sample_weight has 1 value\(s\) too large for float32 \(the largest 1e\+300"
         ):
             AdversarialSoftmaxClassifier(random_state=0).fit(X, y, sample_weight=w)
+
+
+def test_the_temperature_choice_keeps_a_where_huge_scores_overflow_float32():
+    """Held-out scores near float32's limits (a pilot of huge rows with a huge step): the Newton steps on
+    1/T stop at a finite a instead of stepping on NaN derivatives, and no RuntimeWarning leaks."""
+    import warnings
+
+    from skxc._blend import MAX_TEMPERATURE, MIN_TEMPERATURE, best_inverse_temperature
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(200, 30)) * 1e37
+    truth = rng.integers(0, 30, 200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        a, ll = best_inverse_temperature(A, truth)
+    assert 1.0 / MAX_TEMPERATURE <= a <= 1.0 / MIN_TEMPERATURE and np.isfinite(a)
+    # ordinary scores: the same choice as before (no overflow, no early stop)
+    B = rng.normal(size=(200, 30))
+    B[np.arange(200), truth] += 2.0  # informative scores: an interior optimum
+    a_b, ll_b = best_inverse_temperature(B, truth)
+    assert np.isfinite(ll_b) and 1.0 / MAX_TEMPERATURE < a_b < 1.0 / MIN_TEMPERATURE

@@ -432,20 +432,21 @@ def rms_row_norm(X) -> float:
 
 
 #: The largest score scale per unit of the rows' RMS L2 norm r that a fit writes into float32 weights: the
-#: centroid start's scales (up to ``SCALES[-1]`` sqrt(2) / r) and the centroid blend's beta / r (beta up to 4096 with "auto");
+#: centroid start's scales (up to ``SCALES[-1]`` sqrt(2) / r) and the centroid blend's beta / r (beta up to the
+#: largest of ``skxc._blend.BETAS`` with "auto");
 #: ``check_row_scale`` keeps it this far below float32's largest value (sums of such weights stay finite).
 ROW_SCALE_HEADROOM = 10.0
 
 
-def check_row_scale(X, init: str, centroid_blend) -> None:
+def check_row_scale(X, init: str, centroid_blend, auto_beta: float) -> None:
     """ValueError (naming the rows' scale and the setting) when X's rows are so small that the centroid start
-    (``init="centroid"``, scales up to ``SCALES[-1]`` sqrt(2) / r) or the centroid blend (beta / r) would overflow float32
-    weights, r being the rows' RMS L2 norm: such a fit gave non-finite weights or diverged. Rows of all
-    zeros pass (nothing is scaled)."""
+    (``init="centroid"``, scales up to ``SCALES[-1]`` sqrt(2) / r) or the centroid blend (beta / r, up to
+    ``auto_beta`` for "auto") would overflow float32 weights, r being the rows' RMS L2 norm: such a fit gave
+    non-finite weights or diverged. Rows of all zeros pass (nothing is scaled)."""
     start = float(SCALES[-1]) * 2.0**0.5  # the largest scale choose_centroid_start tries
     largest = start if init == "centroid" else 0.0
     if centroid_blend == "auto":
-        largest = max(largest, 4096.0)
+        largest = max(largest, float(auto_beta))
     elif float(centroid_blend) > 0:
         largest = max(largest, float(centroid_blend))
     if largest == 0.0:

@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils.multiclass import _check_partial_fit_first_call
 
-from ._blend import IDENTITY_MAP, blend_preparation, blend_term, blended, budget_tree, chosen_for
+from ._blend import BETAS, IDENTITY_MAP, blend_preparation, blend_term, blended, budget_tree, chosen_for
 from ._config import FLOAT
 from ._fit import (
     Progress,
@@ -150,7 +150,7 @@ class TrainingMixin:
         if self.weights != "sparse":
             X = dense_for_training(X)
         check_feature_names(self.noise, getattr(self, "feature_names_in_", None))
-        check_row_scale(X, self.init, self.centroid_blend)
+        check_row_scale(X, self.init, self.centroid_blend, auto_beta=float(BETAS[-1]))
         if multilabel and y.shape[1] < 2:
             raise ValueError(f"A label indicator y needs at least 2 labels (columns); got {y.shape[1]}.")
         return X, y, sample_weight, multilabel

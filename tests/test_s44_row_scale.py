@@ -48,8 +48,8 @@ def test_subnormal_rows_are_refused_by_fit_partial_fit_and_fit_noise(data):
 
 
 def test_rows_of_all_zeros_pass_the_row_scale_check():
-    start_module.check_row_scale(np.zeros((3, 4), np.float32), "centroid", "auto")  # nothing scaled
-    start_module.check_row_scale(sp.csr_matrix((3, 4), dtype=np.float32), "centroid", 1e6)
+    start_module.check_row_scale(np.zeros((3, 4), np.float32), "centroid", "auto", auto_beta=4096.0)  # nothing scaled
+    start_module.check_row_scale(sp.csr_matrix((3, 4), dtype=np.float32), "centroid", 1e6, auto_beta=4096.0)
 
 
 def test_multilabel_weights_past_float32_once_shared_are_refused_by_name():

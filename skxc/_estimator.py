@@ -153,7 +153,10 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         Fraction of rows held out when ``early_stopping`` is True
         (multi-label: of the rows with labels, which alone are held out),
         drawn uniformly among the rows of positive ``sample_weight``; the
-        validation accuracy weighs them by it.
+        validation accuracy weighs them by it. A class (multi-label: a label)
+        whose rows would all be held out keeps its first one for training
+        (the validation set is that much smaller; none left: ValueError), so
+        the model knows every class of ``y``.
 
     shuffle : bool, default=True
         Visit the rows in a fresh random order each epoch.
@@ -402,7 +405,8 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
     score_temperature_ : float
         T: the probabilities are the softmax of the bias-corrected scores
         (with the centroid term) divided by T, i.e. of ``decision_function``,
-        which already divides by T (1 unless ``centroid_blend="auto"`` chose it); the order of the
+        which already divides by T (1 unless ``centroid_blend="auto"`` chose it),
+        then mapped by ``top_label_calibration_`` unless that is (1, 0); the order of the
         classes, ``predict_top_k``'s labels and a single-label ``predict``
         do not depend on it. A multi-label ``predict`` thresholds
         ``label_cardinality_ * predict_proba`` and so does.

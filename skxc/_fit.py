@@ -432,8 +432,9 @@ def holdout(X, y, codes, sample_weight, fraction: float, rng, multilabel: bool):
     (X, codes, weight) of the held-out rows, or (X, Y, weight) with their label indicator rows when
     ``multilabel``; ``weight`` their sample weights, None where all rows weigh the same. The rows of
     positive weight are held out uniformly, as scikit-learn's ``SGDClassifier`` does, and the validation
-    score weighs them (:func:`top1_score`), so the training rows keep the weights' proportions.
-    Multi-label: rows without labels (which give no example) count as rows of weight 0, never held out, so
+    score weighs them (:func:`top1_score`), so the training rows keep the weights' proportions; a class
+    (multi-label: a label) whose rows were all held out gets one back (:func:`keep_every_class`).
+    ValueError if no validation row is left. Multi-label: rows without labels (which give no example) count as rows of weight 0, never held out, so
     the validation precision@1 is over rows with labels and the training rows keep every label."""
     row_weight = sample_weight
     if multilabel:
@@ -452,12 +453,57 @@ def holdout(X, y, codes, sample_weight, fraction: float, rng, multilabel: bool):
             of = f"the {n_rows} of positive sample_weight"
         raise ValueError(f"validation_fraction={fraction} leaves no training rows out of {of}.")
     train_idx, val_idx = held_out_rows(X.shape[0], n_val, rng, row_weight, by_weight=False)
+    train_idx, val_idx = keep_every_class(train_idx, val_idx, y if multilabel else codes, row_weight)
+    if val_idx.shape[0] == 0:
+        raise ValueError(
+            f"validation_fraction={fraction} leaves no validation rows: every row held out for early_stopping is "
+            f"the only row of positive sample_weight of its {'label' if multilabel else 'class'}, which training "
+            f"keeps. Use early_stopping=False, or more rows per {'label' if multilabel else 'class'}."
+        )
     val_weight = np.asarray(row_weight, dtype=np.float64)[val_idx] if row_weight is not None else None
     if equal_weights(val_weight):  # a plain mean, as before stop 41
         val_weight = None
     if multilabel:  # validation P@1 against the held-out rows' label sets
         return X[train_idx], y[train_idx], codes, sample_weight[train_idx], (X[val_idx], y[val_idx], val_weight)
     return X[train_idx], y, codes[train_idx], sample_weight[train_idx], (X[val_idx], codes[val_idx], val_weight)
+
+
+def keep_every_class(train_idx: np.ndarray, val_idx: np.ndarray, labels, row_weight=None):
+    """``(train_idx, val_idx)`` of early stopping's split with every class kept for training: a class (multi-label:
+    a label) whose rows of positive weight were all held out gets the first of them (the lowest row) back, so
+    that the model trained on ``train_idx`` knows every class of the data (a class without training rows gets
+    no centroid, no positive step and almost no probability). ``labels``: the class code of every row, or the
+    CSR label indicator (multi-label; stored zeros are not labels). Both results sorted; ``val_idx`` loses the
+    rows given back. Without such a class the split is returned as is."""
+    train_pos = train_idx if row_weight is None else train_idx[np.asarray(row_weight)[train_idx] > 0]
+    if not sp.issparse(labels):
+        codes = np.asarray(labels)
+        n_classes = int(codes.max()) + 1 if codes.shape[0] else 0
+        kept = np.bincount(codes[train_pos], minlength=n_classes) > 0
+        val_codes = codes[val_idx]
+        lost = np.flatnonzero(~kept[val_codes])
+        if lost.shape[0] == 0:
+            return train_idx, val_idx
+        _, first = np.unique(val_codes[lost], return_index=True)  # val_idx is sorted: the lowest row of each
+        back = val_idx[lost[first]]
+    else:
+        Y = sp.csr_matrix(labels)
+        Y = Y.multiply(Y != 0).tocsr() if Y.nnz and not np.all(Y.data != 0) else Y
+        kept = np.zeros(Y.shape[1], dtype=bool)
+        kept[Y[train_pos].indices] = True
+        Y_val = Y[val_idx]
+        lost_label = np.zeros(Y.shape[1], dtype=bool)
+        lost_label[Y_val.indices[~kept[Y_val.indices]]] = True
+        if not lost_label.any():
+            return train_idx, val_idx
+        back = []
+        for i in np.flatnonzero(np.asarray(Y_val[:, lost_label].sum(axis=1)).ravel() > 0):  # in row order
+            row_labels = Y_val.indices[Y_val.indptr[i] : Y_val.indptr[i + 1]]
+            if not kept[row_labels].all():
+                back.append(val_idx[i])
+                kept[row_labels] = True
+        back = np.asarray(back, dtype=val_idx.dtype)
+    return np.sort(np.concatenate([train_idx, back])), np.setdiff1d(val_idx, back, assume_unique=True)
 
 
 def top1_score(top: np.ndarray, truth, weight=None) -> float:

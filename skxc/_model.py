@@ -171,8 +171,10 @@ class SparseCoefMixin:
         Further training (``partial_fit``, a warm start) keeps the sparse
         layout, except for a model with ``noise=None``: the exact softmax
         updates every weight, so its training makes them dense again
-        (:meth:`densify`) first. Predictions do not change (unless
-        ``threshold`` > 0).
+        (:meth:`densify`) first. Predicted labels do not change (unless
+        ``threshold`` > 0), save for near-ties: the sparse scores sum the
+        same float32 weights in another order, so scores and probabilities
+        move by float32 rounding (about 1e-5 relative).
 
         Parameters
         ----------
@@ -198,7 +200,9 @@ class SparseCoefMixin:
     def densify(self):
         """Store the weights dense: ``coef_`` becomes a float32 ndarray (feature-major).
 
-        Predictions do not change; further training uses dense weights.
+        Predicted labels do not change, save for near-ties (scores move by
+        float32 rounding, as for :meth:`sparsify`); further training uses
+        dense weights.
 
         Returns
         -------

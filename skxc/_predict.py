@@ -204,6 +204,16 @@ def map_blocks(
 SEARCH_MAX_K = 256
 
 
+def _first_of_ties(S: np.ndarray, part: np.ndarray) -> None:
+    """Make ``part`` (each row's k best columns of ``S`` by ``argpartition``, any order) take, among the columns
+    tied with its k-th best score, the first ones (in place), as a stable sort would: argpartition takes any."""
+    kth = np.take_along_axis(S, part, axis=1).min(axis=1, keepdims=True)
+    k = part.shape[1]
+    for i in np.flatnonzero((S >= kth).sum(axis=1) > k):  # rows whose k-th score is tied beyond the k
+        above = np.flatnonzero(S[i] > kth[i, 0])
+        part[i] = np.concatenate([above, np.flatnonzero(S[i] == kth[i, 0])[: k - above.shape[0]]])
+
+
 def top_k(
     rows: KernelRows, Z: np.ndarray, coef: np.ndarray, intercept: np.ndarray, tree: TreeArrays, k: int, n_threads: int
 ):
@@ -218,9 +228,15 @@ def top_k(
     scores = np.empty((n, k), dtype=np.float64)
 
     def select(start, stop, S, offset=0):  # from all classes' corrected float64 scores
-        part = np.argpartition(-S, k - 1, axis=1)[:, :k] if k < S.shape[1] else np.argsort(-S, axis=1)
+        if k == 1:  # the first of tied classes, as argmax (and so predict_proba's argmax) takes it
+            part = np.argmax(S, axis=1)[:, None]
+        elif k < S.shape[1]:
+            part = np.argpartition(-S, k - 1, axis=1)[:, :k]
+            _first_of_ties(S, part)
+        else:
+            part = np.argsort(-S, axis=1)
         top = np.take_along_axis(S, part, axis=1)
-        order = np.argsort(-top, axis=1, kind="stable")
+        order = np.lexsort((part, -top), axis=1)  # best first; tied classes in class order
         out[offset + start : offset + stop] = np.take_along_axis(part, order, axis=1)
         scores[offset + start : offset + stop] = np.take_along_axis(top, order, axis=1)
 

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import logsumexp
 
 #: The sampling noise distributions a ``--noise`` option may name (the estimator's ``noise`` strings).
 NOISES = ("adversarial", "uniform", "frequency")
@@ -113,7 +112,7 @@ def load_split(data_dir: str | os.PathLike, split: str):
     """X (CSR float32) and y (int) of one split of a dataset directory in the
     format of ``shared/data/*/`` (X_<split>.npz, y_<split>.npy); rows with y < 0 dropped."""
     d = Path(data_dir)
-    X = sp.load_npz(d / f"X_{split}.npz").tocsr()
+    X = sp.csr_matrix(sp.load_npz(d / f"X_{split}.npz"))  # a file saved from a csr_array loads as one
     y = np.load(d / f"y_{split}.npy")
     keep = y >= 0
     if not keep.all():
@@ -121,12 +120,30 @@ def load_split(data_dir: str | os.PathLike, split: str):
     return X, y
 
 
+def warmup_rows(n_rows: int, n: int = 2000, seed: int = 0) -> np.ndarray:
+    """Sorted random rows (at most ``n``) for the small fit that loads the numba kernels before the timed one:
+    a random subset, not the first rows, which in a file sorted by class may hold one class."""
+    if n_rows <= n:
+        return np.arange(n_rows)
+    return np.sort(np.random.default_rng(seed).choice(n_rows, n, replace=False))
+
+
+def top_k_padded(clf, X, k: int = 5) -> np.ndarray:
+    """``clf.predict_top_k(X, k)`` for a model of fewer than ``k`` classes too: its top ``n_classes``, padded
+    with -1 (no prediction) to k columns."""
+    top = clf.predict_top_k(X, k=min(k, len(clf.classes_)))
+    if top.shape[1] < k:
+        top = np.concatenate([top, np.full((top.shape[0], k - top.shape[1]), -1, dtype=top.dtype)], axis=1)
+    return top
+
+
 def evaluate(clf, X, y, k: int = 5, ll_rows: int | None = None, seed: int = 0) -> dict:
-    """Top-1 / top-k accuracy on all rows, and mean test log-likelihood (nats)
-    on ``ll_rows`` random rows (all if None). Rows whose label is not in
-    ``classes_`` count as errors and are left out of the log-likelihood."""
+    """Top-1 / top-k accuracy on all rows, and mean test log-likelihood (nats) of the model's own
+    probabilities (``predict_log_proba``, with its temperature and top-label map) on ``ll_rows`` random rows
+    (all if None). Rows whose label is not in ``classes_`` count as errors and are left out of the
+    log-likelihood."""
     t0 = time.perf_counter()
-    top = clf.predict_top_k(X, k=k)
+    top = top_k_padded(clf, X, k)
     predict_s = time.perf_counter() - t0
     top1 = float(np.mean(top[:, 0] == y))
     topk = float(np.mean((top == y[:, None]).any(axis=1)))
@@ -136,9 +153,9 @@ def evaluate(clf, X, y, k: int = 5, ll_rows: int | None = None, seed: int = 0) -
     known = rows[np.isin(y[rows], clf.classes_)]
     ll = float("nan")
     if known.size:
-        S = clf.decision_function(X[known]) if len(clf.classes_) > 2 else None
+        log_proba = clf.predict_log_proba(X[known])
         codes = np.searchsorted(clf.classes_, y[known])
-        ll = float(np.mean(S[np.arange(known.size), codes] - logsumexp(S, axis=1)))
+        ll = float(np.mean(log_proba[np.arange(known.size), codes]))
     return {
         "top1": top1,
         f"top{k}": topk,
@@ -211,23 +228,28 @@ def run_child(
     env["PYTHONPATH"] = os.pathsep.join([str(root)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     load_before = os.getloadavg()
     t0 = time.perf_counter()
-    try:
+    try:  # the child's stderr is passed on once it ends, and its last line names a failure's reason
         proc = subprocess.run(
             [sys.executable, "-m", module, child_flag, str(spec_path), str(out_path)],
             cwd=root,
             env=env,
             timeout=timeout,
+            stderr=subprocess.PIPE,
+            text=True,
         )
-        code = proc.returncode
-    except subprocess.TimeoutExpired:
-        code = None
+        code, err = proc.returncode, proc.stderr or ""
+    except subprocess.TimeoutExpired as expired:
+        code, err = None, expired.stderr or ""
+        err = err.decode(errors="replace") if isinstance(err, bytes) else err
+    sys.stderr.write(err)
     wall = time.perf_counter() - t0
+    last = next((line.strip() for line in reversed(err.splitlines()) if line.strip()), "")
     if code == 0 and out_path.exists():
         rec = json.loads(out_path.read_text())
     elif code is None:
         rec = {"error": f"timeout: killed after {timeout:.0f} s"}
     else:
-        rec = {"error": f"child process exited with code {code}"}
+        rec = {"error": f"child process exited with code {code}" + (f": {last}" if last else "")}
     return {
         "system": system,
         **rec,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._common import load_split, peak_rss_mb
+from benchmarks._common import load_split, peak_rss_mb, top_k_padded
 
 FASTTEXT_LABEL = "__label__"
 FASTTEXT_EOS = "</s>"
@@ -77,7 +77,7 @@ REPEAT_SECONDS = 60.0
 
 def timed_fit_top5(model, fit_args, Xt, predict=None, repeats: int = 1, runs: list | None = None):
     """``(fit seconds, predict seconds, predictions)``: ``model.fit(*fit_args)``, then the top 5 of ``Xt``
-    (``predict(model, Xt)``, default ``model.predict_top_k(Xt, k=5)``).
+    (``predict(model, Xt)``, default ``model.predict_top_k(Xt, k=5)``, padded with -1 below 5 classes).
 
     ``repeats`` > 1 fits the model up to that many times, one after the other in this process (fewer once
     they total ``REPEAT_SECONDS``), and reports the median fit seconds, the predictions of the last fit;
@@ -94,7 +94,7 @@ def timed_fit_top5(model, fit_args, Xt, predict=None, repeats: int = 1, runs: li
     if runs is not None:
         runs.extend(times)
     t0 = time.perf_counter()
-    top = model.predict_top_k(Xt, k=5) if predict is None else predict(model, Xt)
+    top = top_k_padded(model, Xt, 5) if predict is None else predict(model, Xt)
     return float(np.median(times)), time.perf_counter() - t0, top
 
 
@@ -378,14 +378,23 @@ def run_napkinxc(spec: dict) -> dict:
     Xt, yt = load_split(spec["data_dir"], "test")
     X, y = X[: spec["train_rows"]], y[: spec["train_rows"]]
     Xt, yt = Xt[: spec["test_rows"]], yt[: spec["test_rows"]]
+    # napkinXC sizes its model by the largest label id: it trains on the classes' codes 0..C-1 (ids with gaps,
+    # as in a subset of a set's classes, made it slower and less accurate), and its predictions map back
+    classes = np.unique(y)
+    codes = np.searchsorted(classes, y)
     # HSM is multi-class (a list of ints); PLT is multi-label (a list of label lists)
-    Y = y.tolist() if kind == "hsm" else [[int(v)] for v in y]
+    Y = codes.tolist() if kind == "hsm" else [[int(v)] for v in codes]
+
+    def top5(model, Xt):
+        top = napkinxc_top5(model, Xt)
+        return np.where(top >= 0, classes[np.clip(top, 0, classes.shape[0] - 1)], -1)
+
     params = {"threads": spec["threads"]}
     params.update(spec.get("params") or {})
     with tempfile.TemporaryDirectory(prefix="skxc_napkinxc_") as tmp:
         model = cls(tmp, **params)
         runs = []
-        fit_s, predict_s, top = timed_fit_top5(model, (X, Y), Xt, napkinxc_top5, spec.get("repeats", 1), runs)
+        fit_s, predict_s, top = timed_fit_top5(model, (X, Y), Xt, top5, spec.get("repeats", 1), runs)
         rec = {
             "fit_seconds": fit_s,
             "fit_seconds_runs": runs,
@@ -396,13 +405,14 @@ def run_napkinxc(spec: dict) -> dict:
         }
         rec.update(topk_accuracy(top, yt))
         if kind == "hsm":
-            n_labels = int(y.max()) + 1
-            rows = ll_row_subset(yt, np.unique(y), spec["ll_rows"], spec["seed"])
+            n_labels = classes.shape[0]
+            rows = ll_row_subset(yt, classes, spec["ll_rows"], spec["seed"])
             t0 = time.perf_counter()
             lp, sums = np.empty(rows.size), []
             for start in range(0, rows.size, 250):
                 block = rows[start : start + 250]
-                for j, (r, c) in enumerate(zip(model.predict_proba(Xt[block], top_k=n_labels), yt[block], strict=True)):
+                truth = np.searchsorted(classes, yt[block])  # the rows' classes are known (ll_row_subset)
+                for j, (r, c) in enumerate(zip(model.predict_proba(Xt[block], top_k=n_labels), truth, strict=True)):
                     probs = dict(r)
                     lp[start + j] = np.log(probs.get(int(c), 0.0))
                     if len(sums) < 100:
@@ -417,7 +427,7 @@ def run_napkinxc(spec: dict) -> dict:
             )
         else:
             # how far the marginals are from a distribution over classes, on 100 test rows
-            probs = model.predict_proba(Xt[:100], top_k=int(y.max()) + 1)
+            probs = model.predict_proba(Xt[:100], top_k=classes.shape[0])
             sums = [sum(p for _, p in r) for r in probs]
             rec.update(proba_row_sum_min=float(min(sums)), proba_row_sum_max=float(max(sums)))
             rec.update(

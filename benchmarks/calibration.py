@@ -113,19 +113,19 @@ def markdown(result) -> str:
         f"`{result['command']}`",
         "",
         f"{result['date']}; {result['machine']}. Each model fitted once on the training split; scored on the first "
-        f"{result['max_test_rows']:,} test rows of classes it has seen. ECE over {BINS} equal-width bins of the top "
+        f"{result['max_test_rows']:,} test rows (at most; *rows*: how many) of classes it has seen. ECE over {BINS} equal-width bins of the top "
         "class's probability, in points. *Top-label map*: ``top_label_calibration_`` (slope, offset of the top "
         "class's log-odds). *Best factor*: the factor on the log-probabilities (temperature divided "
         "by it) that maximises the test log-likelihood, chosen on the test rows (a diagnostic, not a method).",
         "",
-        "| data set | column | top-1 % | mean top prob. % | ECE | log-lik. | T | beta | top-label map | best factor | "
-        "log-lik. there | ECE there | fit s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| data set | column | rows | top-1 % | mean top prob. % | ECE | log-lik. | T | beta | top-label map | "
+        "best factor | log-lik. there | ECE there | fit s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, runs in result["data_sets"].items():
         for col, r in runs.items():
             lines.append(
-                f"| {name} | {col} | {100 * r['top1']:.2f} | {100 * r['mean_top_proba']:.1f} | {100 * r['ece']:.1f} | "
+                f"| {name} | {col} | {r.get('n_scored', '')} | {100 * r['top1']:.2f} | {100 * r['mean_top_proba']:.1f} | {100 * r['ece']:.1f} | "
                 f"{r['log_likelihood']:.3f} | {r['temperature']:.3g} | {r['beta']:g} | {_map(r)} | {r['test_best_factor']:.2f} | "
                 f"{r['test_best_log_likelihood']:.3f} | {100 * r['test_best_ece']:.1f} | {r['fit_seconds']:.1f} |"
             )

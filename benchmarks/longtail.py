@@ -77,7 +77,9 @@ from benchmarks._common import (
     positive_float,
     positive_int,
     set_module_constants,
+    top_k_padded,
     variant_error,
+    warmup_rows,
     write_json,
 )
 from benchmarks._peers import (
@@ -137,9 +139,10 @@ def run_skxc(spec: dict) -> dict:
         layouts == ["auto"] and sp.issparse(X) and kw.get("noise", "adversarial") is not None
     ):  # the small fit may choose the other layout than the full one
         layouts = ["dense", "sparse"]
+    few = warmup_rows(X.shape[0])  # random rows: a file sorted by class would give the first ones one class
     for layout in layouts:
-        warm = AdversarialSoftmaxClassifier(**dict(kw, max_iter=1, weights=layout)).fit(X[:2000], y[:2000])
-        warm.predict_top_k(Xt[:10], k=5)
+        warm = AdversarialSoftmaxClassifier(**dict(kw, max_iter=1, weights=layout)).fit(X[few], y[few])
+        top_k_padded(warm, Xt[:10], 5)
         del warm
     warm_s = time.perf_counter() - t0
     reset_peak_memory()  # the warm-up's model (dense on a small slice) is not the measured fit's
@@ -350,12 +353,23 @@ def spec_options(data_dir: str) -> dict[str, int]:
 
 def check_specs(parser, data) -> None:
     """``parser.error`` for the first data set argument among ``data`` whose ``@`` options :func:`spec_options`
-    refuses: right after parsing, not once the sets before it have run."""
+    refuses, or for two arguments that would get the same name (the results are keyed by it, so one would
+    replace the other): right after parsing, not once the sets before it have run."""
     for d in data:
         try:
             spec_options(d)
         except ValueError as error:
             parser.error(str(error))
+    seen = {}
+    for d in data:
+        source, _, options = d.partition("@")
+        name = Path(source).name + (f"@{options}" if options else "")
+        if name in seen:
+            parser.error(
+                f"{seen[name]!r} and {d!r} would both be named {name!r} in the results (the folder's name): "
+                "give each data set once, from folders of different names"
+            )
+        seen[name] = d
 
 
 def materialise(data_dir: str, tmp) -> tuple[Path, str]:
@@ -459,7 +473,7 @@ def markdown(result) -> str:
             if "skipped" in rec or "error" in rec:
                 lines.append(
                     f"| {ds['name']} | {shape} | {test} | {rec['system']} | — | — | — | — | — | {load} | "
-                    f"{rec.get('skipped') or rec.get('error')} |"
+                    f"{str(rec.get('skipped') or rec.get('error')).replace('|', '/')} |"
                 )
                 continue
             notes = []

@@ -91,7 +91,14 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 
-from benchmarks._common import check_data_dirs, check_out_dir, machine, positive_int, write_json  # noqa: E402
+from benchmarks._common import (  # noqa: E402
+    check_data_dirs,
+    check_out_dir,
+    machine,
+    positive_int,
+    warmup_rows,
+    write_json,
+)
 from benchmarks._peers import REPEAT_SECONDS, napkinxc_top5, timed_fit_top5  # noqa: E402
 from skxc import AdversarialSoftmaxClassifier  # noqa: E402
 from skxc.metrics import ndcg_at_k, precision_at_k, propensity, psp_at_k  # noqa: E402
@@ -108,10 +115,11 @@ VALID_FRACTION = 0.2
 
 
 def load(data_dir: Path):
-    X = sp.load_npz(data_dir / "X_train.npz").tocsr()
-    Xt = sp.load_npz(data_dir / "X_test.npz").tocsr()
-    Y = sp.load_npz(data_dir / "Y_train.npz").tocsr()
-    Yt = sp.load_npz(data_dir / "Y_test.npz").tocsr()
+    # csr_matrix: napkinXC rejects a csr_array (what a file saved from one loads as)
+    X = sp.csr_matrix(sp.load_npz(data_dir / "X_train.npz"))
+    Xt = sp.csr_matrix(sp.load_npz(data_dir / "X_test.npz"))
+    Y = sp.csr_matrix(sp.load_npz(data_dir / "Y_train.npz"))
+    Yt = sp.csr_matrix(sp.load_npz(data_dir / "Y_test.npz"))
     Y.data[:] = 1
     Yt.data[:] = 1
     return X, Y.astype(np.int8), Xt, Yt.astype(np.int8)
@@ -363,7 +371,8 @@ def main(argv=None) -> None:
 
     if any(s.split(":")[0] == "skxc" for s in args.systems):  # compile skxc's kernels outside the timed fits
         Xw, Yw, _, _ = load(Path(args.data_root) / args.datasets[0])
-        run_skxc(Xw[:1200], Yw[:1200], Xw[:10], 0, max_iter=1)
+        few = warmup_rows(Xw.shape[0], 1200)
+        run_skxc(Xw[few], Yw[few], Xw[:10], 0, max_iter=1)
 
     result = {
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

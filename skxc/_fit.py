@@ -455,10 +455,11 @@ def holdout(X, y, codes, sample_weight, fraction: float, rng, multilabel: bool):
     train_idx, val_idx = held_out_rows(X.shape[0], n_val, rng, row_weight, by_weight=False)
     train_idx, val_idx = keep_every_class(train_idx, val_idx, y if multilabel else codes, row_weight)
     if val_idx.shape[0] == 0:
+        kind = "label" if multilabel else "class"
         raise ValueError(
-            f"validation_fraction={fraction} leaves no validation rows: every row held out for early_stopping is "
-            f"the only row of positive sample_weight of its {'label' if multilabel else 'class'}, which training "
-            f"keeps. Use early_stopping=False, or more rows per {'label' if multilabel else 'class'}."
+            f"validation_fraction={fraction} leaves no validation rows: each row held out for early_stopping went "
+            f"back to training, to keep a training row of a {kind} that had no other one (a {kind} whose rows "
+            f"were all held out). Use early_stopping=False, or data with more rows per {kind}."
         )
     val_weight = np.asarray(row_weight, dtype=np.float64)[val_idx] if row_weight is not None else None
     if equal_weights(val_weight):  # a plain mean, as before stop 41

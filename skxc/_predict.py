@@ -204,12 +204,15 @@ def map_blocks(
 SEARCH_MAX_K = 256
 
 
-def _first_of_ties(S: np.ndarray, part: np.ndarray) -> None:
+def _first_of_ties(S: np.ndarray, part: np.ndarray, rows=None) -> None:
     """Make ``part`` (each row's k best columns of ``S`` by ``argpartition``, any order) take, among the columns
-    tied with its k-th best score, the first ones (in place), as a stable sort would: argpartition takes any."""
+    tied with its k-th best score, the first ones (in place), as a stable sort would: argpartition takes any.
+    ``rows``: the rows whose k-th score may be tied beyond the k (None: found here, by a pass over ``S``)."""
     kth = np.take_along_axis(S, part, axis=1).min(axis=1, keepdims=True)
     k = part.shape[1]
-    for i in np.flatnonzero((S >= kth).sum(axis=1) > k):  # rows whose k-th score is tied beyond the k
+    if rows is None:
+        rows = np.flatnonzero((S >= kth).sum(axis=1) > k)
+    for i in rows:
         above = np.flatnonzero(S[i] > kth[i, 0])
         part[i] = np.concatenate([above, np.flatnonzero(S[i] == kth[i, 0])[: k - above.shape[0]]])
 
@@ -227,18 +230,32 @@ def top_k(
     out = np.empty((n, k), dtype=np.int64)
     scores = np.empty((n, k), dtype=np.float64)
 
-    def select(start, stop, S, offset=0):  # from all classes' corrected float64 scores
-        if k == 1:  # the first of tied classes, as argmax (and so predict_proba's argmax) takes it
-            part = np.argmax(S, axis=1)[:, None]
-        elif k < S.shape[1]:
-            part = np.argpartition(-S, k - 1, axis=1)[:, :k]
-            _first_of_ties(S, part)
-        else:
+    def select(start, stop, S, offset=0):  # from all classes' corrected float64 scores; ties: the first class
+        if k >= S.shape[1]:
             part = np.argsort(-S, axis=1)
-        top = np.take_along_axis(S, part, axis=1)
-        order = np.lexsort((part, -top), axis=1)  # best first; tied classes in class order
-        out[offset + start : offset + stop] = np.take_along_axis(part, order, axis=1)
-        scores[offset + start : offset + stop] = np.take_along_axis(top, order, axis=1)
+            top = np.take_along_axis(S, part, axis=1)
+            tied = np.flatnonzero((top[:, 1:] == top[:, :-1]).any(axis=1))  # rows with tied classes: rare
+            if tied.shape[0]:  # a stable sort keeps them in class order
+                part[tied] = np.argsort(-S[tied], axis=1, kind="stable")
+        elif k == 1:  # as argmax (so predict_proba's argmax) takes it; NaN (a broken model's) never first
+            part = np.argmax(S, axis=1)[:, None]
+            broken = np.flatnonzero(np.isnan(S[np.arange(S.shape[0]), part[:, 0]]))
+            if broken.shape[0]:
+                part[broken, 0] = np.argmax(np.where(np.isnan(S[broken]), -np.inf, S[broken]), axis=1)
+            top = np.take_along_axis(S, part, axis=1)
+        else:  # the k-th and the (k+1)-th best in place: equal, the k-th score is tied beyond the k
+            parted = np.argpartition(-S, (k - 1, k), axis=1)
+            part = parted[:, :k]
+            kth = np.take_along_axis(S, parted[:, k - 1 : k + 1], axis=1)
+            tied = np.flatnonzero(kth[:, 0] == kth[:, 1])
+            if tied.shape[0]:
+                _first_of_ties(S, part, tied)
+            part.sort(axis=1)  # class order, which the stable sort keeps among ties
+            top = np.take_along_axis(S, part, axis=1)
+            order = np.argsort(-top, axis=1, kind="stable")
+            part, top = np.take_along_axis(part, order, axis=1), np.take_along_axis(top, order, axis=1)
+        out[offset + start : offset + stop] = part
+        scores[offset + start : offset + stop] = np.take_along_axis(S, part, axis=1) if k >= S.shape[1] else top
 
     if tree.node_weight.shape[1] == 0 or k > max(SEARCH_MAX_K, intercept.shape[0] // SEARCH_MAX_K):
         map_blocks(rows, Z, coef, intercept, tree, select, n_threads)

@@ -58,3 +58,17 @@ def test_top_k_orders_tied_classes_by_class(tied, k):
     want = clf.classes_[np.argsort(-D, axis=1, kind="stable")[:, :k]]
     np.testing.assert_array_equal(top, want)
     np.testing.assert_array_equal(top[:, 0], clf.predict(Xq))
+
+
+def test_a_nan_score_is_never_first():
+    """A model broken by hand (a NaN weight): predict and predict_top_k agree, and neither puts the NaN class
+    first (numpy's argmax would)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(300, 6)), rng.integers(0, 12, 300)
+    clf = AdversarialSoftmaxClassifier(noise="uniform", random_state=0, max_iter=2, centroid_blend=0).fit(X, y)
+    W = clf.coef_.copy()
+    W[1] = np.nan
+    clf.coef_ = W
+    pred = clf.predict(X[:20])
+    assert not (pred == clf.classes_[1]).any()
+    np.testing.assert_array_equal(pred, clf.predict_top_k(X[:20], 3)[:, 0])

@@ -218,9 +218,9 @@ class PredictionMixin:
             Class labels (multi-label: label columns, i.e. indices into ``classes_``).
             Exactly tied classes come in class order (the first of them is
             ``predict``'s and ``predict_proba``'s argmax) where every class's
-            score is computed (``noise`` "uniform" or None, or a k beyond the
-            tree search's); the tree search, which skips most classes, orders
-            them by its leaves instead.
+            score is computed (``noise`` "uniform", "frequency" or None, or a k
+            beyond the tree search's); the tree search, which skips most
+            classes, orders them by its leaves instead.
         proba : ndarray of shape (n_samples, k), float64
             Only with ``return_scores=True``: their probabilities, in [0, 1] and
             non-increasing along each row up to rounding (the top-k search

@@ -83,7 +83,7 @@ def _skxc_estimator(spec, **overrides):
 def _warm_numba(spec, X, y):
     """Load (or compile) the numba kernels on a small fit, so that neither timing includes it."""
     t0 = time.perf_counter()
-    few = warmup_rows(X.shape[0])  # random rows: a file sorted by class would give the first ones one class
+    few = warmup_rows(X.shape[0])
     top_k_padded(_skxc_estimator(spec, max_iter=1).fit(X[few], y[few]), X[:10], 5)
     return time.perf_counter() - t0
 

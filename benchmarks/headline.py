@@ -54,7 +54,7 @@ def main(argv=None):
     )
     Xt, yt = Xt[rows], yt[rows]
     params = dict(learning_rate=args.learning_rate, alpha=args.alpha, random_state=args.seed, tol=None)
-    few = warmup_rows(X.shape[0])  # random rows: the first ones of a file sorted by class may be one class
+    few = warmup_rows(X.shape[0])
     AdversarialSoftmaxClassifier(max_iter=1).fit(X[few], y[few]).predict(X[:10])  # compile once
 
     uni = AdversarialSoftmaxClassifier(noise="uniform", max_iter=1, warm_start=True, **params)

@@ -112,7 +112,7 @@ def main(argv=None):
         rows = np.sort(np.random.default_rng(args.seed).choice(Xt.shape[0], args.test_rows, replace=False))
         Xt, yt = Xt[rows], yt[rows]
     # warm the numba cache so the first curve does not pay for compilation
-    few = warmup_rows(X.shape[0])  # random rows: the first ones of a file sorted by class may be one class
+    few = warmup_rows(X.shape[0])
     AdversarialSoftmaxClassifier(max_iter=1, tol=None).fit(X[few], y[few]).predict(X[:10])
     records = [run(noise, X, y, Xt, yt, args) for noise in args.noise]
     out = Path(args.out)

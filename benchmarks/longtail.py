@@ -139,7 +139,7 @@ def run_skxc(spec: dict) -> dict:
         layouts == ["auto"] and sp.issparse(X) and kw.get("noise", "adversarial") is not None
     ):  # the small fit may choose the other layout than the full one
         layouts = ["dense", "sparse"]
-    few = warmup_rows(X.shape[0])  # random rows: a file sorted by class would give the first ones one class
+    few = warmup_rows(X.shape[0])
     for layout in layouts:
         warm = AdversarialSoftmaxClassifier(**dict(kw, max_iter=1, weights=layout)).fit(X[few], y[few])
         top_k_padded(warm, Xt[:10], 5)

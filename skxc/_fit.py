@@ -433,9 +433,10 @@ def holdout(X, y, codes, sample_weight, fraction: float, rng, multilabel: bool):
     ``multilabel``; ``weight`` their sample weights, None where all rows weigh the same. The rows of
     positive weight are held out uniformly, as scikit-learn's ``SGDClassifier`` does, and the validation
     score weighs them (:func:`top1_score`), so the training rows keep the weights' proportions; a class
-    (multi-label: a label) whose rows were all held out gets one back (:func:`keep_every_class`).
-    ValueError if no validation row is left. Multi-label: rows without labels (which give no example) count as rows of weight 0, never held out, so
-    the validation precision@1 is over rows with labels and the training rows keep every label."""
+    (multi-label: a label) whose rows were all held out gets one back (:func:`keep_every_class`), and
+    ValueError if no validation row is left. Multi-label: rows without labels (which give no example) count
+    as rows of weight 0, never held out, so the validation precision@1 is over rows with labels and the
+    training rows keep every label."""
     row_weight = sample_weight
     if multilabel:
         counts = np.diff(y.indptr)
@@ -488,8 +489,8 @@ def keep_every_class(train_idx: np.ndarray, val_idx: np.ndarray, labels, row_wei
         _, first = np.unique(val_codes[lost], return_index=True)  # val_idx is sorted: the lowest row of each
         back = val_idx[lost[first]]
     else:
-        Y = sp.csr_matrix(labels)
-        Y = Y.multiply(Y != 0).tocsr() if Y.nnz and not np.all(Y.data != 0) else Y
+        Y = sp.csr_matrix(labels, copy=True)
+        Y.eliminate_zeros()
         kept = np.zeros(Y.shape[1], dtype=bool)
         kept[Y[train_pos].indices] = True
         Y_val = Y[val_idx]

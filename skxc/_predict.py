@@ -204,14 +204,12 @@ def map_blocks(
 SEARCH_MAX_K = 256
 
 
-def _first_of_ties(S: np.ndarray, part: np.ndarray, rows=None) -> None:
-    """Make ``part`` (each row's k best columns of ``S`` by ``argpartition``, any order) take, among the columns
-    tied with its k-th best score, the first ones (in place), as a stable sort would: argpartition takes any.
-    ``rows``: the rows whose k-th score may be tied beyond the k (None: found here, by a pass over ``S``)."""
+def _first_of_ties(S: np.ndarray, part: np.ndarray, rows: np.ndarray) -> None:
+    """Make ``part`` (each row's k best columns of ``S`` by ``argpartition``, any order) take, in ``rows`` (those
+    whose k-th score may be tied beyond the k), among the columns tied with the k-th best score, the first ones
+    (in place), as a stable sort would: argpartition takes any."""
     kth = np.take_along_axis(S, part, axis=1).min(axis=1, keepdims=True)
     k = part.shape[1]
-    if rows is None:
-        rows = np.flatnonzero((S >= kth).sum(axis=1) > k)
     for i in rows:
         above = np.flatnonzero(S[i] > kth[i, 0])
         part[i] = np.concatenate([above, np.flatnonzero(S[i] == kth[i, 0])[: k - above.shape[0]]])
@@ -237,6 +235,7 @@ def top_k(
             tied = np.flatnonzero((top[:, 1:] == top[:, :-1]).any(axis=1))  # rows with tied classes: rare
             if tied.shape[0]:  # a stable sort keeps them in class order
                 part[tied] = np.argsort(-S[tied], axis=1, kind="stable")
+                top[tied] = np.take_along_axis(S[tied], part[tied], axis=1)
         elif k == 1:  # as argmax (so predict_proba's argmax) takes it; NaN (a broken model's) never first
             part = np.argmax(S, axis=1)[:, None]
             broken = np.flatnonzero(np.isnan(S[np.arange(S.shape[0]), part[:, 0]]))
@@ -255,7 +254,7 @@ def top_k(
             order = np.argsort(-top, axis=1, kind="stable")
             part, top = np.take_along_axis(part, order, axis=1), np.take_along_axis(top, order, axis=1)
         out[offset + start : offset + stop] = part
-        scores[offset + start : offset + stop] = np.take_along_axis(S, part, axis=1) if k >= S.shape[1] else top
+        scores[offset + start : offset + stop] = top
 
     if tree.node_weight.shape[1] == 0 or k > max(SEARCH_MAX_K, intercept.shape[0] // SEARCH_MAX_K):
         map_blocks(rows, Z, coef, intercept, tree, select, n_threads)

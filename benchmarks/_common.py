@@ -128,6 +128,24 @@ def warmup_rows(n_rows: int, n: int = 2000, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n_rows, n, replace=False))
 
 
+def warm_kernels(X, y, Xt, **params) -> float:
+    """Load (or compile) skxc's numba kernels on a small fit (``max_iter=1`` on :func:`warmup_rows`) and its top 5
+    of ``Xt[:10]``, so that no timed fit pays for it; seconds taken. ``params``: the estimator's. With sparse X,
+    negative sampling and ``weights="auto"``, once with each weights layout (the small fit may choose the other
+    one than the full fit)."""
+    from skxc import AdversarialSoftmaxClassifier
+
+    t0 = time.perf_counter()
+    layouts = [params.get("weights", "auto")]
+    if layouts == ["auto"] and sp.issparse(X) and params.get("noise", "adversarial") is not None:
+        layouts = ["dense", "sparse"]
+    few = warmup_rows(X.shape[0])
+    for layout in layouts:
+        warm = AdversarialSoftmaxClassifier(**dict(params, max_iter=1, weights=layout)).fit(X[few], y[few])
+        top_k_padded(warm, Xt[:10], 5)
+    return time.perf_counter() - t0
+
+
 def top_k_padded(clf, X, k: int = 5) -> np.ndarray:
     """``clf.predict_top_k(X, k)`` for a model of fewer than ``k`` classes too: its top ``n_classes``, padded
     with -1 (no prediction) to k columns."""
@@ -356,9 +374,11 @@ def module_constants(params: dict):
         set_module_constants(previous)
 
 
-def write_results(out, stem: str, name, result, text: str) -> None:
-    """Write ``result`` as ``STEM[_NAME].json`` and ``text`` (its markdown table) as ``.md`` in ``out``; print it."""
+def write_results(out, stem: str, name, result, text: str, echo: bool = True) -> None:
+    """Write ``result`` as ``STEM[_NAME].json`` and ``text`` (its markdown table) as ``.md`` in ``out``; print it
+    (``echo``). The scripts also write after each data set (``echo=False``), so a crash keeps the sets before."""
     stem = stem + (f"_{name}" if name else "")
     write_json(Path(out) / f"{stem}.json", result)
     (Path(out) / f"{stem}.md").write_text(text)
-    print(text)
+    if echo:
+        print(text)

@@ -60,7 +60,6 @@ import platform
 import shlex
 import sys
 import tempfile
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -77,9 +76,8 @@ from benchmarks._common import (
     positive_float,
     positive_int,
     set_module_constants,
-    top_k_padded,
     variant_error,
-    warmup_rows,
+    warm_kernels,
     write_json,
 )
 from benchmarks._peers import (
@@ -133,18 +131,7 @@ def run_skxc(spec: dict) -> dict:
     X, y, Xt, yt = _load(spec)
     params, _ = set_module_constants(spec["params"])  # this child process keeps them
     kw = dict(random_state=spec["seed"], n_jobs=spec["threads"], **params)
-    t0 = time.perf_counter()  # numba kernels loaded (or compiled) on a small fit, outside the timings
-    layouts = [kw.get("weights", "auto")]
-    if (
-        layouts == ["auto"] and sp.issparse(X) and kw.get("noise", "adversarial") is not None
-    ):  # the small fit may choose the other layout than the full one
-        layouts = ["dense", "sparse"]
-    few = warmup_rows(X.shape[0])
-    for layout in layouts:
-        warm = AdversarialSoftmaxClassifier(**dict(kw, max_iter=1, weights=layout)).fit(X[few], y[few])
-        top_k_padded(warm, Xt[:10], 5)
-        del warm
-    warm_s = time.perf_counter() - t0
+    warm_s = warm_kernels(X, y, Xt, **kw)  # numba kernels loaded (or compiled) outside the timings
     reset_peak_memory()  # the warm-up's model (dense on a small slice) is not the measured fit's
     rec, clf = skxc_fit_record(AdversarialSoftmaxClassifier(**kw), X, y, Xt, yt, spec.get("repeats", 1))
     rec.update(

@@ -404,6 +404,9 @@ def main(argv=None) -> None:
             rec.update(extra)
             rec.update(dict.fromkeys(METRICS, float("nan")) if top is None else metrics(Yt, top, prop))
             result["records"].append(rec)
+            result["loadavg_1min_end"] = os.getloadavg()[0]  # so far: the record is written after each run,
+            write_json(f"{stem}.json", result)  # so that a crash keeps the runs before
+            Path(f"{stem}.md").write_text(markdown(result))
             print(
                 f"{name:10s} {rec['system']:18s} "
                 + " ".join(f"{k} {rec[k]:.4f}" for k in METRICS)

@@ -99,3 +99,15 @@ def test_a_failed_childs_record_names_its_reason(tmp_path):
     rec = _common.run_child("benchmarks.longtail", "--_child", "skxc", spec, tmp_path, threads=1)
     assert rec["error"].startswith("child process exited with code 1: ")
     assert "FileNotFoundError" in rec["error"] and "none" in rec["error"]  # the child's last stderr line
+
+
+def test_warm_kernels_on_rows_sorted_by_class(capsys):
+    X, y = _blobs(6, 3000)
+    order = np.argsort(y, kind="stable")  # the first 2,000 rows hold fewer than all classes
+    X, y = sp.csr_matrix(X[order]), y[order]
+    assert _common.warm_kernels(X, y, X[:20], random_state=0, n_jobs=1) > 0
+
+
+def test_write_results_can_write_without_printing(tmp_path, capsys):
+    _common.write_results(tmp_path, "stem", "n", {"a": 1}, "table\n", echo=False)
+    assert (tmp_path / "stem_n.md").read_text() == "table\n" and capsys.readouterr().out == ""

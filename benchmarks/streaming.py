@@ -46,6 +46,11 @@ def _top1(clf, Xt, yt) -> float:
     return float(np.mean(clf.predict_top_k(Xt, k=1)[:, 0] == yt))
 
 
+def sample_rows(n_rows: int, a) -> np.ndarray:
+    """The rows of ``fit_noise``'s sample (``--sample``'s fraction, seed 1)."""
+    return np.random.default_rng(1).permutation(n_rows)[: int(a.sample * n_rows)]
+
+
 def n_batches(n_rows: int, a) -> int:
     """``--batches``, or with ``--batch-rows`` as many batches as give about that many rows each."""
     return max(1, round(n_rows / a.batch_rows)) if a.batch_rows else a.batches
@@ -60,7 +65,7 @@ def stream(X, y, Xt, yt, params, start, a) -> dict:
         clf = AdversarialSoftmaxClassifier(random_state=a.seed, n_jobs=a.threads, **params)
         t0 = time.perf_counter()
         if start == "sample":
-            sample = np.random.default_rng(1).permutation(X.shape[0])[: int(a.sample * X.shape[0])]
+            sample = sample_rows(X.shape[0], a)
             clf.fit_noise(X[sample], y[sample], classes=classes)
         batches = np.array_split(np.random.default_rng(0).permutation(X.shape[0]), n_batches(X.shape[0], a))
         seconds, top1 = time.perf_counter() - t0, {}
@@ -146,6 +151,12 @@ def main(argv=None):
             path, name = materialise(d, tmp)  # generated sets and stand-ins, as in benchmarks.longtail
             X, y = load_split(path, "train")
             Xt, yt = load_split(path, "test")
+            if n_batches(X.shape[0], a) > X.shape[0]:  # an empty batch: partial_fit's error would name no flag
+                p.error(f"{name}: {n_batches(X.shape[0], a)} batches of {X.shape[0]} training rows leave some empty; "
+                        "use fewer --batches (or a larger --batch-rows)")  # fmt: skip
+            if np.unique(y[sample_rows(X.shape[0], a)]).shape[0] < 2:
+                p.error(f"{name}: --sample {a.sample} of {X.shape[0]} training rows holds fewer than 2 classes "
+                        "(fit_noise needs 2); use a larger --sample")  # fmt: skip
             warm_kernels(X, y, Xt, random_state=a.seed, n_jobs=a.threads)  # not in the first fit's seconds
             t0 = time.perf_counter()
             clf = AdversarialSoftmaxClassifier(random_state=a.seed, n_jobs=a.threads).fit(X, y)

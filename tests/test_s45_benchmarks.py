@@ -111,3 +111,14 @@ def test_warm_kernels_on_rows_sorted_by_class(capsys):
 def test_write_results_can_write_without_printing(tmp_path, capsys):
     _common.write_results(tmp_path, "stem", "n", {"a": 1}, "table\n", echo=False)
     assert (tmp_path / "stem_n.md").read_text() == "table\n" and capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("flags, message", [(["--batches", "50"], "--batches"), (["--sample", "0.01"], "--sample")])
+def test_streaming_names_the_flag_that_cannot_work(tmp_path, capsys, flags, message):
+    from benchmarks import streaming
+
+    X, y = _blobs(3, 40)
+    d = _write_set(tmp_path / "tiny", X[:30], y[:30], X[30:], y[30:])
+    with pytest.raises(SystemExit):
+        streaming.main([str(d), "--out", str(tmp_path), *flags])
+    assert message in capsys.readouterr().err

@@ -385,6 +385,14 @@ def main(argv=None) -> None:
         "systems": args.systems,
         "records": [],
     }
+
+    def save() -> str:  # the record so far (load average: at the last run) as .json and .md; the markdown
+        result["loadavg_1min_end"] = os.getloadavg()[0]
+        write_json(f"{stem}.json", result)
+        text = markdown(result)
+        Path(f"{stem}.md").write_text(text)
+        return text
+
     for name in args.datasets:
         data_dir = Path(args.data_root) / name
         X, Y, Xt, Yt = load_valid(data_dir, args.seed) if args.valid else load(data_dir)
@@ -404,19 +412,14 @@ def main(argv=None) -> None:
             rec.update(extra)
             rec.update(dict.fromkeys(METRICS, float("nan")) if top is None else metrics(Yt, top, prop))
             result["records"].append(rec)
-            result["loadavg_1min_end"] = os.getloadavg()[0]  # so far: the record is written after each run,
-            write_json(f"{stem}.json", result)  # so that a crash keeps the runs before
-            Path(f"{stem}.md").write_text(markdown(result))
+            save()  # after each run, so that a crash keeps the runs before
             print(
                 f"{name:10s} {rec['system']:18s} "
                 + " ".join(f"{k} {rec[k]:.4f}" for k in METRICS)
                 + f" fit {fit_s:.2f} s predict {predict_s:.2f} s",
                 flush=True,
             )
-    result["loadavg_1min_end"] = os.getloadavg()[0]
-    write_json(f"{stem}.json", result)
-    Path(f"{stem}.md").write_text(markdown(result))
-    print(markdown(result))
+    print(save())
 
 
 if __name__ == "__main__":

@@ -71,8 +71,8 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         the rows given to the call that initialises the model. Where the
         ``centroid_blend="auto"`` pilots run on single-label data of at most
         2,000 classes and at most 50 rows per class on average, and
-        ``learning_rate`` is "auto" too, 8 (with twice the step) if that
-        pilot's held-out top-1 is clearly higher (see ``learning_rate``). The
+        ``learning_rate`` is "auto" too, 8 (with 16 times the step) if that
+        pilot's held-out log-likelihood is clearly higher (see ``learning_rate``). The
         value used is ``n_negatives_``. Where those rows are sparse (most
         entries zero) and single-label classes have more than 50 rows on average,
         ``fit``'s first two fifths of its epochs (rounded: 2 of 5, none of 1)
@@ -89,10 +89,11 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         pilots run, ρ / 2 instead if their pilot at ρ / 2 has the best
         held-out log-likelihood; and with ``n_negatives="auto"`` on
         single-label data of at most 2,000 classes and at most 50 rows per
-        class on average, 2 ρ and 8 negatives if a pilot trained so has a
-        held-out top-1 higher than the chosen pilot's by more than 2 standard
-        errors (classes that must be told apart from the words they share
-        train further; :ref:`benchmarks, "Stop 43" <benchmarks-s43-faster>`).
+        class on average, 16 ρ and 8 negatives if a pilot trained so has a
+        held-out log-likelihood higher than the chosen pilot's by more than 2
+        standard errors of the paired per-row difference (classes that must be
+        told apart from the words they share train further;
+        :ref:`benchmarks, "Stop 46" <benchmarks-s46-faster>`).
         The value used is ``learning_rate_``.
         Too large a value does not diverge visibly (:ref:`param-learning-rate`).
 

@@ -476,9 +476,9 @@ def test_when_the_flatter_tree_wins_training_uses_it(monkeypatch):
     calls = []
 
     def first_wins(*args):  # the flatter tree's pilot (the first) gets the better likelihood
-        beta, T, ll, rows, top_map, hits = real(*args)
+        beta, T, ll, rows, top_map = real(*args)
         calls.append(1)
-        return beta, T, ll + 10.0 * (len(calls) == 1), rows, top_map, hits
+        return beta, T, ll + 10.0 * (len(calls) == 1), rows, top_map
 
     monkeypatch.setattr(blend, "chosen_blend", first_wins)
     monkeypatch.setattr(blend, "UNIFORM_MAX_CLASSES", 0)  # no uniform-noise pilot (tested below)
@@ -514,9 +514,9 @@ def test_the_pilots_choose_the_learning_rate(monkeypatch, slower_wins):
     pilots = []
 
     def last_wins(pilot, *args):  # the last pilot (half the learning rate) gets the better likelihood
-        beta, T, ll, rows, top_map, hits = real(pilot, *args)
+        beta, T, ll, rows, top_map = real(pilot, *args)
         pilots.append((pilot.learning_rate, pilot.learning_rate_, pilot.tree_))
-        return beta, T, ll + (10.0 if slower_wins else -10.0) * (len(pilots) == 2), rows, top_map, hits
+        return beta, T, ll + (10.0 if slower_wins else -10.0) * (len(pilots) == 2), rows, top_map
 
     monkeypatch.setattr(blend, "chosen_blend", last_wins)
     monkeypatch.setattr(blend, "UNIFORM_MAX_CLASSES", 0)
@@ -869,10 +869,10 @@ def _favouring_uniform(monkeypatch, bonus):
     seen = []
 
     def patched(pilot, *args):
-        beta, T, ll, rows, top_map, hits = real(pilot, *args)
+        beta, T, ll, rows, top_map = real(pilot, *args)
         uniform = pilot.tree_.n_components_ == 0
         seen.append(uniform)
-        return (beta, T, ll + bonus, rows + bonus, top_map, hits) if uniform else (beta, T, ll, rows, top_map, hits)
+        return (beta, T, ll + bonus, rows + bonus, top_map) if uniform else (beta, T, ll, rows, top_map)
 
     monkeypatch.setattr(blend, "chosen_blend", patched)
     return seen

@@ -90,8 +90,8 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         held-out log-likelihood; and with ``n_negatives="auto"`` on
         single-label data of at most 2,000 classes and at most 50 rows per
         class on average, 16 ρ and 8 negatives if a pilot trained so has a
-        held-out log-likelihood higher than the chosen pilot's by more than 2
-        standard errors of the paired per-row difference (classes that must be
+        held-out log-likelihood higher than the chosen pilot's by more than one
+        standard error of the paired per-row difference (classes that must be
         told apart from the words they share train further;
         :ref:`benchmarks, "Stop 46" <benchmarks-s46-faster>`).
         The value used is ``learning_rate_``.

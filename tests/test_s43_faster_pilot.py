@@ -35,9 +35,9 @@ def test_faster_wins_only_by_a_clear_paired_margin():
     noise = rng.normal(0.0, 1.0, size=1000)
     noise -= noise.mean()
     se = noise.std(ddof=1) / np.sqrt(noise.size)
-    for z in (1.0, 1.9, 2.1, 3.0):
-        faster = chosen + noise + z * se
-        assert blend.faster_wins(faster, chosen) == (z > blend.FASTER_Z)
+    for dz in (-0.5, -0.1, 0.1, 1.0):
+        faster = chosen + noise + (blend.FASTER_Z + dz) * se
+        assert blend.faster_wins(faster, chosen) == (dz > 0)
 
 
 def _recording(monkeypatch, faster_bonus: bool):

@@ -228,8 +228,11 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         model trained on the other rows for 2 epochs (fewer if ``max_iter``
         is 1) (for single-label data, pilots try the tree at half its temperature,
         and uniform noise up to 2,000 classes, with ``tree_temperature="auto"``,
-        and half the learning rate, with ``learning_rate="auto"``, and the
-        estimator's own settings unless the first and the last of those run;
+        and half the learning rate, with ``learning_rate="auto"``, and 16 times
+        the learning rate with 8 negatives up to 2,000 classes, with both
+        ``learning_rate`` and ``n_negatives`` "auto" (kept only if its held-out
+        log-likelihood is higher by more than one standard error), and the
+        estimator's own settings unless the flatter tree and the half step run;
         the best pilot's settings are kept; there, a beta whose held-out
         top-1 is higher by more than 3 standard errors replaces the
         log-likelihood's, with its own temperature); it does so

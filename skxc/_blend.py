@@ -1359,13 +1359,7 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
                 return log_proba
             return pilot_result(log_proba, S, truth)
 
-        # the faster pilot first: its 8 negatives make it the longest, and started last it would run alone while
-        # the other threads wait (the results stay in the candidates' order: the same choice, the same bits)
-        order = sorted(range(len(candidates)), key=lambda i: candidates[i] is not faster)
-        started = fan_out_pipelined(fit_pilot, choose, [candidates[i] for i in order], threads)
-        results = [None] * len(candidates)
-        for i, result in zip(order, started, strict=True):
-            results[i] = result
+        results = fan_out_pipelined(fit_pilot, choose, candidates, threads)
     else:
         results = (run(candidate) for candidate in candidates)  # one after the other, each on all threads
     if uniform_future is not None:

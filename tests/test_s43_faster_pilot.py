@@ -156,3 +156,57 @@ def test_the_faster_pilot_runs_beside_the_others_and_verbose_says_its_choice(mon
     out = capsys.readouterr().out
     assert f"learning rate x{blend.FASTER[0]:g}, 8 negatives" in out
     assert "learning rate x16, 8 negatives" in out
+
+
+def topic_text(n_rows=3000, n_classes=100, vocab=2000, words=30, mix=0.1, seed=0):
+    """Generated topic text (docs/benchmarks.rst, stop 42): each document ``words`` words from a common
+    background distribution and, with probability ``mix`` each, its class's topic; sublinear tf-idf."""
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    rng = np.random.default_rng(seed)
+    background = rng.dirichlet(np.full(vocab, 0.05))
+    topics = rng.dirichlet(np.full(vocab, 0.02), size=n_classes)
+    y = rng.integers(0, n_classes, size=n_rows)
+    n_topic = rng.binomial(words, mix, size=n_rows)
+    cols = [
+        np.concatenate([rng.choice(vocab, size=words - k, p=background), rng.choice(vocab, size=k, p=topics[c])])
+        for k, c in zip(n_topic, y, strict=True)
+    ]
+    counts = sp.csr_matrix(
+        (np.ones(n_rows * words), (np.repeat(np.arange(n_rows), words), np.concatenate(cols))), shape=(n_rows, vocab)
+    )
+    counts.sum_duplicates()
+    return TfidfTransformer(sublinear_tf=True).fit_transform(counts).astype(np.float32).tocsr(), y
+
+
+def _fit_recording_z(monkeypatch, X, y):
+    real, z = blend.faster_wins, []
+    monkeypatch.setattr(blend, "faster_wins", lambda a, b: z.append(blend.paired_z(a - b)) or real(a, b))
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1).fit(X, y)
+    monkeypatch.undo()
+    return clf, z
+
+
+def test_the_faster_pilot_wins_on_topic_text_and_the_model_is_more_accurate(monkeypatch):
+    """Unpatched: on topic text the pilot's held-out log-likelihood passes the bar, the model trains with its
+    step and negatives, and it is more accurate on new rows than the model without that pilot."""
+    X, y = topic_text()
+    n = 2250
+    clf, z = _fit_recording_z(monkeypatch, X[:n], y[:n])
+    assert len(z) == 1 and z[0] > blend.FASTER_Z
+    assert clf.n_negatives_ == blend.FASTER[1]
+    unblended = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, centroid_blend=0.0).fit(X[:n], y[:n])
+    assert clf.learning_rate_ == pytest.approx(blend.FASTER[0] * unblended.learning_rate_, rel=1e-12)
+    monkeypatch.setattr(blend, "FASTER_MAX_CLASSES", 0)
+    without = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1).fit(X[:n], y[:n])
+    assert without.n_negatives_ == 2
+    assert np.mean(clf.predict(X[n:]) == y[n:]) > np.mean(without.predict(X[n:]) == y[n:])
+
+
+def test_the_faster_pilot_loses_on_a_hierarchy_of_dense_features(monkeypatch):
+    """Unpatched: on the generated hierarchy (dense features, where 16 times the step loses) the pilot's
+    held-out log-likelihood is clearly lower, and the model keeps its step and 2 negatives."""
+    X, y, _, _ = few_rows_data()
+    clf, z = _fit_recording_z(monkeypatch, X, y)
+    assert len(z) == 1 and z[0] < 0
+    assert clf.n_negatives_ == 2

@@ -835,11 +835,6 @@ def faster_pilot_wanted(estimator) -> bool:
     )
 
 
-def pilot_result(log_proba: np.ndarray, S: np.ndarray, truth) -> tuple:
-    """A pilot's :func:`pilot_choice` (what :func:`chosen_blend` returns)."""
-    return pilot_choice(log_proba, S, truth)
-
-
 def faster_wins(faster: np.ndarray, chosen: np.ndarray) -> bool:
     """Whether the faster pilot's per-row held-out log-likelihoods ``faster`` (:func:`pilot_choice`, each pilot
     at its own beta and T) beat the chosen pilot's ``chosen`` (the same rows) by more than ``FASTER_Z`` standard
@@ -858,7 +853,7 @@ def chosen_blend(pilot, X_fit, y_fit, w_fit, X_held, truth, S) -> tuple | None:
     of the fit rows). None if the pilot's training was interrupted (``pilot.interrupted_``).
     """
     log_proba = pilot_log_proba(pilot, X_fit, y_fit, w_fit, X_held)
-    return None if log_proba is None else pilot_result(log_proba, S, truth)
+    return None if log_proba is None else pilot_choice(log_proba, S, truth)
 
 
 def pilot_log_proba(pilot, X_fit, y_fit, w_fit, X_held) -> np.ndarray | None:
@@ -1357,7 +1352,7 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
         def choose(candidate, log_proba):
             if log_proba is None or isinstance(log_proba, MemoryError):
                 return log_proba
-            return pilot_result(log_proba, S, truth)
+            return pilot_choice(log_proba, S, truth)
 
         results = fan_out_pipelined(fit_pilot, choose, candidates, threads)
     else:

@@ -79,7 +79,7 @@ from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 
 from ._config import FLOAT, INDEX, INDPTR
-from ._fit import AUTO_NEGATIVES_ROWS_PER_CLASS, adagrad_kind, stored_weights_bound
+from ._fit import AUTO_NEGATIVES_ROWS_PER_CLASS, adagrad_kind, resolve_max_iter, stored_weights_bound
 from ._kernels.hashed import add_feature_major_scores, union_counts, union_sum
 from ._multilabel import pairs_of_rows
 from ._parallel import child_seed, fan_out, fan_out_pipelined, in_background, n_threads
@@ -643,23 +643,51 @@ def blend_bytes(estimator, X, sparse_model: bool | None = None, multilabel: bool
     n_classes, n_features = len(estimator.classes_), X.shape[1]
     threads = n_threads(estimator.n_jobs)
     at_once = 1
-    if threads > 1 and side_by_side_pilots(estimator, X, sparse_model):
+    if threads > 1 and side_by_side_pilots(estimator, X, sparse_model, multilabel=multilabel):
         at_once = min(threads, 4)
-        if side_by_side_pilots(estimator, X, sparse_model, n_pilots=3):  # and the uniform pilot in the background
+        if side_by_side_pilots(
+            estimator, X, sparse_model, n_pilots=3, multilabel=multilabel
+        ):  # and the uniform pilot in the background
             at_once = min(threads + 1, 4)
+        at_once = min(at_once, n_pilots(estimator, X, multilabel))
     scores = map_rows(n_classes) * n_classes * 8
     centroids = 12 * X.nnz if sp.issparse(X) else 2 * n_classes * n_features * 8
     full = adagrad_kind(estimator.adagrad, estimator.noise) == "full"
     if pilot_weights(estimator, X, sparse_model) == "sparse":
         faster = not multilabel and few_rows(X.shape[0], n_classes) and faster_pilot_wanted(estimator)
         negatives = max(estimator.n_negatives_, FASTER[1] if faster else 0)
-        n_stored = min(stored_weights_bound(X, X.shape[0], negatives), n_classes * n_features)
-        per_pilot = estimated_sparse_bytes(n_stored, full)
+        per_pilot = estimated_sparse_bytes(pilot_stored_bound(estimator, X, negatives, multilabel), full)
     else:
         per_pilot = dense_pilot_bytes(estimator, X)
     if not sp.issparse(X) and estimator.init == "centroid":  # the pilot's start (held-out rows of the fit rows)
         per_pilot += dense_start_bytes(n_classes, n_features, MAX_SCALE_ROWS)
     return int(scores + max(centroids, at_once * (per_pilot + scores) + MAX_SCORES * 8))
+
+
+def pilot_stored_bound(estimator, X, n_negatives: int, multilabel: bool = False) -> int:
+    """The memory guard's bound on a sparse pilot's stored weights (``skxc._fit.stored_weights_bound`` over all
+    of X's rows, at most classes x features), for ``n_negatives`` negatives per example. Single-label pilots
+    train on few rows per class (all the fit rows, or a subsample of :func:`pilot_rows`): their negatives add
+    weights on frequent features only (``skxc._weights.negative_insert_mask``) for :func:`pilot_epochs` epochs,
+    and the bound counts those alone."""
+    n_classes = len(estimator.classes_)
+    masked = ()
+    if not multilabel and sp.issparse(X):
+        masked = (n_classes, pilot_epochs(resolve_max_iter(estimator.max_iter, X.shape[0])))
+    return min(stored_weights_bound(X, X.shape[0], n_negatives, *masked), n_classes * X.shape[1])
+
+
+def n_pilots(estimator, X, multilabel: bool = False) -> int:
+    """How many pilots :func:`chosen_for` trains at most (the uniform one included), from the settings alone
+    (the tree need not be fitted yet): the memory guard's count of pilots at once is at most this."""
+    if multilabel:
+        return 2 if estimator.label_weighting == "auto" else 1
+    if not few_rows(X.shape[0], len(estimator.classes_)):
+        return 1  # many_rows_blend
+    alternatives = int(estimator.noise == "adversarial" and estimator.tree_temperature == "auto")
+    alternatives += int(estimator.learning_rate == "auto" and SLOWER != 1.0)
+    own = 0 if alternatives == 2 and not OWN_PILOT_WITH_BOTH else 1
+    return own + alternatives + int(faster_pilot_wanted(estimator)) + int(uniform_pilot_wanted(estimator))
 
 
 def blend_fits(estimator, X, sparse_model: bool | None = None, model_bytes: int = 0, multilabel: bool = False) -> bool:
@@ -1077,7 +1105,7 @@ def weighting_choice(estimator, X, fit_data, truth, S, ranked, seed: int, n_epoc
     held, Y_held = ranked
     k = min(5, len(estimator.classes_))
     threads = n_threads(estimator.n_jobs)
-    side_by_side = threads > 1 and side_by_side_pilots(estimator, X)
+    side_by_side = threads > 1 and side_by_side_pilots(estimator, X, multilabel=True)
     config = get_config()
 
     def run(weighting):
@@ -1110,7 +1138,9 @@ def weighting_choice(estimator, X, fit_data, truth, S, ranked, seed: int, n_epoc
     return beta, temperature, tree, 1.0, None, weighting, None
 
 
-def side_by_side_pilots(estimator, X, sparse_model: bool | None = None, n_pilots: int = 2) -> bool:
+def side_by_side_pilots(
+    estimator, X, sparse_model: bool | None = None, n_pilots: int = 2, multilabel: bool = False
+) -> bool:
     """Whether the pilots train side by side, one thread each (with ``n_jobs`` > 1): for a model of at most
     ``SIDE_BY_SIDE_WEIGHTS`` weights, or with sparse pilot weights when two pilots' tables fit under the
     memory guard together (:func:`sparse_pilots_fit`). Hogwild threads on few weights mostly wait for
@@ -1120,26 +1150,27 @@ def side_by_side_pilots(estimator, X, sparse_model: bool | None = None, n_pilots
     tables hold only the weights two epochs on the fit rows touch. Dense pilots of larger models on sparse X,
     dense because their epochs touch enough weights (:func:`touched_enough`), train side by side too where
     ``n_pilots`` of them fit in memory at once (:func:`dense_pilots_fit`); those of dense X train one after
-    the other on all threads (and one at a time in memory). ``n_pilots``: the models at once."""
+    the other on all threads (and one at a time in memory). ``n_pilots``: the models at once; ``multilabel``: the
+    pilots train on (row, label) pairs."""
     n_classes, n_features = len(estimator.classes_), X.shape[1]
     if n_classes * n_features <= SIDE_BY_SIDE_WEIGHTS:
         return True
     if pilot_weights(estimator, X, sparse_model) == "sparse":
-        return sparse_pilots_fit(estimator, X, n_pilots)
+        return sparse_pilots_fit(estimator, X, n_pilots, multilabel)
     # dense pilots of sparse X because they pay (touched_enough): side by side where they fit at once
     if not mostly_dense(X) and n_classes * n_features > SPARSE_PILOT_WEIGHTS:
         return dense_pilots_fit(estimator, X, n_pilots)
     return False
 
 
-def sparse_pilots_fit(estimator, X, n_pilots: int = 2) -> bool:
+def sparse_pilots_fit(estimator, X, n_pilots: int = 2, multilabel: bool = False) -> bool:
     """Whether ``n_pilots`` (two) sparse pilots' tables fit in ``MEMORY_HEADROOM`` of the available memory at once; True if
-    unknown. Each table is bounded by ``stored_weights_bound`` over all of X's rows: the pilots train on
+    unknown. Each table is bounded by :func:`pilot_stored_bound` over all of X's rows: the pilots train on
     the fit rows (about 80 % of them), so this overestimates, on the safe side."""
     avail = available_memory_bytes()
     if avail is None:
         return True
-    n_stored = min(stored_weights_bound(X, X.shape[0], estimator.n_negatives_), len(estimator.classes_) * X.shape[1])
+    n_stored = pilot_stored_bound(estimator, X, estimator.n_negatives_, multilabel)
     full = adagrad_kind(estimator.adagrad, estimator.noise) == "full"
     return n_pilots * estimated_sparse_bytes(n_stored, full) <= MEMORY_HEADROOM * avail
 

@@ -28,6 +28,7 @@ from ._start import calibration_split, centroid_start, equal_weights, held_out_r
 from ._state import AdagradState, BestEpoch, touched_zeros
 from ._tree import AuxiliaryTree
 from ._validation import check_model_memory, kernel_rows, mostly_dense
+from ._weights import frequent_features
 
 __all__ = [
     "Progress",
@@ -76,13 +77,34 @@ def sparse_layout(weights: str, noise, X, n_classes: int, auto_bytes: int) -> bo
     return n_classes * X.shape[1] * np.dtype(FLOAT).itemsize >= auto_bytes
 
 
-def stored_weights_bound(X, n_examples: int, n_negatives: int) -> int:
+def stored_weights_bound(X, n_examples: int, n_negatives: int, n_classes=None, n_epochs=None, example_row=None) -> int:
     """Upper bound on the (class, feature) weights the first epoch can leave stored: the centroid
     start's (at most nnz(X)) plus (1 + n_negatives) nnz(x) per example. Later epochs mostly revisit
     them (gcide-reverse: 10.9 million after 5 epochs, bound 19.6 million); each doubling of the table
-    is checked again when it happens (``skxc._weights.check_growth_memory``)."""
+    is checked again when it happens (``skxc._weights.check_growth_memory``).
+
+    With ``n_classes`` and ``n_epochs`` (a ``fit`` of sparse X on few rows per class, whose negatives add
+    weights only on the features of ``skxc._weights.negative_insert_mask`` for ``n_epochs`` epochs of
+    ``n_negatives``), at most a bound on every weight that fit can store: each example's positive (class,
+    feature) pairs (the centroid start's weights are among them), plus the keys negatives add on the
+    mask's features, at most ``n_classes`` times those features and ``n_epochs x n_negatives`` times the
+    examples' non-zeros on them (the mask of all of X's rows: it holds the features of any subset's).
+    ``example_row``: multi-label, each (row, label) example's row of X. At 200,000 classes
+    (``benchmarks.extreme_scale``) this is 26 million weights where the first bound is 60 million; 19.5
+    million were stored (docs/benchmarks.rst, "Stop 47: the memory guard's bound").
+    """
     mean_nnz = X.nnz / max(X.shape[0], 1)
-    return int(X.nnz + n_examples * (1 + n_negatives) * mean_nnz)
+    bound = int(X.nnz + n_examples * (1 + n_negatives) * mean_nnz)
+    if n_classes is None or n_epochs is None or not sp.issparse(X):
+        return bound
+    X = sp.csr_matrix(X)
+    lengths = np.diff(X.indptr)
+    per_row = np.ones(X.shape[0]) if example_row is None else np.bincount(example_row, minlength=X.shape[0])
+    positives = int(np.dot(lengths, per_row))
+    df = np.bincount(X.indices, weights=np.repeat(per_row, lengths), minlength=X.shape[1])
+    mask = frequent_features(df, n_classes, n_negatives, n_epochs)
+    negatives = min(int(n_classes) * int(mask.sum()), int(n_epochs) * int(n_negatives) * int(df[mask].sum()))
+    return min(bound, positives + negatives)
 
 
 class Start(NamedTuple):
@@ -115,6 +137,8 @@ def initialize(
     the rows, made here only).
     ``keep_sums``: a stream's start (``partial_fit``, ``fit_noise``) that keeps class sums of the rows (the
     memory check counts them for dense X).
+    ``early_negatives``: the most negatives per example the model may draw beyond ``params["n_negatives"]``
+    (fit's first epochs, the faster pilot's if it wins; 0: none), which the memory guard counts.
     ``on_split(X, codes, sample_weight, fit_rows, held_rows, sparse_weights, model_bytes)``, if given, is called
     with a single-label calibration split as soon as it is drawn (before the tree is fitted), whether the
     model's weights will be sparse and the bytes the memory guard counted for the model and its start.
@@ -135,10 +159,14 @@ def initialize(
     projected = 0
     if noise == "adversarial" and params["n_components"] > 0 and not sp.issparse(X):
         projected = min(n_examples if held is None else n_examples - held.shape[0], AuxiliaryTree().max_samples)
+    # fit on few rows per class: negatives add weights on frequent features only (skxc._weights.negative_insert_mask)
+    masked = ()
+    if sparse_weights and not keep_sums and not many_rows(X.shape[0], n_classes, example_row is not None):
+        masked = (n_classes, resolve_max_iter(params["max_iter"], X.shape[0]), example_row)
     model_bytes = check_model_memory(
         n_classes, n_features, owner, full_adagrad=kind == "full", centroid_start=dense_start,
         stored_weights=(
-            stored_weights_bound(X, n_examples, max(params["n_negatives"], early_negatives)) if sparse_weights else None
+            stored_weights_bound(X, n_examples, max(params["n_negatives"], early_negatives), *masked) if sparse_weights else None
         ),
         sparse_input=sp.issparse(X), negative_sampling=noise is not None,
         kept_sums=keep_sums and params["init"] == "centroid" and not sp.issparse(X), projected_rows=projected,

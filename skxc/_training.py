@@ -20,7 +20,17 @@ import scipy.sparse as sp
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils.multiclass import _check_partial_fit_first_call
 
-from ._blend import BETAS, IDENTITY_MAP, blend_preparation, blend_term, blended, budget_tree, chosen_for
+from ._blend import (
+    BETAS,
+    FASTER,
+    IDENTITY_MAP,
+    blend_preparation,
+    blend_term,
+    blended,
+    budget_tree,
+    chosen_for,
+    faster_pilot_wanted,
+)
 from ._config import FLOAT
 from ._fit import (
     Progress,
@@ -173,10 +183,14 @@ class TrainingMixin:
         self._early_negatives = resolve_early_negatives(
             self.n_negatives, X, len(self.classes_), example_row is not None
         )
+        # the memory guard counts the negatives the model may train with: the faster pilot's, if it wins
+        bound_negatives = self._early_negatives
+        if not keep_sums and example_row is None and faster_pilot_wanted(self):
+            bound_negatives = max(bound_negatives, FASTER[1])
         start = initialize(
             self._params(), self.classes_, X, codes, sample_weight, rng, example_row,
             getattr(self, "label_cardinality_", 1.0), type(self).__name__, AUTO_SPARSE_BYTES, on_split, keep_sums,
-            self._early_negatives,
+            bound_negatives,
         )  # fmt: skip
         self.tree_, self.tree_fit_seconds_ = start.tree, start.tree_fit_seconds
         self.noise_ = "prefit" if isinstance(self.noise, FrozenEstimator) else self.noise

@@ -264,7 +264,12 @@ def negative_insert_mask(rows, n_classes: int, n_features: int, n_negatives: int
     else:
         per_row = trained.astype(np.float64)
     df = np.bincount(rows.indices, weights=np.repeat(per_row, np.diff(rows.indptr)), minlength=n_features)
-    return (float(n_epochs) * float(n_negatives) * df >= NEGATIVE_INSERT_HITS * n_classes).astype(np.uint8)
+    return frequent_features(df, n_classes, n_negatives, n_epochs).astype(np.uint8)
+
+
+def frequent_features(df: np.ndarray, n_classes: int, n_negatives: int, n_epochs: int) -> np.ndarray:
+    """bool (n_features,): :func:`negative_insert_mask`'s rule for the examples per feature ``df``."""
+    return float(n_epochs) * float(n_negatives) * df >= NEGATIVE_INSERT_HITS * n_classes
 
 
 def _epoch_bound(rows, n_negatives: int) -> int:

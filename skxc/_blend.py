@@ -1165,12 +1165,14 @@ def side_by_side_pilots(
 
 def sparse_pilots_fit(estimator, X, n_pilots: int = 2, multilabel: bool = False) -> bool:
     """Whether ``n_pilots`` (two) sparse pilots' tables fit in ``MEMORY_HEADROOM`` of the available memory at once; True if
-    unknown. Each table is bounded by :func:`pilot_stored_bound` over all of X's rows: the pilots train on
-    the fit rows (about 80 % of them), so this overestimates, on the safe side."""
+    unknown. Each table is bounded by :func:`pilot_stored_bound` over all of X's rows (for the faster pilot's
+    negatives where it trains, as :func:`blend_bytes`): the pilots train on the fit rows (about 80 % of them),
+    so this overestimates, on the safe side."""
     avail = available_memory_bytes()
     if avail is None:
         return True
-    n_stored = pilot_stored_bound(estimator, X, estimator.n_negatives_, multilabel)
+    faster = not multilabel and few_rows(X.shape[0], len(estimator.classes_)) and faster_pilot_wanted(estimator)
+    n_stored = pilot_stored_bound(estimator, X, max(estimator.n_negatives_, FASTER[1] if faster else 0), multilabel)
     full = adagrad_kind(estimator.adagrad, estimator.noise) == "full"
     return n_pilots * estimated_sparse_bytes(n_stored, full) <= MEMORY_HEADROOM * avail
 

@@ -85,13 +85,14 @@ def stored_weights_bound(X, n_examples: int, n_negatives: int, n_classes=None, n
 
     With ``n_classes`` and ``n_epochs`` (a ``fit`` of sparse X on few rows per class, whose negatives add
     weights only on the features of ``skxc._weights.negative_insert_mask`` for ``n_epochs`` epochs of
-    ``n_negatives``), at most a bound on every weight that fit can store: each example's positive (class,
-    feature) pairs (the centroid start's weights are among them), plus the keys negatives add on the
-    mask's features, at most ``n_classes`` times those features and ``n_epochs x n_negatives`` times the
-    examples' non-zeros on them (the mask of all of X's rows: it holds the features of any subset's).
-    ``example_row``: multi-label, each (row, label) example's row of X. At 200,000 classes
-    (``benchmarks.extreme_scale``) this is 26 million weights where the first bound is 60 million; 19.5
-    million were stored (docs/benchmarks.rst, "Stop 47: the memory guard's bound").
+    ``n_negatives``), the smaller of that and a bound on every weight such a fit can store: each example's
+    positive (class, feature) pairs (the centroid start's weights are among them), plus the keys negatives add
+    on the mask's features, at most ``n_classes`` times those features and ``n_epochs x n_negatives`` times the
+    examples' non-zeros on them (the mask of all of X's rows: it holds the features of any subset's), and at
+    least one epoch's negatives on them (the room the table is given up front for its first epoch,
+    ``skxc._weights.first_epoch_room``). ``example_row``: multi-label, each (row, label) example's row of X.
+    At 200,000 classes (``benchmarks.extreme_scale``) this is 26 million weights where the first bound is 60
+    million; 19.5 million were stored (docs/benchmarks.rst, "Stop 47: the memory guard's bound").
     """
     mean_nnz = X.nnz / max(X.shape[0], 1)
     bound = int(X.nnz + n_examples * (1 + n_negatives) * mean_nnz)
@@ -103,7 +104,11 @@ def stored_weights_bound(X, n_examples: int, n_negatives: int, n_classes=None, n
     positives = int(np.dot(lengths, per_row))
     df = np.bincount(X.indices, weights=np.repeat(per_row, lengths), minlength=X.shape[1])
     mask = frequent_features(df, n_classes, n_negatives, n_epochs)
-    negatives = min(int(n_classes) * int(mask.sum()), int(n_epochs) * int(n_negatives) * int(df[mask].sum()))
+    masked_nnz = int(df[mask].sum())
+    negatives = min(int(n_classes) * int(mask.sum()), int(n_epochs) * int(n_negatives) * masked_nnz)
+    # the table's room for the first epoch (skxc._weights.first_epoch_room) counts every negative on the mask's
+    # features, without the classes x features cap: the table holds at least that much up front
+    negatives = max(negatives, int(n_negatives) * masked_nnz)
     return min(bound, positives + negatives)
 
 

@@ -185,7 +185,7 @@ class TrainingMixin:
         )
         # the memory guard counts the negatives the model may train with: the faster pilot's, if it wins
         bound_negatives = self._early_negatives
-        if not keep_sums and example_row is None and faster_pilot_wanted(self):
+        if not keep_sums and example_row is None and self.centroid_blend == "auto" and faster_pilot_wanted(self):
             bound_negatives = max(bound_negatives, FASTER[1])
         start = initialize(
             self._params(), self.classes_, X, codes, sample_weight, rng, example_row,

@@ -108,6 +108,25 @@ def test_warm_kernels_on_rows_sorted_by_class(capsys):
     assert _common.warm_kernels(X, y, X[:20], random_state=0, n_jobs=1) > 0
 
 
+def test_warmup_columns_bound_the_dense_warm_up_and_keep_the_density(monkeypatch):
+    """The dense-layout warm-up reads random columns, so that its classes x columns stay within WARMUP_WEIGHTS
+    and its rows as sparse (the same weight order, the same kernels) as the timed fit's."""
+    from skxc._validation import mostly_dense
+
+    X = sp.random(2000, 50_000, density=0.001, format="csr", random_state=0, dtype=np.float32)
+    y = np.arange(2000) % 500
+    cols = _common.warmup_columns(X, y)
+    assert np.all(np.diff(cols) > 0) and 500 * cols.size <= _common.WARMUP_WEIGHTS
+    assert cols.size == _common.WARMUP_WEIGHTS // 500 and mostly_dense(X[:, cols]) == mostly_dense(X)
+    assert _common.warmup_columns(X[:, :100], y) is None  # within the bound: all columns
+    assert _common.warmup_columns(X.toarray(), y) is None  # dense X: as it is
+    monkeypatch.setattr(_common, "WARMUP_WEIGHTS", 500 * 64)
+    X = sp.random(3000, 200, density=0.05, format="csr", random_state=1, dtype=np.float32)
+    y = np.arange(3000) % 500
+    assert _common.warmup_columns(X[_common.warmup_rows(3000)], y[_common.warmup_rows(3000)]).size == 64
+    assert _common.warm_kernels(X, y, X[:20], random_state=0, n_jobs=1) > 0  # the dense warm-up on 64 columns
+
+
 def test_write_results_can_write_without_printing(tmp_path, capsys):
     _common.write_results(tmp_path, "stem", "n", {"a": 1}, "table\n", echo=False)
     assert (tmp_path / "stem_n.md").read_text() == "table\n" and capsys.readouterr().out == ""

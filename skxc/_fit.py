@@ -99,10 +99,13 @@ def stored_weights_bound(X, n_examples: int, n_negatives: int, n_classes=None, n
     if n_classes is None or n_epochs is None or not sp.issparse(X):
         return bound
     X = sp.csr_matrix(X)
-    lengths = np.diff(X.indptr)
-    per_row = np.ones(X.shape[0]) if example_row is None else np.bincount(example_row, minlength=X.shape[0])
-    positives = int(np.dot(lengths, per_row))
-    df = np.bincount(X.indices, weights=np.repeat(per_row, lengths), minlength=X.shape[1])
+    if example_row is None:  # one example per row: no per-entry weights (a temporary of nnz(X) floats)
+        positives, df = X.nnz, np.bincount(X.indices, minlength=X.shape[1])
+    else:
+        lengths = np.diff(X.indptr)
+        per_row = np.bincount(example_row, minlength=X.shape[0])
+        positives = int(np.dot(lengths, per_row))
+        df = np.bincount(X.indices, weights=np.repeat(per_row, lengths), minlength=X.shape[1])
     mask = frequent_features(df, n_classes, n_negatives, n_epochs)
     masked_nnz = int(df[mask].sum())
     negatives = min(int(n_classes) * int(mask.sum()), int(n_epochs) * int(n_negatives) * masked_nnz)

@@ -654,9 +654,7 @@ def blend_bytes(estimator, X, sparse_model: bool | None = None, multilabel: bool
     centroids = 12 * X.nnz if sp.issparse(X) else 2 * n_classes * n_features * 8
     full = adagrad_kind(estimator.adagrad, estimator.noise) == "full"
     if pilot_weights(estimator, X, sparse_model) == "sparse":
-        faster = not multilabel and few_rows(X.shape[0], n_classes) and faster_pilot_wanted(estimator)
-        negatives = max(estimator.n_negatives_, FASTER[1] if faster else 0)
-        per_pilot = estimated_sparse_bytes(pilot_stored_bound(estimator, X, negatives, multilabel), full)
+        per_pilot = estimated_sparse_bytes(pilot_stored_bound(estimator, X, multilabel), full)
     else:
         per_pilot = dense_pilot_bytes(estimator, X)
     if not sp.issparse(X) and estimator.init == "centroid":  # the pilot's start (held-out rows of the fit rows)
@@ -664,13 +662,16 @@ def blend_bytes(estimator, X, sparse_model: bool | None = None, multilabel: bool
     return int(scores + max(centroids, at_once * (per_pilot + scores) + MAX_SCORES * 8))
 
 
-def pilot_stored_bound(estimator, X, n_negatives: int, multilabel: bool = False) -> int:
+def pilot_stored_bound(estimator, X, multilabel: bool = False) -> int:
     """The memory guard's bound on a sparse pilot's stored weights (``skxc._fit.stored_weights_bound`` over all
-    of X's rows, at most classes x features), for ``n_negatives`` negatives per example. Single-label pilots
-    train on few rows per class (all the fit rows, or a subsample of :func:`pilot_rows`): their negatives add
-    weights on frequent features only (``skxc._weights.negative_insert_mask``) for :func:`pilot_epochs` epochs,
-    and the bound counts those alone."""
+    of X's rows, at most classes x features), for the most negatives per example a pilot draws: the faster
+    pilot's ``FASTER[1]`` where it trains (single-label data with few rows per class), else the estimator's.
+    Single-label pilots train on few rows per class (all the fit rows, or a subsample of :func:`pilot_rows`):
+    their negatives add weights on frequent features only (``skxc._weights.negative_insert_mask``) for
+    :func:`pilot_epochs` epochs, and the bound counts those alone."""
     n_classes = len(estimator.classes_)
+    faster = not multilabel and few_rows(X.shape[0], n_classes) and faster_pilot_wanted(estimator)
+    n_negatives = max(estimator.n_negatives_, FASTER[1] if faster else 0)
     masked = ()
     if not multilabel and sp.issparse(X):
         masked = (n_classes, pilot_epochs(resolve_max_iter(estimator.max_iter, X.shape[0])))
@@ -1165,14 +1166,12 @@ def side_by_side_pilots(
 
 def sparse_pilots_fit(estimator, X, n_pilots: int = 2, multilabel: bool = False) -> bool:
     """Whether ``n_pilots`` (two) sparse pilots' tables fit in ``MEMORY_HEADROOM`` of the available memory at once; True if
-    unknown. Each table is bounded by :func:`pilot_stored_bound` over all of X's rows (for the faster pilot's
-    negatives where it trains, as :func:`blend_bytes`): the pilots train on the fit rows (about 80 % of them),
-    so this overestimates, on the safe side."""
+    unknown. Each table is bounded by :func:`pilot_stored_bound` over all of X's rows (as :func:`blend_bytes`
+    counts it): the pilots train on the fit rows (about 80 % of them), so this overestimates, on the safe side."""
     avail = available_memory_bytes()
     if avail is None:
         return True
-    faster = not multilabel and few_rows(X.shape[0], len(estimator.classes_)) and faster_pilot_wanted(estimator)
-    n_stored = pilot_stored_bound(estimator, X, max(estimator.n_negatives_, FASTER[1] if faster else 0), multilabel)
+    n_stored = pilot_stored_bound(estimator, X, multilabel)
     full = adagrad_kind(estimator.adagrad, estimator.noise) == "full"
     return n_pilots * estimated_sparse_bytes(n_stored, full) <= MEMORY_HEADROOM * avail
 

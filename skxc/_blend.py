@@ -1386,7 +1386,13 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
                 return log_proba
             return pilot_choice(log_proba, S, truth)
 
-        results = fan_out_pipelined(fit_pilot, choose, candidates, threads)
+        # the longest pilot (the faster one: 4 times the negatives) first, so that the others fill the other
+        # threads while it trains; the results in the candidates' order (each pilot's seed is the same)
+        order = sorted(range(len(candidates)), key=lambda i: candidates[i] is not faster)
+        ran = fan_out_pipelined(fit_pilot, choose, [candidates[i] for i in order], threads)
+        results = [None] * len(candidates)
+        for i, result in zip(order, ran, strict=True):
+            results[i] = result
     else:
         results = (run(candidate) for candidate in candidates)  # one after the other, each on all threads
     if uniform_future is not None:

@@ -210,3 +210,31 @@ def test_the_faster_pilot_loses_on_a_hierarchy_of_dense_features(monkeypatch):
     clf, z = _fit_recording_z(monkeypatch, X, y)
     assert len(z) == 1 and z[0] < 0
     assert clf.n_negatives_ == 2
+
+
+def test_side_by_side_pilots_start_with_the_faster_one_and_choose_as_one_thread_does(monkeypatch):
+    """Side by side, the faster pilot (4 times the negatives: the longest) is queued first, so that the others
+    fill the other thread while it trains (stop 48); the choice, whichever pilot wins, is that of one thread."""
+    X, y, _, _ = few_rows_data()
+    queued = []
+    real = blend.fan_out_pipelined
+
+    def recording(first, then, items, n_threads):
+        items = list(items)
+        queued.append([candidate[2] for candidate in items])
+        return real(first, then, items, n_threads)
+
+    monkeypatch.setattr(blend, "fan_out_pipelined", recording)
+    for z in (np.inf, -np.inf):  # the faster pilot never wins, always wins
+        monkeypatch.setattr(blend, "FASTER_Z", z)
+        chosen = []
+        for n_jobs in (1, 2):
+            clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=n_jobs, max_iter=2).fit(X, y)
+            chosen.append((
+                clf.centroid_blend_, clf.score_temperature_, clf.tree_.temperature_, clf.learning_rate_,
+                clf.n_negatives_, tuple(clf.top_label_calibration_),
+            ))  # fmt: skip
+        assert chosen[0] == chosen[1]
+        assert chosen[0][4] == (blend.FASTER[1] if z < 0 else 2)
+    # n_jobs=2: the flatter tree's and the slower step's pilots after it (uniform noise's in the background)
+    assert queued == [[blend.FASTER[1], None, None]] * 2

@@ -1,10 +1,11 @@
 """Out-of-core learning: a stream of text, HashingVectorizer and partial_fit.
 
 Documents arrive in mini-batches and are never all in memory. Each batch goes
-through a stateless ``HashingVectorizer`` (2**18 sparse features), then a fixed
-random projection to 256 dense features (``SparseRandomProjection``, fitted once
-on the first batch: it only draws the random matrix), then
-``AdversarialSoftmaxClassifier.partial_fit``.
+through a stateless ``HashingVectorizer`` (2**18 sparse features), then
+``AdversarialSoftmaxClassifier.partial_fit``, which keeps sparse weights for
+such wide sparse rows. Until stop 48 a random projection to 256 dense features
+(``SparseRandomProjection``) came between the two: on this stream it ended at
+0.52 held-out accuracy against 0.80 without it, and took longer.
 
 The first ``partial_fit`` call must list every class of the stream
 (``classes=``); it also fits the auxiliary tree on that batch, and the tree then
@@ -22,13 +23,12 @@ import time
 
 import numpy as np
 from sklearn.feature_extraction.text import HashingVectorizer
-from sklearn.random_projection import SparseRandomProjection
 
 from skxc import AdversarialSoftmaxClassifier
 
 BRANCHING = (8, 8, 4)  # 8 topics x 8 sub-topics x 4 classes = 256 classes
 WORDS_PER_NODE = (400, 30, 15, 8)  # generic words, then words per topic / sub-topic / class
-MIX = (0.3, 0.2, 0.2, 0.3)  # probability that a token comes from each level
+MIX = (0.5, 0.2, 0.2, 0.1)  # probability that a token comes from each level
 N_CLASSES = int(np.prod(BRANCHING))
 
 
@@ -57,7 +57,7 @@ def document_stream(vocabularies, batch_sizes, random_state):
     rng = np.random.default_rng(random_state)
     for batch_size in batch_sizes:
         y = rng.integers(N_CLASSES, size=batch_size)
-        lengths = rng.integers(40, 120, size=batch_size)
+        lengths = rng.integers(20, 60, size=batch_size)
         doc_of_token = np.repeat(np.arange(batch_size), lengths)
         level = rng.choice(len(MIX), size=doc_of_token.size, p=MIX)
         tokens = np.empty(doc_of_token.size, dtype=object)
@@ -74,27 +74,25 @@ vocabularies = make_vocabularies(random_state=0)
 all_classes = np.array([class_name(c) for c in range(N_CLASSES)])  # known before the stream starts
 
 vectorizer = HashingVectorizer(n_features=2**18, alternate_sign=False)  # stateless: no fit needed
-projection = SparseRandomProjection(n_components=256, dense_output=True, random_state=0)
 clf = AdversarialSoftmaxClassifier(learning_rate=1.0, random_state=0)
 
-# A held-out set from the same source, transformed once the projection exists.
+# A held-out set from the same source.
 held_out_docs, y_held_out = next(document_stream(vocabularies, [2000], random_state=1))
+X_held_out = vectorizer.transform(held_out_docs)
 
 # The first batch is 3x larger: the auxiliary tree is fitted on it alone.
 stream = document_stream(vocabularies, batch_sizes=[3000] + [1000] * 25, random_state=2)
 
 t_start, n_seen, t_train = time.perf_counter(), 0, 0.0
-# time s: hashing, projection and partial_fit so far
+# time s: hashing and partial_fit so far
 print(f"{'batch':>5} {'docs seen':>9} {'held-out accuracy':>17} {'time s':>7}")
 for i, (docs, y) in enumerate(stream):
     t0 = time.perf_counter()
     X = vectorizer.transform(docs)
     if i == 0:
-        projection.fit(X)  # draws the random matrix; only the number of features matters
-        X_held_out = projection.transform(vectorizer.transform(held_out_docs))
-        clf.partial_fit(projection.transform(X), y, classes=all_classes)
+        clf.partial_fit(X, y, classes=all_classes)
     else:
-        clf.partial_fit(projection.transform(X), y)
+        clf.partial_fit(X, y)
     t_train += time.perf_counter() - t0
     n_seen += len(docs)
     if i % 5 == 0:

@@ -5,11 +5,14 @@ classes are the leaves of a hidden hierarchy, 8 topics x 8 sub-topics x 4
 classes, and every node of it has its own small vocabulary of made-up words.
 A document mixes generic words with words of its topic, its sub-topic and its
 class, so classes of the same sub-topic share most of their vocabulary: they
-are the hard negatives the auxiliary tree learns to propose.
+are the hard negatives the auxiliary tree learns to propose. (On this corpus
+the blend's centroid term carries most of the accuracy, and adversarial and
+uniform negatives end within 0.01 of each other.)
 
 The model is ``TfidfVectorizer -> AdversarialSoftmaxClassifier`` (the sparse
-tf-idf rows as they are: the estimator stores sparse weights for them, and a
-``TruncatedSVD`` in front loses accuracy, see below); ``GridSearchCV(n_jobs=2)`` chooses by 3-fold
+tf-idf rows as they are: sparse X needs no reduction, its weights turn sparse
+once dense ones would take 128 MiB, and a ``TruncatedSVD`` in front loses
+accuracy, see below); ``GridSearchCV(n_jobs=2)`` chooses by 3-fold
 cross-validation between the trained model alone (``centroid_blend=0``) and
 with the nearest-centroid term the estimator blends in by default, at 2 and 8
 negatives; the best pipeline is then scored on held-out documents and compared
@@ -18,7 +21,7 @@ with uniform negative sampling and a converged ``LogisticRegression``.
 What it shows: with about 18 rows per class and classes that share most of
 their vocabulary, the best pipeline is about as accurate as a converged
 multinomial ``LogisticRegression`` (which fits here: 256 classes) in a fraction
-of its time. Until stop 48 this example put ``TruncatedSVD(64)`` between the two
+of its time (the script prints both fit times). Until stop 48 this example put ``TruncatedSVD(64)`` between the two
 steps, as the README did: on this corpus skxc at its defaults then scores 0.27
 (0.40 with 256 components) against 0.74 on the tf-idf rows themselves
 (docs/benchmarks.rst, "Stop 48: no TruncatedSVD in front of sparse text").
@@ -120,6 +123,7 @@ for params, mean, std in zip(
     print(f"  {short}: cv accuracy {mean:.3f} +/- {std:.3f}")
 best = {key.split("__")[1]: value for key, value in search.best_params_.items()}
 print(f"best params: {best}")
+print(f"best pipeline refitted on all training documents in {search.refit_time_:.1f} s")
 print(f"test accuracy (adversarial, best params): {search.score(docs_test, y_test):.3f}")
 
 # The same pipeline and budget with uniform negatives, for comparison.

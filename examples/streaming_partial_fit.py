@@ -14,7 +14,8 @@ times. Every later call is one pass over its batch with fresh negatives. The
 script prints held-out accuracy as the stream goes by.
 
 The stream is synthetic (no download): 256 classes that are the leaves of a
-hidden hierarchy of topic vocabularies, as in ``pipeline_grid_search.py``.
+hidden hierarchy of topic vocabularies, as in ``pipeline_grid_search.py`` (with
+its own mix of words).
 
 Run with ``python examples/streaming_partial_fit.py``.
 """

@@ -70,7 +70,8 @@ def test_pipeline_grid_search(tmp_path):
     assert "best params: {'centroid_blend': 'auto'" in out  # the blend's centroid term helps on these data
     adversarial = number_after("test accuracy (adversarial, best params):", out)
     assert adversarial > 0.6  # 0.74 on the tf-idf rows as they are (0.27 behind TruncatedSVD(64))
-    assert number_after("test accuracy (uniform negatives, same params):", out) < adversarial + 0.02
+    # the centroid term carries this corpus: adversarial and uniform negatives end within 0.01 (0.742 / 0.741)
+    assert abs(number_after("test accuracy (uniform negatives, same params):", out) - adversarial) < 0.02
     logreg = re.search(r"\(LogisticRegression C=100, [0-9.]+ s\): ([0-9.]+)", out)
     assert logreg and adversarial > float(logreg.group(1)) - 0.03  # about as accurate as the converged softmax
     assert "top-3 ['t" in out  # string class labels come back from predict_top_k
@@ -83,7 +84,7 @@ def test_streaming_partial_fit(tmp_path):
     assert len(rows) >= 3, out
     first, last = float(rows[0][2]), float(rows[-1][2])
     assert last > first  # accuracy improves as the stream goes by
-    assert number_after("final held-out accuracy:", out) > 0.5
+    assert number_after("final held-out accuracy:", out) > 0.7  # 0.80 (0.52 behind the old random projection)
     assert "26 partial_fit calls" in out
 
 

@@ -21,10 +21,11 @@ with uniform negative sampling and a converged ``LogisticRegression``.
 What it shows: with about 18 rows per class and classes that share most of
 their vocabulary, the best pipeline is about as accurate as a converged
 multinomial ``LogisticRegression`` (which fits here: 256 classes) in a fraction
-of its time (the script prints both fit times). Until stop 48 this example put ``TruncatedSVD(64)`` between the two
-steps, as the README did: on this corpus skxc at its defaults then scores 0.27
-(0.40 with 256 components) against 0.74 on the tf-idf rows themselves
-(docs/benchmarks.rst, "Stop 48: no TruncatedSVD in front of sparse text").
+of its time (the script prints both fit times). Until stop 48 this example put
+``TruncatedSVD(64)`` between the two steps, as the README did: on this corpus
+skxc at its defaults then scores 0.27 (0.40 with 256 components) against 0.74
+on the tf-idf rows themselves (docs/benchmarks.rst, "Stop 48: no TruncatedSVD
+in front of sparse text").
 
 Run with ``python examples/pipeline_grid_search.py``.
 """

@@ -38,7 +38,7 @@ from benchmarks._common import (
     warm_kernels,
     write_results,
 )
-from benchmarks.longtail import GENERATED_SETS, check_specs, materialise
+from benchmarks.longtail import GENERATED_NAMES, check_specs, materialise
 
 BINS = 15
 FACTORS = np.exp(np.linspace(np.log(0.25), np.log(4.0), 41))
@@ -149,7 +149,7 @@ def main(argv=None):
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--name", default=None)
     a = p.parse_args(argv)
-    check_data_dirs(p, a.data, GENERATED_SETS)
+    check_data_dirs(p, a.data, GENERATED_NAMES)
     check_specs(p, a.data)
     check_out_dir(p, a.out)
     columns = {"defaults": {}, **parse_variants(a.variant, p)}

@@ -42,7 +42,7 @@ from benchmarks._common import (
     warm_kernels,
     write_results,
 )
-from benchmarks.longtail import GENERATED_SETS, check_specs, materialise
+from benchmarks.longtail import GENERATED_NAMES, check_specs, materialise
 
 
 def curve(X, y, Xt, yt, params, budgets, threads, seed, correct=None):
@@ -168,7 +168,7 @@ def main(argv=None):
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--name", default=None)
     a = p.parse_args(argv)
-    check_data_dirs(p, a.data, GENERATED_SETS)
+    check_data_dirs(p, a.data, GENERATED_NAMES)
     check_specs(p, a.data)
     check_out_dir(p, a.out)
     columns = {"adversarial": {}, "uniform": {"noise": "uniform"}, **parse_variants(a.variant, p)}

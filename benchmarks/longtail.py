@@ -46,6 +46,9 @@ sentence embeddings: ``../shared/data/gcide-reverse@lsa=384`` is gcide-reverse's
 rows, a public stand-in for embedded text that no shared set has.
 ``generated-many`` is ``generated``'s generator with 1,000 classes and 100,000 training rows (100
 per class on average): with ptb-nextword, the shape of many rows per class.
+``text300``, ``text1200`` and ``text1200b`` are generated topic text (``benchmarks/_topic_text.py``): tf-idf
+documents with 300 / 1,200 / 1,200 Zipf-distributed classes and 5,000 / 20,000 / 57,000 words, about 10-20
+rows per class, the shape of issue 13's first held-out set.
 ``generated-embeddings`` is the generator as dense embeddings of a long tail: 20,000 classes in 384
 dimensions, rows scaled to unit length, 76,000 training rows (median 2 per class), 24,000 test rows; the
 shape of embedded text (issue 13's third held-out set), with more signal than the LSA stand-in.
@@ -88,6 +91,7 @@ from benchmarks._peers import (
     timed_fit_top5,
     topk_accuracy,
 )
+from benchmarks._topic_text import TOPIC_TEXT_SETS, describe_topic_text, write_topic_text
 
 SYSTEMS = ("skxc", "skxc-uniform", "napkinxc-plt", "centroid", "logreg")
 GENERATED = "generated"
@@ -112,6 +116,8 @@ GENERATED_SETS = {
     GENERATED_MANY: (GENERATED_MANY_PARAMS, GENERATED_MANY_TRAIN, False),
     GENERATED_EMBEDDINGS: (GENERATED_EMBEDDINGS_PARAMS, GENERATED_EMBEDDINGS_TRAIN, True),
 }
+#: Every generated set's name: those of ``GENERATED_SETS`` and the topic text of ``benchmarks._topic_text``.
+GENERATED_NAMES = (*GENERATED_SETS, *TOPIC_TEXT_SETS)
 _CHILD = "--_child"
 
 
@@ -212,10 +218,12 @@ def child_main(spec_path, out_path):
 
 
 def write_generated(out_dir, name: str = GENERATED) -> Path:
-    """The generated set ``name`` (a key of ``GENERATED_SETS``) in the shared format (CSR npz + npy) in
+    """The generated set ``name`` (one of ``GENERATED_NAMES``) in the shared format (CSR npz + npy) in
     ``out_dir/name``."""
     from skxc.datasets import make_hierarchical_classification
 
+    if name in TOPIC_TEXT_SETS:
+        return write_topic_text(out_dir, name)
     params, n, unit_rows = GENERATED_SETS[name]
     X, y = make_hierarchical_classification(**params)
     if unit_rows:
@@ -314,7 +322,7 @@ def spec_options(data_dir: str) -> dict[str, int]:
     set); ValueError naming the argument for a key other than ``min_rows``, ``top``, ``rows``, ``bag`` and
     ``lsa``, a value that is not a positive integer, or a filter other than ``min_rows=K`` or ``top=K``
     (optionally with ``rows=N``) beside ``bag`` / ``lsa``. Checked before anything runs (:func:`check_specs`)."""
-    if data_dir in GENERATED_SETS or "@" not in data_dir:
+    if data_dir in GENERATED_NAMES or "@" not in data_dir:
         return {}
     spec = data_dir.rsplit("@", 1)[1]
     opts = {}
@@ -363,7 +371,7 @@ def materialise(data_dir: str, tmp) -> tuple[Path, str]:
     """``(directory, name)`` of a data set argument: a directory as is; ``generated``, ``generated-many``,
     ``DIR@min_rows=K`` / ``DIR@top=K[,rows=N]``, ``DIR@bag=K[,top=T[,rows=N]]`` and ``DIR@[min_rows=K,]lsa=K`` written to
     ``tmp`` (module docstring)."""
-    if data_dir in GENERATED_SETS:
+    if data_dir in GENERATED_NAMES:
         return write_generated(tmp, data_dir), data_dir
     if "@" in data_dir:
         source = data_dir.rsplit("@", 1)[0]
@@ -511,6 +519,9 @@ def markdown(result) -> str:
                 f"- {gen}: `skxc.datasets.make_hierarchical_classification({', '.join(f'{k}={v:_}' for k, v in params.items())})`"
                 f"{unit}, first {n_train:,} rows train, the rest test (dense features stored as CSR)"
             )
+    lines += [
+        describe_topic_text(name) for name in TOPIC_TEXT_SETS if any(ds["name"] == name for ds in result["datasets"])
+    ]
     if result["args"]["max_train_rows"] or result["args"]["max_test_rows"]:
         lines.append(
             f"- row limits: first {result['args']['max_train_rows'] or 'all'} training rows, "
@@ -620,7 +631,7 @@ def main(argv=None):
     bad = [s for s in args.systems if s not in SYSTEMS]
     if bad:
         p.error(f"unknown system(s) {bad}; choose from {', '.join(SYSTEMS)}")
-    missing = missing_data_dirs(args.data_dirs, GENERATED_SETS)
+    missing = missing_data_dirs(args.data_dirs, GENERATED_NAMES)
     if missing:
         p.error(f"no such data set directory: {', '.join(missing)}")
     check_specs(p, args.data_dirs)
@@ -656,7 +667,7 @@ def main(argv=None):
         for data_dir in args.data_dirs:
             path, name = materialise(data_dir, tmp)
             info = describe(path, args.max_train_rows, args.max_test_rows)
-            ds = {"name": name, "data_dir": data_dir if name in GENERATED_SETS or "@" in data_dir else str(path),
+            ds = {"name": name, "data_dir": data_dir if name in GENERATED_NAMES or "@" in data_dir else str(path),
                   "info": info, "runs": []}  # fmt: skip
             result["datasets"].append(ds)
             print(f"== {name}: {info}", flush=True)

@@ -574,7 +574,7 @@ class TrainingMixin:
             mask = negative_insert_mask(rows, len(self.intercept_), self.n_features_in_, self.n_negatives_, n_epochs)
             rows = replace(rows, negative_inserts=mask)
         # a table (new or kept) gets room for its first epoch up front: the epoch runs without a rehash
-        # unless the epoch's bound exceeds both the keys stored and UPFRONT_ROOM_KEYS less them; a table that does
+        # unless the epoch's bound exceeds both the keys stored and UPFRONT_ROOM_KEYS; a fit's table that does
         # not truncate (the pilots'), whose weights do not depend on when it grows, gets at most
         # GROWING_ROOM_KEYS (partial_fit's keeps the room: its calls' tables grow less often)
         truncating = truncate > 0 or not check_convergence

@@ -56,11 +56,8 @@ TRUNCATE_ROOM = 0.5
 #: (:func:`negative_insert_mask`).
 NEGATIVE_INSERT_HITS = 1.0
 #: The room a table gets up front before a call's first epoch (:func:`first_epoch_room`): the epoch's bound
-#: of new keys, at most the keys stored or this many less the keys stored, whichever is larger. With few
-#: keys stored, the table then has 2**24 slots at ``MAX_LOAD`` (192 MiB); until stop 49 the room itself
-#: was 2**24 keys, which the rounding of the capacity to a power of two made a table of 2**25 slots
-#: (384 MiB), mostly empty (``text1200b``: 9.8 million keys after ten epochs).
-UPFRONT_ROOM_KEYS = int(MAX_LOAD * (1 << 24))
+#: of new keys, at most the keys stored or this many, whichever is larger.
+UPFRONT_ROOM_KEYS = 1 << 24
 #: The same cap for a ``fit``'s table that does not truncate (``HashedWeights.truncate`` 0: the automatic
 #: settings' pilots, ``weight_threshold=0``): its weights do not depend on when it grows (one thread), so a
 #: smaller table, grown as it fills, saves writing the empty slots of a room that the bound overstates
@@ -305,8 +302,8 @@ def epoch_room(weights, rows, n_negatives: int, bound: int | None = None) -> int
 
 def first_epoch_room(weights, rows, n_negatives: int, truncating: bool = True) -> int:
     """The room made up front for a call's first epoch: :func:`epoch_room`, at most the keys ``weights``
-    stores already or ``UPFRONT_ROOM_KEYS`` less those (``GROWING_ROOM_KEYS`` for a fit's table that does
-    not truncate: ``truncating`` False), whichever is larger.
+    stores already or ``UPFRONT_ROOM_KEYS`` (``GROWING_ROOM_KEYS`` for a fit's table that does not
+    truncate: ``truncating`` False), whichever is larger.
 
     The bound counts every negative's every feature as a new key; with many non-zeros per row, and
     frequent classes drawn as negatives again and again, it can exceed the keys an epoch adds many
@@ -315,7 +312,7 @@ def first_epoch_room(weights, rows, n_negatives: int, truncating: bool = True) -
     that pruning would drop when ``truncate`` is set).
     """
     count = int(weights.count if isinstance(weights, HashedWeights) else weights.nnz)
-    cap = max(count, UPFRONT_ROOM_KEYS - count if truncating else GROWING_ROOM_KEYS)
+    cap = max(count, UPFRONT_ROOM_KEYS if truncating else GROWING_ROOM_KEYS)
     # the stored positive keys epoch_room takes off are at most the keys stored: when the bound less
     # all of them is still above the cap, the cap is the answer without looking them up
     bound = _epoch_bound(rows, n_negatives)

@@ -350,10 +350,8 @@ def test_the_model_does_not_depend_on_the_room_made_up_front(text_like, monkeypa
 
 @pytest.mark.kernel
 def test_first_epoch_room_is_the_bound_at_most_the_stored_keys_or_the_cap(monkeypatch):
-    """first_epoch_room = min(epoch_room, max(keys stored, UPFRONT_ROOM_KEYS - keys stored)), from CSR weights
-    and a table, whether or not the cap is so far below the bound that the stored positive keys need not be
-    counted. (Until stop 49 the cap was UPFRONT_ROOM_KEYS itself, which with few keys stored made a table
-    twice the size the room needs.)"""
+    """first_epoch_room = min(epoch_room, max(keys stored, UPFRONT_ROOM_KEYS)), from CSR weights and a table,
+    whether or not the cap is so far below the bound that the stored positive keys need not be counted."""
     import skxc._weights as weights_module
     from skxc._weights import epoch_room, first_epoch_room
 
@@ -368,38 +366,13 @@ def test_first_epoch_room_is_the_bound_at_most_the_stored_keys_or_the_cap(monkey
     assert coef.nnz < bound
     # the cap binding without (0, nnz + 7) and with (bound - 1) the stored positives looked up; above the bound
     for cap, expect in [(0, coef.nnz), (coef.nnz + 7, coef.nnz + 7), (bound - 1, bound - 1), (10**9, bound)]:
-        monkeypatch.setattr(weights_module, "UPFRONT_ROOM_KEYS", coef.nnz + cap)  # room: the total less the stored
+        monkeypatch.setattr(weights_module, "UPFRONT_ROOM_KEYS", cap)
         assert first_epoch_room(coef, rows, 2) == expect
         assert first_epoch_room(HashedWeights.from_csr(coef), rows, 2) == expect
-        monkeypatch.setattr(weights_module, "UPFRONT_ROOM_KEYS", cap)  # at least the keys stored
-        assert first_epoch_room(coef, rows, 2) == min(max(coef.nnz, cap - coef.nnz), bound)
         # a table that does not truncate: GROWING_ROOM_KEYS in place of UPFRONT_ROOM_KEYS
         monkeypatch.setattr(weights_module, "UPFRONT_ROOM_KEYS", 10**9)
         monkeypatch.setattr(weights_module, "GROWING_ROOM_KEYS", cap)
         assert first_epoch_room(coef, rows, 2, truncating=False) == expect
-
-
-@pytest.mark.kernel
-def test_room_up_front_fills_a_table_of_the_cap_not_twice_its_size(monkeypatch):
-    """With few keys stored and a bound far above the cap, the table made for the first epoch has the capacity
-    that holds UPFRONT_ROOM_KEYS keys at MAX_LOAD (2**24 slots by default), not the next power of two."""
-    import skxc._weights as weights_module
-    from skxc._weights import MAX_LOAD, first_epoch_room, reserve_epoch
-
-    assert weights_module.UPFRONT_ROOM_KEYS == int(MAX_LOAD * (1 << 24))
-    C, K, n = 200, 4_000, 2_000
-    X = sp.random(n, K, density=0.05, random_state=3, format="csr", dtype=np.float32)
-    codes = np.random.default_rng(4).integers(0, C, n).astype(np.int32)
-    rows = Rows(X.indptr, X.indices, X.data, 0, codes, np.ones(n, np.float32), np.zeros((n, 2), np.float32),
-                np.zeros(n), example_row=np.zeros(0, dtype=np.int64))  # fmt: skip
-    coef = sp.random(C, K, density=0.001, random_state=5, format="csr", dtype=np.float32)
-    coef.sort_indices()
-    monkeypatch.setattr(weights_module, "UPFRONT_ROOM_KEYS", int(MAX_LOAD * (1 << 12)))
-    room = first_epoch_room(coef, rows, 8)
-    assert room == int(MAX_LOAD * (1 << 12)) - coef.nnz  # the cap binds: the bound is far larger
-    table = HashedWeights.from_csr(coef)
-    reserve_epoch(table, room)
-    assert table.capacity == 1 << 12 and table.free() >= room
 
 
 @pytest.mark.parametrize("threshold", [0.0, 0.01])

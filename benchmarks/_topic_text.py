@@ -31,6 +31,13 @@ ZIPF_EXPONENT = 0.8
 TRAIN_SHARE = 0.75
 
 
+def _cdf(p: np.ndarray) -> np.ndarray:
+    """The cumulative sums of ``p``, normalised to end at 1 (as ``Generator.choice`` computes them)."""
+    cdf = p.cumsum()
+    cdf /= cdf[-1]
+    return cdf
+
+
 def _draw(cdf: np.ndarray, rng, n: int) -> np.ndarray:
     """``n`` draws from the distribution of cumulative ``cdf`` (normalised to end at 1): what
     ``rng.choice(len(cdf), n, p=...)`` returns, with the cumulative sums computed once per distribution."""
@@ -47,16 +54,14 @@ def topic_text(n_docs: int, n_classes: int, vocabulary: int, words: int, mix: fl
     topics = rng.dirichlet(np.full(vocabulary, TOPIC_ALPHA), size=n_classes)
     p = 1.0 / np.arange(1, n_classes + 1) ** ZIPF_EXPONENT
     y = rng.choice(n_classes, size=n_docs, p=p / p.sum())
-    background_cdf = background.cumsum()
-    background_cdf /= background_cdf[-1]
-    topic_cdf = {}
+    background_cdf = _cdf(background)
+    topic_cdf = {}  # each class's, once it has a document
     cols = []
     for c in y:
         k = rng.binomial(words, mix)
         cols.append(_draw(background_cdf, rng, words - k))
         if c not in topic_cdf:
-            cdf = topics[c].cumsum()
-            topic_cdf[c] = cdf / cdf[-1]
+            topic_cdf[c] = _cdf(topics[c])
         cols.append(_draw(topic_cdf[c], rng, k))
     cols = np.concatenate(cols)
     rows = np.repeat(np.arange(n_docs), words)
@@ -65,7 +70,7 @@ def topic_text(n_docs: int, n_classes: int, vocabulary: int, words: int, mix: fl
     X = TfidfTransformer(sublinear_tf=True).fit_transform(counts).astype(np.float32).tocsr()
     order = rng.permutation(n_docs)
     cut = int(TRAIN_SHARE * n_docs)
-    return X, y.astype(np.int64), order[:cut], order[cut:]
+    return X, y.astype(np.int64, copy=False), order[:cut], order[cut:]
 
 
 def write_topic_text(out_dir, name: str) -> Path:

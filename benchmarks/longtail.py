@@ -368,7 +368,7 @@ def check_specs(parser, data) -> None:
 
 
 def materialise(data_dir: str, tmp) -> tuple[Path, str]:
-    """``(directory, name)`` of a data set argument: a directory as is; ``generated``, ``generated-many``,
+    """``(directory, name)`` of a data set argument: a directory as is; the generated sets (``GENERATED_NAMES``),
     ``DIR@min_rows=K`` / ``DIR@top=K[,rows=N]``, ``DIR@bag=K[,top=T[,rows=N]]`` and ``DIR@[min_rows=K,]lsa=K`` written to
     ``tmp`` (module docstring)."""
     if data_dir in GENERATED_NAMES:

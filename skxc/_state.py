@@ -21,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._config import FLOAT
+from ._memory import zeros
 from ._validation import available_memory_bytes, check_model_memory
 from ._weights import HashedWeights
 
@@ -36,7 +37,7 @@ def touched_zeros(shape, order, count):
     """``count`` float32 zero arrays whose pages are all touched (allocated by the OS)."""
     out = []
     for _ in range(count):
-        a = np.zeros(shape, dtype=FLOAT, order=order)
+        a = zeros(shape, FLOAT, order)
         a.fill(0.0)
         out.append(a)
     return out

@@ -40,6 +40,7 @@ from ._kernels.hashed import (
     stored_positives_csr,
     table_to_csr,
 )
+from ._memory import zeros
 from ._validation import ModelMemoryError, gib
 
 #: Largest fraction of a table's slots in use; a table that would pass it doubles.
@@ -97,7 +98,7 @@ class HashedWeights:
         """One zeroed buffer of interleaved slots (key int64, weight float32[, Adagrad sum float32]), so
         that a lookup reads one cache line; ``keys``, ``vals`` and ``acc`` are strided views of it."""
         slot = SLOT_BYTES + (4 if full else 0)
-        self.buffer = np.zeros(capacity * slot, dtype=np.uint8)
+        self.buffer = zeros(capacity * slot, np.uint8)
         self.keys = np.ndarray((capacity,), dtype=np.int64, buffer=self.buffer, strides=(slot,))
         self.vals = np.ndarray((capacity,), dtype=FLOAT, buffer=self.buffer, offset=VAL_OFFSET, strides=(slot,))
         if full:

@@ -1,0 +1,49 @@
+"""Zeroed arrays for the model's large training buffers, on the operating system's small pages.
+
+NumPy asks Linux for transparent huge pages (``madvise(MADV_HUGEPAGE)``) on
+every allocation of 4 MiB or more. Where the kernel compacts memory for a huge
+page when it is first touched (``/sys/kernel/mm/transparent_hugepage/defrag``
+set to ``madvise``, a common default), or where a virtual machine backs its
+memory on first touch, the first touch of a fresh huge page is far slower than
+that of small pages: on the 2-core machine of ``docs/benchmarks.rst`` ("Stop 50:
+small pages for the model's buffers") a fresh process touched 273 MB of
+float32 zeros in 1.0-2.3 s with huge pages and in 0.14-0.18 s without. The
+weights' buffers are touched once, when they are allocated or in their first
+epoch, and then read at random rows; the epochs ran as fast on small pages.
+
+:func:`zeros` gives the dense weights, the full Adagrad sums and the hash
+tables of sparse weights (``skxc._state.touched_zeros``,
+``skxc._weights.HashedWeights``) an anonymous memory map advised
+``MADV_NOHUGEPAGE`` (zeroed by the operating system, freed with the array). Where
+that advice does not exist (not Linux) or ``SMALL_PAGES`` is False, it is
+``numpy.zeros``. Nothing else changes: the same values, the same model.
+"""
+
+from __future__ import annotations
+
+import mmap
+
+import numpy as np
+
+#: Whether the large buffers of :func:`zeros` ask for small pages (False: ``numpy.zeros``, huge pages).
+SMALL_PAGES = True
+#: Arrays of at least this many bytes take the memory map (smaller ones come from NumPy's allocator).
+LARGE_BYTES = 1 << 24
+
+
+def zeros(shape, dtype, order: str = "C") -> np.ndarray:
+    """A zeroed array of ``shape``, ``dtype`` and memory ``order`` ("C" or "F"), on small pages when it has
+    at least ``LARGE_BYTES`` bytes (module docstring). The array owns its memory map: it is freed with the
+    array and its views, and copies and pickles are ordinary arrays."""
+    dtype = np.dtype(dtype)
+    shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(n) for n in shape)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    advice = getattr(mmap, "MADV_NOHUGEPAGE", None)
+    if not SMALL_PAGES or advice is None or nbytes < LARGE_BYTES:
+        return np.zeros(shape, dtype=dtype, order=order)
+    buffer = mmap.mmap(-1, nbytes)
+    try:
+        buffer.madvise(advice)
+    except OSError:  # a kernel without transparent huge pages: small pages anyway
+        pass
+    return np.ndarray(shape, dtype=dtype, buffer=buffer, order=order)

@@ -84,7 +84,16 @@ from ._validation import (
     unique_labels,
     validate_training_data,
 )
-from ._weights import HashedWeights, first_epoch_room, negative_insert_mask
+from ._weights import (
+    HashedWeights,
+    SparseWeightsMemoryError,
+    buffer_wanted,
+    check_growth_memory,
+    dense_buffer,
+    first_epoch_room,
+    from_dense_buffer,
+    negative_insert_mask,
+)
 
 __all__ = ["AUTO_SPARSE_BYTES", "AUTO_WEIGHT_THRESHOLD", "TrainingMixin"]
 
@@ -284,7 +293,10 @@ class TrainingMixin:
         # sparse weights: the weights that pruning would drop also go whenever the table would grow
         t_train = time.perf_counter()
         try:
-            late = self._train(rows, n_epochs, val, truncate=threshold if TRUNCATE_WHILE_TRAINING else 0.0)
+            late = self._train(
+                rows, n_epochs, val, truncate=threshold if TRUNCATE_WHILE_TRAINING else 0.0,
+                buffer=not warm and self.weights == "auto",
+            )  # fmt: skip
         except InterruptedBeforeTraining:  # no step ran: the estimator as it was before the call
             self.__dict__.clear()
             self.__dict__.update(before)
@@ -508,20 +520,23 @@ class TrainingMixin:
             converted = self._adagrad_state.converted(kind, coef, type(self).__name__)
             self.coef_, self._adagrad_state = coef, converted
 
-    def _train(self, rows: Rows, n_epochs: int, val=None, check_convergence=True, keep_table=False, truncate=0.0):
+    def _train(
+        self, rows: Rows, n_epochs: int, val=None, check_convergence=True, keep_table=False, truncate=0.0, buffer=False
+    ):
         """:meth:`_train_model`; a blended model (``centroid_blend_`` > 0) trains without its beta term, which
         is taken out before and added back after (also when training stops early or fails), so that SGD
         continues the model it trained instead of fighting the term's large scores; its weights are then
         not kept in a table between ``partial_fit`` calls (the term is added to coef_). Sparse weights hold
         part of the term in their common term, so the rows' offset (made with the term in) is made again
         for the model without it. True if a Ctrl-C came after training's own handler (:meth:`_train_model`): the
-        caller finishes its steps that change the model as a whole, then raises KeyboardInterrupt."""
+        caller finishes its steps that change the model as a whole, then raises KeyboardInterrupt. ``buffer``: a new
+        model's sparse weights may train in a dense buffer (:meth:`_training_setup`)."""
         if getattr(self, "noise_", self.noise) is None and has_sparse_weights(self.__dict__):
             self.densify()  # a sparsified exact-softmax model: its kernel updates every weight of a dense array
         parts = self.__dict__.get("_blend_parts")
         try:
             if parts is None or not getattr(self, "centroid_blend_", 0.0):
-                return self._train_model(rows, n_epochs, val, check_convergence, keep_table, truncate)
+                return self._train_model(rows, n_epochs, val, check_convergence, keep_table, truncate, buffer)
             # the term goes out and comes back whole: a Ctrl-C during either waits for its end (a fold half done
             # would leave a model whose centroid_blend_ is not its term); during the first, nothing trains
             with deferred_interrupt() as stop:
@@ -556,16 +571,43 @@ class TrainingMixin:
         for name in [name for name in self.__dict__ if name not in keep]:
             del self.__dict__[name]
 
-    def _training_setup(self, rows: Rows, n_epochs: int, val, check_convergence: bool, truncate: float):
+    def _training_setup(self, rows: Rows, n_epochs: int, val, check_convergence: bool, truncate: float, buffer=False):
         """:meth:`_train_model`'s state before its first step: ``(model, table, state, params, schedule, validate,
         progress, rows)`` (the weights or their hash table, the table or None, the Adagrad state, the kernels'
         parameters and schedule, the early-stopping scorer or None, the progress record, the rows with the
-        negatives' insert mask)."""
+        negatives' insert mask).
+
+        ``buffer`` (a new model of ``fit``, ``weights="auto"``): single-label sparse weights with ``l2`` 0 train in a
+        dense float32 array, with the common term in every class, where that is smaller than the table their
+        first epoch would be given (``skxc._weights.buffer_wanted``) and fits in memory; ``_buffer_shared`` then
+        holds the common term, which :meth:`_from_buffer` takes out again after training (coef_ CSR)."""
         self._convert_adagrad()
         self._adagrad_state = state = self._adagrad_state.writeable()  # read-only after joblib.load(mmap_mode="r")
         self.intercept_ = writeable(self.intercept_)
         if self.n_negatives != "auto":  # else the value resolved when the model was initialised
             self.n_negatives_ = int(self.n_negatives)
+        truncating = truncate > 0 or not check_convergence
+        room = None  # the first epoch's room for a new table, if computed here
+        if (
+            buffer
+            and self.__dict__.get("_table") is None
+            and has_sparse_weights(self.__dict__)
+            and self.l2 == 0
+            and rows.example_row.shape[0] == 0
+        ):
+            coef = self.__dict__["_coef"]
+            room = first_epoch_room(coef, rows, self.n_negatives_, truncating)
+            if buffer_wanted(coef, room, state.kind == "full"):
+                try:
+                    check_growth_memory(coef.shape[0] * coef.shape[1] * 4, coef.shape, coef.nnz)
+                except SparseWeightsMemoryError:  # the table, which grows as it fills
+                    pass
+                else:
+                    shared = self.__dict__.get("_shared_coef")
+                    self.__dict__["_coef"] = dense_buffer(coef, shared)
+                    self._shared_coef = None
+                    self._buffer_shared = np.zeros(coef.shape[1], dtype=FLOAT) if shared is None else shared
+                    rows = replace(rows, row_offset=np.zeros(0, dtype=np.float64))  # the term is in the weights
         if (
             check_convergence
             and has_sparse_weights(self.__dict__)
@@ -577,9 +619,9 @@ class TrainingMixin:
         # unless the epoch's bound exceeds both the keys stored and UPFRONT_ROOM_KEYS; a fit's table that does
         # not truncate (the pilots'), whose weights do not depend on when it grows, gets at most
         # GROWING_ROOM_KEYS (partial_fit's keeps the room: its calls' tables grow less often)
-        truncating = truncate > 0 or not check_convergence
         model = training_model(
-            self.__dict__, room=lambda coef: first_epoch_room(coef, rows, self.n_negatives_, truncating)
+            self.__dict__,
+            room=lambda coef: room if room is not None else first_epoch_room(coef, rows, self.n_negatives_, truncating),
         )
         table = model if isinstance(model, HashedWeights) else None
         if table is not None:
@@ -605,7 +647,7 @@ class TrainingMixin:
         return model, table, state, params, schedule, validate, progress, rows
 
     def _train_model(self, rows: Rows, n_epochs: int, val=None, check_convergence=True, keep_table=False,
-                     truncate=0.0):  # fmt: skip
+                     truncate=0.0, buffer=False):  # fmt: skip
         """Run up to ``n_epochs`` epochs on ``rows``; ``val`` = (X, codes) of held-out rows for early stopping.
 
         Sparse weights train in a hash table: built from coef_ (or the table kept by the previous
@@ -617,7 +659,7 @@ class TrainingMixin:
         # raises InterruptedBeforeTraining: no step has run (fit restores the estimator as it was)
         try:
             with deferred_interrupt() as setup_stop:
-                setup = self._training_setup(rows, n_epochs, val, check_convergence, truncate)
+                setup = self._training_setup(rows, n_epochs, val, check_convergence, truncate, buffer)
         except KeyboardInterrupt:  # a second Ctrl-C, raised at once: still before the first step
             raise InterruptedBeforeTraining from None
         if setup_stop.requested:
@@ -651,12 +693,21 @@ class TrainingMixin:
                     self.__dict__["_coef"] = None
                     if not keep_table:
                         self.coef_ = self.coef_
+                self._from_buffer()
             bound = getattr(self, "_weight_bound", (np.inf, 0))
             weights = table.vals if table is not None and keep_table else self.coef_
             self._weight_bound = check_finite_model(
                 weights, self.intercept_, bound, self.t_, schedule.most_negatives(params)
             )
         return late.requested
+
+    def _from_buffer(self) -> None:
+        """Sparse weights trained in a dense buffer (:meth:`_training_setup`) back to CSR coef_ and their common
+        term (``_shared_coef``); nothing otherwise. Also where training stopped early or failed."""
+        shared = self.__dict__.pop("_buffer_shared", None)
+        if shared is not None:
+            self.coef_ = from_dense_buffer(self.__dict__["_coef"], shared)
+            self._shared_coef = shared
 
     def _by_row(self, continued: bool) -> bool:
         """Whether a multi-label call's examples share their rows' weights (``label_weighting="rows"``), "auto"

@@ -30,6 +30,8 @@ from ._kernels.hashed import (
     EMPTY,
     VAL_OFFSET,
     add_all,
+    buffer_counts,
+    buffer_to_csr,
     class_counts,
     class_max_abs,
     drop_small,
@@ -65,6 +67,14 @@ UPFRONT_ROOM_KEYS = 1 << 24
 #: (the pilots of 1,200 classes x 20,000 tf-idf features: a 192 MiB table for 1.9 million keys).
 #: ``partial_fit`` keeps ``UPFRONT_ROOM_KEYS``.
 GROWING_ROOM_KEYS = 1 << 20
+
+#: Whether ``fit`` trains a new model's sparse weights (``weights="auto"``, factored Adagrad, ``l2`` 0) in a
+#: dense float32 array where that is smaller than the hash table its first epoch would be given
+#: (:func:`buffer_wanted`); ``coef_`` is CSR after training either way (:func:`from_dense_buffer`). The dense
+#: kernel ran twice the examples a second of the hashed one (1,198 classes x 57,000 tf-idf features, 8
+#: negatives: a 273 MB array against a 402 MB table; docs/benchmarks.rst, "Stop 50: a dense buffer for
+#: sparse weights"). False: the table.
+DENSE_BUFFER = True
 
 
 def _capacity_for(n: int) -> int:
@@ -393,6 +403,47 @@ def to_dense(coef, shared=None, order="C") -> np.ndarray:
     m = sp.coo_matrix(coef)
     out[m.row, m.col] += m.data
     return out
+
+
+def buffer_wanted(coef: sp.csr_matrix, room: int, full: bool) -> bool:
+    """Whether ``fit`` trains the sparse weights ``coef`` in a dense buffer (``DENSE_BUFFER``): its float32
+    classes x features take fewer bytes than the table that would hold them with ``room`` more keys
+    (:func:`first_epoch_room`), and the factored Adagrad state (``full`` False) keeps nothing per weight."""
+    if not DENSE_BUFFER or full:
+        return False
+    n_classes, n_features = coef.shape
+    return n_classes * n_features * np.dtype(FLOAT).itemsize < _capacity_for(coef.nnz + int(room)) * SLOT_BYTES
+
+
+def dense_buffer(coef: sp.csr_matrix, shared) -> np.ndarray:
+    """The sparse weights ``coef`` plus the ``shared`` term (None: 0) in every class as one feature-major
+    float32 array on small pages (``skxc._memory``): the dense weights that score every row as ``coef`` and
+    ``shared`` do (to float32 rounding), trained by the dense kernel without a row offset."""
+    out = zeros(coef.shape, FLOAT, "F")
+    if shared is not None:
+        out += np.asarray(shared, dtype=FLOAT)[None, :]
+    m = sp.coo_matrix(coef)
+    out[m.row, m.col] += m.data
+    return out
+
+
+def from_dense_buffer(a: np.ndarray, shared) -> sp.csr_matrix:
+    """The trained buffer ``a`` (:func:`dense_buffer`) less ``shared`` in every class, as canonical float32
+    CSR of its non-zeros: the weights no update reached (and the start did not store) are exactly 0 there."""
+    n_classes, n_features = a.shape
+    s = np.zeros(n_features, dtype=FLOAT) if shared is None else np.ascontiguousarray(shared, dtype=FLOAT)
+    counts = np.zeros(n_classes, dtype=np.int64)
+    buffer_counts(a, s, counts)
+    indptr = np.zeros(n_classes + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    nnz = int(indptr[-1])
+    index_dtype = np.int32 if max(n_features, nnz) < 2**31 else np.int64
+    indices = np.empty(nnz, dtype=index_dtype)
+    data = np.empty(nnz, dtype=FLOAT)
+    buffer_to_csr(a, s, indptr, indices, data)
+    coef = sp.csr_matrix((data, indices, indptr.astype(index_dtype)), shape=a.shape, copy=False)
+    coef.has_sorted_indices = True
+    return coef
 
 
 def by_feature(coef: sp.csr_matrix):

@@ -490,6 +490,40 @@ def _sort_row(out_indices, out_data, out_acc, a, n, full, low_bits, digits, pack
             out_acc[a + i] = weights[i]
 
 
+@njit(**NJIT_NO_NRT)
+def buffer_counts(a, shared, counts):
+    """counts[c] += the features j with ``a[c, j] - shared[j]`` not 0 (float32): the stored weights of class c
+    in a dense training buffer of sparse weights (``skxc._weights.from_dense_buffer``). ``a`` (C, F) in either
+    memory order, read feature by feature (a feature-major buffer reads in order)."""
+    n_classes, n_features = a.shape
+    for j in range(n_features):
+        s = shared[j]
+        for c in range(n_classes):
+            if a[c, j] - s != 0.0:
+                counts[c] += 1
+
+
+@njit(**NJIT_NO_NRT)
+def buffer_to_csr(a, shared, indptr, out_indices, out_data):
+    """Write ``a[c, j] - shared[j]`` where not 0 as CSR (rows = classes, columns sorted): ``indptr`` int64
+    (C + 1,) must hold the row pointers (:func:`buffer_counts`; used as the rows' fill positions meanwhile and
+    restored); ``out_indices`` and ``out_data`` (float32) of length nnz are filled. Features in order, so each
+    row's columns come sorted."""
+    n_classes, n_features = a.shape
+    for j in range(n_features):
+        s = shared[j]
+        for c in range(n_classes):
+            v = a[c, j] - s
+            if v != 0.0:
+                p = indptr[c]
+                indptr[c] = p + 1
+                out_indices[p] = j
+                out_data[p] = v
+    for c in range(n_classes, 0, -1):  # indptr[c] now holds the end of row c, the start of row c + 1
+        indptr[c] = indptr[c - 1]
+    indptr[0] = 0
+
+
 @njit(**NJIT)
 def table_to_csr(keys, vals, acc, n_features, indptr, out_indices, out_data, out_acc):
     """Write the table's weights as CSR (rows = classes), columns sorted within each row.

@@ -22,7 +22,11 @@ def test_buffer_kernels_against_numpy(order):
     rng = np.random.default_rng(3)
     n_classes, n_features = 7, 30
     shared = rng.normal(size=n_features).astype(np.float32)
-    a = np.asfortranarray(shared[None, :].repeat(n_classes, 0)) if order == "F" else shared[None, :].repeat(n_classes, 0)
+    a = (
+        np.asfortranarray(shared[None, :].repeat(n_classes, 0))
+        if order == "F"
+        else shared[None, :].repeat(n_classes, 0)
+    )
     hit = rng.random((n_classes, n_features)) < 0.3
     a[hit] += rng.normal(size=hit.sum()).astype(np.float32)
     a[0, :] = shared  # a class with nothing stored

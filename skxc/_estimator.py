@@ -323,6 +323,10 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         average (and for multi-label y), ``fit`` with sparse weights lets
         negatives add weights only on features frequent enough that each
         class is expected to be drawn as a negative on them at least once.
+        A new model's sparse weights (``weights="auto"``, single-label,
+        ``l2=0``) train in a dense float32 array where that is smaller than
+        the hash table their first epoch would need; ``coef_`` is CSR after
+        ``fit`` either way.
 
     weight_threshold : float in [0, 1) or "auto", default="auto"
         After ``fit``, drop the weights whose magnitude is below

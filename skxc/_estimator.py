@@ -320,13 +320,14 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         initialised and kept by a warm start or ``partial_fit``;
         :meth:`sparsify` / :meth:`densify` convert a fitted model
         (:ref:`param-weights`). Where classes have at most 50 rows on
-        average (and for multi-label y), ``fit`` with sparse weights lets
-        negatives add weights only on features frequent enough that each
-        class is expected to be drawn as a negative on them at least once.
-        A new model's sparse weights (``weights="auto"``, single-label,
-        ``l2=0``) train in a dense float32 array where that is smaller than
-        the hash table their first epoch would need; ``coef_`` is CSR after
-        ``fit`` either way.
+        average (and for multi-label y), ``fit`` with sparse weights in a
+        hash table lets negatives add weights only on features frequent
+        enough that each class is expected to be drawn as a negative on them
+        at least once. A new model's sparse weights (``weights="auto"``,
+        single-label, ``l2=0``, factored Adagrad) train instead in a dense
+        float32 array where that is smaller than the hash table their first
+        epoch would need (its negatives reach every feature); ``coef_`` is
+        CSR after ``fit`` either way.
 
     weight_threshold : float in [0, 1) or "auto", default="auto"
         After ``fit``, drop the weights whose magnitude is below

@@ -13,14 +13,16 @@ epoch, and then read at random rows; the epochs ran as fast on small pages.
 
 :func:`zeros` gives the dense weights, the full Adagrad sums and the hash
 tables of sparse weights (``skxc._state.touched_zeros``,
-``skxc._weights.HashedWeights``) an anonymous memory map advised
-``MADV_NOHUGEPAGE`` (zeroed by the operating system, freed with the array). Where
+``skxc._weights.HashedWeights``) a private anonymous memory map advised
+``MADV_NOHUGEPAGE`` (zeroed by the operating system, freed with the array; out
+of memory, ``numpy.zeros`` and its MemoryError). Where
 that advice does not exist (not Linux) or ``SMALL_PAGES`` is False, it is
 ``numpy.zeros``. Nothing else changes: the same values, the same model.
 """
 
 from __future__ import annotations
 
+import errno
 import mmap
 
 import numpy as np
@@ -41,7 +43,12 @@ def zeros(shape, dtype, order: str = "C") -> np.ndarray:
     advice = getattr(mmap, "MADV_NOHUGEPAGE", None)
     if not SMALL_PAGES or advice is None or nbytes < LARGE_BYTES:
         return np.zeros(shape, dtype=dtype, order=order)
-    buffer = mmap.mmap(-1, nbytes)
+    try:  # private: a forked child's writes stay its own (copy on write), as with NumPy's memory
+        buffer = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE)
+    except OSError as error:  # out of memory (an address-space limit): NumPy's allocator raises MemoryError
+        if error.errno != errno.ENOMEM:
+            raise
+        return np.zeros(shape, dtype=dtype, order=order)
     try:
         buffer.madvise(advice)
     except OSError:  # a kernel without transparent huge pages: small pages anyway

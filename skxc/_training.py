@@ -10,6 +10,7 @@ public methods, with their documentation, are in ``_estimator.py``.
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 from contextlib import nullcontext
@@ -86,7 +87,6 @@ from ._validation import (
 )
 from ._weights import (
     HashedWeights,
-    SparseWeightsMemoryError,
     buffer_wanted,
     check_growth_memory,
     dense_buffer,
@@ -587,7 +587,14 @@ class TrainingMixin:
         if self.n_negatives != "auto":  # else the value resolved when the model was initialised
             self.n_negatives_ = int(self.n_negatives)
         truncating = truncate > 0 or not check_convergence
-        room = None  # the first epoch's room for a new table, if computed here
+        if (
+            check_convergence
+            and has_sparse_weights(self.__dict__)
+            and not many_rows(rows.indptr.shape[0] - 1, len(self.intercept_), rows.example_row.shape[0] > 0)
+        ):  # fit on few rows per class: negatives add weights on frequent features only (negative_insert_mask)
+            mask = negative_insert_mask(rows, len(self.intercept_), self.n_features_in_, self.n_negatives_, n_epochs)
+            rows = replace(rows, negative_inserts=mask)
+        room = None  # the first epoch's room for a new table (with the mask), if computed here
         if (
             buffer
             and self.__dict__.get("_table") is None
@@ -598,23 +605,31 @@ class TrainingMixin:
             coef = self.__dict__["_coef"]
             room = first_epoch_room(coef, rows, self.n_negatives_, truncating)
             if buffer_wanted(coef, room, state.kind == "full"):
-                try:
-                    check_growth_memory(coef.shape[0] * coef.shape[1] * 4, coef.shape, coef.nnz)
-                except SparseWeightsMemoryError:  # the table, which grows as it fills
-                    pass
-                else:
-                    shared = self.__dict__.get("_shared_coef")
-                    self.__dict__["_coef"] = dense_buffer(coef, shared)
-                    self._shared_coef = None
-                    self._buffer_shared = np.zeros(coef.shape[1], dtype=FLOAT) if shared is None else shared
-                    rows = replace(rows, row_offset=np.zeros(0, dtype=np.float64))  # the term is in the weights
-        if (
-            check_convergence
-            and has_sparse_weights(self.__dict__)
-            and not many_rows(rows.indptr.shape[0] - 1, len(self.intercept_), rows.example_row.shape[0] > 0)
-        ):  # fit on few rows per class: negatives add weights on frequent features only (negative_insert_mask)
-            mask = negative_insert_mask(rows, len(self.intercept_), self.n_features_in_, self.n_negatives_, n_epochs)
-            rows = replace(rows, negative_inserts=mask)
+                rows = self._to_buffer(coef, rows, truncate)
+        try:
+            return self._setup_rest(rows, n_epochs, val, check_convergence, truncate, truncating, room, state)
+        except BaseException:  # the buffer goes back to CSR before the error leaves (a Ctrl-C: fit restores all)
+            self._from_buffer()
+            raise
+
+    def _to_buffer(self, coef, rows: Rows, truncate: float) -> Rows:
+        """Sparse ``coef`` (and the common term) as a dense buffer in ``_coef`` (:meth:`_training_setup`); the rows
+        for it (no offset: the term is in the weights; no insert mask). Unchanged if it does not fit in memory."""
+        try:
+            check_growth_memory(coef.shape[0] * coef.shape[1] * 4, coef.shape, coef.nnz)
+            shared = self.__dict__.get("_shared_coef")
+            buffered = dense_buffer(coef, shared)
+        except MemoryError:  # SparseWeightsMemoryError included: the table, which grows as it fills
+            return rows
+        # (common term or zeros, whether there was one, the fit's pruning threshold); _coef and _shared_coef in one
+        # step, after which the buffer with the term in it is a whole dense model (_from_buffer pops this first)
+        self._buffer_shared = (np.zeros(coef.shape[1], dtype=FLOAT) if shared is None else shared, shared is not None,
+                               float(truncate))  # fmt: skip
+        self.__dict__.update(_coef=buffered, _shared_coef=None)
+        return replace(rows, row_offset=np.zeros(0, dtype=np.float64), negative_inserts=rows.negative_inserts[:0])
+
+    def _setup_rest(self, rows, n_epochs, val, check_convergence, truncate, truncating, room, state):
+        """:meth:`_training_setup` from the weights' layout on."""
         # a table (new or kept) gets room for its first epoch up front: the epoch runs without a rehash
         # unless the epoch's bound exceeds both the keys stored and UPFRONT_ROOM_KEYS; a fit's table that does
         # not truncate (the pilots'), whose weights do not depend on when it grows, gets at most
@@ -693,7 +708,7 @@ class TrainingMixin:
                     self.__dict__["_coef"] = None
                     if not keep_table:
                         self.coef_ = self.coef_
-                self._from_buffer()
+                self._from_buffer(convert=not isinstance(sys.exc_info()[1], FloatingPointError))
             bound = getattr(self, "_weight_bound", (np.inf, 0))
             weights = table.vals if table is not None and keep_table else self.coef_
             self._weight_bound = check_finite_model(
@@ -701,13 +716,21 @@ class TrainingMixin:
             )
         return late.requested
 
-    def _from_buffer(self) -> None:
+    def _from_buffer(self, convert: bool = True) -> None:
         """Sparse weights trained in a dense buffer (:meth:`_training_setup`) back to CSR coef_ and their common
-        term (``_shared_coef``); nothing otherwise. Also where training stopped early or failed."""
-        shared = self.__dict__.pop("_buffer_shared", None)
-        if shared is not None:
-            self.coef_ = from_dense_buffer(self.__dict__["_coef"], shared)
-            self._shared_coef = shared
+        term (``_shared_coef``, None if there was none); nothing otherwise. Also where training stopped early or
+        failed. Until the CSR is whole, and where ``convert`` is False (weights that diverged, which the caller
+        discards) or the CSR does not fit in memory, the buffer stays a dense model with the term in its weights:
+        a Ctrl-C at any point leaves a whole model."""
+        held = self.__dict__.pop("_buffer_shared", None)
+        if held is None or not convert:
+            return
+        shared, had_shared, threshold = held
+        try:
+            coef = from_dense_buffer(self.__dict__["_coef"], shared, threshold)
+        except MemoryError:
+            return
+        self.__dict__.update(_coef=coef, _shared_coef=shared if had_shared else None)
 
     def _by_row(self, continued: bool) -> bool:
         """Whether a multi-label call's examples share their rows' weights (``label_weighting="rows"``), "auto"

@@ -30,6 +30,8 @@ from ._kernels.hashed import (
     EMPTY,
     VAL_OFFSET,
     add_all,
+    add_csr,
+    buffer_class_max,
     buffer_counts,
     buffer_to_csr,
     class_counts,
@@ -422,25 +424,39 @@ def dense_buffer(coef: sp.csr_matrix, shared) -> np.ndarray:
     out = zeros(coef.shape, FLOAT, "F")
     if shared is not None:
         out += np.asarray(shared, dtype=FLOAT)[None, :]
-    m = sp.coo_matrix(coef)
-    out[m.row, m.col] += m.data
+    coef = sp.csr_matrix(coef)
+    coef.sum_duplicates()
+    add_csr(out, np.ascontiguousarray(coef.indptr, dtype=np.int64), coef.indices, np.asarray(coef.data, dtype=FLOAT))
     return out
 
 
-def from_dense_buffer(a: np.ndarray, shared) -> sp.csr_matrix:
+def from_dense_buffer(a: np.ndarray, shared, threshold: float = 0.0) -> sp.csr_matrix:
     """The trained buffer ``a`` (:func:`dense_buffer`) less ``shared`` in every class, as canonical float32
-    CSR of its non-zeros: the weights no update reached (and the start did not store) are exactly 0 there."""
+    CSR of its non-zeros: the weights no update reached (and the start did not store) are exactly 0 there.
+    Where a CSR of every non-zero (8 bytes each) would not fit in memory beside the buffer
+    (:func:`check_growth_memory`) and ``threshold`` > 0, the weights below ``threshold`` times their class's
+    largest |w| are left out (:func:`prune`'s rule, in float32), as the table's truncation would have dropped
+    them."""
     n_classes, n_features = a.shape
     s = np.zeros(n_features, dtype=FLOAT) if shared is None else np.ascontiguousarray(shared, dtype=FLOAT)
+    limits = np.zeros(n_classes, dtype=FLOAT)
     counts = np.zeros(n_classes, dtype=np.int64)
-    buffer_counts(a, s, counts)
+    buffer_counts(a, s, limits, counts)
+    if threshold > 0:
+        try:
+            check_growth_memory(12 * int(counts.sum()), a.shape, int(counts.sum()))
+        except SparseWeightsMemoryError:
+            buffer_class_max(a, s, limits)
+            limits = FLOAT(threshold) * limits  # float32, as prune computes its limits
+            counts[:] = 0
+            buffer_counts(a, s, limits, counts)
     indptr = np.zeros(n_classes + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     nnz = int(indptr[-1])
     index_dtype = np.int32 if max(n_features, nnz) < 2**31 else np.int64
     indices = np.empty(nnz, dtype=index_dtype)
     data = np.empty(nnz, dtype=FLOAT)
-    buffer_to_csr(a, s, indptr, indices, data)
+    buffer_to_csr(a, s, limits, indptr, indices, data)
     coef = sp.csr_matrix((data, indices, indptr.astype(index_dtype)), shape=a.shape, copy=False)
     coef.has_sorted_indices = True
     return coef

@@ -7,8 +7,8 @@ import scipy.sparse as sp
 import skxc._training as training
 import skxc._weights as weights
 from skxc import AdversarialSoftmaxClassifier
-from skxc._kernels.hashed import buffer_counts, buffer_to_csr
-from skxc._weights import buffer_wanted, dense_buffer, from_dense_buffer
+from skxc._kernels.hashed import add_csr, buffer_class_max, buffer_counts, buffer_to_csr
+from skxc._weights import buffer_wanted, dense_buffer, from_dense_buffer, prune
 
 
 def _reference_csr(a, shared):
@@ -17,32 +17,57 @@ def _reference_csr(a, shared):
     return sp.csr_matrix(d)
 
 
+@pytest.mark.parametrize("threshold", [0.0, 0.3])
 @pytest.mark.parametrize("order", ["C", "F"])
-def test_buffer_kernels_against_numpy(order):
+def test_buffer_kernels_against_numpy(order, threshold):
     rng = np.random.default_rng(3)
     n_classes, n_features = 7, 30
     shared = rng.normal(size=n_features).astype(np.float32)
-    a = (
-        np.asfortranarray(shared[None, :].repeat(n_classes, 0))
-        if order == "F"
-        else shared[None, :].repeat(n_classes, 0)
-    )
+    a = np.array(shared[None, :].repeat(n_classes, 0), order=order)
     hit = rng.random((n_classes, n_features)) < 0.3
     a[hit] += rng.normal(size=hit.sum()).astype(np.float32)
     a[0, :] = shared  # a class with nothing stored
-    counts = np.zeros(n_classes, dtype=np.int64)
-    buffer_counts(a, shared, counts)
     ref = _reference_csr(a, shared)
+    class_max = np.zeros(n_classes, dtype=np.float32)
+    buffer_class_max(a, shared, class_max)
+    np.testing.assert_array_equal(class_max, abs(ref).max(axis=1).toarray().ravel())
+    limits = np.float32(threshold) * class_max if threshold else np.zeros(n_classes, dtype=np.float32)
+    if threshold:  # prune's rule: |w| below threshold x the class's largest goes
+        ref, _ = prune(ref, threshold)
+        assert ref.nnz < hit.sum()
+    counts = np.zeros(n_classes, dtype=np.int64)
+    buffer_counts(a, shared, limits, counts)
     np.testing.assert_array_equal(counts, np.diff(ref.indptr))
     indptr = np.zeros(n_classes + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     before = indptr.copy()
     indices = np.empty(indptr[-1], dtype=np.int32)
     data = np.empty(indptr[-1], dtype=np.float32)
-    buffer_to_csr(a, shared, indptr, indices, data)
+    buffer_to_csr(a, shared, limits, indptr, indices, data)
     np.testing.assert_array_equal(indptr, before)  # restored
     np.testing.assert_array_equal(indices, ref.indices)
     np.testing.assert_array_equal(data, ref.data)
+
+
+def test_add_csr_against_numpy():
+    coef = sp.random(9, 25, density=0.3, format="csr", random_state=4, dtype=np.float32)
+    for order in "CF":
+        out = np.ones((9, 25), dtype=np.float32, order=order)
+        add_csr(out, coef.indptr.astype(np.int64), coef.indices, coef.data)
+        np.testing.assert_array_equal(out, np.float32(1) + coef.toarray())
+
+
+def test_conversion_prunes_when_the_full_csr_does_not_fit(monkeypatch):
+    rng = np.random.default_rng(5)
+    a = np.asfortranarray(rng.normal(size=(6, 40)).astype(np.float32))
+    shared = np.zeros(40, dtype=np.float32)
+    full = from_dense_buffer(a, shared, threshold=0.5)
+    assert full.nnz == 240  # it fits: every non-zero
+    monkeypatch.setattr("skxc._validation.available_memory_bytes", lambda: 1000)
+    pruned = from_dense_buffer(a, shared, threshold=0.5)
+    expected, _ = prune(sp.csr_matrix(a), 0.5)
+    assert 0 < pruned.nnz < 240
+    np.testing.assert_array_equal(pruned.toarray(), expected.toarray())
 
 
 def test_dense_buffer_round_trip():
@@ -136,3 +161,67 @@ def test_ctrl_c_in_the_buffer_leaves_sparse_weights(monkeypatch, sigint_after_fi
     assert model.interrupted_ and model.t_ == 500 and len(sigint_after_first_kernel_call) == 1
     assert sp.issparse(model.coef_) and model._shared_coef is not None and "_buffer_shared" not in model.__dict__
     assert np.all(np.isfinite(model.coef_.data)) and model.score(X, y) > 0.1
+
+
+def test_declined_buffer_leaves_the_table_as_before(monkeypatch):
+    """Where the buffer is declined, the table gets the room it got before (with the negatives' insert mask)."""
+    X, y = _data()
+    monkeypatch.setattr(training, "AUTO_SPARSE_BYTES", 1)
+    capacities = []
+    original = training.training_model
+
+    def spy(d, room):
+        model = original(d, room)
+        capacities.append(getattr(model, "capacity", None))
+        return model
+
+    monkeypatch.setattr(training, "training_model", spy)
+    monkeypatch.setattr(training, "buffer_wanted", lambda *a: False)
+    declined = AdversarialSoftmaxClassifier(**FIXED).fit(X, y)
+    monkeypatch.setattr(weights, "DENSE_BUFFER", False)
+    table = AdversarialSoftmaxClassifier(**FIXED).fit(X, y)
+    assert len(capacities) == 2 and capacities[0] is not None and capacities[0] == capacities[1]
+    np.testing.assert_array_equal(declined.coef_.toarray(), table.coef_.toarray())
+
+
+def test_no_common_term_stays_none(monkeypatch):
+    X, y = _data()
+    monkeypatch.setattr(training, "AUTO_SPARSE_BYTES", 1)
+    model = AdversarialSoftmaxClassifier(**FIXED, init="zeros").fit(X, y)
+    assert sp.issparse(model.coef_) and model.__dict__.get("_shared_coef") is None
+    started = AdversarialSoftmaxClassifier(**FIXED).fit(X, y)
+    assert np.any(started._shared_coef != 0)  # the centroid start's common term came back
+
+
+def test_error_after_the_buffer_is_made_converts_it_back(monkeypatch):
+    X, y = _data()
+    monkeypatch.setattr(training, "AUTO_SPARSE_BYTES", 1)
+
+    def fail(*args, **kwargs):
+        raise ValueError("set-up failed")
+
+    monkeypatch.setattr(training.TrainingMixin, "_setup_rest", fail)
+    model = AdversarialSoftmaxClassifier(**FIXED)
+    with pytest.raises(ValueError, match="set-up failed"):
+        model.fit(X, y)
+    assert sp.issparse(model.__dict__["_coef"]) and "_buffer_shared" not in model.__dict__
+    assert model.__dict__.get("_shared_coef") is not None
+
+
+def test_diverged_buffer_is_discarded(monkeypatch):
+    """Weights that diverge in the buffer are not converted (the estimator is left unfitted)."""
+    X, y = _data()
+    monkeypatch.setattr(training, "AUTO_SPARSE_BYTES", 1)
+    real = training.run_epochs
+
+    def diverging(*args, **kwargs):
+        real(*args, **kwargs)
+        raise FloatingPointError("Training diverged.")
+
+    converted = []
+    monkeypatch.setattr(training, "run_epochs", diverging)
+    monkeypatch.setattr(training, "from_dense_buffer", lambda *a: converted.append(1))
+    model = AdversarialSoftmaxClassifier(**FIXED)
+    with pytest.raises(FloatingPointError, match="left unfitted"):
+        model.fit(X, y)
+    assert converted == [] and not hasattr(model, "coef_") and "_buffer_shared" not in model.__dict__

@@ -82,3 +82,27 @@ def test_same_model_with_and_without_small_pages(monkeypatch):
     for weights in ("dense", "sparse"):
         for a, b in zip(fits[True, weights], fits[False, weights], strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.skipif(not LINUX_ADVICE, reason="MADV_NOHUGEPAGE is Linux's")
+def test_the_map_is_private_and_out_of_memory_is_memory_error(monkeypatch):
+    big = memory.zeros((1 << 22,), np.float32)
+    address = big.__array_interface__["data"][0]
+    with open("/proc/self/maps") as maps:
+        perms = [line.split()[1] for line in maps if _inside(line, address)]
+    assert perms == ["rw-p"]  # private: a forked child's writes stay its own
+
+    def no_memory(*args, **kwargs):
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(memory.mmap, "mmap", no_memory)
+    a = memory.zeros((1 << 22,), np.float32)  # NumPy's allocator instead (its MemoryError if that fails too)
+    assert a.base is None and not a.any()
+    monkeypatch.setattr(memory.np, "zeros", lambda *a, **k: (_ for _ in ()).throw(MemoryError("numpy")))
+    with pytest.raises(MemoryError):
+        memory.zeros((1 << 22,), np.float32)
+
+
+def _inside(line: str, address: int) -> bool:
+    lo, hi = (int(part, 16) for part in line.split()[0].split("-"))
+    return lo <= address < hi

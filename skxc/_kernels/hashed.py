@@ -491,30 +491,53 @@ def _sort_row(out_indices, out_data, out_acc, a, n, full, low_bits, digits, pack
 
 
 @njit(**NJIT_NO_NRT)
-def buffer_counts(a, shared, counts):
-    """counts[c] += the features j with ``a[c, j] - shared[j]`` not 0 (float32): the stored weights of class c
-    in a dense training buffer of sparse weights (``skxc._weights.from_dense_buffer``). ``a`` (C, F) in either
-    memory order, read feature by feature (a feature-major buffer reads in order)."""
+def add_csr(a, indptr, indices, data):
+    """a[c, indices[p]] += data[p] for the entries p of CSR row c (rows = classes): a CSR matrix added into a
+    dense array of either memory order, without temporaries (``skxc._weights.dense_buffer``)."""
+    for c in range(indptr.shape[0] - 1):
+        for p in range(indptr[c], indptr[c + 1]):
+            a[c, indices[p]] += data[p]
+
+
+@njit(**NJIT_NO_NRT)
+def buffer_counts(a, shared, limits, counts):
+    """counts[c] += the features j with ``|a[c, j] - shared[j]|`` (float32) not 0 and not below ``limits[c]``:
+    the stored weights of class c in a dense training buffer of sparse weights
+    (``skxc._weights.from_dense_buffer``). ``a`` (C, F) in either memory order, read feature by feature (a
+    feature-major buffer reads in order)."""
     n_classes, n_features = a.shape
     for j in range(n_features):
         s = shared[j]
         for c in range(n_classes):
-            if a[c, j] - s != 0.0:
+            v = abs(a[c, j] - s)
+            if v != 0.0 and v >= limits[c]:
                 counts[c] += 1
 
 
 @njit(**NJIT_NO_NRT)
-def buffer_to_csr(a, shared, indptr, out_indices, out_data):
-    """Write ``a[c, j] - shared[j]`` where not 0 as CSR (rows = classes, columns sorted): ``indptr`` int64
-    (C + 1,) must hold the row pointers (:func:`buffer_counts`; used as the rows' fill positions meanwhile and
-    restored); ``out_indices`` and ``out_data`` (float32) of length nnz are filled. Features in order, so each
-    row's columns come sorted."""
+def buffer_class_max(a, shared, out):
+    """out[c] = the largest ``|a[c, j] - shared[j]|`` (float32) of class c (``out`` zeroed by the caller)."""
+    n_classes, n_features = a.shape
+    for j in range(n_features):
+        s = shared[j]
+        for c in range(n_classes):
+            v = abs(a[c, j] - s)
+            if v > out[c]:
+                out[c] = v
+
+
+@njit(**NJIT_NO_NRT)
+def buffer_to_csr(a, shared, limits, indptr, out_indices, out_data):
+    """Write ``a[c, j] - shared[j]`` where not 0 and not below ``limits[c]`` in magnitude as CSR (rows = classes,
+    columns sorted): ``indptr`` int64 (C + 1,) must hold the row pointers (:func:`buffer_counts` with the same
+    limits; used as the rows' fill positions meanwhile and restored); ``out_indices`` and ``out_data``
+    (float32) of length nnz are filled. Features in order, so each row's columns come sorted."""
     n_classes, n_features = a.shape
     for j in range(n_features):
         s = shared[j]
         for c in range(n_classes):
             v = a[c, j] - s
-            if v != 0.0:
+            if v != 0.0 and abs(v) >= limits[c]:
                 p = indptr[c]
                 indptr[c] = p + 1
                 out_indices[p] = j

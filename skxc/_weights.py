@@ -231,17 +231,23 @@ class HashedWeights:
         n_classes, n_features = self.shape
         counts = np.zeros(n_classes, dtype=np.int64)
         class_counts(self.keys, n_features, counts)
-        indptr = np.zeros(n_classes + 1, dtype=np.int64)
-        np.cumsum(counts, out=indptr[1:])
-        nnz = int(indptr[-1])
-        index_dtype = np.int32 if max(n_features, nnz) < 2**31 else np.int64
-        indices = np.empty(nnz, dtype=index_dtype)
-        data = np.empty(nnz, dtype=FLOAT)
-        acc = np.empty(nnz if self.full else 0, dtype=FLOAT)
+        indptr, indices, data = _csr_arrays(counts, n_features)
+        index_dtype = indices.dtype
+        acc = np.empty(data.shape[0] if self.full else 0, dtype=FLOAT)
         table_to_csr(self.keys, self.vals, self.acc, n_features, indptr, indices, data, acc)
         coef = sp.csr_matrix((data, indices, indptr.astype(index_dtype)), shape=self.shape, copy=False)
         coef.has_sorted_indices = True
         return coef, (acc if self.full else None)
+
+
+def _csr_arrays(counts: np.ndarray, n_features: int):
+    """Empty CSR arrays for rows of ``counts`` entries: ``(indptr int64 holding the row pointers, indices int32
+    (int64 past 2**31 columns or entries), data float32)``, for a kernel to fill."""
+    indptr = np.zeros(counts.shape[0] + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    nnz = int(indptr[-1])
+    index_dtype = np.int32 if max(n_features, nnz) < 2**31 else np.int64
+    return indptr, np.empty(nnz, dtype=index_dtype), np.empty(nnz, dtype=FLOAT)
 
 
 def _csr_keys(coef: sp.csr_matrix) -> np.ndarray:
@@ -450,14 +456,9 @@ def from_dense_buffer(a: np.ndarray, shared, threshold: float = 0.0) -> sp.csr_m
             limits = FLOAT(threshold) * limits  # float32, as prune computes its limits
             counts[:] = 0
             buffer_counts(a, s, limits, counts)
-    indptr = np.zeros(n_classes + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    nnz = int(indptr[-1])
-    index_dtype = np.int32 if max(n_features, nnz) < 2**31 else np.int64
-    indices = np.empty(nnz, dtype=index_dtype)
-    data = np.empty(nnz, dtype=FLOAT)
+    indptr, indices, data = _csr_arrays(counts, n_features)
     buffer_to_csr(a, s, limits, indptr, indices, data)
-    coef = sp.csr_matrix((data, indices, indptr.astype(index_dtype)), shape=a.shape, copy=False)
+    coef = sp.csr_matrix((data, indices, indptr.astype(indices.dtype)), shape=a.shape, copy=False)
     coef.has_sorted_indices = True
     return coef
 

@@ -439,7 +439,8 @@ def dense_buffer(coef: sp.csr_matrix, shared) -> np.ndarray:
 def from_dense_buffer(a: np.ndarray, shared, threshold: float = 0.0) -> sp.csr_matrix:
     """The trained buffer ``a`` (:func:`dense_buffer`) less ``shared`` in every class, as canonical float32
     CSR of its non-zeros: the weights no update reached (and the start did not store) are exactly 0 there.
-    Where a CSR of every non-zero (8 bytes each) would not fit in memory beside the buffer
+    Where a CSR of every non-zero (its index and float32 value: 12 bytes each, on the safe side) would not fit
+    in memory beside the buffer
     (:func:`check_growth_memory`) and ``threshold`` > 0, the weights below ``threshold`` times their class's
     largest |w| are left out (:func:`prune`'s rule, in float32), as the table's truncation would have dropped
     them."""

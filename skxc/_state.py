@@ -37,7 +37,7 @@ def touched_zeros(shape, order, count):
     """``count`` float32 zero arrays whose pages are all touched (allocated by the OS)."""
     out = []
     for _ in range(count):
-        a = zeros(shape, FLOAT, order)
+        a = zeros(shape, FLOAT, order, populate=True)
         a.fill(0.0)
         out.append(a)
     return out

@@ -110,7 +110,7 @@ class HashedWeights:
         """One zeroed buffer of interleaved slots (key int64, weight float32[, Adagrad sum float32]), so
         that a lookup reads one cache line; ``keys``, ``vals`` and ``acc`` are strided views of it."""
         slot = SLOT_BYTES + (4 if full else 0)
-        self.buffer = zeros(capacity * slot, np.uint8)
+        self.buffer = zeros(capacity * slot, np.uint8, populate=True)  # every page written below
         self.keys = np.ndarray((capacity,), dtype=np.int64, buffer=self.buffer, strides=(slot,))
         self.vals = np.ndarray((capacity,), dtype=FLOAT, buffer=self.buffer, offset=VAL_OFFSET, strides=(slot,))
         if full:
@@ -427,7 +427,7 @@ def dense_buffer(coef: sp.csr_matrix, shared) -> np.ndarray:
     """The sparse weights ``coef`` plus the ``shared`` term (None: 0) in every class as one feature-major
     float32 array on small pages (``skxc._memory``): the dense weights that score every row as ``coef`` and
     ``shared`` do (to float32 rounding), trained by the dense kernel without a row offset."""
-    out = zeros(coef.shape, FLOAT, "F")
+    out = zeros(coef.shape, FLOAT, "F", populate=True)
     if shared is not None:
         out += np.asarray(shared, dtype=FLOAT)[None, :]
     coef = sp.csr_matrix(coef)

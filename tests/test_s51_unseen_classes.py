@@ -66,6 +66,8 @@ def test_the_estimate_of_missed_classes():
         training._warn_unseen_classes(np.repeat(np.arange(25), 3), 35, "frequency", "the first partial_fit call", 2)
         training._warn_unseen_classes(np.repeat(np.arange(25), 3), 35, None, "the first partial_fit call", 2)
     found = _unseen_warnings(record)
-    assert len(found) == 1 and "10 of the 35 classes" in str(found[0].message) and "noise='frequency'" in str(
-        found[0].message
+    assert (
+        len(found) == 1
+        and "10 of the 35 classes" in str(found[0].message)
+        and "noise='frequency'" in str(found[0].message)
     )

@@ -17,7 +17,10 @@ tables of sparse weights (``skxc._state.touched_zeros``,
 ``MADV_NOHUGEPAGE`` (zeroed by the operating system, freed with the array; out
 of memory, ``numpy.zeros`` and its MemoryError). Where
 that advice does not exist (not Linux) or ``SMALL_PAGES`` is False, it is
-``numpy.zeros``. Nothing else changes: the same values, the same model.
+``numpy.zeros``. Those buffers are written in full as soon as they are made
+(filled, or given the start); ``populate=True`` then asks for all their pages
+in one call (``POPULATE``) rather than a fault per page on first touch.
+Nothing else changes: the same values, the same model.
 """
 
 from __future__ import annotations

@@ -353,6 +353,11 @@ def _check_propensities(propensities, n_labels: int) -> np.ndarray:
     if not np.all(np.isfinite(p) & (p > 0)):
         bad = float(p[~(np.isfinite(p) & (p > 0))][0])
         raise ValueError(f"propensities must be finite and > 0; found {bad!r}.")
+    if np.any(p > 1.0):  # inverse propensities (pyxclib's compute_inv_propesity, napkinXC's inv_ps) are >= 1
+        raise ValueError(
+            f"propensities must be probabilities in (0, 1]; found {float(p[p > 1.0][0])!r}. Pass the propensities "
+            "p_l themselves (skxc.metrics.propensity), not their inverses 1 / p_l."
+        )
     return p
 
 
@@ -522,8 +527,9 @@ def psp_at_k(y_true, y_pred, *, propensities, k: int = 5, normalize: bool = True
     ----------
     {Y_DOC}
     propensities : array-like of shape (n_labels,)
-        Propensity :math:`p_l > 0` of each label, usually
-        ``propensity(Y_train)`` computed on the training labels.
+        Propensity :math:`p_l` in (0, 1] of each label, usually
+        ``propensity(Y_train)`` computed on the training labels (not their
+        inverses, which other libraries pass: a ValueError).
     k : int, default=5
         Number of top-ranked labels (>= 1).
     normalize : bool, default=True
@@ -583,8 +589,8 @@ def psndcg_at_k(y_true, y_pred, *, propensities, k: int = 5, normalize: bool = T
     ----------
     {Y_DOC}
     propensities : array-like of shape (n_labels,)
-        Propensity :math:`p_l > 0` of each label, usually
-        ``propensity(Y_train)``.
+        Propensity :math:`p_l` in (0, 1] of each label, usually
+        ``propensity(Y_train)`` (not their inverses: a ValueError).
     k : int, default=5
         Number of top-ranked labels (>= 1).
     normalize : bool, default=True
@@ -676,10 +682,10 @@ def propensity(Y, A: float = 0.55, B: float = 1.5) -> np.ndarray:
     array([0.594, 0.319, 0.173])
     """
     for name, value, low, strict in (("A", A, 0.0, False), ("B", B, 0.0, True)):
-        if isinstance(value, bool) or not isinstance(value, Real) or not np.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, Real):
             raise TypeError(f"{name} must be a finite real number; got {value!r}.")
-        if value < low or (strict and value == low):
-            raise ValueError(f"{name} must be {'>' if strict else '>='} {low}; got {value!r}.")
+        if not np.isfinite(value) or value < low or (strict and value == low):  # NaN, inf: a value out of range
+            raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low}; got {value!r}.")
     Y = _check_indicator(Y, "Y")
     n, n_labels = Y.shape
     if n < 3:

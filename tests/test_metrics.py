@@ -383,6 +383,8 @@ def test_repeated_minus_one_and_columns_beyond_k_are_allowed():
         (np.array([0.5, 0.5, 0.0, 0.5, 0.5]), "propensities must be finite and > 0; found 0.0"),
         (np.array([0.5, 0.5, np.nan, 0.5, 0.5]), "found nan"),
         (None, "propensities must be an array of shape"),
+        # inverse propensities (other libraries' form) are >= 1: one above 1 is not a probability
+        (1.0 / P_HAND, r"propensities must be probabilities in \(0, 1\]; found 2.0. .*not their inverses"),
     ],
 )
 def test_bad_propensities(metric, p, message):
@@ -393,10 +395,13 @@ def test_bad_propensities(metric, p, message):
 @pytest.mark.parametrize(
     "kwargs,error,message",
     [
-        ({"A": -0.1}, ValueError, "A must be >= 0.0; got -0.1"),
-        ({"B": 0.0}, ValueError, "B must be > 0.0; got 0.0"),
+        ({"A": -0.1}, ValueError, "A must be a finite number >= 0.0; got -0.1"),
+        ({"B": 0.0}, ValueError, "B must be a finite number > 0.0; got 0.0"),
         ({"A": "0.5"}, TypeError, "A must be a finite real number; got '0.5'"),
-        ({"B": np.inf}, TypeError, "B must be a finite real number; got inf"),
+        ({"A": True}, TypeError, "A must be a finite real number; got True"),
+        ({"B": np.inf}, ValueError, "B must be a finite number > 0.0; got inf"),  # a real value out of range
+        ({"B": np.nan}, ValueError, "B must be a finite number > 0.0; got nan"),
+        ({"A": float("-inf")}, ValueError, "A must be a finite number >= 0.0; got -inf"),
     ],
 )
 def test_bad_propensity_parameters(kwargs, error, message):

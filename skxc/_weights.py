@@ -427,7 +427,7 @@ def dense_buffer(coef: sp.csr_matrix, shared) -> np.ndarray:
     """The sparse weights ``coef`` plus the ``shared`` term (None: 0) in every class as one feature-major
     float32 array on small pages (``skxc._memory``): the dense weights that score every row as ``coef`` and
     ``shared`` do (to float32 rounding), trained by the dense kernel without a row offset."""
-    out = zeros(coef.shape, FLOAT, "F", populate=True)
+    out = zeros(coef.shape, FLOAT, "F", populate=shared is not None)  # with the term, every weight is written
     if shared is not None:
         out += np.asarray(shared, dtype=FLOAT)[None, :]
     coef = sp.csr_matrix(coef)

@@ -56,18 +56,49 @@ def test_a_shuffled_first_batch_and_uniform_noise_do_not_warn(data):
 
 
 def test_the_estimate_of_missed_classes():
-    """The Chao1 rule by hand: 20 classes once, 5 twice, 10 absent of 35: 20 * 19 / (2 * 6) = 31.7 missed by a
-    random sample, so no warning; the same 25 classes seen 3 times each: 0 missed, a warning."""
+    """The rule by hand. 20 classes once, 5 twice, 10 absent of 35: Chao1 20 * 19 / (2 * 6) = 31.7 missed by a
+    random sample, and 20 of 30 examples of classes held once: no warning. The same 25 classes seen 3 times
+    each: 0 missed, none held once: a warning (noise "frequency" too; not without noise)."""
     once = np.concatenate([np.arange(20), np.repeat(np.arange(20, 25), 2)])
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        training._warn_unseen_classes(once, 35, "adversarial", "the first partial_fit call", 2)
+        training._warn_unseen_classes(once, 35, "adversarial", "partial_fit")
         assert _unseen_warnings(record) == []
-        training._warn_unseen_classes(np.repeat(np.arange(25), 3), 35, "frequency", "the first partial_fit call", 2)
-        training._warn_unseen_classes(np.repeat(np.arange(25), 3), 35, None, "the first partial_fit call", 2)
+        training._warn_unseen_classes(np.repeat(np.arange(25), 3), 35, "frequency", "partial_fit")
+        training._warn_unseen_classes(np.repeat(np.arange(25), 3), 35, None, "partial_fit")
+        training._warn_unseen_classes(np.zeros(0, dtype=np.int64), 35, "adversarial", "partial_fit")
     found = _unseen_warnings(record)
-    assert (
-        len(found) == 1
-        and "10 of the 35 classes" in str(found[0].message)
-        and "noise='frequency'" in str(found[0].message)
-    )
+    assert len(found) == 1
+    message = str(found[0].message)
+    assert "10 of the 35 classes" in message and "noise='frequency'" in message and "shuffle the stream" in message
+
+
+def test_coverage_keeps_small_random_batches_quiet():
+    """Chao1 is far below the truth where a random batch is small next to the classes (100 rows of 2,000) or the
+    classes are long-tailed: those batches hold most of their classes once (f1 / n near 1) and do not warn; a
+    batch of 1 or 2 rows neither. A batch that holds every class it has 10 times and misses the rest warns."""
+    rng = np.random.default_rng(0)
+    zipf = 1.0 / np.arange(1, 10_001)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        for seed in range(20):
+            r = np.random.default_rng(seed)
+            training._warn_unseen_classes(r.integers(0, 2000, 100), 2000, "adversarial", "partial_fit")
+            training._warn_unseen_classes(r.choice(10_000, 1000, p=zipf / zipf.sum()), 10_000, "adversarial",
+                                          "partial_fit")  # fmt: skip
+        training._warn_unseen_classes(np.array([3]), 50, "adversarial", "partial_fit")
+        training._warn_unseen_classes(np.array([3, 7]), 50, "adversarial", "partial_fit")
+        assert _unseen_warnings(record) == []
+        training._warn_unseen_classes(np.repeat(rng.permutation(2000)[:200], 10), 2000, "adversarial", "fit_noise")
+    found = _unseen_warnings(record)
+    assert len(found) == 1 and "1800 of the 2000 classes have no rows in fit_noise's sample" in str(found[0].message)
+    assert "pass fit_noise a sample that shows every class" in str(found[0].message)
+
+
+def test_a_small_shuffled_first_batch_of_many_classes_does_not_warn():
+    X, y = make_hierarchical_classification(n_samples=3000, n_features=16, n_classes=500, random_state=0)
+    rows = np.random.default_rng(0).permutation(y.size)[:100]
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        AdversarialSoftmaxClassifier(random_state=0, n_jobs=1).partial_fit(X[rows], y[rows], classes=np.arange(500))
+    assert _unseen_warnings(record) == []

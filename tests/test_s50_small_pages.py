@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _smaps import mapping_fields
 
 import skxc._memory as memory
 from skxc import AdversarialSoftmaxClassifier
@@ -18,17 +19,8 @@ LINUX_ADVICE = sys.platform.startswith("linux") and hasattr(mmap, "MADV_NOHUGEPA
 
 def _vm_flags(a: np.ndarray) -> list[str] | None:
     """The VmFlags of the mapping that holds ``a``'s first byte (/proc/self/smaps), or None if not found."""
-    address = a.__array_interface__["data"][0]
-    inside = False
-    with open("/proc/self/smaps") as smaps:
-        for line in smaps:
-            head = line.split()[0]
-            if "-" in head and not head.endswith(":"):
-                lo, hi = (int(part, 16) for part in head.split("-"))
-                inside = lo <= address < hi
-            elif inside and head == "VmFlags:":
-                return line.split()[1:]
-    return None
+    fields = mapping_fields(a)
+    return None if fields is None else fields.get("VmFlags")
 
 
 @pytest.mark.parametrize("order", ["C", "F"])

@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _smaps import mapping_fields
 
 import skxc._memory as memory
 from skxc import AdversarialSoftmaxClassifier
@@ -15,17 +16,8 @@ LINUX = sys.platform.startswith("linux") and hasattr(mmap, "MADV_NOHUGEPAGE")
 
 def _rss_kib(a: np.ndarray) -> int | None:
     """The resident KiB of the mapping that holds ``a``'s first byte (/proc/self/smaps), or None if not found."""
-    address = a.__array_interface__["data"][0]
-    inside = False
-    with open("/proc/self/smaps") as smaps:
-        for line in smaps:
-            head = line.split()[0]
-            if "-" in head and not head.endswith(":"):
-                lo, hi = (int(part, 16) for part in head.split("-"))
-                inside = lo <= address < hi
-            elif inside and head == "Rss:":
-                return int(line.split()[1])
-    return None
+    fields = mapping_fields(a)
+    return None if fields is None else int(fields["Rss"][0])
 
 
 def _populate_works() -> bool:

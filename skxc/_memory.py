@@ -18,9 +18,9 @@ tables of sparse weights (``skxc._state.touched_zeros``,
 of memory, ``numpy.zeros`` and its MemoryError). Where
 that advice does not exist (not Linux) or ``SMALL_PAGES`` is False, it is
 ``numpy.zeros``. Those buffers are written in full as soon as they are made
-(filled, or given the start's common term); ``populate=True`` then asks for all their pages
-in one call (``POPULATE``) rather than a fault per page on first touch.
-Nothing else changes: the same values, the same model.
+(filled, or given the start's common term); ``populate=True`` then asks for
+all their pages in one call (``POPULATE``) rather than a fault per page on
+first touch. Nothing else changes: the same values, the same model.
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ SMALL_PAGES = True
 LARGE_BYTES = 1 << 24
 #: Whether :func:`zeros` with ``populate=True`` allocates the map's pages up front
 #: (``madvise(MADV_POPULATE_WRITE)``, Linux 5.14 and later): one call that allocates every page, where a
-#: fill's first touches take one page fault each. 273 MB of float32 mapped, populated and filled: 0.12-0.15 s
-#: against 0.20-0.28 s with the fill's faults (docs/benchmarks.rst, "Stop 51: pages allocated up front"). False: on first touch.
+#: fill's first touches take one page fault each. 273 MB of float32 mapped, populated and filled:
+#: 0.12-0.15 s against 0.20-0.28 s with the fill's faults (docs/benchmarks.rst, "Stop 51: pages allocated
+#: up front"). False: on first touch.
 POPULATE = True
 #: ``MADV_POPULATE_WRITE`` (Linux's value, 23, where Python's mmap module does not name it), or None.
 MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23 if sys.platform.startswith("linux") else None)

@@ -180,8 +180,9 @@ def _warn_unseen_classes(codes, n_classes: int, noise, call: str) -> None:
     small random batch, or one of long-tailed data, holds many classes once and does not warn: on random first
     batches of 10 and 30 % of the shared sets (bibtex, corel5k, delicious, gcide-reverse, first labels) the
     classes missing were 0.65-2.4 times the Chao1 estimate (2.5 in the generated hierarchy's first 250 rows of 600
-    classes), on ptb-nextword's first 20,000 rows in their own order 3.1 times; and where Chao1 is far below the truth (a first batch of 100 rows of 2,000 classes) f1 / n is near
-    1. Classes that the data never has count as missing too: the message names both causes."""
+    classes), on ptb-nextword's first 20,000 rows in their own order 3.1 times; where Chao1 is far below the
+    truth (a first batch of 100 rows of 2,000 classes), f1 / n is near 1. Classes that the data never has count
+    as missing too: the message names both causes."""
     if not isinstance(noise, str) or noise not in ("adversarial", "frequency") or codes.shape[0] == 0:
         return
     counts = np.bincount(codes, minlength=n_classes)

@@ -634,8 +634,8 @@ def blend_bytes(estimator, X, sparse_model: bool | None = None, multilabel: bool
     """Bytes the choice of ``centroid_blend="auto"`` holds at its peak beside the model (an estimate on the safe
     side): the held-out rows' float64 centroid scores (:func:`map_rows` rows x classes), and the larger of the
     centroids they are computed from (dense X: two float64 classes x features arrays for a moment; sparse X: at
-    most its entries) and what the pilots that train at once (side by side, up to the threads and the uniform
-    pilot in the background, at most 4; else one) hold:
+    most its entries) and what the pilots that train at once (side by side, up to the threads and, where it
+    trains, the uniform pilot in the background, at most 4; else one) hold:
     their weights, dense or sparse as :func:`pilot_weights` chooses (sparse: bounded for the negatives of the
     faster pilot where it trains), each one's own centroid start of dense X (as the memory guard counts it)
     and log-probabilities of the held-out rows (as large as the scores), and the choice's temporaries
@@ -645,9 +645,11 @@ def blend_bytes(estimator, X, sparse_model: bool | None = None, multilabel: bool
     at_once = 1
     if threads > 1 and side_by_side_pilots(estimator, X, sparse_model, multilabel=multilabel):
         at_once = min(threads, 4)
-        if side_by_side_pilots(
-            estimator, X, sparse_model, n_pilots=3, multilabel=multilabel
-        ):  # and the uniform pilot in the background
+        if (
+            not multilabel
+            and uniform_pilot_wanted(estimator)
+            and side_by_side_pilots(estimator, X, sparse_model, n_pilots=3)
+        ):  # and the uniform pilot in the background (blend_preparation starts it only then)
             at_once = min(threads + 1, 4)
         at_once = min(at_once, n_pilots(estimator, X, multilabel))
     scores = map_rows(n_classes) * n_classes * 8

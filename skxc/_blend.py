@@ -645,11 +645,7 @@ def blend_bytes(estimator, X, sparse_model: bool | None = None, multilabel: bool
     at_once = 1
     if threads > 1 and side_by_side_pilots(estimator, X, sparse_model, multilabel=multilabel):
         at_once = min(threads, 4)
-        if (
-            not multilabel
-            and uniform_pilot_wanted(estimator)
-            and side_by_side_pilots(estimator, X, sparse_model, n_pilots=3)
-        ):  # and the uniform pilot in the background (blend_preparation starts it only then)
+        if not multilabel and uniform_in_background(estimator, X, sparse_model):  # and the uniform pilot
             at_once = min(threads + 1, 4)
         at_once = min(at_once, n_pilots(estimator, X, multilabel))
     scores = map_rows(n_classes) * n_classes * 8
@@ -1222,10 +1218,7 @@ def blend_preparation(estimator, rng, prepared: list, n_epochs: int):
             n_classes, pilot_rng = len(estimator.classes_), rng.spawn(1)[0]
             scores = in_background(held_out_scores, X, codes, weight, (fit_rows, held_rows), n_classes, pilot_rng)
             prepared.append(scores)
-            # beside the two tree pilots: three side by side
-            if (uniform_pilot_wanted(estimator) and n_threads(estimator.n_jobs) > 1
-                    and few_rows(X.shape[0], n_classes)  # else one pilot (many_rows_blend)
-                    and side_by_side_pilots(estimator, X, sparse_model, n_pilots=3)):  # fmt: skip
+            if uniform_in_background(estimator, X, sparse_model):  # beside the two tree pilots
                 args = estimator, X, weight, codes, scores, n_epochs, sparse_model, get_config()
                 prepared.append(in_background(_uniform_choice, *args, lane=1))
 
@@ -1247,6 +1240,19 @@ def _uniform_choice(estimator, X, weight, codes, scores, n_epochs: int, sparse_m
             return chosen_blend(pilot, *fit_data, X_held, codes[held], S)
         except MemoryError as error:  # the pilot's memory guard
             return error
+
+
+def uniform_in_background(estimator, X, sparse_model) -> bool:
+    """Whether a single-label fit's uniform-noise pilot trains in the background (:func:`blend_preparation`),
+    beside the two tree pilots, three side by side: it is wanted (:func:`uniform_pilot_wanted`), ``n_jobs`` > 1,
+    the pilots run on few rows per class (else one pilot, :func:`many_rows_blend`) and three fit in memory at
+    once (:func:`side_by_side_pilots`). The memory guard counts it only then (:func:`blend_bytes`)."""
+    return (
+        uniform_pilot_wanted(estimator)
+        and n_threads(estimator.n_jobs) > 1
+        and few_rows(X.shape[0], len(estimator.classes_))
+        and side_by_side_pilots(estimator, X, sparse_model, n_pilots=3)
+    )
 
 
 def uniform_pilot_wanted(estimator) -> bool:

@@ -232,6 +232,13 @@ OWN_PILOT_WITH_BOTH = False
 FASTER = (16.0, 8)
 FASTER_MAX_CLASSES = 2000
 FASTER_Z = 1.0
+#: ... and only if its held-out top-1 (at its beta, on the first :func:`accuracy_rows` held-out rows) is not
+#: below the chosen pilot's by more than this many standard errors of the mean paired difference of the rows'
+#: hits: above 2,000 classes the log-likelihood is that of 50-500 rows (``blend_rows``), and on dense
+#: embeddings of the long tail (15,910 classes, seed 2) the faster pilot won there by z +3.1 at beta 64 while
+#: its top-1 on 500 rows was 2.4 points below (z -2.3); the model then lost 2.4 points of test top-1
+#: (docs/benchmarks.rst, "Stop 52").
+FASTER_TOP1_Z = 1.0
 #: Pilots of models with at most this many weights (classes x features) train side by side (``side_by_side_pilots``).
 SIDE_BY_SIDE_WEIGHTS = 2**22
 #: Pilots of a model with more weights than this train with sparse weights on sparse X (:func:`pilot_weights`),
@@ -478,22 +485,27 @@ def ll_rows(shape) -> int:
 def clearly_more_accurate(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, chosen: int) -> int | None:
     """The index in ``BETAS`` of the beta with the highest held-out top-1 (the smallest of ties) if it beats the
     beta of index ``chosen`` by more than ``ACCURACY_Z`` standard errors of the mean paired difference of the
-    rows' hits (1 if a row's class scores highest), else None. Scored in blocks of rows."""
-    hits = np.zeros((len(BETAS), log_proba.shape[0]))
-    step = max(1, MAX_SCORES // max(log_proba.shape[1], 1))
-    for lo in range(0, log_proba.shape[0], step):
-        P, Q, t = log_proba[lo : lo + step], S[lo : lo + step], truth[lo : lo + step]
-        A = np.empty_like(P)
-        for i, beta in enumerate(BETAS):
-            np.multiply(Q, beta, out=A)
-            A += P
-            hits[i, lo : lo + step] = A.argmax(axis=1) == t
+    rows' hits (:func:`top1_hits`)."""
+    hits = np.stack([top1_hits(log_proba, S, truth, beta) for beta in BETAS])
     best = int(np.argmax(hits.mean(axis=1)))
     d = hits[best] - hits[chosen]
     if best == chosen or d.shape[0] < 2:
         return None
     se = d.std(ddof=1) / np.sqrt(d.shape[0])
     return best if d.mean() > ACCURACY_Z * se and se > 0 else None
+
+
+def top1_hits(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, beta: float) -> np.ndarray:
+    """float64 (n,): 1 for each held-out row whose class ``truth`` scores highest under ``log_proba + beta S``
+    (the blend's top class at any T), else 0; scored in blocks of rows."""
+    hits = np.zeros(log_proba.shape[0])
+    step = max(1, MAX_SCORES // max(log_proba.shape[1], 1))
+    for lo in range(0, log_proba.shape[0], step):
+        P, Q, t = log_proba[lo : lo + step], S[lo : lo + step], truth[lo : lo + step]
+        A = np.multiply(Q, beta)
+        A += P
+        hits[lo : lo + step] = A.argmax(axis=1) == t
+    return hits
 
 
 def blend_term(X, codes, sample_weight, n_classes: int, beta: float, example_row=None) -> dict:
@@ -624,7 +636,7 @@ def unblended_temperature(log_proba: np.ndarray, truth: np.ndarray) -> float:
 
 def _clear_blend(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray) -> tuple[float, float] | None:
     """``(beta, T)`` chosen on top of ``log_proba`` if beta > 0 beats beta = 0 by ``MANY_ROWS_Z``, else None."""
-    beta, temperature, _, rows, _ = pilot_choice(log_proba, S, truth, by_accuracy=False)
+    beta, temperature, _, rows, _, _ = pilot_choice(log_proba, S, truth, by_accuracy=False)
     if beta == 0.0 or gain_z(log_proba, S, truth, rows) <= MANY_ROWS_Z:
         return None
     return beta, temperature
@@ -697,6 +709,20 @@ def blend_fits(estimator, X, sparse_model: bool | None = None, model_bytes: int 
     return avail is None or need <= MEMORY_HEADROOM * avail
 
 
+def fits_dropping_faster(
+    estimator, X, sparse_model: bool | None = None, model_bytes: int = 0, multilabel: bool = False
+) -> bool:
+    """:func:`blend_fits`; where the blend does not fit with the faster pilot, that pilot is dropped
+    (``estimator._faster_dropped``, :func:`faster_pilot_wanted`) and the blend fits if it does without it: the
+    other pilots train rather than none."""
+    if blend_fits(estimator, X, sparse_model, model_bytes, multilabel):
+        return True
+    if multilabel or not faster_pilot_wanted(estimator):
+        return False
+    estimator._faster_dropped = True
+    return blend_fits(estimator, X, sparse_model, model_bytes, multilabel)
+
+
 def _warn_no_blend(error: MemoryError) -> None:
     """The UserWarning for a pilot that the memory guard stopped."""
     warn_user(
@@ -753,17 +779,23 @@ def row_log_likelihoods(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray,
 
 
 def pilot_choice(log_proba: np.ndarray, S: np.ndarray, truth, by_accuracy: bool = True) -> tuple:
-    """``(beta, T, log-likelihood, per-row log-likelihoods, top-label map)`` of :func:`choose_blend`; the
-    per-row log-likelihoods are those of :func:`row_log_likelihoods` at the chosen beta and T of the first
-    :func:`ll_rows` rows (single-label ``truth``), else None; the map is :func:`top_label_map`'s for
-    single-label ``truth`` and ``by_accuracy`` (the few-rows pilots), else None (the identity)."""
+    """``(beta, T, log-likelihood, per-row log-likelihoods, top-label map, per-row hits)`` of
+    :func:`choose_blend`; the per-row log-likelihoods are those of :func:`row_log_likelihoods` at the chosen
+    beta and T of the first :func:`ll_rows` rows (single-label ``truth``), else None; the map is
+    :func:`top_label_map`'s for single-label ``truth`` and ``by_accuracy`` (the few-rows pilots), else None (the
+    identity); the hits are :func:`top1_hits` at the chosen beta of the first :func:`accuracy_rows` rows
+    (single-label ``truth`` and ``by_accuracy``), else None."""
     beta, temperature, ll = choose_blend(log_proba, S, truth, by_accuracy)
     if sp.issparse(truth):
-        return beta, temperature, ll, None, None
+        return beta, temperature, ll, None, None, None
     n = ll_rows(log_proba.shape)
     rows = row_log_likelihoods(log_proba[:n], S[:n], truth[:n], beta, temperature)
-    top_map = top_label_map(log_proba, S, truth, beta, temperature) if by_accuracy else None
-    return beta, temperature, ll, rows, top_map
+    top_map = hits = None
+    if by_accuracy:
+        top_map = top_label_map(log_proba, S, truth, beta, temperature)
+        m = accuracy_rows(log_proba.shape[1])
+        hits = top1_hits(log_proba[:m], S[:m], truth[:m], beta)
+    return beta, temperature, ll, rows, top_map, hits
 
 
 def top_log_odds(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, beta: float, temperature: float):
@@ -854,20 +886,27 @@ def uniform_wins(uniform: np.ndarray, tree: np.ndarray) -> bool:
 
 def faster_pilot_wanted(estimator) -> bool:
     """Whether a single-label model's pilots include the faster one (``FASTER``, ``FASTER_MAX_CLASSES``): only
-    where both the learning rate and the number of negatives are "auto" (the pilots choose for them)."""
+    where both the learning rate and the number of negatives are "auto" (the pilots choose for them), and
+    unless the memory guard dropped it for this fit (``_faster_dropped``: the model with its negatives, or the
+    pilots with it, would not fit; :func:`fits_dropping_faster`)."""
     return (
         estimator.learning_rate == "auto"
         and estimator.n_negatives == "auto"
-        and len(estimator.classes_) <= FASTER_MAX_CLASSES
+        and (FASTER_MAX_CLASSES is None or len(estimator.classes_) <= FASTER_MAX_CLASSES)
+        and not getattr(estimator, "_faster_dropped", False)
     )
 
 
-def faster_wins(faster: np.ndarray, chosen: np.ndarray) -> bool:
+def faster_wins(faster: np.ndarray, chosen: np.ndarray, faster_hits=None, chosen_hits=None) -> bool:
     """Whether the faster pilot's per-row held-out log-likelihoods ``faster`` (:func:`pilot_choice`, each pilot
     at its own beta and T) beat the chosen pilot's ``chosen`` (the same rows) by more than ``FASTER_Z`` standard
-    errors of the mean paired difference: the estimator's step and negatives stay unless the held-out rows
+    errors of the mean paired difference, and, where given, its per-row held-out hits ``faster_hits`` (top-1 at
+    its beta, :func:`top1_hits`) are not below the chosen pilot's ``chosen_hits`` (the same rows) by more than
+    ``FASTER_TOP1_Z`` standard errors: the estimator's step and negatives stay unless the held-out rows
     clearly say otherwise."""
-    return paired_z(faster - chosen) > FASTER_Z
+    if paired_z(faster - chosen) <= FASTER_Z:
+        return False
+    return faster_hits is None or chosen_hits is None or paired_z(faster_hits - chosen_hits) >= -FASTER_TOP1_Z
 
 
 def chosen_blend(pilot, X_fit, y_fit, w_fit, X_held, truth, S) -> tuple | None:
@@ -1210,10 +1249,13 @@ def blend_preparation(estimator, rng, prepared: list, n_epochs: int):
     if estimator.centroid_blend != "auto" or estimator.noise is None:
         return None
 
-    def on_split(X, codes, sample_weight, fit_rows, held_rows, sparse_model, model_bytes=0):
+    def on_split(X, codes, sample_weight, fit_rows, held_rows, sparse_model, model_bytes=0, faster_dropped=False):
         # single-label (the callback's only use); not beside the model's start if both would not fit in memory
         # (chosen_for then computes the scores after it, or skips the blend)
-        if blend_wanted(X.shape[0], len(estimator.classes_)) and blend_fits(estimator, X, sparse_model, model_bytes):
+        estimator._faster_dropped = estimator._faster_dropped or faster_dropped
+        if blend_wanted(X.shape[0], len(estimator.classes_)) and fits_dropping_faster(
+            estimator, X, sparse_model, model_bytes
+        ):
             weight = sample_weight.astype(FLOAT).astype(np.float64)  # as the training rows hold it
             n_classes, pilot_rng = len(estimator.classes_), rng.spawn(1)[0]
             scores = in_background(held_out_scores, X, codes, weight, (fit_rows, held_rows), n_classes, pilot_rng)
@@ -1320,7 +1362,7 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
     if estimator.noise is None or split is None or not blend_wanted(X.shape[0], len(estimator.classes_), multilabel):
         return 0.0, 1.0, tree, 1.0, None, None, None
     prepared = prepared or []
-    if not prepared and not blend_fits(estimator, X, multilabel=multilabel):  # the model is allocated: the rest
+    if not prepared and not fits_dropping_faster(estimator, X, multilabel=multilabel):  # the model is allocated
         need = blend_bytes(estimator, X, multilabel=multilabel)
         _warn_no_blend(MemoryError(f"about {gib(need)} GiB for pilots and scores"))
         return 0.0, 1.0, tree, 1.0, None, None, None
@@ -1423,9 +1465,9 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
             best = (*chosen, candidate)
     if uniform is not None and uniform_wins(uniform[3], best[3]):
         best = uniform
-    if fast is not None and faster_wins(fast[3], best[3]):
+    if fast is not None and faster_wins(fast[3], best[3], fast[5], best[5]):
         best = fast
-    beta, temperature, _, _, top_map, (tree, lr_factor, n_negatives) = best
+    beta, temperature, _, _, top_map, _, (tree, lr_factor, n_negatives) = best
     return beta, temperature, tree, lr_factor, top_map, None, n_negatives
 
 

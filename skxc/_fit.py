@@ -128,11 +128,12 @@ class Start(NamedTuple):
     auto_learning_rate: float
     split: tuple | None  # (fit_rows, held_rows) of the calibration split (rows of X, not examples), or None
     centre: np.ndarray | None  # dense X: the centroid start's centre (skxc._start.start_centre); else None
+    optional_dropped: bool = False  # the memory guard left out initialize's optional_negatives
 
 
 def initialize(
     params: dict, classes, X, codes, sample_weight, rng, example_row=None, label_cardinality=1.0,
-    owner="", auto_sparse_bytes=2**27, on_split=None, keep_sums=False, early_negatives=0,
+    owner="", auto_sparse_bytes=2**27, on_split=None, keep_sums=False, early_negatives=0, optional_negatives=0,
 ) -> Start:  # fmt: skip
     """Fit the noise tree and allocate coef_, intercept_ and the Adagrad state.
 
@@ -147,9 +148,13 @@ def initialize(
     memory check counts them for dense X).
     ``early_negatives``: the most negatives per example the model may draw beyond ``params["n_negatives"]``
     (fit's first epochs, the faster pilot's if it wins; 0: none), which the memory guard counts.
-    ``on_split(X, codes, sample_weight, fit_rows, held_rows, sparse_weights, model_bytes)``, if given, is called
-    with a single-label calibration split as soon as it is drawn (before the tree is fitted), whether the
-    model's weights will be sparse and the bytes the memory guard counted for the model and its start.
+    ``optional_negatives``: negatives per example the model may draw if they fit (the faster pilot's, if it may
+    win): the memory guard counts them where the model fits with them, else leaves them out
+    (``Start.optional_dropped``) rather than raise.
+    ``on_split(X, codes, sample_weight, fit_rows, held_rows, sparse_weights, model_bytes, optional_dropped)``, if
+    given, is called with a single-label calibration split as soon as it is drawn (before the tree is fitted),
+    whether the model's weights will be sparse, the bytes the memory guard counted for the model and its start,
+    and whether it left out ``optional_negatives``.
     """
     noise = params["noise"]
     n_classes, n_features = len(classes), X.shape[1]
@@ -171,18 +176,27 @@ def initialize(
     masked = ()
     if sparse_weights and not keep_sums and not many_rows(X.shape[0], n_classes, example_row is not None):
         masked = (n_classes, resolve_max_iter(params["max_iter"], X.shape[0]), example_row)
-    model_bytes = check_model_memory(
-        n_classes, n_features, owner, full_adagrad=kind == "full", centroid_start=dense_start,
-        stored_weights=(
-            stored_weights_bound(X, n_examples, max(params["n_negatives"], early_negatives), *masked) if sparse_weights else None
-        ),
-        sparse_input=sp.issparse(X), negative_sampling=noise is not None,
-        kept_sums=keep_sums and params["init"] == "centroid" and not sp.issparse(X), projected_rows=projected,
-        start_rows=0 if held is None else held.shape[0],
-    )  # fmt: skip
+
+    def model_check(n_negatives: int) -> int:
+        return check_model_memory(
+            n_classes, n_features, owner, full_adagrad=kind == "full", centroid_start=dense_start,
+            stored_weights=stored_weights_bound(X, n_examples, n_negatives, *masked) if sparse_weights else None,
+            sparse_input=sp.issparse(X), negative_sampling=noise is not None,
+            kept_sums=keep_sums and params["init"] == "centroid" and not sp.issparse(X), projected_rows=projected,
+            start_rows=0 if held is None else held.shape[0],
+        )  # fmt: skip
+
+    negatives = max(params["n_negatives"], early_negatives)
+    optional_dropped = False
+    try:
+        model_bytes = model_check(max(negatives, optional_negatives))
+    except MemoryError:
+        if optional_negatives <= negatives:
+            raise
+        model_bytes, optional_dropped = model_check(negatives), True  # raises if the model alone does not fit
     # after the memory check: work started in the background for a model that does not fit would go on after it
     if on_split is not None and held is not None and example_row is None:
-        on_split(X, codes, sample_weight, fit_rows, held, sparse_weights, model_bytes)
+        on_split(X, codes, sample_weight, fit_rows, held, sparse_weights, model_bytes, optional_dropped)
     # The OS hands out zeroed pages on first touch, about 1 s per GB (10k classes x 30k
     # features is 1.2 GB): touch coef_ (and a full Adagrad state) in a thread (numpy's
     # fill releases the GIL) while the tree is fitted, instead of in the first epoch.
@@ -221,7 +235,10 @@ def initialize(
         params, tree, n_classes, X, codes, sample_weight, fit_rows, held, None if sparse_weights else model_arrays,
         kind, rng, example_row is not None, label_cardinality,
     )  # fmt: skip
-    return Start(tree, tree_fit_seconds, coef, shared, state, intercept, init_scale, learning_rate, split, centre)
+    return Start(
+        tree, tree_fit_seconds, coef, shared, state, intercept, init_scale, learning_rate, split, centre,
+        optional_dropped,
+    )
 
 
 def _noise_tree(params, classes, X, X_rows, codes, sample_weight, fit_rows, held, example_row, rng):

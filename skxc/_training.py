@@ -244,15 +244,18 @@ class TrainingMixin:
         self._early_negatives = resolve_early_negatives(
             self.n_negatives, X, len(self.classes_), example_row is not None
         )
-        # the memory guard counts the negatives the model may train with: the faster pilot's, if it wins
-        bound_negatives = self._early_negatives
+        # the memory guard counts the negatives the model may train with: the faster pilot's, if it may win and
+        # the model fits with them (else that pilot does not train: skxc._blend.faster_pilot_wanted)
+        self._faster_dropped = False
+        optional_negatives = 0
         if not keep_sums and example_row is None and self.centroid_blend == "auto" and faster_pilot_wanted(self):
-            bound_negatives = max(bound_negatives, FASTER[1])
+            optional_negatives = FASTER[1]
         start = initialize(
             self._params(), self.classes_, X, codes, sample_weight, rng, example_row,
             getattr(self, "label_cardinality_", 1.0), type(self).__name__, AUTO_SPARSE_BYTES, on_split, keep_sums,
-            bound_negatives,
+            self._early_negatives, optional_negatives,
         )  # fmt: skip
+        self._faster_dropped = self._faster_dropped or start.optional_dropped
         self.tree_, self.tree_fit_seconds_ = start.tree, start.tree_fit_seconds
         self.noise_ = "prefit" if isinstance(self.noise, FrozenEstimator) else self.noise
         self._shared_coef, self.coef_, self._adagrad_state = start.shared_coef, start.coef, start.adagrad_state

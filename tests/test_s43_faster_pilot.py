@@ -45,13 +45,15 @@ def _recording(monkeypatch, faster_bonus: bool):
     ``faster_bonus`` the pilot with ``FASTER``'s negatives gets a far higher log-likelihood on every held-out row."""
     real = blend.chosen_blend
     seen = []
+    if faster_bonus:  # the bonus alone decides: no top-1 veto (tested in test_s52_faster_pilot.py)
+        monkeypatch.setattr(blend, "FASTER_TOP1_Z", np.inf)
 
     def patched(pilot, *args):
-        beta, T, ll, rows, top_map = real(pilot, *args)
+        beta, T, ll, rows, top_map, hits = real(pilot, *args)
         seen.append((pilot.learning_rate, pilot.learning_rate_, pilot.n_negatives, pilot.tree_.temperature_))
         if faster_bonus and pilot.n_negatives == blend.FASTER[1]:
             rows = rows + 10.0 + 0.01 * np.arange(rows.size)  # not a constant shift: a finite z
-        return beta, T, ll, rows, top_map
+        return beta, T, ll, rows, top_map, hits
 
     monkeypatch.setattr(blend, "chosen_blend", patched)
     return seen
@@ -150,6 +152,7 @@ def test_the_faster_pilot_runs_beside_the_others_and_verbose_says_its_choice(mon
 
     monkeypatch.setattr(blend, "pilot_log_proba", recording)
     monkeypatch.setattr(blend, "FASTER_Z", -np.inf)  # it wins whatever its log-likelihood
+    monkeypatch.setattr(blend, "FASTER_TOP1_Z", np.inf)  # and its top-1
     clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=n_jobs, max_iter=2, verbose=1).fit(X, y)
     assert sorted(seen) == [2, 2, 2, 8]  # the flatter tree, the slower step, uniform noise, the faster pilot
     assert clf.n_negatives_ == 8 and clf.noise_ == "adversarial"
@@ -181,7 +184,7 @@ def topic_text(n_rows=3000, n_classes=100, vocab=2000, words=30, mix=0.1, seed=0
 
 def _fit_recording_z(monkeypatch, X, y):
     real, z = blend.faster_wins, []
-    monkeypatch.setattr(blend, "faster_wins", lambda a, b: z.append(blend.paired_z(a - b)) or real(a, b))
+    monkeypatch.setattr(blend, "faster_wins", lambda a, b, *hits: z.append(blend.paired_z(a - b)) or real(a, b, *hits))
     clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1).fit(X, y)
     monkeypatch.undo()
     return clf, z
@@ -225,6 +228,7 @@ def test_side_by_side_pilots_start_with_the_faster_one_and_choose_as_one_thread_
         return real(first, then, items, n_threads)
 
     monkeypatch.setattr(blend, "fan_out_pipelined", recording)
+    monkeypatch.setattr(blend, "FASTER_TOP1_Z", np.inf)  # no top-1 veto
     for z in (np.inf, -np.inf):  # the faster pilot never wins, always wins
         monkeypatch.setattr(blend, "FASTER_Z", z)
         chosen = []

@@ -235,10 +235,8 @@ def initialize(
         params, tree, n_classes, X, codes, sample_weight, fit_rows, held, None if sparse_weights else model_arrays,
         kind, rng, example_row is not None, label_cardinality,
     )  # fmt: skip
-    return Start(
-        tree, tree_fit_seconds, coef, shared, state, intercept, init_scale, learning_rate, split, centre,
-        optional_dropped,
-    )
+    parts = (tree, tree_fit_seconds, coef, shared, state, intercept, init_scale, learning_rate, split, centre)
+    return Start(*parts, optional_dropped)
 
 
 def _noise_tree(params, classes, X, X_rows, codes, sample_weight, fit_rows, held, example_row, rng):

@@ -31,6 +31,7 @@ from ._blend import (
     budget_tree,
     chosen_for,
     faster_pilot_wanted,
+    few_rows,
 )
 from ._config import FLOAT
 from ._fit import (
@@ -248,7 +249,9 @@ class TrainingMixin:
         # the model fits with them (else that pilot does not train: skxc._blend.faster_pilot_wanted)
         self._faster_dropped = False
         optional_negatives = 0
-        if not keep_sums and example_row is None and self.centroid_blend == "auto" and faster_pilot_wanted(self):
+        auto_blend = not keep_sums and example_row is None and self.centroid_blend == "auto"
+        # the faster pilot trains on few rows per class only
+        if auto_blend and few_rows(X.shape[0], len(self.classes_)) and faster_pilot_wanted(self):
             optional_negatives = FASTER[1]
         start = initialize(
             self._params(), self.classes_, X, codes, sample_weight, rng, example_row,

@@ -159,3 +159,17 @@ def test_a_model_that_fits_only_without_the_faster_negatives_trains_without_that
     monkeypatch.setattr(fit_module, "stored_weights_bound", lambda *a: 10**15)
     with pytest.raises(MemoryError):
         AdversarialSoftmaxClassifier(**kw).fit(X, y)
+
+
+def test_the_faster_pilot_is_wanted_at_any_number_of_classes(monkeypatch):
+    """Stop 52: no class limit by default (``FASTER_MAX_CLASSES`` None); the memory guard decides."""
+    clf = AdversarialSoftmaxClassifier()
+    clf.classes_ = np.arange(1_000_000)
+    assert blend.FASTER_MAX_CLASSES is None and blend.faster_pilot_wanted(clf)
+    clf._faster_dropped = True
+    assert not blend.faster_pilot_wanted(clf)
+    clf._faster_dropped = False
+    monkeypatch.setattr(blend, "FASTER_MAX_CLASSES", 999_999)  # a limit, where one is set
+    assert not blend.faster_pilot_wanted(clf)
+    monkeypatch.setattr(blend, "FASTER_MAX_CLASSES", None)
+    assert not blend.faster_pilot_wanted(clf.set_params(learning_rate=0.1))  # the settings still decide

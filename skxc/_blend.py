@@ -69,6 +69,7 @@ pilot shares each row's weight among its labels, and the two are compared by hel
 from __future__ import annotations
 
 import copy
+import weakref
 
 import numpy as np
 import scipy.sparse as sp
@@ -237,6 +238,11 @@ OWN_PILOT_WITH_BOTH = False
 #: (:func:`fits_dropping_faster`) (docs/benchmarks.rst, "Stop 52").
 FASTER = (16.0, 8)
 FASTER_MAX_CLASSES = None
+#: The estimators whose current fit leaves the faster pilot out because its negatives would not fit in memory
+#: (:func:`fits_dropping_faster`, ``skxc._fit.initialize``'s ``optional_negatives``): :func:`set_faster_dropped`
+#: adds them and takes them out again as their next fit starts; weak references, so a fit-time state that
+#: is neither a fitted attribute nor kept alive here.
+_FASTER_DROPPED = weakref.WeakSet()
 FASTER_Z = 1.0
 #: ... and only if its held-out top-1 (at its beta, on the first :func:`accuracy_rows` held-out rows) is not
 #: below the chosen pilot's by more than this many standard errors of the mean paired difference of the rows'
@@ -719,14 +725,23 @@ def fits_dropping_faster(
     estimator, X, sparse_model: bool | None = None, model_bytes: int = 0, multilabel: bool = False
 ) -> bool:
     """:func:`blend_fits`; where the blend does not fit with the faster pilot, that pilot is dropped
-    (``estimator._faster_dropped``, :func:`faster_pilot_wanted`) and the blend fits if it does without it: the
+    (:func:`set_faster_dropped`, :func:`faster_pilot_wanted`) and the blend fits if it does without it: the
     other pilots train rather than none."""
     if blend_fits(estimator, X, sparse_model, model_bytes, multilabel):
         return True
     if multilabel or not faster_pilot_wanted(estimator):
         return False
-    estimator._faster_dropped = True
+    set_faster_dropped(estimator, True)
     return blend_fits(estimator, X, sparse_model, model_bytes, multilabel)
+
+
+def set_faster_dropped(estimator, dropped: bool) -> None:
+    """Leave the faster pilot out of ``estimator``'s current fit (``dropped``), or let its next fit have it
+    (:func:`faster_pilot_wanted`)."""
+    if dropped:
+        _FASTER_DROPPED.add(estimator)
+    else:
+        _FASTER_DROPPED.discard(estimator)
 
 
 def _warn_no_blend(error: MemoryError) -> None:
@@ -893,13 +908,13 @@ def uniform_wins(uniform: np.ndarray, tree: np.ndarray) -> bool:
 def faster_pilot_wanted(estimator) -> bool:
     """Whether a single-label model's pilots include the faster one (``FASTER``, ``FASTER_MAX_CLASSES``): only
     where both the learning rate and the number of negatives are "auto" (the pilots choose for them), and
-    unless the memory guard dropped it for this fit (``_faster_dropped``: the model with its negatives, or the
+    unless the memory guard dropped it for this fit (:func:`set_faster_dropped`: the model with its negatives, or the
     pilots with it, would not fit; :func:`fits_dropping_faster`)."""
     return (
         estimator.learning_rate == "auto"
         and estimator.n_negatives == "auto"
         and (FASTER_MAX_CLASSES is None or len(estimator.classes_) <= FASTER_MAX_CLASSES)
-        and not getattr(estimator, "_faster_dropped", False)
+        and estimator not in _FASTER_DROPPED
     )
 
 
@@ -1258,7 +1273,8 @@ def blend_preparation(estimator, rng, prepared: list, n_epochs: int):
     def on_split(X, codes, sample_weight, fit_rows, held_rows, sparse_model, model_bytes=0, faster_dropped=False):
         # single-label (the callback's only use); not beside the model's start if both would not fit in memory
         # (chosen_for then computes the scores after it, or skips the blend)
-        estimator._faster_dropped = estimator._faster_dropped or faster_dropped
+        if faster_dropped:
+            set_faster_dropped(estimator, True)
         if blend_wanted(X.shape[0], len(estimator.classes_)) and fits_dropping_faster(
             estimator, X, sparse_model, model_bytes
         ):

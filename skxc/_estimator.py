@@ -89,12 +89,14 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         sets ``label_cardinality_`` anew); where the ``centroid_blend="auto"``
         pilots run, ρ / 2 instead if their pilot at ρ / 2 has the best
         held-out log-likelihood; and with ``n_negatives="auto"`` on
-        single-label data of at most 2,000 classes and at most 50 rows per
-        class on average, 16 ρ and 8 negatives if a pilot trained so has a
-        held-out log-likelihood higher than the chosen pilot's by more than one
-        standard error of the paired per-row difference (classes that must be
-        told apart from the words they share train further;
-        :ref:`benchmarks, "Stop 46" <benchmarks-s46-faster>`).
+        single-label data of at most 50 rows per class on average, 16 ρ and
+        8 negatives if a pilot trained so has a held-out log-likelihood
+        higher than the chosen pilot's by more than one standard error of the
+        paired per-row difference and a held-out top-1 no more than one
+        standard error below it (classes that must be told apart from the
+        words they share train further; :ref:`benchmarks, "Stop 46"
+        <benchmarks-s46-faster>` and :ref:`"Stop 52" <benchmarks-s52-faster>`;
+        that pilot is left out where its negatives would not fit in memory).
         The value used is ``learning_rate_``.
         Too large a value does not diverge visibly (:ref:`param-learning-rate`).
 
@@ -230,9 +232,10 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         is 1) (for single-label data, pilots try the tree at half its temperature,
         and uniform noise up to 2,000 classes, with ``tree_temperature="auto"``,
         and half the learning rate, with ``learning_rate="auto"``, and 16 times
-        the learning rate with 8 negatives up to 2,000 classes, with both
-        ``learning_rate`` and ``n_negatives`` "auto" (kept only if its held-out
-        log-likelihood is higher by more than one standard error), and the
+        the learning rate with 8 negatives, with both ``learning_rate`` and
+        ``n_negatives`` "auto" (kept only if its held-out log-likelihood is
+        higher by more than one standard error and its top-1 not lower by
+        more than one), and the
         estimator's own settings unless the flatter tree and the half step run;
         the best pilot's settings are kept; there, a beta whose held-out
         top-1 is higher by more than 3 standard errors replaces the

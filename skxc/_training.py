@@ -32,6 +32,7 @@ from ._blend import (
     chosen_for,
     faster_pilot_wanted,
     few_rows,
+    set_faster_dropped,
 )
 from ._config import FLOAT
 from ._fit import (
@@ -247,7 +248,7 @@ class TrainingMixin:
         )
         # the memory guard counts the negatives the model may train with: the faster pilot's, if it may win and
         # the model fits with them (else that pilot does not train: skxc._blend.faster_pilot_wanted)
-        self._faster_dropped = False
+        set_faster_dropped(self, False)
         optional_negatives = 0
         auto_blend = not keep_sums and example_row is None and self.centroid_blend == "auto"
         # the faster pilot trains on few rows per class only
@@ -258,7 +259,8 @@ class TrainingMixin:
             getattr(self, "label_cardinality_", 1.0), type(self).__name__, AUTO_SPARSE_BYTES, on_split, keep_sums,
             self._early_negatives, optional_negatives,
         )  # fmt: skip
-        self._faster_dropped = self._faster_dropped or start.optional_dropped
+        if start.optional_dropped:
+            set_faster_dropped(self, True)
         self.tree_, self.tree_fit_seconds_ = start.tree, start.tree_fit_seconds
         self.noise_ = "prefit" if isinstance(self.noise, FrozenEstimator) else self.noise
         self._shared_coef, self.coef_, self._adagrad_state = start.shared_coef, start.coef, start.adagrad_state

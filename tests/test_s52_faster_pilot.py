@@ -166,9 +166,9 @@ def test_the_faster_pilot_is_wanted_at_any_number_of_classes(monkeypatch):
     clf = AdversarialSoftmaxClassifier()
     clf.classes_ = np.arange(1_000_000)
     assert blend.FASTER_MAX_CLASSES is None and blend.faster_pilot_wanted(clf)
-    clf._faster_dropped = True
+    blend.set_faster_dropped(clf, True)
     assert not blend.faster_pilot_wanted(clf)
-    clf._faster_dropped = False
+    blend.set_faster_dropped(clf, False)
     monkeypatch.setattr(blend, "FASTER_MAX_CLASSES", 999_999)  # a limit, where one is set
     assert not blend.faster_pilot_wanted(clf)
     monkeypatch.setattr(blend, "FASTER_MAX_CLASSES", None)

@@ -147,7 +147,7 @@ def initialize(
     ``keep_sums``: a stream's start (``partial_fit``, ``fit_noise``) that keeps class sums of the rows (the
     memory check counts them for dense X).
     ``early_negatives``: the most negatives per example the model may draw beyond ``params["n_negatives"]``
-    (fit's first epochs, the faster pilot's if it wins; 0: none), which the memory guard counts.
+    (fit's first epochs; 0: none), which the memory guard counts.
     ``optional_negatives``: negatives per example the model may draw if they fit (the faster pilot's, if it may
     win): the memory guard counts them where the model fits with them, else leaves them out
     (``Start.optional_dropped``) rather than raise.

@@ -7,25 +7,12 @@ import warnings
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
+from test_s43_faster_pilot import dense, few_rows_data
 
 import skxc._blend as blend
 import skxc._fit as fit_module
 from skxc import AdversarialSoftmaxClassifier
 from skxc._validation import ModelMemoryError
-from skxc.datasets import make_hierarchical_classification
-
-
-def few_rows_data(n_classes=200, n_samples=2000, seed=7):
-    X, y = make_hierarchical_classification(
-        n_samples=n_samples + 600, n_features=40, n_classes=n_classes, random_state=seed
-    )
-    X = sp.csr_matrix(X)
-    return X[:n_samples], y[:n_samples], X[n_samples:], y[n_samples:]
-
-
-def dense(coef):
-    return coef.toarray() if sp.issparse(coef) else np.asarray(coef)
 
 
 @pytest.mark.parametrize("max_scores", [10**6, 7])  # one block, and blocks of a row

@@ -311,9 +311,11 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         :ref:`param-centroid-blend`). y must then have the fitted classes
         (``classes_``) and X the fitted number of features, as for
         scikit-learn's warm starts: a ValueError names the classes y lacks or
-        adds (or the features, or a switch between single- and multi-label
-        y), and the model stays as it was (``partial_fit`` trains on rows of
-        some of the classes; ``warm_start=False`` fits a new model).
+        adds (or the features, a switch between single- and multi-label y,
+        or a ``noise`` of another kind than the fitted ``noise_``, whose tree
+        the model keeps; also in a later ``partial_fit``), and the model
+        stays as it was (``partial_fit`` trains on rows of some of the
+        classes; ``warm_start=False`` fits a new model).
 
     weights : {"auto", "dense", "sparse"}, default="auto"
         How ``coef_`` is stored: "dense", a float32 n_classes x n_features

@@ -141,3 +141,24 @@ def check_feature_names(noise, feature_names) -> None:
         f"projects the columns by position. X has {_head(feature_names)}, the tree {_head(tree_names)}; "
         f"got noise={noise!r}."
     )
+
+
+def check_same_noise(noise, fitted, call: str) -> None:
+    """ValueError if the ``noise`` parameter is of another kind than the noise the fitted model trained with
+    (``fitted``, its ``noise_``) where ``call`` continues that model (a warm start, a later ``partial_fit``):
+    the model keeps its tree and the scores it trained against, so a changed noise would be half applied
+    (``noise_`` would no longer say what the model trained with). ``"adversarial"`` also continues a model whose
+    pilots chose uniform noise (``noise_="uniform"``); a frozen tree continues one that trained with a frozen
+    tree (``noise_="prefit"``), whose tree it keeps."""
+    if isinstance(noise, FrozenEstimator):
+        same = fitted == "prefit"
+    elif noise == "adversarial":
+        same = fitted in ("adversarial", "uniform")
+    else:
+        same = noise == fitted
+    if not same:
+        shown = "FrozenEstimator(...)" if isinstance(noise, FrozenEstimator) else repr(noise)
+        raise ValueError(
+            f"{call} continues the fitted model, which trained with noise_={fitted!r}; noise is now {shown}. "
+            f"Set noise back to the fitted kind, or fit a new model (warm_start=False, or a clone) to change it."
+        )

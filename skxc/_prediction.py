@@ -233,6 +233,8 @@ class PredictionMixin:
         if isinstance(k, bool) or not isinstance(k, Integral) or not 1 <= k <= len(self.classes_):
             raise ValueError(f"k must be an integer in [1, n_classes={len(self.classes_)}]; got {k!r}.")
         k = int(k)  # a NumPy integer of a small dtype (uint8) would overflow in the sizes below
+        if not isinstance(return_scores, (bool, np.bool_)):  # a string "False" would be truthy
+            raise TypeError(f"return_scores must be True or False; got {return_scores!r}.")
         # the kernel's codes and scores (int64, float64), the labels, with return_scores the probabilities
         per_entry = 16 + self.classes_.dtype.itemsize + (8 if return_scores else 0)
         check_output_memory("predict_top_k", X.shape[0], k, _TOP_K, _TOP_K_OPTIONS, per_entry)

@@ -59,7 +59,7 @@ from ._multilabel import (
     label_examples,
     shared_by_row,
 )
-from ._noise import check_feature_names, classes_fixed_by, frozen_classes, not_in
+from ._noise import check_feature_names, check_same_noise, classes_fixed_by, frozen_classes, not_in
 from ._parallel import InterruptedBeforeTraining, deferred_interrupt, n_threads, one_blas_thread, seed_rng, settle
 from ._predict import log_noise_of
 from ._solver import Rows, check_finite_model, run_epochs
@@ -403,6 +403,7 @@ class TrainingMixin:
                 f"warm_start=True continues the fitted model, which was trained on {before}; y is {now}. "
                 f"Set warm_start=False to fit a new model."
             )
+        check_same_noise(self.noise, self.noise_, "warm_start=True")
         if not np.array_equal(self.classes_, classes):
             # compared as encode_labels does (np.setdiff1d would match 1 and '1': no difference to name)
             missing, new = not_in(self.classes_, classes), not_in(classes, self.classes_)
@@ -1053,6 +1054,8 @@ class TrainingMixin:
                 f"The model was initialised on {before} (by fit, fit_noise or the first partial_fit call) and "
                 f"partial_fit now gets {now}: single-label and multi-label training cannot be mixed in one model."
             )
+        if not first:
+            check_same_noise(self.noise, self.noise_, "partial_fit")
         if first and classes is None and not multilabel:
             raise ValueError("classes must be passed on the first call to partial_fit.")
         # a first call's validation sets n_features_in_: an error or Ctrl-C before it trains leaves no attribute

@@ -584,6 +584,9 @@ def validate_training_data(estimator, X, y, sample_weight, reset: bool, multilab
         y = check_indicator(y, X.shape[0])
         check_float32_range(X)
         return X, y, check_sample_weight32(sample_weight, X)
+    if hasattr(y, "isna") and bool(np.asarray(y.isna()).any()):  # pandas NA: scikit-learn's check would say
+        # "boolean value of NA is ambiguous" (a "string" Series with a missing value)
+        raise ValueError("y contains NaN or None: a class label must be a value.")
     X, y = validate_data(estimator, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], reset=reset)
     X = canonical_csr(X)  # duplicates summed before the tree, the range check and the float32 cast
     check_many_class_targets(y)  # also names mixed label types such as ["1", 1]

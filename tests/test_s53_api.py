@@ -78,3 +78,19 @@ def test_return_scores_must_be_a_bool(data, bad):
     labels, scores = clf.predict_top_k(X[:3], 2, return_scores=np.bool_(True))
     np.testing.assert_array_equal(labels, clf.predict_top_k(X[:3], 2, return_scores=False))
     assert scores.shape == (3, 2)
+
+
+@pytest.mark.parametrize("dtype", ["string", "object", "Int64", "category"])
+@pytest.mark.parametrize("call", ["fit", "partial_fit"])
+def test_a_missing_pandas_label_is_named(data, dtype, call):
+    pd = pytest.importorskip("pandas")
+    X, y = data
+    labels = pd.Series(y[:6].astype(str) if dtype in ("string", "object", "category") else y[:6], dtype=dtype)
+    labels[2] = None
+    clf = _clf()
+    with pytest.raises(ValueError, match=r"y contains NaN or None: a class label must be a value"):
+        if call == "fit":
+            clf.fit(X[:6], labels)
+        else:
+            clf.partial_fit(X[:6], labels, classes=np.unique(labels.dropna().to_numpy()))
+    assert not hasattr(clf, "coef_")

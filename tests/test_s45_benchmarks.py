@@ -83,7 +83,9 @@ def test_napkinxc_trains_on_codes_and_answers_in_class_ids(tmp_path):
     spec = {"system": "napkinxc-plt", "data_dir": str(d), "train_rows": None, "test_rows": None, "threads": 1}
     rec = _peers.run_napkinxc(spec)
     assert rec["top1"] > 0.8  # the predictions are class ids again, compared with the test ids
-    assert rec["proba_row_sum_max"] <= 1.5  # marginals of 5 labels, not of a million
+    # marginals of 5 labels, not of a million; PLT's vary from run to run even with a seed (1.14-1.23 in a row,
+    # 1.64 once under load in stop 53), so the bound leaves room
+    assert rec["proba_row_sum_max"] <= 2.0
 
 
 def test_two_data_sets_of_one_name_are_refused(tmp_path):

@@ -476,9 +476,10 @@ def test_when_the_flatter_tree_wins_training_uses_it(monkeypatch):
     calls = []
 
     def first_wins(*args):  # the flatter tree's pilot (the first) gets the better likelihood
-        beta, T, ll, rows, top_map, hits = real(*args)
+        beta, T, ll, rows, top_map, hits, best_ll = real(*args)
         calls.append(1)
-        return beta, T, ll + 10.0 * (len(calls) == 1), rows, top_map, hits
+        bonus = 10.0 * (len(calls) == 1)
+        return beta, T, ll + bonus, rows, top_map, hits, best_ll + bonus
 
     monkeypatch.setattr(blend, "chosen_blend", first_wins)
     monkeypatch.setattr(blend, "UNIFORM_MAX_CLASSES", 0)  # no uniform-noise pilot (tested below)
@@ -514,9 +515,10 @@ def test_the_pilots_choose_the_learning_rate(monkeypatch, slower_wins):
     pilots = []
 
     def last_wins(pilot, *args):  # the last pilot (half the learning rate) gets the better likelihood
-        beta, T, ll, rows, top_map, hits = real(pilot, *args)
+        beta, T, ll, rows, top_map, hits, best_ll = real(pilot, *args)
         pilots.append((pilot.learning_rate, pilot.learning_rate_, pilot.tree_))
-        return beta, T, ll + (10.0 if slower_wins else -10.0) * (len(pilots) == 2), rows, top_map, hits
+        bonus = (10.0 if slower_wins else -10.0) * (len(pilots) == 2)
+        return beta, T, ll + bonus, rows, top_map, hits, best_ll + bonus
 
     monkeypatch.setattr(blend, "chosen_blend", last_wins)
     monkeypatch.setattr(blend, "UNIFORM_MAX_CLASSES", 0)
@@ -839,7 +841,7 @@ def test_pilot_choice_rows_are_the_per_row_log_likelihoods_of_its_choice():
     log_proba = log_softmax(rng.normal(size=(n, C)), axis=1)
     S = rng.normal(scale=0.1, size=(n, C))
     S[np.arange(n), truth] += 0.3
-    beta, T, ll, rows, _, _ = blend.pilot_choice(log_proba, S, truth)
+    beta, T, ll, rows, _, _, _ = blend.pilot_choice(log_proba, S, truth)
     assert (beta, T, ll) == choose_blend(log_proba, S, truth)
     expected = log_softmax((log_proba + beta * S) / T, axis=1)[np.arange(n), truth]  # scipy reference
     np.testing.assert_allclose(rows, expected, rtol=1e-12, atol=1e-12)
@@ -869,10 +871,12 @@ def _favouring_uniform(monkeypatch, bonus):
     seen = []
 
     def patched(pilot, *args):
-        beta, T, ll, rows, top_map, hits = real(pilot, *args)
+        beta, T, ll, rows, top_map, hits, best_ll = real(pilot, *args)
         uniform = pilot.tree_.n_components_ == 0
         seen.append(uniform)
-        return (beta, T, ll + bonus, rows + bonus, top_map, hits) if uniform else (beta, T, ll, rows, top_map, hits)
+        if uniform:
+            return beta, T, ll + bonus, rows + bonus, top_map, hits, best_ll + bonus
+        return beta, T, ll, rows, top_map, hits, best_ll
 
     monkeypatch.setattr(blend, "chosen_blend", patched)
     return seen
@@ -1038,7 +1042,7 @@ def test_the_log_likelihood_takes_the_first_rows_and_top_1_all(monkeypatch):
     monkeypatch.setattr(blend, "ACCURACY_Z", None)
     expected = choose_blend(log_proba[:200], S[:200], truth[:200])
     assert choose_blend(log_proba, S, truth) == expected
-    beta, T, ll, rows, _, _ = blend.pilot_choice(log_proba, S, truth)
+    beta, T, ll, rows, _, _, _ = blend.pilot_choice(log_proba, S, truth)
     assert rows.shape == (200,) and (beta, T, ll) == expected
 
 

@@ -174,13 +174,13 @@ def test_the_choice_of_beta_sees_the_same_bits_with_the_map_rows(monkeypatch):
     its size), so that beta, T and the model are the same bits with or without the map."""
     X, y, _, _ = few_rows_data(n_samples=10_000, n_classes=500, seed=2)  # 1,000 held-out rows, 500 for the choice
     seen = []
-    real = blend.choose_blend
+    real = blend.choice_and_best
 
     def spy(log_proba, S, truth, by_accuracy=True):
         seen.append((log_proba[: blend.accuracy_rows(log_proba.shape[1])].copy(), log_proba.shape[0]))
         return real(log_proba, S, truth, by_accuracy)
 
-    monkeypatch.setattr(blend, "choose_blend", spy)
+    monkeypatch.setattr(blend, "choice_and_best", spy)
     with_map = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1).fit(X, y)
     monkeypatch.setattr(blend, "TOP_LABEL", False)
     without = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1).fit(X, y)

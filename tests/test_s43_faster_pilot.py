@@ -49,11 +49,11 @@ def _recording(monkeypatch, faster_bonus: bool):
         monkeypatch.setattr(blend, "FASTER_TOP1_Z", np.inf)
 
     def patched(pilot, *args):
-        beta, T, ll, rows, top_map, hits = real(pilot, *args)
+        beta, T, ll, rows, top_map, hits, best_ll = real(pilot, *args)
         seen.append((pilot.learning_rate, pilot.learning_rate_, pilot.n_negatives, pilot.tree_.temperature_))
         if faster_bonus and pilot.n_negatives == blend.FASTER[1]:
             rows = rows + 10.0 + 0.01 * np.arange(rows.size)  # not a constant shift: a finite z
-        return beta, T, ll, rows, top_map, hits
+        return beta, T, ll, rows, top_map, hits, best_ll
 
     monkeypatch.setattr(blend, "chosen_blend", patched)
     return seen

@@ -37,7 +37,7 @@ def test_pilot_choice_hits_are_top1_at_its_beta_on_the_accuracy_rows():
     P[np.arange(n), truth] += 1.0
     P -= np.log(np.exp(P).sum(axis=1, keepdims=True))
     S = rng.normal(size=(n, C))
-    beta, T, ll, rows, top_map, hits = blend.pilot_choice(P, S, truth)
+    beta, T, ll, rows, top_map, hits, _ = blend.pilot_choice(P, S, truth)
     m = blend.accuracy_rows(C)
     assert hits.shape == (min(n, m),)
     np.testing.assert_array_equal(hits, (np.argmax(P[:m] + beta * S[:m], axis=1) == truth[:m]).astype(float))

@@ -39,10 +39,11 @@ more than 2,000 classes, more of the held-out rows), T then being that beta's be
 the shared sets and their stand-ins when it came (stop 34, seeds 0-2: the same models as without it) and on
 the embedded long tail at z 4-5; in stop 53 (``n_jobs=1``, seeds 0-1) it passed in some pilots of ``text1200``
 (z 4.4-6.7) and ``text300`` (4.0), and z fell between 2 and 3 on five sets, and at 2.5-2.7 on seed 7 of the
-embedded long tail, whose model then stays at beta 256 (31 % against 36 %; docs/benchmarks.rst, "Stop 53"). The hits of the log-likelihood's rows are scored again rather than kept from its loop: 8 sums and
-argmaxes over at most 500 rows, small beside the loop's exponentials. The pilots themselves are compared by
-their best log-likelihood over the betas (``PILOTS_BY_BEST_LL``), so that a pilot whose beta the top-1 test
-moved is not passed over for the log-likelihood it gave up there.
+embedded long tail, whose model then stays at beta 256 (31 % against 36 %; docs/benchmarks.rst, "Stop 53").
+The hits of the log-likelihood's rows are scored again rather than kept from its loop: 8 sums and argmaxes
+over at most 500 rows, small beside the loop's exponentials. The pilots themselves are compared by their
+best log-likelihood over the betas (``PILOTS_BY_BEST_LL``), so that a pilot whose beta the top-1 test moved
+is not passed over for the log-likelihood it gave up there.
 
 The same pilots choose the noise where the tree may not pay: with
 ``tree_temperature="auto"`` and at most ``UNIFORM_MAX_CLASSES`` classes, a
@@ -821,8 +822,8 @@ def row_log_likelihoods(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray,
 
 def pilot_choice(log_proba: np.ndarray, S: np.ndarray, truth, by_accuracy: bool = True) -> tuple:
     """``(beta, T, log-likelihood, per-row log-likelihoods, top-label map, per-row hits, best log-likelihood)``
-    of :func:`choice_and_best`; the per-row log-likelihoods are those of :func:`row_log_likelihoods` at the chosen
-    beta and T of the first :func:`ll_rows` rows (single-label ``truth``), else None; the map is
+    of :func:`choice_and_best`; the per-row log-likelihoods are those of :func:`row_log_likelihoods` at the
+    chosen beta and T of the first :func:`ll_rows` rows (single-label ``truth``), else None; the map is
     :func:`top_label_map`'s for single-label ``truth`` and ``by_accuracy`` (the few-rows pilots), else None (the
     identity); the hits are :func:`top1_hits` at the chosen beta of the first :func:`accuracy_rows` rows
     (single-label ``truth`` and ``by_accuracy``), else None."""
@@ -1379,9 +1380,9 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
     ``noise="adversarial"`` and ``tree_temperature="auto"`` a pilot tries the tree at half its
     temperature (:func:`flatter_tree`), and with ``learning_rate="auto"`` one tries half the learning
     rate (``SLOWER``); a pilot with the estimator's own settings trains unless both of those do
-    (``OWN_PILOT_WITH_BOTH``). The pilot with the best
-    held-out log-likelihood (over all betas, ``PILOTS_BY_BEST_LL``) decides, at the beta and T it chose: ``tree`` is its tree (the estimator's own, or that flatter
-    copy), ``lr_factor`` its factor of the learning rate (1 or ``SLOWER``). With
+    (``OWN_PILOT_WITH_BOTH``). The pilot with the best held-out log-likelihood (over all betas,
+    ``PILOTS_BY_BEST_LL``) decides, at the beta and T it chose: ``tree`` is its tree (the estimator's own,
+    or that flatter copy), ``lr_factor`` its factor of the learning rate (1 or ``SLOWER``). With
     ``tree_temperature="auto"`` and at most ``UNIFORM_MAX_CLASSES`` classes a pilot with uniform noise
     trains too (in the background from the calibration split on, when ``prepared`` holds its future);
     it replaces that pilot only if it passes :func:`uniform_wins`, and ``tree`` is then the uniform

@@ -471,11 +471,6 @@ def best_inverse_temperature(A: np.ndarray, truth: np.ndarray, a: float = 1.0) -
     return a, ll
 
 
-def choose_blend(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, by_accuracy: bool = True):
-    """``(beta, T, log-likelihood)`` of :func:`choice_and_best`."""
-    return choice_and_best(log_proba, S, truth, by_accuracy)[:3]
-
-
 def choice_and_best(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, by_accuracy: bool = True):
     """``(beta, T, log-likelihood, best log-likelihood)``: the beta and T with the best held-out log-likelihood
     (module docstring), unless ``by_accuracy`` and another beta's held-out top-1 is clearly higher

@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import pytest
-from test_blend import _centroids_rank_but_with_heavy_tails, few_rows_data
+from test_blend import _centroids_rank_but_with_heavy_tails, choose_blend, few_rows_data
 
 import skxc._blend as blend
 from skxc import AdversarialSoftmaxClassifier
-from skxc._blend import BETAS, best_inverse_temperature, choice_and_best, choose_blend
+from skxc._blend import BETAS, best_inverse_temperature, choice_and_best
 
 
 def test_best_log_likelihood_is_the_maximum_over_the_betas_and_survives_the_top1_test(monkeypatch):

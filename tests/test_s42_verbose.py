@@ -40,20 +40,43 @@ def test_fit_prints_the_automatic_settings_and_a_summary(data, capsys):
     assert sum(line.startswith("-- Epoch ") for line in lines) == clf.n_iter_ == 3
     total, parts, other = _parts(lines[-1])
     assert set(parts) <= {"tree", "automatic settings", "training", "blend and pruning"}
-    assert {"tree", "training"} <= set(parts)
+    assert "tree" in parts  # the tree's 150 classes take far longer than the print's resolution of 0.005 s
     # the parts and "other" add up to the total (each printed to 0.01 s)
     assert abs(sum(parts.values()) + other - total) <= 0.01 * (len(parts) + 2)
     assert parts["tree"] == pytest.approx(clf.tree_fit_seconds_, abs=0.006)
 
 
-def test_warm_start_summary_has_no_tree_or_pilots(data, capsys):
+def test_warm_start_summary_has_no_tree_or_pilots(data, capsys, monkeypatch):
     X, y = data
     clf = AdversarialSoftmaxClassifier(random_state=0, max_iter=2, warm_start=True).fit(X, y)
+    seen = []
+    summary = AdversarialSoftmaxClassifier._print_fit_summary
+
+    def spy(self, total, choice, training, after, warm):
+        seen.append((choice, training, warm))
+        summary(self, total, choice, training, after, warm)
+
+    monkeypatch.setattr(AdversarialSoftmaxClassifier, "_print_fit_summary", spy)
     clf.set_params(verbose=1).fit(X, y)
     lines = capsys.readouterr().out.splitlines()
     assert not any(line.startswith(("Noise model", "Automatic settings")) for line in lines)
+    [(choice, training, warm)] = seen
+    assert warm and choice == 0.0 and training > 0.0
     _, parts, _ = _parts(lines[-1])
-    assert "tree" not in parts and "automatic settings" not in parts and "training" in parts
+    assert "tree" not in parts and "automatic settings" not in parts
+    # two warm epochs on 3,000 rows can take less than the print's resolution on a fast machine (CI of stop 54:
+    # the line had no parts at all); the training part is shown exactly when it reaches 0.005 s
+    assert ("training" in parts) == (training >= 0.005)
+
+
+def test_the_summary_shows_the_parts_that_reach_its_resolution(capsys):
+    clf = AdversarialSoftmaxClassifier()
+    clf.tree_fit_seconds_ = 1.25
+    clf._print_fit_summary(2.0, 0.004, 0.5, 0.0, warm=False)
+    clf._print_fit_summary(0.004, 0.0, 0.003, 0.0, warm=True)
+    first, second = capsys.readouterr().out.splitlines()
+    assert first == "Fit in 2.00 s: tree 1.25 s, training 0.50 s, other 0.25 s"
+    assert second == "Fit in 0.00 s: other 0.00 s"
 
 
 def test_a_fixed_blend_prints_no_choice_and_verbose_changes_nothing(data, capsys):

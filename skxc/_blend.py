@@ -177,13 +177,6 @@ PILOTS_BY_BEST_LL = True
 TOP_LABEL = True
 #: The top-label map that changes nothing, ``(slope, offset)``: the probabilities are the softmax itself.
 IDENTITY_MAP = (1.0, 0.0)
-#: Whether the few-rows pilots' T and top-label map are fitted again on the held-out rows of one more pilot
-#: with the chosen settings and the fit's whole epoch budget (:func:`budget_calibration`; beta and the other
-#: settings stay the 2-epoch pilots' choice, so top-k is unchanged). The 2-epoch pilot is less accurate than
-#: the model (``text300``: 24.5 % held-out top-1 against 33.8 %) or less confident (corel5k), and the
-#: probabilities fitted to it are then too low or too high (docs/benchmarks.rst, "Stop 55: calibration on a
-#: model of the fit's budget"). It costs one more model of the fit rows; False: the 2-epoch pilot's.
-BUDGET_CALIBRATION = False
 #: The top-label map's ridge: this / 2 times the squared distance of (slope, offset) to the identity (1, 0) is
 #: added to the held-out rows' summed log-loss.
 TOP_LABEL_RIDGE = 1.0
@@ -1537,7 +1530,7 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
     if fast is not None and faster_wins(fast[3], best[3], fast[5], best[5]):
         best = fast
     beta, temperature, _, _, top_map, _, _, (tree, lr_factor, n_negatives) = best
-    if BUDGET_CALIBRATION and n_epochs > pilot_epochs(n_epochs):
+    if estimator.calibration == "full" and n_epochs > pilot_epochs(n_epochs):
         candidate = (tree, lr_factor, n_negatives)
         calibrated = budget_calibration(
             estimator, candidate, X, fit_data, truth, S, seed, n_epochs, beta, temperature, top_map is not None
@@ -1551,7 +1544,7 @@ def budget_calibration(
     estimator, candidate, X, fit_data, truth, S, seed, n_epochs: int, beta: float, temperature, mapped: bool
 ):  # fmt: skip
     """``(T, top-label map)`` at ``beta`` on the held-out rows of a pilot of ``candidate`` (:func:`new_pilot`)
-    trained for all ``n_epochs`` (``BUDGET_CALIBRATION``): T by the log-likelihood of the first :func:`ll_rows`
+    trained for all ``n_epochs`` (``calibration="full"``): T by the log-likelihood of the first :func:`ll_rows`
     rows (Newton steps from ``temperature``); the map fitted to that pilot's rows (:func:`fit_top_label`) where
     the 2-epoch pilot's passed its test (``mapped``), else :func:`top_label_map` with its test. None where the
     memory guard stops that pilot (the 2-epoch pilot's stay, with a UserWarning); KeyboardInterrupt if Ctrl-C

@@ -259,6 +259,22 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         top-label calibration of the probabilities
         (``top_label_calibration_``).
 
+    calibration : {"pilot", "full"}, default="pilot"
+        Which held-out scores fit the temperature of the probabilities
+        (``score_temperature_``) and their top-label calibration
+        (``top_label_calibration_``) where the few-rows pilots of
+        ``centroid_blend="auto"`` run. "pilot": those of the 2-epoch pilot
+        that chose the settings, at no extra cost. "full": those of one more
+        pilot with the chosen settings, trained on the same rows for the
+        fit's whole epoch budget. The model is the same either way (its
+        ranking, ``predict`` and top-k do not change); with "full" its
+        probabilities follow the accuracy and confidence of a model trained as
+        long as it is, where the short pilot's can be far too low (it is
+        less accurate) or too high (it is less confident), at the cost of one
+        more model of the pilots' rows (:ref:`param-calibration`). Elsewhere
+        (a fixed ``centroid_blend``, many rows per class, multi-label data,
+        ``max_iter`` of 2 or less) the two are the same.
+
     label_weighting : {"auto", "pairs", "rows"}, default="auto"
         Multi-label y only (ignored otherwise): how a row's weight is spread
         over its labels. "pairs": each (row, label) pair has the row's
@@ -500,6 +516,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         "tree_temperature": [Interval(Real, 1 / MAX_TEMPERATURE, MAX_TEMPERATURE, closed="both"), StrOptions({"auto"})],
         "init": [StrOptions({"centroid", "zeros"})],
         "centroid_blend": [Interval(Real, 0, MAX_BLEND, closed="both"), StrOptions({"auto"})],
+        "calibration": [StrOptions({"pilot", "full"})],
         "label_weighting": [StrOptions({"auto", "pairs", "rows"})],
         "random_state": ["random_state"],
         "n_jobs": [*NONZERO_N_JOBS, None],
@@ -531,6 +548,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         tree_temperature="auto",
         init="centroid",
         centroid_blend="auto",
+        calibration="pilot",
         label_weighting="auto",
         random_state=None,
         n_jobs=None,
@@ -558,6 +576,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         self.tree_temperature = tree_temperature
         self.init = init
         self.centroid_blend = centroid_blend
+        self.calibration = calibration
         self.label_weighting = label_weighting
         self.random_state = random_state
         self.n_jobs = n_jobs

@@ -133,6 +133,7 @@ def test_every_numeric_parameter_rejects_bools(blobs):
         "warm_start",
         "weights",
         "label_weighting",
+        "calibration",
     }
     for name in numeric:
         with pytest.raises(InvalidParameterError, match=rf"'{name}' parameter .*(not a bool|Got True instead)"):

@@ -1,10 +1,12 @@
-"""Stop 55: ``skxc._blend.BUDGET_CALIBRATION`` fits T and the top-label map on a pilot of the fit's whole epoch
-budget instead of the 2-epoch pilot that chose the settings (off by default; docs/benchmarks.rst, "Stop 55")."""
+"""Stop 55: ``calibration="full"`` fits T and the top-label map on a pilot of the fit's whole epoch budget instead
+of the 2-epoch pilot that chose the settings (docs/benchmarks.rst, "Stop 55: calibration on a model of the fit's
+budget")."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.utils._param_validation import InvalidParameterError
 
 import skxc._blend as blend
 from benchmarks._topic_text import topic_text
@@ -18,16 +20,15 @@ def text():
     return {seed: topic_text(6000, 150, 3000, 30, 0.08, seed) for seed in range(3)}
 
 
-def _fit(X, y, monkeypatch, budget: bool):
-    monkeypatch.setattr(blend, "BUDGET_CALIBRATION", budget)
-    return AdversarialSoftmaxClassifier(random_state=0, n_jobs=1).fit(X, y)
+def _fit(X, y, budget: bool):
+    return AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, calibration="full" if budget else "pilot").fit(X, y)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_budget_calibration_keeps_the_model_and_brings_confidence_to_accuracy(text, monkeypatch, seed):
+def test_budget_calibration_keeps_the_model_and_brings_confidence_to_accuracy(text, seed):
     X, y, train, test = text[seed]
-    pilot = _fit(X[train], y[train], monkeypatch, budget=False)
-    budget = _fit(X[train], y[train], monkeypatch, budget=True)
+    pilot = _fit(X[train], y[train], budget=False)
+    budget = _fit(X[train], y[train], budget=True)
     # the same model and blend: only T and the top-label map move, so top-k and predict stay as they are
     np.testing.assert_array_equal(pilot.coef_, budget.coef_)
     np.testing.assert_array_equal(pilot.intercept_, budget.intercept_)
@@ -55,17 +56,17 @@ def test_the_budget_pilot_trains_the_fit_budget(text, monkeypatch):
         return real(pilot, *args)
 
     monkeypatch.setattr(blend, "pilot_log_proba", spy)
-    clf = _fit(X[train], y[train], monkeypatch, budget=True)
+    clf = _fit(X[train], y[train], budget=True)
     assert clf.n_iter_ == 10
     assert epochs[-1] == 10 and set(epochs[:-1]) == {blend.MIN_PILOT_EPOCHS}
     epochs.clear()
-    _fit(X[train], y[train], monkeypatch, budget=False)
+    _fit(X[train], y[train], budget=False)
     assert set(epochs) == {blend.MIN_PILOT_EPOCHS}
 
 
 def test_a_budget_pilot_the_memory_guard_stops_keeps_the_pilots_calibration(text, monkeypatch):
     X, y, train, _ = text[0]
-    pilot = _fit(X[train], y[train], monkeypatch, budget=False)
+    pilot = _fit(X[train], y[train], budget=False)
     real = blend.pilot_log_proba
 
     def guarded(p, *args):
@@ -75,7 +76,44 @@ def test_a_budget_pilot_the_memory_guard_stops_keeps_the_pilots_calibration(text
 
     monkeypatch.setattr(blend, "pilot_log_proba", guarded)
     with pytest.warns(UserWarning, match="keep the 2-epoch pilot's calibration: about 9 GiB"):
-        clf = _fit(X[train], y[train], monkeypatch, budget=True)
+        clf = _fit(X[train], y[train], budget=True)
     assert clf.score_temperature_ == pilot.score_temperature_
     np.testing.assert_array_equal(clf.top_label_calibration_, pilot.top_label_calibration_)
     np.testing.assert_array_equal(clf.coef_, pilot.coef_)
+
+
+def test_calibration_names_its_options():
+    with pytest.raises(InvalidParameterError, match=r"'calibration' parameter .* \{.*'full'.*\}.* Got 'budget'"):
+        AdversarialSoftmaxClassifier(calibration="budget").fit(np.eye(3), [0, 1, 2])
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"centroid_blend": 4.0}, {"max_iter": 2}, {"multilabel": True}],
+    ids=["fixed-blend", "two-epochs", "multilabel"],
+)
+def test_full_calibration_changes_nothing_where_no_few_rows_pilot_runs_longer(text, monkeypatch, params):
+    """A fixed blend runs no pilot, a budget of 2 epochs is the pilot's own, multi-label pilots keep their own:
+    "full" trains no further pilot there and gives the same model and probabilities, bit for bit."""
+    X, y, train, test = text[0]
+    params = dict(params)
+    Y = None
+    if params.pop("multilabel", False):
+        Y = np.zeros((len(train), 150), dtype=np.int8)
+        Y[np.arange(len(train)), y[train]] = 1
+        Y[np.arange(len(train)), (y[train] + 1) % 150] = 1
+    epochs = []
+    real = blend.pilot_log_proba
+
+    def spy(pilot, *args):
+        epochs.append(pilot.max_iter)
+        return real(pilot, *args)
+
+    monkeypatch.setattr(blend, "pilot_log_proba", spy)
+    fits = []
+    for calibration in ("pilot", "full"):
+        clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, calibration=calibration, **params)
+        fits.append(clf.fit(X[train], y[train] if Y is None else Y))
+    assert all(e <= blend.MIN_PILOT_EPOCHS for e in epochs)
+    np.testing.assert_array_equal(fits[0].coef_, fits[1].coef_)
+    np.testing.assert_array_equal(fits[0].predict_proba(X[test]), fits[1].predict_proba(X[test]))

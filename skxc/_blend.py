@@ -921,17 +921,20 @@ def fit_top_label(odds: np.ndarray, hit: np.ndarray, ridge: float = TOP_LABEL_RI
     return float(np.clip(w[0], *TOP_LABEL_SLOPES)), float(w[1])
 
 
-def top_label_map(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, beta: float, temperature: float):
+def top_label_map(
+    log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, beta: float, temperature: float, tested: bool = True
+):  # fmt: skip
     """``(slope, offset)`` of the top-label calibration (:func:`fit_top_label` on :func:`top_log_odds` of all
     the scored held-out rows with finite log-odds) if its cross-fitted gain passes ``TOP_LABEL_Z``
-    (:func:`cross_fitted_z`), else None (the identity); None too without ``TOP_LABEL`` or with 2 classes
-    (whose probabilities keep the order of ``decision_function``'s log-odds)."""
+    (:func:`cross_fitted_z`; ``tested`` False: a map passed it already, on another pilot's rows), else None
+    (the identity); None too without ``TOP_LABEL`` or with 2 classes (whose probabilities keep the order of
+    ``decision_function``'s log-odds)."""
     if not TOP_LABEL or log_proba.shape[1] < 3:
         return None
     odds, tie, hit = top_log_odds(log_proba, S, truth, beta, temperature)
     finite = np.isfinite(odds)  # rows whose other classes all underflow: the map leaves them as they are
     odds, tie, hit = odds[finite], tie[finite], hit[finite]
-    if odds.shape[0] < 4 or cross_fitted_z(odds, tie, hit) <= TOP_LABEL_Z:
+    if odds.shape[0] < 4 or (tested and cross_fitted_z(odds, tie, hit) <= TOP_LABEL_Z):
         return None
     return fit_top_label(odds, hit)
 
@@ -1545,8 +1548,8 @@ def budget_calibration(
 ):  # fmt: skip
     """``(T, top-label map)`` at ``beta`` on the held-out rows of a pilot of ``candidate`` (:func:`new_pilot`)
     trained for all ``n_epochs`` (``calibration="full"``): T by the log-likelihood of the first :func:`ll_rows`
-    rows (Newton steps from ``temperature``); the map fitted to that pilot's rows (:func:`fit_top_label`) where
-    the 2-epoch pilot's passed its test (``mapped``), else :func:`top_label_map` with its test. None where the
+    rows (Newton steps from ``temperature``); the map by :func:`top_label_map`, whose test is the 2-epoch
+    pilot's where that one's map passed it (``mapped``), so that the new rows do not test it again. None where the
     memory guard stops that pilot (the 2-epoch pilot's stay, with a UserWarning); KeyboardInterrupt if Ctrl-C
     stopped it."""
     try:
@@ -1559,11 +1562,7 @@ def budget_calibration(
         raise KeyboardInterrupt
     n = ll_rows(log_proba.shape)
     a, _ = best_inverse_temperature(log_proba[:n] + beta * S[:n], truth[:n], 1.0 / temperature)
-    if not mapped:
-        return 1.0 / a, top_label_map(log_proba, S, truth, beta, 1.0 / a)
-    odds, _, hit = top_log_odds(log_proba, S, truth, beta, 1.0 / a)
-    finite = np.isfinite(odds)
-    return 1.0 / a, fit_top_label(odds[finite], hit[finite])
+    return 1.0 / a, top_label_map(log_proba, S, truth, beta, 1.0 / a, tested=not mapped)
 
 
 def blended(coef, intercept: np.ndarray, state: AdagradState, shared, parts: dict, sign: float = 1.0):

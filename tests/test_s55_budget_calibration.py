@@ -117,3 +117,31 @@ def test_full_calibration_changes_nothing_where_no_few_rows_pilot_runs_longer(te
     assert all(e <= blend.MIN_PILOT_EPOCHS for e in epochs)
     np.testing.assert_array_equal(fits[0].coef_, fits[1].coef_)
     np.testing.assert_array_equal(fits[0].predict_proba(X[test]), fits[1].predict_proba(X[test]))
+
+
+def test_the_map_untested_where_another_pilot_passed_its_test():
+    """Rows drawn from their own softmax: a map fitted to them cannot clearly raise their log-likelihood, so the
+    test rejects it; untested (the 2-epoch pilot's map passed), it is fitted, near the identity."""
+    rng = np.random.default_rng(0)
+    log_proba = np.log(rng.dirichlet(np.full(20, 0.3), size=600))
+    truth = np.array([rng.choice(20, p=np.exp(row)) for row in log_proba])
+    S = np.zeros_like(log_proba)
+    assert blend.top_label_map(log_proba, S, truth, 0.0, 1.0) is None
+    slope, offset = blend.top_label_map(log_proba, S, truth, 0.0, 1.0, tested=False)
+    assert abs(slope - 1.0) < 0.3 and abs(offset) < 0.3
+
+
+def test_ctrl_c_in_the_budget_pilot_leaves_the_estimator_as_it_was(text, monkeypatch):
+    X, y, train, test = text[0]
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=3).fit(X[train], y[train])
+    before = clf.predict_proba(X[test][:20])
+    real = blend.pilot_log_proba
+
+    def interrupted(pilot, *args):
+        return None if pilot.max_iter > blend.MIN_PILOT_EPOCHS else real(pilot, *args)
+
+    monkeypatch.setattr(blend, "pilot_log_proba", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        clf.set_params(calibration="full", max_iter=10).fit(X[train], y[train])
+    assert clf.n_iter_ == 3
+    np.testing.assert_array_equal(clf.predict_proba(X[test][:20]), before)

@@ -20,6 +20,20 @@ def text():
     return {seed: topic_text(6000, 150, 3000, 30, 0.08, seed) for seed in range(3)}
 
 
+@pytest.fixture
+def epochs(monkeypatch):
+    """The ``max_iter`` of every pilot that trains and scores its held-out rows, in order."""
+    seen = []
+    real = blend.pilot_log_proba
+
+    def spy(pilot, *args):
+        seen.append(pilot.max_iter)
+        return real(pilot, *args)
+
+    monkeypatch.setattr(blend, "pilot_log_proba", spy)
+    return seen
+
+
 def _fit(X, y, budget: bool):
     return AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, calibration="full" if budget else "pilot").fit(X, y)
 
@@ -46,16 +60,8 @@ def test_budget_calibration_keeps_the_model_and_brings_confidence_to_accuracy(te
     assert gaps[1] < gaps[0]
 
 
-def test_the_budget_pilot_trains_the_fit_budget(text, monkeypatch):
+def test_the_budget_pilot_trains_the_fit_budget(text, epochs):
     X, y, train, _ = text[0]
-    epochs = []
-    real = blend.pilot_log_proba
-
-    def spy(pilot, *args):
-        epochs.append(pilot.max_iter)
-        return real(pilot, *args)
-
-    monkeypatch.setattr(blend, "pilot_log_proba", spy)
     clf = _fit(X[train], y[train], budget=True)
     assert clf.n_iter_ == 10
     assert epochs[-1] == 10 and set(epochs[:-1]) == {blend.MIN_PILOT_EPOCHS}
@@ -92,7 +98,7 @@ def test_calibration_names_its_options():
     [{"centroid_blend": 4.0}, {"max_iter": 2}, {"multilabel": True}],
     ids=["fixed-blend", "two-epochs", "multilabel"],
 )
-def test_full_calibration_changes_nothing_where_no_few_rows_pilot_runs_longer(text, monkeypatch, params):
+def test_full_calibration_changes_nothing_where_no_few_rows_pilot_runs_longer(text, epochs, params):
     """A fixed blend runs no pilot, a budget of 2 epochs is the pilot's own, multi-label pilots keep their own:
     "full" trains no further pilot there and gives the same model and probabilities, bit for bit."""
     X, y, train, test = text[0]
@@ -102,14 +108,6 @@ def test_full_calibration_changes_nothing_where_no_few_rows_pilot_runs_longer(te
         Y = np.zeros((len(train), 150), dtype=np.int8)
         Y[np.arange(len(train)), y[train]] = 1
         Y[np.arange(len(train)), (y[train] + 1) % 150] = 1
-    epochs = []
-    real = blend.pilot_log_proba
-
-    def spy(pilot, *args):
-        epochs.append(pilot.max_iter)
-        return real(pilot, *args)
-
-    monkeypatch.setattr(blend, "pilot_log_proba", spy)
     fits = []
     for calibration in ("pilot", "full"):
         clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, calibration=calibration, **params)

@@ -61,7 +61,13 @@ A fastText system may carry parameter overrides, e.g.
 ``--systems fasttext-ova:lr=0.05:epoch=25`` (that is how the grid on the
 validation splits was run), and so may skxc, e.g. ``skxc:centroid_blend=0``
 (the model without the centroid blend) or ``skxc:max_iter=10``; ``skxc:row_weight_power=1``
-fits with row weights ``1 / |Y_i|`` (``row_weights``: every row's labels weigh as much in all).
+fits with row weights ``1 / |Y_i|`` (``row_weights``: every row's labels weigh as much in all), and a key
+``skxc.<module>.<NAME>`` sets that module constant for the system's fits (e.g.
+``skxc:skxc._blend.MULTILABEL_FASTER=1``, the fit without the faster multi-label pilot).
+
+Data sets are directories under ``--data-root``, or the generated multi-label topic text of
+``benchmarks._topic_text`` (``mltext4k``, ``mltext30k``: tf-idf text with 4,000 and 30,000 labels, the shapes
+of EURLex-4K and Wiki10-31K, which no shared set has), written to a temporary directory first (not timed).
 
 Usage::
 
@@ -95,11 +101,17 @@ from benchmarks._common import (  # noqa: E402
     check_data_dirs,
     check_out_dir,
     machine,
+    module_constants,
     positive_int,
     warmup_rows,
     write_json,
 )
 from benchmarks._peers import REPEAT_SECONDS, napkinxc_top5, timed_fit_top5  # noqa: E402
+from benchmarks._topic_text import (  # noqa: E402
+    MULTILABEL_TOPIC_TEXT_SETS,
+    describe_multilabel_topic_text,
+    write_multilabel_topic_text,
+)
 from skxc import AdversarialSoftmaxClassifier  # noqa: E402
 from skxc.metrics import ndcg_at_k, precision_at_k, propensity, psp_at_k  # noqa: E402
 
@@ -150,9 +162,10 @@ def run_skxc(X, Y, Xt, seed: int, repeats: int = 1, runs: list | None = None, **
     ``row_weight_power=g`` (not an estimator parameter) fits with ``sample_weight`` from :func:`row_weights`.
     """
     power = params.pop("row_weight_power", None)
-    clf = AdversarialSoftmaxClassifier(random_state=seed, n_jobs=1, **params)
-    fit_args = (X, Y) if power is None else (X, Y, row_weights(Y, power))
-    fit_s, predict_s, top = timed_fit_top5(clf, fit_args, Xt, repeats=repeats, runs=runs)
+    with module_constants(params) as params:  # "skxc.<module>.<NAME>" keys: constants set for this system only
+        clf = AdversarialSoftmaxClassifier(random_state=seed, n_jobs=1, **params)
+        fit_args = (X, Y) if power is None else (X, Y, row_weights(Y, power))
+        fit_s, predict_s, top = timed_fit_top5(clf, fit_args, Xt, repeats=repeats, runs=runs)
     return top, fit_s, predict_s
 
 
@@ -172,6 +185,12 @@ def run_plt(X, Y, Xt, seed: int, repeats: int = 1, runs: list | None = None) -> 
         model = PLT(tmp, threads=1, seed=seed)
         fit_s, predict_s, top = timed_fit_top5(model, (X, labels), Xt, napkinxc_top5, repeats, runs)
     return top, fit_s, predict_s
+
+
+def generated(data_root, name: str) -> bool:
+    """Whether data set ``name`` is generated here (a key of ``MULTILABEL_TOPIC_TEXT_SETS`` that is no directory
+    under ``data_root``)."""
+    return name in MULTILABEL_TOPIC_TEXT_SETS and not (Path(data_root) / name).is_dir()
 
 
 def overrides(items) -> dict:
@@ -256,12 +275,13 @@ def describe(system: str, seed: int) -> str:
     if system.split(":")[0] == "skxc":
         params = skxc_system(system)
         power = params.pop("row_weight_power", None)
+        constants = "".join(f"; module constant `{k} = {params.pop(k)!r}`" for k in list(params) if "." in k)
         kw = "".join(f", {k}={v!r}" for k, v in params.items())
         weights = (
             ""
             if power is None
             else f" with `sample_weight=row_weights(Y, {power!r})` (rows weighted 1 / |Y_i|^{power})"
-        )
+        ) + constants
         return (
             f"{display_name(system)}: `AdversarialSoftmaxClassifier(random_state={seed}, n_jobs=1{kw})`, defaults "
             f"otherwise, on the label-indicator matrix{weights}; kernels compiled on a warm-up fit first (not timed)."
@@ -312,6 +332,7 @@ def markdown(result: dict) -> str:
         "",
         *[f"- {describe(s, result['seed'])}" for s in result["systems"]],
         "",
+        *([*result["generated"], ""] if result.get("generated") else []),
         *([FASTTEXT_INPUT, ""] if any(s.startswith("fasttext") for s in result["systems"]) else []),
         "| data set | system | " + " | ".join(METRICS) + " | fit s | predict s |",
         "|---|---|" + "---:|" * (len(METRICS) + 2),
@@ -365,7 +386,7 @@ def main(argv=None) -> None:
             ok = False
         if not ok:
             ap.error(f"unknown system {s!r}; choose from {', '.join(SYSTEMS)} (fastText ones with :key=value)")
-    check_data_dirs(ap, [Path(args.data_root) / name for name in args.datasets])
+    check_data_dirs(ap, [Path(args.data_root) / name for name in args.datasets if not generated(args.data_root, name)])
     check_out_dir(ap, args.out)
     stem = Path(args.out) / ("multilabel" + (f"_{args.name}" if args.name else ""))
 
@@ -393,8 +414,12 @@ def main(argv=None) -> None:
         Path(f"{stem}.md").write_text(text)
         return text
 
+    tmp = tempfile.TemporaryDirectory(prefix="skxc_multilabel_")
     for name in args.datasets:
         data_dir = Path(args.data_root) / name
+        if generated(args.data_root, name):
+            data_dir = write_multilabel_topic_text(tmp.name, name)
+            result.setdefault("generated", []).append(describe_multilabel_topic_text(name))
         X, Y, Xt, Yt = load_valid(data_dir, args.seed) if args.valid else load(data_dir)
         prop = propensity(Y)
         for system in args.systems:

@@ -93,7 +93,7 @@ from sklearn.frozen import FrozenEstimator
 from ._config import FLOAT, INDEX, INDPTR
 from ._fit import AUTO_NEGATIVES_ROWS_PER_CLASS, adagrad_kind, resolve_max_iter, stored_weights_bound
 from ._kernels.hashed import add_feature_major_scores, union_counts, union_sum
-from ._multilabel import pairs_of_rows
+from ._multilabel import label_cardinality, pairs_of_rows
 from ._parallel import child_seed, fan_out, fan_out_pipelined, in_background, n_threads
 from ._predict import TOP_MARGIN, top_and_rest
 from ._solver import auto_learning_rate
@@ -262,6 +262,16 @@ OWN_PILOT_WITH_BOTH = False
 #: (two threads), unexplained, so the limit stays (docs/benchmarks.rst, "Stop 52").
 FASTER = (16.0, 8)
 FASTER_MAX_CLASSES = 2000
+#: The faster pilot of multi-label fits (``learning_rate="auto"``, any number of labels): this factor of the step,
+#: with the estimator's own negatives (and its label weighting, "pairs" where that is "auto"). The model trains so
+#: when that pilot's held-out mean of precision@1, 3 and 5 beats the chosen pilot's by more than ``FASTER_Z``
+#: standard errors of the mean paired (per-row) difference (:func:`weighting_choice`, the test of "rows"). On
+#: multi-label topic text (tf-idf, 4,000 and 30,000 labels, ``benchmarks._topic_text``) 16 times the step gave
+#: +6.3 and +1.1 points of test P@1 (33.2 -> 39.5, 33.0 -> 34.1); on bibtex, corel5k and delicious it lost 8-19
+#: points, where the test keeps the estimator's step (docs/benchmarks.rst, "Stop 56: a faster multi-label
+#: pilot"). Its negatives stay the estimator's: with ``FASTER[1]`` (8) the 4,000-label set reached 43.4 but the
+#: model took 2.5 times as long (a multi-label epoch is one example per label of a row). 1: no such pilot.
+MULTILABEL_FASTER = 16.0
 #: The estimators whose current fit leaves the faster pilot out because its negatives would not fit in memory
 #: (:func:`fits_dropping_faster`, ``skxc._fit.initialize``'s ``optional_negatives``): :func:`set_faster_dropped`
 #: adds them and takes them out again as their next fit starts; weak references, so a fit-time state that
@@ -743,7 +753,7 @@ def n_pilots(estimator, X, multilabel: bool = False) -> int:
     """How many pilots :func:`chosen_for` trains at most (the uniform one included), from the settings alone
     (the tree need not be fitted yet): the memory guard's count of pilots at once is at most this."""
     if multilabel:
-        return 2 if estimator.label_weighting == "auto" else 1
+        return 1 + int(estimator.label_weighting == "auto") + int(multilabel_faster_wanted(estimator))
     if not few_rows(X.shape[0], len(estimator.classes_)):
         return 1  # many_rows_blend
     alternatives = int(estimator.noise == "adversarial" and estimator.tree_temperature == "auto")
@@ -958,6 +968,12 @@ def faster_pilot_wanted(estimator) -> bool:
         and (FASTER_MAX_CLASSES is None or len(estimator.classes_) <= FASTER_MAX_CLASSES)
         and estimator not in _FASTER_DROPPED
     )
+
+
+def multilabel_faster_wanted(estimator) -> bool:
+    """Whether a multi-label model's pilots include the faster one (``MULTILABEL_FASTER``): only where the
+    learning rate is "auto" (the pilots choose it)."""
+    return estimator.learning_rate == "auto" and MULTILABEL_FASTER != 1.0
 
 
 def faster_wins(faster: np.ndarray, chosen: np.ndarray, faster_hits=None, chosen_hits=None) -> bool:
@@ -1189,54 +1205,77 @@ def rows_win(gains: np.ndarray) -> bool:
     """Whether the "rows" pilot's per-row gains in mean precision@k (:func:`precision_gains`) are positive by
     more than ``ROWS_Z`` standard errors of their mean: the pick-all-labels reduction stays unless the
     held-out rows say otherwise by more than their noise."""
+    return passes(gains, ROWS_Z)
+
+
+def passes(gains: np.ndarray, z: float) -> bool:
+    """Whether the per-row ``gains`` of one multi-label pilot over another (:func:`precision_gains`) are positive
+    by more than ``z`` standard errors of their mean (False with fewer than 2 rows)."""
     if gains.shape[0] < 2:
         return False
-    return bool(gains.mean() > ROWS_Z * gains.std(ddof=1) / np.sqrt(gains.shape[0]))
+    return bool(gains.mean() > z * gains.std(ddof=1) / np.sqrt(gains.shape[0]))
 
 
 def weighting_choice(estimator, X, fit_data, truth, S, ranked, seed: int, n_epochs: int) -> tuple:
-    """:func:`chosen_for` for multi-label data with ``label_weighting="auto"``: a pilot with "pairs" (the
-    one pilot of a multi-label fit otherwise, the same model) and one with "rows" train on the fit rows
-    (side by side, one thread each, with ``n_jobs`` > 1 and :func:`side_by_side_pilots`), each chooses its
-    blend (:func:`chosen_blend`), and the "rows" pilot's wins where :func:`rows_win` says so on the
-    ``ranked`` rows (:func:`ranked_rows`). ``(beta, T, tree, 1.0, None, weighting)``. A "rows" pilot that the
-    memory guard stops leaves "pairs" (its pilot's blend); a "pairs" pilot stopped so leaves no blend (a
+    """:func:`chosen_for` for multi-label data with ``label_weighting="auto"`` or the faster pilot
+    (:func:`multilabel_faster_wanted`): a pilot with the estimator's weighting ("pairs" where it is "auto",
+    the one pilot of a multi-label fit otherwise, the same model), with "auto" one with "rows", and with
+    the faster pilot one with ``MULTILABEL_FASTER`` times the step (and the first one's weighting) train on
+    the fit rows (side by side, one thread each, with ``n_jobs`` > 1 and :func:`side_by_side_pilots`, the
+    faster one first), each chooses its blend (:func:`chosen_blend`). The "rows" pilot's wins over the first
+    where :func:`rows_win` says so on the ``ranked`` rows (:func:`ranked_rows`), and then the faster pilot's
+    over that one by the same test at ``FASTER_Z``. ``(beta, T, tree, lr_factor, None, weighting, None)``. A
+    pilot that the memory guard stops is passed over; the first one stopped so leaves no blend (a
     UserWarning), as :func:`chosen_for` does."""
     tree = estimator.tree_
     held, Y_held = ranked
     k = min(5, len(estimator.classes_))
+    own = "pairs" if estimator.label_weighting == "auto" else estimator.label_weighting
+    candidates = [(own, 1.0)]
+    if estimator.label_weighting == "auto":
+        candidates.append(("rows", 1.0))
+    if multilabel_faster_wanted(estimator):
+        candidates.append((own, MULTILABEL_FASTER))
     threads = n_threads(estimator.n_jobs)
     side_by_side = threads > 1 and side_by_side_pilots(estimator, X, multilabel=True)
     config = get_config()
 
-    def run(weighting):
+    def run(candidate):
+        weighting, lr_factor = candidate
         with config_context(**config):
             try:
-                pilot = new_pilot(estimator, (tree, 1.0, None), X, fit_data, seed, n_epochs, one_thread=side_by_side)
-                pilot.set_params(label_weighting=weighting)
+                pilot = new_pilot(
+                    estimator, (tree, lr_factor, None), X, fit_data, seed, n_epochs, side_by_side, weighting=weighting
+                )
                 chosen = chosen_blend(pilot, *fit_data, truth, S)
                 top = None if chosen is None or held.shape[0] == 0 else pilot.predict_top_k(X[held], k=k)
                 return chosen, top
             except MemoryError as error:  # the pilot's memory guard
                 return error, None
 
-    results = fan_out(run, ("pairs", "rows"), 2 if side_by_side else 1)
-    (pairs, top_pairs), (rows, top_rows) = results
-    for chosen in (pairs, rows):
+    # the faster pilot first, so that the others fill the other thread while it trains (the same cost on
+    # two threads as the two others, one after the other); the results in the candidates' order
+    order = sorted(range(len(candidates)), key=lambda i: candidates[i][1] == 1.0)
+    ran = fan_out(run, [candidates[i] for i in order], 2 if side_by_side else 1)
+    results = [None] * len(candidates)
+    for i, result in zip(order, ran, strict=True):
+        results[i] = result
+    for chosen, _ in results:
         if chosen is None:
             raise KeyboardInterrupt
-    if isinstance(pairs, MemoryError):  # train the model alone
-        _warn_no_blend(pairs)
-        return 0.0, 1.0, tree, 1.0, None, "pairs", None
-    best, weighting = pairs, "pairs"
-    if (
-        not isinstance(rows, MemoryError)
-        and top_rows is not None
-        and rows_win(precision_gains(top_rows, top_pairs, Y_held))
-    ):
-        best, weighting = rows, "rows"
+    (first, top_best), *others = results
+    if isinstance(first, MemoryError):  # train the model alone
+        _warn_no_blend(first)
+        return 0.0, 1.0, tree, 1.0, None, own, None
+    best, (weighting, lr_factor) = first, candidates[0]
+    for candidate, (chosen, top) in zip(candidates[1:], others, strict=True):
+        if isinstance(chosen, MemoryError) or top is None or top_best is None:
+            continue
+        z = ROWS_Z if candidate[1] == 1.0 else FASTER_Z
+        if passes(precision_gains(top, top_best, Y_held), z):
+            best, (weighting, lr_factor), top_best = chosen, candidate, top
     beta, temperature = best[:2]
-    return beta, temperature, tree, 1.0, None, weighting, None
+    return beta, temperature, tree, lr_factor, None, weighting, None
 
 
 def side_by_side_pilots(
@@ -1370,10 +1409,13 @@ def uniform_pilot_wanted(estimator) -> bool:
     )
 
 
-def new_pilot(estimator, candidate, X, fit_data, seed, n_epochs: int, one_thread: bool, sparse_model=None):
+def new_pilot(
+    estimator, candidate, X, fit_data, seed, n_epochs: int, one_thread: bool, sparse_model=None, weighting=None
+):
     """An unfitted pilot of ``estimator``'s settings for ``candidate`` = ``(tree, lr_factor, n_negatives)``:
     ``tree`` frozen as its noise, ``lr_factor`` times its own "auto" learning rate of the fit rows
-    ``fit_data`` (unless 1), ``n_negatives`` negatives per example (None: the estimator's).
+    ``fit_data`` (unless 1; :func:`pilot_auto_rate`), ``n_negatives`` negatives per example (None: the
+    estimator's), ``weighting`` its ``label_weighting`` (multi-label; None: the estimator's).
     It runs all its epochs (``tol=None``): no convergence check, so no ConvergenceWarning about the pilot's
     ``max_iter`` reaches the user."""
     tree, lr_factor, n_negatives = candidate
@@ -1385,9 +1427,26 @@ def new_pilot(estimator, candidate, X, fit_data, seed, n_epochs: int, one_thread
     )  # fmt: skip
     if one_thread:
         pilot.set_params(n_jobs=1)
-    if lr_factor != 1.0:  # the pilot's own "auto" rate (of its rows), times the factor (single-label only)
-        pilot.set_params(learning_rate=lr_factor * auto_learning_rate(fit_data[0], fit_data[2]))
+    if weighting is not None:
+        pilot.set_params(label_weighting=weighting)
+    if lr_factor != 1.0:  # the pilot's own "auto" rate (of its rows), times the factor
+        pilot.set_params(learning_rate=lr_factor * pilot_auto_rate(fit_data[0], fit_data[1], fit_data[2], weighting))
     return pilot
+
+
+def pilot_auto_rate(X_fit, y_fit, w_fit, weighting=None) -> float:
+    """The "auto" learning rate of a pilot trained on ``X_fit`` (labels ``y_fit``, row weights ``w_fit``), as its
+    own fit computes it (``skxc._fit``): single-label (``weighting`` None), that of the rows; multi-label
+    (``y_fit`` a CSR label indicator, ``weighting`` "pairs" or "rows"), that of the (row, label) examples, each
+    row counted with the summed weight of its examples, over the square root of the label cardinality."""
+    if weighting is None:
+        return auto_learning_rate(X_fit, w_fit)
+    Y = sp.csr_matrix(y_fit)
+    counts = np.diff(Y.indptr).astype(np.float64)
+    w = np.asarray(w_fit, dtype=np.float64)
+    cardinality = label_cardinality(Y, w)
+    examples = w * counts if weighting == "pairs" else w * cardinality * (counts > 0)
+    return auto_learning_rate(X_fit, examples) / np.sqrt(cardinality)
 
 
 def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
@@ -1448,7 +1507,8 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
     if scored is None:
         return 0.0, 1.0, tree, 1.0, None, None, None
     fit_data, truth, S = scored
-    if multilabel and estimator.label_weighting == "auto":  # a second pilot, with label_weighting="rows"
+    if multilabel and (estimator.label_weighting == "auto" or multilabel_faster_wanted(estimator)):
+        # a pilot with label_weighting="rows", and one with the faster step
         ranked = ranked_rows(rows, split[1], seed, len(estimator.classes_))
         return weighting_choice(estimator, X, fit_data, truth, S, ranked, seed, n_epochs)
     if not multilabel and not few_rows(X.shape[0], len(estimator.classes_)):  # a subsample's pilot

@@ -35,9 +35,10 @@ def choose_blend(log_proba, S, truth, by_accuracy=True):
 
 @pytest.fixture(autouse=True)
 def _no_faster_pilot(monkeypatch):
-    """The tests here count and order the other pilots: without the faster pilot (``FASTER``), which
-    ``tests/test_s43_faster_pilot.py`` tests with them."""
+    """The tests here count and order the other pilots: without the faster pilots (``FASTER``, tested with them in
+    ``tests/test_s43_faster_pilot.py``; ``MULTILABEL_FASTER``, in ``tests/test_s56_multilabel_faster.py``)."""
     monkeypatch.setattr(blend, "FASTER_MAX_CLASSES", 0)
+    monkeypatch.setattr(blend, "MULTILABEL_FASTER", 1.0)
 
 
 def add_centroids(coef, intercept, X, codes, w, n_classes, beta, shared=None):

@@ -21,6 +21,13 @@ from skxc._blend import precision_gains, rows_win
 from skxc._multilabel import label_cardinality, label_examples, shared_by_row
 
 
+@pytest.fixture(autouse=True)
+def _no_multilabel_faster_pilot(monkeypatch):
+    """The tests here count the weighting's pilots: without the faster one (``MULTILABEL_FASTER``), which
+    ``tests/test_s56_multilabel_faster.py`` tests with them."""
+    monkeypatch.setattr(blend, "MULTILABEL_FASTER", 1.0)
+
+
 def dense(coef):
     return coef.toarray() if sp.issparse(coef) else np.asarray(coef)
 

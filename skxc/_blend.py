@@ -74,7 +74,9 @@ the estimator's own settings runs there: the flatter-tree and slower-step
 pilots did not raise precision@k on the multi-label sets and cost a pilot each
 (docs/benchmarks.rst, "Multi-label centroid blend"). With ``label_weighting="auto"`` a second
 pilot shares each row's weight among its labels, and the two are compared by held-out precision@k
-(:func:`weighting_choice`; docs/benchmarks.rst, "Stop 39: row-shared label weights").
+(:func:`weighting_choice`; docs/benchmarks.rst, "Stop 39: row-shared label weights"); with
+``learning_rate="auto"`` a further pilot takes ``MULTILABEL_FASTER`` times the step and wins by the same
+test (docs/benchmarks.rst, "Stop 56: a faster multi-label pilot").
 """
 
 from __future__ import annotations
@@ -297,6 +299,12 @@ SPARSE_PILOT_WEIGHTS = 2**22
 #: as long (with 100 MiB more memory at 6.3), at 34 longer (docs/benchmarks.rst, "Stop 44: cheaper
 #: pilots"). 0: never.
 DENSE_PILOT_TOUCHES = 5.0
+#: Whether the pilots of a model with sparse weights are dense by the same rule (:func:`touched_enough`) rather
+#: than always sparse: where their epochs touch that many of the weights, the model trains in a dense buffer
+#: too (``skxc._weights.buffer_wanted``), and a hashed pilot took 1.5 times a dense one's time (multi-label
+#: topic text, 4,000 labels x 20,000 words: three pilots 9.4 -> 6.4 s at ``n_jobs=1``; docs/benchmarks.rst,
+#: "Stop 56"). False: sparse (stop 55 and before).
+DENSE_PILOTS_OF_SPARSE = True
 #: Range of the score temperature T.
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.25, 64.0
 #: The Newton steps on 1/T stop when the next would change it by less than this fraction (1 %).
@@ -1063,7 +1071,8 @@ def pilot_weights(estimator, X, sparse_model: bool | None = None) -> str:
     the temperature to about 1e-3 (docs/benchmarks.rst, "Stop 44: cheaper pilots"). ``sparse_model``:
     whether the model's weights are sparse (None: its ``coef_``)."""
     if sp.issparse(estimator.coef_) if sparse_model is None else sparse_model:
-        return "sparse"
+        dense = DENSE_PILOTS_OF_SPARSE and not mostly_dense(X) and touched_enough(estimator, X)
+        return "dense" if dense else "sparse"
     if mostly_dense(X) or len(estimator.classes_) * X.shape[1] <= SPARSE_PILOT_WEIGHTS:
         return "dense"
     return "dense" if touched_enough(estimator, X) else "sparse"
@@ -1071,9 +1080,11 @@ def pilot_weights(estimator, X, sparse_model: bool | None = None) -> str:
 
 def pilot_touches(estimator, X) -> int:
     """The weight touches of a pilot's epochs on all of X's rows (the few-rows pilots train on 90 % of them):
-    ``MIN_PILOT_EPOCHS`` times X's non-zeros times one plus ``n_negatives_``."""
+    ``MIN_PILOT_EPOCHS`` times X's non-zeros times one plus ``n_negatives_`` (multi-label: times
+    ``label_cardinality_``, one example per label of a row)."""
     nnz = X.nnz if sp.issparse(X) else X.size
-    return MIN_PILOT_EPOCHS * int(nnz) * (1 + int(estimator.n_negatives_))
+    examples = float(getattr(estimator, "label_cardinality_", 1.0))  # a multi-label model's alone
+    return int(MIN_PILOT_EPOCHS * int(nnz) * examples * (1 + int(estimator.n_negatives_)))
 
 
 def touched_enough(estimator, X) -> bool:
@@ -1471,7 +1482,8 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
     the estimator's tree); it replaces the chosen pilot only if it passes :func:`faster_wins`. Multi-label: one pilot,
     with the estimator's settings, trains on the fit rows' labels, and the log-likelihood is that of
     every held-out (row, label) pair (pick-all-labels); with ``label_weighting="auto"`` a second one trains
-    with "rows" (:func:`weighting_choice`). The pilots draw from a
+    with "rows", and with ``learning_rate="auto"`` one with ``MULTILABEL_FASTER`` times the step
+    (:func:`weighting_choice`). The pilots draw from a
     generator spawned from ``rng``, so the model's own training draws the same numbers with or
     without them. KeyboardInterrupt if Ctrl-C stopped a pilot. A pilot that the memory guard stops
     (its own model on top of the estimator's) is skipped with a UserWarning. ``prepared``: the futures

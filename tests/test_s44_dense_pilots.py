@@ -43,10 +43,13 @@ def test_touches_decide_the_pilot_layout_of_a_large_model(large, monkeypatch):
     assert blend.pilot_weights(clf, X) == "sparse" and blend.side_by_side_pilots(clf, X)  # small sparse tables
     monkeypatch.setattr(blend, "DENSE_PILOT_TOUCHES", 0.0)  # never
     assert blend.pilot_weights(clf, X) == "sparse"
-    # dense X, or a sparse model, never take this path
+    # dense X never takes this path; a sparse model does since stop 56 (DENSE_PILOTS_OF_SPARSE), not before
     monkeypatch.setattr(blend, "DENSE_PILOT_TOUCHES", 1e9)
     assert blend.pilot_weights(clf, X) == "dense"
-    assert blend.pilot_weights(clf, X, sparse_model=True) == "sparse"
+    assert blend.pilot_weights(clf, X, sparse_model=True) == "dense"
+    with monkeypatch.context() as m:
+        m.setattr(blend, "DENSE_PILOTS_OF_SPARSE", False)
+        assert blend.pilot_weights(clf, X, sparse_model=True) == "sparse"
     assert blend.pilot_weights(clf, X.toarray()) == "dense" and not blend.side_by_side_pilots(clf, X.toarray())
 
 

@@ -137,3 +137,82 @@ def test_two_threads_choose_as_one(monkeypatch):
     assert sorted(w for w, _, _ in seen) == ["pairs"] * 4 + ["rows"] * 2
     assert chosen[0][0] == chosen[1][0] and chosen[0][2] == chosen[1][2]
     assert chosen[0][1] == pytest.approx(chosen[1][1], rel=1e-12)
+
+
+# --- multi-label sparse weights in the dense buffer (``skxc._training.MULTILABEL_BUFFER``) ----------------------
+
+
+def _multilabel_text(seed=0, n_rows=1500, n_features=300, n_labels=40):
+    """Sparse rows with 1-3 labels each, each label adding its own feature (a signal to learn)."""
+    rng = np.random.default_rng(seed)
+    X = sp.random(n_rows, n_features, density=0.05, format="csr", random_state=seed, dtype=np.float64)
+    labels = [rng.choice(n_labels, size=rng.integers(1, 4), replace=False) for _ in range(n_rows)]
+    rows = np.repeat(np.arange(n_rows), [len(lab) for lab in labels])
+    cols = np.concatenate(labels)
+    Y = sp.csr_matrix((np.ones(rows.size, np.int8), (rows, cols)), shape=(n_rows, n_labels))
+    X = sp.csr_matrix(X + sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=X.shape))
+    return X, Y
+
+
+BUFFER_FIXED = dict(random_state=0, n_jobs=1, max_iter=4, centroid_blend=0.0, tree_temperature=1.0, learning_rate=0.3)
+
+
+def test_multilabel_sparse_weights_train_in_the_buffer(monkeypatch):
+    """As single-label ones (tests/test_s50_dense_buffer.py): coef_ is CSR after training, and the model scores
+    as dense weights trained the same way do (to float32 rounding); MULTILABEL_BUFFER False keeps the table."""
+    import skxc._training as training
+
+    X, Y = _multilabel_text()
+    monkeypatch.setattr(training, "AUTO_SPARSE_BYTES", 1)  # sparse weights for any model
+    used = []
+    original = training.dense_buffer
+    monkeypatch.setattr(training, "dense_buffer", lambda *a: used.append(1) or original(*a))
+    model = AdversarialSoftmaxClassifier(**BUFFER_FIXED, weight_threshold=0.0).fit(X, Y)
+    assert used == [1] and sp.issparse(model.coef_) and "_buffer_shared" not in model.__dict__
+    dense_model = AdversarialSoftmaxClassifier(**BUFFER_FIXED, weights="dense", weight_threshold=0.0).fit(X, Y)
+    np.testing.assert_allclose(model.decision_function(X[:200]), dense_model.decision_function(X[:200]), atol=2e-4)
+    monkeypatch.setattr(training, "MULTILABEL_BUFFER", False)
+    table = AdversarialSoftmaxClassifier(**BUFFER_FIXED, weight_threshold=0.0).fit(X, Y)
+    assert used == [1] and sp.issparse(table.coef_)
+    # the table keeps negatives off rare features (a few-rows insert mask); the buffer does not: close, not equal
+    top_buffer, top_table = model.predict_top_k(X, 1)[:, 0], table.predict_top_k(X, 1)[:, 0]
+    hits = [np.asarray(Y[np.arange(X.shape[0]), top]).ravel().mean() for top in (top_buffer, top_table)]
+    assert abs(hits[0] - hits[1]) < 0.05 and min(hits) > 0.3
+
+
+# --- dense pilots of a sparse model (``skxc._blend.DENSE_PILOTS_OF_SPARSE``) -------------------------------------
+
+
+def test_pilots_of_a_sparse_model_are_dense_where_their_epochs_touch_enough(monkeypatch):
+    """The layout of touched_enough for a sparse model too; a multi-label pilot touches its row's weights once per
+    label (label_cardinality_), so the same rows with more labels can tip it."""
+    X, Y = _multilabel_text()
+    clf = AdversarialSoftmaxClassifier(random_state=0, max_iter=2).fit(X, Y)
+    n_weights = len(clf.classes_) * X.shape[1]
+    touches = blend.pilot_touches(clf, X)
+    assert touches == int(blend.MIN_PILOT_EPOCHS * X.nnz * clf.label_cardinality_ * (1 + clf.n_negatives_))
+    monkeypatch.setattr(blend, "DENSE_PILOT_TOUCHES", 1e9)  # every model is touched enough
+    assert blend.pilot_weights(clf, X, sparse_model=True) == "dense"
+    monkeypatch.setattr(blend, "DENSE_PILOT_TOUCHES", 0.999 * n_weights / touches)  # just short of it
+    assert blend.pilot_weights(clf, X, sparse_model=True) == "sparse"
+    monkeypatch.setattr(blend, "DENSE_PILOT_TOUCHES", 1.001 * n_weights / touches)
+    assert blend.pilot_weights(clf, X, sparse_model=True) == "dense"
+    monkeypatch.setattr(blend, "DENSE_PILOTS_OF_SPARSE", False)
+    assert blend.pilot_weights(clf, X, sparse_model=True) == "sparse"
+    one_label = AdversarialSoftmaxClassifier(random_state=0, max_iter=2).fit(X, Y.indices[Y.indptr[:-1]])
+    assert blend.pilot_touches(one_label, X) == blend.MIN_PILOT_EPOCHS * X.nnz * (1 + one_label.n_negatives_)
+
+
+def test_a_sparse_models_fit_trains_dense_pilots(monkeypatch):
+    import skxc._training as training
+
+    X, Y = _multilabel_text(n_rows=2000)
+    monkeypatch.setattr(training, "AUTO_SPARSE_BYTES", 1)  # sparse weights for any model
+    layouts = []
+    real = blend.chosen_blend
+    monkeypatch.setattr(blend, "chosen_blend", lambda pilot, *a: layouts.append(pilot.weights) or real(pilot, *a))
+    for enough in (1e9, 1e-9):
+        monkeypatch.setattr(blend, "DENSE_PILOT_TOUCHES", enough)
+        clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2).fit(X, Y)
+        assert sp.issparse(clf.coef_) and np.all(np.isfinite(clf.predict_proba(X[:50])))
+    assert layouts == ["dense"] * 3 + ["sparse"] * 3

@@ -44,11 +44,21 @@ def _draw(cdf: np.ndarray, rng, n: int) -> np.ndarray:
     return cdf.searchsorted(rng.random(n), side="right")
 
 
+def tfidf_rows(cols: list, words: int, n_docs: int, vocabulary: int) -> sp.csr_matrix:
+    """The CSR float32 sublinear tf-idf rows of ``n_docs`` documents of ``words`` words each, ``cols`` their
+    words' ids (a list of arrays, document after document)."""
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    cols = np.concatenate(cols)
+    rows = np.repeat(np.arange(n_docs), words)
+    counts = sp.csr_matrix((np.ones(cols.size), (rows, cols)), shape=(n_docs, vocabulary))
+    counts.sum_duplicates()
+    return TfidfTransformer(sublinear_tf=True).fit_transform(counts).astype(np.float32).tocsr()
+
+
 def topic_text(n_docs: int, n_classes: int, vocabulary: int, words: int, mix: float, seed: int):
     """``(X, y, train, test)``: CSR float32 tf-idf rows (n_docs, vocabulary), int64 class ids, and the
     row indices of the training and test split (module docstring)."""
-    from sklearn.feature_extraction.text import TfidfTransformer
-
     rng = np.random.default_rng(seed)
     background = rng.dirichlet(np.full(vocabulary, BACKGROUND_ALPHA))
     topics = rng.dirichlet(np.full(vocabulary, TOPIC_ALPHA), size=n_classes)
@@ -63,11 +73,7 @@ def topic_text(n_docs: int, n_classes: int, vocabulary: int, words: int, mix: fl
         if c not in topic_cdf:
             topic_cdf[c] = _cdf(topics[c])
         cols.append(_draw(topic_cdf[c], rng, k))
-    cols = np.concatenate(cols)
-    rows = np.repeat(np.arange(n_docs), words)
-    counts = sp.csr_matrix((np.ones(cols.size), (rows, cols)), shape=(n_docs, vocabulary))
-    counts.sum_duplicates()
-    X = TfidfTransformer(sublinear_tf=True).fit_transform(counts).astype(np.float32).tocsr()
+    X = tfidf_rows(cols, words, n_docs, vocabulary)
     order = rng.permutation(n_docs)
     cut = int(TRAIN_SHARE * n_docs)
     return X, y.astype(np.int64, copy=False), order[:cut], order[cut:]
@@ -120,14 +126,12 @@ def multilabel_topic_text(
     ``IN_GROUP`` share of them from it (without replacement, by popularity), the rest by popularity from all.
     Of its ``words`` draws a binomial ``mix`` share comes from its labels' topics (a label drawn uniformly
     per word), the rest from the background (Dirichlet(0.05)). Sublinear tf-idf; random 75 / 25 % split."""
-    from sklearn.feature_extraction.text import TfidfTransformer
-
     rng = np.random.default_rng(seed)
     background_cdf = _cdf(rng.dirichlet(np.full(vocabulary, BACKGROUND_ALPHA)))
-    n_groups = n_labels // GROUP_SIZE
+    n_groups = -(-n_labels // GROUP_SIZE)  # the last one smaller where GROUP_SIZE does not divide n_labels
     group_topics = rng.dirichlet(np.full(vocabulary, TOPIC_ALPHA), size=n_groups)
     own = rng.dirichlet(np.full(vocabulary, TOPIC_ALPHA), size=n_labels)
-    group = rng.permutation(np.repeat(np.arange(n_groups), GROUP_SIZE))
+    group = rng.permutation(np.repeat(np.arange(n_groups), GROUP_SIZE)[:n_labels])
     popularity = 1.0 / np.arange(1, n_labels + 1) ** LABEL_ZIPF_EXPONENT
     popularity = popularity[rng.permutation(n_labels)]
     popularity /= popularity.sum()
@@ -135,7 +139,7 @@ def multilabel_topic_text(
     group_cdf = _cdf(np.array([popularity[m].sum() for m in members]))
     label_cdf = _cdf(popularity)
     topic_cdf = {}  # each label's, once a document draws a word from it
-    cols, label_cols, n_words, n_doc_labels = [], [], np.empty(n_docs, np.int64), np.empty(n_docs, np.int64)
+    cols, label_cols, n_doc_labels = [], [], np.empty(n_docs, np.int64)
     for d in range(n_docs):
         k = 1 + rng.poisson(per_doc - 1.0)
         m = members[_draw(group_cdf, rng, 1)[0]]
@@ -153,12 +157,7 @@ def multilabel_topic_text(
             if label not in topic_cdf:
                 topic_cdf[label] = _cdf(0.5 * group_topics[group[label]] + 0.5 * own[label])
             cols.append(_draw(topic_cdf[label], rng, count))
-        n_words[d] = words
-    cols = np.concatenate(cols)
-    rows = np.repeat(np.arange(n_docs), n_words)
-    counts = sp.csr_matrix((np.ones(cols.size), (rows, cols)), shape=(n_docs, vocabulary))
-    counts.sum_duplicates()
-    X = TfidfTransformer(sublinear_tf=True).fit_transform(counts).astype(np.float32).tocsr()
+    X = tfidf_rows(cols, words, n_docs, vocabulary)
     label_cols = np.concatenate(label_cols)
     Y = sp.csr_matrix(
         (np.ones(label_cols.size, np.float32), label_cols, np.concatenate([[0], np.cumsum(n_doc_labels)])),

@@ -76,7 +76,7 @@ pilots did not raise precision@k on the multi-label sets and cost a pilot each
 pilot shares each row's weight among its labels, and the two are compared by held-out precision@k
 (:func:`weighting_choice`; docs/benchmarks.rst, "Stop 39: row-shared label weights"); with
 ``learning_rate="auto"`` a further pilot takes ``MULTILABEL_FASTER`` times the step and wins by the same
-test (docs/benchmarks.rst, "Stop 56: a faster multi-label pilot").
+test (docs/benchmarks.rst, "Stop 56: multi-label tf-idf text with thousands of labels").
 """
 
 from __future__ import annotations
@@ -268,10 +268,10 @@ FASTER_MAX_CLASSES = 2000
 #: with the estimator's own negatives (and its label weighting, "pairs" where that is "auto"). The model trains so
 #: when that pilot's held-out mean of precision@1, 3 and 5 beats the chosen pilot's by more than ``FASTER_Z``
 #: standard errors of the mean paired (per-row) difference (:func:`weighting_choice`, the test of "rows"). On
-#: multi-label topic text (tf-idf, 4,000 and 30,000 labels, ``benchmarks._topic_text``) 16 times the step gave
-#: +6.3 and +1.1 points of test P@1 (33.2 -> 39.5, 33.0 -> 34.1); on bibtex, corel5k and delicious it lost 8-19
-#: points, where the test keeps the estimator's step (docs/benchmarks.rst, "Stop 56: a faster multi-label
-#: pilot"). Its negatives stay the estimator's: with ``FASTER[1]`` (8) the 4,000-label set reached 43.4 but the
+#: multi-label topic text (tf-idf, 4,000 and 30,000 labels, ``benchmarks._topic_text``) it won and gave +6.9 and
+#: +0.6 points of test P@1 (33.1 -> 40.0, 33.2 -> 33.8; one thread, seed 0); on bibtex, corel5k and delicious the
+#: same step lost 8-19 points, and the test (z -9 to -14, seeds 0-2) keeps the estimator's step there
+#: (docs/benchmarks.rst, "Stop 56: multi-label tf-idf text with thousands of labels"). Its negatives stay the estimator's: with ``FASTER[1]`` (8) the 4,000-label set reached 43.4 but the
 #: model took 2.5 times as long (a multi-label epoch is one example per label of a row). 1: no such pilot.
 MULTILABEL_FASTER = 16.0
 #: The estimators whose current fit leaves the faster pilot out because its negatives would not fit in memory

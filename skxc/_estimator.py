@@ -354,7 +354,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         hash table lets negatives add weights only on features frequent
         enough that each class is expected to be drawn as a negative on them
         at least once. A new model's sparse weights (``weights="auto"``,
-        single-label, ``l2=0``, factored Adagrad) train instead in a dense
+        ``l2=0``, factored Adagrad; multi-label too since stop 56) train instead in a dense
         float32 array where that is smaller than the hash table their first
         epoch would need (its negatives reach every feature); ``coef_`` is
         CSR after ``fit`` either way.

@@ -643,9 +643,9 @@ class TrainingMixin:
         parameters and schedule, the early-stopping scorer or None, the progress record, the rows with the
         negatives' insert mask).
 
-        ``buffer`` (a new model of ``fit``, ``weights="auto"``): single-label sparse weights with ``l2`` 0 train in a
-        dense float32 array, with the common term in every class, where that is smaller than the table their
-        first epoch would be given (``skxc._weights.buffer_wanted``) and fits in memory; ``_buffer_shared`` then
+        ``buffer`` (a new model of ``fit``, ``weights="auto"``): sparse weights with ``l2`` 0 (multi-label ones
+        too, ``MULTILABEL_BUFFER``) train in a dense float32 array, with the common term in every class, where
+        that is smaller than the table their first epoch would be given (``skxc._weights.buffer_wanted``) and fits in memory; ``_buffer_shared`` then
         holds the common term, which :meth:`_from_buffer` takes out again after training (coef_ CSR)."""
         self._convert_adagrad()
         self._adagrad_state = state = self._adagrad_state.writeable()  # read-only after joblib.load(mmap_mode="r")

@@ -1247,6 +1247,7 @@ def weighting_choice(estimator, X, fit_data, truth, S, ranked, seed: int, n_epoc
         candidates.append(("rows", 1.0))
     if multilabel_faster_wanted(estimator):
         candidates.append((own, MULTILABEL_FASTER))
+    X_ranked = X[held]  # the rows every pilot ranks the labels of
     threads = n_threads(estimator.n_jobs)
     side_by_side = threads > 1 and side_by_side_pilots(estimator, X, multilabel=True)
     config = get_config()
@@ -1259,7 +1260,7 @@ def weighting_choice(estimator, X, fit_data, truth, S, ranked, seed: int, n_epoc
                     estimator, (tree, lr_factor, None), X, fit_data, seed, n_epochs, side_by_side, weighting=weighting
                 )
                 chosen = chosen_blend(pilot, *fit_data, truth, S)
-                top = None if chosen is None or held.shape[0] == 0 else pilot.predict_top_k(X[held], k=k)
+                top = None if chosen is None or held.shape[0] == 0 else pilot.predict_top_k(X_ranked, k=k)
                 return chosen, top
             except MemoryError as error:  # the pilot's memory guard
                 return error, None

@@ -66,3 +66,18 @@ def test_skxc_systems_set_module_constants_for_their_fits_only(monkeypatch):
     assert "module constant `skxc._blend.MULTILABEL_FASTER = 1`" in multilabel.describe(
         "skxc:skxc._blend.MULTILABEL_FASTER=1", 0
     )
+
+
+def test_the_benchmark_runs_on_a_generated_set_first(tmp_path, monkeypatch, capsys):
+    """A generated set may come first (the kernels' warm-up reads it) and need no directory under --data-root."""
+    import json
+
+    monkeypatch.setitem(_topic_text.MULTILABEL_TOPIC_TEXT_SETS, "mlsmall", (800, 40, 300, 20, 0.8, 2.0, 1))
+    multilabel.main(
+        ["--data-root", str(tmp_path / "nowhere"), "--datasets", "mlsmall", "mlsmall", "--systems", "skxc:max_iter=1",
+         "--out", str(tmp_path), "--name", "t"]
+    )  # fmt: skip
+    result = json.loads((tmp_path / "multilabel_t.json").read_text())
+    assert [r["dataset"] for r in result["records"]] == ["mlsmall", "mlsmall"]
+    assert all(0.0 <= r["P@1"] <= 1.0 for r in result["records"])
+    assert len(result["generated"]) == 1 and "mlsmall" in (tmp_path / "multilabel_t.md").read_text()

@@ -263,7 +263,12 @@ OWN_PILOT_WITH_BOTH = False
 #: (:func:`fits_dropping_faster`); but in the 20-set run that followed, the dense LSA stand-in fell 1.53 -> 0.99
 #: (two threads), unexplained, so the limit stays (docs/benchmarks.rst, "Stop 52").
 FASTER = (16.0, 8)
-FASTER_MAX_CLASSES = 2000
+FASTER_MAX_CLASSES = None
+#: The faster pilot's beta and T, and its comparison with the chosen pilot, take up to this many held-out rows
+#: (:func:`faster_ll_rows`, at most :func:`accuracy_rows`) where the log-likelihood of the other choices takes
+#: fewer (:func:`blend_rows`: above ``LL_MAX_SCORES / MAX_ROWS`` = 2,000 classes); the chosen pilot's own
+#: model keeps its choice where the faster one loses. TODO measured
+FASTER_LL_ROWS = 500
 #: The faster pilot of multi-label fits (``learning_rate="auto"``, any number of labels): this factor of the step,
 #: with the estimator's own negatives (and its label weighting, "pairs" where that is "auto"). The model trains so
 #: when that pilot's held-out mean of precision@1, 3 and 5 beats the chosen pilot's by more than ``FASTER_Z``
@@ -366,7 +371,7 @@ def centroid_scores(X, mu, centre, unit: float) -> np.ndarray:
     return S
 
 
-def _log_likelihood(A: np.ndarray, truth, a: float, prepared: list | None = None):
+def _log_likelihood(A: np.ndarray, truth, a: float, prepared: list | None = None, threads: int = 1):
     """Mean log-likelihood of ``truth`` under softmax(a A) per row, and its first two derivatives in a.
 
     ``truth``: int (n,) class codes, or a CSR indicator (n, C) of every row's labels (multi-label,
@@ -375,38 +380,54 @@ def _log_likelihood(A: np.ndarray, truth, a: float, prepared: list | None = None
     The exponentials and their row sums are float32 (``SCORE_DTYPE``), the scores of ``truth`` and the
     means float64: about 1e-7 relative to the float64 result.
     ``prepared``: :func:`_prepared` of A, made once for several a (Newton steps); else the same is
-    computed here, one block at a time.
+    computed here, one block at a time, on ``threads`` threads (whole blocks each; their sums are added in
+    the blocks' order, the same bits as on one).
 
     Exponents below :func:`_exp_floor` are raised to it: their exponentials would be subnormal numbers,
     which the processor handles far slower than normal ones (a large beta can put many of a row's scores
     there), and each adds less than 1e-37 to a row sum of at least 1.
     """
     n = truth.nnz if sp.issparse(truth) else A.shape[0]
-    with np.errstate(over="ignore", invalid="ignore"):  # scores near float32's limits: non-finite derivatives
-        return _log_likelihood_sums(A, truth, a, prepared, n)
-
-
-def _log_likelihood_sums(A: np.ndarray, truth, a: float, prepared, n: int):
-    """:func:`_log_likelihood`'s sums over the blocks of rows."""
+    if prepared is None and threads > 1:
+        per = -(-A.shape[0] // (threads * _block_rows(A))) * _block_rows(A)  # rows per thread, whole blocks
+        parts = fan_out(
+            lambda lo: _block_sums(A[lo : lo + per], truth[lo : lo + per], a), range(0, A.shape[0], per), threads
+        )
+        sums = [block for part in parts for block in part]
+    else:
+        sums = _block_sums(A, truth, a, prepared)
     ll = g = h = 0.0
-    for shifted, own_shifted, E, count in _row_blocks(A, truth) if prepared is None else prepared:
-        np.multiply(shifted, E.dtype.type(a), out=E)
-        np.maximum(E, _exp_floor(E.dtype), out=E)  # no subnormal exponentials (below)
-        np.exp(E, out=E)  # exp(a (A - max)): the largest is 1
-        total = E.sum(axis=1).astype(np.float64)
-        E *= shifted
-        first = E.sum(axis=1) / total  # the mean of A - max under the softmax
-        E *= shifted
-        second = E.sum(axis=1) / total - first * first
-        if count is None:
-            ll += float(np.sum(a * own_shifted - np.log(total)))
-            g += float(np.sum(own_shifted - first))
-            h -= float(np.sum(second))
-        else:  # count[i] labels of row i: own_shifted sums their A - max
-            ll += float(np.sum(a * own_shifted - count * np.log(total)))
-            g += float(np.sum(own_shifted - count * first))
-            h -= float(np.sum(count * second))
+    for block_ll, block_g, block_h in sums:
+        ll += block_ll
+        g += block_g
+        h += block_h
     return ll / n, g / n, h / n
+
+
+def _block_rows(A: np.ndarray) -> int:
+    """Rows per block of :func:`_row_blocks` (about ``MAX_SCORES / 4`` entries)."""
+    return max(1, MAX_SCORES // 4 // max(A.shape[1], 1))
+
+
+def _block_sums(A: np.ndarray, truth, a: float, prepared: list | None = None) -> list:
+    """:func:`_log_likelihood`'s sums (log-likelihood, first and second derivative) of each block of rows."""
+    sums = []
+    with np.errstate(over="ignore", invalid="ignore"):  # scores near float32's limits: non-finite derivatives
+        for shifted, own_shifted, E, count in _row_blocks(A, truth) if prepared is None else prepared:
+            np.multiply(shifted, E.dtype.type(a), out=E)
+            np.maximum(E, _exp_floor(E.dtype), out=E)  # no subnormal exponentials (below)
+            np.exp(E, out=E)  # exp(a (A - max)): the largest is 1
+            total = E.sum(axis=1).astype(np.float64)
+            E *= shifted
+            first = E.sum(axis=1) / total  # the mean of A - max under the softmax
+            E *= shifted
+            second = E.sum(axis=1) / total - first * first
+            if count is None:
+                terms = (a * own_shifted - np.log(total), own_shifted - first, second)
+            else:  # count[i] labels of row i: own_shifted sums their A - max
+                terms = (a * own_shifted - count * np.log(total), own_shifted - count * first, count * second)
+            sums.append((float(np.sum(terms[0])), float(np.sum(terms[1])), -float(np.sum(terms[2]))))
+    return sums
 
 
 def _exp_floor(dtype) -> np.floating:
@@ -423,7 +444,7 @@ def _row_blocks(A: np.ndarray, truth, previous: list | None = None):
     scores (float64; multi-label ``truth`` (CSR): the sum over each row's ``count`` labels; single-label:
     count is None) and E an array for the exponentials (one block in memory at a time).
     ``previous``: see :func:`_prepared`."""
-    step = max(1, MAX_SCORES // 4 // max(A.shape[1], 1))
+    step = _block_rows(A)
     for i, start in enumerate(range(0, A.shape[0], step)):
         block = A[start : start + step]
         top = block.max(axis=1, keepdims=True)
@@ -459,13 +480,15 @@ def _prepared(A: np.ndarray, truth: np.ndarray, previous: list | None = None) ->
     return prepared
 
 
-def _newton_inverse_temperature(A: np.ndarray, truth: np.ndarray, a: float, previous: list | None = None):
+def _newton_inverse_temperature(
+    A: np.ndarray, truth: np.ndarray, a: float, previous: list | None = None, threads: int = 1
+):
     """:func:`best_inverse_temperature`, and the :func:`_prepared` arrays it used (None if none), which
-    the next A of the same shape reuses as ``previous``."""
+    the next A of the same shape reuses as ``previous``; ``threads``: :func:`_log_likelihood`'s."""
     lo, hi = 1.0 / MAX_TEMPERATURE, 1.0 / MIN_TEMPERATURE
     a = float(np.clip(a, lo, hi))
     prepared = _prepared(A, truth, previous) if A.size <= MAX_SCORES else None
-    ll, g, h = _log_likelihood(A, truth, a, prepared)
+    ll, g, h = _log_likelihood(A, truth, a, prepared, threads)
     for _ in range(30):
         # in u = log a: dL/du = a g, d2L/du2 = a g + a^2 h
         gu, hu = a * g, a * g + a * a * h
@@ -477,7 +500,7 @@ def _newton_inverse_temperature(A: np.ndarray, truth: np.ndarray, a: float, prev
             break  # a is within 1 % of the optimum (or at a bound): the step is not evaluated
         while True:
             a_new = float(np.clip(a * np.exp(step), lo, hi))
-            ll_new, g_new, h_new = _log_likelihood(A, truth, a_new, prepared)
+            ll_new, g_new, h_new = _log_likelihood(A, truth, a_new, prepared, threads)
             if ll_new >= ll or abs(step) < 1e-4:
                 break
             step /= 2.0
@@ -499,7 +522,14 @@ def best_inverse_temperature(A: np.ndarray, truth: np.ndarray, a: float = 1.0) -
     return a, ll
 
 
-def choice_and_best(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, by_accuracy: bool = True):
+def choice_and_best(
+    log_proba: np.ndarray,
+    S: np.ndarray,
+    truth: np.ndarray,
+    by_accuracy: bool = True,
+    n_ll: int | None = None,
+    threads: int = 1,
+):
     """``(beta, T, log-likelihood, best log-likelihood)``: the beta and T with the best held-out log-likelihood
     (module docstring), unless ``by_accuracy`` and another beta's held-out top-1 is clearly higher
     (:func:`clearly_more_accurate`); the log-likelihood at that beta and T; the best over all betas (each at
@@ -509,10 +539,12 @@ def choice_and_best(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, by_
     rows; ``S`` float64 (n, C): their centroid scores; ``truth`` int (n,) their
     class codes, or their CSR label indicator (multi-label, :func:`_log_likelihood`). Single-label:
     the log-likelihood is that of the first :func:`ll_rows` rows, top-1 that of the first
-    :func:`accuracy_rows` (the rest are the top-label map's, :func:`scored_rows`).
+    :func:`accuracy_rows` (the rest are the top-label map's, :func:`scored_rows`). ``n_ll``: the log-likelihood's
+    rows instead (single-label; :func:`faster_ll_rows`). ``threads``: the log-likelihood's (:func:`_log_likelihood`;
+    the same result on any number).
     """
     single = not sp.issparse(truth)
-    n = ll_rows(log_proba.shape) if single else log_proba.shape[0]
+    n = (ll_rows(log_proba.shape) if n_ll is None else min(n_ll, log_proba.shape[0])) if single else log_proba.shape[0]
     P, Q, t = log_proba[:n], S[:n], truth[:n]
     best = (-np.inf, 0.0, 1.0)
     a = 1.0
@@ -520,9 +552,8 @@ def choice_and_best(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, by_
     choices = []
     A = np.empty_like(P)  # one array for every beta's scores (the same bits as log_proba + beta * S)
     for beta in BETAS:  # each beta's Newton starts from the previous one's a
-        np.multiply(Q, beta, out=A)
-        A += P
-        a, ll, prepared = _newton_inverse_temperature(A, t, a, prepared)
+        _blended_scores(P, Q, beta, A, threads)
+        a, ll, prepared = _newton_inverse_temperature(A, t, a, prepared, threads)
         choices.append((ll, float(beta), 1.0 / a))
         if ll > best[0] + 1e-9:
             best = (ll, float(beta), 1.0 / a)
@@ -532,6 +563,17 @@ def choice_and_best(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, by_
         i = clearly_more_accurate(log_proba[:m], S[:m], truth[:m], BETAS.tolist().index(best[1]), z)
         best = best if i is None else choices[i]
     return best[1], best[2], best[0], max(ll for ll, _, _ in choices)
+
+
+def _blended_scores(P: np.ndarray, Q: np.ndarray, beta: float, out: np.ndarray, threads: int = 1) -> None:
+    """``out = P + beta Q`` (the same bits as ``np.multiply(Q, beta)`` plus P), in row parts on ``threads`` threads."""
+
+    def part(rows):
+        np.multiply(Q[rows], beta, out=out[rows])
+        out[rows] += P[rows]
+
+    per = -(-P.shape[0] // max(threads, 1))
+    fan_out(part, [slice(lo, lo + per) for lo in range(0, P.shape[0], per)], threads)
 
 
 def ll_rows(shape) -> int:
@@ -720,7 +762,8 @@ def blend_bytes(estimator, X, sparse_model: bool | None = None, multilabel: bool
     their weights, dense or sparse as :func:`pilot_weights` chooses (sparse: bounded for the negatives of the
     faster pilot where it trains), each one's own centroid start of dense X (as the memory guard counts it)
     and log-probabilities of the held-out rows (as large as the scores), and the choice's temporaries
-    (``MAX_SCORES`` float64)."""
+    (``MAX_SCORES`` float64); and where the faster pilot's comparison takes more rows (:func:`faster_ll_rows`),
+    every pilot's log-probabilities, kept until then."""
     n_classes, n_features = len(estimator.classes_), X.shape[1]
     threads = n_threads(estimator.n_jobs)
     at_once = 1
@@ -738,7 +781,11 @@ def blend_bytes(estimator, X, sparse_model: bool | None = None, multilabel: bool
         per_pilot = dense_pilot_bytes(estimator, X)
     if not sp.issparse(X) and estimator.init == "centroid":  # the pilot's start (held-out rows of the fit rows)
         per_pilot += dense_start_bytes(n_classes, n_features, MAX_SCALE_ROWS)
-    return int(scores + max(centroids, at_once * (per_pilot + scores) + MAX_SCORES * 8))
+    kept = 0  # the pilots' log-probabilities, kept for the faster pilot's comparison (faster_ll_rows)
+    if not multilabel and few_rows(X.shape[0], n_classes) and faster_pilot_wanted(estimator):
+        if faster_ll_rows(n_classes) > blend_rows(n_classes):
+            kept = n_pilots(estimator, X) * scores
+    return int(scores + max(centroids, at_once * (per_pilot + scores) + MAX_SCORES * 8 + kept))
 
 
 def pilot_stored_bound(estimator, X, multilabel: bool = False) -> int:
@@ -852,21 +899,26 @@ def row_log_likelihoods(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray,
     A = log_proba + beta * S
     A /= temperature
     top = A.max(axis=1)
-    log_total = np.log(np.exp(A - top[:, None]).sum(axis=1)) + top
-    return A[np.arange(A.shape[0]), truth] - log_total
+    own = A[np.arange(A.shape[0]), truth]
+    A -= top[:, None]  # in place: the same bits as exp(A - top), without two more arrays of A's size
+    np.exp(A, out=A)
+    return own - (np.log(A.sum(axis=1)) + top)
 
 
-def pilot_choice(log_proba: np.ndarray, S: np.ndarray, truth, by_accuracy: bool = True) -> tuple:
+def pilot_choice(
+    log_proba: np.ndarray, S: np.ndarray, truth, by_accuracy: bool = True, n_ll: int | None = None, threads: int = 1
+):
     """``(beta, T, log-likelihood, per-row log-likelihoods, top-label map, per-row hits, best log-likelihood)``
     of :func:`choice_and_best`; the per-row log-likelihoods are those of :func:`row_log_likelihoods` at the
     chosen beta and T of the first :func:`ll_rows` rows (single-label ``truth``), else None; the map is
     :func:`top_label_map`'s for single-label ``truth`` and ``by_accuracy`` (the few-rows pilots), else None (the
     identity); the hits are :func:`top1_hits` at the chosen beta of the first :func:`accuracy_rows` rows
-    (single-label ``truth`` and ``by_accuracy``), else None."""
-    beta, temperature, ll, best_ll = choice_and_best(log_proba, S, truth, by_accuracy)
+    (single-label ``truth`` and ``by_accuracy``), else None. ``n_ll``: the log-likelihood's rows instead of
+    :func:`ll_rows` (:func:`choice_and_best`; :func:`faster_ll_rows`), and ``threads`` its threads."""
+    beta, temperature, ll, best_ll = choice_and_best(log_proba, S, truth, by_accuracy, n_ll, threads)
     if sp.issparse(truth):
         return beta, temperature, ll, None, None, None, best_ll
-    n = ll_rows(log_proba.shape)
+    n = ll_rows(log_proba.shape) if n_ll is None else min(n_ll, log_proba.shape[0])
     rows = row_log_likelihoods(log_proba[:n], S[:n], truth[:n], beta, temperature)
     top_map = hits = None
     if by_accuracy:
@@ -994,6 +1046,13 @@ def faster_wins(faster: np.ndarray, chosen: np.ndarray, faster_hits=None, chosen
     if paired_z(faster - chosen) <= FASTER_Z:
         return False
     return faster_hits is None or chosen_hits is None or paired_z(faster_hits - chosen_hits) >= -FASTER_TOP1_Z
+
+
+def faster_ll_rows(n_classes: int) -> int:
+    """How many of the first held-out rows the faster pilot's choice of beta and T and its comparison with the
+    chosen pilot (:func:`faster_wins`) take: ``FASTER_LL_ROWS`` within :func:`accuracy_rows`, never fewer than
+    :func:`blend_rows`."""
+    return max(blend_rows(n_classes), min(FASTER_LL_ROWS, accuracy_rows(n_classes)))
 
 
 def chosen_blend(pilot, X_fit, y_fit, w_fit, X_held, truth, S) -> tuple | None:
@@ -1548,11 +1607,28 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
             candidates.append((uniform_tree, 1.0, None))
     threads = n_threads(estimator.n_jobs)
     side_by_side = threads > 1 and len(candidates) > 1 and side_by_side_pilots(estimator, X)
+    # the faster pilot against the chosen one on more held-out rows than the log-likelihood's (faster_ll_rows):
+    # its beta and T are chosen on them, and the chosen pilot's again for the comparison (from its log-probabilities,
+    # kept until then, as every pilot's)
+    n_faster = faster_ll_rows(len(estimator.classes_)) if faster is not None else 0
+    wide = min(n_faster, S.shape[0]) > ll_rows(S.shape)
+    kept = {}  # id(candidate): its log-probabilities (wide)
+
+    def choice(candidate, log_proba):
+        if not wide:
+            return pilot_choice(log_proba, S, truth)
+        if candidate is faster:
+            return pilot_choice(log_proba, S, truth, n_ll=n_faster)
+        kept[id(candidate)] = log_proba
+        return pilot_choice(log_proba, S, truth)
 
     def run(candidate):
         try:
             pilot = new_pilot(estimator, candidate, X, fit_data, seed, n_epochs, one_thread=False)
-            return chosen_blend(pilot, *fit_data, truth, S)
+            if not wide:
+                return chosen_blend(pilot, *fit_data, truth, S)
+            log_proba = pilot_log_proba(pilot, *fit_data)
+            return None if log_proba is None else choice(candidate, log_proba)
         except MemoryError as error:  # the pilot's memory guard
             return error
 
@@ -1571,7 +1647,7 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
         def choose(candidate, log_proba):
             if log_proba is None or isinstance(log_proba, MemoryError):
                 return log_proba
-            return pilot_choice(log_proba, S, truth)
+            return choice(candidate, log_proba)
 
         # the longest pilot (the faster one: 4 times the negatives) first, so that the others fill the other
         # threads while it trains; the results in the candidates' order (each pilot's seed is the same)
@@ -1603,8 +1679,14 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
             best = (*chosen, candidate)
     if uniform is not None and uniform_wins(uniform[3], best[3]):
         best = uniform
-    if fast is not None and faster_wins(fast[3], best[3], fast[5], best[5]):
+    if fast is not None and wide and id(best[-1]) in kept:  # (the uniform pilot's are not kept: never both)
+        # the chosen pilot on the same rows, on every thread (the pilots are done)
+        again = pilot_choice(kept[id(best[-1])], S, truth, n_ll=n_faster, threads=threads)
+        if faster_wins(fast[3], again[3], fast[5], again[5]):
+            best = fast  # else the chosen pilot's own choice stays
+    elif fast is not None and faster_wins(fast[3], best[3], fast[5], best[5]):
         best = fast
+    kept.clear()
     beta, temperature, _, _, top_map, _, _, (tree, lr_factor, n_negatives) = best
     if estimator.calibration == "full" and n_epochs > pilot_epochs(n_epochs):
         candidate = (tree, lr_factor, n_negatives)

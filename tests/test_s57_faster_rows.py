@@ -1,7 +1,8 @@
-"""Stop 57: the faster pilot at any number of classes (``FASTER_MAX_CLASSES`` None). Where the log-likelihood of
-the other choices takes fewer held-out rows than ``FASTER_LL_ROWS`` (above 2,000 classes), the faster pilot's
-beta and T are chosen on ``faster_ll_rows`` rows, and it is compared with the chosen pilot chosen again on the
-same rows; where it loses, the chosen pilot's own choice stays."""
+"""Stop 57: the faster pilot where the log-likelihood of the other choices takes fewer held-out rows than
+``FASTER_LL_ROWS`` (above 2,000 classes, with ``FASTER_MAX_CLASSES`` raised; here 200 classes with
+``LL_MAX_SCORES`` lowered): its beta and T are chosen on ``faster_ll_rows`` rows, and it is compared with the
+chosen pilot chosen again on the same rows; where it loses, the chosen pilot's own choice stays. And the
+log-likelihood on several threads (the same bits)."""
 
 from __future__ import annotations
 

@@ -9,22 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from test_s43_faster_pilot import dense, few_rows_data
 
 import skxc._blend as blend
 from skxc import AdversarialSoftmaxClassifier
-from skxc.datasets import make_hierarchical_classification
-
-
-def few_rows_data(n_classes=200, n_samples=2000, seed=7):
-    X, y = make_hierarchical_classification(
-        n_samples=n_samples + 600, n_features=40, n_classes=n_classes, random_state=seed
-    )
-    X = sp.csr_matrix(X)
-    return X[:n_samples], y[:n_samples], X[n_samples:], y[n_samples:]
-
-
-def dense(coef):
-    return coef.toarray() if sp.issparse(coef) else np.asarray(coef)
 
 
 def scores(n=600, n_classes=40, seed=0):

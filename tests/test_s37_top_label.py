@@ -176,9 +176,9 @@ def test_the_choice_of_beta_sees_the_same_bits_with_the_map_rows(monkeypatch):
     seen = []
     real = blend.choice_and_best
 
-    def spy(log_proba, S, truth, by_accuracy=True):
+    def spy(log_proba, S, truth, by_accuracy=True, *rest):
         seen.append((log_proba[: blend.accuracy_rows(log_proba.shape[1])].copy(), log_proba.shape[0]))
-        return real(log_proba, S, truth, by_accuracy)
+        return real(log_proba, S, truth, by_accuracy, *rest)
 
     monkeypatch.setattr(blend, "choice_and_best", spy)
     with_map = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1).fit(X, y)

@@ -263,14 +263,18 @@ OWN_PILOT_WITH_BOTH = False
 #: (:func:`fits_dropping_faster`); but in the 20-set run that followed, the dense LSA stand-in fell 1.53 -> 0.99
 #: (two threads): there every pilot chose its beta on 50 held-out rows (docs/benchmarks.rst, "Stop 52", "Stop 56:
 #: measured, not kept"). Lifted again in stop 57 with ``FASTER_LL_ROWS``: gcide-reverse 5.94 -> 6.18 % (past
-#: the centroid's 5.96) at 2.1x the fit (0.94x PLT's), the embeddings the same model at 1.6x the fit, but the
-#: LSA stand-in 1.52 -> 0.97 % (beta 4 chosen on 500 rows of about 1.5 % top-1), so the limit stays
-#: (docs/benchmarks.rst, "Stop 57: measured, not kept").
+#: the centroid's 5.96) at 2.1x the fit (0.94x PLT's), but on the dense sets the embeddings kept the same model
+#: at 1.6x the fit and the LSA stand-in fell 1.52 -> 0.97 % (beta 4 against 16, a near tie of the log-likelihood
+#: on 500 rows of about 1.5 % top-1). On dense rows the faster pilot has won on none of the sets measured
+#: (at most 2,000 classes neither: the generated hierarchy, z -3.8 or lower), so the limit stays for dense rows
+#: (``skxc._validation.mostly_dense``), and ``FASTER_MAX_CLASSES_SPARSE`` (None: any) holds for sparse ones
+#: (docs/benchmarks.rst, "Stop 57").
 FASTER = (16.0, 8)
 FASTER_MAX_CLASSES = 2000
+FASTER_MAX_CLASSES_SPARSE = None
 #: Where the faster pilot trains and the log-likelihood of the other choices takes fewer held-out rows
-#: (:func:`blend_rows`: above ``LL_MAX_SCORES / MAX_ROWS`` = 2,000 classes, so only with ``FASTER_MAX_CLASSES``
-#: raised), the faster pilot's beta and T are chosen on up to this many (:func:`faster_ll_rows`, at most
+#: (:func:`blend_rows`: above ``LL_MAX_SCORES / MAX_ROWS`` = 2,000 classes, so sparse rows only at the
+#: defaults), the faster pilot's beta and T are chosen on up to this many (:func:`faster_ll_rows`, at most
 #: :func:`accuracy_rows`), and it is compared with the chosen pilot chosen again on them; the chosen pilot's
 #: model keeps its own choice where the faster one loses.
 FASTER_LL_ROWS = 500
@@ -787,7 +791,7 @@ def blend_bytes(estimator, X, sparse_model: bool | None = None, multilabel: bool
     if not sp.issparse(X) and estimator.init == "centroid":  # the pilot's start (held-out rows of the fit rows)
         per_pilot += dense_start_bytes(n_classes, n_features, MAX_SCALE_ROWS)
     kept = 0  # the pilots' log-probabilities, kept for the faster pilot's comparison (faster_ll_rows)
-    if not multilabel and few_rows(X.shape[0], n_classes) and faster_pilot_wanted(estimator):
+    if not multilabel and few_rows(X.shape[0], n_classes) and faster_pilot_wanted(estimator, X):
         if faster_ll_rows(n_classes) > blend_rows(n_classes):
             kept = n_pilots(estimator, X) * scores
     return int(scores + max(centroids, at_once * (per_pilot + scores) + MAX_SCORES * 8 + kept))
@@ -801,7 +805,7 @@ def pilot_stored_bound(estimator, X, multilabel: bool = False) -> int:
     their negatives add weights on frequent features only (``skxc._weights.negative_insert_mask``) for
     :func:`pilot_epochs` epochs, and the bound counts those alone."""
     n_classes = len(estimator.classes_)
-    faster = not multilabel and few_rows(X.shape[0], n_classes) and faster_pilot_wanted(estimator)
+    faster = not multilabel and few_rows(X.shape[0], n_classes) and faster_pilot_wanted(estimator, X)
     n_negatives = max(estimator.n_negatives_, FASTER[1] if faster else 0)
     masked = ()
     if not multilabel and sp.issparse(X):
@@ -819,7 +823,7 @@ def n_pilots(estimator, X, multilabel: bool = False) -> int:
     alternatives = int(estimator.noise == "adversarial" and estimator.tree_temperature == "auto")
     alternatives += int(estimator.learning_rate == "auto" and SLOWER != 1.0)
     own = 0 if alternatives == 2 and not OWN_PILOT_WITH_BOTH else 1
-    return own + alternatives + int(faster_pilot_wanted(estimator)) + int(uniform_pilot_wanted(estimator))
+    return own + alternatives + int(faster_pilot_wanted(estimator, X)) + int(uniform_pilot_wanted(estimator))
 
 
 def blend_fits(estimator, X, sparse_model: bool | None = None, model_bytes: int = 0, multilabel: bool = False) -> bool:
@@ -838,7 +842,7 @@ def fits_dropping_faster(
     other pilots train rather than none."""
     if blend_fits(estimator, X, sparse_model, model_bytes, multilabel):
         return True
-    if multilabel or not faster_pilot_wanted(estimator):
+    if multilabel or not faster_pilot_wanted(estimator, X):
         return False
     set_faster_dropped(estimator, True)
     return blend_fits(estimator, X, sparse_model, model_bytes, multilabel)
@@ -1022,15 +1026,18 @@ def uniform_wins(uniform: np.ndarray, tree: np.ndarray) -> bool:
     return bool(d.mean() > UNIFORM_Z * d.std(ddof=1) / np.sqrt(d.shape[0]))
 
 
-def faster_pilot_wanted(estimator) -> bool:
-    """Whether a single-label model's pilots include the faster one (``FASTER``, ``FASTER_MAX_CLASSES``): only
-    where both the learning rate and the number of negatives are "auto" (the pilots choose for them), and
-    unless the memory guard dropped it for this fit (:func:`set_faster_dropped`: the model with its negatives, or the
-    pilots with it, would not fit; :func:`fits_dropping_faster`)."""
+def faster_pilot_wanted(estimator, X) -> bool:
+    """Whether a single-label model's pilots on rows X include the faster one (``FASTER``): only where both the
+    learning rate and the number of negatives are "auto" (the pilots choose for them), at most
+    ``FASTER_MAX_CLASSES`` classes for dense X (``skxc._validation.mostly_dense``) or
+    ``FASTER_MAX_CLASSES_SPARSE`` for sparse X, and unless the memory guard dropped it for this fit
+    (:func:`set_faster_dropped`: the model with its negatives, or the pilots with it, would not fit;
+    :func:`fits_dropping_faster`)."""
+    limit = FASTER_MAX_CLASSES if mostly_dense(X) else FASTER_MAX_CLASSES_SPARSE
     return (
         estimator.learning_rate == "auto"
         and estimator.n_negatives == "auto"
-        and (FASTER_MAX_CLASSES is None or len(estimator.classes_) <= FASTER_MAX_CLASSES)
+        and (limit is None or len(estimator.classes_) <= limit)
         and estimator not in _FASTER_DROPPED
     )
 
@@ -1602,7 +1609,7 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
     own = [] if len(alternatives) == 2 and not OWN_PILOT_WITH_BOTH else [(tree, 1.0, None)]
     candidates = own + alternatives
     faster = None  # a pilot with FASTER's step and negatives, compared last (faster_wins)
-    if not multilabel and faster_pilot_wanted(estimator):
+    if not multilabel and faster_pilot_wanted(estimator, X):
         faster = (tree, *FASTER)
         candidates.append(faster)
     uniform_tree = None  # a pilot with uniform noise, compared after the tree's (uniform_wins); maybe in the background

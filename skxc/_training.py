@@ -257,7 +257,7 @@ class TrainingMixin:
         optional_negatives = 0
         auto_blend = not keep_sums and example_row is None and self.centroid_blend == "auto"
         # the faster pilot trains on few rows per class only
-        if auto_blend and few_rows(X.shape[0], len(self.classes_)) and faster_pilot_wanted(self):
+        if auto_blend and few_rows(X.shape[0], len(self.classes_)) and faster_pilot_wanted(self, X):
             optional_negatives = FASTER[1]
         start = initialize(
             self._params(), self.classes_, X, codes, sample_weight, rng, example_row,

@@ -38,6 +38,7 @@ def _no_faster_pilot(monkeypatch):
     """The tests here count and order the other pilots: without the faster pilots (``FASTER``, tested with them in
     ``tests/test_s43_faster_pilot.py``; ``MULTILABEL_FASTER``, in ``tests/test_s56_multilabel_faster.py``)."""
     monkeypatch.setattr(blend, "FASTER_MAX_CLASSES", 0)
+    monkeypatch.setattr(blend, "FASTER_MAX_CLASSES_SPARSE", 0)
     monkeypatch.setattr(blend, "MULTILABEL_FASTER", 1.0)
 
 

@@ -65,7 +65,7 @@ def test_when_the_faster_pilot_wins_the_model_trains_with_its_step_and_negatives
     monkeypatch.setattr(blend, "UNIFORM_MAX_CLASSES", 0)  # the tree's pilots only
     seen = _recording(monkeypatch, faster_bonus=True)
     kw = dict(random_state=0, n_jobs=1, max_iter=3, weights=weights)
-    without = blend.FASTER_MAX_CLASSES
+    without, without_sparse = blend.FASTER_MAX_CLASSES, blend.FASTER_MAX_CLASSES_SPARSE
     clf = AdversarialSoftmaxClassifier(**kw).fit(X, y)
     assert len(seen) == 3  # the flatter tree, the slower step, then the faster pilot
     (lr0, auto0, k0, tau0), (lr1, _, _, tau1), (lr2, _, k2, tau2) = seen
@@ -75,6 +75,7 @@ def test_when_the_faster_pilot_wins_the_model_trains_with_its_step_and_negatives
     assert tau2 == tau1  # the estimator's own tree
     # the model: FASTER's negatives and step factor times its auto rate, its own tree (not the flatter one)
     monkeypatch.setattr(blend, "FASTER_MAX_CLASSES", 0)
+    monkeypatch.setattr(blend, "FASTER_MAX_CLASSES_SPARSE", 0)
     plain = AdversarialSoftmaxClassifier(**kw).fit(X, y)
     assert plain.n_negatives_ == 2 and clf.n_negatives_ == 8
     unblended = AdversarialSoftmaxClassifier(centroid_blend=0.0, **kw).fit(X, y)  # no pilots: the auto rate
@@ -85,6 +86,7 @@ def test_when_the_faster_pilot_wins_the_model_trains_with_its_step_and_negatives
     assert np.all(np.isfinite(P)) and np.allclose(P.sum(axis=1), 1.0)
     # reproducible with n_jobs=1
     monkeypatch.setattr(blend, "FASTER_MAX_CLASSES", without)
+    monkeypatch.setattr(blend, "FASTER_MAX_CLASSES_SPARSE", without_sparse)
     again = AdversarialSoftmaxClassifier(**kw).fit(X, y)
     np.testing.assert_array_equal(dense(again.coef_), dense(clf.coef_))
     # a later partial_fit keeps the chosen negatives and step
@@ -102,6 +104,7 @@ def test_a_faster_pilot_that_loses_leaves_the_model_bit_for_bit(monkeypatch):
     clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2).fit(X, y)
     assert any(k == blend.FASTER[1] for _, _, k, _ in seen)
     monkeypatch.setattr(blend, "FASTER_MAX_CLASSES", 0)
+    monkeypatch.setattr(blend, "FASTER_MAX_CLASSES_SPARSE", 0)
     seen.clear()
     plain = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2).fit(X, y)
     assert all(k != blend.FASTER[1] for _, _, k, _ in seen)
@@ -122,6 +125,7 @@ def test_which_fits_run_the_faster_pilot(monkeypatch, case):
         kw["n_negatives"] = 2
     elif case == "many classes":
         monkeypatch.setattr(blend, "FASTER_MAX_CLASSES", len(np.unique(y)) - 1)
+        monkeypatch.setattr(blend, "FASTER_MAX_CLASSES_SPARSE", len(np.unique(y)) - 1)
     elif case == "multi-label":
         Y = sp.csr_matrix((np.ones(y.size), (np.arange(y.size), y)), shape=(y.size, y.max() + 1))
         y = Y.toarray().astype(np.int8)
@@ -201,6 +205,7 @@ def test_the_faster_pilot_wins_on_topic_text_and_the_model_is_more_accurate(monk
     unblended = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, centroid_blend=0.0).fit(X[:n], y[:n])
     assert clf.learning_rate_ == pytest.approx(blend.FASTER[0] * unblended.learning_rate_, rel=1e-12)
     monkeypatch.setattr(blend, "FASTER_MAX_CLASSES", 0)
+    monkeypatch.setattr(blend, "FASTER_MAX_CLASSES_SPARSE", 0)
     without = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1).fit(X[:n], y[:n])
     assert without.n_negatives_ == 2
     assert np.mean(clf.predict(X[n:]) == y[n:]) > np.mean(without.predict(X[n:]) == y[n:])

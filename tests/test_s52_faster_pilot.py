@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from test_s43_faster_pilot import dense, few_rows_data
 
 import skxc._blend as blend
@@ -84,12 +85,13 @@ def test_pilots_that_fit_only_without_the_faster_one_train_without_it(monkeypatc
     kw = dict(random_state=0, n_jobs=n_jobs, max_iter=2)
     with monkeypatch.context() as m:
         m.setattr(blend, "FASTER_MAX_CLASSES", 0)
+        m.setattr(blend, "FASTER_MAX_CLASSES_SPARSE", 0)
         without = AdversarialSoftmaxClassifier(**kw).fit(X, y)
     real = blend.blend_bytes
     monkeypatch.setattr(
         blend,
         "blend_bytes",
-        lambda est, *a, **k: 10**18 if blend.faster_pilot_wanted(est) else real(est, *a, **k),
+        lambda est, X_, *a, **k: 10**18 if blend.faster_pilot_wanted(est, X_) else real(est, X_, *a, **k),
     )
     seen = _recording_pilots(monkeypatch)
     with warnings.catch_warnings():
@@ -116,6 +118,7 @@ def test_a_model_that_fits_only_without_the_faster_negatives_trains_without_that
     kw = dict(random_state=0, n_jobs=1, max_iter=2, weights="sparse")
     with monkeypatch.context() as m:
         m.setattr(blend, "FASTER_MAX_CLASSES", 0)
+        m.setattr(blend, "FASTER_MAX_CLASSES_SPARSE", 0)
         without = AdversarialSoftmaxClassifier(**kw).fit(X, y)
     real = fit_module.stored_weights_bound
     counted = []
@@ -149,15 +152,33 @@ def test_a_model_that_fits_only_without_the_faster_negatives_trains_without_that
 
 
 def test_the_faster_pilot_is_wanted_at_any_number_of_classes(monkeypatch):
-    """With ``FASTER_MAX_CLASSES`` None no class limit; the memory guard decides."""
+    """With ``FASTER_MAX_CLASSES`` (dense rows) or ``FASTER_MAX_CLASSES_SPARSE`` (sparse rows) None no class limit;
+    the memory guard decides."""
     clf = AdversarialSoftmaxClassifier()
     clf.classes_ = np.arange(1_000_000)
-    monkeypatch.setattr(blend, "FASTER_MAX_CLASSES", None)
-    assert blend.faster_pilot_wanted(clf)
-    blend.set_faster_dropped(clf, True)
-    assert not blend.faster_pilot_wanted(clf)
-    blend.set_faster_dropped(clf, False)
-    monkeypatch.setattr(blend, "FASTER_MAX_CLASSES", 999_999)  # a limit, where one is set
-    assert not blend.faster_pilot_wanted(clf)
-    monkeypatch.setattr(blend, "FASTER_MAX_CLASSES", None)
-    assert not blend.faster_pilot_wanted(clf.set_params(learning_rate=0.1))  # the settings still decide
+    X_sparse = sp.random(20, 100, density=0.02, format="csr", random_state=0)
+    X_dense = np.ones((20, 100))
+    for X, name in ((X_dense, "FASTER_MAX_CLASSES"), (X_sparse, "FASTER_MAX_CLASSES_SPARSE")):
+        monkeypatch.setattr(blend, name, None)
+        assert blend.faster_pilot_wanted(clf, X)
+        blend.set_faster_dropped(clf, True)
+        assert not blend.faster_pilot_wanted(clf, X)
+        blend.set_faster_dropped(clf, False)
+        monkeypatch.setattr(blend, name, 999_999)  # a limit, where one is set
+        assert not blend.faster_pilot_wanted(clf, X)
+        monkeypatch.setattr(blend, name, None)
+        assert not blend.faster_pilot_wanted(clf.set_params(learning_rate=0.1), X)  # the settings still decide
+        clf.set_params(learning_rate="auto")
+
+
+def test_the_class_limit_of_the_faster_pilot_follows_the_rows(monkeypatch):
+    """The defaults: at most 2,000 classes for dense rows (dense CSR too), none for sparse rows."""
+    assert blend.FASTER_MAX_CLASSES == 2000 and blend.FASTER_MAX_CLASSES_SPARSE is None
+    clf = AdversarialSoftmaxClassifier()
+    X_sparse = sp.random(20, 100, density=0.02, format="csr", random_state=0)
+    X_dense = np.ones((20, 100))
+    for n_classes, dense_wanted in ((2000, True), (2001, False), (1_000_000, False)):
+        clf.classes_ = np.arange(n_classes)
+        assert blend.faster_pilot_wanted(clf, X_dense) == dense_wanted
+        assert blend.faster_pilot_wanted(clf, sp.csr_matrix(X_dense)) == dense_wanted  # stored sparse, dense rows
+        assert blend.faster_pilot_wanted(clf, X_sparse)

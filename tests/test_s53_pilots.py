@@ -45,6 +45,7 @@ def test_pilots_are_compared_by_their_best_log_likelihood(monkeypatch, by_best):
     monkeypatch.setattr(blend, "chosen_blend", patched)
     monkeypatch.setattr(blend, "UNIFORM_MAX_CLASSES", 0)  # the tree's pilots only
     monkeypatch.setattr(blend, "FASTER_MAX_CLASSES", 0)
+    monkeypatch.setattr(blend, "FASTER_MAX_CLASSES_SPARSE", 0)
     monkeypatch.setattr(blend, "PILOTS_BY_BEST_LL", by_best)
     plain = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2, centroid_blend=0.0).fit(X, y)
     clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2).fit(X, y)

@@ -133,6 +133,7 @@ def test_a_losing_faster_pilot_leaves_the_chosen_choice_bit_for_bit(monkeypatch,
     clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2).fit(X, y)
     assert [n_ll for n_ll, _, _ in seen].count(500) == 2
     monkeypatch.setattr(blend, "FASTER_MAX_CLASSES", 0)
+    monkeypatch.setattr(blend, "FASTER_MAX_CLASSES_SPARSE", 0)
     seen.clear()
     plain = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2).fit(X, y)
     assert all(n_ll is None for n_ll, _, _ in seen) and len(seen) == 2

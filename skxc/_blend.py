@@ -1691,11 +1691,13 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
             best = (*chosen, candidate)
     if uniform is not None and uniform_wins(uniform[3], best[3]):
         best = uniform
-    if fast is not None and wide and id(best[-1]) in kept:  # (the uniform pilot's are not kept: never both)
-        # the chosen pilot on the same rows, on every thread (the pilots are done)
-        again = pilot_choice(kept[id(best[-1])], S, truth, n_ll=n_faster, threads=threads)
-        if faster_wins(fast[3], again[3], fast[5], again[5]):
-            best = fast  # else the chosen pilot's own choice stays
+    if fast is not None and wide:
+        # None: the uniform pilot trained in the background won (its log-probabilities are not kept), and stays
+        chosen_log_proba = kept.get(id(best[-1]))
+        if chosen_log_proba is not None:  # the chosen pilot on the same rows, on every thread (the pilots are done)
+            again = pilot_choice(chosen_log_proba, S, truth, n_ll=n_faster, threads=threads)
+            if faster_wins(fast[3], again[3], fast[5], again[5]):
+                best = fast  # else the chosen pilot's own choice stays
     elif fast is not None and faster_wins(fast[3], best[3], fast[5], best[5]):
         best = fast
     kept.clear()

@@ -70,7 +70,8 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         their time), else 2 (few rows per class, and multi-label data), from
         the rows given to the call that initialises the model. Where the
         ``centroid_blend="auto"`` pilots run on single-label data of at most
-        2,000 classes and at most 50 rows per class on average, and
+        50 rows per class on average (and at most 2,000 classes where the
+        rows are dense), and
         ``learning_rate`` is "auto" too, 8 (with 16 times the step) if that
         pilot's held-out log-likelihood is clearly higher (see
         ``learning_rate``). The
@@ -89,8 +90,8 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         sets ``label_cardinality_`` anew); where the ``centroid_blend="auto"``
         pilots run, ρ / 2 instead if their pilot at ρ / 2 has the best
         held-out log-likelihood; and with ``n_negatives="auto"`` on
-        single-label data of at most 2,000 classes and 50 rows per class on
-        average, 16 ρ and
+        single-label data of at most 50 rows per class on average (and
+        2,000 classes where the rows are dense), 16 ρ and
         8 negatives if a pilot trained so has a held-out log-likelihood
         higher than the chosen pilot's by more than one standard error of the
         paired per-row difference and a held-out top-1 no more than one
@@ -237,7 +238,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         is 1) (for single-label data, pilots try the tree at half its temperature,
         and uniform noise up to 2,000 classes, with ``tree_temperature="auto"``,
         and half the learning rate, with ``learning_rate="auto"``, and 16 times
-        the learning rate with 8 negatives up to 2,000 classes, with both ``learning_rate`` and
+        the learning rate with 8 negatives (up to 2,000 classes where the rows are dense), with both ``learning_rate`` and
         ``n_negatives`` "auto" (kept only if its held-out log-likelihood is
         higher by more than one standard error and its top-1 not lower by
         more than one), and the

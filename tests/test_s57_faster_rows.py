@@ -160,3 +160,22 @@ def test_the_memory_estimate_counts_the_kept_log_probabilities(monkeypatch, many
     scores_bytes = blend.map_rows(n_classes) * n_classes * 8
     monkeypatch.setattr(blend, "FASTER_LL_ROWS", 50)  # the faster pilot on the same rows as the others
     assert blend.blend_bytes(clf, X) == wide - blend.n_pilots(clf, X) * scores_bytes
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_a_winning_uniform_pilot_beside_the_wide_comparison(monkeypatch, many_classes, n_jobs):
+    """With the uniform pilot too (possible only with patched limits) and winning: where its log-probabilities
+    were kept (trained in the foreground) it is chosen again on the wider rows and the faster pilot (with a
+    bonus) beats it; where it trained in the background they are not kept, and it stays."""
+    X, y, _, _ = few_rows_data()
+    monkeypatch.setattr(blend, "UNIFORM_MAX_CLASSES", 10_000)
+    monkeypatch.setattr(blend, "uniform_wins", lambda uniform, tree: True)
+    monkeypatch.setattr(blend, "FASTER_TOP1_Z", np.inf)  # the bonus alone decides
+    seen = _recording(monkeypatch, faster_rows_bonus=10.0)
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=n_jobs, max_iter=2).fit(X, y)
+    wide = [n_ll for n_ll, _, _ in seen].count(500)
+    assert wide in (1, 2)
+    if wide == 2:  # the uniform pilot chosen again, then beaten
+        assert clf.noise_ == "adversarial" and clf.n_negatives_ == blend.FASTER[1]
+    else:
+        assert clf.noise_ == "uniform" and clf.n_negatives_ == 2

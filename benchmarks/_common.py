@@ -381,7 +381,10 @@ def set_module_constants(params: dict) -> tuple[dict, dict]:
         if not hasattr(module, name):
             raise ValueError(f"variant key {key!r}: {module_name} has no {name}")
         previous[key] = getattr(module, name)
-        setattr(module, name, params.pop(key))
+        value = params.pop(key)
+        if isinstance(previous[key], np.ndarray):  # JSON gives a list: keep the constant's type and dtype
+            value = np.asarray(value, dtype=previous[key].dtype)
+        setattr(module, name, value)
     return params, previous
 
 

@@ -105,8 +105,11 @@ from ._tree import AuxiliaryTree
 from ._validation import MEMORY_HEADROOM, available_memory_bytes, gib, mostly_dense, warn_user
 from ._weights import by_feature, estimated_sparse_bytes
 
-#: Candidate beta: 0 and 4**0 .. 4**6 (in units of 1 / RMS row norm).
-BETAS = np.concatenate([[0.0], 4.0 ** np.arange(0, 7)])
+#: Candidate beta: 0 and 4**0 .. 4**8 (in units of 1 / RMS row norm). Until stop 58 the grid ended at 4**6 =
+#: 4,096, which the dense embedded long tail (``generated-embeddings``) chose as its bound, below the nearest
+#: centroid's top-1; at 16,384-65,536 the term decides the ranking and the trained scores break near ties
+#: (docs/benchmarks.rst, "Stop 58").
+BETAS = np.concatenate([[0.0], 4.0 ** np.arange(0, 9)])
 #: The pilots train ``MIN_PILOT_EPOCHS`` epochs (all of them if the fit has fewer), or this fraction of the
 #: fit's epochs (rounded) where that is more: 0, 2 epochs at every budget. Until stop 38 it was 0.2 (6 of 30
 #: epochs), the same pilots up to 12 epochs; at 20 and 30 the longer pilots' held-out log-likelihood chose a

@@ -110,6 +110,11 @@ from ._weights import by_feature, estimated_sparse_bytes
 #: centroid's top-1; at 16,384-65,536 the term decides the ranking and the trained scores break near ties
 #: (docs/benchmarks.rst, "Stop 58").
 BETAS = np.concatenate([[0.0], 4.0 ** np.arange(0, 9)])
+#: The first ``BASE_BETAS`` of ``BETAS`` (0 .. 4,096) are always tried; each larger one only while the last one
+#: tried is the best (by the held-out log-likelihood, or by top-1 in :func:`clearly_more_accurate`): a grid that
+#: grows while its bound wins, which costs nothing where it does not (2 more betas everywhere cost 5-12 % of the
+#: fit on the few-rows sets above 1,000 classes: docs/benchmarks.rst, "Stop 58").
+BASE_BETAS = 8
 #: The pilots train ``MIN_PILOT_EPOCHS`` epochs (all of them if the fit has fewer), or this fraction of the
 #: fit's epochs (rounded) where that is more: 0, 2 epochs at every budget. Until stop 38 it was 0.2 (6 of 30
 #: epochs), the same pilots up to 12 epochs; at 20 and 30 the longer pilots' held-out log-likelihood chose a
@@ -544,8 +549,10 @@ def choice_and_best(
 ):
     """``(beta, T, log-likelihood, best log-likelihood)``: the beta and T with the best held-out log-likelihood
     (module docstring), unless ``by_accuracy`` and another beta's held-out top-1 is clearly higher
-    (:func:`clearly_more_accurate`); the log-likelihood at that beta and T; the best over all betas (each at
-    its own T), which is the same unless the top-1 test moved the beta.
+    (:func:`clearly_more_accurate`); the log-likelihood at that beta and T; the best over the betas tried (each
+    at its own T), which is the same unless the top-1 test moved the beta. The betas tried are the first
+    ``BASE_BETAS`` of ``BETAS``, then each next one while the last tried has the best log-likelihood so far
+    (and any the top-1 test chose beyond them).
 
     ``log_proba`` float64 (n, C): the pilot's log-probabilities of the held-out
     rows; ``S`` float64 (n, C): their centroid scores; ``truth`` int (n,) their
@@ -559,20 +566,27 @@ def choice_and_best(
     n = (ll_rows(log_proba.shape) if n_ll is None else min(n_ll, log_proba.shape[0])) if single else log_proba.shape[0]
     P, Q, t = log_proba[:n], S[:n], truth[:n]
     best = (-np.inf, 0.0, 1.0)
-    a = 1.0
-    prepared = None
+    state = {"a": 1.0, "prepared": None}
     choices = []
     A = np.empty_like(P)  # one array for every beta's scores (the same bits as log_proba + beta * S)
-    for beta in BETAS:  # each beta's Newton starts from the previous one's a
+
+    def try_next():  # the next beta of BETAS; its Newton starts from the previous one's a
+        beta = float(BETAS[len(choices)])
         _blended_scores(P, Q, beta, A, threads)
-        a, ll, prepared = _newton_inverse_temperature(A, t, a, prepared, threads)
-        choices.append((ll, float(beta), 1.0 / a))
-        if ll > best[0] + 1e-9:
-            best = (ll, float(beta), 1.0 / a)
+        a, ll, state["prepared"] = _newton_inverse_temperature(A, t, state["a"], state["prepared"], threads)
+        state["a"] = a
+        choices.append((ll, beta, 1.0 / a))
+
+    while len(choices) < BETAS.size and (len(choices) < BASE_BETAS or best[1] == choices[-1][1]):
+        try_next()  # beyond the first BASE_BETAS, only while the last beta tried is the best
+        if choices[-1][0] > best[0] + 1e-9:
+            best = choices[-1]
     if single and by_accuracy and ACCURACY_Z is not None:
         m = accuracy_rows(log_proba.shape[1])  # the rows after those are the top-label map's (map_rows)
         z = accuracy_z(n, min(m, log_proba.shape[0]))
         i = clearly_more_accurate(log_proba[:m], S[:m], truth[:m], BETAS.tolist().index(best[1]), z)
+        while i is not None and i >= len(choices):  # the top-1 test went past the log-likelihood's betas
+            try_next()
         best = best if i is None else choices[i]
     return best[1], best[2], best[0], max(ll for ll, _, _ in choices)
 
@@ -607,9 +621,15 @@ def clearly_more_accurate(
 ) -> int | None:
     """The index in ``BETAS`` of the beta with the highest held-out top-1 (the smallest of ties) if it beats the
     beta of index ``chosen`` by more than ``z`` (None: ``ACCURACY_Z``) standard errors of the mean paired
-    difference of the rows' hits (:func:`top1_hits`)."""
+    difference of the rows' hits (:func:`top1_hits`). The betas scored are the first ``BASE_BETAS`` (and
+    ``chosen``), then each next one while the last scored has the most hits (ties included)."""
     z = ACCURACY_Z if z is None else z
-    hits = np.stack([top1_hits(log_proba, S, truth, beta) for beta in BETAS])
+    hits = [top1_hits(log_proba, S, truth, beta) for beta in BETAS[: max(BASE_BETAS, chosen + 1)]]
+    counts = [h.sum() for h in hits]
+    while len(hits) < BETAS.size and counts[-1] >= max(counts):  # the grid grows while its bound is (one of) the best
+        hits.append(top1_hits(log_proba, S, truth, BETAS[len(hits)]))
+        counts.append(hits[-1].sum())
+    hits = np.stack(hits)
     best = int(np.argmax(hits.mean(axis=1)))
     d = hits[best] - hits[chosen]
     if best == chosen or d.shape[0] < 2:

@@ -24,7 +24,7 @@ from ._validation import NONZERO_N_JOBS, reject_bool_numbers
 #: Largest ``n_negatives``: each negative is a tree walk and a row update per example, and the kernels keep
 #: scratch of about 0.5 KiB per negative and thread.
 MAX_NEGATIVES = 100_000
-#: Largest ``centroid_blend`` (in units of 1 / RMS row norm; "auto" tries at most 4096): beyond, the term
+#: Largest ``centroid_blend`` (in units of 1 / RMS row norm; "auto" tries at most 65536): beyond, the term
 #: swamps the trained weights' float32 precision, and overflows float32 for far larger values.
 MAX_BLEND = 1e6
 #: Largest ``learning_rate``, ``alpha`` and ``l2``: beyond, the first steps overflow float32 (or float64) and
@@ -231,7 +231,8 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         the unit-length mean of the class's L2-normalised rows (as for
         ``init``) and r the RMS row norm. It helps where classes have few
         rows, and where the classes' centroids separate them well (dense
-        clustered features). ``"auto"`` chooses beta in {0, 1, 4, ..., 4096}, together with
+        clustered features). ``"auto"`` chooses beta in {0, 1, 4, ..., 4096}
+        (then 16384 and 65536 while the largest tried is the best), together with
         the temperature ``score_temperature_`` of the probabilities, by the
         log-likelihood of the rows held out for calibration under a pilot
         model trained on the other rows for 2 epochs (fewer if ``max_iter``

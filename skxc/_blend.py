@@ -327,7 +327,8 @@ DENSE_PILOT_TOUCHES = 5.0
 #: topic text, 4,000 labels x 20,000 words: three pilots 9.4 -> 6.4 s at ``n_jobs=1``; docs/benchmarks.rst,
 #: "Stop 56"). False: sparse (stop 55 and before).
 DENSE_PILOTS_OF_SPARSE = True
-#: Range of the score temperature T.
+#: Range of the score temperature T: up to ``MAX_TEMPERATURE`` for beta up to 4,096 (the last of the first
+#: ``BASE_BETAS``), and in proportion to beta beyond (:func:`max_temperature`), whose term's scores grow with it.
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.25, 64.0
 #: The Newton steps on 1/T stop when the next would change it by less than this fraction (1 %).
 NEWTON_TOL = 1e-2
@@ -497,12 +498,25 @@ def _prepared(A: np.ndarray, truth: np.ndarray, previous: list | None = None) ->
     return prepared
 
 
+def max_temperature(beta: float) -> float:
+    """The largest T tried at ``beta``: ``MAX_TEMPERATURE``, times beta / 4,096 beyond 4,096 (the last of the first
+    ``BASE_BETAS``; at 65,536 the embedded long tail's best T was above 64: held-out log-likelihood of the test
+    rows -11.3 at T 64 against -3.8 at beta 4,096, docs/benchmarks.rst, "Stop 58")."""
+    return MAX_TEMPERATURE * max(1.0, float(beta) / float(BETAS[min(BASE_BETAS, BETAS.size) - 1]))
+
+
 def _newton_inverse_temperature(
-    A: np.ndarray, truth: np.ndarray, a: float, previous: list | None = None, threads: int = 1
+    A: np.ndarray,
+    truth: np.ndarray,
+    a: float,
+    previous: list | None = None,
+    threads: int = 1,
+    largest: float | None = None,
 ):
     """:func:`best_inverse_temperature`, and the :func:`_prepared` arrays it used (None if none), which
-    the next A of the same shape reuses as ``previous``; ``threads``: :func:`_log_likelihood`'s."""
-    lo, hi = 1.0 / MAX_TEMPERATURE, 1.0 / MIN_TEMPERATURE
+    the next A of the same shape reuses as ``previous``; ``threads``: :func:`_log_likelihood`'s; ``largest``:
+    the largest T (None: ``MAX_TEMPERATURE``)."""
+    lo, hi = 1.0 / (MAX_TEMPERATURE if largest is None else largest), 1.0 / MIN_TEMPERATURE
     a = float(np.clip(a, lo, hi))
     prepared = _prepared(A, truth, previous) if A.size <= MAX_SCORES else None
     ll, g, h = _log_likelihood(A, truth, a, prepared, threads)
@@ -527,15 +541,18 @@ def _newton_inverse_temperature(
     return a, ll, prepared
 
 
-def best_inverse_temperature(A: np.ndarray, truth: np.ndarray, a: float = 1.0) -> tuple[float, float]:
+def best_inverse_temperature(
+    A: np.ndarray, truth: np.ndarray, a: float = 1.0, largest: float | None = None
+) -> tuple[float, float]:
     """``(a, log-likelihood)`` with a = 1/T maximising the mean log-likelihood of softmax(a A).
 
-    Newton steps in log a from ``a`` (a stays in [1/MAX_TEMPERATURE, 1/MIN_TEMPERATURE]),
+    Newton steps in log a from ``a`` (a stays in [1/``largest``, 1/MIN_TEMPERATURE]; ``largest`` None:
+    ``MAX_TEMPERATURE``),
     halved while they do not improve; stops when the next step would change a by less than
     ``NEWTON_TOL`` (1 %) without evaluating it. When A has at most
     ``MAX_SCORES`` entries, what does not depend on a is computed once for all steps (:func:`_prepared`).
     """
-    a, ll, _ = _newton_inverse_temperature(A, truth, a)
+    a, ll, _ = _newton_inverse_temperature(A, truth, a, largest=largest)
     return a, ll
 
 
@@ -573,7 +590,9 @@ def choice_and_best(
     def try_next():  # the next beta of BETAS; its Newton starts from the previous one's a
         beta = float(BETAS[len(choices)])
         _blended_scores(P, Q, beta, A, threads)
-        a, ll, state["prepared"] = _newton_inverse_temperature(A, t, state["a"], state["prepared"], threads)
+        a, ll, state["prepared"] = _newton_inverse_temperature(
+            A, t, state["a"], state["prepared"], threads, max_temperature(beta)
+        )
         state["a"] = a
         choices.append((ll, beta, 1.0 / a))
 
@@ -1757,7 +1776,7 @@ def budget_calibration(
     if log_proba is None:
         raise KeyboardInterrupt
     n = ll_rows(log_proba.shape)
-    a, _ = best_inverse_temperature(log_proba[:n] + beta * S[:n], truth[:n], 1.0 / temperature)
+    a, _ = best_inverse_temperature(log_proba[:n] + beta * S[:n], truth[:n], 1.0 / temperature, max_temperature(beta))
     return 1.0 / a, top_label_map(log_proba, S, truth, beta, 1.0 / a, tested=not mapped)
 
 

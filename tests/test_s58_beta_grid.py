@@ -103,3 +103,30 @@ def test_the_growing_grid_chooses_as_the_whole_grid(monkeypatch, case):
     if case == "top1":
         monkeypatch.setattr(blend, "ACCURACY_Z", None)
         assert choice_and_best(log_proba, S, truth)[0] < 4096.0  # the log-likelihood's own choice
+
+
+def test_the_largest_temperature_grows_with_beta_past_the_base_grid():
+    assert blend.max_temperature(0.0) == blend.max_temperature(4096.0) == blend.MAX_TEMPERATURE == 64.0
+    assert blend.max_temperature(16384.0) == 256.0 and blend.max_temperature(65536.0) == 1024.0
+
+
+def test_a_large_beta_gets_its_own_temperature():
+    """Centroid scores that are calibrated logits divided by 65,536 / 300: at beta 65,536 the best T is about
+    300, beyond ``MAX_TEMPERATURE`` (at 64 the probabilities were far too confident: stop 58's embeddings)."""
+    rng = np.random.default_rng(0)
+    n, C = 500, 50
+    logits = 3.0 * rng.normal(size=(n, C))
+    p = np.exp(log_softmax(logits, axis=1))
+    truth = np.array([rng.choice(C, p=row) for row in p])
+    S = logits * (300.0 / 65536.0)
+    log_proba = log_softmax(rng.normal(size=(n, C)), axis=1)  # a model that knows nothing
+    beta, T, ll, _ = choice_and_best(log_proba, S, truth, by_accuracy=False)
+    assert beta == 65536.0 and 250.0 < T < 350.0
+    # the log-likelihood near that of the logits themselves, far above T clipped at 64
+    reference = np.mean(log_softmax(logits, axis=1)[np.arange(n), truth])
+    assert ll > reference - 0.05
+    clipped = log_softmax((log_proba + beta * S) / 64.0, axis=1)[np.arange(n), truth].mean()
+    assert ll > clipped + 0.5
+    a, ll_direct = blend.best_inverse_temperature(log_proba + beta * S, truth, largest=blend.max_temperature(beta))
+    assert 1.0 / a == pytest.approx(T, rel=0.02) and ll_direct == pytest.approx(ll, abs=1e-3)
+    assert 1.0 / blend.best_inverse_temperature(log_proba + beta * S, truth)[0] == 64.0  # the default range

@@ -583,17 +583,15 @@ def choice_and_best(
     n = (ll_rows(log_proba.shape) if n_ll is None else min(n_ll, log_proba.shape[0])) if single else log_proba.shape[0]
     P, Q, t = log_proba[:n], S[:n], truth[:n]
     best = (-np.inf, 0.0, 1.0)
-    state = {"a": 1.0, "prepared": None}
+    a, prepared = 1.0, None
     choices = []
     A = np.empty_like(P)  # one array for every beta's scores (the same bits as log_proba + beta * S)
 
     def try_next():  # the next beta of BETAS; its Newton starts from the previous one's a
+        nonlocal a, prepared
         beta = float(BETAS[len(choices)])
         _blended_scores(P, Q, beta, A, threads)
-        a, ll, state["prepared"] = _newton_inverse_temperature(
-            A, t, state["a"], state["prepared"], threads, max_temperature(beta)
-        )
-        state["a"] = a
+        a, ll, prepared = _newton_inverse_temperature(A, t, a, prepared, threads, max_temperature(beta))
         choices.append((ll, beta, 1.0 / a))
 
     while len(choices) < BETAS.size and (len(choices) < BASE_BETAS or best[1] == choices[-1][1]):

@@ -33,6 +33,7 @@ from sklearn.utils.validation import (
 from ._config import FLOAT, PADDING_BIAS
 from ._kernels.rng import seed_states
 from ._kernels.tree import log_noise_of_codes, sample_classes
+from ._memory import small_pages
 from ._model import intact_on_error
 from ._parallel import child_seed, n_threads, one_blas_thread, seed_rng
 from ._predict import TreeArrays, add_log_noise, block_rows, readonly
@@ -395,7 +396,8 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         self : AuxiliaryTree
             The fitted tree.
         """
-        with intact_on_error(self.__dict__):  # a refit that raises leaves the fitted tree as it was
+        # small pages: skxc._memory.small_pages
+        with intact_on_error(self.__dict__), small_pages():  # a refit that raises leaves the fitted tree as it was
             X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32])
             check_many_class_targets(y)
             classes = np.unique(y) if classes is None else unique_labels(classes, "classes")

@@ -36,10 +36,11 @@ from __future__ import annotations
 import errno
 import mmap
 import sys
-import threading
-from contextlib import contextmanager
+from contextlib import nullcontext
 
 import numpy as np
+
+from ._parallel import SharedSetting
 
 #: Whether the large buffers of :func:`zeros` ask for small pages (False: ``numpy.zeros``, huge pages).
 SMALL_PAGES = True
@@ -65,34 +66,20 @@ except ImportError:  # pragma: no cover - NumPy 1.x
     except ImportError:  # a NumPy without the switch: its allocations keep its own advice
         _set_madvise_hugepage = None
 
-_pages_lock = threading.Lock()
-_pages_users = 0
-_pages_before = None
+#: NumPy's advice off, shared by overlapping fits (the first finds NumPy's setting, the last restores it).
+_NO_HUGE_PAGES = SharedSetting(lambda: _set_madvise_hugepage(False), lambda before: _set_madvise_hugepage(before))
 
 
-@contextmanager
 def small_pages():
     """Run the block with NumPy's huge-page advice off (``MADV_HUGEPAGE`` on its allocations of 4 MiB or
     more, Linux), then restore NumPy's setting (module docstring). The setting is process-wide while a
     block runs: blocks that overlap in several threads share it, the setting found by the first is
-    restored when the last ends, and a nested block changes nothing. Nothing but the pages changes
-    (the same values, the same model). Without ``SMALL_PAGES`` or ``FIT_SMALL_PAGES``, or with a NumPy
-    that has no such switch, the block runs as it is."""
-    global _pages_users, _pages_before
+    restored when the last ends, and a nested block changes nothing (``skxc._parallel.SharedSetting``).
+    Nothing but the pages changes (the same values, the same model). Without ``SMALL_PAGES`` or
+    ``FIT_SMALL_PAGES``, or with a NumPy that has no such switch, the block runs as it is."""
     if not (SMALL_PAGES and FIT_SMALL_PAGES) or _set_madvise_hugepage is None:
-        yield
-        return
-    with _pages_lock:
-        if _pages_users == 0:
-            _pages_before = _set_madvise_hugepage(False)
-        _pages_users += 1
-    try:
-        yield
-    finally:
-        with _pages_lock:
-            _pages_users -= 1
-            if _pages_users == 0:
-                _set_madvise_hugepage(_pages_before)
+        return nullcontext()
+    return _NO_HUGE_PAGES.block()
 
 
 def zeros(shape, dtype, order: str = "C", populate: bool = False) -> np.ndarray:

@@ -90,19 +90,51 @@ def fan_out(fn: Callable[[T], R], items: Iterable[T], n_threads: int) -> list[R]
         raise
 
 
+class SharedSetting:
+    """A process-wide setting for blocks that may overlap in several threads (fits in joblib's threading
+    backend, a dask worker's threads): the first block to enter calls ``apply()``, which sets it and returns
+    what ``restore`` needs; the last to leave calls ``restore`` with that; blocks entered in between
+    (nested or in other threads) change nothing. Each block saving and restoring on its own restored the
+    wrong value when they overlapped (the process's BLAS then stayed on one thread after every fit had
+    returned)."""
+
+    def __init__(self, apply: Callable[[], object], restore: Callable[[object], object]):
+        self._apply, self._restore = apply, restore
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved = None
+
+    @contextmanager
+    def block(self):
+        with self._lock:
+            if self._users == 0:
+                self._saved = self._apply()
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._users == 0:
+                    saved, self._saved = self._saved, None
+                    self._restore(saved)
+
+
 #: threadpoolctl's view of the loaded BLAS libraries, found once (on first use): finding them costs
 #: milliseconds, about as much as a whole training epoch of a small data set.
 _blas_controller: ThreadpoolController | None = None
-#: The one-thread limit is process-wide, so blocks running at once in several threads (fits in joblib's
-#: threading backend, a dask worker's threads) share one limit: the first block to enter sets it, the last
-#: to leave restores what the first found. Each block saving and restoring on its own restored the wrong
-#: value when they overlapped (the process's BLAS then stayed on one thread after every fit had returned).
-_blas_lock = threading.Lock()
-_blas_users = 0
-_blas_limit = None
 
 
-@contextmanager
+def _limit_blas():
+    global _blas_controller
+    if _blas_controller is None:
+        _blas_controller = ThreadpoolController()
+    return _blas_controller.limit(limits=1, user_api="blas")
+
+
+_ONE_BLAS_THREAD = SharedSetting(_limit_blas, lambda limit: limit.restore_original_limits())
+
+
 def one_blas_thread():
     """Run the block with BLAS (numpy's and SciPy's OpenBLAS or MKL) on one thread, then restore it.
 
@@ -110,23 +142,9 @@ def one_blas_thread():
     own threads around them, and an OpenBLAS thread busy-waits after each call on the core that a
     training thread needs. The limit is process-wide while a block runs (as threadpoolctl's always
     is): blocks that overlap in several threads share it, and the setting found by the first is restored
-    when the last ends; a nested block leaves it at one thread.
+    when the last ends; a nested block leaves it at one thread (:class:`SharedSetting`).
     """
-    global _blas_controller, _blas_users, _blas_limit
-    with _blas_lock:
-        if _blas_controller is None:
-            _blas_controller = ThreadpoolController()
-        if _blas_users == 0:
-            _blas_limit = _blas_controller.limit(limits=1, user_api="blas")
-        _blas_users += 1
-    try:
-        yield
-    finally:
-        with _blas_lock:
-            _blas_users -= 1
-            if _blas_users == 0:
-                limit, _blas_limit = _blas_limit, None
-                limit.restore_original_limits()
+    return _ONE_BLAS_THREAD.block()
 
 
 def fan_out_pipelined(first: Callable[[T], R], then: Callable[[T, R], object], items: Iterable[T], n_threads: int):

@@ -396,8 +396,8 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         self : AuxiliaryTree
             The fitted tree.
         """
-        # small pages: skxc._memory.small_pages
-        with intact_on_error(self.__dict__), small_pages():  # a refit that raises leaves the fitted tree as it was
+        # a refit that raises leaves the fitted tree as it was; NumPy's arrays on small pages meanwhile
+        with intact_on_error(self.__dict__), small_pages():
             X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32])
             check_many_class_targets(y)
             classes = np.unique(y) if classes is None else unique_labels(classes, "classes")

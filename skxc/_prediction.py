@@ -63,7 +63,7 @@ class PredictionMixin:
     def _kernel_inputs(self, X):
         """Validated X in kernel format and its projection for the tree: the one conversion per call."""
         rows = kernel_rows(X)
-        return rows, self.tree_.project(rows.X)  # raises if the projection overflows float32
+        return rows, self.tree_.project(rows.X, n_threads(self.n_jobs))  # raises if the projection overflows float32
 
     def _all_classes(self, X, what):
         """float64 (n, n_classes): "scores", "proba" or "log_proba" of every class (see ``_predict.all_classes``)."""

@@ -31,11 +31,12 @@ from sklearn.utils.validation import (
 )
 
 from ._config import FLOAT, PADDING_BIAS
+from ._kernels.project import project_rows
 from ._kernels.rng import seed_states
 from ._kernels.tree import log_noise_of_codes, sample_classes
 from ._memory import small_pages
 from ._model import intact_on_error
-from ._parallel import child_seed, n_threads, one_blas_thread, seed_rng
+from ._parallel import child_seed, fan_out, n_threads, one_blas_thread, seed_rng
 from ._predict import TreeArrays, add_log_noise, block_rows, readonly
 from ._projection import (
     GRAM_FEATURES,
@@ -72,6 +73,9 @@ PROJECT_BLOCK = 2**21
 #: Up to this share the renumbering (O(nnz + n_features)) saves at least half of those; above it (every data set in
 #: docs/benchmarks.rst) the projection is fitted on X as it is, over all its columns.
 ACTIVE_COLUMNS_SHARE = 0.5
+#: Sparse rows are projected on several threads in blocks of about this many stored entries (fewer entries: one
+#: block, in the calling thread).
+PROJECT_BLOCK_NNZ = 2**16
 
 
 #: Per fitted TruncatedSVD: ``(components_, its transpose in C order)``, outside the estimator (not pickled).
@@ -87,6 +91,25 @@ def transposed_components(svd: TruncatedSVD) -> np.ndarray:
         cached = (svd.components_, np.ascontiguousarray(svd.components_.T, dtype=np.float64))
         _TRANSPOSED[svd] = cached
     return cached[1]
+
+
+def _column_map(active: np.ndarray, n_features: int) -> np.ndarray:
+    """int32 (n_features,): each column's position among the sorted ``active`` columns, -1 for the others."""
+    column = np.full(n_features, -1, dtype=np.int32)
+    column[active] = np.arange(active.shape[0], dtype=np.int32)
+    return column
+
+
+def projection_blocks(indptr: np.ndarray, n_threads: int) -> list[tuple[int, int]]:
+    """Row ranges of CSR rows (``indptr``) for ``n_threads`` threads: about ``PROJECT_BLOCK_NNZ`` entries each,
+    at least 4 per thread when there are that many (one range on one thread, or for few entries)."""
+    n_rows, nnz = indptr.shape[0] - 1, int(indptr[-1])
+    n_blocks = 1 if n_threads <= 1 else min(n_rows, max(4 * n_threads, -(-nnz // PROJECT_BLOCK_NNZ)))
+    if nnz < PROJECT_BLOCK_NNZ or n_blocks <= 1:
+        return [(0, n_rows)]
+    cuts = np.searchsorted(indptr, nnz * np.arange(1, n_blocks) / n_blocks)
+    bounds = np.unique(np.concatenate([[0], np.clip(cuts, 0, n_rows), [n_rows]]))
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def _zero_padded(svd: TruncatedSVD, Z: np.ndarray, k: int):
@@ -602,7 +625,7 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         """Number of features :meth:`transform` returns (``get_feature_names_out``: ``auxiliarytree0`` ...)."""
         return self.n_components_
 
-    def project(self, X):
+    def project(self, X, n_jobs=None):
         """:meth:`transform` of rows that the caller has validated: no conversion and no check of feature
         names, which such rows no longer carry (the classifier checks a frozen tree's names when it is fitted).
 
@@ -610,6 +633,8 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         ----------
         X : ndarray of float32 or float64, or CSR matrix, of shape (n_samples, n_features_in_)
             Rows already validated, e.g. the classifier's kernel rows.
+        n_jobs : int or None, default=None
+            Threads projecting sparse rows; None means the tree's ``n_jobs``. The result does not depend on it.
 
         Returns
         -------
@@ -619,7 +644,7 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         check_is_fitted(self)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, but the tree was fitted with {self.n_features_in_}.")
-        return self._project(X)
+        return self._project(X, n_jobs)
 
     @property
     def arrays(self) -> TreeArrays:
@@ -637,11 +662,14 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
             )
         )
 
-    def _project(self, X):
-        """Projected, standardised features Z of validated X: float32 (n, k), C-contiguous."""
+    def _project(self, X, n_jobs=None):
+        """Projected, standardised features Z of validated X: float32 (n, k), C-contiguous. ``n_jobs``: threads
+        projecting sparse rows (None: the tree's ``n_jobs``); the result does not depend on it."""
         if self.projection_ is None:
             return np.zeros((X.shape[0], 0), dtype=FLOAT)
         active = getattr(self, "active_columns_", None)  # None: all columns (and trees saved before it existed)
+        if sp.issparse(X) and isinstance(self.projection_, TruncatedSVD) and X.shape[1] < 2**31:
+            return check_finite_projection(self._project_sparse(X, active, n_jobs))
         if active is not None and sp.issparse(X):  # the entries of columns without components are dropped
             X = restrict_columns(X, active)
         with np.errstate(over="ignore", invalid="ignore"):
@@ -659,6 +687,32 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
             Z *= self._z_scale
             Z = np.ascontiguousarray(Z, dtype=FLOAT)
         return check_finite_projection(Z)
+
+    def _project_sparse(self, X, active, n_jobs):
+        """:meth:`_project` of CSR ``X`` (fewer than 2**31 columns) through a ``TruncatedSVD``: the kernel
+        :func:`~skxc._kernels.project.project_rows` on row blocks of about equal non-zeros, on ``n_jobs``
+        threads (None: the tree's). The same float32 values as scipy's product with the components followed
+        by the centring, the scaling and the cast (the kernel's sums are that product's), without the float64
+        (n, k) temporaries or the copy of X restricted to ``active`` columns."""
+        X = sp.csr_matrix(X)
+        indptr = np.ascontiguousarray(X.indptr, dtype=np.int64)
+        indices = np.ascontiguousarray(X.indices, dtype=np.int32)
+        data = np.ascontiguousarray(X.data, dtype=np.float64)
+        column = np.zeros(0, dtype=np.int32) if active is None else _column_map(active, X.shape[1])
+        components = transposed_components(self.projection_)
+        k = components.shape[1]
+        shift = np.ascontiguousarray(np.broadcast_to(np.asarray(self._z_shift, dtype=np.float64), (k,)))
+        scale = float(self._z_scale)
+        Z = np.empty((X.shape[0], k), dtype=FLOAT)
+        threads = n_threads(self.n_jobs if n_jobs is None else n_jobs)
+        blocks = projection_blocks(indptr, threads)
+
+        def block(bounds):
+            project_rows(indptr, indices, data, column, components, shift, scale, bounds[0], bounds[1],
+                         np.zeros(k), Z)  # fmt: skip
+
+        fan_out(block, blocks, threads)
+        return Z
 
     @classmethod
     def unconditional(cls, classes, class_mass, n_features_in: int) -> AuxiliaryTree:

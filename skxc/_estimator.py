@@ -172,14 +172,21 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
     shuffle : bool, default=True
         Visit the rows in a fresh random order each epoch.
 
-    n_components : int in [0, 1024], default=16
+    n_components : int in [0, 1024] or "auto", default="auto"
         Dimension k of the projection the tree is fitted on ("adversarial"
         only); 0 gives an unconditional tree: the training rows' class
         frequencies pulled towards a balanced tree by ``tree_alpha``, the
         more the fewer rows (see ``n_components`` of :class:`AuxiliaryTree`,
         also for its cost, about k^3;
         ``noise="frequency"`` uses the add-one smoothed frequencies as they
-        are).
+        are). ``"auto"``: 24 for single-label data with more than 50
+        training rows per class on average and sparse rows (less than 10 %
+        of the entries stored), where the class means are reliable and the
+        tree splits on the directions that separate them
+        (``tree_projection``); else 16. Decided from the rows given to the
+        call that initialises the model; the fitted tree's
+        ``tree_.n_components_`` says what was used
+        (:ref:`benchmarks, "Stop 60" <benchmarks-s60-components>`).
 
     tree_projection : {"auto", "svd", "centroids"}, default="auto"
         The directions the tree splits on ("adversarial" only; see
@@ -521,7 +528,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "shuffle": ["boolean"],
-        "n_components": [Interval(Integral, 0, MAX_COMPONENTS, closed="both")],
+        "n_components": [Interval(Integral, 0, MAX_COMPONENTS, closed="both"), StrOptions({"auto"})],
         "tree_projection": [StrOptions({"auto", "svd", "centroids"})],
         "tree_alpha": [Interval(Real, 0, None, closed="left")],
         "tree_temperature": [Interval(Real, 1 / MAX_TEMPERATURE, MAX_TEMPERATURE, closed="both"), StrOptions({"auto"})],
@@ -553,7 +560,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         early_stopping=False,
         validation_fraction=0.1,
         shuffle=True,
-        n_components=16,
+        n_components="auto",
         tree_projection="auto",
         tree_alpha=10.0,
         tree_temperature="auto",

@@ -38,6 +38,7 @@ __all__ = [
     "initialize",
     "resolve_max_iter",
     "resolve_early_negatives",
+    "resolve_n_components",
     "resolve_n_negatives",
     "uniform_restart",
     "sgd_setup",
@@ -378,6 +379,25 @@ def resolve_early_negatives(n_negatives, X, n_classes: int, multilabel: bool = F
 def early_epochs(n_epochs: int) -> int:
     """How many of a fit's ``n_epochs`` epochs draw the early negatives: ``EARLY_FRACTION`` of them, rounded."""
     return int(round(EARLY_FRACTION * n_epochs))
+
+
+#: ``n_components="auto"``: the tree's projection dimension, ``AUTO_COMPONENTS[1]`` for sparse single-label rows (not
+#: ``mostly_dense``) of more than ``AUTO_NEGATIVES_ROWS_PER_CLASS`` rows per class on average (where
+#: ``tree_projection="auto"`` fits the directions that separate the class means), else ``AUTO_COMPONENTS[0]``. Those
+#: means are reliable there, and 24 of their directions lifted top-1 on the three sparse many-rows sets (ptb-nextword,
+#: its top 1,000 classes, its bag-of-words stand-in) at 1.03-1.25x the fit; on dense rows (generated-many) and where
+#: classes have few rows a sharper tree does not pay (docs/benchmarks.rst, "Stop 60").
+AUTO_COMPONENTS = (16, 24)
+
+
+def resolve_n_components(n_components, X, n_classes: int, multilabel: bool = False) -> int:
+    """The tree's projection dimension for a new model: ``n_components``, or for "auto" ``AUTO_COMPONENTS[1]``
+    for sparse single-label rows (not ``mostly_dense``) of more than ``AUTO_NEGATIVES_ROWS_PER_CLASS`` rows per
+    class on average, else ``AUTO_COMPONENTS[0]``."""
+    if n_components != "auto":
+        return int(n_components)
+    sharper = many_rows(X.shape[0], n_classes, multilabel) and not mostly_dense(X)
+    return AUTO_COMPONENTS[1] if sharper else AUTO_COMPONENTS[0]
 
 
 def resolve_tree_projection(tree_projection, X, n_classes: int, n_components: int, example_row=None) -> str:

@@ -36,6 +36,7 @@ from ._blend import (
 )
 from ._config import FLOAT
 from ._fit import (
+    AUTO_COMPONENTS,
     Progress,
     adagrad_kind,
     holdout,
@@ -43,6 +44,7 @@ from ._fit import (
     many_rows,
     resolve_early_negatives,
     resolve_max_iter,
+    resolve_n_components,
     resolve_n_negatives,
     sgd_setup,
     top1_score,
@@ -238,6 +240,8 @@ class TrainingMixin:
         params = self.get_params(deep=False)
         if params["n_negatives"] == "auto":
             params["n_negatives"] = self.n_negatives_
+        if params["n_components"] == "auto":
+            params["n_components"] = getattr(self, "_n_components", AUTO_COMPONENTS[0])  # set before the tree
         return params
 
     def _initialize(self, X, codes, sample_weight, rng, example_row=None, on_split=None, keep_sums=False):
@@ -247,6 +251,8 @@ class TrainingMixin:
         self.n_negatives_ = resolve_n_negatives(
             self.n_negatives, X.shape[0], len(self.classes_), example_row is not None
         )
+        # "auto" components of the tree's projection: from the rows of this call, as the negatives
+        self._n_components = resolve_n_components(self.n_components, X, len(self.classes_), example_row is not None)
         # "auto" negatives of fit's first epochs (0: none): decided with n_negatives_, kept for warm starts
         self._early_negatives = resolve_early_negatives(
             self.n_negatives, X, len(self.classes_), example_row is not None

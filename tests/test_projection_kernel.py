@@ -97,7 +97,7 @@ def test_projection_blocks_cover_the_rows(n_threads, monkeypatch):
     indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     blocks = projection_blocks(indptr, n_threads)
     assert blocks[0][0] == 0 and blocks[-1][1] == 1000
-    assert all(a < b for a, b in blocks) and all(b == c for (_, b), (c, _) in zip(blocks[:-1], blocks[1:]))
+    assert all(a < b for a, b in blocks) and all(b == c for (_, b), (c, _) in zip(blocks[:-1], blocks[1:], strict=True))
     assert len(blocks) == 1 if n_threads == 1 else len(blocks) >= 4 * n_threads
     assert projection_blocks(indptr[:3], n_threads) == [(0, 2)]
 

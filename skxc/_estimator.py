@@ -186,7 +186,8 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         (``tree_projection``); else 16. Decided from the rows given to the
         call that initialises the model; the fitted tree's
         ``tree_.n_components_`` says what was used
-        (:ref:`benchmarks, "Stop 60" <benchmarks-s60-components>`).
+        (:ref:`benchmarks, "Stop 60" <benchmarks-s60-components>` and
+        :ref:`"Stop 61" <benchmarks-s61-tol>`).
 
     tree_projection : {"auto", "svd", "centroids"}, default="auto"
         The directions the tree splits on ("adversarial" only; see

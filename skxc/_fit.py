@@ -254,6 +254,7 @@ def _noise_tree(params, classes, X, X_rows, codes, sample_weight, fit_rows, held
         tree = AuxiliaryTree(
             n_components=params["n_components"],
             projection=projection,
+            **({} if params.get("tree_newton_tol") is None else {"newton_tol": params["tree_newton_tol"]}),
             alpha=params["tree_alpha"],
             temperature=params["tree_temperature"],
             random_state=child_seed(rng),
@@ -389,15 +390,22 @@ def early_epochs(n_epochs: int) -> int:
 #: classes have few rows a sharper tree does not pay (docs/benchmarks.rst, "Stop 60").
 AUTO_COMPONENTS = (16, 24)
 
+#: The tree's ``newton_tol`` where ``n_components="auto"`` gives ``AUTO_COMPONENTS[1]`` (elsewhere the tree's
+#: default, 1e-6): the tree fit's Newton steps on ptb-nextword's 200,000 tree rows took 0.6x the time, so that the
+#: whole fit took 0.9-0.97x that with 16 components (docs/benchmarks.rst, "Stop 61"). With 16 components 1e-3 gave
+#: up to 0.6 points less on the 20 data sets, 0.09 on average, so it is kept to the sharper tree.
+AUTO_NEWTON_TOL = 1e-3
 
-def resolve_n_components(n_components, X, n_classes: int, multilabel: bool = False) -> int:
-    """The tree's projection dimension for a new model: ``n_components``, or for "auto" ``AUTO_COMPONENTS[1]``
-    for sparse single-label rows (not ``mostly_dense``) of more than ``AUTO_NEGATIVES_ROWS_PER_CLASS`` rows per
-    class on average, else ``AUTO_COMPONENTS[0]``."""
+
+def resolve_n_components(n_components, X, n_classes: int, multilabel: bool = False) -> tuple[int, float | None]:
+    """``(k, newton_tol)``: the tree's projection dimension for a new model and the Newton tolerance to fit it
+    with. ``(n_components, None)`` (None: the tree's default), or for "auto" ``(AUTO_COMPONENTS[1],
+    AUTO_NEWTON_TOL)`` for sparse single-label rows (not ``mostly_dense``) of more than
+    ``AUTO_NEGATIVES_ROWS_PER_CLASS`` rows per class on average, else ``(AUTO_COMPONENTS[0], None)``."""
     if n_components != "auto":
-        return int(n_components)
+        return int(n_components), None
     sharper = many_rows(X.shape[0], n_classes, multilabel) and not mostly_dense(X)
-    return AUTO_COMPONENTS[1] if sharper else AUTO_COMPONENTS[0]
+    return (AUTO_COMPONENTS[1], AUTO_NEWTON_TOL) if sharper else (AUTO_COMPONENTS[0], None)
 
 
 def resolve_tree_projection(tree_projection, X, n_classes: int, n_components: int, example_row=None) -> str:

@@ -240,8 +240,10 @@ class TrainingMixin:
         params = self.get_params(deep=False)
         if params["n_negatives"] == "auto":
             params["n_negatives"] = self.n_negatives_
-        if params["n_components"] == "auto":
-            params["n_components"] = getattr(self, "_n_components", AUTO_COMPONENTS[0])  # set before the tree
+        if params["n_components"] == "auto":  # set before the tree, with the tree's Newton tolerance (None: default)
+            params["n_components"], params["tree_newton_tol"] = getattr(
+                self, "_n_components", (AUTO_COMPONENTS[0], None)
+            )
         return params
 
     def _initialize(self, X, codes, sample_weight, rng, example_row=None, on_split=None, keep_sums=False):

@@ -78,13 +78,6 @@ ACTIVE_COLUMNS_SHARE = 0.5
 PROJECT_BLOCK_NNZ = 2**16
 
 
-#: The tree's Newton steps stop once the predicted gain of the next one is at most this much per unit of the node's
-#: row weight (``newton_tol`` of :func:`skxc._tree_fit.fit_tree`). 1e-6 before stop 61. On ptb-nextword's 200,000
-#: tree rows (24 components) 1e-3 took 0.6x the tree fit's time (33,883 row passes against 42,137) and the
-#: true class's mean log p_n on 50,000 test rows rose (-6.184 against -6.187; 16 components: -6.251 against -6.256);
-#: 1e-2 lowered it (docs/benchmarks.rst, "Stop 61").
-NEWTON_TOL = 1e-3
-
 #: Per fitted TruncatedSVD: ``(components_, its transpose in C order)``, outside the estimator (not pickled).
 _TRANSPOSED = weakref.WeakKeyDictionary()
 
@@ -265,6 +258,14 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
     max_split_iter : int in [1, 2**31 - 1], default=10
         Alternations of continuous and discrete steps per node.
 
+    newton_tol : float >= 0, default=1e-6
+        A continuous step stops once the next Newton step's predicted gain of
+        the node objective is at most this much per unit of the node's row
+        weight. Larger values fit the tree in fewer passes over the rows
+        (ptb-nextword, 24 components: 1e-3 took 0.6x the time of 1e-6) with
+        less converged splits; :class:`AdversarialSoftmaxClassifier` uses 1e-3
+        where ``n_components="auto"`` gives 24 components.
+
     temperature : float in [1e-6, 1e6] or "auto", default="auto"
         Multiplies every split's logit w_ν·z + b_ν; the bounds are the
         classifier's ``tree_temperature``'s (far above, the tempered float32
@@ -353,6 +354,7 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         "max_samples": [Interval(Integral, 1, None, closed="left")],
         "max_newton_iter": [Interval(Integral, 1, MAX_ITER, closed="both")],
         "max_split_iter": [Interval(Integral, 1, MAX_ITER, closed="both")],
+        "newton_tol": [Interval(Real, 0, None, closed="left")],
         "temperature": [Interval(Real, 1 / MAX_TEMPERATURE, MAX_TEMPERATURE, closed="both"), StrOptions({"auto"})],
         "random_state": ["random_state"],
         "n_jobs": [*NONZERO_N_JOBS, None],
@@ -367,6 +369,7 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         max_samples=200_000,
         max_newton_iter=20,
         max_split_iter=10,
+        newton_tol=1e-6,
         temperature="auto",
         random_state=None,
         n_jobs=None,
@@ -377,6 +380,7 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         self.max_samples = max_samples
         self.max_newton_iter = max_newton_iter
         self.max_split_iter = max_split_iter
+        self.newton_tol = newton_tol
         self.temperature = temperature
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -510,7 +514,7 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
             alpha=self.alpha,
             max_newton_iter=self.max_newton_iter,
             max_split_iter=self.max_split_iter,
-            newton_tol=NEWTON_TOL,
+            newton_tol=self.newton_tol,
             n_jobs=n_threads(self.n_jobs),
         )
         self._set_temperature(held_out)

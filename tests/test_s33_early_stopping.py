@@ -30,7 +30,7 @@ def test_epochs_that_never_beat_the_start_stop_training(hierarchical):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no ConvergenceWarning: it stopped
         clf = AdversarialSoftmaxClassifier(
-            n_iter_no_change=3, learning_rate=3.0, learning_rate_schedule="constant", centroid_blend=0, **PARAMS
+            n_iter_no_change=3, learning_rate=2.0, learning_rate_schedule="constant", centroid_blend=0, **PARAMS
         ).fit(X, y)
     scores = clf.validation_scores_
     assert clf.best_iteration_ == 0  # the start was best: no epoch beat it

@@ -392,7 +392,7 @@ AUTO_COMPONENTS = (16, 24)
 
 #: The tree's ``newton_tol`` where ``n_components="auto"`` gives ``AUTO_COMPONENTS[1]`` (elsewhere the tree's
 #: default, 1e-6): the tree fit's Newton steps on ptb-nextword's 200,000 tree rows took 0.6x the time, so that the
-#: whole fit took 0.9-0.97x that with 16 components (docs/benchmarks.rst, "Stop 61"). With 16 components 1e-3 gave
+#: whole fit took 0.93-1.01x that with 16 components (docs/benchmarks.rst, "Stop 61"). With 16 components 1e-3 gave
 #: up to 0.6 points less on the 20 data sets, 0.09 on average, so it is kept to the sharper tree.
 AUTO_NEWTON_TOL = 1e-3
 

@@ -6,6 +6,7 @@ epochs")."""
 
 from __future__ import annotations
 
+import _rows
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -18,15 +19,8 @@ from skxc._solver import Schedule, SGDParams
 
 
 def one_hot_rows(n=12_000, n_classes=60, vocabulary=2_000, seed=0):
-    """Next-word-like rows: three one-hot context words per row, classes with 200 rows each on average."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, n_classes, n)
-    # each class prefers a few context words, so the rows carry signal
-    words = (y[:, None] * 13 + rng.integers(0, 40, (n, 3))) % vocabulary + np.arange(3) * vocabulary
-    X = sp.csr_matrix(
-        (np.ones(3 * n, dtype=np.float32), (np.repeat(np.arange(n), 3), words.ravel())), shape=(n, 3 * vocabulary)
-    )
-    return X, y
+    """Next-word-like rows (``_rows.one_hot_rows``), classes with 200 rows each on average."""
+    return _rows.one_hot_rows(n, n_classes, vocabulary, seed)
 
 
 def dense(coef):

@@ -4,6 +4,7 @@ single-label rows with many rows per class, 16 and the tree's default tolerance 
 
 from __future__ import annotations
 
+import _rows
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -15,14 +16,8 @@ from skxc._tree_fit import _fit_tree
 
 
 def one_hot_rows(n=6_000, n_classes=40, vocabulary=1_000, seed=0):
-    """Next-word-like rows: three one-hot context words per row, 150 rows per class on average."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, n_classes, n)
-    words = (y[:, None] * 13 + rng.integers(0, 40, (n, 3))) % vocabulary + np.arange(3) * vocabulary
-    X = sp.csr_matrix(
-        (np.ones(3 * n, dtype=np.float32), (np.repeat(np.arange(n), 3), words.ravel())), shape=(n, 3 * vocabulary)
-    )
-    return X, y
+    """Next-word-like rows (``_rows.one_hot_rows``), 150 rows per class on average."""
+    return _rows.one_hot_rows(n, n_classes, vocabulary, seed)
 
 
 def test_auto_components_are_24_on_sparse_many_rows_single_label_and_16_elsewhere():

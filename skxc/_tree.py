@@ -93,11 +93,21 @@ def transposed_components(svd: TruncatedSVD) -> np.ndarray:
     return cached[1]
 
 
-def _column_map(active: np.ndarray, n_features: int) -> np.ndarray:
-    """int32 (n_features,): each column's position among the sorted ``active`` columns, -1 for the others."""
-    column = np.full(n_features, -1, dtype=np.int32)
-    column[active] = np.arange(active.shape[0], dtype=np.int32)
-    return column
+#: Per fitted TruncatedSVD of a tree with ``active_columns_``: ``(active_columns_, its column map)`` (see
+#: :func:`column_map`), outside the estimator (not pickled).
+_COLUMN_MAPS = weakref.WeakKeyDictionary()
+
+
+def column_map(svd: TruncatedSVD, active: np.ndarray, n_features: int) -> np.ndarray:
+    """Read-only int32 (n_features,): each column's position among the sorted ``active`` columns, -1 for the
+    others; made once per ``(svd, active)`` (a prediction of a few rows does not pay O(n_features) each call)."""
+    cached = _COLUMN_MAPS.get(svd)
+    if cached is None or cached[0] is not active or cached[1].shape[0] != n_features:
+        column = np.full(n_features, -1, dtype=np.int32)
+        column[active] = np.arange(active.shape[0], dtype=np.int32)
+        cached = (active, readonly(column))
+        _COLUMN_MAPS[svd] = cached
+    return cached[1]
 
 
 def projection_blocks(indptr: np.ndarray, n_threads: int) -> list[tuple[int, int]]:
@@ -711,7 +721,11 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         indptr = readonly(np.ascontiguousarray(X.indptr, dtype=np.int64))
         indices = readonly(np.ascontiguousarray(X.indices, dtype=np.int32))
         data = readonly(np.ascontiguousarray(X.data, dtype=np.float64))
-        column = readonly(np.zeros(0, dtype=np.int32) if active is None else _column_map(active, X.shape[1]))
+        column = (
+            readonly(np.zeros(0, dtype=np.int32))
+            if active is None
+            else column_map(self.projection_, active, X.shape[1])
+        )
         components = readonly(transposed_components(self.projection_))
         k = components.shape[1]
         shift = readonly(np.ascontiguousarray(np.broadcast_to(np.asarray(self._z_shift, dtype=np.float64), (k,))))

@@ -111,3 +111,19 @@ def test_classifier_predictions_do_not_depend_on_n_jobs():
     one = clf.decision_function(X[:400])
     clf.set_params(n_jobs=2)
     np.testing.assert_array_equal(clf.decision_function(X[:400]), one)
+
+
+def test_column_map_is_made_once_per_projection():
+    """A tree on a few active columns maps them once: the second projection reuses the first's map."""
+    rng = np.random.default_rng(3)
+    X = _rows(600, 3000, 0.02, 5, np.float64)
+    X = sp.hstack([X[:, :500], sp.csr_matrix((600, 2500))], format="csr")
+    y = rng.integers(0, 20, 600)
+    tree = AuxiliaryTree(n_components=4, random_state=0).fit(X, y)
+    assert tree.active_columns_ is not None
+    tree.transform(X[:3])
+    first = tree_module._COLUMN_MAPS[tree.projection_][1]
+    np.testing.assert_array_equal(np.flatnonzero(first >= 0), tree.active_columns_)
+    np.testing.assert_array_equal(first[tree.active_columns_], np.arange(tree.active_columns_.shape[0]))
+    np.testing.assert_array_equal(tree.transform(X[:3]), _reference(tree, X[:3]))
+    assert tree_module._COLUMN_MAPS[tree.projection_][1] is first

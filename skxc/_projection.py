@@ -111,7 +111,7 @@ def restrict_columns(X: sp.csr_matrix, active: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix((data, position.astype(indices.dtype, copy=False), indptr), shape=(X.shape[0], n_active))
 
 
-def _row_blocks(A: sp.csr_matrix, n_threads: int) -> list[tuple[int, int]]:
+def row_blocks(A: sp.csr_matrix, n_threads: int) -> list[tuple[int, int]]:
     """Contiguous row ranges of CSR ``A`` with about equal non-zeros: ``n_threads`` of them or more."""
     n_blocks = max(int(n_threads), -(-A.nnz // BLOCK_NNZ)) if n_threads > 1 else 1
     n_blocks = max(1, min(n_blocks, A.shape[0]))
@@ -179,7 +179,7 @@ def randomized_svd_projection(
         X = sp.csr_matrix(sp.diags(np.sqrt(np.asarray(row_weight, dtype=np.float64))) @ X)
     XT = X.T.tocsr()
     n_threads = max(1, int(n_threads))
-    blocks_X, blocks_XT = _row_blocks(X, n_threads), _row_blocks(XT, n_threads)
+    blocks_X, blocks_XT = row_blocks(X, n_threads), row_blocks(XT, n_threads)
 
     def X_times(Q):
         return _product(X, Q, blocks_X, n_threads)
@@ -207,7 +207,7 @@ def randomized_svd_projection(
     if row_weight is None:
         Z = X_times(np.ascontiguousarray(Vt.T))
     else:
-        Z = _product(X_rows, np.ascontiguousarray(Vt.T), _row_blocks(X_rows, n_threads), n_threads)
+        Z = _product(X_rows, np.ascontiguousarray(Vt.T), row_blocks(X_rows, n_threads), n_threads)
     return _fitted(svd, X_rows, Vt, s[:n_components], Z, row_weight), Z
 
 

@@ -44,6 +44,7 @@ from ._projection import (
     gram_svd_projection,
     randomized_svd_projection,
     restrict_columns,
+    row_blocks,
 )
 from ._start import calibration_split, choose_temperature, tempered
 from ._tree_fit import class_segments, fit_tree, tree_depth
@@ -73,9 +74,6 @@ PROJECT_BLOCK = 2**21
 #: Up to this share the renumbering (O(nnz + n_features)) saves at least half of those; above it (every data set in
 #: docs/benchmarks.rst) the projection is fitted on X as it is, over all its columns.
 ACTIVE_COLUMNS_SHARE = 0.5
-#: Sparse rows are projected on several threads in blocks of about this many stored entries (fewer entries: one
-#: block, in the calling thread).
-PROJECT_BLOCK_NNZ = 2**16
 
 
 #: Per fitted TruncatedSVD: ``(components_, its transpose in C order)``, outside the estimator (not pickled).
@@ -108,18 +106,6 @@ def column_map(svd: TruncatedSVD, active: np.ndarray, n_features: int) -> np.nda
         cached = (active, readonly(column))
         _COLUMN_MAPS[svd] = cached
     return cached[1]
-
-
-def projection_blocks(indptr: np.ndarray, n_threads: int) -> list[tuple[int, int]]:
-    """Row ranges of CSR rows (``indptr``) for ``n_threads`` threads: about ``PROJECT_BLOCK_NNZ`` entries each,
-    at least 4 per thread when there are that many (one range on one thread, or for few entries)."""
-    n_rows, nnz = indptr.shape[0] - 1, int(indptr[-1])
-    n_blocks = 1 if n_threads <= 1 else min(n_rows, max(4 * n_threads, -(-nnz // PROJECT_BLOCK_NNZ)))
-    if nnz < PROJECT_BLOCK_NNZ or n_blocks <= 1:
-        return [(0, n_rows)]
-    cuts = np.searchsorted(indptr, nnz * np.arange(1, n_blocks) / n_blocks)
-    bounds = np.unique(np.concatenate([[0], np.clip(cuts, 0, n_rows), [n_rows]]))
-    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def _zero_padded(svd: TruncatedSVD, Z: np.ndarray, k: int):
@@ -712,7 +698,7 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
 
     def _project_sparse(self, X, active, n_jobs):
         """:meth:`_project` of CSR ``X`` (fewer than 2**31 columns) through a ``TruncatedSVD``: the kernel
-        :func:`~skxc._kernels.project.project_rows` on row blocks of about equal non-zeros, on ``n_jobs``
+        :func:`~skxc._kernels.project.project_rows` on the row blocks of ``skxc._projection.row_blocks``, on ``n_jobs``
         threads (None: the tree's). The same float32 values as scipy's product with the components followed
         by the centring, the scaling and the cast (the kernel's sums are that product's), without the float64
         (n, k) temporaries or the copy of X restricted to ``active`` columns."""
@@ -732,7 +718,7 @@ class AuxiliaryTree(ClassifierMixin, ClassNamePrefixFeaturesOutMixin, Transforme
         scale = float(self._z_scale)
         Z = np.empty((X.shape[0], k), dtype=FLOAT)
         threads = n_threads(self.n_jobs if n_jobs is None else n_jobs)
-        blocks = projection_blocks(indptr, threads)
+        blocks = row_blocks(X, threads)
 
         def block(bounds):
             project_rows(indptr, indices, data, column, components, shift, scale, bounds[0], bounds[1],

@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+import skxc._projection as projection
 import skxc._tree as tree_module
 from skxc import AdversarialSoftmaxClassifier, AuxiliaryTree
 from skxc._kernels.project import project_rows
 from skxc._projection import restrict_columns
-from skxc._tree import projection_blocks, transposed_components
+from skxc._tree import transposed_components
 
 
 def _rows(n, n_features, density, seed, dtype):
@@ -70,7 +71,7 @@ def test_tree_projection_is_the_scipy_one(dtype, n_features, monkeypatch):
     assert (tree.active_columns_ is not None) == (n_features > 80)
     Xt = _rows(300, n_features, 0.05, 3, dtype)
     ref = _reference(tree, Xt)
-    monkeypatch.setattr(tree_module, "PROJECT_BLOCK_NNZ", 50)
+    monkeypatch.setattr(projection, "BLOCK_NNZ", 50)
     for n_jobs in (1, 3):
         Z = tree.project(Xt, n_jobs=n_jobs)
         assert Z.dtype == np.float32 and Z.flags.c_contiguous
@@ -86,20 +87,6 @@ def test_overflow_is_reported():
     big = sp.csr_matrix(np.full((2, 30), 1e300))
     with pytest.raises(ValueError, match="overflows float32"):
         tree.transform(big)
-
-
-@pytest.mark.parametrize("n_threads", [1, 2, 5])
-def test_projection_blocks_cover_the_rows(n_threads, monkeypatch):
-    """Contiguous, non-empty ranges from 0 to n: one range on one thread or for few entries, else at least
-    4 per thread."""
-    monkeypatch.setattr(tree_module, "PROJECT_BLOCK_NNZ", 100)
-    lengths = np.random.default_rng(0).integers(0, 9, 1000)
-    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    blocks = projection_blocks(indptr, n_threads)
-    assert blocks[0][0] == 0 and blocks[-1][1] == 1000
-    assert all(a < b for a, b in blocks) and all(b == c for (_, b), (c, _) in zip(blocks[:-1], blocks[1:], strict=True))
-    assert len(blocks) == 1 if n_threads == 1 else len(blocks) >= 4 * n_threads
-    assert projection_blocks(indptr[:3], n_threads) == [(0, 2)]
 
 
 def test_classifier_predictions_do_not_depend_on_n_jobs():

@@ -26,6 +26,7 @@ from ._kernels.predict import add_csr_scores, search_scratch, top_k_csr, top_k_f
 from ._kernels.tree import add_log_noise_all, log_noise_of_codes
 from ._parallel import fan_out
 from ._validation import KernelRows, kernel_rows, mostly_dense
+from ._weights import leaf_index
 
 
 class TreeArrays(NamedTuple):
@@ -269,14 +270,19 @@ def top_k(
         return np.empty(intercept.shape[0], dtype=np.float64)
 
     if isinstance(coef, SparseCoef) and rows.sparse:  # scores built per row from the feature-major index
+        w_leaf = leaf_index(coef, tree.class_leaf)
+        leaf_intercept = np.full(tree.leaf_class.shape[0], -np.inf)
+        leaf_intercept[tree.class_leaf] = intercept
+        leaf_intercept = readonly(leaf_intercept)
 
         def search_feature_major(start, stop):
             offset = np.zeros(0, dtype=np.float64)
             if coef.shared is not None:
                 offset = np.asarray(rows.X[start:stop] @ coef.shared.astype(np.float64), dtype=np.float64)
             top_k_feature_major(
-                rows.indptr, rows.indices, rows.data, start, stop, coef.indptr, coef.classes, coef.data, offset,
-                intercept_ro, Z[start:stop], *search_tree, out[start:stop], scores[start:stop], *scratch(),
+                rows.indptr, rows.indices, rows.data, start, stop, coef.indptr, w_leaf, coef.data, offset,
+                leaf_intercept, Z[start:stop], tree.node_weight, tree.node_bias, tree.leaf_class, k, out[start:stop],
+                scores[start:stop], *scratch(),
             )  # fmt: skip
 
         map_chunks(n, search_feature_major, 2048, n_threads)

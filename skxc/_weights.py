@@ -550,6 +550,30 @@ _INDEXES: dict = {}
 _INDEXES_LOCK = threading.Lock()
 
 
+#: The leaves of the stored weights' classes (:func:`leaf_index`), by id() of the feature-major index's class
+#: array (one per coef_ matrix, :func:`scoring_weights`), dropped with it: ``(weakref to that array, the tree's
+#: class_leaf they were made for, the leaves)``.
+_LEAF_INDEXES: dict = {}
+
+
+def leaf_index(weights, class_leaf: np.ndarray) -> np.ndarray:
+    """int32 leaf of each stored weight's class in the feature-major index of :func:`scoring_weights`'s
+    ``weights`` (``class_leaf[weights.classes]``), for the tree whose ``class_leaf`` is given: made once per
+    fitted coef_ and tree (another tree, e.g. after ``fit_noise``, makes a new one), as the index is, so
+    that the top-k search starts each row from its leaves in one contiguous pass."""
+    classes = weights.classes
+    key = id(classes)
+    with _INDEXES_LOCK:
+        hit = _LEAF_INDEXES.get(key)
+        if hit is not None and hit[0]() is classes and np.array_equal(hit[1], class_leaf):
+            return hit[2]
+        leaves = np.ascontiguousarray(np.asarray(class_leaf)[classes], dtype=np.int32)
+        if hit is None or hit[0]() is not classes:
+            weakref.finalize(classes, _LEAF_INDEXES.pop, key, None)
+        _LEAF_INDEXES[key] = (weakref.ref(classes), np.array(class_leaf), leaves)
+        return leaves
+
+
 def scoring_weights(coef, shared):
     """:class:`skxc._predict.SparseCoef` of sparse ``coef`` (and the ``shared`` term), cached per object."""
     from ._predict import SparseCoef

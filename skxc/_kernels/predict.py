@@ -264,15 +264,14 @@ def top_k_feature_major(
     row_start,
     row_stop,
     w_indptr,
-    w_class,
+    w_leaf,
     w_data,
     row_offset,
-    intercept,
+    leaf_intercept,
     Z,
     node_weight,
     node_bias,
     leaf_class,
-    class_leaf,
     k,
     out_class,
     out_score,
@@ -282,27 +281,33 @@ def top_k_feature_major(
     top_c,
     top_s,
 ):
-    """:func:`top_k_csr` for sparse weights given feature-major (``w_indptr``, ``w_class``, ``w_data``:
-    coef_.T as CSR; see ``skxc/_kernels/hashed.py``).
+    """:func:`top_k_csr` for sparse weights given feature-major (``w_indptr``, ``w_leaf``, ``w_data``:
+    coef_.T as CSR, see ``skxc/_kernels/hashed.py``, with each stored weight's class given as its leaf
+    of the tree, ``class_leaf[class]``: ``skxc._weights.leaf_index``).
 
-    Each row's leaves start at intercept + ``row_offset[r - row_start]`` (float64, a term common to all
-    classes of the row, or empty) and each of the row's features adds its stored weights, so a row
-    costs O(C) plus its features' stored weights, with no (rows x classes) block in memory.
-    ``best, stack_node, stack_lp, top_c, top_s``: scratch from :func:`search_scratch`.
+    Each row's leaves start at ``leaf_intercept`` (float64 (n_leaves,): each leaf's class's intercept,
+    -inf at padding leaves) + ``row_offset[r - row_start]`` (float64, a term common to all classes of
+    the row, or empty), a pass over contiguous memory, and each of the row's features adds its stored
+    weights to their leaves, so a row costs O(C) plus its features' stored weights, with no (rows x
+    classes) block in memory. ``best, stack_node, stack_lp, top_c, top_s``: scratch from
+    :func:`search_scratch`.
     """
-    n_classes = intercept.shape[0]
     n_inner = node_bias.shape[0]
     has_offset = row_offset.shape[0] > 0
     leaves = best[n_inner:]
     for r in range(row_start, row_stop):
         offset = row_offset[r - row_start] if has_offset else 0.0
-        for c in range(n_classes):
-            leaves[class_leaf[c]] = intercept[c] + offset
+        if math.isfinite(offset):  # -inf + offset: the padding leaves stay -inf
+            for i in range(leaves.shape[0]):
+                leaves[i] = leaf_intercept[i] + offset
+        else:  # a broken model's offset (inf or NaN) reaches the classes' leaves only
+            for i in range(leaves.shape[0]):
+                leaves[i] = -np.inf if leaf_class[i] < 0 else leaf_intercept[i] + offset
         for p in range(indptr[r], indptr[r + 1]):
             v = np.float64(data[p])
             j = indices[p]
             for q in range(w_indptr[j], w_indptr[j + 1]):
-                leaves[class_leaf[w_class[q]]] += v * w_data[q]
+                leaves[w_leaf[q]] += v * w_data[q]
         _subtree_max(best, n_inner)
         _search_row(
             best, Z[r - row_start], node_weight, node_bias, leaf_class, k, stack_node, stack_lp, top_c, top_s,

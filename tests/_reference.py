@@ -214,6 +214,26 @@ def draw_negative(z, node_weight, node_bias, leaf_class, rng, exclude=(), max_re
     return None, lp
 
 
+def draw_negatives(z, node_weight, node_bias, leaf_class, rng, n_negatives, exclude=(), max_redraws=MAX_REDRAWS):
+    """``n_negatives`` negatives in the kernel's order: ``[(class, log p_n), ...]``, class None when dropped.
+    Each negative's first draw comes first (one after the other), then each negative in turn whose class is in
+    ``exclude`` (the row's own labels, multi-label) is redrawn up to ``max_redraws`` times, and dropped if
+    still in it. The same distribution as :func:`draw_negative` in turn; the uniforms go to other draws."""
+    drawn = []
+    for _ in range(n_negatives):
+        leaf, lp = sample_leaf(z, node_weight, node_bias, rng)
+        drawn.append((int(leaf_class[leaf]), lp))
+    out = []
+    for c, lp in drawn:
+        for _ in range(max_redraws):
+            if c not in exclude:
+                break
+            leaf, lp = sample_leaf(z, node_weight, node_bias, rng)
+            c = int(leaf_class[leaf])
+        out.append((None if c in exclude else c, lp))
+    return out
+
+
 def sgd_step(
     x, c_pos, weight, z, coef, acc, intercept, acc_intercept, tree, n_negatives, lr, alpha, rng, l2=0.0, exclude=()
 ):
@@ -225,14 +245,13 @@ def sgd_step(
     :class:`XorShift64Star`. Features with x_j == 0 are not updated (their
     gradient is 0 and Adagrad skips them); a touched weight's gradient includes
     ``l2 * w``. Multi-label: ``exclude`` holds the row's labels, redrawn as
-    in :func:`draw_negative` (a dropped negative has no term). Returns (loss,
+    in :func:`draw_negatives` (a dropped negative has no term). Returns (loss,
     negatives, their log p_n).
     """
     node_weight, node_bias, leaf_class, class_leaf = tree
     lp_pos = leaf_log_proba(z, node_weight, node_bias)[class_leaf[c_pos]]
     negs, lp_neg = [], []
-    for _ in range(n_negatives):
-        c, lp = draw_negative(z, node_weight, node_bias, leaf_class, rng, exclude)
+    for c, lp in draw_negatives(z, node_weight, node_bias, leaf_class, rng, n_negatives, exclude):
         if c is not None:
             negs.append(c)
             lp_neg.append(lp)

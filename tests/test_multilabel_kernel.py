@@ -80,6 +80,29 @@ def test_own_labels_are_never_drawn_and_the_rest_follow_the_tree():
     assert stats.chisquare(counts, p * n).pvalue > 1e-3
 
 
+def test_negatives_are_drawn_side_by_side_then_redrawn_in_turn():
+    """One example's negatives: the first draws of all of them (side by side, the uniforms in turn), then the
+    redraws of those among the row's labels, negative by negative: the reference's order, where the labels
+    hold most of p_n (many redraws), and the RNG state after them."""
+    rng = np.random.default_rng(0)
+    labels = {1, 2, 4}
+    tree, _ = _tree_favouring(labels, 3, rng)
+    indptr = np.array([0, 0, 3], dtype=np.int64)
+    indices = np.array(sorted(labels), dtype=np.int32)
+    z = np.array([0.3, -0.2, 0.1], dtype=np.float32)
+    for n_negatives in (1, 2, 5, 40):
+        out_class = np.empty(n_negatives, dtype=np.int64)
+        out_lp = np.empty(n_negatives, dtype=np.float64)
+        state = np.array([2024 + n_negatives], dtype=np.uint64)
+        draw_negatives(z, tree[0], tree[1], tree[2], indptr, indices, 1, state, out_class, out_lp)
+        r = ref.XorShift64Star(2024 + n_negatives)
+        want = ref.draw_negatives(z, tree[0], tree[1], tree[2], r, n_negatives, labels)
+        assert out_class.tolist() == [-1 if c is None else c for c, _ in want]
+        kept = out_class >= 0
+        np.testing.assert_allclose(out_lp[kept], [lp for c, lp in want if c is not None], rtol=1e-12)
+        assert int(state[0]) == r.state
+
+
 def test_single_label_draws_are_not_redrawn():
     """Without label arrays the draws are the tree's, in the same RNG sequence as before."""
     rng = np.random.default_rng(1)
@@ -161,7 +184,7 @@ def test_multilabel_gradients_match_finite_differences(fmt):
     x = (Xin.toarray() if sp.issparse(Xin) else Xin)[r].astype(np.float32).astype(np.float64)
     for seed in range(1, 1000):  # distinct negatives: every touched row gets exactly one gradient
         rng = ref.XorShift64Star(seed)
-        draws = [ref.draw_negative(Z[r], tree[0], tree[1], tree[2], rng, own) for _ in range(n_negatives)]
+        draws = ref.draw_negatives(Z[r], tree[0], tree[1], tree[2], rng, n_negatives, own)
         negs = [c for c, _ in draws]
         if None not in negs and len(set(negs)) == n_negatives:
             break

@@ -276,25 +276,29 @@ def _draw_negatives(
 ):
     """Fill ``out_class``/``out_lp`` with negatives drawn from the tree at ``z`` and their log p_n.
 
-    Without labels (single-label), side by side (:func:`skxc._kernels.tree.sample_leaves`, the same
-    negatives as drawing them in turn; ``scratch`` its float64 scratch). With labels (multi-label), one
-    after the other (``sample_leaves`` of one draw, which is :func:`skxc._kernels.tree.sample_leaf`, so that
-    the kernels compile one sampler): a draw among row ``r``'s labels is redrawn up to ``MAX_REDRAWS``
-    times; after that ``out_class`` is -1 (the negative is dropped).
+    All negatives are drawn side by side (:func:`skxc._kernels.tree.sample_leaves`, the same negatives as
+    drawing them in turn; ``scratch`` its float64 scratch). With labels (multi-label), each negative in
+    turn that is one of row ``r``'s labels is then redrawn (``sample_leaves`` of one draw) up to
+    ``MAX_REDRAWS`` times; if it still is, ``out_class`` is -1 (the negative is dropped). Each negative is
+    a draw of p_n restricted to the other classes, as when each one's redraws followed its own first draw,
+    and the first draws share the root's activation and overlap their descents: delicious's pick-all-labels
+    epochs took 0.87x the time of redrawing before the next first draw (docs/benchmarks.rst, "Stop 62").
     """
+    sample_leaves(z, node_weight, node_bias, state, out_class, out_lp, scratch)
+    for m in range(out_class.shape[0]):
+        out_class[m] = leaf_class[out_class[m]]
     if label_indptr.shape[0] == 0:
-        sample_leaves(z, node_weight, node_bias, state, out_class, out_lp, scratch)
-        for m in range(out_class.shape[0]):
-            out_class[m] = leaf_class[out_class[m]]
         return
     for m in range(out_class.shape[0]):
-        for attempt in range(MAX_REDRAWS + 1):
-            sample_leaves(z, node_weight, node_bias, state, out_class[m : m + 1], out_lp[m : m + 1], scratch)
-            c = leaf_class[out_class[m]]
-            if not _is_label(label_indptr, label_indices, r, c):
-                break
-            if attempt == MAX_REDRAWS:
+        c = out_class[m]
+        redraws = 0
+        while _is_label(label_indptr, label_indices, r, c):
+            if redraws == MAX_REDRAWS:
                 c = -1
+                break
+            sample_leaves(z, node_weight, node_bias, state, out_class[m : m + 1], out_lp[m : m + 1], scratch)
+            c = np.int64(leaf_class[out_class[m]])  # int64 as out_class: one specialisation of _is_label
+            redraws += 1
         out_class[m] = c
 
 

@@ -282,7 +282,7 @@ def _draw_negatives(
     ``MAX_REDRAWS`` times; if it still is, ``out_class`` is -1 (the negative is dropped). Each negative is
     a draw of p_n restricted to the other classes, as when each one's redraws followed its own first draw,
     and the first draws share the root's activation and overlap their descents: delicious's pick-all-labels
-    epochs took 0.87x the time of redrawing before the next first draw (docs/benchmarks.rst, "Stop 62").
+    epochs took 0.87-0.91x the time of redrawing before the next first draw (docs/benchmarks.rst, "Stop 62").
     """
     sample_leaves(z, node_weight, node_bias, state, out_class, out_lp, scratch)
     for m in range(out_class.shape[0]):

@@ -551,9 +551,25 @@ _INDEXES_LOCK = threading.Lock()
 
 
 #: The leaves of the stored weights' classes (:func:`leaf_index`), by id() of the feature-major index's class
-#: array (one per coef_ matrix, :func:`scoring_weights`), dropped with it: ``(weakref to that array, the tree's
-#: class_leaf they were made for, the leaves)``.
+#: array (one per coef_ matrix, :func:`scoring_weights`), dropped with it: ``(weakref to that array, (the tree's
+#: class_leaf they were made for, the leaves))``.
 _LEAF_INDEXES: dict = {}
+
+
+def _per_object(store: dict, obj, make, fits=None):
+    """``make()``, kept in ``store`` under id(``obj``) while ``obj`` lives (a weak reference tells a live entry
+    from a stale one; a finalizer drops it with ``obj``) and made again when ``fits(value)`` is False."""
+    key = id(obj)
+    with _INDEXES_LOCK:
+        hit = store.get(key)
+        live = hit is not None and hit[0]() is obj
+        if live and (fits is None or fits(hit[1])):
+            return hit[1]
+        value = make()
+        if not live:
+            weakref.finalize(obj, store.pop, key, None)
+        store[key] = (weakref.ref(obj), value)
+        return value
 
 
 def leaf_index(weights, class_leaf: np.ndarray) -> np.ndarray:
@@ -562,30 +578,17 @@ def leaf_index(weights, class_leaf: np.ndarray) -> np.ndarray:
     fitted coef_ and tree (another tree, e.g. after ``fit_noise``, makes a new one), as the index is, so
     that the top-k search starts each row from its leaves in one contiguous pass."""
     classes = weights.classes
-    key = id(classes)
-    with _INDEXES_LOCK:
-        hit = _LEAF_INDEXES.get(key)
-        if hit is not None and hit[0]() is classes and np.array_equal(hit[1], class_leaf):
-            return hit[2]
-        leaves = np.ascontiguousarray(np.asarray(class_leaf)[classes], dtype=np.int32)
-        if hit is None or hit[0]() is not classes:
-            weakref.finalize(classes, _LEAF_INDEXES.pop, key, None)
-        _LEAF_INDEXES[key] = (weakref.ref(classes), np.array(class_leaf), leaves)
-        return leaves
+
+    def make():
+        return np.array(class_leaf), np.ascontiguousarray(np.asarray(class_leaf)[classes], dtype=np.int32)
+
+    return _per_object(_LEAF_INDEXES, classes, make, lambda made: np.array_equal(made[0], class_leaf))[1]
 
 
 def scoring_weights(coef, shared):
     """:class:`skxc._predict.SparseCoef` of sparse ``coef`` (and the ``shared`` term), cached per object."""
     from ._predict import SparseCoef
 
-    key = id(coef)
-    with _INDEXES_LOCK:
-        hit = _INDEXES.get(key)
-        if hit is not None and hit[0]() is coef:
-            index = hit[1]
-        else:
-            index = by_feature(coef)
-            _INDEXES[key] = (weakref.ref(coef), index)
-            weakref.finalize(coef, _INDEXES.pop, key, None)
+    index = _per_object(_INDEXES, coef, lambda: by_feature(coef))
     csr = coef if sp.isspmatrix_csr(coef) else sp.csr_matrix(coef)
     return SparseCoef(csr, *index, shared)

@@ -17,15 +17,17 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
-from ._kernels.hashed import negative_sampling_epoch_hashed
+from ._config import FLOAT
+from ._kernels.hashed import block_entries, block_to_table, move_to_block, negative_sampling_epoch_hashed
 from ._kernels.rng import per_line, seed_states
 from ._kernels.sgd import negative_sampling_epoch, sampling_scratch, softmax_epoch
-from ._parallel import StopRequest, fan_out
+from ._memory import zeros
+from ._parallel import StopRequest, deferred_interrupt, fan_out
 from ._predict import TreeArrays, flat_view
 from ._start import squared_row_norms
 from ._state import AdagradState
 from ._validation import warn_user
-from ._weights import HashedWeights
+from ._weights import HashedWeights, SparseWeightsMemoryError, check_growth_memory
 
 __all__ = [
     "Rows",
@@ -153,6 +155,7 @@ def sgd_epoch(
     verbose: int = 0,
     stop: StopRequest | None = None,
     step_sizes: tuple[float, float] | None = None,
+    block: Block | None = None,
 ) -> EpochStats:
     """One pass of negative-sampling (or exact softmax) Adagrad over ``rows`` in ``order``.
 
@@ -165,6 +168,8 @@ def sgd_epoch(
     ``step_sizes`` = (at the first row, after the last row): the step size
     moves linearly between them along ``order`` (each thread's chunk of a
     piece spans the piece's range); None: ``params.learning_rate`` throughout.
+    ``block``: the :class:`Block` holding the table's weights on the negatives' insert features while the
+    epochs run (hashed weights only), or None.
     """
     t0 = time.perf_counter()
     hashed = isinstance(coef, HashedWeights)
@@ -221,12 +226,13 @@ def sgd_epoch(
                 coef.keys, coef.vals, *coef.slot_words(), coef.buffer, coef.shift, coef.shape[1], acc_factors, acc_total, intercept,
                 acc_intercept, tree.node_weight, tree.node_bias, tree.leaf_class, params.n_negatives, lr, lr_end, alpha, l2,
                 states[t], budgets[t], inserted, stats[t], *sampling_scratch(params.n_negatives), slots[t],
-                rows.negative_inserts,
+                rows.negative_inserts, *block_args,
             )  # fmt: skip
             if position < chunk.shape[0]:
                 return position, int(inserted[0])
         return position, int(inserted[0])
 
+    block_args = _NO_BLOCK if block is None else block.args
     budgets = np.zeros(n_threads, dtype=np.int64)
     if hashed:  # each thread's scratch for the slots of an example's weights
         longest = max(1, int(np.max(np.diff(rows.indptr), initial=0)))
@@ -297,6 +303,66 @@ def sgd_epoch(
     )
 
 
+#: Whether a fit's hashed epochs keep the weights on the negatives' insert features in a dense block
+#: (:class:`Block`). False: in the table, as before stop 63.
+BLOCK = True
+_NO_BLOCK = (np.zeros(0, dtype=np.int32), np.zeros(0, dtype=FLOAT), np.zeros(0, dtype=FLOAT))
+
+
+class Block:
+    """The weights of a hash table on the negatives' insert features (``Rows.negative_inserts``: K features), held
+    in a dense float32 block of K x C entries while :func:`run_epochs` runs (``skxc/_kernels/hashed.py``, module
+    docstring). Made by taking those entries out of the table (:func:`~skxc._kernels.hashed.move_to_block`);
+    :meth:`close` puts the non-zero ones back. In between the table alone is not the model: nothing but the
+    epochs may read it. ``args``: the kernel's ``(colmap, block, block_acc)``."""
+
+    def __init__(self, table: HashedWeights, columns: np.ndarray):
+        n_classes, n_features = table.shape
+        self.table, self.columns = table, columns
+        colmap = np.full(n_features, -1, dtype=np.int32)
+        colmap[columns] = np.arange(columns.shape[0], dtype=np.int32)
+        block = zeros(columns.shape[0] * n_classes, FLOAT)
+        block_acc = zeros(block.shape[0] if table.full else 0, FLOAT)
+        table.count = int(move_to_block(table.keys, table.vals, table.acc, n_features, colmap, n_classes, block,
+                                        block_acc, table.shift))  # fmt: skip
+        self.args = (colmap, block, block_acc)
+
+    @classmethod
+    def wanted(cls, coef, rows: Rows) -> Block | None:
+        """A block for hashed ``coef`` trained on ``rows``, or None: with ``BLOCK``, an insert mask of K > 0
+        features, and a block (K x C weights, and as many full-state sums) of at most the table's bytes that fits
+        in memory (:func:`~skxc._weights.check_growth_memory`)."""
+        mask = rows.negative_inserts
+        if not (BLOCK and isinstance(coef, HashedWeights) and mask.shape[0] > 0):
+            return None
+        columns = np.flatnonzero(mask).astype(np.int64)
+        nbytes = columns.shape[0] * coef.shape[0] * np.dtype(FLOAT).itemsize * (2 if coef.full else 1)
+        if columns.shape[0] == 0 or nbytes > coef.nbytes:
+            return None
+        try:
+            check_growth_memory(nbytes, coef.shape, coef.count)
+        except SparseWeightsMemoryError:
+            return None
+        return cls(coef, columns)
+
+    def close(self) -> None:
+        """Put the block's entries of non-zero weight (or full-state sum) back in the table, growing it first
+        (without truncation: the block's weights would not count). A Ctrl-C meanwhile waits for the end and
+        then raises, so the table is never left without them."""
+        table, (_, block, block_acc) = self.table, self.args
+        with deferred_interrupt() as stop:
+            truncate, table.truncate = table.truncate, 0.0
+            try:
+                table.reserve(int(block_entries(block, block_acc)))
+            finally:
+                table.truncate = truncate
+            n_classes, n_features = table.shape
+            table.count += int(block_to_table(block, block_acc, self.columns, n_classes, n_features, table.keys,
+                                              table.vals, table.acc, table.shift))  # fmt: skip
+        if stop.requested:
+            raise KeyboardInterrupt
+
+
 def run_epochs(
     coef: np.ndarray,
     intercept: np.ndarray,
@@ -328,7 +394,22 @@ def run_epochs(
     set (Ctrl-C), training ends at the next piece boundary: ``interrupted(stats)``
     gets the partial epoch's statistics and a :class:`TrainingInterruptedWarning`
     is raised; the partial epoch is not recorded as an epoch.
+    Hashed weights with an insert mask and no ``validate`` train with their mask features' weights in a
+    :class:`Block`, put back in the table when the epochs end (also on an error or Ctrl-C).
     """
+    # hashed weights with an insert mask, no validation between epochs (which reads the model): a block
+    block = Block.wanted(coef, rows) if validate is None else None
+    try:
+        _epochs(coef, intercept, state, params, rows, tree, rng, schedule, record, validate, stop, interrupted,
+                start_score, block)  # fmt: skip
+    finally:
+        if block is not None:
+            block.close()
+
+
+def _epochs(coef, intercept, state, params, rows, tree, rng, schedule, record, validate, stop, interrupted,
+            start_score, block) -> None:  # fmt: skip
+    """:func:`run_epochs`'s loop, with its ``block`` (or None)."""
     # the monitored quantity's best so far (larger is better): the start's accuracy, if validated
     best, no_improve, t0 = (start_score if validate is not None else None), 0, time.perf_counter()
     if schedule.verbose and validate is not None and start_score is not None:
@@ -337,7 +418,7 @@ def run_epochs(
         order = epoch_order(rows.n_samples, schedule.shuffle, rng)
         stats = sgd_epoch(
             coef, intercept, state, schedule.epoch_params(params, epoch), rows, tree, order, rng, schedule.n_threads,
-            schedule.verbose, stop, schedule.step_sizes(params.learning_rate, epoch),
+            schedule.verbose, stop, schedule.step_sizes(params.learning_rate, epoch), block=block,
         )  # fmt: skip
         if stats.interrupted:
             if interrupted is not None:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+import skxc._solver as solver_module
 import skxc._training as training_module
 from skxc import AdversarialSoftmaxClassifier, AuxiliaryTree
 from skxc._kernels.hashed import EMPTY, add_feature_major_scores, drop_small, gather, insert_all
@@ -179,7 +180,9 @@ def test_fit_truncates_the_table_at_its_pruning_threshold_partial_fit_never(monk
     """fit's table drops the weights its pruning would drop whenever it would grow ("auto": 0.01 of the
     class's largest |w| for sparse weights; TRUNCATE_WHILE_TRAINING=False or weight_threshold=0: never);
     partial_fit's table never truncates. The fitted model predicts as the one pruned only after training
-    does, to a few test rows (the dropped weights are at most 1 % of their class's largest)."""
+    does, to a few test rows (the dropped weights are at most 1 % of their class's largest). Without the block
+    (``skxc._solver.BLOCK``), which holds the negatives' weights outside the table, so that it need not grow here."""
+    monkeypatch.setattr(solver_module, "BLOCK", False)
     X = sp.random(2000, 20_000, density=0.003, random_state=0, format="csr")  # 60 non-zeros a row
     y = np.arange(2000) % 40
     seen = []
@@ -327,7 +330,9 @@ def test_negatives_add_sparse_weights_only_on_the_mask(text_like, monkeypatch, h
 def test_the_model_does_not_depend_on_the_room_made_up_front(text_like, monkeypatch):
     """With less room up front than the first epoch's bound (here none) the epoch stops, grows the table and
     goes on; without truncation and with one thread the model is the same bits as with the whole bound
-    reserved (the table only grew in more steps)."""
+    reserved (the table only grew in more steps). Without the block (``skxc._solver.BLOCK``), with which the table
+    holds the positives' weights alone and need not grow."""
+    monkeypatch.setattr(solver_module, "BLOCK", False)
     X, y, _, _ = text_like
     kw = dict(random_state=0, n_jobs=1, max_iter=2, weights="sparse", weight_threshold=0.0, centroid_blend=0.0)
     grown = []

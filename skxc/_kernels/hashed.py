@@ -31,7 +31,22 @@ does not truncate (``weight_threshold`` 0, the automatic settings' pilots),
 whose weights do not depend on where it grows, gets at most the keys stored or
 ``GROWING_ROOM_KEYS``. The negatives of an
 example are drawn only once it is certain to run, so the random sequence, and
-with one thread the model, do not depend on where the calls were cut. With
+with one thread the model, do not depend on where the calls were cut.
+
+Where negatives insert only on some features (an insert mask: ``fit`` on few
+rows per class, ``skxc._weights.negative_insert_mask``), nearly all of a
+table's keys are on those features, and every negative looks its weights up
+there. While a fit's epochs run, the weights on those K features can live in a
+dense block instead (``skxc._solver.Block``): float32 ``block[k * C + c]`` for
+the k-th mask feature and class c (``colmap[j]`` = k, -1 off the mask), and a
+full-state sum beside each in ``block_acc``. The kernel reads and steps a block
+entry where it would have claimed a slot: the same values, the same arithmetic
+in the same order, so the same model (one thread, a table that does not
+truncate). :func:`move_to_block` takes those entries out of the table before
+the epochs and :func:`block_to_table` puts the block's non-zero entries back
+after them; the table then holds the positives' keys off the mask alone, a
+tenth to a half of its keys, and the epochs' lookups there miss the cache far
+less often. With
 several threads (Hogwild) two threads may claim the same empty slot at once
 for different keys; one key then takes over the other's slot and its first
 update (a lost update of the kind Hogwild already allows).
@@ -155,26 +170,37 @@ def shift_of(capacity):
 
 @njit(**NJIT_HELPER)
 def _resolve_and_score(
-    indptr, indices, data, r, keys, shift, vals, key_base, slots, intercept_c, offset, insert_mask
+    indptr, indices, data, r, keys, shift, vals, key_base, slots, intercept_c, offset, insert_mask, colmap, block,
+    n_classes, c,
 ):  # fmt: skip
-    """xi_c(x_r) in float64 and the slot of each of the row's weights of class c.
+    """xi_c(x_r) in float64 and the slot of each of the row's weights of class c (``c`` = key_base / n_features).
 
     An absent weight is inserted (value 0) if the mask is empty or its feature's ``insert_mask``
     entry is set; otherwise it reads as 0 and gets slot -1, like an explicit zero of x (never
     stored, not updated). Returns (xi, number of keys inserted). The epoch passes an empty slice of
     the mask for a positive (insert on every feature) rather than a literal flag: numba compiles a
     helper once per literal value it is called with (``Literal[bool](True)`` and ``(False)``).
+    With a block (``colmap`` not empty, module docstring), a feature j with ``colmap[j] >= 0`` reads
+    ``block[colmap[j] * n_classes + c]`` and gets the code ``-2 - that index`` in place of a slot.
     """
     s = np.float64(intercept_c) + offset
     inserted = 0
     start = indptr[r]
     every = insert_mask.shape[0] == 0
+    has_block = colmap.shape[0] > 0
     for p in range(start, indptr[r + 1]):
         v = data[p]
         if v == 0.0:
             slots[p - start] = -1
             continue
         j = indices[p]
+        if has_block:
+            k = colmap[j]
+            if k >= 0:
+                b = np.int64(k) * n_classes + c
+                slots[p - start] = -2 - b
+                s += np.float64(v) * np.float64(block[b])
+                continue
         if every or insert_mask[j] != 0:
             i, new = claim_slot(keys, shift, key_base + j)
             inserted += new
@@ -191,7 +217,7 @@ def _resolve_and_score(
 @njit(**NJIT_HELPER)
 def _update_slots(
     indptr, indices, data, r, val_words, acc_words, words_per_slot, slots, acc_factors, acc_total, intercept,
-    acc_intercept, c, g, lr, l2,
+    acc_intercept, c, g, lr, l2, block, block_acc,
 ):  # fmt: skip
     """The Adagrad step of ``skxc._kernels.sgd.adagrad_row_update`` on the weights in ``slots``.
 
@@ -201,7 +227,8 @@ def _update_slots(
     (``acc_words`` empty for the factored state): contiguous float32 arrays over the table's buffer
     (``HashedWeights.slot_words``), so that ``weight_step`` gets the array types the dense
     epoch gives it and compiles once for both layouts (the strided ``vals``/``acc`` views would
-    compile another specialisation).
+    compile another specialisation). A code ``-2 - b`` (:func:`_resolve_and_score`) steps ``block[b]`` (and
+    ``block_acc[b]``) with the same arithmetic.
     """
     if g == 0.0 and l2 == 0.0:
         return
@@ -214,6 +241,11 @@ def _update_slots(
     for p in range(start, indptr[r + 1]):
         i = slots[p - start]
         if i < 0:
+            if i == -1:
+                continue
+            row_sum, total = weight_step(
+                block, block_acc, -2 - i, acc_factors, s_base + indices[p], full, row_sum, total, g, data[p], lr, l2
+            )
             continue
         row_sum, total = weight_step(
             val_words, acc_words, i * words_per_slot, acc_factors, s_base + indices[p], full, row_sum, total, g,
@@ -225,10 +257,18 @@ def _update_slots(
 
 
 @njit(**NJIT_HELPER)
-def _prefetch_homes(indptr, indices, r, buffer, slot_bytes, shift, key_base):
-    """Prefetch the home slots of class ``key_base / n_features`` on row r's features (one line each)."""
+def _prefetch_homes(indptr, indices, r, buffer, slot_bytes, shift, key_base, colmap, block, n_classes, c):
+    """Prefetch the home slots of class ``c`` = ``key_base / n_features`` on row r's features (one line each),
+    or its entries of the block on the block's features."""
+    has_block = colmap.shape[0] > 0
     for p in range(indptr[r], indptr[r + 1]):
-        prefetch(buffer, home_slot(key_base + indices[p], shift) * slot_bytes)
+        j = indices[p]
+        if has_block:
+            k = colmap[j]
+            if k >= 0:
+                prefetch(block, np.int64(k) * n_classes + c)
+                continue
+        prefetch(buffer, home_slot(key_base + j, shift) * slot_bytes)
 
 
 @njit(**NJIT_HELPER)
@@ -282,6 +322,9 @@ def negative_sampling_epoch_hashed(
     score_scratch,
     slots,
     negative_inserts,
+    colmap,
+    block,
+    block_acc,
 ):
     """:func:`skxc._kernels.sgd.negative_sampling_epoch` on hashed weights, for CSR rows, from ``order[start]``.
 
@@ -311,6 +354,8 @@ def negative_sampling_epoch_hashed(
     most non-zeros of a row. ``negative_inserts`` uint8 (n_features,) or empty: a negative's update adds
     a weight absent from the table only on the features whose entry is set (empty: on every feature);
     elsewhere that weight stays 0. A positive's update adds its weights on every feature.
+    ``colmap`` int32 (n_features,), ``block`` and ``block_acc`` float32: the block of the weights on the mask's
+    features (module docstring), or three empty arrays (none).
     """
     slot_bytes = keys.strides[0]
     # the weights (and full-state sums) come as C-contiguous float32 arrays over the buffer, slot i's at
@@ -319,6 +364,7 @@ def negative_sampling_epoch_hashed(
     # state give the kernel the same argument types (one specialisation for both); no ``view`` overload
     # to compile here
     words_per_slot = slot_bytes // 4
+    n_classes = intercept.shape[0]
     per_example = 1 + n_negatives
     every_feature = negative_inserts[:0]  # an empty mask: a positive inserts on every feature
     neg_class = class_scratch[0]
@@ -374,10 +420,17 @@ def negative_sampling_epoch_hashed(
                     Z[r_next], node_weight, node_bias, leaf_class, label_indptr, label_indices, r_next, state,
                     next_class, next_lp, draw_scratch,
                 )  # fmt: skip
-                _prefetch_homes(indptr, indices, r_next, buffer, slot_bytes, shift, np.int64(y[e_next]) * n_features)
+                c_next = np.int64(y[e_next])
+                _prefetch_homes(
+                    indptr, indices, r_next, buffer, slot_bytes, shift, c_next * n_features, colmap, block, n_classes,
+                    c_next,
+                )  # fmt: skip
                 for m in range(n_negatives):
                     if next_class[m] >= 0:
-                        _prefetch_homes(indptr, indices, r_next, buffer, slot_bytes, shift, next_class[m] * n_features)
+                        _prefetch_homes(
+                            indptr, indices, r_next, buffer, slot_bytes, shift, next_class[m] * n_features, colmap,
+                            block, n_classes, next_class[m],
+                        )  # fmt: skip
             if t + 2 < n_rows:  # the example after next: its own entries (random positions, as ``order`` is)
                 r_after = prefetch_example(order[t + 2], sample_weight, y, log_noise, indptr, example_row, mapped)
                 if has_offset:
@@ -394,7 +447,7 @@ def negative_sampling_epoch_hashed(
             lp_pos = log_noise[e]
             xi_pos, new = _resolve_and_score(
                 indptr, indices, data, r, keys, shift, vals, c_pos * n_features, slots[:width], intercept[c_pos], offset,
-                every_feature,
+                every_feature, colmap, block, n_classes, c_pos,
             )  # fmt: skip
             used += new
             for m in range(n_negatives):
@@ -402,7 +455,7 @@ def negative_sampling_epoch_hashed(
                 if c >= 0:
                     neg_xi[m], new = _resolve_and_score(
                         indptr, indices, data, r, keys, shift, vals, c * n_features, slots[(m + 1) * width :],
-                        intercept[c], offset, negative_inserts,
+                        intercept[c], offset, negative_inserts, colmap, block, n_classes, c,
                     )  # fmt: skip
                     used += new
             loss, g_pos, hard, n = losses_and_gradients(xi_pos, lp_pos, neg_class, neg_xi, neg_lp, w, alpha)
@@ -412,14 +465,14 @@ def negative_sampling_epoch_hashed(
             weight_sum += w
             _update_slots(
                 indptr, indices, data, r, val_words, acc_words, words_per_slot, slots[:width], acc_factors, acc_total,
-                intercept, acc_intercept, c_pos, g_pos, lr_t, l2,
+                intercept, acc_intercept, c_pos, g_pos, lr_t, l2, block, block_acc,
             )  # fmt: skip
             for m in range(n_negatives):
                 if neg_class[m] < 0:
                     continue
                 _update_slots(
                     indptr, indices, data, r, val_words, acc_words, words_per_slot, slots[(m + 1) * width :],
-                    acc_factors, acc_total, intercept, acc_intercept, neg_class[m], neg_xi[m], lr_t, l2,
+                    acc_factors, acc_total, intercept, acc_intercept, neg_class[m], neg_xi[m], lr_t, l2, block, block_acc,
                 )  # fmt: skip
         reserved = need_next
         if last:
@@ -798,4 +851,73 @@ def stored_positives_csr(c_indptr, c_indices, indptr, indices, codes, example_ro
                     hi = mid
             if lo < hi0 and c_indices[lo] == j:
                 n += 1
+    return n
+
+
+@njit(**NJIT_NO_NRT)
+def move_to_block(keys, vals, acc, n_features, colmap, n_classes, block, block_acc, shift):
+    """Move the entries on features with ``colmap[j] >= 0`` into ``block[colmap[j] * n_classes + c]`` (and
+    their full-state sums into ``block_acc``), taking them out of the table in place (as :func:`drop_small`);
+    returns the number left in the table."""
+    mask = keys.shape[0] - 1
+    full = acc.shape[0] > 0
+    start = 0
+    while keys[start] != EMPTY:
+        start += 1
+    n = 0
+    for step in range(1, keys.shape[0] + 1):
+        i = (start + step) & mask
+        key = keys[i]
+        if key == EMPTY:
+            continue
+        v = vals[i]
+        a = acc[i] if full else np.float32(0.0)
+        keys[i] = EMPTY
+        vals[i] = 0.0
+        if full:
+            acc[i] = 0.0
+        k = colmap[key % n_features]
+        if k >= 0:
+            b = np.int64(k) * n_classes + key // n_features
+            block[b] = v
+            if full:
+                block_acc[b] = a
+            continue
+        j = home_slot(key, shift)
+        while keys[j] != EMPTY:
+            j = (j + 1) & mask
+        keys[j] = key
+        vals[j] = v
+        if full:
+            acc[j] = a
+        n += 1
+    return n
+
+
+@njit(**NJIT_NO_NRT)
+def block_entries(block, block_acc):
+    """The block's entries to put back in the table: non-zero weight (or full-state sum)."""
+    full = block_acc.shape[0] > 0
+    n = 0
+    for b in range(block.shape[0]):
+        if block[b] != 0.0 or (full and block_acc[b] != 0.0):
+            n += 1
+    return n
+
+
+@njit(**NJIT_NO_NRT)
+def block_to_table(block, block_acc, columns, n_classes, n_features, keys, vals, acc, shift):
+    """Put the block's entries (:func:`block_entries`) back in the table; returns the keys inserted."""
+    full = block_acc.shape[0] > 0
+    n = 0
+    for b in range(block.shape[0]):
+        v = block[b]
+        if v != 0.0 or (full and block_acc[b] != 0.0):
+            k = b // n_classes
+            c = b - k * n_classes
+            i, new = claim_slot(keys, shift, np.int64(c) * n_features + columns[k])
+            vals[i] = v
+            if full:
+                acc[i] = block_acc[b]
+            n += new
     return n

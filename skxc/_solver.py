@@ -18,11 +18,11 @@ import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
 from ._config import FLOAT
-from ._kernels.hashed import block_entries, block_to_table, move_to_block, negative_sampling_epoch_hashed
+from ._kernels.hashed import move_to_block, negative_sampling_epoch_hashed
 from ._kernels.rng import per_line, seed_states
 from ._kernels.sgd import negative_sampling_epoch, sampling_scratch, softmax_epoch
 from ._memory import zeros
-from ._parallel import StopRequest, deferred_interrupt, fan_out
+from ._parallel import StopRequest, fan_out
 from ._predict import TreeArrays, flat_view
 from ._start import squared_row_norms
 from ._state import AdagradState
@@ -313,7 +313,7 @@ class Block:
     """The weights of a hash table on the negatives' insert features (``Rows.negative_inserts``: K features), held
     in a dense float32 block of K x C entries while :func:`run_epochs` runs (``skxc/_kernels/hashed.py``, module
     docstring). Made by taking those entries out of the table (:func:`~skxc._kernels.hashed.move_to_block`);
-    :meth:`close` puts the non-zero ones back. In between the table alone is not the model: nothing but the
+    :meth:`close` hands the non-zero ones back. In between the table alone is not the model: nothing but the
     epochs may read it. ``args``: the kernel's ``(colmap, block, block_acc)``."""
 
     def __init__(self, table: HashedWeights, columns: np.ndarray):
@@ -346,21 +346,9 @@ class Block:
         return cls(coef, columns)
 
     def close(self) -> None:
-        """Put the block's entries of non-zero weight (or full-state sum) back in the table, growing it first
-        (without truncation: the block's weights would not count). A Ctrl-C meanwhile waits for the end and
-        then raises, so the table is never left without them."""
-        table, (_, block, block_acc) = self.table, self.args
-        with deferred_interrupt() as stop:
-            truncate, table.truncate = table.truncate, 0.0
-            try:
-                table.reserve(int(block_entries(block, block_acc)))
-            finally:
-                table.truncate = truncate
-            n_classes, n_features = table.shape
-            table.count += int(block_to_table(block, block_acc, self.columns, n_classes, n_features, table.keys,
-                                              table.vals, table.acc, table.shift))  # fmt: skip
-        if stop.requested:
-            raise KeyboardInterrupt
+        """Hand the block's weights back to the table (``HashedWeights.pending``): ``to_csr`` writes them into coef_
+        along with the table's, and any other use of the table first puts them into it (``settle``)."""
+        self.table.pending = (self.columns, *self.args[1:])
 
 
 def run_epochs(

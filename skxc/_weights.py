@@ -31,6 +31,9 @@ from ._kernels.hashed import (
     VAL_OFFSET,
     add_all,
     add_csr,
+    block_class_counts,
+    block_entries,
+    block_to_table,
     buffer_class_max,
     buffer_counts,
     buffer_to_csr,
@@ -97,8 +100,14 @@ class HashedWeights:
     Adagrad state per slot, or empty), ``count`` (keys stored, an upper bound
     with several threads), ``shape`` (n_classes, n_features), ``truncate``
     (0, or the fraction of its class's largest |w| below which a weight is
-    dropped when the table would otherwise grow: :meth:`reserve`).
+    dropped when the table would otherwise grow: :meth:`reserve`), ``pending``
+    (None, or ``(columns, block, block_acc)``: weights that a fit's epochs held in a
+    block (``skxc._solver.Block``) and handed back; :meth:`to_csr` writes them
+    into coef_ with the table's, and reading ``keys``, ``vals``, ``acc``,
+    ``buffer`` or ``count`` first puts them into the table, :meth:`settle`).
     """
+
+    pending = None
 
     def __init__(self, shape, capacity: int, full: bool):
         self.shape = (int(shape[0]), int(shape[1]))
@@ -110,22 +119,68 @@ class HashedWeights:
         """One zeroed buffer of interleaved slots (key int64, weight float32[, Adagrad sum float32]), so
         that a lookup reads one cache line; ``keys``, ``vals`` and ``acc`` are strided views of it."""
         slot = SLOT_BYTES + (4 if full else 0)
-        self.buffer = zeros(capacity * slot, np.uint8, populate=True)  # every page written below
-        self.keys = np.ndarray((capacity,), dtype=np.int64, buffer=self.buffer, strides=(slot,))
-        self.vals = np.ndarray((capacity,), dtype=FLOAT, buffer=self.buffer, offset=VAL_OFFSET, strides=(slot,))
-        if full:
-            self.acc = np.ndarray((capacity,), dtype=FLOAT, buffer=self.buffer, offset=ACC_OFFSET, strides=(slot,))
-        else:
-            self.acc = np.ndarray((0,), dtype=FLOAT, buffer=self.buffer, strides=(slot,))
-        self.keys.fill(EMPTY)
+        self.assign_buffer(zeros(capacity * slot, np.uint8, populate=True), slot, full)  # every page written below
+        self._keys.fill(EMPTY)
+
+    @property
+    def keys(self) -> np.ndarray:
+        self.settle()
+        return self._keys
+
+    @property
+    def vals(self) -> np.ndarray:
+        self.settle()
+        return self._vals
+
+    @property
+    def acc(self) -> np.ndarray:
+        self.settle()
+        return self._acc
+
+    @property
+    def buffer(self) -> np.ndarray:
+        self.settle()
+        return self._buffer
+
+    @property
+    def count(self) -> int:
+        self.settle()
+        return self._count
+
+    @count.setter
+    def count(self, value: int) -> None:
+        self._count = value
+
+    def settle(self) -> None:
+        """Put the ``pending`` block's weights of non-zero value (or full-state sum) into the table, growing it
+        first (without truncation: the block's weights would not count). A Ctrl-C meanwhile waits for the end
+        and then raises, so the table is never left without them."""
+        pending = self.pending
+        if pending is None:
+            return
+        from ._parallel import deferred_interrupt
+
+        columns, block, block_acc = pending
+        with deferred_interrupt() as stop:
+            self.pending = None
+            truncate, self.truncate = self.truncate, 0.0
+            try:
+                self.reserve(int(block_entries(block, block_acc)))
+            finally:
+                self.truncate = truncate
+            n_classes, n_features = self.shape
+            self._count += int(block_to_table(block, block_acc, columns, n_classes, n_features, self._keys,
+                                              self._vals, self._acc, self.shift))  # fmt: skip
+        if stop.requested:
+            raise KeyboardInterrupt
 
     @property
     def slot_bytes(self) -> int:
-        return self.keys.strides[0]
+        return self._keys.strides[0]
 
     @property
     def capacity(self) -> int:
-        return self.keys.shape[0]
+        return self._keys.shape[0]
 
     @property
     def shift(self) -> int:
@@ -133,7 +188,7 @@ class HashedWeights:
 
     @property
     def full(self) -> bool:
-        return self.acc.shape[0] > 0
+        return self._acc.shape[0] > 0
 
     def slot_words(self) -> tuple[np.ndarray, np.ndarray]:
         """The weights and the full-state sums (empty for the factored state) as C-contiguous float32 views of
@@ -187,11 +242,11 @@ class HashedWeights:
 
     def assign_buffer(self, buffer, slot: int, full: bool) -> None:
         capacity = buffer.shape[0] // slot
-        self.buffer = buffer
-        self.keys = np.ndarray((capacity,), dtype=np.int64, buffer=buffer, strides=(slot,))
-        self.vals = np.ndarray((capacity,), dtype=FLOAT, buffer=buffer, offset=VAL_OFFSET, strides=(slot,))
-        self.acc = np.ndarray((capacity if full else 0,), dtype=FLOAT, buffer=buffer, offset=ACC_OFFSET if full else 0,
-                              strides=(slot,))  # fmt: skip
+        self._buffer = buffer
+        self._keys = np.ndarray((capacity,), dtype=np.int64, buffer=buffer, strides=(slot,))
+        self._vals = np.ndarray((capacity,), dtype=FLOAT, buffer=buffer, offset=VAL_OFFSET, strides=(slot,))
+        self._acc = np.ndarray((capacity if full else 0,), dtype=FLOAT, buffer=buffer, offset=ACC_OFFSET if full else 0,
+                               strides=(slot,))  # fmt: skip
 
     def assign(self, other: HashedWeights) -> None:
         """Take ``other``'s contents (its buffer, not a copy)."""
@@ -226,18 +281,25 @@ class HashedWeights:
         self.count += int(add_all(src_keys, np.asarray(delta.data, dtype=FLOAT), self.keys, self.vals, self.shift))
 
     def to_csr(self):
-        """``(coef, acc_data)``: the stored weights as a canonical float32 CSR matrix and, for the full
-        state, their Adagrad sums aligned with ``coef.data`` (else None). Memory: the result only."""
+        """``(coef, acc_data)``: the stored weights (and a ``pending`` block's, not put into the table) as a
+        canonical float32 CSR matrix and, for the full state, their Adagrad sums aligned with ``coef.data`` (else
+        None). Memory: the result only."""
         n_classes, n_features = self.shape
+        columns, block, block_acc = _NO_BLOCK if self.pending is None else self.pending  # written along, not settled
         counts = np.zeros(n_classes, dtype=np.int64)
-        class_counts(self.keys, n_features, counts)
+        class_counts(self._keys, n_features, counts)
+        block_class_counts(block, block_acc, n_classes, counts)
         indptr, indices, data = _csr_arrays(counts, n_features)
         index_dtype = indices.dtype
         acc = np.empty(data.shape[0] if self.full else 0, dtype=FLOAT)
-        table_to_csr(self.keys, self.vals, self.acc, n_features, indptr, indices, data, acc)
+        table_to_csr(self._keys, self._vals, self._acc, n_features, indptr, indices, data, acc, columns, block,
+                     block_acc)  # fmt: skip
         coef = sp.csr_matrix((data, indices, indptr.astype(index_dtype)), shape=self.shape, copy=False)
         coef.has_sorted_indices = True
         return coef, (acc if self.full else None)
+
+
+_NO_BLOCK = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=FLOAT), np.zeros(0, dtype=FLOAT))
 
 
 def _csr_arrays(counts: np.ndarray, n_features: int):

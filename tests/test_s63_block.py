@@ -117,7 +117,8 @@ def _rows(multilabel, n=1200, F=300, C=30, seed=0):
 @pytest.mark.parametrize("multilabel", [False, True])
 def test_epochs_with_a_block_equal_epochs_without(kind, multilabel):
     """One thread, no truncation: two epochs on a table that holds a start's weights (on and off the mask) and
-    must grow, once with the mask's weights in a block (closed after the epochs) and once without, give the
+    must grow, once with the mask's weights in a block (handed back after the epochs: written into CSR along
+    with the table's, or put into the table when it is read, the same either way) and once without, give the
     same table (CSR and full-state sums), biases and factored state, bit for bit, and the epochs' statistics
     to rounding."""
     rows, tree, (C, F) = _rows(multilabel)
@@ -140,7 +141,18 @@ def test_epochs_with_a_block_equal_epochs_without(kind, multilabel):
             stats.append(sgd_epoch(table, b, state, params, rows, tree, order, np.random.default_rng(7 + epoch), 1,
                                    block=block))  # fmt: skip
         if block is not None:
-            block.close()
+            block.close()  # handed back, not yet in the table: to_csr writes both
+            assert table.pending is not None
+            written = table.to_csr()
+            assert table.pending is not None
+            n_stored = table.count  # reading the table puts the block's weights into it first
+            assert table.pending is None and n_stored == written[0].nnz
+            settled = table.to_csr()
+            for a, b_ in ((written[0].indptr, settled[0].indptr), (written[0].indices, settled[0].indices),
+                          (written[0].data, settled[0].data)):  # fmt: skip
+                np.testing.assert_array_equal(a, b_)
+            if kind == "full":
+                np.testing.assert_array_equal(written[1], settled[1])
         assert table.capacity > capacity or use_block  # without a block the table grew
         results.append((table.to_csr(), b, state.factor_sums, stats))
     (coef1, acc1), b1, f1, s1 = results[0]

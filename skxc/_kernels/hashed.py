@@ -601,8 +601,10 @@ def buffer_to_csr(a, shared, limits, indptr, out_indices, out_data):
 
 
 @njit(**NJIT)
-def table_to_csr(keys, vals, acc, n_features, indptr, out_indices, out_data, out_acc):
-    """Write the table's weights as CSR (rows = classes), columns sorted within each row.
+def table_to_csr(keys, vals, acc, n_features, indptr, out_indices, out_data, out_acc, columns, block, block_acc):
+    """Write the table's weights as CSR (rows = classes), columns sorted within each row; with those of a block
+    (``block[k * n_classes + c]`` the weight of class c on feature ``columns[k]``, ``block_acc`` its full-state
+    sum; the entries :func:`block_entries` counts), which the table does not hold (all three empty: none).
 
     ``indptr`` int64 (n_classes + 1,) must hold the row pointers already (from the
     per-class counts; used as the rows' fill positions meanwhile and restored);
@@ -627,6 +629,17 @@ def table_to_csr(keys, vals, acc, n_features, indptr, out_indices, out_data, out
         out_data[p] = vals[i]
         if full:
             out_acc[p] = acc[i]
+    for b in range(block.shape[0]):
+        v = block[b]
+        if v != 0.0 or (full and block_acc[b] != 0.0):
+            k = b // n_classes
+            c = b - k * n_classes
+            p = indptr[c]
+            indptr[c] = p + 1
+            out_indices[p] = columns[k]
+            out_data[p] = v
+            if full:
+                out_acc[p] = block_acc[b]
     for c in range(n_classes, 0, -1):  # indptr[c] now holds the end of row c, the start of row c + 1
         indptr[c] = indptr[c - 1]
     indptr[0] = 0
@@ -892,6 +905,15 @@ def move_to_block(keys, vals, acc, n_features, colmap, n_classes, block, block_a
             acc[j] = a
         n += 1
     return n
+
+
+@njit(**NJIT_NO_NRT)
+def block_class_counts(block, block_acc, n_classes, out_counts):
+    """out_counts[c] += the block's entries of class c (:func:`block_entries`' rule)."""
+    full = block_acc.shape[0] > 0
+    for b in range(block.shape[0]):
+        if block[b] != 0.0 or (full and block_acc[b] != 0.0):
+            out_counts[b % n_classes] += 1
 
 
 @njit(**NJIT_NO_NRT)

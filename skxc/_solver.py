@@ -27,7 +27,7 @@ from ._predict import TreeArrays, flat_view
 from ._start import squared_row_norms
 from ._state import AdagradState
 from ._validation import warn_user
-from ._weights import HashedWeights, SparseWeightsMemoryError, check_growth_memory
+from ._weights import HashedWeights, check_growth_memory
 
 __all__ = [
     "Rows",
@@ -316,13 +316,11 @@ class Block:
     :meth:`close` hands the non-zero ones back. In between the table alone is not the model: nothing but the
     epochs may read it. ``args``: the kernel's ``(colmap, block, block_acc)``."""
 
-    def __init__(self, table: HashedWeights, columns: np.ndarray):
+    def __init__(self, table: HashedWeights, columns: np.ndarray, block: np.ndarray, block_acc: np.ndarray):
         n_classes, n_features = table.shape
         self.table, self.columns = table, columns
         colmap = np.full(n_features, -1, dtype=np.int32)
         colmap[columns] = np.arange(columns.shape[0], dtype=np.int32)
-        block = zeros(columns.shape[0] * n_classes, FLOAT)
-        block_acc = zeros(block.shape[0] if table.full else 0, FLOAT)
         table.count = int(move_to_block(table.keys, table.vals, table.acc, n_features, colmap, n_classes, block,
                                         block_acc, table.shift))  # fmt: skip
         self.args = (colmap, block, block_acc)
@@ -341,9 +339,11 @@ class Block:
             return None
         try:
             check_growth_memory(nbytes, coef.shape, coef.count)
-        except SparseWeightsMemoryError:
+            block = zeros(columns.shape[0] * coef.shape[0], FLOAT)
+            block_acc = zeros(block.shape[0] if coef.full else 0, FLOAT)
+        except MemoryError:  # SparseWeightsMemoryError included: the table as it is
             return None
-        return cls(coef, columns)
+        return cls(coef, columns, block, block_acc)
 
     def close(self) -> None:
         """Hand the block's weights back to the table (``HashedWeights.pending``): ``to_csr`` writes them into coef_

@@ -154,7 +154,7 @@ class HashedWeights:
     def settle(self) -> None:
         """Put the ``pending`` block's weights of non-zero value (or full-state sum) into the table, growing it
         first (without truncation: the block's weights would not count). A Ctrl-C meanwhile waits for the end
-        and then raises, so the table is never left without them."""
+        and then raises (in the main thread), so the table is never left without them."""
         pending = self.pending
         if pending is None:
             return
@@ -171,7 +171,7 @@ class HashedWeights:
             n_classes, n_features = self.shape
             self._count += int(block_to_table(block, block_acc, columns, n_classes, n_features, self._keys,
                                               self._vals, self._acc, self.shift))  # fmt: skip
-        if stop.requested:
+        if stop.requested and threading.current_thread() is threading.main_thread():
             raise KeyboardInterrupt
 
     @property

@@ -170,8 +170,8 @@ def test_epochs_with_a_block_equal_epochs_without(kind, multilabel):
 
 def test_block_wanted_only_where_it_pays_and_fits(monkeypatch):
     """No block without hashed weights, without a mask or with an empty one, where the block would take more
-    bytes than the table, with BLOCK False, or where the memory guard refuses it; else one, with the table's
-    mask entries in it."""
+    bytes than the table, with BLOCK False, where the memory guard refuses it or its allocation fails; else
+    one, with the table's mask entries in it."""
     rows, tree, (C, F) = _rows(False)
     from dataclasses import replace
 
@@ -190,6 +190,14 @@ def test_block_wanted_only_where_it_pays_and_fits(monkeypatch):
 
     monkeypatch.setattr(solver_module, "check_growth_memory", refuse)
     assert Block.wanted(table, rows) is None
+    monkeypatch.undo()
+
+    def no_map(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(solver_module, "zeros", no_map)  # the allocation itself fails: the table as it was
+    count = table.count
+    assert Block.wanted(table, rows) is None and table.count == count
     monkeypatch.undo()
     block = Block.wanted(table, rows)
     assert block is not None and block.args[1].size == np.count_nonzero(rows.negative_inserts) * C

@@ -146,3 +146,15 @@ def sparse_paths():
     """:func:`csr_training` for a whole test: tests of the sparse paths on rows that are mostly dense."""
     with csr_training():
         yield
+
+
+@pytest.fixture(scope="module")
+def text_like():
+    """Sparse text-like rows (2,000 training, 400 test) of 40 classes over 600 features: a class's rows share
+    a sparse prototype; about 50 rows per class, so sparse fits use the negatives' insert mask."""
+    rng = np.random.default_rng(0)
+    n, K, C = 2400, 600, 40
+    y = rng.integers(0, C, n)
+    proto = sp.random(C, K, density=0.02, random_state=1, format="csr")
+    X = sp.csr_matrix(sp.random(n, K, density=0.01, random_state=2, format="csr") + proto[y] * 0.5)
+    return X[:2000], y[:2000], X[2000:], y[2000:]

@@ -228,16 +228,6 @@ def test_an_error_in_the_epochs_leaves_the_table_whole(monkeypatch):
     np.testing.assert_array_equal(tables[0].toarray(), tables[1].toarray())
 
 
-@pytest.fixture(scope="module")
-def text_like():
-    rng = np.random.default_rng(0)
-    n, K, C = 2400, 600, 40
-    y = rng.integers(0, C, n)
-    proto = sp.random(C, K, density=0.02, random_state=1, format="csr")
-    X = sp.csr_matrix(sp.random(n, K, density=0.01, random_state=2, format="csr") + proto[y] * 0.5)
-    return X[:2000], y[:2000], X[2000:], y[2000:]
-
-
 @pytest.mark.parametrize("adagrad", ["factored", "full"])
 def test_fit_with_and_without_a_block(text_like, monkeypatch, adagrad):
     """fit with sparse weights on few rows per class (an insert mask), one thread, no pruning: the block is used

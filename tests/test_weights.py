@@ -633,16 +633,6 @@ def test_hashed_epoch_with_two_threads_is_close():
 # -- the estimator --------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def text_like():
-    rng = np.random.default_rng(0)
-    n, K, C = 2400, 600, 40
-    y = rng.integers(0, C, n)
-    proto = sp.random(C, K, density=0.02, random_state=1, format="csr")
-    X = sp.csr_matrix(sp.random(n, K, density=0.01, random_state=2, format="csr") + proto[y] * 0.5)
-    return X[:2000], y[:2000], X[2000:], y[2000:]
-
-
 @pytest.mark.parametrize("init", ["zeros", "centroid"])
 @pytest.mark.parametrize("adagrad", ["factored", "full"])
 def test_sparse_and_dense_layouts_give_the_same_model(text_like, init, adagrad, monkeypatch):

@@ -785,19 +785,33 @@ def class_max_abs(keys, vals, n_features, out_max):
                 out_max[c] = a
 
 
-@njit(**NJIT_NO_NRT)
+_NO_COLUMNS = np.zeros(0, dtype=np.int32)
+_NO_ENTRIES = np.zeros(0, dtype=np.float32)
+
+
 def drop_small(keys, vals, acc, n_features, limits, shift):
-    """Drop, in place, the entries whose |weight| is below their class's ``limits`` entry; returns the
-    number kept.
+    """Drop, in place, the entries whose |weight| is below their class's ``limits`` entry (float32); returns the
+    number kept (:func:`take_out`)."""
+    return take_out(keys, vals, acc, n_features, limits, _NO_COLUMNS, 0, _NO_ENTRIES, _NO_ENTRIES, shift)
+
+
+@njit(**NJIT_NO_NRT)
+def take_out(keys, vals, acc, n_features, limits, colmap, n_classes, block, block_acc, shift):
+    """Take entries out of the table in place; returns the number left. An entry on a feature j with
+    ``colmap[j] >= 0`` (``colmap`` not empty) goes to ``block[colmap[j] * n_classes + c]`` (its full-state
+    sum to ``block_acc``); one whose |weight| is below its class's ``limits`` entry (``limits`` not empty)
+    is dropped.
 
     One pass in slot order from an empty slot: each stored entry is taken out and, if kept, put back
     at the first empty slot from its home. Linear probing never leaves an empty slot between a key's
     home and its slot, so that slot was reached earlier in the pass (or is the entry's own): every kept
-    key ends where inserting it into the truncated table would put it, without a second table.
+    key ends where inserting it into the smaller table would put it, without a second table.
     The table must have an empty slot (its load is below 1).
     """
     mask = keys.shape[0] - 1
     full = acc.shape[0] > 0
+    to_block = colmap.shape[0] > 0
+    limited = limits.shape[0] > 0
     start = 0
     while keys[start] != EMPTY:
         start += 1
@@ -813,15 +827,24 @@ def drop_small(keys, vals, acc, n_features, limits, shift):
         vals[i] = 0.0
         if full:
             acc[i] = 0.0
-        if abs(v) >= limits[key // n_features]:
-            j = home_slot(key, shift)
-            while keys[j] != EMPTY:
-                j = (j + 1) & mask
-            keys[j] = key
-            vals[j] = v
-            if full:
-                acc[j] = a
-            n += 1
+        if to_block:
+            k = colmap[key % n_features]
+            if k >= 0:
+                b = np.int64(k) * n_classes + key // n_features
+                block[b] = v
+                if full:
+                    block_acc[b] = a
+                continue
+        if limited and not abs(v) >= limits[key // n_features]:
+            continue
+        j = home_slot(key, shift)
+        while keys[j] != EMPTY:
+            j = (j + 1) & mask
+        keys[j] = key
+        vals[j] = v
+        if full:
+            acc[j] = a
+        n += 1
     return n
 
 
@@ -867,44 +890,11 @@ def stored_positives_csr(c_indptr, c_indices, indptr, indices, codes, example_ro
     return n
 
 
-@njit(**NJIT_NO_NRT)
 def move_to_block(keys, vals, acc, n_features, colmap, n_classes, block, block_acc, shift):
-    """Move the entries on features with ``colmap[j] >= 0`` into ``block[colmap[j] * n_classes + c]`` (and
-    their full-state sums into ``block_acc``), taking them out of the table in place (as :func:`drop_small`);
-    returns the number left in the table."""
-    mask = keys.shape[0] - 1
-    full = acc.shape[0] > 0
-    start = 0
-    while keys[start] != EMPTY:
-        start += 1
-    n = 0
-    for step in range(1, keys.shape[0] + 1):
-        i = (start + step) & mask
-        key = keys[i]
-        if key == EMPTY:
-            continue
-        v = vals[i]
-        a = acc[i] if full else np.float32(0.0)
-        keys[i] = EMPTY
-        vals[i] = 0.0
-        if full:
-            acc[i] = 0.0
-        k = colmap[key % n_features]
-        if k >= 0:
-            b = np.int64(k) * n_classes + key // n_features
-            block[b] = v
-            if full:
-                block_acc[b] = a
-            continue
-        j = home_slot(key, shift)
-        while keys[j] != EMPTY:
-            j = (j + 1) & mask
-        keys[j] = key
-        vals[j] = v
-        if full:
-            acc[j] = a
-        n += 1
-    return n
+    """Move the entries on features with ``colmap[j] >= 0`` (int32) into ``block[colmap[j] * n_classes + c]``
+    (float32; their full-state sums into ``block_acc``), taking them out of the table in place
+    (:func:`take_out`); returns the number left in the table."""
+    return take_out(keys, vals, acc, n_features, _NO_ENTRIES, colmap, n_classes, block, block_acc, shift)
 
 
 @njit(**NJIT_NO_NRT)

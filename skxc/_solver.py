@@ -383,7 +383,7 @@ def run_epochs(
     gets the partial epoch's statistics and a :class:`TrainingInterruptedWarning`
     is raised; the partial epoch is not recorded as an epoch.
     Hashed weights with an insert mask and no ``validate`` train with their mask features' weights in a
-    :class:`Block`, put back in the table when the epochs end (also on an error or Ctrl-C).
+    :class:`Block`, handed back to the table when the epochs end (also on an error or Ctrl-C).
     """
     # hashed weights with an insert mask, no validation between epochs (which reads the model): a block
     block = Block.wanted(coef, rows) if validate is None else None

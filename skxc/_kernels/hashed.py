@@ -43,10 +43,12 @@ full-state sum beside each in ``block_acc``. The kernel reads and steps a block
 entry where it would have claimed a slot: the same values, the same arithmetic
 in the same order, so the same model (one thread, a table that does not
 truncate). :func:`move_to_block` takes those entries out of the table before
-the epochs and :func:`block_to_table` puts the block's non-zero entries back
-after them; the table then holds the positives' keys off the mask alone, a
-tenth to a half of its keys, and the epochs' lookups there miss the cache far
-less often. With
+the epochs; after them the block is handed back (``HashedWeights.pending``):
+:func:`table_to_csr` writes its stored entries into the CSR weights along with
+the table's, and :func:`block_to_table` puts them into the table where the
+table itself is needed again. Meanwhile the table holds the positives' keys
+off the mask alone, a tenth to a half of its keys, and the epochs' lookups
+there miss the cache far less often. With
 several threads (Hogwild) two threads may claim the same empty slot at once
 for different keys; one key then takes over the other's slot and its first
 update (a lost update of the kind Hogwild already allows).
@@ -600,6 +602,12 @@ def buffer_to_csr(a, shared, limits, indptr, out_indices, out_data):
     indptr[0] = 0
 
 
+@njit(**NJIT_HELPER)
+def _block_stored(block, block_acc, b, full):
+    """Whether block entry b is a stored weight: non-zero, or with a non-zero full-state sum."""
+    return block[b] != 0.0 or (full and block_acc[b] != 0.0)
+
+
 @njit(**NJIT)
 def table_to_csr(keys, vals, acc, n_features, indptr, out_indices, out_data, out_acc, columns, block, block_acc):
     """Write the table's weights as CSR (rows = classes), columns sorted within each row; with those of a block
@@ -630,14 +638,13 @@ def table_to_csr(keys, vals, acc, n_features, indptr, out_indices, out_data, out
         if full:
             out_acc[p] = acc[i]
     for b in range(block.shape[0]):
-        v = block[b]
-        if v != 0.0 or (full and block_acc[b] != 0.0):
+        if _block_stored(block, block_acc, b, full):
             k = b // n_classes
             c = b - k * n_classes
             p = indptr[c]
             indptr[c] = p + 1
             out_indices[p] = columns[k]
-            out_data[p] = v
+            out_data[p] = block[b]
             if full:
                 out_acc[p] = block_acc[b]
     for c in range(n_classes, 0, -1):  # indptr[c] now holds the end of row c, the start of row c + 1
@@ -902,17 +909,17 @@ def block_class_counts(block, block_acc, n_classes, out_counts):
     """out_counts[c] += the block's entries of class c (:func:`block_entries`' rule)."""
     full = block_acc.shape[0] > 0
     for b in range(block.shape[0]):
-        if block[b] != 0.0 or (full and block_acc[b] != 0.0):
+        if _block_stored(block, block_acc, b, full):
             out_counts[b % n_classes] += 1
 
 
 @njit(**NJIT_NO_NRT)
 def block_entries(block, block_acc):
-    """The block's entries to put back in the table: non-zero weight (or full-state sum)."""
+    """The block's stored entries (:func:`_block_stored`), which the table does not hold."""
     full = block_acc.shape[0] > 0
     n = 0
     for b in range(block.shape[0]):
-        if block[b] != 0.0 or (full and block_acc[b] != 0.0):
+        if _block_stored(block, block_acc, b, full):
             n += 1
     return n
 
@@ -923,12 +930,11 @@ def block_to_table(block, block_acc, columns, n_classes, n_features, keys, vals,
     full = block_acc.shape[0] > 0
     n = 0
     for b in range(block.shape[0]):
-        v = block[b]
-        if v != 0.0 or (full and block_acc[b] != 0.0):
+        if _block_stored(block, block_acc, b, full):
             k = b // n_classes
             c = b - k * n_classes
             i, new = claim_slot(keys, shift, np.int64(c) * n_features + columns[k])
-            vals[i] = v
+            vals[i] = block[b]
             if full:
                 acc[i] = block_acc[b]
             n += new

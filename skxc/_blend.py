@@ -99,7 +99,7 @@ from ._multilabel import label_cardinality, pairs_of_rows
 from ._parallel import child_seed, fan_out, fan_out_pipelined, in_background, n_threads
 from ._predict import TOP_MARGIN, top_and_rest
 from ._solver import auto_learning_rate
-from ._start import MAX_SCALE_ROWS, add_entries, dense_start_bytes, rms_row_norm, tempered, unit_centroids
+from ._start import MAX_SCALE_ROWS, _blocks, add_entries, dense_start_bytes, rms_row_norm, tempered, unit_centroids
 from ._state import AdagradState, writeable
 from ._tree import AuxiliaryTree
 from ._validation import MEMORY_HEADROOM, available_memory_bytes, gib, mostly_dense, warn_user
@@ -110,6 +110,22 @@ from ._weights import by_feature, estimated_sparse_bytes
 #: centroid's top-1; at 16,384-65,536 the term decides the ranking and the trained scores break near ties
 #: (docs/benchmarks.rst, "Stop 58").
 BETAS = np.concatenate([[0.0], 4.0 ** np.arange(0, 9)])
+#: The blend's centroid rules (``centroid_metric_``): the cosine one, the unit-length mean direction of a class's
+#: L2-normalised rows (:func:`blend_term`), and the Euclidean nearest class mean (:func:`euclidean_parts`).
+COSINE, EUCLIDEAN = "cosine", "euclidean"
+#: On dense rows (``mostly_dense``), single-label, ``centroid_blend="auto"`` blends the Euclidean rule in place of
+#: the cosine one where its scores alone are more likely on the held-out rows than the cosine ones by more than
+#: this many standard errors of the paired per-row difference (:func:`euclidean_wins`); None: cosine always.
+#: Euclidean nearest centroids beat the cosine ones on dense features whose row norms or class spreads carry
+#: information; on tf-idf text cosine is far ahead (docs/benchmarks.rst, "Stop 64").
+EUCLIDEAN_Z = 2.0
+#: The test of ``EUCLIDEAN_Z`` scores up to this many held-out scores (rows x classes, those of the top-1 test of
+#: ``ACCURACY_Z``), at least the log-likelihood's rows: on 50 rows of the LSA stand-in (22,981 classes) z was 0.9,
+#: on 500 rows 2.6.
+EUCLIDEAN_SCORES = 12_500_000
+#: The rules' scores alone are compared at their best 1 / T from 1 / 64 up to this (their scores are in units of
+#: the blend's beta, whose best 1 / T there was about 7).
+EUCLIDEAN_SHARPEST = 1024.0
 #: The first ``BASE_BETAS`` of ``BETAS`` (0 .. 4,096) are always tried; each larger one only while the last one
 #: tried is the best (by the held-out log-likelihood, or by top-1 in :func:`clearly_more_accurate`): a grid that
 #: grows while its bound wins, which costs nothing where it does not (2 more betas everywhere cost 5-12 % of the
@@ -512,11 +528,13 @@ def _newton_inverse_temperature(
     previous: list | None = None,
     threads: int = 1,
     largest: float | None = None,
+    smallest: float | None = None,
 ):
     """:func:`best_inverse_temperature`, and the :func:`_prepared` arrays it used (None if none), which
-    the next A of the same shape reuses as ``previous``; ``threads``: :func:`_log_likelihood`'s; ``largest``:
-    the largest T (None: ``MAX_TEMPERATURE``)."""
-    lo, hi = 1.0 / (MAX_TEMPERATURE if largest is None else largest), 1.0 / MIN_TEMPERATURE
+    the next A of the same shape reuses as ``previous``; ``threads``: :func:`_log_likelihood`'s; ``largest``
+    and ``smallest``: the largest and smallest T (None: ``MAX_TEMPERATURE``, ``MIN_TEMPERATURE``)."""
+    lo = 1.0 / (MAX_TEMPERATURE if largest is None else largest)
+    hi = 1.0 / (MIN_TEMPERATURE if smallest is None else smallest)
     a = float(np.clip(a, lo, hi))
     prepared = _prepared(A, truth, previous) if A.size <= MAX_SCORES else None
     ll, g, h = _log_likelihood(A, truth, a, prepared, threads)
@@ -542,17 +560,17 @@ def _newton_inverse_temperature(
 
 
 def best_inverse_temperature(
-    A: np.ndarray, truth: np.ndarray, a: float = 1.0, largest: float | None = None
+    A: np.ndarray, truth: np.ndarray, a: float = 1.0, largest: float | None = None, smallest: float | None = None
 ) -> tuple[float, float]:
     """``(a, log-likelihood)`` with a = 1/T maximising the mean log-likelihood of softmax(a A).
 
-    Newton steps in log a from ``a`` (a stays in [1/``largest``, 1/MIN_TEMPERATURE]; ``largest`` None:
-    ``MAX_TEMPERATURE``),
+    Newton steps in log a from ``a`` (a stays in [1/``largest``, 1/``smallest``]; None: ``MAX_TEMPERATURE``,
+    ``MIN_TEMPERATURE``),
     halved while they do not improve; stops when the next step would change a by less than
     ``NEWTON_TOL`` (1 %) without evaluating it. When A has at most
     ``MAX_SCORES`` entries, what does not depend on a is computed once for all steps (:func:`_prepared`).
     """
-    a, ll, _ = _newton_inverse_temperature(A, truth, a, largest=largest)
+    a, ll, _ = _newton_inverse_temperature(A, truth, a, largest=largest, smallest=smallest)
     return a, ll
 
 
@@ -668,7 +686,7 @@ def top1_hits(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, beta: flo
     return hits
 
 
-def blend_term(X, codes, sample_weight, n_classes: int, beta: float, example_row=None) -> dict:
+def blend_term(X, codes, sample_weight, n_classes: int, beta: float, example_row=None, kind: str = "cosine") -> dict:
     """The beta term (centroids of all rows) as the float32 parts :func:`apply_blend_term` adds or takes out.
 
     The term is ``beta / r (mu_c - mean mu)`` with the centre moved into the
@@ -676,9 +694,16 @@ def blend_term(X, codes, sample_weight, n_classes: int, beta: float, example_row
     ``"term"`` ``beta / r mu`` (CSR for sparse X, dense otherwise), ``"common"`` ``-beta / r mean mu``
     (every class's weights), ``"bias"`` the intercepts' change for dense X (None for sparse X).
     Multi-label: ``codes`` and ``sample_weight`` per (row, label) example, ``example_row`` their rows.
+    ``kind`` ``EUCLIDEAN`` (single-label dense X): the term is ``beta / r^2 (x.T_c + b_c)`` of
+    :func:`euclidean_parts` instead, ``"common"`` zero.
     A blended model keeps these parts (``_blend_parts``) so that further training takes the term out
     and adds it back (the estimator's training); they hold about as many numbers as the centroids.
     """
+    if kind == EUCLIDEAN:  # single-label dense X: beta / r^2 (x.T_c + b_c), all in the weights and intercepts
+        T, b = euclidean_parts(X, codes, n_classes, np.asarray(sample_weight, dtype=np.float64))
+        scale = beta / rms_row_norm(X) ** 2
+        return {"term": (scale * T).astype(FLOAT), "common": np.zeros(X.shape[1], dtype=FLOAT),
+                "bias": (scale * b).astype(FLOAT)}  # fmt: skip
     mu, centre = unit_centroids(X, codes, n_classes, sample_weight, example_row=example_row)
     scale = beta / rms_row_norm(X)
     mean = np.asarray(mu.mean(axis=0)).ravel()
@@ -805,8 +830,8 @@ def _clear_blend(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray) -> tup
 def blend_bytes(estimator, X, sparse_model: bool | None = None, multilabel: bool = False) -> int:
     """Bytes the choice of ``centroid_blend="auto"`` holds at its peak beside the model (an estimate on the safe
     side): the held-out rows' float64 centroid scores (:func:`map_rows` rows x classes), and the larger of the
-    centroids they are computed from (dense X: two float64 classes x features arrays for a moment; sparse X: at
-    most its entries) and what the pilots that train at once (side by side, up to the threads and, where it
+    centroids they are computed from (dense X: two float64 classes x features arrays for a moment, and single-label the Euclidean rule's
+    scores beside the cosine ones; sparse X: at most its entries) and what the pilots that train at once (side by side, up to the threads and, where it
     trains, the uniform pilot in the background, at most 4; else one) hold:
     their weights, dense or sparse as :func:`pilot_weights` chooses (sparse: bounded for the negatives of the
     faster pilot where it trains), each one's own centroid start of dense X (as the memory guard counts it)
@@ -823,6 +848,8 @@ def blend_bytes(estimator, X, sparse_model: bool | None = None, multilabel: bool
         at_once = min(at_once, n_pilots(estimator, X, multilabel))
     scores = map_rows(n_classes) * n_classes * 8
     centroids = 12 * X.nnz if sp.issparse(X) else 2 * n_classes * n_features * 8
+    if not multilabel and EUCLIDEAN_Z is not None and mostly_dense(X):  # the Euclidean rule's scores beside
+        centroids += scores
     full = adagrad_kind(estimator.adagrad, estimator.noise) == "full"
     if pilot_weights(estimator, X, sparse_model) == "sparse":
         per_pilot = estimated_sparse_bytes(pilot_stored_bound(estimator, X, multilabel), full)
@@ -1438,8 +1465,65 @@ def sparse_pilots_fit(estimator, X, n_pilots: int = 2, multilabel: bool = False)
     return n_pilots * estimated_sparse_bytes(n_stored, full) <= MEMORY_HEADROOM * avail
 
 
+def euclidean_parts(X, codes, n_classes: int, w, rows=None) -> tuple[np.ndarray, np.ndarray]:
+    """``(T, b)``, float64 (n_classes, n_features) and (n_classes,): the Euclidean nearest-class-mean rule as
+    linear scores ``x.T_c + b_c``: ``x.m_c - |m_c|^2 / 2`` (minus half the squared distance to the weighted mean
+    ``m_c`` of class c's rows, less ``|x|^2 / 2``, the same for every class), with a class without rows (or
+    weight) scored as the mean over the classes with rows, and both centred over the classes (a shift of every
+    class's score by the same amount, which no softmax sees). Dense X (or CSR of mostly dense rows); ``w``
+    float64 per row; only the rows ``rows`` (default all) count."""
+    idx = np.arange(codes.shape[0]) if rows is None else np.asarray(rows)
+    sums = np.zeros((n_classes, X.shape[1]))
+    for b in _blocks(idx.size, X.shape[1]):  # float64 rows a block at a time (a mixed-type product is slow)
+        rows_b = idx[b]
+        block = X[rows_b]
+        block = block.toarray() if sp.issparse(block) else np.asarray(block, dtype=np.float64)
+        present, local = np.unique(codes[rows_b], return_inverse=True)  # a product of the block's classes only
+        M = sp.csr_matrix((w[rows_b], (local, np.arange(rows_b.size))), shape=(present.size, rows_b.size))
+        sums[present] += M @ block
+    counts = np.bincount(codes[idx], weights=w[idx], minlength=n_classes)
+    has = counts > 0
+    m = sums  # in place: the means (a class without weight has zero sums)
+    m /= np.where(has, counts, 1.0)[:, None]
+    b = -0.5 * np.einsum("ij,ij->i", m, m)
+    if has.any() and not has.all():
+        rowless = np.flatnonzero(~has)
+        m[rowless] = (counts > 0) @ m / np.count_nonzero(has)  # the mean of the classes with rows
+        b[rowless] = b[has].mean()
+    m -= m.mean(axis=0)
+    b -= b.mean()
+    return m, b
+
+
+def euclidean_scores(X, T: np.ndarray, b: np.ndarray, unit: float) -> np.ndarray:
+    """float64 (n, C): the Euclidean rule's scores ``(x.T_c + b_c) / unit^2`` (:func:`euclidean_parts`), in the
+    units of the cosine scores (:func:`centroid_scores`, whose centroids have length 1 where these have about
+    ``unit``)."""
+    S = X @ T.T if not sp.issparse(X) else np.asarray(sp.csr_matrix(X) @ T.T)
+    S = np.asarray(S, dtype=np.float64)
+    S += b[None, :]
+    S /= unit * unit
+    return S
+
+
+def euclidean_wins(E: np.ndarray, S: np.ndarray, truth: np.ndarray) -> bool:
+    """Whether the Euclidean rule's held-out scores ``E`` beat the cosine ones ``S``: on the first :func:`ll_rows`
+    rows (more, up to ``EUCLIDEAN_SCORES`` scores, where there are), each alone as a softmax at its own best temperature (:func:`best_inverse_temperature`), by more than
+    ``EUCLIDEAN_Z`` standard errors of the per-row log-likelihoods' paired difference."""
+    n = min(S.shape[0], max(ll_rows(S.shape), EUCLIDEAN_SCORES // max(S.shape[1], 1)))
+    if n < 2:
+        return False
+    rows = []
+    for A in (S[:n], E[:n]):
+        # T from 1 / 1,024 to 64 in the scores' units: a rule alone wants a sharper softmax than the blend's T
+        a, _ = best_inverse_temperature(A, truth[:n], 16.0, largest=64.0, smallest=1.0 / EUCLIDEAN_SHARPEST)
+        rows.append(row_log_likelihoods(0.0, A, truth[:n], a, 1.0))
+    return paired_z(rows[1] - rows[0]) > EUCLIDEAN_Z
+
+
 def held_out_scores(X, codes, weight, split, n_classes: int, pilot_rng):
-    """What :func:`chosen_for` needs of the held-out rows before its pilots: ``(seed, held, X_held, S, trained)``.
+    """What :func:`chosen_for` needs of the held-out rows before its pilots: ``(seed, held, X_held, S, trained,
+    kind)``.
 
     ``held`` are the scored rows (:func:`scored_rows`, drawn from ``pilot_rng``, the generator the
     pilots' ``seed`` is then drawn from; None: too few, and the rest None too), ``S`` their centroid
@@ -1447,19 +1531,27 @@ def held_out_scores(X, codes, weight, split, n_classes: int, pilot_rng):
     calibration ``split`` or a subsample of them). ``weight``: float64
     row weights as the training rows hold them (float32). Needs no tree, so :func:`blend_preparation`
     can compute it while the tree is fitted. ``trained``: the rows of ``split`` the pilots train on
-    (:func:`pilot_rows`).
+    (:func:`pilot_rows`). ``kind``: the centroids' rule of ``S`` and of the blend, ``COSINE``, or on dense rows
+    ``EUCLIDEAN`` where its scores alone are clearly more likely on the held-out rows (:func:`euclidean_wins`).
     """
     fit_rows, held_rows = split
     held = scored_rows(codes, fit_rows, held_rows, n_classes, pilot_rng, few_rows(codes.shape[0], n_classes))
     if held is None:
-        return None, None, None, None, None
+        return None, None, None, None, None, COSINE
     seed = child_seed(pilot_rng)  # the same for every pilot: they differ only in the tree or step size
     trained = pilot_rows(fit_rows, n_classes, pilot_rng)  # draws only where it subsamples (after the seed)
     mu, centre = unit_centroids(X, codes, n_classes, weight, rows=trained)
     X_held = X[held]
     unit = rms_row_norm(X)
     S = in_two_parts(lambda rows: centroid_scores(rows, mu, centre, unit), X_held, accuracy_rows(n_classes))
-    return seed, held, X_held, S, trained
+    mu = None  # one class x feature array at a time (the Euclidean rule's next)
+    kind = COSINE
+    if EUCLIDEAN_Z is not None and mostly_dense(X):
+        T, b = euclidean_parts(X, codes, n_classes, weight, rows=trained)
+        E = in_two_parts(lambda rows: euclidean_scores(rows, T, b, unit), X_held, accuracy_rows(n_classes))
+        if euclidean_wins(E, S, codes[held]):
+            S, kind = E, EUCLIDEAN
+    return seed, held, X_held, S, trained, kind
 
 
 def blend_preparation(estimator, rng, prepared: list, n_epochs: int):
@@ -1497,7 +1589,7 @@ def _uniform_choice(estimator, X, weight, codes, scores, n_epochs: int, sparse_m
     """The uniform-noise pilot's :func:`chosen_blend` (None if too few held-out rows; a MemoryError if its
     memory guard stopped it), on one thread, once ``scores`` (the future of :func:`held_out_scores`) is done;
     scikit-learn's settings ``config`` (thread-local) of the calling thread go along."""
-    seed, held, X_held, S, trained = scores.result()
+    seed, held, X_held, S, trained, _ = scores.result()
     if held is None:
         return None
     fit_data = (X[trained], estimator.classes_[codes[trained]], weight[trained])
@@ -1603,16 +1695,17 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
     or empty or None (computed here).
     """
     tree = estimator.tree_
+    kind = COSINE  # the centroids' rule: the held-out rows may choose the Euclidean one (held_out_scores)
     if estimator.centroid_blend != "auto":
-        return float(estimator.centroid_blend), 1.0, tree, 1.0, None, None, None
+        return float(estimator.centroid_blend), 1.0, tree, 1.0, None, None, None, kind
     multilabel = rows.example_row.shape[0] > 0
     if estimator.noise is None or split is None or not blend_wanted(X.shape[0], len(estimator.classes_), multilabel):
-        return 0.0, 1.0, tree, 1.0, None, None, None
+        return 0.0, 1.0, tree, 1.0, None, None, None, kind
     prepared = prepared or []
     if not prepared and not fits_dropping_faster(estimator, X, multilabel=multilabel):  # the model is allocated
         need = blend_bytes(estimator, X, multilabel=multilabel)
         _warn_no_blend(MemoryError(f"about {gib(need)} GiB for pilots and scores"))
-        return 0.0, 1.0, tree, 1.0, None, None, None
+        return 0.0, 1.0, tree, 1.0, None, None, None, kind
     uniform_future = prepared[1] if len(prepared) > 1 else None  # the uniform pilot, trained in the background
     if multilabel:  # computed here (no background preparation), from the rows' label sets
         pilot_rng = rng.spawn(1)[0]
@@ -1621,22 +1714,22 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
     else:
         codes, weight = rows.codes, rows.sample_weight.astype(np.float64)
         if prepared:
-            seed, held, X_held, S, trained = prepared[0].result()
+            seed, held, X_held, S, trained, kind = prepared[0].result()
         else:
             n_classes = len(estimator.classes_)
-            seed, held, X_held, S, trained = held_out_scores(X, codes, weight, split, n_classes, rng.spawn(1)[0])
+            seed, held, X_held, S, trained, kind = held_out_scores(X, codes, weight, split, n_classes, rng.spawn(1)[0])
         scored = None  # the rows every pilot trains on and scores, taken once
         if held is not None:
             scored = (X[trained], estimator.classes_[codes[trained]], weight[trained], X_held), codes[held], S
     if scored is None:
-        return 0.0, 1.0, tree, 1.0, None, None, None
+        return 0.0, 1.0, tree, 1.0, None, None, None, kind
     fit_data, truth, S = scored
     if multilabel and (estimator.label_weighting == "auto" or multilabel_faster_wanted(estimator)):
         # a pilot with label_weighting="rows", and one with the faster step
         ranked = ranked_rows(rows, split[1], seed, len(estimator.classes_))
-        return weighting_choice(estimator, X, fit_data, truth, S, ranked, seed, n_epochs)
+        return (*weighting_choice(estimator, X, fit_data, truth, S, ranked, seed, n_epochs), kind)
     if not multilabel and not few_rows(X.shape[0], len(estimator.classes_)):  # a subsample's pilot
-        return (*many_rows_blend(estimator, X, fit_data, truth, S, seed, n_epochs), tree, 1.0, None, None, None)
+        return (*many_rows_blend(estimator, X, fit_data, truth, S, seed, n_epochs), tree, 1.0, None, None, None, kind)
     # (tree, factor of the learning rate, negatives); multi-label: none, they did not pay (module docstring)
     alternatives = []
     if not multilabel and estimator.noise == "adversarial" and estimator.tree_temperature == "auto":
@@ -1720,7 +1813,7 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
             _warn_no_blend(chosen)
             if best is not None:
                 break
-            return 0.0, 1.0, tree, 1.0, None, None, None
+            return 0.0, 1.0, tree, 1.0, None, None, None, kind
         if chosen is None:
             raise KeyboardInterrupt
         if candidate is faster:
@@ -1749,7 +1842,7 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
         )
         if calibrated is not None:
             temperature, top_map = calibrated
-    return beta, temperature, tree, lr_factor, top_map, None, n_negatives
+    return beta, temperature, tree, lr_factor, top_map, None, n_negatives, kind
 
 
 def budget_calibration(

@@ -256,7 +256,10 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         the best pilot's settings are kept; there, a beta whose held-out
         top-1 is higher by more than 3 standard errors replaces the
         log-likelihood's, with its own temperature); it does so
-        with negative sampling and at least 1,000 rows, for multi-label data
+        with negative sampling and at least 1,000 rows; on single-label dense
+        rows, "auto" also chooses the Euclidean nearest class mean for the term
+        in place of mu_c where the held-out rows' log-likelihood under each rule
+        alone clearly prefers it (``centroid_metric_``); for multi-label data
         with at most 50 rows per label (there the pilots try "rows" with
         ``label_weighting="auto"`` and 16 times the learning rate with
         ``learning_rate="auto"``, each kept only if its held-out mean of
@@ -453,6 +456,12 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
     centroid_blend_ : float
         The weight beta of the centroid term in ``coef_`` and ``intercept_``
         (0: none; see ``centroid_blend``).
+    centroid_metric_ : {"cosine", "euclidean"}
+        The centroid term's rule: "cosine", the mean direction of each class's
+        L2-normalised rows; or "euclidean", the nearest class mean, which
+        ``centroid_blend="auto"`` may choose for single-label dense (or mostly
+        dense) rows where held-out rows clearly prefer it. "cosine" without a
+        centroid term.
     score_temperature_ : float
         T: the probabilities are the softmax of the bias-corrected scores
         (with the centroid term) divided by T, i.e. of ``decision_function``,

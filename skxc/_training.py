@@ -296,7 +296,7 @@ class TrainingMixin:
             self._start_rows = np.bincount(codes, weights=sample_weight, minlength=len(self.classes_))
             self._start_seen = X.shape[0]  # the rows arrived so far (summed, or held out: _late_start)
             self._start_chosen = 0 if pending else X.shape[0]  # the rows summed when the scale was chosen
-        self.centroid_blend_, self.score_temperature_ = 0.0, 1.0
+        self.centroid_blend_, self.score_temperature_, self.centroid_metric_ = 0.0, 1.0, "cosine"
         self.top_label_calibration_ = np.array(IDENTITY_MAP)
         self.__dict__.pop("_blend_parts", None)
         self._rng, self._auto_learning_rate = rng, start.auto_learning_rate
@@ -460,7 +460,7 @@ class TrainingMixin:
 
     def _fit_start(self, X, y, classes, sample_weight, rng, warm, multilabel, n_epochs, prepared, timing=None):
         """``fit`` up to training: the new model (or the warm one), its rows and the blend chosen for it.
-        ``(X, val, rows, split, blend)``, ``blend`` = ``(beta, temperature, top_map)`` or None; ``prepared`` receives the
+        ``(X, val, rows, split, blend)``, ``blend`` = ``(beta, temperature, top_map, metric)`` or None; ``prepared`` receives the
         futures of the blend's background work (:func:`~skxc._blend.blend_preparation`)."""
         on_split = None if warm or multilabel else blend_preparation(self, rng, prepared, n_epochs)
         X, val, rows, split = self._prepare_fit(X, y, classes, sample_weight, rng, warm, multilabel, on_split)
@@ -475,7 +475,7 @@ class TrainingMixin:
             if timing is not None:
                 timing["choice"] = choice_seconds
         if blend is not None:
-            beta, temperature, tree, lr_factor, top_map, weighting, n_negatives = blend
+            beta, temperature, tree, lr_factor, top_map, weighting, n_negatives, metric = blend
             flatter = tree is not self.tree_ and tree.n_components_ > 0  # the pilots chose the flatter tree
             if weighting == "rows" and self.label_weighting_ == "pairs":  # the pilots chose "rows" (multi-label)
                 counts = np.diff(rows.label_indptr)
@@ -492,9 +492,11 @@ class TrainingMixin:
             self._auto_learning_rate *= lr_factor  # the pilots' choice for learning_rate="auto"
             if n_negatives is not None:  # the faster pilot's, for n_negatives="auto"
                 self.n_negatives_ = int(n_negatives)
-            blend = beta, temperature, top_map
+            blend = beta, temperature, top_map, metric
             if self.verbose and self.centroid_blend == "auto":
                 chosen = [f"centroid_blend {beta:g}", f"temperature {temperature:.3g}"]
+                if metric != "cosine":
+                    chosen.append(f"{metric} centroids")
                 if self.noise_ == "uniform" and self.noise == "adversarial":
                     chosen.append("uniform noise (its pilot won)")
                 elif flatter:
@@ -520,9 +522,10 @@ class TrainingMixin:
         self._weight_bound = (float(np.abs(self.intercept_).max()), 0)  # see check_finite_model
         return self._rows(X, codes, weight)
 
-    def _add_blend(self, X, rows: Rows, beta: float, temperature: float, top_map=None) -> None:
-        """Fold ``beta`` times the centroid scores into the trained model (skxc/_blend.py); set the temperature
-        and the top-label calibration ``top_map`` (slope, offset; None: the identity).
+    def _add_blend(self, X, rows: Rows, beta: float, temperature: float, top_map=None, metric="cosine") -> None:
+        """Fold ``beta`` times the centroid scores (of the rule ``metric``, "cosine" or "euclidean") into the trained
+        model (skxc/_blend.py); set the temperature and the top-label calibration ``top_map`` (slope, offset; None:
+        the identity).
         The term's parts are kept (``_blend_parts``): further training (``warm_start``, ``partial_fit``) takes
         them out first and adds them back after (:meth:`_train`)."""
         if beta > 0:
@@ -530,11 +533,12 @@ class TrainingMixin:
             if example_row is None:
                 _warn_rowless_classes(rows, len(self.intercept_), beta)
             parts = blend_term(
-                X, rows.codes, rows.sample_weight.astype(np.float64), len(self.intercept_), beta, example_row
+                X, rows.codes, rows.sample_weight.astype(np.float64), len(self.intercept_), beta, example_row, metric
             )
             self._fold_blend(parts, 1.0)
             self._blend_parts = parts
         self.centroid_blend_, self.score_temperature_ = float(beta), float(temperature)
+        self.centroid_metric_ = metric if beta > 0 else "cosine"
         self.top_label_calibration_ = np.array(IDENTITY_MAP if top_map is None else top_map, dtype=np.float64)
 
     def _fold_blend(self, parts: dict, sign: float) -> None:

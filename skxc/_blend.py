@@ -830,9 +830,10 @@ def _clear_blend(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray) -> tup
 def blend_bytes(estimator, X, sparse_model: bool | None = None, multilabel: bool = False) -> int:
     """Bytes the choice of ``centroid_blend="auto"`` holds at its peak beside the model (an estimate on the safe
     side): the held-out rows' float64 centroid scores (:func:`map_rows` rows x classes), and the larger of the
-    centroids they are computed from (dense X: two float64 classes x features arrays for a moment, and single-label the Euclidean rule's
-    scores beside the cosine ones; sparse X: at most its entries) and what the pilots that train at once (side by side, up to the threads and, where it
-    trains, the uniform pilot in the background, at most 4; else one) hold:
+    centroids they are computed from (dense X: two float64 classes x features arrays for a moment and, for
+    single-label rows, the Euclidean rule's scores beside the cosine ones; sparse X: at most its entries) and what
+    the pilots that train at once (side by side, up to the threads and, where it trains, the uniform pilot in the
+    background, at most 4; else one) hold:
     their weights, dense or sparse as :func:`pilot_weights` chooses (sparse: bounded for the negatives of the
     faster pilot where it trains), each one's own centroid start of dense X (as the memory guard counts it)
     and log-probabilities of the held-out rows (as large as the scores), and the choice's temporaries
@@ -1477,7 +1478,7 @@ def euclidean_parts(X, codes, n_classes: int, w, rows=None) -> tuple[np.ndarray,
     for b in _blocks(idx.size, X.shape[1]):  # float64 rows a block at a time (a mixed-type product is slow)
         rows_b = idx[b]
         block = X[rows_b]
-        block = block.toarray() if sp.issparse(block) else np.asarray(block, dtype=np.float64)
+        block = np.asarray(block.toarray() if sp.issparse(block) else block, dtype=np.float64)
         present, local = np.unique(codes[rows_b], return_inverse=True)  # a product of the block's classes only
         M = sp.csr_matrix((w[rows_b], (local, np.arange(rows_b.size))), shape=(present.size, rows_b.size))
         sums[present] += M @ block
@@ -1506,19 +1507,26 @@ def euclidean_scores(X, T: np.ndarray, b: np.ndarray, unit: float) -> np.ndarray
     return S
 
 
-def euclidean_wins(E: np.ndarray, S: np.ndarray, truth: np.ndarray) -> bool:
-    """Whether the Euclidean rule's held-out scores ``E`` beat the cosine ones ``S``: on the first :func:`ll_rows`
-    rows (more, up to ``EUCLIDEAN_SCORES`` scores, where there are), each alone as a softmax at its own best temperature (:func:`best_inverse_temperature`), by more than
-    ``EUCLIDEAN_Z`` standard errors of the per-row log-likelihoods' paired difference."""
-    n = min(S.shape[0], max(ll_rows(S.shape), EUCLIDEAN_SCORES // max(S.shape[1], 1)))
-    if n < 2:
-        return False
+def euclidean_z(E: np.ndarray, S: np.ndarray, truth: np.ndarray) -> float:
+    """The paired z of the Euclidean rule's held-out scores ``E`` over the cosine ones ``S`` (rows x classes, the
+    rows' classes ``truth``): each rule alone as a softmax at its own best temperature
+    (:func:`best_inverse_temperature`), the mean per-row gain in log-likelihood over its standard error."""
+    if S.shape[0] < 2:
+        return 0.0
     rows = []
-    for A in (S[:n], E[:n]):
+    for A in (S, E):
         # T from 1 / 1,024 to 64 in the scores' units: a rule alone wants a sharper softmax than the blend's T
-        a, _ = best_inverse_temperature(A, truth[:n], 16.0, largest=64.0, smallest=1.0 / EUCLIDEAN_SHARPEST)
-        rows.append(row_log_likelihoods(0.0, A, truth[:n], a, 1.0))
-    return paired_z(rows[1] - rows[0]) > EUCLIDEAN_Z
+        a, _ = best_inverse_temperature(A, truth, 16.0, largest=64.0, smallest=1.0 / EUCLIDEAN_SHARPEST)
+        rows.append(row_log_likelihoods(0.0, A, truth, a, 1.0))
+    return paired_z(rows[1] - rows[0])
+
+
+def euclidean_wins(E: np.ndarray, S: np.ndarray, truth: np.ndarray) -> bool:
+    """Whether the Euclidean rule's held-out scores ``E`` beat the cosine ones ``S`` by more than ``EUCLIDEAN_Z``
+    (:func:`euclidean_z`) on the first :func:`ll_rows` rows, or more, up to ``EUCLIDEAN_SCORES`` scores, where
+    there are."""
+    n = min(S.shape[0], max(ll_rows(S.shape), EUCLIDEAN_SCORES // max(S.shape[1], 1)))
+    return euclidean_z(E[:n], S[:n], truth[:n]) > EUCLIDEAN_Z
 
 
 def held_out_scores(X, codes, weight, split, n_classes: int, pilot_rng):
@@ -1548,9 +1556,13 @@ def held_out_scores(X, codes, weight, split, n_classes: int, pilot_rng):
     kind = COSINE
     if EUCLIDEAN_Z is not None and mostly_dense(X):
         T, b = euclidean_parts(X, codes, n_classes, weight, rows=trained)
-        E = in_two_parts(lambda rows: euclidean_scores(rows, T, b, unit), X_held, accuracy_rows(n_classes))
-        if euclidean_wins(E, S, codes[held]):
-            S, kind = E, EUCLIDEAN
+        # screened on the log-likelihood's rows: the Euclidean rule's scores of the others, and the test on up to
+        # EUCLIDEAN_SCORES, only where it is ahead there (the dense embeddings: z -21 on 500 rows)
+        n = ll_rows(S.shape)
+        if euclidean_z(euclidean_scores(X_held[:n], T, b, unit), S[:n], codes[held[:n]]) > 0:
+            E = in_two_parts(lambda rows: euclidean_scores(rows, T, b, unit), X_held, accuracy_rows(n_classes))
+            if euclidean_wins(E, S, codes[held]):
+                S, kind = E, EUCLIDEAN
     return seed, held, X_held, S, trained, kind
 
 

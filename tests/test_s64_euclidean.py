@@ -160,3 +160,31 @@ def test_sparse_rows_and_fixed_beta_keep_the_cosine_rule(monkeypatch, text_like)
     assert fixed.centroid_metric_ == COSINE and fixed.centroid_blend_ == 16.0
     none = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2, centroid_blend=0.0).fit(Xd, yd)
     assert none.centroid_metric_ == COSINE
+
+
+@pytest.mark.parametrize("unit_rows", [False, True])
+def test_held_out_scores_screen_then_test_the_euclidean_rule(monkeypatch, unit_rows):
+    """``held_out_scores`` returns the Euclidean rule's scores and ``EUCLIDEAN`` where the classes differ in scale;
+    on unit-length rows of one scale the rule fails the screen on the log-likelihood's rows, so the full test
+    (``euclidean_wins``) does not run, and the cosine scores come back."""
+    X, y = norm_classes(
+        n_per_class=20, n_dirs=12, n_scales=1 if unit_rows else 4, seed=4, noise=0.5 if unit_rows else 0.15
+    )
+    if unit_rows:
+        X /= np.linalg.norm(X, axis=1, keepdims=True)
+    tested = []
+    real = blend.euclidean_wins
+    monkeypatch.setattr(blend, "euclidean_wins", lambda *args: tested.append(1) or real(*args))
+    n = y.size
+    split = (np.arange(0, n - 200), np.arange(n - 200, n))
+    seed, held, X_held, S, trained, kind = blend.held_out_scores(
+        X, y, np.ones(n), split, y.max() + 1, np.random.default_rng(0)
+    )
+    if unit_rows:
+        assert kind == COSINE and tested == []
+    else:
+        assert kind == EUCLIDEAN and tested == [1]
+        from skxc._start import rms_row_norm
+
+        T, b = euclidean_parts(X, y, y.max() + 1, np.ones(n), rows=trained)
+        np.testing.assert_allclose(S, euclidean_scores(X_held, T, b, rms_row_norm(X)), rtol=1e-12)

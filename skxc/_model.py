@@ -108,6 +108,10 @@ def loaded_state(state: dict) -> dict:
         state["_adagrad_state"] = AdagradState.from_arrays(
             state.pop("_acc_coef"), state.pop("_acc_factors", None), state.pop("_acc_intercept")
         )
+    # fitted before stop 64: the centroid term, if any, is the cosine rule
+    if "centroid_blend_" in state and "centroid_metric_" not in state:
+        state = dict(state)
+        state["centroid_metric_"] = "cosine"
     return state
 
 

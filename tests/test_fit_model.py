@@ -65,6 +65,9 @@ def test_loaded_state_upgrades_old_layouts():
     new = loaded_state(old)
     assert new["_coef"] is coef and new["_adagrad_state"].kind == "full" and "coef_" in old
     assert set(new) == {"_coef", "_adagrad_state"}
+    # fitted before stop 64 (no centroid_metric_): the cosine rule; a model that has one keeps it
+    assert loaded_state({"centroid_blend_": 4.0})["centroid_metric_"] == "cosine"
+    assert loaded_state({"centroid_blend_": 4.0, "centroid_metric_": "euclidean"})["centroid_metric_"] == "euclidean"
 
 
 def test_intact_on_error_restores_the_attributes():

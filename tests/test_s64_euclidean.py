@@ -188,3 +188,20 @@ def test_held_out_scores_screen_then_test_the_euclidean_rule(monkeypatch, unit_r
 
         T, b = euclidean_parts(X, y, y.max() + 1, np.ones(n), rows=trained)
         np.testing.assert_allclose(S, euclidean_scores(X_held, T, b, rms_row_norm(X)), rtol=1e-12)
+
+
+def test_a_euclidean_blended_model_pickles_and_trains_on():
+    """The Euclidean term's model round-trips through pickle with the same probabilities; ``partial_fit`` after
+    ``fit`` trains under the term (taken out and added back, as the cosine one) and keeps the rule."""
+    import pickle
+
+    X, y = norm_classes(n_per_class=30, n_dirs=12, n_scales=4, seed=2)
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=3).fit(X, y)
+    assert clf.centroid_metric_ == EUCLIDEAN
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict_proba(X[:50]), clf.predict_proba(X[:50]))
+    assert again.centroid_metric_ == EUCLIDEAN
+    before = clf.predict(X)
+    clf.partial_fit(X[:200], y[:200])
+    assert clf.centroid_metric_ == EUCLIDEAN and np.isfinite(clf.predict_proba(X[:50])).all()
+    assert np.mean(clf.predict(X) == before) > 0.9  # one more pass under the term, not a different model

@@ -686,7 +686,7 @@ def top1_hits(log_proba: np.ndarray, S: np.ndarray, truth: np.ndarray, beta: flo
     return hits
 
 
-def blend_term(X, codes, sample_weight, n_classes: int, beta: float, example_row=None, kind: str = "cosine") -> dict:
+def blend_term(X, codes, sample_weight, n_classes: int, beta: float, example_row=None, kind: str = COSINE) -> dict:
     """The beta term (centroids of all rows) as the float32 parts :func:`apply_blend_term` adds or takes out.
 
     The term is ``beta / r (mu_c - mean mu)`` with the centre moved into the
@@ -1475,8 +1475,8 @@ def euclidean_parts(X, codes, n_classes: int, w, rows=None) -> tuple[np.ndarray,
     float64 per row; only the rows ``rows`` (default all) count."""
     idx = np.arange(codes.shape[0]) if rows is None else np.asarray(rows)
     sums = np.zeros((n_classes, X.shape[1]))
-    for b in _blocks(idx.size, X.shape[1]):  # float64 rows a block at a time (a mixed-type product is slow)
-        rows_b = idx[b]
+    for part in _blocks(idx.size, X.shape[1]):  # float64 rows a block at a time (a mixed-type product is slow)
+        rows_b = idx[part]
         block = X[rows_b]
         block = np.asarray(block.toarray() if sp.issparse(block) else block, dtype=np.float64)
         present, local = np.unique(codes[rows_b], return_inverse=True)  # a product of the block's classes only
@@ -1489,7 +1489,7 @@ def euclidean_parts(X, codes, n_classes: int, w, rows=None) -> tuple[np.ndarray,
     b = -0.5 * np.einsum("ij,ij->i", m, m)
     if has.any() and not has.all():
         rowless = np.flatnonzero(~has)
-        m[rowless] = (counts > 0) @ m / np.count_nonzero(has)  # the mean of the classes with rows
+        m[rowless] = has.astype(np.float64) @ m / np.count_nonzero(has)  # the mean of the classes with rows
         b[rowless] = b[has].mean()
     m -= m.mean(axis=0)
     b -= b.mean()

@@ -93,6 +93,20 @@ def _shift(capacity: int) -> int:
     return 64 - (capacity.bit_length() - 1)
 
 
+def _settled(name: str, settable: bool = False) -> property:
+    """A property of :class:`HashedWeights` that returns the attribute ``name`` after :meth:`HashedWeights.settle`
+    (a pending block's weights put into the table first); ``settable``: assigning sets ``name`` as it is."""
+
+    def get(self):
+        self.settle()
+        return getattr(self, name)
+
+    def put(self, value) -> None:
+        setattr(self, name, value)
+
+    return property(get, put if settable else None)
+
+
 class HashedWeights:
     """Weights of (class, feature) pairs in an open-addressing hash table (``skxc/_kernels/hashed.py``).
 
@@ -122,34 +136,12 @@ class HashedWeights:
         self.assign_buffer(zeros(capacity * slot, np.uint8, populate=True), slot, full)  # every page written below
         self._keys.fill(EMPTY)
 
-    @property
-    def keys(self) -> np.ndarray:
-        self.settle()
-        return self._keys
-
-    @property
-    def vals(self) -> np.ndarray:
-        self.settle()
-        return self._vals
-
-    @property
-    def acc(self) -> np.ndarray:
-        self.settle()
-        return self._acc
-
-    @property
-    def buffer(self) -> np.ndarray:
-        self.settle()
-        return self._buffer
-
-    @property
-    def count(self) -> int:
-        self.settle()
-        return self._count
-
-    @count.setter
-    def count(self, value: int) -> None:
-        self._count = value
+    # the table's arrays and key count, read after a pending block is put into the table (settle)
+    keys = _settled("_keys")
+    vals = _settled("_vals")
+    acc = _settled("_acc")
+    buffer = _settled("_buffer")
+    count = _settled("_count", settable=True)
 
     def settle(self) -> None:
         """Put the ``pending`` block's weights of non-zero value (or full-state sum) into the table, growing it

@@ -219,6 +219,11 @@ ADD_BLOCK_WEIGHTS = 1 << 22
 MULTILABEL_BUFFER = True
 
 
+#: Whether fit starts the model again (the centroid start's scale chosen anew) when the pilots chose other
+#: negatives per example than the start was chosen for (the faster pilot, ``skxc._blend.FASTER``).
+RESTART_NEGATIVES = True
+
+
 class TrainingMixin:
     """Fitting machinery of :class:`~skxc.AdversarialSoftmaxClassifier` (parameters are the estimator's)."""
 
@@ -491,7 +496,12 @@ class TrainingMixin:
                 rows = replace(rows, log_noise=log_noise_of(Z, rows.codes, tree.arrays, n_threads(self.n_jobs)))
             self._auto_learning_rate *= lr_factor  # the pilots' choice for learning_rate="auto"
             if n_negatives is not None:  # the faster pilot's, for n_negatives="auto"
-                self.n_negatives_ = int(n_negatives)
+                start_negatives, self.n_negatives_ = self.n_negatives_, int(n_negatives)
+                # the centroid start's scale was chosen for the negatives before the pilots; with other negatives
+                # Eq. 6's held-out loss prefers another scale (the one the winning pilot started from)
+                if (RESTART_NEGATIVES and self.init == "centroid" and self.n_negatives_ != start_negatives
+                        and self.noise_ != "uniform" and split is not None):  # fmt: skip
+                    rows = self._restart(X, rows, split, self.tree_)
             blend = beta, temperature, top_map, metric
             if self.verbose and self.centroid_blend == "auto":
                 chosen = [f"centroid_blend {beta:g}", f"temperature {temperature:.3g}"]
@@ -512,11 +522,18 @@ class TrainingMixin:
 
     def _uniform_restart(self, X, rows: Rows, split, tree) -> Rows:
         """The new model started again with uniform noise ``tree`` (``_fit.uniform_restart``); its training rows."""
+        return self._restart(X, rows, split, tree, "uniform")
+
+    def _restart(self, X, rows: Rows, split, tree, noise=None) -> Rows:
+        """The new model started again (``_fit.uniform_restart``) with the noise ``tree`` (``noise_`` then
+        ``noise``, if given) and the negatives of ``n_negatives_``; its training rows."""
         codes, weight = rows.codes, rows.sample_weight.astype(np.float64)
         start = uniform_restart(
             self._params(), tree, X, codes, weight, split, self.coef_, self._adagrad_state, self._rng
         )
-        self.tree_, self.noise_ = start.tree, "uniform"
+        self.tree_ = start.tree
+        if noise is not None:
+            self.noise_ = noise
         self._shared_coef, self.coef_, self._adagrad_state = start.shared_coef, start.coef, start.adagrad_state
         self.intercept_, self.init_scale_ = start.intercept, start.init_scale
         self._weight_bound = (float(np.abs(self.intercept_).max()), 0)  # see check_finite_model

@@ -247,3 +247,50 @@ def test_side_by_side_pilots_start_with_the_faster_one_and_choose_as_one_thread_
         assert chosen[0][4] == (blend.FASTER[1] if z < 0 else 2)
     # n_jobs=2: the flatter tree's and the slower step's pilots after it (uniform noise's in the background)
     assert queued == [[blend.FASTER[1], None, None]] * 2
+
+
+@pytest.mark.parametrize("weights", ["dense", "sparse"])
+def test_when_the_faster_pilot_wins_the_start_is_chosen_again_for_its_negatives(monkeypatch, weights):
+    """Stop 65: the centroid start's scale is chosen by Eq. 6's held-out loss for the negatives per example, before
+    the pilots run (2 here). When the faster pilot wins (8 negatives), the model starts again with the start chosen
+    for 8, as that pilot did; with ``init="zeros"`` nothing starts again."""
+    import skxc._start as start_module
+    import skxc._training as training
+
+    X, y, Xt, _ = few_rows_data()
+    monkeypatch.setattr(blend, "UNIFORM_MAX_CLASSES", 0)
+    _recording(monkeypatch, faster_bonus=True)
+    real = start_module.held_out_start
+    starts = []  # (negatives, scale) of every start chosen, the pilots' included, in order
+
+    def recording(X_held, codes_held, sums, centre, tree, n_negatives, *args):
+        scale, bias = real(X_held, codes_held, sums, centre, tree, n_negatives, *args)
+        starts.append((n_negatives, scale))
+        return scale, bias
+
+    monkeypatch.setattr(start_module, "held_out_start", recording)
+    kw = dict(random_state=0, n_jobs=1, max_iter=3, weights=weights)
+    clf = AdversarialSoftmaxClassifier(**kw).fit(X, y)
+    assert clf.n_negatives_ == blend.FASTER[1]
+    # the model's own start first (2 negatives), then the pilots' (the faster one's with 8), then the model's again
+    assert starts[0][0] == 2 and any(k == blend.FASTER[1] for k, _ in starts[1:-1])
+    assert starts[-1] == (blend.FASTER[1], clf.init_scale_) and clf.init_scale_ > 0
+    assert clf.noise_ == "adversarial"
+    n_starts = len(starts)  # the model's two and one per pilot
+    P = clf.predict_proba(Xt)
+    assert np.all(np.isfinite(P)) and np.allclose(P.sum(axis=1), 1.0)
+    # without the restart the model keeps the start chosen for 2 negatives
+    monkeypatch.setattr(training, "RESTART_NEGATIVES", False)
+    starts.clear()
+    kept = AdversarialSoftmaxClassifier(**kw).fit(X, y)
+    assert kept.n_negatives_ == blend.FASTER[1] and kept.init_scale_ == starts[0][1] and len(starts) == n_starts - 1
+    # reproducible with n_jobs=1
+    monkeypatch.setattr(training, "RESTART_NEGATIVES", True)
+    again = AdversarialSoftmaxClassifier(**kw).fit(X, y)
+    np.testing.assert_array_equal(dense(again.coef_), dense(clf.coef_))
+    np.testing.assert_array_equal(again.intercept_, clf.intercept_)
+    # no start to choose again: init="zeros"
+    starts.clear()
+    zeros = AdversarialSoftmaxClassifier(init="zeros", **kw).fit(X, y)
+    assert zeros.n_negatives_ == blend.FASTER[1] and zeros.init_scale_ == 0.0
+    assert all(k == blend.FASTER[1] or k == 2 for k, _ in starts)  # the pilots' (init="centroid") only

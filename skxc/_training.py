@@ -499,8 +499,7 @@ class TrainingMixin:
                 start_negatives, self.n_negatives_ = self.n_negatives_, int(n_negatives)
                 # the centroid start's scale was chosen for the negatives before the pilots; with other negatives
                 # Eq. 6's held-out loss prefers another scale (the one the winning pilot started from)
-                if (RESTART_NEGATIVES and self.init == "centroid" and self.n_negatives_ != start_negatives
-                        and self.noise_ != "uniform" and split is not None):  # fmt: skip
+                if RESTART_NEGATIVES and self.init == "centroid" and self.n_negatives_ != start_negatives:
                     rows = self._restart(X, rows, split, self.tree_)
             blend = beta, temperature, top_map, metric
             if self.verbose and self.centroid_blend == "auto":

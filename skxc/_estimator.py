@@ -228,7 +228,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
     init : {"centroid", "zeros"}, default="centroid"
         Where the weights start. "centroid": class c's weights at s times the
         unit-length mean of its L2-normalised rows, with s (``init_scale_``)
-        chosen on held-out rows, s = 0 being a candidate; "zeros": all weights
+        chosen on held-out rows by the training loss with the model's negatives
+        (chosen again when the automatic settings change them), s = 0 being a
+        candidate; "zeros": all weights
         0, i.e. p(y|x) = p_n(y|x) (the paper's start). Calibration holds out
         10 % of the rows (at most 10,000; multi-label: of the rows with
         labels); with fewer than 1,000 such rows the temperature is 1 and the

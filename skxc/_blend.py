@@ -1380,9 +1380,9 @@ def weighting_choice(estimator, X, fit_data, truth, S, ranked, seed: int, n_epoc
     tree = estimator.tree_
     held, Y_held = ranked
     k = min(5, len(estimator.classes_))
-    own = "pairs" if estimator.label_weighting == "auto" else estimator.label_weighting
+    own = estimator.label_weighting_  # "auto": "pairs", or "rows" where the rows carry many labels
     candidates = [(own, 1.0)]
-    if estimator.label_weighting == "auto":
+    if estimator.label_weighting == "auto" and own == "pairs":
         candidates.append(("rows", 1.0))
     if multilabel_faster_wanted(estimator):
         candidates.append((own, MULTILABEL_FASTER))

@@ -222,6 +222,10 @@ MULTILABEL_BUFFER = True
 #: Whether fit starts the model again (the centroid start's scale chosen anew) when the pilots chose other
 #: negatives per example than the start was chosen for (the faster pilot, ``skxc._blend.FASTER``).
 RESTART_NEGATIVES = True
+#: ``label_weighting="auto"``: a new multi-label model whose rows carry at least this many labels on average
+#: (``label_cardinality_``) shares each row's weight among its labels ("rows") from the start; None: "pairs",
+#: unless the pilots choose "rows".
+ROWS_CARDINALITY = 4.0
 
 
 class TrainingMixin:
@@ -582,7 +586,7 @@ class TrainingMixin:
             )
         Y = y if multilabel else None
         if multilabel:
-            by_row = self._by_row(continued=warm)
+            by_row = self._by_row(continued=warm, cardinality=label_cardinality(Y, sample_weight))
             codes, pair_weight, example_row = label_examples(y, sample_weight, require_labels=True, by_row=by_row)
         else:
             pair_weight, example_row = sample_weight, None
@@ -826,13 +830,15 @@ class TrainingMixin:
             return
         self.__dict__.update(_coef=coef, _shared_coef=shared if had_shared else None)
 
-    def _by_row(self, continued: bool) -> bool:
+    def _by_row(self, continued: bool, cardinality: float = 1.0) -> bool:
         """Whether a multi-label call's examples share their rows' weights (``label_weighting="rows"``), "auto"
         following the fitted ``label_weighting_`` where the call ``continued`` a model (a warm start, a later
         ``partial_fit``); a new model's pilots may choose "rows" later (:meth:`_fit_start`)."""
         if self.label_weighting != "auto":
             return self.label_weighting == "rows"
-        return continued and getattr(self, "label_weighting_", "pairs") == "rows"
+        if continued:
+            return getattr(self, "label_weighting_", "pairs") == "rows"
+        return ROWS_CARDINALITY is not None and cardinality >= ROWS_CARDINALITY
 
     def _fit_noise(self, X, y, classes, sample_weight):
         """``fit_noise``: the tree and the model's start, no training."""

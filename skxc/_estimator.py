@@ -309,7 +309,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         times the row's weight (the normalised reduction, whose minimiser
         ranks by ``E[1[l in Y] / |Y| | x]``, consistent for recall@k), so every
         row counts alike, as in precision@k's mean over rows; the pairs
-        weigh as much in all as with "pairs". ``"auto"``: "pairs", unless the
+        weigh as much in all as with "pairs". ``"auto"``: "rows" where the rows
+        carry at least 4 labels on average (``label_cardinality_``; "rows" won
+        P@k there on every such set measured), else "pairs", unless the
         ``centroid_blend="auto"`` pilots run and a pilot trained with "rows"
         beats theirs on the held-out rows (up to 2,000) by the mean of
         precision@1, 3 and 5, by more than one standard error of the mean

@@ -222,9 +222,11 @@ MULTILABEL_BUFFER = True
 #: Whether fit starts the model again (the centroid start's scale chosen anew) when the pilots chose other
 #: negatives per example than the start was chosen for (the faster pilot, ``skxc._blend.FASTER``).
 RESTART_NEGATIVES = True
-#: ``label_weighting="auto"``: a new multi-label model whose rows carry at least this many labels on average
-#: (``label_cardinality_``) shares each row's weight among its labels ("rows") from the start; None: "pairs",
-#: unless the pilots choose "rows".
+#: ``label_weighting="auto"``: a new multi-label model (``fit``, ``fit_noise``, a stream's first ``partial_fit``) whose
+#: rows carry at least this many labels on average (``label_cardinality_``) shares each row's weight among its labels
+#: ("rows") from the start; below it "pairs", unless ``fit``'s pilots choose "rows". None: never from the start (stop
+#: 64 and before). "rows" beat the pilots' choice on delicious (19 labels per row), mltext4k (5) and mltext30k (15);
+#: it loses P@3 and P@5 on bibtex (2.4) and is level on corel5k (3.5) (docs/benchmarks.rst, "Stop 65").
 ROWS_CARDINALITY = 4.0
 
 
@@ -833,7 +835,9 @@ class TrainingMixin:
     def _by_row(self, continued: bool, cardinality: float = 1.0) -> bool:
         """Whether a multi-label call's examples share their rows' weights (``label_weighting="rows"``), "auto"
         following the fitted ``label_weighting_`` where the call ``continued`` a model (a warm start, a later
-        ``partial_fit``); a new model's pilots may choose "rows" later (:meth:`_fit_start`)."""
+        ``partial_fit``), and for a new model "rows" where its rows' ``cardinality`` (their weighted mean number of
+        labels) is at least ``ROWS_CARDINALITY``; else a new model's pilots may choose "rows" later
+        (:meth:`_fit_start`)."""
         if self.label_weighting != "auto":
             return self.label_weighting == "rows"
         if continued:
@@ -854,7 +858,7 @@ class TrainingMixin:
                 raise ValueError(f"classes must contain at least 2 classes; got {classes.tolist()!r}.")
             X, y, sample_weight = present_rows(X, y, sample_weight, multilabel)  # weight 0: as if absent
             if multilabel:
-                by_row = self._by_row(continued=False)
+                by_row = self._by_row(continued=False, cardinality=label_cardinality(y, sample_weight))
                 codes, pair_weight, example_row = label_examples(y, sample_weight, require_labels=True, by_row=by_row)
             else:
                 codes, pair_weight, example_row = encode_labels(classes, y, "y", fixed_by), sample_weight, None
@@ -1120,7 +1124,7 @@ class TrainingMixin:
                         f"y has {y.shape[1]} label columns but the model was trained with {len(self.classes_)}."
                     )
                 label_columns(y, self.classes_ if classes is None else classes)
-            by_row = self._by_row(continued=not first)
+            by_row = self._by_row(continued=not first, cardinality=label_cardinality(y, sample_weight))
             # a later call's pairs weigh the model's label_cardinality_ / |Y_i| (not this batch's mean count)
             cardinality = None if first else self.label_cardinality_
             codes, pair_weight, example_row = label_examples(y, sample_weight, by_row=by_row, cardinality=cardinality)

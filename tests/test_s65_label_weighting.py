@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from test_blend import few_rows_data, multilabel_few_rows_data
+from test_s39_weighting_budget_start import dense, record_pilots
 
 import skxc._blend as blend
 import skxc._training as training
@@ -45,22 +46,6 @@ def first_labels(Y):
     """Each row's first label alone (the class of :func:`many_labels_data`): one label per row."""
     first = np.array([Y.indices[a:b].min() for a, b in zip(Y.indptr[:-1], Y.indptr[1:], strict=True)])
     return sp.csr_matrix((np.ones(first.size, np.int8), (np.arange(first.size), first)), shape=Y.shape)
-
-
-def dense(coef):
-    return coef.toarray() if sp.issparse(coef) else np.asarray(coef)
-
-
-def record_pilots(monkeypatch):
-    seen = []
-    real = blend.chosen_blend
-
-    def recording(pilot, *args):
-        seen.append(pilot.label_weighting)
-        return real(pilot, *args)
-
-    monkeypatch.setattr(blend, "chosen_blend", recording)
-    return seen
 
 
 def test_auto_is_rows_from_the_start_where_rows_carry_many_labels(monkeypatch):

@@ -588,7 +588,8 @@ class TrainingMixin:
             )
         Y = y if multilabel else None
         if multilabel:
-            by_row = self._by_row(continued=warm, cardinality=label_cardinality(Y, sample_weight))
+            cardinality = label_cardinality(Y, sample_weight)
+            by_row = self._by_row(continued=warm, cardinality=cardinality)
             codes, pair_weight, example_row = label_examples(y, sample_weight, require_labels=True, by_row=by_row)
         else:
             pair_weight, example_row = sample_weight, None
@@ -596,7 +597,7 @@ class TrainingMixin:
         self._set_kind(multilabel)
         split = None
         if multilabel:  # of the rows this fit trains on, also for a warm start (predict's threshold)
-            self.label_cardinality_ = label_cardinality(Y, sample_weight)
+            self.label_cardinality_ = cardinality
             self.label_weighting_ = "rows" if by_row else "pairs"  # "auto": the pilots may choose "rows"
         if not warm:
             split = self._initialize(X, codes, pair_weight, rng, example_row, on_split)
@@ -858,12 +859,13 @@ class TrainingMixin:
                 raise ValueError(f"classes must contain at least 2 classes; got {classes.tolist()!r}.")
             X, y, sample_weight = present_rows(X, y, sample_weight, multilabel)  # weight 0: as if absent
             if multilabel:
-                by_row = self._by_row(continued=False, cardinality=label_cardinality(y, sample_weight))
+                cardinality = label_cardinality(y, sample_weight)
+                by_row = self._by_row(continued=False, cardinality=cardinality)
                 codes, pair_weight, example_row = label_examples(y, sample_weight, require_labels=True, by_row=by_row)
             else:
                 codes, pair_weight, example_row = encode_labels(classes, y, "y", fixed_by), sample_weight, None
             if multilabel:
-                self.label_cardinality_ = label_cardinality(y, sample_weight)
+                self.label_cardinality_ = cardinality
                 self.label_weighting_ = "rows" if by_row else "pairs"
             _warn_unseen_classes(codes, len(classes), self.noise, "fit_noise")
             self.classes_ = classes
@@ -1124,15 +1126,16 @@ class TrainingMixin:
                         f"y has {y.shape[1]} label columns but the model was trained with {len(self.classes_)}."
                     )
                 label_columns(y, self.classes_ if classes is None else classes)
-            by_row = self._by_row(continued=not first, cardinality=label_cardinality(y, sample_weight))
-            # a later call's pairs weigh the model's label_cardinality_ / |Y_i| (not this batch's mean count)
-            cardinality = None if first else self.label_cardinality_
+            # the first batch's labels per row: the model's label_cardinality_, which decides "auto" (later batches
+            # follow the fitted choice, and their pairs weigh label_cardinality_ / |Y_i|, not the batch's own mean)
+            cardinality = label_cardinality(y, sample_weight) if first else self.label_cardinality_
+            by_row = self._by_row(continued=not first, cardinality=cardinality)
             codes, pair_weight, example_row = label_examples(y, sample_weight, by_row=by_row, cardinality=cardinality)
             if first:
                 _warn_unseen_classes(codes, len(classes), self.noise, "partial_fit")
                 self.classes_ = classes
                 self._set_kind(True)
-                self.label_cardinality_ = label_cardinality(y, sample_weight)
+                self.label_cardinality_ = cardinality
                 self.label_weighting_ = "rows" if by_row else "pairs"
                 self._initialize(X, codes, pair_weight, seed_rng(self.random_state), example_row, keep_sums=True)
             else:

@@ -244,7 +244,7 @@ BUDGET_EPOCHS = 10
 #: With ``learning_rate="auto"``, "auto" also tries the learning rate times this factor (1: not tried).
 SLOWER = 0.5
 #: With ``tree_temperature="auto"``, "auto" also tries uniform noise for single-label models of at most this
-#: many classes; if its pilot wins, the model starts again with uniform noise (``skxc._fit.uniform_restart``).
+#: many classes; if its pilot wins, the model starts again with uniform noise (``skxc._fit.restart``).
 #: It won at min_rows=12 and =15 of gcide-reverse (156-330 classes, 12-15 or more rows per class), where
 #: uniform noise trained better models than the tree; above 2,000 classes the tree's negatives pay, and a
 #: third pilot would cost time for nothing (docs/benchmarks.rst, "Uniform noise as a pilot").

@@ -40,7 +40,7 @@ __all__ = [
     "resolve_early_negatives",
     "resolve_n_components",
     "resolve_n_negatives",
-    "uniform_restart",
+    "restart",
     "sgd_setup",
     "training_threads",
     "sparse_layout",
@@ -311,10 +311,10 @@ def _started(
     return coef, shared, state, intercept, init_scale, learning_rate, centre
 
 
-def uniform_restart(params, tree, X, codes, sample_weight, split, coef, state, rng) -> Start:
-    """A single-label model's start again, with the uniform noise ``tree`` (an unconditional
-    :class:`AuxiliaryTree`) in place of its fitted tree (the blend's pilots chose it,
-    ``skxc._blend.chosen_for``): the centroid start chosen on the same calibration ``split`` with uniform
+def restart(params, tree, X, codes, sample_weight, split, coef, state, rng) -> Start:
+    """A single-label model's start again, on the same calibration ``split``, with the noise ``tree`` and the
+    negatives of ``params`` (the automatic settings' pilots chose uniform noise in place of the fitted tree, or
+    other negatives per example: ``skxc._blend.chosen_for``): the centroid start chosen anew against that tree's
     negatives. Dense ``coef`` and a full Adagrad ``state`` are zeroed and reused (their pages are already
     allocated); sparse ones are replaced."""
     kind = state.kind

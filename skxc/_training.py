@@ -46,10 +46,10 @@ from ._fit import (
     resolve_max_iter,
     resolve_n_components,
     resolve_n_negatives,
+    restart,
     sgd_setup,
     top1_score,
     training_rows,
-    uniform_restart,
     with_shared_offset,
 )
 from ._model import has_sparse_weights, intact_on_error, training_model
@@ -526,16 +526,14 @@ class TrainingMixin:
         return X, val, rows, split, blend
 
     def _uniform_restart(self, X, rows: Rows, split, tree) -> Rows:
-        """The new model started again with uniform noise ``tree`` (``_fit.uniform_restart``); its training rows."""
+        """The new model started again with uniform noise ``tree`` (``_fit.restart``); its training rows."""
         return self._restart(X, rows, split, tree, "uniform")
 
     def _restart(self, X, rows: Rows, split, tree, noise=None) -> Rows:
-        """The new model started again (``_fit.uniform_restart``) with the noise ``tree`` (``noise_`` then
+        """The new model started again (``_fit.restart``) with the noise ``tree`` (``noise_`` then
         ``noise``, if given) and the negatives of ``n_negatives_``; its training rows."""
         codes, weight = rows.codes, rows.sample_weight.astype(np.float64)
-        start = uniform_restart(
-            self._params(), tree, X, codes, weight, split, self.coef_, self._adagrad_state, self._rng
-        )
+        start = restart(self._params(), tree, X, codes, weight, split, self.coef_, self._adagrad_state, self._rng)
         self.tree_ = start.tree
         if noise is not None:
             self.noise_ = noise

@@ -927,7 +927,7 @@ def test_when_uniform_noise_wins_the_model_trains_with_it(monkeypatch, n_jobs, w
 
 
 def test_uniform_restart_reuses_and_zeroes_the_dense_arrays():
-    from skxc._fit import uniform_restart
+    from skxc._fit import restart
     from skxc._start import calibration_split
     from skxc._state import AdagradState
 
@@ -940,7 +940,7 @@ def test_uniform_restart_reuses_and_zeroes_the_dense_arrays():
         coef = np.full((100, X.shape[1]), fill, dtype=np.float32, order="F")
         state = AdagradState.zeros("full", 100, X.shape[1], np.full_like(coef, fill))
         tree = blend.uniform_noise(np.arange(100), X.shape[1])
-        start = uniform_restart(params, tree, X, codes, w, split, coef, state, np.random.default_rng(1))
+        start = restart(params, tree, X, codes, w, split, coef, state, np.random.default_rng(1))
         assert start.coef is coef and start.adagrad_state.coef_sums is state.coef_sums  # reused
         assert not start.adagrad_state.coef_sums.any()
         starts.append(start)

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from ._config import FLOAT, PREDICT_BLOCK_BYTES
 from ._kernels.hashed import add_feature_major_scores
 from ._kernels.predict import add_csr_scores, search_scratch, top_k_csr, top_k_feature_major
-from ._kernels.tree import add_log_noise_all, log_noise_of_codes
+from ._kernels.tree import add_log_noise_all, add_log_noise_rows, log_noise_of_codes
 from ._parallel import fan_out
 from ._validation import KernelRows, kernel_rows, mostly_dense
 from ._weights import leaf_index
@@ -57,16 +57,26 @@ class SparseCoef(NamedTuple):
         return self.coef.shape
 
 
-def sparse_block_scores(rows: KernelRows, a: int, b: int, coef: SparseCoef) -> np.ndarray:
-    """Raw scores xi - intercept of the rows [a, b) under sparse weights: float64 (b - a, n_classes)."""
+def sparse_block_scores(rows: KernelRows, a: int, b: int, coef: SparseCoef, out=None) -> np.ndarray:
+    """Raw scores xi - intercept of the rows [a, b) under sparse weights: float64 (b - a, n_classes), written
+    into ``out`` (float64 (b - a, n_classes), overwritten) if given."""
     if rows.sparse:
-        S = np.zeros((b - a, coef.shape[0]), dtype=np.float64)
+        S = np.zeros((b - a, coef.shape[0]), dtype=np.float64) if out is None else zeroed(out)
         add_feature_major_scores(rows.indptr, rows.indices, rows.data, a, b, coef.indptr, coef.classes, coef.data, S)
     else:
         S = np.asarray((coef.coef @ rows.X[a:b].T.astype(np.float64)).T, dtype=np.float64)
+        if out is not None:
+            out[...] = S
+            S = out
     if coef.shared is not None:
         S += np.asarray(rows.X[a:b] @ coef.shared.astype(np.float64), dtype=np.float64).reshape(-1, 1)
     return S
+
+
+def zeroed(a: np.ndarray) -> np.ndarray:
+    """``a`` filled with 0 (in place), returned."""
+    a.fill(0.0)
+    return a
 
 
 def readonly(a: np.ndarray) -> np.ndarray:
@@ -122,12 +132,25 @@ def float32_scores(X_block: np.ndarray, coef: np.ndarray) -> np.ndarray | None:
     return S if finite else None
 
 
-def dense_scores(X_block: np.ndarray, coef: np.ndarray) -> np.ndarray:
-    """Raw scores ``X_block @ coef.T`` in float64: float32 BLAS, redone in float64 if that overflowed."""
+def dense_scores(X_block: np.ndarray, coef: np.ndarray, out=None) -> np.ndarray:
+    """Raw scores ``X_block @ coef.T`` in float64: float32 BLAS, redone in float64 if that overflowed; written
+    into ``out`` (float64 (rows, n_classes)) if given."""
     S = float32_scores(X_block, coef)
     if S is None:
-        return X_block.astype(np.float64) @ coef.T.astype(np.float64)
-    return S.astype(np.float64)
+        S = X_block.astype(np.float64) @ coef.T.astype(np.float64)
+    elif out is None:
+        return S.astype(np.float64)
+    if out is None:
+        return S
+    out[...] = S
+    return out
+
+
+#: Whether :func:`add_log_noise` computes the node activations row by row inside the kernel
+#: (``add_log_noise_rows``) rather than as one (rows, inner nodes) float64 array by BLAS first
+#: (``add_log_noise_all``, stop 65 and before): the same log p_n to rounding, without an array as large
+#: as the block's scores (docs/benchmarks.rst, "Stop 66: log p_n row by row").
+FUSED_LOG_NOISE = True
 
 
 def add_log_noise(Z: np.ndarray, tree: TreeArrays, out_inout: np.ndarray) -> None:
@@ -137,6 +160,12 @@ def add_log_noise(Z: np.ndarray, tree: TreeArrays, out_inout: np.ndarray) -> Non
         row = np.zeros((1, out_inout.shape[1]), dtype=np.float64)
         add_log_noise_all(tree.node_bias[None, :].astype(np.float64), tree.leaf_class, row, buf)
         out_inout += row
+        return
+    if FUSED_LOG_NOISE:
+        weight_t = readonly(np.ascontiguousarray(tree.node_weight.T))
+        acts = np.empty(tree.node_bias.shape[0], dtype=np.float64)
+        Z = readonly(np.ascontiguousarray(Z, dtype=FLOAT))
+        add_log_noise_rows(Z, weight_t, tree.node_bias, tree.leaf_class, out_inout, acts, buf)
         return
     A = Z.astype(np.float64) @ tree.node_weight.T.astype(np.float64)
     A += tree.node_bias
@@ -167,11 +196,14 @@ def map_blocks(
     corrected: bool = True,
     start: int = 0,
     stop: int | None = None,
+    into: np.ndarray | None = None,
 ) -> list:
     """Apply ``fn(start, stop, S)`` to blocks of rows [start, stop) of scores, in order; return its results.
 
     ``S`` is float64 (rows, n_classes): the raw scores xi, plus log p_n(c|x)
     when ``corrected``. Row indices passed to ``fn`` are relative to ``start``.
+    ``into``: float64 (stop - start, n_classes), C-contiguous: each block's ``S`` is then its rows of
+    ``into`` (the same values), not an array of its own.
     """
     stop = rows.X.shape[0] if stop is None else stop
     is_sparse = isinstance(coef, SparseCoef)
@@ -184,13 +216,16 @@ def map_blocks(
 
     def run(a):
         b = min(a + block, stop)
+        target = None if into is None else into[a - start : b - start]
         if is_sparse:
-            S = sparse_block_scores(rows, a, b, coef)
+            S = sparse_block_scores(rows, a, b, coef, target)
         elif not as_dense:
-            S = np.zeros((b - a, coef.shape[0]), dtype=np.float64)
+            S = np.zeros((b - a, coef.shape[0]), dtype=np.float64) if target is None else zeroed(target)
             add_csr_scores(rows.indptr, rows.indices, rows.data, a, b, coef_flat, stride_c, stride_j, S)
-        else:
+        elif target is None:
             S = dense_scores(dense_block(rows, a, b), coef_ro)
+        else:
+            S = dense_scores(dense_block(rows, a, b), coef_ro, target)
         S += intercept_ro
         if corrected:
             add_log_noise(Z[a:b], tree, S)
@@ -400,8 +435,14 @@ def _calibrated_proba(E: np.ndarray, top_map: tuple[float, float]) -> None:
     E[r, top] = np.exp(-np.logaddexp(0.0, -z))  # sigmoid(z), 1 where rest is 0
 
 
+def _store(out, start, stop, S) -> None:
+    """``out[start:stop] = S``, unless ``S`` is those rows of ``out`` already (:func:`map_blocks`' ``into``)."""
+    if not np.may_share_memory(out, S):
+        out[start:stop] = S
+
+
 def _store_raw(out, start, stop, S, top_map=None):
-    out[start:stop] = S
+    _store(out, start, stop, S)
 
 
 def _store_proba(out, start, stop, S, top_map=None):
@@ -411,28 +452,47 @@ def _store_proba(out, start, stop, S, top_map=None):
         S /= S.sum(axis=1, keepdims=True)
     else:
         _calibrated_proba(S, top_map)
-    out[start:stop] = S
+    _store(out, start, stop, S)
+
+
+#: Bytes of the exponentials that :func:`_store_log_proba` holds at once (float64 rows x classes, at least
+#: one row): the log-probabilities keep the scores, so their exponentials need an array of their own, made
+#: once per block for this many rows and reused (23,000 classes: 22 rows) rather than the block's size.
+EXP_BYTES = 1 << 22
 
 
 def _store_log_proba(out, start, stop, S, top_map=None):
     m = S.max(axis=1, keepdims=True)
     S -= m
-    out[start:stop] = S
-    np.exp(S, out=S)
-    if top_map is None:
-        out[start:stop] -= np.log(S.sum(axis=1, keepdims=True))
-        return
-    top, rest, z = top_log_odds_mapped(S, top_map)
+    _store(out, start, stop, S)
     block = out[start:stop]
-    mapped = rest > 0.0
-    with np.errstate(divide="ignore"):
-        # the others: log(E_j / rest) + log(1 - p_top); the top: log(p_top); rows with rest 0 as they were
-        block[mapped] -= (np.log(rest[mapped]) + np.logaddexp(0.0, z[mapped]))[:, None]
-    r = np.flatnonzero(mapped)
-    block[r, top[r]] = -np.logaddexp(0.0, -z[r])
+    step = max(1, EXP_BYTES // (8 * S.shape[1])) if IN_PLACE_BLOCKS else S.shape[0]
+    E = np.empty((min(step, S.shape[0]), S.shape[1]), dtype=np.float64)
+    for lo in range(0, S.shape[0], step):  # row by row the same operations as on the whole block
+        hi = min(lo + step, S.shape[0])
+        e, part = E[: hi - lo], block[lo:hi]
+        np.exp(S[lo:hi], out=e)
+        if top_map is None:
+            part -= np.log(e.sum(axis=1, keepdims=True))
+            continue
+        top, rest, z = top_log_odds_mapped(e, top_map)
+        mapped = rest > 0.0
+        with np.errstate(divide="ignore"):
+            # the others: log(E_j / rest) + log(1 - p_top); the top: log(p_top); rows with rest 0 as they were
+            part[mapped] -= (np.log(rest[mapped]) + np.logaddexp(0.0, z[mapped]))[:, None]
+        r = np.flatnonzero(mapped)
+        part[r, top[r]] = -np.logaddexp(0.0, -z[r])
 
 
 _OUTPUTS = {"scores": _store_raw, "proba": _store_proba, "log_proba": _store_log_proba}
+
+
+#: Whether :func:`all_classes` computes each block's scores in its rows of the output (``map_blocks``' ``into``)
+#: and :func:`_store_log_proba` takes the exponentials a few rows at a time, rather than each block in arrays of
+#: its own that are then copied (stop 65 and before): the same values, bit for bit, with two arrays of a block's
+#: size fewer to allocate, whose first touch dominated scoring 500 held-out rows of 23,000 classes on a machine
+#: where fresh memory is slow (docs/benchmarks.rst, "Stop 66: scores in place").
+IN_PLACE_BLOCKS = True
 
 
 def all_classes(
@@ -458,7 +518,7 @@ def all_classes(
             S *= scale
         store(out, start, stop, S, top_map)
 
-    map_blocks(rows, Z, coef, intercept, tree, scaled_store, n_threads)
+    map_blocks(rows, Z, coef, intercept, tree, scaled_store, n_threads, into=out if IN_PLACE_BLOCKS else None)
     return out
 
 

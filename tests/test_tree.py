@@ -17,7 +17,7 @@ from conftest import to_csr
 from scipy import stats
 from scipy.special import logsumexp
 
-from skxc._kernels.tree import add_log_noise_all, log_noise_of_codes, sample_classes
+from skxc._kernels.tree import add_log_noise_all, add_log_noise_rows, log_noise_of_codes, sample_classes
 from skxc._kernels.tree import log_prob_of_leaf as _log_prob_of_leaf
 from skxc._tree import balanced_leaf_class, tree_depth, unconditional_tree, unconditional_tree_arrays
 
@@ -125,6 +125,31 @@ def test_all_class_log_proba_adds_in_place():
     A = Z.astype(np.float64) @ node_weight.T.astype(np.float64) + node_bias
     add_log_noise_all(A, leaf_class, out, np.empty(node_bias.shape[0] + leaf_class.shape[0]))
     np.testing.assert_allclose(out - base, _all_class_log_proba(tree, Z, 5), rtol=1e-12)
+
+
+def _row_by_row_log_proba(tree, Z, n_classes, out=None):
+    node_weight, node_bias, leaf_class, _ = tree
+    out = np.zeros((Z.shape[0], n_classes)) if out is None else out
+    acts, buf = np.empty(node_bias.shape[0]), np.empty(node_bias.shape[0] + leaf_class.shape[0])
+    add_log_noise_rows(Z, np.ascontiguousarray(node_weight.T), node_bias, leaf_class, out, acts, buf)
+    return out
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 17, 1000])
+def test_row_by_row_log_noise_matches_the_path_walk_and_the_activation_array(n_classes):
+    """The kernel that computes the node activations itself, row by row (what prediction uses), against the
+    leaf-to-root walk of the reference and the kernel given the activations by NumPy."""
+    tree, Z = _random_tree_rows(n_classes, seed=100 + n_classes)
+    out = _row_by_row_log_proba(tree, Z, n_classes)
+    np.testing.assert_allclose(out, _all_class_log_proba(tree, Z, n_classes), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(logsumexp(out, axis=1), 0.0, atol=1e-9)
+    for i in range(2):
+        expected = ref.class_log_proba(Z[i], tree[0], tree[1], tree[2], n_classes)
+        np.testing.assert_allclose(out[i], expected, rtol=1e-9, atol=1e-9)
+    # in place, onto what the scores hold, and the scratch's old contents do not leak into the next call
+    base = np.arange(Z.shape[0] * n_classes, dtype=np.float64).reshape(Z.shape[0], n_classes)
+    added = _row_by_row_log_proba(tree, Z, n_classes, out=base.copy())
+    np.testing.assert_allclose(added - base, out, rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("n_classes", [2, 5, 17, 64])

@@ -181,6 +181,44 @@ def sample_classes(Z, n_samples, node_weight, node_bias, leaf_class, state, out_
 
 
 @njit(**NJIT_NO_NRT)
+def add_log_noise_rows(Z, weight_t, node_bias, leaf_class, out_inout, acts, buf):
+    """Add log p_n(c | z_r) for every class c to ``out_inout[r, c]``, row by row.
+
+    :func:`add_log_noise_all` with the node activations computed here, one row at
+    a time, into ``acts``: no (n, n_inner) array of them is made, which at 23,000
+    classes was 47 MB for 256 rows, and each row's activations are written and read
+    while they are in cache. Each activation sums its bias and then the products
+    in the order of :func:`node_activation` (the sampler's); the loop over nodes
+    is innermost, so that it vectorises.
+
+    ``Z``: float32 (n, k); ``weight_t``: float32 (k, n_inner), ``node_weight.T``
+    C-contiguous; ``out_inout``: float64 (n, n_classes), incremented in place;
+    ``acts``: float64 (n_inner,) and ``buf``: float64 (n_inner + n_leaves,)
+    scratch (the caller allocates).
+    """
+    n = Z.shape[0]
+    k, n_inner = weight_t.shape
+    n_leaves = leaf_class.shape[0]
+    for r in range(n):
+        for node in range(n_inner):
+            acts[node] = np.float64(node_bias[node])
+        for d in range(k):
+            z = np.float64(Z[r, d])
+            for node in range(n_inner):
+                acts[node] += np.float64(weight_t[d, node]) * z
+        buf[0] = 0.0
+        for node in range(n_inner):
+            a = acts[node]
+            left = buf[node] + log_sigmoid(-a)
+            buf[2 * node + 1] = left
+            buf[2 * node + 2] = left + a
+        for j in range(n_leaves):
+            c = leaf_class[j]
+            if c >= 0:
+                out_inout[r, c] += buf[n_inner + j]
+
+
+@njit(**NJIT_NO_NRT)
 def add_log_noise_all(A, leaf_class, out_inout, buf):
     """Add log p_n(c | x_r) for every class c to ``out_inout[r, c]``.
 

@@ -149,7 +149,7 @@ def dense_scores(X_block: np.ndarray, coef: np.ndarray, out=None) -> np.ndarray:
 #: Whether :func:`add_log_noise` computes the node activations row by row inside the kernel
 #: (``add_log_noise_rows``) rather than as one (rows, inner nodes) float64 array by BLAS first
 #: (``add_log_noise_all``, stop 65 and before): the same log p_n to rounding, without an array as large
-#: as the block's scores (docs/benchmarks.rst, "Stop 66: log p_n row by row").
+#: as the block's scores (docs/benchmarks.rst, "Stop 66: the held-out rows scored with less memory").
 FUSED_LOG_NOISE = True
 
 
@@ -491,7 +491,8 @@ _OUTPUTS = {"scores": _store_raw, "proba": _store_proba, "log_proba": _store_log
 #: and :func:`_store_log_proba` takes the exponentials a few rows at a time, rather than each block in arrays of
 #: its own that are then copied (stop 65 and before): the same values, bit for bit, with two arrays of a block's
 #: size fewer to allocate, whose first touch dominated scoring 500 held-out rows of 23,000 classes on a machine
-#: where fresh memory is slow (docs/benchmarks.rst, "Stop 66: scores in place").
+#: where fresh memory is slow (docs/benchmarks.rst, "Stop 66: the held-out
+#: rows scored with less memory").
 IN_PLACE_BLOCKS = True
 
 

@@ -150,22 +150,28 @@ def dense_scores(X_block: np.ndarray, coef: np.ndarray, out=None) -> np.ndarray:
 #: (``add_log_noise_rows``) rather than as one (rows, inner nodes) float64 array by BLAS first
 #: (``add_log_noise_all``, stop 65 and before): the same log p_n to rounding, without an array as large
 #: as the block's scores (docs/benchmarks.rst, "Stop 66: the held-out rows scored with less memory").
+#: Trees without features (uniform and frequency noise) take the same kernel for their one row (the same
+#: bits as before), so that a fit compiles one all-class kernel, not two.
 FUSED_LOG_NOISE = True
 
 
 def add_log_noise(Z: np.ndarray, tree: TreeArrays, out_inout: np.ndarray) -> None:
     """Add log p_n(c|x) of every class c to ``out_inout`` (float64 (n, n_classes)), in place."""
     buf = np.empty(tree.node_bias.shape[0] + tree.leaf_class.shape[0], dtype=np.float64)
-    if tree.node_weight.shape[1] == 0:  # unconditional: the same for every row
+    unconditional = tree.node_weight.shape[1] == 0  # the same for every row: one row, added to all
+    if FUSED_LOG_NOISE:  # one kernel for both kinds of tree (one to compile)
+        weight_t = readonly(np.ascontiguousarray(tree.node_weight.T))
+        acts = np.empty(tree.node_bias.shape[0], dtype=np.float64)
+        Z = readonly(np.ascontiguousarray(Z[:1] if unconditional else Z, dtype=FLOAT))
+        target = np.zeros((1, out_inout.shape[1]), dtype=np.float64) if unconditional else out_inout
+        add_log_noise_rows(Z, weight_t, tree.node_bias, tree.leaf_class, target, acts, buf)
+        if unconditional:
+            out_inout += target
+        return
+    if unconditional:
         row = np.zeros((1, out_inout.shape[1]), dtype=np.float64)
         add_log_noise_all(tree.node_bias[None, :].astype(np.float64), tree.leaf_class, row, buf)
         out_inout += row
-        return
-    if FUSED_LOG_NOISE:
-        weight_t = readonly(np.ascontiguousarray(tree.node_weight.T))
-        acts = np.empty(tree.node_bias.shape[0], dtype=np.float64)
-        Z = readonly(np.ascontiguousarray(Z, dtype=FLOAT))
-        add_log_noise_rows(Z, weight_t, tree.node_bias, tree.leaf_class, out_inout, acts, buf)
         return
     A = Z.astype(np.float64) @ tree.node_weight.T.astype(np.float64)
     A += tree.node_bias
@@ -546,7 +552,7 @@ def proba_of_codes(
     array, no copy of a block.
 
     The probabilities of ``top_k``'s classes come from here rather than from its scores: its search adds
-    the tree's terms differently from the all-classes kernel (``add_log_noise_all``), and a score minus a
+    the tree's terms differently from the all-classes kernel (``add_log_noise_rows``), and a score minus a
     normaliser computed the other way exceeded 0 by rounding, by far more on rows of huge scale.
     """
     out = np.empty(codes.shape, dtype=np.float64)

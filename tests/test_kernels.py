@@ -599,7 +599,6 @@ def test_kernels_compile_once():
         "sgd.negative_sampling_epoch",
         "predict.add_csr_scores",
         "predict.top_k_csr",
-        "tree.add_log_noise_all",
         "tree.add_log_noise_rows",
         "tree.log_noise_of_codes",
         "tree.sample_classes",

@@ -99,3 +99,18 @@ def test_row_by_row_log_noise_is_the_activation_arrays_to_rounding(monkeypatch):
     predict.add_log_noise(Z, arrays, blas)
     np.testing.assert_allclose(fused, blas, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(fused, np.log(clf.tree_.predict_proba(X)), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("noise", ["uniform", "frequency"])
+def test_an_unconditional_tree_gives_the_same_bits_row_by_row(monkeypatch, noise):
+    """Trees without features (uniform and frequency noise) go through the row-by-row kernel too (one kernel to
+    compile): their one row of log p_n is the same bits as from the activation array."""
+    X, y = make_hierarchical_classification(n_samples=800, n_features=20, n_classes=60, random_state=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = AdversarialSoftmaxClassifier(noise=noise, random_state=0, n_jobs=1, max_iter=2).fit(X, y)
+    assert clf.tree_.arrays.node_weight.shape[1] == 0
+    monkeypatch.setattr(predict, "FUSED_LOG_NOISE", False)
+    before = clf.predict_log_proba(X)
+    monkeypatch.setattr(predict, "FUSED_LOG_NOISE", True)
+    assert clf.predict_log_proba(X).tobytes() == before.tobytes()

@@ -131,6 +131,11 @@ AUTO_WEIGHT_THRESHOLD = 0.01
 #: holds about the weights the fitted model keeps, not every one an update ever touched
 #: (docs/benchmarks.rst, "Truncation while training"). False: prune only after training.
 TRUNCATE_WHILE_TRAINING = True
+#: Whether a new fit's sparse weights trained in a dense buffer leave it without the weights that the blend and the
+#: pruning after training would drop anyway (``skxc._weights.from_dense_buffer``'s ``then``): the same model,
+#: with far fewer weights written to CSR and summed with the blend's term (text1200b: 5.4 of 19.4 million;
+#: docs/benchmarks.rst, "Stop 66: the buffer's conversion after the blend's limits"). False: every non-zero.
+PRUNE_IN_BUFFER = True
 
 
 def present_rows(X, y, sample_weight, multilabel: bool, require_labels: bool = True):
@@ -376,19 +381,22 @@ class TrainingMixin:
             threshold = AUTO_WEIGHT_THRESHOLD if has_sparse_weights(self.__dict__) else 0.0
         # sparse weights: the weights that pruning would drop also go whenever the table would grow
         t_train = time.perf_counter()
+        buffer = not warm and self.weights == "auto"
+        parts = self._parts_before_training(X, rows, blend, threshold) if buffer else None
         try:
             late = self._train(
-                rows, n_epochs, val, truncate=threshold if TRUNCATE_WHILE_TRAINING else 0.0,
-                buffer=not warm and self.weights == "auto",
-            )  # fmt: skip
+                rows, n_epochs, val, truncate=threshold if TRUNCATE_WHILE_TRAINING else 0.0, buffer=buffer
+            )
         except InterruptedBeforeTraining:  # no step ran: the estimator as it was before the call
             self.__dict__.clear()
             self.__dict__.update(before)
             raise KeyboardInterrupt from None
+        finally:
+            self.__dict__.pop("_buffer_then", None)  # a buffer's conversion took it, or none was made
         t_after = time.perf_counter()
         with deferred_interrupt() as stop:  # after training, a Ctrl-C waits for the blend and the pruning
             if blend is not None:
-                self._add_blend(X, rows, *blend)
+                self._add_blend(X, rows, *blend, parts=parts)
             if threshold > 0:
                 self._prune(threshold)
         if self.verbose:
@@ -542,19 +550,42 @@ class TrainingMixin:
         self._weight_bound = (float(np.abs(self.intercept_).max()), 0)  # see check_finite_model
         return self._rows(X, codes, weight)
 
-    def _add_blend(self, X, rows: Rows, beta: float, temperature: float, top_map=None, metric="cosine") -> None:
+    def _parts_before_training(self, X, rows: Rows, blend, threshold: float):
+        """The blend's term (:func:`~skxc._blend.blend_term`, as :meth:`_add_blend` computes it) before a new fit's
+        training, where its sparse weights may train in a dense buffer and the blend and pruning follow
+        (``PRUNE_IN_BUFFER``): ``_buffer_then`` tells the buffer's conversion the term and the pruning threshold
+        (:meth:`_from_buffer`). None (nothing set) otherwise. The term is then held while the model trains: at
+        most one float32 weight and index per stored entry of the class centroids."""
+        if not (PRUNE_IN_BUFFER and blend is not None and blend[0] > 0 and threshold > 0 and sp.issparse(X)):
+            return None
+        if not has_sparse_weights(self.__dict__):
+            return None
+        parts = self._blend_term(X, rows, *blend[:1], *blend[3:4])
+        term = parts["term"]
+        if sp.issparse(term) and term.has_canonical_format and term.dtype == FLOAT:
+            self._buffer_then = (term, float(threshold))
+        return parts
+
+    def _blend_term(self, X, rows: Rows, beta: float, metric="cosine") -> dict:
+        """:func:`~skxc._blend.blend_term` of the training rows ``rows`` at ``beta`` with the rule ``metric``."""
+        example_row = rows.example_row if rows.example_row.shape[0] else None  # multi-label: example rows
+        return blend_term(
+            X, rows.codes, rows.sample_weight.astype(np.float64), len(self.intercept_), beta, example_row, metric
+        )
+
+    def _add_blend(
+        self, X, rows: Rows, beta: float, temperature: float, top_map=None, metric="cosine", parts=None
+    ) -> None:
         """Fold ``beta`` times the centroid scores (of the rule ``metric``, "cosine" or "euclidean") into the trained
         model (skxc/_blend.py); set the temperature and the top-label calibration ``top_map`` (slope, offset; None:
-        the identity).
+        the identity). ``parts``: the term computed already (:meth:`_parts_before_training`), else None.
         The term's parts are kept (``_blend_parts``): further training (``warm_start``, ``partial_fit``) takes
         them out first and adds them back after (:meth:`_train`)."""
         if beta > 0:
-            example_row = rows.example_row if rows.example_row.shape[0] else None  # multi-label: example rows
-            if example_row is None:
+            if not rows.example_row.shape[0]:
                 _warn_rowless_classes(rows, len(self.intercept_), beta)
-            parts = blend_term(
-                X, rows.codes, rows.sample_weight.astype(np.float64), len(self.intercept_), beta, example_row, metric
-            )
+            if parts is None:
+                parts = self._blend_term(X, rows, beta, metric)
             self._fold_blend(parts, 1.0)
             self._blend_parts = parts
         self.centroid_blend_, self.score_temperature_ = float(beta), float(temperature)
@@ -807,7 +838,8 @@ class TrainingMixin:
                     self.__dict__["_coef"] = None
                     if not keep_table:
                         self.coef_ = self.coef_
-                self._from_buffer(convert=not isinstance(sys.exc_info()[1], FloatingPointError))
+                error = sys.exc_info()[1]
+                self._from_buffer(convert=not isinstance(error, FloatingPointError), complete=error is None)
             bound = getattr(self, "_weight_bound", (np.inf, 0))
             weights = table.vals if table is not None and keep_table else self.coef_
             self._weight_bound = check_finite_model(
@@ -815,18 +847,22 @@ class TrainingMixin:
             )
         return late.requested
 
-    def _from_buffer(self, convert: bool = True) -> None:
+    def _from_buffer(self, convert: bool = True, complete: bool = False) -> None:
         """Sparse weights trained in a dense buffer (:meth:`_training_setup`) back to CSR coef_ and their common
         term (``_shared_coef``, None if there was none); nothing otherwise. Also where training stopped early or
         failed. Until the CSR is whole, and where ``convert`` is False (weights that diverged, which the caller
         discards) or the CSR does not fit in memory, the buffer stays a dense model with the term in its weights:
-        a Ctrl-C at any point leaves a whole model."""
+        a Ctrl-C at any point leaves a whole model. ``complete``: training ended without an error (``fit`` goes on
+        to the blend and the pruning): only then are the weights those two steps drop left out of the CSR now
+        (``_buffer_then``, :meth:`_parts_before_training`)."""
         held = self.__dict__.pop("_buffer_shared", None)
+        then = self.__dict__.pop("_buffer_then", None)  # (term, threshold) of the blend and pruning to come
         if held is None or not convert:
             return
         shared, had_shared, threshold = held
+        then = then if complete else None  # training ended without an error: fit goes on to the blend and pruning
         try:
-            coef = from_dense_buffer(self.__dict__["_coef"], shared, threshold)
+            coef = from_dense_buffer(self.__dict__["_coef"], shared, threshold, then)
         except MemoryError:
             return
         self.__dict__.update(_coef=coef, _shared_coef=shared if had_shared else None)

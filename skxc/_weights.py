@@ -36,7 +36,10 @@ from ._kernels.hashed import (
     block_to_table,
     buffer_class_max,
     buffer_counts,
+    buffer_counts_beside,
+    buffer_term_max,
     buffer_to_csr,
+    buffer_to_csr_beside,
     class_counts,
     class_max_abs,
     drop_small,
@@ -490,16 +493,28 @@ def dense_buffer(coef: sp.csr_matrix, shared) -> np.ndarray:
     return out
 
 
-def from_dense_buffer(a: np.ndarray, shared, threshold: float = 0.0) -> sp.csr_matrix:
+def from_dense_buffer(a: np.ndarray, shared, threshold: float = 0.0, then=None) -> sp.csr_matrix:
     """The trained buffer ``a`` (:func:`dense_buffer`) less ``shared`` in every class, as canonical float32
     CSR of its non-zeros: the weights no update reached (and the start did not store) are exactly 0 there.
     Where a CSR of every non-zero (its index and float32 value: 12 bytes each, on the safe side) would not fit
     in memory beside the buffer
     (:func:`check_growth_memory`) and ``threshold`` > 0, the weights below ``threshold`` times their class's
     largest |w| are left out (:func:`prune`'s rule, in float32), as the table's truncation would have dropped
-    them."""
+    them.
+
+    ``then``: ``(term, prune_threshold)`` where the caller will add the canonical float32 CSR ``term`` to the
+    result (``skxc._blend.blended_sparse``) and then :func:`prune` it at ``prune_threshold`` > 0 (a new fit's
+    blend and pruning): the weights that those two steps drop are left out now, and the rest is as without
+    ``then``, so the two steps give the same matrix from far fewer entries. Those are the weights where the
+    term has no entry and |w| is below ``prune_threshold`` times the largest |w + term| of the class (the
+    limit the pruning will compute from the sum)."""
     n_classes, n_features = a.shape
     s = np.zeros(n_features, dtype=FLOAT) if shared is None else np.ascontiguousarray(shared, dtype=FLOAT)
+    if then is not None:
+        try:
+            return _pruned_beside(a, s, *then)
+        except SparseWeightsMemoryError:  # not even those fit beside the buffer: as without ``then``
+            pass
     limits = np.zeros(n_classes, dtype=FLOAT)
     counts = np.zeros(n_classes, dtype=np.int64)
     buffer_counts(a, s, limits, counts)
@@ -513,6 +528,24 @@ def from_dense_buffer(a: np.ndarray, shared, threshold: float = 0.0) -> sp.csr_m
             buffer_counts(a, s, limits, counts)
     indptr, indices, data = _csr_arrays(counts, n_features)
     buffer_to_csr(a, s, limits, indptr, indices, data)
+    coef = sp.csr_matrix((data, indices, indptr.astype(indices.dtype)), shape=a.shape, copy=False)
+    coef.has_sorted_indices = True
+    return coef
+
+
+def _pruned_beside(a: np.ndarray, s: np.ndarray, term: sp.csr_matrix, threshold: float) -> sp.csr_matrix:
+    """:func:`from_dense_buffer` with ``then`` = ``(term, threshold)``. SparseWeightsMemoryError (the memory guard)
+    if the CSR would not fit beside the buffer."""
+    n_classes, n_features = a.shape
+    t_indptr, t_classes, t_data = by_feature(term)
+    top = np.zeros(n_classes, dtype=FLOAT)
+    buffer_term_max(a, s, t_indptr, t_classes, t_data, top)
+    limits = FLOAT(threshold) * top  # float32, as prune computes its limits (from the sum's largest |w|)
+    counts = np.zeros(n_classes, dtype=np.int64)
+    buffer_counts_beside(a, s, limits, t_indptr, t_classes, counts)
+    check_growth_memory(12 * int(counts.sum()), a.shape, int(counts.sum()))
+    indptr, indices, data = _csr_arrays(counts, n_features)
+    buffer_to_csr_beside(a, s, limits, t_indptr, t_classes, indptr, indices, data)
     coef = sp.csr_matrix((data, indices, indptr.astype(indices.dtype)), shape=a.shape, copy=False)
     coef.has_sorted_indices = True
     return coef

@@ -602,6 +602,68 @@ def buffer_to_csr(a, shared, limits, indptr, out_indices, out_data):
     indptr[0] = 0
 
 
+@njit(**NJIT_NO_NRT)
+def buffer_term_max(a, shared, t_indptr, t_classes, t_data, out):
+    """out[c] = the largest |w| of class c once the term t is added to the buffer's weights
+    w = ``a[c, j] - shared[j]`` (float32): ``|w + t[c, j]|`` where t has an entry (c, j), ``|w|`` elsewhere, as
+    the sum of the two CSR matrices (``skxc._blend.blended_sparse``) stores them. ``out`` zeroed by the caller;
+    t feature-major (``skxc._weights.by_feature``: ``t_indptr`` int64 (F + 1,), ``t_classes`` each feature's
+    classes, sorted, ``t_data`` float32)."""
+    n_classes, n_features = a.shape
+    for j in range(n_features):
+        s = shared[j]
+        q, q_end = t_indptr[j], t_indptr[j + 1]
+        for c in range(n_classes):
+            v = a[c, j] - s
+            if q < q_end and t_classes[q] == c:
+                v = v + t_data[q]
+                q += 1
+            v = abs(v)
+            if v > out[c]:
+                out[c] = v
+
+
+@njit(**NJIT_NO_NRT)
+def buffer_counts_beside(a, shared, limits, t_indptr, t_classes, counts):
+    """:func:`buffer_counts` where the entries (c, j) of a term t (feature-major, as for :func:`buffer_term_max`)
+    count whenever w is not 0, whatever ``limits[c]``: the weights a later sum with t and pruning at ``limits``
+    may keep."""
+    n_classes, n_features = a.shape
+    for j in range(n_features):
+        s = shared[j]
+        q, q_end = t_indptr[j], t_indptr[j + 1]
+        for c in range(n_classes):
+            beside = q < q_end and t_classes[q] == c
+            if beside:
+                q += 1
+            v = abs(a[c, j] - s)
+            if v != 0.0 and (beside or v >= limits[c]):
+                counts[c] += 1
+
+
+@njit(**NJIT_NO_NRT)
+def buffer_to_csr_beside(a, shared, limits, t_indptr, t_classes, indptr, out_indices, out_data):
+    """:func:`buffer_to_csr` with :func:`buffer_counts_beside`'s rule (the entries of the term t are written
+    whenever w is not 0); ``indptr`` from :func:`buffer_counts_beside` with the same limits."""
+    n_classes, n_features = a.shape
+    for j in range(n_features):
+        s = shared[j]
+        q, q_end = t_indptr[j], t_indptr[j + 1]
+        for c in range(n_classes):
+            beside = q < q_end and t_classes[q] == c
+            if beside:
+                q += 1
+            v = a[c, j] - s
+            if v != 0.0 and (beside or abs(v) >= limits[c]):
+                p = indptr[c]
+                indptr[c] = p + 1
+                out_indices[p] = j
+                out_data[p] = v
+    for c in range(n_classes, 0, -1):
+        indptr[c] = indptr[c - 1]
+    indptr[0] = 0
+
+
 @njit(**NJIT_HELPER)
 def _block_stored(block, block_acc, b, full):
     """Whether block entry b is a stored weight: non-zero, or with a non-zero full-state sum."""

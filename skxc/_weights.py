@@ -34,12 +34,11 @@ from ._kernels.hashed import (
     block_class_counts,
     block_entries,
     block_to_table,
+    buffer_beside,
     buffer_class_max,
     buffer_counts,
-    buffer_counts_beside,
     buffer_term_max,
     buffer_to_csr,
-    buffer_to_csr_beside,
     class_counts,
     class_max_abs,
     drop_small,
@@ -542,10 +541,14 @@ def _pruned_beside(a: np.ndarray, s: np.ndarray, term: sp.csr_matrix, threshold:
     buffer_term_max(a, s, t_indptr, t_classes, t_data, top)
     limits = FLOAT(threshold) * top  # float32, as prune computes its limits (from the sum's largest |w|)
     counts = np.zeros(n_classes, dtype=np.int64)
-    buffer_counts_beside(a, s, limits, t_indptr, t_classes, counts)
+    # the counting pass writes nothing; its empty outputs have the writing pass's types (int64 columns only where
+    # the buffer has 2**31 entries or more), so that the kernel compiles once
+    index_dtype = np.int32 if max(n_features, a.size) < 2**31 else np.int64
+    empty = (np.zeros(1, dtype=np.int64), np.zeros(0, dtype=index_dtype), np.zeros(0, dtype=FLOAT))
+    buffer_beside(a, s, limits, t_indptr, t_classes, False, counts, *empty)
     check_growth_memory(12 * int(counts.sum()), a.shape, int(counts.sum()))
     indptr, indices, data = _csr_arrays(counts, n_features)
-    buffer_to_csr_beside(a, s, limits, t_indptr, t_classes, indptr, indices, data)
+    buffer_beside(a, s, limits, t_indptr, t_classes, True, counts, indptr, indices, data)
     coef = sp.csr_matrix((data, indices, indptr.astype(indices.dtype)), shape=a.shape, copy=False)
     coef.has_sorted_indices = True
     return coef

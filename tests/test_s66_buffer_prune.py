@@ -18,7 +18,7 @@ import skxc._training as training
 import skxc._weights as weights
 from skxc import AdversarialSoftmaxClassifier
 from skxc._blend import blended_sparse
-from skxc._kernels.hashed import buffer_counts_beside, buffer_term_max, buffer_to_csr_beside
+from skxc._kernels.hashed import buffer_beside, buffer_term_max
 from skxc._weights import by_feature, from_dense_buffer, prune
 
 
@@ -79,13 +79,16 @@ def test_kernels_against_numpy():
     limits = np.float32(0.3) * top
     keep = (w != 0) & ((term.toarray() != 0) | (np.abs(w) >= limits[:, None]))
     counts = np.zeros(a.shape[0], dtype=np.int64)
-    buffer_counts_beside(a, shared, limits, t_indptr, t_classes, counts)
+    empty = (np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32))
+    buffer_beside(a, shared, limits, t_indptr, t_classes, False, counts, *empty)
     np.testing.assert_array_equal(counts, keep.sum(axis=1))
     indptr = np.zeros(a.shape[0] + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
+    before = indptr.copy()
     indices = np.empty(indptr[-1], dtype=np.int32)
     data = np.empty(indptr[-1], dtype=np.float32)
-    buffer_to_csr_beside(a, shared, limits, t_indptr, t_classes, indptr, indices, data)
+    buffer_beside(a, shared, limits, t_indptr, t_classes, True, counts, indptr, indices, data)
+    np.testing.assert_array_equal(indptr, before)  # restored
     expected = sp.csr_matrix(np.where(keep, w, 0))
     np.testing.assert_array_equal(indptr, expected.indptr)
     np.testing.assert_array_equal(indices, expected.indices)

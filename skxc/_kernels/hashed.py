@@ -624,27 +624,12 @@ def buffer_term_max(a, shared, t_indptr, t_classes, t_data, out):
 
 
 @njit(**NJIT_NO_NRT)
-def buffer_counts_beside(a, shared, limits, t_indptr, t_classes, counts):
-    """:func:`buffer_counts` where the entries (c, j) of a term t (feature-major, as for :func:`buffer_term_max`)
-    count whenever w is not 0, whatever ``limits[c]``: the weights a later sum with t and pruning at ``limits``
-    may keep."""
-    n_classes, n_features = a.shape
-    for j in range(n_features):
-        s = shared[j]
-        q, q_end = t_indptr[j], t_indptr[j + 1]
-        for c in range(n_classes):
-            beside = q < q_end and t_classes[q] == c
-            if beside:
-                q += 1
-            v = abs(a[c, j] - s)
-            if v != 0.0 and (beside or v >= limits[c]):
-                counts[c] += 1
-
-
-@njit(**NJIT_NO_NRT)
-def buffer_to_csr_beside(a, shared, limits, t_indptr, t_classes, indptr, out_indices, out_data):
-    """:func:`buffer_to_csr` with :func:`buffer_counts_beside`'s rule (the entries of the term t are written
-    whenever w is not 0); ``indptr`` from :func:`buffer_counts_beside` with the same limits."""
+def buffer_beside(a, shared, limits, t_indptr, t_classes, write, counts, indptr, out_indices, out_data):
+    """:func:`buffer_counts` (``write`` False: ``counts`` int64 (C,) incremented) and then :func:`buffer_to_csr`
+    (``write`` True: ``indptr`` from those counts, ``out_indices`` and ``out_data`` filled; ``indptr`` used as the
+    rows' fill positions and restored), where the entries (c, j) of a term t (feature-major, as for
+    :func:`buffer_term_max`) are kept whenever w = ``a[c, j] - shared[j]`` is not 0, whatever ``limits[c]``:
+    the weights that a later sum with t and pruning at ``limits`` may keep."""
     n_classes, n_features = a.shape
     for j in range(n_features):
         s = shared[j]
@@ -654,14 +639,19 @@ def buffer_to_csr_beside(a, shared, limits, t_indptr, t_classes, indptr, out_ind
             if beside:
                 q += 1
             v = a[c, j] - s
-            if v != 0.0 and (beside or abs(v) >= limits[c]):
-                p = indptr[c]
-                indptr[c] = p + 1
-                out_indices[p] = j
-                out_data[p] = v
-    for c in range(n_classes, 0, -1):
-        indptr[c] = indptr[c - 1]
-    indptr[0] = 0
+            if v == 0.0 or not (beside or abs(v) >= limits[c]):
+                continue
+            if not write:
+                counts[c] += 1
+                continue
+            p = indptr[c]
+            indptr[c] = p + 1
+            out_indices[p] = j
+            out_data[p] = v
+    if write:
+        for c in range(n_classes, 0, -1):  # indptr[c] now holds the end of row c, the start of row c + 1
+            indptr[c] = indptr[c - 1]
+        indptr[0] = 0
 
 
 @njit(**NJIT_HELPER)

@@ -196,26 +196,33 @@ def add_log_noise_rows(Z, weight_t, node_bias, leaf_class, out_inout, acts, buf)
     ``acts``: float64 (n_inner,) and ``buf``: float64 (n_inner + n_leaves,)
     scratch (the caller allocates).
     """
-    n = Z.shape[0]
     k, n_inner = weight_t.shape
-    n_leaves = leaf_class.shape[0]
-    for r in range(n):
+    for r in range(Z.shape[0]):
         for node in range(n_inner):
             acts[node] = np.float64(node_bias[node])
         for d in range(k):
             z = np.float64(Z[r, d])
             for node in range(n_inner):
                 acts[node] += np.float64(weight_t[d, node]) * z
-        buf[0] = 0.0
-        for node in range(n_inner):
-            a = acts[node]
-            left = buf[node] + log_sigmoid(-a)
-            buf[2 * node + 1] = left
-            buf[2 * node + 2] = left + a
-        for j in range(n_leaves):
-            c = leaf_class[j]
-            if c >= 0:
-                out_inout[r, c] += buf[n_inner + j]
+        add_row_log_noise(acts, leaf_class, out_inout[r], buf)
+
+
+@njit(**NJIT_HELPER)
+def add_row_log_noise(acts, leaf_class, out_row, buf):
+    """Add log p_n(c | x) of every class c to ``out_row[c]`` from one row's node activations ``acts``
+    (float64 (n_inner,)): one top-down pass, log sigmoid(a) = log sigmoid(-a) + a, so each node costs one
+    softplus. ``buf``: float64 (n_inner + n_leaves,) scratch."""
+    n_inner = acts.shape[0]
+    buf[0] = 0.0
+    for node in range(n_inner):
+        a = acts[node]
+        left = buf[node] + log_sigmoid(-a)
+        buf[2 * node + 1] = left
+        buf[2 * node + 2] = left + a
+    for j in range(leaf_class.shape[0]):
+        c = leaf_class[j]
+        if c >= 0:
+            out_row[c] += buf[n_inner + j]
 
 
 @njit(**NJIT_NO_NRT)
@@ -230,16 +237,5 @@ def add_log_noise_all(A, leaf_class, out_inout, buf):
     ``buf``: float64 (n_inner + n_leaves,) scratch (the caller allocates, so the
     kernel compiles no NumPy allocation code).
     """
-    n, n_inner = A.shape
-    n_leaves = leaf_class.shape[0]
-    for r in range(n):
-        buf[0] = 0.0
-        for node in range(n_inner):
-            a = A[r, node]
-            left = buf[node] + log_sigmoid(-a)
-            buf[2 * node + 1] = left
-            buf[2 * node + 2] = left + a
-        for j in range(n_leaves):
-            c = leaf_class[j]
-            if c >= 0:
-                out_inout[r, c] += buf[n_inner + j]
+    for r in range(A.shape[0]):
+        add_row_log_noise(A[r], leaf_class, out_inout[r], buf)

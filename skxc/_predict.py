@@ -138,10 +138,8 @@ def dense_scores(X_block: np.ndarray, coef: np.ndarray, out=None) -> np.ndarray:
     S = float32_scores(X_block, coef)
     if S is None:
         S = X_block.astype(np.float64) @ coef.T.astype(np.float64)
-    elif out is None:
-        return S.astype(np.float64)
     if out is None:
-        return S
+        return S.astype(np.float64, copy=False)
     out[...] = S
     return out
 

@@ -556,11 +556,12 @@ class TrainingMixin:
         (``PRUNE_IN_BUFFER``): ``_buffer_then`` tells the buffer's conversion the term and the pruning threshold
         (:meth:`_from_buffer`). None (nothing set) otherwise. The term is then held while the model trains: at
         most one float32 weight and index per stored entry of the class centroids."""
-        if not (PRUNE_IN_BUFFER and blend is not None and blend[0] > 0 and threshold > 0 and sp.issparse(X)):
+        if not (PRUNE_IN_BUFFER and blend is not None and threshold > 0 and has_sparse_weights(self.__dict__)):
             return None
-        if not has_sparse_weights(self.__dict__):
+        beta, _, _, metric = blend  # (beta, T, top-label map, centroid rule) of _fit_start
+        if beta <= 0 or not sp.issparse(X):
             return None
-        parts = self._blend_term(X, rows, *blend[:1], *blend[3:4])
+        parts = self._blend_term(X, rows, beta, metric)
         term = parts["term"]
         if sp.issparse(term) and term.has_canonical_format and term.dtype == FLOAT:
             self._buffer_then = (term, float(threshold))

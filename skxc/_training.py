@@ -503,7 +503,7 @@ class TrainingMixin:
             if self.tree_temperature == "auto" and self.noise == "adversarial" and not self.early_stopping:
                 tree = budget_tree(tree, n_epochs)  # max_iter is the budget (with early stopping, a cap)
             if tree is not self.tree_ and tree.n_components_ == 0:  # the pilots chose uniform noise
-                rows = self._uniform_restart(X, rows, split, tree)
+                rows = self._restart(X, rows, split, tree, "uniform")
             elif tree is not self.tree_:  # the pilots chose the flatter tree (or the budget's temperature)
                 self.tree_ = tree  # same projection: only each example's log p_n changes
                 Z = np.ascontiguousarray(rows.Z[rows.example_row]) if multilabel else rows.Z
@@ -532,10 +532,6 @@ class TrainingMixin:
                     chosen.append(f"label_weighting {self.label_weighting_!r}")
                 print(f"Automatic settings: {', '.join(chosen)}; chosen in {choice_seconds:.2f} s", flush=True)
         return X, val, rows, split, blend
-
-    def _uniform_restart(self, X, rows: Rows, split, tree) -> Rows:
-        """The new model started again with uniform noise ``tree`` (``_fit.restart``); its training rows."""
-        return self._restart(X, rows, split, tree, "uniform")
 
     def _restart(self, X, rows: Rows, split, tree, noise=None) -> Rows:
         """The new model started again (``_fit.restart``) with the noise ``tree`` (``noise_`` then

@@ -56,9 +56,7 @@ The same pilots choose the noise where the tree may not pay: with
 pilot trains with uniform noise too, and the model trains with uniform noise
 if that pilot's held-out log-likelihood beats the best tree pilot's by a
 one-sided paired test (``UNIFORM_Z``): the paper's noise stays unless the
-held-out rows clearly say otherwise. Where the faster pilot (below) wins, uniform
-noise is tried again at its step and negatives, by the same test against it
-(``UNIFORM_FASTER``). Theorem 1 holds for any noise of full
+held-out rows clearly say otherwise. Theorem 1 holds for any noise of full
 support, so the bias correction stays exact (log p_n is then a constant).
 
 Where single-label classes have more than ``MAX_ROWS_PER_CLASS`` rows on average, one pilot with the
@@ -1703,9 +1701,7 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
     it replaces that pilot only if it passes :func:`uniform_wins`, and ``tree`` is then the uniform
     noise (no features). With ``learning_rate="auto"`` and ``n_negatives="auto"``
     (:func:`faster_pilot_wanted`) a pilot with ``FASTER``'s step factor and negatives trains too (with
-    the estimator's tree); it replaces the chosen pilot only if it passes :func:`faster_wins`. Where it did and a
-    uniform-noise pilot was wanted, one more pilot trains with uniform noise at its step and negatives
-    (``UNIFORM_FASTER``) and replaces it only if it passes :func:`uniform_wins` against it. Multi-label: one pilot,
+    the estimator's tree); it replaces the chosen pilot only if it passes :func:`faster_wins`. Multi-label: one pilot,
     with the estimator's settings, trains on the fit rows' labels, and the log-likelihood is that of
     every held-out (row, label) pair (pick-all-labels); with ``label_weighting="auto"`` a second one trains
     with "rows", and with ``learning_rate="auto"`` one with ``MULTILABEL_FASTER`` times the step
@@ -1789,15 +1785,15 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
         kept[id(candidate)] = log_proba
         return pilot_choice(log_proba, S, truth)
 
-    def run(candidate, n_ll=None):  # n_ll: where wide, the rows of the log-likelihood (None: choice's)
+    def run(candidate, n_ll=False):  # n_ll (not False): the rows of pilot_choice's log-likelihood, not choice's
         try:
             pilot = new_pilot(estimator, candidate, X, fit_data, seed, n_epochs, one_thread=False)
-            if not wide:
+            if not wide and n_ll is False:
                 return chosen_blend(pilot, *fit_data, truth, S)
             log_proba = pilot_log_proba(pilot, *fit_data)
             if log_proba is None:
                 return None
-            return choice(candidate, log_proba) if n_ll is None else pilot_choice(log_proba, S, truth, n_ll=n_ll)
+            return choice(candidate, log_proba) if n_ll is False else pilot_choice(log_proba, S, truth, n_ll=n_ll)
         except MemoryError as error:  # the pilot's memory guard
             return error
 
@@ -1859,7 +1855,7 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
         best = fast
     kept.clear()
     if UNIFORM_FASTER and uniform_tree is not None and best is fast:  # uniform noise at the faster step too
-        result = run((uniform_tree, *FASTER), n_ll=n_faster)  # compared as the faster pilot was
+        result = run((uniform_tree, *FASTER), n_ll=n_faster if wide else None)
         if isinstance(result, MemoryError):
             _warn_no_blend(result)
         elif result is None:

@@ -157,7 +157,6 @@ def test_the_faster_pilot_runs_beside_the_others_and_verbose_says_its_choice(mon
     monkeypatch.setattr(blend, "pilot_log_proba", recording)
     monkeypatch.setattr(blend, "FASTER_Z", -np.inf)  # it wins whatever its log-likelihood
     monkeypatch.setattr(blend, "FASTER_TOP1_Z", np.inf)  # and its top-1
-    monkeypatch.setattr(blend, "UNIFORM_FASTER", False)  # uniform noise at its step: tests/test_s67_uniform_faster.py
     clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=n_jobs, max_iter=2, verbose=1).fit(X, y)
     assert sorted(seen) == [2, 2, 2, 8]  # the flatter tree, the slower step, uniform noise, the faster pilot
     assert clf.n_negatives_ == 8 and clf.noise_ == "adversarial"

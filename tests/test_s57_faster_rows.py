@@ -171,7 +171,6 @@ def test_a_winning_uniform_pilot_beside_the_wide_comparison(monkeypatch, many_cl
     monkeypatch.setattr(blend, "UNIFORM_MAX_CLASSES", 10_000)
     monkeypatch.setattr(blend, "uniform_wins", lambda uniform, tree: True)
     monkeypatch.setattr(blend, "FASTER_TOP1_Z", np.inf)  # the bonus alone decides
-    monkeypatch.setattr(blend, "UNIFORM_FASTER", False)  # uniform noise at its step: tests/test_s67_uniform_faster.py
     seen = _recording(monkeypatch, faster_rows_bonus=10.0)
     clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=n_jobs, max_iter=2).fit(X, y)
     wide = [n_ll for n_ll, _, _ in seen].count(500)

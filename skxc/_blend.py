@@ -325,12 +325,6 @@ FASTER_Z = 1.0
 #: its top-1 on 500 rows was 2.4 points below (z -2.3); the model then lost 2.4 points of test top-1
 #: (docs/benchmarks.rst, "Stop 52").
 FASTER_TOP1_Z = 1.0
-#: Where the faster pilot (``FASTER``) won and a uniform-noise pilot was wanted (:func:`uniform_pilot_wanted`),
-#: whether one more pilot trains with uniform noise at the faster pilot's step and negatives, after the others,
-#: and replaces it by the same test as the slower uniform pilot (:func:`uniform_wins`): the uniform pilot trains
-#: at the estimator's own step, so where a class's rows want the faster step, uniform noise was compared at a step
-#: it would not train with (docs/benchmarks.rst, "Stop 67: uniform noise at the faster step").
-UNIFORM_FASTER = True
 #: Pilots of models with at most this many weights (classes x features) train side by side (``side_by_side_pilots``).
 SIDE_BY_SIDE_WEIGHTS = 2**22
 #: Pilots of a model with more weights than this train with sparse weights on sparse X (:func:`pilot_weights`),
@@ -1785,15 +1779,13 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
         kept[id(candidate)] = log_proba
         return pilot_choice(log_proba, S, truth)
 
-    def run(candidate, n_ll=False):  # n_ll (not False): the rows of pilot_choice's log-likelihood, not choice's
+    def run(candidate):
         try:
             pilot = new_pilot(estimator, candidate, X, fit_data, seed, n_epochs, one_thread=False)
-            if not wide and n_ll is False:
+            if not wide:
                 return chosen_blend(pilot, *fit_data, truth, S)
             log_proba = pilot_log_proba(pilot, *fit_data)
-            if log_proba is None:
-                return None
-            return choice(candidate, log_proba) if n_ll is False else pilot_choice(log_proba, S, truth, n_ll=n_ll)
+            return None if log_proba is None else choice(candidate, log_proba)
         except MemoryError as error:  # the pilot's memory guard
             return error
 
@@ -1854,14 +1846,6 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
     elif fast is not None and faster_wins(fast[3], best[3], fast[5], best[5]):
         best = fast
     kept.clear()
-    if UNIFORM_FASTER and uniform_tree is not None and best is fast:  # uniform noise at the faster step too
-        result = run((uniform_tree, *FASTER), n_ll=n_faster if wide else None)
-        if isinstance(result, MemoryError):
-            _warn_no_blend(result)
-        elif result is None:
-            raise KeyboardInterrupt
-        elif uniform_wins(result[3], fast[3]):
-            best = (*result, (uniform_tree, *FASTER))
     beta, temperature, _, _, top_map, _, _, (tree, lr_factor, n_negatives) = best
     if estimator.calibration == "full" and n_epochs > pilot_epochs(n_epochs):
         candidate = (tree, lr_factor, n_negatives)

@@ -859,7 +859,7 @@ class TrainingMixin:
         shared, had_shared, threshold = held
         then = then if complete else None  # training ended without an error: fit goes on to the blend and pruning
         try:
-            coef = from_dense_buffer(self.__dict__["_coef"], shared, threshold, then)
+            coef = from_dense_buffer(self.__dict__["_coef"], shared, threshold, then, n_threads(self.n_jobs))
         except MemoryError:
             return
         self.__dict__.update(_coef=coef, _shared_coef=shared if had_shared else None)

@@ -50,6 +50,7 @@ from ._kernels.hashed import (
     table_to_csr,
 )
 from ._memory import zeros
+from ._parallel import fan_out
 from ._validation import ModelMemoryError, gib
 
 #: Largest fraction of a table's slots in use; a table that would pass it doubles.
@@ -492,7 +493,7 @@ def dense_buffer(coef: sp.csr_matrix, shared) -> np.ndarray:
     return out
 
 
-def from_dense_buffer(a: np.ndarray, shared, threshold: float = 0.0, then=None) -> sp.csr_matrix:
+def from_dense_buffer(a: np.ndarray, shared, threshold: float = 0.0, then=None, n_threads: int = 1) -> sp.csr_matrix:
     """The trained buffer ``a`` (:func:`dense_buffer`) less ``shared`` in every class, as canonical float32
     CSR of its non-zeros: the weights no update reached (and the start did not store) are exactly 0 there.
     Where a CSR of every non-zero (its index and float32 value: 12 bytes each, on the safe side) would not fit
@@ -506,12 +507,13 @@ def from_dense_buffer(a: np.ndarray, shared, threshold: float = 0.0, then=None) 
     blend and pruning): the weights that those two steps drop are left out now, and the rest is as without
     ``then``, so the two steps give the same matrix from far fewer entries. Those are the weights where the
     term has no entry and |w| is below ``prune_threshold`` times the largest |w + term| of the class (the
-    limit the pruning will compute from the sum)."""
+    limit the pruning will compute from the sum). ``n_threads``: the threads of that conversion's passes over
+    the buffer (the same CSR on any number)."""
     n_classes, n_features = a.shape
     s = np.zeros(n_features, dtype=FLOAT) if shared is None else np.ascontiguousarray(shared, dtype=FLOAT)
     if then is not None:
         try:
-            return _pruned_beside(a, s, *then)
+            return _pruned_beside(a, s, *then, n_threads=n_threads)
         except SparseWeightsMemoryError:  # not even those fit beside the buffer: as without ``then``
             pass
     limits = np.zeros(n_classes, dtype=FLOAT)
@@ -532,26 +534,53 @@ def from_dense_buffer(a: np.ndarray, shared, threshold: float = 0.0, then=None) 
     return coef
 
 
-def _pruned_beside(a: np.ndarray, s: np.ndarray, term: sp.csr_matrix, threshold: float) -> sp.csr_matrix:
-    """:func:`from_dense_buffer` with ``then`` = ``(term, threshold)``. SparseWeightsMemoryError (the memory guard)
-    if the CSR would not fit beside the buffer."""
+def _pruned_beside(
+    a: np.ndarray, s: np.ndarray, term: sp.csr_matrix, threshold: float, n_threads: int = 1
+) -> sp.csr_matrix:
+    """:func:`from_dense_buffer` with ``then`` = ``(term, threshold)``, each pass over the buffer on up to
+    ``n_threads`` threads (contiguous class ranges: the same CSR on any number). SparseWeightsMemoryError (the
+    memory guard) if the CSR would not fit beside the buffer."""
     n_classes, n_features = a.shape
     t_indptr, t_classes, t_data = by_feature(term)
+    ranges = _class_ranges(n_classes, a.size, n_threads)
     top = np.zeros(n_classes, dtype=FLOAT)
-    buffer_term_max(a, s, t_indptr, t_classes, t_data, top)
+    fan_out(lambda r: buffer_term_max(a, s, t_indptr, t_classes, t_data, *r, top), ranges, len(ranges))
     limits = FLOAT(threshold) * top  # float32, as prune computes its limits (from the sum's largest |w|)
     counts = np.zeros(n_classes, dtype=np.int64)
     # the counting pass writes nothing; its empty outputs have the writing pass's types (int64 columns only where
     # the buffer has 2**31 entries or more), so that the kernel compiles once
     index_dtype = np.int32 if max(n_features, a.size) < 2**31 else np.int64
-    empty = (np.zeros(1, dtype=np.int64), np.zeros(0, dtype=index_dtype), np.zeros(0, dtype=FLOAT))
-    buffer_beside(a, s, limits, t_indptr, t_classes, False, counts, *empty)
+    empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=index_dtype), np.zeros(0, dtype=FLOAT))
+
+    def count(r):
+        buffer_beside(a, s, limits, t_indptr, t_classes, False, *r, counts, *empty)
+
+    fan_out(count, ranges, len(ranges))
     check_growth_memory(12 * int(counts.sum()), a.shape, int(counts.sum()))
     indptr, indices, data = _csr_arrays(counts, n_features)
-    buffer_beside(a, s, limits, t_indptr, t_classes, True, counts, indptr, indices, data)
+    fill = indptr[:-1].copy()
+
+    def write(r):
+        buffer_beside(a, s, limits, t_indptr, t_classes, True, *r, counts, fill, indices, data)
+
+    fan_out(write, ranges, len(ranges))
     coef = sp.csr_matrix((data, indices, indptr.astype(indices.dtype)), shape=a.shape, copy=False)
     coef.has_sorted_indices = True
     return coef
+
+
+#: Buffers of fewer weights than this are converted on one thread (:func:`_class_ranges`).
+THREADED_BUFFER_WEIGHTS = 1 << 22
+
+
+def _class_ranges(n_classes: int, n_weights: int, n_threads: int) -> list[tuple[int, int]]:
+    """Contiguous ``(c_lo, c_hi)`` class ranges, one per thread, covering ``range(n_classes)``: one range for
+    buffers of fewer than ``THREADED_BUFFER_WEIGHTS`` weights, where threads would cost more than they save."""
+    n = max(1, min(int(n_threads), n_classes))
+    if n_weights < THREADED_BUFFER_WEIGHTS:
+        n = 1
+    bounds = np.linspace(0, n_classes, n + 1).round().astype(np.int64)
+    return [(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def by_feature(coef: sp.csr_matrix):

@@ -68,31 +68,60 @@ def test_conversion_then_blend_and_pruning_is_the_same_matrix(seed, threshold):
     assert np.all(np.abs(full[rows, cols].A1) < limits[rows])
 
 
-def test_kernels_against_numpy():
+@pytest.mark.parametrize("split", [None, 3, 5])
+def test_kernels_against_numpy(split):
+    """The kernels over all classes, or over two class ranges split at ``split`` (what two threads run)."""
     a, shared, term = _buffer_and_term(4)
+    n_classes = a.shape[0]
+    ranges = [(0, n_classes)] if split is None else [(0, split), (split, n_classes)]
     t_indptr, t_classes, t_data = by_feature(term)
     w = (a - shared[None, :]).astype(np.float32)
     summed = np.where(term.toarray() != 0, (w + term.toarray()).astype(np.float32), w)
-    top = np.zeros(a.shape[0], dtype=np.float32)
-    buffer_term_max(a, shared, t_indptr, t_classes, t_data, top)
+    top = np.zeros(n_classes, dtype=np.float32)
+    for r in ranges:
+        buffer_term_max(a, shared, t_indptr, t_classes, t_data, *r, top)
     np.testing.assert_array_equal(top, np.abs(summed).max(axis=1))
     limits = np.float32(0.3) * top
     keep = (w != 0) & ((term.toarray() != 0) | (np.abs(w) >= limits[:, None]))
-    counts = np.zeros(a.shape[0], dtype=np.int64)
-    empty = (np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32))
-    buffer_beside(a, shared, limits, t_indptr, t_classes, False, counts, *empty)
+    counts = np.zeros(n_classes, dtype=np.int64)
+    empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32))
+    for r in ranges:
+        buffer_beside(a, shared, limits, t_indptr, t_classes, False, *r, counts, *empty)
     np.testing.assert_array_equal(counts, keep.sum(axis=1))
-    indptr = np.zeros(a.shape[0] + 1, dtype=np.int64)
+    indptr = np.zeros(n_classes + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
-    before = indptr.copy()
+    fill = indptr[:-1].copy()
     indices = np.empty(indptr[-1], dtype=np.int32)
     data = np.empty(indptr[-1], dtype=np.float32)
-    buffer_beside(a, shared, limits, t_indptr, t_classes, True, counts, indptr, indices, data)
-    np.testing.assert_array_equal(indptr, before)  # restored
+    for r in reversed(ranges):  # the ranges in any order
+        buffer_beside(a, shared, limits, t_indptr, t_classes, True, *r, counts, fill, indices, data)
+    np.testing.assert_array_equal(fill, indptr[1:])  # every row filled to its end
     expected = sp.csr_matrix(np.where(keep, w, 0))
     np.testing.assert_array_equal(indptr, expected.indptr)
     np.testing.assert_array_equal(indices, expected.indices)
     np.testing.assert_array_equal(data, expected.data)
+
+
+def test_class_ranges():
+    assert weights._class_ranges(10, weights.THREADED_BUFFER_WEIGHTS - 1, 2) == [(0, 10)]
+    assert weights._class_ranges(10, weights.THREADED_BUFFER_WEIGHTS, 2) == [(0, 5), (5, 10)]
+    assert weights._class_ranges(10, weights.THREADED_BUFFER_WEIGHTS, 3) == [(0, 3), (3, 7), (7, 10)]
+    assert weights._class_ranges(2, weights.THREADED_BUFFER_WEIGHTS, 8) == [(0, 1), (1, 2)]
+    assert weights._class_ranges(7, weights.THREADED_BUFFER_WEIGHTS, 1) == [(0, 7)]
+
+
+@pytest.mark.parametrize("n_threads", [2, 3, 4])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_conversion_on_threads_is_the_same_matrix(monkeypatch, seed, n_threads):
+    """Converted on several threads (class ranges, the size limit lifted), the CSR is the one-thread one, bit for
+    bit."""
+    a, shared, term = _buffer_and_term(seed, n_classes=23, n_features=70)
+    one = from_dense_buffer(a, shared, then=(term, 0.2))
+    monkeypatch.setattr(weights, "THREADED_BUFFER_WEIGHTS", 0)
+    many = from_dense_buffer(a, shared, then=(term, 0.2), n_threads=n_threads)
+    for name in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(many, name), getattr(one, name))
+    assert many.has_sorted_indices and many.indices.dtype == one.indices.dtype
 
 
 def test_without_room_the_conversion_is_as_before(monkeypatch):

@@ -602,18 +602,32 @@ def buffer_to_csr(a, shared, limits, indptr, out_indices, out_data):
     indptr[0] = 0
 
 
+@njit(**NJIT_HELPER)
+def _first_at_least(t_classes, q, q_end, c_lo):
+    """The first position in ``t_classes[q:q_end]`` (sorted) holding a class of at least ``c_lo`` (``q_end``:
+    none), by bisection."""
+    while q < q_end:
+        mid = (q + q_end) // 2
+        if t_classes[mid] < c_lo:
+            q = mid + 1
+        else:
+            q_end = mid
+    return q
+
+
 @njit(**NJIT_NO_NRT)
-def buffer_term_max(a, shared, t_indptr, t_classes, t_data, out):
-    """out[c] = the largest |w| of class c once the term t is added to the buffer's weights
-    w = ``a[c, j] - shared[j]`` (float32): ``|w + t[c, j]|`` where t has an entry (c, j), ``|w|`` elsewhere, as
-    the sum of the two CSR matrices (``skxc._blend.blended_sparse``) stores them. ``out`` zeroed by the caller;
-    t feature-major (``skxc._weights.by_feature``: ``t_indptr`` int64 (F + 1,), ``t_classes`` each feature's
-    classes, sorted, ``t_data`` float32)."""
-    n_classes, n_features = a.shape
+def buffer_term_max(a, shared, t_indptr, t_classes, t_data, c_lo, c_hi, out):
+    """out[c] = the largest |w| of class c (for the classes ``c_lo <= c < c_hi``) once the term t is added to the
+    buffer's weights w = ``a[c, j] - shared[j]`` (float32): ``|w + t[c, j]|`` where t has an entry (c, j), ``|w|``
+    elsewhere, as the sum of the two CSR matrices (``skxc._blend.blended_sparse``) stores them. ``out`` zeroed by
+    the caller; t feature-major (``skxc._weights.by_feature``: ``t_indptr`` int64 (F + 1,), ``t_classes`` each
+    feature's classes, sorted, ``t_data`` float32). Calls on disjoint class ranges may run side by side."""
+    n_features = a.shape[1]
     for j in range(n_features):
         s = shared[j]
-        q, q_end = t_indptr[j], t_indptr[j + 1]
-        for c in range(n_classes):
+        q_end = t_indptr[j + 1]
+        q = _first_at_least(t_classes, t_indptr[j], q_end, c_lo)
+        for c in range(c_lo, c_hi):
             v = a[c, j] - s
             if q < q_end and t_classes[q] == c:
                 v = v + t_data[q]
@@ -624,17 +638,19 @@ def buffer_term_max(a, shared, t_indptr, t_classes, t_data, out):
 
 
 @njit(**NJIT_NO_NRT)
-def buffer_beside(a, shared, limits, t_indptr, t_classes, write, counts, indptr, out_indices, out_data):
-    """:func:`buffer_counts` (``write`` False: ``counts`` int64 (C,) incremented) and then :func:`buffer_to_csr`
-    (``write`` True: ``indptr`` from those counts, ``out_indices`` and ``out_data`` filled; ``indptr`` used as the
-    rows' fill positions and restored), where the entries (c, j) of a term t (feature-major, as for
-    :func:`buffer_term_max`) are kept whenever w = ``a[c, j] - shared[j]`` is not 0, whatever ``limits[c]``:
-    the weights that a later sum with t and pruning at ``limits`` may keep."""
-    n_classes, n_features = a.shape
+def buffer_beside(a, shared, limits, t_indptr, t_classes, write, c_lo, c_hi, counts, fill, out_indices, out_data):
+    """For the classes ``c_lo <= c < c_hi``: :func:`buffer_counts` (``write`` False: ``counts`` int64 (C,)
+    incremented) and then :func:`buffer_to_csr` (``write`` True: ``fill`` int64 (C,) each class's next position in
+    ``out_indices`` and ``out_data``, advanced as they are filled; the row pointers of those counts give the
+    first), where the entries (c, j) of a term t (feature-major, as for :func:`buffer_term_max`) are kept
+    whenever w = ``a[c, j] - shared[j]`` is not 0, whatever ``limits[c]``: the weights that a later sum with t
+    and pruning at ``limits`` may keep. Calls on disjoint class ranges may run side by side."""
+    n_features = a.shape[1]
     for j in range(n_features):
         s = shared[j]
-        q, q_end = t_indptr[j], t_indptr[j + 1]
-        for c in range(n_classes):
+        q_end = t_indptr[j + 1]
+        q = _first_at_least(t_classes, t_indptr[j], q_end, c_lo)
+        for c in range(c_lo, c_hi):
             beside = q < q_end and t_classes[q] == c
             if beside:
                 q += 1
@@ -644,14 +660,10 @@ def buffer_beside(a, shared, limits, t_indptr, t_classes, write, counts, indptr,
             if not write:
                 counts[c] += 1
                 continue
-            p = indptr[c]
-            indptr[c] = p + 1
+            p = fill[c]
+            fill[c] = p + 1
             out_indices[p] = j
             out_data[p] = v
-    if write:
-        for c in range(n_classes, 0, -1):  # indptr[c] now holds the end of row c, the start of row c + 1
-            indptr[c] = indptr[c - 1]
-        indptr[0] = 0
 
 
 @njit(**NJIT_HELPER)

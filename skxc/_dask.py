@@ -58,6 +58,10 @@ def _normalize(value, normalize_token):
     if isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.nbytes > EXACT_BYTES:
         return ("ndarray-fingerprint", value.shape, value.dtype.str, value.strides,
                 normalize_token(_projection(value)))  # fmt: skip
+    if sp.issparse(value) and value.format in ("csr", "csc"):  # its arrays as arrays (their flags aside: coef_'s
+        # are read-only once read, skxc._model.read_only_sparse, and writeable again after a pickle round trip)
+        arrays = (value.data, value.indices, value.indptr)
+        return ("sparse", value.format, value.shape, tuple(_normalize(a, normalize_token) for a in arrays))
     if dataclasses.is_dataclass(value) and not isinstance(value, type):  # e.g. the AdagradState: its big arrays too
         fields = dataclasses.fields(value)
         return (
@@ -185,6 +189,11 @@ def blockwise_score(estimator, X, y, sample_weight=None, multilabel: bool = Fals
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features); got a dask array of shape {X.shape}.")
     n_rows = X.shape[0]
+    if n_rows == 0:  # a filter that kept no row: in-memory score's error (check_array's), not a mean of nothing
+        raise ValueError(
+            f"Found array with 0 sample(s) (shape={tuple(X.shape)}) while a minimum of 1 is required by "
+            f"{type(estimator).__name__}."
+        )
     if sp.issparse(y):  # in memory, a 1-D one fails check_sparse_2d, a 2-D one scikit-learn's checks (per block)
         check_sparse_2d(y)
         if y.shape[0] != n_rows:

@@ -406,7 +406,13 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         order) when trained on sparse input, class-major otherwise. Sparse
         (``weights``): a CSR matrix of the stored weights; a centroid start
         then adds one more term, the same for every class of a row, which
-        ``decision_function`` includes and ``coef_`` leaves out.
+        ``decision_function`` includes and ``coef_`` leaves out. Its arrays are
+        read-only: an edit in place raises numpy's ValueError rather than being
+        missed by predictions, which score from an index made once per matrix,
+        or undone by the next ``partial_fit``, which trains on from the weights
+        it was copied from. To change sparse weights, assign a new matrix
+        (``clf.coef_ = C``, e.g. an edited ``clf.coef_.copy()``) or use
+        :meth:`sparsify` with a threshold. Dense ``coef_`` can be edited in place.
     intercept_ : ndarray of shape (n_classes,), float32
         Class biases of xi.
     tree_ : AuxiliaryTree

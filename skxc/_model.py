@@ -17,6 +17,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from numbers import Real
 
+import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
@@ -46,9 +47,24 @@ def read_coef(d: dict, owner: str):
             d["_adagrad_state"].coef_sums = acc
         d["_coef"] = coef
     try:
-        return d["_coef"]
+        coef = d["_coef"]
     except KeyError:
         raise AttributeError(f"{owner!r} object has no attribute 'coef_'") from None
+    if sp.issparse(coef):  # read-only: see read_only_sparse
+        read_only_sparse(coef)
+    return coef
+
+
+def read_only_sparse(coef) -> None:
+    """Mark the arrays of sparse ``coef`` read-only (in place), so that an edit of coef_ in place raises
+    numpy's ValueError ("assignment destination is read-only") instead of being lost: prediction scores from
+    an index of coef_ made once per matrix (``skxc._weights.scoring_weights``), and a model streamed by
+    ``partial_fit`` trains on from the table that coef_ was copied from. A new matrix assigned to coef_ is the
+    model (the index is made again, the table dropped); dense coef_ is scored as it is and stays writeable."""
+    for name in ("data", "indices", "indptr"):
+        array = getattr(coef, name, None)
+        if isinstance(array, np.ndarray):
+            array.flags.writeable = False
 
 
 def write_coef(d: dict, value) -> None:

@@ -207,6 +207,22 @@ def test_dask_score_of_arrays_with_unknown_chunk_sizes(data, fitted):
     assert post.score(dX_kept, dy_kept) == pytest.approx(expected, abs=1e-12)
 
 
+def test_dask_score_of_no_rows_raises_as_in_memory(data, fitted):
+    """Stop 67: a dask X with no rows (sliced, or a filter that kept none) raises in-memory score's error; it
+    returned NaN (a mean over no blocks), also through ParallelPostFit."""
+    X, y, _ = data
+    with pytest.raises(ValueError, match="Found array with 0 sample") as in_memory:
+        fitted.score(X[:0], y[:0])
+    dX, dy = da.from_array(X, chunks=(BLOCK, X.shape[1])), da.from_array(y, chunks=BLOCK)
+    none = dy < 0  # keeps no row: unknown chunk sizes until computed
+    for args in ((dX[:0], y[:0]), (dX[none], dy[none]), (dX[:0], y[:0], np.ones(0))):
+        with pytest.raises(ValueError) as on_dask:
+            fitted.score(*args)
+        assert str(on_dask.value) == str(in_memory.value)
+    with pytest.raises(ValueError, match="Found array with 0 sample"):
+        wrappers.ParallelPostFit(fitted).score(dX[none], dy[none])
+
+
 # -- distributed prediction -----------------------------------------------------------
 
 

@@ -411,7 +411,8 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         missed by predictions, which score from an index made once per matrix,
         or undone by the next ``partial_fit``, which trains on from the weights
         it was copied from. To change sparse weights, assign a new matrix
-        (``clf.coef_ = C``, e.g. an edited ``clf.coef_.copy()``) or use
+        (``clf.coef_ = C``, e.g. an edited ``clf.coef_.copy()``; C's arrays are
+        read-only from then on) or use
         :meth:`sparsify` with a threshold. Dense ``coef_`` can be edited in place.
     intercept_ : ndarray of shape (n_classes,), float32
         Class biases of xi.

@@ -650,15 +650,23 @@ def buffer_beside(a, shared, limits, t_indptr, t_classes, write, c_lo, c_hi, cou
         s = shared[j]
         q_end = t_indptr[j + 1]
         q = _first_at_least(t_classes, t_indptr[j], q_end, c_lo)
+        if not write:  # the weights at or above their limit (a loop without branches), then the term's others
+            for c in range(c_lo, c_hi):
+                v = a[c, j] - s
+                counts[c] += np.int64(v != 0.0) & np.int64(abs(v) >= limits[c])
+            while q < q_end and t_classes[q] < c_hi:
+                c = t_classes[q]
+                v = a[c, j] - s
+                if v != 0.0 and not abs(v) >= limits[c]:
+                    counts[c] += 1
+                q += 1
+            continue
         for c in range(c_lo, c_hi):
             beside = q < q_end and t_classes[q] == c
             if beside:
                 q += 1
             v = a[c, j] - s
             if v == 0.0 or not (beside or abs(v) >= limits[c]):
-                continue
-            if not write:
-                counts[c] += 1
                 continue
             p = fill[c]
             fill[c] = p + 1

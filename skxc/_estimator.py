@@ -507,8 +507,10 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
     estimator as it was; during training it stops at the next piece boundary
     and returns a consistent model with a
     :class:`~skxc.TrainingInterruptedWarning` and ``interrupted_`` set; a
-    second Ctrl-C raises KeyboardInterrupt at once, the weights holding what
-    has trained so far, also with ``interrupted_`` set (:ref:`interrupting`).
+    second Ctrl-C raises KeyboardInterrupt once Python handles it (presses
+    within one piece of training on the calling thread count as one), the
+    weights holding what has trained so far, also with ``interrupted_`` set
+    (:ref:`interrupting`).
 
     One positive example costs O(nnz(x) (1 + n_negatives) + k log C) time,
     against O(nnz(x) C) for the exact softmax gradient; prediction needs all

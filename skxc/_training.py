@@ -1135,9 +1135,18 @@ class TrainingMixin:
         if first and classes is None and not multilabel:
             raise ValueError("classes must be passed on the first call to partial_fit.")
         # a first call's validation sets n_features_in_: an error or Ctrl-C before it trains leaves no attribute
+        before = dict(self.__dict__) if first else None
         with intact_on_error(self.__dict__) if first else nullcontext():
             rows = self._rows(*self._partial_fit_start(X, y, classes, sample_weight, first))
-        if self._train(rows, 1, check_convergence=False, keep_table=True):  # a Ctrl-C after training: model whole
+        try:
+            late = self._train(rows, 1, check_convergence=False, keep_table=True)
+        except InterruptedBeforeTraining:  # Ctrl-C while training was set up: no step ran
+            if not first:
+                raise
+            self.__dict__.clear()  # a first call leaves the estimator as it was (unfitted), as fit does
+            self.__dict__.update(before)
+            raise KeyboardInterrupt from None
+        if late:  # a Ctrl-C after training: the model is whole
             raise KeyboardInterrupt
         return self
 

@@ -229,7 +229,13 @@ def _check_top_k_labels(y_pred: np.ndarray, k: int, n_labels: int) -> np.ndarray
             f"y_pred is an integer (top-k label) matrix with {y_pred.shape[1]} columns, fewer than k={k}. "
             f"Predict at least k labels per row, padding with -1 for 'no prediction'."
         )
-    top = y_pred[:, :k].astype(np.int64)
+    top = y_pred[:, :k]
+    if top.size and top.dtype.kind == "u" and top.max() >= n_labels:  # before the cast: 2**64 - 1 is not -1
+        raise ValueError(
+            f"y_pred is an integer (top-k label) matrix, so its entries must be label columns in [0, {n_labels}) "
+            f"or -1; found {top.max()}."
+        )
+    top = top.astype(np.int64)
     if top.size and (top.min() < -1 or top.max() >= n_labels):
         value = top.min() if top.min() < -1 else top.max()
         raise ValueError(

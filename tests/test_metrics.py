@@ -343,6 +343,8 @@ def test_bad_y_true(y_true, error, message):
         (np.zeros((4, 5), dtype=bool), "boolean"),
         (np.array([[0, 5], [0, 1], [0, 1], [0, 1]]), r"label columns in \[0, 5\) or -1; found 5"),
         (np.array([[0, -2], [0, 1], [0, 1], [0, 1]]), "found -2"),
+        (np.array([[0, 2**64 - 1], [0, 1], [0, 1], [0, 1]], dtype=np.uint64), "found 18446744073709551615"),
+        (np.array([[0, 2**63], [0, 1], [0, 1], [0, 1]], dtype=np.uint64), "found 9223372036854775808"),
         (np.array([[0, 1], [2, 2], [0, 1], [0, 1]]), r"row 1 repeats a label .* \[2, 2\]"),
         (np.array([[0], [1], [2], [3]]), "with 1 columns, fewer than k=2"),
         (np.zeros((4, 3)), "read as a score matrix, but it has 3 columns while y_true has 5 labels"),

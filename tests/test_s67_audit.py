@@ -1,0 +1,72 @@
+"""Stop 67, a user's-eye audit: a Ctrl-C while a first ``partial_fit`` sets up training leaves the estimator
+unfitted (it left a half-built model that looked fitted and counted the batch's rows twice when it was passed
+again). (The metrics' unsigned label columns past the label count: tests/test_metrics.py.)"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+import skxc._training as training
+from skxc import AdversarialSoftmaxClassifier
+from skxc.datasets import make_hierarchical_classification
+
+
+def _data():
+    X, y = make_hierarchical_classification(n_samples=1500, n_features=20, n_classes=30, random_state=0)
+    return sp.csr_matrix(X), y
+
+
+def _interrupted_setup(monkeypatch):
+    """The next training set-up meets a Ctrl-C (as a second press while it runs: training raises
+    InterruptedBeforeTraining); later ones run as usual."""
+    real = training.TrainingMixin._training_setup
+    calls = []
+
+    def once(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(training.TrainingMixin, "_training_setup", once)
+    return calls
+
+
+@pytest.mark.parametrize("weights", ["dense", "sparse"])
+def test_ctrl_c_while_a_first_partial_fit_sets_up_training_leaves_it_unfitted(monkeypatch, weights):
+    X, y = _data()
+    classes = np.unique(y)
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, weights=weights)
+    calls = _interrupted_setup(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        clf.partial_fit(X, y, classes=classes)
+    assert calls == [1]
+    with pytest.raises(NotFittedError):
+        check_is_fitted(clf)
+    assert set(vars(clf)) == set(clf.get_params())  # no attribute but the parameters
+    # passed again, the batch trains as in a new estimator (its rows counted once)
+    clf.partial_fit(X, y, classes=classes)
+    fresh = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, weights=weights).partial_fit(X, y, classes=classes)
+    for a, b in ((clf.coef_, fresh.coef_), (clf.intercept_, fresh.intercept_)):
+        np.testing.assert_array_equal(a.toarray() if sp.issparse(a) else a, b.toarray() if sp.issparse(b) else b)
+    assert clf.t_ == fresh.t_ and clf.n_iter_ == fresh.n_iter_ == 1
+
+
+def test_ctrl_c_while_a_later_partial_fit_sets_up_training_raises():
+    """A later call's Ctrl-C before training raises as before (the model stays fitted)."""
+    X, y = _data()
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1).partial_fit(X, y, classes=np.unique(y))
+    real = training.TrainingMixin._training_setup
+    try:
+        training.TrainingMixin._training_setup = lambda self, *a, **k: (_ for _ in ()).throw(KeyboardInterrupt)
+        with pytest.raises(KeyboardInterrupt):
+            clf.partial_fit(X[:100], y[:100])
+    finally:
+        training.TrainingMixin._training_setup = real
+    check_is_fitted(clf)
+    assert clf.n_iter_ == 1
+    assert np.all(np.isfinite(clf.predict_proba(X[:5])))

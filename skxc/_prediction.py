@@ -50,6 +50,8 @@ _LABEL_SETS_OPTIONS = (
     "probabilities (label_cardinality_ times a probability estimates the label's marginal); or {slices}"
 )
 _TOP_K = "{n_rows:,} x {n_columns:,} labels and scores"
+_PROJECTION = "first the tree's projection of X, a {n_rows:,} x {n_columns:,} float32 array"
+_PROJECTION_OPTIONS = "{slices}, or a tree with fewer components (n_components)"
 _TOP_K_OPTIONS = "{slices}, or a smaller k"
 
 
@@ -60,8 +62,13 @@ class PredictionMixin:
         check_is_fitted(self)
         return canonical_csr(validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False))
 
-    def _kernel_inputs(self, X):
-        """Validated X in kernel format and its projection for the tree: the one conversion per call."""
+    def _kernel_inputs(self, X, method: str = "predict"):
+        """Validated X in kernel format and its projection for the tree: the one conversion per call. The
+        projection (rows x the tree's components, float32) is allocated whole first: the memory guard checks it
+        (``method`` names the call in its message), as the outputs' (``check_output_memory``)."""
+        check_output_memory(
+            method, X.shape[0], getattr(self.tree_, "n_components_", 0), _PROJECTION, _PROJECTION_OPTIONS, 4
+        )
         rows = kernel_rows(X)
         return rows, self.tree_.project(rows.X, n_threads(self.n_jobs))  # raises if the projection overflows float32
 
@@ -72,7 +79,7 @@ class PredictionMixin:
         dense_sets = self._is_multilabel and dense_label_sets(n_classes)  # predict is as large: not offered
         options = _ALL_LABELS_OPTIONS if dense_sets else _ALL_CLASSES_OPTIONS
         check_output_memory(_METHODS[what], X.shape[0], n_classes, _ALL_CLASSES, options)
-        rows, Z = self._kernel_inputs(X)
+        rows, Z = self._kernel_inputs(X, _METHODS[what])
         return all_classes(rows, Z, self._scoring_coef(), self.intercept_, self.tree_.arrays, what,
                            n_threads(self.n_jobs), self._score_scale, self._top_map)  # fmt: skip
 
@@ -238,7 +245,7 @@ class PredictionMixin:
         # the kernel's codes and scores (int64, float64), the labels, with return_scores the probabilities
         per_entry = 16 + self.classes_.dtype.itemsize + (8 if return_scores else 0)
         check_output_memory("predict_top_k", X.shape[0], k, _TOP_K, _TOP_K_OPTIONS, per_entry)
-        inputs = self._kernel_inputs(X)
+        inputs = self._kernel_inputs(X, "predict_top_k")
         codes = self._top_k_codes(inputs, k)[0]
         top = self.classes_[codes]
         if not return_scores:
@@ -305,5 +312,5 @@ class PredictionMixin:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
             if not np.any(sample_weight):
                 raise ValueError("sample_weight is 0 for every row; the score is a weighted mean over rows.")
-        hits = hits_at_1(Y, self._top_k_codes(self._kernel_inputs(X), 1)[0][:, 0])
+        hits = hits_at_1(Y, self._top_k_codes(self._kernel_inputs(X, "score"), 1)[0][:, 0])
         return float(np.average(hits, weights=sample_weight))

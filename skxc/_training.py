@@ -331,7 +331,7 @@ class TrainingMixin:
         Multi-label: the examples are (row, label) pairs, ``example_row`` their
         rows and ``Y`` the CSR indicator (each row's labels, never negatives).
         """
-        rows, Z = self._kernel_inputs(X)
+        rows, Z = self._kernel_inputs(X, "fit")
         return training_rows(
             rows, Z, codes, sample_weight, self.tree_.arrays, n_threads(self.n_jobs), self._sparse_weights(),
             getattr(self, "_shared_coef", None), example_row, Y,
@@ -777,7 +777,7 @@ class TrainingMixin:
         )  # fmt: skip
         validate = None
         if val is not None:
-            val_inputs, val_truth, val_weight = self._kernel_inputs(val[0]), val[1], val[2]  # converted once
+            val_inputs, val_truth, val_weight = self._kernel_inputs(val[0], "fit"), val[1], val[2]  # converted once
 
             def validate():
                 if table is not None:

@@ -70,3 +70,29 @@ def test_ctrl_c_while_a_later_partial_fit_sets_up_training_raises():
     check_is_fitted(clf)
     assert clf.n_iter_ == 1
     assert np.all(np.isfinite(clf.predict_proba(X[:5])))
+
+
+def test_the_memory_guard_counts_the_trees_projection_of_the_rows(monkeypatch):
+    """The tree's projection of X (rows x components, float32) is allocated whole before scoring: with many
+    components it can be far larger than a top-1 output, and the guard now checks it (it raised numpy's bare
+    MemoryError, or let Linux's overcommit kill the process)."""
+    import skxc._validation as validation
+    from skxc import ModelMemoryError
+
+    X, y = _data()
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=1, centroid_blend=0.0, n_components=8)
+    clf.fit(X, y)
+    k = clf.tree_.n_components_
+    projection = X.shape[0] * k * 4
+    monkeypatch.setattr(validation, "UNCHECKED_OUTPUT_BYTES", 0)
+    # room for every output of predict and predict_top_k(k=1), not for the projection as well
+    labels = X.shape[0] * (16 + clf.classes_.dtype.itemsize)
+    assert labels < projection
+    room = projection - 1
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: int(room / validation.MEMORY_HEADROOM))
+    for method, call in (("predict", clf.predict), ("predict_top_k", lambda X: clf.predict_top_k(X, 1))):
+        with pytest.raises(ModelMemoryError, match=rf"{method} would return first the tree's projection of X, a "
+                           rf"1,500 x {k} float32 array.*fewer components \(n_components\)"):  # fmt: skip
+            call(X)
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: 10**12)
+    assert clf.predict(X).shape == (X.shape[0],)

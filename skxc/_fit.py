@@ -23,6 +23,7 @@ from ._multilabel import hits_at_1, label_examples, labelled_row_weight, pairs_o
 from ._noise import frozen_tree
 from ._parallel import child_seed, in_background, n_threads, settle
 from ._predict import log_noise_of
+from ._projection import sparse_svd_bytes
 from ._solver import Rows, Schedule, SGDParams, auto_learning_rate
 from ._start import calibration_split, centroid_start, equal_weights, held_out_rows, start_centre
 from ._state import AdagradState, BestEpoch, touched_zeros
@@ -170,9 +171,11 @@ def initialize(
     dense_start = params["init"] == "centroid" and held is not None and not sp.issparse(X)
     n_examples = X.shape[0] if example_row is None else example_row.shape[0]
     # the tree projects dense X through float32 and float64 copies of its rows (at most its max_samples)
-    projected = 0
-    if noise == "adversarial" and params["n_components"] > 0 and not sp.issparse(X):
+    projected = svd_bytes = 0
+    if noise == "adversarial" and params["n_components"] > 0:
         projected = min(n_examples if held is None else n_examples - held.shape[0], AuxiliaryTree().max_samples)
+        if sp.issparse(X):  # a randomized SVD of sparse rows: its float64 bases of the rows and the columns
+            svd_bytes, projected = sparse_svd_bytes(projected, X.shape[1], params["n_components"]), 0
     # fit on few rows per class: negatives add weights on frequent features only (skxc._weights.negative_insert_mask)
     masked = ()
     if sparse_weights and not keep_sums and not many_rows(X.shape[0], n_classes, example_row is not None):
@@ -184,7 +187,7 @@ def initialize(
             stored_weights=stored_weights_bound(X, n_examples, n_negatives, *masked) if sparse_weights else None,
             sparse_input=sp.issparse(X), negative_sampling=noise is not None,
             kept_sums=keep_sums and params["init"] == "centroid" and not sp.issparse(X), projected_rows=projected,
-            start_rows=0 if held is None else held.shape[0],
+            start_rows=0 if held is None else held.shape[0], svd_bytes=svd_bytes,
         )  # fmt: skip
 
     negatives = max(params["n_negatives"], early_negatives)

@@ -156,6 +156,14 @@ def _sign_flipped(Vt: np.ndarray) -> np.ndarray:
     return Vt
 
 
+def sparse_svd_bytes(n_rows: int, n_features: int, n_components: int) -> int:
+    """An upper bound on the bytes :func:`randomized_svd_projection` holds at once for ``n_rows`` sparse rows of
+    ``n_features`` columns: float64 bases of ``n_components + N_OVERSAMPLES`` columns, the Gaussian start and two
+    products for the columns (the start is drawn for all of them) and three for the rows (a product, its
+    orthonormal basis and the projection), besides X and its transpose."""
+    return 8 * (int(n_components) + N_OVERSAMPLES) * (3 * int(n_features) + 3 * int(n_rows))
+
+
 def randomized_svd_projection(
     X: sp.csr_matrix, n_components: int, n_iter: int, seed: int, n_threads: int, row_weight=None, embedding=None
 ):

@@ -415,6 +415,7 @@ def check_model_memory(
     kept_sums: bool = False,
     projected_rows: int = 0,
     start_rows: int = 0,
+    svd_bytes: int = 0,
 ) -> int:
     """Raise ModelMemoryError (a ValueError) if the weights plus their Adagrad state (plus the dense centroid start's arrays)
     would need more than ``MEMORY_HEADROOM`` of the available memory; else return the bytes counted.
@@ -428,6 +429,7 @@ def check_model_memory(
     array of class sums of dense X (``partial_fit``, ``fit_noise``). ``start_rows``: the held-out rows that
     choose the dense centroid start's scale (``skxc._start.scale_choice_bytes``). ``projected_rows``: rows of dense X the tree's
     projection is fitted on, through a float32 and a float64 copy of them (``PROJECTION_BYTES`` per entry).
+    ``svd_bytes``: what the tree's randomized SVD of sparse X holds (``skxc._projection.sparse_svd_bytes``).
     """
     from ._weights import estimated_sparse_bytes
 
@@ -458,6 +460,9 @@ def check_model_memory(
         state += (
             f" and, for a moment, the tree's projection of {projected_rows:,} dense rows (float32 and float64 copies)"
         )
+    if svd_bytes:
+        need += int(svd_bytes)
+        state += " and, for a moment, the tree's randomized SVD of the sparse rows (float64, n_components wide)"
     if kept_sums:
         need += n_classes * n_features * np.dtype(np.float64).itemsize
         state += ' and the class sums a stream keeps for its centroid start of dense X (init="zeros" keeps none)'
@@ -470,6 +475,8 @@ def check_model_memory(
             options.append("fewer negatives (n_negatives): each touches new weights")
         if full_adagrad:
             options.append('adagrad="factored" (no state per weight)')
+        if svd_bytes or projected_rows:
+            options.append("fewer tree components (n_components)")
         options.append(
             "fewer features, e.g. SelectKBest or a smaller vocabulary (TfidfVectorizer(max_features=...)), "
             "or TruncatedSVD(n_components=256) in a Pipeline before the classifier"

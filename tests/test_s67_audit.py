@@ -96,3 +96,30 @@ def test_the_memory_guard_counts_the_trees_projection_of_the_rows(monkeypatch):
             call(X)
     monkeypatch.setattr(validation, "available_memory_bytes", lambda: 10**12)
     assert clf.predict(X).shape == (X.shape[0],)
+
+
+def test_the_fit_guard_counts_the_trees_randomized_svd_of_sparse_rows(monkeypatch):
+    """A refit of sparse X with many tree components: the tree's randomized SVD (float64 bases of the rows and
+    the columns, n_components + 10 wide) is counted before the fit starts, and the previous model stays."""
+    import skxc._validation as validation
+    from skxc import ModelMemoryError
+    from skxc._projection import N_OVERSAMPLES, sparse_svd_bytes
+
+    rng = np.random.default_rng(0)
+    X = sp.random(1500, 3000, density=0.01, format="csr", random_state=0)  # sparse rows (not densified)
+    y = rng.integers(0, 30, 1500)
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=1, centroid_blend=0.0, weights="dense")
+    clf.fit(X, y)
+    coef = clf.coef_.copy()
+    svd = sparse_svd_bytes(X.shape[0], X.shape[1], 1000)
+    assert svd == 8 * (1000 + N_OVERSAMPLES) * (3 * X.shape[1] + 3 * X.shape[0])
+    # room for half of it (the fit's SVD takes the rows outside its calibration split, most of them)
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: int(svd / 2 / validation.MEMORY_HEADROOM))
+    clf.set_params(n_components=1000)
+    with pytest.raises(ModelMemoryError, match=r"randomized SVD of the sparse rows.*fewer tree components"):
+        clf.fit(X, y)
+    np.testing.assert_array_equal(clf.coef_, coef)
+    assert clf.tree_.n_components_ != 1000
+    clf.set_params(n_components=4)  # a small tree fits in the same memory
+    clf.fit(X, y)
+    assert clf.tree_.n_components_ == 4

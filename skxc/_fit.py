@@ -170,12 +170,15 @@ def initialize(
     # the centroid start of dense X holds two float64 class x feature arrays for a moment
     dense_start = params["init"] == "centroid" and held is not None and not sp.issparse(X)
     n_examples = X.shape[0] if example_row is None else example_row.shape[0]
-    # the tree projects dense X through float32 and float64 copies of its rows (at most its max_samples)
+    # the tree's projection is fitted on its rows (at most its max_samples): dense X through float32 and float64
+    # copies of them, sparse X by a randomized SVD (float64 bases of the rows and the columns)
     projected = svd_bytes = 0
     if noise == "adversarial" and params["n_components"] > 0:
-        projected = min(n_examples if held is None else n_examples - held.shape[0], AuxiliaryTree().max_samples)
-        if sp.issparse(X):  # a randomized SVD of sparse rows: its float64 bases of the rows and the columns
-            svd_bytes, projected = sparse_svd_bytes(projected, X.shape[1], params["n_components"]), 0
+        tree_rows = min(n_examples if held is None else n_examples - held.shape[0], AuxiliaryTree().max_samples)
+        if sp.issparse(X):
+            svd_bytes = sparse_svd_bytes(tree_rows, X.shape[1], params["n_components"])
+        else:
+            projected = tree_rows
     # fit on few rows per class: negatives add weights on frequent features only (skxc._weights.negative_insert_mask)
     masked = ()
     if sparse_weights and not keep_sums and not many_rows(X.shape[0], n_classes, example_row is not None):

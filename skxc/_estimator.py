@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._memory import small_pages
+from ._memory import reused_buffers, small_pages
 from ._model import SparseCoefMixin
 from ._prediction import PredictionMixin
 from ._training import TrainingMixin
@@ -671,7 +671,8 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         self : AdversarialSoftmaxClassifier
             The fitted estimator.
         """
-        with small_pages():  # NumPy's arrays of the fit on small pages (skxc._memory.small_pages)
+        # NumPy's arrays of the fit on small pages, and the fit's large buffers reused (skxc._memory)
+        with small_pages(), reused_buffers():
             return self._fit(X, y, sample_weight)
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -707,7 +708,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
             ``best_iteration_``) are absent until the next one, also after an
             earlier ``fit`` or ``partial_fit`` stream.
         """
-        with small_pages():
+        with small_pages(), reused_buffers():
             return self._fit_noise(X, y, classes, sample_weight)
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -755,5 +756,5 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
             if params != self.__dict__.get("_validated_params"):  # set_params changed them since (or new)
                 self._validate_params()
             self._validated_params = params
-        with small_pages():
+        with small_pages(), reused_buffers():
             return self._partial_fit(X, y, classes, sample_weight)

@@ -29,6 +29,15 @@ are made and written once too. ``text1200b`` fitted in 6.6 s instead of 9.0-10.0
 s (two threads; docs/benchmarks.rst, "Stop 59: small pages for the whole fit").
 Predictions keep NumPy's setting: gcide-reverse's ``predict_proba`` (4.7 GB of
 output) took 21-23 s with NumPy's huge pages and 39-40 s on small ones.
+
+:func:`reused_buffers` keeps the maps of :func:`zeros` that a fit releases (a pilot's hash table or dense
+weights, a table outgrown) and hands them to its later :func:`zeros` (``REUSE``), zeroed again, grown or
+shrunk in place (``mremap``) to the size asked for. Their pages stay allocated instead of going back to
+the operating system and coming again on first touch. Where a virtual machine backs its memory on first
+touch and takes back what the guest frees, a fresh page cost this machine 3-7 ms per MB when it had not
+been touched for a few seconds (docs/benchmarks.rst, "Stop 68: buffers reused within a fit"). The pool
+never holds more than the fit had in use before: a request no kept map covers grows the largest and
+frees the others, and the pool is emptied when the last overlapping fit returns.
 """
 
 from __future__ import annotations
@@ -36,6 +45,8 @@ from __future__ import annotations
 import errno
 import mmap
 import sys
+import threading
+import weakref
 from contextlib import nullcontext
 
 import numpy as np
@@ -54,6 +65,9 @@ LARGE_BYTES = 1 << 24
 POPULATE = True
 #: Whether :func:`small_pages` turns NumPy's huge-page advice off while a fit runs (False: NumPy's setting stays).
 FIT_SMALL_PAGES = True
+#: Whether :func:`zeros` reuses the maps that arrays of :func:`zeros` released earlier in the same fit
+#: (:func:`reused_buffers`; module docstring). False: every large array is a fresh map.
+REUSE = True
 #: ``MADV_POPULATE_WRITE`` (Linux's value, 23, where Python's mmap module does not name it), or None.
 MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23 if sys.platform.startswith("linux") else None)
 
@@ -82,6 +96,94 @@ def small_pages():
     return _NO_HUGE_PAGES.block()
 
 
+class _Pool:
+    """The maps released by arrays of :func:`zeros` while a fit runs (:func:`reused_buffers`), for its later
+    :func:`zeros`. Thread-safe: pilots allocate and release side by side."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._active = False
+        self._maps: list[mmap.mmap] = []
+
+    def start(self) -> None:
+        with self._lock:
+            self._active = True
+
+    def stop(self) -> None:
+        """Stop keeping maps and free those kept."""
+        with self._lock:
+            self._active, maps, self._maps = False, self._maps, []
+        for buffer in maps:
+            _close(buffer)
+
+    def active(self) -> bool:
+        return self._active
+
+    def nbytes(self) -> int:
+        """Bytes of the maps kept (allocated, unused)."""
+        with self._lock:
+            return sum(len(buffer) for buffer in self._maps)
+
+    def give(self, buffer: mmap.mmap) -> None:
+        """Called when the array on ``buffer`` is released: keep the map while a fit runs, else drop it."""
+        with self._lock:
+            if self._active:
+                self._maps.append(buffer)
+                return
+        _close(buffer)
+
+    def take(self, nbytes: int) -> tuple[mmap.mmap, int] | None:
+        """A kept map of exactly ``nbytes`` and how many of its leading bytes were in use before (to be zeroed;
+        the rest is fresh zero pages), or None. The smallest map of at least ``nbytes`` is shrunk to it; if
+        none is that large, the largest is grown and the others freed (so that the pool never adds to what
+        the fit held before). A map that cannot be resized yet (its last array is still being released)
+        stays in the pool."""
+        with self._lock:
+            if not self._maps:
+                return None
+            large = [b for b in self._maps if len(b) >= nbytes]
+            buffer = min(large, key=len) if large else max(self._maps, key=len)
+            used = min(len(buffer), nbytes)
+            if len(buffer) != nbytes:
+                try:
+                    buffer.resize(nbytes)
+                except (BufferError, OSError, ValueError, SystemError):
+                    return None
+            self._maps.remove(buffer)
+            dropped = [] if large else self._maps
+            if not large:
+                self._maps = []
+        for other in dropped:
+            _close(other)
+        return buffer, used
+
+
+def _close(buffer: mmap.mmap) -> None:
+    try:
+        buffer.close()
+    except BufferError:  # an array still on it: freed with that array
+        pass
+
+
+_POOL = _Pool()
+#: The pool's lifetime: from the first of overlapping fits to the last (``skxc._parallel.SharedSetting``).
+_REUSING = SharedSetting(_POOL.start, lambda _: _POOL.stop())
+
+
+def reused_buffers():
+    """Run the block (a fit) with :func:`zeros` reusing the maps its arrays release (``REUSE``; module
+    docstring). Overlapping blocks (pilots, fits in several threads) share one pool, emptied when the last
+    ends. Nothing but the pages changes: :func:`zeros` still gives zeros."""
+    if not REUSE:
+        return nullcontext()
+    return _REUSING.block()
+
+
+def pooled_bytes() -> int:
+    """Bytes held by :func:`reused_buffers`' pool: allocated by this process, free for its next arrays."""
+    return _POOL.nbytes()
+
+
 def zeros(shape, dtype, order: str = "C", populate: bool = False) -> np.ndarray:
     """A zeroed array of ``shape``, ``dtype`` and memory ``order`` ("C" or "F"), on small pages when it has
     at least ``LARGE_BYTES`` bytes (module docstring). The array owns its memory map: it is freed with the
@@ -93,6 +195,16 @@ def zeros(shape, dtype, order: str = "C", populate: bool = False) -> np.ndarray:
     advice = getattr(mmap, "MADV_NOHUGEPAGE", None)
     if not SMALL_PAGES or advice is None or nbytes < LARGE_BYTES:
         return np.zeros(shape, dtype=dtype, order=order)
+    kept = _POOL.take(nbytes) if REUSE and _POOL.active() else None
+    if kept is not None:
+        buffer, used = kept
+        np.frombuffer(buffer, dtype=np.uint8, count=used).fill(0)  # the reused part; the rest is fresh zeros
+        if populate and POPULATE and MADV_POPULATE_WRITE is not None and used < nbytes:
+            try:
+                buffer.madvise(MADV_POPULATE_WRITE)  # the grown part (pages already there are skipped)
+            except OSError:
+                pass
+        return _tracked(np.ndarray(shape, dtype=dtype, buffer=buffer, order=order), buffer)
     try:  # private: a forked child's writes stay its own (copy on write), as with NumPy's memory
         buffer = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE)
     except OSError as error:  # out of memory (an address-space limit): NumPy's allocator raises MemoryError
@@ -108,4 +220,11 @@ def zeros(shape, dtype, order: str = "C", populate: bool = False) -> np.ndarray:
             buffer.madvise(MADV_POPULATE_WRITE)
         except OSError:  # before Linux 5.14 (EINVAL), or no memory now (ENOMEM): the pages come on first touch
             pass
-    return np.ndarray(shape, dtype=dtype, buffer=buffer, order=order)
+    return _tracked(np.ndarray(shape, dtype=dtype, buffer=buffer, order=order), buffer)
+
+
+def _tracked(a: np.ndarray, buffer: mmap.mmap) -> np.ndarray:
+    """``a``, whose map goes to the pool when it is released during a fit (:func:`reused_buffers`)."""
+    if REUSE and _POOL.active():
+        weakref.finalize(a, _POOL.give, buffer)
+    return a

@@ -15,6 +15,7 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from ._config import FLOAT, INDEX, INDPTR
+from ._memory import pooled_bytes
 from ._multilabel import check_indicator
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -290,10 +291,11 @@ def available_memory_bytes() -> int | None:
     """Memory this process may still allocate: the least of what the OS reports as available (Linux
     /proc/meminfo, else sysconf), what the process's memory cgroup (a container's limit; cgroup v2 or v1)
     leaves below its limit, and what an address-space limit (``ulimit -v``, RLIMIT_AS) leaves above the
-    process's virtual size; None if none of them is known."""
+    process's virtual size; None if none of them is known. Memory that the running fit keeps for reuse
+    (``skxc._memory.reused_buffers``) counts as available: its next arrays take it first."""
     limits = [_os_available(), _cgroup_available(), _address_space_available()]
     known = [limit for limit in limits if limit is not None]
-    return max(0, min(known)) if known else None
+    return max(0, min(known)) + pooled_bytes() if known else None
 
 
 def _os_available() -> int | None:

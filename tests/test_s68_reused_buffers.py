@@ -1,0 +1,143 @@
+"""Stop 68: a fit's large buffers reused within the fit (``skxc._memory.reused_buffers``)."""
+
+import mmap
+import sys
+import threading
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import skxc._memory as memory
+import skxc._validation as validation
+from skxc import AdversarialSoftmaxClassifier
+
+LINUX = sys.platform.startswith("linux") and hasattr(mmap, "MADV_NOHUGEPAGE")
+pytestmark = pytest.mark.skipif(not LINUX, reason="the memory maps are Linux's")
+
+
+def _address(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]
+
+
+def test_a_released_map_is_reused_zeroed_and_the_pool_empties_after_the_block():
+    n = memory.LARGE_BYTES // 4
+    with memory.reused_buffers():
+        a = memory.zeros((n,), np.float32)
+        a[:] = 1.0
+        where = _address(a)
+        del a
+        assert memory.pooled_bytes() == 4 * n
+        b = memory.zeros((n // 2, 2), np.float32, order="F")  # the same bytes, another shape
+        assert _address(b) == where and memory.pooled_bytes() == 0
+        assert b.shape == (n // 2, 2) and b.flags.f_contiguous and not b.any()
+        b[:] = 2.0
+        del b
+        c = memory.zeros((3 * n,), np.float32, populate=True)  # larger: the kept map grown (mremap)
+        assert c.shape == (3 * n,) and not c.any() and memory.pooled_bytes() == 0
+        c[:] = 3.0
+        del c
+        d = memory.zeros((n,), np.float64)  # smaller: shrunk to the bytes asked for
+        assert not d.any() and len(d.base) == 8 * n and memory.pooled_bytes() == 0
+        del d
+        assert memory.pooled_bytes() == 8 * n
+    assert memory.pooled_bytes() == 0  # freed with the block
+    e = memory.zeros((n,), np.float32)  # outside a fit: nothing kept
+    del e
+    assert memory.pooled_bytes() == 0
+
+
+def test_a_map_is_not_reused_while_a_view_of_its_array_lives():
+    n = memory.LARGE_BYTES // 4
+    with memory.reused_buffers():
+        a = memory.zeros((n,), np.float32)
+        a[:] = 5.0
+        view = a[10:20]
+        del a
+        assert memory.pooled_bytes() == 0  # the view keeps the array, and its map, in use
+        b = memory.zeros((n,), np.float32)
+        assert not b.any() and np.all(view == 5.0)  # a fresh map: the view's values untouched
+        del view
+        assert memory.pooled_bytes() == 4 * n
+
+
+def test_a_request_no_kept_map_covers_grows_the_largest_and_frees_the_others():
+    n = memory.LARGE_BYTES // 4
+    with memory.reused_buffers():
+        small, large = memory.zeros((n,), np.float32), memory.zeros((2 * n,), np.float32)
+        del small, large
+        assert memory.pooled_bytes() == 12 * n
+        c = memory.zeros((4 * n,), np.float32)
+        assert memory.pooled_bytes() == 0  # the pool never holds more than the fit held before
+        assert not c.any()
+
+
+def test_overlapping_blocks_share_one_pool_until_the_last_ends():
+    n = memory.LARGE_BYTES // 4
+    outer = memory.reused_buffers()
+    outer.__enter__()
+    try:
+        with memory.reused_buffers():  # a pilot's fit, nested
+            a = memory.zeros((n,), np.float32)
+            del a
+        assert memory.pooled_bytes() == 4 * n  # still kept: the outer fit runs
+    finally:
+        outer.__exit__(None, None, None)
+    assert memory.pooled_bytes() == 0
+
+
+def test_threads_taking_and_releasing_maps_always_get_zeros():
+    n = memory.LARGE_BYTES // 4
+    bad = []
+
+    def work(seed):
+        rng = np.random.default_rng(seed)
+        for _ in range(6):
+            size = int(n * rng.uniform(1.0, 2.5))
+            a = memory.zeros((size,), np.float32)
+            if a.shape != (size,) or a[:: 4096].any() or a[-1] != 0:
+                bad.append(size)
+            a[:: 1024] = 7.0
+            del a
+
+    with memory.reused_buffers():
+        threads = [threading.Thread(target=work, args=(seed,)) for seed in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert bad == [] and memory.pooled_bytes() == 0
+
+
+def test_the_memory_guard_counts_kept_maps_as_available(monkeypatch):
+    monkeypatch.setattr(validation, "_os_available", lambda: 10**9)
+    monkeypatch.setattr(validation, "_cgroup_available", lambda: None)
+    monkeypatch.setattr(validation, "_address_space_available", lambda: None)
+    n = memory.LARGE_BYTES // 4
+    with memory.reused_buffers():
+        a = memory.zeros((n,), np.float32)
+        del a
+        assert validation.available_memory_bytes() == 10**9 + 4 * n
+    assert validation.available_memory_bytes() == 10**9
+
+
+@pytest.mark.parametrize("sparse_X", [True, False])
+def test_fits_with_and_without_reuse_give_the_same_model(monkeypatch, sparse_X):
+    # every buffer through the pool (LARGE_BYTES tiny): pilots' tables, the dense buffer, the model's arrays
+    rng = np.random.default_rng(0)
+    n, n_features, n_classes = 900, 300, 150
+    X = sp.random(n, n_features, density=0.05, format="csr", random_state=0, dtype=np.float64)
+    if not sparse_X:
+        X = X.toarray()
+    y = rng.integers(0, n_classes, size=n)
+    monkeypatch.setattr(memory, "LARGE_BYTES", 1 << 12)
+    models = []
+    for reuse in (False, True):
+        monkeypatch.setattr(memory, "REUSE", reuse)
+        clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=3).fit(X, y)
+        models.append(clf)
+    coef = [m.coef_.toarray() if sp.issparse(m.coef_) else m.coef_ for m in models]
+    np.testing.assert_array_equal(coef[0], coef[1])
+    np.testing.assert_array_equal(models[0].intercept_, models[1].intercept_)
+    np.testing.assert_array_equal(models[0].predict_proba(X[:50]), models[1].predict_proba(X[:50]))
+    assert memory.pooled_bytes() == 0

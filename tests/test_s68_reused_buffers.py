@@ -11,6 +11,7 @@ import scipy.sparse as sp
 import skxc._memory as memory
 import skxc._validation as validation
 from skxc import AdversarialSoftmaxClassifier
+from skxc.datasets import make_hierarchical_classification
 
 LINUX = sys.platform.startswith("linux") and hasattr(mmap, "MADV_NOHUGEPAGE")
 pytestmark = pytest.mark.skipif(not LINUX, reason="the memory maps are Linux's")
@@ -123,19 +124,24 @@ def test_the_memory_guard_counts_kept_maps_as_available(monkeypatch):
 
 @pytest.mark.parametrize("sparse_X", [True, False])
 def test_fits_with_and_without_reuse_give_the_same_model(monkeypatch, sparse_X):
-    # every buffer through the pool (LARGE_BYTES tiny): pilots' tables, the dense buffer, the model's arrays
+    # every buffer through the pool (LARGE_BYTES tiny): the pilots' and the model's weights and Adagrad sums
     rng = np.random.default_rng(0)
-    n, n_features, n_classes = 900, 300, 150
-    X = sp.random(n, n_features, density=0.05, format="csr", random_state=0, dtype=np.float64)
-    if not sparse_X:
-        X = X.toarray()
-    y = rng.integers(0, n_classes, size=n)
+    n, n_classes = 3000, 300
+    if sparse_X:
+        X = sp.random(n, 500, density=0.02, format="csr", random_state=0, dtype=np.float64)
+        y = rng.integers(0, n_classes, size=n)
+    else:
+        X, y = make_hierarchical_classification(n_samples=n, n_features=64, n_classes=n_classes, random_state=0)
     monkeypatch.setattr(memory, "LARGE_BYTES", 1 << 12)
+    taken = []
+    take = memory._POOL.take
+    monkeypatch.setattr(memory._POOL, "take", lambda nbytes: taken.append(take(nbytes)) or taken[-1])
     models = []
     for reuse in (False, True):
         monkeypatch.setattr(memory, "REUSE", reuse)
         clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=3).fit(X, y)
         models.append(clf)
+    assert sum(kept is not None for kept in taken) >= 2  # pilots' arrays were reused
     coef = [m.coef_.toarray() if sp.issparse(m.coef_) else m.coef_ for m in models]
     np.testing.assert_array_equal(coef[0], coef[1])
     np.testing.assert_array_equal(models[0].intercept_, models[1].intercept_)

@@ -226,5 +226,5 @@ def zeros(shape, dtype, order: str = "C", populate: bool = False) -> np.ndarray:
 def _tracked(a: np.ndarray, buffer: mmap.mmap) -> np.ndarray:
     """``a``, whose map goes to the pool when it is released during a fit (:func:`reused_buffers`)."""
     if REUSE and _POOL.active():
-        weakref.finalize(a, _POOL.give, buffer)
+        weakref.finalize(a, _POOL.give, buffer).atexit = False  # at exit the map goes with the process
     return a

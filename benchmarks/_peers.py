@@ -75,20 +75,41 @@ def topk_accuracy(top: np.ndarray, y: np.ndarray) -> dict:
 REPEAT_SECONDS = 60.0
 
 
-def timed_fit_top5(model, fit_args, Xt, predict=None, repeats: int = 1, runs: list | None = None):
+def minor_faults_mib() -> float | None:
+    """MiB of memory this process has touched for the first time so far: its minor page faults times the page
+    size (None where ``resource`` does not say). A transparent huge page counts as one fault, so this is
+    the fresh memory of code on small pages, as skxc's fits are (``skxc._memory``). On a virtual machine that
+    backs its memory on first touch, fresh pages are a large and variable part of a fit's time
+    (docs/benchmarks.rst, "Stop 68")."""
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt * resource.getpagesize() / 2**20
+    except (ImportError, OSError, AttributeError):
+        return None
+
+
+def timed_fit_top5(
+    model, fit_args, Xt, predict=None, repeats: int = 1, runs: list | None = None, faults: list | None = None
+):
     """``(fit seconds, predict seconds, predictions)``: ``model.fit(*fit_args)``, then the top 5 of ``Xt``
     (``predict(model, Xt)``, default ``model.predict_top_k(Xt, k=5)``, padded with -1 below 5 classes).
 
     ``repeats`` > 1 fits the model up to that many times, one after the other in this process (fewer once
     they total ``REPEAT_SECONDS``), and reports the median fit seconds, the predictions of the last fit;
-    every fit's seconds are appended to ``runs`` (a list) if given. A single fit's time varies by 20-40 %
+    every fit's seconds are appended to ``runs`` (a list) if given, and the MiB of fresh pages it touched
+    (:func:`minor_faults_mib`) to ``faults``. A single fit's time varies by 20-40 %
     on a shared machine; the median of three is steadier for the ratios of fit times between systems.
     """
     times = []
     while True:
+        before = minor_faults_mib()
         t0 = time.perf_counter()
         model.fit(*fit_args)
         times.append(time.perf_counter() - t0)
+        after = minor_faults_mib()
+        if faults is not None and before is not None and after is not None:
+            faults.append(after - before)
         if len(times) >= repeats or sum(times) >= REPEAT_SECONDS:
             break
     if runs is not None:
@@ -106,11 +127,12 @@ def napkinxc_top5(model, Xt):
 def skxc_fit_record(clf, X, y, Xt, yt, repeats: int = 1) -> tuple[dict, object]:
     """Fit skxc ``clf`` and predict the test top 5: the record every skxc runner starts from, and ``clf``
     (``repeats``: see :func:`timed_fit_top5`)."""
-    runs = []
-    fit_s, predict_s, top = timed_fit_top5(clf, (X, y), Xt, repeats=repeats, runs=runs)
+    runs, faults = [], []
+    fit_s, predict_s, top = timed_fit_top5(clf, (X, y), Xt, repeats=repeats, runs=runs, faults=faults)
     rec = {
         "fit_seconds": fit_s,
         "fit_seconds_runs": runs,
+        "fit_fault_mib_runs": faults,
         "predict_seconds": predict_s,
         "peak_memory_mib": own_peak_mib(),
         "params": {k: v for k, v in clf.get_params().items() if k != "verbose"},

@@ -441,6 +441,7 @@ def markdown(result) -> str:
         f"{', '.join(f'{k} {v}' for k, v in m['versions'].items())}. 1-min load average "
         f"{result['loadavg_1min_start']:.1f} at start. One run per system, each in its own process"
         + _repeats_text(result["args"].get("repeats", 1))
+        + (", the systems' order rotated by one per data set (`--rotate`)" if result["args"].get("rotate") else "")
         + ". Fit and predict "
         "seconds exclude data loading; skxc's numba kernels are loaded on a small fit first, outside both. "
         "Predict = top-5 of the whole test set. Peak memory = the process's peak resident set (VmHWM) after fit "
@@ -459,7 +460,8 @@ def markdown(result) -> str:
             f"{info['n_test']:,} ({100 * info['test_share_class_le5_train_rows']:.0f} % / "
             f"{100 * info['test_share_unseen_class']:.0f} %)"
         )
-        for rec in ds["runs"]:
+        order = list(result["args"].get("systems", [])) + [f"skxc[{n}]" for n in result.get("variants", {})]
+        for rec in sorted(ds["runs"], key=lambda r: order.index(r["system"]) if r["system"] in order else len(order)):
             load = (
                 f"{rec['loadavg_1min_before']:.1f} / {rec['loadavg_1min_after']:.1f}"
                 if "loadavg_1min_before" in rec
@@ -492,6 +494,8 @@ def markdown(result) -> str:
                     )
                 if "coef_mib" in rec:
                     notes.append(f"coef_ {rec['coef_stored']:,} weights, {rec['coef_mib']:,.0f} MiB")
+                if rec.get("fit_fault_mib_runs"):  # recorded from stop 68 on
+                    notes.append(f"fresh pages in fit {np.median(rec['fit_fault_mib_runs']):,.0f} MiB")
             lines.append(
                 f"| {ds['name']} | {shape} | {test} | {rec['system']} | {_pct(rec['top1'])} | {_pct(rec['top5'])} | "
                 f"{_secs(rec['fit_seconds'])} | {_secs(rec['predict_seconds'])} | {rec['peak_memory_mib']:.0f} | {load} | "
@@ -610,6 +614,12 @@ def main(argv=None):
         help="an extra skxc run with these constructor parameters, e.g. ep30='{\"max_iter\": 30}'",
     )
     p.add_argument("--threads", type=positive_int, default=2, help="threads for every system")
+    p.add_argument(
+        "--rotate",
+        action="store_true",
+        help="run the systems in an order rotated by one per data set (the first system of each set, which runs "
+        "right after the set is prepared, was the slowest to fit on a virtual machine)",
+    )
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--name", default=None, help="output file suffix: longtail_<name>.json/.md")
     p.add_argument("--seed", type=int, default=0, help="skxc's random_state")
@@ -680,7 +690,8 @@ def main(argv=None):
                 "test_rows": args.max_test_rows,
                 "repeats": args.repeats,
             }
-            for system in systems:
+            shift = len(result["datasets"]) - 1 if args.rotate else 0
+            for system in systems[shift % len(systems) :] + systems[: shift % len(systems)]:
                 if system == "logreg" and info["n_classes"] > args.logreg_max_classes:
                     rec = {"system": system, "skipped": f"{info['n_classes']:,} classes > {args.logreg_max_classes:,}"}
                 else:

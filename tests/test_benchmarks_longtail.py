@@ -159,3 +159,54 @@ def test_timed_fit_top5_repeats_and_reports_the_median(monkeypatch):
     model, runs = _Counting([0.05, 0.0, 0.0]), []
     peers.timed_fit_top5(model, (None, None), [0], repeats=3, runs=runs)
     assert model.n_fits == 1 and len(runs) == 1
+
+
+def test_timed_fit_top5_records_the_fresh_pages_of_each_fit():
+    import benchmarks._peers as peers
+
+    class Touching(_Counting):
+        def fit(self, X, y):
+            super().fit(X, y)
+            import skxc._memory as memory
+
+            with memory.small_pages():  # faults count pages (a huge page would count once)
+                block = np.ones(64 * 2**20 // 8)  # 64 MiB written: fresh pages (numpy maps a block this large)
+            self.total = float(block.sum())
+            return self
+
+    model, runs, faults = Touching([0.0, 0.0]), [], []
+    peers.timed_fit_top5(model, (None, None), [0], repeats=2, runs=runs, faults=faults)
+    assert len(faults) == 2 == len(runs)
+    if peers.minor_faults_mib() is not None and sys.platform.startswith("linux"):
+        assert all(60 <= f < 1000 for f in faults)
+
+
+def test_rotate_runs_the_systems_in_a_rotated_order_and_the_table_keeps_theirs(monkeypatch, tmp_path):
+    import benchmarks._common as common
+    import benchmarks.longtail as longtail
+
+    ran = []
+
+    def fake_child(module, child, system, spec, tmp, threads, timeout=None):
+        ran.append((Path(spec["data_dir"]).name, system))
+        return {"system": system, "top1": 0.5, "top5": 0.6, "fit_seconds": 1.0, "predict_seconds": 0.1,
+                "peak_memory_mib": 10.0, "n_iter": 1, "fit_fault_mib_runs": [12.0]}  # fmt: skip
+
+    monkeypatch.setattr(common, "run_child", fake_child)
+    info = {"n_train": 1, "n_test": 1, "n_features": 1, "n_classes": 2, "median_rows_per_class": 1.0,
+            "test_share_class_le5_train_rows": 0.0, "test_share_unseen_class": 0.0}  # fmt: skip
+    monkeypatch.setattr(longtail, "describe", lambda path, *a: info)
+    monkeypatch.setattr(longtail, "materialise", lambda d, tmp: (Path(tmp) / Path(d).name, Path(d).name))
+    monkeypatch.setattr(longtail, "missing_data_dirs", lambda *a: [])
+    monkeypatch.setattr(longtail, "check_specs", lambda *a: None)
+    monkeypatch.setattr(longtail, "_machine", lambda: {"platform": "p", "cpus": 2, "memory_gib": 1.0,
+                                                       "python": "3", "versions": {}})  # fmt: skip
+    argv = ["a", "b", "c", "--systems", "skxc", "napkinxc-plt", "skxc-uniform", "--rotate", "--name", "r"]
+    longtail.main(argv + ["--out", str(tmp_path)])
+    assert [s for d, s in ran if d == "a"] == ["skxc", "napkinxc-plt", "skxc-uniform"]
+    assert [s for d, s in ran if d == "b"] == ["napkinxc-plt", "skxc-uniform", "skxc"]
+    assert [s for d, s in ran if d == "c"] == ["skxc-uniform", "skxc", "napkinxc-plt"]
+    table = (tmp_path / "longtail_r.md").read_text()
+    rows = [line.split(" | ")[3] for line in table.splitlines() if line.startswith("| b |")]
+    assert rows == ["skxc", "napkinxc-plt", "skxc-uniform"] and "rotated by one per data set" in table
+    assert "fresh pages in fit 12 MiB" in table

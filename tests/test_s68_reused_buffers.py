@@ -1,4 +1,5 @@
-"""Stop 68: a fit's large buffers reused within the fit (``skxc._memory.reused_buffers``)."""
+"""Stop 68: less fresh memory in a fit: its large buffers reused (``skxc._memory.reused_buffers``) and the
+rows' sum of squares without a float64 copy of X (``skxc._start.sum_of_squares``)."""
 
 import mmap
 import sys
@@ -9,18 +10,20 @@ import pytest
 import scipy.sparse as sp
 
 import skxc._memory as memory
+import skxc._start as start
 import skxc._validation as validation
 from skxc import AdversarialSoftmaxClassifier
 from skxc.datasets import make_hierarchical_classification
 
 LINUX = sys.platform.startswith("linux") and hasattr(mmap, "MADV_NOHUGEPAGE")
-pytestmark = pytest.mark.skipif(not LINUX, reason="the memory maps are Linux's")
+linux_only = pytest.mark.skipif(not LINUX, reason="the memory maps are Linux's")
 
 
 def _address(a: np.ndarray) -> int:
     return a.__array_interface__["data"][0]
 
 
+@linux_only
 def test_a_released_map_is_reused_zeroed_and_the_pool_empties_after_the_block():
     n = memory.LARGE_BYTES // 4
     with memory.reused_buffers():
@@ -48,6 +51,7 @@ def test_a_released_map_is_reused_zeroed_and_the_pool_empties_after_the_block():
     assert memory.pooled_bytes() == 0
 
 
+@linux_only
 def test_a_map_is_not_reused_while_a_view_of_its_array_lives():
     n = memory.LARGE_BYTES // 4
     with memory.reused_buffers():
@@ -62,6 +66,7 @@ def test_a_map_is_not_reused_while_a_view_of_its_array_lives():
         assert memory.pooled_bytes() == 4 * n
 
 
+@linux_only
 def test_a_request_no_kept_map_covers_grows_the_largest_and_frees_the_others():
     n = memory.LARGE_BYTES // 4
     with memory.reused_buffers():
@@ -73,6 +78,7 @@ def test_a_request_no_kept_map_covers_grows_the_largest_and_frees_the_others():
         assert not c.any()
 
 
+@linux_only
 def test_overlapping_blocks_share_one_pool_until_the_last_ends():
     n = memory.LARGE_BYTES // 4
     outer = memory.reused_buffers()
@@ -87,6 +93,7 @@ def test_overlapping_blocks_share_one_pool_until_the_last_ends():
     assert memory.pooled_bytes() == 0
 
 
+@linux_only
 def test_threads_taking_and_releasing_maps_always_get_zeros():
     n = memory.LARGE_BYTES // 4
     bad = []
@@ -110,6 +117,7 @@ def test_threads_taking_and_releasing_maps_always_get_zeros():
     assert bad == [] and memory.pooled_bytes() == 0
 
 
+@linux_only
 def test_the_memory_guard_counts_kept_maps_as_available(monkeypatch):
     monkeypatch.setattr(validation, "_os_available", lambda: 10**9)
     monkeypatch.setattr(validation, "_cgroup_available", lambda: None)
@@ -123,6 +131,7 @@ def test_the_memory_guard_counts_kept_maps_as_available(monkeypatch):
 
 
 @pytest.mark.parametrize("sparse_X", [True, False])
+@linux_only
 def test_fits_with_and_without_reuse_give_the_same_model(monkeypatch, sparse_X):
     # every buffer through the pool (LARGE_BYTES tiny): the pilots' and the model's weights and Adagrad sums
     rng = np.random.default_rng(0)
@@ -147,3 +156,22 @@ def test_fits_with_and_without_reuse_give_the_same_model(monkeypatch, sparse_X):
     np.testing.assert_array_equal(models[0].intercept_, models[1].intercept_)
     np.testing.assert_array_equal(models[0].predict_proba(X[:50]), models[1].predict_proba(X[:50]))
     assert memory.pooled_bytes() == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(7,), (5, 3), (3001, 384), (1 << 20,), ((1 << 20) + 9,), (70_001, 61)])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_sum_of_squares_has_the_bits_of_numpys_sum_of_float64_squares(monkeypatch, dtype, shape, order):
+    rng = np.random.default_rng(len(shape) + shape[0])
+    scale = rng.uniform(0, 1e3, size=shape[0]).reshape((-1,) + (1,) * (len(shape) - 1))
+    a = np.asarray(rng.standard_normal(shape) * scale, dtype=dtype, order=order)
+    monkeypatch.setattr(start, "SQUARES_BLOCK", 1 << 12)  # many levels of halves even on small arrays
+    expected = float(np.square(a, dtype=np.float64).sum())
+    assert start.sum_of_squares(a) == expected
+    if a.ndim == 2:  # not contiguous: NumPy's expression itself
+        assert start.sum_of_squares(a[::2]) == float(np.square(a[::2], dtype=np.float64).sum())
+    X = sp.csr_matrix(a.reshape(a.shape[0], -1))
+    r = np.sqrt(float(np.square(X.data, dtype=np.float64).sum()) / X.shape[0])
+    assert start.rms_row_norm(X) == r and start.rms_row_norm(a.reshape(a.shape[0], -1)) == np.sqrt(
+        expected / a.shape[0]
+    )

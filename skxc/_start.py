@@ -317,6 +317,8 @@ def _class_sums(X, codes, n_classes: int, w, centre, rows=None, example_row=None
         M = sp.csr_matrix((inv_norm, (codes[idx], x_rows)), shape=(n_classes, X.shape[0]))
         return sp.csr_matrix(M @ X, dtype=np.float64)
     present, sums = present_class_sums(X, codes, w, centre, idx, x_rows)
+    if present.shape[0] == n_classes:  # every class has rows (present is 0 .. n_classes - 1): no second array
+        return sums
     out = np.zeros((n_classes, X.shape[1]))
     out[present] = sums
     return out
@@ -345,14 +347,42 @@ def present_class_sums(X, codes, w, centre, idx, x_rows):
     return present, sums
 
 
-def _unit_rows(sums):
-    """``sums`` with every non-zero row scaled to unit length."""
+def _unit_rows(sums, in_place: bool = False):
+    """``sums`` with every non-zero row scaled to unit length; dense ``sums`` scaled in place if ``in_place``."""
     if sp.issparse(sums):
         norms = np.sqrt(np.asarray(sums.multiply(sums).sum(axis=1)).ravel())
         scale = np.divide(1.0, norms, out=np.zeros(sums.shape[0]), where=norms > 0)
         return sp.csr_matrix(sp.diags(scale) @ sums)
-    norms = np.linalg.norm(sums, axis=1)
-    return sums * np.divide(1.0, norms, out=np.zeros(sums.shape[0]), where=norms > 0)[:, None]
+    norms = dense_row_norms(sums)
+    factor = np.divide(1.0, norms, out=np.zeros(sums.shape[0]), where=norms > 0)[:, None]
+    if in_place:
+        sums *= factor
+        return sums
+    return sums * factor
+
+
+#: Entries per block of rows in the dense helpers below (2 MiB of float64): temporaries of this size come
+#: back from the allocator's free memory, where one of all the rows is a fresh memory map each time.
+ROW_BLOCK_ENTRIES = 1 << 18
+
+
+def _row_block_slices(n_rows: int, n_cols: int) -> list[slice]:
+    block = max(1, ROW_BLOCK_ENTRIES // max(n_cols, 1))
+    return [slice(start, min(start + block, n_rows)) for start in range(0, n_rows, block)]
+
+
+def dense_row_norms(a: np.ndarray) -> np.ndarray:
+    """``np.linalg.norm(a, axis=1)`` for a 2-D float array, the same bits, with squares of a block of rows at a
+    time rather than of all of ``a`` (each row's squares are summed along the row, as NumPy sums them for
+    the whole array). Other layouts than C order: NumPy's norm itself."""
+    a = np.asarray(a)
+    if a.ndim != 2 or not a.flags.c_contiguous or a.dtype.kind != "f" or a.size <= ROW_BLOCK_ENTRIES:
+        return np.linalg.norm(a, axis=1)
+    out = np.empty(a.shape[0], dtype=a.dtype)
+    for b in _row_block_slices(*a.shape):
+        block = a[b]
+        np.sqrt(np.add.reduce(block * block, axis=1), out=out[b])
+    return out
 
 
 def scale_choice_bytes(n_held: int, n_features: int) -> int:
@@ -609,8 +639,9 @@ def add_centred(coef: np.ndarray, intercept: np.ndarray, centroids, scale: float
     if sp.issparse(mu):
         m = sp.coo_matrix(mu)  # from CSR: no repeated (row, column) pairs, so += adds each entry once
         add_entries(coef, m.row, m.col, (scale * m.data).astype(FLOAT))
-    else:
-        coef += (scale * mu).astype(FLOAT)
+    else:  # a block of rows at a time: the same float32 values, without float64 and float32 copies of all of mu
+        for b in _row_block_slices(*mu.shape):
+            coef[b] += (scale * mu[b]).astype(FLOAT)
     if centre is not None:
         intercept -= (scale * (mu @ centre - mean @ centre)).astype(FLOAT)
 
@@ -706,7 +737,11 @@ def centroid_start(
     start = None
     if scale > 0:
         held_sums = _class_sums(X, codes, n_classes, w, centre, held_rows)
-        centroids = (_unit_rows(fit_sums + held_sums), centre)
+        if sp.issparse(fit_sums):
+            centroids = (_unit_rows(fit_sums + held_sums), centre)
+        else:  # in place: the fit part's sums are not used again (the same values as fit_sums + held_sums)
+            np.add(fit_sums, held_sums, out=fit_sums)
+            centroids = (_unit_rows(fit_sums, in_place=True), centre)
         if sp.issparse(coef):
             start = sparse_centred(centroids, scale, bias, intercept)
         else:

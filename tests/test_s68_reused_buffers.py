@@ -175,3 +175,39 @@ def test_sum_of_squares_has_the_bits_of_numpys_sum_of_float64_squares(monkeypatc
     assert start.rms_row_norm(X) == r and start.rms_row_norm(a.reshape(a.shape[0], -1)) == np.sqrt(
         expected / a.shape[0]
     )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 5), (37, 11), (500, 64), (3, 1000)])
+def test_dense_row_norms_have_the_bits_of_numpys_norm(monkeypatch, dtype, shape):
+    rng = np.random.default_rng(shape[0])
+    a = (rng.standard_normal(shape) * rng.uniform(0, 50, size=(shape[0], 1))).astype(dtype)
+    a[::3] = 0.0  # zero rows
+    monkeypatch.setattr(start, "ROW_BLOCK_ENTRIES", 7)  # several rows' blocks, some of one row
+    expected = np.linalg.norm(a, axis=1)
+    got = start.dense_row_norms(a)
+    assert got.dtype == expected.dtype and np.array_equal(got, expected)
+    f = np.asfortranarray(a)  # other layouts: NumPy's norm itself
+    assert np.array_equal(start.dense_row_norms(f), np.linalg.norm(f, axis=1))
+    unit = start._unit_rows(a.astype(np.float64))
+    b = a.astype(np.float64)
+    assert start._unit_rows(b, in_place=True) is b and np.array_equal(b, unit)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_dense_centroid_starts_in_blocks_give_the_same_model(monkeypatch, order):
+    X, y = make_hierarchical_classification(n_samples=3000, n_features=64, n_classes=300, random_state=1)
+    X = np.asarray(X, order=order)
+    models = []
+    for entries in (10**12, 64):  # all rows at once (stop 67), or blocks of one row
+        monkeypatch.setattr(start, "ROW_BLOCK_ENTRIES", entries)
+        models.append(AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=2).fit(X, y))
+    assert models[0].init_scale_ > 0  # the centroid start was written
+    np.testing.assert_array_equal(models[0].coef_, models[1].coef_)
+    np.testing.assert_array_equal(models[0].intercept_, models[1].intercept_)
+    coef = np.zeros((20, 64), dtype=np.float32, order=order)
+    mu = np.random.default_rng(0).standard_normal((20, 64))
+    expected = coef + (3.0 * mu).astype(np.float32) - (3.0 * mu.mean(axis=0)).astype(np.float32)[None, :]
+    intercept = np.zeros(20, dtype=np.float32)
+    start.add_centred(coef, intercept, (mu, None), 3.0)
+    np.testing.assert_array_equal(coef, expected)

@@ -331,9 +331,13 @@ def present_class_sums(X, codes, w, centre, idx, x_rows):
     ``idx`` the examples read, ``x_rows`` their rows of X."""
     present = np.unique(codes[idx]).astype(np.int64)
     sums = np.zeros((present.shape[0], X.shape[1]))
-    for b in _blocks(idx.size, X.shape[1]):
+    blocks = _blocks(idx.size, X.shape[1])
+    # one float64 block for all blocks (each block's rows copied into it, exactly): not a fresh array per block
+    buffer = np.empty((blocks[0].stop - blocks[0].start, X.shape[1])) if blocks else None
+    for b in blocks:
         rows_b = idx[b]
-        Xb = np.asarray(X[x_rows[b]], dtype=np.float64)
+        Xb = buffer[: rows_b.shape[0]]
+        Xb[...] = X[x_rows[b]]
         if centre is not None:
             Xb -= centre
         sq = np.einsum("ij,ij->i", Xb, Xb)

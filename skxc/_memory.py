@@ -30,23 +30,26 @@ s (two threads; docs/benchmarks.rst, "Stop 59: small pages for the whole fit").
 Predictions keep NumPy's setting: gcide-reverse's ``predict_proba`` (4.7 GB of
 output) took 21-23 s with NumPy's huge pages and 39-40 s on small ones.
 
-:func:`reused_buffers` keeps the maps of :func:`zeros` that a fit releases (a pilot's hash table or dense
-weights, a table outgrown) and hands them to its later :func:`zeros` (``REUSE``), zeroed again, grown or
-shrunk in place (``mremap``) to the size asked for. Their pages stay allocated instead of going back to
-the operating system and coming again on first touch. Where a virtual machine backs its memory on first
-touch and takes back what the guest frees, a fresh page cost this machine 3-7 ms per MB when it had not
-been touched for a few seconds (docs/benchmarks.rst, "Stop 68: buffers reused within a fit"). The pool
-never holds more than the fit had in use before: a request no kept map covers grows the largest and
-frees the others, and the pool is emptied when the last overlapping fit returns.
+:func:`reused_buffers` keeps the maps of :func:`zeros` (those written in full, ``populate=True``) that a
+fit releases (a pilot's hash table or dense weights, a table outgrown) and hands them to its later
+:func:`zeros` (``REUSE``), zeroed again, grown or shrunk in place (``mremap``) to the size asked for. Their
+pages stay allocated instead of going back to the operating system and coming again on first touch. Where
+a virtual machine backs its memory on first touch and takes back what the guest frees, a fresh page cost
+this machine 4-10 ms per MB when it had not been touched for a few seconds (docs/benchmarks.rst, "Stop 68:
+fresh memory"). A kept map stays resident until it is reused or the fit returns (the memory guard counts
+it as available); a request that no kept map covers grows the largest and drops the others, and the pool
+is emptied when the last overlapping fit returns.
 """
 
 from __future__ import annotations
 
 import errno
 import mmap
+import os
 import sys
 import threading
 import weakref
+from collections import deque
 from contextlib import nullcontext
 
 import numpy as np
@@ -98,76 +101,109 @@ def small_pages():
 
 class _Pool:
     """The maps released by arrays of :func:`zeros` while a fit runs (:func:`reused_buffers`), for its later
-    :func:`zeros`. Thread-safe: pilots allocate and release side by side."""
+    :func:`zeros`. Thread-safe: pilots allocate and release side by side.
+
+    An array's map is released from a ``weakref.finalize`` callback, which may run inside a garbage
+    collection started by any allocation, also one made while a thread holds the pool's lock: :meth:`give`
+    therefore takes no lock (it appends to a deque, which the GIL makes atomic), and the locked methods move
+    those maps into the pool first. Only maps of arrays made in the current run of the pool are kept (a
+    model fitted earlier and deleted during a fit frees its memory as before). A map is reused only when
+    nothing but the pool refers to it: an array made on it by other code (``np.frombuffer(a.base)``, which
+    NumPy does not tie to ``a``) keeps it out of the pool, and no map is ever closed while referred to: the
+    pool only drops its references."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self._active = False
+        self._session = 0
         self._maps: list[mmap.mmap] = []
+        self._released: deque = deque()
 
     def start(self) -> None:
         with self._lock:
             self._active = True
+            self._session += 1
+            self._maps = []
+            self._released.clear()
 
     def stop(self) -> None:
-        """Stop keeping maps and free those kept."""
+        """Stop keeping maps; drop those kept (each is freed with its last reference)."""
         with self._lock:
-            self._active, maps, self._maps = False, self._maps, []
-        for buffer in maps:
-            _close(buffer)
+            self._active = False
+            self._maps = []
+            self._released.clear()
 
     def active(self) -> bool:
         return self._active
 
+    def session(self) -> int:
+        return self._session
+
+    def _collect(self) -> None:
+        """Move the maps given since into the pool (under the lock)."""
+        while True:
+            try:
+                self._maps.append(self._released.popleft())
+            except IndexError:
+                return
+
     def nbytes(self) -> int:
         """Bytes of the maps kept (allocated, unused)."""
         with self._lock:
+            self._collect()
             return sum(len(buffer) for buffer in self._maps)
 
-    def give(self, buffer: mmap.mmap) -> None:
-        """Called when the array on ``buffer`` is released: keep the map while a fit runs, else drop it."""
-        with self._lock:
-            if self._active:
-                self._maps.append(buffer)
-                return
-        _close(buffer)
+    def give(self, buffer: mmap.mmap, session: int) -> None:
+        """Called when the array on ``buffer``, made in run ``session`` of the pool, is released: kept while that
+        run lasts, else dropped. No lock (class docstring)."""
+        if not self._active or session != self._session:
+            return
+        self._released.append(buffer)
+        if not self._active or session != self._session:  # the run ended meanwhile: not kept after all
+            try:
+                self._released.remove(buffer)
+            except ValueError:
+                pass
 
     def take(self, nbytes: int) -> tuple[mmap.mmap, int] | None:
         """A kept map of exactly ``nbytes`` and how many of its leading bytes were in use before (to be zeroed;
         the rest is fresh zero pages), or None. The smallest map of at least ``nbytes`` is shrunk to it; if
-        none is that large, the largest is grown and the others freed (so that the pool never adds to what
-        the fit held before). A map that cannot be resized yet (its last array is still being released)
-        stays in the pool."""
+        none is that large, the largest is grown and the others dropped (so that the pool never adds to what
+        the fit held before). A map that something else still refers to, or that cannot be resized, is
+        dropped from the pool instead."""
         with self._lock:
-            if not self._maps:
-                return None
-            large = [b for b in self._maps if len(b) >= nbytes]
-            buffer = min(large, key=len) if large else max(self._maps, key=len)
-            used = min(len(buffer), nbytes)
-            if len(buffer) != nbytes:
+            self._collect()
+            while self._maps:
+                sizes = [len(b) for b in self._maps]
+                fits = [i for i, size in enumerate(sizes) if size >= nbytes]
+                i = min(fits, key=sizes.__getitem__) if fits else max(range(len(sizes)), key=sizes.__getitem__)
+                buffer = self._maps.pop(i)
+                if sys.getrefcount(buffer) > 2:  # this name and the call's argument: anything more is a user
+                    continue
                 try:
-                    buffer.resize(nbytes)
+                    buffer.resize(nbytes)  # also at the same size: raises while a buffer of it is exported
                 except (BufferError, OSError, ValueError, SystemError):
-                    return None
-            self._maps.remove(buffer)
-            dropped = [] if large else self._maps
-            if not large:
-                self._maps = []
-        for other in dropped:
-            _close(other)
-        return buffer, used
-
-
-def _close(buffer: mmap.mmap) -> None:
-    try:
-        buffer.close()
-    except BufferError:  # an array still on it: freed with that array
-        pass
+                    continue
+                if not fits:
+                    self._maps = []
+                return buffer, min(sizes[i], nbytes)
+        return None
 
 
 _POOL = _Pool()
 #: The pool's lifetime: from the first of overlapping fits to the last (``skxc._parallel.SharedSetting``).
 _REUSING = SharedSetting(_POOL.start, lambda _: _POOL.stop())
+
+
+def _forked_child() -> None:
+    """A process forked while a fit ran in another thread starts with no fit running: a pool of its own."""
+    global _POOL, _REUSING
+    _POOL = _Pool()
+    _REUSING = SharedSetting(_POOL.start, lambda _: _POOL.stop())
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked_child)
 
 
 def reused_buffers():
@@ -195,11 +231,13 @@ def zeros(shape, dtype, order: str = "C", populate: bool = False) -> np.ndarray:
     advice = getattr(mmap, "MADV_NOHUGEPAGE", None)
     if not SMALL_PAGES or advice is None or nbytes < LARGE_BYTES:
         return np.zeros(shape, dtype=dtype, order=order)
-    kept = _POOL.take(nbytes) if REUSE and _POOL.active() else None
+    # only buffers written in full are kept and reused: their pages are all there (zeroing a reused map touches
+    # every page, which an array written sparsely, e.g. the buffer without a common term, would not)
+    kept = _POOL.take(nbytes) if populate and REUSE and _POOL.active() else None
     if kept is not None:
         buffer, used = kept
         np.frombuffer(buffer, dtype=np.uint8, count=used).fill(0)  # the reused part; the rest is fresh zeros
-        if populate and POPULATE and MADV_POPULATE_WRITE is not None and used < nbytes:
+        if POPULATE and MADV_POPULATE_WRITE is not None and used < nbytes:
             try:
                 buffer.madvise(MADV_POPULATE_WRITE)  # the grown part (pages already there are skipped)
             except OSError:
@@ -220,11 +258,13 @@ def zeros(shape, dtype, order: str = "C", populate: bool = False) -> np.ndarray:
             buffer.madvise(MADV_POPULATE_WRITE)
         except OSError:  # before Linux 5.14 (EINVAL), or no memory now (ENOMEM): the pages come on first touch
             pass
-    return _tracked(np.ndarray(shape, dtype=dtype, buffer=buffer, order=order), buffer)
+    a = np.ndarray(shape, dtype=dtype, buffer=buffer, order=order)
+    return _tracked(a, buffer) if populate else a
 
 
 def _tracked(a: np.ndarray, buffer: mmap.mmap) -> np.ndarray:
-    """``a``, whose map goes to the pool when it is released during a fit (:func:`reused_buffers`)."""
-    if REUSE and _POOL.active():
-        weakref.finalize(a, _POOL.give, buffer).atexit = False  # at exit the map goes with the process
+    """``a``, whose map goes to the pool when it is released during the same run of it (:func:`reused_buffers`)."""
+    pool = _POOL
+    if REUSE and pool.active():
+        weakref.finalize(a, pool.give, buffer, pool.session()).atexit = False  # at exit: with the process
     return a

@@ -474,19 +474,25 @@ def sum_of_squares(a: np.ndarray) -> float:
     the same way down to ``SQUARES_BLOCK`` entries, whose squares are summed by NumPy: the same additions
     in the same order. Other ``a`` as the expression above (``tests/test_s68_reused_buffers.py`` checks the
     bits against it)."""
-    if a.size <= SQUARES_BLOCK or not (a.flags.c_contiguous or a.flags.f_contiguous):
+    block = max(int(SQUARES_BLOCK), PAIRWISE_LEAF)
+    if a.size <= block or not (a.flags.c_contiguous or a.flags.f_contiguous):
         return float(np.square(a, dtype=np.float64).sum())
     flat = a.ravel(order="K")  # a view, in memory order (NumPy's order of summation)
-    return _pairwise_squares(flat)
+    return _pairwise_squares(flat, block)
 
 
-def _pairwise_squares(flat: np.ndarray) -> float:
+#: The most entries NumPy's pairwise sum adds without cutting them in halves (its unrolled loop): pieces are
+#: never cut below this, where NumPy would not cut them.
+PAIRWISE_LEAF = 128
+
+
+def _pairwise_squares(flat: np.ndarray, block: int) -> float:
     n = flat.shape[0]
-    if n <= SQUARES_BLOCK:
+    if n <= block:
         return float(np.square(flat, dtype=np.float64).sum())
     half = n // 2
     half -= half % 8
-    return _pairwise_squares(flat[:half]) + _pairwise_squares(flat[half:])
+    return _pairwise_squares(flat[:half], block) + _pairwise_squares(flat[half:], block)
 
 
 #: The largest score scale per unit of the rows' RMS L2 norm r that a fit writes into float32 weights: the

@@ -2,6 +2,7 @@
 rows' sum of squares without a float64 copy of X (``skxc._start.sum_of_squares``)."""
 
 import mmap
+import os
 import sys
 import threading
 
@@ -27,12 +28,12 @@ def _address(a: np.ndarray) -> int:
 def test_a_released_map_is_reused_zeroed_and_the_pool_empties_after_the_block():
     n = memory.LARGE_BYTES // 4
     with memory.reused_buffers():
-        a = memory.zeros((n,), np.float32)
+        a = memory.zeros((n,), np.float32, populate=True)
         a[:] = 1.0
         where = _address(a)
         del a
         assert memory.pooled_bytes() == 4 * n
-        b = memory.zeros((n // 2, 2), np.float32, order="F")  # the same bytes, another shape
+        b = memory.zeros((n // 2, 2), np.float32, order="F", populate=True)  # the same bytes, another shape
         assert _address(b) == where and memory.pooled_bytes() == 0
         assert b.shape == (n // 2, 2) and b.flags.f_contiguous and not b.any()
         b[:] = 2.0
@@ -41,12 +42,12 @@ def test_a_released_map_is_reused_zeroed_and_the_pool_empties_after_the_block():
         assert c.shape == (3 * n,) and not c.any() and memory.pooled_bytes() == 0
         c[:] = 3.0
         del c
-        d = memory.zeros((n,), np.float64)  # smaller: shrunk to the bytes asked for
+        d = memory.zeros((n,), np.float64, populate=True)  # smaller: shrunk to the bytes asked for
         assert not d.any() and len(d.base) == 8 * n and memory.pooled_bytes() == 0
         del d
         assert memory.pooled_bytes() == 8 * n
     assert memory.pooled_bytes() == 0  # freed with the block
-    e = memory.zeros((n,), np.float32)  # outside a fit: nothing kept
+    e = memory.zeros((n,), np.float32, populate=True)  # outside a fit: nothing kept
     del e
     assert memory.pooled_bytes() == 0
 
@@ -55,12 +56,12 @@ def test_a_released_map_is_reused_zeroed_and_the_pool_empties_after_the_block():
 def test_a_map_is_not_reused_while_a_view_of_its_array_lives():
     n = memory.LARGE_BYTES // 4
     with memory.reused_buffers():
-        a = memory.zeros((n,), np.float32)
+        a = memory.zeros((n,), np.float32, populate=True)
         a[:] = 5.0
         view = a[10:20]
         del a
         assert memory.pooled_bytes() == 0  # the view keeps the array, and its map, in use
-        b = memory.zeros((n,), np.float32)
+        b = memory.zeros((n,), np.float32, populate=True)
         assert not b.any() and np.all(view == 5.0)  # a fresh map: the view's values untouched
         del view
         assert memory.pooled_bytes() == 4 * n
@@ -70,10 +71,10 @@ def test_a_map_is_not_reused_while_a_view_of_its_array_lives():
 def test_a_request_no_kept_map_covers_grows_the_largest_and_frees_the_others():
     n = memory.LARGE_BYTES // 4
     with memory.reused_buffers():
-        small, large = memory.zeros((n,), np.float32), memory.zeros((2 * n,), np.float32)
+        small, large = memory.zeros((n,), np.float32, populate=True), memory.zeros((2 * n,), np.float32, populate=True)
         del small, large
         assert memory.pooled_bytes() == 12 * n
-        c = memory.zeros((4 * n,), np.float32)
+        c = memory.zeros((4 * n,), np.float32, populate=True)
         assert memory.pooled_bytes() == 0  # the pool never holds more than the fit held before
         assert not c.any()
 
@@ -85,7 +86,7 @@ def test_overlapping_blocks_share_one_pool_until_the_last_ends():
     outer.__enter__()
     try:
         with memory.reused_buffers():  # a pilot's fit, nested
-            a = memory.zeros((n,), np.float32)
+            a = memory.zeros((n,), np.float32, populate=True)
             del a
         assert memory.pooled_bytes() == 4 * n  # still kept: the outer fit runs
     finally:
@@ -102,7 +103,7 @@ def test_threads_taking_and_releasing_maps_always_get_zeros():
         rng = np.random.default_rng(seed)
         for _ in range(6):
             size = int(n * rng.uniform(1.0, 2.5))
-            a = memory.zeros((size,), np.float32)
+            a = memory.zeros((size,), np.float32, populate=True)
             if a.shape != (size,) or a[::4096].any() or a[-1] != 0:
                 bad.append(size)
             a[::1024] = 7.0
@@ -124,7 +125,7 @@ def test_the_memory_guard_counts_kept_maps_as_available(monkeypatch):
     monkeypatch.setattr(validation, "_address_space_available", lambda: None)
     n = memory.LARGE_BYTES // 4
     with memory.reused_buffers():
-        a = memory.zeros((n,), np.float32)
+        a = memory.zeros((n,), np.float32, populate=True)
         del a
         assert validation.available_memory_bytes() == 10**9 + 4 * n
     assert validation.available_memory_bytes() == 10**9
@@ -211,3 +212,91 @@ def test_dense_centroid_starts_in_blocks_give_the_same_model(monkeypatch, order)
     intercept = np.zeros(20, dtype=np.float32)
     start.add_centred(coef, intercept, (mu, None), 3.0)
     np.testing.assert_array_equal(coef, expected)
+
+
+@linux_only
+def test_arrays_written_sparsely_are_not_kept(monkeypatch):
+    n = memory.LARGE_BYTES // 4
+    with memory.reused_buffers():
+        a = memory.zeros((n,), np.float32)  # populate=False: its pages come on first touch, and go with it
+        del a
+        assert memory.pooled_bytes() == 0
+
+
+@linux_only
+@pytest.mark.parametrize("how", ["frombuffer", "ndarray"])
+def test_a_map_that_other_code_still_uses_is_never_reused_nor_closed(how):
+    # an array on a.base does not keep a alive; the map must stay as it is for it (the audit's alias and crash)
+    n = memory.LARGE_BYTES // 4
+    with memory.reused_buffers():
+        a = memory.zeros((n,), np.float32, populate=True)
+        a[:] = 1.0
+        derived = np.frombuffer(a.base, np.float32) if how == "frombuffer" else np.ndarray((n,), np.float32, a.base)
+        del a
+        b = memory.zeros((n,), np.float32, populate=True)
+        b[:] = 7.0
+        assert not np.shares_memory(b, derived) and np.all(derived == 1.0)
+    assert float(derived.sum()) == n  # still mapped after the fit: the pool dropped it, nobody closed it
+
+
+@linux_only
+def test_give_takes_no_lock_so_a_collection_inside_the_pool_cannot_deadlock():
+    n = memory.LARGE_BYTES // 4
+    with memory.reused_buffers():
+        a = memory.zeros((n,), np.float32, populate=True)
+        done = threading.Event()
+
+        def release():  # a finalizer run while the pool's lock is held (a GC pass inside take or nbytes)
+            nonlocal a
+            del a
+            done.set()
+
+        with memory._POOL._lock:
+            t = threading.Thread(target=release)
+            t.start()
+            t.join(timeout=10)
+        assert done.is_set()
+        assert memory.pooled_bytes() == 4 * n
+
+
+@linux_only
+def test_arrays_of_an_earlier_fit_released_during_a_later_one_are_freed_not_kept():
+    n = memory.LARGE_BYTES // 4
+    with memory.reused_buffers():
+        model_array = memory.zeros((n,), np.float32, populate=True)  # kept by a fitted model
+    with memory.reused_buffers():  # another fit, during which the old model is deleted
+        del model_array
+        assert memory.pooled_bytes() == 0
+
+
+@linux_only
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_child_forked_during_a_fit_starts_with_no_pool():
+    n = memory.LARGE_BYTES // 4
+    read, write = os.pipe()
+    with memory.reused_buffers():
+        a = memory.zeros((n,), np.float32, populate=True)
+        del a
+        pid = os.fork()
+        if pid == 0:  # the child: its own fit keeps and then frees its buffers
+            try:
+                with memory.reused_buffers():
+                    b = memory.zeros((n,), np.float32, populate=True)
+                    del b
+                    inside = memory.pooled_bytes()
+                after = memory.pooled_bytes()
+                os.write(write, f"{inside} {after} {memory._POOL.active()}".encode())
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+    assert os.read(read, 100).decode() == f"{4 * n} 0 False"
+    os.close(read)
+    os.close(write)
+
+
+def test_sum_of_squares_never_cuts_below_numpys_unrolled_sum(monkeypatch):
+    a = np.random.default_rng(3).standard_normal(100_003).astype(np.float32)
+    expected = float(np.square(a, dtype=np.float64).sum())
+    for block in (0, 1, 15, 127, 128, 129, 1000):
+        monkeypatch.setattr(start, "SQUARES_BLOCK", block)
+        assert start.sum_of_squares(a) == expected

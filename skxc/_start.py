@@ -257,8 +257,9 @@ def _row_weights(sample_weight, rows, n: int) -> np.ndarray:
     return w if rows is None else np.bincount(rows, weights=w[rows], minlength=n)
 
 
-def _blocks(n: int, n_features: int):
-    block = max(1, 2**22 // max(n_features, 1))
+def _blocks(n: int, n_features: int, entries: int = 2**22):
+    """Slices of ``n`` rows of ``n_features`` entries, at most ``entries`` entries (and at least one row) each."""
+    block = max(1, entries // max(n_features, 1))
     return [slice(start, min(start + block, n)) for start in range(0, n, block)]
 
 
@@ -370,11 +371,6 @@ def _unit_rows(sums, in_place: bool = False):
 ROW_BLOCK_ENTRIES = 1 << 18
 
 
-def _row_block_slices(n_rows: int, n_cols: int) -> list[slice]:
-    block = max(1, ROW_BLOCK_ENTRIES // max(n_cols, 1))
-    return [slice(start, min(start + block, n_rows)) for start in range(0, n_rows, block)]
-
-
 def dense_row_norms(a: np.ndarray) -> np.ndarray:
     """``np.linalg.norm(a, axis=1)`` for a 2-D float array, the same bits, with squares of a block of rows at a
     time rather than of all of ``a`` (each row's squares are summed along the row, as NumPy sums them for
@@ -383,7 +379,7 @@ def dense_row_norms(a: np.ndarray) -> np.ndarray:
     if a.ndim != 2 or not a.flags.c_contiguous or a.dtype.kind != "f" or a.size <= ROW_BLOCK_ENTRIES:
         return np.linalg.norm(a, axis=1)
     out = np.empty(a.shape[0], dtype=a.dtype)
-    for b in _row_block_slices(*a.shape):
+    for b in _blocks(*a.shape, ROW_BLOCK_ENTRIES):
         block = a[b]
         np.sqrt(np.add.reduce(block * block, axis=1), out=out[b])
     return out
@@ -650,7 +646,7 @@ def add_centred(coef: np.ndarray, intercept: np.ndarray, centroids, scale: float
         m = sp.coo_matrix(mu)  # from CSR: no repeated (row, column) pairs, so += adds each entry once
         add_entries(coef, m.row, m.col, (scale * m.data).astype(FLOAT))
     else:  # a block of rows at a time: the same float32 values, without float64 and float32 copies of all of mu
-        for b in _row_block_slices(*mu.shape):
+        for b in _blocks(*mu.shape, ROW_BLOCK_ENTRIES):
             coef[b] += (scale * mu[b]).astype(FLOAT)
     if centre is not None:
         intercept -= (scale * (mu @ centre - mean @ centre)).astype(FLOAT)

@@ -190,20 +190,18 @@ class _Pool:
         return None
 
 
-_POOL = _Pool()
-#: The pool's lifetime: from the first of overlapping fits to the last (``skxc._parallel.SharedSetting``).
-_REUSING = SharedSetting(_POOL.start, lambda _: _POOL.stop())
-
-
-def _forked_child() -> None:
-    """A process forked while a fit ran in another thread starts with no fit running: a pool of its own."""
+def _new_pool() -> None:
+    """A pool (``_POOL``) and its lifetime (``_REUSING``): from the first of overlapping fits to the last
+    (``skxc._parallel.SharedSetting``). Also after a fork: a process forked while a fit ran in another thread
+    starts with no fit running, so with a pool of its own."""
     global _POOL, _REUSING
-    _POOL = _Pool()
-    _REUSING = SharedSetting(_POOL.start, lambda _: _POOL.stop())
+    pool = _POOL = _Pool()
+    _REUSING = SharedSetting(pool.start, lambda _: pool.stop())
 
 
+_new_pool()
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forked_child)
+    os.register_at_fork(after_in_child=_new_pool)
 
 
 def reused_buffers():
@@ -237,11 +235,8 @@ def zeros(shape, dtype, order: str = "C", populate: bool = False) -> np.ndarray:
     if kept is not None:
         buffer, used = kept
         np.frombuffer(buffer, dtype=np.uint8, count=used).fill(0)  # the reused part; the rest is fresh zeros
-        if POPULATE and MADV_POPULATE_WRITE is not None and used < nbytes:
-            try:
-                buffer.madvise(MADV_POPULATE_WRITE)  # the grown part (pages already there are skipped)
-            except OSError:
-                pass
+        if used < nbytes:
+            _populate(buffer)  # the grown part (pages already there are skipped)
         return _tracked(np.ndarray(shape, dtype=dtype, buffer=buffer, order=order), buffer)
     try:  # private: a forked child's writes stay its own (copy on write), as with NumPy's memory
         buffer = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE)
@@ -253,13 +248,20 @@ def zeros(shape, dtype, order: str = "C", populate: bool = False) -> np.ndarray:
         buffer.madvise(advice)
     except OSError:  # a kernel without transparent huge pages: small pages anyway
         pass
-    if populate and POPULATE and MADV_POPULATE_WRITE is not None:
-        try:  # after the advice, so the pages are small ones
-            buffer.madvise(MADV_POPULATE_WRITE)
-        except OSError:  # before Linux 5.14 (EINVAL), or no memory now (ENOMEM): the pages come on first touch
-            pass
+    if populate:
+        _populate(buffer)  # after the advice, so the pages are small ones
     a = np.ndarray(shape, dtype=dtype, buffer=buffer, order=order)
     return _tracked(a, buffer) if populate else a
+
+
+def _populate(buffer: mmap.mmap) -> None:
+    """Allocate the map's pages now (``POPULATE``), if the kernel can: before Linux 5.14 (EINVAL), or with no
+    memory now (ENOMEM), they come on first touch."""
+    if POPULATE and MADV_POPULATE_WRITE is not None:
+        try:
+            buffer.madvise(MADV_POPULATE_WRITE)
+        except OSError:
+            pass
 
 
 def _tracked(a: np.ndarray, buffer: mmap.mmap) -> np.ndarray:

@@ -138,6 +138,16 @@ class Schedule:
         return learning_rate * (1.0 - epoch / self.n_epochs), learning_rate * (1.0 - (epoch + 1) / self.n_epochs)
 
 
+#: With several threads, whether each thread steps with its own copy of the factored Adagrad state's sums R and S
+#: within a piece of an epoch (as it does of the total T), their increments added to the state after the piece.
+#: Shared, they are written at every step by every thread (S_j at each of a row's features), and the cache lines
+#: holding the sums of common features travel between the cores: on ``text1200b`` of ``benchmarks.longtail`` (a
+#: dense buffer, 8 negatives, 2 threads) the epochs ran at about 190,000-220,000 examples per second with shared
+#: sums and 210,000-310,000 with own ones, where two one-thread processes ran at about 150,000 each
+#: (docs/benchmarks.rst, "Stop 69"). Each thread's step then uses R_c S_j / T of the same rows (those before the
+#: piece and its own), as a single thread's does. False: shared R and S (stop 68 and before). One thread: the
+#: state itself, either way (bitwise reproducible).
+THREAD_SUMS = True
 #: Rows per kernel call within an epoch (progress granularity; fixed so results do not depend on verbose).
 PROGRESS_ROWS = 2**20
 
@@ -179,17 +189,34 @@ def sgd_epoch(
         coef_flat, stride_c, stride_j = flat_view(coef)
     acc_flat = state.coef_sums.ravel(order="K")  # empty for the factored state
     factors = state.factor_sums  # R, S and T for the factored state, else empty
-    acc_factors = factors[:-1]
+    shared_sums = factors[:-1]  # R and S
     acc_intercept = state.intercept_sums
     n_threads = max(1, min(n_threads, order.shape[0]))
     stats = np.zeros((n_threads, 4), dtype=np.float64)
     # The factored state's total T: in place with one thread (bitwise reproducible);
     # with several, each thread keeps its own running total for a piece of the
-    # epoch and the increments are added together after it.
+    # epoch and the increments are added together after it; so, with THREAD_SUMS, of R and S.
     if n_threads == 1:
         totals = factors[-1:] if factors.size else np.zeros(1, dtype=np.float64)
     else:
         totals = per_line(np.zeros((n_threads, 1), dtype=np.float64))
+    thread_sums = None  # (n_threads, C + K): each thread's own R and S while a piece runs, or None: shared
+
+    def begin_sums(active):
+        """Before the threads ``active`` (more than one) run a piece: their totals, and their sums, from the state."""
+        nonlocal thread_sums
+        totals[:] = factors[-1]
+        if THREAD_SUMS and len(active) > 1:
+            thread_sums = np.repeat(shared_sums[np.newaxis, :], n_threads, axis=0)
+
+    def end_sums(active):
+        """After them: their increments added to the state (the shared R and S are those before the piece)."""
+        nonlocal thread_sums
+        factors[-1] += float(np.sum(totals[active] - factors[-1]))
+        if thread_sums is not None:
+            np.add(shared_sums, np.sum(thread_sums[active] - shared_sums, axis=0), out=shared_sums)
+            thread_sums = None
+
     alpha, l2 = float(params.alpha), float(params.l2)
     lr_first, lr_last = (params.learning_rate,) * 2 if step_sizes is None else step_sizes
     lr_first, lr_last = float(lr_first), float(lr_last)
@@ -199,9 +226,10 @@ def sgd_epoch(
 
     def run(t, chunk, states, start=0):
         acc_total = totals if n_threads == 1 else totals[t]
+        acc_factors = shared_sums if thread_sums is None else thread_sums[t]
         lr, lr_end = lr_range
         if hashed:
-            return run_hashed(t, chunk, states, acc_total, start, lr, lr_end)
+            return run_hashed(t, chunk, states, acc_total, acc_factors, start, lr, lr_end)
         if params.exact:  # exact softmax: the reference mode, every class row updated
             softmax_epoch(
                 rows.indptr, rows.indices, rows.data, rows.n_dense_features, rows.codes, rows.sample_weight,
@@ -216,7 +244,7 @@ def sgd_epoch(
             params.n_negatives, lr, lr_end, alpha, l2, states[t], stats[t], *sampling_scratch(params.n_negatives),
         )  # fmt: skip
 
-    def run_hashed(t, chunk, states, acc_total, start, lr, lr_end):
+    def run_hashed(t, chunk, states, acc_total, acc_factors, start, lr, lr_end):
         # the kernel stops before it could overfill the table; grow it and go on from there
         position, inserted = start, np.zeros(1, dtype=np.int64)
         while position < chunk.shape[0]:
@@ -249,13 +277,13 @@ def sgd_epoch(
                 coef.reserve(len(active) * max_need)
             budgets[:] = coef.free() // len(active)
             if n_threads > 1 and factors.size:
-                totals[:] = factors[-1]
+                begin_sums(active)
             if len(active) == 1:
                 results = [run(active[0], chunks[active[0]], states, starts[active[0]])]
             else:
                 results = fan_out(lambda t: run(t, chunks[t], states, starts[t]), active, len(active))
             if n_threads > 1 and factors.size:
-                factors[-1] += float(np.sum(totals[active] - factors[-1]))
+                end_sums(active)
             for t, (position, inserted) in zip(active, results, strict=True):
                 coef.count += inserted
                 starts[t] = position
@@ -277,12 +305,13 @@ def sgd_epoch(
         elif n_threads == 1:
             run(0, piece, states)
         else:
+            threads = range(n_threads)
             if factors.size:
-                totals[:] = factors[-1]
+                begin_sums(threads)
             chunks = np.array_split(piece, n_threads)
-            fan_out(lambda t, chunks=chunks, states=states: run(t, chunks[t], states), range(n_threads), n_threads)
+            fan_out(lambda t, chunks=chunks, states=states: run(t, chunks[t], states), threads, n_threads)
             if factors.size:
-                factors[-1] += float(np.sum(totals - factors[-1]))
+                end_sums(threads)
         done += piece.shape[0]
         if verbose >= 2 and order.shape[0] > PROGRESS_ROWS:
             done = min(start + PROGRESS_ROWS, order.shape[0])

@@ -1,0 +1,116 @@
+"""Stop 69: with several threads, each thread's own factored Adagrad sums R and S within a piece of an epoch
+(``skxc._solver.THREAD_SUMS``), their increments added to the state after it."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import skxc._solver as solver_module
+from skxc import AuxiliaryTree
+from skxc._predict import log_noise_of
+from skxc._solver import Rows, SGDParams, sgd_epoch
+from skxc._state import AdagradState
+from skxc._weights import HashedWeights
+
+C, K, GROUP = 12, 40, 6
+
+
+def _rows(n=600, seed=0):
+    """Rows whose first half has classes 0-5 and second half classes 6-11, all on the same features: two
+    threads (each takes one half of the order) then step disjoint weights and intercepts but the same S_j."""
+    rng = np.random.default_rng(seed)
+    X = sp.random(n, K, density=0.2, random_state=seed, format="csr", dtype=np.float32)
+    X.sort_indices()
+    y = np.r_[rng.integers(0, GROUP, n // 2), rng.integers(GROUP, C, n - n // 2)].astype(np.int32)
+    tree = AuxiliaryTree(n_components=2, random_state=0).fit(X, y)
+    Z = tree.transform(X)
+    rows = Rows(X.indptr.astype(np.int64), X.indices, X.data, 0, y, np.ones(n, np.float32), Z,
+                log_noise_of(Z, y, tree.arrays, 1))  # fmt: skip
+    return rows, tree.arrays
+
+
+def _model(layout, state_rng):
+    """Weights, intercepts and a factored state, not zero (a later epoch's state)."""
+    sums = AdagradState.zeros("factored", C, K)
+    sums.factor_sums[:] = state_rng.uniform(0.5, 2.0, sums.factor_sums.shape)
+    sums.factor_sums[-1] = sums.factor_sums[:C].sum()
+    if layout == "dense":
+        return np.zeros((C, K), np.float32, order="F"), np.zeros(C, np.float32), sums
+    return HashedWeights((C, K), 4096, False), np.zeros(C, np.float32), sums
+
+
+def _dense(coef):
+    return coef.to_csr()[0].toarray() if isinstance(coef, HashedWeights) else coef
+
+
+def _copy(state):
+    return AdagradState(state.kind, state.coef_sums.copy(), state.factor_sums.copy(), state.intercept_sums.copy())
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("layout", ["dense", "hashed"])
+def test_each_thread_steps_with_its_own_sums(layout):
+    """Two threads, no negatives (no draws), classes apart: each thread's half is trained exactly as one thread
+    trains it alone from the state before the epoch, R_c of its classes and the increments of S_j and T then
+    added together. With shared sums (the other thread's increments of S_j seen at once) this fails."""
+    rows, tree = _rows()
+    params = SGDParams(False, 0, 0.3, 3e-3, 0.0)
+    order = np.arange(rows.n_samples, dtype=np.int64)
+    half = order.shape[0] // 2
+    coef, b, state = _model(layout, np.random.default_rng(1))
+    before = state.factor_sums.copy()
+    alone = []
+    for part in (order[:half], order[half:]):
+        c1, b1, s1 = _model(layout, np.random.default_rng(1))
+        sgd_epoch(c1, b1, s1, params, rows, tree, part, np.random.default_rng(0), 1)
+        alone.append((_dense(c1), b1, s1.factor_sums))
+    sgd_epoch(coef, b, state, params, rows, tree, order, np.random.default_rng(0), 2)
+    if layout == "hashed":
+        assert coef.capacity == 4096  # one round: no growth between the threads' steps
+    first, second = alone
+    classes = np.arange(C) < GROUP
+    np.testing.assert_array_equal(_dense(coef)[classes], first[0][classes])
+    np.testing.assert_array_equal(_dense(coef)[~classes], second[0][~classes])
+    np.testing.assert_array_equal(b[classes], first[1][classes])
+    np.testing.assert_array_equal(b[~classes], second[1][~classes])
+    R, S, T = state.factor_sums[:C], state.factor_sums[C:-1], state.factor_sums[-1]
+    np.testing.assert_allclose(R[classes], first[2][:C][classes], rtol=1e-12)  # sums of increments: rounding
+    np.testing.assert_allclose(R[~classes], second[2][:C][~classes], rtol=1e-12)
+    np.testing.assert_allclose(S, before[C:-1] + (first[2][C:-1] - before[C:-1]) + (second[2][C:-1] - before[C:-1]),
+                               rtol=1e-12)  # fmt: skip
+    assert T == pytest.approx(before[-1] + (first[2][-1] - before[-1]) + (second[2][-1] - before[-1]), rel=1e-12)
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("layout", ["dense", "hashed"])
+def test_the_sums_stay_consistent_with_negatives(layout):
+    """With negatives (threads stepping the same classes' rows): every squared gradient is counted once in R,
+    once in S and once in T, as with one thread: sum(R) = sum(S) = T, the state before included."""
+    rows, tree = _rows(seed=3)
+    params = SGDParams(False, 3, 0.3, 3e-3, 0.0)
+    order = np.random.default_rng(2).permutation(rows.n_samples).astype(np.int64)
+    coef, b, state = _model(layout, np.random.default_rng(4))
+    state.factor_sums[C:-1] *= state.factor_sums[:C].sum() / state.factor_sums[C:-1].sum()  # sum(S) = T too
+    before_total = state.factor_sums[-1]
+    for seed in range(3):
+        stats = sgd_epoch(coef, b, state, params, rows, tree, order, np.random.default_rng(seed), 2)
+        assert np.isfinite(stats.loss)
+    R, S, T = state.factor_sums[:C], state.factor_sums[C:-1], state.factor_sums[-1]
+    assert T > before_total
+    assert R.sum() == pytest.approx(T, rel=1e-9) and S.sum() == pytest.approx(T, rel=1e-9)
+
+
+@pytest.mark.kernel
+def test_one_thread_is_the_same_either_way(monkeypatch):
+    """One thread steps with the state itself whatever THREAD_SUMS is: the same bits."""
+    rows, tree = _rows(seed=5)
+    params = SGDParams(False, 2, 0.3, 3e-3, 0.01)
+    order = np.random.default_rng(6).permutation(rows.n_samples).astype(np.int64)
+    results = []
+    for flag in (True, False):
+        monkeypatch.setattr(solver_module, "THREAD_SUMS", flag)
+        coef, b, state = _model("dense", np.random.default_rng(7))
+        sgd_epoch(coef, b, state, params, rows, tree, order, np.random.default_rng(8), 1)
+        results.append((coef, b, _copy(state).factor_sums))
+    for ours, theirs in zip(*results, strict=True):
+        np.testing.assert_array_equal(ours, theirs)

@@ -670,8 +670,8 @@ class TrainingMixin:
                 self._fold_blend(parts, -1.0)
                 if stop.requested:
                     self._fold_blend(parts, 1.0)
-            if stop.requested:
-                raise KeyboardInterrupt
+            if stop.requested:  # no step ran: fit restores the estimator as it was (n_iter_ included)
+                raise InterruptedBeforeTraining
             try:
                 if self._sparse_weights():  # the rows' offset is x . _shared_coef, which the fold has changed
                     rows = with_shared_offset(rows, self._shared_coef)

@@ -122,3 +122,34 @@ def test_a_warm_start_needs_the_fitted_features_and_kind():
         clf.fit(X, Y)
     np.testing.assert_array_equal(clf.coef_, coef)
     assert clf.n_features_in_ == 4
+
+
+@pytest.mark.parametrize("weights", ["dense", "sparse"])
+def test_ctrl_c_while_the_term_comes_out_leaves_the_warm_model_as_it_was(blended_data, weights, monkeypatch):
+    """A warm start of a blended model interrupted while its beta term is taken out (before any step): fit raises
+    KeyboardInterrupt and the estimator is the fitted one, its epochs (n_iter_) and curves included (before stop
+    69 n_iter_ and the curves were reset to those of a fit that had not run)."""
+    import signal
+
+    import skxc._training as training_module
+
+    X, y, Xt, _ = blended_data
+    X = sp.csr_matrix(X) if weights == "sparse" else X
+    clf = AdversarialSoftmaxClassifier(centroid_blend=64.0, max_iter=3, random_state=0, n_jobs=1, weights=weights)
+    clf.fit(X, y)
+    before = {k: v for k, v in clf.__dict__.items()}
+    n_iter, curve, proba = clf.n_iter_, list(clf.loss_curve_), clf.predict_proba(Xt)
+    real = training_module.TrainingMixin._fold_blend
+
+    def fold(self, parts, sign):
+        real(self, parts, sign)
+        if sign < 0:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(training_module.TrainingMixin, "_fold_blend", fold)
+    with pytest.raises(KeyboardInterrupt):
+        clf.set_params(warm_start=True).fit(X, y)
+    assert clf.n_iter_ == n_iter == 3 and clf.loss_curve_ == curve
+    changed = sorted(k for k in before if clf.__dict__.get(k) is not before[k])
+    assert set(clf.__dict__) == set(before) and changed == ["warm_start"], changed
+    np.testing.assert_allclose(clf.predict_proba(Xt), proba, rtol=1e-4, atol=1e-6)

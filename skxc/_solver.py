@@ -19,7 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ._config import FLOAT
 from ._kernels.hashed import move_to_block, negative_sampling_epoch_hashed
-from ._kernels.rng import per_line, seed_states
+from ._kernels.rng import seed_states
 from ._kernels.sgd import negative_sampling_epoch, sampling_scratch, softmax_epoch
 from ._memory import zeros
 from ._parallel import StopRequest, fan_out
@@ -138,15 +138,17 @@ class Schedule:
         return learning_rate * (1.0 - epoch / self.n_epochs), learning_rate * (1.0 - (epoch + 1) / self.n_epochs)
 
 
-#: With several threads, whether each thread steps with its own copy of the factored Adagrad state's sums R and S
-#: within a piece of an epoch (as it does of the total T), their increments added to the state after the piece.
-#: Shared, they are written at every step by every thread (S_j at each of a row's features), and the cache lines
-#: holding the sums of common features travel between the cores: on ``text1200b`` of ``benchmarks.longtail`` (a
-#: dense buffer, 8 negatives, 2 threads) the epochs ran at about 190,000-220,000 examples per second with shared
-#: sums and 210,000-310,000 with own ones, where two one-thread processes ran at about 150,000 each
-#: (docs/benchmarks.rst, "Stop 69"). Each thread's step then uses R_c S_j / T of the same rows (those before the
-#: piece and its own), as a single thread's does. False: shared R and S (stop 68 and before). One thread: the
-#: state itself, either way (bitwise reproducible).
+#: With several threads, whether each thread steps with its own copy of the factored Adagrad state's sums R, S
+#: and T within a piece of an epoch, counting each of its squared gradients n times (n threads: each trains about
+#: 1 / n of the piece, so R_c S_j / T estimates the sums of the whole piece, as one thread's steps see them), the
+#: increments over n added to the state after the piece. Shared R and S were written at every step by every thread
+#: (S_j at each of a row's features), and the cache lines holding the sums of common features travelled between
+#: the cores: on ``text1200b`` of ``benchmarks.longtail`` (a dense buffer, 8 negatives, 2 threads) the epochs ran
+#: at about 190,000-220,000 examples per second with shared sums and 210,000-310,000 with own ones, where two
+#: one-thread processes ran at about 150,000 each (docs/benchmarks.rst, "Stop 69"). And a thread's own T (shared
+#: R and S) had made its steps about 1 / sqrt(n) of one thread's where the sums start. False: shared R and S, a
+#: thread's own T, each gradient counted once (stop 68 and before). One thread: the state itself, either way
+#: (bitwise reproducible).
 THREAD_SUMS = True
 #: Rows per kernel call within an epoch (progress granularity; fixed so results do not depend on verbose).
 PROGRESS_ROWS = 2**20
@@ -195,26 +197,34 @@ def sgd_epoch(
     stats = np.zeros((n_threads, 4), dtype=np.float64)
     # The factored state's total T: in place with one thread (bitwise reproducible);
     # with several, each thread keeps its own running total for a piece of the
-    # epoch and the increments are added together after it; so, with THREAD_SUMS, of R and S.
+    # epoch and the increments are added together after it; so, with THREAD_SUMS, of R and S, each thread then
+    # counting its squared gradients as many times as there are threads (the share, beside T in its row of
+    # ``totals``: ``skxc._kernels.sgd.sum_share``) and the increments divided by it.
     if n_threads == 1:
         totals = factors[-1:] if factors.size else np.zeros(1, dtype=np.float64)
-    else:
-        totals = per_line(np.zeros((n_threads, 1), dtype=np.float64))
+    else:  # rows a cache line apart: (T, share)
+        totals = np.zeros((n_threads, 64 // np.dtype(np.float64).itemsize), dtype=np.float64)[:, :2]
+        totals[:, 1] = 1.0
     thread_sums = None  # (n_threads, C + K): each thread's own R and S while a piece runs, or None: shared
 
     def begin_sums(active):
-        """Before the threads ``active`` (more than one) run a piece: their totals, and their sums, from the state."""
+        """Before the threads ``active`` run a piece: their totals, and with THREAD_SUMS and more than one of
+        them their own R and S, from the state; their share."""
         nonlocal thread_sums
-        totals[:] = factors[-1]
-        if THREAD_SUMS and len(active) > 1:
+        share = len(active) if THREAD_SUMS and len(active) > 1 else 1
+        totals[:, 0], totals[:, 1] = factors[-1], share
+        if share > 1:
             thread_sums = np.repeat(shared_sums[np.newaxis, :], n_threads, axis=0)
 
     def end_sums(active):
-        """After them: their increments added to the state (the shared R and S are those before the piece)."""
+        """After them: their increments, over their share, added to the state (R and S in the state are still
+        those before the piece where the threads had their own)."""
         nonlocal thread_sums
-        factors[-1] += float(np.sum(totals[active] - factors[-1]))
+        active = list(active)
+        share = totals[active[0], 1]
+        factors[-1] += float(np.sum(totals[active, 0] - factors[-1])) / share
         if thread_sums is not None:
-            np.add(shared_sums, np.sum(thread_sums[active] - shared_sums, axis=0), out=shared_sums)
+            np.add(shared_sums, np.sum(thread_sums[active] - shared_sums, axis=0) / share, out=shared_sums)
             thread_sums = None
 
     alpha, l2 = float(params.alpha), float(params.l2)

@@ -65,6 +65,7 @@ from .sgd import (
     losses_and_gradients,
     prefetch_example,
     step_schedule,
+    sum_share,
     weight_step,
 )
 
@@ -240,18 +241,20 @@ def _update_slots(
     s_base = intercept.shape[0]
     row_sum = 0.0 if full else acc_factors[c]
     total = 0.0 if full else acc_total[0]
+    share = sum_share(acc_total)
     for p in range(start, indptr[r + 1]):
         i = slots[p - start]
         if i < 0:
             if i == -1:
                 continue
             row_sum, total = weight_step(
-                block, block_acc, -2 - i, acc_factors, s_base + indices[p], full, row_sum, total, g, data[p], lr, l2
-            )
+                block, block_acc, -2 - i, acc_factors, s_base + indices[p], full, row_sum, total, g, data[p], lr, l2,
+                share,
+            )  # fmt: skip
             continue
         row_sum, total = weight_step(
             val_words, acc_words, i * words_per_slot, acc_factors, s_base + indices[p], full, row_sum, total, g,
-            data[p], lr, l2,
+            data[p], lr, l2, share,
         )  # fmt: skip
     if not full:
         acc_factors[c] = row_sum

@@ -49,7 +49,11 @@ one compiled kernel. In the factored mode ``acc_flat`` is empty and
 ``acc_factors`` float64 holds R (C values) then S (K values); T lives in a
 (1,) float64 array ``acc_total`` of its own, so that each thread of a Hogwild
 epoch can keep its own running total (written in place; the caller adds the
-threads' increments together).
+threads' increments together). A (2,) ``acc_total`` holds T and a share n: the
+call is one of n threads' parts of a piece, each stepping its own copies of R,
+S and T, and counts each squared gradient n times in them, so that R_c S_j / T
+estimates the sums of all n parts (:func:`sum_share`; the caller adds the
+increments divided by n to the state).
 """
 
 import math
@@ -134,14 +138,16 @@ def adagrad_row_update(
     s_base = intercept.shape[0]  # factored: R_c is acc_factors[c], S_j is acc_factors[C + j]
     row_sum = 0.0 if full else acc_factors[c]
     total = 0.0 if full else acc_total[0]
+    share = sum_share(acc_total)
     for p in range(start, stop):
         v = data[p]
         if v == 0.0:
             continue
         j = p - start if n_dense_features > 0 else indices[p]
         row_sum, total = weight_step(
-            coef_flat, acc_flat, base + j * stride_j, acc_factors, s_base + j, full, row_sum, total, g, v, lr, l2
-        )
+            coef_flat, acc_flat, base + j * stride_j, acc_factors, s_base + j, full, row_sum, total, g, v, lr, l2,
+            share,
+        )  # fmt: skip
     if not full:
         acc_factors[c] = row_sum
         acc_total[0] = total
@@ -156,13 +162,23 @@ def intercept_step(intercept, acc_intercept, c, g, lr):
 
 
 @njit(**NJIT_HELPER)
-def weight_step(weights, acc, i, acc_factors, col, full, row_sum, total, g, v, lr, l2):
+def sum_share(acc_total):
+    """How many times each squared gradient counts in the factored sums a kernel call adds to: ``acc_total[1]``
+    where ``acc_total`` holds it (a call that is one of several threads' shares of a piece, each with its own
+    sums: ``skxc._solver.THREAD_SUMS``), else 1."""
+    return acc_total[1] if acc_total.shape[0] > 1 else 1.0
+
+
+@njit(**NJIT_HELPER)
+def weight_step(weights, acc, i, acc_factors, col, full, row_sum, total, g, v, lr, l2, share):
     """Adagrad step of ``weights[i]`` for d loss / d xi = g on a feature of value v (plus ``l2`` times the
     weight); returns the factored state's running ``(row_sum, total)``.
 
     Full state: ``acc[i]`` takes the squared gradient. Factored: R_c (``row_sum``), S_j
-    (``acc_factors[col]``) and T (``total``) take it and the weight uses R_c S_j / T. The one step both
-    the dense and the hashed layout take (same arithmetic, same model).
+    (``acc_factors[col]``) and T (``total``) take it, ``share`` times (:func:`sum_share`: 1, or with n threads
+    stepping their own copies of the sums, n, so that R_c S_j / T estimates what all the threads' steps add
+    up to), and the weight uses R_c S_j / T. The one step both the dense and the hashed layout take (same
+    arithmetic, same model).
     """
     gj = g * v + l2 * weights[i]
     if full:
@@ -170,7 +186,7 @@ def weight_step(weights, acc, i, acc_factors, col, full, row_sum, total, g, v, l
         # the float32 state saturates (squared gradients of features above ~1e19): inf would freeze the weight
         acc[i] = a if a <= ACC_MAX else ACC_MAX
     else:
-        g2 = np.float64(gj) * np.float64(gj)
+        g2 = np.float64(gj) * np.float64(gj) * share
         row_sum += g2
         total += g2
         col_sum = acc_factors[col] + g2
@@ -374,7 +390,7 @@ def negative_sampling_epoch(
     coef_flat : float32, flat view of coef_ (in place)
     acc_flat : float32, flat view of the full Adagrad state, or empty for the factored one
     acc_factors : float64 (C + K,) the factored state's R then S, or empty (in place)
-    acc_total : float64 (1,) the factored state's T (in place; unused for the full state)
+    acc_total : float64 (1,) the factored state's T, or (2,) T and the share (in place; unused for the full state)
     intercept, acc_intercept : float32 (n_classes,) (in place)
     node_weight, node_bias, leaf_class : the noise tree (read only)
     n_negatives : int; lr, alpha, l2 : float (step size, Eq. 6's lambda, L2 on touched weights)

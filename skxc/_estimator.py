@@ -337,7 +337,10 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         one thread whatever ``n_jobs`` (there the threads' updates mostly wait
         for each other). ``n_jobs=1`` is bitwise reproducible for a fixed
         ``random_state``, and so is any ``n_jobs`` for fewer than 100
-        classes; with more, ``n_jobs > 1`` is not (updates race).
+        classes; with more, ``n_jobs > 1`` is not (updates race). Each
+        thread keeps its own Adagrad step-size statistics within a piece of
+        an epoch, scaled to stand for all the threads' rows, so that the
+        step sizes are those of one thread in expectation.
 
     verbose : int >= 0, default=0
         When > 0, ``fit`` prints the tree's fitting time, the settings the

@@ -288,12 +288,14 @@ def sgd_epoch(
             budgets[:] = coef.free() // len(active)
             if n_threads > 1 and factors.size:
                 begin_sums(active)
-            if len(active) == 1:
-                results = [run(active[0], chunks[active[0]], states, starts[active[0]])]
-            else:
-                results = fan_out(lambda t: run(t, chunks[t], states, starts[t]), active, len(active))
-            if n_threads > 1 and factors.size:
-                end_sums(active)
+            try:
+                if len(active) == 1:
+                    results = [run(active[0], chunks[active[0]], states, starts[active[0]])]
+                else:
+                    results = fan_out(lambda t: run(t, chunks[t], states, starts[t]), active, len(active))
+            finally:  # the steps taken are in the weights (fan_out lets running pieces end): so are their sums
+                if n_threads > 1 and factors.size:
+                    end_sums(active)
             for t, (position, inserted) in zip(active, results, strict=True):
                 coef.count += inserted
                 starts[t] = position
@@ -319,9 +321,11 @@ def sgd_epoch(
             if factors.size:
                 begin_sums(threads)
             chunks = np.array_split(piece, n_threads)
-            fan_out(lambda t, chunks=chunks, states=states: run(t, chunks[t], states), threads, n_threads)
-            if factors.size:
-                end_sums(threads)
+            try:
+                fan_out(lambda t, chunks=chunks, states=states: run(t, chunks[t], states), threads, n_threads)
+            finally:  # the steps taken are in the weights (fan_out lets running pieces end): so are their sums
+                if factors.size:
+                    end_sums(threads)
         done += piece.shape[0]
         if verbose >= 2 and order.shape[0] > PROGRESS_ROWS:
             done = min(start + PROGRESS_ROWS, order.shape[0])

@@ -134,3 +134,29 @@ def test_one_thread_is_the_same_either_way(monkeypatch):
         results.append((coef, b, _copy(state).factor_sums))
     for ours, theirs in zip(*results, strict=True):
         np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.kernel
+def test_the_sums_of_steps_taken_are_kept_when_a_thread_raises(monkeypatch):
+    """A kernel call that raised after its steps (fan_out lets the other threads' running pieces end first): the
+    steps are in the weights, and their squared gradients in the state (sum(R) = sum(S) = T, above where it
+    started), not dropped with the threads' own sums."""
+    rows, tree = _rows(seed=4)
+    params = SGDParams(False, 2, 0.3, 3e-3, 0.0)
+    order = np.random.default_rng(3).permutation(rows.n_samples).astype(np.int64)
+    coef, b, state = _model("dense", np.random.default_rng(5))
+    state.factor_sums[C:-1] *= state.factor_sums[:C].sum() / state.factor_sums[C:-1].sum()
+    before_total = state.factor_sums[-1]
+    real = solver_module.negative_sampling_epoch
+
+    def kernel(*args):
+        real(*args)
+        raise RuntimeError("after the steps")
+
+    monkeypatch.setattr(solver_module, "negative_sampling_epoch", kernel)
+    with pytest.raises(RuntimeError, match="after the steps"):
+        sgd_epoch(coef, b, state, params, rows, tree, order, np.random.default_rng(0), 2)
+    assert np.any(coef != 0)
+    R, S, T = state.factor_sums[:C], state.factor_sums[C:-1], state.factor_sums[-1]
+    assert T > before_total
+    assert R.sum() == pytest.approx(T, rel=1e-9) and S.sum() == pytest.approx(T, rel=1e-9)

@@ -59,6 +59,9 @@ def test_blend_bytes_counts_the_faster_pilots_negatives_only_where_it_trains(mon
     (single-label data with few rows per class), not for multi-label data or many rows per class."""
     X, y, _, _ = few_rows_data()
     clf = AdversarialSoftmaxClassifier(n_jobs=1).fit(X[:1200], y[:1200])
+    # the fit drops the faster pilot where memory looks short on the machine running the test (a CI run beside
+    # memory-heavy work failed here, stop 68): the bytes of a fit that keeps it are what is tested
+    blend.set_faster_dropped(clf, False)
     Xs = sp.random(2000, 1000, density=0.02, format="csr", random_state=0, dtype=np.float32)
     monkeypatch.setattr(blend, "SPARSE_PILOT_WEIGHTS", 0)  # sparse pilot weights
     monkeypatch.setattr(blend, "DENSE_PILOT_TOUCHES", 0.0)

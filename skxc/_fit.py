@@ -436,7 +436,9 @@ def resolve_max_iter(max_iter, n_rows: int) -> int:
 #: intercepts and Adagrad sums; with very few classes those are a few cache lines that the threads' steps
 #: keep taking from each other: at 10 classes two threads trained no faster than one, and they lose more
 #: of the sums' updates. From 20 classes on two threads were faster at the same accuracy
-#: (docs/benchmarks.rst, "Two training threads from 100 classes").
+#: (docs/benchmarks.rst, "Two training threads from 100 classes"). Measured before stop 69, when the threads shared
+#: the Adagrad sums R and S (now each thread's own within a piece: ``skxc._solver.THREAD_SUMS``); the intercepts
+#: are still shared.
 HOGWILD_MIN_CLASSES = 100
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -207,25 +208,28 @@ def sgd_epoch(
         totals[:, 1] = 1.0
     thread_sums = None  # (n_threads, C + K): each thread's own R and S while a piece runs, or None: shared
 
-    def begin_sums(active):
-        """Before the threads ``active`` run a piece: their totals, and with THREAD_SUMS and more than one of
-        them their own R and S, from the state; their share."""
+    @contextmanager
+    def piece_sums(active):
+        """While the threads ``active`` run a piece (several threads, the factored state): their totals and, with
+        THREAD_SUMS and more than one of them, their own R and S, from the state, and their share; after it (also
+        where a thread raised: its steps are in the weights, and fan_out lets the running pieces end) their
+        increments over the share added to the state, whose R and S are then still those before the piece."""
         nonlocal thread_sums
+        if n_threads == 1 or not factors.size:
+            yield
+            return
+        active = list(active)
         share = len(active) if THREAD_SUMS and len(active) > 1 else 1
         totals[:, 0], totals[:, 1] = factors[-1], share
         if share > 1:
             thread_sums = np.repeat(shared_sums[np.newaxis, :], n_threads, axis=0)
-
-    def end_sums(active):
-        """After them: their increments, over their share, added to the state (R and S in the state are still
-        those before the piece where the threads had their own)."""
-        nonlocal thread_sums
-        active = list(active)
-        share = totals[active[0], 1]
-        factors[-1] += float(np.sum(totals[active, 0] - factors[-1])) / share
-        if thread_sums is not None:
-            np.add(shared_sums, np.sum(thread_sums[active] - shared_sums, axis=0) / share, out=shared_sums)
-            thread_sums = None
+        try:
+            yield
+        finally:
+            factors[-1] += float(np.sum(totals[active, 0] - factors[-1])) / share
+            if thread_sums is not None:
+                np.add(shared_sums, np.sum(thread_sums[active] - shared_sums, axis=0) / share, out=shared_sums)
+                thread_sums = None
 
     alpha, l2 = float(params.alpha), float(params.l2)
     lr_first, lr_last = (params.learning_rate,) * 2 if step_sizes is None else step_sizes
@@ -286,16 +290,11 @@ def sgd_epoch(
             if coef.free() < len(active) * max_need:
                 coef.reserve(len(active) * max_need)
             budgets[:] = coef.free() // len(active)
-            if n_threads > 1 and factors.size:
-                begin_sums(active)
-            try:
+            with piece_sums(active):
                 if len(active) == 1:
                     results = [run(active[0], chunks[active[0]], states, starts[active[0]])]
                 else:
                     results = fan_out(lambda t: run(t, chunks[t], states, starts[t]), active, len(active))
-            finally:  # the steps taken are in the weights (fan_out lets running pieces end): so are their sums
-                if n_threads > 1 and factors.size:
-                    end_sums(active)
             for t, (position, inserted) in zip(active, results, strict=True):
                 coef.count += inserted
                 starts[t] = position
@@ -317,15 +316,9 @@ def sgd_epoch(
         elif n_threads == 1:
             run(0, piece, states)
         else:
-            threads = range(n_threads)
-            if factors.size:
-                begin_sums(threads)
             chunks = np.array_split(piece, n_threads)
-            try:
-                fan_out(lambda t, chunks=chunks, states=states: run(t, chunks[t], states), threads, n_threads)
-            finally:  # the steps taken are in the weights (fan_out lets running pieces end): so are their sums
-                if factors.size:
-                    end_sums(threads)
+            with piece_sums(range(n_threads)):
+                fan_out(lambda t, chunks=chunks, states=states: run(t, chunks[t], states), range(n_threads), n_threads)
         done += piece.shape[0]
         if verbose >= 2 and order.shape[0] > PROGRESS_ROWS:
             done = min(start + PROGRESS_ROWS, order.shape[0])

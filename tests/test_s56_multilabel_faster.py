@@ -1,6 +1,6 @@
 """Stop 56: the faster multi-label pilot (``skxc._blend.MULTILABEL_FASTER``, :func:`skxc._blend.weighting_choice`):
 with ``learning_rate="auto"`` a multi-label fit also trains a pilot with 16 times the step, and the model takes
-that step when the pilot's held-out precision@k beats the chosen pilot's by more than ``FASTER_Z`` standard
+that step when the pilot's held-out precision@k beats the chosen pilot's by more than ``MULTILABEL_FASTER_Z`` standard
 errors; docs/benchmarks.rst, "Stop 56"."""
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def test_fixed_weighting_or_fixed_step(monkeypatch):
 
 def fit_with(monkeypatch, z, **params):
     with monkeypatch.context() as m:
-        m.setattr(blend, "FASTER_Z", z)
+        m.setattr(blend, "MULTILABEL_FASTER_Z", z)
         return AdversarialSoftmaxClassifier(**{**PARAMS, **params}).fit(*multilabel_few_rows_data(seed=3)[:2])
 
 
@@ -118,7 +118,7 @@ def test_a_faster_pilot_stopped_by_the_memory_guard_is_passed_over(monkeypatch):
         return real(pilot, *args)
 
     monkeypatch.setattr(blend, "chosen_blend", guarded)
-    monkeypatch.setattr(blend, "FASTER_Z", -np.inf)  # it would win
+    monkeypatch.setattr(blend, "MULTILABEL_FASTER_Z", -np.inf)  # it would win
     stopped = AdversarialSoftmaxClassifier(**PARAMS).fit(X, Y)
     monkeypatch.setattr(blend, "MULTILABEL_FASTER", 1.0)
     without = AdversarialSoftmaxClassifier(**PARAMS).fit(X, Y)

@@ -93,10 +93,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         held-out log-likelihood; and with ``n_negatives="auto"`` on
         single-label data of at most 50 rows per class on average (and
         2,000 classes where the rows are dense), 16 ρ and
-        8 negatives if a pilot trained so has a held-out log-likelihood
-        higher than the chosen pilot's by more than one standard error of the
-        paired per-row difference and a held-out top-1 no more than one
-        standard error below it (classes that must be told apart from the
+        8 negatives if a pilot trained so has a higher mean held-out
+        log-likelihood per row than the chosen pilot's (a paired z above 0)
+        and a held-out top-1 no more than one standard error below it (classes that must be told apart from the
         words they share train further; :ref:`benchmarks, "Stop 46"
         <benchmarks-s46-faster>` and :ref:`"Stop 52" <benchmarks-s52-faster>`;
         that pilot is left out where its negatives would not fit in memory);
@@ -251,9 +250,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         and uniform noise up to 2,000 classes, with ``tree_temperature="auto"``,
         and half the learning rate, with ``learning_rate="auto"``, and 16 times
         the learning rate with 8 negatives (up to 2,000 classes where the rows are dense), with both ``learning_rate`` and
-        ``n_negatives`` "auto" (kept only if its held-out log-likelihood is
-        higher by more than one standard error and its top-1 not lower by
-        more than one), and the
+        ``n_negatives`` "auto" (kept only if its mean held-out log-likelihood
+        is higher and its top-1 not lower by more than one standard error),
+        and the
         estimator's own settings unless the flatter tree and the half step run;
         the best pilot's settings are kept; there, a beta whose held-out
         top-1 is higher by more than 3 standard errors replaces the

@@ -502,15 +502,19 @@ class TrainingMixin:
                 rows, self.label_weighting_ = replace(rows, sample_weight=weight), "rows"
             if self.tree_temperature == "auto" and self.noise == "adversarial" and not self.early_stopping:
                 tree = budget_tree(tree, n_epochs)  # max_iter is the budget (with early stopping, a cap)
-            if tree is not self.tree_ and tree.n_components_ == 0:  # the pilots chose uniform noise
+            start_negatives = self.n_negatives_
+            if n_negatives is not None:  # the faster pilot's, for n_negatives="auto"
+                self.n_negatives_ = int(n_negatives)
+            if tree is not self.tree_ and tree.n_components_ == 0:  # the pilots chose uniform noise (maybe with
+                # the faster pilot's negatives: one start again for both)
                 rows = self._restart(X, rows, split, tree, "uniform")
+                start_negatives = self.n_negatives_
             elif tree is not self.tree_:  # the pilots chose the flatter tree (or the budget's temperature)
                 self.tree_ = tree  # same projection: only each example's log p_n changes
                 Z = np.ascontiguousarray(rows.Z[rows.example_row]) if multilabel else rows.Z
                 rows = replace(rows, log_noise=log_noise_of(Z, rows.codes, tree.arrays, n_threads(self.n_jobs)))
             self._auto_learning_rate *= lr_factor  # the pilots' choice for learning_rate="auto"
-            if n_negatives is not None:  # the faster pilot's, for n_negatives="auto"
-                start_negatives, self.n_negatives_ = self.n_negatives_, int(n_negatives)
+            if n_negatives is not None:
                 # the centroid start's scale was chosen for the negatives before the pilots; with other negatives
                 # Eq. 6's held-out loss prefers another scale (the one the winning pilot started from)
                 if RESTART_NEGATIVES and self.init == "centroid" and self.n_negatives_ != start_negatives:

@@ -1855,13 +1855,14 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
     if uniform is not None and uniform_wins(uniform[3], best[3]):
         best = uniform
         if faster is not None and UNIFORM_FASTER and not wide:  # the faster step with uniform noise (below)
-            uniform_fast = run((uniform_tree, *FASTER))
+            candidate = (uniform_tree, *FASTER)
+            uniform_fast = run(candidate)
             if uniform_fast is None:
                 raise KeyboardInterrupt
             if isinstance(uniform_fast, MemoryError):
                 _warn_no_blend(uniform_fast)
             elif faster_wins(uniform_fast[3], best[3], uniform_fast[5], best[5]):
-                best = (*uniform_fast, (uniform_tree, *FASTER))
+                best = (*uniform_fast, candidate)
     if fast is not None and wide:
         # None: the uniform pilot trained in the background won (its log-probabilities are not kept), and stays
         chosen_log_proba = kept.get(id(best[-1]))

@@ -259,6 +259,14 @@ UNIFORM_Z = 1.645
 #: 23.99 % top-1 against 22.88 % at the estimator's step (docs/benchmarks.rst, "Stop 70"). False: the uniform
 #: pilot's own step (stop 69 and before).
 UNIFORM_FASTER = True
+#: Whether uniform noise is compared with the tree's choice after the faster pilot's rule (:func:`faster_wins`)
+#: has chosen the tree's step: the uniform pilot must then beat the tree at its best step, and the pilot with
+#: uniform noise at the faster step (``UNIFORM_FASTER``) trains only where it does. On the text sets, where the
+#: tree at the faster step is far ahead (z +5 to +8 against the uniform pilot) while the uniform pilot can beat
+#: the tree's pilots at the estimator's step (all of them near the centroids alone, beta 1,024-65,536), the
+#: extra pilot trained for nothing (text1200b: 0.7 s of a 6 s fit; docs/benchmarks.rst, "Stop 71"). False:
+#: the uniform pilot against the tree's pilots at the estimator's step, the faster pilot last (stop 70).
+UNIFORM_AFTER_FASTER = True
 #: ``label_weighting="auto"`` (multi-label): the pilot trained with "rows" replaces the one with "pairs" when its
 #: held-out mean of precision@1, 3 and 5 is higher by more than this many standard errors of the mean paired
 #: (per-row) difference (:func:`rows_win`), on up to :func:`map_rows` held-out rows: the one-standard-error rule
@@ -1710,10 +1718,12 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
     or that flatter copy), ``lr_factor`` its factor of the learning rate (1 or ``SLOWER``). With
     ``tree_temperature="auto"`` and at most ``UNIFORM_MAX_CLASSES`` classes a pilot with uniform noise
     trains too (in the background from the calibration split on, when ``prepared`` holds its future);
-    it replaces that pilot only if it passes :func:`uniform_wins`, and ``tree`` is then the uniform
+    it replaces the tree's choice only if it passes :func:`uniform_wins`, and ``tree`` is then the uniform
     noise (no features). With ``learning_rate="auto"`` and ``n_negatives="auto"``
     (:func:`faster_pilot_wanted`) a pilot with ``FASTER``'s step factor and negatives trains too (with
-    the estimator's tree); it replaces the chosen pilot only if it passes :func:`faster_wins`. Multi-label: one pilot,
+    the estimator's tree); it replaces the chosen tree pilot only if it passes :func:`faster_wins`, before the
+    uniform pilot is compared (``UNIFORM_AFTER_FASTER``; after it, False). Where the uniform pilot wins, one
+    with uniform noise at the faster step may train and replace it (``UNIFORM_FASTER``). Multi-label: one pilot,
     with the estimator's settings, trains on the fit rows' labels, and the log-likelihood is that of
     every held-out (row, label) pair (pick-all-labels); with ``label_weighting="auto"`` a second one trains
     with "rows", and with ``learning_rate="auto"`` one with ``MULTILABEL_FASTER`` times the step
@@ -1852,7 +1862,10 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
             uniform = (*chosen, candidate)
         elif best is None or chosen[k] > best[k] + 1e-9:
             best = (*chosen, candidate)
-    if uniform is not None and uniform_wins(uniform[3], best[3]):
+    if UNIFORM_AFTER_FASTER:  # the tree's choice (its step too), then uniform noise against it
+        best = _faster_choice(best, fast, wide, kept, S, truth, n_faster, threads)
+    n_common = None if uniform is None else min(uniform[3].shape[0], best[3].shape[0])  # the same first rows
+    if uniform is not None and uniform_wins(uniform[3][:n_common], best[3][:n_common]):
         best = uniform
         if faster is not None and UNIFORM_FASTER and not wide:  # the faster step with uniform noise (below)
             candidate = (uniform_tree, *FASTER)
@@ -1863,15 +1876,8 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
                 _warn_no_blend(uniform_fast)
             elif faster_wins(uniform_fast[3], best[3], uniform_fast[5], best[5]):
                 best = (*uniform_fast, candidate)
-    if fast is not None and wide:
-        # None: the uniform pilot trained in the background won (its log-probabilities are not kept), and stays
-        chosen_log_proba = kept.get(id(best[-1]))
-        if chosen_log_proba is not None:  # the chosen pilot on the same rows, on every thread (the pilots are done)
-            again = pilot_choice(chosen_log_proba, S, truth, n_ll=n_faster, threads=threads)
-            if faster_wins(fast[3], again[3], fast[5], again[5]):
-                best = fast  # else the chosen pilot's own choice stays
-    elif fast is not None and faster_wins(fast[3], best[3], fast[5], best[5]):
-        best = fast
+    if not UNIFORM_AFTER_FASTER:
+        best = _faster_choice(best, fast, wide, kept, S, truth, n_faster, threads)
     kept.clear()
     beta, temperature, _, _, top_map, _, _, (tree, lr_factor, n_negatives) = best
     if estimator.calibration == "full" and n_epochs > pilot_epochs(n_epochs):
@@ -1882,6 +1888,22 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
         if calibrated is not None:
             temperature, top_map = calibrated
     return beta, temperature, tree, lr_factor, top_map, None, n_negatives, kind
+
+
+def _faster_choice(best: tuple, fast, wide: bool, kept: dict, S, truth, n_faster: int, threads: int) -> tuple:
+    """:func:`chosen_for`'s choice ``best`` or the faster pilot's ``fast`` (None: it did not train), by
+    :func:`faster_wins`; ``wide``: the faster pilot chose on ``n_faster`` rows, and the chosen pilot's
+    log-probabilities ``kept`` (by id of its candidate) choose again on them, on ``threads`` threads (a chosen pilot
+    whose log-probabilities are not kept, the uniform pilot trained in the background, stays)."""
+    if fast is None:
+        return best
+    if wide:
+        chosen_log_proba = kept.get(id(best[-1]))
+        if chosen_log_proba is None:
+            return best
+        again = pilot_choice(chosen_log_proba, S, truth, n_ll=n_faster, threads=threads)  # the same rows
+        return fast if faster_wins(fast[3], again[3], fast[5], again[5]) else best
+    return fast if faster_wins(fast[3], best[3], fast[5], best[5]) else best
 
 
 def budget_calibration(

@@ -164,11 +164,13 @@ def test_the_memory_estimate_counts_the_kept_log_probabilities(monkeypatch, many
 
 @pytest.mark.parametrize("n_jobs", [1, 2])
 def test_a_winning_uniform_pilot_beside_the_wide_comparison(monkeypatch, many_classes, n_jobs):
-    """With the uniform pilot too (possible only with patched limits) and winning: where its log-probabilities
-    were kept (trained in the foreground) it is chosen again on the wider rows and the faster pilot (with a
-    bonus) beats it; where it trained in the background they are not kept, and it stays."""
+    """With the uniform pilot too (possible only with patched limits) and winning, in stop 70's order
+    (``UNIFORM_AFTER_FASTER`` False): where its log-probabilities were kept (trained in the foreground) it is
+    chosen again on the wider rows and the faster pilot (with a bonus) beats it; where it trained in the
+    background they are not kept, and it stays."""
     X, y, _, _ = few_rows_data()
     monkeypatch.setattr(blend, "UNIFORM_MAX_CLASSES", 10_000)
+    monkeypatch.setattr(blend, "UNIFORM_AFTER_FASTER", False)
     monkeypatch.setattr(blend, "uniform_wins", lambda uniform, tree: True)
     monkeypatch.setattr(blend, "FASTER_TOP1_Z", np.inf)  # the bonus alone decides
     seen = _recording(monkeypatch, faster_rows_bonus=10.0)
@@ -179,3 +181,25 @@ def test_a_winning_uniform_pilot_beside_the_wide_comparison(monkeypatch, many_cl
         assert clf.noise_ == "adversarial" and clf.n_negatives_ == blend.FASTER[1]
     else:
         assert clf.noise_ == "uniform" and clf.n_negatives_ == 2
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_a_winning_uniform_pilot_after_the_wide_comparison(monkeypatch, many_classes, n_jobs):
+    """The same with the uniform pilot compared after the faster pilot's rule (``UNIFORM_AFTER_FASTER``): the
+    faster pilot (with a bonus) wins on its wider rows, then the uniform pilot is compared with it on the rows
+    both scored (the first ones) and, winning, replaces it."""
+    X, y, _, _ = few_rows_data()
+    monkeypatch.setattr(blend, "UNIFORM_MAX_CLASSES", 10_000)
+    shapes = []
+
+    def wins(uniform, tree):
+        shapes.append((uniform.shape, tree.shape))
+        return True
+
+    monkeypatch.setattr(blend, "uniform_wins", wins)
+    monkeypatch.setattr(blend, "FASTER_TOP1_Z", np.inf)
+    seen = _recording(monkeypatch, faster_rows_bonus=10.0)
+    clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=n_jobs, max_iter=2).fit(X, y)
+    assert [n_ll for n_ll, _, _ in seen].count(500) >= 1  # the faster pilot's choice on the wider rows
+    assert len(shapes) == 1 and shapes[0][0] == shapes[0][1] and shapes[0][0][0] < 500
+    assert clf.noise_ == "uniform" and clf.n_negatives_ == 2

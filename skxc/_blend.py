@@ -267,6 +267,12 @@ UNIFORM_FASTER = True
 #: extra pilot trained for nothing (text1200b: 0.7 s of a 6 s fit; docs/benchmarks.rst, "Stop 71"). False:
 #: the uniform pilot against the tree's pilots at the estimator's step, the faster pilot last (stop 70).
 UNIFORM_AFTER_FASTER = True
+#: Whether the pilot with uniform noise at the faster step (``UNIFORM_FASTER``) trains on one thread where the other
+#: pilots trained one thread each (side by side, or the uniform pilot in the background), so that with ``n_jobs`` > 1
+#: it chooses as with ``n_jobs=1`` (user guide, "Threads"). False (stop 70): on every thread, whose racing updates
+#: moved its held-out log-likelihood from run to run (gcide-reverse@min_rows=12, seed 0: it won at ``n_jobs=1``,
+#: 23.70 % top-1, and lost at ``n_jobs=2``, 22.88 %; docs/benchmarks.rst, "Stop 71").
+UNIFORM_FASTER_ONE_THREAD = True
 #: ``label_weighting="auto"`` (multi-label): the pilot trained with "rows" replaces the one with "pairs" when its
 #: held-out mean of precision@1, 3 and 5 is higher by more than this many standard errors of the mean paired
 #: (per-row) difference (:func:`rows_win`), on up to :func:`map_rows` held-out rows: the one-standard-error rule
@@ -1807,9 +1813,9 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
         kept[id(candidate)] = log_proba
         return pilot_choice(log_proba, S, truth)
 
-    def run(candidate):
+    def run(candidate, one_thread=False):
         try:
-            pilot = new_pilot(estimator, candidate, X, fit_data, seed, n_epochs, one_thread=False)
+            pilot = new_pilot(estimator, candidate, X, fit_data, seed, n_epochs, one_thread=one_thread)
             if not wide:
                 return chosen_blend(pilot, *fit_data, truth, S)
             log_proba = pilot_log_proba(pilot, *fit_data)
@@ -1869,7 +1875,9 @@ def chosen_for(estimator, X, rows, split, rng, n_epochs: int, prepared=None):
         best = uniform
         if faster is not None and UNIFORM_FASTER and not wide:  # the faster step with uniform noise (below)
             candidate = (uniform_tree, *FASTER)
-            uniform_fast = run(candidate)
+            # on one thread where the other pilots trained side by side, so that it chooses as with n_jobs=1
+            one_thread = UNIFORM_FASTER_ONE_THREAD and (side_by_side or uniform_future is not None)
+            uniform_fast = run(candidate, one_thread=one_thread)
             if uniform_fast is None:
                 raise KeyboardInterrupt
             if isinstance(uniform_fast, MemoryError):

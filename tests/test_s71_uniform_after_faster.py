@@ -80,3 +80,27 @@ def test_the_uniform_pilot_is_compared_with_the_faster_pilot_where_that_won(monk
     compared.clear()
     AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=3).fit(X, y)
     assert len(compared) == 1 and compared[0] < 40.0
+
+
+def test_the_uniform_pilot_at_the_faster_step_chooses_as_with_one_thread(monkeypatch):
+    """With n_jobs=2 the pilots of a small model train side by side, one thread each, and choose as with
+    n_jobs=1 (user guide, "Threads"); the pilot with uniform noise at the faster step, which trains after them,
+    does too (stop 70 trained it on every thread: its held-out log-likelihoods, and with them the choice, varied
+    from run to run)."""
+    X, y, _, _ = few_rows_data()
+    monkeypatch.setattr(blend, "uniform_wins", lambda uniform, tree: True)
+    real = blend.chosen_blend
+    seen = {}
+
+    def patched(pilot, *args):
+        chosen = real(pilot, *args)
+        if pilot.tree_.n_components_ == 0 and pilot.n_negatives == blend.FASTER[1]:
+            seen.setdefault("runs", []).append((pilot.n_jobs, chosen[3].copy()))
+        return chosen
+
+    monkeypatch.setattr(blend, "chosen_blend", patched)
+    for n_jobs in (1, 2):
+        AdversarialSoftmaxClassifier(random_state=0, n_jobs=n_jobs, max_iter=3).fit(X, y)
+    (jobs_1, rows_1), (jobs_2, rows_2) = seen["runs"]
+    assert jobs_1 == jobs_2 == 1
+    np.testing.assert_array_equal(rows_1, rows_2)

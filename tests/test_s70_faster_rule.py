@@ -35,22 +35,30 @@ def test_a_higher_mean_log_likelihood_wins_within_one_standard_error():
     assert blend.faster_wins(faster, chosen, hits_chosen.copy(), hits_chosen)
 
 
-def _uniform_fast_recording(monkeypatch, bonus: bool):
-    """chosen_blend recording each pilot's (noise components, negatives, learning rate); with ``bonus`` the pilot
-    with uniform noise (a tree of no components) and ``FASTER``'s negatives gets a far higher log-likelihood."""
+def bonus_recording(monkeypatch, bonuses: dict):
+    """chosen_blend recording each pilot's (noise components, negatives, learning rate); ``bonuses`` maps (uniform
+    noise?, negatives) to a number added to that pilot's per-row held-out log-likelihoods (with a small spread, so
+    that the paired tests see a clear difference). The log-likelihoods alone decide (no top-1 veto)."""
     real = blend.chosen_blend
     seen = []
-    monkeypatch.setattr(blend, "FASTER_TOP1_Z", np.inf)  # the log-likelihoods alone decide
+    monkeypatch.setattr(blend, "FASTER_TOP1_Z", np.inf)
 
     def patched(pilot, *args):
         beta, T, ll, rows, top_map, hits, best_ll = real(pilot, *args)
         seen.append((pilot.tree_.n_components_, pilot.n_negatives, pilot.learning_rate))
-        if bonus and pilot.tree_.n_components_ == 0 and pilot.n_negatives == blend.FASTER[1]:
-            rows = rows + 10.0 + 0.01 * np.arange(rows.size)
+        bonus = bonuses.get((pilot.tree_.n_components_ == 0, pilot.n_negatives))
+        if bonus is not None:
+            rows = rows + bonus + 0.01 * np.arange(rows.size)
         return beta, T, ll, rows, top_map, hits, best_ll
 
     monkeypatch.setattr(blend, "chosen_blend", patched)
     return seen
+
+
+def _uniform_fast_recording(monkeypatch, bonus: bool):
+    """:func:`bonus_recording`; with ``bonus`` the pilot with uniform noise (a tree of no components) and
+    ``FASTER``'s negatives gets a far higher log-likelihood."""
+    return bonus_recording(monkeypatch, {(True, blend.FASTER[1]): 10.0} if bonus else {})
 
 
 def test_where_uniform_noise_wins_it_is_tried_at_the_faster_step(monkeypatch):

@@ -5,29 +5,10 @@ step (``skxc._blend.UNIFORM_AFTER_FASTER``), so the pilot with uniform noise at 
 
 import numpy as np
 from test_s43_faster_pilot import dense, few_rows_data
+from test_s70_faster_rule import bonus_recording as _recording
 
 from skxc import AdversarialSoftmaxClassifier
 from skxc import _blend as blend
-
-
-def _recording(monkeypatch, bonuses: dict):
-    """chosen_blend recording each pilot's (noise components, negatives); ``bonuses`` maps (uniform noise?,
-    negatives) to a number added to that pilot's per-row held-out log-likelihoods (with a small spread, so that
-    the paired tests see a clear difference)."""
-    real = blend.chosen_blend
-    seen = []
-    monkeypatch.setattr(blend, "FASTER_TOP1_Z", np.inf)  # the log-likelihoods alone decide
-
-    def patched(pilot, *args):
-        beta, T, ll, rows, top_map, hits, best_ll = real(pilot, *args)
-        key = (pilot.tree_.n_components_ == 0, pilot.n_negatives)
-        seen.append(key)
-        if key in bonuses:
-            rows = rows + bonuses[key] + 0.01 * np.arange(rows.size)
-        return beta, T, ll, rows, top_map, hits, best_ll
-
-    monkeypatch.setattr(blend, "chosen_blend", patched)
-    return seen
 
 
 def test_no_uniform_pilot_at_the_faster_step_where_the_tree_at_that_step_is_ahead(monkeypatch):
@@ -37,7 +18,7 @@ def test_no_uniform_pilot_at_the_faster_step_where_the_tree_at_that_step_is_ahea
     bonuses = {(True, 2): 50.0, (False, blend.FASTER[1]): 100.0}
     seen = _recording(monkeypatch, bonuses)
     clf = AdversarialSoftmaxClassifier(**kw).fit(X, y)
-    assert [k for uniform, k in seen if uniform] == [2]  # its own pilot only
+    assert [k for n, k, _ in seen if n == 0] == [2]  # its own pilot only
     assert clf.noise_ == "adversarial" and clf.tree_.n_components_ > 0
     assert clf.n_negatives_ == blend.FASTER[1]
     assert np.allclose(clf.predict_proba(Xt).sum(axis=1), 1.0)
@@ -46,7 +27,7 @@ def test_no_uniform_pilot_at_the_faster_step_where_the_tree_at_that_step_is_ahea
     monkeypatch.setattr(blend, "UNIFORM_AFTER_FASTER", False)
     seen.clear()
     before = AdversarialSoftmaxClassifier(**kw).fit(X, y)
-    assert [k for uniform, k in seen if uniform] == [2, blend.FASTER[1]]
+    assert [k for n, k, _ in seen if n == 0] == [2, blend.FASTER[1]]
     assert before.noise_ == "adversarial" and before.n_negatives_ == blend.FASTER[1]
     np.testing.assert_array_equal(dense(before.coef_), dense(clf.coef_))
 
@@ -58,7 +39,7 @@ def test_uniform_noise_must_beat_the_tree_at_its_faster_step(monkeypatch):
     # pilot at the faster step trains (it does not win here: the uniform pilot's own step stays)
     seen = _recording(monkeypatch, {(False, blend.FASTER[1]): 50.0, (True, 2): 100.0})
     clf = AdversarialSoftmaxClassifier(**kw).fit(X, y)
-    assert [k for uniform, k in seen if uniform] == [2, blend.FASTER[1]]
+    assert [k for n, k, _ in seen if n == 0] == [2, blend.FASTER[1]]
     assert clf.noise_ == "uniform" and clf.n_negatives_ == 2
 
 
@@ -74,7 +55,7 @@ def test_the_uniform_pilot_is_compared_with_the_faster_pilot_where_that_won(monk
     monkeypatch.setattr(blend, "uniform_wins", recorded)
     clf = AdversarialSoftmaxClassifier(random_state=0, n_jobs=1, max_iter=3).fit(X, y)
     assert len(compared) == 1 and compared[0] > 40.0  # the faster pilot's rows (their bonus of 50)
-    assert [k for uniform, k in seen if uniform] == [2]
+    assert [k for n, k, _ in seen if n == 0] == [2]
     assert clf.noise_ == "adversarial" and clf.n_negatives_ == blend.FASTER[1]
     monkeypatch.setattr(blend, "UNIFORM_AFTER_FASTER", False)  # stop 70: against the tree's pilots at its step
     compared.clear()

@@ -95,8 +95,9 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         2,000 classes where the rows are dense), 16 ρ and
         8 negatives if a pilot trained so has a higher mean held-out
         log-likelihood per row than the chosen pilot's (a paired z above 0)
-        and a held-out top-1 no more than one standard error below it (classes that must be told apart from the
-        words they share train further; :ref:`benchmarks, "Stop 46"
+        and a held-out top-1 no more than one standard error below it
+        (classes that must be told apart from the words they share train
+        further; :ref:`benchmarks, "Stop 46"
         <benchmarks-s46-faster>` and :ref:`"Stop 52" <benchmarks-s52-faster>`;
         that pilot is left out where its negatives would not fit in memory);
         multi-label (any number of labels), 16 ρ with the estimator's
@@ -252,8 +253,7 @@ class AdversarialSoftmaxClassifier(PredictionMixin, SparseCoefMixin, TrainingMix
         the learning rate with 8 negatives (up to 2,000 classes where the rows are dense), with both ``learning_rate`` and
         ``n_negatives`` "auto" (kept only if its mean held-out log-likelihood
         is higher and its top-1 not lower by more than one standard error),
-        and the
-        estimator's own settings unless the flatter tree and the half step run;
+        and the estimator's own settings unless the flatter tree and the half step run;
         the best pilot's settings are kept; there, a beta whose held-out
         top-1 is higher by more than 3 standard errors replaces the
         log-likelihood's, with its own temperature); it does so

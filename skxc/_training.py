@@ -514,11 +514,10 @@ class TrainingMixin:
                 Z = np.ascontiguousarray(rows.Z[rows.example_row]) if multilabel else rows.Z
                 rows = replace(rows, log_noise=log_noise_of(Z, rows.codes, tree.arrays, n_threads(self.n_jobs)))
             self._auto_learning_rate *= lr_factor  # the pilots' choice for learning_rate="auto"
-            if n_negatives is not None:
-                # the centroid start's scale was chosen for the negatives before the pilots; with other negatives
-                # Eq. 6's held-out loss prefers another scale (the one the winning pilot started from)
-                if RESTART_NEGATIVES and self.init == "centroid" and self.n_negatives_ != start_negatives:
-                    rows = self._restart(X, rows, split, self.tree_)
+            # the centroid start's scale was chosen for the negatives before the pilots; with the faster pilot's
+            # negatives Eq. 6's held-out loss prefers another scale (the one the winning pilot started from)
+            if RESTART_NEGATIVES and self.init == "centroid" and self.n_negatives_ != start_negatives:
+                rows = self._restart(X, rows, split, self.tree_)
             blend = beta, temperature, top_map, metric
             if self.verbose and self.centroid_blend == "auto":
                 chosen = [f"centroid_blend {beta:g}", f"temperature {temperature:.3g}"]
